@@ -1,0 +1,400 @@
+# cython: language_level=3
+"""The one surface the Python side uses to drive the native media core.
+
+A :class:`Worker` owns one UDP port and one thread that does all per-packet work in C. Python calls
+take the worker lock without the GIL; events (ICE, DTLS, closed consumers) come back through an
+eventfd that the asyncio loop watches, so Python is woken per control event, never per packet.
+"""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.string cimport memset, strncpy
+
+cdef extern from "worker.h" nogil:
+    ctypedef struct ms_worker_t:
+        pass
+    enum:
+        DROP_MAX
+    ctypedef struct ms_stats_t:
+        uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
+        uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx
+        uint64_t drops[16]
+        uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches
+        uint64_t transports, producers, consumers
+        uint64_t events_dropped
+    ctypedef struct ms_event_t:
+        int type
+        uint32_t id
+        int64_t a, b
+        char text[128]
+    ctypedef struct ms_producer_params_t:
+        int kind
+        uint32_t ssrc, rtx_ssrc
+        uint8_t codec_of_pt[128]
+        uint8_t apt_of_rtx[128]
+        uint32_t clock_rate
+        uint8_t ext_mid, ext_rid, ext_rrid, ext_abs, ext_twcc, ext_alevel
+        char mid[32]
+        int nack
+    ctypedef struct ms_consumer_params_t:
+        uint32_t ssrc, rtx_ssrc
+        uint8_t pt_map[128]
+        uint8_t rtx_pt_of[128]
+        uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel
+        char mid[32]
+    ctypedef struct ms_stream_stats_t:
+        uint64_t packets, bytes, lost, nacks, plis, rtx, keyframes
+        uint32_t ssrc
+        int32_t fraction_lost
+        uint32_t jitter
+        int64_t rtt_us
+    ctypedef struct ms_transport_stats_t:
+        int ice_state, dtls_state, srtp_profile
+        uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
+        uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors
+        uint64_t latency_hist[32]
+
+    ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen)
+    int ms_worker_start(ms_worker_t *w)
+    void ms_worker_stop(ms_worker_t *w)
+    void ms_worker_free(ms_worker_t *w)
+    void ms_worker_lock(ms_worker_t *w)
+    void ms_worker_unlock(ms_worker_t *w)
+    int ms_worker_port(ms_worker_t *w)
+    int ms_worker_eventfd(ms_worker_t *w)
+    const char *ms_worker_fingerprint(ms_worker_t *w)
+    int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max)
+    void ms_worker_stats(ms_worker_t *w, ms_stats_t *out)
+    int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
+                            const uint8_t *fp, int fp_len, char *err, int errlen)
+    int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
+                                   const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
+                                   const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen)
+    int ms_transport_close(ms_worker_t *w, uint32_t id)
+    int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out)
+    int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext)
+    int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len)
+    int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p)
+    int ms_producer_close(ms_worker_t *w, uint32_t id)
+    int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
+    int ms_producer_request_keyframe(ms_worker_t *w, uint32_t id)
+    int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_id, const ms_consumer_params_t *p)
+    int ms_consumer_close(ms_worker_t *w, uint32_t id)
+    int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused)
+    int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
+
+DROP_REASONS = (
+    "stun_malformed", "stun_auth", "stun_unknown_ufrag", "unknown_address", "dtls", "not_ready", "srtp_auth",
+    "srtp_replay", "rtp_malformed", "rtcp_malformed", "unknown_ssrc", "duplicate", "unknown_type", "too_big",
+    "unknown_payload_type", "send_failed",
+)
+EVENT_NAMES = {1: "ice", 2: "dtls", 3: "consumer_closed", 4: "producer_ssrc"}
+ICE_STATES = {0: "new", 1: "connected", 2: "disconnected"}
+DTLS_STATES = {0: "new", 1: "connecting", 2: "connected", 3: "failed", 4: "closed"}
+CODECS = {"opus": 1, "vp8": 2, "vp9": 3, "h264": 4, "av1": 5}
+EXTENSIONS = ("mid", "rid", "rrid", "abs_send_time", "twcc", "audio_level")
+
+
+class NativeError(RuntimeError):
+    """A request the media core refused (unknown id, duplicate SSRC, bad credentials ...)."""
+
+
+cdef bytes _b(s):
+    return s.encode() if isinstance(s, str) else bytes(s)
+
+
+cdef void _fill_map(uint8_t *arr, dict m, uint8_t default):
+    memset(arr, default, 128)
+    for k, v in m.items():
+        if 0 <= k < 128 and 0 <= v < 256:
+            arr[k] = v
+
+
+cdef class Worker:
+    """One media worker: a UDP port, a packet thread and the transports, producers and consumers on it."""
+    cdef ms_worker_t *w
+
+    def __cinit__(self, str ip="127.0.0.1", int port=0):
+        cdef char err[256]
+        cdef bytes bip = ip.encode()
+        cdef const char *cip = bip
+        with nogil:
+            self.w = ms_worker_new(cip, port, err, 256)
+        if self.w == NULL:
+            raise OSError(err.decode())
+
+    def __dealloc__(self):
+        if self.w != NULL:
+            with nogil:
+                ms_worker_free(self.w)
+            self.w = NULL
+
+    cdef void _check(self) except *:
+        if self.w == NULL:
+            raise NativeError("worker is closed")
+
+    def start(self):
+        self._check()
+        if ms_worker_start(self.w) != 0:
+            raise NativeError("could not start the worker thread")
+
+    def close(self):
+        if self.w != NULL:
+            with nogil:
+                ms_worker_free(self.w)
+            self.w = NULL
+
+    @property
+    def port(self) -> int:
+        self._check()
+        return ms_worker_port(self.w)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 fingerprint of the worker's DTLS certificate, as SDP writes it."""
+        self._check()
+        return ms_worker_fingerprint(self.w).decode()
+
+    def fileno(self) -> int:
+        """The eventfd that becomes readable when events are waiting."""
+        self._check()
+        return ms_worker_eventfd(self.w)
+
+    def poll_events(self) -> list:
+        """Drain pending events as (name, id, a, b, text) tuples."""
+        self._check()
+        cdef ms_event_t evs[256]
+        cdef int n
+        out = []
+        while True:
+            with nogil:
+                ms_worker_lock(self.w)
+                n = ms_worker_poll_events(self.w, evs, 256)
+                ms_worker_unlock(self.w)
+            for i in range(n):
+                out.append((EVENT_NAMES.get(evs[i].type, "?"), evs[i].id, evs[i].a, evs[i].b,
+                            evs[i].text.decode(errors="replace")))
+            if n < 256:
+                return out
+
+    def stats(self) -> dict:
+        self._check()
+        cdef ms_stats_t s
+        with nogil:
+            ms_worker_lock(self.w)
+            ms_worker_stats(self.w, &s)
+            ms_worker_unlock(self.w)
+        d = {k: v for k, v in s.items() if k != "drops"}
+        d["drops"] = {DROP_REASONS[i]: s.drops[i] for i in range(len(DROP_REASONS))}
+        return d
+
+    def create_transport(self, str ufrag, str pwd, bint dtls_client, str fp_alg, bytes fingerprint) -> int:
+        """A server transport (ICE-lite) on the worker's shared port; returns its id."""
+        self._check()
+        cdef char err[256]
+        cdef bytes bu = ufrag.encode(), bp = pwd.encode(), ba = fp_alg.encode()
+        cdef const char *cu = bu
+        cdef const char *cp = bp
+        cdef const char *ca = ba
+        cdef const uint8_t *cf = fingerprint
+        cdef int fl = len(fingerprint), r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_create(self.w, cu, cp, dtls_client, ca, cf, fl, err, 256)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(err.decode())
+        return r
+
+    def create_client_transport(self, str remote_ip, int remote_port, str local_ufrag, str remote_ufrag,
+                                str remote_pwd, str fp_alg, bytes fingerprint, int sink_abs_ext=0) -> int:
+        """A client transport with its own socket (controlling ICE, DTLS client): for tests and the bench."""
+        self._check()
+        cdef char err[256]
+        cdef bytes bi = remote_ip.encode(), bl = local_ufrag.encode(), bu = remote_ufrag.encode()
+        cdef bytes bp = remote_pwd.encode(), ba = fp_alg.encode()
+        cdef const char *ci = bi
+        cdef const char *cl = bl
+        cdef const char *cu = bu
+        cdef const char *cp = bp
+        cdef const char *ca = ba
+        cdef const uint8_t *cf = fingerprint
+        cdef int fl = len(fingerprint), r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_create_client(self.w, ci, remote_port, cl, cu, cp, ca, cf, fl, sink_abs_ext, err, 256)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(err.decode())
+        return r
+
+    def close_transport(self, uint32_t tid) -> bool:
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_close(self.w, tid)
+            ms_worker_unlock(self.w)
+        return r == 0
+
+    def transport_stats(self, uint32_t tid) -> dict:
+        self._check()
+        cdef ms_transport_stats_t s
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_stats(self.w, tid, &s)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no transport {tid}")
+        d = dict(s)
+        d["ice_state"] = ICE_STATES.get(s.ice_state, "?")
+        d["dtls_state"] = DTLS_STATES.get(s.dtls_state, "?")
+        d["latency_hist"] = [s.latency_hist[i] for i in range(32)]
+        return d
+
+    def send_rtp(self, uint32_t tid, packets, int abs_ext=0) -> int:
+        """Client transports: protect and send RTP packets (a list of bytes); returns how many went."""
+        self._check()
+        cdef int sent = 0, r
+        cdef const uint8_t *data
+        cdef int ln
+        with nogil:
+            ms_worker_lock(self.w)
+        try:
+            for pkt in packets:
+                data = <bytes>pkt
+                ln = len(pkt)
+                r = ms_transport_send_rtp(self.w, tid, data, ln, abs_ext)
+                if r > 0:
+                    sent += 1
+        finally:
+            with nogil:
+                ms_worker_unlock(self.w)
+        return sent
+
+    def send_rtcp(self, uint32_t tid, bytes packet) -> bool:
+        self._check()
+        cdef int r
+        cdef const uint8_t *data = packet
+        cdef int ln = len(packet)
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_send_rtcp(self.w, tid, data, ln)
+            ms_worker_unlock(self.w)
+        return r == 0
+
+    def create_producer(self, uint32_t tid, str kind, uint32_t ssrc, uint32_t rtx_ssrc, dict codecs, dict rtx,
+                        int clock_rate, dict extensions, str mid, bint nack=True) -> int:
+        """Receive a published stream. codecs: {pt: name}; rtx: {rtx_pt: media_pt}; extensions: {name: id}."""
+        self._check()
+        cdef ms_producer_params_t p
+        memset(&p, 0, sizeof(p))
+        p.kind = 1 if kind == "video" else 0
+        p.ssrc = ssrc
+        p.rtx_ssrc = rtx_ssrc
+        _fill_map(p.codec_of_pt, {k: CODECS.get(v.lower(), 0) for k, v in codecs.items()}, 0)
+        _fill_map(p.apt_of_rtx, rtx, 0xff)
+        p.clock_rate = clock_rate
+        p.ext_mid = extensions.get("mid", 0)
+        p.ext_rid = extensions.get("rid", 0)
+        p.ext_rrid = extensions.get("rrid", 0)
+        p.ext_abs = extensions.get("abs_send_time", 0)
+        p.ext_twcc = extensions.get("twcc", 0)
+        p.ext_alevel = extensions.get("audio_level", 0)
+        bm = mid.encode()[:31]
+        strncpy(p.mid, bm, 31)
+        p.nack = nack
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_producer_create(self.w, tid, &p)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError({-1: f"no transport {tid}", -2: f"SSRC {ssrc} already published on this transport",
+                               -3: "out of memory"}.get(r, "producer refused"))
+        return r
+
+    def close_producer(self, uint32_t pid) -> bool:
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_producer_close(self.w, pid)
+            ms_worker_unlock(self.w)
+        return r == 0
+
+    def request_keyframe(self, uint32_t pid) -> bool:
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_producer_request_keyframe(self.w, pid)
+            ms_worker_unlock(self.w)
+        return r == 0
+
+    def producer_stats(self, uint32_t pid) -> dict:
+        self._check()
+        cdef ms_stream_stats_t s
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_producer_stats(self.w, pid, &s)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no producer {pid}")
+        return dict(s)
+
+    def create_consumer(self, uint32_t tid, uint32_t pid, uint32_t ssrc, uint32_t rtx_ssrc, dict pt_map,
+                        dict rtx_pt_of, dict extensions, str mid) -> int:
+        """Forward producer pid to transport tid. pt_map: {producer_pt: our_pt}; rtx_pt_of: {our_pt: our_rtx_pt}."""
+        self._check()
+        cdef ms_consumer_params_t c
+        memset(&c, 0, sizeof(c))
+        c.ssrc = ssrc
+        c.rtx_ssrc = rtx_ssrc
+        _fill_map(c.pt_map, pt_map, 0xff)
+        _fill_map(c.rtx_pt_of, rtx_pt_of, 0xff)
+        c.ext_mid = extensions.get("mid", 0)
+        c.ext_abs = extensions.get("abs_send_time", 0)
+        c.ext_twcc = extensions.get("twcc", 0)
+        c.ext_alevel = extensions.get("audio_level", 0)
+        bm = mid.encode()[:16]
+        strncpy(c.mid, bm, 16)
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_create(self.w, tid, pid, &c)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError({-1: f"no transport {tid}", -2: f"no producer {pid}",
+                               -3: f"SSRC {ssrc} already used"}.get(r, "consumer refused"))
+        return r
+
+    def close_consumer(self, uint32_t cid) -> bool:
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_close(self.w, cid)
+            ms_worker_unlock(self.w)
+        return r == 0
+
+    def pause_consumer(self, uint32_t cid, bint paused) -> bool:
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_pause(self.w, cid, paused)
+            ms_worker_unlock(self.w)
+        return r == 0
+
+    def consumer_stats(self, uint32_t cid) -> dict:
+        self._check()
+        cdef ms_stream_stats_t s
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_stats(self.w, cid, &s)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no consumer {cid}")
+        return dict(s)

@@ -1,0 +1,213 @@
+/* DTLS-SRTP handshake glue: one SSL_CTX per worker, one SSL per transport, datagram-preserving BIO. */
+#include "dtls.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "srtp.h"
+
+static BIO_METHOD *dgram_method;
+
+/* Write side: every write OpenSSL makes is one datagram, handed to the transport at once. */
+static int bio_write(BIO *b, const char *data, int len) {
+    dtls_conn_t *d = BIO_get_data(b);
+    if (d && d->send) d->send(d->opaque, (const uint8_t *)data, len);
+    return len;
+}
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+    (void)b; (void)num; (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_DGRAM_QUERY_MTU: return 1200;
+    case BIO_CTRL_DGRAM_GET_FALLBACK_MTU: return 1200;
+    case BIO_CTRL_WPENDING: case BIO_CTRL_PENDING: return 0;
+    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT: return 1;
+    default: return 0;
+    }
+}
+static int bio_create(BIO *b) { BIO_set_init(b, 1); return 1; }
+
+static BIO_METHOD *get_method(void) {
+    if (!dgram_method) {
+        BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | 0x80, "ms-dgram");
+        BIO_meth_set_write(m, bio_write);
+        BIO_meth_set_ctrl(m, bio_ctrl);
+        BIO_meth_set_create(m, bio_create);
+        dgram_method = m;
+    }
+    return dgram_method;
+}
+
+static int accept_any(int ok, X509_STORE_CTX *ctx) { (void)ok; (void)ctx; return 1; }
+
+int dtls_is_dtls(const uint8_t *buf, int len) { return len >= 13 && buf[0] >= 20 && buf[0] <= 63; }
+
+int dtls_cert_init(dtls_cert_t *c) {
+    memset(c, 0, sizeof(*c));
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    if (!key) return -1;
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    uint64_t serial;
+    RAND_bytes((unsigned char *)&serial, sizeof(serial));
+    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial >> 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400);
+    X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"mediaserver", -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    if (!X509_sign(x, key, EVP_sha256())) { X509_free(x); EVP_PKEY_free(key); return -1; }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    X509_digest(x, EVP_sha256(), md, &mdlen);
+    char *p = c->fingerprint;
+    for (unsigned i = 0; i < mdlen; i++) p += sprintf(p, i ? ":%02X" : "%02X", md[i]);
+    c->ctx = SSL_CTX_new(DTLS_method());
+    SSL_CTX_set_min_proto_version(c->ctx, DTLS1_2_VERSION);
+    SSL_CTX_use_certificate(c->ctx, x);
+    SSL_CTX_use_PrivateKey(c->ctx, key);
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+    SSL_CTX_set_tlsext_use_srtp(c->ctx, "SRTP_AEAD_AES_128_GCM:SRTP_AEAD_AES_256_GCM:SRTP_AES128_CM_SHA1_80");
+    SSL_CTX_set_options(c->ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET);
+    SSL_CTX_set_read_ahead(c->ctx, 1);
+    SSL_CTX_set_cipher_list(c->ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305");
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return 0;
+}
+
+void dtls_cert_free(dtls_cert_t *c) {
+    if (c->ctx) SSL_CTX_free(c->ctx);
+    c->ctx = NULL;
+}
+
+static const EVP_MD *md_by_name(const char *alg) {
+    if (!strcasecmp(alg, "sha-256")) return EVP_sha256();
+    if (!strcasecmp(alg, "sha-1")) return EVP_sha1();
+    if (!strcasecmp(alg, "sha-384")) return EVP_sha384();
+    if (!strcasecmp(alg, "sha-512")) return EVP_sha512();
+    return NULL;
+}
+
+int dtls_conn_init(dtls_conn_t *d, dtls_cert_t *c, int client, const char *algorithm, const uint8_t *fp,
+                   int fp_len, dtls_send_fn send, void *opaque) {
+    memset(d, 0, sizeof(*d));
+    d->remote_md = md_by_name(algorithm);
+    if (!d->remote_md || fp_len != EVP_MD_get_size(d->remote_md)) {
+        snprintf(d->error, sizeof(d->error), "unsupported fingerprint %s/%d", algorithm, fp_len);
+        return -1;
+    }
+    memcpy(d->remote_fp, fp, fp_len);
+    d->remote_fp_len = fp_len;
+    d->client = client;
+    d->send = send;
+    d->opaque = opaque;
+    d->ssl = SSL_new(c->ctx);
+    d->rbio = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(d->rbio, -1);
+    BIO *w = BIO_new(get_method());
+    BIO_set_data(w, d);
+    SSL_set_bio(d->ssl, d->rbio, w);
+    SSL_set_mtu(d->ssl, 1200);
+    DTLS_set_link_mtu(d->ssl, 1200);
+    if (client) SSL_set_connect_state(d->ssl); else SSL_set_accept_state(d->ssl);
+    d->state = DTLS_NEW;
+    return 0;
+}
+
+void dtls_conn_free(dtls_conn_t *d) {
+    if (d->ssl) SSL_free(d->ssl); /* frees both BIOs */
+    d->ssl = NULL;
+    d->state = DTLS_CLOSED;
+}
+
+static int finish_handshake(dtls_conn_t *d) {
+    X509 *peer = SSL_get1_peer_certificate(d->ssl);
+    if (!peer) { snprintf(d->error, sizeof(d->error), "peer sent no certificate"); return -1; }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    X509_digest(peer, d->remote_md, md, &mdlen);
+    X509_free(peer);
+    if ((int)mdlen != d->remote_fp_len || CRYPTO_memcmp(md, d->remote_fp, mdlen) != 0) {
+        snprintf(d->error, sizeof(d->error), "certificate fingerprint does not match the SDP");
+        return -1;
+    }
+    SRTP_PROTECTION_PROFILE *prof = SSL_get_selected_srtp_profile(d->ssl);
+    if (!prof) { snprintf(d->error, sizeof(d->error), "no SRTP profile negotiated"); return -1; }
+    d->srtp_profile = (int)prof->id;
+    int klen = srtp_key_len(d->srtp_profile), slen = srtp_salt_len(d->srtp_profile);
+    if (klen < 0 || slen < 0) { snprintf(d->error, sizeof(d->error), "unsupported SRTP profile"); return -1; }
+    if (SSL_export_keying_material(d->ssl, d->keying, 2 * (klen + slen), "EXTRACTOR-dtls_srtp", 19, NULL, 0, 0) != 1) {
+        snprintf(d->error, sizeof(d->error), "keying material export failed");
+        return -1;
+    }
+    d->state = DTLS_CONNECTED;
+    return 1;
+}
+
+static int step(dtls_conn_t *d) {
+    if (d->state == DTLS_CONNECTED) {
+        uint8_t buf[2048];
+        int n = SSL_read(d->ssl, buf, sizeof(buf));
+        if (n <= 0) {
+            int e = SSL_get_error(d->ssl, n);
+            if (e == SSL_ERROR_ZERO_RETURN) { d->state = DTLS_CLOSED; return 0; }
+            ERR_clear_error();
+        }
+        return 0; /* no data channel here: application data is discarded */
+    }
+    int r = SSL_do_handshake(d->ssl);
+    if (r == 1) {
+        if (finish_handshake(d) < 0) { d->state = DTLS_FAILED; return -1; }
+        return 1;
+    }
+    int e = SSL_get_error(d->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) { d->state = DTLS_CONNECTING; return 0; }
+    unsigned long err = ERR_get_error();
+    snprintf(d->error, sizeof(d->error), "handshake failed: %s", err ? ERR_reason_error_string(err) : "?");
+    ERR_clear_error();
+    d->state = DTLS_FAILED;
+    return -1;
+}
+
+int dtls_start(dtls_conn_t *d) {
+    if (d->state != DTLS_NEW) return 0;
+    return step(d);
+}
+
+int dtls_feed(dtls_conn_t *d, const uint8_t *buf, int len) {
+    if (d->state == DTLS_FAILED || d->state == DTLS_CLOSED || !d->ssl) return -1;
+    (void)BIO_reset(d->rbio);
+    BIO_write(d->rbio, buf, len);
+    return step(d);
+}
+
+long dtls_timer(dtls_conn_t *d) {
+    if (!d->ssl || d->state == DTLS_CONNECTED || d->state == DTLS_FAILED || d->state == DTLS_CLOSED) return -1;
+    struct timeval tv;
+    if (!DTLSv1_get_timeout(d->ssl, &tv)) return -1;
+    if (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        if (DTLSv1_handle_timeout(d->ssl) < 0) {
+            d->state = DTLS_FAILED;
+            snprintf(d->error, sizeof(d->error), "handshake timed out");
+            return -1;
+        }
+        if (!DTLSv1_get_timeout(d->ssl, &tv)) return -1;
+    }
+    return tv.tv_sec * 1000000L + tv.tv_usec;
+}
+
+void dtls_close(dtls_conn_t *d) {
+    if (d->ssl && d->state == DTLS_CONNECTED) {
+        SSL_shutdown(d->ssl);
+        d->state = DTLS_CLOSED;
+    }
+}

@@ -1,0 +1,1189 @@
+/* The media worker loop: demux, ICE-lite, DTLS, SRTP, routing and batched I/O. */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dtls.h"
+#include "rtcp.h"
+#include "rtp.h"
+#include "srtp.h"
+#include "stun.h"
+#include "util.h"
+
+#define MTU 1500
+#define RXB 64                 /* datagrams per recvmmsg */
+#define TXB 512                /* datagrams per sendmmsg batch */
+#define CACHE 1024             /* retransmission cache slots per producer (power of two) */
+#define NACK_MAX 128
+#define EVQ 4096
+#define CONSENT_TIMEOUT_US 30000000ull
+#define PLI_INTERVAL_US 1000000ull
+#define REPORT_INTERVAL_US 1000000ull
+#define SERVER_SSRC 0x5eed0001u
+
+typedef struct ms_consumer ms_consumer_t;
+typedef struct ms_producer ms_producer_t;
+
+typedef struct { uint32_t ssrc; uint16_t max_seq; uint32_t cycles, base, received; int init; } seq_track_t;
+
+typedef struct ms_transport {
+    uint32_t id;
+    char ufrag[256], pwd[256];
+    int client_mode, fd;       /* client transports own a socket */
+    char remote_ufrag[256], remote_pwd[256];
+    uint64_t tiebreaker;
+    struct sockaddr_storage remote;
+    socklen_t remote_len;
+    int has_remote;
+    int ice_state;
+    uint64_t last_consent_us, last_check_us;
+    dtls_conn_t dtls;
+    int dtls_ready;            /* dtls_conn_init succeeded */
+    srtp_ctx_t *srtp_in, *srtp_out;
+    uint16_t twcc_seq;
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+    /* sink accounting (client transports) */
+    int sink_abs_ext;
+    seq_track_t sink[8];
+    uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[32];
+    struct ms_transport *next, *prev;
+} ms_transport_t;
+
+typedef struct { uint16_t seq; int16_t len; uint8_t valid; uint8_t data[MTU]; } cache_slot_t;
+typedef struct { uint16_t seq; uint8_t tries; uint64_t sent_us, added_us; } nack_item_t;
+
+struct ms_producer {
+    uint32_t id;
+    ms_transport_t *t;
+    ms_producer_params_t prm;
+    ms_consumer_t **cons;
+    int ncons, capcons;
+    cache_slot_t *cache;
+    seq_track_t track;
+    uint64_t packets, bytes, nacks_tx, plis_tx, keyframes;
+    double jitter;
+    int64_t last_transit;
+    uint32_t last_sr_mid;
+    uint64_t last_sr_us, last_rr_us, last_pli_us;
+    int pli_pending;
+    uint8_t fir_seq;
+    nack_item_t nack[NACK_MAX];
+    int nnack;
+    ms_producer_t *next, *prev;
+};
+
+struct ms_consumer {
+    uint32_t id;
+    ms_transport_t *t;
+    ms_producer_t *p;
+    ms_consumer_params_t prm;
+    int mid_len;
+    int paused, started;
+    uint16_t seq_off, start_seq, rtx_seq;
+    uint32_t ts_off, last_ts_out;
+    uint64_t last_send_us, last_sr_us;
+    uint64_t packets, bytes, nacks, plis, rtx, keyframes;
+    int32_t fraction_lost;
+    uint32_t jitter;
+    int64_t rtt_us;
+    uint32_t sr_ntp_mid[4]; uint64_t sr_sent_us[4]; int sr_i;
+    ms_consumer_t *next, *prev;
+};
+
+struct ms_worker {
+    int udp_fd, epfd, evfd;
+    int port;
+    pthread_t thread;
+    volatile int running;
+    pthread_mutex_t lock;
+    dtls_cert_t cert;
+    uint32_t next_id;
+    ms_map_t by_id;            /* id -> transport */
+    ms_map_t prod_by_id, cons_by_id;
+    ms_map_t by_ufrag;         /* hash(ufrag) -> transport */
+    ms_map_t by_addr;          /* hash(remote address) -> transport */
+    ms_map_t prod_by_ssrc;     /* (transport id << 32 | ssrc) -> producer */
+    ms_map_t cons_by_ssrc;     /* ssrc -> consumer (our SSRCs are unique per worker) */
+    ms_transport_t *transports;
+    ms_producer_t *producers;
+    ms_consumer_t *consumers;
+    uint64_t now_us, last_tick_us;
+    /* batched receive */
+    struct mmsghdr rx_msg[RXB];
+    struct iovec rx_iov[RXB];
+    struct sockaddr_storage rx_addr[RXB];
+    uint8_t rx_buf[RXB][2048];
+    /* batched send (UDP server socket only) */
+    struct mmsghdr tx_msg[TXB];
+    struct iovec tx_iov[TXB];
+    struct sockaddr_storage tx_addr[TXB];
+    uint8_t tx_buf[TXB][MTU + 64];
+    int tx_n;
+    /* events to Python */
+    ms_event_t evq[EVQ];
+    int ev_head, ev_tail;
+    ms_stats_t st;
+};
+
+/* ---------- helpers ---------- */
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) { h ^= (uint8_t)*s++; h *= 1099511628211ull; }
+    return h ? h : 1;
+}
+static uint64_t hash_addr(const struct sockaddr_storage *a) {
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)a;
+        return ((uint64_t)s->sin_addr.s_addr << 16 | s->sin_port) | (1ull << 60);
+    }
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 16; i++) { h ^= s6->sin6_addr.s6_addr[i]; h *= 1099511628211ull; }
+    h ^= s6->sin6_port; h *= 1099511628211ull;
+    return h | (1ull << 61);
+}
+static int addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+    return hash_addr(a) == hash_addr(b);
+}
+static socklen_t addr_len(const struct sockaddr_storage *a) {
+    return a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+static void push_event(ms_worker_t *w, int type, uint32_t id, int64_t a, int64_t b, const char *text) {
+    int nt = (w->ev_tail + 1) % EVQ;
+    if (nt == w->ev_head) { w->st.events_dropped++; return; }
+    ms_event_t *e = &w->evq[w->ev_tail];
+    e->type = type; e->id = id; e->a = a; e->b = b;
+    snprintf(e->text, sizeof(e->text), "%s", text ? text : "");
+    w->ev_tail = nt;
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof(one));
+    (void)r;
+}
+
+/* ---------- sending ---------- */
+
+typedef struct { ms_worker_t *w; ms_transport_t t; } transport_box_t;
+
+static void tx_flush(ms_worker_t *w) {
+    int off = 0;
+    while (off < w->tx_n) {
+        int r = sendmmsg(w->udp_fd, w->tx_msg + off, w->tx_n - off, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                struct pollfd pfd = {w->udp_fd, POLLOUT, 0};
+                if (poll(&pfd, 1, 5) > 0) continue;
+            }
+            /* skip the datagram that failed (e.g. an unreachable address) and go on */
+            w->st.drops[DROP_SEND_FAILED]++;
+            off++;
+            continue;
+        }
+        for (int i = 0; i < r; i++) { w->st.tx_packets++; w->st.tx_bytes += w->tx_iov[off + i].iov_len; }
+        off += r;
+    }
+    if (w->tx_n) w->st.tx_batches++;
+    w->tx_n = 0;
+}
+
+/* A scratch buffer for one outgoing datagram to t; commit with tx_commit. */
+static uint8_t *tx_slot(ms_worker_t *w) {
+    if (w->tx_n == TXB) tx_flush(w);
+    return w->tx_buf[w->tx_n];
+}
+
+static void tx_commit(ms_worker_t *w, ms_transport_t *t, int len) {
+    if (t->client_mode) {
+        ssize_t r = sendto(t->fd, w->tx_buf[w->tx_n], len, 0, (struct sockaddr *)&t->remote, t->remote_len);
+        if (r < 0) w->st.drops[DROP_SEND_FAILED]++;
+        else { w->st.tx_packets++; w->st.tx_bytes += len; }
+        t->tx_packets++; t->tx_bytes += len;
+        return;
+    }
+    int i = w->tx_n++;
+    memcpy(&w->tx_addr[i], &t->remote, t->remote_len);
+    w->tx_iov[i].iov_base = w->tx_buf[i];
+    w->tx_iov[i].iov_len = len;
+    w->tx_msg[i].msg_hdr.msg_name = &w->tx_addr[i];
+    w->tx_msg[i].msg_hdr.msg_namelen = t->remote_len;
+    w->tx_msg[i].msg_hdr.msg_iov = &w->tx_iov[i];
+    w->tx_msg[i].msg_hdr.msg_iovlen = 1;
+    w->tx_msg[i].msg_hdr.msg_control = NULL;
+    w->tx_msg[i].msg_hdr.msg_controllen = 0;
+    t->tx_packets++; t->tx_bytes += len;
+}
+
+static void tx_raw(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, int len) {
+    if (!t->has_remote || len > MTU + 64) return;
+    uint8_t *o = tx_slot(w);
+    memcpy(o, buf, len);
+    tx_commit(w, t, len);
+}
+
+static void dtls_send_cb(void *opaque, const uint8_t *buf, int len) {
+    ms_transport_t *t = opaque;
+    transport_box_t *b = (transport_box_t *)((char *)t - offsetof(transport_box_t, t));
+    tx_raw(b->w, t, buf, len);
+}
+
+/* Encrypt and queue an RTCP packet already written into the current tx slot. */
+static void tx_rtcp_commit(ms_worker_t *w, ms_transport_t *t, int len) {
+    if (!t->srtp_out || !t->has_remote) return;
+    int n = srtp_protect_rtcp(t->srtp_out, w->tx_buf[w->tx_n], len, MTU + 64);
+    if (n < 0) return;
+    w->st.rtcp_tx++;
+    tx_commit(w, t, n);
+}
+
+/* ---------- lifecycle of objects ---------- */
+
+
+static ms_transport_t *transport_alloc(ms_worker_t *w) {
+    transport_box_t *b = calloc(1, sizeof(*b));
+    b->w = w;
+    return &b->t;
+}
+static void transport_free_mem(ms_transport_t *t) {
+    free((char *)t - offsetof(transport_box_t, t));
+}
+
+static uint32_t new_id(ms_worker_t *w) { return ++w->next_id; }
+
+static void link_transport(ms_worker_t *w, ms_transport_t *t) {
+    t->next = w->transports; t->prev = NULL;
+    if (w->transports) w->transports->prev = t;
+    w->transports = t;
+}
+
+static void set_remote(ms_worker_t *w, ms_transport_t *t, const struct sockaddr_storage *a) {
+    if (t->has_remote && !t->client_mode) ms_map_del(&w->by_addr, hash_addr(&t->remote));
+    memcpy(&t->remote, a, addr_len(a));
+    t->remote_len = addr_len(a);
+    t->has_remote = 1;
+    if (!t->client_mode) ms_map_put(&w->by_addr, hash_addr(a), t);
+}
+
+/* ---------- ICE ---------- */
+
+static void on_ice_connected(ms_worker_t *w, ms_transport_t *t) {
+    if (t->ice_state != ICE_CONNECTED) {
+        t->ice_state = ICE_CONNECTED;
+        push_event(w, EV_ICE, t->id, ICE_CONNECTED, 0, NULL);
+    }
+    if (t->dtls_ready && t->dtls.client && t->dtls.state == DTLS_NEW) dtls_start(&t->dtls);
+}
+
+static void handle_stun(ms_worker_t *w, ms_transport_t *known, const uint8_t *buf, int len,
+                        const struct sockaddr_storage *from) {
+    stun_msg_t m;
+    w->st.stun_rx++;
+    if (stun_parse(buf, len, &m) < 0) { w->st.drops[DROP_STUN_MALFORMED]++; return; }
+    if (m.type == STUN_BINDING_SUCCESS && known && known->client_mode) {
+        if (!m.has_integrity ||
+            !stun_check_integrity(buf, len, &m, known->remote_pwd, (int)strlen(known->remote_pwd))) {
+            w->st.drops[DROP_STUN_AUTH]++;
+            return;
+        }
+        known->last_consent_us = w->now_us;
+        on_ice_connected(w, known);
+        return;
+    }
+    if (m.type == STUN_BINDING_INDICATION) return;
+    if (m.type != STUN_BINDING_REQUEST || known) { w->st.drops[DROP_STUN_MALFORMED]++; return; }
+    if (!m.username || m.username_len == 0 || m.username_len > 512 || !m.has_integrity) {
+        uint8_t *o = tx_slot(w);
+        int n = stun_build_error(o, MTU, m.txid, 400, "Bad Request");
+        w->st.drops[DROP_STUN_MALFORMED]++;
+        if (n > 0) {
+            ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
+            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1;
+            tx_commit(w, &tmp, n);
+        }
+        return;
+    }
+    char uname[513];
+    memcpy(uname, m.username, m.username_len);
+    uname[m.username_len] = 0;
+    char *colon = strchr(uname, ':');
+    if (colon) *colon = 0;
+    ms_transport_t *t = ms_map_get(&w->by_ufrag, hash_str(uname));
+    if (!t || strcmp(t->ufrag, uname) != 0) { w->st.drops[DROP_STUN_UNKNOWN_UFRAG]++; return; }
+    if (!stun_check_integrity(buf, len, &m, t->pwd, (int)strlen(t->pwd))) {
+        w->st.drops[DROP_STUN_AUTH]++;
+        uint8_t *o = tx_slot(w);
+        int n = stun_build_error(o, MTU, m.txid, 401, "Unauthorized");
+        if (n > 0) {
+            ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
+            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1;
+            tx_commit(w, &tmp, n);
+        }
+        return;
+    }
+    /* ICE-lite: the controlling peer nominates; the first valid check selects a path until one is nominated. */
+    if (!t->has_remote || m.use_candidate || t->ice_state != ICE_CONNECTED) {
+        if (!t->has_remote || !addr_eq(&t->remote, from)) set_remote(w, t, from);
+    }
+    if (addr_eq(&t->remote, from)) t->last_consent_us = w->now_us;
+    uint8_t *o = tx_slot(w);
+    ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
+    memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1;
+    int n = stun_build_success(o, MTU, m.txid, (const struct sockaddr *)from, t->pwd, (int)strlen(t->pwd));
+    if (n > 0) { tx_commit(w, &tmp, n); t->tx_packets++; t->tx_bytes += n; }
+    if (addr_eq(&t->remote, from)) on_ice_connected(w, t);
+}
+
+static void send_check(ms_worker_t *w, ms_transport_t *t, int use_candidate) {
+    uint8_t txid[12];
+    RAND_bytes(txid, 12);
+    char uname[520];
+    snprintf(uname, sizeof(uname), "%s:%s", t->remote_ufrag, t->ufrag);
+    uint8_t *o = tx_slot(w);
+    int n = stun_build_request(o, MTU, txid, uname, t->remote_pwd, (int)strlen(t->remote_pwd), t->tiebreaker,
+                               use_candidate, 0x6e7f1eff);
+    if (n > 0) tx_commit(w, t, n);
+    t->last_check_us = w->now_us;
+}
+
+/* ---------- DTLS ---------- */
+
+static void handle_dtls(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, int len) {
+    w->st.dtls_rx++;
+    if (!t->dtls_ready) { w->st.drops[DROP_DTLS]++; return; }
+    int before = t->dtls.state;
+    int r = dtls_feed(&t->dtls, buf, len);
+    if (r == 1) {
+        int prof = t->dtls.srtp_profile;
+        uint8_t ck[32], cs[14], sk[32], ss[14];
+        srtp_split_keying_material(prof, t->dtls.keying, ck, cs, sk, ss);
+        if (t->dtls.client) { t->srtp_out = srtp_ctx_new(prof, ck, cs); t->srtp_in = srtp_ctx_new(prof, sk, ss); }
+        else { t->srtp_out = srtp_ctx_new(prof, sk, ss); t->srtp_in = srtp_ctx_new(prof, ck, cs); }
+        memset(t->dtls.keying, 0, sizeof(t->dtls.keying));
+        push_event(w, EV_DTLS, t->id, DTLS_CONNECTED, prof, NULL);
+    } else if (r < 0) {
+        w->st.drops[DROP_DTLS]++;
+        if (before != DTLS_FAILED && before != DTLS_CLOSED && t->dtls.state == DTLS_FAILED)
+            push_event(w, EV_DTLS, t->id, DTLS_FAILED, 0, t->dtls.error);
+    } else if (t->dtls.state == DTLS_CLOSED && before != DTLS_CLOSED) {
+        push_event(w, EV_DTLS, t->id, DTLS_CLOSED, 0, "closed by peer");
+    }
+}
+
+/* ---------- RTP in ---------- */
+
+static void track_seq(seq_track_t *s, uint16_t seq) {
+    if (!s->init) { s->init = 1; s->max_seq = seq; s->base = seq; s->cycles = 0; s->received = 1; return; }
+    s->received++;
+    if (seq_newer(seq, s->max_seq)) {
+        if (seq < s->max_seq) s->cycles += 65536;
+        s->max_seq = seq;
+    }
+}
+static uint32_t track_expected(const seq_track_t *s) {
+    return s->init ? s->cycles + s->max_seq - s->base + 1 : 0;
+}
+
+static void request_keyframe(ms_worker_t *w, ms_producer_t *p) {
+    if (p->prm.kind != 1) return;
+    if (w->now_us - p->last_pli_us < PLI_INTERVAL_US) { p->pli_pending = 1; return; }
+    ms_transport_t *t = p->t;
+    p->pli_pending = 0;
+    p->last_pli_us = w->now_us;
+    if (!t->srtp_out || !p->prm.ssrc) { p->pli_pending = 1; return; }
+    uint8_t *o = tx_slot(w);
+    int n = rtcp_build_rr(o, MTU, SERVER_SSRC, NULL, 0);
+    n += rtcp_build_pli(o + n, SERVER_SSRC, p->prm.ssrc);
+    p->plis_tx++;
+    w->st.plis_tx++;
+    tx_rtcp_commit(w, t, n);
+}
+
+static void write_abs_time(uint8_t *v, uint64_t now_us) {
+    uint64_t t = ((now_us << 18) / 1000000ull) & 0xffffff;
+    wr24(v, (uint32_t)t);
+}
+
+/* Build the consumer's packet: our header and extensions, the producer's payload; then SRTP. */
+static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *src, const rtp_hdr_t *h,
+                             int is_rtx, uint16_t out_seq) {
+    ms_transport_t *t = c->t;
+    uint8_t pt = c->prm.pt_map[h->pt];
+    if (pt == 0xff) { w->st.drops[DROP_UNKNOWN_PT]++; return; }
+    uint8_t *o = tx_slot(w);
+    uint32_t ssrc = c->prm.ssrc;
+    uint16_t seq = out_seq;
+    if (is_rtx) { pt = c->prm.rtx_pt_of[pt]; ssrc = c->prm.rtx_ssrc; seq = c->rtx_seq++; }
+    o[0] = 0x80 | h->cc;
+    o[1] = (uint8_t)((h->marker << 7) | pt);
+    wr16(o + 2, seq);
+    wr32(o + 4, h->ts + c->ts_off);
+    wr32(o + 8, ssrc);
+    int off = 12;
+    if (h->cc) { memcpy(o + 12, src + 12, 4 * h->cc); off += 4 * h->cc; }
+    /* one-byte header extensions the consumer negotiated */
+    int xstart = off;
+    off += 4;
+    if (c->prm.ext_mid && c->mid_len) {
+        o[off++] = (uint8_t)((c->prm.ext_mid << 4) | (c->mid_len - 1));
+        memcpy(o + off, c->prm.mid, c->mid_len); off += c->mid_len;
+    }
+    int vl;
+    const uint8_t *v;
+    if (c->prm.ext_abs && (v = rtp_ext(src, h, c->p->prm.ext_abs, &vl)) && vl == 3) {
+        o[off++] = (uint8_t)((c->prm.ext_abs << 4) | 2); memcpy(o + off, v, 3); off += 3;
+    }
+    if (c->prm.ext_alevel && (v = rtp_ext(src, h, c->p->prm.ext_alevel, &vl)) && vl == 1) {
+        o[off++] = (uint8_t)(c->prm.ext_alevel << 4); o[off++] = v[0];
+    }
+    if (c->prm.ext_twcc) {
+        o[off++] = (uint8_t)((c->prm.ext_twcc << 4) | 1); wr16(o + off, t->twcc_seq++); off += 2;
+    }
+    if (off == xstart + 4) {
+        off = xstart;                    /* no extension block at all */
+    } else {
+        while ((off - xstart) & 3) o[off++] = 0;
+        o[0] |= 0x10;
+        wr16(o + xstart, 0xBEDE);
+        wr16(o + xstart + 2, (uint16_t)((off - xstart - 4) / 4));
+    }
+    if (is_rtx) { wr16(o + off, out_seq); off += 2; }
+    int body = h->payload_len; /* padding is not forwarded */
+    if (off + body + 16 > MTU + 64) { w->st.drops[DROP_TOO_BIG]++; return; }
+    memcpy(o + off, src + h->header_len, body);
+    off += body;
+    int n = srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
+    if (n < 0) return;
+    w->st.rtp_tx++;
+    c->packets++;
+    c->bytes += n;
+    if (is_rtx) { c->rtx++; w->st.rtx_tx++; }
+    else { c->last_ts_out = h->ts + c->ts_off; c->last_send_us = w->now_us; }
+    tx_commit(w, t, n);
+}
+
+static void forward(ms_worker_t *w, ms_producer_t *p, const uint8_t *pkt, const rtp_hdr_t *h, int is_key) {
+    for (int i = 0; i < p->ncons; i++) {
+        ms_consumer_t *c = p->cons[i];
+        if (c->paused || !c->t->srtp_out || !c->t->has_remote) continue;
+        if (!c->started) {
+            if (!is_key) { request_keyframe(w, p); continue; }
+            uint16_t first;
+            uint32_t ts0;
+            RAND_bytes((uint8_t *)&first, 2);
+            RAND_bytes((uint8_t *)&ts0, 4);
+            first &= 0x7fff;
+            c->seq_off = (uint16_t)(first - h->seq);
+            c->ts_off = ts0 - h->ts;
+            c->start_seq = h->seq;
+            c->started = 1;
+            c->keyframes++;
+        } else if (seq_diff(h->seq, c->start_seq) < 0) {
+            continue;                            /* older than the point this consumer joined */
+        }
+        send_to_consumer(w, c, pkt, h, 0, (uint16_t)(h->seq + c->seq_off));
+    }
+}
+
+static void nack_upstream_gap(ms_producer_t *p, uint16_t from, uint16_t to, uint64_t now) {
+    for (uint16_t s = from; s != to && p->nnack < NACK_MAX; s++) {
+        nack_item_t *n = &p->nack[p->nnack++];
+        n->seq = s; n->tries = 0; n->sent_us = 0; n->added_us = now;
+    }
+}
+static void nack_remove(ms_producer_t *p, uint16_t seq) {
+    for (int i = 0; i < p->nnack; i++)
+        if (p->nack[i].seq == seq) { p->nack[i] = p->nack[--p->nnack]; return; }
+}
+
+static ms_producer_t *learn_ssrc(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, const rtp_hdr_t *h) {
+    for (ms_producer_t *p = w->producers; p; p = p->next) {
+        if (p->t != t || !p->prm.ext_mid) continue;
+        int l;
+        const uint8_t *v = rtp_ext(buf, h, p->prm.ext_mid, &l);
+        if (!v || l != (int)strlen(p->prm.mid) || memcmp(v, p->prm.mid, l) != 0) continue;
+        int is_rtx = p->prm.apt_of_rtx[h->pt] != 0xff;
+        if (is_rtx && !p->prm.rtx_ssrc) p->prm.rtx_ssrc = h->ssrc;
+        else if (!is_rtx && !p->prm.ssrc) p->prm.ssrc = h->ssrc;
+        else continue;
+        ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | h->ssrc, p);
+        push_event(w, EV_PRODUCER_SSRC, p->id, h->ssrc, is_rtx, NULL);
+        return p;
+    }
+    return NULL;
+}
+
+static void sink_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
+    int n = srtp_unprotect_rtp(t->srtp_in, buf, len);
+    if (n < 0) { t->sink_decrypt_errors++; return; }
+    rtp_hdr_t h;
+    if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
+    t->sink_packets++;
+    t->sink_bytes += n;
+    for (int i = 0; i < 8; i++) {
+        if (t->sink[i].init && t->sink[i].ssrc != h.ssrc) continue;
+        t->sink[i].ssrc = h.ssrc;
+        track_seq(&t->sink[i], h.seq);
+        break;
+    }
+    int vl;
+    const uint8_t *v;
+    if (t->sink_abs_ext && (v = rtp_ext(buf, &h, t->sink_abs_ext, &vl)) && vl == 3) {
+        uint32_t now = (uint32_t)(((w->now_us << 18) / 1000000ull) & 0xffffff);
+        uint32_t d = (now - rd24(v)) & 0xffffff;
+        uint64_t us = ((uint64_t)d * 1000000ull) >> 18;
+        int b = 0;
+        while (b < 31 && (1ull << (b + 1)) <= us) b++;
+        t->latency_hist[b]++;
+    }
+}
+
+static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
+    w->st.rtp_rx++;
+    if (t->client_mode) { sink_rtp(w, t, buf, len); return; }
+    int n = srtp_unprotect_rtp(t->srtp_in, buf, len);
+    if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
+    rtp_hdr_t h;
+    if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
+    ms_producer_t *p = ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | h.ssrc);
+    if (!p && !(p = learn_ssrc(w, t, buf, &h))) { w->st.drops[DROP_UNKNOWN_SSRC]++; return; }
+    if (h.ssrc == p->prm.rtx_ssrc && p->prm.rtx_ssrc != p->prm.ssrc) {
+        /* RTX (RFC 4588): restore the original packet in place */
+        uint8_t apt = p->prm.apt_of_rtx[h.pt];
+        if (h.payload_len < 2 || apt == 0xff) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
+        uint16_t osn = rd16(buf + h.header_len);
+        int plen = n - h.header_len - 2;
+        memmove(buf + h.header_len, buf + h.header_len + 2, plen);
+        n -= 2;
+        buf[1] = (uint8_t)((buf[1] & 0x80) | apt);
+        wr16(buf + 2, osn);
+        wr32(buf + 8, p->prm.ssrc);
+        if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
+    } else if (h.ssrc != p->prm.ssrc) {
+        w->st.drops[DROP_UNKNOWN_SSRC]++;
+        return;
+    }
+    if (n > MTU) { w->st.drops[DROP_TOO_BIG]++; return; }
+    cache_slot_t *slot = &p->cache[h.seq & (CACHE - 1)];
+    if (slot->valid && slot->seq == h.seq) { w->st.drops[DROP_DUPLICATE]++; return; }
+    /* receive statistics (RFC 3550 A.1, A.8) */
+    if (p->track.init && seq_newer(h.seq, p->track.max_seq)) {
+        uint16_t expect = (uint16_t)(p->track.max_seq + 1);
+        if (h.seq != expect && p->prm.nack && p->prm.kind == 1 && seq_diff(h.seq, expect) < NACK_MAX)
+            nack_upstream_gap(p, expect, h.seq, w->now_us);
+    } else if (p->nnack) {
+        nack_remove(p, h.seq);
+    }
+    track_seq(&p->track, h.seq);
+    uint32_t clock = p->prm.clock_rate ? p->prm.clock_rate : 90000;
+    int64_t arrival = (int64_t)(w->now_us * clock / 1000000ull);
+    int64_t transit = arrival - (int64_t)h.ts;
+    if (p->packets) {
+        int64_t d = transit - p->last_transit;
+        if (d < 0) d = -d;
+        if (d < (int64_t)clock * 10) p->jitter += ((double)d - p->jitter) / 16.0;
+    }
+    p->last_transit = transit;
+    p->packets++;
+    p->bytes += n;
+    slot->seq = h.seq;
+    slot->len = (int16_t)n;
+    slot->valid = 1;
+    memcpy(slot->data, buf, n);
+    int is_key = 1;
+    if (p->prm.kind == 1) {
+        is_key = rtp_is_keyframe(p->prm.codec_of_pt[h.pt], slot->data + h.header_len, h.payload_len);
+        if (is_key) p->keyframes++;
+    }
+    forward(w, p, slot->data, &h, is_key);
+}
+
+/* ---------- RTCP in ---------- */
+
+static void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
+    ms_producer_t *p = c->p;
+    if (!c->started) return;
+    uint16_t seq = (uint16_t)(out_seq - c->seq_off);
+    cache_slot_t *s = &p->cache[seq & (CACHE - 1)];
+    if (!s->valid || s->seq != seq) return;
+    rtp_hdr_t h;
+    if (rtp_parse(s->data, s->len, &h) < 0) return;
+    uint8_t cpt = c->prm.pt_map[h.pt];
+    int rtx = c->prm.rtx_ssrc && cpt != 0xff && c->prm.rtx_pt_of[cpt] != 0xff;
+    send_to_consumer(w, c, s->data, &h, rtx, out_seq);
+    if (!rtx) { c->rtx++; w->st.rtx_tx++; }
+}
+
+static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
+    w->st.rtcp_rx++;
+    if (!t->srtp_in) { w->st.drops[DROP_NOT_READY]++; return; }
+    int n = srtp_unprotect_rtcp(t->srtp_in, buf, len);
+    if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
+    if (t->client_mode) return;
+    int off = 0, pl;
+    int any = 0;
+    while ((off = rtcp_next(buf, n, off, &pl)) >= 0) {
+        const uint8_t *q = buf + off;
+        int type = q[1], fmt = q[0] & 0x1f;
+        any = 1;
+        if ((type == RTCP_SR || type == RTCP_RR) && pl >= 8) {
+            int base = type == RTCP_SR ? 28 : 8;
+            if (type == RTCP_SR && pl >= 28) {
+                ms_producer_t *p = ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | rd32(q + 4));
+                if (p) { p->last_sr_mid = (rd32(q + 8) << 16) | (rd32(q + 12) >> 16); p->last_sr_us = w->now_us; }
+            }
+            for (int i = 0; i < fmt && base + 24 * (i + 1) <= pl; i++) {
+                rtcp_report_t r;
+                rtcp_parse_report(q + base + 24 * i, &r);
+                ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, r.ssrc);
+                if (!c || c->t != t) continue;
+                c->fraction_lost = r.fraction_lost;
+                c->jitter = r.jitter;
+                if (r.lsr) {
+                    for (int k = 0; k < 4; k++) {
+                        if (c->sr_ntp_mid[k] != r.lsr) continue;
+                        int64_t rtt = (int64_t)(w->now_us - c->sr_sent_us[k]) - (int64_t)((uint64_t)r.dlsr * 1000000ull >> 16);
+                        c->rtt_us = rtt < 0 ? 0 : rtt;
+                    }
+                }
+            }
+        } else if (type == RTCP_RTPFB && fmt == 1 && pl >= 12) {
+            ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, rd32(q + 8));
+            if (c && c->t == t) {
+                c->nacks++;
+                w->st.nacks_rx++;
+                for (int k = 12; k + 4 <= pl; k += 4) {
+                    uint16_t pid = rd16(q + k), blp = rd16(q + k + 2);
+                    retransmit(w, c, pid);
+                    for (int b = 0; b < 16; b++)
+                        if (blp & (1 << b)) retransmit(w, c, (uint16_t)(pid + b + 1));
+                }
+            }
+        } else if (type == RTCP_PSFB && (fmt == 1 || fmt == 4) && pl >= 12) {
+            uint32_t media = fmt == 1 ? rd32(q + 8) : (pl >= 20 ? rd32(q + 12) : 0);
+            ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, media);
+            if (c && c->t == t) {
+                c->plis++;
+                w->st.plis_rx++;
+                request_keyframe(w, c->p);
+            }
+        }
+        off += pl;
+    }
+    if (!any) w->st.drops[DROP_RTCP_MALFORMED]++;
+}
+
+/* ---------- demux ---------- */
+
+static void on_datagram(ms_worker_t *w, ms_transport_t *known, uint8_t *buf, int len,
+                        const struct sockaddr_storage *from) {
+    w->st.rx_packets++;
+    w->st.rx_bytes += len;
+    if (stun_is_stun(buf, len)) { handle_stun(w, known, buf, len, from); return; }
+    ms_transport_t *t = known ? known : ms_map_get(&w->by_addr, hash_addr(from));
+    if (!t) { w->st.drops[DROP_UNKNOWN_ADDR]++; return; }
+    t->rx_packets++;
+    t->rx_bytes += len;
+    if (dtls_is_dtls(buf, len)) { handle_dtls(w, t, buf, len); return; }
+    if (rtp_is_rtp_or_rtcp(buf, len)) {
+        if (!t->srtp_in) { w->st.drops[DROP_NOT_READY]++; return; }
+        if (rtp_is_rtcp(buf, len)) handle_rtcp(w, t, buf, len);
+        else handle_rtp(w, t, buf, len);
+        return;
+    }
+    w->st.drops[DROP_UNKNOWN_TYPE]++;
+}
+
+/* ---------- timers ---------- */
+
+static void send_reports(ms_worker_t *w) {
+    for (ms_producer_t *p = w->producers; p; p = p->next) {
+        ms_transport_t *t = p->t;
+        if (p->pli_pending && w->now_us - p->last_pli_us >= PLI_INTERVAL_US) request_keyframe(w, p);
+        if (!t->srtp_out || !p->prm.ssrc || !p->track.init) continue;
+        /* upstream NACKs: retry each missing packet a few times, 30 ms apart */
+        if (p->nnack) {
+            uint16_t seqs[NACK_MAX];
+            int ns = 0;
+            for (int i = 0; i < p->nnack;) {
+                nack_item_t *it = &p->nack[i];
+                if (it->tries >= 8 || w->now_us - it->added_us > 1000000ull) { *it = p->nack[--p->nnack]; continue; }
+                if (w->now_us - it->sent_us >= 30000) { seqs[ns++] = it->seq; it->tries++; it->sent_us = w->now_us; }
+                i++;
+            }
+            if (ns) {
+                for (int a = 1; a < ns; a++)  /* sort by sequence order near max_seq */
+                    for (int b = a; b > 0 && seq_newer(seqs[b - 1], seqs[b]); b--) {
+                        uint16_t tmp = seqs[b]; seqs[b] = seqs[b - 1]; seqs[b - 1] = tmp;
+                    }
+                uint8_t *o = tx_slot(w);
+                int n = rtcp_build_rr(o, MTU, SERVER_SSRC, NULL, 0);
+                n += rtcp_build_nack(o + n, MTU - n, SERVER_SSRC, p->prm.ssrc, seqs, ns);
+                p->nacks_tx++;
+                w->st.nacks_tx++;
+                tx_rtcp_commit(w, t, n);
+            }
+        }
+        if (w->now_us - p->last_rr_us < REPORT_INTERVAL_US) continue;
+        p->last_rr_us = w->now_us;
+        rtcp_report_t r;
+        memset(&r, 0, sizeof(r));
+        r.ssrc = p->prm.ssrc;
+        uint32_t expected = track_expected(&p->track);
+        int64_t lost = (int64_t)expected - (int64_t)p->track.received;
+        r.cumulative_lost = lost < 0 ? 0 : (int32_t)lost;
+        r.fraction_lost = expected ? (uint8_t)((lost > 0 ? lost : 0) * 256 / expected > 255 ? 255 : (lost > 0 ? lost : 0) * 256 / expected) : 0;
+        r.highest_seq = p->track.cycles + p->track.max_seq;
+        r.jitter = (uint32_t)p->jitter;
+        if (p->last_sr_us) {
+            r.lsr = p->last_sr_mid;
+            r.dlsr = (uint32_t)(((w->now_us - p->last_sr_us) << 16) / 1000000ull);
+        }
+        uint8_t *o = tx_slot(w);
+        int n = rtcp_build_rr(o, MTU, SERVER_SSRC, &r, 1);
+        tx_rtcp_commit(w, t, n);
+    }
+    for (ms_consumer_t *c = w->consumers; c; c = c->next) {
+        if (!c->started || !c->t->srtp_out || w->now_us - c->last_sr_us < REPORT_INTERVAL_US) continue;
+        c->last_sr_us = w->now_us;
+        uint64_t ntp = rtcp_ntp_now();
+        uint32_t clock = c->p->prm.clock_rate ? c->p->prm.clock_rate : 90000;
+        uint32_t ts = c->last_ts_out + (uint32_t)((w->now_us - c->last_send_us) * clock / 1000000ull);
+        uint8_t *o = tx_slot(w);
+        int n = rtcp_build_sr(o, c->prm.ssrc, ntp, ts, (uint32_t)c->packets, (uint32_t)c->bytes);
+        c->sr_ntp_mid[c->sr_i] = (uint32_t)(ntp >> 16);
+        c->sr_sent_us[c->sr_i] = w->now_us;
+        c->sr_i = (c->sr_i + 1) & 3;
+        tx_rtcp_commit(w, c->t, n);
+    }
+}
+
+static void tick(ms_worker_t *w) {
+    for (ms_transport_t *t = w->transports; t; t = t->next) {
+        if (t->dtls_ready && (t->dtls.state == DTLS_CONNECTING || (t->dtls.state == DTLS_NEW && t->dtls.client && t->ice_state == ICE_CONNECTED))) {
+            int before = t->dtls.state;
+            if (t->dtls.state == DTLS_NEW) dtls_start(&t->dtls);
+            dtls_timer(&t->dtls);
+            if (t->dtls.state == DTLS_FAILED && before != DTLS_FAILED)
+                push_event(w, EV_DTLS, t->id, DTLS_FAILED, 0, t->dtls.error);
+        }
+        if (t->client_mode) {
+            uint64_t every = t->ice_state == ICE_CONNECTED ? 2500000ull : 50000ull;
+            if (w->now_us - t->last_check_us >= every) send_check(w, t, 1);
+        } else if (t->ice_state == ICE_CONNECTED && w->now_us - t->last_consent_us > CONSENT_TIMEOUT_US) {
+            t->ice_state = ICE_DISCONNECTED;
+            push_event(w, EV_ICE, t->id, ICE_DISCONNECTED, 0, "consent expired");
+        }
+    }
+    send_reports(w);
+}
+
+/* ---------- the loop ---------- */
+
+static void recv_batch(ms_worker_t *w, int fd, ms_transport_t *known) {
+    for (int round = 0; round < 16; round++) {
+        for (int i = 0; i < RXB; i++) {
+            w->rx_iov[i].iov_base = w->rx_buf[i];
+            w->rx_iov[i].iov_len = sizeof(w->rx_buf[i]);
+            w->rx_msg[i].msg_hdr.msg_name = &w->rx_addr[i];
+            w->rx_msg[i].msg_hdr.msg_namelen = sizeof(w->rx_addr[i]);
+            w->rx_msg[i].msg_hdr.msg_iov = &w->rx_iov[i];
+            w->rx_msg[i].msg_hdr.msg_iovlen = 1;
+            w->rx_msg[i].msg_hdr.msg_control = NULL;
+            w->rx_msg[i].msg_hdr.msg_controllen = 0;
+            w->rx_msg[i].msg_hdr.msg_flags = 0;
+        }
+        int n = recvmmsg(fd, w->rx_msg, RXB, MSG_DONTWAIT, NULL);
+        if (n <= 0) return;
+        w->st.rx_batches++;
+        w->now_us = ms_now_us();
+        for (int i = 0; i < n; i++) {
+            int len = (int)w->rx_msg[i].msg_len;
+            if (w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) { w->st.drops[DROP_TOO_BIG]++; continue; }
+            on_datagram(w, known, w->rx_buf[i], len, &w->rx_addr[i]);
+        }
+        tx_flush(w);
+        if (n < RXB) return;
+    }
+}
+
+static void *worker_main(void *arg) {
+    ms_worker_t *w = arg;
+    struct epoll_event evs[64];
+    while (w->running) {
+        int n = epoll_wait(w->epfd, evs, 64, 10);
+        pthread_mutex_lock(&w->lock);
+        w->now_us = ms_now_us();
+        for (int i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)evs[i].data.u64;
+            if (id == 0) { recv_batch(w, w->udp_fd, NULL); continue; }
+            ms_transport_t *t = ms_map_get(&w->by_id, id);
+            if (t && t->client_mode) recv_batch(w, t->fd, t);
+        }
+        w->now_us = ms_now_us();
+        if (w->now_us - w->last_tick_us >= 10000) { w->last_tick_us = w->now_us; tick(w); }
+        tx_flush(w);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return NULL;
+}
+
+/* ---------- public API ---------- */
+
+static int bind_udp(const char *ip, int port, int *out_port, char *err, int errlen) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    int fam;
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = fam = AF_INET6; s6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1) { snprintf(err, errlen, "bad address %s", ip); return -1; }
+        sl = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = fam = AF_INET; s4->sin_port = htons(port);
+        if (inet_pton(AF_INET, ip, &s4->sin_addr) != 1) { snprintf(err, errlen, "bad address %s", ip); return -1; }
+        sl = sizeof(*s4);
+    }
+    int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { snprintf(err, errlen, "socket: %s", strerror(errno)); return -1; }
+    int sz = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        snprintf(err, errlen, "bind %s:%d: %s", ip, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *out_port = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fd;
+}
+
+ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
+    ms_worker_t *w = calloc(1, sizeof(*w));
+    if (!w) { snprintf(err, errlen, "out of memory"); return NULL; }
+    w->udp_fd = bind_udp(ip, port, &w->port, err, errlen);
+    if (w->udp_fd < 0) { free(w); return NULL; }
+    if (dtls_cert_init(&w->cert) < 0) { snprintf(err, errlen, "certificate generation failed"); close(w->udp_fd); free(w); return NULL; }
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->udp_fd, &ev);
+    pthread_mutex_init(&w->lock, NULL);
+    ms_map_init(&w->by_id); ms_map_init(&w->prod_by_id); ms_map_init(&w->cons_by_id); ms_map_init(&w->by_ufrag); ms_map_init(&w->by_addr);
+    ms_map_init(&w->prod_by_ssrc); ms_map_init(&w->cons_by_ssrc);
+    w->now_us = ms_now_us();
+    return w;
+}
+
+int ms_worker_start(ms_worker_t *w) {
+    if (w->running) return 0;
+    w->running = 1;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) { w->running = 0; return -1; }
+    return 0;
+}
+
+void ms_worker_stop(ms_worker_t *w) {
+    if (!w->running) return;
+    w->running = 0;
+    pthread_join(w->thread, NULL);
+}
+
+void ms_worker_free(ms_worker_t *w) {
+    ms_worker_stop(w);
+    while (w->transports) ms_transport_close(w, w->transports->id);
+    ms_map_free(&w->by_id); ms_map_free(&w->prod_by_id); ms_map_free(&w->cons_by_id); ms_map_free(&w->by_ufrag); ms_map_free(&w->by_addr);
+    ms_map_free(&w->prod_by_ssrc); ms_map_free(&w->cons_by_ssrc);
+    dtls_cert_free(&w->cert);
+    close(w->udp_fd); close(w->epfd); close(w->evfd);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+void ms_worker_lock(ms_worker_t *w) { pthread_mutex_lock(&w->lock); w->now_us = ms_now_us(); }
+void ms_worker_unlock(ms_worker_t *w) { tx_flush(w); pthread_mutex_unlock(&w->lock); }
+int ms_worker_port(ms_worker_t *w) { return w->port; }
+int ms_worker_eventfd(ms_worker_t *w) { return w->evfd; }
+const char *ms_worker_fingerprint(ms_worker_t *w) { return w->cert.fingerprint; }
+
+int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max) {
+    uint64_t v;
+    ssize_t r = read(w->evfd, &v, sizeof(v));
+    (void)r;
+    int n = 0;
+    while (n < max && w->ev_head != w->ev_tail) { out[n++] = w->evq[w->ev_head]; w->ev_head = (w->ev_head + 1) % EVQ; }
+    if (w->ev_head != w->ev_tail) { uint64_t one = 1; r = write(w->evfd, &one, 8); }
+    return n;
+}
+
+void ms_worker_stats(ms_worker_t *w, ms_stats_t *out) { *out = w->st; }
+
+static int transport_common(ms_worker_t *w, ms_transport_t *t, int dtls_client, const char *fp_alg,
+                            const uint8_t *fp, int fp_len, char *err, int errlen) {
+    t->id = new_id(w);
+    t->fd = -1;
+    if (dtls_conn_init(&t->dtls, &w->cert, dtls_client, fp_alg, fp, fp_len, dtls_send_cb, t) < 0) {
+        snprintf(err, errlen, "%s", t->dtls.error);
+        return -1;
+    }
+    t->dtls_ready = 1;
+    ms_map_put(&w->by_id, t->id, t);
+    link_transport(w, t);
+    w->st.transports++;
+    return (int)t->id;
+}
+
+int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
+                        const uint8_t *fp, int fp_len, char *err, int errlen) {
+    if (!ufrag[0] || strlen(ufrag) > 255 || strlen(pwd) > 255 || strchr(ufrag, ':')) {
+        snprintf(err, errlen, "bad ICE credentials"); return -1;
+    }
+    ms_transport_t *old = ms_map_get(&w->by_ufrag, hash_str(ufrag));
+    if (old) { snprintf(err, errlen, "ICE ufrag already in use"); return -1; }
+    ms_transport_t *t = transport_alloc(w);
+    snprintf(t->ufrag, sizeof(t->ufrag), "%s", ufrag);
+    snprintf(t->pwd, sizeof(t->pwd), "%s", pwd);
+    int id = transport_common(w, t, dtls_client, fp_alg, fp, fp_len, err, errlen);
+    if (id < 0) { transport_free_mem(t); return -1; }
+    ms_map_put(&w->by_ufrag, hash_str(ufrag), t);
+    return id;
+}
+
+int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
+                               const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
+                               const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen) {
+    ms_transport_t *t = transport_alloc(w);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(remote_port);
+    if (inet_pton(AF_INET, remote_ip, &s4->sin_addr) != 1) { snprintf(err, errlen, "bad address"); transport_free_mem(t); return -1; }
+    int lp;
+    int fd = bind_udp("127.0.0.1", 0, &lp, err, errlen);
+    if (fd < 0) { transport_free_mem(t); return -1; }
+    t->client_mode = 1;
+    snprintf(t->ufrag, sizeof(t->ufrag), "%s", local_ufrag);
+    snprintf(t->remote_ufrag, sizeof(t->remote_ufrag), "%s", remote_ufrag);
+    snprintf(t->remote_pwd, sizeof(t->remote_pwd), "%s", remote_pwd);
+    RAND_bytes((uint8_t *)&t->tiebreaker, 8);
+    t->sink_abs_ext = sink_abs_ext;
+    int id = transport_common(w, t, 1, fp_alg, fp, fp_len, err, errlen);
+    if (id < 0) { close(fd); transport_free_mem(t); return -1; }
+    t->fd = fd;
+    set_remote(w, t, &ss);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = t->id};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    send_check(w, t, 1);
+    return id;
+}
+
+static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
+    ms_producer_t *p = c->p;
+    for (int i = 0; i < p->ncons; i++)
+        if (p->cons[i] == c) { p->cons[i] = p->cons[--p->ncons]; break; }
+    ms_map_del(&w->cons_by_id, c->id);
+    ms_map_del(&w->cons_by_ssrc, c->prm.ssrc);
+    if (c->prev) c->prev->next = c->next; else w->consumers = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (notify) push_event(w, EV_CONSUMER_CLOSED, c->id, 0, 0, NULL);
+    w->st.consumers--;
+    free(c);
+}
+
+static void producer_destroy(ms_worker_t *w, ms_producer_t *p) {
+    while (p->ncons) consumer_destroy(w, p->cons[0], 1);
+    free(p->cons);
+    ms_map_del(&w->prod_by_id, p->id);
+    if (p->prm.ssrc) ms_map_del(&w->prod_by_ssrc, ((uint64_t)p->t->id << 32) | p->prm.ssrc);
+    if (p->prm.rtx_ssrc) ms_map_del(&w->prod_by_ssrc, ((uint64_t)p->t->id << 32) | p->prm.rtx_ssrc);
+    if (p->prev) p->prev->next = p->next; else w->producers = p->next;
+    if (p->next) p->next->prev = p->prev;
+    w->st.producers--;
+    free(p->cache);
+    free(p);
+}
+
+int ms_transport_close(ms_worker_t *w, uint32_t id) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id) return -1;
+    for (ms_consumer_t *c = w->consumers, *nx; c; c = nx) { nx = c->next; if (c->t == t) consumer_destroy(w, c, 0); }
+    for (ms_producer_t *p = w->producers, *nx; p; p = nx) { nx = p->next; if (p->t == t) producer_destroy(w, p); }
+    if (t->dtls_ready) { dtls_close(&t->dtls); dtls_conn_free(&t->dtls); }
+    tx_flush(w);
+    if (t->srtp_in) srtp_ctx_free(t->srtp_in);
+    if (t->srtp_out) srtp_ctx_free(t->srtp_out);
+    ms_map_del(&w->by_id, id);
+    if (!t->client_mode) {
+        ms_map_del(&w->by_ufrag, hash_str(t->ufrag));
+        if (t->has_remote) ms_map_del(&w->by_addr, hash_addr(&t->remote));
+    } else {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+        close(t->fd);
+    }
+    if (t->prev) t->prev->next = t->next; else w->transports = t->next;
+    if (t->next) t->next->prev = t->prev;
+    w->st.transports--;
+    transport_free_mem(t);
+    return 0;
+}
+
+int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *o) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id) return -1;
+    memset(o, 0, sizeof(*o));
+    o->ice_state = t->ice_state;
+    o->dtls_state = t->dtls.state;
+    o->srtp_profile = t->dtls.srtp_profile;
+    o->rx_packets = t->rx_packets; o->rx_bytes = t->rx_bytes; o->tx_packets = t->tx_packets; o->tx_bytes = t->tx_bytes;
+    o->sink_packets = t->sink_packets; o->sink_bytes = t->sink_bytes; o->sink_decrypt_errors = t->sink_decrypt_errors;
+    uint64_t lost = 0;
+    for (int i = 0; i < 8; i++) {
+        if (!t->sink[i].init) continue;
+        int64_t l = (int64_t)track_expected(&t->sink[i]) - (int64_t)t->sink[i].received;
+        if (l > 0) lost += (uint64_t)l;
+    }
+    o->sink_lost = lost;
+    memcpy(o->latency_hist, t->latency_hist, sizeof(o->latency_hist));
+    return 0;
+}
+
+int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id || !t->srtp_out || len > MTU) return -1;
+    uint8_t *o = tx_slot(w);
+    memcpy(o, pkt, len);
+    if (abs_ext) {
+        rtp_hdr_t h;
+        int vl;
+        uint8_t *v;
+        if (rtp_parse(o, len, &h) == 0 && (v = (uint8_t *)rtp_ext(o, &h, abs_ext, &vl)) && vl == 3)
+            write_abs_time(v, ms_now_us());
+    }
+    int n = srtp_protect_rtp(t->srtp_out, o, len, MTU + 64);
+    if (n < 0) return -1;
+    tx_commit(w, t, n);
+    return n;
+}
+
+int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id || !t->srtp_out || len > MTU) return -1;
+    uint8_t *o = tx_slot(w);
+    memcpy(o, pkt, len);
+    tx_rtcp_commit(w, t, len);
+    return 0;
+}
+
+int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *prm) {
+    ms_transport_t *t = ms_map_get(&w->by_id, transport_id);
+    if (!t || t->id != transport_id || t->client_mode) return -1;
+    if (prm->ssrc && ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | prm->ssrc)) return -2;
+    ms_producer_t *p = calloc(1, sizeof(*p));
+    p->id = new_id(w);
+    p->t = t;
+    p->prm = *prm;
+    p->cache = calloc(CACHE, sizeof(cache_slot_t));
+    if (!p->cache) { free(p); return -3; }
+    if (prm->ssrc) ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | prm->ssrc, p);
+    if (prm->rtx_ssrc) ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | prm->rtx_ssrc, p);
+    ms_map_put(&w->prod_by_id, p->id, p);
+    p->next = w->producers; if (w->producers) w->producers->prev = p; w->producers = p;
+    w->st.producers++;
+    return (int)p->id;
+}
+
+static ms_producer_t *find_producer(ms_worker_t *w, uint32_t id) { return ms_map_get(&w->prod_by_id, id); }
+
+int ms_producer_close(ms_worker_t *w, uint32_t id) {
+    ms_producer_t *p = find_producer(w, id);
+    if (!p) return -1;
+    producer_destroy(w, p);
+    return 0;
+}
+
+int ms_producer_request_keyframe(ms_worker_t *w, uint32_t id) {
+    ms_producer_t *p = find_producer(w, id);
+    if (!p) return -1;
+    request_keyframe(w, p);
+    return 0;
+}
+
+int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *o) {
+    ms_producer_t *p = find_producer(w, id);
+    if (!p) return -1;
+    memset(o, 0, sizeof(*o));
+    o->packets = p->packets; o->bytes = p->bytes; o->nacks = p->nacks_tx; o->plis = p->plis_tx;
+    o->keyframes = p->keyframes; o->ssrc = p->prm.ssrc; o->jitter = (uint32_t)p->jitter;
+    int64_t lost = (int64_t)track_expected(&p->track) - (int64_t)p->track.received;
+    o->lost = lost > 0 ? (uint64_t)lost : 0;
+    return 0;
+}
+
+static ms_consumer_t *find_consumer(ms_worker_t *w, uint32_t id) { return ms_map_get(&w->cons_by_id, id); }
+
+int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_id, const ms_consumer_params_t *prm) {
+    ms_transport_t *t = ms_map_get(&w->by_id, transport_id);
+    if (!t || t->id != transport_id || t->client_mode) return -1;
+    ms_producer_t *p = find_producer(w, producer_id);
+    if (!p) return -2;
+    if (!prm->ssrc || ms_map_get(&w->cons_by_ssrc, prm->ssrc)) return -3;
+    ms_consumer_t *c = calloc(1, sizeof(*c));
+    c->id = new_id(w);
+    c->t = t;
+    c->p = p;
+    c->prm = *prm;
+    c->mid_len = (int)strnlen(prm->mid, 16);
+    RAND_bytes((uint8_t *)&c->rtx_seq, 2);
+    if (p->ncons == p->capcons) {
+        p->capcons = p->capcons ? p->capcons * 2 : 8;
+        p->cons = realloc(p->cons, p->capcons * sizeof(*p->cons));
+    }
+    p->cons[p->ncons++] = c;
+    ms_map_put(&w->cons_by_id, c->id, c);
+    ms_map_put(&w->cons_by_ssrc, prm->ssrc, c);
+    c->next = w->consumers; if (w->consumers) w->consumers->prev = c; w->consumers = c;
+    w->st.consumers++;
+    if (p->prm.kind == 1) request_keyframe(w, p);
+    return (int)c->id;
+}
+
+int ms_consumer_close(ms_worker_t *w, uint32_t id) {
+    ms_consumer_t *c = find_consumer(w, id);
+    if (!c) return -1;
+    consumer_destroy(w, c, 0);
+    return 0;
+}
+
+int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused) {
+    ms_consumer_t *c = find_consumer(w, id);
+    if (!c) return -1;
+    if (c->paused && !paused) { c->started = 0; request_keyframe(w, c->p); }
+    c->paused = paused;
+    return 0;
+}
+
+int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *o) {
+    ms_consumer_t *c = find_consumer(w, id);
+    if (!c) return -1;
+    memset(o, 0, sizeof(*o));
+    o->packets = c->packets; o->bytes = c->bytes; o->nacks = c->nacks; o->plis = c->plis; o->rtx = c->rtx;
+    o->keyframes = c->keyframes; o->ssrc = c->prm.ssrc; o->fraction_lost = c->fraction_lost;
+    o->jitter = c->jitter; o->rtt_us = c->rtt_us;
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* The media worker: one UDP port shared by all transports, a thread that receives, decrypts, routes,
+ * rewrites, encrypts and sends in batches. Callers hold ms_worker_lock() around every other call. */
+#ifndef MS_WORKER_H
+#define MS_WORKER_H
+#include <stdint.h>
+
+typedef struct ms_worker ms_worker_t;
+
+enum {
+    DROP_STUN_MALFORMED = 0, DROP_STUN_AUTH, DROP_STUN_UNKNOWN_UFRAG, DROP_UNKNOWN_ADDR, DROP_DTLS,
+    DROP_NOT_READY, DROP_SRTP_AUTH, DROP_SRTP_REPLAY, DROP_RTP_MALFORMED, DROP_RTCP_MALFORMED,
+    DROP_UNKNOWN_SSRC, DROP_DUPLICATE, DROP_UNKNOWN_TYPE, DROP_TOO_BIG, DROP_UNKNOWN_PT, DROP_SEND_FAILED,
+    DROP_MAX
+};
+
+typedef struct {
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+    uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx;
+    uint64_t drops[DROP_MAX];
+    uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches;
+    uint64_t transports, producers, consumers;
+    uint64_t events_dropped;
+} ms_stats_t;
+
+enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC };
+enum { ICE_NEW = 0, ICE_CONNECTED = 1, ICE_DISCONNECTED = 2 };
+typedef struct {
+    int type;
+    uint32_t id;      /* transport, producer or consumer id */
+    int64_t a, b;     /* EV_ICE: a=state; EV_DTLS: a=dtls state, b=srtp profile */
+    char text[128];
+} ms_event_t;
+
+typedef struct {
+    int kind;                 /* 0 audio, 1 video */
+    uint32_t ssrc, rtx_ssrc;  /* 0 = learn from the mid header extension */
+    uint8_t codec_of_pt[128]; /* CODEC_* per payload type, 0 unknown/other */
+    uint8_t apt_of_rtx[128];  /* rtx payload type -> media payload type, 0xff none */
+    uint32_t clock_rate;
+    uint8_t ext_mid, ext_rid, ext_rrid, ext_abs, ext_twcc, ext_alevel;
+    char mid[32];
+    int nack;                 /* the publisher answers NACKs: the worker NACKs upstream loss */
+} ms_producer_params_t;
+
+typedef struct {
+    uint32_t ssrc, rtx_ssrc;
+    uint8_t pt_map[128];      /* producer payload type -> consumer payload type, 0xff drop */
+    uint8_t rtx_pt_of[128];   /* consumer media payload type -> consumer rtx payload type, 0xff none */
+    uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel;
+    char mid[32];
+} ms_consumer_params_t;
+
+typedef struct {
+    uint64_t packets, bytes, lost, nacks, plis, rtx, keyframes;
+    uint32_t ssrc;
+    int32_t fraction_lost;    /* last value a receiver report gave, 0..255 */
+    uint32_t jitter;
+    int64_t rtt_us;
+} ms_stream_stats_t;
+
+typedef struct {
+    int ice_state, dtls_state, srtp_profile;
+    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+    /* client ("sink") transports: received media accounting for tests and the bench */
+    uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors;
+    uint64_t latency_hist[32]; /* bucket i: [2^i, 2^(i+1)) microseconds, from abs-send-time */
+} ms_transport_stats_t;
+
+ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen);
+int ms_worker_start(ms_worker_t *w);
+void ms_worker_stop(ms_worker_t *w);
+void ms_worker_free(ms_worker_t *w);
+void ms_worker_lock(ms_worker_t *w);
+void ms_worker_unlock(ms_worker_t *w);
+int ms_worker_port(ms_worker_t *w);
+int ms_worker_eventfd(ms_worker_t *w);
+const char *ms_worker_fingerprint(ms_worker_t *w);
+int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max);
+void ms_worker_stats(ms_worker_t *w, ms_stats_t *out);
+
+/* Server transport (ICE-lite, shared port). dtls_client: 1 when the peer's SDP said setup:passive. */
+int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
+                        const uint8_t *fp, int fp_len, char *err, int errlen);
+/* Client transport (own socket, controlling ICE agent, DTLS client): for the bench and tests. */
+int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
+                               const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
+                               const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen);
+int ms_transport_close(ms_worker_t *w, uint32_t id);
+int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out);
+/* Client transports only: protect and send one RTP packet; stamps abs-send-time into ext id abs_ext. */
+int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext);
+int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len);
+
+int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p);
+int ms_producer_close(ms_worker_t *w, uint32_t id);
+int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out);
+int ms_producer_request_keyframe(ms_worker_t *w, uint32_t id);
+
+int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_id, const ms_consumer_params_t *p);
+int ms_consumer_close(ms_worker_t *w, uint32_t id);
+int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused);
+int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out);
+#endif
