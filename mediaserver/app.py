@@ -1,0 +1,39 @@
+"""Composition root: settings -> media engine -> rooms -> signaling."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from signaling.http import add_routes
+
+from .config import Settings
+from .media import MediaEngine
+from .metrics import make_registry
+from .rooms import RoomManager
+
+log = logging.getLogger("mediaserver")
+
+
+def build(settings: Settings) -> web.Application:
+    """An aiohttp application whose media engine starts and stops with it."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app["settings"] = settings
+
+    async def on_startup(app: web.Application) -> None:
+        media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip)
+        media.start()
+        rooms = RoomManager(media)
+        app["media"] = media
+        app["rooms"] = rooms
+        app["registry"] = make_registry(
+            media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
+        log.info("media worker on udp %s:%d, fingerprint %s", settings.rtc_listen_ip, media.port, media.fingerprint)
+
+    async def on_cleanup(app: web.Application) -> None:
+        app["media"].close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    add_routes(app)
+    return app

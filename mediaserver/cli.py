@@ -1,0 +1,59 @@
+"""The `mediaserver` command: serve, and issue join tokens."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from . import config, logs, tokens
+
+log = logging.getLogger("mediaserver")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvloop
+    from aiohttp import web
+
+    from .app import build
+
+    settings = config.load(args.config)
+    if args.port is not None:
+        settings.http_port = args.port
+    logs.setup(settings.log_level, settings.log_json)
+    log.info("signaling on http://%s:%d  (API key: %s)", settings.http_host, settings.http_port, settings.api_key)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    web.run_app(build(settings), host=settings.http_host, port=settings.http_port, print=None)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if not settings.secret or args.config is None and "MEDIASERVER_SECRET" not in __import__("os").environ:
+        print("warning: no configured secret; this token only works with MEDIASERVER_SECRET set", file=sys.stderr)
+    print(tokens.issue(settings.secret, args.room, args.role, args.name, args.identity or args.name, args.ttl))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="mediaserver", description="Webinar and meeting server with a native SFU")
+    ap.add_argument("--config", help="YAML settings file (see configs/mediaserver.yaml)")
+    sub = ap.add_subparsers(dest="cmd")
+    s = sub.add_parser("serve", help="run the server")
+    s.add_argument("--port", type=int, help="HTTP port (overrides http_port)")
+    t = sub.add_parser("token", help="print a signed join token")
+    t.add_argument("--room", required=True)
+    t.add_argument("--role", default="presenter", choices=tokens.ROLES)
+    t.add_argument("--name", default="guest")
+    t.add_argument("--identity")
+    t.add_argument("--ttl", type=int, default=3600)
+    args = ap.parse_args(argv)
+    if args.cmd in (None, "serve"):
+        if args.cmd is None:
+            args.port = None
+        return _serve(args)
+    return _token(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Settings: embedded defaults, overridden by an optional YAML file and MEDIASERVER_* variables."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A setting has an unknown name or a value of the wrong type."""
+
+
+@dataclass
+class Settings:
+    http_host: str = "127.0.0.1"        # where the HTTP/WebSocket signaling listens
+    http_port: int = 8080
+    rtc_listen_ip: str = "127.0.0.1"    # the media worker's UDP address
+    rtc_port: int = 40000               # one UDP port for every transport (0 = any free port)
+    announced_ip: str = ""              # the address put in ICE candidates (defaults to rtc_listen_ip)
+    secret: str = ""                    # signs join tokens; generated at start when empty
+    api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty
+    data_dir: str = "data"              # SQLite database and uploads
+    log_level: str = "INFO"
+    log_json: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def finish(self) -> Settings:
+        if not self.secret:
+            self.secret = secrets.token_urlsafe(32)
+        if not self.api_key:
+            self.api_key = secrets.token_urlsafe(24)
+        if not self.announced_ip:
+            self.announced_ip = self.rtc_listen_ip
+        return self
+
+
+def load(path: str | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the YAML file (if any), then MEDIASERVER_<NAME> environment variables."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = path or env.get("MEDIASERVER_CONFIG")
+    if path:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        values.update(data)
+    known = {f.name: f for f in fields(Settings) if f.name != "extra"}
+    for name in known:
+        key = "MEDIASERVER_" + name.upper()
+        if key in env:
+            values[name] = env[key]
+    s = Settings()
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
+        default = getattr(s, name)
+        try:
+            if isinstance(default, bool):
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                value = int(value)
+            else:
+                value = str(value)
+        except ValueError as e:
+            raise ConfigError(f"setting {name!r} must be a {type(default).__name__}, got {value!r}") from e
+        setattr(s, name, value)
+    return s.finish()

@@ -1,0 +1,162 @@
+"""The narrow API between the control plane and the native media core.
+
+This is the only module that imports ``native``. Signaling and room logic ask it for transports,
+producers and consumers and learn about ICE/DTLS state changes through callbacks; they never see
+packets.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from native._core import DTLS_STATES, ICE_STATES, NativeError, Worker
+
+__all__ = ["MediaEngine", "MediaError", "TransportInfo", "EXT_NAMES"]
+
+log = logging.getLogger("mediaserver.media")
+
+MediaError = NativeError
+
+#: SDP header-extension URIs -> the names the native core understands.
+EXT_NAMES = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid": "mid",
+    "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id": "rid",
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id": "rrid",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "abs_send_time",
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "twcc",
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "audio_level",
+}
+
+
+def ext_ids(extensions: dict[str, int]) -> dict[str, int]:
+    """Map {uri: id} from SDP to {native name: id}."""
+    return {EXT_NAMES[u]: i for u, i in extensions.items() if u in EXT_NAMES and 0 < i < 15}
+
+
+@dataclass
+class TransportInfo:
+    """The server side of one transport, as SDP needs it."""
+
+    id: int
+    ufrag: str
+    pwd: str
+    fingerprint: str
+    candidates: list[tuple[str, int, str]]
+    ice_state: str = "new"
+    dtls_state: str = "new"
+    listeners: list[Callable[[TransportInfo], Any]] = field(default_factory=list)
+
+
+class MediaEngine:
+    """Owns the native worker and routes its events to the transports' listeners."""
+
+    def __init__(self, listen_ip: str = "127.0.0.1", port: int = 0, announced_ip: str | None = None) -> None:
+        self.worker = Worker(listen_ip, port)
+        self.announced_ip = announced_ip or listen_ip
+        self.transports: dict[int, TransportInfo] = {}
+        self.on_consumer_closed: Callable[[int], Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def port(self) -> int:
+        return self.worker.port
+
+    @property
+    def fingerprint(self) -> str:
+        return self.worker.fingerprint
+
+    def start(self) -> None:
+        """Start the packet thread and watch its event fd on the running loop."""
+        self.worker.start()
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.worker.fileno(), self._drain)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.worker.fileno())
+            self._loop = None
+        self.worker.close()
+
+    def _drain(self) -> None:
+        for name, oid, a, b, text in self.worker.poll_events():
+            if name == "consumer_closed":
+                if self.on_consumer_closed:
+                    self.on_consumer_closed(oid)
+                continue
+            t = self.transports.get(oid)
+            if t is None:
+                continue
+            if name == "ice":
+                t.ice_state = ICE_STATES.get(a, "?")
+            elif name == "dtls":
+                t.dtls_state = DTLS_STATES.get(a, "?")
+            log.info("transport %d %s -> %s %s", oid, name, t.ice_state if name == "ice" else t.dtls_state, text)
+            for cb in list(t.listeners):
+                cb(t)
+
+    @staticmethod
+    def new_credentials() -> tuple[str, str]:
+        """Fresh ICE ufrag and password (RFC 8839: at least 24 bits and 128 bits of randomness)."""
+        return secrets.token_hex(4), secrets.token_hex(12)
+
+    def local_params(self, ufrag: str, pwd: str) -> tuple[str, str, str, list[tuple[str, int, str]]]:
+        return ufrag, pwd, self.fingerprint, [(self.announced_ip, self.port, "udp")]
+
+    def create_transport(self, remote_setup: str, fp_algorithm: str, fingerprint: bytes,
+                         ufrag: str | None = None, pwd: str | None = None) -> TransportInfo:
+        """A transport for one peer connection. remote_setup is the peer's a=setup value."""
+        if ufrag is None or pwd is None:
+            ufrag, pwd = self.new_credentials()
+        dtls_client = remote_setup == "passive"
+        tid = self.worker.create_transport(ufrag, pwd, dtls_client, fp_algorithm, fingerprint)
+        info = TransportInfo(tid, ufrag, pwd, self.fingerprint, [(self.announced_ip, self.port, "udp")])
+        self.transports[tid] = info
+        return info
+
+    def close_transport(self, tid: int) -> None:
+        self.transports.pop(tid, None)
+        self.worker.close_transport(tid)
+
+    def create_producer(self, tid: int, kind: str, ssrc: int, rtx_ssrc: int, codecs: dict[int, str],
+                        rtx: dict[int, int], clock_rate: int, extensions: dict[str, int], mid: str,
+                        nack: bool = True) -> int:
+        return self.worker.create_producer(tid, kind, ssrc, rtx_ssrc, codecs, rtx, clock_rate,
+                                           ext_ids(extensions), mid, nack)
+
+    def close_producer(self, pid: int) -> None:
+        self.worker.close_producer(pid)
+
+    def create_consumer(self, tid: int, pid: int, ssrc: int, rtx_ssrc: int, pt_map: dict[int, int],
+                        rtx_pt_of: dict[int, int], extensions: dict[str, int], mid: str) -> int:
+        return self.worker.create_consumer(tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid)
+
+    def close_consumer(self, cid: int) -> None:
+        self.worker.close_consumer(cid)
+
+    def request_keyframe(self, pid: int) -> None:
+        self.worker.request_keyframe(pid)
+
+    def stats(self) -> dict[str, Any]:
+        return self.worker.stats()
+
+    def producer_stats(self, pid: int) -> dict[str, Any]:
+        return self.worker.producer_stats(pid)
+
+    def consumer_stats(self, cid: int) -> dict[str, Any]:
+        return self.worker.consumer_stats(cid)
+
+    def transport_stats(self, tid: int) -> dict[str, Any]:
+        return self.worker.transport_stats(tid)
+
+
+def new_ssrc(taken: set[int]) -> int:
+    """A random SSRC not in taken."""
+    while True:
+        s = secrets.randbits(32)
+        if s and s not in taken:
+            taken.add(s)
+            return s

@@ -1,0 +1,57 @@
+"""Prometheus metrics read from the media core's counters at scrape time (no per-packet Python)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+
+class MediaCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, Any]], rooms: Callable[[], tuple[int, int]]) -> None:
+        self._stats = stats
+        self._rooms = rooms
+
+    def collect(self) -> Iterator[Any]:
+        s = self._stats()
+        pk = CounterMetricFamily("mediaserver_packets", "Datagrams through the media worker", labels=["direction"])
+        pk.add_metric(["in"], s["rx_packets"])
+        pk.add_metric(["out"], s["tx_packets"])
+        yield pk
+        by = CounterMetricFamily("mediaserver_bytes", "Bytes through the media worker", labels=["direction"])
+        by.add_metric(["in"], s["rx_bytes"])
+        by.add_metric(["out"], s["tx_bytes"])
+        yield by
+        kinds = CounterMetricFamily("mediaserver_protocol_packets", "Received datagrams by protocol",
+                                    labels=["protocol"])
+        for proto in ("rtp", "rtcp", "stun", "dtls"):
+            kinds.add_metric([proto], s[f"{proto}_rx"])
+        yield kinds
+        drops = CounterMetricFamily("mediaserver_dropped_packets", "Datagrams dropped, by reason", labels=["reason"])
+        for reason, n in s["drops"].items():
+            drops.add_metric([reason], n)
+        yield drops
+        for name, key, doc in (
+            ("mediaserver_nacks_received", "nacks_rx", "NACK packets received from subscribers"),
+            ("mediaserver_nacks_sent", "nacks_tx", "NACK packets sent to publishers"),
+            ("mediaserver_retransmissions", "rtx_tx", "Packets retransmitted to subscribers"),
+            ("mediaserver_plis_received", "plis_rx", "PLI/FIR received from subscribers"),
+            ("mediaserver_plis_sent", "plis_tx", "PLI sent to publishers"),
+        ):
+            yield CounterMetricFamily(name, doc, value=s[key])
+        for name, key, doc in (
+            ("mediaserver_transports", "transports", "Open WebRTC transports"),
+            ("mediaserver_producers", "producers", "Published streams"),
+            ("mediaserver_consumers", "consumers", "Forwarded streams"),
+        ):
+            yield GaugeMetricFamily(name, doc, value=s[key])
+        rooms, participants = self._rooms()
+        yield GaugeMetricFamily("mediaserver_rooms", "Rooms with participants", value=rooms)
+        yield GaugeMetricFamily("mediaserver_participants", "Participants in rooms", value=participants)
+
+
+def make_registry(stats: Callable[[], dict[str, Any]], rooms: Callable[[], tuple[int, int]]) -> CollectorRegistry:
+    reg = CollectorRegistry()
+    reg.register(MediaCollector(stats, rooms))
+    return reg

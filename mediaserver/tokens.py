@@ -1,0 +1,74 @@
+"""Signed join tokens (JWT, HS256): who may join which room in which role."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+ROLES = ("host", "presenter", "attendee")
+
+
+class TokenError(ValueError):
+    """The token is malformed, badly signed, expired or grants nothing."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+@dataclass(frozen=True)
+class Grant:
+    room: str
+    role: str
+    name: str
+    identity: str
+    expires: int
+
+    @property
+    def can_publish(self) -> bool:
+        return self.role in ("host", "presenter")
+
+
+def issue(secret: str, room: str, role: str, name: str, identity: str, ttl: int = 3600) -> str:
+    if role not in ROLES:
+        raise TokenError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = {"room": room, "role": role, "name": name, "sub": identity, "exp": int(time.time()) + ttl}
+    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+    sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(sig)}"
+
+
+def verify(secret: str, token: str, now: float | None = None) -> Grant:
+    parts = token.split(".") if isinstance(token, str) else []
+    if len(parts) != 3:
+        raise TokenError("token is not a JWT (header.payload.signature)")
+    try:
+        header = json.loads(_unb64(parts[0]))
+        body = json.loads(_unb64(parts[1]))
+        sig = _unb64(parts[2])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TokenError("token is not valid base64url JSON") from e
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise TokenError("token algorithm must be HS256")
+    good = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(sig, good):
+        raise TokenError("token signature is invalid")
+    if not isinstance(body, dict):
+        raise TokenError("token payload must be an object")
+    exp = body.get("exp")
+    if not isinstance(exp, int) or exp < (now if now is not None else time.time()):
+        raise TokenError("token has expired")
+    room, role = body.get("room"), body.get("role")
+    if not isinstance(room, str) or not room or role not in ROLES:
+        raise TokenError("token does not grant a room and a known role")
+    name = body.get("name") if isinstance(body.get("name"), str) else ""
+    sub = body.get("sub") if isinstance(body.get("sub"), str) else ""
+    return Grant(room, role, name or "guest", sub or name or "guest", exp)

@@ -1,0 +1,32 @@
+"""Client-facing errors with a stable code and a precise message."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from mediaserver.rooms import RoomError
+from mediaserver.sdp import SdpError
+from mediaserver.tokens import TokenError
+
+
+class SignalError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def classify(e: Exception) -> SignalError:
+    """Turn a domain error into a SignalError (code, message, HTTP status)."""
+    if isinstance(e, SignalError):
+        return e
+    if isinstance(e, SdpError):
+        return SignalError("bad_sdp", str(e), 400)
+    if isinstance(e, TokenError):
+        return SignalError("unauthorized", str(e), 401)
+    if isinstance(e, RoomError):
+        status = {"forbidden": 403, "not_found": 404, "conflict": 409}.get(e.code, 400)
+        return SignalError(e.code, e.message, status)
+    raise e
+
+
+def json_error(e: SignalError) -> web.Response:
+    return web.json_response({"error": {"code": e.code, "message": e.message}}, status=e.status)

@@ -1,0 +1,179 @@
+"""HTTP endpoints: WHIP ingest (RFC 9725), WHEP egress, the token API, health and /metrics."""
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mediaserver import tokens
+from mediaserver.rooms import Participant, RoomManager
+
+from .errors import SignalError, classify, json_error
+from .ws import websocket
+
+log = logging.getLogger("signaling.http")
+STATIC = Path(__file__).parent / "static"
+MAX_SDP = 64 * 1024
+
+
+def _bearer(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer ") or not auth[7:].strip():
+        raise SignalError("unauthorized", "an 'Authorization: Bearer <token>' header is required", 401)
+    return auth[7:].strip()
+
+
+async def _sdp_body(request: web.Request) -> str:
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        raise SignalError("unsupported_media_type", "the body must be an SDP offer (Content-Type: application/sdp)", 415)
+    if request.content_length is not None and request.content_length > MAX_SDP:
+        raise SignalError("too_large", f"SDP larger than {MAX_SDP} bytes", 413)
+    body = await request.content.read(MAX_SDP + 1)
+    if len(body) > MAX_SDP:
+        raise SignalError("too_large", f"SDP larger than {MAX_SDP} bytes", 413)
+    try:
+        return body.decode()
+    except UnicodeDecodeError as e:
+        raise SignalError("bad_sdp", "SDP must be UTF-8 text") from e
+
+
+def _grant(request: web.Request) -> tokens.Grant:
+    grant = tokens.verify(request.app["settings"].secret, _bearer(request))
+    room = request.match_info["room"]
+    if grant.room != room:
+        raise SignalError("forbidden", f"the token is for room {grant.room!r}, not {room!r}", 403)
+    return grant
+
+
+async def _sessions(request: web.Request, kind: str) -> web.Response:
+    """POST /whip/{room} and /whep/{room}: offer in, 201 with the answer and a resource Location out."""
+    try:
+        grant = _grant(request)
+        if kind == "whip" and not grant.can_publish:
+            raise SignalError("forbidden", f"role {grant.role!r} may not publish", 403)
+        offer = await _sdp_body(request)
+        rooms: RoomManager = request.app["rooms"]
+        room = rooms.get(grant.room)
+        p = room.join(grant, kind=kind)
+        try:
+            answer = room.publish(p, offer)[0] if kind == "whip" else room.view(p, offer)
+        except Exception:
+            room.leave(p)
+            raise
+        rid = secrets.token_urlsafe(12)
+        request.app["resources"][rid] = p
+        _watch(request.app, rid, p)
+        location = f"/{kind}/{grant.room}/{rid}"
+        return web.Response(status=201, text=answer, content_type="application/sdp",
+                            headers={"Location": location, "ETag": f'"{rid}"'})
+    except Exception as e:
+        return json_error(classify(e))
+
+
+def _watch(app: web.Application, rid: str, p: Participant) -> None:
+    """End a WHIP/WHEP session when its DTLS association closes or fails."""
+    transport = p.publish_transport or p.viewer_transport
+    if transport is None:
+        return
+
+    def on_change(t: Any) -> None:
+        if t.dtls_state in ("closed", "failed") and app["resources"].pop(rid, None) is p:
+            p.room.leave(p)
+
+    transport.listeners.append(on_change)
+
+
+async def whip(request: web.Request) -> web.Response:
+    return await _sessions(request, "whip")
+
+
+async def whep(request: web.Request) -> web.Response:
+    return await _sessions(request, "whep")
+
+
+async def delete_resource(request: web.Request) -> web.Response:
+    try:
+        grant = _grant(request)
+        p = request.app["resources"].get(request.match_info["rid"])
+        if p is None or p.room.name != grant.room:
+            raise SignalError("not_found", "no such session", 404)
+        if p.identity != grant.identity and grant.role != "host":
+            raise SignalError("forbidden", "only the session's owner or a host may end it", 403)
+        request.app["resources"].pop(request.match_info["rid"], None)
+        p.room.leave(p)
+        return web.Response(status=200)
+    except Exception as e:
+        return json_error(classify(e))
+
+
+async def patch_resource(request: web.Request) -> web.Response:
+    # Trickle ICE and ICE restarts are not needed with an ICE-lite server (RFC 9725 section 4.3).
+    return json_error(SignalError("not_implemented", "trickle ICE and ICE restart are not supported", 405))
+
+
+async def options(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={"Accept-Post": "application/sdp"})
+
+
+async def issue_token(request: web.Request) -> web.Response:
+    """POST /api/v1/tokens {room, role, name, ttl?} with the API key: a signed join token."""
+    try:
+        key = _bearer(request)
+        if not hmac.compare_digest(key, request.app["settings"].api_key):
+            raise SignalError("unauthorized", "invalid API key", 401)
+        try:
+            body = await request.json()
+        except ValueError as e:
+            raise SignalError("bad_json", "the body must be a JSON object") from e
+        if not isinstance(body, dict):
+            raise SignalError("bad_request", "the body must be a JSON object")
+        room, role, name = body.get("room"), body.get("role", "presenter"), body.get("name", "guest")
+        ttl = body.get("ttl", 3600)
+        if not isinstance(room, str) or not room or len(room) > 128:
+            raise SignalError("bad_request", "'room' must be a non-empty string of at most 128 characters")
+        if not isinstance(name, str) or len(name) > 128:
+            raise SignalError("bad_request", "'name' must be a string of at most 128 characters")
+        if not isinstance(ttl, int) or not 1 <= ttl <= 7 * 86400:
+            raise SignalError("bad_request", "'ttl' must be an integer number of seconds between 1 and 604800")
+        identity = body.get("identity") or secrets.token_hex(6)
+        token = tokens.issue(request.app["settings"].secret, room, role, name, str(identity), ttl)
+        return web.json_response({"token": token, "room": room, "role": role}, status=201)
+    except Exception as e:
+        return json_error(classify(e))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app["registry"])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def health(request: web.Request) -> web.Response:
+    media = request.app["media"]
+    return web.json_response({"status": "ok", "rtc_port": media.port, "rooms": len(request.app["rooms"].rooms)})
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "demo.html")
+
+
+def add_routes(app: web.Application) -> None:
+    app["resources"] = {}
+    app.router.add_get("/", index)
+    app.router.add_get("/ws", websocket)
+    app.router.add_post("/whip/{room}", whip)
+    app.router.add_post("/whep/{room}", whep)
+    app.router.add_route("OPTIONS", "/whip/{room}", options)
+    app.router.add_route("OPTIONS", "/whep/{room}", options)
+    for kind in ("whip", "whep"):
+        app.router.add_delete(f"/{kind}/{{room}}/{{rid}}", delete_resource)
+        app.router.add_patch(f"/{kind}/{{room}}/{{rid}}", patch_resource)
+    app.router.add_post("/api/v1/tokens", issue_token)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", health)
+    app.router.add_static("/static", STATIC)

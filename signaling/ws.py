@@ -1,0 +1,135 @@
+"""The WebSocket protocol (see docs/signaling.md): JSON requests with ids, replies and notifications."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from mediaserver import tokens
+from mediaserver.rooms import Participant, RoomManager
+
+from .errors import SignalError, classify
+
+log = logging.getLogger("signaling.ws")
+MAX_MESSAGE = 256 * 1024
+
+
+class Connection:
+    """One WebSocket client: at most one participant in one room."""
+
+    def __init__(self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str) -> None:
+        self.ws = ws
+        self.rooms = rooms
+        self.secret = secret
+        self.participant: Participant | None = None
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        self.outbox.put_nowait({"method": method, "params": params})
+
+    async def pump(self) -> None:
+        while True:
+            msg = await self.outbox.get()
+            if self.ws.closed:
+                return
+            await self.ws.send_json(msg)
+
+    def handle(self, msg: Any) -> dict[str, Any]:
+        if not isinstance(msg, dict):
+            raise SignalError("bad_request", "a message must be a JSON object")
+        method, params = msg.get("method"), msg.get("params", {})
+        if not isinstance(method, str):
+            raise SignalError("bad_request", "missing 'method' (a string)")
+        if not isinstance(params, dict):
+            raise SignalError("bad_request", "'params' must be an object")
+        fn = getattr(self, "do_" + method, None)
+        if fn is None:
+            raise SignalError("unknown_method", f"unknown method {method!r}")
+        if method != "join" and self.participant is None:
+            raise SignalError("not_joined", "send 'join' with a token first")
+        return fn(params)
+
+    @staticmethod
+    def _sdp(params: dict[str, Any]) -> str:
+        s = params.get("sdp")
+        if not isinstance(s, str) or not s:
+            raise SignalError("bad_request", "'sdp' must be a non-empty string")
+        return s
+
+    def do_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.participant is not None:
+            raise SignalError("conflict", "already joined", 409)
+        token = params.get("token")
+        if not isinstance(token, str):
+            raise SignalError("unauthorized", "'token' (a signed join token) is required", 401)
+        grant = tokens.verify(self.secret, token)
+        room = self.rooms.get(grant.room)
+        self.participant = room.join(grant, self.notify)
+        return {"participant": self.participant.describe(), **room.snapshot()}
+
+    def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        answer, tracks = self.participant.room.publish(self.participant, self._sdp(params))
+        return {"sdp": answer, "tracks": [t.describe() for t in tracks]}
+
+    def do_unpublish(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        track = params.get("track")
+        if track is not None and not isinstance(track, str):
+            raise SignalError("bad_request", "'track' must be a track id string")
+        self.participant.room.unpublish(self.participant, track)
+        return {}
+
+    def do_subscribe(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        return {"sdp": self.participant.room.subscribe(self.participant)}
+
+    def do_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        self.participant.room.answer(self.participant, self._sdp(params))
+        return {}
+
+    def do_leave(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.close()
+        return {}
+
+    def close(self) -> None:
+        if self.participant is not None:
+            self.participant.room.leave(self.participant)
+            self.participant = None
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    conn = Connection(ws, request.app["rooms"], request.app["settings"].secret)
+    pump = asyncio.create_task(conn.pump())
+    try:
+        async for raw in ws:
+            if raw.type != WSMsgType.TEXT:
+                await ws.send_json({"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}})
+                continue
+            rid = None
+            try:
+                msg = json.loads(raw.data)
+                rid = msg.get("id") if isinstance(msg, dict) else None
+                result = conn.handle(msg)
+                reply: dict[str, Any] = {"id": rid, "result": result}
+            except json.JSONDecodeError as e:
+                reply = {"id": None, "error": {"code": "bad_json", "message": f"not JSON: {e.msg} at {e.pos}"}}
+            except Exception as e:  # domain errors become replies; anything else is a bug, logged
+                try:
+                    err = classify(e)
+                except Exception:
+                    log.exception("internal error handling a signaling message")
+                    err = SignalError("internal", "internal error", 500)
+                reply = {"id": rid, "error": {"code": err.code, "message": err.message}}
+            conn.outbox.put_nowait(reply)
+    finally:
+        conn.close()
+        await asyncio.sleep(0)
+        pump.cancel()
+    return ws

@@ -1,0 +1,91 @@
+"""Shared fixtures: a real server (in-process or as a subprocess) and aiortc peers on loopback."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loopback_only_ice() -> None:
+    """aioice leaves 127.0.0.1 out of its host candidates; tests run on loopback only."""
+    import aioice.ice
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+@pytest.fixture
+async def server():
+    """The real application in this event loop, on free ports."""
+    from aiohttp import web
+
+    from mediaserver.app import build
+    from mediaserver.config import Settings
+
+    settings = Settings(http_port=free_port(), rtc_port=0, secret="test-secret", api_key="test-key").finish()
+    app = build(settings)
+    app["base_url"] = f"http://127.0.0.1:{settings.http_port}"
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", settings.http_port)
+    await site.start()
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server_process(tmp_path_factory):
+    """The installed `mediaserver serve` command in its own process."""
+    port = free_port()
+    env = dict(os.environ, MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
+               MEDIASERVER_SECRET="test-secret", MEDIASERVER_API_KEY="test-key", PYTHONPATH=str(ROOT))
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited: " + log.read_text())
+            time.sleep(0.1)
+    yield {"base_url": f"http://127.0.0.1:{port}", "proc": proc, "log": log}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def token(room: str, role: str = "presenter", name: str = "peer") -> str:
+    from mediaserver import tokens
+
+    return tokens.issue("test-secret", room, role, name, name)
+
+
+async def wait_for(pred, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        await asyncio.sleep(interval)
+    return pred()
