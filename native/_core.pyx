@@ -50,7 +50,7 @@ cdef extern from "worker.h" nogil:
         int ice_state, dtls_state, srtp_profile
         uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
         uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors
-        uint64_t latency_hist[32]
+        uint64_t latency_hist[128]
 
     ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen)
     int ms_worker_start(ms_worker_t *w)
@@ -80,6 +80,15 @@ cdef extern from "worker.h" nogil:
     int ms_consumer_close(ms_worker_t *w, uint32_t id)
     int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused)
     int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
+
+def latency_bucket_bounds(int b):
+    """[lo, hi) in microseconds of latency-histogram bucket b (see worker.h)."""
+    if b < 8:
+        return b, b + 1
+    e = (b + 4) // 4
+    lo = (4 + (b + 4) % 4) << (e - 2)
+    return lo, lo + (1 << (e - 2))
+
 
 DROP_REASONS = (
     "stun_malformed", "stun_auth", "stun_unknown_ufrag", "unknown_address", "dtls", "not_ready", "srtp_auth",
@@ -248,7 +257,7 @@ cdef class Worker:
         d = dict(s)
         d["ice_state"] = ICE_STATES.get(s.ice_state, "?")
         d["dtls_state"] = DTLS_STATES.get(s.dtls_state, "?")
-        d["latency_hist"] = [s.latency_hist[i] for i in range(32)]
+        d["latency_hist"] = [s.latency_hist[i] for i in range(128)]
         return d
 
     def send_rtp(self, uint32_t tid, packets, int abs_ext=0) -> int:
@@ -398,3 +407,90 @@ cdef class Worker:
         if r < 0:
             raise NativeError(f"no consumer {cid}")
         return dict(s)
+
+
+# ---- parser entry points: the same C code the worker runs, for tests and fuzzing ----
+
+cdef extern from "stun.h" nogil:
+    ctypedef struct stun_msg_t:
+        uint16_t type
+        const uint8_t *username
+        int username_len
+        int has_integrity
+        int has_fingerprint
+        int fingerprint_ok
+        int use_candidate, ice_controlling, ice_controlled
+        uint32_t priority
+        uint16_t error_code
+    int stun_parse(const uint8_t *buf, int len, stun_msg_t *out)
+    int stun_check_integrity(const uint8_t *buf, int len, const stun_msg_t *m, const char *key, int keylen)
+
+cdef extern from "rtp.h" nogil:
+    ctypedef struct rtp_hdr_t:
+        uint8_t marker, pt, padding, cc
+        uint16_t seq
+        uint32_t ts, ssrc
+        int header_len, payload_len, ext_profile, n_ext
+        uint8_t ext_id[16]
+        uint8_t ext_len[16]
+        uint16_t ext_off[16]
+    int rtp_parse(const uint8_t *buf, int len, rtp_hdr_t *h)
+    int rtp_is_keyframe(int codec, const uint8_t *payload, int len)
+
+cdef extern from "rtcp.h" nogil:
+    int rtcp_next(const uint8_t *buf, int len, int off, int *pkt_len)
+    int rtcp_build_nack(uint8_t *out, int cap, uint32_t sender, uint32_t media, const uint16_t *seqs, int n)
+
+
+def parse_stun(bytes data, str key=None):
+    """Parse a STUN message with the worker's parser; None when it would be dropped."""
+    cdef stun_msg_t m
+    cdef const uint8_t *p = data
+    if stun_parse(p, len(data), &m) < 0:
+        return None
+    out = {"type": m.type, "username": p[0:0] if m.username == NULL else bytes(m.username[:m.username_len]),
+           "integrity": bool(m.has_integrity), "fingerprint": bool(m.has_fingerprint),
+           "use_candidate": bool(m.use_candidate), "priority": m.priority, "error_code": m.error_code}
+    if key is not None:
+        bkey = key.encode()
+        out["integrity_ok"] = bool(stun_check_integrity(p, len(data), &m, bkey, len(bkey)))
+    return out
+
+
+def parse_rtp(bytes data):
+    """Parse an RTP header with the worker's parser; None when it would be dropped."""
+    cdef rtp_hdr_t h
+    cdef const uint8_t *p = data
+    if rtp_parse(p, len(data), &h) < 0:
+        return None
+    return {"marker": h.marker, "pt": h.pt, "seq": h.seq, "ts": h.ts, "ssrc": h.ssrc,
+            "header_len": h.header_len, "payload_len": h.payload_len,
+            "extensions": {h.ext_id[i]: bytes(p[h.ext_off[i]:h.ext_off[i] + h.ext_len[i]]) for i in range(h.n_ext)}}
+
+
+def walk_rtcp(bytes data):
+    """The (type, fmt, length) of each packet of a compound RTCP packet, as the worker walks it."""
+    cdef const uint8_t *p = data
+    cdef int off = 0, pl = 0
+    out = []
+    while True:
+        off = rtcp_next(p, len(data), off, &pl)
+        if off < 0:
+            return out
+        out.append((p[off + 1], p[off] & 0x1f, pl))
+        off += pl
+
+
+def is_keyframe(str codec, bytes payload) -> bool:
+    cdef const uint8_t *p = payload
+    return bool(rtp_is_keyframe(CODECS.get(codec.lower(), 0), p, len(payload)))
+
+
+def build_nack(uint32_t sender, uint32_t media, list seqs) -> bytes:
+    cdef uint16_t arr[512]
+    cdef uint8_t out[1500]
+    cdef int n = min(len(seqs), 512)
+    for i in range(n):
+        arr[i] = seqs[i]
+    cdef int ln = rtcp_build_nack(out, 1500, sender, media, arr, n)
+    return bytes(out[:ln])

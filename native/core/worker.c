@@ -58,7 +58,7 @@ typedef struct ms_transport {
     /* sink accounting (client transports) */
     int sink_abs_ext;
     seq_track_t sink[8];
-    uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[32];
+    uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[MS_LAT_BUCKETS];
     struct ms_transport *next, *prev;
 } ms_transport_t;
 
@@ -545,9 +545,7 @@ static void sink_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
         uint32_t now = (uint32_t)(((w->now_us << 18) / 1000000ull) & 0xffffff);
         uint32_t d = (now - rd24(v)) & 0xffffff;
         uint64_t us = ((uint64_t)d * 1000000ull) >> 18;
-        int b = 0;
-        while (b < 31 && (1ull << (b + 1)) <= us) b++;
-        t->latency_hist[b]++;
+        t->latency_hist[ms_latency_bucket(us)]++;
     }
 }
 

@@ -6,6 +6,16 @@
 
 typedef struct ms_worker ms_worker_t;
 
+/* Latency histogram: 4 buckets per power of two of microseconds (about 19% wide). Bucket b covers
+ * [lo, hi) with lo = (4 + b % 4) << (b / 4 - 2) for b >= 8, and [b, b + 1) below 8. */
+#define MS_LAT_BUCKETS 128
+static inline int ms_latency_bucket(uint64_t us) {
+    if (us < 8) return (int)us;
+    int e = 63 - __builtin_clzll(us);              /* us in [2^e, 2^(e+1)), e >= 3 */
+    int b = 4 * e + (int)((us >> (e - 2)) & 3) - 4;
+    return b < MS_LAT_BUCKETS ? b : MS_LAT_BUCKETS - 1;
+}
+
 enum {
     DROP_STUN_MALFORMED = 0, DROP_STUN_AUTH, DROP_STUN_UNKNOWN_UFRAG, DROP_UNKNOWN_ADDR, DROP_DTLS,
     DROP_NOT_READY, DROP_SRTP_AUTH, DROP_SRTP_REPLAY, DROP_RTP_MALFORMED, DROP_RTCP_MALFORMED,
@@ -63,7 +73,7 @@ typedef struct {
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     /* client ("sink") transports: received media accounting for tests and the bench */
     uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors;
-    uint64_t latency_hist[32]; /* bucket i: [2^i, 2^(i+1)) microseconds, from abs-send-time */
+    uint64_t latency_hist[MS_LAT_BUCKETS]; /* see ms_latency_bucket(); from abs-send-time */
 } ms_transport_stats_t;
 
 ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen);
