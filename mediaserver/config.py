@@ -23,7 +23,6 @@ class Settings:
     announced_ip: str = ""              # the address put in ICE candidates (defaults to rtc_listen_ip)
     secret: str = ""                    # signs join tokens; generated at start when empty
     api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty
-    data_dir: str = "data"              # SQLite database and uploads
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

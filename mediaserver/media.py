@@ -82,7 +82,7 @@ class MediaEngine:
         self.worker.close()
 
     def _drain(self) -> None:
-        for name, oid, a, b, text in self.worker.poll_events():
+        for name, oid, a, _b, text in self.worker.poll_events():
             if name == "consumer_closed":
                 if self.on_consumer_closed:
                     self.on_consumer_closed(oid)

@@ -66,7 +66,7 @@ def server_process(tmp_path_factory):
                 break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("server exited: " + log.read_text())
+                raise RuntimeError("server exited: " + log.read_text()) from None
             time.sleep(0.1)
     yield {"base_url": f"http://127.0.0.1:{port}", "proc": proc, "log": log}
     proc.terminate()

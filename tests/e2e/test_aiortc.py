@@ -130,7 +130,7 @@ async def test_one_publisher_three_subscribers_decode_90_percent(server):
         got0 = [s[2]["video"] for s in subs]
         await asyncio.sleep(10)
         sent = video.sent - sent0
-        got = [s[2]["video"] - g for s, g in zip(subs, got0)]
+        got = [s[2]["video"] - g for s, g in zip(subs, got0, strict=True)]
         print("frames sent", sent, "decoded", got)
         assert sent >= 250, sent
         for g in got:
