@@ -21,7 +21,7 @@ def build(settings: Settings) -> web.Application:
     app["settings"] = settings
 
     async def on_startup(app: web.Application) -> None:
-        media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip)
+        media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp)
         media.start()
         rooms = RoomManager(media)
         app["media"] = media

@@ -54,9 +54,11 @@ class TransportInfo:
 class MediaEngine:
     """Owns the native worker and routes its events to the transports' listeners."""
 
-    def __init__(self, listen_ip: str = "127.0.0.1", port: int = 0, announced_ip: str | None = None) -> None:
+    def __init__(self, listen_ip: str = "127.0.0.1", port: int = 0, announced_ip: str | None = None,
+                 ice_tcp: bool = True) -> None:
         self.worker = Worker(listen_ip, port)
         self.announced_ip = announced_ip or listen_ip
+        self.ice_tcp = ice_tcp and self.worker.tcp_enabled
         self.transports: dict[int, TransportInfo] = {}
         self.on_consumer_closed: Callable[[int], Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,8 +105,16 @@ class MediaEngine:
         """Fresh ICE ufrag and password (RFC 8839: at least 24 bits and 128 bits of randomness)."""
         return secrets.token_hex(4), secrets.token_hex(12)
 
+    @property
+    def candidates(self) -> list[tuple[str, int, str]]:
+        """Host candidates: UDP, and ICE-TCP (passive) on the same port number for UDP-blocked clients."""
+        out = [(self.announced_ip, self.port, "udp")]
+        if self.ice_tcp:
+            out.append((self.announced_ip, self.port, "tcp"))
+        return out
+
     def local_params(self, ufrag: str, pwd: str) -> tuple[str, str, str, list[tuple[str, int, str]]]:
-        return ufrag, pwd, self.fingerprint, [(self.announced_ip, self.port, "udp")]
+        return ufrag, pwd, self.fingerprint, self.candidates
 
     def create_transport(self, remote_setup: str, fp_algorithm: str, fingerprint: bytes,
                          ufrag: str | None = None, pwd: str | None = None) -> TransportInfo:
@@ -113,7 +123,7 @@ class MediaEngine:
             ufrag, pwd = self.new_credentials()
         dtls_client = remote_setup == "passive"
         tid = self.worker.create_transport(ufrag, pwd, dtls_client, fp_algorithm, fingerprint)
-        info = TransportInfo(tid, ufrag, pwd, self.fingerprint, [(self.announced_ip, self.port, "udp")])
+        info = TransportInfo(tid, ufrag, pwd, self.fingerprint, self.candidates)
         self.transports[tid] = info
         return info
 

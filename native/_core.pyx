@@ -59,6 +59,7 @@ cdef extern from "worker.h" nogil:
     void ms_worker_lock(ms_worker_t *w)
     void ms_worker_unlock(ms_worker_t *w)
     int ms_worker_port(ms_worker_t *w)
+    int ms_worker_tcp_enabled(ms_worker_t *w)
     int ms_worker_eventfd(ms_worker_t *w)
     const char *ms_worker_fingerprint(ms_worker_t *w)
     int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max)
@@ -155,6 +156,12 @@ cdef class Worker:
     def port(self) -> int:
         self._check()
         return ms_worker_port(self.w)
+
+    @property
+    def tcp_enabled(self) -> bool:
+        """Whether ICE-TCP (RFC 6544) listens on the same port number."""
+        self._check()
+        return bool(ms_worker_tcp_enabled(self.w))
 
     @property
     def fingerprint(self) -> str:

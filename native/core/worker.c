@@ -39,8 +39,11 @@ typedef struct ms_producer ms_producer_t;
 
 typedef struct { uint32_t ssrc; uint16_t max_seq; uint32_t cycles, base, received; int init; } seq_track_t;
 
+struct tcp_conn;
+
 typedef struct ms_transport {
     uint32_t id;
+    struct tcp_conn *tcp;      /* ICE-TCP (RFC 6544) connection carrying this transport, or NULL */
     char ufrag[256], pwd[256];
     int client_mode, fd;       /* client transports own a socket */
     char remote_ufrag[256], remote_pwd[256];
@@ -61,6 +64,18 @@ typedef struct ms_transport {
     uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[MS_LAT_BUCKETS];
     struct ms_transport *next, *prev;
 } ms_transport_t;
+
+typedef struct tcp_conn {
+    uint64_t tag;              /* epoll tag */
+    int fd;
+    struct sockaddr_storage peer;
+    ms_transport_t *t;         /* bound by the first valid binding request */
+    uint64_t opened_us;
+    int rlen, wlen, wcap;
+    uint8_t rbuf[4096];
+    uint8_t *wbuf;
+    struct tcp_conn *next, *prev;
+} tcp_conn_t;
 
 typedef struct { uint16_t seq; int16_t len; uint8_t valid; uint8_t data[MTU]; } cache_slot_t;
 typedef struct { uint16_t seq; uint8_t tries; uint64_t sent_us, added_us; } nack_item_t;
@@ -103,8 +118,17 @@ struct ms_consumer {
     ms_consumer_t *next, *prev;
 };
 
+#define TAG_TCP_LISTEN (1ull << 63)
+#define TAG_TCP_CONN (1ull << 62)
+#define TCP_MAX_CONNS 4096
+#define TCP_WBUF_MAX (1 << 20)
+
 struct ms_worker {
-    int udp_fd, epfd, evfd;
+    int udp_fd, epfd, evfd, tcp_fd;
+    tcp_conn_t *conns;
+    ms_map_t conn_by_tag;
+    uint64_t next_conn;
+    int nconns;
     int port;
     pthread_t thread;
     volatile int running;
@@ -207,7 +231,14 @@ static uint8_t *tx_slot(ms_worker_t *w) {
     return w->tx_buf[w->tx_n];
 }
 
+static void tcp_write(ms_worker_t *w, tcp_conn_t *c, const uint8_t *buf, int len);
+
 static void tx_commit(ms_worker_t *w, ms_transport_t *t, int len) {
+    if (t->tcp) {
+        tcp_write(w, t->tcp, w->tx_buf[w->tx_n], len);
+        t->tx_packets++; t->tx_bytes += len;
+        return;
+    }
     if (t->client_mode) {
         ssize_t r = sendto(t->fd, w->tx_buf[w->tx_n], len, 0, (struct sockaddr *)&t->remote, t->remote_len);
         if (r < 0) w->st.drops[DROP_SEND_FAILED]++;
@@ -288,7 +319,7 @@ static void on_ice_connected(ms_worker_t *w, ms_transport_t *t) {
     if (t->dtls_ready && t->dtls.client && t->dtls.state == DTLS_NEW) dtls_start(&t->dtls);
 }
 
-static void handle_stun(ms_worker_t *w, ms_transport_t *known, const uint8_t *buf, int len,
+static void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn, const uint8_t *buf, int len,
                         const struct sockaddr_storage *from) {
     stun_msg_t m;
     w->st.stun_rx++;
@@ -311,7 +342,7 @@ static void handle_stun(ms_worker_t *w, ms_transport_t *known, const uint8_t *bu
         w->st.drops[DROP_STUN_MALFORMED]++;
         if (n > 0) {
             ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
-            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1;
+            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
             tx_commit(w, &tmp, n);
         }
         return;
@@ -329,19 +360,32 @@ static void handle_stun(ms_worker_t *w, ms_transport_t *known, const uint8_t *bu
         int n = stun_build_error(o, MTU, m.txid, 401, "Unauthorized");
         if (n > 0) {
             ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
-            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1;
+            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
             tx_commit(w, &tmp, n);
         }
         return;
     }
+    if (conn && conn->t && conn->t != t) { w->st.drops[DROP_STUN_AUTH]++; return; }
+    if (conn) conn->t = t;
     /* ICE-lite: the controlling peer nominates; the first valid check selects a path until one is nominated. */
     if (!t->has_remote || m.use_candidate || t->ice_state != ICE_CONNECTED) {
-        if (!t->has_remote || !addr_eq(&t->remote, from)) set_remote(w, t, from);
+        if (!t->has_remote || !addr_eq(&t->remote, from) || t->tcp != conn) {
+            if (conn) {
+                if (t->has_remote && !t->tcp) ms_map_del(&w->by_addr, hash_addr(&t->remote));
+                memcpy(&t->remote, from, addr_len(from));
+                t->remote_len = addr_len(from);
+                t->has_remote = 1;
+                t->tcp = conn;
+            } else {
+                t->tcp = NULL;
+                set_remote(w, t, from);
+            }
+        }
     }
     if (addr_eq(&t->remote, from)) t->last_consent_us = w->now_us;
     uint8_t *o = tx_slot(w);
     ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
-    memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1;
+    memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
     int n = stun_build_success(o, MTU, m.txid, (const struct sockaddr *)from, t->pwd, (int)strlen(t->pwd));
     if (n > 0) { tx_commit(w, &tmp, n); t->tx_packets++; t->tx_bytes += n; }
     if (addr_eq(&t->remote, from)) on_ice_connected(w, t);
@@ -686,12 +730,12 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
 
 /* ---------- demux ---------- */
 
-static void on_datagram(ms_worker_t *w, ms_transport_t *known, uint8_t *buf, int len,
+static void on_datagram(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn, uint8_t *buf, int len,
                         const struct sockaddr_storage *from) {
     w->st.rx_packets++;
     w->st.rx_bytes += len;
-    if (stun_is_stun(buf, len)) { handle_stun(w, known, buf, len, from); return; }
-    ms_transport_t *t = known ? known : ms_map_get(&w->by_addr, hash_addr(from));
+    if (stun_is_stun(buf, len)) { handle_stun(w, conn ? NULL : known, conn, buf, len, from); return; }
+    ms_transport_t *t = conn ? conn->t : known ? known : ms_map_get(&w->by_addr, hash_addr(from));
     if (!t) { w->st.drops[DROP_UNKNOWN_ADDR]++; return; }
     t->rx_packets++;
     t->rx_bytes += len;
@@ -703,6 +747,105 @@ static void on_datagram(ms_worker_t *w, ms_transport_t *known, uint8_t *buf, int
         return;
     }
     w->st.drops[DROP_UNKNOWN_TYPE]++;
+}
+
+/* ---------- ICE-TCP (RFC 6544 framing, passive candidates) ---------- */
+
+static void tcp_close(ms_worker_t *w, tcp_conn_t *c, const char *why) {
+    if (c->t && c->t->tcp == c) {
+        c->t->tcp = NULL;
+        c->t->has_remote = 0;
+        if (c->t->ice_state == ICE_CONNECTED) {
+            c->t->ice_state = ICE_DISCONNECTED;
+            push_event(w, EV_ICE, c->t->id, ICE_DISCONNECTED, 0, why);
+        }
+    }
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    ms_map_del(&w->conn_by_tag, c->tag);
+    if (c->prev) c->prev->next = c->next; else w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    w->nconns--;
+    free(c->wbuf);
+    free(c);
+}
+
+static void tcp_flush(tcp_conn_t *c) {
+    int off = 0;
+    while (off < c->wlen) {
+        ssize_t r = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r <= 0) break;
+        off += (int)r;
+    }
+    if (off) { memmove(c->wbuf, c->wbuf + off, c->wlen - off); c->wlen -= off; }
+}
+
+static void tcp_write(ms_worker_t *w, tcp_conn_t *c, const uint8_t *buf, int len) {
+    if (c->wlen + len + 2 > TCP_WBUF_MAX) { w->st.drops[DROP_SEND_FAILED]++; return; }
+    if (c->wlen + len + 2 > c->wcap) {
+        int cap = c->wcap ? c->wcap : 16384;
+        while (cap < c->wlen + len + 2) cap *= 2;
+        c->wbuf = realloc(c->wbuf, cap);
+        c->wcap = cap;
+    }
+    wr16(c->wbuf + c->wlen, (uint16_t)len);
+    memcpy(c->wbuf + c->wlen + 2, buf, len);
+    c->wlen += len + 2;
+    w->st.tx_packets++;
+    w->st.tx_bytes += len;
+    tcp_flush(c);
+}
+
+static void tcp_accept(ms_worker_t *w) {
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof(peer);
+        int fd = accept4(w->tcp_fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        if (w->nconns >= TCP_MAX_CONNS) { close(fd); continue; }
+        tcp_conn_t *c = calloc(1, sizeof(*c));
+        c->fd = fd;
+        c->peer = peer;
+        c->tag = TAG_TCP_CONN | ++w->next_conn;
+        c->opened_us = w->now_us;
+        c->next = w->conns; if (w->conns) w->conns->prev = c; w->conns = c;
+        w->nconns++;
+        ms_map_put(&w->conn_by_tag, c->tag, c);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = c->tag};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+static void tcp_read(ms_worker_t *w, tcp_conn_t *c) {
+    for (;;) {
+        ssize_t r = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            tcp_close(w, c, "tcp connection closed");
+            return;
+        }
+        if (r < 0) return;
+        c->rlen += (int)r;
+        int off = 0;
+        while (c->rlen - off >= 2) {
+            int flen = rd16(c->rbuf + off);
+            if (flen == 0 || flen > 2048) { w->st.drops[DROP_TOO_BIG]++; tcp_close(w, c, "bad tcp framing"); return; }
+            if (c->rlen - off < 2 + flen) break;
+            uint8_t *frame = w->rx_buf[0];
+            memcpy(frame, c->rbuf + off + 2, flen);
+            off += 2 + flen;
+            on_datagram(w, NULL, c, frame, flen, &c->peer);
+        }
+        if (off) { memmove(c->rbuf, c->rbuf + off, c->rlen - off); c->rlen -= off; }
+    }
+}
+
+static int bind_tcp(const struct sockaddr_storage *ss, socklen_t sl) {
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, 128) < 0) { close(fd); return -1; }
+    return fd;
 }
 
 /* ---------- timers ---------- */
@@ -770,6 +913,10 @@ static void send_reports(ms_worker_t *w) {
 }
 
 static void tick(ms_worker_t *w) {
+    for (tcp_conn_t *c = w->conns, *nx; c; c = nx) {
+        nx = c->next;
+        if (!c->t && w->now_us - c->opened_us > 10000000ull) tcp_close(w, c, "no binding request");
+    }
     for (ms_transport_t *t = w->transports; t; t = t->next) {
         if (t->dtls_ready && (t->dtls.state == DTLS_CONNECTING || (t->dtls.state == DTLS_NEW && t->dtls.client && t->ice_state == ICE_CONNECTED))) {
             int before = t->dtls.state;
@@ -811,7 +958,7 @@ static void recv_batch(ms_worker_t *w, int fd, ms_transport_t *known) {
         for (int i = 0; i < n; i++) {
             int len = (int)w->rx_msg[i].msg_len;
             if (w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) { w->st.drops[DROP_TOO_BIG]++; continue; }
-            on_datagram(w, known, w->rx_buf[i], len, &w->rx_addr[i]);
+            on_datagram(w, known, NULL, w->rx_buf[i], len, &w->rx_addr[i]);
         }
         tx_flush(w);
         if (n < RXB) return;
@@ -826,11 +973,19 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&w->lock);
         w->now_us = ms_now_us();
         for (int i = 0; i < n; i++) {
-            uint32_t id = (uint32_t)evs[i].data.u64;
-            if (id == 0) { recv_batch(w, w->udp_fd, NULL); continue; }
-            ms_transport_t *t = ms_map_get(&w->by_id, id);
+            uint64_t tag = evs[i].data.u64;
+            if (tag == 0) { recv_batch(w, w->udp_fd, NULL); continue; }
+            if (tag == TAG_TCP_LISTEN) { tcp_accept(w); continue; }
+            if (tag & TAG_TCP_CONN) {
+                tcp_conn_t *c = ms_map_get(&w->conn_by_tag, tag);
+                if (c) tcp_read(w, c);
+                tx_flush(w);
+                continue;
+            }
+            ms_transport_t *t = ms_map_get(&w->by_id, (uint32_t)tag);
             if (t && t->client_mode) recv_batch(w, t->fd, t);
         }
+        for (tcp_conn_t *c = w->conns; c; c = c->next) if (c->wlen) tcp_flush(c);
         w->now_us = ms_now_us();
         if (w->now_us - w->last_tick_us >= 10000) { w->last_tick_us = w->now_us; tick(w); }
         tx_flush(w);
@@ -882,6 +1037,16 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->udp_fd, &ev);
+    /* ICE-TCP on the same port number, for clients whose UDP is blocked (RFC 6544) */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(w->udp_fd, (struct sockaddr *)&ss, &sl);
+    w->tcp_fd = bind_tcp(&ss, sl);
+    if (w->tcp_fd >= 0) {
+        struct epoll_event tev = {.events = EPOLLIN, .data.u64 = TAG_TCP_LISTEN};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tcp_fd, &tev);
+    }
+    ms_map_init(&w->conn_by_tag);
     pthread_mutex_init(&w->lock, NULL);
     ms_map_init(&w->by_id); ms_map_init(&w->prod_by_id); ms_map_init(&w->cons_by_id); ms_map_init(&w->by_ufrag); ms_map_init(&w->by_addr);
     ms_map_init(&w->prod_by_ssrc); ms_map_init(&w->cons_by_ssrc);
@@ -905,6 +1070,9 @@ void ms_worker_stop(ms_worker_t *w) {
 void ms_worker_free(ms_worker_t *w) {
     ms_worker_stop(w);
     while (w->transports) ms_transport_close(w, w->transports->id);
+    while (w->conns) tcp_close(w, w->conns, "worker closed");
+    if (w->tcp_fd >= 0) close(w->tcp_fd);
+    ms_map_free(&w->conn_by_tag);
     ms_map_free(&w->by_id); ms_map_free(&w->prod_by_id); ms_map_free(&w->cons_by_id); ms_map_free(&w->by_ufrag); ms_map_free(&w->by_addr);
     ms_map_free(&w->prod_by_ssrc); ms_map_free(&w->cons_by_ssrc);
     dtls_cert_free(&w->cert);
@@ -916,6 +1084,7 @@ void ms_worker_free(ms_worker_t *w) {
 void ms_worker_lock(ms_worker_t *w) { pthread_mutex_lock(&w->lock); w->now_us = ms_now_us(); }
 void ms_worker_unlock(ms_worker_t *w) { tx_flush(w); pthread_mutex_unlock(&w->lock); }
 int ms_worker_port(ms_worker_t *w) { return w->port; }
+int ms_worker_tcp_enabled(ms_worker_t *w) { return w->tcp_fd >= 0; }
 int ms_worker_eventfd(ms_worker_t *w) { return w->evfd; }
 const char *ms_worker_fingerprint(ms_worker_t *w) { return w->cert.fingerprint; }
 
@@ -1024,12 +1193,16 @@ int ms_transport_close(ms_worker_t *w, uint32_t id) {
     for (ms_producer_t *p = w->producers, *nx; p; p = nx) { nx = p->next; if (p->t == t) producer_destroy(w, p); }
     if (t->dtls_ready) { dtls_close(&t->dtls); dtls_conn_free(&t->dtls); }
     tx_flush(w);
+    for (tcp_conn_t *c = w->conns, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->t == t) { tcp_flush(c); c->t = NULL; t->tcp = NULL; tcp_close(w, c, "transport closed"); }
+    }
     if (t->srtp_in) srtp_ctx_free(t->srtp_in);
     if (t->srtp_out) srtp_ctx_free(t->srtp_out);
     ms_map_del(&w->by_id, id);
     if (!t->client_mode) {
         ms_map_del(&w->by_ufrag, hash_str(t->ufrag));
-        if (t->has_remote) ms_map_del(&w->by_addr, hash_addr(&t->remote));
+        if (t->has_remote && ms_map_get(&w->by_addr, hash_addr(&t->remote)) == t) ms_map_del(&w->by_addr, hash_addr(&t->remote));
     } else {
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, t->fd, NULL);
         close(t->fd);

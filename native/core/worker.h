@@ -83,6 +83,7 @@ void ms_worker_free(ms_worker_t *w);
 void ms_worker_lock(ms_worker_t *w);
 void ms_worker_unlock(ms_worker_t *w);
 int ms_worker_port(ms_worker_t *w);
+int ms_worker_tcp_enabled(ms_worker_t *w);  /* ICE-TCP listening on the same port number */
 int ms_worker_eventfd(ms_worker_t *w);
 const char *ms_worker_fingerprint(ms_worker_t *w);
 int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max);
