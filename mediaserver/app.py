@@ -21,14 +21,16 @@ def build(settings: Settings) -> web.Application:
     app["settings"] = settings
 
     async def on_startup(app: web.Application) -> None:
-        media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp)
+        media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
+                            settings.udp_gso)
         media.start()
         rooms = RoomManager(media)
         app["media"] = media
         app["rooms"] = rooms
         app["registry"] = make_registry(
             media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
-        log.info("media worker on udp %s:%d, fingerprint %s", settings.rtc_listen_ip, media.port, media.fingerprint)
+        log.info("media worker on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s", settings.rtc_listen_ip,
+                 media.port, media.ice_tcp, media.worker.gso, media.fingerprint)
 
     async def on_cleanup(app: web.Application) -> None:
         app["media"].close()

@@ -21,6 +21,7 @@ class Settings:
     rtc_listen_ip: str = "127.0.0.1"    # the media worker's UDP address
     rtc_port: int = 40000               # one UDP port for every transport (0 = any free port)
     announced_ip: str = ""              # the address put in ICE candidates (defaults to rtc_listen_ip)
+    udp_gso: bool = True                # send a subscriber's burst as one UDP GSO message when the kernel can
     ice_tcp: bool = True                # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
     secret: str = ""                    # signs join tokens; generated at start when empty
     api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty

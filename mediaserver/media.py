@@ -55,8 +55,10 @@ class MediaEngine:
     """Owns the native worker and routes its events to the transports' listeners."""
 
     def __init__(self, listen_ip: str = "127.0.0.1", port: int = 0, announced_ip: str | None = None,
-                 ice_tcp: bool = True) -> None:
+                 ice_tcp: bool = True, udp_gso: bool = True) -> None:
         self.worker = Worker(listen_ip, port)
+        if not udp_gso:
+            self.worker.gso = False
         self.announced_ip = announced_ip or listen_ip
         self.ice_tcp = ice_tcp and self.worker.tcp_enabled
         self.transports: dict[int, TransportInfo] = {}

@@ -18,6 +18,7 @@ cdef extern from "worker.h" nogil:
         uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx
         uint64_t drops[16]
         uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches
+        uint64_t tx_messages, tx_gso_messages
         uint64_t transports, producers, consumers
         uint64_t events_dropped
     ctypedef struct ms_event_t:
@@ -50,6 +51,9 @@ cdef extern from "worker.h" nogil:
         int ice_state, dtls_state, srtp_profile
         uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
         uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors
+        uint32_t sink_ssrc[8]
+        uint32_t sink_max_seq[8]
+        uint64_t sink_received[8]
         uint64_t latency_hist[128]
 
     ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen)
@@ -60,6 +64,8 @@ cdef extern from "worker.h" nogil:
     void ms_worker_unlock(ms_worker_t *w)
     int ms_worker_port(ms_worker_t *w)
     int ms_worker_tcp_enabled(ms_worker_t *w)
+    int ms_worker_gso_enabled(ms_worker_t *w)
+    void ms_worker_set_gso(ms_worker_t *w, int on)
     int ms_worker_eventfd(ms_worker_t *w)
     const char *ms_worker_fingerprint(ms_worker_t *w)
     int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max)
@@ -156,6 +162,20 @@ cdef class Worker:
     def port(self) -> int:
         self._check()
         return ms_worker_port(self.w)
+
+    @property
+    def gso(self) -> bool:
+        """Whether bursts to one destination go out as one UDP GSO message."""
+        self._check()
+        return bool(ms_worker_gso_enabled(self.w))
+
+    @gso.setter
+    def gso(self, bint on):
+        self._check()
+        with nogil:
+            ms_worker_lock(self.w)
+            ms_worker_set_gso(self.w, on)
+            ms_worker_unlock(self.w)
 
     @property
     def tcp_enabled(self) -> bool:
@@ -265,6 +285,10 @@ cdef class Worker:
         d["ice_state"] = ICE_STATES.get(s.ice_state, "?")
         d["dtls_state"] = DTLS_STATES.get(s.dtls_state, "?")
         d["latency_hist"] = [s.latency_hist[i] for i in range(128)]
+        d["sink_streams"] = {s.sink_ssrc[i]: {"max_seq": s.sink_max_seq[i], "received": s.sink_received[i]}
+                             for i in range(8) if s.sink_received[i]}
+        for k in ("sink_ssrc", "sink_max_seq", "sink_received"):
+            d.pop(k, None)
         return d
 
     def send_rtp(self, uint32_t tid, packets, int abs_ext=0) -> int:

@@ -78,6 +78,9 @@ typedef struct tcp_conn {
 } tcp_conn_t;
 
 typedef struct { uint16_t seq; int16_t len; uint8_t valid; uint8_t data[MTU]; } cache_slot_t;
+struct ms_producer;
+typedef struct { struct ms_producer *p; cache_slot_t *slot; rtp_hdr_t h; int is_key; } pend_t;
+#define PEND_MAX 128
 typedef struct { uint16_t seq; uint8_t tries; uint64_t sent_us, added_us; } nack_item_t;
 
 struct ms_producer {
@@ -155,7 +158,13 @@ struct ms_worker {
     struct iovec tx_iov[TXB];
     struct sockaddr_storage tx_addr[TXB];
     uint8_t tx_buf[TXB][MTU + 64];
-    int tx_n;
+    uint32_t tx_tid[TXB];      /* transport of each message (0 for replies to unknown peers) */
+    int tx_bytes_m[TXB];
+    uint8_t tx_cmsg[TXB][CMSG_SPACE(sizeof(uint16_t))];
+    int tx_n, tx_m;            /* buffers used, messages built (a GSO message spans several buffers) */
+    int gso;                   /* the kernel accepts UDP_SEGMENT on this socket */
+    pend_t pend[PEND_MAX];     /* packets received this batch, forwarded at its end */
+    int npend;
     /* events to Python */
     ms_event_t evq[EVQ];
     int ev_head, ev_tail;
@@ -203,26 +212,45 @@ static void push_event(ms_worker_t *w, int type, uint32_t id, int64_t a, int64_t
 
 typedef struct { ms_worker_t *w; ms_transport_t t; } transport_box_t;
 
+/* Send one message's segments one by one (GSO refused by the kernel or the route). */
+static void tx_send_split(ms_worker_t *w, struct msghdr *m) {
+    for (size_t k = 0; k < m->msg_iovlen; k++) {
+        ssize_t r = sendto(w->udp_fd, m->msg_iov[k].iov_base, m->msg_iov[k].iov_len, 0, m->msg_name, m->msg_namelen);
+        if (r < 0) w->st.drops[DROP_SEND_FAILED]++;
+        else { w->st.tx_packets++; w->st.tx_bytes += (uint64_t)r; }
+    }
+}
+
 static void tx_flush(ms_worker_t *w) {
     int off = 0;
-    while (off < w->tx_n) {
-        int r = sendmmsg(w->udp_fd, w->tx_msg + off, w->tx_n - off, 0);
+    while (off < w->tx_m) {
+        int r = sendmmsg(w->udp_fd, w->tx_msg + off, w->tx_m - off, 0);
         if (r < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 struct pollfd pfd = {w->udp_fd, POLLOUT, 0};
                 if (poll(&pfd, 1, 5) > 0) continue;
             }
-            /* skip the datagram that failed (e.g. an unreachable address) and go on */
-            w->st.drops[DROP_SEND_FAILED]++;
+            struct msghdr *m = &w->tx_msg[off].msg_hdr;
+            if (m->msg_controllen && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+                w->gso = 0;                       /* this path cannot segment: stop asking */
+                tx_send_split(w, m);
+            } else {
+                w->st.drops[DROP_SEND_FAILED]++;  /* e.g. an unreachable address: skip it, go on */
+            }
             off++;
             continue;
         }
-        for (int i = 0; i < r; i++) { w->st.tx_packets++; w->st.tx_bytes += w->tx_iov[off + i].iov_len; }
+        for (int i = 0; i < r; i++) {
+            w->st.tx_messages++;
+            if (w->tx_msg[off + i].msg_hdr.msg_iovlen > 1) w->st.tx_gso_messages++;
+            w->st.tx_packets += w->tx_msg[off + i].msg_hdr.msg_iovlen;
+            w->st.tx_bytes += w->tx_msg[off + i].msg_len;
+        }
         off += r;
     }
-    if (w->tx_n) w->st.tx_batches++;
-    w->tx_n = 0;
+    if (w->tx_m) w->st.tx_batches++;
+    w->tx_n = w->tx_m = 0;
 }
 
 /* A scratch buffer for one outgoing datagram to t; commit with tx_commit. */
@@ -247,16 +275,43 @@ static void tx_commit(ms_worker_t *w, ms_transport_t *t, int len) {
         return;
     }
     int i = w->tx_n++;
-    memcpy(&w->tx_addr[i], &t->remote, t->remote_len);
     w->tx_iov[i].iov_base = w->tx_buf[i];
     w->tx_iov[i].iov_len = len;
-    w->tx_msg[i].msg_hdr.msg_name = &w->tx_addr[i];
-    w->tx_msg[i].msg_hdr.msg_namelen = t->remote_len;
-    w->tx_msg[i].msg_hdr.msg_iov = &w->tx_iov[i];
-    w->tx_msg[i].msg_hdr.msg_iovlen = 1;
-    w->tx_msg[i].msg_hdr.msg_control = NULL;
-    w->tx_msg[i].msg_hdr.msg_controllen = 0;
     t->tx_packets++; t->tx_bytes += len;
+    /* UDP GSO: a burst to one destination rides in one message when all its segments but the last have
+     * the first one's size (the buffers are consecutive, so the message's iovecs are too). */
+    if (w->gso && w->tx_m) {
+        int m = w->tx_m - 1;
+        struct msghdr *h = &w->tx_msg[m].msg_hdr;
+        int seg = (int)h->msg_iov[0].iov_len;
+        int last = (int)h->msg_iov[h->msg_iovlen - 1].iov_len;
+        if (t->id && h->msg_iov + h->msg_iovlen == &w->tx_iov[i] && w->tx_tid[m] == t->id && len <= seg && last == seg &&
+            memcmp(&w->tx_addr[m], &t->remote, t->remote_len) == 0 &&
+            h->msg_iovlen < 64 && w->tx_bytes_m[m] + len <= 60000) {
+            h->msg_iovlen++;
+            w->tx_bytes_m[m] += len;
+            if (h->msg_iovlen == 2) {
+                struct cmsghdr *cm = (struct cmsghdr *)w->tx_cmsg[m];
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                *(uint16_t *)CMSG_DATA(cm) = (uint16_t)seg;
+                h->msg_control = w->tx_cmsg[m];
+                h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+            }
+            return;
+        }
+    }
+    int m = w->tx_m++;
+    memcpy(&w->tx_addr[m], &t->remote, t->remote_len);
+    w->tx_tid[m] = t->id;
+    w->tx_bytes_m[m] = len;
+    w->tx_msg[m].msg_hdr.msg_name = &w->tx_addr[m];
+    w->tx_msg[m].msg_hdr.msg_namelen = t->remote_len;
+    w->tx_msg[m].msg_hdr.msg_iov = &w->tx_iov[i];
+    w->tx_msg[m].msg_hdr.msg_iovlen = 1;
+    w->tx_msg[m].msg_hdr.msg_control = NULL;
+    w->tx_msg[m].msg_hdr.msg_controllen = 0;
 }
 
 static void tx_raw(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, int len) {
@@ -519,27 +574,40 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     tx_commit(w, t, n);
 }
 
-static void forward(ms_worker_t *w, ms_producer_t *p, const uint8_t *pkt, const rtp_hdr_t *h, int is_key) {
-    for (int i = 0; i < p->ncons; i++) {
-        ms_consumer_t *c = p->cons[i];
-        if (c->paused || !c->t->srtp_out || !c->t->has_remote) continue;
-        if (!c->started) {
-            if (!is_key) { request_keyframe(w, p); continue; }
-            uint16_t first;
-            uint32_t ts0;
-            RAND_bytes((uint8_t *)&first, 2);
-            RAND_bytes((uint8_t *)&ts0, 4);
-            first &= 0x7fff;
-            c->seq_off = (uint16_t)(first - h->seq);
-            c->ts_off = ts0 - h->ts;
-            c->start_seq = h->seq;
-            c->started = 1;
-            c->keyframes++;
-        } else if (seq_diff(h->seq, c->start_seq) < 0) {
-            continue;                            /* older than the point this consumer joined */
-        }
-        send_to_consumer(w, c, pkt, h, 0, (uint16_t)(h->seq + c->seq_off));
+static void forward_one(ms_worker_t *w, ms_consumer_t *c, const uint8_t *pkt, const rtp_hdr_t *h, int is_key) {
+    if (c->paused || !c->t->srtp_out || !c->t->has_remote) return;
+    if (!c->started) {
+        if (!is_key) { request_keyframe(w, c->p); return; }
+        uint16_t first;
+        uint32_t ts0;
+        RAND_bytes((uint8_t *)&first, 2);
+        RAND_bytes((uint8_t *)&ts0, 4);
+        first &= 0x7fff;
+        c->seq_off = (uint16_t)(first - h->seq);
+        c->ts_off = ts0 - h->ts;
+        c->start_seq = h->seq;
+        c->started = 1;
+        c->keyframes++;
+    } else if (seq_diff(h->seq, c->start_seq) < 0) {
+        return;                                  /* older than the point this consumer joined */
     }
+    send_to_consumer(w, c, pkt, h, 0, (uint16_t)(h->seq + c->seq_off));
+}
+
+/* Forward what this receive batch brought, consumer by consumer: each consumer's packets leave as one
+ * burst, which UDP GSO can carry in a single message. */
+static void forward_pending(ms_worker_t *w) {
+    for (int i = 0; i < w->npend; i++) {
+        ms_producer_t *p = w->pend[i].p;
+        if (!p) continue;
+        for (int k = 0; k < p->ncons; k++)
+            for (int j = i; j < w->npend; j++)
+                if (w->pend[j].p == p)
+                    forward_one(w, p->cons[k], w->pend[j].slot->data, &w->pend[j].h, w->pend[j].is_key);
+        for (int j = i; j < w->npend; j++)
+            if (w->pend[j].p == p) w->pend[j].p = NULL;
+    }
+    w->npend = 0;
 }
 
 static void nack_upstream_gap(ms_producer_t *p, uint16_t from, uint16_t to, uint64_t now) {
@@ -650,7 +718,12 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
         is_key = rtp_is_keyframe(p->prm.codec_of_pt[h.pt], slot->data + h.header_len, h.payload_len);
         if (is_key) p->keyframes++;
     }
-    forward(w, p, slot->data, &h, is_key);
+    if (w->npend == PEND_MAX) forward_pending(w);
+    pend_t *pe = &w->pend[w->npend++];
+    pe->p = p;
+    pe->slot = slot;
+    pe->h = h;
+    pe->is_key = is_key;
 }
 
 /* ---------- RTCP in ---------- */
@@ -960,6 +1033,7 @@ static void recv_batch(ms_worker_t *w, int fd, ms_transport_t *known) {
             if (w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) { w->st.drops[DROP_TOO_BIG]++; continue; }
             on_datagram(w, known, NULL, w->rx_buf[i], len, &w->rx_addr[i]);
         }
+        forward_pending(w);
         tx_flush(w);
         if (n < RXB) return;
     }
@@ -979,6 +1053,7 @@ static void *worker_main(void *arg) {
             if (tag & TAG_TCP_CONN) {
                 tcp_conn_t *c = ms_map_get(&w->conn_by_tag, tag);
                 if (c) tcp_read(w, c);
+                forward_pending(w);
                 tx_flush(w);
                 continue;
             }
@@ -1047,6 +1122,14 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tcp_fd, &tev);
     }
     ms_map_init(&w->conn_by_tag);
+#ifdef UDP_SEGMENT
+    {
+        int probe = 1200;
+        w->gso = setsockopt(w->udp_fd, SOL_UDP, UDP_SEGMENT, &probe, sizeof(probe)) == 0;
+        probe = 0;
+        setsockopt(w->udp_fd, SOL_UDP, UDP_SEGMENT, &probe, sizeof(probe));
+    }
+#endif
     pthread_mutex_init(&w->lock, NULL);
     ms_map_init(&w->by_id); ms_map_init(&w->prod_by_id); ms_map_init(&w->cons_by_id); ms_map_init(&w->by_ufrag); ms_map_init(&w->by_addr);
     ms_map_init(&w->prod_by_ssrc); ms_map_init(&w->cons_by_ssrc);
@@ -1085,6 +1168,8 @@ void ms_worker_lock(ms_worker_t *w) { pthread_mutex_lock(&w->lock); w->now_us = 
 void ms_worker_unlock(ms_worker_t *w) { tx_flush(w); pthread_mutex_unlock(&w->lock); }
 int ms_worker_port(ms_worker_t *w) { return w->port; }
 int ms_worker_tcp_enabled(ms_worker_t *w) { return w->tcp_fd >= 0; }
+int ms_worker_gso_enabled(ms_worker_t *w) { return w->gso; }
+void ms_worker_set_gso(ms_worker_t *w, int on) { w->gso = on; }
 int ms_worker_eventfd(ms_worker_t *w) { return w->evfd; }
 const char *ms_worker_fingerprint(ms_worker_t *w) { return w->cert.fingerprint; }
 
@@ -1228,6 +1313,9 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *o) {
         if (!t->sink[i].init) continue;
         int64_t l = (int64_t)track_expected(&t->sink[i]) - (int64_t)t->sink[i].received;
         if (l > 0) lost += (uint64_t)l;
+        o->sink_ssrc[i] = t->sink[i].ssrc;
+        o->sink_max_seq[i] = t->sink[i].cycles + t->sink[i].max_seq;
+        o->sink_received[i] = t->sink[i].received;
     }
     o->sink_lost = lost;
     memcpy(o->latency_hist, t->latency_hist, sizeof(o->latency_hist));

@@ -28,6 +28,7 @@ typedef struct {
     uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx;
     uint64_t drops[DROP_MAX];
     uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches;
+    uint64_t tx_messages, tx_gso_messages;  /* sendmmsg messages; those carrying several GSO segments */
     uint64_t transports, producers, consumers;
     uint64_t events_dropped;
 } ms_stats_t;
@@ -73,6 +74,8 @@ typedef struct {
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     /* client ("sink") transports: received media accounting for tests and the bench */
     uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors;
+    uint32_t sink_ssrc[8], sink_max_seq[8];   /* per received SSRC: highest extended sequence number */
+    uint64_t sink_received[8];
     uint64_t latency_hist[MS_LAT_BUCKETS]; /* see ms_latency_bucket(); from abs-send-time */
 } ms_transport_stats_t;
 
@@ -83,7 +86,9 @@ void ms_worker_free(ms_worker_t *w);
 void ms_worker_lock(ms_worker_t *w);
 void ms_worker_unlock(ms_worker_t *w);
 int ms_worker_port(ms_worker_t *w);
-int ms_worker_tcp_enabled(ms_worker_t *w);  /* ICE-TCP listening on the same port number */
+int ms_worker_tcp_enabled(ms_worker_t *w);
+int ms_worker_gso_enabled(ms_worker_t *w);  /* UDP GSO in use for bursts to one destination */
+void ms_worker_set_gso(ms_worker_t *w, int on);  /* ICE-TCP listening on the same port number */
 int ms_worker_eventfd(ms_worker_t *w);
 const char *ms_worker_fingerprint(ms_worker_t *w);
 int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max);
