@@ -17,7 +17,11 @@ export class MediaserverClient extends EventTarget {
       this.ws = new WebSocket(this.url);
       this.ws.onopen = () => resolve();
       this.ws.onerror = (e) => reject(new Error('websocket error'));
-      this.ws.onclose = () => this.dispatchEvent(new Event('close'));
+      this.ws.onclose = () => {
+        for (const { reject } of this.pending.values()) reject(new Error('connection closed'));
+        this.pending.clear();
+        this.dispatchEvent(new Event('close'));
+      };
       this.ws.onmessage = (ev) => this._onMessage(JSON.parse(ev.data));
     });
   }
@@ -77,11 +81,14 @@ export class MediaserverClient extends EventTarget {
     await this.request('answer', { sdp: this.sub.localDescription.sdp });
   }
 
+  // Closes the peer connections at once (also from a pagehide handler, where nothing can be awaited).
   async leave() {
-    try { await this.request('leave'); } catch (e) { /* already gone */ }
+    const open = this.ws && this.ws.readyState === WebSocket.OPEN;
+    const bye = open ? this.request('leave').catch(() => { /* already gone */ }) : null;
     if (this.pub) this.pub.close();
     if (this.sub) this.sub.close();
-    this.ws.close();
+    if (bye) await Promise.race([bye, new Promise((r) => setTimeout(r, 2000))]);
+    if (this.ws) this.ws.close();
   }
 
   // Publish over WHIP (RFC 9725) instead of the WebSocket.

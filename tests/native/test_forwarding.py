@@ -139,11 +139,14 @@ def test_pli_from_a_subscriber_reaches_the_publisher_at_most_once_a_second(rig):
     r = rig(2)
     r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(5)], abs_ext=ABS)
     assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 5 for _, c in r.subs))
-    time.sleep(1.1)
+    time.sleep(2.2)   # let the keyframe requests of the consumers' start (one now, one pending) go out
     before = r.srv.stats()["plis_tx"]
     for _ in range(5):
         for i, (_, c) in enumerate(r.subs):
             assert r.cli.send_rtcp(c, struct.pack("!BBHII", 0x81, 206, 2, 1, 5000 + i))
     assert wait(lambda: r.srv.stats()["plis_rx"] >= 10)
     time.sleep(0.2)
-    assert r.srv.stats()["plis_tx"] - before == 1
+    assert r.srv.stats()["plis_tx"] - before == 1   # ten requests, one PLI
+    assert wait(lambda: r.srv.stats()["plis_tx"] - before == 2, 1.5)  # the pending one, a second later
+    time.sleep(1.2)
+    assert r.srv.stats()["plis_tx"] - before == 2
