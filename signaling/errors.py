@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mediaserver.media import MediaError
 from mediaserver.rooms import RoomError
 from mediaserver.sdp import SdpError
 from mediaserver.tokens import TokenError
@@ -25,6 +26,8 @@ def classify(e: Exception) -> SignalError:
     if isinstance(e, RoomError):
         status = {"forbidden": 403, "not_found": 404, "conflict": 409}.get(e.code, 400)
         return SignalError(e.code, e.message, status)
+    if isinstance(e, MediaError):
+        return SignalError("media_refused", f"the media server refused the session: {e}", 400)
     raise e
 
 

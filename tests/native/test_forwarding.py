@@ -150,3 +150,23 @@ def test_pli_from_a_subscriber_reaches_the_publisher_at_most_once_a_second(rig):
     assert wait(lambda: r.srv.stats()["plis_tx"] - before == 2, 1.5)  # the pending one, a second later
     time.sleep(1.2)
     assert r.srv.stats()["plis_tx"] - before == 2
+
+
+def test_dtls_fails_when_the_certificate_does_not_match_the_sdp_fingerprint():
+    srv, cli = Worker(), Worker()
+    srv.start()
+    cli.start()
+    try:
+        sfp = bytes.fromhex(srv.fingerprint.replace(":", ""))
+        wrong = bytes(32)
+        st = srv.create_transport("bad", PWD, False, "sha-256", wrong)
+        ct = cli.create_client_transport("127.0.0.1", srv.port, "c", "bad", PWD, "sha-256", sfp)
+        assert wait(lambda: srv.transport_stats(st)["dtls_state"] == "failed")
+        events = srv.poll_events()
+        assert ("dtls", st, 3, 0, "certificate fingerprint does not match the SDP") in events
+        assert cli.transport_stats(ct)["dtls_state"] != "connected" or srv.transport_stats(st)["srtp_profile"] == 0
+        # and SRTP never starts: media from this peer is dropped as not ready
+        assert srv.transport_stats(st)["srtp_profile"] == 0
+    finally:
+        cli.close()
+        srv.close()
