@@ -22,7 +22,7 @@ def build(settings: Settings) -> web.Application:
 
     async def on_startup(app: web.Application) -> None:
         media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
-                            settings.udp_gso)
+                            settings.udp_gso, settings.consent_timeout)
         media.start()
         rooms = RoomManager(media)
         app["media"] = media

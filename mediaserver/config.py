@@ -22,6 +22,7 @@ class Settings:
     rtc_port: int = 40000               # one UDP port for every transport (0 = any free port)
     announced_ip: str = ""              # the address put in ICE candidates (defaults to rtc_listen_ip)
     udp_gso: bool = True                # send a subscriber's burst as one UDP GSO message when the kernel can
+    consent_timeout: int = 30           # seconds without ICE consent (RFC 7675) before a peer counts as gone
     ice_tcp: bool = True                # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
     secret: str = ""                    # signs join tokens; generated at start when empty
     api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty

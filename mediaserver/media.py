@@ -55,8 +55,9 @@ class MediaEngine:
     """Owns the native worker and routes its events to the transports' listeners."""
 
     def __init__(self, listen_ip: str = "127.0.0.1", port: int = 0, announced_ip: str | None = None,
-                 ice_tcp: bool = True, udp_gso: bool = True) -> None:
+                 ice_tcp: bool = True, udp_gso: bool = True, consent_timeout: float = 30.0) -> None:
         self.worker = Worker(listen_ip, port)
+        self.worker.set_consent_timeout(consent_timeout)
         if not udp_gso:
             self.worker.gso = False
         self.announced_ip = announced_ip or listen_ip

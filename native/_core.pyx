@@ -66,6 +66,7 @@ cdef extern from "worker.h" nogil:
     int ms_worker_tcp_enabled(ms_worker_t *w)
     int ms_worker_gso_enabled(ms_worker_t *w)
     void ms_worker_set_gso(ms_worker_t *w, int on)
+    void ms_worker_set_consent_timeout(ms_worker_t *w, uint64_t us)
     int ms_worker_eventfd(ms_worker_t *w)
     const char *ms_worker_fingerprint(ms_worker_t *w)
     int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max)
@@ -175,6 +176,15 @@ cdef class Worker:
         with nogil:
             ms_worker_lock(self.w)
             ms_worker_set_gso(self.w, on)
+            ms_worker_unlock(self.w)
+
+    def set_consent_timeout(self, double seconds):
+        """How long a transport may go without a valid binding request before it is disconnected."""
+        self._check()
+        cdef uint64_t us = <uint64_t>(seconds * 1e6)
+        with nogil:
+            ms_worker_lock(self.w)
+            ms_worker_set_consent_timeout(self.w, us)
             ms_worker_unlock(self.w)
 
     @property

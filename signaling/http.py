@@ -67,7 +67,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
             room.leave(p)
             raise
         rid = secrets.token_urlsafe(12)
-        request.app["resources"][rid] = p
+        request.app["resources"][rid] = (kind, p)
         _watch(request.app, rid, p)
         location = f"/{kind}/{grant.room}/{rid}"
         return web.Response(status=201, text=answer, content_type="application/sdp",
@@ -77,13 +77,15 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
 
 
 def _watch(app: web.Application, rid: str, p: Participant) -> None:
-    """End a WHIP/WHEP session when its DTLS association closes or fails."""
+    """End a WHIP/WHEP session when DTLS closes or fails, or ICE consent expires (the peer vanished)."""
     transport = p.publish_transport or p.viewer_transport
     if transport is None:
         return
 
     def on_change(t: Any) -> None:
-        if t.dtls_state in ("closed", "failed") and app["resources"].pop(rid, None) is p:
+        gone = t.dtls_state in ("closed", "failed") or t.ice_state == "disconnected"
+        if gone and app["resources"].get(rid, (None, None))[1] is p:
+            del app["resources"][rid]
             p.room.leave(p)
 
     transport.listeners.append(on_change)
@@ -100,8 +102,9 @@ async def whep(request: web.Request) -> web.Response:
 async def delete_resource(request: web.Request) -> web.Response:
     try:
         grant = _grant(request)
-        p = request.app["resources"].get(request.match_info["rid"])
-        if p is None or p.room.name != grant.room:
+        kind = request.path.split("/")[1]
+        found_kind, p = request.app["resources"].get(request.match_info["rid"], (None, None))
+        if p is None or found_kind != kind or p.room.name != grant.room:
             raise SignalError("not_found", "no such session", 404)
         if p.identity != grant.identity and grant.role != "host":
             raise SignalError("forbidden", "only the session's owner or a host may end it", 403)

@@ -36,15 +36,17 @@ async def server():
     from mediaserver.app import build
     from mediaserver.config import Settings
 
-    settings = Settings(http_port=free_port(), rtc_port=0, secret="test-secret", api_key="test-key").finish()
+    settings = Settings(http_port=0, rtc_port=0, secret="test-secret", api_key="test-key").finish()
     app = build(settings)
-    app["base_url"] = f"http://127.0.0.1:{settings.http_port}"
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", settings.http_port)
+    site = web.TCPSite(runner, "127.0.0.1", 0)   # port 0: no race for a free port
     await site.start()
+    port = runner.addresses[0][1]
+    served = {key: app[key] for key in ("settings", "media", "rooms", "registry", "resources")}
+    served.update(app=app, base_url=f"http://127.0.0.1:{port}")
     try:
-        yield app
+        yield served
     finally:
         await runner.cleanup()
 

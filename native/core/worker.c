@@ -29,7 +29,7 @@
 #define CACHE 1024             /* retransmission cache slots per producer (power of two) */
 #define NACK_MAX 128
 #define EVQ 4096
-#define CONSENT_TIMEOUT_US 30000000ull
+#define CONSENT_TIMEOUT_US 30000000ull   /* RFC 7675 */
 #define PLI_INTERVAL_US 1000000ull
 #define REPORT_INTERVAL_US 1000000ull
 #define SERVER_SSRC 0x5eed0001u
@@ -163,6 +163,7 @@ struct ms_worker {
     uint8_t tx_cmsg[TXB][CMSG_SPACE(sizeof(uint16_t))];
     int tx_n, tx_m;            /* buffers used, messages built (a GSO message spans several buffers) */
     int gso;                   /* the kernel accepts UDP_SEGMENT on this socket */
+    uint64_t consent_timeout_us;
     pend_t pend[PEND_MAX];     /* packets received this batch, forwarded at its end */
     int npend;
     /* events to Python */
@@ -1001,7 +1002,7 @@ static void tick(ms_worker_t *w) {
         if (t->client_mode) {
             uint64_t every = t->ice_state == ICE_CONNECTED ? 2500000ull : 50000ull;
             if (w->now_us - t->last_check_us >= every) send_check(w, t, 1);
-        } else if (t->ice_state == ICE_CONNECTED && w->now_us - t->last_consent_us > CONSENT_TIMEOUT_US) {
+        } else if (t->ice_state == ICE_CONNECTED && w->now_us - t->last_consent_us > w->consent_timeout_us) {
             t->ice_state = ICE_DISCONNECTED;
             push_event(w, EV_ICE, t->id, ICE_DISCONNECTED, 0, "consent expired");
         }
@@ -1134,6 +1135,7 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
     ms_map_init(&w->by_id); ms_map_init(&w->prod_by_id); ms_map_init(&w->cons_by_id); ms_map_init(&w->by_ufrag); ms_map_init(&w->by_addr);
     ms_map_init(&w->prod_by_ssrc); ms_map_init(&w->cons_by_ssrc);
     w->now_us = ms_now_us();
+    w->consent_timeout_us = CONSENT_TIMEOUT_US;
     return w;
 }
 
@@ -1170,6 +1172,7 @@ int ms_worker_port(ms_worker_t *w) { return w->port; }
 int ms_worker_tcp_enabled(ms_worker_t *w) { return w->tcp_fd >= 0; }
 int ms_worker_gso_enabled(ms_worker_t *w) { return w->gso; }
 void ms_worker_set_gso(ms_worker_t *w, int on) { w->gso = on; }
+void ms_worker_set_consent_timeout(ms_worker_t *w, uint64_t us) { w->consent_timeout_us = us; }
 int ms_worker_eventfd(ms_worker_t *w) { return w->evfd; }
 const char *ms_worker_fingerprint(ms_worker_t *w) { return w->cert.fingerprint; }
 

@@ -88,7 +88,8 @@ void ms_worker_unlock(ms_worker_t *w);
 int ms_worker_port(ms_worker_t *w);
 int ms_worker_tcp_enabled(ms_worker_t *w);
 int ms_worker_gso_enabled(ms_worker_t *w);  /* UDP GSO in use for bursts to one destination */
-void ms_worker_set_gso(ms_worker_t *w, int on);  /* ICE-TCP listening on the same port number */
+void ms_worker_set_gso(ms_worker_t *w, int on);
+void ms_worker_set_consent_timeout(ms_worker_t *w, uint64_t us);  /* default 30 s (RFC 7675) */  /* ICE-TCP listening on the same port number */
 int ms_worker_eventfd(ms_worker_t *w);
 const char *ms_worker_fingerprint(ms_worker_t *w);
 int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max);
