@@ -44,6 +44,7 @@ class MediaCollector(Collector):
             ("mediaserver_transports", "transports", "Open WebRTC transports"),
             ("mediaserver_producers", "producers", "Published streams"),
             ("mediaserver_consumers", "consumers", "Forwarded streams"),
+            ("mediaserver_ice_tcp_connections", "tcp_conns", "Open ICE-TCP connections"),
         ):
             yield GaugeMetricFamily(name, doc, value=s[key])
         rooms, participants = self._rooms()

@@ -19,7 +19,7 @@ cdef extern from "worker.h" nogil:
         uint64_t drops[16]
         uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches
         uint64_t tx_messages, tx_gso_messages
-        uint64_t transports, producers, consumers
+        uint64_t transports, producers, consumers, tcp_conns
         uint64_t events_dropped
     ctypedef struct ms_event_t:
         int type

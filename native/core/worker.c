@@ -1186,7 +1186,7 @@ int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max) {
     return n;
 }
 
-void ms_worker_stats(ms_worker_t *w, ms_stats_t *out) { *out = w->st; }
+void ms_worker_stats(ms_worker_t *w, ms_stats_t *out) { *out = w->st; out->tcp_conns = (uint64_t)w->nconns; }
 
 static int transport_common(ms_worker_t *w, ms_transport_t *t, int dtls_client, const char *fp_alg,
                             const uint8_t *fp, int fp_len, char *err, int errlen) {

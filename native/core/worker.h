@@ -29,7 +29,7 @@ typedef struct {
     uint64_t drops[DROP_MAX];
     uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches;
     uint64_t tx_messages, tx_gso_messages;  /* sendmmsg messages; those carrying several GSO segments */
-    uint64_t transports, producers, consumers;
+    uint64_t transports, producers, consumers, tcp_conns;
     uint64_t events_dropped;
 } ms_stats_t;
 

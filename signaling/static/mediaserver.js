@@ -1,8 +1,11 @@
 // Browser client for the mediaserver signaling protocol (docs/signaling.md).
 // One RTCPeerConnection publishes (client offers); another receives (server offers, renegotiated).
 export class MediaserverClient extends EventTarget {
-  constructor(url, token) {
+  // options.iceTransport: 'tcp' keeps only the server's ICE-TCP candidates, as a client whose UDP is
+  // blocked would end up using.
+  constructor(url, token, options = {}) {
     super();
+    this.options = options;
     this.url = url;
     this.token = token;
     this.nextId = 1;
@@ -59,7 +62,7 @@ export class MediaserverClient extends EventTarget {
     const offer = await this.pub.createOffer();
     await this.pub.setLocalDescription(offer);
     const res = await this.request('publish', { sdp: this.pub.localDescription.sdp });
-    await this.pub.setRemoteDescription({ type: 'answer', sdp: res.sdp });
+    await this.pub.setRemoteDescription({ type: 'answer', sdp: this._filter(res.sdp) });
     return res.tracks;
   }
 
@@ -75,13 +78,18 @@ export class MediaserverClient extends EventTarget {
   }
 
   async _answer(sdp) {
-    await this.sub.setRemoteDescription({ type: 'offer', sdp });
+    await this.sub.setRemoteDescription({ type: 'offer', sdp: this._filter(sdp) });
     const answer = await this.sub.createAnswer();
     await this.sub.setLocalDescription(answer);
     await this.request('answer', { sdp: this.sub.localDescription.sdp });
   }
 
   // Closes the peer connections at once (also from a pagehide handler, where nothing can be awaited).
+  _filter(sdp) {
+    if (this.options.iceTransport !== 'tcp') return sdp;
+    return sdp.split('\r\n').filter((l) => !(l.startsWith('a=candidate:') && / udp /i.test(l))).join('\r\n');
+  }
+
   async leave() {
     const open = this.ws && this.ws.readyState === WebSocket.OPEN;
     const bye = open ? this.request('leave').catch(() => { /* already gone */ }) : null;

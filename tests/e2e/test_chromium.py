@@ -139,3 +139,22 @@ async def test_chromium_whip_to_aiortc_whep(server_process, browsers):
         await conn.close()
         for t in tasks:
             t.cancel()
+
+
+@pytest.mark.timeout(60)
+def test_chromium_over_ice_tcp_when_udp_is_unreachable(server_process, browsers):
+    """Both pages see only the server's TCP candidate (as with UDP blocked): media still flows (RFC 6544)."""
+    base, room = server_process["base_url"], "chromium-tcp"
+    pub, sub = browsers(), browsers()
+    pub.get(page_url(base, token(room, "presenter", "tcp-pub"), "publish", transport="tcp"))
+    st = browser.poll(lambda: browser.state(pub), lambda s: s.get("published") or s.get("error"), 15)
+    assert st.get("published") and not st.get("error"), (st, diagnostics(pub))
+    sub.get(page_url(base, token(room, "attendee", "tcp-sub"), "subscribe", transport="tcp"))
+    got = browser.poll(lambda: browser.stats(sub),
+                       lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioPackets", 0) > 20),
+                       25)
+    assert got.get("framesDecoded", 0) > 20 and got.get("audioPackets", 0) > 20, (got, diagnostics(sub))
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    conns = [line for line in metrics.splitlines() if line.startswith("mediaserver_ice_tcp_connections ")]
+    assert conns and float(conns[0].split()[1]) >= 2, conns
