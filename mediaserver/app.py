@@ -5,6 +5,7 @@ import logging
 
 from aiohttp import web
 
+from signaling import keys
 from signaling.http import add_routes
 
 from .config import Settings
@@ -18,22 +19,22 @@ log = logging.getLogger("mediaserver")
 def build(settings: Settings) -> web.Application:
     """An aiohttp application whose media engine starts and stops with it."""
     app = web.Application(client_max_size=1024 * 1024)
-    app["settings"] = settings
+    media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
+                        settings.udp_gso, settings.consent_timeout)
+    rooms = RoomManager(media)
+    app[keys.SETTINGS] = settings
+    app[keys.MEDIA] = media
+    app[keys.ROOMS] = rooms
+    app[keys.REGISTRY] = make_registry(
+        media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
 
     async def on_startup(app: web.Application) -> None:
-        media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
-                            settings.udp_gso, settings.consent_timeout)
         media.start()
-        rooms = RoomManager(media)
-        app["media"] = media
-        app["rooms"] = rooms
-        app["registry"] = make_registry(
-            media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
         log.info("media worker on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s", settings.rtc_listen_ip,
                  media.port, media.ice_tcp, media.worker.gso, media.fingerprint)
 
     async def on_cleanup(app: web.Application) -> None:
-        app["media"].close()
+        app[keys.MEDIA].close()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

@@ -40,13 +40,43 @@ class Settings:
         return self
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _coerce(name: str, default: Any, value: Any) -> Any:
+    """The value in the type of the default, or ConfigError: no silent guessing."""
+    bad = ConfigError(f"setting {name!r} must be a {type(default).__name__}, got {value!r}")
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise bad
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise bad
+        try:
+            return int(value)
+        except ValueError:
+            raise bad from None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise bad
+    return str(value)
+
+
 def load(path: str | None = None, env: dict[str, str] | None = None) -> Settings:
     """Defaults, then the YAML file (if any), then MEDIASERVER_<NAME> environment variables."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     path = path or env.get("MEDIASERVER_CONFIG")
     if path:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         values.update(data)
@@ -59,15 +89,5 @@ def load(path: str | None = None, env: dict[str, str] | None = None) -> Settings
     for name, value in values.items():
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
-        default = getattr(s, name)
-        try:
-            if isinstance(default, bool):
-                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
-                value = int(value)
-            else:
-                value = str(value)
-        except ValueError as e:
-            raise ConfigError(f"setting {name!r} must be a {type(default).__name__}, got {value!r}") from e
-        setattr(s, name, value)
+        setattr(s, name, _coerce(name, getattr(s, name), value))
     return s.finish()

@@ -151,32 +151,37 @@ class Room:
         answer, negotiated = sdp.answer_publish(offer, local)
         transport = self.media.create_transport(offer.setup, offer.fingerprint_algorithm, offer.fingerprint,
                                                 ufrag, pwd)
-        p.publish_transport = transport
         new: list[Track] = []
         stream = next((m.msid.split()[0] for m in offer.media if m.msid), p.id)
-        for n in negotiated:
-            if n.rejected or not n.codecs:
-                continue
-            main = n.codecs[0]
-            codecs = {c.payload_type: c.name for c in n.codecs}
-            rtx = {c.rtx_payload_type: c.payload_type for c in n.codecs if c.rtx_payload_type is not None}
-            ssrc = n.ssrcs[0] if n.ssrcs else 0
-            rtx_ssrc = n.rtx_ssrcs.get(ssrc, 0) if ssrc else 0
-            pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx, main.clock_rate,
-                                             n.extensions, n.mid, nack=any("nack" == f for f in main.rtcp_fb))
-            t = Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid)
+        try:
+            for n in negotiated:
+                if n.rejected or not n.codecs:
+                    continue
+                main = n.codecs[0]
+                codecs = {c.payload_type: c.name for c in n.codecs}
+                rtx = {c.rtx_payload_type: c.payload_type for c in n.codecs if c.rtx_payload_type is not None}
+                ssrc = n.ssrcs[0] if n.ssrcs else 0
+                rtx_ssrc = n.rtx_ssrcs.get(ssrc, 0) if ssrc else 0
+                pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx,
+                                                 main.clock_rate, n.extensions, n.mid,
+                                                 nack=any("nack" == f for f in main.rtcp_fb))
+                new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid))
+        except Exception:
+            self.media.close_transport(transport.id)     # closes the producers made so far
+            raise
+        p.publish_transport = transport
+        for t in new:
             p.tracks[t.id] = t
             self.tracks[t.id] = t
-            new.append(t)
         for t in new:
             self._broadcast("trackPublished", {"track": t.describe()}, exclude=p)
         self._renegotiate_all(exclude=p)
         return answer, new
 
     def unpublish(self, p: Participant, track_id: str | None = None) -> None:
-        tracks = [p.tracks[track_id]] if track_id else list(p.tracks.values())
-        if track_id and track_id not in p.tracks:
+        if track_id is not None and track_id not in p.tracks:
             raise RoomError("not_found", f"no track {track_id} published by this participant")
+        tracks = [p.tracks[track_id]] if track_id is not None else list(p.tracks.values())
         for t in tracks:
             self._remove_track(t)
         if not p.tracks and p.publish_transport:

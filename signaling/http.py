@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mediaserver import tokens
 from mediaserver.rooms import Participant, RoomManager
 
+from . import keys
 from .errors import SignalError, classify, json_error
 from .ws import websocket
 
@@ -44,7 +45,7 @@ async def _sdp_body(request: web.Request) -> str:
 
 
 def _grant(request: web.Request) -> tokens.Grant:
-    grant = tokens.verify(request.app["settings"].secret, _bearer(request))
+    grant = tokens.verify(request.app[keys.SETTINGS].secret, _bearer(request))
     room = request.match_info["room"]
     if grant.room != room:
         raise SignalError("forbidden", f"the token is for room {grant.room!r}, not {room!r}", 403)
@@ -58,7 +59,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
         if kind == "whip" and not grant.can_publish:
             raise SignalError("forbidden", f"role {grant.role!r} may not publish", 403)
         offer = await _sdp_body(request)
-        rooms: RoomManager = request.app["rooms"]
+        rooms: RoomManager = request.app[keys.ROOMS]
         room = rooms.get(grant.room)
         p = room.join(grant, kind=kind)
         try:
@@ -67,7 +68,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
             room.leave(p)
             raise
         rid = secrets.token_urlsafe(12)
-        request.app["resources"][rid] = (kind, p)
+        request.app[keys.RESOURCES][rid] = (kind, p)
         _watch(request.app, rid, p)
         location = f"/{kind}/{grant.room}/{rid}"
         return web.Response(status=201, text=answer, content_type="application/sdp",
@@ -84,8 +85,8 @@ def _watch(app: web.Application, rid: str, p: Participant) -> None:
 
     def on_change(t: Any) -> None:
         gone = t.dtls_state in ("closed", "failed") or t.ice_state == "disconnected"
-        if gone and app["resources"].get(rid, (None, None))[1] is p:
-            del app["resources"][rid]
+        if gone and app[keys.RESOURCES].get(rid, (None, None))[1] is p:
+            del app[keys.RESOURCES][rid]
             p.room.leave(p)
 
     transport.listeners.append(on_change)
@@ -103,12 +104,12 @@ async def delete_resource(request: web.Request) -> web.Response:
     try:
         grant = _grant(request)
         kind = request.path.split("/")[1]
-        found_kind, p = request.app["resources"].get(request.match_info["rid"], (None, None))
+        found_kind, p = request.app[keys.RESOURCES].get(request.match_info["rid"], (None, None))
         if p is None or found_kind != kind or p.room.name != grant.room:
             raise SignalError("not_found", "no such session", 404)
         if p.identity != grant.identity and grant.role != "host":
             raise SignalError("forbidden", "only the session's owner or a host may end it", 403)
-        request.app["resources"].pop(request.match_info["rid"], None)
+        request.app[keys.RESOURCES].pop(request.match_info["rid"], None)
         p.room.leave(p)
         return web.Response(status=200)
     except Exception as e:
@@ -117,7 +118,9 @@ async def delete_resource(request: web.Request) -> web.Response:
 
 async def patch_resource(request: web.Request) -> web.Response:
     # Trickle ICE and ICE restarts are not needed with an ICE-lite server (RFC 9725 section 4.3).
-    return json_error(SignalError("not_implemented", "trickle ICE and ICE restart are not supported", 405))
+    resp = json_error(SignalError("not_implemented", "trickle ICE and ICE restart are not supported", 405))
+    resp.headers["Allow"] = "DELETE, OPTIONS"
+    return resp
 
 
 async def options(request: web.Request) -> web.Response:
@@ -128,7 +131,7 @@ async def issue_token(request: web.Request) -> web.Response:
     """POST /api/v1/tokens {room, role, name, ttl?} with the API key: a signed join token."""
     try:
         key = _bearer(request)
-        if not hmac.compare_digest(key, request.app["settings"].api_key):
+        if not hmac.compare_digest(key.encode(), request.app[keys.SETTINGS].api_key.encode()):
             raise SignalError("unauthorized", "invalid API key", 401)
         try:
             body = await request.json()
@@ -140,25 +143,27 @@ async def issue_token(request: web.Request) -> web.Response:
         ttl = body.get("ttl", 3600)
         if not isinstance(room, str) or not room or len(room) > 128:
             raise SignalError("bad_request", "'room' must be a non-empty string of at most 128 characters")
+        if role not in tokens.ROLES:
+            raise SignalError("bad_request", f"'role' must be one of {', '.join(tokens.ROLES)}")
         if not isinstance(name, str) or len(name) > 128:
             raise SignalError("bad_request", "'name' must be a string of at most 128 characters")
-        if not isinstance(ttl, int) or not 1 <= ttl <= 7 * 86400:
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 7 * 86400:
             raise SignalError("bad_request", "'ttl' must be an integer number of seconds between 1 and 604800")
         identity = body.get("identity") or secrets.token_hex(6)
-        token = tokens.issue(request.app["settings"].secret, room, role, name, str(identity), ttl)
+        token = tokens.issue(request.app[keys.SETTINGS].secret, room, role, name, str(identity), ttl)
         return web.json_response({"token": token, "room": room, "role": role}, status=201)
     except Exception as e:
         return json_error(classify(e))
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app["registry"])
+    body = generate_latest(request.app[keys.REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def health(request: web.Request) -> web.Response:
-    media = request.app["media"]
-    return web.json_response({"status": "ok", "rtc_port": media.port, "rooms": len(request.app["rooms"].rooms)})
+    media = request.app[keys.MEDIA]
+    return web.json_response({"status": "ok", "rtc_port": media.port, "rooms": len(request.app[keys.ROOMS].rooms)})
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -166,7 +171,7 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app["resources"] = {}
+    app[keys.RESOURCES] = {}
     app.router.add_get("/", index)
     app.router.add_get("/ws", websocket)
     app.router.add_post("/whip/{room}", whip)

@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 from mediaserver import tokens
 from mediaserver.rooms import Participant, RoomManager
 
+from . import keys
 from .errors import SignalError, classify
 
 log = logging.getLogger("signaling.ws")
@@ -105,7 +106,7 @@ class Connection:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
-    conn = Connection(ws, request.app["rooms"], request.app["settings"].secret)
+    conn = Connection(ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret)
     pump = asyncio.create_task(conn.pump())
     try:
         async for raw in ws:

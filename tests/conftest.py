@@ -43,7 +43,9 @@ async def server():
     site = web.TCPSite(runner, "127.0.0.1", 0)   # port 0: no race for a free port
     await site.start()
     port = runner.addresses[0][1]
-    served = {key: app[key] for key in ("settings", "media", "rooms", "registry", "resources")}
+    from signaling import keys
+
+    served = {k.lower(): app[getattr(keys, k)] for k in ("SETTINGS", "MEDIA", "ROOMS", "REGISTRY", "RESOURCES")}
     served.update(app=app, base_url=f"http://127.0.0.1:{port}")
     try:
         yield served

@@ -1,0 +1,17 @@
+"""Typed keys of the aiohttp application's shared objects."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from prometheus_client.registry import CollectorRegistry
+
+from mediaserver.config import Settings
+from mediaserver.media import MediaEngine
+from mediaserver.rooms import RoomManager
+
+SETTINGS = web.AppKey("settings", Settings)
+MEDIA = web.AppKey("media", MediaEngine)
+ROOMS = web.AppKey("rooms", RoomManager)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+RESOURCES = web.AppKey("resources", dict[str, Any])   # WHIP/WHEP resource id -> (kind, participant)
