@@ -58,6 +58,7 @@ setup(
             "numpy>=1.26",
             "selenium>=4.20",
             "ruff>=0.5",
+            "openapi-spec-validator>=0.7",
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},

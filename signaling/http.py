@@ -15,6 +15,7 @@ from mediaserver.rooms import Participant, RoomManager
 
 from . import keys
 from .errors import SignalError, classify, json_error
+from .openapi import render
 from .ws import websocket
 
 log = logging.getLogger("signaling.http")
@@ -166,6 +167,10 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "rtc_port": media.port, "rooms": len(request.app[keys.ROOMS].rooms)})
 
 
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(text=render(), content_type="application/json")
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html")
 
@@ -184,4 +189,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/tokens", issue_token)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", health)
+    app.router.add_get("/openapi.json", openapi_json)
     app.router.add_static("/static", STATIC)

@@ -1,0 +1,103 @@
+"""The HTTP API's OpenAPI 3.1 description, built from the routes it describes.
+
+`python -m signaling.openapi` prints it; docs/openapi.json is that output (a test keeps it current), and the
+server serves it at GET /openapi.json.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mediaserver import __version__
+from mediaserver.tokens import ROLES
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _err(*codes: int) -> dict[str, Any]:
+    text = {400: "bad request or SDP", 401: "missing, bad or expired token/key", 403: "not allowed",
+            404: "no such resource", 405: "not supported", 413: "body too large", 415: "not application/sdp"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
+
+
+def _sdp_session(kind: str, summary: str, direction: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "operationId": f"{kind}Create",
+        "security": [{"joinToken": []}],
+        "parameters": [{"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/sdp": {
+            "schema": {"type": "string", "description": f"an SDP offer with {direction} audio/video"}}}},
+        "responses": {
+            "201": {"description": "the SDP answer; Location names the session resource",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    "content": {"application/sdp": {"schema": {"type": "string"}}}},
+            **_err(400, 401, 403, 413, 415)}},
+        "options": {"summary": f"{kind.upper()} preflight", "operationId": f"{kind}Options",
+                    "parameters": [{"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "Accept-Post: application/sdp"}}}}
+
+
+def _resource(kind: str) -> dict[str, Any]:
+    params = [{"name": "room", "in": "path", "required": True, "schema": {"type": "string"}},
+              {"name": "rid", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        "delete": {"summary": f"end a {kind.upper()} session (its owner or a host)", "operationId": f"{kind}Delete",
+                   "security": [{"joinToken": []}], "parameters": params,
+                   "responses": {"200": {"description": "ended"}, **_err(401, 403, 404)}},
+        "patch": {"summary": "trickle ICE / ICE restart: not needed with an ICE-lite server",
+                  "operationId": f"{kind}Patch", "parameters": params, "responses": _err(405)},
+    }
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "mediaserver HTTP API", "version": __version__,
+                 "description": "WHIP/WHEP sessions, join tokens, health and metrics. The WebSocket protocol at "
+                                "/ws is described in docs/signaling.md."},
+        "paths": {
+            "/whip/{room}": _sdp_session("whip", "publish into a room (WHIP, RFC 9725)", "sendonly"),
+            "/whip/{room}/{rid}": _resource("whip"),
+            "/whep/{room}": _sdp_session("whep", "watch a room's published tracks (WHEP)", "recvonly"),
+            "/whep/{room}/{rid}": _resource("whep"),
+            "/api/v1/tokens": {"post": {
+                "summary": "issue a signed join token", "operationId": "issueToken",
+                "security": [{"apiKey": []}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["room"], "properties": {
+                        "room": {"type": "string", "minLength": 1, "maxLength": 128},
+                        "role": {"type": "string", "enum": list(ROLES), "default": "presenter"},
+                        "name": {"type": "string", "maxLength": 128, "default": "guest"},
+                        "ttl": {"type": "integer", "minimum": 1, "maximum": 604800, "default": 3600},
+                        "identity": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "the token", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"token": {"type": "string"}, "room": {"type": "string"},
+                                                     "role": {"type": "string"}}}}}},
+                              **_err(400, 401)}}},
+            "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
+                "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "status": {"type": "string"}, "rtc_port": {"type": "integer"},
+                    "rooms": {"type": "integer"}}}}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (docs/operations.md)", "operationId": "metrics",
+                                 "responses": {"200": {"description": "text exposition format"}}}},
+            "/openapi.json": {"get": {"summary": "this document", "operationId": "openapi",
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        },
+        "components": {
+            "securitySchemes": {
+                "joinToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256) join token"},
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's api_key"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(spec(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
