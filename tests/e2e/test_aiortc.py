@@ -2,75 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-import fractions
-import itertools
-import time
 
 import aiohttp
-import av
-import numpy as np
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
-from tests.conftest import loopback_only_ice, token, wait_for
-
-loopback_only_ice()
-FPS = 30
-
-
-class CountingVideo(MediaStreamTrack):
-    """320x240 frames at 30 fps whose first pixel row encodes the frame number."""
-
-    kind = "video"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.VideoFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        target = self._start + self.sent / FPS
-        await asyncio.sleep(max(0.0, target - time.monotonic()))
-        img = np.zeros((240, 320, 3), dtype=np.uint8)
-        img[:, :, 1] = (self.sent * 7) % 256
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-        frame.pts = self.sent * 3000
-        frame.time_base = fractions.Fraction(1, 90000)
-        self.sent += 1
-        return frame
-
-
-class Signal:
-    """A minimal client of the WebSocket protocol."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.waiting: dict[int, asyncio.Future] = {}
-        self.notes: asyncio.Queue = asyncio.Queue()
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            data = msg.json()
-            if "id" in data and data["id"] in self.waiting:
-                self.waiting.pop(data["id"]).set_result(data)
-            else:
-                await self.notes.put(data)
-
-    async def call(self, method: str, **params):
-        rid = next(self.ids)
-        fut = asyncio.get_running_loop().create_future()
-        self.waiting[rid] = fut
-        await self.ws.send_json({"id": rid, "method": method, "params": params})
-        return await asyncio.wait_for(fut, 10)
-
-
-def pc() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+from tests.conftest import token, wait_for
+from tests.e2e.peers import CountingVideo, Signal, count_frames, pc
 
 
 async def publisher(session, base: str, room: str):
@@ -95,19 +34,7 @@ async def subscriber(session, base: str, room: str, name: str):
     r = await sig.call("join", token=token(room, "attendee", name))
     assert "result" in r, r
     conn = pc()
-    counts = {"video": 0, "audio": 0}
-    tasks = []
-
-    @conn.on("track")
-    def on_track(track):
-        async def drain():
-            while True:
-                try:
-                    await track.recv()
-                except Exception:
-                    return
-                counts[track.kind] += 1
-        tasks.append(asyncio.ensure_future(drain()))
+    counts, tasks = count_frames(conn)
 
     r = await sig.call("subscribe")
     assert "result" in r, r

@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
 from tests.conftest import loopback_only_ice, token, wait_for
 from tests.e2e import browser
+from tests.e2e.peers import count_frames, pc
 
 loopback_only_ice()
 
@@ -75,23 +76,10 @@ def health(base: str) -> dict:
 
 def recvonly_viewer():
     """An aiortc peer that receives audio and video and counts the decoded frames."""
-    conn = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    conn = pc()
     conn.addTransceiver("audio", direction="recvonly")
     conn.addTransceiver("video", direction="recvonly")
-    counts = {"video": 0, "audio": 0}
-    tasks: list[asyncio.Future] = []
-
-    @conn.on("track")
-    def on_track(track):
-        async def drain():
-            while True:
-                try:
-                    await track.recv()
-                except Exception:
-                    return
-                counts[track.kind] += 1
-        tasks.append(asyncio.ensure_future(drain()))
-
+    counts, tasks = count_frames(conn)
     return conn, counts, tasks
 
 

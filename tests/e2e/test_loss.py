@@ -17,7 +17,7 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from tests.conftest import token, wait_for
 from tests.e2e.lossy_path import LossyRelay, via
-from tests.e2e.test_aiortc import CountingVideo, Signal, pc
+from tests.e2e.peers import CountingVideo, Signal, count_frames, pc
 
 
 class NoisyVideo(CountingVideo):
@@ -91,20 +91,7 @@ async def test_nack_rtx_recovers_99_percent_at_5_percent_loss(server, direction)
                 ssig = Signal(ws2)
                 assert "result" in await ssig.call("join", token=token("loss", "attendee", "sub"))
                 sconn = pc()
-                frames = {"n": 0}
-                tasks = []
-
-                @sconn.on("track")
-                def on_track(track):
-                    async def drain():
-                        while True:
-                            try:
-                                await track.recv()
-                            except Exception:
-                                return
-                            if track.kind == "video":
-                                frames["n"] += 1
-                    tasks.append(asyncio.ensure_future(drain()))
+                frames, tasks = count_frames(sconn)
 
                 r = await ssig.call("subscribe")
                 offer = r["result"]["sdp"]
@@ -114,7 +101,7 @@ async def test_nack_rtx_recovers_99_percent_at_5_percent_loss(server, direction)
                 await sconn.setLocalDescription(await sconn.createAnswer())
                 assert "result" in await ssig.call("answer", sdp=sconn.localDescription.sdp)
 
-                assert await wait_for(lambda: frames["n"] > 10, 20), frames
+                assert await wait_for(lambda: frames["video"] > 10, 20), frames
                 await asyncio.sleep(10)
                 video_ssrcs = [s for s, seqs in rec.seen.items() if len(seqs) > 200]
                 assert video_ssrcs, {s: len(v) for s, v in rec.seen.items()}

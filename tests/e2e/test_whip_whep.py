@@ -2,69 +2,17 @@
 from __future__ import annotations
 
 import asyncio
-import fractions
 import json
-import time
 
 import aiohttp
-import av
-import numpy as np
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
-from tests.conftest import loopback_only_ice, token, wait_for
+from tests.conftest import token, wait_for
+from tests.e2e.peers import CountingVideo, count_frames, pc
 
-loopback_only_ice()
-FPS = 30
 SDP = "application/sdp"
-
-
-class CountingVideo(MediaStreamTrack):
-    """320x240 frames at 30 fps, counting how many were sent."""
-
-    kind = "video"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.VideoFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        target = self._start + self.sent / FPS
-        await asyncio.sleep(max(0.0, target - time.monotonic()))
-        img = np.zeros((240, 320, 3), dtype=np.uint8)
-        img[:, :, 1] = (self.sent * 7) % 256
-        img[: 16 + self.sent % 200, :, 2] = 255
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-        frame.pts = self.sent * 3000
-        frame.time_base = fractions.Fraction(1, 90000)
-        self.sent += 1
-        return frame
-
-
-def pc() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
-
-
-def counting_receiver(conn: RTCPeerConnection) -> tuple[dict[str, int], list[asyncio.Future]]:
-    counts = {"video": 0, "audio": 0}
-    tasks: list[asyncio.Future] = []
-
-    @conn.on("track")
-    def on_track(track):
-        async def drain():
-            while True:
-                try:
-                    await track.recv()
-                except Exception:
-                    return
-                counts[track.kind] += 1
-        tasks.append(asyncio.ensure_future(drain()))
-
-    return counts, tasks
 
 
 async def post_offer(http: aiohttp.ClientSession, url: str, tok: str | None, body: str,
@@ -110,7 +58,7 @@ async def test_whip_publisher_to_whep_viewer(server):
             assert media.stats()["producers"] == 2
 
             viewer, offer = await recvonly_offer()
-            counts, tasks = counting_receiver(viewer)
+            counts, tasks = count_frames(viewer)
             status, headers, answer = await post_offer(http, f"{base}/whep/{room}", view_token, offer)
             assert status == 201, (status, answer)
             whep_location = headers["Location"]
