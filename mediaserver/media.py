@@ -88,6 +88,9 @@ class MediaEngine:
 
     def _drain(self) -> None:
         for name, oid, a, _b, text in self.worker.poll_events():
+            if name == "notice":
+                log.warning("media worker: %s", text)
+                continue
             if name == "consumer_closed":
                 if self.on_consumer_closed:
                     self.on_consumer_closed(oid)

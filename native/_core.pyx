@@ -103,7 +103,7 @@ DROP_REASONS = (
     "srtp_replay", "rtp_malformed", "rtcp_malformed", "unknown_ssrc", "duplicate", "unknown_type", "too_big",
     "unknown_payload_type", "send_failed",
 )
-EVENT_NAMES = {1: "ice", 2: "dtls", 3: "consumer_closed", 4: "producer_ssrc"}
+EVENT_NAMES = {1: "ice", 2: "dtls", 3: "consumer_closed", 4: "producer_ssrc", 5: "notice"}
 ICE_STATES = {0: "new", 1: "connected", 2: "disconnected"}
 DTLS_STATES = {0: "new", 1: "connecting", 2: "connected", 3: "failed", 4: "closed"}
 CODECS = {"opus": 1, "vp8": 2, "vp9": 3, "h264": 4, "av1": 5}

@@ -97,6 +97,7 @@ struct ms_producer {
     uint32_t last_sr_mid;
     uint64_t last_sr_us, last_rr_us, last_pli_us;
     int pli_pending;
+    uint32_t rotate;           /* first consumer served in the next batch */
     uint8_t fir_seq;
     nack_item_t nack[NACK_MAX];
     int nnack;
@@ -234,10 +235,11 @@ static void tx_flush(ms_worker_t *w) {
             }
             struct msghdr *m = &w->tx_msg[off].msg_hdr;
             if (m->msg_controllen && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
-                w->gso = 0;                       /* this path cannot segment: stop asking */
+                w->gso = 0;                       /* this path cannot segment: stop asking, say so */
+                push_event(w, EV_NOTICE, 0, errno, 0, "UDP GSO refused by the kernel; sending segments one by one");
                 tx_send_split(w, m);
-            } else {
-                w->st.drops[DROP_SEND_FAILED]++;  /* e.g. an unreachable address: skip it, go on */
+            } else {                              /* e.g. an unreachable address: skip it, go on */
+                w->st.drops[DROP_SEND_FAILED] += m->msg_iovlen;
             }
             off++;
             continue;
@@ -601,10 +603,13 @@ static void forward_pending(ms_worker_t *w) {
     for (int i = 0; i < w->npend; i++) {
         ms_producer_t *p = w->pend[i].p;
         if (!p) continue;
-        for (int k = 0; k < p->ncons; k++)
+        /* start at a different consumer each batch, so the wait for a long burst is shared by all */
+        int n = p->ncons, first = n ? (int)(p->rotate++ % (uint32_t)n) : 0;
+        for (int k = 0; k < n; k++) {
+            ms_consumer_t *c = p->cons[(first + k) % n];
             for (int j = i; j < w->npend; j++)
-                if (w->pend[j].p == p)
-                    forward_one(w, p->cons[k], w->pend[j].slot->data, &w->pend[j].h, w->pend[j].is_key);
+                if (w->pend[j].p == p) forward_one(w, c, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].is_key);
+        }
         for (int j = i; j < w->npend; j++)
             if (w->pend[j].p == p) w->pend[j].p = NULL;
     }

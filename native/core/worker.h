@@ -33,7 +33,7 @@ typedef struct {
     uint64_t events_dropped;
 } ms_stats_t;
 
-enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC };
+enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC, EV_NOTICE };
 enum { ICE_NEW = 0, ICE_CONNECTED = 1, ICE_DISCONNECTED = 2 };
 typedef struct {
     int type;
