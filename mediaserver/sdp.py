@@ -944,8 +944,8 @@ def answer_publish(
     """Answer a publish (or WHIP) offer: accepted m-lines recvonly, the others rejected (port 0).
 
     ``codec_preference`` lists codec names (case-insensitive) in preference order; for a kind it mentions
-    (e.g. ``['H264']`` for video) unlisted codecs are not accepted, a kind it does not mention uses
-    :data:`DEFAULT_CODEC_PREFERENCE`.  Returns the answer SDP and one :class:`Negotiated` per offered m-line
+    (e.g. ``['H264']`` for video) unlisted codecs are not accepted; for a kind it does not mention, every
+    supported codec is accepted in the publisher's own order (an SFU forwards what the publisher prefers).  Returns the answer SDP and one :class:`Negotiated` per offered m-line
     (in order).  Raises :class:`SdpError` if nothing is acceptable.
     """
     _check_local(local)
@@ -970,7 +970,8 @@ def answer_publish(
             candidates = [
                 c for c in sec.codecs if c.name.lower() in preference and is_supported_codec(c, sec.kind)
             ]
-            candidates.sort(key=lambda c: _publish_sort_key(c, preference))  # stable: keeps offer order
+            if any(p in preference for p in wanted):   # the operator's order; else the publisher's own
+                candidates.sort(key=lambda c: _publish_sort_key(c, preference))  # stable: keeps offer order
             codecs = [
                 c.copy(
                     rtcp_fb=_negotiate_fb(c.rtcp_fb, sec.kind, extensions),

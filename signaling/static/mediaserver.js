@@ -56,9 +56,18 @@ export class MediaserverClient extends EventTarget {
     return this.info;
   }
 
-  async publish(stream) {
+  // options.videoCodec: 'VP8', 'VP9', 'H264' or 'AV1' puts that codec first in the offer.
+  async publish(stream, options = {}) {
     this.pub = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
-    for (const track of stream.getTracks()) this.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    for (const track of stream.getTracks()) {
+      const tr = this.pub.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      if (track.kind === 'video' && options.videoCodec && tr.setCodecPreferences) {
+        const all = RTCRtpSender.getCapabilities('video').codecs;
+        const want = all.filter((c) => c.mimeType.toLowerCase() === `video/${options.videoCodec.toLowerCase()}`);
+        if (!want.length) throw new Error(`this browser cannot send ${options.videoCodec}`);
+        tr.setCodecPreferences([...want, ...all.filter((c) => !want.includes(c))]);
+      }
+    }
     const offer = await this.pub.createOffer();
     await this.pub.setLocalDescription(offer);
     const res = await this.request('publish', { sdp: this.pub.localDescription.sdp });

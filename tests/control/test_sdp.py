@@ -626,8 +626,8 @@ def test_answer_publish_chrome() -> None:
     ):  # fmt: skip
         assert expected in audio, expected
     video = media_block(answer, 1)
-    # preference order: VP8, VP9 (profile 0 first), H264 (42e01f first, then offer order); no pm=0 / AV1 / red
-    assert video[0] == "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 106 107 102 103 127 125 112 113"
+    # no operator preference: the publisher's own order of the supported codecs; no pm=0 / AV1 / red
+    assert video[0] == "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 102 103 106 107 127 125 112 113"
     assert (
         "a=recvonly" in video
         and "a=rtcp-rsize" in video
@@ -645,7 +645,7 @@ def test_answer_publish_chrome() -> None:
     assert [c.payload_type for c in na.codecs] == [111] and na.ssrcs == [1001] and na.cname == "cname-abc"
     assert na.msid == "stream-a audio-track-1"
     assert [(c.name, c.payload_type, c.rtx_payload_type) for c in nv.codecs] == [
-        ("VP8", 96, 97), ("VP9", 98, 99), ("VP9", 100, 101), ("H264", 106, 107), ("H264", 102, 103),
+        ("VP8", 96, 97), ("VP9", 98, 99), ("VP9", 100, 101), ("H264", 102, 103), ("H264", 106, 107),
         ("H264", 127, 125), ("H264", 112, 113),
     ]  # fmt: skip
     assert nv.codecs[0].rtcp_fb == ["ccm fir", "nack", "nack pli"]

@@ -69,6 +69,23 @@ def test_chromium_publisher_to_chromium_subscriber(server_process, browsers):
     assert browser.poll(lambda: health(base)["rooms"], lambda n: n == 0, 10) == 0, health(base)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("codec", ["VP9", "H264"])
+def test_chromium_codecs_are_forwarded_untouched(server_process, browsers, codec):
+    """A publisher preferring VP9 or H.264: the subscriber receives and decodes that codec (R-MEDIA-2)."""
+    base, room = server_process["base_url"], f"chromium-{codec.lower()}"
+    pub, sub = browsers(), browsers()
+    pub.get(page_url(base, token(room, "presenter", "pub"), "publish", codec=codec))
+    st = browser.poll(lambda: browser.state(pub), lambda s: s.get("published") or s.get("error"), 15)
+    assert st.get("published") and not st.get("error"), (st, diagnostics(pub))
+    sub.get(page_url(base, token(room, "attendee", "sub"), "subscribe"))
+    got = browser.poll(lambda: browser.stats(sub),
+                       lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("videoCodecs")), 20)
+    assert got.get("framesDecoded", 0) > 20, (got, diagnostics(sub))
+    assert got["videoCodecs"] == [f"in:video/{codec}"], got
+    assert f"out:video/{codec}" in browser.stats(pub)["videoCodecs"]
+
+
 def health(base: str) -> dict:
     with urllib.request.urlopen(f"{base}/healthz", timeout=5) as r:
         return json.load(r)
