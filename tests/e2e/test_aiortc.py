@@ -62,7 +62,17 @@ async def test_one_publisher_three_subscribers_decode_90_percent(server):
         assert sent >= 250, sent
         for g in got:
             assert g >= 0.9 * sent, (got, sent)
+        # RTCP both ways: our SRs reach the subscribers, our RRs the publisher (with a usable RTT)
+        for s in subs:
+            outs = [x for x in (await s[1].getStats()).values() if x.type == "remote-outbound-rtp"]
+            assert {x.kind for x in outs} == {"audio", "video"} and all(x.packetsSent > 0 for x in outs), outs
+        ins = [x for x in (await pconn.getStats()).values() if x.type == "remote-inbound-rtp"]
+        assert {x.kind for x in ins} == {"audio", "video"}, ins
+        assert all(x.packetsReceived > 0 and x.packetsLost == 0 and 0 <= x.roundTripTime < 0.5 for x in ins), ins
         media = server["media"]
+        rtts = [media.consumer_stats(cid)["rtt_us"] for r in server["rooms"].rooms.values()
+                for q in r.participants.values() if q.subscription for cid in q.subscription.consumers.values()]
+        assert len(rtts) == 6 and all(0 < r < 500_000 for r in rtts), rtts
         st = media.stats()
         assert st["producers"] == 2 and st["consumers"] == 6
         assert st["rtp_tx"] > 3 * st["rtp_rx"] * 0.9
