@@ -16,7 +16,7 @@ cdef extern from "worker.h" nogil:
     ctypedef struct ms_stats_t:
         uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
         uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx
-        uint64_t drops[16]
+        uint64_t drops[17]
         uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches
         uint64_t tx_messages, tx_gso_messages
         uint64_t transports, producers, consumers, tcp_conns
@@ -49,6 +49,7 @@ cdef extern from "worker.h" nogil:
         int64_t rtt_us
     ctypedef struct ms_transport_stats_t:
         int ice_state, dtls_state, srtp_profile
+        int remote_port, over_tcp
         uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
         uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors
         uint32_t sink_ssrc[8]
@@ -101,7 +102,7 @@ def latency_bucket_bounds(int b):
 DROP_REASONS = (
     "stun_malformed", "stun_auth", "stun_unknown_ufrag", "unknown_address", "dtls", "not_ready", "srtp_auth",
     "srtp_replay", "rtp_malformed", "rtcp_malformed", "unknown_ssrc", "duplicate", "unknown_type", "too_big",
-    "unknown_payload_type", "send_failed",
+    "unknown_payload_type", "send_failed", "too_old",
 )
 EVENT_NAMES = {1: "ice", 2: "dtls", 3: "consumer_closed", 4: "producer_ssrc", 5: "notice"}
 ICE_STATES = {0: "new", 1: "connected", 2: "disconnected"}
@@ -118,11 +119,21 @@ cdef bytes _b(s):
     return s.encode() if isinstance(s, str) else bytes(s)
 
 
-cdef void _fill_map(uint8_t *arr, dict m, uint8_t default):
+cdef int _fill_map(uint8_t *arr, dict m, uint8_t default) except -1:
+    """A payload-type table: keys and values are 7-bit payload types."""
     memset(arr, default, 128)
     for k, v in m.items():
-        if 0 <= k < 128 and 0 <= v < 256:
-            arr[k] = v
+        if not (0 <= k < 128 and 0 <= v < 128):
+            raise ValueError(f"payload types are 0..127, got {k} -> {v}")
+        arr[k] = v
+    return 0
+
+
+cdef uint8_t _ext_id(dict extensions, str name) except? 255:
+    cdef int v = extensions.get(name, 0)
+    if not 0 <= v <= 14:
+        raise ValueError(f"header extension {name!r}: one-byte ids are 1..14, got {v}")
+    return v
 
 
 cdef class Worker:
@@ -304,21 +315,16 @@ cdef class Worker:
     def send_rtp(self, uint32_t tid, packets, int abs_ext=0) -> int:
         """Client transports: protect and send RTP packets (a list of bytes); returns how many went."""
         self._check()
-        cdef int sent = 0, r
-        cdef const uint8_t *data
-        cdef int ln
-        with nogil:
-            ms_worker_lock(self.w)
-        try:
-            for pkt in packets:
-                data = <bytes>pkt
-                ln = len(pkt)
-                r = ms_transport_send_rtp(self.w, tid, data, ln, abs_ext)
-                if r > 0:
-                    sent += 1
-        finally:
-            with nogil:
-                ms_worker_unlock(self.w)
+        cdef list pkts = [p if type(p) is bytes else bytes(p) for p in packets]   # no Python under the lock
+        cdef int sent = 0, r, i, n = len(pkts)
+        cdef bytes pkt
+        ms_worker_lock(self.w)
+        for i in range(n):
+            pkt = <bytes>pkts[i]
+            r = ms_transport_send_rtp(self.w, tid, <const uint8_t *>pkt, len(pkt), abs_ext)
+            if r > 0:
+                sent += 1
+        ms_worker_unlock(self.w)
         return sent
 
     def send_rtcp(self, uint32_t tid, bytes packet) -> bool:
@@ -344,12 +350,12 @@ cdef class Worker:
         _fill_map(p.codec_of_pt, {k: CODECS.get(v.lower(), 0) for k, v in codecs.items()}, 0)
         _fill_map(p.apt_of_rtx, rtx, 0xff)
         p.clock_rate = clock_rate
-        p.ext_mid = extensions.get("mid", 0)
-        p.ext_rid = extensions.get("rid", 0)
-        p.ext_rrid = extensions.get("rrid", 0)
-        p.ext_abs = extensions.get("abs_send_time", 0)
-        p.ext_twcc = extensions.get("twcc", 0)
-        p.ext_alevel = extensions.get("audio_level", 0)
+        p.ext_mid = _ext_id(extensions, "mid")
+        p.ext_rid = _ext_id(extensions, "rid")
+        p.ext_rrid = _ext_id(extensions, "rrid")
+        p.ext_abs = _ext_id(extensions, "abs_send_time")
+        p.ext_twcc = _ext_id(extensions, "twcc")
+        p.ext_alevel = _ext_id(extensions, "audio_level")
         bm = mid.encode()[:31]
         strncpy(p.mid, bm, 31)
         p.nack = nack
@@ -403,10 +409,10 @@ cdef class Worker:
         c.rtx_ssrc = rtx_ssrc
         _fill_map(c.pt_map, pt_map, 0xff)
         _fill_map(c.rtx_pt_of, rtx_pt_of, 0xff)
-        c.ext_mid = extensions.get("mid", 0)
-        c.ext_abs = extensions.get("abs_send_time", 0)
-        c.ext_twcc = extensions.get("twcc", 0)
-        c.ext_alevel = extensions.get("audio_level", 0)
+        c.ext_mid = _ext_id(extensions, "mid")
+        c.ext_abs = _ext_id(extensions, "abs_send_time")
+        c.ext_twcc = _ext_id(extensions, "twcc")
+        c.ext_alevel = _ext_id(extensions, "audio_level")
         bm = mid.encode()[:16]
         strncpy(c.mid, bm, 16)
         cdef int r

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #define MTU 1500
 #define RXB 64                 /* datagrams per recvmmsg */
 #define TXB 512                /* datagrams per sendmmsg batch */
+#define GSO_MAX_SEG 1452       /* a GSO segment must fit the path MTU: 1500 - 40 (IPv6) - 8 (UDP) */
 #define CACHE 1024             /* retransmission cache slots per producer (power of two) */
 #define NACK_MAX 128
 #define EVQ 4096
@@ -53,6 +55,9 @@ typedef struct ms_transport {
     int has_remote;
     int ice_state;
     uint64_t last_consent_us, last_check_us;
+    uint8_t seen_txid[8][12];  /* recent binding-request transaction ids and where they came from: */
+    struct sockaddr_storage seen_from[8];  /* the same request from elsewhere is a replay and moves nothing */
+    int seen_i;
     dtls_conn_t dtls;
     int dtls_ready;            /* dtls_conn_init succeeded */
     srtp_ctx_t *srtp_in, *srtp_out;
@@ -77,7 +82,7 @@ typedef struct tcp_conn {
     struct tcp_conn *next, *prev;
 } tcp_conn_t;
 
-typedef struct { uint16_t seq; int16_t len; uint8_t valid; uint8_t data[MTU]; } cache_slot_t;
+typedef struct { uint16_t seq; int16_t len; uint8_t valid; uint32_t ext; uint8_t data[MTU]; } cache_slot_t;
 struct ms_producer;
 typedef struct { struct ms_producer *p; cache_slot_t *slot; rtp_hdr_t h; int is_key; } pend_t;
 #define PEND_MAX 128
@@ -96,6 +101,7 @@ struct ms_producer {
     int64_t last_transit;
     uint32_t last_sr_mid;
     uint64_t last_sr_us, last_rr_us, last_pli_us;
+    uint32_t expected_prior, received_prior;   /* at the last receiver report (RFC 3550 A.3) */
     int pli_pending;
     uint32_t rotate;           /* first consumer served in the next batch */
     uint8_t fir_seq;
@@ -111,10 +117,13 @@ struct ms_consumer {
     ms_consumer_params_t prm;
     int mid_len;
     int paused, started;
-    uint16_t seq_off, start_seq, rtx_seq;
+    uint16_t seq_off, rtx_seq, last_seq_out;
+    uint32_t start_ext;        /* extended producer sequence number this consumer started at */
+    int has_sent;
     uint32_t ts_off, last_ts_out;
     uint64_t last_send_us, last_sr_us;
     uint64_t packets, bytes, nacks, plis, rtx, keyframes;
+    uint32_t sr_packets, sr_octets;            /* originals only, payload octets (RFC 3550 6.4.1) */
     int32_t fraction_lost;
     uint32_t jitter;
     int64_t rtt_us;
@@ -124,7 +133,9 @@ struct ms_consumer {
 
 #define TAG_TCP_LISTEN (1ull << 63)
 #define TAG_TCP_CONN (1ull << 62)
-#define TCP_MAX_CONNS 4096
+#define TCP_MAX_CONNS 4096     /* and at most a quarter of RLIMIT_NOFILE */
+#define TCP_MAX_PER_IP 16
+#define TCP_UNBOUND_US 3000000ull
 #define TCP_WBUF_MAX (1 << 20)
 
 struct ms_worker {
@@ -132,7 +143,8 @@ struct ms_worker {
     tcp_conn_t *conns;
     ms_map_t conn_by_tag;
     uint64_t next_conn;
-    int nconns;
+    int nconns, max_conns;
+    uint64_t listen_paused_until;   /* accept paused after EMFILE/ENFILE */
     int port;
     pthread_t thread;
     volatile int running;
@@ -192,7 +204,13 @@ static uint64_t hash_addr(const struct sockaddr_storage *a) {
     return h | (1ull << 61);
 }
 static int addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
-    return hash_addr(a) == hash_addr(b);
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
 }
 static socklen_t addr_len(const struct sockaddr_storage *a) {
     return a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
@@ -234,9 +252,11 @@ static void tx_flush(ms_worker_t *w) {
                 if (poll(&pfd, 1, 5) > 0) continue;
             }
             struct msghdr *m = &w->tx_msg[off].msg_hdr;
-            if (m->msg_controllen && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
-                w->gso = 0;                       /* this path cannot segment: stop asking, say so */
-                push_event(w, EV_NOTICE, 0, errno, 0, "UDP GSO refused by the kernel; sending segments one by one");
+            if (m->msg_controllen) {              /* a GSO message: send its segments one by one */
+                if (errno == EIO && w->gso) {     /* the device cannot segment at all: stop asking, say so */
+                    w->gso = 0;
+                    push_event(w, EV_NOTICE, 0, errno, 0, "UDP GSO refused by the kernel; sending segments one by one");
+                }
                 tx_send_split(w, m);
             } else {                              /* e.g. an unreachable address: skip it, go on */
                 w->st.drops[DROP_SEND_FAILED] += m->msg_iovlen;
@@ -288,7 +308,8 @@ static void tx_commit(ms_worker_t *w, ms_transport_t *t, int len) {
         struct msghdr *h = &w->tx_msg[m].msg_hdr;
         int seg = (int)h->msg_iov[0].iov_len;
         int last = (int)h->msg_iov[h->msg_iovlen - 1].iov_len;
-        if (t->id && h->msg_iov + h->msg_iovlen == &w->tx_iov[i] && w->tx_tid[m] == t->id && len <= seg && last == seg &&
+        if (t->id && seg <= GSO_MAX_SEG && h->msg_iov + h->msg_iovlen == &w->tx_iov[i] && w->tx_tid[m] == t->id &&
+            len <= seg && last == seg &&
             memcmp(&w->tx_addr[m], &t->remote, t->remote_len) == 0 &&
             h->msg_iovlen < 64 && w->tx_bytes_m[m] + len <= 60000) {
             h->msg_iovlen++;
@@ -360,7 +381,8 @@ static void link_transport(ms_worker_t *w, ms_transport_t *t) {
 }
 
 static void set_remote(ms_worker_t *w, ms_transport_t *t, const struct sockaddr_storage *a) {
-    if (t->has_remote && !t->client_mode) ms_map_del(&w->by_addr, hash_addr(&t->remote));
+    if (t->has_remote && !t->client_mode && ms_map_get(&w->by_addr, hash_addr(&t->remote)) == t)
+        ms_map_del(&w->by_addr, hash_addr(&t->remote));
     memcpy(&t->remote, a, addr_len(a));
     t->remote_len = addr_len(a);
     t->has_remote = 1;
@@ -395,9 +417,10 @@ static void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn,
     if (m.type == STUN_BINDING_INDICATION) return;
     if (m.type != STUN_BINDING_REQUEST || known) { w->st.drops[DROP_STUN_MALFORMED]++; return; }
     if (!m.username || m.username_len == 0 || m.username_len > 512 || !m.has_integrity) {
+        w->st.drops[DROP_STUN_MALFORMED]++;
+        if (conn) return;                    /* no replies into a TCP connection nobody has proven */
         uint8_t *o = tx_slot(w);
         int n = stun_build_error(o, MTU, m.txid, 400, "Bad Request");
-        w->st.drops[DROP_STUN_MALFORMED]++;
         if (n > 0) {
             ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
             memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
@@ -414,6 +437,7 @@ static void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn,
     if (!t || strcmp(t->ufrag, uname) != 0) { w->st.drops[DROP_STUN_UNKNOWN_UFRAG]++; return; }
     if (!stun_check_integrity(buf, len, &m, t->pwd, (int)strlen(t->pwd))) {
         w->st.drops[DROP_STUN_AUTH]++;
+        if (conn) return;
         uint8_t *o = tx_slot(w);
         int n = stun_build_error(o, MTU, m.txid, 401, "Unauthorized");
         if (n > 0) {
@@ -424,12 +448,21 @@ static void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn,
         return;
     }
     if (conn && conn->t && conn->t != t) { w->st.drops[DROP_STUN_AUTH]++; return; }
+    int replayed = 0, seen = 0;
+    for (int k = 0; k < 8; k++)
+        if (memcmp(t->seen_txid[k], m.txid, 12) == 0) { seen = 1; replayed |= !addr_eq(&t->seen_from[k], from); }
+    if (!seen) {
+        memcpy(t->seen_txid[t->seen_i], m.txid, 12);
+        memcpy(&t->seen_from[t->seen_i], from, addr_len(from));
+        t->seen_i = (t->seen_i + 1) & 7;
+    }
     if (conn) conn->t = t;
     /* ICE-lite: the controlling peer nominates; the first valid check selects a path until one is nominated. */
-    if (!t->has_remote || m.use_candidate || t->ice_state != ICE_CONNECTED) {
+    if (!replayed && (!t->has_remote || m.use_candidate || t->ice_state != ICE_CONNECTED)) {
         if (!t->has_remote || !addr_eq(&t->remote, from) || t->tcp != conn) {
             if (conn) {
-                if (t->has_remote && !t->tcp) ms_map_del(&w->by_addr, hash_addr(&t->remote));
+                if (t->has_remote && !t->tcp && ms_map_get(&w->by_addr, hash_addr(&t->remote)) == t)
+                    ms_map_del(&w->by_addr, hash_addr(&t->remote));
                 memcpy(&t->remote, from, addr_len(from));
                 t->remote_len = addr_len(from);
                 t->has_remote = 1;
@@ -440,13 +473,13 @@ static void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn,
             }
         }
     }
-    if (addr_eq(&t->remote, from)) t->last_consent_us = w->now_us;
+    if (!replayed && addr_eq(&t->remote, from) && t->tcp == conn) t->last_consent_us = w->now_us;
     uint8_t *o = tx_slot(w);
     ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
     memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
     int n = stun_build_success(o, MTU, m.txid, (const struct sockaddr *)from, t->pwd, (int)strlen(t->pwd));
     if (n > 0) { tx_commit(w, &tmp, n); t->tx_packets++; t->tx_bytes += n; }
-    if (addr_eq(&t->remote, from)) on_ice_connected(w, t);
+    if (!replayed && addr_eq(&t->remote, from) && t->tcp == conn) on_ice_connected(w, t);
 }
 
 static void send_check(ms_worker_t *w, ms_transport_t *t, int use_candidate) {
@@ -573,26 +606,40 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     c->packets++;
     c->bytes += n;
     if (is_rtx) { c->rtx++; w->st.rtx_tx++; }
-    else { c->last_ts_out = h->ts + c->ts_off; c->last_send_us = w->now_us; }
+    else {
+        c->last_ts_out = h->ts + c->ts_off; c->last_send_us = w->now_us; c->last_seq_out = out_seq; c->has_sent = 1;
+        c->sr_packets++; c->sr_octets += (uint32_t)body;
+    }
     tx_commit(w, t, n);
 }
 
-static void forward_one(ms_worker_t *w, ms_consumer_t *c, const uint8_t *pkt, const rtp_hdr_t *h, int is_key) {
-    if (c->paused || !c->t->srtp_out || !c->t->has_remote) return;
+static int can_send(const ms_transport_t *t) {
+    return t->srtp_out && t->has_remote && t->ice_state == ICE_CONNECTED;
+}
+
+static void forward_one(ms_worker_t *w, ms_consumer_t *c, const uint8_t *pkt, const rtp_hdr_t *h, uint32_t ext,
+                        int is_key) {
+    if (c->paused || !can_send(c->t)) return;
     if (!c->started) {
         if (!is_key) { request_keyframe(w, c->p); return; }
         uint16_t first;
         uint32_t ts0;
-        RAND_bytes((uint8_t *)&first, 2);
-        RAND_bytes((uint8_t *)&ts0, 4);
-        first &= 0x7fff;
+        if (c->has_sent) {                       /* resuming: carry on where the stream stopped */
+            uint32_t clock = c->p->prm.clock_rate ? c->p->prm.clock_rate : 90000;
+            first = (uint16_t)(c->last_seq_out + 1);
+            ts0 = c->last_ts_out + (uint32_t)((w->now_us - c->last_send_us) * clock / 1000000ull) + 1;
+        } else {
+            RAND_bytes((uint8_t *)&first, 2);
+            RAND_bytes((uint8_t *)&ts0, 4);
+            first &= 0x7fff;
+        }
         c->seq_off = (uint16_t)(first - h->seq);
         c->ts_off = ts0 - h->ts;
-        c->start_seq = h->seq;
+        c->start_ext = ext;
         c->started = 1;
         c->keyframes++;
-    } else if (seq_diff(h->seq, c->start_seq) < 0) {
-        return;                                  /* older than the point this consumer joined */
+    } else if (ext < c->start_ext) {
+        return;                                  /* older than the point this consumer (re)started */
     }
     send_to_consumer(w, c, pkt, h, 0, (uint16_t)(h->seq + c->seq_off));
 }
@@ -608,7 +655,8 @@ static void forward_pending(ms_worker_t *w) {
         for (int k = 0; k < n; k++) {
             ms_consumer_t *c = p->cons[(first + k) % n];
             for (int j = i; j < w->npend; j++)
-                if (w->pend[j].p == p) forward_one(w, c, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].is_key);
+                if (w->pend[j].p == p && w->pend[j].slot->seq == w->pend[j].h.seq)
+                    forward_one(w, c, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].slot->ext, w->pend[j].is_key);
         }
         for (int j = i; j < w->npend; j++)
             if (w->pend[j].p == p) w->pend[j].p = NULL;
@@ -695,6 +743,7 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     if (n > MTU) { w->st.drops[DROP_TOO_BIG]++; return; }
     cache_slot_t *slot = &p->cache[h.seq & (CACHE - 1)];
     if (slot->valid && slot->seq == h.seq) { w->st.drops[DROP_DUPLICATE]++; return; }
+    if (slot->valid && seq_newer(slot->seq, h.seq)) { w->st.drops[DROP_TOO_OLD]++; return; }  /* >1024 late */
     /* receive statistics (RFC 3550 A.1, A.8) */
     if (p->track.init && seq_newer(h.seq, p->track.max_seq)) {
         uint16_t expect = (uint16_t)(p->track.max_seq + 1);
@@ -704,6 +753,8 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
         nack_remove(p, h.seq);
     }
     track_seq(&p->track, h.seq);
+    uint32_t ext = p->track.cycles + h.seq;
+    if (h.seq > p->track.max_seq && h.seq - p->track.max_seq >= 0x8000) ext -= 65536;  /* from before a wrap */
     uint32_t clock = p->prm.clock_rate ? p->prm.clock_rate : 90000;
     int64_t arrival = (int64_t)(w->now_us * clock / 1000000ull);
     int64_t transit = arrival - (int64_t)h.ts;
@@ -716,6 +767,7 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     p->packets++;
     p->bytes += n;
     slot->seq = h.seq;
+    slot->ext = ext;
     slot->len = (int16_t)n;
     slot->valid = 1;
     memcpy(slot->data, buf, n);
@@ -736,10 +788,10 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
 
 static void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     ms_producer_t *p = c->p;
-    if (!c->started) return;
+    if (!c->started || c->paused || !can_send(c->t)) return;
     uint16_t seq = (uint16_t)(out_seq - c->seq_off);
     cache_slot_t *s = &p->cache[seq & (CACHE - 1)];
-    if (!s->valid || s->seq != seq) return;
+    if (!s->valid || s->seq != seq || s->ext < c->start_ext) return;
     rtp_hdr_t h;
     if (rtp_parse(s->data, s->len, &h) < 0) return;
     uint8_t cpt = c->prm.pt_map[h.pt];
@@ -764,7 +816,10 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
             int base = type == RTCP_SR ? 28 : 8;
             if (type == RTCP_SR && pl >= 28) {
                 ms_producer_t *p = ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | rd32(q + 4));
-                if (p) { p->last_sr_mid = (rd32(q + 8) << 16) | (rd32(q + 12) >> 16); p->last_sr_us = w->now_us; }
+                if (p && p->prm.ssrc == rd32(q + 4)) {
+                    p->last_sr_mid = (rd32(q + 8) << 16) | (rd32(q + 12) >> 16);
+                    p->last_sr_us = w->now_us;
+                }
             }
             for (int i = 0; i < fmt && base + 24 * (i + 1) <= pl; i++) {
                 rtcp_report_t r;
@@ -786,11 +841,13 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
             if (c && c->t == t) {
                 c->nacks++;
                 w->st.nacks_rx++;
-                for (int k = 12; k + 4 <= pl; k += 4) {
+                int budget = 64;                 /* a NACK is no amplifier: at most 64 packets each */
+                for (int k = 12; k + 4 <= pl && budget > 0; k += 4) {
                     uint16_t pid = rd16(q + k), blp = rd16(q + k + 2);
                     retransmit(w, c, pid);
-                    for (int b = 0; b < 16; b++)
-                        if (blp & (1 << b)) retransmit(w, c, (uint16_t)(pid + b + 1));
+                    budget--;
+                    for (int b = 0; b < 16 && budget > 0; b++)
+                        if (blp & (1 << b)) { retransmit(w, c, (uint16_t)(pid + b + 1)); budget--; }
                 }
             }
         } else if (type == RTCP_PSFB && (fmt == 1 || fmt == 4) && pl >= 12) {
@@ -815,6 +872,7 @@ static void on_datagram(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn,
     w->st.rx_bytes += len;
     if (stun_is_stun(buf, len)) { handle_stun(w, conn ? NULL : known, conn, buf, len, from); return; }
     ms_transport_t *t = conn ? conn->t : known ? known : ms_map_get(&w->by_addr, hash_addr(from));
+    if (t && !conn && !known && (!t->has_remote || t->tcp || !addr_eq(&t->remote, from))) t = NULL;
     if (!t) { w->st.drops[DROP_UNKNOWN_ADDR]++; return; }
     t->rx_packets++;
     t->rx_bytes += len;
@@ -875,13 +933,30 @@ static void tcp_write(ms_worker_t *w, tcp_conn_t *c, const uint8_t *buf, int len
     tcp_flush(c);
 }
 
+static int same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
 static void tcp_accept(ms_worker_t *w) {
     for (;;) {
         struct sockaddr_storage peer;
         socklen_t pl = sizeof(peer);
         int fd = accept4(w->tcp_fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
-        if (w->nconns >= TCP_MAX_CONNS) { close(fd); continue; }
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: stop listening for a moment instead of spinning on the ready socket */
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->tcp_fd, NULL);
+                w->listen_paused_until = w->now_us + 100000;
+                w->st.drops[DROP_SEND_FAILED]++;
+            }
+            return;
+        }
+        int same = 0;
+        for (tcp_conn_t *c = w->conns; c && same < TCP_MAX_PER_IP; c = c->next) same += same_ip(&c->peer, &peer);
+        if (w->nconns >= w->max_conns || same >= TCP_MAX_PER_IP) { close(fd); continue; }
         tcp_conn_t *c = calloc(1, sizeof(*c));
         c->fd = fd;
         c->peer = peer;
@@ -965,7 +1040,11 @@ static void send_reports(ms_worker_t *w) {
         uint32_t expected = track_expected(&p->track);
         int64_t lost = (int64_t)expected - (int64_t)p->track.received;
         r.cumulative_lost = lost < 0 ? 0 : (int32_t)lost;
-        r.fraction_lost = expected ? (uint8_t)((lost > 0 ? lost : 0) * 256 / expected > 255 ? 255 : (lost > 0 ? lost : 0) * 256 / expected) : 0;
+        uint32_t exp_iv = expected - p->expected_prior, rcv_iv = p->track.received - p->received_prior;
+        int64_t lost_iv = (int64_t)exp_iv - (int64_t)rcv_iv;
+        r.fraction_lost = (exp_iv && lost_iv > 0) ? (uint8_t)(lost_iv * 256 / exp_iv > 255 ? 255 : lost_iv * 256 / exp_iv) : 0;
+        p->expected_prior = expected;
+        p->received_prior = p->track.received;
         r.highest_seq = p->track.cycles + p->track.max_seq;
         r.jitter = (uint32_t)p->jitter;
         if (p->last_sr_us) {
@@ -977,13 +1056,13 @@ static void send_reports(ms_worker_t *w) {
         tx_rtcp_commit(w, t, n);
     }
     for (ms_consumer_t *c = w->consumers; c; c = c->next) {
-        if (!c->started || !c->t->srtp_out || w->now_us - c->last_sr_us < REPORT_INTERVAL_US) continue;
+        if (!c->started || !can_send(c->t) || w->now_us - c->last_sr_us < REPORT_INTERVAL_US) continue;
         c->last_sr_us = w->now_us;
         uint64_t ntp = rtcp_ntp_now();
         uint32_t clock = c->p->prm.clock_rate ? c->p->prm.clock_rate : 90000;
         uint32_t ts = c->last_ts_out + (uint32_t)((w->now_us - c->last_send_us) * clock / 1000000ull);
         uint8_t *o = tx_slot(w);
-        int n = rtcp_build_sr(o, c->prm.ssrc, ntp, ts, (uint32_t)c->packets, (uint32_t)c->bytes);
+        int n = rtcp_build_sr(o, c->prm.ssrc, ntp, ts, c->sr_packets, c->sr_octets);
         c->sr_ntp_mid[c->sr_i] = (uint32_t)(ntp >> 16);
         c->sr_sent_us[c->sr_i] = w->now_us;
         c->sr_i = (c->sr_i + 1) & 3;
@@ -994,7 +1073,12 @@ static void send_reports(ms_worker_t *w) {
 static void tick(ms_worker_t *w) {
     for (tcp_conn_t *c = w->conns, *nx; c; c = nx) {
         nx = c->next;
-        if (!c->t && w->now_us - c->opened_us > 10000000ull) tcp_close(w, c, "no binding request");
+        if (!c->t && w->now_us - c->opened_us > TCP_UNBOUND_US) tcp_close(w, c, "no binding request");
+    }
+    if (w->listen_paused_until && w->now_us >= w->listen_paused_until) {
+        struct epoll_event tev = {.events = EPOLLIN, .data.u64 = TAG_TCP_LISTEN};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tcp_fd, &tev);
+        w->listen_paused_until = 0;
     }
     for (ms_transport_t *t = w->transports; t; t = t->next) {
         if (t->dtls_ready && (t->dtls.state == DTLS_CONNECTING || (t->dtls.state == DTLS_NEW && t->dtls.client && t->ice_state == ICE_CONNECTED))) {
@@ -1128,6 +1212,12 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tcp_fd, &tev);
     }
     ms_map_init(&w->conn_by_tag);
+    {
+        struct rlimit rl;
+        w->max_conns = TCP_MAX_CONNS;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (int)(rl.rlim_cur / 4) < w->max_conns)
+            w->max_conns = (int)(rl.rlim_cur / 4);
+    }
 #ifdef UDP_SEGMENT
     {
         int probe = 1200;
@@ -1314,6 +1404,10 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *o) {
     o->ice_state = t->ice_state;
     o->dtls_state = t->dtls.state;
     o->srtp_profile = t->dtls.srtp_profile;
+    o->over_tcp = t->tcp != NULL;
+    if (t->has_remote)
+        o->remote_port = ntohs(t->remote.ss_family == AF_INET ? ((struct sockaddr_in *)&t->remote)->sin_port
+                                                               : ((struct sockaddr_in6 *)&t->remote)->sin6_port);
     o->rx_packets = t->rx_packets; o->rx_bytes = t->rx_bytes; o->tx_packets = t->tx_packets; o->tx_bytes = t->tx_bytes;
     o->sink_packets = t->sink_packets; o->sink_bytes = t->sink_bytes; o->sink_decrypt_errors = t->sink_decrypt_errors;
     uint64_t lost = 0;

@@ -20,7 +20,7 @@ enum {
     DROP_STUN_MALFORMED = 0, DROP_STUN_AUTH, DROP_STUN_UNKNOWN_UFRAG, DROP_UNKNOWN_ADDR, DROP_DTLS,
     DROP_NOT_READY, DROP_SRTP_AUTH, DROP_SRTP_REPLAY, DROP_RTP_MALFORMED, DROP_RTCP_MALFORMED,
     DROP_UNKNOWN_SSRC, DROP_DUPLICATE, DROP_UNKNOWN_TYPE, DROP_TOO_BIG, DROP_UNKNOWN_PT, DROP_SEND_FAILED,
-    DROP_MAX
+    DROP_TOO_OLD, DROP_MAX
 };
 
 typedef struct {
@@ -71,6 +71,7 @@ typedef struct {
 
 typedef struct {
     int ice_state, dtls_state, srtp_profile;
+    int remote_port, over_tcp;        /* the selected path's remote port, and whether it is ICE-TCP */
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     /* client ("sink") transports: received media accounting for tests and the bench */
     uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors;

@@ -170,3 +170,77 @@ def test_dtls_fails_when_the_certificate_does_not_match_the_sdp_fingerprint():
     finally:
         cli.close()
         srv.close()
+
+
+def test_a_long_stream_keeps_flowing_across_32768_packets(rig):
+    """The consumer's start point is compared as an extended sequence number, not modulo 2^16."""
+    r = rig(1)
+    total = 33_500
+    for k in range(0, total, 250):
+        r.cli.send_rtp(r.cpub, [vp8(60_000 + i, i * 300, i == 0, size=60) for i in range(k, min(k + 250, total))])
+        time.sleep(0.003)
+    assert wait(lambda: r.cli.transport_stats(r.subs[0][1])["sink_packets"] == total, 20), \
+        r.cli.transport_stats(r.subs[0][1])["sink_packets"]
+    assert r.srv.consumer_stats(r.consumers[0])["packets"] == total
+
+
+def test_resume_continues_the_sequence_and_timestamps(rig):
+    r = rig(1)
+    _, sub = r.subs[0]
+    r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(20)], abs_ext=ABS)
+    assert wait(lambda: r.cli.transport_stats(sub)["sink_packets"] == 20)
+    assert r.srv.pause_consumer(r.consumers[0], True)
+    r.cli.send_rtp(r.cpub, [vp8(20 + i, (20 + i) * 3000, False) for i in range(30)], abs_ext=ABS)
+    time.sleep(0.2)
+    assert r.cli.transport_stats(sub)["sink_packets"] == 20          # paused: nothing went
+    assert r.srv.pause_consumer(r.consumers[0], False)
+    r.cli.send_rtp(r.cpub, [vp8(50 + i, (50 + i) * 3000, i == 0) for i in range(20)], abs_ext=ABS)
+    assert wait(lambda: r.cli.transport_stats(sub)["sink_packets"] == 40)
+    s = r.cli.transport_stats(sub)
+    # one stream to the receiver: no gap, no replayed (rejected) packets
+    assert s["sink_lost"] == 0 and s["sink_decrypt_errors"] == 0, s
+    assert s["sink_streams"][5000]["received"] == 40
+
+
+def test_no_media_after_ice_consent_expires(rig):
+    r = rig(1)
+    _, sub = r.subs[0]
+    r.srv.set_consent_timeout(0.3)    # the client checks every 2.5 s once connected
+    r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(5)], abs_ext=ABS)
+    assert wait(lambda: r.cli.transport_stats(sub)["sink_packets"] == 5)
+    assert wait(lambda: r.srv.transport_stats(r.subs[0][0])["ice_state"] == "disconnected", 3)
+    before = r.srv.consumer_stats(r.consumers[0])["packets"]
+    r.cli.send_rtp(r.cpub, [vp8(5 + i, (5 + i) * 3000, False) for i in range(5)], abs_ext=ABS)
+    time.sleep(0.1)
+    assert r.srv.consumer_stats(r.consumers[0])["packets"] == before
+
+
+def test_a_replayed_binding_request_from_elsewhere_moves_nothing():
+    import socket
+
+    from tests.native.test_ice import binding_request
+
+    w = Worker()
+    w.start()
+    try:
+        tid = w.create_transport("rep", PWD, False, "sha-256", bytes(32))
+        a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(2)
+        req = binding_request("rep:peer", PWD)
+        a.sendto(req, ("127.0.0.1", w.port))
+        a.recvfrom(2048)
+        assert w.transport_stats(tid)["remote_port"] == a.getsockname()[1]
+        b.sendto(req, ("127.0.0.1", w.port))       # the same bytes, captured and sent from another address
+        b.recvfrom(2048)
+        assert w.transport_stats(tid)["remote_port"] == a.getsockname()[1]
+        a.sendto(req, ("127.0.0.1", w.port))       # a retransmission from the same place is fine
+        a.recvfrom(2048)
+        b.sendto(binding_request("rep:peer", PWD), ("127.0.0.1", w.port))   # a fresh request may move it
+        b.recvfrom(2048)
+        assert w.transport_stats(tid)["remote_port"] == b.getsockname()[1]
+        a.close()
+        b.close()
+    finally:
+        w.close()

@@ -106,3 +106,31 @@ def test_ice_tcp_bad_framing_closes_the_connection(worker):
         s.settimeout(2)
         assert s.recv(10) == b""               # the server closed it
     assert w.stats()["drops"]["too_big"] >= 1
+
+
+def test_ice_tcp_caps_connections_per_address(worker):
+    w, _ = worker
+    socks = [socket.create_connection(("127.0.0.1", w.port), timeout=2) for _ in range(20)]
+    try:
+        time.sleep(0.3)
+        closed = 0
+        for s in socks:
+            s.settimeout(0.05)
+            try:
+                closed += s.recv(1) == b""
+            except (TimeoutError, ConnectionResetError):
+                pass
+        assert closed == 4, closed      # 16 per address stay, the rest are closed at once
+        assert w.stats()["tcp_conns"] == 16
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_ice_tcp_unbound_connections_are_reaped(worker):
+    w, _ = worker
+    with socket.create_connection(("127.0.0.1", w.port), timeout=5) as s:
+        s.settimeout(5)
+        t0 = time.time()
+        assert s.recv(1) == b""          # no binding request: closed by the server
+        assert 2.5 < time.time() - t0 < 4.5
