@@ -26,6 +26,7 @@ class Settings:
     ice_tcp: bool = True                # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
     secret: str = ""                    # signs join tokens; generated at start when empty
     api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty
+    open_room_creation: bool = True     # anyone may create a room (a single-node install); else the API key
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

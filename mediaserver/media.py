@@ -150,6 +150,9 @@ class MediaEngine:
                         rtx_pt_of: dict[int, int], extensions: dict[str, int], mid: str) -> int:
         return self.worker.create_consumer(tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid)
 
+    def pause_consumer(self, cid: int, paused: bool) -> None:
+        self.worker.pause_consumer(cid, paused)
+
     def close_consumer(self, cid: int) -> None:
         self.worker.close_consumer(cid)
 

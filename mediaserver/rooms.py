@@ -2,7 +2,9 @@
 
 Each participant has at most one publishing peer connection (client offers) and one subscribing peer
 connection (server offers, renegotiated as tracks come and go). WHIP and WHEP sessions are
-participants too. The room drives the media engine through :mod:`mediaserver.media` only.
+participants too. The rules of who may do what live in :mod:`mediaserver.room_rules`; the room applies
+them and drives the media engine through :mod:`mediaserver.media` only (pausing consumers is how a rule
+reaches the forwarding).
 """
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import room_rules as rules
 from . import sdp
 from .media import MediaEngine, TransportInfo, new_ssrc
+from .room_rules import RoomSettings, RuleError
 from .tokens import Grant
 
 log = logging.getLogger("mediaserver.rooms")
@@ -27,15 +31,9 @@ SERVER_EXT = {
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 3,
 }
 VIDEO_FB = ["nack", "nack pli", "ccm fir"]
+SOURCES = ("camera", "microphone", "screen")
 
-
-class RoomError(Exception):
-    """A request the room refuses; code is a short machine-readable reason."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+RoomError = RuleError   # one error type for every refusal a client can get from a room
 
 
 @dataclass
@@ -47,10 +45,16 @@ class Track:
     codec: sdp.Codec
     stream_id: str
     mid: str
+    source: str = "camera"
+    muted: bool = False
+    screen_quality: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "participant": self.owner.id, "codec": self.codec.name,
-                "streamId": self.stream_id}
+        d = {"id": self.id, "kind": self.kind, "participant": self.owner.id, "codec": self.codec.name,
+             "streamId": self.stream_id, "source": self.source, "muted": self.muted}
+        if self.screen_quality:
+            d["screenQuality"] = self.screen_quality
+        return d
 
 
 @dataclass
@@ -62,7 +66,6 @@ class Subscription:
     transport: TransportInfo | None = None
     offered: list[sdp.OfferedTrack] = field(default_factory=list)
     track_of_mid: dict[str, str] = field(default_factory=dict)
-    consumers: dict[str, int] = field(default_factory=dict)   # track id -> consumer id
     ssrcs: set[int] = field(default_factory=set)
     version: int = 0
     awaiting_answer: bool = False
@@ -78,15 +81,26 @@ class Participant:
     identity: str
     room: Room
     notify: Callable[[str, dict[str, Any]], Any] | None = None
+    kind: str = "ws"                     # ws, whip or whep
+    device: str = "desktop"
+    status: str = "joined"               # joined, lobby, waiting
+    floor: bool = False                  # an attendee the host gave the floor (R-ROOM-3)
     publish_transport: TransportInfo | None = None
     tracks: dict[str, Track] = field(default_factory=dict)
     subscription: Subscription | None = None
-    viewer_transport: TransportInfo | None = None   # WHEP
-    viewer_consumers: list[int] = field(default_factory=list)
-    kind: str = "ws"
+    viewer_transport: TransportInfo | None = None      # WHEP
+    consumers: dict[str, int] = field(default_factory=dict)   # track id -> consumer id (either way in)
+    paused: dict[str, bool] = field(default_factory=dict)     # track id -> paused now
+
+    @property
+    def can_publish(self) -> bool:
+        return rules.may_publish(self.room.settings, self.role, self.floor)
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role}
+        return {"id": self.id, "name": self.name, "role": self.role, "status": self.status,
+                "canPublish": self.can_publish, "floor": self.floor,
+                "muted": {k: all(t.muted for t in self.tracks.values() if t.kind == k)
+                          for k in ("audio", "video") if any(t.kind == k for t in self.tracks.values())}}
 
     def send(self, method: str, params: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -100,8 +114,10 @@ def _codec_key(c: sdp.Codec) -> str:
 class Room:
     """One meeting or webinar room on one media worker."""
 
-    def __init__(self, name: str, media: MediaEngine, on_empty: Callable[[Room], Any] | None = None) -> None:
-        self.name = name
+    def __init__(self, settings: RoomSettings, media: MediaEngine,
+                 on_empty: Callable[[Room], Any] | None = None) -> None:
+        self.settings = settings
+        self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
         self.tracks: dict[str, Track] = {}
@@ -109,54 +125,105 @@ class Room:
 
     # ---- membership ----
 
+    def seated(self) -> int:
+        return sum(1 for q in self.participants.values() if q.status == "joined")
+
     def join(self, grant: Grant, notify: Callable[[str, dict[str, Any]], Any] | None = None,
-             kind: str = "ws") -> Participant:
-        p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind)
-        self._broadcast("participantJoined", {"participant": p.describe()}, exclude=p)
+             kind: str = "ws", device: str = "desktop") -> Participant:
+        status = rules.entry_status(self.settings, grant.role, self.seated())
+        p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
+                        device=device if device in ("desktop", "mobile") else "desktop", status=status)
         self.participants[p.id] = p
-        log.info("room %s: %s joined as %s (%s)", self.name, p.name, p.role, kind)
+        if status == "joined":
+            self._announce(p)
+        log.info("room %s: %s joined as %s (%s, %s)", self.name, p.name, p.role, kind, status)
         return p
 
-    def leave(self, p: Participant) -> None:
+    def _announce(self, p: Participant) -> None:
+        # In a webinar attendees do not hear of each other's comings and goings: only the staff does.
+        quiet = self.settings.type == "webinar" and p.role == "attendee"
+        for q in list(self.participants.values()):
+            if q is not p and q.status == "joined" and (not quiet or q.role != "attendee"):
+                q.send("participantJoined", {"participant": p.describe()})
+
+    def leave(self, p: Participant, reason: str | None = None) -> None:
         if self.participants.pop(p.id, None) is None:
             return
+        was_seated = p.status == "joined"
         for t in list(p.tracks.values()):
             self._remove_track(t)
-        if p.subscription and p.subscription.transport:
-            self.media.close_transport(p.subscription.transport.id)
-        if p.publish_transport:
-            self.media.close_transport(p.publish_transport.id)
-        if p.viewer_transport:
-            self.media.close_transport(p.viewer_transport.id)
-        self._broadcast("participantLeft", {"participant": p.id})
-        log.info("room %s: %s left", self.name, p.name)
+        for transport in (p.subscription.transport if p.subscription else None, p.publish_transport,
+                          p.viewer_transport):
+            if transport is not None:
+                self.media.close_transport(transport.id)
+        p.consumers.clear()
+        if reason:
+            p.send("removed", {"reason": reason})
+        if was_seated:
+            quiet = self.settings.type == "webinar" and p.role == "attendee"
+            for q in list(self.participants.values()):
+                if q.status == "joined" and (not quiet or q.role != "attendee"):
+                    q.send("participantLeft", {"participant": p.id})
+            self._renegotiate_all()
+            self.admit_waiting()
+        log.info("room %s: %s left%s", self.name, p.name, f" ({reason})" if reason else "")
         if not self.participants and self._on_empty:
             self._on_empty(self)
 
+    def admit_waiting(self) -> None:
+        """Let people in while seats are free (R-ROOM-8), in the order they came."""
+        if self.settings.state != "live":
+            return
+        for q in list(self.participants.values()):
+            if q.status in ("waiting", "lobby") and (q.role == "host" or self.seated() < self.settings.capacity):
+                q.status = "joined"
+                q.send("admitted", {"participant": q.describe(), "room": self.settings.public(), **self.snapshot()})
+                self._announce(q)
+
     def snapshot(self) -> dict[str, Any]:
-        return {"room": self.name, "participants": [q.describe() for q in self.participants.values()],
+        seated = [q for q in self.participants.values() if q.status == "joined"]
+        return {"room": self.settings.public(), "participants": [q.describe() for q in seated],
                 "tracks": [t.describe() for t in self.tracks.values()]}
+
+    def _require_joined(self, p: Participant) -> None:
+        if p.status != "joined":
+            raise RuleError("not_admitted", f"you are in the {p.status}; wait until you are let in")
 
     # ---- publishing (client offer, server answer) ----
 
-    def publish(self, p: Participant, offer_sdp: str) -> tuple[str, list[Track]]:
+    def publish(self, p: Participant, offer_sdp: str, sources: dict[str, str] | None = None,
+                screen_quality: str | None = None) -> tuple[str, list[Track]]:
         """Accept a publisher's offer: returns the answer SDP and the new tracks."""
-        if p.role not in ("host", "presenter"):
-            raise RoomError("forbidden", f"role {p.role!r} may not publish in this room")
+        self._require_joined(p)
+        if not p.can_publish:
+            raise RuleError("forbidden", f"role {p.role!r} may not publish in {self.settings.audio_mode!r} mode "
+                                         "without the floor")
         if p.publish_transport is not None:
-            raise RoomError("conflict", "this participant already publishes; unpublish or leave first")
+            raise RuleError("conflict", "this participant already publishes; unpublish or leave first")
+        sources = sources or {}
+        if any(s not in SOURCES for s in sources.values()):
+            raise RuleError("bad_request", f"sources must be one of {', '.join(SOURCES)}")
+        if screen_quality not in (None, "high", "lite"):
+            raise RuleError("bad_request", "screenQuality must be 'high' or 'lite'")
         offer = sdp.parse(offer_sdp)
         ufrag, pwd = self.media.new_credentials()
         local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
         answer, negotiated = sdp.answer_publish(offer, local)
+        accepted = [n for n in negotiated if not n.rejected and n.codecs]
+        source_of = {n.mid: sources.get(n.mid, "microphone" if n.kind == "audio" else "camera") for n in accepted}
+        for n in accepted:
+            if (n.kind == "audio") != (source_of[n.mid] == "microphone"):
+                raise RuleError("bad_request", f"mid {n.mid}: a {n.kind} track cannot be a {source_of[n.mid]}")
+        if "screen" in source_of.values():
+            rules.check_screen(p.device)
+        cameras_on = sum(1 for t in self.tracks.values() if t.source == "camera")
+        rules.check_cameras(self.settings, cameras_on, sum(1 for s in source_of.values() if s == "camera"))
         transport = self.media.create_transport(offer.setup, offer.fingerprint_algorithm, offer.fingerprint,
                                                 ufrag, pwd)
         new: list[Track] = []
         stream = next((m.msid.split()[0] for m in offer.media if m.msid), p.id)
         try:
-            for n in negotiated:
-                if n.rejected or not n.codecs:
-                    continue
+            for n in accepted:
                 main = n.codecs[0]
                 codecs = {c.payload_type: c.name for c in n.codecs}
                 rtx = {c.rtx_payload_type: c.payload_type for c in n.codecs if c.rtx_payload_type is not None}
@@ -165,11 +232,14 @@ class Room:
                 pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx,
                                                  main.clock_rate, n.extensions, n.mid,
                                                  nack=any("nack" == f for f in main.rtcp_fb))
-                new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid))
+                src = source_of[n.mid]
+                new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid, src,
+                                 screen_quality=(screen_quality or "high") if src == "screen" else None))
         except Exception:
             self.media.close_transport(transport.id)     # closes the producers made so far
             raise
         p.publish_transport = transport
+        self._watch(p, transport)
         for t in new:
             p.tracks[t.id] = t
             self.tracks[t.id] = t
@@ -180,7 +250,7 @@ class Room:
 
     def unpublish(self, p: Participant, track_id: str | None = None) -> None:
         if track_id is not None and track_id not in p.tracks:
-            raise RoomError("not_found", f"no track {track_id} published by this participant")
+            raise RuleError("not_found", f"no track {track_id} published by this participant")
         tracks = [p.tracks[track_id]] if track_id is not None else list(p.tracks.values())
         for t in tracks:
             self._remove_track(t)
@@ -194,38 +264,72 @@ class Room:
         if self.tracks.pop(t.id, None) is None:
             return
         for q in self.participants.values():
-            sub = q.subscription
-            if sub and t.id in sub.consumers:
-                sub.consumers.pop(t.id)
+            q.consumers.pop(t.id, None)
+            q.paused.pop(t.id, None)
         self.media.close_producer(t.producer_id)   # closes its consumers too
         self._broadcast("trackUnpublished", {"track": t.id}, exclude=t.owner)
+
+    def mute(self, p: Participant, kind: str, muted: bool, by: str | None = None) -> list[Track]:
+        """Stop (or restart) forwarding p's own audio or camera; screen shares are unpublished instead."""
+        if kind not in ("audio", "video"):
+            raise RuleError("bad_request", "'kind' must be 'audio' or 'video'")
+        changed = [t for t in p.tracks.values() if t.kind == kind and t.source != "screen" and t.muted != muted]
+        for t in changed:
+            t.muted = muted
+            self._broadcast("trackUpdated", {"track": t.describe()}, exclude=p)
+        if changed:
+            self._sync_all()
+        if muted and by and changed:
+            p.send("muted", {"kind": kind, "by": by})
+        return changed
+
+    # ---- forwarding rules: a consumer is paused when its track is muted or the rules deny the receiver ----
+
+    def _wants(self, q: Participant, t: Track) -> bool:
+        return not t.muted and rules.receives_media(self.settings, q.role, q.floor)
+
+    def _sync(self, q: Participant) -> None:
+        for tid, cid in list(q.consumers.items()):
+            t = self.tracks.get(tid)
+            if t is None:
+                continue
+            pause = not self._wants(q, t)
+            if q.paused.get(tid, False) != pause:
+                self.media.pause_consumer(cid, pause)
+                q.paused[tid] = pause
+
+    def _sync_all(self) -> None:
+        for q in self.participants.values():
+            self._sync(q)
 
     # ---- subscribing (server offer, client answer) ----
 
     def subscribe(self, p: Participant) -> str:
         """The server's offer with every track of the others; the client answers with :meth:`answer`."""
+        self._require_joined(p)
         if p.subscription is None:
             ufrag, pwd = self.media.new_credentials()
             p.subscription = Subscription(ufrag, pwd)
         offer = self._make_offer(p)
         if offer is None:
-            raise RoomError("nothing_to_subscribe", "no tracks to subscribe to yet; wait for trackPublished")
+            raise RuleError("nothing_to_subscribe", "no tracks to subscribe to yet; wait for trackPublished")
         return offer
 
     def answer(self, p: Participant, answer_sdp: str) -> None:
         sub = p.subscription
         if sub is None or not sub.awaiting_answer:
-            raise RoomError("unexpected_answer", "no server offer is waiting for an answer")
+            raise RuleError("unexpected_answer", "no server offer is waiting for an answer")
         desc = sdp.parse(answer_sdp)
         negotiated = sdp.apply_subscribe_answer(sub.offered, desc)
         if sub.transport is None:
             sub.transport = self.media.create_transport(desc.setup, desc.fingerprint_algorithm, desc.fingerprint,
                                                         sub.ufrag, sub.pwd)
+            self._watch(p, sub.transport)
         sub.awaiting_answer = False
         by_mid = {n.mid: n for n in negotiated}
         for ot in sub.offered:
             tid = sub.track_of_mid.get(ot.mid)
-            if not ot.active or tid is None or tid in sub.consumers or tid not in self.tracks:
+            if not ot.active or tid is None or tid in p.consumers or tid not in self.tracks:
                 continue
             n = by_mid.get(ot.mid)
             if n is None or n.rejected or n.direction == "inactive":
@@ -234,9 +338,10 @@ class Room:
             c = ot.codecs[0]
             pt_map = {track.codec.payload_type: c.payload_type}
             rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None else {}
-            sub.consumers[tid] = self.media.create_consumer(
+            p.consumers[tid] = self.media.create_consumer(
                 sub.transport.id, track.producer_id, ot.ssrc, ot.rtx_ssrc or 0, pt_map, rtx_of,
                 n.extensions or ot.extensions, ot.mid)
+        self._sync(p)
         if sub.dirty:
             self._send_offer(p)
 
@@ -249,7 +354,7 @@ class Room:
             tid = sub.track_of_mid.get(ot.mid)
             if ot.active and tid not in wanted_ids:
                 ot.active = False
-                cid = sub.consumers.pop(tid, None) if tid else None
+                cid = p.consumers.pop(tid, None) if tid else None
                 if cid is not None:
                     self.media.close_consumer(cid)
         have = {sub.track_of_mid[ot.mid] for ot in sub.offered if ot.active}
@@ -296,6 +401,7 @@ class Room:
     # ---- WHEP (client offer, server answer, receive only) ----
 
     def view(self, p: Participant, offer_sdp: str) -> str:
+        self._require_joined(p)
         offer = sdp.parse(offer_sdp)
         ufrag, pwd = self.media.new_credentials()
         local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
@@ -322,36 +428,149 @@ class Room:
             c = n.codecs[0]
             rtx_ssrc = n.rtx_ssrcs.get(n.ssrcs[0], 0)
             rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
-            p.viewer_consumers.append(self.media.create_consumer(
+            p.consumers[t.id] = self.media.create_consumer(
                 transport.id, t.producer_id, n.ssrcs[0], rtx_ssrc, {t.codec.payload_type: c.payload_type},
-                rtx_of, n.extensions, n.mid))
+                rtx_of, n.extensions, n.mid)
+        self._sync(p)
         return answer
 
+    # ---- the host's controls (R-ROOM-2, -3, -8, -13, -14) ----
+
+    def host_action(self, p: Participant, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if p.role != "host":
+            raise RuleError("forbidden", "only the host may do that")
+        fn = getattr(self, "_host_" + action, None) if isinstance(action, str) and action.isidentifier() else None
+        if fn is None:
+            raise RuleError("bad_request", f"unknown host action {action!r}")
+        result = fn(p, params) or {}
+        self._broadcast("roomUpdated", {"room": self.settings.public()})
+        return result
+
+    def _target(self, params: dict[str, Any]) -> Participant:
+        q = self.participants.get(params.get("participant")) if isinstance(params.get("participant"), str) else None
+        if q is None:
+            raise RuleError("not_found", "no such participant in this room")
+        return q
+
+    def _host_start(self, p: Participant, params: dict[str, Any]) -> None:
+        if self.settings.state == "ended":
+            raise RuleError("ended", "this session has ended")
+        self.settings.state = "live"
+        self.admit_waiting()
+
+    def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
+        mode = params.get("mode")
+        rules.check_audio_mode(self.settings, mode, self.seated())
+        if mode == self.settings.audio_mode:
+            return
+        self.settings.audio_mode = mode
+        # R-ROOM-2: a switch turns off the other presenters' microphones; they turn them on again.
+        for q in list(self.participants.values()):
+            if q is not p and q.status == "joined":
+                self.mute(q, "audio", True, by="audioMode")
+                if not q.can_publish and q.tracks:
+                    self.unpublish(q)
+                    q.send("floorRevoked", {"reason": "audioMode"})
+        self._sync_all()
+        for q in self.participants.values():
+            q.send("participantUpdated", {"participant": q.describe()})
+
+    def _host_grantFloor(self, p: Participant, params: dict[str, Any]) -> None:
+        q = self._target(params)
+        if q.role != "attendee":
+            raise RuleError("bad_request", "only an attendee can be given the floor")
+        q.floor = True
+        self._sync(q)
+        q.send("floorGranted", {"by": p.id})
+        self._broadcast("participantUpdated", {"participant": q.describe()})
+
+    def _host_revokeFloor(self, p: Participant, params: dict[str, Any]) -> None:
+        q = self._target(params)
+        q.floor = False
+        if q.tracks and not q.can_publish:
+            self.unpublish(q)
+        self._sync(q)
+        q.send("floorRevoked", {"by": p.id})
+        self._broadcast("participantUpdated", {"participant": q.describe()})
+
+    def _host_lock(self, p: Participant, params: dict[str, Any]) -> None:
+        self.settings.locked = True
+
+    def _host_unlock(self, p: Participant, params: dict[str, Any]) -> None:
+        self.settings.locked = False
+
+    def _host_remove(self, p: Participant, params: dict[str, Any]) -> None:
+        q = self._target(params)
+        if q is p:
+            raise RuleError("bad_request", "use leave to exit the room yourself")
+        self.leave(q, reason="removed by the host")
+
+    def _host_end(self, p: Participant, params: dict[str, Any]) -> None:
+        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave)."""
+        self.settings.state = "ended"
+        for q in list(self.participants.values()):
+            q.send("ended", {"by": p.id})
+            self.leave(q)
+
+    def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
+        self.settings.capacity = rules.check_capacity(self.settings.type, params.get("capacity"))
+        self.admit_waiting()
+
+    def _host_setLanguage(self, p: Participant, params: dict[str, Any]) -> None:
+        if params.get("language") not in rules.LANGUAGES:
+            raise RuleError("bad_request", f"'language' must be one of {', '.join(rules.LANGUAGES)}")
+        self.settings.language = params["language"]
+
     # ---- helpers ----
+
+    def _watch(self, p: Participant, transport: TransportInfo) -> None:
+        """A participant whose media path is gone (ICE consent expired, DTLS closed) leaves: no ghosts."""
+
+        def on_change(t: TransportInfo) -> None:
+            if (t.ice_state == "disconnected" or t.dtls_state in ("closed", "failed")) and \
+                    self.participants.get(p.id) is p:
+                self.leave(p, reason="connection lost")
+
+        transport.listeners.append(on_change)
 
     def _local(self, ufrag: str, pwd: str, setup: str) -> sdp.LocalParams:
         u, pw, fp, cands = self.media.local_params(ufrag, pwd)
         return sdp.LocalParams(ice_ufrag=u, ice_pwd=pw, fingerprint=fp, setup=setup, candidates=cands)
 
     def _broadcast(self, method: str, params: dict[str, Any], exclude: Participant | None = None) -> None:
-        for q in self.participants.values():
-            if q is not exclude:
+        for q in list(self.participants.values()):
+            if q is not exclude and q.status == "joined":
                 q.send(method, params)
 
 
 class RoomManager:
-    """Creates rooms on demand and forgets them when the last participant leaves."""
+    """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
     def __init__(self, media: MediaEngine) -> None:
         self.media = media
         self.rooms: dict[str, Room] = {}
 
+    def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
+               agenda: str = "", message: str = "", start: str = "instant") -> Room:
+        cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start)
+        settings = RoomSettings(id=rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
+                                language=language, agenda=agenda, message=message,
+                                state="live" if start == "instant" else "lobby")
+        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop)
+        log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
+        return room
+
+    def find(self, room_id: str) -> Room | None:
+        return self.rooms.get(room_id)
+
     def get(self, name: str) -> Room:
+        """The room a token names: a created room, or an ad-hoc one made now."""
         room = self.rooms.get(name)
         if room is None:
-            room = self.rooms[name] = Room(name, self.media, on_empty=self._drop)
+            settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
+            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop)
         return room
 
     def _drop(self, room: Room) -> None:
-        if self.rooms.get(room.name) is room and not room.participants:
+        if self.rooms.get(room.name) is room and not room.participants and room.settings.adhoc:
             del self.rooms[room.name]

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mediaserver import tokens
+from mediaserver.room_rules import check_person, entry_status
 from mediaserver.rooms import Participant, RoomManager
 
 from . import keys
@@ -20,6 +21,7 @@ from .ws import websocket
 
 log = logging.getLogger("signaling.http")
 STATIC = Path(__file__).parent / "static"
+SDK = Path(__file__).resolve().parent.parent / "sdk" / "js"
 MAX_SDP = 64 * 1024
 
 
@@ -157,6 +159,79 @@ async def issue_token(request: web.Request) -> web.Response:
         return json_error(classify(e))
 
 
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError as e:
+        raise SignalError("bad_json", "the body must be a JSON object") from e
+    if not isinstance(body, dict):
+        raise SignalError("bad_request", "the body must be a JSON object")
+    return body
+
+
+async def create_room(request: web.Request) -> web.Response:
+    """POST /api/v1/rooms: a new room with its 9-digit ID, host and presenter keys (R-ROOM-1, -7)."""
+    try:
+        settings = request.app[keys.SETTINGS]
+        if not settings.open_room_creation:
+            key = _bearer(request)
+            if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
+                raise SignalError("unauthorized", "invalid API key", 401)
+        body = await _json_body(request)
+        room = request.app[keys.ROOMS].create(
+            body.get("type", "webinar"), body.get("name", ""), body.get("capacity"), body.get("language", "en"),
+            body.get("agenda", ""), body.get("message", ""), body.get("start", "instant"))
+        st = room.settings
+        return web.json_response({**st.public(), "hostKey": st.host_key, "presenterKey": st.presenter_key,
+                                  "hostUrl": f"/room/{st.id}?host={st.host_key}",
+                                  "presenterUrl": f"/room/{st.id}?presenter={st.presenter_key}"}, status=201)
+    except Exception as e:
+        return json_error(classify(e))
+
+
+def _room(request: web.Request) -> Any:
+    room = request.app[keys.ROOMS].find(request.match_info["id"])
+    if room is None or room.settings.adhoc:
+        raise SignalError("not_found", "there is no room with this ID; check the 9 digits", 404)
+    return room
+
+
+async def room_info(request: web.Request) -> web.Response:
+    try:
+        room = _room(request)
+        return web.json_response({**room.settings.public(), "participants": room.seated()})
+    except Exception as e:
+        return json_error(classify(e))
+
+
+async def join_room(request: web.Request) -> web.Response:
+    """POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?}: a join token (R-ROOM-7)."""
+    try:
+        room = _room(request)
+        body = await _json_body(request)
+        name, email = check_person(body.get("name"), body.get("email"))
+        st = room.settings
+        role = "attendee"
+        for field, value in (("hostKey", st.host_key), ("presenterKey", st.presenter_key)):
+            given = body.get(field)
+            if given is not None:
+                if not isinstance(given, str) or not hmac.compare_digest(given.encode(), value.encode()):
+                    raise SignalError("forbidden", f"this {field} does not open this room", 403)
+                role = "host" if field == "hostKey" else "presenter"
+                break
+        entry_status(st, role, 0)        # refuse a locked or ended room now, with a clear reason
+        token = tokens.issue(request.app[keys.SETTINGS].secret, st.id, role, name,
+                             f"{email}#{secrets.token_hex(4)}", 6 * 3600)
+        return web.json_response({"token": token, "role": role, "room": st.public()})
+    except Exception as e:
+        return json_error(classify(e))
+
+
+async def room_page(request: web.Request) -> web.FileResponse:
+    page = STATIC / "room.html"
+    return web.FileResponse(page if page.exists() else STATIC / "demo.html")
+
+
 async def metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app[keys.REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -172,12 +247,22 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.FileResponse:
+    page = STATIC / "index.html"
+    return web.FileResponse(page if page.exists() else STATIC / "demo.html")
+
+
+async def demo(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html")
 
 
 def add_routes(app: web.Application) -> None:
     app[keys.RESOURCES] = {}
     app.router.add_get("/", index)
+    app.router.add_get("/demo", demo)
+    app.router.add_get("/room/{id}", room_page)
+    app.router.add_post("/api/v1/rooms", create_room)
+    app.router.add_get("/api/v1/rooms/{id}", room_info)
+    app.router.add_post("/api/v1/rooms/{id}/join", join_room)
     app.router.add_get("/ws", websocket)
     app.router.add_post("/whip/{room}", whip)
     app.router.add_post("/whep/{room}", whep)
@@ -191,3 +276,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_static("/static", STATIC)
+    if SDK.is_dir():
+        app.router.add_static("/sdk", SDK)

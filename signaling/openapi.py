@@ -9,9 +9,11 @@ import json
 from typing import Any
 
 from mediaserver import __version__
+from mediaserver.room_rules import AUDIO_MODES, LANGUAGES, MEETING_MAX, ROOM_TYPES, WEBINAR_MAX
 from mediaserver.tokens import ROLES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+ROOM = {"$ref": "#/components/schemas/Room"}
 
 
 def _err(*codes: int) -> dict[str, Any]:
@@ -75,6 +77,46 @@ def spec() -> dict[str, Any]:
                     "type": "object", "properties": {"token": {"type": "string"}, "room": {"type": "string"},
                                                      "role": {"type": "string"}}}}}},
                               **_err(400, 401)}}},
+            "/api/v1/rooms": {"post": {
+                "summary": "create a room (open on a single-node install, else the API key)",
+                "operationId": "createRoom", "security": [{}, {"apiKey": []}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "type": {"type": "string", "enum": list(ROOM_TYPES), "default": "webinar"},
+                        "name": {"type": "string", "maxLength": 200},
+                        "capacity": {"type": "integer", "minimum": 1, "maximum": WEBINAR_MAX,
+                                     "description": f"meetings at most {MEETING_MAX}"},
+                        "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
+                        "agenda": {"type": "string", "maxLength": 5000},
+                        "message": {"type": "string", "maxLength": 2000},
+                        "start": {"type": "string", "enum": ["instant", "lobby"], "default": "instant"}}}}}},
+                "responses": {"201": {"description": "the room, with its host and presenter keys and links",
+                                      "content": {"application/json": {"schema": {"allOf": [
+                                          ROOM, {"type": "object", "properties": {
+                                              "hostKey": {"type": "string"}, "presenterKey": {"type": "string"},
+                                              "hostUrl": {"type": "string"},
+                                              "presenterUrl": {"type": "string"}}}]}}}},
+                              **_err(400, 401)}}},
+            "/api/v1/rooms/{id}": {"get": {
+                "summary": "a room's public information", "operationId": "roomInfo",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the room", "content": {"application/json": {"schema": ROOM}}},
+                              **_err(404)}}},
+            "/api/v1/rooms/{id}/join": {"post": {
+                "summary": "join by room ID with a display name and e-mail: a join token (R-ROOM-7)",
+                "operationId": "joinRoom",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["name", "email"], "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "email": {"type": "string", "format": "email"},
+                        "hostKey": {"type": "string"}, "presenterKey": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "a join token for /ws", "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {"token": {"type": "string"},
+                                                                "role": {"type": "string"}, "room": ROOM}}}}},
+                              **_err(400, 403, 404),
+                              "410": {"description": "the session has ended",
+                                      "content": {"application/json": {"schema": ERROR}}}}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},
@@ -88,7 +130,15 @@ def spec() -> dict[str, Any]:
             "securitySchemes": {
                 "joinToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256) join token"},
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's api_key"}},
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "schemas": {"Room": {"type": "object", "properties": {
+                "id": {"type": "string", "pattern": "^[1-9][0-9]{8}$"}, "name": {"type": "string"},
+                "type": {"type": "string", "enum": list(ROOM_TYPES)}, "capacity": {"type": "integer"},
+                "language": {"type": "string"}, "agenda": {"type": "string"}, "message": {"type": "string"},
+                "state": {"type": "string", "enum": ["lobby", "live", "ended"]}, "locked": {"type": "boolean"},
+                "audioMode": {"type": "string", "enum": list(AUDIO_MODES)}, "cameraLimit": {"type": "integer"},
+                "url": {"type": "string"}, "pin": {"type": "string"}, "createdAt": {"type": "string"},
+                "participants": {"type": "integer"}}},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},
         },

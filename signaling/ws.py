@@ -51,6 +51,10 @@ class Connection:
             raise SignalError("unknown_method", f"unknown method {method!r}")
         if method != "join" and self.participant is None:
             raise SignalError("not_joined", "send 'join' with a token first")
+        if self.participant is not None and self.participant.room.participants.get(self.participant.id) is None \
+                and method != "leave":
+            self.participant = None      # removed by the host, or the session ended
+            raise SignalError("not_joined", "you are no longer in the room; join again")
         return fn(params)
 
     @staticmethod
@@ -61,20 +65,48 @@ class Connection:
         return s
 
     def do_join(self, params: dict[str, Any]) -> dict[str, Any]:
-        if self.participant is not None:
+        if self.participant is not None and self.participant.room.participants.get(self.participant.id):
             raise SignalError("conflict", "already joined", 409)
         token = params.get("token")
         if not isinstance(token, str):
             raise SignalError("unauthorized", "'token' (a signed join token) is required", 401)
         grant = tokens.verify(self.secret, token)
+        device = params.get("device", "desktop")
+        if device not in ("desktop", "mobile"):
+            raise SignalError("bad_request", "'device' must be 'desktop' or 'mobile'")
         room = self.rooms.get(grant.room)
-        self.participant = room.join(grant, self.notify)
+        self.participant = room.join(grant, self.notify, device=device)
+        if self.participant.status != "joined":    # lobby or waiting: the room's public face only
+            return {"participant": self.participant.describe(), "room": room.settings.public(),
+                    "participants": [], "tracks": []}
         return {"participant": self.participant.describe(), **room.snapshot()}
 
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant
-        answer, tracks = self.participant.room.publish(self.participant, self._sdp(params))
+        sources = params.get("sources")
+        if sources is not None and (not isinstance(sources, dict) or
+                                    not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items())):
+            raise SignalError("bad_request", "'sources' must map mids to camera, microphone or screen")
+        answer, tracks = self.participant.room.publish(self.participant, self._sdp(params), sources,
+                                                       params.get("screenQuality"))
         return {"sdp": answer, "tracks": [t.describe() for t in tracks]}
+
+    def do_mute(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        muted = params.get("muted")
+        if not isinstance(muted, bool):
+            raise SignalError("bad_request", "'muted' must be true or false")
+        if not muted and not self.participant.can_publish:
+            raise SignalError("forbidden", "you may not speak in this audio mode without the floor", 403)
+        changed = self.participant.room.mute(self.participant, params.get("kind"), muted)
+        return {"tracks": [t.describe() for t in changed]}
+
+    def do_host(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        action = params.get("action")
+        if not isinstance(action, str):
+            raise SignalError("bad_request", "'action' (a string) is required")
+        return self.participant.room.host_action(self.participant, action, params)
 
     def do_unpublish(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant
@@ -104,7 +136,7 @@ class Connection:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE)
+    ws = web.WebSocketResponse(heartbeat=5, max_msg_size=MAX_MESSAGE)   # a dead client is gone within ~10 s
     await ws.prepare(request)
     conn = Connection(ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret)
     pump = asyncio.create_task(conn.pump())

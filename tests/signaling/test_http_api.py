@@ -160,7 +160,7 @@ async def test_issued_token_joins_over_websocket(http):
     async with http.ws_connect("/ws") as ws:
         await ws.send_json({"id": 1, "method": "join", "params": {"token": tok}})
         reply = await ws.receive_json(timeout=5)
-    assert reply["result"]["participant"]["name"] == "Bo" and reply["result"]["room"] == "api-room"
+    assert reply["result"]["participant"]["name"] == "Bo" and reply["result"]["room"]["id"] == "api-room"
 
 
 async def test_tokens_other_methods(http):

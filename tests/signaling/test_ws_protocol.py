@@ -116,7 +116,7 @@ async def still_usable(c: Client, joined: bool = False) -> None:
         await c.err("join", "conflict", token=token(ROOM))       # a real, well-formed reply
         return
     res = await c.ok("join", token=token(ROOM, "presenter", "after-error"))
-    assert res["participant"]["name"] == "after-error" and res["room"] == ROOM
+    assert res["participant"]["name"] == "after-error" and res["room"]["id"] == ROOM
 
 
 # ---------------------------------------------------------------- framing

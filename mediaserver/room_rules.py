@@ -1,0 +1,137 @@
+"""The product's room rules as plain functions and data: who may join, publish and receive (R-ROOM-1,
+-2, -3, -8, -13; R-MEDIA-5, -7). Rooms ask these; nothing here touches media or signaling."""
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+ROOM_TYPES = ("webinar", "meeting")
+AUDIO_MODES = ("presenters", "listen", "discussion")
+LANGUAGES = ("en", "ru")
+MEETING_MAX = 25            # R-ROOM-1: a meeting holds at most 25 people, presenters and host included
+WEBINAR_MAX = 5000          # R-ROOM-1: a webinar's capacity comes from the plan, up to 5000
+WEBINAR_DEFAULT = 100
+DISCUSSION_MAX = 25         # R-ROOM-2: discussion mode only with at most 25 participants
+CAMERAS_DEFAULT = 4         # R-MEDIA-5: 4 camera feeds; up to 3 more (7) in meetings only
+CAMERAS_MAX_MEETING = 7
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+
+
+class RuleError(Exception):
+    """A request the rules refuse; code is a stable machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def new_room_id(taken: set[str] | dict) -> str:
+    """A 9-digit room ID (R-ROOM-7), not starting with 0 and not taken."""
+    while True:
+        rid = str(100_000_000 + secrets.randbelow(900_000_000))
+        if rid not in taken:
+            return rid
+
+
+@dataclass
+class RoomSettings:
+    """What a room is and how it is set; the host changes some of it live."""
+
+    id: str
+    name: str = ""
+    type: str = "webinar"                       # R-ROOM-1: a new event is a webinar by default
+    capacity: int = WEBINAR_DEFAULT
+    language: str = "en"
+    agenda: str = ""
+    message: str = ""
+    state: str = "live"                         # lobby (before the start), live, ended
+    locked: bool = False
+    audio_mode: str = "listen"                  # R-ROOM-2: listen-only is the default
+    camera_limit: int = CAMERAS_DEFAULT
+    host_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    presenter_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    pin: str = field(default_factory=lambda: f"{secrets.randbelow(1_000_000):06d}")
+    created_at: float = field(default_factory=time.time)
+    adhoc: bool = False                         # made on the fly for a token's room name; gone when empty
+
+    def public(self) -> dict:
+        return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
+                "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
+                "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
+                "url": f"/room/{self.id}", "pin": self.pin,
+                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
+
+
+def check_new_room(type_: str, capacity: int | None, language: str, name: str, agenda: str, message: str,
+                   start: str) -> int:
+    """Validate a room to create; returns its capacity."""
+    if type_ not in ROOM_TYPES:
+        raise RuleError("bad_request", f"'type' must be one of {', '.join(ROOM_TYPES)}")
+    if language not in LANGUAGES:
+        raise RuleError("bad_request", f"'language' must be one of {', '.join(LANGUAGES)}")
+    if start not in ("instant", "lobby"):
+        raise RuleError("bad_request", "'start' must be 'instant' or 'lobby'")
+    for key, value, limit in (("name", name, 200), ("agenda", agenda, 5000), ("message", message, 2000)):
+        if not isinstance(value, str) or len(value) > limit:
+            raise RuleError("bad_request", f"'{key}' must be text of at most {limit} characters")
+    return check_capacity(type_, WEBINAR_DEFAULT if capacity is None and type_ == "webinar"
+                          else MEETING_MAX if capacity is None else capacity)
+
+
+def check_capacity(type_: str, capacity: object) -> int:
+    top = MEETING_MAX if type_ == "meeting" else WEBINAR_MAX
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= top:
+        raise RuleError("bad_capacity", f"a {type_}'s capacity is 1..{top} participants")
+    return capacity
+
+
+def check_person(name: object, email: object) -> tuple[str, str]:
+    """R-ROOM-7: a display name (need not be real) and an e-mail address."""
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
+        raise RuleError("bad_request", "a display name of 1 to 64 characters is required")
+    if not isinstance(email, str) or not EMAIL.match(email.strip()):
+        raise RuleError("bad_request", "a valid e-mail address is required")
+    return name.strip(), email.strip()
+
+
+def entry_status(room: RoomSettings, role: str, seated: int) -> str:
+    """Where a newcomer goes: joined, lobby (not started) or waiting (full); or refused."""
+    if room.state == "ended":
+        raise RuleError("ended", "this session has ended")
+    if room.locked and role != "host":
+        raise RuleError("locked", "the host has locked this room")
+    if role == "host":
+        return "joined"
+    if room.state == "lobby":
+        return "lobby"
+    return "waiting" if seated >= room.capacity else "joined"
+
+
+def may_publish(room: RoomSettings, role: str, floor: bool) -> bool:
+    """R-ROOM-2/-3: presenters and the host always; attendees with the floor, or in discussion mode."""
+    return role in ("host", "presenter") or floor or room.audio_mode == "discussion"
+
+
+def receives_media(room: RoomSettings, role: str, floor: bool) -> bool:
+    """R-ROOM-2: in presenters-only mode attendees hear and see nothing."""
+    return room.audio_mode != "presenters" or role in ("host", "presenter") or floor
+
+
+def check_audio_mode(room: RoomSettings, mode: str, people: int) -> None:
+    if mode not in AUDIO_MODES:
+        raise RuleError("bad_request", f"'mode' must be one of {', '.join(AUDIO_MODES)}")
+    if mode == "discussion" and people > DISCUSSION_MAX:
+        raise RuleError("too_many_for_discussion",
+                        f"discussion mode needs at most {DISCUSSION_MAX} participants; there are {people}")
+
+
+def check_cameras(room: RoomSettings, on_now: int, adding: int) -> None:
+    if on_now + adding > room.camera_limit:
+        raise RuleError("camera_limit", f"at most {room.camera_limit} cameras may be on at once in this room")
+
+
+def check_screen(device: str) -> None:
+    if device == "mobile":
+        raise RuleError("not_on_mobile", "screen sharing is not available from mobile devices (R-MEDIA-7)")
