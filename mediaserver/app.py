@@ -8,6 +8,7 @@ from aiohttp import web
 from signaling import keys
 from signaling.http import add_routes
 
+from .avatars import AvatarStore
 from .config import Settings
 from .media import MediaEngine
 from .metrics import make_registry
@@ -25,6 +26,7 @@ def build(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms
+    app[keys.AVATARS] = AvatarStore()
     app[keys.REGISTRY] = make_registry(
         media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
 

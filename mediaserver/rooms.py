@@ -90,6 +90,7 @@ class Participant:
     subscription: Subscription | None = None
     viewer_transport: TransportInfo | None = None      # WHEP
     consumers: dict[str, int] = field(default_factory=dict)   # track id -> consumer id (either way in)
+    avatar: str | None = None            # URL of the picture shown instead of a camera (R-MEDIA-6)
     paused: dict[str, bool] = field(default_factory=dict)     # track id -> paused now
 
     @property
@@ -98,7 +99,7 @@ class Participant:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role, "status": self.status,
-                "canPublish": self.can_publish, "floor": self.floor,
+                "canPublish": self.can_publish, "floor": self.floor, "avatar": self.avatar,
                 "muted": {k: all(t.muted for t in self.tracks.values() if t.kind == k)
                           for k in ("audio", "video") if any(t.kind == k for t in self.tracks.values())}}
 
@@ -282,6 +283,10 @@ class Room:
         if muted and by and changed:
             p.send("muted", {"kind": kind, "by": by})
         return changed
+
+    def set_avatar(self, p: Participant, url: str | None) -> None:
+        p.avatar = url
+        self._broadcast("participantUpdated", {"participant": p.describe()})
 
     # ---- forwarding rules: a consumer is paused when its track is muted or the rules deny the receiver ----
 

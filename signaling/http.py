@@ -227,6 +227,14 @@ async def join_room(request: web.Request) -> web.Response:
         return json_error(classify(e))
 
 
+async def avatar(request: web.Request) -> web.Response:
+    item = request.app[keys.AVATARS].get(request.match_info["key"])
+    if item is None:
+        return json_error(SignalError("not_found", "no such avatar", 404))
+    ctype, data = item
+    return web.Response(body=data, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
+
+
 async def room_page(request: web.Request) -> web.FileResponse:
     page = STATIC / "room.html"
     return web.FileResponse(page if page.exists() else STATIC / "demo.html")
@@ -260,6 +268,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/demo", demo)
     app.router.add_get("/room/{id}", room_page)
+    app.router.add_get("/avatars/{key}", avatar)
     app.router.add_post("/api/v1/rooms", create_room)
     app.router.add_get("/api/v1/rooms/{id}", room_info)
     app.router.add_post("/api/v1/rooms/{id}/join", join_room)

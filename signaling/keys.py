@@ -6,6 +6,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.registry import CollectorRegistry
 
+from mediaserver.avatars import AvatarStore
 from mediaserver.config import Settings
 from mediaserver.media import MediaEngine
 from mediaserver.rooms import RoomManager
@@ -15,3 +16,4 @@ MEDIA = web.AppKey("media", MediaEngine)
 ROOMS = web.AppKey("rooms", RoomManager)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 RESOURCES = web.AppKey("resources", dict[str, Any])   # WHIP/WHEP resource id -> (kind, participant)
+AVATARS = web.AppKey("avatars", AvatarStore)

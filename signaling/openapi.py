@@ -117,6 +117,10 @@ def spec() -> dict[str, Any]:
                               **_err(400, 403, 404),
                               "410": {"description": "the session has ended",
                                       "content": {"application/json": {"schema": ERROR}}}}}},
+            "/avatars/{key}": {"get": {
+                "summary": "an avatar picture (set over the WebSocket with setAvatar)", "operationId": "avatar",
+                "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the image (PNG, JPEG or WebP)"}, **_err(404)}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from mediaserver import tokens
+from mediaserver.avatars import AvatarError, AvatarStore
 from mediaserver.rooms import Participant, RoomManager
 
 from . import keys
@@ -21,9 +22,11 @@ MAX_MESSAGE = 256 * 1024
 class Connection:
     """One WebSocket client: at most one participant in one room."""
 
-    def __init__(self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str,
+                 avatars: AvatarStore | None = None) -> None:
         self.ws = ws
         self.rooms = rooms
+        self.avatars = avatars or AvatarStore()
         self.secret = secret
         self.participant: Participant | None = None
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -101,6 +104,17 @@ class Connection:
         changed = self.participant.room.mute(self.participant, params.get("kind"), muted)
         return {"tracks": [t.describe() for t in changed]}
 
+    def do_setAvatar(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (the protocol's name)
+        """An image shown instead of the camera (R-MEDIA-6): a data: URL, or null to remove it."""
+        assert self.participant
+        image = params.get("image")
+        try:
+            url = None if image is None else self.avatars.put_data_url(image)
+        except AvatarError as e:
+            raise SignalError("bad_request", str(e)) from e
+        self.participant.room.set_avatar(self.participant, url)
+        return {"avatar": url}
+
     def do_host(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant
         action = params.get("action")
@@ -138,7 +152,7 @@ class Connection:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=5, max_msg_size=MAX_MESSAGE)   # a dead client is gone within ~10 s
     await ws.prepare(request)
-    conn = Connection(ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret)
+    conn = Connection(ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret, request.app[keys.AVATARS])
     pump = asyncio.create_task(conn.pump())
     try:
         async for raw in ws:

@@ -249,3 +249,21 @@ async def test_presenters_only_mode_stops_media_to_attendees(http, connect, serv
             t.cancel()
         await sub.close()
         await pub.close()
+
+
+async def test_an_avatar_instead_of_a_camera(http, connect):
+    import base64
+
+    room = await create(http)
+    host, _ = await enter(http, connect, room, "hal", "host")
+    att, _ = await enter(http, connect, room, "ann")
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    out = await att.ok("setAvatar", image="data:image/png;base64," + base64.b64encode(png).decode())
+    assert out["avatar"].startswith("/avatars/")
+    upd = await host.note("participantUpdated")
+    assert upd["params"]["participant"]["avatar"] == out["avatar"]
+    async with http.get(out["avatar"]) as r:
+        assert r.status == 200 and r.content_type == "image/png" and await r.read() == png
+    await att.err("setAvatar", "bad_request", image="data:text/plain;base64,aGVsbG8=")
+    await att.err("setAvatar", "bad_request", image="data:image/png;base64," + "A" * 230_000)
+    assert (await att.ok("setAvatar", image=None))["avatar"] is None
