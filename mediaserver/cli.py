@@ -21,7 +21,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         settings.http_port = args.port
     logs.setup(settings.log_level, settings.log_json)
-    log.info("signaling on http://%s:%d  (API key: %s)", settings.http_host, settings.http_port, settings.api_key)
+    url = f"http://{settings.http_host}:{settings.http_port}/"
+    log.info("signaling on %s  (API key: %s)", url, settings.api_key)
+    print(f"mediaserver is up: open {url} to create a room and join it", flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(build(settings), host=settings.http_host, port=settings.http_port, print=None)
     return 0
