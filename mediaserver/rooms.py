@@ -48,10 +48,11 @@ class Track:
     source: str = "camera"
     muted: bool = False
     screen_quality: str | None = None
+    transport_id: int = 0
 
     def describe(self) -> dict[str, Any]:
         d = {"id": self.id, "kind": self.kind, "participant": self.owner.id, "codec": self.codec.name,
-             "streamId": self.stream_id, "source": self.source, "muted": self.muted}
+             "streamId": self.stream_id, "source": self.source, "muted": self.muted, "mid": self.mid}
         if self.screen_quality:
             d["screenQuality"] = self.screen_quality
         return d
@@ -85,7 +86,7 @@ class Participant:
     device: str = "desktop"
     status: str = "joined"               # joined, lobby, waiting
     floor: bool = False                  # an attendee the host gave the floor (R-ROOM-3)
-    publish_transport: TransportInfo | None = None
+    publish_transports: dict[int, TransportInfo] = field(default_factory=dict)   # one per publication
     tracks: dict[str, Track] = field(default_factory=dict)
     subscription: Subscription | None = None
     viewer_transport: TransportInfo | None = None      # WHEP
@@ -153,7 +154,7 @@ class Room:
         was_seated = p.status == "joined"
         for t in list(p.tracks.values()):
             self._remove_track(t)
-        for transport in (p.subscription.transport if p.subscription else None, p.publish_transport,
+        for transport in (p.subscription.transport if p.subscription else None, *p.publish_transports.values(),
                           p.viewer_transport):
             if transport is not None:
                 self.media.close_transport(transport.id)
@@ -199,8 +200,8 @@ class Room:
         if not p.can_publish:
             raise RuleError("forbidden", f"role {p.role!r} may not publish in {self.settings.audio_mode!r} mode "
                                          "without the floor")
-        if p.publish_transport is not None:
-            raise RuleError("conflict", "this participant already publishes; unpublish or leave first")
+        if len(p.publish_transports) >= 3:
+            raise RuleError("conflict", "at most 3 publishing connections (e.g. camera and a screen); unpublish one")
         sources = sources or {}
         if any(s not in SOURCES for s in sources.values()):
             raise RuleError("bad_request", f"sources must be one of {', '.join(SOURCES)}")
@@ -235,11 +236,12 @@ class Room:
                                                  nack=any("nack" == f for f in main.rtcp_fb))
                 src = source_of[n.mid]
                 new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid, src,
-                                 screen_quality=(screen_quality or "high") if src == "screen" else None))
+                                 screen_quality=(screen_quality or "high") if src == "screen" else None,
+                                 transport_id=transport.id))
         except Exception:
             self.media.close_transport(transport.id)     # closes the producers made so far
             raise
-        p.publish_transport = transport
+        p.publish_transports[transport.id] = transport
         self._watch(p, transport)
         for t in new:
             p.tracks[t.id] = t
@@ -255,9 +257,9 @@ class Room:
         tracks = [p.tracks[track_id]] if track_id is not None else list(p.tracks.values())
         for t in tracks:
             self._remove_track(t)
-        if not p.tracks and p.publish_transport:
-            self.media.close_transport(p.publish_transport.id)
-            p.publish_transport = None
+        in_use = {t.transport_id for t in p.tracks.values()}
+        for tid in [tid for tid in p.publish_transports if tid not in in_use]:   # publications now empty
+            self.media.close_transport(p.publish_transports.pop(tid).id)
         self._renegotiate_all(exclude=p)
 
     def _remove_track(self, t: Track) -> None:

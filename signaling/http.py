@@ -82,7 +82,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
 
 def _watch(app: web.Application, rid: str, p: Participant) -> None:
     """End a WHIP/WHEP session when DTLS closes or fails, or ICE consent expires (the peer vanished)."""
-    transport = p.publish_transport or p.viewer_transport
+    transport = next(iter(p.publish_transports.values()), None) or p.viewer_transport
     if transport is None:
         return
 

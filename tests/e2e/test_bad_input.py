@@ -129,8 +129,8 @@ async def test_blast_while_media_flows(server):
             assert await wait_for(lambda: counts["video"] > 15, 25), counts
             room = rooms.rooms["blast"]
             sub_p = next(p for p in room.participants.values() if p.subscription is not None)
-            pub_p = next(p for p in room.participants.values() if p.publish_transport is not None)
-            sub_t, pub_t = sub_p.subscription.transport, pub_p.publish_transport
+            pub_p = next(p for p in room.participants.values() if p.publish_transports)
+            sub_t, pub_t = sub_p.subscription.transport, next(iter(pub_p.publish_transports.values()))
             assert sub_t is not None and sub_t.id in media.transports
             ufrags = [sub_t.ufrag, pub_t.ufrag]
 

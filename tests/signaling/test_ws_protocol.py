@@ -198,13 +198,15 @@ async def test_publish_without_sdp(connect, params):
     await c.ok("publish", sdp=await make_offer())
 
 
-async def test_publish_twice_conflict(connect):
+async def test_at_most_three_publications(connect, server):
     c = await connect()
     await c.ok("join", token=token(ROOM))
-    offer = await make_offer()
-    await c.ok("publish", sdp=offer)
-    await c.err("publish", "conflict", sdp=offer)
+    for _ in range(3):        # e.g. camera + microphone, a screen share, and one more
+        await c.ok("publish", sdp=await make_offer(video=1, audio=0))
+    await c.err("publish", "conflict", sdp=await make_offer(video=0, audio=1))
+    assert server["media"].stats()["transports"] == 3
     await c.ok("unpublish")
+    assert server["media"].stats()["transports"] == 0
     await c.ok("publish", sdp=await make_offer())
 
 

@@ -1,0 +1,807 @@
+// mediaserver browser SDK: the room HTTP API and the WebSocket session of notes/room-protocol.md and
+// docs/signaling.md. Plain ES module, no dependencies. API reference: docs/sdk.md.
+//
+// One RTCPeerConnection per publication (the client offers; camera + microphone together, a screen share
+// on its own) and one receiving connection (the server offers and renegotiates as tracks come and go).
+
+/** An error refused by the server: `code` is the protocol's machine-readable reason. */
+export class MediaserverError extends Error {
+  constructor(code, message, status = 0) {
+    super(message || code);
+    this.name = 'MediaserverError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** Every notification of the protocol; each is re-dispatched as a CustomEvent with `detail` = params. */
+export const NOTIFICATIONS = [
+  'participantJoined', 'participantLeft', 'participantUpdated', 'trackPublished', 'trackUnpublished',
+  'trackUpdated', 'offer', 'roomUpdated', 'admitted', 'muted', 'floorGranted', 'floorRevoked', 'removed',
+  'ended',
+];
+
+/** Screen-share quality modes (R-MEDIA-7) with the budgets of R-MEDIA-3. */
+export const SCREEN_QUALITY = {
+  high: { width: 1920, height: 1080, frameRate: 30, maxBitrate: 5_000_000, contentHint: 'detail' },
+  lite: { width: 1280, height: 720, frameRate: 10, maxBitrate: 2_000_000, contentHint: 'text' },
+};
+/** Camera quality levels (R-MEDIA-4): SD and HD, with the R-MEDIA-3 video budgets. */
+export const VIDEO_QUALITY = {
+  sd: { width: 640, height: 480, frameRate: 30, maxBitrate: 1_000_000 },
+  hd: { width: 1280, height: 720, frameRate: 30, maxBitrate: 2_000_000 },
+};
+
+const MOBILE_UA = /Android|iPhone|iPad|iPod|Mobile|Opera Mini|IEMobile|Silk/i;
+
+/** True on phones and tablets (user-agent client hints, the user agent, or an iPad posing as a Mac). */
+export function isMobile() {
+  if (typeof navigator === 'undefined') return false;
+  if (navigator.userAgentData && navigator.userAgentData.mobile === true) return true;
+  if (MOBILE_UA.test(navigator.userAgent || '')) return true;
+  return /Macintosh/.test(navigator.userAgent || '') && navigator.maxTouchPoints > 1;
+}
+
+/** The /ws URL for an http(s) base (or the page's own origin when base is empty). */
+export function wsUrl(base) {
+  const origin = base || (typeof location !== 'undefined' ? location.origin : '');
+  if (/^wss?:/i.test(origin)) return origin;
+  const u = new URL(origin);
+  const path = u.pathname.replace(/\/+$/, '');
+  return `${u.protocol === 'https:' ? 'wss' : 'ws'}://${u.host}${path.endsWith('/ws') ? path : `${path}/ws`}`;
+}
+
+function apiBase(base) {
+  return (base || '').replace(/\/+$/, '');
+}
+
+async function http(method, url, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    throw new MediaserverError('network', `${method} ${url}: ${e.message || e}`);
+  }
+  let data = null;
+  try { data = await res.json(); } catch { /* not JSON */ }
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    throw new MediaserverError(err.code || `http_${res.status}`, err.message || `${method} ${url}: HTTP ${res.status}`,
+      res.status);
+  }
+  return data;
+}
+
+/** mid -> {streamId, trackId} from the a=mid / a=msid lines of an SDP (for mapping received tracks). */
+export function parseMsids(sdp) {
+  const out = new Map();
+  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
+    const mid = /\r?\na=mid:(\S+)/.exec(`\n${section}`);
+    const msid = /\r?\na=msid:(\S+) (\S+)/.exec(`\n${section}`);
+    const inactive = /^\w+ 0 /.test(section) || /\r?\na=inactive/.test(`\n${section}`);
+    if (mid) out.set(mid[1], { streamId: msid && msid[1], trackId: msid && msid[2], active: !inactive });
+  }
+  return out;
+}
+
+/**
+ * Who speaks: the loudest level at or above `threshold`, keeping `current` unless another is clearly
+ * louder (by `margin`), so the highlight does not flicker between two voices. Returns an id or null.
+ */
+export function pickSpeaker(levels, current = null, { threshold = 0.02, margin = 1.5 } = {}) {
+  let best = null;
+  let bestLevel = 0;
+  for (const [id, level] of Object.entries(levels)) {
+    if (level >= threshold && level > bestLevel) { best = id; bestLevel = level; }
+  }
+  if (best === null) return null;
+  const cur = current !== null && current !== undefined ? levels[current] || 0 : 0;
+  if (current && best !== current && cur >= threshold && bestLevel < cur * margin) return current;
+  return best;
+}
+
+const PC_CONFIG = { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+
+export class MediaserverClient extends EventTarget {
+  // ---- HTTP API (R-ROOM-7): static, need no session ----
+
+  /**
+   * POST /api/v1/rooms. opts: {type, name, capacity, language, agenda, message, start, apiKey}.
+   * Resolves {id, name, type, url, hostKey, hostUrl, pin, language}.
+   */
+  static async createRoom(base, opts = {}) {
+    const { apiKey, ...body } = opts;
+    return http('POST', `${apiBase(base)}/api/v1/rooms`, body, apiKey ? { Authorization: `Bearer ${apiKey}` } : {});
+  }
+
+  /** GET /api/v1/rooms/{id}: {id, name, type, language, agenda, message, state, locked, capacity, ...}. */
+  static async roomInfo(base, id) {
+    return http('GET', `${apiBase(base)}/api/v1/rooms/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?}: {token, role, room}.
+   * Refusals: bad_request, not_found, forbidden (a wrong key), locked, ended.
+   */
+  static async joinRoom(base, id, { name, email, hostKey, presenterKey } = {}) {
+    const body = { name, email };
+    if (hostKey) body.hostKey = hostKey;
+    else if (presenterKey) body.presenterKey = presenterKey;
+    return http('POST', `${apiBase(base)}/api/v1/rooms/${encodeURIComponent(id)}/join`, body);
+  }
+
+  /** Publish over WHIP (RFC 9725) instead of the WebSocket: resolves {pc, location}. */
+  static async whip(base, room, token, stream) {
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((r) => {
+      if (pc.iceGatheringState === 'complete') r();
+      else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+      setTimeout(r, 2000);
+    });
+    const res = await fetch(`${apiBase(base)}/whip/${room}`, { method: 'POST', body: pc.localDescription.sdp,
+      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` } });
+    if (res.status !== 201) throw new Error(`WHIP failed: ${res.status} ${await res.text()}`);
+    const location = res.headers.get('Location');
+    await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+    return { pc, location };
+  }
+
+  /** getUserMedia for a camera and/or microphone at a quality level ('sd' or 'hd'), on chosen devices. */
+  static async openMedia({ audio = true, video = true, quality = 'sd', audioDeviceId, videoDeviceId } = {}) {
+    const q = VIDEO_QUALITY[quality] || VIDEO_QUALITY.sd;
+    const constraints = {
+      audio: audio ? { ...(audioDeviceId ? { deviceId: { exact: audioDeviceId } } : {}),
+        echoCancellation: true, noiseSuppression: true, autoGainControl: true } : false,
+      video: video ? { ...(videoDeviceId ? { deviceId: { exact: videoDeviceId } } : {}),
+        width: { ideal: q.width }, height: { ideal: q.height }, frameRate: { ideal: q.frameRate } } : false,
+    };
+    return navigator.mediaDevices.getUserMedia(constraints);
+  }
+
+  /** The cameras and microphones ({audioinput: [...], videoinput: [...], audiooutput: [...]}). */
+  static async devices() {
+    const out = { audioinput: [], videoinput: [], audiooutput: [] };
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return out;
+    for (const d of await navigator.mediaDevices.enumerateDevices()) {
+      if (out[d.kind]) out[d.kind].push({ deviceId: d.deviceId, label: d.label, groupId: d.groupId });
+    }
+    return out;
+  }
+
+  static isMobile() { return isMobile(); }
+
+  static canShareScreen() {
+    return !isMobile() && !!(typeof navigator !== 'undefined' && navigator.mediaDevices
+      && navigator.mediaDevices.getDisplayMedia);
+  }
+
+  // ---- the session ----
+
+  /**
+   * new MediaserverClient(url?, token?, options?): url is the ws(s):// signaling URL or an http(s) base
+   * (default: this page's origin). options.iceTransport: 'tcp' keeps only the server's ICE-TCP
+   * candidates, as a client whose UDP is blocked would end up using.
+   */
+  constructor(url, token, options = {}) {
+    super();
+    if (token && typeof token === 'object') { options = token; token = undefined; }
+    this.options = options;
+    this.url = wsUrl(url);
+    this.token = token;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.ws = null;
+    this.pub = null;             // the first publication's peer connection (kept for older callers)
+    this.sub = null;             // the receiving peer connection
+    this.publications = [];      // [{pc, stream, tracks: [{track, source, mid, id}], screen, quality}]
+    this.remoteStreams = new Map();
+    this.remoteTracks = new Map();  // track id -> {track, stream, mid, descriptor}
+    this.participant = null;     // this client's descriptor (with status, canPublish, muted)
+    this.room = null;
+    this.participants = new Map();  // id -> descriptor (others and self)
+    this.tracks = new Map();     // id -> descriptor (every published track in the room, own ones too)
+    this.muted = { audio: false, video: false };
+    this.device = undefined;
+    this.videoQuality = 'sd';
+    this.closed = false;
+    this._midTracks = new Map(); // receiving mid -> track id
+    this._sigChain = Promise.resolve();
+    this._speaker = null;
+    this._speakerTimer = null;
+  }
+
+  connect() {
+    return new Promise((resolve, reject) => {
+      this.ws = new WebSocket(this.url);
+      this.ws.onopen = () => resolve();
+      this.ws.onerror = () => reject(new MediaserverError('network', `websocket error (${this.url})`));
+      this.ws.onclose = () => {
+        for (const { reject: rej } of this.pending.values()) rej(new MediaserverError('closed', 'connection closed'));
+        this.pending.clear();
+        this.closed = true;
+        this.stopSpeakerDetection();
+        this.dispatchEvent(new Event('close'));
+      };
+      this.ws.onmessage = (ev) => {
+        let msg;
+        try { msg = JSON.parse(ev.data); } catch { return; }
+        this._onMessage(msg);
+      };
+    });
+  }
+
+  /** One request: resolves the result or rejects with a MediaserverError carrying the server's code. */
+  request(method, params = {}) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new MediaserverError('closed', `not connected (${method})`));
+    }
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ id, method, params }));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  _onMessage(msg) {
+    if (msg.id !== undefined && msg.id !== null && this.pending.has(msg.id)) {
+      const { resolve, reject } = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.error) reject(new MediaserverError(msg.error.code, msg.error.message));
+      else resolve(msg.result);
+      return;
+    }
+    if (!msg.method) {
+      if (msg.error) this._fail(new MediaserverError(msg.error.code, msg.error.message));
+      return;
+    }
+    const params = msg.params || {};
+    if (msg.method === 'offer') {
+      this._serial(() => this._answer(params.sdp)).catch((e) => this._fail(e));
+    } else {
+      this._apply(msg.method, params);
+    }
+    this.dispatchEvent(new CustomEvent(msg.method, { detail: params }));
+  }
+
+  _fail(error) {
+    this.dispatchEvent(new CustomEvent('error', { detail: { error } }));
+  }
+
+  _serial(fn) {
+    const next = this._sigChain.then(fn, fn);
+    this._sigChain = next.catch(() => {});
+    return next;
+  }
+
+  // Keep participants, tracks, room and own state current before the event reaches the application.
+  _apply(method, p) {
+    const idOf = (x) => (x && typeof x === 'object' ? x.id : x);
+    switch (method) {
+      case 'participantJoined':
+      case 'participantUpdated':
+        if (p.participant && p.participant.id) {
+          const merged = { ...(this.participants.get(p.participant.id) || {}), ...p.participant };
+          this.participants.set(merged.id, merged);
+          if (this.participant && merged.id === this.participant.id) this._setSelf(merged);
+        }
+        break;
+      case 'participantLeft':
+        this.participants.delete(idOf(p.participant));
+        for (const [id, t] of this.tracks) if (t.participant === idOf(p.participant)) this.tracks.delete(id);
+        break;
+      case 'trackPublished':
+      case 'trackUpdated':
+        if (p.track && p.track.id) this.tracks.set(p.track.id, { ...(this.tracks.get(p.track.id) || {}), ...p.track });
+        break;
+      case 'trackUnpublished': {
+        const id = idOf(p.track);
+        this.tracks.delete(id);
+        const remote = this.remoteTracks.get(id);
+        if (remote) {
+          this.remoteTracks.delete(id);
+          this.dispatchEvent(new CustomEvent('trackRemoved', { detail: { ...remote, id } }));
+        }
+        break;
+      }
+      case 'roomUpdated':
+        if (p.room) this.room = { ...(this.room || {}), ...p.room };
+        break;
+      case 'admitted':
+        // The server sends the room as the newcomer now sees it: {participant, room, participants, tracks}.
+        if (p.room && typeof p.room === 'object') this.room = { ...(this.room || {}), ...p.room };
+        if (Array.isArray(p.participants)) this.participants = new Map(p.participants.map((q) => [q.id, q]));
+        if (Array.isArray(p.tracks)) this.tracks = new Map(p.tracks.map((t) => [t.id, t]));
+        this._setSelf({ ...(this.participant || {}), ...(p.participant || {}), status: 'joined' });
+        break;
+      case 'muted':
+        if (p.kind) this._muteLocal(p.kind, true);
+        break;
+      case 'floorGranted':
+        this._setSelf({ ...this.participant, canPublish: true });
+        break;
+      case 'floorRevoked':
+        this._setSelf({ ...this.participant, canPublish: this.participant.role !== 'attendee' ? this.participant.canPublish : false });
+        this._closePublications();
+        break;
+      case 'removed':
+      case 'ended':
+        this.stopSpeakerDetection();
+        this._closePublications();
+        if (this.sub) { this.sub.close(); this.sub = null; }
+        break;
+      default:
+    }
+  }
+
+  _setSelf(d) {
+    this.participant = d;
+    if (d && d.id) this.participants.set(d.id, { ...(this.participants.get(d.id) || {}), ...d });
+  }
+
+  /**
+   * join(token?, {device?}): connect and join. device: 'desktop' | 'mobile' (default: detected).
+   * Resolves the join result {participant: {id, name, role, status, canPublish, muted}, room,
+   * participants, tracks}; status 'lobby' / 'waiting' means wait for the 'admitted' event.
+   */
+  async join(token, { device } = {}) {
+    if (token) this.token = token;
+    this.device = device || (isMobile() ? 'mobile' : 'desktop');
+    await this.connect();
+    const info = await this.request('join', { token: this.token, device: this.device });
+    this.info = info;
+    const self = { status: 'joined', ...info.participant };
+    if (self.canPublish === undefined) self.canPublish = self.role === 'host' || self.role === 'presenter';
+    if (self.muted) this.muted = { audio: !!self.muted.audio, video: !!self.muted.video };
+    this.room = typeof info.room === 'object' && info.room !== null ? info.room : { id: info.room };
+    this.participants = new Map((info.participants || []).map((q) => [q.id, q]));
+    this._setSelf(self);
+    this.tracks = new Map((info.tracks || []).map((t) => [t.id, t]));
+    return info;
+  }
+
+  /** True when other participants' tracks exist to receive. */
+  hasRemoteTracks() {
+    const me = this.participant && this.participant.id;
+    for (const t of this.tracks.values()) if (t.participant !== me) return true;
+    return false;
+  }
+
+  _sourceOf(track, options) {
+    const s = options.sources || {};
+    if (s[track.id]) return s[track.id];
+    if (s[track.kind]) return s[track.kind];
+    return track.kind === 'audio' ? 'microphone' : 'camera';
+  }
+
+  /**
+   * publish(stream, {videoCodec?, sources?, screenQuality?, videoQuality?}): send the stream's tracks.
+   * sources maps a track kind or track id to 'camera' | 'microphone' | 'screen' (default: microphone for
+   * audio, camera for video). videoCodec: 'VP8' | 'VP9' | 'H264' | 'AV1' goes first in the offer.
+   * Resolves the server's track descriptors; refusals reject with code forbidden, camera_limit,
+   * not_on_mobile, ...
+   */
+  async publish(stream, options = {}) {
+    try {
+      return await this._publishOnce(stream, options);
+    } catch (e) {
+      if (!e || e.code !== 'conflict' || !this.publications.length) throw e;
+      // The server keeps one publishing connection per participant: send everything on a new one.
+      return this._republishWith(stream, options);
+    }
+  }
+
+  async _republishWith(stream, options) {
+    const old = [];
+    for (const p of this.publications) {
+      for (const t of p.tracks) if (t.track.readyState === 'live') old.push({ track: t.track, source: t.source });
+    }
+    const quality = options.screenQuality || (this.publications.find((p) => p.quality) || {}).quality;
+    const added = options.tracks || stream.getTracks();
+    const sources = {};
+    for (const o of old) sources[o.track.id] = o.source;
+    for (const t of added) sources[t.id] = this._sourceOf(t, options);
+    const tracks = [...old.map((o) => o.track), ...added.filter((t) => !old.some((o) => o.track === t))];
+    try { await this.request('unpublish', {}); } catch { /* nothing left */ }
+    for (const p of this.publications) { for (const t of p.tracks) if (t.id) this.tracks.delete(t.id); p.pc.close(); }
+    this.publications = [];
+    this.pub = null;
+    const all = new MediaStream(tracks);
+    try {
+      return await this._publishOnce(all, { ...options, tracks, sources, screenQuality: quality });
+    } catch (e) {
+      // Put back what was being sent before (without the new tracks), then report the refusal.
+      if (old.length) {
+        const back = old.map((o) => o.track);
+        await this._publishOnce(new MediaStream(back), { ...options, tracks: back, sources, screenQuality: quality })
+          .catch(() => {});
+      }
+      throw e;
+    }
+  }
+
+  async _publishOnce(stream, options) {
+    const tracks = options.tracks || stream.getTracks();
+    const pc = new RTCPeerConnection(PC_CONFIG);
+    const entries = [];
+    const screen = tracks.some((t) => this._sourceOf(t, options) === 'screen');
+    const quality = screen ? options.screenQuality || 'high' : undefined;
+    for (const track of tracks) {
+      const source = this._sourceOf(track, options);
+      let sendEncodings;
+      if (track.kind === 'video') {
+        const q = source === 'screen' ? SCREEN_QUALITY[quality] || SCREEN_QUALITY.high
+          : VIDEO_QUALITY[options.videoQuality || this.videoQuality] || VIDEO_QUALITY.sd;
+        sendEncodings = [{ maxBitrate: q.maxBitrate, ...(source === 'screen' ? { maxFramerate: q.frameRate } : {}) }];
+      }
+      const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(sendEncodings ? { sendEncodings } : {}) });
+      if (track.kind === 'video' && options.videoCodec && tr.setCodecPreferences) {
+        const all = RTCRtpSender.getCapabilities('video').codecs;
+        const want = all.filter((c) => c.mimeType.toLowerCase() === `video/${options.videoCodec.toLowerCase()}`);
+        if (!want.length) { pc.close(); throw new Error(`this browser cannot send ${options.videoCodec}`); }
+        tr.setCodecPreferences([...want, ...all.filter((c) => !want.includes(c))]);
+      }
+      if (source !== 'screen' && this.muted[track.kind]) track.enabled = false;
+      entries.push({ track, source, transceiver: tr });
+    }
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const sources = {};
+      for (const e of entries) { e.mid = e.transceiver.mid; sources[e.mid] = e.source; }
+      const params = { sdp: pc.localDescription.sdp, sources };
+      if (screen) params.screenQuality = quality;
+      const res = await this.request('publish', params);
+      await pc.setRemoteDescription({ type: 'answer', sdp: this._filter(res.sdp) });
+      const created = res.tracks || [];
+      for (const t of created) {
+        const e = entries.find((x) => !x.id && t.source && x.source === t.source && x.track.kind === t.kind)
+          || entries.find((x) => !x.id && x.track.kind === t.kind);
+        if (e) e.id = t.id;
+        this.tracks.set(t.id, { source: e ? e.source : undefined, ...t });
+      }
+      const publication = { pc, stream, quality,
+        tracks: entries.map(({ track, source, mid, id }) => ({ track, source, mid, id })) };
+      this.publications.push(publication);
+      if (!this.pub) this.pub = pc;
+      pc.addEventListener('connectionstatechange', () => {
+        if (pc.connectionState === 'failed' && this.publications.includes(publication)) {
+          this._fail(new MediaserverError('ice_failed', 'the publishing connection failed'));
+        }
+      });
+      // Tell the server about mutes chosen before (or while) publishing.
+      for (const kind of ['audio', 'video']) {
+        if (this.muted[kind] && entries.some((e) => e.track.kind === kind && e.source !== 'screen')) {
+          this.request('mute', { kind, muted: true }).catch(() => {});
+        }
+      }
+      return created;
+    } catch (e) {
+      pc.close();
+      throw e;
+    }
+  }
+
+  /** The local tracks being sent for a source ('camera' | 'microphone' | 'screen'). */
+  localTracks(source) {
+    const out = [];
+    for (const p of this.publications) for (const t of p.tracks) if (!source || t.source === source) out.push(t.track);
+    return out;
+  }
+
+  /**
+   * Swap the camera or microphone being sent for another (e.g. after a device change) with no
+   * renegotiation. Returns true when a sender took the new track.
+   */
+  async replaceTrack(source, track) {
+    for (const p of this.publications) {
+      for (const t of p.tracks) {
+        if (t.source !== source) continue;
+        const sender = p.pc.getSenders().find((s) => s.track === t.track || (t.mid !== undefined && s === (p.pc.getTransceivers().find((x) => x.mid === t.mid) || {}).sender));
+        if (!sender) continue;
+        track.enabled = !this.muted[track.kind];
+        await sender.replaceTrack(track);
+        t.track = track;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Set the camera's quality level ('sd' or 'hd', R-MEDIA-4): the bitrate cap of the camera being sent
+   * now and of later publications. (Capture size is the caller's: openMedia({quality}) + replaceTrack.)
+   */
+  async setVideoQuality(quality) {
+    const q = VIDEO_QUALITY[quality] || VIDEO_QUALITY.sd;
+    this.videoQuality = VIDEO_QUALITY[quality] ? quality : 'sd';
+    for (const p of this.publications) {
+      for (const t of p.tracks) {
+        if (t.source !== 'camera') continue;
+        const tr = p.pc.getTransceivers().find((x) => x.mid === t.mid);
+        if (!tr) continue;
+        const params = tr.sender.getParameters();
+        if (!params.encodings || !params.encodings.length) continue;
+        for (const e of params.encodings) e.maxBitrate = q.maxBitrate;
+        await tr.sender.setParameters(params);
+      }
+    }
+  }
+
+  /**
+   * Share the screen, a window or a tab (R-MEDIA-7) in quality 'high' (HighQ) or 'lite' (LiteQ).
+   * Refused on mobile devices (code not_on_mobile). Resolves the screen MediaStream; when the user stops
+   * sharing from the browser's own UI the share is unpublished and 'screenEnded' is dispatched.
+   */
+  async shareScreen(quality = 'high') {
+    if (isMobile() || this.device === 'mobile') throw new MediaserverError('not_on_mobile', 'screen sharing is not available on mobile devices');
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
+      throw new MediaserverError('not_supported', 'this browser cannot share the screen');
+    }
+    if (this.sharingScreen) throw new MediaserverError('conflict', 'already sharing the screen');
+    const q = SCREEN_QUALITY[quality] ? quality : 'high';
+    const spec = SCREEN_QUALITY[q];
+    const stream = await navigator.mediaDevices.getDisplayMedia({
+      video: { width: { max: spec.width }, height: { max: spec.height }, frameRate: { ideal: spec.frameRate, max: spec.frameRate } },
+      audio: false,
+    });
+    const [track] = stream.getVideoTracks();
+    if (track && 'contentHint' in track) track.contentHint = spec.contentHint;
+    try {
+      await this.publish(stream, { sources: { video: 'screen' }, screenQuality: q });
+    } catch (e) {
+      stream.getTracks().forEach((t) => t.stop());
+      throw e;
+    }
+    if (track) {
+      track.addEventListener('ended', () => {
+        this.stopScreen().finally(() => this.dispatchEvent(new CustomEvent('screenEnded')));
+      });
+    }
+    return stream;
+  }
+
+  /** Stop sharing the screen. */
+  async stopScreen() {
+    await this._unpublishWhere((t) => t.source === 'screen');
+  }
+
+  /** Stop sending the camera and microphone (e.g. when the floor is given back). */
+  async unpublishMedia() {
+    await this._unpublishWhere((t) => t.source !== 'screen');
+  }
+
+  /** True while a screen share is being sent. */
+  get sharingScreen() {
+    return this.publications.some((p) => p.tracks.some((t) => t.source === 'screen'));
+  }
+
+  async _unpublishWhere(pred) {
+    for (const p of [...this.publications]) {
+      const gone = p.tracks.filter(pred);
+      if (!gone.length) continue;
+      const whole = gone.length === p.tracks.length;
+      for (const t of gone) {
+        if (t.id) {
+          this.tracks.delete(t.id);
+          try { await this.request('unpublish', { track: t.id }); } catch { /* already gone */ }
+        }
+        if (!whole) {
+          const tr = p.pc.getTransceivers().find((x) => x.mid === t.mid);
+          if (tr) await tr.sender.replaceTrack(null).catch(() => {});
+        }
+        if (t.source === 'screen') t.track.stop();
+      }
+      p.tracks = p.tracks.filter((t) => !gone.includes(t));
+      if (whole) {
+        p.pc.close();
+        this.publications = this.publications.filter((x) => x !== p);
+        if (this.pub === p.pc) this.pub = this.publications.length ? this.publications[0].pc : null;
+      }
+    }
+  }
+
+  _closePublications() {
+    for (const p of this.publications) {
+      for (const t of p.tracks) {
+        if (t.id) this.tracks.delete(t.id);
+        if (t.source === 'screen') t.track.stop();
+      }
+      p.pc.close();
+    }
+    this.publications = [];
+    this.pub = null;
+  }
+
+  _muteLocal(kind, muted) {
+    this.muted = { ...this.muted, [kind]: muted };
+    for (const p of this.publications) {
+      for (const t of p.tracks) if (t.track.kind === kind && t.source !== 'screen') t.track.enabled = !muted;
+    }
+    if (this.participant) this._setSelf({ ...this.participant, muted: { ...(this.participant.muted || {}), [kind]: muted } });
+  }
+
+  /**
+   * mute('audio' | 'video', muted): turn own microphone / camera off or on. The local track is disabled
+   * at once and the server stops forwarding it. Rejects (and restores the state) on refusal.
+   */
+  async mute(kind, muted = true) {
+    const before = this.muted[kind];
+    this._muteLocal(kind, muted);
+    if (!this.publications.some((p) => p.tracks.some((t) => t.track.kind === kind && t.source !== 'screen'))) return;
+    try {
+      await this.request('mute', { kind, muted });
+    } catch (e) {
+      if (e.code === 'unknown_method') return;   // an older server: the disabled track is enough
+      this._muteLocal(kind, before);
+      throw e;
+    }
+  }
+
+  /**
+   * subscribe(): receive the others' tracks. The server renegotiates (offer notifications) as tracks
+   * come and go. Resolves true when an offer was answered, false when there was nothing to receive yet
+   * (the connection is then ready and the server's offer arrives with the first track).
+   */
+  async subscribe() {
+    this._ensureSub();
+    try {
+      const res = await this.request('subscribe');
+      await this._serial(() => this._answer(res.sdp));
+      return true;
+    } catch (e) {
+      if (e.code === 'nothing_to_subscribe') return false;
+      throw e;
+    }
+  }
+
+  _ensureSub() {
+    if (this.sub) return this.sub;
+    const pc = this.sub = new RTCPeerConnection(PC_CONFIG);
+    pc.ontrack = (ev) => {
+      const stream = ev.streams[0] || new MediaStream([ev.track]);
+      const mid = ev.transceiver && ev.transceiver.mid;
+      const id = this._midTracks.get(mid) || ev.track.id;
+      const descriptor = this.tracks.get(id);
+      this.remoteStreams.set(stream.id, stream);
+      const info = { track: ev.track, stream, mid, id, descriptor };
+      this.remoteTracks.set(id, info);
+      this.dispatchEvent(new CustomEvent('track', { detail: {
+        ...info, participant: descriptor && descriptor.participant, source: descriptor && descriptor.source,
+      } }));
+    };
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed') this._fail(new MediaserverError('ice_failed', 'the receiving connection failed'));
+    });
+    return pc;
+  }
+
+  async _answer(sdp) {
+    const pc = this._ensureSub();
+    for (const [mid, m] of parseMsids(sdp)) if (m.trackId) this._midTracks.set(mid, m.trackId);
+    await pc.setRemoteDescription({ type: 'offer', sdp: this._filter(sdp) });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await this.request('answer', { sdp: pc.localDescription.sdp });
+  }
+
+  _filter(sdp) {
+    if (this.options.iceTransport !== 'tcp') return sdp;
+    return sdp.split('\r\n').filter((l) => !(l.startsWith('a=candidate:') && / udp /i.test(l))).join('\r\n');
+  }
+
+  /**
+   * setAvatar(image): a picture shown instead of a camera (R-MEDIA-6). image: a data: URL (PNG, JPEG or
+   * WebP, at most 160 KiB; see avatarDataUrl()) or null to remove it. Resolves the picture's URL.
+   */
+  async setAvatar(image) {
+    const res = await this.request('setAvatar', { image });
+    if (this.participant) this._setSelf({ ...this.participant, avatar: res.avatar || null });
+    return res.avatar || null;
+  }
+
+  /** A square JPEG data: URL of at most `size` pixels from an image File/Blob (for setAvatar). */
+  static async avatarDataUrl(file, size = 256) {
+    const bitmap = await createImageBitmap(file);
+    const side = Math.min(bitmap.width, bitmap.height);
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = Math.min(size, side);
+    canvas.getContext('2d').drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side,
+      0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    return canvas.toDataURL('image/jpeg', 0.85);
+  }
+
+  /** host(action, params): a host command (start, setAudioMode, grantFloor, revokeFloor, lock, unlock, end, remove, setCapacity, setLanguage). */
+  host(action, params = {}) {
+    return this.request('host', { action, ...params });
+  }
+
+  // ---- active speaker ----
+
+  /** {participantId: level 0..1}: received audio levels (inbound-rtp audioLevel), own microphone included. */
+  async audioLevels() {
+    const levels = {};
+    const me = this.participant && this.participant.id;
+    if (this.sub) {
+      const report = await this.sub.getStats();
+      report.forEach((s) => {
+        if (s.type !== 'inbound-rtp' || s.kind !== 'audio' || typeof s.audioLevel !== 'number') return;
+        const tid = this._midTracks.get(s.mid) || s.trackIdentifier;
+        const t = this.tracks.get(tid);
+        if (!t) return;
+        levels[t.participant] = Math.max(levels[t.participant] || 0, s.audioLevel);
+      });
+    }
+    if (me && !this.muted.audio) {
+      for (const p of this.publications) {
+        const report = await p.pc.getStats();
+        report.forEach((s) => {
+          if (s.type === 'media-source' && s.kind === 'audio' && typeof s.audioLevel === 'number') {
+            levels[me] = Math.max(levels[me] || 0, s.audioLevel);
+          }
+        });
+      }
+    }
+    return levels;
+  }
+
+  /** The participant id speaking now (or null), from audioLevels() and pickSpeaker(). */
+  async activeSpeaker(options = {}) {
+    const levels = await this.audioLevels();
+    this._speaker = pickSpeaker(levels, this._speaker, options);
+    return { participant: this._speaker, levels };
+  }
+
+  /**
+   * Poll the levels every `interval` ms and dispatch 'activeSpeaker' {participant, levels} when the
+   * speaker changes (a speaker stays highlighted for `hold` ms after falling silent).
+   */
+  startSpeakerDetection({ interval = 400, hold = 1200, threshold = 0.02 } = {}) {
+    this.stopSpeakerDetection();
+    let last = null;
+    let lastHeard = 0;
+    const tick = async () => {
+      try {
+        const levels = await this.audioLevels();
+        const now = Date.now();
+        let speaker = pickSpeaker(levels, last, { threshold });
+        if (speaker) lastHeard = now;
+        else if (last && now - lastHeard < hold) speaker = last;
+        this._speaker = speaker;
+        if (speaker !== last) {
+          last = speaker;
+          this.dispatchEvent(new CustomEvent('activeSpeaker', { detail: { participant: speaker, levels } }));
+        }
+      } catch { /* connection closing */ }
+    };
+    this._speakerTimer = setInterval(tick, interval);
+  }
+
+  stopSpeakerDetection() {
+    if (this._speakerTimer) clearInterval(this._speakerTimer);
+    this._speakerTimer = null;
+  }
+
+  /** Leave the room (a host's leave keeps the room open); closes the peer connections at once. */
+  async leave() {
+    this.stopSpeakerDetection();
+    const open = this.ws && this.ws.readyState === WebSocket.OPEN;
+    const bye = open ? this.request('leave').catch(() => { /* already gone */ }) : null;
+    for (const p of this.publications) {
+      p.pc.close();
+      p.tracks.forEach((t) => t.source === 'screen' && t.track.stop());
+    }
+    this.publications = [];
+    if (this.pub) this.pub.close();
+    this.pub = null;
+    if (this.sub) this.sub.close();
+    this.sub = null;
+    if (bye) await Promise.race([bye, new Promise((r) => setTimeout(r, 2000))]);
+    if (this.ws) this.ws.close();
+  }
+}
+
+export default MediaserverClient;

@@ -1,0 +1,954 @@
+// The room page: join form, lobby, waiting room, the call itself and the host's controls, on the SDK.
+// Room ID from /room/<id> or ?id=; ?host=<key> (or ?presenter=<key>) joins with that role; ?lang=en|ru
+// overrides the room's language; ?name=&email=&autojoin=1 joins without the form (embeds, tests).
+import { MediaserverClient, MediaserverError } from '/sdk/mediaserver.js';
+import { embedSnippet } from '/sdk/embed.js';
+import { applyI18n, errorText, language, setLanguage, t } from '/static/i18n.js';
+
+const $ = (sel) => document.querySelector(sel);
+const $$ = (sel) => [...document.querySelectorAll(sel)];
+const query = new URLSearchParams(location.search);
+const langOverride = ['en', 'ru'].includes(query.get('lang')) ? query.get('lang') : null;
+const hostKey = query.get('host') || undefined;
+const presenterKey = query.get('presenter') || undefined;
+const mobile = MediaserverClient.isMobile() || query.get('device') === 'mobile';
+
+// Everything the tests (and a curious developer) may read.
+const S = window.roomState = {
+  screen: 'join', error: null, role: null, status: null, tracks: [], participants: [], audioMode: null,
+  roomId: null, room: null, self: null, activeSpeaker: null, publishing: false, sharing: false,
+  muted: { audio: false, video: false }, mobile,
+};
+
+let client = null;
+let localStream = null;          // camera + microphone being sent
+let screenStream = null;
+let leaving = false;
+let subscribed = false;
+const remote = new Map();        // track id -> {track, stream}
+const tiles = new Map();         // tile key -> element
+let openPanel = null;
+
+// ---------- small helpers ----------
+
+function normaliseId(s) { return String(s || '').replace(/[\s-]/g, ''); }
+function formatId(id) { return /^\d{9}$/.test(id) ? `${id.slice(0, 3)} ${id.slice(3, 6)} ${id.slice(6)}` : id; }
+function initials(name) {
+  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  const s = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : (parts[0] || '?').slice(0, 2);
+  return s.toUpperCase();
+}
+function hue(s) { let h = 0; for (const c of String(s)) h = (h * 31 + c.charCodeAt(0)) % 360; return h; }
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+function show(node, on) { if (node) node.hidden = !on; }
+
+let toastTimer = null;
+function toast(message, kind = 'info') {
+  const box = $('#toast');
+  box.textContent = message;
+  box.className = `toast ${kind}`;
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { box.hidden = true; }, kind === 'error' ? 7000 : 4500);
+}
+function fail(e, prefix) {
+  const code = e && e.code ? e.code : (e && e.name) || 'unknown';
+  const text = errorText(code, e && e.message);
+  console.warn(prefix || 'room:', code, e && e.message);
+  toast(text, 'error');
+  return code;
+}
+
+function setScreen(name) {
+  S.screen = name;
+  for (const s of ['join', 'lobby', 'waiting', 'room', 'ended', 'removed', 'error']) show($(`#screen-${s}`), s === name);
+  document.body.dataset.screen = name;
+  if (name !== 'room') {
+    closePanel();
+    $('#toast').hidden = true;
+  }
+}
+
+function syncState() {
+  if (!client) return;
+  S.self = client.participant ? { ...client.participant } : null;
+  S.role = S.self ? S.self.role : S.role;
+  S.status = S.self ? S.self.status : S.status;
+  S.room = client.room ? { ...client.room } : S.room;
+  S.audioMode = S.room ? S.room.audioMode || null : null;
+  S.participants = [...client.participants.values()].map((p) => ({ ...p }));
+  S.tracks = [...client.tracks.values()].map((tr) => ({ ...tr, receiving: remote.has(tr.id) }));
+  S.muted = { ...client.muted };
+  S.publishing = client.publications.length > 0;
+  S.sharing = client.sharingScreen;
+}
+
+// ---------- room info, language, header ----------
+
+function roomIdFromUrl() {
+  const m = /\/room\/([^/?#]+)/.exec(location.pathname);
+  return normaliseId(m ? decodeURIComponent(m[1]) : query.get('id') || '');
+}
+
+function applyLanguage(lang) {
+  setLanguage(langOverride || lang || 'en');
+  document.title = S.room && S.room.name ? `${S.room.name} — ${t('app.room')}` : t('app.room');
+  renderAll();
+}
+
+function renderHeader() {
+  const r = S.room || {};
+  $('#room-name').textContent = r.name || (r.id ? `${t('app.room')} ${formatId(r.id)}` : '');
+  const type = $('#room-type');
+  type.textContent = r.type ? t(`type.${r.type}`) : '';
+  show(type, !!r.type);
+  show($('#room-lock'), !!r.locked);
+  const count = $('#people-count');
+  if (S.screen === 'room' && client) {
+    // Webinar attendees are not told of each other: the count comes from the room's info (polled).
+    const n = Math.max(client.participants.size, typeof S.seated === 'number' ? S.seated : 0);
+    count.textContent = r.capacity ? t('room.count', { n, cap: r.capacity }) : String(n);
+    show(count, true);
+  } else show(count, false);
+}
+
+async function loadRoom(id) {
+  S.roomId = id;
+  $('#join-id').value = formatId(id);
+  try {
+    const info = await MediaserverClient.roomInfo(location.origin, id);
+    S.room = info;
+    S.error = null;
+    applyLanguage(info.language);
+    $('#join-room-name').textContent = info.name ? info.name : '';
+    if (info.state === 'ended') { setScreen('ended'); return false; }
+    if (info.locked && !hostKey) showJoinError('locked');
+    return true;
+  } catch (e) {
+    S.room = null;
+    applyLanguage(null);
+    showJoinError(e.code === 'not_found' ? 'not_found' : e.code || 'network', e.message);
+    return false;
+  }
+}
+
+function showJoinError(code, message) {
+  S.error = code;
+  const p = $('#join-error');
+  p.textContent = errorText(code, message);
+  p.dataset.code = code;
+  show(p, true);
+}
+
+// ---------- joining ----------
+
+async function submitJoin(ev) {
+  if (ev) ev.preventDefault();
+  const id = normaliseId($('#join-id').value);
+  const name = $('#join-name').value.trim();
+  const email = $('#join-email').value.trim();
+  show($('#join-error'), false);
+  if (!/^\d{9}$/.test(id)) { showJoinError('invalid_id'); $('#join-id').focus(); return; }
+  if (!name || name.length > 64) { showJoinError('invalid_name'); $('#join-name').focus(); return; }
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) { showJoinError('invalid_email'); $('#join-email').focus(); return; }
+  try { localStorage.setItem('ms.person', JSON.stringify({ name, email })); } catch { /* private mode */ }
+  const button = $('#join-submit');
+  button.disabled = true;
+  try {
+    if (id !== S.roomId || !S.room) {
+      if (!(await loadRoom(id))) return;
+      if (id !== roomIdFromUrl()) history.replaceState(null, '', `/room/${id}${location.search}`);
+    }
+    let grant;
+    try {
+      grant = await MediaserverClient.joinRoom(location.origin, id, { name, email, hostKey, presenterKey });
+    } catch (e) {
+      if (e.code === 'ended') { setScreen('ended'); S.error = 'ended'; return; }
+      showJoinError(e.code === 'forbidden' && (hostKey || presenterKey) ? 'bad_key' : e.code || 'network', e.message);
+      return;
+    }
+    if (grant.room) { S.room = { ...(S.room || {}), ...grant.room }; applyLanguage(S.room.language); }
+    S.role = grant.role;
+    await connect(grant.token);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function connect(token) {
+  leaving = false;
+  subscribed = false;
+  remote.clear();
+  client = window.roomClient = new MediaserverClient(location.origin);
+  wire(client);
+  let info;
+  try {
+    info = await client.join(token, { device: mobile ? 'mobile' : 'desktop' });
+  } catch (e) {
+    const code = e.code || 'network';
+    if (code === 'ended') { setScreen('ended'); return; }
+    if (code === 'locked' || code === 'not_found') { setScreen('join'); showJoinError(code, e.message); return; }
+    showError(code, e.message);
+    return;
+  }
+  S.error = null;
+  S.room = client.room;
+  if (client.room && client.room.language) applyLanguage(client.room.language);
+  syncState();
+  afterStatus(info.participant.status || 'joined');
+}
+
+function afterStatus(status) {
+  syncState();
+  if (status === 'lobby') renderLobby();
+  else if (status === 'waiting') setScreen('waiting');
+  else enterRoom();
+  renderAll();
+}
+
+function renderLobby() {
+  const r = S.room || {};
+  $('#lobby-name').textContent = r.name || formatId(r.id || S.roomId || '');
+  $('#lobby-agenda').textContent = r.agenda || '';
+  show($('#lobby-agenda-box'), !!r.agenda);
+  $('#lobby-message').textContent = r.message || '';
+  show($('#lobby-message'), !!r.message);
+  setScreen('lobby');
+}
+
+function showError(code, message) {
+  S.error = code;
+  $('#error-text').textContent = errorText(code, message);
+  setScreen('error');
+  stopLocal();
+}
+
+let seatPoll = null;
+function pollSeats() {
+  clearInterval(seatPoll);
+  const tick = async () => {
+    if (S.screen !== 'room' || !S.roomId) { clearInterval(seatPoll); return; }
+    try {
+      const info = await MediaserverClient.roomInfo(location.origin, S.roomId);
+      if (typeof info.participants === 'number') { S.seated = info.participants; renderHeader(); }
+    } catch { /* the next tick will tell */ }
+  };
+  tick();
+  seatPoll = setInterval(tick, 15000);
+}
+
+async function enterRoom() {
+  setScreen('room');
+  pollSeats();
+  renderAll();
+  client.startSpeakerDetection();
+  await ensureSubscribed();
+  if (client.participant && client.participant.canPublish && (S.role === 'host' || S.role === 'presenter' || client.participant.floor)) {
+    await startPublishing();
+  }
+  await fillDevices();
+}
+
+async function ensureSubscribed() {
+  if (!client || subscribed || S.screen !== 'room') return;
+  try {
+    const got = await client.subscribe();
+    subscribed = got || subscribed;
+    if (!got) subscribed = true;   // the receiving connection is ready; the server offers with the first track
+  } catch (e) {
+    if (e.code === 'forbidden' || e.code === 'not_admitted') return;   // presenters-only mode: nothing to receive
+    fail(e);
+  }
+}
+
+// ---------- publishing ----------
+
+async function openLocal(want) {
+  const audioDeviceId = $('#dev-mic').value || undefined;
+  const videoDeviceId = $('#dev-camera').value || undefined;
+  const quality = $('#dev-quality').value || 'sd';
+  const tries = [want, { audio: want.audio, video: false }, { audio: false, video: want.video }];
+  let last = null;
+  for (const w of tries) {
+    if (!w.audio && !w.video) continue;
+    try { return await MediaserverClient.openMedia({ ...w, quality, audioDeviceId, videoDeviceId }); } catch (e) { last = e; }
+  }
+  throw last || new Error('no devices');
+}
+
+// Open and send the camera and/or microphone. Adding a kind while already sending the other works too
+// (the SDK puts everything on one connection).
+async function startPublishing({ audio = true, video = true } = {}) {
+  if (!client) return;
+  const want = {
+    audio: audio && !client.localTracks('microphone').length,
+    video: video && !client.localTracks('camera').length,
+  };
+  if (!want.audio && !want.video) return;
+  let stream;
+  try {
+    stream = await openLocal(want);
+  } catch (e) {
+    toast(errorText(e.name === 'NotAllowedError' ? 'media_denied' : 'no_devices'), 'error');
+    renderAll();
+    return;
+  }
+  for (const kind of ['audio', 'video']) if (stream.getTracks().some((x) => x.kind === kind)) client.muted[kind] = false;
+  const publishing = client.publications.length > 0;
+  try {
+    await client.publish(stream, { videoQuality: $('#dev-quality').value || 'sd' });
+  } catch (e) {
+    if (e.code === 'camera_limit' && stream.getAudioTracks().length) {
+      toast(errorText('camera_limit'), 'error');
+      stream.getVideoTracks().forEach((x) => { x.stop(); stream.removeTrack(x); });
+      try { await client.publish(stream); } catch (e2) { fail(e2); stream.getTracks().forEach((x) => x.stop()); stream = null; }
+    } else {
+      fail(e);
+      stream.getTracks().forEach((x) => x.stop());
+      stream = null;
+    }
+  }
+  if (stream) {
+    if (publishing && localStream) stream.getTracks().forEach((x) => localStream.addTrack(x));
+    else localStream = stream;
+  }
+  syncState();
+  renderAll();
+}
+
+function stopLocal() {
+  if (localStream) localStream.getTracks().forEach((x) => x.stop());
+  localStream = null;
+  if (screenStream) screenStream.getTracks().forEach((x) => x.stop());
+  screenStream = null;
+}
+
+async function toggle(kind) {
+  if (!client || !client.participant) return;
+  const sending = client.localTracks(kind === 'audio' ? 'microphone' : 'camera').length > 0;
+  if (!sending) {
+    if (!client.participant.canPublish) { toast(errorText('forbidden'), 'error'); return; }
+    await startPublishing({ audio: kind === 'audio', video: kind === 'video' });
+    return;
+  }
+  try {
+    await client.mute(kind, !client.muted[kind]);
+  } catch (e) { fail(e); }
+  syncState();
+  renderAll();
+}
+
+async function toggleScreen(ev) {
+  if (!client) return;
+  if (client.sharingScreen) {
+    await client.stopScreen();
+    screenStream = null;
+    syncState();
+    renderAll();
+    return;
+  }
+  const menu = $('#screen-menu');
+  if (!menu.hidden) { menu.hidden = true; return; }
+  const r = ev.currentTarget.getBoundingClientRect();
+  menu.style.left = `${Math.max(8, Math.min(window.innerWidth - 288, r.left + r.width / 2 - 140))}px`;
+  menu.hidden = false;
+}
+
+async function shareScreen(quality) {
+  $('#screen-menu').hidden = true;
+  try {
+    screenStream = await client.shareScreen(quality);
+  } catch (e) {
+    if (e.name === 'NotAllowedError' || e.name === 'AbortError') return;   // the user cancelled the picker
+    fail(e);
+  }
+  syncState();
+  renderAll();
+}
+
+// ---------- devices ----------
+
+async function fillDevices() {
+  const devs = await MediaserverClient.devices().catch(() => ({ audioinput: [], videoinput: [] }));
+  const current = (kind) => {
+    const tr = localStream && (kind === 'audioinput' ? localStream.getAudioTracks()[0] : localStream.getVideoTracks()[0]);
+    return tr && tr.getSettings ? tr.getSettings().deviceId : undefined;
+  };
+  for (const [sel, kind, label] of [['#dev-camera', 'videoinput', 'devices.cameraN'], ['#dev-mic', 'audioinput', 'devices.micN']]) {
+    const box = $(sel);
+    const chosen = box.value || current(kind);
+    box.replaceChildren(...devs[kind].map((d, i) => el('option', { value: d.deviceId }, d.label || t(label, { n: i + 1 }))));
+    if (!devs[kind].length) box.append(el('option', { value: '' }, t('devices.none')));
+    if (chosen && devs[kind].some((d) => d.deviceId === chosen)) box.value = chosen;
+  }
+}
+
+async function changeDevice(kind) {
+  if (!client || !localStream) return;
+  const source = kind === 'audio' ? 'microphone' : 'camera';
+  const old = kind === 'audio' ? localStream.getAudioTracks()[0] : localStream.getVideoTracks()[0];
+  if (!old) return;
+  try {
+    const s = await MediaserverClient.openMedia({
+      audio: kind === 'audio', video: kind === 'video', quality: $('#dev-quality').value,
+      audioDeviceId: $('#dev-mic').value || undefined, videoDeviceId: $('#dev-camera').value || undefined,
+    });
+    const fresh = s.getTracks()[0];
+    if (await client.replaceTrack(source, fresh)) {
+      localStream.removeTrack(old);
+      old.stop();
+      localStream.addTrack(fresh);
+      toast(t('devices.changed'));
+    } else fresh.stop();
+  } catch (e) { fail(e); }
+  renderAll();
+}
+
+// ---------- events from the server ----------
+
+function wire(c) {
+  const rerender = () => { syncState(); renderAll(); };
+  for (const name of ['participantJoined', 'participantLeft', 'participantUpdated', 'trackUpdated']) c.addEventListener(name, rerender);
+  c.addEventListener('participantUpdated', (e) => {
+    const p = e.detail.participant;
+    if (p && client.participant && p.id === client.participant.id && p.canPublish === false) stopPublishingLocally();
+  });
+  c.addEventListener('trackPublished', () => { rerender(); ensureSubscribed(); });
+  c.addEventListener('trackUnpublished', rerender);
+  c.addEventListener('track', (e) => {
+    const { id, track, stream } = e.detail;
+    remote.set(id, { track, stream });
+    track.addEventListener('ended', () => { remote.delete(id); rerender(); });
+    rerender();
+  });
+  c.addEventListener('trackRemoved', (e) => { remote.delete(e.detail.id); rerender(); });
+  c.addEventListener('roomUpdated', () => {
+    const before = S.room || {};
+    syncState();
+    if (S.room && S.room.language && S.room.language !== before.language && !langOverride) applyLanguage(S.room.language);
+    if (S.screen === 'lobby') renderLobby();
+    renderAll();
+  });
+  c.addEventListener('admitted', () => { syncState(); toast(t('notice.admitted')); afterStatus('joined'); });
+  c.addEventListener('muted', (e) => {
+    const { kind, by } = e.detail;
+    const who = by === 'audioMode' ? t('notice.byMode') : t('notice.byHost');
+    toast(t(kind === 'video' ? 'notice.camOff' : 'notice.micOff', { who }));
+    rerender();
+  });
+  c.addEventListener('floorGranted', async () => {
+    toast(t('notice.floorGranted'));
+    rerender();
+    await startPublishing();
+  });
+  c.addEventListener('floorRevoked', () => {
+    toast(t('notice.floorRevoked'));
+    stopPublishingLocally();
+    rerender();
+  });
+  c.addEventListener('activeSpeaker', (e) => { S.activeSpeaker = e.detail.participant; renderSpeaker(); });
+  c.addEventListener('screenEnded', () => { screenStream = null; rerender(); });
+  c.addEventListener('removed', (e) => {
+    leaving = true;
+    stopLocal();
+    const reason = String((e.detail && e.detail.reason) || '');
+    S.error = /host/i.test(reason) ? 'removed' : reason ? 'connection_lost' : 'removed';
+    $('#removed-title').textContent = t(S.error === 'removed' ? 'removed.byHost' : 'removed.lost');
+    $('#removed-text').textContent = t(S.error === 'removed' ? 'removed.byHostText' : 'removed.lostText');
+    syncState();
+    setScreen('removed');
+    client.leave();
+  });
+  c.addEventListener('ended', () => {
+    leaving = true;
+    stopLocal();
+    S.error = 'ended';
+    syncState();
+    setScreen('ended');
+    client.leave();
+  });
+  c.addEventListener('error', (e) => fail(e.detail.error));
+  c.addEventListener('close', () => {
+    if (leaving || c !== client) return;
+    stopLocal();
+    showError('closed');
+  });
+}
+
+function stopPublishingLocally() {
+  if (!client) return;
+  client.unpublishMedia().catch(() => {});
+  client.stopScreen().catch(() => {});
+  stopLocal();
+}
+
+async function leave() {
+  leaving = true;
+  stopLocal();
+  if (client) await client.leave();
+  S.error = null;
+  const note = $('#join-note');
+  note.dataset.i18n = S.role === 'host' ? 'join.leftHost' : 'join.left';
+  note.textContent = t(note.dataset.i18n);
+  show(note, true);
+  setScreen('join');
+  syncState();
+}
+
+// ---------- host controls ----------
+
+async function hostAction(action, params = {}, confirmKey) {
+  if (!client) return;
+  if (confirmKey && !window.confirm(t(confirmKey))) return;
+  try {
+    await client.host(action, params);
+  } catch (e) { fail(e); }
+  syncState();
+  renderAll();
+}
+
+// ---------- rendering ----------
+
+function renderAll() {
+  applyI18n();
+  renderHeader();
+  if (S.screen !== 'room' || !client) return;
+  renderToolbar();
+  renderMedia();
+  renderPeople();
+  renderHostPanel();
+  renderMyData();
+  renderAvatarControl();
+}
+
+function renderToolbar() {
+  const p = client.participant || {};
+  const can = !!p.canPublish;
+  const mic = client.localTracks('microphone').length > 0 && !client.muted.audio;
+  const cam = client.localTracks('camera').length > 0 && !client.muted.video;
+  const set = (btn, on, iconOn, iconOff, labelOn, labelOff) => {
+    btn.classList.toggle('on', on);
+    btn.classList.toggle('off', !on);
+    btn.querySelector('use').setAttribute('href', on ? iconOn : iconOff);
+    btn.title = t(on ? labelOn : labelOff);
+    btn.setAttribute('aria-pressed', String(on));
+    btn.disabled = !can && !on;
+  };
+  set($('#btn-mic'), mic, '#i-mic', '#i-mic-off', 'tool.micOn', 'tool.micOff');
+  set($('#btn-cam'), cam, '#i-cam', '#i-cam-off', 'tool.camOn', 'tool.camOff');
+  const screenBtn = $('#btn-screen');
+  show(screenBtn, !mobile && MediaserverClient.canShareScreen());
+  screenBtn.classList.toggle('on', client.sharingScreen);
+  screenBtn.disabled = !can && !client.sharingScreen;
+  screenBtn.querySelector('span').textContent = t(client.sharingScreen ? 'tool.stopScreen' : 'tool.screen');
+  show($('#btn-host'), S.role === 'host');
+  for (const b of $$('.toolbar [data-panel]')) b.classList.toggle('active', b.dataset.panel === openPanel);
+}
+
+// Which tiles to show: meetings show everyone (an avatar for those without a camera); webinars show the
+// host, presenters and whoever sends media. Screen shares get their own tile.
+function tileModel() {
+  const me = client.participant && client.participant.id;
+  const meeting = (S.room && S.room.type) === 'meeting';
+  const list = [];
+  const cams = new Map();
+  const screens = [];
+  for (const tr of client.tracks.values()) {
+    if (tr.source === 'screen') screens.push(tr);
+    else if (tr.kind === 'video') cams.set(tr.participant, tr);
+  }
+  for (const p of client.participants.values()) {
+    if (p.status && p.status !== 'joined') continue;
+    const sends = [...client.tracks.values()].some((x) => x.participant === p.id);
+    if (!meeting && p.role === 'attendee' && !sends && !(p.id === me && client.publications.length)) continue;
+    list.push({ key: p.id, participant: p, camera: cams.get(p.id), self: p.id === me });
+  }
+  const screenTiles = screens.map((tr) => ({ key: `${tr.participant}:screen`, participant: client.participants.get(tr.participant) || { id: tr.participant, name: '' }, screen: tr, self: tr.participant === me }));
+  return { list, screenTiles, meeting };
+}
+
+function makeTile(key) {
+  const tile = el('div', { class: 'tile', dataset: { key } });
+  tile.innerHTML = '<video autoplay playsinline></video><div class="avatar"><span class="initials"></span></div>'
+    + '<div class="label"><svg class="mic-off" viewBox="0 0 24 24"><use href="#i-mic-off"/></svg><span class="name"></span></div>';
+  tile.querySelector('video').muted = true;
+  tiles.set(key, tile);
+  return tile;
+}
+
+function attach(video, stream, mirror) {
+  if (video.srcObject !== stream) {
+    video.srcObject = stream;
+    video.play().catch(() => {});
+  }
+  video.classList.toggle('mirror', !!mirror);
+}
+
+function fillTile(tile, m) {
+  const p = m.participant || {};
+  const video = tile.querySelector('video');
+  let stream = null;
+  let live = false;
+  if (m.screen) {
+    if (m.self) {
+      const tr = client.localTracks('screen')[0];
+      stream = tr ? new MediaStream([tr]) : null;
+    } else {
+      const r = remote.get(m.screen.id);
+      stream = r ? r.stream : null;
+      if (r) stream = tile._stream && tile._stream.getTracks()[0] === r.track ? tile._stream : new MediaStream([r.track]);
+    }
+    live = !!stream;
+  } else if (m.self) {
+    const tr = client.localTracks('camera')[0];
+    live = !!tr && !client.muted.video && tr.readyState === 'live';
+    stream = tr ? (tile._stream && tile._stream.getTracks()[0] === tr ? tile._stream : new MediaStream([tr])) : null;
+  } else if (m.camera) {
+    const r = remote.get(m.camera.id);
+    live = !!r && !m.camera.muted;
+    stream = r ? (tile._stream && tile._stream.getTracks()[0] === r.track ? tile._stream : new MediaStream([r.track])) : null;
+  }
+  tile._stream = stream;
+  if (stream) attach(video, stream, m.self && !m.screen);
+  else if (video.srcObject) video.srcObject = null;
+  tile.classList.toggle('has-video', live);
+  tile.classList.toggle('screen', !!m.screen);
+  tile.classList.toggle('self', !!m.self);
+  tile.dataset.participant = p.id || '';
+  const name = m.screen ? t('tile.screenOf', { name: p.name || '' }) : `${p.name || ''}${m.self ? ` (${t('tile.you')})` : ''}`;
+  tile.querySelector('.name').textContent = name;
+  const av = tile.querySelector('.avatar');
+  av.style.setProperty('--hue', hue(p.id || p.name || ''));
+  av.classList.toggle('image', !!p.avatar);
+  av.querySelector('.initials').style.backgroundImage = p.avatar ? `url("${String(p.avatar).replace(/"/g, '%22')}")` : '';
+  tile.querySelector('.initials').textContent = p.avatar ? '' : initials(p.name);
+  const audio = [...client.tracks.values()].find((x) => x.participant === p.id && x.kind === 'audio');
+  const micOff = m.self ? client.muted.audio || !client.localTracks('microphone').length : !audio || audio.muted;
+  tile.classList.toggle('muted', !m.screen && micOff);
+  tile.classList.toggle('speaking', !m.screen && S.activeSpeaker === p.id);
+}
+
+function renderMedia() {
+  const { list, screenTiles, meeting } = tileModel();
+  const media = $('#media');
+  // Stage layout: a webinar always (presenter or screen big, others small); a meeting while someone shares.
+  const stage = !meeting || screenTiles.length > 0;
+  media.classList.toggle('stage', stage);
+  media.classList.toggle('grid', !stage);
+  const all = [...screenTiles, ...list];
+  const keep = new Set(all.map((m) => m.key));
+  for (const [key, tile] of tiles) if (!keep.has(key)) { tile.remove(); tiles.delete(key); }
+  let main = null;
+  if (stage) {
+    main = screenTiles[0]
+      || list.find((m) => m.participant.id === S.activeSpeaker && (m.camera || m.self))
+      || list.find((m) => m.camera && !m.camera.muted && m.participant.role !== 'attendee')
+      || list.find((m) => m.participant.role === 'host')
+      || list[0] || null;
+  }
+  const stageBox = $('#stage-main');
+  const strip = $('#tiles');
+  for (const m of all) {
+    const tile = tiles.get(m.key) || makeTile(m.key);
+    fillTile(tile, m);
+    const parent = m === main ? stageBox : strip;
+    if (tile.parentNode !== parent) {
+      parent.append(tile);
+      const v = tile.querySelector('video');
+      if (v.srcObject) v.play().catch(() => {});
+    }
+  }
+  // Order the strip as the model says.
+  for (const m of all) if (m !== main) strip.append(tiles.get(m.key));
+  const n = all.length - (main ? 1 : 0);
+  const narrow = mobile || window.innerWidth < 700;
+  const portrait = window.innerHeight > window.innerWidth;
+  let cols;
+  if (stage) cols = Math.min(Math.max(n, 1), narrow ? 3 : 6);
+  else if (narrow && portrait) cols = n <= 2 ? 1 : n <= 8 ? 2 : 3;
+  else cols = n <= 1 ? 1 : n <= 4 ? 2 : n <= 9 ? 3 : n <= 16 ? 4 : 5;
+  media.style.setProperty('--cols', String(cols));
+  media.style.setProperty('--rows', String(Math.ceil(Math.max(n, 1) / cols)));
+  const empty = $('#media-empty');
+  empty.textContent = t(S.audioMode === 'presenters' && S.role === 'attendee' && !(client.participant || {}).floor
+    ? 'room.presentersOnly' : 'room.empty');
+  const blocked = S.audioMode === 'presenters' && S.role === 'attendee' && !(client.participant || {}).floor;
+  media.classList.toggle('blocked', blocked);
+  show(empty, all.length === 0 || blocked);
+  show(stageBox, stage && !!main);
+  // Remote audio: one <audio> per received audio track.
+  const sink = $('#audio-sink');
+  const wanted = new Set();
+  for (const [id, r] of remote) {
+    if (r.track.kind !== 'audio') continue;
+    wanted.add(id);
+    let a = sink.querySelector(`audio[data-track="${CSS.escape(id)}"]`);
+    if (!a) {
+      a = el('audio', { autoplay: true, dataset: { track: id } });
+      a.srcObject = new MediaStream([r.track]);
+      sink.append(a);
+      a.play().catch(() => {});
+    }
+  }
+  for (const a of sink.querySelectorAll('audio')) if (!wanted.has(a.dataset.track)) a.remove();
+}
+
+function renderSpeaker() {
+  for (const tile of tiles.values()) {
+    tile.classList.toggle('speaking', !tile.classList.contains('screen') && tile.dataset.participant === S.activeSpeaker);
+  }
+  if (S.screen === 'room' && client && (S.room || {}).type !== 'meeting') renderMedia();
+}
+
+function renderAvatarControl() {
+  const me = client.participant || {};
+  const box = $('#dev-avatar-preview');
+  box.style.setProperty('--hue', hue(me.id || me.name || ''));
+  box.style.backgroundImage = me.avatar ? `url("${String(me.avatar).replace(/"/g, '%22')}")` : '';
+  box.style.backgroundSize = 'cover';
+  box.textContent = me.avatar ? '' : initials(me.name);
+  show($('#dev-avatar-clear'), !!me.avatar);
+}
+
+function mediaState(micOn, camOn) {
+  const span = el('span', { class: 'media-state' });
+  span.innerHTML = `<svg class="${micOn ? 'on' : 'off'}" viewBox="0 0 24 24"><use href="#i-mic${micOn ? '' : '-off'}"/></svg>`
+    + `<svg class="${camOn ? 'on' : 'off'}" viewBox="0 0 24 24"><use href="#i-cam${camOn ? '' : '-off'}"/></svg>`;
+  return span;
+}
+
+function renderPeople() {
+  const ul = $('#people-list');
+  const me = client.participant && client.participant.id;
+  const host = S.role === 'host';
+  const order = { host: 0, presenter: 1, attendee: 2 };
+  const people = [...client.participants.values()].sort((a, b) => (order[a.role] ?? 3) - (order[b.role] ?? 3) || String(a.name).localeCompare(b.name));
+  const rows = people.map((p) => {
+    const tracks = [...client.tracks.values()].filter((x) => x.participant === p.id);
+    const micOn = p.id === me ? client.localTracks('microphone').length && !client.muted.audio : tracks.some((x) => x.kind === 'audio' && !x.muted);
+    const camOn = p.id === me ? client.localTracks('camera').length && !client.muted.video : tracks.some((x) => x.source === 'camera' && !x.muted);
+    const actions = el('span', { class: 'actions' });
+    if (host && p.id !== me) {
+      if (p.role === 'attendee') {
+        const floor = !!p.floor;
+        actions.append(el('button', { type: 'button', class: 'small', dataset: { act: floor ? 'revokeFloor' : 'grantFloor', id: p.id } }, t(floor ? 'people.revoke' : 'people.grant')));
+      }
+      actions.append(el('button', { type: 'button', class: 'small danger', dataset: { act: 'remove', id: p.id } }, t('people.remove')));
+    }
+    const status = p.status && p.status !== 'joined' ? el('span', { class: 'badge' }, t(`status.${p.status}`)) : null;
+    return el('li', { dataset: { id: p.id } },
+      el('span', { class: 'mini-avatar', style: `--hue:${hue(p.id || p.name)}` }, initials(p.name)),
+      el('span', { class: 'who' }, el('span', { class: 'pname' }, `${p.name}${p.id === me ? ` (${t('tile.you')})` : ''}`),
+        el('small', {}, t(`role.${p.role}`) + (p.floor ? ` · ${t('people.hasFloor')}` : ''), ' ', status)),
+      mediaState(micOn, camOn),
+      actions);
+  });
+  ul.replaceChildren(...rows);
+  if (S.role !== 'host' && (S.room || {}).type === 'webinar') {
+    ul.append(el('li', { class: 'muted note' }, t('people.webinarNote')));
+  }
+}
+
+function renderHostPanel() {
+  if (S.role !== 'host') return;
+  const r = S.room || {};
+  for (const radio of $$('input[name="audio-mode"]')) radio.checked = radio.value === r.audioMode;
+  const cap = $('#host-capacity');
+  if (document.activeElement !== cap) cap.value = r.capacity || '';
+  cap.max = r.type === 'meeting' ? 25 : 5000;
+  $('#host-language').value = r.language || language();
+  show($('#host-start-box'), r.state === 'lobby');
+  for (const b of $$('.lock-btn')) b.textContent = t(r.locked ? 'host.unlock' : 'host.lock');
+}
+
+function renderMyData() {
+  const r = S.room || {};
+  const id = r.id || S.roomId || '';
+  const link = `${location.origin}/room/${id}`;
+  const a = $('#md-link');
+  a.textContent = link;
+  a.href = link;
+  $('#md-id').textContent = formatId(id);
+  $('#md-pin').textContent = r.pin || (stored(id) || {}).pin || '—';
+  $('#md-created').textContent = r.createdAt ? new Date(r.createdAt).toLocaleString(language()) : '—';
+  $('#md-now').textContent = new Date().toLocaleString(language());
+  const host = S.role === 'host';
+  for (const e of $$('#panel-mydata .host-only')) show(e, host);
+  if (host) {
+    const key = hostKey || (stored(id) || {}).hostKey;
+    const hl = key ? `${link}?host=${encodeURIComponent(key)}` : '';
+    $('#md-host-link').textContent = hl || '—';
+    $('#md-host-link').href = hl || '#';
+  }
+  const embed = $('#md-embed');
+  const snippet = embedSnippet(location.origin, id, { width: '100%', height: 600 });
+  if (embed.value !== snippet) embed.value = snippet;
+}
+
+function stored(id) {
+  try { return JSON.parse(localStorage.getItem(`ms.room.${id}`) || 'null'); } catch { return null; }
+}
+
+// ---------- side panels ----------
+
+const PANEL_TITLES = { people: 'tool.people', host: 'tool.host', mydata: 'tool.mydata', devices: 'tool.devices' };
+
+function togglePanel(name) {
+  if (openPanel === name) { closePanel(); return; }
+  openPanel = name;
+  for (const p of ['people', 'host', 'mydata', 'devices']) show($(`#panel-${p}`), p === name);
+  $('#side-title').textContent = t(PANEL_TITLES[name]);
+  show($('#side'), true);
+  document.body.classList.add('panel-open');
+  if (name === 'devices') fillDevices();
+  renderAll();
+}
+
+function closePanel() {
+  openPanel = null;
+  show($('#side'), false);
+  document.body.classList.remove('panel-open');
+  for (const b of $$('.toolbar [data-panel]')) b.classList.remove('active');
+}
+
+async function copy(sel) {
+  const node = $(sel);
+  const text = node.value !== undefined && node.tagName === 'TEXTAREA' ? node.value : node.textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const ta = el('textarea', {}, text);
+    document.body.append(ta);
+    ta.select();
+    document.execCommand('copy');
+    ta.remove();
+  }
+  toast(t('common.copied'));
+}
+
+// ---------- stats for tests and diagnostics ----------
+
+window.roomStats = async () => {
+  const out = { framesDecoded: 0, audioPackets: 0, audioLevel: 0, framesSent: 0, videoPackets: 0 };
+  if (!client) return out;
+  const pcs = [client.sub, ...client.publications.map((p) => p.pc)].filter(Boolean);
+  for (const pc of pcs) {
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') { out.framesDecoded += s.framesDecoded || 0; out.videoPackets += s.packetsReceived || 0; }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        out.audioPackets += s.packetsReceived || 0;
+        if (typeof s.audioLevel === 'number') out.audioLevel = Math.max(out.audioLevel, s.audioLevel);
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'video') out.framesSent += s.framesSent || 0;
+    });
+  }
+  return out;
+};
+
+// ---------- start ----------
+
+function bind() {
+  $('#join-form').addEventListener('submit', submitJoin);
+  $('#btn-mic').addEventListener('click', () => toggle('audio'));
+  $('#btn-cam').addEventListener('click', () => toggle('video'));
+  $('#btn-screen').addEventListener('click', toggleScreen);
+  for (const b of $$('#screen-menu [data-quality]')) b.addEventListener('click', () => shareScreen(b.dataset.quality));
+  for (const b of $$('.toolbar [data-panel]')) b.addEventListener('click', () => togglePanel(b.dataset.panel));
+  $('#side-close').addEventListener('click', closePanel);
+  $('#btn-leave').addEventListener('click', leave);
+  for (const b of $$('.leave-btn')) b.addEventListener('click', leave);
+  for (const b of $$('.rejoin-btn')) b.addEventListener('click', () => { location.reload(); });
+  for (const b of $$('.copy')) b.addEventListener('click', () => copy(b.dataset.copy));
+  for (const b of $$('.lock-btn')) b.addEventListener('click', () => hostAction((S.room || {}).locked ? 'unlock' : 'lock'));
+  for (const b of $$('.end-btn')) b.addEventListener('click', () => hostAction('end', {}, 'host.endConfirm'));
+  $('#host-start').addEventListener('click', () => hostAction('start'));
+  for (const r of $$('input[name="audio-mode"]')) {
+    r.addEventListener('change', () => { if (r.checked) hostAction('setAudioMode', { mode: r.value }); });
+  }
+  $('#host-capacity-set').addEventListener('click', () => {
+    const n = Number($('#host-capacity').value);
+    if (!Number.isInteger(n) || n < 1) { toast(errorText('bad_capacity'), 'error'); return; }
+    hostAction('setCapacity', { capacity: n });
+  });
+  $('#host-language').addEventListener('change', (e) => hostAction('setLanguage', { language: e.target.value }));
+  $('#people-list').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-act]');
+    if (!b) return;
+    hostAction(b.dataset.act, { participant: b.dataset.id }, b.dataset.act === 'remove' ? 'people.removeConfirm' : undefined);
+  });
+  $('#dev-camera').addEventListener('change', () => changeDevice('video'));
+  $('#dev-mic').addEventListener('change', () => changeDevice('audio'));
+  $('#dev-quality').addEventListener('change', async (e) => {
+    if (!client) return;
+    await client.setVideoQuality(e.target.value).catch((err) => fail(err));
+    await changeDevice('video');
+  });
+  $('#dev-avatar').addEventListener('change', async (e) => {
+    const file = e.target.files && e.target.files[0];
+    if (!file || !client) return;
+    try {
+      await client.setAvatar(await MediaserverClient.avatarDataUrl(file));
+      toast(t('devices.avatarSet'));
+    } catch (err) { fail(err); }
+    e.target.value = '';
+    syncState();
+    renderAll();
+  });
+  $('#dev-avatar-clear').addEventListener('click', async () => {
+    try { await client.setAvatar(null); } catch (err) { fail(err); }
+    syncState();
+    renderAll();
+  });
+  document.addEventListener('click', (e) => {
+    const menu = $('#screen-menu');
+    if (!menu.hidden && !menu.contains(e.target) && !e.target.closest('#btn-screen')) menu.hidden = true;
+  });
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') { $('#screen-menu').hidden = true; closePanel(); } });
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener('devicechange', () => fillDevices());
+  }
+  window.addEventListener('pagehide', () => { leaving = true; if (client) client.leave(); });
+  let resizeTimer = null;
+  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(renderAll, 150); });
+  setInterval(() => { if (openPanel === 'mydata') $('#md-now').textContent = new Date().toLocaleString(language()); }, 1000);
+}
+
+async function main() {
+  bind();
+  document.body.classList.toggle('mobile', mobile);
+  try {
+    const saved = JSON.parse(localStorage.getItem('ms.person') || 'null');
+    if (saved) { $('#join-name').value = saved.name || ''; $('#join-email').value = saved.email || ''; }
+  } catch { /* private mode */ }
+  if (query.get('name')) $('#join-name').value = query.get('name');
+  if (query.get('email')) $('#join-email').value = query.get('email');
+  applyLanguage(null);
+  setScreen('join');
+  const id = roomIdFromUrl();
+  if (hostKey || presenterKey) {
+    const as = $('#join-as');
+    as.textContent = t(hostKey ? 'join.asHost' : 'join.asPresenter');
+    as.dataset.i18n = hostKey ? 'join.asHost' : 'join.asPresenter';
+    show(as, true);
+  }
+  if (!id) { $('#join-id').focus(); return; }
+  const ok = await loadRoom(id);
+  if (ok && query.get('autojoin') === '1' && $('#join-name').value && $('#join-email').value) submitJoin();
+  else if (ok) ($('#join-name').value ? $('#join-submit') : $('#join-name')).focus();
+}
+
+main().catch((e) => {
+  console.error(e);
+  showError(e instanceof MediaserverError ? e.code : 'unknown', e.message);
+});
