@@ -8,6 +8,7 @@ to tests/artifacts/. Skips (with the reason) while the server lacks the room rou
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -400,3 +401,61 @@ def test_sdk_helpers_in_the_browser(base, browsers):
         'title="Room 123456789"></iframe>'), res
     assert res["speaker"] == "b" and res["keep"] == "a" and res["silent"] is None, res
     assert res["ws"] == "wss://meet.example.org/ws", res
+
+
+@pytest.mark.timeout(150)
+def test_four_pages_host_presenter_two_attendees(base, browsers):
+    """The issue's scenario: a host, a presenter and two attendees. Attendees see and hear the presenter;
+    presenters-only mode stops their media (R-ROOM-2), listen-only keeps their microphones off, and the
+    floor lets one of them speak to everyone (R-ROOM-3)."""
+    room = create_room(base, type="meeting", name="Four pages")
+    host, pres, a1, a2 = browsers(), browsers(), browsers(), browsers()
+    for d in (host, pres, a1, a2):
+        viewport(d, 1280, 800)
+    host.get(f"{base}{room['hostUrl']}&name=Hal&email=hal@example.org&autojoin=1")
+    wait_state(host, lambda s: s.get("screen") == "room" and s.get("publishing"))
+    pres.get(f"{base}{room['presenterUrl']}&name=Pia&email=pia@example.org&autojoin=1")
+    st = wait_state(pres, lambda s: s.get("screen") == "room" and s.get("publishing"))
+    assert st["role"] == "presenter", st
+    for d, name in ((a1, "Ann"), (a2, "Bob")):
+        d.get(f"{base}/room/{room['id']}")
+        join_form(d, name, f"{name.lower()}@example.org")
+        st = wait_state(d, lambda s: s.get("screen") == "room")
+        assert st["role"] == "attendee" and not st.get("publishing"), st
+    # Both attendees receive both speakers: two videos decoding, audio with a level.
+    for d in (a1, a2):
+        got = browser.poll(lambda d=d: room_stats(d),
+                           lambda s: s.get("framesDecoded", 0) > 60 and s.get("audioLevel", 0) > 0, 30)
+        assert got.get("framesDecoded", 0) > 60 and got.get("audioLevel", 0) > 0, got
+        assert d.execute_script("return document.querySelector('#btn-mic').disabled;")   # listen-only
+    shot(a1, "four-pages-attendee-1280x800.png")
+
+    # Presenters only: attendees' decoding stops (the server pauses their consumers).
+    click(host, "#btn-host")
+    click(host, '#panel-host input[name="audio-mode"][value="presenters"]')
+    wait_state(a1, lambda s: s.get("audioMode") == "presenters")
+    time.sleep(1.0)
+    before = room_stats(a1).get("framesDecoded", 0)
+    time.sleep(2.0)
+    assert room_stats(a1).get("framesDecoded", 0) - before <= 2, "attendee still decodes in presenters-only mode"
+    got = browser.poll(lambda: room_stats(pres), lambda s: s.get("framesDecoded", 0) > 20, 10)
+    assert got.get("framesDecoded", 0) > 20, got          # presenters still see each other
+    click(host, '#panel-host input[name="audio-mode"][value="listen"]')
+    wait_state(a1, lambda s: s.get("audioMode") == "listen")
+    before = room_stats(a1).get("framesDecoded", 0)
+    assert browser.poll(lambda: room_stats(a1), lambda s: s.get("framesDecoded", 0) > before + 20, 15)
+
+    # The floor: Bob speaks, Ann receives him.
+    pid = self_id(a2)
+    click(host, "#btn-people")
+    browser.poll(lambda: host.execute_script(
+        "return !!document.querySelector(`#people-list button[data-act=grantFloor][data-id='${arguments[0]}']`);", pid),
+        bool, 10)
+    click(host, f"#people-list button[data-act=grantFloor][data-id='{pid}']")
+    wait_state(a2, lambda s: s.get("publishing") is True)
+    tiles = browser.poll(lambda: a1.execute_script(
+        "return document.querySelectorAll('#media .tile.has-video').length;"), lambda n: n >= 3, 20)
+    assert tiles >= 3, tiles
+    shot(a1, "four-pages-floor-1280x800.png")
+    for d in (host, pres, a1, a2):
+        assert not errors(d), "console errors"
