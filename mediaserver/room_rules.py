@@ -64,11 +64,19 @@ class RoomSettings:
                 "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
 
 
+def default_audio_mode(type_: str) -> str:
+    """Listen-only is the default (R-ROOM-2); a meeting is where everyone speaks ("discussion turns a webinar
+    into a meeting"), so a meeting starts in discussion mode."""
+    return "discussion" if type_ == "meeting" else "listen"
+
+
 def check_new_room(type_: str, capacity: int | None, language: str, name: str, agenda: str, message: str,
-                   start: str) -> int:
+                   start: str, audio_mode: str | None = None) -> int:
     """Validate a room to create; returns its capacity."""
     if type_ not in ROOM_TYPES:
         raise RuleError("bad_request", f"'type' must be one of {', '.join(ROOM_TYPES)}")
+    if audio_mode is not None and audio_mode not in AUDIO_MODES:
+        raise RuleError("bad_request", f"'audioMode' must be one of {', '.join(AUDIO_MODES)}")
     if language not in LANGUAGES:
         raise RuleError("bad_request", f"'language' must be one of {', '.join(LANGUAGES)}")
     if start not in ("instant", "lobby"):
@@ -76,8 +84,11 @@ def check_new_room(type_: str, capacity: int | None, language: str, name: str, a
     for key, value, limit in (("name", name, 200), ("agenda", agenda, 5000), ("message", message, 2000)):
         if not isinstance(value, str) or len(value) > limit:
             raise RuleError("bad_request", f"'{key}' must be text of at most {limit} characters")
-    return check_capacity(type_, WEBINAR_DEFAULT if capacity is None and type_ == "webinar"
-                          else MEETING_MAX if capacity is None else capacity)
+    cap = check_capacity(type_, WEBINAR_DEFAULT if capacity is None and type_ == "webinar"
+                         else MEETING_MAX if capacity is None else capacity)
+    if audio_mode == "discussion" and cap > DISCUSSION_MAX:
+        raise RuleError("too_many_for_discussion", f"discussion mode needs a capacity of at most {DISCUSSION_MAX}")
+    return cap
 
 
 def check_capacity(type_: str, capacity: object) -> int:

@@ -558,11 +558,12 @@ class RoomManager:
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
-               agenda: str = "", message: str = "", start: str = "instant") -> Room:
-        cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start)
+               agenda: str = "", message: str = "", start: str = "instant", audio_mode: str | None = None) -> Room:
+        cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start, audio_mode)
         settings = RoomSettings(id=rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
                                 language=language, agenda=agenda, message=message,
-                                state="live" if start == "instant" else "lobby")
+                                state="live" if start == "instant" else "lobby",
+                                audio_mode=audio_mode or rules.default_audio_mode(type_))
         room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room

@@ -89,7 +89,9 @@ def spec() -> dict[str, Any]:
                         "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
                         "agenda": {"type": "string", "maxLength": 5000},
                         "message": {"type": "string", "maxLength": 2000},
-                        "start": {"type": "string", "enum": ["instant", "lobby"], "default": "instant"}}}}}},
+                        "start": {"type": "string", "enum": ["instant", "lobby"], "default": "instant"},
+                        "audioMode": {"type": "string", "enum": list(AUDIO_MODES),
+                                      "description": "default: discussion for meetings, listen for webinars"}}}}}},
                 "responses": {"201": {"description": "the room, with its host and presenter keys and links",
                                       "content": {"application/json": {"schema": {"allOf": [
                                           ROOM, {"type": "object", "properties": {

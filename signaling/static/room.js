@@ -253,7 +253,9 @@ async function enterRoom() {
   renderAll();
   client.startSpeakerDetection();
   await ensureSubscribed();
-  if (client.participant && client.participant.canPublish && (S.role === 'host' || S.role === 'presenter' || client.participant.floor)) {
+  const speaker = S.role === 'host' || S.role === 'presenter' || client.participant.floor;
+  const meeting = S.room && S.room.type === 'meeting';   // in a meeting everyone comes in with camera and mic
+  if (client.participant && client.participant.canPublish && (speaker || meeting)) {
     await startPublishing();
   }
   await fillDevices();

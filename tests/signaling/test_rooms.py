@@ -48,6 +48,7 @@ async def test_create_and_look_up_rooms(http):
     room = await create(http, type="meeting", name="Standup", language="ru")
     assert re.fullmatch(r"[1-9]\d{8}", room["id"]) and room["url"] == f"/room/{room['id']}"
     assert room["type"] == "meeting" and room["capacity"] == 25 and room["language"] == "ru"
+    assert room["audioMode"] == "discussion"          # everyone speaks in a meeting
     assert room["hostUrl"].startswith(f"/room/{room['id']}?host=") and re.fullmatch(r"\d{6}", room["pin"])
     webinar = await create(http)
     assert webinar["type"] == "webinar" and webinar["audioMode"] == "listen"   # the defaults (R-ROOM-1, -2)
@@ -57,9 +58,11 @@ async def test_create_and_look_up_rooms(http):
     async with http.get("/api/v1/rooms/123456789") as r:
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
     for body, code in (({"type": "party"}, "bad_request"), ({"type": "meeting", "capacity": 26}, "bad_capacity"),
-                       ({"capacity": 5001}, "bad_capacity"), ({"language": "xx"}, "bad_request")):
+                       ({"capacity": 5001}, "bad_capacity"), ({"language": "xx"}, "bad_request"),
+                       ({"audioMode": "karaoke"}, "bad_request"), ({"audioMode": "discussion"}, "too_many_for_discussion")):
         async with http.post("/api/v1/rooms", json=body) as r:
-            assert r.status == 400 and (await r.json())["error"]["code"] == code, body
+            assert r.status == (409 if code == "too_many_for_discussion" else 400), body
+            assert (await r.json())["error"]["code"] == code, body
 
 
 async def test_join_by_id_needs_a_name_and_an_email(http):
