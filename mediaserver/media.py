@@ -133,6 +133,17 @@ class MediaEngine:
         self.transports[tid] = info
         return info
 
+    def prepare_transport(self, ufrag: str, pwd: str) -> TransportInfo:
+        """A transport whose ICE runs at once; its DTLS peer comes later with :meth:`set_remote_dtls`
+        (a server offer goes out before the answer tells who the peer is)."""
+        tid = self.worker.create_transport(ufrag, pwd, False, "sha-256", b"")
+        info = TransportInfo(tid, ufrag, pwd, self.fingerprint, self.candidates)
+        self.transports[tid] = info
+        return info
+
+    def set_remote_dtls(self, tid: int, remote_setup: str, fp_algorithm: str, fingerprint: bytes) -> None:
+        self.worker.set_transport_dtls(tid, remote_setup == "passive", fp_algorithm, fingerprint)
+
     def close_transport(self, tid: int) -> None:
         self.transports.pop(tid, None)
         self.worker.close_transport(tid)

@@ -72,6 +72,7 @@ class Subscription:
     awaiting_answer: bool = False
     dirty: bool = False
     next_mid: int = 0
+    dtls_set: bool = False     # the answer told us the peer's DTLS role and fingerprint
 
 
 @dataclass
@@ -317,6 +318,11 @@ class Room:
         if p.subscription is None:
             ufrag, pwd = self.media.new_credentials()
             p.subscription = Subscription(ufrag, pwd)
+        if p.subscription.transport is None:
+            # ICE starts with the offer: a client checks as soon as it has it, before it sends its answer
+            p.subscription.transport = self.media.prepare_transport(p.subscription.ufrag, p.subscription.pwd)
+            p.subscription.dtls_set = False
+            self._watch(p, p.subscription.transport)
         offer = self._make_offer(p)
         if offer is None:
             raise RuleError("nothing_to_subscribe", "no tracks to subscribe to yet; wait for trackPublished")
@@ -328,10 +334,10 @@ class Room:
             raise RuleError("unexpected_answer", "no server offer is waiting for an answer")
         desc = sdp.parse(answer_sdp)
         negotiated = sdp.apply_subscribe_answer(sub.offered, desc)
-        if sub.transport is None:
-            sub.transport = self.media.create_transport(desc.setup, desc.fingerprint_algorithm, desc.fingerprint,
-                                                        sub.ufrag, sub.pwd)
-            self._watch(p, sub.transport)
+        assert sub.transport is not None
+        if not sub.dtls_set:
+            self.media.set_remote_dtls(sub.transport.id, desc.setup, desc.fingerprint_algorithm, desc.fingerprint)
+            sub.dtls_set = True
         sub.awaiting_answer = False
         by_mid = {n.mid: n for n in negotiated}
         for ot in sub.offered:

@@ -77,6 +77,8 @@ cdef extern from "worker.h" nogil:
     int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                    const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
                                    const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen)
+    int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,
+                              int fp_len, char *err, int errlen)
     int ms_transport_close(ms_worker_t *w, uint32_t id)
     int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out)
     int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext)
@@ -260,6 +262,21 @@ cdef class Worker:
         if r < 0:
             raise NativeError(err.decode())
         return r
+
+    def set_transport_dtls(self, uint32_t tid, bint dtls_client, str fp_alg, bytes fingerprint):
+        """The peer's DTLS role and fingerprint, for a transport made with an empty fingerprint."""
+        self._check()
+        cdef char err[256]
+        cdef bytes ba = fp_alg.encode()
+        cdef const char *ca = ba
+        cdef const uint8_t *cf = fingerprint
+        cdef int fl = len(fingerprint), r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_set_dtls(self.w, tid, dtls_client, ca, cf, fl, err, 256)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(err.decode())
 
     def create_client_transport(self, str remote_ip, int remote_port, str local_ufrag, str remote_ufrag,
                                 str remote_pwd, str fp_alg, bytes fingerprint, int sink_abs_ext=0) -> int:

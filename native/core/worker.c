@@ -496,6 +496,8 @@ static void send_check(ms_worker_t *w, ms_transport_t *t, int use_candidate) {
 
 /* ---------- DTLS ---------- */
 
+static void request_keyframe(ms_worker_t *w, ms_producer_t *p);
+
 static void handle_dtls(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, int len) {
     w->st.dtls_rx++;
     if (!t->dtls_ready) { w->st.drops[DROP_DTLS]++; return; }
@@ -509,6 +511,9 @@ static void handle_dtls(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, i
         else { t->srtp_out = srtp_ctx_new(prof, sk, ss); t->srtp_in = srtp_ctx_new(prof, ck, cs); }
         memset(t->dtls.keying, 0, sizeof(t->dtls.keying));
         push_event(w, EV_DTLS, t->id, DTLS_CONNECTED, prof, NULL);
+        /* consumers waiting for this transport can start now: ask their publishers for a keyframe */
+        for (ms_consumer_t *c = w->consumers; c; c = c->next)
+            if (c->t == t && !c->started && !c->paused) request_keyframe(w, c->p);
     } else if (r < 0) {
         w->st.drops[DROP_DTLS]++;
         if (before != DTLS_FAILED && before != DTLS_CLOSED && t->dtls.state == DTLS_FAILED)
@@ -774,7 +779,7 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     int is_key = 1;
     if (p->prm.kind == 1) {
         is_key = rtp_is_keyframe(p->prm.codec_of_pt[h.pt], slot->data + h.header_len, h.payload_len);
-        if (is_key) p->keyframes++;
+        if (is_key) { p->keyframes++; p->pli_pending = 0; }   /* whoever was waiting starts on this one */
     }
     if (w->npend == PEND_MAX) forward_pending(w);
     pend_t *pe = &w->pend[w->npend++];
@@ -1287,15 +1292,31 @@ static int transport_common(ms_worker_t *w, ms_transport_t *t, int dtls_client, 
                             const uint8_t *fp, int fp_len, char *err, int errlen) {
     t->id = new_id(w);
     t->fd = -1;
+    if (fp_len > 0) {          /* without a fingerprint yet, ICE runs and DTLS waits for ms_transport_set_dtls */
+        if (dtls_conn_init(&t->dtls, &w->cert, dtls_client, fp_alg, fp, fp_len, dtls_send_cb, t) < 0) {
+            snprintf(err, errlen, "%s", t->dtls.error);
+            return -1;
+        }
+        t->dtls_ready = 1;
+    }
+    ms_map_put(&w->by_id, t->id, t);
+    link_transport(w, t);
+    w->st.transports++;
+    return (int)t->id;
+}
+
+int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,
+                          int fp_len, char *err, int errlen) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id) { snprintf(err, errlen, "no transport %u", id); return -1; }
+    if (t->dtls_ready) { snprintf(err, errlen, "the transport's DTLS peer is already set"); return -1; }
     if (dtls_conn_init(&t->dtls, &w->cert, dtls_client, fp_alg, fp, fp_len, dtls_send_cb, t) < 0) {
         snprintf(err, errlen, "%s", t->dtls.error);
         return -1;
     }
     t->dtls_ready = 1;
-    ms_map_put(&w->by_id, t->id, t);
-    link_transport(w, t);
-    w->st.transports++;
-    return (int)t->id;
+    if (dtls_client && t->ice_state == ICE_CONNECTED) dtls_start(&t->dtls);
+    return 0;
 }
 
 int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
@@ -1520,7 +1541,7 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     ms_map_put(&w->cons_by_ssrc, prm->ssrc, c);
     c->next = w->consumers; if (w->consumers) w->consumers->prev = c; w->consumers = c;
     w->st.consumers++;
-    if (p->prm.kind == 1) request_keyframe(w, p);
+    if (p->prm.kind == 1 && can_send(t)) request_keyframe(w, p);   /* else when its transport is ready */
     return (int)c->id;
 }
 

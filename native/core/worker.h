@@ -103,6 +103,10 @@ int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int 
 int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
                                const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen);
+/* The peer's DTLS role and certificate fingerprint, for a transport created without them (so that ICE can
+ * start as soon as the server's offer is out, before the answer brings the fingerprint). */
+int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,
+                          int fp_len, char *err, int errlen);
 int ms_transport_close(ms_worker_t *w, uint32_t id);
 int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out);
 /* Client transports only: protect and send one RTP packet; stamps abs-send-time into ext id abs_ext. */

@@ -244,3 +244,35 @@ def test_a_replayed_binding_request_from_elsewhere_moves_nothing():
         b.close()
     finally:
         w.close()
+
+
+def test_ice_first_dtls_peer_later():
+    """A subscriber's transport answers ICE from the moment the offer is out; DTLS waits for the answer's
+    fingerprint, and the keyframe request goes out only once the consumer can send."""
+    srv, cli = Worker(), Worker()
+    srv.start()
+    cli.start()
+    try:
+        sfp = bytes.fromhex(srv.fingerprint.replace(":", ""))
+        cfp = bytes.fromhex(cli.fingerprint.replace(":", ""))
+        pub = srv.create_transport("p", PWD, False, "sha-256", cfp)
+        cpub = cli.create_client_transport("127.0.0.1", srv.port, "cp", "p", PWD, "sha-256", sfp)
+        st = srv.create_transport("early", PWD, False, "sha-256", b"")          # no peer yet
+        ct = cli.create_client_transport("127.0.0.1", srv.port, "c", "early", PWD, "sha-256", sfp, sink_abs_ext=ABS)
+        assert wait(lambda: srv.transport_stats(st)["ice_state"] == "connected")
+        assert wait(lambda: cli.transport_stats(cpub)["dtls_state"] == "connected")
+        prod = srv.create_producer(pub, "video", 1234, 0, {96: "VP8"}, {}, 90000, {"abs_send_time": ABS}, "0")
+        srv.create_consumer(st, prod, 7000, 0, {96: 96}, {}, {}, "0")
+        time.sleep(0.2)
+        assert srv.transport_stats(st)["dtls_state"] == "new"
+        assert srv.stats()["plis_tx"] == 0                    # nobody could use a keyframe yet
+        srv.set_transport_dtls(st, False, "sha-256", cfp)
+        assert wait(lambda: cli.transport_stats(ct)["dtls_state"] == "connected")
+        assert wait(lambda: srv.stats()["plis_tx"] == 1)      # now the consumer can start
+        cli.send_rtp(cpub, [vp8(i, i * 3000, i == 0) for i in range(10)], abs_ext=ABS)
+        assert wait(lambda: cli.transport_stats(ct)["sink_packets"] == 10)
+        with pytest.raises(Exception, match="already set"):
+            srv.set_transport_dtls(st, False, "sha-256", cfp)
+    finally:
+        cli.close()
+        srv.close()
