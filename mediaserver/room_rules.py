@@ -98,6 +98,14 @@ def check_capacity(type_: str, capacity: object) -> int:
     return capacity
 
 
+def check_camera_limit(type_: str, limit: object) -> int:
+    """R-MEDIA-5: 4 camera feeds; up to 3 more can be bought, and they work in meetings only."""
+    top = CAMERAS_MAX_MEETING if type_ == "meeting" else CAMERAS_DEFAULT
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= top:
+        raise RuleError("bad_request", f"a {type_} may have 1..{top} cameras on at once")
+    return limit
+
+
 def check_person(name: object, email: object) -> tuple[str, str]:
     """R-ROOM-7: a display name (need not be real) and an e-mail address."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:

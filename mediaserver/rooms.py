@@ -564,12 +564,14 @@ class RoomManager:
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
-               agenda: str = "", message: str = "", start: str = "instant", audio_mode: str | None = None) -> Room:
+               agenda: str = "", message: str = "", start: str = "instant", audio_mode: str | None = None,
+               camera_limit: int | None = None) -> Room:
         cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start, audio_mode)
+        cams = rules.CAMERAS_DEFAULT if camera_limit is None else rules.check_camera_limit(type_, camera_limit)
         settings = RoomSettings(id=rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
                                 language=language, agenda=agenda, message=message,
                                 state="live" if start == "instant" else "lobby",
-                                audio_mode=audio_mode or rules.default_audio_mode(type_))
+                                audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams)
         room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room

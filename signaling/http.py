@@ -180,7 +180,8 @@ async def create_room(request: web.Request) -> web.Response:
         body = await _json_body(request)
         room = request.app[keys.ROOMS].create(
             body.get("type", "webinar"), body.get("name", ""), body.get("capacity"), body.get("language", "en"),
-            body.get("agenda", ""), body.get("message", ""), body.get("start", "instant"), body.get("audioMode"))
+            body.get("agenda", ""), body.get("message", ""), body.get("start", "instant"), body.get("audioMode"),
+            body.get("cameraLimit"))
         st = room.settings
         return web.json_response({**st.public(), "hostKey": st.host_key, "presenterKey": st.presenter_key,
                                   "hostUrl": f"/room/{st.id}?host={st.host_key}",

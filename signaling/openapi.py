@@ -90,6 +90,8 @@ def spec() -> dict[str, Any]:
                         "agenda": {"type": "string", "maxLength": 5000},
                         "message": {"type": "string", "maxLength": 2000},
                         "start": {"type": "string", "enum": ["instant", "lobby"], "default": "instant"},
+                        "cameraLimit": {"type": "integer", "minimum": 1, "maximum": 7, "default": 4,
+                                        "description": "more than 4 only in meetings (R-MEDIA-5)"},
                         "audioMode": {"type": "string", "enum": list(AUDIO_MODES),
                                       "description": "default: discussion for meetings, listen for webinars"}}}}}},
                 "responses": {"201": {"description": "the room, with its host and presenter keys and links",

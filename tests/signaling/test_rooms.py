@@ -50,6 +50,7 @@ async def test_create_and_look_up_rooms(http):
     assert room["type"] == "meeting" and room["capacity"] == 25 and room["language"] == "ru"
     assert room["audioMode"] == "discussion"          # everyone speaks in a meeting
     assert room["hostUrl"].startswith(f"/room/{room['id']}?host=") and re.fullmatch(r"\d{6}", room["pin"])
+    assert (await create(http, type="meeting", cameraLimit=7))["cameraLimit"] == 7   # 3 more, meetings only
     webinar = await create(http)
     assert webinar["type"] == "webinar" and webinar["audioMode"] == "listen"   # the defaults (R-ROOM-1, -2)
     async with http.get(f"/api/v1/rooms/{room['id']}") as r:
@@ -59,7 +60,8 @@ async def test_create_and_look_up_rooms(http):
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
     for body, code in (({"type": "party"}, "bad_request"), ({"type": "meeting", "capacity": 26}, "bad_capacity"),
                        ({"capacity": 5001}, "bad_capacity"), ({"language": "xx"}, "bad_request"),
-                       ({"audioMode": "karaoke"}, "bad_request"), ({"audioMode": "discussion"}, "too_many_for_discussion")):
+                       ({"audioMode": "karaoke"}, "bad_request"), ({"cameraLimit": 5}, "bad_request"),
+                       ({"type": "meeting", "cameraLimit": 8}, "bad_request"), ({"audioMode": "discussion"}, "too_many_for_discussion")):
         async with http.post("/api/v1/rooms", json=body) as r:
             assert r.status == (409 if code == "too_many_for_discussion" else 400), body
             assert (await r.json())["error"]["code"] == code, body
@@ -270,3 +272,42 @@ async def test_an_avatar_instead_of_a_camera(http, connect):
     await att.err("setAvatar", "bad_request", image="data:text/plain;base64,aGVsbG8=")
     await att.err("setAvatar", "bad_request", image="data:image/png;base64," + "A" * 230_000)
     assert (await att.ok("setAvatar", image=None))["avatar"] is None
+
+
+@pytest.mark.timeout(90)
+async def test_a_vanished_participant_is_removed_when_ice_consent_expires(http, connect, server):
+    """No ghosts: a subscriber whose network goes away is removed once its ICE consent expires."""
+    room = await create(http, type="meeting")
+    media = server["media"]
+    media.worker.set_consent_timeout(7.0)   # aiortc checks consent every 4-6 s: the live peers keep theirs
+    host, _ = await enter(http, connect, room, "hal", "host")
+    pub = pc()
+    pub.addTransceiver(CountingVideo(), direction="sendonly")
+    await pub.setLocalDescription(await pub.createOffer())
+    out = await host.ok("publish", sdp=pub.localDescription.sdp)
+    await pub.setRemoteDescription(RTCSessionDescription(out["sdp"], "answer"))
+    att, res = await enter(http, connect, room, "ann")
+    sub = pc()
+    counts, tasks = count_frames(sub)
+    offer = await att.ok("subscribe")
+    await sub.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+    await sub.setLocalDescription(await sub.createAnswer())
+    await att.ok("answer", sdp=sub.localDescription.sdp)
+    try:
+        assert await wait_for(lambda: counts["video"] > 5, 20), counts
+        ice = sub.getTransceivers()[0].receiver.transport.transport
+        for proto in ice._connection._protocols:      # the network goes away: no goodbye of any kind
+            proto.transport.close()
+        pid = res["participant"]["id"]
+        assert await wait_for(lambda: pid not in server["rooms"].find(room["id"]).participants, 15)
+        assert (await att.note("removed"))["params"]["reason"] == "connection lost"
+        left = await host.note("participantLeft")
+        assert left["params"]["participant"] == pid
+    finally:
+        for t in tasks:
+            t.cancel()
+        for c in (sub, pub):
+            try:
+                await c.close()
+            except Exception:
+                pass
