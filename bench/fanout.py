@@ -810,15 +810,21 @@ def load_native(snapshot: bool) -> None:
     HIST_BOUNDS[:] = [CORE.latency_bucket_bounds(b) for b in range(128)]
 
 
+def pin_to_loadgen_core(pin: bool) -> bool:
+    """Move this process to the load generator's core (before any thread exists, so all inherit it)."""
+    if not pin:
+        return False
+    cpus = os.sched_getaffinity(0)
+    if not {SERVER_CORE, LOADGEN_CORE} <= cpus:
+        log(f"cores {SERVER_CORE} and {LOADGEN_CORE} are not both available ({sorted(cpus)}); running unpinned")
+        return False
+    os.sched_setaffinity(0, {LOADGEN_CORE})
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.pin:
-        cpus = os.sched_getaffinity(0)
-        if not {SERVER_CORE, LOADGEN_CORE} <= cpus:
-            log(f"cores {SERVER_CORE} and {LOADGEN_CORE} are not both available ({sorted(cpus)}); running unpinned")
-            args.pin = False
-        else:
-            os.sched_setaffinity(0, {LOADGEN_CORE})   # before any thread exists: all of ours inherit it
+    args.pin = pin_to_loadgen_core(args.pin)
     try:
         load_native(args.snapshot)
         return asyncio.run(main_async(args))

@@ -892,13 +892,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.pin:
-        cpus = os.sched_getaffinity(0)
-        if not {SERVER_CORE, LOADGEN_CORE} <= cpus:
-            log(f"cores {SERVER_CORE} and {LOADGEN_CORE} are not both available ({sorted(cpus)}); running unpinned")
-            args.pin = False
-        else:
-            os.sched_setaffinity(0, {LOADGEN_CORE})   # before any thread exists: all of ours inherit it
+    args.pin = fanout.pin_to_loadgen_core(args.pin)
     try:
         fanout.load_native(args.snapshot)
         return asyncio.run(main_async(args))

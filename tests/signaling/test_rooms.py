@@ -12,7 +12,7 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from tests.conftest import wait_for
 from tests.e2e.peers import CountingVideo, count_frames, pc
-from tests.signaling.client import make_offer
+from tests.signaling.client import Client, make_offer
 
 
 @pytest.fixture
@@ -42,6 +42,34 @@ async def enter(http, connect, room: dict, name: str, role: str = "attendee", de
     c = await connect()
     res = await c.ok("join", token=body["token"], device=device)
     return c, res
+
+
+async def media_between(host: Client, att: Client, audio: bool = True):
+    """The host publishes aiortc video (and audio); the attendee subscribes with aiortc and decodes."""
+    pub = pc()
+    pub.addTransceiver(CountingVideo(), direction="sendonly")
+    if audio:
+        pub.addTransceiver(AudioStreamTrack(), direction="sendonly")
+    await pub.setLocalDescription(await pub.createOffer())
+    out = await host.ok("publish", sdp=pub.localDescription.sdp)
+    await pub.setRemoteDescription(RTCSessionDescription(out["sdp"], "answer"))
+    sub = pc()
+    counts, tasks = count_frames(sub)
+    offer = await att.ok("subscribe")
+    await sub.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+    await sub.setLocalDescription(await sub.createAnswer())
+    await att.ok("answer", sdp=sub.localDescription.sdp)
+    return pub, sub, counts, tasks
+
+
+async def close_all(tasks, *conns) -> None:
+    for t in tasks:
+        t.cancel()
+    for c in conns:
+        try:
+            await c.close()
+        except Exception:
+            pass
 
 
 async def test_create_and_look_up_rooms(http):
@@ -220,20 +248,8 @@ async def test_presenters_only_mode_stops_media_to_attendees(http, connect, serv
     room = await create(http)
     media = server["media"]
     host, _ = await enter(http, connect, room, "hal", "host")
-    pub = pc()
-    pub.addTransceiver(CountingVideo(), direction="sendonly")
-    pub.addTransceiver(AudioStreamTrack(), direction="sendonly")
-    await pub.setLocalDescription(await pub.createOffer())
-    out = await host.ok("publish", sdp=pub.localDescription.sdp)
-    await pub.setRemoteDescription(RTCSessionDescription(out["sdp"], "answer"))
-
     att, _ = await enter(http, connect, room, "ann")
-    sub = pc()
-    counts, tasks = count_frames(sub)
-    offer = await att.ok("subscribe")
-    await sub.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-    await sub.setLocalDescription(await sub.createAnswer())
-    await att.ok("answer", sdp=sub.localDescription.sdp)
+    pub, sub, counts, tasks = await media_between(host, att)
     try:
         assert await wait_for(lambda: counts["video"] > 10 and counts["audio"] > 10, 20), counts
         part = next(q for q in server["rooms"].find(room["id"]).participants.values() if q.name == "ann")
@@ -250,10 +266,7 @@ async def test_presenters_only_mode_stops_media_to_attendees(http, connect, serv
         assert await wait_for(lambda: counts["video"] > v0 + 10, 10), counts
         assert sent() > frozen
     finally:
-        for t in tasks:
-            t.cancel()
-        await sub.close()
-        await pub.close()
+        await close_all(tasks, sub, pub)
 
 
 async def test_an_avatar_instead_of_a_camera(http, connect):
@@ -281,18 +294,8 @@ async def test_a_vanished_participant_is_removed_when_ice_consent_expires(http, 
     media = server["media"]
     media.worker.set_consent_timeout(7.0)   # aiortc checks consent every 4-6 s: the live peers keep theirs
     host, _ = await enter(http, connect, room, "hal", "host")
-    pub = pc()
-    pub.addTransceiver(CountingVideo(), direction="sendonly")
-    await pub.setLocalDescription(await pub.createOffer())
-    out = await host.ok("publish", sdp=pub.localDescription.sdp)
-    await pub.setRemoteDescription(RTCSessionDescription(out["sdp"], "answer"))
     att, res = await enter(http, connect, room, "ann")
-    sub = pc()
-    counts, tasks = count_frames(sub)
-    offer = await att.ok("subscribe")
-    await sub.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-    await sub.setLocalDescription(await sub.createAnswer())
-    await att.ok("answer", sdp=sub.localDescription.sdp)
+    pub, sub, counts, tasks = await media_between(host, att, audio=False)
     try:
         assert await wait_for(lambda: counts["video"] > 5, 20), counts
         ice = sub.getTransceivers()[0].receiver.transport.transport
@@ -304,10 +307,4 @@ async def test_a_vanished_participant_is_removed_when_ice_consent_expires(http, 
         left = await host.note("participantLeft")
         assert left["params"]["participant"] == pid
     finally:
-        for t in tasks:
-            t.cancel()
-        for c in (sub, pub):
-            try:
-                await c.close()
-            except Exception:
-                pass
+        await close_all(tasks, sub, pub)
