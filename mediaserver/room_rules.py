@@ -115,6 +115,11 @@ def check_person(name: object, email: object) -> tuple[str, str]:
     return name.strip(), email.strip()
 
 
+def seat_limit(room: RoomSettings) -> int:
+    """Seats that may be filled now: the capacity, and never more than 25 in discussion mode."""
+    return min(room.capacity, DISCUSSION_MAX) if room.audio_mode == "discussion" else room.capacity
+
+
 def entry_status(room: RoomSettings, role: str, seated: int) -> str:
     """Where a newcomer goes: joined, lobby (not started) or waiting (full); or refused."""
     if room.state == "ended":
@@ -125,7 +130,7 @@ def entry_status(room: RoomSettings, role: str, seated: int) -> str:
         return "joined"
     if room.state == "lobby":
         return "lobby"
-    return "waiting" if seated >= room.capacity else "joined"
+    return "waiting" if seated >= seat_limit(room) else "joined"
 
 
 def may_publish(room: RoomSettings, role: str, floor: bool) -> bool:

@@ -93,6 +93,7 @@ class Participant:
     viewer_transport: TransportInfo | None = None      # WHEP
     consumers: dict[str, int] = field(default_factory=dict)   # track id -> consumer id (either way in)
     avatar: str | None = None            # URL of the picture shown instead of a camera (R-MEDIA-6)
+    on_leave: list[Callable[[Participant], Any]] = field(default_factory=list)
     paused: dict[str, bool] = field(default_factory=dict)     # track id -> paused now
 
     @property
@@ -102,8 +103,9 @@ class Participant:
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role, "status": self.status,
                 "canPublish": self.can_publish, "floor": self.floor, "avatar": self.avatar,
-                "muted": {k: all(t.muted for t in self.tracks.values() if t.kind == k)
-                          for k in ("audio", "video") if any(t.kind == k for t in self.tracks.values())}}
+                "muted": {k: all(t.muted for t in own)
+                          for k in ("audio", "video")
+                          if (own := [t for t in self.tracks.values() if t.kind == k and t.source != "screen"])}}
 
     def send(self, method: str, params: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -124,6 +126,7 @@ class Room:
         self.media = media
         self.participants: dict[str, Participant] = {}
         self.tracks: dict[str, Track] = {}
+        self.removed: set[str] = set()          # identities the host removed
         self._on_empty = on_empty
 
     # ---- membership ----
@@ -133,6 +136,8 @@ class Room:
 
     def join(self, grant: Grant, notify: Callable[[str, dict[str, Any]], Any] | None = None,
              kind: str = "ws", device: str = "desktop") -> Participant:
+        if grant.identity in self.removed and grant.role != "host":
+            raise RuleError("removed", "the host removed you from this room")
         status = rules.entry_status(self.settings, grant.role, self.seated())
         p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
                         device=device if device in ("desktop", "mobile") else "desktop", status=status)
@@ -142,12 +147,18 @@ class Room:
         log.info("room %s: %s joined as %s (%s, %s)", self.name, p.name, p.role, kind, status)
         return p
 
-    def _announce(self, p: Participant) -> None:
-        # In a webinar attendees do not hear of each other's comings and goings: only the staff does.
-        quiet = self.settings.type == "webinar" and p.role == "attendee"
+    def _visible(self, p: Participant, to: Participant) -> bool:
+        """In a webinar attendees do not see each other (unless one has the floor); everyone sees the staff."""
+        return (self.settings.type != "webinar" or p.role != "attendee" or p.floor or to.role != "attendee"
+                or p is to)
+
+    def _tell_about(self, p: Participant, method: str, params: dict[str, Any]) -> None:
         for q in list(self.participants.values()):
-            if q is not p and q.status == "joined" and (not quiet or q.role != "attendee"):
-                q.send("participantJoined", {"participant": p.describe()})
+            if q is not p and q.status == "joined" and self._visible(p, q):
+                q.send(method, params)
+
+    def _announce(self, p: Participant) -> None:
+        self._tell_about(p, "participantJoined", {"participant": p.describe()})
 
     def leave(self, p: Participant, reason: str | None = None) -> None:
         if self.participants.pop(p.id, None) is None:
@@ -162,11 +173,10 @@ class Room:
         p.consumers.clear()
         if reason:
             p.send("removed", {"reason": reason})
+        for cb in p.on_leave:
+            cb(p)
         if was_seated:
-            quiet = self.settings.type == "webinar" and p.role == "attendee"
-            for q in list(self.participants.values()):
-                if q.status == "joined" and (not quiet or q.role != "attendee"):
-                    q.send("participantLeft", {"participant": p.id})
+            self._tell_about(p, "participantLeft", {"participant": p.id})
             self._renegotiate_all()
             self.admit_waiting()
         log.info("room %s: %s left%s", self.name, p.name, f" ({reason})" if reason else "")
@@ -178,13 +188,19 @@ class Room:
         if self.settings.state != "live":
             return
         for q in list(self.participants.values()):
-            if q.status in ("waiting", "lobby") and (q.role == "host" or self.seated() < self.settings.capacity):
+            if q.status not in ("waiting", "lobby"):
+                continue
+            if q.role == "host" or self.seated() < rules.seat_limit(self.settings):
                 q.status = "joined"
-                q.send("admitted", {"participant": q.describe(), "room": self.settings.public(), **self.snapshot()})
+                q.send("admitted", {"participant": q.describe(), **self.snapshot(q)})
                 self._announce(q)
+            elif q.status == "lobby":          # started, but full: from the lobby to the waiting room
+                q.status = "waiting"
+                q.send("participantUpdated", {"participant": q.describe()})
 
-    def snapshot(self) -> dict[str, Any]:
-        seated = [q for q in self.participants.values() if q.status == "joined"]
+    def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
+        seated = [q for q in self.participants.values()
+                  if q.status == "joined" and (to is None or self._visible(q, to))]
         return {"room": self.settings.public(), "participants": [q.describe() for q in seated],
                 "tracks": [t.describe() for t in self.tracks.values()]}
 
@@ -288,8 +304,9 @@ class Room:
         return changed
 
     def set_avatar(self, p: Participant, url: str | None) -> None:
+        self._require_joined(p)
         p.avatar = url
-        self._broadcast("participantUpdated", {"participant": p.describe()})
+        self._tell_about(p, "participantUpdated", {"participant": p.describe()})
 
     # ---- forwarding rules: a consumer is paused when its track is muted or the rules deny the receiver ----
 
@@ -459,10 +476,10 @@ class Room:
         self._broadcast("roomUpdated", {"room": self.settings.public()})
         return result
 
-    def _target(self, params: dict[str, Any]) -> Participant:
+    def _target(self, params: dict[str, Any], seated: bool = True) -> Participant:
         q = self.participants.get(params.get("participant")) if isinstance(params.get("participant"), str) else None
-        if q is None:
-            raise RuleError("not_found", "no such participant in this room")
+        if q is None or (seated and q.status != "joined"):
+            raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
         return q
 
     def _host_start(self, p: Participant, params: dict[str, Any]) -> None:
@@ -479,14 +496,18 @@ class Room:
         self.settings.audio_mode = mode
         # R-ROOM-2: a switch turns off the other presenters' microphones; they turn them on again.
         for q in list(self.participants.values()):
-            if q is not p and q.status == "joined":
+            # the other presenters (not hosts, not encoders that could never unmute) lose their microphones
+            if q is not p and q.status == "joined" and q.role != "host" and q.kind == "ws":
                 self.mute(q, "audio", True, by="audioMode")
                 if not q.can_publish and q.tracks:
                     self.unpublish(q)
                     q.send("floorRevoked", {"reason": "audioMode"})
         self._sync_all()
-        for q in self.participants.values():
-            q.send("participantUpdated", {"participant": q.describe()})
+        self.admit_waiting()                    # leaving discussion mode may free seats beyond 25
+        for q in list(self.participants.values()):
+            if q.status == "joined":
+                self._tell_about(q, "participantUpdated", {"participant": q.describe()})
+                q.send("participantUpdated", {"participant": q.describe()})
 
     def _host_grantFloor(self, p: Participant, params: dict[str, Any]) -> None:
         q = self._target(params)
@@ -495,16 +516,18 @@ class Room:
         q.floor = True
         self._sync(q)
         q.send("floorGranted", {"by": p.id})
-        self._broadcast("participantUpdated", {"participant": q.describe()})
+        self._tell_about(q, "participantUpdated", {"participant": q.describe()})
 
     def _host_revokeFloor(self, p: Participant, params: dict[str, Any]) -> None:
         q = self._target(params)
+        if not q.floor:
+            raise RuleError("bad_request", "this participant does not have the floor")
         q.floor = False
         if q.tracks and not q.can_publish:
             self.unpublish(q)
         self._sync(q)
         q.send("floorRevoked", {"by": p.id})
-        self._broadcast("participantUpdated", {"participant": q.describe()})
+        self._tell_about(q, "participantUpdated", {"participant": q.describe()})
 
     def _host_lock(self, p: Participant, params: dict[str, Any]) -> None:
         self.settings.locked = True
@@ -513,9 +536,10 @@ class Room:
         self.settings.locked = False
 
     def _host_remove(self, p: Participant, params: dict[str, Any]) -> None:
-        q = self._target(params)
+        q = self._target(params, seated=False)
         if q is p:
             raise RuleError("bad_request", "use leave to exit the room yourself")
+        self.removed.add(q.identity)            # the same person cannot come back with the same token
         self.leave(q, reason="removed by the host")
 
     def _host_end(self, p: Participant, params: dict[str, Any]) -> None:
@@ -526,7 +550,11 @@ class Room:
             self.leave(q)
 
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
-        self.settings.capacity = rules.check_capacity(self.settings.type, params.get("capacity"))
+        cap = rules.check_capacity(self.settings.type, params.get("capacity"))
+        if self.settings.audio_mode == "discussion" and cap > rules.DISCUSSION_MAX:
+            raise RuleError("too_many_for_discussion",
+                            f"discussion mode allows at most {rules.DISCUSSION_MAX} participants")
+        self.settings.capacity = cap
         self.admit_waiting()
 
     def _host_setLanguage(self, p: Participant, params: dict[str, Any]) -> None:
@@ -588,5 +616,6 @@ class RoomManager:
         return room
 
     def _drop(self, room: Room) -> None:
-        if self.rooms.get(room.name) is room and not room.participants and room.settings.adhoc:
+        if self.rooms.get(room.name) is room and not room.participants and room.settings.adhoc \
+                and room.settings.state != "ended":
             del self.rooms[room.name]

@@ -24,7 +24,7 @@ def classify(e: Exception) -> SignalError:
     if isinstance(e, TokenError):
         return SignalError("unauthorized", str(e), 401)
     if isinstance(e, RoomError):
-        status = {"forbidden": 403, "locked": 403, "not_on_mobile": 403, "camera_limit": 409, "not_found": 404,
+        status = {"forbidden": 403, "locked": 403, "removed": 403, "not_on_mobile": 403, "camera_limit": 409, "not_found": 404,
                   "conflict": 409, "not_admitted": 409, "too_many_for_discussion": 409, "ended": 410}.get(e.code, 400)
         return SignalError(e.code, e.message, status)
     if isinstance(e, MediaError):

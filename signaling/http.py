@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mediaserver import tokens
+from mediaserver import sdp, tokens
 from mediaserver.room_rules import check_person, entry_status
 from mediaserver.rooms import Participant, RoomManager
 
@@ -38,9 +38,14 @@ async def _sdp_body(request: web.Request) -> str:
         raise SignalError("unsupported_media_type", "the body must be an SDP offer (Content-Type: application/sdp)", 415)
     if request.content_length is not None and request.content_length > MAX_SDP:
         raise SignalError("too_large", f"SDP larger than {MAX_SDP} bytes", 413)
-    body = await request.content.read(MAX_SDP + 1)
-    if len(body) > MAX_SDP:
-        raise SignalError("too_large", f"SDP larger than {MAX_SDP} bytes", 413)
+    body = b""
+    while True:                          # the whole body, however it was chunked, up to the limit
+        chunk = await request.content.read(MAX_SDP + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+        if len(body) > MAX_SDP:
+            raise SignalError("too_large", f"SDP larger than {MAX_SDP} bytes", 413)
     try:
         return body.decode()
     except UnicodeDecodeError as e:
@@ -62,6 +67,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
         if kind == "whip" and not grant.can_publish:
             raise SignalError("forbidden", f"role {grant.role!r} may not publish", 403)
         offer = await _sdp_body(request)
+        sdp.parse(offer)                 # a bad offer is refused before anyone is told someone joined
         rooms: RoomManager = request.app[keys.ROOMS]
         room = rooms.get(grant.room)
         p = room.join(grant, kind=kind)
@@ -72,6 +78,8 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
             raise
         rid = secrets.token_urlsafe(12)
         request.app[keys.RESOURCES][rid] = (kind, p)
+        resources = request.app[keys.RESOURCES]
+        p.on_leave.append(lambda _p: resources.pop(rid, None))   # removed, ended or gone: the resource goes
         _watch(request.app, rid, p)
         location = f"/{kind}/{grant.room}/{rid}"
         return web.Response(status=201, text=answer, content_type="application/sdp",

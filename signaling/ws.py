@@ -55,7 +55,7 @@ class Connection:
         if method != "join" and self.participant is None:
             raise SignalError("not_joined", "send 'join' with a token first")
         if self.participant is not None and self.participant.room.participants.get(self.participant.id) is None \
-                and method != "leave":
+                and method not in ("leave", "join"):
             self.participant = None      # removed by the host, or the session ended
             raise SignalError("not_joined", "you are no longer in the room; join again")
         return fn(params)
@@ -82,7 +82,7 @@ class Connection:
         if self.participant.status != "joined":    # lobby or waiting: the room's public face only
             return {"participant": self.participant.describe(), "room": room.settings.public(),
                     "participants": [], "tracks": []}
-        return {"participant": self.participant.describe(), **room.snapshot()}
+        return {"participant": self.participant.describe(), **room.snapshot(self.participant)}
 
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant

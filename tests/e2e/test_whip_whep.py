@@ -208,3 +208,27 @@ async def test_a_vanished_whip_peer_is_removed_when_ice_consent_expires(server):
             await publisher.close()
         except Exception:
             pass
+
+
+@pytest.mark.timeout(60)
+async def test_whip_sessions_end_with_the_room_and_bad_offers_announce_nobody(server):
+    from tests.signaling.client import Client
+
+    base, room = server["base_url"], "whip-end"
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(base.replace("http", "ws") + "/ws")
+        host = Client(ws)
+        await host.ok("join", token=token(room, "host", "h"))
+        status, _, _ = await post_offer(http, f"{base}/whip/{room}", token(room, "presenter", "enc"), "v=0\r\nbad")
+        assert status == 400
+        assert not [n for n in host.notes if n["method"] == "participantJoined"]   # nobody came and went
+        publisher, location = await whip_publish(http, base, room, token(room, "presenter", "enc"))
+        try:
+            assert len(server["resources"]) == 1
+            await host.ok("host", action="end")
+            assert server["resources"] == {}
+            async with http.delete(base + location, headers={"Authorization": f"Bearer {token(room, 'presenter', 'enc')}"}) as r:
+                assert r.status == 404
+        finally:
+            await publisher.close()
+            await ws.close()

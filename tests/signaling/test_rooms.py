@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import aiohttp
@@ -190,9 +191,13 @@ async def test_discussion_mode_only_with_25_or_fewer(http, connect):
     att, _ = await enter(http, connect, room, "ann")
     await host.ok("host", action="setAudioMode", mode="discussion")
     await att.ok("publish", sdp=await make_offer())                    # everyone may speak now
-    for i in range(24):
+    for i in range(23):
         await enter(http, connect, room, f"p{i}")
+    late, res = await enter(http, connect, room, "p23")          # the 26th: discussion seats 25 at most
+    assert res["participant"]["status"] == "waiting"
+    await host.err("host", "too_many_for_discussion", action="setCapacity", capacity=200)
     await host.ok("host", action="setAudioMode", mode="listen")
+    assert (await late.note("admitted"))["params"]["participant"]["status"] == "joined"
     await host.err("host", "too_many_for_discussion", action="setAudioMode", mode="discussion")
 
 
@@ -308,3 +313,53 @@ async def test_a_vanished_participant_is_removed_when_ice_consent_expires(http, 
         assert left["params"]["participant"] == pid
     finally:
         await close_all(tasks, sub, pub)
+
+
+async def test_webinar_attendees_do_not_see_each_other(http, connect):
+    room = await create(http)                      # a webinar
+    host, _ = await enter(http, connect, room, "hal", "host")
+    a, _ = await enter(http, connect, room, "ann")
+    b, res = await enter(http, connect, room, "bob")
+    bob = res["participant"]["id"]
+    assert sorted(p["name"] for p in res["participants"]) == ["bob", "hal"]     # no ann
+    await b.ok("setAvatar", image=None)
+    assert (await host.note("participantUpdated"))["params"]["participant"]["id"] == bob
+    await b.ok("leave")
+    assert (await host.note("participantLeft"))["params"]["participant"] == bob
+    await a.ok("setAvatar", image=None)            # a round trip: whatever was sent to ann has arrived
+    about_bob = [n for n in a.notes if bob in json.dumps(n) or "bob" in json.dumps(n)]
+    assert about_bob == [], about_bob
+
+
+async def test_a_removed_person_cannot_come_back_with_the_same_token(http, connect):
+    room = await create(http)
+    host, _ = await enter(http, connect, room, "hal", "host")
+    status, body = await join_token(http, room["id"], "ann")
+    att = await connect()
+    res = await att.ok("join", token=body["token"])
+    await host.ok("host", action="remove", participant=res["participant"]["id"])
+    await att.note("removed")
+    await att.err("join", "removed", token=body["token"])
+
+
+async def test_starting_a_full_room_moves_the_rest_of_the_lobby_to_waiting(http, connect):
+    room = await create(http, type="meeting", capacity=2, start="lobby")
+    host, _ = await enter(http, connect, room, "hal", "host")
+    people = [(await enter(http, connect, room, n))[0] for n in ("ann", "bob", "cy")]
+    await host.ok("host", action="start")
+    assert (await people[0].note("admitted"))["params"]["participant"]["status"] == "joined"
+    for c in people[1:]:
+        assert (await c.note("participantUpdated"))["params"]["participant"]["status"] == "waiting"
+    await host.ok("host", action="setCapacity", capacity=4)
+    for c in people[1:]:
+        await c.note("admitted")
+
+
+async def test_an_ended_adhoc_room_stays_ended(connect):
+    from tests.conftest import token
+
+    host = await connect()
+    await host.ok("join", token=token("adhoc-end", "host", "h"))
+    await host.ok("host", action="end")
+    again = await connect()
+    await again.err("join", "ended", token=token("adhoc-end", "attendee", "x"))
