@@ -6,6 +6,7 @@ import logging
 from aiohttp import web
 
 from signaling import keys
+from signaling.errors import json_errors
 from signaling.http import add_routes
 
 from .avatars import AvatarStore
@@ -19,7 +20,7 @@ log = logging.getLogger("mediaserver")
 
 def build(settings: Settings) -> web.Application:
     """An aiohttp application whose media engine starts and stops with it."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors])
     media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
                         settings.udp_gso, settings.consent_timeout)
     rooms = RoomManager(media)

@@ -34,3 +34,25 @@ def classify(e: Exception) -> SignalError:
 
 def json_error(e: SignalError) -> web.Response:
     return web.json_response({"error": {"code": e.code, "message": e.message}}, status=e.status)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    """aiohttp's own refusals (unknown route, wrong method, body too large) in our JSON error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400 or e.content_type == "application/json":
+            raise
+        code = _HTTP_CODES.get(e.status, "http_error")
+        message = {404: f"no such path: {request.path}",
+                   405: f"{request.method} is not allowed on {request.path}",
+                   413: "the request body is too large"}.get(e.status, e.reason)
+        resp = json_error(SignalError(code, message, e.status))
+        for header in ("Allow",):
+            if header in e.headers:
+                resp.headers[header] = e.headers[header]
+        return resp

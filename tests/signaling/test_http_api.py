@@ -316,3 +316,13 @@ async def test_whip_duplicate_ssrc_is_400_json(http, server):
         assert (await error_of(r))["code"] in ("bad_sdp", "media_refused")
     # the failed session left nothing behind
     assert server["media"].stats()["transports"] == 0 and "room" not in server["rooms"].rooms
+
+
+async def test_framework_refusals_are_json_too(http):
+    async with http.get("/no/such/path") as r:
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+    async with http.get("/whip/room") as r:
+        body = await r.json()
+        assert r.status == 405 and body["error"]["code"] == "method_not_allowed" and "POST" in r.headers["Allow"]
+    async with http.post("/api/v1/rooms", data=b"x" * (1024 * 1024 + 10), headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"
