@@ -144,6 +144,15 @@ def join_form(driver: Any, name: str, email: str) -> None:
     click(driver, "#join-submit")
 
 
+def grant_floor(host: Any, pid: str) -> None:
+    """The host opens the people list and gives participant pid the floor."""
+    click(host, "#btn-people")
+    browser.poll(lambda: host.execute_script(
+        "return !!document.querySelector(`#people-list button[data-act=grantFloor][data-id='${arguments[0]}']`);", pid),
+        bool, 10)
+    click(host, f"#people-list button[data-act=grantFloor][data-id='{pid}']")
+
+
 def no_horizontal_scroll(driver: Any) -> None:
     w = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth];")
     assert w[0] <= w[1], f"horizontal scroll: content {w[0]}px wide in a {w[1]}px viewport"
@@ -360,11 +369,7 @@ def test_webinar_stage_floor_and_audio_modes_in_russian(base, browsers):
 
     # Grant the floor (R-ROOM-3): the attendee publishes, the host receives them; revoke stops it.
     pid = self_id(att)
-    click(host, "#btn-people")
-    browser.poll(lambda: host.execute_script(
-        "return !!document.querySelector(`#people-list button[data-act=grantFloor][data-id='${arguments[0]}']`);", pid),
-        bool, 10)
-    click(host, f"#people-list button[data-act=grantFloor][data-id='{pid}']")
+    grant_floor(host, pid)
     wait_state(att, lambda s: s.get("publishing") is True)
     got = browser.poll(lambda: room_stats(host), lambda s: s.get("framesDecoded", 0) > 20, 20)
     assert got.get("framesDecoded", 0) > 20, got
@@ -449,11 +454,7 @@ def test_four_pages_host_presenter_two_attendees(base, browsers):
 
     # The floor: Bob speaks, Ann receives him.
     pid = self_id(a2)
-    click(host, "#btn-people")
-    browser.poll(lambda: host.execute_script(
-        "return !!document.querySelector(`#people-list button[data-act=grantFloor][data-id='${arguments[0]}']`);", pid),
-        bool, 10)
-    click(host, f"#people-list button[data-act=grantFloor][data-id='{pid}']")
+    grant_floor(host, pid)
     wait_state(a2, lambda s: s.get("publishing") is True)
     tiles = browser.poll(lambda: a1.execute_script(
         "return document.querySelectorAll('#media .tile.has-video').length;"), lambda n: n >= 3, 20)
