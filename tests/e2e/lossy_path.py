@@ -1,4 +1,7 @@
-"""A lossy network path for tests: a UDP relay that drops a share of RTP/RTCP datagrams one way."""
+"""An impaired network path for tests: a UDP relay that drops, delays and rate-limits RTP/RTCP one way.
+
+This kernel has no `tc netem` (tbf and htb exist), so loss and delay come from here.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,14 +12,16 @@ class _Upstream(asyncio.DatagramProtocol):
     def __init__(self, relay: LossyRelay, client: tuple[str, int]) -> None:
         self.relay, self.client = relay, client
         self.transport: asyncio.DatagramTransport | None = None
+        self.pending: list[bytes] = []       # what the client sent while this socket was being opened
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
-        if self.relay.drop_down and self.relay.lose(data):
-            return
-        self.relay.front.sendto(data, self.client)
+        if self.relay.drop_down:
+            self.relay.impair(data, lambda d: self.relay.front.sendto(d, self.client))
+        else:
+            self.relay.front.sendto(data, self.client)
 
 
 class LossyRelay(asyncio.DatagramProtocol):
@@ -26,8 +31,14 @@ class LossyRelay(asyncio.DatagramProtocol):
     chosen direction; STUN and DTLS pass, so only media sees the loss.
     """
 
-    def __init__(self, server: tuple[str, int], loss: float, drop_down: bool, seed: int = 7) -> None:
+    def __init__(self, server: tuple[str, int], loss: float, drop_down: bool, seed: int = 7,
+                 delay_ms: float = 0.0, rate_kbps: float = 0.0, queue_ms: float = 300.0) -> None:
+        """loss: drop probability; delay_ms: one-way delay added; rate_kbps: a bottleneck of that rate with a
+        drop-tail queue of queue_ms (0 = no limit). All apply to media in the impaired direction only."""
         self.server, self.loss, self.drop_down = server, loss, drop_down
+        self.delay, self.rate, self.queue = delay_ms / 1000, rate_kbps * 1000 / 8, queue_ms / 1000
+        self._free_at = 0.0                  # when the bottleneck has sent everything queued so far
+        self.queue_drops = 0
         self.rng = random.Random(seed)
         self.front: asyncio.DatagramTransport | None = None
         self.ups: dict[tuple[str, int], _Upstream] = {}
@@ -63,13 +74,36 @@ class LossyRelay(asyncio.DatagramProtocol):
     async def _open(self, up: _Upstream, first: bytes) -> None:
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: up, local_addr=("127.0.0.1", 0))
-        self._send_up(up, first)
+        for data in [first, *up.pending]:
+            self._send_up(up, data)
+        up.pending.clear()
+
+    def impair(self, data: bytes, send) -> None:
+        """Loss, then the bottleneck queue, then the fixed delay; STUN/DTLS go straight through."""
+        if self.lose(data):
+            return
+        if not (data and 128 <= data[0] <= 191) or (not self.delay and not self.rate):
+            send(data)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        leave = now
+        if self.rate:
+            start = max(now, self._free_at)
+            if self.queue and start - now > self.queue:
+                self.queue_drops += 1
+                return
+            leave = self._free_at = start + len(data) / self.rate
+        loop.call_at(leave + self.delay, send, data)
 
     def _send_up(self, up: _Upstream, data: bytes) -> None:
-        if not self.drop_down and self.lose(data):
+        if up.transport is None:
+            up.pending.append(data)
             return
-        if up.transport is not None:
+        if self.drop_down:
             up.transport.sendto(data, self.server)
+        else:
+            self.impair(data, lambda d: up.transport.sendto(d, self.server))
 
     def close(self) -> None:
         for up in self.ups.values():
