@@ -268,16 +268,19 @@ Table = list[tuple[int, list[str]]]     # (1-based line or row number, cells)
 
 
 def _read_csv(text: str) -> Table:
-    lines = text.splitlines()
-    sample = "\n".join(lines[:50])
-    delimiter = _delimiter(sample)
+    first, _, rest = text.partition("\n")
+    start = 1
+    if re.fullmatch(r"sep=.\r?", first):          # Excel's "sep=;" hint line names the delimiter
+        delimiter, text, start = first[4], rest, 2
+    else:
+        delimiter = _delimiter("\n".join(text.splitlines()[:50]))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     table: Table = []
+    offset = start - 1
     try:
-        start = 1
         for cells in reader:
             table.append((start, [c.strip() for c in cells]))
-            start = reader.line_num + 1
+            start = reader.line_num + 1 + offset
             if len(table) > MAX_ROWS + 1:
                 raise ImportRefused("too_large", f"the file has more than {MAX_ROWS} rows")
     except csv.Error as e:

@@ -163,6 +163,12 @@ def test_quoted_fields_with_delimiters_and_newlines():
     assert result.rows[1].line == 4
 
 
+def test_excel_sep_hint_line():
+    data = "sep=|\r\nName|Email\r\nАнна, Ольга|anna@x.ru\r\n".encode("cp1251")
+    row = parse_contacts(data, "a.csv").rows[0]
+    assert (row.name, row.email, row.line) == ("Анна, Ольга", "anna@x.ru", 3)
+
+
 @pytest.mark.parametrize("email,ok", [("a@b.co", True), ("first.last+tag@sub.example.org", True),
                                       ("иван@почта.рф", False), ("a@b", False), ("a b@c.de", False),
                                       (".a@b.cd", False), ("a..b@c.de", False), ("a@b..cd", False), ("", False)])
