@@ -45,6 +45,9 @@ setup(
         "prometheus-client>=0.20",
         "pyee>=11",
         "PyYAML>=6.0",
+        "openpyxl>=3.1",
+        "xlrd>=2.0",
+        "charset-normalizer>=3.3",
     ],
     extras_require={
         "test": [
@@ -59,6 +62,7 @@ setup(
             "selenium>=4.20",
             "ruff>=0.5",
             "openapi-spec-validator>=0.7",
+            "xlwt>=1.3",
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},
