@@ -5,7 +5,7 @@ A :class:`Worker` owns one UDP port and one thread that does all per-packet work
 take the worker lock without the GIL; events (ICE, DTLS, closed consumers) come back through an
 eventfd that the asyncio loop watches, so Python is woken per control event, never per packet.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t, int64_t
 from libc.string cimport memset, strncpy
 
 cdef extern from "worker.h" nogil:
@@ -94,6 +94,15 @@ cdef extern from "worker.h" nogil:
     int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out)
     int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext)
     int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len)
+    ctypedef struct ms_capture_t:
+        uint64_t arrival_us
+        uint32_t ts, ssrc
+        uint16_t seq
+        uint8_t pt, marker
+        int16_t len
+        uint8_t payload[14]
+        uint8_t npayload
+    int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max)
     int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p)
     int ms_producer_close(ms_worker_t *w, uint32_t id)
     int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
@@ -353,6 +362,21 @@ cdef class Worker:
         for k in ("sink_ssrc", "sink_max_seq", "sink_received"):
             d.pop(k, None)
         return d
+
+    def capture(self, uint32_t tid) -> list:
+        """Client transports: the RTP packets received since the last call (the first call starts the
+        capture and returns []), as (arrival_us, ssrc, seq, ts, pt, marker, length, payload_head)."""
+        self._check()
+        cdef ms_capture_t buf[2048]
+        cdef int n
+        with nogil:
+            ms_worker_lock(self.w)
+            n = ms_transport_capture(self.w, tid, buf, 2048)
+            ms_worker_unlock(self.w)
+        if n < 0:
+            raise NativeError(f"no client transport {tid}")
+        return [(buf[i].arrival_us, buf[i].ssrc, buf[i].seq, buf[i].ts, buf[i].pt, buf[i].marker, buf[i].len,
+                 bytes(buf[i].payload[:buf[i].npayload])) for i in range(n)]
 
     def send_rtp(self, uint32_t tid, packets, int abs_ext=0) -> int:
         """Client transports: protect and send RTP packets (a list of bytes); returns how many went."""

@@ -73,6 +73,8 @@ typedef struct ms_transport {
     int sink_abs_ext;
     seq_track_t sink[8];
     uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[MS_LAT_BUCKETS];
+    ms_capture_t *cap;         /* ring of MS_CAPTURE received packets, allocated on first use */
+    uint32_t cap_head, cap_tail;
     struct ms_transport *next, *prev;
 } ms_transport_t;
 
@@ -407,6 +409,7 @@ static ms_transport_t *transport_alloc(ms_worker_t *w) {
     return &b->t;
 }
 static void transport_free_mem(ms_transport_t *t) {
+    free(t->cap);
     free((char *)t - offsetof(transport_box_t, t));
 }
 
@@ -808,6 +811,14 @@ static void sink_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
     t->sink_packets++;
     t->sink_bytes += n;
+    if (t->cap) {
+        ms_capture_t *r = &t->cap[t->cap_head++ % MS_CAPTURE];
+        if (t->cap_head - t->cap_tail > MS_CAPTURE) t->cap_tail = t->cap_head - MS_CAPTURE;
+        r->arrival_us = w->now_us; r->ts = h.ts; r->ssrc = h.ssrc; r->seq = h.seq; r->pt = h.pt;
+        r->marker = h.marker; r->len = (int16_t)n;
+        r->npayload = (uint8_t)(h.payload_len < 14 ? h.payload_len : 14);
+        memcpy(r->payload, buf + h.header_len, r->npayload);
+    }
     for (int i = 0; i < 8; i++) {
         if (t->sink[i].init && t->sink[i].ssrc != h.ssrc) continue;
         t->sink[i].ssrc = h.ssrc;
@@ -1697,6 +1708,15 @@ int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int l
     int n = srtp_protect_rtp(t->srtp_out, o, len, MTU + 64);
     if (n < 0) return -1;
     tx_commit(w, t, n);
+    return n;
+}
+
+int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id || !t->client_mode) return -1;
+    if (!t->cap) { t->cap = calloc(MS_CAPTURE, sizeof(ms_capture_t)); return t->cap ? 0 : -1; }
+    int n = 0;
+    while (t->cap_tail != t->cap_head && n < max) out[n++] = t->cap[t->cap_tail++ % MS_CAPTURE];
     return n;
 }
 

@@ -128,6 +128,19 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out);
 /* Client transports only: protect and send one RTP packet; stamps abs-send-time into ext id abs_ext. */
 int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext);
 int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len);
+/* Client transports only: the RTP packets received since the last call (at most MS_CAPTURE kept, oldest
+ * dropped), decrypted, header fields and the first payload bytes: for tests and the bench. */
+#define MS_CAPTURE 2048
+typedef struct {
+    uint64_t arrival_us;
+    uint32_t ts, ssrc;
+    uint16_t seq;
+    uint8_t pt, marker;
+    int16_t len;               /* whole packet, after SRTP */
+    uint8_t payload[14];
+    uint8_t npayload;
+} ms_capture_t;
+int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max);
 
 int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p);
 int ms_producer_close(ms_worker_t *w, uint32_t id);
