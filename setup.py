@@ -29,6 +29,13 @@ extensions = [
         libraries=["crypto"],
         extra_compile_args=CFLAGS,
     ),
+    Extension(
+        "native._bwe",
+        ["native/_bwe.pyx", "native/core/bwe.c"],
+        include_dirs=["native/core"],
+        libraries=["m"],
+        extra_compile_args=CFLAGS,
+    ),
 ]
 
 setup(
