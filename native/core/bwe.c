@@ -581,6 +581,7 @@ static void aimd_update(bwe_t *b, uint32_t probe_bps, uint64_t now) {
 
 static void loss_apply(bwe_t *b, double p, double send_rate, uint64_t now) {
     int q = (int)(p * 256);
+    b->prev_loss_q8 = b->last_loss_q8;
     b->last_loss_q8 = (uint8_t)(q > 255 ? 255 : q < 0 ? 0 : q);
     if (p > 0.10) {
         if (!b->loss_last_decrease_us ||
@@ -686,7 +687,7 @@ void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now) {
         if (e->st == 2) { if (b->loss_lost) b->loss_lost--; }     /* reported lost, then received */
         else loss_note(b, st, e->size, 0);
         e->st = 3;
-        if (rv == TWCC_NO_TIME) continue;
+        if (rv < 0 || rv >= 4 * TWCC_TIME_RANGE_US) continue;    /* no (usable) arrival time */
         int64_t arr = unwrap_recv(b, rv);
         any = 1;
         ack_add(b, arr, e->size);
@@ -702,7 +703,7 @@ void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now) {
     ack_update(b);
     uint32_t probe = probe_results(b, now);
     if (any) aimd_update(b, probe, now);
-    if (probe && b->hypothesis != BWE_OVERUSE && b->last_loss_q8 <= 26 && probe > b->loss_bps)
+    if (probe && b->hypothesis != BWE_OVERUSE && b->last_loss_q8 <= 26 && b->prev_loss_q8 <= 26 && probe > b->loss_bps)
         b->loss_bps = probe;
     loss_maybe_update(b, now);
     combine(b, now);
@@ -712,6 +713,11 @@ void bwe_on_remb(bwe_t *b, uint32_t bps, uint64_t now) {
     b->remb_bps = bps;
     b->remb_us = now;
     b->have_remb = 1;
+    /* Without transport-cc the REMB is the receiver's own delay-based estimate: follow it up at once
+     * unless receiver reports showed heavy loss lately (then the loss-based one climbs back by 8 %/s). */
+    int twcc_fresh = b->have_twcc && (int64_t)(now - b->twcc_us) <= TWCC_STALE_US;
+    if (!twcc_fresh && b->last_loss_q8 <= 26 && b->prev_loss_q8 <= 26 && bps > b->loss_bps)
+        b->loss_bps = clamp_bps(bps, b->min_bps, b->max_bps);
     combine(b, now);
 }
 
@@ -739,7 +745,7 @@ int bwe_should_probe(const bwe_t *b, uint32_t wanted_bps, uint64_t now) {
     if (b->have_remb && !b->have_twcc) return 0;                  /* nothing would measure it */
     if ((int64_t)(now - b->next_probe_us) < 0) return 0;
     if (b->est_bps >= b->max_bps || (double)wanted_bps <= 1.1 * b->est_bps) return 0;
-    if (b->last_loss_q8 > 26 || b->hypothesis == BWE_OVERUSE) return 0;
+    if (b->last_loss_q8 > 26 || b->prev_loss_q8 > 26 || b->hypothesis == BWE_OVERUSE) return 0;
     double t = dmin(dmin((double)wanted_bps, 2.0 * b->est_bps), (double)b->max_bps);
     if (t > 2147483647.0) t = 2147483647.0;
     return (int)t;

@@ -127,7 +127,7 @@ typedef struct {
     uint32_t loss_lost, loss_expected;
     int64_t loss_bytes, loss_first_send, loss_last_send;
     uint64_t loss_win_start_us, loss_last_update_us, loss_last_decrease_us;
-    uint8_t last_loss_q8;            /* latest loss fraction x 256 */
+    uint8_t last_loss_q8, prev_loss_q8;  /* loss fraction x 256 of the latest two windows */
 
     /* probing */
     bwe_cluster_t clusters[BWE_CLUSTERS];
