@@ -10,8 +10,11 @@
 #define HIST_MASK (BWE_HIST - 1)
 #define SEQ_BASE ((int64_t)1 << 32)   /* extended sequence numbers start here: never negative */
 
-/* floor(a / b) for b > 0 */
-static inline int64_t fdiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+/* floor(a / b) for b > 0, defined for every a */
+static inline int64_t fdiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -(-(a + 1) / b) - 1; }
+/* a - b with wrap-around instead of overflow: times come from callers and feedback, never trusted */
+static inline int64_t sub64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t clamp64(int64_t v, int64_t lim) { return v > lim ? lim : v < -lim ? -lim : v; }
 static inline int64_t fmod64(int64_t a, int64_t b) { return a - fdiv(a, b) * b; }
 static inline uint32_t clamp_bps(double v, uint32_t lo, uint32_t hi) {
     if (!(v > (double)lo)) return lo;   /* also NaN */
@@ -26,8 +29,8 @@ static inline double dmax(double a, double b) { return a > b ? a : b; }
 void twcc_rx_init(twcc_rx_t *r) { memset(r, 0, sizeof *r); }
 
 /* Full arrival time of a ring entry: within +-35 minutes of the latest arrival passed in. */
-static inline int64_t rx_time(const twcc_rx_t *r, uint32_t lo) {
-    return (int64_t)r->last_arrival_us - (int64_t)(int32_t)((uint32_t)r->last_arrival_us - lo);
+static inline uint64_t rx_time(const twcc_rx_t *r, uint32_t lo) {
+    return r->last_arrival_us - (uint64_t)(int64_t)(int32_t)((uint32_t)r->last_arrival_us - lo);
 }
 
 static void rx_restart(twcc_rx_t *r, uint16_t seq, uint64_t arrival_us) {
@@ -116,14 +119,15 @@ int twcc_rx_build(twcc_rx_t *r, uint8_t *out, int cap, uint32_t sender_ssrc, uin
     uint8_t sym[TWCC_RX_RING];
     int16_t dl[TWCC_RX_RING];
     uint8_t chunks[2 * (TWCC_RX_RING / 7 + 2)];
-    int64_t ref_base = -1, prev_q = 0;
-    int n = 0;
+    uint64_t ref_base = 0;
+    int64_t prev_q = 0;
+    int n = 0, have_ref = 0;
     for (; n < total; n++) {
         const twcc_rx_slot_t *s = &r->ring[(uint64_t)(begin + n) & RX_MASK];
         if (!s->used) { sym[n] = 0; continue; }
-        int64_t t = rx_time(r, s->arrival_lo);
-        if (ref_base < 0) ref_base = fdiv(t, 64000) * 64000;
-        int64_t q = fdiv(t - ref_base + 125, 250);
+        uint64_t t = rx_time(r, s->arrival_lo);
+        if (!have_ref) { have_ref = 1; ref_base = t / 64000 * 64000; }
+        int64_t q = fdiv(clamp64((int64_t)(t - ref_base), (int64_t)1 << 50) + 125, 250);
         int64_t d = q - prev_q;
         if (d >= 0 && d <= 255) sym[n] = 1;
         else if (d >= -32768 && d <= 32767) sym[n] = 2;
@@ -131,7 +135,6 @@ int twcc_rx_build(twcc_rx_t *r, uint8_t *out, int cap, uint32_t sender_ssrc, uin
         dl[n] = (int16_t)d;
         prev_q = q;
     }
-    if (ref_base < 0) ref_base = 0;
     int nc, nd, size;
     for (;;) {                                 /* shrink to fit cap */
         nc = encode_chunks(sym, n, chunks);
@@ -350,7 +353,7 @@ void bwe_on_sent(bwe_t *b, uint16_t seq, int size, uint64_t send_us, int cluster
 }
 
 static inline int64_t hist_time(const bwe_t *b, uint32_t lo) {
-    return (int64_t)b->last_send_us - (int64_t)(int32_t)((uint32_t)b->last_send_us - lo);
+    return (int64_t)(b->last_send_us - (uint64_t)(int64_t)(int32_t)((uint32_t)b->last_send_us - lo));
 }
 
 /* Feedback times are modulo TWCC_TIME_RANGE_US: bring them next to the latest one. */
@@ -366,7 +369,7 @@ static int64_t unwrap_recv(bwe_t *b, int64_t raw) {
 /* ---------------------------------------------------------------- acknowledged rate */
 
 static void ack_add(bwe_t *b, int64_t arr, int size) {
-    if (!b->ack_started || arr > b->ack_latest + 10000000 || arr < b->ack_latest - 2000000) {
+    if (!b->ack_started || sub64(arr, b->ack_latest) > 10000000 || sub64(arr, b->ack_latest) < -2000000) {
         for (int i = 0; i < BWE_ACK_BUCKETS; i++) { b->ack_idx[i] = INT64_MIN; b->ack_bytes[i] = 0; }
         b->ack_started = 1;
         b->ack_first = b->ack_latest = arr;
@@ -390,7 +393,7 @@ static void ack_update(bwe_t *b) {
         if (b->ack_idx[i] >= lo && b->ack_idx[i] <= cur) sum += b->ack_bytes[i];
     int64_t start = lo * 50000;
     if (b->ack_first > start) start = b->ack_first;
-    int64_t span = b->ack_latest - start;
+    int64_t span = sub64(b->ack_latest, start);
     if (span < 100000) return;
     b->ack_bps = clamp_bps((double)sum * 8e6 / (double)span, 1, UINT32_MAX - 1);
 }
@@ -478,9 +481,10 @@ static void trend_update(bwe_t *b, double recv_delta_ms, double send_delta_ms, d
 
 /* Deltas between two completed groups; 0 when the filter had to start over. */
 static int group_deltas(bwe_t *b) {
-    int64_t sd = b->grp.last_send - b->prev_grp.last_send;
-    int64_t ad = b->grp.last_arr - b->prev_grp.last_arr;
-    if (ad - sd > 3000000 || ad - sd < -3000000 || sd > 10000000) { delay_reset(b); return 0; }
+    int64_t sd = sub64(b->grp.last_send, b->prev_grp.last_send);
+    int64_t ad = sub64(b->grp.last_arr, b->prev_grp.last_arr);
+    if (sd > 10000000 || sd < 0 || ad > 13000000 || ad < -13000000 || sub64(ad, sd) > 3000000 ||
+        sub64(ad, sd) < -3000000) { delay_reset(b); return 0; }
     if (ad < 0) {
         if (++b->reordered >= 3) { delay_reset(b); return 0; }
         return 1;
@@ -492,17 +496,18 @@ static int group_deltas(bwe_t *b) {
 
 static void delay_packet(bwe_t *b, int64_t send, int64_t arr) {
     if (b->grp.valid) {
-        if (send < b->grp.first_send) return;             /* older than the current group */
+        int64_t since_first = sub64(send, b->grp.first_send);
+        if (since_first < 0) return;                      /* older than the current group */
         int new_group = 0;
-        if (send - b->grp.first_send > GROUP_US) {
-            int64_t arr_delta = arr - b->grp.last_arr, send_delta = send - b->grp.last_send;
-            int burst = arr_delta >= 0 && arr_delta - send_delta < 0 && arr_delta <= GROUP_US &&
-                        arr - b->grp.first_arr < 100000;
+        if (since_first > GROUP_US) {
+            int64_t arr_delta = sub64(arr, b->grp.last_arr), send_delta = sub64(send, b->grp.last_send);
+            int burst = arr_delta >= 0 && arr_delta <= GROUP_US && send_delta >= 0 && arr_delta < send_delta &&
+                        sub64(arr, b->grp.first_arr) < 100000;
             new_group = !burst;
         }
         if (!new_group) {
-            if (send > b->grp.last_send) b->grp.last_send = send;
-            if (arr > b->grp.last_arr) b->grp.last_arr = arr;
+            if (sub64(send, b->grp.last_send) > 0) b->grp.last_send = send;
+            if (sub64(arr, b->grp.last_arr) > 0) b->grp.last_arr = arr;
             return;
         }
         int ok = b->prev_grp.valid ? group_deltas(b) : 1;
@@ -618,7 +623,7 @@ static void loss_maybe_update(bwe_t *b, uint64_t now) {
     if (!((b->loss_expected >= 20 && elapsed >= 500000) || b->loss_expected >= 200)) return;
     double p = (double)b->loss_lost / (double)b->loss_expected;
     double rate = 0;
-    int64_t span = b->loss_last_send - b->loss_first_send;
+    int64_t span = sub64(b->loss_last_send, b->loss_first_send);
     if (span >= 50000) rate = (double)b->loss_bytes * 8e6 / (double)span;
     loss_apply(b, p, rate, now);
     b->loss_lost = b->loss_expected = 0;
@@ -648,7 +653,7 @@ static uint32_t probe_results(bwe_t *b, uint64_t now) {
     for (int i = 0; i < BWE_CLUSTERS; i++) {
         bwe_cluster_t *c = &b->clusters[i];
         if (!c->id || c->recv_pkts < 4 || c->sent_pkts < 5) continue;
-        int64_t siv = c->last_send - c->first_send, riv = c->last_recv - c->first_recv;
+        int64_t siv = sub64(c->last_send, c->first_send), riv = sub64(c->last_recv, c->first_recv);
         if (siv <= 0 || riv <= 0 || siv > 1000000 || riv > 1000000) continue;
         double sr = (double)(c->sent_bytes - c->last_sent_size) * 8e6 / (double)siv;
         double rr = (double)(c->recv_bytes - c->first_recv_size) * 8e6 / (double)riv;
@@ -677,7 +682,7 @@ void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now) {
         bwe_sent_t *e = &b->hist[seq & HIST_MASK];
         if (!e->st || e->seq != seq) continue;
         int64_t st = hist_time(b, e->send_lo);
-        if ((int64_t)b->last_send_us - st > 10000000) continue;   /* stale entry */
+        if (sub64((int64_t)b->last_send_us, st) > 10000000) continue;   /* stale entry */
         int64_t rv = res[i].recv_us;
         if (rv < 0 && rv != TWCC_NO_TIME) {
             if (e->st == 1) { e->st = 2; loss_note(b, st, e->size, 1); }
