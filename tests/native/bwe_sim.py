@@ -23,7 +23,10 @@ class Link:
     queue_bytes: int = 40_000
     delay_us: int = 25_000
     loss: float = 0.0
+    jitter_us: int = 0               # extra random delay after the queue
+    reorder: bool = False            # jitter may reorder packets (otherwise it keeps them in order)
     busy_until: float = 0.0
+    last_arrival: float = 0.0
 
     def send(self, t_us: float, size: int, rng: random.Random) -> float | None:
         backlog = max(0.0, self.busy_until - t_us) * self.capacity_bps / 8e6
@@ -32,7 +35,11 @@ class Link:
         self.busy_until = max(t_us, self.busy_until) + size * 8e6 / self.capacity_bps
         if self.loss and rng.random() < self.loss:
             return None
-        return self.busy_until + self.delay_us
+        arrival = self.busy_until + self.delay_us + (rng.randint(0, self.jitter_us) if self.jitter_us else 0)
+        if not self.reorder:
+            arrival = max(arrival, self.last_arrival)
+        self.last_arrival = max(arrival, self.last_arrival)
+        return arrival
 
     def queue_delay_us(self, t_us: float) -> float:
         return max(0.0, self.busy_until - t_us)

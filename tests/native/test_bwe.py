@@ -228,7 +228,7 @@ def test_parse_one_bit_vector_and_run_length_chunk_across_the_wrap():
         (10, t0 + 70000), (11, t0 + 69000), (12, t0 + 319000), (13, t0 + 319000 + 32767 * 250),
     ]
     assert bwe.parse_twcc(pkt, 5)[1] == res[:5]           # max results
-    assert bwe.parse_twcc(pkt[:-4]) is None or len(pkt[:-4]) < len(pkt)
+    assert bwe.parse_twcc(pkt[:-4]) is None                # truncated: length field says more
 
 
 def test_parse_two_bit_vector_run_of_221_lost_and_padding_bit():
@@ -526,3 +526,13 @@ def test_probe_pacing_backs_off_after_failures():
         t += 10_000
     gaps = [b2 - a for a, b2 in zip(starts, starts[1:], strict=False)]
     assert gaps[:3] == [1_000_000, 2_000_000, 3_000_000] and set(gaps[3:]) == {3_000_000}
+
+
+@pytest.mark.parametrize("jitter_us,reorder", [(10_000, False), (20_000, False), (2_000, True)])
+def test_jitter_and_light_reordering_do_not_collapse_the_estimate(jitter_us, reorder):
+    sim = run(3_000_000, 30, jitter_us=jitter_us, reorder=reorder)
+    w = [s.estimate for s in sim.window(5_000_000)]
+    assert min(w) > 1_500_000 and sum(w) / len(w) > 2_300_000
+    sim = run(700_000, 20, jitter_us=jitter_us, reorder=reorder)
+    w = [s.estimate for s in sim.window(3_000_000)]
+    assert 560_000 <= sum(w) / len(w) <= 700_000
