@@ -19,7 +19,7 @@ extensions = [
         "native._core",
         ["native/_core.pyx", *CORE_C],
         include_dirs=["native/core"],
-        libraries=["ssl", "crypto", "pthread"],
+        libraries=["ssl", "crypto", "pthread", "m"],
         extra_compile_args=CFLAGS,
     ),
     Extension(

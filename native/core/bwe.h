@@ -60,7 +60,18 @@ int remb_parse(const uint8_t *pkt, int len, uint32_t *bps);
 /* Writes 20 + 4 n bytes (n is clamped to 0..255); returns that length. Media SSRC is 0 as the draft says. */
 int remb_build(uint8_t *out, uint32_t sender_ssrc, uint32_t bps, const uint32_t *ssrcs, int n);
 
-/* ---------------------------------------------------------------- send side estimator */
+/* ---------------------------------------------------------------- send side estimator
+ *
+ * Delay-based: received packets are grouped by send time (5 ms bursts); the variation of the groups'
+ * inter-arrival against inter-departure times feeds a trendline filter (window 20, smoothing 0.9, gain 4)
+ * compared with GCC's adaptive threshold (6..600 ms, k_up 0.0087, k_down 0.039); over-use -> AIMD rate
+ * 0.85 x acked rate (again at most once per RTT, clamped 10..200 ms); normal -> increase, multiplicative
+ * 8 %/s far from the last congestion point, additive (about one packet per RTT + 100 ms) near it, never
+ * above 1.5 x acked + 10 kbit/s; under-use -> hold.
+ * Loss-based: transport-cc losses are counted over windows of >= 20 packets and >= 500 ms (or 200 packets);
+ * loss > 10 % -> rate at which that window was sent x (1 - loss / 2), at most once per 300 ms + RTT;
+ * loss < 2 % -> grows 8 %/s. The estimate is min(delay-based, loss-based[, fresh REMB]) within [min, max].
+ */
 
 #define BWE_HIST 1024                /* packets remembered for feedback (about 2 s at 5 Mbit/s, 1200 B) */
 #define BWE_TREND_WIN 20
