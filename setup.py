@@ -19,7 +19,7 @@ extensions = [
         "native._core",
         ["native/_core.pyx", *CORE_C],
         include_dirs=["native/core"],
-        libraries=["ssl", "crypto", "pthread"],
+        libraries=["ssl", "crypto", "pthread", "m"],
         extra_compile_args=CFLAGS,
     ),
     Extension(
@@ -27,6 +27,13 @@ extensions = [
         ["native/_srtp.pyx", "native/core/srtp.c"],
         include_dirs=["native/core"],
         libraries=["crypto"],
+        extra_compile_args=CFLAGS,
+    ),
+    Extension(
+        "native._bwe",
+        ["native/_bwe.pyx", "native/core/bwe.c"],
+        include_dirs=["native/core"],
+        libraries=["m"],
         extra_compile_args=CFLAGS,
     ),
 ]
