@@ -21,6 +21,7 @@ cdef extern from "worker.h" nogil:
         uint64_t tx_messages, tx_gso_messages
         uint64_t transports, producers, consumers, tcp_conns
         uint64_t events_dropped
+        uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx
     ctypedef struct ms_event_t:
         int type
         uint32_t id
@@ -67,6 +68,8 @@ cdef extern from "worker.h" nogil:
         uint32_t sink_max_seq[8]
         uint64_t sink_received[8]
         uint64_t latency_hist[128]
+        uint32_t bwe_bps, bwe_acked_bps, wanted_bps
+        int bwe_state, bwe_feedback
 
     ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen)
     int ms_worker_start(ms_worker_t *w)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "worker.h"
 #include "alloc.h"
+#include "bwe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,6 +70,13 @@ typedef struct ms_transport {
     uint32_t budget_bps;       /* R-MEDIA-3 "attendee down", 0 = none */
     uint32_t alloc_bps;        /* the estimate the last allocation used */
     uint64_t next_alloc_us, hold_until_us;
+    uint32_t wanted_bps;       /* what the best layers within the budgets would take: the probing goal */
+    bwe_t *bwe;                /* send-side estimate (transport-cc, or REMB), made with the first consumer */
+    twcc_rx_t *twcc_rx;        /* publisher side: arrivals to report in transport-cc feedback */
+    uint32_t twcc_media_ssrc;
+    uint8_t twcc_ext;          /* the transport-cc header extension id its publishers negotiated */
+    int expect_fb, got_fb;     /* a consumer negotiated transport-cc; feedback (or REMB) arrived */
+    uint64_t last_twcc_fb_us;
     /* sink accounting (client transports) */
     int sink_abs_ext;
     seq_track_t sink[8];
@@ -129,6 +137,12 @@ struct ms_producer {
 #define LAYER_IDLE_US 250000ull       /* a layer without packets for this long is inactive */
 #define LAYER_WARMUP_US 300000ull     /* and counts as active again after flowing this long */
 #define EPOCHS 8
+#define TWCC_RES_MAX 2048
+#define TWCC_FB_INTERVAL_US 50000ull
+#define BWE_START_BPS 1000000u
+#define BWE_MIN_BPS 50000u
+#define BWE_MAX_BPS 50000000u
+#define PROBE_PACKETS_MAX 20
 
 /* A stretch of a consumer's output taken from one layer with one sequence/timestamp/picture offset. */
 typedef struct {
@@ -217,6 +231,8 @@ struct ms_worker {
     int tx_n, tx_m;            /* buffers used, messages built (a GSO message spans several buffers) */
     int gso;                   /* the kernel accepts UDP_SEGMENT on this socket */
     uint64_t consent_timeout_us;
+    int probe_cluster;         /* while sending a bandwidth probe: its cluster id, else -1 */
+    twcc_result_t twcc_res[TWCC_RES_MAX];
     pend_t pend[PEND_MAX];     /* packets received this batch, forwarded at its end */
     int npend;
     /* events to Python */
@@ -410,6 +426,8 @@ static ms_transport_t *transport_alloc(ms_worker_t *w) {
 }
 static void transport_free_mem(ms_transport_t *t) {
     free(t->cap);
+    free(t->bwe);
+    free(t->twcc_rx);
     free((char *)t - offsetof(transport_box_t, t));
 }
 
@@ -665,8 +683,10 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     if (c->prm.ext_alevel && (v = rtp_ext(src, h, sp->prm.ext_alevel, &vl)) && vl == 1) {
         o[off++] = (uint8_t)(c->prm.ext_alevel << 4); o[off++] = v[0];
     }
+    int twcc = -1;
     if (c->prm.ext_twcc) {
-        o[off++] = (uint8_t)((c->prm.ext_twcc << 4) | 1); wr16(o + off, t->twcc_seq++); off += 2;
+        twcc = t->twcc_seq++;
+        o[off++] = (uint8_t)((c->prm.ext_twcc << 4) | 1); wr16(o + off, (uint16_t)twcc); off += 2;
     }
     if (off == xstart + 4) {
         off = xstart;                    /* no extension block at all */
@@ -684,6 +704,7 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     off += body;
     int n = srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
     if (n < 0) return;
+    if (twcc >= 0 && t->bwe) bwe_on_sent(t->bwe, (uint16_t)twcc, n + 28, w->now_us, w->probe_cluster);
     w->st.rtp_tx++;
     c->packets++;
     c->bytes += n;
@@ -842,6 +863,14 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
     rtp_hdr_t h;
     if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
+    if (t->twcc_ext) {            /* every authentic packet counts for the sender's estimate, padding too */
+        int tl;
+        const uint8_t *tv = rtp_ext(buf, &h, t->twcc_ext, &tl);
+        if (tv && tl == 2) {
+            if (!t->twcc_rx && (t->twcc_rx = malloc(sizeof(twcc_rx_t)))) twcc_rx_init(t->twcc_rx);
+            if (t->twcc_rx) { twcc_rx_on_packet(t->twcc_rx, rd16(tv), w->now_us); t->twcc_media_ssrc = h.ssrc; }
+        }
+    }
     ms_producer_t *p = ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | h.ssrc);
     if (!p && !(p = learn_ssrc(w, t, buf, &h))) { w->st.drops[DROP_UNKNOWN_SSRC]++; return; }
     if (h.ssrc == p->prm.rtx_ssrc && p->prm.rtx_ssrc != p->prm.ssrc) {
@@ -959,11 +988,13 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
                 if (!c || c->t != t) continue;
                 c->fraction_lost = r.fraction_lost;
                 c->jitter = r.jitter;
+                if (t->bwe && c->p->prm.kind == 1) bwe_on_loss(t->bwe, r.fraction_lost, w->now_us);
                 if (r.lsr) {
                     for (int k = 0; k < 4; k++) {
                         if (c->sr_ntp_mid[k] != r.lsr) continue;
                         int64_t rtt = (int64_t)(w->now_us - c->sr_sent_us[k]) - (int64_t)((uint64_t)r.dlsr * 1000000ull >> 16);
                         c->rtt_us = rtt < 0 ? 0 : rtt;
+                        if (t->bwe) bwe_on_rtt(t->bwe, c->rtt_us);
                     }
                 }
             }
@@ -981,6 +1012,17 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
                         if (blp & (1 << b)) { retransmit(w, c, (uint16_t)(pid + b + 1)); budget--; }
                 }
             }
+        } else if (type == RTCP_RTPFB && fmt == 15 && pl >= 20) {       /* transport-cc feedback */
+            if (t->bwe) {
+                twcc_result_t *res = w->twcc_res;
+                uint8_t fbc;
+                int nr = twcc_parse(q, pl, res, TWCC_RES_MAX, &fbc);
+                if (nr > 0) { bwe_on_feedback(t->bwe, res, nr, w->now_us); t->got_fb = 1; w->st.twcc_rx++; }
+                else w->st.drops[DROP_RTCP_MALFORMED]++;
+            }
+        } else if (type == RTCP_PSFB && fmt == 15 && pl >= 20) {         /* REMB */
+            uint32_t bps;
+            if (t->bwe && remb_parse(q, pl, &bps) == 0) { bwe_on_remb(t->bwe, bps, w->now_us); t->got_fb = 1; w->st.remb_rx++; }
         } else if (type == RTCP_PSFB && (fmt == 1 || fmt == 4) && pl >= 12) {
             uint32_t media = fmt == 1 ? rd32(q + 8) : (pl >= 20 ? rd32(q + 12) : 0);
             ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, media);
@@ -1245,9 +1287,37 @@ static void measure_rates(ms_worker_t *w) {
     }
 }
 
+/* The estimate the allocation works with: none (the budgets alone) for a peer that gives no feedback. */
 static uint32_t transport_estimate(const ms_transport_t *t) {
-    (void)t;
-    return NO_ESTIMATE_BPS;
+    return t->bwe && (t->expect_fb || t->got_fb) ? bwe_estimate(t->bwe) : NO_ESTIMATE_BPS;
+}
+
+/* A bandwidth probe (issue 5): a burst of RTX copies of recent packets of one of t's video consumers,
+ * marked with the cluster id; the feedback on the burst tells how fast the path delivers it. */
+static void send_probe(ms_worker_t *w, ms_transport_t *t, uint32_t target_bps) {
+    ms_consumer_t *c = t->cons;
+    while (c && !(c->started && !c->paused && c->prm.rtx_ssrc && c->p->prm.kind == 1 && c->has_sent)) c = c->tnext;
+    if (!c || !can_send(t)) return;
+    int k = (int)((uint64_t)target_bps * 15 / 1000 / 8 / 1200);
+    if (k < 5) k = 5;
+    if (k > PROBE_PACKETS_MAX) k = PROBE_PACKETS_MAX;
+    w->probe_cluster = bwe_probe_start(t->bwe, target_bps, w->now_us);
+    for (int i = k - 1; i >= 0; i--) retransmit(w, c, (uint16_t)(c->last_seq_out - i));
+    w->probe_cluster = -1;
+    w->st.probes_tx++;
+}
+
+/* Transport-cc feedback to a publisher, every TWCC_FB_INTERVAL_US. */
+static void send_twcc_feedback(ms_worker_t *w, ms_transport_t *t) {
+    if (!t->twcc_rx || w->now_us - t->last_twcc_fb_us < TWCC_FB_INTERVAL_US || !t->srtp_out) return;
+    t->last_twcc_fb_us = w->now_us;
+    for (int guard = 0; guard < 16; guard++) {
+        uint8_t *o = tx_slot(w);
+        int n = twcc_rx_build(t->twcc_rx, o, MTU - 64, SERVER_SSRC, t->twcc_media_ssrc);
+        if (n <= 0) break;
+        w->st.twcc_tx++;
+        tx_rtcp_commit(w, t, n);
+    }
 }
 
 static void allocate(ms_worker_t *w, ms_transport_t *t) {
@@ -1281,6 +1351,10 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
         if (!c->started && c->target_layer < 0) a->current = -1;
         cs[n++] = c;
     }
+    /* the probing goal: what the best layers within the budgets would take */
+    ms_alloc_stream_t best[256];
+    memcpy(best, st, sizeof(ms_alloc_stream_t) * n);
+    t->wanted_bps = ms_allocate(best, n, NO_ESTIMATE_BPS, t->budget_bps, 0);
     ms_allocate(st, n, estimate, t->budget_bps, w->now_us < t->hold_until_us);
     for (int k = 0; k < n; k++) {
         ms_consumer_t *c = cs[k];
@@ -1302,7 +1376,12 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
 
 static void allocate_all(ms_worker_t *w) {
     for (ms_transport_t *t = w->transports; t; t = t->next) {
+        send_twcc_feedback(w, t);
         if (!t->cons) continue;
+        if (t->bwe && t->expect_fb && t->wanted_bps) {
+            uint32_t r = (uint32_t)bwe_should_probe(t->bwe, t->wanted_bps, w->now_us);
+            if (r) send_probe(w, t, r);
+        }
         uint32_t e = transport_estimate(t);
         uint32_t d = e > t->alloc_bps ? e - t->alloc_bps : t->alloc_bps - e;
         if (w->now_us >= t->next_alloc_us || (uint64_t)d * 100 > (uint64_t)t->alloc_bps * 15) allocate(w, t);
@@ -1336,7 +1415,7 @@ static void tick(ms_worker_t *w) {
         }
     }
     send_reports(w);
-    if (w->now_us - w->last_measure_us >= 100000) {
+    if (w->now_us - w->last_measure_us >= 50000) {
         w->last_measure_us = w->now_us;
         measure_rates(w);
         allocate_all(w);
@@ -1475,6 +1554,7 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
     ms_map_init(&w->prod_by_ssrc); ms_map_init(&w->cons_by_ssrc);
     w->now_us = ms_now_us();
     w->consent_timeout_us = CONSENT_TIMEOUT_US;
+    w->probe_cluster = -1;
     return w;
 }
 
@@ -1690,6 +1770,13 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *o) {
     }
     o->sink_lost = lost;
     memcpy(o->latency_hist, t->latency_hist, sizeof(o->latency_hist));
+    if (t->bwe && (t->expect_fb || t->got_fb)) {
+        o->bwe_bps = bwe_estimate(t->bwe);
+        o->bwe_acked_bps = bwe_acked_bps(t->bwe);
+        o->bwe_state = bwe_state(t->bwe);
+    }
+    o->bwe_feedback = t->got_fb;
+    o->wanted_bps = t->wanted_bps;
     return 0;
 }
 
@@ -1775,6 +1862,7 @@ int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_
         hd->layer[i] = p;
     }
     hd->nlayers = nl;
+    if (prm->ext_twcc) t->twcc_ext = prm->ext_twcc;
     ms_map_put(&w->prod_by_id, hd->id, hd);
     return (int)hd->id;
 }
@@ -1842,6 +1930,8 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     c->target_layer = p->nlayers - 1;      /* until the first allocation: the best the budgets allow */
     c->tnext = t->cons; if (t->cons) t->cons->tprev = c; t->cons = c;
     t->next_alloc_us = 0;
+    if (!t->bwe && (t->bwe = malloc(sizeof(bwe_t)))) bwe_init(t->bwe, BWE_START_BPS, BWE_MIN_BPS, BWE_MAX_BPS);
+    if (prm->ext_twcc) t->expect_fb = 1;
     if (p->ncons == p->capcons) {
         p->capcons = p->capcons ? p->capcons * 2 : 8;
         p->cons = realloc(p->cons, p->capcons * sizeof(*p->cons));

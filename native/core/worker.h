@@ -31,6 +31,7 @@ typedef struct {
     uint64_t tx_messages, tx_gso_messages;  /* sendmmsg messages; those carrying several GSO segments */
     uint64_t transports, producers, consumers, tcp_conns;
     uint64_t events_dropped;
+    uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx;  /* transport-cc feedback in and out, REMB in, probes */
 } ms_stats_t;
 
 enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC, EV_NOTICE };
@@ -94,6 +95,9 @@ typedef struct {
     uint32_t sink_ssrc[8], sink_max_seq[8];   /* per received SSRC: highest extended sequence number */
     uint64_t sink_received[8];
     uint64_t latency_hist[MS_LAT_BUCKETS]; /* see ms_latency_bucket(); from abs-send-time */
+    /* subscriber side: the bandwidth estimate (0 = none yet), its state, what the allocation wants */
+    uint32_t bwe_bps, bwe_acked_bps, wanted_bps;
+    int bwe_state, bwe_feedback;
 } ms_transport_stats_t;
 
 ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen);
