@@ -150,9 +150,12 @@ class MediaEngine:
 
     def create_producer(self, tid: int, kind: str, ssrc: int, rtx_ssrc: int, codecs: dict[int, str],
                         rtx: dict[int, int], clock_rate: int, extensions: dict[str, int], mid: str,
-                        nack: bool = True) -> int:
+                        nack: bool = True, rids: list[str] | None = None) -> int:
+        """A published stream; with two or more rids, a simulcast source whose layers the core tells apart
+        by the rid header extension and picks from per subscriber."""
+        layers = [{"rid": r} for r in rids] if rids and len(rids) > 1 else None
         return self.worker.create_producer(tid, kind, ssrc, rtx_ssrc, codecs, rtx, clock_rate,
-                                           ext_ids(extensions), mid, nack)
+                                           ext_ids(extensions), mid, nack, layers)
 
     def close_producer(self, pid: int) -> None:
         self.worker.close_producer(pid)
@@ -160,6 +163,17 @@ class MediaEngine:
     def create_consumer(self, tid: int, pid: int, ssrc: int, rtx_ssrc: int, pt_map: dict[int, int],
                         rtx_pt_of: dict[int, int], extensions: dict[str, int], mid: str) -> int:
         return self.worker.create_consumer(tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid)
+
+    def set_consumer_budget(self, cid: int, max_bps: int, priority: int) -> None:
+        """A forwarded stream's R-MEDIA-3 budget and its allocation priority (higher first)."""
+        self.worker.set_consumer_budget(cid, max_bps, priority)
+
+    def set_consumer_layer(self, cid: int, layer: int | None) -> None:
+        """Pin a consumer to a simulcast layer (-1 video off), or None for automatic selection."""
+        self.worker.set_consumer_layer(cid, layer)
+
+    def set_transport_budget(self, tid: int, max_bps: int) -> None:
+        self.worker.set_transport_budget(tid, max_bps)
 
     def pause_consumer(self, cid: int, paused: bool) -> None:
         self.worker.pause_consumer(cid, paused)

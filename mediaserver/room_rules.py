@@ -55,6 +55,7 @@ class RoomSettings:
     pin: str = field(default_factory=lambda: f"{secrets.randbelow(1_000_000):06d}")
     created_at: float = field(default_factory=time.time)
     adhoc: bool = False                         # made on the fly for a token's room name; gone when empty
+    hd: bool = True                             # R-MEDIA-4: HD video where the plan allows it, else SD
 
     def public(self) -> dict:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
@@ -159,3 +160,24 @@ def check_cameras(room: RoomSettings, on_now: int, adding: int) -> None:
 def check_screen(device: str) -> None:
     if device == "mobile":
         raise RuleError("not_on_mobile", "screen sharing is not available from mobile devices (R-MEDIA-7)")
+
+
+# R-MEDIA-3 per-stream budgets in bit/s, what one attendee downloads: audio 512 (500 per camera feed),
+# SD video 1000 and HD 2000 per camera feed, a shared screen 2000 in Lite mode and up to 5000 in HighQ.
+AUDIO_BUDGET = 512_000
+VIDEO_BUDGET = {"sd": 1_000_000, "hd": 2_000_000}
+SCREEN_BUDGET = {"lite": 2_000_000, "high": 5_000_000}
+#: allocation priority: audio is served first anyway, then the stage (a shared screen, then presenters'
+#: cameras), then other cameras (issue 5)
+PRIORITY = {"screen": 3, "presenter": 2, "camera": 1, "microphone": 0}
+
+
+def stream_budget(settings: RoomSettings, kind: str, source: str, screen_quality: str | None,
+                  owner_role: str) -> tuple[int, int]:
+    """(budget in bit/s, priority) of one forwarded stream (R-MEDIA-3, R-MEDIA-4, R-MEDIA-7)."""
+    if kind == "audio":
+        return AUDIO_BUDGET, PRIORITY["microphone"]
+    if source == "screen":
+        return SCREEN_BUDGET.get(screen_quality or "high", SCREEN_BUDGET["high"]), PRIORITY["screen"]
+    budget = VIDEO_BUDGET["hd" if settings.hd else "sd"]
+    return budget, PRIORITY["presenter" if owner_role in ("host", "presenter") else "camera"]

@@ -248,9 +248,11 @@ class Room:
                 rtx = {c.rtx_payload_type: c.payload_type for c in n.codecs if c.rtx_payload_type is not None}
                 ssrc = n.ssrcs[0] if n.ssrcs else 0
                 rtx_ssrc = n.rtx_ssrcs.get(ssrc, 0) if ssrc else 0
+                if len(n.rids) > 1:
+                    ssrc, rtx_ssrc = 0, 0            # simulcast: each layer's SSRC is learnt from its rid
                 pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx,
                                                  main.clock_rate, n.extensions, n.mid,
-                                                 nack=any("nack" == f for f in main.rtcp_fb))
+                                                 nack=any("nack" == f for f in main.rtcp_fb), rids=n.rids)
                 src = source_of[n.mid]
                 new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid, src,
                                  screen_quality=(screen_quality or "high") if src == "screen" else None,
@@ -371,6 +373,7 @@ class Room:
             p.consumers[tid] = self.media.create_consumer(
                 sub.transport.id, track.producer_id, ot.ssrc, ot.rtx_ssrc or 0, pt_map, rtx_of,
                 n.extensions or ot.extensions, ot.mid)
+            self._budget(p, sub.transport.id, track)
         self._sync(p)
         if sub.dirty:
             self._send_offer(p)
@@ -461,6 +464,7 @@ class Room:
             p.consumers[t.id] = self.media.create_consumer(
                 transport.id, t.producer_id, n.ssrcs[0], rtx_ssrc, {t.codec.payload_type: c.payload_type},
                 rtx_of, n.extensions, n.mid)
+            self._budget(p, transport.id, t)
         self._sync(p)
         return answer
 
@@ -573,6 +577,16 @@ class Room:
                 self.leave(p, reason="connection lost")
 
         transport.listeners.append(on_change)
+
+    def _budget(self, p: Participant, transport_id: int, track: Track) -> None:
+        """R-MEDIA-3: the consumer's own budget and priority, and the transport's total (the sum of its
+        streams' budgets) for the core's allocation."""
+        bps, prio = rules.stream_budget(self.settings, track.kind, track.source, track.screen_quality,
+                                        track.owner.role)
+        self.media.set_consumer_budget(p.consumers[track.id], bps, prio)
+        total = sum(rules.stream_budget(self.settings, t.kind, t.source, t.screen_quality, t.owner.role)[0]
+                    for tid, t in self.tracks.items() if tid in p.consumers)
+        self.media.set_transport_budget(transport_id, total)
 
     def _local(self, ufrag: str, pwd: str, setup: str) -> sdp.LocalParams:
         u, pw, fp, cands = self.media.local_params(ufrag, pwd)

@@ -68,11 +68,11 @@ EXT_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-
 EXT_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 #: Header extensions the server understands, per media kind.
-# transport-wide-cc (and its rtcp-fb) is not negotiated until the core sends its feedback (issue 5):
-# a sender told to expect transport-cc feedback and never getting it would mis-estimate bandwidth.
+# transport-wide-cc: the core reports arrivals to publishers and estimates each subscriber's bandwidth from
+# its feedback (issue 5); abs-send-time lets REMB-only peers (aiortc) estimate on their side.
 SUPPORTED_EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "audio": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME, EXT_AUDIO_LEVEL),
-    "video": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME),
+    "audio": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME, EXT_TRANSPORT_CC, EXT_AUDIO_LEVEL),
+    "video": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME, EXT_TRANSPORT_CC),
 }
 
 #: Suggested extension ids for server-generated offers (all fit one-byte headers).
@@ -86,9 +86,10 @@ DEFAULT_EXTENSION_IDS: dict[str, int] = {
 }
 
 #: RTCP feedback types the server supports, per media kind.
+# goog-remb only toward subscribers (the core reads REMB as a fallback estimate; it sends none).
 SUPPORTED_RTCP_FB: dict[str, tuple[str, ...]] = {
-    "audio": (),
-    "video": ("nack", "nack pli", "ccm fir"),
+    "audio": ("transport-cc",),
+    "video": ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"),
 }
 
 #: Default codec order for :func:`answer_publish` (names compared case-insensitively).
@@ -894,9 +895,9 @@ def _negotiate_extensions(
     return {uri: i for uri, i in offered.items() if uri in names and 1 <= i <= _MAX_ONE_BYTE_EXT_ID}
 
 
-def _negotiate_fb(fbs: Iterable[str], kind: str, extensions: dict[str, int]) -> list[str]:
+def _negotiate_fb(fbs: Iterable[str], kind: str, extensions: dict[str, int], publish: bool = False) -> list[str]:
     supported = SUPPORTED_RTCP_FB.get(kind, ())
-    out = [fb for fb in fbs if fb in supported]
+    out = [fb for fb in fbs if fb in supported and not (publish and fb == "goog-remb")]
     if EXT_TRANSPORT_CC not in extensions:
         out = [fb for fb in out if fb != "transport-cc"]
     return out
@@ -974,7 +975,7 @@ def answer_publish(
                 candidates.sort(key=lambda c: _publish_sort_key(c, preference))  # stable: keeps offer order
             codecs = [
                 c.copy(
-                    rtcp_fb=_negotiate_fb(c.rtcp_fb, sec.kind, extensions),
+                    rtcp_fb=_negotiate_fb(c.rtcp_fb, sec.kind, extensions, publish=True),
                     rtx_payload_type=c.rtx_payload_type if sec.kind == "video" else None,
                 )
                 for c in candidates

@@ -127,7 +127,7 @@ cdef extern from "alloc.h" nogil:
         uint8_t layer_active[3]
         int current, target
     uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
-                         int hold_upgrades)
+                         int hold_upgrades, int allow_off)
 
 def latency_bucket_bounds(int b):
     """[lo, hi) in microseconds of latency-histogram bucket b (see worker.h)."""
@@ -664,7 +664,8 @@ def build_nack(uint32_t sender, uint32_t media, list seqs) -> bytes:
     return bytes(out[:ln])
 
 
-def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, bint hold_upgrades=False) -> list:
+def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, bint hold_upgrades=False,
+             bint allow_off=True) -> list:
     """Run the worker's allocator (alloc.h) on plain dicts: kind ('audio'/'video'), priority, max_bps,
     layer_bps (ranked lowest first), active (list of bools), current (rank or -1). Returns each target."""
     cdef ms_alloc_stream_t st[256]
@@ -682,5 +683,5 @@ def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, 
             st[i].layer_bps[j] = bps[j]
             st[i].layer_active[j] = bool(act[j]) if j < len(act) else 0
         st[i].current = d.get("current", -1)
-    ms_allocate(st, n, available_bps, total_budget_bps, hold_upgrades)
+    ms_allocate(st, n, available_bps, total_budget_bps, hold_upgrades, allow_off)
     return [st[i].target for i in range(n)]

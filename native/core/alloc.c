@@ -20,7 +20,7 @@ static void order_by_priority(const ms_alloc_stream_t *s, int n, int *idx) {
 }
 
 uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
-                     int hold_upgrades) {
+                     int hold_upgrades, int allow_off) {
     uint64_t left = available_bps;
     if (total_budget_bps && total_budget_bps < left) left = total_budget_bps;
     uint64_t used = 0;
@@ -43,11 +43,15 @@ uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32
         v->target = -1;
         int nl = v->nlayers < 1 ? 1 : v->nlayers > MS_ALLOC_MAX_LAYERS ? MS_ALLOC_MAX_LAYERS : v->nlayers;
         v->nlayers = nl;
-        if (hold_upgrades && v->current < 0) continue;   /* turning video back on waits too */
+        if (hold_upgrades && v->current < 0 && allow_off) continue;   /* turning video back on waits too */
         for (int r = 0; r < nl; r++) {
             if (!v->layer_active[r]) continue;
             /* the lowest active layer; over the stream's budget only when it is the only choice left */
-            if (need(v, r) <= left) { v->target = r; left -= need(v, r); used += need(v, r); }
+            if (need(v, r) <= left || !allow_off) {
+                v->target = r;
+                left = need(v, r) <= left ? left - need(v, r) : 0;
+                used += need(v, r);
+            }
             break;
         }
     }

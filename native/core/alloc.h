@@ -26,8 +26,10 @@ typedef struct {
 } ms_alloc_stream_t;
 
 /* Chooses every stream's target within available_bps (and total_budget_bps when not 0). With
- * hold_upgrades no video stream goes above its current layer (after a recent downgrade). Returns the
- * bit/s allocated. */
+ * hold_upgrades no video stream goes above its current layer (after a recent downgrade). Without
+ * allow_off every video stream keeps at least its lowest active layer: for estimates that cannot see
+ * beyond what flows (a receiver's REMB is at most ~1.5x its incoming rate), turning video off would be
+ * for good. Returns the bit/s allocated. */
 uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
-                     int hold_upgrades);
+                     int hold_upgrades, int allow_off);
 #endif

@@ -142,7 +142,7 @@ struct ms_producer {
 #define BWE_START_BPS 1000000u
 #define BWE_MIN_BPS 50000u
 #define BWE_MAX_BPS 50000000u
-#define PROBE_PACKETS_MAX 20
+#define PROBE_PACKETS_MAX 40
 
 /* A stretch of a consumer's output taken from one layer with one sequence/timestamp/picture offset. */
 typedef struct {
@@ -1292,17 +1292,52 @@ static uint32_t transport_estimate(const ms_transport_t *t) {
     return t->bwe && (t->expect_fb || t->got_fb) ? bwe_estimate(t->bwe) : NO_ESTIMATE_BPS;
 }
 
-/* A bandwidth probe (issue 5): a burst of RTX copies of recent packets of one of t's video consumers,
+/* A padding-only packet on c's RTX stream (RFC 4588 receivers drop it after counting it for transport-cc):
+ * what bandwidth probes are made of, whether or not video flows. */
+static int send_padding(ms_worker_t *w, ms_consumer_t *c, int pad) {
+    ms_transport_t *t = c->t;
+    uint8_t pt = 0xff;
+    for (int i = 0; i < 128 && pt == 0xff; i++) pt = c->prm.rtx_pt_of[i];
+    if (pt == 0xff || !c->prm.rtx_ssrc || !c->prm.ext_twcc) return -1;
+    uint8_t *o = tx_slot(w);
+    o[0] = 0x80 | 0x20 | 0x10;                      /* P and X */
+    o[1] = pt;
+    wr16(o + 2, c->rtx_seq++);
+    wr32(o + 4, c->last_ts_out);
+    wr32(o + 8, c->prm.rtx_ssrc);
+    int off = 16;
+    if (c->prm.ext_mid && c->mid_len) {
+        o[off++] = (uint8_t)((c->prm.ext_mid << 4) | (c->mid_len - 1));
+        memcpy(o + off, c->prm.mid, c->mid_len); off += c->mid_len;
+    }
+    uint16_t twcc = t->twcc_seq++;
+    o[off++] = (uint8_t)((c->prm.ext_twcc << 4) | 1); wr16(o + off, twcc); off += 2;
+    while ((off - 12) & 3) o[off++] = 0;
+    wr16(o + 12, 0xBEDE);
+    wr16(o + 14, (uint16_t)((off - 16) / 4));
+    memset(o + off, 0, pad - 1);
+    o[off + pad - 1] = (uint8_t)pad;
+    off += pad;
+    int n = srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
+    if (n < 0) return -1;
+    if (t->bwe) bwe_on_sent(t->bwe, twcc, n + 28, w->now_us, w->probe_cluster);
+    w->st.rtp_tx++;
+    tx_commit(w, t, n);
+    return n;
+}
+
+/* A bandwidth probe (issue 5): a burst of padding at the target rate for ~15 ms, at least 5 packets,
  * marked with the cluster id; the feedback on the burst tells how fast the path delivers it. */
 static void send_probe(ms_worker_t *w, ms_transport_t *t, uint32_t target_bps) {
     ms_consumer_t *c = t->cons;
-    while (c && !(c->started && !c->paused && c->prm.rtx_ssrc && c->p->prm.kind == 1 && c->has_sent)) c = c->tnext;
+    while (c && !(c->prm.rtx_ssrc && c->prm.ext_twcc && c->p->prm.kind == 1)) c = c->tnext;
     if (!c || !can_send(t)) return;
-    int k = (int)((uint64_t)target_bps * 15 / 1000 / 8 / 1200);
+    int bytes = (int)((uint64_t)target_bps * 15 / 1000 / 8);
+    int k = bytes / 255;
     if (k < 5) k = 5;
     if (k > PROBE_PACKETS_MAX) k = PROBE_PACKETS_MAX;
     w->probe_cluster = bwe_probe_start(t->bwe, target_bps, w->now_us);
-    for (int i = k - 1; i >= 0; i--) retransmit(w, c, (uint16_t)(c->last_seq_out - i));
+    for (int i = 0; i < k; i++) if (send_padding(w, c, 255) < 0) break;
     w->probe_cluster = -1;
     w->st.probes_tx++;
 }
@@ -1354,8 +1389,9 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
     /* the probing goal: what the best layers within the budgets would take */
     ms_alloc_stream_t best[256];
     memcpy(best, st, sizeof(ms_alloc_stream_t) * n);
-    t->wanted_bps = ms_allocate(best, n, NO_ESTIMATE_BPS, t->budget_bps, 0);
-    ms_allocate(st, n, estimate, t->budget_bps, w->now_us < t->hold_until_us);
+    t->wanted_bps = ms_allocate(best, n, NO_ESTIMATE_BPS, t->budget_bps, 0, 1);
+    /* video off only on an estimate that can climb back by probing (transport-cc) */
+    ms_allocate(st, n, estimate, t->budget_bps, w->now_us < t->hold_until_us, t->expect_fb);
     for (int k = 0; k < n; k++) {
         ms_consumer_t *c = cs[k];
         ms_producer_t *hd = c->p;

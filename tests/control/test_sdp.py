@@ -636,8 +636,9 @@ def test_answer_publish_chrome() -> None:
     assert "a=rtcp-fb:96 nack pli" in video and "a=fmtp:97 apt=96" in video
     assert not any("toffset" in x or "video-orientation" in x or "a=extmap:12" in x for x in video)
     assert f"a=extmap:10 {S.EXT_RID}" in video
-    # no transport-wide-cc until the core sends its feedback
-    assert not any(S.EXT_TRANSPORT_CC in x or "transport-cc" in x or "goog-remb" in x for x in answer.splitlines())
+    # transport-wide-cc: the core sends its feedback to publishers (issue 5); no REMB toward a publisher
+    assert f"a=extmap:3 {S.EXT_TRANSPORT_CC}" in video and "a=rtcp-fb:96 transport-cc" in video
+    assert not any("goog-remb" in x for x in answer.splitlines())
     assert not any(x.startswith(("a=ssrc", "a=msid", "a=rid", "a=simulcast")) for x in video)
 
     na, nv = negotiated
@@ -648,8 +649,8 @@ def test_answer_publish_chrome() -> None:
         ("VP8", 96, 97), ("VP9", 98, 99), ("VP9", 100, 101), ("H264", 102, 103), ("H264", 106, 107),
         ("H264", 127, 125), ("H264", 112, 113),
     ]  # fmt: skip
-    assert nv.codecs[0].rtcp_fb == ["ccm fir", "nack", "nack pli"]
-    assert set(nv.extensions) == {S.EXT_MID, S.EXT_RID, S.EXT_REPAIRED_RID, S.EXT_ABS_SEND_TIME}
+    assert nv.codecs[0].rtcp_fb == ["transport-cc", "ccm fir", "nack", "nack pli"]   # goog-remb left out
+    assert set(nv.extensions) == {S.EXT_MID, S.EXT_RID, S.EXT_REPAIRED_RID, S.EXT_ABS_SEND_TIME, S.EXT_TRANSPORT_CC}
     assert nv.ssrcs == [2001] and nv.rtx_ssrcs == {2001: 2002}
 
     # the answer is itself a valid SDP for our parser
@@ -834,7 +835,7 @@ def test_apply_subscribe_answer() -> None:
     ]  # fmt: skip
     assert result[1].codecs[0].rtx_payload_type == 97 and result[1].rtx_ssrcs == {6000: 6001}
     assert result[1].track is tracks[1] and result[1].ssrcs == [6000]
-    assert result[0].extensions == {S.EXT_MID: 1, S.EXT_AUDIO_LEVEL: 4}
+    assert result[0].extensions == {S.EXT_MID: 1, S.EXT_AUDIO_LEVEL: 4, S.EXT_TRANSPORT_CC: 3}
 
     no_rtx = apply_subscribe_answer(tracks, parse(chrome_like_answer(offer, drop_rtx=True)))
     assert no_rtx[1].codecs[0].rtx_payload_type is None and no_rtx[1].rtx_ssrcs == {}
@@ -897,7 +898,7 @@ def test_answer_whep() -> None:
     # client's payload types: H264 42e01f pm=1 is 106 with rtx 107 in the Chrome offer
     assert [(c.payload_type, c.rtx_payload_type, c.name) for c in nv.codecs] == [(106, 107, "H264")]
     assert nv.track is video_track and nv.ssrcs == [6000] and nv.rtx_ssrcs == {6000: 6001}
-    assert nv.extensions == {S.EXT_MID: 4, S.EXT_ABS_SEND_TIME: 2}
+    assert nv.extensions == {S.EXT_MID: 4, S.EXT_ABS_SEND_TIME: 2, S.EXT_TRANSPORT_CC: 3}
     video = media_block(answer, 1)
     assert video[0] == "m=video 9 UDP/TLS/RTP/SAVPF 106 107" and "a=sendonly" in video
     assert "a=ssrc-group:FID 6000 6001" in video and "a=msid:stream-x video-x" in video

@@ -311,6 +311,15 @@ def test_allocation_respects_the_total_budget_and_holds_upgrades():
     assert allocate([{**v, "current": 2}], 700_000, hold_upgrades=True) == [1]   # downgrades are never held
 
 
+def test_allocation_keeps_the_lowest_layer_when_the_estimate_cannot_climb_back():
+    """A receiver's REMB never exceeds ~1.5x what it receives: on REMB alone video stays on, lowest layer."""
+    audio = {"kind": "audio", "layer_bps": [40_000]}
+    v = {"kind": "video", "layer_bps": [150_000, 500_000, 1_500_000]}
+    assert allocate([audio, v], 100_000, allow_off=False) == [0, 0]
+    assert allocate([audio, v], 100_000, allow_off=True) == [0, -1]
+    assert allocate([audio, v], 900_000, allow_off=False) == [0, 1]
+
+
 def test_allocation_skips_inactive_layers():
     v = {"kind": "video", "layer_bps": [150_000, 500_000, 1_500_000], "active": [False, True, False]}
     assert allocate([v], 10_000_000) == [1]
