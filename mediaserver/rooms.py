@@ -29,11 +29,20 @@ SERVER_EXT = {
     "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 2,
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 3,
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": 4,
 }
-VIDEO_FB = ["nack", "nack pli", "ccm fir"]
+#: transport-cc feedback drives the core's estimate of each subscriber's bandwidth (issue 5); goog-remb is
+#: the fallback for peers without it (aiortc)
+VIDEO_FB = ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"]
+AUDIO_FB = ["transport-cc"]
 SOURCES = ("camera", "microphone", "screen")
 
 RoomError = RuleError   # one error type for every refusal a client can get from a room
+
+
+def server_extensions(kind: str) -> dict[str, int]:
+    """The header extensions offered to a subscriber for a track of this kind."""
+    return {u: i for u, i in SERVER_EXT.items() if kind == "audio" or "audio-level" not in u}
 
 
 @dataclass
@@ -402,9 +411,9 @@ class Room:
             rtx_ssrc = new_ssrc(sub.ssrcs) if t.kind == "video" else None
             codec = sdp.Codec(payload_type=pt, name=t.codec.name, clock_rate=t.codec.clock_rate,
                               channels=t.codec.channels, fmtp=dict(t.codec.fmtp),
-                              rtcp_fb=list(VIDEO_FB) if t.kind == "video" else [],
+                              rtcp_fb=list(VIDEO_FB if t.kind == "video" else AUDIO_FB),
                               rtx_payload_type=pt + 1 if t.kind == "video" else None)
-            exts = {u: i for u, i in SERVER_EXT.items() if t.kind == "audio" or "audio-level" not in u}
+            exts = server_extensions(t.kind)
             sub.offered.append(sdp.OfferedTrack(mid=mid, kind=t.kind, ssrc=ssrc, rtx_ssrc=rtx_ssrc,
                                                 cname=t.owner.id, stream_id=t.stream_id, track_id=t.id,
                                                 codecs=[codec], extensions=exts, active=True))
@@ -445,7 +454,7 @@ class Room:
             ssrc = new_ssrc(taken)
             ot = sdp.OfferedTrack(mid="", kind=t.kind, ssrc=ssrc, rtx_ssrc=new_ssrc(taken) if t.kind == "video" else None,
                                   cname=t.owner.id, stream_id=t.stream_id, track_id=t.id, codecs=[t.codec],
-                                  extensions={}, active=True)
+                                  extensions=server_extensions(t.kind), active=True)
             by_kind.setdefault(t.kind, []).append(ot)
             track_of[ssrc] = t
         answer, negotiated = sdp.answer_whep(offer, local, by_kind)

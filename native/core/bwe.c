@@ -707,6 +707,7 @@ void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now) {
     }
     ack_update(b);
     uint32_t probe = probe_results(b, now);
+    if (probe) { b->probe_bps = probe; b->probe_us = now; }
     if (any) aimd_update(b, probe, now);
     if (probe && b->hypothesis != BWE_OVERUSE && b->last_loss_q8 <= 26 && b->prev_loss_q8 <= 26 && probe > b->loss_bps)
         b->loss_bps = probe;
@@ -754,4 +755,9 @@ int bwe_should_probe(const bwe_t *b, uint32_t wanted_bps, uint64_t now) {
     double t = dmin(dmin((double)wanted_bps, 2.0 * b->est_bps), (double)b->max_bps);
     if (t > 2147483647.0) t = 2147483647.0;
     return (int)t;
+}
+
+uint32_t bwe_probe_bps(const bwe_t *b, uint64_t now_us, uint64_t max_age_us) {
+    if (!b || !b->probe_us || now_us - b->probe_us > max_age_us) return 0;
+    return b->probe_bps;
 }

@@ -144,6 +144,8 @@ typedef struct {
     bwe_cluster_t clusters[BWE_CLUSTERS];
     int next_cluster;
     uint64_t next_probe_us;
+    uint32_t probe_bps;              /* the latest probe result (bwe_probe_bps) */
+    uint64_t probe_us;
     int64_t probe_interval_us;
 } bwe_t;
 
@@ -170,4 +172,7 @@ int bwe_probe_start(bwe_t *b, uint32_t target_bps, uint64_t now_us);
  * twice the estimate when wanted_bps exceeds the estimate by 10 %; after a probe that failed the next waits
  * 1 s, 2 s, then 3 s; after one that succeeded it may follow within 300 ms. */
 int bwe_should_probe(const bwe_t *b, uint32_t wanted_bps, uint64_t now_us);
+/* The delivered rate the latest probe cluster measured, if its feedback came at most max_age_us ago
+ * (else 0): how fast the path has been seen to carry, where the acked rate only shows what was sent. */
+uint32_t bwe_probe_bps(const bwe_t *b, uint64_t now_us, uint64_t max_age_us);
 #endif

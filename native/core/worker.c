@@ -75,6 +75,9 @@ typedef struct ms_transport {
     twcc_rx_t *twcc_rx;        /* publisher side: arrivals to report in transport-cc feedback */
     uint32_t twcc_media_ssrc;
     uint8_t twcc_ext;          /* the transport-cc header extension id its publishers negotiated */
+    int probe_id, probe_rounds, probe_per_round;   /* a bandwidth probe under way */
+    uint64_t probe_next_us, next_probe_us, probe_gap_us;
+    uint32_t probe_at_bps;     /* the validated rate when the latest probe started */
     int expect_fb, got_fb;     /* a consumer negotiated transport-cc; feedback (or REMB) arrived */
     uint64_t last_twcc_fb_us;
     /* sink accounting (client transports) */
@@ -142,7 +145,6 @@ struct ms_producer {
 #define BWE_START_BPS 1000000u
 #define BWE_MIN_BPS 50000u
 #define BWE_MAX_BPS 50000000u
-#define PROBE_PACKETS_MAX 40
 
 /* A stretch of a consumer's output taken from one layer with one sequence/timestamp/picture offset. */
 typedef struct {
@@ -232,6 +234,7 @@ struct ms_worker {
     int gso;                   /* the kernel accepts UDP_SEGMENT on this socket */
     uint64_t consent_timeout_us;
     int probe_cluster;         /* while sending a bandwidth probe: its cluster id, else -1 */
+    int probing;               /* transports with a probe under way */
     twcc_result_t twcc_res[TWCC_RES_MAX];
     pend_t pend[PEND_MAX];     /* packets received this batch, forwarded at its end */
     int npend;
@@ -1287,6 +1290,23 @@ static void measure_rates(ms_worker_t *w) {
     }
 }
 
+static uint32_t transport_estimate(const ms_transport_t *t);
+#define PROBE_FRESH_US 3000000ull
+#define PROBE_GAP_MIN_US 500000ull
+#define PROBE_GAP_MAX_US 4000000ull
+
+/* The rate t's path has been seen to carry: a quarter above what it delivered lately, or the latest probe
+ * result; never above the estimate. Without transport-cc: the estimate itself. */
+static uint32_t validated_bps(ms_worker_t *w, ms_transport_t *t) {
+    uint32_t e = transport_estimate(t);
+    if (!t->bwe || !t->expect_fb) return e;
+    uint64_t acked = bwe_acked_bps(t->bwe);
+    uint64_t v = acked + acked / 4;
+    uint32_t pr = bwe_probe_bps(t->bwe, w->now_us, PROBE_FRESH_US);
+    if (pr > v) v = pr;
+    return v < e ? (uint32_t)v : e;
+}
+
 /* The estimate the allocation works with: none (the budgets alone) for a peer that gives no feedback. */
 static uint32_t transport_estimate(const ms_transport_t *t) {
     return t->bwe && (t->expect_fb || t->got_fb) ? bwe_estimate(t->bwe) : NO_ESTIMATE_BPS;
@@ -1326,20 +1346,44 @@ static int send_padding(ms_worker_t *w, ms_consumer_t *c, int pad) {
     return n;
 }
 
-/* A bandwidth probe (issue 5): a burst of padding at the target rate for ~15 ms, at least 5 packets,
- * marked with the cluster id; the feedback on the burst tells how fast the path delivers it. */
-static void send_probe(ms_worker_t *w, ms_transport_t *t, uint32_t target_bps) {
+/* A bandwidth probe (issue 5): padding at the target rate, paced in PROBE_ROUNDS rounds PROBE_GAP_US
+ * apart (about 15 ms, at least 5 packets), marked with the cluster id; the feedback on it tells how fast
+ * the path delivers. */
+#define PROBE_ROUNDS 4
+#define PROBE_GAP_US 5000ull
+#define PROBE_PAD 255
+
+static ms_consumer_t *probe_carrier(ms_transport_t *t) {
     ms_consumer_t *c = t->cons;
     while (c && !(c->prm.rtx_ssrc && c->prm.ext_twcc && c->p->prm.kind == 1)) c = c->tnext;
-    if (!c || !can_send(t)) return;
-    int bytes = (int)((uint64_t)target_bps * 15 / 1000 / 8);
-    int k = bytes / 255;
-    if (k < 5) k = 5;
-    if (k > PROBE_PACKETS_MAX) k = PROBE_PACKETS_MAX;
-    w->probe_cluster = bwe_probe_start(t->bwe, target_bps, w->now_us);
-    for (int i = 0; i < k; i++) if (send_padding(w, c, 255) < 0) break;
-    w->probe_cluster = -1;
+    return c;
+}
+
+static void start_probe(ms_worker_t *w, ms_transport_t *t, uint32_t target_bps) {
+    if (t->probe_rounds || !probe_carrier(t) || !can_send(t)) return;
+    int per_round = (int)((uint64_t)target_bps * PROBE_GAP_US / 1000000ull / 8 / (PROBE_PAD + 40));
+    if (per_round < 2) per_round = 2;
+    if (per_round > 12) per_round = 12;
+    t->probe_id = bwe_probe_start(t->bwe, target_bps, w->now_us);
+    t->probe_per_round = per_round;
+    t->probe_rounds = PROBE_ROUNDS;
+    t->probe_next_us = w->now_us;
+    w->probing++;
     w->st.probes_tx++;
+}
+
+static void pace_probes(ms_worker_t *w) {
+    for (ms_transport_t *t = w->transports; t && w->probing; t = t->next) {
+        if (!t->probe_rounds || w->now_us < t->probe_next_us) continue;
+        ms_consumer_t *c = probe_carrier(t);
+        if (c && can_send(t)) {
+            w->probe_cluster = t->probe_id;
+            for (int i = 0; i < t->probe_per_round; i++) if (send_padding(w, c, PROBE_PAD) < 0) break;
+            w->probe_cluster = -1;
+        }
+        t->probe_next_us = w->now_us + PROBE_GAP_US;
+        if (--t->probe_rounds == 0 || !c) { t->probe_rounds = 0; w->probing--; }
+    }
 }
 
 /* Transport-cc feedback to a publisher, every TWCC_FB_INTERVAL_US. */
@@ -1391,7 +1435,16 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
     memcpy(best, st, sizeof(ms_alloc_stream_t) * n);
     t->wanted_bps = ms_allocate(best, n, NO_ESTIMATE_BPS, t->budget_bps, 0, 1);
     /* video off only on an estimate that can climb back by probing (transport-cc) */
-    ms_allocate(st, n, estimate, t->budget_bps, w->now_us < t->hold_until_us, t->expect_fb);
+    int hold = w->now_us < t->hold_until_us;
+    ms_alloc_stream_t trial[256];
+    memcpy(trial, st, sizeof(ms_alloc_stream_t) * n);
+    uint32_t total = ms_allocate(trial, n, estimate, t->budget_bps, hold, t->expect_fb);
+    /* an upgrade needs the rate proven: delivered lately, or measured by a probe (an estimate that went
+     * unused for a while is only a guess); else hold, and let a probe find out */
+    int upgrades = 0;
+    for (int k = 0; k < n; k++) upgrades |= trial[k].target > trial[k].current;
+    if (upgrades && !hold && total > validated_bps(w, t)) hold = 1;
+    ms_allocate(st, n, estimate, t->budget_bps, hold, t->expect_fb);
     for (int k = 0; k < n; k++) {
         ms_consumer_t *c = cs[k];
         ms_producer_t *hd = c->p;
@@ -1414,9 +1467,23 @@ static void allocate_all(ms_worker_t *w) {
     for (ms_transport_t *t = w->transports; t; t = t->next) {
         send_twcc_feedback(w, t);
         if (!t->cons) continue;
-        if (t->bwe && t->expect_fb && t->wanted_bps) {
-            uint32_t r = (uint32_t)bwe_should_probe(t->bwe, t->wanted_bps, w->now_us);
-            if (r) send_probe(w, t, r);
+        if (t->bwe && t->expect_fb && t->wanted_bps && w->now_us >= t->next_probe_us && !t->probe_rounds) {
+            /* probe when the allocation wants more than the path has been seen to carry: at most twice
+             * that; sooner again after a probe that found more, backing off after one that did not */
+            uint32_t v = validated_bps(w, t), pr = bwe_probe_bps(t->bwe, w->now_us, PROBE_FRESH_US);
+            if (pr && t->probe_at_bps && pr > t->probe_at_bps) t->probe_gap_us = PROBE_GAP_MIN_US;
+            if ((uint64_t)t->wanted_bps * 10 > (uint64_t)v * 11 && bwe_detector(t->bwe) != BWE_OVERUSE) {
+                uint64_t target = (uint64_t)t->wanted_bps * 11 / 10;
+                if (target > 2ull * v) target = 2ull * v;
+                if (!t->probe_gap_us) t->probe_gap_us = PROBE_GAP_MIN_US;
+                else if (!(pr && t->probe_at_bps && pr > t->probe_at_bps)) {
+                    t->probe_gap_us *= 2;
+                    if (t->probe_gap_us > PROBE_GAP_MAX_US) t->probe_gap_us = PROBE_GAP_MAX_US;
+                }
+                t->probe_at_bps = v;
+                t->next_probe_us = w->now_us + t->probe_gap_us;
+                start_probe(w, t, (uint32_t)target);
+            }
         }
         uint32_t e = transport_estimate(t);
         uint32_t d = e > t->alloc_bps ? e - t->alloc_bps : t->alloc_bps - e;
@@ -1492,7 +1559,7 @@ static void *worker_main(void *arg) {
     ms_worker_t *w = arg;
     struct epoll_event evs[64];
     while (w->running) {
-        int n = epoll_wait(w->epfd, evs, 64, 10);
+        int n = epoll_wait(w->epfd, evs, 64, w->probing ? 1 : 10);
         pthread_mutex_lock(&w->lock);
         w->now_us = ms_now_us();
         for (int i = 0; i < n; i++) {
@@ -1512,6 +1579,7 @@ static void *worker_main(void *arg) {
         for (tcp_conn_t *c = w->conns; c; c = c->next) if (c->wlen) tcp_flush(c);
         w->now_us = ms_now_us();
         if (w->now_us - w->last_tick_us >= 10000) { w->last_tick_us = w->now_us; tick(w); }
+        if (w->probing) pace_probes(w);
         tx_flush(w);
         pthread_mutex_unlock(&w->lock);
     }
@@ -1752,6 +1820,7 @@ static void producer_destroy(ms_worker_t *w, ms_producer_t *p) {
 int ms_transport_close(ms_worker_t *w, uint32_t id) {
     ms_transport_t *t = ms_map_get(&w->by_id, id);
     if (!t || t->id != id) return -1;
+    if (t->probe_rounds) { t->probe_rounds = 0; w->probing--; }
     for (ms_consumer_t *c = w->consumers, *nx; c; c = nx) { nx = c->next; if (c->t == t) consumer_destroy(w, c, 0); }
     for (;;) {                       /* heads only: a head takes its layers with it */
         ms_producer_t *p = w->producers;

@@ -15,7 +15,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream=fps=30", "--use-fake-ui-for-media-stream",
     "--allow-loopback-in-peer-connection", "--disable-dev-shm-usage",
     "--autoplay-policy=no-user-gesture-required", "--window-size=800,600",
 ]

@@ -18,7 +18,8 @@ class _Upstream(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
-        if self.relay.drop_down:
+        self.relay.down_bytes[self.client] = self.relay.down_bytes.get(self.client, 0) + len(data)
+        if self.relay.drop_down and self.relay.impaired(self.client):
             self.relay.impair(data, lambda d: self.relay.front.sendto(d, self.client))
         else:
             self.relay.front.sendto(data, self.client)
@@ -32,9 +33,14 @@ class LossyRelay(asyncio.DatagramProtocol):
     """
 
     def __init__(self, server: tuple[str, int], loss: float, drop_down: bool, seed: int = 7,
-                 delay_ms: float = 0.0, rate_kbps: float = 0.0, queue_ms: float = 300.0) -> None:
+                 delay_ms: float = 0.0, rate_kbps: float = 0.0, queue_ms: float = 300.0,
+                 bind: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         """loss: drop probability; delay_ms: one-way delay added; rate_kbps: a bottleneck of that rate with a
-        drop-tail queue of queue_ms (0 = no limit). All apply to media in the impaired direction only."""
+        drop-tail queue of queue_ms (0 = no limit). All apply to media in the impaired direction only, and
+        only for the clients in ``targets`` when that is a set (None = every client)."""
+        self.bind = bind
+        self.targets: set[tuple[str, int]] | None = None
+        self.down_bytes: dict[tuple[str, int], int] = {}
         self.server, self.loss, self.drop_down = server, loss, drop_down
         self.delay, self.rate, self.queue = delay_ms / 1000, rate_kbps * 1000 / 8, queue_ms / 1000
         self._free_at = 0.0                  # when the bottleneck has sent everything queued so far
@@ -46,6 +52,13 @@ class LossyRelay(asyncio.DatagramProtocol):
         self.passed = 0
         self.port = 0
 
+    def impaired(self, client: tuple[str, int]) -> bool:
+        return self.targets is None or client in self.targets
+
+    def set_rate(self, rate_kbps: float) -> None:
+        """Change the bottleneck (0 lifts it); what is queued still leaves at the old pace."""
+        self.rate = rate_kbps * 1000 / 8
+
     def lose(self, data: bytes) -> bool:
         if data and 128 <= data[0] <= 191:
             if self.rng.random() < self.loss:
@@ -56,7 +69,7 @@ class LossyRelay(asyncio.DatagramProtocol):
 
     async def start(self) -> LossyRelay:
         loop = asyncio.get_running_loop()
-        self.front, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=("127.0.0.1", 0))
+        self.front, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=self.bind)
         self.port = self.front.get_extra_info("sockname")[1]
         return self
 
@@ -100,7 +113,7 @@ class LossyRelay(asyncio.DatagramProtocol):
         if up.transport is None:
             up.pending.append(data)
             return
-        if self.drop_down:
+        if self.drop_down or not self.impaired(up.client):
             up.transport.sendto(data, self.server)
         else:
             self.impair(data, lambda d: up.transport.sendto(d, self.server))

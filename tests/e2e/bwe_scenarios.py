@@ -1,0 +1,291 @@
+"""Bandwidth scenarios of issue 5 with real peers: headless Chromium publishes simulcast over WHIP with its
+fake camera (1280x720, 30 fps, three rid layers), and a subscriber (Chromium over WHEP, or aiortc) receives
+through an impaired path: a rate cap with a drop-tail queue, loss, delay (tests/e2e/lossy_path.py; this
+kernel has no netem).
+
+The server runs in this process and announces 127.0.0.2 in its candidates, where the relay listens on the
+server's own port number; every peer therefore goes through the relay, and only the subscriber's downlink
+is impaired. Selenium calls run in threads, so the relay and the server's signaling keep their pace.
+
+Used by tests/e2e/test_bandwidth.py (pass/fail) and bench/bwe.py (figures to bench/results/bwe.json).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.e2e.lossy_path import LossyRelay
+
+RELAY_IP = "127.0.0.2"
+ROOM = "bwe"
+
+PUBLISH_JS = """
+const [url, token] = arguments; const done = arguments[arguments.length - 1];
+(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia(
+      {audio: true, video: {width: 1280, height: 720, frameRate: 30}});
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver(stream.getAudioTracks()[0], {direction: 'sendonly'});
+  pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendonly', sendEncodings: [
+      {rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000},
+      {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000},
+      {rid: 'f', maxBitrate: 1500000}]});
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((ok) => { setTimeout(ok, 1500);
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+  const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
+      headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
+  const answer = await r.text();
+  if (r.status !== 201) throw new Error(r.status + ' ' + answer);
+  await pc.setRemoteDescription({type: 'answer', sdp: answer});
+  window.pc = pc;
+  done('ok');
+})().catch((e) => done('error: ' + e));
+"""
+
+VIEW_JS = """
+const [url, token] = arguments; const done = arguments[arguments.length - 1];
+(async () => {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  pc.addTransceiver('video', {direction: 'recvonly'});
+  const media = new MediaStream();
+  pc.ontrack = (e) => {
+    media.addTrack(e.track);
+    let v = document.querySelector('video');
+    if (!v) { v = document.createElement('video'); v.muted = true; v.autoplay = true; v.playsInline = true;
+              document.body.appendChild(v); }
+    v.srcObject = media; v.play().catch(() => {});
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((ok) => { setTimeout(ok, 1500);
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+  const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
+      headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
+  const answer = await r.text();
+  if (r.status !== 201) throw new Error(r.status + ' ' + answer);
+  await pc.setRemoteDescription({type: 'answer', sdp: answer});
+  window.pc = pc;
+  done('ok');
+})().catch((e) => done('error: ' + e));
+"""
+
+STATS_JS = """
+const done = arguments[arguments.length - 1];
+if (!window.pc) { done(null); return; }
+window.pc.getStats().then((rep) => {
+  const out = {t: performance.now() / 1000, video: null, audio: null};
+  rep.forEach((s) => {
+    if (s.type === 'inbound-rtp') out[s.kind] = {
+      bytes: s.bytesReceived || 0, packets: s.packetsReceived || 0, lost: s.packetsLost || 0,
+      frames: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0,
+      fps: s.framesPerSecond || 0, freezes: s.freezeCount || 0, freezeTime: s.totalFreezesDuration || 0,
+      concealed: s.concealedSamples || 0, samples: s.totalSamplesReceived || 0};
+  });
+  done(out);
+}, (e) => done(null));
+"""
+
+
+def free_udp_port() -> int:
+    """A UDP port free on both 127.0.0.1 (the server) and 127.0.0.2 (the relay)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                    b.bind((RELAY_IP, port))
+                    return port
+            except OSError:
+                continue
+    raise RuntimeError("no free UDP port pair")
+
+
+@dataclass
+class Sample:
+    t: float
+    video: dict[str, Any] | None
+    audio: dict[str, Any] | None
+
+
+@dataclass
+class Trace:
+    """The subscriber's receive statistics over time, sampled every `interval` seconds."""
+
+    samples: list[Sample] = field(default_factory=list)
+
+    def window(self, since: float, until: float | None = None) -> list[Sample]:
+        return [s for s in self.samples if s.t >= since and (until is None or s.t <= until)]
+
+    def first(self, pred, since: float) -> float | None:
+        """Seconds after `since` until pred(sample) first holds."""
+        for s in self.window(since):
+            if pred(s):
+                return s.t - since
+        return None
+
+    def max_rate_kbps(self, since: float, until: float | None = None, span: float = 2.0) -> float:
+        """Highest received rate (audio + video payload bytes) over any `span` seconds window."""
+        ws = [s for s in self.window(since, until) if s.video and s.audio]
+        best = 0.0
+        for i, a in enumerate(ws):
+            for b in ws[i + 1:]:
+                if b.t - a.t >= span:
+                    got = (b.video["bytes"] + b.audio["bytes"] - a.video["bytes"] - a.audio["bytes"]) * 8
+                    best = max(best, got / (b.t - a.t) / 1000)
+                    break
+        return best
+
+    def freeze_time(self, since: float, until: float | None = None) -> float:
+        ws = [s for s in self.window(since, until) if s.video]
+        return ws[-1].video["freezeTime"] - ws[0].video["freezeTime"] if len(ws) > 1 else 0.0
+
+    def longest_stall(self, since: float, until: float | None = None) -> float:
+        """The longest time without a newly decoded frame (resolution of the sampling interval)."""
+        ws = [s for s in self.window(since, until) if s.video]
+        longest, last_t, last_frames = 0.0, None, None
+        for s in ws:
+            if last_frames is None or s.video["frames"] > last_frames:
+                last_t, last_frames = s.t, s.video["frames"]
+            elif last_t is not None:
+                longest = max(longest, s.t - last_t)
+        return longest
+
+    def fps(self, since: float, until: float | None = None) -> float:
+        ws = [s for s in self.window(since, until) if s.video]
+        if len(ws) < 2:
+            return 0.0
+        return (ws[-1].video["frames"] - ws[0].video["frames"]) / (ws[-1].t - ws[0].t)
+
+    def audio_gap(self, since: float, until: float | None = None) -> float:
+        """Share of audio samples concealed (played as loss concealment) in the window."""
+        ws = [s for s in self.window(since, until) if s.audio]
+        if len(ws) < 2:
+            return 1.0
+        samples = ws[-1].audio["samples"] - ws[0].audio["samples"]
+        return (ws[-1].audio["concealed"] - ws[0].audio["concealed"]) / samples if samples else 1.0
+
+
+class Scenario:
+    """Server, relay, a Chromium publisher and a Chromium subscriber; the subscriber's path is impaired."""
+
+    def __init__(self, hd: bool = True) -> None:
+        self.hd = hd
+        self.trace = Trace()
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Scenario]:
+        from aiohttp import web
+
+        from mediaserver import tokens
+        from mediaserver.app import build
+        from mediaserver.config import Settings
+        from signaling import keys
+        from tests.e2e.browser import chromium
+
+        port = free_udp_port()
+        settings = Settings(http_port=0, rtc_port=port, announced_ip=RELAY_IP, ice_tcp=False,
+                            secret="bwe-secret", api_key="bwe-key").finish()
+        app = build(settings)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        self.media, self.rooms = app[keys.MEDIA], app[keys.ROOMS]
+        self.relay = await LossyRelay(("127.0.0.1", port), 0.0, drop_down=True, bind=(RELAY_IP, port)).start()
+        self.relay.targets = set()        # nobody impaired until the subscriber comes
+        self._tok = lambda role, name: tokens.issue("bwe-secret", ROOM, role, name, name)
+        stack = contextlib.ExitStack()
+        try:
+            self.pub = await asyncio.to_thread(stack.enter_context, chromium())
+            self.sub = await asyncio.to_thread(stack.enter_context, chromium())
+            yield self
+        finally:
+            await asyncio.to_thread(stack.close)
+            self.relay.close()
+            await runner.cleanup()
+
+    async def _run(self, driver, js: str, *args) -> Any:
+        return await asyncio.to_thread(driver.execute_async_script, js, *args)
+
+    async def publish(self) -> None:
+        await asyncio.to_thread(self.pub.get, self.base + "/healthz")
+        res = await self._run(self.pub, PUBLISH_JS, f"{self.base}/whip/{ROOM}", self._tok("presenter", "pub"))
+        assert res == "ok", res
+        if not self.hd:
+            self.rooms.rooms[ROOM].settings.hd = False
+
+    async def view(self) -> None:
+        """The subscriber joins; its downlink is the impaired one (the relay learns its address)."""
+        known = set(self.relay.ups)
+        await asyncio.to_thread(self.sub.get, self.base + "/healthz")
+        res = await self._run(self.sub, VIEW_JS, f"{self.base}/whep/{ROOM}", self._tok("attendee", "sub"))
+        assert res == "ok", res
+        for _ in range(100):
+            new = set(self.relay.ups) - known
+            if new:
+                self.relay.targets = new
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the subscriber never reached the relay")
+
+    async def sample(self) -> Sample | None:
+        s = await self._run(self.sub, STATS_JS)
+        if not s:
+            return None
+        out = Sample(self.now(), s.get("video"), s.get("audio"))
+        self.trace.samples.append(out)
+        return out
+
+    async def run_for(self, seconds: float, interval: float = 0.25) -> None:
+        end = self.now() + seconds
+        while self.now() < end:
+            await self.sample()
+            await asyncio.sleep(interval)
+
+    async def until(self, pred, timeout: float, interval: float = 0.25) -> float | None:
+        """Sample until pred(sample) holds; seconds it took, or None on timeout."""
+        start = self.now()
+        while self.now() - start < timeout:
+            s = await self.sample()
+            if s is not None and pred(s):
+                return self.now() - start
+            await asyncio.sleep(interval)
+        return None
+
+    def server_view(self) -> dict[str, Any]:
+        """The server's side: the subscriber's estimate and the layer it gets."""
+        room = self.rooms.rooms.get(ROOM)
+        out: dict[str, Any] = {}
+        if room is None:
+            return out
+        for p in room.participants.values():
+            if p.kind != "whep" or p.viewer_transport is None:
+                continue
+            ts = self.media.transport_stats(p.viewer_transport.id)
+            out["bwe_kbps"] = ts["bwe_bps"] / 1000
+            out["wanted_kbps"] = ts["wanted_bps"] / 1000
+            for cid in p.consumers.values():
+                cs = self.media.consumer_stats(cid)
+                if cs["nlayers"] > 1:
+                    out["layer"], out["target"] = cs["cur_layer"], cs["target_layer"]
+        return out
+
+
+def top(s: Sample) -> bool:
+    return bool(s.video) and s.video["width"] >= 1280
+
+
+def below_top(s: Sample) -> bool:
+    return bool(s.video) and 0 < s.video["width"] < 1280
