@@ -33,7 +33,7 @@ SERVER_EXT = {
 }
 #: transport-cc feedback drives the core's estimate of each subscriber's bandwidth (issue 5); goog-remb is
 #: the fallback for peers without it (aiortc)
-VIDEO_FB = ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"]
+VIDEO_FB = ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc", "rrtr"]
 AUDIO_FB = ["transport-cc"]
 SOURCES = ("camera", "microphone", "screen")
 

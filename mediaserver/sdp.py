@@ -86,10 +86,11 @@ DEFAULT_EXTENSION_IDS: dict[str, int] = {
 }
 
 #: RTCP feedback types the server supports, per media kind.
-# goog-remb only toward subscribers (the core reads REMB as a fallback estimate; it sends none).
+# goog-remb and rrtr only toward subscribers: the core reads REMB as a fallback estimate (it sends none),
+# and answers a receiver's XR reference time with DLRR, so that a receive-only peer knows its RTT.
 SUPPORTED_RTCP_FB: dict[str, tuple[str, ...]] = {
     "audio": ("transport-cc",),
-    "video": ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"),
+    "video": ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc", "rrtr"),
 }
 
 #: Default codec order for :func:`answer_publish` (names compared case-insensitively).
@@ -897,7 +898,7 @@ def _negotiate_extensions(
 
 def _negotiate_fb(fbs: Iterable[str], kind: str, extensions: dict[str, int], publish: bool = False) -> list[str]:
     supported = SUPPORTED_RTCP_FB.get(kind, ())
-    out = [fb for fb in fbs if fb in supported and not (publish and fb == "goog-remb")]
+    out = [fb for fb in fbs if fb in supported and not (publish and fb in ("goog-remb", "rrtr"))]
     if EXT_TRANSPORT_CC not in extensions:
         out = [fb for fb in out if fb != "transport-cc"]
     return out

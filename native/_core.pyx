@@ -22,6 +22,7 @@ cdef extern from "worker.h" nogil:
         uint64_t transports, producers, consumers, tcp_conns
         uint64_t events_dropped
         uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx
+        uint64_t rtx_skipped
     ctypedef struct ms_event_t:
         int type
         uint32_t id

@@ -1,9 +1,11 @@
 /* Bandwidth allocation across one subscriber's streams: see alloc.h. */
 #include "alloc.h"
 
+/* What a layer takes: its measured rate, plus the headroom unless it is the current one (hysteresis:
+ * staying on a layer needs only its rate, so that a stream does not flap between two layers). */
 static uint64_t need(const ms_alloc_stream_t *s, int rank) {
     uint64_t b = s->layer_bps[rank];
-    return s->kind == 1 ? b + b * MS_ALLOC_HEADROOM_PCT / 100 : b;
+    return s->kind == 1 && rank != s->current ? b + b * MS_ALLOC_HEADROOM_PCT / 100 : b;
 }
 
 static int fits_budget(const ms_alloc_stream_t *s, int rank) {
@@ -37,6 +39,7 @@ uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32
         left = left > b ? left - b : 0;
     }
     /* video, pass 1: the lowest active layer within the stream's budget, by priority */
+    uint64_t used_video = 0;
     for (int k = 0; k < n; k++) {
         ms_alloc_stream_t *v = &s[idx[k]];
         if (v->kind != 1) continue;
@@ -47,7 +50,9 @@ uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32
         for (int r = 0; r < nl; r++) {
             if (!v->layer_active[r]) continue;
             /* the lowest active layer; over the stream's budget only when it is the only choice left */
-            if (need(v, r) <= left || !allow_off) {
+            int first_video = used_video == 0;
+            if ((need(v, r) <= left && (!first_video || left >= MS_ALLOC_VIDEO_MIN_BPS)) || !allow_off) {
+                used_video += need(v, r);
                 v->target = r;
                 left = need(v, r) <= left ? left - need(v, r) : 0;
                 used += need(v, r);

@@ -3,16 +3,20 @@
  * Audio first, then video by priority (the stage before other cameras). Every video stream first gets
  * its lowest active layer, in priority order, while it fits; then, again in priority order, each one
  * climbs to the highest layer that fits its own budget and what is left. A stream that cannot get even
- * its lowest layer is turned off (video off before audio: audio is never cut). A video layer needs its
- * measured rate plus MS_ALLOC_HEADROOM_PCT percent for retransmissions and keyframe bursts.
+ * its lowest layer is turned off (video off before audio: audio is never cut). Going up to a video layer
+ * needs its measured rate plus MS_ALLOC_HEADROOM_PCT percent for retransmissions and keyframe bursts;
+ * staying on the current one needs its rate only (hysteresis against flapping).
  * Pure functions on plain arrays: no dependency on the worker. */
 #ifndef MS_ALLOC_H
 #define MS_ALLOC_H
 #include <stdint.h>
 
 #define MS_ALLOC_MAX_LAYERS 3
-#define MS_ALLOC_HEADROOM_PCT 25
+#define MS_ALLOC_HEADROOM_PCT 15
 #define MS_ALLOC_AUDIO_DEFAULT_BPS 48000   /* an audio stream not measured yet */
+/* Video is only turned on with at least this much left after audio: below it a picture is not worth
+ * risking the audio (R-MEDIA-3: video off before audio). Not applied without allow_off. */
+#define MS_ALLOC_VIDEO_MIN_BPS 300000
 
 typedef struct {
     int kind;                  /* 0 audio, 1 video */

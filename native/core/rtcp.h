@@ -9,6 +9,7 @@
 #define RTCP_BYE 203
 #define RTCP_RTPFB 205
 #define RTCP_PSFB 206
+#define RTCP_XR 207
 
 typedef struct {
     uint32_t ssrc;        /* source this block reports on */

@@ -79,6 +79,14 @@ typedef struct ms_transport {
     uint64_t probe_next_us, next_probe_us, probe_gap_us;
     uint32_t probe_at_bps;     /* the validated rate when the latest probe started */
     int expect_fb, got_fb;     /* a consumer negotiated transport-cc; feedback (or REMB) arrived */
+    /* RTCP XR (RFC 3611): the receiver's latest reference time, answered with DLRR so that a receive-only
+     * peer learns its RTT (and its jitter buffer waits for retransmissions) */
+    uint32_t rrtr_ssrc, rrtr_mid;
+    uint64_t rrtr_us;
+    /* retransmissions may take at most RTX_SHARE_PCT of the estimate, so that a congested path does not
+     * spiral (losses, NACKs, more to send, more losses) */
+    double rtx_tokens;
+    uint64_t rtx_refill_us;
     uint64_t last_twcc_fb_us;
     /* sink accounting (client transports) */
     int sink_abs_ext;
@@ -918,7 +926,7 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     p->last_transit = transit;
     p->packets++;
     p->bytes += n;
-    p->rate_bytes += n;
+    p->rate_bytes += n + 44;      /* as it goes on the wire: SRTP tag, UDP and IPv4 headers */
     if (!p->last_rx_us || w->now_us - p->last_rx_us > LAYER_IDLE_US) p->first_rx_us = w->now_us;
     p->last_rx_us = w->now_us;
     slot->seq = h.seq;
@@ -948,6 +956,20 @@ static epoch_t *epoch_of(ms_consumer_t *c, uint16_t out_seq) {
     return NULL;
 }
 
+static uint32_t transport_estimate(const ms_transport_t *t);
+#define RTX_SHARE_PCT 15
+
+static int rtx_allowed(ms_worker_t *w, ms_transport_t *t, int bytes) {
+    if (!t->bwe || !t->expect_fb) return 1;
+    double rate = (double)transport_estimate(t) * RTX_SHARE_PCT / 100.0 / 8.0;   /* bytes per second */
+    t->rtx_tokens += rate * (double)(w->now_us - t->rtx_refill_us) / 1e6;
+    t->rtx_refill_us = w->now_us;
+    if (t->rtx_tokens > rate / 10.0 + 1500.0) t->rtx_tokens = rate / 10.0 + 1500.0;   /* 100 ms of burst */
+    if (t->rtx_tokens < bytes) { w->st.rtx_skipped++; return 0; }
+    t->rtx_tokens -= bytes;
+    return 1;
+}
+
 static void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     if (!c->started || c->paused || !can_send(c->t)) return;
     epoch_t *e = epoch_of(c, out_seq);
@@ -960,6 +982,7 @@ static void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     if (rtp_parse(s->data, s->len, &h) < 0) return;
     uint8_t cpt = c->prm.pt_map[h.pt];
     int rtx = c->prm.rtx_ssrc && cpt != 0xff && c->prm.rtx_pt_of[cpt] != 0xff;
+    if (!rtx_allowed(w, c->t, s->len + 60)) return;
     send_to_consumer(w, c, s->data, &h, rtx, 0, out_seq, e, p->prm.codec_of_pt[h.pt]);
 }
 
@@ -1022,6 +1045,17 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
                 int nr = twcc_parse(q, pl, res, TWCC_RES_MAX, &fbc);
                 if (nr > 0) { bwe_on_feedback(t->bwe, res, nr, w->now_us); t->got_fb = 1; w->st.twcc_rx++; }
                 else w->st.drops[DROP_RTCP_MALFORMED]++;
+            }
+        } else if (type == RTCP_XR && pl >= 8) {                          /* RRTR blocks */
+            for (int k = 8; k + 4 <= pl;) {
+                int bt = q[k], bl = 4 * (rd16(q + k + 2) + 1);
+                if (k + bl > pl) break;
+                if (bt == 4 && bl == 12) {
+                    t->rrtr_ssrc = rd32(q + 4);
+                    t->rrtr_mid = (rd32(q + k + 4) << 16) | (rd32(q + k + 8) >> 16);
+                    t->rrtr_us = w->now_us;
+                }
+                k += bl;
             }
         } else if (type == RTCP_PSFB && fmt == 15 && pl >= 20) {         /* REMB */
             uint32_t bps;
@@ -1241,6 +1275,17 @@ static void send_reports(ms_worker_t *w) {
         uint32_t ts = c->last_ts_out + (uint32_t)((w->now_us - c->last_send_us) * clock / 1000000ull);
         uint8_t *o = tx_slot(w);
         int n = rtcp_build_sr(o, c->prm.ssrc, ntp, ts, c->sr_packets, c->sr_octets);
+        ms_transport_t *ct = c->t;
+        if (ct->rrtr_us && w->now_us - ct->rrtr_us < 10000000ull) {   /* XR DLRR for the latest RRTR */
+            uint8_t *x = o + n;
+            x[0] = 0x80; x[1] = RTCP_XR; wr16(x + 2, 5);
+            wr32(x + 4, c->prm.ssrc);
+            x[8] = 5; x[9] = 0; wr16(x + 10, 3);
+            wr32(x + 12, ct->rrtr_ssrc);
+            wr32(x + 16, ct->rrtr_mid);
+            wr32(x + 20, (uint32_t)(((w->now_us - ct->rrtr_us) << 16) / 1000000ull));
+            n += 24;
+        }
         c->sr_ntp_mid[c->sr_i] = (uint32_t)(ntp >> 16);
         c->sr_sent_us[c->sr_i] = w->now_us;
         c->sr_i = (c->sr_i + 1) & 3;
@@ -1436,15 +1481,20 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
     t->wanted_bps = ms_allocate(best, n, NO_ESTIMATE_BPS, t->budget_bps, 0, 1);
     /* video off only on an estimate that can climb back by probing (transport-cc) */
     int hold = w->now_us < t->hold_until_us;
+    /* congestion (the estimate under what t is being sent): aim lower, so that the queue drains */
+    uint64_t sending = 0;
+    for (ms_consumer_t *c = t->cons; c; c = c->tnext) if (!c->paused) sending += c->bps;
+    if (t->expect_fb && estimate != NO_ESTIMATE_BPS && sending > estimate) estimate = estimate / 4 * 3;
     ms_alloc_stream_t trial[256];
     memcpy(trial, st, sizeof(ms_alloc_stream_t) * n);
     uint32_t total = ms_allocate(trial, n, estimate, t->budget_bps, hold, t->expect_fb);
     /* an upgrade needs the rate proven: delivered lately, or measured by a probe (an estimate that went
-     * unused for a while is only a guess); else hold, and let a probe find out */
+     * unused for a while is only a guess); else allocate what was proven, and let a probe find out */
     int upgrades = 0;
     for (int k = 0; k < n; k++) upgrades |= trial[k].target > trial[k].current;
-    if (upgrades && !hold && total > validated_bps(w, t)) hold = 1;
-    ms_allocate(st, n, estimate, t->budget_bps, hold, t->expect_fb);
+    uint32_t available = estimate;
+    if (upgrades && !hold && total > validated_bps(w, t)) available = validated_bps(w, t);
+    ms_allocate(st, n, available, t->budget_bps, hold, t->expect_fb);
     for (int k = 0; k < n; k++) {
         ms_consumer_t *c = cs[k];
         ms_producer_t *hd = c->p;

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t transports, producers, consumers, tcp_conns;
     uint64_t events_dropped;
     uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx;  /* transport-cc feedback in and out, REMB in, probes */
+    uint64_t rtx_skipped;     /* retransmissions left out: over the transport's share of its estimate */
 } ms_stats_t;
 
 enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC, EV_NOTICE };

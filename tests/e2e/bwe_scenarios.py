@@ -62,7 +62,10 @@ const [url, token] = arguments; const done = arguments[arguments.length - 1];
               document.body.appendChild(v); }
     v.srcObject = media; v.play().catch(() => {});
   };
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  // receiver reference time reports (RTCP XR): a receive-only peer learns its RTT from the DLRR answers
+  offer.sdp = offer.sdp.replace(/a=rtcp-fb:(\\d+) nack pli\\r\\n/g, 'a=rtcp-fb:$1 nack pli\\r\\na=rtcp-fb:$1 rrtr\\r\\n');
+  await pc.setLocalDescription(offer);
   await new Promise((ok) => { setTimeout(ok, 1500);
       pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
   const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
@@ -71,6 +74,7 @@ const [url, token] = arguments; const done = arguments[arguments.length - 1];
   if (r.status !== 201) throw new Error(r.status + ' ' + answer);
   await pc.setRemoteDescription({type: 'answer', sdp: answer});
   window.pc = pc;
+  window.answer = answer;
   done('ok');
 })().catch((e) => done('error: ' + e));
 """
@@ -86,6 +90,21 @@ window.pc.getStats().then((rep) => {
       frames: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0,
       fps: s.framesPerSecond || 0, freezes: s.freezeCount || 0, freezeTime: s.totalFreezesDuration || 0,
       concealed: s.concealedSamples || 0, samples: s.totalSamplesReceived || 0};
+  });
+  done(out);
+}, (e) => done(null));
+"""
+
+
+PUB_STATS_JS = """
+const done = arguments[arguments.length - 1];
+if (!window.pc) { done(null); return; }
+window.pc.getStats().then((rep) => {
+  const out = {};
+  rep.forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') out[s.rid || '-'] = {
+      frames: s.framesSent || 0, width: s.frameWidth || 0, fps: s.framesPerSecond || 0,
+      limit: s.qualityLimitationReason || '', bytes: s.bytesSent || 0};
   });
   done(out);
 }, (e) => done(null));
@@ -129,6 +148,13 @@ class Trace:
             if pred(s):
                 return s.t - since
         return None
+
+    def held(self, pred, seconds: float) -> bool:
+        """pred held for every sample of the last `seconds` (and the samples span that long)."""
+        if not self.samples or self.samples[-1].t - self.samples[0].t < seconds:
+            return False
+        recent = self.window(self.samples[-1].t - seconds)
+        return bool(recent) and all(pred(s) for s in recent)
 
     def max_rate_kbps(self, since: float, until: float | None = None, span: float = 2.0) -> float:
         """Highest received rate (audio + video payload bytes) over any `span` seconds window."""
@@ -247,6 +273,10 @@ class Scenario:
         out = Sample(self.now(), s.get("video"), s.get("audio"))
         self.trace.samples.append(out)
         return out
+
+    async def publisher_stats(self) -> dict[str, Any]:
+        """Per rid: frames sent, width, fps, quality limitation reason, bytes (the publisher's own view)."""
+        return await self._run(self.pub, PUB_STATS_JS) or {}
 
     async def run_for(self, seconds: float, interval: float = 0.25) -> None:
         end = self.now() + seconds
