@@ -53,11 +53,27 @@ def _resource(kind: str) -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
+    """The hand-described media routes above plus the control plane's operations, generated from their
+    declarations (signaling/api.py, pydantic models)."""
+    from .v1 import API
+
+    doc = _media_spec()
+    paths, schemas = API.openapi()
+    clash = set(paths) & set(doc["paths"]) or set(schemas) & set(doc["components"]["schemas"])
+    assert not clash, f"OpenAPI names defined twice: {clash}"
+    doc["paths"].update(paths)
+    doc["components"]["schemas"].update(schemas)
+    return doc
+
+
+def _media_spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "mediaserver HTTP API", "version": __version__,
-                 "description": "WHIP/WHEP sessions, join tokens, health and metrics. The WebSocket protocol at "
-                                "/ws is described in docs/signaling.md."},
+                 "description": "WHIP/WHEP sessions, join tokens, health and metrics, and the control plane "
+                                "(accounts, events, invitations, address book, files, webhooks) under /api/v1. "
+                                "The WebSocket protocol at /ws is described in docs/signaling.md; docs/api.md "
+                                "shows a client."},
         "paths": {
             "/whip/{room}": _sdp_session("whip", "publish into a room (WHIP, RFC 9725)", "sendonly"),
             "/whip/{room}/{rid}": _resource("whip"),
@@ -137,7 +153,11 @@ def spec() -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "joinToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256) join token"},
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's api_key"}},
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's api_key"},
+                "accountKey": {"type": "http", "scheme": "bearer",
+                               "description": "a user's API key (msk_..., POST /api/v1/api-keys) or session token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "ms_session",
+                            "description": "the web UI's session (POST /api/v1/session)"}},
             "schemas": {"Room": {"type": "object", "properties": {
                 "id": {"type": "string", "pattern": "^[1-9][0-9]{8}$"}, "name": {"type": "string"},
                 "type": {"type": "string", "enum": list(ROOM_TYPES)}, "capacity": {"type": "integer"},
