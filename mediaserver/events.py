@@ -11,7 +11,7 @@ import secrets
 import zoneinfo
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +19,18 @@ from . import accounts, mail, plans, tokens, webhooks
 from .accounts import Principal
 from .db import utcnow
 from .errors import ControlError, forbidden, not_found
-from .models import (Account, Attendance, Contact, ContactGroup, Event, EventSession, GroupMember, Invitation,
-                     Registration, User)
+from .models import (
+    Account,
+    Attendance,
+    Contact,
+    ContactGroup,
+    Event,
+    EventSession,
+    GroupMember,
+    Invitation,
+    Registration,
+    User,
+)
 from .room_rules import MEETING_MAX, WEBINAR_MAX, check_person, new_room_id
 from .rooms import RoomManager
 
@@ -568,6 +578,3 @@ def embed_snippet(base_url: str, ev: Event) -> str:
     return (f'<iframe src="{src}" title="{title}" width="100%" height="640" style="border:0" '
             'allow="camera; microphone; display-capture; autoplay; fullscreen" allowfullscreen></iframe>')
 
-
-def dashboard_filter() -> Any:
-    return or_(Event.status == "planned", Event.status == "live")

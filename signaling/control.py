@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from sqlalchemy import func, select
 
-from mediaserver import accounts, plans, webhooks
+from mediaserver import accounts, webhooks
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.models import Account, Webhook, WebhookDelivery
 
@@ -537,4 +537,3 @@ async def webhook_deliveries(ctx: Ctx) -> dict[str, Any]:
     return page([DeliveryOut.model_validate(r) for r in rows], int(total or 0), offset, limit)
 
 
-__all__ = ["plans"]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from mediaserver import events, tokens
 from mediaserver.errors import not_found
-from mediaserver.models import Event, EventSession, Invitation, Registration
+from mediaserver.models import Event, Invitation, Registration
 
 from . import keys
 from .api import API, Ctx, Model, Out, Text, page
@@ -458,4 +458,3 @@ async def join(ctx: Ctx) -> Joined:
     return Joined.model_validate(await events.join(ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret))
 
 
-__all__ = ["EventSession"]

@@ -1,7 +1,7 @@
 """control plane: accounts, events, address book, files, webhooks, mail
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-25 05:50:27.787621
 """
 from __future__ import annotations
