@@ -19,7 +19,7 @@ extensions = [
         "native._core",
         ["native/_core.pyx", *CORE_C],
         include_dirs=["native/core"],
-        libraries=["ssl", "crypto", "pthread"],
+        libraries=["ssl", "crypto", "pthread", "m"],
         extra_compile_args=CFLAGS,
     ),
     Extension(
@@ -27,6 +27,13 @@ extensions = [
         ["native/_srtp.pyx", "native/core/srtp.c"],
         include_dirs=["native/core"],
         libraries=["crypto"],
+        extra_compile_args=CFLAGS,
+    ),
+    Extension(
+        "native._bwe",
+        ["native/_bwe.pyx", "native/core/bwe.c"],
+        include_dirs=["native/core"],
+        libraries=["m"],
         extra_compile_args=CFLAGS,
     ),
 ]
@@ -45,6 +52,9 @@ setup(
         "prometheus-client>=0.20",
         "pyee>=11",
         "PyYAML>=6.0",
+        "openpyxl>=3.1",
+        "xlrd>=2.0",
+        "charset-normalizer>=3.3",
     ],
     extras_require={
         "test": [
@@ -59,6 +69,7 @@ setup(
             "selenium>=4.20",
             "ruff>=0.5",
             "openapi-spec-validator>=0.7",
+            "xlwt>=1.3",
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},

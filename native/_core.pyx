@@ -5,7 +5,7 @@ A :class:`Worker` owns one UDP port and one thread that does all per-packet work
 take the worker lock without the GIL; events (ICE, DTLS, closed consumers) come back through an
 eventfd that the asyncio loop watches, so Python is woken per control event, never per packet.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t, int64_t
 from libc.string cimport memset, strncpy
 
 cdef extern from "worker.h" nogil:
@@ -35,6 +35,10 @@ cdef extern from "worker.h" nogil:
         uint8_t ext_mid, ext_rid, ext_rrid, ext_abs, ext_twcc, ext_alevel
         char mid[32]
         int nack
+        int nlayers
+        char rids[3][16]
+        uint32_t layer_ssrc[3]
+        uint32_t layer_rtx_ssrc[3]
     ctypedef struct ms_consumer_params_t:
         uint32_t ssrc, rtx_ssrc
         uint8_t pt_map[128]
@@ -47,6 +51,13 @@ cdef extern from "worker.h" nogil:
         int32_t fraction_lost
         uint32_t jitter
         int64_t rtt_us
+        int nlayers
+        uint32_t layer_ssrc[3]
+        uint32_t layer_bps[3]
+        int layer_active[3]
+        int layer_rank[3]
+        int cur_layer, target_layer
+        uint32_t bps
     ctypedef struct ms_transport_stats_t:
         int ice_state, dtls_state, srtp_profile
         int remote_port, over_tcp
@@ -83,6 +94,15 @@ cdef extern from "worker.h" nogil:
     int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out)
     int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext)
     int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len)
+    ctypedef struct ms_capture_t:
+        uint64_t arrival_us
+        uint32_t ts, ssrc
+        uint16_t seq
+        uint8_t pt, marker
+        int16_t len
+        uint8_t payload[14]
+        uint8_t npayload
+    int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max)
     int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p)
     int ms_producer_close(ms_worker_t *w, uint32_t id)
     int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
@@ -91,6 +111,20 @@ cdef extern from "worker.h" nogil:
     int ms_consumer_close(ms_worker_t *w, uint32_t id)
     int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused)
     int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
+    int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer)
+    int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority)
+    int ms_transport_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps)
+
+cdef extern from "alloc.h" nogil:
+    ctypedef struct ms_alloc_stream_t:
+        int kind, priority
+        uint32_t max_bps
+        int nlayers
+        uint32_t layer_bps[3]
+        uint8_t layer_active[3]
+        int current, target
+    uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
+                         int hold_upgrades)
 
 def latency_bucket_bounds(int b):
     """[lo, hi) in microseconds of latency-histogram bucket b (see worker.h)."""
@@ -329,6 +363,21 @@ cdef class Worker:
             d.pop(k, None)
         return d
 
+    def capture(self, uint32_t tid) -> list:
+        """Client transports: the RTP packets received since the last call (the first call starts the
+        capture and returns []), as (arrival_us, ssrc, seq, ts, pt, marker, length, payload_head)."""
+        self._check()
+        cdef ms_capture_t buf[2048]
+        cdef int n
+        with nogil:
+            ms_worker_lock(self.w)
+            n = ms_transport_capture(self.w, tid, buf, 2048)
+            ms_worker_unlock(self.w)
+        if n < 0:
+            raise NativeError(f"no client transport {tid}")
+        return [(buf[i].arrival_us, buf[i].ssrc, buf[i].seq, buf[i].ts, buf[i].pt, buf[i].marker, buf[i].len,
+                 bytes(buf[i].payload[:buf[i].npayload])) for i in range(n)]
+
     def send_rtp(self, uint32_t tid, packets, int abs_ext=0) -> int:
         """Client transports: protect and send RTP packets (a list of bytes); returns how many went."""
         self._check()
@@ -356,11 +405,26 @@ cdef class Worker:
         return r == 0
 
     def create_producer(self, uint32_t tid, str kind, uint32_t ssrc, uint32_t rtx_ssrc, dict codecs, dict rtx,
-                        int clock_rate, dict extensions, str mid, bint nack=True) -> int:
-        """Receive a published stream. codecs: {pt: name}; rtx: {rtx_pt: media_pt}; extensions: {name: id}."""
+                        int clock_rate, dict extensions, str mid, bint nack=True, list layers=None) -> int:
+        """Receive a published stream. codecs: {pt: name}; rtx: {rtx_pt: media_pt}; extensions: {name: id}.
+
+        layers: simulcast encodings, up to 3, each {"rid": str} (told apart by the rid header extension)
+        and/or {"ssrc": int, "rtx_ssrc": int}; the producer id then stands for all of them."""
         self._check()
         cdef ms_producer_params_t p
         memset(&p, 0, sizeof(p))
+        layers = layers or []
+        if len(layers) > 3:
+            raise ValueError("at most 3 simulcast layers")
+        if len(layers) > 1:
+            p.nlayers = len(layers)
+            for i, lay in enumerate(layers):
+                rid = str(lay.get("rid") or "").encode()
+                if len(rid) > 15:
+                    raise ValueError(f"rid {rid!r} is longer than 15 bytes")
+                strncpy(p.rids[i], rid, 15)
+                p.layer_ssrc[i] = int(lay.get("ssrc") or 0)
+                p.layer_rtx_ssrc[i] = int(lay.get("rtx_ssrc") or 0)
         p.kind = 1 if kind == "video" else 0
         p.ssrc = ssrc
         p.rtx_ssrc = rtx_ssrc
@@ -383,7 +447,9 @@ cdef class Worker:
             ms_worker_unlock(self.w)
         if r < 0:
             raise NativeError({-1: f"no transport {tid}", -2: f"SSRC {ssrc} already published on this transport",
-                               -3: "out of memory"}.get(r, "producer refused"))
+                               -3: "out of memory",
+                               -4: "simulcast layers need an SSRC each, or rids with the mid and rid extensions"
+                               }.get(r, "producer refused"))
         return r
 
     def close_producer(self, uint32_t pid) -> bool:
@@ -459,6 +525,41 @@ cdef class Worker:
             r = ms_consumer_pause(self.w, cid, paused)
             ms_worker_unlock(self.w)
         return r == 0
+
+    def set_consumer_layer(self, uint32_t cid, layer) -> None:
+        """Pin consumer cid to simulcast layer `layer` (the producer's order; -1 = video off), or None to let the
+        allocator choose from the bandwidth estimate and the budgets."""
+        self._check()
+        cdef int lay = 255 if layer is None else int(layer)
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_set_layer(self.w, cid, lay)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no consumer {cid}" if r == -1 else f"no layer {layer}")
+
+    def set_consumer_budget(self, uint32_t cid, uint32_t max_bps, int priority=0) -> None:
+        """The stream's budget in bit/s (0 none) and its priority in the allocation (higher first)."""
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_set_budget(self.w, cid, max_bps, priority)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no consumer {cid}")
+
+    def set_transport_budget(self, uint32_t tid, uint32_t max_bps) -> None:
+        """A subscriber transport's total budget in bit/s (0 none)."""
+        self._check()
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_set_budget(self.w, tid, max_bps)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no transport {tid}")
 
     def consumer_stats(self, uint32_t cid) -> dict:
         self._check()
@@ -558,3 +659,25 @@ def build_nack(uint32_t sender, uint32_t media, list seqs) -> bytes:
         arr[i] = seqs[i]
     cdef int ln = rtcp_build_nack(out, 1500, sender, media, arr, n)
     return bytes(out[:ln])
+
+
+def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, bint hold_upgrades=False) -> list:
+    """Run the worker's allocator (alloc.h) on plain dicts: kind ('audio'/'video'), priority, max_bps,
+    layer_bps (ranked lowest first), active (list of bools), current (rank or -1). Returns each target."""
+    cdef ms_alloc_stream_t st[256]
+    cdef int n = min(len(streams), 256)
+    memset(st, 0, sizeof(st))
+    for i in range(n):
+        d = streams[i]
+        bps = list(d.get("layer_bps", [0]))[:3]
+        act = list(d.get("active", [True] * len(bps)))[:3]
+        st[i].kind = 1 if d.get("kind", "video") == "video" else 0
+        st[i].priority = d.get("priority", 0)
+        st[i].max_bps = d.get("max_bps", 0)
+        st[i].nlayers = len(bps)
+        for j in range(len(bps)):
+            st[i].layer_bps[j] = bps[j]
+            st[i].layer_active[j] = bool(act[j]) if j < len(act) else 0
+        st[i].current = d.get("current", -1)
+    ms_allocate(st, n, available_bps, total_budget_bps, hold_upgrades)
+    return [st[i].target for i in range(n)]

@@ -1,6 +1,7 @@
 /* The media worker loop: demux, ICE-lite, DTLS, SRTP, routing and batched I/O. */
 #define _GNU_SOURCE
 #include "worker.h"
+#include "alloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,10 +64,17 @@ typedef struct ms_transport {
     srtp_ctx_t *srtp_in, *srtp_out;
     uint16_t twcc_seq;
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+    /* subscriber side: its consumers, and the allocation of its bandwidth across them (alloc.h) */
+    struct ms_consumer *cons;
+    uint32_t budget_bps;       /* R-MEDIA-3 "attendee down", 0 = none */
+    uint32_t alloc_bps;        /* the estimate the last allocation used */
+    uint64_t next_alloc_us, hold_until_us;
     /* sink accounting (client transports) */
     int sink_abs_ext;
     seq_track_t sink[8];
     uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[MS_LAT_BUCKETS];
+    ms_capture_t *cap;         /* ring of MS_CAPTURE received packets, allocated on first use */
+    uint32_t cap_head, cap_tail;
     struct ms_transport *next, *prev;
 } ms_transport_t;
 
@@ -107,8 +115,28 @@ struct ms_producer {
     uint8_t fir_seq;
     nack_item_t nack[NACK_MAX];
     int nnack;
+    /* simulcast: the head holds the layers (itself first) and the consumers; a layer points at its head */
+    ms_producer_t *head;
+    ms_producer_t *layer[MS_MAX_LAYERS];
+    int nlayers, layer_idx;
+    char rid[16];
+    int rank;                  /* 0 = lowest measured bitrate among its siblings */
+    uint64_t first_rx_us, last_rx_us, rate_bytes, rate_at_us;
+    uint32_t bps;              /* measured, smoothed */
     ms_producer_t *next, *prev;
 };
+
+#define LAYER_IDLE_US 250000ull       /* a layer without packets for this long is inactive */
+#define LAYER_WARMUP_US 300000ull     /* and counts as active again after flowing this long */
+#define EPOCHS 8
+
+/* A stretch of a consumer's output taken from one layer with one sequence/timestamp/picture offset. */
+typedef struct {
+    uint16_t out_start, seq_off, pic_off;
+    uint8_t tl0_off;
+    int8_t layer;
+    uint32_t start_ext, ts_off;
+} epoch_t;
 
 struct ms_consumer {
     uint32_t id;
@@ -128,7 +156,19 @@ struct ms_consumer {
     uint32_t jitter;
     int64_t rtt_us;
     uint32_t sr_ntp_mid[4]; uint64_t sr_sent_us[4]; int sr_i;
+    /* simulcast layer selection; the layer indexes are the producer's order */
+    int cur_layer, target_layer, forced_layer;  /* -1 none; forced MS_LAYER_AUTO = the allocator decides */
+    uint32_t max_bps;
+    int priority;
+    epoch_t ep[EPOCHS];
+    int nep;
+    int pic_resync, has_pic;   /* VP8: picture ID / TL0PICIDX continuity across switches */
+    uint16_t last_pic_out;
+    uint8_t last_tl0_out;
+    uint64_t rate_bytes, rate_at_us;
+    uint32_t bps;
     ms_consumer_t *next, *prev;
+    ms_consumer_t *tnext, *tprev;  /* in its transport's list */
 };
 
 #define TAG_TCP_LISTEN (1ull << 63)
@@ -160,7 +200,7 @@ struct ms_worker {
     ms_transport_t *transports;
     ms_producer_t *producers;
     ms_consumer_t *consumers;
-    uint64_t now_us, last_tick_us;
+    uint64_t now_us, last_tick_us, last_measure_us;
     /* batched receive */
     struct mmsghdr rx_msg[RXB];
     struct iovec rx_iov[RXB];
@@ -369,6 +409,7 @@ static ms_transport_t *transport_alloc(ms_worker_t *w) {
     return &b->t;
 }
 static void transport_free_mem(ms_transport_t *t) {
+    free(t->cap);
     free((char *)t - offsetof(transport_box_t, t));
 }
 
@@ -497,6 +538,7 @@ static void send_check(ms_worker_t *w, ms_transport_t *t, int use_candidate) {
 /* ---------- DTLS ---------- */
 
 static void request_keyframe(ms_worker_t *w, ms_producer_t *p);
+static void consumer_keyframe(ms_worker_t *w, ms_consumer_t *c);
 
 static void handle_dtls(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, int len) {
     w->st.dtls_rx++;
@@ -513,7 +555,7 @@ static void handle_dtls(ms_worker_t *w, ms_transport_t *t, const uint8_t *buf, i
         push_event(w, EV_DTLS, t->id, DTLS_CONNECTED, prof, NULL);
         /* consumers waiting for this transport can start now: ask their publishers for a keyframe */
         for (ms_consumer_t *c = w->consumers; c; c = c->next)
-            if (c->t == t && !c->started && !c->paused) request_keyframe(w, c->p);
+            if (c->t == t && !c->started && !c->paused) consumer_keyframe(w, c);
     } else if (r < 0) {
         w->st.drops[DROP_DTLS]++;
         if (before != DTLS_FAILED && before != DTLS_CLOSED && t->dtls.state == DTLS_FAILED)
@@ -537,6 +579,12 @@ static uint32_t track_expected(const seq_track_t *s) {
     return s->init ? s->cycles + s->max_seq - s->base + 1 : 0;
 }
 
+/* A keyframe of the layer consumer c waits for. */
+static void consumer_keyframe(ms_worker_t *w, ms_consumer_t *c) {
+    int l = c->target_layer;
+    if (l >= 0 && l < c->p->nlayers) request_keyframe(w, c->p->layer[l]);
+}
+
 static void request_keyframe(ms_worker_t *w, ms_producer_t *p) {
     if (p->prm.kind != 1) return;
     if (w->now_us - p->last_pli_us < PLI_INTERVAL_US) { p->pli_pending = 1; return; }
@@ -557,9 +605,36 @@ static void write_abs_time(uint8_t *v, uint64_t now_us) {
     wr24(v, (uint32_t)t);
 }
 
+/* VP8 payload descriptor (RFC 7741 4.2): rewrite picture ID and TL0PICIDX by the epoch's offsets, so
+ * that a receiver sees one continuous stream across layer switches. Same width, in place. */
+static void vp8_rewrite(ms_consumer_t *c, epoch_t *e, uint8_t *d, int len, int original) {
+    if (len < 2 || !(d[0] & 0x80)) return;
+    uint8_t x = d[1];
+    int off = 2;
+    if (x & 0x80) {
+        if (off >= len) return;
+        int wide = d[off] & 0x80;
+        if (wide && off + 1 >= len) return;
+        uint16_t pic = wide ? (uint16_t)(((d[off] & 0x7f) << 8) | d[off + 1]) : (uint16_t)(d[off] & 0x7f);
+        uint16_t mask = wide ? 0x7fff : 0x7f;
+        if (original && c->pic_resync) e->pic_off = c->has_pic ? (uint16_t)(c->last_pic_out + 1 - pic) : 0;
+        uint16_t out = (uint16_t)(pic + e->pic_off) & mask;
+        if (wide) { d[off] = (uint8_t)(0x80 | (out >> 8)); d[off + 1] = (uint8_t)out; off += 2; }
+        else { d[off] = (uint8_t)out; off += 1; }
+        if (original) c->last_pic_out = out;
+    }
+    if (x & 0x40) {
+        if (off >= len) return;
+        if (original && c->pic_resync) e->tl0_off = c->has_pic ? (uint8_t)(c->last_tl0_out + 1 - d[off]) : 0;
+        d[off] = (uint8_t)(d[off] + e->tl0_off);
+        if (original) c->last_tl0_out = d[off];
+    }
+    if (original && (x & 0xc0)) { c->pic_resync = 0; c->has_pic = 1; }
+}
+
 /* Build the consumer's packet: our header and extensions, the producer's payload; then SRTP. */
 static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *src, const rtp_hdr_t *h,
-                             int is_rtx, uint16_t out_seq) {
+                             int is_rtx, int original, uint16_t out_seq, epoch_t *e, int codec) {
     ms_transport_t *t = c->t;
     uint8_t pt = c->prm.pt_map[h->pt];
     if (pt == 0xff) { w->st.drops[DROP_UNKNOWN_PT]++; return; }
@@ -570,7 +645,7 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     o[0] = 0x80 | h->cc;
     o[1] = (uint8_t)((h->marker << 7) | pt);
     wr16(o + 2, seq);
-    wr32(o + 4, h->ts + c->ts_off);
+    wr32(o + 4, h->ts + e->ts_off);
     wr32(o + 8, ssrc);
     int off = 12;
     if (h->cc) { memcpy(o + 12, src + 12, 4 * h->cc); off += 4 * h->cc; }
@@ -583,10 +658,11 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     }
     int vl;
     const uint8_t *v;
-    if (c->prm.ext_abs && (v = rtp_ext(src, h, c->p->prm.ext_abs, &vl)) && vl == 3) {
+    ms_producer_t *sp = c->p;
+    if (c->prm.ext_abs && (v = rtp_ext(src, h, sp->prm.ext_abs, &vl)) && vl == 3) {
         o[off++] = (uint8_t)((c->prm.ext_abs << 4) | 2); memcpy(o + off, v, 3); off += 3;
     }
-    if (c->prm.ext_alevel && (v = rtp_ext(src, h, c->p->prm.ext_alevel, &vl)) && vl == 1) {
+    if (c->prm.ext_alevel && (v = rtp_ext(src, h, sp->prm.ext_alevel, &vl)) && vl == 1) {
         o[off++] = (uint8_t)(c->prm.ext_alevel << 4); o[off++] = v[0];
     }
     if (c->prm.ext_twcc) {
@@ -604,15 +680,17 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     int body = h->payload_len; /* padding is not forwarded */
     if (off + body + 16 > MTU + 64) { w->st.drops[DROP_TOO_BIG]++; return; }
     memcpy(o + off, src + h->header_len, body);
+    if (codec == CODEC_VP8) vp8_rewrite(c, e, o + off, body, original);
     off += body;
     int n = srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
     if (n < 0) return;
     w->st.rtp_tx++;
     c->packets++;
     c->bytes += n;
-    if (is_rtx) { c->rtx++; w->st.rtx_tx++; }
+    if (!original) { c->rtx++; w->st.rtx_tx++; }
     else {
-        c->last_ts_out = h->ts + c->ts_off; c->last_send_us = w->now_us; c->last_seq_out = out_seq; c->has_sent = 1;
+        c->rate_bytes += (uint64_t)n;
+        c->last_ts_out = h->ts + e->ts_off; c->last_send_us = w->now_us; c->last_seq_out = out_seq; c->has_sent = 1;
         c->sr_packets++; c->sr_octets += (uint32_t)body;
     }
     tx_commit(w, t, n);
@@ -622,46 +700,70 @@ static int can_send(const ms_transport_t *t) {
     return t->srtp_out && t->has_remote && t->ice_state == ICE_CONNECTED;
 }
 
-static void forward_one(ms_worker_t *w, ms_consumer_t *c, const uint8_t *pkt, const rtp_hdr_t *h, uint32_t ext,
-                        int is_key) {
+/* Start a new epoch of c's output at this (keyframe) packet of layer producer p: sequence numbers and
+ * timestamps carry on where the output stopped, or start at random values for a new consumer. */
+static epoch_t *start_epoch(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, const rtp_hdr_t *h, uint32_t ext) {
+    uint16_t first;
+    uint32_t ts0;
+    if (c->has_sent) {
+        uint32_t clock = p->prm.clock_rate ? p->prm.clock_rate : 90000;
+        uint64_t gap = w->now_us > c->last_send_us ? w->now_us - c->last_send_us : 0;
+        first = (uint16_t)(c->last_seq_out + 1);
+        ts0 = c->last_ts_out + (uint32_t)(gap * clock / 1000000ull) + 1;
+    } else {
+        RAND_bytes((uint8_t *)&first, 2);
+        RAND_bytes((uint8_t *)&ts0, 4);
+        first &= 0x7fff;
+    }
+    if (c->nep == EPOCHS) { memmove(c->ep, c->ep + 1, (EPOCHS - 1) * sizeof(epoch_t)); c->nep--; }
+    epoch_t *e = &c->ep[c->nep++];
+    memset(e, 0, sizeof(*e));
+    e->out_start = first;
+    e->seq_off = (uint16_t)(first - h->seq);
+    e->ts_off = ts0 - h->ts;
+    e->layer = (int8_t)p->layer_idx;
+    e->start_ext = ext;
+    c->start_ext = ext;
+    c->seq_off = e->seq_off;
+    c->ts_off = e->ts_off;
+    c->started = 1;
+    c->cur_layer = p->layer_idx;
+    c->pic_resync = 1;
+    c->keyframes++;
+    return e;
+}
+
+static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, const uint8_t *pkt, const rtp_hdr_t *h,
+                        uint32_t ext, int is_key) {
     if (c->paused || !can_send(c->t)) return;
-    if (!c->started) {
-        if (!is_key) { request_keyframe(w, c->p); return; }
-        uint16_t first;
-        uint32_t ts0;
-        if (c->has_sent) {                       /* resuming: carry on where the stream stopped */
-            uint32_t clock = c->p->prm.clock_rate ? c->p->prm.clock_rate : 90000;
-            first = (uint16_t)(c->last_seq_out + 1);
-            ts0 = c->last_ts_out + (uint32_t)((w->now_us - c->last_send_us) * clock / 1000000ull) + 1;
-        } else {
-            RAND_bytes((uint8_t *)&first, 2);
-            RAND_bytes((uint8_t *)&ts0, 4);
-            first &= 0x7fff;
-        }
-        c->seq_off = (uint16_t)(first - h->seq);
-        c->ts_off = ts0 - h->ts;
-        c->start_ext = ext;
-        c->started = 1;
-        c->keyframes++;
+    int layer = p->layer_idx;
+    if (c->target_layer < 0) { c->started = 0; return; }          /* video off */
+    if (!c->started || layer != c->cur_layer) {
+        if (layer != c->target_layer) return;                      /* not this consumer's layer */
+        if (!is_key) { request_keyframe(w, p); return; }           /* switch on a keyframe only */
+        start_epoch(w, c, p, h, ext);
     } else if (ext < c->start_ext) {
         return;                                  /* older than the point this consumer (re)started */
     }
-    send_to_consumer(w, c, pkt, h, 0, (uint16_t)(h->seq + c->seq_off));
+    send_to_consumer(w, c, pkt, h, 0, 1, (uint16_t)(h->seq + c->seq_off), &c->ep[c->nep - 1],
+                     p->prm.codec_of_pt[h->pt]);
 }
 
 /* Forward what this receive batch brought, consumer by consumer: each consumer's packets leave as one
  * burst, which UDP GSO can carry in a single message. */
 static void forward_pending(ms_worker_t *w) {
     for (int i = 0; i < w->npend; i++) {
-        ms_producer_t *p = w->pend[i].p;
+        ms_producer_t *p = w->pend[i].p, *hd;
         if (!p) continue;
+        hd = p->head;
         /* start at a different consumer each batch, so the wait for a long burst is shared by all */
-        int n = p->ncons, first = n ? (int)(p->rotate++ % (uint32_t)n) : 0;
+        int n = hd->ncons, first = n ? (int)(hd->rotate++ % (uint32_t)n) : 0;
         for (int k = 0; k < n; k++) {
-            ms_consumer_t *c = p->cons[(first + k) % n];
+            ms_consumer_t *c = hd->cons[(first + k) % n];
             for (int j = i; j < w->npend; j++)
                 if (w->pend[j].p == p && w->pend[j].slot->seq == w->pend[j].h.seq)
-                    forward_one(w, c, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].slot->ext, w->pend[j].is_key);
+                    forward_one(w, c, p, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].slot->ext,
+                                w->pend[j].is_key);
         }
         for (int j = i; j < w->npend; j++)
             if (w->pend[j].p == p) w->pend[j].p = NULL;
@@ -687,6 +789,11 @@ static ms_producer_t *learn_ssrc(ms_worker_t *w, ms_transport_t *t, const uint8_
         const uint8_t *v = rtp_ext(buf, h, p->prm.ext_mid, &l);
         if (!v || l != (int)strlen(p->prm.mid) || memcmp(v, p->prm.mid, l) != 0) continue;
         int is_rtx = p->prm.apt_of_rtx[h->pt] != 0xff;
+        if (p->rid[0]) {                     /* a simulcast layer: its rid (or repaired rid for RTX) */
+            int rl;
+            const uint8_t *r = rtp_ext(buf, h, is_rtx ? p->prm.ext_rrid : p->prm.ext_rid, &rl);
+            if (!r || rl != (int)strlen(p->rid) || memcmp(r, p->rid, rl) != 0) continue;
+        }
         if (is_rtx && !p->prm.rtx_ssrc) p->prm.rtx_ssrc = h->ssrc;
         else if (!is_rtx && !p->prm.ssrc) p->prm.ssrc = h->ssrc;
         else continue;
@@ -704,6 +811,14 @@ static void sink_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
     t->sink_packets++;
     t->sink_bytes += n;
+    if (t->cap) {
+        ms_capture_t *r = &t->cap[t->cap_head++ % MS_CAPTURE];
+        if (t->cap_head - t->cap_tail > MS_CAPTURE) t->cap_tail = t->cap_head - MS_CAPTURE;
+        r->arrival_us = w->now_us; r->ts = h.ts; r->ssrc = h.ssrc; r->seq = h.seq; r->pt = h.pt;
+        r->marker = h.marker; r->len = (int16_t)n;
+        r->npayload = (uint8_t)(h.payload_len < 14 ? h.payload_len : 14);
+        memcpy(r->payload, buf + h.header_len, r->npayload);
+    }
     for (int i = 0; i < 8; i++) {
         if (t->sink[i].init && t->sink[i].ssrc != h.ssrc) continue;
         t->sink[i].ssrc = h.ssrc;
@@ -771,6 +886,9 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     p->last_transit = transit;
     p->packets++;
     p->bytes += n;
+    p->rate_bytes += n;
+    if (!p->last_rx_us || w->now_us - p->last_rx_us > LAYER_IDLE_US) p->first_rx_us = w->now_us;
+    p->last_rx_us = w->now_us;
     slot->seq = h.seq;
     slot->ext = ext;
     slot->len = (int16_t)n;
@@ -791,18 +909,26 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
 
 /* ---------- RTCP in ---------- */
 
+/* The epoch an output sequence number belongs to: the newest one that started at or before it. */
+static epoch_t *epoch_of(ms_consumer_t *c, uint16_t out_seq) {
+    for (int i = c->nep - 1; i >= 0; i--)
+        if ((uint16_t)(out_seq - c->ep[i].out_start) < 0x8000) return &c->ep[i];
+    return NULL;
+}
+
 static void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
-    ms_producer_t *p = c->p;
     if (!c->started || c->paused || !can_send(c->t)) return;
-    uint16_t seq = (uint16_t)(out_seq - c->seq_off);
+    epoch_t *e = epoch_of(c, out_seq);
+    if (!e || e->layer < 0 || e->layer >= c->p->nlayers) return;
+    ms_producer_t *p = c->p->layer[e->layer];
+    uint16_t seq = (uint16_t)(out_seq - e->seq_off);
     cache_slot_t *s = &p->cache[seq & (CACHE - 1)];
-    if (!s->valid || s->seq != seq || s->ext < c->start_ext) return;
+    if (!s->valid || s->seq != seq || s->ext < e->start_ext) return;
     rtp_hdr_t h;
     if (rtp_parse(s->data, s->len, &h) < 0) return;
     uint8_t cpt = c->prm.pt_map[h.pt];
     int rtx = c->prm.rtx_ssrc && cpt != 0xff && c->prm.rtx_pt_of[cpt] != 0xff;
-    send_to_consumer(w, c, s->data, &h, rtx, out_seq);
-    if (!rtx) { c->rtx++; w->st.rtx_tx++; }
+    send_to_consumer(w, c, s->data, &h, rtx, 0, out_seq, e, p->prm.codec_of_pt[h.pt]);
 }
 
 static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
@@ -861,7 +987,9 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
             if (c && c->t == t) {
                 c->plis++;
                 w->st.plis_rx++;
-                request_keyframe(w, c->p);
+                if (c->started && c->cur_layer >= 0 && c->cur_layer < c->p->nlayers)
+                    request_keyframe(w, c->p->layer[c->cur_layer]);
+                consumer_keyframe(w, c);
             }
         }
         off += pl;
@@ -1075,6 +1203,112 @@ static void send_reports(ms_worker_t *w) {
     }
 }
 
+/* ---------- layers and allocation ---------- */
+
+#define RATE_WINDOW_US 500000ull
+#define ALLOC_INTERVAL_US 1000000ull
+#define ALLOC_HOLD_US 4000000ull      /* no upgrade this long after a downgrade */
+#define NO_ESTIMATE_BPS 1000000000u   /* until a transport has an estimate: the budgets alone decide */
+
+static uint32_t smooth_rate(uint32_t old, uint64_t bytes, uint64_t dt_us) {
+    uint64_t inst = bytes * 8ull * 1000000ull / (dt_us ? dt_us : 1);
+    if (inst > 0xffffffffull) inst = 0xffffffffull;
+    return old ? (uint32_t)((old + inst) / 2) : (uint32_t)inst;
+}
+
+static int layer_active(const ms_worker_t *w, const ms_producer_t *p) {
+    return p->last_rx_us && w->now_us - p->last_rx_us <= LAYER_IDLE_US && w->now_us - p->first_rx_us >= LAYER_WARMUP_US;
+}
+
+static void measure_rates(ms_worker_t *w) {
+    for (ms_producer_t *p = w->producers; p; p = p->next) {
+        if (w->now_us - p->rate_at_us < RATE_WINDOW_US) continue;
+        p->bps = p->rate_at_us ? smooth_rate(p->bps, p->rate_bytes, w->now_us - p->rate_at_us) : 0;
+        if (p->last_rx_us && w->now_us - p->last_rx_us > LAYER_IDLE_US) p->bps = 0;
+        p->rate_bytes = 0;
+        p->rate_at_us = w->now_us;
+    }
+    for (ms_producer_t *p = w->producers; p; p = p->next) {   /* rank the layers of each head */
+        if (p->head != p || p->nlayers < 2) continue;
+        for (int i = 0; i < p->nlayers; i++) {
+            int r = 0;
+            for (int j = 0; j < p->nlayers; j++)
+                if (p->layer[j]->bps < p->layer[i]->bps || (p->layer[j]->bps == p->layer[i]->bps && j < i)) r++;
+            p->layer[i]->rank = r;
+        }
+    }
+    for (ms_consumer_t *c = w->consumers; c; c = c->next) {
+        if (w->now_us - c->rate_at_us < RATE_WINDOW_US) continue;
+        c->bps = c->rate_at_us ? smooth_rate(c->bps, c->rate_bytes, w->now_us - c->rate_at_us) : 0;
+        c->rate_bytes = 0;
+        c->rate_at_us = w->now_us;
+    }
+}
+
+static uint32_t transport_estimate(const ms_transport_t *t) {
+    (void)t;
+    return NO_ESTIMATE_BPS;
+}
+
+static void allocate(ms_worker_t *w, ms_transport_t *t) {
+    ms_alloc_stream_t st[256];
+    ms_consumer_t *cs[256];
+    int n = 0, downgraded = 0;
+    uint32_t estimate = transport_estimate(t);
+    for (ms_consumer_t *c = t->cons; c && n < 256; c = c->tnext) {
+        if (c->paused) continue;
+        ms_producer_t *hd = c->p;
+        if (c->forced_layer != MS_LAYER_AUTO) {
+            c->target_layer = c->forced_layer < hd->nlayers ? c->forced_layer : hd->nlayers - 1;
+            continue;
+        }
+        ms_alloc_stream_t *a = &st[n];
+        memset(a, 0, sizeof(*a));
+        a->kind = hd->prm.kind;
+        a->priority = c->priority;
+        a->max_bps = c->max_bps;
+        a->nlayers = hd->nlayers;
+        int any = 0;
+        for (int i = 0; i < hd->nlayers; i++) {
+            ms_producer_t *l = hd->layer[i];
+            int r = hd->nlayers > 1 ? l->rank : 0;
+            a->layer_bps[r] = l->bps;
+            a->layer_active[r] = (uint8_t)(hd->prm.kind == 0 || layer_active(w, l));
+            any |= a->layer_active[r];
+        }
+        if (!any) continue;                         /* nothing flows: keep what was chosen */
+        a->current = c->started && c->cur_layer >= 0 ? (hd->nlayers > 1 ? hd->layer[c->cur_layer]->rank : 0) : -1;
+        if (!c->started && c->target_layer < 0) a->current = -1;
+        cs[n++] = c;
+    }
+    ms_allocate(st, n, estimate, t->budget_bps, w->now_us < t->hold_until_us);
+    for (int k = 0; k < n; k++) {
+        ms_consumer_t *c = cs[k];
+        ms_producer_t *hd = c->p;
+        int layer = -1;
+        if (st[k].target >= 0)
+            for (int i = 0; i < hd->nlayers; i++)
+                if ((hd->nlayers > 1 ? hd->layer[i]->rank : 0) == st[k].target) layer = i;
+        int before = c->target_layer;
+        int before_rank = before >= 0 && before < hd->nlayers ? (hd->nlayers > 1 ? hd->layer[before]->rank : 0) : -1;
+        if (st[k].target < before_rank) downgraded = 1;
+        c->target_layer = layer;
+        if (layer >= 0 && layer != before) consumer_keyframe(w, c);
+    }
+    if (downgraded) t->hold_until_us = w->now_us + ALLOC_HOLD_US;
+    t->alloc_bps = estimate;
+    t->next_alloc_us = w->now_us + ALLOC_INTERVAL_US;
+}
+
+static void allocate_all(ms_worker_t *w) {
+    for (ms_transport_t *t = w->transports; t; t = t->next) {
+        if (!t->cons) continue;
+        uint32_t e = transport_estimate(t);
+        uint32_t d = e > t->alloc_bps ? e - t->alloc_bps : t->alloc_bps - e;
+        if (w->now_us >= t->next_alloc_us || (uint64_t)d * 100 > (uint64_t)t->alloc_bps * 15) allocate(w, t);
+    }
+}
+
 static void tick(ms_worker_t *w) {
     for (tcp_conn_t *c = w->conns, *nx; c; c = nx) {
         nx = c->next;
@@ -1102,6 +1336,11 @@ static void tick(ms_worker_t *w) {
         }
     }
     send_reports(w);
+    if (w->now_us - w->last_measure_us >= 100000) {
+        w->last_measure_us = w->now_us;
+        measure_rates(w);
+        allocate_all(w);
+    }
 }
 
 /* ---------- the loop ---------- */
@@ -1370,6 +1609,8 @@ static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
         if (p->cons[i] == c) { p->cons[i] = p->cons[--p->ncons]; break; }
     ms_map_del(&w->cons_by_id, c->id);
     ms_map_del(&w->cons_by_ssrc, c->prm.ssrc);
+    if (c->tprev) c->tprev->tnext = c->tnext; else c->t->cons = c->tnext;
+    if (c->tnext) c->tnext->tprev = c->tprev;
     if (c->prev) c->prev->next = c->next; else w->consumers = c->next;
     if (c->next) c->next->prev = c->prev;
     if (notify) push_event(w, EV_CONSUMER_CLOSED, c->id, 0, 0, NULL);
@@ -1378,9 +1619,11 @@ static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
 }
 
 static void producer_destroy(ms_worker_t *w, ms_producer_t *p) {
+    if (p->head == p)
+        for (int i = p->nlayers - 1; i > 0; i--) if (p->layer[i]) producer_destroy(w, p->layer[i]);
     while (p->ncons) consumer_destroy(w, p->cons[0], 1);
     free(p->cons);
-    ms_map_del(&w->prod_by_id, p->id);
+    if (p->head == p) ms_map_del(&w->prod_by_id, p->id);
     if (p->prm.ssrc) ms_map_del(&w->prod_by_ssrc, ((uint64_t)p->t->id << 32) | p->prm.ssrc);
     if (p->prm.rtx_ssrc) ms_map_del(&w->prod_by_ssrc, ((uint64_t)p->t->id << 32) | p->prm.rtx_ssrc);
     if (p->prev) p->prev->next = p->next; else w->producers = p->next;
@@ -1394,7 +1637,12 @@ int ms_transport_close(ms_worker_t *w, uint32_t id) {
     ms_transport_t *t = ms_map_get(&w->by_id, id);
     if (!t || t->id != id) return -1;
     for (ms_consumer_t *c = w->consumers, *nx; c; c = nx) { nx = c->next; if (c->t == t) consumer_destroy(w, c, 0); }
-    for (ms_producer_t *p = w->producers, *nx; p; p = nx) { nx = p->next; if (p->t == t) producer_destroy(w, p); }
+    for (;;) {                       /* heads only: a head takes its layers with it */
+        ms_producer_t *p = w->producers;
+        while (p && !(p->t == t && p->head == p)) p = p->next;
+        if (!p) break;
+        producer_destroy(w, p);
+    }
     if (t->dtls_ready) { dtls_close(&t->dtls); dtls_conn_free(&t->dtls); }
     tx_flush(w);
     for (tcp_conn_t *c = w->conns, *nx; c; c = nx) {
@@ -1463,6 +1711,15 @@ int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int l
     return n;
 }
 
+int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id || !t->client_mode) return -1;
+    if (!t->cap) { t->cap = calloc(MS_CAPTURE, sizeof(ms_capture_t)); return t->cap ? 0 : -1; }
+    int n = 0;
+    while (t->cap_tail != t->cap_head && n < max) out[n++] = t->cap[t->cap_tail++ % MS_CAPTURE];
+    return n;
+}
+
 int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len) {
     ms_transport_t *t = ms_map_get(&w->by_id, id);
     if (!t || t->id != id || !t->srtp_out || len > MTU) return -1;
@@ -1472,22 +1729,54 @@ int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int 
     return 0;
 }
 
-int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *prm) {
-    ms_transport_t *t = ms_map_get(&w->by_id, transport_id);
-    if (!t || t->id != transport_id || t->client_mode) return -1;
-    if (prm->ssrc && ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | prm->ssrc)) return -2;
+static ms_producer_t *producer_new(ms_worker_t *w, ms_transport_t *t, const ms_producer_params_t *prm,
+                                   uint32_t ssrc, uint32_t rtx_ssrc) {
     ms_producer_t *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->cache = calloc(CACHE, sizeof(cache_slot_t));
+    if (!p->cache) { free(p); return NULL; }
     p->id = new_id(w);
     p->t = t;
     p->prm = *prm;
-    p->cache = calloc(CACHE, sizeof(cache_slot_t));
-    if (!p->cache) { free(p); return -3; }
-    if (prm->ssrc) ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | prm->ssrc, p);
-    if (prm->rtx_ssrc) ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | prm->rtx_ssrc, p);
-    ms_map_put(&w->prod_by_id, p->id, p);
+    p->prm.ssrc = ssrc;
+    p->prm.rtx_ssrc = rtx_ssrc;
+    p->head = p;
+    p->layer[0] = p;
+    p->nlayers = 1;
+    if (ssrc) ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | ssrc, p);
+    if (rtx_ssrc) ms_map_put(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | rtx_ssrc, p);
     p->next = w->producers; if (w->producers) w->producers->prev = p; w->producers = p;
     w->st.producers++;
-    return (int)p->id;
+    return p;
+}
+
+static void producer_destroy(ms_worker_t *w, ms_producer_t *p);
+
+int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *prm) {
+    ms_transport_t *t = ms_map_get(&w->by_id, transport_id);
+    if (!t || t->id != transport_id || t->client_mode) return -1;
+    int nl = prm->nlayers > 1 ? prm->nlayers : 1;
+    if (nl > MS_MAX_LAYERS) return -4;
+    uint32_t ssrc[MS_MAX_LAYERS], rtx[MS_MAX_LAYERS];
+    for (int i = 0; i < nl; i++) {
+        ssrc[i] = nl > 1 ? prm->layer_ssrc[i] : prm->ssrc;
+        rtx[i] = nl > 1 ? prm->layer_rtx_ssrc[i] : prm->rtx_ssrc;
+        if (nl > 1 && !ssrc[i] && (!prm->rids[i][0] || !prm->ext_rid || !prm->ext_mid)) return -4;
+        if (ssrc[i] && ms_map_get(&w->prod_by_ssrc, ((uint64_t)t->id << 32) | ssrc[i])) return -2;
+    }
+    ms_producer_t *hd = NULL;
+    for (int i = 0; i < nl; i++) {
+        ms_producer_t *p = producer_new(w, t, prm, ssrc[i], rtx[i]);
+        if (!p) { if (hd) producer_destroy(w, hd); return -3; }
+        p->layer_idx = i;
+        if (nl > 1) memcpy(p->rid, prm->rids[i], sizeof(p->rid) - 1);
+        if (!hd) hd = p;
+        p->head = hd;
+        hd->layer[i] = p;
+    }
+    hd->nlayers = nl;
+    ms_map_put(&w->prod_by_id, hd->id, hd);
+    return (int)hd->id;
 }
 
 static ms_producer_t *find_producer(ms_worker_t *w, uint32_t id) { return ms_map_get(&w->prod_by_id, id); }
@@ -1514,6 +1803,22 @@ int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *o) {
     o->keyframes = p->keyframes; o->ssrc = p->prm.ssrc; o->jitter = (uint32_t)p->jitter;
     int64_t lost = (int64_t)track_expected(&p->track) - (int64_t)p->track.received;
     o->lost = lost > 0 ? (uint64_t)lost : 0;
+    o->nlayers = p->nlayers;
+    o->cur_layer = o->target_layer = -1;
+    for (int i = 0; i < p->nlayers; i++) {
+        ms_producer_t *l = p->layer[i];
+        o->layer_ssrc[i] = l->prm.ssrc;
+        o->layer_bps[i] = l->bps;
+        o->layer_active[i] = layer_active(w, l);
+        o->layer_rank[i] = p->nlayers > 1 ? l->rank : 0;
+        o->bps += l->bps;
+        if (i) {
+            o->packets += l->packets; o->bytes += l->bytes; o->nacks += l->nacks_tx; o->plis += l->plis_tx;
+            o->keyframes += l->keyframes;
+            int64_t ll = (int64_t)track_expected(&l->track) - (int64_t)l->track.received;
+            o->lost += ll > 0 ? (uint64_t)ll : 0;
+        }
+    }
     return 0;
 }
 
@@ -1532,6 +1837,11 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     c->prm = *prm;
     c->mid_len = (int)strnlen(prm->mid, 16);
     RAND_bytes((uint8_t *)&c->rtx_seq, 2);
+    c->forced_layer = MS_LAYER_AUTO;
+    c->cur_layer = -1;
+    c->target_layer = p->nlayers - 1;      /* until the first allocation: the best the budgets allow */
+    c->tnext = t->cons; if (t->cons) t->cons->tprev = c; t->cons = c;
+    t->next_alloc_us = 0;
     if (p->ncons == p->capcons) {
         p->capcons = p->capcons ? p->capcons * 2 : 8;
         p->cons = realloc(p->cons, p->capcons * sizeof(*p->cons));
@@ -1541,7 +1851,7 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     ms_map_put(&w->cons_by_ssrc, prm->ssrc, c);
     c->next = w->consumers; if (w->consumers) w->consumers->prev = c; w->consumers = c;
     w->st.consumers++;
-    if (p->prm.kind == 1 && can_send(t)) request_keyframe(w, p);   /* else when its transport is ready */
+    if (p->prm.kind == 1 && can_send(t)) consumer_keyframe(w, c);   /* else when its transport is ready */
     return (int)c->id;
 }
 
@@ -1555,8 +1865,38 @@ int ms_consumer_close(ms_worker_t *w, uint32_t id) {
 int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused) {
     ms_consumer_t *c = find_consumer(w, id);
     if (!c) return -1;
-    if (c->paused && !paused) { c->started = 0; request_keyframe(w, c->p); }
+    if (c->paused && !paused) { c->started = 0; consumer_keyframe(w, c); }
     c->paused = paused;
+    return 0;
+}
+
+int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer) {
+    ms_consumer_t *c = find_consumer(w, id);
+    if (!c) return -1;
+    if (layer != MS_LAYER_AUTO && (layer < -1 || layer >= c->p->nlayers)) return -2;
+    c->forced_layer = layer;
+    if (layer != MS_LAYER_AUTO && layer != c->target_layer) {
+        c->target_layer = layer;
+        consumer_keyframe(w, c);
+    }
+    c->t->next_alloc_us = 0;
+    return 0;
+}
+
+int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority) {
+    ms_consumer_t *c = find_consumer(w, id);
+    if (!c) return -1;
+    c->max_bps = max_bps;
+    c->priority = priority;
+    c->t->next_alloc_us = 0;
+    return 0;
+}
+
+int ms_transport_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id) return -1;
+    t->budget_bps = max_bps;
+    t->next_alloc_us = 0;
     return 0;
 }
 
@@ -1567,5 +1907,9 @@ int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *o) {
     o->packets = c->packets; o->bytes = c->bytes; o->nacks = c->nacks; o->plis = c->plis; o->rtx = c->rtx;
     o->keyframes = c->keyframes; o->ssrc = c->prm.ssrc; o->fraction_lost = c->fraction_lost;
     o->jitter = c->jitter; o->rtt_us = c->rtt_us;
+    o->nlayers = c->p->nlayers;
+    o->cur_layer = c->started ? c->cur_layer : -1;
+    o->target_layer = c->target_layer;
+    o->bps = c->bps;
     return 0;
 }

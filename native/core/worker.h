@@ -42,6 +42,8 @@ typedef struct {
     char text[128];
 } ms_event_t;
 
+#define MS_MAX_LAYERS 3
+
 typedef struct {
     int kind;                 /* 0 audio, 1 video */
     uint32_t ssrc, rtx_ssrc;  /* 0 = learn from the mid header extension */
@@ -51,6 +53,12 @@ typedef struct {
     uint8_t ext_mid, ext_rid, ext_rrid, ext_abs, ext_twcc, ext_alevel;
     char mid[32];
     int nack;                 /* the publisher answers NACKs: the worker NACKs upstream loss */
+    /* simulcast: up to MS_MAX_LAYERS encodings of one source, each its own SSRC, told apart by the rid
+     * header extension (a=rid / a=simulcast) or by SSRC (a=ssrc-group:SIM); 0 or 1 layer = no simulcast.
+     * Layers are ranked by their measured bitrate, so the order they are given in does not matter. */
+    int nlayers;
+    char rids[MS_MAX_LAYERS][16];
+    uint32_t layer_ssrc[MS_MAX_LAYERS], layer_rtx_ssrc[MS_MAX_LAYERS];
 } ms_producer_params_t;
 
 typedef struct {
@@ -67,6 +75,14 @@ typedef struct {
     int32_t fraction_lost;    /* last value a receiver report gave, 0..255 */
     uint32_t jitter;
     int64_t rtt_us;
+    /* simulcast. Producers: per layer (in the order given) SSRC, measured bit/s, active flag and rank
+     * (0 = lowest bitrate). Consumers: the layer (producer's order) forwarded now and the one wanted,
+     * -1 = none (video off), and the forwarded bit/s. */
+    int nlayers;
+    uint32_t layer_ssrc[MS_MAX_LAYERS], layer_bps[MS_MAX_LAYERS];
+    int layer_active[MS_MAX_LAYERS], layer_rank[MS_MAX_LAYERS];
+    int cur_layer, target_layer;
+    uint32_t bps;
 } ms_stream_stats_t;
 
 typedef struct {
@@ -112,6 +128,19 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out);
 /* Client transports only: protect and send one RTP packet; stamps abs-send-time into ext id abs_ext. */
 int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext);
 int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len);
+/* Client transports only: the RTP packets received since the last call (at most MS_CAPTURE kept, oldest
+ * dropped), decrypted, header fields and the first payload bytes: for tests and the bench. */
+#define MS_CAPTURE 2048
+typedef struct {
+    uint64_t arrival_us;
+    uint32_t ts, ssrc;
+    uint16_t seq;
+    uint8_t pt, marker;
+    int16_t len;               /* whole packet, after SRTP */
+    uint8_t payload[14];
+    uint8_t npayload;
+} ms_capture_t;
+int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max);
 
 int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p);
 int ms_producer_close(ms_worker_t *w, uint32_t id);
@@ -122,4 +151,13 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
 int ms_consumer_close(ms_worker_t *w, uint32_t id);
 int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused);
 int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out);
+/* Pin a consumer to a simulcast layer (producer's order; -1 video off), or MS_LAYER_AUTO to let the
+ * allocator choose from the bandwidth estimate and the budgets. */
+#define MS_LAYER_AUTO 255
+int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer);
+/* Budget of one stream in bit/s (R-MEDIA-3; 0 = none) and its priority in the allocation (higher first:
+ * the stage before other cameras). */
+int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority);
+/* Total budget of a subscriber transport in bit/s (R-MEDIA-3 "attendee down"; 0 = none). */
+int ms_transport_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps);
 #endif

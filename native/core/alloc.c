@@ -1,0 +1,73 @@
+/* Bandwidth allocation across one subscriber's streams: see alloc.h. */
+#include "alloc.h"
+
+static uint64_t need(const ms_alloc_stream_t *s, int rank) {
+    uint64_t b = s->layer_bps[rank];
+    return s->kind == 1 ? b + b * MS_ALLOC_HEADROOM_PCT / 100 : b;
+}
+
+static int fits_budget(const ms_alloc_stream_t *s, int rank) {
+    return !s->max_bps || s->layer_bps[rank] <= s->max_bps;
+}
+
+/* Index order: by priority, higher first, stable. */
+static void order_by_priority(const ms_alloc_stream_t *s, int n, int *idx) {
+    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && s[idx[b]].priority > s[idx[b - 1]].priority; b--) {
+            int t = idx[b]; idx[b] = idx[b - 1]; idx[b - 1] = t;
+        }
+}
+
+uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
+                     int hold_upgrades) {
+    uint64_t left = available_bps;
+    if (total_budget_bps && total_budget_bps < left) left = total_budget_bps;
+    uint64_t used = 0;
+    int idx[256];
+    if (n > 256) n = 256;
+    order_by_priority(s, n, idx);
+    /* audio: always on, whatever is left */
+    for (int k = 0; k < n; k++) {
+        ms_alloc_stream_t *a = &s[idx[k]];
+        if (a->kind == 1) continue;
+        a->target = 0;
+        uint64_t b = a->layer_bps[0] ? a->layer_bps[0] : MS_ALLOC_AUDIO_DEFAULT_BPS;
+        used += b;
+        left = left > b ? left - b : 0;
+    }
+    /* video, pass 1: the lowest active layer within the stream's budget, by priority */
+    for (int k = 0; k < n; k++) {
+        ms_alloc_stream_t *v = &s[idx[k]];
+        if (v->kind != 1) continue;
+        v->target = -1;
+        int nl = v->nlayers < 1 ? 1 : v->nlayers > MS_ALLOC_MAX_LAYERS ? MS_ALLOC_MAX_LAYERS : v->nlayers;
+        v->nlayers = nl;
+        if (hold_upgrades && v->current < 0) continue;   /* turning video back on waits too */
+        for (int r = 0; r < nl; r++) {
+            if (!v->layer_active[r]) continue;
+            /* the lowest active layer; over the stream's budget only when it is the only choice left */
+            if (need(v, r) <= left) { v->target = r; left -= need(v, r); used += need(v, r); }
+            break;
+        }
+    }
+    /* video, pass 2: climb, by priority, to the highest layer that fits its budget and what is left */
+    for (int k = 0; k < n; k++) {
+        ms_alloc_stream_t *v = &s[idx[k]];
+        if (v->kind != 1 || v->target < 0) continue;
+        int cap = v->nlayers - 1;
+        if (hold_upgrades && v->current >= 0 && v->current < cap) cap = v->current;
+        for (int r = cap; r > v->target; r--) {
+            if (!v->layer_active[r] || !fits_budget(v, r)) continue;
+            uint64_t extra = need(v, r) - need(v, v->target);
+            if (need(v, r) < need(v, v->target)) extra = 0;
+            if (extra <= left) {
+                left -= extra;
+                used += extra;
+                v->target = r;
+                break;
+            }
+        }
+    }
+    return used > 0xffffffffull ? 0xffffffffu : (uint32_t)used;
+}

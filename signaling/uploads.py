@@ -1,0 +1,288 @@
+"""Resumable uploads over tus 1.0.0 (core, creation, termination) for the file library (R-FILE-1..4).
+
+Mount with :func:`add_upload_routes`. Each upload is a data file ``<id>.bin`` and a JSON sidecar
+``<id>.json`` in ``store_dir``; the data file's size is the upload's offset, so an upload survives a
+server restart and a PATCH cut off mid-body keeps every byte that reached the disk. PATCH bodies are
+streamed to disk in chunks: memory stays bounded whatever the file size.
+
+The caller supplies :class:`UploadHooks`: ``authorize(request) -> owner`` (raise ``SignalError`` to
+refuse), ``on_create(owner, filename, length, into_room)`` (raise ``FileRefused``, e.g. from
+``mediaserver.library.check_upload``) and ``on_complete(owner, upload)``, and ``on_terminate(owner, upload)`` after a DELETE removed an upload (give
+back space reserved in ``on_create``). Hooks may be sync or async.
+Errors use the project's JSON shape ``{"error": {"code", "message"}}``; every response except OPTIONS
+carries ``Tus-Resumable``.
+
+Metadata keys the server reads: ``filename`` (required) and ``into_room`` ("1"/"true": an upload straight
+into a room, R-FILE-2's 50 MB limit).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import inspect
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError, web
+
+from mediaserver.library import LIBRARY_MAX_FILE, FileRefused
+from signaling.errors import SignalError, json_error
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,termination"
+CHUNK = 64 * 1024
+_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+@dataclass
+class Upload:
+    """One upload's durable state (the sidecar); ``offset`` is read from the data file's size."""
+
+    id: str
+    owner: str
+    filename: str
+    length: int
+    into_room: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    created: float = 0.0
+    completed: bool = False
+    offset: int = 0
+    path: Path = Path()
+
+    @property
+    def done(self) -> bool:
+        return self.offset >= self.length
+
+
+@dataclass
+class UploadHooks:
+    """What the application decides; see the module docstring."""
+
+    authorize: Callable[[web.Request], Any]
+    on_create: Callable[[str, str, int, bool], Any] = lambda owner, filename, length, into_room: None
+    on_complete: Callable[[str, Upload], Any] = lambda owner, upload: None
+    on_terminate: Callable[[str, Upload], Any] = lambda owner, upload: None
+    max_size: int = LIBRARY_MAX_FILE
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+class UploadStore:
+    """Uploads on disk: ``<id>.bin`` holds the bytes, ``<id>.json`` the rest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    def _paths(self, upload_id: str) -> tuple[Path, Path]:
+        return self.root / f"{upload_id}.bin", self.root / f"{upload_id}.json"
+
+    def create(self, owner: str, filename: str, length: int, into_room: bool, metadata: dict[str, str]) -> Upload:
+        upload_id = secrets.token_urlsafe(18)
+        data, side = self._paths(upload_id)
+        data.touch(exist_ok=False)
+        upload = Upload(upload_id, owner, filename, length, into_room, metadata, time.time(), path=data)
+        self.save(upload)
+        return upload
+
+    def save(self, upload: Upload) -> None:
+        _, side = self._paths(upload.id)
+        state = {k: v for k, v in asdict(upload).items() if k not in ("offset", "path")}
+        tmp = side.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, side)
+
+    def get(self, upload_id: str) -> Upload | None:
+        if not _ID.match(upload_id):
+            return None
+        data, side = self._paths(upload_id)
+        try:
+            state = json.loads(side.read_text(encoding="utf-8"))
+            offset = data.stat().st_size
+        except (OSError, ValueError):
+            return None
+        return Upload(**state, offset=offset, path=data)
+
+    def delete(self, upload: Upload) -> None:
+        for path in self._paths(upload.id):
+            path.unlink(missing_ok=True)
+        self.locks.pop(upload.id, None)
+
+    def purge(self, older_than: float, now: float | None = None) -> list[Upload]:
+        """Remove unfinished uploads created more than ``older_than`` seconds ago; return them."""
+        cutoff = (time.time() if now is None else now) - older_than
+        gone = []
+        for side in self.root.glob("*.json"):
+            upload = self.get(side.stem)
+            if upload and not upload.completed and upload.created < cutoff and not self.lock(upload.id).locked():
+                self.delete(upload)
+                gone.append(upload)
+        return gone
+
+    def lock(self, upload_id: str) -> asyncio.Lock:
+        return self.locks.setdefault(upload_id, asyncio.Lock())
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """Decode ``Upload-Metadata``: comma-separated ``key base64(value)`` pairs (value optional)."""
+    result: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, value = pair.partition(" ")
+        if not key or " " in value.strip() or key in result:
+            raise SignalError("bad_metadata", f"Upload-Metadata pair {pair[:60]!r} is malformed", 400)
+        try:
+            result[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise SignalError("bad_metadata", f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text",
+                              400) from None
+    return result
+
+
+def _int_header(request: web.Request, name: str) -> int:
+    raw = request.headers.get(name)
+    if raw is None:
+        raise SignalError("bad_request", f"the {name} header is required", 400)
+    if not raw.isdigit():
+        raise SignalError("bad_request", f"the {name} header must be a non-negative integer", 400)
+    return int(raw)
+
+
+def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, hooks: UploadHooks) -> UploadStore:
+    """Serve tus uploads at ``prefix`` (POST, OPTIONS) and ``prefix/{id}`` (HEAD, PATCH, DELETE, OPTIONS)."""
+    prefix = prefix.rstrip("/")
+    store = UploadStore(Path(store_dir))
+
+    def tus_headers(resp: web.StreamResponse) -> web.StreamResponse:
+        resp.headers["Tus-Resumable"] = TUS_VERSION
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def error(e: SignalError | FileRefused) -> web.StreamResponse:
+        resp = json_error(SignalError(e.code, e.message, e.status))
+        if e.status == 412:
+            resp.headers["Tus-Version"] = TUS_VERSION
+        return tus_headers(resp)
+
+    def handler(fn: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                if request.headers.get("Tus-Resumable") != TUS_VERSION:
+                    raise SignalError("unsupported_version",
+                                      f"this server speaks tus {TUS_VERSION}; send Tus-Resumable: {TUS_VERSION}", 412)
+                return tus_headers(await fn(request))
+            except (SignalError, FileRefused) as e:
+                return error(e)
+        return wrapped
+
+    async def owned(request: web.Request) -> tuple[str, Upload]:
+        owner = await _call(hooks.authorize, request)
+        upload = store.get(request.match_info["upload_id"])
+        if upload is None or upload.owner != owner:
+            raise SignalError("not_found", "no such upload (finished uploads of others and deleted ones "
+                              "are not shown)", 404)
+        return owner, upload
+
+    async def options(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204, headers={"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION,
+                                                 "Tus-Extension": EXTENSIONS, "Tus-Max-Size": str(hooks.max_size)})
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        owner = await _call(hooks.authorize, request)
+        if "Upload-Defer-Length" in request.headers:
+            raise SignalError("bad_request", "Upload-Defer-Length is not supported: send Upload-Length", 400)
+        length = _int_header(request, "Upload-Length")
+        if length > hooks.max_size:
+            raise SignalError("too_large", f"the upload is {length} bytes; at most {hooks.max_size} are accepted",
+                              413)
+        metadata = parse_metadata(request.headers.get("Upload-Metadata", ""))
+        filename = metadata.get("filename", "")
+        if not filename:
+            raise SignalError("bad_metadata", "Upload-Metadata must carry the filename", 400)
+        into_room = metadata.get("into_room", "").lower() in ("1", "true", "yes")
+        await _call(hooks.on_create, owner, filename, length, into_room)
+        upload = store.create(owner, filename, length, into_room, metadata)
+        if length == 0:
+            await finish(upload)
+        location = request.url.with_path(f"{prefix}/{upload.id}").with_query(None)
+        return web.Response(status=201, headers={"Location": str(location), "Upload-Offset": "0"})
+
+    async def head(request: web.Request) -> web.StreamResponse:
+        _, upload = await owned(request)
+        headers = {"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}
+        if request.headers.get("Upload-Metadata") is not None or upload.metadata:
+            headers["Upload-Metadata"] = ",".join(
+                f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in upload.metadata.items())
+        return web.Response(status=200, headers=headers)
+
+    async def patch(request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/offset+octet-stream":
+            raise SignalError("bad_content_type", "PATCH bodies must be application/offset+octet-stream", 415)
+        offset = _int_header(request, "Upload-Offset")
+        _, upload = await owned(request)
+        lock = store.lock(upload.id)
+        if lock.locked():
+            raise SignalError("upload_busy", "another request is writing this upload", 409)
+        async with lock:
+            upload = store.get(upload.id) or upload
+            if offset != upload.offset:
+                raise SignalError("offset_mismatch", f"Upload-Offset is {offset} but the upload is at "
+                                  f"{upload.offset}; send HEAD and resume from there", 409)
+            declared = request.content_length
+            if declared is not None and offset + declared > upload.length:
+                raise SignalError("too_large", f"the body would take the upload past its length of "
+                                  f"{upload.length} bytes", 413)
+            written, overflow = upload.offset, False
+            with open(upload.path, "r+b") as out:
+                out.seek(written)
+                try:
+                    async for chunk in request.content.iter_chunked(CHUNK):
+                        room = upload.length - written
+                        if len(chunk) > room:
+                            chunk, overflow = chunk[:room], True
+                        out.write(chunk)
+                        written += len(chunk)
+                        if overflow:
+                            break
+                except (ConnectionError, ClientError, asyncio.IncompleteReadError):
+                    # the client went away: what reached the disk stays, HEAD reports it
+                    raise SignalError("interrupted", f"the body was cut off at byte {written}", 400) from None
+            upload.offset = written
+            if overflow:
+                raise SignalError("too_large", f"the body went past the upload's length of {upload.length} "
+                                  "bytes; the bytes up to it were kept", 413)
+            if upload.done and not upload.completed:
+                await finish(upload)
+        return web.Response(status=204, headers={"Upload-Offset": str(written)})
+
+    async def finish(upload: Upload) -> None:
+        upload.completed = True
+        store.save(upload)
+        await _call(hooks.on_complete, upload.owner, upload)
+
+    async def terminate(request: web.Request) -> web.StreamResponse:
+        _, upload = await owned(request)
+        if store.lock(upload.id).locked():
+            raise SignalError("upload_busy", "the upload is being written; stop that request first", 409)
+        store.delete(upload)
+        await _call(hooks.on_terminate, upload.owner, upload)
+        return web.Response(status=204)
+
+    app.router.add_route("OPTIONS", prefix, options)
+    app.router.add_route("OPTIONS", prefix + "/{upload_id}", options)
+    app.router.add_post(prefix, handler(create))
+    app.router.add_route("HEAD", prefix + "/{upload_id}", handler(head))
+    app.router.add_route("PATCH", prefix + "/{upload_id}", handler(patch))
+    app.router.add_delete(prefix + "/{upload_id}", handler(terminate))
+    return store
