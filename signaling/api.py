@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -117,9 +118,12 @@ class Op:
     idempotent: bool
     paginated: bool
     description: str
+    request_body: dict[str, Any] | None = None      # a non-JSON body the handler reads itself (OpenAPI as given)
+    query: tuple[dict[str, Any], ...] = ()          # extra query parameters (OpenAPI parameter objects)
 
 
 ERROR_TEXT = {400: "invalid request", 401: "not signed in, or a bad API key or session", 402: "needs a (paid) plan",
+              413: "too large", 415: "unsupported file type",
               403: "not allowed for this user (R-ACC-4) or this access type", 404: "no such resource",
               409: "conflicts with the current state", 410: "over", 422: "Idempotency-Key reused for another request"}
 
@@ -131,10 +135,12 @@ class Api:
     def __call__(self, method: str, path: str, summary: str, tag: str, *, body: type[BaseModel] | None = None,
                  response: type[BaseModel] | None = None, status: int = 200, auth: bool = True,
                  errors: tuple[int, ...] = (), idempotent: bool = False, paginated: bool = False,
-                 description: str = "") -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
+                 description: str = "", request_body: dict[str, Any] | None = None,
+                 query: tuple[dict[str, Any], ...] = ()
+                 ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         def deco(fn: Callable[[Ctx], Awaitable[Any]]) -> Callable[[Ctx], Awaitable[Any]]:
             self.ops.append(Op(method, path, fn, summary, tag, body, response, status, auth, errors, idempotent,
-                               paginated, description or (fn.__doc__ or "").strip()))
+                               paginated, description or (fn.__doc__ or "").strip(), request_body, query))
             return fn
         return deco
 
@@ -171,6 +177,7 @@ class Api:
                                                                    "maximum": PAGE_MAX, "default": 20}},
                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
                                                                     "maximum": 1_000_000, "default": 0}}]
+        params += list(op.query)
         if op.idempotent:
             params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                            "description": "repeat a creating request safely: the same key and body get the first "
@@ -186,10 +193,12 @@ class Api:
         if op.body is not None:
             out["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": refs[(op.body, "validation")]}}}
+        elif op.request_body is not None:
+            out["requestBody"] = op.request_body
         ok: dict[str, Any] = {"description": "done"}
         if op.response is not None:
             ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
-        codes = set(op.errors) | ({400} if op.body is not None or op.paginated else set())
+        codes = set(op.errors) | ({400} if op.body is not None or op.paginated or op.request_body else set())
         codes |= {401} if op.auth else set()
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
@@ -270,6 +279,9 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 if replay is not None:
                     return replay
             result = await op.fn(ctx)
+            if hasattr(result, "path") and hasattr(result, "name"):      # a file to stream, not JSON
+                return web.FileResponse(result.path, headers={
+                    "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"})
             payload = _dump(result, op.response)
             text = json.dumps(payload, default=str) if payload is not None else None
             if idem is not None:

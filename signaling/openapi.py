@@ -22,6 +22,10 @@ def _err(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
+def _header(name: str, required: bool, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": {"type": kind}}
+
+
 def _sdp_session(kind: str, summary: str, direction: str) -> dict[str, Any]:
     return {"post": {
         "summary": summary,
@@ -141,6 +145,36 @@ def _media_spec() -> dict[str, Any]:
                 "summary": "an avatar picture (set over the WebSocket with setAvatar)", "operationId": "avatar",
                 "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the image (PNG, JPEG or WebP)"}, **_err(404)}}},
+            "/api/v1/uploads": {
+                "options": {"summary": "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size)",
+                            "operationId": "tusOptions", "responses": {"204": {"description": "capabilities"}}},
+                "post": {"summary": "start a resumable upload into the file library (tus 1.0 creation; "
+                                    "R-FILE-1..4: quota with the overshoot rule, 500 MB per file, 50 MB into a "
+                                    "room, the accepted extensions)", "operationId": "tusCreate",
+                         "security": [{"accountKey": []}, {"session": []}],
+                         "parameters": [_header("Tus-Resumable", True), _header("Upload-Length", True, "integer"),
+                                        _header("Upload-Metadata", True)],
+                         "responses": {"201": {"description": "created; Location names the upload",
+                                               "headers": {"Location": {"schema": {"type": "string"}}}},
+                                       **_err(400, 401, 403, 413, 415)}}},
+            "/api/v1/uploads/{upload_id}": {
+                **{method: {"summary": summary, "operationId": op_id,
+                            "security": [{"accountKey": []}, {"session": []}],
+                            "parameters": [{"name": "upload_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}, *extra],
+                            "responses": {code: {"description": "done"}, **_err(*errors)}}
+                   for method, summary, op_id, code, extra, errors in (
+                       ("head", "an upload's offset (resume from there)", "tusHead", "200",
+                        [_header("Tus-Resumable", True)], (401, 404)),
+                       ("patch", "append bytes at Upload-Offset (application/offset+octet-stream)", "tusPatch",
+                        "204", [_header("Tus-Resumable", True), _header("Upload-Offset", True, "integer")],
+                        (400, 401, 404, 413, 415)),
+                       ("delete", "abandon an upload (tus termination)", "tusDelete", "204",
+                        [_header("Tus-Resumable", True)], (401, 404)))},
+                "options": {"summary": "tus capabilities", "operationId": "tusOptionsUpload",
+                            "parameters": [{"name": "upload_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}],
+                            "responses": {"204": {"description": "capabilities"}}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},

@@ -9,3 +9,4 @@ from .api import API
 
 def add_control_routes(app: web.Application) -> None:
     API.install(app)
+    library_api.add_upload_routes(app)
