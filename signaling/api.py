@@ -265,6 +265,7 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
         raise SignalError("bad_request", "Idempotency-Key must be 1 to 255 characters")
     db = request.app[keys.DB]
     raw = await request.read() if idem is not None else b""
+    user_id: int | None = None
     try:
         async with db.tx() as s:
             ctx = Ctx(request, s, None, body)
@@ -274,27 +275,30 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 if ctx.p is None:
                     raise ControlError("unauthorized", "sign in (session cookie) or send 'Authorization: Bearer "
                                        "<API key>'", 401)
+            claim = None
             if idem is not None:
-                replay = await _stored(s, ctx.user.user.id, idem, _request_hash(request, raw))
+                user_id = ctx.user.user.id
+                replay = await _stored(s, user_id, idem, _request_hash(request, raw))
                 if replay is not None:
                     return replay
+                # claim the key before doing anything: a concurrent twin waits on the unique index, then replays
+                claim = IdempotencyKey(user_id=ctx.user.user.id, key=idem, request_hash=_request_hash(request, raw))
+                s.add(claim)
+                await s.flush()
             result = await op.fn(ctx)
             if hasattr(result, "path") and hasattr(result, "name"):      # a file to stream, not JSON
                 return web.FileResponse(result.path, headers={
                     "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"})
             payload = _dump(result, op.response)
             text = json.dumps(payload, default=str) if payload is not None else None
-            if idem is not None:
-                s.add(IdempotencyKey(user_id=ctx.user.user.id, key=idem, request_hash=_request_hash(request, raw),
-                                     status_code=op.status, response=text))
-                await s.flush()
+            if claim is not None:
+                claim.status_code, claim.response = op.status, text
     except IntegrityError:
         if idem is None:
             raise
         # the same key committed by a request running at the same time: answer with its response
         async with db.tx() as s:
-            p = ctx.p
-            replay = await _stored(s, p.user.id, idem, _request_hash(request, raw)) if p else None
+            replay = await _stored(s, user_id, idem, _request_hash(request, raw)) if user_id else None
         if replay is None:
             raise
         return replay
