@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -424,6 +425,6 @@ async def _upload_field(ctx: Ctx) -> tuple[str, bytes]:
                     raise ControlError("too_large", f"the file is larger than "
                                        f"{contacts_import.MAX_IMPORT_BYTES // library.MB} MB", 413)
             return part.filename or "", bytes(data)
-    except (ValueError, AssertionError, RuntimeError) as e:
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as e:
         raise ControlError("bad_request", f"the multipart body is malformed: {e}") from None
     raise ControlError("bad_request", "no field named 'file' in the multipart body")
