@@ -292,6 +292,11 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(page if page.exists() else STATIC / "demo.html")
 
 
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The organisers' web dashboard: sign in, plan an event, invite, see the history (uses /api/v1)."""
+    return web.FileResponse(STATIC / "dashboard.html")
+
+
 async def demo(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html")
 
@@ -300,6 +305,7 @@ def add_routes(app: web.Application) -> None:
     app[keys.RESOURCES] = {}
     app.router.add_get("/", index)
     app.router.add_get("/demo", demo)
+    app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/room/{id}", room_page)
     app.router.add_get("/avatars/{key}", avatar)
     app.router.add_post("/api/v1/rooms", create_room)
