@@ -43,7 +43,8 @@ setup(
     version="0.1.0",
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
-    package_data={"signaling": ["static/*"], "native": ["*.pxd", "*.pyx"]},
+    package_data={"signaling": ["static/*"], "native": ["*.pxd", "*.pyx"],
+                  "mediaserver": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
     python_requires=">=3.10",
     install_requires=[
@@ -55,6 +56,13 @@ setup(
         "openpyxl>=3.1",
         "xlrd>=2.0",
         "charset-normalizer>=3.3",
+        "SQLAlchemy[asyncio]>=2.0",
+        "alembic>=1.13",
+        "aiosqlite>=0.20",
+        "asyncpg>=0.29",
+        "argon2-cffi>=23.1",
+        "aiosmtplib>=3.0",
+        "pydantic>=2.6",
     ],
     extras_require={
         "test": [
@@ -70,6 +78,8 @@ setup(
             "ruff>=0.5",
             "openapi-spec-validator>=0.7",
             "xlwt>=1.3",
+            "aiosmtpd>=1.4",
+            "schemathesis>=4.0",
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},

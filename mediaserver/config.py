@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,18 @@ class Settings:
     secret: str = ""                    # signs join tokens; generated at start when empty
     api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty
     open_room_creation: bool = True     # anyone may create a room (a single-node install); else the API key
+    data_dir: str = "data"              # the embedded database and the file library live here
+    database_url: str = ""              # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
+    public_url: str = ""                # the base of links in e-mails; empty: http://http_host:http_port
+    smtp_host: str = ""                 # outgoing mail server; empty: mails are logged, not sent
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "none"              # none, starttls or tls (implicit)
+    mail_from: str = "mediaserver@localhost"
+    dial_in_numbers: list = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
+    webhook_retries: int = 8            # delivery attempts of one webhook before it counts as failed
+    webhook_backoff: float = 5.0        # seconds before the first retry; doubles each time (capped at 1 h)
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +50,13 @@ class Settings:
             self.api_key = secrets.token_urlsafe(24)
         if not self.announced_ip:
             self.announced_ip = self.rtc_listen_ip
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.db'}"
+        if not self.public_url:
+            self.public_url = f"http://{self.http_host}:{self.http_port}"
+        self.public_url = self.public_url.rstrip("/")
+        if self.smtp_tls not in ("none", "starttls", "tls"):
+            raise ConfigError("setting 'smtp_tls' must be one of none, starttls, tls")
         return self
 
 
@@ -56,6 +75,19 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
         if text in _FALSE:
             return False
         raise bad
+    if isinstance(default, list):
+        if isinstance(value, str):          # an environment variable: items separated by ';'
+            value = [v.strip() for v in value.split(";") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"setting {name!r} must be a list of strings, got {value!r}")
+        return list(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise bad
+        try:
+            return float(value)
+        except ValueError:
+            raise bad from None
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise bad
@@ -87,8 +119,10 @@ def load(path: str | None = None, env: dict[str, str] | None = None) -> Settings
         if key in env:
             values[name] = env[key]
     s = Settings()
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
+                for f in fields(Settings)}
     for name, value in values.items():
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
-        setattr(s, name, _coerce(name, getattr(s, name), value))
+        setattr(s, name, _coerce(name, defaults[name], value))
     return s.finish()

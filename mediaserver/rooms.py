@@ -496,6 +496,10 @@ class Room:
         return q
 
     def _host_start(self, p: Participant, params: dict[str, Any]) -> None:
+        self.start()
+
+    def start(self) -> None:
+        """The session begins: people in the lobby come in while seats are free (R-ROOM-8)."""
         if self.settings.state == "ended":
             raise RuleError("ended", "this session has ended")
         self.settings.state = "live"
@@ -557,9 +561,12 @@ class Room:
 
     def _host_end(self, p: Participant, params: dict[str, Any]) -> None:
         """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave)."""
+        self.end(p.id)
+
+    def end(self, by: str | None = None) -> None:
         self.settings.state = "ended"
         for q in list(self.participants.values()):
-            q.send("ended", {"by": p.id})
+            q.send("ended", {"by": by})
             self.leave(q)
 
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
@@ -616,10 +623,12 @@ class RoomManager:
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
                agenda: str = "", message: str = "", start: str = "instant", audio_mode: str | None = None,
-               camera_limit: int | None = None) -> Room:
+               camera_limit: int | None = None, room_id: str | None = None) -> Room:
+        """A new room; room_id is an event's own 9-digit ID (an ended room of the same ID is replaced: the
+        next session of a permanent event)."""
         cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start, audio_mode)
         cams = rules.CAMERAS_DEFAULT if camera_limit is None else rules.check_camera_limit(type_, camera_limit)
-        settings = RoomSettings(id=rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
+        settings = RoomSettings(id=room_id or rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
                                 language=language, agenda=agenda, message=message,
                                 state="live" if start == "instant" else "lobby",
                                 audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mediaserver.errors import ControlError
 from mediaserver.media import MediaError
 from mediaserver.rooms import RoomError
 from mediaserver.sdp import SdpError
@@ -19,6 +20,8 @@ def classify(e: Exception) -> SignalError:
     """Turn a domain error into a SignalError (code, message, HTTP status)."""
     if isinstance(e, SignalError):
         return e
+    if isinstance(e, ControlError):
+        return SignalError(e.code, e.message, e.status)
     if isinstance(e, SdpError):
         return SignalError("bad_sdp", str(e), 400)
     if isinstance(e, TokenError):

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from mediaserver import sdp, tokens
+from mediaserver import events, sdp, tokens
 from mediaserver.room_rules import check_person, entry_status
 from mediaserver.rooms import Participant, RoomManager
 
@@ -205,8 +205,25 @@ def _room(request: web.Request) -> Any:
     return room
 
 
+async def _event_of(request: web.Request) -> Any:
+    """The event that owns this room ID, if any (events keep their room ID while no room is in memory)."""
+    rid = request.match_info["id"]
+    if not (rid.isdigit() and len(rid) == 9):
+        return None
+    async with request.app[keys.DB].read() as s:
+        return await events.event_by_room(s, rid)
+
+
 async def room_info(request: web.Request) -> web.Response:
     try:
+        room = request.app[keys.ROOMS].find(request.match_info["id"])
+        ev = await _event_of(request) if room is None else None
+        if ev is not None:               # an event's room before its first join: the lobby to be
+            return web.json_response({"id": ev.room_id, "name": ev.name, "type": ev.room_type, "language": ev.language,
+                                      "agenda": ev.agenda, "message": ev.lobby_message, "locked": False,
+                                      "state": {"planned": "lobby"}.get(ev.status, "ended" if ev.status == "done"
+                                                                         else "live"),
+                                      "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access})
         room = _room(request)
         return web.json_response({**room.settings.public(), "participants": room.seated()})
     except Exception as e:
@@ -214,8 +231,15 @@ async def room_info(request: web.Request) -> web.Response:
 
 
 async def join_room(request: web.Request) -> web.Response:
-    """POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?}: a join token (R-ROOM-7)."""
+    """POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?}: a join token (R-ROOM-7). An event's
+    room goes through the event's access rules (password, token, registration; R-ROOM-6, -9)."""
     try:
+        if await _event_of(request) is not None:
+            body = await _json_body(request)
+            async with request.app[keys.DB].tx() as s:
+                ev = await events.event_by_room(s, request.match_info["id"])
+                result = await events.join(s, ev, body, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret)
+            return web.json_response(result)
         room = _room(request)
         body = await _json_body(request)
         name, email = check_person(body.get("name"), body.get("email"))
@@ -268,6 +292,11 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(page if page.exists() else STATIC / "demo.html")
 
 
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The organisers' web dashboard: sign in, plan an event, invite, see the history (uses /api/v1)."""
+    return web.FileResponse(STATIC / "dashboard.html")
+
+
 async def demo(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html")
 
@@ -276,6 +305,7 @@ def add_routes(app: web.Application) -> None:
     app[keys.RESOURCES] = {}
     app.router.add_get("/", index)
     app.router.add_get("/demo", demo)
+    app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/room/{id}", room_page)
     app.router.add_get("/avatars/{key}", avatar)
     app.router.add_post("/api/v1/rooms", create_room)

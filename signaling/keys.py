@@ -8,6 +8,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from mediaserver.avatars import AvatarStore
 from mediaserver.config import Settings
+from mediaserver.db import Database
+from mediaserver.dispatch import Dispatcher
 from mediaserver.media import MediaEngine
 from mediaserver.rooms import RoomManager
 
@@ -17,3 +19,5 @@ ROOMS = web.AppKey("rooms", RoomManager)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 RESOURCES = web.AppKey("resources", dict[str, Any])   # WHIP/WHEP resource id -> (kind, participant)
 AVATARS = web.AppKey("avatars", AvatarStore)
+DB = web.AppKey("db", Database)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

@@ -22,6 +22,10 @@ def _err(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
+def _header(name: str, required: bool, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": {"type": kind}}
+
+
 def _sdp_session(kind: str, summary: str, direction: str) -> dict[str, Any]:
     return {"post": {
         "summary": summary,
@@ -53,11 +57,27 @@ def _resource(kind: str) -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
+    """The hand-described media routes above plus the control plane's operations, generated from their
+    declarations (signaling/api.py, pydantic models)."""
+    from .v1 import API
+
+    doc = _media_spec()
+    paths, schemas = API.openapi()
+    clash = set(paths) & set(doc["paths"]) or set(schemas) & set(doc["components"]["schemas"])
+    assert not clash, f"OpenAPI names defined twice: {clash}"
+    doc["paths"].update(paths)
+    doc["components"]["schemas"].update(schemas)
+    return doc
+
+
+def _media_spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "mediaserver HTTP API", "version": __version__,
-                 "description": "WHIP/WHEP sessions, join tokens, health and metrics. The WebSocket protocol at "
-                                "/ws is described in docs/signaling.md."},
+                 "description": "WHIP/WHEP sessions, join tokens, health and metrics, and the control plane "
+                                "(accounts, events, invitations, address book, files, webhooks) under /api/v1. "
+                                "The WebSocket protocol at /ws is described in docs/signaling.md; docs/api.md "
+                                "shows a client."},
         "paths": {
             "/whip/{room}": _sdp_session("whip", "publish into a room (WHIP, RFC 9725)", "sendonly"),
             "/whip/{room}/{rid}": _resource("whip"),
@@ -125,6 +145,36 @@ def spec() -> dict[str, Any]:
                 "summary": "an avatar picture (set over the WebSocket with setAvatar)", "operationId": "avatar",
                 "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the image (PNG, JPEG or WebP)"}, **_err(404)}}},
+            "/api/v1/uploads": {
+                "options": {"summary": "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size)",
+                            "operationId": "tusOptions", "responses": {"204": {"description": "capabilities"}}},
+                "post": {"summary": "start a resumable upload into the file library (tus 1.0 creation; "
+                                    "R-FILE-1..4: quota with the overshoot rule, 500 MB per file, 50 MB into a "
+                                    "room, the accepted extensions)", "operationId": "tusCreate",
+                         "security": [{"accountKey": []}, {"session": []}],
+                         "parameters": [_header("Tus-Resumable", True), _header("Upload-Length", True, "integer"),
+                                        _header("Upload-Metadata", True)],
+                         "responses": {"201": {"description": "created; Location names the upload",
+                                               "headers": {"Location": {"schema": {"type": "string"}}}},
+                                       **_err(400, 401, 403, 413, 415)}}},
+            "/api/v1/uploads/{upload_id}": {
+                **{method: {"summary": summary, "operationId": op_id,
+                            "security": [{"accountKey": []}, {"session": []}],
+                            "parameters": [{"name": "upload_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}, *extra],
+                            "responses": {code: {"description": "done"}, **_err(*errors)}}
+                   for method, summary, op_id, code, extra, errors in (
+                       ("head", "an upload's offset (resume from there)", "tusHead", "200",
+                        [_header("Tus-Resumable", True)], (401, 404)),
+                       ("patch", "append bytes at Upload-Offset (application/offset+octet-stream)", "tusPatch",
+                        "204", [_header("Tus-Resumable", True), _header("Upload-Offset", True, "integer")],
+                        (400, 401, 404, 413, 415)),
+                       ("delete", "abandon an upload (tus termination)", "tusDelete", "204",
+                        [_header("Tus-Resumable", True)], (401, 404)))},
+                "options": {"summary": "tus capabilities", "operationId": "tusOptionsUpload",
+                            "parameters": [{"name": "upload_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}],
+                            "responses": {"204": {"description": "capabilities"}}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},
@@ -137,7 +187,11 @@ def spec() -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "joinToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256) join token"},
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's api_key"}},
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "the server's api_key"},
+                "accountKey": {"type": "http", "scheme": "bearer",
+                               "description": "a user's API key (msk_..., POST /api/v1/api-keys) or session token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "ms_session",
+                            "description": "the web UI's session (POST /api/v1/session)"}},
             "schemas": {"Room": {"type": "object", "properties": {
                 "id": {"type": "string", "pattern": "^[1-9][0-9]{8}$"}, "name": {"type": "string"},
                 "type": {"type": "string", "enum": list(ROOM_TYPES)}, "capacity": {"type": "integer"},

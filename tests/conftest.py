@@ -29,14 +29,15 @@ def loopback_only_ice() -> None:
 
 
 @pytest.fixture
-async def server():
-    """The real application in this event loop, on free ports."""
+async def server(tmp_path):
+    """The real application in this event loop, on free ports, with its own embedded database."""
     from aiohttp import web
 
     from mediaserver.app import build
     from mediaserver.config import Settings
 
-    settings = Settings(http_port=0, rtc_port=0, secret="test-secret", api_key="test-key").finish()
+    settings = Settings(http_port=0, rtc_port=0, secret="test-secret", api_key="test-key",
+                        data_dir=str(tmp_path / "data")).finish()
     app = build(settings)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -57,9 +58,11 @@ async def server():
 def server_process(tmp_path_factory):
     """The installed `mediaserver serve` command in its own process."""
     port = free_port()
+    data = tmp_path_factory.mktemp("server")
     env = dict(os.environ, MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
-               MEDIASERVER_SECRET="test-secret", MEDIASERVER_API_KEY="test-key", PYTHONPATH=str(ROOT))
-    log = tmp_path_factory.mktemp("server") / "server.log"
+               MEDIASERVER_SECRET="test-secret", MEDIASERVER_API_KEY="test-key", PYTHONPATH=str(ROOT),
+               MEDIASERVER_DATA_DIR=str(data / "data"))
+    log = data / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, cwd=ROOT)

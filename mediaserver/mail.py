@@ -1,0 +1,168 @@
+"""E-mail: templates per language (English, Russian), an outbox row queued in the transaction that causes
+the mail, and delivery over SMTP with aiosmtplib (retried with back-off by the dispatcher)."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import Email
+
+log = logging.getLogger("mediaserver.mail")
+MAX_ATTEMPTS = 6
+
+# Subjects and paragraphs by kind and language. {name} fields are filled from the context; block texts of the
+# invitation come from BLOCKS.
+TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
+    "activation": {
+        "en": {"subject": "Activate your account on {page_name}",
+               "body": ["Hello {name},", "{inviter} has made an account for you on {page_name}.",
+                        "Open this link to set your password and start: {link}",
+                        "The link works for {days} days."]},
+        "ru": {"subject": "Активируйте учётную запись {page_name}",
+               "body": ["Здравствуйте, {name}!", "{inviter} создал(а) для вас учётную запись {page_name}.",
+                        "Перейдите по ссылке, чтобы задать пароль и начать работу: {link}",
+                        "Ссылка действует {days} дней."]},
+    },
+    "invitation": {
+        "en": {"subject": "Invitation: {event}", "greeting": "Hello {name},",
+               "intro": "{organiser} invites you to {event} ({when}) as {role_text}.",
+               "roles": {"attendee": "an attendee", "presenter": "a presenter"}},
+        "ru": {"subject": "Приглашение: {event}", "greeting": "Здравствуйте, {name}!",
+               "intro": "{organiser} приглашает вас на мероприятие {event} ({when}) как {role_text}.",
+               "roles": {"attendee": "участника", "presenter": "докладчика"}},
+    },
+    "reminder": {
+        "en": {"subject": "Re-send the invitations to {event}",
+               "body": ["The settings of {event} have changed.",
+                        "{count} invitee(s) have an invitation with the old details: re-send the invitations "
+                        "from the event's page: {link}"]},
+        "ru": {"subject": "Отправьте приглашения на {event} повторно",
+               "body": ["Настройки мероприятия {event} изменились.",
+                        "У приглашённых ({count}) приглашение со старыми сведениями: отправьте приглашения "
+                        "повторно на странице мероприятия: {link}"]},
+    },
+    "thank_you": {
+        "en": {"subject": "Thank you for attending {event}",
+               "body": ["Hello {name},", "thank you for attending {event}.", "{more}"]},
+        "ru": {"subject": "Спасибо за участие в мероприятии {event}",
+               "body": ["Здравствуйте, {name}!", "спасибо за участие в мероприятии {event}.", "{more}"]},
+    },
+}
+
+# Invitation blocks (R-ROOM-11: the organiser chooses and orders them).
+BLOCK_TEXT = {
+    "en": {"link": "Join: {link}", "room_id": "Room ID: {room_id}", "token": "Your personal token: {token}",
+           "dial_in": "Dial in: {numbers} (PIN {pin})", "agenda": "Agenda: {agenda}",
+           "presenter": "Presenter: {organiser}", "buttons": "Accept: {link}  |  Decline: reply to this e-mail",
+           "password": "Password: ask the organiser"},
+    "ru": {"link": "Подключиться: {link}", "room_id": "ID переговорной: {room_id}",
+           "token": "Ваш личный токен: {token}", "dial_in": "Подключение по телефону: {numbers} (PIN {pin})",
+           "agenda": "Программа: {agenda}", "presenter": "Докладчик: {organiser}",
+           "buttons": "Принять: {link}  |  Отклонить: ответьте на это письмо",
+           "password": "Пароль: спросите у организатора"},
+}
+DEFAULT_BLOCKS = ["logo", "link", "room_id", "token", "dial_in", "agenda", "presenter", "buttons"]
+BLOCK_NAMES = (*DEFAULT_BLOCKS, "text", "image", "url")
+
+
+def lang(language: str | None) -> str:
+    return language if language in ("en", "ru") else "en"
+
+
+def _fmt(text: str, ctx: dict[str, Any]) -> str:
+    return text.format_map(_Missing(ctx))
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(kind: str, language: str, ctx: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of a mail."""
+    t = TEMPLATES[kind][lang(language)]
+    subject = _fmt(t["subject"], ctx)
+    if kind == "invitation":
+        lines, parts = _invitation(t, lang(language), ctx)
+    else:
+        lines = [_fmt(line, ctx) for line in t["body"] if _fmt(line, ctx)]
+        parts = [f"<p>{html.escape(line)}</p>" for line in lines]
+    if ctx.get("signature"):
+        lines += ["--", ctx["signature"]]
+        parts.append(f"<p>--<br>{html.escape(ctx['signature'])}</p>")
+    return subject, "\n\n".join(lines) + "\n", "<html><body>" + "".join(parts) + "</body></html>"
+
+
+def _invitation(t: dict[str, Any], language: str, ctx: dict[str, Any]) -> tuple[list[str], list[str]]:
+    ctx = {**ctx, "role_text": t["roles"].get(ctx.get("role", "attendee"), "")}
+    lines = [_fmt(t["greeting"], ctx), _fmt(t["intro"], ctx)]
+    parts = [f"<p>{html.escape(line)}</p>" for line in lines]
+    texts = BLOCK_TEXT[language]
+    for block in ctx.get("blocks") or DEFAULT_BLOCKS:
+        name = block.get("type") if isinstance(block, dict) else block
+        if name == "logo" and ctx.get("logo"):
+            parts.insert(0, f'<p><img src="{html.escape(ctx["logo"])}" alt="logo"></p>')
+        elif name == "token" and not ctx.get("token"):
+            continue
+        elif name == "dial_in" and not ctx.get("numbers"):
+            continue
+        elif name == "agenda" and not ctx.get("agenda"):
+            continue
+        elif name in ("text", "url", "image") and isinstance(block, dict):
+            value = str(block.get("value", ""))
+            lines.append(value)
+            parts.append(f'<p><img src="{html.escape(value)}" alt=""></p>' if name == "image" else
+                         f'<p><a href="{html.escape(value)}">{html.escape(value)}</a></p>' if name == "url" else
+                         f"<p>{html.escape(value)}</p>")
+        elif name in texts:
+            line = _fmt(texts[name], ctx)
+            lines.append(line)
+            parts.append(f"<p>{html.escape(line)}</p>")
+    if ctx.get("password_note"):
+        lines.append(_fmt(texts["password"], ctx))
+    return lines, parts
+
+
+async def queue(s: AsyncSession, account_id: int | None, kind: str, to: str, language: str,
+                ctx: dict[str, Any]) -> Email:
+    """Put a mail in the outbox, in the caller's transaction: it is sent only if that transaction commits."""
+    subject, text, body_html = render(kind, language, ctx)
+    row = Email(account_id=account_id, kind=kind, to_addr=to, subject=subject, body_text=text, body_html=body_html)
+    s.add(row)
+    await s.flush()
+    return row
+
+
+class Mailer:
+    """Sends outbox rows over SMTP; without an smtp_host, mails are logged (a single-node install)."""
+
+    def __init__(self, host: str, port: int, user: str, password: str, tls: str, sender: str) -> None:
+        self.host, self.port, self.user, self.password, self.tls, self.sender = host, port, user, password, tls, sender
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+    def message(self, row: Email) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.sender, row.to_addr, row.subject
+        msg["Message-ID"] = f"<mail-{row.id}.{int(row.created_at.timestamp())}@mediaserver>"
+        msg.set_content(row.body_text)
+        msg.add_alternative(row.body_html, subtype="html")
+        return msg
+
+    async def send(self, row: Email) -> None:
+        import aiosmtplib
+
+        await aiosmtplib.send(self.message(row), hostname=self.host, port=self.port, username=self.user or None,
+                              password=self.password or None, use_tls=self.tls == "tls",
+                              start_tls=True if self.tls == "starttls" else False, timeout=30)
+
+
+def backoff(attempts: int, base: float) -> dt.timedelta:
+    return dt.timedelta(seconds=min(3600.0, base * 2 ** max(0, attempts - 1)))

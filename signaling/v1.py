@@ -1,0 +1,12 @@
+"""The control plane's /api/v1 routes: importing the operation modules registers them on API."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import control, events_api, library_api  # noqa: F401  (their @API operations)
+from .api import API
+
+
+def add_control_routes(app: web.Application) -> None:
+    API.install(app)
+    library_api.add_upload_routes(app)

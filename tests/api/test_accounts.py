@@ -1,0 +1,229 @@
+"""Accounts through the API (R-ACC-1..5), on SQLite and PostgreSQL: trial sign-up, sessions, API keys,
+additional users, sub-accounts with activation by e-mail, log in as, package change, reassign and delete."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from mediaserver.models import Account, Event, User
+from signaling import keys
+from tests.api.conftest import call, link_token, paid, signup, text_of
+
+
+async def test_signup_starts_a_7_day_trial_without_payment_details(api):
+    """R-ACC-1: 7 days, no payment details, the trial's limits."""
+    http, me = await signup(api, language="ru")
+    assert me["role"] == "main" and me["account"]["plan"] == "trial" and me["account"]["kind"] == "main"
+    ends = dt.datetime.fromisoformat(me["account"]["trialEndsAt"])
+    assert dt.timedelta(days=6, hours=23) < ends - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(days=7)
+    lim = me["limits"]
+    assert (lim["attendees"], lim["meeting_max"], lim["presenters"], lim["cameras"], lim["recording_minutes"],
+            lim["storage_mb"], lim["paid_webinars"], lim["toll_free"]) == (25, 5, 2, 4, 30, 500, False, False)
+    # payment details are not part of the sign-up: an extra field is refused, not stored
+    body = await call(api.client(), "POST", "/api/v1/signup", 400, json={
+        "name": "X", "email": "x@example.test", "password": "correct horse battery", "cardNumber": "4111"})
+    assert "cardNumber" in body["error"]["message"]
+    assert (await call(http, "GET", "/api/v1/me", 200))["user"]["email"] == me["user"]["email"]
+
+
+async def test_signup_refuses_taken_email_weak_password_and_bad_address(api):
+    await signup(api, "taken@example.test")
+    err = await call(api.client(), "POST", "/api/v1/signup", 409, json={
+        "name": "Y", "email": "TAKEN@example.test", "password": "correct horse battery"})
+    assert err["error"]["code"] == "email_taken"
+    err = await call(api.client(), "POST", "/api/v1/signup", 400, json={
+        "name": "Y", "email": "y@example.test", "password": "short"})
+    assert "password" in err["error"]["message"]
+    err = await call(api.client(), "POST", "/api/v1/signup", 400, json={
+        "name": "Y", "email": "not-an-address", "password": "correct horse battery"})
+    assert "e-mail" in err["error"]["message"]
+
+
+async def test_password_is_stored_as_argon2_and_login_works(api):
+    await signup(api, "argon@example.test")
+    async with api.app[keys.DB].read() as s:
+        user = await s.scalar(select(User).where(User.email == "argon@example.test"))
+    assert user.password_hash.startswith("$argon2id$") and "correct horse" not in user.password_hash
+    http = api.client()
+    err = await call(http, "POST", "/api/v1/session", 401, json={"email": "argon@example.test", "password": "wrong!"})
+    assert err["error"]["code"] == "unauthorized"
+    await call(http, "GET", "/api/v1/me", 401)
+    me = await call(http, "POST", "/api/v1/session", 200,
+                    json={"email": "Argon@Example.test", "password": "correct horse battery"})
+    assert me["user"]["email"] == "argon@example.test"
+    assert (await call(http, "GET", "/api/v1/me", 200))["role"] == "main"     # the session cookie works
+    await call(http, "DELETE", "/api/v1/session", 204)
+    await call(http, "GET", "/api/v1/me", 401)
+
+
+async def test_api_keys_authenticate_the_api_and_can_be_revoked(api):
+    http, me = await signup(api)
+    created = await call(http, "POST", "/api/v1/api-keys", 201, json={"name": "CRM"})
+    assert created["key"].startswith("msk_") and created["prefix"] == created["key"][:12]
+    listed = await call(http, "GET", "/api/v1/api-keys", 200)
+    assert [k["name"] for k in listed["items"]] == ["CRM"] and "key" not in listed["items"][0]
+    bot = api.client(created["key"])
+    assert (await call(bot, "GET", "/api/v1/me", 200))["user"]["id"] == me["user"]["id"]
+    await call(api.client("msk_wrong"), "GET", "/api/v1/me", 401)
+    await call(api.client("test-key"), "GET", "/api/v1/me", 401)     # the operator key is no user's key
+    await call(http, "DELETE", f"/api/v1/api-keys/{created['id']}", 204)
+    await call(bot, "GET", "/api/v1/me", 401)
+
+
+async def test_trial_expiry_stops_planning_until_a_plan_is_chosen(api):
+    """R-ACC-1 (7 days) and R-BILL-2/-4 (trial to paid; never back)."""
+    http, me = await signup(api)
+    async with api.app[keys.DB].tx() as s:
+        await s.execute(update(Account).where(Account.id == me["account"]["id"]).values(
+            trial_ends_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    err = await call(http, "POST", "/api/v1/events", 402, json={"kind": "permanent", "name": "After the trial"})
+    assert err["error"]["code"] == "trial_expired"
+    await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": "mywebinars", "period": "annual"})
+    await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Paid now"})
+    err = await call(http, "POST", "/api/v1/billing/plan", 400, json={"plan": "trial"})
+    assert "plan" in err["error"]["message"]
+
+
+# ---------------------------------------------------------------- additional users (R-ACC-2)
+
+async def test_additional_users_need_live_or_automated_and_at_most_three(api):
+    http, _ = await signup(api)
+    err = await call(http, "POST", "/api/v1/users", 402, json={"name": "A", "email": "a1@example.test"})
+    assert "Live or Automated" in err["error"]["message"]
+    await paid(http, "mywebinars")
+    err = await call(http, "POST", "/api/v1/billing/addons", 402, json={"addon": "extra_users", "quantity": 1})
+    assert "Live or Automated" in err["error"]["message"]
+    await paid(http, "live")
+    err = await call(http, "POST", "/api/v1/billing/addons", 409, json={"addon": "extra_users", "quantity": 4})
+    assert "3" in err["error"]["message"]
+    await call(http, "POST", "/api/v1/billing/addons", 200, json={"addon": "extra_users", "quantity": 3})
+    for n in range(3):
+        user = await call(http, "POST", "/api/v1/users", 201, json={"name": f"U{n}", "email": f"u{n}@example.test"})
+        assert user["role"] == "additional" and not user["active"]
+    err = await call(http, "POST", "/api/v1/users", 409, json={"name": "U4", "email": "u4@example.test"})
+    assert err["error"]["code"] == "limit_reached"
+    assert len((await call(http, "GET", "/api/v1/users", 200))["items"]) == 4      # the owner and three
+
+
+async def test_additional_user_activates_from_the_mail_and_shares_the_account(api):
+    http, owner = await signup(api)
+    await paid(http, "live", extra_users=1)
+    await call(http, "POST", "/api/v1/users", 201, json={"name": "Ivan", "email": "ivan@example.test"})
+    [msg] = await api.mail.wait("ivan@example.test")
+    assert "Activate" in msg["Subject"]
+    token = link_token(msg)
+    assert text_of(msg).count("http://meet.example.test/dashboard#activate=") == 1
+    await call(api.client(), "POST", "/api/v1/session", 401, json={"email": "ivan@example.test",
+                                                                   "password": "not set yet at all"})
+    ivan = api.client()
+    me = await call(ivan, "POST", "/api/v1/activate", 200, json={"token": token, "password": "ivan's password"})
+    assert me["role"] == "additional" and me["account"]["id"] == owner["account"]["id"]
+    await call(api.client(), "POST", "/api/v1/activate", 400, json={"token": token, "password": "again and again"})
+    # his own events in the shared account; the owner sees them too, he does not see the owner's
+    mine = await call(ivan, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Ivan's"})
+    theirs = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Owner's"})
+    assert {e["name"] for e in (await call(http, "GET", "/api/v1/events", 200))["items"]} == {"Ivan's", "Owner's"}
+    assert [e["name"] for e in (await call(ivan, "GET", "/api/v1/events", 200))["items"]] == ["Ivan's"]
+    await call(ivan, "PATCH", f"/api/v1/events/{theirs['id']}", 404, json={"name": "mine now"})
+    await call(http, "PATCH", f"/api/v1/events/{mine['id']}", 200, json={"name": "Ivan's (checked)"})
+    # removing him removes his events
+    await call(http, "DELETE", f"/api/v1/users/{me['user']['id']}", 204)
+    await call(ivan, "GET", "/api/v1/me", 401)
+    assert [e["name"] for e in (await call(http, "GET", "/api/v1/events", 200))["items"]] == ["Owner's"]
+
+
+# ---------------------------------------------------------------- sub-accounts (R-ACC-3)
+
+async def _sub(api, http, email_addr="sub@example.test", page="Sales team", package="small"):
+    sub = await call(http, "POST", "/api/v1/subaccounts", 201, json={
+        "pageName": page, "userName": "Sergei", "email": email_addr, "package": package})
+    [msg] = await api.mail.wait(email_addr)
+    client = api.client()
+    me = await call(client, "POST", "/api/v1/activate", 200, json={"token": link_token(msg),
+                                                                   "password": "sub-account password"})
+    return sub, client, me
+
+
+async def test_subaccounts_are_bought_created_and_activated_by_mail(api):
+    http, owner = await signup(api)
+    err = await call(http, "POST", "/api/v1/subaccounts", 409, json={
+        "pageName": "P", "userName": "U", "email": "none@example.test"})
+    assert "sub_accounts" in err["error"]["message"]
+    await paid(http, "mywebinars", sub_accounts=1)
+    sub, client, me = await _sub(api, http, package="medium")
+    assert sub["storageMb"] == 1024 and sub["user"]["active"] is False
+    assert me["role"] == "sub" and me["account"]["kind"] == "sub" and me["account"]["id"] == sub["id"]
+    assert me["limits"]["storage_mb"] == 1024
+    # its own, separate data: neither side sees the other's events
+    await call(client, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Sub's own"})
+    await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Main's own"})
+    assert [e["name"] for e in (await call(client, "GET", "/api/v1/events", 200))["items"]] == ["Sub's own"]
+    assert [e["name"] for e in (await call(http, "GET", "/api/v1/events", 200))["items"]] == ["Main's own"]
+    # one level only: the sub-account cannot have sub-accounts
+    err = await call(client, "POST", "/api/v1/subaccounts", 403, json={
+        "pageName": "Deeper", "userName": "U", "email": "deeper@example.test"})
+    assert "main account" in err["error"]["message"]
+
+
+async def test_main_account_edits_changes_package_and_logs_in_as_a_subaccount(api):
+    http, owner = await signup(api)
+    await paid(http, "mywebinars", sub_accounts=1)
+    sub, client, _ = await _sub(api, http)
+    changed = await call(http, "PATCH", f"/api/v1/subaccounts/{sub['id']}", 200,
+                         json={"pageName": "Sales EU", "userName": "Sergei P.", "package": "large"})
+    assert (changed["pageName"], changed["user"]["name"], changed["storageMb"]) == ("Sales EU", "Sergei P.", 2048)
+    assert (await call(client, "GET", "/api/v1/me", 200))["limits"]["storage_mb"] == 2048
+    await call(client, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Seen when logged in as"})
+    me = await call(http, "POST", f"/api/v1/subaccounts/{sub['id']}/login-as", 200)
+    assert me["role"] == "sub" and me["impersonatedBy"] == owner["user"]["id"]
+    assert [e["name"] for e in (await call(http, "GET", "/api/v1/events", 200))["items"]] == ["Seen when logged in as"]
+    await call(http, "GET", "/api/v1/billing", 403)          # acting as the sub-account: no billing
+
+
+async def test_deleting_a_subaccount_needs_confirmation_removes_its_data_and_keeps_the_addon(api):
+    http, _ = await signup(api)
+    await paid(http, "mywebinars", sub_accounts=1)
+    sub, client, me = await _sub(api, http)
+    ev = await call(client, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Doomed"})
+    await call(client, "POST", "/api/v1/contacts", 201, json={"name": "Doomed contact", "email": "d@example.test"})
+    err = await call(http, "DELETE", f"/api/v1/subaccounts/{sub['id']}", 409, json={"confirm": "yes"})
+    assert err["error"]["code"] == "confirmation_required" and "Sales team" in err["error"]["message"]
+    await call(http, "DELETE", f"/api/v1/subaccounts/{sub['id']}", 204, json={"confirm": "Sales team"})
+    await call(client, "GET", "/api/v1/me", 401)
+    async with api.app[keys.DB].read() as s:
+        assert await s.get(Account, sub["id"]) is None and await s.get(Event, ev["id"]) is None
+        assert await s.scalar(select(User).where(User.email == "sub@example.test")) is None
+    assert (await call(http, "GET", "/api/v1/subaccounts", 200))["items"] == []
+    # the add-on was not cancelled: the slot takes a new sub-account
+    await call(http, "POST", "/api/v1/subaccounts", 201, json={
+        "pageName": "Second", "userName": "New", "email": "new-sub@example.test"})
+
+
+async def test_reassigning_a_subaccount_deletes_the_user_and_data_and_invites_a_new_one(api):
+    http, _ = await signup(api)
+    await paid(http, "mywebinars", sub_accounts=1)
+    sub, old, _ = await _sub(api, http, package="medium")
+    await call(old, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Old user's"})
+    await call(http, "POST", f"/api/v1/subaccounts/{sub['id']}/reassign", 409,
+               json={"confirm": "nope", "userName": "Nina", "email": "nina@example.test"})
+    new = await call(http, "POST", f"/api/v1/subaccounts/{sub['id']}/reassign", 200,
+                     json={"confirm": "Sales team", "userName": "Nina", "email": "nina@example.test"})
+    assert new["pageName"] == "Sales team" and new["package"] == "medium" and new["user"]["email"] == "nina@example.test"
+    await call(old, "GET", "/api/v1/me", 401)
+    [msg] = await api.mail.wait("nina@example.test")
+    nina = api.client()
+    await call(nina, "POST", "/api/v1/activate", 200, json={"token": link_token(msg), "password": "nina's password"})
+    assert (await call(nina, "GET", "/api/v1/events", 200))["items"] == []
+
+
+async def test_account_settings_personal_data_signature_language_branding_autorecord(api):
+    """R-ACC-5."""
+    http, _ = await signup(api)
+    got = await call(http, "PATCH", "/api/v1/account/settings", 200, json={
+        "name": "Olga P.", "language": "ru", "signature": "Olga, ACME", "autoRecord": True,
+        "branding": {"logo": "https://cdn.example.test/logo.png", "colors": {"primary": "#112233"}}})
+    assert got == {"name": "Olga P.", "language": "ru", "signature": "Olga, ACME", "autoRecord": True,
+                   "branding": {"logo": "https://cdn.example.test/logo.png", "colors": {"primary": "#112233"}}}
+    await call(http, "PATCH", "/api/v1/account/settings", 400, json={"branding": {"colors": {"primary": "red"}}})
+    assert (await call(http, "GET", "/api/v1/me", 200))["account"]["language"] == "ru"

@@ -1,0 +1,229 @@
+"""The HTTP API's own rules (R-API-1, -2), on SQLite and PostgreSQL: API keys, idempotency keys, pagination,
+JSON errors, webhooks signed with HMAC, retried with back-off and logged; and the permission matrix of R-ACC-4
+(main account, additional user, sub-account user, attendee)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from aiohttp import web
+
+from mediaserver import webhooks
+from tests.api.conftest import call, link_token, paid, signup
+
+
+async def test_idempotency_key_replays_the_first_response_and_refuses_reuse(api):
+    http, _ = await signup(api)
+    key = {"Idempotency-Key": "create-launch-1"}
+    body = {"kind": "permanent", "name": "Launch"}
+    async with http.post("/api/v1/events", json=body, headers=key) as r:
+        assert r.status == 201 and "Idempotent-Replayed" not in r.headers
+        first = await r.json()
+    async with http.post("/api/v1/events", json=body, headers=key) as r:
+        assert r.status == 201 and r.headers["Idempotent-Replayed"] == "true"
+        assert await r.json() == first
+    err = await call(http, "POST", "/api/v1/events", 422, json={**body, "name": "Other"}, headers=key)
+    assert err["error"]["code"] == "idempotency_key_reused"
+    assert (await call(http, "GET", "/api/v1/events", 200))["total"] == 1
+    # keys belong to their user: another user's same key is a new request
+    other, _ = await signup(api)
+    await call(other, "POST", "/api/v1/events", 201, json=body, headers=key)
+    await call(http, "POST", "/api/v1/events", 400, json=body, headers={"Idempotency-Key": "x" * 256})
+
+
+async def test_concurrent_retries_with_one_idempotency_key_create_once(api):
+    http, _ = await signup(api)
+    key = {"Idempotency-Key": "burst"}
+
+    async def post():
+        async with http.post("/api/v1/contacts", json={"name": "Once", "email": "once@example.test"},
+                             headers=key) as r:
+            return r.status, await r.json()
+    results = await asyncio.gather(*(post() for _ in range(5)))
+    assert {s for s, _ in results} == {201}, results
+    assert len({b["id"] for _, b in results}) == 1
+    assert (await call(http, "GET", "/api/v1/contacts", 200))["total"] == 1
+
+
+async def test_pagination_of_lists(api):
+    http, _ = await signup(api)
+    for n in range(5):
+        await call(http, "POST", "/api/v1/contacts", 201, json={"name": f"C{n}", "email": f"c{n}@example.test"})
+    page = await call(http, "GET", "/api/v1/contacts?limit=2&offset=2", 200)
+    assert ([c["name"] for c in page["items"]], page["total"], page["limit"], page["offset"]) == (["C2", "C3"], 5, 2, 2)
+    assert (await call(http, "GET", "/api/v1/contacts?offset=4", 200))["items"][0]["name"] == "C4"
+    for bad in ("limit=101", "limit=-1", "offset=-5", "limit=two"):
+        err = await call(http, "GET", f"/api/v1/contacts?{bad}", 400)
+        assert "limit" in err["error"]["message"]
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1]", b'"s"', b"\xff\xfe"])
+async def test_bad_bodies_get_clear_json_errors(api, raw):
+    http, _ = await signup(api)
+    err = await call(http, "POST", "/api/v1/events", 400, data=raw, headers={"Content-Type": "application/json"})
+    assert err["error"]["code"] in ("bad_json", "bad_request")
+
+
+async def test_field_errors_name_the_field_and_ids_are_checked(api):
+    http, _ = await signup(api)
+    err = await call(http, "POST", "/api/v1/events", 400, json={"kind": "weekly", "name": "X"})
+    assert err["error"]["message"].startswith("kind:")
+    err = await call(http, "POST", "/api/v1/events", 400, json={"kind": "permanent", "name": "X\u0000"})
+    assert "NUL" in err["error"]["message"]
+    await call(http, "GET", "/api/v1/events/0", 404)
+    await call(http, "GET", "/api/v1/events/99999999999999999999", 404)
+    await call(http, "GET", "/api/v1/events/abc", 404)
+    await call(http, "PUT", "/api/v1/events", 405)
+
+
+# ---------------------------------------------------------------- webhooks
+
+class Receiver:
+    """A real HTTP endpoint that fails the first `fail` deliveries, then accepts."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail, self.got = fail, []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.got.append((time.monotonic(), dict(request.headers), await request.read()))
+        if len(self.got) <= self.fail:
+            return web.Response(status=503)
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver():
+    recv = Receiver(fail=2)
+    app = web.Application()
+    app.router.add_post("/hook", recv.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    recv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield recv
+    await runner.cleanup()
+
+
+async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver):
+    http, me = await signup(api)
+    hook = await call(http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url,
+                                                                   "events": ["event.created"]})
+    assert len(hook["secret"]) == 64
+    await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Hooked"})
+    await call(http, "POST", "/api/v1/contacts", 201, json={"name": "not an event"})
+    deadline = time.monotonic() + 20
+    while len(receiver.got) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(receiver.got) == 3, receiver.got
+    times = [t for t, _, _ in receiver.got]
+    assert times[1] - times[0] >= 0.18 and times[2] - times[1] >= 0.38      # 0.2 s, then 0.4 s (back-off)
+    _, headers, body = receiver.got[-1]
+    assert webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body)
+    assert not webhooks.verify("another secret", headers["X-Mediaserver-Signature"], body)
+    assert not webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body + b" ")
+    payload = json.loads(body)
+    assert payload["type"] == "event.created" and payload["data"]["event"]["name"] == "Hooked"
+    assert headers["X-Mediaserver-Event"] == "event.created"
+    await asyncio.sleep(0.3)
+    log = await call(http, "GET", f"/api/v1/webhooks/{hook['id']}/deliveries", 200)
+    [entry] = log["items"]
+    assert (entry["status"], entry["attempts"], entry["lastStatus"]) == ("delivered", 3, 204)
+
+
+async def test_webhook_gives_up_after_the_retries(api, receiver):
+    receiver.fail = 100
+    http, _ = await signup(api)
+    hook = await call(http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url})
+    await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Never delivered"})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        log = await call(http, "GET", f"/api/v1/webhooks/{hook['id']}/deliveries", 200)
+        if log["items"] and log["items"][0]["status"] == "failed":
+            break
+        await asyncio.sleep(0.1)
+    [entry] = log["items"]
+    assert (entry["status"], entry["attempts"], entry["lastError"]) == ("failed", 4, "HTTP 503")
+
+
+async def test_participant_and_lifecycle_happenings_reach_webhooks(api, receiver):
+    receiver.fail = 0
+    http, _ = await signup(api)
+    await call(http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url})
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "All of them"})
+    await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200,
+               json={"name": "P", "email": "p@example.test"})
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
+    deadline = time.monotonic() + 10
+    want = ["event.created", "event.started", "participant.joined", "event.ended"]
+    while len(receiver.got) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert sorted(json.loads(b)["type"] for _, _, b in receiver.got) == sorted(want)
+
+
+# ---------------------------------------------------------------- the permission matrix (R-ACC-4, -2, -3)
+
+async def _people(api):
+    """A main account with an additional user and a sub-account, each signed in, and an attendee."""
+    main, me = await signup(api)
+    await paid(main, "live", extra_users=1, sub_accounts=1)
+    await call(main, "POST", "/api/v1/users", 201, json={"name": "Add", "email": "add@example.test"})
+    await call(main, "POST", "/api/v1/subaccounts", 201, json={"pageName": "Sub", "userName": "Sub",
+                                                               "email": "subuser@example.test"})
+    clients = {"main": main}
+    for role, addr in (("additional", "add@example.test"), ("sub", "subuser@example.test")):
+        [msg] = await api.mail.wait(addr)
+        clients[role] = api.client()
+        await call(clients[role], "POST", "/api/v1/activate", 200, json={"token": link_token(msg),
+                                                                         "password": "a good password"})
+    clients["attendee"] = api.client()
+    return clients
+
+
+MAIN_ONLY = [
+    ("GET", "/api/v1/billing", None),
+    ("POST", "/api/v1/billing/plan", {"plan": "automated"}),
+    ("POST", "/api/v1/billing/addons", {"addon": "parallel_sessions"}),
+    ("GET", "/api/v1/users", None),
+    ("POST", "/api/v1/users", {"name": "X", "email": "x-new@example.test"}),
+    ("GET", "/api/v1/subaccounts", None),
+    ("POST", "/api/v1/subaccounts", {"pageName": "P", "userName": "U", "email": "y-new@example.test"}),
+]
+
+
+async def test_permission_matrix(api):
+    people = await _people(api)
+    subs = (await call(people["main"], "GET", "/api/v1/subaccounts", 200))["items"]
+    sub_id = subs[0]["id"]
+    users = (await call(people["main"], "GET", "/api/v1/users", 200))["items"]
+    add_id = next(u["id"] for u in users if u["role"] == "additional")
+    forbidden_for_others = MAIN_ONLY + [
+        ("PATCH", f"/api/v1/subaccounts/{sub_id}", {"package": "large"}),
+        ("POST", f"/api/v1/subaccounts/{sub_id}/login-as", None),
+        ("DELETE", f"/api/v1/subaccounts/{sub_id}", {"confirm": "Sub"}),
+        ("DELETE", f"/api/v1/users/{add_id}", None),
+    ]
+    for role in ("additional", "sub"):
+        for method, path, body in forbidden_for_others:
+            err = await call(people[role], method, path, 403, json=body)
+            assert "main account" in err["error"]["message"], (role, path, err)
+    for method, path, body in forbidden_for_others:                   # attendees have no account at all
+        await call(people["attendee"], method, path, 401, json=body)
+    for path in ("/api/v1/events", "/api/v1/contacts", "/api/v1/files", "/api/v1/history", "/api/v1/me"):
+        await call(people["attendee"], "GET", path, 401)
+    # integrations and the account's shared settings are the main account's, not an additional user's
+    await call(people["additional"], "GET", "/api/v1/webhooks", 403)
+    await call(people["additional"], "PATCH", "/api/v1/account/settings", 403, json={"signature": "mine"})
+    await call(people["additional"], "PATCH", "/api/v1/account/settings", 200, json={"name": "Renamed"})
+    # everyone with an account plans their own events; the main account sees its billing
+    for role in ("main", "additional", "sub"):
+        await call(people[role], "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": role})
+    assert (await call(people["main"], "GET", "/api/v1/billing", 200))["plan"] == "live"
+    # the sub-account's data is its own: the main account reaches it only by logging in as it
+    sub_events = (await call(people["sub"], "GET", "/api/v1/events", 200))["items"]
+    await call(people["main"], "GET", f"/api/v1/events/{sub_events[0]['id']}", 404)
+    await call(people["additional"], "GET", f"/api/v1/events/{sub_events[0]['id']}", 404)
+    # the sub-account user's own sub-account management is refused (one level)
+    await call(people["sub"], "GET", "/api/v1/subaccounts", 403)

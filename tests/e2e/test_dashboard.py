@@ -1,0 +1,100 @@
+"""The organisers' dashboard in headless Chromium against a real `mediaserver serve` with a real SMTP server:
+sign in, plan an event, invite, see the history (issue 7, part 8)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
+from tests.conftest import ROOT, free_port
+from tests.e2e import browser
+
+_why = browser.missing()
+pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
+
+
+@pytest.fixture
+def served(tmp_path, smtp):  # noqa: F811
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
+               MEDIASERVER_DATA_DIR=str(tmp_path / "data"), MEDIASERVER_SMTP_HOST="127.0.0.1",
+               MEDIASERVER_SMTP_PORT=str(smtp.port), MEDIASERVER_LOG_JSON="false")
+    smtp.messages.clear()
+    with open(tmp_path / "server.log", "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.1)
+    base = f"http://127.0.0.1:{port}"
+    req = urllib.request.Request(base + "/api/v1/signup", method="POST", headers={"Content-Type": "application/json"},
+                                 data=json.dumps({"name": "Olga", "email": "olga@example.test",
+                                                  "password": "correct horse battery"}).encode())
+    urllib.request.urlopen(req, timeout=30).close()
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _wait(fn, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_sign_in_plan_invite_and_history(served, smtp):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    with browser.chromium() as d:
+        d.get(served + "/dashboard")
+        _wait(lambda: d.find_element(By.ID, "login-view").is_displayed())
+        d.find_element(By.ID, "login-email").send_keys("olga@example.test")
+        d.find_element(By.ID, "login-password").send_keys("wrong password")
+        d.find_element(By.ID, "login-submit").click()
+        _wait(lambda: "wrong" in d.find_element(By.ID, "login-error").text)
+        d.find_element(By.ID, "login-password").clear()
+        d.find_element(By.ID, "login-password").send_keys("correct horse battery")
+        d.find_element(By.ID, "login-submit").click()
+        _wait(lambda: d.find_element(By.ID, "app-view").is_displayed())
+        assert "Olga" in d.find_element(By.ID, "who").text
+
+        # plan a permanent event and an instant one
+        for name, kind in (("Weekly sync", "permanent"), ("Quick call", "instant")):
+            d.find_element(By.ID, "event-name").send_keys(name)
+            d.find_element(By.CSS_SELECTOR, f"#event-kind option[value='{kind}']").click()
+            d.find_element(By.ID, "event-submit").click()
+            _wait(lambda name=name: name in d.find_element(By.ID, "events").text)
+        rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in d.find_elements(By.CSS_SELECTOR, "#events tr")}
+        assert "live" in rows["Quick call"].text and "planned" in rows["Weekly sync"].text
+
+        # invite two people to the permanent event: real e-mails leave through SMTP
+        rows["Weekly sync"].find_element(By.CLASS_NAME, "act-invite").click()
+        d.find_element(By.ID, "invite-emails").send_keys("ann@example.test, bob@example.test")
+        d.find_element(By.ID, "invite-submit").click()
+        _wait(lambda: "Sent 2" in d.find_element(By.ID, "invite-result").text)
+        _wait(lambda: len(smtp.to("ann@example.test")) == 1 and len(smtp.to("bob@example.test")) == 1)
+        room_id = rows["Weekly sync"].find_elements(By.TAG_NAME, "td")[3].text
+        assert room_id in smtp.to("ann@example.test")[0].get_body(preferencelist=("plain",)).get_content()
+
+        # end the live one: it goes to the history
+        rows["Quick call"].find_element(By.CLASS_NAME, "act-end").click()
+        _wait(lambda: "Quick call" in d.find_element(By.ID, "history").text)
+        _wait(lambda: "Quick call" not in d.find_element(By.ID, "events").text)
