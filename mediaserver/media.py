@@ -150,10 +150,15 @@ class MediaEngine:
 
     def create_producer(self, tid: int, kind: str, ssrc: int, rtx_ssrc: int, codecs: dict[int, str],
                         rtx: dict[int, int], clock_rate: int, extensions: dict[str, int], mid: str,
-                        nack: bool = True, rids: list[str] | None = None) -> int:
-        """A published stream; with two or more rids, a simulcast source whose layers the core tells apart
-        by the rid header extension and picks from per subscriber."""
-        layers = [{"rid": r} for r in rids] if rids and len(rids) > 1 else None
+                        nack: bool = True, rids: list[str] | None = None,
+                        sim_ssrcs: list[tuple[int, int]] | None = None) -> int:
+        """A published stream; with two or more rids (or (SSRC, RTX SSRC) pairs of an a=ssrc-group:SIM), a
+        simulcast source whose layers the core tells apart and picks from per subscriber."""
+        layers = None
+        if rids and len(rids) > 1:
+            layers = [{"rid": r} for r in rids]
+        elif sim_ssrcs and len(sim_ssrcs) > 1:
+            layers = [{"ssrc": s, "rtx_ssrc": r} for s, r in sim_ssrcs]
         return self.worker.create_producer(tid, kind, ssrc, rtx_ssrc, codecs, rtx, clock_rate,
                                            ext_ids(extensions), mid, nack, layers)
 

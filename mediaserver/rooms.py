@@ -259,9 +259,11 @@ class Room:
                 rtx_ssrc = n.rtx_ssrcs.get(ssrc, 0) if ssrc else 0
                 if len(n.rids) > 1:
                     ssrc, rtx_ssrc = 0, 0            # simulcast: each layer's SSRC is learnt from its rid
+                sim = [(x, n.rtx_ssrcs.get(x, 0)) for x in n.sim_ssrcs]
                 pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx,
                                                  main.clock_rate, n.extensions, n.mid,
-                                                 nack=any("nack" == f for f in main.rtcp_fb), rids=n.rids)
+                                                 nack=any("nack" == f for f in main.rtcp_fb), rids=n.rids,
+                                                 sim_ssrcs=sim)
                 src = source_of[n.mid]
                 new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid, src,
                                  screen_quality=(screen_quality or "high") if src == "screen" else None,

@@ -229,6 +229,7 @@ class MediaSection:
     cname: str | None = None
     msid: str | None = None  # "<stream id> <track id>" as given
     rids: list[str] = field(default_factory=list)  # send rids in simulcast order
+    sim_ssrcs: list[int] = field(default_factory=list)  # SSRC-based simulcast (a=ssrc-group:SIM), in order
     port: int = 9
     rejected: bool = False  # port 0 (and not bundle-only)
     protocol: str = "UDP/TLS/RTP/SAVPF"
@@ -286,6 +287,7 @@ class _RawSection(_Transport):
         self.ssrc_msid: str | None = None
         self.fid: dict[int, int] = {}
         self.secondary_ssrcs: set[int] = set()
+        self.sim: list[int] = []
         self.send_rids: list[str] = []
         self.recv_rids: list[str] = []
         self.rid_ids: set[str] = set()
@@ -541,6 +543,8 @@ def _parse_media_attr(sec: _RawSection, name: str, val: str, lineno: int) -> Non
         if semantics == "FID" and len(group) == 2:
             sec.fid.setdefault(group[0], group[1])
             sec.secondary_ssrcs.add(group[1])
+        elif semantics == "SIM" and 2 <= len(group) <= 3 and not sec.sim:
+            sec.sim = group
         elif semantics in ("FEC-FR", "FEC") and len(group) >= 2:
             sec.secondary_ssrcs.update(group[1:])
     elif name == "rid":
@@ -651,6 +655,7 @@ def _finish(
                 extensions=extensions,
                 ssrcs=[ssrc for ssrc in sec.ssrcs if ssrc not in sec.secondary_ssrcs],
                 rtx_ssrcs=dict(sec.fid),
+                sim_ssrcs=list(sec.sim),
                 cname=next(iter(sec.cnames.values()), None),
                 msid=sec.msid or sec.ssrc_msid,
                 rids=rids,
@@ -751,6 +756,7 @@ class Negotiated:
     ssrcs: list[int] = field(default_factory=list)
     rtx_ssrcs: dict[int, int] = field(default_factory=dict)
     rids: list[str] = field(default_factory=list)
+    sim_ssrcs: list[int] = field(default_factory=list)
     rejected: bool = False
     cname: str | None = None
     msid: str | None = None
@@ -994,6 +1000,7 @@ def answer_publish(
         blocks.append(block)
         result = Negotiated(sec.mid, sec.kind, "recvonly", [c.copy() for c in codecs], dict(extensions))
         result.ssrcs, result.rtx_ssrcs, result.rids = list(sec.ssrcs), dict(sec.rtx_ssrcs), list(sec.rids)
+        result.sim_ssrcs = list(sec.sim_ssrcs) if sec.kind == "video" and not sec.rids else []
         result.cname, result.msid = sec.cname, sec.msid
         results.append(result)
     if all(r.rejected for r in results):

@@ -1111,3 +1111,17 @@ else:
         except SdpError:
             return
         parse(answer)
+
+
+def test_ssrc_simulcast_group_is_kept_for_the_producer() -> None:
+    """SSRC-based simulcast (a=ssrc-group:SIM, older Chrome / Plan B style encoders): the layers' SSRCs in
+    order, each with its RTX SSRC from the FID groups; no rids needed (issue 5)."""
+    sim = ("a=ssrc-group:FID 2001 2002\r\na=ssrc-group:FID 2003 2004\r\na=ssrc-group:FID 2005 2006\r\n"
+           "a=ssrc-group:SIM 2001 2003 2005\r\n"
+           + "".join(f"a=ssrc:{x} cname:cname-abc\r\n" for x in (2001, 2002, 2003, 2004, 2005, 2006)))
+    offer = edit(CHROME_OFFER, replace={"a=ssrc-group:FID 2001 2002\r\n": sim})
+    _, negotiated = answer_publish(parse(offer), LOCAL)
+    video = negotiated[1]
+    assert video.sim_ssrcs == [2001, 2003, 2005]
+    assert video.rtx_ssrcs == {2001: 2002, 2003: 2004, 2005: 2006}
+    assert negotiated[0].sim_ssrcs == []

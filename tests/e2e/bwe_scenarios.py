@@ -201,8 +201,8 @@ class Trace:
 class Scenario:
     """Server, relay, a Chromium publisher and a Chromium subscriber; the subscriber's path is impaired."""
 
-    def __init__(self, hd: bool = True) -> None:
-        self.hd = hd
+    def __init__(self, hd: bool = True, subscriber: str = "chromium") -> None:
+        self.hd, self.subscriber = hd, subscriber
         self.trace = Trace()
         self._t0 = time.monotonic()
 
@@ -235,9 +235,11 @@ class Scenario:
         stack = contextlib.ExitStack()
         try:
             self.pub = await asyncio.to_thread(stack.enter_context, chromium())
-            self.sub = await asyncio.to_thread(stack.enter_context, chromium())
+            if self.subscriber == "chromium":
+                self.sub = await asyncio.to_thread(stack.enter_context, chromium())
             yield self
         finally:
+            await self.close_aiortc()
             await asyncio.to_thread(stack.close)
             self.relay.close()
             await runner.cleanup()
@@ -265,6 +267,71 @@ class Scenario:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError("the subscriber never reached the relay")
+
+    async def view_aiortc(self) -> None:
+        """The subscriber is aiortc over WHEP instead (REMB only, no transport-cc): the baseline."""
+        import aiohttp
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+        from tests.conftest import loopback_only_ice
+
+        loopback_only_ice()
+        known = set(self.relay.ups)
+        pc = self.aiortc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+        self.aio_frames: list[tuple[float, int]] = []       # (time, width) of every decoded video frame
+        self.aio_audio = 0
+        self._aio_tasks: list[asyncio.Task] = []
+
+        async def consume(track) -> None:
+            while True:
+                frame = await track.recv()
+                if track.kind == "video":
+                    self.aio_frames.append((self.now(), frame.width))
+                else:
+                    self.aio_audio += frame.samples
+
+        pc.on("track", lambda track: self._aio_tasks.append(asyncio.ensure_future(consume(track))))
+        await pc.setLocalDescription(await pc.createOffer())
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{self.base}/whep/{ROOM}", data=pc.localDescription.sdp, headers={
+                    "Content-Type": "application/sdp",
+                    "Authorization": "Bearer " + self._tok("attendee", "aio")}) as r:
+                answer = await r.text()
+                assert r.status == 201, (r.status, answer)
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        for _ in range(100):
+            new = set(self.relay.ups) - known
+            if new:
+                self.relay.targets = new
+                break
+            await asyncio.sleep(0.05)
+        self.sample = self._aio_sample          # type: ignore[method-assign]
+
+    async def _aio_sample(self) -> Sample:
+        """An aiortc sample in the shape of the Chromium one (frames, width; freezes as Chrome counts them:
+        a gap over max(3 x the mean frame interval, mean + 150 ms))."""
+        frames = self.aio_frames
+        freezes, freeze_time = 0, 0.0
+        for i in range(1, len(frames)):
+            gap = frames[i][0] - frames[i - 1][0]
+            lo = max(0, i - 30)
+            mean = (frames[i - 1][0] - frames[lo][0]) / max(1, i - 1 - lo) if i - 1 > lo else 1 / 30
+            if gap > max(3 * mean, mean + 0.150):
+                freezes += 1
+                freeze_time += gap
+        video = {"frames": len(frames), "width": frames[-1][1] if frames else 0, "bytes": 0,
+                 "freezes": freezes, "freezeTime": freeze_time}
+        out = Sample(self.now(), video, {"samples": self.aio_audio, "concealed": 0, "bytes": 0, "packets": 0})
+        self.trace.samples.append(out)
+        return out
+
+    async def close_aiortc(self) -> None:
+        for t in getattr(self, "_aio_tasks", []):
+            t.cancel()
+        if getattr(self, "aiortc", None) is not None:
+            await self.aiortc.close()
 
     async def sample(self) -> Sample | None:
         s = await self._run(self.sub, STATS_JS)

@@ -346,3 +346,20 @@ def test_allocation_never_exceeds_what_is_available_for_video(streams, available
     video = sum(s["layer_bps"][t] * 1.15 for s, t in zip(ss, targets, strict=True) if s["kind"] == "video" and t >= 0)
     assert video <= max(0, available - audio) + 1
     assert all(t == 0 for s, t in zip(ss, targets, strict=True) if s["kind"] == "audio")
+
+
+def test_ssrc_simulcast_without_rids(rig):
+    """Layers given by SSRC (a=ssrc-group:SIM) need no rid extension: packets are routed by their SSRC."""
+    rig.srv.close_producer(rig.producer)
+    rig.producer = rig.srv.create_producer(
+        rig.pub, "video", 0, 0, {96: "VP8"}, {}, 90000, {"abs_send_time": ABS}, "0",
+        layers=[{"ssrc": 0x7000 + i} for i in range(3)])
+    rig.consumer = rig.srv.create_consumer(rig.sub, rig.producer, 0x5100, 0, {96: 100}, {},
+                                           {"abs_send_time": ABS}, "0")
+    rig.sent = 0
+    layers = [Layer(i, 500 * i, 0, 0, 0, ssrc_base=0x7000) for i in range(3)]
+    expected = run_plan(rig, layers, [(1, 3), (2, 3)])
+    pkts = rig.received(len(expected))
+    assert [layer_of(p) for p in pkts] == expected and expected[-1] == 2
+    check_clean(pkts)
+    assert rig.srv.producer_stats(rig.producer)["layer_ssrc"] == [0x7000, 0x7001, 0x7002]
