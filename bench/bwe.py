@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.bwe_scenarios import Scenario, below_top, top  # noqa: E402
 
 SETTLE_TIMEOUT = 45.0
+RECORD: Path | None = None       # --record: where cap700 writes the relay's packet trace
 
 
 async def settle(sc: Scenario, pred=top, hold: float = 3.0) -> float | None:
@@ -55,7 +56,11 @@ async def start(sc: Scenario, loss: float = 0.0, delay: float = 0.0) -> float | 
 
 async def cap700(sc: Scenario) -> dict[str, Any]:
     settled = await start(sc)
+    if RECORD and sc.subscriber == "chromium":
+        sc.relay.trace = []
+        await sc.run_for(3)
     t0 = sc.now()
+    cap_at = int(asyncio.get_running_loop().time() * 1e6)
     sc.relay.set_rate(700)
     down = await sc.until(below_top, 10)
     await sc.run_for(max(0.0, 15 - (sc.now() - t0)))
@@ -67,9 +72,20 @@ async def cap700(sc: Scenario) -> dict[str, Any]:
         "longest_stall_s": round(sc.trace.longest_stall(t0), 3), "fps_capped": round(sc.trace.fps(t0 + 5), 1),
         "queue_drops": sc.relay.queue_drops,
     }
+    lift_at = int(asyncio.get_running_loop().time() * 1e6)
     sc.relay.set_rate(0)
     up = await sc.until(top, 20)
     capped["to_top_after_lift_s"] = up
+    if RECORD and sc.subscriber == "chromium" and sc.relay.trace:
+        await sc.run_for(3)
+        base = sc.relay.trace[0][2]
+        RECORD.write_text(json.dumps({
+            "what": "a Chromium subscriber's downlink through a 700 kbit/s cap and its lift, recorded at the relay: "
+                    "[transport-wide seq, bytes, sent_us, arrived_us or -1 (dropped)], times from the first packet",
+            "cap_at_us": cap_at - base, "lift_at_us": lift_at - base, "capacity_kbps": 700,
+            "packets": [[q, n, a - base, b - base if b >= 0 else -1] for q, n, a, b in sc.relay.trace]},
+            separators=(",", ":")) + "\n")
+        print("trace written to", RECORD)
     return capped
 
 
@@ -146,7 +162,11 @@ async def main() -> None:
     ap.add_argument("--subscribers", nargs="*", choices=["chromium", "aiortc"], default=["chromium", "aiortc"])
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "bwe.json"))
+    ap.add_argument("--record", help="write the cap700 Chromium run's packet trace here (JSON), e.g. "
+                                     "tests/native/data/twcc_cap700.json for the estimator's replay test")
     args = ap.parse_args()
+    global RECORD
+    RECORD = Path(args.record) if args.record else None
     results: dict[str, Any] = {}
     for name in args.only:
         for sub in args.subscribers:

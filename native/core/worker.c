@@ -1487,14 +1487,16 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
     if (t->expect_fb && estimate != NO_ESTIMATE_BPS && sending > estimate) estimate = estimate / 4 * 3;
     ms_alloc_stream_t trial[256];
     memcpy(trial, st, sizeof(ms_alloc_stream_t) * n);
-    uint32_t total = ms_allocate(trial, n, estimate, t->budget_bps, hold, t->expect_fb);
+    uint32_t total = ms_allocate(trial, n, estimate, t->budget_bps, hold, t->expect_fb && !t->tcp);
     /* an upgrade needs the rate proven: delivered lately, or measured by a probe (an estimate that went
      * unused for a while is only a guess); else allocate what was proven, and let a probe find out */
     int upgrades = 0;
     for (int k = 0; k < n; k++) upgrades |= trial[k].target > trial[k].current;
     uint32_t available = estimate;
     if (upgrades && !hold && total > validated_bps(w, t)) available = validated_bps(w, t);
-    ms_allocate(st, n, available, t->budget_bps, hold, t->expect_fb);
+    /* over ICE-TCP the path's own congestion control distorts the delays transport-cc reports: choose
+     * layers by the estimate, but never turn video off on it */
+    ms_allocate(st, n, available, t->budget_bps, hold, t->expect_fb && !t->tcp);
     for (int k = 0; k < n; k++) {
         ms_consumer_t *c = cs[k];
         ms_producer_t *hd = c->p;
@@ -1524,7 +1526,8 @@ static void allocate_all(ms_worker_t *w) {
             if (pr && t->probe_at_bps && pr > t->probe_at_bps) t->probe_gap_us = PROBE_GAP_MIN_US;
             if ((uint64_t)t->wanted_bps * 10 > (uint64_t)v * 11 && bwe_detector(t->bwe) != BWE_OVERUSE) {
                 uint64_t target = (uint64_t)t->wanted_bps * 11 / 10;
-                if (target > 2ull * v) target = 2ull * v;
+                uint64_t cap = 2ull * v > 2ull * BWE_START_BPS ? 2ull * v : 2ull * BWE_START_BPS;
+                if (target > cap) target = cap;      /* at most twice what was seen (at least 2 Mbit/s) */
                 if (!t->probe_gap_us) t->probe_gap_us = PROBE_GAP_MIN_US;
                 else if (!(pr && t->probe_at_bps && pr > t->probe_at_bps)) {
                     t->probe_gap_us *= 2;

@@ -32,6 +32,15 @@ export const VIDEO_QUALITY = {
   hd: { width: 1280, height: 720, frameRate: 30, maxBitrate: 2_000_000 },
 };
 
+/** Three simulcast layers of a camera: quarter and half resolution, and the full one at maxBitrate. */
+function cameraEncodings(maxBitrate) {
+  return [
+    { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: Math.min(150_000, Math.round(maxBitrate * 0.15)) },
+    { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: Math.round(maxBitrate * 0.4) },
+    { rid: 'f', maxBitrate },
+  ];
+}
+
 const MOBILE_UA = /Android|iPhone|iPad|iPod|Mobile|Opera Mini|IEMobile|Silk/i;
 
 /** True on phones and tablets (user-agent client hints, the user agent, or an iPad posing as a Mac). */
@@ -436,7 +445,11 @@ export class MediaserverClient extends EventTarget {
       if (track.kind === 'video') {
         const q = source === 'screen' ? SCREEN_QUALITY[quality] || SCREEN_QUALITY.high
           : VIDEO_QUALITY[options.videoQuality || this.videoQuality] || VIDEO_QUALITY.sd;
-        sendEncodings = [{ maxBitrate: q.maxBitrate, ...(source === 'screen' ? { maxFramerate: q.frameRate } : {}) }];
+        // A camera goes out as simulcast (issue 5): the server forwards each viewer the layer that fits its
+        // bandwidth and budget (R-MEDIA-3). A shared screen stays one high-quality layer.
+        sendEncodings = source === 'screen'
+          ? [{ maxBitrate: q.maxBitrate, maxFramerate: q.frameRate }]
+          : cameraEncodings(q.maxBitrate);
       }
       const tr = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(sendEncodings ? { sendEncodings } : {}) });
       if (track.kind === 'video' && options.videoCodec && tr.setCodecPreferences) {
@@ -525,7 +538,10 @@ export class MediaserverClient extends EventTarget {
         if (!tr) continue;
         const params = tr.sender.getParameters();
         if (!params.encodings || !params.encodings.length) continue;
-        for (const e of params.encodings) e.maxBitrate = q.maxBitrate;
+        const want = cameraEncodings(q.maxBitrate);
+        params.encodings.forEach((e, i) => {
+          e.maxBitrate = (want.find((w) => w.rid === e.rid) || want[want.length - 1]).maxBitrate;
+        });
         await tr.sender.setParameters(params);
       }
     }

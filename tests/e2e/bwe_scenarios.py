@@ -260,6 +260,10 @@ class Scenario:
         await asyncio.to_thread(self.sub.get, self.base + "/healthz")
         res = await self._run(self.sub, VIEW_JS, f"{self.base}/whep/{ROOM}", self._tok("attendee", "sub"))
         assert res == "ok", res
+        answer = await asyncio.to_thread(self.sub.execute_script, "return window.answer;")
+        twcc = [line.split()[0].split(":")[1] for line in answer.splitlines()
+                if line.startswith("a=extmap:") and "transport-wide-cc" in line]
+        self.relay.trace_ext = int(twcc[0].split("/")[0]) if twcc else 0
         for _ in range(100):
             new = set(self.relay.ups) - known
             if new:

@@ -40,6 +40,10 @@ class LossyRelay(asyncio.DatagramProtocol):
         only for the clients in ``targets`` when that is a set (None = every client)."""
         self.bind = bind
         self.targets: set[tuple[str, int]] | None = None
+        #: when a list: (transport-wide seq, bytes, in_us, out_us or -1 when dropped) of every impaired RTP
+        #: packet that carries the transport-cc extension ``trace_ext`` (RTP headers are not encrypted)
+        self.trace: list[tuple[int, int, int, int]] | None = None
+        self.trace_ext = 0
         self.down_bytes: dict[tuple[str, int], int] = {}
         self.server, self.loss, self.drop_down = server, loss, drop_down
         self.delay, self.rate, self.queue = delay_ms / 1000, rate_kbps * 1000 / 8, queue_ms / 1000
@@ -93,6 +97,8 @@ class LossyRelay(asyncio.DatagramProtocol):
 
     def impair(self, data: bytes, send) -> None:
         """Loss, then the bottleneck queue, then the fixed delay; STUN/DTLS go straight through."""
+        if self.trace is not None and (seq := twcc_seq(data, self.trace_ext)) is not None:
+            send = self._traced(send, seq, len(data))
         if self.lose(data):
             return
         if not (data and 128 <= data[0] <= 191) or (not self.delay and not self.rate):
@@ -108,6 +114,16 @@ class LossyRelay(asyncio.DatagramProtocol):
                 return
             leave = self._free_at = start + len(data) / self.rate
         loop.call_at(leave + self.delay, send, data)
+
+    def _traced(self, send, seq: int, size: int):
+        loop = asyncio.get_running_loop()
+        entry = [seq, size, int(loop.time() * 1e6), -1]
+        self.trace.append(entry)   # type: ignore[union-attr]
+
+        def out(d: bytes) -> None:
+            entry[3] = int(loop.time() * 1e6)
+            send(d)
+        return out
 
     def _send_up(self, up: _Upstream, data: bytes) -> None:
         if up.transport is None:
@@ -129,3 +145,26 @@ class LossyRelay(asyncio.DatagramProtocol):
 def via(sdp: str, server_port: int, relay_port: int) -> str:
     """Point the server's host candidates in an SDP at the relay."""
     return sdp.replace(f" {server_port} typ host", f" {relay_port} typ host")
+
+
+def twcc_seq(data: bytes, ext_id: int) -> int | None:
+    """The transport-wide sequence number of an RTP packet (one-byte header extension ext_id), if any."""
+    if len(data) < 16 or not 128 <= data[0] <= 191 or 192 <= data[1] <= 223 or not data[0] & 0x10 or not ext_id:
+        return None
+    off = 12 + 4 * (data[0] & 0x0F)
+    if len(data) < off + 4 or data[off:off + 2] != b"\xbe\xde":
+        return None
+    end = off + 4 + 4 * int.from_bytes(data[off + 2:off + 4], "big")
+    i = off + 4
+    while i < min(end, len(data)):
+        b = data[i]
+        if b == 0:
+            i += 1
+            continue
+        xid, ln = b >> 4, (b & 0x0F) + 1
+        if xid == 15:
+            return None
+        if xid == ext_id and ln == 2 and i + 3 <= len(data):
+            return int.from_bytes(data[i + 1:i + 3], "big")
+        i += 1 + ln
+    return None
