@@ -78,6 +78,7 @@ typedef struct ms_transport {
     int probe_id, probe_rounds, probe_per_round;   /* a bandwidth probe under way */
     uint64_t probe_next_us, next_probe_us, probe_gap_us;
     uint32_t probe_at_bps;     /* the validated rate when the latest probe started */
+    uint64_t cons_since_us;    /* when it got its first consumer */
     int expect_fb, got_fb;     /* a consumer negotiated transport-cc; feedback (or REMB) arrived */
     /* RTCP XR (RFC 3611): the receiver's latest reference time, answered with DLRR so that a receive-only
      * peer learns its RTT (and its jitter buffer waits for retransmissions) */
@@ -1337,6 +1338,7 @@ static void measure_rates(ms_worker_t *w) {
 
 static uint32_t transport_estimate(const ms_transport_t *t);
 #define PROBE_FRESH_US 3000000ull
+#define START_PHASE_US 5000000ull
 #define PROBE_GAP_MIN_US 500000ull
 #define PROBE_GAP_MAX_US 4000000ull
 
@@ -1526,8 +1528,10 @@ static void allocate_all(ms_worker_t *w) {
             if (pr && t->probe_at_bps && pr > t->probe_at_bps) t->probe_gap_us = PROBE_GAP_MIN_US;
             if ((uint64_t)t->wanted_bps * 10 > (uint64_t)v * 11 && bwe_detector(t->bwe) != BWE_OVERUSE) {
                 uint64_t target = (uint64_t)t->wanted_bps * 11 / 10;
-                uint64_t cap = 2ull * v > 2ull * BWE_START_BPS ? 2ull * v : 2ull * BWE_START_BPS;
-                if (target > cap) target = cap;      /* at most twice what was seen (at least 2 Mbit/s) */
+                /* at most twice what was seen; in the first seconds of a transport up to 2 Mbit/s at once */
+                uint64_t cap = 2ull * v;
+                if (w->now_us - t->cons_since_us < START_PHASE_US && cap < 2ull * BWE_START_BPS) cap = 2ull * BWE_START_BPS;
+                if (target > cap) target = cap;
                 if (!t->probe_gap_us) t->probe_gap_us = PROBE_GAP_MIN_US;
                 else if (!(pr && t->probe_at_bps && pr > t->probe_at_bps)) {
                     t->probe_gap_us *= 2;
@@ -2089,6 +2093,7 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     c->tnext = t->cons; if (t->cons) t->cons->tprev = c; t->cons = c;
     t->next_alloc_us = 0;
     if (!t->bwe && (t->bwe = malloc(sizeof(bwe_t)))) bwe_init(t->bwe, BWE_START_BPS, BWE_MIN_BPS, BWE_MAX_BPS);
+    if (!t->cons_since_us) t->cons_since_us = w->now_us;
     if (prm->ext_twcc) t->expect_fb = 1;
     if (p->ncons == p->capcons) {
         p->capcons = p->capcons ? p->capcons * 2 : 8;

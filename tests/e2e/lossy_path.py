@@ -113,7 +113,11 @@ class LossyRelay(asyncio.DatagramProtocol):
                 self.queue_drops += 1
                 return
             leave = self._free_at = start + len(data) / self.rate
-        loop.call_at(leave + self.delay, send, data)
+        loop.call_at(leave + self.delay, self._late, send, data)
+
+    def _late(self, send, data: bytes) -> None:
+        if not getattr(self, "closed", False):
+            send(data)
 
     def _traced(self, send, seq: int, size: int):
         loop = asyncio.get_running_loop()
@@ -135,6 +139,8 @@ class LossyRelay(asyncio.DatagramProtocol):
             self.impair(data, lambda d: up.transport.sendto(d, self.server))
 
     def close(self) -> None:
+        self.delay, self.rate = 0.0, 0.0
+        self.closed = True
         for up in self.ups.values():
             if up.transport:
                 up.transport.close()
