@@ -29,6 +29,7 @@ EXT_NAMES = {
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "abs_send_time",
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "twcc",
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "audio_level",
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay": "playout_delay",
 }
 
 

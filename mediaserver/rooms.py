@@ -30,6 +30,8 @@ SERVER_EXT = {
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 2,
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 3,
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": 4,
+    # video only: the core asks a receiver on a lossy path to wait long enough for retransmissions
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay": 5,
 }
 #: transport-cc feedback drives the core's estimate of each subscriber's bandwidth (issue 5); goog-remb is
 #: the fallback for peers without it (aiortc)
@@ -42,7 +44,8 @@ RoomError = RuleError   # one error type for every refusal a client can get from
 
 def server_extensions(kind: str) -> dict[str, int]:
     """The header extensions offered to a subscriber for a track of this kind."""
-    return {u: i for u, i in SERVER_EXT.items() if kind == "audio" or "audio-level" not in u}
+    return {u: i for u, i in SERVER_EXT.items()
+            if ("audio-level" not in u or kind == "audio") and ("playout-delay" not in u or kind == "video")}
 
 
 @dataclass

@@ -66,13 +66,14 @@ EXT_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 EXT_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 EXT_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 EXT_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+EXT_PLAYOUT_DELAY = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 
 #: Header extensions the server understands, per media kind.
 # transport-wide-cc: the core reports arrivals to publishers and estimates each subscriber's bandwidth from
 # its feedback (issue 5); abs-send-time lets REMB-only peers (aiortc) estimate on their side.
 SUPPORTED_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "audio": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME, EXT_TRANSPORT_CC, EXT_AUDIO_LEVEL),
-    "video": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME, EXT_TRANSPORT_CC),
+    "video": (EXT_MID, EXT_RID, EXT_REPAIRED_RID, EXT_ABS_SEND_TIME, EXT_TRANSPORT_CC, EXT_PLAYOUT_DELAY),
 }
 
 #: Suggested extension ids for server-generated offers (all fit one-byte headers).

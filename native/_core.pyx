@@ -46,6 +46,7 @@ cdef extern from "worker.h" nogil:
         uint8_t pt_map[128]
         uint8_t rtx_pt_of[128]
         uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel
+        uint8_t ext_playout
         char mid[32]
     ctypedef struct ms_stream_stats_t:
         uint64_t packets, bytes, lost, nacks, plis, rtx, keyframes
@@ -148,7 +149,7 @@ EVENT_NAMES = {1: "ice", 2: "dtls", 3: "consumer_closed", 4: "producer_ssrc", 5:
 ICE_STATES = {0: "new", 1: "connected", 2: "disconnected"}
 DTLS_STATES = {0: "new", 1: "connecting", 2: "connected", 3: "failed", 4: "closed"}
 CODECS = {"opus": 1, "vp8": 2, "vp9": 3, "h264": 4, "av1": 5}
-EXTENSIONS = ("mid", "rid", "rrid", "abs_send_time", "twcc", "audio_level")
+EXTENSIONS = ("mid", "rid", "rrid", "abs_send_time", "twcc", "audio_level", "playout_delay")
 
 
 class NativeError(RuntimeError):
@@ -500,6 +501,7 @@ cdef class Worker:
         c.ext_abs = _ext_id(extensions, "abs_send_time")
         c.ext_twcc = _ext_id(extensions, "twcc")
         c.ext_alevel = _ext_id(extensions, "audio_level")
+        c.ext_playout = _ext_id(extensions, "playout_delay")
         bm = mid.encode()[:16]
         strncpy(c.mid, bm, 16)
         cdef int r

@@ -1,11 +1,12 @@
 /* Bandwidth allocation across one subscriber's streams: see alloc.h. */
 #include "alloc.h"
 
-/* What a layer takes: its measured rate, plus the headroom unless it is the current one (hysteresis:
- * staying on a layer needs only its rate, so that a stream does not flap between two layers). */
+/* What a layer takes: its measured rate plus the headroom, or 90% of the rate for the current one
+ * (hysteresis: estimates wobble by some 10%, and a stream must not flap between two layers). */
 static uint64_t need(const ms_alloc_stream_t *s, int rank) {
     uint64_t b = s->layer_bps[rank];
-    return s->kind == 1 && rank != s->current ? b + b * MS_ALLOC_HEADROOM_PCT / 100 : b;
+    if (s->kind != 1) return b;
+    return rank != s->current ? b + b * MS_ALLOC_HEADROOM_PCT / 100 : b - b / 10;
 }
 
 static int fits_budget(const ms_alloc_stream_t *s, int rank) {

@@ -5,7 +5,7 @@
  * climbs to the highest layer that fits its own budget and what is left. A stream that cannot get even
  * its lowest layer is turned off (video off before audio: audio is never cut). Going up to a video layer
  * needs its measured rate plus MS_ALLOC_HEADROOM_PCT percent for retransmissions and keyframe bursts;
- * staying on the current one needs its rate only (hysteresis against flapping).
+ * staying on the current one needs 90% of its rate (hysteresis against flapping).
  * Pure functions on plain arrays: no dependency on the worker. */
 #ifndef MS_ALLOC_H
 #define MS_ALLOC_H

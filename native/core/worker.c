@@ -34,7 +34,7 @@
 #define NACK_MAX 128
 #define EVQ 4096
 #define CONSENT_TIMEOUT_US 30000000ull   /* RFC 7675 */
-#define PLI_INTERVAL_US 1000000ull
+#define PLI_INTERVAL_US 300000ull      /* keyframe requests to one publisher layer, at most */
 #define REPORT_INTERVAL_US 1000000ull
 #define SERVER_SSRC 0x5eed0001u
 
@@ -80,6 +80,7 @@ typedef struct ms_transport {
     uint32_t probe_at_bps;     /* the validated rate when the latest probe started */
     uint64_t cons_since_us;    /* when it got its first consumer */
     int expect_fb, got_fb;     /* a consumer negotiated transport-cc; feedback (or REMB) arrived */
+    int congested;             /* the last allocation found it sending more than its estimate */
     /* RTCP XR (RFC 3611): the receiver's latest reference time, answered with DLRR so that a receive-only
      * peer learns its RTT (and its jitter buffer waits for retransmissions) */
     uint32_t rrtr_ssrc, rrtr_mid;
@@ -149,6 +150,8 @@ struct ms_producer {
 #define LAYER_IDLE_US 250000ull       /* a layer without packets for this long is inactive */
 #define LAYER_WARMUP_US 300000ull     /* and counts as active again after flowing this long */
 #define EPOCHS 8
+#define PLAYOUT_MAX_10MS 100            /* 1 s */
+#define PLAYOUT_HOLD_US 10000000ull     /* asked for 10 s after the last NACK */
 #define TWCC_RES_MAX 2048
 #define TWCC_FB_INTERVAL_US 50000ull
 #define BWE_START_BPS 1000000u
@@ -192,6 +195,11 @@ struct ms_consumer {
     uint8_t last_tl0_out;
     uint64_t rate_bytes, rate_at_us;
     uint32_t bps;
+    /* playout delay asked of the receiver (10 ms units, 0 = none): set while it loses packets, so that its
+     * jitter buffer waits one retransmission round trip rather than skip frames */
+    uint32_t playout_10ms;
+    uint64_t last_nack_us, nacks_seen;
+    uint64_t off_since_us;     /* the allocation first wanted its video off (0 = it does not) */
     ms_consumer_t *next, *prev;
     ms_consumer_t *tnext, *tprev;  /* in its transport's list */
 };
@@ -695,6 +703,11 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     if (c->prm.ext_alevel && (v = rtp_ext(src, h, sp->prm.ext_alevel, &vl)) && vl == 1) {
         o[off++] = (uint8_t)(c->prm.ext_alevel << 4); o[off++] = v[0];
     }
+    if (c->prm.ext_playout && c->playout_10ms) {  /* min and max playout delay, 12 bits each, 10 ms units */
+        uint32_t mn = c->playout_10ms, mx = PLAYOUT_MAX_10MS;
+        o[off++] = (uint8_t)((c->prm.ext_playout << 4) | 2);
+        wr24(o + off, (mn << 12) | mx); off += 3;
+    }
     int twcc = -1;
     if (c->prm.ext_twcc) {
         twcc = t->twcc_seq++;
@@ -771,6 +784,11 @@ static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, cons
     if (c->paused || !can_send(c->t)) return;
     int layer = p->layer_idx;
     if (c->target_layer < 0) { c->started = 0; return; }          /* video off */
+    /* a downgrade for congestion: stop feeding the queue at once; the picture holds until the lower
+     * layer's keyframe (a short freeze rather than a growing backlog with losses) */
+    if (c->started && layer == c->cur_layer && c->target_layer < c->cur_layer && c->t->congested &&
+        c->p->nlayers > 1)
+        return;
     if (!c->started || layer != c->cur_layer) {
         if (layer != c->target_layer) return;                      /* not this consumer's layer */
         if (!is_key) { request_keyframe(w, p); return; }           /* switch on a keyframe only */
@@ -1029,6 +1047,7 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
             ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, rd32(q + 8));
             if (c && c->t == t) {
                 c->nacks++;
+                c->last_nack_us = w->now_us;
                 w->st.nacks_rx++;
                 int budget = 64;                 /* a NACK is no amplifier: at most 64 packets each */
                 for (int k = 12; k + 4 <= pl && budget > 0; k += 4) {
@@ -1269,6 +1288,16 @@ static void send_reports(ms_worker_t *w) {
         tx_rtcp_commit(w, t, n);
     }
     for (ms_consumer_t *c = w->consumers; c; c = c->next) {
+        if (c->prm.ext_playout) {
+            uint32_t want = 0;
+            if (c->last_nack_us && w->now_us - c->last_nack_us < PLAYOUT_HOLD_US) {
+                int64_t rtt = c->rtt_us > 0 ? c->rtt_us : 150000;
+                want = (uint32_t)((rtt * 3 / 2 + 50000) / 10000);
+                if (want < 5) want = 5;
+                if (want > 50) want = 50;
+            }
+            c->playout_10ms = want;
+        }
         if (!c->started || !can_send(c->t) || w->now_us - c->last_sr_us < REPORT_INTERVAL_US) continue;
         c->last_sr_us = w->now_us;
         uint64_t ntp = rtcp_ntp_now();
@@ -1299,6 +1328,7 @@ static void send_reports(ms_worker_t *w) {
 #define RATE_WINDOW_US 500000ull
 #define ALLOC_INTERVAL_US 1000000ull
 #define ALLOC_HOLD_US 4000000ull      /* no upgrade this long after a downgrade */
+#define VIDEO_OFF_AFTER_US 1500000ull /* video goes off after the estimate stayed too low this long */
 #define NO_ESTIMATE_BPS 1000000000u   /* until a transport has an estimate: the budgets alone decide */
 
 static uint32_t smooth_rate(uint32_t old, uint64_t bytes, uint64_t dt_us) {
@@ -1340,7 +1370,7 @@ static uint32_t transport_estimate(const ms_transport_t *t);
 #define PROBE_FRESH_US 3000000ull
 #define START_PHASE_US 5000000ull
 #define PROBE_GAP_MIN_US 500000ull
-#define PROBE_GAP_MAX_US 4000000ull
+#define PROBE_GAP_MAX_US 2000000ull
 
 /* The rate t's path has been seen to carry: a quarter above what it delivered lately, or the latest probe
  * result; never above the estimate. Without transport-cc: the estimate itself. */
@@ -1486,7 +1516,9 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
     /* congestion (the estimate under what t is being sent): aim lower, so that the queue drains */
     uint64_t sending = 0;
     for (ms_consumer_t *c = t->cons; c; c = c->tnext) if (!c->paused) sending += c->bps;
-    if (t->expect_fb && estimate != NO_ESTIMATE_BPS && sending > estimate) estimate = estimate / 4 * 3;
+    int over = t->expect_fb && estimate != NO_ESTIMATE_BPS && sending > estimate;
+    t->congested = over && sending * 7 / 10 > estimate;     /* far over: a downgrade stops feeding at once */
+    if (over) estimate = estimate / 4 * 3;
     ms_alloc_stream_t trial[256];
     memcpy(trial, st, sizeof(ms_alloc_stream_t) * n);
     uint32_t total = ms_allocate(trial, n, estimate, t->budget_bps, hold, t->expect_fb && !t->tcp);
@@ -1508,6 +1540,19 @@ static void allocate(ms_worker_t *w, ms_transport_t *t) {
                 if ((hd->nlayers > 1 ? hd->layer[i]->rank : 0) == st[k].target) layer = i;
         int before = c->target_layer;
         int before_rank = before >= 0 && before < hd->nlayers ? (hd->nlayers > 1 ? hd->layer[before]->rank : 0) : -1;
+        /* video off only when the estimate stays too low for VIDEO_OFF_AFTER_US: one dip of a noisy
+         * estimate must not cost seconds of picture; until then the lowest active layer */
+        if (layer < 0 && hd->prm.kind == 1 && c->started && c->cur_layer >= 0) {
+            if (!c->off_since_us) c->off_since_us = w->now_us;
+            if (w->now_us - c->off_since_us < VIDEO_OFF_AFTER_US) {
+                for (int r = 0; r < hd->nlayers && layer < 0; r++)
+                    for (int i = 0; i < hd->nlayers; i++)
+                        if ((hd->nlayers > 1 ? hd->layer[i]->rank : 0) == r && layer_active(w, hd->layer[i])) layer = i;
+                t->next_alloc_us = w->now_us + 250000;
+            }
+        } else {
+            c->off_since_us = 0;
+        }
         if (st[k].target < before_rank) downgraded = 1;
         c->target_layer = layer;
         if (layer >= 0 && layer != before) consumer_keyframe(w, c);

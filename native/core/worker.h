@@ -68,6 +68,7 @@ typedef struct {
     uint8_t pt_map[128];      /* producer payload type -> consumer payload type, 0xff drop */
     uint8_t rtx_pt_of[128];   /* consumer media payload type -> consumer rtx payload type, 0xff none */
     uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel;
+    uint8_t ext_playout;      /* playout-delay: asks a lossy receiver to wait for retransmissions */
     char mid[32];
 } ms_consumer_params_t;
 

@@ -47,7 +47,7 @@ def replay(trace: dict) -> list[tuple[int, int]]:
             for pkt in rx.build_all():
                 heapq.heappush(pending, (t + BACK_US, pkt))
         else:
-            samples.append((t, est.estimate()))
+            samples.append((t, est.estimate))
     return samples
 
 
