@@ -650,7 +650,8 @@ def test_answer_publish_chrome() -> None:
         ("H264", 127, 125), ("H264", 112, 113),
     ]  # fmt: skip
     assert nv.codecs[0].rtcp_fb == ["transport-cc", "ccm fir", "nack", "nack pli"]   # goog-remb left out
-    assert set(nv.extensions) == {S.EXT_MID, S.EXT_RID, S.EXT_REPAIRED_RID, S.EXT_ABS_SEND_TIME, S.EXT_TRANSPORT_CC}
+    assert set(nv.extensions) == {S.EXT_MID, S.EXT_RID, S.EXT_REPAIRED_RID, S.EXT_ABS_SEND_TIME, S.EXT_TRANSPORT_CC,
+                                  S.EXT_PLAYOUT_DELAY}
     assert nv.ssrcs == [2001] and nv.rtx_ssrcs == {2001: 2002}
 
     # the answer is itself a valid SDP for our parser

@@ -306,11 +306,11 @@ class Scenario:
                 assert r.status == 201, (r.status, answer)
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         for _ in range(100):
-            new = set(self.relay.ups) - known
-            if new:
-                self.relay.targets = new
+            if set(self.relay.ups) - known and pc.iceConnectionState == "completed":
                 break
             await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)              # aioice may check from more than one local address
+        self.relay.targets = set(self.relay.ups) - known
         self.sample = self._aio_sample          # type: ignore[method-assign]
 
     async def _aio_sample(self) -> Sample:
