@@ -24,6 +24,21 @@ from tests.e2e.lossy_path import LossyRelay
 RELAY_IP = "127.0.0.2"
 ROOM = "bwe"
 
+# The end of both pages' script: a non-trickle offer (ICE gathered), POSTed as WHIP/WHEP, the answer applied.
+_EXCHANGE_JS = """
+  await new Promise((ok) => { setTimeout(ok, 1500);
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
+  const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
+      headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
+  const answer = await r.text();
+  if (r.status !== 201) throw new Error(r.status + ' ' + answer);
+  await pc.setRemoteDescription({type: 'answer', sdp: answer});
+  window.pc = pc;
+  window.answer = answer;
+  done('ok');
+})().catch((e) => done('error: ' + e));
+"""
+
 PUBLISH_JS = """
 const [url, token] = arguments; const done = arguments[arguments.length - 1];
 (async () => {
@@ -36,17 +51,7 @@ const [url, token] = arguments; const done = arguments[arguments.length - 1];
       {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000},
       {rid: 'f', maxBitrate: 1500000}]});
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((ok) => { setTimeout(ok, 1500);
-      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
-  const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
-      headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
-  const answer = await r.text();
-  if (r.status !== 201) throw new Error(r.status + ' ' + answer);
-  await pc.setRemoteDescription({type: 'answer', sdp: answer});
-  window.pc = pc;
-  done('ok');
-})().catch((e) => done('error: ' + e));
-"""
+""" + _EXCHANGE_JS
 
 VIEW_JS = """
 const [url, token] = arguments; const done = arguments[arguments.length - 1];
@@ -66,18 +71,7 @@ const [url, token] = arguments; const done = arguments[arguments.length - 1];
   // receiver reference time reports (RTCP XR): a receive-only peer learns its RTT from the DLRR answers
   offer.sdp = offer.sdp.replace(/a=rtcp-fb:(\\d+) nack pli\\r\\n/g, 'a=rtcp-fb:$1 nack pli\\r\\na=rtcp-fb:$1 rrtr\\r\\n');
   await pc.setLocalDescription(offer);
-  await new Promise((ok) => { setTimeout(ok, 1500);
-      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && ok(); });
-  const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
-      headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
-  const answer = await r.text();
-  if (r.status !== 201) throw new Error(r.status + ' ' + answer);
-  await pc.setRemoteDescription({type: 'answer', sdp: answer});
-  window.pc = pc;
-  window.answer = answer;
-  done('ok');
-})().catch((e) => done('error: ' + e));
-"""
+""" + _EXCHANGE_JS
 
 STATS_JS = """
 const done = arguments[arguments.length - 1];
