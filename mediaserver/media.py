@@ -178,6 +178,11 @@ class MediaEngine:
         """Pin a consumer to a simulcast layer (-1 video off), or None for automatic selection."""
         self.worker.set_consumer_layer(cid, layer)
 
+    def set_consumer_temporal(self, cid: int, tl: int | None) -> None:
+        """VP8 temporal layers: forward TID <= tl (down at the next frame, up at a layer-sync frame);
+        None for all of them."""
+        self.worker.set_consumer_temporal(cid, tl)
+
     def set_transport_budget(self, tid: int, max_bps: int) -> None:
         self.worker.set_transport_budget(tid, max_bps)
 

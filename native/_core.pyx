@@ -61,6 +61,8 @@ cdef extern from "worker.h" nogil:
         int layer_rank[3]
         int cur_layer, target_layer
         uint32_t bps
+        int temporal
+        uint64_t frames_dropped
     ctypedef struct ms_transport_stats_t:
         int ice_state, dtls_state, srtp_profile
         int remote_port, over_tcp
@@ -117,6 +119,7 @@ cdef extern from "worker.h" nogil:
     int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused)
     int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
     int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer)
+    int ms_consumer_set_temporal(ms_worker_t *w, uint32_t id, int tl)
     int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority)
     int ms_transport_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps)
 
@@ -544,6 +547,19 @@ cdef class Worker:
             ms_worker_unlock(self.w)
         if r < 0:
             raise NativeError(f"no consumer {cid}" if r == -1 else f"no layer {layer}")
+
+    def set_consumer_temporal(self, uint32_t cid, tl) -> None:
+        """VP8 temporal layers: forward TID <= tl (0..3) from the next frame down, or from the next layer-sync
+        frame up; None forwards every temporal layer again (from a sync frame)."""
+        self._check()
+        cdef int t = 255 if tl is None else int(tl)
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_consumer_set_temporal(self.w, cid, t)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(f"no consumer {cid}" if r == -1 else f"no temporal layer {tl}")
 
     def set_consumer_budget(self, uint32_t cid, uint32_t max_bps, int priority=0) -> None:
         """The stream's budget in bit/s (0 none) and its priority in the allocation (higher first)."""

@@ -128,3 +128,25 @@ int rtp_is_keyframe(int codec, const uint8_t *payload, int len) {
     default: return 1; /* audio: every packet decodes */
     }
 }
+
+int rtp_vp8_desc(const uint8_t *p, int len, vp8_desc_t *d) {
+    memset(d, 0, sizeof(*d));
+    if (len < 1) return -1;
+    d->start = (p[0] & 0x10) && (p[0] & 0x07) == 0;
+    if (!(p[0] & 0x80)) return 0;
+    if (len < 2) return -1;
+    uint8_t x = p[1];
+    int off = 2;
+    if (x & 0x80) {
+        if (off >= len) return -1;
+        if (p[off] & 0x80) { if (off + 1 >= len) return -1; d->pic = ((p[off] & 0x7f) << 8) | p[off + 1]; off += 2; }
+        else { d->pic = p[off] & 0x7f; off += 1; }
+        d->has_pic = 1;
+    }
+    if (x & 0x40) off++;
+    if (x & 0x30) {
+        if (off >= len) return -1;
+        if (x & 0x20) { d->has_tid = 1; d->tid = p[off] >> 6; d->y = (p[off] >> 5) & 1; }
+    }
+    return 0;
+}

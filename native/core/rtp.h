@@ -30,4 +30,7 @@ int rtp_parse(const uint8_t *buf, int len, rtp_hdr_t *h);
 const uint8_t *rtp_ext(const uint8_t *buf, const rtp_hdr_t *h, int id, int *len);
 /* Whether this packet starts (or is part of) a keyframe for the codec. */
 int rtp_is_keyframe(int codec, const uint8_t *payload, int len);
+/* VP8 payload descriptor (RFC 7741 4.2): frame start, picture ID, temporal layer index and sync flag. */
+typedef struct { int start, has_pic, pic, has_tid, tid, y; } vp8_desc_t;
+int rtp_vp8_desc(const uint8_t *p, int len, vp8_desc_t *d);
 #endif

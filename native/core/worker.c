@@ -200,6 +200,11 @@ struct ms_consumer {
     uint32_t playout_10ms;
     uint64_t last_nack_us, nacks_seen;
     uint64_t off_since_us;     /* the allocation first wanted its video off (0 = it does not) */
+    /* VP8 temporal layers: forward frames of TID <= tl_cur; tl_cur follows tl_target down at once and up
+     * at a layer-sync frame (Y bit); dropped frames are compensated in sequence numbers and picture IDs */
+    int tl_target, tl_cur, tl_pic, tl_drop;
+    uint32_t tl_seqs_dropped, tl_pics_dropped;
+    uint64_t tl_frames_dropped;
     ms_consumer_t *next, *prev;
     ms_consumer_t *tnext, *tprev;  /* in its transport's list */
 };
@@ -776,7 +781,40 @@ static epoch_t *start_epoch(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, 
     c->cur_layer = p->layer_idx;
     c->pic_resync = 1;
     c->keyframes++;
+    c->tl_cur = c->tl_target;                   /* a keyframe is a sync point for every temporal layer */
+    c->tl_drop = 0; c->tl_seqs_dropped = c->tl_pics_dropped = 0; c->tl_pic = -1;
     return e;
+}
+
+/* After temporal-layer drops: carry on with the next forwarded packet in a new epoch of the same layer,
+ * sequence numbers closing the gap and picture IDs skipping the dropped frames. */
+static void continue_epoch(ms_consumer_t *c, const rtp_hdr_t *h, uint32_t ext) {
+    epoch_t prev = c->ep[c->nep - 1];
+    if (c->nep == EPOCHS) { memmove(c->ep, c->ep + 1, (EPOCHS - 1) * sizeof(epoch_t)); c->nep--; }
+    epoch_t *e = &c->ep[c->nep++];
+    *e = prev;
+    e->out_start = (uint16_t)(c->last_seq_out + 1);
+    e->seq_off = (uint16_t)(e->out_start - h->seq);
+    e->pic_off = (uint16_t)(prev.pic_off - c->tl_pics_dropped);
+    e->start_ext = ext;
+    c->start_ext = ext;
+    c->seq_off = e->seq_off;
+    c->tl_seqs_dropped = c->tl_pics_dropped = 0;
+}
+
+/* 1 when temporal-layer filtering drops this VP8 packet. */
+static int temporal_drop(ms_consumer_t *c, const uint8_t *pkt, const rtp_hdr_t *h) {
+    vp8_desc_t d;
+    if (rtp_vp8_desc(pkt + h->header_len, h->payload_len, &d) < 0 || !d.has_tid || !d.has_pic) return 0;
+    if (d.start && d.pic != c->tl_pic) {         /* a new picture: decide its fate once */
+        c->tl_pic = d.pic;
+        if (c->tl_target < c->tl_cur) c->tl_cur = c->tl_target;
+        else if (c->tl_target > c->tl_cur && d.y && d.tid <= c->tl_target) c->tl_cur = c->tl_target;
+        c->tl_drop = d.tid > c->tl_cur;
+        if (c->tl_drop) { c->tl_pics_dropped++; c->tl_frames_dropped++; }
+    }
+    if (c->tl_drop && d.pic == c->tl_pic) { c->tl_seqs_dropped++; return 1; }
+    return 0;
 }
 
 static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, const uint8_t *pkt, const rtp_hdr_t *h,
@@ -796,8 +834,12 @@ static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, cons
     } else if (ext < c->start_ext) {
         return;                                  /* older than the point this consumer (re)started */
     }
-    send_to_consumer(w, c, pkt, h, 0, 1, (uint16_t)(h->seq + c->seq_off), &c->ep[c->nep - 1],
-                     p->prm.codec_of_pt[h->pt]);
+    int codec = p->prm.codec_of_pt[h->pt];
+    if (codec == CODEC_VP8 && c->tl_target != MS_LAYER_AUTO) {
+        if (temporal_drop(c, pkt, h)) return;
+        if (c->tl_seqs_dropped) continue_epoch(c, h, ext);
+    }
+    send_to_consumer(w, c, pkt, h, 0, 1, (uint16_t)(h->seq + c->seq_off), &c->ep[c->nep - 1], codec);
 }
 
 /* Forward what this receive batch brought, consumer by consumer: each consumer's packets leave as one
@@ -2133,6 +2175,8 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     c->mid_len = (int)strnlen(prm->mid, 16);
     RAND_bytes((uint8_t *)&c->rtx_seq, 2);
     c->forced_layer = MS_LAYER_AUTO;
+    c->tl_target = c->tl_cur = MS_LAYER_AUTO;   /* every temporal layer */
+    c->tl_pic = -1;
     c->cur_layer = -1;
     c->target_layer = p->nlayers - 1;      /* until the first allocation: the best the budgets allow */
     c->tnext = t->cons; if (t->cons) t->cons->tprev = c; t->cons = c;
@@ -2181,6 +2225,16 @@ int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer) {
     return 0;
 }
 
+int ms_consumer_set_temporal(ms_worker_t *w, uint32_t id, int tl) {
+    ms_consumer_t *c = find_consumer(w, id);
+    if (!c) return -1;
+    if (tl != MS_LAYER_AUTO && (tl < 0 || tl > 3)) return -2;
+    if (tl == MS_LAYER_AUTO && c->tl_target != MS_LAYER_AUTO) c->tl_target = 3;  /* all, up at a sync frame */
+    else c->tl_target = tl;
+    if (c->tl_cur == MS_LAYER_AUTO) c->tl_cur = 3;
+    return 0;
+}
+
 int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority) {
     ms_consumer_t *c = find_consumer(w, id);
     if (!c) return -1;
@@ -2209,5 +2263,7 @@ int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *o) {
     o->cur_layer = c->started ? c->cur_layer : -1;
     o->target_layer = c->target_layer;
     o->bps = c->bps;
+    o->temporal = c->tl_cur == MS_LAYER_AUTO ? -1 : c->tl_cur;
+    o->frames_dropped = c->tl_frames_dropped;
     return 0;
 }

@@ -86,6 +86,8 @@ typedef struct {
     int layer_active[MS_MAX_LAYERS], layer_rank[MS_MAX_LAYERS];
     int cur_layer, target_layer;
     uint32_t bps;
+    int temporal;              /* consumers: highest VP8 temporal layer forwarded, -1 = all (no filtering) */
+    uint64_t frames_dropped;   /* consumers: frames left out by temporal-layer filtering */
 } ms_stream_stats_t;
 
 typedef struct {
@@ -161,6 +163,8 @@ int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out);
  * allocator choose from the bandwidth estimate and the budgets. */
 #define MS_LAYER_AUTO 255
 int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer);
+/* VP8 temporal layers: forward TID <= tl (down at once, up at a layer-sync frame); MS_LAYER_AUTO = all. */
+int ms_consumer_set_temporal(ms_worker_t *w, uint32_t id, int tl);
 /* Budget of one stream in bit/s (R-MEDIA-3; 0 = none) and its priority in the allocation (higher first:
  * the stage before other cameras). */
 int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority);

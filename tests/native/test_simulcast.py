@@ -363,3 +363,59 @@ def test_ssrc_simulcast_without_rids(rig):
     assert [layer_of(p) for p in pkts] == expected and expected[-1] == 2
     check_clean(pkts)
     assert rig.srv.producer_stats(rig.producer)["layer_ssrc"] == [0x7000, 0x7001, 0x7002]
+
+
+# ------------------------------------------------------------------- VP8 temporal layers
+
+PATTERN = (0, 2, 1, 2)          # libvpx's three-layer pattern: TL0, TL2, TL1, TL2, ...
+
+
+def temporal_frame(lay: Layer, k: int, key: bool) -> bytes:
+    """Frame k of a three-temporal-layer VP8 stream: T bit with TID and the layer-sync bit (Y) on the first
+    TL1/TL2 frame after each TL0 frame; TL0PICIDX counts TL0 frames."""
+    tid = PATTERN[k % 4]
+    y = 1 if tid and k % 4 in (1, 2) else 0
+    if tid == 0 and k:
+        lay.tl0 = (lay.tl0 + 1) & 0xFF
+    rid = RIDS[lay.index].encode()
+    ext = bytes([(MID << 4) | 0]) + b"0" + bytes([(RID << 4) | (len(rid) - 1)]) + rid
+    ext += bytes([(ABS << 4) | 2, 0, 0, 0])
+    ext += b"\0" * (-len(ext) % 4)
+    desc = bytes([0x90, 0xE0, 0x80 | (lay.pic >> 8), lay.pic & 0xFF, lay.tl0, (tid << 6) | (y << 5),
+                  0x00 if key else 0x01])
+    pkt = struct.pack("!BBHII", 0x90, 0x80 | 96, lay.seq, lay.ts, lay.ssrc)
+    pkt += struct.pack("!HH", 0xBEDE, len(ext) // 4) + ext + desc + bytes(SIZES[lay.index])
+    lay.seq = (lay.seq + 1) & 0xFFFF
+    lay.ts = (lay.ts + 3000) & 0xFFFFFFFF
+    lay.pic = (lay.pic + 1) & 0x7FFF
+    return pkt
+
+
+def test_temporal_layers_drop_whole_frames_and_keep_the_stream_clean(rig):
+    """Down to TL0 at the next frame; back up only at a layer-sync frame; sequence numbers and picture IDs
+    close over the dropped frames (also across their wrap), TL0PICIDX stays as sent."""
+    lay = Layer(1, seq=65533, ts=7, pic=0x7FFD, tl0=254)
+    rig.srv.set_consumer_layer(rig.consumer, 1)
+    sent: list[tuple[int, int]] = []                      # (frame index, TID) in send order
+    for k in range(16):
+        if k == 4:
+            rig.settle()
+            rig.srv.set_consumer_temporal(rig.consumer, 0)
+        if k == 11:
+            rig.settle()
+            rig.srv.set_consumer_temporal(rig.consumer, None)
+        rig.send([temporal_frame(lay, k, key=(k == 0))])
+        sent.append((k, PATTERN[k % 4]))
+    # frames 0-3 all; then TL0 only (4, 8, 12); asked up at 11 (TID 2, no sync: dropped), up at 13 (Y=1)
+    expected = [0, 1, 2, 3, 4, 8, 12, 13, 14, 15]
+    pkts = rig.received(len(expected))
+    assert len(pkts) == len(expected), (len(pkts), expected)
+    for a, b in zip(pkts, pkts[1:], strict=False):
+        assert (b[2] - a[2]) & 0xFFFF == 1                                       # no sequence gap
+        assert 0 < (b[3] - a[3]) & 0xFFFFFFFF < 0x80000000                          # time moves on
+        pa, pb = ((a[7][2] & 0x7F) << 8) | a[7][3], ((b[7][2] & 0x7F) << 8) | b[7][3]
+        assert (pb - pa) & 0x7FFF == 1, (pa, pb)                                 # no picture ID gap
+    tids = [p[7][5] >> 6 for p in pkts]
+    assert tids == [PATTERN[k % 4] for k in expected]
+    stats = rig.srv.consumer_stats(rig.consumer)
+    assert stats["frames_dropped"] == 16 - len(expected) and stats["temporal"] == 3
