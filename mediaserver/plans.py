@@ -26,6 +26,9 @@ class Limits:
     paid_webinars: bool
     toll_free: bool
     additional_users: bool     # may buy up to 3 additional users (R-ACC-2: Live or Automated)
+    # R-MEDIA-4: HD video where the plan allows it; the original lets even the free trial try HD video
+    # (seed FAQ: "высокой четкости" among what a trial can test), so every plan here allows it
+    hd: bool = True
 
 
 PLANS: dict[str, Limits] = {

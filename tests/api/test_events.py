@@ -43,6 +43,7 @@ async def test_instant_event_is_live_at_once_and_goes_to_history_when_ended(api)
     assert ev["status"] == "live" and len(ev["roomId"]) == 9 and ev["roomType"] == "webinar"
     room = api.app[keys.ROOMS].find(ev["roomId"])
     assert room is not None and room.settings.state == "live" and room.settings.capacity == 25   # R-ACC-1
+    assert room.settings.hd                          # R-MEDIA-4: a trial may try HD video
     ended = await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
     assert ended["status"] == "done" and room.settings.state == "ended"
     assert await dashboard(http) == []
