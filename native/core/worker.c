@@ -198,7 +198,7 @@ struct ms_consumer {
     /* playout delay asked of the receiver (10 ms units, 0 = none): set while it loses packets, so that its
      * jitter buffer waits one retransmission round trip rather than skip frames */
     uint32_t playout_10ms;
-    uint64_t last_nack_us, nacks_seen;
+    uint64_t last_nack_us;
     uint64_t off_since_us;     /* the allocation first wanted its video off (0 = it does not) */
     /* VP8 temporal layers: forward frames of TID <= tl_cur; tl_cur follows tl_target down at once and up
      * at a layer-sync frame (Y bit); dropped frames are compensated in sequence numbers and picture IDs */
