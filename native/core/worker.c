@@ -1408,7 +1408,6 @@ static void measure_rates(ms_worker_t *w) {
     }
 }
 
-static uint32_t transport_estimate(const ms_transport_t *t);
 #define PROBE_FRESH_US 3000000ull
 #define START_PHASE_US 5000000ull
 #define PROBE_GAP_MIN_US 500000ull
