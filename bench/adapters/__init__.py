@@ -1,0 +1,1 @@
+"""Adapters: how the side-by-side harness drives each server (ours, Janus, aiortc, the C floor)."""
