@@ -314,14 +314,25 @@ cdef class _Loadgen:
     def peer_stats(self, int p) -> dict:
         self._check()
         cdef lg_stats_t st
-        cdef lg_ssrc_stat_t ss[64]
-        cdef int n = 0, r, i
-        with nogil:
-            r = lg_peer_stats(self.lg, p, &st, ss, 64, &n)
-        if r < 0:
-            raise KeyError(p)
-        d = _stats(&st)
-        d["ssrcs"] = {ss[i].ssrc: ss[i].received for i in range(n)}
+        cdef int cap = 64, n = 0, r, i
+        cdef lg_ssrc_stat_t *ss = NULL
+        try:
+            while True:
+                free(ss)
+                ss = <lg_ssrc_stat_t *>malloc(cap * sizeof(lg_ssrc_stat_t))
+                if ss == NULL:
+                    raise MemoryError()
+                with nogil:
+                    r = lg_peer_stats(self.lg, p, &st, ss, cap, &n)
+                if r < 0:
+                    raise KeyError(p)
+                if r <= cap:
+                    break
+                cap = r + 64
+            d = _stats(&st)
+            d["ssrcs"] = {ss[i].ssrc: ss[i].received for i in range(n)}
+        finally:
+            free(ss)
         return d
 
     def totals(self) -> dict:
