@@ -49,6 +49,8 @@ typedef struct {
     uint32_t ssrc;
     uint8_t pt, init;
     int64_t base_ext, max_ext;
+    int64_t expected_acc;          /* expected packets of earlier epochs (before a sequence number jump) */
+    uint32_t bad_run;              /* consecutive packets far behind the window */
     uint64_t unique, total;
     uint64_t bits[WIN / 64];
     struct { int64_t ext; uint64_t next_us; uint8_t tries; } miss[MISS];
@@ -91,7 +93,7 @@ typedef struct source {
     uint16_t seq, rtx_seq;
     uint32_t ts;
     int frame, pkt, in_frame, first, want_key, clock_set;
-    uint64_t next_us, frame_start_us, last_sr_us;
+    uint64_t next_us, frame_start_us, last_sr_us, start_delay_us;
     uint64_t packets, octets, sent_count;
     hist_t hist[HIST];
     struct source *next_in_peer;
@@ -459,6 +461,7 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
     }
     int64_t e = ext_of(s, seq);
     if (e > s->max_ext) {
+        s->bad_run = 0;
         int64_t gap = e - s->max_ext - 1;
         if (gap >= WIN) memset(s->bits, 0, sizeof(s->bits));
         else for (int64_t k = s->max_ext + 1; k < e; k++) bit_clr(s, k);
@@ -473,7 +476,18 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
         s->max_ext = e; s->unique++;
         return 1;
     }
-    if (e <= s->max_ext - WIN) return 0;
+    if (e <= s->max_ext - WIN) {
+        /* far behind: a sender that jumped its sequence numbers (restart). After a run of them, start over. */
+        if (++s->bad_run < 64) return 0;
+        s->expected_acc += s->max_ext - s->base_ext + 1;
+        s->base_ext = s->max_ext = seq + 65536;
+        s->expected_prior = s->expected_acc;
+        memset(s->bits, 0, sizeof(s->bits));
+        s->nmiss = 0;
+        bit_set(s, s->max_ext); s->unique++; s->bad_run = 0;
+        return 1;
+    }
+    s->bad_run = 0;
     if (e < s->base_ext) {
         if (s->base_ext - e > 64) return 0;
         for (int64_t k = e + 1; k < s->base_ext; k++) bit_clr(s, k);
@@ -486,9 +500,10 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
     return 1;
 }
 
+static inline int64_t rx_expected(const rx_stream_t *s) { return s->expected_acc + s->max_ext - s->base_ext + 1; }
 static inline int64_t rx_lost(const rx_stream_t *s) {
     if (!s->init) return 0;
-    int64_t l = (s->max_ext - s->base_ext + 1) - (int64_t)s->unique;
+    int64_t l = rx_expected(s) - (int64_t)s->unique;
     return l > 0 ? l : 0;
 }
 
@@ -606,7 +621,8 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     int n = srtp_unprotect_rtcp(p->srtp_in, buf, len);
     if (n < 0) { p->st.decrypt_errors++; return; }
     int off = 0, pl;
-    while ((off = rtcp_next(buf, n, off, &pl)) >= 0) {
+    while (off < n) {
+        if (rtcp_next(buf, n, off, &pl) < 0) { p->st.malformed++; break; }
         const uint8_t *q = buf + off;
         int type = q[1], fmt = q[0] & 31;
         if (type == RTCP_RTPFB && fmt == 1 && pl >= 16) {
@@ -629,7 +645,6 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
         }
         off += pl;
     }
-    if (off == -1 && n < 4) p->st.malformed++;
 }
 
 static void on_datagram(lg_t *lg, peer_t *p, uint8_t *buf, int len, const struct sockaddr_storage *from) {
@@ -735,7 +750,9 @@ static void pump_source(lg_t *lg, source_t *s) {
     if (!s->running || !p || !p->srtp_out || !p->has_remote) return;
     clip_t *c = s->clip;
     uint64_t now = lg->now_us;
-    if (!s->clock_set) { s->clock_set = 1; s->next_us = now; s->first = 1; s->in_frame = 0; s->frame = 0; }
+    if (!s->clock_set) {
+        s->clock_set = 1; s->next_us = now + s->start_delay_us; s->first = 1; s->in_frame = 0; s->frame = 0;
+    }
     if (now > s->next_us + 1000000) s->next_us = now;   /* far behind (stalled): resync */
     int guard = 0;
     while (now >= s->next_us && guard++ < 10000) {
@@ -859,7 +876,7 @@ static void peer_tick(lg_t *lg, peer_t *p) {
         for (int i = i0; i < p->nrx && i < i0 + 31; i++) {
             rx_stream_t *s = p->rx[i];
             if (!s->init) continue;
-            int64_t expected = s->max_ext - s->base_ext + 1;
+            int64_t expected = rx_expected(s);
             int64_t exp_int = expected - s->expected_prior;
             int64_t rec_int = (int64_t)(s->unique - s->unique_prior);
             s->expected_prior = expected; s->unique_prior = s->unique;
@@ -1257,13 +1274,22 @@ out:
     return r;
 }
 
-int lg_source_run(lg_t *lg, int id, int run) {
+int lg_source_run(lg_t *lg, int id, int run, int stagger) {
     pthread_mutex_lock(&lg->mu);
     int r = -1;
     for (int i = 0; i < lg->nsources; i++) {
         source_t *s = lg->sources[i];
         if (!s || (id >= 0 && i != id)) continue;
-        if (run && !s->running) s->clock_set = 0;
+        if (run && !s->running) {
+            s->clock_set = 0;
+            s->start_delay_us = 0;
+            if (stagger) {
+                uint32_t rnd;
+                RAND_bytes((uint8_t *)&rnd, 4);
+                int64_t g = s->clip->frames[0].gap_us;
+                s->start_delay_us = g > 0 ? rnd % (uint64_t)g : 0;
+            }
+        }
         s->running = run;
         r = 0;
     }
