@@ -24,6 +24,7 @@ class Settings:
     udp_gso: bool = True                # send a subscriber's burst as one UDP GSO message when the kernel can
     consent_timeout: int = 30           # seconds without ICE consent (RFC 7675) before a peer counts as gone
     ice_tcp: bool = True                # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
+    signaling_nice: int = 10            # the signaling thread yields the CPU to the media thread (0..19; 0 = equal)
     secret: str = ""                    # signs join tokens; generated at start when empty
     api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty
     open_room_creation: bool = True     # anyone may create a room (a single-node install); else the API key
