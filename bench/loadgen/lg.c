@@ -566,13 +566,18 @@ static void handle_rtp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     uint16_t tseq = 0;
     int f = qparse(buf, len, &h, p->twcc_ext, &tseq);
     if (f < 0) { p->st.malformed++; return; }
+    int is_rtx = p->rtx_apt[h.pt] != 0xff, n = 0, decrypted = 0;
+    rx_stream_t *s = NULL;
+    if (is_rtx || !(s = rx_stream(p, h.ssrc, h.pt, 0))) {
+        /* RTX is always decrypted (for its OSN); a new SSRC is tracked once one of its packets authenticates */
+        n = srtp_unprotect_rtp(p->srtp_in, buf, len);
+        if (n < 0) { p->st.decrypt_errors++; return; }
+        decrypted = 1;
+    }
     if (f > 0 && p->twcc) twcc_rx_on_packet(p->twcc, tseq, lg->now_us);
     p->st.rx_packets++;
     p->st.rx_bytes += len;
-    int is_rtx = p->rtx_apt[h.pt] != 0xff;
     if (is_rtx) {
-        int n = srtp_unprotect_rtp(p->srtp_in, buf, len);
-        if (n < 0) { p->st.decrypt_errors++; return; }
         rtp_hdr_t h2;
         if (rtp_parse(buf, n, &h2) < 0) { p->st.malformed++; return; }
         if (h2.payload_len <= 2) return;   /* a padding-only probe */
@@ -581,25 +586,26 @@ static void handle_rtp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
         p->st.rx_rtx++;
         uint32_t media = rtx_media(p, h.ssrc, apt, osn);
         if (!media) return;
-        rx_stream_t *s = rx_stream(p, media, apt, 0);
-        if (s) rx_mark(lg, s, osn);
-        if (f > 0 && p->twcc) p->twcc_media_ssrc = media;
+        rx_stream_t *m = rx_stream(p, media, apt, 0);
+        if (m) rx_mark(lg, m, osn);
+        if (f > 0) p->twcc_media_ssrc = media;
         return;
     }
-    rx_stream_t *s = rx_stream(p, h.ssrc, h.pt, 1);
-    if (!s) return;
+    if (!s && !(s = rx_stream(p, h.ssrc, h.pt, 1))) return;
     if (f > 0) p->twcc_media_ssrc = h.ssrc;
     int64_t before_max = s->max_ext;
     int isnew = rx_mark(lg, s, h.seq);
     if (isnew && s->unique > 1 && s->max_ext == before_max) {
-        /* a gap filled on the same SSRC: not decrypted (it may be older than the SRTP replay window) */
+        /* a gap filled on the same SSRC: not verified (it may be older than the SRTP replay window) */
         p->st.rx_rtx++;
         return;
     }
     if (!isnew) return;                 /* a duplicate: SRTP would call it a replay */
-    if (p->vcount++ % (uint32_t)lg->verify_every) return;
-    int n = srtp_unprotect_rtp(p->srtp_in, buf, len);
-    if (n < 0) { p->st.decrypt_errors++; return; }
+    if (!decrypted) {
+        if (p->vcount++ % (uint32_t)lg->verify_every) return;
+        n = srtp_unprotect_rtp(p->srtp_in, buf, len);
+        if (n < 0) { p->st.decrypt_errors++; return; }
+    }
     rtp_hdr_t rh;
     if (rtp_parse(buf, n, &rh) < 0) { p->st.malformed++; return; }
     int end = rh.header_len + rh.payload_len;
