@@ -407,6 +407,14 @@ static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const 
 
 /* ------------------------------------------------------------------------------------------ DTLS */
 
+/* Retransmission timer: 100 ms first (as browsers do, instead of OpenSSL's 1 s), doubling up to 3 s, so a
+ * ClientHello the peer dropped (e.g. sent before it was ready) is repeated quickly. */
+static unsigned int dtls_timer_cb(SSL *ssl, unsigned int timer_us) {
+    (void)ssl;
+    if (timer_us == 0) return 100000;
+    return timer_us >= 1500000 ? 3000000 : timer_us * 2;
+}
+
 static void handle_dtls(lg_t *lg, peer_t *p, const uint8_t *buf, int len) {
     (void)lg;
     if (!p->dtls_on) return;
@@ -1088,6 +1096,7 @@ int lg_connect(lg_t *lg, int id, const lg_connect_t *c, char *err, int errlen) {
         snprintf(err, errlen, "%s", p->dtls.error); goto out;
     }
     p->dtls_on = 1;
+    DTLS_set_timer_cb(p->dtls.ssl, dtls_timer_cb);
     if (c->profiles && *c->profiles && SSL_set_tlsext_use_srtp(p->dtls.ssl, c->profiles) != 0) {
         snprintf(err, errlen, "bad SRTP profile list"); dtls_conn_free(&p->dtls); p->dtls_on = 0; goto out;
     }

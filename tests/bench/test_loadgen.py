@@ -387,3 +387,19 @@ def test_authentic_odd_packets_on_a_raw_peer(lgs):
     assert st["ssrcs"][7] >= 100 + 36
     assert st["malformed"] >= 2 and st["nacks_rx"] == 1 and st["decrypt_errors"] == 0 and st["plis_rx"] == 2
     sock.close()
+
+
+def test_dtls_client_hello_is_repeated_quickly(lgs):
+    """The DTLS server side connects late and drops the first ClientHello: the client repeats it after
+    100 ms (doubling), not after OpenSSL's 1 s."""
+    a, b = lgs(), lgs()
+    pa, pb = a.open_peer("ua", PWD_A), b.open_peer("ub", PWD_B)
+    t0 = time.time()
+    a.connect(pa, remote_ip="127.0.0.1", remote_port=b.port(pb), remote_ufrag="ub", remote_pwd=PWD_B,
+              remote_fingerprint="sha-256 " + b.fingerprint, controlling=True, dtls_role="client")
+    assert wait(lambda: a.state(pa)["ice"] == "connected", 1.0)   # b answers checks before its connect()
+    time.sleep(0.25)
+    b.connect(pb, remote_ip="127.0.0.1", remote_port=a.port(pa), remote_ufrag="ua", remote_pwd=PWD_A,
+              remote_fingerprint="sha-256 " + a.fingerprint, controlling=False, dtls_role="server")
+    assert wait(lambda: connected(a, pa) and connected(b, pb), 3.0)
+    assert time.time() - t0 < 0.9
