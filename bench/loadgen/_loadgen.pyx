@@ -154,7 +154,7 @@ cdef class _Loadgen:
             raise KeyError(p)
         return r
 
-    def connect(self, int p, *, str remote_ip, int remote_port, remote_ufrag, remote_pwd, str remote_fingerprint,
+    def connect(self, int p, str remote_ip, int remote_port, remote_ufrag, remote_pwd, str remote_fingerprint,
                 bint controlling=True, str dtls_role="client",
                 srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"), rtx=None, int twcc_ext=0):
         self._check()
@@ -196,7 +196,7 @@ cdef class _Loadgen:
         if r < 0:
             raise RuntimeError(err.decode(errors="replace"))
 
-    def connect_raw(self, int p, *, str remote_ip, int remote_port, bytes tx_key, bytes rx_key, bytes hello=b""):
+    def connect_raw(self, int p, str remote_ip, int remote_port, bytes tx_key, bytes rx_key, bytes hello=b""):
         self._check()
         if len(tx_key) != 28 or len(rx_key) != 28:
             raise ValueError("keys are 16 bytes key + 12 bytes salt")
@@ -257,7 +257,7 @@ cdef class _Loadgen:
             raise ValueError(err.decode(errors="replace"))
         return r
 
-    def add_source(self, int p, *, int clip, ssrc, int pt=96, stream_id=0, int mid_ext=0, mid=b"", int rid_ext=0,
+    def add_source(self, int p, int clip, ssrc, int pt=96, stream_id=0, int mid_ext=0, mid=b"", int rid_ext=0,
                    rid=b"", int abs_ext=0, rtx_ssrc=0, int rtx_pt=0, pace_kbps=0, int drop_every=0) -> int:
         """drop_every (test only): drop every Nth packet of this source on its first send."""
         self._check()

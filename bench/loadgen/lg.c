@@ -145,6 +145,7 @@ struct lg {
     uint64_t hist[LG_HIST_BUCKETS];
     lg_stats_t closed;               /* totals of closed peers */
     uint64_t now_us, last_tick_us;
+    uint64_t next_pump_us;           /* earliest deadline of a running source (0: walk them now) */
     double cpu_s;
     /* rx */
     uint8_t rx_buf[RXB][BUFSZ];
@@ -652,7 +653,7 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
             p->st.plis_rx++;
             source_t *s = source_by_ssrc(p, media);
             if (!s && p->sources && !p->sources->next_in_peer) s = p->sources;
-            if (s) s->want_key = 1;
+            if (s) s->want_key = 1;   /* takes effect at its next frame */
         } else if (type == RTCP_SR && pl >= 28) {
             rx_stream_t *r = rx_stream(p, rd32(q + 4), 0, 0);
             if (r) { r->sr_mid = (uint32_t)(rd64(q + 8) >> 16); r->sr_arrival_us = lg->now_us; }
@@ -954,9 +955,20 @@ static void *io_main(void *arg) {
         }
         lg->now_us = ms_now_us();
         int any_running = 0;
-        for (int i = 0; i < lg->nsources; i++) {
-            source_t *s = lg->sources[i];
-            if (s && s->running) { any_running = 1; pump_source(lg, s); }
+        if (lg->now_us >= lg->next_pump_us) {
+            uint64_t next = UINT64_MAX;
+            for (int i = 0; i < lg->nsources; i++) {
+                source_t *s = lg->sources[i];
+                if (!s || !s->running) continue;
+                any_running = 1;
+                pump_source(lg, s);
+                /* a source waiting for its peer's keys is looked at again on the next 1 ms round */
+                uint64_t due = s->clock_set ? s->next_us : lg->now_us + 1000;
+                if (due < next) next = due;
+            }
+            lg->next_pump_us = any_running ? next : UINT64_MAX;
+        } else {
+            any_running = lg->next_pump_us != UINT64_MAX;
         }
         if (lg->now_us - lg->last_tick_us >= TICK_US) {
             lg->last_tick_us = lg->now_us;
@@ -1218,7 +1230,7 @@ int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames
     for (int i = 0; i < nframes; i++) {
         if (frames[i].npayloads <= 0) { snprintf(err, errlen, "frame %d has no payloads", i); goto bad; }
         for (int k = 0; k < frames[i].npayloads; k++) {
-            if (lens[np + k] <= 0 || lens[np + k] > 1300) { snprintf(err, errlen, "payload size must be 1..1300"); goto bad; }
+            if (lens[np + k] <= 0 || lens[np + k] > LG_MAX_PAYLOAD) { snprintf(err, errlen, "payload size must be 1..%d", LG_MAX_PAYLOAD); goto bad; }
             total += lens[np + k];
         }
         np += frames[i].npayloads;
@@ -1308,6 +1320,7 @@ int lg_source_run(lg_t *lg, int id, int run, int stagger) {
         s->running = run;
         r = 0;
     }
+    lg->next_pump_us = 0;
     pthread_mutex_unlock(&lg->mu);
     wake(lg);
     return id < 0 ? 0 : r;

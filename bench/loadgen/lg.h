@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define LG_HIST_BUCKETS 61          /* log-spaced latency buckets, upper bounds 10 us .. 10 s */
-#define LG_MAX_PROFILES 128
+#define LG_MAX_PAYLOAD 1900         /* largest clip payload (bytes) */
 
 typedef struct lg lg_t;
 
