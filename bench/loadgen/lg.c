@@ -36,7 +36,6 @@
 #define MISS 256
 #define WIN 1024
 #define MAX_RX_STREAMS 4096
-#define MAX_RTX_BIND 32
 #define CHECK_TX 8
 #define TICK_US 10000ull
 #define NACK_DELAY_US 10000ull
@@ -123,7 +122,7 @@ typedef struct peer {
     uint16_t twcc_seq;
     uint64_t last_twcc_us, last_rr_us;
     rx_stream_t **rx; int nrx, caprx; ms_map_t rx_by_ssrc; rx_stream_t *rx_last;
-    struct { uint32_t rtx, media; } rtxb[MAX_RTX_BIND]; int nrtxb;
+    ms_map_t rtx_map;                /* rtx ssrc -> media ssrc | 1 << 32 (given, or learnt) */
     uint32_t rtcp_ssrc;
     uint32_t vcount;
     lg_stats_t st;
@@ -555,14 +554,15 @@ static int qparse(const uint8_t *b, int len, qhdr_t *h, int want_ext, uint16_t *
 }
 
 static uint32_t rtx_media(peer_t *p, uint32_t rtx_ssrc, uint8_t apt, uint16_t osn) {
-    for (int i = 0; i < p->nrtxb; i++) if (p->rtxb[i].rtx == rtx_ssrc) return p->rtxb[i].media;
+    void *v = ms_map_get(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32));
+    if (v) return (uint32_t)(uintptr_t)v;
     /* learn: the media stream of that payload type that misses this sequence number */
     for (int i = 0; i < p->nrx; i++) {
         rx_stream_t *s = p->rx[i];
         if (s->pt != apt || !s->init) continue;
         int64_t e = ext_of(s, osn);
         if (e <= s->max_ext && e > s->max_ext - WIN && !bit_get(s, e)) {
-            if (p->nrtxb < MAX_RTX_BIND) { p->rtxb[p->nrtxb].rtx = rtx_ssrc; p->rtxb[p->nrtxb].media = s->ssrc; p->nrtxb++; }
+            ms_map_put(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32), (void *)(uintptr_t)((uint64_t)s->ssrc | (1ull << 32)));
             return s->ssrc;
         }
     }
@@ -691,7 +691,8 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
     o[0] = 0x80; o[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
     wr16(o + 2, seq); wr32(o + 4, ts); wr32(o + 8, ssrc);
     int off = 12;
-    int have_ext = s->prm.mid_ext || (s->prm.rid_ext && rtx_osn < 0) || s->prm.abs_ext || p->twcc_ext;
+    int have_ext = s->prm.mid_ext || (s->prm.rid_ext && rtx_osn < 0) || (s->prm.rrid_ext && rtx_osn >= 0) ||
+                   s->prm.abs_ext || p->twcc_ext;
     if (have_ext) {
         o[0] |= 0x10;
         int start = off;
@@ -703,6 +704,10 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
         }
         if (s->prm.rid_ext && s->prm.rid_len && rtx_osn < 0) {
             o[off++] = (uint8_t)((s->prm.rid_ext << 4) | (s->prm.rid_len - 1));
+            memcpy(o + off, s->rid, s->prm.rid_len); off += s->prm.rid_len;
+        }
+        if (s->prm.rrid_ext && s->prm.rid_len && rtx_osn >= 0) {  /* RTX: the rid it repairs */
+            o[off++] = (uint8_t)((s->prm.rrid_ext << 4) | (s->prm.rid_len - 1));
             memcpy(o + off, s->rid, s->prm.rid_len); off += s->prm.rid_len;
         }
         if (s->prm.abs_ext) {
@@ -1021,6 +1026,7 @@ static void peer_free(lg_t *lg, peer_t *p) {
     for (int i = 0; i < p->nrx; i++) free(p->rx[i]);
     free(p->rx);
     ms_map_free(&p->rx_by_ssrc);
+    ms_map_free(&p->rtx_map);
     free(p->twcc);
     free(p);
 }
@@ -1070,6 +1076,7 @@ int lg_open_peer(lg_t *lg, const char *ufrag, const char *pwd, char *err, int er
     snprintf(p->pwd, sizeof(p->pwd), "%s", pwd);
     memset(p->rtx_apt, 0xff, sizeof(p->rtx_apt));
     ms_map_init(&p->rx_by_ssrc);
+    ms_map_init(&p->rtx_map);
     RAND_bytes((uint8_t *)&p->rtcp_ssrc, 4);
     RAND_bytes((uint8_t *)&p->tiebreaker, 8);
     pthread_mutex_lock(&lg->mu);
@@ -1359,4 +1366,16 @@ double lg_cpu_seconds(lg_t *lg) {
     double v = lg->cpu_s;
     pthread_mutex_unlock(&lg->mu);
     return v;
+}
+
+int lg_map_rtx(lg_t *lg, int id, uint32_t rtx_ssrc, uint32_t media_ssrc) {
+    pthread_mutex_lock(&lg->mu);
+    peer_t *p = get_peer(lg, id);
+    int r = -1;
+    if (p) {
+        ms_map_put(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32), (void *)(uintptr_t)((uint64_t)media_ssrc | (1ull << 32)));
+        r = 0;
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return r;
 }
