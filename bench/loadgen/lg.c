@@ -767,7 +767,7 @@ static void send_one(lg_t *lg, source_t *s, int pidx, int marker) {
 
 static void pump_source(lg_t *lg, source_t *s) {
     peer_t *p = s->p;
-    if (!s->running || !p || !p->srtp_out || !p->has_remote) return;
+    if (!s->running || !p || !p->srtp_out || !p->has_remote || p->ice == LG_ICE_FAILED) return;
     clip_t *c = s->clip;
     uint64_t now = lg->now_us;
     if (!s->clock_set) {
@@ -828,6 +828,8 @@ static void peer_tick(lg_t *lg, peer_t *p) {
             if (now - p->checking_since_us > 30000000ull) p->ice = LG_ICE_FAILED;
         } else if (p->ice == LG_ICE_CONNECTED) {
             if (now - p->last_check_us >= 2500000) send_check(lg, p);
+            /* RFC 7675: consent expires 30 s after the last answer; then no more media */
+            if (p->last_resp_us && now - p->last_resp_us > 30000000ull) p->ice = LG_ICE_FAILED;
         }
         if (p->dtls_on && (p->dtls.state == DTLS_CONNECTING ||
                            (p->dtls.state == DTLS_NEW && p->dtls.client && p->ice == LG_ICE_CONNECTED))) {
