@@ -219,11 +219,11 @@ def publisher_offer(ufrag: str, pwd: str, fingerprint: str, port: int, media: Me
 
 
 def subscriber_answer(offer: Sdp, ufrag: str, pwd: str, fingerprint: str, port: int,
-                      ip: str = "127.0.0.1") -> tuple[str, dict[int, int]]:
+                      ip: str = "127.0.0.1", setup: str = "active") -> tuple[str, dict[int, int]]:
     """recvonly for every m-line Janus offers (its codecs, rtx and the mid extension only).
 
     Returns the SDP and the rtx payload type map (rtx pt -> media pt)."""
-    tr = [f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", f"a=fingerprint:sha-256 {fingerprint}", "a=setup:active"]
+    tr = [f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", f"a=fingerprint:sha-256 {fingerprint}", f"a=setup:{setup}"]
     cand = [f"a=candidate:1 1 udp 2130706431 {ip} {port} typ host", "a=end-of-candidates"]
     rtx: dict[int, int] = {}
     mids = [m.get("mid") for m in offer.media if m.port != 0 and m.kind in ("audio", "video")]
@@ -649,16 +649,36 @@ cors: {{
 
 
 class JanusAdapter(Adapter):
+    """Janus 1.1 VideoRoom for the side-by-side harness.
+
+    * ``clips``: load-generator clip ids for "audio", "q", "h", "f".
+    * ``subscriber_dtls``: the load-generator subscriber's DTLS role. "server" (answer
+      ``a=setup:passive``, Janus is the DTLS client) by default: as DTLS client the load generator
+      sends its ClientHello the moment it is nominated, and Janus 1.1.2 silently drops a ClientHello
+      that arrives before its own (queued) handshake start; OpenSSL then retransmits only after its
+      1 s initial timer, so about half the joins took 1.0 s instead of 30 ms. "client" restores
+      ``a=setup:active``.
+    * ``force_substream``: send ``configure`` with ``substream: 2`` after ``start`` (Janus already
+      targets the top substream by default; this makes it explicit at one extra round trip).
+    * ``loopback_shim``: preload the IP_UNICAST_IF no-op (see the module docstring).
+    * ``debug_level`` (default 3, or $JANUS_DEBUG_LEVEL) and ``nice_debug`` for investigations.
+    """
+
     name = "janus"
     simulcast = True
 
     def __init__(self, clips: dict[str, int], debug_level: int | None = None, nice_debug: bool = False,
-                 loopback_shim: bool = True) -> None:
+                 loopback_shim: bool = True, subscriber_dtls: str = "server",
+                 force_substream: bool = True) -> None:
         super().__init__()
         self.clips = clips
         self.debug_level = debug_level if debug_level is not None else int(os.environ.get("JANUS_DEBUG_LEVEL", "3"))
         self.nice_debug = nice_debug
         self.loopback_shim = loopback_shim
+        if subscriber_dtls not in ("client", "server"):
+            raise ValueError("subscriber_dtls is 'client' (answer setup:active) or 'server' (setup:passive)")
+        self.subscriber_dtls = subscriber_dtls
+        self.force_substream = force_substream
         self.ice_iface = self.ice_ip = ""
         self.lg_bind_ip = "127.0.0.1"      # where load-generator peers must bind to reach this Janus
         self.proc: subprocess.Popen | None = None
@@ -814,16 +834,17 @@ class JanusAdapter(Adapter):
             remote = await self._remote(handle, offer)
             ufrag, pwd = secrets.token_hex(4), secrets.token_hex(12)
             p = lg.open_peer(ufrag, pwd)
-            answer, rtx = subscriber_answer(offer, ufrag, pwd, lg.fingerprint, lg.port(p), self._lg_ip(lg))
+            setup = "active" if self.subscriber_dtls == "client" else "passive"
+            answer, rtx = subscriber_answer(offer, ufrag, pwd, lg.fingerprint, lg.port(p), self._lg_ip(lg), setup)
             await c.start(handle, answer)
             # Janus offered actpass and we answered active: the loadgen is the DTLS client; Janus
             # offered, so it is the controlling ICE agent.
             lg.connect(p, remote_ip=remote.ip, remote_port=remote.port, remote_ufrag=remote.ufrag,
                        remote_pwd=remote.pwd, remote_fingerprint=remote.fingerprint, controlling=False,
-                       dtls_role="client", srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"),
+                       dtls_role=self.subscriber_dtls, srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"),
                        rtx=rtx, twcc_ext=0)
             video_mids = [m.get("mid") for m in offer.media if m.kind == "video" and m.port != 0]
-            if self.simulcast and video_mids and any(len(pub.ssrcs) > 2 for pub in publishers):
+            if self.force_substream and video_mids and any(len(pub.ssrcs) > 2 for pub in publishers):
                 await c.configure_substream(handle, video_mids, 2)
         except BaseException:
             if p is not None:

@@ -143,8 +143,10 @@ async def test_loadgen_publisher_to_two_loadgen_subscribers(tmp_path):
                 await asyncio.sleep(0.2)
             st = [lg.peer_stats(s.lg_peer) for s in subs]
             assert all(s["rx_packets"] > 200 for s in st), (st, [lg.state(s.lg_peer) for s in subs])
-            assert all(s["decrypt_errors"] == 0 for s in st), st
+            assert all(s["decrypt_errors"] == 0 and s["lost"] == 0 for s in st), st
+            assert all(len(s["ssrcs"]) == 2 for s in st), st        # Opus + the top VP8 layer
             assert sum(lg.totals()["latency_hist"]) > 0
+            assert lg.peer_stats(pub.lg_peer)["tx_packets"] > 0
             for s in subs:
                 await ad.leave(s)
             await ad.leave(pub)
