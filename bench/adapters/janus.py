@@ -473,14 +473,15 @@ class JanusClient:
             raise JanusError(f"publish: no answer from Janus ({jsep})")
         return h, pub_id, jsep["sdp"]
 
-    async def subscribe(self, room: int, feeds: list[int], substream: int | None = 2) -> tuple[int, str]:
-        """Join as subscriber to every stream of ``feeds``: (handle, Janus's offer SDP)."""
+    async def subscribe(self, room: int, feeds: list[int]) -> tuple[int, str, list[dict[str, Any]]]:
+        """Join as subscriber to every stream of ``feeds``: (handle, Janus's offer SDP, its streams:
+        ``[{"mid", "type", "feed_id", "feed_mid", ...}]``)."""
         h = await self.attach()
-        _, jsep = await self.message(h, {"request": "join", "ptype": "subscriber", "room": room,
-                                         "use_msid": False, "streams": [{"feed": f} for f in feeds]})
+        attached, jsep = await self.message(h, {"request": "join", "ptype": "subscriber", "room": room,
+                                                "use_msid": False, "streams": [{"feed": f} for f in feeds]})
         if not jsep or jsep.get("type") != "offer":
             raise JanusError(f"subscribe: no offer from Janus ({jsep})")
-        return h, jsep["sdp"]
+        return h, jsep["sdp"], attached.get("streams", [])
 
     async def start(self, handle: int, answer_sdp: str) -> None:
         await self.message(handle, {"request": "start"}, jsep={"type": "answer", "sdp": answer_sdp,
@@ -827,7 +828,7 @@ class JanusAdapter(Adapter):
     async def subscribe(self, lg: Loadgen, room: str, name: str, publishers: list[Peer]) -> Peer:
         c = self._client()
         rid = await self._room(room)
-        handle, offer_text = await c.subscribe(rid, [pub.extra["feed"] for pub in publishers])
+        handle, offer_text, streams = await c.subscribe(rid, [pub.extra["feed"] for pub in publishers])
         p: int | None = None
         try:
             offer = parse_sdp(offer_text)
@@ -852,11 +853,15 @@ class JanusAdapter(Adapter):
             with contextlib.suppress(Exception):
                 await c.leave(handle)
             raise
+        # {"<publisher name>/audio": ssrc, "<publisher name>/video": ssrc}: the SSRCs Janus sends with
+        # (it rewrites them; one video SSRC per publisher whatever the simulcast layer)
+        names = {pub.extra["feed"]: pub.name for pub in publishers}
+        by_mid = {st.get("mid"): st for st in streams}
         ssrcs: dict[str, int] = {}
-        for m in offer.media:
-            got = offered_ssrcs(Sdp([], [m])).get(m.get("mid") or "", [])
-            if got:
-                ssrcs[f"{m.kind}.{m.get('mid')}"] = got[0]
+        for mid, got in offered_ssrcs(offer).items():
+            st = by_mid.get(mid, {})
+            if got and st.get("type") in ("audio", "video"):
+                ssrcs[f"{names.get(st.get('feed_id'), st.get('feed_id'))}/{st['type']}"] = got[0]
         self._lgs[p] = lg
         return Peer(name=name, lg_peer=p, role="subscriber", ssrcs=ssrcs,
                     extra={"handle": handle, "room": rid, "rtx": rtx, "offer": offer_text})

@@ -85,7 +85,7 @@ async def test_aiortc_publisher_to_aiortc_subscriber(janus):
         asyncio.ensure_future(pump())
 
     try:
-        sh, offer = await c.subscribe(room, [feed])
+        sh, offer, _ = await c.subscribe(room, [feed])
         await sub.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         await sub.setLocalDescription(await sub.createAnswer())
         await c.start(sh, sub.localDescription.sdp)
