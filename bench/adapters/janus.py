@@ -25,8 +25,9 @@ Roles (RFC 8445 / RFC 5763, as Janus takes them):
   load-generator peer is controlling. Janus answers ``a=setup:active`` to an actpass offer (it is
   the DTLS client), so the load-generator peer is then the DTLS server; the role is read from the
   answer.
-* subscriber: Janus offers (``a=setup:actpass``) and is the ICE *controlling* agent; we answer
-  ``a=setup:active`` (the load-generator peer is the DTLS client) and are controlled.
+* subscriber: Janus offers (``a=setup:actpass``) and is the ICE *controlling* agent; the
+  load-generator peer is controlled. We answer ``a=setup:passive`` by default (the load generator
+  is the DTLS server, Janus the client): see ``JanusAdapter.subscriber_dtls`` for why.
 
 Simulcast: rid based (``a=rid`` + ``a=simulcast:send``), rids listed high to low as Janus expects
 by default (``rid_order`` "hml"): ``f;h;q``. Subscribers are configured for substream 2 (``f``).
@@ -569,15 +570,17 @@ def ensure_janus() -> str:
         return exe
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    r = subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "janus"], env=env, capture_output=True, text=True)
-    if r.returncode != 0:
+    install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "janus"]
+    r = subprocess.run(install, env=env, capture_output=True, text=True)
+    if r.returncode != 0:        # a stale package index: update once and retry
         subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True)
-        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "janus"], env=env, check=True, capture_output=True)
+        r = subprocess.run(install, env=env, capture_output=True, text=True)
     exe = shutil.which("janus")
-    if not exe:
-        raise JanusError("janus not installed")
-    # the package starts a system service; the benchmark runs its own instance
-    subprocess.run([*sudo, "systemctl", "disable", "--now", "janus"], capture_output=True)
+    if r.returncode != 0 or not exe:
+        raise JanusError(f"apt-get install janus failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+    # the package may start a system service; the benchmark runs its own instance
+    if shutil.which("systemctl"):
+        subprocess.run([*sudo, "systemctl", "disable", "--now", "janus"], capture_output=True)
     return exe
 
 
