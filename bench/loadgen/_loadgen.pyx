@@ -60,7 +60,7 @@ cdef extern from "lg.h" nogil:
     int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames, const uint8_t *const *payloads,
                      const int *lens, char *err, int errlen)
     int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen)
-    int lg_source_run(lg_t *lg, int source, int run)
+    int lg_source_run(lg_t *lg, int source, int run, int stagger)
     int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n)
     int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t *hist)
     double lg_hist_bound_us(int i)
@@ -291,37 +291,57 @@ cdef class _Loadgen:
             raise ValueError(err.decode(errors="replace"))
         return r
 
-    def start(self, int s):
+    def start(self, int s, *, bint stagger=False):
+        """Starts source s (once its peer has SRTP keys). stagger: after a random part of one frame interval."""
         self._check()
+        cdef int r
         with nogil:
-            lg_source_run(self.lg, s, 1)
+            r = lg_source_run(self.lg, s, 1, stagger)
+        if r < 0:
+            raise KeyError(s)
 
     def stop(self, int s):
         self._check()
+        cdef int r
         with nogil:
-            lg_source_run(self.lg, s, 0)
+            r = lg_source_run(self.lg, s, 0, 0)
+        if r < 0:
+            raise KeyError(s)
 
-    def start_all(self):
+    def start_all(self, *, bint stagger=True):
+        """Starts every source; by default each after a random part of one frame interval, so that the
+        sources' frames do not all leave in the same millisecond."""
         self._check()
         with nogil:
-            lg_source_run(self.lg, -1, 1)
+            lg_source_run(self.lg, -1, 1, stagger)
 
     def stop_all(self):
         self._check()
         with nogil:
-            lg_source_run(self.lg, -1, 0)
+            lg_source_run(self.lg, -1, 0, 0)
 
     def peer_stats(self, int p) -> dict:
         self._check()
         cdef lg_stats_t st
-        cdef lg_ssrc_stat_t ss[64]
-        cdef int n = 0, r, i
-        with nogil:
-            r = lg_peer_stats(self.lg, p, &st, ss, 64, &n)
-        if r < 0:
-            raise KeyError(p)
-        d = _stats(&st)
-        d["ssrcs"] = {ss[i].ssrc: ss[i].received for i in range(n)}
+        cdef int cap = 64, n = 0, r, i
+        cdef lg_ssrc_stat_t *ss = NULL
+        try:
+            while True:
+                free(ss)
+                ss = <lg_ssrc_stat_t *>malloc(cap * sizeof(lg_ssrc_stat_t))
+                if ss == NULL:
+                    raise MemoryError()
+                with nogil:
+                    r = lg_peer_stats(self.lg, p, &st, ss, cap, &n)
+                if r < 0:
+                    raise KeyError(p)
+                if r <= cap:
+                    break
+                cap = r + 64
+            d = _stats(&st)
+            d["ssrcs"] = {ss[i].ssrc: ss[i].received for i in range(n)}
+        finally:
+            free(ss)
         return d
 
     def totals(self) -> dict:

@@ -35,7 +35,7 @@
 #define HIST 512
 #define MISS 256
 #define WIN 1024
-#define MAX_RX_STREAMS 32
+#define MAX_RX_STREAMS 4096
 #define MAX_RTX_BIND 32
 #define CHECK_TX 8
 #define TICK_US 10000ull
@@ -49,6 +49,8 @@ typedef struct {
     uint32_t ssrc;
     uint8_t pt, init;
     int64_t base_ext, max_ext;
+    int64_t expected_acc;          /* expected packets of earlier epochs (before a sequence number jump) */
+    uint32_t bad_run;              /* consecutive packets far behind the window */
     uint64_t unique, total;
     uint64_t bits[WIN / 64];
     struct { int64_t ext; uint64_t next_us; uint8_t tries; } miss[MISS];
@@ -91,7 +93,7 @@ typedef struct source {
     uint16_t seq, rtx_seq;
     uint32_t ts;
     int frame, pkt, in_frame, first, want_key, clock_set;
-    uint64_t next_us, frame_start_us, last_sr_us;
+    uint64_t next_us, frame_start_us, last_sr_us, start_delay_us;
     uint64_t packets, octets, sent_count;
     hist_t hist[HIST];
     struct source *next_in_peer;
@@ -105,6 +107,7 @@ typedef struct peer {
     int connected_cfg, raw;
     /* ICE */
     int ice, controlling, nominated, check_ok;
+    struct sockaddr_storage early_from;  /* where a nomination came from before connect() */
     uint64_t tiebreaker, last_check_us, last_resp_us, checking_since_us;
     uint8_t check_txid[CHECK_TX][12]; int check_i;
     /* DTLS / SRTP */
@@ -119,7 +122,7 @@ typedef struct peer {
     uint32_t twcc_media_ssrc;
     uint16_t twcc_seq;
     uint64_t last_twcc_us, last_rr_us;
-    rx_stream_t *rx[MAX_RX_STREAMS]; int nrx;
+    rx_stream_t **rx; int nrx, caprx; ms_map_t rx_by_ssrc; rx_stream_t *rx_last;
     struct { uint32_t rtx, media; } rtxb[MAX_RTX_BIND]; int nrtxb;
     uint32_t rtcp_ssrc;
     uint32_t vcount;
@@ -323,9 +326,9 @@ static void maybe_connected(lg_t *lg, peer_t *p) {
 static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const struct sockaddr_storage *from) {
     stun_msg_t m;
     if (stun_parse(buf, len, &m) < 0) { p->st.malformed++; return; }
-    if (m.type == STUN_BINDING_INDICATION) return;
-    if (!p->connected_cfg || p->raw) return;
+    if (m.type == STUN_BINDING_INDICATION || p->raw) return;
     if (m.type == STUN_BINDING_SUCCESS || m.type == STUN_BINDING_ERROR) {
+        if (!p->connected_cfg) return;
         int mine = 0;
         for (int k = 0; k < CHECK_TX; k++) if (!memcmp(p->check_txid[k], m.txid, 12)) mine = 1;
         if (!mine) return;
@@ -353,6 +356,17 @@ static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const 
         uint8_t *o = tx_slot(lg);
         int n = stun_build_error(o, BUFSZ, m.txid, 401, "Unauthorized");
         if (n > 0) tx_commit_to(lg, p->fd, from, n);
+        return;
+    }
+    if (!p->connected_cfg) {
+        /* checks that arrive before connect(): answer them, and remember a nomination */
+        uint8_t *o = tx_slot(lg);
+        int n = stun_build_success(o, BUFSZ, m.txid, (const struct sockaddr *)from, p->pwd, (int)strlen(p->pwd));
+        if (n > 0) tx_commit_to(lg, p->fd, from, n);
+        if (m.use_candidate && m.ice_controlling) {
+            p->nominated = 1;
+            memcpy(&p->early_from, from, addr_len(from));
+        }
         return;
     }
     /* RFC 8445 7.3.1.1 role conflicts */
@@ -411,12 +425,22 @@ static void handle_dtls(lg_t *lg, peer_t *p, const uint8_t *buf, int len) {
 /* ------------------------------------------------------------------------------------------ receive */
 
 static rx_stream_t *rx_stream(peer_t *p, uint32_t ssrc, int pt, int create) {
-    for (int i = 0; i < p->nrx; i++) if (p->rx[i]->ssrc == ssrc) return p->rx[i];
+    if (p->rx_last && p->rx_last->ssrc == ssrc) return p->rx_last;
+    rx_stream_t *s = ms_map_get(&p->rx_by_ssrc, (uint64_t)ssrc | (1ull << 32));
+    if (s) { p->rx_last = s; return s; }
     if (!create || p->nrx >= MAX_RX_STREAMS) return NULL;
-    rx_stream_t *s = calloc(1, sizeof(*s));
+    if (p->nrx == p->caprx) {
+        int nc = p->caprx ? p->caprx * 2 : 8;
+        rx_stream_t **n = realloc(p->rx, nc * sizeof(*n));
+        if (!n) return NULL;
+        p->rx = n; p->caprx = nc;
+    }
+    s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     s->ssrc = ssrc; s->pt = (uint8_t)pt;
     p->rx[p->nrx++] = s;
+    ms_map_put(&p->rx_by_ssrc, (uint64_t)ssrc | (1ull << 32), s);
+    p->rx_last = s;
     return s;
 }
 static inline int bit_get(rx_stream_t *s, int64_t e) { return (s->bits[(e & (WIN - 1)) >> 6] >> (e & 63)) & 1; }
@@ -437,6 +461,7 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
     }
     int64_t e = ext_of(s, seq);
     if (e > s->max_ext) {
+        s->bad_run = 0;
         int64_t gap = e - s->max_ext - 1;
         if (gap >= WIN) memset(s->bits, 0, sizeof(s->bits));
         else for (int64_t k = s->max_ext + 1; k < e; k++) bit_clr(s, k);
@@ -451,7 +476,18 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
         s->max_ext = e; s->unique++;
         return 1;
     }
-    if (e <= s->max_ext - WIN) return 0;
+    if (e <= s->max_ext - WIN) {
+        /* far behind: a sender that jumped its sequence numbers (restart). After a run of them, start over. */
+        if (++s->bad_run < 64) return 0;
+        s->expected_acc += s->max_ext - s->base_ext + 1;
+        s->base_ext = s->max_ext = seq + 65536;
+        s->expected_prior = s->expected_acc;
+        memset(s->bits, 0, sizeof(s->bits));
+        s->nmiss = 0;
+        bit_set(s, s->max_ext); s->unique++; s->bad_run = 0;
+        return 1;
+    }
+    s->bad_run = 0;
     if (e < s->base_ext) {
         if (s->base_ext - e > 64) return 0;
         for (int64_t k = e + 1; k < s->base_ext; k++) bit_clr(s, k);
@@ -464,9 +500,10 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
     return 1;
 }
 
+static inline int64_t rx_expected(const rx_stream_t *s) { return s->expected_acc + s->max_ext - s->base_ext + 1; }
 static inline int64_t rx_lost(const rx_stream_t *s) {
     if (!s->init) return 0;
-    int64_t l = (s->max_ext - s->base_ext + 1) - (int64_t)s->unique;
+    int64_t l = rx_expected(s) - (int64_t)s->unique;
     return l > 0 ? l : 0;
 }
 
@@ -529,35 +566,46 @@ static void handle_rtp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     uint16_t tseq = 0;
     int f = qparse(buf, len, &h, p->twcc_ext, &tseq);
     if (f < 0) { p->st.malformed++; return; }
+    int is_rtx = p->rtx_apt[h.pt] != 0xff, n = 0, decrypted = 0;
+    rx_stream_t *s = NULL;
+    if (is_rtx || !(s = rx_stream(p, h.ssrc, h.pt, 0))) {
+        /* RTX is always decrypted (for its OSN); a new SSRC is tracked once one of its packets authenticates */
+        n = srtp_unprotect_rtp(p->srtp_in, buf, len);
+        if (n < 0) { p->st.decrypt_errors++; return; }
+        decrypted = 1;
+    }
     if (f > 0 && p->twcc) twcc_rx_on_packet(p->twcc, tseq, lg->now_us);
     p->st.rx_packets++;
     p->st.rx_bytes += len;
-    int is_rtx = p->rtx_apt[h.pt] != 0xff;
     if (is_rtx) {
-        int n = srtp_unprotect_rtp(p->srtp_in, buf, len);
-        if (n < 0) { p->st.decrypt_errors++; return; }
-        qhdr_t h2;
-        if (qparse(buf, n, &h2, 0, NULL) < 0 || n - h2.hlen < 2) { p->st.malformed++; return; }
-        uint16_t osn = rd16(buf + h2.hlen);
+        rtp_hdr_t h2;
+        if (rtp_parse(buf, n, &h2) < 0) { p->st.malformed++; return; }
+        if (h2.payload_len <= 2) return;   /* a padding-only probe */
+        uint16_t osn = rd16(buf + h2.header_len);
         uint8_t apt = p->rtx_apt[h.pt];
         p->st.rx_rtx++;
-        if (n - h2.hlen == 2) return; /* padding-only probe */
         uint32_t media = rtx_media(p, h.ssrc, apt, osn);
         if (!media) return;
-        rx_stream_t *s = rx_stream(p, media, apt, 0);
-        if (s) rx_mark(lg, s, osn);
-        if (f > 0 && p->twcc) p->twcc_media_ssrc = media;
+        rx_stream_t *m = rx_stream(p, media, apt, 0);
+        if (m) rx_mark(lg, m, osn);
+        if (f > 0) p->twcc_media_ssrc = media;
         return;
     }
-    rx_stream_t *s = rx_stream(p, h.ssrc, h.pt, 1);
-    if (!s) return;
+    if (!s && !(s = rx_stream(p, h.ssrc, h.pt, 1))) return;
     if (f > 0) p->twcc_media_ssrc = h.ssrc;
     int64_t before_max = s->max_ext;
     int isnew = rx_mark(lg, s, h.seq);
-    if (isnew && s->unique > 1 && s->max_ext == before_max) p->st.rx_rtx++;  /* a gap filled on the same SSRC */
-    if (p->vcount++ % (uint32_t)lg->verify_every) return;
-    int n = srtp_unprotect_rtp(p->srtp_in, buf, len);
-    if (n < 0) { p->st.decrypt_errors++; return; }
+    if (isnew && s->unique > 1 && s->max_ext == before_max) {
+        /* a gap filled on the same SSRC: not verified (it may be older than the SRTP replay window) */
+        p->st.rx_rtx++;
+        return;
+    }
+    if (!isnew) return;                 /* a duplicate: SRTP would call it a replay */
+    if (!decrypted) {
+        if (p->vcount++ % (uint32_t)lg->verify_every) return;
+        n = srtp_unprotect_rtp(p->srtp_in, buf, len);
+        if (n < 0) { p->st.decrypt_errors++; return; }
+    }
     rtp_hdr_t rh;
     if (rtp_parse(buf, n, &rh) < 0) { p->st.malformed++; return; }
     int end = rh.header_len + rh.payload_len;
@@ -579,7 +627,8 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     int n = srtp_unprotect_rtcp(p->srtp_in, buf, len);
     if (n < 0) { p->st.decrypt_errors++; return; }
     int off = 0, pl;
-    while ((off = rtcp_next(buf, n, off, &pl)) >= 0) {
+    while (off < n) {
+        if (rtcp_next(buf, n, off, &pl) < 0) { p->st.malformed++; break; }
         const uint8_t *q = buf + off;
         int type = q[1], fmt = q[0] & 31;
         if (type == RTCP_RTPFB && fmt == 1 && pl >= 16) {
@@ -602,7 +651,6 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
         }
         off += pl;
     }
-    if (off == -1 && n < 4) p->st.malformed++;
 }
 
 static void on_datagram(lg_t *lg, peer_t *p, uint8_t *buf, int len, const struct sockaddr_storage *from) {
@@ -708,7 +756,9 @@ static void pump_source(lg_t *lg, source_t *s) {
     if (!s->running || !p || !p->srtp_out || !p->has_remote) return;
     clip_t *c = s->clip;
     uint64_t now = lg->now_us;
-    if (!s->clock_set) { s->clock_set = 1; s->next_us = now; s->first = 1; s->in_frame = 0; s->frame = 0; }
+    if (!s->clock_set) {
+        s->clock_set = 1; s->next_us = now + s->start_delay_us; s->first = 1; s->in_frame = 0; s->frame = 0;
+    }
     if (now > s->next_us + 1000000) s->next_us = now;   /* far behind (stalled): resync */
     int guard = 0;
     while (now >= s->next_us && guard++ < 10000) {
@@ -827,11 +877,12 @@ static void peer_tick(lg_t *lg, peer_t *p) {
     if (p->nrx && now - p->last_rr_us >= 1000000) {
         p->last_rr_us = now;
         rtcp_report_t b[31];
+      for (int i0 = 0; i0 < p->nrx; i0 += 31) {
         int nb = 0;
-        for (int i = 0; i < p->nrx && nb < 31; i++) {
+        for (int i = i0; i < p->nrx && i < i0 + 31; i++) {
             rx_stream_t *s = p->rx[i];
             if (!s->init) continue;
-            int64_t expected = s->max_ext - s->base_ext + 1;
+            int64_t expected = rx_expected(s);
             int64_t exp_int = expected - s->expected_prior;
             int64_t rec_int = (int64_t)(s->unique - s->unique_prior);
             s->expected_prior = expected; s->unique_prior = s->unique;
@@ -850,6 +901,7 @@ static void peer_tick(lg_t *lg, peer_t *p) {
         o = tx_slot(lg);
         int n = rtcp_build_rr(o, 1200, p->rtcp_ssrc, b, nb);
         if (n > 0) { p->st.rr_tx++; send_rtcp(lg, p, o, n); }
+      }
     }
 }
 
@@ -947,6 +999,8 @@ static void peer_free(lg_t *lg, peer_t *p) {
     if (p->srtp_in) srtp_ctx_free(p->srtp_in);
     if (p->srtp_out) srtp_ctx_free(p->srtp_out);
     for (int i = 0; i < p->nrx; i++) free(p->rx[i]);
+    free(p->rx);
+    ms_map_free(&p->rx_by_ssrc);
     free(p->twcc);
     free(p);
 }
@@ -995,6 +1049,7 @@ int lg_open_peer(lg_t *lg, const char *ufrag, const char *pwd, char *err, int er
     snprintf(p->ufrag, sizeof(p->ufrag), "%s", ufrag);
     snprintf(p->pwd, sizeof(p->pwd), "%s", pwd);
     memset(p->rtx_apt, 0xff, sizeof(p->rtx_apt));
+    ms_map_init(&p->rx_by_ssrc);
     RAND_bytes((uint8_t *)&p->rtcp_ssrc, 4);
     RAND_bytes((uint8_t *)&p->tiebreaker, 8);
     pthread_mutex_lock(&lg->mu);
@@ -1042,6 +1097,11 @@ int lg_connect(lg_t *lg, int id, const lg_connect_t *c, char *err, int errlen) {
     snprintf(p->remote_ufrag, sizeof(p->remote_ufrag), "%s", c->remote_ufrag);
     snprintf(p->remote_pwd, sizeof(p->remote_pwd), "%s", c->remote_pwd);
     p->controlling = c->controlling;
+    if (p->controlling) p->nominated = 0;
+    else if (p->nominated && !addr_eq(&p->early_from, &p->remote)) {
+        memcpy(&p->remote, &p->early_from, addr_len(&p->early_from));
+        p->remote_len = addr_len(&p->early_from);
+    }
     memcpy(p->rtx_apt, c->rtx_apt, 128);
     p->twcc_ext = c->twcc_ext;
     if (p->twcc_ext && (p->twcc = malloc(sizeof(twcc_rx_t)))) twcc_rx_init(p->twcc);
@@ -1220,13 +1280,22 @@ out:
     return r;
 }
 
-int lg_source_run(lg_t *lg, int id, int run) {
+int lg_source_run(lg_t *lg, int id, int run, int stagger) {
     pthread_mutex_lock(&lg->mu);
     int r = -1;
     for (int i = 0; i < lg->nsources; i++) {
         source_t *s = lg->sources[i];
         if (!s || (id >= 0 && i != id)) continue;
-        if (run && !s->running) s->clock_set = 0;
+        if (run && !s->running) {
+            s->clock_set = 0;
+            s->start_delay_us = 0;
+            if (stagger) {
+                uint32_t rnd;
+                RAND_bytes((uint8_t *)&rnd, 4);
+                int64_t g = s->clip->frames[0].gap_us;
+                s->start_delay_us = g > 0 ? rnd % (uint64_t)g : 0;
+            }
+        }
         s->running = run;
         r = 0;
     }
@@ -1244,7 +1313,7 @@ int lg_peer_stats(lg_t *lg, int id, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int m
         int k = 0;
         for (int i = 0; i < p->nrx && k < max; i++) { ssrcs[k].ssrc = p->rx[i]->ssrc; ssrcs[k].received = p->rx[i]->unique; k++; }
         *n = k;
-        r = 0;
+        r = p->nrx;
     }
     pthread_mutex_unlock(&lg->mu);
     return r;

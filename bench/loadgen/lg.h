@@ -63,8 +63,10 @@ int lg_close_peer(lg_t *lg, int peer);
 int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames, const uint8_t *const *payloads,
                  const int *lens, char *err, int errlen);
 int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen);
-int lg_source_run(lg_t *lg, int source, int run);   /* -1 for every source */
+/* source -1: every source. stagger: a started source waits a random part of its clip's first frame gap. */
+int lg_source_run(lg_t *lg, int source, int run, int stagger);
 
+/* Fills at most max SSRC counters (*n of them); returns how many SSRCs the peer has, or -1. */
 int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n);
 int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS]);
 double lg_hist_bound_us(int i);

@@ -351,3 +351,39 @@ async def test_aiortc_receives_from_the_loadgen(lgs, lg_offers):
         lg.stop(s)
     finally:
         await pc.close()
+
+
+def test_authentic_odd_packets_on_a_raw_peer(lgs):
+    """Authentic SRTP from a hand-made sender: a sequence number jump, RTCP of every kind, bad headers."""
+    import struct
+
+    from native._srtp import SrtpSession
+
+    lg = lgs(verify_every=1)
+    p = lg.open_peer("x", "y")
+    key = os.urandom(28)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    lg.connect_raw(p, remote_ip="127.0.0.1", remote_port=sock.getsockname()[1], tx_key=os.urandom(28), rx_key=key)
+    tx = SrtpSession(7, key[:16], key[16:])
+    target = ("127.0.0.1", lg.port(p))
+
+    def rtp(seq, payload=b"\x10" + bytes(50), first=0x80):
+        return struct.pack("!BBHII", first, 96, seq & 0xFFFF, seq * 30, 7) + payload
+
+    for seq in list(range(100)) + list(range(40000, 40100)):        # a jump the tracker must follow
+        sock.sendto(tx.protect(rtp(seq)), target)
+        if seq % 20 == 0:
+            time.sleep(0.002)
+    # RTCP: SR, RR, NACK and PLI for an SSRC we do not send, a FIR, an empty compound, a truncated one
+    for pkt in (struct.pack("!BBHI", 0x80, 200, 6, 7) + bytes(20), struct.pack("!BBHI", 0x81, 201, 7, 7) + bytes(24),
+                struct.pack("!BBHII", 0x81, 205, 3, 7, 99) + b"\x00\x01\x00\x00",
+                struct.pack("!BBHII", 0x81, 206, 2, 7, 99), struct.pack("!BBHII", 0x84, 206, 2, 7, 0),
+                struct.pack("!BBHI", 0x80, 200, 60, 7)):
+        sock.sendto(tx.protect_rtcp(pkt), target)
+    sock.sendto(b"\x80\x60" + bytes(4), target)                        # too short for RTP
+    time.sleep(0.2)
+    st = lg.peer_stats(p)
+    assert st["ssrcs"][7] >= 100 + 36
+    assert st["malformed"] >= 2 and st["nacks_rx"] == 1 and st["decrypt_errors"] == 0 and st["plis_rx"] == 2
+    sock.close()
