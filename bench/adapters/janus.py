@@ -6,13 +6,13 @@ Full ICE (libnice) as shipped, half-trickle: its candidates are in the SDP it se
 are also read as a fallback). No STUN/TURN, no admin API, no event handlers or loggers.
 
 Loopback: Janus 1.1 never gathers on a loopback interface (ice.c skips IFF_LOOPBACK; with nothing
-added libnice falls back to every non-loopback interface, IPv6 included). So Janus is told to
-gather on the host's first non-loopback IPv4 address only (``interface`` + ``ice_enforce_list``);
-its one candidate is that address, which the kernel still routes over ``lo``. libnice 0.1.21 also
-pins each host socket to its interface (IP_UNICAST_IF), which makes replies to 127.0.0.1 leave
-through eth0 and vanish; a two-line LD_PRELOAD (compiled into the workdir) disables that option,
-so load-generator peers on 127.0.0.1 work. Without a C compiler the peers must bind to
-``adapter.lg_bind_ip`` (the host address) instead.
+added libnice falls back to every non-loopback interface, IPv6 included), and libnice 0.1.21 pins
+each host socket to its interface (IP_UNICAST_IF), so a Janus on the host address cannot answer
+127.0.0.1 either. A small LD_PRELOAD, compiled into the workdir and loaded into Janus only, clears
+the loopback flag that getifaddrs() reports and makes IP_UNICAST_IF a no-op; with ``interface`` and
+``ice_enforce_list`` = 127.0.0.1 Janus's only candidate is then 127.0.0.1 (checked in the SDP).
+Without a C compiler (or with ``loopback_shim=False``) Janus gathers on the host's first
+non-loopback IPv4 address and the load generator must bind there (``adapter.lg_bind_ip``).
 
 Signaling is the Janus REST API over one aiohttp session: one Janus session holds every handle
 (one per publisher or subscriber), one long-poll loop reads the events of all of them and routes
@@ -524,18 +524,30 @@ def host_ipv4() -> tuple[str, str]:
     raise JanusError("Janus needs a non-loopback IPv4 interface (it never gathers on loopback)")
 
 
-# libnice >= 0.1.19 pins every host-candidate socket to its interface with IP_UNICAST_IF, so packets
-# Janus sends to 127.0.0.1 leave through eth0 and are lost. This preload turns that one option
-# into a no-op: Janus's socket stays bound to the host address, and its packets to 127.0.0.1 take
-# the local route (lo) like any other process's.
-UNICAST_IF_SHIM = r"""
+# Janus 1.1 skips every interface flagged IFF_LOOPBACK when it lists the addresses libnice may gather
+# on (ice.c, janus_ice_setup_local), so it can never announce 127.0.0.1. This preload, loaded into
+# Janus only, clears that flag in what getifaddrs() returns: with ``ice_enforce_list = 127.0.0.1``
+# Janus then hands libnice 127.0.0.1 and nothing else, and its one candidate is 127.0.0.1.
+# It also turns IP_UNICAST_IF into a no-op: libnice >= 0.1.19 pins each host socket to its
+# interface with it, which would make a socket on the host address unable to answer 127.0.0.1.
+LOOPBACK_SHIM = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #ifndef IP_UNICAST_IF
 #define IP_UNICAST_IF 50
 #endif
+int getifaddrs(struct ifaddrs **ifap) {
+    static int (*real)(struct ifaddrs **);
+    if (!real) real = (int (*)(struct ifaddrs **))dlsym(RTLD_NEXT, "getifaddrs");
+    int r = real(ifap);
+    if (r == 0)
+        for (struct ifaddrs *i = *ifap; i; i = i->ifa_next) i->ifa_flags &= ~IFF_LOOPBACK;
+    return r;
+}
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
     static int (*real)(int, int, int, const void *, socklen_t);
     if (!real) real = (int (*)(int, int, int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt");
@@ -546,12 +558,12 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
 
 
 def build_shim(workdir: Path) -> Path | None:
-    """Compile the IP_UNICAST_IF preload into workdir; None without a C compiler."""
+    """Compile the loopback preload into workdir; None without a C compiler."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
-    src, so = workdir / "no_unicast_if.c", workdir / "no_unicast_if.so"
-    src.write_text(UNICAST_IF_SHIM)
+    src, so = workdir / "janus_loopback.c", workdir / "janus_loopback.so"
+    src.write_text(LOOPBACK_SHIM)
     r = subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(so), str(src), "-ldl"], capture_output=True)
     return so if r.returncode == 0 else None
 
@@ -701,14 +713,17 @@ class JanusAdapter(Adapter):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         port = free_tcp_port()
-        self.ice_iface, self.ice_ip = host_ipv4()
-        cfg = write_config(self.workdir, port, self.debug_level, janus_dirs(), self.ice_ip, self.nice_debug)
         env = dict(os.environ)
         shim = await asyncio.to_thread(build_shim, self.workdir) if self.loopback_shim else None
         if shim is not None:
             env["LD_PRELOAD"] = " ".join(filter(None, [str(shim), env.get("LD_PRELOAD", "")]))
-        # without the shim Janus only reaches peers bound to its own interface address
-        self.lg_bind_ip = "127.0.0.1" if shim is not None else self.ice_ip
+            self.ice_iface, self.ice_ip = "lo", "127.0.0.1"
+        else:
+            # without the preload Janus gathers on the host's own address only, and only peers bound
+            # to that same address can reach it (IP_UNICAST_IF): the load generator must bind there
+            self.ice_iface, self.ice_ip = host_ipv4()
+        self.lg_bind_ip = self.ice_ip
+        cfg = write_config(self.workdir, port, self.debug_level, janus_dirs(), self.ice_ip, self.nice_debug)
         self._log = open(self.workdir / "janus.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(["taskset", "-c", str(core), exe, "-C", str(cfg), "-F", str(self.workdir)],
                                      stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
