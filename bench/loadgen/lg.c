@@ -36,7 +36,6 @@
 #define MISS 256
 #define WIN 1024
 #define MAX_RX_STREAMS 4096
-#define MAX_RTX_BIND 32
 #define CHECK_TX 8
 #define TICK_US 10000ull
 #define NACK_DELAY_US 10000ull
@@ -123,7 +122,7 @@ typedef struct peer {
     uint16_t twcc_seq;
     uint64_t last_twcc_us, last_rr_us;
     rx_stream_t **rx; int nrx, caprx; ms_map_t rx_by_ssrc; rx_stream_t *rx_last;
-    struct { uint32_t rtx, media; } rtxb[MAX_RTX_BIND]; int nrtxb;
+    ms_map_t rtx_map;                /* rtx ssrc -> media ssrc | 1 << 32 (given, or learnt) */
     uint32_t rtcp_ssrc;
     uint32_t vcount;
     lg_stats_t st;
@@ -145,6 +144,7 @@ struct lg {
     uint64_t hist[LG_HIST_BUCKETS];
     lg_stats_t closed;               /* totals of closed peers */
     uint64_t now_us, last_tick_us;
+    uint64_t next_pump_us;           /* earliest deadline of a running source (0: walk them now) */
     double cpu_s;
     /* rx */
     uint8_t rx_buf[RXB][BUFSZ];
@@ -407,6 +407,14 @@ static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const 
 
 /* ------------------------------------------------------------------------------------------ DTLS */
 
+/* Retransmission timer: 100 ms first (as browsers do, instead of OpenSSL's 1 s), doubling up to 3 s, so a
+ * ClientHello the peer dropped (e.g. sent before it was ready) is repeated quickly. */
+static unsigned int dtls_timer_cb(SSL *ssl, unsigned int timer_us) {
+    (void)ssl;
+    if (timer_us == 0) return 100000;
+    return timer_us >= 1500000 ? 3000000 : timer_us * 2;
+}
+
 static void handle_dtls(lg_t *lg, peer_t *p, const uint8_t *buf, int len) {
     (void)lg;
     if (!p->dtls_on) return;
@@ -546,14 +554,15 @@ static int qparse(const uint8_t *b, int len, qhdr_t *h, int want_ext, uint16_t *
 }
 
 static uint32_t rtx_media(peer_t *p, uint32_t rtx_ssrc, uint8_t apt, uint16_t osn) {
-    for (int i = 0; i < p->nrtxb; i++) if (p->rtxb[i].rtx == rtx_ssrc) return p->rtxb[i].media;
+    void *v = ms_map_get(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32));
+    if (v) return (uint32_t)(uintptr_t)v;
     /* learn: the media stream of that payload type that misses this sequence number */
     for (int i = 0; i < p->nrx; i++) {
         rx_stream_t *s = p->rx[i];
         if (s->pt != apt || !s->init) continue;
         int64_t e = ext_of(s, osn);
         if (e <= s->max_ext && e > s->max_ext - WIN && !bit_get(s, e)) {
-            if (p->nrtxb < MAX_RTX_BIND) { p->rtxb[p->nrtxb].rtx = rtx_ssrc; p->rtxb[p->nrtxb].media = s->ssrc; p->nrtxb++; }
+            ms_map_put(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32), (void *)(uintptr_t)((uint64_t)s->ssrc | (1ull << 32)));
             return s->ssrc;
         }
     }
@@ -644,7 +653,7 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
             p->st.plis_rx++;
             source_t *s = source_by_ssrc(p, media);
             if (!s && p->sources && !p->sources->next_in_peer) s = p->sources;
-            if (s) s->want_key = 1;
+            if (s) s->want_key = 1;   /* takes effect at its next frame */
         } else if (type == RTCP_SR && pl >= 28) {
             rx_stream_t *r = rx_stream(p, rd32(q + 4), 0, 0);
             if (r) { r->sr_mid = (uint32_t)(rd64(q + 8) >> 16); r->sr_arrival_us = lg->now_us; }
@@ -682,7 +691,8 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
     o[0] = 0x80; o[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
     wr16(o + 2, seq); wr32(o + 4, ts); wr32(o + 8, ssrc);
     int off = 12;
-    int have_ext = s->prm.mid_ext || (s->prm.rid_ext && rtx_osn < 0) || s->prm.abs_ext || p->twcc_ext;
+    int have_ext = s->prm.mid_ext || (s->prm.rid_ext && rtx_osn < 0) || (s->prm.rrid_ext && rtx_osn >= 0) ||
+                   s->prm.abs_ext || p->twcc_ext;
     if (have_ext) {
         o[0] |= 0x10;
         int start = off;
@@ -694,6 +704,10 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
         }
         if (s->prm.rid_ext && s->prm.rid_len && rtx_osn < 0) {
             o[off++] = (uint8_t)((s->prm.rid_ext << 4) | (s->prm.rid_len - 1));
+            memcpy(o + off, s->rid, s->prm.rid_len); off += s->prm.rid_len;
+        }
+        if (s->prm.rrid_ext && s->prm.rid_len && rtx_osn >= 0) {  /* RTX: the rid it repairs */
+            o[off++] = (uint8_t)((s->prm.rrid_ext << 4) | (s->prm.rid_len - 1));
             memcpy(o + off, s->rid, s->prm.rid_len); off += s->prm.rid_len;
         }
         if (s->prm.abs_ext) {
@@ -753,7 +767,7 @@ static void send_one(lg_t *lg, source_t *s, int pidx, int marker) {
 
 static void pump_source(lg_t *lg, source_t *s) {
     peer_t *p = s->p;
-    if (!s->running || !p || !p->srtp_out || !p->has_remote) return;
+    if (!s->running || !p || !p->srtp_out || !p->has_remote || p->ice == LG_ICE_FAILED) return;
     clip_t *c = s->clip;
     uint64_t now = lg->now_us;
     if (!s->clock_set) {
@@ -814,6 +828,8 @@ static void peer_tick(lg_t *lg, peer_t *p) {
             if (now - p->checking_since_us > 30000000ull) p->ice = LG_ICE_FAILED;
         } else if (p->ice == LG_ICE_CONNECTED) {
             if (now - p->last_check_us >= 2500000) send_check(lg, p);
+            /* RFC 7675: consent expires 30 s after the last answer; then no more media */
+            if (p->last_resp_us && now - p->last_resp_us > 30000000ull) p->ice = LG_ICE_FAILED;
         }
         if (p->dtls_on && (p->dtls.state == DTLS_CONNECTING ||
                            (p->dtls.state == DTLS_NEW && p->dtls.client && p->ice == LG_ICE_CONNECTED))) {
@@ -946,9 +962,20 @@ static void *io_main(void *arg) {
         }
         lg->now_us = ms_now_us();
         int any_running = 0;
-        for (int i = 0; i < lg->nsources; i++) {
-            source_t *s = lg->sources[i];
-            if (s && s->running) { any_running = 1; pump_source(lg, s); }
+        if (lg->now_us >= lg->next_pump_us) {
+            uint64_t next = UINT64_MAX;
+            for (int i = 0; i < lg->nsources; i++) {
+                source_t *s = lg->sources[i];
+                if (!s || !s->running) continue;
+                any_running = 1;
+                pump_source(lg, s);
+                /* a source waiting for its peer's keys is looked at again on the next 1 ms round */
+                uint64_t due = s->clock_set ? s->next_us : lg->now_us + 1000;
+                if (due < next) next = due;
+            }
+            lg->next_pump_us = any_running ? next : UINT64_MAX;
+        } else {
+            any_running = lg->next_pump_us != UINT64_MAX;
         }
         if (lg->now_us - lg->last_tick_us >= TICK_US) {
             lg->last_tick_us = lg->now_us;
@@ -1001,6 +1028,7 @@ static void peer_free(lg_t *lg, peer_t *p) {
     for (int i = 0; i < p->nrx; i++) free(p->rx[i]);
     free(p->rx);
     ms_map_free(&p->rx_by_ssrc);
+    ms_map_free(&p->rtx_map);
     free(p->twcc);
     free(p);
 }
@@ -1050,6 +1078,7 @@ int lg_open_peer(lg_t *lg, const char *ufrag, const char *pwd, char *err, int er
     snprintf(p->pwd, sizeof(p->pwd), "%s", pwd);
     memset(p->rtx_apt, 0xff, sizeof(p->rtx_apt));
     ms_map_init(&p->rx_by_ssrc);
+    ms_map_init(&p->rtx_map);
     RAND_bytes((uint8_t *)&p->rtcp_ssrc, 4);
     RAND_bytes((uint8_t *)&p->tiebreaker, 8);
     pthread_mutex_lock(&lg->mu);
@@ -1088,6 +1117,7 @@ int lg_connect(lg_t *lg, int id, const lg_connect_t *c, char *err, int errlen) {
         snprintf(err, errlen, "%s", p->dtls.error); goto out;
     }
     p->dtls_on = 1;
+    DTLS_set_timer_cb(p->dtls.ssl, dtls_timer_cb);
     if (c->profiles && *c->profiles && SSL_set_tlsext_use_srtp(p->dtls.ssl, c->profiles) != 0) {
         snprintf(err, errlen, "bad SRTP profile list"); dtls_conn_free(&p->dtls); p->dtls_on = 0; goto out;
     }
@@ -1209,7 +1239,7 @@ int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames
     for (int i = 0; i < nframes; i++) {
         if (frames[i].npayloads <= 0) { snprintf(err, errlen, "frame %d has no payloads", i); goto bad; }
         for (int k = 0; k < frames[i].npayloads; k++) {
-            if (lens[np + k] <= 0 || lens[np + k] > 1300) { snprintf(err, errlen, "payload size must be 1..1300"); goto bad; }
+            if (lens[np + k] <= 0 || lens[np + k] > LG_MAX_PAYLOAD) { snprintf(err, errlen, "payload size must be 1..%d", LG_MAX_PAYLOAD); goto bad; }
             total += lens[np + k];
         }
         np += frames[i].npayloads;
@@ -1299,6 +1329,7 @@ int lg_source_run(lg_t *lg, int id, int run, int stagger) {
         s->running = run;
         r = 0;
     }
+    lg->next_pump_us = 0;
     pthread_mutex_unlock(&lg->mu);
     wake(lg);
     return id < 0 ? 0 : r;
@@ -1337,4 +1368,16 @@ double lg_cpu_seconds(lg_t *lg) {
     double v = lg->cpu_s;
     pthread_mutex_unlock(&lg->mu);
     return v;
+}
+
+int lg_map_rtx(lg_t *lg, int id, uint32_t rtx_ssrc, uint32_t media_ssrc) {
+    pthread_mutex_lock(&lg->mu);
+    peer_t *p = get_peer(lg, id);
+    int r = -1;
+    if (p) {
+        ms_map_put(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32), (void *)(uintptr_t)((uint64_t)media_ssrc | (1ull << 32)));
+        r = 0;
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return r;
 }
