@@ -671,9 +671,9 @@ class JanusAdapter(Adapter):
     * ``subscriber_dtls``: the load-generator subscriber's DTLS role. "server" (answer
       ``a=setup:passive``, Janus is the DTLS client) by default: as DTLS client the load generator
       sends its ClientHello the moment it is nominated, and Janus 1.1.2 silently drops a ClientHello
-      that arrives before its own (queued) handshake start; OpenSSL then retransmits only after its
-      1 s initial timer, so about half the joins took 1.0 s instead of 30 ms. "client" restores
-      ``a=setup:active``.
+      that arrives before its own handshake start (queued on its loop after the selected-pair
+      callback); the join then waits for the client's retransmission (OpenSSL's 1 s at first, 100 ms
+      since the load generator shortened its timer). "client" restores ``a=setup:active``.
     * ``force_substream``: send ``configure`` with ``substream: 2`` after ``start`` (Janus already
       targets the top substream by default; this makes it explicit at one extra round trip).
     * ``loopback_shim``: preload the IP_UNICAST_IF no-op (see the module docstring).
