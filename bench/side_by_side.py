@@ -308,6 +308,7 @@ class Harness:
         lg.start_all()
         await asyncio.sleep(args.warmup)
         await wait_media(lg, subs, args.media_timeout)
+        setup["warmup_s"] = round(args.warmup + await wait_steady(lg, args.steady_timeout), 1)
         churn: dict[str, Any] = {}
         churn_task = None
         if step.scenario == "D":
@@ -412,6 +413,22 @@ async def wait_connected(lg: Any, peers: list[int], timeout: float, what: str) -
     return time.monotonic() - t0
 
 
+async def wait_steady(lg: Any, timeout: float) -> float:
+    """Wait (bounded) until the delivered rate stops climbing: servers with congestion control start
+    subscribers low and raise their layers as the estimate grows. Steady: two successive 1.5 s rates
+    within 3%."""
+    t0 = time.monotonic()
+    prev = None
+    while time.monotonic() - t0 < timeout:
+        a = lg.totals()["rx_packets"]
+        await asyncio.sleep(1.5)
+        rate = (lg.totals()["rx_packets"] - a) / 1.5
+        if prev is not None and rate <= prev * 1.03:
+            break
+        prev = rate
+    return time.monotonic() - t0
+
+
 async def wait_media(lg: Any, subs: list[Peer], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -471,18 +488,25 @@ async def run_ladder(h: Harness, server: str, scenario: str, ladder: tuple[int, 
 async def run_scenarios(h: Harness, server: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "A" in args.scenarios:
-        ladder = tuple(n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_A) if n <= args.max_n)
+        ladder = args.ladder or tuple(n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_A)
+                                      if n <= args.max_n)
         out["A"] = await run_ladder(h, server, "A", ladder, args.runs)
     if "B" in args.scenarios:
         out["B"] = []
-        for p in MEETING_P:
+        for p in args.meeting:
             rs = [await h.run_step(server, Step("B", p, f"B p={p} run {k + 1}")) for k in range(args.runs_bcd)]
             out["B"].append({"scenario": "B", "n": p, **median_run(rs)})
     if "C" in args.scenarios:
-        ladder = tuple(n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_C) if n <= args.max_n)
+        ladder = args.ladder or tuple(n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_C)
+                                      if n <= args.max_n)
         out["C"] = await run_ladder(h, server, "C", ladder, args.runs_bcd)
     if "D" in args.scenarios:
         n = args.churn_n
+        best = best_sustained(out.get("A", []))
+        if best is not None:          # churn at a load this server sustains (scenario A's best, capped)
+            n = min(n, best["n"])
+        elif out.get("A"):
+            n = min(n, min(s["n"] for s in out["A"]))
         rs = [await h.run_step(server, Step("D", n, f"D n={n} run {k + 1}")) for k in range(args.runs_bcd)]
         out["D"] = [{"scenario": "D", "n": n, **median_run(rs)}]
     return out
@@ -653,8 +677,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=3, help="runs of every scenario-A step (medians and spread)")
     ap.add_argument("--runs-bcd", type=int, default=1, help="runs of every step of scenarios B, C and D")
     ap.add_argument("--seconds", type=float, default=10.0, help="measurement window (the failure rule needs 10)")
-    ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of media before the rate is watched")
+    ap.add_argument("--steady-timeout", type=float, default=20.0, help="longest wait for a steady rate")
     ap.add_argument("--max-n", type=int, default=3200)
+    ints = lambda s: tuple(int(x) for x in s.split(",") if x)   # noqa: E731
+    ap.add_argument("--ladder", type=ints, default=(), help="subscriber counts of A and C instead of the built-in ladders")
+    ap.add_argument("--meeting", type=ints, default=MEETING_P, help="participant counts of scenario B")
     ap.add_argument("--churn-n", type=int, default=400)
     ap.add_argument("--churn-rate", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=32)

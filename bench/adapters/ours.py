@@ -188,13 +188,11 @@ class OursAdapter(Adapter):
         self.proc = None
 
     async def create_room(self, room: str, publishers: int) -> None:
-        """One publisher: an ad-hoc webinar room; several: a meeting (R-ROOM-1), cameras at the maximum."""
-        if publishers <= 1 or room in self.rooms:
-            return
+        """Rooms named meeting-*: a meeting (R-ROOM-1) with the most cameras (7, R-MEDIA-5); others: webinars."""
+        if not room.startswith("meeting") or room in self.rooms:
+            return                     # a webinar: the ad-hoc room a token names (capacity 5000)
         assert self.session is not None
         body: dict[str, Any] = {"type": "meeting", "name": room, "capacity": 25, "cameraLimit": 7}
-        if publishers > 25:   # an audio room: a webinar in discussion-free listen mode with presenters
-            body = {"type": "webinar", "name": room}
         async with self.session.post(self.base + "/api/v1/rooms", json=body,
                                      headers={"Authorization": f"Bearer {self.api_key}"}) as r:
             data = await r.json()
