@@ -82,6 +82,7 @@ setup(
             "aiortc>=1.9",
             "av>=12",
             "numpy>=1.26",
+            "matplotlib>=3.7",
             "selenium>=4.20",
             "ruff>=0.5",
             "openapi-spec-validator>=0.7",

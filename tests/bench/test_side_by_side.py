@@ -1,0 +1,55 @@
+"""``python -m bench.side_by_side`` end to end, small: every server it knows, scenarios A-D, one run each.
+
+The command runs as a user runs it (a subprocess, pinned cores, real servers, the native load
+generator); the test checks what it wrote: every step delivered media without loss, latency was
+sampled, the summary and the issue's checks are computed, and the plot exists."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERS = ["ours", "janus", "floor", "aiortc-passthrough"]
+
+
+@pytest.mark.timeout(600)
+def test_side_by_side_small(tmp_path):
+    if shutil.which("janus") is None:
+        pytest.fail("janus is not installed (apt-get install janus): the harness compares against it")
+    out, png = tmp_path / "sbs.json", tmp_path / "sbs.png"
+    cmd = [sys.executable, "-m", "bench.side_by_side", "--servers", ",".join(SERVERS), "--scenarios", "ABCD",
+           "--ladder", "3", "--meeting", "3", "--churn-n", "3", "--churn-rate", "4", "--runs", "1",
+           "--seconds", "2", "--warmup", "1", "--steady-timeout", "4", "--quiet-wait", "0", "--attempts", "1",
+           "--out", str(out), "--plot", str(png)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=560,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert set(doc["results"]) == set(SERVERS)
+    for server, scenarios in doc["results"].items():
+        assert set(scenarios) == {"A", "B", "C", "D"}, server
+        for name, steps in scenarios.items():
+            for step in steps:
+                assert "error" not in step, (server, name, step.get("error"))
+                run = step["runs"][0]
+                assert run["egress_pps"] > 0, (server, name)
+                assert run["latency_samples"] > 0, (server, name)
+                assert run["decrypt_errors"] == 0, (server, name)
+                assert run["loss_pct"] < 0.5, (server, name, run["loss_pct"])
+                assert run["server_cpu"] > 0 and run["rss_kb"] > 0, (server, name)
+    # B: everyone hears everyone else; C: 10 speakers; D: churn joined and left subscribers
+    b = doc["results"]["ours"]["B"][0]["runs"][0]
+    assert b["publishers"] == 3 and b["subscribers"] == 3
+    assert doc["results"]["ours"]["C"][0]["runs"][0]["publishers"] == 10
+    churn = doc["results"]["ours"]["D"][0]["runs"][0]["churn"]
+    assert churn["joins"] > 0 and churn["errors"] == 0
+    assert doc["summary"]["ours"]["pps_per_core"] > 0
+    assert "vs_floor" in doc["done"] and "memory_per_subscriber" in doc["done"]
+    assert png.stat().st_size > 10_000
+    assert "| ours | A | 3 |" in r.stdout
