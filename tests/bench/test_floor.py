@@ -1,0 +1,250 @@
+"""The C floor (bench/floor): registration, per-receiver rewrite + SRTP, drops, stats, all send modes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.floor import build, keys, out_ssrc
+
+_srtp = pytest.importorskip("native._srtp")
+
+SEED = "test-seed"
+GCM = _srtp.PROFILE_AEAD_AES_128_GCM
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("floor-bin"))
+
+
+def session(label: str) -> _srtp.SrtpSession:
+    k = keys(SEED, label)
+    return _srtp.SrtpSession(GCM, k[:16], k[16:])
+
+
+def rtp(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 96, marker: bool = False) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), seq & 0xFFFF, ts, ssrc) + payload
+
+
+class Floor:
+    def __init__(self, binary: Path, tmp: Path, mode: str):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.addr = ("127.0.0.1", self.port)
+        self.stats_path = tmp / f"stats-{mode}.json"
+        self.proc = subprocess.Popen([str(binary), "--ip", "127.0.0.1", "--port", str(self.port), "--seed", SEED,
+                                      "--mode", mode, "--stats", str(self.stats_path)],
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 5
+        while not self.stats_path.exists():
+            assert self.proc.poll() is None, self.proc.stderr.read()
+            assert time.monotonic() < deadline, "no stats file"
+            time.sleep(0.01)
+
+    def stats(self) -> dict:
+        return json.loads(self.stats_path.read_text())
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(5)
+        self.proc.stderr.close()
+        return rc
+
+
+class Client:
+    def __init__(self, floor: Floor, name: str, direction: str):
+        self.name = name
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(3)
+        self.floor = floor
+        self.tx = session(f"{name}-up")
+        self.rx = session(f"{name}-down")
+        self.sock.sendto(f"FLOOR {name} {direction}".encode(), floor.addr)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, self.floor.addr)
+
+    def recv(self, n: int) -> list[bytes]:
+        return [self.rx.unprotect(self.sock.recv(4096)) for _ in range(n)]
+
+    def nothing(self, wait: float = 0.2) -> bool:
+        self.sock.settimeout(wait)
+        try:
+            self.sock.recv(4096)
+            return False
+        except TimeoutError:
+            return True
+        finally:
+            self.sock.settimeout(3)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait_stats(floor: Floor, pred, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            st = floor.stats()
+            if pred(st):
+                return st
+        except (json.JSONDecodeError, FileNotFoundError):
+            pass  # never happens with the atomic rename, but keep the loop honest
+        assert time.monotonic() < deadline, f"stats never matched: {floor.stats()}"
+        time.sleep(0.05)
+
+
+def burst(floor: Floor, sender: Client, packets: list[bytes]) -> None:
+    """Send packets while the floor is stopped, so they land in one receive batch."""
+    os.kill(floor.proc.pid, signal.SIGSTOP)
+    try:
+        for p in packets:
+            sender.send(p)
+    finally:
+        os.kill(floor.proc.pid, signal.SIGCONT)
+
+
+def test_keys_derivation():
+    k = keys(7, "pub1-up")
+    assert len(k) == 28
+    import hashlib
+
+    assert k == hashlib.sha256(b"7:pub1-up").digest()[:28]
+
+
+@pytest.mark.parametrize("mode", ["sendto", "sendmmsg", "gso"])
+def test_forwarding(binary, tmp_path, mode):
+    floor = Floor(binary, tmp_path, mode)
+    clients: list[Client] = []
+    try:
+        pub = Client(floor, "pub1", "send")
+        pub.send(b"FLOOR pub1 send")  # repeat hello: idempotent
+        r1 = Client(floor, "sub1", "recv")
+        r2 = Client(floor, "sub2", "sendrecv")
+        clients += [pub, r1, r2]
+        ssrc = 0x11223344
+        payloads = [bytes([i]) * 1100 for i in range(5)] + [b"last" * 50]
+        plain = [rtp(65533 + i, 1000 + 3000 * i, ssrc, p, marker=i == 5) for i, p in enumerate(payloads)]
+        burst(floor, pub, [pub.tx.protect(p) for p in plain])
+
+        for r in (r1, r2):
+            got = r.recv(len(plain))
+            want = out_ssrc(SEED, r.name, "pub1", ssrc)
+            seqs = []
+            for g, p in zip(got, plain, strict=True):
+                v, m, seq, ts, s = struct.unpack("!BBHII", g[:12])
+                assert s == want, f"{r.name}: ssrc {s:#x} != {want:#x}"
+                assert g[1] == p[1] and g[12:] == p[12:]
+                seqs.append((seq, ts))
+            for (s0, t0), (s1, t1) in zip(seqs, seqs[1:]):
+                assert (s1 - s0) & 0xFFFF == 1   # contiguous across the 16-bit wrap
+                assert (t1 - t0) & 0xFFFFFFFF == 3000
+        assert out_ssrc(SEED, "sub1", "pub1", ssrc) != out_ssrc(SEED, "sub2", "pub1", ssrc)
+
+        # a sendrecv peer's packets go to the other receivers, not back to itself nor to send-only peers
+        r2.send(r2.tx.protect(rtp(1, 1, 0x55, b"from sub2")))
+        (g,) = r1.recv(1)
+        assert g[12:] == b"from sub2" and struct.unpack("!I", g[8:12])[0] == out_ssrc(SEED, "sub1", "sub2", 0x55)
+        assert r2.nothing() and pub.nothing(0.01)
+
+        # drops: malformed, wrongly keyed, replayed, unknown address, RTP from a receive-only peer
+        pub.send(b"\x80\x60\x00")
+        pub.send(b"\x00" * 40)
+        wrong = _srtp.SrtpSession(GCM, b"\x01" * 16, b"\x02" * 12)
+        pub.send(wrong.protect(rtp(7, 7, ssrc, b"x" * 100)))
+        replay = pub.tx.protect(rtp(20, 20, ssrc, b"y" * 100))
+        pub.send(replay)
+        pub.send(replay)
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.sendto(b"\x80\x60" + b"\x00" * 30, floor.addr)
+        stranger.sendto(b"FLOOR bad dir", floor.addr)
+        r1.send(r1.tx.protect(rtp(1, 1, 0x66, b"z")))
+        # SRTCP (a receiver report) is decrypted and counted
+        rr = struct.pack("!BBHI", 0x80, 201, 1, 0xABC)
+        r1.send(r1.tx.protect_rtcp(rr))
+        (g,) = r1.recv(1)   # the one authentic packet (seq 20) reaches both receivers
+        assert g[12:] == b"y" * 100
+        r2.recv(1)
+        st = wait_stats(floor, lambda s: s["rtcp_rx"] == 1 and s["dropped_unknown"] == 2)
+        assert st["dropped_malformed"] == 2
+        assert st["dropped_auth"] == 1
+        assert st["dropped_replay"] == 1
+        assert st["dropped_not_sender"] == 1
+        assert st["peers"] == 3 and st["registrations"] == 3 and st["hellos"] == 4
+        assert st["rx_rtp"] == len(plain) + 2
+        assert st["tx_packets"] == 2 * len(plain) + 1 + 2
+        assert st["tx_errors"] == 0 and st["protect_errors"] == 0
+        assert st["mode"] == mode and st["cpu_us"] >= 0
+        if mode == "sendto":
+            assert st["tx_syscalls"] == st["tx_packets"]
+        elif mode == "sendmmsg":  # the burst: one call for 12 copies
+            assert st["tx_syscalls"] <= 1 + 1 + 2 + 1
+        else:                     # the burst: one GSO send per receiver (5 x 1100 bytes + a shorter last)
+            assert st["tx_syscalls"] <= 2 + 1 + 2 + 1
+        stranger.close()
+
+        # goodbye: from the peer's own socket, and by name from any socket
+        r2.send(b"FLOOR-BYE")
+        pub.send(pub.tx.protect(rtp(21, 21, ssrc, b"after bye")))
+        assert r1.recv(1)[0][12:] == b"after bye"
+        assert r2.nothing()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ctl:
+            ctl.sendto(b"FLOOR-BYE sub1", floor.addr)
+        pub.send(pub.tx.protect(rtp(22, 22, ssrc, b"nobody")))
+        st = wait_stats(floor, lambda s: s["peers"] == 1 and s["rx_rtp"] == len(plain) + 4)
+        assert st["byes"] == 2
+        assert r1.nothing(0.05)
+    finally:
+        rc = floor.stop()
+        for c in clients:
+            c.close()
+    assert rc == 0
+    final = floor.stats()
+    assert final["peers"] == 1 and final["rx_packets"] >= 20 and final["tx_bytes"] > 10 * 1100
+
+
+def test_gso_mixed_sizes(binary, tmp_path):
+    """Different sizes in one batch: runs of equal size, a shorter last segment, a larger packet restarts."""
+    floor = Floor(binary, tmp_path, "gso")
+    try:
+        pub = Client(floor, "p", "send")
+        r = Client(floor, "r", "recv")
+        sizes = [500, 500, 300, 800, 800, 800, 100, 1200, 20, 1200]
+        plain = [rtp(i, i, 9, bytes([i]) * n) for i, n in enumerate(sizes)]
+        burst(floor, pub, [pub.tx.protect(p) for p in plain])
+        got = r.recv(len(plain))
+        assert [g[12:] for g in got] == [p[12:] for p in plain]
+        st = wait_stats(floor, lambda s: s["tx_packets"] == len(plain))
+        # runs: [500 500 300] [800 800 800 100] [1200 20] [1200]
+        assert st["tx_syscalls"] == 4
+        pub.close()
+        r.close()
+    finally:
+        assert floor.stop() == 0
+
+
+def test_hello_reregisters_and_bad_args(binary, tmp_path):
+    floor = Floor(binary, tmp_path, "sendmmsg")
+    try:
+        a = Client(floor, "a", "recv")
+        a.send(b"FLOOR a2 send")   # same address, other name/dir: re-registered
+        st = wait_stats(floor, lambda s: s["registrations"] == 2)
+        assert st["peers"] == 1 and st["receivers"] == 0
+        a.close()
+    finally:
+        assert floor.stop() == 0
+    bad = subprocess.run([str(binary), "--port", "1", "--mode", "nope"], capture_output=True)
+    assert bad.returncode == 2
+    bad = subprocess.run([str(binary), "--ip", "10.0.0.1", "--port", "1"], capture_output=True)
+    assert bad.returncode == 2
