@@ -147,7 +147,7 @@ def test_forwarding(binary, tmp_path, mode):
                 assert s == want, f"{r.name}: ssrc {s:#x} != {want:#x}"
                 assert g[1] == p[1] and g[12:] == p[12:]
                 seqs.append((seq, ts))
-            for (s0, t0), (s1, t1) in zip(seqs, seqs[1:]):
+            for (s0, t0), (s1, t1) in zip(seqs, seqs[1:], strict=False):
                 assert (s1 - s0) & 0xFFFF == 1   # contiguous across the 16-bit wrap
                 assert (t1 - t0) & 0xFFFFFFFF == 3000
         assert out_ssrc(SEED, "sub1", "pub1", ssrc) != out_ssrc(SEED, "sub2", "pub1", ssrc)
