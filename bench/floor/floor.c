@@ -28,7 +28,9 @@
  * call), gso (UDP_SEGMENT: per receiver, its equal-size packets of one receive batch in one send;
  * the last segment may be shorter). Receive: recvmmsg, 64 datagrams per call.
  *
- * Stats: once a second and on exit, FILE is replaced (write + rename) by one JSON object.
+ * Stats: once a second and on exit, FILE is replaced (write + rename) by one JSON object; it is
+ * written once right after bind, so its appearance means "ready" (with --port 0 its "port" field
+ * tells the port the kernel chose).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -115,6 +117,7 @@ typedef struct {
 static struct {
     int fd;
     int mode;
+    int port; /* bound port (--port 0: the kernel's choice) */
     char seed[256];
     const char *stats_path;
     peer_t *peers;
@@ -677,14 +680,14 @@ static void write_stats(double started)
     static const char *modes[] = {"sendto", "sendmmsg", "gso"};
     const stats_t *s = &g.st;
     fprintf(f,
-            "{\"mode\": \"%s\", \"pid\": %d, \"uptime_s\": %.3f, \"peers\": %d, \"receivers\": %d, "
+            "{\"mode\": \"%s\", \"port\": %d, \"pid\": %d, \"uptime_s\": %.3f, \"peers\": %d, \"receivers\": %d, "
             "\"rx_packets\": %llu, \"rx_bytes\": %llu, \"rx_rtp\": %llu, "
             "\"tx_packets\": %llu, \"tx_bytes\": %llu, \"tx_syscalls\": %llu, \"tx_errors\": %llu, "
             "\"dropped_malformed\": %llu, \"dropped_auth\": %llu, \"dropped_replay\": %llu, "
             "\"dropped_unknown\": %llu, \"dropped_not_sender\": %llu, \"dropped_streams\": %llu, "
             "\"protect_errors\": %llu, \"rtcp_rx\": %llu, \"hellos\": %llu, \"registrations\": %llu, "
             "\"byes\": %llu, \"cpu_us\": %llu, \"utime_us\": %llu, \"stime_us\": %llu}\n",
-            modes[g.mode], (int)getpid(), now_s() - started, g.npeers, g.nrecv,
+            modes[g.mode], g.port, (int)getpid(), now_s() - started, g.npeers, g.nrecv,
             (unsigned long long)s->rx_packets, (unsigned long long)s->rx_bytes, (unsigned long long)s->rx_rtp,
             (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
             (unsigned long long)s->tx_syscalls, (unsigned long long)s->tx_errors,
@@ -780,6 +783,9 @@ int main(int argc, char **argv)
         perror("floor: bind");
         return 1;
     }
+    socklen_t salen = sizeof sa;
+    getsockname(g.fd, (struct sockaddr *)&sa, &salen);
+    g.port = ntohs(sa.sin_port);
     for (int i = 0; i < RX_BATCH; i++) {
         g.rxiov[i].iov_base = g.rxbuf[i];
         g.rxiov[i].iov_len = BUF_SIZE;
@@ -805,7 +811,7 @@ int main(int argc, char **argv)
 
     double started = now_s(), next_stats = started + 1.0;
     write_stats(started);
-    fprintf(stderr, "floor: %s:%d mode %s\n", ip, port, mode);
+    fprintf(stderr, "floor: %s:%d mode %s\n", ip, g.port, mode);
     while (!g_stop) {
         struct epoll_event out;
         int timeout = (int)((next_stats - now_s()) * 1000) + 1;

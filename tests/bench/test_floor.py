@@ -1,6 +1,7 @@
 """The C floor (bench/floor): registration, per-receiver rewrite + SRTP, drops, stats, all send modes."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -35,13 +36,9 @@ def rtp(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 96, marker: bool
 
 
 class Floor:
-    def __init__(self, binary: Path, tmp: Path, mode: str):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.addr = ("127.0.0.1", self.port)
+    def __init__(self, binary: Path, tmp: Path, mode: str, port: int = 0):
         self.stats_path = tmp / f"stats-{mode}.json"
-        self.proc = subprocess.Popen([str(binary), "--ip", "127.0.0.1", "--port", str(self.port), "--seed", SEED,
+        self.proc = subprocess.Popen([str(binary), "--ip", "127.0.0.1", "--port", str(port), "--seed", SEED,
                                       "--mode", mode, "--stats", str(self.stats_path)],
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 5
@@ -49,6 +46,9 @@ class Floor:
             assert self.proc.poll() is None, self.proc.stderr.read()
             assert time.monotonic() < deadline, "no stats file"
             time.sleep(0.01)
+        self.port = self.stats()["port"]
+        assert port in (0, self.port)
+        self.addr = ("127.0.0.1", self.port)
 
     def stats(self) -> dict:
         return json.loads(self.stats_path.read_text())
@@ -118,8 +118,6 @@ def burst(floor: Floor, sender: Client, packets: list[bytes]) -> None:
 def test_keys_derivation():
     k = keys(7, "pub1-up")
     assert len(k) == 28
-    import hashlib
-
     assert k == hashlib.sha256(b"7:pub1-up").digest()[:28]
 
 
@@ -235,7 +233,10 @@ def test_gso_mixed_sizes(binary, tmp_path):
 
 
 def test_hello_reregisters_and_bad_args(binary, tmp_path):
-    floor = Floor(binary, tmp_path, "sendmmsg")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    floor = Floor(binary, tmp_path, "sendmmsg", port)
     try:
         a = Client(floor, "a", "recv")
         a.send(b"FLOOR a2 send")   # same address, other name/dir: re-registered
@@ -248,3 +249,82 @@ def test_hello_reregisters_and_bad_args(binary, tmp_path):
     assert bad.returncode == 2
     bad = subprocess.run([str(binary), "--ip", "10.0.0.1", "--port", "1"], capture_output=True)
     assert bad.returncode == 2
+
+
+class FakeLoadgen:
+    """The part of bench.loadgen.Loadgen the floor adapter uses, with Python sockets (no media)."""
+
+    def __init__(self):
+        self.peers: dict[int, dict] = {}
+        self.sources: list[dict] = []
+
+    def open_peer(self, ufrag: str, pwd: str) -> int:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+        pid = len(self.peers) + 1
+        self.peers[pid] = {"sock": s}
+        return pid
+
+    def connect_raw(self, p, *, remote_ip, remote_port, tx_key, rx_key, hello):
+        assert len(tx_key) == 28 and len(rx_key) == 28
+        peer = self.peers[p]
+        peer.update(remote=(remote_ip, remote_port), tx=_srtp.SrtpSession(GCM, tx_key[:16], tx_key[16:]),
+                    rx=_srtp.SrtpSession(GCM, rx_key[:16], rx_key[16:]))
+        peer["sock"].sendto(hello, peer["remote"])
+
+    def add_source(self, p, *, clip, ssrc, pt, stream_id, **kw):
+        self.sources.append({"peer": p, "clip": clip, "ssrc": ssrc, "pt": pt, "stream_id": stream_id})
+        return len(self.sources)
+
+    def close_peer(self, p):
+        self.peers.pop(p)["sock"].close()
+
+
+async def test_adapter(tmp_path):
+    import asyncio
+
+    from bench.adapters.base import Media
+    from bench.adapters.floor import FloorAdapter
+
+    ad = FloorAdapter({"audio": 1, "q": 2, "h": 3, "f": 4}, mode="gso", seed="s1")
+    assert ad.name == "floor-gso" and ad.simulcast is False
+    lg = FakeLoadgen()
+    await ad.start(0, tmp_path)
+    try:
+        assert ad.pids and ad.port
+        pub = await ad.publish(lg, "room", "pub 1", Media())
+        assert set(pub.ssrcs) == {"audio", "f"}
+        assert [(s["clip"], s["pt"]) for s in lg.sources] == [(1, 111), (4, 96)]
+        subs = [await ad.subscribe(lg, "room", f"sub{i}", [pub]) for i in range(3)]
+        peer = lg.peers[pub.lg_peer]
+        for seq in range(10):
+            for kind, ssrc in pub.ssrcs.items():
+                pt = 111 if kind == "audio" else 96
+                peer["sock"].sendto(peer["tx"].protect(rtp(seq, seq * 960, ssrc, b"m" * 200, pt)), peer["remote"])
+        for sub in subs:
+            s = lg.peers[sub.lg_peer]
+            seen = {}
+            for _ in range(20):
+                pkt = s["rx"].unprotect(s["sock"].recv(2048))
+                seen.setdefault(struct.unpack("!I", pkt[8:12])[0], []).append(pkt)
+            assert {v for v in sub.extra["expected_ssrcs"].values()} == {("pub 1", "audio"), ("pub 1", "f")}
+            assert set(seen) == set(sub.extra["expected_ssrcs"])
+        for _ in range(50):
+            eg = ad.egress_counters()
+            if eg["tx_packets"] == 60:
+                break
+            await asyncio.sleep(0.05)
+        assert eg["tx_packets"] == 60 and eg["peers"] == 4 and eg["cpu_us"] >= 0
+        await ad.leave(subs[0])
+        await ad.leave(subs[0])   # idempotent
+        await ad.leave(pub)
+        for _ in range(50):
+            if ad.egress_counters()["peers"] == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert ad.egress_counters()["byes"] == 2
+    finally:
+        await ad.stop()
+        await ad.stop()
+    assert ad.final_stats["peers"] == 2 and ad.egress_counters()["rx_rtp"] == 20
