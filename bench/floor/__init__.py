@@ -28,19 +28,28 @@ def build(out_dir: Path | None = None) -> Path:
 
     Returns the binary's path (``<out_dir or bench/.cache>/floor``).
     """
+    return _compile(SOURCE, "floor", out_dir)
+
+
+def build_driver(out_dir: Path | None = None) -> Path:
+    """Compile ``drive.c``, the measurement driver of ``python -m bench.floor.measure``."""
+    return _compile(SOURCE.with_name("drive.c"), "floor-drive", out_dir)
+
+
+def _compile(source: Path, name: str, out_dir: Path | None) -> Path:
     out_dir = Path(out_dir) if out_dir is not None else CACHE
     out_dir.mkdir(parents=True, exist_ok=True)
-    binary = out_dir / "floor"
-    newest = max(p.stat().st_mtime for p in (SOURCE, *SRTP_SOURCES))
+    binary = out_dir / name
+    newest = max(p.stat().st_mtime for p in (source, *SRTP_SOURCES))
     if binary.exists() and binary.stat().st_mtime >= newest:
         return binary
-    tmp = out_dir / f".floor.{os.getpid()}.tmp"
-    cmd = ["cc", "-O2", "-march=x86-64-v2", "-o", str(tmp), str(SOURCE), str(SRTP_SOURCES[0]),
+    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+    cmd = ["cc", "-O2", "-march=x86-64-v2", "-o", str(tmp), str(source), str(SRTP_SOURCES[0]),
            f"-I{ROOT / 'native' / 'core'}", "-lcrypto"]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as e:
-        raise RuntimeError(f"building the floor failed: {' '.join(cmd)}\n{e.stderr}") from e
+        raise RuntimeError(f"building {name} failed: {' '.join(cmd)}\n{e.stderr}") from e
     os.replace(tmp, binary)  # atomic: concurrent builders never see a half-written binary
     return binary
 
