@@ -838,7 +838,7 @@ int main(int argc, char **argv)
             if (n <= 0)
                 break;
             process_batch(n);
-            if (n < RX_BATCH)
+            if (n < RX_BATCH || now_s() >= next_stats) /* stats stay on time under overload */
                 break;
         }
         double t = now_s();
