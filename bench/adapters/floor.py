@@ -129,12 +129,13 @@ class FloorAdapter(Adapter):
             return None
 
     def egress_counters(self) -> dict[str, float] | None:
-        """Every numeric counter of the floor's stats file (tx_packets, tx_bytes, tx_syscalls, rx_*,
-        dropped_*, rtcp_rx, peers, cpu_us ...); refreshed by the floor once a second."""
+        """The floor's stats file as floats (tx_packets, tx_bytes, tx_syscalls, rx_*, dropped_*, rtcp_rx,
+        peers, cpu_us, uptime_s ...); the floor rewrites it once a second and on exit."""
         stats = self._read_stats() if self._proc is not None else self.final_stats
         if stats is None:
             return None
-        return {k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {k: float(v) for k, v in stats.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("port", "pid")}
 
     # ---- peers ---------------------------------------------------------------------------------
 

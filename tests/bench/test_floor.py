@@ -328,3 +328,46 @@ async def test_adapter(tmp_path):
         await ad.stop()
         await ad.stop()
     assert ad.final_stats["peers"] == 2 and ad.egress_counters()["rx_rtp"] == 20
+
+
+async def test_adapter_with_loadgen(tmp_path):
+    """End to end with the native load generator: 1 publisher (Opus + VP8), 3 subscribers."""
+    import asyncio
+
+    lgmod = pytest.importorskip("bench.loadgen")
+    from bench.adapters.base import Media
+    from bench.adapters.floor import FloorAdapter
+
+    lg = lgmod.Loadgen(verify_every=1)
+    try:
+        video = [(i * 33_333, 3000, i == 0, [bytes([0x10 if k == 0 else 0x00, 0x00 if i == 0 else 0x01])
+                                              + os.urandom(1098) for k in range(4)]) for i in range(30)]
+        audio = [(i * 20_000, 960, True, [os.urandom(120)]) for i in range(50)]
+        clips = {"audio": lg.load_clip(audio, clock_rate=48000), "f": lg.load_clip(video)}
+        ad = FloorAdapter(clips, seed=1234)
+        await ad.start(0, tmp_path)
+        try:
+            pub = await ad.publish(lg, "r", "pub0", Media())
+            subs = [await ad.subscribe(lg, "r", f"sub{i}", [pub]) for i in range(3)]
+            await asyncio.sleep(0.3)   # hellos registered
+            lg.start_all()
+            await asyncio.sleep(2.5)
+            for sub in subs:
+                st = lg.peer_stats(sub.lg_peer)
+                assert st["rx_packets"] > 150, st
+                assert st["decrypt_errors"] == 0 and st["malformed"] == 0 and st["lost"] == 0, st
+                assert set(st["ssrcs"]) == set(sub.extra["expected_ssrcs"]), (st["ssrcs"], sub.extra)
+            tot = lg.totals()
+            assert sum(tot["latency_hist"]) > 0
+            eg = ad.egress_counters()
+            assert eg["peers"] == 4 and eg["dropped_auth"] == 0 and eg["dropped_malformed"] == 0
+            assert eg["rtcp_rx"] > 0 and eg["tx_packets"] >= 3 * eg["rx_rtp"] - 3 * 10
+            for sub in subs:
+                await ad.leave(sub)
+            await ad.leave(pub)
+        finally:
+            await ad.stop()
+        assert ad.final_stats["peers"] == 0 and ad.final_stats["byes"] == 4
+        assert ad.final_stats["dropped_auth"] == 0 and ad.final_stats["dropped_replay"] == 0
+    finally:
+        lg.close()
