@@ -7,7 +7,7 @@
  * rewritten (SSRC, sequence number, timestamp), the packet is encrypted with the receiver's
  * pre-keyed context and sent. It shows the best one core can do.
  *
- *   floor --ip 127.0.0.1 --port P --seed S --mode sendto|sendmmsg|gso --stats FILE
+ *   floor --ip 127.0.0.1 --port P --seed S --mode sendto|sendmmsg|gso --stats FILE [--stats-ms 1000]
  *
  * Protocol (the load generator's raw peers, bench/loadgen connect_raw):
  *   - "FLOOR <name> <dir>" (dir: send, recv, sendrecv), plaintext, registers the source address
@@ -28,7 +28,7 @@
  * call), gso (UDP_SEGMENT: per receiver, its equal-size packets of one receive batch in one send;
  * the last segment may be shorter). Receive: recvmmsg, 64 datagrams per call.
  *
- * Stats: once a second and on exit, FILE is replaced (write + rename) by one JSON object; it is
+ * Stats: once a second (--stats-ms) and on exit, FILE is replaced (write + rename) by one JSON object; it is
  * written once right after bind, so its appearance means "ready" (with --port 0 its "port" field
  * tells the port the kernel chose).
  */
@@ -106,12 +106,13 @@ typedef struct {
     int used;
     int peer;       /* the sender */
     uint32_t ssrc;  /* its SSRC */
+    uint32_t gen;   /* bumped on every allocation of this id */
 } stream_t;
 
 typedef struct {
     uint64_t rx_packets, rx_bytes, rx_rtp, tx_packets, tx_bytes, tx_syscalls, tx_errors;
     uint64_t dropped_malformed, dropped_auth, dropped_replay, dropped_unknown, dropped_not_sender;
-    uint64_t dropped_streams, rtcp_rx, hellos, registrations, byes, protect_errors;
+    uint64_t dropped_streams, rtcp_rx, hellos, registrations, byes, protect_errors, gso_fallbacks;
 } stats_t;
 
 static struct {
@@ -136,6 +137,7 @@ static struct {
     /* transmit */
     uint8_t (*txbuf)[BUF_SIZE]; /* TX_BATCH slots */
     struct iovec txiov[TX_BATCH];
+    struct sockaddr_in txaddr[TX_BATCH]; /* copies: a peer may leave before the batch is flushed */
     struct mmsghdr txmsg[TX_BATCH];
     int ntx;
     uint8_t *gsobuf; /* GSO_MAX_BYTES + BUF_SIZE */
@@ -369,6 +371,7 @@ static int stream_of(peer_t *p, int pidx, uint32_t ssrc)
     for (int sid = 0; sid < MAX_STREAMS; sid++)
         if (!g.streams[sid].used) {
             g.streams[sid].used = 1;
+            g.streams[sid].gen++;
             g.streams[sid].peer = pidx;
             g.streams[sid].ssrc = ssrc;
             p->src_ssrc[p->nsrc] = ssrc;
@@ -475,8 +478,10 @@ static void send_gso(const uint8_t *buf, int total, int seg, int nseg, const str
     memcpy(CMSG_DATA(cm), &s16, sizeof s16);
     ssize_t r = sendmsg(g.fd, &mh, 0);
     g.st.tx_syscalls++;
-    if (r < 0) {
-        g.st.tx_errors += (uint64_t)nseg;
+    if (r < 0) { /* no GSO on this path (EIO, EINVAL ...): one send per segment */
+        g.st.gso_fallbacks++;
+        for (int off = 0; off < total; off += seg)
+            send_one(buf + off, total - off < seg ? total - off : seg, to);
         return;
     }
     g.st.tx_packets += (uint64_t)nseg;
@@ -510,6 +515,7 @@ typedef struct {
     int len;
     int src; /* sender peer */
     int sid;
+    uint32_t gen; /* the stream's generation: it may be released later in the same batch (GSO) */
 } fwd_t;
 
 static int classify(int i, fwd_t *f)
@@ -576,6 +582,7 @@ static int classify(int i, fwd_t *f)
     f->len = r;
     f->src = pidx;
     f->sid = sid;
+    f->gen = g.streams[sid].gen;
     return 1;
 }
 
@@ -597,8 +604,7 @@ static void forward_packet(fwd_t *f)
             if (n > 0) {
                 g.txiov[g.ntx].iov_base = g.txbuf[g.ntx];
                 g.txiov[g.ntx].iov_len = (size_t)n;
-                g.txmsg[g.ntx].msg_hdr.msg_name = &d->addr;
-                g.txmsg[g.ntx].msg_hdr.msg_namelen = sizeof d->addr;
+                g.txaddr[g.ntx] = d->addr;
                 g.ntx++;
             }
         }
@@ -613,7 +619,7 @@ static void forward_gso(fwd_t *fw, int nf)
         peer_t *d = &g.peers[di];
         int total = 0, seg = 0, nseg = 0;
         for (int k = 0; k < nf; k++) {
-            if (fw[k].src == di)
+            if (fw[k].src == di || !g.streams[fw[k].sid].used || g.streams[fw[k].sid].gen != fw[k].gen)
                 continue;
             int n = make_copy(fw[k].pkt, fw[k].len, d, fw[k].sid, g.gsobuf + total);
             if (n <= 0)
@@ -686,7 +692,7 @@ static void write_stats(double started)
             "\"dropped_malformed\": %llu, \"dropped_auth\": %llu, \"dropped_replay\": %llu, "
             "\"dropped_unknown\": %llu, \"dropped_not_sender\": %llu, \"dropped_streams\": %llu, "
             "\"protect_errors\": %llu, \"rtcp_rx\": %llu, \"hellos\": %llu, \"registrations\": %llu, "
-            "\"byes\": %llu, \"cpu_us\": %llu, \"utime_us\": %llu, \"stime_us\": %llu}\n",
+            "\"byes\": %llu, \"gso_fallbacks\": %llu, \"cpu_us\": %llu, \"utime_us\": %llu, \"stime_us\": %llu}\n",
             modes[g.mode], g.port, (int)getpid(), now_s() - started, g.npeers, g.nrecv,
             (unsigned long long)s->rx_packets, (unsigned long long)s->rx_bytes, (unsigned long long)s->rx_rtp,
             (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
@@ -696,7 +702,7 @@ static void write_stats(double started)
             (unsigned long long)s->dropped_not_sender, (unsigned long long)s->dropped_streams,
             (unsigned long long)s->protect_errors, (unsigned long long)s->rtcp_rx,
             (unsigned long long)s->hellos, (unsigned long long)s->registrations, (unsigned long long)s->byes,
-            (unsigned long long)(ut + stt), (unsigned long long)ut, (unsigned long long)stt);
+            (unsigned long long)s->gso_fallbacks, (unsigned long long)(ut + stt), (unsigned long long)ut, (unsigned long long)stt);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, g.stats_path) != 0)
         unlink(tmp);
@@ -706,7 +712,7 @@ static void write_stats(double started)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: floor --ip 127.0.0.1 --port P --seed S --mode sendto|sendmmsg|gso --stats FILE\n");
+    fprintf(stderr, "usage: floor --ip 127.0.0.1 --port P --seed S --mode sendto|sendmmsg|gso --stats FILE [--stats-ms 1000]\n");
     exit(2);
 }
 
@@ -714,8 +720,10 @@ int main(int argc, char **argv)
 {
     const char *ip = "127.0.0.1", *mode = "sendmmsg";
     int port = -1;
+    double interval = 1.0;
     static const struct option opts[] = {{"ip", 1, 0, 'i'},   {"port", 1, 0, 'p'},  {"seed", 1, 0, 's'},
-                                         {"mode", 1, 0, 'm'}, {"stats", 1, 0, 'o'}, {0, 0, 0, 0}};
+                                         {"mode", 1, 0, 'm'}, {"stats", 1, 0, 'o'}, {"stats-ms", 1, 0, 'T'},
+                                         {0, 0, 0, 0}};
     snprintf(g.seed, sizeof g.seed, "0");
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -728,6 +736,11 @@ int main(int argc, char **argv)
             break;
         case 'm': mode = optarg; break;
         case 'o': g.stats_path = optarg; break;
+        case 'T':
+            interval = atoi(optarg) / 1000.0;
+            if (interval < 0.01 || interval > 60)
+                usage();
+            break;
         default: usage();
         }
     }
@@ -793,6 +806,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < TX_BATCH; i++) {
         g.txmsg[i].msg_hdr.msg_iov = &g.txiov[i];
         g.txmsg[i].msg_hdr.msg_iovlen = 1;
+        g.txmsg[i].msg_hdr.msg_name = &g.txaddr[i];
+        g.txmsg[i].msg_hdr.msg_namelen = sizeof g.txaddr[i];
     }
 
     struct sigaction sga;
@@ -809,7 +824,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    double started = now_s(), next_stats = started + 1.0;
+    double started = now_s(), next_stats = started + interval;
     write_stats(started);
     fprintf(stderr, "floor: %s:%d mode %s\n", ip, g.port, mode);
     while (!g_stop) {
@@ -818,7 +833,7 @@ int main(int argc, char **argv)
         if (timeout < 0)
             timeout = 0;
         if (timeout > 1000)
-            timeout = 1000;
+            timeout = 1000; /* bounded wait */
         int ne = epoll_wait(ep, &out, 1, timeout);
         if (ne < 0 && errno != EINTR) {
             perror("floor: epoll_wait");
@@ -844,7 +859,7 @@ int main(int argc, char **argv)
         double t = now_s();
         if (t >= next_stats) {
             write_stats(started);
-            next_stats = t + 1.0;
+            next_stats = t + interval;
         }
     }
     write_stats(started);

