@@ -56,6 +56,7 @@ def _wait_update(path: Path, after: float, core: int, timeout: float = 15.0) -> 
 def run(mode: str, *, receivers: int, pps: int, size: int, fps: int, seconds: float,
         floor_core: int, driver_core: int, workdir: Path) -> dict:
     stats_path = workdir / f"stats-{mode}.json"
+    stats_path.unlink(missing_ok=True)   # its appearance is the floor's "ready"
     floor = subprocess.Popen(["taskset", "-c", str(floor_core), str(build()), "--port", "0", "--seed", "m",
                               "--mode", mode, "--stats", str(stats_path)], stderr=subprocess.DEVNULL)
     driver = None
