@@ -123,6 +123,7 @@ static struct {
     const char *stats_path;
     peer_t *peers;
     int peer_hash[PEER_HASH]; /* -1 empty, -2 tombstone, else peer index */
+    int tombstones;
     int npeers;
     int recv_list[MAX_PEERS];
     int nrecv;
@@ -221,6 +222,8 @@ static void peer_hash_insert(int idx)
     for (int i = 0; i < PEER_HASH; i++) {
         int *slot = &g.peer_hash[(h + i) & (PEER_HASH - 1)];
         if (*slot < 0) {
+            if (*slot == -2)
+                g.tombstones--;
             *slot = idx;
             return;
         }
@@ -236,8 +239,17 @@ static void peer_hash_remove(int idx)
             return;
         if (*slot == idx) {
             *slot = -2;
-            return;
+            g.tombstones++;
+            break;
         }
+    }
+    if (g.tombstones > PEER_HASH / 4) { /* churn: rebuild so misses stay short */
+        for (int i = 0; i < PEER_HASH; i++)
+            g.peer_hash[i] = -1;
+        g.tombstones = 0;
+        for (int i = 0; i < MAX_PEERS; i++)
+            if (g.peers[i].used && i != idx)
+                peer_hash_insert(i);
     }
 }
 

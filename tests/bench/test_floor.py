@@ -23,6 +23,9 @@ GCM = _srtp.PROFILE_AEAD_AES_128_GCM
 
 @pytest.fixture(scope="module")
 def binary(tmp_path_factory) -> Path:
+    """The floor; FLOOR_BINARY=path tests another build of it (e.g. with -fsanitize=address,undefined)."""
+    if os.environ.get("FLOOR_BINARY"):
+        return Path(os.environ["FLOOR_BINARY"])
     return build(tmp_path_factory.mktemp("floor-bin"))
 
 
@@ -401,5 +404,28 @@ def test_leave_inside_a_batch(binary, tmp_path, mode):
         assert st["tx_errors"] == 0 and st["peers"] == 2
         for c in (pub, pub2, r1, r2):
             c.close()
+    finally:
+        assert floor.stop() == 0
+
+
+def test_churn(binary, tmp_path):
+    """Thousands of peers come and go (the address table rebuilds itself); forwarding still works."""
+    floor = Floor(binary, tmp_path, "sendmmsg")
+    try:
+        for rnd in range(9):
+            socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(500)]
+            for i, s in enumerate(socks):
+                s.sendto(f"FLOOR c{rnd}-{i} {'send' if i % 2 else 'recv'}".encode(), floor.addr)
+            for s in socks:
+                s.sendto(b"FLOOR-BYE", floor.addr)
+                s.close()
+            wait_stats(floor, lambda st, r=rnd: st["byes"] == 500 * (r + 1), timeout=10)
+        pub, r = Client(floor, "p", "send"), Client(floor, "r", "recv")
+        pub.send(pub.tx.protect(rtp(1, 1, 5, b"still here")))
+        assert r.recv(1)[0][12:] == b"still here"
+        st = wait_stats(floor, lambda s: s["peers"] == 2)
+        assert st["registrations"] == 4502 and st["dropped_unknown"] == 0
+        pub.close()
+        r.close()
     finally:
         assert floor.stop() == 0
