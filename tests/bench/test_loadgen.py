@@ -351,3 +351,96 @@ async def test_aiortc_receives_from_the_loadgen(lgs, lg_offers):
         lg.stop(s)
     finally:
         await pc.close()
+
+
+def test_authentic_odd_packets_on_a_raw_peer(lgs):
+    """Authentic SRTP from a hand-made sender: a sequence number jump, RTCP of every kind, bad headers."""
+    import struct
+
+    from native._srtp import SrtpSession
+
+    lg = lgs(verify_every=1)
+    p = lg.open_peer("x", "y")
+    key = os.urandom(28)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    lg.connect_raw(p, remote_ip="127.0.0.1", remote_port=sock.getsockname()[1], tx_key=os.urandom(28), rx_key=key)
+    tx = SrtpSession(7, key[:16], key[16:])
+    target = ("127.0.0.1", lg.port(p))
+
+    def rtp(seq, payload=b"\x10" + bytes(50), first=0x80):
+        return struct.pack("!BBHII", first, 96, seq & 0xFFFF, seq * 30, 7) + payload
+
+    for seq in list(range(100)) + list(range(40000, 40100)):        # a jump the tracker must follow
+        sock.sendto(tx.protect(rtp(seq)), target)
+        if seq % 20 == 0:
+            time.sleep(0.002)
+    # RTCP: SR, RR, NACK and PLI for an SSRC we do not send, a FIR, an empty compound, a truncated one
+    for pkt in (struct.pack("!BBHI", 0x80, 200, 6, 7) + bytes(20), struct.pack("!BBHI", 0x81, 201, 7, 7) + bytes(24),
+                struct.pack("!BBHII", 0x81, 205, 3, 7, 99) + b"\x00\x01\x00\x00",
+                struct.pack("!BBHII", 0x81, 206, 2, 7, 99), struct.pack("!BBHII", 0x84, 206, 2, 7, 0),
+                struct.pack("!BBHI", 0x80, 200, 60, 7)):
+        sock.sendto(tx.protect_rtcp(pkt), target)
+    sock.sendto(b"\x80\x60" + bytes(4), target)                        # too short for RTP
+    time.sleep(0.2)
+    st = lg.peer_stats(p)
+    assert st["ssrcs"][7] >= 100 + 36
+    assert st["malformed"] >= 2 and st["nacks_rx"] == 1 and st["decrypt_errors"] == 0 and st["plis_rx"] == 2
+    sock.close()
+
+
+def test_dtls_client_hello_is_repeated_quickly(lgs):
+    """The DTLS server side connects late and drops the first ClientHello: the client repeats it after
+    100 ms (doubling), not after OpenSSL's 1 s."""
+    a, b = lgs(), lgs()
+    pa, pb = a.open_peer("ua", PWD_A), b.open_peer("ub", PWD_B)
+    t0 = time.time()
+    a.connect(pa, remote_ip="127.0.0.1", remote_port=b.port(pb), remote_ufrag="ub", remote_pwd=PWD_B,
+              remote_fingerprint="sha-256 " + b.fingerprint, controlling=True, dtls_role="client")
+    assert wait(lambda: a.state(pa)["ice"] == "connected", 1.0)   # b answers checks before its connect()
+    time.sleep(0.25)
+    b.connect(pb, remote_ip="127.0.0.1", remote_port=a.port(pa), remote_ufrag="ua", remote_pwd=PWD_A,
+              remote_fingerprint="sha-256 " + a.fingerprint, controlling=False, dtls_role="server")
+    assert wait(lambda: connected(a, pa) and connected(b, pb), 3.0)
+    assert time.time() - t0 < 0.9
+
+
+def test_simulcast_publish_with_rid_rrid_and_rtx_through_the_native_worker(lgs):
+    """Three rid layers with RTX (rrid on the retransmissions): the server learns every SSRC from the
+    extensions, its NACKs are answered, and the subscriber (RTX SSRC given) sees no loss."""
+    from native._core import Worker
+
+    lg = lgs(verify_every=2)
+    srv = Worker()
+    srv.start()
+    try:
+        lfp = bytes.fromhex(lg.fingerprint.replace(":", ""))
+        pub_t = srv.create_transport("pub", SRV_PWD, False, "sha-256", lfp)
+        sub_t = srv.create_transport("sub", SRV_PWD, False, "sha-256", lfp)
+        peers = {}
+        for name in ("pub", "sub"):
+            p = lg.open_peer("lg" + name, "lgpassword0123456789abcd")
+            lg.connect(p, remote_ip="127.0.0.1", remote_port=srv.port, remote_ufrag=name, remote_pwd=SRV_PWD,
+                       remote_fingerprint="sha-256 " + srv.fingerprint, controlling=True, dtls_role="client",
+                       rtx={101: 100}, rtx_ssrcs={5001: 5000} if name == "sub" else None)
+            peers[name] = p
+        assert wait(lambda: all(connected(lg, p) for p in peers.values()))
+        exts = {"mid": 1, "abs_send_time": 3, "rid": 5, "rrid": 6}
+        prod = srv.create_producer(pub_t, "video", 0, 0, {96: "VP8"}, {97: 96}, 90000, exts, "0",
+                                   layers=[{"rid": r} for r in "qhf"])
+        srv.create_consumer(sub_t, prod, 5000, 5001, {96: 100}, {100: 101}, {"abs_send_time": 3}, "0")
+        for i, rid in enumerate("qhf"):
+            clip = lg.load_clip(synth_clip(per_frame=1 + 2 * i, size=300 + 400 * i))
+            lg.add_source(peers["pub"], clip=clip, ssrc=0x100 + i, stream_id=i, mid_ext=1, mid="0", rid_ext=5,
+                          rid=rid, rrid_ext=6, abs_ext=3, rtx_ssrc=0x200 + i, rtx_pt=97, drop_every=15)
+        lg.start_all()
+        time.sleep(1.5)
+        lg.stop_all()
+        time.sleep(0.3)
+        pub, sub = lg.peer_stats(peers["pub"]), lg.peer_stats(peers["sub"])
+        ps = srv.producer_stats(prod)
+        assert pub["retransmits"] > 0 and ps["lost"] == 0, (pub, ps)
+        assert sub["ssrcs"].get(5000, 0) > 30 and sub["lost"] == 0 and sub["decrypt_errors"] == 0, sub
+        assert set(sub["ssrcs"]) == {5000}
+    finally:
+        srv.close()
