@@ -69,7 +69,7 @@ class Client:
         self.name = name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(3)
+        self.sock.settimeout(10)   # generous: CI machines may be busy
         self.floor = floor
         self.tx = session(f"{name}-up")
         self.rx = session(f"{name}-down")
@@ -89,13 +89,13 @@ class Client:
         except TimeoutError:
             return True
         finally:
-            self.sock.settimeout(3)
+            self.sock.settimeout(10)   # generous: CI machines may be busy
 
     def close(self) -> None:
         self.sock.close()
 
 
-def wait_stats(floor: Floor, pred, timeout: float = 5.0) -> dict:
+def wait_stats(floor: Floor, pred, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         try:
