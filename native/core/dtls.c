@@ -150,6 +150,10 @@ static int finish_handshake(dtls_conn_t *d) {
         return -1;
     }
     d->state = DTLS_CONNECTED;
+    /* The record layer's read and write buffers (about 17 KB each) are idle from now on: the peer sends
+     * no application data, only a rare retransmitted flight or a close_notify. SSL_read allocates them
+     * again when a record comes (dtls1_read_bytes sets both up), and step() frees them after it. */
+    SSL_free_buffers(d->ssl);
     return 1;
 }
 
@@ -162,6 +166,7 @@ static int step(dtls_conn_t *d) {
             if (e == SSL_ERROR_ZERO_RETURN) { d->state = DTLS_CLOSED; return 0; }
             ERR_clear_error();
         }
+        SSL_free_buffers(d->ssl);   /* keeps them when a record is still pending */
         return 0; /* no data channel here: application data is discarded */
     }
     int r = SSL_do_handshake(d->ssl);
@@ -207,6 +212,12 @@ long dtls_timer(dtls_conn_t *d) {
 
 void dtls_close(dtls_conn_t *d) {
     if (d->ssl && d->state == DTLS_CONNECTED) {
+        /* The buffers were released after the handshake and the DTLS write path does not set them up
+         * again: a read on the empty BIO does (dtls1_read_bytes -> ssl3_setup_buffers), then the alert
+         * can go out. */
+        uint8_t buf[16];
+        (void)BIO_reset(d->rbio);
+        if (SSL_read(d->ssl, buf, sizeof(buf)) <= 0) ERR_clear_error();
         SSL_shutdown(d->ssl);
         d->state = DTLS_CLOSED;
     }
