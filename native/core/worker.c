@@ -451,6 +451,7 @@ static ms_transport_t *transport_alloc(ms_worker_t *w) {
 }
 static void transport_free_mem(ms_transport_t *t) {
     free(t->cap);
+    bwe_free(t->bwe);
     free(t->bwe);
     free(t->twcc_rx);
     free((char *)t - offsetof(transport_box_t, t));
