@@ -2011,6 +2011,7 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *o) {
     o->ice_state = t->ice_state;
     o->dtls_state = t->dtls.state;
     o->srtp_profile = t->dtls.srtp_profile;
+    o->dtls_frozen = t->dtls.frozen;
     o->over_tcp = t->tcp != NULL;
     if (t->has_remote)
         o->remote_port = ntohs(t->remote.ss_family == AF_INET ? ((struct sockaddr_in *)&t->remote)->sin_port
