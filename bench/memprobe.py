@@ -203,7 +203,7 @@ def main() -> None:
         if args.media:
             rx = probe.received()
             print(f"subscribers receiving media: {sum(1 for u, v in rx.items() if u != 'pub' and v > 0)}")
-        for a, b in zip(out, out[1:]):
+        for a, b in zip(out, out[1:], strict=False):
             print(f"{a['n']}->{b['n']}: {(b['rss_kb'] - a['rss_kb']) / (b['n'] - a['n']):.2f} KB/subscriber "
                   f"(connected only: {(b['rss_connected_kb'] - a['rss_connected_kb']) / (b['n'] - a['n']):.2f}; "
                   f"malloc in use: {(b['malloc_kb'] - a['malloc_kb']) / (b['n'] - a['n']):.2f})")
