@@ -31,6 +31,7 @@ cdef extern from "bwe.h" nogil:
     int remb_parse(const uint8_t *pkt, int len, uint32_t *bps)
     int remb_build(uint8_t *out, uint32_t sender_ssrc, uint32_t bps, const uint32_t *ssrcs, int n)
     void bwe_init(bwe_t *b, uint32_t start_bps, uint32_t min_bps, uint32_t max_bps)
+    void bwe_free(bwe_t *b)
     void bwe_on_sent(bwe_t *b, uint16_t twcc_seq, int size_bytes, uint64_t send_us, int probe_cluster)
     void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now_us)
     void bwe_on_remb(bwe_t *b, uint32_t bps, uint64_t now_us)
@@ -136,6 +137,7 @@ cdef class Bwe:
         bwe_init(self.b, start_bps, min_bps, max_bps)
 
     def __dealloc__(self):
+        bwe_free(self.b)
         free(self.b)
         free(self.res)
 

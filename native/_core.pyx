@@ -65,6 +65,7 @@ cdef extern from "worker.h" nogil:
         uint64_t frames_dropped
     ctypedef struct ms_transport_stats_t:
         int ice_state, dtls_state, srtp_profile
+        int dtls_frozen
         int remote_port, over_tcp
         uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
         uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors
@@ -364,6 +365,7 @@ cdef class Worker:
         d = dict(s)
         d["ice_state"] = ICE_STATES.get(s.ice_state, "?")
         d["dtls_state"] = DTLS_STATES.get(s.dtls_state, "?")
+        d["dtls_frozen"] = bool(s.dtls_frozen)
         d["latency_hist"] = [s.latency_hist[i] for i in range(128)]
         d["sink_streams"] = {s.sink_ssrc[i]: {"max_seq": s.sink_max_seq[i], "received": s.sink_received[i]}
                              for i in range(8) if s.sink_received[i]}

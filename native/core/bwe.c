@@ -7,7 +7,6 @@
 #include "util.h"
 
 #define RX_MASK (TWCC_RX_RING - 1)
-#define HIST_MASK (BWE_HIST - 1)
 #define SEQ_BASE ((int64_t)1 << 32)   /* extended sequence numbers start here: never negative */
 
 /* floor(a / b) for b > 0, defined for every a */
@@ -312,6 +311,33 @@ void bwe_init(bwe_t *b, uint32_t start_bps, uint32_t min_bps, uint32_t max_bps) 
     for (int i = 0; i < BWE_ACK_BUCKETS; i++) b->ack_idx[i] = INT64_MIN;
     b->next_cluster = 1;
     b->probe_interval_us = 1000000;
+    b->hist = calloc(BWE_HIST_MIN, sizeof(bwe_sent_t));
+    b->hist_mask = b->hist ? BWE_HIST_MIN - 1 : 0;
+}
+
+void bwe_free(bwe_t *b) {
+    if (!b) return;
+    free(b->hist);
+    b->hist = NULL;
+    b->hist_mask = 0;
+}
+
+static inline int64_t hist_time(const bwe_t *b, uint32_t lo) {
+    return (int64_t)(b->last_send_us - (uint64_t)(int64_t)(int32_t)((uint32_t)b->last_send_us - lo));
+}
+
+/* Double the history; entries keep their slot modulo the old size, so no two meet. */
+static int hist_grow(bwe_t *b) {
+    uint32_t n = (b->hist_mask + 1) * 2;
+    if (n > BWE_HIST) return 0;
+    bwe_sent_t *h = calloc(n, sizeof(bwe_sent_t));
+    if (!h) return 0;
+    for (uint32_t i = 0; i <= b->hist_mask; i++)
+        if (b->hist[i].st) h[b->hist[i].seq & (n - 1)] = b->hist[i];
+    free(b->hist);
+    b->hist = h;
+    b->hist_mask = n - 1;
+    return 1;
 }
 
 void bwe_on_rtt(bwe_t *b, int64_t rtt_us) {
@@ -334,7 +360,13 @@ static bwe_cluster_t *find_cluster(bwe_t *b, int id) {
 void bwe_on_sent(bwe_t *b, uint16_t seq, int size, uint64_t send_us, int cluster) {
     if (size < 0) size = 0;
     if (size > 65535) size = 65535;
-    bwe_sent_t *e = &b->hist[seq & HIST_MASK];
+    if (!b->hist) return;
+    bwe_sent_t *e = &b->hist[seq & b->hist_mask];
+    /* a packet not reported yet (and not stale: feedback skips those) keeps its place: grow instead, so that
+     * the history answers exactly as a BWE_HIST ring would */
+    while (e->st && e->st != 3 && e->seq != seq && b->hist_mask + 1 < BWE_HIST &&
+           sub64((int64_t)b->last_send_us, hist_time(b, e->send_lo)) <= 10000000 && hist_grow(b))
+        e = &b->hist[seq & b->hist_mask];
     e->seq = seq;
     e->size = (uint16_t)size;
     e->send_lo = (uint32_t)send_us;
@@ -352,9 +384,6 @@ void bwe_on_sent(bwe_t *b, uint16_t seq, int size, uint64_t send_us, int cluster
     }
 }
 
-static inline int64_t hist_time(const bwe_t *b, uint32_t lo) {
-    return (int64_t)(b->last_send_us - (uint64_t)(int64_t)(int32_t)((uint32_t)b->last_send_us - lo));
-}
 
 /* Feedback times are modulo TWCC_TIME_RANGE_US: bring them next to the latest one. */
 static int64_t unwrap_recv(bwe_t *b, int64_t raw) {
@@ -679,7 +708,8 @@ void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now) {
     int any = 0;
     for (int i = 0; i < n; i++) {
         uint16_t seq = res[i].seq;
-        bwe_sent_t *e = &b->hist[seq & HIST_MASK];
+        if (!b->hist) break;
+        bwe_sent_t *e = &b->hist[seq & b->hist_mask];
         if (!e->st || e->seq != seq) continue;
         int64_t st = hist_time(b, e->send_lo);
         if (sub64((int64_t)b->last_send_us, st) > 10000000) continue;   /* stale entry */

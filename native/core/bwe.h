@@ -74,6 +74,10 @@ int remb_build(uint8_t *out, uint32_t sender_ssrc, uint32_t bps, const uint32_t 
  */
 
 #define BWE_HIST 1024                /* packets remembered for feedback (about 2 s at 5 Mbit/s, 1200 B) */
+#ifndef BWE_HIST_MIN
+#define BWE_HIST_MIN 128             /* the history starts this small and doubles (up to BWE_HIST) rather than
+                                      * drop a packet not reported yet: same results, memory for what flies */
+#endif
 #define BWE_TREND_WIN 20
 #define BWE_CLUSTERS 4
 #define BWE_ACK_BUCKETS 16           /* 50 ms each by arrival time: the acked rate covers the last 500 ms */
@@ -105,7 +109,8 @@ typedef struct {
     uint8_t have_twcc, have_remb;
 
     /* send history */
-    bwe_sent_t hist[BWE_HIST];
+    bwe_sent_t *hist;                /* ring indexed by seq & hist_mask, BWE_HIST_MIN..BWE_HIST entries */
+    uint32_t hist_mask;
     uint64_t last_send_us;
     uint8_t have_sent;
 
@@ -150,6 +155,7 @@ typedef struct {
 } bwe_t;
 
 void bwe_init(bwe_t *b, uint32_t start_bps, uint32_t min_bps, uint32_t max_bps);
+void bwe_free(bwe_t *b);             /* the history bwe_init allocated (not b itself) */
 /* Every packet sent with a transport-wide sequence number (media, retransmission, padding): its size on the
  * wire, send time, and the probe cluster id it belongs to (-1 none). */
 void bwe_on_sent(bwe_t *b, uint16_t twcc_seq, int size_bytes, uint64_t send_us, int probe_cluster);

@@ -3,7 +3,9 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -126,6 +128,7 @@ int dtls_conn_init(dtls_conn_t *d, dtls_cert_t *c, int client, const char *algor
 void dtls_conn_free(dtls_conn_t *d) {
     if (d->ssl) SSL_free(d->ssl); /* frees both BIOs */
     d->ssl = NULL;
+    OPENSSL_cleanse(d->rx_key, sizeof(d->rx_key));
     d->state = DTLS_CLOSED;
 }
 
@@ -150,6 +153,10 @@ static int finish_handshake(dtls_conn_t *d) {
         return -1;
     }
     d->state = DTLS_CONNECTED;
+    /* The record layer's read and write buffers (about 17 KB each) are idle from now on: the peer sends
+     * no application data, only a rare retransmitted flight or a close_notify. SSL_read allocates them
+     * again when a record comes (dtls1_read_bytes sets both up), and step() frees them after it. */
+    SSL_free_buffers(d->ssl);
     return 1;
 }
 
@@ -162,6 +169,7 @@ static int step(dtls_conn_t *d) {
             if (e == SSL_ERROR_ZERO_RETURN) { d->state = DTLS_CLOSED; return 0; }
             ERR_clear_error();
         }
+        SSL_free_buffers(d->ssl);   /* keeps them when a record is still pending */
         return 0; /* no data channel here: application data is discarded */
     }
     int r = SSL_do_handshake(d->ssl);
@@ -183,8 +191,12 @@ int dtls_start(dtls_conn_t *d) {
     return step(d);
 }
 
+static void frozen_feed(dtls_conn_t *d, const uint8_t *buf, int len);
+
 int dtls_feed(dtls_conn_t *d, const uint8_t *buf, int len) {
-    if (d->state == DTLS_FAILED || d->state == DTLS_CLOSED || !d->ssl) return -1;
+    if (d->state == DTLS_FAILED || d->state == DTLS_CLOSED) return -1;
+    if (d->frozen) { frozen_feed(d, buf, len); return 0; }
+    if (!d->ssl) return -1;
     (void)BIO_reset(d->rbio);
     BIO_write(d->rbio, buf, len);
     return step(d);
@@ -206,8 +218,145 @@ long dtls_timer(dtls_conn_t *d) {
 }
 
 void dtls_close(dtls_conn_t *d) {
+    if (d->frozen && d->state == DTLS_CONNECTED) {
+        if (d->close_len > 0 && d->send) d->send(d->opaque, d->close_rec, d->close_len);
+        d->state = DTLS_CLOSED;
+        return;
+    }
+    if (d->ssl && d->state == DTLS_CONNECTED && d->close_len > 0) {   /* prepared by a dtls_freeze that failed */
+        if (d->send) d->send(d->opaque, d->close_rec, d->close_len);
+        d->state = DTLS_CLOSED;
+        return;
+    }
     if (d->ssl && d->state == DTLS_CONNECTED) {
+        /* The buffers were released after the handshake and the DTLS write path does not set them up
+         * again: a read on the empty BIO does (dtls1_read_bytes -> ssl3_setup_buffers), then the alert
+         * can go out. */
+        uint8_t buf[16];
+        (void)BIO_reset(d->rbio);
+        if (SSL_read(d->ssl, buf, sizeof(buf)) <= 0) ERR_clear_error();
         SSL_shutdown(d->ssl);
         d->state = DTLS_CLOSED;
     }
+}
+
+/* ---------- frozen connections ---------- */
+
+/* Open one AEAD-protected DTLS 1.2 record (RFC 6347 4.1, RFC 5288 AES-GCM, RFC 7905 ChaCha20-Poly1305) with
+ * the given write key and IV; rec is the whole record (13-byte header first). Returns the plaintext length
+ * (into out, at most outcap bytes), or -1 when it does not authenticate. */
+static int open_record(int aead, const uint8_t *key, int key_len, const uint8_t *iv, const uint8_t *rec, int len,
+                       uint8_t *out, int outcap) {
+    const int tag_len = 16, explicit_len = aead == 1 ? 8 : 0;
+    int plen = len - 13 - explicit_len - tag_len;
+    if (plen < 0 || plen > outcap) return -1;
+    uint8_t nonce[12];
+    if (aead == 1) { memcpy(nonce, iv, 4); memcpy(nonce + 4, rec + 13, 8); }
+    else { memcpy(nonce, iv, 12); for (int i = 0; i < 8; i++) nonce[4 + i] ^= rec[3 + i]; }
+    uint8_t aad[13];
+    memcpy(aad, rec + 3, 8);                       /* epoch and sequence number */
+    aad[8] = rec[0]; aad[9] = rec[1]; aad[10] = rec[2];
+    aad[11] = (uint8_t)(plen >> 8); aad[12] = (uint8_t)plen;
+    const EVP_CIPHER *c = aead == 2 ? EVP_chacha20_poly1305() : key_len == 32 ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
+    EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+    int ok = 0, n = 0, f = 0;
+    const uint8_t *ct = rec + 13 + explicit_len;
+    if (e && EVP_DecryptInit_ex(e, c, NULL, NULL, NULL) == 1 &&
+        EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) == 1 &&
+        EVP_DecryptInit_ex(e, NULL, NULL, key, nonce) == 1 &&
+        EVP_DecryptUpdate(e, NULL, &n, aad, sizeof(aad)) == 1 &&
+        EVP_DecryptUpdate(e, out, &n, ct, plen) == 1 &&
+        EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_AEAD_SET_TAG, tag_len, (void *)(ct + plen)) == 1 &&
+        EVP_DecryptFinal_ex(e, out + n, &f) == 1)
+        ok = 1;
+    EVP_CIPHER_CTX_free(e);
+    return ok ? plen : -1;
+}
+
+static void frozen_feed(dtls_conn_t *d, const uint8_t *buf, int len) {
+    /* a datagram may carry several records; only an authentic close_notify alert matters */
+    for (int off = 0; off + 13 <= len;) {
+        const uint8_t *rec = buf + off;
+        int rlen = 13 + (rec[11] << 8 | rec[12]);
+        if (off + rlen > len) break;
+        off += rlen;
+        if (rec[0] != 21 || (rec[3] == 0 && rec[4] == 0)) continue;   /* alerts of the protected epoch */
+        uint8_t pt[64];
+        int n = open_record(d->rx_aead, d->rx_key, d->rx_key_len, d->rx_iv, rec, rlen, pt, sizeof(pt));
+        if (n == 2 && pt[1] == 0) { d->state = DTLS_CLOSED; return; }   /* close_notify (RFC 5246 7.2.1) */
+    }
+}
+
+static void capture_send(void *opaque, const uint8_t *buf, int len) {
+    dtls_conn_t *d = opaque;
+    if (d->close_len == 0 && len <= (int)sizeof(d->close_rec)) { memcpy(d->close_rec, buf, len); d->close_len = len; }
+    else d->close_len = -1;
+}
+
+int dtls_freeze(dtls_conn_t *d) {
+    if (d->frozen || !d->ssl || d->state != DTLS_CONNECTED) return 0;
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(d->ssl);
+    SSL_SESSION *sess = SSL_get_session(d->ssl);
+    if (!cipher || !sess || SSL_version(d->ssl) != DTLS1_2_VERSION) return 0;
+    int nid = SSL_CIPHER_get_cipher_nid(cipher), aead, key_len, iv_len;
+    if (nid == NID_aes_128_gcm) { aead = 1; key_len = 16; iv_len = 4; }
+    else if (nid == NID_aes_256_gcm) { aead = 1; key_len = 32; iv_len = 4; }
+    else if (nid == NID_chacha20_poly1305) { aead = 2; key_len = 32; iv_len = 12; }
+    else return 0;
+    const EVP_MD *md = SSL_CIPHER_get_handshake_digest(cipher);
+    if (!md) return 0;
+    /* TLS 1.2 key block (RFC 5246 6.3), no MAC keys for AEAD: client key, server key, client IV, server IV */
+    uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[13 + 64], block[2 * 32 + 2 * 12];
+    size_t mlen = SSL_SESSION_get_master_key(sess, master, sizeof(master));
+    memcpy(seed, "key expansion", 13);
+    if (SSL_get_server_random(d->ssl, seed + 13, 32) != 32 || SSL_get_client_random(d->ssl, seed + 45, 32) != 32)
+        return 0;
+    size_t blen = 2 * (size_t)(key_len + iv_len);
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+    EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    OSSL_PARAM prm[4];
+    prm[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)EVP_MD_get0_name(md), 0);
+    prm[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
+    prm[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
+    prm[3] = OSSL_PARAM_construct_end();
+    int ok = kctx && EVP_KDF_derive(kctx, block, blen, prm) == 1;
+    EVP_KDF_CTX_free(kctx);
+    OPENSSL_cleanse(master, sizeof(master));
+    if (!ok) return 0;
+    const uint8_t *ckey = block, *skey = block + key_len, *civ = block + 2 * key_len, *siv = civ + iv_len;
+    /* our close_notify, built by OpenSSL's record layer now (the next record we would send) */
+    uint8_t tmp[16];
+    (void)BIO_reset(d->rbio);
+    if (SSL_read(d->ssl, tmp, sizeof(tmp)) <= 0) ERR_clear_error();   /* sets the write buffer up again */
+    if (d->state != DTLS_CONNECTED) { OPENSSL_cleanse(block, sizeof(block)); return 0; }
+    dtls_send_fn send = d->send;
+    void *opaque = d->opaque;
+    d->close_len = 0;
+    d->send = capture_send;
+    d->opaque = d;
+    SSL_shutdown(d->ssl);
+    ERR_clear_error();
+    d->send = send;
+    d->opaque = opaque;
+    /* check the key block on our own record: it must open with our write key */
+    uint8_t pt[64];
+    if (d->close_len <= 0 ||
+        open_record(aead, d->client ? ckey : skey, key_len, d->client ? civ : siv, d->close_rec, d->close_len,
+                    pt, sizeof(pt)) != 2 || pt[1] != 0) {
+        /* cannot happen with the ciphers above; keep the SSL (its close_notify, captured, goes out at close) */
+        if (d->close_len < 0) d->close_len = 0;
+        OPENSSL_cleanse(block, sizeof(block));
+        return 0;
+    }
+    d->rx_aead = aead;
+    d->rx_key_len = key_len;
+    memcpy(d->rx_key, d->client ? skey : ckey, key_len);
+    memcpy(d->rx_iv, d->client ? siv : civ, iv_len);
+    OPENSSL_cleanse(block, sizeof(block));
+    SSL_free(d->ssl);
+    d->ssl = NULL;
+    d->rbio = NULL;
+    d->frozen = 1;
+    return 1;
 }

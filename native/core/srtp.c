@@ -5,7 +5,9 @@
  *  - Session keys are derived once in srtp_ctx_new() with the AES-CM PRF.
  *  - Ciphers are pre-keyed EVP_CIPHER_CTX objects; per packet only the IV is set
  *    (EVP_*Init_ex(ctx, NULL, NULL, NULL, iv)), so there is no key schedule and
- *    no heap allocation on the packet path.
+ *    no heap allocation on the packet path. AES-GCM contexts are keyed on the
+ *    first packet of their direction (a context usually only protects or only
+ *    unprotects), once.
  *  - HMAC-SHA1: the inner (key ^ ipad) and outer (key ^ opad) SHA-1 states are
  *    computed once; per packet the SHA_CTX structs are copied and continued.
  *  - Per-SSRC state lives in an open-addressing (linear probing) hash table.
@@ -69,7 +71,7 @@ static inline void wr32(uint8_t *p, uint32_t v)
 #define SRTCP_E_BIT 0x80000000u
 #define SRTCP_INDEX_MAX 0x7fffffffu
 #define SRTP_INDEX_MAX 0xffffffffffffULL /* 48-bit packet index */
-#define SRTP_MIN_TABLE 32                /* initial slots (power of two) */
+#define SRTP_MIN_TABLE 8                 /* initial slots (power of two): a transport's few SSRCs */
 
 /* KDF labels, RFC 3711 4.3.2 */
 enum { LABEL_RTP_ENC = 0, LABEL_RTP_AUTH = 1, LABEL_RTP_SALT = 2, LABEL_RTCP_ENC = 3, LABEL_RTCP_AUTH = 4, LABEL_RTCP_SALT = 5 };
@@ -151,6 +153,10 @@ struct srtp_ctx {
     uint8_t rtp_salt[14]; /* session salt (14 bytes CM, 12 bytes GCM) */
     uint8_t rtcp_salt[14];
     SHA_CTX rtp_ipad, rtp_opad, rtcp_ipad, rtcp_opad; /* CM only */
+    /* GCM: the session keys, for the cipher contexts made on first use. A context protects or unprotects,
+     * rarely both: keying only the direction in use halves its memory (two contexts, about 2.3 KB). */
+    int key_len;
+    uint8_t rtp_key[32], rtcp_key[32];
 };
 
 static inline uint32_t hash_ssrc(uint32_t ssrc) { return (ssrc * 0x9E3779B1u) ^ (ssrc >> 16); }
@@ -433,6 +439,14 @@ static EVP_CIPHER_CTX *keyed_cipher(const EVP_CIPHER *cipher, const uint8_t *key
     return e;
 }
 
+/* The GCM context in *slot, keyed with key on its first use (default GCM IV length is 12). */
+static EVP_CIPHER_CTX *gcm_cipher(const srtp_ctx_t *c, EVP_CIPHER_CTX **slot, const uint8_t *key, int enc)
+{
+    if (!*slot)
+        *slot = keyed_cipher(c->key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(), key, enc);
+    return *slot;
+}
+
 srtp_ctx_t *srtp_ctx_new(int profile, const uint8_t *master_key, const uint8_t *master_salt)
 {
     int kl = srtp_key_len(profile), sl = srtp_salt_len(profile);
@@ -474,12 +488,10 @@ srtp_ctx_t *srtp_ctx_new(int profile, const uint8_t *master_key, const uint8_t *
             ok = c->rtp_enc && c->rtcp_enc && c->rtp_dec && c->rtcp_dec &&
                  EVP_CIPHER_CTX_set_padding(c->rtp_dec, 0) == 1 && EVP_CIPHER_CTX_set_padding(c->rtcp_dec, 0) == 1;
         } else {
-            const EVP_CIPHER *g = kl == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
-            c->rtp_enc = keyed_cipher(g, rtp_key, 1);
-            c->rtp_dec = keyed_cipher(g, rtp_key, 0);
-            c->rtcp_enc = keyed_cipher(g, rtcp_key, 1);
-            c->rtcp_dec = keyed_cipher(g, rtcp_key, 0);
-            ok = c->rtp_enc && c->rtp_dec && c->rtcp_enc && c->rtcp_dec; /* default GCM IV length is 12 */
+            /* keyed on first use (gcm_cipher): a context serves one direction in practice */
+            c->key_len = kl;
+            memcpy(c->rtp_key, rtp_key, kl);
+            memcpy(c->rtcp_key, rtcp_key, kl);
         }
     }
     OPENSSL_cleanse(rtp_key, sizeof(rtp_key));
@@ -707,7 +719,10 @@ int srtp_protect_rtp(srtp_ctx_t *c, uint8_t *pkt, int len, int cap)
     } else {
         uint8_t iv[12];
         gcm_iv(iv, c->rtp_salt, ssrc, roc, seq, 0);
-        rc = gcm_seal(c->rtp_enc, iv, pkt, h, pkt + h, len - h, pkt + len);
+        EVP_CIPHER_CTX *e = gcm_cipher(c, &c->rtp_enc, c->rtp_key, 1);
+        if (!e)
+            return SRTP_ERR_CRYPTO;
+        rc = gcm_seal(e, iv, pkt, h, pkt + h, len - h, pkt + len);
         if (rc)
             return rc;
     }
@@ -771,7 +786,10 @@ int srtp_unprotect_rtp(srtp_ctx_t *c, uint8_t *pkt, int len)
     } else {
         uint8_t iv[12];
         gcm_iv(iv, c->rtp_salt, ssrc, roc, seq, 0);
-        rc = gcm_open(c->rtp_dec, iv, pkt, h, NULL, 0, pkt + h, body - h, pkt + body);
+        EVP_CIPHER_CTX *e = gcm_cipher(c, &c->rtp_dec, c->rtp_key, 0);
+        if (!e)
+            return SRTP_ERR_CRYPTO;
+        rc = gcm_open(e, iv, pkt, h, NULL, 0, pkt + h, body - h, pkt + body);
         if (rc)
             return rc;
     }
@@ -844,7 +862,10 @@ int srtp_protect_rtcp(srtp_ctx_t *c, uint8_t *pkt, int len, int cap)
         gcm_iv(iv, c->rtcp_salt, ssrc, 0, index, 1);
         memcpy(aad, pkt, 8);
         wr32(aad + 8, eidx);
-        rc = gcm_seal(c->rtcp_enc, iv, aad, 12, pkt + 8, len - 8, pkt + len);
+        EVP_CIPHER_CTX *e = gcm_cipher(c, &c->rtcp_enc, c->rtcp_key, 1);
+        if (!e)
+            return SRTP_ERR_CRYPTO;
+        rc = gcm_seal(e, iv, aad, 12, pkt + 8, len - 8, pkt + len);
         if (rc)
             return rc;
         wr32(pkt + len + SRTP_GCM_TAG_LEN, eidx);
@@ -896,10 +917,13 @@ int srtp_unprotect_rtcp(srtp_ctx_t *c, uint8_t *pkt, int len)
         uint8_t iv[12], tail[4];
         gcm_iv(iv, c->rtcp_salt, ssrc, 0, index, 1);
         memcpy(tail, eidx_p, 4);
+        EVP_CIPHER_CTX *e = gcm_cipher(c, &c->rtcp_dec, c->rtcp_key, 0);
+        if (!e)
+            return SRTP_ERR_CRYPTO;
         if (encrypted) /* RFC 7714 9.2: AAD = first 8 octets || E|index */
-            rc = gcm_open(c->rtcp_dec, iv, pkt, 8, tail, 4, pkt + 8, body - 8, pkt + body);
+            rc = gcm_open(e, iv, pkt, 8, tail, 4, pkt + 8, body - 8, pkt + body);
         else /* 9.3 (E = 0): whole packet is AAD, empty plaintext */
-            rc = gcm_open(c->rtcp_dec, iv, pkt, body, tail, 4, NULL, 0, pkt + body);
+            rc = gcm_open(e, iv, pkt, body, tail, 4, NULL, 0, pkt + body);
         if (rc)
             return rc;
     }

@@ -8,8 +8,10 @@
  *
  * A srtp_ctx_t holds the session keys of one direction of one DTLS-SRTP
  * association plus per-SSRC state (ROC, replay windows, SRTCP index) for any
- * number of SSRCs. Key derivation and cipher key schedules happen once in
- * srtp_ctx_new(); per packet there is no key schedule and no heap allocation
+ * number of SSRCs. Key derivation and cipher key schedules happen once, in
+ * srtp_ctx_new() (AES-GCM: on the first packet of each direction, so that a
+ * context used one way keys only that way); per packet there is no key
+ * schedule and no heap allocation
  * (the SSRC table only grows when a previously unseen SSRC is admitted).
  *
  * A context is NOT thread-safe: serialise calls on the same context.

@@ -451,6 +451,7 @@ static ms_transport_t *transport_alloc(ms_worker_t *w) {
 }
 static void transport_free_mem(ms_transport_t *t) {
     free(t->cap);
+    bwe_free(t->bwe);
     free(t->bwe);
     free(t->twcc_rx);
     free((char *)t - offsetof(transport_box_t, t));
@@ -897,9 +898,16 @@ static ms_producer_t *learn_ssrc(ms_worker_t *w, ms_transport_t *t, const uint8_
     return NULL;
 }
 
+/* An authentic SRTP/SRTCP packet from the peer: it has finished its DTLS handshake, so ours needs no
+ * retransmission any more and the SSL object can go (dtls_freeze). */
+static inline void peer_proved(ms_transport_t *t) {
+    if (!t->dtls.frozen && t->dtls_ready && t->dtls.state == DTLS_CONNECTED) dtls_freeze(&t->dtls);
+}
+
 static void sink_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     int n = srtp_unprotect_rtp(t->srtp_in, buf, len);
     if (n < 0) { t->sink_decrypt_errors++; return; }
+    peer_proved(t);
     rtp_hdr_t h;
     if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
     t->sink_packets++;
@@ -933,6 +941,7 @@ static void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len)
     if (t->client_mode) { sink_rtp(w, t, buf, len); return; }
     int n = srtp_unprotect_rtp(t->srtp_in, buf, len);
     if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
+    peer_proved(t);
     rtp_hdr_t h;
     if (rtp_parse(buf, n, &h) < 0) { w->st.drops[DROP_RTP_MALFORMED]++; return; }
     if (t->twcc_ext) {            /* every authentic packet counts for the sender's estimate, padding too */
@@ -1052,6 +1061,7 @@ static void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len
     if (!t->srtp_in) { w->st.drops[DROP_NOT_READY]++; return; }
     int n = srtp_unprotect_rtcp(t->srtp_in, buf, len);
     if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
+    peer_proved(t);
     if (t->client_mode) return;
     int off = 0, pl;
     int any = 0;
@@ -2001,6 +2011,7 @@ int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *o) {
     o->ice_state = t->ice_state;
     o->dtls_state = t->dtls.state;
     o->srtp_profile = t->dtls.srtp_profile;
+    o->dtls_frozen = t->dtls.frozen;
     o->over_tcp = t->tcp != NULL;
     if (t->has_remote)
         o->remote_port = ntohs(t->remote.ss_family == AF_INET ? ((struct sockaddr_in *)&t->remote)->sin_port

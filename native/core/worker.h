@@ -92,6 +92,7 @@ typedef struct {
 
 typedef struct {
     int ice_state, dtls_state, srtp_profile;
+    int dtls_frozen;                  /* the SSL object is freed: the peer proved its handshake done */
     int remote_port, over_tcp;        /* the selected path's remote port, and whether it is ICE-TCP */
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     /* client ("sink") transports: received media accounting for tests and the bench */
