@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVERS = ["ours", "janus", "floor", "aiortc-passthrough"]
+SERVERS = ["ours", "janus", "floor-gso", "aiortc-passthrough"]
 
 
 @pytest.mark.timeout(600)
