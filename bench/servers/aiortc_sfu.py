@@ -1,0 +1,334 @@
+"""aiortc "as shipped" as an SFU, for the side-by-side benchmark.
+
+    python -m bench.servers.aiortc_sfu --port P --mode relay|passthrough
+
+One process, one asyncio loop (uvloop when installed), so ``taskset -c <core>`` pins it (aiortc's
+decoder threads and its encoder executor threads inherit the affinity).
+
+Modes
+-----
+``relay``
+    What aiortc's documentation suggests: every publisher track is fanned out with
+    ``aiortc.contrib.media.MediaRelay``, each subscriber's sender gets ``relay.subscribe(track)``.
+    The receiver decodes VP8/Opus once per publisher track (its decoder thread) and every
+    subscriber's ``RTCRtpSender`` encodes again (VP8 in the default executor, at aiortc's default
+    target of 500 kbit/s unless the subscriber sends REMB; Opus at 96 kbit/s). Nothing of the
+    publisher's packets survives: payloads, sequence numbers, timestamps and trailers are new.
+
+``passthrough``
+    The same ``MediaRelay`` fan-out, but no decode and no encode: the receiver's decoder thread
+    (``aiortc.rtcrtpreceiver.decoder_worker``, started by ``RTCRtpReceiver.receive``) is replaced by
+    one that wraps each encoded frame the jitter buffer reassembled (VP8: the payloads of one
+    picture, payload descriptors stripped, concatenated; Opus: one packet) in an ``av.Packet``
+    (pts = the RTP timestamp, time base 1/clock rate). ``RTCRtpSender`` sends ``av.Packet``s without
+    encoding (``encoder.pack()``): VP8 is packetized again (aiortc's own payload descriptor with a
+    15-bit picture id, at most 1300 bytes per payload, so packet boundaries change), Opus is sent as
+    is. A subscriber's PLI/FIR (which aiortc's sender would answer by forcing its own encoder to
+    make a keyframe, a no-op for packets) is forwarded to the publisher as a PLI, at most every
+    300 ms per publisher; a new subscriber also asks for one.
+
+Signaling (JSON over HTTP, 127.0.0.1 only)
+-----------------------------------------
+* ``POST /publish {room, name, sdp}`` -> ``{id, sdp}``: the publisher's offer (sendonly audio and/or
+  video) and aiortc's answer (``a=setup:active``: aiortc is the DTLS client, ICE controlled).
+* ``POST /subscribe {room, name[, publishers: [names]]}`` -> ``{id, sdp}``: the server's offer, one
+  sendonly m-line per track of every current publisher of the room (or of ``publishers``), VP8 + rtx
+  and Opus only; aiortc is ICE controlling and ``a=setup:actpass`` (answer ``active``: aiortc is the
+  DTLS server).
+* ``POST /answer {id, sdp}`` -> ``{}``: the subscriber's answer.
+* ``POST /leave {id}`` -> ``{}``.
+* ``GET /stats`` -> peer counts and the RTP packets/bytes every sender has sent (RTX and RTCP not
+  included).
+
+ICE gathers host candidates on 127.0.0.1 only (aioice's interface enumeration is patched), no STUN.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fractions
+import functools
+import itertools
+import json
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice.ice
+import av
+from aiohttp import web
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+    rtcrtpreceiver,
+)
+from aiortc.contrib.media import MediaRelay
+
+log = logging.getLogger("aiortc_sfu")
+
+PLI_INTERVAL = 0.3            # passthrough: forward at most one PLI per publisher per this many s
+PASSED = {"frames": 0}        # passthrough: encoded frames handed on without decoding (all receivers)
+
+
+def loopback_only_ice() -> None:
+    """aioice leaves 127.0.0.1 out of its host candidates; gather on loopback only."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+def passthrough_worker(loop: asyncio.AbstractEventLoop, input_q: Any, output_q: asyncio.Queue,
+                       decode_error: Any) -> None:
+    """Stands in for ``aiortc.rtcrtpreceiver.decoder_worker`` (same signature, same thread): instead
+    of decoding, hand each reassembled encoded frame to the track as an ``av.Packet``."""
+    while True:
+        task = input_q.get()
+        if task is None:
+            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+            break
+        codec, encoded_frame = task
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = fractions.Fraction(1, codec.clockRate)
+        PASSED["frames"] += 1
+        loop.call_soon_threadsafe(output_q.put_nowait, packet)
+
+
+def enable_passthrough() -> None:
+    rtcrtpreceiver.decoder_worker = passthrough_worker
+
+
+def sender_counts(sender: RTCRtpSender) -> tuple[int, int]:
+    """RTP packets and payload bytes a sender has sent (aiortc's private counters, as getStats reads them)."""
+    return (getattr(sender, "_RTCRtpSender__packet_count", 0), getattr(sender, "_RTCRtpSender__octet_count", 0))
+
+
+@dataclass
+class PeerState:
+    id: str
+    room: str
+    name: str
+    role: str
+    pc: RTCPeerConnection
+    created: float = field(default_factory=time.monotonic)
+    tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)      # publisher: kind -> remote track
+    receivers: dict[str, Any] = field(default_factory=dict)               # publisher: kind -> RTCRtpReceiver
+    last_pli: float = 0.0
+    relayed: list[MediaStreamTrack] = field(default_factory=list)          # subscriber: relay proxies
+
+
+class Sfu:
+    def __init__(self, mode: str) -> None:
+        assert mode in ("relay", "passthrough")
+        self.mode = mode
+        self.relay = MediaRelay()
+        self.peers: dict[str, PeerState] = {}
+        self.ids = itertools.count(1)
+        self.closed_packets = 0          # packets of senders that are gone
+        self.closed_bytes = 0
+        self.drains: dict[MediaStreamTrack, asyncio.Task] = {}
+
+    # ------------------------------------------------------------------------------ helpers
+    def new_pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+    def watch(self, peer: PeerState) -> None:
+        @peer.pc.on("connectionstatechange")
+        async def _state() -> None:
+            if peer.pc.connectionState in ("failed", "closed") and peer.id in self.peers:
+                await self.close(peer.id)
+
+    async def close(self, pid: str) -> None:
+        peer = self.peers.pop(pid, None)
+        if peer is None:
+            return
+        for sender in peer.pc.getSenders():
+            p, b = sender_counts(sender)
+            self.closed_packets += p
+            self.closed_bytes += b
+        for t in peer.tracks.values():
+            task = self.drains.pop(t, None)
+            if task:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(peer.pc.close(), 5)
+
+    def request_keyframe(self, pub: PeerState) -> None:
+        """passthrough: ask the publisher for a keyframe (a PLI on its video SSRCs), rate-limited."""
+        now = time.monotonic()
+        if now - pub.last_pli < PLI_INTERVAL or pub.id not in self.peers:
+            return
+        receiver = pub.receivers.get("video")
+        if receiver is None:
+            return
+        ssrcs = [s.source for s in receiver.getSynchronizationSources()]
+        if not ssrcs:
+            return
+        pub.last_pli = now
+        for ssrc in ssrcs:
+            asyncio.ensure_future(receiver._send_rtcp_pli(ssrc))
+
+    async def drain(self, track: MediaStreamTrack) -> None:
+        """Keep one relay consumer per publisher track, so the relay reads the remote track (and its
+        queue stays short) also while nobody is subscribed."""
+        proxy = self.relay.subscribe(track, buffered=False)
+        with contextlib.suppress(Exception):
+            while True:
+                await proxy.recv()
+
+    # ------------------------------------------------------------------------------ signaling
+    async def publish(self, room: str, name: str, sdp: str) -> dict:
+        pc = self.new_pc()
+        peer = PeerState(f"p{next(self.ids)}", room, name, "publisher", pc)
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            peer.tracks[track.kind] = track
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        for tr in pc.getTransceivers():
+            peer.receivers[tr.kind] = tr.receiver
+        await pc.setLocalDescription(await pc.createAnswer())
+        self.peers[peer.id] = peer
+        self.watch(peer)
+        for track in peer.tracks.values():
+            self.drains[track] = asyncio.ensure_future(self.drain(track))
+        return {"id": peer.id, "sdp": pc.localDescription.sdp}
+
+    async def subscribe(self, room: str, name: str, publishers: list[str] | None) -> dict:
+        pubs = [p for p in self.peers.values() if p.role == "publisher" and p.room == room
+                and (publishers is None or p.name in publishers)]
+        if not pubs:
+            raise web.HTTPConflict(text=json.dumps({"error": "no publisher in the room"}),
+                                   content_type="application/json")
+        pc = self.new_pc()
+        peer = PeerState(f"s{next(self.ids)}", room, name, "subscriber", pc)
+        for pub in pubs:
+            for kind in ("audio", "video"):
+                track = pub.tracks.get(kind)
+                if track is None:
+                    continue
+                proxy = self.relay.subscribe(track)
+                peer.relayed.append(proxy)
+                tr = pc.addTransceiver(proxy, direction="sendonly")
+                caps = RTCRtpSender.getCapabilities(kind)
+                want = "vp8" if kind == "video" else "opus"
+                prefs = [c for c in caps.codecs if c.mimeType.lower() == f"{kind}/{want}"]
+                if kind == "video":
+                    prefs += [c for c in caps.codecs if c.mimeType.lower() == "video/rtx"]
+                tr.setCodecPreferences(prefs)
+                if self.mode == "passthrough" and kind == "video":
+                    tr.sender._send_keyframe = functools.partial(self.request_keyframe, pub)
+        await pc.setLocalDescription(await pc.createOffer())
+        self.peers[peer.id] = peer
+        self.watch(peer)
+        if self.mode == "passthrough":
+            for pub in pubs:
+                pub.last_pli = 0.0
+                self.request_keyframe(pub)
+        return {"id": peer.id, "sdp": pc.localDescription.sdp}
+
+    async def answer(self, pid: str, sdp: str) -> dict:
+        peer = self.peers.get(pid)
+        if peer is None or peer.role != "subscriber":
+            raise web.HTTPNotFound(text=json.dumps({"error": f"no subscriber {pid}"}), content_type="application/json")
+        await peer.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        return {}
+
+    def stats(self) -> dict:
+        packets, octets = self.closed_packets, self.closed_bytes
+        pubs = subs = connected = 0
+        for peer in self.peers.values():
+            pubs += peer.role == "publisher"
+            subs += peer.role == "subscriber"
+            connected += peer.pc.connectionState == "connected"
+            for sender in peer.pc.getSenders():
+                p, b = sender_counts(sender)
+                packets += p
+                octets += b
+        return {"mode": self.mode, "publishers": pubs, "subscribers": subs, "connected": connected,
+                "tx_packets": packets, "tx_bytes": octets, "passthrough_frames": PASSED["frames"]}
+
+
+def make_app(sfu: Sfu) -> web.Application:
+    async def body(request: web.Request, *keys: str) -> dict:
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise web.HTTPBadRequest(text=f"bad JSON: {e}") from None
+        missing = [k for k in keys if not isinstance(data.get(k), str)]
+        if missing:
+            raise web.HTTPBadRequest(text=f"missing {missing}")
+        return data
+
+    async def publish(request: web.Request) -> web.Response:
+        d = await body(request, "room", "name", "sdp")
+        return web.json_response(await sfu.publish(d["room"], d["name"], d["sdp"]))
+
+    async def subscribe(request: web.Request) -> web.Response:
+        d = await body(request, "room", "name")
+        return web.json_response(await sfu.subscribe(d["room"], d["name"], d.get("publishers")))
+
+    async def answer(request: web.Request) -> web.Response:
+        d = await body(request, "id", "sdp")
+        return web.json_response(await sfu.answer(d["id"], d["sdp"]))
+
+    async def leave(request: web.Request) -> web.Response:
+        d = await body(request, "id")
+        await sfu.close(d["id"])
+        return web.json_response({})
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(sfu.stats())
+
+    app = web.Application()
+    app.router.add_post("/publish", publish)
+    app.router.add_post("/subscribe", subscribe)
+    app.router.add_post("/answer", answer)
+    app.router.add_post("/leave", leave)
+    app.router.add_get("/stats", stats)
+    return app
+
+
+async def serve(port: int, mode: str) -> None:
+    loopback_only_ice()
+    if mode == "passthrough":
+        enable_passthrough()
+    sfu = Sfu(mode)
+    runner = web.AppRunner(make_app(sfu), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, stop.set)
+    print(json.dumps({"ev": "ready", "port": port, "mode": mode}), flush=True)
+    await stop.wait()
+    for pid in list(sfu.peers):
+        await sfu.close(pid)
+    await runner.cleanup()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--mode", choices=("relay", "passthrough"), default="relay")
+    ap.add_argument("--log-level", default="WARNING")
+    args = ap.parse_args()
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(args.port, args.mode))
+    else:
+        uvloop.run(serve(args.port, args.mode))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
