@@ -63,6 +63,7 @@ import av
 from aiohttp import web
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpSender,
@@ -135,7 +136,7 @@ class Sfu:
 
     # ------------------------------------------------------------------------------ helpers
     def new_pc(self) -> RTCPeerConnection:
-        return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
     def watch(self, peer: PeerState) -> None:
         @peer.pc.on("connectionstatechange")
