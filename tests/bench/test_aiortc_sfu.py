@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import pytest
+from aiortc import RTCRtpSender
 
 from tests.conftest import ROOT, free_port, loopback_only_ice
 
@@ -41,8 +42,11 @@ async def test_publish_subscribe(sfu):
     async with aiohttp.ClientSession() as session:
         pub = await aiortc_client.publish(session, base, "r1", "alice")
         sub = None
+        plis: list[int] = []
+        orig = RTCRtpSender._send_keyframe
         try:
             await pub.connected()
+            RTCRtpSender._send_keyframe = lambda self: (plis.append(1), orig(self))  # type: ignore[method-assign]
             sub = await aiortc_client.subscribe(session, base, "r1", "bob")
             await sub.connected()
             deadline = time.monotonic() + 20
@@ -54,11 +58,47 @@ async def test_publish_subscribe(sfu):
             assert stats["publishers"] == 1 and stats["subscribers"] == 1, stats
             assert stats["tx_packets"] > 0, stats
             assert (stats["passthrough_frames"] > 0) == (mode == "passthrough"), stats
+            if mode == "passthrough":          # a new subscriber's keyframe request reaches the publisher
+                assert plis, "no PLI forwarded"
             async with session.post(base + "/leave", json={"id": sub.id}) as r:
                 assert r.status == 200
             async with session.get(base + "/stats") as r:
                 assert (await r.json())["subscribers"] == 0
         finally:
+            RTCRtpSender._send_keyframe = orig  # type: ignore[method-assign]
             if sub is not None:
                 await sub.close()
             await pub.close()
+
+
+async def test_loadgen_one_to_three(tmp_path):
+    """The native load generator through the adapter: 1 publisher -> aiortc -> 3 subscribers, both modes."""
+    pytest.importorskip("bench.loadgen._loadgen", reason="the load generator is not built")
+    from bench.adapters.aiortc import AiortcAdapter
+    from bench.adapters.base import Media
+    from bench.aiortc_fanout import loadgen_clips, wait_state
+    from bench.loadgen import Loadgen
+
+    for mode in ("relay", "passthrough"):
+        lg = Loadgen(bind_ip="127.0.0.1", verify_every=1)
+        ad = AiortcAdapter(mode, loadgen_clips(lg))
+        await ad.start(0, tmp_path)
+        try:
+            pub = await ad.publish(lg, "r", "pub", Media(audio=True, video_layers=("f",)))
+            await wait_state(lg, [pub.lg_peer])
+            lg.start_all()
+            subs = [await ad.subscribe(lg, "r", f"s{i}", [pub]) for i in range(3)]
+            await wait_state(lg, [s.lg_peer for s in subs])
+            await asyncio.sleep(4)
+            stats = [lg.peer_stats(s.lg_peer) for s in subs]
+            for st in stats:
+                assert st["rx_packets"] > 300, (mode, st)
+                assert st["decrypt_errors"] == 0, (mode, st)
+                assert len(st["ssrcs"]) >= 2, (mode, st)          # audio and video
+            if mode == "passthrough":                             # trailers survive on frame ends
+                assert sum(lg.totals()["latency_hist"]) > 0
+            assert ad.egress_counters()["tx_packets"] > 0
+            await ad.leave(subs[0])
+        finally:
+            await ad.stop()
+            lg.close()
