@@ -36,6 +36,14 @@ extensions = [
         libraries=["m"],
         extra_compile_args=CFLAGS,
     ),
+    Extension(
+        "bench.loadgen._loadgen",
+        ["bench/loadgen/_loadgen.pyx", "bench/loadgen/lg.c", "native/core/stun.c", "native/core/dtls.c",
+         "native/core/srtp.c", "native/core/rtp.c", "native/core/rtcp.c", "native/core/bwe.c"],
+        include_dirs=["native/core", "bench/loadgen"],
+        libraries=["ssl", "crypto", "pthread", "m"],
+        extra_compile_args=CFLAGS,
+    ),
 ]
 
 setup(
