@@ -34,6 +34,8 @@ from bench.adapters.base import Media  # noqa: E402
 from bench.lib import media as bmedia  # noqa: E402
 from bench.lib.procstat import proc_cpu_us  # noqa: E402
 
+STRIP: bool | None = None       # --strip-trailer: None = the adapter's default (relay only)
+
 
 def loadgen_clips(lg) -> dict[str, int]:  # type: ignore[no-untyped-def]
     clip = bmedia.load_clip(log=lambda s: None)
@@ -61,7 +63,7 @@ async def point_loadgen(mode: str, n: int, seconds: float, core: int, workdir: P
     from bench.loadgen import Loadgen
 
     lg = Loadgen(bind_ip="127.0.0.1", verify_every=1)
-    ad = AiortcAdapter(mode, loadgen_clips(lg))
+    ad = AiortcAdapter(mode, loadgen_clips(lg), strip_trailer=STRIP)
     await ad.start(core, workdir)
     try:
         pub = await ad.publish(lg, "room", "pub", Media(audio=True, video_layers=("f",)))
@@ -148,6 +150,8 @@ async def point_aiortc(mode: str, n: int, seconds: float, core: int, workdir: Pa
 
 
 async def run(args: argparse.Namespace) -> list[dict]:
+    global STRIP
+    STRIP = {"auto": None, "on": True, "off": False}[args.strip_trailer]
     os.sched_setaffinity(0, {args.client_core})
     workdir = Path(tempfile.mkdtemp(prefix="aiortc_fanout_"))
     fn = point_loadgen if args.driver == "loadgen" else point_aiortc
@@ -159,6 +163,8 @@ async def run(args: argparse.Namespace) -> list[dict]:
             except Exception as e:  # one failed point does not stop the sweep
                 r = {"mode": mode, "subs": n, "error": repr(e)}
             r["driver"] = args.driver
+            if args.driver == "loadgen":
+                r["strip_trailer"] = args.strip_trailer
             print(json.dumps(r), flush=True)
             out.append(r)
     return out
@@ -172,6 +178,8 @@ def main() -> int:
     ap.add_argument("--driver", choices=("loadgen", "aiortc"), default="loadgen")
     ap.add_argument("--server-core", type=int, default=0)
     ap.add_argument("--client-core", type=int, default=1)
+    ap.add_argument("--strip-trailer", choices=("auto", "on", "off"), default="auto",
+                    help="the server drops the load generator's trailers on receipt (auto: in relay mode)")
     ap.add_argument("--out", type=Path, help="also write the points as JSON here")
     args = ap.parse_args()
     res = asyncio.run(run(args))

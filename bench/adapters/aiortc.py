@@ -63,13 +63,16 @@ def fingerprint_hex(raw: bytes) -> str:
 class AiortcAdapter(Adapter):
     simulcast = False
 
-    def __init__(self, mode: str, clips: dict[str, int]) -> None:
+    def __init__(self, mode: str, clips: dict[str, int], strip_trailer: bool | None = None) -> None:
+        """``strip_trailer`` (default: in relay mode only) starts the server with --strip-trailer, so
+        the relay decodes real pictures, not pictures garbled by the load generator's trailers."""
         super().__init__()
         if mode not in ("relay", "passthrough"):
             raise ValueError(f"mode must be relay or passthrough, not {mode!r}")
         self.mode = mode
         self.name = f"aiortc-{mode}"
         self.clips = clips
+        self.strip_trailer = (mode == "relay") if strip_trailer is None else strip_trailer
         self.proc: subprocess.Popen | None = None
         self.base = ""
         self.session: aiohttp.ClientSession | None = None
@@ -83,7 +86,7 @@ class AiortcAdapter(Adapter):
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(core), sys.executable, "-m", "bench.servers.aiortc_sfu",
-             "--port", str(port), "--mode", self.mode],
+             "--port", str(port), "--mode", self.mode] + (["--strip-trailer"] if self.strip_trailer else []),
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log)
         self.pids = [self.proc.pid]      # taskset execs the interpreter: same pid
         loop = asyncio.get_running_loop()
