@@ -47,6 +47,19 @@ def loadgen_clips(lg) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {"audio": audio, "q": video, "h": video, "f": video}
 
 
+def runq_wait_ns(pid: int) -> int:
+    """Time pid's threads spent runnable but waiting for a CPU (schedstat field 2): high when
+    something else shares the server's core."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass
+    return total
+
+
 def percentile(hist: list[int], bounds: list[int], q: float) -> float | None:
     total = sum(hist)
     if not total:
@@ -74,21 +87,29 @@ async def point_loadgen(mode: str, n: int, seconds: float, core: int, workdir: P
         await asyncio.sleep(4)                         # warm-up: keyframes, queues
         pid = ad.pids[0]
         c0, e0, t0 = proc_cpu_us(pid), ad.egress_counters(), time.monotonic()
+        m0, w0 = proc_cpu_us(os.getpid()), runq_wait_ns(pid)
         s0 = [lg.peer_stats(s.lg_peer) for s in subs]
         h0 = lg.totals()
         await asyncio.sleep(seconds)
         c1, e1, t1 = proc_cpu_us(pid), ad.egress_counters(), time.monotonic()
+        m1, w1 = proc_cpu_us(os.getpid()), runq_wait_ns(pid)
         s1 = [lg.peer_stats(s.lg_peer) for s in subs]
         h1 = lg.totals()
         dt = t1 - t0
         rx = [(b["rx_packets"] - a["rx_packets"]) / dt for a, b in zip(s0, s1, strict=True)]
+        vrx = [(b["ssrcs"].get(v, 0) - a["ssrcs"].get(v, 0)) / dt
+               for sub, a, b in zip(subs, s0, s1, strict=True) for k, v in sub.ssrcs.items() if k.startswith("video")]
         lost = sum(b["lost"] - a["lost"] for a, b in zip(s0, s1, strict=True))
         hist = [y - x for x, y in zip(h0["latency_hist"], h1["latency_hist"], strict=True)]
         ps = lg.peer_stats(pub.lg_peer)
         return {"mode": mode, "subs": n, "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
+                "runq_wait_pct": round((w1 - w0) / dt / 1e7, 1),
+                "loadgen_cpu_pct": round((m1 - m0) / dt / 1e4, 1),
                 "egress_pps": round((e1["tx_packets"] - e0["tx_packets"]) / dt),
                 "egress_kbps": round((e1["tx_bytes"] - e0["tx_bytes"]) * 8 / dt / 1e3),
                 "rx_pps_per_sub_min": round(min(rx)), "rx_pps_per_sub_mean": round(sum(rx) / len(rx)),
+                "video_pps_per_sub_min": round(min(vrx)) if vrx else None,
+                "video_pps_per_sub_mean": round(sum(vrx) / len(vrx)) if vrx else None,
                 "lost": lost, "latency_samples": sum(hist),
                 "lat_p50_ms": percentile(hist, h1["bounds_us"], 0.5),
                 "lat_p95_ms": percentile(hist, h1["bounds_us"], 0.95),
