@@ -34,6 +34,7 @@ from bench.adapters.base import Media  # noqa: E402
 from bench.lib import media as bmedia  # noqa: E402
 from bench.lib.procstat import proc_cpu_us  # noqa: E402
 
+AUDIO = True                    # --no-audio: video only (the latency histogram then is video's alone)
 STRIP: bool | None = None       # --strip-trailer: None = the adapter's default (relay only)
 
 
@@ -79,7 +80,7 @@ async def point_loadgen(mode: str, n: int, seconds: float, core: int, workdir: P
     ad = AiortcAdapter(mode, loadgen_clips(lg), strip_trailer=STRIP)
     await ad.start(core, workdir)
     try:
-        pub = await ad.publish(lg, "room", "pub", Media(audio=True, video_layers=("f",)))
+        pub = await ad.publish(lg, "room", "pub", Media(audio=AUDIO, video_layers=("f",)))
         await wait_state(lg, [pub.lg_peer])
         lg.start_all()
         subs = [await ad.subscribe(lg, "room", f"s{i}", [pub]) for i in range(n)]
@@ -102,7 +103,9 @@ async def point_loadgen(mode: str, n: int, seconds: float, core: int, workdir: P
         lost = sum(b["lost"] - a["lost"] for a, b in zip(s0, s1, strict=True))
         hist = [y - x for x, y in zip(h0["latency_hist"], h1["latency_hist"], strict=True)]
         ps = lg.peer_stats(pub.lg_peer)
-        return {"mode": mode, "subs": n, "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
+        server = await ad.server_stats()
+        return {"server": {k: server[k] for k in ("publishers", "subscribers", "connected")},
+                "mode": mode, "subs": n, "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
                 "runq_wait_pct": round((w1 - w0) / dt / 1e7, 1),
                 "loadgen_cpu_pct": round((m1 - m0) / dt / 1e4, 1),
                 "egress_pps": round((e1["tx_packets"] - e0["tx_packets"]) / dt),
@@ -171,7 +174,8 @@ async def point_aiortc(mode: str, n: int, seconds: float, core: int, workdir: Pa
 
 
 async def run(args: argparse.Namespace) -> list[dict]:
-    global STRIP
+    global STRIP, AUDIO
+    AUDIO = not args.no_audio
     STRIP = {"auto": None, "on": True, "off": False}[args.strip_trailer]
     os.sched_setaffinity(0, {args.client_core})
     workdir = Path(tempfile.mkdtemp(prefix="aiortc_fanout_"))
@@ -186,6 +190,7 @@ async def run(args: argparse.Namespace) -> list[dict]:
             r["driver"] = args.driver
             if args.driver == "loadgen":
                 r["strip_trailer"] = args.strip_trailer
+                r["audio"] = not args.no_audio
             print(json.dumps(r), flush=True)
             out.append(r)
     return out
@@ -201,6 +206,7 @@ def main() -> int:
     ap.add_argument("--client-core", type=int, default=1)
     ap.add_argument("--strip-trailer", choices=("auto", "on", "off"), default="auto",
                     help="the server drops the load generator's trailers on receipt (auto: in relay mode)")
+    ap.add_argument("--no-audio", action="store_true", help="load generator publishes video only")
     ap.add_argument("--out", type=Path, help="also write the points as JSON here")
     args = ap.parse_args()
     res = asyncio.run(run(args))

@@ -184,6 +184,12 @@ class AiortcAdapter(Adapter):
                 lg.stop(s)
             lg.close_peer(peer.lg_peer)
 
+    async def server_stats(self) -> dict:
+        """The server's GET /stats."""
+        assert self.session is not None, "start() first"
+        async with self.session.get(self.base + "/stats") as r:
+            return await r.json()
+
     def egress_counters(self) -> dict[str, float] | None:
         """RTP packets and payload bytes aiortc's senders have sent (no RTX, no RTCP)."""
         if not self.base:
