@@ -31,6 +31,14 @@ Modes
     make a keyframe, a no-op for packets) is forwarded to the publisher as a PLI, at most every
     300 ms per publisher; a new subscriber also asks for one.
 
+    What the load generator sees: every payload it sent carries its 16-byte trailer at the end; the
+    jitter buffer concatenates them into the frame, and aiortc's re-packetization (1300-byte chunks)
+    puts the frame's last bytes - the trailer of the frame's last source packet - at the end of the
+    frame's last outgoing packet only. So one latency sample per video frame (the other packets end
+    in arbitrary VP8 bytes), one per Opus packet (passed unchanged). Both include aiortc's jitter
+    buffer hold: a video frame leaves the jitter buffer when the first packet of the next frame
+    arrives (+1 frame interval, ~33 ms at 30 fps), audio after 4 more packets (prefetch=4, ~80 ms).
+
 ``--strip-trailer`` (the adapter sets it in relay mode)
     The load generator appends a 16-byte trailer (``LGTS``, stream id, send time) to every RTP
     payload. Reassembled, the trailers land inside the VP8 frame; libvpx decodes such frames
