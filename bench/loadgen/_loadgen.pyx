@@ -42,6 +42,7 @@ cdef extern from "lg.h" nogil:
         const uint8_t *rid
         int rid_len
         int abs_ext
+        int rrid_ext
         uint32_t rtx_ssrc
         int rtx_pt
         uint32_t pace_kbps
@@ -57,10 +58,11 @@ cdef extern from "lg.h" nogil:
                        const uint8_t *hello, int hello_len, char *err, int errlen)
     int lg_state(lg_t *lg, int peer, int *ice, int *dtls, int *profile)
     int lg_close_peer(lg_t *lg, int peer)
+    int lg_map_rtx(lg_t *lg, int peer, uint32_t rtx_ssrc, uint32_t media_ssrc)
     int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames, const uint8_t *const *payloads,
                      const int *lens, char *err, int errlen)
     int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen)
-    int lg_source_run(lg_t *lg, int source, int run)
+    int lg_source_run(lg_t *lg, int source, int run, int stagger)
     int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n)
     int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t *hist)
     double lg_hist_bound_us(int i)
@@ -154,9 +156,12 @@ cdef class _Loadgen:
             raise KeyError(p)
         return r
 
-    def connect(self, int p, *, str remote_ip, int remote_port, remote_ufrag, remote_pwd, str remote_fingerprint,
+    def connect(self, int p, str remote_ip, int remote_port, remote_ufrag, remote_pwd, str remote_fingerprint,
                 bint controlling=True, str dtls_role="client",
-                srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"), rtx=None, int twcc_ext=0):
+                srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"), rtx=None, int twcc_ext=0,
+                rtx_ssrcs=None):
+        """Starts ICE (and DTLS once ICE is connected). rtx: {rtx_pt: media_pt} of the streams this peer
+        receives; rtx_ssrcs (optional): {rtx_ssrc: media_ssrc} when known from the SDP, else learnt."""
         self._check()
         cdef lg_connect_t c
         cdef char err[256]
@@ -195,8 +200,20 @@ cdef class _Loadgen:
             r = lg_connect(self.lg, p, &c, err, sizeof(err))
         if r < 0:
             raise RuntimeError(err.decode(errors="replace"))
+        for k, v in (rtx_ssrcs or {}).items():
+            self.map_rtx(p, k, v)
 
-    def connect_raw(self, int p, *, str remote_ip, int remote_port, bytes tx_key, bytes rx_key, bytes hello=b""):
+    def map_rtx(self, int p, rtx_ssrc, media_ssrc):
+        """Receive side: RTX SSRC rtx_ssrc repairs media_ssrc."""
+        self._check()
+        cdef uint32_t a = int(rtx_ssrc) & 0xFFFFFFFF, b = int(media_ssrc) & 0xFFFFFFFF
+        cdef int r
+        with nogil:
+            r = lg_map_rtx(self.lg, p, a, b)
+        if r < 0:
+            raise KeyError(p)
+
+    def connect_raw(self, int p, str remote_ip, int remote_port, bytes tx_key, bytes rx_key, bytes hello=b""):
         self._check()
         if len(tx_key) != 28 or len(rx_key) != 28:
             raise ValueError("keys are 16 bytes key + 12 bytes salt")
@@ -257,9 +274,11 @@ cdef class _Loadgen:
             raise ValueError(err.decode(errors="replace"))
         return r
 
-    def add_source(self, int p, *, int clip, ssrc, int pt=96, stream_id=0, int mid_ext=0, mid=b"", int rid_ext=0,
-                   rid=b"", int abs_ext=0, rtx_ssrc=0, int rtx_pt=0, pace_kbps=0, int drop_every=0) -> int:
-        """drop_every (test only): drop every Nth packet of this source on its first send."""
+    def add_source(self, int p, int clip, ssrc, int pt=96, stream_id=0, int mid_ext=0, mid=b"", int rid_ext=0,
+                   rid=b"", int abs_ext=0, rtx_ssrc=0, int rtx_pt=0, pace_kbps=0, int drop_every=0,
+                   int rrid_ext=0) -> int:
+        """A source looping clip on peer p. rrid_ext (optional): repaired-rtp-stream-id extension id, put
+        (with rid) on RTX packets. drop_every (test only): drop every Nth packet on its first send."""
         self._check()
         cdef lg_source_t s
         cdef char err[256]
@@ -277,11 +296,12 @@ cdef class _Loadgen:
         s.rid = br
         s.rid_len = len(br)
         s.abs_ext = abs_ext
+        s.rrid_ext = rrid_ext
         s.rtx_ssrc = int(rtx_ssrc) & 0xFFFFFFFF
         s.rtx_pt = rtx_pt
         s.pace_kbps = int(pace_kbps)
         s.drop_every = drop_every
-        for e in (mid_ext, rid_ext, abs_ext):
+        for e in (mid_ext, rid_ext, abs_ext, rrid_ext):
             if not 0 <= e <= 14:
                 raise ValueError("one-byte header extension ids are 1..14")
         cdef int r
@@ -291,37 +311,57 @@ cdef class _Loadgen:
             raise ValueError(err.decode(errors="replace"))
         return r
 
-    def start(self, int s):
+    def start(self, int s, *, bint stagger=False):
+        """Starts source s (once its peer has SRTP keys). stagger: after a random part of one frame interval."""
         self._check()
+        cdef int r
         with nogil:
-            lg_source_run(self.lg, s, 1)
+            r = lg_source_run(self.lg, s, 1, stagger)
+        if r < 0:
+            raise KeyError(s)
 
     def stop(self, int s):
         self._check()
+        cdef int r
         with nogil:
-            lg_source_run(self.lg, s, 0)
+            r = lg_source_run(self.lg, s, 0, 0)
+        if r < 0:
+            raise KeyError(s)
 
-    def start_all(self):
+    def start_all(self, *, bint stagger=True):
+        """Starts every source; by default each after a random part of one frame interval, so that the
+        sources' frames do not all leave in the same millisecond."""
         self._check()
         with nogil:
-            lg_source_run(self.lg, -1, 1)
+            lg_source_run(self.lg, -1, 1, stagger)
 
     def stop_all(self):
         self._check()
         with nogil:
-            lg_source_run(self.lg, -1, 0)
+            lg_source_run(self.lg, -1, 0, 0)
 
     def peer_stats(self, int p) -> dict:
         self._check()
         cdef lg_stats_t st
-        cdef lg_ssrc_stat_t ss[64]
-        cdef int n = 0, r, i
-        with nogil:
-            r = lg_peer_stats(self.lg, p, &st, ss, 64, &n)
-        if r < 0:
-            raise KeyError(p)
-        d = _stats(&st)
-        d["ssrcs"] = {ss[i].ssrc: ss[i].received for i in range(n)}
+        cdef int cap = 64, n = 0, r, i
+        cdef lg_ssrc_stat_t *ss = NULL
+        try:
+            while True:
+                free(ss)
+                ss = <lg_ssrc_stat_t *>malloc(cap * sizeof(lg_ssrc_stat_t))
+                if ss == NULL:
+                    raise MemoryError()
+                with nogil:
+                    r = lg_peer_stats(self.lg, p, &st, ss, cap, &n)
+                if r < 0:
+                    raise KeyError(p)
+                if r <= cap:
+                    break
+                cap = r + 64
+            d = _stats(&st)
+            d["ssrcs"] = {ss[i].ssrc: ss[i].received for i in range(n)}
+        finally:
+            free(ss)
         return d
 
     def totals(self) -> dict:

@@ -35,8 +35,7 @@
 #define HIST 512
 #define MISS 256
 #define WIN 1024
-#define MAX_RX_STREAMS 32
-#define MAX_RTX_BIND 32
+#define MAX_RX_STREAMS 4096
 #define CHECK_TX 8
 #define TICK_US 10000ull
 #define NACK_DELAY_US 10000ull
@@ -49,6 +48,8 @@ typedef struct {
     uint32_t ssrc;
     uint8_t pt, init;
     int64_t base_ext, max_ext;
+    int64_t expected_acc;          /* expected packets of earlier epochs (before a sequence number jump) */
+    uint32_t bad_run;              /* consecutive packets far behind the window */
     uint64_t unique, total;
     uint64_t bits[WIN / 64];
     struct { int64_t ext; uint64_t next_us; uint8_t tries; } miss[MISS];
@@ -91,7 +92,7 @@ typedef struct source {
     uint16_t seq, rtx_seq;
     uint32_t ts;
     int frame, pkt, in_frame, first, want_key, clock_set;
-    uint64_t next_us, frame_start_us, last_sr_us;
+    uint64_t next_us, frame_start_us, last_sr_us, start_delay_us;
     uint64_t packets, octets, sent_count;
     hist_t hist[HIST];
     struct source *next_in_peer;
@@ -105,6 +106,7 @@ typedef struct peer {
     int connected_cfg, raw;
     /* ICE */
     int ice, controlling, nominated, check_ok;
+    struct sockaddr_storage early_from;  /* where a nomination came from before connect() */
     uint64_t tiebreaker, last_check_us, last_resp_us, checking_since_us;
     uint8_t check_txid[CHECK_TX][12]; int check_i;
     /* DTLS / SRTP */
@@ -119,8 +121,8 @@ typedef struct peer {
     uint32_t twcc_media_ssrc;
     uint16_t twcc_seq;
     uint64_t last_twcc_us, last_rr_us;
-    rx_stream_t *rx[MAX_RX_STREAMS]; int nrx;
-    struct { uint32_t rtx, media; } rtxb[MAX_RTX_BIND]; int nrtxb;
+    rx_stream_t **rx; int nrx, caprx; ms_map_t rx_by_ssrc; rx_stream_t *rx_last;
+    ms_map_t rtx_map;                /* rtx ssrc -> media ssrc | 1 << 32 (given, or learnt) */
     uint32_t rtcp_ssrc;
     uint32_t vcount;
     lg_stats_t st;
@@ -142,6 +144,7 @@ struct lg {
     uint64_t hist[LG_HIST_BUCKETS];
     lg_stats_t closed;               /* totals of closed peers */
     uint64_t now_us, last_tick_us;
+    uint64_t next_pump_us;           /* earliest deadline of a running source (0: walk them now) */
     double cpu_s;
     /* rx */
     uint8_t rx_buf[RXB][BUFSZ];
@@ -323,9 +326,9 @@ static void maybe_connected(lg_t *lg, peer_t *p) {
 static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const struct sockaddr_storage *from) {
     stun_msg_t m;
     if (stun_parse(buf, len, &m) < 0) { p->st.malformed++; return; }
-    if (m.type == STUN_BINDING_INDICATION) return;
-    if (!p->connected_cfg || p->raw) return;
+    if (m.type == STUN_BINDING_INDICATION || p->raw) return;
     if (m.type == STUN_BINDING_SUCCESS || m.type == STUN_BINDING_ERROR) {
+        if (!p->connected_cfg) return;
         int mine = 0;
         for (int k = 0; k < CHECK_TX; k++) if (!memcmp(p->check_txid[k], m.txid, 12)) mine = 1;
         if (!mine) return;
@@ -353,6 +356,17 @@ static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const 
         uint8_t *o = tx_slot(lg);
         int n = stun_build_error(o, BUFSZ, m.txid, 401, "Unauthorized");
         if (n > 0) tx_commit_to(lg, p->fd, from, n);
+        return;
+    }
+    if (!p->connected_cfg) {
+        /* checks that arrive before connect(): answer them, and remember a nomination */
+        uint8_t *o = tx_slot(lg);
+        int n = stun_build_success(o, BUFSZ, m.txid, (const struct sockaddr *)from, p->pwd, (int)strlen(p->pwd));
+        if (n > 0) tx_commit_to(lg, p->fd, from, n);
+        if (m.use_candidate && m.ice_controlling) {
+            p->nominated = 1;
+            memcpy(&p->early_from, from, addr_len(from));
+        }
         return;
     }
     /* RFC 8445 7.3.1.1 role conflicts */
@@ -393,6 +407,14 @@ static void handle_stun(lg_t *lg, peer_t *p, const uint8_t *buf, int len, const 
 
 /* ------------------------------------------------------------------------------------------ DTLS */
 
+/* Retransmission timer: 100 ms first (as browsers do, instead of OpenSSL's 1 s), doubling up to 3 s, so a
+ * ClientHello the peer dropped (e.g. sent before it was ready) is repeated quickly. */
+static unsigned int dtls_timer_cb(SSL *ssl, unsigned int timer_us) {
+    (void)ssl;
+    if (timer_us == 0) return 100000;
+    return timer_us >= 1500000 ? 3000000 : timer_us * 2;
+}
+
 static void handle_dtls(lg_t *lg, peer_t *p, const uint8_t *buf, int len) {
     (void)lg;
     if (!p->dtls_on) return;
@@ -411,12 +433,22 @@ static void handle_dtls(lg_t *lg, peer_t *p, const uint8_t *buf, int len) {
 /* ------------------------------------------------------------------------------------------ receive */
 
 static rx_stream_t *rx_stream(peer_t *p, uint32_t ssrc, int pt, int create) {
-    for (int i = 0; i < p->nrx; i++) if (p->rx[i]->ssrc == ssrc) return p->rx[i];
+    if (p->rx_last && p->rx_last->ssrc == ssrc) return p->rx_last;
+    rx_stream_t *s = ms_map_get(&p->rx_by_ssrc, (uint64_t)ssrc | (1ull << 32));
+    if (s) { p->rx_last = s; return s; }
     if (!create || p->nrx >= MAX_RX_STREAMS) return NULL;
-    rx_stream_t *s = calloc(1, sizeof(*s));
+    if (p->nrx == p->caprx) {
+        int nc = p->caprx ? p->caprx * 2 : 8;
+        rx_stream_t **n = realloc(p->rx, nc * sizeof(*n));
+        if (!n) return NULL;
+        p->rx = n; p->caprx = nc;
+    }
+    s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     s->ssrc = ssrc; s->pt = (uint8_t)pt;
     p->rx[p->nrx++] = s;
+    ms_map_put(&p->rx_by_ssrc, (uint64_t)ssrc | (1ull << 32), s);
+    p->rx_last = s;
     return s;
 }
 static inline int bit_get(rx_stream_t *s, int64_t e) { return (s->bits[(e & (WIN - 1)) >> 6] >> (e & 63)) & 1; }
@@ -437,6 +469,7 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
     }
     int64_t e = ext_of(s, seq);
     if (e > s->max_ext) {
+        s->bad_run = 0;
         int64_t gap = e - s->max_ext - 1;
         if (gap >= WIN) memset(s->bits, 0, sizeof(s->bits));
         else for (int64_t k = s->max_ext + 1; k < e; k++) bit_clr(s, k);
@@ -451,7 +484,18 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
         s->max_ext = e; s->unique++;
         return 1;
     }
-    if (e <= s->max_ext - WIN) return 0;
+    if (e <= s->max_ext - WIN) {
+        /* far behind: a sender that jumped its sequence numbers (restart). After a run of them, start over. */
+        if (++s->bad_run < 64) return 0;
+        s->expected_acc += s->max_ext - s->base_ext + 1;
+        s->base_ext = s->max_ext = seq + 65536;
+        s->expected_prior = s->expected_acc;
+        memset(s->bits, 0, sizeof(s->bits));
+        s->nmiss = 0;
+        bit_set(s, s->max_ext); s->unique++; s->bad_run = 0;
+        return 1;
+    }
+    s->bad_run = 0;
     if (e < s->base_ext) {
         if (s->base_ext - e > 64) return 0;
         for (int64_t k = e + 1; k < s->base_ext; k++) bit_clr(s, k);
@@ -464,9 +508,10 @@ static int rx_mark(lg_t *lg, rx_stream_t *s, uint16_t seq) {
     return 1;
 }
 
+static inline int64_t rx_expected(const rx_stream_t *s) { return s->expected_acc + s->max_ext - s->base_ext + 1; }
 static inline int64_t rx_lost(const rx_stream_t *s) {
     if (!s->init) return 0;
-    int64_t l = (s->max_ext - s->base_ext + 1) - (int64_t)s->unique;
+    int64_t l = rx_expected(s) - (int64_t)s->unique;
     return l > 0 ? l : 0;
 }
 
@@ -509,14 +554,15 @@ static int qparse(const uint8_t *b, int len, qhdr_t *h, int want_ext, uint16_t *
 }
 
 static uint32_t rtx_media(peer_t *p, uint32_t rtx_ssrc, uint8_t apt, uint16_t osn) {
-    for (int i = 0; i < p->nrtxb; i++) if (p->rtxb[i].rtx == rtx_ssrc) return p->rtxb[i].media;
+    void *v = ms_map_get(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32));
+    if (v) return (uint32_t)(uintptr_t)v;
     /* learn: the media stream of that payload type that misses this sequence number */
     for (int i = 0; i < p->nrx; i++) {
         rx_stream_t *s = p->rx[i];
         if (s->pt != apt || !s->init) continue;
         int64_t e = ext_of(s, osn);
         if (e <= s->max_ext && e > s->max_ext - WIN && !bit_get(s, e)) {
-            if (p->nrtxb < MAX_RTX_BIND) { p->rtxb[p->nrtxb].rtx = rtx_ssrc; p->rtxb[p->nrtxb].media = s->ssrc; p->nrtxb++; }
+            ms_map_put(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32), (void *)(uintptr_t)((uint64_t)s->ssrc | (1ull << 32)));
             return s->ssrc;
         }
     }
@@ -529,35 +575,46 @@ static void handle_rtp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     uint16_t tseq = 0;
     int f = qparse(buf, len, &h, p->twcc_ext, &tseq);
     if (f < 0) { p->st.malformed++; return; }
+    int is_rtx = p->rtx_apt[h.pt] != 0xff, n = 0, decrypted = 0;
+    rx_stream_t *s = NULL;
+    if (is_rtx || !(s = rx_stream(p, h.ssrc, h.pt, 0))) {
+        /* RTX is always decrypted (for its OSN); a new SSRC is tracked once one of its packets authenticates */
+        n = srtp_unprotect_rtp(p->srtp_in, buf, len);
+        if (n < 0) { p->st.decrypt_errors++; return; }
+        decrypted = 1;
+    }
     if (f > 0 && p->twcc) twcc_rx_on_packet(p->twcc, tseq, lg->now_us);
     p->st.rx_packets++;
     p->st.rx_bytes += len;
-    int is_rtx = p->rtx_apt[h.pt] != 0xff;
     if (is_rtx) {
-        int n = srtp_unprotect_rtp(p->srtp_in, buf, len);
-        if (n < 0) { p->st.decrypt_errors++; return; }
-        qhdr_t h2;
-        if (qparse(buf, n, &h2, 0, NULL) < 0 || n - h2.hlen < 2) { p->st.malformed++; return; }
-        uint16_t osn = rd16(buf + h2.hlen);
+        rtp_hdr_t h2;
+        if (rtp_parse(buf, n, &h2) < 0) { p->st.malformed++; return; }
+        if (h2.payload_len <= 2) return;   /* a padding-only probe */
+        uint16_t osn = rd16(buf + h2.header_len);
         uint8_t apt = p->rtx_apt[h.pt];
         p->st.rx_rtx++;
-        if (n - h2.hlen == 2) return; /* padding-only probe */
         uint32_t media = rtx_media(p, h.ssrc, apt, osn);
         if (!media) return;
-        rx_stream_t *s = rx_stream(p, media, apt, 0);
-        if (s) rx_mark(lg, s, osn);
-        if (f > 0 && p->twcc) p->twcc_media_ssrc = media;
+        rx_stream_t *m = rx_stream(p, media, apt, 0);
+        if (m) rx_mark(lg, m, osn);
+        if (f > 0) p->twcc_media_ssrc = media;
         return;
     }
-    rx_stream_t *s = rx_stream(p, h.ssrc, h.pt, 1);
-    if (!s) return;
+    if (!s && !(s = rx_stream(p, h.ssrc, h.pt, 1))) return;
     if (f > 0) p->twcc_media_ssrc = h.ssrc;
     int64_t before_max = s->max_ext;
     int isnew = rx_mark(lg, s, h.seq);
-    if (isnew && s->unique > 1 && s->max_ext == before_max) p->st.rx_rtx++;  /* a gap filled on the same SSRC */
-    if (p->vcount++ % (uint32_t)lg->verify_every) return;
-    int n = srtp_unprotect_rtp(p->srtp_in, buf, len);
-    if (n < 0) { p->st.decrypt_errors++; return; }
+    if (isnew && s->unique > 1 && s->max_ext == before_max) {
+        /* a gap filled on the same SSRC: not verified (it may be older than the SRTP replay window) */
+        p->st.rx_rtx++;
+        return;
+    }
+    if (!isnew) return;                 /* a duplicate: SRTP would call it a replay */
+    if (!decrypted) {
+        if (p->vcount++ % (uint32_t)lg->verify_every) return;
+        n = srtp_unprotect_rtp(p->srtp_in, buf, len);
+        if (n < 0) { p->st.decrypt_errors++; return; }
+    }
     rtp_hdr_t rh;
     if (rtp_parse(buf, n, &rh) < 0) { p->st.malformed++; return; }
     int end = rh.header_len + rh.payload_len;
@@ -579,7 +636,8 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     int n = srtp_unprotect_rtcp(p->srtp_in, buf, len);
     if (n < 0) { p->st.decrypt_errors++; return; }
     int off = 0, pl;
-    while ((off = rtcp_next(buf, n, off, &pl)) >= 0) {
+    while (off < n) {
+        if (rtcp_next(buf, n, off, &pl) < 0) { p->st.malformed++; break; }
         const uint8_t *q = buf + off;
         int type = q[1], fmt = q[0] & 31;
         if (type == RTCP_RTPFB && fmt == 1 && pl >= 16) {
@@ -595,14 +653,13 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
             p->st.plis_rx++;
             source_t *s = source_by_ssrc(p, media);
             if (!s && p->sources && !p->sources->next_in_peer) s = p->sources;
-            if (s) s->want_key = 1;
+            if (s) s->want_key = 1;   /* takes effect at its next frame */
         } else if (type == RTCP_SR && pl >= 28) {
             rx_stream_t *r = rx_stream(p, rd32(q + 4), 0, 0);
             if (r) { r->sr_mid = (uint32_t)(rd64(q + 8) >> 16); r->sr_arrival_us = lg->now_us; }
         }
         off += pl;
     }
-    if (off == -1 && n < 4) p->st.malformed++;
 }
 
 static void on_datagram(lg_t *lg, peer_t *p, uint8_t *buf, int len, const struct sockaddr_storage *from) {
@@ -634,7 +691,8 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
     o[0] = 0x80; o[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
     wr16(o + 2, seq); wr32(o + 4, ts); wr32(o + 8, ssrc);
     int off = 12;
-    int have_ext = s->prm.mid_ext || (s->prm.rid_ext && rtx_osn < 0) || s->prm.abs_ext || p->twcc_ext;
+    int have_ext = s->prm.mid_ext || (s->prm.rid_ext && rtx_osn < 0) || (s->prm.rrid_ext && rtx_osn >= 0) ||
+                   s->prm.abs_ext || p->twcc_ext;
     if (have_ext) {
         o[0] |= 0x10;
         int start = off;
@@ -646,6 +704,10 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
         }
         if (s->prm.rid_ext && s->prm.rid_len && rtx_osn < 0) {
             o[off++] = (uint8_t)((s->prm.rid_ext << 4) | (s->prm.rid_len - 1));
+            memcpy(o + off, s->rid, s->prm.rid_len); off += s->prm.rid_len;
+        }
+        if (s->prm.rrid_ext && s->prm.rid_len && rtx_osn >= 0) {  /* RTX: the rid it repairs */
+            o[off++] = (uint8_t)((s->prm.rrid_ext << 4) | (s->prm.rid_len - 1));
             memcpy(o + off, s->rid, s->prm.rid_len); off += s->prm.rid_len;
         }
         if (s->prm.abs_ext) {
@@ -705,10 +767,12 @@ static void send_one(lg_t *lg, source_t *s, int pidx, int marker) {
 
 static void pump_source(lg_t *lg, source_t *s) {
     peer_t *p = s->p;
-    if (!s->running || !p || !p->srtp_out || !p->has_remote) return;
+    if (!s->running || !p || !p->srtp_out || !p->has_remote || p->ice == LG_ICE_FAILED) return;
     clip_t *c = s->clip;
     uint64_t now = lg->now_us;
-    if (!s->clock_set) { s->clock_set = 1; s->next_us = now; s->first = 1; s->in_frame = 0; s->frame = 0; }
+    if (!s->clock_set) {
+        s->clock_set = 1; s->next_us = now + s->start_delay_us; s->first = 1; s->in_frame = 0; s->frame = 0;
+    }
     if (now > s->next_us + 1000000) s->next_us = now;   /* far behind (stalled): resync */
     int guard = 0;
     while (now >= s->next_us && guard++ < 10000) {
@@ -764,6 +828,8 @@ static void peer_tick(lg_t *lg, peer_t *p) {
             if (now - p->checking_since_us > 30000000ull) p->ice = LG_ICE_FAILED;
         } else if (p->ice == LG_ICE_CONNECTED) {
             if (now - p->last_check_us >= 2500000) send_check(lg, p);
+            /* RFC 7675: consent expires 30 s after the last answer; then no more media */
+            if (p->last_resp_us && now - p->last_resp_us > 30000000ull) p->ice = LG_ICE_FAILED;
         }
         if (p->dtls_on && (p->dtls.state == DTLS_CONNECTING ||
                            (p->dtls.state == DTLS_NEW && p->dtls.client && p->ice == LG_ICE_CONNECTED))) {
@@ -827,11 +893,12 @@ static void peer_tick(lg_t *lg, peer_t *p) {
     if (p->nrx && now - p->last_rr_us >= 1000000) {
         p->last_rr_us = now;
         rtcp_report_t b[31];
+      for (int i0 = 0; i0 < p->nrx; i0 += 31) {
         int nb = 0;
-        for (int i = 0; i < p->nrx && nb < 31; i++) {
+        for (int i = i0; i < p->nrx && i < i0 + 31; i++) {
             rx_stream_t *s = p->rx[i];
             if (!s->init) continue;
-            int64_t expected = s->max_ext - s->base_ext + 1;
+            int64_t expected = rx_expected(s);
             int64_t exp_int = expected - s->expected_prior;
             int64_t rec_int = (int64_t)(s->unique - s->unique_prior);
             s->expected_prior = expected; s->unique_prior = s->unique;
@@ -850,6 +917,7 @@ static void peer_tick(lg_t *lg, peer_t *p) {
         o = tx_slot(lg);
         int n = rtcp_build_rr(o, 1200, p->rtcp_ssrc, b, nb);
         if (n > 0) { p->st.rr_tx++; send_rtcp(lg, p, o, n); }
+      }
     }
 }
 
@@ -894,9 +962,20 @@ static void *io_main(void *arg) {
         }
         lg->now_us = ms_now_us();
         int any_running = 0;
-        for (int i = 0; i < lg->nsources; i++) {
-            source_t *s = lg->sources[i];
-            if (s && s->running) { any_running = 1; pump_source(lg, s); }
+        if (lg->now_us >= lg->next_pump_us) {
+            uint64_t next = UINT64_MAX;
+            for (int i = 0; i < lg->nsources; i++) {
+                source_t *s = lg->sources[i];
+                if (!s || !s->running) continue;
+                any_running = 1;
+                pump_source(lg, s);
+                /* a source waiting for its peer's keys is looked at again on the next 1 ms round */
+                uint64_t due = s->clock_set ? s->next_us : lg->now_us + 1000;
+                if (due < next) next = due;
+            }
+            lg->next_pump_us = any_running ? next : UINT64_MAX;
+        } else {
+            any_running = lg->next_pump_us != UINT64_MAX;
         }
         if (lg->now_us - lg->last_tick_us >= TICK_US) {
             lg->last_tick_us = lg->now_us;
@@ -947,6 +1026,9 @@ static void peer_free(lg_t *lg, peer_t *p) {
     if (p->srtp_in) srtp_ctx_free(p->srtp_in);
     if (p->srtp_out) srtp_ctx_free(p->srtp_out);
     for (int i = 0; i < p->nrx; i++) free(p->rx[i]);
+    free(p->rx);
+    ms_map_free(&p->rx_by_ssrc);
+    ms_map_free(&p->rtx_map);
     free(p->twcc);
     free(p);
 }
@@ -995,6 +1077,8 @@ int lg_open_peer(lg_t *lg, const char *ufrag, const char *pwd, char *err, int er
     snprintf(p->ufrag, sizeof(p->ufrag), "%s", ufrag);
     snprintf(p->pwd, sizeof(p->pwd), "%s", pwd);
     memset(p->rtx_apt, 0xff, sizeof(p->rtx_apt));
+    ms_map_init(&p->rx_by_ssrc);
+    ms_map_init(&p->rtx_map);
     RAND_bytes((uint8_t *)&p->rtcp_ssrc, 4);
     RAND_bytes((uint8_t *)&p->tiebreaker, 8);
     pthread_mutex_lock(&lg->mu);
@@ -1033,6 +1117,7 @@ int lg_connect(lg_t *lg, int id, const lg_connect_t *c, char *err, int errlen) {
         snprintf(err, errlen, "%s", p->dtls.error); goto out;
     }
     p->dtls_on = 1;
+    DTLS_set_timer_cb(p->dtls.ssl, dtls_timer_cb);
     if (c->profiles && *c->profiles && SSL_set_tlsext_use_srtp(p->dtls.ssl, c->profiles) != 0) {
         snprintf(err, errlen, "bad SRTP profile list"); dtls_conn_free(&p->dtls); p->dtls_on = 0; goto out;
     }
@@ -1042,6 +1127,11 @@ int lg_connect(lg_t *lg, int id, const lg_connect_t *c, char *err, int errlen) {
     snprintf(p->remote_ufrag, sizeof(p->remote_ufrag), "%s", c->remote_ufrag);
     snprintf(p->remote_pwd, sizeof(p->remote_pwd), "%s", c->remote_pwd);
     p->controlling = c->controlling;
+    if (p->controlling) p->nominated = 0;
+    else if (p->nominated && !addr_eq(&p->early_from, &p->remote)) {
+        memcpy(&p->remote, &p->early_from, addr_len(&p->early_from));
+        p->remote_len = addr_len(&p->early_from);
+    }
     memcpy(p->rtx_apt, c->rtx_apt, 128);
     p->twcc_ext = c->twcc_ext;
     if (p->twcc_ext && (p->twcc = malloc(sizeof(twcc_rx_t)))) twcc_rx_init(p->twcc);
@@ -1149,7 +1239,7 @@ int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames
     for (int i = 0; i < nframes; i++) {
         if (frames[i].npayloads <= 0) { snprintf(err, errlen, "frame %d has no payloads", i); goto bad; }
         for (int k = 0; k < frames[i].npayloads; k++) {
-            if (lens[np + k] <= 0 || lens[np + k] > 1300) { snprintf(err, errlen, "payload size must be 1..1300"); goto bad; }
+            if (lens[np + k] <= 0 || lens[np + k] > LG_MAX_PAYLOAD) { snprintf(err, errlen, "payload size must be 1..%d", LG_MAX_PAYLOAD); goto bad; }
             total += lens[np + k];
         }
         np += frames[i].npayloads;
@@ -1220,16 +1310,26 @@ out:
     return r;
 }
 
-int lg_source_run(lg_t *lg, int id, int run) {
+int lg_source_run(lg_t *lg, int id, int run, int stagger) {
     pthread_mutex_lock(&lg->mu);
     int r = -1;
     for (int i = 0; i < lg->nsources; i++) {
         source_t *s = lg->sources[i];
         if (!s || (id >= 0 && i != id)) continue;
-        if (run && !s->running) s->clock_set = 0;
+        if (run && !s->running) {
+            s->clock_set = 0;
+            s->start_delay_us = 0;
+            if (stagger) {
+                uint32_t rnd;
+                RAND_bytes((uint8_t *)&rnd, 4);
+                int64_t g = s->clip->frames[0].gap_us;
+                s->start_delay_us = g > 0 ? rnd % (uint64_t)g : 0;
+            }
+        }
         s->running = run;
         r = 0;
     }
+    lg->next_pump_us = 0;
     pthread_mutex_unlock(&lg->mu);
     wake(lg);
     return id < 0 ? 0 : r;
@@ -1244,7 +1344,7 @@ int lg_peer_stats(lg_t *lg, int id, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int m
         int k = 0;
         for (int i = 0; i < p->nrx && k < max; i++) { ssrcs[k].ssrc = p->rx[i]->ssrc; ssrcs[k].received = p->rx[i]->unique; k++; }
         *n = k;
-        r = 0;
+        r = p->nrx;
     }
     pthread_mutex_unlock(&lg->mu);
     return r;
@@ -1268,4 +1368,16 @@ double lg_cpu_seconds(lg_t *lg) {
     double v = lg->cpu_s;
     pthread_mutex_unlock(&lg->mu);
     return v;
+}
+
+int lg_map_rtx(lg_t *lg, int id, uint32_t rtx_ssrc, uint32_t media_ssrc) {
+    pthread_mutex_lock(&lg->mu);
+    peer_t *p = get_peer(lg, id);
+    int r = -1;
+    if (p) {
+        ms_map_put(&p->rtx_map, (uint64_t)rtx_ssrc | (1ull << 32), (void *)(uintptr_t)((uint64_t)media_ssrc | (1ull << 32)));
+        r = 0;
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return r;
 }

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define LG_HIST_BUCKETS 61          /* log-spaced latency buckets, upper bounds 10 us .. 10 s */
-#define LG_MAX_PROFILES 128
+#define LG_MAX_PAYLOAD 1900         /* largest clip payload (bytes) */
 
 typedef struct lg lg_t;
 
@@ -38,6 +38,7 @@ typedef struct {
     int mid_ext; const uint8_t *mid; int mid_len;
     int rid_ext; const uint8_t *rid; int rid_len;
     int abs_ext;
+    int rrid_ext;                  /* repaired-rtp-stream-id on RTX packets (the rid), 0 = none */
     uint32_t rtx_ssrc; int rtx_pt;
     uint32_t pace_kbps;
     int drop_every;                /* test only: drop every Nth packet on its first send (0 = never) */
@@ -58,13 +59,18 @@ int lg_connect_raw(lg_t *lg, int peer, const char *ip, int port, const uint8_t t
 /* ice/dtls: LG_ICE_* / LG_DTLS_*; profile: RFC 5764 id or 0. */
 int lg_state(lg_t *lg, int peer, int *ice, int *dtls, int *profile);
 int lg_close_peer(lg_t *lg, int peer);
+/* Receive side: RTX SSRC rtx_ssrc repairs media_ssrc (without it the binding is learnt from the first RTX
+ * packet whose OSN one media stream of the apt payload type misses). */
+int lg_map_rtx(lg_t *lg, int peer, uint32_t rtx_ssrc, uint32_t media_ssrc);
 
 /* frames[i] has frames[i].npayloads payloads, taken in order from payloads/lens. Returns the clip id. */
 int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames, const uint8_t *const *payloads,
                  const int *lens, char *err, int errlen);
 int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen);
-int lg_source_run(lg_t *lg, int source, int run);   /* -1 for every source */
+/* source -1: every source. stagger: a started source waits a random part of its clip's first frame gap. */
+int lg_source_run(lg_t *lg, int source, int run, int stagger);
 
+/* Fills at most max SSRC counters (*n of them); returns how many SSRCs the peer has, or -1. */
 int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n);
 int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS]);
 double lg_hist_bound_us(int i);
