@@ -160,11 +160,12 @@ class AiortcAdapter(Adapter):
         remote = sdpgen.remote_of(offer)
         rtx = {c.rtx_payload_type: c.payload_type for m in offer.media for c in m.codecs
                if c.rtx_payload_type is not None}
+        rtx_ssrcs = {r: m_ssrc for m in offer.media for m_ssrc, r in m.rtx_ssrcs.items()}
         answer = with_candidate(sdpgen.subscriber_answer(offer, ufrag, pwd, lg.fingerprint), lg.port(p))
         lg.connect(p, remote_ip=remote.ip, remote_port=remote.port, remote_ufrag=remote.ufrag,
                    remote_pwd=remote.pwd,
                    remote_fingerprint=f"{remote.fp_alg} {fingerprint_hex(remote.fingerprint)}",
-                   controlling=False, dtls_role="client", rtx=rtx)
+                   controlling=False, dtls_role="client", rtx=rtx, rtx_ssrcs=rtx_ssrcs)
         await self._post("/answer", {"id": res["id"], "sdp": answer})
         ssrcs = {}
         for m in offer.media:            # aiortc announces its sender SSRCs (one per publisher track)
