@@ -56,6 +56,20 @@ def with_candidate(sdp_text: str, port: int) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
+def deactivate(sdp_text: str, kinds: set[str]) -> str:
+    """Mark the m-sections of ``kinds`` inactive (a publisher without audio or without video), so
+    aiortc makes no remote track of them and subscribers get no m-line for them."""
+    if not kinds:
+        return sdp_text
+    head, *sections = sdp_text.split("\r\nm=")
+    out = [head]
+    for sec in sections:
+        if sec.split(" ", 1)[0] in kinds:
+            sec = sec.replace("\r\na=sendonly", "\r\na=inactive")
+        out.append(sec)
+    return "\r\nm=".join(out)
+
+
 def fingerprint_hex(raw: bytes) -> str:
     return ":".join(f"{b:02X}" for b in raw)
 
@@ -130,6 +144,8 @@ class AiortcAdapter(Adapter):
         p = lg.open_peer(ufrag, pwd)
         a_ssrc, v_ssrc, rtx_ssrc = (secrets.randbits(31) | 1 for _ in range(3))
         offer = sdpgen.publisher_offer(ufrag, pwd, lg.fingerprint, a_ssrc, v_ssrc, rtx_ssrc, cname=name)
+        offer = deactivate(offer, {k for k, on in (("audio", media.audio), ("video", bool(media.video_layers)))
+                                   if not on})
         res = await self._post("/publish", {"room": room, "name": name, "sdp": with_candidate(offer, lg.port(p))})
         ans = sdp.parse(res["sdp"])
         remote = sdpgen.remote_of(ans)
