@@ -31,13 +31,20 @@ Modes
     make a keyframe, a no-op for packets) is forwarded to the publisher as a PLI, at most every
     300 ms per publisher; a new subscriber also asks for one.
 
+    Jitter buffer: aiortc's ``JitterBuffer`` hands a frame on only when a packet of the *next* frame
+    arrives (video: +1 frame interval, ~33 ms at 30 fps), audio only after 4 more packets
+    (``prefetch=4``: +80 ms), a floor no forwarding SFU has (and above the harness's 50 ms p99
+    rule even at one subscriber). In passthrough mode each publisher receiver's jitter buffer is
+    therefore replaced by ``MarkerJitterBuffer``, a subclass of aiortc's that also releases a frame
+    as soon as it is complete (contiguous packets up to the RTP marker bit); everything else is
+    aiortc's. ``--aiortc-jitter-buffer`` keeps aiortc's rule.
+
     What the load generator sees: every payload it sent carries its 16-byte trailer at the end; the
     jitter buffer concatenates them into the frame, and aiortc's re-packetization (1300-byte chunks)
     puts the frame's last bytes - the trailer of the frame's last source packet - at the end of the
     frame's last outgoing packet only. So one latency sample per video frame (the other packets end
-    in arbitrary VP8 bytes), one per Opus packet (passed unchanged). Both include aiortc's jitter
-    buffer hold: a video frame leaves the jitter buffer when the first packet of the next frame
-    arrives (+1 frame interval, ~33 ms at 30 fps), audio after 4 more packets (prefetch=4, ~80 ms).
+    in arbitrary VP8 bytes; the sample is that of the frame's last packet, i.e. the whole frame's
+    forwarding delay), one per Opus packet (passed unchanged).
 
 ``--strip-trailer`` (the adapter sets it in relay mode)
     The load generator appends a 16-byte trailer (``LGTS``, stream id, send time) to every RTP
@@ -92,6 +99,7 @@ from aiortc import (
     rtcrtpreceiver,
 )
 from aiortc.contrib.media import MediaRelay
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 log = logging.getLogger("aiortc_sfu")
 
@@ -135,6 +143,40 @@ def strip_trailers(receiver: Any) -> None:
     receiver._handle_rtp_packet = handle_rtp_packet
 
 
+class MarkerJitterBuffer(JitterBuffer):
+    """aiortc's jitter buffer, but a frame also leaves as soon as it is complete: its packets are
+    contiguous from the buffer's origin up to a packet with the RTP marker bit, in any arrival order (video: the last packet
+    of a picture; audio: every packet of the load generator and of aiortc senders). aiortc's own
+    rule (a frame leaves when a packet of the next frame arrives; audio after 4 more) still applies
+    to everything else, e.g. a frame whose marker packet was lost."""
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        pli_flag, frame = super().add(packet)
+        if frame is None:
+            frame = self._complete()
+        return pli_flag, frame
+
+    def _complete(self) -> JitterFrame | None:
+        """The frame at the origin, if its packets are all there up to one with the marker bit."""
+        packets = []
+        for count in range(self.capacity):
+            p = self._packets[(self._origin + count) % self.capacity]
+            if p is None or (packets and p.timestamp != packets[0].timestamp):
+                return None                 # a gap, or the frame ended without a marker
+            packets.append(p)
+            if p.marker:
+                break
+        else:
+            return None
+        self.remove(len(packets))
+        return JitterFrame(data=b"".join(x._data for x in packets), timestamp=packets[0].timestamp)
+
+
+def use_marker_jitter_buffer(receiver: Any) -> None:
+    old = receiver._RTCRtpReceiver__jitter_buffer
+    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(old.capacity, is_video=old._is_video)
+
+
 def enable_passthrough() -> None:
     rtcrtpreceiver.decoder_worker = passthrough_worker
 
@@ -159,9 +201,11 @@ class PeerState:
 
 
 class Sfu:
-    def __init__(self, mode: str, strip_trailer: bool = False, relay_buffered: bool = False) -> None:
+    def __init__(self, mode: str, strip_trailer: bool = False, relay_buffered: bool = False,
+                 aiortc_jitter_buffer: bool = False) -> None:
         assert mode in ("relay", "passthrough")
         self.mode = mode
+        self.marker_jb = mode == "passthrough" and not aiortc_jitter_buffer
         self.strip_trailer = strip_trailer
         # passthrough: every encoded frame must reach every subscriber (a skipped VP8 frame breaks the
         # decoding until the next keyframe); the queues hold a few KB per frame.
@@ -235,6 +279,8 @@ class Sfu:
             peer.receivers[tr.kind] = tr.receiver
             if self.strip_trailer:
                 strip_trailers(tr.receiver)
+            if self.marker_jb:
+                use_marker_jitter_buffer(tr.receiver)
         await pc.setLocalDescription(await pc.createAnswer())
         self.peers[peer.id] = peer
         self.watch(peer)
@@ -293,7 +339,8 @@ class Sfu:
                 p, b = sender_counts(sender)
                 packets += p
                 octets += b
-        return {"mode": self.mode, "strip_trailer": self.strip_trailer, "publishers": pubs, "subscribers": subs, "connected": connected,
+        return {"mode": self.mode, "strip_trailer": self.strip_trailer, "marker_jitter_buffer": self.marker_jb,
+                "publishers": pubs, "subscribers": subs, "connected": connected,
                 "tx_packets": packets, "tx_bytes": octets, "passthrough_frames": PASSED["frames"]}
 
 
@@ -337,11 +384,12 @@ def make_app(sfu: Sfu) -> web.Application:
     return app
 
 
-async def serve(port: int, mode: str, strip_trailer: bool = False, relay_buffered: bool = False) -> None:
+async def serve(port: int, mode: str, strip_trailer: bool = False, relay_buffered: bool = False,
+                aiortc_jitter_buffer: bool = False) -> None:
     loopback_only_ice()
     if mode == "passthrough":
         enable_passthrough()
-    sfu = Sfu(mode, strip_trailer, relay_buffered)
+    sfu = Sfu(mode, strip_trailer, relay_buffered, aiortc_jitter_buffer)
     runner = web.AppRunner(make_app(sfu), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -364,15 +412,17 @@ def main() -> int:
                     help="drop the load generator's 16-byte payload trailer on receipt (see the module doc)")
     ap.add_argument("--relay-buffered", action="store_true",
                     help="relay: aiortc's default unbounded per-subscriber frame queues (see the module doc)")
+    ap.add_argument("--aiortc-jitter-buffer", action="store_true",
+                    help="passthrough: keep aiortc's jitter buffer release rule (see the module doc)")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args()
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.port, args.mode, args.strip_trailer, args.relay_buffered))
+        asyncio.run(serve(args.port, args.mode, args.strip_trailer, args.relay_buffered, args.aiortc_jitter_buffer))
     else:
-        uvloop.run(serve(args.port, args.mode, args.strip_trailer, args.relay_buffered))
+        uvloop.run(serve(args.port, args.mode, args.strip_trailer, args.relay_buffered, args.aiortc_jitter_buffer))
     return 0
 
 

@@ -102,3 +102,29 @@ async def test_loadgen_one_to_three(tmp_path):
         finally:
             await ad.stop()
             lg.close()
+
+
+def test_marker_jitter_buffer():
+    """A frame leaves when complete up to its marker packet; gaps and older frames hold it back."""
+    from aiortc.rtp import RtpPacket
+
+    from bench.servers.aiortc_sfu import MarkerJitterBuffer
+
+    def pkt(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
+        p = RtpPacket(sequence_number=seq, timestamp=ts, marker=int(marker))
+        p._data = data  # type: ignore[attr-defined]
+        return p
+
+    jb = MarkerJitterBuffer(capacity=128, is_video=True)
+    assert jb.add(pkt(10, 3000, False, b"a"))[1] is None
+    frame = jb.add(pkt(11, 3000, True, b"b"))[1]
+    assert frame is not None and frame.data == b"ab" and frame.timestamp == 3000
+    # the next frame arrives out of order: nothing leaves until its first packet is there
+    assert jb.add(pkt(13, 6000, True, b"d"))[1] is None
+    frame = jb.add(pkt(12, 6000, False, b"c"))[1]
+    assert frame is not None and frame.data == b"cd"
+    # a missing packet (14) holds everything back until it arrives (as aiortc's buffer does)
+    assert jb.add(pkt(15, 9000, True, b"f"))[1] is None
+    assert jb.add(pkt(16, 12000, True, b"g"))[1] is None
+    frame = jb.add(pkt(14, 9000, False, b"e"))[1]
+    assert frame is not None and frame.data == b"ef"
