@@ -10,6 +10,7 @@ cdef extern from "lg.h" nogil:
     ctypedef struct lg_stats_t:
         uint64_t rx_packets, rx_bytes, rx_rtx, lost, nacks_tx, plis_tx, rr_tx, twcc_fb_tx
         uint64_t tx_packets, tx_bytes, retransmits, nacks_rx, plis_rx, decrypt_errors, malformed
+        uint64_t rx_kernel_ts
     ctypedef struct lg_ssrc_stat_t:
         uint32_t ssrc
         uint64_t received
@@ -64,9 +65,10 @@ cdef extern from "lg.h" nogil:
     int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen)
     int lg_source_run(lg_t *lg, int source, int run, int stagger)
     int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n)
-    int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t *hist)
+    int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t *hist, uint64_t *app_hist)
     double lg_hist_bound_us(int i)
     double lg_cpu_seconds(lg_t *lg)
+    void lg_stall(lg_t *lg, int us)
 
 _ICE = ("new", "checking", "connected", "failed")
 _DTLS = ("new", "connecting", "connected", "failed")
@@ -74,7 +76,8 @@ _PROFILE_NAMES = {1: "AES_CM_128_HMAC_SHA1_80", 7: "AEAD_AES_128_GCM", 8: "AEAD_
 _OPENSSL_PROFILES = {"AEAD_AES_128_GCM": "SRTP_AEAD_AES_128_GCM", "AEAD_AES_256_GCM": "SRTP_AEAD_AES_256_GCM",
                      "AES_CM_128_HMAC_SHA1_80": "SRTP_AES128_CM_SHA1_80"}
 _STAT_KEYS = ("rx_packets", "rx_bytes", "rx_rtx", "lost", "nacks_tx", "plis_tx", "rr_tx", "twcc_fb_tx",
-              "tx_packets", "tx_bytes", "retransmits", "nacks_rx", "plis_rx", "decrypt_errors", "malformed")
+              "tx_packets", "tx_bytes", "retransmits", "nacks_rx", "plis_rx", "decrypt_errors", "malformed",
+              "rx_kernel_ts")
 
 
 cdef bytes _b(s):
@@ -88,7 +91,7 @@ cdef dict _stats(lg_stats_t *s):
             "nacks_tx": s.nacks_tx, "plis_tx": s.plis_tx, "rr_tx": s.rr_tx, "twcc_fb_tx": s.twcc_fb_tx,
             "tx_packets": s.tx_packets, "tx_bytes": s.tx_bytes, "retransmits": s.retransmits,
             "nacks_rx": s.nacks_rx, "plis_rx": s.plis_rx, "decrypt_errors": s.decrypt_errors,
-            "malformed": s.malformed}
+            "malformed": s.malformed, "rx_kernel_ts": s.rx_kernel_ts}
 
 
 cdef class _Loadgen:
@@ -368,12 +371,21 @@ cdef class _Loadgen:
         self._check()
         cdef lg_stats_t st
         cdef uint64_t hist[64]
+        cdef uint64_t app_hist[64]
         with nogil:
-            lg_totals(self.lg, &st, hist)
+            lg_totals(self.lg, &st, hist, app_hist)
         d = _stats(&st)
         d["latency_hist"] = [hist[i] for i in range(LG_HIST_BUCKETS)]
+        d["app_latency_hist"] = [app_hist[i] for i in range(LG_HIST_BUCKETS)]
         d["bounds_us"] = [lg_hist_bound_us(i) for i in range(LG_HIST_BUCKETS)]
         return d
+
+    def _stall(self, double seconds):
+        """Test only: holds the loadgen's lock for that long, so its I/O thread stalls and its sockets queue."""
+        self._check()
+        cdef int us = <int>(seconds * 1e6)
+        with nogil:
+            lg_stall(self.lg, us)
 
     def cpu_seconds(self) -> float:
         """CPU time the I/O thread has used so far."""

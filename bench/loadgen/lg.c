@@ -41,6 +41,8 @@
 #define NACK_DELAY_US 10000ull
 #define NACK_RETRY_US 30000ull
 #define NACK_TRIES 3
+#define RX_CTL 64                  /* per-message control buffer: one SCM_TIMESTAMPNS (32 bytes) */
+#define RT_OFF_REFRESH_US 1000000ull
 
 /* ------------------------------------------------------------------------------------------ types */
 
@@ -141,7 +143,8 @@ struct lg {
     peer_t *plist;
     clip_t **clips; int nclips;
     source_t **sources; int nsources;
-    uint64_t hist[LG_HIST_BUCKETS];
+    uint64_t hist[LG_HIST_BUCKETS];     /* latency from the kernel receive timestamp */
+    uint64_t app_hist[LG_HIST_BUCKETS]; /* latency from the I/O thread's receive time (now_us) */
     lg_stats_t closed;               /* totals of closed peers */
     uint64_t now_us, last_tick_us;
     uint64_t next_pump_us;           /* earliest deadline of a running source (0: walk them now) */
@@ -149,6 +152,10 @@ struct lg {
     /* rx */
     uint8_t rx_buf[RXB][BUFSZ];
     struct mmsghdr rx_msg[RXB]; struct iovec rx_iov[RXB]; struct sockaddr_storage rx_addr[RXB];
+    union { struct cmsghdr h; uint8_t b[RX_CTL]; } rx_ctl[RXB];
+    uint64_t rx_kts_us;              /* kernel receive time of the datagram being handled (CLOCK_MONOTONIC us), 0: none */
+    int64_t rt_off_ns;               /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
+    uint64_t rt_off_at_us;           /* when rt_off_ns was sampled */
     /* tx */
     uint8_t tx_buf[TXB][BUFSZ];
     struct mmsghdr tx_msg[TXB]; struct iovec tx_iov[TXB]; struct sockaddr_storage tx_addr[TXB];
@@ -193,6 +200,42 @@ static int parse_addr(const char *ip, int port, struct sockaddr_storage *ss) {
     if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) { s4->sin_family = AF_INET; s4->sin_port = htons(port); return 0; }
     if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) { s6->sin6_family = AF_INET6; s6->sin6_port = htons(port); return 0; }
     return -1;
+}
+
+/* Kernel receive timestamps (SO_TIMESTAMPNS) are CLOCK_REALTIME; the trailer's send time is CLOCK_MONOTONIC.
+ * The offset between the two is sampled here (best of three, bracketing the realtime read by two monotonic
+ * reads) and refreshed every second by the I/O thread. */
+static void rt_offset_refresh(lg_t *lg) {
+    int64_t best_w = INT64_MAX, best = 0;
+    for (int i = 0; i < 3; i++) {
+        struct timespec a, r, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        int64_t an = (int64_t)a.tv_sec * 1000000000ll + a.tv_nsec, bn = (int64_t)b.tv_sec * 1000000000ll + b.tv_nsec;
+        int64_t rn = (int64_t)r.tv_sec * 1000000000ll + r.tv_nsec;
+        if (bn - an < best_w) { best_w = bn - an; best = rn - (an + (bn - an) / 2); }
+    }
+    lg->rt_off_ns = best;
+    lg->rt_off_at_us = ms_now_us();
+}
+
+/* The kernel receive time of message i of the last recvmmsg, in CLOCK_MONOTONIC us (0: no timestamp). No
+ * syscall: one cmsg header is looked at (SO_TIMESTAMPNS is the only control message enabled). */
+static inline uint64_t rx_kernel_time(lg_t *lg, int i) {
+    struct msghdr *m = &lg->rx_msg[i].msg_hdr;
+    if (m->msg_controllen < CMSG_LEN(sizeof(struct timespec))) return 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+            c->cmsg_len < CMSG_LEN(sizeof(struct timespec))) continue;
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+        int64_t mono_ns = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec - lg->rt_off_ns;
+        if (mono_ns <= 0) return 0;
+        uint64_t us = (uint64_t)mono_ns / 1000ull;
+        return us < lg->now_us ? us : lg->now_us;   /* never later than when we read it (offset jitter) */
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ tx */
@@ -583,7 +626,8 @@ static void handle_rtp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
         if (n < 0) { p->st.decrypt_errors++; return; }
         decrypted = 1;
     }
-    if (f > 0 && p->twcc) twcc_rx_on_packet(p->twcc, tseq, lg->now_us);
+    uint64_t rx_us = lg->rx_kts_us ? lg->rx_kts_us : lg->now_us;   /* when it reached our socket */
+    if (f > 0 && p->twcc) twcc_rx_on_packet(p->twcc, tseq, rx_us);
     p->st.rx_packets++;
     p->st.rx_bytes += len;
     if (is_rtx) {
@@ -620,8 +664,8 @@ static void handle_rtp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     int end = rh.header_len + rh.payload_len;
     if (rh.payload_len >= 16 && !memcmp(buf + end - 16, "LGTS", 4)) {
         uint64_t sent = rd64(buf + end - 8);
-        uint64_t lat = lg->now_us > sent ? lg->now_us - sent : 0;
-        lg->hist[hist_bucket(lat)]++;
+        lg->hist[hist_bucket(rx_us > sent ? rx_us - sent : 0)]++;
+        lg->app_hist[hist_bucket(lg->now_us > sent ? lg->now_us - sent : 0)]++;
     }
 }
 
@@ -656,7 +700,7 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
             if (s) s->want_key = 1;   /* takes effect at its next frame */
         } else if (type == RTCP_SR && pl >= 28) {
             rx_stream_t *r = rx_stream(p, rd32(q + 4), 0, 0);
-            if (r) { r->sr_mid = (uint32_t)(rd64(q + 8) >> 16); r->sr_arrival_us = lg->now_us; }
+            if (r) { r->sr_mid = (uint32_t)(rd64(q + 8) >> 16); r->sr_arrival_us = lg->rx_kts_us ? lg->rx_kts_us : lg->now_us; }
         }
         off += pl;
     }
@@ -733,6 +777,9 @@ static int build_packet(lg_t *lg, source_t *s, uint8_t *o, uint32_t ssrc, uint8_
 
 static void send_built(lg_t *lg, source_t *s, uint8_t *o, int n, int count_media) {
     peer_t *p = s->p;
+    /* the send time, as late as the trailer can be written (it is encrypted); the I/O loop flushes each
+     * source's packets right after pumping it, so only the encryption of the packets queued after this one
+     * in the same frame separates it from sendmmsg */
     wr64(o + n - 8, ms_now_us());
     int m = srtp_protect_rtp(p->srtp_out, o, n, BUFSZ);
     if (m <= 0) return;
@@ -933,14 +980,19 @@ static void recv_peer(lg_t *lg, peer_t *p) {
             lg->rx_msg[i].msg_hdr.msg_namelen = sizeof(lg->rx_addr[i]);
             lg->rx_msg[i].msg_hdr.msg_iov = &lg->rx_iov[i];
             lg->rx_msg[i].msg_hdr.msg_iovlen = 1;
+            lg->rx_msg[i].msg_hdr.msg_control = lg->rx_ctl[i].b;
+            lg->rx_msg[i].msg_hdr.msg_controllen = RX_CTL;
         }
         int n = recvmmsg(p->fd, lg->rx_msg, RXB, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
         lg->now_us = ms_now_us();
         for (int i = 0; i < n; i++) {
             if (lg->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) { p->st.malformed++; continue; }
+            lg->rx_kts_us = rx_kernel_time(lg, i);
+            if (lg->rx_kts_us) p->st.rx_kernel_ts++;
             on_datagram(lg, p, lg->rx_buf[i], (int)lg->rx_msg[i].msg_len, &lg->rx_addr[i]);
         }
+        lg->rx_kts_us = 0;
         if (n < RXB) return;
     }
 }
@@ -961,6 +1013,7 @@ static void *io_main(void *arg) {
             if (id >= 0 && id < lg->npeers && lg->peers[id]) recv_peer(lg, lg->peers[id]);
         }
         lg->now_us = ms_now_us();
+        if (lg->now_us - lg->rt_off_at_us >= RT_OFF_REFRESH_US) rt_offset_refresh(lg);
         int any_running = 0;
         if (lg->now_us >= lg->next_pump_us) {
             uint64_t next = UINT64_MAX;
@@ -969,6 +1022,9 @@ static void *io_main(void *arg) {
                 if (!s || !s->running) continue;
                 any_running = 1;
                 pump_source(lg, s);
+                /* send this source's packets now: their trailers were stamped just before encryption, so
+                 * they must not wait for the other sources' packets or the peer timers in the batch */
+                if (lg->ntx) tx_flush(lg);
                 /* a source waiting for its peer's keys is looked at again on the next 1 ms round */
                 uint64_t due = s->clock_set ? s->next_us : lg->now_us + 1000;
                 if (due < next) next = due;
@@ -1007,6 +1063,7 @@ lg_t *lg_new(const char *bind_ip, int verify_every, char *err, int errlen) {
     lg->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     epoll_ctl(lg->epfd, EPOLL_CTL_ADD, lg->evfd, &ev);
+    rt_offset_refresh(lg);
     lg->running = 1;
     if (pthread_create(&lg->thr, NULL, io_main, lg) != 0) {
         snprintf(err, errlen, "pthread_create failed");
@@ -1061,6 +1118,8 @@ int lg_open_peer(lg_t *lg, const char *ufrag, const char *pwd, char *err, int er
     if (parse_addr(lg->bind_ip, 0, &ss) < 0) { snprintf(err, errlen, "bad bind address"); return -1; }
     int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { snprintf(err, errlen, "socket: %s", strerror(errno)); return -1; }
+    int one = 1;   /* kernel receive timestamps: latency excludes the time datagrams wait in our queue */
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
     int sz = 4 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
@@ -1350,7 +1409,7 @@ int lg_peer_stats(lg_t *lg, int id, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int m
     return r;
 }
 
-int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS]) {
+int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS], uint64_t app_hist[LG_HIST_BUCKETS]) {
     pthread_mutex_lock(&lg->mu);
     *st = lg->closed;
     for (peer_t *p = lg->plist; p; p = p->next) {
@@ -1358,9 +1417,17 @@ int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS]) {
         peer_fill(p, &x);
         add_stats(st, &x);
     }
-    memcpy(hist, lg->hist, sizeof(lg->hist));
+    if (hist) memcpy(hist, lg->hist, sizeof(lg->hist));
+    if (app_hist) memcpy(app_hist, lg->app_hist, sizeof(lg->app_hist));
     pthread_mutex_unlock(&lg->mu);
     return 0;
+}
+
+void lg_stall(lg_t *lg, int us) {
+    pthread_mutex_lock(&lg->mu);
+    struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+    pthread_mutex_unlock(&lg->mu);
 }
 
 double lg_cpu_seconds(lg_t *lg) {

@@ -14,6 +14,7 @@ typedef struct lg lg_t;
 typedef struct {
     uint64_t rx_packets, rx_bytes, rx_rtx, lost, nacks_tx, plis_tx, rr_tx, twcc_fb_tx;
     uint64_t tx_packets, tx_bytes, retransmits, nacks_rx, plis_rx, decrypt_errors, malformed;
+    uint64_t rx_kernel_ts;         /* received datagrams that carried a kernel receive timestamp */
 } lg_stats_t;
 
 typedef struct { uint32_t ssrc; uint64_t received; } lg_ssrc_stat_t;
@@ -72,7 +73,11 @@ int lg_source_run(lg_t *lg, int source, int run, int stagger);
 
 /* Fills at most max SSRC counters (*n of them); returns how many SSRCs the peer has, or -1. */
 int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n);
-int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS]);
+/* hist: latency from the kernel receive timestamp (the I/O thread's clock when a datagram had none);
+ * app_hist: latency from the time the I/O thread got to the datagram. Either may be NULL. */
+int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t hist[LG_HIST_BUCKETS], uint64_t app_hist[LG_HIST_BUCKETS]);
 double lg_hist_bound_us(int i);
 double lg_cpu_seconds(lg_t *lg);      /* CPU time of the I/O thread */
+/* Test only: holds the loadgen's mutex for us microseconds, so the I/O thread stalls (its sockets queue). */
+void lg_stall(lg_t *lg, int us);
 #endif

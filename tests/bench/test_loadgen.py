@@ -192,6 +192,38 @@ def test_raw_srtp_peer(lgs):
     assert b.peer_stats(pb)["malformed"] >= 1    # the hello is no RTP
 
 
+def _hist_max_us(hist, bounds):
+    """Upper bound of the highest non-empty bucket."""
+    return max((bounds[i] for i, v in enumerate(hist) if v), default=0.0)
+
+
+def test_latency_uses_the_kernel_receive_time(lgs):
+    """The receiver's I/O thread stalls 80 ms while the sender keeps sending: the packets wait in the
+    receiver's socket queue. The application-receive-time histogram shows the stall; the latency histogram
+    (kernel receive timestamps, SO_TIMESTAMPNS) does not, since loopback delivery takes microseconds."""
+    a, b = lgs(), lgs(verify_every=1)
+    pa, pb = a.open_peer("x", "y"), b.open_peer("x", "y")
+    k1, k2 = os.urandom(28), os.urandom(28)
+    a.connect_raw(pa, remote_ip="127.0.0.1", remote_port=b.port(pb), tx_key=k1, rx_key=k2)
+    b.connect_raw(pb, remote_ip="127.0.0.1", remote_port=a.port(pa), tx_key=k2, rx_key=k1)
+    s = a.add_source(pa, clip=a.load_clip(synth_clip(nframes=100, per_frame=2, size=600, fps=200)), ssrc=42,
+                     stream_id=3)
+    a.start(s)
+    time.sleep(0.2)
+    b._stall(0.08)
+    time.sleep(0.2)
+    a.stop(s)
+    assert wait(lambda: b.peer_stats(pb)["ssrcs"].get(42) == a.peer_stats(pa)["tx_packets"] > 0)
+    tb, st = b.totals(), b.peer_stats(pb)
+    kern, app, bounds = tb["latency_hist"], tb["app_latency_hist"], tb["bounds_us"]
+    assert sum(kern) == sum(app) == st["rx_packets"] > 100
+    assert st["rx_kernel_ts"] >= st["rx_packets"] and tb["rx_kernel_ts"] == st["rx_kernel_ts"]
+    stalled = sum(v for v, ub in zip(app, bounds, strict=True) if ub > 20_000)
+    assert stalled >= 5, app                                   # packets that waited out the stall
+    assert _hist_max_us(app, bounds) > 40_000
+    assert _hist_max_us(kern, bounds) <= 20_000, kern           # server (here: loopback) latency only
+
+
 def test_loopback_throughput(lgs):
     """Many sources from one loadgen into another (verify_every=4): the receiver keeps up, and its I/O
     thread's packets per CPU second is printed (the figure the report quotes comes from a longer run)."""
