@@ -1777,17 +1777,32 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
     if (!w) { snprintf(err, errlen, "out of memory"); return NULL; }
     w->udp_fd = bind_udp(ip, port, &w->port, err, errlen);
     if (w->udp_fd < 0) { free(w); return NULL; }
-    if (dtls_cert_init(&w->cert) < 0) { snprintf(err, errlen, "certificate generation failed"); close(w->udp_fd); free(w); return NULL; }
+    /* ICE-TCP listens on the same port number (RFC 6544). With "any free port", a UDP port whose TCP twin
+     * is taken (e.g. by another program's outgoing connection) is traded for another, a few times. */
+    w->tcp_fd = -1;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        getsockname(w->udp_fd, (struct sockaddr *)&ss, &sl);
+        w->tcp_fd = bind_tcp(&ss, sl);
+        if (w->tcp_fd >= 0 || port != 0) break;
+        int fd = bind_udp(ip, 0, &w->port, err, errlen);
+        if (fd < 0) break;
+        close(w->udp_fd);
+        w->udp_fd = fd;
+    }
+    if (dtls_cert_init(&w->cert) < 0) {
+        snprintf(err, errlen, "certificate generation failed");
+        close(w->udp_fd);
+        if (w->tcp_fd >= 0) close(w->tcp_fd);
+        free(w);
+        return NULL;
+    }
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->udp_fd, &ev);
-    /* ICE-TCP on the same port number, for clients whose UDP is blocked (RFC 6544) */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(w->udp_fd, (struct sockaddr *)&ss, &sl);
-    w->tcp_fd = bind_tcp(&ss, sl);
-    if (w->tcp_fd >= 0) {
+    if (w->tcp_fd >= 0) {            /* ICE-TCP for clients whose UDP is blocked */
         struct epoll_event tev = {.events = EPOLLIN, .data.u64 = TAG_TCP_LISTEN};
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tcp_fd, &tev);
     }
