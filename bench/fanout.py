@@ -419,18 +419,6 @@ def _r(x: float | None) -> float | None:
 
 # ------------------------------------------------------------------------------------------ one run
 
-async def wait_quiet(max_wait: float, threshold: float = 0.15) -> tuple[float, float]:
-    """Other work shares this machine (tests of other engineers): wait, bounded, until all cores
-    together are less than `threshold` busy over one second. Returns (waited s, last busy cores)."""
-    t0 = time.monotonic()
-    while True:
-        a = procstat.core_times()
-        await asyncio.sleep(1.0)
-        b = procstat.core_times()
-        busy = sum((b[c].busy - a[c].busy) / max(1, b[c].total - a[c].total) for c in b if c in a)
-        if busy < threshold or time.monotonic() - t0 >= max_wait:
-            return round(time.monotonic() - t0, 1), round(busy, 3)
-
 @dataclass
 class Ctx:
     session: aiohttp.ClientSession
@@ -508,7 +496,7 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
     session = aiohttp.ClientSession(connector=connector)
     setup: dict[str, Any] = {}
     if args.quiet_wait > 0:
-        setup["quiet_wait_s"], setup["busy_before"] = await wait_quiet(args.quiet_wait)
+        setup["quiet_wait_s"], setup["busy_before"] = await procstat.wait_quiet(args.quiet_wait)
     try:
         server.start()
         await server.wait_ready(session)

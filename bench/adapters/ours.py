@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bench.adapters.base import Adapter, Media, Peer
+from bench.lib.sdpgen import subscriber_answer
 from bench.lib.wsclient import Signal
 from mediaserver import sdp, tokens
 
@@ -72,38 +73,6 @@ def publisher_offer(ufrag: str, pwd: str, fingerprint: str, port: int, media: Me
     head = ["v=0", f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
             "a=group:BUNDLE " + " ".join(mids), "a=msid-semantic: WMS lg"]
     return "\r\n".join(head + lines) + "\r\n"
-
-
-def subscriber_answer(offer: sdp.SessionDescription, ufrag: str, pwd: str, fingerprint: str, port: int) -> str:
-    """recvonly for every m-line of the server's offer, same codecs, payload types and extensions."""
-    tr = [f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", f"a=fingerprint:sha-256 {fingerprint}", "a=setup:active",
-          f"a=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host"]
-    bundle = [m.mid for m in offer.media if not m.rejected]
-    lines = ["v=0", f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1", "s=-", "t=0 0"]
-    if bundle:
-        lines.append("a=group:BUNDLE " + " ".join(bundle))
-    for m in offer.media:
-        fmts = [str(p) for c in m.codecs for p in (c.payload_type, c.rtx_payload_type) if p is not None]
-        if m.rejected:
-            lines += [f"m={m.kind} 0 {m.protocol} {' '.join(fmts or m.formats)}", "c=IN IP4 0.0.0.0"]
-            if m.mid:
-                lines.append(f"a=mid:{m.mid}")
-            continue
-        lines += [f"m={m.kind} 9 {m.protocol} {' '.join(fmts)}", "c=IN IP4 0.0.0.0", *tr, f"a=mid:{m.mid}"]
-        lines += [f"a=extmap:{i} {u}" for u, i in sorted(m.extensions.items(), key=lambda e: e[1])]
-        lines += ["a=recvonly" if m.direction in ("sendonly", "sendrecv") else "a=inactive", "a=rtcp-mux"]
-        if m.rtcp_rsize:
-            lines.append("a=rtcp-rsize")
-        for c in m.codecs:
-            ch = f"/{c.channels}" if m.kind == "audio" and c.channels != 1 else ""
-            lines.append(f"a=rtpmap:{c.payload_type} {c.name}/{c.clock_rate}{ch}")
-            lines += [f"a=rtcp-fb:{c.payload_type} {fb}" for fb in c.rtcp_fb]
-            if c.fmtp:
-                lines.append(f"a=fmtp:{c.payload_type} " + ";".join(f"{k}={v}" if v else k for k, v in c.fmtp.items()))
-            if c.rtx_payload_type is not None:
-                lines += [f"a=rtpmap:{c.rtx_payload_type} rtx/{c.clock_rate}",
-                          f"a=fmtp:{c.rtx_payload_type} apt={c.payload_type}"]
-    return "\r\n".join(lines) + "\r\n"
 
 
 def remote_candidate(desc: sdp.SessionDescription) -> tuple[str, int]:

@@ -176,3 +176,19 @@ def ctx_switches(pid: int) -> tuple[int, int]:
         except (FileNotFoundError, ProcessLookupError):
             pass
     return vol, inv
+
+
+async def wait_quiet(max_wait: float, threshold: float = 0.15) -> tuple[float, float]:
+    """Other work shares this machine: wait, bounded, until all cores together are less than
+    ``threshold`` busy over one second. Returns (waited s, last busy cores)."""
+    import asyncio
+    import time
+
+    t0 = time.monotonic()
+    while True:
+        a = core_times()
+        await asyncio.sleep(1.0)
+        b = core_times()
+        busy = sum((b[c].busy - a[c].busy) / max(1, b[c].total - a[c].total) for c in b if c in a)
+        if busy < threshold or time.monotonic() - t0 >= max_wait:
+            return round(time.monotonic() - t0, 1), round(busy, 3)

@@ -46,9 +46,13 @@ def publisher_offer(ufrag: str, pwd: str, fingerprint: str, audio_ssrc: int, vid
     return "\r\n".join(lines) + "\r\n"
 
 
-def subscriber_answer(offer: sdp.SessionDescription, ufrag: str, pwd: str, fingerprint: str) -> str:
-    """recvonly for every m-line of the server's offer, same codecs, payload types and extmaps."""
+def subscriber_answer(offer: sdp.SessionDescription, ufrag: str, pwd: str, fingerprint: str,
+                      port: int | None = None) -> str:
+    """recvonly for every m-line of the server's offer, same codecs, payload types and extmaps; with
+    ``port``, a host candidate on 127.0.0.1 (for a server that also checks connectivity itself)."""
     tr = _transport(ufrag, pwd, fingerprint, "active")
+    if port is not None:
+        tr.append(f"a=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host")
     bundle = [m.mid for m in offer.media if not m.rejected]
     lines = ["v=0", f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1", "s=-", "t=0 0"]
     if bundle:
