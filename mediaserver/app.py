@@ -46,8 +46,10 @@ def media_first(nice: int) -> None:
             log.warning("could not lower the signaling thread's priority: %s", e)
 
 
-def build(settings: Settings) -> web.Application:
-    """An aiohttp application whose media engine starts and stops with it."""
+def build(settings: Settings, own_process: bool = False) -> web.Application:
+    """An aiohttp application whose media engine starts and stops with it. ``own_process``: the
+    application is the whole process (``mediaserver serve``), so it may tune the garbage collector and
+    lower its own thread's priority (:func:`media_first`); an embedding process (tests) keeps its own."""
     app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors])
     media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
                         settings.udp_gso, settings.consent_timeout)
@@ -68,7 +70,8 @@ def build(settings: Settings) -> web.Application:
         log.info("database %s migrated", db.url.render_as_string(hide_password=True))
         dispatcher.start()
         media.start()
-        media_first(settings.signaling_nice)
+        if own_process:
+            media_first(settings.signaling_nice)
         log.info("media worker on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s", settings.rtc_listen_ip,
                  media.port, media.ice_tcp, media.worker.gso, media.fingerprint)
 

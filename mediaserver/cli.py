@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("signaling on %s  (API key: %s)", url, settings.api_key)
     print(f"mediaserver is up: open {url} to create a room and join it", flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(build(settings), host=settings.http_host, port=settings.http_port, print=None)
+    web.run_app(build(settings, own_process=True), host=settings.http_host, port=settings.http_port, print=None)
     return 0
 
 
