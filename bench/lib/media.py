@@ -88,7 +88,8 @@ def _encode_video() -> list[tuple[bytes, bool]]:
     return out
 
 
-def _encode_audio() -> list[bytes]:
+def _encode_audio(seconds: int = CLIP_SECONDS) -> list[bytes]:
+    """Opus frames of a 440 Hz tone, 20 ms each."""
     import av
     import numpy as np
 
@@ -97,7 +98,7 @@ def _encode_audio() -> list[bytes]:
     ctx.bit_rate = AUDIO_BITRATE
     ctx.time_base = fractions.Fraction(1, AUDIO_RATE)
     out: list[bytes] = []
-    frames = CLIP_SECONDS * AUDIO_RATE // AUDIO_FRAME
+    frames = seconds * AUDIO_RATE // AUDIO_FRAME
     for i in range(frames):
         t = (np.arange(AUDIO_FRAME) + i * AUDIO_FRAME) / AUDIO_RATE
         s = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.lib import media
+
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
 VERSION = 2
 FPS = 30
@@ -23,7 +25,7 @@ SECONDS = 12                 # the loop length
 KEYFRAME_S = 4               # a keyframe every 4 s (the clips)
 MAX_PAYLOAD = 1100           # VP8 payload descriptor included; the loadgen adds a 16-byte trailer
 TRAILER = 16
-AUDIO_RATE, AUDIO_FRAME, AUDIO_BITRATE = 48000, 960, 64_000
+AUDIO_FRAME, AUDIO_BITRATE = media.AUDIO_FRAME, media.AUDIO_BITRATE   # Opus 20 ms, as the older benches
 
 # name -> (width, height, bit/s), lowest first, as a browser's simulcast would send them
 LAYERS: dict[str, tuple[int, int, int]] = {
@@ -81,26 +83,6 @@ def _encode_video(width: int, height: int, bitrate: int) -> list[tuple[bytes, bo
     return out
 
 
-def _encode_audio() -> list[bytes]:
-    import av
-    import numpy as np
-
-    ctx = av.CodecContext.create("libopus", "w")
-    ctx.sample_rate, ctx.layout, ctx.format = AUDIO_RATE, "stereo", "s16"
-    ctx.bit_rate = AUDIO_BITRATE
-    ctx.time_base = fractions.Fraction(1, AUDIO_RATE)
-    out: list[bytes] = []
-    frames = SECONDS * AUDIO_RATE // AUDIO_FRAME
-    for i in range(frames):
-        t = (np.arange(AUDIO_FRAME) + i * AUDIO_FRAME) / AUDIO_RATE
-        s = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
-        fr = av.AudioFrame.from_ndarray(np.stack([s, s], axis=1).reshape(1, -1), format="s16", layout="stereo")
-        fr.sample_rate, fr.pts, fr.time_base = AUDIO_RATE, i * AUDIO_FRAME, ctx.time_base
-        out += [bytes(p) for p in ctx.encode(fr)]
-    out += [bytes(p) for p in ctx.encode(None)]
-    return out[:frames]
-
-
 def _cached(name: str, params: dict, make: Callable[[], object], log: Callable[[str], None]) -> object:
     key = hashlib.sha256(json.dumps({"v": VERSION, "fps": FPS, "s": SECONDS, "k": KEYFRAME_S, **params},
                                     sort_keys=True).encode()).hexdigest()[:12]
@@ -132,7 +114,7 @@ def load(log: Callable[[str], None] = print) -> dict[str, Encoded]:
     for name, (w, h, br) in LAYERS.items():
         frames = _cached(name, {"w": w, "h": h, "br": br}, lambda w=w, h=h, br=br: _encode_video(w, h, br), log)
         out[name] = Encoded(name, frames, 1_000_000 // FPS, 90000 // FPS)   # type: ignore[arg-type]
-    audio = _cached("audio", {"abr": AUDIO_BITRATE}, _encode_audio, log)
+    audio = _cached("audio", {"abr": AUDIO_BITRATE}, lambda: media._encode_audio(SECONDS), log)
     out["audio"] = Encoded("audio", [(a, True) for a in audio], 20_000, AUDIO_FRAME)   # type: ignore[union-attr]
     return out
 
