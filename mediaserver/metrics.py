@@ -38,6 +38,8 @@ class MediaCollector(Collector):
             ("mediaserver_retransmissions", "rtx_tx", "Packets retransmitted to subscribers"),
             ("mediaserver_plis_received", "plis_rx", "PLI/FIR received from subscribers"),
             ("mediaserver_plis_sent", "plis_tx", "PLI sent to publishers"),
+            ("mediaserver_overloads", "overloads", "Times a media worker found its socket still full after a drain"),
+            ("mediaserver_retransmissions_shed", "rtx_shed", "Retransmissions left out while a worker was saturated"),
         ):
             yield CounterMetricFamily(name, doc, value=s[key])
         for name, key, doc in (

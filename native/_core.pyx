@@ -7,6 +7,7 @@ eventfd that the asyncio loop watches, so Python is woken per control event, nev
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t, int64_t
 from libc.string cimport memset, strncpy
+from posix.unistd cimport usleep, useconds_t
 
 cdef extern from "worker.h" nogil:
     ctypedef struct ms_worker_t:
@@ -23,6 +24,7 @@ cdef extern from "worker.h" nogil:
         uint64_t events_dropped
         uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx
         uint64_t rtx_skipped
+        uint64_t overloads, rtx_shed
     ctypedef struct ms_event_t:
         int type
         uint32_t id
@@ -402,6 +404,16 @@ cdef class Worker:
                 sent += 1
         ms_worker_unlock(self.w)
         return sent
+
+    def stall(self, double seconds) -> None:
+        """Hold the worker still for a while, as a preempted or overcommitted core would (tests of the
+        overload path: datagrams pile up in the socket meanwhile)."""
+        self._check()
+        cdef useconds_t us = <useconds_t>(seconds * 1e6)
+        with nogil:
+            ms_worker_lock(self.w)
+            usleep(us)
+            ms_worker_unlock(self.w)
 
     def send_rtcp(self, uint32_t tid, bytes packet) -> bool:
         self._check()

@@ -28,7 +28,11 @@
 
 #define MTU 1500
 #define RXB 64                 /* datagrams per recvmmsg */
-#define TXB 512                /* datagrams per sendmmsg batch */
+#define TXB 512                /* datagrams the send buffers hold */
+#define TX_FLUSH_MSGS 64       /* hand the kernel a batch this many messages long: the first receivers of a
+                                * wide fan-out do not wait for the encryption of the whole buffer */
+#define RX_ROUNDS 16           /* recvmmsg rounds per wake-up; a socket still full after them = saturated */
+#define OVERLOAD_HOLD_US 200000 /* how long a saturated worker sheds retransmissions and probes */
 #define GSO_MAX_SEG 1452       /* a GSO segment must fit the path MTU: 1500 - 40 (IPv6) - 8 (UDP) */
 #define CACHE 1024             /* retransmission cache slots per producer (power of two) */
 #define NACK_MAX 128
@@ -239,6 +243,7 @@ struct ms_worker {
     ms_producer_t *producers;
     ms_consumer_t *consumers;
     uint64_t now_us, last_tick_us, last_measure_us;
+    uint64_t overload_until_us; /* saturated until then: retransmissions and probes are shed */
     /* batched receive */
     struct mmsghdr rx_msg[RXB];
     struct iovec rx_iov[RXB];
@@ -359,7 +364,7 @@ static void tx_flush(ms_worker_t *w) {
 
 /* A scratch buffer for one outgoing datagram to t; commit with tx_commit. */
 static uint8_t *tx_slot(ms_worker_t *w) {
-    if (w->tx_n == TXB) tx_flush(w);
+    if (w->tx_n == TXB || w->tx_m >= TX_FLUSH_MSGS) tx_flush(w);
     return w->tx_buf[w->tx_n];
 }
 
@@ -1042,6 +1047,7 @@ static int rtx_allowed(ms_worker_t *w, ms_transport_t *t, int bytes) {
 
 static void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     if (!c->started || c->paused || !can_send(c->t)) return;
+    if (w->now_us < w->overload_until_us) { w->st.rtx_shed++; return; }   /* saturated: fresh media first */
     epoch_t *e = epoch_of(c, out_seq);
     if (!e || e->layer < 0 || e->layer >= c->p->nlayers) return;
     ms_producer_t *p = c->p->layer[e->layer];
@@ -1504,7 +1510,7 @@ static void pace_probes(ms_worker_t *w) {
     for (ms_transport_t *t = w->transports; t && w->probing; t = t->next) {
         if (!t->probe_rounds || w->now_us < t->probe_next_us) continue;
         ms_consumer_t *c = probe_carrier(t);
-        if (c && can_send(t)) {
+        if (c && can_send(t) && w->now_us >= w->overload_until_us) {
             w->probe_cluster = t->probe_id;
             for (int i = 0; i < t->probe_per_round; i++) if (send_padding(w, c, PROBE_PAD) < 0) break;
             w->probe_cluster = -1;
@@ -1680,8 +1686,13 @@ static void tick(ms_worker_t *w) {
 
 /* ---------- the loop ---------- */
 
+/* Drain the socket in recvmmsg rounds, then forward what came. Under a backlog the rounds gather several
+ * packets of a stream, so each consumer's share leaves as one GSO burst: the busier the worker, the cheaper
+ * each packet (a graceful overload rather than a collapse). A socket still full after RX_ROUNDS marks the
+ * worker saturated for OVERLOAD_HOLD_US: retransmissions and probes are shed, fresh media goes first. */
 static void recv_batch(ms_worker_t *w, int fd, ms_transport_t *known) {
-    for (int round = 0; round < 16; round++) {
+    int round;
+    for (round = 0; round < RX_ROUNDS; round++) {
         for (int i = 0; i < RXB; i++) {
             w->rx_iov[i].iov_base = w->rx_buf[i];
             w->rx_iov[i].iov_len = sizeof(w->rx_buf[i]);
@@ -1694,7 +1705,7 @@ static void recv_batch(ms_worker_t *w, int fd, ms_transport_t *known) {
             w->rx_msg[i].msg_hdr.msg_flags = 0;
         }
         int n = recvmmsg(fd, w->rx_msg, RXB, MSG_DONTWAIT, NULL);
-        if (n <= 0) return;
+        if (n <= 0) break;
         w->st.rx_batches++;
         w->now_us = ms_now_us();
         for (int i = 0; i < n; i++) {
@@ -1702,10 +1713,14 @@ static void recv_batch(ms_worker_t *w, int fd, ms_transport_t *known) {
             if (w->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) { w->st.drops[DROP_TOO_BIG]++; continue; }
             on_datagram(w, known, NULL, w->rx_buf[i], len, &w->rx_addr[i]);
         }
-        forward_pending(w);
-        tx_flush(w);
-        if (n < RXB) return;
+        if (n < RXB) break;
     }
+    if (round == RX_ROUNDS) {
+        if (w->now_us >= w->overload_until_us) w->st.overloads++;
+        w->overload_until_us = w->now_us + OVERLOAD_HOLD_US;
+    }
+    forward_pending(w);
+    tx_flush(w);
 }
 
 static void *worker_main(void *arg) {

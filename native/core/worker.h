@@ -33,6 +33,7 @@ typedef struct {
     uint64_t events_dropped;
     uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx;  /* transport-cc feedback in and out, REMB in, probes */
     uint64_t rtx_skipped;     /* retransmissions left out: over the transport's share of its estimate */
+    uint64_t overloads, rtx_shed; /* times the worker found itself saturated; retransmissions shed then */
 } ms_stats_t;
 
 enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC, EV_NOTICE };

@@ -3,6 +3,7 @@ NACK answers, keyframe gating and UDP GSO bursts. The client side is the core's 
 from __future__ import annotations
 
 import struct
+import threading
 import time
 
 import pytest
@@ -275,3 +276,38 @@ def test_ice_first_dtls_peer_later():
     finally:
         cli.close()
         srv.close()
+
+
+def test_a_saturated_worker_batches_into_bursts_and_sheds_retransmissions(rig):
+    """Issue 6 (overload): a worker that finds its socket still full after a whole drain forwards what
+    piled up consumer by consumer (GSO bursts, nothing lost), counts the overload, and for a while
+    answers no NACK, so fresh media gets the core; afterwards NACKs are answered again."""
+    r = rig(4)
+    r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0, size=200) for i in range(10)], abs_ext=ABS)
+    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 10 for _, c in r.subs))
+    before = r.srv.stats()
+    assert before["overloads"] == 0
+    stall = threading.Thread(target=r.srv.stall, args=(0.4,))
+    stall.start()
+    time.sleep(0.05)
+    burst = [vp8(10 + i, (10 + i // 4) * 3000, False, size=200) for i in range(1600)]   # > 16 x 64 queued
+    for k in range(0, len(burst), 200):
+        r.cli.send_rtp(r.cpub, burst[k:k + 200], abs_ext=ABS)
+    stall.join()
+    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 1610 for _, c in r.subs)), \
+        [r.cli.transport_stats(c)["sink_packets"] for _, c in r.subs]
+    after = r.srv.stats()
+    assert after["overloads"] == 1
+    assert all(r.cli.transport_stats(c)["sink_lost"] == 0 for _, c in r.subs)
+    if r.srv.gso:
+        sent = after["tx_packets"] - before["tx_packets"]
+        assert after["tx_messages"] - before["tx_messages"] < sent / 4     # the backlog left in bursts
+    _, sub_cli = r.subs[0]
+    last = r.cli.transport_stats(sub_cli)["sink_streams"][5000]["max_seq"] & 0xFFFF
+    assert r.cli.send_rtcp(sub_cli, build_nack(1, 5000, [(last - 2) & 0xFFFF]))
+    assert wait(lambda: r.srv.stats()["rtx_shed"] == 1)
+    assert r.srv.stats()["rtx_tx"] == before["rtx_tx"]
+    time.sleep(0.25)                                  # the overload hold (200 ms) is over
+    assert r.cli.send_rtcp(sub_cli, build_nack(1, 5000, [(last - 2) & 0xFFFF]))
+    assert wait(lambda: r.srv.stats()["rtx_tx"] == before["rtx_tx"] + 1)
+    assert r.srv.stats()["rtx_shed"] == 1
