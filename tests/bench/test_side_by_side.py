@@ -51,5 +51,8 @@ def test_side_by_side_small(tmp_path):
     assert churn["joins"] > 0 and churn["errors"] == 0
     assert doc["summary"]["ours"]["pps_per_core"] > 0
     assert "vs_floor" in doc["done"] and "memory_per_subscriber" in doc["done"]
+    # next to each A step, the ideal one-core forwarder's p99 for the same N and CPU per packet
+    assert all(s["ideal_p99_ms"] > 0 for s in doc["results"]["ours"]["A"])
+    assert doc["done"]["p99_at_80pct"]["ideal_at_80pct_busy_ms"] > 5.0
     assert png.stat().st_size > 10_000
     assert "| ours | A | 3 |" in r.stdout
