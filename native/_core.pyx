@@ -100,6 +100,8 @@ cdef extern from "worker.h" nogil:
                                    const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen)
     int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,
                               int fp_len, char *err, int errlen)
+    int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen)
+    int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped)
     int ms_transport_close(ms_worker_t *w, uint32_t id)
     int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out)
     int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext)
@@ -344,6 +346,36 @@ cdef class Worker:
         if r < 0:
             raise NativeError(err.decode())
         return r
+
+    def create_recorder(self, uint32_t buffer_bytes=4 << 20) -> int:
+        """A recorder transport: its consumers' packets (rewritten, not encrypted) gather in a buffer that
+        :meth:`recorder_drain` empties; the media thread never writes a file."""
+        self._check()
+        cdef char err[256]
+        cdef int r
+        with nogil:
+            ms_worker_lock(self.w)
+            r = ms_transport_create_recorder(self.w, buffer_bytes, err, 256)
+            ms_worker_unlock(self.w)
+        if r < 0:
+            raise NativeError(err.decode())
+        return r
+
+    def recorder_drain(self, uint32_t tid, int max_bytes=4 << 20) -> tuple:
+        """(records, dropped): whole records (u32 length, u64 time in µs, RTP packet; little-endian) taken
+        from a recorder's buffer, and how many packets it has left out so far for want of room."""
+        self._check()
+        cdef bytearray out = bytearray(max_bytes)
+        cdef uint8_t *o = out
+        cdef uint64_t dropped = 0
+        cdef int n
+        with nogil:
+            ms_worker_lock(self.w)
+            n = ms_transport_recorder_drain(self.w, tid, o, max_bytes, &dropped)
+            ms_worker_unlock(self.w)
+        if n < 0:
+            raise NativeError(f"no recorder {tid}")
+        return bytes(out[:n]), dropped
 
     def close_transport(self, uint32_t tid) -> bool:
         self._check()

@@ -99,6 +99,12 @@ typedef struct ms_transport {
     seq_track_t sink[8];
     uint64_t sink_packets, sink_bytes, sink_decrypt_errors, latency_hist[MS_LAT_BUCKETS];
     ms_capture_t *cap;         /* ring of MS_CAPTURE received packets, allocated on first use */
+    /* a recorder: no network; its consumers' packets, rewritten but not encrypted, are appended to a
+     * buffer as records (u32 length, u64 time in µs, the RTP packet; little-endian) that the control
+     * plane drains now and then into a file, so the media thread never touches a disk */
+    uint8_t *rec_buf;
+    uint32_t rec_cap, rec_len;
+    uint64_t rec_packets, rec_dropped;
     uint32_t cap_head, cap_tail;
     struct ms_transport *next, *prev;
 } ms_transport_t;
@@ -371,6 +377,18 @@ static uint8_t *tx_slot(ms_worker_t *w) {
 static void tcp_write(ms_worker_t *w, tcp_conn_t *c, const uint8_t *buf, int len);
 
 static void tx_commit(ms_worker_t *w, ms_transport_t *t, int len) {
+    if (t->rec_buf) {
+        uint32_t need = 12 + (uint32_t)len;
+        if (t->rec_len + need > t->rec_cap) { t->rec_dropped++; return; }   /* not drained in time */
+        uint8_t *r = t->rec_buf + t->rec_len;
+        uint32_t l32 = (uint32_t)len;
+        uint64_t now = w->now_us;
+        memcpy(r, &l32, 4); memcpy(r + 4, &now, 8); memcpy(r + 12, w->tx_buf[w->tx_n], len);
+        t->rec_len += need;
+        t->rec_packets++;
+        t->tx_packets++; t->tx_bytes += len;
+        return;
+    }
     if (t->tcp) {
         tcp_write(w, t->tcp, w->tx_buf[w->tx_n], len);
         t->tx_packets++; t->tx_bytes += len;
@@ -456,6 +474,7 @@ static ms_transport_t *transport_alloc(ms_worker_t *w) {
 }
 static void transport_free_mem(ms_transport_t *t) {
     free(t->cap);
+    free(t->rec_buf);
     bwe_free(t->bwe);
     free(t->bwe);
     free(t->twcc_rx);
@@ -738,7 +757,7 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
     memcpy(o + off, src + h->header_len, body);
     if (codec == CODEC_VP8) vp8_rewrite(c, e, o + off, body, original);
     off += body;
-    int n = srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
+    int n = t->rec_buf ? off : srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
     if (n < 0) return;
     if (twcc >= 0 && t->bwe) bwe_on_sent(t->bwe, (uint16_t)twcc, n + 28, w->now_us, w->probe_cluster);
     w->st.rtp_tx++;
@@ -754,7 +773,7 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
 }
 
 static int can_send(const ms_transport_t *t) {
-    return t->srtp_out && t->has_remote && t->ice_state == ICE_CONNECTED;
+    return t->rec_buf || (t->srtp_out && t->has_remote && t->ice_state == ICE_CONNECTED);
 }
 
 /* Start a new epoch of c's output at this (keyframe) packet of layer producer p: sequence numbers and
@@ -1970,6 +1989,36 @@ int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote
     return id;
 }
 
+int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen) {
+    if (buffer_bytes < 65536 || buffer_bytes > (256u << 20)) {
+        snprintf(err, errlen, "a recorder's buffer takes 64 KB to 256 MB"); return -1;
+    }
+    ms_transport_t *t = transport_alloc(w);
+    t->rec_buf = malloc(buffer_bytes);
+    if (!t->rec_buf) { snprintf(err, errlen, "out of memory"); transport_free_mem(t); return -1; }
+    t->rec_cap = buffer_bytes;
+    int id = transport_common(w, t, 0, "", NULL, 0, err, errlen);
+    if (id < 0) { transport_free_mem(t); return -1; }
+    return id;
+}
+
+int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped) {
+    ms_transport_t *t = ms_map_get(&w->by_id, id);
+    if (!t || t->id != id || !t->rec_buf) return -1;
+    uint32_t n = 0;                      /* whole records only */
+    while (n + 12 <= t->rec_len) {
+        uint32_t l;
+        memcpy(&l, t->rec_buf + n, 4);
+        if (n + 12 + l > (uint32_t)cap) break;
+        n += 12 + l;
+    }
+    memcpy(out, t->rec_buf, n);
+    memmove(t->rec_buf, t->rec_buf + n, t->rec_len - n);
+    t->rec_len -= n;
+    if (dropped) *dropped = t->rec_dropped;
+    return (int)n;
+}
+
 static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
     ms_producer_t *p = c->p;
     for (int i = 0; i < p->ncons; i++)
@@ -2020,7 +2069,9 @@ int ms_transport_close(ms_worker_t *w, uint32_t id) {
     if (t->srtp_in) srtp_ctx_free(t->srtp_in);
     if (t->srtp_out) srtp_ctx_free(t->srtp_out);
     ms_map_del(&w->by_id, id);
-    if (!t->client_mode) {
+    if (t->rec_buf) {
+        /* a recorder has no ICE name or address */
+    } else if (!t->client_mode) {
         ms_map_del(&w->by_ufrag, hash_str(t->ufrag));
         if (t->has_remote && ms_map_get(&w->by_addr, hash_addr(&t->remote)) == t) ms_map_del(&w->by_addr, hash_addr(&t->remote));
     } else {

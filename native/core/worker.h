@@ -126,6 +126,12 @@ void ms_worker_stats(ms_worker_t *w, ms_stats_t *out);
 int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
                         const uint8_t *fp, int fp_len, char *err, int errlen);
 /* Client transport (own socket, controlling ICE agent, DTLS client): for the bench and tests. */
+/* A recorder transport: consumers on it append their packets (rewritten, not encrypted) to a buffer of
+ * buffer_bytes, drained with ms_transport_recorder_drain: records of u32 length, u64 time (µs), packet. */
+int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen);
+/* Moves whole records (at most cap bytes) out of a recorder's buffer; returns the bytes, -1 if no such
+ * recorder; *dropped: packets left out so far because the buffer was full. */
+int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped);
 int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
                                const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen);
