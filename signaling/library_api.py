@@ -236,6 +236,7 @@ class FileOut(Out):
     name: str
     size: int
     status: str
+    source: str = Field(description="upload, or recording (the recording module's files, R-REC-4)")
     created_at: dt.datetime
 
 
