@@ -18,7 +18,7 @@ ROOM = {"$ref": "#/components/schemas/Room"}
 
 def _err(*codes: int) -> dict[str, Any]:
     text = {400: "bad request or SDP", 401: "missing, bad or expired token/key", 403: "not allowed",
-            404: "no such resource", 405: "not supported", 409: "conflicts with the upload's state",
+            404: "no such resource", 405: "not supported", 409: "conflicts with the current state",
             410: "gone (an expired upload, R-FILE-3)", 413: "body too large", 415: "not application/sdp"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
@@ -136,10 +136,13 @@ def _media_spec() -> dict[str, Any]:
                         "name": {"type": "string", "minLength": 1, "maxLength": 64},
                         "email": {"type": "string", "format": "email"},
                         "hostKey": {"type": "string"}, "presenterKey": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "a join token for /ws", "content": {"application/json": {
-                    "schema": {"type": "object", "properties": {"token": {"type": "string"},
-                                                                "role": {"type": "string"}, "room": ROOM}}}}},
-                              **_err(400, 403, 404),
+                "responses": {"200": {"description": "a join token for /ws; for an on-demand event a signed watch "
+                                                     "URL of its video instead (playback, R-AUTO-2)",
+                                      "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                          "token": {"type": ["string", "null"]}, "role": {"type": "string"},
+                                          "room": {"anyOf": [ROOM, {"type": "null"}]},
+                                          "playback": {"type": "object"}}}}}},
+                              **_err(400, 403, 404, 409),
                               "410": {"description": "the session has ended",
                                       "content": {"application/json": {"schema": ERROR}}}}}},
             "/avatars/{key}": {"get": {
