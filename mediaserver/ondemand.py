@@ -9,6 +9,10 @@ token, registration), which end here: instead of a room join token the viewer ge
 URL (``/play/<token>``, served with HTTP Range support by signaling/ondemand_api.py). Each view is an
 ``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views and unique
 viewers); with lead capture on (R-REC-5) the viewer's address also lands in a contact group.
+
+The seed FAQ (the Russian original, which wins) promises invitees "unlimited access" ("неограниченный доступ") to
+an on-demand webinar: the short life of a watch URL limits only the URL, not access; the invitation link gives
+a new one at any time (the watch page does so by itself when one runs out mid-video).
 """
 from __future__ import annotations
 
