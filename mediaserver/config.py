@@ -40,6 +40,8 @@ class Settings:
     dial_in_numbers: list = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
     webhook_retries: int = 8            # delivery attempts of one webhook before it counts as failed
     webhook_backoff: float = 5.0        # seconds before the first retry; doubles each time (capped at 1 h)
+    upload_expiry: float = 86400.0      # seconds without progress before an unfinished upload is deleted (R-FILE-3)
+    watch_url_ttl: int = 3600           # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +58,10 @@ class Settings:
         if not self.public_url:
             self.public_url = f"http://{self.http_host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
+        if self.upload_expiry <= 0:
+            raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
+        if not 10 <= self.watch_url_ttl <= 7 * 86400:
+            raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
         if self.smtp_tls not in ("none", "starttls", "tls"):
             raise ConfigError("setting 'smtp_tls' must be one of none, starttls, tls")
         return self

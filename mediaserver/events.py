@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import accounts, mail, plans, tokens, webhooks
+from . import accounts, mail, ondemand, plans, tokens, webhooks
 from .accounts import Principal
 from .db import utcnow
 from .errors import ControlError, forbidden, not_found
@@ -133,6 +133,8 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         raise ControlError("token_dial_in_conflict", TOKEN_DIAL_IN, 409)
     if ev.kind == "on_demand" and access == "paid":
         raise ControlError("bad_request", "an on-demand event cannot be paid on this server yet")
+    if "video_file_id" in data:          # R-AUTO-2: the video an on-demand event plays
+        await ondemand.attach(s, ev, data["video_file_id"])
     ev.access = access
     if access != "password":
         ev.password_hash = None
@@ -204,8 +206,8 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
         accounts.require_active_plan(p)
         ev = await get_event(s, p, event_id, write=True)
     if ev.kind == "on_demand":
-        raise ControlError("conflict", "an on-demand event is watched from its recording at any time; it does not "
-                           "go live (R-ROOM-4)", 409)
+        raise ControlError("conflict", "an on-demand event is watched from its video at any time; it does not go "
+                           "live (R-ROOM-4)", 409)
     if ev.status == "live":
         raise ControlError("conflict", "this event is already live", 409)
     if ev.status == "done":
@@ -399,7 +401,7 @@ async def resend(s: AsyncSession, p: Principal, event_id: int, invitation_ids: l
 
 
 def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:
-    link = f"{base_url}/room/{ev.room_id}"
+    link = f"{base_url}/{'watch' if ev.kind == 'on_demand' else 'room'}/{ev.room_id}"   # R-AUTO-2: the watch page
     if inv is not None and inv.role == "presenter":
         return f"{link}?presenter={inv.token}"
     if inv is not None and ev.access in ("token", "paid"):
@@ -487,16 +489,21 @@ async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple
 
 async def _registrations_group(s: AsyncSession, ev: Event, reg: Registration) -> None:
     """R-ACC-6: registrations fill a contact group of the address book."""
-    name = f"Registrations: {ev.name} ({ev.room_id})"[:200]
+    await _event_group(s, ev, "registrations", "Registrations", reg.email, f"{reg.first_name} {reg.last_name}")
+
+
+async def _event_group(s: AsyncSession, ev: Event, kind: str, label: str, email: str, person: str) -> None:
+    """R-ACC-6: an event's contact group of one kind (registrations; leads of on-demand viewing, R-REC-5)."""
+    name = f"{label}: {ev.name} ({ev.room_id})"[:200]
     group = await s.scalar(select(ContactGroup).where(ContactGroup.account_id == ev.account_id,
                                                       ContactGroup.name == name))
     if group is None:
-        group = ContactGroup(account_id=ev.account_id, name=name, kind="registrations", event_id=ev.id)
+        group = ContactGroup(account_id=ev.account_id, name=name, kind=kind, event_id=ev.id)
         s.add(group)
         await s.flush()
-    contact = await s.scalar(select(Contact).where(Contact.account_id == ev.account_id, Contact.email == reg.email))
+    contact = await s.scalar(select(Contact).where(Contact.account_id == ev.account_id, Contact.email == email))
     if contact is None:
-        contact = Contact(account_id=ev.account_id, name=f"{reg.first_name} {reg.last_name}", email=reg.email)
+        contact = Contact(account_id=ev.account_id, name=person[:200], email=email)
         s.add(contact)
         await s.flush()
     if await s.get(GroupMember, (group.id, contact.id)) is None:
@@ -509,13 +516,12 @@ async def event_by_room(s: AsyncSession, room_id: str) -> Event | None:
     return await s.scalar(select(Event).where(Event.room_id == room_id))
 
 
-async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomManager, secret: str) -> dict[str, Any]:
-    """The event's access rules, then the usual signed join token for its room."""
+async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomManager, secret: str,
+               watch_ttl: int = 3600) -> dict[str, Any]:
+    """The event's access rules, then the usual signed join token for its room; an on-demand event answers
+    with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see mediaserver.ondemand)."""
     if ev.status == "done":
         raise ControlError("ended", "this event is over", 410)
-    if ev.kind == "on_demand":
-        raise ControlError("on_demand", "this is an on-demand event: it is watched from its recording, not joined "
-                           "live (R-ROOM-4)", 409)
     role, inv = "attendee", None
     host_key = body.get("hostKey")
     token = body.get("token") or body.get("presenterKey")
@@ -550,6 +556,8 @@ async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomMana
                                                                Registration.email == email.lower()))
             if reg is None:
                 raise ControlError("registration_required", "register for this event first (R-ROOM-9)", 403)
+    if ev.kind == "on_demand":           # the same access rules, then a watch URL instead of a room (R-AUTO-2)
+        return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl, _event_group)
     account = await s.get(Account, ev.account_id)
     assert account is not None
     parent = await s.get(Account, account.parent_id) if account.parent_id else None

@@ -27,6 +27,24 @@ EXTENSIONS: tuple[str, ...] = (
 )
 ALLOWED_EXTENSIONS = frozenset(EXTENSIONS)
 
+# The video types among R-FILE-4's extensions, with the Content-Type they are served with: what an on-demand
+# event (R-ROOM-4, R-AUTO-2) may play. Left out although video-related: m4u and wmx (playlists / redirector
+# files that point at videos, not videos), qtx and qtm (QuickTime image / media-link files), ogx (the generic
+# Ogg container, registered as application/ogg, usually audio). Browsers play webm, ogv/ogm and mp4/m4v
+# natively; the others can still be attached and are offered for download by the watch page.
+VIDEO_TYPES: dict[str, str] = {
+    "asf": "video/x-ms-asf", "avi": "video/x-msvideo", "mkv": "video/x-matroska", "mov": "video/quicktime",
+    "qt": "video/quicktime", "mpeg": "video/mpeg", "mpg": "video/mpeg", "mp4": "video/mp4", "mp4v": "video/mp4",
+    "m4v": "video/mp4", "m4e": "video/mp4", "ogm": "video/ogg", "ogv": "video/ogg", "webm": "video/webm",
+    "wmv": "video/x-ms-wmv",
+}
+assert set(VIDEO_TYPES) <= ALLOWED_EXTENSIONS
+
+
+def video_type(name: str) -> str | None:
+    """The Content-Type of a library file that is a video (by its R-FILE-4 extension), else None."""
+    return VIDEO_TYPES.get(extension(name))
+
 # R-FILE-1: "from 500 MB to 2 GB depending on the plan"; the trial has 500 MB (R-ACC-1). The original
 # names no figure for the plans in between: 1 GB for MyWebinars is this project's choice within that range.
 PLAN_QUOTAS: dict[str, int] = {

@@ -115,6 +115,9 @@ class Event(Base):
     branding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     thank_you_url: Mapped[str] = mapped_column(String(2000), default="")
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # timeline, on-demand viewing rules
+    # R-ROOM-4 / R-AUTO-2: the video an on-demand event plays, a file of the account's library (an upload now, a
+    # recording of the future recording module: both are library files, told apart by LibraryFile.source)
+    video_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
     settings_version: Mapped[int] = mapped_column(Integer, default=1)
     ran: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -226,6 +229,7 @@ class LibraryFile(Base):
     name: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16), default="complete")   # uploading | complete
+    source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")  # upload | recording
     storage_key: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

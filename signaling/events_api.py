@@ -71,6 +71,8 @@ class EventOptions(Model):
     chat: bool = True
     allow_seek: bool = True          # on demand (R-AUTO-2)
     allow_messages: bool = True
+    lead_capture: bool = Field(False, description="on-demand viewers' e-mail addresses land in a contact group "
+                                                  "of the address book (R-REC-5)")
 
 
 Access = Literal["open", "password", "token", "paid"]
@@ -96,6 +98,9 @@ class EventPatch(Model):
     branding: Branding | None = None
     thank_you_url: Url | None = None
     options: EventOptions | None = None
+    video_file_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None, description="on-demand events: the video they play, a finished video file of the account's file "
+                          "library (R-ROOM-4, R-AUTO-2, R-FILE-4); null detaches it")
 
 
 class EventIn(EventPatch):
@@ -126,6 +131,7 @@ class EventOut(Out):
     branding: dict[str, Any]
     thank_you_url: str | None
     options: dict[str, Any]
+    video_file_id: int | None = Field(None, description="the video an on-demand event plays (R-AUTO-2)")
     owner_id: int
     settings_version: int
     invitations_outdated: int = Field(description="invitees holding an invitation older than the settings: "
@@ -149,8 +155,11 @@ async def _out(ctx: Ctx, ev: Event, cls: type[EventOut] = EventOut, **extra: Any
     data = {c: getattr(ev, c) for c in ("id", "kind", "status", "name", "room_type", "room_id", "starts_at",
                                         "duration_minutes", "timezone", "language", "agenda", "lobby_message",
                                         "access", "ticket_price", "ticket_currency", "dial_in", "branding",
-                                        "options", "owner_id", "settings_version", "created_at")}
-    return cls(**data, url=f"{base}/room/{ev.room_id}", host_url=f"{base}/room/{ev.room_id}?host={ev.host_key}",
+                                        "options", "video_file_id", "owner_id", "settings_version",
+                                        "created_at")}
+    where = "watch" if ev.kind == "on_demand" else "room"      # R-AUTO-2: on-demand events are watched
+    return cls(**data, url=f"{base}/{where}/{ev.room_id}",
+               host_url=f"{base}/{where}/{ev.room_id}?host={ev.host_key}",
                registration=events.registration_form(ev), thank_you_url=ev.thank_you_url or None,
                invitations_outdated=await events.outdated_invitations(ctx.s, ev), **extra)
 
@@ -172,7 +181,7 @@ async def list_events(ctx: Ctx) -> dict[str, Any]:
 
 
 @API("POST", "/api/v1/events", "plan an event: instant (live at once), permanent, scheduled, automated or "
-     "on demand (R-ROOM-4)", "events", body=EventIn, response=EventOut, status=201, errors=(402, 409),
+     "on demand (R-ROOM-4)", "events", body=EventIn, response=EventOut, status=201, errors=(402, 404, 409, 415),
      idempotent=True)
 async def create_event(ctx: Ctx) -> EventOut:
     data = _data(ctx.body)
@@ -186,7 +195,7 @@ async def get_event(ctx: Ctx) -> EventOut:
 
 
 @API("PATCH", "/api/v1/events/{id}", "change an event's settings; the answer reminds to re-send invitations "
-     "(R-ROOM-10)", "events", body=EventPatch, response=EventChanged, errors=(402, 403, 409))
+     "(R-ROOM-10)", "events", body=EventPatch, response=EventChanged, errors=(402, 403, 409, 415))
 async def patch_event(ctx: Ctx) -> EventChanged:
     ev, outdated = await events.update_event(ctx.s, ctx.user, ctx.id(), _data(ctx.body), ctx.settings.public_url)
     reminder = (f"the settings changed: {outdated} invitee(s) have the old invitation; re-send the invitations"
@@ -442,19 +451,34 @@ class JoinIn(Model):
     presenter_key: Annotated[Text, Field(max_length=100)] | None = None
 
 
+class Playback(Out):
+    """R-AUTO-2: where an on-demand event's video is watched; the URL is signed and short-lived."""
+    url: str = Field(description="the video, relative to this server (/play/<token>); HTTP Range requests work")
+    expires_at: dt.datetime
+    content_type: str
+    name: str
+    size: int
+    source: str = Field(description="upload or recording: where the library file came from")
+    allow_seek: bool
+
+
 class Joined(Out):
-    token: str
+    token: str | None = Field(description="the join token for /ws; null for an on-demand event (see playback)")
     role: str
-    room: dict[str, Any]
+    room: dict[str, Any] | None
     thank_you_url: str | None
+    playback: Playback | None = Field(None, description="on-demand events: the signed watch URL instead of a room "
+                                                        "(R-ROOM-4, R-AUTO-2)")
 
 
 @API("POST", "/api/v1/public/events/{roomId}/join", "join an event: its access rules (open, password, personal "
-     "token, ticket; registration) give a join token for /ws (R-ROOM-6, -7, -9)", "public", body=JoinIn,
+     "token, ticket; registration) give a join token for /ws (R-ROOM-6, -7, -9); an on-demand event gives a "
+     "signed watch URL of its video instead, or 409 while it has none (R-AUTO-2)", "public", body=JoinIn,
      response=Joined, auth=False, errors=(403, 409, 410))
 async def join(ctx: Ctx) -> Joined:
     ev = await _public(ctx)
     body = ctx.body.model_dump(by_alias=True, exclude_none=True)
-    return Joined.model_validate(await events.join(ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret))
+    return Joined.model_validate(await events.join(ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret,
+                                                   ctx.settings.watch_url_ttl))
 
 

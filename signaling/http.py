@@ -238,7 +238,9 @@ async def join_room(request: web.Request) -> web.Response:
             body = await _json_body(request)
             async with request.app[keys.DB].tx() as s:
                 ev = await events.event_by_room(s, request.match_info["id"])
-                result = await events.join(s, ev, body, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret)
+                settings = request.app[keys.SETTINGS]
+                result = await events.join(s, ev, body, request.app[keys.ROOMS], settings.secret,
+                                           settings.watch_url_ttl)
             return web.json_response(result)
         room = _room(request)
         body = await _json_body(request)
@@ -268,7 +270,10 @@ async def avatar(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
 
 
-async def room_page(request: web.Request) -> web.FileResponse:
+async def room_page(request: web.Request) -> web.StreamResponse:
+    ev = await _event_of(request)
+    if ev is not None and ev.kind == "on_demand":      # R-AUTO-2: watched on the watch page, not joined live
+        raise web.HTTPFound(f"/watch/{ev.room_id}" + (f"?{request.query_string}" if request.query_string else ""))
     page = STATIC / "room.html"
     return web.FileResponse(page if page.exists() else STATIC / "demo.html")
 

@@ -236,6 +236,7 @@ class FileOut(Out):
     name: str
     size: int
     status: str
+    source: str = Field(description="upload, or recording (the recording module's files, R-REC-4)")
     created_at: dt.datetime
 
 
@@ -347,8 +348,10 @@ def add_upload_routes(app: web.Application) -> None:
             if row is not None:
                 await s.delete(row)
 
+    # R-FILE-3: an upload with no progress for upload_expiry seconds is swept and its reserved space freed
     uploads.add_upload_routes(app, "/api/v1/uploads", files_dir(settings) / "uploads",
-                              uploads.UploadHooks(authorize, on_create, on_complete, on_terminate))
+                              uploads.UploadHooks(authorize, on_create, on_complete, on_terminate,
+                                                  on_expire=on_terminate, expiry=settings.upload_expiry))
 
 
 # ---------------------------------------------------------------- contact import (R-FILE-5)

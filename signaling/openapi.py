@@ -18,7 +18,8 @@ ROOM = {"$ref": "#/components/schemas/Room"}
 
 def _err(*codes: int) -> dict[str, Any]:
     text = {400: "bad request or SDP", 401: "missing, bad or expired token/key", 403: "not allowed",
-            404: "no such resource", 405: "not supported", 413: "body too large", 415: "not application/sdp"}
+            404: "no such resource", 405: "not supported", 409: "conflicts with the current state",
+            410: "gone (an expired upload, R-FILE-3)", 413: "body too large", 415: "not application/sdp"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
@@ -135,10 +136,13 @@ def _media_spec() -> dict[str, Any]:
                         "name": {"type": "string", "minLength": 1, "maxLength": 64},
                         "email": {"type": "string", "format": "email"},
                         "hostKey": {"type": "string"}, "presenterKey": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "a join token for /ws", "content": {"application/json": {
-                    "schema": {"type": "object", "properties": {"token": {"type": "string"},
-                                                                "role": {"type": "string"}, "room": ROOM}}}}},
-                              **_err(400, 403, 404),
+                "responses": {"200": {"description": "a join token for /ws; for an on-demand event a signed watch "
+                                                     "URL of its video instead (playback, R-AUTO-2)",
+                                      "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                          "token": {"type": ["string", "null"]}, "role": {"type": "string"},
+                                          "room": {"anyOf": [ROOM, {"type": "null"}]},
+                                          "playback": {"type": "object"}}}}}},
+                              **_err(400, 403, 404, 409),
                               "410": {"description": "the session has ended",
                                       "content": {"application/json": {"schema": ERROR}}}}}},
             "/avatars/{key}": {"get": {
@@ -146,7 +150,9 @@ def _media_spec() -> dict[str, Any]:
                 "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the image (PNG, JPEG or WebP)"}, **_err(404)}}},
             "/api/v1/uploads": {
-                "options": {"summary": "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size)",
+                "options": {"summary": "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size); unfinished "
+                                       "uploads expire after upload_expiry seconds without progress (tus "
+                                       "expiration, Upload-Expires; R-FILE-3)",
                             "operationId": "tusOptions", "responses": {"204": {"description": "capabilities"}}},
                 "post": {"summary": "start a resumable upload into the file library (tus 1.0 creation; "
                                     "R-FILE-1..4: quota with the overshoot rule, 500 MB per file, 50 MB into a "
@@ -165,16 +171,27 @@ def _media_spec() -> dict[str, Any]:
                             "responses": {code: {"description": "done"}, **_err(*errors)}}
                    for method, summary, op_id, code, extra, errors in (
                        ("head", "an upload's offset (resume from there)", "tusHead", "200",
-                        [_header("Tus-Resumable", True)], (401, 404)),
+                        [_header("Tus-Resumable", True)], (401, 404, 410)),
                        ("patch", "append bytes at Upload-Offset (application/offset+octet-stream)", "tusPatch",
                         "204", [_header("Tus-Resumable", True), _header("Upload-Offset", True, "integer")],
-                        (400, 401, 404, 413, 415)),
+                        (400, 401, 404, 409, 410, 413, 415)),
                        ("delete", "abandon an upload (tus termination)", "tusDelete", "204",
-                        [_header("Tus-Resumable", True)], (401, 404)))},
+                        [_header("Tus-Resumable", True)], (401, 404, 410)))},
                 "options": {"summary": "tus capabilities", "operationId": "tusOptionsUpload",
                             "parameters": [{"name": "upload_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
                             "responses": {"204": {"description": "capabilities"}}}},
+            "/play/{token}": {"get": {
+                "summary": "an on-demand event's video behind a short-lived signed watch URL (from the public "
+                           "join); single byte ranges (206, 416) work (R-AUTO-2)", "operationId": "play",
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+                               _header("Range", False)],
+                "responses": {"200": {"description": "the whole video"},
+                              "206": {"description": "the requested byte range (Content-Range)"},
+                              "416": {"description": "the range is outside the video"},
+                              **_err(403),
+                              "410": {"description": "the event no longer offers this video",
+                                      "content": {"application/json": {"schema": ERROR}}}}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},

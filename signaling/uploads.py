@@ -1,4 +1,5 @@
-"""Resumable uploads over tus 1.0.0 (core, creation, termination) for the file library (R-FILE-1..4).
+"""Resumable uploads over tus 1.0.0 (core, creation, termination, expiration) for the file library
+(R-FILE-1..4).
 
 Mount with :func:`add_upload_routes`. Each upload is a data file ``<id>.bin`` and a JSON sidecar
 ``<id>.json`` in ``store_dir``; the data file's size is the upload's offset, so an upload survives a
@@ -9,6 +10,13 @@ The caller supplies :class:`UploadHooks`: ``authorize(request) -> owner`` (raise
 refuse), ``on_create(owner, filename, length, into_room)`` (raise ``FileRefused``, e.g. from
 ``mediaserver.library.check_upload``) and ``on_complete(owner, upload)``, and ``on_terminate(owner, upload)`` after a DELETE removed an upload (give
 back space reserved in ``on_create``). Hooks may be sync or async.
+
+Expiration (R-FILE-3: an abandoned upload must not keep its reserved space forever): with ``hooks.expiry``
+set, an unfinished upload with no progress for that many seconds (its last byte written, or its creation) is
+swept by a task started with the application (once at start, then periodically): its partial data goes, a
+small tombstone sidecar stays for a week so that a late PATCH or HEAD is answered 410 Gone rather than 404,
+and ``on_expire(owner, upload)`` gives the reserved space back (retried at the next sweep if it fails).
+Responses about unfinished uploads carry ``Upload-Expires`` and ``expiration`` is in ``Tus-Extension``.
 Errors use the project's JSON shape ``{"error": {"code", "message"}}``; every response except OPTIONS
 carries ``Tus-Resumable``.
 
@@ -20,8 +28,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import email.utils
 import inspect
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,8 +47,10 @@ from aiohttp import ClientError, web
 from mediaserver.library import LIBRARY_MAX_FILE, FileRefused
 from signaling.errors import SignalError, json_error
 
+log = logging.getLogger("signaling.uploads")
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination"
+TOMBSTONE_KEEP = 7 * 86400.0      # seconds an expired upload is still answered with 410 Gone
 CHUNK = 64 * 1024
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -54,6 +67,8 @@ class Upload:
     metadata: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
     completed: bool = False
+    expired: float = 0.0            # when it was swept (a tombstone: the data is gone)
+    released: bool = False          # on_expire ran for the tombstone
     offset: int = 0
     path: Path = Path()
 
@@ -71,6 +86,8 @@ class UploadHooks:
     on_complete: Callable[[str, Upload], Any] = lambda owner, upload: None
     on_terminate: Callable[[str, Upload], Any] = lambda owner, upload: None
     max_size: int = LIBRARY_MAX_FILE
+    on_expire: Callable[[str, Upload], Any] = lambda owner, upload: None
+    expiry: float | None = None     # seconds without progress before an unfinished upload is swept; None: never
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -113,7 +130,53 @@ class UploadStore:
             offset = data.stat().st_size
         except (OSError, ValueError):
             return None
-        return Upload(**state, offset=offset, path=data)
+        upload = Upload(**state, offset=offset, path=data)
+        return None if upload.expired else upload
+
+    def tombstone(self, upload_id: str) -> Upload | None:
+        """The sidecar of an upload swept by :meth:`expire` (its data is gone), if it is still kept."""
+        if not _ID.match(upload_id):
+            return None
+        data, side = self._paths(upload_id)
+        try:
+            upload = Upload(**json.loads(side.read_text(encoding="utf-8")), path=data)
+        except (OSError, ValueError, TypeError):
+            return None
+        return upload if upload.expired else None
+
+    def last_progress(self, upload: Upload) -> float:
+        """When the upload last moved: its last write (the data file's mtime), or its creation."""
+        try:
+            return max(upload.created, upload.path.stat().st_mtime)
+        except OSError:
+            return upload.created
+
+    def expire(self, max_idle: float, now: float | None = None) -> list[Upload]:
+        """R-FILE-3: sweep unfinished uploads idle for ``max_idle`` seconds (their data goes, a tombstone stays);
+        return the new tombstones and the older ones whose space was not given back yet (``released`` False).
+        Tombstones older than :data:`TOMBSTONE_KEEP` go for good."""
+        now = time.time() if now is None else now
+        due = []
+        for side in self.root.glob("*.json"):
+            upload = self.get(side.stem)
+            if upload is not None:
+                if upload.completed or self.lock(upload.id).locked() or \
+                        self.last_progress(upload) + max_idle > now:
+                    continue
+                upload.path.unlink(missing_ok=True)
+                upload.expired = now
+                self.save(upload)
+                self.locks.pop(upload.id, None)
+                due.append(upload)
+                continue
+            tomb = self.tombstone(side.stem)
+            if tomb is None:
+                continue
+            if not tomb.released:
+                due.append(tomb)
+            elif tomb.expired + TOMBSTONE_KEEP < now:
+                side.unlink(missing_ok=True)
+        return due
 
     def delete(self, upload: Upload) -> None:
         for path in self._paths(upload.id):
@@ -164,10 +227,19 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
     prefix = prefix.rstrip("/")
     store = UploadStore(Path(store_dir))
 
+    extensions = EXTENSIONS + (",expiration" if hooks.expiry else "")
+
     def tus_headers(resp: web.StreamResponse) -> web.StreamResponse:
         resp.headers["Tus-Resumable"] = TUS_VERSION
         resp.headers["Cache-Control"] = "no-store"
         return resp
+
+    def expires(upload: Upload, headers: dict[str, str]) -> dict[str, str]:
+        """tus expiration: when an unfinished upload will be swept if it makes no progress (RFC 9110 date)."""
+        if hooks.expiry and not upload.completed:
+            headers["Upload-Expires"] = email.utils.formatdate(store.last_progress(upload) + hooks.expiry,
+                                                               usegmt=True)
+        return headers
 
     def error(e: SignalError | FileRefused) -> web.StreamResponse:
         resp = json_error(SignalError(e.code, e.message, e.status))
@@ -190,13 +262,18 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
         owner = await _call(hooks.authorize, request)
         upload = store.get(request.match_info["upload_id"])
         if upload is None or upload.owner != owner:
+            gone_upload = store.tombstone(request.match_info["upload_id"])
+            if gone_upload is not None and gone_upload.owner == owner:
+                raise SignalError("upload_expired", "this upload made no progress for too long and was deleted "
+                                  "with its partial data, which freed its space (R-FILE-3); start a new upload",
+                                  410)
             raise SignalError("not_found", "no such upload (finished uploads of others and deleted ones "
                               "are not shown)", 404)
         return owner, upload
 
     async def options(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204, headers={"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION,
-                                                 "Tus-Extension": EXTENSIONS, "Tus-Max-Size": str(hooks.max_size)})
+                                                 "Tus-Extension": extensions, "Tus-Max-Size": str(hooks.max_size)})
 
     async def create(request: web.Request) -> web.StreamResponse:
         owner = await _call(hooks.authorize, request)
@@ -216,7 +293,7 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
         if length == 0:
             await finish(upload)
         location = request.url.with_path(f"{prefix}/{upload.id}").with_query(None)
-        return web.Response(status=201, headers={"Location": str(location), "Upload-Offset": "0"})
+        return web.Response(status=201, headers=expires(upload, {"Location": str(location), "Upload-Offset": "0"}))
 
     async def head(request: web.Request) -> web.StreamResponse:
         _, upload = await owned(request)
@@ -224,7 +301,7 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
         if request.headers.get("Upload-Metadata") is not None or upload.metadata:
             headers["Upload-Metadata"] = ",".join(
                 f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in upload.metadata.items())
-        return web.Response(status=200, headers=headers)
+        return web.Response(status=200, headers=expires(upload, headers))
 
     async def patch(request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/offset+octet-stream":
@@ -235,7 +312,9 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
         if lock.locked():
             raise SignalError("upload_busy", "another request is writing this upload", 409)
         async with lock:
-            upload = store.get(upload.id) or upload
+            upload = store.get(upload.id)          # as it is now (another request may have moved it)
+            if upload is None:
+                raise SignalError("upload_expired", "this upload was deleted meanwhile; start a new upload", 410)
             if offset != upload.offset:
                 raise SignalError("offset_mismatch", f"Upload-Offset is {offset} but the upload is at "
                                   f"{upload.offset}; send HEAD and resume from there", 409)
@@ -264,7 +343,7 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
                                   "bytes; the bytes up to it were kept", 413)
             if upload.done and not upload.completed:
                 await finish(upload)
-        return web.Response(status=204, headers={"Upload-Offset": str(written)})
+        return web.Response(status=204, headers=expires(upload, {"Upload-Offset": str(written)}))
 
     async def finish(upload: Upload) -> None:
         upload.completed = True
@@ -279,6 +358,44 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
         await _call(hooks.on_terminate, upload.owner, upload)
         return web.Response(status=204)
 
+    async def sweep() -> None:
+        for upload in store.expire(hooks.expiry or 0.0):
+            try:
+                await _call(hooks.on_expire, upload.owner, upload)
+            except Exception:           # e.g. the database is down: the tombstone says to try again next time
+                log.exception("giving back the space of expired upload %s failed; retried at the next sweep",
+                              upload.id)
+                continue
+            upload.released = True
+            store.save(upload)
+            log.info("upload %s (%s, %d of %d bytes) expired after %.0f s without progress", upload.id,
+                     upload.filename, upload.offset, upload.length, hooks.expiry)
+
+    async def sweeper() -> None:
+        every = min(max((hooks.expiry or 0.0) / 4, 0.05), 60.0)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await sweep()
+            except Exception:
+                log.exception("sweeping expired uploads failed")
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_sweeper(app: web.Application) -> None:
+        await sweep()                  # at start: uploads abandoned while the server was down
+        tasks.append(asyncio.create_task(sweeper(), name="upload-expiry"))
+
+    async def stop_sweeper(app: web.Application) -> None:
+        while tasks:
+            task = tasks.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    if hooks.expiry:
+        app.on_startup.append(start_sweeper)
+        app.on_cleanup.append(stop_sweeper)
     app.router.add_route("OPTIONS", prefix, options)
     app.router.add_route("OPTIONS", prefix + "/{upload_id}", options)
     app.router.add_post(prefix, handler(create))

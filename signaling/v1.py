@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, events_api, library_api  # noqa: F401  (their @API operations)
+from . import control, events_api, library_api, ondemand_api  # noqa: F401  (their @API operations)
 from .api import API
 
 
 def add_control_routes(app: web.Application) -> None:
     API.install(app)
     library_api.add_upload_routes(app)
+    ondemand_api.add_routes(app)

@@ -208,7 +208,9 @@ class Served:
 
 
 @pytest.fixture
-async def api(database_url: str, smtp: Mailbox, tmp_path: Any) -> AsyncIterator[Served]:
+async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> AsyncIterator[Served]:
+    """The real server; ``@pytest.mark.parametrize("api", [{"setting": value}], indirect=True)`` overrides
+    settings (e.g. a tiny upload_expiry)."""
     from aiohttp import web
 
     from mediaserver.app import build
@@ -218,7 +220,7 @@ async def api(database_url: str, smtp: Mailbox, tmp_path: Any) -> AsyncIterator[
                         data_dir=str(tmp_path / "data"), database_url=database_url, smtp_host="127.0.0.1",
                         smtp_port=smtp.port, public_url="http://meet.example.test",
                         dial_in_numbers=["Moscow +7 495 669 4207", "London +44 20 7048 4146"],
-                        webhook_backoff=0.2, webhook_retries=4).finish()
+                        webhook_backoff=0.2, webhook_retries=4, **getattr(request, "param", {})).finish()
     smtp.messages.clear()                 # one mailbox per test
     app = build(settings)
     runner = web.AppRunner(app)

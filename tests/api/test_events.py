@@ -111,7 +111,7 @@ async def test_on_demand_event_never_goes_live(api):
     assert "on-demand" in err["error"]["message"]
     err = await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 409,
                      json={"name": "Viewer", "email": "v@example.test"})
-    assert err["error"]["code"] == "on_demand"
+    assert err["error"]["code"] == "no_video" and "no video" in err["error"]["message"]    # R-AUTO-2
 
 
 # ---------------------------------------------------------------- one live event (R-ROOM-5)
