@@ -135,7 +135,7 @@ async function loadRoom(id) {
     const info = await MediaserverClient.roomInfo(location.origin, id);
     S.room = info;
     S.error = null;
-    S.event = await loadEvent(id);
+    S.event = info.event ? await loadEvent(id) : null;     // a plain room has no event to ask about
     applyLanguage(info.language);
     $('#join-room-name').textContent = info.name ? info.name : '';
     if (S.event) {

@@ -77,9 +77,16 @@ async def test_public_info_says_when_the_event_is_over_or_on_demand(api):
 
 
 async def test_public_info_only_for_event_rooms(api):
-    """A plain room (no event) or an unknown ID answers 404: the page then shows the plain join form."""
+    """A plain room (no event) or an unknown ID answers 404; the room's own info says whether it belongs to an
+    event, so the page asks only then (R-ROOM-6)."""
+    http, _ = await signup(api)
+    planned = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Later"})
+    live = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Now"})
+    for ev in (planned, live):            # before its room exists in memory, and while it does
+        assert (await call(api.client(), "GET", f"/api/v1/rooms/{ev['roomId']}", 200))["event"] is True
     room = await call(api.client(), "POST", "/api/v1/rooms", 201, json={"name": "Ad hoc"})
     await call(api.client(), "GET", f"/api/v1/public/events/{room['id']}", 404)
+    assert (await call(api.client(), "GET", f"/api/v1/rooms/{room['id']}", 200))["event"] is False
     await call(api.client(), "GET", "/api/v1/public/events/123456789", 404)
     await call(api.client(), "GET", "/api/v1/public/events/12345", 404)
 

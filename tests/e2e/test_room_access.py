@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,6 +130,13 @@ def click(d: Any, css: str) -> None:
     d.execute_script("document.querySelector(arguments[0]).click();", css)
 
 
+def shot(d: Any, name: str) -> None:
+    """A screenshot in tests/artifacts/ (ignored by git) to look at the page."""
+    folder = Path(__file__).resolve().parent.parent / "artifacts"
+    folder.mkdir(exist_ok=True)
+    d.save_screenshot(str(folder / name))
+
+
 def open_room(d: Any, url: str) -> None:
     """Open an event's room link and wait until the page knows the event (its public info)."""
     d.get(url)
@@ -169,6 +177,7 @@ def test_password_event_wrong_password_then_right(served):
         fill(d, "#join-password", "not the password")
         click(d, "#join-submit")
         assert join_error(d, "bad_password") == "The password is wrong. Check it and try again."
+        shot(d, "access-password.png")
         assert state(d)["screen"] == "join" and visible(d, "#join-password")
         assert seated(served, ev["roomId"]) == 0
         fill(d, "#join-password", "open sesame")
@@ -199,6 +208,7 @@ def test_token_event_uses_the_link_token_or_a_typed_one(served):
         open_room(b, f"{served}/room/{ev['roomId']}")
         assert visible(b, "#join-token") and not visible(b, "#join-password")
         assert text(b, "label[for=join-token]") == "Personal token from your invitation"
+        shot(b, "access-token.png")
         person(b, "Bob", "bob@example.test")
         click(b, "#join-submit")
         assert "invitees" in join_error(b, "token_required")
@@ -239,6 +249,7 @@ def test_registration_form_with_custom_fields_then_join(served):
         click(d, "#reg-submit")                                  # the company is required
         wait(d, lambda d: visible(d, "#reg-error"), "the registration error")
         assert text(d, "#reg-error") == "Fill in “Company”."
+        shot(d, "access-registration.png")
         assert org.call("GET", f"/api/v1/events/{ev['id']}/registrations", status=200)["total"] == 0
         fill(d, "#reg-company", "ACME")
         Select(d.find_element(By.ID, "reg-size")).select_by_value("11+")
@@ -339,6 +350,7 @@ def test_ended_and_on_demand_events_show_a_message_instead_of_the_form(served):
         assert text(d, "#ended-title") == "Мероприятие завершено"
         assert text(d, "#ended-text").startswith("Оно закончилось")
         assert not visible(d, "#join-form") and state(d)["error"] == "ended"
+        shot(d, "access-ended-ru.png")
 
         open_room(d, f"{served}/room/{od['roomId']}")
         wait(d, lambda d: state(d).get("screen") == "ended", "the on-demand screen")
