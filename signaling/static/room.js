@@ -694,6 +694,7 @@ function stopPublishingLocally() {
 }
 
 async function leave() {
+  const wasIn = S.screen === 'room';           // leaving the lobby or the waiting room is not "after the event"
   leaving = true;
   stopLocal();
   if (client) await client.leave();
@@ -701,7 +702,7 @@ async function leave() {
   if (S.event && S.role !== 'host') {          // R-STAT-3: leaving an event leads to its thank-you page
     syncState();
     setScreen('left');
-    goTo(S.thankYouUrl, 'left');
+    goTo(wasIn ? S.thankYouUrl : null, 'left');
     return;
   }
   const note = $('#join-note');

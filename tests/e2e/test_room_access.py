@@ -283,9 +283,12 @@ def test_registration_redirects_to_the_organisers_page(served):
 
 @pytest.mark.timeout(120)
 def test_leaving_goes_to_the_thank_you_page_or_says_you_left(served):
-    """R-STAT-3: leaving an event with a thank-you page opens it; without one the page says the person left."""
+    """R-STAT-3: leaving an event with a thank-you page opens it; without one the page says the person left;
+    leaving the lobby before the start (R-ROOM-8) is not "after the event": no redirect."""
     thanks = f"{served}/?thanks=leave"
-    ev = Organiser(served).event(name="With thanks", thankYouUrl=thanks)
+    org = Organiser(served)
+    ev = org.event(name="With thanks", thankYouUrl=thanks)
+    later = org.event(kind="permanent", name="Not started", thankYouUrl=thanks)
     plain = Organiser(served).event(name="Without thanks")
     with browser.chromium() as d:
         open_room(d, f"{served}/room/{ev['roomId']}")
@@ -306,6 +309,14 @@ def test_leaving_goes_to_the_thank_you_page_or_says_you_left(served):
         time.sleep(1.5)
         assert d.current_url == f"{served}/room/{plain['roomId']}"
         assert seated(served, plain["roomId"]) == 0
+
+        open_room(d, f"{served}/room/{later['roomId']}")
+        click(d, "#join-submit")
+        wait(d, lambda d: state(d).get("screen") == "lobby", "the lobby")
+        click(d, "#screen-lobby .leave-btn")
+        wait(d, lambda d: state(d).get("screen") == "left", "the left screen")
+        time.sleep(1.5)
+        assert d.current_url == f"{served}/room/{later['roomId']}" and not visible(d, "#left-redirect")
 
 
 @pytest.mark.timeout(150)
