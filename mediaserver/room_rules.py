@@ -56,12 +56,13 @@ class RoomSettings:
     created_at: float = field(default_factory=time.time)
     adhoc: bool = False                         # made on the fly for a token's room name; gone when empty
     hd: bool = True                             # R-MEDIA-4: HD video where the plan allows it, else SD
+    event: bool = False                         # an event's room: its page asks for the event's access (R-ROOM-6)
 
     def public(self) -> dict:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
                 "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
                 "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
-                "url": f"/room/{self.id}", "pin": self.pin,
+                "url": f"/room/{self.id}", "pin": self.pin, "event": self.event,
                 "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
 
 

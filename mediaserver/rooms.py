@@ -636,7 +636,8 @@ class RoomManager:
         settings = RoomSettings(id=room_id or rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
                                 language=language, agenda=agenda, message=message,
                                 state="live" if start == "instant" else "lobby",
-                                audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams)
+                                audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
+                                event=room_id is not None)
         room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room

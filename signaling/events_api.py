@@ -58,6 +58,22 @@ class RegistrationSettings(Model):
         return self
 
 
+class FormField(Out):
+    """One field of the registration form: the defaults first (firstName, lastName, email), then the custom
+    ones in the organiser's order (R-ROOM-9). The room page draws its form from these."""
+    name: str
+    label: str
+    type: Literal["text", "textarea", "email", "phone", "select", "checkbox"] = "text"
+    required: bool = False
+    options: list[str] = Field(default_factory=list)
+
+
+class RegistrationForm(Out):
+    enabled: bool
+    fields: list[FormField]
+    redirect_url: str | None = Field(None, description="where the person goes after registering (R-ROOM-9)")
+
+
 class TimelineItem(Model):
     """R-AUTO-1: a component of an automated event's timeline."""
     component: Literal["recording", "video", "presentation", "poll", "call_to_action", "chat"]
@@ -127,7 +143,7 @@ class EventOut(Out):
     ticket_price: str | None
     ticket_currency: str | None
     dial_in: bool
-    registration: dict[str, Any]
+    registration: RegistrationForm
     branding: dict[str, Any]
     thank_you_url: str | None
     options: dict[str, Any]
@@ -389,6 +405,8 @@ async def list_registrations(ctx: Ctx) -> dict[str, Any]:
 # ---------------------------------------------------------------- public: attendees need no account (R-ROOM-7)
 
 class PublicEvent(Out):
+    """What the room page needs to ask before joining (R-ROOM-6: the access type, never the password or tokens;
+    R-ROOM-9: the registration form) and to refuse early (status ``done``, kind ``on_demand``)."""
     name: str
     kind: str
     status: str
@@ -404,7 +422,7 @@ class PublicEvent(Out):
     ticket_currency: str | None
     dial_in: bool
     dial_in_numbers: list[str]
-    registration: dict[str, Any]
+    registration: RegistrationForm
     branding: dict[str, Any]
 
 
@@ -416,8 +434,9 @@ async def _public(ctx: Ctx) -> Event:
     return ev
 
 
-@API("GET", "/api/v1/public/events/{roomId}", "an event's public page data: access type, registration form, "
-     "branding", "public", response=PublicEvent, auth=False)
+@API("GET", "/api/v1/public/events/{roomId}", "an event's public page data: access type (never the password or "
+     "tokens), registration form, state, branding; the room page asks for what the event needs from it (R-ROOM-6, "
+     "-9)", "public", response=PublicEvent, auth=False)
 async def public_event(ctx: Ctx) -> PublicEvent:
     ev = await _public(ctx)
     from mediaserver.models import Account
@@ -428,7 +447,7 @@ async def public_event(ctx: Ctx) -> PublicEvent:
                        lobby_message=ev.lobby_message, access=ev.access, ticket_price=ev.ticket_price,
                        ticket_currency=ev.ticket_currency, dial_in=ev.dial_in,
                        dial_in_numbers=ctx.settings.dial_in_numbers if ev.dial_in else [],
-                       registration=events.registration_form(ev), branding=brand)
+                       registration=RegistrationForm.model_validate(events.registration_form(ev)), branding=brand)
 
 
 @API("POST", "/api/v1/public/events/{roomId}/registrations", "register for an event (R-ROOM-9); the answer "

@@ -223,7 +223,8 @@ async def room_info(request: web.Request) -> web.Response:
                                       "agenda": ev.agenda, "message": ev.lobby_message, "locked": False,
                                       "state": {"planned": "lobby"}.get(ev.status, "ended" if ev.status == "done"
                                                                          else "live"),
-                                      "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access})
+                                      "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access,
+                                      "event": True})
         room = _room(request)
         return web.json_response({**room.settings.public(), "participants": room.seated()})
     except Exception as e:

@@ -216,7 +216,11 @@ def _media_spec() -> dict[str, Any]:
                 "state": {"type": "string", "enum": ["lobby", "live", "ended"]}, "locked": {"type": "boolean"},
                 "audioMode": {"type": "string", "enum": list(AUDIO_MODES)}, "cameraLimit": {"type": "integer"},
                 "url": {"type": "string"}, "pin": {"type": "string"}, "createdAt": {"type": "string"},
-                "participants": {"type": "integer"}}},
+                "participants": {"type": "integer"},
+                "event": {"type": "boolean", "description": "the room belongs to an event: GET "
+                          "/api/v1/public/events/{roomId} tells what joining asks (R-ROOM-6, -9)"},
+                "access": {"type": "string", "enum": ["open", "password", "token", "paid"],
+                           "description": "an event's access type, while its room is not open yet"}}},
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},

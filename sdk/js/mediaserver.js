@@ -134,14 +134,36 @@ export class MediaserverClient extends EventTarget {
   }
 
   /**
-   * POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?}: {token, role, room}.
-   * Refusals: bad_request, not_found, forbidden (a wrong key), locked, ended.
+   * POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?, password?, token?}: {token, role, room}
+   * (an event's room adds thankYouUrl). Refusals: bad_request, not_found, forbidden (a wrong key), locked,
+   * ended; an event's room also password_required, token_required, bad_token, registration_required,
+   * on_demand (R-ROOM-6, -9).
    */
-  static async joinRoom(base, id, { name, email, hostKey, presenterKey } = {}) {
+  static async joinRoom(base, id, { name, email, hostKey, presenterKey, password, token } = {}) {
     const body = { name, email };
     if (hostKey) body.hostKey = hostKey;
     else if (presenterKey) body.presenterKey = presenterKey;
+    if (password) body.password = password;
+    if (token && !hostKey && !presenterKey) body.token = token;
     return http('POST', `${apiBase(base)}/api/v1/rooms/${encodeURIComponent(id)}/join`, body);
+  }
+
+  /**
+   * GET /api/v1/public/events/{roomId}: what an event asks before joining, without secrets: {name, kind,
+   * status, language, access, ticketPrice, ticketCurrency, registration: {enabled, fields, redirectUrl}, ...}.
+   * Refuses not_found for a room that belongs to no event.
+   */
+  static async eventInfo(base, id) {
+    return http('GET', `${apiBase(base)}/api/v1/public/events/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * POST /api/v1/public/events/{roomId}/registrations {firstName, lastName, email, fields}: {id, redirectUrl}
+   * (R-ROOM-9). Refusals: bad_request, already_registered, registration_closed, ended.
+   */
+  static async register(base, id, { firstName, lastName, email, fields = {} } = {}) {
+    return http('POST', `${apiBase(base)}/api/v1/public/events/${encodeURIComponent(id)}/registrations`,
+      { firstName, lastName, email, fields });
   }
 
   /** Publish over WHIP (RFC 9725) instead of the WebSocket: resolves {pc, location}. */

@@ -1,6 +1,8 @@
 // The room page: join form, lobby, waiting room, the call itself and the host's controls, on the SDK.
 // Room ID from /room/<id> or ?id=; ?host=<key> (or ?presenter=<key>) joins with that role; ?lang=en|ru
 // overrides the room's language; ?name=&email=&autojoin=1 joins without the form (embeds, tests).
+// An event's room asks for what the event needs (R-ROOM-6: password, personal token or ticket, ?token= from the
+// invitation link; R-ROOM-9: the registration form) and, after it, sends people to its thank-you page (R-STAT-3).
 import { MediaserverClient, MediaserverError } from '/sdk/mediaserver.js';
 import { embedSnippet } from '/sdk/embed.js';
 import { applyI18n, errorText, language, setLanguage, t } from '/static/i18n.js';
@@ -11,6 +13,7 @@ const query = new URLSearchParams(location.search);
 const langOverride = ['en', 'ru'].includes(query.get('lang')) ? query.get('lang') : null;
 const hostKey = query.get('host') || undefined;
 const presenterKey = query.get('presenter') || undefined;
+const linkToken = query.get('token') || undefined;        // R-ROOM-6: the invitation link's personal token
 const mobile = MediaserverClient.isMobile() || query.get('device') === 'mobile';
 
 // Everything the tests (and a curious developer) may read.
@@ -18,6 +21,7 @@ const S = window.roomState = {
   screen: 'join', error: null, role: null, status: null, tracks: [], participants: [], audioMode: null,
   roomId: null, room: null, self: null, activeSpeaker: null, publishing: false, sharing: false,
   muted: { audio: false, video: false }, mobile,
+  event: null, thankYouUrl: null, redirect: null,
 };
 
 let client = null;
@@ -71,7 +75,9 @@ function fail(e, prefix) {
 
 function setScreen(name) {
   S.screen = name;
-  for (const s of ['join', 'lobby', 'waiting', 'room', 'ended', 'removed', 'error']) show($(`#screen-${s}`), s === name);
+  for (const s of ['join', 'register', 'lobby', 'waiting', 'room', 'ended', 'left', 'removed', 'error']) {
+    show($(`#screen-${s}`), s === name);
+  }
   document.body.dataset.screen = name;
   if (name !== 'room') {
     closePanel();
@@ -129,9 +135,16 @@ async function loadRoom(id) {
     const info = await MediaserverClient.roomInfo(location.origin, id);
     S.room = info;
     S.error = null;
+    S.event = info.event ? await loadEvent(id) : null;     // a plain room has no event to ask about
     applyLanguage(info.language);
     $('#join-room-name').textContent = info.name ? info.name : '';
-    if (info.state === 'ended') { setScreen('ended'); return false; }
+    if (S.event) {
+      // An event's own state decides (a permanent event's room may have ended while the event waits for its
+      // next session): over or on demand, a clear message instead of a form (R-ROOM-4).
+      if (S.event.status === 'done') { showOver('event'); return false; }
+      if (S.event.kind === 'on_demand') { showOver('on_demand'); return false; }
+    } else if (info.state === 'ended') { showOver('session'); return false; }
+    renderAccess();
     if (info.locked && !hostKey) showJoinError('locked');
     return true;
   } catch (e) {
@@ -140,6 +153,69 @@ async function loadRoom(id) {
     showJoinError(e.code === 'not_found' ? 'not_found' : e.code || 'network', e.message);
     return false;
   }
+}
+
+// What an event asks before joining: GET /api/v1/public/events/{id} (no secrets); null for a plain room.
+async function loadEvent(id) {
+  if (!/^\d{9}$/.test(id)) return null;
+  try {
+    return await MediaserverClient.eventInfo(location.origin, id);
+  } catch (e) {
+    if (e.code !== 'not_found') console.warn('room: no event info:', e.code, e.message);
+    return null;
+  }
+}
+
+// R-ROOM-6: the password field, the personal token (or ticket) field unless the link carries the token, and a
+// line saying what the event needs. Hosts and presenters come with their own keys and are asked nothing more.
+const ask = { password: false, token: false };
+function renderAccess() {
+  const ev = S.event;
+  const guest = !hostKey && !presenterKey;
+  const access = ev && guest ? ev.access : 'open';
+  const personal = access === 'token' || access === 'paid';
+  show($('#join-password-box'), access === 'password' || ask.password);
+  show($('#join-token-box'), (personal && !linkToken) || ask.token);
+  show($('#join-token-link'), personal && !!linkToken && !ask.token);
+  $('#join-token-label').dataset.i18n = access === 'paid' ? 'join.ticket' : 'join.token';
+  const lines = [];
+  const key = { password: 'join.accessPassword', token: 'join.accessToken', paid: 'join.accessPaid' }[access];
+  if (key) lines.push(t(key, { price: ev.ticketPrice || '', currency: ev.ticketCurrency || '' }));
+  if (ev && guest && !linkToken && ev.registration && ev.registration.enabled) lines.push(t('join.accessRegistration'));
+  const note = $('#join-access');
+  note.textContent = lines.join(' ');
+  show(note, lines.length > 0);
+}
+
+// The page after the event: the session ended, the event is over, or it is on demand (R-ROOM-4, -13).
+const OVER = {
+  session: ['ended.title', 'ended.text', 'ended'],
+  event: ['over.title', 'over.text', 'ended'],
+  on_demand: ['ondemand.title', 'ondemand.text', 'on_demand'],
+};
+function showOver(kind, thankYouUrl) {
+  const [title, text, code] = OVER[kind];
+  $('#ended-title').dataset.i18n = title;
+  $('#ended-text').dataset.i18n = text;
+  S.error = code;
+  S.over = kind;
+  setScreen('ended');
+  applyI18n();
+  goTo(thankYouUrl, 'ended');
+}
+
+// R-STAT-3 (thank-you page) and R-ROOM-9 (the page after registering): any http(s) URL the organiser set; the
+// screen says where the person goes, then the browser goes there.
+function goTo(url, where) {
+  const ok = typeof url === 'string' && /^https?:\/\//i.test(url);
+  show($(`#${where}-redirect`), ok);
+  if (!ok) return false;
+  const a = $(`#${where}-redirect-link`);
+  a.href = url;
+  a.textContent = url;
+  S.redirect = url;
+  setTimeout(() => location.assign(url), 800);
+  return true;
 }
 
 function showJoinError(code, message) {
@@ -161,6 +237,16 @@ async function submitJoin(ev) {
   if (!/^\d{9}$/.test(id)) { showJoinError('invalid_id'); $('#join-id').focus(); return; }
   if (!name || name.length > 64) { showJoinError('invalid_name'); $('#join-name').focus(); return; }
   if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) { showJoinError('invalid_email'); $('#join-email').focus(); return; }
+  const paid = !!S.event && S.event.access === 'paid';
+  const password = $('#join-password-box').hidden ? '' : $('#join-password').value;
+  const typed = $('#join-token-box').hidden ? '' : $('#join-token').value.trim();
+  const token = typed || linkToken;
+  if (!$('#join-password-box').hidden && !password) { showJoinError('password_required'); $('#join-password').focus(); return; }
+  if (!$('#join-token-box').hidden && !token) {
+    showJoinError(paid ? 'ticket_required' : 'token_required');
+    $('#join-token').focus();
+    return;
+  }
   try { localStorage.setItem('ms.person', JSON.stringify({ name, email })); } catch { /* private mode */ }
   const button = $('#join-submit');
   button.disabled = true;
@@ -171,12 +257,31 @@ async function submitJoin(ev) {
     }
     let grant;
     try {
-      grant = await MediaserverClient.joinRoom(location.origin, id, { name, email, hostKey, presenterKey });
+      grant = await MediaserverClient.joinRoom(location.origin, id,
+        { name, email, hostKey, presenterKey, password: password || undefined, token });
     } catch (e) {
-      if (e.code === 'ended') { setScreen('ended'); S.error = 'ended'; return; }
+      if (e.code === 'ended') { showOver(S.event ? 'event' : 'session'); return; }
+      if (e.code === 'on_demand') { showOver('on_demand'); return; }
+      if (e.code === 'registration_required') { showRegistration(); return; }
+      if (e.code === 'password_required') {        // R-ROOM-6: say whether it was wrong or missing; retry
+        ask.password = true;
+        renderAccess();
+        showJoinError(password ? 'bad_password' : 'password_required', e.message);
+        $('#join-password').select();
+        $('#join-password').focus();
+        return;
+      }
+      if (e.code === 'token_required' || e.code === 'bad_token') {
+        ask.token = true;                         // a wrong link token: let the person type theirs
+        renderAccess();
+        showJoinError(e.code === 'token_required' && paid ? 'ticket_required' : e.code, e.message);
+        $('#join-token').focus();
+        return;
+      }
       showJoinError(e.code === 'forbidden' && (hostKey || presenterKey) ? 'bad_key' : e.code || 'network', e.message);
       return;
     }
+    S.thankYouUrl = grant.thankYouUrl || null;
     if (grant.room) { S.room = { ...(S.room || {}), ...grant.room }; applyLanguage(S.room.language); }
     S.role = grant.role;
     await connect(grant.token);
@@ -196,7 +301,7 @@ async function connect(token) {
     info = await client.join(token, { device: mobile ? 'mobile' : 'desktop' });
   } catch (e) {
     const code = e.code || 'network';
-    if (code === 'ended') { setScreen('ended'); return; }
+    if (code === 'ended') { showOver(S.event ? 'event' : 'session'); return; }
     if (code === 'locked' || code === 'not_found') { setScreen('join'); showJoinError(code, e.message); return; }
     showError(code, e.message);
     return;
@@ -271,6 +376,100 @@ async function ensureSubscribed() {
     if (e.code === 'forbidden' || e.code === 'not_admitted') return;   // presenters-only mode: nothing to receive
     fail(e);
   }
+}
+
+// ---------- registration (R-ROOM-9) ----------
+
+const DEFAULT_FIELDS = ['firstName', 'lastName', 'email'];
+let regPerson = null;
+
+function regLabel(f) { return DEFAULT_FIELDS.includes(f.name) ? t(`reg.${f.name}`) : f.label || f.name; }
+
+function regField(f, value) {
+  const id = `reg-${f.name}`;
+  const attrs = { id, name: f.name, required: !!f.required, dataset: { field: f.name } };
+  const text = regLabel(f) + (f.required ? ' *' : '');
+  if (f.type === 'checkbox') {
+    return el('label', { class: 'radio', for: id }, el('input', { ...attrs, type: 'checkbox' }), el('span', {}, text));
+  }
+  let input;
+  if (f.type === 'textarea') input = el('textarea', { ...attrs, rows: 3, maxlength: 2000 });
+  else if (f.type === 'select') {
+    input = el('select', attrs, el('option', { value: '' }, t('reg.choose')),
+      ...(f.options || []).map((o) => el('option', { value: o }, o)));
+  } else {
+    const auto = { firstName: 'given-name', lastName: 'family-name', email: 'email' }[f.name];
+    input = el('input', { ...attrs, type: { email: 'email', phone: 'tel' }[f.type] || 'text',
+      maxlength: DEFAULT_FIELDS.includes(f.name) ? (f.name === 'email' ? 320 : 120) : 2000, autocomplete: auto });
+  }
+  if (value) input.value = value;
+  return el('div', { class: 'reg-field' }, el('label', { for: id }, text), input);
+}
+
+function showRegistration() {
+  const form = S.event && S.event.registration;
+  if (!form || !form.enabled) { showJoinError('registration_required'); return; }
+  const words = $('#join-name').value.trim().split(/\s+/).filter(Boolean);
+  const pre = { firstName: words[0] || '', lastName: words.slice(1).join(' '), email: $('#join-email').value.trim() };
+  $('#reg-title').textContent = S.event.name || '';
+  $('#reg-fields').replaceChildren(...form.fields.map((f) => regField(f, pre[f.name])));
+  show($('#reg-error'), false);
+  show($('#reg-redirect'), false);
+  setScreen('register');
+  const empty = $$('#reg-fields input, #reg-fields textarea, #reg-fields select').find((x) => x.type !== 'checkbox' && !x.value);
+  (empty || $('#reg-submit')).focus();
+}
+
+function regError(text, input) {
+  const p = $('#reg-error');
+  p.textContent = text;
+  show(p, true);
+  if (input) input.focus();
+}
+
+async function submitRegistration(ev) {
+  if (ev) ev.preventDefault();
+  const form = S.event.registration;
+  const values = {};
+  for (const f of form.fields) {
+    const input = document.getElementById(`reg-${f.name}`);
+    const v = f.type === 'checkbox' ? input.checked : input.value.trim();
+    if (f.required && (v === '' || v === false)) { regError(t('reg.missing', { field: regLabel(f) }), input); return; }
+    values[f.name] = v;
+  }
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(values.email)) { regError(t('reg.badEmail'), $('#reg-email')); return; }
+  const fields = {};
+  for (const f of form.fields) {
+    if (!DEFAULT_FIELDS.includes(f.name) && values[f.name] !== '') fields[f.name] = values[f.name];
+  }
+  show($('#reg-error'), false);
+  const button = $('#reg-submit');
+  button.disabled = true;
+  regPerson = { firstName: values.firstName, lastName: values.lastName, email: values.email };
+  try {
+    const done = await MediaserverClient.register(location.origin, S.roomId, { ...regPerson, fields });
+    registered(done && done.redirectUrl);
+  } catch (e) {
+    if (e.code === 'already_registered') registered(null);
+    else if (e.code === 'ended') showOver('event');
+    else regError(e.code === 'bad_request' && e.message ? e.message : errorText(e.code, e.message));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Registered: the join uses the registered address. If the organiser set a page to go to after registering,
+// the person goes there (the server names it; they come back by the event's link, registered); else they join.
+function registered(redirectUrl) {
+  $('#join-email').value = regPerson.email;
+  if (!$('#join-name').value.trim()) $('#join-name').value = `${regPerson.firstName} ${regPerson.lastName}`.slice(0, 64);
+  try {
+    localStorage.setItem('ms.person', JSON.stringify({ name: $('#join-name').value.trim(), email: regPerson.email }));
+  } catch { /* private mode */ }
+  if (goTo(redirectUrl, 'reg')) { toast(t('reg.done')); return; }
+  setScreen('join');
+  toast(t('reg.done'));
+  submitJoin();
 }
 
 // ---------- publishing ----------
@@ -474,9 +673,9 @@ function wire(c) {
   c.addEventListener('ended', () => {
     leaving = true;
     stopLocal();
-    S.error = 'ended';
     syncState();
-    setScreen('ended');
+    // R-STAT-3: when the host ends the event, attendees go to its thank-you page (the host stays).
+    showOver('session', S.role !== 'host' ? S.thankYouUrl : null);
     client.leave();
   });
   c.addEventListener('error', (e) => fail(e.detail.error));
@@ -495,10 +694,17 @@ function stopPublishingLocally() {
 }
 
 async function leave() {
+  const wasIn = S.screen === 'room';           // leaving the lobby or the waiting room is not "after the event"
   leaving = true;
   stopLocal();
   if (client) await client.leave();
   S.error = null;
+  if (S.event && S.role !== 'host') {          // R-STAT-3: leaving an event leads to its thank-you page
+    syncState();
+    setScreen('left');
+    goTo(wasIn ? S.thankYouUrl : null, 'left');
+    return;
+  }
   const note = $('#join-note');
   note.dataset.i18n = S.role === 'host' ? 'join.leftHost' : 'join.left';
   note.textContent = t(note.dataset.i18n);
@@ -522,6 +728,7 @@ async function hostAction(action, params = {}, confirmKey) {
 // ---------- rendering ----------
 
 function renderAll() {
+  if (S.screen === 'join') renderAccess();
   applyI18n();
   renderHeader();
   if (S.screen !== 'room' || !client) return;
@@ -862,6 +1069,8 @@ window.roomStats = async () => {
 
 function bind() {
   $('#join-form').addEventListener('submit', submitJoin);
+  $('#reg-form').addEventListener('submit', submitRegistration);
+  $('#reg-back').addEventListener('click', () => setScreen('join'));
   $('#btn-mic').addEventListener('click', () => toggle('audio'));
   $('#btn-cam').addEventListener('click', () => toggle('video'));
   $('#btn-screen').addEventListener('click', toggleScreen);
