@@ -348,7 +348,7 @@ def test_host_ending_the_event_sends_attendees_to_the_thank_you_page(served):
 @pytest.mark.timeout(120)
 def test_ended_and_on_demand_events_show_a_message_instead_of_the_form(served):
     """R-ROOM-4 and R-ROOM-14: an event that is over says so in the room's language (Russian here), with no
-    join form; an on-demand event says it is watched from its recording."""
+    join form; an on-demand event's room link leads to its watch page (tests/e2e/test_watch_page.py)."""
     org = Organiser(served)
     ev = org.event(name="Прошедший вебинар", language="ru")
     org.call("POST", f"/api/v1/events/{ev['id']}/end", status=200)
@@ -363,9 +363,8 @@ def test_ended_and_on_demand_events_show_a_message_instead_of_the_form(served):
         assert not visible(d, "#join-form") and state(d)["error"] == "ended"
         shot(d, "access-ended-ru.png")
 
-        open_room(d, f"{served}/room/{od['roomId']}")
-        wait(d, lambda d: state(d).get("screen") == "ended", "the on-demand screen")
-        assert text(d, "#ended-title") == "This event is on demand" and state(d)["error"] == "on_demand"
-        assert not visible(d, "#join-form")
+        d.get(f"{served}/room/{od['roomId']}")
+        assert browser.poll(lambda: d.current_url.endswith(f"/watch/{od['roomId']}"), bool, 15, 0.2), d.current_url
+    # no video attached yet: joining says so (R-AUTO-2)
     status, err = guest(served, "POST", f"/api/v1/rooms/{od['roomId']}/join", {"name": "A", "email": "a@example.test"})
-    assert status == 409 and err["error"]["code"] == "on_demand"
+    assert status == 409 and err["error"]["code"] == "no_video"
