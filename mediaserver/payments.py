@@ -322,9 +322,9 @@ async def buy(s: AsyncSession, ev: Event, name: str, email: str, payer_reference
                   language=mail.lang(language or ev.language), amount=ev.ticket_price, currency=ev.ticket_currency,
                   reference=_reference(), payer_reference=payer_reference.strip(), key_hash=accounts.digest(key),
                   status="pending", created_at=now)
-    s.add(pay)
     try:
-        async with s.begin_nested():
+        async with s.begin_nested():         # (begin_nested flushes what is pending: add inside it)
+            s.add(pay)
             await s.flush()
     except IntegrityError:            # the same address ordering twice at the same moment
         raise _already("pending") from None
@@ -459,9 +459,9 @@ async def _issue_ticket(s: AsyncSession, ev: Event, pay: Payment, base_url: str,
     if inv is None:
         inv = Invitation(event_id=ev.id, email=pay.email, name=pay.name, role="attendee",
                          token=secrets.token_urlsafe(18), created_at=now)
-        s.add(inv)
         try:
             async with s.begin_nested():
+                s.add(inv)
                 await s.flush()
         except IntegrityError:            # invited by the organiser at the same moment
             inv = await s.scalar(select(Invitation).where(Invitation.event_id == ev.id,
@@ -503,9 +503,9 @@ async def callback(s: AsyncSession, provider_id: int, headers: Mapping[str, str]
                            f"callback says {result.amount} {result.currency}", 409)
     entry = PaymentCallback(provider_id=row.id, provider_payment_id=result.provider_payment_id,
                             outcome=result.outcome, payment_id=pay.id, received_at=now)
-    s.add(entry)
     try:
         async with s.begin_nested():
+            s.add(entry)
             await s.flush()
     except IntegrityError:
         await s.refresh(pay)
