@@ -307,6 +307,8 @@ async def buy(s: AsyncSession, ev: Event, name: str, email: str, payer_reference
     if row is None:
         raise ControlError("tickets_unavailable", "tickets are not on sale: the organiser has not linked a payment "
                            "provider (R-BILL-10)", 409)
+    if not name.strip():
+        raise ControlError("bad_request", "'name' is required")
     email = accounts.check_email(email)
     held = await s.scalar(select(Payment.status).where(Payment.event_id == ev.id, Payment.email == email,
                                                        Payment.status.in_(OPEN)))

@@ -224,7 +224,7 @@ KEY_QUERY = ({"name": "key", "in": "query", "required": True, "description": "th
      "it, nothing else)", "public", response=OrderStatus, auth=False, query=KEY_QUERY)
 async def own_ticket(ctx: Ctx) -> OrderStatus:
     key = ctx.request.query.get("key", "")
-    if not 1 <= len(key) <= 100:
+    if not 1 <= len(key) <= 100 or not key.isascii():
         raise SignalError("bad_request", "'key' (from the order) is required")
     return _status_of(await payments.own_order(ctx.s, ctx.id(), key))
 
