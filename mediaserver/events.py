@@ -343,9 +343,9 @@ async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.date
             if ev.ran:
                 ev.status = "done"
             else:
-                if ev.access == "paid":        # it never took place: its payers are told (R-BILL-10)
-                    from . import payments
-                    await payments.event_cancelled(s, ev, now)
+                # it never took place: its payers are told (R-BILL-10)
+                from . import payments
+                await payments.event_cancelled(s, ev, now)
                 await s.delete(ev)
 
 

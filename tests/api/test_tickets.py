@@ -7,6 +7,7 @@ trial (R-ACC-1) and who may do what (R-ACC-2, -3, -4, -5)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -432,6 +433,19 @@ async def test_cancelling_a_paid_event_tells_the_payers_refunds_are_not_automati
     assert (await call(api.client(), "GET", f"/api/v1/public/tickets/{waiting['id']}?key={waiting['key']}",
                        200))["status"] == "cancelled"
     await call(http, "GET", f"/api/v1/events/{ev['id']}/payments", 404)
+
+
+async def test_a_paid_scheduled_event_that_never_ran_tells_its_payers(api):
+    """R-BILL-10: a scheduled event whose day passed without a session is dropped by the server's clock
+    (R-ROOM-4); its payers get the cancellation notice as if the organiser had deleted it."""
+    starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+    http, ev, _ = await organiser(api, kind="scheduled", startsAt=starts.isoformat())
+    kim = await order(api, ev, "kim@example.test")
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{kim['id']}/confirm", 200)
+    await api.app[keys.DISPATCHER].sweep(starts + dt.timedelta(days=2))
+    await call(http, "GET", f"/api/v1/events/{ev['id']}", 404)
+    notice = (await api.mail.wait("kim@example.test", 3))[-1]
+    assert notice["Subject"] == "Cancelled: Masterclass" and "not refunded automatically" in text_of(notice)
 
 
 # ---------------------------------------------------------------- who may do what
