@@ -129,6 +129,9 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         price = data.get("ticket_price", ev.ticket_price)
         currency = data.get("ticket_currency", ev.ticket_currency)
         ev.ticket_price, ev.ticket_currency = plans.check_ticket(price, currency)
+        # R-BILL-10: tickets are sold through the account's linked provider
+        from . import payments
+        await payments.require_provider(s, ev.account_id)
     if access == "token" and ev.dial_in:
         raise ControlError("token_dial_in_conflict", TOKEN_DIAL_IN, 409)
     if ev.kind == "on_demand" and access == "paid":
@@ -187,9 +190,13 @@ async def outdated_invitations(s: AsyncSession, ev: Event) -> int:
 
 
 async def delete_event(s: AsyncSession, p: Principal, event_id: int) -> None:
+    """Deleting is also how an event is cancelled: the payers of a paid one get a notice (R-BILL-10; refunds are
+    not automatic, R-BILL-6), and their orders stay on record (mediaserver.payments)."""
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "live":
         raise ControlError("conflict", "end the live session before deleting the event", 409)
+    from . import payments
+    await payments.event_cancelled(s, ev)
     await webhooks.emit(s, ev.account_id, "event.deleted", {"event": public_ref(ev)})
     await s.delete(ev)
 
@@ -212,6 +219,10 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
         raise ControlError("conflict", "this event is already live", 409)
     if ev.status == "done":
         raise ControlError("conflict", "this event is in the history; plan a new one", 409)
+    if ev.access == "paid":
+        # R-BILL-10: no paid event goes live without a linked provider
+        from . import payments
+        await payments.require_provider(s, ev.account_id)
     account = await s.get(Account, ev.account_id)
     assert account is not None
     await reconcile(s, rooms, account_id=account.id, now=now)
@@ -334,6 +345,9 @@ async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.date
             if ev.ran:
                 ev.status = "done"
             else:
+                # it never took place: its payers are told (R-BILL-10)
+                from . import payments
+                await payments.event_cancelled(s, ev, now)
                 await s.delete(ev)
 
 
@@ -548,7 +562,8 @@ async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomMana
                 raise ControlError("password_required", "this event is password-protected: the password is wrong "
                                    "or missing (R-ROOM-6)", 403)
         elif ev.access in ("token", "paid") and inv is None:
-            what = "a ticket" if ev.access == "paid" else "a personal token"
+            what = ("a ticket (order one: POST /api/v1/public/events/{roomId}/tickets, R-BILL-10)"
+                    if ev.access == "paid" else "a personal token")
             raise ControlError("token_required", f"this event needs {what}: use the link from your invitation "
                                "(R-ROOM-6)", 403)
         if registration_form(ev)["enabled"] and inv is None:

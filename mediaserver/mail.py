@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
+import string
 from email.message import EmailMessage
 from typing import Any
 
@@ -52,7 +53,90 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
         "ru": {"subject": "Спасибо за участие в мероприятии {event}",
                "body": ["Здравствуйте, {name}!", "спасибо за участие в мероприятии {event}.", "{more}"]},
     },
+    # R-BILL-10, paid webinars: the order, the ticket (a join button and the personal token), and the notices of
+    # a rejected payer, a failed payment and a cancelled event. Refunds are not automatic (R-BILL-10; the Russian
+    # original: the organiser may refund through their own payment account), so the notices say whom to ask.
+    "payment_pending": {
+        "en": {"subject": "Your order for {event}: payment pending",
+               "body": ["Hello {name},", "you ordered a ticket to {event} for {amount} {currency}.",
+                        "{instructions}", "Quote this payment reference with your payment: {reference}",
+                        "Pay here: {pay_url}",
+                        "Your ticket with the join link comes by e-mail once the payment is confirmed."]},
+        "ru": {"subject": "Ваш заказ на {event}: ожидается оплата",
+               "body": ["Здравствуйте, {name}!", "вы заказали билет на мероприятие {event} за {amount} {currency}.",
+                        "{instructions}", "Укажите при оплате номер платежа: {reference}",
+                        "Оплатить: {pay_url}",
+                        "Билет со ссылкой для подключения придёт по электронной почте после подтверждения оплаты."]},
+    },
+    "ticket": {
+        "en": {"subject": "Your ticket: {event}", "button": "Join the event",
+               "body": ["Hello {name},",
+                        "your payment of {amount} {currency} for {event} ({when}) is confirmed: this e-mail is "
+                        "your ticket.",
+                        "Join: {link}", "Your personal token: {token}",
+                        "Keep this e-mail: the token lets only you in, with the address this e-mail was sent to. "
+                        "Payment reference: {reference}."]},
+        "ru": {"subject": "Ваш билет: {event}", "button": "Подключиться",
+               "body": ["Здравствуйте, {name}!",
+                        "ваш платёж {amount} {currency} за участие в мероприятии {event} ({when}) подтверждён: "
+                        "это письмо — ваш билет.",
+                        "Подключиться: {link}", "Ваш личный токен: {token}",
+                        "Сохраните это письмо: токен открывает вход только вам, с адресом, на который пришло это "
+                        "письмо. Номер платежа: {reference}."]},
+    },
+    "payment_refused": {
+        "en": {"subject": "Your ticket to {event} was not confirmed",
+               "body": ["Hello {name},",
+                        "{organiser} did not confirm your payment of {amount} {currency} for {event} (payment "
+                        "reference {reference}); the event cannot be joined with this order.",
+                        "Reason: {reason}",
+                        "Refunds are not made automatically: if you have paid, write to the organiser at "
+                        "{organiser_email} about a refund."]},
+        "ru": {"subject": "Ваш билет на {event} не подтверждён",
+               "body": ["Здравствуйте, {name}!",
+                        "{organiser} не подтвердил(а) ваш платёж {amount} {currency} за участие в мероприятии "
+                        "{event} (номер платежа {reference}); по этому заказу подключиться нельзя.",
+                        "Причина: {reason}",
+                        "Деньги не возвращаются автоматически: если вы уже заплатили, напишите организатору по "
+                        "адресу {organiser_email} о возврате."]},
+    },
+    "payment_failed": {
+        "en": {"subject": "Your payment for {event} did not go through",
+               "body": ["Hello {name},",
+                        "the payment provider reported that your payment of {amount} {currency} for {event} "
+                        "(payment reference {reference}) failed.", "Reason: {reason}",
+                        "You can order again on the event's page: {link}"]},
+        "ru": {"subject": "Платёж за {event} не прошёл",
+               "body": ["Здравствуйте, {name}!",
+                        "платёжная система сообщила, что ваш платёж {amount} {currency} за участие в мероприятии "
+                        "{event} (номер платежа {reference}) не прошёл.", "Причина: {reason}",
+                        "Вы можете заказать билет снова на странице мероприятия: {link}"]},
+    },
+    "event_cancelled": {
+        "en": {"subject": "Cancelled: {event}",
+               "body": ["Hello {name},", "{organiser} has cancelled {event}.",
+                        "Your payment of {amount} {currency} (payment reference {reference}) is not refunded "
+                        "automatically: write to the organiser at {organiser_email} about a refund."]},
+        "ru": {"subject": "Мероприятие отменено: {event}",
+               "body": ["Здравствуйте, {name}!", "{organiser} отменил(а) мероприятие {event}.",
+                        "Ваш платёж {amount} {currency} (номер платежа {reference}) не возвращается "
+                        "автоматически: напишите организатору по адресу {organiser_email} о возврате."]},
+    },
+    "order_cancelled": {
+        "en": {"subject": "Cancelled: {event}",
+               "body": ["Hello {name},", "{organiser} has cancelled {event}.",
+                        "Your order (payment reference {reference}) is cancelled: please do not pay for it. If "
+                        "you have already paid, write to the organiser at {organiser_email} about a refund; "
+                        "refunds are not made automatically."]},
+        "ru": {"subject": "Мероприятие отменено: {event}",
+               "body": ["Здравствуйте, {name}!", "{organiser} отменил(а) мероприятие {event}.",
+                        "Ваш заказ (номер платежа {reference}) отменён: не оплачивайте его. Если вы уже "
+                        "заплатили, напишите организатору по адресу {organiser_email} о возврате; деньги не "
+                        "возвращаются автоматически."]},
+    },
 }
+BUTTON_STYLE = ("display:inline-block;padding:10px 20px;background:#1a73e8;color:#ffffff;border-radius:4px;"
+                "text-decoration:none;font-weight:bold")
 
 # Invitation blocks (R-ROOM-11: the organiser chooses and orders them).
 BLOCK_TEXT = {
@@ -78,6 +162,12 @@ def _fmt(text: str, ctx: dict[str, Any]) -> str:
     return text.format_map(_Missing(ctx))
 
 
+def _filled(line: str, ctx: dict[str, Any]) -> bool:
+    """A line is left out when it is empty or when every field it names is empty ("Reason: " without one)."""
+    names = [f for _, f, _, _ in string.Formatter().parse(line) if f]
+    return bool(_fmt(line, ctx)) and (not names or any(ctx.get(n) not in (None, "") for n in names))
+
+
 class _Missing(dict):
     def __missing__(self, key: str) -> str:
         return ""
@@ -90,8 +180,11 @@ def render(kind: str, language: str, ctx: dict[str, Any]) -> tuple[str, str, str
     if kind == "invitation":
         lines, parts = _invitation(t, lang(language), ctx)
     else:
-        lines = [_fmt(line, ctx) for line in t["body"] if _fmt(line, ctx)]
+        lines = [_fmt(line, ctx) for line in t["body"] if _filled(line, ctx)]
         parts = [f"<p>{html.escape(line)}</p>" for line in lines]
+        if t.get("button") and ctx.get("link"):        # a join button (R-BILL-10: the ticket e-mail)
+            parts.insert(2, f'<p><a href="{html.escape(ctx["link"], quote=True)}" style="{BUTTON_STYLE}">'
+                            f'{html.escape(t["button"])}</a></p>')
     if ctx.get("signature"):
         lines += ["--", ctx["signature"]]
         parts.append(f"<p>--<br>{html.escape(ctx['signature'])}</p>")

@@ -298,3 +298,74 @@ class IdempotencyKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+
+class PaymentProvider(Base):
+    """R-BILL-10: the payment provider an account linked for its paid webinars (one per account). kind names a
+    class in mediaserver.payments.PROVIDERS; secret is the HMAC-SHA256 key of the provider's signed callbacks
+    (empty for the manual provider, which has none)."""
+
+    __tablename__ = "payment_providers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))                     # manual | gateway
+    secret: Mapped[str] = mapped_column(String(128), default="")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payment(Base):
+    """A ticket order for a paid event (R-BILL-10) and its payment status. It outlives its event (event_id is
+    set to NULL when the event is deleted): refunds are not automatic (R-BILL-6, R-BILL-10), so the organiser
+    keeps the record of who paid. At most one open (pending or paid) order per event and e-mail address."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # the event's owner
+    event_name: Mapped[str] = mapped_column(String(200))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("payment_providers.id", ondelete="SET NULL"))
+    provider_kind: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    amount: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(32), unique=True)   # ours: quoted with a transfer
+    payer_reference: Mapped[str] = mapped_column(String(200), default="")   # what the payer declared
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)    # the payer's own key (SHA-256)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | paid | failed | refused | cancelled
+    provider_payment_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(16), default="")     # organiser | provider | event_cancelled
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)        # ticket e-mails sent (re-sends count)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    event_cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("one_open_order", "event_id", "email", unique=True,
+              sqlite_where=text("status IN ('pending', 'paid')"),
+              postgresql_where=text("status IN ('pending', 'paid')")),
+    )
+
+
+class PaymentCallback(Base):
+    """The log of a provider's signed callbacks; the unique key makes a replayed callback (same provider payment
+    id and outcome) a no-op, whatever the timing of two deliveries."""
+
+    __tablename__ = "payment_callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("payment_providers.id", **CASCADE))
+    provider_payment_id: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))                  # succeeded | failed
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", **CASCADE), index=True)
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("provider_id", "provider_payment_id", "outcome"),)

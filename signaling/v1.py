@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, events_api, library_api, ondemand_api  # noqa: F401  (their @API operations)
+from . import control, events_api, library_api, ondemand_api, tickets_api  # noqa: F401  (their @API operations)
 from .api import API
 
 

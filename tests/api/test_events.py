@@ -259,7 +259,8 @@ async def test_token_event_each_invitee_uses_only_their_own_token(api):
 
 
 async def test_paid_events_are_off_on_the_trial_and_tickets_respect_currency_limits(api):
-    """R-ACC-1 (no paid webinars on the trial), R-BILL-11 (ticket price limits)."""
+    """R-ACC-1 (no paid webinars on the trial), R-BILL-11 (ticket price limits), R-BILL-10 (a linked payment
+    provider first; tests/api/test_tickets.py has the rest of the flow)."""
     http, _ = await signup(api)
     err = await call(http, "POST", "/api/v1/events", 402, json={"kind": "permanent", "name": "$", "access": "paid",
                                                                 "ticketPrice": "10", "ticketCurrency": "USD"})
@@ -268,6 +269,10 @@ async def test_paid_events_are_off_on_the_trial_and_tickets_respect_currency_lim
     err = await call(http, "POST", "/api/v1/events", 400, json={"kind": "permanent", "name": "$", "access": "paid",
                                                                 "ticketPrice": "200001", "ticketCurrency": "RUB"})
     assert "200000 RUB" in err["error"]["message"]
+    err = await call(http, "POST", "/api/v1/events", 409, json={"kind": "permanent", "name": "$", "access": "paid",
+                                                                "ticketPrice": "10", "ticketCurrency": "USD"})
+    assert err["error"]["code"] == "payment_provider_required"
+    await call(http, "PUT", "/api/v1/payment-provider", 200, json={"kind": "manual", "instructions": "IBAN X"})
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "$", "access": "paid",
                                                                "ticketPrice": "200000", "ticketCurrency": "RUB"})
     assert (ev["ticketPrice"], ev["ticketCurrency"]) == ("200000.00", "RUB")
