@@ -39,6 +39,7 @@ async def test_public_info_reveals_no_secrets(api):
     invitee's token."""
     http, _ = await signup(api)
     await paid(http, "mywebinars")
+    await call(http, "PUT", "/api/v1/payment-provider", 200, json={"kind": "manual", "instructions": "IBAN X"})  # R-BILL-10
     pw = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "P", "access": "password",
                                                                "password": "open sesame"})
     tok = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "T", "access": "token"})
@@ -73,7 +74,7 @@ async def test_public_info_says_when_the_event_is_over_or_on_demand(api):
     assert (await call(api.client(), "GET", f"/api/v1/public/events/{od['roomId']}", 200))["kind"] == "on_demand"
     err = await call(api.client(), "POST", f"/api/v1/rooms/{od['roomId']}/join", 409,
                      json={"name": "Viewer", "email": "v@example.test"})
-    assert err["error"]["code"] == "on_demand"
+    assert err["error"]["code"] == "no_video"          # R-AUTO-2: watched from a video, none attached yet
 
 
 async def test_public_info_only_for_event_rooms(api):
