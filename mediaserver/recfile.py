@@ -280,10 +280,11 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
         end_us = 0
         heard: set[int] = set()
 
-        def encode_block(index: int) -> None:
+        def encode_block(index: int, samples: int = BLOCK) -> None:
             data = blocks.pop(index, None)
             if data is None:
                 data = np.zeros((2, BLOCK), np.float32)
+            data = np.ascontiguousarray(data[:, :samples])
             frame = av.AudioFrame.from_ndarray(np.clip(data, -1.0, 1.0), format="fltp", layout="stereo")
             frame.sample_rate = AUDIO_RATE
             frame.pts = index * BLOCK
@@ -352,9 +353,9 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
                 next_block += 1
         if frames == 0 and not heard:
             raise ValueError("nothing was recorded")
-        last_block = (end_us * AUDIO_RATE // 1_000_000) // BLOCK
-        while next_block <= last_block:
-            encode_block(next_block)
+        last_sample = end_us * AUDIO_RATE // 1_000_000
+        while next_block * BLOCK < last_sample:
+            encode_block(next_block, min(BLOCK, last_sample - next_block * BLOCK))
             next_block += 1
         for p in astream.encode(None):
             container.mux(p)

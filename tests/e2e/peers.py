@@ -118,15 +118,20 @@ class Tone(MediaStreamTrack):
         return frame
 
 
-async def join_and_publish(session: aiohttp.ClientSession, base: str, token: str, audio: bool = True,
-                           video: bool = True):
-    """Join a room over /ws with a token and publish a CountingVideo (320x240) and a Tone."""
-    from aiortc import RTCSessionDescription
-
+async def join_only(session: aiohttp.ClientSession, base: str, token: str) -> Signal:
+    """Join a room over /ws with a token; the join's result is kept as sig.joined."""
     ws = await session.ws_connect(base.replace("http", "ws") + "/ws")
     sig = Signal(ws)
     r = await sig.call("join", token=token)
     assert "result" in r, r
+    sig.joined = r["result"]
+    return sig
+
+
+async def publish(sig: Signal, audio: bool = True, video: bool = True):
+    """Publish a CountingVideo (320x240, VP8) and a Tone (Opus) from a joined participant."""
+    from aiortc import RTCSessionDescription
+
     conn = pc()
     cam = CountingVideo() if video else None
     if cam is not None:
@@ -137,12 +142,11 @@ async def join_and_publish(session: aiohttp.ClientSession, base: str, token: str
     r = await sig.call("publish", sdp=conn.localDescription.sdp)
     assert "result" in r, r
     await conn.setRemoteDescription(RTCSessionDescription(r["result"]["sdp"], "answer"))
+    return conn, cam
+
+
+async def join_and_publish(session: aiohttp.ClientSession, base: str, token: str, audio: bool = True,
+                           video: bool = True):
+    sig = await join_only(session, base, token)
+    conn, cam = await publish(sig, audio, video)
     return sig, conn, cam
-
-
-async def join_only(session: aiohttp.ClientSession, base: str, token: str) -> Signal:
-    ws = await session.ws_connect(base.replace("http", "ws") + "/ws")
-    sig = Signal(ws)
-    r = await sig.call("join", token=token)
-    assert "result" in r, r
-    return sig
