@@ -128,14 +128,13 @@ async def delete_recording(ctx: Ctx) -> None:
     rec = await _recording(ctx)
     if rec.status == "recording":
         raise ControlError("still_recording", "stop the recording first", 409)
-    key = None
-    if rec.file_id is not None:
-        f = await ctx.s.get(LibraryFile, rec.file_id)
-        if f is not None:
-            key = f.storage_key
-            await ctx.s.delete(f)
+    f = await ctx.s.get(LibraryFile, rec.file_id) if rec.file_id is not None else None
+    key = f.storage_key if f is not None else None
     await ctx.s.delete(rec)
     await ctx.s.flush()
+    if f is not None:                 # its WebM goes with it (deleting the file alone would take the recording)
+        await ctx.s.delete(f)
+        await ctx.s.flush()
     if key:
         stored_file(ctx.settings.data_dir, key).unlink(missing_ok=True)
 
