@@ -10,9 +10,12 @@ recorder consumer's rewritten, unencrypted packets). One extra record kind is ou
 gap in the recording's timeline.
 
 The WebM has
-- video: the *stage* stream, taken as one source for the whole recording (the first screen share recorded, else
-  the host's camera, else the first presenter's camera): VP8 frames rebuilt from the RTP payloads (RFC 7741) and
-  muxed as they are, WITHOUT re-encoding, their times from the RTP timestamps;
+- video: the *stage* stream: a screen share while there is one, else the host's camera, else the first
+  presenter's camera (:func:`stage_rank`). It switches between sources at a key frame of the new source (the
+  recorder asks for one when a track joins or leaves), and to any source with a key frame when the current one
+  has sent nothing for a second. VP8 frames rebuilt from the RTP payloads (RFC 7741) and muxed as they are,
+  WITHOUT re-encoding (a switch to a source of another size is a key frame with the new size, which VP8
+  decoders follow), their times from the RTP timestamps;
 - audio: every Opus track decoded, mixed and encoded once (libopus, 48 kHz stereo).
 """
 from __future__ import annotations
@@ -206,17 +209,19 @@ class Timeline:
         return anchor[0] + (ext - anchor[1]) * 1_000_000 // clock
 
 
+def stage_rank(t: TrackMeta) -> tuple[int, int]:
+    """Lower is preferred on the stage: a screen share, the host's camera, a presenter's, any other; then the
+    order the tracks came in."""
+    return (0 if t.source == "screen" else 1 if t.role == "host" else 2 if t.role == "presenter" else 3, t.order)
+
+
 def choose_stage(tracks: list[TrackMeta], usable: set[int]) -> TrackMeta | None:
-    """The stage stream: the first screen share, else the host's camera, else the first presenter's camera,
-    else any camera (only VP8 streams that have a key frame in the recording)."""
-    videos = sorted((t for t in tracks if t.kind == "video" and t.codec == "vp8" and t.ssrc in usable),
-                    key=lambda t: t.order)
-    for pick in (lambda t: t.source == "screen", lambda t: t.role == "host", lambda t: t.role == "presenter",
-                 lambda t: True):
-        for t in videos:
-            if pick(t):
-                return t
-    return None
+    """The most preferred of the VP8 streams that have a key frame in the recording (:func:`stage_rank`)."""
+    videos = [t for t in tracks if t.kind == "video" and t.codec == "vp8" and t.ssrc in usable]
+    return min(videos, key=stage_rank, default=None)
+
+
+STAGE_IDLE_US = 1_000_000     # a stage source silent this long gives way to any source with a key frame
 
 
 @dataclass
@@ -229,7 +234,7 @@ class Converted:
 
 
 def _scan(raw: Path, tracks: dict[int, TrackMeta]) -> dict[int, tuple[int, int]]:
-    """Pass 1: the first key frame's size of every VP8 stream that has one."""
+    """Pass 1: the first key frame's size of every VP8 stream that has one (in the order they come)."""
     sizes: dict[int, tuple[int, int]] = {}
     frames: dict[int, Vp8Frames] = {}
     for _t, pkt in read_records(raw):
@@ -258,19 +263,21 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
 
     tracks = {t.ssrc: t for t in tracks_list}
     sizes = _scan(raw, tracks)
-    stage = choose_stage(tracks_list, set(sizes))
+    first = next(iter(sizes), None)          # the stage starts with the first source that has a key frame
     audio_ssrcs = {t.ssrc for t in tracks_list if t.kind == "audio" and t.codec == "opus"}
     container = av.open(str(out), "w", format="webm")
     try:
         vstream = astream = None
         width = height = 0
-        if stage is not None:
-            width, height = sizes[stage.ssrc]
+        if first is not None:
+            width, height = sizes[first]
             vstream = container.add_stream("libvpx", rate=30)
             vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
         astream = container.add_stream("libopus", rate=AUDIO_RATE, layout="stereo")
         timeline = Timeline()
-        vp8 = Vp8Frames()
+        vp8: dict[int, Vp8Frames] = {}
+        stage: int | None = None              # the SSRC on the stage now
+        stage_last = 0                        # the position of its last frame
         decoders: dict[int, Any] = {}
         resamplers: dict[int, Any] = {}
         blocks: dict[int, Any] = {}
@@ -295,7 +302,8 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
         for t_us, pkt in read_records(raw):
             if pkt is None:
                 timeline.brk()
-                vp8.need_key = True
+                for f in vp8.values():
+                    f.need_key = True
                 continue
             r = parse_rtp(pkt)
             if r is None:
@@ -305,11 +313,18 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
             if meta is None:
                 continue
             arrival = timeline.arrival(t_us)
-            if vstream is not None and stage is not None and ssrc == stage.ssrc:
-                got = vp8.push(seq, ts, marker, payload)
+            if vstream is not None and ssrc in sizes:
+                got = vp8.setdefault(ssrc, Vp8Frames()).push(seq, ts, marker, payload)
                 if got is None:
                     continue
                 pos = timeline.position(ssrc, got[0], meta.clock_rate, arrival)
+                if ssrc != stage:
+                    # switch at a key frame: to a preferred source, or to any when the stage fell silent
+                    if not got[2] or (stage is not None and stage_rank(meta) >= stage_rank(tracks[stage])
+                                      and pos - stage_last < STAGE_IDLE_US):
+                        continue
+                    stage = ssrc
+                stage_last = pos
                 pts = max(pos // 1000, last_vpts + 1)
                 last_vpts = pts
                 packet = av.Packet(got[1])

@@ -220,8 +220,12 @@ class RecordingService:
     def track_removed(self, room: Room, track: Track) -> None:
         """The track's producer is closed: the core closed its recorder consumer too; forget it."""
         r = self.active.get(room.name)
-        if r is not None and r.room is room:
-            r.consumers.pop(track.id, None)
+        if r is not None and r.room is room and r.consumers.pop(track.id, None) is not None \
+                and track.kind == "video":
+            # the stage may go back to another source: it switches at a key frame (mediaserver.recfile)
+            for c in r.consumers.values():
+                if c.track.kind == "video" and not c.paused:
+                    self.media.request_keyframe(c.track.producer_id)
 
     def sync(self, room: Room) -> None:
         """The room's audio mode or a track's mute changed: pause or resume what is recorded (R-REC-3)."""

@@ -137,3 +137,45 @@ def test_trim_cuts_at_a_key_frame(tmp_path):
     frames, sizes, end, _ = decoded(out)
     # aiortc's encoder made one key frame (the first): the cut starts there
     assert 1.9 <= dur <= 2.1 and frames >= 55 and sizes == {(320, 240)}
+
+
+def test_the_stage_goes_to_a_screen_share_and_back_at_key_frames(tmp_path):
+    """The stage: the host's camera (320x240), a screen share (640x360) while it runs, then the camera again at
+    its next key frame; frames are muxed as they came (their sizes change only at key frames)."""
+    screen_ssrc = 3333
+
+    def stream(ssrc: int, w: int, h: int, start: float, seconds: float, keys: set[int], pt: int = 96):
+        enc = Vp8Encoder()
+        out = []
+        seq = 0
+        for i in range(int(seconds * 30)):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[:, : (i * 5) % w, 1] = 200
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
+            payloads, _ = enc.encode(frame, force_keyframe=i in keys)
+            for j, p in enumerate(payloads):
+                out.append((int((start + i / 30) * 1e6), rtp(pt, seq, i * 3000, ssrc, p, j == len(payloads) - 1)))
+                seq += 1
+        return out
+
+    cam = stream(VSSRC, 320, 240, 0.0, 4.0, {0, 90})              # a key frame again at 3 s (asked for)
+    screen = stream(screen_ssrc, 640, 360, 1.0, 1.0, {0})           # 1 s .. 2 s
+    recs = sorted(cam + screen, key=lambda x: x[0])
+    raw = tmp_path / "s.raw"
+    raw.write_bytes(b"".join(record(t, p) for t, p in recs))
+    tracks = [TRACKS[0], TrackMeta(screen_ssrc, "video", "vp8", 90000, "screen", "presenter", "P", 2)]
+    conv = recfile.convert(raw, tracks, tmp_path / "s.webm")
+    assert (conv.width, conv.height) == (320, 240)
+    seen = []
+    with av.open(str(tmp_path / "s.webm")) as c:
+        for f in c.decode(video=0):
+            seen.append((round(float(f.pts * f.time_base), 2), (f.width, f.height)))
+    sizes = [size for _, size in seen]
+    assert sizes[0] == (320, 240) and (640, 360) in sizes and sizes[-1] == (320, 240)
+    on_screen = [t for t, size in seen if size == (640, 360)]
+    assert 0.95 <= on_screen[0] <= 1.05 and 1.9 <= on_screen[-1] <= 2.0 and len(on_screen) >= 28
+    back = [t for t, size in seen if size == (320, 240) and t > 1.5]
+    assert 2.95 <= back[0] <= 3.05                                   # the camera's next key frame, not before
+    # 0-1 s camera (its frame at 1.0 s may come just before the screen's key frame), screen, 3-4 s camera
+    assert conv.video_frames == len(seen) and 90 <= len(seen) <= 91
