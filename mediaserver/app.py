@@ -20,6 +20,7 @@ from .dispatch import Dispatcher
 from .mail import Mailer
 from .media import MediaEngine
 from .metrics import make_registry
+from .recording import RecordingService
 from .rooms import RoomManager
 
 log = logging.getLogger("mediaserver")
@@ -59,6 +60,9 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.ROOMS] = rooms
     app[keys.AVATARS] = AvatarStore()
     db = app[keys.DB] = Database(settings.database_url)
+    # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
+    recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(media, db, settings.data_dir,
+                                                                            settings.public_url)
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
                     settings.smtp_tls, settings.mail_from)
     dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, rooms, settings)
@@ -76,6 +80,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
                  media.port, media.ice_tcp, media.worker.gso, media.fingerprint)
 
     async def on_cleanup(app: web.Application) -> None:
+        await recordings.close()
         await dispatcher.close()
         await db.close()
         app[keys.MEDIA].close()

@@ -252,6 +252,14 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
     room = _room_for(rooms, ev, lim, "live")
     room.start()
     await webhooks.emit(s, ev.account_id, "event.started", {"event": public_ref(ev), "session": session.id})
+    if (account.settings or {}).get("autoRecord") and rooms.recordings is not None:
+        # R-REC-1: "start recording automatically" for every event; the language is the room's now (R-ROOM-14).
+        # A used-up allowance (R-REC-2) does not keep the event from going live: it goes live unrecorded.
+        try:
+            async with s.begin_nested():
+                await rooms.recordings.start(room, s=s, by="autoRecord")
+        except ControlError as e:
+            log.warning("event %s: automatic recording did not start: %s", ev.id, e.message)
     return session
 
 

@@ -47,6 +47,14 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
                         "У приглашённых ({count}) приглашение со старыми сведениями: отправьте приглашения "
                         "повторно на странице мероприятия: {link}"]},
     },
+    # R-REC-4: a published recording sent to the event's participants
+    "recording": {
+        "en": {"subject": "The recording of {event}",
+               "body": ["Hello {name},", "the recording of {event} is ready to watch: {link}", "{organiser}"]},
+        "ru": {"subject": "Запись мероприятия {event}",
+               "body": ["Здравствуйте, {name}!", "запись мероприятия {event} можно посмотреть по ссылке: {link}",
+                        "{organiser}"]},
+    },
     "thank_you": {
         "en": {"subject": "Thank you for attending {event}",
                "body": ["Hello {name},", "thank you for attending {event}.", "{more}"]},

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -232,6 +233,31 @@ class LibraryFile(Base):
     source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")  # upload | recording
     storage_key: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Recording(Base):
+    """A recording of an event's room (R-REC-1..4): running, then a WebM in the account's file library
+    (``file_id``, a LibraryFile with source "recording"). ``language`` is the room's language when the recording
+    started (R-ROOM-14). A published recording has a public watch link (``public_token``, R-REC-4)."""
+
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", ondelete="SET NULL"))
+    # deleting the file in the library deletes the recording with it
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="recording")   # recording | processing | ready | failed
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)           # seconds
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    stop_reason: Mapped[str] = mapped_column(String(32), default="")     # host | api | ended | trial_limit | error
+    public_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    trimmed_from: Mapped[int | None] = mapped_column(ForeignKey("recordings.id", ondelete="SET NULL"))
 
 
 class Webhook(Base):

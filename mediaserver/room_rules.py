@@ -57,12 +57,13 @@ class RoomSettings:
     adhoc: bool = False                         # made on the fly for a token's room name; gone when empty
     hd: bool = True                             # R-MEDIA-4: HD video where the plan allows it, else SD
     event: bool = False                         # an event's room: its page asks for the event's access (R-ROOM-6)
+    recording: bool = False                     # R-REC-1: everyone sees that the room is being recorded
 
     def public(self) -> dict:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
                 "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
                 "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
-                "url": f"/room/{self.id}", "pin": self.pin, "event": self.event,
+                "url": f"/room/{self.id}", "pin": self.pin, "event": self.event, "recording": self.recording,
                 "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
 
 

@@ -8,11 +8,12 @@ reaches the forwarding).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import room_rules as rules
 from . import sdp
@@ -40,6 +41,18 @@ AUDIO_FB = ["transport-cc"]
 SOURCES = ("camera", "microphone", "screen")
 
 RoomError = RuleError   # one error type for every refusal a client can get from a room
+
+
+class Recordings(Protocol):
+    """What a room needs of the recording module (mediaserver.recording.RecordingService); rooms.py knows
+    nothing of files or formats (R-REC-1, -3)."""
+
+    def start(self, room: Room, s: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
+    def stop(self, room: Room, reason: str = "host", s: Any = None) -> Awaitable[dict[str, Any]]: ...
+    def track_added(self, room: Room, track: Track) -> None: ...
+    def track_removed(self, room: Room, track: Track) -> None: ...
+    def sync(self, room: Room) -> None: ...
+    def room_ended(self, room: Room) -> None: ...
 
 
 def server_extensions(kind: str) -> dict[str, int]:
@@ -132,8 +145,9 @@ class Room:
     """One meeting or webinar room on one media worker."""
 
     def __init__(self, settings: RoomSettings, media: MediaEngine,
-                 on_empty: Callable[[Room], Any] | None = None) -> None:
+                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None) -> None:
         self.settings = settings
+        self.recordings = recordings
         self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
@@ -280,6 +294,8 @@ class Room:
             p.tracks[t.id] = t
             self.tracks[t.id] = t
         for t in new:
+            if self.recordings is not None:
+                self.recordings.track_added(self, t)        # a track that appears while recording is recorded
             self._broadcast("trackPublished", {"track": t.describe()}, exclude=p)
         self._renegotiate_all(exclude=p)
         return answer, new
@@ -303,6 +319,8 @@ class Room:
             q.consumers.pop(t.id, None)
             q.paused.pop(t.id, None)
         self.media.close_producer(t.producer_id)   # closes its consumers too
+        if self.recordings is not None:
+            self.recordings.track_removed(self, t)
         self._broadcast("trackUnpublished", {"track": t.id}, exclude=t.owner)
 
     def mute(self, p: Participant, kind: str, muted: bool, by: str | None = None) -> list[Track]:
@@ -342,6 +360,8 @@ class Room:
     def _sync_all(self) -> None:
         for q in self.participants.values():
             self._sync(q)
+        if self.recordings is not None:
+            self.recordings.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded
 
     # ---- subscribing (server offer, client answer) ----
 
@@ -491,6 +511,8 @@ class Room:
         if fn is None:
             raise RuleError("bad_request", f"unknown host action {action!r}")
         result = fn(p, params) or {}
+        if inspect.isawaitable(result):     # recording: the room's state is broadcast when it changes
+            return result                   # type: ignore[return-value]
         self._broadcast("roomUpdated", {"room": self.settings.public()})
         return result
 
@@ -569,10 +591,29 @@ class Room:
         self.end(p.id)
 
     def end(self, by: str | None = None) -> None:
+        if self.recordings is not None:
+            self.recordings.room_ended(self)     # the recording ends with the session (R-REC-2)
         self.settings.state = "ended"
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})
             self.leave(q)
+
+    def _host_startRecording(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """R-REC-1: the host records with one button (an event's room; see mediaserver.recording)."""
+        if self.recordings is None:
+            raise RuleError("unavailable", "recording is not available on this server")
+        return self.recordings.start(self, by=p.name)
+
+    def _host_stopRecording(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        if self.recordings is None:
+            raise RuleError("unavailable", "recording is not available on this server")
+        return self.recordings.stop(self, "host")
+
+    def set_recording(self, on: bool) -> None:
+        """R-REC-1: the recording indicator every participant sees (the room's public state)."""
+        if self.settings.recording != on:
+            self.settings.recording = on
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
 
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
         cap = rules.check_capacity(self.settings.type, params.get("capacity"))
@@ -622,8 +663,9 @@ class Room:
 class RoomManager:
     """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
-    def __init__(self, media: MediaEngine) -> None:
+    def __init__(self, media: MediaEngine, recordings: Recordings | None = None) -> None:
         self.media = media
+        self.recordings = recordings
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
@@ -638,7 +680,7 @@ class RoomManager:
                                 state="live" if start == "instant" else "lobby",
                                 audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
                                 event=room_id is not None)
-        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop)
+        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
 
@@ -650,7 +692,7 @@ class RoomManager:
         room = self.rooms.get(name)
         if room is None:
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
-            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop)
+            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
         return room
 
     def _drop(self, room: Room) -> None:

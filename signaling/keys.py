@@ -11,6 +11,7 @@ from mediaserver.config import Settings
 from mediaserver.db import Database
 from mediaserver.dispatch import Dispatcher
 from mediaserver.media import MediaEngine
+from mediaserver.recording import RecordingService
 from mediaserver.rooms import RoomManager
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +22,4 @@ RESOURCES = web.AppKey("resources", dict[str, Any])   # WHIP/WHEP resource id ->
 AVATARS = web.AppKey("avatars", AvatarStore)
 DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+RECORDINGS = web.AppKey("recordings", RecordingService)

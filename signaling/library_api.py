@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from mediaserver import accounts, contacts_import, library
 from mediaserver.errors import ControlError, not_found
 from mediaserver.models import Account, Contact, ContactGroup, GroupMember, LibraryFile
+from mediaserver.recording import stored_file
 
 from . import keys, uploads
 from .api import API, Ctx, Model, Out, Text, _token_of, page
@@ -296,7 +297,7 @@ class _Download:
 
 
 def stored_path(settings: Any, key: str) -> Path:
-    return files_dir(settings) / "uploads" / f"{key}.bin"
+    return stored_file(settings.data_dir, key)
 
 
 # ---------------------------------------------------------------- resumable uploads (tus, R-FILE-1..4)

@@ -192,6 +192,14 @@ def _media_spec() -> dict[str, Any]:
                               **_err(403),
                               "410": {"description": "the event no longer offers this video",
                                       "content": {"application/json": {"schema": ERROR}}}}}},
+            "/r/{token}": {"get": {
+                "summary": "a published recording's WebM, its public watch link; single byte ranges work "
+                           "(R-REC-4)", "operationId": "publicRecording",
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+                               _header("Range", False)],
+                "responses": {"200": {"description": "the whole WebM"},
+                              "206": {"description": "the requested byte range (Content-Range)"},
+                              **_err(404)}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},

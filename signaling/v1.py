@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control, events_api, library_api, ondemand_api, tickets_api  # noqa: F401  (their @API operations)
+from . import (  # noqa: F401  (their @API operations)
+    control,
+    events_api,
+    library_api,
+    ondemand_api,
+    recordings_api,
+    tickets_api,
+)
 from .api import API
 
 
@@ -11,3 +18,4 @@ def add_control_routes(app: web.Application) -> None:
     API.install(app)
     library_api.add_upload_routes(app)
     ondemand_api.add_routes(app)
+    recordings_api.add_routes(app)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 from typing import Any
@@ -166,13 +167,18 @@ class Connection:
             self.participant = None
 
 
-def _reply(conn: Connection, data: str) -> dict[str, Any]:
-    """The reply to one text message (a function, so that the parsed request does not outlive it)."""
+async def _reply(conn: Connection, data: str) -> dict[str, Any]:
+    """The reply to one text message (a function, so that the parsed request does not outlive it). A few host
+    actions (recording, R-REC-1) need the database: their result is awaited, the connection's next message
+    waits for it."""
     rid = None
     try:
         msg = json.loads(data)
         rid = msg.get("id") if isinstance(msg, dict) else None
-        return {"id": rid, "result": conn.handle(msg)}
+        result = conn.handle(msg)
+        if inspect.isawaitable(result):
+            result = await result
+        return {"id": rid, "result": result}
     except json.JSONDecodeError as e:
         return {"id": None, "error": {"code": "bad_json", "message": f"not JSON: {e.msg} at {e.pos}"}}
     except Exception as e:  # domain errors become replies; anything else is a bug, logged
@@ -194,7 +200,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if raw.type != WSMsgType.TEXT:
                 await ws.send_json({"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}})
                 continue
-            conn.send(_reply(conn, raw.data))
+            conn.send(await _reply(conn, raw.data))
             # the frame would keep the last message (an SDP of a few KB) for the connection's life
             del raw
     finally:

@@ -119,6 +119,7 @@ function renderHeader() {
   type.textContent = r.type ? t(`type.${r.type}`) : '';
   show(type, !!r.type);
   show($('#room-lock'), !!r.locked);
+  show($('#room-rec'), !!r.recording);          // R-REC-1: the blinking red REC indicator
   const count = $('#people-count');
   if (S.screen === 'room' && client) {
     // Webinar attendees are not told of each other: the count comes from the room's info (polled).
@@ -978,6 +979,8 @@ function renderHostPanel() {
   $('#host-language').value = r.language || language();
   show($('#host-start-box'), r.state === 'lobby');
   for (const b of $$('.lock-btn')) b.textContent = t(r.locked ? 'host.unlock' : 'host.lock');
+  $('#host-rec').textContent = t(r.recording ? 'host.recStop' : 'host.recStart');
+  $('#host-rec').classList.toggle('danger', !!r.recording);
 }
 
 function renderMyData() {
@@ -1083,6 +1086,7 @@ function bind() {
   for (const b of $$('.copy')) b.addEventListener('click', () => copy(b.dataset.copy));
   for (const b of $$('.lock-btn')) b.addEventListener('click', () => hostAction((S.room || {}).locked ? 'unlock' : 'lock'));
   for (const b of $$('.end-btn')) b.addEventListener('click', () => hostAction('end', {}, 'host.endConfirm'));
+  $('#host-rec').addEventListener('click', () => hostAction((S.room || {}).recording ? 'stopRecording' : 'startRecording'));
   $('#host-start').addEventListener('click', () => hostAction('start'));
   for (const r of $$('input[name="audio-mode"]')) {
     r.addEventListener('change', () => { if (r.checked) hostAction('setAudioMode', { mode: r.value }); });

@@ -91,3 +91,62 @@ class Signal:
         self.waiting[rid] = fut
         await self.ws.send_json({"id": rid, "method": method, "params": params})
         return await asyncio.wait_for(fut, 10)
+
+
+class Tone(MediaStreamTrack):
+    """A 440 Hz sine, 48 kHz mono in 20 ms frames at real-time pace (aiortc's AudioStreamTrack is silence)."""
+
+    kind = "audio"
+
+    def __init__(self, hz: float = 440.0) -> None:
+        super().__init__()
+        self.hz = hz
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        await asyncio.sleep(max(0.0, self._start + self.sent * 0.02 - time.monotonic()))
+        t = (np.arange(960) + self.sent * 960) / 48000
+        pcm = (np.sin(2 * np.pi * self.hz * t) * 12000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = self.sent * 960
+        frame.time_base = fractions.Fraction(1, 48000)
+        self.sent += 1
+        return frame
+
+
+async def join_only(session: aiohttp.ClientSession, base: str, token: str) -> Signal:
+    """Join a room over /ws with a token; the join's result is kept as sig.joined."""
+    ws = await session.ws_connect(base.replace("http", "ws") + "/ws")
+    sig = Signal(ws)
+    r = await sig.call("join", token=token)
+    assert "result" in r, r
+    sig.joined = r["result"]
+    return sig
+
+
+async def publish(sig: Signal, audio: bool = True, video: bool = True):
+    """Publish a CountingVideo (320x240, VP8) and a Tone (Opus) from a joined participant."""
+    from aiortc import RTCSessionDescription
+
+    conn = pc()
+    cam = CountingVideo() if video else None
+    if cam is not None:
+        conn.addTransceiver(cam, direction="sendonly")
+    if audio:
+        conn.addTransceiver(Tone(), direction="sendonly")
+    await conn.setLocalDescription(await conn.createOffer())
+    r = await sig.call("publish", sdp=conn.localDescription.sdp)
+    assert "result" in r, r
+    await conn.setRemoteDescription(RTCSessionDescription(r["result"]["sdp"], "answer"))
+    return conn, cam
+
+
+async def join_and_publish(session: aiohttp.ClientSession, base: str, token: str, audio: bool = True,
+                           video: bool = True):
+    sig = await join_only(session, base, token)
+    conn, cam = await publish(sig, audio, video)
+    return sig, conn, cam

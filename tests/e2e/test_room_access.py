@@ -368,3 +368,37 @@ def test_ended_and_on_demand_events_show_a_message_instead_of_the_form(served):
     # no video attached yet: joining says so (R-AUTO-2)
     status, err = guest(served, "POST", f"/api/v1/rooms/{od['roomId']}/join", {"name": "A", "email": "a@example.test"})
     assert status == 409 and err["error"]["code"] == "no_video"
+
+
+@pytest.mark.timeout(120)
+def test_the_host_records_with_one_button_and_everyone_sees_rec(served):
+    """R-REC-1: the host's REC button starts recording an event's room; the blinking red REC indicator appears
+    for the host and the attendee, and goes when the host stops; the recording lands in the account's list."""
+    org = Organiser(served)
+    ev = org.event(name="Recorded talk")
+    with browser.chromium() as host, browser.chromium() as att:
+        open_room(host, f"{served}/room/{ev['roomId']}?host={ev['hostUrl'].split('host=')[1]}")
+        person(host, "Olga", "olga@example.test")
+        click(host, "#join-submit")
+        assert in_room(host)["role"] == "host"
+        open_room(att, f"{served}/room/{ev['roomId']}")
+        person(att, "Mark", "mark@example.test")
+        click(att, "#join-submit")
+        assert in_room(att)["role"] == "attendee"
+        assert not visible(att, "#room-rec") and not visible(host, "#room-rec")
+        click(host, "#btn-host")
+        assert text(host, "#host-rec") == "Start recording"
+        click(host, "#host-rec")
+        for d in (host, att):
+            wait(d, lambda d: visible(d, "#room-rec"), "the REC indicator")
+            assert text(d, "#room-rec") == "REC"
+            assert d.execute_script("return getComputedStyle(document.querySelector('#room-rec')).animationName;") \
+                == "rec-blink"
+        wait(host, lambda d: text(d, "#host-rec") == "Stop recording", "the stop button")
+        shot(att, "room-recording-1280x800.png")
+        time.sleep(2)
+        click(host, "#host-rec")
+        for d in (host, att):
+            wait(d, lambda d: not visible(d, "#room-rec"), "the indicator goes")
+    recs = org.call("GET", "/api/v1/recordings", None, 200)
+    assert recs["total"] == 1 and recs["items"][0]["eventId"] == ev["id"]
