@@ -365,13 +365,23 @@ cdef class Worker:
         """(records, dropped): whole records (u32 length, u64 time in µs, RTP packet; little-endian) taken
         from a recorder's buffer, and how many packets it has left out so far for want of room."""
         self._check()
-        cdef bytearray out = bytearray(max_bytes)
-        cdef uint8_t *o = out
         cdef uint64_t dropped = 0
         cdef int n
         with nogil:
             ms_worker_lock(self.w)
-            n = ms_transport_recorder_drain(self.w, tid, o, max_bytes, &dropped)
+            n = ms_transport_recorder_drain(self.w, tid, NULL, 0, &dropped)
+            ms_worker_unlock(self.w)
+        if n < 0:
+            raise NativeError(f"no recorder {tid}")
+        if n == 0:
+            return b"", dropped
+        # the buffer only grows meanwhile, and only whole records are taken: room for what waited is enough
+        cdef bytearray out = bytearray(min(n, max_bytes))
+        cdef uint8_t *o = out
+        cdef int cap = len(out)
+        with nogil:
+            ms_worker_lock(self.w)
+            n = ms_transport_recorder_drain(self.w, tid, o, cap, &dropped)
             ms_worker_unlock(self.w)
         if n < 0:
             raise NativeError(f"no recorder {tid}")

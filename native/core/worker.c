@@ -2005,6 +2005,8 @@ int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *er
 int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped) {
     ms_transport_t *t = ms_map_get(&w->by_id, id);
     if (!t || t->id != id || !t->rec_buf) return -1;
+    if (dropped) *dropped = t->rec_dropped;
+    if (!out) return (int)t->rec_len;    /* how much waits */
     uint32_t n = 0;                      /* whole records only */
     while (n + 12 <= t->rec_len) {
         uint32_t l;
@@ -2015,7 +2017,6 @@ int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int c
     memcpy(out, t->rec_buf, n);
     memmove(t->rec_buf, t->rec_buf + n, t->rec_len - n);
     t->rec_len -= n;
-    if (dropped) *dropped = t->rec_dropped;
     return (int)n;
 }
 

@@ -130,7 +130,7 @@ int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int 
  * buffer_bytes, drained with ms_transport_recorder_drain: records of u32 length, u64 time (µs), packet. */
 int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen);
 /* Moves whole records (at most cap bytes) out of a recorder's buffer; returns the bytes, -1 if no such
- * recorder; *dropped: packets left out so far because the buffer was full. */
+ * recorder; *dropped: packets left out so far because the buffer was full. With out NULL: the bytes waiting. */
 int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped);
 int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
