@@ -166,6 +166,27 @@ export class MediaserverClient extends EventTarget {
       { firstName, lastName, email, fields });
   }
 
+  /**
+   * POST /api/v1/public/events/{roomId}/tickets {name, email, reference?, language?}: order a ticket to a paid
+   * event at its price (R-BILL-10). Resolves the pending order {id, status, amount, currency, reference, key,
+   * instructions, payUrl, ...}; keep id and key to look it up. Refusals: bad_request, already_ordered,
+   * sold_out, tickets_unavailable, not_paid, ended, not_found.
+   */
+  static async buyTicket(base, id, { name, email, reference, language } = {}) {
+    const body = { name, email };
+    if (reference) body.reference = reference;
+    if (language) body.language = language;
+    return http('POST', `${apiBase(base)}/api/v1/public/events/${encodeURIComponent(id)}/tickets`, body);
+  }
+
+  /**
+   * GET /api/v1/public/tickets/{orderId}?key=: one's own order {id, status: pending|paid|failed|refused|cancelled,
+   * reason, reference, amount, currency, ...}. The ticket's token never comes here: it is e-mailed.
+   */
+  static async ticketOrder(base, orderId, key) {
+    return http('GET', `${apiBase(base)}/api/v1/public/tickets/${encodeURIComponent(orderId)}?key=${encodeURIComponent(key)}`);
+  }
+
   /** Publish over WHIP (RFC 9725) instead of the WebSocket: resolves {pc, location}. */
   static async whip(base, room, token, stream) {
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
