@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,33 +56,44 @@ async def server(tmp_path):
         await runner.cleanup()
 
 
+@contextlib.contextmanager
+def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`mediaserver serve` (the installed command) in a process of its own, its data under ``data``, extra
+    MEDIASERVER_* settings in ``env`` (e.g. MEDIASERVER_SMTP_PORT); yields (base URL, process, log file) once it
+    accepts connections, and stops it after."""
+    port = int(env.pop("MEDIASERVER_HTTP_PORT", 0)) or free_port()
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "MEDIASERVER_HTTP_PORT": str(port), "MEDIASERVER_RTC_PORT": "0",
+            "MEDIASERVER_DATA_DIR": str(data / "data"), "MEDIASERVER_LOG_JSON": "false", **env}
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=full, stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("server did not start: " + log.read_text()) from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", proc, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="module")
 def server_process(tmp_path_factory):
     """The installed `mediaserver serve` command in its own process."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("server")
-    env = dict(os.environ, MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
-               MEDIASERVER_SECRET="test-secret", MEDIASERVER_API_KEY="test-key", PYTHONPATH=str(ROOT),
-               MEDIASERVER_DATA_DIR=str(data / "data"))
-    log = data / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("server exited: " + log.read_text()) from None
-            time.sleep(0.1)
-    yield {"base_url": f"http://127.0.0.1:{port}", "proc": proc, "log": log}
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serve(tmp_path_factory.mktemp("server"), MEDIASERVER_SECRET="test-secret",
+               MEDIASERVER_API_KEY="test-key", MEDIASERVER_LOG_JSON="true") as (base, proc, log):
+        yield {"base_url": base, "proc": proc, "log": log}
 
 
 def token(room: str, role: str = "presenter", name: str = "peer") -> str:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import serve
 
 SKIPPED_OPS = ("whipCreate", "whepCreate", "delete_api_key", "logout")
 
@@ -33,8 +31,7 @@ def _post(url: str, body: dict, headers: dict[str, str] | None = None) -> tuple[
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def served(request, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MEDIASERVER_HTTP_PORT=str(free_port()), MEDIASERVER_RTC_PORT="0",
-               MEDIASERVER_DATA_DIR=str(tmp_path / "data"), MEDIASERVER_LOG_JSON="false")
+    env = {}
     if request.param == "postgresql":
         pg = request.getfixturevalue("pg_server")
         if pg is None:
@@ -45,28 +42,8 @@ def served(request, tmp_path):
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             name = pool.submit(asyncio.run, pg.create_db()).result()
         env["MEDIASERVER_DATABASE_URL"] = pg.url(name)
-    port = int(env["MEDIASERVER_HTTP_PORT"])
-    log = tmp_path / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("server did not start: " + log.read_text()) from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve(tmp_path, **env) as (base, _proc, log):
+        yield base, log
 
 
 def test_no_server_errors(served, tmp_path):

@@ -3,17 +3,13 @@ sign in, plan an event, invite, see the history (issue 7, part 8)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import ROOT, free_port
+from tests.conftest import serve
 from tests.e2e import browser
 
 _why = browser.missing()
@@ -22,32 +18,14 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 
 @pytest.fixture
 def served(tmp_path, smtp):  # noqa: F811
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
-               MEDIASERVER_DATA_DIR=str(tmp_path / "data"), MEDIASERVER_SMTP_HOST="127.0.0.1",
-               MEDIASERVER_SMTP_PORT=str(smtp.port), MEDIASERVER_LOG_JSON="false")
     smtp.messages.clear()
-    with open(tmp_path / "server.log", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
-    base = f"http://127.0.0.1:{port}"
-    req = urllib.request.Request(base + "/api/v1/signup", method="POST", headers={"Content-Type": "application/json"},
-                                 data=json.dumps({"name": "Olga", "email": "olga@example.test",
-                                                  "password": "correct horse battery"}).encode())
-    urllib.request.urlopen(req, timeout=30).close()
-    try:
+    with serve(tmp_path, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp.port)) as (base, _p, _l):
+        req = urllib.request.Request(base + "/api/v1/signup", method="POST",
+                                     headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"name": "Olga", "email": "olga@example.test",
+                                                      "password": "correct horse battery"}).encode())
+        urllib.request.urlopen(req, timeout=30).close()
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _wait(fn, timeout=15.0):

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import ROOT, free_port, loopback_only_ice
+from tests.conftest import loopback_only_ice, serve
 from tests.e2e import browser
 
 loopback_only_ice()
@@ -35,27 +31,9 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    tmp = tmp_path_factory.mktemp("room-access")
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
-               MEDIASERVER_DATA_DIR=str(tmp / "data"), MEDIASERVER_SMTP_HOST="127.0.0.1",
-               MEDIASERVER_SMTP_PORT=str(smtp.port), MEDIASERVER_LOG_JSON="false")
-    with open(tmp / "server.log", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, (tmp / "server.log").read_text()
-            time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serve(tmp_path_factory.mktemp("room-access"), MEDIASERVER_SMTP_HOST="127.0.0.1",
+               MEDIASERVER_SMTP_PORT=str(smtp.port)) as (base, _proc, _log):
+        yield base
 
 
 def _request(opener: Any, method: str, url: str, body: Any = None) -> tuple[int, Any]:

@@ -7,18 +7,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from fractions import Fraction
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import serve
 from tests.e2e import browser
 
 _why = browser.missing()
@@ -60,25 +55,8 @@ def _request(base: str, method: str, path: str, body: object = None, headers: di
 
 @pytest.fixture
 def served(tmp_path):
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MEDIASERVER_HTTP_PORT=str(port), MEDIASERVER_RTC_PORT="0",
-               MEDIASERVER_DATA_DIR=str(tmp_path / "data"), MEDIASERVER_LOG_JSON="false")
-    with open(tmp_path / "server.log", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serve(tmp_path) as (base, _proc, _log):
+        yield base
 
 
 def test_a_viewer_plays_the_on_demand_video(served):
