@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import email
 import email.policy
 import glob
@@ -19,7 +20,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,3 +267,21 @@ def link_token(msg: email.message.EmailMessage) -> str:
     text = text_of(msg)
     start = text.index("#activate=") + len("#activate=")
     return text[start:].split()[0]
+
+
+@contextlib.asynccontextmanager
+async def hook_receiver(handle: Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]]
+                        ) -> AsyncIterator[str]:
+    """A real HTTP server on loopback taking webhook POSTs at /hook with ``handle``; yields its URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    finally:
+        await runner.cleanup()

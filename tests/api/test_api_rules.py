@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from mediaserver import webhooks
-from tests.api.conftest import call, link_token, paid, signup
+from tests.api.conftest import call, hook_receiver, link_token, paid, signup
 
 
 async def test_idempotency_key_replays_the_first_response_and_refuses_reuse(api):
@@ -96,15 +96,8 @@ class Receiver:
 @pytest.fixture
 async def receiver():
     recv = Receiver(fail=2)
-    app = web.Application()
-    app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    recv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield recv
-    await runner.cleanup()
+    async with hook_receiver(recv.handle) as recv.url:
+        yield recv
 
 
 async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver):

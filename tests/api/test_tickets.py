@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from mediaserver import tokens, webhooks
 from mediaserver.models import Email, WebhookDelivery
 from signaling import keys
-from tests.api.conftest import call, paid, signup, text_of
+from tests.api.conftest import call, hook_receiver, paid, signup, text_of
 from tests.api.test_api_rules import _people
 
 MANUAL = {"kind": "manual", "instructions": "Bank transfer to IBAN DE02 1203 0000 0000 2020 51, Olga Owner"}
@@ -58,15 +58,8 @@ class Hooks:
 @pytest.fixture
 async def hooks():
     recv = Hooks()
-    app = web.Application()
-    app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    recv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield recv
-    await runner.cleanup()
+    async with hook_receiver(recv.handle) as recv.url:
+        yield recv
 
 
 async def subscribe(http, hooks: Hooks) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from mediaserver import recording, tokens, webhooks
 from mediaserver.models import Account, Recording
 from signaling import keys
-from tests.api.conftest import Served, api, call, paid, signup, smtp  # noqa: F401  (fixtures)
+from tests.api.conftest import Served, api, call, hook_receiver, paid, signup, smtp  # noqa: F401  (fixtures)
 from tests.conftest import wait_for
 from tests.e2e.peers import join_and_publish, join_only, publish
 
@@ -48,15 +48,8 @@ class Receiver:
 @pytest.fixture
 async def receiver():
     recv = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", recv.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    recv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield recv
-    await runner.cleanup()
+    async with hook_receiver(recv.handle) as recv.url:
+        yield recv
 
 
 async def live_event(api: Served, http: aiohttp.ClientSession, **extra: Any) -> dict:
