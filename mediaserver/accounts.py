@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import mail, plans
 from .db import utcnow
 from .errors import ControlError, forbidden, not_found
-from .models import Account, ApiKey, Session, User
+from .models import Account, ApiKey, IdempotencyKey, Session, User
 from .room_rules import EMAIL, LANGUAGES
 
 SESSION_DAYS = 14
 ACTIVATION_DAYS = 7
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)   # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
 _hasher = PasswordHasher()            # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("not a password")
 
@@ -180,6 +181,13 @@ async def resolve(s: AsyncSession, token: str) -> Principal | None:
         user = await s.get(User, key.user_id)
         return await _principal(s, user, "api_key") if user and user.active else None
     return None
+
+
+async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None) -> int:
+    """Forget Idempotency-Keys older than IDEMPOTENCY_TTL (the dispatcher's sweep); returns how many went."""
+    result = await s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow())
+                                                          - IDEMPOTENCY_TTL))
+    return int(result.rowcount or 0)
 
 
 async def new_api_key(s: AsyncSession, p: Principal, name: str) -> tuple[ApiKey, str]:

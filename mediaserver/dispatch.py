@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from . import events, mail, webhooks
+from . import accounts, events, mail, webhooks
 from .db import Database, utcnow
 from .models import Email, Webhook, WebhookDelivery
 from .rooms import RoomManager
@@ -60,6 +60,8 @@ class Dispatcher:
     async def sweep(self, now: dt.datetime | None = None) -> None:
         async with self.db.tx() as s:
             await events.sweep(s, self.rooms, self.settings.public_url, now)
+        async with self.db.tx() as s:            # R-API-1: Idempotency-Keys are kept 24 hours
+            await accounts.purge_idempotency_keys(s, now)
         self.wake.set()
 
     async def tick(self) -> None:

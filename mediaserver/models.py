@@ -312,18 +312,26 @@ class Email(Base):
 
 
 class IdempotencyKey(Base):
-    """A creating request's Idempotency-Key and the response it got, replayed for a retry of the same request."""
+    """A creating request's Idempotency-Key and the response it got, replayed for a retry of the same request
+    (kept 24 hours, signaling.api). A signed-in user's keys are theirs (user_id); a public request's key (no
+    user: a ticket order, a registration) has no user_id and is stored as "public:<sha256 of path and key>", so
+    it belongs to that public resource."""
 
     __tablename__ = "idempotency_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", **CASCADE))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", **CASCADE))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("idempotency_public_key", "key", unique=True,
+              sqlite_where=text("user_id IS NULL"), postgresql_where=text("user_id IS NULL")),
+        Index("idempotency_created_at", "created_at"),
+    )
 
 
 class PaymentProvider(Base):

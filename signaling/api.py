@@ -6,6 +6,8 @@ of the OpenAPI document (signaling/openapi.py merges it in). Every request runs 
 """
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import hashlib
 import json
 import re
@@ -15,15 +17,17 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import accounts
-from mediaserver.accounts import Principal
+from mediaserver.accounts import IDEMPOTENCY_TTL, Principal
+from mediaserver.db import utcnow
 from mediaserver.errors import ControlError
 from mediaserver.models import IdempotencyKey
 
@@ -33,6 +37,7 @@ from .errors import SignalError, classify, json_error
 COOKIE = "ms_session"
 MAX_ID = 2**31 - 1
 PAGE_MAX = 100
+MAX_RAW_BODY = 21 * 1024 * 1024    # a non-JSON body (a multipart contact file) buffered to check its Idempotency-Key
 
 
 def _clean(value: str) -> str:
@@ -115,7 +120,7 @@ class Op:
     status: int
     auth: bool
     errors: tuple[int, ...]
-    idempotent: bool
+    idempotent: bool               # takes an Idempotency-Key (R-API-1): see Api.__call__
     paginated: bool
     description: str
     request_body: dict[str, Any] | None = None      # a non-JSON body the handler reads itself (OpenAPI as given)
@@ -134,10 +139,17 @@ class Api:
 
     def __call__(self, method: str, path: str, summary: str, tag: str, *, body: type[BaseModel] | None = None,
                  response: type[BaseModel] | None = None, status: int = 200, auth: bool = True,
-                 errors: tuple[int, ...] = (), idempotent: bool = False, paginated: bool = False,
+                 errors: tuple[int, ...] = (), idempotent: bool | None = None, paginated: bool = False,
                  description: str = "", request_body: dict[str, Any] | None = None,
                  query: tuple[dict[str, Any], ...] = ()
                  ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
+        """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST of a
+        signed-in user and by every public POST that creates (201: a ticket order, a registration), so that a
+        retried creating request never creates twice; ``idempotent=False`` opts out (those that set the session
+        cookie, which a replay cannot give again)."""
+        if idempotent is None:
+            idempotent = method == "POST" and (auth or status == 201)
+
         def deco(fn: Callable[[Ctx], Awaitable[Any]]) -> Callable[[Ctx], Awaitable[Any]]:
             self.ops.append(Op(method, path, fn, summary, tag, body, response, status, auth, errors, idempotent,
                                paginated, description or (fn.__doc__ or "").strip(), request_body, query))
@@ -181,7 +193,10 @@ class Api:
         if op.idempotent:
             params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                            "description": "repeat a creating request safely: the same key and body get the first "
-                                          "response again (kept 24 hours)",
+                                          "response again (header Idempotent-Replayed: true); the same key with "
+                                          "another body is refused (422). Keys are kept 24 hours, then a key "
+                                          "is new again" + ("" if op.auth else "; on this public operation a key "
+                                          "is shared by everyone calling it: use a random one (a UUID)"),
                            "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
         out: dict[str, Any] = {"summary": op.summary, "operationId": op.fn.__name__, "tags": [op.tag]}
         if op.description:
@@ -243,7 +258,46 @@ def _dump(value: Any, model: type[BaseModel] | None) -> Any:
 
 
 def _request_hash(request: web.Request, raw: bytes) -> str:
-    return hashlib.sha256(f"{request.method} {request.path}\n".encode() + raw).hexdigest()
+    """What makes two requests "the same": method, path with query, and the body - a JSON body by its value (key
+    order and spacing do not matter), a multipart body without its random boundary (a client's retry of a file
+    upload has a new one)."""
+    body = raw
+    if request.content_type == "application/json":
+        try:
+            body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+        except (ValueError, UnicodeDecodeError):
+            pass
+    elif request.content_type.startswith("multipart/"):
+        boundary = request.headers.get("Content-Type", "").partition("boundary=")[2].split(";")[0].strip().strip('"')
+        if boundary:
+            body = raw.replace(b"--" + boundary.encode("latin-1"), b"--BOUNDARY")
+    head = f"{request.method} {request.rel_url.raw_path_qs}\n{request.content_type}\n".encode()
+    return hashlib.sha256(head + body).hexdigest()
+
+
+async def _raw_body(request: web.Request, op: Op) -> bytes:
+    """The body bytes of a request that carries an Idempotency-Key. A JSON body was read already; another body
+    (a multipart file) is read here up to MAX_RAW_BODY and handed back to the operation as a fresh stream."""
+    if op.body is not None or op.request_body is None:
+        return await request.read()
+    data = bytearray()
+    while chunk := await request.content.readany():
+        data += chunk
+        if len(data) > MAX_RAW_BODY:
+            raise ControlError("too_large", f"the request body is larger than {MAX_RAW_BODY // 2**20} MB", 413)
+    raw = bytes(data)
+    stream = StreamReader(request.protocol, max(len(raw), 2**16), loop=asyncio.get_running_loop())
+    stream.feed_data(raw)
+    stream.feed_eof()
+    request._payload = stream       # aiohttp reads request.content / multipart() from here
+    return raw
+
+
+def _idempotency_owner(request: web.Request, ctx: Ctx, op: Op, key: str) -> tuple[int | None, str]:
+    """(user_id, stored key): a signed-in user's keys are theirs; a public operation's key belongs to its path."""
+    if op.auth:
+        return ctx.user.user.id, key
+    return None, "public:" + hashlib.sha256(f"{request.path}\n{key}".encode()).hexdigest()
 
 
 def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -264,8 +318,9 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     if idem is not None and not 1 <= len(idem) <= 255:
         raise SignalError("bad_request", "Idempotency-Key must be 1 to 255 characters")
     db = request.app[keys.DB]
-    raw = await request.read() if idem is not None else b""
+    raw = await _raw_body(request, op) if idem is not None else b""
     user_id: int | None = None
+    stored_key = ""
     try:
         async with db.tx() as s:
             ctx = Ctx(request, s, None, body)
@@ -277,12 +332,13 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                                        "<API key>'", 401)
             claim = None
             if idem is not None:
-                user_id = ctx.user.user.id
-                replay = await _stored(s, user_id, idem, _request_hash(request, raw))
+                user_id, stored_key = _idempotency_owner(request, ctx, op, idem)
+                replay = await _stored(s, user_id, stored_key, _request_hash(request, raw))
                 if replay is not None:
                     return replay
                 # claim the key before doing anything: a concurrent twin waits on the unique index, then replays
-                claim = IdempotencyKey(user_id=ctx.user.user.id, key=idem, request_hash=_request_hash(request, raw))
+                claim = IdempotencyKey(user_id=user_id, key=stored_key, request_hash=_request_hash(request, raw),
+                                       created_at=utcnow())
                 s.add(claim)
                 await s.flush()
             result = await op.fn(ctx)
@@ -298,7 +354,7 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
             raise
         # the same key committed by a request running at the same time: answer with its response
         async with db.tx() as s:
-            replay = await _stored(s, user_id, idem, _request_hash(request, raw)) if user_id else None
+            replay = await _stored(s, user_id, stored_key, _request_hash(request, raw)) if stored_key else None
         if replay is None:
             raise
         return replay
@@ -315,9 +371,20 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _stored(s: AsyncSession, user_id: int, key: str, request_hash: str) -> web.Response | None:
-    row = await s.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
+def _key_row(user_id: int | None, key: str) -> Any:
+    who = IdempotencyKey.user_id.is_(None) if user_id is None else IdempotencyKey.user_id == user_id
+    return (who, IdempotencyKey.key == key)
+
+
+async def _stored(s: AsyncSession, user_id: int | None, key: str, request_hash: str,
+                  now: dt.datetime | None = None) -> web.Response | None:
+    """The stored answer to replay, None for a new request; a key older than IDEMPOTENCY_TTL (24 hours, as the
+    OpenAPI document says) is forgotten here even before the dispatcher's sweep removes it."""
+    row = await s.scalar(select(IdempotencyKey).where(*_key_row(user_id, key)))
     if row is None:
+        return None
+    if row.created_at <= (now or utcnow()) - IDEMPOTENCY_TTL:
+        await s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
         return None
     if row.request_hash != request_hash:
         raise ControlError("idempotency_key_reused", "this Idempotency-Key was used for a different request; "

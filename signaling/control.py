@@ -94,7 +94,7 @@ async def _signed_in(ctx: Ctx, user: Any) -> Me:
 
 
 @API("POST", "/api/v1/signup", "sign up: a 7-day trial without payment details (R-ACC-1)", "accounts",
-     body=Signup, response=Me, status=201, auth=False, errors=(409,))
+     body=Signup, response=Me, status=201, auth=False, errors=(409,), idempotent=False)  # sets the cookie
 async def signup(ctx: Ctx) -> Me:
     b: Signup = ctx.body
     accounts.check_email(b.email)
@@ -385,7 +385,7 @@ def _forget_files(ctx: Ctx, storage_keys: list[str]) -> None:
 
 
 @API("POST", "/api/v1/subaccounts/{id}/login-as", "log in as the sub-account (R-ACC-3): the session now acts as "
-     "its user", "subaccounts", response=Me, errors=(403, 409))
+     "its user", "subaccounts", response=Me, errors=(403, 409), idempotent=False)       # sets the cookie
 async def login_as(ctx: Ctx) -> Me:
     token = await accounts.login_as(ctx.s, ctx.user, ctx.id())
     ctx.cookies.append((COOKIE, token))

@@ -4,13 +4,18 @@ JSON errors, webhooks signed with HMAC, retried with back-off and logged; and th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 
+import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import select, update
 
 from mediaserver import webhooks
+from mediaserver.models import IdempotencyKey
+from signaling import keys
 from tests.api.conftest import call, hook_receiver, link_token, paid, signup
 
 
@@ -45,6 +50,147 @@ async def test_concurrent_retries_with_one_idempotency_key_create_once(api):
     assert {s for s, _ in results} == {201}, results
     assert len({b["id"] for _, b in results}) == 1
     assert (await call(http, "GET", "/api/v1/contacts", 200))["total"] == 1
+
+
+async def _post(http, path: str, status: int, key: str, headers: dict | None = None, **kw) -> tuple[dict, bool]:
+    """POST with an Idempotency-Key: (the JSON answer, whether it was a replay)."""
+    async with http.post(path, headers={"Idempotency-Key": key, **(headers or {})}, **kw) as r:
+        body = await r.json()
+        assert r.status == status, (path, r.status, body)
+        return body, r.headers.get("Idempotent-Replayed") == "true"
+
+
+async def _age_key(api, key: str, hours: float) -> None:
+    """Make a stored Idempotency-Key `hours` old (the clock moved on)."""
+    async with api.app[keys.DB].tx() as s:
+        done = await s.execute(update(IdempotencyKey).where(IdempotencyKey.key == key).values(
+            created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)))
+        assert done.rowcount == 1
+
+
+async def test_retried_addon_purchase_with_one_key_buys_once(api):
+    """Issue 7 item 7, R-API-1: buying adds to the quantity, so a retry without idempotency would buy twice."""
+    http, _ = await signup(api)
+    await paid(http, "live")
+    buy = {"addon": "extra_storage_mb", "quantity": 500}
+    first, replayed = await _post(http, "/api/v1/billing/addons", 200, "buy-storage-1", json=buy)
+    assert first["addons"] == {"extra_storage_mb": 500} and not replayed
+    # the same JSON value, other spacing and key order: the same request
+    again, replayed = await _post(http, "/api/v1/billing/addons", 200, "buy-storage-1",
+                                  data=b'{ "quantity": 500,  "addon": "extra_storage_mb" }',
+                                  headers={"Content-Type": "application/json"})
+    assert again == first and replayed
+    err = await call(http, "POST", "/api/v1/billing/addons", 422, json={**buy, "quantity": 1000},
+                     headers={"Idempotency-Key": "buy-storage-1"})
+    assert err["error"]["code"] == "idempotency_key_reused" and "different request" in err["error"]["message"]
+    err = await call(http, "POST", "/api/v1/billing/plan", 422, json={"plan": "automated"},
+                     headers={"Idempotency-Key": "buy-storage-1"})           # another operation, same key
+    assert err["error"]["code"] == "idempotency_key_reused"
+    billing = await call(http, "GET", "/api/v1/billing", 200)
+    assert billing["addons"] == {"extra_storage_mb": 500} and billing["limits"]["storage_mb"] == 2048 + 500
+    # without a key every POST is a new purchase
+    await call(http, "POST", "/api/v1/billing/addons", 200, json=buy)
+    assert (await call(http, "GET", "/api/v1/billing", 200))["addons"] == {"extra_storage_mb": 1000}
+
+
+async def test_idempotency_keys_expire_after_24_hours(api):
+    """The OpenAPI document says keys are kept 24 hours: after that the same key is a new request, whatever
+    its body; and the dispatcher's sweep removes the old keys."""
+    http, _ = await signup(api)
+    await paid(http, "live")
+    buy = {"addon": "parallel_sessions", "quantity": 1}
+    await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    await _age_key(api, "k-expiry", 23.9)
+    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    assert replayed and body["addons"] == {"parallel_sessions": 1}             # still kept at 23.9 hours
+    await _age_key(api, "k-expiry", 24.01)
+    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    assert not replayed and body["addons"] == {"parallel_sessions": 2}         # a new purchase
+    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    assert replayed and body["addons"] == {"parallel_sessions": 2}             # the new answer is kept
+    await _age_key(api, "k-expiry", 25)
+    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json={**buy, "quantity": 3})
+    assert not replayed and body["addons"] == {"parallel_sessions": 5}         # another body is fine then
+    # the sweep forgets expired keys and keeps fresh ones
+    await _post(http, "/api/v1/contacts", 201, "k-fresh", json={"name": "Fresh"})
+    await _age_key(api, "k-expiry", 30)
+    await api.app[keys.DISPATCHER].sweep()
+    async with api.app[keys.DB].read() as s:
+        assert set(await s.scalars(select(IdempotencyKey.key))) == {"k-fresh"}
+
+
+async def test_every_creating_post_takes_an_idempotency_key(api):
+    """Every POST of a signed-in user, and every public POST that creates, documents Idempotency-Key in the
+    served OpenAPI document; the only exceptions set the session cookie (a replay cannot) or are the provider's
+    signed callbacks and the attendee's join, which create nothing twice."""
+    async with api.client().get("/openapi.json") as r:
+        doc = await r.json()
+    exempt = {"/api/v1/signup", "/api/v1/session", "/api/v1/activate", "/api/v1/subaccounts/{id}/login-as",
+              "/api/v1/public/events/{roomId}/join", "/api/v1/public/payment-callbacks/{id}",
+              # not the control plane's declared API: the media plane's operator routes (rooms, join tokens) and
+              # the tus upload creation, whose retry leaves an unused upload that expires (R-FILE-3)
+              "/api/v1/rooms", "/api/v1/rooms/{id}/join", "/api/v1/tokens", "/api/v1/uploads"}
+    posts = {path: ops["post"] for path, ops in doc["paths"].items() if path.startswith("/api/v1/") and "post" in ops}
+    for path, op in posts.items():
+        takes = any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op.get("parameters", []))
+        assert takes == (path not in exempt), path
+        if takes:
+            assert "422" in op["responses"], path
+    for path in ("/api/v1/billing/addons", "/api/v1/recordings/{id}/trim", "/api/v1/contacts/import",
+                 "/api/v1/public/events/{roomId}/tickets"):
+        assert path in posts and path not in exempt
+
+
+async def test_retried_contact_import_with_one_key_imports_once(api):
+    """A multipart upload's retry has a new boundary: still the same request."""
+    http, _ = await signup(api)
+    g = await call(http, "POST", "/api/v1/groups", 201, json={"name": "Imported"})
+    csv = "Имя;E-mail\r\nАнна;anna@example.test\r\nБорис;boris@example.test\r\n".encode("cp1251")
+
+    def form(data: bytes) -> aiohttp.FormData:
+        f = aiohttp.FormData()
+        f.add_field("file", data, filename="contacts.csv", content_type="text/csv")
+        return f
+    path = f"/api/v1/contacts/import?groupId={g['id']}"
+    first, replayed = await _post(http, path, 201, "import-1", data=form(csv))
+    assert first["imported"] == 2 and not replayed
+    again, replayed = await _post(http, path, 201, "import-1", data=form(csv))
+    assert again == first and replayed
+    for other_path, data in ((path, csv + "Вера;vera@example.test\r\n".encode("cp1251")),
+                             ("/api/v1/contacts/import", csv)):               # another file, another group
+        err = await call(http, "POST", other_path, 422, data=form(data), headers={"Idempotency-Key": "import-1"})
+        assert err["error"]["code"] == "idempotency_key_reused"
+    assert (await call(http, "GET", "/api/v1/contacts", 200))["total"] == 2
+    # a new key: the import itself runs again (nobody is added twice by the import's own rule)
+    body, replayed = await _post(http, path, 201, "import-2", data=form(csv))
+    assert (body["imported"], body["alreadyThere"], replayed) == (0, 2, False)
+
+
+async def test_retried_public_ticket_order_with_one_key_orders_once(api):
+    """A public creating POST (no user): a payer whose answer was lost retries and gets the same order and key."""
+    from tests.api.test_tickets import organiser
+
+    http, ev, _ = await organiser(api)
+    buyer = {"name": "Vera", "email": "vera@example.test"}
+    path = f"/api/v1/public/events/{ev['roomId']}/tickets"
+    first, replayed = await _post(api.client(), path, 201, "order-vera-7f3a", json=buyer)
+    again, replayed2 = await _post(api.client(), path, 201, "order-vera-7f3a", json=buyer)
+    assert again == first and first["key"] and not replayed and replayed2
+    err = await call(api.client(), "POST", path, 422, json={**buyer, "name": "Other"},
+                     headers={"Idempotency-Key": "order-vera-7f3a"})
+    assert err["error"]["code"] == "idempotency_key_reused"
+    # without the key the retry is refused as a second order of the same payer
+    await call(api.client(), "POST", path, 409, json=buyer)
+    # the key belongs to this event's tickets: elsewhere it is a new request
+    _, ev2, _ = await organiser(api)
+    _, replayed = await _post(api.client(), f"/api/v1/public/events/{ev2['roomId']}/tickets", 201,
+                              "order-vera-7f3a", json=buyer)
+    assert not replayed
+    payments = await call(http, "GET", f"/api/v1/events/{ev['id']}/payments", 200)
+    assert payments["total"] == 1
+    await api.mail.wait("vera@example.test", 2)
+    await asyncio.sleep(0.5)
+    assert len(api.mail.to("vera@example.test")) == 2                    # one order mail per event, no more
 
 
 async def test_pagination_of_lists(api):
