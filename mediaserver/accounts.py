@@ -135,9 +135,19 @@ async def login(s: AsyncSession, email: Any, password: Any) -> User:
     if not ok or user is None:
         raise ControlError("unauthorized", "wrong e-mail address or password", 401)
     if not user.active:
+        if deactivated(user):
+            raise ControlError("unauthorized", "this additional user is switched off: the main account's plan no "
+                               "longer includes additional users (R-ACC-2: Live or Automated); the main account "
+                               "can change the plan back", 401)
         raise ControlError("unauthorized", "this user is not activated yet: follow the link in the activation "
                            "e-mail to set a password", 401)
     return user
+
+
+def deactivated(user: User) -> bool:
+    """An additional user switched off by a downgrade (R-ACC-2): activated once (a password), now inactive."""
+    return user.role == "additional" and not user.active and user.password_hash is not None \
+        and user.activation_hash is None
 
 
 async def new_session(s: AsyncSession, user: User, acting: User | None = None) -> str:
@@ -171,8 +181,8 @@ async def resolve(s: AsyncSession, token: str) -> Principal | None:
             acting = await s.get(User, row.acting_user_id)
             if acting is None or user is None:
                 return None
-            return await _principal(s, acting, "session", impersonator=user)
-        return await _principal(s, user, "session") if user else None
+            return await _principal(s, acting, "session", impersonator=user) if user.active else None
+        return await _principal(s, user, "session") if user and user.active else None
     if token.startswith("msk_"):
         key = await s.scalar(select(ApiKey).where(ApiKey.key_hash == digest(token)))
         if key is None:
@@ -236,6 +246,11 @@ async def activate(s: AsyncSession, token: str, password: str) -> User:
     if user is None or user.activation_expires is None or user.activation_expires <= utcnow():
         raise ControlError("bad_token", "this activation link is not valid or has expired; ask the main account "
                            "for a new one", 400)
+    if user.role == "additional":
+        account = await s.get(Account, user.account_id)
+        if account is None or not plans.PLANS[account.plan].additional_users:
+            raise ControlError("plan_required", "the main account's plan no longer includes additional users "
+                               "(R-ACC-2: Live or Automated); ask the main account", 402)
     user.password_hash = await hash_password(password)
     user.active, user.activation_hash, user.activation_expires = True, None, None
     return user
@@ -346,7 +361,8 @@ async def delete_subaccount(s: AsyncSession, p: Principal, sub_id: int, confirm:
 async def reassign_subaccount(s: AsyncSession, p: Principal, sub_id: int, user_name: str, email: str,
                               confirm: Any, base_url: str) -> tuple[Account, User, list[str]]:
     """Reassign = delete the assigned user and create a new one; the original says deleting the user deletes
-    their data too, irreversibly (R-ACC-3): the sub-account keeps its name and package and starts empty."""
+    their data too, irreversibly (R-ACC-3): the sub-account keeps its id, name and package and starts empty
+    (the row goes with everything it holds, by the cascades, and comes back under the same id)."""
     sub = await subaccount(s, p, sub_id)
     _confirm(sub, confirm)
     email = check_email(email)
@@ -354,9 +370,10 @@ async def reassign_subaccount(s: AsyncSession, p: Principal, sub_id: int, user_n
     page_name, package = sub.page_name, sub.package
     await s.delete(sub)
     await s.flush()
+    s.expunge(sub)
     await _email_free(s, email)
-    new = Account(kind="sub", parent_id=p.main.id, page_name=page_name, plan="sub", package=package, addons={},
-                  language=p.main.language, branding={}, settings={})
+    new = Account(id=sub_id, kind="sub", parent_id=p.main.id, page_name=page_name, plan="sub", package=package,
+                  addons={}, language=p.main.language, branding={}, settings={})
     s.add(new)
     await s.flush()
     user = await _invite_user(s, new, email, user_name, "owner", base_url, p.user.name)
@@ -382,14 +399,58 @@ def billing(p: Principal) -> dict[str, Any]:
             "addons": dict(main.addons or {}), "limits": lim.__dict__}
 
 
-def change_plan(p: Principal, plan: str, period: str) -> None:
+@dataclass
+class PlanChange:
+    """The additional users a change of plan switched off or back on (R-ACC-2)."""
+
+    deactivated: list[int]
+    reactivated: list[int]
+
+    @property
+    def notice(self) -> str | None:
+        if self.deactivated:
+            return (f"{len(self.deactivated)} additional user(s) switched off: this plan has no additional users "
+                    "(R-ACC-2: Live or Automated). Their events stay in the account; they come back when the plan "
+                    "is Live or Automated again.")
+        if self.reactivated:
+            return f"{len(self.reactivated)} additional user(s) switched back on (R-ACC-2)."
+        return None
+
+
+async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str) -> PlanChange:
     """R-BILL-2/-4: the main account moves from the trial to a paid plan (or between paid plans); never back
-    to the trial. Taking payment is the billing module's part."""
+    to the trial. Taking payment is the billing module's part.
+
+    R-ACC-2: additional users need the Live or Automated plan. The original lets the main account move down to
+    "any available paid plan" (seed FAQ: "можно также понизить категорию тарифного плана и перейти на любую
+    доступную платную подписку"), so a move to a plan without them is not refused: the additional users are
+    switched off (no sign-in, their sessions end, their API keys stop working; pending invitations cannot be
+    activated), keeping their data, which deleting a user would remove irreversibly (R-ACC-3). Moving back to
+    Live or Automated switches them on again, as many as the extra_users add-on allows."""
     p.require_main("change the plan")
     if plan not in plans.PAID_PLANS:
         raise ControlError("bad_request", f"'plan' must be one of {', '.join(plans.PAID_PLANS)} (there is no "
                            "way back to the trial, R-BILL-4)")
     p.main.plan, p.main.period, p.main.trial_ends_at = plan, period, None
+    extra = list(await s.scalars(select(User).where(User.account_id == p.main.id, User.role == "additional")
+                                 .order_by(User.id)))
+    change = PlanChange([], [])
+    if not plans.PLANS[plan].additional_users:
+        for user in extra:
+            if user.active:
+                user.active = False
+                change.deactivated.append(user.id)
+        if change.deactivated:
+            await s.execute(delete(Session).where(Session.user_id.in_(change.deactivated)))
+    else:
+        room = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
+        room -= sum(1 for u in extra if u.active or not deactivated(u))       # active or still invited
+        for user in extra:
+            if room > 0 and deactivated(user):
+                user.active = True
+                change.reactivated.append(user.id)
+                room -= 1
+    return change
 
 
 def buy_addon(p: Principal, addon: str, quantity: int) -> None:

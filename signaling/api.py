@@ -235,9 +235,10 @@ def _validation_message(e: ValidationError) -> str:
     return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
 
 
-async def _read_body(request: web.Request, model: type[BaseModel]) -> Any:
+def _parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+    """The JSON body validated by the operation's model; done after authentication, so that who may not call an
+    operation learns nothing from its validation (401 before 400)."""
     try:
-        raw = await request.read()
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as e:
         raise SignalError("bad_json", "the body must be a JSON object") from e
@@ -313,7 +314,7 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
 
 
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
-    body = await _read_body(request, op.body) if op.body is not None else None
+    raw_json = await request.read() if op.body is not None else b""      # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:
         raise SignalError("bad_request", "Idempotency-Key must be 1 to 255 characters")
@@ -323,13 +324,15 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     stored_key = ""
     try:
         async with db.tx() as s:
-            ctx = Ctx(request, s, None, body)
+            ctx = Ctx(request, s, None)
             if op.auth:
                 token = _token_of(request)
                 ctx.p = await accounts.resolve(s, token) if token else None
                 if ctx.p is None:
                     raise ControlError("unauthorized", "sign in (session cookie) or send 'Authorization: Bearer "
                                        "<API key>'", 401)
+            if op.body is not None:
+                ctx.body = _parse_body(raw_json, op.body)
             claim = None
             if idem is not None:
                 user_id, stored_key = _idempotency_owner(request, ctx, op, idem)

@@ -45,9 +45,9 @@ class AccountOut(Out):
     id: int
     kind: str
     page_name: str
-    plan: str
-    package: str | None = None
-    trial_ends_at: dt.datetime | None = None
+    plan: str | None = Field(description="null for additional and sub-account users: billing data (R-ACC-4)")
+    package: str | None = Field(None, description="a sub-account's package; null unless the main account asks")
+    trial_ends_at: dt.datetime | None = Field(None, description="null for additional and sub-account users")
     language: str
 
 
@@ -56,7 +56,9 @@ class Me(Out):
     account: AccountOut
     role: Literal["main", "additional", "sub"]
     impersonated_by: int | None = None
-    limits: dict[str, Any]
+    limits: dict[str, Any] = Field(description="what the account can do (attendees, presenters, cameras, "
+                                   "recording minutes, storage, ...); the main account also sees which purchases "
+                                   "its plan allows (additional_users)")
 
 
 class Signup(Model):
@@ -78,11 +80,25 @@ class Activate(Model):
     password: Password
 
 
+# R-ACC-4: "additional users and sub-account users cannot see the billing data of the main account" (seed FAQ:
+# "не могут просматривать данные для выставления счетов"). The original's billing page ("Платежные сведения")
+# shows the plan size, payment terms, price, free minutes and the renewal date, with payment methods, add-ons and
+# invoices: so /me shows them the plan, its period and end (trialEndsAt) and the sub-account's package only to
+# the main account, and never the add-ons or what the plan lets one buy. The working limits (attendees,
+# presenters, cameras, recording minutes, storage) stay: they say what the user can do, as the room and the
+# storage bar show everyone in the original, and are not payment data.
+BILLING_LIMITS = ("additional_users",)
+
+
 def me(p: accounts.Principal) -> Me:
     parent = p.main if p.account.kind == "sub" else None
-    return Me(user=UserOut.model_validate(p.user), account=AccountOut.model_validate(p.account), role=p.role,
-              impersonated_by=p.impersonator.id if p.impersonator else None,
-              limits=accounts.account_limits(p.account, parent).__dict__)
+    limits = accounts.account_limits(p.account, parent).__dict__
+    account = AccountOut.model_validate(p.account)
+    if p.role != "main":
+        account = account.model_copy(update={"plan": None, "package": None, "trial_ends_at": None})
+        limits = {k: v for k, v in limits.items() if k not in BILLING_LIMITS}
+    return Me(user=UserOut.model_validate(p.user), account=account, role=p.role,
+              impersonated_by=p.impersonator.id if p.impersonator else None, limits=limits)
 
 
 async def _signed_in(ctx: Ctx, user: Any) -> Me:
@@ -402,6 +418,8 @@ class BillingOut(Out):
     trial_ends_at: dt.datetime | None
     addons: dict[str, int]
     limits: dict[str, Any]
+    notice: str | None = Field(None, description="what a change of plan did besides (additional users switched "
+                                                 "off or on, R-ACC-2)")
 
 
 class PlanIn(Model):
@@ -421,13 +439,15 @@ async def get_billing(ctx: Ctx) -> BillingOut:
     return BillingOut.model_validate(accounts.billing(ctx.user))
 
 
-@API("POST", "/api/v1/billing/plan", "choose a paid plan (main account only; no way back to the trial)",
-     "billing", body=PlanIn, response=BillingOut, errors=(403,))
+@API("POST", "/api/v1/billing/plan", "choose a paid plan (main account only; no way back to the trial). A plan "
+     "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
+     "switches them on (R-ACC-2)", "billing", body=PlanIn, response=BillingOut, errors=(403,))
 async def change_plan(ctx: Ctx) -> BillingOut:
-    accounts.change_plan(ctx.user, ctx.body.plan, ctx.body.period)
+    change = await accounts.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period)
     await webhooks.emit(ctx.s, ctx.user.main.id, "billing.plan_changed",
-                        {"plan": ctx.body.plan, "period": ctx.body.period})
-    return BillingOut.model_validate(accounts.billing(ctx.user))
+                        {"plan": ctx.body.plan, "period": ctx.body.period,
+                         "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
+    return BillingOut.model_validate({**accounts.billing(ctx.user), "notice": change.notice})
 
 
 @API("POST", "/api/v1/billing/addons", "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",

@@ -227,3 +227,45 @@ async def test_account_settings_personal_data_signature_language_branding_autore
                    "branding": {"logo": "https://cdn.example.test/logo.png", "colors": {"primary": "#112233"}}}
     await call(http, "PATCH", "/api/v1/account/settings", 400, json={"branding": {"colors": {"primary": "red"}}})
     assert (await call(http, "GET", "/api/v1/me", 200))["account"]["language"] == "ru"
+
+
+async def test_downgrade_below_live_switches_additional_users_off_and_back_on(api):
+    """R-ACC-2 needs Live or Automated. The original lets the main account move down to "any available paid
+    plan" (seed FAQ), so the move is not refused: the additional users are switched off (no sign-in, sessions
+    and API keys stop, pending invitations cannot be activated) with their events kept, and come back on
+    Live or Automated."""
+    http, owner = await signup(api)
+    await paid(http, "live", extra_users=2)
+    await call(http, "POST", "/api/v1/users", 201, json={"name": "Ivan", "email": "ivan@example.test"})
+    await call(http, "POST", "/api/v1/users", 201, json={"name": "Pending", "email": "pending@example.test"})
+    ivan = api.client()
+    me = await call(ivan, "POST", "/api/v1/activate", 200, json={
+        "token": link_token((await api.mail.wait("ivan@example.test"))[0]), "password": "ivan's password"})
+    ivan_key = api.client((await call(ivan, "POST", "/api/v1/api-keys", 201, json={"name": "CRM"}))["key"])
+    ev = await call(ivan, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Ivan's webinar"})
+
+    down = await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": "mywebinars_pro"})
+    assert down["plan"] == "mywebinars_pro" and "1 additional user(s) switched off" in down["notice"]
+    await call(ivan, "GET", "/api/v1/me", 401)
+    await call(ivan_key, "GET", "/api/v1/me", 401)
+    err = await call(api.client(), "POST", "/api/v1/session", 401, json={"email": "ivan@example.test",
+                                                                         "password": "ivan's password"})
+    assert "Live or Automated" in err["error"]["message"]
+    err = await call(api.client(), "POST", "/api/v1/activate", 402, json={
+        "token": link_token((await api.mail.wait("pending@example.test"))[0]), "password": "pending password"})
+    assert "Live or Automated" in err["error"]["message"]
+    users = {u["email"]: u for u in (await call(http, "GET", "/api/v1/users", 200))["items"]}
+    assert (users["ivan@example.test"]["active"], users["pending@example.test"]["active"]) == (False, False)
+    # his event stays with the account, under the main account's eyes
+    assert (await call(http, "GET", f"/api/v1/events/{ev['id']}", 200))["name"] == "Ivan's webinar"
+    again = await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": "mywebinars"})
+    assert again["notice"] is None                                   # nobody left to switch off
+
+    up = await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": "automated"})
+    assert "1 additional user(s) switched back on" in up["notice"]
+    assert (await call(ivan_key, "GET", "/api/v1/me", 200))["user"]["id"] == me["user"]["id"]
+    back = api.client()
+    await call(back, "POST", "/api/v1/session", 200, json={"email": "ivan@example.test", "password": "ivan's password"})
+    assert [e["name"] for e in (await call(back, "GET", "/api/v1/events", 200))["items"]] == ["Ivan's webinar"]
+    await call(api.client(), "POST", "/api/v1/activate", 200, json={
+        "token": link_token((await api.mail.wait("pending@example.test"))[0]), "password": "pending password"})
