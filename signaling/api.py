@@ -72,6 +72,7 @@ class Ctx:
     p: Principal | None
     body: Any = None
     cookies: list[tuple[str, str | None]] = field(default_factory=list)    # (name, value or None: delete)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)   # e.g. remove files once rows are gone
 
     @property
     def app(self) -> web.Application:
@@ -361,6 +362,8 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
         if replay is None:
             raise
         return replay
+    for work in ctx.after_commit:
+        work()
     if op.method != "GET" and keys.DISPATCHER in request.app:
         request.app[keys.DISPATCHER].wake.set()        # mails and webhooks queued by this request go now
     resp = web.Response(status=op.status, text=text, content_type="application/json") if text is not None \

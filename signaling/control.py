@@ -381,9 +381,10 @@ async def edit_subaccount(ctx: Ctx) -> SubOut:
      errors=(403, 409))
 async def reassign_subaccount(ctx: Ctx) -> SubOut:
     b: SubReassign = ctx.body
-    sub, _, files = await accounts.reassign_subaccount(ctx.s, ctx.user, ctx.id(), b.user_name, b.email, b.confirm,
+    sub_id = ctx.id()
+    sub, _, files = await accounts.reassign_subaccount(ctx.s, ctx.user, sub_id, b.user_name, b.email, b.confirm,
                                                        ctx.settings.public_url)
-    _forget_files(ctx, files)
+    ctx.after_commit.append(lambda: _forget_files(ctx, files, sub_id))
     return await _sub_out(ctx, sub)
 
 
@@ -391,13 +392,23 @@ async def reassign_subaccount(ctx: Ctx) -> SubOut:
      "name in 'confirm'); the add-on stays bought (R-ACC-3)", "subaccounts", body=SubConfirm, status=204,
      errors=(403, 409))
 async def delete_subaccount(ctx: Ctx) -> None:
-    files = await accounts.delete_subaccount(ctx.s, ctx.user, ctx.id(), ctx.body.confirm)
-    _forget_files(ctx, files)
+    sub_id = ctx.id()
+    files = await accounts.delete_subaccount(ctx.s, ctx.user, sub_id, ctx.body.confirm)
+    ctx.after_commit.append(lambda: _forget_files(ctx, files, sub_id))      # the bytes go once the rows have
 
 
-def _forget_files(ctx: Ctx, storage_keys: list[str]) -> None:
+def _forget_files(ctx: Ctx, storage_keys: list[str], account_id: int) -> None:
+    """R-ACC-3, irreversible: the stored bytes of the account's library files, and of its unfinished uploads
+    (whose rows had no storage key yet), leave the disk with the rows. (A reassigned sub-account keeps its id:
+    the old user's unfinished uploads must not become the new user's.)"""
     from . import library_api
+    from .uploads import UploadStore
     library_api.remove_stored(ctx.settings, storage_keys)
+    store = UploadStore(library_api.files_dir(ctx.settings) / "uploads")
+    for side in list(store.root.glob("*.json")):
+        upload = store.get(side.stem) or store.tombstone(side.stem)
+        if upload is not None and upload.owner == str(account_id):
+            store.delete(upload)
 
 
 @API("POST", "/api/v1/subaccounts/{id}/login-as", "log in as the sub-account (R-ACC-3): the session now acts as "

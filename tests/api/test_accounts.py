@@ -3,12 +3,25 @@ additional users, sub-accounts with activation by e-mail, log in as, package cha
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from mediaserver.models import Account, Event, User
+from mediaserver.models import (
+    Account,
+    ApiKey,
+    Contact,
+    ContactGroup,
+    Event,
+    GroupMember,
+    LibraryFile,
+    Recording,
+    Session,
+    User,
+)
 from signaling import keys
 from tests.api.conftest import call, link_token, paid, signup, text_of
+from tests.api.test_library import TUS, _meta, _upload
 
 
 async def test_signup_starts_a_7_day_trial_without_payment_details(api):
@@ -210,6 +223,7 @@ async def test_reassigning_a_subaccount_deletes_the_user_and_data_and_invites_a_
     new = await call(http, "POST", f"/api/v1/subaccounts/{sub['id']}/reassign", 200,
                      json={"confirm": "Sales team", "userName": "Nina", "email": "nina@example.test"})
     assert new["pageName"] == "Sales team" and new["package"] == "medium" and new["user"]["email"] == "nina@example.test"
+    assert new["id"] == sub["id"]                                # the same sub-account, with a new user
     await call(old, "GET", "/api/v1/me", 401)
     [msg] = await api.mail.wait("nina@example.test")
     nina = api.client()
@@ -269,3 +283,108 @@ async def test_downgrade_below_live_switches_additional_users_off_and_back_on(ap
     assert [e["name"] for e in (await call(back, "GET", "/api/v1/events", 200))["items"]] == ["Ivan's webinar"]
     await call(api.client(), "POST", "/api/v1/activate", 200, json={
         "token": link_token((await api.mail.wait("pending@example.test"))[0]), "password": "pending password"})
+
+
+# ---------------------------------------------------------------- deleting a sub-account (R-ACC-3)
+
+async def _holdings(api, http, client, account_id: int, tag: str) -> dict:
+    """Give an account a contact in a group, an event, a library file, an unfinished upload and a recording
+    (a row with its WebM in the library, as the recorder leaves it); returns what was made."""
+    contact = await call(client, "POST", "/api/v1/contacts", 201, json={"name": f"{tag} contact",
+                                                                      "email": f"{tag}-c@example.test"})
+    group = await call(client, "POST", "/api/v1/groups", 201, json={"name": f"{tag} group"})
+    await call(client, "POST", f"/api/v1/groups/{group['id']}/members", 200, json={"contactIds": [contact["id"]]})
+    event = await call(client, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": f"{tag} event"})
+    await _upload(client, f"{tag}.pdf", b"%PDF-1.4 " + tag.encode())
+    async with client.post("/api/v1/uploads", headers={**TUS, "Upload-Length": "100",
+                                                        "Upload-Metadata": _meta(filename=f"{tag}-half.pdf")}) as r:
+        assert r.status == 201
+        half = r.headers["Location"]
+    async with client.patch(half, data=b"%PDF-half", headers={**TUS, "Upload-Offset": "0",
+                                                              "Content-Type": "application/offset+octet-stream"}) as r:
+        assert r.status == 204
+    files_dir = Path(api.settings.data_dir) / "files" / "uploads"
+    webm = b"\x1aE\xdf\xa3 webm of " + tag.encode()
+    (files_dir / f"rec-{tag}.bin").write_bytes(webm)
+    async with api.app[keys.DB].tx() as s:
+        f = LibraryFile(account_id=account_id, name=f"{tag}.webm", size=len(webm), status="complete",
+                        source="recording", storage_key=f"rec-{tag}")
+        s.add(f)
+        await s.flush()
+        s.add(Recording(account_id=account_id, event_id=event["id"], file_id=f.id, name=f"{tag} recording",
+                        status="ready", duration=1.0, size=len(webm), stop_reason="api"))
+    recordings = await call(client, "GET", "/api/v1/recordings", 200)
+    assert [r["name"] for r in recordings["items"]] == [f"{tag} recording"]
+    stored = {p.name for p in files_dir.iterdir()}
+    return {"contact": contact, "group": group, "event": event, "half": half.rsplit("/", 1)[1], "stored": stored}
+
+
+async def _count(api, model, account_id: int) -> int:
+    async with api.app[keys.DB].read() as s:
+        return int(await s.scalar(select(func.count()).select_from(model).where(model.account_id == account_id)))
+
+
+async def test_deleting_a_subaccount_removes_all_its_data_and_nothing_else(api):
+    """R-ACC-3: deleting a sub-account deletes its data irreversibly - contacts, groups, events, library files
+    (rows and bytes on disk, also an unfinished upload), recordings - and not the main account's or another
+    sub-account's; the add-on stays bought. More than one sub-account can be bought, each with its package's
+    storage and recording allowance."""
+    http, owner = await signup(api)
+    await paid(http, "mywebinars", sub_accounts=2)                          # two at once
+    await call(http, "POST", "/api/v1/billing/addons", 200, json={"addon": "sub_accounts", "quantity": 1})
+    assert (await call(http, "GET", "/api/v1/billing", 200))["addons"]["sub_accounts"] == 3
+    doomed, doomed_client, doomed_me = await _sub(api, http, "doomed@example.test", "Doomed team", "large")
+    kept, kept_client, _ = await _sub(api, http, "kept@example.test", "Kept team", "medium")
+    third = await call(http, "POST", "/api/v1/subaccounts", 201, json={
+        "pageName": "Third", "userName": "T", "email": "third@example.test"})
+    await call(http, "POST", "/api/v1/subaccounts", 409, json={
+        "pageName": "Fourth", "userName": "F", "email": "fourth@example.test"})         # 3 bought, 3 in use
+    allowances = {s["pageName"]: (s["package"], s["storageMb"], s["recordingMinutes"])
+                  for s in (await call(http, "GET", "/api/v1/subaccounts", 200))["items"]}
+    assert allowances == {"Doomed team": ("large", 2048, 600), "Kept team": ("medium", 1024, 300),
+                          "Third": ("small", 500, 60)}
+    assert (doomed_me["limits"]["storage_mb"], doomed_me["limits"]["recording_minutes"]) == (2048, 600)
+    await call(doomed_client, "POST", "/api/v1/api-keys", 201, json={"name": "CRM"})
+
+    main_has = await _holdings(api, http, http, owner["account"]["id"], "main")
+    kept_has = await _holdings(api, http, kept_client, kept["id"], "kept")
+    doomed_has = await _holdings(api, http, doomed_client, doomed["id"], "doomed")
+    files_dir = Path(api.settings.data_dir) / "files" / "uploads"
+    doomed_files = doomed_has["stored"] - kept_has["stored"]
+    assert len(doomed_files) == 5, doomed_files           # library file, unfinished upload (bytes, sidecars), WebM
+
+    await call(http, "DELETE", f"/api/v1/subaccounts/{doomed['id']}", 204, json={"confirm": "Doomed team"})
+    for model in (Contact, ContactGroup, Event, LibraryFile, Recording, User):
+        assert await _count(api, model, doomed["id"]) == 0, model
+    async with api.app[keys.DB].read() as s:
+        assert await s.get(Account, doomed["id"]) is None
+        assert await s.scalar(select(func.count()).select_from(GroupMember).where(
+            GroupMember.group_id == doomed_has["group"]["id"])) == 0
+        doomed_user = doomed_me["user"]["id"]
+        assert await s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.user_id == doomed_user)) == 0
+        assert await s.scalar(select(func.count()).select_from(Session).where(Session.user_id == doomed_user)) == 0
+    left = {p.name for p in files_dir.iterdir()}
+    assert left.isdisjoint(doomed_files), left & doomed_files                 # the bytes are gone too
+    assert main_has["stored"] | kept_has["stored"] <= left | doomed_files and left - doomed_files
+    await call(doomed_client, "GET", "/api/v1/me", 401)
+    # nothing else went
+    for client, tag, half in ((http, "main", main_has["half"]), (kept_client, "kept", kept_has["half"])):
+        assert [c["name"] for c in (await call(client, "GET", "/api/v1/contacts", 200))["items"]] == [f"{tag} contact"]
+        assert [g["name"] for g in (await call(client, "GET", "/api/v1/groups", 200))["items"]] == [f"{tag} group"]
+        assert [e["name"] for e in (await call(client, "GET", "/api/v1/events", 200))["items"]] == [f"{tag} event"]
+        assert [r["name"] for r in (await call(client, "GET", "/api/v1/recordings", 200))["items"]] == [
+            f"{tag} recording"]
+        files = (await call(client, "GET", "/api/v1/files", 200))["items"]
+        assert sorted(f["name"] for f in files if f["status"] == "complete") == [f"{tag}.pdf", f"{tag}.webm"]
+        for f in files:
+            if f["status"] == "complete":
+                async with client.get(f"/api/v1/files/{f['id']}/content") as r:
+                    assert r.status == 200 and len(await r.read()) == f["size"]
+        async with client.head(f"/api/v1/uploads/{half}", headers=TUS) as r:
+            assert r.status == 200 and r.headers["Upload-Offset"] == "9"          # their unfinished upload stays
+    # the add-on is not cancelled: its slot takes a new sub-account
+    assert (await call(http, "GET", "/api/v1/billing", 200))["addons"]["sub_accounts"] == 3
+    assert {s["id"] for s in (await call(http, "GET", "/api/v1/subaccounts", 200))["items"]} == {kept["id"],
+                                                                                               third["id"]}
+    await call(http, "POST", "/api/v1/subaccounts", 201, json={
+        "pageName": "Fourth", "userName": "F", "email": "fourth@example.test"})
