@@ -148,10 +148,37 @@ def decode_text(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             pass
     try:
-        return data.decode("utf-8"), "utf-8"
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    else:
+        if _utf8_trusted(data, text):
+            return text, "utf-8"
     return _decode_legacy(data)
+
+
+def _utf8_trusted(data: bytes, text: str) -> bool:
+    """Valid UTF-8 is UTF-8 - except a short text whose few non-ASCII bytes happen to form valid sequences:
+    cp866 "яна" (EF AD A0) is UTF-8 U+FB60, "цой" a CJK character. With under 16 non-ASCII characters, a
+    decoding to unassigned or private characters is not trusted (the legacy code pages decide), and one to
+    characters outside the Latin, Cyrillic and Greek scripts is refused as ambiguous when a legacy code page
+    reads the bytes as plausible Cyrillic. (Real UTF-8 Cyrillic or accented Latin is always trusted.)"""
+    wide = [c for c in text if not c.isascii()]
+    if len(wide) >= 16:
+        return True
+    if any(unicodedata.category(c) in ("Cn", "Co", "Cs") for c in wide):
+        return False
+    if all(unicodedata.name(c, "").startswith(("LATIN", "CYRILLIC", "GREEK")) or unicodedata.category(c)[0] in "PZSN"
+           for c in wide):
+        return True
+    try:
+        legacy, enc = _decode_legacy(data)
+    except ImportRefused:
+        return True
+    if _cyrillic(legacy) and plausibility(legacy) > plausibility(text):
+        raise ImportRefused("unknown_encoding", _ENCODING_ADVICE.format(
+            what=f"the file's encoding cannot be told apart (utf-8 or {enc})"))
+    return True
 
 
 def _decode_legacy(data: bytes) -> tuple[str, str]:
@@ -197,8 +224,25 @@ def _cyrillic(text: str) -> bool:
 _RU_FREQ = dict(zip("оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё",
                     (10.97, 8.45, 8.01, 7.35, 6.70, 6.26, 5.47, 4.73, 4.54, 4.40, 3.49, 3.21, 2.98, 2.81, 2.62,
                      2.01, 1.90, 1.74, 1.70, 1.65, 1.59, 1.44, 1.21, 0.97, 0.94, 0.73, 0.64, 0.48, 0.36, 0.32,
-                     0.26, 0.04, 0.04), strict=True))
+                     0.26, 0.04, 0.60), strict=True))
+# "ё" is rare in running text (printed as "е") but written in names (Пётр, Фёдор, Семён, Алёна, Артём, Ёлкин):
+# it counts as often as "ю" here, or a koi8-r "ФЁДОР" reads better as cp1251 "жідпт".
 _CYR_EXTRA = set("іїєґўІЇЄҐЎ")   # Ukrainian and Belarusian letters of cp1251
+# Serbian and Macedonian letters of cp1251 (0x80-0xBF): in a Russian-language list they are what another code
+# page's Cyrillic letters turn into (cp866 "Пётр" read as cp1251 is "Џсва").
+_CYR_SERBIAN = set("ЂЃЉЊЌЋЏђѓљњќћџЈјЅѕ")
+# Common Russian first names and their everyday forms: a contact list is full of them, and a whole word that is
+# one tips a close call between code pages (koi8-r "ЮЛЯ" reads as cp1251 "амс", a plausible but unknown word).
+_NAMES = set("""александр саша алексей лёша алёша андрей анатолий антон аркадий арсений артём артемий борис вадим
+валентин валерий василий вася виктор виталий владимир вова владислав влад вячеслав геннадий георгий глеб
+григорий гриша даниил данила денис дмитрий дима евгений женя егор иван ваня игорь илья кирилл константин костя
+лев леонид максим макар марк матвей михаил миша никита николай коля олег павел паша пётр петя роман рома руслан
+семён сергей серёжа станислав степан тимофей тимур фёдор федя юрий юра яков ярослав алина алла алёна алиса
+анастасия настя ангелина анна аня антонина валентина валерия варвара вера вероника виктория вика галина дарья
+даша диана евгения екатерина катя елена лена елизавета лиза жанна зинаида зоя инна ирина ира карина кира
+кристина ксения лариса лидия любовь люба людмила маргарита рита марина мария маша надежда надя наталья наташа
+нина оксана ольга оля полина раиса светлана света софия софья соня таисия тамара татьяна таня ульяна юлия юля
+яна""".split())
 _TYPOGRAPHIC = set("«»—–№’‘“”„…•\u00a0©®°")
 # Accented Latin letters each language uses: a word's accents must all fit one language.
 _LANGS = [set(s) for s in ("éèêëàâçîïôùûüÿœæ", "äöüß", "áéíóúñü", "áâãàçéêíóôõú", "àèéìíòóù", "åäöé",
@@ -238,6 +282,9 @@ def plausibility(text: str) -> float:
             elif c in _CYR_EXTRA:
                 cyr += 1
                 word_score += 0.6
+            elif c in _CYR_SERBIAN:
+                cyr += 1
+                word_score -= 1.0
             elif c.isalpha() and unicodedata.name(c, "").startswith("LATIN"):
                 lat += 1
                 accents.add(lower)
@@ -258,6 +305,8 @@ def plausibility(text: str) -> float:
             word_score -= 2.0
         if accents and not any(accents <= lang for lang in _LANGS):
             word_score -= 2.0
+        if cyr and word.lower() in _NAMES:
+            word_score += 1.5
         score += word_score
     return score
 
