@@ -58,12 +58,14 @@ class RoomSettings:
     hd: bool = True                             # R-MEDIA-4: HD video where the plan allows it, else SD
     event: bool = False                         # an event's room: its page asks for the event's access (R-ROOM-6)
     recording: bool = False                     # R-REC-1: everyone sees that the room is being recorded
+    streaming: bool = False                     # R-REC-6: everyone sees that the room is streamed live
 
     def public(self) -> dict:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
                 "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
                 "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
                 "url": f"/room/{self.id}", "pin": self.pin, "event": self.event, "recording": self.recording,
+                "streaming": self.streaming,
                 "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
 
 

@@ -43,16 +43,29 @@ SOURCES = ("camera", "microphone", "screen")
 RoomError = RuleError   # one error type for every refusal a client can get from a room
 
 
-class Recordings(Protocol):
+class Output(Protocol):
+    """What takes a room's tracks off the core besides its participants: a recording or a live stream."""
+
+    def track_added(self, room: Room, track: Track) -> None: ...
+    def track_removed(self, room: Room, track: Track) -> None: ...
+    def sync(self, room: Room) -> None: ...
+    def room_ended(self, room: Room) -> None: ...
+
+
+class Recordings(Output, Protocol):
     """What a room needs of the recording module (mediaserver.recording.RecordingService); rooms.py knows
     nothing of files or formats (R-REC-1, -3)."""
 
     def start(self, room: Room, s: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
     def stop(self, room: Room, reason: str = "host", s: Any = None) -> Awaitable[dict[str, Any]]: ...
-    def track_added(self, room: Room, track: Track) -> None: ...
-    def track_removed(self, room: Room, track: Track) -> None: ...
-    def sync(self, room: Room) -> None: ...
-    def room_ended(self, room: Room) -> None: ...
+
+
+class Streams(Output, Protocol):
+    """What a room needs of live streaming (mediaserver.streaming.StreamingService, R-REC-6); rooms.py knows
+    nothing of RTMP."""
+
+    def start(self, room: Room, url: Any, key: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
+    def stop(self, room: Room, reason: str = "host") -> Awaitable[dict[str, Any]]: ...
 
 
 def server_extensions(kind: str) -> dict[str, int]:
@@ -145,9 +158,11 @@ class Room:
     """One meeting or webinar room on one media worker."""
 
     def __init__(self, settings: RoomSettings, media: MediaEngine,
-                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None) -> None:
+                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None,
+                 streams: Streams | None = None) -> None:
         self.settings = settings
         self.recordings = recordings
+        self.streams = streams
         self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
@@ -294,8 +309,8 @@ class Room:
             p.tracks[t.id] = t
             self.tracks[t.id] = t
         for t in new:
-            if self.recordings is not None:
-                self.recordings.track_added(self, t)        # a track that appears while recording is recorded
+            for o in self._outputs():
+                o.track_added(self, t)          # a track that appears while recording or streaming is taken too
             self._broadcast("trackPublished", {"track": t.describe()}, exclude=p)
         self._renegotiate_all(exclude=p)
         return answer, new
@@ -319,8 +334,8 @@ class Room:
             q.consumers.pop(t.id, None)
             q.paused.pop(t.id, None)
         self.media.close_producer(t.producer_id)   # closes its consumers too
-        if self.recordings is not None:
-            self.recordings.track_removed(self, t)
+        for o in self._outputs():
+            o.track_removed(self, t)
         self._broadcast("trackUnpublished", {"track": t.id}, exclude=t.owner)
 
     def mute(self, p: Participant, kind: str, muted: bool, by: str | None = None) -> list[Track]:
@@ -360,8 +375,11 @@ class Room:
     def _sync_all(self) -> None:
         for q in self.participants.values():
             self._sync(q)
-        if self.recordings is not None:
-            self.recordings.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded
+        for o in self._outputs():
+            o.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded (nor streamed)
+
+    def _outputs(self) -> list[Output]:
+        return [o for o in (self.recordings, self.streams) if o is not None]
 
     # ---- subscribing (server offer, client answer) ----
 
@@ -591,8 +609,8 @@ class Room:
         self.end(p.id)
 
     def end(self, by: str | None = None) -> None:
-        if self.recordings is not None:
-            self.recordings.room_ended(self)     # the recording ends with the session (R-REC-2)
+        for o in self._outputs():
+            o.room_ended(self)     # the recording (R-REC-2) and the live stream end with the session
         self.settings.state = "ended"
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})
@@ -613,6 +631,23 @@ class Room:
         """R-REC-1: the recording indicator every participant sees (the room's public state)."""
         if self.settings.recording != on:
             self.settings.recording = on
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+
+    def _host_startStream(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """R-REC-6: the host streams the room to an RTMP service (its ingest URL and stream key)."""
+        if self.streams is None:
+            raise RuleError("unavailable", "live streaming is not available on this server")
+        return self.streams.start(self, params.get("url"), params.get("key"), by=p.name)
+
+    def _host_stopStream(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        if self.streams is None:
+            raise RuleError("unavailable", "live streaming is not available on this server")
+        return self.streams.stop(self, "host")
+
+    def set_streaming(self, on: bool) -> None:
+        """R-REC-6: the live indicator every participant sees while the room is streamed."""
+        if self.settings.streaming != on:
+            self.settings.streaming = on
             self._broadcast("roomUpdated", {"room": self.settings.public()})
 
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
@@ -663,9 +698,11 @@ class Room:
 class RoomManager:
     """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
-    def __init__(self, media: MediaEngine, recordings: Recordings | None = None) -> None:
+    def __init__(self, media: MediaEngine, recordings: Recordings | None = None,
+                 streams: Streams | None = None) -> None:
         self.media = media
         self.recordings = recordings
+        self.streams = streams
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
@@ -680,7 +717,8 @@ class RoomManager:
                                 state="live" if start == "instant" else "lobby",
                                 audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
                                 event=room_id is not None)
-        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
+        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop,
+                                              recordings=self.recordings, streams=self.streams)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
 
@@ -692,7 +730,8 @@ class RoomManager:
         room = self.rooms.get(name)
         if room is None:
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
-            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
+            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop,
+                                           recordings=self.recordings, streams=self.streams)
         return room
 
     def _drop(self, room: Room) -> None:

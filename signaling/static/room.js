@@ -120,6 +120,7 @@ function renderHeader() {
   show(type, !!r.type);
   show($('#room-lock'), !!r.locked);
   show($('#room-rec'), !!r.recording);          // R-REC-1: the blinking red REC indicator
+  show($('#room-live'), !!r.streaming);         // R-REC-6: the blinking LIVE indicator
   const count = $('#people-count');
   if (S.screen === 'room' && client) {
     // Webinar attendees are not told of each other: the count comes from the room's info (polled).
@@ -1165,6 +1166,9 @@ function renderHostPanel() {
   for (const b of $$('.lock-btn')) b.textContent = t(r.locked ? 'host.unlock' : 'host.lock');
   $('#host-rec').textContent = t(r.recording ? 'host.recStop' : 'host.recStart');
   $('#host-rec').classList.toggle('danger', !!r.recording);
+  $('#host-stream').textContent = t(r.streaming ? 'host.streamStop' : 'host.streamStart');
+  $('#host-stream').classList.toggle('danger', !!r.streaming);
+  $('#host-stream-url').disabled = $('#host-stream-key').disabled = !!r.streaming;
 }
 
 function renderMyData() {
@@ -1276,6 +1280,11 @@ function bind() {
   for (const b of $$('.lock-btn')) b.addEventListener('click', () => hostAction((S.room || {}).locked ? 'unlock' : 'lock'));
   for (const b of $$('.end-btn')) b.addEventListener('click', () => hostAction('end', {}, 'host.endConfirm'));
   $('#host-rec').addEventListener('click', () => hostAction((S.room || {}).recording ? 'stopRecording' : 'startRecording'));
+  $('#host-stream').addEventListener('click', () => {
+    if ((S.room || {}).streaming) { hostAction('stopStream'); return; }
+    const key = $('#host-stream-key').value.trim();
+    hostAction('startStream', { url: $('#host-stream-url').value.trim(), key: key || undefined });
+  });
   $('#host-start').addEventListener('click', () => hostAction('start'));
   for (const r of $$('input[name="audio-mode"]')) {
     r.addEventListener('change', () => { if (r.checked) hostAction('setAudioMode', { mode: r.value }); });
