@@ -55,28 +55,28 @@ def check_target(url: Any, key: Any = None) -> tuple[str, str]:
     """The full RTMP URL (ingest URL + stream key) and what may be shown of it (without the key); a clear
     ControlError for anything else."""
     if not isinstance(url, str) or not url.strip():
-        raise ControlError("bad_request", "'url' is required: the RTMP ingest URL of the service "
+        raise ControlError("bad_stream_target", "'url' is required: the RTMP ingest URL of the service "
                            "(e.g. rtmp://a.rtmp.youtube.com/live2)")
     if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 512
                             or any(c.isspace() or ord(c) < 32 for c in key)):
-        raise ControlError("bad_request", "'key' (the stream key) must be a non-empty string without spaces")
+        raise ControlError("bad_stream_target", "'key' (the stream key) must be a non-empty string without spaces")
     url = url.strip()
     if len(url) > 1024:
-        raise ControlError("bad_request", "'url' is too long (at most 1024 characters)")
+        raise ControlError("bad_stream_target", "'url' is too long (at most 1024 characters)")
     try:
         u = urllib.parse.urlsplit(url)
         port = u.port
     except ValueError as e:
-        raise ControlError("bad_request", f"'url' is not a URL: {e}") from None
+        raise ControlError("bad_stream_target", f"'url' is not a URL: {e}") from None
     if u.scheme not in SCHEMES or not u.hostname:
-        raise ControlError("bad_request", "'url' must be an rtmp:// or rtmps:// URL with a host "
+        raise ControlError("bad_stream_target", "'url' must be an rtmp:// or rtmps:// URL with a host "
                            f"(got {u.scheme + '://' if u.scheme else 'no scheme'})")
     if any(c.isspace() for c in url) or u.query or u.fragment:
-        raise ControlError("bad_request", "'url' must not contain spaces, a query or a fragment")
+        raise ControlError("bad_stream_target", "'url' must not contain spaces, a query or a fragment")
     full = url.rstrip("/") + "/" + key.strip() if key else url
     path = urllib.parse.urlsplit(full).path.strip("/")
     if "/" not in path:
-        raise ControlError("bad_request", "the RTMP target needs an application and a stream key: "
+        raise ControlError("bad_stream_target", "the RTMP target needs an application and a stream key: "
                            "rtmp://host/app/KEY, or 'url' rtmp://host/app with 'key'")
     shown = f"{u.scheme}://{u.hostname}{':' + str(port) if port else ''}/{path.rsplit('/', 1)[0]}/…"
     return full, shown

@@ -81,7 +81,7 @@ async def test_host_streams_the_room_to_an_rtmp_service(api, receiver, nginx):
         r = await guest.call("host", action="startStream", url=url, key=KEY)      # only the host
         assert r["error"]["code"] == "forbidden", r
         r = await host.call("host", action="startStream", url="http://127.0.0.1/live", key=KEY)
-        assert r["error"]["code"] == "bad_request" and "rtmp://" in r["error"]["message"], r
+        assert r["error"]["code"] == "bad_stream_target" and "rtmp://" in r["error"]["message"], r
         r = await host.call("host", action="startStream", url=url, key=KEY)
         assert "result" in r, r
         assert r["result"]["target"] == f"rtmp://127.0.0.1:{nginx}/live/…" and KEY not in json.dumps(r)
