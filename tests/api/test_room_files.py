@@ -225,6 +225,9 @@ async def test_room_files_count_against_the_quota_and_live_in_the_library(api):
     await call(http, "POST", f"/api/v1/events/{pop_up['id']}/end", 200)
     err = await _create(http, f"/api/v1/rooms/{pop_up['roomId']}/uploads", "late.pdf", 1, 410)
     assert err["code"] == "ended"
+    on_demand = await call(http, "POST", "/api/v1/events", 201, json={"kind": "on_demand", "name": "Replay"})
+    err = await _create(http, f"/api/v1/rooms/{on_demand['roomId']}/uploads", "clip.mp4", 1, 409)
+    assert "on-demand" in err["message"]                                # it has no room: its video is a library file
     over = await call(http, "GET", f"/api/v1/rooms/{pop_up['roomId']}/files", 200)
     assert [f["name"] for f in over["items"]] == ["early.pdf"]          # its files are still listed
     await call(http, "DELETE", f"/api/v1/files/{over['items'][0]['id']}", 204)
