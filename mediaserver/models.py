@@ -235,6 +235,17 @@ class LibraryFile(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RoomFile(Base):
+    """A library file uploaded straight into an event's room (R-FILE-2: at most 50 MB) by its host, a presenter or
+    the organiser: the room's files. The file stays in the account's library and counts against its quota
+    (R-FILE-1); deleting the file deletes this link, deleting the event leaves the file in the library."""
+
+    __tablename__ = "room_files"
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", **CASCADE), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(16))          # organiser | host | presenter
+
+
 class Recording(Base):
     """A recording of an event's room (R-REC-1..4): running, then a WebM in the account's file library
     (``file_id``, a LibraryFile with source "recording"). ``language`` is the room's language when the recording
