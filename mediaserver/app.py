@@ -17,6 +17,7 @@ from .avatars import AvatarStore
 from .config import Settings
 from .db import Database
 from .dispatch import Dispatcher
+from .events import RoomControl
 from .mail import Mailer
 from .media import MediaEngine
 from .metrics import make_registry
@@ -63,6 +64,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(media, db, settings.data_dir,
                                                                             settings.public_url)
+    # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
+    rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
                     settings.smtp_tls, settings.mail_from)
     dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, rooms, settings)

@@ -55,6 +55,16 @@ class Recordings(Protocol):
     def room_ended(self, room: Room) -> None: ...
 
 
+class EventControl(Protocol):
+    """What an event's room needs of the control plane (mediaserver.events.RoomControl): the host's Start and End
+    buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5, R-STAT-2, -3), so the
+    room never goes live or ends behind the event's back. A refusal (e.g. live_event_running) is the host's
+    answer."""
+
+    def start(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+    def end(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+
+
 def server_extensions(kind: str) -> dict[str, int]:
     """The header extensions offered to a subscriber for a track of this kind."""
     return {u: i for u, i in SERVER_EXT.items()
@@ -145,9 +155,11 @@ class Room:
     """One meeting or webinar room on one media worker."""
 
     def __init__(self, settings: RoomSettings, media: MediaEngine,
-                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None) -> None:
+                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None,
+                 control: EventControl | None = None) -> None:
         self.settings = settings
         self.recordings = recordings
+        self.control = control
         self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
@@ -522,14 +534,23 @@ class Room:
             raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
         return q
 
-    def _host_start(self, p: Participant, params: dict[str, Any]) -> None:
-        self.start()
+    def _host_start(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        if self.settings.event:          # an event's room starts the event: its rules, session and history
+            if self.control is None:
+                raise RuleError("unavailable", "an event's room is started through its event (POST "
+                                "/api/v1/events/{id}/start); this server has no control plane")
+            return self.control.start(self, p)
+        self.start(announce=False)       # host_action tells everyone
+        return None
 
-    def start(self) -> None:
+    def start(self, announce: bool = True) -> None:
         """The session begins: people in the lobby come in while seats are free (R-ROOM-8)."""
         if self.settings.state == "ended":
             raise RuleError("ended", "this session has ended")
+        was = self.settings.state
         self.settings.state = "live"
+        if was != "live" and announce:   # the host's page (and everyone seated) sees the room go live
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
         self.admit_waiting()
 
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
@@ -586,9 +607,13 @@ class Room:
         self.removed.add(q.identity)            # the same person cannot come back with the same token
         self.leave(q, reason="removed by the host")
 
-    def _host_end(self, p: Participant, params: dict[str, Any]) -> None:
-        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave)."""
+    def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave); an event's
+        room ends its event's session (history, thank-you e-mails, webhook: R-STAT-2, -3)."""
+        if self.settings.event and self.control is not None:
+            return self.control.end(self, p)
         self.end(p.id)
+        return None
 
     def end(self, by: str | None = None) -> None:
         if self.recordings is not None:
@@ -663,9 +688,11 @@ class Room:
 class RoomManager:
     """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
-    def __init__(self, media: MediaEngine, recordings: Recordings | None = None) -> None:
+    def __init__(self, media: MediaEngine, recordings: Recordings | None = None,
+                 control: EventControl | None = None) -> None:
         self.media = media
         self.recordings = recordings
+        self.control = control          # the event life cycle behind event rooms' start and end
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
@@ -680,7 +707,8 @@ class RoomManager:
                                 state="live" if start == "instant" else "lobby",
                                 audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
                                 event=room_id is not None)
-        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
+        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings,
+                                              control=self.control if settings.event else None)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
 
