@@ -276,6 +276,7 @@ def _room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> A
         room = rooms.create(ev.room_type, ev.name, capacity(ev, lim), ev.language if ev.language in ("en", "ru")
                             else "en", ev.agenda[:5000], ev.lobby_message[:2000], start, room_id=ev.room_id)
     room.settings.hd = lim.hd          # R-MEDIA-4: the plan decides SD or HD budgets (issue 5's allocation)
+    room.apply_caps(plans.room_caps(lim, room.settings.type))   # R-ACC-1, R-MEDIA-5: the plan's limits, enforced
     return room
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from . import room_rules as rules
 from . import sdp
 from .media import MediaEngine, TransportInfo, new_ssrc
-from .room_rules import RoomSettings, RuleError
+from .room_rules import PlanCaps, RoomSettings, RuleError
 from .tokens import Grant
 
 log = logging.getLogger("mediaserver.rooms")
@@ -177,6 +177,8 @@ class Room:
         if grant.identity in self.removed and grant.role != "host":
             raise RuleError("removed", "the host removed you from this room")
         status = rules.entry_status(self.settings, grant.role, self.seated())
+        rules.check_presenter_seat(self.settings, grant.role, sum(
+            1 for q in self.participants.values() if q.role == "presenter" and q.identity != grant.identity))
         p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
                         device=device if device in ("desktop", "mobile") else "desktop", status=status)
         self.participants[p.id] = p
@@ -553,6 +555,21 @@ class Room:
             self._broadcast("roomUpdated", {"room": self.settings.public()})
         self.admit_waiting()
 
+    def apply_caps(self, caps: PlanCaps) -> None:
+        """The limits of the event's account's plan (R-ACC-1, R-MEDIA-5), set whenever the control plane opens
+        or starts the room. A capacity the host had not changed follows the plan (an upgrade lets waiting people
+        in, R-ROOM-8); one above the plan is brought down to it."""
+        st = self.settings
+        before = st.public()
+        if st.caps is not None and st.capacity == st.caps.capacity:
+            st.capacity = caps.capacity
+        st.capacity = min(st.capacity, caps.capacity)
+        st.caps = caps
+        st.camera_limit = caps.cameras
+        if st.public() != before:
+            self._broadcast("roomUpdated", {"room": st.public()})
+        self.admit_waiting()
+
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
         mode = params.get("mode")
         rules.check_audio_mode(self.settings, mode, self.seated())
@@ -641,10 +658,8 @@ class Room:
             self._broadcast("roomUpdated", {"room": self.settings.public()})
 
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
-        cap = rules.check_capacity(self.settings.type, params.get("capacity"))
-        if self.settings.audio_mode == "discussion" and cap > rules.DISCUSSION_MAX:
-            raise RuleError("too_many_for_discussion",
-                            f"discussion mode allows at most {rules.DISCUSSION_MAX} participants")
+        cap = rules.check_capacity(self.settings.type, params.get("capacity"), self.settings.caps)
+        rules.check_discussion_capacity(self.settings, cap)
         self.settings.capacity = cap
         self.admit_waiting()
 
