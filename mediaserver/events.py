@@ -5,6 +5,8 @@ carries it, and joining goes through the event's access rules to the usual join 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import html
 import logging
 import re
@@ -276,6 +278,7 @@ def _room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> A
         room = rooms.create(ev.room_type, ev.name, capacity(ev, lim), ev.language if ev.language in ("en", "ru")
                             else "en", ev.agenda[:5000], ev.lobby_message[:2000], start, room_id=ev.room_id)
     room.settings.hd = lim.hd          # R-MEDIA-4: the plan decides SD or HD budgets (issue 5's allocation)
+    room.settings.pin = _pin(ev)       # the PIN the invitations carry (R-ROOM-10, R-INT-6)
     room.apply_caps(plans.room_caps(lim, room.settings.type))   # R-ACC-1, R-MEDIA-5: the plan's limits, enforced
     return room
 
@@ -506,7 +509,11 @@ async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings
 
 
 def _pin(ev: Event) -> str:
-    return f"{int(ev.room_id) % 1_000_000:06d}"
+    """The dial-in PIN of the event (R-PHONE-1, R-INT-6): one source of truth for the invitations and the room
+    (_room_for sets the room's PIN from it). It stays the same for every session and invitation, and it comes from
+    the event's secret host key, so nobody can work it out from the room ID."""
+    digest = hmac.new(ev.host_key.encode(), f"dial-in PIN {ev.room_id}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
 # ---------------------------------------------------------------- registration (R-ROOM-9)

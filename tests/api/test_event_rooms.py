@@ -2,13 +2,15 @@
 room (the `start` and `end` host actions over the WebSocket, as the room page sends them) go through the event's
 life cycle like the API's start and end: one live event per account (R-ROOM-5), the session in the history and the
 event's kind-specific fate (R-ROOM-4, R-STAT-2), the webhooks, the thank-you e-mails (R-STAT-3). The room page
-shows a refusal's reason."""
+shows a refusal's reason. The dial-in PIN of the invitations is the room's own and not derived from its ID
+(R-ROOM-10, R-INT-6)."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -225,3 +227,43 @@ async def test_the_room_page_shows_why_start_is_refused(api):
     assert not message.startswith("Something went wrong"), shown      # the reason itself, not a generic failure
     assert st["room"]["state"] == "lobby"
     assert (await event(http, b["id"]))["status"] == "planned"
+
+
+# ---------------------------------------------------------------- the dial-in PIN (R-ROOM-10, R-INT-6)
+
+def _pin_of(mail_text: str) -> str:
+    m = re.search(r"\(PIN (\d{6})\)", mail_text)
+    assert m, mail_text
+    return m.group(1)
+
+
+async def test_invitations_carry_the_rooms_own_pin_which_is_not_derived_from_the_room_id(api):
+    http, _ = await signup(api)
+    pins = set()
+    for n in range(3):
+        ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": f"Dial {n}",
+                                                                   "dialIn": True})
+        who = f"caller{n}@example.test"
+        await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": [who]})
+        [msg] = await api.mail.wait(who)
+        pin = _pin_of(text_of(msg))
+        assert pin != f"{int(ev['roomId']) % 1_000_000:06d}" and pin not in ev["roomId"], (pin, ev["roomId"])
+        pins.add(pin)
+        # the room reports the same PIN to the people let in, before the start and in every session
+        async with ws_room(api) as room:
+            _, joined = await room.enter(await room_token(api, ev["roomId"], "Guest", who))
+            assert joined["room"]["pin"] == pin
+        for _ in range(2):
+            started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+            async with ws_room(api) as room:
+                _, joined = await room.enter(started["hostToken"])
+                assert joined["room"]["pin"] == pin
+            await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
+        # a re-sent invitation carries the same PIN
+        await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations/resend", 200, json={})
+        msgs = [m for m in await api.mail.wait(who, 3) if m["Subject"].startswith("Invitation")]   # and thanks
+        assert len(msgs) == 2 and _pin_of(text_of(msgs[-1])) == pin
+        # and anyone who only knows the room ID does not get it from the room's public info
+        info = await call(api.client(), "GET", f"/api/v1/rooms/{ev['roomId']}", 200)
+        assert "pin" not in info and pin not in json.dumps(info)
+    assert len(pins) == 3
