@@ -17,6 +17,7 @@ from .avatars import AvatarStore
 from .config import Settings
 from .db import Database
 from .dispatch import Dispatcher
+from .events import RoomControl
 from .livefeed import parse_size
 from .mail import Mailer
 from .media import MediaEngine
@@ -68,6 +69,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
     streams = rooms.streams = app[keys.STREAMS] = StreamingService(media, db, parse_size(settings.stream_size),
                                                                    settings.stream_video_kbps)
+    # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
+    rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
                     settings.smtp_tls, settings.mail_from)
     dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, rooms, settings)

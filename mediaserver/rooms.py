@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from . import room_rules as rules
 from . import sdp
 from .media import MediaEngine, TransportInfo, new_ssrc
-from .room_rules import RoomSettings, RuleError
+from .room_rules import PlanCaps, RoomSettings, RuleError
 from .tokens import Grant
 
 log = logging.getLogger("mediaserver.rooms")
@@ -66,6 +66,16 @@ class Streams(Output, Protocol):
 
     def start(self, room: Room, url: Any, key: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
     def stop(self, room: Room, reason: str = "host") -> Awaitable[dict[str, Any]]: ...
+
+
+class EventControl(Protocol):
+    """What an event's room needs of the control plane (mediaserver.events.RoomControl): the host's Start and End
+    buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5, R-STAT-2, -3), so the
+    room never goes live or ends behind the event's back. A refusal (e.g. live_event_running) is the host's
+    answer."""
+
+    def start(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+    def end(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
 
 
 def server_extensions(kind: str) -> dict[str, int]:
@@ -159,10 +169,11 @@ class Room:
 
     def __init__(self, settings: RoomSettings, media: MediaEngine,
                  on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None,
-                 streams: Streams | None = None) -> None:
+                 streams: Streams | None = None, control: EventControl | None = None) -> None:
         self.settings = settings
         self.recordings = recordings
         self.streams = streams
+        self.control = control
         self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
@@ -180,6 +191,8 @@ class Room:
         if grant.identity in self.removed and grant.role != "host":
             raise RuleError("removed", "the host removed you from this room")
         status = rules.entry_status(self.settings, grant.role, self.seated())
+        rules.check_presenter_seat(self.settings, grant.role, sum(
+            1 for q in self.participants.values() if q.role == "presenter" and q.identity != grant.identity))
         p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
                         device=device if device in ("desktop", "mobile") else "desktop", status=status)
         self.participants[p.id] = p
@@ -540,14 +553,38 @@ class Room:
             raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
         return q
 
-    def _host_start(self, p: Participant, params: dict[str, Any]) -> None:
-        self.start()
+    def _host_start(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        if self.settings.event:          # an event's room starts the event: its rules, session and history
+            if self.control is None:
+                raise RuleError("unavailable", "an event's room is started through its event (POST "
+                                "/api/v1/events/{id}/start); this server has no control plane")
+            return self.control.start(self, p)
+        self.start(announce=False)       # host_action tells everyone
+        return None
 
-    def start(self) -> None:
+    def start(self, announce: bool = True) -> None:
         """The session begins: people in the lobby come in while seats are free (R-ROOM-8)."""
         if self.settings.state == "ended":
             raise RuleError("ended", "this session has ended")
+        was = self.settings.state
         self.settings.state = "live"
+        if was != "live" and announce:   # the host's page (and everyone seated) sees the room go live
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+        self.admit_waiting()
+
+    def apply_caps(self, caps: PlanCaps) -> None:
+        """The limits of the event's account's plan (R-ACC-1, R-MEDIA-5), set whenever the control plane opens
+        or starts the room. A capacity the host had not changed follows the plan (an upgrade lets waiting people
+        in, R-ROOM-8); one above the plan is brought down to it."""
+        st = self.settings
+        before = st.public()
+        if st.caps is not None and st.capacity == st.caps.capacity:
+            st.capacity = caps.capacity
+        st.capacity = min(st.capacity, caps.capacity)
+        st.caps = caps
+        st.camera_limit = caps.cameras
+        if st.public() != before:
+            self._broadcast("roomUpdated", {"room": st.public()})
         self.admit_waiting()
 
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
@@ -604,9 +641,13 @@ class Room:
         self.removed.add(q.identity)            # the same person cannot come back with the same token
         self.leave(q, reason="removed by the host")
 
-    def _host_end(self, p: Participant, params: dict[str, Any]) -> None:
-        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave)."""
+    def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave); an event's
+        room ends its event's session (history, thank-you e-mails, webhook: R-STAT-2, -3)."""
+        if self.settings.event and self.control is not None:
+            return self.control.end(self, p)
         self.end(p.id)
+        return None
 
     def end(self, by: str | None = None) -> None:
         for o in self._outputs():
@@ -651,10 +692,8 @@ class Room:
             self._broadcast("roomUpdated", {"room": self.settings.public()})
 
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
-        cap = rules.check_capacity(self.settings.type, params.get("capacity"))
-        if self.settings.audio_mode == "discussion" and cap > rules.DISCUSSION_MAX:
-            raise RuleError("too_many_for_discussion",
-                            f"discussion mode allows at most {rules.DISCUSSION_MAX} participants")
+        cap = rules.check_capacity(self.settings.type, params.get("capacity"), self.settings.caps)
+        rules.check_discussion_capacity(self.settings, cap)
         self.settings.capacity = cap
         self.admit_waiting()
 
@@ -699,10 +738,11 @@ class RoomManager:
     """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
     def __init__(self, media: MediaEngine, recordings: Recordings | None = None,
-                 streams: Streams | None = None) -> None:
+                 streams: Streams | None = None, control: EventControl | None = None) -> None:
         self.media = media
         self.recordings = recordings
         self.streams = streams
+        self.control = control          # the event life cycle behind event rooms' start and end
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
@@ -718,7 +758,8 @@ class RoomManager:
                                 audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
                                 event=room_id is not None)
         room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop,
-                                              recordings=self.recordings, streams=self.streams)
+                                              recordings=self.recordings, streams=self.streams,
+                                              control=self.control if settings.event else None)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
 

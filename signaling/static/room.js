@@ -65,9 +65,16 @@ function toast(message, kind = 'info') {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { box.hidden = true; }, kind === 'error' ? 7000 : 4500);
 }
+// Refusals whose reason depends on the account (its plan's limits, R-ACC-1, R-MEDIA-5; its other live event,
+// R-ROOM-5): the server's message names the numbers and the way out, which a fixed text cannot.
+const SERVER_EXPLAINS = new Set(['live_event_running', 'plan_limit', 'presenter_seats_full',
+  'too_many_for_discussion', 'trial_expired']);
+function explain(code, message) {
+  return SERVER_EXPLAINS.has(code) && message ? message : errorText(code, message);
+}
 function fail(e, prefix) {
   const code = e && e.code ? e.code : (e && e.name) || 'unknown';
-  const text = errorText(code, e && e.message);
+  const text = explain(code, e && e.message);
   console.warn(prefix || 'room:', code, e && e.message);
   toast(text, 'error');
   return code;
@@ -519,7 +526,7 @@ function renderLobby() {
 
 function showError(code, message) {
   S.error = code;
-  $('#error-text').textContent = errorText(code, message);
+  $('#error-text').textContent = explain(code, message);
   setScreen('error');
   stopLocal();
 }
