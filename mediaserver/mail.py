@@ -55,6 +55,18 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
                "body": ["Здравствуйте, {name}!", "запись мероприятия {event} можно посмотреть по ссылке: {link}",
                         "{organiser}"]},
     },
+    # R-AUTO-1: an automated event that could not start at its time (mediaserver.automation)
+    "automation_failed": {
+        "en": {"subject": "Your automated event {event} did not start",
+               "body": ["Hello {name},", "{event} was to start by itself at {when}, but it could not: {reason}",
+                        "It stays on your dashboard marked as failed: set a new start time to run it, or delete "
+                        "it: {link}"]},
+        "ru": {"subject": "Автоматическое мероприятие {event} не началось",
+               "body": ["Здравствуйте, {name}!", "мероприятие {event} должно было начаться само в {when}, но не "
+                        "смогло: {reason}",
+                        "Оно осталось в вашем расписании с отметкой о сбое: задайте новое время начала, чтобы "
+                        "провести его, или удалите его: {link}"]},
+    },
     "thank_you": {
         "en": {"subject": "Thank you for attending {event}",
                "body": ["Hello {name},", "thank you for attending {event}.", "{more}"]},
