@@ -478,9 +478,17 @@ async def public_event(ctx: Ctx) -> PublicEvent:
     ev = await _public(ctx)
     from mediaserver.models import Account
     account = await ctx.s.get(Account, ev.account_id)
-    brand = {**((account.branding if account else None) or {}), **(ev.branding or {})}
-    # R-ROOM-11: what the pages show (logo, colours, backgrounds); the e-mail layout and signature stay private
-    brand = {k: v for k, v in brand.items() if k in PUBLIC_BRANDING}
+    # R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's colour by
+    # colour and background by background; the e-mail layout and signature stay private
+    own, base = ev.branding or {}, (account.branding if account else None) or {}
+    brand: dict[str, Any] = {}
+    for key in PUBLIC_BRANDING:
+        if isinstance(own.get(key), dict) or isinstance(base.get(key), dict):
+            merged = {**(base.get(key) or {}), **(own.get(key) or {})}
+            if merged:
+                brand[key] = merged
+        elif own.get(key) or base.get(key):
+            brand[key] = own.get(key) or base.get(key)
     return PublicEvent(name=ev.name, kind=ev.kind, status=ev.status, room_id=ev.room_id, room_type=ev.room_type,
                        starts_at=ev.starts_at, timezone=ev.timezone, language=ev.language, agenda=ev.agenda,
                        lobby_message=ev.lobby_message, access=ev.access, ticket_price=ev.ticket_price,
