@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zoneinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -151,7 +152,12 @@ async def fail(s: AsyncSession, ev: Event, code: str, message: str, now: dt.date
                                                           "startsAt": ev.starts_at})
     owner = await s.get(User, ev.owner_id)
     if owner is not None:
-        when = ev.starts_at.strftime("%Y-%m-%d %H:%M UTC") if ev.starts_at else ""
+        when = ""
+        if ev.starts_at is not None:
+            try:
+                when = ev.starts_at.astimezone(zoneinfo.ZoneInfo(ev.timezone)).strftime(f"%Y-%m-%d %H:%M {ev.timezone}")
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                when = ev.starts_at.strftime("%Y-%m-%d %H:%M UTC")
         await mail.queue(s, ev.account_id, "automation_failed", owner.email, owner.language, {
             "name": owner.name, "event": ev.name, "when": when, "reason": message,
             "link": f"{base_url}/dashboard#event={ev.id}"})

@@ -139,7 +139,8 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         raise ControlError("bad_request", "an on-demand event cannot be paid on this server yet")
     if "video_file_id" in data:          # R-AUTO-2: the video an on-demand event plays
         await ondemand.attach(s, ev, data["video_file_id"])
-    await automation.check(s, ev)        # R-AUTO-1: the files an automated event's timeline plays
+    if "options" in data:                # R-AUTO-1: the files an automated event's timeline plays
+        await automation.check(s, ev)
     ev.access = access
     if access != "password":
         ev.password_hash = None
