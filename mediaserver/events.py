@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import accounts, mail, ondemand, plans, tokens, webhooks
+from . import accounts, automation, mail, ondemand, plans, tokens, webhooks
 from .accounts import Principal
 from .db import utcnow
 from .errors import ControlError, forbidden, not_found
@@ -63,8 +63,9 @@ def _visible(p: Principal) -> Any:
 
 
 async def list_events(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Event], int]:
-    """The dashboard: events that are planned or live (history holds the rest), soonest first."""
-    where = _visible(p) & Event.status.in_(("planned", "live"))
+    """The dashboard: events that are planned or live, and automated ones that failed to start (R-AUTO-1: the
+    organiser sees why and plans them again); history holds the rest. Soonest first."""
+    where = _visible(p) & Event.status.in_(("planned", "live", "failed"))
     total = await s.scalar(select(func.count()).select_from(Event).where(where))
     rows = await s.scalars(select(Event).where(where).order_by(Event.starts_at.is_(None), Event.starts_at,
                                                                Event.id).offset(offset).limit(limit))
@@ -141,6 +142,8 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         raise ControlError("bad_request", "an on-demand event cannot be paid on this server yet")
     if "video_file_id" in data:          # R-AUTO-2: the video an on-demand event plays
         await ondemand.attach(s, ev, data["video_file_id"])
+    if "options" in data:                # R-AUTO-1: the files an automated event's timeline plays
+        await automation.check(s, ev)
     ev.access = access
     if access != "password":
         ev.password_hash = None
@@ -175,6 +178,7 @@ async def update_event(s: AsyncSession, p: Principal, event_id: int, data: dict[
     if ev.status == "done":
         raise ControlError("conflict", "this event is in the history and can no longer be changed", 409)
     await _apply(s, p, ev, data, now)
+    automation.rescheduled(ev, data)
     ev.settings_version += 1
     ev.updated_at = now
     outdated = await outdated_invitations(s, ev)
@@ -383,22 +387,11 @@ async def reconcile(s: AsyncSession, rooms: RoomManager, account_id: int | None 
 
 async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.datetime | None = None) -> None:
     """The clock's part of the life cycles (R-ROOM-4): automated events start by themselves at their time and
-    end after their duration; a scheduled event whose day has passed leaves the dashboard, and if it never
-    ran nothing of it is kept."""
+    end when their timeline has played, a start that cannot happen is recorded as failed (mediaserver.automation);
+    a scheduled event whose day has passed leaves the dashboard, and if it never ran nothing of it is kept."""
     now = now or utcnow()
     await reconcile(s, rooms, now=now, base_url=base_url)
-    due = await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "planned",
-                                              Event.starts_at <= now))
-    for ev in list(due):
-        try:
-            async with s.begin_nested():
-                await start_event(s, None, ev.id, rooms, now, ev=ev)
-        except ControlError as e:
-            log.warning("automated event %s could not start: %s", ev.id, e.message)
-    running = await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "live"))
-    for ev in list(running):
-        if ev.starts_at and ev.starts_at + dt.timedelta(minutes=ev.duration_minutes) <= now:
-            await end_event(s, None, ev.id, rooms, base_url, now, ev=ev)
+    await automation.run(s, rooms, base_url, now)
     past = await s.scalars(select(Event).where(Event.kind.in_(("scheduled", "automated")), Event.status == "planned",
                                                Event.starts_at.is_not(None)))
     for ev in list(past):
@@ -603,6 +596,7 @@ async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomMana
     with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see mediaserver.ondemand)."""
     if ev.status == "done":
         raise ControlError("ended", "this event is over", 410)
+    automation.refuse_failed(ev)
     role, inv = "attendee", None
     host_key = body.get("hostKey")
     token = body.get("token") or body.get("presenterKey")

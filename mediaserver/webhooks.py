@@ -21,6 +21,7 @@ from .models import Webhook, WebhookDelivery
 # through emit(); this module delivers whatever is emitted.
 EVENT_TYPES = (
     "event.created", "event.updated", "event.started", "event.ended", "event.deleted",
+    "event.failed",                 # an automated event could not start at its time (mediaserver.automation)
     "participant.registered", "participant.joined",
     "recording.started", "recording.ready",
     "stream.started", "stream.stopped",

@@ -6,6 +6,8 @@
 import { MediaserverClient, MediaserverError } from '/sdk/mediaserver.js';
 import { embedSnippet } from '/sdk/embed.js';
 import { applyI18n, errorText, language, setLanguage, t } from '/static/i18n.js';
+import { applyBranding } from '/static/branding.js';
+import { TimelinePlayer } from '/static/timeline.js';
 
 const $ = (sel) => document.querySelector(sel);
 const $$ = (sel) => [...document.querySelectorAll(sel)];
@@ -22,6 +24,7 @@ const S = window.roomState = {
   roomId: null, room: null, self: null, activeSpeaker: null, publishing: false, sharing: false,
   muted: { audio: false, video: false }, mobile,
   event: null, thankYouUrl: null, redirect: null, order: null, buyError: null,
+  timeline: null,                // an automated event's playback (R-AUTO-1): position, component, currentTime...
 };
 
 let client = null;
@@ -85,7 +88,8 @@ function setScreen(name) {
   for (const s of ['join', 'register', 'lobby', 'waiting', 'room', 'ended', 'left', 'removed', 'error']) {
     show($(`#screen-${s}`), s === name);
   }
-  document.body.dataset.screen = name;
+  document.body.dataset.screen = name;        // also picks the screen's branded background (room.css)
+  if (name !== 'room') stopTimeline();
   if (name !== 'room') {
     closePanel();
     $('#toast').hidden = true;
@@ -145,6 +149,7 @@ async function loadRoom(id) {
     S.room = info;
     S.error = null;
     S.event = info.event ? await loadEvent(id) : null;     // a plain room has no event to ask about
+    applyBranding(S.event && S.event.branding);            // R-ROOM-11: logo, colours, backgrounds
     applyLanguage(info.language);
     $('#join-room-name').textContent = info.name ? info.name : '';
     if (S.event) {
@@ -152,6 +157,7 @@ async function loadRoom(id) {
       // next session): over or on demand, a clear message instead of a form (R-ROOM-4).
       if (S.event.status === 'done') { showOver('event'); return false; }
       if (S.event.kind === 'on_demand') { showOver('on_demand'); return false; }
+      if (S.event.status === 'failed') { showOver('failed'); return false; }     // an automated start that failed
     } else if (info.state === 'ended') { showOver('session'); return false; }
     renderAccess();
     resumeOrder();
@@ -385,6 +391,7 @@ const OVER = {
   session: ['ended.title', 'ended.text', 'ended'],
   event: ['over.title', 'over.text', 'ended'],
   on_demand: ['ondemand.title', 'ondemand.text', 'on_demand'],
+  failed: ['failed.title', 'failed.text', 'not_started'],
 };
 function showOver(kind, thankYouUrl) {
   const [title, text, code] = OVER[kind];
@@ -455,6 +462,7 @@ async function submitJoin(ev) {
     } catch (e) {
       if (e.code === 'ended') { showOver(S.event ? 'event' : 'session'); return; }
       if (e.code === 'on_demand') { showOver('on_demand'); return; }
+      if (e.code === 'not_started') { showOver('failed'); return; }
       if (e.code === 'registration_required') { showRegistration(); return; }
       if (e.code === 'password_required') {        // R-ROOM-6: say whether it was wrong or missing; retry
         ask.password = true;
@@ -477,6 +485,7 @@ async function submitJoin(ev) {
     S.thankYouUrl = grant.thankYouUrl || null;
     if (grant.room) { S.room = { ...(S.room || {}), ...grant.room }; applyLanguage(S.room.language); }
     S.role = grant.role;
+    S.joinToken = grant.token;                  // an automated event's timeline is asked for with it
     await connect(grant.token);
   } finally {
     button.disabled = false;
@@ -521,6 +530,12 @@ function renderLobby() {
   show($('#lobby-agenda-box'), !!r.agenda);
   $('#lobby-message').textContent = r.message || '';
   show($('#lobby-message'), !!r.message);
+  // R-AUTO-1: an automated event starts by itself at its time (attendees must come on time)
+  const auto = S.event && S.event.kind === 'automated' && S.event.startsAt;
+  $('#lobby-auto').dataset.i18n = auto ? 'lobby.automated' : 'lobby.auto';
+  $('#lobby-starts').textContent = auto ? t('lobby.startsAt', { when: new Date(S.event.startsAt).toLocaleString(language()) }) : '';
+  show($('#lobby-starts'), !!auto);
+  applyI18n();
   setScreen('lobby');
 }
 
@@ -550,6 +565,7 @@ async function enterRoom() {
   pollSeats();
   renderAll();
   client.startSpeakerDetection();
+  if (S.event && S.event.kind === 'automated') startTimeline();
   await ensureSubscribed();
   const speaker = S.role === 'host' || S.role === 'presenter' || client.participant.floor;
   const meeting = S.room && S.room.type === 'meeting';   // in a meeting everyone comes in with camera and mic
@@ -569,6 +585,35 @@ async function ensureSubscribed() {
     if (e.code === 'forbidden' || e.code === 'not_admitted') return;   // presenters-only mode: nothing to receive
     fail(e);
   }
+}
+
+// ---------- an automated event's timeline (R-ROOM-4, R-AUTO-1) ----------
+// The stage plays the timeline from signed /play URLs (timeline.js), everyone at the same position; when it has
+// played, the person goes to the thank-you screen and page as when a host ends a session (R-STAT-3).
+let player = null;
+
+function startTimeline() {
+  if (player || !S.joinToken) return;
+  player = new TimelinePlayer({
+    box: $('#auto-stage'), roomId: S.roomId, token: S.joinToken, text: t,
+    onChange: (state) => { S.timeline = { ...state }; },
+    onEnd: (data) => {
+      player = null;
+      if (S.screen !== 'room') return;
+      leaving = true;
+      stopLocal();
+      syncState();
+      showOver('session', S.role !== 'host' ? (S.thankYouUrl || (data && data.thankYouUrl)) : null);
+      if (client) client.leave();
+    },
+  });
+  player.start().catch((e) => console.warn('timeline:', e));
+}
+
+function stopTimeline() {
+  if (!player) return;
+  player.stop();
+  player = null;
 }
 
 // ---------- registration (R-ROOM-9) ----------
