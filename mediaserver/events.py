@@ -57,6 +57,16 @@ async def get_event(s: AsyncSession, p: Principal, event_id: int, write: bool = 
     return ev
 
 
+async def live_room(s: AsyncSession, p: Principal, event_id: int, rooms: RoomManager, what: str) -> Any:
+    """The room of one of the principal's events that is live now, for ``what`` needs one (a recording, a live
+    stream); 409 ``not_live`` otherwise."""
+    ev = await get_event(s, p, event_id, write=True)
+    room = rooms.find(ev.room_id)
+    if ev.status != "live" or room is None or room.settings.state != "live":
+        raise ControlError("not_live", f"the event is not live: {what} is made of a live session", 409)
+    return room
+
+
 def _visible(p: Principal) -> Any:
     cond = Event.account_id == p.account.id
     return cond & (Event.owner_id == p.user.id) if p.role == "additional" else cond

@@ -237,24 +237,10 @@ class LiveFeed:
             decoded = self.audio_dec[ssrc].decode(av.Packet(payload))
         except av.error.FFmpegError:
             return
-        import numpy as np
-
         sample = max(0, pos_us * AUDIO_RATE // 1_000_000)
         for f in decoded:
-            for g in self.resamplers[ssrc].resample(f):
-                pcm = g.to_ndarray()
-                n = pcm.shape[1]
-                done = 0
-                while done < n:
-                    index, off = divmod(sample + done, AUDIO_BLOCK)
-                    take = min(n - done, AUDIO_BLOCK - off)
-                    if index >= self.next_block:          # too late for a block already sent: left out
-                        block = self.blocks.get(index)
-                        if block is None:
-                            block = self.blocks[index] = np.zeros((2, AUDIO_BLOCK), np.float32)
-                        block[:, off:off + take] += pcm[:, done:done + take]
-                    done += take
-                sample += n
+            for g in self.resamplers[ssrc].resample(f):     # too late for a block already sent: left out
+                sample = recfile.mix_into(self.blocks, self.next_block, AUDIO_BLOCK, sample, g.to_ndarray())
 
     def _flush_audio(self, pos_us: int) -> None:
         import av

@@ -40,11 +40,7 @@ class StreamOut(Out):
 
 
 async def _live_room(ctx: Ctx) -> Any:
-    ev = await events.get_event(ctx.s, ctx.user, ctx.id(), write=True)
-    room = ctx.app[keys.ROOMS].find(ev.room_id)
-    if ev.status != "live" or room is None or room.settings.state != "live":
-        raise ControlError("not_live", "the event is not live: a live stream is of a live session", 409)
-    return room
+    return await events.live_room(ctx.s, ctx.user, ctx.id(), ctx.app[keys.ROOMS], "a live stream")
 
 
 @API("POST", "/api/v1/events/{id}/stream", "stream the live event's room to an RTMP service (R-REC-6): one picture "
