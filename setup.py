@@ -89,6 +89,7 @@ setup(
             "xlwt>=1.3",
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
+            "requests>=2.31",
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},

@@ -17,11 +17,14 @@ from .avatars import AvatarStore
 from .config import Settings
 from .db import Database
 from .dispatch import Dispatcher
+from .events import RoomControl
+from .livefeed import parse_size
 from .mail import Mailer
 from .media import MediaEngine
 from .metrics import make_registry
 from .recording import RecordingService
 from .rooms import RoomManager
+from .streaming import StreamingService
 
 log = logging.getLogger("mediaserver")
 
@@ -63,6 +66,11 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(media, db, settings.data_dir,
                                                                             settings.public_url)
+    # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
+    streams = rooms.streams = app[keys.STREAMS] = StreamingService(media, db, parse_size(settings.stream_size),
+                                                                   settings.stream_video_kbps)
+    # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
+    rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
                     settings.smtp_tls, settings.mail_from)
     dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, rooms, settings)
@@ -80,6 +88,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
                  media.port, media.ice_tcp, media.worker.gso, media.fingerprint)
 
     async def on_cleanup(app: web.Application) -> None:
+        await streams.close()
         await recordings.close()
         await dispatcher.close()
         await db.close()

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from .livefeed import parse_size
+
 
 class ConfigError(ValueError):
     """A setting has an unknown name or a value of the wrong type."""
@@ -42,6 +44,8 @@ class Settings:
     webhook_backoff: float = 5.0        # seconds before the first retry; doubles each time (capped at 1 h)
     upload_expiry: float = 86400.0      # seconds without progress before an unfinished upload is deleted (R-FILE-3)
     watch_url_ttl: int = 3600           # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
+    stream_size: str = "1280x720"       # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
+    stream_video_kbps: int = 2500       # its H.264 bitrate
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +66,12 @@ class Settings:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
         if not 10 <= self.watch_url_ttl <= 7 * 86400:
             raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
+        try:
+            parse_size(self.stream_size)
+        except ValueError as e:
+            raise ConfigError(f"setting 'stream_size': {e}") from None
+        if not 100 <= self.stream_video_kbps <= 20000:
+            raise ConfigError("setting 'stream_video_kbps' must be between 100 and 20000")
         if self.smtp_tls not in ("none", "starttls", "tls"):
             raise ConfigError("setting 'smtp_tls' must be one of none, starttls, tls")
         return self

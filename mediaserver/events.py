@@ -5,17 +5,20 @@ carries it, and joining goes through the event's access rules to the usual join 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import html
 import logging
+import re
 import secrets
 import zoneinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import accounts, mail, ondemand, plans, tokens, webhooks
+from . import accounts, automation, mail, ondemand, plans, tokens, webhooks
 from .accounts import Principal
 from .db import utcnow
 from .errors import ControlError, forbidden, not_found
@@ -32,7 +35,7 @@ from .models import (
     User,
 )
 from .room_rules import MEETING_MAX, WEBINAR_MAX, check_person, new_room_id
-from .rooms import RoomManager
+from .rooms import Participant, Room, RoomManager
 
 log = logging.getLogger("mediaserver.events")
 KINDS = ("instant", "permanent", "scheduled", "automated", "on_demand")
@@ -54,14 +57,25 @@ async def get_event(s: AsyncSession, p: Principal, event_id: int, write: bool = 
     return ev
 
 
+async def live_room(s: AsyncSession, p: Principal, event_id: int, rooms: RoomManager, what: str) -> Any:
+    """The room of one of the principal's events that is live now, for ``what`` needs one (a recording, a live
+    stream); 409 ``not_live`` otherwise."""
+    ev = await get_event(s, p, event_id, write=True)
+    room = rooms.find(ev.room_id)
+    if ev.status != "live" or room is None or room.settings.state != "live":
+        raise ControlError("not_live", f"the event is not live: {what} is made of a live session", 409)
+    return room
+
+
 def _visible(p: Principal) -> Any:
     cond = Event.account_id == p.account.id
     return cond & (Event.owner_id == p.user.id) if p.role == "additional" else cond
 
 
 async def list_events(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Event], int]:
-    """The dashboard: events that are planned or live (history holds the rest), soonest first."""
-    where = _visible(p) & Event.status.in_(("planned", "live"))
+    """The dashboard: events that are planned or live, and automated ones that failed to start (R-AUTO-1: the
+    organiser sees why and plans them again); history holds the rest. Soonest first."""
+    where = _visible(p) & Event.status.in_(("planned", "live", "failed"))
     total = await s.scalar(select(func.count()).select_from(Event).where(where))
     rows = await s.scalars(select(Event).where(where).order_by(Event.starts_at.is_(None), Event.starts_at,
                                                                Event.id).offset(offset).limit(limit))
@@ -138,6 +152,8 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         raise ControlError("bad_request", "an on-demand event cannot be paid on this server yet")
     if "video_file_id" in data:          # R-AUTO-2: the video an on-demand event plays
         await ondemand.attach(s, ev, data["video_file_id"])
+    if "options" in data:                # R-AUTO-1: the files an automated event's timeline plays
+        await automation.check(s, ev)
     ev.access = access
     if access != "password":
         ev.password_hash = None
@@ -172,6 +188,7 @@ async def update_event(s: AsyncSession, p: Principal, event_id: int, data: dict[
     if ev.status == "done":
         raise ControlError("conflict", "this event is in the history and can no longer be changed", 409)
     await _apply(s, p, ev, data, now)
+    automation.rescheduled(ev, data)
     ev.settings_version += 1
     ev.updated_at = now
     outdated = await outdated_invitations(s, ev)
@@ -204,9 +221,11 @@ async def delete_event(s: AsyncSession, p: Principal, event_id: int) -> None:
 # ---------------------------------------------------------------- life cycle
 
 async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms: RoomManager,
-                      now: dt.datetime | None = None, ev: Event | None = None) -> EventSession:
+                      now: dt.datetime | None = None, ev: Event | None = None,
+                      started_by: int | None = None) -> EventSession:
     """Go live. R-ROOM-5: one live event per account (multi-user accounts too) unless the parallel-sessions
-    add-on; the database's unique index on open sessions settles two simultaneous starts."""
+    add-on; the database's unique index on open sessions settles two simultaneous starts. The API's start, the
+    clock's (automated events) and the room's own Start button (RoomControl) all come here."""
     now = now or utcnow()
     if ev is None:
         assert p is not None
@@ -238,7 +257,7 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
                            f"{f' ({live.name!r})' if live else ''}: events may follow each other but not overlap "
                            "unless the account has the parallel-sessions add-on (R-ROOM-5)", 409)
     session = EventSession(event_id=ev.id, account_id=account.id, slot=free[0],
-                           started_by=p.user.id if p else None, started_at=now)
+                           started_by=p.user.id if p else started_by, started_at=now)
     s.add(session)
     try:
         async with s.begin_nested():
@@ -247,6 +266,9 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
         raise ControlError("live_event_running", "another event of this account went live at the same moment: "
                            "one live event at a time (R-ROOM-5)", 409) from None
     ev.status, ev.ran = "live", True
+    # whoever came through the event's rules while it waited in the lobby attends this session (R-STAT-2)
+    await s.execute(update(Attendance).where(Attendance.event_id == ev.id, Attendance.session_id.is_(None))
+                    .values(session_id=session.id))
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     lim = accounts.account_limits(account, parent)
     room = _room_for(rooms, ev, lim, "live")
@@ -270,11 +292,13 @@ def _room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> A
         room = rooms.create(ev.room_type, ev.name, capacity(ev, lim), ev.language if ev.language in ("en", "ru")
                             else "en", ev.agenda[:5000], ev.lobby_message[:2000], start, room_id=ev.room_id)
     room.settings.hd = lim.hd          # R-MEDIA-4: the plan decides SD or HD budgets (issue 5's allocation)
+    room.settings.pin = _pin(ev)       # the PIN the invitations carry (R-ROOM-10, R-INT-6)
+    room.apply_caps(plans.room_caps(lim, room.settings.type))   # R-ACC-1, R-MEDIA-5: the plan's limits, enforced
     return room
 
 
 async def end_event(s: AsyncSession, p: Principal | None, event_id: int, rooms: RoomManager, base_url: str,
-                    now: dt.datetime | None = None, ev: Event | None = None) -> Event:
+                    now: dt.datetime | None = None, ev: Event | None = None, by: str | None = None) -> Event:
     now = now or utcnow()
     if ev is None:
         assert p is not None
@@ -283,9 +307,54 @@ async def end_event(s: AsyncSession, p: Principal | None, event_id: int, rooms: 
         raise ControlError("conflict", "this event is not live", 409)
     room = rooms.find(ev.room_id)
     if room is not None and room.settings.state != "ended":
-        room.end()
+        room.end(by)
     await _close(s, ev, now, base_url)
     return ev
+
+
+class RoomControl:
+    """The host's Start and End buttons in an event's room (mediaserver.rooms.EventControl): the same start and end
+    as the API's, each in a transaction of its own. Starting checks the trial and R-ROOM-5 (one live event per
+    account), opens the session that the history shows (R-STAT-2), marks the event as having run (a scheduled
+    event started so is kept, R-ROOM-4) and sends event.started; ending closes the session, sends the thank-you
+    e-mails (R-STAT-3) and event.ended. A refusal is the host's error reply, shown by the room page."""
+
+    def __init__(self, db: Any, rooms: RoomManager, base_url: str) -> None:
+        self.db, self.rooms, self.base_url = db, rooms, base_url
+
+    async def start(self, room: Room, by: Participant) -> dict[str, Any]:
+        async with self.db.tx() as s:
+            ev = await event_by_room(s, room.name)
+            if ev is None:
+                raise not_found("event")
+            account = await s.get(Account, ev.account_id)
+            assert account is not None
+            main = await s.get(Account, account.parent_id) if account.parent_id else account
+            if main is not None and accounts.trial_expired(main):
+                raise ControlError("trial_expired", f"the 7-day trial ended on {main.trial_ends_at:%Y-%m-%d}; the "
+                                   "main account can choose a plan to go on (R-ACC-1, R-BILL-2)", 402)
+            session = await start_event(s, None, ev.id, self.rooms, ev=ev, started_by=await _user_of(s, ev, by))
+            return {"event": public_ref(ev), "session": session.id}
+
+    async def end(self, room: Room, by: Participant) -> dict[str, Any]:
+        async with self.db.tx() as s:
+            ev = await event_by_room(s, room.name)
+            if ev is not None and ev.status == "live" and self.rooms.find(ev.room_id) is room:
+                await end_event(s, None, ev.id, self.rooms, self.base_url, ev=ev, by=by.id)
+                return {"event": public_ref(ev)}
+        room.end(by.id)                  # a room whose event is not live (the lobby): just the room
+        return {}
+
+
+async def _user_of(s: AsyncSession, ev: Event, by: Participant) -> int:
+    """Who started the session: the organiser whose host token (user<id>, from the API's start or the dashboard)
+    is in the room; a host who came with the event's host key counts as the event's owner."""
+    m = re.fullmatch(r"user(\d+)", by.identity)
+    if m:
+        user = await s.get(User, int(m.group(1)))
+        if user is not None and user.account_id == ev.account_id:
+            return user.id
+    return ev.owner_id
 
 
 async def _close(s: AsyncSession, ev: Event, now: dt.datetime, base_url: str) -> None:
@@ -328,22 +397,11 @@ async def reconcile(s: AsyncSession, rooms: RoomManager, account_id: int | None 
 
 async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.datetime | None = None) -> None:
     """The clock's part of the life cycles (R-ROOM-4): automated events start by themselves at their time and
-    end after their duration; a scheduled event whose day has passed leaves the dashboard, and if it never
-    ran nothing of it is kept."""
+    end when their timeline has played, a start that cannot happen is recorded as failed (mediaserver.automation);
+    a scheduled event whose day has passed leaves the dashboard, and if it never ran nothing of it is kept."""
     now = now or utcnow()
     await reconcile(s, rooms, now=now, base_url=base_url)
-    due = await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "planned",
-                                              Event.starts_at <= now))
-    for ev in list(due):
-        try:
-            async with s.begin_nested():
-                await start_event(s, None, ev.id, rooms, now, ev=ev)
-        except ControlError as e:
-            log.warning("automated event %s could not start: %s", ev.id, e.message)
-    running = await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "live"))
-    for ev in list(running):
-        if ev.starts_at and ev.starts_at + dt.timedelta(minutes=ev.duration_minutes) <= now:
-            await end_event(s, None, ev.id, rooms, base_url, now, ev=ev)
+    await automation.run(s, rooms, base_url, now)
     past = await s.scalars(select(Event).where(Event.kind.in_(("scheduled", "automated")), Event.status == "planned",
                                                Event.starts_at.is_not(None)))
     for ev in list(past):
@@ -454,7 +512,11 @@ async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings
 
 
 def _pin(ev: Event) -> str:
-    return f"{int(ev.room_id) % 1_000_000:06d}"
+    """The dial-in PIN of the event (R-PHONE-1, R-INT-6): one source of truth for the invitations and the room
+    (_room_for sets the room's PIN from it). It stays the same for every session and invitation, and it comes from
+    the event's secret host key, so nobody can work it out from the room ID."""
+    digest = hmac.new(ev.host_key.encode(), f"dial-in PIN {ev.room_id}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
 # ---------------------------------------------------------------- registration (R-ROOM-9)
@@ -544,6 +606,7 @@ async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomMana
     with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see mediaserver.ondemand)."""
     if ev.status == "done":
         raise ControlError("ended", "this event is over", 410)
+    automation.refuse_failed(ev)
     role, inv = "attendee", None
     host_key = body.get("hostKey")
     token = body.get("token") or body.get("presenterKey")

@@ -114,6 +114,20 @@ def check_name(name: str) -> None:
         raise FileRefused("bad_extension", f"{shown} not accepted; accepted: {', '.join(EXTENSIONS)}", 415)
 
 
+def check_size(name: str, size: int, into_room: bool, limit: int | None = None) -> None:
+    """R-FILE-2: refuse a file over the per-file limit (``limit`` lowers it, e.g. a server's own maximum); the
+    message names the limit in the units people read. A direct room upload is one made through the room's
+    upload endpoint (signaling.library_api), never a flag the client chooses."""
+    if size < 0:
+        raise FileRefused("bad_size", "the file size cannot be negative", 400)
+    limit = max_file_size(into_room) if limit is None else min(limit, max_file_size(into_room))
+    if size > limit:
+        where = "straight into a room" if into_room else "to the file library"
+        raise FileRefused("file_too_large",
+                          f"{name} is {_human(size)}{'' if size % MB == 0 else f' ({size} bytes)'}; one file "
+                          f"uploaded {where} may be at most {_human(limit)} ({limit} bytes)", 413)
+
+
 def check_upload(name: str, size: int, used: int, quota: int, into_room: bool) -> None:
     """Accept an upload that is about to start, or raise :class:`FileRefused`.
 
@@ -123,14 +137,7 @@ def check_upload(name: str, size: int, used: int, quota: int, into_room: bool) -
     once the account is at or over its quota, nothing more is accepted until files are deleted.
     """
     check_name(name)
-    if size < 0:
-        raise FileRefused("bad_size", "the file size cannot be negative", 400)
-    limit = max_file_size(into_room)
-    if size > limit:
-        where = "straight into a room" if into_room else "to the file library"
-        raise FileRefused("file_too_large",
-                          f"{name} is {_human(size)}; one file uploaded {where} may be at most {_human(limit)}",
-                          413)
+    check_size(name, size, into_room)
     if used >= quota:
         raise FileRefused("quota_full",
                           f"the storage is full ({_human(used)} used of {_human(quota)}); "

@@ -55,6 +55,18 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
                "body": ["Здравствуйте, {name}!", "запись мероприятия {event} можно посмотреть по ссылке: {link}",
                         "{organiser}"]},
     },
+    # R-AUTO-1: an automated event that could not start at its time (mediaserver.automation)
+    "automation_failed": {
+        "en": {"subject": "Your automated event {event} did not start",
+               "body": ["Hello {name},", "{event} was to start by itself at {when}, but it could not: {reason}",
+                        "It stays on your dashboard marked as failed: set a new start time to run it, or delete "
+                        "it: {link}"]},
+        "ru": {"subject": "Автоматическое мероприятие {event} не началось",
+               "body": ["Здравствуйте, {name}!", "мероприятие {event} должно было начаться само в {when}, но не "
+                        "смогло: {reason}",
+                        "Оно осталось в вашем расписании с отметкой о сбое: задайте новое время начала, чтобы "
+                        "провести его, или удалите его: {link}"]},
+    },
     "thank_you": {
         "en": {"subject": "Thank you for attending {event}",
                "body": ["Hello {name},", "thank you for attending {event}.", "{more}"]},
@@ -158,6 +170,10 @@ BLOCK_TEXT = {
            "buttons": "Принять: {link}  |  Отклонить: ответьте на это письмо",
            "password": "Пароль: спросите у организатора"},
 }
+# The buttons block in HTML: "Accept" is a real button to the join link; there is no decline or calendar-download
+# endpoint, so declining stays a reply to the e-mail (R-ROOM-11).
+BUTTONS = {"en": ("Accept", "To decline, reply to this e-mail."),
+           "ru": ("Принять", "Чтобы отказаться, ответьте на это письмо.")}
 DEFAULT_BLOCKS = ["logo", "link", "room_id", "token", "dial_in", "agenda", "presenter", "buttons"]
 BLOCK_NAMES = (*DEFAULT_BLOCKS, "text", "image", "url")
 
@@ -220,6 +236,11 @@ def _invitation(t: dict[str, Any], language: str, ctx: dict[str, Any]) -> tuple[
             parts.append(f'<p><img src="{html.escape(value)}" alt=""></p>' if name == "image" else
                          f'<p><a href="{html.escape(value)}">{html.escape(value)}</a></p>' if name == "url" else
                          f"<p>{html.escape(value)}</p>")
+        elif name == "buttons" and ctx.get("link"):
+            lines.append(_fmt(texts[name], ctx))
+            accept, decline = BUTTONS[language]
+            parts.append(f'<p><a href="{html.escape(ctx["link"], quote=True)}" style="{BUTTON_STYLE}">'
+                         f'{html.escape(accept)}</a> {html.escape(decline)}</p>')
         elif name in texts:
             line = _fmt(texts[name], ctx)
             lines.append(line)

@@ -96,7 +96,7 @@ class Event(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", **CASCADE), index=True)
     kind: Mapped[str] = mapped_column(String(16))        # instant | permanent | scheduled | automated | on_demand
-    status: Mapped[str] = mapped_column(String(16))      # planned | live | done
+    status: Mapped[str] = mapped_column(String(16))      # planned | live | done | failed (automated)
     name: Mapped[str] = mapped_column(String(200))
     room_type: Mapped[str] = mapped_column(String(16))   # webinar | meeting
     room_id: Mapped[str] = mapped_column(String(9), unique=True)
@@ -121,6 +121,9 @@ class Event(Base):
     video_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
     settings_version: Mapped[int] = mapped_column(Integer, default=1)
     ran: Mapped[bool] = mapped_column(Boolean, default=False)
+    # R-ROOM-4 / R-AUTO-1: what the clock did with an automated event when it could not run it (status "failed":
+    # why, when); see mediaserver.automation
+    automation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -233,6 +236,17 @@ class LibraryFile(Base):
     source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")  # upload | recording
     storage_key: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomFile(Base):
+    """A library file uploaded straight into an event's room (R-FILE-2: at most 50 MB) by its host, a presenter or
+    the organiser: the room's files. The file stays in the account's library and counts against its quota
+    (R-FILE-1); deleting the file deletes this link, deleting the event leaves the file in the library."""
+
+    __tablename__ = "room_files"
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", **CASCADE), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(16))          # organiser | host | presenter
 
 
 class Recording(Base):

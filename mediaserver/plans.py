@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import room_rules
 from .errors import ControlError
 
 TRIAL_DAYS = 7                 # R-ACC-1
@@ -70,6 +71,18 @@ def limits(plan: str, package: str | None, addons: dict[str, Any], parent_plan: 
                    storage_mb=base.storage_mb + int(addons.get("extra_storage_mb", 0)),
                    recording_minutes=base.recording_minutes + int(addons.get("extra_recording_minutes", 0)),
                    cameras=min(7, base.cameras + int(addons.get("extra_cameras", 0))))
+
+
+def room_caps(lim: Limits, room_type: str) -> room_rules.PlanCaps:
+    """What an event's room may hold on this plan (R-ACC-1, R-ROOM-1, R-MEDIA-5): the plan's attendees in a
+    webinar (at most 5000) and its meeting size in a meeting (at most 25); the meeting size is also the most with
+    discussion mode on; its presenter seats; its camera feeds, the extra_cameras add-on counting in meetings only
+    (R-MEDIA-5: "extra camera feeds work only in meetings")."""
+    meeting = room_type == "meeting"
+    people = min(room_rules.MEETING_MAX, lim.meeting_max) if meeting else min(room_rules.WEBINAR_MAX, lim.attendees)
+    cameras = min(lim.cameras, room_rules.CAMERAS_MAX_MEETING if meeting else room_rules.CAMERAS_DEFAULT)
+    return room_rules.PlanCaps(capacity=people, discussion=min(room_rules.DISCUSSION_MAX, lim.meeting_max),
+                               presenters=lim.presenters, cameras=cameras)
 
 
 def live_slots(addons: dict[str, Any]) -> int:

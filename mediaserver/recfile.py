@@ -209,6 +209,25 @@ class Timeline:
         return anchor[0] + (ext - anchor[1]) * 1_000_000 // clock
 
 
+def mix_into(blocks: dict[int, Any], first: int, size: int, sample: int, pcm: Any) -> int:
+    """Add ``pcm`` (2 x n float32, stereo) into the mix, kept as blocks of ``size`` samples by index, from sample
+    ``sample`` on; what falls in blocks before ``first`` (already encoded) is left out. The sample after it."""
+    import numpy as np
+
+    n = pcm.shape[1]
+    done = 0
+    while done < n:
+        index, off = divmod(sample + done, size)
+        take = min(n - done, size - off)
+        if index >= first:
+            block = blocks.get(index)
+            if block is None:
+                block = blocks[index] = np.zeros((2, size), np.float32)
+            block[:, off:off + take] += pcm[:, done:done + take]
+        done += take
+    return sample + n
+
+
 def stage_rank(t: TrackMeta) -> tuple[int, int]:
     """Lower is preferred on the stage: a screen share, the host's camera, a presenter's, any other; then the
     order the tracks came in."""
@@ -348,19 +367,7 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
                 sample = max(0, pos * AUDIO_RATE // 1_000_000)
                 for f in decoded:
                     for g in resamplers[ssrc].resample(f):
-                        pcm = g.to_ndarray()
-                        n = pcm.shape[1]
-                        done = 0
-                        while done < n:
-                            index, off = divmod(sample + done, BLOCK)
-                            take = min(n - done, BLOCK - off)
-                            if index >= next_block:
-                                block = blocks.get(index)
-                                if block is None:
-                                    block = blocks[index] = np.zeros((2, BLOCK), np.float32)
-                                block[:, off:off + take] += pcm[:, done:done + take]
-                            done += take
-                        sample += n
+                        sample = mix_into(blocks, next_block, BLOCK, sample, g.to_ndarray())
                 end_us = max(end_us, sample * 1_000_000 // AUDIO_RATE)
             # blocks the records have left behind are final: encode them in order (bounded memory)
             while (next_block + 1) * 1_000_000 + MIX_LAG_US < arrival:

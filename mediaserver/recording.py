@@ -1,8 +1,8 @@
 """Recording an event's room (R-REC-1, -2, -3, R-ROOM-14; webhooks recording.started / recording.ready, R-API-2).
 
-Where it sits: the native core's *recorder transport* (one per recording) gets a consumer for every audio and
-video track of the room, like a subscriber that never goes on the network; its packets (rewritten, unencrypted)
-gather in a buffer in the core. A task here drains that buffer every 200 ms and appends the records to a raw
+Where it sits: a :class:`~mediaserver.capture.RoomCapture` (the native core's *recorder transport*, one per
+recording) gets a consumer for every audio and video track of the room, like a subscriber that never goes on the
+network; its packets (rewritten, unencrypted) gather in a buffer in the core. A task here drains that buffer every 200 ms and appends the records to a raw
 file under ``data_dir/recordings`` in a worker thread (the event loop never waits on the disk, the media thread
 never writes a file). When the recording stops (the host, the API, the end of the session, or the trial's
 limit) the transport is closed and :func:`mediaserver.recfile.convert` turns the raw file into one WebM in a
@@ -41,9 +41,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import accounts, plans, recfile, webhooks
+from .capture import RoomCapture
 from .db import Database, utcnow
 from .errors import ControlError
-from .media import MediaEngine, new_ssrc
+from .media import MediaEngine
 from .models import Account, Event, EventSession, LibraryFile, Recording
 
 if TYPE_CHECKING:
@@ -81,31 +82,18 @@ async def used_seconds(s: AsyncSession, account_id: int) -> float:
 
 
 @dataclass
-class _Consumer:
-    cid: int
-    track: Track
-    meta: recfile.TrackMeta
-    paused: bool = False
-
-
-@dataclass
 class Recorder:
     """One running recording of one room."""
 
     room: Room
     rec_id: int
     account_id: int
-    tid: int
+    cap: RoomCapture                           # cap.paused: presenters-only mode (R-REC-3)
     raw: Path
     limit: float | None                        # seconds of recording left (the trial); None: to the end
-    consumers: dict[str, _Consumer] = field(default_factory=dict)
-    metas: list[recfile.TrackMeta] = field(default_factory=list)
-    ssrcs: set[int] = field(default_factory=set)
     pending: list[bytes] = field(default_factory=list)
-    paused: bool = False                       # presenters-only mode (R-REC-3)
     recorded: float = 0.0                      # seconds recorded before the current stretch
     since: float | None = None                 # monotonic start of the current (unpaused) stretch
-    dropped: int = 0
     task: asyncio.Task[None] | None = None
     stopping: bool = False
 
@@ -185,23 +173,23 @@ class RecordingService:
 
     def _activate(self, room: Room, rec_id: int, account_id: int, limit: float | None) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tid = self.media.create_recorder(BUFFER_BYTES)
+        cap = RoomCapture(self.media, BUFFER_BYTES, VIDEO_BUDGET, f"recording {rec_id}")
         raw = self.dir / f"rec-{rec_id}-{secrets.token_hex(4)}.raw"
         raw.touch()
-        r = Recorder(room, rec_id, account_id, tid, raw, limit)
-        r.paused = self._mode_paused(room)
-        r.since = None if r.paused else time.monotonic()
+        r = Recorder(room, rec_id, account_id, cap, raw, limit)
+        cap.paused = self._mode_paused(room)
+        r.since = None if cap.paused else time.monotonic()
         self.active[room.name] = r
         try:
             for t in list(room.tracks.values()):
-                self._add(r, t)
+                cap.add(t)
         except Exception:
             self.active.pop(room.name, None)
-            self.media.close_transport(tid)
+            cap.close()
             raise
         r.task = self._spawn(self._run(r))
         room.set_recording(True)
-        log.info("room %s: recording %d started (%d tracks)", room.name, rec_id, len(r.consumers))
+        log.info("room %s: recording %d started (%d tracks)", room.name, rec_id, len(cap.consumers))
 
     async def stop(self, room: Room, reason: str = "host", s: AsyncSession | None = None) -> dict[str, Any]:
         """Stop the room's recording: the transport closes now; the WebM is made in the background and the
@@ -215,17 +203,13 @@ class RecordingService:
     def track_added(self, room: Room, track: Track) -> None:
         r = self.active.get(room.name)
         if r is not None and r.room is room and not r.stopping:
-            self._add(r, track)
+            r.cap.add(track)
 
     def track_removed(self, room: Room, track: Track) -> None:
         """The track's producer is closed: the core closed its recorder consumer too; forget it."""
         r = self.active.get(room.name)
-        if r is not None and r.room is room and r.consumers.pop(track.id, None) is not None \
-                and track.kind == "video":
-            # the stage may go back to another source: it switches at a key frame (mediaserver.recfile)
-            for c in r.consumers.values():
-                if c.track.kind == "video" and not c.paused:
-                    self.media.request_keyframe(c.track.producer_id)
+        if r is not None and r.room is room:
+            r.cap.remove(track)     # the stage may go back to another source, at a key frame (mediaserver.recfile)
 
     def sync(self, room: Room) -> None:
         """The room's audio mode or a track's mute changed: pause or resume what is recorded (R-REC-3)."""
@@ -233,7 +217,7 @@ class RecordingService:
         if r is None or r.room is not room or r.stopping:
             return
         paused = self._mode_paused(room)
-        if paused != r.paused:
+        if paused != r.cap.paused:
             if paused:            # what came before the switch is kept; the stretch itself is left out
                 self._drain_now(r)
                 r.recorded += time.monotonic() - (r.since or time.monotonic())
@@ -242,11 +226,10 @@ class RecordingService:
                 self._drain_now(r, keep=False)
                 r.pending.append(recfile.break_marker())
                 r.since = time.monotonic()
-            r.paused = paused
+            r.cap.paused = paused
             log.info("room %s: recording %d %s (audio mode %s)", room.name, r.rec_id,
                      "paused" if paused else "resumed", room.settings.audio_mode)
-        for c in r.consumers.values():
-            self._apply_pause(r, c, resume_key=True)
+        r.cap.apply_all(resume_key=True)
 
     def room_ended(self, room: Room) -> None:
         r = self.active.get(room.name)
@@ -259,47 +242,11 @@ class RecordingService:
     def _mode_paused(room: Room) -> bool:
         return room.settings.audio_mode == "presenters"       # R-REC-3
 
-    def _add(self, r: Recorder, t: Track) -> None:
-        if t.id in r.consumers:
-            return
-        pt = t.codec.payload_type
-        ssrc = new_ssrc(r.ssrcs)
-        cid = self.media.create_consumer(r.tid, t.producer_id, ssrc, 0, {pt: pt}, {}, {}, f"r{len(r.metas)}")
-        if t.kind == "video":
-            self.media.set_consumer_budget(cid, VIDEO_BUDGET, 1)
-        meta = recfile.TrackMeta(ssrc=ssrc, kind=t.kind, codec=t.codec.name.lower(), clock_rate=t.codec.clock_rate,
-                                 source=t.source, role=t.owner.role, owner=t.owner.name, order=len(r.metas))
-        r.metas.append(meta)
-        c = r.consumers[t.id] = _Consumer(cid, t, meta)
-        self._apply_pause(r, c, resume_key=False)
-        if t.kind == "video" and not c.paused:
-            self.media.request_keyframe(t.producer_id)
-
-    def _apply_pause(self, r: Recorder, c: _Consumer, resume_key: bool) -> None:
-        want = r.paused or c.track.muted
-        if want == c.paused:
-            return
-        try:
-            self.media.pause_consumer(c.cid, want)
-        except Exception:            # closed with its producer a moment ago
-            return
-        c.paused = want
-        if not want and resume_key and c.track.kind == "video":
-            self.media.request_keyframe(c.track.producer_id)
-
-    def _drain_now(self, r: Recorder, keep: bool = True) -> None:
-        while True:
-            blob, dropped = self.media.recorder_drain(r.tid)
-            if dropped > r.dropped:
-                log.warning("recording %d: the core's buffer overflowed, %d packets lost", r.rec_id,
-                            dropped - r.dropped)
-                r.dropped = dropped
-            if not blob:
-                return
-            if keep and not r.paused:
+    @staticmethod
+    def _drain_now(r: Recorder, keep: bool = True) -> None:
+        for blob in r.cap.drain():
+            if keep and not r.cap.paused:
                 r.pending.append(blob)
-            if len(blob) < BUFFER_BYTES // 2:
-                return
 
     async def _flush(self, r: Recorder) -> None:
         if not r.pending:
@@ -330,8 +277,7 @@ class RecordingService:
             self._drain_now(r)
         except Exception:
             log.exception("recording %d: last drain failed", r.rec_id)
-        with contextlib.suppress(Exception):
-            self.media.close_transport(r.tid)
+        r.cap.close()
         if r.since is not None:
             r.recorded += time.monotonic() - r.since
             r.since = None
@@ -339,7 +285,7 @@ class RecordingService:
             del self.active[r.room.name]
         r.room.set_recording(False)
         await self._flush(r)
-        await asyncio.get_running_loop().run_in_executor(self._io, recfile.save_meta, _meta_path(r.raw), r.metas)
+        await asyncio.get_running_loop().run_in_executor(self._io, recfile.save_meta, _meta_path(r.raw), r.cap.metas)
         if s is None:
             async with self.db.tx() as own:
                 out = await self._stopped(own, r, reason)
@@ -363,7 +309,7 @@ class RecordingService:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             conv = await asyncio.get_running_loop().run_in_executor(self._convert, recfile.convert, r.raw,
-                                                                    r.metas, out)
+                                                                    r.cap.metas, out)
             size = out.stat().st_size
             async with self.db.tx() as s:
                 rec = await s.get(Recording, r.rec_id)

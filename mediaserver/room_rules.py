@@ -35,6 +35,17 @@ def new_room_id(taken: set[str] | dict) -> str:
             return rid
 
 
+@dataclass(frozen=True)
+class PlanCaps:
+    """What the plan of an event's account allows in its room (R-ACC-1, R-MEDIA-5; see mediaserver.plans.room_caps).
+    Rooms without an account (ad-hoc rooms, POST /api/v1/rooms) keep the product's global limits."""
+
+    capacity: int              # the most the room's capacity may be set to
+    discussion: int            # the most people in the room with discussion mode on
+    presenters: int            # presenter seats, the host's own included
+    cameras: int               # cameras on at once
+
+
 @dataclass
 class RoomSettings:
     """What a room is and how it is set; the host changes some of it live."""
@@ -58,12 +69,15 @@ class RoomSettings:
     hd: bool = True                             # R-MEDIA-4: HD video where the plan allows it, else SD
     event: bool = False                         # an event's room: its page asks for the event's access (R-ROOM-6)
     recording: bool = False                     # R-REC-1: everyone sees that the room is being recorded
+    streaming: bool = False                     # R-REC-6: everyone sees that the room is streamed live
+    caps: PlanCaps | None = None                # an event's room: what its account's plan allows (R-ACC-1)
 
     def public(self) -> dict:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
                 "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
                 "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
                 "url": f"/room/{self.id}", "pin": self.pin, "event": self.event, "recording": self.recording,
+                "streaming": self.streaming,
                 "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
 
 
@@ -94,10 +108,13 @@ def check_new_room(type_: str, capacity: int | None, language: str, name: str, a
     return cap
 
 
-def check_capacity(type_: str, capacity: object) -> int:
+def check_capacity(type_: str, capacity: object, caps: PlanCaps | None = None) -> int:
     top = MEETING_MAX if type_ == "meeting" else WEBINAR_MAX
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= top:
         raise RuleError("bad_capacity", f"a {type_}'s capacity is 1..{top} participants")
+    if caps is not None and capacity > caps.capacity:
+        raise RuleError("plan_limit", f"this account's plan allows at most {caps.capacity} people in a {type_} "
+                        "(R-ACC-1: the free trial 25 in a webinar, 5 in a meeting); a bigger plan allows more")
     return capacity
 
 
@@ -118,9 +135,15 @@ def check_person(name: object, email: object) -> tuple[str, str]:
     return name.strip(), email.strip()
 
 
+def discussion_max(room: RoomSettings) -> int:
+    """People allowed with discussion mode on: 25 (R-ROOM-2), fewer where the plan says so (R-ACC-1: 5 on the
+    free trial)."""
+    return min(DISCUSSION_MAX, room.caps.discussion) if room.caps is not None else DISCUSSION_MAX
+
+
 def seat_limit(room: RoomSettings) -> int:
-    """Seats that may be filled now: the capacity, and never more than 25 in discussion mode."""
-    return min(room.capacity, DISCUSSION_MAX) if room.audio_mode == "discussion" else room.capacity
+    """Seats that may be filled now: the capacity, and never more than discussion mode allows while it is on."""
+    return min(room.capacity, discussion_max(room)) if room.audio_mode == "discussion" else room.capacity
 
 
 def entry_status(room: RoomSettings, role: str, seated: int) -> str:
@@ -149,9 +172,31 @@ def receives_media(room: RoomSettings, role: str, floor: bool) -> bool:
 def check_audio_mode(room: RoomSettings, mode: str, people: int) -> None:
     if mode not in AUDIO_MODES:
         raise RuleError("bad_request", f"'mode' must be one of {', '.join(AUDIO_MODES)}")
-    if mode == "discussion" and people > DISCUSSION_MAX:
+    top = discussion_max(room)
+    if mode == "discussion" and people > top:
         raise RuleError("too_many_for_discussion",
-                        f"discussion mode needs at most {DISCUSSION_MAX} participants; there are {people}")
+                        f"discussion mode needs at most {top} participants; there are {people}"
+                        + (" (R-ACC-1: the plan of this event's account allows 5 with discussion mode on)"
+                           if top < DISCUSSION_MAX else ""))
+
+
+def check_discussion_capacity(room: RoomSettings, capacity: int) -> None:
+    top = discussion_max(room)
+    if room.audio_mode == "discussion" and capacity > top:
+        raise RuleError("too_many_for_discussion", f"discussion mode allows at most {top} participants")
+
+
+def check_presenter_seat(room: RoomSettings, role: str, presenters: int) -> None:
+    """R-ACC-1, R-MEDIA-5: the plan's presenter seats, the host's own included (the free trial: the organiser and
+    one presenter). ``presenters``: the presenters in the room now (the host is not counted: the host's seat is
+    always kept)."""
+    if role != "presenter" or room.caps is None:
+        return
+    if presenters >= room.caps.presenters - 1:
+        raise RuleError("presenter_seats_full",
+                        f"all {room.caps.presenters} presenter seats of this account's plan are taken (the host's "
+                        f"and {room.caps.presenters - 1} presenter{'s' if room.caps.presenters != 2 else ''}; "
+                        "R-ACC-1: the free trial has 2). Join as an attendee, or ask the host to free a seat")
 
 
 def check_cameras(room: RoomSettings, on_now: int, adding: int) -> None:

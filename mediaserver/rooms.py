@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from . import room_rules as rules
 from . import sdp
 from .media import MediaEngine, TransportInfo, new_ssrc
-from .room_rules import RoomSettings, RuleError
+from .room_rules import PlanCaps, RoomSettings, RuleError
 from .tokens import Grant
 
 log = logging.getLogger("mediaserver.rooms")
@@ -43,16 +43,39 @@ SOURCES = ("camera", "microphone", "screen")
 RoomError = RuleError   # one error type for every refusal a client can get from a room
 
 
-class Recordings(Protocol):
+class Output(Protocol):
+    """What takes a room's tracks off the core besides its participants: a recording or a live stream."""
+
+    def track_added(self, room: Room, track: Track) -> None: ...
+    def track_removed(self, room: Room, track: Track) -> None: ...
+    def sync(self, room: Room) -> None: ...
+    def room_ended(self, room: Room) -> None: ...
+
+
+class Recordings(Output, Protocol):
     """What a room needs of the recording module (mediaserver.recording.RecordingService); rooms.py knows
     nothing of files or formats (R-REC-1, -3)."""
 
     def start(self, room: Room, s: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
     def stop(self, room: Room, reason: str = "host", s: Any = None) -> Awaitable[dict[str, Any]]: ...
-    def track_added(self, room: Room, track: Track) -> None: ...
-    def track_removed(self, room: Room, track: Track) -> None: ...
-    def sync(self, room: Room) -> None: ...
-    def room_ended(self, room: Room) -> None: ...
+
+
+class Streams(Output, Protocol):
+    """What a room needs of live streaming (mediaserver.streaming.StreamingService, R-REC-6); rooms.py knows
+    nothing of RTMP."""
+
+    def start(self, room: Room, url: Any, key: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
+    def stop(self, room: Room, reason: str = "host") -> Awaitable[dict[str, Any]]: ...
+
+
+class EventControl(Protocol):
+    """What an event's room needs of the control plane (mediaserver.events.RoomControl): the host's Start and End
+    buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5, R-STAT-2, -3), so the
+    room never goes live or ends behind the event's back. A refusal (e.g. live_event_running) is the host's
+    answer."""
+
+    def start(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+    def end(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
 
 
 def server_extensions(kind: str) -> dict[str, int]:
@@ -145,9 +168,12 @@ class Room:
     """One meeting or webinar room on one media worker."""
 
     def __init__(self, settings: RoomSettings, media: MediaEngine,
-                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None) -> None:
+                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None,
+                 streams: Streams | None = None, control: EventControl | None = None) -> None:
         self.settings = settings
         self.recordings = recordings
+        self.streams = streams
+        self.control = control
         self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
@@ -165,6 +191,8 @@ class Room:
         if grant.identity in self.removed and grant.role != "host":
             raise RuleError("removed", "the host removed you from this room")
         status = rules.entry_status(self.settings, grant.role, self.seated())
+        rules.check_presenter_seat(self.settings, grant.role, sum(
+            1 for q in self.participants.values() if q.role == "presenter" and q.identity != grant.identity))
         p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
                         device=device if device in ("desktop", "mobile") else "desktop", status=status)
         self.participants[p.id] = p
@@ -294,8 +322,8 @@ class Room:
             p.tracks[t.id] = t
             self.tracks[t.id] = t
         for t in new:
-            if self.recordings is not None:
-                self.recordings.track_added(self, t)        # a track that appears while recording is recorded
+            for o in self._outputs():
+                o.track_added(self, t)          # a track that appears while recording or streaming is taken too
             self._broadcast("trackPublished", {"track": t.describe()}, exclude=p)
         self._renegotiate_all(exclude=p)
         return answer, new
@@ -319,8 +347,8 @@ class Room:
             q.consumers.pop(t.id, None)
             q.paused.pop(t.id, None)
         self.media.close_producer(t.producer_id)   # closes its consumers too
-        if self.recordings is not None:
-            self.recordings.track_removed(self, t)
+        for o in self._outputs():
+            o.track_removed(self, t)
         self._broadcast("trackUnpublished", {"track": t.id}, exclude=t.owner)
 
     def mute(self, p: Participant, kind: str, muted: bool, by: str | None = None) -> list[Track]:
@@ -360,8 +388,11 @@ class Room:
     def _sync_all(self) -> None:
         for q in self.participants.values():
             self._sync(q)
-        if self.recordings is not None:
-            self.recordings.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded
+        for o in self._outputs():
+            o.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded (nor streamed)
+
+    def _outputs(self) -> list[Output]:
+        return [o for o in (self.recordings, self.streams) if o is not None]
 
     # ---- subscribing (server offer, client answer) ----
 
@@ -522,14 +553,38 @@ class Room:
             raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
         return q
 
-    def _host_start(self, p: Participant, params: dict[str, Any]) -> None:
-        self.start()
+    def _host_start(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        if self.settings.event:          # an event's room starts the event: its rules, session and history
+            if self.control is None:
+                raise RuleError("unavailable", "an event's room is started through its event (POST "
+                                "/api/v1/events/{id}/start); this server has no control plane")
+            return self.control.start(self, p)
+        self.start(announce=False)       # host_action tells everyone
+        return None
 
-    def start(self) -> None:
+    def start(self, announce: bool = True) -> None:
         """The session begins: people in the lobby come in while seats are free (R-ROOM-8)."""
         if self.settings.state == "ended":
             raise RuleError("ended", "this session has ended")
+        was = self.settings.state
         self.settings.state = "live"
+        if was != "live" and announce:   # the host's page (and everyone seated) sees the room go live
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+        self.admit_waiting()
+
+    def apply_caps(self, caps: PlanCaps) -> None:
+        """The limits of the event's account's plan (R-ACC-1, R-MEDIA-5), set whenever the control plane opens
+        or starts the room. A capacity the host had not changed follows the plan (an upgrade lets waiting people
+        in, R-ROOM-8); one above the plan is brought down to it."""
+        st = self.settings
+        before = st.public()
+        if st.caps is not None and st.capacity == st.caps.capacity:
+            st.capacity = caps.capacity
+        st.capacity = min(st.capacity, caps.capacity)
+        st.caps = caps
+        st.camera_limit = caps.cameras
+        if st.public() != before:
+            self._broadcast("roomUpdated", {"room": st.public()})
         self.admit_waiting()
 
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
@@ -586,13 +641,17 @@ class Room:
         self.removed.add(q.identity)            # the same person cannot come back with the same token
         self.leave(q, reason="removed by the host")
 
-    def _host_end(self, p: Participant, params: dict[str, Any]) -> None:
-        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave)."""
+    def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave); an event's
+        room ends its event's session (history, thank-you e-mails, webhook: R-STAT-2, -3)."""
+        if self.settings.event and self.control is not None:
+            return self.control.end(self, p)
         self.end(p.id)
+        return None
 
     def end(self, by: str | None = None) -> None:
-        if self.recordings is not None:
-            self.recordings.room_ended(self)     # the recording ends with the session (R-REC-2)
+        for o in self._outputs():
+            o.room_ended(self)     # the recording (R-REC-2) and the live stream end with the session
         self.settings.state = "ended"
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})
@@ -615,11 +674,26 @@ class Room:
             self.settings.recording = on
             self._broadcast("roomUpdated", {"room": self.settings.public()})
 
+    def _host_startStream(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """R-REC-6: the host streams the room to an RTMP service (its ingest URL and stream key)."""
+        if self.streams is None:
+            raise RuleError("unavailable", "live streaming is not available on this server")
+        return self.streams.start(self, params.get("url"), params.get("key"), by=p.name)
+
+    def _host_stopStream(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        if self.streams is None:
+            raise RuleError("unavailable", "live streaming is not available on this server")
+        return self.streams.stop(self, "host")
+
+    def set_streaming(self, on: bool) -> None:
+        """R-REC-6: the live indicator every participant sees while the room is streamed."""
+        if self.settings.streaming != on:
+            self.settings.streaming = on
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+
     def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
-        cap = rules.check_capacity(self.settings.type, params.get("capacity"))
-        if self.settings.audio_mode == "discussion" and cap > rules.DISCUSSION_MAX:
-            raise RuleError("too_many_for_discussion",
-                            f"discussion mode allows at most {rules.DISCUSSION_MAX} participants")
+        cap = rules.check_capacity(self.settings.type, params.get("capacity"), self.settings.caps)
+        rules.check_discussion_capacity(self.settings, cap)
         self.settings.capacity = cap
         self.admit_waiting()
 
@@ -663,9 +737,12 @@ class Room:
 class RoomManager:
     """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
-    def __init__(self, media: MediaEngine, recordings: Recordings | None = None) -> None:
+    def __init__(self, media: MediaEngine, recordings: Recordings | None = None,
+                 streams: Streams | None = None, control: EventControl | None = None) -> None:
         self.media = media
         self.recordings = recordings
+        self.streams = streams
+        self.control = control          # the event life cycle behind event rooms' start and end
         self.rooms: dict[str, Room] = {}
 
     def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
@@ -680,7 +757,9 @@ class RoomManager:
                                 state="live" if start == "instant" else "lobby",
                                 audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
                                 event=room_id is not None)
-        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
+        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop,
+                                              recordings=self.recordings, streams=self.streams,
+                                              control=self.control if settings.event else None)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
 
@@ -692,7 +771,8 @@ class RoomManager:
         room = self.rooms.get(name)
         if room is None:
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
-            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop, recordings=self.recordings)
+            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop,
+                                           recordings=self.recordings, streams=self.streams)
         return room
 
     def _drop(self, room: Room) -> None:

@@ -16,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .db import utcnow
 from .models import Webhook, WebhookDelivery
 
-# What can be subscribed to. recording.* is emitted by the recording module and payment.* by the paid-webinar
-# flow (mediaserver/payments.py, R-BILL-10) through emit(); this module delivers whatever is emitted.
+# What can be subscribed to. recording.* is emitted by the recording module, stream.* by live streaming
+# (mediaserver/streaming.py, R-REC-6) and payment.* by the paid-webinar flow (mediaserver/payments.py, R-BILL-10)
+# through emit(); this module delivers whatever is emitted.
 EVENT_TYPES = (
     "event.created", "event.updated", "event.started", "event.ended", "event.deleted",
+    "event.failed",                 # an automated event could not start at its time (mediaserver.automation)
     "participant.registered", "participant.joined",
     "recording.started", "recording.ready",
+    "stream.started", "stream.stopped",
     "payment.succeeded", "payment.failed", "payment.refused",
     "billing.plan_changed", "billing.addon_added",
 )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from sqlalchemy import func, select
 
-from mediaserver import events, tokens
+from mediaserver import automation, events, tokens
 from mediaserver.errors import not_found
 from mediaserver.models import Event, Invitation, Registration
 
@@ -75,11 +75,21 @@ class RegistrationForm(Out):
 
 
 class TimelineItem(Model):
-    """R-AUTO-1: a component of an automated event's timeline."""
+    """R-AUTO-1: a component of an automated event's timeline, from ``start`` for ``duration`` seconds after the
+    session's start. A recording, video or presentation shows a file of the account's library (``fileId``: a video;
+    a PDF, PNG or JPG slide); a call to action shows ``text`` with a button (``buttonText``) to ``url``; a poll or
+    slide may carry ``text``. The room page plays it for everyone at the same moment (mediaserver.automation)."""
     component: Literal["recording", "video", "presentation", "poll", "call_to_action", "chat"]
     start: Annotated[int, Field(ge=0, le=86400)]
     duration: Annotated[int, Field(ge=1, le=86400)]
-    ref: Annotated[Text, Field(max_length=200)] = ""
+    ref: Annotated[Text, Field(max_length=200)] = Field("", description="a label of the organiser's own")
+    file_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None, description="recording, video, presentation: the library file shown")
+    text: Annotated[Text, Field(max_length=2000)] | None = Field(
+        None, description="call to action, poll, presentation: the text shown")
+    url: Url | None = Field(None, description="call to action: where its button leads")
+    button_text: Annotated[Text, Field(max_length=60)] | None = Field(None, description="call to action: the "
+                                                                                        "button's label")
 
 
 class EventOptions(Model):
@@ -124,10 +134,25 @@ class EventIn(EventPatch):
     name: Annotated[Text, Field(min_length=1, max_length=200)]
 
 
+class AutomationFailure(Out):
+    code: str = Field(description="live_event_running (R-ROOM-5), missed (the server was down), ...")
+    message: str
+    failed_at: dt.datetime
+
+
+class AutomationInfo(Out):
+    """R-AUTO-1: how an automated event plays."""
+    length: int = Field(description="seconds from the start to the end of the timeline (without components: the "
+                                    "duration); the event ends then")
+    failure: AutomationFailure | None = Field(None, description="set while the status is failed: why the start "
+                                                                "did not happen; a new startsAt plans it again")
+
+
 class EventOut(Out):
     id: int
     kind: str
-    status: Literal["planned", "live", "done"]
+    status: Literal["planned", "live", "done", "failed"] = Field(description="failed: an automated event that "
+                                                                             "could not start at its time")
     name: str
     room_type: str
     room_id: str
@@ -148,6 +173,7 @@ class EventOut(Out):
     thank_you_url: str | None
     options: dict[str, Any]
     video_file_id: int | None = Field(None, description="the video an on-demand event plays (R-AUTO-2)")
+    automation: AutomationInfo | None = Field(None, description="automated events (R-AUTO-1)")
     owner_id: int
     settings_version: int
     invitations_outdated: int = Field(description="invitees holding an invitation older than the settings: "
@@ -174,7 +200,13 @@ async def _out(ctx: Ctx, ev: Event, cls: type[EventOut] = EventOut, **extra: Any
                                         "options", "video_file_id", "owner_id", "settings_version",
                                         "created_at")}
     where = "watch" if ev.kind == "on_demand" else "room"      # R-AUTO-2: on-demand events are watched
-    return cls(**data, url=f"{base}/{where}/{ev.room_id}",
+    auto = None
+    if ev.kind == "automated":
+        failed = ev.automation if ev.status == "failed" and ev.automation else None
+        auto = AutomationInfo(length=automation.length(ev), failure=AutomationFailure(
+            code=failed.get("code", ""), message=failed.get("message", ""), failed_at=failed.get("failedAt"))
+            if failed else None)
+    return cls(**data, url=f"{base}/{where}/{ev.room_id}", automation=auto,
                host_url=f"{base}/{where}/{ev.room_id}?host={ev.host_key}",
                registration=events.registration_form(ev), thank_you_url=ev.thank_you_url or None,
                invitations_outdated=await events.outdated_invitations(ctx.s, ev), **extra)
@@ -404,6 +436,9 @@ async def list_registrations(ctx: Ctx) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- public: attendees need no account (R-ROOM-7)
 
+PUBLIC_BRANDING = ("logo", "colors", "backgrounds")
+
+
 class PublicEvent(Out):
     """What the room page needs to ask before joining (R-ROOM-6: the access type, never the password or tokens;
     R-ROOM-9: the registration form) and to refuse early (status ``done``, kind ``on_demand``)."""
@@ -423,7 +458,9 @@ class PublicEvent(Out):
     dial_in: bool
     dial_in_numbers: list[str]
     registration: RegistrationForm
-    branding: dict[str, Any]
+    branding: dict[str, Any] = Field(description="R-ROOM-11: the logo, colours (primary, accent, background, "
+                                                 "text) and background images (room, registration, lobby, thankYou) "
+                                                 "the pages apply: the event's own over the account's")
 
 
 async def _public(ctx: Ctx) -> Event:
@@ -441,7 +478,17 @@ async def public_event(ctx: Ctx) -> PublicEvent:
     ev = await _public(ctx)
     from mediaserver.models import Account
     account = await ctx.s.get(Account, ev.account_id)
-    brand = {**((account.branding if account else None) or {}), **(ev.branding or {})}
+    # R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's colour by
+    # colour and background by background; the e-mail layout and signature stay private
+    own, base = ev.branding or {}, (account.branding if account else None) or {}
+    brand: dict[str, Any] = {}
+    for key in PUBLIC_BRANDING:
+        if isinstance(own.get(key), dict) or isinstance(base.get(key), dict):
+            merged = {**(base.get(key) or {}), **(own.get(key) or {})}
+            if merged:
+                brand[key] = merged
+        elif own.get(key) or base.get(key):
+            brand[key] = own.get(key) or base.get(key)
     return PublicEvent(name=ev.name, kind=ev.kind, status=ev.status, room_id=ev.room_id, room_type=ev.room_type,
                        starts_at=ev.starts_at, timezone=ev.timezone, language=ev.language, agenda=ev.agenda,
                        lobby_message=ev.lobby_message, access=ev.access, ticket_price=ev.ticket_price,

@@ -226,7 +226,9 @@ async def room_info(request: web.Request) -> web.Response:
                                       "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access,
                                       "event": True})
         room = _room(request)
-        return web.json_response({**room.settings.public(), "participants": room.seated()})
+        info = {**room.settings.public(), "participants": room.seated()}
+        info.pop("pin")                  # the dial-in PIN is for the people let in, not for anyone with the ID
+        return web.json_response(info)
     except Exception as e:
         return json_error(classify(e))
 

@@ -13,6 +13,7 @@ from mediaserver.dispatch import Dispatcher
 from mediaserver.media import MediaEngine
 from mediaserver.recording import RecordingService
 from mediaserver.rooms import RoomManager
+from mediaserver.streaming import StreamingService
 
 SETTINGS = web.AppKey("settings", Settings)
 MEDIA = web.AppKey("media", MediaEngine)
@@ -23,3 +24,4 @@ AVATARS = web.AppKey("avatars", AvatarStore)
 DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
+STREAMS = web.AppKey("streams", StreamingService)

@@ -5,6 +5,7 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +15,9 @@ from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mediaserver import accounts, contacts_import, library
+from mediaserver import accounts, contacts_import, events, library, tokens
 from mediaserver.errors import ControlError, not_found
-from mediaserver.models import Account, Contact, ContactGroup, GroupMember, LibraryFile
+from mediaserver.models import Account, Contact, ContactGroup, Event, GroupMember, LibraryFile, RoomFile
 from mediaserver.recording import stored_file
 
 from . import keys, uploads
@@ -238,6 +239,8 @@ class FileOut(Out):
     size: int
     status: str
     source: str = Field(description="upload, or recording (the recording module's files, R-REC-4)")
+    event_id: int | None = Field(None, description="set when the file was uploaded straight into an event's room "
+                                                   "(R-FILE-2): the event whose room files it is")
     created_at: dt.datetime
 
 
@@ -255,21 +258,28 @@ async def used_bytes(ctx: Ctx, account_id: int) -> int:
                                   .where(LibraryFile.account_id == account_id)) or 0)
 
 
-@API("GET", "/api/v1/files", "the file library with the space used and the plan's quota (R-FILE-1)", "files",
-     response=FilePage, paginated=True)
+def _file_out(f: LibraryFile, event_id: int | None) -> FileOut:
+    return FileOut(id=f.id, name=f.name, size=f.size, status=f.status, source=f.source, event_id=event_id,
+                   created_at=f.created_at)
+
+
+@API("GET", "/api/v1/files", "the file library with the space used and the plan's quota (R-FILE-1); files "
+     "uploaded straight into a room are here too, with their eventId", "files", response=FilePage, paginated=True)
 async def list_files(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     p = ctx.user
     where = LibraryFile.account_id == p.account.id
     total = await ctx.s.scalar(select(func.count()).select_from(LibraryFile).where(where))
-    rows = await ctx.s.scalars(select(LibraryFile).where(where).order_by(LibraryFile.id.desc()).offset(offset)
-                               .limit(limit))
+    rows = await ctx.s.execute(select(LibraryFile, RoomFile.event_id)
+                               .outerjoin(RoomFile, RoomFile.file_id == LibraryFile.id).where(where)
+                               .order_by(LibraryFile.id.desc()).offset(offset).limit(limit))
     lim = accounts.account_limits(p.account, p.main if p.account.kind == "sub" else None)
-    return {**page([FileOut.model_validate(f) for f in rows], int(total or 0), offset, limit),
+    return {**page([_file_out(f, event_id) for f, event_id in rows], int(total or 0), offset, limit),
             "used_bytes": await used_bytes(ctx, p.account.id), "quota_bytes": lim.storage_mb * 1024 * 1024}
 
 
-@API("DELETE", "/api/v1/files/{id}", "delete a file (frees space for uploads, R-FILE-3)", "files", status=204)
+@API("DELETE", "/api/v1/files/{id}", "delete a file, a room's file too (frees space for uploads, R-FILE-3)", "files",
+     status=204)
 async def delete_file(ctx: Ctx) -> None:
     f = await ctx.s.get(LibraryFile, ctx.id())
     if f is None or f.account_id != ctx.user.account.id:
@@ -300,15 +310,125 @@ def stored_path(settings: Any, key: str) -> Path:
     return stored_file(settings.data_dir, key)
 
 
+# ---------------------------------------------------------------- a room's files (R-FILE-2)
+
+# Who uploads straight into a room: the organiser (a user of the event's account who may see the event, signed
+# in or with an API key) and, with their join token for that room, its host and presenters. Everyone holding a
+# join token for the room (attendees too: the room shares its files with its participants) lists and downloads.
+ROOM_UPLOADERS = ("host", "presenter")
+
+
+@dataclass
+class RoomAccess:
+    event: Event
+    role: str              # organiser | host | presenter | attendee
+    who: str               # who it is, stable across the requests of one upload
+
+
+async def room_access(s: Any, settings: Any, request: web.Request, room_id: str) -> RoomAccess:
+    """Who asks about the room ``room_id`` (an event's 9-digit room ID): its organiser's session or API key, or a
+    join token for that room. Raises SignalError (401, 403, 404)."""
+    ev = await events.event_by_room(s, room_id) if room_id.isdigit() and len(room_id) == 9 else None
+    if ev is None:
+        raise SignalError("not_found", "no event with this room ID", 404)
+    token = _token_of(request)
+    if not token:
+        raise SignalError("unauthorized", "send the room's join token ('Authorization: Bearer <join token>') or "
+                          "sign in as the event's organiser", 401)
+    if token.startswith(("mss_", "msk_")):
+        p = await accounts.resolve(s, token)
+        if p is None:
+            raise SignalError("unauthorized", "this session or API key is not valid", 401)
+        try:
+            await events.get_event(s, p, ev.id)
+        except ControlError:
+            raise SignalError("forbidden", "this event is not one of yours: only its organiser, host and presenters "
+                              "reach its room's files", 403) from None
+        return RoomAccess(ev, "organiser", f"user{p.user.id}")
+    try:
+        grant = tokens.verify(settings.secret, token)
+    except tokens.TokenError as e:
+        raise SignalError("unauthorized", f"the join token is not valid: {e}", 401) from None
+    if grant.room != ev.room_id:
+        raise SignalError("forbidden", f"this join token is for room {grant.room}, not {ev.room_id}", 403)
+    return RoomAccess(ev, grant.role, grant.identity)
+
+
+class RoomFileOut(Out):
+    id: int
+    name: str
+    size: int
+    uploaded_by: str = Field(description="organiser, host or presenter")
+    created_at: dt.datetime
+    url: str = Field(description="the file's content (GET, with the same join token or session)")
+
+
+class RoomFilePage(Out):
+    items: list[RoomFileOut]
+    total: int
+    offset: int
+    limit: int
+    event_id: int
+    room_id: str
+
+
+async def _room(ctx: Ctx) -> RoomAccess:
+    return await room_access(ctx.s, ctx.settings, ctx.request, ctx.request.match_info["roomId"])
+
+
+_ROOM_AUTH = ("Send the room's join token as 'Authorization: Bearer <join token>' (any role: the room shares its "
+              "files with its participants), or the organiser's session or API key.")
+
+
+@API("GET", "/api/v1/rooms/{roomId}/files", "the files uploaded straight into an event's room (R-FILE-2), newest "
+     "first", "files", response=RoomFilePage, paginated=True, auth=False, errors=(401, 403),
+     description=_ROOM_AUTH)
+async def list_room_files(ctx: Ctx) -> dict[str, Any]:
+    access = await _room(ctx)
+    offset, limit = ctx.page()
+    where = (RoomFile.event_id == access.event.id) & (LibraryFile.status == "complete")
+    q = select(LibraryFile, RoomFile.uploaded_by).join(RoomFile, RoomFile.file_id == LibraryFile.id).where(where)
+    total = await ctx.s.scalar(select(func.count()).select_from(q.subquery()))
+    rows = await ctx.s.execute(q.order_by(LibraryFile.id.desc()).offset(offset).limit(limit))
+    base = f"/api/v1/rooms/{access.event.room_id}/files"
+    items = [RoomFileOut(id=f.id, name=f.name, size=f.size, uploaded_by=by, created_at=f.created_at,
+                         url=f"{base}/{f.id}/content") for f, by in rows]
+    return {**page(items, int(total or 0), offset, limit), "event_id": access.event.id,
+            "room_id": access.event.room_id}
+
+
+@API("GET", "/api/v1/rooms/{roomId}/files/{id}/content", "download a file of an event's room (R-FILE-2)", "files",
+     response=None, auth=False, errors=(401, 403), description=_ROOM_AUTH)
+async def room_file_content(ctx: Ctx) -> Any:
+    access = await _room(ctx)
+    file_id = ctx.id()
+    f = await ctx.s.scalar(select(LibraryFile).join(RoomFile, RoomFile.file_id == LibraryFile.id).where(
+        LibraryFile.id == file_id, RoomFile.event_id == access.event.id, LibraryFile.status == "complete"))
+    if f is None:
+        raise not_found("file in this room")
+    return _Download(stored_path(ctx.settings, f.storage_key), f.name)
+
+
 # ---------------------------------------------------------------- resumable uploads (tus, R-FILE-1..4)
 
 def add_upload_routes(app: web.Application) -> None:
-    """tus 1.0 uploads at /api/v1/uploads into the file library, with the account's quota (R-FILE-3)."""
+    """tus 1.0 uploads at /api/v1/uploads into the file library, and at /api/v1/rooms/{roomId}/uploads straight
+    into an event's room (R-FILE-2: at most 50 MB; the room's files, still in the account's library), with the
+    account's quota (R-FILE-3)."""
     settings = app[keys.SETTINGS]
 
     async def authorize(request: web.Request) -> str:
+        """The upload's owner: the account's id for the library; ``room:<roomId>:<role>:<who>`` for a room."""
         token = _token_of(request)
+        room_id = request.match_info.get("roomId")
         async with app[keys.DB].read() as s:
+            if room_id is not None:
+                access = await room_access(s, settings, request, room_id)
+                await s.commit()
+                if access.role not in ("organiser", *ROOM_UPLOADERS):
+                    raise SignalError("forbidden", "only the room's host and presenters (and the event's organiser) "
+                                      "upload files into it; attendees download them", 403)
+                return f"room:{access.event.room_id}:{access.role}:{access.who}"
             p = await accounts.resolve(s, token) if token else None
             if p is not None:
                 await s.commit()
@@ -316,21 +436,48 @@ def add_upload_routes(app: web.Application) -> None:
             raise SignalError("unauthorized", "sign in or send 'Authorization: Bearer <API key>'", 401)
         return str(p.account.id)
 
-    async def on_create(owner: str, filename: str, length: int, into_room: bool) -> None:
+    async def on_create(owner: str, filename: str, length: int, into_room: bool) -> dict[str, Any]:
         async with app[keys.DB].tx() as s:
-            account = await s.get(Account, int(owner))
+            event = None
+            if owner.startswith("room:"):
+                _, room_id, role, _who = owner.split(":", 3)
+                event = await events.event_by_room(s, room_id)
+                if event is None:
+                    raise SignalError("not_found", "no event with this room ID", 404)
+                if event.status == "done":
+                    raise SignalError("ended", "this event is over: its room takes no more files; upload to the "
+                                      "file library instead", 410)
+                if event.kind == "on_demand":
+                    raise SignalError("conflict", "an on-demand event has no room to upload into: put its video "
+                                      "in the file library (R-AUTO-2)", 409)
+                account = await s.get(Account, event.account_id)
+            else:
+                account = await s.get(Account, int(owner))
             if account is None:
                 raise SignalError("unauthorized", "no such account", 401)
             parent = await s.get(Account, account.parent_id) if account.parent_id else None
             quota = accounts.account_limits(account, parent).storage_mb * library.MB
             used = int(await s.scalar(select(func.coalesce(func.sum(LibraryFile.size), 0))
                                       .where(LibraryFile.account_id == account.id)) or 0)
-            # uploads in progress count at their declared length, so two cannot both take the last space
+            # uploads in progress count at their declared length, so two cannot both take the last space; a room
+            # upload counts against the account of the room's event like any other (R-FILE-1, R-FILE-3)
             library.check_upload(filename, length, used, quota, into_room)
-            s.add(LibraryFile(account_id=account.id, name=filename, size=length, status="uploading",
-                              storage_key="pending-" + secrets.token_urlsafe(12)))
+            row = LibraryFile(account_id=account.id, name=filename, size=length, status="uploading",
+                              storage_key="pending-" + secrets.token_urlsafe(12))
+            s.add(row)
+            await s.flush()
+            if event is not None:
+                s.add(RoomFile(file_id=row.id, event_id=event.id, uploaded_by=role))
+            return {"file_id": row.id}
 
     async def _pending(s: Any, owner: str, upload: Upload) -> LibraryFile | None:
+        file_id = upload.extra.get("file_id")
+        if isinstance(file_id, int):
+            row = await s.get(LibraryFile, file_id)
+            return row if row is not None and row.status == "uploading" else None
+        if not owner.isdigit():
+            return None
+        # an upload started before its row's id was kept with it: the oldest pending row of that name and size
         return await s.scalar(select(LibraryFile).where(
             LibraryFile.account_id == int(owner), LibraryFile.status == "uploading", LibraryFile.name == upload.filename,
             LibraryFile.size == upload.length).order_by(LibraryFile.id).limit(1))
@@ -338,7 +485,7 @@ def add_upload_routes(app: web.Application) -> None:
     async def on_complete(owner: str, upload: Upload) -> None:
         async with app[keys.DB].tx() as s:
             row = await _pending(s, owner, upload)
-            if row is None:                      # its account went meanwhile
+            if row is None:                      # its account (or the file) went meanwhile
                 remove_stored(settings, [upload.id])
                 return
             row.status, row.storage_key, row.size = "complete", upload.id, upload.length
@@ -352,7 +499,8 @@ def add_upload_routes(app: web.Application) -> None:
     # R-FILE-3: an upload with no progress for upload_expiry seconds is swept and its reserved space freed
     uploads.add_upload_routes(app, "/api/v1/uploads", files_dir(settings) / "uploads",
                               uploads.UploadHooks(authorize, on_create, on_complete, on_terminate,
-                                                  on_expire=on_terminate, expiry=settings.upload_expiry))
+                                                  on_expire=on_terminate, expiry=settings.upload_expiry),
+                              room_prefix="/api/v1/rooms/{roomId}/uploads")
 
 
 # ---------------------------------------------------------------- contact import (R-FILE-5)

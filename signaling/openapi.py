@@ -57,6 +57,42 @@ def _resource(kind: str) -> dict[str, Any]:
     }
 
 
+def _tus_paths(prefix: str, suffix: str, create: str, security: list[dict[str, Any]]) -> dict[str, Any]:
+    """The tus 1.0 routes of signaling.uploads mounted at ``prefix`` (the library's, or a room's)."""
+    room = [{"name": "roomId", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": "^[1-9][0-9]{8}$"}}] if "{roomId}" in prefix else []
+    upload = [*room, {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        prefix: {
+            "options": {"summary": "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size); unfinished "
+                                   "uploads expire after upload_expiry seconds without progress (tus "
+                                   "expiration, Upload-Expires; R-FILE-3)",
+                        "operationId": f"tusOptions{suffix}", **({"parameters": room} if room else {}),
+                        "responses": {"204": {"description": "capabilities"}}},
+            "post": {"summary": create, "operationId": f"tusCreate{suffix}", "security": security,
+                     "parameters": [*room, _header("Tus-Resumable", True), _header("Upload-Length", True, "integer"),
+                                    _header("Upload-Metadata", True)],
+                     "responses": {"201": {"description": "created; Location names the upload",
+                                           "headers": {"Location": {"schema": {"type": "string"}}}},
+                                   **_err(400, 401, 403, 413, 415, *((404, 409, 410) if room else ()))}}},
+        prefix + "/{upload_id}": {
+            **{method: {"summary": summary, "operationId": op_id + suffix, "security": security,
+                        "parameters": [*upload, *extra],
+                        "responses": {code: {"description": "done"}, **_err(*errors)}}
+               for method, summary, op_id, code, extra, errors in (
+                   ("head", "an upload's offset (resume from there)", "tusHead", "200",
+                    [_header("Tus-Resumable", True)], (401, 403, 404, 410) if room else (401, 404, 410)),
+                   ("patch", "append bytes at Upload-Offset (application/offset+octet-stream)", "tusPatch",
+                    "204", [_header("Tus-Resumable", True), _header("Upload-Offset", True, "integer")],
+                    (400, 401, 403, 404, 409, 410, 413, 415) if room else (400, 401, 404, 409, 410, 413, 415)),
+                   ("delete", "abandon an unfinished upload (tus termination); a finished one is deleted as a "
+                    "file (409 here)", "tusDelete", "204", [_header("Tus-Resumable", True)],
+                    (401, 403, 404, 409, 410) if room else (401, 404, 409, 410)))},
+            "options": {"summary": "tus capabilities", "operationId": f"tusOptionsUpload{suffix}",
+                        "parameters": upload, "responses": {"204": {"description": "capabilities"}}}},
+    }
+
+
 def spec() -> dict[str, Any]:
     """The hand-described media routes above plus the control plane's operations, generated from their
     declarations (signaling/api.py, pydantic models)."""
@@ -149,38 +185,17 @@ def _media_spec() -> dict[str, Any]:
                 "summary": "an avatar picture (set over the WebSocket with setAvatar)", "operationId": "avatar",
                 "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the image (PNG, JPEG or WebP)"}, **_err(404)}}},
-            "/api/v1/uploads": {
-                "options": {"summary": "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size); unfinished "
-                                       "uploads expire after upload_expiry seconds without progress (tus "
-                                       "expiration, Upload-Expires; R-FILE-3)",
-                            "operationId": "tusOptions", "responses": {"204": {"description": "capabilities"}}},
-                "post": {"summary": "start a resumable upload into the file library (tus 1.0 creation; "
-                                    "R-FILE-1..4: quota with the overshoot rule, 500 MB per file, 50 MB into a "
-                                    "room, the accepted extensions)", "operationId": "tusCreate",
-                         "security": [{"accountKey": []}, {"session": []}],
-                         "parameters": [_header("Tus-Resumable", True), _header("Upload-Length", True, "integer"),
-                                        _header("Upload-Metadata", True)],
-                         "responses": {"201": {"description": "created; Location names the upload",
-                                               "headers": {"Location": {"schema": {"type": "string"}}}},
-                                       **_err(400, 401, 403, 413, 415)}}},
-            "/api/v1/uploads/{upload_id}": {
-                **{method: {"summary": summary, "operationId": op_id,
-                            "security": [{"accountKey": []}, {"session": []}],
-                            "parameters": [{"name": "upload_id", "in": "path", "required": True,
-                                            "schema": {"type": "string"}}, *extra],
-                            "responses": {code: {"description": "done"}, **_err(*errors)}}
-                   for method, summary, op_id, code, extra, errors in (
-                       ("head", "an upload's offset (resume from there)", "tusHead", "200",
-                        [_header("Tus-Resumable", True)], (401, 404, 410)),
-                       ("patch", "append bytes at Upload-Offset (application/offset+octet-stream)", "tusPatch",
-                        "204", [_header("Tus-Resumable", True), _header("Upload-Offset", True, "integer")],
-                        (400, 401, 404, 409, 410, 413, 415)),
-                       ("delete", "abandon an upload (tus termination)", "tusDelete", "204",
-                        [_header("Tus-Resumable", True)], (401, 404, 410)))},
-                "options": {"summary": "tus capabilities", "operationId": "tusOptionsUpload",
-                            "parameters": [{"name": "upload_id", "in": "path", "required": True,
-                                            "schema": {"type": "string"}}],
-                            "responses": {"204": {"description": "capabilities"}}}},
+            **_tus_paths("/api/v1/uploads", "",
+                         "start a resumable upload into the file library (tus 1.0 creation; R-FILE-1..4: quota with "
+                         "the overshoot rule, 500 MB per file, the accepted extensions); an 'into_room' metadata key "
+                         "is refused: room uploads go to /api/v1/rooms/{roomId}/uploads",
+                         [{"accountKey": []}, {"session": []}]),
+            **_tus_paths("/api/v1/rooms/{roomId}/uploads", "Room",
+                         "start a resumable upload straight into an event's room (tus 1.0 creation; R-FILE-2: at "
+                         "most 50 MB whatever the metadata says; R-FILE-1, -3, -4 as in the library): the room's "
+                         "host or a presenter with their join token, or the event's organiser. The file is listed "
+                         "at GET /api/v1/rooms/{roomId}/files and counts against the account's storage",
+                         [{"joinToken": []}, {"accountKey": []}, {"session": []}]),
             "/play/{token}": {"get": {
                 "summary": "an on-demand event's video behind a short-lived signed watch URL (from the public "
                            "join); single byte ranges (206, 416) work (R-AUTO-2)", "operationId": "play",

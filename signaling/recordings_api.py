@@ -79,11 +79,7 @@ async def _recording(ctx: Ctx) -> Recording:
 
 
 async def _live_room(ctx: Ctx) -> Any:
-    ev = await events.get_event(ctx.s, ctx.user, ctx.id(), write=True)
-    room = ctx.app[keys.ROOMS].find(ev.room_id)
-    if ev.status != "live" or room is None or room.settings.state != "live":
-        raise ControlError("not_live", "the event is not live: a recording is made of a live session", 409)
-    return room
+    return await events.live_room(ctx.s, ctx.user, ctx.id(), ctx.app[keys.ROOMS], "a recording")
 
 
 @API("POST", "/api/v1/events/{id}/recording/start", "start recording the live event's room (R-REC-1); the "

@@ -20,8 +20,15 @@ Responses about unfinished uploads carry ``Upload-Expires`` and ``expiration`` i
 Errors use the project's JSON shape ``{"error": {"code", "message"}}``; every response except OPTIONS
 carries ``Tus-Resumable``.
 
-Metadata keys the server reads: ``filename`` (required) and ``into_room`` ("1"/"true": an upload straight
-into a room, R-FILE-2's 50 MB limit).
+Metadata keys the server reads: ``filename`` (required).
+
+Uploads straight into a room (R-FILE-2: at most 50 MB) are made through the routes mounted at ``room_prefix``
+(e.g. ``/api/v1/rooms/{roomId}/uploads``): the route, never a client flag, makes an upload a room upload, and
+``into_room`` is True in ``on_create`` and on the :class:`Upload`. ``authorize`` sees the request (its
+``match_info`` names the room) and returns an owner that the app makes room-specific; an upload is reached only
+through the kind of route that created it. An ``into_room`` metadata key sent to the library route is refused
+(it used to be a client-chosen flag). ``on_create`` may return a dict: it is kept with the upload as
+``Upload.extra`` (e.g. the id of the database row that reserves the space) and handed back to the other hooks.
 """
 from __future__ import annotations
 
@@ -44,7 +51,7 @@ from typing import Any
 
 from aiohttp import ClientError, web
 
-from mediaserver.library import LIBRARY_MAX_FILE, FileRefused
+from mediaserver.library import LIBRARY_MAX_FILE, ROOM_MAX_FILE, FileRefused, check_name, check_size
 from signaling.errors import SignalError, json_error
 
 log = logging.getLogger("signaling.uploads")
@@ -69,6 +76,7 @@ class Upload:
     completed: bool = False
     expired: float = 0.0            # when it was swept (a tombstone: the data is gone)
     released: bool = False          # on_expire ran for the tombstone
+    extra: dict[str, Any] = field(default_factory=dict)    # what on_create returned (the app's own state)
     offset: int = 0
     path: Path = Path()
 
@@ -106,11 +114,13 @@ class UploadStore:
     def _paths(self, upload_id: str) -> tuple[Path, Path]:
         return self.root / f"{upload_id}.bin", self.root / f"{upload_id}.json"
 
-    def create(self, owner: str, filename: str, length: int, into_room: bool, metadata: dict[str, str]) -> Upload:
+    def create(self, owner: str, filename: str, length: int, into_room: bool, metadata: dict[str, str],
+               extra: dict[str, Any] | None = None) -> Upload:
         upload_id = secrets.token_urlsafe(18)
         data, side = self._paths(upload_id)
         data.touch(exist_ok=False)
-        upload = Upload(upload_id, owner, filename, length, into_room, metadata, time.time(), path=data)
+        upload = Upload(upload_id, owner, filename, length, into_room, metadata, time.time(), extra=dict(extra or {}),
+                        path=data)
         self.save(upload)
         return upload
 
@@ -222,8 +232,11 @@ def _int_header(request: web.Request, name: str) -> int:
     return int(raw)
 
 
-def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, hooks: UploadHooks) -> UploadStore:
-    """Serve tus uploads at ``prefix`` (POST, OPTIONS) and ``prefix/{id}`` (HEAD, PATCH, DELETE, OPTIONS)."""
+def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, hooks: UploadHooks,
+                      room_prefix: str | None = None) -> UploadStore:
+    """Serve tus uploads at ``prefix`` (POST, OPTIONS) and ``prefix/{id}`` (HEAD, PATCH, DELETE, OPTIONS); with
+    ``room_prefix`` (which may hold route variables such as ``{roomId}``), the same at ``room_prefix`` for uploads
+    straight into a room (R-FILE-2: at most 50 MB, whatever the client says)."""
     prefix = prefix.rstrip("/")
     store = UploadStore(Path(store_dir))
 
@@ -247,23 +260,26 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
             resp.headers["Tus-Version"] = TUS_VERSION
         return tus_headers(resp)
 
-    def handler(fn: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    def handler(fn: Callable[[web.Request, bool], Awaitable[web.StreamResponse]], into_room: bool):
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 if request.headers.get("Tus-Resumable") != TUS_VERSION:
                     raise SignalError("unsupported_version",
                                       f"this server speaks tus {TUS_VERSION}; send Tus-Resumable: {TUS_VERSION}", 412)
-                return tus_headers(await fn(request))
+                return tus_headers(await fn(request, into_room))
             except (SignalError, FileRefused) as e:
                 return error(e)
         return wrapped
 
-    async def owned(request: web.Request) -> tuple[str, Upload]:
+    def max_size(into_room: bool) -> int:
+        return min(hooks.max_size, ROOM_MAX_FILE) if into_room else hooks.max_size
+
+    async def owned(request: web.Request, into_room: bool) -> tuple[str, Upload]:
         owner = await _call(hooks.authorize, request)
         upload = store.get(request.match_info["upload_id"])
-        if upload is None or upload.owner != owner:
+        if upload is None or upload.owner != owner or upload.into_room != into_room:
             gone_upload = store.tombstone(request.match_info["upload_id"])
-            if gone_upload is not None and gone_upload.owner == owner:
+            if gone_upload is not None and gone_upload.owner == owner and gone_upload.into_room == into_room:
                 raise SignalError("upload_expired", "this upload made no progress for too long and was deleted "
                                   "with its partial data, which freed its space (R-FILE-3); start a new upload",
                                   410)
@@ -271,43 +287,52 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
                               "are not shown)", 404)
         return owner, upload
 
-    async def options(request: web.Request) -> web.StreamResponse:
+    async def options(request: web.Request, into_room: bool) -> web.StreamResponse:
         return web.Response(status=204, headers={"Tus-Resumable": TUS_VERSION, "Tus-Version": TUS_VERSION,
-                                                 "Tus-Extension": extensions, "Tus-Max-Size": str(hooks.max_size)})
+                                                 "Tus-Extension": extensions,
+                                                 "Tus-Max-Size": str(max_size(into_room))})
 
-    async def create(request: web.Request) -> web.StreamResponse:
+    def capabilities(into_room: bool) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def answer(request: web.Request) -> web.StreamResponse:
+            return await options(request, into_room)
+        return answer
+
+    async def create(request: web.Request, into_room: bool) -> web.StreamResponse:
         owner = await _call(hooks.authorize, request)
         if "Upload-Defer-Length" in request.headers:
             raise SignalError("bad_request", "Upload-Defer-Length is not supported: send Upload-Length", 400)
         length = _int_header(request, "Upload-Length")
-        if length > hooks.max_size:
-            raise SignalError("too_large", f"the upload is {length} bytes; at most {hooks.max_size} are accepted",
-                              413)
         metadata = parse_metadata(request.headers.get("Upload-Metadata", ""))
         filename = metadata.get("filename", "")
         if not filename:
             raise SignalError("bad_metadata", "Upload-Metadata must carry the filename", 400)
-        into_room = metadata.get("into_room", "").lower() in ("1", "true", "yes")
-        await _call(hooks.on_create, owner, filename, length, into_room)
-        upload = store.create(owner, filename, length, into_room, metadata)
+        if "into_room" in metadata and not into_room:
+            raise SignalError("bad_metadata", "'into_room' is not a flag: upload straight into a room through the "
+                              "room's own upload endpoint (POST /api/v1/rooms/{roomId}/uploads), which binds the "
+                              "file to the room and limits it to 50 MB (R-FILE-2)", 400)
+        # R-FILE-4 then R-FILE-2 before anything is reserved (the most useful message first)
+        check_name(filename)
+        check_size(filename, length, into_room, max_size(into_room))
+        extra = await _call(hooks.on_create, owner, filename, length, into_room)
+        upload = store.create(owner, filename, length, into_room, metadata, extra if isinstance(extra, dict) else None)
         if length == 0:
             await finish(upload)
-        location = request.url.with_path(f"{prefix}/{upload.id}").with_query(None)
+        location = request.url.with_path(f"{request.path.rstrip('/')}/{upload.id}").with_query(None)
         return web.Response(status=201, headers=expires(upload, {"Location": str(location), "Upload-Offset": "0"}))
 
-    async def head(request: web.Request) -> web.StreamResponse:
-        _, upload = await owned(request)
+    async def head(request: web.Request, into_room: bool) -> web.StreamResponse:
+        _, upload = await owned(request, into_room)
         headers = {"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}
         if request.headers.get("Upload-Metadata") is not None or upload.metadata:
             headers["Upload-Metadata"] = ",".join(
                 f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in upload.metadata.items())
         return web.Response(status=200, headers=expires(upload, headers))
 
-    async def patch(request: web.Request) -> web.StreamResponse:
+    async def patch(request: web.Request, into_room: bool) -> web.StreamResponse:
         if request.content_type != "application/offset+octet-stream":
             raise SignalError("bad_content_type", "PATCH bodies must be application/offset+octet-stream", 415)
         offset = _int_header(request, "Upload-Offset")
-        _, upload = await owned(request)
+        _, upload = await owned(request, into_room)
         lock = store.lock(upload.id)
         if lock.locked():
             raise SignalError("upload_busy", "another request is writing this upload", 409)
@@ -350,10 +375,13 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
         store.save(upload)
         await _call(hooks.on_complete, upload.owner, upload)
 
-    async def terminate(request: web.Request) -> web.StreamResponse:
-        _, upload = await owned(request)
+    async def terminate(request: web.Request, into_room: bool) -> web.StreamResponse:
+        _, upload = await owned(request, into_room)
         if store.lock(upload.id).locked():
             raise SignalError("upload_busy", "the upload is being written; stop that request first", 409)
+        if upload.completed:            # its data is the stored file now: it goes only with the file
+            raise SignalError("upload_finished", "this upload is finished and its file is stored; delete the file "
+                              "instead (DELETE /api/v1/files/{id})", 409)
         store.delete(upload)
         await _call(hooks.on_terminate, upload.owner, upload)
         return web.Response(status=204)
@@ -396,10 +424,12 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
     if hooks.expiry:
         app.on_startup.append(start_sweeper)
         app.on_cleanup.append(stop_sweeper)
-    app.router.add_route("OPTIONS", prefix, options)
-    app.router.add_route("OPTIONS", prefix + "/{upload_id}", options)
-    app.router.add_post(prefix, handler(create))
-    app.router.add_route("HEAD", prefix + "/{upload_id}", handler(head))
-    app.router.add_route("PATCH", prefix + "/{upload_id}", handler(patch))
-    app.router.add_delete(prefix + "/{upload_id}", handler(terminate))
+    mounts = [(prefix, False)] + ([(room_prefix.rstrip("/"), True)] if room_prefix else [])
+    for base, into_room in mounts:
+        app.router.add_route("OPTIONS", base, capabilities(into_room))
+        app.router.add_route("OPTIONS", base + "/{upload_id}", capabilities(into_room))
+        app.router.add_post(base, handler(create, into_room))
+        app.router.add_route("HEAD", base + "/{upload_id}", handler(head, into_room))
+        app.router.add_route("PATCH", base + "/{upload_id}", handler(patch, into_room))
+        app.router.add_delete(base + "/{upload_id}", handler(terminate, into_room))
     return store

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (their @API operations)
     library_api,
     ondemand_api,
     recordings_api,
+    streams_api,
     tickets_api,
 )
 from .api import API

@@ -6,6 +6,8 @@
 import { MediaserverClient, MediaserverError } from '/sdk/mediaserver.js';
 import { embedSnippet } from '/sdk/embed.js';
 import { applyI18n, errorText, language, setLanguage, t } from '/static/i18n.js';
+import { applyBranding } from '/static/branding.js';
+import { TimelinePlayer } from '/static/timeline.js';
 
 const $ = (sel) => document.querySelector(sel);
 const $$ = (sel) => [...document.querySelectorAll(sel)];
@@ -22,6 +24,7 @@ const S = window.roomState = {
   roomId: null, room: null, self: null, activeSpeaker: null, publishing: false, sharing: false,
   muted: { audio: false, video: false }, mobile,
   event: null, thankYouUrl: null, redirect: null, order: null, buyError: null,
+  timeline: null,                // an automated event's playback (R-AUTO-1): position, component, currentTime...
 };
 
 let client = null;
@@ -65,9 +68,16 @@ function toast(message, kind = 'info') {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { box.hidden = true; }, kind === 'error' ? 7000 : 4500);
 }
+// Refusals whose reason depends on the account (its plan's limits, R-ACC-1, R-MEDIA-5; its other live event,
+// R-ROOM-5): the server's message names the numbers and the way out, which a fixed text cannot.
+const SERVER_EXPLAINS = new Set(['live_event_running', 'plan_limit', 'presenter_seats_full',
+  'too_many_for_discussion', 'trial_expired']);
+function explain(code, message) {
+  return SERVER_EXPLAINS.has(code) && message ? message : errorText(code, message);
+}
 function fail(e, prefix) {
   const code = e && e.code ? e.code : (e && e.name) || 'unknown';
-  const text = errorText(code, e && e.message);
+  const text = explain(code, e && e.message);
   console.warn(prefix || 'room:', code, e && e.message);
   toast(text, 'error');
   return code;
@@ -78,7 +88,8 @@ function setScreen(name) {
   for (const s of ['join', 'register', 'lobby', 'waiting', 'room', 'ended', 'left', 'removed', 'error']) {
     show($(`#screen-${s}`), s === name);
   }
-  document.body.dataset.screen = name;
+  document.body.dataset.screen = name;        // also picks the screen's branded background (room.css)
+  if (name !== 'room') stopTimeline();
   if (name !== 'room') {
     closePanel();
     $('#toast').hidden = true;
@@ -120,6 +131,7 @@ function renderHeader() {
   show(type, !!r.type);
   show($('#room-lock'), !!r.locked);
   show($('#room-rec'), !!r.recording);          // R-REC-1: the blinking red REC indicator
+  show($('#room-live'), !!r.streaming);         // R-REC-6: the blinking LIVE indicator
   const count = $('#people-count');
   if (S.screen === 'room' && client) {
     // Webinar attendees are not told of each other: the count comes from the room's info (polled).
@@ -137,6 +149,7 @@ async function loadRoom(id) {
     S.room = info;
     S.error = null;
     S.event = info.event ? await loadEvent(id) : null;     // a plain room has no event to ask about
+    applyBranding(S.event && S.event.branding);            // R-ROOM-11: logo, colours, backgrounds
     applyLanguage(info.language);
     $('#join-room-name').textContent = info.name ? info.name : '';
     if (S.event) {
@@ -144,6 +157,7 @@ async function loadRoom(id) {
       // next session): over or on demand, a clear message instead of a form (R-ROOM-4).
       if (S.event.status === 'done') { showOver('event'); return false; }
       if (S.event.kind === 'on_demand') { showOver('on_demand'); return false; }
+      if (S.event.status === 'failed') { showOver('failed'); return false; }     // an automated start that failed
     } else if (info.state === 'ended') { showOver('session'); return false; }
     renderAccess();
     resumeOrder();
@@ -377,6 +391,7 @@ const OVER = {
   session: ['ended.title', 'ended.text', 'ended'],
   event: ['over.title', 'over.text', 'ended'],
   on_demand: ['ondemand.title', 'ondemand.text', 'on_demand'],
+  failed: ['failed.title', 'failed.text', 'not_started'],
 };
 function showOver(kind, thankYouUrl) {
   const [title, text, code] = OVER[kind];
@@ -447,6 +462,7 @@ async function submitJoin(ev) {
     } catch (e) {
       if (e.code === 'ended') { showOver(S.event ? 'event' : 'session'); return; }
       if (e.code === 'on_demand') { showOver('on_demand'); return; }
+      if (e.code === 'not_started') { showOver('failed'); return; }
       if (e.code === 'registration_required') { showRegistration(); return; }
       if (e.code === 'password_required') {        // R-ROOM-6: say whether it was wrong or missing; retry
         ask.password = true;
@@ -469,6 +485,7 @@ async function submitJoin(ev) {
     S.thankYouUrl = grant.thankYouUrl || null;
     if (grant.room) { S.room = { ...(S.room || {}), ...grant.room }; applyLanguage(S.room.language); }
     S.role = grant.role;
+    S.joinToken = grant.token;                  // an automated event's timeline is asked for with it
     await connect(grant.token);
   } finally {
     button.disabled = false;
@@ -513,12 +530,18 @@ function renderLobby() {
   show($('#lobby-agenda-box'), !!r.agenda);
   $('#lobby-message').textContent = r.message || '';
   show($('#lobby-message'), !!r.message);
+  // R-AUTO-1: an automated event starts by itself at its time (attendees must come on time)
+  const auto = S.event && S.event.kind === 'automated' && S.event.startsAt;
+  $('#lobby-auto').dataset.i18n = auto ? 'lobby.automated' : 'lobby.auto';
+  $('#lobby-starts').textContent = auto ? t('lobby.startsAt', { when: new Date(S.event.startsAt).toLocaleString(language()) }) : '';
+  show($('#lobby-starts'), !!auto);
+  applyI18n();
   setScreen('lobby');
 }
 
 function showError(code, message) {
   S.error = code;
-  $('#error-text').textContent = errorText(code, message);
+  $('#error-text').textContent = explain(code, message);
   setScreen('error');
   stopLocal();
 }
@@ -542,6 +565,7 @@ async function enterRoom() {
   pollSeats();
   renderAll();
   client.startSpeakerDetection();
+  if (S.event && S.event.kind === 'automated') startTimeline();
   await ensureSubscribed();
   const speaker = S.role === 'host' || S.role === 'presenter' || client.participant.floor;
   const meeting = S.room && S.room.type === 'meeting';   // in a meeting everyone comes in with camera and mic
@@ -561,6 +585,35 @@ async function ensureSubscribed() {
     if (e.code === 'forbidden' || e.code === 'not_admitted') return;   // presenters-only mode: nothing to receive
     fail(e);
   }
+}
+
+// ---------- an automated event's timeline (R-ROOM-4, R-AUTO-1) ----------
+// The stage plays the timeline from signed /play URLs (timeline.js), everyone at the same position; when it has
+// played, the person goes to the thank-you screen and page as when a host ends a session (R-STAT-3).
+let player = null;
+
+function startTimeline() {
+  if (player || !S.joinToken) return;
+  player = new TimelinePlayer({
+    box: $('#auto-stage'), roomId: S.roomId, token: S.joinToken, text: t,
+    onChange: (state) => { S.timeline = { ...state }; },
+    onEnd: (data) => {
+      player = null;
+      if (S.screen !== 'room') return;
+      leaving = true;
+      stopLocal();
+      syncState();
+      showOver('session', S.role !== 'host' ? (S.thankYouUrl || (data && data.thankYouUrl)) : null);
+      if (client) client.leave();
+    },
+  });
+  player.start().catch((e) => console.warn('timeline:', e));
+}
+
+function stopTimeline() {
+  if (!player) return;
+  player.stop();
+  player = null;
 }
 
 // ---------- registration (R-ROOM-9) ----------
@@ -1165,6 +1218,9 @@ function renderHostPanel() {
   for (const b of $$('.lock-btn')) b.textContent = t(r.locked ? 'host.unlock' : 'host.lock');
   $('#host-rec').textContent = t(r.recording ? 'host.recStop' : 'host.recStart');
   $('#host-rec').classList.toggle('danger', !!r.recording);
+  $('#host-stream').textContent = t(r.streaming ? 'host.streamStop' : 'host.streamStart');
+  $('#host-stream').classList.toggle('danger', !!r.streaming);
+  $('#host-stream-url').disabled = $('#host-stream-key').disabled = !!r.streaming;
 }
 
 function renderMyData() {
@@ -1276,6 +1332,11 @@ function bind() {
   for (const b of $$('.lock-btn')) b.addEventListener('click', () => hostAction((S.room || {}).locked ? 'unlock' : 'lock'));
   for (const b of $$('.end-btn')) b.addEventListener('click', () => hostAction('end', {}, 'host.endConfirm'));
   $('#host-rec').addEventListener('click', () => hostAction((S.room || {}).recording ? 'stopRecording' : 'startRecording'));
+  $('#host-stream').addEventListener('click', () => {
+    if ((S.room || {}).streaming) { hostAction('stopStream'); return; }
+    const key = $('#host-stream-key').value.trim();
+    hostAction('startStream', { url: $('#host-stream-url').value.trim(), key: key || undefined });
+  });
   $('#host-start').addEventListener('click', () => hostAction('start'));
   for (const r of $$('input[name="audio-mode"]')) {
     r.addEventListener('change', () => { if (r.checked) hostAction('setAudioMode', { mode: r.value }); });

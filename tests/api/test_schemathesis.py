@@ -46,6 +46,7 @@ def served(request, tmp_path):
         yield base, log
 
 
+@pytest.mark.timeout(1000)    # the run itself may take up to 900 s; pytest's default is 300
 def test_no_server_errors(served, tmp_path):
     base, log = served
     _, headers = _post(base + "/api/v1/signup", {"name": "Fuzz", "email": "fuzz@example.test",

@@ -17,6 +17,7 @@ from signaling.errors import SignalError, json_errors
 from signaling.uploads import TUS_VERSION, Upload, UploadHooks, add_upload_routes, parse_metadata
 
 PREFIX = "/api/uploads"
+ROOM_PREFIX = "/api/rooms/{room}/uploads"
 TUS = {"Tus-Resumable": TUS_VERSION}
 
 
@@ -74,7 +75,7 @@ class Server:
 
     async def start(self) -> None:
         app = web.Application(middlewares=[json_errors])
-        add_upload_routes(app, PREFIX, self.store, self.accounts.hooks(self.max_size))
+        add_upload_routes(app, PREFIX, self.store, self.accounts.hooks(self.max_size), room_prefix=ROOM_PREFIX)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -107,10 +108,11 @@ def meta(**values: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
 
-async def create(http, srv: Server, name: str, length: int, owner: str = "alice", **extra: str):
+async def create(http, srv: Server, name: str, length: int, owner: str = "alice", prefix: str = PREFIX,
+                 **extra: str):
     headers = {**TUS, "Authorization": f"Bearer {owner}", "Upload-Length": str(length),
                "Upload-Metadata": meta(filename=name, **extra)}
-    return await http.post(srv.base + PREFIX, headers=headers)
+    return await http.post(srv.base + prefix, headers=headers)
 
 
 async def created(http, srv: Server, name: str, length: int, owner: str = "alice", **extra: str) -> str:
@@ -254,16 +256,32 @@ async def test_uploads_are_private_to_their_owner(server, http):
 
 async def test_over_the_server_maximum_is_413(server, http):
     resp = await create(http, server, "big.mp4", 500 * MB + 1)
-    assert resp.status == 413 and (await error_of(resp))["code"] == "too_large"
-
-
-async def test_room_uploads_are_limited_to_50_mb(server, http):
-    """R-FILE-2 through on_create → check_upload: 50 MB straight into a room."""
-    resp = await create(http, server, "clip.mp4", ROOM_MAX_FILE + 1, into_room="1")
     assert resp.status == 413
     e = await error_of(resp)
-    assert e["code"] == "file_too_large" and "50 MB" in e["message"]
-    assert (await create(http, server, "clip.mp4", ROOM_MAX_FILE, into_room="1")).status == 201
+    assert e["code"] == "file_too_large" and "at most 500 MB" in e["message"]
+    assert list(server.store.iterdir()) == [] and server.accounts.used == {}
+
+
+async def test_room_uploads_are_limited_to_50_mb_by_their_route(server, http):
+    """R-FILE-2: the room route, not a client flag, makes a room upload: 50 MB there, whatever the metadata."""
+    room = ROOM_PREFIX.format(room="123456789")
+    resp = await create(http, server, "clip.mp4", ROOM_MAX_FILE + 1, prefix=room)
+    assert resp.status == 413
+    e = await error_of(resp)
+    assert e["code"] == "file_too_large" and "at most 50 MB" in e["message"]
+    resp = await create(http, server, "clip.mp4", ROOM_MAX_FILE + 1, prefix=room, into_room="0")
+    assert resp.status == 413
+    url = await created(http, server, "clip.mp4", ROOM_MAX_FILE, prefix=room)
+    assert url.startswith(server.base + room + "/")
+    async with http.options(server.base + room) as r:
+        assert r.headers["Tus-Max-Size"] == str(ROOM_MAX_FILE)
+    # the old client-chosen flag is refused on the library route rather than silently ignored
+    resp = await create(http, server, "clip.mp4", 10, into_room="1")
+    assert resp.status == 400 and "/api/v1/rooms/{roomId}/uploads" in (await error_of(resp))["message"]
+    # a room upload is reached through its room route only
+    library_url = url.replace(room, PREFIX)
+    assert (await http.head(library_url, headers={**TUS, "Authorization": "Bearer alice"})).status == 404
+    assert await head_offset(http, url) == 0
 
 
 async def test_body_past_the_declared_length_is_413(server, http):
@@ -347,6 +365,15 @@ async def test_termination_removes_the_data(server, http):
     assert list(server.store.iterdir()) == []
     assert (await http.head(url, headers={**TUS, "Authorization": "Bearer alice"})).status == 404
     assert (await patch(http, url, 500, b"z")).status == 404
+
+
+async def test_a_finished_upload_is_not_terminated(server, http):
+    """Its data is the stored file now: DELETE would take the bytes from under the library's file."""
+    url = await created(http, server, "a.pdf", 3)
+    assert (await patch(http, url, 0, b"abc")).status == 204
+    resp = await http.delete(url, headers={**TUS, "Authorization": "Bearer alice"})
+    assert resp.status == 409 and (await error_of(resp))["code"] == "upload_finished"
+    assert await head_offset(http, url) == 3
 
 
 async def test_purge_removes_only_stale_unfinished_uploads(tmp_path, http):
