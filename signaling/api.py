@@ -320,6 +320,13 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     if idem is not None and not 1 <= len(idem) <= 255:
         raise SignalError("bad_request", "Idempotency-Key must be 1 to 255 characters")
     db = request.app[keys.DB]
+    if idem is not None and op.auth and op.body is None and op.request_body is not None:
+        # a large non-JSON body is buffered only for someone signed in
+        async with db.read() as s:
+            token = _token_of(request)
+            if not token or await accounts.resolve(s, token) is None:
+                raise ControlError("unauthorized", "sign in (session cookie) or send 'Authorization: Bearer "
+                                   "<API key>'", 401)
     raw = await _raw_body(request, op) if idem is not None else b""
     user_id: int | None = None
     stored_key = ""
