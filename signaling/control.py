@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 from sqlalchemy import func, select
 
-from mediaserver import accounts, webhooks
+from mediaserver import accounts, events, webhooks
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.models import Account, Webhook, WebhookDelivery
 
+from . import keys
 from .api import API, COOKIE, Ctx, Model, Out, Text, page
 
 Lang = Literal["en", "ru"]
@@ -458,6 +459,7 @@ async def change_plan(ctx: Ctx) -> BillingOut:
     await webhooks.emit(ctx.s, ctx.user.main.id, "billing.plan_changed",
                         {"plan": ctx.body.plan, "period": ctx.body.period,
                          "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
+    await events.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # at once, even in a full room
     return BillingOut.model_validate({**accounts.billing(ctx.user), "notice": change.notice})
 
 
@@ -467,6 +469,7 @@ async def buy_addon(ctx: Ctx) -> BillingOut:
     accounts.buy_addon(ctx.user, ctx.body.addon, ctx.body.quantity)
     await webhooks.emit(ctx.s, ctx.user.main.id, "billing.addon_added",
                         {"addon": ctx.body.addon, "quantity": ctx.body.quantity})
+    await events.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # e.g. extra cameras, at once
     return BillingOut.model_validate(accounts.billing(ctx.user))
 
 

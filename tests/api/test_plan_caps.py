@@ -180,3 +180,28 @@ async def test_camera_feeds_by_plan_and_the_extra_cameras_add_on(api):
     # R-MEDIA-5: extra camera feeds work in meetings only, not in webinars
     assert await cameras_allowed(api, (await live_event(api, "live", "webinar", extra_cameras=3))[1]) == \
         (4, ["camera_limit", "published"])
+
+
+# ---------------------------------------------------------------- an upgrade, at once (R-BILL-4, R-ROOM-8)
+
+async def test_an_upgrade_lets_the_waiting_in_at_once_and_add_ons_reach_open_rooms(api):
+    """R-BILL-4: an upgrade takes effect at once, also from inside a full room; R-ROOM-8: the people waiting for
+    a seat are let in straight away. A trial meeting is full at 5; the sixth waits; the owner buys a plan (the
+    room's page stays open) and the sixth is admitted, the room's capacity and camera feeds follow the plan; an
+    extra-cameras add-on reaches the open meeting at once too."""
+    http, started = await live_event(api, room_type="meeting")
+    room_id = started["event"]["roomId"]
+    async with ws_room(api) as room:
+        host, joined = await room.enter(started["hostToken"])
+        assert joined["room"]["capacity"] == 5
+        people = await attendees(api, room, room_id, 4)
+        assert all(j["participant"]["status"] == "joined" for _, j in people)
+        [(sixth, joined)] = await attendees(api, room, room_id, 1, first=10)
+        assert joined["participant"]["status"] == "waiting"
+        await paid(http, "live")
+        await sixth.note("admitted")
+        live = api.app[keys.ROOMS].find(room_id).settings
+        assert live.capacity == 25 and live.caps is not None and live.caps.capacity == 25
+        cameras = live.camera_limit
+        await call(http, "POST", "/api/v1/billing/addons", 200, json={"addon": "extra_cameras", "quantity": 2})
+        assert api.app[keys.ROOMS].find(room_id).settings.camera_limit > cameras
