@@ -509,6 +509,58 @@ def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:
     return link
 
 
+async def invitation_by_token(s: AsyncSession, token: str) -> tuple[Invitation, Event]:
+    inv = await s.scalar(select(Invitation).where(Invitation.token == token)) if 8 <= len(token) <= 64 else None
+    ev = await s.get(Event, inv.event_id) if inv is not None else None
+    if inv is None or ev is None:
+        raise not_found("invitation")
+    return inv, ev
+
+
+async def decline_invitation(s: AsyncSession, token: str) -> tuple[Invitation, Event, bool]:
+    """The invitee's Decline button (R-ROOM-11): recorded once (webhook invitation.declined); whether it is new."""
+    inv, ev = await invitation_by_token(s, token)
+    if inv.declined_at is not None:
+        return inv, ev, False
+    inv.declined_at = utcnow()
+    await webhooks.emit(s, ev.account_id, "invitation.declined", {
+        "event": public_ref(ev), "invitation": {"id": inv.id, "email": inv.email, "name": inv.name,
+                                                 "role": inv.role}})
+    return inv, ev, True
+
+
+def calendar_ics(ev: Event, inv: Invitation, base_url: str) -> str:
+    """The invitation's "download" button (R-ROOM-11): the event as an iCalendar file (RFC 5545) with its join
+    link and room ID; 409 for an event without a date."""
+    if ev.starts_at is None:
+        raise ControlError("no_date", "this event has no date to put in a calendar", 409)
+
+    def stamp(t: dt.datetime) -> str:
+        return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+    def text(v: str) -> str:
+        return v.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r", "").replace(
+            "\n", "\\n")
+
+    def fold(line: str) -> list[str]:       # lines of at most 75 octets (RFC 5545 3.1)
+        parts, cur, limit = [], "", 75
+        for ch in line:
+            if len((cur + ch).encode()) > limit:
+                parts.append(cur)
+                cur, limit = "", 74             # a continuation line starts with a space
+            cur += ch
+        return [*parts[:1], *(" " + p for p in parts[1:]), (" " if parts else "") + cur]
+
+    link = join_link(base_url, ev, inv)
+    end = ev.starts_at + dt.timedelta(minutes=max(1, ev.duration_minutes or 60))
+    about = "\n".join([link, f"Room ID: {ev.room_id}", *([ev.agenda] if ev.agenda else [])])
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//mediaserver//events//EN", "METHOD:PUBLISH",
+             "BEGIN:VEVENT", f"UID:event-{ev.id}-{inv.id}@mediaserver", f"DTSTAMP:{stamp(utcnow())}",
+             f"DTSTART:{stamp(ev.starts_at)}", f"DTEND:{stamp(end)}", f"SUMMARY:{text(ev.name)}",
+             f"DESCRIPTION:{text(about)}", f"URL:{link}", f"LOCATION:{text(link)}", "END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(part for line in lines for part in fold(line)) + "\r\n"
+
+
 async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings: Any) -> None:
     """R-ROOM-10: the link, the room ID, the dial-in numbers and, for token rooms, the token; laid out by the
     event's (or the account's) e-mail blocks (R-ROOM-11)."""
@@ -525,6 +577,8 @@ async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings
         "organiser": owner.name, "role": inv.role, "link": join_link(settings.public_url, ev, inv),
         "room_id": ev.room_id, "token": inv.token if personal else "", "numbers": numbers,
         "pin": _pin(ev), "agenda": ev.agenda, "blocks": brand.get("emailBlocks"), "logo": brand.get("logo"),
+        "decline_link": f"{settings.public_url}/i/{inv.token}/decline",
+        "calendar_link": f"{settings.public_url}/i/{inv.token}/calendar.ics" if ev.starts_at else "",
         "signature": brand.get("signature") or account.signature, "password_note": ev.access == "password"})
     inv.sent_count += 1
     inv.sent_version = ev.settings_version

@@ -162,18 +162,23 @@ BUTTON_STYLE = ("display:inline-block;padding:10px 20px;background:#1a73e8;color
 BLOCK_TEXT = {
     "en": {"link": "Join: {link}", "room_id": "Room ID: {room_id}", "token": "Your personal token: {token}",
            "dial_in": "Dial in: {numbers} (PIN {pin})", "agenda": "Agenda: {agenda}",
-           "presenter": "Presenter: {organiser}", "buttons": "Accept: {link}  |  Decline: reply to this e-mail",
+           "presenter": "Presenter: {organiser}", "buttons": "Accept: {link}  |  Decline: {decline_link}",
+           "calendar": "Add to your calendar: {calendar_link}",
            "password": "Password: ask the organiser"},
     "ru": {"link": "Подключиться: {link}", "room_id": "ID переговорной: {room_id}",
            "token": "Ваш личный токен: {token}", "dial_in": "Подключение по телефону: {numbers} (PIN {pin})",
            "agenda": "Программа: {agenda}", "presenter": "Докладчик: {organiser}",
-           "buttons": "Принять: {link}  |  Отклонить: ответьте на это письмо",
+           "buttons": "Принять: {link}  |  Отклонить: {decline_link}",
+           "calendar": "Добавить в календарь: {calendar_link}",
            "password": "Пароль: спросите у организатора"},
 }
-# The buttons block in HTML: "Accept" is a real button to the join link; there is no decline or calendar-download
-# endpoint, so declining stays a reply to the e-mail (R-ROOM-11).
-BUTTONS = {"en": ("Accept", "To decline, reply to this e-mail."),
-           "ru": ("Принять", "Чтобы отказаться, ответьте на это письмо.")}
+# The buttons block in HTML (R-ROOM-11's download / accept / decline): "Accept" is the join link, "Decline" the
+# invitee's page that records a decline (signaling/rsvp.py), "Add to calendar" the event as an iCalendar file
+# (when it has a date).
+BUTTONS = {"en": ("Accept", "Decline", "Add to calendar"),
+           "ru": ("Принять", "Отклонить", "Добавить в календарь")}
+SECOND_BUTTON = ("display:inline-block;padding:10px 20px;background:#ffffff;color:#1a73e8;border:1px solid #1a73e8;"
+                 "border-radius:4px;text-decoration:none;font-weight:bold;margin-left:8px")
 DEFAULT_BLOCKS = ["logo", "link", "room_id", "token", "dial_in", "agenda", "presenter", "buttons"]
 BLOCK_NAMES = (*DEFAULT_BLOCKS, "text", "image", "url")
 
@@ -237,10 +242,17 @@ def _invitation(t: dict[str, Any], language: str, ctx: dict[str, Any]) -> tuple[
                          f'<p><a href="{html.escape(value)}">{html.escape(value)}</a></p>' if name == "url" else
                          f"<p>{html.escape(value)}</p>")
         elif name == "buttons" and ctx.get("link"):
-            lines.append(_fmt(texts[name], ctx))
-            accept, decline = BUTTONS[language]
-            parts.append(f'<p><a href="{html.escape(ctx["link"], quote=True)}" style="{BUTTON_STYLE}">'
-                         f'{html.escape(accept)}</a> {html.escape(decline)}</p>')
+            accept, decline, calendar = BUTTONS[language]
+            buttons = [f'<a href="{html.escape(ctx["link"], quote=True)}" style="{BUTTON_STYLE}">'
+                       f'{html.escape(accept)}</a>']
+            lines.append(_fmt(texts[name], ctx) if ctx.get("decline_link") else _fmt(texts["link"], ctx))
+            for key, label in (("decline_link", decline), ("calendar_link", calendar)):
+                if ctx.get(key):
+                    buttons.append(f'<a href="{html.escape(ctx[key], quote=True)}" style="{SECOND_BUTTON}">'
+                                   f'{html.escape(label)}</a>')
+            if ctx.get("calendar_link"):
+                lines.append(_fmt(texts["calendar"], ctx))
+            parts.append("<p>" + " ".join(buttons) + "</p>")
         elif name in texts:
             line = _fmt(texts[name], ctx)
             lines.append(line)

@@ -161,6 +161,7 @@ class Invitation(Base):
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
     sent_version: Mapped[int] = mapped_column(Integer, default=0)       # the event settings version last sent
     last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    declined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the invitee said no (R-ROOM-11's button)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("event_id", "email"),)

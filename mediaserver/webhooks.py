@@ -22,7 +22,7 @@ from .models import Webhook, WebhookDelivery
 EVENT_TYPES = (
     "event.created", "event.updated", "event.started", "event.ended", "event.deleted",
     "event.failed",                 # an automated event could not start at its time (mediaserver.automation)
-    "participant.registered", "participant.joined",
+    "participant.registered", "participant.joined", "invitation.declined",
     "recording.started", "recording.ready",
     "stream.started", "stream.stopped",
     "payment.succeeded", "payment.failed", "payment.refused",

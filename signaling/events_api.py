@@ -348,6 +348,8 @@ class InvitationOut(Out):
     sent_count: int
     last_sent_at: dt.datetime | None
     outdated: bool
+    declined_at: dt.datetime | None = Field(None, description="when the invitee pressed Decline in the e-mail "
+                                                              "(R-ROOM-11; webhook invitation.declined)")
 
 
 class InvitationList(Out):
@@ -360,7 +362,8 @@ class InvitationList(Out):
 def _inv(ctx: Ctx, ev: Event, inv: Invitation) -> InvitationOut:
     return InvitationOut(id=inv.id, email=inv.email, name=inv.name, role=inv.role, token=inv.token,
                          link=events.join_link(ctx.settings.public_url, ev, inv), sent_count=inv.sent_count,
-                         last_sent_at=inv.last_sent_at, outdated=inv.sent_version < ev.settings_version)
+                         last_sent_at=inv.last_sent_at, outdated=inv.sent_version < ev.settings_version,
+                         declined_at=inv.declined_at)
 
 
 @API("POST", "/api/v1/events/{id}/invitations", "invite by e-mail: pasted addresses, contacts, groups; before or "

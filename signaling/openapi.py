@@ -215,6 +215,26 @@ def _media_spec() -> dict[str, Any]:
                 "responses": {"200": {"description": "the whole WebM"},
                               "206": {"description": "the requested byte range (Content-Range)"},
                               **_err(404)}}},
+            "/i/{token}/decline": {
+                "get": {"summary": "the invitation e-mail's Decline button: a page that asks (a GET changes nothing) "
+                                   "(R-ROOM-11)", "operationId": "declinePage",
+                        "parameters": [{"name": "token", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}],
+                        "responses": {"200": {"description": "an HTML page with the Decline button"},
+                                      "404": {"description": "no such invitation (HTML)"}}},
+                "post": {"summary": "record the invitee's decline (once; webhook invitation.declined)",
+                         "operationId": "decline",
+                         "parameters": [{"name": "token", "in": "path", "required": True,
+                                         "schema": {"type": "string"}}],
+                         "responses": {"200": {"description": "an HTML page saying the decline is recorded"},
+                                       "404": {"description": "no such invitation (HTML)"}}}},
+            "/i/{token}/calendar.ics": {"get": {
+                "summary": "the invitation e-mail's download button: the event as an iCalendar file (RFC 5545) "
+                           "with the invitee's join link (R-ROOM-11)", "operationId": "invitationCalendar",
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "text/calendar"}, **_err(404),
+                              "409": {"description": "the event has no date",
+                                      "content": {"application/json": {"schema": ERROR}}}}}},
             "/healthz": {"get": {"summary": "liveness", "operationId": "health", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "status": {"type": "string"}, "rtc_port": {"type": "integer"},

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (their @API operations)
     library_api,
     ondemand_api,
     recordings_api,
+    rsvp,
     streams_api,
     tickets_api,
 )
@@ -20,3 +21,4 @@ def add_control_routes(app: web.Application) -> None:
     library_api.add_upload_routes(app)
     ondemand_api.add_routes(app)
     recordings_api.add_routes(app)
+    rsvp.add_routes(app)

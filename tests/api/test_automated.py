@@ -235,7 +235,7 @@ async def test_a_start_missed_for_the_whole_timeline_is_failed_not_run_late(api)
 
 async def test_invitation_to_an_automated_event_has_a_real_accept_button(api):
     """R-ROOM-10, -11: the invitation gives the start time and the room link; its "buttons" block is a real link to
-    join in the HTML part (declining has no endpoint: the e-mail asks for a reply)."""
+    join in the HTML part, next to Decline and Add to calendar (tests/api/test_invitation_buttons.py)."""
     http, _ = await signup(api, language="ru")
     start = dt.datetime(2031, 3, 1, 9, 30, tzinfo=UTC)
     ev = await call(http, "POST", "/api/v1/events", 201, json={
@@ -247,4 +247,4 @@ async def test_invitation_to_an_automated_event_has_a_real_accept_button(api):
     assert "2031-03-01 12:30 Europe/Moscow" in text and f"/room/{ev['roomId']}" in text
     html = msg.get_body(preferencelist=("html",)).get_content()
     assert f'<a href="http://meet.example.test/room/{ev["roomId"]}" style="' in html and ">Принять</a>" in html
-    assert "ответьте на это письмо" in html
+    assert ">Отклонить</a>" in html and ">Добавить в календарь</a>" in html
