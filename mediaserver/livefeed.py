@@ -46,19 +46,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def records_of(blob: bytes) -> list[tuple[int, bytes]]:
-    """The (worker time µs, RTP packet) records of a drained blob (whole records, mediaserver.recfile's layout)."""
-    out = []
-    i, n = 0, len(blob)
-    while n - i >= recfile.RECORD.size:
-        ln, t = recfile.RECORD.unpack_from(blob, i)
-        i += recfile.RECORD.size
-        if ln == recfile.BREAK:
-            continue
-        if n - i < ln:
-            break
-        out.append((t, blob[i:i + ln]))
-        i += ln
-    return out
+    """The (worker time µs, RTP packet) records of a drained blob (mediaserver.recfile's layout; no breaks)."""
+    return [(t, p) for t, p in recfile.split_records(blob)[0] if p is not None]
 
 
 class LiveFeed:

@@ -63,27 +63,32 @@ def load_meta(path: Path) -> list[TrackMeta]:
     return [TrackMeta(**t) for t in json.loads(path.read_text())]
 
 
+def split_records(buf: bytes) -> tuple[list[tuple[int, bytes | None]], int]:
+    """The whole records at the start of ``buf`` ((worker time µs, RTP packet); (0, None) for a break) and how many
+    bytes they take: a torn last record is left for more bytes to complete."""
+    out: list[tuple[int, bytes | None]] = []
+    i = 0
+    while len(buf) - i >= RECORD.size:
+        n, t = RECORD.unpack_from(buf, i)
+        if n == BREAK:
+            out.append((0, None))
+            i += RECORD.size
+            continue
+        if len(buf) - i - RECORD.size < n:
+            break
+        out.append((t, buf[i + RECORD.size:i + RECORD.size + n]))
+        i += RECORD.size + n
+    return out, i
+
+
 def read_records(path: Path) -> Iterator[tuple[int, bytes | None]]:
     """(worker time in µs, RTP packet) per record; (0, None) for a break. A torn last record is ignored."""
     with open(path, "rb") as f:
         buf = b""
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                return
-            buf += chunk
-            i = 0
-            while len(buf) - i >= RECORD.size:
-                n, t = RECORD.unpack_from(buf, i)
-                if n == BREAK:
-                    yield 0, None
-                    i += RECORD.size
-                    continue
-                if len(buf) - i - RECORD.size < n:
-                    break
-                yield t, buf[i + RECORD.size:i + RECORD.size + n]
-                i += RECORD.size + n
-            buf = buf[i:]
+        while chunk := f.read(1 << 20):
+            records, used = split_records(buf + chunk)
+            yield from records
+            buf = (buf + chunk)[used:]
 
 
 def parse_rtp(pkt: bytes) -> tuple[bool, int, int, int, bytes] | None:

@@ -13,7 +13,18 @@ import pytest
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
 from tests.conftest import loopback_only_ice, serve
 from tests.e2e import browser
-from tests.e2e.test_room_access import Organiser, click, in_room, open_room, person, seated, shot, state, wait
+from tests.e2e.test_room_access import (
+    Organiser,
+    click,
+    host_link,
+    in_room,
+    join_as,
+    person,
+    seated,
+    shot,
+    state,
+    wait,
+)
 
 loopback_only_ice()
 
@@ -62,10 +73,7 @@ def test_the_snippet_embeds_the_room_in_another_site(served):
     snippet = org.call("GET", f"/api/v1/events/{ev['id']}/embed", None, 200)["html"]
     assert f"{served}/room/{ev['roomId']}" in snippet
     with partner_site(snippet) as site, browser.chromium() as host, browser.chromium() as visitor:
-        open_room(host, f"{served}/room/{ev['roomId']}?host={ev['hostUrl'].split('host=')[1]}")
-        person(host, "Olga", "olga@example.test")
-        click(host, "#join-submit")
-        assert in_room(host)["role"] == "host"
+        join_as(host, host_link(served, ev), "Olga", "host")
 
         visitor.get(site)
         assert visitor.execute_script("return location.origin;") == site.rstrip("/")

@@ -126,6 +126,20 @@ def person(d: Any, name: str, email: str) -> None:
     fill(d, "#join-email", email)
 
 
+def join_as(d: Any, url: str, name: str, role: str) -> dict[str, Any]:
+    """Open an event's room link, join with a name and e-mail, and check the role the server gave."""
+    open_room(d, url)
+    person(d, name, f"{name.lower()}@example.test")
+    click(d, "#join-submit")
+    me = in_room(d)
+    assert me["role"] == role, me
+    return me
+
+
+def host_link(served: str, ev: dict[str, Any]) -> str:
+    return f"{served}/room/{ev['roomId']}?host={ev['hostUrl'].split('host=')[1]}"
+
+
 def join_error(d: Any, code: str) -> str:
     wait(d, lambda d: visible(d, "#join-error") and d.execute_script(
         "return document.querySelector('#join-error').dataset.code;") == code, f"join error {code}")
@@ -355,14 +369,8 @@ def test_the_host_records_with_one_button_and_everyone_sees_rec(served):
     org = Organiser(served)
     ev = org.event(name="Recorded talk")
     with browser.chromium() as host, browser.chromium() as att:
-        open_room(host, f"{served}/room/{ev['roomId']}?host={ev['hostUrl'].split('host=')[1]}")
-        person(host, "Olga", "olga@example.test")
-        click(host, "#join-submit")
-        assert in_room(host)["role"] == "host"
-        open_room(att, f"{served}/room/{ev['roomId']}")
-        person(att, "Mark", "mark@example.test")
-        click(att, "#join-submit")
-        assert in_room(att)["role"] == "attendee"
+        join_as(host, host_link(served, ev), "Olga", "host")
+        join_as(att, f"{served}/room/{ev['roomId']}", "Mark", "attendee")
         assert not visible(att, "#room-rec") and not visible(host, "#room-rec")
         click(host, "#btn-host")
         assert text(host, "#host-rec") == "Start recording"

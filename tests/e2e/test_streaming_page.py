@@ -12,18 +12,7 @@ from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture
 from tests.conftest import loopback_only_ice, serve
 from tests.e2e import browser
 from tests.e2e.rtmp_server import Player, available, rtmp_server
-from tests.e2e.test_room_access import (
-    Organiser,
-    click,
-    fill,
-    in_room,
-    open_room,
-    person,
-    shot,
-    text,
-    visible,
-    wait,
-)
+from tests.e2e.test_room_access import Organiser, click, fill, host_link, join_as, shot, text, visible, wait
 
 loopback_only_ice()
 
@@ -44,14 +33,8 @@ def test_the_host_goes_live_with_one_button_and_everyone_sees_live(served, tmp_p
     org = Organiser(served)
     ev = org.event(name="Streamed talk")
     with rtmp_server(tmp_path / "nginx") as port, browser.chromium() as host, browser.chromium() as att:
-        open_room(host, f"{served}/room/{ev['roomId']}?host={ev['hostUrl'].split('host=')[1]}")
-        person(host, "Olga", "olga@example.test")
-        click(host, "#join-submit")
-        assert in_room(host)["role"] == "host"
-        open_room(att, f"{served}/room/{ev['roomId']}")
-        person(att, "Mark", "mark@example.test")
-        click(att, "#join-submit")
-        assert in_room(att)["role"] == "attendee"
+        join_as(host, host_link(served, ev), "Olga", "host")
+        join_as(att, f"{served}/room/{ev['roomId']}", "Mark", "attendee")
         assert not visible(att, "#room-live") and not visible(host, "#room-live")
         assert not visible(att, "#host-stream")                      # the controls are the host's
         click(host, "#btn-host")
