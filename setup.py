@@ -3,48 +3,54 @@ import glob
 import os
 
 from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 try:
     from Cython.Build import cythonize
 except ImportError:  # pragma: no cover - Cython is a build requirement
     raise SystemExit("Cython>=3.0 is required to build the native core: pip install cython")
 
+# Every C source of the media core is compiled once, into a static library that each extension links.
 CORE_C = sorted(glob.glob("native/core/*.c"))
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wno-unused-function", "-Wno-deprecated-declarations"]
 if os.environ.get("MEDIASERVER_DEBUG"):
     CFLAGS = ["-O0", "-g", "-std=gnu11", "-Wall", "-fno-omit-frame-pointer"]
+CORE_DEPS = [*CORE_C, *glob.glob("native/core/*.h")]    # relink when the library's sources change
+CORE_LIB = ("mscore", {"sources": CORE_C, "include_dirs": ["native/core"], "cflags": [*CFLAGS, "-fPIC"]})
+# The product is native._core alone. The load generator and the bindings that only tests and benchmarks
+# use are built with MEDIASERVER_BUILD_TESTING=1 (.ci/run and the README's test set-up set it).
+BUILD_TESTING = os.environ.get("MEDIASERVER_BUILD_TESTING", "") not in ("", "0")
+SYSLIBS = ["ssl", "crypto", "pthread", "m"]
 
-extensions = [
-    Extension(
-        "native._core",
-        ["native/_core.pyx", *CORE_C],
-        include_dirs=["native/core"],
-        libraries=["ssl", "crypto", "pthread", "m"],
-        extra_compile_args=CFLAGS,
-    ),
-    Extension(
-        "native._srtp",
-        ["native/_srtp.pyx", "native/core/srtp.c"],
-        include_dirs=["native/core"],
-        libraries=["crypto"],
-        extra_compile_args=CFLAGS,
-    ),
-    Extension(
-        "native._bwe",
-        ["native/_bwe.pyx", "native/core/bwe.c"],
-        include_dirs=["native/core"],
-        libraries=["m"],
-        extra_compile_args=CFLAGS,
-    ),
-    Extension(
-        "bench.loadgen._loadgen",
-        ["bench/loadgen/_loadgen.pyx", "bench/loadgen/lg.c", "native/core/stun.c", "native/core/dtls.c",
-         "native/core/srtp.c", "native/core/rtp.c", "native/core/rtcp.c", "native/core/bwe.c"],
-        include_dirs=["native/core", "bench/loadgen"],
-        libraries=["ssl", "crypto", "pthread", "m"],
-        extra_compile_args=CFLAGS,
-    ),
-]
+
+def ext(name: str, sources: list[str], include_dirs: tuple[str, ...] = ()) -> Extension:
+    # mscore first: the static library's objects need the system libraries after it
+    return Extension(name, sources, include_dirs=["native/core", *include_dirs], libraries=["mscore", *SYSLIBS],
+                     extra_compile_args=CFLAGS, depends=CORE_DEPS)
+
+
+extensions = [ext("native._core", ["native/_core.pyx"])]
+if BUILD_TESTING:
+    extensions += [
+        ext("native._srtp", ["native/_srtp.pyx"]),
+        ext("native._bwe", ["native/_bwe.pyx"]),
+        ext("native._units", ["native/_units.pyx"]),
+        ext("bench.loadgen._loadgen", ["bench/loadgen/_loadgen.pyx", "bench/loadgen/lg.c"], ("bench/loadgen",)),
+    ]
+
+
+class BuildExt(build_ext):
+    """Builds the core's static library first (build_ext alone, e.g. --inplace, would not) and says which
+    flavour it builds."""
+
+    def run(self) -> None:
+        self.run_command("build_clib")
+        build_clib = self.get_finalized_command("build_clib")
+        self.library_dirs.append(build_clib.build_clib)
+        print("mediaserver native build:", ", ".join(e.name for e in self.extensions),
+              "" if BUILD_TESTING else "(product only; MEDIASERVER_BUILD_TESTING=1 adds the test bindings)")
+        super().run()
+
 
 setup(
     name="mediaserver",
@@ -53,6 +59,8 @@ setup(
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
     package_data={"signaling": ["static/*"], "native": ["*.pxd", "*.pyx"],
                   "mediaserver": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
+    libraries=[CORE_LIB],
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
     python_requires=">=3.10",
     install_requires=[

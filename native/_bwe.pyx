@@ -6,43 +6,9 @@ The media worker calls the C API directly; this module only mirrors it one call 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 
+from native._core_decl cimport *
 
-cdef extern from "bwe.h" nogil:
-    int TWCC_RX_RING
-    int TWCC_FB_MIN
-    int TWCC_LOST
-    int TWCC_NO_TIME
-    int BWE_HIST
-    ctypedef struct twcc_rx_t:
-        pass
-    ctypedef struct twcc_result_t:
-        uint16_t seq
-        int64_t recv_us
-    ctypedef struct bwe_t:
-        uint32_t delay_bps
-        uint32_t loss_bps
-        uint32_t remb_bps
-        double thr_ms
-        double cap_kbps
-    void twcc_rx_init(twcc_rx_t *r)
-    void twcc_rx_on_packet(twcc_rx_t *r, uint16_t twcc_seq, uint64_t arrival_us)
-    int twcc_rx_build(twcc_rx_t *r, uint8_t *out, int cap, uint32_t sender_ssrc, uint32_t media_ssrc)
-    int twcc_parse(const uint8_t *pkt, int len, twcc_result_t *out, int max, uint8_t *fb_count)
-    int remb_parse(const uint8_t *pkt, int len, uint32_t *bps)
-    int remb_build(uint8_t *out, uint32_t sender_ssrc, uint32_t bps, const uint32_t *ssrcs, int n)
-    void bwe_init(bwe_t *b, uint32_t start_bps, uint32_t min_bps, uint32_t max_bps)
-    void bwe_free(bwe_t *b)
-    void bwe_on_sent(bwe_t *b, uint16_t twcc_seq, int size_bytes, uint64_t send_us, int probe_cluster)
-    void bwe_on_feedback(bwe_t *b, const twcc_result_t *res, int n, uint64_t now_us)
-    void bwe_on_remb(bwe_t *b, uint32_t bps, uint64_t now_us)
-    void bwe_on_loss(bwe_t *b, uint8_t fraction_lost, uint64_t now_us)
-    void bwe_on_rtt(bwe_t *b, int64_t rtt_us)
-    uint32_t bwe_estimate(const bwe_t *b)
-    uint32_t bwe_acked_bps(const bwe_t *b)
-    int bwe_state(const bwe_t *b)
-    int bwe_detector(const bwe_t *b)
-    int bwe_probe_start(bwe_t *b, uint32_t target_bps, uint64_t now_us)
-    int bwe_should_probe(const bwe_t *b, uint32_t wanted_bps, uint64_t now_us)
+
 
 LOST = TWCC_LOST
 NO_TIME = TWCC_NO_TIME

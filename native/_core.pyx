@@ -9,135 +9,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t
 from libc.string cimport memset, strncpy
 from posix.unistd cimport usleep, useconds_t
 
-cdef extern from "worker.h" nogil:
-    ctypedef struct ms_worker_t:
-        pass
-    enum:
-        DROP_MAX
-    ctypedef struct ms_stats_t:
-        uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
-        uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx
-        uint64_t drops[17]
-        uint64_t nacks_rx, nacks_tx, rtx_tx, plis_rx, plis_tx, rx_batches, tx_batches
-        uint64_t tx_messages, tx_gso_messages
-        uint64_t transports, producers, consumers, tcp_conns
-        uint64_t events_dropped
-        uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx
-        uint64_t rtx_skipped
-        uint64_t overloads, rtx_shed
-    ctypedef struct ms_event_t:
-        int type
-        uint32_t id
-        int64_t a, b
-        char text[128]
-    ctypedef struct ms_producer_params_t:
-        int kind
-        uint32_t ssrc, rtx_ssrc
-        uint8_t codec_of_pt[128]
-        uint8_t apt_of_rtx[128]
-        uint32_t clock_rate
-        uint8_t ext_mid, ext_rid, ext_rrid, ext_abs, ext_twcc, ext_alevel
-        char mid[32]
-        int nack
-        int nlayers
-        char rids[3][16]
-        uint32_t layer_ssrc[3]
-        uint32_t layer_rtx_ssrc[3]
-    ctypedef struct ms_consumer_params_t:
-        uint32_t ssrc, rtx_ssrc
-        uint8_t pt_map[128]
-        uint8_t rtx_pt_of[128]
-        uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel
-        uint8_t ext_playout
-        char mid[32]
-    ctypedef struct ms_stream_stats_t:
-        uint64_t packets, bytes, lost, nacks, plis, rtx, keyframes
-        uint32_t ssrc
-        int32_t fraction_lost
-        uint32_t jitter
-        int64_t rtt_us
-        int nlayers
-        uint32_t layer_ssrc[3]
-        uint32_t layer_bps[3]
-        int layer_active[3]
-        int layer_rank[3]
-        int cur_layer, target_layer
-        uint32_t bps
-        int temporal
-        uint64_t frames_dropped
-    ctypedef struct ms_transport_stats_t:
-        int ice_state, dtls_state, srtp_profile
-        int dtls_frozen
-        int remote_port, over_tcp
-        uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
-        uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors
-        uint32_t sink_ssrc[8]
-        uint32_t sink_max_seq[8]
-        uint64_t sink_received[8]
-        uint64_t latency_hist[128]
-        uint32_t bwe_bps, bwe_acked_bps, wanted_bps
-        int bwe_state, bwe_feedback
+from native._core_decl cimport *
 
-    ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen)
-    int ms_worker_start(ms_worker_t *w)
-    void ms_worker_stop(ms_worker_t *w)
-    void ms_worker_free(ms_worker_t *w)
-    void ms_worker_lock(ms_worker_t *w)
-    void ms_worker_unlock(ms_worker_t *w)
-    int ms_worker_port(ms_worker_t *w)
-    int ms_worker_tcp_enabled(ms_worker_t *w)
-    int ms_worker_gso_enabled(ms_worker_t *w)
-    void ms_worker_set_gso(ms_worker_t *w, int on)
-    void ms_worker_set_consent_timeout(ms_worker_t *w, uint64_t us)
-    int ms_worker_eventfd(ms_worker_t *w)
-    const char *ms_worker_fingerprint(ms_worker_t *w)
-    int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max)
-    void ms_worker_stats(ms_worker_t *w, ms_stats_t *out)
-    int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
-                            const uint8_t *fp, int fp_len, char *err, int errlen)
-    int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
-                                   const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
-                                   const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen)
-    int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,
-                              int fp_len, char *err, int errlen)
-    int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen)
-    int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped)
-    int ms_transport_close(ms_worker_t *w, uint32_t id)
-    int ms_transport_stats(ms_worker_t *w, uint32_t id, ms_transport_stats_t *out)
-    int ms_transport_send_rtp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len, int abs_ext)
-    int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int len)
-    ctypedef struct ms_capture_t:
-        uint64_t arrival_us
-        uint32_t ts, ssrc
-        uint16_t seq
-        uint8_t pt, marker
-        int16_t len
-        uint8_t payload[14]
-        uint8_t npayload
-    int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max)
-    int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *p)
-    int ms_producer_close(ms_worker_t *w, uint32_t id)
-    int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
-    int ms_producer_request_keyframe(ms_worker_t *w, uint32_t id)
-    int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_id, const ms_consumer_params_t *p)
-    int ms_consumer_close(ms_worker_t *w, uint32_t id)
-    int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused)
-    int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
-    int ms_consumer_set_layer(ms_worker_t *w, uint32_t id, int layer)
-    int ms_consumer_set_temporal(ms_worker_t *w, uint32_t id, int tl)
-    int ms_consumer_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps, int priority)
-    int ms_transport_set_budget(ms_worker_t *w, uint32_t id, uint32_t max_bps)
 
-cdef extern from "alloc.h" nogil:
-    ctypedef struct ms_alloc_stream_t:
-        int kind, priority
-        uint32_t max_bps
-        int nlayers
-        uint32_t layer_bps[3]
-        uint8_t layer_active[3]
-        int current, target
-    uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
-                         int hold_upgrades, int allow_off)
 
 def latency_bucket_bounds(int b):
     """[lo, hi) in microseconds of latency-histogram bucket b (see worker.h)."""
@@ -170,9 +44,9 @@ cdef bytes _b(s):
 
 cdef int _fill_map(uint8_t *arr, dict m, uint8_t default) except -1:
     """A payload-type table: keys and values are 7-bit payload types."""
-    memset(arr, default, 128)
+    memset(arr, default, MS_PT_COUNT)
     for k, v in m.items():
-        if not (0 <= k < 128 and 0 <= v < 128):
+        if not (0 <= k < MS_PT_COUNT and 0 <= v < MS_PT_COUNT):
             raise ValueError(f"payload types are 0..127, got {k} -> {v}")
         arr[k] = v
     return 0
@@ -410,9 +284,9 @@ cdef class Worker:
         d["ice_state"] = ICE_STATES.get(s.ice_state, "?")
         d["dtls_state"] = DTLS_STATES.get(s.dtls_state, "?")
         d["dtls_frozen"] = bool(s.dtls_frozen)
-        d["latency_hist"] = [s.latency_hist[i] for i in range(128)]
+        d["latency_hist"] = [s.latency_hist[i] for i in range(MS_LAT_BUCKETS)]
         d["sink_streams"] = {s.sink_ssrc[i]: {"max_seq": s.sink_max_seq[i], "received": s.sink_received[i]}
-                             for i in range(8) if s.sink_received[i]}
+                             for i in range(MS_SINK_SSRCS) if s.sink_received[i]}
         for k in ("sink_ssrc", "sink_max_seq", "sink_received"):
             d.pop(k, None)
         return d
@@ -421,11 +295,11 @@ cdef class Worker:
         """Client transports: the RTP packets received since the last call (the first call starts the
         capture and returns []), as (arrival_us, ssrc, seq, ts, pt, marker, length, payload_head)."""
         self._check()
-        cdef ms_capture_t buf[2048]
+        cdef ms_capture_t buf[MS_CAPTURE]
         cdef int n
         with nogil:
             ms_worker_lock(self.w)
-            n = ms_transport_capture(self.w, tid, buf, 2048)
+            n = ms_transport_capture(self.w, tid, buf, MS_CAPTURE)
             ms_worker_unlock(self.w)
         if n < 0:
             raise NativeError(f"no client transport {tid}")
@@ -478,15 +352,15 @@ cdef class Worker:
         cdef ms_producer_params_t p
         memset(&p, 0, sizeof(p))
         layers = layers or []
-        if len(layers) > 3:
-            raise ValueError("at most 3 simulcast layers")
+        if len(layers) > MS_MAX_LAYERS:
+            raise ValueError(f"at most {MS_MAX_LAYERS} simulcast layers")
         if len(layers) > 1:
             p.nlayers = len(layers)
             for i, lay in enumerate(layers):
                 rid = str(lay.get("rid") or "").encode()
-                if len(rid) > 15:
-                    raise ValueError(f"rid {rid!r} is longer than 15 bytes")
-                strncpy(p.rids[i], rid, 15)
+                if len(rid) > MS_RID_LEN - 1:
+                    raise ValueError(f"rid {rid!r} is longer than {MS_RID_LEN - 1} bytes")
+                strncpy(p.rids[i], rid, MS_RID_LEN - 1)
                 p.layer_ssrc[i] = int(lay.get("ssrc") or 0)
                 p.layer_rtx_ssrc[i] = int(lay.get("rtx_ssrc") or 0)
         p.kind = 1 if kind == "video" else 0
@@ -502,7 +376,7 @@ cdef class Worker:
         p.ext_twcc = _ext_id(extensions, "twcc")
         p.ext_alevel = _ext_id(extensions, "audio_level")
         bm = mid.encode()[:31]
-        strncpy(p.mid, bm, 31)
+        strncpy(p.mid, bm, MS_MID_LEN - 1)
         p.nack = nack
         cdef int r
         with nogil:
@@ -595,7 +469,7 @@ cdef class Worker:
         """Pin consumer cid to simulcast layer `layer` (the producer's order; -1 = video off), or None to let the
         allocator choose from the bandwidth estimate and the budgets."""
         self._check()
-        cdef int lay = 255 if layer is None else int(layer)
+        cdef int lay = MS_LAYER_AUTO if layer is None else int(layer)
         cdef int r
         with nogil:
             ms_worker_lock(self.w)
@@ -608,7 +482,7 @@ cdef class Worker:
         """VP8 temporal layers: forward TID <= tl (0..3) from the next frame down, or from the next layer-sync
         frame up; None forwards every temporal layer again (from a sync frame)."""
         self._check()
-        cdef int t = 255 if tl is None else int(tl)
+        cdef int t = MS_LAYER_AUTO if tl is None else int(tl)
         cdef int r
         with nogil:
             ms_worker_lock(self.w)
@@ -654,35 +528,8 @@ cdef class Worker:
 
 # ---- parser entry points: the same C code the worker runs, for tests and fuzzing ----
 
-cdef extern from "stun.h" nogil:
-    ctypedef struct stun_msg_t:
-        uint16_t type
-        const uint8_t *username
-        int username_len
-        int has_integrity
-        int has_fingerprint
-        int fingerprint_ok
-        int use_candidate, ice_controlling, ice_controlled
-        uint32_t priority
-        uint16_t error_code
-    int stun_parse(const uint8_t *buf, int len, stun_msg_t *out)
-    int stun_check_integrity(const uint8_t *buf, int len, const stun_msg_t *m, const char *key, int keylen)
 
-cdef extern from "rtp.h" nogil:
-    ctypedef struct rtp_hdr_t:
-        uint8_t marker, pt, padding, cc
-        uint16_t seq
-        uint32_t ts, ssrc
-        int header_len, payload_len, ext_profile, n_ext
-        uint8_t ext_id[16]
-        uint8_t ext_len[16]
-        uint16_t ext_off[16]
-    int rtp_parse(const uint8_t *buf, int len, rtp_hdr_t *h)
-    int rtp_is_keyframe(int codec, const uint8_t *payload, int len)
 
-cdef extern from "rtcp.h" nogil:
-    int rtcp_next(const uint8_t *buf, int len, int off, int *pkt_len)
-    int rtcp_build_nack(uint8_t *out, int cap, uint32_t sender, uint32_t media, const uint16_t *seqs, int n)
 
 
 def parse_stun(bytes data, str key=None):
@@ -743,13 +590,13 @@ def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, 
              bint allow_off=True) -> list:
     """Run the worker's allocator (alloc.h) on plain dicts: kind ('audio'/'video'), priority, max_bps,
     layer_bps (ranked lowest first), active (list of bools), current (rank or -1). Returns each target."""
-    cdef ms_alloc_stream_t st[256]
-    cdef int n = min(len(streams), 256)
+    cdef ms_alloc_stream_t st[MS_ALLOC_MAX_STREAMS]
+    cdef int n = min(len(streams), MS_ALLOC_MAX_STREAMS)
     memset(st, 0, sizeof(st))
     for i in range(n):
         d = streams[i]
-        bps = list(d.get("layer_bps", [0]))[:3]
-        act = list(d.get("active", [True] * len(bps)))[:3]
+        bps = list(d.get("layer_bps", [0]))[:MS_ALLOC_MAX_LAYERS]
+        act = list(d.get("active", [True] * len(bps)))[:MS_ALLOC_MAX_LAYERS]
         st[i].kind = 1 if d.get("kind", "video") == "video" else 0
         st[i].priority = d.get("priority", 0)
         st[i].max_bps = d.get("max_bps", 0)

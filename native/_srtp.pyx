@@ -10,6 +10,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
+from native._core_decl cimport *
+
 
 cdef extern from "Python.h":
     PyObject *PyBytes_FromStringAndSize_raw "PyBytes_FromStringAndSize" (const char *v, Py_ssize_t n)
@@ -18,40 +20,6 @@ cdef extern from "Python.h":
     void Py_DECREF_raw "Py_DECREF" (PyObject *o)
 
 
-cdef extern from "srtp.h" nogil:
-    enum:
-        SRTP_PROFILE_AES128_CM_SHA1_80
-        SRTP_PROFILE_AEAD_AES_128_GCM
-        SRTP_PROFILE_AEAD_AES_256_GCM
-    enum:
-        SRTP_OK
-        SRTP_ERR_BAD_PARAM
-        SRTP_ERR_AUTH
-        SRTP_ERR_REPLAY
-        SRTP_ERR_TOO_SHORT
-        SRTP_ERR_NO_SPACE
-        SRTP_ERR_CRYPTO
-    int SRTP_REPLAY_WINDOW
-    int SRTP_MAX_STREAMS
-    ctypedef struct srtp_ctx_t:
-        pass
-    int srtp_key_len(int profile)
-    int srtp_salt_len(int profile)
-    int srtp_overhead(int profile)
-    srtp_ctx_t *srtp_ctx_new(int profile, const uint8_t *master_key, const uint8_t *master_salt)
-    void srtp_ctx_free(srtp_ctx_t *)
-    int srtp_protect_rtp(srtp_ctx_t *, uint8_t *pkt, int len, int cap)
-    int srtp_unprotect_rtp(srtp_ctx_t *, uint8_t *pkt, int len)
-    int srtp_protect_rtcp(srtp_ctx_t *, uint8_t *pkt, int len, int cap)
-    int srtp_unprotect_rtcp(srtp_ctx_t *, uint8_t *pkt, int len)
-    int srtp_split_keying_material(int profile, const uint8_t *material, uint8_t *client_key,
-                                   uint8_t *client_salt, uint8_t *server_key, uint8_t *server_salt)
-    int srtp_kdf(const uint8_t *master_key, int key_len, const uint8_t *master_salt, int salt_len, int label,
-                 uint8_t *out, int out_len)
-    int srtp_ctx_remove_ssrc(srtp_ctx_t *, uint32_t ssrc)
-    int srtp_ctx_stream_count(const srtp_ctx_t *)
-    int srtp_ctx_get_roc(const srtp_ctx_t *, uint32_t ssrc, int inbound, uint32_t *roc)
-    const char *srtp_strerror(int err)
 
 
 PROFILE_AES128_CM_SHA1_80 = SRTP_PROFILE_AES128_CM_SHA1_80

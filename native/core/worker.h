@@ -6,6 +6,15 @@
 
 typedef struct ms_worker ms_worker_t;
 
+/* Sizes of the arrays in the structs below (native/_core_decl.pxd takes them from here). */
+#define MS_MAX_LAYERS 3         /* simulcast encodings of one source */
+#define MS_PT_COUNT 128         /* RTP payload types: tables indexed by payload type */
+#define MS_MID_LEN 32
+#define MS_RID_LEN 16
+#define MS_EVENT_TEXT 128
+#define MS_SINK_SSRCS 8         /* client transports: received SSRCs accounted */
+#define MS_CAPTURE_PAYLOAD 14   /* first payload bytes kept of a captured packet */
+
 /* Latency histogram: 4 buckets per power of two of microseconds (about 19% wide). Bucket b covers
  * [lo, hi) with lo = (4 + b % 4) << (b / 4 - 2) for b >= 8, and [b, b + 1) below 8. */
 #define MS_LAT_BUCKETS 128
@@ -42,35 +51,34 @@ typedef struct {
     int type;
     uint32_t id;      /* transport, producer or consumer id */
     int64_t a, b;     /* EV_ICE: a=state; EV_DTLS: a=dtls state, b=srtp profile */
-    char text[128];
+    char text[MS_EVENT_TEXT];
 } ms_event_t;
 
-#define MS_MAX_LAYERS 3
 
 typedef struct {
     int kind;                 /* 0 audio, 1 video */
     uint32_t ssrc, rtx_ssrc;  /* 0 = learn from the mid header extension */
-    uint8_t codec_of_pt[128]; /* CODEC_* per payload type, 0 unknown/other */
-    uint8_t apt_of_rtx[128];  /* rtx payload type -> media payload type, 0xff none */
+    uint8_t codec_of_pt[MS_PT_COUNT]; /* CODEC_* per payload type, 0 unknown/other */
+    uint8_t apt_of_rtx[MS_PT_COUNT];  /* rtx payload type -> media payload type, 0xff none */
     uint32_t clock_rate;
     uint8_t ext_mid, ext_rid, ext_rrid, ext_abs, ext_twcc, ext_alevel;
-    char mid[32];
+    char mid[MS_MID_LEN];
     int nack;                 /* the publisher answers NACKs: the worker NACKs upstream loss */
     /* simulcast: up to MS_MAX_LAYERS encodings of one source, each its own SSRC, told apart by the rid
      * header extension (a=rid / a=simulcast) or by SSRC (a=ssrc-group:SIM); 0 or 1 layer = no simulcast.
      * Layers are ranked by their measured bitrate, so the order they are given in does not matter. */
     int nlayers;
-    char rids[MS_MAX_LAYERS][16];
+    char rids[MS_MAX_LAYERS][MS_RID_LEN];
     uint32_t layer_ssrc[MS_MAX_LAYERS], layer_rtx_ssrc[MS_MAX_LAYERS];
 } ms_producer_params_t;
 
 typedef struct {
     uint32_t ssrc, rtx_ssrc;
-    uint8_t pt_map[128];      /* producer payload type -> consumer payload type, 0xff drop */
-    uint8_t rtx_pt_of[128];   /* consumer media payload type -> consumer rtx payload type, 0xff none */
+    uint8_t pt_map[MS_PT_COUNT];      /* producer payload type -> consumer payload type, 0xff drop */
+    uint8_t rtx_pt_of[MS_PT_COUNT];   /* consumer media payload type -> consumer rtx payload type, 0xff none */
     uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel;
     uint8_t ext_playout;      /* playout-delay: asks a lossy receiver to wait for retransmissions */
-    char mid[32];
+    char mid[MS_MID_LEN];
 } ms_consumer_params_t;
 
 typedef struct {
@@ -98,8 +106,8 @@ typedef struct {
     uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
     /* client ("sink") transports: received media accounting for tests and the bench */
     uint64_t sink_packets, sink_bytes, sink_lost, sink_decrypt_errors;
-    uint32_t sink_ssrc[8], sink_max_seq[8];   /* per received SSRC: highest extended sequence number */
-    uint64_t sink_received[8];
+    uint32_t sink_ssrc[MS_SINK_SSRCS], sink_max_seq[MS_SINK_SSRCS];   /* per received SSRC: highest extended sequence number */
+    uint64_t sink_received[MS_SINK_SSRCS];
     uint64_t latency_hist[MS_LAT_BUCKETS]; /* see ms_latency_bucket(); from abs-send-time */
     /* subscriber side: the bandwidth estimate (0 = none yet), its state, what the allocation wants */
     uint32_t bwe_bps, bwe_acked_bps, wanted_bps;
@@ -153,7 +161,7 @@ typedef struct {
     uint16_t seq;
     uint8_t pt, marker;
     int16_t len;               /* whole packet, after SRTP */
-    uint8_t payload[14];
+    uint8_t payload[MS_CAPTURE_PAYLOAD];
     uint8_t npayload;
 } ms_capture_t;
 int ms_transport_capture(ms_worker_t *w, uint32_t id, ms_capture_t *out, int max);
