@@ -2,6 +2,7 @@
 
     python -m bench.side_by_side                         # every server, scenarios A-D, 3 runs
     python -m bench.side_by_side --servers ours,floor --scenarios A --runs 1 --seconds 5
+    python -m bench.side_by_side --servers ours-before,ours,floor-gso --scenarios A --ours-before ../before
 
 Each step starts the server afresh pinned to core 0 (``taskset``); this process and the load
 generator's I/O thread are pinned to core 1. Scenarios (the issue's):
@@ -65,10 +66,13 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------ adapters
 
-def make_adapter(name: str, clip_ids: dict[str, int]) -> Adapter:
-    if name == "ours":
+def make_adapter(name: str, clip_ids: dict[str, int], ours_before: str | None = None) -> Adapter:
+    if name in ("ours", "ours-before"):
         from bench.adapters.ours import OursAdapter
-        return OursAdapter(clip_ids, twcc=os.environ.get("SBS_TWCC", "1") == "1")
+        if name == "ours-before" and not ours_before:
+            raise SystemExit("server 'ours-before' needs --ours-before PATH (a checkout with its native core built)")
+        return OursAdapter(clip_ids, twcc=os.environ.get("SBS_TWCC", "1") == "1", name=name,
+                           root=Path(ours_before) if name == "ours-before" else ROOT)
     if name == "janus":
         from bench.adapters.janus import JanusAdapter
         return JanusAdapter(clip_ids)
@@ -264,7 +268,7 @@ class Harness:
                     for name, enc in self.encoded.items()}
         lg = PacedLoadgen(raw, {cid: int(PACING * self.encoded[name].bitrate / 1e3)
                                 for name, cid in clip_ids.items() if name != "audio"})
-        adapter = make_adapter(server, clip_ids)
+        adapter = make_adapter(server, clip_ids, args.ours_before)
         work = Path(tempfile.mkdtemp(prefix=f"sbs-{server}-"))
         res: dict[str, Any] = {"server": server, "scenario": step.scenario, "n": step.n}
         try:
@@ -547,6 +551,9 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     floors = [s["pps_per_core"] for k, s in summary.items() if k.startswith("floor") and s.get("pps_per_core")]
     floor = max(floors) if floors else None      # the best floor mode is the floor
     ours = (summary.get("ours") or {}).get("pps_per_core")
+    before = (summary.get("ours-before") or {}).get("pps_per_core")
+    if ours and before:
+        summary["ours"]["over_ours_before"] = round(ours / before, 3)
     for s in summary.values():
         if s.get("pps_per_core") and floor:
             s["ratio_to_floor"] = round(s["pps_per_core"] / floor, 3)
@@ -654,9 +661,9 @@ def table(results: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def git_head() -> str:
+def git_head(root: Path = ROOT) -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
@@ -687,7 +694,9 @@ async def amain(args: argparse.Namespace) -> int:
                    "harness_saturated_above": HARNESS_SATURATED,
                    "clips": {k: {"kbit_s": round(e.bitrate / 1e3), "pps": round(clipmod.packets_per_second(e), 1)}
                              for k, e in encoded.items()},
-                   "scenarios": args.scenarios, "churn_n": args.churn_n, "churn_rate": args.churn_rate},
+                   "scenarios": args.scenarios, "churn_n": args.churn_n, "churn_rate": args.churn_rate,
+                   **({"ours_before": {"path": args.ours_before, "git_head": git_head(Path(args.ours_before))}}
+                      if args.ours_before else {})},
         "summary": summary,
         "done": done,
         "results": results,
@@ -730,6 +739,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quiet-wait", type=float, default=30.0, help="wait this long at most for an idle machine")
     ap.add_argument("--max-other", type=float, default=0.15, help="other processes' cores that void a window")
     ap.add_argument("--attempts", type=int, default=3)
+    ap.add_argument("--ours-before", metavar="PATH",
+                    help="a checkout of an earlier commit with its native core built in place (e.g. a git worktree "
+                         "and `python setup.py build_ext --inplace`): adds server 'ours-before', our server run from "
+                         "there, so that two builds are measured in one run (machines are too noisy to compare runs)")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--plot", default=str(PLOT))
     return ap.parse_args(argv)

@@ -89,9 +89,13 @@ class OursAdapter(Adapter):
     name = "ours"
     simulcast = True
 
-    def __init__(self, clips: dict[str, int], twcc: bool = True, gso: bool = True) -> None:
+    def __init__(self, clips: dict[str, int], twcc: bool = True, gso: bool = True, root: Path = ROOT,
+                 name: str = "ours") -> None:
+        """root: the checkout whose server (and built native core) runs, this one by default; another one
+        (e.g. a git worktree of an older commit, built in place) compares two builds in one run."""
         super().__init__()
         self.clips, self.twcc, self.gso = clips, twcc, gso
+        self.root, self.name = Path(root), name
         self.proc: subprocess.Popen | None = None
         self.session: aiohttp.ClientSession | None = None
         self.secret = secrets.token_urlsafe(24)
@@ -111,12 +115,12 @@ class OursAdapter(Adapter):
                    MEDIASERVER_ANNOUNCED_IP="127.0.0.1", MEDIASERVER_SECRET=self.secret,
                    MEDIASERVER_API_KEY=self.api_key, MEDIASERVER_LOG_LEVEL="WARNING",
                    MEDIASERVER_UDP_GSO="true" if self.gso else "false", MEDIASERVER_DATA_DIR=str(data),
-                   PYTHONPATH=str(ROOT))
+                   PYTHONPATH=str(self.root))
         env.pop("MEDIASERVER_CONFIG", None)
         self.log_path = workdir / "ours.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m", "mediaserver.cli", "serve"],
-                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.pids = [self.proc.pid]
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
