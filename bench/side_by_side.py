@@ -2,7 +2,8 @@
 
     python -m bench.side_by_side                         # every server, scenarios A-D, 3 runs
     python -m bench.side_by_side --servers ours,floor --scenarios A --runs 1 --seconds 5
-    python -m bench.side_by_side --servers ours-before,ours,floor-gso --scenarios A --ours-before ../before
+    python -m bench.side_by_side --servers ours-before,ours,floor-gso --scenarios A --ladder 400,800 \
+        --interleave --ours-before ../before       # two builds of ours and the floor, in one run
 
 Each step starts the server afresh pinned to core 0 (``taskset``); this process and the load
 generator's I/O thread are pinned to core 1. Scenarios (the issue's):
@@ -529,6 +530,18 @@ async def run_scenarios(h: Harness, server: str, args: argparse.Namespace, scena
     return out
 
 
+async def run_interleaved(h: Harness, servers: list[str], ladder: tuple[int, ...], runs: int) -> dict[str, Any]:
+    """Scenario A for several servers at once: every rung, every run, the servers in turn (A B C A B C ...), so
+    that a noisy neighbour or a drifting machine weighs on each server alike. No climbing: every rung runs."""
+    rs: dict[str, dict[int, list[dict]]] = {s: {n: [] for n in ladder} for s in servers}
+    for n in ladder:
+        for k in range(runs):
+            for server in servers:
+                rs[server][n].append(await h.run_step(server, Step("A", n, f"A n={n} run {k + 1}")))
+    return {server: {"A": [{"scenario": "A", "n": n, **median_run(rs[server][n])} for n in ladder]}
+            for server in servers}
+
+
 def best_sustained(steps: list[dict]) -> dict[str, Any] | None:
     """The highest-load passing step of a ladder."""
     ok = [s for s in steps if s.get("ok")]
@@ -675,7 +688,12 @@ async def amain(args: argparse.Namespace) -> int:
     h = Harness(args, encoded)
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
-    for server in args.servers:
+    if args.interleave:
+        if args.scenarios != "A" or not args.ladder:
+            raise SystemExit("--interleave runs scenario A only, on a --ladder")
+        log(f"== {', '.join(args.servers)}, interleaved")
+        results = await run_interleaved(h, args.servers, args.ladder, args.runs)
+    for server in [] if args.interleave else args.servers:
         log(f"== {server}")
         results[server] = await run_scenarios(h, server, args, args.scenarios if server in args.servers_bcd else
                                               args.scenarios.replace("B", "").replace("C", "").replace("D", ""))
@@ -695,6 +713,7 @@ async def amain(args: argparse.Namespace) -> int:
                    "clips": {k: {"kbit_s": round(e.bitrate / 1e3), "pps": round(clipmod.packets_per_second(e), 1)}
                              for k, e in encoded.items()},
                    "scenarios": args.scenarios, "churn_n": args.churn_n, "churn_rate": args.churn_rate,
+                   "interleave": args.interleave,
                    **({"ours_before": {"path": args.ours_before, "git_head": git_head(Path(args.ours_before))}}
                       if args.ours_before else {})},
         "summary": summary,
@@ -743,6 +762,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="a checkout of an earlier commit with its native core built in place (e.g. a git worktree "
                          "and `python setup.py build_ext --inplace`): adds server 'ours-before', our server run from "
                          "there, so that two builds are measured in one run (machines are too noisy to compare runs)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="scenario A on a --ladder only: each run of each rung goes through the servers in turn")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--plot", default=str(PLOT))
     return ap.parse_args(argv)

@@ -13,6 +13,7 @@ import pytest
 from aiortc import RTCRtpSender
 
 from tests.conftest import ROOT, free_port, loopback_only_ice
+from tests.native.testbuild import built_module
 
 
 @pytest.fixture(params=["relay", "passthrough"])
@@ -73,7 +74,7 @@ async def test_publish_subscribe(sfu):
 
 async def test_loadgen_one_to_three(tmp_path):
     """The native load generator through the adapter: 1 publisher -> aiortc -> 3 subscribers, both modes."""
-    pytest.importorskip("bench.loadgen._loadgen", reason="the load generator is not built")
+    built_module("bench.loadgen._loadgen")
     from bench.adapters.aiortc import AiortcAdapter
     from bench.adapters.base import Media
     from bench.aiortc_fanout import loadgen_clips, wait_state

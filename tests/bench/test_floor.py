@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bench.floor import build, keys, out_ssrc
+from tests.native.testbuild import built_module
 
-_srtp = pytest.importorskip("native._srtp")
+_srtp = built_module("native._srtp")
 
 SEED = "test-seed"
 GCM = _srtp.PROFILE_AEAD_AES_128_GCM
@@ -337,7 +338,7 @@ async def test_adapter_with_loadgen(tmp_path):
     """End to end with the native load generator: 1 publisher (Opus + VP8), 3 subscribers."""
     import asyncio
 
-    lgmod = pytest.importorskip("bench.loadgen")
+    lgmod = built_module("bench.loadgen")
     from bench.adapters.base import Media
     from bench.adapters.floor import FloorAdapter
 

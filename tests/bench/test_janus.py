@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.native.testbuild import built_module
+
 pytestmark = pytest.mark.skipif(shutil.which("janus") is None,
                                 reason="the janus binary is absent (CI does not install Janus; apt-get install janus)")
 
@@ -121,7 +123,7 @@ def synthetic_audio_clip(lg, frames: int = 50) -> int:
 
 
 async def test_loadgen_publisher_to_two_loadgen_subscribers(tmp_path):
-    loadgen = pytest.importorskip("bench.loadgen", reason="bench.loadgen is not built in this tree")
+    loadgen = built_module("bench.loadgen")
     from bench.adapters.base import Media
     from bench.adapters.janus import JanusAdapter
 

@@ -11,7 +11,11 @@ import time
 
 import pytest
 
-from bench.loadgen import Loadgen
+from tests.native.testbuild import built_module
+
+built_module("bench.loadgen._loadgen")
+
+from bench.loadgen import Loadgen  # noqa: E402
 
 PWD_A, PWD_B = "loadgenpasswordA0123456789", "loadgenpasswordB0123456789"
 

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.native.testbuild import built_module
+
+built_module("bench.loadgen._loadgen")
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ["ours", "janus", "floor-gso", "aiortc-passthrough"]
 
@@ -56,3 +60,38 @@ def test_side_by_side_small(tmp_path):
     assert doc["done"]["p99_at_80pct"]["ideal_at_80pct_busy_ms"] > 5.0
     assert png.stat().st_size > 10_000
     assert "| ours | A | 3 |" in r.stdout
+
+
+def test_ours_before_needs_a_checkout():
+    from bench.side_by_side import make_adapter
+
+    assert make_adapter("ours-before", {}, "/somewhere/else").root == Path("/somewhere/else")
+    assert make_adapter("ours", {}, "/somewhere/else").root == ROOT
+    with pytest.raises(SystemExit, match="--ours-before"):
+        make_adapter("ours-before", {})
+
+
+@pytest.mark.timeout(300)
+def test_two_builds_of_ours_interleaved(tmp_path):
+    """--ours-before runs a second 'ours' from another checkout (here this one) in the same run, the runs of
+    each rung taken in turn (--interleave); the summary gives the ratio of the two."""
+    out = tmp_path / "sbs.json"
+    cmd = [sys.executable, "-m", "bench.side_by_side", "--servers", "ours-before,ours", "--ours-before", str(ROOT),
+           "--interleave", "--scenarios", "A", "--ladder", "3", "--runs", "2", "--seconds", "2", "--warmup", "1",
+           "--steady-timeout", "4", "--quiet-wait", "0", "--attempts", "1", "--out", str(out), "--plot", ""]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert list(doc["results"]) == ["ours-before", "ours"]
+    for server in ("ours-before", "ours"):
+        (step,) = doc["results"][server]["A"]
+        assert step["n"] == 3 and len(step["runs"]) == 2 and "error" not in step, step.get("error")
+        assert all(run["egress_pps"] > 0 and run["server"] == server for run in step["runs"])
+    s = doc["summary"]       # a ratio when both sustained the step (a busy machine can fail a 3-subscriber step)
+    if s["ours"].get("pps_per_core") and s["ours-before"].get("pps_per_core"):
+        assert s["ours"]["over_ours_before"] == round(s["ours"]["pps_per_core"] / s["ours-before"]["pps_per_core"], 3)
+    assert doc["config"]["ours_before"]["path"] == str(ROOT) and doc["config"]["interleave"]
+    # the runs alternate between the servers
+    order = [line.split()[1] for line in r.stdout.splitlines() if " A n=3 run " in line and "pps" in line]
+    assert order == ["ours-before", "ours", "ours-before", "ours"], order

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-bwe = pytest.importorskip("native._bwe")
+from tests.native.testbuild import built_module
+
+bwe = built_module("native._bwe")
 hypothesis = pytest.importorskip("hypothesis")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -12,9 +12,9 @@ import heapq
 import json
 from pathlib import Path
 
-import pytest
+from tests.native.testbuild import built_module
 
-bwe = pytest.importorskip("native._bwe")
+bwe = built_module("native._bwe")
 TRACE = Path(__file__).parent / "data" / "twcc_cap700.json"
 RECEIVER_CLOCK = 987_654_321          # the receiver's clock is not the sender's
 FEEDBACK_US, BACK_US = 50_000, 5_000

@@ -18,8 +18,12 @@ import time
 
 import pytest
 
-from bench.loadgen import Loadgen
-from bench.memprobe import LG_PWD, PWD, Probe, malloc_in_use_kb, rss_kb
+from tests.native.testbuild import built_module
+
+built_module("bench.loadgen._loadgen")
+
+from bench.loadgen import Loadgen  # noqa: E402
+from bench.memprobe import LG_PWD, PWD, Probe, malloc_in_use_kb, rss_kb  # noqa: E402
 
 MALLOC_BUDGET_KB = 24
 RSS_BUDGET_KB = 40

@@ -16,8 +16,10 @@ import threading
 
 import pytest
 
+from tests.native.testbuild import built_module
+
 pylibsrtp = pytest.importorskip("pylibsrtp")
-srtp = pytest.importorskip("native._srtp")
+srtp = built_module("native._srtp")
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402

@@ -11,7 +11,9 @@ import struct
 
 import pytest
 
-srtp = pytest.importorskip("native._srtp")
+from tests.native.testbuild import built_module
+
+srtp = built_module("native._srtp")
 hypothesis = pytest.importorskip("hypothesis")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
