@@ -5,6 +5,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 cdef extern from "lg.h" nogil:
+    enum:
+        LG_PT_COUNT
     ctypedef struct lg_t:
         pass
     ctypedef struct lg_stats_t:
@@ -24,7 +26,7 @@ cdef extern from "lg.h" nogil:
         int fp_len
         int controlling, dtls_client
         const char *profiles
-        uint8_t rtx_apt[128]
+        uint8_t rtx_apt[LG_PT_COUNT]
         int twcc_ext
     ctypedef struct lg_frame_t:
         int64_t offset_us
@@ -193,9 +195,9 @@ cdef class _Loadgen:
         c.dtls_client = dtls_role == "client"
         c.profiles = bprof
         c.twcc_ext = twcc_ext
-        memset(c.rtx_apt, 0xff, 128)
+        memset(c.rtx_apt, 0xff, LG_PT_COUNT)
         for k, v in (rtx or {}).items():
-            if not (0 <= k < 128 and 0 <= v < 128):
+            if not (0 <= k < LG_PT_COUNT and 0 <= v < LG_PT_COUNT):
                 raise ValueError("payload types are 0..127")
             c.rtx_apt[k] = v
         cdef int r

@@ -117,7 +117,7 @@ typedef struct peer {
     uint8_t hello[256]; int hello_len; int got_first;
     uint64_t last_hello_us;
     /* receive */
-    uint8_t rtx_apt[128];
+    uint8_t rtx_apt[LG_PT_COUNT];
     int twcc_ext;
     twcc_rx_t *twcc;
     uint32_t twcc_media_ssrc;
@@ -1191,7 +1191,7 @@ int lg_connect(lg_t *lg, int id, const lg_connect_t *c, char *err, int errlen) {
         memcpy(&p->remote, &p->early_from, addr_len(&p->early_from));
         p->remote_len = addr_len(&p->early_from);
     }
-    memcpy(p->rtx_apt, c->rtx_apt, 128);
+    memcpy(p->rtx_apt, c->rtx_apt, LG_PT_COUNT);
     p->twcc_ext = c->twcc_ext;
     if (p->twcc_ext && (p->twcc = malloc(sizeof(twcc_rx_t)))) twcc_rx_init(p->twcc);
     lg->now_us = ms_now_us();

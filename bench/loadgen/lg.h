@@ -8,6 +8,7 @@
 
 #define LG_HIST_BUCKETS 61          /* log-spaced latency buckets, upper bounds 10 us .. 10 s */
 #define LG_MAX_PAYLOAD 1900         /* largest clip payload (bytes) */
+#define LG_PT_COUNT 128             /* RTP payload types: tables indexed by payload type */
 
 typedef struct lg lg_t;
 
@@ -27,7 +28,7 @@ typedef struct {
     const uint8_t *fp; int fp_len;
     int controlling, dtls_client;
     const char *profiles;          /* OpenSSL use_srtp list, e.g. "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80" */
-    uint8_t rtx_apt[128];          /* rtx payload type -> media payload type, 0xff = not rtx */
+    uint8_t rtx_apt[LG_PT_COUNT];  /* rtx payload type -> media payload type, 0xff = not rtx */
     int twcc_ext;
 } lg_connect_t;
 
