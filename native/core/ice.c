@@ -34,7 +34,7 @@ static void on_ice_connected(ms_worker_t *w, ms_transport_t *t) {
 }
 
 void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn, const uint8_t *buf, int len,
-                        const struct sockaddr_storage *from) {
+                 const struct sockaddr_storage *from) {
     stun_msg_t m;
     w->st.stun_rx++;
     if (stun_parse(buf, len, &m) < 0) { w->st.drops[DROP_STUN_MALFORMED]++; return; }
@@ -177,7 +177,7 @@ static void dtls_send_cb(void *opaque, const uint8_t *buf, int len) {
 }
 
 int transport_common(ms_worker_t *w, ms_transport_t *t, int dtls_client, const char *fp_alg,
-                            const uint8_t *fp, int fp_len, char *err, int errlen) {
+                     const uint8_t *fp, int fp_len, char *err, int errlen) {
     t->id = new_id(w);
     t->fd = -1;
     if (fp_len > 0) {          /* without a fingerprint yet, ICE runs and DTLS waits for ms_transport_set_dtls */

@@ -16,7 +16,7 @@
 /* ---------- the loop ---------- */
 
 void on_datagram(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn, uint8_t *buf, int len,
-                        const struct sockaddr_storage *from) {
+                 const struct sockaddr_storage *from) {
     w->st.rx_packets++;
     w->st.rx_bytes += len;
     if (stun_is_stun(buf, len)) { handle_stun(w, conn ? NULL : known, conn, buf, len, from); return; }
