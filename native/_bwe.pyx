@@ -9,7 +9,6 @@ from libc.stdlib cimport free, malloc
 from native._core_decl cimport *
 
 
-
 LOST = TWCC_LOST
 NO_TIME = TWCC_NO_TIME
 RX_RING = TWCC_RX_RING

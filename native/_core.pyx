@@ -12,7 +12,6 @@ from posix.unistd cimport usleep, useconds_t
 from native._core_decl cimport *
 
 
-
 def latency_bucket_bounds(int b):
     """[lo, hi) in microseconds of latency-histogram bucket b (see worker.h)."""
     if b < 8:
@@ -527,9 +526,6 @@ cdef class Worker:
 
 
 # ---- parser entry points: the same C code the worker runs, for tests and fuzzing ----
-
-
-
 
 
 def parse_stun(bytes data, str key=None):
