@@ -54,8 +54,7 @@ typedef struct {
 } ms_epoch_t;
 
 typedef struct {
-    ms_epoch_t ep[MS_XLATE_EPOCHS];
-    int nep;
+    /* the fields every forwarded packet reads first, the epochs last */
     uint16_t seq_off;          /* the current epoch's offsets */
     uint32_t ts_off;
     uint32_t start_ext;        /* extended input sequence number the current epoch started at */
@@ -70,6 +69,8 @@ typedef struct {
     int tl_target, tl_cur, tl_pic, tl_drop;
     uint32_t tl_seqs_dropped, tl_pics_dropped;
     uint64_t tl_frames_dropped;
+    int nep;
+    ms_epoch_t ep[MS_XLATE_EPOCHS];
 } ms_xlate_t;
 
 void ms_xlate_init(ms_xlate_t *x);
