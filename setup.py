@@ -51,8 +51,8 @@ setup(
     version="0.1.0",
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
-    package_data={"signaling": ["static/*"], "native": ["*.pxd", "*.pyx"],
-                  "mediaserver": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
+    package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx"],
+                  "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
     python_requires=">=3.10",
     install_requires=[

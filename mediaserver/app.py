@@ -8,23 +8,22 @@ import threading
 
 from aiohttp import web
 
+from mediaserver.config import Settings
+from mediaserver.events.lifecycle import RoomControl
+from mediaserver.metrics import make_registry
+from mediaserver.outbox.dispatch import Dispatcher
+from mediaserver.outbox.mail import Mailer
+from mediaserver.output.livefeed import parse_size
+from mediaserver.output.recording import RecordingService
+from mediaserver.output.streaming import StreamingService
+from mediaserver.rtc.avatars import AvatarStore
+from mediaserver.rtc.engine import MediaEngine
+from mediaserver.rtc.rooms import RoomManager
+from mediaserver.store.db import Database
 from signaling import keys
+from signaling.api.routes import add_control_routes
 from signaling.errors import json_errors
 from signaling.http import add_routes
-from signaling.v1 import add_control_routes
-
-from .avatars import AvatarStore
-from .config import Settings
-from .db import Database
-from .dispatch import Dispatcher
-from .events import RoomControl
-from .livefeed import parse_size
-from .mail import Mailer
-from .media import MediaEngine
-from .metrics import make_registry
-from .recording import RecordingService
-from .rooms import RoomManager
-from .streaming import StreamingService
 
 log = logging.getLogger("mediaserver")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from mediaserver.errors import ControlError
-from mediaserver.media import MediaError
-from mediaserver.rooms import RoomError
-from mediaserver.sdp import SdpError
-from mediaserver.tokens import TokenError
+from mediaserver.rtc.engine import MediaError
+from mediaserver.rtc.rooms import RoomError
+from mediaserver.rtc.sdp import SdpError
+from mediaserver.rtc.tokens import TokenError
 
 
 class SignalError(Exception):

@@ -97,7 +97,7 @@ def server_process(tmp_path_factory):
 
 
 def token(room: str, role: str = "presenter", name: str = "peer") -> str:
-    from mediaserver import tokens
+    from mediaserver.rtc import tokens
 
     return tokens.issue("test-secret", room, role, name, name)
 

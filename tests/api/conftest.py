@@ -118,7 +118,7 @@ def pg_template(pg_server: PgServer | None) -> str | None:
     """One database migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE), fast and clean."""
     if pg_server is None:
         return None
-    from mediaserver.db import Database
+    from mediaserver.store.db import Database
 
     async def make() -> str:
         name = await pg_server.create_db()

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, update
 
-from mediaserver import webhooks
-from mediaserver.models import IdempotencyKey
+from mediaserver.outbox import webhooks
+from mediaserver.store.models import IdempotencyKey
 from signaling import keys
 from tests.api.conftest import call, hook_receiver, link_token, paid, signup
 

@@ -1,0 +1,39 @@
+"""Alembic environment: run by Database.migrate() on a live connection (sync view of the async engine), or
+from the command line against MEDIASERVER_DATABASE_URL for autogenerate."""
+from __future__ import annotations
+
+from alembic import context
+
+from mediaserver.store import models  # noqa: F401  (registers the tables)
+from mediaserver.store.db import Base
+
+target_metadata = Base.metadata
+
+
+def run() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        import asyncio
+
+        from mediaserver.config import load
+        from mediaserver.store.db import Database
+
+        async def offline_cli() -> None:
+            db = Database(load().database_url)
+            async with db.engine.begin() as conn:
+                await conn.run_sync(_run_with)
+            await db.close()
+
+        asyncio.run(offline_cli())
+        return
+    _run_with(connection)
+
+
+def _run_with(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()
