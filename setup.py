@@ -71,6 +71,8 @@ setup(
         "argon2-cffi>=23.1",
         "aiosmtplib>=3.0",
         "pydantic>=2.6",
+        "av>=12",           # PyAV: recordings, live feeds and streams (mediaserver.output)
+        "numpy>=1.26",
     ],
     extras_require={
         "test": [
@@ -80,8 +82,6 @@ setup(
             "pytest-benchmark>=4",
             "hypothesis>=6.100",
             "aiortc>=1.9",
-            "av>=12",
-            "numpy>=1.26",
             "matplotlib>=3.7",
             "selenium>=4.20",
             "ruff>=0.5",
