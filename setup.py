@@ -59,7 +59,6 @@ setup(
         "aiohttp>=3.9",
         "uvloop>=0.19",
         "prometheus-client>=0.20",
-        "pyee>=11",
         "PyYAML>=6.0",
         "openpyxl>=3.1",
         "xlrd>=2.0",
