@@ -18,9 +18,8 @@ import { submitRegistration } from './register.js';
 import { applyLanguage, renderAll } from './render.js';
 import { setScreen, showError } from './screens.js';
 import { hostKey, mobile, page, presenterKey, query, roomIdFromUrl } from './state.js';
+import './stats.js';                             // window.roomStats
 import { checkOrder, closeBuy, newOrder, openBuy, submitBuy } from './tickets.js';
-
-import './stats.js';
 
 function bind() {
   $('#join-form').addEventListener('submit', submitJoin);

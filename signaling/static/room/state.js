@@ -10,7 +10,6 @@ export const presenterKey = query.get('presenter') || undefined;
 export const linkToken = query.get('token') || undefined;        // R-ROOM-6: the invitation link's personal token
 export const mobile = MediaserverClient.isMobile() || query.get('device') === 'mobile';
 
-
 // Everything the tests (and a curious developer) may read.
 export const S = window.roomState = {
   screen: 'join', error: null, role: null, status: null, tracks: [], participants: [], audioMode: null,
