@@ -118,3 +118,59 @@ def _upgrade(sync_conn: Any) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(sync_conn), "head")
+
+
+def drop_unreflected_fk_options(context: Any, _revision: Any, directives: list[Any]) -> None:
+    """Autogenerate hook (env.py): on SQLite, take out the drop-and-recreate pair of a foreign key whose ON
+    DELETE / ON UPDATE the database has but SQLAlchemy does not reflect, nothing else.
+
+    SQLAlchemy reads those options from a table-level ``FOREIGN KEY`` clause only; a column added with an inline
+    ``REFERENCES ... ON DELETE SET NULL`` (events.video_file_id, migration 0002) reflects without them. The pair is
+    dropped only when ``PRAGMA foreign_key_list`` shows exactly the model's options, so a real change still shows.
+    """
+    from alembic.operations import ops
+
+    if context.dialect.name != "sqlite" or not directives:
+        return
+    script = directives[0]
+    for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list, strict=True):
+        changed = False
+        for table_ops in [t for t in upgrade_ops.ops if isinstance(t, ops.ModifyTableOps)]:
+            drops = [o for o in table_ops.ops if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "foreignkey"]
+            creates = [o for o in table_ops.ops if isinstance(o, ops.CreateForeignKeyOp)]
+            for drop in drops:
+                reflected = ops.CreateForeignKeyOp.from_constraint(drop.to_constraint())
+                twin = next((c for c in creates if _same_fk(reflected, c)), None)
+                if twin is not None and _options_in_db(context.connection, twin):
+                    table_ops.ops.remove(drop)
+                    table_ops.ops.remove(twin)
+                    creates.remove(twin)
+                    changed = True
+        if changed:
+            upgrade_ops.ops = [t for t in upgrade_ops.ops if not (isinstance(t, ops.ModifyTableOps) and t.is_empty())]
+            upgrade_ops.reverse_into(downgrade_ops)
+
+
+_FK_OPTIONS = ("ondelete", "onupdate")
+
+
+def _same_fk(reflected: Any, model: Any) -> bool:
+    """The same key but for options the reflection left out (it found none; the model has nothing else)."""
+    extra = {k: v for k, v in model.kw.items() if v is not None and k not in _FK_OPTIONS}
+    return (not any(reflected.kw.get(k) for k in _FK_OPTIONS) and not extra
+            and (reflected.source_table, reflected.local_cols, reflected.referent_table, reflected.remote_cols)
+            == (model.source_table, model.local_cols, model.referent_table, model.remote_cols))
+
+
+def _options_in_db(conn: Any, model: Any) -> bool:
+    """Whether SQLite's own record of the key (PRAGMA foreign_key_list) has the model's ON DELETE / ON UPDATE."""
+    keys: dict[int, dict[str, Any]] = {}
+    for fid, _seq, table, src, dst, on_update, on_delete, _match in conn.exec_driver_sql(
+            f'PRAGMA foreign_key_list("{model.source_table}")'):
+        key = keys.setdefault(fid, {"table": table, "src": [], "dst": [], "update": on_update, "delete": on_delete})
+        key["src"].append(src)
+        key["dst"].append(dst)
+    want = {"table": model.referent_table, "src": list(model.local_cols), "dst": list(model.remote_cols),
+            "update": (model.kw.get("onupdate") or "NO ACTION").upper(),
+            "delete": (model.kw.get("ondelete") or "NO ACTION").upper()}
+    return want in keys.values()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from mediaserver.store import models  # noqa: F401  (registers the tables)
-from mediaserver.store.db import Base
+from mediaserver.store.db import Base, drop_unreflected_fk_options
 
 target_metadata = Base.metadata
 
@@ -31,7 +31,8 @@ def run() -> None:
 
 def _run_with(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      compare_server_default=True, process_revision_directives=drop_unreflected_fk_options)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,6 +1,6 @@
 """control plane: accounts, events, address book, files, webhooks, mail
 
-Revision ID: 0001
+Revision ID: 0001_control_plane
 Revises: (none)
 Create Date: 2026-11-25 05:50:27.787621
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 import mediaserver.store.db
 
-revision = '0001'
+revision = '0001_control_plane'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """on-demand events play a library file (R-ROOM-4, R-AUTO-2); library files say where they came from
 
 Revision ID: 0002_ondemand
-Revises: 0001
+Revises: 0001_control_plane
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0002_ondemand'
-down_revision = '0001'
+down_revision = '0001_control_plane'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """invitations remember a decline (R-ROOM-11: the invitation's accept / decline / calendar buttons)
 
 Revision ID: 0008_invitation_declined
-Revises: 0006_idempotency_expiry
+Revises: 0007_idempotency_expiry
 
 One nullable column: nothing existing is rebuilt.
 """
@@ -13,7 +13,7 @@ from alembic import op
 import mediaserver.store.db
 
 revision = '0008_invitation_declined'
-down_revision = '0006_idempotency_expiry'
+down_revision = '0007_idempotency_expiry'
 branch_labels = None
 depends_on = None
 

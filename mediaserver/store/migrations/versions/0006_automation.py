@@ -1,6 +1,6 @@
 """automated events: the record of a start that failed (R-ROOM-4, R-AUTO-1)
 
-Revision ID: 0007_automation
+Revision ID: 0006_automation
 Revises: 0005_room_files
 
 One nullable column: nothing existing is rebuilt.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007_automation'
+revision = '0006_automation'
 down_revision = '0005_room_files'
 branch_labels = None
 depends_on = None

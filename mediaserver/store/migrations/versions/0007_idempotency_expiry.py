@@ -1,20 +1,20 @@
 """idempotency keys of public requests, and their 24-hour expiry
 
-Revision ID: 0006_idempotency_expiry
-Revises: 0007_automation
+Revision ID: 0007_idempotency_expiry
+Revises: 0006_automation
 
 R-API-1 (issue 7, item 7): every creating POST takes an Idempotency-Key, also the public ones without a user
 (a ticket order): user_id becomes nullable and a partial unique index keeps those keys unique; an index on
 created_at serves the sweep of keys older than 24 hours. Only idempotency_keys is rebuilt on SQLite (no table
-refers to it). Numbered 0006 when planned, it follows 0007_automation, which reached main first: one head.
+refers to it).
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006_idempotency_expiry'
-down_revision = '0007_automation'
+revision = '0007_idempotency_expiry'
+down_revision = '0006_automation'
 branch_labels = None
 depends_on = None
 
