@@ -1,4 +1,4 @@
-"""The control plane's tables (SQLAlchemy 2 declarative). Migrations in mediaserver/migrations follow them."""
+"""The control plane's tables (SQLAlchemy 2 declarative). Migrations in mediaserver/store/migrations follow them."""
 from __future__ import annotations
 
 import datetime as dt
