@@ -197,7 +197,7 @@ def _filled(line: str, ctx: dict[str, Any]) -> bool:
     return bool(_fmt(line, ctx)) and (not names or any(ctx.get(n) not in (None, "") for n in names))
 
 
-class _Missing(dict):
+class _Missing(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
 

@@ -219,7 +219,7 @@ def mix_into(blocks: dict[int, Any], first: int, size: int, sample: int, pcm: An
     ``sample`` on; what falls in blocks before ``first`` (already encoded) is left out. The sample after it."""
     import numpy as np
 
-    n = pcm.shape[1]
+    n: int = pcm.shape[1]
     done = 0
     while done < n:
         index, off = divmod(sample + done, size)
@@ -418,13 +418,13 @@ def trim(src: Path, out: Path, start: float, end: float) -> float:
         cut = start
         if video is not None:          # the last key frame at or before start
             with av.open(str(src)) as scan:
-                for p in scan.demux(scan.streams.video[0]):
-                    if p.pts is None:
+                for vp in scan.demux(scan.streams.video[0]):
+                    if vp.pts is None:
                         continue
-                    t = float(p.pts * p.time_base)
+                    t = float(vp.pts * vp.time_base)
                     if t > start:
                         break
-                    if p.is_keyframe:
+                    if vp.is_keyframe:
                         cut = t
         last = 0.0
         for p in inp.demux():

@@ -166,7 +166,7 @@ class MediaEngine:
                         sim_ssrcs: list[tuple[int, int]] | None = None) -> int:
         """A published stream; with two or more rids (or (SSRC, RTX SSRC) pairs of an a=ssrc-group:SIM), a
         simulcast source whose layers the core tells apart and picks from per subscriber."""
-        layers = None
+        layers: list[dict[str, Any]] | None = None
         if rids and len(rids) > 1:
             layers = [{"rid": r} for r in rids]
         elif sim_ssrcs and len(sim_ssrcs) > 1:

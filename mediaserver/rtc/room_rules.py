@@ -6,6 +6,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 ROOM_TYPES = ("webinar", "meeting")
 AUDIO_MODES = ("presenters", "listen", "discussion")
@@ -27,7 +28,7 @@ class RuleError(Exception):
         self.code, self.message = code, message
 
 
-def new_room_id(taken: set[str] | dict) -> str:
+def new_room_id(taken: set[str] | dict[str, Any]) -> str:
     """A 9-digit room ID (R-ROOM-7), not starting with 0 and not taken."""
     while True:
         rid = str(100_000_000 + secrets.randbelow(900_000_000))
@@ -72,7 +73,7 @@ class RoomSettings:
     streaming: bool = False                     # R-REC-6: everyone sees that the room is streamed live
     caps: PlanCaps | None = None                # an event's room: what its account's plan allows (R-ACC-1)
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
                 "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
                 "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,

@@ -520,9 +520,10 @@ class Room:
         for n in negotiated:
             if n.rejected or n.direction == "inactive" or not n.codecs or not n.ssrcs:
                 continue
-            t = track_of.get(n.ssrcs[0])
-            if t is None:
+            viewed = track_of.get(n.ssrcs[0])
+            if viewed is None:
                 continue
+            t = viewed
             c = n.codecs[0]
             rtx_ssrc = n.rtx_ssrcs.get(n.ssrcs[0], 0)
             rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
@@ -548,7 +549,8 @@ class Room:
         return result
 
     def _target(self, params: dict[str, Any], seated: bool = True) -> Participant:
-        q = self.participants.get(params.get("participant")) if isinstance(params.get("participant"), str) else None
+        pid = params.get("participant")
+        q = self.participants.get(pid) if isinstance(pid, str) else None
         if q is None or (seated and q.status != "joined"):
             raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
         return q
@@ -588,7 +590,8 @@ class Room:
         self.admit_waiting()
 
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
-        mode = params.get("mode")
+        raw = params.get("mode")
+        mode = raw if isinstance(raw, str) else ""      # anything but a string fails the check as ""
         rules.check_audio_mode(self.settings, mode, self.seated())
         if mode == self.settings.audio_mode:
             return

@@ -1042,7 +1042,7 @@ def _check_tracks(tracks: Sequence[OfferedTrack]) -> None:
             ssrcs.add(ssrc)
         for codec in track.codecs:
             signature = (codec.name.lower(), codec.clock_rate, codec.channels, sorted(codec.fmtp.items()))
-            entries = [(codec.payload_type, signature)]
+            entries: list[tuple[int, tuple[object, ...]]] = [(codec.payload_type, signature)]
             if codec.rtx_payload_type is not None:
                 entries.append((codec.rtx_payload_type, ("rtx", codec.clock_rate, codec.payload_type)))
             for pt, sig in entries:
