@@ -1,5 +1,6 @@
 """CI runs the tests in stages (.ci/run): every folder of tests/ and every top-level test file is in exactly one
 stage, so a new folder cannot be left out of CI without this test failing."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,11 @@ def stage_lists(script: str) -> dict[str, list[str]]:
 
 def must_run() -> list[str]:
     """What must run somewhere: each folder of tests/ holding test files, each tests/test_*.py."""
-    found = [f"tests/{p.name}" for p in sorted((ROOT / "tests").iterdir())
-             if p.is_dir() and any(p.rglob("test_*.py"))]
+    found = [
+        f"tests/{p.name}"
+        for p in sorted((ROOT / "tests").iterdir())
+        if p.is_dir() and any(p.rglob("test_*.py"))
+    ]
     found += [f"tests/{p.name}" for p in sorted((ROOT / "tests").glob("test_*.py"))]
     return found
 
@@ -59,5 +63,7 @@ def test_each_stage_runs_its_list() -> None:
 
 def test_readme_command_runs_everything() -> None:
     """`python -m pytest -q` (the README) collects all of tests/, whatever the stages are."""
-    pytest_ini = (ROOT / "pyproject.toml").read_text().split("[tool.pytest.ini_options]", 1)[1].split("\n[", 1)[0]
+    pytest_ini = (
+        (ROOT / "pyproject.toml").read_text().split("[tool.pytest.ini_options]", 1)[1].split("\n[", 1)[0]
+    )
     assert re.search(r'^testpaths = \["tests"\]$', pytest_ini, re.M), pytest_ini
