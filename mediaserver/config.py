@@ -59,7 +59,7 @@ class Settings:
         if not self.announced_ip:
             self.announced_ip = self.rtc_listen_ip
         if not self.database_url:
-            self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.store.db'}"
+            self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.db'}"
         if not self.public_url:
             self.public_url = f"http://{self.http_host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
