@@ -1,5 +1,5 @@
-"""CI runs the tests in stages (.ci/run): every folder of tests/ and every top-level test file is in exactly one
-stage, so a new folder cannot be left out of CI without this test failing."""
+"""CI runs the tests in stages (.ci/run): every folder of tests/ and every top-level test file is in exactly
+one stage, so a new folder cannot be left out of CI without this test failing."""
 
 from __future__ import annotations
 
