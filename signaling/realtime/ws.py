@@ -29,8 +29,8 @@ class Connection:
         self.avatars = avatars or AvatarStore()
         self.secret = secret
         self.participant: Participant | None = None
-        # messages to send, in order, and the pump's wake-up: a list and one future rather than an asyncio.Queue
-        # (three deques and an Event, about 3 KB per idle connection)
+        # messages to send, in order, and the pump's wake-up: a list and one future rather than an
+        # asyncio.Queue (three deques and an Event, about 3 KB per idle connection)
         self._out: list[dict[str, Any]] = []
         self._wake: asyncio.Future[None] | None = None
 
