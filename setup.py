@@ -50,6 +50,7 @@ setup(
     name="mediaserver",
     version="0.1.0",
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
+    license="Apache-2.0",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
     package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx"],
                   "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class Settings:
     smtp_password: str = ""
     smtp_tls: str = "none"              # none, starttls or tls (implicit)
     mail_from: str = "mediaserver@localhost"
-    dial_in_numbers: list = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
+    dial_in_numbers: list[str] = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
     webhook_retries: int = 8            # delivery attempts of one webhook before it counts as failed
     webhook_backoff: float = 5.0        # seconds before the first retry; doubles each time (capped at 1 h)
     upload_expiry: float = 86400.0      # seconds without progress before an unfinished upload is deleted (R-FILE-3)
@@ -58,7 +59,7 @@ class Settings:
         if not self.announced_ip:
             self.announced_ip = self.rtc_listen_ip
         if not self.database_url:
-            self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.store.db'}"
+            self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.db'}"
         if not self.public_url:
             self.public_url = f"http://{self.http_host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
@@ -117,7 +118,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
     return str(value)
 
 
-def load(path: str | None = None, env: dict[str, str] | None = None) -> Settings:
+def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the YAML file (if any), then MEDIASERVER_<NAME> environment variables."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mediaserver.errors import ControlError
 from mediaserver.rtc.engine import MediaError
@@ -43,7 +44,7 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 40
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp's own refusals (unknown route, wrong method, body too large) in our JSON error shape."""
     try:
         return await handler(request)

@@ -73,9 +73,10 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
         "ru": {"subject": "Спасибо за участие в мероприятии {event}",
                "body": ["Здравствуйте, {name}!", "спасибо за участие в мероприятии {event}.", "{more}"]},
     },
-    # R-BILL-10, paid webinars: the order, the ticket (a join button and the personal token), and the notices of
-    # a rejected payer, a failed payment and a cancelled event. Refunds are not automatic (R-BILL-10; the Russian
-    # original: the organiser may refund through their own payment account), so the notices say whom to ask.
+    # R-BILL-10, paid webinars: the order, the ticket (a join button and the personal token), and the notices
+    # of a rejected payer, a failed payment and a cancelled event. Refunds are not automatic (R-BILL-10; the
+    # Russian original: the organiser may refund through their own payment account), so the notices say whom
+    # to ask.
     "payment_pending": {
         "en": {"subject": "Your order for {event}: payment pending",
                "body": ["Hello {name},", "you ordered a ticket to {event} for {amount} {currency}.",
@@ -172,9 +173,9 @@ BLOCK_TEXT = {
            "calendar": "Добавить в календарь: {calendar_link}",
            "password": "Пароль: спросите у организатора"},
 }
-# The buttons block in HTML (R-ROOM-11's download / accept / decline): "Accept" is the join link, "Decline" the
-# invitee's page that records a decline (signaling/api/rsvp.py), "Add to calendar" the event as an iCalendar file
-# (when it has a date).
+# The buttons block in HTML (R-ROOM-11's download / accept / decline): "Accept" is the join link, "Decline"
+# the invitee's page that records a decline (signaling/api/rsvp.py), "Add to calendar" the event as an
+# iCalendar file (when it has a date).
 BUTTONS = {"en": ("Accept", "Decline", "Add to calendar"),
            "ru": ("Принять", "Отклонить", "Добавить в календарь")}
 SECOND_BUTTON = ("display:inline-block;padding:10px 20px;background:#ffffff;color:#1a73e8;border:1px solid #1a73e8;"
@@ -197,7 +198,7 @@ def _filled(line: str, ctx: dict[str, Any]) -> bool:
     return bool(_fmt(line, ctx)) and (not names or any(ctx.get(n) not in (None, "") for n in names))
 
 
-class _Missing(dict):
+class _Missing(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return ""
 

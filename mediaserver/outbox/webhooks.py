@@ -17,8 +17,8 @@ from mediaserver.store.db import utcnow
 from mediaserver.store.models import Webhook, WebhookDelivery
 
 # What can be subscribed to. recording.* is emitted by the recording module, stream.* by live streaming
-# (mediaserver/output/streaming.py, R-REC-6) and payment.* by the paid-webinar flow (mediaserver/billing/payments.py, R-BILL-10)
-# through emit(); this module delivers whatever is emitted.
+# (mediaserver/output/streaming.py, R-REC-6) and payment.* by the paid-webinar flow
+# (mediaserver/billing/payments.py, R-BILL-10) through emit(); this module delivers whatever is emitted.
 EVENT_TYPES = (
     "event.created", "event.updated", "event.started", "event.ended", "event.deleted",
     "event.failed",                 # an automated event could not start at its time (mediaserver.events.automation)
@@ -32,7 +32,7 @@ SIGNATURE_HEADER = "X-Mediaserver-Signature"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the receiver recomputes it and checks the time."""
+    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; the receiver recomputes it, checks the time."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
 

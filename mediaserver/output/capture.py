@@ -1,12 +1,13 @@
-"""A room's tracks captured off the network through one recorder transport of the native core: what a recording
-(mediaserver.output.recording, R-REC-1) and a live stream (mediaserver.output.streaming, R-REC-6) both take in.
+"""A room's tracks captured off the network through one recorder transport of the native core: what a
+recording (mediaserver.output.recording, R-REC-1) and a live stream (mediaserver.output.streaming, R-REC-6)
+both take in.
 
-The recorder transport gets a consumer for every audio and video track of the room, like a subscriber that never
-goes on the network; its packets (rewritten to the consumer's SSRC, unencrypted) gather in a buffer in the core
-that :meth:`RoomCapture.drain` empties (records of ``u32 length, u64 worker time in µs, RTP packet``, see
-mediaserver.output.recfile). A paused capture (presenters-only mode, R-REC-3) and a muted track have their consumers
-paused in the core; key frames are asked for when video resumes or a source joins or leaves, so a stage can
-switch at once.
+The recorder transport gets a consumer for every audio and video track of the room, like a subscriber that
+never goes on the network; its packets (rewritten to the consumer's SSRC, unencrypted) gather in a buffer in
+the core that :meth:`RoomCapture.drain` empties (records of ``u32 length, u64 worker time in µs, RTP packet``,
+see mediaserver.output.recfile). A paused capture (presenters-only mode, R-REC-3) and a muted track have their
+consumers paused in the core; key frames are asked for when video resumes or a source joins or leaves, so a
+stage can switch at once.
 """
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ class RoomCapture:
         return meta
 
     def remove(self, t: Track) -> None:
-        """The track's producer is closed (the core closed its consumer too): forget it; a stage may go back to
-        another video source, which switches at its next key frame."""
+        """The track's producer is closed (the core closed its consumer too): forget it; a stage may go back
+        to another video source, which switches at its next key frame."""
         if self.consumers.pop(t.id, None) is not None and t.kind == "video":
             for c in self.consumers.values():
                 if c.track.kind == "video" and not c.paused:

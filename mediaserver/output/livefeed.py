@@ -1,22 +1,23 @@
-"""The live feed of a room for an RTMP service (R-REC-6: YouTube, Facebook or any RTMP ingest): captured packets in,
-one FLV stream of H.264 video and AAC audio out. Pure media work, no event loop, no database:
+"""The live feed of a room for an RTMP service (R-REC-6: YouTube, Facebook or any RTMP ingest): captured
+packets in, one FLV stream of H.264 video and AAC audio out. Pure media work, no event loop, no database:
 mediaserver.output.streaming runs one :class:`LiveFeed` per stream in a thread of its own.
 
 RTMP ingests take H.264 and AAC only, while the room carries VP8 and Opus, so this is the one place that
 re-encodes (the SFU itself never does): one picture and one sound for the whole room, whatever the number of
 viewers on the other side.
 
-- Video: the *stage*, chosen as a recording chooses it (mediaserver.output.recfile.stage_rank: a screen share, the host's
-  camera, a presenter's camera), switching at a key frame of the new source. Its VP8 frames are decoded, scaled
-  to the feed's fixed size and encoded with x264 (zero-latency tuning, a key frame every 2 s as the services
-  ask). While no source sends (none yet, all muted, presenters-only mode), the last picture, or black, is
-  repeated once a second so the service keeps the stream alive.
-- Audio: every Opus track decoded and mixed into blocks of 100 ms (48 kHz stereo); a block is encoded (AAC) once
-  the clock is :data:`AUDIO_LAG_US` past its end, silence where nobody spoke.
+- Video: the *stage*, chosen as a recording chooses it (mediaserver.output.recfile.stage_rank: a screen share,
+  the host's camera, a presenter's camera), switching at a key frame of the new source. Its VP8 frames are
+  decoded, scaled to the feed's fixed size and encoded with x264 (zero-latency tuning, a key frame every 2 s
+  as the services ask). While no source sends (none yet, all muted, presenters-only mode), the last picture,
+  or black, is repeated once a second so the service keeps the stream alive.
+- Audio: every Opus track decoded and mixed into blocks of 100 ms (48 kHz stereo); a block is encoded (AAC)
+  once the clock is :data:`AUDIO_LAG_US` past its end, silence where nobody spoke.
 
 Times are the worker's arrival clock (CLOCK_MONOTONIC µs, the records' own clock, and Python's
 ``time.monotonic_ns``), each stream following its RTP timestamps from an anchor as in a recording
-(mediaserver.output.recfile.Timeline) and re-anchored when it strays more than a second from the clock (a pause).
+(mediaserver.output.recfile.Timeline) and re-anchored when it strays more than a second from the clock (a
+pause).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def records_of(blob: bytes) -> list[tuple[int, bytes]]:
-    """The (worker time µs, RTP packet) records of a drained blob (mediaserver.output.recfile's layout; no breaks)."""
+    """The (worker time µs, RTP packet) records of a drained blob (recfile's layout, no breaks)."""
     return [(t, p) for t, p in recfile.split_records(blob)[0] if p is not None]
 
 
@@ -80,7 +81,7 @@ class LiveFeed:
     # ---------------------------------------------------------------- life
 
     def open(self) -> None:
-        """Connect (RTMP handshake) and set up the encoders; raises av.error.FFmpegError / OSError on failure."""
+        """Connect (RTMP handshake) and set up the encoders; av.error.FFmpegError / OSError on failure."""
         import av
 
         c = av.open(self.url, "w", format=self.fmt, timeout=10)

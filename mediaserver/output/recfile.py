@@ -1,13 +1,13 @@
-"""Recording files (R-REC-1, -3, -4): the raw record file a recording appends to while it runs, and its conversion
-to one playable WebM after it stops, and the trim of a finished WebM.
+"""Recording files (R-REC-1, -3, -4): the raw record file a recording appends to while it runs, and its
+conversion to one playable WebM after it stops, and the trim of a finished WebM.
 
 Pure file work, no event loop, no database: mediaserver.output.recording runs these in a worker thread.
 
-The raw file is what the native recorder transport hands out (mediaserver.rtc.engine.MediaEngine.recorder_drain),
-appended as it comes: records of ``u32 length (LE), u64 worker time in microseconds (LE), an RTP packet`` (the
-recorder consumer's rewritten, unencrypted packets). One extra record kind is ours: a length of 0xFFFFFFFF is a
-*break*, written where a paused stretch (presenters-only mode, R-REC-3) was left out; the converter closes that
-gap in the recording's timeline.
+The raw file is what the native recorder transport hands out
+(mediaserver.rtc.engine.MediaEngine.recorder_drain), appended as it comes: records of ``u32 length (LE), u64
+worker time in microseconds (LE), an RTP packet`` (the recorder consumer's rewritten, unencrypted packets).
+One extra record kind is ours: a length of 0xFFFFFFFF is a *break*, written where a paused stretch
+(presenters-only mode, R-REC-3) was left out; the converter closes that gap in the recording's timeline.
 
 The WebM has
 - video: the *stage* stream: a screen share while there is one, else the host's camera, else the first
@@ -64,8 +64,8 @@ def load_meta(path: Path) -> list[TrackMeta]:
 
 
 def split_records(buf: bytes) -> tuple[list[tuple[int, bytes | None]], int]:
-    """The whole records at the start of ``buf`` ((worker time µs, RTP packet); (0, None) for a break) and how many
-    bytes they take: a torn last record is left for more bytes to complete."""
+    """The whole records at the start of ``buf`` ((worker time µs, RTP packet); (0, None) for a break) and how
+    many bytes they take: a torn last record is left for more bytes to complete."""
     out: list[tuple[int, bytes | None]] = []
     i = 0
     while len(buf) - i >= RECORD.size:
@@ -215,11 +215,12 @@ class Timeline:
 
 
 def mix_into(blocks: dict[int, Any], first: int, size: int, sample: int, pcm: Any) -> int:
-    """Add ``pcm`` (2 x n float32, stereo) into the mix, kept as blocks of ``size`` samples by index, from sample
-    ``sample`` on; what falls in blocks before ``first`` (already encoded) is left out. The sample after it."""
+    """Add ``pcm`` (2 x n float32, stereo) into the mix, kept as blocks of ``size`` samples by index, from
+    sample ``sample`` on; what falls in blocks before ``first`` (already encoded) is left out. The sample
+    after it."""
     import numpy as np
 
-    n = pcm.shape[1]
+    n: int = pcm.shape[1]
     done = 0
     while done < n:
         index, off = divmod(sample + done, size)
@@ -418,13 +419,13 @@ def trim(src: Path, out: Path, start: float, end: float) -> float:
         cut = start
         if video is not None:          # the last key frame at or before start
             with av.open(str(src)) as scan:
-                for p in scan.demux(scan.streams.video[0]):
-                    if p.pts is None:
+                for vp in scan.demux(scan.streams.video[0]):
+                    if vp.pts is None:
                         continue
-                    t = float(p.pts * p.time_base)
+                    t = float(vp.pts * vp.time_base)
                     if t > start:
                         break
-                    if p.is_keyframe:
+                    if vp.is_keyframe:
                         cut = t
         last = 0.0
         for p in inp.demux():

@@ -1,11 +1,11 @@
-"""Live streaming of an event's room to an RTMP service (R-REC-6: YouTube, Facebook; R-API-2 "RTMP export"), with
-the live indicator every participant sees.
+"""Live streaming of an event's room to an RTMP service (R-REC-6: YouTube, Facebook; R-API-2 "RTMP export"),
+with the live indicator every participant sees.
 
-Where it sits: a :class:`~mediaserver.output.capture.RoomCapture` takes the room's tracks off the native core as a
-recording does (presenters-only mode and muted tracks are paused there: what attendees may not hear is not
-streamed either, R-ROOM-2); a task here drains it every 100 ms into the queue of a thread of the stream's own,
-where :class:`~mediaserver.output.livefeed.LiveFeed` re-encodes one picture and one sound to H.264/AAC and pushes FLV
-over RTMP. The event loop never encodes and the media thread never waits on the network.
+Where it sits: a :class:`~mediaserver.output.capture.RoomCapture` takes the room's tracks off the native core
+as a recording does (presenters-only mode and muted tracks are paused there: what attendees may not hear is
+not streamed either, R-ROOM-2); a task here drains it every 100 ms into the queue of a thread of the stream's
+own, where :class:`~mediaserver.output.livefeed.LiveFeed` re-encodes one picture and one sound to H.264/AAC
+and pushes FLV over RTMP. The event loop never encodes and the media thread never waits on the network.
 
 One stream per room at a time (the host or the API names the target: the service's ingest URL and stream key).
 It ends when the host or the API stops it, when the session ends, or when the service goes away (status
@@ -179,7 +179,7 @@ class StreamingService:
             ls.cap.remove(track)
 
     def sync(self, room: Room) -> None:
-        """Audio mode or a mute changed: presenters-only mode is not streamed (attendees hear nothing, R-ROOM-2)."""
+        """A mute or the audio mode changed: presenters-only mode is not streamed (R-ROOM-2)."""
         ls = self.current(room)
         if ls is None or ls.stopping:
             return
@@ -299,7 +299,7 @@ class StreamingService:
 
 
 def _pump(ls: LiveStream) -> None:
-    """The stream's thread: connect, then encode what the queue brings until told to stop or the link breaks."""
+    """The stream's thread: connect, then encode what the queue brings until stopped or the link breaks."""
     feed = ls.feed
     try:
         feed.open()

@@ -1,4 +1,4 @@
-"""Avatar pictures shown instead of a camera (R-MEDIA-6): small PNG, JPEG or WebP images, kept by content hash."""
+"""Avatar pictures shown instead of a camera (R-MEDIA-6): small PNG, JPEG or WebP images, kept by hash."""
 from __future__ import annotations
 
 import base64

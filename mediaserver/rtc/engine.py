@@ -150,14 +150,14 @@ class MediaEngine:
         self.worker.close_transport(tid)
 
     def create_recorder(self, buffer_bytes: int = 4 << 20) -> int:
-        """A recorder transport (R-REC-1): consumers made on it hand their packets, rewritten (the consumer's SSRC,
-        gap-free sequence numbers, continuous timestamps) but not encrypted, to a buffer that
+        """A recorder transport (R-REC-1): consumers made on it hand their packets, rewritten (the consumer's
+        SSRC, gap-free sequence numbers, continuous timestamps) but not encrypted, to a buffer that
         :meth:`recorder_drain` empties. Nothing goes on the network and the media thread writes no file."""
         return self.worker.create_recorder(buffer_bytes)
 
     def recorder_drain(self, tid: int, max_bytes: int = 4 << 20) -> tuple[bytes, int]:
-        """Whole records (u32 length LE, u64 worker time in microseconds LE, the RTP packet) up to max_bytes, and
-        how many packets the recorder has dropped so far for want of buffer room."""
+        """Whole records (u32 length LE, u64 worker time in microseconds LE, the RTP packet) up to max_bytes,
+        and how many packets the recorder has dropped so far for want of buffer room."""
         return self.worker.recorder_drain(tid, max_bytes)
 
     def create_producer(self, tid: int, kind: str, ssrc: int, rtx_ssrc: int, codecs: dict[int, str],
@@ -166,7 +166,7 @@ class MediaEngine:
                         sim_ssrcs: list[tuple[int, int]] | None = None) -> int:
         """A published stream; with two or more rids (or (SSRC, RTX SSRC) pairs of an a=ssrc-group:SIM), a
         simulcast source whose layers the core tells apart and picks from per subscriber."""
-        layers = None
+        layers: list[dict[str, Any]] | None = None
         if rids and len(rids) > 1:
             layers = [{"rid": r} for r in rids]
         elif sim_ssrcs and len(sim_ssrcs) > 1:

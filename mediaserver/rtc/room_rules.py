@@ -6,6 +6,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 ROOM_TYPES = ("webinar", "meeting")
 AUDIO_MODES = ("presenters", "listen", "discussion")
@@ -27,7 +28,7 @@ class RuleError(Exception):
         self.code, self.message = code, message
 
 
-def new_room_id(taken: set[str] | dict) -> str:
+def new_room_id(taken: set[str] | dict[str, Any]) -> str:
     """A 9-digit room ID (R-ROOM-7), not starting with 0 and not taken."""
     while True:
         rid = str(100_000_000 + secrets.randbelow(900_000_000))
@@ -37,8 +38,9 @@ def new_room_id(taken: set[str] | dict) -> str:
 
 @dataclass(frozen=True)
 class PlanCaps:
-    """What the plan of an event's account allows in its room (R-ACC-1, R-MEDIA-5; see mediaserver.billing.plans.room_caps).
-    Rooms without an account (ad-hoc rooms, POST /api/v1/rooms) keep the product's global limits."""
+    """What the plan of an event's account allows in its room (R-ACC-1, R-MEDIA-5; see
+    mediaserver.billing.plans.room_caps). Rooms without an account (ad-hoc rooms, POST /api/v1/rooms) keep the
+    product's global limits."""
 
     capacity: int              # the most the room's capacity may be set to
     discussion: int            # the most people in the room with discussion mode on
@@ -72,7 +74,7 @@ class RoomSettings:
     streaming: bool = False                     # R-REC-6: everyone sees that the room is streamed live
     caps: PlanCaps | None = None                # an event's room: what its account's plan allows (R-ACC-1)
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
                 "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
                 "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
@@ -142,7 +144,7 @@ def discussion_max(room: RoomSettings) -> int:
 
 
 def seat_limit(room: RoomSettings) -> int:
-    """Seats that may be filled now: the capacity, and never more than discussion mode allows while it is on."""
+    """Seats that may be filled now: the capacity, and no more than discussion mode allows while it is on."""
     return min(room.capacity, discussion_max(room)) if room.audio_mode == "discussion" else room.capacity
 
 
@@ -187,9 +189,9 @@ def check_discussion_capacity(room: RoomSettings, capacity: int) -> None:
 
 
 def check_presenter_seat(room: RoomSettings, role: str, presenters: int) -> None:
-    """R-ACC-1, R-MEDIA-5: the plan's presenter seats, the host's own included (the free trial: the organiser and
-    one presenter). ``presenters``: the presenters in the room now (the host is not counted: the host's seat is
-    always kept)."""
+    """R-ACC-1, R-MEDIA-5: the plan's presenter seats, the host's own included (the free trial: the organiser
+    and one presenter). ``presenters``: the presenters in the room now (the host is not counted: the host's
+    seat is always kept)."""
     if role != "presenter" or room.caps is None:
         return
     if presenters >= room.caps.presenters - 1:

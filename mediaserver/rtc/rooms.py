@@ -53,26 +53,26 @@ class Output(Protocol):
 
 
 class Recordings(Output, Protocol):
-    """What a room needs of the recording module (mediaserver.output.recording.RecordingService); rooms.py knows
-    nothing of files or formats (R-REC-1, -3)."""
+    """What a room needs of the recording module (mediaserver.output.recording.RecordingService); rooms.py
+    knows nothing of files or formats (R-REC-1, -3)."""
 
     def start(self, room: Room, s: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
     def stop(self, room: Room, reason: str = "host", s: Any = None) -> Awaitable[dict[str, Any]]: ...
 
 
 class Streams(Output, Protocol):
-    """What a room needs of live streaming (mediaserver.output.streaming.StreamingService, R-REC-6); rooms.py knows
-    nothing of RTMP."""
+    """What a room needs of live streaming (mediaserver.output.streaming.StreamingService, R-REC-6); rooms.py
+    knows nothing of RTMP."""
 
     def start(self, room: Room, url: Any, key: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
     def stop(self, room: Room, reason: str = "host") -> Awaitable[dict[str, Any]]: ...
 
 
 class EventControl(Protocol):
-    """What an event's room needs of the control plane (mediaserver.events.lifecycle.RoomControl): the host's Start and End
-    buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5, R-STAT-2, -3), so the
-    room never goes live or ends behind the event's back. A refusal (e.g. live_event_running) is the host's
-    answer."""
+    """What an event's room needs of the control plane (mediaserver.events.lifecycle.RoomControl): the host's
+    Start and End buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5,
+    R-STAT-2, -3), so the room never goes live or ends behind the event's back. A refusal (e.g.
+    live_event_running) is the host's answer."""
 
     def start(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
     def end(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
@@ -202,7 +202,7 @@ class Room:
         return p
 
     def _visible(self, p: Participant, to: Participant) -> bool:
-        """In a webinar attendees do not see each other (unless one has the floor); everyone sees the staff."""
+        """In a webinar attendees do not see each other (unless one has the floor); all see the staff."""
         return (self.settings.type != "webinar" or p.role != "attendee" or p.floor or to.role != "attendee"
                 or p is to)
 
@@ -520,9 +520,10 @@ class Room:
         for n in negotiated:
             if n.rejected or n.direction == "inactive" or not n.codecs or not n.ssrcs:
                 continue
-            t = track_of.get(n.ssrcs[0])
-            if t is None:
+            viewed = track_of.get(n.ssrcs[0])
+            if viewed is None:
                 continue
+            t = viewed
             c = n.codecs[0]
             rtx_ssrc = n.rtx_ssrcs.get(n.ssrcs[0], 0)
             rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
@@ -548,7 +549,8 @@ class Room:
         return result
 
     def _target(self, params: dict[str, Any], seated: bool = True) -> Participant:
-        q = self.participants.get(params.get("participant")) if isinstance(params.get("participant"), str) else None
+        pid = params.get("participant")
+        q = self.participants.get(pid) if isinstance(pid, str) else None
         if q is None or (seated and q.status != "joined"):
             raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
         return q
@@ -574,8 +576,8 @@ class Room:
 
     def apply_caps(self, caps: PlanCaps) -> None:
         """The limits of the event's account's plan (R-ACC-1, R-MEDIA-5), set whenever the control plane opens
-        or starts the room. A capacity the host had not changed follows the plan (an upgrade lets waiting people
-        in, R-ROOM-8); one above the plan is brought down to it."""
+        or starts the room. A capacity the host had not changed follows the plan (an upgrade lets waiting
+        people in, R-ROOM-8); one above the plan is brought down to it."""
         st = self.settings
         before = st.public()
         if st.caps is not None and st.capacity == st.caps.capacity:
@@ -588,7 +590,8 @@ class Room:
         self.admit_waiting()
 
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
-        mode = params.get("mode")
+        raw = params.get("mode")
+        mode = raw if isinstance(raw, str) else ""      # anything but a string fails the check as ""
         rules.check_audio_mode(self.settings, mode, self.seated())
         if mode == self.settings.audio_mode:
             return
@@ -642,8 +645,8 @@ class Room:
         self.leave(q, reason="removed by the host")
 
     def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
-        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave); an event's
-        room ends its event's session (history, thank-you e-mails, webhook: R-STAT-2, -3)."""
+        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave); an
+        event's room ends its event's session (history, thank-you e-mails, webhook: R-STAT-2, -3)."""
         if self.settings.event and self.control is not None:
             return self.control.end(self, p)
         self.end(p.id)

@@ -6,7 +6,8 @@ BUNDLE over all m-lines and rtcp-mux.  Three flows are supported:
 * publish / WHIP: the client offers sendonly (or sendrecv) m-lines, :func:`answer_publish` answers recvonly;
 * subscribe: :func:`offer_subscribe` offers one sendonly m-line per consumer and
   :func:`apply_subscribe_answer` checks the client's answer;
-* WHEP: the client offers recvonly m-lines, :func:`answer_whep` answers sendonly, binding one track per m-line.
+* WHEP: the client offers recvonly m-lines, :func:`answer_whep` answers sendonly, binding one track per
+  m-line.
 
 Everything here is pure and stdlib-only.  :func:`parse` raises :class:`SdpError` (and nothing else) for
 any malformed input; messages name the offending line or m-section and are safe to return to clients.
@@ -642,7 +643,8 @@ def _finish(
             for rid in sec.simulcast_send:
                 if rid not in declared:
                     raise SdpError(
-                        f"line {sec.simulcast_line}: a=simulcast send rid {rid!r} has no matching 'a=rid:{rid} send'"
+                        f"line {sec.simulcast_line}: a=simulcast send rid {rid!r} "
+                        f"has no matching 'a=rid:{rid} send'"
                     )
             rids = list(sec.simulcast_send)
         extensions = dict(session_extensions)
@@ -677,7 +679,8 @@ def _finish(
         for sec in active:
             if sec.mid not in bundled:
                 raise SdpError(
-                    f"{sec.where()} is not in a=group:BUNDLE (BUNDLE is required for more than one active m-section)"
+                    f"{sec.where()} is not in a=group:BUNDLE "
+                    "(BUNDLE is required for more than one active m-section)"
                 )
     active_by_mid = {sec.mid: sec for sec in active}
     tag = next((active_by_mid[mid] for mid in bundle if mid in active_by_mid), active[0] if active else None)
@@ -845,7 +848,8 @@ def _render(local: LocalParams, setup: str, version: int, blocks: list[_Block], 
             str(p) for c in block.codecs for p in (c.payload_type, c.rtx_payload_type) if p is not None
         ]
         lines.append(
-            f"m={block.kind} {0 if block.rejected else 9} {block.protocol} {' '.join(formats or block.formats)}"
+            f"m={block.kind} {0 if block.rejected else 9} {block.protocol} "
+            f"{' '.join(formats or block.formats)}"
         )
         lines.append("c=IN IP4 0.0.0.0")
         if not block.rejected and is_rtp:
@@ -896,7 +900,7 @@ def _render(local: LocalParams, setup: str, version: int, blocks: list[_Block], 
 def _negotiate_extensions(
     offered: dict[str, int], kind: str, allowed: Iterable[str] | None = None
 ) -> dict[str, int]:
-    """Supported (and ``allowed``) extensions of ``offered`` that fit one-byte headers, with the peer's ids."""
+    """Supported (and ``allowed``) extensions of ``offered`` fitting one-byte headers, with the peer's ids."""
     names = set(SUPPORTED_EXTENSIONS.get(kind, ()))
     if allowed is not None:
         names &= set(allowed)
@@ -954,8 +958,9 @@ def answer_publish(
 
     ``codec_preference`` lists codec names (case-insensitive) in preference order; for a kind it mentions
     (e.g. ``['H264']`` for video) unlisted codecs are not accepted; for a kind it does not mention, every
-    supported codec is accepted in the publisher's own order (an SFU forwards what the publisher prefers).  Returns the answer SDP and one :class:`Negotiated` per offered m-line
-    (in order).  Raises :class:`SdpError` if nothing is acceptable.
+    supported codec is accepted in the publisher's own order (an SFU forwards what the publisher prefers).
+    Returns the answer SDP and one :class:`Negotiated` per offered m-line (in order).  Raises
+    :class:`SdpError` if nothing is acceptable.
     """
     _check_local(local)
     wanted = [p.lower() for p in (codec_preference or ())]
@@ -1042,7 +1047,7 @@ def _check_tracks(tracks: Sequence[OfferedTrack]) -> None:
             ssrcs.add(ssrc)
         for codec in track.codecs:
             signature = (codec.name.lower(), codec.clock_rate, codec.channels, sorted(codec.fmtp.items()))
-            entries = [(codec.payload_type, signature)]
+            entries: list[tuple[int, tuple[object, ...]]] = [(codec.payload_type, signature)]
             if codec.rtx_payload_type is not None:
                 entries.append((codec.rtx_payload_type, ("rtx", codec.clock_rate, codec.payload_type)))
             for pt, sig in entries:
@@ -1150,7 +1155,8 @@ def apply_subscribe_answer(offer_tracks: list[OfferedTrack], answer: SessionDesc
                 raise SdpError(f"{where}: payload type {codec.payload_type} ({codec.name}) was not offered")
             if not match_codec(codec, mine):
                 raise SdpError(
-                    f"{where}: payload type {codec.payload_type} answered as {codec.name}, offered as {mine.name}"
+                    f"{where}: payload type {codec.payload_type} answered as {codec.name}, "
+                    f"offered as {mine.name}"
                 )
             rtx = mine.rtx_payload_type if track.rtx_ssrc is not None else None
             if codec.rtx_payload_type is not None and codec.rtx_payload_type != rtx:

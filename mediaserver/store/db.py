@@ -24,7 +24,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp that is always timezone-aware UTC in Python, on SQLite (naive storage) and PostgreSQL."""
 
     impl = DateTime(timezone=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -21,7 +21,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mediaserver.store.db import Base, UTCDateTime, utcnow
 
-CASCADE = {"ondelete": "CASCADE"}
+
+class _OnDelete(TypedDict):
+    ondelete: str
+
+
+CASCADE: _OnDelete = {"ondelete": "CASCADE"}
 
 
 class Account(Base):

@@ -29,8 +29,8 @@ class Connection:
         self.avatars = avatars or AvatarStore()
         self.secret = secret
         self.participant: Participant | None = None
-        # messages to send, in order, and the pump's wake-up: a list and one future rather than an asyncio.Queue
-        # (three deques and an Event, about 3 KB per idle connection)
+        # messages to send, in order, and the pump's wake-up: a list and one future rather than an
+        # asyncio.Queue (three deques and an Event, about 3 KB per idle connection)
         self._out: list[dict[str, Any]] = []
         self._wake: asyncio.Future[None] | None = None
 
@@ -75,7 +75,8 @@ class Connection:
                 and method not in ("leave", "join"):
             self.participant = None      # removed by the host, or the session ended
             raise SignalError("not_joined", "you are no longer in the room; join again")
-        return fn(params)
+        reply: dict[str, Any] = fn(params)
+        return reply
 
     @staticmethod
     def _sdp(params: dict[str, Any]) -> str:
@@ -118,7 +119,8 @@ class Connection:
             raise SignalError("bad_request", "'muted' must be true or false")
         if not muted and not self.participant.can_publish:
             raise SignalError("forbidden", "you may not speak in this audio mode without the floor", 403)
-        changed = self.participant.room.mute(self.participant, params.get("kind"), muted)
+        kind = params.get("kind")
+        changed = self.participant.room.mute(self.participant, kind if isinstance(kind, str) else "", muted)
         return {"tracks": [t.describe() for t in changed]}
 
     def do_setAvatar(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (the protocol's name)
