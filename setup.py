@@ -52,7 +52,7 @@ setup(
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
     license="Apache-2.0",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
-    package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx"],
+    package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
                   "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
     python_requires=">=3.10",
