@@ -272,6 +272,7 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
 
 
 def room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> Any:
+    """The event's room, opened (live, or in the lobby) if it is not, with the plan's limits and the dial-in PIN."""
     room = rooms.find(ev.room_id)
     if room is None or room.settings.state == "ended":
         start = "instant" if state == "live" else "lobby"
@@ -410,7 +411,6 @@ def dial_in_pin(ev: Event) -> str:
     the event's secret host key, so nobody can work it out from the room ID."""
     digest = hmac.new(ev.host_key.encode(), f"dial-in PIN {ev.room_id}".encode(), hashlib.sha256).digest()
     return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
-
 
 
 # ---------------------------------------------------------------- presentation

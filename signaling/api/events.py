@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from mediaserver.errors import not_found
 from mediaserver.events import automation, invitations, lifecycle, registration
 from mediaserver.rtc import tokens
-from mediaserver.store.models import Event, Invitation, Registration
+from mediaserver.store.models import Account, Event, Invitation, Registration
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
 from signaling.api.framework import API, Ctx, Model, Out, Text, page
@@ -479,7 +479,6 @@ async def _public(ctx: Ctx) -> Event:
      "-9)", "public", response=PublicEvent, auth=False)
 async def public_event(ctx: Ctx) -> PublicEvent:
     ev = await _public(ctx)
-    from mediaserver.store.models import Account
     account = await ctx.s.get(Account, ev.account_id)
     # R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's colour by
     # colour and background by background; the e-mail layout and signature stay private
