@@ -40,6 +40,7 @@ def require_active_plan(p: Principal) -> None:
 # ---------------------------------------------------------------- billing data, plan, add-ons (R-ACC-4)
 
 def billing(p: Principal) -> dict[str, Any]:
+    """What the main account sees of its subscription (R-ACC-4): plan, period, trial end, add-ons, limits."""
     p.require_main("see billing data")
     main = p.main
     lim = account_limits(main, None)
