@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvloop
     from aiohttp import web
 
-    from mediaserver.app import build
+    from mediaserver.app import build  # here, not at the top: `token` and --help load no server
 
     settings = config.load(args.config)
     if args.port is not None:

@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client.registry import CollectorRegistry
 
 from mediaserver.config import Settings
+from mediaserver.events.lifecycle import Payers
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
@@ -25,3 +26,4 @@ DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
+PAYERS: web.AppKey[Payers] = web.AppKey("payers")   # who tells the payers of a cancelled event

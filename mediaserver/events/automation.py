@@ -7,14 +7,15 @@ video, recording or presentation names a file of the account's library (``fileId
 slide carries its ``text`` (and a call to action its ``url`` and ``buttonText``). Its length is where its last
 component ends; an event without components lasts ``duration_minutes``.
 
-The clock (the dispatcher's sweep, :func:`mediaserver.events.lifecycle.sweep`, calling :func:`run`) starts a due
-automated event through the same :func:`mediaserver.events.lifecycle.start_event` as every other start, so R-ROOM-5 (one
-live event per account unless the parallel-sessions add-on) holds for it too. A start that cannot happen (another
-live event, or a server that was down for the whole timeline) is not dropped: the event gets the status
-``failed`` with the reason in ``Event.automation``, stays on the dashboard, and the organiser gets the webhook
+The clock (mediaserver.events.clock, run by the dispatcher's sweep) starts a due automated event through the
+same :func:`mediaserver.events.lifecycle.start_event` as every other start, so R-ROOM-5 (one live event per
+account unless the parallel-sessions add-on) holds for it too. A start that cannot happen (another live event, or a
+server that was down for the whole timeline) is not dropped: the event gets the status ``failed`` with the reason
+in ``Event.automation`` (:func:`fail`), stays on the dashboard, and the organiser gets the webhook
 ``event.failed`` and an e-mail; a new ``startsAt`` plans it again. When the timeline has played, the same clock
-ends the event through :func:`mediaserver.events.lifecycle.end_event`: it goes to the history and its attendees to the
-thank-you page and e-mail (R-STAT-3).
+ends the event through :func:`mediaserver.events.lifecycle.end_event`: it goes to the history and its attendees
+to the thank-you page and e-mail (R-STAT-3). This module decides (what is due, how long a timeline lasts); the
+clock acts, so the life cycle can use this module's rules without a cycle.
 
 Playing does not push media through the SFU: the room page of an admitted attendee asks for the timeline
 (:func:`playback`) and plays its files from short-lived signed ``/play`` URLs (the on-demand watch URLs of
@@ -27,12 +28,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zoneinfo
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver import localtime
 from mediaserver.errors import ControlError
 from mediaserver.events import ondemand
 from mediaserver.library.files import extension, video_type
@@ -109,36 +110,12 @@ def refuse_failed(ev: Event) -> None:
         raise ControlError("not_started", f"this automated event did not take place at its time: {reason}", 409)
 
 
-# ---------------------------------------------------------------- the clock
+# ---------------------------------------------------------------- what the clock needs
 
-async def _session(s: AsyncSession, ev: Event) -> EventSession | None:
+async def open_session(s: AsyncSession, ev: Event) -> EventSession | None:
+    """The event's session that is running, if any."""
     return await s.scalar(select(EventSession).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
                           .order_by(EventSession.id.desc()).limit(1))
-
-
-async def run(s: AsyncSession, rooms: Any, base_url: str, now: dt.datetime) -> None:
-    """The clock's part for automated events: start the due ones, end the ones whose timeline has played."""
-    from mediaserver.events import lifecycle
-
-    due = list(await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "planned",
-                                                   Event.starts_at <= now).order_by(Event.starts_at, Event.id)))
-    for ev in due:
-        assert ev.starts_at is not None
-        if ev.starts_at + dt.timedelta(seconds=length(ev)) <= now:
-            await fail(s, ev, "missed", "the server was not running at any time between its start and the end of "
-                       "its timeline", now, base_url)
-            continue
-        try:
-            async with s.begin_nested():
-                await lifecycle.start_event(s, None, ev.id, rooms, now, ev=ev)
-        except ControlError as e:
-            await fail(s, ev, e.code, e.message, now, base_url)
-    running = await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "live"))
-    for ev in list(running):
-        session = await _session(s, ev)
-        started = session.started_at if session is not None else ev.starts_at
-        if started is not None and started + dt.timedelta(seconds=length(ev)) <= now:
-            await lifecycle.end_event(s, None, ev.id, rooms, base_url, now, ev=ev)
 
 
 async def fail(s: AsyncSession, ev: Event, code: str, message: str, now: dt.datetime, base_url: str) -> None:
@@ -156,8 +133,8 @@ async def fail(s: AsyncSession, ev: Event, code: str, message: str, now: dt.date
         when = ""
         if ev.starts_at is not None:
             try:
-                when = ev.starts_at.astimezone(zoneinfo.ZoneInfo(ev.timezone)).strftime(f"%Y-%m-%d %H:%M {ev.timezone}")
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                when = localtime.wall_clock(ev.starts_at, ev.timezone)
+            except ControlError:            # an unknown zone: the organiser still learns when, in UTC
                 when = ev.starts_at.strftime("%Y-%m-%d %H:%M UTC")
         await mail.queue(s, ev.account_id, "automation_failed", owner.email, owner.language, {
             "name": owner.name, "event": ev.name, "when": when, "reason": message,
@@ -174,7 +151,7 @@ async def playback(s: AsyncSession, ev: Event, secret: str, ttl: int, now: dt.da
                            "serverTime": now, "position": None, "length": length(ev),
                            "thankYouUrl": ev.thank_you_url or None, "items": [],
                            "reason": (ev.automation or {}).get("message") if ev.status == "failed" else None}
-    session = await _session(s, ev) if ev.status == "live" else None
+    session = await open_session(s, ev) if ev.status == "live" else None
     if session is None:
         return out
     started = session.started_at

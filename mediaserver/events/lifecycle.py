@@ -1,53 +1,47 @@
-"""Events: kinds and life cycles (R-ROOM-4), one live event per account (R-ROOM-5), access (R-ROOM-6),
-registration (R-ROOM-9), invitations (R-ROOM-10), branding (R-ROOM-11), embedding (R-ROOM-12), history and
-thank-you (R-STAT-2, -3). An event owns a room ID; while it runs, the in-memory room of mediaserver.rtc.rooms
-carries it, and joining goes through the event's access rules to the usual join tokens."""
+"""The life cycle of events (R-ROOM-4): kinds, settings, one live event per account (R-ROOM-5), start and end,
+the room's own Start and End buttons, history (R-STAT-2) and thank-you e-mails (R-STAT-3). An event owns a room
+ID; while it runs, the in-memory room of mediaserver.rtc.rooms carries it. Invitations are
+mediaserver.events.invitations', registration and joining mediaserver.events.registration's, what happens by
+time alone mediaserver.events.clock's."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
-import html
 import logging
 import re
 import secrets
-import zoneinfo
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediaserver.accounts import identity
-from mediaserver.accounts.identity import Principal
-from mediaserver.billing import plans
-from mediaserver.errors import ControlError, forbidden, not_found
+from mediaserver import localtime
+from mediaserver.accounts.identity import Principal, hash_password
+from mediaserver.billing import plans, providers, subscription
+from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, ondemand
 from mediaserver.outbox import mail, webhooks
-from mediaserver.rtc import tokens
-from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, check_person, new_room_id
+from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
 from mediaserver.rtc.rooms import Participant, Room, RoomManager
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import (
-    Account,
-    Attendance,
-    Contact,
-    ContactGroup,
-    Event,
-    EventSession,
-    GroupMember,
-    Invitation,
-    Registration,
-    User,
-)
+from mediaserver.store.models import Account, Attendance, Event, EventSession, Invitation, User
 
 log = logging.getLogger("mediaserver.events")
 KINDS = ("instant", "permanent", "scheduled", "automated", "on_demand")
 ACCESS = ("open", "password", "token", "paid")
-DEFAULT_FIELDS = ("firstName", "lastName", "email")        # R-ROOM-9
 TOKEN_DIAL_IN = ("token protection and phone dial-in do not go together: each invitee's personal token cannot be "
                  "checked on a phone line, so anyone with the dial-in number and PIN would get in. Turn dial-in "
                  "off or choose another access type (R-ROOM-6)")
+
+
+class Payers(Protocol):
+    """What cancelling an event needs of ticket sales (R-BILL-10): tell the payers of a paid event that it will not
+    take place; how many were told. The composition root (mediaserver.app) wires
+    mediaserver.billing.payments.event_cancelled here: billing depends on events, never the other way round."""
+
+    async def __call__(self, s: AsyncSession, ev: Event, now: dt.datetime | None = None) -> int: ...
 
 
 # ---------------------------------------------------------------- visibility
@@ -96,15 +90,8 @@ async def history(s: AsyncSession, p: Principal, offset: int, limit: int) -> tup
     return [(r[0], r[1]) for r in rows], int(total or 0)
 
 
+
 # ---------------------------------------------------------------- settings
-
-def _tz(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ControlError("bad_request", f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)") \
-            from None
-
 
 def capacity(ev: Event, lim: plans.Limits) -> int:
     """Seats of the event's room by plan (R-ACC-1: 25 in a webinar, 5 in a meeting on the trial)."""
@@ -115,7 +102,7 @@ def capacity(ev: Event, lim: plans.Limits) -> int:
 
 async def _limits(s: AsyncSession, p: Principal) -> plans.Limits:
     parent = p.main if p.account.kind == "sub" else None
-    return identity.account_limits(p.account, parent)
+    return subscription.account_limits(p.account, parent)
 
 
 async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any], now: dt.datetime) -> None:
@@ -126,7 +113,7 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
             setattr(ev, key, data[key])
     if data.get("starts_at") is not None:
         ev.starts_at = data["starts_at"]
-    _tz(ev.timezone)
+    localtime.zone(ev.timezone)
     if ev.kind in ("scheduled", "automated"):
         if ev.starts_at is None:
             raise ControlError("bad_request", f"a {ev.kind} event needs 'startsAt' (R-ROOM-4)")
@@ -137,7 +124,7 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         raise ControlError("bad_request", f"'access' must be one of {', '.join(ACCESS)}")
     if access == "password":
         if data.get("password") is not None:
-            ev.password_hash = await identity.hash_password(data["password"])
+            ev.password_hash = await hash_password(data["password"])
         if not ev.password_hash:
             raise ControlError("bad_request", "a password-protected event needs 'password' (R-ROOM-6)")
     if access == "paid":
@@ -147,9 +134,7 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
         price = data.get("ticket_price", ev.ticket_price)
         currency = data.get("ticket_currency", ev.ticket_currency)
         ev.ticket_price, ev.ticket_currency = plans.check_ticket(price, currency)
-        # R-BILL-10: tickets are sold through the account's linked provider
-        from mediaserver.billing import payments
-        await payments.require_provider(s, ev.account_id)
+        await providers.require_provider(s, ev.account_id)     # R-BILL-10: tickets sell through it
     if access == "token" and ev.dial_in:
         raise ControlError("token_dial_in_conflict", TOKEN_DIAL_IN, 409)
     if ev.kind == "on_demand" and access == "paid":
@@ -166,7 +151,7 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
 async def create_event(s: AsyncSession, p: Principal, data: dict[str, Any], rooms: RoomManager,
                        now: dt.datetime | None = None) -> Event:
     now = now or utcnow()
-    identity.require_active_plan(p)
+    subscription.require_active_plan(p)
     kind = data["kind"]
     taken = set(rooms.rooms)
     taken.update(await s.scalars(select(Event.room_id)))
@@ -210,14 +195,13 @@ async def outdated_invitations(s: AsyncSession, ev: Event) -> int:
         Invitation.event_id == ev.id, Invitation.sent_count > 0, Invitation.sent_version < ev.settings_version)) or 0)
 
 
-async def delete_event(s: AsyncSession, p: Principal, event_id: int) -> None:
+async def delete_event(s: AsyncSession, p: Principal, event_id: int, payers: Payers) -> None:
     """Deleting is also how an event is cancelled: the payers of a paid one get a notice (R-BILL-10; refunds are
     not automatic, R-BILL-6), and their orders stay on record (mediaserver.billing.payments)."""
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "live":
         raise ControlError("conflict", "end the live session before deleting the event", 409)
-    from mediaserver.billing import payments
-    await payments.event_cancelled(s, ev)
+    await payers(s, ev)
     await webhooks.emit(s, ev.account_id, "event.deleted", {"event": public_ref(ev)})
     await s.delete(ev)
 
@@ -233,7 +217,7 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
     now = now or utcnow()
     if ev is None:
         assert p is not None
-        identity.require_active_plan(p)
+        subscription.require_active_plan(p)
         ev = await get_event(s, p, event_id, write=True)
     if ev.kind == "on_demand":
         raise ControlError("conflict", "an on-demand event is watched from its video at any time; it does not go "
@@ -243,9 +227,7 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
     if ev.status == "done":
         raise ControlError("conflict", "this event is in the history; plan a new one", 409)
     if ev.access == "paid":
-        # R-BILL-10: no paid event goes live without a linked provider
-        from mediaserver.billing import payments
-        await payments.require_provider(s, ev.account_id)
+        await providers.require_provider(s, ev.account_id)     # R-BILL-10: none goes live without it
     account = await s.get(Account, ev.account_id)
     assert account is not None
     await reconcile(s, rooms, account_id=account.id, now=now)
@@ -274,8 +256,8 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
     await s.execute(update(Attendance).where(Attendance.event_id == ev.id, Attendance.session_id.is_(None))
                     .values(session_id=session.id))
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
-    lim = identity.account_limits(account, parent)
-    room = _room_for(rooms, ev, lim, "live")
+    lim = subscription.account_limits(account, parent)
+    room = room_for(rooms, ev, lim, "live")
     room.start()
     await webhooks.emit(s, ev.account_id, "event.started", {"event": public_ref(ev), "session": session.id})
     if (account.settings or {}).get("autoRecord") and rooms.recordings is not None:
@@ -289,14 +271,15 @@ async def start_event(s: AsyncSession, p: Principal | None, event_id: int, rooms
     return session
 
 
-def _room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> Any:
+def room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> Any:
+    """The event's room, opened (live, or in the lobby) if it is not, with the plan's limits and the dial-in PIN."""
     room = rooms.find(ev.room_id)
     if room is None or room.settings.state == "ended":
         start = "instant" if state == "live" else "lobby"
         room = rooms.create(ev.room_type, ev.name, capacity(ev, lim), ev.language if ev.language in ("en", "ru")
                             else "en", ev.agenda[:5000], ev.lobby_message[:2000], start, room_id=ev.room_id)
     room.settings.hd = lim.hd          # R-MEDIA-4: the plan decides SD or HD budgets (issue 5's allocation)
-    room.settings.pin = _pin(ev)       # the PIN the invitations carry (R-ROOM-10, R-INT-6)
+    room.settings.pin = dial_in_pin(ev)       # the PIN the invitations carry (R-ROOM-10, R-INT-6)
     room.apply_caps(plans.room_caps(lim, room.settings.type))   # R-ACC-1, R-MEDIA-5: the plan's limits, enforced
     return room
 
@@ -314,7 +297,7 @@ async def refresh_rooms(s: AsyncSession, main: Account, rooms: RoomManager) -> i
         account = main if ev.account_id == main.id else await s.get(Account, ev.account_id)
         if account is None:
             continue
-        lim = identity.account_limits(account, None if account is main else main)
+        lim = subscription.account_limits(account, None if account is main else main)
         room.settings.hd = lim.hd
         room.apply_caps(plans.room_caps(lim, room.settings.type))
         n += 1
@@ -354,9 +337,8 @@ class RoomControl:
             account = await s.get(Account, ev.account_id)
             assert account is not None
             main = await s.get(Account, account.parent_id) if account.parent_id else account
-            if main is not None and identity.trial_expired(main):
-                raise ControlError("trial_expired", f"the 7-day trial ended on {main.trial_ends_at:%Y-%m-%d}; the "
-                                   "main account can choose a plan to go on (R-ACC-1, R-BILL-2)", 402)
+            if main is not None:
+                subscription.require_active(main)
             session = await start_event(s, None, ev.id, self.rooms, ev=ev, started_by=await _user_of(s, ev, by))
             return {"event": public_ref(ev), "session": session.id}
 
@@ -419,335 +401,19 @@ async def reconcile(s: AsyncSession, rooms: RoomManager, account_id: int | None 
             await _close(s, ev, now, base_url)
 
 
-async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.datetime | None = None) -> None:
-    """The clock's part of the life cycles (R-ROOM-4): automated events start by themselves at their time and
-    end when their timeline has played, a start that cannot happen is recorded as failed (mediaserver.events.automation);
-    a scheduled event whose day has passed leaves the dashboard, and if it never ran nothing of it is kept."""
-    now = now or utcnow()
-    await reconcile(s, rooms, now=now, base_url=base_url)
-    await automation.run(s, rooms, base_url, now)
-    past = await s.scalars(select(Event).where(Event.kind.in_(("scheduled", "automated")), Event.status == "planned",
-                                               Event.starts_at.is_not(None)))
-    for ev in list(past):
-        assert ev.starts_at is not None
-        tz = _tz(ev.timezone)
-        if ev.starts_at.astimezone(tz).date() < now.astimezone(tz).date():
-            if ev.ran:
-                ev.status = "done"
-            else:
-                # it never took place: its payers are told (R-BILL-10)
-                from mediaserver.billing import payments
-                await payments.event_cancelled(s, ev, now)
-                await s.delete(ev)
-
-
-# ---------------------------------------------------------------- invitations (R-ROOM-10)
-
-async def invite(s: AsyncSession, p: Principal, event_id: int, emails: list[str], contact_ids: list[int],
-                 group_ids: list[int], role: str, settings: Any) -> list[Invitation]:
-    """Invite by pasted addresses, address-book contacts and contact groups, before or during the event."""
-    ev = await get_event(s, p, event_id, write=True)
-    if ev.status == "done":
-        raise ControlError("conflict", "this event is over; invitations go to planned or live events", 409)
-    people: dict[str, str] = {}
-    for e in emails:
-        people.setdefault(identity.check_email(e), "")
-    if contact_ids:
-        rows = list(await s.scalars(select(Contact).where(Contact.id.in_(contact_ids),
-                                                          Contact.account_id == p.account.id)))
-        if len(rows) != len(set(contact_ids)):
-            raise not_found("contact")
-        for c in rows:
-            if c.email:
-                people.setdefault(c.email.lower(), c.name)
-    if group_ids:
-        groups = list(await s.scalars(select(ContactGroup.id).where(ContactGroup.id.in_(group_ids),
-                                                                    ContactGroup.account_id == p.account.id)))
-        if len(groups) != len(set(group_ids)):
-            raise not_found("contact group")
-        rows = await s.scalars(select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
-                               .where(GroupMember.group_id.in_(group_ids)))
-        for c in rows:
-            if c.email:
-                people.setdefault(c.email.lower(), c.name)
-    if not people:
-        raise ControlError("bad_request", "nobody to invite: give e-mail addresses, contacts or groups with "
-                           "e-mail addresses")
-    existing = {i.email: i for i in await s.scalars(select(Invitation).where(Invitation.event_id == ev.id))}
-    out = []
-    for email, name in people.items():
-        inv = existing.get(email)
-        if inv is None:
-            inv = Invitation(event_id=ev.id, email=email, name=name, role=role, token=secrets.token_urlsafe(18))
-            s.add(inv)
-            await s.flush()
-        elif role == "presenter":
-            inv.role = "presenter"
-        await _send_invitation(s, ev, inv, settings)
-        out.append(inv)
-    return out
-
-
-async def resend(s: AsyncSession, p: Principal, event_id: int, invitation_ids: list[int] | None,
-                 settings: Any) -> list[Invitation]:
-    ev = await get_event(s, p, event_id, write=True)
-    if ev.status == "done":
-        raise ControlError("conflict", "this event is over", 409)
-    q = select(Invitation).where(Invitation.event_id == ev.id)
-    if invitation_ids:
-        q = q.where(Invitation.id.in_(invitation_ids))
-    rows = list(await s.scalars(q.order_by(Invitation.id)))
-    if invitation_ids and len(rows) != len(set(invitation_ids)):
-        raise not_found("invitation")
-    for inv in rows:
-        await _send_invitation(s, ev, inv, settings)
-    return rows
-
-
-def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:
-    link = f"{base_url}/{'watch' if ev.kind == 'on_demand' else 'room'}/{ev.room_id}"   # R-AUTO-2: the watch page
-    if inv is not None and inv.role == "presenter":
-        return f"{link}?presenter={inv.token}"
-    if inv is not None and ev.access in ("token", "paid"):
-        return f"{link}?token={inv.token}"
-    return link
-
-
-async def invitation_by_token(s: AsyncSession, token: str) -> tuple[Invitation, Event]:
-    inv = await s.scalar(select(Invitation).where(Invitation.token == token)) if 8 <= len(token) <= 64 else None
-    ev = await s.get(Event, inv.event_id) if inv is not None else None
-    if inv is None or ev is None:
-        raise not_found("invitation")
-    return inv, ev
-
-
-async def decline_invitation(s: AsyncSession, token: str) -> tuple[Invitation, Event, bool]:
-    """The invitee's Decline button (R-ROOM-11): recorded once (webhook invitation.declined); whether it is new."""
-    inv, ev = await invitation_by_token(s, token)
-    if inv.declined_at is not None:
-        return inv, ev, False
-    inv.declined_at = utcnow()
-    await webhooks.emit(s, ev.account_id, "invitation.declined", {
-        "event": public_ref(ev), "invitation": {"id": inv.id, "email": inv.email, "name": inv.name,
-                                                 "role": inv.role}})
-    return inv, ev, True
-
-
-def calendar_ics(ev: Event, inv: Invitation, base_url: str) -> str:
-    """The invitation's "download" button (R-ROOM-11): the event as an iCalendar file (RFC 5545) with its join
-    link and room ID; 409 for an event without a date."""
-    if ev.starts_at is None:
-        raise ControlError("no_date", "this event has no date to put in a calendar", 409)
-
-    def stamp(t: dt.datetime) -> str:
-        return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-    def text(v: str) -> str:
-        return v.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r", "").replace(
-            "\n", "\\n")
-
-    def fold(line: str) -> list[str]:       # lines of at most 75 octets (RFC 5545 3.1)
-        parts, cur, limit = [], "", 75
-        for ch in line:
-            if len((cur + ch).encode()) > limit:
-                parts.append(cur)
-                cur, limit = "", 74             # a continuation line starts with a space
-            cur += ch
-        return [*parts[:1], *(" " + p for p in parts[1:]), (" " if parts else "") + cur]
-
-    link = join_link(base_url, ev, inv)
-    end = ev.starts_at + dt.timedelta(minutes=max(1, ev.duration_minutes or 60))
-    about = "\n".join([link, f"Room ID: {ev.room_id}", *([ev.agenda] if ev.agenda else [])])
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//mediaserver//events//EN", "METHOD:PUBLISH",
-             "BEGIN:VEVENT", f"UID:event-{ev.id}-{inv.id}@mediaserver", f"DTSTAMP:{stamp(utcnow())}",
-             f"DTSTART:{stamp(ev.starts_at)}", f"DTEND:{stamp(end)}", f"SUMMARY:{text(ev.name)}",
-             f"DESCRIPTION:{text(about)}", f"URL:{link}", f"LOCATION:{text(link)}", "END:VEVENT", "END:VCALENDAR"]
-    return "\r\n".join(part for line in lines for part in fold(line)) + "\r\n"
-
-
-async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings: Any) -> None:
-    """R-ROOM-10: the link, the room ID, the dial-in numbers and, for token rooms, the token; laid out by the
-    event's (or the account's) e-mail blocks (R-ROOM-11)."""
-    account = await s.get(Account, ev.account_id)
-    owner = await s.get(User, ev.owner_id)
-    assert account is not None and owner is not None
-    brand = {**(account.branding or {}), **(ev.branding or {})}
-    when = "" if ev.starts_at is None else ev.starts_at.astimezone(_tz(ev.timezone)).strftime(
-        f"%Y-%m-%d %H:%M {ev.timezone}")
-    personal = ev.access in ("token", "paid") or inv.role == "presenter"
-    numbers = ", ".join(settings.dial_in_numbers) if ev.dial_in else ""
-    await mail.queue(s, ev.account_id, "invitation", inv.email, ev.language, {
-        "name": inv.name or inv.email, "event": ev.name, "when": when or ev.kind.replace("_", " "),
-        "organiser": owner.name, "role": inv.role, "link": join_link(settings.public_url, ev, inv),
-        "room_id": ev.room_id, "token": inv.token if personal else "", "numbers": numbers,
-        "pin": _pin(ev), "agenda": ev.agenda, "blocks": brand.get("emailBlocks"), "logo": brand.get("logo"),
-        "decline_link": f"{settings.public_url}/i/{inv.token}/decline",
-        "calendar_link": f"{settings.public_url}/i/{inv.token}/calendar.ics" if ev.starts_at else "",
-        "signature": brand.get("signature") or account.signature, "password_note": ev.access == "password"})
-    inv.sent_count += 1
-    inv.sent_version = ev.settings_version
-    inv.last_sent_at = utcnow()
-
-
-def _pin(ev: Event) -> str:
-    """The dial-in PIN of the event (R-PHONE-1, R-INT-6): one source of truth for the invitations and the room
-    (_room_for sets the room's PIN from it). It stays the same for every session and invitation, and it comes from
-    the event's secret host key, so nobody can work it out from the room ID."""
-    digest = hmac.new(ev.host_key.encode(), f"dial-in PIN {ev.room_id}".encode(), hashlib.sha256).digest()
-    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
-
-
-# ---------------------------------------------------------------- registration (R-ROOM-9)
-
-def registration_form(ev: Event) -> dict[str, Any]:
-    reg = ev.registration or {}
-    return {"enabled": bool(reg.get("enabled")),
-            "fields": [{"name": f, "label": f, "type": "email" if f == "email" else "text", "required": True}
-                       for f in DEFAULT_FIELDS] + list(reg.get("fields") or []),
-            "redirectUrl": reg.get("redirectUrl") or None}
-
-
-async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple[Registration, Event]:
-    ev = await s.scalar(select(Event).where(Event.room_id == room_id))
-    if ev is None:
-        raise not_found("event")
-    form = registration_form(ev)
-    if not form["enabled"]:
-        raise ControlError("registration_closed", "this event has no registration", 409)
-    if ev.status == "done":
-        raise ControlError("ended", "this event is over", 410)
-    first, last = data.get("firstName"), data.get("lastName")
-    for key, value in (("firstName", first), ("lastName", last)):
-        if not isinstance(value, str) or not value.strip() or len(value) > 120:
-            raise ControlError("bad_request", f"'{key}' is required (1 to 120 characters)")
-    email = identity.check_email(data.get("email"))
-    given = data.get("fields") or {}
-    answers: dict[str, Any] = {}
-    for f in form["fields"][len(DEFAULT_FIELDS):]:
-        value = given.get(f["name"])
-        if f.get("required") and (value is None or value == "" or value is False):
-            raise ControlError("bad_request", f"the field {f['label']!r} is required")
-        if value is not None:
-            if f.get("type") == "select" and value not in (f.get("options") or []):
-                raise ControlError("bad_request", f"the field {f['label']!r} must be one of its options")
-            answers[f["name"]] = value
-    unknown = set(given) - {f["name"] for f in form["fields"]}
-    if unknown:
-        raise ControlError("bad_request", f"unknown registration field(s): {', '.join(sorted(unknown))}")
-    row = Registration(event_id=ev.id, email=email, first_name=first.strip(), last_name=last.strip(), fields=answers)
-    s.add(row)
-    try:
-        async with s.begin_nested():
-            await s.flush()
-    except IntegrityError:
-        raise ControlError("already_registered", "this e-mail address is already registered for this event", 409) \
-            from None
-    await _registrations_group(s, ev, row)
-    await webhooks.emit(s, ev.account_id, "participant.registered", {
-        "event": public_ref(ev), "registration": {"id": row.id, "email": email, "firstName": row.first_name,
-                                                  "lastName": row.last_name, "fields": answers}})
-    return row, ev
-
-
-async def _registrations_group(s: AsyncSession, ev: Event, reg: Registration) -> None:
-    """R-ACC-6: registrations fill a contact group of the address book."""
-    await _event_group(s, ev, "registrations", "Registrations", reg.email, f"{reg.first_name} {reg.last_name}")
-
-
-async def _event_group(s: AsyncSession, ev: Event, kind: str, label: str, email: str, person: str) -> None:
-    """R-ACC-6: an event's contact group of one kind (registrations; leads of on-demand viewing, R-REC-5)."""
-    name = f"{label}: {ev.name} ({ev.room_id})"[:200]
-    group = await s.scalar(select(ContactGroup).where(ContactGroup.account_id == ev.account_id,
-                                                      ContactGroup.name == name))
-    if group is None:
-        group = ContactGroup(account_id=ev.account_id, name=name, kind=kind, event_id=ev.id)
-        s.add(group)
-        await s.flush()
-    contact = await s.scalar(select(Contact).where(Contact.account_id == ev.account_id, Contact.email == email))
-    if contact is None:
-        contact = Contact(account_id=ev.account_id, name=person[:200], email=email)
-        s.add(contact)
-        await s.flush()
-    if await s.get(GroupMember, (group.id, contact.id)) is None:
-        s.add(GroupMember(group_id=group.id, contact_id=contact.id))
-
-
-# ---------------------------------------------------------------- joining (R-ROOM-6, -7, -9)
-
 async def event_by_room(s: AsyncSession, room_id: str) -> Event | None:
     return await s.scalar(select(Event).where(Event.room_id == room_id))
 
 
-async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomManager, secret: str,
-               watch_ttl: int = 3600) -> dict[str, Any]:
-    """The event's access rules, then the usual signed join token for its room; an on-demand event answers
-    with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see mediaserver.events.ondemand)."""
-    if ev.status == "done":
-        raise ControlError("ended", "this event is over", 410)
-    automation.refuse_failed(ev)
-    role, inv = "attendee", None
-    host_key = body.get("hostKey")
-    token = body.get("token") or body.get("presenterKey")
-    if host_key is not None:
-        if not isinstance(host_key, str) or not secrets.compare_digest(host_key.encode(), ev.host_key.encode()):
-            raise forbidden("this hostKey does not open this room")
-        role = "host"
-    elif token is not None:
-        inv = await s.scalar(select(Invitation).where(Invitation.event_id == ev.id, Invitation.token == str(token)))
-        if inv is None:
-            raise ControlError("bad_token", "this token does not open this event; use the link or token from your "
-                               "own invitation", 403)
-        role = inv.role
-    name, email = check_person(body.get("name") or (inv.name if inv else None) or
-                               (inv.email.split("@")[0] if inv else None), body.get("email") or
-                               (inv.email if inv else None))
-    if inv is not None and email.lower() != inv.email:
-        raise ControlError("bad_token", "this token belongs to another invitee: each token works only for the "
-                           "person it was sent to (R-ROOM-6)", 403)
-    if role == "attendee":
-        if ev.access == "password":
-            given = body.get("password")
-            if not isinstance(given, str) or not await identity.password_matches(ev.password_hash, given):
-                raise ControlError("password_required", "this event is password-protected: the password is wrong "
-                                   "or missing (R-ROOM-6)", 403)
-        elif ev.access in ("token", "paid") and inv is None:
-            what = ("a ticket (order one: POST /api/v1/public/events/{roomId}/tickets, R-BILL-10)"
-                    if ev.access == "paid" else "a personal token")
-            raise ControlError("token_required", f"this event needs {what}: use the link from your invitation "
-                               "(R-ROOM-6)", 403)
-        if registration_form(ev)["enabled"] and inv is None:
-            reg = await s.scalar(select(Registration.id).where(Registration.event_id == ev.id,
-                                                               Registration.email == email.lower()))
-            if reg is None:
-                raise ControlError("registration_required", "register for this event first (R-ROOM-9)", 403)
-    if ev.kind == "on_demand":           # the same access rules, then a watch URL instead of a room (R-AUTO-2)
-        return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl, _event_group)
-    account = await s.get(Account, ev.account_id)
-    assert account is not None
-    parent = await s.get(Account, account.parent_id) if account.parent_id else None
-    room = _room_for(rooms, ev, identity.account_limits(account, parent), ev.status)
-    from mediaserver.rtc.room_rules import entry_status
-    entry_status(room.settings, role, 0)
-    session_id = await s.scalar(select(EventSession.id).where(EventSession.event_id == ev.id,
-                                                              EventSession.ended_at.is_(None)))
-    s.add(Attendance(event_id=ev.id, session_id=session_id, name=name, email=email, role=role))
-    who = f"inv{inv.id}" if inv else f"{email}#{secrets.token_hex(4)}"
-    await webhooks.emit(s, ev.account_id, "participant.joined", {
-        "event": public_ref(ev), "participant": {"name": name, "email": email, "role": role}})
-    return {"token": tokens.issue(secret, ev.room_id, role, name, who, 6 * 3600), "role": role,
-            "room": room.settings.public(), "thankYouUrl": ev.thank_you_url or None}
+def dial_in_pin(ev: Event) -> str:
+    """The dial-in PIN of the event (R-PHONE-1, R-INT-6): one source of truth for the invitations and the room
+    (room_for sets the room's PIN from it). It stays the same for every session and invitation, and it comes from
+    the event's secret host key, so nobody can work it out from the room ID."""
+    digest = hmac.new(ev.host_key.encode(), f"dial-in PIN {ev.room_id}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
 # ---------------------------------------------------------------- presentation
 
 def public_ref(ev: Event) -> dict[str, Any]:
     return {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}
-
-
-def embed_snippet(base_url: str, ev: Event) -> str:
-    """R-ROOM-12: an iframe with the room page; the browser's camera and microphone are allowed to it."""
-    src = html.escape(f"{base_url}/room/{ev.room_id}?embed=1", quote=True)
-    title = html.escape(ev.name, quote=True)
-    return (f'<iframe src="{src}" title="{title}" width="100%" height="640" style="border:0" '
-            'allow="camera; microphone; display-capture; autoplay; fullscreen" allowfullscreen></iframe>')
-

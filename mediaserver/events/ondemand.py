@@ -4,11 +4,12 @@ The organiser attaches a video of the account's file library to the event (``Eve
 a file whatever made it: an upload now (``LibraryFile.source == "upload"``); the recording module, when it
 comes, stores its recordings as library files with ``source == "recording"`` and attaches them the same way.
 
-Watching goes through the event's own access rules (:func:`mediaserver.events.lifecycle.join`: open, password, personal
-token, registration), which end here: instead of a room join token the viewer gets a short-lived signed watch
-URL (``/play/<token>``, served with HTTP Range support by signaling/api/ondemand.py). Each view is an
-``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views and unique
-viewers); with lead capture on (R-REC-5) the viewer's address also lands in a contact group.
+Watching goes through the event's own access rules (:func:`mediaserver.events.registration.join`: open,
+password, personal token, registration), which end here: instead of a room join token the viewer gets a
+short-lived signed watch URL (``/play/<token>``, served with HTTP Range support by signaling/api/ondemand.py).
+Each view is an ``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views and
+unique viewers); with lead capture on (R-REC-5) the viewer's address also lands in a contact group
+(mediaserver.events.contact_groups).
 
 The seed FAQ (the Russian original, which wins) promises invitees "unlimited access" ("неограниченный доступ") to
 an on-demand webinar: the short life of a watch URL limits only the URL, not access; the invitation link gives
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import ControlError
+from mediaserver.events.contact_groups import add_to_event_group
 from mediaserver.library.files import VIDEO_TYPES, video_type
 from mediaserver.outbox import webhooks
 from mediaserver.store.db import utcnow
@@ -92,9 +94,8 @@ async def attach(s: AsyncSession, ev: Event, file_id: int | None) -> None:
 # ---------------------------------------------------------------- watching
 
 async def playback(s: AsyncSession, ev: Event, role: str, inv: Invitation | None, name: str, email: str,
-                   secret: str, ttl: int, group: Any) -> dict[str, Any]:
-    """The answer to a viewer the access rules let in: a signed watch URL, counted as a view. ``group`` adds
-    an address to one of the event's contact groups (events._event_group, for lead capture)."""
+                   secret: str, ttl: int) -> dict[str, Any]:
+    """The answer to a viewer the access rules let in: a signed watch URL, counted as a view."""
     f = await s.get(LibraryFile, ev.video_file_id) if ev.video_file_id is not None else None
     if f is None or f.status != "complete" or f.account_id != ev.account_id:
         raise ControlError("no_video", "this on-demand event has no video yet: the organiser has to attach one "
@@ -103,7 +104,7 @@ async def playback(s: AsyncSession, ev: Event, role: str, inv: Invitation | None
     if role != "host":                   # the organiser previewing is not a view
         await _count_view(s, ev, name, email, ttl)
         if options.get("leadCapture"):   # R-REC-5: the addresses of viewers land in a contact group
-            await group(s, ev, "leads", "Leads", email.lower(), name)
+            await add_to_event_group(s, ev, "leads", "Leads", email.lower(), name)
     token, expires = sign_watch(secret, f.id, ev.id, ttl)
     return {"token": None, "room": None, "role": "host" if role == "host" else "viewer",
             "thankYouUrl": ev.thank_you_url or None,

@@ -1,20 +1,21 @@
 """The control plane's background work: send queued e-mails, deliver webhooks (retries with back-off), and run
-the event clock (automated starts, scheduled events leaving the dashboard, sessions whose room ended)."""
+the periodic chores the composition root (mediaserver.app) hands it: the events' clock (automated starts,
+scheduled events leaving the dashboard, sessions whose room ended) and forgetting old Idempotency-Keys. The
+outbox knows nothing of events or accounts: a chore is any :class:`Chore`."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import aiohttp
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediaserver.accounts import identity
-from mediaserver.events import lifecycle
 from mediaserver.outbox import mail, webhooks
-from mediaserver.rtc.rooms import RoomManager
 from mediaserver.store.db import Database, utcnow
 from mediaserver.store.models import Email, Webhook, WebhookDelivery
 
@@ -23,9 +24,16 @@ LEASE = dt.timedelta(seconds=120)        # a row being worked on is not picked a
 SWEEP_EVERY = 20.0
 
 
+class Chore(Protocol):
+    """Periodic work of the control plane, run by the sweep in a transaction of its own (``now``: None for the
+    current time; tests pass another)."""
+
+    async def __call__(self, s: AsyncSession, now: dt.datetime | None = None) -> object: ...
+
+
 class Dispatcher:
-    def __init__(self, db: Database, mailer: mail.Mailer, rooms: RoomManager, settings: Any) -> None:
-        self.db, self.mailer, self.rooms, self.settings = db, mailer, rooms, settings
+    def __init__(self, db: Database, mailer: mail.Mailer, settings: Any, chores: Sequence[Chore] = ()) -> None:
+        self.db, self.mailer, self.settings, self.chores = db, mailer, settings, list(chores)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -60,10 +68,9 @@ class Dispatcher:
                 await asyncio.wait_for(self.wake.wait(), 0.5)
 
     async def sweep(self, now: dt.datetime | None = None) -> None:
-        async with self.db.tx() as s:
-            await lifecycle.sweep(s, self.rooms, self.settings.public_url, now)
-        async with self.db.tx() as s:            # R-API-1: Idempotency-Keys are kept 24 hours
-            await identity.purge_idempotency_keys(s, now)
+        for chore in self.chores:
+            async with self.db.tx() as s:
+                await chore(s, now)
         self.wake.set()
 
     async def tick(self) -> None:

@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediaserver.accounts import identity
-from mediaserver.billing import plans
+from mediaserver.billing import plans, subscription
 from mediaserver.errors import ControlError
 from mediaserver.outbox import webhooks
 from mediaserver.output import recfile
@@ -148,7 +147,7 @@ class RecordingService:
         account = await s.get(Account, ev.account_id)
         assert account is not None
         parent = await s.get(Account, account.parent_id) if account.parent_id else None
-        lim = identity.account_limits(account, parent)
+        lim = subscription.account_limits(account, parent)
         allowance = lim.recording_minutes * 60.0
         trial = (parent or account).plan == "trial"
         if trial:

@@ -356,7 +356,7 @@ class IdempotencyKey(Base):
 
 class PaymentProvider(Base):
     """R-BILL-10: the payment provider an account linked for its paid webinars (one per account). kind names a
-    class in mediaserver.billing.payments.PROVIDERS; secret is the HMAC-SHA256 key of the provider's signed callbacks
+    class in mediaserver.billing.providers.PROVIDERS; secret is the HMAC-SHA256 key of the provider's signed callbacks
     (empty for the manual provider, which has none)."""
 
     __tablename__ = "payment_providers"

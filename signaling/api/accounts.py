@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import func, select
 
 from mediaserver.accounts import identity
+from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events import lifecycle
 from mediaserver.outbox import webhooks
@@ -94,7 +95,7 @@ BILLING_LIMITS = ("additional_users",)
 
 def me(p: identity.Principal) -> Me:
     parent = p.main if p.account.kind == "sub" else None
-    limits = identity.account_limits(p.account, parent).__dict__
+    limits = subscription.account_limits(p.account, parent).__dict__
     account = AccountOut.model_validate(p.account)
     if p.role != "main":
         account = account.model_copy(update={"plan": None, "package": None, "trial_ends_at": None})
@@ -344,7 +345,7 @@ class SubList(Out):
 
 async def _sub_out(ctx: Ctx, sub: Account) -> SubOut:
     owner = await identity.sub_owner(ctx.s, sub)
-    lim = identity.account_limits(sub, ctx.user.main)
+    lim = subscription.account_limits(sub, ctx.user.main)
     return SubOut(id=sub.id, page_name=sub.page_name, package=sub.package, storage_mb=lim.storage_mb,
                   recording_minutes=lim.recording_minutes, user=UserOut.model_validate(owner) if owner else None,
                   created_at=sub.created_at)
@@ -449,29 +450,29 @@ class AddonIn(Model):
 @API("GET", "/api/v1/billing", "plan, period, add-ons and limits: the main account only (R-ACC-4)", "billing",
      response=BillingOut, errors=(403,))
 async def get_billing(ctx: Ctx) -> BillingOut:
-    return BillingOut.model_validate(identity.billing(ctx.user))
+    return BillingOut.model_validate(subscription.billing(ctx.user))
 
 
 @API("POST", "/api/v1/billing/plan", "choose a paid plan (main account only; no way back to the trial). A plan "
      "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
      "switches them on (R-ACC-2)", "billing", body=PlanIn, response=BillingOut, errors=(403,))
 async def change_plan(ctx: Ctx) -> BillingOut:
-    change = await identity.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period)
+    change = await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period)
     await webhooks.emit(ctx.s, ctx.user.main.id, "billing.plan_changed",
                         {"plan": ctx.body.plan, "period": ctx.body.period,
                          "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
     await lifecycle.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # at once, even in a full room
-    return BillingOut.model_validate({**identity.billing(ctx.user), "notice": change.notice})
+    return BillingOut.model_validate({**subscription.billing(ctx.user), "notice": change.notice})
 
 
 @API("POST", "/api/v1/billing/addons", "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",
      "billing", body=AddonIn, response=BillingOut, errors=(402, 403, 409))
 async def buy_addon(ctx: Ctx) -> BillingOut:
-    identity.buy_addon(ctx.user, ctx.body.addon, ctx.body.quantity)
+    subscription.buy_addon(ctx.user, ctx.body.addon, ctx.body.quantity)
     await webhooks.emit(ctx.s, ctx.user.main.id, "billing.addon_added",
                         {"addon": ctx.body.addon, "quantity": ctx.body.quantity})
     await lifecycle.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # e.g. extra cameras, at once
-    return BillingOut.model_validate(identity.billing(ctx.user))
+    return BillingOut.model_validate(subscription.billing(ctx.user))
 
 
 # ---------------------------------------------------------------- webhooks

@@ -9,9 +9,9 @@ from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from sqlalchemy import func, select
 
 from mediaserver.errors import not_found
-from mediaserver.events import automation, lifecycle
+from mediaserver.events import automation, invitations, lifecycle, registration
 from mediaserver.rtc import tokens
-from mediaserver.store.models import Event, Invitation, Registration
+from mediaserver.store.models import Account, Event, Invitation, Registration
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
 from signaling.api.framework import API, Ctx, Model, Out, Text, page
@@ -38,7 +38,7 @@ class CustomField(Model):
 
     @model_validator(mode="after")
     def _options(self) -> CustomField:
-        if self.name in lifecycle.DEFAULT_FIELDS:
+        if self.name in registration.DEFAULT_FIELDS:
             raise ValueError(f"{self.name!r} is a default field")
         if self.type == "select" and not self.options:
             raise ValueError("a select field needs options")
@@ -208,7 +208,7 @@ async def _out(ctx: Ctx, ev: Event, cls: type[EventOut] = EventOut, **extra: Any
             if failed else None)
     return cls(**data, url=f"{base}/{where}/{ev.room_id}", automation=auto,
                host_url=f"{base}/{where}/{ev.room_id}?host={ev.host_key}",
-               registration=lifecycle.registration_form(ev), thank_you_url=ev.thank_you_url or None,
+               registration=registration.registration_form(ev), thank_you_url=ev.thank_you_url or None,
                invitations_outdated=await lifecycle.outdated_invitations(ctx.s, ev), **extra)
 
 
@@ -254,7 +254,7 @@ async def patch_event(ctx: Ctx) -> EventChanged:
 @API("DELETE", "/api/v1/events/{id}", "delete an event (a permanent one stays until deleted)", "events",
      status=204, errors=(403, 409))
 async def delete_event(ctx: Ctx) -> None:
-    await lifecycle.delete_event(ctx.s, ctx.user, ctx.id())
+    await lifecycle.delete_event(ctx.s, ctx.user, ctx.id(), ctx.app[keys.PAYERS])
 
 
 class Started(Out):
@@ -290,7 +290,7 @@ class Embed(Out):
      response=Embed)
 async def embed(ctx: Ctx) -> Embed:
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
-    return Embed(html=lifecycle.embed_snippet(ctx.settings.public_url, ev))
+    return Embed(html=registration.embed_snippet(ctx.settings.public_url, ev))
 
 
 class HistoryItem(Out):
@@ -361,7 +361,7 @@ class InvitationList(Out):
 
 def _inv(ctx: Ctx, ev: Event, inv: Invitation) -> InvitationOut:
     return InvitationOut(id=inv.id, email=inv.email, name=inv.name, role=inv.role, token=inv.token,
-                         link=lifecycle.join_link(ctx.settings.public_url, ev, inv), sent_count=inv.sent_count,
+                         link=invitations.join_link(ctx.settings.public_url, ev, inv), sent_count=inv.sent_count,
                          last_sent_at=inv.last_sent_at, outdated=inv.sent_version < ev.settings_version,
                          declined_at=inv.declined_at)
 
@@ -371,7 +371,7 @@ def _inv(ctx: Ctx, ev: Event, inv: Invitation) -> InvitationOut:
      errors=(403, 409), idempotent=True)
 async def invite(ctx: Ctx) -> InvitationList:
     b: InviteIn = ctx.body
-    rows = await lifecycle.invite(ctx.s, ctx.user, ctx.id(), b.emails, b.contact_ids, b.group_ids, b.role, ctx.settings)
+    rows = await invitations.invite(ctx.s, ctx.user, ctx.id(), b.emails, b.contact_ids, b.group_ids, b.role, ctx.settings)
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
     return InvitationList(items=[_inv(ctx, ev, i) for i in rows], total=len(rows), limit=len(rows))
 
@@ -379,7 +379,7 @@ async def invite(ctx: Ctx) -> InvitationList:
 @API("POST", "/api/v1/events/{id}/invitations/resend", "re-send invitations (after a settings change, R-ROOM-10)",
      "invitations", body=ResendIn, response=InvitationList, errors=(403, 409))
 async def resend(ctx: Ctx) -> InvitationList:
-    rows = await lifecycle.resend(ctx.s, ctx.user, ctx.id(), ctx.body.ids, ctx.settings)
+    rows = await invitations.resend(ctx.s, ctx.user, ctx.id(), ctx.body.ids, ctx.settings)
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
     return InvitationList(items=[_inv(ctx, ev, i) for i in rows], total=len(rows), limit=len(rows))
 
@@ -479,7 +479,6 @@ async def _public(ctx: Ctx) -> Event:
      "-9)", "public", response=PublicEvent, auth=False)
 async def public_event(ctx: Ctx) -> PublicEvent:
     ev = await _public(ctx)
-    from mediaserver.store.models import Account
     account = await ctx.s.get(Account, ev.account_id)
     # R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's colour by
     # colour and background by background; the e-mail layout and signature stay private
@@ -497,7 +496,7 @@ async def public_event(ctx: Ctx) -> PublicEvent:
                        lobby_message=ev.lobby_message, access=ev.access, ticket_price=ev.ticket_price,
                        ticket_currency=ev.ticket_currency, dial_in=ev.dial_in,
                        dial_in_numbers=ctx.settings.dial_in_numbers if ev.dial_in else [],
-                       registration=RegistrationForm.model_validate(lifecycle.registration_form(ev)), branding=brand)
+                       registration=RegistrationForm.model_validate(registration.registration_form(ev)), branding=brand)
 
 
 @API("POST", "/api/v1/public/events/{roomId}/registrations", "register for an event (R-ROOM-9); the answer "
@@ -507,8 +506,8 @@ async def register(ctx: Ctx) -> Registered:
     ev = await _public(ctx)
     data = {"firstName": ctx.body.first_name, "lastName": ctx.body.last_name, "email": ctx.body.email,
             "fields": ctx.body.fields}
-    row, ev = await lifecycle.register(ctx.s, ev.room_id, data)
-    return Registered(id=row.id, redirect_url=lifecycle.registration_form(ev)["redirectUrl"])
+    row, ev = await registration.register(ctx.s, ev.room_id, data)
+    return Registered(id=row.id, redirect_url=registration.registration_form(ev)["redirectUrl"])
 
 
 class JoinIn(Model):
@@ -547,7 +546,7 @@ class Joined(Out):
 async def join(ctx: Ctx) -> Joined:
     ev = await _public(ctx)
     body = ctx.body.model_dump(by_alias=True, exclude_none=True)
-    return Joined.model_validate(await lifecycle.join(ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret,
+    return Joined.model_validate(await registration.join(ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret,
                                                    ctx.settings.watch_url_ttl))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mediaserver.accounts import identity
+from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import lifecycle
 from mediaserver.library import contacts_import, files
@@ -276,7 +277,7 @@ async def list_files(ctx: Ctx) -> dict[str, Any]:
     rows = await ctx.s.execute(select(LibraryFile, RoomFile.event_id)
                                .outerjoin(RoomFile, RoomFile.file_id == LibraryFile.id).where(where)
                                .order_by(LibraryFile.id.desc()).offset(offset).limit(limit))
-    lim = identity.account_limits(p.account, p.main if p.account.kind == "sub" else None)
+    lim = subscription.account_limits(p.account, p.main if p.account.kind == "sub" else None)
     return {**page([_file_out(f, event_id) for f, event_id in rows], int(total or 0), offset, limit),
             "used_bytes": await used_bytes(ctx, p.account.id), "quota_bytes": lim.storage_mb * 1024 * 1024}
 
@@ -459,7 +460,7 @@ def add_upload_routes(app: web.Application) -> None:
             if account is None:
                 raise SignalError("unauthorized", "no such account", 401)
             parent = await s.get(Account, account.parent_id) if account.parent_id else None
-            quota = identity.account_limits(account, parent).storage_mb * files.MB
+            quota = subscription.account_limits(account, parent).storage_mb * files.MB
             used = int(await s.scalar(select(func.coalesce(func.sum(LibraryFile.size), 0))
                                       .where(LibraryFile.account_id == account.id)) or 0)
             # uploads in progress count at their declared length, so two cannot both take the last space; a room

@@ -1,7 +1,7 @@
 """On-demand and automated events over HTTP (R-ROOM-4, R-AUTO-1, R-AUTO-2): the watch page, the files behind
 signed watch URLs with Range requests, the organiser's view statistics, and the timeline an automated event's
 attendees play. The watch URL of an on-demand event comes from the public join
-(``POST /api/v1/public/events/{roomId}/join``), which applies the event's access rules (mediaserver.events.lifecycle); the
+(``POST /api/v1/public/events/{roomId}/join``), which applies the event's access rules (mediaserver.events.registration); the
 timeline of an automated event is given to those the join let in (their room join token)."""
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from typing import Any
 from mediaserver import __version__
 from mediaserver.rtc.room_rules import AUDIO_MODES, LANGUAGES, MEETING_MAX, ROOM_TYPES, WEBINAR_MAX
 from mediaserver.rtc.tokens import ROLES
+from signaling.api.routes import API
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ROOM = {"$ref": "#/components/schemas/Room"}
@@ -96,8 +97,6 @@ def _tus_paths(prefix: str, suffix: str, create: str, security: list[dict[str, A
 def spec() -> dict[str, Any]:
     """The hand-described media routes above plus the control plane's operations, generated from their
     declarations (signaling/api/framework.py, pydantic models)."""
-    from signaling.api.routes import API
-
     doc = _media_spec()
     paths, schemas = API.openapi()
     clash = set(paths) & set(doc["paths"]) or set(schemas) & set(doc["components"]["schemas"])

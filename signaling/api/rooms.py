@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mediaserver.events import lifecycle
+from mediaserver.events import lifecycle, registration
 from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import check_person, entry_status
 from signaling import keys
@@ -120,7 +120,7 @@ async def join_room(request: web.Request) -> web.Response:
             async with request.app[keys.DB].tx() as s:
                 ev = await lifecycle.event_by_room(s, request.match_info["id"])
                 settings = request.app[keys.SETTINGS]
-                result = await lifecycle.join(s, ev, body, request.app[keys.ROOMS], settings.secret,
+                result = await registration.join(s, ev, body, request.app[keys.ROOMS], settings.secret,
                                            settings.watch_url_ttl)
             return web.json_response(result)
         room = _room(request)

@@ -1,7 +1,7 @@
 """The invitation e-mail's buttons behind its links (R-ROOM-11: "download / accept / decline"): Accept is the join
 link itself; Decline is ``/i/{token}/decline``, a page whose button records the decline (a GET never changes
 anything, so a mail scanner that follows links declines nothing); Download is ``/i/{token}/calendar.ics``, the
-event as an iCalendar file. The invitation's token is the invitee's own key (mediaserver.events.lifecycle)."""
+event as an iCalendar file. The invitation's token is the invitee's own key (mediaserver.events.invitations)."""
 from __future__ import annotations
 
 import html
@@ -9,7 +9,7 @@ import html
 from aiohttp import web
 
 from mediaserver.errors import ControlError
-from mediaserver.events import lifecycle
+from mediaserver.events import invitations
 from signaling import keys
 
 TEXT = {
@@ -39,7 +39,7 @@ async def decline_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     async with request.app[keys.DB].read() as s:
         try:
-            inv, ev = await lifecycle.invitation_by_token(s, token)
+            inv, ev = await invitations.invitation_by_token(s, token)
         except ControlError:
             return _page("en", f"<p>{html.escape(TEXT['en']['missing'])}</p>", 404)
     t = TEXT["ru" if ev.language == "ru" else "en"]
@@ -54,7 +54,7 @@ async def decline(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     async with request.app[keys.DB].tx() as s:
         try:
-            _inv, ev, new = await lifecycle.decline_invitation(s, token)
+            _inv, ev, new = await invitations.decline_invitation(s, token)
         except ControlError:
             return _page("en", f"<p>{html.escape(TEXT['en']['missing'])}</p>", 404)
         language, name = ev.language, ev.name
@@ -66,8 +66,8 @@ async def calendar(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     async with request.app[keys.DB].read() as s:
         try:
-            inv, ev = await lifecycle.invitation_by_token(s, token)
-            ics = lifecycle.calendar_ics(ev, inv, request.app[keys.SETTINGS].public_url)
+            inv, ev = await invitations.invitation_by_token(s, token)
+            ics = invitations.calendar_ics(ev, inv, request.app[keys.SETTINGS].public_url)
         except ControlError as e:
             return web.json_response({"error": {"code": e.code, "message": e.message}}, status=e.status)
     return web.Response(body=ics.encode(), headers={

@@ -1,6 +1,7 @@
 """/api/v1 operations of paid webinars (R-BILL-10, R-BILL-11, R-BILL-6, R-ACC-1, R-ACC-4): linking the payment
 provider, ordering tickets, the organiser's list of payers with hand confirmation, rejection and re-sending, and
-the providers' signed callbacks. The rules live in mediaserver/billing/payments.py."""
+the providers' signed callbacks. The rules live in mediaserver/billing/payments.py
+(orders, tickets) and providers.py."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from mediaserver.billing import payments
+from mediaserver.billing import payments, providers
 from mediaserver.store.models import Payment, PaymentProvider
 from signaling.api.accounts import Email, Lang, Url
 from signaling.api.events import _public
@@ -60,16 +61,16 @@ class LinkedProvider(ProviderOut):
 
 
 def _provider(ctx: Ctx, row: PaymentProvider, cls: type[ProviderOut] = ProviderOut, **extra: Any) -> Any:
-    signed = payments.PROVIDERS[row.kind].callbacks
+    signed = providers.PROVIDERS[row.kind].callbacks
     return cls(id=row.id, kind=row.kind, config=row.config or {}, signed_callbacks=signed,
-               callback_url=payments.callback_url(ctx.settings.public_url, row) if signed else None,
+               callback_url=providers.callback_url(ctx.settings.public_url, row) if signed else None,
                created_at=row.created_at, updated_at=row.updated_at, **extra)
 
 
 @API("GET", "/api/v1/payment-provider", "the account's linked payment provider (R-BILL-10)", "payments",
      response=ProviderOut, errors=(403,))
 async def get_payment_provider(ctx: Ctx) -> ProviderOut:
-    return _provider(ctx, await payments.get_provider(ctx.s, ctx.user))
+    return _provider(ctx, await providers.get_provider(ctx.s, ctx.user))
 
 
 @API("PUT", "/api/v1/payment-provider", "link (or re-link) the payment provider paid events sell tickets through "
@@ -78,14 +79,14 @@ async def get_payment_provider(ctx: Ctx) -> ProviderOut:
 async def link_payment_provider(ctx: Ctx) -> LinkedProvider:
     b: ProviderIn = ctx.body
     config = {"instructions": b.instructions, "checkoutUrl": b.checkout_url}
-    row, made = await payments.link(ctx.s, ctx.user, b.kind, config, b.secret)
+    row, made = await providers.link(ctx.s, ctx.user, b.kind, config, b.secret)
     return _provider(ctx, row, LinkedProvider, secret=made)
 
 
 @API("DELETE", "/api/v1/payment-provider", "unlink the payment provider (refused while paid events are planned or "
      "live)", "payments", status=204, errors=(403, 409))
 async def unlink_payment_provider(ctx: Ctx) -> None:
-    await payments.unlink(ctx.s, ctx.user)
+    await providers.unlink(ctx.s, ctx.user)
 
 
 # ---------------------------------------------------------------- orders

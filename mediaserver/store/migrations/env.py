@@ -2,10 +2,13 @@
 from the command line against MEDIASERVER_DATABASE_URL for autogenerate."""
 from __future__ import annotations
 
+import asyncio
+
 from alembic import context
 
+from mediaserver.config import load
 from mediaserver.store import models  # noqa: F401  (registers the tables)
-from mediaserver.store.db import Base, drop_unreflected_fk_options
+from mediaserver.store.db import Base, Database, drop_unreflected_fk_options
 
 target_metadata = Base.metadata
 
@@ -13,11 +16,6 @@ target_metadata = Base.metadata
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        import asyncio
-
-        from mediaserver.config import load
-        from mediaserver.store.db import Database
-
         async def offline_cli() -> None:
             db = Database(load().database_url)
             async with db.engine.begin() as conn:
