@@ -22,7 +22,6 @@ from signaling.errors import SignalError, json_error
 from signaling.pages import STATIC
 
 
-
 async def play(request: web.Request) -> web.StreamResponse:
     """GET /play/{token}: the video of an on-demand event, or a file of an automated event's timeline, streamed
     from disk (sendfile) with single-range requests (206, 416) by aiohttp's FileResponse; a forged or expired
