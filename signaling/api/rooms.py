@@ -4,6 +4,7 @@ mediaserver.events.entry's business; the rooms themselves are mediaserver.rtc.ro
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -12,10 +13,27 @@ from pydantic_core import PydanticCustomError
 
 from mediaserver.events import entry
 from mediaserver.rtc import tokens
-from mediaserver.rtc.room_rules import AUDIO_MODES, LANGUAGES, MEETING_MAX, ROOM_TYPES, WEBINAR_MAX
+from mediaserver.rtc.room_rules import (
+    AUDIO_MODES,
+    CAMERAS_DEFAULT,
+    CAMERAS_MAX_MEETING,
+    LANGUAGES,
+    MEETING_MAX,
+    ROOM_TYPES,
+    WEBINAR_MAX,
+)
 from signaling import keys
 from signaling.api.events import JoinIn
 from signaling.api.framework import API, Ctx, Model, Out
+
+
+def _doc(**schema: Any) -> Callable[[dict[str, Any]], None]:
+    """JSON-schema keywords (enum, maximum, ...) for the OpenAPI document only: the rules (or the room itself)
+    check the values, with their own refusals."""
+    def extra(out: dict[str, Any]) -> None:
+        (out["anyOf"][0] if "anyOf" in out else out).update(schema)
+    return extra
+
 
 LENIENT = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")    # unknown fields ignored
 
@@ -26,14 +44,14 @@ class RoomOut(Out):
     """A room's public information (the dial-in PIN only for those let in)."""
     id: str = Field(description="the 9-digit room ID")
     name: str | None = None
-    type: str | None = Field(None, json_schema_extra={"enum": list(ROOM_TYPES)})
+    type: str | None = Field(None, json_schema_extra=_doc(enum=list(ROOM_TYPES)))
     capacity: int | None = None
     language: str | None = None
     agenda: str | None = None
     message: str | None = None
-    state: str | None = Field(None, json_schema_extra={"enum": ["lobby", "live", "ended"]})
+    state: str | None = Field(None, json_schema_extra=_doc(enum=["lobby", "live", "ended"]))
     locked: bool | None = None
-    audio_mode: str | None = Field(None, json_schema_extra={"enum": list(AUDIO_MODES)})
+    audio_mode: str | None = Field(None, json_schema_extra=_doc(enum=list(AUDIO_MODES)))
     camera_limit: int | None = None
     url: str | None = None
     pin: str | None = None
@@ -43,7 +61,7 @@ class RoomOut(Out):
     streaming: bool | None = None
     event: bool | None = Field(None, description="the room belongs to an event: GET /api/v1/public/events/{roomId} "
                                                  "tells what joining asks (R-ROOM-6, -9)")
-    access: str | None = Field(None, json_schema_extra={"enum": ["open", "password", "token", "paid"]},
+    access: str | None = Field(None, json_schema_extra=_doc(enum=["open", "password", "token", "paid"]),
                                description="an event's access type, while its room is not open yet")
 
 
@@ -57,16 +75,18 @@ class NewRoom(RoomOut):
 class RoomIn(Model):
     """A room to create; the rules (mediaserver.rtc.room_rules) check the values."""
     model_config = LENIENT
-    type: str = Field("webinar", json_schema_extra={"enum": list(ROOM_TYPES)})
-    name: str = Field("", json_schema_extra={"maxLength": 200})
-    capacity: int | None = Field(None, description=f"1..{WEBINAR_MAX}; meetings at most {MEETING_MAX}")
-    language: str = Field("en", json_schema_extra={"enum": list(LANGUAGES)})
-    agenda: str = Field("", json_schema_extra={"maxLength": 5000})
-    message: str = Field("", json_schema_extra={"maxLength": 2000})
-    start: str = Field("instant", json_schema_extra={"enum": ["instant", "lobby"]})
-    audio_mode: str | None = Field(None, json_schema_extra={"enum": list(AUDIO_MODES)},
+    type: str = Field("webinar", json_schema_extra=_doc(enum=list(ROOM_TYPES)))
+    name: str = Field("", json_schema_extra=_doc(maxLength=200))
+    capacity: int | None = Field(None, json_schema_extra=_doc(minimum=1, maximum=WEBINAR_MAX),
+                                 description=f"meetings at most {MEETING_MAX}")
+    language: str = Field("en", json_schema_extra=_doc(enum=list(LANGUAGES)))
+    agenda: str = Field("", json_schema_extra=_doc(maxLength=5000))
+    message: str = Field("", json_schema_extra=_doc(maxLength=2000))
+    start: str = Field("instant", json_schema_extra=_doc(enum=["instant", "lobby"]))
+    audio_mode: str | None = Field(None, json_schema_extra=_doc(enum=list(AUDIO_MODES)),
                                    description="default: discussion for meetings, listen for webinars")
-    camera_limit: int | None = Field(None, description="1..4 (the default 4); up to 7 only in meetings (R-MEDIA-5)")
+    camera_limit: int | None = Field(None, json_schema_extra=_doc(minimum=1, maximum=CAMERAS_MAX_MEETING),
+                                     description=f"default {CAMERAS_DEFAULT}; more only in meetings (R-MEDIA-5)")
 
 
 @API("POST", "/api/v1/rooms", "create a room (open on a single-node install, else the API key)", "rooms",
