@@ -17,8 +17,8 @@ from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, lifecycle
-from mediaserver.library import files, storage
-from mediaserver.library.storage import Upload
+from mediaserver.library import files
+from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
 from mediaserver.store.models import Account, Event, LibraryFile, RoomFile
 
@@ -65,7 +65,7 @@ async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> Lib
                        quota(p.account, p.main if p.account.kind == "sub" else None))
 
 
-async def delete_file(s: AsyncSession, data_dir: str | Path, account_id: int, file_id: int) -> None:
+async def delete_file(s: AsyncSession, store: Storage, account_id: int, file_id: int) -> None:
     """Delete a file (a room's file too) and its bytes: frees space for uploads (R-FILE-3)."""
     f = await s.get(LibraryFile, file_id)
     if f is None or f.account_id != account_id:
@@ -73,15 +73,15 @@ async def delete_file(s: AsyncSession, data_dir: str | Path, account_id: int, fi
     key = f.storage_key
     await s.delete(f)
     await s.flush()
-    storage.remove(data_dir, [key])
+    store.remove([key])
 
 
-async def download(s: AsyncSession, data_dir: str | Path, account_id: int, file_id: int) -> Download:
+async def download(s: AsyncSession, store: Storage, account_id: int, file_id: int) -> Download:
     """A complete file of the account's library."""
     f = await s.get(LibraryFile, file_id)
     if f is None or f.account_id != account_id or f.status != "complete":
         raise not_found("file")
-    return Download(storage.stored_file(data_dir, f.storage_key), f.name)
+    return Download(store.path(f.storage_key), f.name)
 
 
 # ---------------------------------------------------------------- a room's files (R-FILE-2)
@@ -142,12 +142,12 @@ async def room_files(s: AsyncSession, event_id: int, offset: int,
     return [(f, by) for f, by in rows], int(total or 0)
 
 
-async def room_download(s: AsyncSession, data_dir: str | Path, event_id: int, file_id: int) -> Download:
+async def room_download(s: AsyncSession, store: Storage, event_id: int, file_id: int) -> Download:
     f = await s.scalar(select(LibraryFile).join(RoomFile, RoomFile.file_id == LibraryFile.id).where(
         LibraryFile.id == file_id, RoomFile.event_id == event_id, LibraryFile.status == "complete"))
     if f is None:
         raise not_found("file in this room")
-    return Download(storage.stored_file(data_dir, f.storage_key), f.name)
+    return Download(store.path(f.storage_key), f.name)
 
 
 # ---------------------------------------------------------------- uploads in progress (R-FILE-1..4)
@@ -199,12 +199,12 @@ async def _pending(s: AsyncSession, account_id: int | None, upload: Upload) -> L
         LibraryFile.size == upload.length).order_by(LibraryFile.id).limit(1))
 
 
-async def complete_upload(s: AsyncSession, data_dir: str | Path, account_id: int | None, upload: Upload) -> None:
+async def complete_upload(s: AsyncSession, store: Storage, account_id: int | None, upload: Upload) -> None:
     """The upload's bytes are all there: its row becomes a complete file stored under the upload's id; when the
     row went meanwhile (its account, or the file, was deleted) the bytes go too."""
     row = await _pending(s, account_id, upload)
     if row is None:
-        storage.remove(data_dir, [upload.id])
+        store.remove([upload.id])
         return
     row.status, row.storage_key, row.size = "complete", upload.id, upload.length
 
@@ -224,7 +224,7 @@ class Video:
     content_type: str
 
 
-async def offered_file(s: AsyncSession, data_dir: str | Path, file_id: int, event_id: int) -> Video:
+async def offered_file(s: AsyncSession, store: Storage, file_id: int, event_id: int) -> Video:
     """The file a signed watch URL names, while its event still offers it (an on-demand event's video, or a file
     of an automated event's timeline); else ControlError 410 (the organiser deleted the file or the event, or
     attached another video meanwhile, or the bytes are missing)."""
@@ -236,7 +236,7 @@ async def offered_file(s: AsyncSession, data_dir: str | Path, file_id: int, even
                            410)
     kind = files.video_type(f.name) or next((automation.content_type(i["component"], f.name) for i in
                                              automation.timeline(ev) if i.get("fileId") == f.id), None)
-    path = storage.stored_file(data_dir, f.storage_key)
+    path = store.path(f.storage_key)
     if not path.is_file():
         log.error("library file %s (%s) has no bytes at %s", f.id, f.name, path)
         raise ControlError("gone", "this video's file is missing on the server", 410)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import ControlError, not_found
-from mediaserver.library import storage
+from mediaserver.library.storage import Storage
 from mediaserver.outbox import mail
 from mediaserver.store.models import Account, Attendance, Event, LibraryFile, Recording, User
 
@@ -62,7 +62,7 @@ async def ready(s: AsyncSession, account_id: int, rec_id: int) -> Recording:
     return rec
 
 
-async def delete(s: AsyncSession, data_dir: str | Path, account_id: int, rec_id: int) -> None:
+async def delete(s: AsyncSession, store: Storage, account_id: int, rec_id: int) -> None:
     """Delete a recording and its WebM: frees its minutes (R-REC-2) and its storage (R-FILE-3)."""
     rec = await get(s, account_id, rec_id)
     if rec.status == "recording":
@@ -74,7 +74,7 @@ async def delete(s: AsyncSession, data_dir: str | Path, account_id: int, rec_id:
         key = f.storage_key
         await s.delete(f)
         await s.flush()
-        storage.remove(data_dir, [key])
+        store.remove([key])
 
 
 async def publish(s: AsyncSession, account_id: int, rec_id: int) -> Recording:
@@ -117,7 +117,7 @@ async def send_link(s: AsyncSession, account_id: int, rec_id: int, base_url: str
     return len(people)
 
 
-async def published_file(s: AsyncSession, data_dir: str | Path, token: str) -> Path:
+async def published_file(s: AsyncSession, store: Storage, token: str) -> Path:
     """Where the WebM of the recording published under ``token`` is stored; ControlError 404 when no recording is
     published under it (unpublished or deleted), 410 when its bytes are missing."""
     rec = await s.scalar(select(Recording).where(Recording.public_token == token)) \
@@ -125,7 +125,7 @@ async def published_file(s: AsyncSession, data_dir: str | Path, token: str) -> P
     f = await s.get(LibraryFile, rec.file_id) if rec is not None and rec.file_id else None
     if f is None:
         raise ControlError("not_found", "no such recording: it was unpublished or deleted", 404)
-    path = storage.stored_file(data_dir, f.storage_key)
+    path = store.path(f.storage_key)
     if not path.is_file():
         raise ControlError("gone", "the recording's file is missing on the server", 410)
     return path

@@ -3,8 +3,7 @@
 Under ``data_dir/files/uploads`` every stored file is ``<key>.bin``; a tus upload in progress is the same
 ``<key>.bin`` (its size is the upload's offset) with a JSON sidecar ``<key>.json`` (:class:`UploadStore`), and a
 finished upload keeps its id as the library file's ``storage_key``. Recordings are written there too
-(mediaserver.output.recording). Nothing else spells these paths out: callers ask for :func:`stored_file`,
-:func:`uploads_dir`, :func:`remove` or :func:`forget_account`.
+(mediaserver.output.recording). Nothing else spells these paths out: callers ask for :class:`Storage`.
 """
 from __future__ import annotations
 
@@ -23,36 +22,44 @@ TOMBSTONE_KEEP = 7 * 86400.0      # seconds an expired upload is still answered 
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
-def uploads_dir(data_dir: str | Path) -> Path:
-    """The directory of stored files and of tus uploads in progress."""
-    return Path(data_dir) / "files" / "uploads"
+class Storage:
+    """The stored files under one data directory (settings.data_dir)."""
 
+    def __init__(self, data_dir: str | Path) -> None:
+        self.root = Path(data_dir) / "files" / "uploads"     # stored files and tus uploads in progress
 
-def stored_file(data_dir: str | Path, key: str) -> Path:
-    """Where the bytes of the library file with this storage key live (an upload's or a recording's)."""
-    return uploads_dir(data_dir) / f"{key}.bin"
+    @classmethod
+    def of(cls, settings: Any) -> Storage:
+        """The storage of a server's settings."""
+        return cls(settings.data_dir)
 
+    def path(self, key: str) -> Path:
+        """Where the bytes of the library file with this storage key live (an upload's or a recording's)."""
+        return self.root / f"{key}.bin"
 
-def remove(data_dir: str | Path, storage_keys: Iterable[str]) -> None:
-    """Delete stored bytes (once their rows are gone: irreversible); a key that would leave the directory is
-    ignored."""
-    root = uploads_dir(data_dir).resolve()
-    for key in storage_keys:
-        for suffix in (".bin", ".json"):
-            path = (root / f"{key}{suffix}").resolve()
-            if path.parent == root:
-                path.unlink(missing_ok=True)
+    def uploads(self) -> UploadStore:
+        """The tus uploads in progress (they become stored files under their id)."""
+        return UploadStore(self.root)
 
+    def remove(self, storage_keys: Iterable[str]) -> None:
+        """Delete stored bytes (once their rows are gone: irreversible); a key that would leave the directory is
+        ignored."""
+        root = self.root.resolve()
+        for key in storage_keys:
+            for suffix in (".bin", ".json"):
+                path = (root / f"{key}{suffix}").resolve()
+                if path.parent == root:
+                    path.unlink(missing_ok=True)
 
-def forget_account(data_dir: str | Path, storage_keys: Iterable[str], account_id: int) -> None:
-    """R-ACC-3, irreversible: the stored bytes of an account's library files, and its unfinished uploads (whose
-    rows had no storage key yet), leave the disk. (A reassigned sub-account keeps its id: the old user's
-    unfinished uploads must not become the new user's.)"""
-    remove(data_dir, storage_keys)
-    store = UploadStore(uploads_dir(data_dir))
-    for upload in store.all():
-        if upload.owner == str(account_id):
-            store.delete(upload)
+    def forget_account(self, storage_keys: Iterable[str], account_id: int) -> None:
+        """R-ACC-3, irreversible: the stored bytes of an account's library files, and its unfinished uploads
+        (whose rows had no storage key yet), leave the disk. (A reassigned sub-account keeps its id: the old
+        user's unfinished uploads must not become the new user's.)"""
+        self.remove(storage_keys)
+        store = self.uploads()
+        for upload in store.all():
+            if upload.owner == str(account_id):
+                store.delete(upload)
 
 
 @dataclass

@@ -44,7 +44,7 @@ from mediaserver.accounts import identity
 from mediaserver.billing import plans
 from mediaserver.errors import ControlError
 from mediaserver.library.recordings import describe, used_seconds
-from mediaserver.library.storage import stored_file
+from mediaserver.library.storage import Storage
 from mediaserver.outbox import webhooks
 from mediaserver.output import recfile
 from mediaserver.output.capture import RoomCapture
@@ -89,7 +89,7 @@ class RecordingService:
     def __init__(self, media: MediaEngine, db: Database, data_dir: str | Path, public_url: str = "") -> None:
         self.media, self.db = media, db
         self.dir = Path(data_dir) / "recordings"
-        self.data_dir = Path(data_dir)
+        self.storage = Storage(data_dir)
         self.public_url = public_url
         self.trial_seconds: float = TRIAL_SECONDS
         self.drain_every = DRAIN_EVERY
@@ -289,7 +289,7 @@ class RecordingService:
     async def _finish(self, r: Recorder) -> None:
         """The raw file to a WebM in the library (off the event loop), then recording.ready."""
         key = "rec-" + secrets.token_urlsafe(12)
-        out = stored_file(self.data_dir, key)
+        out = self.storage.path(key)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             conv = await asyncio.get_running_loop().run_in_executor(self._convert, recfile.convert, r.raw,
@@ -342,9 +342,9 @@ class RecordingService:
             raise ControlError("bad_request", f"'start' and 'end' must satisfy 0 <= start < end and start < "
                                f"{rec.duration:.3f} (the recording's length)")
         key = "rec-" + secrets.token_urlsafe(12)
-        out = stored_file(self.data_dir, key)
+        out = self.storage.path(key)
         duration = await asyncio.get_running_loop().run_in_executor(
-            self._convert, recfile.trim, stored_file(self.data_dir, f.storage_key), out, start, end)
+            self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end)
         size = out.stat().st_size
         nf = LibraryFile(account_id=rec.account_id, name=_file_name(rec.name + " (trimmed)"), size=size,
                          status="complete", source="recording", storage_key=key)

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field
 from mediaserver.accounts import identity
 from mediaserver.errors import forbidden
 from mediaserver.events import lifecycle
-from mediaserver.library import storage
+from mediaserver.library.storage import Storage
 from mediaserver.outbox import subscriptions, webhooks
 from signaling import keys
 from signaling.api.framework import API, COOKIE, Ctx, Model, Out, Text, page
@@ -387,7 +387,7 @@ async def reassign_subaccount(ctx: Ctx) -> SubOut:
     sub_id = ctx.id()
     sub, _, files = await identity.reassign_subaccount(ctx.s, ctx.user, sub_id, b.user_name, b.email, b.confirm,
                                                        ctx.settings.public_url)
-    ctx.after_commit.append(lambda: storage.forget_account(ctx.settings.data_dir, files, sub_id))
+    ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
     return await _sub_out(ctx, sub)
 
 
@@ -398,7 +398,7 @@ async def delete_subaccount(ctx: Ctx) -> None:
     sub_id = ctx.id()
     files = await identity.delete_subaccount(ctx.s, ctx.user, sub_id, ctx.body.confirm)
     # the bytes go once the rows have
-    ctx.after_commit.append(lambda: storage.forget_account(ctx.settings.data_dir, files, sub_id))
+    ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
 
 
 @API("POST", "/api/v1/subaccounts/{id}/login-as", "log in as the sub-account (R-ACC-3): the session now acts as "

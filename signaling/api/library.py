@@ -10,9 +10,9 @@ from pydantic import Field
 
 from mediaserver.accounts import identity
 from mediaserver.errors import ControlError
-from mediaserver.library import catalog, contacts, contacts_import, files, storage
+from mediaserver.library import catalog, contacts, contacts_import, files
 from mediaserver.library.catalog import Download, RoomAccess
-from mediaserver.library.storage import Upload
+from mediaserver.library.storage import Storage, Upload
 from signaling import keys
 from signaling.api import uploads
 from signaling.api.accounts import Email
@@ -179,13 +179,13 @@ async def list_files(ctx: Ctx) -> dict[str, Any]:
 @API("DELETE", "/api/v1/files/{id}", "delete a file, a room's file too (frees space for uploads, R-FILE-3)", "files",
      status=204)
 async def delete_file(ctx: Ctx) -> None:
-    await catalog.delete_file(ctx.s, ctx.settings.data_dir, ctx.user.account.id, ctx.id())
+    await catalog.delete_file(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
 
 
 @API("GET", "/api/v1/files/{id}/content", "download a file of the library", "files",
      response=None)
 async def file_content(ctx: Ctx) -> Download:
-    return await catalog.download(ctx.s, ctx.settings.data_dir, ctx.user.account.id, ctx.id())
+    return await catalog.download(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
 
 
 # ---------------------------------------------------------------- a room's files (R-FILE-2)
@@ -234,7 +234,7 @@ async def list_room_files(ctx: Ctx) -> dict[str, Any]:
      response=None, auth=False, errors=(401, 403), description=_ROOM_AUTH)
 async def room_file_content(ctx: Ctx) -> Download:
     access = await _room(ctx)
-    return await catalog.room_download(ctx.s, ctx.settings.data_dir, access.event.id, ctx.id())
+    return await catalog.room_download(ctx.s, Storage.of(ctx.settings), access.event.id, ctx.id())
 
 
 # ---------------------------------------------------------------- resumable uploads (tus, R-FILE-1..4)
@@ -253,6 +253,7 @@ def add_upload_routes(app: web.Application) -> None:
     account's quota (R-FILE-3)."""
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
+    store = Storage.of(settings)
 
     async def authorize(request: web.Request) -> str:
         """The upload's owner: the account's id for the library; ``room:<roomId>:<role>:<who>`` for a room."""
@@ -281,14 +282,14 @@ def add_upload_routes(app: web.Application) -> None:
 
     async def on_complete(owner: str, upload: Upload) -> None:
         async with db.tx() as s:
-            await catalog.complete_upload(s, settings.data_dir, _owner(owner)[0], upload)
+            await catalog.complete_upload(s, store, _owner(owner)[0], upload)
 
     async def on_terminate(owner: str, upload: Upload) -> None:
         async with db.tx() as s:
             await catalog.release_upload(s, _owner(owner)[0], upload)
 
     # R-FILE-3: an upload with no progress for upload_expiry seconds is swept and its reserved space freed
-    uploads.add_upload_routes(app, "/api/v1/uploads", storage.uploads_dir(settings.data_dir),
+    uploads.add_upload_routes(app, "/api/v1/uploads", store.root,
                               uploads.UploadHooks(authorize, on_create, on_complete, on_terminate,
                                                   on_expire=on_terminate, expiry=settings.upload_expiry),
                               room_prefix="/api/v1/rooms/{roomId}/uploads")

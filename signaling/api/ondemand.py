@@ -14,6 +14,7 @@ from pydantic import Field
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, lifecycle, ondemand
 from mediaserver.library import catalog
+from mediaserver.library.storage import Storage
 from mediaserver.rtc import tokens
 from mediaserver.store.db import utcnow
 from signaling import keys
@@ -33,7 +34,7 @@ async def play(request: web.Request) -> web.StreamResponse:
         return json_error(SignalError("forbidden", str(e), 403))
     try:
         async with request.app[keys.DB].read() as s:
-            video = await catalog.offered_file(s, settings.data_dir, file_id, event_id)
+            video = await catalog.offered_file(s, Storage.of(settings), file_id, event_id)
     except ControlError as e:
         return json_error(SignalError(e.code, e.message, e.status))
     return web.FileResponse(video.path, headers={

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from mediaserver.errors import ControlError
 from mediaserver.events import lifecycle
 from mediaserver.library import recordings
+from mediaserver.library.storage import Storage
 from signaling import keys
 from signaling.api.framework import API, Ctx, Model, Out, page
 from signaling.errors import SignalError, json_error
@@ -106,7 +107,7 @@ async def get_recording(ctx: Ctx) -> RecordingOut:
 @API("DELETE", "/api/v1/recordings/{id}", "delete a recording and its WebM: frees its recording minutes (R-REC-2) "
      "and its storage (R-FILE-3)", "recordings", status=204, errors=(409,))
 async def delete_recording(ctx: Ctx) -> None:
-    await recordings.delete(ctx.s, ctx.settings.data_dir, ctx.user.account.id, ctx.id())
+    await recordings.delete(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
 
 
 @API("POST", "/api/v1/recordings/{id}/publish", "publish a ready recording: it gets a public watch link "
@@ -140,7 +141,7 @@ async def public_recording(request: web.Request) -> web.StreamResponse:
     """GET /r/{token}: a published recording's WebM (Range requests by FileResponse); 404 once unpublished."""
     try:
         async with request.app[keys.DB].read() as s:
-            path = await recordings.published_file(s, request.app[keys.SETTINGS].data_dir,
+            path = await recordings.published_file(s, Storage.of(request.app[keys.SETTINGS]),
                                                    request.match_info["token"])
     except ControlError as e:
         return json_error(SignalError(e.code, e.message, e.status))
