@@ -1,12 +1,12 @@
-"""The HTTP server's routes: pages, instant rooms and tokens, the WebSocket, WHIP/WHEP, and the operator's
-endpoints (/healthz, /metrics, /openapi.json). The /api/v1 control plane adds its own (signaling.api.routes)."""
+"""The HTTP server's routes: pages, the WebSocket, WHIP/WHEP, and the operator's endpoints (/healthz, /metrics,
+/openapi.json). The /api/v1 operations, instant rooms and join tokens among them, add their own
+(signaling.api.routes)."""
 from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from signaling import keys, pages
-from signaling.api import rooms
 from signaling.api.openapi import render
 from signaling.realtime import whip
 from signaling.realtime.ws import websocket
@@ -34,7 +34,6 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     pages.add_routes(app)
-    rooms.add_routes(app)
     app.router.add_get("/ws", websocket)
     whip.add_routes(app)
     app.router.add_get("/metrics", metrics)

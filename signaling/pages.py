@@ -6,8 +6,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from mediaserver.events import entry
 from signaling import keys
-from signaling.api.rooms import event_of
 from signaling.errors import SignalError, json_error
 
 STATIC = Path(__file__).parent / "static"
@@ -25,7 +25,8 @@ async def avatar(request: web.Request) -> web.Response:
 
 
 async def room_page(request: web.Request) -> web.StreamResponse:
-    ev = await event_of(request)
+    async with request.app[keys.DB].read() as s:
+        ev = await entry.event_of_room(s, request.match_info["id"])
     if ev is not None and ev.kind == "on_demand":      # R-AUTO-2: watched on the watch page, not joined live
         raise web.HTTPFound(f"/watch/{ev.room_id}" + (f"?{request.query_string}" if request.query_string else ""))
     page = STATIC / "room.html"

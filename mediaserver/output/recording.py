@@ -37,11 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.billing import plans, subscription
 from mediaserver.errors import ControlError
+from mediaserver.library.recordings import describe, used_seconds
+from mediaserver.library.storage import Storage
 from mediaserver.outbox import webhooks
 from mediaserver.output import recfile
 from mediaserver.output.capture import RoomCapture
@@ -60,27 +62,6 @@ TRIAL_SECONDS = plans.PLANS["trial"].recording_minutes * 60
 DRAIN_EVERY = 0.2
 BUFFER_BYTES = 8 << 20            # the core's buffer per recording: 8 MB is > 10 s of several HD streams
 VIDEO_BUDGET = 6_000_000          # no bandwidth estimate on a recorder: the top simulcast layer up to this
-
-
-def stored_file(data_dir: str | Path, key: str) -> Path:
-    """Where the bytes of a library file live (the same place as uploads: signaling.api.library.stored_path)."""
-    return Path(data_dir) / "files" / "uploads" / f"{key}.bin"
-
-
-def describe(rec: Recording, base_url: str = "") -> dict[str, Any]:
-    """A recording as the API and the webhooks show it."""
-    return {"id": rec.id, "eventId": rec.event_id, "sessionId": rec.session_id, "name": rec.name,
-            "status": rec.status, "language": rec.language, "startedAt": rec.started_at.isoformat(),
-            "endedAt": rec.ended_at.isoformat() if rec.ended_at else None, "duration": round(rec.duration, 3),
-            "size": rec.size, "fileId": rec.file_id, "stopReason": rec.stop_reason,
-            "published": rec.public_token is not None,
-            "publicUrl": f"{base_url}/r/{rec.public_token}" if rec.public_token else None}
-
-
-async def used_seconds(s: AsyncSession, account_id: int) -> float:
-    """The length of the recordings the account keeps (R-REC-2)."""
-    return float(await s.scalar(select(func.coalesce(func.sum(Recording.duration), 0.0))
-                                .where(Recording.account_id == account_id)) or 0.0)
 
 
 @dataclass
@@ -107,7 +88,7 @@ class RecordingService:
     def __init__(self, media: MediaEngine, db: Database, data_dir: str | Path, public_url: str = "") -> None:
         self.media, self.db = media, db
         self.dir = Path(data_dir) / "recordings"
-        self.data_dir = Path(data_dir)
+        self.storage = Storage(data_dir)
         self.public_url = public_url
         self.trial_seconds: float = TRIAL_SECONDS
         self.drain_every = DRAIN_EVERY
@@ -307,7 +288,7 @@ class RecordingService:
     async def _finish(self, r: Recorder) -> None:
         """The raw file to a WebM in the library (off the event loop), then recording.ready."""
         key = "rec-" + secrets.token_urlsafe(12)
-        out = stored_file(self.data_dir, key)
+        out = self.storage.path(key)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             conv = await asyncio.get_running_loop().run_in_executor(self._convert, recfile.convert, r.raw,
@@ -360,9 +341,9 @@ class RecordingService:
             raise ControlError("bad_request", f"'start' and 'end' must satisfy 0 <= start < end and start < "
                                f"{rec.duration:.3f} (the recording's length)")
         key = "rec-" + secrets.token_urlsafe(12)
-        out = stored_file(self.data_dir, key)
+        out = self.storage.path(key)
         duration = await asyncio.get_running_loop().run_in_executor(
-            self._convert, recfile.trim, stored_file(self.data_dir, f.storage_key), out, start, end)
+            self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end)
         size = out.stat().st_size
         nf = LibraryFile(account_id=rec.account_id, name=_file_name(rec.name + " (trimmed)"), size=size,
                          status="complete", source="recording", storage_key=key)

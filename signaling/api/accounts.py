@@ -2,21 +2,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
-from sqlalchemy import func, select
 
 from mediaserver.accounts import identity
 from mediaserver.billing import subscription
-from mediaserver.errors import ControlError, forbidden, not_found
+from mediaserver.errors import forbidden
 from mediaserver.events import lifecycle
-from mediaserver.outbox import webhooks
-from mediaserver.store.models import Account, Webhook, WebhookDelivery
+from mediaserver.library.storage import Storage
+from mediaserver.outbox import subscriptions, webhooks
 from signaling import keys
 from signaling.api.framework import API, COOKIE, Ctx, Model, Out, Text, page
+
+if TYPE_CHECKING:
+    from mediaserver.store.models import Account
 
 Lang = Literal["en", "ru"]
 Name = Annotated[Text, Field(min_length=1, max_length=120)]
@@ -387,7 +388,7 @@ async def reassign_subaccount(ctx: Ctx) -> SubOut:
     sub_id = ctx.id()
     sub, _, files = await identity.reassign_subaccount(ctx.s, ctx.user, sub_id, b.user_name, b.email, b.confirm,
                                                        ctx.settings.public_url)
-    ctx.after_commit.append(lambda: _forget_files(ctx, files, sub_id))
+    ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
     return await _sub_out(ctx, sub)
 
 
@@ -397,21 +398,8 @@ async def reassign_subaccount(ctx: Ctx) -> SubOut:
 async def delete_subaccount(ctx: Ctx) -> None:
     sub_id = ctx.id()
     files = await identity.delete_subaccount(ctx.s, ctx.user, sub_id, ctx.body.confirm)
-    ctx.after_commit.append(lambda: _forget_files(ctx, files, sub_id))      # the bytes go once the rows have
-
-
-def _forget_files(ctx: Ctx, storage_keys: list[str], account_id: int) -> None:
-    """R-ACC-3, irreversible: the stored bytes of the account's library files, and of its unfinished uploads
-    (whose rows had no storage key yet), leave the disk with the rows. (A reassigned sub-account keeps its id:
-    the old user's unfinished uploads must not become the new user's.)"""
-    from signaling.api import library
-    from signaling.api.uploads import UploadStore
-    library.remove_stored(ctx.settings, storage_keys)
-    store = UploadStore(library.files_dir(ctx.settings) / "uploads")
-    for side in list(store.root.glob("*.json")):
-        upload = store.get(side.stem) or store.tombstone(side.stem)
-        if upload is not None and upload.owner == str(account_id):
-            store.delete(upload)
+    # the bytes go once the rows have
+    ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
 
 
 @API("POST", "/api/v1/subaccounts/{id}/login-as", "log in as the sub-account (R-ACC-3): the session now acts as "
@@ -521,55 +509,37 @@ class DeliveryPage(Out):
     limit: int
 
 
-def _integrations(ctx: Ctx) -> identity.Principal:
+def _integrations(ctx: Ctx) -> int:
+    """The account whose integrations these are; additional users have none (R-ACC-5)."""
     if ctx.user.role == "additional":
         raise forbidden("integrations belong to the main account (R-ACC-5)")
-    return ctx.user
-
-
-async def _hook(ctx: Ctx) -> Webhook:
-    hook = await ctx.s.get(Webhook, ctx.id())
-    if hook is None or hook.account_id != _integrations(ctx).account.id:
-        raise not_found("webhook")
-    return hook
+    return ctx.user.account.id
 
 
 @API("POST", "/api/v1/webhooks", "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
      "webhooks", body=WebhookIn, response=NewWebhook, status=201, errors=(403,), idempotent=True)
 async def create_webhook(ctx: Ctx) -> NewWebhook:
-    p = _integrations(ctx)
-    count = await ctx.s.scalar(select(func.count()).select_from(Webhook).where(Webhook.account_id == p.account.id))
-    if count >= 20:
-        raise ControlError("limit_reached", "at most 20 webhooks per account", 409)
-    hook = Webhook(account_id=p.account.id, url=ctx.body.url, secret=secrets.token_hex(32),
-                   events=list(dict.fromkeys(ctx.body.events)), active=True)
-    ctx.s.add(hook)
-    await ctx.s.flush()
+    hook = await subscriptions.subscribe(ctx.s, _integrations(ctx), ctx.body.url, ctx.body.events)
     return NewWebhook.model_validate(hook)
 
 
 @API("GET", "/api/v1/webhooks", "the account's webhooks", "webhooks", response=WebhookList, errors=(403,))
 async def list_webhooks(ctx: Ctx) -> WebhookList:
-    p = _integrations(ctx)
-    rows = await ctx.s.scalars(select(Webhook).where(Webhook.account_id == p.account.id).order_by(Webhook.id))
+    rows = await subscriptions.webhooks(ctx.s, _integrations(ctx))
     return WebhookList(items=[WebhookOut.model_validate(h) for h in rows])
 
 
 @API("DELETE", "/api/v1/webhooks/{id}", "remove a webhook and its delivery log", "webhooks", status=204,
      errors=(403,))
 async def delete_webhook(ctx: Ctx) -> None:
-    await ctx.s.delete(await _hook(ctx))
+    await subscriptions.unsubscribe(ctx.s, _integrations(ctx), ctx.id())
 
 
 @API("GET", "/api/v1/webhooks/{id}/deliveries", "the delivery log, newest first", "webhooks",
      response=DeliveryPage, paginated=True, errors=(403,))
 async def webhook_deliveries(ctx: Ctx) -> dict[str, Any]:
-    hook = await _hook(ctx)
+    account_id = _integrations(ctx)
+    hook_id = ctx.id()
     offset, limit = ctx.page()
-    where = WebhookDelivery.webhook_id == hook.id
-    total = await ctx.s.scalar(select(func.count()).select_from(WebhookDelivery).where(where))
-    rows = await ctx.s.scalars(select(WebhookDelivery).where(where).order_by(WebhookDelivery.id.desc())
-                               .offset(offset).limit(limit))
-    return page([DeliveryOut.model_validate(r) for r in rows], int(total or 0), offset, limit)
-
-
+    rows, total = await subscriptions.deliveries(ctx.s, account_id, hook_id, offset, limit)
+    return page([DeliveryOut.model_validate(r) for r in rows], total, offset, limit)

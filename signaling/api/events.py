@@ -3,18 +3,19 @@ registration and the public join that turns an event's access rules into a room 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
-from sqlalchemy import func, select
 
 from mediaserver.errors import not_found
-from mediaserver.events import automation, invitations, lifecycle, registration
+from mediaserver.events import automation, invitations, lifecycle, listings, registration
 from mediaserver.rtc import tokens
-from mediaserver.store.models import Account, Event, Invitation, Registration
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
 from signaling.api.framework import API, Ctx, Model, Out, Text, page
+
+if TYPE_CHECKING:
+    from mediaserver.store.models import Event, Invitation
 
 
 def _sane_time(value: dt.datetime) -> dt.datetime:
@@ -389,10 +390,8 @@ async def resend(ctx: Ctx) -> InvitationList:
 async def list_invitations(ctx: Ctx) -> InvitationList:
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
     offset, limit = ctx.page()
-    where = Invitation.event_id == ev.id
-    total = await ctx.s.scalar(select(func.count()).select_from(Invitation).where(where))
-    rows = await ctx.s.scalars(select(Invitation).where(where).order_by(Invitation.id).offset(offset).limit(limit))
-    return InvitationList(items=[_inv(ctx, ev, i) for i in rows], total=int(total or 0), offset=offset, limit=limit)
+    rows, total = await listings.invitations(ctx.s, ev, offset, limit)
+    return InvitationList(items=[_inv(ctx, ev, i) for i in rows], total=total, offset=offset, limit=limit)
 
 
 # ---------------------------------------------------------------- registration (R-ROOM-9)
@@ -431,16 +430,11 @@ class RegistrationPage(Out):
 async def list_registrations(ctx: Ctx) -> dict[str, Any]:
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
     offset, limit = ctx.page()
-    where = Registration.event_id == ev.id
-    total = await ctx.s.scalar(select(func.count()).select_from(Registration).where(where))
-    rows = await ctx.s.scalars(select(Registration).where(where).order_by(Registration.id).offset(offset).limit(limit))
-    return page([RegistrationOut.model_validate(r) for r in rows], int(total or 0), offset, limit)
+    rows, total = await listings.registrations(ctx.s, ev, offset, limit)
+    return page([RegistrationOut.model_validate(r) for r in rows], total, offset, limit)
 
 
 # ---------------------------------------------------------------- public: attendees need no account (R-ROOM-7)
-
-PUBLIC_BRANDING = ("logo", "colors", "backgrounds")
-
 
 class PublicEvent(Out):
     """What the room page needs to ask before joining (R-ROOM-6: the access type, never the password or tokens;
@@ -479,18 +473,7 @@ async def _public(ctx: Ctx) -> Event:
      "-9)", "public", response=PublicEvent, auth=False)
 async def public_event(ctx: Ctx) -> PublicEvent:
     ev = await _public(ctx)
-    account = await ctx.s.get(Account, ev.account_id)
-    # R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's colour by
-    # colour and background by background; the e-mail layout and signature stay private
-    own, base = ev.branding or {}, (account.branding if account else None) or {}
-    brand: dict[str, Any] = {}
-    for key in PUBLIC_BRANDING:
-        if isinstance(own.get(key), dict) or isinstance(base.get(key), dict):
-            merged = {**(base.get(key) or {}), **(own.get(key) or {})}
-            if merged:
-                brand[key] = merged
-        elif own.get(key) or base.get(key):
-            brand[key] = own.get(key) or base.get(key)
+    brand = await listings.public_branding(ctx.s, ev)
     return PublicEvent(name=ev.name, kind=ev.kind, status=ev.status, room_id=ev.room_id, room_type=ev.room_type,
                        starts_at=ev.starts_at, timezone=ev.timezone, language=ev.language, agenda=ev.agenda,
                        lobby_message=ev.lobby_message, access=ev.access, ticket_price=ev.ticket_price,

@@ -7,13 +7,13 @@ of the OpenAPI document (signaling/api/openapi.py merges it in). Every request r
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -21,17 +21,17 @@ from aiohttp.streams import StreamReader
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts import identity
-from mediaserver.accounts.identity import IDEMPOTENCY_TTL, Principal
+from mediaserver.accounts.identity import Principal
 from mediaserver.errors import ControlError
-from mediaserver.store.db import utcnow
-from mediaserver.store.models import IdempotencyKey
+from mediaserver.store import idempotency
 from signaling import keys
 from signaling.errors import SignalError, classify, json_error
+from signaling.parse import bearer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 COOKIE = "ms_session"
 MAX_ID = 2**31 - 1
@@ -125,6 +125,9 @@ class Op:
     description: str
     request_body: dict[str, Any] | None = None      # a non-JSON body the handler reads itself (OpenAPI as given)
     query: tuple[dict[str, Any], ...] = ()          # extra query parameters (OpenAPI parameter objects)
+    api_key: bool | Callable[[Any], bool] = False   # the server's API key: always, or when this says so (settings)
+    optional_body: bool = False                     # an empty body is {}
+    sparse: bool = False                            # the response has only the fields the handler set
 
 
 ERROR_TEXT = {400: "invalid request", 401: "not signed in, or a bad API key or session", 402: "needs a (paid) plan",
@@ -141,18 +144,25 @@ class Api:
                  response: type[BaseModel] | None = None, status: int = 200, auth: bool = True,
                  errors: tuple[int, ...] = (), idempotent: bool | None = None, paginated: bool = False,
                  description: str = "", request_body: dict[str, Any] | None = None,
-                 query: tuple[dict[str, Any], ...] = ()
+                 query: tuple[dict[str, Any], ...] = (), api_key: bool | Callable[[Any], bool] = False,
+                 optional_body: bool = False, sparse: bool = False,
                  ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST of a
         signed-in user and by every public POST that creates (201: a ticket order, a registration), so that a
         retried creating request never creates twice; ``idempotent=False`` opts out (those that set the session
-        cookie, which a replay cannot give again)."""
+        cookie, which a replay cannot give again).
+
+        ``api_key`` (with ``auth=False``): the operation takes the server's own API key (settings.api_key) as
+        'Authorization: Bearer <key>', always (True) or when ``api_key(settings)`` says so, checked before the
+        body is read. ``optional_body``: an empty body is taken as ``{}``. ``sparse``: the response carries only
+        the fields the handler gave (a model's unset fields are left out, not null)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
         def deco(fn: Callable[[Ctx], Awaitable[Any]]) -> Callable[[Ctx], Awaitable[Any]]:
             self.ops.append(Op(method, path, fn, summary, tag, body, response, status, auth, errors, idempotent,
-                               paginated, description or (fn.__doc__ or "").strip(), request_body, query))
+                               paginated, description or (fn.__doc__ or "").strip(), request_body, query, api_key,
+                               optional_body, sparse))
             return fn
         return deco
 
@@ -205,8 +215,10 @@ class Api:
             out["parameters"] = params
         if op.auth:
             out["security"] = [{"accountKey": []}, {"session": []}]
+        elif op.api_key:
+            out["security"] = [{"apiKey": []}] if op.api_key is True else [{}, {"apiKey": []}]
         if op.body is not None:
-            out["requestBody"] = {"required": True, "content": {"application/json": {
+            out["requestBody"] = {"required": not op.optional_body, "content": {"application/json": {
                 "schema": refs[(op.body, "validation")]}}}
         elif op.request_body is not None:
             out["requestBody"] = op.request_body
@@ -214,7 +226,7 @@ class Api:
         if op.response is not None:
             ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
         codes = set(op.errors) | ({400} if op.body is not None or op.paginated or op.request_body else set())
-        codes |= {401} if op.auth else set()
+        codes |= {401} if op.auth or op.api_key else set()
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
         out["responses"] = {str(op.status): ok, **{str(c): {"description": ERROR_TEXT[c], "content": {
@@ -235,11 +247,14 @@ def _validation_message(e: ValidationError) -> str:
     return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
 
 
-def _parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+def _parse_body(raw: bytes, model: type[BaseModel], optional: bool = False) -> Any:
     """The JSON body validated by the operation's model; done after authentication, so that who may not call an
-    operation learns nothing from its validation (401 before 400)."""
+    operation learns nothing from its validation (401 before 400). An empty body is not JSON, unless the
+    operation's body is ``optional`` (then it is ``{}``)."""
+    if not raw and optional:
+        raw = b"{}"
     try:
-        data = json.loads(raw) if raw else None
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise SignalError("bad_json", "the body must be a JSON object") from e
     if not isinstance(data, dict):
@@ -250,12 +265,21 @@ def _parse_body(raw: bytes, model: type[BaseModel]) -> Any:
         raise SignalError("bad_request", _validation_message(e)) from None
 
 
-def _dump(value: Any, model: type[BaseModel] | None) -> Any:
+def _dump(value: Any, model: type[BaseModel] | None, sparse: bool = False) -> Any:
+    if model is not None and value is not None and not isinstance(value, BaseModel):
+        value = model.model_validate(value)
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True)
-    if model is not None and value is not None:
-        return model.model_validate(value).model_dump(mode="json", by_alias=True)
+        return value.model_dump(mode="json", by_alias=True, exclude_unset=sparse)
     return value
+
+
+def _server_key(request: web.Request, op: Op) -> None:
+    """The server's API key, for the operations that take it (see Api.__call__), or a 401."""
+    settings = request.app[keys.SETTINGS]
+    if op.api_key is True or (callable(op.api_key) and op.api_key(settings)):
+        key = bearer(request)
+        if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
+            raise SignalError("unauthorized", "invalid API key", 401)
 
 
 def _request_hash(request: web.Request, raw: bytes) -> str:
@@ -314,6 +338,7 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
 
 
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
+    _server_key(request, op)
     raw_json = await request.read() if op.body is not None else b""      # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:
@@ -339,32 +364,28 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                     raise ControlError("unauthorized", "sign in (session cookie) or send 'Authorization: Bearer "
                                        "<API key>'", 401)
             if op.body is not None:
-                ctx.body = _parse_body(raw_json, op.body)
+                ctx.body = _parse_body(raw_json, op.body, op.optional_body)
             claim = None
             if idem is not None:
                 user_id, stored_key = _idempotency_owner(request, ctx, op, idem)
-                replay = await _stored(s, user_id, stored_key, _request_hash(request, raw))
+                replay = await _replay(s, user_id, stored_key, _request_hash(request, raw))
                 if replay is not None:
                     return replay
-                # claim the key before doing anything: a concurrent twin waits on the unique index, then replays
-                claim = IdempotencyKey(user_id=user_id, key=stored_key, request_hash=_request_hash(request, raw),
-                                       created_at=utcnow())
-                s.add(claim)
-                await s.flush()
+                claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
             result = await op.fn(ctx)
             if hasattr(result, "path") and hasattr(result, "name"):      # a file to stream, not JSON
                 return web.FileResponse(result.path, headers={
                     "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"})
-            payload = _dump(result, op.response)
+            payload = _dump(result, op.response, op.sparse)
             text = json.dumps(payload, default=str) if payload is not None else None
             if claim is not None:
-                claim.status_code, claim.response = op.status, text
-    except IntegrityError:
+                idempotency.answer(claim, op.status, text)
+    except idempotency.KeyTaken:
         if idem is None:
             raise
         # the same key committed by a request running at the same time: answer with its response
         async with db.tx() as s:
-            replay = await _stored(s, user_id, stored_key, _request_hash(request, raw)) if stored_key else None
+            replay = await _replay(s, user_id, stored_key, _request_hash(request, raw)) if stored_key else None
         if replay is None:
             raise
         return replay
@@ -383,26 +404,13 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _key_row(user_id: int | None, key: str) -> Any:
-    who = IdempotencyKey.user_id.is_(None) if user_id is None else IdempotencyKey.user_id == user_id
-    return (who, IdempotencyKey.key == key)
-
-
-async def _stored(s: AsyncSession, user_id: int | None, key: str, request_hash: str,
-                  now: dt.datetime | None = None) -> web.Response | None:
-    """The stored answer to replay, None for a new request; a key older than IDEMPOTENCY_TTL (24 hours, as the
-    OpenAPI document says) is forgotten here even before the dispatcher's sweep removes it."""
-    row = await s.scalar(select(IdempotencyKey).where(*_key_row(user_id, key)))
-    if row is None:
+async def _replay(s: AsyncSession, user_id: int | None, key: str, request_hash: str) -> web.Response | None:
+    """The stored answer of an earlier request with this Idempotency-Key, marked as replayed; None: a new one."""
+    got = await idempotency.stored(s, user_id, key, request_hash)
+    if got is None:
         return None
-    if row.created_at <= (now or utcnow()) - IDEMPOTENCY_TTL:
-        await s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
-        return None
-    if row.request_hash != request_hash:
-        raise ControlError("idempotency_key_reused", "this Idempotency-Key was used for a different request; "
-                           "use a new key for a new request", 422)
-    resp = web.Response(status=row.status_code or 200, text=row.response, content_type="application/json") \
-        if row.response is not None else web.Response(status=row.status_code or 200)
+    resp = web.Response(status=got.status, text=got.body, content_type="application/json") \
+        if got.body is not None else web.Response(status=got.status)
     resp.headers["Idempotent-Replayed"] = "true"
     return resp
 

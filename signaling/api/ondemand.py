@@ -6,7 +6,6 @@ timeline of an automated event is given to those the join let in (their room joi
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -14,17 +13,14 @@ from pydantic import Field
 
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, lifecycle, ondemand
-from mediaserver.library.files import video_type
+from mediaserver.library import catalog
+from mediaserver.library.storage import Storage
 from mediaserver.rtc import tokens
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Event, LibraryFile
 from signaling import keys
 from signaling.api.framework import API, Ctx, Model, Out, Text, page
-from signaling.api.library import stored_path
 from signaling.errors import SignalError, json_error
 from signaling.pages import STATIC
-
-log = logging.getLogger("signaling.ondemand")
 
 
 async def play(request: web.Request) -> web.StreamResponse:
@@ -36,22 +32,13 @@ async def play(request: web.Request) -> web.StreamResponse:
         file_id, event_id = ondemand.verify_watch(settings.secret, request.match_info["token"])
     except ondemand.WatchRefused as e:
         return json_error(SignalError("forbidden", str(e), 403))
-    async with request.app[keys.DB].read() as s:
-        f = await s.get(LibraryFile, file_id)
-        ev = await s.get(Event, event_id)
-    # the organiser may have deleted the file or the event, or attached another video meanwhile
-    offered = ev is not None and f is not None and (ev.video_file_id == f.id or f.id in automation.file_ids(ev))
-    if f is None or ev is None or not offered or f.status != "complete":
-        return json_error(SignalError("gone", "this video is no longer offered by the event; open the "
-                                      "invitation link again", 410))
-    kind = video_type(f.name) or next((automation.content_type(i["component"], f.name) for i in
-                                       automation.timeline(ev) if i.get("fileId") == f.id), None)
-    path = stored_path(settings, f.storage_key)
-    if not path.is_file():
-        log.error("library file %s (%s) has no bytes at %s", f.id, f.name, path)
-        return json_error(SignalError("gone", "this video's file is missing on the server", 410))
-    return web.FileResponse(path, headers={
-        "Content-Type": kind or "application/octet-stream",
+    try:
+        async with request.app[keys.DB].read() as s:
+            video = await catalog.offered_file(s, Storage.of(settings), file_id, event_id)
+    except ControlError as e:
+        return json_error(SignalError(e.code, e.message, e.status))
+    return web.FileResponse(video.path, headers={
+        "Content-Type": video.content_type,
         "Cache-Control": "private, no-transform", "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff"})
 

@@ -9,12 +9,9 @@ import json
 from typing import Any
 
 from mediaserver import __version__
-from mediaserver.rtc.room_rules import AUDIO_MODES, LANGUAGES, MEETING_MAX, ROOM_TYPES, WEBINAR_MAX
-from mediaserver.rtc.tokens import ROLES
 from signaling.api.routes import API
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-ROOM = {"$ref": "#/components/schemas/Room"}
 
 
 def _err(*codes: int) -> dict[str, Any]:
@@ -119,67 +116,6 @@ def _media_spec() -> dict[str, Any]:
             "/whip/{room}/{rid}": _resource("whip"),
             "/whep/{room}": _sdp_session("whep", "watch a room's published tracks (WHEP)", "recvonly"),
             "/whep/{room}/{rid}": _resource("whep"),
-            "/api/v1/tokens": {"post": {
-                "summary": "issue a signed join token", "operationId": "issueToken",
-                "security": [{"apiKey": []}],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["room"], "properties": {
-                        "room": {"type": "string", "minLength": 1, "maxLength": 128},
-                        "role": {"type": "string", "enum": list(ROLES), "default": "presenter"},
-                        "name": {"type": "string", "maxLength": 128, "default": "guest"},
-                        "ttl": {"type": "integer", "minimum": 1, "maximum": 604800, "default": 3600},
-                        "identity": {"type": "string"}}}}}},
-                "responses": {"201": {"description": "the token", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"token": {"type": "string"}, "room": {"type": "string"},
-                                                     "role": {"type": "string"}}}}}},
-                              **_err(400, 401)}}},
-            "/api/v1/rooms": {"post": {
-                "summary": "create a room (open on a single-node install, else the API key)",
-                "operationId": "createRoom", "security": [{}, {"apiKey": []}],
-                "requestBody": {"content": {"application/json": {"schema": {
-                    "type": "object", "properties": {
-                        "type": {"type": "string", "enum": list(ROOM_TYPES), "default": "webinar"},
-                        "name": {"type": "string", "maxLength": 200},
-                        "capacity": {"type": "integer", "minimum": 1, "maximum": WEBINAR_MAX,
-                                     "description": f"meetings at most {MEETING_MAX}"},
-                        "language": {"type": "string", "enum": list(LANGUAGES), "default": "en"},
-                        "agenda": {"type": "string", "maxLength": 5000},
-                        "message": {"type": "string", "maxLength": 2000},
-                        "start": {"type": "string", "enum": ["instant", "lobby"], "default": "instant"},
-                        "cameraLimit": {"type": "integer", "minimum": 1, "maximum": 7, "default": 4,
-                                        "description": "more than 4 only in meetings (R-MEDIA-5)"},
-                        "audioMode": {"type": "string", "enum": list(AUDIO_MODES),
-                                      "description": "default: discussion for meetings, listen for webinars"}}}}}},
-                "responses": {"201": {"description": "the room, with its host and presenter keys and links",
-                                      "content": {"application/json": {"schema": {"allOf": [
-                                          ROOM, {"type": "object", "properties": {
-                                              "hostKey": {"type": "string"}, "presenterKey": {"type": "string"},
-                                              "hostUrl": {"type": "string"},
-                                              "presenterUrl": {"type": "string"}}}]}}}},
-                              **_err(400, 401)}}},
-            "/api/v1/rooms/{id}": {"get": {
-                "summary": "a room's public information", "operationId": "roomInfo",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "the room", "content": {"application/json": {"schema": ROOM}}},
-                              **_err(404)}}},
-            "/api/v1/rooms/{id}/join": {"post": {
-                "summary": "join by room ID with a display name and e-mail: a join token (R-ROOM-7)",
-                "operationId": "joinRoom",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["name", "email"], "properties": {
-                        "name": {"type": "string", "minLength": 1, "maxLength": 64},
-                        "email": {"type": "string", "format": "email"},
-                        "hostKey": {"type": "string"}, "presenterKey": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "a join token for /ws; for an on-demand event a signed watch "
-                                                     "URL of its video instead (playback, R-AUTO-2)",
-                                      "content": {"application/json": {"schema": {"type": "object", "properties": {
-                                          "token": {"type": ["string", "null"]}, "role": {"type": "string"},
-                                          "room": {"anyOf": [ROOM, {"type": "null"}]},
-                                          "playback": {"type": "object"}}}}}},
-                              **_err(400, 403, 404, 409),
-                              "410": {"description": "the session has ended",
-                                      "content": {"application/json": {"schema": ERROR}}}}}},
             "/avatars/{key}": {"get": {
                 "summary": "an avatar picture (set over the WebSocket with setAvatar)", "operationId": "avatar",
                 "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}],
@@ -251,18 +187,7 @@ def _media_spec() -> dict[str, Any]:
                                "description": "a user's API key (msk_..., POST /api/v1/api-keys) or session token"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "ms_session",
                             "description": "the web UI's session (POST /api/v1/session)"}},
-            "schemas": {"Room": {"type": "object", "properties": {
-                "id": {"type": "string", "pattern": "^[1-9][0-9]{8}$"}, "name": {"type": "string"},
-                "type": {"type": "string", "enum": list(ROOM_TYPES)}, "capacity": {"type": "integer"},
-                "language": {"type": "string"}, "agenda": {"type": "string"}, "message": {"type": "string"},
-                "state": {"type": "string", "enum": ["lobby", "live", "ended"]}, "locked": {"type": "boolean"},
-                "audioMode": {"type": "string", "enum": list(AUDIO_MODES)}, "cameraLimit": {"type": "integer"},
-                "url": {"type": "string"}, "pin": {"type": "string"}, "createdAt": {"type": "string"},
-                "participants": {"type": "integer"},
-                "event": {"type": "boolean", "description": "the room belongs to an event: GET "
-                          "/api/v1/public/events/{roomId} tells what joining asks (R-ROOM-6, -9)"},
-                "access": {"type": "string", "enum": ["open", "password", "token", "paid"],
-                           "description": "an event's access type, while its room is not open yet"}}},
+            "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},

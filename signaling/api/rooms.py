@@ -1,152 +1,177 @@
-"""Instant rooms and join tokens: POST /api/v1/rooms, GET /api/v1/rooms/{id}, POST /api/v1/rooms/{id}/join and
-POST /api/v1/tokens (R-ROOM-1, -6, -7, -9)."""
+"""Instant rooms and join tokens: POST /api/v1/rooms, GET /api/v1/rooms/{roomId}, POST
+/api/v1/rooms/{roomId}/join and POST /api/v1/tokens (R-ROOM-1, -6, -7, -9). Who may come in, and as what, is
+mediaserver.events.entry's business; the rooms themselves are mediaserver.rtc.rooms."""
 from __future__ import annotations
 
-import hmac
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from aiohttp import web
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
-from mediaserver.events import lifecycle, registration
+from mediaserver.events import entry
 from mediaserver.rtc import tokens
-from mediaserver.rtc.room_rules import check_person, entry_status
+from mediaserver.rtc.room_rules import (
+    AUDIO_MODES,
+    CAMERAS_DEFAULT,
+    CAMERAS_MAX_MEETING,
+    LANGUAGES,
+    MEETING_MAX,
+    ROOM_TYPES,
+    WEBINAR_MAX,
+)
 from signaling import keys
-from signaling.errors import SignalError, classify, json_error
-from signaling.parse import bearer, json_object
+from signaling.api.events import JoinIn
+from signaling.api.framework import API, Ctx, Model, Out
 
 
-async def issue_token(request: web.Request) -> web.Response:
-    """POST /api/v1/tokens {room, role, name, ttl?} with the API key: a signed join token."""
-    try:
-        key = bearer(request)
-        if not hmac.compare_digest(key.encode(), request.app[keys.SETTINGS].api_key.encode()):
-            raise SignalError("unauthorized", "invalid API key", 401)
-        try:
-            body = await request.json()
-        except ValueError as e:
-            raise SignalError("bad_json", "the body must be a JSON object") from e
-        if not isinstance(body, dict):
-            raise SignalError("bad_request", "the body must be a JSON object")
-        room, role, name = body.get("room"), body.get("role", "presenter"), body.get("name", "guest")
-        ttl = body.get("ttl", 3600)
+def _doc(**schema: Any) -> Callable[[dict[str, Any]], None]:
+    """JSON-schema keywords (enum, maximum, ...) for the OpenAPI document only: the rules (or the room itself)
+    check the values, with their own refusals."""
+    def extra(out: dict[str, Any]) -> None:
+        (out["anyOf"][0] if "anyOf" in out else out).update(schema)
+    return extra
+
+
+LENIENT = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")    # unknown fields ignored
+
+
+# ---------------------------------------------------------------- rooms
+
+class RoomOut(Out):
+    """A room's public information (the dial-in PIN only for those let in)."""
+    id: str = Field(description="the 9-digit room ID")
+    name: str | None = None
+    type: str | None = Field(None, json_schema_extra=_doc(enum=list(ROOM_TYPES)))
+    capacity: int | None = None
+    language: str | None = None
+    agenda: str | None = None
+    message: str | None = None
+    state: str | None = Field(None, json_schema_extra=_doc(enum=["lobby", "live", "ended"]))
+    locked: bool | None = None
+    audio_mode: str | None = Field(None, json_schema_extra=_doc(enum=list(AUDIO_MODES)))
+    camera_limit: int | None = None
+    url: str | None = None
+    pin: str | None = None
+    created_at: str | None = None
+    participants: int | None = None
+    recording: bool | None = None
+    streaming: bool | None = None
+    event: bool | None = Field(None, description="the room belongs to an event: GET /api/v1/public/events/{roomId} "
+                                                 "tells what joining asks (R-ROOM-6, -9)")
+    access: str | None = Field(None, json_schema_extra=_doc(enum=["open", "password", "token", "paid"]),
+                               description="an event's access type, while its room is not open yet")
+
+
+class NewRoom(RoomOut):
+    host_key: str
+    presenter_key: str
+    host_url: str
+    presenter_url: str
+
+
+class RoomIn(Model):
+    """A room to create; the rules (mediaserver.rtc.room_rules) check the values."""
+    model_config = LENIENT
+    type: str = Field("webinar", json_schema_extra=_doc(enum=list(ROOM_TYPES)))
+    name: str = Field("", json_schema_extra=_doc(maxLength=200))
+    capacity: int | None = Field(None, json_schema_extra=_doc(minimum=1, maximum=WEBINAR_MAX),
+                                 description=f"meetings at most {MEETING_MAX}")
+    language: str = Field("en", json_schema_extra=_doc(enum=list(LANGUAGES)))
+    agenda: str = Field("", json_schema_extra=_doc(maxLength=5000))
+    message: str = Field("", json_schema_extra=_doc(maxLength=2000))
+    start: str = Field("instant", json_schema_extra=_doc(enum=["instant", "lobby"]))
+    audio_mode: str | None = Field(None, json_schema_extra=_doc(enum=list(AUDIO_MODES)),
+                                   description="default: discussion for meetings, listen for webinars")
+    camera_limit: int | None = Field(None, json_schema_extra=_doc(minimum=1, maximum=CAMERAS_MAX_MEETING),
+                                     description=f"default {CAMERAS_DEFAULT}; more only in meetings (R-MEDIA-5)")
+
+
+@API("POST", "/api/v1/rooms", "create a room (open on a single-node install, else the API key)", "rooms",
+     body=RoomIn, response=NewRoom, status=201, auth=False, idempotent=False, optional_body=True, sparse=True,
+     api_key=lambda settings: not settings.open_room_creation, errors=(409,))
+async def create_room(ctx: Ctx) -> NewRoom:
+    """A new room with its 9-digit ID, host and presenter keys and links (R-ROOM-1, -7)."""
+    b: RoomIn = ctx.body
+    st = ctx.app[keys.ROOMS].create(b.type, b.name, b.capacity, b.language, b.agenda, b.message, b.start,
+                                    b.audio_mode, b.camera_limit).settings
+    return NewRoom.model_validate({**st.public(), "hostKey": st.host_key, "presenterKey": st.presenter_key,
+                                   "hostUrl": f"/room/{st.id}?host={st.host_key}",
+                                   "presenterUrl": f"/room/{st.id}?presenter={st.presenter_key}"})
+
+
+@API("GET", "/api/v1/rooms/{roomId}", "a room's public information", "rooms", response=RoomOut, auth=False,
+     sparse=True)
+async def room_info(ctx: Ctx) -> RoomOut:
+    info = await entry.room_info(ctx.s, ctx.app[keys.ROOMS], ctx.request.match_info["roomId"])
+    return RoomOut.model_validate(info)
+
+
+class RoomJoinIn(JoinIn):
+    model_config = LENIENT
+
+
+class RoomJoined(Out):
+    token: str | None = Field(description="the join token for /ws; null for an on-demand event (see playback)")
+    role: str
+    room: RoomOut | None
+    thank_you_url: str | None = Field(None, description="an event's room: where to go after the session")
+    playback: dict[str, Any] | None = Field(None, description="on-demand events: a signed watch URL of the video "
+                                                              "instead of a room (playback, R-AUTO-2)")
+
+
+@API("POST", "/api/v1/rooms/{roomId}/join", "join by room ID with a display name and e-mail: a join token "
+     "(R-ROOM-7); an event's room applies the event's access rules (R-ROOM-6, -9)", "rooms", body=RoomJoinIn,
+     response=RoomJoined, auth=False, optional_body=True, sparse=True, errors=(403, 409, 410))
+async def join_room(ctx: Ctx) -> RoomJoined:
+    body = ctx.body.model_dump(by_alias=True, exclude_none=True)
+    got = await entry.join(ctx.s, ctx.app[keys.ROOMS], ctx.request.match_info["roomId"], body, ctx.settings.secret,
+                           ctx.settings.watch_url_ttl)
+    return RoomJoined.model_validate(got)
+
+
+# ---------------------------------------------------------------- join tokens
+
+def _refuse(message: str) -> PydanticCustomError:
+    return PydanticCustomError("bad_request", message)
+
+
+class TokenIn(Model):
+    model_config = LENIENT
+    room: Annotated[str, Field(min_length=1, max_length=128)]
+    role: Literal[tokens.ROLES] = "presenter"  # type: ignore[valid-type]
+    name: Annotated[str, Field(max_length=128)] = "guest"
+    ttl: Annotated[int, Field(ge=1, le=7 * 86400, description="seconds")] = 3600
+    identity: str | None = Field(None, description="who it is, stable across joins; default: a random one")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, data: Any) -> Any:
+        """The refusals name the field as they always did."""
+        room, role, name = data.get("room"), data.get("role", "presenter"), data.get("name", "guest")
+        ttl = data.get("ttl", 3600)
         if not isinstance(room, str) or not room or len(room) > 128:
-            raise SignalError("bad_request", "'room' must be a non-empty string of at most 128 characters")
+            raise _refuse("'room' must be a non-empty string of at most 128 characters")
         if role not in tokens.ROLES:
-            raise SignalError("bad_request", f"'role' must be one of {', '.join(tokens.ROLES)}")
+            raise _refuse(f"'role' must be one of {', '.join(tokens.ROLES)}")
         if not isinstance(name, str) or len(name) > 128:
-            raise SignalError("bad_request", "'name' must be a string of at most 128 characters")
+            raise _refuse("'name' must be a string of at most 128 characters")
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 7 * 86400:
-            raise SignalError("bad_request", "'ttl' must be an integer number of seconds between 1 and 604800")
-        identity = body.get("identity") or secrets.token_hex(6)
-        token = tokens.issue(request.app[keys.SETTINGS].secret, room, role, name, str(identity), ttl)
-        return web.json_response({"token": token, "room": room, "role": role}, status=201)
-    except Exception as e:
-        return json_error(classify(e))
+            raise _refuse("'ttl' must be an integer number of seconds between 1 and 604800")
+        return {**data, "identity": str(data["identity"]) if data.get("identity") else None}
 
 
+class TokenOut(Out):
+    token: str
+    room: str
+    role: str
 
 
-async def create_room(request: web.Request) -> web.Response:
-    """POST /api/v1/rooms: a new room with its 9-digit ID, host and presenter keys (R-ROOM-1, -7)."""
-    try:
-        settings = request.app[keys.SETTINGS]
-        if not settings.open_room_creation:
-            key = bearer(request)
-            if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
-                raise SignalError("unauthorized", "invalid API key", 401)
-        body = await json_object(request)
-        room = request.app[keys.ROOMS].create(
-            body.get("type", "webinar"), body.get("name", ""), body.get("capacity"), body.get("language", "en"),
-            body.get("agenda", ""), body.get("message", ""), body.get("start", "instant"), body.get("audioMode"),
-            body.get("cameraLimit"))
-        st = room.settings
-        return web.json_response({**st.public(), "hostKey": st.host_key, "presenterKey": st.presenter_key,
-                                  "hostUrl": f"/room/{st.id}?host={st.host_key}",
-                                  "presenterUrl": f"/room/{st.id}?presenter={st.presenter_key}"}, status=201)
-    except Exception as e:
-        return json_error(classify(e))
-
-
-
-
-def _room(request: web.Request) -> Any:
-    room = request.app[keys.ROOMS].find(request.match_info["id"])
-    if room is None or room.settings.adhoc:
-        raise SignalError("not_found", "there is no room with this ID; check the 9 digits", 404)
-    return room
-
-
-
-
-async def event_of(request: web.Request) -> Any:
-    """The event that owns this room ID, if any (events keep their room ID while no room is in memory)."""
-    rid = request.match_info["id"]
-    if not (rid.isdigit() and len(rid) == 9):
-        return None
-    async with request.app[keys.DB].read() as s:
-        return await lifecycle.event_by_room(s, rid)
-
-
-
-
-async def room_info(request: web.Request) -> web.Response:
-    try:
-        room = request.app[keys.ROOMS].find(request.match_info["id"])
-        ev = await event_of(request) if room is None else None
-        if ev is not None:               # an event's room before its first join: the lobby to be
-            return web.json_response({"id": ev.room_id, "name": ev.name, "type": ev.room_type, "language": ev.language,
-                                      "agenda": ev.agenda, "message": ev.lobby_message, "locked": False,
-                                      "state": {"planned": "lobby"}.get(ev.status, "ended" if ev.status == "done"
-                                                                         else "live"),
-                                      "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access,
-                                      "event": True})
-        room = _room(request)
-        info = {**room.settings.public(), "participants": room.seated()}
-        info.pop("pin")                  # the dial-in PIN is for the people let in, not for anyone with the ID
-        return web.json_response(info)
-    except Exception as e:
-        return json_error(classify(e))
-
-
-
-
-async def join_room(request: web.Request) -> web.Response:
-    """POST /api/v1/rooms/{id}/join {name, email, hostKey?, presenterKey?}: a join token (R-ROOM-7). An event's
-    room goes through the event's access rules (password, token, registration; R-ROOM-6, -9)."""
-    try:
-        if await event_of(request) is not None:
-            body = await json_object(request)
-            async with request.app[keys.DB].tx() as s:
-                ev = await lifecycle.event_by_room(s, request.match_info["id"])
-                settings = request.app[keys.SETTINGS]
-                result = await registration.join(s, ev, body, request.app[keys.ROOMS], settings.secret,
-                                           settings.watch_url_ttl)
-            return web.json_response(result)
-        room = _room(request)
-        body = await json_object(request)
-        name, email = check_person(body.get("name"), body.get("email"))
-        st = room.settings
-        role = "attendee"
-        for field, value in (("hostKey", st.host_key), ("presenterKey", st.presenter_key)):
-            given = body.get(field)
-            if given is not None:
-                if not isinstance(given, str) or not hmac.compare_digest(given.encode(), value.encode()):
-                    raise SignalError("forbidden", f"this {field} does not open this room", 403)
-                role = "host" if field == "hostKey" else "presenter"
-                break
-        entry_status(st, role, 0)        # refuse a locked or ended room now, with a clear reason
-        token = tokens.issue(request.app[keys.SETTINGS].secret, st.id, role, name,
-                             f"{email}#{secrets.token_hex(4)}", 6 * 3600)
-        return web.json_response({"token": token, "role": role, "room": st.public()})
-    except Exception as e:
-        return json_error(classify(e))
-
-
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/rooms", create_room)
-    app.router.add_get("/api/v1/rooms/{id}", room_info)
-    app.router.add_post("/api/v1/rooms/{id}/join", join_room)
-    app.router.add_post("/api/v1/tokens", issue_token)
+@API("POST", "/api/v1/tokens", "issue a signed join token", "rooms", body=TokenIn, response=TokenOut, status=201,
+     auth=False, idempotent=False, api_key=True)
+async def issue_token(ctx: Ctx) -> TokenOut:
+    b: TokenIn = ctx.body
+    token = tokens.issue(ctx.settings.secret, b.room, b.role, b.name, b.identity or secrets.token_hex(6), b.ttl)
+    return TokenOut(token=token, room=b.room, role=b.role)

@@ -9,6 +9,7 @@ from signaling.api import (  # noqa: F401  (their @API operations)
     library,
     ondemand,
     recordings,
+    rooms,
     rsvp,
     streams,
     tickets,

@@ -5,16 +5,18 @@ the providers' signed callbacks. The rules live in mediaserver/billing/payments.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from mediaserver.billing import payments, providers
-from mediaserver.store.models import Payment, PaymentProvider
 from signaling.api.accounts import Email, Lang, Url
 from signaling.api.events import _public
 from signaling.api.framework import API, Ctx, Model, Out, Text, page
 from signaling.errors import SignalError
+
+if TYPE_CHECKING:
+    from mediaserver.store.models import Payment, PaymentProvider
 
 Status = Literal["pending", "paid", "failed", "refused", "cancelled"]
 STATUS_QUERY = ({"name": "status", "in": "query", "required": False, "description": "only orders in this status",

@@ -1,13 +1,13 @@
 """Resumable uploads over tus 1.0.0 (core, creation, termination, expiration) for the file library
 (R-FILE-1..4).
 
-Mount with :func:`add_upload_routes`. Each upload is a data file ``<id>.bin`` and a JSON sidecar
-``<id>.json`` in ``store_dir``; the data file's size is the upload's offset, so an upload survives a
-server restart and a PATCH cut off mid-body keeps every byte that reached the disk. PATCH bodies are
-streamed to disk in chunks: memory stays bounded whatever the file size.
+Mount with :func:`add_upload_routes`. The uploads' state lives in ``store_dir`` as
+:class:`mediaserver.library.storage.UploadStore` keeps it (the data file's size is the upload's offset, so an
+upload survives a server restart and a PATCH cut off mid-body keeps every byte that reached the disk). PATCH
+bodies are streamed to disk in chunks: memory stays bounded whatever the file size.
 
-The caller supplies :class:`UploadHooks`: ``authorize(request) -> owner`` (raise ``SignalError`` to
-refuse), ``on_create(owner, filename, length, into_room)`` (raise ``FileRefused``, e.g. from
+The caller supplies :class:`UploadHooks`: ``authorize(request) -> owner`` (raise ``SignalError`` or
+``ControlError`` to refuse), ``on_create(owner, filename, length, into_room)`` (raise ``FileRefused``, e.g. from
 ``mediaserver.library.files.check_upload``) and ``on_complete(owner, upload)``, and ``on_terminate(owner, upload)`` after a DELETE removed an upload (give
 back space reserved in ``on_create``). Hooks may be sync or async.
 
@@ -38,51 +38,23 @@ import binascii
 import contextlib
 import email.utils
 import inspect
-import json
 import logging
-import os
-import re
-import secrets
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from os import PathLike
 from typing import Any
 
 from aiohttp import ClientError, web
 
+from mediaserver.errors import ControlError
 from mediaserver.library.files import LIBRARY_MAX_FILE, ROOM_MAX_FILE, FileRefused, check_name, check_size
+from mediaserver.library.storage import Upload, UploadStore
 from signaling.errors import SignalError, json_error
 
 log = logging.getLogger("signaling.api.uploads")
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination"
-TOMBSTONE_KEEP = 7 * 86400.0      # seconds an expired upload is still answered with 410 Gone
 CHUNK = 64 * 1024
-_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-@dataclass
-class Upload:
-    """One upload's durable state (the sidecar); ``offset`` is read from the data file's size."""
-
-    id: str
-    owner: str
-    filename: str
-    length: int
-    into_room: bool = False
-    metadata: dict[str, str] = field(default_factory=dict)
-    created: float = 0.0
-    completed: bool = False
-    expired: float = 0.0            # when it was swept (a tombstone: the data is gone)
-    released: bool = False          # on_expire ran for the tombstone
-    extra: dict[str, Any] = field(default_factory=dict)    # what on_create returned (the app's own state)
-    offset: int = 0
-    path: Path = Path()
-
-    @property
-    def done(self) -> bool:
-        return self.offset >= self.length
 
 
 @dataclass
@@ -101,111 +73,6 @@ class UploadHooks:
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     result = fn(*args)
     return await result if inspect.isawaitable(result) else result
-
-
-class UploadStore:
-    """Uploads on disk: ``<id>.bin`` holds the bytes, ``<id>.json`` the rest."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.locks: dict[str, asyncio.Lock] = {}
-
-    def _paths(self, upload_id: str) -> tuple[Path, Path]:
-        return self.root / f"{upload_id}.bin", self.root / f"{upload_id}.json"
-
-    def create(self, owner: str, filename: str, length: int, into_room: bool, metadata: dict[str, str],
-               extra: dict[str, Any] | None = None) -> Upload:
-        upload_id = secrets.token_urlsafe(18)
-        data, side = self._paths(upload_id)
-        data.touch(exist_ok=False)
-        upload = Upload(upload_id, owner, filename, length, into_room, metadata, time.time(), extra=dict(extra or {}),
-                        path=data)
-        self.save(upload)
-        return upload
-
-    def save(self, upload: Upload) -> None:
-        _, side = self._paths(upload.id)
-        state = {k: v for k, v in asdict(upload).items() if k not in ("offset", "path")}
-        tmp = side.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, side)
-
-    def get(self, upload_id: str) -> Upload | None:
-        if not _ID.match(upload_id):
-            return None
-        data, side = self._paths(upload_id)
-        try:
-            state = json.loads(side.read_text(encoding="utf-8"))
-            offset = data.stat().st_size
-        except (OSError, ValueError):
-            return None
-        upload = Upload(**state, offset=offset, path=data)
-        return None if upload.expired else upload
-
-    def tombstone(self, upload_id: str) -> Upload | None:
-        """The sidecar of an upload swept by :meth:`expire` (its data is gone), if it is still kept."""
-        if not _ID.match(upload_id):
-            return None
-        data, side = self._paths(upload_id)
-        try:
-            upload = Upload(**json.loads(side.read_text(encoding="utf-8")), path=data)
-        except (OSError, ValueError, TypeError):
-            return None
-        return upload if upload.expired else None
-
-    def last_progress(self, upload: Upload) -> float:
-        """When the upload last moved: its last write (the data file's mtime), or its creation."""
-        try:
-            return max(upload.created, upload.path.stat().st_mtime)
-        except OSError:
-            return upload.created
-
-    def expire(self, max_idle: float, now: float | None = None) -> list[Upload]:
-        """R-FILE-3: sweep unfinished uploads idle for ``max_idle`` seconds (their data goes, a tombstone stays);
-        return the new tombstones and the older ones whose space was not given back yet (``released`` False).
-        Tombstones older than :data:`TOMBSTONE_KEEP` go for good."""
-        now = time.time() if now is None else now
-        due = []
-        for side in self.root.glob("*.json"):
-            upload = self.get(side.stem)
-            if upload is not None:
-                if upload.completed or self.lock(upload.id).locked() or \
-                        self.last_progress(upload) + max_idle > now:
-                    continue
-                upload.path.unlink(missing_ok=True)
-                upload.expired = now
-                self.save(upload)
-                self.locks.pop(upload.id, None)
-                due.append(upload)
-                continue
-            tomb = self.tombstone(side.stem)
-            if tomb is None:
-                continue
-            if not tomb.released:
-                due.append(tomb)
-            elif tomb.expired + TOMBSTONE_KEEP < now:
-                side.unlink(missing_ok=True)
-        return due
-
-    def delete(self, upload: Upload) -> None:
-        for path in self._paths(upload.id):
-            path.unlink(missing_ok=True)
-        self.locks.pop(upload.id, None)
-
-    def purge(self, older_than: float, now: float | None = None) -> list[Upload]:
-        """Remove unfinished uploads created more than ``older_than`` seconds ago; return them."""
-        cutoff = (time.time() if now is None else now) - older_than
-        gone = []
-        for side in self.root.glob("*.json"):
-            upload = self.get(side.stem)
-            if upload and not upload.completed and upload.created < cutoff and not self.lock(upload.id).locked():
-                self.delete(upload)
-                gone.append(upload)
-        return gone
-
-    def lock(self, upload_id: str) -> asyncio.Lock:
-        return self.locks.setdefault(upload_id, asyncio.Lock())
 
 
 def parse_metadata(header: str) -> dict[str, str]:
@@ -232,13 +99,13 @@ def _int_header(request: web.Request, name: str) -> int:
     return int(raw)
 
 
-def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, hooks: UploadHooks,
+def add_upload_routes(app: web.Application, prefix: str, store_dir: str | PathLike[str], hooks: UploadHooks,
                       room_prefix: str | None = None) -> UploadStore:
     """Serve tus uploads at ``prefix`` (POST, OPTIONS) and ``prefix/{id}`` (HEAD, PATCH, DELETE, OPTIONS); with
     ``room_prefix`` (which may hold route variables such as ``{roomId}``), the same at ``room_prefix`` for uploads
     straight into a room (R-FILE-2: at most 50 MB, whatever the client says)."""
     prefix = prefix.rstrip("/")
-    store = UploadStore(Path(store_dir))
+    store = UploadStore(store_dir)
 
     extensions = EXTENSIONS + (",expiration" if hooks.expiry else "")
 
@@ -254,7 +121,7 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
                                                                usegmt=True)
         return headers
 
-    def error(e: SignalError | FileRefused) -> web.StreamResponse:
+    def error(e: SignalError | FileRefused | ControlError) -> web.StreamResponse:
         resp = json_error(SignalError(e.code, e.message, e.status))
         if e.status == 412:
             resp.headers["Tus-Version"] = TUS_VERSION
@@ -267,7 +134,7 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
                     raise SignalError("unsupported_version",
                                       f"this server speaks tus {TUS_VERSION}; send Tus-Resumable: {TUS_VERSION}", 412)
                 return tus_headers(await fn(request, into_room))
-            except (SignalError, FileRefused) as e:
+            except (SignalError, FileRefused, ControlError) as e:
                 return error(e)
         return wrapped
 
@@ -348,7 +215,7 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | Path, 
                 raise SignalError("too_large", f"the body would take the upload past its length of "
                                   f"{upload.length} bytes", 413)
             written, overflow = upload.offset, False
-            with open(upload.path, "r+b") as out:
+            with store.writer(upload) as out:
                 out.seek(written)
                 try:
                     async for chunk in request.content.iter_chunked(CHUNK):
