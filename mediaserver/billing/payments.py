@@ -22,9 +22,10 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,8 +172,11 @@ async def _order(s: AsyncSession, p: Principal, event_id: int, payment_id: int) 
 
 async def _move(s: AsyncSession, pay: Payment, allowed: tuple[str, ...], to: str, **values: Any) -> bool:
     """Compare-and-set of the status: False when another request settled the order first."""
-    res = await s.execute(update(Payment).where(Payment.id == pay.id, Payment.status.in_(allowed))
-                          .values(status=to, **values).execution_options(synchronize_session=False))
+    # an UPDATE returns a CursorResult (it has rowcount); AsyncSession.execute is typed as returning a plain Result
+    res = cast(CursorResult[Any], await s.execute(update(Payment).where(Payment.id == pay.id,
+                                                                        Payment.status.in_(allowed))
+                                                  .values(status=to, **values)
+                                                  .execution_options(synchronize_session=False)))
     await s.refresh(pay)
     return res.rowcount == 1
 

@@ -103,7 +103,9 @@ def check_ticket(price: Any, currency: Any) -> tuple[str, str]:
         amount = Decimal(str(price))
     except (InvalidOperation, ValueError):
         raise ControlError("bad_request", "'ticketPrice' must be a number") from None
-    if not amount.is_finite() or amount <= 0 or amount > TICKET_MAX[currency] or amount.as_tuple().exponent < -2:
+    exponent = amount.as_tuple().exponent  # an int, or 'n', 'N', 'F' for NaN, sNaN and infinity
+    if (not amount.is_finite() or not isinstance(exponent, int) or amount <= 0 or amount > TICKET_MAX[currency]
+            or exponent < -2):
         raise ControlError("bad_request",
                            f"a ticket costs more than 0 and at most {TICKET_MAX[currency]} {currency}, "
                            "with at most 2 decimals (R-BILL-11)")

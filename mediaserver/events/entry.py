@@ -1,7 +1,7 @@
 """Coming into a room by its ID (R-ROOM-1, -6, -7, -9): what anyone with the ID may know about it, and the join
 that gives a join token. A room ID names an instant room (made with POST /api/v1/rooms, held in memory) or an
 event's room (the event keeps its ID while no room is in memory); an event's room goes through the event's
-access rules (mediaserver.events.lifecycle.join)."""
+access rules (mediaserver.events.registration.join)."""
 from __future__ import annotations
 
 import hmac

@@ -41,9 +41,9 @@ async def invite(s: AsyncSession, p: Principal, event_id: int, emails: list[str]
                                                                     ContactGroup.account_id == p.account.id)))
         if len(groups) != len(set(group_ids)):
             raise not_found("contact group")
-        rows = await s.scalars(select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
-                               .where(GroupMember.group_id.in_(group_ids)))
-        for c in rows:
+        members = await s.scalars(select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
+                                  .where(GroupMember.group_id.in_(group_ids)))
+        for c in members:
             if c.email:
                 people.setdefault(c.email.lower(), c.name)
     if not people:

@@ -45,10 +45,13 @@ async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple
         raise ControlError("registration_closed", "this event has no registration", 409)
     if ev.status == "done":
         raise ControlError("ended", "this event is over", 410)
-    first, last = data.get("firstName"), data.get("lastName")
-    for key, value in (("firstName", first), ("lastName", last)):
+    names: list[str] = []
+    for key in ("firstName", "lastName"):
+        value = data.get(key)
         if not isinstance(value, str) or not value.strip() or len(value) > 120:
             raise ControlError("bad_request", f"'{key}' is required (1 to 120 characters)")
+        names.append(value.strip())
+    first, last = names
     email = check_email(data.get("email"))
     given = data.get("fields") or {}
     answers: dict[str, Any] = {}
@@ -63,7 +66,7 @@ async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple
     unknown = set(given) - {f["name"] for f in form["fields"]}
     if unknown:
         raise ControlError("bad_request", f"unknown registration field(s): {', '.join(sorted(unknown))}")
-    row = Registration(event_id=ev.id, email=email, first_name=first.strip(), last_name=last.strip(), fields=answers)
+    row = Registration(event_id=ev.id, email=email, first_name=first, last_name=last, fields=answers)
     s.add(row)
     try:
         async with s.begin_nested():

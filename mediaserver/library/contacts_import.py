@@ -28,6 +28,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -362,7 +363,7 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
     if hasattr(value, "isoformat"):
-        return value.isoformat()  # type: ignore[no-any-return,attr-defined]
+        return str(value.isoformat())
     return str(value).strip()
 
 
@@ -441,7 +442,8 @@ _EXTRA_CODEPAGES = {20866: "koi8_r", 21866: "koi8_u", 28595: "iso8859_5", 10007:
                     28592: "iso8859_2", 28591: "latin_1"}
 
 
-def _strings(book) -> Iterable[str]:
+def _strings(book: Any) -> Iterable[str]:
+    """The strings in an xlrd ``Book`` (xlrd has no type information, hence ``Any``)."""
     for index in range(book.nsheets):
         sheet = book.sheet_by_index(index)
         for r in range(sheet.nrows):
@@ -450,12 +452,13 @@ def _strings(book) -> Iterable[str]:
                     yield value
 
 
-def _xls_cell(cell, datemode: int) -> str:
+def _xls_cell(cell: Any, datemode: int) -> str:
+    """An xlrd ``Cell`` as text (xlrd has no type information, hence ``Any``)."""
     import xlrd
 
     if cell.ctype == xlrd.XL_CELL_DATE:
         try:
-            return xlrd.xldate.xldate_as_datetime(cell.value, datemode).isoformat()
+            return str(xlrd.xldate.xldate_as_datetime(cell.value, datemode).isoformat())
         except Exception:
             return _cell(cell.value)
     if cell.ctype == xlrd.XL_CELL_BOOLEAN:

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,7 +89,7 @@ class Upload:
 class UploadStore:
     """Uploads on disk: ``<id>.bin`` holds the bytes, ``<id>.json`` the rest."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | PathLike[str]) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.locks: dict[str, asyncio.Lock] = {}

@@ -3,7 +3,7 @@ registration and the public join that turns an event's access rules into a room 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
@@ -186,6 +186,9 @@ class EventChanged(EventOut):
     reminder: str | None = Field(None, description="set when invitations should be re-sent (R-ROOM-10)")
 
 
+_E = TypeVar("_E", bound=EventOut)
+
+
 class EventPage(Out):
     items: list[EventOut]
     total: int
@@ -193,7 +196,12 @@ class EventPage(Out):
     limit: int
 
 
-async def _out(ctx: Ctx, ev: Event, cls: type[EventOut] = EventOut, **extra: Any) -> Any:
+async def _out(ctx: Ctx, ev: Event) -> EventOut:
+    return await _as(EventOut, ctx, ev)
+
+
+async def _as(cls: type[_E], ctx: Ctx, ev: Event, **extra: Any) -> _E:
+    """The event as ``cls`` (EventOut, or a subclass with the ``extra`` fields)."""
     base = ctx.settings.public_url
     data = {c: getattr(ev, c) for c in ("id", "kind", "status", "name", "room_type", "room_id", "starts_at",
                                         "duration_minutes", "timezone", "language", "agenda", "lobby_message",
@@ -205,11 +213,12 @@ async def _out(ctx: Ctx, ev: Event, cls: type[EventOut] = EventOut, **extra: Any
     if ev.kind == "automated":
         failed = ev.automation if ev.status == "failed" and ev.automation else None
         auto = AutomationInfo(length=automation.length(ev), failure=AutomationFailure(
-            code=failed.get("code", ""), message=failed.get("message", ""), failed_at=failed.get("failedAt"))
-            if failed else None)
+            code=failed.get("code", ""), message=failed.get("message", ""),
+            failed_at=dt.datetime.fromisoformat(failed["failedAt"])) if failed else None)
     return cls(**data, url=f"{base}/{where}/{ev.room_id}", automation=auto,
                host_url=f"{base}/{where}/{ev.room_id}?host={ev.host_key}",
-               registration=registration.registration_form(ev), thank_you_url=ev.thank_you_url or None,
+               registration=RegistrationForm.model_validate(registration.registration_form(ev)),
+               thank_you_url=ev.thank_you_url or None,
                invitations_outdated=await lifecycle.outdated_invitations(ctx.s, ev), **extra)
 
 
@@ -249,7 +258,7 @@ async def patch_event(ctx: Ctx) -> EventChanged:
     ev, outdated = await lifecycle.update_event(ctx.s, ctx.user, ctx.id(), _data(ctx.body), ctx.settings.public_url)
     reminder = (f"the settings changed: {outdated} invitee(s) have the old invitation; re-send the invitations"
                 if outdated else None)
-    return await _out(ctx, ev, EventChanged, reminder=reminder)
+    return await _as(EventChanged, ctx, ev, reminder=reminder)
 
 
 @API("DELETE", "/api/v1/events/{id}", "delete an event (a permanent one stays until deleted)", "events",

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
@@ -174,7 +174,7 @@ class Api:
 
     def openapi(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(paths, component schemas) of the declared operations."""
-        models: list[tuple[type[BaseModel], str]] = []
+        models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
         for op in self.ops:
             if op.body is not None:
                 models.append((op.body, "validation"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
@@ -327,7 +327,7 @@ async def _upload_field(ctx: Ctx) -> tuple[str, bytes]:
     try:
         reader = await ctx.request.multipart()
         while (part := await reader.next()) is not None:
-            if getattr(part, "name", None) != "file":
+            if not isinstance(part, BodyPartReader) or part.name != "file":   # a nested multipart has no name
                 continue
             data = bytearray()
             while chunk := await part.read_chunk(64 * 1024):

@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from mediaserver import __version__
-from signaling.api.routes import API
+from signaling.api import routes  # noqa: F401  (importing the routes registers their operations on API)
+from signaling.api.framework import API
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 

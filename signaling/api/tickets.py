@@ -5,7 +5,7 @@ the providers' signed callbacks. The rules live in mediaserver/billing/payments.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import Field
 
@@ -62,7 +62,10 @@ class LinkedProvider(ProviderOut):
     secret: str | None = Field(None, description="shown once, when made here: the callbacks' HMAC-SHA256 key")
 
 
-def _provider(ctx: Ctx, row: PaymentProvider, cls: type[ProviderOut] = ProviderOut, **extra: Any) -> Any:
+_P = TypeVar("_P", bound=ProviderOut)
+
+
+def _provider(ctx: Ctx, row: PaymentProvider, cls: type[_P], **extra: Any) -> _P:
     signed = providers.PROVIDERS[row.kind].callbacks
     return cls(id=row.id, kind=row.kind, config=row.config or {}, signed_callbacks=signed,
                callback_url=providers.callback_url(ctx.settings.public_url, row) if signed else None,
@@ -72,7 +75,7 @@ def _provider(ctx: Ctx, row: PaymentProvider, cls: type[ProviderOut] = ProviderO
 @API("GET", "/api/v1/payment-provider", "the account's linked payment provider (R-BILL-10)", "payments",
      response=ProviderOut, errors=(403,))
 async def get_payment_provider(ctx: Ctx) -> ProviderOut:
-    return _provider(ctx, await providers.get_provider(ctx.s, ctx.user))
+    return _provider(ctx, await providers.get_provider(ctx.s, ctx.user), ProviderOut)
 
 
 @API("PUT", "/api/v1/payment-provider", "link (or re-link) the payment provider paid events sell tickets through "
@@ -201,8 +204,12 @@ class Order(OrderStatus):
     pay_url: str | None = Field(description="where to pay (a provider with a checkout page)")
 
 
-def _status_of(pay: Payment, cls: type[OrderStatus] = OrderStatus, **extra: Any) -> Any:
-    return cls(id=pay.id, status=pay.status, event_name=pay.event_name, amount=pay.amount, currency=pay.currency,
+_O = TypeVar("_O", bound=OrderStatus)
+
+
+def _status_of(pay: Payment, cls: type[_O], **extra: Any) -> _O:
+    # the column holds only payments.STATUSES, the values of Status
+    return cls(id=pay.id, status=cast(Status, pay.status), event_name=pay.event_name, amount=pay.amount, currency=pay.currency,
                reference=pay.reference, reason=pay.reason, created_at=pay.created_at, decided_at=pay.decided_at,
                **extra)
 
@@ -228,7 +235,7 @@ async def own_ticket(ctx: Ctx) -> OrderStatus:
     key = ctx.request.query.get("key", "")
     if not 1 <= len(key) <= 100 or not key.isascii():
         raise SignalError("bad_request", "'key' (from the order) is required")
-    return _status_of(await payments.own_order(ctx.s, ctx.id(), key))
+    return _status_of(await payments.own_order(ctx.s, ctx.id(), key), OrderStatus)
 
 
 class CallbackOut(Out):

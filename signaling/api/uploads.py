@@ -127,7 +127,8 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | PathLi
             resp.headers["Tus-Version"] = TUS_VERSION
         return tus_headers(resp)
 
-    def handler(fn: Callable[[web.Request, bool], Awaitable[web.StreamResponse]], into_room: bool):
+    def handler(fn: Callable[[web.Request, bool], Awaitable[web.StreamResponse]],
+                into_room: bool) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 if request.headers.get("Tus-Resumable") != TUS_VERSION:
@@ -199,14 +200,15 @@ def add_upload_routes(app: web.Application, prefix: str, store_dir: str | PathLi
         if request.content_type != "application/offset+octet-stream":
             raise SignalError("bad_content_type", "PATCH bodies must be application/offset+octet-stream", 415)
         offset = _int_header(request, "Upload-Offset")
-        _, upload = await owned(request, into_room)
-        lock = store.lock(upload.id)
+        _, seen = await owned(request, into_room)
+        lock = store.lock(seen.id)
         if lock.locked():
             raise SignalError("upload_busy", "another request is writing this upload", 409)
         async with lock:
-            upload = store.get(upload.id)          # as it is now (another request may have moved it)
-            if upload is None:
+            current = store.get(seen.id)           # as it is now (another request may have moved it)
+            if current is None:
                 raise SignalError("upload_expired", "this upload was deleted meanwhile; start a new upload", 410)
+            upload = current
             if offset != upload.offset:
                 raise SignalError("offset_mismatch", f"Upload-Offset is {offset} but the upload is at "
                                   f"{upload.offset}; send HEAD and resume from there", 409)

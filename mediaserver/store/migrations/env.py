@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from mediaserver.config import load
 from mediaserver.store import models  # noqa: F401  (registers the tables)
@@ -27,7 +28,7 @@ def run() -> None:
     _run_with(connection)
 
 
-def _run_with(connection) -> None:
+def _run_with(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
                       compare_server_default=True, process_revision_directives=drop_unreflected_fk_options)
