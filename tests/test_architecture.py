@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("mediaserver", "signaling")
 OURS = ("mediaserver", "signaling", "native", "bench", "tests")
@@ -291,28 +293,19 @@ def local_import_violations(root: Path, packages: tuple[str, ...] = PACKAGES,
 
 # ---------------------------------------------------------------- the rules on this repository
 
-def test_no_import_cycle() -> None:
-    assert cycle_violations(ROOT) == []
+RULES = {
+    "no import cycle": cycle_violations,
+    "only the engine binding imports native": native_violations,
+    "only the composition root imports signaling": signaling_violations,
+    "native imports nothing of ours": native_import_violations,
+    "no SQL or file system in signaling": sql_fs_violations,
+    "function-local imports are justified": local_import_violations,
+}
 
 
-def test_only_the_engine_binding_imports_native() -> None:
-    assert native_violations(ROOT) == []
-
-
-def test_only_the_composition_root_imports_signaling() -> None:
-    assert signaling_violations(ROOT) == []
-
-
-def test_native_imports_nothing_of_ours() -> None:
-    assert native_import_violations(ROOT) == []
-
-
-def test_no_sql_or_file_system_in_signaling() -> None:
-    assert sql_fs_violations(ROOT) == []
-
-
-def test_function_local_imports_are_justified() -> None:
-    assert local_import_violations(ROOT) == []
+@pytest.mark.parametrize("rule", RULES)
+def test_the_repository_keeps_the_rule(rule: str) -> None:
+    assert RULES[rule](ROOT) == [], rule
 
 
 def test_the_allow_lists_are_still_needed() -> None:
