@@ -56,9 +56,10 @@ setup(
     name="mediaserver",
     version="0.1.0",
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
+    license="Apache-2.0",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
-    package_data={"signaling": ["static/*"], "native": ["*.pxd", "*.pyx"],
-                  "mediaserver": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
+    package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
+                  "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     libraries=[CORE_LIB],
     cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
@@ -67,7 +68,6 @@ setup(
         "aiohttp>=3.9",
         "uvloop>=0.19",
         "prometheus-client>=0.20",
-        "pyee>=11",
         "PyYAML>=6.0",
         "openpyxl>=3.1",
         "xlrd>=2.0",
@@ -79,6 +79,8 @@ setup(
         "argon2-cffi>=23.1",
         "aiosmtplib>=3.0",
         "pydantic>=2.6",
+        "av>=12",           # PyAV: recordings, live feeds and streams (mediaserver.output)
+        "numpy>=1.26",
     ],
     extras_require={
         "test": [
@@ -88,8 +90,6 @@ setup(
             "pytest-benchmark>=4",
             "hypothesis>=6.100",
             "aiortc>=1.9",
-            "av>=12",
-            "numpy>=1.26",
             "matplotlib>=3.7",
             "selenium>=4.20",
             "ruff>=0.5",

@@ -55,7 +55,7 @@ import aiohttp  # noqa: E402
 
 from bench.lib import media, procstat, sdpgen  # noqa: E402
 from bench.lib.wsclient import Signal  # noqa: E402
-from mediaserver import sdp, tokens  # noqa: E402
+from mediaserver.rtc import sdp, tokens  # noqa: E402
 
 if TYPE_CHECKING:
     from native._core import Worker

@@ -51,7 +51,7 @@ import aiohttp  # noqa: E402
 from bench import fanout  # noqa: E402  (the server harness, machine/build info, native-core snapshot)
 from bench.lib import media, procstat, sdpgen  # noqa: E402
 from bench.lib.wsclient import Signal  # noqa: E402
-from mediaserver import sdp, tokens  # noqa: E402
+from mediaserver.rtc import sdp, tokens  # noqa: E402
 
 if TYPE_CHECKING:
     from native._core import Worker

@@ -8,23 +8,25 @@ import threading
 
 from aiohttp import web
 
+from mediaserver.accounts import identity
+from mediaserver.billing import payments
+from mediaserver.config import Settings
+from mediaserver.events.clock import EventClock
+from mediaserver.events.lifecycle import RoomControl
+from mediaserver.metrics import make_registry
+from mediaserver.outbox.dispatch import Dispatcher
+from mediaserver.outbox.mail import Mailer
+from mediaserver.output.livefeed import parse_size
+from mediaserver.output.recording import RecordingService
+from mediaserver.output.streaming import StreamingService
+from mediaserver.rtc.avatars import AvatarStore
+from mediaserver.rtc.engine import MediaEngine
+from mediaserver.rtc.rooms import RoomManager
+from mediaserver.store.db import Database
 from signaling import keys
+from signaling.api.routes import add_control_routes
 from signaling.errors import json_errors
 from signaling.http import add_routes
-from signaling.v1 import add_control_routes
-
-from .avatars import AvatarStore
-from .config import Settings
-from .db import Database
-from .dispatch import Dispatcher
-from .events import RoomControl
-from .livefeed import parse_size
-from .mail import Mailer
-from .media import MediaEngine
-from .metrics import make_registry
-from .recording import RecordingService
-from .rooms import RoomManager
-from .streaming import StreamingService
 
 log = logging.getLogger("mediaserver")
 
@@ -73,7 +75,11 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
                     settings.smtp_tls, settings.mail_from)
-    dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, rooms, settings)
+    # cancelling an event tells its payers (R-BILL-10): billing's answer to the life cycle's Payers hook
+    app[keys.PAYERS] = payments.event_cancelled
+    # the sweep's chores: the events' clock (R-ROOM-4, R-AUTO-1) and R-API-1's 24 hours of Idempotency-Keys
+    dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, settings, chores=[
+        EventClock(rooms, settings.public_url, payments.event_cancelled), identity.purge_idempotency_keys])
     app[keys.REGISTRY] = make_registry(
         media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
 

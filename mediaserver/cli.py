@@ -6,7 +6,8 @@ import asyncio
 import logging
 import sys
 
-from . import config, logs, tokens
+from mediaserver import config, logs
+from mediaserver.rtc import tokens
 
 log = logging.getLogger("mediaserver")
 
@@ -15,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvloop
     from aiohttp import web
 
-    from .app import build
+    from mediaserver.app import build  # here, not at the top: `token` and --help load no server
 
     settings = config.load(args.config)
     if args.port is not None:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .livefeed import parse_size
+from mediaserver.output.livefeed import parse_size
 
 
 class ConfigError(ValueError):
@@ -39,7 +40,7 @@ class Settings:
     smtp_password: str = ""
     smtp_tls: str = "none"              # none, starttls or tls (implicit)
     mail_from: str = "mediaserver@localhost"
-    dial_in_numbers: list = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
+    dial_in_numbers: list[str] = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
     webhook_retries: int = 8            # delivery attempts of one webhook before it counts as failed
     webhook_backoff: float = 5.0        # seconds before the first retry; doubles each time (capped at 1 h)
     upload_expiry: float = 86400.0      # seconds without progress before an unfinished upload is deleted (R-FILE-3)
@@ -117,7 +118,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
     return str(value)
 
 
-def load(path: str | None = None, env: dict[str, str] | None = None) -> Settings:
+def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the YAML file (if any), then MEDIASERVER_<NAME> environment variables."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mediaserver.errors import ControlError
-from mediaserver.media import MediaError
-from mediaserver.rooms import RoomError
-from mediaserver.sdp import SdpError
-from mediaserver.tokens import TokenError
+from mediaserver.rtc.engine import MediaError
+from mediaserver.rtc.rooms import RoomError
+from mediaserver.rtc.sdp import SdpError
+from mediaserver.rtc.tokens import TokenError
 
 
 class SignalError(Exception):
@@ -43,7 +44,7 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 40
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp's own refusals (unknown route, wrong method, body too large) in our JSON error shape."""
     try:
         return await handler(request)

@@ -6,14 +6,15 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.registry import CollectorRegistry
 
-from mediaserver.avatars import AvatarStore
 from mediaserver.config import Settings
-from mediaserver.db import Database
-from mediaserver.dispatch import Dispatcher
-from mediaserver.media import MediaEngine
-from mediaserver.recording import RecordingService
-from mediaserver.rooms import RoomManager
-from mediaserver.streaming import StreamingService
+from mediaserver.events.lifecycle import Payers
+from mediaserver.outbox.dispatch import Dispatcher
+from mediaserver.output.recording import RecordingService
+from mediaserver.output.streaming import StreamingService
+from mediaserver.rtc.avatars import AvatarStore
+from mediaserver.rtc.engine import MediaEngine
+from mediaserver.rtc.rooms import RoomManager
+from mediaserver.store.db import Database
 
 SETTINGS = web.AppKey("settings", Settings)
 MEDIA = web.AppKey("media", MediaEngine)
@@ -25,3 +26,4 @@ DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
+PAYERS: web.AppKey[Payers] = web.AppKey("payers")   # who tells the payers of a cancelled event

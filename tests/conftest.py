@@ -23,6 +23,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate a child process; kill it if it has not exited within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def loopback_only_ice() -> None:
     """aioice leaves 127.0.0.1 out of its host candidates; tests run on loopback only."""
     import aioice.ice
@@ -81,11 +91,7 @@ def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}", proc, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +103,7 @@ def server_process(tmp_path_factory):
 
 
 def token(room: str, role: str = "presenter", name: str = "peer") -> str:
-    from mediaserver import tokens
+    from mediaserver.rtc import tokens
 
     return tokens.issue("test-secret", room, role, name, name)
 

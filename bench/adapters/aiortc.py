@@ -30,7 +30,7 @@ import aiohttp
 from bench.adapters.base import Adapter, Media, Peer
 from bench.lib import media as bmedia
 from bench.lib import sdpgen
-from mediaserver import sdp
+from mediaserver.rtc import sdp
 
 if TYPE_CHECKING:
     from bench.loadgen import Loadgen

@@ -24,7 +24,7 @@ import aiohttp
 from bench.adapters.base import Adapter, Media, Peer
 from bench.lib.sdpgen import subscriber_answer
 from bench.lib.wsclient import Signal
-from mediaserver import sdp, tokens
+from mediaserver.rtc import sdp, tokens
 
 if TYPE_CHECKING:
     from bench.loadgen import Loadgen

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from mediaserver import sdp
+from mediaserver.rtc import sdp
 
 from . import media
 

@@ -118,7 +118,7 @@ def pg_template(pg_server: PgServer | None) -> str | None:
     """One database migrated once; each test gets a copy (CREATE DATABASE ... TEMPLATE), fast and clean."""
     if pg_server is None:
         return None
-    from mediaserver.db import Database
+    from mediaserver.store.db import Database
 
     async def make() -> str:
         name = await pg_server.create_db()
@@ -130,15 +130,20 @@ def pg_template(pg_server: PgServer | None) -> str | None:
         return pool.submit(asyncio.run, make()).result()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: Any, tmp_path: Any) -> str:
+async def backend_url(request: Any, tmp_path: Any, migrated: bool = True) -> str:
+    """A fresh database on the backend ``request.param`` names: a SQLite file, or a PostgreSQL database made
+    from the migrated template (``migrated``) or empty."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/control.db"
     pg: PgServer | None = request.getfixturevalue("pg_server")
     if pg is None:
         pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
-    template = request.getfixturevalue("pg_template")
-    return pg.url(await pg.create_db(template))
+    return pg.url(await pg.create_db(request.getfixturevalue("pg_template") if migrated else None))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: Any, tmp_path: Any) -> str:
+    return await backend_url(request, tmp_path)
 
 
 # ---------------------------------------------------------------- SMTP

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from mediaserver.models import (
+from mediaserver.store.models import (
     Account,
     ApiKey,
     Contact,

@@ -12,8 +12,8 @@ import json
 from aiohttp import web
 from sqlalchemy import select
 
-from mediaserver import webhooks
-from mediaserver.models import EventSession
+from mediaserver.outbox import webhooks
+from mediaserver.store.models import EventSession
 from signaling import keys
 from tests.api.conftest import call, hook_receiver, signup, text_of
 from tests.api.test_on_demand import VIDEO, upload

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from signaling.openapi import render
+from signaling.api.openapi import render
 from tests.api.conftest import call, paid, signup
 
 CUSTOM = [{"name": "company", "label": "Company", "required": True},

@@ -9,8 +9,8 @@ import datetime as dt
 import aiohttp
 from sqlalchemy import select
 
-from mediaserver import tokens
-from mediaserver.models import EventSession
+from mediaserver.rtc import tokens
+from mediaserver.store.models import EventSession
 from signaling import keys
 from tests.api.conftest import call, paid, signup, text_of
 from tests.signaling.client import Client

@@ -13,7 +13,7 @@ import re
 import aiohttp
 from aiohttp import web
 
-from mediaserver import webhooks
+from mediaserver.outbox import webhooks
 from tests.api.conftest import call, hook_receiver, signup, text_of
 
 UTC = dt.timezone.utc

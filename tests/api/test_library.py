@@ -7,7 +7,7 @@ import base64
 
 import aiohttp
 
-from mediaserver.models import LibraryFile
+from mediaserver.store.models import LibraryFile
 from signaling import keys
 from tests.api.conftest import call, signup
 

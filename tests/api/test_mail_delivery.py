@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from mediaserver import mail
-from mediaserver.models import Email
+from mediaserver.outbox import mail
+from mediaserver.store.models import Email
 from signaling import keys
 from tests.api.conftest import Mailbox, call, link_token, paid, signup, text_of
 from tests.conftest import free_port

@@ -8,7 +8,7 @@ import base64
 
 import aiohttp
 
-from mediaserver import ondemand
+from mediaserver.events import ondemand
 from tests.api.conftest import call, signup
 
 TUS = {"Tus-Resumable": "1.0.0"}

@@ -1,7 +1,7 @@
 """The plan's limits hold in the event's room, on SQLite and PostgreSQL, through the API and the WebSocket as the
 room page uses them (R-ACC-1, R-MEDIA-5, R-ROOM-1, -2): on the free trial at most 25 in a webinar and 5 in a
 meeting or with discussion mode on, 2 presenter seats (the organiser and one presenter) and 4 camera feeds; the paid
-plans' own numbers (mediaserver.plans); the extra_cameras add-on raises the camera feeds in meetings only."""
+plans' own numbers (mediaserver.billing.plans); the extra_cameras add-on raises the camera feeds in meetings only."""
 from __future__ import annotations
 
 from typing import Any

@@ -15,7 +15,7 @@ from tests.api.conftest import Served, call, link_token, paid, signup
 TUS = {"Tus-Resumable": "1.0.0"}
 MB = 1024 * 1024
 GB = 1024 * MB
-# R-FILE-1 and this server's plan table (mediaserver/plans.py), written out here so a change there shows
+# R-FILE-1 and this server's plan table (mediaserver/billing/plans.py), written out here so a change there shows
 PLAN_STORAGE_MB = {"mywebinars": 1024, "mywebinars_pro": 2048, "live": 2048, "automated": 2048}
 
 

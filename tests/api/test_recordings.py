@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import av
 
-from mediaserver import tokens
+from mediaserver.rtc import tokens
 from tests.api.conftest import call, paid, signup, text_of
 from tests.e2e.peers import join_and_publish, join_only
 

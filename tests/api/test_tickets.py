@@ -17,8 +17,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from mediaserver import tokens, webhooks
-from mediaserver.models import Email, WebhookDelivery
+from mediaserver.outbox import webhooks
+from mediaserver.rtc import tokens
+from mediaserver.store.models import Email, WebhookDelivery
 from signaling import keys
 from tests.api.conftest import call, hook_receiver, paid, signup, text_of
 from tests.api.test_api_rules import _people

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mediaserver.models import LibraryFile
+from mediaserver.store.models import LibraryFile
 from signaling import keys
-from signaling.uploads import UploadHooks, UploadStore, add_upload_routes
+from signaling.api.uploads import UploadHooks, UploadStore, add_upload_routes
 from tests.api.conftest import call, signup
 
 TUS = {"Tus-Resumable": "1.0.0"}

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiortc import RTCRtpSender
 
-from tests.conftest import ROOT, free_port, loopback_only_ice
+from tests.conftest import ROOT, free_port, loopback_only_ice, stop_process
 from tests.native.testbuild import built_module
 
 
@@ -27,12 +27,7 @@ def sfu(request):
         assert json.loads(line)["ev"] == "ready", line
         yield request.param, f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 async def test_publish_subscribe(sfu):

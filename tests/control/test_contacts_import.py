@@ -11,7 +11,7 @@ import xlwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediaserver.contacts_import import ImportRefused, decode_text, parse_contacts, valid_email
+from mediaserver.library.contacts_import import ImportRefused, decode_text, parse_contacts, valid_email
 from tests.control.biff5 import biff5_xls
 
 RU_ROWS = [("Иван", "Петров", "ivan@example.com"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaserver.library import (
+from mediaserver.library.files import (
     ALLOWED_EXTENSIONS,
     EXTENSIONS,
     GB,

@@ -8,14 +8,14 @@ import av
 import numpy as np
 import pytest
 
-from mediaserver import livefeed, recfile
 from mediaserver.errors import ControlError
-from mediaserver.streaming import check_target
+from mediaserver.output import livefeed, recfile
+from mediaserver.output.streaming import check_target
 from tests.control.test_recfile import ASSRC, TRACKS, VSSRC, media, record, rtp
 
 
 def feed_in_time(feed: livefeed.LiveFeed, blob: bytes, start_us: int, until_us: int, step_us: int = 100_000) -> None:
-    """Hand the records over in 100 ms drains, with a clock tick after each, as mediaserver.streaming does."""
+    """Hand the records over in 100 ms drains, with a clock tick after each, as mediaserver.output.streaming does."""
     recs = livefeed.records_of(blob)
     i = 0
     for now in range(start_us, until_us + step_us, step_us):

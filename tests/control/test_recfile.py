@@ -12,8 +12,8 @@ import pytest
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
-from mediaserver import recfile
-from mediaserver.recfile import RECORD, TrackMeta
+from mediaserver.output import recfile
+from mediaserver.output.recfile import RECORD, TrackMeta
 
 VSSRC, ASSRC = 1111, 2222
 

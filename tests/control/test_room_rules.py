@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mediaserver import room_rules as r
+from mediaserver.rtc import room_rules as r
 
 
 def room(**kw) -> r.RoomSettings:

@@ -1,4 +1,4 @@
-"""Tests for mediaserver.sdp: parsing, publish/subscribe/WHEP negotiation, aiortc interop and fuzzing."""
+"""Tests for mediaserver.rtc.sdp: parsing, publish/subscribe/WHEP negotiation, aiortc interop and fuzzing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import importlib.util
 
 import pytest
 
-from mediaserver import sdp as S
-from mediaserver.sdp import (
+from mediaserver.rtc import sdp as S
+from mediaserver.rtc.sdp import (
     Codec,
     LocalParams,
     OfferedTrack,

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from mediaserver import tokens
-from mediaserver.tokens import Grant, TokenError, issue, verify
+from mediaserver.rtc import tokens
+from mediaserver.rtc.tokens import Grant, TokenError, issue, verify
 
 SECRET = "s3cret"
 

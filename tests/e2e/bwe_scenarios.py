@@ -207,9 +207,9 @@ class Scenario:
     async def running(self) -> AsyncIterator[Scenario]:
         from aiohttp import web
 
-        from mediaserver import tokens
         from mediaserver.app import build
         from mediaserver.config import Settings
+        from mediaserver.rtc import tokens
         from signaling import keys
         from tests.e2e.browser import chromium
 

@@ -21,7 +21,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
@@ -69,12 +69,7 @@ def rtmp_server(workdir: Path) -> Iterator[int]:
             time.sleep(0.05)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 5)
 
 
 class Player(threading.Thread):

@@ -16,8 +16,8 @@ import time
 
 import aiohttp
 import pytest
-from native._core import parse_stun
 
+from native._core import parse_stun
 from tests.conftest import wait_for
 from tests.e2e.test_aiortc import publisher, subscriber
 from tests.native.test_parsers import binding_request, stun_message, with_fingerprint_fixed

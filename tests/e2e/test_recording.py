@@ -17,8 +17,10 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from mediaserver import recording, tokens, webhooks
-from mediaserver.models import Account, Recording
+from mediaserver.outbox import webhooks
+from mediaserver.output import recording
+from mediaserver.rtc import tokens
+from mediaserver.store.models import Account, Recording
 from signaling import keys
 from tests.api.conftest import Served, api, call, hook_receiver, paid, signup, smtp  # noqa: F401  (fixtures)
 from tests.conftest import wait_for

@@ -462,3 +462,20 @@ def test_four_pages_host_presenter_two_attendees(base, browsers):
     shot(a1, "four-pages-floor-1280x800.png")
     for d in (host, pres, a1, a2):
         assert not errors(d), "console errors"
+
+
+@pytest.mark.timeout(60)
+def test_room_modules_load_in_chromium(base, browsers):
+    """The room page's ES modules (signaling/static/room/, no build step) all load natively and run without a
+    console error: the join screen shows the room, window.roomState and window.roomStats are there."""
+    room = create_room(base, type="meeting", name="Modules")
+    d = browsers()
+    d.get(f"{base}/room/{room['id']}")
+    wait_state(d, lambda s: s.get("screen") == "join" and (s.get("room") or {}).get("name") == "Modules")
+    assert d.execute_script("return document.querySelector('#join-room-name').textContent;") == "Modules"
+    assert d.execute_script("return typeof window.roomStats;") == "function"
+    loaded = d.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)"
+                              ".filter((u) => u.includes('/static/room/')).map((u) => u.split('/').pop());")
+    modules = Path(__file__).resolve().parents[2] / "signaling" / "static" / "room"
+    assert sorted(loaded) == sorted(p.name for p in modules.glob("*.js"))
+    assert not errors(d, allow=("favicon",)), "console errors"

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mediaserver import webhooks
+from mediaserver.outbox import webhooks
 from signaling import keys
 from tests.api.conftest import api, call, paid, signup, smtp  # noqa: F401  (fixtures)
 from tests.conftest import wait_for

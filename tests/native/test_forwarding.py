@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 from native._core import Worker, build_nack
 
 PWD = "subscriberpassword012345"

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from aioice import stun
+
 from native._core import Worker
 
 UFRAG, PWD = "srvufrag", "serverpassword0123456789"

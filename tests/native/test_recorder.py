@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
-from native._core import NativeError, Worker
 
+from native._core import NativeError, Worker
 from tests.native.test_forwarding import ABS, PWD, vp8, wait
 
 

@@ -15,6 +15,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from native._core import Worker, allocate, build_nack
 
 PWD = "subscriberpassword012345"

@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from mediaserver import tokens
+from mediaserver.rtc import tokens
 from tests.conftest import token
 
 KEY = {"Authorization": "Bearer test-key"}

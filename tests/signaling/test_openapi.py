@@ -6,7 +6,7 @@ from pathlib import Path
 import aiohttp
 from openapi_spec_validator import validate
 
-from signaling.openapi import render, spec
+from signaling.api.openapi import render, spec
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -16,7 +16,7 @@ def test_spec_is_valid_openapi():
 
 
 def test_docs_copy_is_current():
-    assert DOC.read_text() == render(), "run: python -m signaling.openapi > docs/openapi.json"
+    assert DOC.read_text() == render(), "run: python -m signaling.api.openapi > docs/openapi.json"
 
 
 async def test_every_route_is_documented_and_served(server):

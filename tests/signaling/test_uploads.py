@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mediaserver.library import MB, ROOM_MAX_FILE, check_upload
+from mediaserver.library.files import MB, ROOM_MAX_FILE, check_upload
+from signaling.api.uploads import TUS_VERSION, Upload, UploadHooks, add_upload_routes, parse_metadata
 from signaling.errors import SignalError, json_errors
-from signaling.uploads import TUS_VERSION, Upload, UploadHooks, add_upload_routes, parse_metadata
 
 PREFIX = "/api/uploads"
 ROOM_PREFIX = "/api/rooms/{room}/uploads"

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mediaserver import tokens
+from mediaserver.rtc import tokens
 from tests.conftest import token, wait_for
 from tests.signaling.client import Client, make_offer
 

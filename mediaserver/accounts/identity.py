@@ -1,0 +1,364 @@
+"""Accounts, their users and who may do what (R-ACC-1..5): sign-up to a trial, additional users, sub-accounts
+one level deep, sessions for the web UI, API keys for the API. What the account's plan allows and pays for is
+mediaserver.billing.subscription's."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaserver.billing import plans
+from mediaserver.errors import ControlError, forbidden, not_found
+from mediaserver.outbox import mail
+from mediaserver.rtc.room_rules import EMAIL
+from mediaserver.store.db import utcnow
+from mediaserver.store.models import Account, ApiKey, IdempotencyKey, LibraryFile, Session, User
+
+SESSION_DAYS = 14
+ACTIVATION_DAYS = 7
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)   # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
+_hasher = PasswordHasher()            # argon2id with the library's recommended parameters
+_DUMMY_HASH = _hasher.hash("not a password")
+
+
+def digest(token: str) -> str:
+    """Session tokens, API keys and activation tokens are stored as SHA-256 digests (they are random, long)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def password_matches(hashed: str | None, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _hasher.verify(hashed or _DUMMY_HASH, password) and hashed is not None
+        except (VerificationError, InvalidHashError):
+            return False
+    return await asyncio.to_thread(check)
+
+
+def check_email(email: Any) -> str:
+    if not isinstance(email, str) or not EMAIL.match(email.strip()):
+        raise ControlError("bad_request", "a valid e-mail address is required")
+    return email.strip().lower()
+
+
+@dataclass
+class Principal:
+    """Who is asking: the acting user, their account and the main account above it."""
+
+    user: User
+    account: Account
+    main: Account                  # the account itself when it is a main account
+    via: str                       # session | api_key
+    impersonator: User | None = None
+
+    @property
+    def role(self) -> str:
+        """main (the main account's owner), additional (R-ACC-2) or sub (a sub-account's user, R-ACC-3)."""
+        if self.account.kind == "sub":
+            return "sub"
+        return "main" if self.user.role == "owner" else "additional"
+
+    def require_main(self, what: str) -> None:
+        """R-ACC-4: only the main account sees billing, pays and buys; and only it manages users and
+        sub-accounts (R-ACC-2, -3)."""
+        if self.role != "main":
+            raise forbidden(f"only the main account can {what} (R-ACC-4); you are signed in as "
+                            f"{'an additional user' if self.role == 'additional' else 'a sub-account user'}")
+
+
+async def _email_free(s: AsyncSession, email: str) -> None:
+    if await s.scalar(select(User.id).where(User.email == email)) is not None:
+        raise ControlError("email_taken", "an account with this e-mail address already exists", 409)
+
+
+async def signup(s: AsyncSession, name: str, email: str, password: str, page_name: str, language: str,
+                 now: dt.datetime | None = None) -> tuple[Account, User]:
+    """R-ACC-1: a 7-day trial, no payment details, the trial's limits."""
+    now = now or utcnow()
+    email = check_email(email)
+    await _email_free(s, email)
+    account = Account(kind="main", page_name=page_name or name, plan="trial", trial_ends_at=plans.trial_end(now),
+                      addons={}, language=language, branding={}, settings={}, created_at=now)
+    s.add(account)
+    await s.flush()
+    user = User(account_id=account.id, email=email, name=name, role="owner",
+                password_hash=await hash_password(password), active=True, language=language, created_at=now)
+    s.add(user)
+    try:
+        await s.flush()
+    except IntegrityError:
+        raise ControlError("email_taken", "an account with this e-mail address already exists", 409) from None
+    return account, user
+
+
+async def login(s: AsyncSession, email: Any, password: Any) -> User:
+    email = email.strip().lower() if isinstance(email, str) else ""
+    user = await s.scalar(select(User).where(User.email == email))
+    ok = await password_matches(user.password_hash if user else None, password if isinstance(password, str) else "")
+    if not ok or user is None:
+        raise ControlError("unauthorized", "wrong e-mail address or password", 401)
+    if not user.active:
+        if deactivated(user):
+            raise ControlError("unauthorized", "this additional user is switched off: the main account's plan no "
+                               "longer includes additional users (R-ACC-2: Live or Automated); the main account "
+                               "can change the plan back", 401)
+        raise ControlError("unauthorized", "this user is not activated yet: follow the link in the activation "
+                           "e-mail to set a password", 401)
+    return user
+
+
+def deactivated(user: User) -> bool:
+    """An additional user switched off by a downgrade (R-ACC-2): activated once (a password), now inactive."""
+    return user.role == "additional" and not user.active and user.password_hash is not None \
+        and user.activation_hash is None
+
+
+async def new_session(s: AsyncSession, user: User, acting: User | None = None) -> str:
+    token = "mss_" + secrets.token_urlsafe(32)
+    s.add(Session(token_hash=digest(token), user_id=user.id, acting_user_id=acting.id if acting else None,
+                  expires_at=utcnow() + dt.timedelta(days=SESSION_DAYS)))
+    await s.flush()
+    return token
+
+
+async def end_session(s: AsyncSession, token: str) -> None:
+    await s.execute(delete(Session).where(Session.token_hash == digest(token)))
+
+
+async def _principal(s: AsyncSession, user: User, via: str, impersonator: User | None = None) -> Principal:
+    account = await s.get(Account, user.account_id)
+    assert account is not None
+    main = await s.get(Account, account.parent_id) if account.parent_id else account
+    assert main is not None
+    return Principal(user, account, main, via, impersonator)
+
+
+async def resolve(s: AsyncSession, token: str) -> Principal | None:
+    """The principal of a session token (cookie or Bearer) or an API key; None if neither is valid."""
+    if token.startswith("mss_"):
+        row = await s.scalar(select(Session).where(Session.token_hash == digest(token)))
+        if row is None or row.expires_at <= utcnow():
+            return None
+        user = await s.get(User, row.user_id)
+        if row.acting_user_id:
+            acting = await s.get(User, row.acting_user_id)
+            if acting is None or user is None:
+                return None
+            return await _principal(s, acting, "session", impersonator=user) if user.active else None
+        return await _principal(s, user, "session") if user and user.active else None
+    if token.startswith("msk_"):
+        key = await s.scalar(select(ApiKey).where(ApiKey.key_hash == digest(token)))
+        if key is None:
+            return None
+        key.last_used_at = utcnow()
+        user = await s.get(User, key.user_id)
+        return await _principal(s, user, "api_key") if user and user.active else None
+    return None
+
+
+async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None) -> int:
+    """Forget Idempotency-Keys older than IDEMPOTENCY_TTL (the dispatcher's sweep); returns how many went."""
+    result = await s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow())
+                                                          - IDEMPOTENCY_TTL))
+    return int(result.rowcount or 0)
+
+
+async def new_api_key(s: AsyncSession, p: Principal, name: str) -> tuple[ApiKey, str]:
+    if p.impersonator is not None:
+        raise forbidden("API keys are made by the sub-account's own user, not while logged in as it")
+    token = "msk_" + secrets.token_urlsafe(32)
+    key = ApiKey(user_id=p.user.id, name=name, prefix=token[:12], key_hash=digest(token), created_at=utcnow())
+    s.add(key)
+    await s.flush()
+    return key, token
+
+
+async def api_keys(s: AsyncSession, p: Principal) -> list[ApiKey]:
+    return list(await s.scalars(select(ApiKey).where(ApiKey.user_id == p.user.id).order_by(ApiKey.id)))
+
+
+async def delete_api_key(s: AsyncSession, p: Principal, key_id: int) -> None:
+    key = await s.get(ApiKey, key_id)
+    if key is None or key.user_id != p.user.id:
+        raise not_found("API key")
+    await s.delete(key)
+
+
+# ---------------------------------------------------------------- activation (additional users, sub-accounts)
+
+async def _invite_user(s: AsyncSession, account: Account, email: str, name: str, role: str, base_url: str,
+                       inviter: str) -> User:
+    token = secrets.token_urlsafe(32)
+    user = User(account_id=account.id, email=email, name=name, role=role, active=False,
+                activation_hash=digest(token), activation_expires=utcnow() + dt.timedelta(days=ACTIVATION_DAYS),
+                language=account.language)
+    s.add(user)
+    try:
+        await s.flush()
+    except IntegrityError:
+        raise ControlError("email_taken", "an account with this e-mail address already exists", 409) from None
+    await mail.queue(s, account.id, "activation", email, account.language, {
+        "name": name, "inviter": inviter, "page_name": account.page_name,
+        "link": f"{base_url}/dashboard#activate={token}", "days": ACTIVATION_DAYS})
+    return user
+
+
+async def activate(s: AsyncSession, token: str, password: str) -> User:
+    """R-ACC-3: the e-mailed link where the user sets a password."""
+    user = await s.scalar(select(User).where(User.activation_hash == digest(token)))
+    if user is None or user.activation_expires is None or user.activation_expires <= utcnow():
+        raise ControlError("bad_token", "this activation link is not valid or has expired; ask the main account "
+                           "for a new one", 400)
+    if user.role == "additional":
+        account = await s.get(Account, user.account_id)
+        if account is None or not plans.PLANS[account.plan].additional_users:
+            raise ControlError("plan_required", "the main account's plan no longer includes additional users "
+                               "(R-ACC-2: Live or Automated); ask the main account", 402)
+    user.password_hash = await hash_password(password)
+    user.active, user.activation_hash, user.activation_expires = True, None, None
+    return user
+
+
+async def add_user(s: AsyncSession, p: Principal, name: str, email: str, base_url: str) -> User:
+    """R-ACC-2: up to 3 additional users on a Live or Automated plan (bought as the extra_users add-on)."""
+    p.require_main("add users")
+    if not plans.PLANS[p.main.plan].additional_users:
+        raise ControlError("plan_required", "additional users need the Live or Automated plan (R-ACC-2)", 402)
+    bought = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
+    have = await s.scalar(select(func.count()).select_from(User).where(
+        User.account_id == p.main.id, User.role == "additional"))
+    if have >= bought:
+        raise ControlError("limit_reached", f"the account has {bought} additional user(s) bought and {have} in use; "
+                           f"at most {plans.MAX_ADDITIONAL_USERS} can be bought (R-ACC-2)", 409)
+    await _email_free(s, check_email(email))
+    return await _invite_user(s, p.main, check_email(email), name, "additional", base_url, p.user.name)
+
+
+async def users(s: AsyncSession, p: Principal) -> list[User]:
+    return list(await s.scalars(select(User).where(User.account_id == p.account.id).order_by(User.id)))
+
+
+async def delete_user(s: AsyncSession, p: Principal, user_id: int) -> None:
+    p.require_main("remove users")
+    user = await s.get(User, user_id)
+    if user is None or user.account_id != p.main.id:
+        raise not_found("user")
+    if user.role == "owner":
+        raise ControlError("bad_request", "the main account's own user cannot be removed")
+    await s.delete(user)       # their events go with them (ON DELETE CASCADE)
+
+
+# ---------------------------------------------------------------- sub-accounts (R-ACC-3)
+
+async def subaccount(s: AsyncSession, p: Principal, sub_id: int) -> Account:
+    p.require_main("manage sub-accounts")
+    sub = await s.get(Account, sub_id)
+    if sub is None or sub.parent_id != p.main.id:
+        raise not_found("sub-account")
+    return sub
+
+
+async def sub_owner(s: AsyncSession, sub: Account) -> User | None:
+    return await s.scalar(select(User).where(User.account_id == sub.id, User.role == "owner"))
+
+
+async def subaccounts(s: AsyncSession, p: Principal) -> list[Account]:
+    p.require_main("manage sub-accounts")
+    return list(await s.scalars(select(Account).where(Account.parent_id == p.main.id).order_by(Account.id)))
+
+
+async def create_subaccount(s: AsyncSession, p: Principal, page_name: str, user_name: str, email: str,
+                            package: str, base_url: str) -> tuple[Account, User]:
+    """Page name, user name and e-mail; the user activates it from the e-mailed link (R-ACC-3). Only one level:
+    a sub-account has no sub-accounts (require_main refuses its user)."""
+    p.require_main("create sub-accounts")
+    email = check_email(email)
+    bought = int((p.main.addons or {}).get("sub_accounts", 0))
+    have = await s.scalar(select(func.count()).select_from(Account).where(Account.parent_id == p.main.id))
+    if have >= bought:
+        raise ControlError("limit_reached", f"{bought} sub-account(s) bought and {have} in use: the main account "
+                           "buys more as the sub_accounts add-on (R-ACC-3, R-BILL-5)", 409)
+    await _email_free(s, email)
+    sub = Account(kind="sub", parent_id=p.main.id, page_name=page_name, plan="sub", package=package, addons={},
+                  language=p.main.language, branding={}, settings={})
+    s.add(sub)
+    await s.flush()
+    user = await _invite_user(s, sub, email, user_name, "owner", base_url, p.user.name)
+    return sub, user
+
+
+async def edit_subaccount(s: AsyncSession, p: Principal, sub_id: int, changes: dict[str, Any]) -> Account:
+    sub = await subaccount(s, p, sub_id)
+    if changes.get("page_name") is not None:
+        sub.page_name = changes["page_name"]
+    if changes.get("package") is not None:              # change of package: own storage and recording
+        sub.package = changes["package"]
+    owner = await sub_owner(s, sub)
+    if owner is not None and changes.get("user_name") is not None:
+        owner.name = changes["user_name"]
+    return sub
+
+
+def _confirm(sub: Account, confirm: Any) -> None:
+    if confirm != sub.page_name:
+        raise ControlError("confirmation_required", "this removes the sub-account user's data for good: repeat "
+                           f"the sub-account's page name in 'confirm' ({sub.page_name!r}) to go on", 409)
+
+
+async def _wipe(s: AsyncSession, sub: Account) -> list[str]:
+    """Everything the sub-account holds goes (cascades); returns the stored files to remove from disk."""
+    keys = list(await s.scalars(select(LibraryFile.storage_key).where(LibraryFile.account_id == sub.id)))
+    return keys
+
+
+async def delete_subaccount(s: AsyncSession, p: Principal, sub_id: int, confirm: Any) -> list[str]:
+    """Irreversible, after an explicit confirmation; the add-on stays bought (R-ACC-3)."""
+    sub = await subaccount(s, p, sub_id)
+    _confirm(sub, confirm)
+    keys = await _wipe(s, sub)
+    await s.delete(sub)
+    return keys
+
+
+async def reassign_subaccount(s: AsyncSession, p: Principal, sub_id: int, user_name: str, email: str,
+                              confirm: Any, base_url: str) -> tuple[Account, User, list[str]]:
+    """Reassign = delete the assigned user and create a new one; the original says deleting the user deletes
+    their data too, irreversibly (R-ACC-3): the sub-account keeps its id, name and package and starts empty
+    (the row goes with everything it holds, by the cascades, and comes back under the same id)."""
+    sub = await subaccount(s, p, sub_id)
+    _confirm(sub, confirm)
+    email = check_email(email)
+    keys = await _wipe(s, sub)
+    page_name, package = sub.page_name, sub.package
+    await s.delete(sub)
+    await s.flush()
+    s.expunge(sub)
+    await _email_free(s, email)
+    new = Account(id=sub_id, kind="sub", parent_id=p.main.id, page_name=page_name, plan="sub", package=package,
+                  addons={}, language=p.main.language, branding={}, settings={})
+    s.add(new)
+    await s.flush()
+    user = await _invite_user(s, new, email, user_name, "owner", base_url, p.user.name)
+    return new, user, keys
+
+
+async def login_as(s: AsyncSession, p: Principal, sub_id: int) -> str:
+    """R-ACC-3: the main account logs in as a sub-account: a session acting as its user."""
+    sub = await subaccount(s, p, sub_id)
+    owner = await sub_owner(s, sub)
+    if owner is None:
+        raise ControlError("conflict", "this sub-account has no user", 409)
+    return await new_session(s, p.user, acting=owner)

@@ -1,0 +1,1 @@
+"""Billing: plans, add-ons and limits, paid tickets and payment providers."""

@@ -1,0 +1,120 @@
+"""An account's subscription (R-ACC-1, -4; R-BILL-2, -4, -5): the limits its plan, package and add-ons give, the
+trial's end, the billing data the main account sees, a change of plan and buying add-ons. The plans' numbers
+are in mediaserver.billing.plans; paid tickets in mediaserver.billing.payments."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaserver.accounts.identity import Principal, deactivated
+from mediaserver.billing import plans
+from mediaserver.errors import ControlError
+from mediaserver.store.db import utcnow
+from mediaserver.store.models import Account, Session, User
+
+
+def account_limits(account: Account, parent: Account | None) -> plans.Limits:
+    """The effective limits of an account (a sub-account's ``parent`` is its main account)."""
+    return plans.limits(account.plan, account.package, account.addons or {}, parent.plan if parent else None)
+
+
+def trial_expired(main: Account, now: dt.datetime | None = None) -> bool:
+    return main.plan == "trial" and main.trial_ends_at is not None and main.trial_ends_at <= (now or utcnow())
+
+
+def require_active(main: Account) -> None:
+    """402 ``trial_expired`` once the main account's trial is over and no plan is chosen (R-ACC-1, R-BILL-2)."""
+    if trial_expired(main):
+        raise ControlError("trial_expired", f"the 7-day trial ended on {main.trial_ends_at:%Y-%m-%d}; the "
+                           "main account can choose a plan to go on (R-ACC-1, R-BILL-2)", 402)
+
+
+def require_active_plan(p: Principal) -> None:
+    require_active(p.main)
+
+
+# ---------------------------------------------------------------- billing data, plan, add-ons (R-ACC-4)
+
+def billing(p: Principal) -> dict[str, Any]:
+    """What the main account sees of its subscription (R-ACC-4): plan, period, trial end, add-ons, limits."""
+    p.require_main("see billing data")
+    main = p.main
+    lim = account_limits(main, None)
+    return {"plan": main.plan, "period": main.period, "trialEndsAt": main.trial_ends_at,
+            "addons": dict(main.addons or {}), "limits": lim.__dict__}
+
+
+@dataclass
+class PlanChange:
+    """The additional users a change of plan switched off or back on (R-ACC-2)."""
+
+    deactivated: list[int]
+    reactivated: list[int]
+
+    @property
+    def notice(self) -> str | None:
+        if self.deactivated:
+            return (f"{len(self.deactivated)} additional user(s) switched off: this plan has no additional users "
+                    "(R-ACC-2: Live or Automated). Their events stay in the account; they come back when the plan "
+                    "is Live or Automated again.")
+        if self.reactivated:
+            return f"{len(self.reactivated)} additional user(s) switched back on (R-ACC-2)."
+        return None
+
+
+async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str) -> PlanChange:
+    """R-BILL-2/-4: the main account moves from the trial to a paid plan (or between paid plans); never back
+    to the trial. Taking payment is the billing module's part.
+
+    R-ACC-2: additional users need the Live or Automated plan. The original lets the main account move down to
+    "any available paid plan" (seed FAQ: "можно также понизить категорию тарифного плана и перейти на любую
+    доступную платную подписку"), so a move to a plan without them is not refused: the additional users are
+    switched off (no sign-in, their sessions end, their API keys stop working; pending invitations cannot be
+    activated), keeping their data, which deleting a user would remove irreversibly (R-ACC-3). Moving back to
+    Live or Automated switches them on again, as many as the extra_users add-on allows."""
+    p.require_main("change the plan")
+    if plan not in plans.PAID_PLANS:
+        raise ControlError("bad_request", f"'plan' must be one of {', '.join(plans.PAID_PLANS)} (there is no "
+                           "way back to the trial, R-BILL-4)")
+    p.main.plan, p.main.period, p.main.trial_ends_at = plan, period, None
+    extra = list(await s.scalars(select(User).where(User.account_id == p.main.id, User.role == "additional")
+                                 .order_by(User.id)))
+    change = PlanChange([], [])
+    if not plans.PLANS[plan].additional_users:
+        for user in extra:
+            if user.active:
+                user.active = False
+                change.deactivated.append(user.id)
+        if change.deactivated:
+            await s.execute(delete(Session).where(Session.user_id.in_(change.deactivated)))
+    else:
+        room = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
+        room -= sum(1 for u in extra if u.active or not deactivated(u))       # active or still invited
+        for user in extra:
+            if room > 0 and deactivated(user):
+                user.active = True
+                change.reactivated.append(user.id)
+                room -= 1
+    return change
+
+
+def buy_addon(p: Principal, addon: str, quantity: int) -> None:
+    """R-ACC-4: only the main account buys add-ons; they need a paid plan (payment details, R-BILL-2)."""
+    p.require_main("buy add-ons")
+    if p.main.plan == "trial":
+        raise ControlError("plan_required", "add-ons are bought on a paid plan; the trial has no payment "
+                           "details (R-ACC-1, R-BILL-2)", 402)
+    if addon == "extra_users" and not plans.PLANS[p.main.plan].additional_users:
+        raise ControlError("plan_required", "additional users need the Live or Automated plan (R-ACC-2)", 402)
+    addons = dict(p.main.addons or {})
+    total = int(addons.get(addon, 0)) + quantity
+    if addon == "extra_users" and total > plans.MAX_ADDITIONAL_USERS:
+        raise ControlError("limit_reached", f"at most {plans.MAX_ADDITIONAL_USERS} additional users (R-ACC-2)", 409)
+    if addon == "extra_cameras" and total > 3:
+        raise ControlError("limit_reached", "at most 3 extra camera feeds (7 in all, R-MEDIA-5)", 409)
+    addons[addon] = total
+    p.main.addons = addons

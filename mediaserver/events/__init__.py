@@ -1,0 +1,1 @@
+"""Events: their life cycle, automation and on-demand playback."""

@@ -1,0 +1,71 @@
+"""Coming into a room by its ID (R-ROOM-1, -6, -7, -9): what anyone with the ID may know about it, and the join
+that gives a join token. A room ID names an instant room (made with POST /api/v1/rooms, held in memory) or an
+event's room (the event keeps its ID while no room is in memory); an event's room goes through the event's
+access rules (mediaserver.events.registration.join)."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaserver.errors import ControlError
+from mediaserver.events import lifecycle, registration
+from mediaserver.rtc import tokens
+from mediaserver.rtc.room_rules import check_person, entry_status
+from mediaserver.rtc.rooms import Room, RoomManager
+from mediaserver.store.models import Event
+
+JOIN_TTL = 6 * 3600          # seconds a join token from the room page is valid
+
+
+async def event_of_room(s: AsyncSession, room_id: str) -> Event | None:
+    """The event that owns this room ID, if any (events keep their room ID while no room is in memory)."""
+    return await lifecycle.event_by_room(s, room_id) if room_id.isdigit() and len(room_id) == 9 else None
+
+
+def _instant(rooms: RoomManager, room_id: str) -> Room:
+    room = rooms.find(room_id)
+    if room is None or room.settings.adhoc:
+        raise ControlError("not_found", "there is no room with this ID; check the 9 digits", 404)
+    return room
+
+
+async def room_info(s: AsyncSession, rooms: RoomManager, room_id: str) -> dict[str, Any]:
+    """A room's public information: the dial-in PIN and the keys stay with the people let in. An event's room
+    before its first join is described from the event (its lobby to be)."""
+    room = rooms.find(room_id)
+    ev = await event_of_room(s, room_id) if room is None else None
+    if ev is not None:
+        return {"id": ev.room_id, "name": ev.name, "type": ev.room_type, "language": ev.language,
+                "agenda": ev.agenda, "message": ev.lobby_message, "locked": False,
+                "state": {"planned": "lobby"}.get(ev.status, "ended" if ev.status == "done" else "live"),
+                "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access, "event": True}
+    room = _instant(rooms, room_id)
+    info = {**room.settings.public(), "participants": room.seated()}
+    info.pop("pin")
+    return info
+
+
+async def join(s: AsyncSession, rooms: RoomManager, room_id: str, body: dict[str, Any], secret: str,
+               watch_ttl: int) -> dict[str, Any]:
+    """A join token for the room (R-ROOM-7): ``body`` carries the person's name and e-mail, and a hostKey or
+    presenterKey for those roles (an event's room also a password or personal token). An instant room refuses a
+    wrong key (403), and a locked or ended room now, with a clear reason."""
+    ev = await event_of_room(s, room_id)
+    if ev is not None:
+        return await registration.join(s, ev, body, rooms, secret, watch_ttl)
+    st = _instant(rooms, room_id).settings
+    name, email = check_person(body.get("name"), body.get("email"))
+    role = "attendee"
+    for field, value in (("hostKey", st.host_key), ("presenterKey", st.presenter_key)):
+        given = body.get(field)
+        if given is not None:
+            if not isinstance(given, str) or not hmac.compare_digest(given.encode(), value.encode()):
+                raise ControlError("forbidden", f"this {field} does not open this room", 403)
+            role = "host" if field == "hostKey" else "presenter"
+            break
+    entry_status(st, role, 0)
+    token = tokens.issue(secret, st.id, role, name, f"{email}#{secrets.token_hex(4)}", JOIN_TTL)
+    return {"token": token, "role": role, "room": st.public()}

@@ -1,0 +1,1 @@
+"""The file library: file rules, and the address book's contacts import."""

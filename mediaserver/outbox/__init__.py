@@ -1,0 +1,1 @@
+"""Outgoing messages: e-mail, webhooks, and the dispatcher that delivers both."""

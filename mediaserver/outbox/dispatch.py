@@ -1,0 +1,149 @@
+"""The control plane's background work: send queued e-mails, deliver webhooks (retries with back-off), and run
+the periodic chores the composition root (mediaserver.app) hands it: the events' clock (automated starts,
+scheduled events leaving the dashboard, sessions whose room ended) and forgetting old Idempotency-Keys. The
+outbox knows nothing of events or accounts: a chore is any :class:`Chore`."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaserver.outbox import mail, webhooks
+from mediaserver.store.db import Database, utcnow
+from mediaserver.store.models import Email, Webhook, WebhookDelivery
+
+log = logging.getLogger("mediaserver.outbox.dispatch")
+LEASE = dt.timedelta(seconds=120)        # a row being worked on is not picked again before this
+SWEEP_EVERY = 20.0
+
+
+class Chore(Protocol):
+    """Periodic work of the control plane, run by the sweep in a transaction of its own (``now``: None for the
+    current time; tests pass another)."""
+
+    async def __call__(self, s: AsyncSession, now: dt.datetime | None = None) -> object: ...
+
+
+class Dispatcher:
+    def __init__(self, db: Database, mailer: mail.Mailer, settings: Any, chores: Sequence[Chore] = ()) -> None:
+        self.db, self.mailer, self.settings, self.chores = db, mailer, settings, list(chores)
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._last_sweep = 0.0
+
+    def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self._task = asyncio.create_task(self._loop(), name="dispatcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._http is not None:
+            await self._http.close()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self.tick()
+                if loop.time() - self._last_sweep >= SWEEP_EVERY:
+                    self._last_sweep = loop.time()
+                    await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher round failed")
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 0.5)
+
+    async def sweep(self, now: dt.datetime | None = None) -> None:
+        for chore in self.chores:
+            async with self.db.tx() as s:
+                await chore(s, now)
+        self.wake.set()
+
+    async def tick(self) -> None:
+        await self.send_mails()
+        await self.deliver_webhooks()
+
+    async def _claim(self, model: Any, limit: int = 20) -> list[int]:
+        now = utcnow()
+        async with self.db.tx() as s:
+            rows = list(await s.scalars(select(model).where(model.status == "pending", model.next_attempt_at <= now)
+                                        .order_by(model.next_attempt_at, model.id).limit(limit)))
+            for row in rows:
+                row.next_attempt_at = now + LEASE
+            return [r.id for r in rows]
+
+    async def send_mails(self) -> None:
+        for mail_id in await self._claim(Email):
+            async with self.db.read() as s:
+                row = await s.get(Email, mail_id)
+            if row is None:
+                continue
+            error = ""
+            if self.mailer.enabled:
+                try:
+                    await self.mailer.send(row)
+                except Exception as e:      # any SMTP or network failure: retried later
+                    error = f"{type(e).__name__}: {e}"
+            else:
+                log.info("mail (no smtp_host set) to %s: %s\n%s", row.to_addr, row.subject, row.body_text)
+            async with self.db.tx() as s:
+                row = await s.get(Email, mail_id)
+                if row is None:
+                    continue
+                row.attempts += 1
+                if not error:
+                    row.status, row.sent_at = ("sent" if self.mailer.enabled else "logged"), utcnow()
+                elif row.attempts >= mail.MAX_ATTEMPTS:
+                    row.status, row.last_error = "failed", error
+                else:
+                    row.last_error = error
+                    row.next_attempt_at = utcnow() + mail.backoff(row.attempts, 30.0)
+
+    async def deliver_webhooks(self) -> None:
+        assert self._http is not None
+        for delivery_id in await self._claim(WebhookDelivery):
+            async with self.db.read() as s:
+                row = await s.get(WebhookDelivery, delivery_id)
+                hook = await s.get(Webhook, row.webhook_id) if row else None
+            if row is None or hook is None:
+                continue
+            body = row.payload.encode()
+            ts = int(utcnow().timestamp())
+            status, error = None, ""
+            try:
+                async with self._http.post(hook.url, data=body, headers={
+                        "Content-Type": "application/json", "User-Agent": "mediaserver-webhooks",
+                        webhooks.SIGNATURE_HEADER: webhooks.sign(hook.secret, ts, body),
+                        "X-Mediaserver-Event": row.event_type, "X-Mediaserver-Delivery": str(row.id)},
+                        allow_redirects=False) as resp:
+                    status = resp.status
+                    if not 200 <= resp.status < 300:
+                        error = f"HTTP {resp.status}"
+            except Exception as e:
+                error = f"{type(e).__name__}: {e}"
+            async with self.db.tx() as s:
+                row = await s.get(WebhookDelivery, delivery_id)
+                if row is None:
+                    continue
+                row.attempts += 1
+                row.last_status, row.last_error = status, error
+                if not error:
+                    row.status, row.delivered_at = "delivered", utcnow()
+                elif row.attempts >= self.settings.webhook_retries:
+                    row.status = "failed"
+                else:
+                    row.next_attempt_at = utcnow() + webhooks.backoff(row.attempts, self.settings.webhook_backoff)

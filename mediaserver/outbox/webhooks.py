@@ -1,0 +1,72 @@
+"""Webhooks (R-API-1, -2): happenings of events, participants, recordings and payments, queued in the same
+transaction as the happening (an outbox), signed with HMAC-SHA256, retried with exponential back-off, and
+logged per delivery."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaserver.store.db import utcnow
+from mediaserver.store.models import Webhook, WebhookDelivery
+
+# What can be subscribed to. recording.* is emitted by the recording module, stream.* by live streaming
+# (mediaserver/output/streaming.py, R-REC-6) and payment.* by the paid-webinar flow
+# (mediaserver/billing/payments.py, R-BILL-10) through emit(); this module delivers whatever is emitted.
+EVENT_TYPES = (
+    "event.created", "event.updated", "event.started", "event.ended", "event.deleted",
+    "event.failed",                 # an automated event could not start at its time (mediaserver.events.automation)
+    "participant.registered", "participant.joined", "invitation.declined",
+    "recording.started", "recording.ready",
+    "stream.started", "stream.stopped",
+    "payment.succeeded", "payment.failed", "payment.refused",
+    "billing.plan_changed", "billing.addon_added",
+)
+SIGNATURE_HEADER = "X-Mediaserver-Signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; the receiver recomputes it, checks the time."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: float | None = None) -> bool:
+    """What a receiver does (docs/api.md shows it): same HMAC, and a timestamp no older than `tolerance`."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        ts = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs((now or time.time()) - ts) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body).split(",", 1)[1], f"v1={parts.get('v1', '')}")
+
+
+async def emit(s: AsyncSession, account_id: int, event_type: str, data: dict[str, Any]) -> int:
+    """Queue the happening for every active webhook of the account that subscribed to it."""
+    assert event_type in EVENT_TYPES, event_type
+    hooks = await s.scalars(select(Webhook).where(Webhook.account_id == account_id, Webhook.active.is_(True)))
+    n = 0
+    now = utcnow()
+    for hook in hooks:
+        if hook.events and event_type not in hook.events:
+            continue
+        payload = json.dumps({"type": event_type, "createdAt": now.isoformat(), "accountId": account_id,
+                              "data": data}, default=str, separators=(",", ":"), sort_keys=True)
+        s.add(WebhookDelivery(webhook_id=hook.id, event_type=event_type, payload=payload, next_attempt_at=now))
+        n += 1
+    if n:
+        await s.flush()
+    return n
+
+
+def backoff(attempts: int, base: float) -> dt.timedelta:
+    """base, 2 base, 4 base ... capped at an hour."""
+    return dt.timedelta(seconds=min(3600.0, base * 2 ** max(0, attempts - 1)))

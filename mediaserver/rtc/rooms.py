@@ -1,0 +1,784 @@
+"""Rooms, participants and their tracks: who publishes what and who receives it.
+
+Each participant has at most one publishing peer connection (client offers) and one subscribing peer
+connection (server offers, renegotiated as tracks come and go). WHIP and WHEP sessions are
+participants too. The rules of who may do what live in :mod:`mediaserver.rtc.room_rules`; the room applies
+them and drives the media engine through :mod:`mediaserver.rtc.engine` only (pausing consumers is how a rule
+reaches the forwarding).
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mediaserver.rtc import room_rules as rules
+from mediaserver.rtc import sdp
+from mediaserver.rtc.engine import MediaEngine, TransportInfo, new_ssrc
+from mediaserver.rtc.room_rules import PlanCaps, RoomSettings, RuleError
+from mediaserver.rtc.tokens import Grant
+
+log = logging.getLogger("mediaserver.rtc.rooms")
+
+#: The server's own payload-type space for the offers it makes to subscribers.
+SERVER_PT = {"opus": 111, "vp8": 96, "vp9": 98, "h264": 102, "av1": 45}
+#: Header extensions the server offers to subscribers.
+SERVER_EXT = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 2,
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 3,
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": 4,
+    # video only: the core asks a receiver on a lossy path to wait long enough for retransmissions
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay": 5,
+}
+#: transport-cc feedback drives the core's estimate of each subscriber's bandwidth (issue 5); goog-remb is
+#: the fallback for peers without it (aiortc)
+VIDEO_FB = ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc", "rrtr"]
+AUDIO_FB = ["transport-cc"]
+SOURCES = ("camera", "microphone", "screen")
+
+RoomError = RuleError   # one error type for every refusal a client can get from a room
+
+
+class Output(Protocol):
+    """What takes a room's tracks off the core besides its participants: a recording or a live stream."""
+
+    def track_added(self, room: Room, track: Track) -> None: ...
+    def track_removed(self, room: Room, track: Track) -> None: ...
+    def sync(self, room: Room) -> None: ...
+    def room_ended(self, room: Room) -> None: ...
+
+
+class Recordings(Output, Protocol):
+    """What a room needs of the recording module (mediaserver.output.recording.RecordingService); rooms.py
+    knows nothing of files or formats (R-REC-1, -3)."""
+
+    def start(self, room: Room, s: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
+    def stop(self, room: Room, reason: str = "host", s: Any = None) -> Awaitable[dict[str, Any]]: ...
+
+
+class Streams(Output, Protocol):
+    """What a room needs of live streaming (mediaserver.output.streaming.StreamingService, R-REC-6); rooms.py
+    knows nothing of RTMP."""
+
+    def start(self, room: Room, url: Any, key: Any = None, by: str = "host") -> Awaitable[dict[str, Any]]: ...
+    def stop(self, room: Room, reason: str = "host") -> Awaitable[dict[str, Any]]: ...
+
+
+class EventControl(Protocol):
+    """What an event's room needs of the control plane (mediaserver.events.lifecycle.RoomControl): the host's
+    Start and End buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5,
+    R-STAT-2, -3), so the room never goes live or ends behind the event's back. A refusal (e.g.
+    live_event_running) is the host's answer."""
+
+    def start(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+    def end(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+
+
+def server_extensions(kind: str) -> dict[str, int]:
+    """The header extensions offered to a subscriber for a track of this kind."""
+    return {u: i for u, i in SERVER_EXT.items()
+            if ("audio-level" not in u or kind == "audio") and ("playout-delay" not in u or kind == "video")}
+
+
+@dataclass
+class Track:
+    id: str
+    owner: Participant
+    kind: str
+    producer_id: int
+    codec: sdp.Codec
+    stream_id: str
+    mid: str
+    source: str = "camera"
+    muted: bool = False
+    screen_quality: str | None = None
+    transport_id: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        d = {"id": self.id, "kind": self.kind, "participant": self.owner.id, "codec": self.codec.name,
+             "streamId": self.stream_id, "source": self.source, "muted": self.muted, "mid": self.mid}
+        if self.screen_quality:
+            d["screenQuality"] = self.screen_quality
+        return d
+
+
+@dataclass
+class Subscription:
+    """The server-offered peer connection of one participant."""
+
+    ufrag: str
+    pwd: str
+    transport: TransportInfo | None = None
+    offered: list[sdp.OfferedTrack] = field(default_factory=list)
+    track_of_mid: dict[str, str] = field(default_factory=dict)
+    ssrcs: set[int] = field(default_factory=set)
+    version: int = 0
+    awaiting_answer: bool = False
+    dirty: bool = False
+    next_mid: int = 0
+    dtls_set: bool = False     # the answer told us the peer's DTLS role and fingerprint
+
+
+@dataclass
+class Participant:
+    id: str
+    name: str
+    role: str
+    identity: str
+    room: Room
+    notify: Callable[[str, dict[str, Any]], Any] | None = None
+    kind: str = "ws"                     # ws, whip or whep
+    device: str = "desktop"
+    status: str = "joined"               # joined, lobby, waiting
+    floor: bool = False                  # an attendee the host gave the floor (R-ROOM-3)
+    publish_transports: dict[int, TransportInfo] = field(default_factory=dict)   # one per publication
+    tracks: dict[str, Track] = field(default_factory=dict)
+    subscription: Subscription | None = None
+    viewer_transport: TransportInfo | None = None      # WHEP
+    consumers: dict[str, int] = field(default_factory=dict)   # track id -> consumer id (either way in)
+    avatar: str | None = None            # URL of the picture shown instead of a camera (R-MEDIA-6)
+    on_leave: list[Callable[[Participant], Any]] = field(default_factory=list)
+    paused: dict[str, bool] = field(default_factory=dict)     # track id -> paused now
+
+    @property
+    def can_publish(self) -> bool:
+        return rules.may_publish(self.room.settings, self.role, self.floor)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role, "status": self.status,
+                "canPublish": self.can_publish, "floor": self.floor, "avatar": self.avatar,
+                "muted": {k: all(t.muted for t in own)
+                          for k in ("audio", "video")
+                          if (own := [t for t in self.tracks.values() if t.kind == k and t.source != "screen"])}}
+
+    def send(self, method: str, params: dict[str, Any]) -> None:
+        if self.notify is not None:
+            self.notify(method, params)
+
+
+def _codec_key(c: sdp.Codec) -> str:
+    return c.name.lower()
+
+
+class Room:
+    """One meeting or webinar room on one media worker."""
+
+    def __init__(self, settings: RoomSettings, media: MediaEngine,
+                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None,
+                 streams: Streams | None = None, control: EventControl | None = None) -> None:
+        self.settings = settings
+        self.recordings = recordings
+        self.streams = streams
+        self.control = control
+        self.name = settings.id
+        self.media = media
+        self.participants: dict[str, Participant] = {}
+        self.tracks: dict[str, Track] = {}
+        self.removed: set[str] = set()          # identities the host removed
+        self._on_empty = on_empty
+
+    # ---- membership ----
+
+    def seated(self) -> int:
+        return sum(1 for q in self.participants.values() if q.status == "joined")
+
+    def join(self, grant: Grant, notify: Callable[[str, dict[str, Any]], Any] | None = None,
+             kind: str = "ws", device: str = "desktop") -> Participant:
+        if grant.identity in self.removed and grant.role != "host":
+            raise RuleError("removed", "the host removed you from this room")
+        status = rules.entry_status(self.settings, grant.role, self.seated())
+        rules.check_presenter_seat(self.settings, grant.role, sum(
+            1 for q in self.participants.values() if q.role == "presenter" and q.identity != grant.identity))
+        p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
+                        device=device if device in ("desktop", "mobile") else "desktop", status=status)
+        self.participants[p.id] = p
+        if status == "joined":
+            self._announce(p)
+        log.info("room %s: %s joined as %s (%s, %s)", self.name, p.name, p.role, kind, status)
+        return p
+
+    def _visible(self, p: Participant, to: Participant) -> bool:
+        """In a webinar attendees do not see each other (unless one has the floor); all see the staff."""
+        return (self.settings.type != "webinar" or p.role != "attendee" or p.floor or to.role != "attendee"
+                or p is to)
+
+    def _tell_about(self, p: Participant, method: str, params: dict[str, Any]) -> None:
+        for q in list(self.participants.values()):
+            if q is not p and q.status == "joined" and self._visible(p, q):
+                q.send(method, params)
+
+    def _announce(self, p: Participant) -> None:
+        self._tell_about(p, "participantJoined", {"participant": p.describe()})
+
+    def leave(self, p: Participant, reason: str | None = None) -> None:
+        if self.participants.pop(p.id, None) is None:
+            return
+        was_seated = p.status == "joined"
+        for t in list(p.tracks.values()):
+            self._remove_track(t)
+        for transport in (p.subscription.transport if p.subscription else None, *p.publish_transports.values(),
+                          p.viewer_transport):
+            if transport is not None:
+                self.media.close_transport(transport.id)
+        p.consumers.clear()
+        if reason:
+            p.send("removed", {"reason": reason})
+        for cb in p.on_leave:
+            cb(p)
+        if was_seated:
+            self._tell_about(p, "participantLeft", {"participant": p.id})
+            self._renegotiate_all()
+            self.admit_waiting()
+        log.info("room %s: %s left%s", self.name, p.name, f" ({reason})" if reason else "")
+        if not self.participants and self._on_empty:
+            self._on_empty(self)
+
+    def admit_waiting(self) -> None:
+        """Let people in while seats are free (R-ROOM-8), in the order they came."""
+        if self.settings.state != "live":
+            return
+        for q in list(self.participants.values()):
+            if q.status not in ("waiting", "lobby"):
+                continue
+            if q.role == "host" or self.seated() < rules.seat_limit(self.settings):
+                q.status = "joined"
+                q.send("admitted", {"participant": q.describe(), **self.snapshot(q)})
+                self._announce(q)
+            elif q.status == "lobby":          # started, but full: from the lobby to the waiting room
+                q.status = "waiting"
+                q.send("participantUpdated", {"participant": q.describe()})
+
+    def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
+        seated = [q for q in self.participants.values()
+                  if q.status == "joined" and (to is None or self._visible(q, to))]
+        return {"room": self.settings.public(), "participants": [q.describe() for q in seated],
+                "tracks": [t.describe() for t in self.tracks.values()]}
+
+    def _require_joined(self, p: Participant) -> None:
+        if p.status != "joined":
+            raise RuleError("not_admitted", f"you are in the {p.status}; wait until you are let in")
+
+    # ---- publishing (client offer, server answer) ----
+
+    def publish(self, p: Participant, offer_sdp: str, sources: dict[str, str] | None = None,
+                screen_quality: str | None = None) -> tuple[str, list[Track]]:
+        """Accept a publisher's offer: returns the answer SDP and the new tracks."""
+        self._require_joined(p)
+        if not p.can_publish:
+            raise RuleError("forbidden", f"role {p.role!r} may not publish in {self.settings.audio_mode!r} mode "
+                                         "without the floor")
+        if len(p.publish_transports) >= 3:
+            raise RuleError("conflict", "at most 3 publishing connections (e.g. camera and a screen); unpublish one")
+        sources = sources or {}
+        if any(s not in SOURCES for s in sources.values()):
+            raise RuleError("bad_request", f"sources must be one of {', '.join(SOURCES)}")
+        if screen_quality not in (None, "high", "lite"):
+            raise RuleError("bad_request", "screenQuality must be 'high' or 'lite'")
+        offer = sdp.parse(offer_sdp)
+        ufrag, pwd = self.media.new_credentials()
+        local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
+        answer, negotiated = sdp.answer_publish(offer, local)
+        accepted = [n for n in negotiated if not n.rejected and n.codecs]
+        source_of = {n.mid: sources.get(n.mid, "microphone" if n.kind == "audio" else "camera") for n in accepted}
+        for n in accepted:
+            if (n.kind == "audio") != (source_of[n.mid] == "microphone"):
+                raise RuleError("bad_request", f"mid {n.mid}: a {n.kind} track cannot be a {source_of[n.mid]}")
+        if "screen" in source_of.values():
+            rules.check_screen(p.device)
+        cameras_on = sum(1 for t in self.tracks.values() if t.source == "camera")
+        rules.check_cameras(self.settings, cameras_on, sum(1 for s in source_of.values() if s == "camera"))
+        transport = self.media.create_transport(offer.setup, offer.fingerprint_algorithm, offer.fingerprint,
+                                                ufrag, pwd)
+        new: list[Track] = []
+        stream = next((m.msid.split()[0] for m in offer.media if m.msid), p.id)
+        try:
+            for n in accepted:
+                main = n.codecs[0]
+                codecs = {c.payload_type: c.name for c in n.codecs}
+                rtx = {c.rtx_payload_type: c.payload_type for c in n.codecs if c.rtx_payload_type is not None}
+                ssrc = n.ssrcs[0] if n.ssrcs else 0
+                rtx_ssrc = n.rtx_ssrcs.get(ssrc, 0) if ssrc else 0
+                if len(n.rids) > 1:
+                    ssrc, rtx_ssrc = 0, 0            # simulcast: each layer's SSRC is learnt from its rid
+                sim = [(x, n.rtx_ssrcs.get(x, 0)) for x in n.sim_ssrcs]
+                pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx,
+                                                 main.clock_rate, n.extensions, n.mid,
+                                                 nack=any("nack" == f for f in main.rtcp_fb), rids=n.rids,
+                                                 sim_ssrcs=sim)
+                src = source_of[n.mid]
+                new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid, src,
+                                 screen_quality=(screen_quality or "high") if src == "screen" else None,
+                                 transport_id=transport.id))
+        except Exception:
+            self.media.close_transport(transport.id)     # closes the producers made so far
+            raise
+        p.publish_transports[transport.id] = transport
+        self._watch(p, transport)
+        for t in new:
+            p.tracks[t.id] = t
+            self.tracks[t.id] = t
+        for t in new:
+            for o in self._outputs():
+                o.track_added(self, t)          # a track that appears while recording or streaming is taken too
+            self._broadcast("trackPublished", {"track": t.describe()}, exclude=p)
+        self._renegotiate_all(exclude=p)
+        return answer, new
+
+    def unpublish(self, p: Participant, track_id: str | None = None) -> None:
+        if track_id is not None and track_id not in p.tracks:
+            raise RuleError("not_found", f"no track {track_id} published by this participant")
+        tracks = [p.tracks[track_id]] if track_id is not None else list(p.tracks.values())
+        for t in tracks:
+            self._remove_track(t)
+        in_use = {t.transport_id for t in p.tracks.values()}
+        for tid in [tid for tid in p.publish_transports if tid not in in_use]:   # publications now empty
+            self.media.close_transport(p.publish_transports.pop(tid).id)
+        self._renegotiate_all(exclude=p)
+
+    def _remove_track(self, t: Track) -> None:
+        t.owner.tracks.pop(t.id, None)
+        if self.tracks.pop(t.id, None) is None:
+            return
+        for q in self.participants.values():
+            q.consumers.pop(t.id, None)
+            q.paused.pop(t.id, None)
+        self.media.close_producer(t.producer_id)   # closes its consumers too
+        for o in self._outputs():
+            o.track_removed(self, t)
+        self._broadcast("trackUnpublished", {"track": t.id}, exclude=t.owner)
+
+    def mute(self, p: Participant, kind: str, muted: bool, by: str | None = None) -> list[Track]:
+        """Stop (or restart) forwarding p's own audio or camera; screen shares are unpublished instead."""
+        if kind not in ("audio", "video"):
+            raise RuleError("bad_request", "'kind' must be 'audio' or 'video'")
+        changed = [t for t in p.tracks.values() if t.kind == kind and t.source != "screen" and t.muted != muted]
+        for t in changed:
+            t.muted = muted
+            self._broadcast("trackUpdated", {"track": t.describe()}, exclude=p)
+        if changed:
+            self._sync_all()
+        if muted and by and changed:
+            p.send("muted", {"kind": kind, "by": by})
+        return changed
+
+    def set_avatar(self, p: Participant, url: str | None) -> None:
+        self._require_joined(p)
+        p.avatar = url
+        self._tell_about(p, "participantUpdated", {"participant": p.describe()})
+
+    # ---- forwarding rules: a consumer is paused when its track is muted or the rules deny the receiver ----
+
+    def _wants(self, q: Participant, t: Track) -> bool:
+        return not t.muted and rules.receives_media(self.settings, q.role, q.floor)
+
+    def _sync(self, q: Participant) -> None:
+        for tid, cid in list(q.consumers.items()):
+            t = self.tracks.get(tid)
+            if t is None:
+                continue
+            pause = not self._wants(q, t)
+            if q.paused.get(tid, False) != pause:
+                self.media.pause_consumer(cid, pause)
+                q.paused[tid] = pause
+
+    def _sync_all(self) -> None:
+        for q in self.participants.values():
+            self._sync(q)
+        for o in self._outputs():
+            o.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded (nor streamed)
+
+    def _outputs(self) -> list[Output]:
+        return [o for o in (self.recordings, self.streams) if o is not None]
+
+    # ---- subscribing (server offer, client answer) ----
+
+    def subscribe(self, p: Participant) -> str:
+        """The server's offer with every track of the others; the client answers with :meth:`answer`."""
+        self._require_joined(p)
+        if p.subscription is None:
+            ufrag, pwd = self.media.new_credentials()
+            p.subscription = Subscription(ufrag, pwd)
+        if p.subscription.transport is None:
+            # ICE starts with the offer: a client checks as soon as it has it, before it sends its answer
+            p.subscription.transport = self.media.prepare_transport(p.subscription.ufrag, p.subscription.pwd)
+            p.subscription.dtls_set = False
+            self._watch(p, p.subscription.transport)
+        offer = self._make_offer(p)
+        if offer is None:
+            raise RuleError("nothing_to_subscribe", "no tracks to subscribe to yet; wait for trackPublished")
+        return offer
+
+    def answer(self, p: Participant, answer_sdp: str) -> None:
+        sub = p.subscription
+        if sub is None or not sub.awaiting_answer:
+            raise RuleError("unexpected_answer", "no server offer is waiting for an answer")
+        desc = sdp.parse(answer_sdp)
+        negotiated = sdp.apply_subscribe_answer(sub.offered, desc)
+        assert sub.transport is not None
+        if not sub.dtls_set:
+            self.media.set_remote_dtls(sub.transport.id, desc.setup, desc.fingerprint_algorithm, desc.fingerprint)
+            sub.dtls_set = True
+        sub.awaiting_answer = False
+        by_mid = {n.mid: n for n in negotiated}
+        for ot in sub.offered:
+            tid = sub.track_of_mid.get(ot.mid)
+            if not ot.active or tid is None or tid in p.consumers or tid not in self.tracks:
+                continue
+            n = by_mid.get(ot.mid)
+            if n is None or n.rejected or n.direction == "inactive":
+                continue
+            track = self.tracks[tid]
+            c = ot.codecs[0]
+            pt_map = {track.codec.payload_type: c.payload_type}
+            rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None else {}
+            p.consumers[tid] = self.media.create_consumer(
+                sub.transport.id, track.producer_id, ot.ssrc, ot.rtx_ssrc or 0, pt_map, rtx_of,
+                n.extensions or ot.extensions, ot.mid)
+            self._budget(p, sub.transport.id, track)
+        self._sync(p)
+        if sub.dirty:
+            self._send_offer(p)
+
+    def _make_offer(self, p: Participant) -> str | None:
+        sub = p.subscription
+        assert sub is not None
+        wanted = [t for t in self.tracks.values() if t.owner is not p]
+        wanted_ids = {t.id for t in wanted}
+        for ot in sub.offered:    # retire m-lines whose track went away (mids are never reused)
+            tid = sub.track_of_mid.get(ot.mid)
+            if ot.active and tid not in wanted_ids:
+                ot.active = False
+                cid = p.consumers.pop(tid, None) if tid else None
+                if cid is not None:
+                    self.media.close_consumer(cid)
+        have = {sub.track_of_mid[ot.mid] for ot in sub.offered if ot.active}
+        for t in wanted:
+            if t.id in have:
+                continue
+            mid = str(sub.next_mid)
+            sub.next_mid += 1
+            name = _codec_key(t.codec)
+            pt = SERVER_PT.get(name, t.codec.payload_type)
+            ssrc = new_ssrc(sub.ssrcs)
+            rtx_ssrc = new_ssrc(sub.ssrcs) if t.kind == "video" else None
+            codec = sdp.Codec(payload_type=pt, name=t.codec.name, clock_rate=t.codec.clock_rate,
+                              channels=t.codec.channels, fmtp=dict(t.codec.fmtp),
+                              rtcp_fb=list(VIDEO_FB if t.kind == "video" else AUDIO_FB),
+                              rtx_payload_type=pt + 1 if t.kind == "video" else None)
+            exts = server_extensions(t.kind)
+            sub.offered.append(sdp.OfferedTrack(mid=mid, kind=t.kind, ssrc=ssrc, rtx_ssrc=rtx_ssrc,
+                                                cname=t.owner.id, stream_id=t.stream_id, track_id=t.id,
+                                                codecs=[codec], extensions=exts, active=True))
+            sub.track_of_mid[mid] = t.id
+        if not any(ot.active for ot in sub.offered):
+            return None
+        sub.version += 1
+        sub.awaiting_answer = True
+        sub.dirty = False
+        local = self._local(sub.ufrag, sub.pwd, "actpass")
+        return sdp.offer_subscribe(local, sub.offered, sub.version)
+
+    def _send_offer(self, p: Participant) -> None:
+        offer = self._make_offer(p)
+        if offer is not None:
+            p.send("offer", {"sdp": offer})
+
+    def _renegotiate_all(self, exclude: Participant | None = None) -> None:
+        for q in self.participants.values():
+            if q is exclude or q.subscription is None:
+                continue
+            if q.subscription.awaiting_answer:
+                q.subscription.dirty = True
+            else:
+                self._send_offer(q)
+
+    # ---- WHEP (client offer, server answer, receive only) ----
+
+    def view(self, p: Participant, offer_sdp: str) -> str:
+        self._require_joined(p)
+        offer = sdp.parse(offer_sdp)
+        ufrag, pwd = self.media.new_credentials()
+        local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
+        taken: set[int] = set()
+        by_kind: dict[str, list[sdp.OfferedTrack]] = {"audio": [], "video": []}
+        track_of: dict[int, Track] = {}
+        for t in self.tracks.values():
+            ssrc = new_ssrc(taken)
+            ot = sdp.OfferedTrack(mid="", kind=t.kind, ssrc=ssrc, rtx_ssrc=new_ssrc(taken) if t.kind == "video" else None,
+                                  cname=t.owner.id, stream_id=t.stream_id, track_id=t.id, codecs=[t.codec],
+                                  extensions=server_extensions(t.kind), active=True)
+            by_kind.setdefault(t.kind, []).append(ot)
+            track_of[ssrc] = t
+        answer, negotiated = sdp.answer_whep(offer, local, by_kind)
+        transport = self.media.create_transport(offer.setup, offer.fingerprint_algorithm, offer.fingerprint,
+                                                ufrag, pwd)
+        p.viewer_transport = transport
+        for n in negotiated:
+            if n.rejected or n.direction == "inactive" or not n.codecs or not n.ssrcs:
+                continue
+            viewed = track_of.get(n.ssrcs[0])
+            if viewed is None:
+                continue
+            t = viewed
+            c = n.codecs[0]
+            rtx_ssrc = n.rtx_ssrcs.get(n.ssrcs[0], 0)
+            rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
+            p.consumers[t.id] = self.media.create_consumer(
+                transport.id, t.producer_id, n.ssrcs[0], rtx_ssrc, {t.codec.payload_type: c.payload_type},
+                rtx_of, n.extensions, n.mid)
+            self._budget(p, transport.id, t)
+        self._sync(p)
+        return answer
+
+    # ---- the host's controls (R-ROOM-2, -3, -8, -13, -14) ----
+
+    def host_action(self, p: Participant, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if p.role != "host":
+            raise RuleError("forbidden", "only the host may do that")
+        fn = getattr(self, "_host_" + action, None) if isinstance(action, str) and action.isidentifier() else None
+        if fn is None:
+            raise RuleError("bad_request", f"unknown host action {action!r}")
+        result = fn(p, params) or {}
+        if inspect.isawaitable(result):     # recording: the room's state is broadcast when it changes
+            return result                   # type: ignore[return-value]
+        self._broadcast("roomUpdated", {"room": self.settings.public()})
+        return result
+
+    def _target(self, params: dict[str, Any], seated: bool = True) -> Participant:
+        pid = params.get("participant")
+        q = self.participants.get(pid) if isinstance(pid, str) else None
+        if q is None or (seated and q.status != "joined"):
+            raise RuleError("not_found", "no such participant in this room" + (" (seated)" if q else ""))
+        return q
+
+    def _host_start(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        if self.settings.event:          # an event's room starts the event: its rules, session and history
+            if self.control is None:
+                raise RuleError("unavailable", "an event's room is started through its event (POST "
+                                "/api/v1/events/{id}/start); this server has no control plane")
+            return self.control.start(self, p)
+        self.start(announce=False)       # host_action tells everyone
+        return None
+
+    def start(self, announce: bool = True) -> None:
+        """The session begins: people in the lobby come in while seats are free (R-ROOM-8)."""
+        if self.settings.state == "ended":
+            raise RuleError("ended", "this session has ended")
+        was = self.settings.state
+        self.settings.state = "live"
+        if was != "live" and announce:   # the host's page (and everyone seated) sees the room go live
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+        self.admit_waiting()
+
+    def apply_caps(self, caps: PlanCaps) -> None:
+        """The limits of the event's account's plan (R-ACC-1, R-MEDIA-5), set whenever the control plane opens
+        or starts the room. A capacity the host had not changed follows the plan (an upgrade lets waiting
+        people in, R-ROOM-8); one above the plan is brought down to it."""
+        st = self.settings
+        before = st.public()
+        if st.caps is not None and st.capacity == st.caps.capacity:
+            st.capacity = caps.capacity
+        st.capacity = min(st.capacity, caps.capacity)
+        st.caps = caps
+        st.camera_limit = caps.cameras
+        if st.public() != before:
+            self._broadcast("roomUpdated", {"room": st.public()})
+        self.admit_waiting()
+
+    def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
+        raw = params.get("mode")
+        mode = raw if isinstance(raw, str) else ""      # anything but a string fails the check as ""
+        rules.check_audio_mode(self.settings, mode, self.seated())
+        if mode == self.settings.audio_mode:
+            return
+        self.settings.audio_mode = mode
+        # R-ROOM-2: a switch turns off the other presenters' microphones; they turn them on again.
+        for q in list(self.participants.values()):
+            # the other presenters (not hosts, not encoders that could never unmute) lose their microphones
+            if q is not p and q.status == "joined" and q.role != "host" and q.kind == "ws":
+                self.mute(q, "audio", True, by="audioMode")
+                if not q.can_publish and q.tracks:
+                    self.unpublish(q)
+                    q.send("floorRevoked", {"reason": "audioMode"})
+        self._sync_all()
+        self.admit_waiting()                    # leaving discussion mode may free seats beyond 25
+        for q in list(self.participants.values()):
+            if q.status == "joined":
+                self._tell_about(q, "participantUpdated", {"participant": q.describe()})
+                q.send("participantUpdated", {"participant": q.describe()})
+
+    def _host_grantFloor(self, p: Participant, params: dict[str, Any]) -> None:
+        q = self._target(params)
+        if q.role != "attendee":
+            raise RuleError("bad_request", "only an attendee can be given the floor")
+        q.floor = True
+        self._sync(q)
+        q.send("floorGranted", {"by": p.id})
+        self._tell_about(q, "participantUpdated", {"participant": q.describe()})
+
+    def _host_revokeFloor(self, p: Participant, params: dict[str, Any]) -> None:
+        q = self._target(params)
+        if not q.floor:
+            raise RuleError("bad_request", "this participant does not have the floor")
+        q.floor = False
+        if q.tracks and not q.can_publish:
+            self.unpublish(q)
+        self._sync(q)
+        q.send("floorRevoked", {"by": p.id})
+        self._tell_about(q, "participantUpdated", {"participant": q.describe()})
+
+    def _host_lock(self, p: Participant, params: dict[str, Any]) -> None:
+        self.settings.locked = True
+
+    def _host_unlock(self, p: Participant, params: dict[str, Any]) -> None:
+        self.settings.locked = False
+
+    def _host_remove(self, p: Participant, params: dict[str, Any]) -> None:
+        q = self._target(params, seated=False)
+        if q is p:
+            raise RuleError("bad_request", "use leave to exit the room yourself")
+        self.removed.add(q.identity)            # the same person cannot come back with the same token
+        self.leave(q, reason="removed by the host")
+
+    def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
+        """R-ROOM-13: "end session" closes the room for everyone (exit, by contrast, is just leave); an
+        event's room ends its event's session (history, thank-you e-mails, webhook: R-STAT-2, -3)."""
+        if self.settings.event and self.control is not None:
+            return self.control.end(self, p)
+        self.end(p.id)
+        return None
+
+    def end(self, by: str | None = None) -> None:
+        for o in self._outputs():
+            o.room_ended(self)     # the recording (R-REC-2) and the live stream end with the session
+        self.settings.state = "ended"
+        for q in list(self.participants.values()):
+            q.send("ended", {"by": by})
+            self.leave(q)
+
+    def _host_startRecording(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """R-REC-1: the host records with one button (an event's room; see mediaserver.output.recording)."""
+        if self.recordings is None:
+            raise RuleError("unavailable", "recording is not available on this server")
+        return self.recordings.start(self, by=p.name)
+
+    def _host_stopRecording(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        if self.recordings is None:
+            raise RuleError("unavailable", "recording is not available on this server")
+        return self.recordings.stop(self, "host")
+
+    def set_recording(self, on: bool) -> None:
+        """R-REC-1: the recording indicator every participant sees (the room's public state)."""
+        if self.settings.recording != on:
+            self.settings.recording = on
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+
+    def _host_startStream(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """R-REC-6: the host streams the room to an RTMP service (its ingest URL and stream key)."""
+        if self.streams is None:
+            raise RuleError("unavailable", "live streaming is not available on this server")
+        return self.streams.start(self, params.get("url"), params.get("key"), by=p.name)
+
+    def _host_stopStream(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        if self.streams is None:
+            raise RuleError("unavailable", "live streaming is not available on this server")
+        return self.streams.stop(self, "host")
+
+    def set_streaming(self, on: bool) -> None:
+        """R-REC-6: the live indicator every participant sees while the room is streamed."""
+        if self.settings.streaming != on:
+            self.settings.streaming = on
+            self._broadcast("roomUpdated", {"room": self.settings.public()})
+
+    def _host_setCapacity(self, p: Participant, params: dict[str, Any]) -> None:
+        cap = rules.check_capacity(self.settings.type, params.get("capacity"), self.settings.caps)
+        rules.check_discussion_capacity(self.settings, cap)
+        self.settings.capacity = cap
+        self.admit_waiting()
+
+    def _host_setLanguage(self, p: Participant, params: dict[str, Any]) -> None:
+        if params.get("language") not in rules.LANGUAGES:
+            raise RuleError("bad_request", f"'language' must be one of {', '.join(rules.LANGUAGES)}")
+        self.settings.language = params["language"]
+
+    # ---- helpers ----
+
+    def _watch(self, p: Participant, transport: TransportInfo) -> None:
+        """A participant whose media path is gone (ICE consent expired, DTLS closed) leaves: no ghosts."""
+
+        def on_change(t: TransportInfo) -> None:
+            if (t.ice_state == "disconnected" or t.dtls_state in ("closed", "failed")) and \
+                    self.participants.get(p.id) is p:
+                self.leave(p, reason="connection lost")
+
+        transport.listeners.append(on_change)
+
+    def _budget(self, p: Participant, transport_id: int, track: Track) -> None:
+        """R-MEDIA-3: the consumer's own budget and priority, and the transport's total (the sum of its
+        streams' budgets) for the core's allocation."""
+        bps, prio = rules.stream_budget(self.settings, track.kind, track.source, track.screen_quality,
+                                        track.owner.role)
+        self.media.set_consumer_budget(p.consumers[track.id], bps, prio)
+        total = sum(rules.stream_budget(self.settings, t.kind, t.source, t.screen_quality, t.owner.role)[0]
+                    for tid, t in self.tracks.items() if tid in p.consumers)
+        self.media.set_transport_budget(transport_id, total)
+
+    def _local(self, ufrag: str, pwd: str, setup: str) -> sdp.LocalParams:
+        u, pw, fp, cands = self.media.local_params(ufrag, pwd)
+        return sdp.LocalParams(ice_ufrag=u, ice_pwd=pw, fingerprint=fp, setup=setup, candidates=cands)
+
+    def _broadcast(self, method: str, params: dict[str, Any], exclude: Participant | None = None) -> None:
+        for q in list(self.participants.values()):
+            if q is not exclude and q.status == "joined":
+                q.send(method, params)
+
+
+class RoomManager:
+    """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
+
+    def __init__(self, media: MediaEngine, recordings: Recordings | None = None,
+                 streams: Streams | None = None, control: EventControl | None = None) -> None:
+        self.media = media
+        self.recordings = recordings
+        self.streams = streams
+        self.control = control          # the event life cycle behind event rooms' start and end
+        self.rooms: dict[str, Room] = {}
+
+    def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
+               agenda: str = "", message: str = "", start: str = "instant", audio_mode: str | None = None,
+               camera_limit: int | None = None, room_id: str | None = None) -> Room:
+        """A new room; room_id is an event's own 9-digit ID (an ended room of the same ID is replaced: the
+        next session of a permanent event)."""
+        cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start, audio_mode)
+        cams = rules.CAMERAS_DEFAULT if camera_limit is None else rules.check_camera_limit(type_, camera_limit)
+        settings = RoomSettings(id=room_id or rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
+                                language=language, agenda=agenda, message=message,
+                                state="live" if start == "instant" else "lobby",
+                                audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
+                                event=room_id is not None)
+        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop,
+                                              recordings=self.recordings, streams=self.streams,
+                                              control=self.control if settings.event else None)
+        log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
+        return room
+
+    def find(self, room_id: str) -> Room | None:
+        return self.rooms.get(room_id)
+
+    def get(self, name: str) -> Room:
+        """The room a token names: a created room, or an ad-hoc one made now."""
+        room = self.rooms.get(name)
+        if room is None:
+            settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
+            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop,
+                                           recordings=self.recordings, streams=self.streams)
+        return room
+
+    def _drop(self, room: Room) -> None:
+        if self.rooms.get(room.name) is room and not room.participants and room.settings.adhoc \
+                and room.settings.state != "ended":
+            del self.rooms[room.name]

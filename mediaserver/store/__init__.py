@@ -1,0 +1,1 @@
+"""Persistence: the database, the ORM models and the Alembic migrations."""

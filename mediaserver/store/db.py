@@ -1,0 +1,176 @@
+"""The control plane's database: an async SQLAlchemy engine, its sessions, and Alembic migrations run at start.
+
+SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) is supported. Every write that spans rows
+goes through one :meth:`Database.tx` block, which is one transaction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite (naive storage) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Database:
+    """One engine per server; sessions are short and each :meth:`tx` is a single transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if self.url.get_backend_name() == "sqlite":
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.url.get_backend_name() == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed at the end, rolled back on any error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (run at every start)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling is turned off so that SQLAlchemy's BEGIN (below), savepoints and
+    # transactional DDL work as on PostgreSQL (the SQLAlchemy documentation's recipe for pysqlite/aiosqlite).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")      # ON DELETE CASCADE needs it on SQLite
+    cur.execute("PRAGMA journal_mode=WAL")     # readers do not block the writer
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE: a transaction takes the write lock when it starts, so two of them never both read and then
+    # fail to upgrade to writing (SQLITE_BUSY); they queue on busy_timeout instead.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(sync_conn: Any) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(sync_conn), "head")
+
+
+def drop_unreflected_fk_options(context: Any, _revision: Any, directives: list[Any]) -> None:
+    """Autogenerate hook (env.py): on SQLite, take out the drop-and-recreate pair of a foreign key whose ON
+    DELETE / ON UPDATE the database has but SQLAlchemy does not reflect, nothing else.
+
+    SQLAlchemy reads those options from a table-level ``FOREIGN KEY`` clause only; a column added with an inline
+    ``REFERENCES ... ON DELETE SET NULL`` (events.video_file_id, migration 0002) reflects without them. The pair is
+    dropped only when ``PRAGMA foreign_key_list`` shows exactly the model's options, so a real change still shows.
+    """
+    from alembic.operations import ops
+
+    if context.dialect.name != "sqlite" or not directives:
+        return
+    script = directives[0]
+    for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list, strict=True):
+        changed = False
+        for table_ops in [t for t in upgrade_ops.ops if isinstance(t, ops.ModifyTableOps)]:
+            drops = [o for o in table_ops.ops if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "foreignkey"]
+            creates = [o for o in table_ops.ops if isinstance(o, ops.CreateForeignKeyOp)]
+            for drop in drops:
+                reflected = ops.CreateForeignKeyOp.from_constraint(drop.to_constraint())
+                twin = next((c for c in creates if _same_fk(reflected, c)), None)
+                if twin is not None and _options_in_db(context.connection, twin):
+                    table_ops.ops.remove(drop)
+                    table_ops.ops.remove(twin)
+                    creates.remove(twin)
+                    changed = True
+        if changed:
+            upgrade_ops.ops = [t for t in upgrade_ops.ops if not (isinstance(t, ops.ModifyTableOps) and t.is_empty())]
+            upgrade_ops.reverse_into(downgrade_ops)
+
+
+_FK_OPTIONS = ("ondelete", "onupdate")
+
+
+def _same_fk(reflected: Any, model: Any) -> bool:
+    """The same key but for options the reflection left out (it found none; the model has nothing else)."""
+    extra = {k: v for k, v in model.kw.items() if v is not None and k not in _FK_OPTIONS}
+    return (not any(reflected.kw.get(k) for k in _FK_OPTIONS) and not extra
+            and (reflected.source_table, reflected.local_cols, reflected.referent_table, reflected.remote_cols)
+            == (model.source_table, model.local_cols, model.referent_table, model.remote_cols))
+
+
+def _options_in_db(conn: Any, model: Any) -> bool:
+    """Whether SQLite's own record of the key (PRAGMA foreign_key_list) has the model's ON DELETE / ON UPDATE."""
+    keys: dict[int, dict[str, Any]] = {}
+    for fid, _seq, table, src, dst, on_update, on_delete, _match in conn.exec_driver_sql(
+            f'PRAGMA foreign_key_list("{model.source_table}")'):
+        key = keys.setdefault(fid, {"table": table, "src": [], "dst": [], "update": on_update, "delete": on_delete})
+        key["src"].append(src)
+        key["dst"].append(dst)
+    want = {"table": model.referent_table, "src": list(model.local_cols), "dst": list(model.remote_cols),
+            "update": (model.kw.get("onupdate") or "NO ACTION").upper(),
+            "delete": (model.kw.get("ondelete") or "NO ACTION").upper()}
+    return want in keys.values()

@@ -1,0 +1,425 @@
+"""The control plane's tables (SQLAlchemy 2 declarative). Migrations in mediaserver/store/migrations follow them."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, TypedDict
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mediaserver.store.db import Base, UTCDateTime, utcnow
+
+
+class _OnDelete(TypedDict):
+    ondelete: str
+
+
+CASCADE: _OnDelete = {"ondelete": "CASCADE"}
+
+
+class Account(Base):
+    """A main account or a sub-account (one level deep, R-ACC-3): the owner of events, files and contacts."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))                      # main | sub
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    page_name: Mapped[str] = mapped_column(String(120))
+    plan: Mapped[str] = mapped_column(String(32))                     # plans.PLANS key, "sub" for sub-accounts
+    period: Mapped[str | None] = mapped_column(String(8))             # monthly | annual (paid plans)
+    trial_ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    package: Mapped[str | None] = mapped_column(String(32))           # a sub-account's package
+    addons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    signature: Mapped[str] = mapped_column(Text, default="")
+    branding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="account", passive_deletes=True)
+
+
+class User(Base):
+    """A login: the owner of an account (main or sub) or one of up to 3 additional users (R-ACC-2)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)     # lower case
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))                     # owner | additional
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    activation_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    activation_expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="users")
+
+
+class Session(Base):
+    """A web UI login (cookie). acting_user_id is set while a main account is logged in as a sub-account."""
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", **CASCADE), index=True)
+    acting_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", **CASCADE))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", **CASCADE), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """A planned or running event (R-ROOM-4) and its settings; its room has a fixed 9-digit ID."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", **CASCADE), index=True)
+    kind: Mapped[str] = mapped_column(String(16))        # instant | permanent | scheduled | automated | on_demand
+    status: Mapped[str] = mapped_column(String(16))      # planned | live | done | failed (automated)
+    name: Mapped[str] = mapped_column(String(200))
+    room_type: Mapped[str] = mapped_column(String(16))   # webinar | meeting
+    room_id: Mapped[str] = mapped_column(String(9), unique=True)
+    host_key: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    agenda: Mapped[str] = mapped_column(Text, default="")
+    lobby_message: Mapped[str] = mapped_column(Text, default="")
+    access: Mapped[str] = mapped_column(String(16), default="open")   # open | password | token | paid
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    ticket_price: Mapped[str | None] = mapped_column(String(16))
+    ticket_currency: Mapped[str | None] = mapped_column(String(3))
+    dial_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    registration: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    branding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    thank_you_url: Mapped[str] = mapped_column(String(2000), default="")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # timeline, on-demand viewing rules
+    # R-ROOM-4 / R-AUTO-2: the video an on-demand event plays, a file of the account's library (an upload now, a
+    # recording of the future recording module: both are library files, told apart by LibraryFile.source)
+    video_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
+    settings_version: Mapped[int] = mapped_column(Integer, default=1)
+    ran: Mapped[bool] = mapped_column(Boolean, default=False)
+    # R-ROOM-4 / R-AUTO-1: what the clock did with an automated event when it could not run it (status "failed":
+    # why, when); see mediaserver.events.automation
+    automation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventSession(Base):
+    """One live run of an event. At most one open run per account and slot (R-ROOM-5): the partial unique
+    index makes the database itself refuse a second live event, whatever the timing of two requests."""
+
+    __tablename__ = "event_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE))
+    slot: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    participants: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("one_live_per_slot", "account_id", "slot", unique=True,
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+    )
+
+
+class Invitation(Base):
+    """An e-mailed invitation (R-ROOM-10); token is the invitee's own key for token-protected events."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16), default="attendee")   # attendee | presenter
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    sent_version: Mapped[int] = mapped_column(Integer, default=0)       # the event settings version last sent
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    declined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the invitee said no (R-ROOM-11's button)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("event_id", "email"),)
+
+
+class Registration(Base):
+    __tablename__ = "registrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(120))
+    last_name: Mapped[str] = mapped_column(String(120))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("event_id", "email"),)
+
+
+class Attendance(Base):
+    """Someone who entered an event's room (for the thank-you e-mail, R-STAT-3, and the history)."""
+
+    __tablename__ = "attendances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    thanked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    company: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "email"),)
+
+
+class ContactGroup(Base):
+    __tablename__ = "contact_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="manual")   # manual | registrations | leads
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[int] = mapped_column(ForeignKey("contact_groups.id", **CASCADE), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", **CASCADE), primary_key=True)
+
+
+class LibraryFile(Base):
+    """A file in an account's library (R-FILE-1..4); the bytes live under data_dir/files."""
+
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="complete")   # uploading | complete
+    source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")  # upload | recording
+    storage_key: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomFile(Base):
+    """A library file uploaded straight into an event's room (R-FILE-2: at most 50 MB) by its host, a presenter or
+    the organiser: the room's files. The file stays in the account's library and counts against its quota
+    (R-FILE-1); deleting the file deletes this link, deleting the event leaves the file in the library."""
+
+    __tablename__ = "room_files"
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", **CASCADE), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(16))          # organiser | host | presenter
+
+
+class Recording(Base):
+    """A recording of an event's room (R-REC-1..4): running, then a WebM in the account's file library
+    (``file_id``, a LibraryFile with source "recording"). ``language`` is the room's language when the recording
+    started (R-ROOM-14). A published recording has a public watch link (``public_token``, R-REC-4)."""
+
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", ondelete="SET NULL"))
+    # deleting the file in the library deletes the recording with it
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="recording")   # recording | processing | ready | failed
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)           # seconds
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    stop_reason: Mapped[str] = mapped_column(String(32), default="")     # host | api | ended | trial_limit | error
+    public_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    trimmed_from: Mapped[int | None] = mapped_column(ForeignKey("recordings.id", ondelete="SET NULL"))
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(64))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """The outbox and the delivery log of webhooks: written in the transaction of the happening itself."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", **CASCADE), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("deliveries_due", "status", "next_attempt_at"),)
+
+
+class Email(Base):
+    """The outbox of e-mails: queued in the transaction that causes them, sent by the dispatcher."""
+
+    __tablename__ = "emails"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | sent | failed | logged
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("emails_due", "status", "next_attempt_at"),)
+
+
+class IdempotencyKey(Base):
+    """A creating request's Idempotency-Key and the response it got, replayed for a retry of the same request
+    (kept 24 hours, signaling.api.framework). A signed-in user's keys are theirs (user_id); a public request's key (no
+    user: a ticket order, a registration) has no user_id and is stored as "public:<sha256 of path and key>", so
+    it belongs to that public resource."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", **CASCADE))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("idempotency_public_key", "key", unique=True,
+              sqlite_where=text("user_id IS NULL"), postgresql_where=text("user_id IS NULL")),
+        Index("idempotency_created_at", "created_at"),
+    )
+
+
+class PaymentProvider(Base):
+    """R-BILL-10: the payment provider an account linked for its paid webinars (one per account). kind names a
+    class in mediaserver.billing.providers.PROVIDERS; secret is the HMAC-SHA256 key of the provider's signed callbacks
+    (empty for the manual provider, which has none)."""
+
+    __tablename__ = "payment_providers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))                     # manual | gateway
+    secret: Mapped[str] = mapped_column(String(128), default="")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payment(Base):
+    """A ticket order for a paid event (R-BILL-10) and its payment status. It outlives its event (event_id is
+    set to NULL when the event is deleted): refunds are not automatic (R-BILL-6, R-BILL-10), so the organiser
+    keeps the record of who paid. At most one open (pending or paid) order per event and e-mail address."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # the event's owner
+    event_name: Mapped[str] = mapped_column(String(200))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("payment_providers.id", ondelete="SET NULL"))
+    provider_kind: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    amount: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(32), unique=True)   # ours: quoted with a transfer
+    payer_reference: Mapped[str] = mapped_column(String(200), default="")   # what the payer declared
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)    # the payer's own key (SHA-256)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | paid | failed | refused | cancelled
+    provider_payment_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(16), default="")     # organiser | provider | event_cancelled
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)        # ticket e-mails sent (re-sends count)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    event_cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("one_open_order", "event_id", "email", unique=True,
+              sqlite_where=text("status IN ('pending', 'paid')"),
+              postgresql_where=text("status IN ('pending', 'paid')")),
+    )
+
+
+class PaymentCallback(Base):
+    """The log of a provider's signed callbacks; the unique key makes a replayed callback (same provider payment
+    id and outcome) a no-op, whatever the timing of two deliveries."""
+
+    __tablename__ = "payment_callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("payment_providers.id", **CASCADE))
+    provider_payment_id: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))                  # succeeded | failed
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", **CASCADE), index=True)
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("provider_id", "provider_payment_id", "outcome"),)

@@ -1,0 +1,1 @@
+"""The HTTP API under /api/v1: the declaration framework, OpenAPI, one module per resource."""

@@ -1,0 +1,545 @@
+"""/api/v1 operations of accounts (R-ACC-1..5), sessions, API keys, billing visibility (R-ACC-4) and webhooks."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field
+
+from mediaserver.accounts import identity
+from mediaserver.billing import subscription
+from mediaserver.errors import forbidden
+from mediaserver.events import lifecycle
+from mediaserver.library.storage import Storage
+from mediaserver.outbox import subscriptions, webhooks
+from signaling import keys
+from signaling.api.framework import API, COOKIE, Ctx, Model, Out, Text, page
+
+if TYPE_CHECKING:
+    from mediaserver.store.models import Account
+
+Lang = Literal["en", "ru"]
+Name = Annotated[Text, Field(min_length=1, max_length=120)]
+Email = Annotated[Text, Field(min_length=3, max_length=320)]
+Password = Annotated[Text, Field(min_length=10, max_length=200)]
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://\S+$"), AfterValidator(_url)]
+
+
+# ---------------------------------------------------------------- models
+
+class UserOut(Out):
+    id: int
+    name: str
+    email: str
+    role: str
+    active: bool
+
+
+class AccountOut(Out):
+    id: int
+    kind: str
+    page_name: str
+    plan: str | None = Field(description="null for additional and sub-account users: billing data (R-ACC-4)")
+    package: str | None = Field(None, description="a sub-account's package; null unless the main account asks")
+    trial_ends_at: dt.datetime | None = Field(None, description="null for additional and sub-account users")
+    language: str
+
+
+class Me(Out):
+    user: UserOut
+    account: AccountOut
+    role: Literal["main", "additional", "sub"]
+    impersonated_by: int | None = None
+    limits: dict[str, Any] = Field(description="what the account can do (attendees, presenters, cameras, "
+                                   "recording minutes, storage, ...); the main account also sees which purchases "
+                                   "its plan allows (additional_users)")
+
+
+class Signup(Model):
+    """R-ACC-1: no payment details are asked."""
+    name: Name
+    email: Email
+    password: Password
+    page_name: Annotated[Text, Field(max_length=120)] = ""
+    language: Lang = "en"
+
+
+class Login(Model):
+    email: Annotated[Text, Field(max_length=320)]
+    password: Annotated[Text, Field(max_length=200)]
+
+
+class Activate(Model):
+    token: Annotated[Text, Field(min_length=1, max_length=200)]
+    password: Password
+
+
+# R-ACC-4: "additional users and sub-account users cannot see the billing data of the main account" (seed FAQ:
+# "не могут просматривать данные для выставления счетов"). The original's billing page ("Платежные сведения")
+# shows the plan size, payment terms, price, free minutes and the renewal date, with payment methods, add-ons and
+# invoices: so /me shows them the plan, its period and end (trialEndsAt) and the sub-account's package only to
+# the main account, and never the add-ons or what the plan lets one buy. The working limits (attendees,
+# presenters, cameras, recording minutes, storage) stay: they say what the user can do, as the room and the
+# storage bar show everyone in the original, and are not payment data.
+BILLING_LIMITS = ("additional_users",)
+
+
+def me(p: identity.Principal) -> Me:
+    parent = p.main if p.account.kind == "sub" else None
+    limits = subscription.account_limits(p.account, parent).__dict__
+    account = AccountOut.model_validate(p.account)
+    if p.role != "main":
+        account = account.model_copy(update={"plan": None, "package": None, "trial_ends_at": None})
+        limits = {k: v for k, v in limits.items() if k not in BILLING_LIMITS}
+    return Me(user=UserOut.model_validate(p.user), account=account, role=p.role,
+              impersonated_by=p.impersonator.id if p.impersonator else None, limits=limits)
+
+
+async def _signed_in(ctx: Ctx, user: Any) -> Me:
+    token = await identity.new_session(ctx.s, user)
+    ctx.cookies.append((COOKIE, token))
+    p = await identity.resolve(ctx.s, token)
+    assert p is not None
+    return me(p)
+
+
+@API("POST", "/api/v1/signup", "sign up: a 7-day trial without payment details (R-ACC-1)", "accounts",
+     body=Signup, response=Me, status=201, auth=False, errors=(409,), idempotent=False)  # sets the cookie
+async def signup(ctx: Ctx) -> Me:
+    b: Signup = ctx.body
+    identity.check_email(b.email)
+    _, user = await identity.signup(ctx.s, b.name, b.email, b.password, b.page_name, b.language)
+    return await _signed_in(ctx, user)
+
+
+@API("POST", "/api/v1/session", "sign in: sets the session cookie of the web UI", "accounts", body=Login,
+     response=Me, auth=False)
+async def login(ctx: Ctx) -> Me:
+    user = await identity.login(ctx.s, ctx.body.email, ctx.body.password)
+    return await _signed_in(ctx, user)
+
+
+@API("DELETE", "/api/v1/session", "sign out (also ends a log-in-as)", "accounts", status=204)
+async def logout(ctx: Ctx) -> None:
+    token = ctx.request.cookies.get(COOKIE)
+    if token:
+        await identity.end_session(ctx.s, token)
+    ctx.cookies.append((COOKIE, None))
+
+
+@API("POST", "/api/v1/activate", "activate an additional user or a sub-account: set the password from the "
+     "e-mailed link (R-ACC-3)", "accounts", body=Activate, response=Me, auth=False)
+async def activate(ctx: Ctx) -> Me:
+    user = await identity.activate(ctx.s, ctx.body.token, ctx.body.password)
+    return await _signed_in(ctx, user)
+
+
+@API("GET", "/api/v1/me", "who is signed in, with the account's limits", "accounts", response=Me)
+async def whoami(ctx: Ctx) -> Me:
+    return me(ctx.user)
+
+
+# ---------------------------------------------------------------- account settings (R-ACC-5)
+
+class Colors(Model):
+    primary: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    accent: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    background: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    text: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+
+
+class Backgrounds(Model):
+    room: Url | None = None
+    registration: Url | None = None
+    lobby: Url | None = None
+    thank_you: Url | None = None
+
+
+class EmailBlock(Model):
+    """A block of the invitation e-mail; text, image and url blocks carry a value (R-ROOM-11)."""
+    type: Literal["logo", "link", "room_id", "token", "dial_in", "agenda", "presenter", "buttons", "text", "image",
+                  "url"]
+    value: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+class Branding(Model):
+    """R-ROOM-11: logo, colours, background images of the room and its pages, e-mail layout and signature."""
+    logo: Url | None = None
+    colors: Colors | None = None
+    backgrounds: Backgrounds | None = None
+    email_blocks: Annotated[list[EmailBlock], Field(max_length=30)] | None = None
+    signature: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+class AccountSettings(Out):
+    name: str
+    language: str
+    signature: str
+    branding: dict[str, Any]
+    auto_record: bool
+
+
+class AccountSettingsPatch(Model):
+    name: Name | None = None
+    language: Lang | None = None
+    signature: Annotated[Text, Field(max_length=2000)] | None = None
+    branding: Branding | None = None
+    auto_record: bool | None = None
+
+
+def _settings(p: identity.Principal) -> AccountSettings:
+    return AccountSettings(name=p.user.name, language=p.user.language, signature=p.account.signature or "",
+                           branding=p.account.branding or {}, auto_record=bool((p.account.settings or {}).get(
+                               "autoRecord")))
+
+
+@API("GET", "/api/v1/account/settings", "personal data, signature, language, branding, auto-recording "
+     "(R-ACC-5)", "accounts", response=AccountSettings)
+async def get_settings(ctx: Ctx) -> AccountSettings:
+    return _settings(ctx.user)
+
+
+@API("PATCH", "/api/v1/account/settings", "change account settings (R-ACC-5); additional users change only "
+     "their own name and language", "accounts", body=AccountSettingsPatch, response=AccountSettings,
+     errors=(403,))
+async def patch_settings(ctx: Ctx) -> AccountSettings:
+    p, b = ctx.user, ctx.body
+    if b.name is not None:
+        p.user.name = b.name
+    if b.language is not None:
+        p.user.language = b.language
+        if p.user.role == "owner":
+            p.account.language = b.language
+    shared = b.signature is not None or b.branding is not None or b.auto_record is not None
+    if shared and p.role == "additional":
+        raise forbidden("the account's signature, branding and advanced settings belong to the main account")
+    if b.signature is not None:
+        p.account.signature = b.signature
+    if b.branding is not None:
+        p.account.branding = b.branding.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if b.auto_record is not None:
+        p.account.settings = {**(p.account.settings or {}), "autoRecord": b.auto_record}
+    return _settings(p)
+
+
+# ---------------------------------------------------------------- API keys
+
+class ApiKeyIn(Model):
+    name: Name
+
+
+class ApiKeyOut(Out):
+    id: int
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None = None
+
+
+class NewApiKey(ApiKeyOut):
+    key: str = Field(description="shown once: send it as 'Authorization: Bearer <key>'")
+
+
+class ApiKeyList(Out):
+    items: list[ApiKeyOut]
+
+
+@API("POST", "/api/v1/api-keys", "make an API key for the API (shown once)", "accounts", body=ApiKeyIn,
+     response=NewApiKey, status=201, errors=(403,), idempotent=True)
+async def create_api_key(ctx: Ctx) -> NewApiKey:
+    key, token = await identity.new_api_key(ctx.s, ctx.user, ctx.body.name)
+    return NewApiKey(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, key=token)
+
+
+@API("GET", "/api/v1/api-keys", "the signed-in user's API keys", "accounts", response=ApiKeyList)
+async def list_api_keys(ctx: Ctx) -> ApiKeyList:
+    return ApiKeyList(items=[ApiKeyOut.model_validate(k) for k in await identity.api_keys(ctx.s, ctx.user)])
+
+
+@API("DELETE", "/api/v1/api-keys/{id}", "revoke an API key", "accounts", status=204)
+async def delete_api_key(ctx: Ctx) -> None:
+    await identity.delete_api_key(ctx.s, ctx.user, ctx.id())
+
+
+# ---------------------------------------------------------------- additional users (R-ACC-2)
+
+class UserIn(Model):
+    name: Name
+    email: Email
+
+
+class UserList(Out):
+    items: list[UserOut]
+
+
+@API("GET", "/api/v1/users", "the users of the main account (main account only)", "users", response=UserList,
+     errors=(403,))
+async def list_users(ctx: Ctx) -> UserList:
+    ctx.user.require_main("manage users")
+    return UserList(items=[UserOut.model_validate(u) for u in await identity.users(ctx.s, ctx.user)])
+
+
+@API("POST", "/api/v1/users", "add an additional user (up to 3, Live or Automated plan; R-ACC-2); they get an "
+     "activation e-mail", "users", body=UserIn, response=UserOut, status=201, errors=(402, 403, 409),
+     idempotent=True)
+async def add_user(ctx: Ctx) -> UserOut:
+    user = await identity.add_user(ctx.s, ctx.user, ctx.body.name, ctx.body.email, ctx.settings.public_url)
+    return UserOut.model_validate(user)
+
+
+@API("DELETE", "/api/v1/users/{id}", "remove an additional user and their events", "users", status=204,
+     errors=(400, 403))
+async def delete_user(ctx: Ctx) -> None:
+    await identity.delete_user(ctx.s, ctx.user, ctx.id())
+
+
+# ---------------------------------------------------------------- sub-accounts (R-ACC-3)
+
+Package = Literal["small", "medium", "large"]
+
+
+class SubIn(Model):
+    page_name: Name
+    user_name: Name
+    email: Email
+    package: Package = "small"
+
+
+class SubPatch(Model):
+    page_name: Name | None = None
+    user_name: Name | None = None
+    package: Package | None = None
+
+
+class SubConfirm(Model):
+    confirm: Annotated[Text, Field(max_length=120, description="the sub-account's page name, repeated")]
+
+
+class SubReassign(SubConfirm):
+    user_name: Name
+    email: Email
+
+
+class SubOut(Out):
+    id: int
+    page_name: str
+    package: str | None
+    storage_mb: int
+    recording_minutes: int
+    user: UserOut | None
+    created_at: dt.datetime
+
+
+class SubList(Out):
+    items: list[SubOut]
+
+
+async def _sub_out(ctx: Ctx, sub: Account) -> SubOut:
+    owner = await identity.sub_owner(ctx.s, sub)
+    lim = subscription.account_limits(sub, ctx.user.main)
+    return SubOut(id=sub.id, page_name=sub.page_name, package=sub.package, storage_mb=lim.storage_mb,
+                  recording_minutes=lim.recording_minutes, user=UserOut.model_validate(owner) if owner else None,
+                  created_at=sub.created_at)
+
+
+@API("GET", "/api/v1/subaccounts", "the sub-accounts (main account only)", "subaccounts", response=SubList,
+     errors=(403,))
+async def list_subaccounts(ctx: Ctx) -> SubList:
+    return SubList(items=[await _sub_out(ctx, a) for a in await identity.subaccounts(ctx.s, ctx.user)])
+
+
+@API("POST", "/api/v1/subaccounts", "create a sub-account (page name, user name, e-mail); the user activates it "
+     "from the e-mailed link (R-ACC-3)", "subaccounts", body=SubIn, response=SubOut, status=201,
+     errors=(403, 409), idempotent=True)
+async def create_subaccount(ctx: Ctx) -> SubOut:
+    b: SubIn = ctx.body
+    sub, _ = await identity.create_subaccount(ctx.s, ctx.user, b.page_name, b.user_name, b.email, b.package,
+                                              ctx.settings.public_url)
+    return await _sub_out(ctx, sub)
+
+
+@API("GET", "/api/v1/subaccounts/{id}", "one sub-account", "subaccounts", response=SubOut, errors=(403,))
+async def get_subaccount(ctx: Ctx) -> SubOut:
+    return await _sub_out(ctx, await identity.subaccount(ctx.s, ctx.user, ctx.id()))
+
+
+@API("PATCH", "/api/v1/subaccounts/{id}", "edit a sub-account or change its package (R-ACC-3)", "subaccounts",
+     body=SubPatch, response=SubOut, errors=(403,))
+async def edit_subaccount(ctx: Ctx) -> SubOut:
+    sub = await identity.edit_subaccount(ctx.s, ctx.user, ctx.id(), ctx.body.model_dump())
+    return await _sub_out(ctx, sub)
+
+
+@API("POST", "/api/v1/subaccounts/{id}/reassign", "reassign: delete the user with their data and invite a new "
+     "one (irreversible; repeat the page name in 'confirm')", "subaccounts", body=SubReassign, response=SubOut,
+     errors=(403, 409))
+async def reassign_subaccount(ctx: Ctx) -> SubOut:
+    b: SubReassign = ctx.body
+    sub_id = ctx.id()
+    sub, _, files = await identity.reassign_subaccount(ctx.s, ctx.user, sub_id, b.user_name, b.email, b.confirm,
+                                                       ctx.settings.public_url)
+    ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
+    return await _sub_out(ctx, sub)
+
+
+@API("DELETE", "/api/v1/subaccounts/{id}", "delete a sub-account and all its data, irreversibly (repeat the page "
+     "name in 'confirm'); the add-on stays bought (R-ACC-3)", "subaccounts", body=SubConfirm, status=204,
+     errors=(403, 409))
+async def delete_subaccount(ctx: Ctx) -> None:
+    sub_id = ctx.id()
+    files = await identity.delete_subaccount(ctx.s, ctx.user, sub_id, ctx.body.confirm)
+    # the bytes go once the rows have
+    ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
+
+
+@API("POST", "/api/v1/subaccounts/{id}/login-as", "log in as the sub-account (R-ACC-3): the session now acts as "
+     "its user", "subaccounts", response=Me, errors=(403, 409), idempotent=False)       # sets the cookie
+async def login_as(ctx: Ctx) -> Me:
+    token = await identity.login_as(ctx.s, ctx.user, ctx.id())
+    ctx.cookies.append((COOKIE, token))
+    p = await identity.resolve(ctx.s, token)
+    assert p is not None
+    return me(p)
+
+
+# ---------------------------------------------------------------- billing (R-ACC-4)
+
+class BillingOut(Out):
+    plan: str
+    period: str | None
+    trial_ends_at: dt.datetime | None
+    addons: dict[str, int]
+    limits: dict[str, Any]
+    notice: str | None = Field(None, description="what a change of plan did besides (additional users switched "
+                                                 "off or on, R-ACC-2)")
+
+
+class PlanIn(Model):
+    plan: Literal["mywebinars", "mywebinars_pro", "live", "automated"]
+    period: Literal["monthly", "annual"] = "monthly"
+
+
+class AddonIn(Model):
+    addon: Literal["parallel_sessions", "sub_accounts", "extra_users", "extra_storage_mb", "extra_recording_minutes",
+                   "extra_cameras"]
+    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+
+
+@API("GET", "/api/v1/billing", "plan, period, add-ons and limits: the main account only (R-ACC-4)", "billing",
+     response=BillingOut, errors=(403,))
+async def get_billing(ctx: Ctx) -> BillingOut:
+    return BillingOut.model_validate(subscription.billing(ctx.user))
+
+
+@API("POST", "/api/v1/billing/plan", "choose a paid plan (main account only; no way back to the trial). A plan "
+     "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
+     "switches them on (R-ACC-2)", "billing", body=PlanIn, response=BillingOut, errors=(403,))
+async def change_plan(ctx: Ctx) -> BillingOut:
+    change = await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period)
+    await webhooks.emit(ctx.s, ctx.user.main.id, "billing.plan_changed",
+                        {"plan": ctx.body.plan, "period": ctx.body.period,
+                         "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
+    await lifecycle.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # at once, even in a full room
+    return BillingOut.model_validate({**subscription.billing(ctx.user), "notice": change.notice})
+
+
+@API("POST", "/api/v1/billing/addons", "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",
+     "billing", body=AddonIn, response=BillingOut, errors=(402, 403, 409))
+async def buy_addon(ctx: Ctx) -> BillingOut:
+    subscription.buy_addon(ctx.user, ctx.body.addon, ctx.body.quantity)
+    await webhooks.emit(ctx.s, ctx.user.main.id, "billing.addon_added",
+                        {"addon": ctx.body.addon, "quantity": ctx.body.quantity})
+    await lifecycle.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # e.g. extra cameras, at once
+    return BillingOut.model_validate(subscription.billing(ctx.user))
+
+
+# ---------------------------------------------------------------- webhooks
+
+EventType = Literal[webhooks.EVENT_TYPES]  # type: ignore[valid-type]
+
+
+class WebhookIn(Model):
+    url: Url
+    events: Annotated[list[EventType], Field(max_length=len(webhooks.EVENT_TYPES))] = Field(
+        default_factory=list, description="what to send; empty: everything")
+
+
+class WebhookOut(Out):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: dt.datetime
+
+
+class NewWebhook(WebhookOut):
+    secret: str = Field(description="shown once: the HMAC-SHA256 key of the X-Mediaserver-Signature header")
+
+
+class WebhookList(Out):
+    items: list[WebhookOut]
+
+
+class DeliveryOut(Out):
+    id: int
+    event_type: str
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+    next_attempt_at: dt.datetime
+
+
+class DeliveryPage(Out):
+    items: list[DeliveryOut]
+    total: int
+    offset: int
+    limit: int
+
+
+def _integrations(ctx: Ctx) -> int:
+    """The account whose integrations these are; additional users have none (R-ACC-5)."""
+    if ctx.user.role == "additional":
+        raise forbidden("integrations belong to the main account (R-ACC-5)")
+    return ctx.user.account.id
+
+
+@API("POST", "/api/v1/webhooks", "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
+     "webhooks", body=WebhookIn, response=NewWebhook, status=201, errors=(403,), idempotent=True)
+async def create_webhook(ctx: Ctx) -> NewWebhook:
+    hook = await subscriptions.subscribe(ctx.s, _integrations(ctx), ctx.body.url, ctx.body.events)
+    return NewWebhook.model_validate(hook)
+
+
+@API("GET", "/api/v1/webhooks", "the account's webhooks", "webhooks", response=WebhookList, errors=(403,))
+async def list_webhooks(ctx: Ctx) -> WebhookList:
+    rows = await subscriptions.webhooks(ctx.s, _integrations(ctx))
+    return WebhookList(items=[WebhookOut.model_validate(h) for h in rows])
+
+
+@API("DELETE", "/api/v1/webhooks/{id}", "remove a webhook and its delivery log", "webhooks", status=204,
+     errors=(403,))
+async def delete_webhook(ctx: Ctx) -> None:
+    await subscriptions.unsubscribe(ctx.s, _integrations(ctx), ctx.id())
+
+
+@API("GET", "/api/v1/webhooks/{id}/deliveries", "the delivery log, newest first", "webhooks",
+     response=DeliveryPage, paginated=True, errors=(403,))
+async def webhook_deliveries(ctx: Ctx) -> dict[str, Any]:
+    account_id = _integrations(ctx)
+    hook_id = ctx.id()
+    offset, limit = ctx.page()
+    rows, total = await subscriptions.deliveries(ctx.s, account_id, hook_id, offset, limit)
+    return page([DeliveryOut.model_validate(r) for r in rows], total, offset, limit)

@@ -1,0 +1,140 @@
+"""On-demand and automated events over HTTP (R-ROOM-4, R-AUTO-1, R-AUTO-2): the watch page, the files behind
+signed watch URLs with Range requests, the organiser's view statistics, and the timeline an automated event's
+attendees play. The watch URL of an on-demand event comes from the public join
+(``POST /api/v1/public/events/{roomId}/join``), which applies the event's access rules (mediaserver.events.registration); the
+timeline of an automated event is given to those the join let in (their room join token)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import Field
+
+from mediaserver.errors import ControlError, not_found
+from mediaserver.events import automation, lifecycle, ondemand
+from mediaserver.library import catalog
+from mediaserver.library.storage import Storage
+from mediaserver.rtc import tokens
+from mediaserver.store.db import utcnow
+from signaling import keys
+from signaling.api.framework import API, Ctx, Model, Out, Text, page
+from signaling.errors import SignalError, json_error
+from signaling.pages import STATIC
+
+
+async def play(request: web.Request) -> web.StreamResponse:
+    """GET /play/{token}: the video of an on-demand event, or a file of an automated event's timeline, streamed
+    from disk (sendfile) with single-range requests (206, 416) by aiohttp's FileResponse; a forged or expired
+    token is refused with 403."""
+    settings = request.app[keys.SETTINGS]
+    try:
+        file_id, event_id = ondemand.verify_watch(settings.secret, request.match_info["token"])
+    except ondemand.WatchRefused as e:
+        return json_error(SignalError("forbidden", str(e), 403))
+    try:
+        async with request.app[keys.DB].read() as s:
+            video = await catalog.offered_file(s, Storage.of(settings), file_id, event_id)
+    except ControlError as e:
+        return json_error(SignalError(e.code, e.message, e.status))
+    return web.FileResponse(video.path, headers={
+        "Content-Type": video.content_type,
+        "Cache-Control": "private, no-transform", "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff"})
+
+
+async def watch_page(request: web.Request) -> web.FileResponse:
+    """GET /watch/{id}: the viewer's page of an on-demand event (the invitation link of one, R-AUTO-2)."""
+    return web.FileResponse(STATIC / "watch.html", headers={"Cache-Control": "no-cache"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/play/{token}", play)
+    app.router.add_get("/watch/{id}", watch_page)
+
+
+# ---------------------------------------------------------------- statistics (R-AUTO-2, R-STAT-1)
+
+class ViewOut(Out):
+    name: str
+    email: str
+    watched_at: dt.datetime
+
+
+class ViewPage(Out):
+    items: list[ViewOut]
+    total: int = 0
+    offset: int
+    limit: int
+    unique_viewers: int
+
+
+@API("GET", "/api/v1/events/{id}/views", "who watched an on-demand event, newest first, with the number of views "
+     "and of unique viewers (R-AUTO-2, R-STAT-1)", "events", response=ViewPage, paginated=True)
+async def list_views(ctx: Ctx) -> dict[str, Any]:
+    ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
+    offset, limit = ctx.page()
+    rows, total, unique = await ondemand.views(ctx.s, ev, offset, limit)
+    items = [ViewOut(name=a.name, email=a.email, watched_at=a.joined_at) for a in rows]
+    return {**page(items, total, offset, limit), "unique_viewers": unique}
+
+
+# ---------------------------------------------------------------- automated events (R-AUTO-1)
+
+class TimelineAsk(Model):
+    token: Annotated[Text, Field(min_length=1, max_length=4000)] = Field(
+        description="the join token that POST /api/v1/public/events/{roomId}/join gave for this event's room")
+
+
+class TimelineMedia(Out):
+    url: str = Field(description="the file, relative to this server (/play/<token>, signed and short-lived; "
+                                 "Range requests work)")
+    content_type: str
+    name: str
+    expires_at: dt.datetime
+
+
+class TimelineEntry(Out):
+    component: str
+    start: int = Field(description="seconds after the session's start")
+    duration: int
+    ref: str | None = None
+    text: str | None = None
+    url: str | None = None
+    button_text: str | None = None
+    media: TimelineMedia | None = Field(None, description="recording, video, presentation: what to show")
+
+
+class TimelinePlayback(Out):
+    """Everyone plays at the same position, ``serverTime - startedAt`` (no seeking or pausing): a late attendee
+    comes in mid-way, as into a live webinar. The components are given only while the event is live."""
+    status: str
+    starts_at: dt.datetime | None
+    started_at: dt.datetime | None = Field(description="the session's real start: the zero of the timeline")
+    ends_at: dt.datetime | None
+    server_time: dt.datetime = Field(description="the server's clock, to correct the browser's")
+    position: float | None = Field(description="seconds into the timeline now")
+    length: int
+    thank_you_url: str | None
+    reason: str | None = Field(None, description="status failed: why the event did not start")
+    items: list[TimelineEntry]
+
+
+@API("POST", "/api/v1/public/events/{roomId}/timeline", "an automated event's timeline as its attendees play it "
+     "now: position, components and signed URLs of their files (R-ROOM-4, R-AUTO-1); for those the join let in",
+     "public", body=TimelineAsk, response=TimelinePlayback, auth=False, errors=(403, 409))
+async def timeline(ctx: Ctx) -> TimelinePlayback:
+    room_id = ctx.request.match_info["roomId"]
+    ev = await lifecycle.event_by_room(ctx.s, room_id) if room_id.isdigit() and len(room_id) == 9 else None
+    if ev is None:
+        raise not_found("event with this room ID")
+    try:
+        grant = tokens.verify(ctx.settings.secret, ctx.body.token)
+    except tokens.TokenError as e:
+        raise ControlError("forbidden", f"join the event first: {e}", 403) from None
+    if grant.room != ev.room_id:
+        raise ControlError("forbidden", "this join token is for another room", 403)
+    if ev.kind != "automated":
+        raise ControlError("not_automated", "only an automated event plays a timeline (R-ROOM-4)", 409)
+    data = await automation.playback(ctx.s, ev, ctx.settings.secret, ctx.settings.watch_url_ttl, utcnow())
+    return TimelinePlayback.model_validate(data)

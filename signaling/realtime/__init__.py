@@ -1,0 +1,1 @@
+"""Real-time signaling: the WebSocket protocol and WHIP/WHEP."""

@@ -1,0 +1,211 @@
+"""The WebSocket protocol (see docs/signaling.md): JSON requests with ids, replies and notifications."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from mediaserver.rtc import tokens
+from mediaserver.rtc.avatars import AvatarError, AvatarStore
+from mediaserver.rtc.rooms import Participant, RoomManager
+from signaling import keys
+from signaling.errors import SignalError, classify
+
+log = logging.getLogger("signaling.realtime.ws")
+MAX_MESSAGE = 256 * 1024
+
+
+class Connection:
+    """One WebSocket client: at most one participant in one room."""
+
+    def __init__(self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str,
+                 avatars: AvatarStore | None = None) -> None:
+        self.ws = ws
+        self.rooms = rooms
+        self.avatars = avatars or AvatarStore()
+        self.secret = secret
+        self.participant: Participant | None = None
+        # messages to send, in order, and the pump's wake-up: a list and one future rather than an
+        # asyncio.Queue (three deques and an Event, about 3 KB per idle connection)
+        self._out: list[dict[str, Any]] = []
+        self._wake: asyncio.Future[None] | None = None
+
+    def send(self, msg: dict[str, Any]) -> None:
+        """Queue a message for the client; the pump sends them in order."""
+        self._out.append(msg)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        self.send({"method": method, "params": params})
+
+    async def pump(self) -> None:
+        while True:
+            if not self._out:
+                self._wake = asyncio.get_running_loop().create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
+                continue
+            batch, self._out = self._out, []
+            for msg in batch:
+                if self.ws.closed:
+                    return
+                await self.ws.send_json(msg)
+
+    def handle(self, msg: Any) -> dict[str, Any]:
+        if not isinstance(msg, dict):
+            raise SignalError("bad_request", "a message must be a JSON object")
+        method, params = msg.get("method"), msg.get("params", {})
+        if not isinstance(method, str):
+            raise SignalError("bad_request", "missing 'method' (a string)")
+        if not isinstance(params, dict):
+            raise SignalError("bad_request", "'params' must be an object")
+        fn = getattr(self, "do_" + method, None)
+        if fn is None:
+            raise SignalError("unknown_method", f"unknown method {method!r}")
+        if method != "join" and self.participant is None:
+            raise SignalError("not_joined", "send 'join' with a token first")
+        if self.participant is not None and self.participant.room.participants.get(self.participant.id) is None \
+                and method not in ("leave", "join"):
+            self.participant = None      # removed by the host, or the session ended
+            raise SignalError("not_joined", "you are no longer in the room; join again")
+        reply: dict[str, Any] = fn(params)
+        return reply
+
+    @staticmethod
+    def _sdp(params: dict[str, Any]) -> str:
+        s = params.get("sdp")
+        if not isinstance(s, str) or not s:
+            raise SignalError("bad_request", "'sdp' must be a non-empty string")
+        return s
+
+    def do_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.participant is not None and self.participant.room.participants.get(self.participant.id):
+            raise SignalError("conflict", "already joined", 409)
+        token = params.get("token")
+        if not isinstance(token, str):
+            raise SignalError("unauthorized", "'token' (a signed join token) is required", 401)
+        grant = tokens.verify(self.secret, token)
+        device = params.get("device", "desktop")
+        if device not in ("desktop", "mobile"):
+            raise SignalError("bad_request", "'device' must be 'desktop' or 'mobile'")
+        room = self.rooms.get(grant.room)
+        self.participant = room.join(grant, self.notify, device=device)
+        if self.participant.status != "joined":    # lobby or waiting: the room's public face only
+            return {"participant": self.participant.describe(), "room": room.settings.public(),
+                    "participants": [], "tracks": []}
+        return {"participant": self.participant.describe(), **room.snapshot(self.participant)}
+
+    def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        sources = params.get("sources")
+        if sources is not None and (not isinstance(sources, dict) or
+                                    not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items())):
+            raise SignalError("bad_request", "'sources' must map mids to camera, microphone or screen")
+        answer, tracks = self.participant.room.publish(self.participant, self._sdp(params), sources,
+                                                       params.get("screenQuality"))
+        return {"sdp": answer, "tracks": [t.describe() for t in tracks]}
+
+    def do_mute(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        muted = params.get("muted")
+        if not isinstance(muted, bool):
+            raise SignalError("bad_request", "'muted' must be true or false")
+        if not muted and not self.participant.can_publish:
+            raise SignalError("forbidden", "you may not speak in this audio mode without the floor", 403)
+        kind = params.get("kind")
+        changed = self.participant.room.mute(self.participant, kind if isinstance(kind, str) else "", muted)
+        return {"tracks": [t.describe() for t in changed]}
+
+    def do_setAvatar(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (the protocol's name)
+        """An image shown instead of the camera (R-MEDIA-6): a data: URL, or null to remove it."""
+        assert self.participant
+        image = params.get("image")
+        try:
+            url = None if image is None else self.avatars.put_data_url(image)
+        except AvatarError as e:
+            raise SignalError("bad_request", str(e)) from e
+        self.participant.room.set_avatar(self.participant, url)
+        return {"avatar": url}
+
+    def do_host(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        action = params.get("action")
+        if not isinstance(action, str):
+            raise SignalError("bad_request", "'action' (a string) is required")
+        return self.participant.room.host_action(self.participant, action, params)
+
+    def do_unpublish(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        track = params.get("track")
+        if track is not None and not isinstance(track, str):
+            raise SignalError("bad_request", "'track' must be a track id string")
+        self.participant.room.unpublish(self.participant, track)
+        return {}
+
+    def do_subscribe(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        return {"sdp": self.participant.room.subscribe(self.participant)}
+
+    def do_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.participant
+        self.participant.room.answer(self.participant, self._sdp(params))
+        return {}
+
+    def do_leave(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.close()
+        return {}
+
+    def close(self) -> None:
+        if self.participant is not None:
+            self.participant.room.leave(self.participant)
+            self.participant = None
+
+
+async def _reply(conn: Connection, data: str) -> dict[str, Any]:
+    """The reply to one text message (a function, so that the parsed request does not outlive it). A few host
+    actions (recording, R-REC-1) need the database: their result is awaited, the connection's next message
+    waits for it."""
+    rid = None
+    try:
+        msg = json.loads(data)
+        rid = msg.get("id") if isinstance(msg, dict) else None
+        result = conn.handle(msg)
+        if inspect.isawaitable(result):
+            result = await result
+        return {"id": rid, "result": result}
+    except json.JSONDecodeError as e:
+        return {"id": None, "error": {"code": "bad_json", "message": f"not JSON: {e.msg} at {e.pos}"}}
+    except Exception as e:  # domain errors become replies; anything else is a bug, logged
+        try:
+            err = classify(e)
+        except Exception:
+            log.exception("internal error handling a signaling message")
+            err = SignalError("internal", "internal error", 500)
+        return {"id": rid, "error": {"code": err.code, "message": err.message}}
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=5, max_msg_size=MAX_MESSAGE)   # a dead client is gone within ~10 s
+    await ws.prepare(request)
+    conn = Connection(ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret, request.app[keys.AVATARS])
+    pump = asyncio.create_task(conn.pump())
+    try:
+        async for raw in ws:
+            if raw.type != WSMsgType.TEXT:
+                await ws.send_json({"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}})
+                continue
+            conn.send(await _reply(conn, raw.data))
+            # the frame would keep the last message (an SDP of a few KB) for the connection's life
+            del raw
+    finally:
+        conn.close()
+        await asyncio.sleep(0)
+        pump.cancel()
+    return ws

@@ -1,0 +1,43 @@
+// The people panel: everyone in the room with role, media state and, for the host, floor and remove buttons.
+import { t } from '/static/i18n.js';
+import { $, el, hue, initials } from './dom.js';
+import { page, S } from './state.js';
+
+function mediaState(micOn, camOn) {
+  const span = el('span', { class: 'media-state' });
+  span.innerHTML = `<svg class="${micOn ? 'on' : 'off'}" viewBox="0 0 24 24"><use href="#i-mic${micOn ? '' : '-off'}"/></svg>`
+    + `<svg class="${camOn ? 'on' : 'off'}" viewBox="0 0 24 24"><use href="#i-cam${camOn ? '' : '-off'}"/></svg>`;
+  return span;
+}
+
+export function renderPeople() {
+  const ul = $('#people-list');
+  const me = page.client.participant && page.client.participant.id;
+  const host = S.role === 'host';
+  const order = { host: 0, presenter: 1, attendee: 2 };
+  const people = [...page.client.participants.values()].sort((a, b) => (order[a.role] ?? 3) - (order[b.role] ?? 3) || String(a.name).localeCompare(b.name));
+  const rows = people.map((p) => {
+    const tracks = [...page.client.tracks.values()].filter((x) => x.participant === p.id);
+    const micOn = p.id === me ? page.client.localTracks('microphone').length && !page.client.muted.audio : tracks.some((x) => x.kind === 'audio' && !x.muted);
+    const camOn = p.id === me ? page.client.localTracks('camera').length && !page.client.muted.video : tracks.some((x) => x.source === 'camera' && !x.muted);
+    const actions = el('span', { class: 'actions' });
+    if (host && p.id !== me) {
+      if (p.role === 'attendee') {
+        const floor = !!p.floor;
+        actions.append(el('button', { type: 'button', class: 'small', dataset: { act: floor ? 'revokeFloor' : 'grantFloor', id: p.id } }, t(floor ? 'people.revoke' : 'people.grant')));
+      }
+      actions.append(el('button', { type: 'button', class: 'small danger', dataset: { act: 'remove', id: p.id } }, t('people.remove')));
+    }
+    const status = p.status && p.status !== 'joined' ? el('span', { class: 'badge' }, t(`status.${p.status}`)) : null;
+    return el('li', { dataset: { id: p.id } },
+      el('span', { class: 'mini-avatar', style: `--hue:${hue(p.id || p.name)}` }, initials(p.name)),
+      el('span', { class: 'who' }, el('span', { class: 'pname' }, `${p.name}${p.id === me ? ` (${t('tile.you')})` : ''}`),
+        el('small', {}, t(`role.${p.role}`) + (p.floor ? ` · ${t('people.hasFloor')}` : ''), ' ', status)),
+      mediaState(micOn, camOn),
+      actions);
+  });
+  ul.replaceChildren(...rows);
+  if (S.role !== 'host' && (S.room || {}).type === 'webinar') {
+    ul.append(el('li', { class: 'muted note' }, t('people.webinarNote')));
+  }
+}
