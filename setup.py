@@ -79,6 +79,7 @@ setup(
         "argon2-cffi>=23.1",
         "aiosmtplib>=3.0",
         "pydantic>=2.6",
+        "pydantic-core>=2.14",  # PydanticCustomError: API validation errors with our own codes
         "av>=12",           # PyAV: recordings, live feeds and streams (mediaserver.output)
         "numpy>=1.26",
     ],
