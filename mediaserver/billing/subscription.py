@@ -35,6 +35,11 @@ def account_limits(account: Account, parent: Account | None) -> plans.Limits:
     return plans.limits(account.plan, account.package, account.addons or {}, parent.plan if parent else None)
 
 
+def subaccount_limits(p: Principal, sub: Account) -> plans.Limits:
+    """A sub-account's limits as its main account sees them: its package under the main account's plan (R-ACC-3)."""
+    return account_limits(sub, p.main)
+
+
 def trial_expired(main: Account, now: dt.datetime | None = None) -> bool:
     return main.plan == "trial" and main.trial_ends_at is not None and main.trial_ends_at <= (now or utcnow())
 

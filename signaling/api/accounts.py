@@ -313,7 +313,7 @@ class SubList(Out):
 
 async def _sub_out(ctx: Ctx, sub: Account) -> SubOut:
     owner = await identity.sub_owner(ctx.s, sub)
-    lim = subscription.account_limits(sub, ctx.user.main)
+    lim = subscription.subaccount_limits(ctx.user, sub)
     return SubOut(id=sub.id, page_name=sub.page_name, package=sub.package, storage_mb=lim.storage_mb,
                   recording_minutes=lim.recording_minutes, user=UserOut.model_validate(owner) if owner else None,
                   created_at=sub.created_at)
