@@ -8,11 +8,12 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,9 @@ ACTIVATION_DAYS = 7
 IDEMPOTENCY_TTL = dt.timedelta(hours=24)   # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
 _hasher = PasswordHasher()            # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("not a password")
+
+#: main (the main account's owner), additional (R-ACC-2) or sub (a sub-account's user, R-ACC-3)
+Role = Literal["main", "additional", "sub"]
 
 
 def digest(token: str) -> str:
@@ -65,7 +69,7 @@ class Principal:
     impersonator: User | None = None
 
     @property
-    def role(self) -> str:
+    def role(self) -> Role:
         """main (the main account's owner), additional (R-ACC-2) or sub (a sub-account's user, R-ACC-3)."""
         if self.account.kind == "sub":
             return "sub"
@@ -77,6 +81,13 @@ class Principal:
         if self.role != "main":
             raise forbidden(f"only the main account can {what} (R-ACC-4); you are signed in as "
                             f"{'an additional user' if self.role == 'additional' else 'a sub-account user'}")
+
+    def integrations(self) -> int:
+        """The account whose integrations (webhooks) these are: the user's own, main or sub-account; additional
+        users have none (403, R-ACC-5)."""
+        if self.role == "additional":
+            raise forbidden("integrations belong to the main account (R-ACC-5)")
+        return self.account.id
 
 
 async def _email_free(s: AsyncSession, email: str) -> None:
@@ -173,6 +184,7 @@ async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None
     """Forget Idempotency-Keys older than IDEMPOTENCY_TTL (the dispatcher's sweep); returns how many went."""
     result = await s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow())
                                                           - IDEMPOTENCY_TTL))
+    assert isinstance(result, CursorResult)         # a DELETE without RETURNING: its rowcount is the answer
     return int(result.rowcount or 0)
 
 
@@ -195,6 +207,38 @@ async def delete_api_key(s: AsyncSession, p: Principal, key_id: int) -> None:
     if key is None or key.user_id != p.user.id:
         raise not_found("API key")
     await s.delete(key)
+
+
+# ---------------------------------------------------------------- account settings (R-ACC-5)
+
+def account_settings(p: Principal) -> dict[str, Any]:
+    """The user's personal data and the account's signature, branding and auto-recording (R-ACC-5)."""
+    return {"name": p.user.name, "language": p.user.language, "signature": p.account.signature or "",
+            "branding": p.account.branding or {}, "autoRecord": bool((p.account.settings or {}).get("autoRecord"))}
+
+
+def update_settings(p: Principal, *, name: str | None = None, language: str | None = None,
+                    signature: str | None = None, branding: dict[str, Any] | None = None,
+                    auto_record: bool | None = None) -> dict[str, Any]:
+    """Change what is given (None: unchanged) and return :func:`account_settings`. Everyone changes their own
+    name and language (the owner's language is also the account's); the signature, branding and advanced
+    settings are the account's, which an additional user may not change (403, R-ACC-5)."""
+    shared = signature is not None or branding is not None or auto_record is not None
+    if shared and p.role == "additional":
+        raise forbidden("the account's signature, branding and advanced settings belong to the main account")
+    if name is not None:
+        p.user.name = name
+    if language is not None:
+        p.user.language = language
+        if p.user.role == "owner":
+            p.account.language = language
+    if signature is not None:
+        p.account.signature = signature
+    if branding is not None:
+        p.account.branding = branding
+    if auto_record is not None:
+        p.account.settings = {**(p.account.settings or {}), "autoRecord": auto_record}
+    return account_settings(p)
 
 
 # ---------------------------------------------------------------- activation (additional users, sub-accounts)
@@ -238,8 +282,8 @@ async def add_user(s: AsyncSession, p: Principal, name: str, email: str, base_ur
     if not plans.PLANS[p.main.plan].additional_users:
         raise ControlError("plan_required", "additional users need the Live or Automated plan (R-ACC-2)", 402)
     bought = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
-    have = await s.scalar(select(func.count()).select_from(User).where(
-        User.account_id == p.main.id, User.role == "additional"))
+    have = (await s.execute(select(func.count()).select_from(User).where(
+        User.account_id == p.main.id, User.role == "additional"))).scalar_one()
     if have >= bought:
         raise ControlError("limit_reached", f"the account has {bought} additional user(s) bought and {have} in use; "
                            f"at most {plans.MAX_ADDITIONAL_USERS} can be bought (R-ACC-2)", 409)
@@ -248,6 +292,8 @@ async def add_user(s: AsyncSession, p: Principal, name: str, email: str, base_ur
 
 
 async def users(s: AsyncSession, p: Principal) -> list[User]:
+    """The users of the main account (main account only, R-ACC-2)."""
+    p.require_main("manage users")
     return list(await s.scalars(select(User).where(User.account_id == p.account.id).order_by(User.id)))
 
 
@@ -287,7 +333,8 @@ async def create_subaccount(s: AsyncSession, p: Principal, page_name: str, user_
     p.require_main("create sub-accounts")
     email = check_email(email)
     bought = int((p.main.addons or {}).get("sub_accounts", 0))
-    have = await s.scalar(select(func.count()).select_from(Account).where(Account.parent_id == p.main.id))
+    have = (await s.execute(select(func.count()).select_from(Account).where(Account.parent_id == p.main.id))
+            ).scalar_one()
     if have >= bought:
         raise ControlError("limit_reached", f"{bought} sub-account(s) bought and {have} in use: the main account "
                            "buys more as the sub_accounts add-on (R-ACC-3, R-BILL-5)", 409)

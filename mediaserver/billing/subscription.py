@@ -1,11 +1,11 @@
 """An account's subscription (R-ACC-1, -4; R-BILL-2, -4, -5): the limits its plan, package and add-ons give, the
-trial's end, the billing data the main account sees, a change of plan and buying add-ons. The plans' numbers
-are in mediaserver.billing.plans; paid tickets in mediaserver.billing.payments."""
+trial's end, the billing data each user sees, a change of plan and buying add-ons (which reach the open rooms at
+once). The plans' numbers are in mediaserver.billing.plans; paid tickets in mediaserver.billing.payments."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +13,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.accounts.identity import Principal, deactivated
 from mediaserver.billing import plans
 from mediaserver.errors import ControlError
+from mediaserver.outbox import webhooks
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Account, Session, User
+from mediaserver.store.models import Account, Event, Session, User
+
+if TYPE_CHECKING:
+    from mediaserver.rtc.rooms import RoomManager
+
+# R-ACC-4: "additional users and sub-account users cannot see the billing data of the main account" (seed FAQ:
+# "не могут просматривать данные для выставления счетов"). The original's billing page ("Платежные сведения")
+# shows the plan size, payment terms, price, free minutes and the renewal date, with payment methods, add-ons and
+# invoices: so /me shows them the plan, its period and end (trialEndsAt) and the sub-account's package only to
+# the main account, and never the add-ons or what the plan lets one buy. The working limits (attendees,
+# presenters, cameras, recording minutes, storage) stay: they say what the user can do, as the room and the
+# storage bar show everyone in the original, and are not payment data.
+BILLING_LIMITS = ("additional_users",)
 
 
 def account_limits(account: Account, parent: Account | None) -> plans.Limits:
     """The effective limits of an account (a sub-account's ``parent`` is its main account)."""
     return plans.limits(account.plan, account.package, account.addons or {}, parent.plan if parent else None)
+
+
+def subaccount_limits(p: Principal, sub: Account) -> plans.Limits:
+    """A sub-account's limits as its main account sees them: its package under the main account's plan (R-ACC-3)."""
+    return account_limits(sub, p.main)
 
 
 def trial_expired(main: Account, now: dt.datetime | None = None) -> bool:
@@ -38,6 +56,26 @@ def require_active_plan(p: Principal) -> None:
 
 
 # ---------------------------------------------------------------- billing data, plan, add-ons (R-ACC-4)
+
+@dataclass
+class Visible:
+    """What a user sees of their account's subscription (R-ACC-4): None where it is billing data they may not
+    see; the limits (what they can do) without what the plan lets one buy, unless they are the main account."""
+
+    plan: str | None
+    package: str | None
+    trial_ends_at: dt.datetime | None
+    limits: dict[str, Any]
+
+
+def visible(p: Principal) -> Visible:
+    """The plan, package, trial end and limits of the signed-in user's account, as far as they may see them
+    (R-ACC-4; see BILLING_LIMITS)."""
+    limits = dict(account_limits(p.account, p.main if p.account.kind == "sub" else None).__dict__)
+    if p.role == "main":
+        return Visible(p.account.plan, p.account.package, p.account.trial_ends_at, limits)
+    return Visible(None, None, None, {k: v for k, v in limits.items() if k not in BILLING_LIMITS})
+
 
 def billing(p: Principal) -> dict[str, Any]:
     """What the main account sees of its subscription (R-ACC-4): plan, period, trial end, add-ons, limits."""
@@ -66,9 +104,31 @@ class PlanChange:
         return None
 
 
-async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str) -> PlanChange:
+async def refresh_rooms(s: AsyncSession, main: Account, rooms: RoomManager) -> int:
+    """After a change of plan or an add-on (R-BILL-4: an upgrade takes effect at once, also from inside a full
+    room): the open rooms of the account's events and of its sub-accounts' get the new limits now, and people
+    waiting for a seat come in (R-ROOM-8). How many rooms changed."""
+    ids = [main.id, *(await s.scalars(select(Account.id).where(Account.parent_id == main.id)))]
+    n = 0
+    for ev in await s.scalars(select(Event).where(Event.account_id.in_(ids), Event.status.in_(("live", "planned")))):
+        room = rooms.find(ev.room_id)
+        if room is None or room.settings.state == "ended":
+            continue
+        account = main if ev.account_id == main.id else await s.get(Account, ev.account_id)
+        if account is None:
+            continue
+        lim = account_limits(account, None if account is main else main)
+        room.settings.hd = lim.hd
+        room.apply_caps(plans.room_caps(lim, room.settings.type))
+        n += 1
+    return n
+
+
+async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str, rooms: RoomManager) -> dict[str, Any]:
     """R-BILL-2/-4: the main account moves from the trial to a paid plan (or between paid plans); never back
-    to the trial. Taking payment is the billing module's part.
+    to the trial. Taking payment is the billing module's part. The webhook billing.plan_changed goes out, the
+    open rooms get the new limits at once, even a full one (:func:`refresh_rooms`); returns :func:`billing` with
+    a ``notice`` of what the change did to the additional users.
 
     R-ACC-2: additional users need the Live or Automated plan. The original lets the main account move down to
     "any available paid plan" (seed FAQ: "можно также понизить категорию тарифного плана и перейти на любую
@@ -92,18 +152,24 @@ async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str) -> 
         if change.deactivated:
             await s.execute(delete(Session).where(Session.user_id.in_(change.deactivated)))
     else:
-        room = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
-        room -= sum(1 for u in extra if u.active or not deactivated(u))       # active or still invited
+        free = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
+        free -= sum(1 for u in extra if u.active or not deactivated(u))       # active or still invited
         for user in extra:
-            if room > 0 and deactivated(user):
+            if free > 0 and deactivated(user):
                 user.active = True
                 change.reactivated.append(user.id)
-                room -= 1
-    return change
+                free -= 1
+    await webhooks.emit(s, p.main.id, "billing.plan_changed",
+                        {"plan": plan, "period": period,
+                         "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
+    await refresh_rooms(s, p.main, rooms)
+    return {**billing(p), "notice": change.notice}
 
 
-def buy_addon(p: Principal, addon: str, quantity: int) -> None:
-    """R-ACC-4: only the main account buys add-ons; they need a paid plan (payment details, R-BILL-2)."""
+async def buy_addon(s: AsyncSession, p: Principal, addon: str, quantity: int, rooms: RoomManager) -> dict[str, Any]:
+    """R-ACC-4: only the main account buys add-ons; they need a paid plan (payment details, R-BILL-2). The webhook
+    billing.addon_added goes out and the open rooms get the new limits at once (e.g. extra cameras); returns
+    :func:`billing`."""
     p.require_main("buy add-ons")
     if p.main.plan == "trial":
         raise ControlError("plan_required", "add-ons are bought on a paid plan; the trial has no payment "
@@ -118,3 +184,6 @@ def buy_addon(p: Principal, addon: str, quantity: int) -> None:
         raise ControlError("limit_reached", "at most 3 extra camera feeds (7 in all, R-MEDIA-5)", 409)
     addons[addon] = total
     p.main.addons = addons
+    await webhooks.emit(s, p.main.id, "billing.addon_added", {"addon": addon, "quantity": quantity})
+    await refresh_rooms(s, p.main, rooms)
+    return billing(p)

@@ -18,7 +18,7 @@ to the thank-you page and e-mail (R-STAT-3). This module decides (what is due, h
 clock acts, so the life cycle can use this module's rules without a cycle.
 
 Playing does not push media through the SFU: the room page of an admitted attendee asks for the timeline
-(:func:`playback`) and plays its files from short-lived signed ``/play`` URLs (the on-demand watch URLs of
+(:func:`attendee_playback`, which checks their join token, then :func:`playback`) and plays its files from short-lived signed ``/play`` URLs (the on-demand watch URLs of
 mediaserver.events.ondemand), everyone at the same position, ``now - the session's start``, with no seeking or pausing
 ("attendees must come on time": whoever comes late comes in mid-way, as into a live webinar). The session's real
 start is the zero of the timeline, so nobody misses its first seconds when the clock starts it a little after
@@ -34,10 +34,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import localtime
-from mediaserver.errors import ControlError
+from mediaserver.errors import ControlError, not_found
 from mediaserver.events import ondemand
 from mediaserver.library.files import extension, video_type
 from mediaserver.outbox import mail, webhooks
+from mediaserver.rtc import tokens
 from mediaserver.store.models import Event, EventSession, LibraryFile, User
 
 log = logging.getLogger("mediaserver.events.automation")
@@ -173,3 +174,22 @@ async def playback(s: AsyncSession, ev: Event, secret: str, ttl: int, now: dt.da
                               "expiresAt": dt.datetime.fromtimestamp(expires, dt.timezone.utc)}
         out["items"].append(shown)
     return out
+
+
+async def attendee_playback(s: AsyncSession, room_id: str, join_token: str, secret: str, ttl: int,
+                            now: dt.datetime) -> dict[str, Any]:
+    """:func:`playback` of the automated event of a room ID, for those the public join let in: 404 for no such
+    event, 403 without a valid join token for this very room, 409 for an event that is not automated (R-ROOM-4)."""
+    ev = await s.scalar(select(Event).where(Event.room_id == room_id)) \
+        if room_id.isdigit() and len(room_id) == 9 else None
+    if ev is None:
+        raise not_found("event with this room ID")
+    try:
+        grant = tokens.verify(secret, join_token)
+    except tokens.TokenError as e:
+        raise ControlError("forbidden", f"join the event first: {e}", 403) from None
+    if grant.room != ev.room_id:
+        raise ControlError("forbidden", "this join token is for another room", 403)
+    if ev.kind != "automated":
+        raise ControlError("not_automated", "only an automated event plays a timeline (R-ROOM-4)", 409)
+    return await playback(s, ev, secret, ttl, now)

@@ -284,26 +284,6 @@ def room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> An
     return room
 
 
-async def refresh_rooms(s: AsyncSession, main: Account, rooms: RoomManager) -> int:
-    """After a change of plan or an add-on (R-BILL-4: an upgrade takes effect at once, also from inside a full
-    room): the open rooms of the account's events and of its sub-accounts' get the new limits now, and people
-    waiting for a seat come in (R-ROOM-8). How many rooms changed."""
-    ids = [main.id, *(await s.scalars(select(Account.id).where(Account.parent_id == main.id)))]
-    n = 0
-    for ev in await s.scalars(select(Event).where(Event.account_id.in_(ids), Event.status.in_(("live", "planned")))):
-        room = rooms.find(ev.room_id)
-        if room is None or room.settings.state == "ended":
-            continue
-        account = main if ev.account_id == main.id else await s.get(Account, ev.account_id)
-        if account is None:
-            continue
-        lim = subscription.account_limits(account, None if account is main else main)
-        room.settings.hd = lim.hd
-        room.apply_caps(plans.room_caps(lim, room.settings.type))
-        n += 1
-    return n
-
-
 async def end_event(s: AsyncSession, p: Principal | None, event_id: int, rooms: RoomManager, base_url: str,
                     now: dt.datetime | None = None, ev: Event | None = None, by: str | None = None) -> Event:
     now = now or utcnow()

@@ -9,8 +9,6 @@ from pydantic import AfterValidator, Field
 
 from mediaserver.accounts import identity
 from mediaserver.billing import subscription
-from mediaserver.errors import forbidden
-from mediaserver.events import lifecycle
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import subscriptions, webhooks
 from signaling import keys
@@ -84,25 +82,13 @@ class Activate(Model):
     password: Password
 
 
-# R-ACC-4: "additional users and sub-account users cannot see the billing data of the main account" (seed FAQ:
-# "не могут просматривать данные для выставления счетов"). The original's billing page ("Платежные сведения")
-# shows the plan size, payment terms, price, free minutes and the renewal date, with payment methods, add-ons and
-# invoices: so /me shows them the plan, its period and end (trialEndsAt) and the sub-account's package only to
-# the main account, and never the add-ons or what the plan lets one buy. The working limits (attendees,
-# presenters, cameras, recording minutes, storage) stay: they say what the user can do, as the room and the
-# storage bar show everyone in the original, and are not payment data.
-BILLING_LIMITS = ("additional_users",)
-
-
 def me(p: identity.Principal) -> Me:
-    parent = p.main if p.account.kind == "sub" else None
-    limits = subscription.account_limits(p.account, parent).__dict__
-    account = AccountOut.model_validate(p.account)
-    if p.role != "main":
-        account = account.model_copy(update={"plan": None, "package": None, "trial_ends_at": None})
-        limits = {k: v for k, v in limits.items() if k not in BILLING_LIMITS}
+    """The principal with the billing data they may see (R-ACC-4: mediaserver.billing.subscription.visible)."""
+    seen = subscription.visible(p)
+    account = AccountOut.model_validate(p.account).model_copy(
+        update={"plan": seen.plan, "package": seen.package, "trial_ends_at": seen.trial_ends_at})
     return Me(user=UserOut.model_validate(p.user), account=account, role=p.role,
-              impersonated_by=p.impersonator.id if p.impersonator else None, limits=limits)
+              impersonated_by=p.impersonator.id if p.impersonator else None, limits=seen.limits)
 
 
 async def _signed_in(ctx: Ctx, user: Any) -> Me:
@@ -197,39 +183,21 @@ class AccountSettingsPatch(Model):
     auto_record: bool | None = None
 
 
-def _settings(p: identity.Principal) -> AccountSettings:
-    return AccountSettings(name=p.user.name, language=p.user.language, signature=p.account.signature or "",
-                           branding=p.account.branding or {}, auto_record=bool((p.account.settings or {}).get(
-                               "autoRecord")))
-
-
 @API("GET", "/api/v1/account/settings", "personal data, signature, language, branding, auto-recording "
      "(R-ACC-5)", "accounts", response=AccountSettings)
 async def get_settings(ctx: Ctx) -> AccountSettings:
-    return _settings(ctx.user)
+    return AccountSettings.model_validate(identity.account_settings(ctx.user))
 
 
 @API("PATCH", "/api/v1/account/settings", "change account settings (R-ACC-5); additional users change only "
      "their own name and language", "accounts", body=AccountSettingsPatch, response=AccountSettings,
      errors=(403,))
 async def patch_settings(ctx: Ctx) -> AccountSettings:
-    p, b = ctx.user, ctx.body
-    if b.name is not None:
-        p.user.name = b.name
-    if b.language is not None:
-        p.user.language = b.language
-        if p.user.role == "owner":
-            p.account.language = b.language
-    shared = b.signature is not None or b.branding is not None or b.auto_record is not None
-    if shared and p.role == "additional":
-        raise forbidden("the account's signature, branding and advanced settings belong to the main account")
-    if b.signature is not None:
-        p.account.signature = b.signature
-    if b.branding is not None:
-        p.account.branding = b.branding.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if b.auto_record is not None:
-        p.account.settings = {**(p.account.settings or {}), "autoRecord": b.auto_record}
-    return _settings(p)
+    b: AccountSettingsPatch = ctx.body
+    branding = b.branding.model_dump(mode="json", by_alias=True, exclude_none=True) if b.branding else None
+    return AccountSettings.model_validate(identity.update_settings(
+        ctx.user, name=b.name, language=b.language, signature=b.signature, branding=branding,
+        auto_record=b.auto_record))
 
 
 # ---------------------------------------------------------------- API keys
@@ -285,7 +253,6 @@ class UserList(Out):
 @API("GET", "/api/v1/users", "the users of the main account (main account only)", "users", response=UserList,
      errors=(403,))
 async def list_users(ctx: Ctx) -> UserList:
-    ctx.user.require_main("manage users")
     return UserList(items=[UserOut.model_validate(u) for u in await identity.users(ctx.s, ctx.user)])
 
 
@@ -346,7 +313,7 @@ class SubList(Out):
 
 async def _sub_out(ctx: Ctx, sub: Account) -> SubOut:
     owner = await identity.sub_owner(ctx.s, sub)
-    lim = subscription.account_limits(sub, ctx.user.main)
+    lim = subscription.subaccount_limits(ctx.user, sub)
     return SubOut(id=sub.id, page_name=sub.page_name, package=sub.package, storage_mb=lim.storage_mb,
                   recording_minutes=lim.recording_minutes, user=UserOut.model_validate(owner) if owner else None,
                   created_at=sub.created_at)
@@ -445,22 +412,15 @@ async def get_billing(ctx: Ctx) -> BillingOut:
      "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
      "switches them on (R-ACC-2)", "billing", body=PlanIn, response=BillingOut, errors=(403,))
 async def change_plan(ctx: Ctx) -> BillingOut:
-    change = await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period)
-    await webhooks.emit(ctx.s, ctx.user.main.id, "billing.plan_changed",
-                        {"plan": ctx.body.plan, "period": ctx.body.period,
-                         "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
-    await lifecycle.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # at once, even in a full room
-    return BillingOut.model_validate({**subscription.billing(ctx.user), "notice": change.notice})
+    return BillingOut.model_validate(await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan,
+                                                                    ctx.body.period, ctx.app[keys.ROOMS]))
 
 
 @API("POST", "/api/v1/billing/addons", "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",
      "billing", body=AddonIn, response=BillingOut, errors=(402, 403, 409))
 async def buy_addon(ctx: Ctx) -> BillingOut:
-    subscription.buy_addon(ctx.user, ctx.body.addon, ctx.body.quantity)
-    await webhooks.emit(ctx.s, ctx.user.main.id, "billing.addon_added",
-                        {"addon": ctx.body.addon, "quantity": ctx.body.quantity})
-    await lifecycle.refresh_rooms(ctx.s, ctx.user.main, ctx.app[keys.ROOMS])     # e.g. extra cameras, at once
-    return BillingOut.model_validate(subscription.billing(ctx.user))
+    return BillingOut.model_validate(await subscription.buy_addon(ctx.s, ctx.user, ctx.body.addon,
+                                                                  ctx.body.quantity, ctx.app[keys.ROOMS]))
 
 
 # ---------------------------------------------------------------- webhooks
@@ -509,36 +469,29 @@ class DeliveryPage(Out):
     limit: int
 
 
-def _integrations(ctx: Ctx) -> int:
-    """The account whose integrations these are; additional users have none (R-ACC-5)."""
-    if ctx.user.role == "additional":
-        raise forbidden("integrations belong to the main account (R-ACC-5)")
-    return ctx.user.account.id
-
-
 @API("POST", "/api/v1/webhooks", "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
      "webhooks", body=WebhookIn, response=NewWebhook, status=201, errors=(403,), idempotent=True)
 async def create_webhook(ctx: Ctx) -> NewWebhook:
-    hook = await subscriptions.subscribe(ctx.s, _integrations(ctx), ctx.body.url, ctx.body.events)
+    hook = await subscriptions.subscribe(ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events)
     return NewWebhook.model_validate(hook)
 
 
 @API("GET", "/api/v1/webhooks", "the account's webhooks", "webhooks", response=WebhookList, errors=(403,))
 async def list_webhooks(ctx: Ctx) -> WebhookList:
-    rows = await subscriptions.webhooks(ctx.s, _integrations(ctx))
+    rows = await subscriptions.webhooks(ctx.s, ctx.user.integrations())
     return WebhookList(items=[WebhookOut.model_validate(h) for h in rows])
 
 
 @API("DELETE", "/api/v1/webhooks/{id}", "remove a webhook and its delivery log", "webhooks", status=204,
      errors=(403,))
 async def delete_webhook(ctx: Ctx) -> None:
-    await subscriptions.unsubscribe(ctx.s, _integrations(ctx), ctx.id())
+    await subscriptions.unsubscribe(ctx.s, ctx.user.integrations(), ctx.id())
 
 
 @API("GET", "/api/v1/webhooks/{id}/deliveries", "the delivery log, newest first", "webhooks",
      response=DeliveryPage, paginated=True, errors=(403,))
 async def webhook_deliveries(ctx: Ctx) -> dict[str, Any]:
-    account_id = _integrations(ctx)
+    account_id = ctx.user.integrations()
     hook_id = ctx.id()
     offset, limit = ctx.page()
     rows, total = await subscriptions.deliveries(ctx.s, account_id, hook_id, offset, limit)

@@ -11,11 +11,10 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field
 
-from mediaserver.errors import ControlError, not_found
+from mediaserver.errors import ControlError
 from mediaserver.events import automation, lifecycle, ondemand
 from mediaserver.library import catalog
 from mediaserver.library.storage import Storage
-from mediaserver.rtc import tokens
 from mediaserver.store.db import utcnow
 from signaling import keys
 from signaling.api.framework import API, Ctx, Model, Out, Text, page
@@ -124,17 +123,6 @@ class TimelinePlayback(Out):
      "now: position, components and signed URLs of their files (R-ROOM-4, R-AUTO-1); for those the join let in",
      "public", body=TimelineAsk, response=TimelinePlayback, auth=False, errors=(403, 409))
 async def timeline(ctx: Ctx) -> TimelinePlayback:
-    room_id = ctx.request.match_info["roomId"]
-    ev = await lifecycle.event_by_room(ctx.s, room_id) if room_id.isdigit() and len(room_id) == 9 else None
-    if ev is None:
-        raise not_found("event with this room ID")
-    try:
-        grant = tokens.verify(ctx.settings.secret, ctx.body.token)
-    except tokens.TokenError as e:
-        raise ControlError("forbidden", f"join the event first: {e}", 403) from None
-    if grant.room != ev.room_id:
-        raise ControlError("forbidden", "this join token is for another room", 403)
-    if ev.kind != "automated":
-        raise ControlError("not_automated", "only an automated event plays a timeline (R-ROOM-4)", 409)
-    data = await automation.playback(ctx.s, ev, ctx.settings.secret, ctx.settings.watch_url_ttl, utcnow())
+    data = await automation.attendee_playback(ctx.s, ctx.request.match_info["roomId"], ctx.body.token,
+                                              ctx.settings.secret, ctx.settings.watch_url_ttl, utcnow())
     return TimelinePlayback.model_validate(data)
