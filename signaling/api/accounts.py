@@ -12,7 +12,7 @@ from mediaserver.billing import subscription
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import subscriptions, webhooks
 from signaling import keys
-from signaling.api.framework import API, COOKIE, Ctx, Model, Out, Text, page
+from signaling.api.framework import API, COOKIE, Ctx, Model, Out, Page, Text, page
 
 if TYPE_CHECKING:
     from mediaserver.store.models import Account
@@ -462,11 +462,8 @@ class DeliveryOut(Out):
     next_attempt_at: dt.datetime
 
 
-class DeliveryPage(Out):
-    items: list[DeliveryOut]
-    total: int
-    offset: int
-    limit: int
+class DeliveryPage(Page[DeliveryOut]):
+    pass
 
 
 @API("POST", "/api/v1/webhooks", "subscribe a URL to happenings (signed with HMAC, retried with back-off)",

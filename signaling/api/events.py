@@ -12,7 +12,7 @@ from mediaserver.events import automation, invitations, lifecycle, listings, reg
 from mediaserver.rtc import tokens
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
-from signaling.api.framework import API, Ctx, Model, Out, Text, page
+from signaling.api.framework import API, Ctx, Model, Out, Page, Text, page
 
 if TYPE_CHECKING:
     from mediaserver.store.models import Event, Invitation
@@ -189,11 +189,8 @@ class EventChanged(EventOut):
 _E = TypeVar("_E", bound=EventOut)
 
 
-class EventPage(Out):
-    items: list[EventOut]
-    total: int
-    offset: int
-    limit: int
+class EventPage(Page[EventOut]):
+    pass
 
 
 async def _out(ctx: Ctx, ev: Event) -> EventOut:
@@ -314,11 +311,8 @@ class HistoryItem(Out):
     participants: int
 
 
-class HistoryPage(Out):
-    items: list[HistoryItem]
-    total: int
-    offset: int
-    limit: int
+class HistoryPage(Page[HistoryItem]):
+    pass
 
 
 @API("GET", "/api/v1/history", "sessions that ran, newest first (R-STAT-2)", "events", response=HistoryPage,
@@ -427,11 +421,8 @@ class RegistrationOut(Out):
     created_at: dt.datetime
 
 
-class RegistrationPage(Out):
-    items: list[RegistrationOut]
-    total: int
-    offset: int
-    limit: int
+class RegistrationPage(Page[RegistrationOut]):
+    pass
 
 
 @API("GET", "/api/v1/events/{id}/registrations", "who registered (R-ROOM-9)", "registration",

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
@@ -60,8 +60,19 @@ class Model(BaseModel):
                               from_attributes=True)
 
 
+T = TypeVar("T")
+
+
 class Out(Model):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+class Page(Out, Generic[T]):
+    """One page of a listing (``?offset=&limit=``): its items and where it stands in the whole."""
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
 
 
 @dataclass

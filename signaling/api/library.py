@@ -16,7 +16,7 @@ from mediaserver.library.storage import Storage, Upload
 from signaling import keys
 from signaling.api import uploads
 from signaling.api.accounts import Email
-from signaling.api.framework import API, Ctx, Model, Out, Text, _token_of, page
+from signaling.api.framework import API, Ctx, Model, Out, Page, Text, _token_of, page
 from signaling.errors import SignalError
 
 # ---------------------------------------------------------------- contacts
@@ -44,11 +44,8 @@ class ContactOut(Out):
     created_at: dt.datetime
 
 
-class ContactPage(Out):
-    items: list[ContactOut]
-    total: int
-    offset: int
-    limit: int
+class ContactPage(Page[ContactOut]):
+    pass
 
 
 @API("GET", "/api/v1/contacts", "the address book (R-ACC-6)", "address book", response=ContactPage,
@@ -157,11 +154,7 @@ class FileOut(Out):
     created_at: dt.datetime
 
 
-class FilePage(Out):
-    items: list[FileOut]
-    total: int
-    offset: int
-    limit: int
+class FilePage(Page[FileOut]):
     used_bytes: int
     quota_bytes: int
 
@@ -199,11 +192,7 @@ class RoomFileOut(Out):
     url: str = Field(description="the file's content (GET, with the same join token or session)")
 
 
-class RoomFilePage(Out):
-    items: list[RoomFileOut]
-    total: int
-    offset: int
-    limit: int
+class RoomFilePage(Page[RoomFileOut]):
     event_id: int
     room_id: str
 

@@ -17,7 +17,7 @@ from mediaserver.library import catalog
 from mediaserver.library.storage import Storage
 from mediaserver.store.db import utcnow
 from signaling import keys
-from signaling.api.framework import API, Ctx, Model, Out, Text, page
+from signaling.api.framework import API, Ctx, Model, Out, Page, Text, page
 from signaling.errors import SignalError, json_error
 from signaling.pages import STATIC
 
@@ -60,11 +60,8 @@ class ViewOut(Out):
     watched_at: dt.datetime
 
 
-class ViewPage(Out):
-    items: list[ViewOut]
+class ViewPage(Page[ViewOut]):
     total: int = 0
-    offset: int
-    limit: int
     unique_viewers: int
 
 

@@ -15,7 +15,7 @@ from mediaserver.events import lifecycle
 from mediaserver.library import recordings
 from mediaserver.library.storage import Storage
 from signaling import keys
-from signaling.api.framework import API, Ctx, Model, Out, page
+from signaling.api.framework import API, Ctx, Model, Out, Page, page
 from signaling.errors import SignalError, json_error
 
 if TYPE_CHECKING:
@@ -41,11 +41,7 @@ class RecordingOut(Out):
     public_url: str | None = Field(description="the public watch link of a published recording (R-REC-4)")
 
 
-class RecordingPage(Out):
-    items: list[RecordingOut]
-    total: int
-    offset: int
-    limit: int
+class RecordingPage(Page[RecordingOut]):
     used_minutes: float = Field(description="minutes of recordings kept: the plan's recording allowance counts "
                                             "these (R-REC-2)")
 

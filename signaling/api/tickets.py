@@ -12,7 +12,7 @@ from pydantic import Field
 from mediaserver.billing import payments, providers
 from signaling.api.accounts import Email, Lang, Url
 from signaling.api.events import _public
-from signaling.api.framework import API, Ctx, Model, Out, Text, page
+from signaling.api.framework import API, Ctx, Model, Out, Page, Text, page
 from signaling.errors import SignalError
 
 if TYPE_CHECKING:
@@ -118,11 +118,8 @@ class PaymentOut(Out):
     event_cancelled_at: dt.datetime | None
 
 
-class PaymentPage(Out):
-    items: list[PaymentOut]
-    total: int
-    offset: int
-    limit: int
+class PaymentPage(Page[PaymentOut]):
+    pass
 
 
 def _pay(pay: Payment) -> PaymentOut:
