@@ -22,19 +22,24 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ["ours", "janus", "floor-gso", "aiortc-passthrough"]
 
 
+def run_side_by_side(args: list[str], out: Path, timeout: int) -> tuple[subprocess.CompletedProcess, dict]:
+    """``python -m bench.side_by_side ARGS --out OUT`` as a user runs it, short; its output and what it wrote."""
+    cmd = [sys.executable, "-m", "bench.side_by_side", *args, "--seconds", "2", "--warmup", "1",
+           "--steady-timeout", "4", "--quiet-wait", "0", "--attempts", "1", "--out", str(out)]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r, json.loads(out.read_text())
+
+
 @pytest.mark.timeout(600)
 def test_side_by_side_small(tmp_path):
     if shutil.which("janus") is None:
         pytest.fail("janus is not installed (apt-get install janus): the harness compares against it")
     out, png = tmp_path / "sbs.json", tmp_path / "sbs.png"
-    cmd = [sys.executable, "-m", "bench.side_by_side", "--servers", ",".join(SERVERS), "--scenarios", "ABCD",
-           "--ladder", "3", "--meeting", "3", "--churn-n", "3", "--churn-rate", "4", "--runs", "1",
-           "--seconds", "2", "--warmup", "1", "--steady-timeout", "4", "--quiet-wait", "0", "--attempts", "1",
-           "--out", str(out), "--plot", str(png)]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=560,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    doc = json.loads(out.read_text())
+    r, doc = run_side_by_side(["--servers", ",".join(SERVERS), "--scenarios", "ABCD", "--ladder", "3",
+                               "--meeting", "3", "--churn-n", "3", "--churn-rate", "4", "--runs", "1",
+                               "--plot", str(png)], out, 560)
     assert set(doc["results"]) == set(SERVERS)
     for server, scenarios in doc["results"].items():
         assert set(scenarios) == {"A", "B", "C", "D"}, server
@@ -76,13 +81,8 @@ def test_two_builds_of_ours_interleaved(tmp_path):
     """--ours-before runs a second 'ours' from another checkout (here this one) in the same run, the runs of
     each rung taken in turn (--interleave); the summary gives the ratio of the two."""
     out = tmp_path / "sbs.json"
-    cmd = [sys.executable, "-m", "bench.side_by_side", "--servers", "ours-before,ours", "--ours-before", str(ROOT),
-           "--interleave", "--scenarios", "A", "--ladder", "3", "--runs", "2", "--seconds", "2", "--warmup", "1",
-           "--steady-timeout", "4", "--quiet-wait", "0", "--attempts", "1", "--out", str(out), "--plot", ""]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    doc = json.loads(out.read_text())
+    r, doc = run_side_by_side(["--servers", "ours-before,ours", "--ours-before", str(ROOT), "--interleave",
+                               "--scenarios", "A", "--ladder", "3", "--runs", "2", "--plot", ""], out, 280)
     assert list(doc["results"]) == ["ours-before", "ours"]
     for server in ("ours-before", "ours"):
         (step,) = doc["results"][server]["A"]
