@@ -287,12 +287,12 @@ def add_upload_routes(app: web.Application) -> None:
 # ---------------------------------------------------------------- contact import (R-FILE-5)
 
 class ImportOut(Out):
-    imported: int
-    already_there: int
-    skipped: list[dict[str, Any]]
-    format: str
-    encoding: str | None
-    group_id: int | None
+    imported: int = Field(description="contacts added to the address book")
+    already_there: int = Field(description="rows whose e-mail the address book already had (not added twice)")
+    skipped: list[dict[str, Any]] = Field(description="rows left out: {line, reason}")
+    format: str = Field(description="what the file was read as: csv, xls or xlsx")
+    encoding: str | None = Field(description="the text encoding detected (a CSV's legacy code page too)")
+    group_id: int | None = Field(description="the group the contacts were also added to")
 
 
 @API("POST", "/api/v1/contacts/import", "import contacts from CSV, XLS or XLSX; legacy Windows code pages "
