@@ -8,7 +8,6 @@ import threading
 
 from aiohttp import web
 
-from mediaserver.accounts import identity
 from mediaserver.billing import payments
 from mediaserver.config import Settings
 from mediaserver.events.clock import EventClock
@@ -22,6 +21,7 @@ from mediaserver.output.streaming import StreamingService
 from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
+from mediaserver.store import idempotency
 from mediaserver.store.db import Database
 from signaling import keys
 from signaling.api.routes import add_control_routes
@@ -79,7 +79,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.PAYERS] = payments.event_cancelled
     # the sweep's chores: the events' clock (R-ROOM-4, R-AUTO-1) and R-API-1's 24 hours of Idempotency-Keys
     dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, settings, chores=[
-        EventClock(rooms, settings.public_url, payments.event_cancelled), identity.purge_idempotency_keys])
+        EventClock(rooms, settings.public_url, payments.event_cancelled), idempotency.purge_idempotency_keys])
     app[keys.REGISTRY] = make_registry(
         media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
 

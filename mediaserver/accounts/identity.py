@@ -13,7 +13,6 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +21,10 @@ from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.outbox import mail
 from mediaserver.rtc.room_rules import EMAIL
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Account, ApiKey, IdempotencyKey, LibraryFile, Session, User
+from mediaserver.store.models import Account, ApiKey, LibraryFile, Session, User
 
 SESSION_DAYS = 14
 ACTIVATION_DAYS = 7
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)   # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
 _hasher = PasswordHasher()            # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("not a password")
 
@@ -178,14 +176,6 @@ async def resolve(s: AsyncSession, token: str) -> Principal | None:
         user = await s.get(User, key.user_id)
         return await _principal(s, user, "api_key") if user and user.active else None
     return None
-
-
-async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None) -> int:
-    """Forget Idempotency-Keys older than IDEMPOTENCY_TTL (the dispatcher's sweep); returns how many went."""
-    result = await s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow())
-                                                          - IDEMPOTENCY_TTL))
-    assert isinstance(result, CursorResult)         # a DELETE without RETURNING: its rowcount is the answer
-    return int(result.rowcount or 0)
 
 
 async def new_api_key(s: AsyncSession, p: Principal, name: str) -> tuple[ApiKey, str]:

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
 from mediaserver.billing import subscription
-from mediaserver.errors import ControlError, not_found
-from mediaserver.events import automation, lifecycle
+from mediaserver.errors import ControlError, forbidden, not_found
+from mediaserver.events import automation, entry, lifecycle
 from mediaserver.library import files
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
@@ -107,7 +107,7 @@ class RoomAccess:
 async def room_access(s: AsyncSession, secret: str, room_id: str, token: str | None) -> RoomAccess:
     """Who asks about the room ``room_id`` (an event's 9-digit room ID) with the credential ``token``: its
     organiser's session or API key, or a join token for that room. Raises ControlError (401, 403, 404)."""
-    ev = await lifecycle.event_by_room(s, room_id) if room_id.isdigit() and len(room_id) == 9 else None
+    ev = await entry.event_of_room(s, room_id)
     if ev is None:
         raise ControlError("not_found", "no event with this room ID", 404)
     if not token:
@@ -130,6 +130,15 @@ async def room_access(s: AsyncSession, secret: str, room_id: str, token: str | N
     if grant.room != ev.room_id:
         raise ControlError("forbidden", f"this join token is for room {grant.room}, not {ev.room_id}", 403)
     return RoomAccess(ev, grant.role, grant.identity)
+
+
+def room_uploader(access: RoomAccess) -> RoomAccess:
+    """``access`` when it may upload into the room (R-FILE-2): its host and presenters, and the event's organiser;
+    raises ControlError (403) for an attendee."""
+    if not access.may_upload:
+        raise forbidden("only the room's host and presenters (and the event's organiser) upload files into it; "
+                        "attendees download them")
+    return access
 
 
 async def room_files(s: AsyncSession, event_id: int, offset: int,

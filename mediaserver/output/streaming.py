@@ -125,6 +125,14 @@ class StreamingService:
         ls = self.active.get(room.name)
         return ls if ls is not None and ls.room is room else None
 
+    def described(self, room: Room | None) -> dict[str, Any]:
+        """The room's current stream as the API shows it; ControlError (404) when the room (None: not in memory)
+        is not being streamed."""
+        ls = self.current(room) if room is not None else None
+        if ls is None:
+            raise ControlError("not_found", "the event's room is not being streamed", 404)
+        return ls.describe()
+
     async def start(self, room: Room, url: Any, key: Any = None, by: str = "host",
                     s: AsyncSession | None = None) -> dict[str, Any]:
         """Start streaming an event's live room to an RTMP target (R-REC-6). With ``s``, in the caller's

@@ -258,6 +258,13 @@ class Room:
         return {"room": self.settings.public(), "participants": [q.describe() for q in seated],
                 "tracks": [t.describe() for t in self.tracks.values()]}
 
+    def view_for(self, p: Participant) -> dict[str, Any]:
+        """What ``p`` sees of the room on joining: once seated, the room as :meth:`snapshot` shows it to them; in
+        the lobby or the waiting room, only the room's public face (no participants, no tracks)."""
+        if p.status != "joined":
+            return {"room": self.settings.public(), "participants": [], "tracks": []}
+        return self.snapshot(p)
+
     def _require_joined(self, p: Participant) -> None:
         if p.status != "joined":
             raise RuleError("not_admitted", f"you are in the {p.status}; wait until you are let in")
@@ -364,6 +371,13 @@ class Room:
         if muted and by and changed:
             p.send("muted", {"kind": kind, "by": by})
         return changed
+
+    def self_mute(self, p: Participant, kind: str, muted: bool) -> list[Track]:
+        """A participant mutes or unmutes their own audio or camera (:meth:`mute`); unmuting needs the right to
+        publish: in presenters-only audio mode an attendee without the floor may not speak (R-ROOM-2, -3)."""
+        if not muted and not p.can_publish:
+            raise RuleError("forbidden", "you may not speak in this audio mode without the floor")
+        return self.mute(p, kind, muted)
 
     def set_avatar(self, p: Participant, url: str | None) -> None:
         self._require_joined(p)

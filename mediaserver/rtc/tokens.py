@@ -8,6 +8,8 @@ import json
 import time
 from dataclasses import dataclass
 
+from mediaserver.errors import forbidden
+
 ROLES = ("host", "presenter", "attendee")
 
 
@@ -34,6 +36,23 @@ class Grant:
     @property
     def can_publish(self) -> bool:
         return self.role in ("host", "presenter")
+
+    def for_room(self, room: str) -> Grant:
+        """This grant, when it is for ``room``; a token for another room is refused (ControlError, 403)."""
+        if self.room != room:
+            raise forbidden(f"the token is for room {self.room!r}, not {room!r}")
+        return self
+
+    def publisher(self) -> Grant:
+        """This grant, when its role publishes (host, presenter): WHIP ingest is for them only (403 else)."""
+        if not self.can_publish:
+            raise forbidden(f"role {self.role!r} may not publish")
+        return self
+
+    def may_end(self, owner_identity: str) -> None:
+        """Only a session's owner or a host may end it (a WHIP/WHEP resource): ControlError (403) else."""
+        if owner_identity != self.identity and self.role != "host":
+            raise forbidden("only the session's owner or a host may end it")
 
 
 def issue(secret: str, room: str, role: str, name: str, identity: str, ttl: int = 3600) -> str:

@@ -1,6 +1,7 @@
 """Idempotency-Keys (R-API-1): a creating request's key and the answer it got, so that a retry of the same
 request gets that answer again instead of creating twice. The HTTP framework (signaling.api.framework) decides
-which operations take a key and how a request is hashed; this module keeps the rows."""
+which operations take a key and how a request is hashed; this module keeps the rows and
+forgets them after IDEMPOTENCY_TTL."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,13 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediaserver.accounts.identity import IDEMPOTENCY_TTL
 from mediaserver.errors import ControlError
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import IdempotencyKey
+
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)   # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
 
 #: what committing a claim raises when a request running at the same time committed the same key first (the
 #: unique index): answer with that request's response instead
@@ -62,3 +65,11 @@ async def claim(s: AsyncSession, user_id: int | None, key: str, request_hash: st
 
 def answer(row: IdempotencyKey, status: int, body: str | None) -> None:
     row.status_code, row.response = status, body
+
+
+async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None) -> int:
+    """Forget Idempotency-Keys older than IDEMPOTENCY_TTL (the dispatcher's sweep); returns how many went."""
+    result = await s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow())
+                                                          - IDEMPOTENCY_TTL))
+    assert isinstance(result, CursorResult)         # a DELETE without RETURNING: its rowcount is the answer
+    return int(result.rowcount or 0)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from mediaserver.errors import not_found
-from mediaserver.events import automation, invitations, lifecycle, listings, registration
+from mediaserver.events import automation, entry, invitations, lifecycle, listings, registration
 from mediaserver.rtc import tokens
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
@@ -461,8 +461,7 @@ class PublicEvent(Out):
 
 
 async def _public(ctx: Ctx) -> Event:
-    room_id = ctx.request.match_info["roomId"]
-    ev = await lifecycle.event_by_room(ctx.s, room_id) if room_id.isdigit() and len(room_id) == 9 else None
+    ev = await entry.event_of_room(ctx.s, ctx.request.match_info["roomId"])
     if ev is None:
         raise not_found("event with this room ID")
     return ev

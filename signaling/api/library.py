@@ -252,9 +252,7 @@ def add_upload_routes(app: web.Application) -> None:
             if room_id is not None:
                 access = await catalog.room_access(s, settings.secret, room_id, token)
                 await s.commit()
-                if not access.may_upload:
-                    raise SignalError("forbidden", "only the room's host and presenters (and the event's organiser) "
-                                      "upload files into it; attendees download them", 403)
+                catalog.room_uploader(access)
                 return f"room:{access.event.room_id}:{access.role}:{access.who}"
             p = await identity.resolve(s, token) if token else None
             if p is not None:

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from mediaserver.errors import ControlError
 from mediaserver.events import lifecycle
 from signaling import keys
 from signaling.api.framework import API, Ctx, Model, Out, Text
@@ -57,11 +56,7 @@ async def start_stream(ctx: Ctx) -> StreamOut:
      errors=(404,))
 async def get_stream(ctx: Ctx) -> StreamOut:
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
-    room = ctx.app[keys.ROOMS].find(ev.room_id)
-    ls = ctx.app[keys.STREAMS].current(room) if room is not None else None
-    if ls is None:
-        raise ControlError("not_found", "the event's room is not being streamed", 404)
-    return StreamOut.model_validate(ls.describe())
+    return StreamOut.model_validate(ctx.app[keys.STREAMS].described(ctx.app[keys.ROOMS].find(ev.room_id)))
 
 
 @API("DELETE", "/api/v1/events/{id}/stream", "stop the live event's stream (the service is told the stream ended)",

@@ -39,11 +39,7 @@ async def _sdp_body(request: web.Request) -> str:
 
 
 def _grant(request: web.Request) -> tokens.Grant:
-    grant = tokens.verify(request.app[keys.SETTINGS].secret, bearer(request))
-    room = request.match_info["room"]
-    if grant.room != room:
-        raise SignalError("forbidden", f"the token is for room {grant.room!r}, not {room!r}", 403)
-    return grant
+    return tokens.verify(request.app[keys.SETTINGS].secret, bearer(request)).for_room(request.match_info["room"])
 
 
 
@@ -52,8 +48,8 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
     """POST /whip/{room} and /whep/{room}: offer in, 201 with the answer and a resource Location out."""
     try:
         grant = _grant(request)
-        if kind == "whip" and not grant.can_publish:
-            raise SignalError("forbidden", f"role {grant.role!r} may not publish", 403)
+        if kind == "whip":
+            grant.publisher()
         offer = await _sdp_body(request)
         sdp.parse(offer)                 # a bad offer is refused before anyone is told someone joined
         rooms: RoomManager = request.app[keys.ROOMS]
@@ -114,8 +110,7 @@ async def delete_resource(request: web.Request) -> web.Response:
         found_kind, p = request.app[keys.RESOURCES].get(request.match_info["rid"], (None, None))
         if p is None or found_kind != kind or p.room.name != grant.room:
             raise SignalError("not_found", "no such session", 404)
-        if p.identity != grant.identity and grant.role != "host":
-            raise SignalError("forbidden", "only the session's owner or a host may end it", 403)
+        grant.may_end(p.identity)
         request.app[keys.RESOURCES].pop(request.match_info["rid"], None)
         p.room.leave(p)
         return web.Response(status=200)

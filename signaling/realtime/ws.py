@@ -97,10 +97,7 @@ class Connection:
             raise SignalError("bad_request", "'device' must be 'desktop' or 'mobile'")
         room = self.rooms.get(grant.room)
         self.participant = room.join(grant, self.notify, device=device)
-        if self.participant.status != "joined":    # lobby or waiting: the room's public face only
-            return {"participant": self.participant.describe(), "room": room.settings.public(),
-                    "participants": [], "tracks": []}
-        return {"participant": self.participant.describe(), **room.snapshot(self.participant)}
+        return {"participant": self.participant.describe(), **room.view_for(self.participant)}
 
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant
@@ -117,10 +114,8 @@ class Connection:
         muted = params.get("muted")
         if not isinstance(muted, bool):
             raise SignalError("bad_request", "'muted' must be true or false")
-        if not muted and not self.participant.can_publish:
-            raise SignalError("forbidden", "you may not speak in this audio mode without the floor", 403)
         kind = params.get("kind")
-        changed = self.participant.room.mute(self.participant, kind if isinstance(kind, str) else "", muted)
+        changed = self.participant.room.self_mute(self.participant, kind if isinstance(kind, str) else "", muted)
         return {"tracks": [t.describe() for t in changed]}
 
     def do_setAvatar(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (the protocol's name)
