@@ -14,6 +14,7 @@ about 1.9 Mbit/s, 30 fps, a keyframe every 2 s, Opus 64 kbit/s) and N load-gener
 subscribers that do not decode (they count encoded frames); the client process saturates long
 before 50 passthrough subscribers, so use it only as a cross-check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,14 +35,16 @@ from bench.adapters.base import Media  # noqa: E402
 from bench.lib import media as bmedia  # noqa: E402
 from bench.lib.procstat import proc_cpu_us  # noqa: E402
 
-AUDIO = True                    # --no-audio: video only (the latency histogram then is video's alone)
-STRIP: bool | None = None       # --strip-trailer: None = the adapter's default (relay only)
+AUDIO = True  # --no-audio: video only (the latency histogram then is video's alone)
+STRIP: bool | None = None  # --strip-trailer: None = the adapter's default (relay only)
 
 
 def loadgen_clips(lg) -> dict[str, int]:  # type: ignore[no-untyped-def]
     clip = bmedia.load_clip(log=lambda s: None)
-    vframes = [(round(i * 1e6 / bmedia.FPS), 90000 // bmedia.FPS, key, bmedia.vp8_payloads(data))
-               for i, (data, key) in enumerate(clip.video)]
+    vframes = [
+        (round(i * 1e6 / bmedia.FPS), 90000 // bmedia.FPS, key, bmedia.vp8_payloads(data))
+        for i, (data, key) in enumerate(clip.video)
+    ]
     aframes = [(i * 20000, bmedia.AUDIO_FRAME, True, [data]) for i, data in enumerate(clip.audio)]
     video = lg.load_clip(vframes, clock_rate=90000)
     audio = lg.load_clip(aframes, clock_rate=48000)
@@ -85,7 +88,7 @@ async def point_loadgen(mode: str, n: int, seconds: float, core: int, workdir: P
         lg.start_all()
         subs = [await ad.subscribe(lg, "room", f"s{i}", [pub]) for i in range(n)]
         await wait_state(lg, [s.lg_peer for s in subs])
-        await asyncio.sleep(4)                         # warm-up: keyframes, queues
+        await asyncio.sleep(4)  # warm-up: keyframes, queues
         pid = ad.pids[0]
         c0, e0, t0 = proc_cpu_us(pid), ad.egress_counters(), time.monotonic()
         m0, w0 = proc_cpu_us(os.getpid()), runq_wait_ns(pid)
@@ -98,25 +101,36 @@ async def point_loadgen(mode: str, n: int, seconds: float, core: int, workdir: P
         h1 = lg.totals()
         dt = t1 - t0
         rx = [(b["rx_packets"] - a["rx_packets"]) / dt for a, b in zip(s0, s1, strict=True)]
-        vrx = [(b["ssrcs"].get(v, 0) - a["ssrcs"].get(v, 0)) / dt
-               for sub, a, b in zip(subs, s0, s1, strict=True) for k, v in sub.ssrcs.items() if k.startswith("video")]
+        vrx = [
+            (b["ssrcs"].get(v, 0) - a["ssrcs"].get(v, 0)) / dt
+            for sub, a, b in zip(subs, s0, s1, strict=True)
+            for k, v in sub.ssrcs.items()
+            if k.startswith("video")
+        ]
         lost = sum(b["lost"] - a["lost"] for a, b in zip(s0, s1, strict=True))
         hist = [y - x for x, y in zip(h0["latency_hist"], h1["latency_hist"], strict=True)]
         ps = lg.peer_stats(pub.lg_peer)
         server = await ad.server_stats()
-        return {"server": {k: server[k] for k in ("publishers", "subscribers", "connected")},
-                "mode": mode, "subs": n, "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
-                "runq_wait_pct": round((w1 - w0) / dt / 1e7, 1),
-                "loadgen_cpu_pct": round((m1 - m0) / dt / 1e4, 1),
-                "egress_pps": round((e1["tx_packets"] - e0["tx_packets"]) / dt),
-                "egress_kbps": round((e1["tx_bytes"] - e0["tx_bytes"]) * 8 / dt / 1e3),
-                "rx_pps_per_sub_min": round(min(rx)), "rx_pps_per_sub_mean": round(sum(rx) / len(rx)),
-                "video_pps_per_sub_min": round(min(vrx)) if vrx else None,
-                "video_pps_per_sub_mean": round(sum(vrx) / len(vrx)) if vrx else None,
-                "lost": lost, "latency_samples": sum(hist),
-                "lat_p50_ms": percentile(hist, h1["bounds_us"], 0.5),
-                "lat_p95_ms": percentile(hist, h1["bounds_us"], 0.95),
-                "pub_plis_rx": ps.get("plis_rx"), "pub_nacks_rx": ps.get("nacks_rx")}
+        return {
+            "server": {k: server[k] for k in ("publishers", "subscribers", "connected")},
+            "mode": mode,
+            "subs": n,
+            "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
+            "runq_wait_pct": round((w1 - w0) / dt / 1e7, 1),
+            "loadgen_cpu_pct": round((m1 - m0) / dt / 1e4, 1),
+            "egress_pps": round((e1["tx_packets"] - e0["tx_packets"]) / dt),
+            "egress_kbps": round((e1["tx_bytes"] - e0["tx_bytes"]) * 8 / dt / 1e3),
+            "rx_pps_per_sub_min": round(min(rx)),
+            "rx_pps_per_sub_mean": round(sum(rx) / len(rx)),
+            "video_pps_per_sub_min": round(min(vrx)) if vrx else None,
+            "video_pps_per_sub_mean": round(sum(vrx) / len(vrx)) if vrx else None,
+            "lost": lost,
+            "latency_samples": sum(hist),
+            "lat_p50_ms": percentile(hist, h1["bounds_us"], 0.5),
+            "lat_p95_ms": percentile(hist, h1["bounds_us"], 0.95),
+            "pub_plis_rx": ps.get("plis_rx"),
+            "pub_nacks_rx": ps.get("nacks_rx"),
+        }
     finally:
         await ad.stop()
         lg.close()
@@ -141,14 +155,15 @@ async def point_aiortc(mode: str, n: int, seconds: float, core: int, workdir: Pa
     from bench.servers import aiortc_client, aiortc_sfu
 
     aiortc_sfu.loopback_only_ice()
-    rtcrtpreceiver.decoder_worker = aiortc_sfu.passthrough_worker   # subscribers count frames, no decoding
+    rtcrtpreceiver.decoder_worker = aiortc_sfu.passthrough_worker  # subscribers count frames, no decoding
     vpx.DEFAULT_BITRATE = 2_000_000
     ad = AiortcAdapter(mode, {})
     await ad.start(core, workdir)
     try:
         async with aiohttp.ClientSession() as session:
-            pub = await aiortc_client.publish(session, ad.base, "room", "pub",
-                                              video=aiortc_client.MovingPattern(640, 480, 30))
+            pub = await aiortc_client.publish(
+                session, ad.base, "room", "pub", video=aiortc_client.MovingPattern(640, 480, 30)
+            )
             await pub.connected()
             subs = [await aiortc_client.subscribe(session, ad.base, "room", f"s{i}") for i in range(n)]
             for s in subs:
@@ -165,10 +180,15 @@ async def point_aiortc(mode: str, n: int, seconds: float, core: int, workdir: Pa
             for s in subs:
                 await s.close()
             await pub.close()
-        return {"mode": mode, "subs": n, "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
-                "egress_pps": round((e1["tx_packets"] - e0["tx_packets"]) / dt),
-                "egress_kbps": round((e1["tx_bytes"] - e0["tx_bytes"]) * 8 / dt / 1e3),
-                "video_fps_per_sub_min": round(min(fps), 1), "video_fps_per_sub_mean": round(sum(fps) / len(fps), 1)}
+        return {
+            "mode": mode,
+            "subs": n,
+            "cpu_pct": round((c1 - c0) / dt / 1e4, 1),
+            "egress_pps": round((e1["tx_packets"] - e0["tx_packets"]) / dt),
+            "egress_kbps": round((e1["tx_bytes"] - e0["tx_bytes"]) * 8 / dt / 1e3),
+            "video_fps_per_sub_min": round(min(fps), 1),
+            "video_fps_per_sub_mean": round(sum(fps) / len(fps), 1),
+        }
     finally:
         await ad.stop()
 
@@ -204,8 +224,12 @@ def main() -> int:
     ap.add_argument("--driver", choices=("loadgen", "aiortc"), default="loadgen")
     ap.add_argument("--server-core", type=int, default=0)
     ap.add_argument("--client-core", type=int, default=1)
-    ap.add_argument("--strip-trailer", choices=("auto", "on", "off"), default="auto",
-                    help="the server drops the load generator's trailers on receipt (auto: in relay mode)")
+    ap.add_argument(
+        "--strip-trailer",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the server drops the load generator's trailers on receipt (auto: in relay mode)",
+    )
     ap.add_argument("--no-audio", action="store_true", help="load generator publishes video only")
     ap.add_argument("--out", type=Path, help="also write the points as JSON here")
     args = ap.parse_args()

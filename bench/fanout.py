@@ -26,6 +26,7 @@ torn down on exit (also on errors and Ctrl-C). See docs/benchmarks.md.
     python bench/fanout.py                      # N = 50, 100, 200, 400; 10 s windows
     python bench/fanout.py --n 400 --seconds 20 --repeat 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,9 +65,9 @@ SERVER_CORE, LOADGEN_CORE = 0, 1
 DEFAULT_NS = (50, 100, 200, 400)
 ROOM = "bench-fanout"
 DONE_BAR = {"server_core_pps": 100_000, "loss_pct": 0.5}
-HIST_BOUNDS: list[tuple[int, int]] = []   # latency histogram buckets, from native._core
-CORE: ModuleType | None = None             # native._core, imported by load_native()
-NATIVE_DIR: Path | None = None             # the private copy of the server code (see load_native)
+HIST_BOUNDS: list[tuple[int, int]] = []  # latency histogram buckets, from native._core
+CORE: ModuleType | None = None  # native._core, imported by load_native()
+NATIVE_DIR: Path | None = None  # the private copy of the server code (see load_native)
 
 
 def log(msg: str) -> None:
@@ -74,6 +75,7 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ server
+
 
 def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -95,23 +97,36 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = dict(os.environ, MEDIASERVER_HTTP_PORT=str(self.port), MEDIASERVER_HTTP_HOST="127.0.0.1",
-                   MEDIASERVER_RTC_PORT="0", MEDIASERVER_RTC_LISTEN_IP="127.0.0.1",
-                   MEDIASERVER_ANNOUNCED_IP="127.0.0.1", MEDIASERVER_SECRET=self.secret,
-                   MEDIASERVER_API_KEY=secrets.token_urlsafe(16), MEDIASERVER_LOG_LEVEL="WARNING",
-                   MEDIASERVER_UDP_GSO="true" if self.gso else "false",
-                   MEDIASERVER_DATA_DIR=self.data_dir,
-                   PYTHONPATH=str(NATIVE_DIR or ROOT))
+        env = dict(
+            os.environ,
+            MEDIASERVER_HTTP_PORT=str(self.port),
+            MEDIASERVER_HTTP_HOST="127.0.0.1",
+            MEDIASERVER_RTC_PORT="0",
+            MEDIASERVER_RTC_LISTEN_IP="127.0.0.1",
+            MEDIASERVER_ANNOUNCED_IP="127.0.0.1",
+            MEDIASERVER_SECRET=self.secret,
+            MEDIASERVER_API_KEY=secrets.token_urlsafe(16),
+            MEDIASERVER_LOG_LEVEL="WARNING",
+            MEDIASERVER_UDP_GSO="true" if self.gso else "false",
+            MEDIASERVER_DATA_DIR=self.data_dir,
+            PYTHONPATH=str(NATIVE_DIR or ROOT),
+        )
         env.pop("MEDIASERVER_CONFIG", None)
         pin = self.pin
 
-        def preexec() -> None:   # in the child, before exec: every later thread inherits the mask
+        def preexec() -> None:  # in the child, before exec: every later thread inherits the mask
             os.setpgid(0, 0)
             if pin:
                 os.sched_setaffinity(0, {SERVER_CORE})
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], cwd=NATIVE_DIR or ROOT, env=env,
-                                     stdout=self.log_file, stderr=subprocess.STDOUT, preexec_fn=preexec)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mediaserver.cli", "serve"],
+            cwd=NATIVE_DIR or ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec,
+        )
 
     @property
     def pid(self) -> int:
@@ -160,6 +175,7 @@ class ServerProcess:
 
 # ------------------------------------------------------------------------------------------ peers
 
+
 @dataclass
 class Sub:
     signal: Signal
@@ -168,8 +184,8 @@ class Sub:
 
 @dataclass
 class Snapshot:
-    t: float                 # when the /proc and sink counters were read
-    metrics_t: float         # middle of the /metrics request (the server answers it between packet batches)
+    t: float  # when the /proc and sink counters were read
+    metrics_t: float  # middle of the /metrics request (the server answers it between packet batches)
     metrics_fetch_s: float
     server_cpu_us: int
     server_runtime_ns: int
@@ -215,8 +231,10 @@ async def wait_connected(w: Worker, tids: list[int], timeout: float, what: str) 
             break
         if time.monotonic() > deadline:
             sample = states[pending[0]]
-            raise RuntimeError(f"{what}: {len(pending)} of {len(tids)} transports not connected after "
-                               f"{timeout:.0f} s (e.g. ice={sample[0]} dtls={sample[1]})")
+            raise RuntimeError(
+                f"{what}: {len(pending)} of {len(tids)} transports not connected after "
+                f"{timeout:.0f} s (e.g. ice={sample[0]} dtls={sample[1]})"
+            )
         await asyncio.sleep(0.1)
     return time.monotonic() - t0
 
@@ -226,7 +244,9 @@ async def fetch_metrics(session: aiohttp.ClientSession, base: str) -> dict[str, 
     try:
         async with session.get(base + "/metrics", timeout=aiohttp.ClientTimeout(total=10)) as r:
             if r.status != 200:
-                log(f"  warning: /metrics answered {r.status}; egress falls back to the subscribers' counters")
+                log(
+                    f"  warning: /metrics answered {r.status}; egress falls back to the subscribers' counters"
+                )
                 return {}
             return procstat.parse_prometheus(await r.text())
     except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -238,8 +258,14 @@ def out_packets(m: dict[str, float]) -> float:
     return m.get('mediaserver_packets_total{direction="out"}', 0.0)
 
 
-async def snapshot(session: aiohttp.ClientSession, server: ServerProcess, subw: Worker, pubw: Worker,
-                   subs: list[Sub], pacer: media.Pacer | None) -> Snapshot:
+async def snapshot(
+    session: aiohttp.ClientSession,
+    server: ServerProcess,
+    subw: Worker,
+    pubw: Worker,
+    subs: list[Sub],
+    pacer: media.Pacer | None,
+) -> Snapshot:
     m0 = time.monotonic()
     metrics = await fetch_metrics(session, server.base)
     m1 = time.monotonic()
@@ -255,14 +281,32 @@ async def snapshot(session: aiohttp.ClientSession, server: ServerProcess, subw: 
                 hist[i] += v
     pstats = media.PacerStats(**vars(pacer.stats)) if pacer is not None else media.PacerStats()
     return Snapshot(
-        t=t, metrics_t=(m0 + m1) / 2, metrics_fetch_s=m1 - m0, server_cpu_us=s_cpu, server_runtime_ns=s_rt, server_threads=procstat.thread_cpu_us(server.pid),
-        loadgen_cpu_us=l_cpu, loadgen_runtime_ns=l_rt, cores=cores, metrics=metrics,
-        sink_packets=[st["sink_packets"] for st in stats], sink_bytes=[st["sink_bytes"] for st in stats],
-        sink_lost=[st["sink_lost"] for st in stats], sink_decrypt_errors=sum(st["sink_decrypt_errors"] for st in stats),
-        hist=hist, sub_hists=[st["latency_hist"] for st in stats], ipis=procstat.ipis(),
-        server_ctx=procstat.ctx_switches(server.pid), loadgen_ctx=procstat.ctx_switches(os.getpid()),
-        udp_snmp=procstat.udp_snmp(), loadgen_udp=procstat.udp_sockets(os.getpid()),
-        server_udp=procstat.udp_sockets(server.pid), pub_stats=pubw.stats(), sub_stats=subw.stats(), pacer=pstats)
+        t=t,
+        metrics_t=(m0 + m1) / 2,
+        metrics_fetch_s=m1 - m0,
+        server_cpu_us=s_cpu,
+        server_runtime_ns=s_rt,
+        server_threads=procstat.thread_cpu_us(server.pid),
+        loadgen_cpu_us=l_cpu,
+        loadgen_runtime_ns=l_rt,
+        cores=cores,
+        metrics=metrics,
+        sink_packets=[st["sink_packets"] for st in stats],
+        sink_bytes=[st["sink_bytes"] for st in stats],
+        sink_lost=[st["sink_lost"] for st in stats],
+        sink_decrypt_errors=sum(st["sink_decrypt_errors"] for st in stats),
+        hist=hist,
+        sub_hists=[st["latency_hist"] for st in stats],
+        ipis=procstat.ipis(),
+        server_ctx=procstat.ctx_switches(server.pid),
+        loadgen_ctx=procstat.ctx_switches(os.getpid()),
+        udp_snmp=procstat.udp_snmp(),
+        loadgen_udp=procstat.udp_sockets(os.getpid()),
+        server_udp=procstat.udp_sockets(server.pid),
+        pub_stats=pubw.stats(),
+        sub_stats=subw.stats(),
+        pacer=pstats,
+    )
 
 
 def percentile(hist: list[int], q: float) -> float | None:
@@ -280,7 +324,9 @@ def percentile(hist: list[int], q: float) -> float | None:
     return float(HIST_BOUNDS[-1][1])
 
 
-def summarize(n: int, a: Snapshot, b: Snapshot, setup: dict[str, float], queues: list[dict[str, int]]) -> dict[str, Any]:
+def summarize(
+    n: int, a: Snapshot, b: Snapshot, setup: dict[str, float], queues: list[dict[str, int]]
+) -> dict[str, Any]:
     dt = b.t - a.t
     dtm = b.metrics_t - a.metrics_t
     tx = out_packets(b.metrics) - out_packets(a.metrics)
@@ -291,9 +337,11 @@ def summarize(n: int, a: Snapshot, b: Snapshot, setup: dict[str, float], queues:
     if not a.metrics or not b.metrics:
         tx, dtm, egress_source = delivered + lost, dt, "subscribers (RTP delivered + lost; /metrics failed)"
     rx = b.metrics.get('mediaserver_packets_total{direction="in"}', 0) - a.metrics.get(
-        'mediaserver_packets_total{direction="in"}', 0)
+        'mediaserver_packets_total{direction="in"}', 0
+    )
     tx_bytes = b.metrics.get('mediaserver_bytes_total{direction="out"}', 0) - a.metrics.get(
-        'mediaserver_bytes_total{direction="out"}', 0)
+        'mediaserver_bytes_total{direction="out"}', 0
+    )
     server_cpu = (b.server_cpu_us - a.server_cpu_us) / 1e6
     server_rt = (b.server_runtime_ns - a.server_runtime_ns) / 1e9
     loadgen_cpu = (b.loadgen_cpu_us - a.loadgen_cpu_us) / 1e6
@@ -321,7 +369,11 @@ def summarize(n: int, a: Snapshot, b: Snapshot, setup: dict[str, float], queues:
         if v is not None:
             sub_p50.append(v)
             order.append(i)
-    ipi = {k: [round((y - x) / dt) for x, y in zip(a.ipis[k], b.ipis[k], strict=True)] for k in b.ipis if k in a.ipis}
+    ipi = {
+        k: [round((y - x) / dt) for x, y in zip(a.ipis[k], b.ipis[k], strict=True)]
+        for k in b.ipis
+        if k in a.ipis
+    }
     threads = []
     for tid, (name, us) in b.server_threads.items():
         before = a.server_threads.get(tid, (name, 0))[1]
@@ -332,8 +384,10 @@ def summarize(n: int, a: Snapshot, b: Snapshot, setup: dict[str, float], queues:
     busy = [core_frac(c) for c in sorted(b.cores)]
     other = sum(x for x in busy if x is not None) - cpu_frac - loadgen_cpu / dt
     pacer_pkts = b.pacer.packets - a.pacer.packets
-    snmp = {k: b.udp_snmp.get(k, 0) - a.udp_snmp.get(k, 0) for k in ("InDatagrams", "RcvbufErrors", "SndbufErrors",
-                                                                    "InErrors")}
+    snmp = {
+        k: b.udp_snmp.get(k, 0) - a.udp_snmp.get(k, 0)
+        for k in ("InDatagrams", "RcvbufErrors", "SndbufErrors", "InErrors")
+    }
     res = {
         "n": n,
         "window_s": round(dt, 3),
@@ -361,34 +415,62 @@ def summarize(n: int, a: Snapshot, b: Snapshot, setup: dict[str, float], queues:
         "latency_p99_us": _r(percentile(hist, 0.99)),
         "latency_p999_us": _r(percentile(hist, 0.999)),
         "latency_samples": sum(hist),
-        "per_subscriber_p50_us": {"min": _r(min(sub_p50)), "median": _r(statistics.median(sub_p50)),
-                                  "max": _r(max(sub_p50))} if sub_p50 else None,
+        "per_subscriber_p50_us": {
+            "min": _r(min(sub_p50)),
+            "median": _r(statistics.median(sub_p50)),
+            "max": _r(max(sub_p50)),
+        }
+        if sub_p50
+        else None,
         # +1: the later a subscriber joined, the later the server serves it in every fan-out
         "p50_vs_join_order_spearman": spearman(order, sub_p50),
         "loadgen_cpu_fraction": round(loadgen_cpu / dt, 4),
         "loadgen_cpu_us_per_packet": round(loadgen_cpu * 1e6 / delivered, 3) if delivered else None,
         "core1_busy_fraction": core_frac(LOADGEN_CORE),
-        "rx_queue_kib": {g: {"mean": round(statistics.fmean(q[g] for q in queues) / 1024, 1),
-                             "max": round(max(q[g] for q in queues) / 1024, 1)} for g in ("server", "loadgen")}
-        if queues else None,
+        "rx_queue_kib": {
+            g: {
+                "mean": round(statistics.fmean(q[g] for q in queues) / 1024, 1),
+                "max": round(max(q[g] for q in queues) / 1024, 1),
+            }
+            for g in ("server", "loadgen")
+        }
+        if queues
+        else None,
         # bytes waiting in the subscribers' sockets over the byte rate they receive: an upper bound
         # (rx_queue counts buffer truesize) of the mean time a packet waits for the load generator
-        "loadgen_queue_delay_ms_upper": round(statistics.fmean(q["loadgen"] for q in queues) /
-                                              (sum(b.sink_bytes) - sum(a.sink_bytes)) * dt * 1e3, 3)
-        if queues and sum(b.sink_bytes) > sum(a.sink_bytes) else None,
-        "per_subscriber_pps": {"min": round(min(per_sub) / dt, 1), "median": round(statistics.median(per_sub) / dt, 1),
-                               "max": round(max(per_sub) / dt, 1)} if per_sub else None,
+        "loadgen_queue_delay_ms_upper": round(
+            statistics.fmean(q["loadgen"] for q in queues)
+            / (sum(b.sink_bytes) - sum(a.sink_bytes))
+            * dt
+            * 1e3,
+            3,
+        )
+        if queues and sum(b.sink_bytes) > sum(a.sink_bytes)
+        else None,
+        "per_subscriber_pps": {
+            "min": round(min(per_sub) / dt, 1),
+            "median": round(statistics.median(per_sub) / dt, 1),
+            "max": round(max(per_sub) / dt, 1),
+        }
+        if per_sub
+        else None,
         "sink_decrypt_errors": b.sink_decrypt_errors - a.sink_decrypt_errors,
         "server_drops": drops,
         "server_rtcp": counters,
         "kernel_udp": snmp,
         "ipi_per_s": ipi,
-        "server_ctx_switches_per_s": [round((y - x) / dt) for x, y in zip(a.server_ctx, b.server_ctx, strict=True)],
-        "loadgen_ctx_switches_per_s": [round((y - x) / dt) for x, y in zip(a.loadgen_ctx, b.loadgen_ctx,
-                                                                            strict=True)],
+        "server_ctx_switches_per_s": [
+            round((y - x) / dt) for x, y in zip(a.server_ctx, b.server_ctx, strict=True)
+        ],
+        "loadgen_ctx_switches_per_s": [
+            round((y - x) / dt) for x, y in zip(a.loadgen_ctx, b.loadgen_ctx, strict=True)
+        ],
         "loadgen_socket_drops": b.loadgen_udp["drops"] - a.loadgen_udp["drops"],
-        "loadgen_worker_drops": {k: v - a.sub_stats["drops"].get(k, 0) for k, v in b.sub_stats["drops"].items()
-                                 if v - a.sub_stats["drops"].get(k, 0)},
+        "loadgen_worker_drops": {
+            k: v - a.sub_stats["drops"].get(k, 0)
+            for k, v in b.sub_stats["drops"].items()
+            if v - a.sub_stats["drops"].get(k, 0)
+        },
         "server_socket_drops": b.server_udp["drops"] - a.server_udp["drops"],
         "pacer_late_max_ms": round(b.pacer.late_max_ms, 2),
         "setup": setup,
@@ -419,6 +501,7 @@ def _r(x: float | None) -> float | None:
 
 # ------------------------------------------------------------------------------------------ one run
 
+
 @dataclass
 class Ctx:
     session: aiohttp.ClientSession
@@ -427,8 +510,9 @@ class Ctx:
     subw: Worker
 
 
-async def add_subscriber(ctx: Ctx, i: int, timings: dict[str, float] | None = None,
-                         call_timeout: float = 60.0) -> Sub:
+async def add_subscriber(
+    ctx: Ctx, i: int, timings: dict[str, float] | None = None, call_timeout: float = 60.0
+) -> Sub:
     """join, subscribe, answer over a new WebSocket, then a native client transport that receives."""
     t = time.monotonic()
 
@@ -451,10 +535,15 @@ async def add_subscriber(ctx: Ctx, i: int, timings: dict[str, float] | None = No
         if not r.abs_ext:
             raise RuntimeError("the server's subscriber offer has no abs-send-time extension")
         u, p = sdpgen.credentials()
-        await sig.call("answer", {"sdp": sdpgen.subscriber_answer(desc, u, p, ctx.subw.fingerprint)},
-                       timeout=call_timeout)
+        await sig.call(
+            "answer",
+            {"sdp": sdpgen.subscriber_answer(desc, u, p, ctx.subw.fingerprint)},
+            timeout=call_timeout,
+        )
         lap("answer_ms")
-        tid = ctx.subw.create_client_transport(r.ip, r.port, u, r.ufrag, r.pwd, r.fp_alg, r.fingerprint, r.abs_ext)
+        tid = ctx.subw.create_client_transport(
+            r.ip, r.port, u, r.ufrag, r.pwd, r.fp_alg, r.fingerprint, r.abs_ext
+        )
         return Sub(sig, tid)
     except BaseException:
         await sig.close()
@@ -511,7 +600,9 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
         # ---- publisher: publish and connect now, send media once every subscriber is connected
         t0 = time.monotonic()
         pub_sig = await Signal.connect(session, ws_url)
-        await pub_sig.call("join", {"token": tokens.issue(server.secret, ROOM, "presenter", "publisher", "publisher")})
+        await pub_sig.call(
+            "join", {"token": tokens.issue(server.secret, ROOM, "presenter", "publisher", "publisher")}
+        )
         ufrag, pwd = sdpgen.credentials()
         ssrcs = [secrets.randbits(31) | 1 for _ in range(3)]
         offer = sdpgen.publisher_offer(ufrag, pwd, pubw.fingerprint, *ssrcs)
@@ -519,8 +610,9 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
         if len(res.get("tracks", [])) != 2:
             raise RuntimeError(f"publish accepted {len(res.get('tracks', []))} tracks, expected 2")
         remote = sdpgen.remote_of(sdp.parse(res["sdp"]))
-        pub_tid = pubw.create_client_transport(remote.ip, remote.port, ufrag, remote.ufrag, remote.pwd,
-                                               remote.fp_alg, remote.fingerprint, 0)
+        pub_tid = pubw.create_client_transport(
+            remote.ip, remote.port, ufrag, remote.ufrag, remote.pwd, remote.fp_alg, remote.fingerprint, 0
+        )
         await wait_connected(pubw, [pub_tid], 15, "publisher")
         setup["publisher_s"] = round(time.monotonic() - t0, 3)
 
@@ -536,8 +628,9 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
                 per_sub.append(timings)
                 return sub
 
-        results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True),
-                                         args.setup_timeout)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True), args.setup_timeout
+        )
         subs = [r for r in results if isinstance(r, Sub)]
         errors = [r for r in results if not isinstance(r, Sub)]
         if errors:
@@ -546,15 +639,27 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
         for k in ("join_ms", "subscribe_ms", "answer_ms"):
             vals = [t[k] for t in per_sub if k in t]
             setup[k] = {"median": round(statistics.median(vals), 1), "max": max(vals)} if vals else None
-        setup["connect_s"] = round(await wait_connected(subw, [s.tid for s in subs], args.setup_timeout,
-                                                        "subscribers"), 3)
+        setup["connect_s"] = round(
+            await wait_connected(subw, [s.tid for s in subs], args.setup_timeout, "subscribers"), 3
+        )
 
         # ---- media: real-time pacing from now on (bounded); the clip starts with a keyframe
-        vstream = media.RtpStream(ssrcs[1], media.VP8_PT, "1", seq0=secrets.randbits(15), ts0=secrets.randbits(31))
-        astream = media.RtpStream(ssrcs[0], media.OPUS_PT, "0", seq0=secrets.randbits(15), ts0=secrets.randbits(31))
-        bound = args.warmup + args.seconds + 2 * media.GOP_FRAMES / media.FPS + 5 + (90 if args.probe else 0) + 30
-        pacer = media.Pacer(clip, lambda pkts: pubw.send_rtp(pub_tid, pkts, abs_ext=media.EXT_ABS_ID),
-                            vstream, astream, max_seconds=bound)
+        vstream = media.RtpStream(
+            ssrcs[1], media.VP8_PT, "1", seq0=secrets.randbits(15), ts0=secrets.randbits(31)
+        )
+        astream = media.RtpStream(
+            ssrcs[0], media.OPUS_PT, "0", seq0=secrets.randbits(15), ts0=secrets.randbits(31)
+        )
+        bound = (
+            args.warmup + args.seconds + 2 * media.GOP_FRAMES / media.FPS + 5 + (90 if args.probe else 0) + 30
+        )
+        pacer = media.Pacer(
+            clip,
+            lambda pkts: pubw.send_rtp(pub_tid, pkts, abs_ext=media.EXT_ABS_ID),
+            vstream,
+            astream,
+            max_seconds=bound,
+        )
         pacer.start()
 
         # ---- warm-up: every subscriber must be receiving video
@@ -573,11 +678,14 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
             raise RuntimeError(f"the publisher pacer stopped: {pacer.error!r}")
 
         # ---- measurement window
-        groups = {"server": procstat.socket_inodes(server.pid), "loadgen": procstat.socket_inodes(os.getpid())}
+        groups = {
+            "server": procstat.socket_inodes(server.pid),
+            "loadgen": procstat.socket_inodes(os.getpid()),
+        }
         a = await snapshot(session, server, subw, pubw, subs, pacer)
         queues = []
         end = time.monotonic() + args.seconds
-        while (left := end - time.monotonic()) > 0:     # receive-queue depths, 5 per second
+        while (left := end - time.monotonic()) > 0:  # receive-queue depths, 5 per second
             queues.append(procstat.udp_rx_queues(groups))
             await asyncio.sleep(min(0.2, left))
         b = await snapshot(session, server, subw, pubw, subs, pacer)
@@ -599,7 +707,7 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
         if pacer is not None:
             pacer.stop_event.set()
             pacer.join(5)
-        for w in (subw, pubw):     # closes every client transport and its socket
+        for w in (subw, pubw):  # closes every client transport and its socket
             if w is not None:
                 w.close()
         sigs = [s.signal for s in subs] + ([pub_sig] if pub_sig else [])
@@ -620,11 +728,28 @@ async def run_once(n: int, args: argparse.Namespace, clip: media.Clip) -> dict[s
 
 # ------------------------------------------------------------------------------------------ report
 
-MEDIAN_KEYS = ("egress_pps", "egress_rtp_delivered_pps", "egress_mbit_s", "ingress_pps", "publisher_pps",
-               "server_cpu_us_per_packet", "server_cpu_fraction", "server_core_pps", "server_cpu_fraction_schedstat",
-               "core0_busy_fraction", "core0_softirq_fraction", "loss_pct", "latency_p50_us", "latency_p90_us",
-               "latency_p99_us", "latency_p999_us", "loadgen_cpu_fraction", "core1_busy_fraction", "core0_pps",
-               "other_cpu_fraction")
+MEDIAN_KEYS = (
+    "egress_pps",
+    "egress_rtp_delivered_pps",
+    "egress_mbit_s",
+    "ingress_pps",
+    "publisher_pps",
+    "server_cpu_us_per_packet",
+    "server_cpu_fraction",
+    "server_core_pps",
+    "server_cpu_fraction_schedstat",
+    "core0_busy_fraction",
+    "core0_softirq_fraction",
+    "loss_pct",
+    "latency_p50_us",
+    "latency_p90_us",
+    "latency_p99_us",
+    "latency_p999_us",
+    "loadgen_cpu_fraction",
+    "core1_busy_fraction",
+    "core0_pps",
+    "other_cpu_fraction",
+)
 
 
 def combine(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -642,12 +767,24 @@ def table(runs: list[dict[str, Any]]) -> str:
     hdr = ("N", "egress pps", "srv CPU", "µs/pkt", "pps/core", "loss %", "p50 µs", "p99 µs", "loadgen CPU")
     rows = [hdr]
     for r in runs:
+
         def f(k: str, fmt: str, r: dict[str, Any] = r) -> str:
             v = r.get(k)
             return "-" if v is None else format(v, fmt)
-        rows.append((str(r["n"]), f("egress_pps", ",.0f"), f("server_cpu_fraction", ".1%"),
-                     f("server_cpu_us_per_packet", ".2f"), f("server_core_pps", ",.0f"), f("loss_pct", ".3f"),
-                     f("latency_p50_us", ",.0f"), f("latency_p99_us", ",.0f"), f("loadgen_cpu_fraction", ".1%")))
+
+        rows.append(
+            (
+                str(r["n"]),
+                f("egress_pps", ",.0f"),
+                f("server_cpu_fraction", ".1%"),
+                f("server_cpu_us_per_packet", ".2f"),
+                f("server_core_pps", ",.0f"),
+                f("loss_pct", ".3f"),
+                f("latency_p50_us", ",.0f"),
+                f("latency_p99_us", ",.0f"),
+                f("loadgen_cpu_fraction", ".1%"),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(hdr))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
 
@@ -659,8 +796,12 @@ def machine() -> dict[str, Any]:
             model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     except OSError:
         pass
-    return {"cpu_model": model or platform.processor(), "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version()}
+    return {
+        "cpu_model": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
 
 
 def build_info() -> dict[str, Any]:
@@ -671,19 +812,28 @@ def build_info() -> dict[str, Any]:
     assert core is not None
     info: dict[str, Any] = {}
     try:
-        info["git_head"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                          text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "native", "mediaserver", "signaling"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.split("\n")
+        info["git_head"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "native", "mediaserver", "signaling"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
         info["dirty_server_files"] = sorted(ln[3:] for ln in dirty if ln.strip())
     except (OSError, subprocess.SubprocessError):
         pass
     so = Path(core.__file__)
     info["server_code"] = "private copy taken at start" if NATIVE_DIR else "the tree"
-    info["native_core"] = {"file": "native/" + so.name,
-                           "sha256": hashlib.sha256(so.read_bytes()).hexdigest()[:16],
-                           "mtime": datetime.datetime.fromtimestamp(so.stat().st_mtime, datetime.timezone.utc)
-                           .isoformat(timespec="seconds")}
+    info["native_core"] = {
+        "file": "native/" + so.name,
+        "sha256": hashlib.sha256(so.read_bytes()).hexdigest()[:16],
+        "mtime": datetime.datetime.fromtimestamp(so.stat().st_mtime, datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+    }
     return info
 
 
@@ -697,21 +847,34 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
 async def main_async(args: argparse.Namespace) -> int:
     clip = media.load_clip(log)
     vpk = sum(len(media.vp8_payloads(f)) for f, _ in clip.video) / clip.seconds
-    log(f"clip: VP8 {clip.video_bitrate / 1e6:.2f} Mbit/s ({vpk:.0f} packets/s, keyframe every "
-        f"{media.GOP_FRAMES / media.FPS:.0f} s) + Opus {clip.audio_bitrate / 1e3:.0f} kbit/s (50 packets/s)")
+    log(
+        f"clip: VP8 {clip.video_bitrate / 1e6:.2f} Mbit/s ({vpk:.0f} packets/s, keyframe every "
+        f"{media.GOP_FRAMES / media.FPS:.0f} s) + Opus {clip.audio_bitrate / 1e3:.0f} kbit/s (50 packets/s)"
+    )
     doc: dict[str, Any] = {
         "benchmark": "fanout",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "build": build_info(),
-        "config": {"seconds": args.seconds, "warmup_s": args.warmup, "repeat": args.repeat, "pinned": args.pin, "server_udp_gso": args.gso,
-                   "server_core": SERVER_CORE if args.pin else None, "loadgen_core": LOADGEN_CORE if args.pin else None,
-                   "clip": {"video": f"VP8 {media.WIDTH}x{media.HEIGHT}@{media.FPS}",
-                            "video_mbit_s": round(clip.video_bitrate / 1e6, 3),
-                            "video_pps": round(vpk, 1), "keyframe_interval_s": media.GOP_FRAMES / media.FPS,
-                            "audio": "Opus 48 kHz stereo, 20 ms", "audio_kbit_s": round(clip.audio_bitrate / 1e3, 1),
-                            "max_rtp_payload": media.MAX_PAYLOAD},
-                   "egress_pps_note": "server datagrams out (RTP + RTCP + STUN) from /metrics"},
+        "config": {
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "repeat": args.repeat,
+            "pinned": args.pin,
+            "server_udp_gso": args.gso,
+            "server_core": SERVER_CORE if args.pin else None,
+            "loadgen_core": LOADGEN_CORE if args.pin else None,
+            "clip": {
+                "video": f"VP8 {media.WIDTH}x{media.HEIGHT}@{media.FPS}",
+                "video_mbit_s": round(clip.video_bitrate / 1e6, 3),
+                "video_pps": round(vpk, 1),
+                "keyframe_interval_s": media.GOP_FRAMES / media.FPS,
+                "audio": "Opus 48 kHz stereo, 20 ms",
+                "audio_kbit_s": round(clip.audio_bitrate / 1e3, 1),
+                "max_rtp_payload": media.MAX_PAYLOAD,
+            },
+            "egress_pps_note": "server datagrams out (RTP + RTCP + STUN) from /metrics",
+        },
         "done_bar": dict(DONE_BAR),
         "runs": [],
     }
@@ -725,49 +888,91 @@ async def main_async(args: argparse.Namespace) -> int:
                 r["attempt"] = attempt
                 if r["other_cpu_fraction"] <= args.max_other or attempt == args.attempts:
                     break
-                log(f"  other processes used {r['other_cpu_fraction']:.2f} cores during the window; running again")
+                log(
+                    f"  other processes used {r['other_cpu_fraction']:.2f} cores during the window; running "
+                    f"again"
+                )
             r["contended"] = r["other_cpu_fraction"] > args.max_other
-            log(f"  egress {r['egress_pps']:,.0f} pps, server CPU {r['server_cpu_fraction']:.1%} "
+            log(
+                f"  egress {r['egress_pps']:,.0f} pps, server CPU {r['server_cpu_fraction']:.1%} "
                 f"({r['server_cpu_us_per_packet']} µs/pkt -> {r['server_core_pps']:,.0f} pps/core), "
                 f"loss {r['loss_pct']}%, p50 {r['latency_p50_us']} µs, p99 {r['latency_p99_us']} µs, "
-                f"loadgen CPU {r['loadgen_cpu_fraction']:.1%}, setup {r['setup']}")
+                f"loadgen CPU {r['loadgen_cpu_fraction']:.1%}, setup {r['setup']}"
+            )
             samples.append(r)
         doc["runs"].append(combine(samples))
-        write_json(out, doc)      # after every N, so an interrupted run keeps what it measured
+        write_json(out, doc)  # after every N, so an interrupted run keeps what it measured
     top = max(doc["runs"], key=lambda r: r["n"])
-    ok = (top.get("server_core_pps") or 0) >= DONE_BAR["server_core_pps"] and \
-        top.get("loss_pct") is not None and top["loss_pct"] < DONE_BAR["loss_pct"]
+    ok = (
+        (top.get("server_core_pps") or 0) >= DONE_BAR["server_core_pps"]
+        and top.get("loss_pct") is not None
+        and top["loss_pct"] < DONE_BAR["loss_pct"]
+    )
     doc["done_bar"].update({"n": top["n"], "met": ok})
     write_json(out, doc)
     log("")
     log(table(doc["runs"]))
-    log(f"\ndone bar at N={top['n']} (>= {DONE_BAR['server_core_pps']:,} pps per server core, loss < "
-        f"{DONE_BAR['loss_pct']}%): {'MET' if ok else 'NOT MET'}")
+    log(
+        f"\ndone bar at N={top['n']} (>= {DONE_BAR['server_core_pps']:,} pps per server core, loss < "
+        f"{DONE_BAR['loss_pct']}%): {'MET' if ok else 'NOT MET'}"
+    )
     log(f"wrote {out}")
     return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_NS), help="subscriber counts (default 50 100 200 400)")
+    ap.add_argument(
+        "--n",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_NS),
+        help="subscriber counts (default 50 100 200 400)",
+    )
     ap.add_argument("--seconds", type=float, default=10.0, help="measurement window per run (default 10)")
-    ap.add_argument("--warmup", type=float, default=3.0, help="warm-up after all subscribers connected (default 3)")
+    ap.add_argument(
+        "--warmup", type=float, default=3.0, help="warm-up after all subscribers connected (default 3)"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs per N; medians are reported (default 1)")
     ap.add_argument("--concurrency", type=int, default=32, help="subscribers signalling at once (default 32)")
-    ap.add_argument("--setup-timeout", type=float, default=120.0, help="bound on subscriber setup (default 120 s)")
-    ap.add_argument("--quiet-wait", type=float, default=60.0,
-                    help="before each run wait up to this long for the machine to be idle (default 60 s; 0 = off)")
-    ap.add_argument("--no-probe", dest="probe", action="store_false",
-                    help="skip the late-join probe (one subscriber joining under load after the window)")
-    ap.add_argument("--max-other", type=float, default=0.15,
-                    help="a window in which other processes used more CPU (in cores) is run again (default 0.15)")
+    ap.add_argument(
+        "--setup-timeout", type=float, default=120.0, help="bound on subscriber setup (default 120 s)"
+    )
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="before each run wait up to this long for the machine to be idle (default 60 s; 0 = off)",
+    )
+    ap.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="skip the late-join probe (one subscriber joining under load after the window)",
+    )
+    ap.add_argument(
+        "--max-other",
+        type=float,
+        default=0.15,
+        help="a window in which other processes used more CPU (in cores) is run again (default 0.15)",
+    )
     ap.add_argument("--attempts", type=int, default=3, help="runs per measurement when contended (default 3)")
-    ap.add_argument("--no-snapshot", dest="snapshot", action="store_false",
-                    help="run the server code of the tree instead of a private copy taken at start")
-    ap.add_argument("--no-gso", dest="gso", action="store_false",
-                    help="run the server with MEDIASERVER_UDP_GSO=false (one datagram per sendmmsg entry)")
+    ap.add_argument(
+        "--no-snapshot",
+        dest="snapshot",
+        action="store_false",
+        help="run the server code of the tree instead of a private copy taken at start",
+    )
+    ap.add_argument(
+        "--no-gso",
+        dest="gso",
+        action="store_false",
+        help="run the server with MEDIASERVER_UDP_GSO=false (one datagram per sendmmsg entry)",
+    )
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "fanout.json"))
-    ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin server/load generator to cores")
+    ap.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin server/load generator to cores"
+    )
     args = ap.parse_args(argv)
     if any(n < 1 or n > 2000 for n in args.n):
         ap.error("--n must be between 1 and 2000")
@@ -804,7 +1009,10 @@ def pin_to_loadgen_core(pin: bool) -> bool:
         return False
     cpus = os.sched_getaffinity(0)
     if not {SERVER_CORE, LOADGEN_CORE} <= cpus:
-        log(f"cores {SERVER_CORE} and {LOADGEN_CORE} are not both available ({sorted(cpus)}); running unpinned")
+        log(
+            f"cores {SERVER_CORE} and {LOADGEN_CORE} are not both available ({sorted(cpus)}); running "
+            f"unpinned"
+        )
         return False
     os.sched_setaffinity(0, {LOADGEN_CORE})
     return True

@@ -9,6 +9,7 @@ and the CPU of the harness's own threads (to show which side is the bottleneck).
 
     PYTHONPATH=. taskset -c 0 python -m bench.janus_probe --core 1 50 200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,22 @@ def vp8_clip(lg, size: int, frames: int = 30, fps: int = 30) -> int:
             body[0:10] = bytes([0x10, 0x00, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00])
         else:
             body[0] |= 0x01
-        chunks = [bytes(body[j:j + 1100]) for j in range(0, len(body), 1100)]
-        out.append((i * 1_000_000 // fps, 90000 // fps, i == 0,
-                     [(b"\x10" if k == 0 else b"\x00") + c for k, c in enumerate(chunks)]))
+        chunks = [bytes(body[j : j + 1100]) for j in range(0, len(body), 1100)]
+        out.append(
+            (
+                i * 1_000_000 // fps,
+                90000 // fps,
+                i == 0,
+                [(b"\x10" if k == 0 else b"\x00") + c for k, c in enumerate(chunks)],
+            )
+        )
     return lg.load_clip(out, clock_rate=90000)
 
 
 def opus_clip(lg, frames: int = 50) -> int:
-    return lg.load_clip([(i * 20_000, 960, True, [b"\xf8" + os.urandom(79)]) for i in range(frames)],
-                        clock_rate=48000)
+    return lg.load_clip(
+        [(i * 20_000, 960, True, [b"\xf8" + os.urandom(79)]) for i in range(frames)], clock_rate=48000
+    )
 
 
 def run_wait_ns(pid: int) -> int:
@@ -88,10 +96,17 @@ async def probe(nsubs: int, core: int, window: float, workdir: Path) -> dict:
 
         def snap():
             st = [lg.peer_stats(s.lg_peer) for s in subs]
-            return dict(t=time.monotonic(), cpu=proc_cpu_us(ad.pids[0]), wait=run_wait_ns(ad.pids[0]),
-                        rx=sum(s["rx_packets"] for s in st), lost=sum(s["lost"] for s in st),
-                        nacks=sum(s["nacks_tx"] for s in st), tot=lg.totals(),
-                        jt=thread_cpu_us(ad.pids[0]), ht=thread_cpu_us(os.getpid()))
+            return dict(
+                t=time.monotonic(),
+                cpu=proc_cpu_us(ad.pids[0]),
+                wait=run_wait_ns(ad.pids[0]),
+                rx=sum(s["rx_packets"] for s in st),
+                lost=sum(s["lost"] for s in st),
+                nacks=sum(s["nacks_tx"] for s in st),
+                tot=lg.totals(),
+                jt=thread_cpu_us(ad.pids[0]),
+                ht=thread_cpu_us(os.getpid()),
+            )
 
         a = snap()
         await asyncio.sleep(window)
@@ -108,13 +123,21 @@ async def probe(nsubs: int, core: int, window: float, workdir: Path) -> dict:
 
         hist = [y - x for x, y in zip(a["tot"]["latency_hist"], b["tot"]["latency_hist"], strict=True)]
         bounds = b["tot"]["bounds_us"]
-        res = dict(subs=nsubs, connected=sum(lg.state(s.lg_peer)["dtls"] == "connected" for s in subs),
-                   signal_s=round(t_sig, 2), janus_cpu_pct=round((b["cpu"] - a["cpu"]) / 1e6 / dt * 100, 1),
-                   janus_runqueue_wait_pct=round((b["wait"] - a["wait"]) / 1e9 / dt * 100, 1),
-                   egress_pps=round((b["rx"] - a["rx"]) / dt), per_sub_pps=round((b["rx"] - a["rx"]) / dt / nsubs, 1),
-                   lost=b["lost"] - a["lost"], nacks=b["nacks"] - a["nacks"],
-                   lat_p50_us=percentile(hist, bounds, .5), lat_p99_us=percentile(hist, bounds, .99),
-                   janus_threads_cpu_pct=threads("jt"), harness_threads_cpu_pct=threads("ht"))
+        res = dict(
+            subs=nsubs,
+            connected=sum(lg.state(s.lg_peer)["dtls"] == "connected" for s in subs),
+            signal_s=round(t_sig, 2),
+            janus_cpu_pct=round((b["cpu"] - a["cpu"]) / 1e6 / dt * 100, 1),
+            janus_runqueue_wait_pct=round((b["wait"] - a["wait"]) / 1e9 / dt * 100, 1),
+            egress_pps=round((b["rx"] - a["rx"]) / dt),
+            per_sub_pps=round((b["rx"] - a["rx"]) / dt / nsubs, 1),
+            lost=b["lost"] - a["lost"],
+            nacks=b["nacks"] - a["nacks"],
+            lat_p50_us=percentile(hist, bounds, 0.5),
+            lat_p99_us=percentile(hist, bounds, 0.99),
+            janus_threads_cpu_pct=threads("jt"),
+            harness_threads_cpu_pct=threads("ht"),
+        )
         await asyncio.gather(*[ad.leave(s) for s in subs])
         await ad.leave(pub)
         return res

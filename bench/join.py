@@ -10,12 +10,12 @@ other, each an aiortc peer doing what a client does over the WebSocket protocol:
     connect -> join{token} -> subscribe (server offer) -> setRemoteDescription, createAnswer,
     setLocalDescription -> answer{sdp} -> ICE + DTLS -> first RTP -> first decoded video frame
 
-Each step is timed in ms from t0, taken just before the WebSocket connect; the attendee then leaves
-and closes, and the next one joins after a random pause (uniform in 0.5..1.5 x --gap, default 2 s).
-The script prints the median and p95 of every step, compares the total (first decoded video frame)
-with the issue's bar of 1.5 s, and writes bench/results/join.json. For every join it also records when the publisher got a PLI and sent
-a keyframe, and the server's counters (PLIs sent, STUN checks dropped for an unknown ufrag), which
-show where the time goes.
+Each step is timed in ms from t0, taken just before the WebSocket connect; the attendee then leaves and
+closes, and the next one joins after a random pause (uniform in 0.5..1.5 x --gap, default 2 s). The script
+prints the median and p95 of every step, compares the total (first decoded video frame) with the issue's bar
+of 1.5 s, and writes bench/results/join.json. For every join it also records when the publisher got a PLI and
+sent a keyframe, and the server's counters (PLIs sent, STUN checks dropped for an unknown ufrag), which show
+where the time goes.
 
 Everything is bounded: each step has a timeout (--step-timeout), the run a cap (--max-seconds), and
 everything is torn down on exit (also on errors and Ctrl-C). Traffic stays on 127.0.0.1.
@@ -25,6 +25,7 @@ See docs/benchmarks.md.
     python bench/join.py --joins 50 --audience 50
     python bench/join.py --publisher native     # pre-encoded clip, keyframe every 0.5 s, ignores PLI
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,6 +77,7 @@ log = fanout.log
 
 # ------------------------------------------------------------------------------------------ aiortc
 
+
 def aiortc_loopback_only() -> None:
     """aioice leaves 127.0.0.1 out of its host candidates (tests/conftest.py does the same)."""
     import aioice.ice
@@ -96,13 +98,14 @@ def vp8_is_keyframe_start(payload: bytes) -> bool:
 
 # ------------------------------------------------------------------------------------------ publishers
 
+
 class Publisher:
     """What the joins need from a publisher: when it got PLIs and when it sent keyframes."""
 
     kind = "?"
-    plis: list[float]                    # time.monotonic() of each PLI/FIR the publisher got
-    keys: list[float]                    # ... of each keyframe it sent
-    stalls: list[tuple[float, float]]    # (when, ms) it ran late (a starved publisher distorts the joins)
+    plis: list[float]  # time.monotonic() of each PLI/FIR the publisher got
+    keys: list[float]  # ... of each keyframe it sent
+    stalls: list[tuple[float, float]]  # (when, ms) it ran late (a starved publisher distorts the joins)
 
     def alive(self) -> str | None:
         """None while healthy, else why not."""
@@ -127,7 +130,7 @@ class AiortcPublisher(Publisher):
         self.bitrate = bitrate
         self.plis, self.keys = [], []
         self.key_info: list[dict[str, Any]] = []
-        self.stalls: list[tuple[float, float]] = []   # (when, ms) the publisher's loop or frames ran late
+        self.stalls: list[tuple[float, float]] = []  # (when, ms) the publisher's loop or frames ran late
         self.stats: dict[str, Any] = {}
         self.error: str | None = None
         self.proc: asyncio.subprocess.Process | None = None
@@ -141,15 +144,31 @@ class AiortcPublisher(Publisher):
         self.t_start = time.monotonic()
         # inherits this process's CPU affinity (the load generator's core)
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.lib.aiortc_publisher", "--ws", ws_url, "--token", token,
-            "--bitrate", str(self.bitrate), "--max-seconds", str(max_seconds), cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=self.stderr,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True)
+            sys.executable,
+            "-m",
+            "bench.lib.aiortc_publisher",
+            "--ws",
+            ws_url,
+            "--token",
+            token,
+            "--bitrate",
+            str(self.bitrate),
+            "--max-seconds",
+            str(max_seconds),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self.stderr,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            start_new_session=True,
+        )
         self._reader = asyncio.create_task(self._read())
         try:
             await asyncio.wait_for(asyncio.shield(self.ready), timeout)
         except asyncio.TimeoutError:
-            raise RuntimeError(f"the aiortc publisher was not ready within {timeout:.0f} s: {self.log_tail()}") from None
+            raise RuntimeError(
+                f"the aiortc publisher was not ready within {timeout:.0f} s: {self.log_tail()}"
+            ) from None
         self.t_ready = time.monotonic()
 
     async def _read(self) -> None:
@@ -201,22 +220,30 @@ class AiortcPublisher(Publisher):
         st = self.stats
         sizes = [k["bytes"] for k in self.key_info]
         span = st.get("t", 0.0) - self.t_start if st else 0.0
-        return {"kind": "aiortc", "process": "separate (bench/lib/aiortc_publisher.py)",
-                "video": "VP8 640x480@30, encoded live by aiortc (libvpx realtime), keyframes only on PLI/FIR",
-                "audio": "Opus (aiortc's silent AudioStreamTrack)", "target_bitrate": self.bitrate,
-                "encoder": {k: v for k, v in st.items() if k not in ("ev", "t", "final")},
-                "video_mbit_s": round(st.get("bytes", 0) * 8 / 1e6 / span, 2) if span > 1 else None,
-                "keyframes": len(self.key_info),
-                "keyframe_bytes": {"median": int(statistics.median(sizes)), "max": max(sizes)} if sizes else None,
-                "keyframe_encode_ms": {"median": round(statistics.median(k["encode_ms"] for k in self.key_info), 1),
-                                       "max": max(k["encode_ms"] for k in self.key_info)} if self.key_info else None}
+        return {
+            "kind": "aiortc",
+            "process": "separate (bench/lib/aiortc_publisher.py)",
+            "video": "VP8 640x480@30, encoded live by aiortc (libvpx realtime), keyframes only on PLI/FIR",
+            "audio": "Opus (aiortc's silent AudioStreamTrack)",
+            "target_bitrate": self.bitrate,
+            "encoder": {k: v for k, v in st.items() if k not in ("ev", "t", "final")},
+            "video_mbit_s": round(st.get("bytes", 0) * 8 / 1e6 / span, 2) if span > 1 else None,
+            "keyframes": len(self.key_info),
+            "keyframe_bytes": {"median": int(statistics.median(sizes)), "max": max(sizes)} if sizes else None,
+            "keyframe_encode_ms": {
+                "median": round(statistics.median(k["encode_ms"] for k in self.key_info), 1),
+                "max": max(k["encode_ms"] for k in self.key_info),
+            }
+            if self.key_info
+            else None,
+        }
 
     async def close(self) -> None:
         p = self.proc
         if p is not None and p.returncode is None:
             try:
                 if p.stdin is not None:
-                    p.stdin.close()                # EOF: it closes its peer connection and exits
+                    p.stdin.close()  # EOF: it closes its peer connection and exits
                 await asyncio.wait_for(p.wait(), 8)
             except (asyncio.TimeoutError, OSError):
                 p.terminate()
@@ -252,7 +279,9 @@ class NativePublisher(Publisher):
         self.sig: Signal | None = None
         self.clip: media.Clip | None = None
 
-    async def start(self, session: aiohttp.ClientSession, ws_url: str, token: str, max_seconds: float) -> None:
+    async def start(
+        self, session: aiohttp.ClientSession, ws_url: str, token: str, max_seconds: float
+    ) -> None:
         # media.py's clip parameters are module constants; its cache key includes GOP_FRAMES
         media.GOP_FRAMES = self.gop
         self.clip = await asyncio.to_thread(media.load_clip, log)
@@ -263,20 +292,27 @@ class NativePublisher(Publisher):
         await self.sig.call("join", {"token": token})
         ufrag, pwd = sdpgen.credentials()
         ssrcs = [secrets.randbits(31) | 1 for _ in range(3)]
-        res = await self.sig.call("publish", {"sdp": sdpgen.publisher_offer(ufrag, pwd, self.worker.fingerprint, *ssrcs)})
+        res = await self.sig.call(
+            "publish", {"sdp": sdpgen.publisher_offer(ufrag, pwd, self.worker.fingerprint, *ssrcs)}
+        )
         remote = sdpgen.remote_of(sdp.parse(res["sdp"]))
-        tid = self.worker.create_client_transport(remote.ip, remote.port, ufrag, remote.ufrag, remote.pwd,
-                                                  remote.fp_alg, remote.fingerprint, 0)
+        tid = self.worker.create_client_transport(
+            remote.ip, remote.port, ufrag, remote.ufrag, remote.pwd, remote.fp_alg, remote.fingerprint, 0
+        )
         await fanout.wait_connected(self.worker, [tid], 15, "publisher")
-        vstream = media.RtpStream(ssrcs[1], media.VP8_PT, "1", seq0=secrets.randbits(15), ts0=secrets.randbits(31))
-        astream = media.RtpStream(ssrcs[0], media.OPUS_PT, "0", seq0=secrets.randbits(15), ts0=secrets.randbits(31))
+        vstream = media.RtpStream(
+            ssrcs[1], media.VP8_PT, "1", seq0=secrets.randbits(15), ts0=secrets.randbits(31)
+        )
+        astream = media.RtpStream(
+            ssrcs[0], media.OPUS_PT, "0", seq0=secrets.randbits(15), ts0=secrets.randbits(31)
+        )
         off = 12 + len(vstream.ext)
         w, keys = self.worker, self.keys
 
         def send(pkts: list[bytes]) -> int:
             p = pkts[0]
             if p[1] & 0x7F == media.VP8_PT and p[off] & 0x10 and not p[off + 1] & 0x01:
-                keys.append(time.monotonic())    # a keyframe's burst leaves now
+                keys.append(time.monotonic())  # a keyframe's burst leaves now
             return w.send_rtp(tid, pkts, abs_ext=media.EXT_ABS_ID)
 
         self.pacer = media.Pacer(self.clip, send, vstream, astream, max_seconds=max_seconds)
@@ -292,10 +328,14 @@ class NativePublisher(Publisher):
 
     def describe(self) -> dict[str, Any]:
         c = self.clip
-        return {"kind": "native", "process": "this one (native client transport, C thread + pacer thread)",
-                "video": f"pre-encoded VP8 {media.WIDTH}x{media.HEIGHT}@{media.FPS}, keyframe every "
-                         f"{self.gop / media.FPS:.2f} s, looping; PLIs are not answered",
-                "audio": "pre-encoded Opus", "video_mbit_s": round(c.video_bitrate / 1e6, 3) if c else None}
+        return {
+            "kind": "native",
+            "process": "this one (native client transport, C thread + pacer thread)",
+            "video": f"pre-encoded VP8 {media.WIDTH}x{media.HEIGHT}@{media.FPS}, keyframe every "
+            f"{self.gop / media.FPS:.2f} s, looping; PLIs are not answered",
+            "audio": "pre-encoded Opus",
+            "video_mbit_s": round(c.video_bitrate / 1e6, 3) if c else None,
+        }
 
     async def close(self) -> None:
         if self.pacer is not None:
@@ -310,6 +350,7 @@ class NativePublisher(Publisher):
 
 # ------------------------------------------------------------------------------------------ audience
 
+
 def check_admitted(join_result: dict[str, Any]) -> None:
     """The room must seat the attendee at once (no lobby or waiting room), or there is no join to time."""
     status = join_result.get("participant", {}).get("status", "joined")
@@ -317,13 +358,17 @@ def check_admitted(join_result: dict[str, Any]) -> None:
         raise RuntimeError(f"the room put the attendee in the {status}, not in the room")
 
 
-async def add_sink(session: aiohttp.ClientSession, ws_url: str, secret: str, w: Worker, i: int,
-                   timeout: float) -> tuple[Signal, int]:
+async def add_sink(
+    session: aiohttp.ClientSession, ws_url: str, secret: str, w: Worker, i: int, timeout: float
+) -> tuple[Signal, int]:
     """A native client sink: join (attendee), subscribe, answer, then a client transport that receives."""
     sig = await Signal.connect(session, ws_url, timeout=timeout)
     try:
-        check_admitted(await sig.call("join", {"token": tokens.issue(secret, ROOM, "attendee", f"aud{i}", f"aud{i}")},
-                                      timeout))
+        check_admitted(
+            await sig.call(
+                "join", {"token": tokens.issue(secret, ROOM, "attendee", f"aud{i}", f"aud{i}")}, timeout
+            )
+        )
         desc = sdp.parse((await sig.call("subscribe", timeout=timeout))["sdp"])
         r = sdpgen.remote_of(desc)
         u, p = sdpgen.credentials()
@@ -337,6 +382,7 @@ async def add_sink(session: aiohttp.ClientSession, ws_url: str, secret: str, w: 
 
 # ------------------------------------------------------------------------------------------ one join
 
+
 @dataclass
 class JoinCtx:
     session: aiohttp.ClientSession
@@ -345,7 +391,7 @@ class JoinCtx:
     pub: Publisher
     step_timeout: float
     lag: LagMonitor
-    origin: float          # time.monotonic() when the joins began (t0_s of each join is relative to it)
+    origin: float  # time.monotonic() when the joins began (t0_s of each join is relative to it)
 
 
 @dataclass
@@ -378,7 +424,7 @@ async def one_join(ctx: JoinCtx, k: int) -> dict[str, Any]:
     tasks: list[asyncio.Task] = []
     step = "ws_open"
     rec: dict[str, Any] = {"i": k}
-    probe = Probe(time.monotonic())                                          # t0: just before the connect
+    probe = Probe(time.monotonic())  # t0: just before the connect
     rec["t0_s"] = round(probe.t0 - ctx.origin, 3)
     connected, failed, first_frame = asyncio.Event(), asyncio.Event(), asyncio.Event()
     try:
@@ -427,10 +473,11 @@ async def one_join(ctx: JoinCtx, k: int) -> dict[str, Any]:
                         first_frame.set()
                     elif track.kind == "audio":
                         probe.mark("first_audio_frame")
+
             tasks.append(asyncio.create_task(drain()))
 
         await asyncio.wait_for(pc.setRemoteDescription(RTCSessionDescription(offer, "offer")), T)
-        for tr in pc.getTransceivers():     # see the first RTP packet of each kind as it arrives
+        for tr in pc.getTransceivers():  # see the first RTP packet of each kind as it arrives
             hook_first_rtp(tr.receiver, tr.kind, probe)
         await asyncio.wait_for(pc.setLocalDescription(await pc.createAnswer()), T)
         probe.mark("client_sdp")
@@ -466,8 +513,11 @@ async def one_join(ctx: JoinCtx, k: int) -> dict[str, Any]:
 
     for s in STEPS:
         rec[s + "_ms"] = probe.ms(s)
-    rec["client_sdp_ms"] = round((probe.marks["client_sdp"] - probe.marks["subscribe"]) * 1e3, 1) \
-        if "client_sdp" in probe.marks else None
+    rec["client_sdp_ms"] = (
+        round((probe.marks["client_sdp"] - probe.marks["subscribe"]) * 1e3, 1)
+        if "client_sdp" in probe.marks
+        else None
+    )
     for s in ("first_frame_rtp_complete", "next_frame_rtp", "first_audio_rtp", "first_audio_frame"):
         rec[s + "_ms"] = probe.ms(s)
     rec["first_rtp_keyframe"] = probe.first_rtp_key
@@ -477,14 +527,20 @@ async def one_join(ctx: JoinCtx, k: int) -> dict[str, Any]:
     # the publisher's side of this join: PLIs it got and keyframes it sent between t0 and the first frame
     end = probe.marks.get("first_frame", t_end)
     rec["publisher_pli_ms"] = [round((t - probe.t0) * 1e3, 1) for t in ctx.pub.plis if probe.t0 <= t <= end]
-    rec["publisher_keyframe_ms"] = [round((t - probe.t0) * 1e3, 1) for t in ctx.pub.keys if probe.t0 <= t <= end]
+    rec["publisher_keyframe_ms"] = [
+        round((t - probe.t0) * 1e3, 1) for t in ctx.pub.keys if probe.t0 <= t <= end
+    ]
     # stalls of more than 50 ms during this join: of this event loop (where the joiner's times are taken)
     # and of the publisher; a join with a large one measured the machine rather than the server
     rec["loadgen_stall_ms"] = max_stall(ctx.lag.stalls, probe.t0, t_end)
     rec["publisher_stall_ms"] = max_stall(ctx.pub.stalls, probe.t0, t_end)
-    if "connected" in probe.marks:   # keyframes that left the publisher before this joiner could receive them
-        rec["keyframes_before_connected"] = sum(1 for t in ctx.pub.keys if probe.t0 <= t < probe.marks["connected"])
-    if "first_rtp" in probe.marks:   # the keyframe the joiner started with: the last one sent before its first packet
+    if "connected" in probe.marks:  # keyframes that left the publisher before this joiner could receive them
+        rec["keyframes_before_connected"] = sum(
+            1 for t in ctx.pub.keys if probe.t0 <= t < probe.marks["connected"]
+        )
+    if (
+        "first_rtp" in probe.marks
+    ):  # the keyframe the joiner started with: the last one sent before its first packet
         used = [t for t in ctx.pub.keys if t <= probe.marks["first_rtp"]]
         rec["keyframe_used_ms"] = round((used[-1] - probe.t0) * 1e3, 1) if used else None
     return rec
@@ -504,9 +560,9 @@ def hook_first_rtp(receiver: Any, kind: str, probe: Probe) -> None:
             if "first_frame" not in probe.marks:
                 probe.video_packets_before_frame += 1
                 if packet.timestamp == probe.first_ts and packet.marker:
-                    probe.mark("first_frame_rtp_complete")     # the last packet of the first frame
+                    probe.mark("first_frame_rtp_complete")  # the last packet of the first frame
                 elif packet.timestamp != probe.first_ts:
-                    probe.mark("next_frame_rtp")               # aiortc's jitter buffer releases a frame now
+                    probe.mark("next_frame_rtp")  # aiortc's jitter buffer releases a frame now
         else:
             probe.mark("first_audio_rtp")
         await orig(packet, arrival_time_ms=arrival_time_ms)
@@ -559,6 +615,7 @@ async def wait_event(ok: asyncio.Event, bad: asyncio.Event, timeout: float, what
 
 # ------------------------------------------------------------------------------------------ stats
 
+
 def pct(vals: list[float], q: float) -> float:
     """q-quantile (0..1) with linear interpolation between order statistics (numpy's default)."""
     s = sorted(vals)
@@ -572,8 +629,13 @@ def pct(vals: list[float], q: float) -> float:
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if r.get("ok")]
     out: dict[str, Any] = {}
-    keys = [s + "_ms" for s in STEPS] + ["client_sdp_ms", "first_frame_rtp_complete_ms", "next_frame_rtp_ms",
-                                         "first_audio_rtp_ms", "first_audio_frame_ms"]
+    keys = [s + "_ms" for s in STEPS] + [
+        "client_sdp_ms",
+        "first_frame_rtp_complete_ms",
+        "next_frame_rtp_ms",
+        "first_audio_rtp_ms",
+        "first_audio_frame_ms",
+    ]
     # where the time goes: consecutive intervals of the successful joins
     phases = {
         "signaling_ms": lambda r: r["answer_ms"],
@@ -586,8 +648,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for k in keys:
         vals = [r[k] for r in ok if r.get(k) is not None]
         if vals:
-            out[k.removesuffix("_ms")] = {"median": round(statistics.median(vals), 1), "p95": round(pct(vals, 0.95), 1),
-                                          "min": min(vals), "max": max(vals), "n": len(vals)}
+            out[k.removesuffix("_ms")] = {
+                "median": round(statistics.median(vals), 1),
+                "p95": round(pct(vals, 0.95), 1),
+                "min": min(vals),
+                "max": max(vals),
+                "n": len(vals),
+            }
     ph: dict[str, Any] = {}
     for name, fn in phases.items():
         vals = []
@@ -602,9 +669,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out["joins"] = len(runs)
     out["failed"] = len(runs) - len(ok)
     out["first_rtp_was_keyframe"] = sum(1 for r in ok if r.get("first_rtp_keyframe"))
-    out["disturbed"] = [r["i"] for r in runs if max(r.get("loadgen_stall_ms", 0), r.get("publisher_stall_ms", 0)) > 100]
+    out["disturbed"] = [
+        r["i"] for r in runs if max(r.get("loadgen_stall_ms", 0), r.get("publisher_stall_ms", 0)) > 100
+    ]
     out["keyframe_before_connected"] = sum(1 for r in ok if r.get("keyframes_before_connected"))
-    out["plis_per_join"] = {"median": statistics.median([len(r["publisher_pli_ms"]) for r in ok])} if ok else None
+    out["plis_per_join"] = (
+        {"median": statistics.median([len(r["publisher_pli_ms"]) for r in ok])} if ok else None
+    )
     return out
 
 
@@ -613,13 +684,20 @@ def table(summary: dict[str, Any]) -> str:
     for s in STEPS:
         v = summary.get(s)
         if v:
-            rows.append((STEP_TEXT[s], f"{v['median']:.0f}", f"{v['p95']:.0f}", f"{v['min']:.0f}", f"{v['max']:.0f}"))
-    for s, text in (("first_audio_rtp", "(first audio RTP packet)"), ("client_sdp", "(client SDP work, duration)")):
+            rows.append(
+                (STEP_TEXT[s], f"{v['median']:.0f}", f"{v['p95']:.0f}", f"{v['min']:.0f}", f"{v['max']:.0f}")
+            )
+    for s, text in (
+        ("first_audio_rtp", "(first audio RTP packet)"),
+        ("client_sdp", "(client SDP work, duration)"),
+    ):
         v = summary.get(s)
         if v:
             rows.append((text, f"{v['median']:.0f}", f"{v['p95']:.0f}", f"{v['min']:.0f}", f"{v['max']:.0f}"))
     w = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w[0]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w[0]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in rows
+    )
 
 
 async def fetch_counters(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
@@ -643,9 +721,10 @@ def counter_delta(a: dict[str, float], b: dict[str, float]) -> dict[str, int]:
 
 # ------------------------------------------------------------------------------------------ the run
 
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     aiortc_loopback_only()
-    if args.client_stun_rto is not None:      # what-if: a client that repeats its ICE checks sooner
+    if args.client_stun_rto is not None:  # what-if: a client that repeats its ICE checks sooner
         import aioice.stun
 
         aioice.stun.RETRY_RTO = args.client_stun_rto
@@ -688,12 +767,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with sem:
                 return await add_sink(session, ws_url, server.secret, subw, i, 15)
 
-        results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(args.audience)),
-                                                        return_exceptions=True), 120)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(one(i) for i in range(args.audience)), return_exceptions=True), 120
+        )
         sinks = [r for r in results if isinstance(r, tuple)]
         errors = [r for r in results if not isinstance(r, tuple)]
         if errors:
-            raise RuntimeError(f"{len(errors)} of {args.audience} audience members failed to join: {errors[0]!r}")
+            raise RuntimeError(
+                f"{len(errors)} of {args.audience} audience members failed to join: {errors[0]!r}"
+            )
         if sinks:
             await fanout.wait_connected(subw, [tid for _, tid in sinks], 60, "audience")
         if isinstance(pub, NativePublisher):
@@ -704,12 +786,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.seconds_warmup)
         wdl = time.monotonic() + 15
         while sinks:
-            idle = [tid for _, tid in sinks if len([s for s in subw.transport_stats(tid)["sink_streams"].values()
-                                                     if s["received"] > 0]) < 2]
+            idle = [
+                tid
+                for _, tid in sinks
+                if len([s for s in subw.transport_stats(tid)["sink_streams"].values() if s["received"] > 0])
+                < 2
+            ]
             if not idle:
                 break
             if time.monotonic() > wdl:
-                raise RuntimeError(f"{len(idle)} of {len(sinks)} audience members receive no audio+video after the warm-up")
+                raise RuntimeError(
+                    f"{len(idle)} of {len(sinks)} audience members receive no audio+video after the warm-up"
+                )
             await asyncio.sleep(0.2)
         if (why := pub.alive()) is not None:
             raise RuntimeError(why)
@@ -719,8 +807,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ctx = JoinCtx(session, server, ws_url, pub, args.step_timeout, lag, time.monotonic())
         rng = random.Random(args.seed)
         runs: list[dict[str, Any]] = []
-        cpu_a = (time.monotonic(), procstat.proc_cpu_us(server.pid), procstat.proc_cpu_us(os.getpid()), pub.cpu_us(),
-                 procstat.core_times())
+        cpu_a = (
+            time.monotonic(),
+            procstat.proc_cpu_us(server.pid),
+            procstat.proc_cpu_us(os.getpid()),
+            pub.cpu_us(),
+            procstat.core_times(),
+        )
         log(f"{args.joins} joins into a room with a {pub.kind} publisher and {len(sinks)} subscribers ...")
         for k in range(args.joins):
             left = deadline - time.monotonic()
@@ -736,13 +829,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             r["server"] = counter_delta(before, await fetch_counters(session, server.base))
             runs.append(r)
             if r["ok"]:
-                log(f"  join {k + 1:2d}: ws {r['ws_open_ms']:.0f}  join {r['join_ms']:.0f}  offer {r['subscribe_ms']:.0f}"
-                    f"  answer {r['answer_ms']:.0f}  ice {r['ice_connected_ms']:.0f}  dtls {r['connected_ms']:.0f}"
+                log(
+                    f"  join {k + 1:2d}: ws {r['ws_open_ms']:.0f}  join {r['join_ms']:.0f}  offer "
+                    f"{r['subscribe_ms']:.0f}"
+                    f"  answer {r['answer_ms']:.0f}  ice {r['ice_connected_ms']:.0f}  dtls "
+                    f"{r['connected_ms']:.0f}"
                     f"  rtp {r['first_rtp_ms']:.0f}  frame {r['first_frame_ms']:.0f} ms"
                     f"  | PLI@pub {r['publisher_pli_ms']}  key@pub {r['publisher_keyframe_ms']}"
-                    f"  srv {r['server']}" + (f"  STALL loadgen {r['loadgen_stall_ms']} publisher "
-                                             f"{r['publisher_stall_ms']} ms" if max(r['loadgen_stall_ms'],
-                                                                                   r['publisher_stall_ms']) > 50 else ""))
+                    f"  srv {r['server']}"
+                    + (
+                        f"  STALL loadgen {r['loadgen_stall_ms']} publisher {r['publisher_stall_ms']} ms"
+                        if max(r["loadgen_stall_ms"], r["publisher_stall_ms"]) > 50
+                        else ""
+                    )
+                )
             else:
                 log(f"  join {k + 1:2d}: FAILED at {r['failed_step']}: {r['error']}")
             if (why := pub.alive()) is not None:
@@ -750,30 +850,46 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if server.proc is None or server.proc.poll() is not None:
                 raise RuntimeError("the server exited: " + server.log_tail())
             await asyncio.sleep(args.gap * rng.uniform(0.5, 1.5))
-        cpu_b = (time.monotonic(), procstat.proc_cpu_us(server.pid), procstat.proc_cpu_us(os.getpid()), pub.cpu_us(),
-                 procstat.core_times())
+        cpu_b = (
+            time.monotonic(),
+            procstat.proc_cpu_us(server.pid),
+            procstat.proc_cpu_us(os.getpid()),
+            pub.cpu_us(),
+            procstat.core_times(),
+        )
         dt = cpu_b[0] - cpu_a[0]
         doc["cpu_during_joins"] = {
             "seconds": round(dt, 1),
             "server": round((cpu_b[1] - cpu_a[1]) / 1e6 / dt, 3),
             "load_generator": round((cpu_b[2] - cpu_a[2]) / 1e6 / dt, 3),
             "publisher_process": round((cpu_b[3] - cpu_a[3]) / 1e6 / dt, 3) if cpu_a[3] is not None else None,
-            "cores_busy": {c: round((cpu_b[4][c].busy - cpu_a[4][c].busy) / max(1, cpu_b[4][c].total - cpu_a[4][c].total), 3)
-                           for c in cpu_b[4] if c in cpu_a[4]},
+            "cores_busy": {
+                c: round(
+                    (cpu_b[4][c].busy - cpu_a[4][c].busy) / max(1, cpu_b[4][c].total - cpu_a[4][c].total), 3
+                )
+                for c in cpu_b[4]
+                if c in cpu_a[4]
+            },
         }
-        cj = doc["cpu_during_joins"]     # busy time of all cores minus ours, in cores (tick-sampled, ±0.05)
-        cj["other_processes"] = round(sum(cj["cores_busy"].values()) - cj["server"] - cj["load_generator"]
-                                      - (cj["publisher_process"] or 0), 3)
+        cj = doc["cpu_during_joins"]  # busy time of all cores minus ours, in cores (tick-sampled, ±0.05)
+        cj["other_processes"] = round(
+            sum(cj["cores_busy"].values())
+            - cj["server"]
+            - cj["load_generator"]
+            - (cj["publisher_process"] or 0),
+            3,
+        )
         sink_b = [subw.transport_stats(tid)["sink_packets"] for _, tid in sinks]
         doc["audience_pps"] = round(sum(b - a for a, b in zip(sink_a, sink_b, strict=True)) / dt, 1)
         doc["publisher"] = pub.describe()
         # the publisher's whole PLI/keyframe timeline during the joins, s since the first join's t0
         doc["publisher_timeline_s"] = {
             "pli": [round(t - ctx.origin, 3) for t in pub.plis if t >= ctx.origin],
-            "keyframe": [round(t - ctx.origin, 3) for t in pub.keys if t >= ctx.origin][:2000]}
+            "keyframe": [round(t - ctx.origin, 3) for t in pub.keys if t >= ctx.origin][:2000],
+        }
         doc["runs"] = runs
         return doc
-    finally:     # each step on its own, so one failing does not leave the others running
+    finally:  # each step on its own, so one failing does not leave the others running
         lag.stop()
         if pub is not None:
             try:
@@ -781,10 +897,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             except Exception as e:
                 log(f"  warning: closing the publisher: {e!r}")
         if subw is not None:
-            subw.close()                       # closes every sink's client transport and socket
+            subw.close()  # closes every sink's client transport and socket
         if sinks:
             try:
-                await asyncio.wait_for(asyncio.gather(*(s.close() for s, _ in sinks), return_exceptions=True), 30)
+                await asyncio.wait_for(
+                    asyncio.gather(*(s.close() for s, _ in sinks), return_exceptions=True), 30
+                )
             except asyncio.TimeoutError:
                 pass
         await session.close()
@@ -797,16 +915,28 @@ async def main_async(args: argparse.Namespace) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": fanout.machine(),
         "build": fanout.build_info(),
-        "config": {"joins": args.joins, "audience": args.audience, "seconds_warmup": args.seconds_warmup,
-                   "publisher": args.publisher, "bitrate": args.bitrate if args.publisher == "aiortc" else None,
-                   "native_keyframe_interval_s": args.native_keyframe_interval if args.publisher == "native" else None,
-                   "step_timeout_s": args.step_timeout, "max_seconds": args.max_seconds,
-                   "gap_s": f"{args.gap} x U(0.5, 1.5)",
-                   "client_stun_rto_s": args.client_stun_rto if args.client_stun_rto is not None else "aioice default 0.5", "seed": args.seed, "pinned": args.pin,
-                   "server_core": SERVER_CORE if args.pin else None,
-                   "load_generator_core": LOADGEN_CORE if args.pin else None,
-                   "joiner": "aiortc RTCPeerConnection in the load generator (loopback-only ICE, no STUN server)",
-                   "audience_kind": "native client sinks (native._core.Worker, one C thread)"},
+        "config": {
+            "joins": args.joins,
+            "audience": args.audience,
+            "seconds_warmup": args.seconds_warmup,
+            "publisher": args.publisher,
+            "bitrate": args.bitrate if args.publisher == "aiortc" else None,
+            "native_keyframe_interval_s": args.native_keyframe_interval
+            if args.publisher == "native"
+            else None,
+            "step_timeout_s": args.step_timeout,
+            "max_seconds": args.max_seconds,
+            "gap_s": f"{args.gap} x U(0.5, 1.5)",
+            "client_stun_rto_s": args.client_stun_rto
+            if args.client_stun_rto is not None
+            else "aioice default 0.5",
+            "seed": args.seed,
+            "pinned": args.pin,
+            "server_core": SERVER_CORE if args.pin else None,
+            "load_generator_core": LOADGEN_CORE if args.pin else None,
+            "joiner": "aiortc RTCPeerConnection in the load generator (loopback-only ICE, no STUN server)",
+            "audience_kind": "native client sinks (native._core.Worker, one C thread)",
+        },
         "bar": {"first_frame_ms": BAR_MS, "statistic": "p95 of first_frame_ms, and no failed join"},
     }
     res = await run(args)
@@ -820,29 +950,41 @@ async def main_async(args: argparse.Namespace) -> int:
         doc["summary_undisturbed"] = summarize(quiet)
     tot = summary.get("first_frame")
     met = bool(tot) and summary["failed"] == 0 and tot["p95"] < BAR_MS
-    doc["bar"].update({"median_ms": tot["median"] if tot else None, "p95_ms": tot["p95"] if tot else None, "met": met})
+    doc["bar"].update(
+        {"median_ms": tot["median"] if tot else None, "p95_ms": tot["p95"] if tot else None, "met": met}
+    )
     out = Path(args.output)
     fanout.write_json(out, doc)
     log("")
     log(table(summary))
     ph = summary.get("phases", {})
     if ph:
-        log("\nwhere the time goes (medians): " + ", ".join(f"{k.removesuffix('_ms')} {v['median']:.0f} ms"
-                                                         for k, v in ph.items()))
-    n_ok = summary['joins'] - summary['failed']
-    log(f"joins: {summary['joins']}, failed: {summary['failed']}; first RTP was a keyframe in "
+        log(
+            "\nwhere the time goes (medians): "
+            + ", ".join(f"{k.removesuffix('_ms')} {v['median']:.0f} ms" for k, v in ph.items())
+        )
+    n_ok = summary["joins"] - summary["failed"]
+    log(
+        f"joins: {summary['joins']}, failed: {summary['failed']}; first RTP was a keyframe in "
         f"{summary['first_rtp_was_keyframe']} of {n_ok}; the publisher sent a keyframe before the joiner was "
-        f"connected (so it was lost to it) in {summary['keyframe_before_connected']} of {n_ok}")
+        f"connected (so it was lost to it) in {summary['keyframe_before_connected']} of {n_ok}"
+    )
     if summary["disturbed"]:
-        log(f"joins during which the load generator or the publisher stalled for > 100 ms (other load on the "
-            f"machine?): {summary['disturbed']}")
+        log(
+            f"joins during which the load generator or the publisher stalled for > 100 ms (other load on the "
+            f"machine?): {summary['disturbed']}"
+        )
     if tot:
-        log(f"\nfirst video frame decoded: median {tot['median']:.0f} ms, p95 {tot['p95']:.0f} ms -> "
-            f"bar (p95 < {BAR_MS:.0f} ms, no failures): {'MET' if met else 'NOT MET'}")
+        log(
+            f"\nfirst video frame decoded: median {tot['median']:.0f} ms, p95 {tot['p95']:.0f} ms -> "
+            f"bar (p95 < {BAR_MS:.0f} ms, no failures): {'MET' if met else 'NOT MET'}"
+        )
         und = doc.get("summary_undisturbed", {}).get("first_frame")
         if und:
-            log(f"  without the {len(summary['disturbed'])} disturbed joins: median {und['median']:.0f} ms, "
-                f"p95 {und['p95']:.0f} ms")
+            log(
+                f"  without the {len(summary['disturbed'])} disturbed joins: median {und['median']:.0f} ms, "
+                f"p95 {und['p95']:.0f} ms"
+            )
     else:
         log("\nno join completed -> bar: NOT MET")
     log(f"wrote {out}")
@@ -853,28 +995,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--joins", type=int, default=30, help="sequential joins to measure (default 30)")
     ap.add_argument("--audience", type=int, default=20, help="subscribers already in the room (default 20)")
-    ap.add_argument("--seconds-warmup", type=float, default=3.0,
-                    help="media flowing to the audience before the first join (default 3)")
-    ap.add_argument("--publisher", choices=("aiortc", "native"), default="aiortc",
-                    help="aiortc: live VP8 encoder in its own process, answers PLI (default); native: the "
-                         "pre-encoded clip of bench/lib/media.py with periodic keyframes, ignores PLI")
-    ap.add_argument("--bitrate", type=int, default=2_000_000, help="aiortc publisher's VP8 target (default 2 Mbit/s)")
-    ap.add_argument("--native-keyframe-interval", type=float, default=0.5,
-                    help="keyframe interval of the native publisher's clip in s (default 0.5)")
-    ap.add_argument("--step-timeout", type=float, default=10.0, help="timeout of each step of a join (default 10 s)")
-    ap.add_argument("--gap", type=float, default=2.0,
-                    help="mean pause between a leave and the next join; each is uniform in 0.5..1.5 times it "
-                         "(default 2 s, so 1..3 s)")
-    ap.add_argument("--client-stun-rto", type=float, default=None,
-                    help="what-if: the joiner's first STUN retransmission timeout in s (aioice's is 0.5); "
-                         "e.g. 0.05 approximates a browser that re-pings an unanswered pair every ~50 ms")
+    ap.add_argument(
+        "--seconds-warmup",
+        type=float,
+        default=3.0,
+        help="media flowing to the audience before the first join (default 3)",
+    )
+    ap.add_argument(
+        "--publisher",
+        choices=("aiortc", "native"),
+        default="aiortc",
+        help="aiortc: live VP8 encoder in its own process, answers PLI (default); native: the "
+        "pre-encoded clip of bench/lib/media.py with periodic keyframes, ignores PLI",
+    )
+    ap.add_argument(
+        "--bitrate", type=int, default=2_000_000, help="aiortc publisher's VP8 target (default 2 Mbit/s)"
+    )
+    ap.add_argument(
+        "--native-keyframe-interval",
+        type=float,
+        default=0.5,
+        help="keyframe interval of the native publisher's clip in s (default 0.5)",
+    )
+    ap.add_argument(
+        "--step-timeout", type=float, default=10.0, help="timeout of each step of a join (default 10 s)"
+    )
+    ap.add_argument(
+        "--gap",
+        type=float,
+        default=2.0,
+        help="mean pause between a leave and the next join; each is uniform in 0.5..1.5 times it "
+        "(default 2 s, so 1..3 s)",
+    )
+    ap.add_argument(
+        "--client-stun-rto",
+        type=float,
+        default=None,
+        help="what-if: the joiner's first STUN retransmission timeout in s (aioice's is 0.5); "
+        "e.g. 0.05 approximates a browser that re-pings an unanswered pair every ~50 ms",
+    )
     ap.add_argument("--max-seconds", type=float, default=600.0, help="cap on the whole run (default 600 s)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the gap randomisation")
-    ap.add_argument("--quiet-wait", type=float, default=30.0,
-                    help="wait up to this long for the machine to be idle before starting (default 30 s; 0 = off)")
-    ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin server/load generator to cores")
-    ap.add_argument("--no-snapshot", dest="snapshot", action="store_false",
-                    help="run the server code of the tree instead of a private copy taken at start")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="wait up to this long for the machine to be idle before starting (default 30 s; 0 = off)",
+    )
+    ap.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin server/load generator to cores"
+    )
+    ap.add_argument(
+        "--no-snapshot",
+        dest="snapshot",
+        action="store_false",
+        help="run the server code of the tree instead of a private copy taken at start",
+    )
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "join.json"))
     args = ap.parse_args(argv)
     if not 1 <= args.joins <= 1000 or not 0 <= args.audience <= 500:

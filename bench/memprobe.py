@@ -9,6 +9,7 @@ RSS measured here is the worker's plus a constant interpreter.
 
 prints RSS after each step and the growth per subscriber between steps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,21 @@ def rss_kb() -> int:
 
 
 class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                 "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (n, ctypes.c_size_t)
+        for n in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def malloc_in_use_kb() -> int:
@@ -54,7 +68,8 @@ def malloc_in_use_kb() -> int:
         return -1
     # the last <system type="current"> is the total; in use = total system - free (fast + rest) - mmapped
     import re
-    tot = xml[xml.rfind("</heap>"):]
+
+    tot = xml[xml.rfind("</heap>") :]
     fast = sum(int(x) for x in re.findall(r'<total type="fast" count="\d+" size="(\d+)"', tot))
     rest = sum(int(x) for x in re.findall(r'<total type="rest" count="\d+" size="(\d+)"', tot))
     current = sum(int(x) for x in re.findall(r'<system type="current" size="(\d+)"', tot))
@@ -81,16 +96,25 @@ def _peer_main(conn: Any) -> None:
     peers: dict[str, int] = {}
     while True:
         cmd, arg = conn.recv()
-        if cmd == "connect":          # arg: (server port, server fingerprint, [ufrags])
+        if cmd == "connect":  # arg: (server port, server fingerprint, [ufrags])
             port, fp, ufrags = arg
             for u in ufrags:
                 p = lg.open_peer("lg" + u, LG_PWD)
-                lg.connect(p, remote_ip="127.0.0.1", remote_port=port, remote_ufrag=u, remote_pwd=PWD,
-                           remote_fingerprint="sha-256 " + fp, controlling=True, dtls_role="client",
-                           rtx={97: 96}, twcc_ext=4)
+                lg.connect(
+                    p,
+                    remote_ip="127.0.0.1",
+                    remote_port=port,
+                    remote_ufrag=u,
+                    remote_pwd=PWD,
+                    remote_fingerprint="sha-256 " + fp,
+                    controlling=True,
+                    dtls_role="client",
+                    rtx={97: 96},
+                    twcc_ext=4,
+                )
                 peers[u] = p
             conn.send(None)
-        elif cmd == "wait":           # arg: ([ufrags], timeout): all ICE+DTLS connected?
+        elif cmd == "wait":  # arg: ([ufrags], timeout): all ICE+DTLS connected?
             ufrags, timeout = arg
             end = time.monotonic() + timeout
             while True:
@@ -99,14 +123,17 @@ def _peer_main(conn: Any) -> None:
                     break
                 time.sleep(0.02)
             conn.send(ok)
-        elif cmd == "media":          # arg: the publisher's ufrag: Opus-sized audio + 3 rid layers
+        elif cmd == "media":  # arg: the publisher's ufrag: Opus-sized audio + 3 rid layers
             p = peers[arg]
-            audio = lg.load_clip([(i * 20000, 960, True, [os.urandom(100)]) for i in range(50)], clock_rate=48000)
+            audio = lg.load_clip(
+                [(i * 20000, 960, True, [os.urandom(100)]) for i in range(50)], clock_rate=48000
+            )
             lg.add_source(p, clip=audio, ssrc=0x50, stream_id=100, pt=111, mid_ext=1, mid="0")
             for i, rid in enumerate("qhf"):
                 clip = lg.load_clip(_synth_clip(per_frame=1 + i, size=300 + 400 * i))
-                lg.add_source(p, clip=clip, ssrc=0x100 + i, stream_id=i, pt=96, mid_ext=1, mid="1", rid_ext=10,
-                              rid=rid)
+                lg.add_source(
+                    p, clip=clip, ssrc=0x100 + i, stream_id=i, pt=96, mid_ext=1, mid="1", rid_ext=10, rid=rid
+                )
             lg.start_all()
             conn.send(None)
         elif cmd == "stats":
@@ -130,7 +157,7 @@ class Probe:
         self.lg_fp = bytes.fromhex(self.conn.recv().replace(":", ""))
         self.worker = Worker()
         self.worker.start()
-        self.subs: list[tuple[int, int, int]] = []    # (transport, audio consumer, video consumer)
+        self.subs: list[tuple[int, int, int]] = []  # (transport, audio consumer, video consumer)
         self.audio = self.video = 0
         self.ssrc = 1000
 
@@ -143,9 +170,12 @@ class Probe:
         self._call("connect", (self.worker.port, self.worker.fingerprint, ["pub"]))
         if not self._call("wait", (["pub"], 20)):
             raise RuntimeError("the publisher did not connect")
-        self.audio = self.worker.create_producer(tid, "audio", 0x50, 0, {111: "opus"}, {}, 48000, {"mid": 1}, "0")
-        self.video = self.worker.create_producer(tid, "video", 0, 0, {96: "VP8"}, {97: 96}, 90000, EXTS, "1",
-                                                 layers=[{"rid": r} for r in "qhf"])
+        self.audio = self.worker.create_producer(
+            tid, "audio", 0x50, 0, {111: "opus"}, {}, 48000, {"mid": 1}, "0"
+        )
+        self.video = self.worker.create_producer(
+            tid, "video", 0, 0, {96: "VP8"}, {97: 96}, 90000, EXTS, "1", layers=[{"rid": r} for r in "qhf"]
+        )
 
     def add_subscribers(self, n: int, batch: int = 50) -> None:
         w = self.worker
@@ -160,8 +190,9 @@ class Probe:
             for tid in tids:
                 self.ssrc += 3
                 a = w.create_consumer(tid, self.audio, self.ssrc, 0, {111: 111}, {}, {"mid": 1}, "0")
-                v = w.create_consumer(tid, self.video, self.ssrc + 1, self.ssrc + 2, {96: 96}, {96: 97},
-                                      CONS_EXTS, "1")
+                v = w.create_consumer(
+                    tid, self.video, self.ssrc + 1, self.ssrc + 2, {96: 96}, {96: 97}, CONS_EXTS, "1"
+                )
                 self.subs.append((tid, a, v))
 
     def start_media(self) -> None:
@@ -198,15 +229,20 @@ def main() -> None:
             time.sleep(args.media)
             r = rss_kb()
             out.append({"n": n, "rss_connected_kb": connected, "rss_kb": r, "malloc_kb": malloc_in_use_kb()})
-            print(f"n={n}: connected {connected} KB, after {args.media:.0f} s of media {r} KB "
-                  f"({(r - base) / n:.1f} KB/subscriber over the publisher-only RSS)")
+            print(
+                f"n={n}: connected {connected} KB, after {args.media:.0f} s of media {r} KB "
+                f"({(r - base) / n:.1f} KB/subscriber over the publisher-only RSS)"
+            )
         if args.media:
             rx = probe.received()
             print(f"subscribers receiving media: {sum(1 for u, v in rx.items() if u != 'pub' and v > 0)}")
         for a, b in zip(out, out[1:], strict=False):
-            print(f"{a['n']}->{b['n']}: {(b['rss_kb'] - a['rss_kb']) / (b['n'] - a['n']):.2f} KB/subscriber "
-                  f"(connected only: {(b['rss_connected_kb'] - a['rss_connected_kb']) / (b['n'] - a['n']):.2f}; "
-                  f"malloc in use: {(b['malloc_kb'] - a['malloc_kb']) / (b['n'] - a['n']):.2f})")
+            print(
+                f"{a['n']}->{b['n']}: {(b['rss_kb'] - a['rss_kb']) / (b['n'] - a['n']):.2f} KB/subscriber "
+                f"(connected only: "
+                f"{(b['rss_connected_kb'] - a['rss_connected_kb']) / (b['n'] - a['n']):.2f}; "
+                f"malloc in use: {(b['malloc_kb'] - a['malloc_kb']) / (b['n'] - a['n']):.2f})"
+            )
     finally:
         probe.close()
     print(json.dumps(out))

@@ -20,6 +20,7 @@ busier than 95% over the window (at least 10 s). A step is invalid when the load
 was saturated (over 90%). Results go to ``bench/results/side_by_side.json`` and a plot to
 ``docs/benchmarks-side-by-side.png``; ``docs/benchmarks.md`` explains them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,12 +53,12 @@ PLOT = ROOT / "docs" / "benchmarks-side-by-side.png"
 ALL_SERVERS = ("ours", "janus", "aiortc-passthrough", "aiortc-relay", "floor-gso", "floor-sendmmsg")
 FAIL = {"loss_pct": 0.5, "p99_ms": 50.0, "server_cpu": 0.95}
 HARNESS_SATURATED = 0.90
-PACING = 2.5          # sources pace at 2.5x their bitrate, as libwebrtc's pacer does
+PACING = 2.5  # sources pace at 2.5x their bitrate, as libwebrtc's pacer does
 LADDER_A = (100, 200, 400, 800, 1600, 3200)
-LADDER_SMALL = (4, 16, 32, 64, 128, 256)   # aiortc saturates a core long before 100 subscribers
+LADDER_SMALL = (4, 16, 32, 64, 128, 256)  # aiortc saturates a core long before 100 subscribers
 LADDER_C = (100, 200, 400, 800, 1600)
 MEETING_P = (4, 8, 16, 25)
-MAX_CAMERAS = 7       # R-MEDIA-5
+MAX_CAMERAS = 7  # R-MEDIA-5
 SPEAKERS = 10
 
 
@@ -67,26 +68,38 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------ adapters
 
+
 def make_adapter(name: str, clip_ids: dict[str, int], ours_before: str | None = None) -> Adapter:
     if name in ("ours", "ours-before"):
         from bench.adapters.ours import OursAdapter
+
         if name == "ours-before" and not ours_before:
-            raise SystemExit("server 'ours-before' needs --ours-before PATH (a checkout with its native core built)")
-        return OursAdapter(clip_ids, twcc=os.environ.get("SBS_TWCC", "1") == "1", name=name,
-                           root=Path(ours_before) if name == "ours-before" else ROOT)
+            raise SystemExit(
+                "server 'ours-before' needs --ours-before PATH (a checkout with its native core built)"
+            )
+        return OursAdapter(
+            clip_ids,
+            twcc=os.environ.get("SBS_TWCC", "1") == "1",
+            name=name,
+            root=Path(ours_before) if name == "ours-before" else ROOT,
+        )
     if name == "janus":
         from bench.adapters.janus import JanusAdapter
+
         return JanusAdapter(clip_ids)
     if name.startswith("aiortc-"):
         from bench.adapters.aiortc import AiortcAdapter
+
         return AiortcAdapter(name.split("-", 1)[1], clip_ids)
     if name.startswith("floor"):
         from bench.adapters.floor import FloorAdapter
+
         return FloorAdapter(clip_ids, mode=name.split("-", 1)[1] if "-" in name else "gso")
     raise SystemExit(f"unknown server {name!r}; choose from {', '.join(ALL_SERVERS)}")
 
 
 # ------------------------------------------------------------------------------------ measuring
+
 
 def rss_kb(pids: list[int]) -> int:
     total = 0
@@ -115,7 +128,7 @@ class Snap:
     server_cpu_us: int
     harness_cpu_us: int
     totals: dict[str, Any]
-    threads: dict[str, int]          # server thread name -> CPU µs (threads of one name summed)
+    threads: dict[str, int]  # server thread name -> CPU µs (threads of one name summed)
     cores: dict[int, procstat.CoreTimes]
 
 
@@ -144,8 +157,14 @@ def snap(adapter: Adapter, lg: Any) -> Snap:
     thread's time is the server's (core 0) or the harness's (core 1) cost too, so it is added."""
     srv = cpu_us(adapter.pids) + cpu_us(ksoftirqd(SERVER_CORE))
     own = procstat.proc_cpu_us(os.getpid()) + cpu_us(ksoftirqd(HARNESS_CORE))
-    return Snap(time.monotonic(), srv, own, lg.totals(), thread_cpu(adapter.pids + ksoftirqd(SERVER_CORE)),
-                procstat.core_times())
+    return Snap(
+        time.monotonic(),
+        srv,
+        own,
+        lg.totals(),
+        thread_cpu(adapter.pids + ksoftirqd(SERVER_CORE)),
+        procstat.core_times(),
+    )
 
 
 def percentile(hist: list[int], bounds: list[float], q: float) -> float | None:
@@ -165,16 +184,32 @@ def percentile(hist: list[int], bounds: list[float], q: float) -> float | None:
 def window(a: Snap, b: Snap) -> dict[str, Any]:
     dt = b.t - a.t
     ta, tb = a.totals, b.totals
-    d = {k: tb.get(k, 0) - ta.get(k, 0) for k in ("rx_packets", "rx_bytes", "lost", "rx_rtx", "nacks_tx",
-                                                   "decrypt_errors", "tx_packets", "retransmits")}
+    d = {
+        k: tb.get(k, 0) - ta.get(k, 0)
+        for k in (
+            "rx_packets",
+            "rx_bytes",
+            "lost",
+            "rx_rtx",
+            "nacks_tx",
+            "decrypt_errors",
+            "tx_packets",
+            "retransmits",
+        )
+    }
     hist = [y - x for x, y in zip(ta["latency_hist"], tb["latency_hist"], strict=True)]
-    app_hist = [y - x for x, y in zip(ta.get("app_latency_hist", []), tb.get("app_latency_hist", []), strict=True)]
+    app_hist = [
+        y - x for x, y in zip(ta.get("app_latency_hist", []), tb.get("app_latency_hist", []), strict=True)
+    ]
     bounds = tb["bounds_us"]
     server_cpu = (b.server_cpu_us - a.server_cpu_us) / 1e6 / dt
     harness_cpu = (b.harness_cpu_us - a.harness_cpu_us) / 1e6 / dt
     pps = d["rx_packets"] / dt
-    busy = sum((b.cores[c].busy - a.cores[c].busy) / max(1, b.cores[c].total - a.cores[c].total)
-               for c in b.cores if c in a.cores)
+    busy = sum(
+        (b.cores[c].busy - a.cores[c].busy) / max(1, b.cores[c].total - a.cores[c].total)
+        for c in b.cores
+        if c in a.cores
+    )
     other = max(0.0, busy - server_cpu - harness_cpu)
     lost_pct = 100.0 * d["lost"] / max(1, d["rx_packets"] + d["lost"])
 
@@ -196,14 +231,19 @@ def window(a: Snap, b: Snap) -> dict[str, Any]:
         "retransmissions_rx": d["rx_rtx"],
         "decrypt_errors": d["decrypt_errors"],
         "latency_samples": sum(hist),
-        "p50_ms": pct(0.5), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
+        "p50_ms": pct(0.5),
+        "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
         # the same packets timed when the load generator's thread read them (its own queueing included)
         "app_p99_ms": None if (v := percentile(app_hist, bounds, 0.99)) is None else round(v / 1000, 3),
         "kernel_timestamped": tb.get("rx_kernel_ts", 0) - ta.get("rx_kernel_ts", 0),
         "harness_cpu": round(harness_cpu, 3),
         "other_cpu": round(other, 3),
-        "server_threads_cpu": {k: round((v - a.threads.get(k, 0)) / 1e6 / dt, 3) for k, v in b.threads.items()
-                               if v - a.threads.get(k, 0) > 0.005 * dt * 1e6},
+        "server_threads_cpu": {
+            k: round((v - a.threads.get(k, 0)) / 1e6 / dt, 3)
+            for k, v in b.threads.items()
+            if v - a.threads.get(k, 0) > 0.005 * dt * 1e6
+        },
     }
 
 
@@ -222,15 +262,17 @@ def verdict(w: dict[str, Any]) -> tuple[bool, list[str]]:
 
 # ------------------------------------------------------------------------------------ one step
 
+
 @dataclass
 class Step:
     scenario: str
-    n: int                    # subscribers (A, C, D) or participants (B)
+    n: int  # subscribers (A, C, D) or participants (B)
     label: str
 
 
 class PacedLoadgen:
-    """The load generator with every source paced at PACING x its clip's bitrate (whatever the adapter asks)."""
+    """The load generator with every source paced at PACING x its clip's bitrate (whatever the adapter
+    asks)."""
 
     def __init__(self, lg: Any, pace_kbps: dict[int, int]) -> None:
         self._lg, self._pace = lg, pace_kbps
@@ -265,10 +307,18 @@ class Harness:
 
         args = self.args
         raw = Loadgen(bind_ip="127.0.0.1", verify_every=args.verify_every)
-        clip_ids = {name: raw.load_clip(clipmod.frames_of(enc), clock_rate=48000 if name == "audio" else 90000)
-                    for name, enc in self.encoded.items()}
-        lg = PacedLoadgen(raw, {cid: int(PACING * self.encoded[name].bitrate / 1e3)
-                                for name, cid in clip_ids.items() if name != "audio"})
+        clip_ids = {
+            name: raw.load_clip(clipmod.frames_of(enc), clock_rate=48000 if name == "audio" else 90000)
+            for name, enc in self.encoded.items()
+        }
+        lg = PacedLoadgen(
+            raw,
+            {
+                cid: int(PACING * self.encoded[name].bitrate / 1e3)
+                for name, cid in clip_ids.items()
+                if name != "audio"
+            },
+        )
         adapter = make_adapter(server, clip_ids, args.ours_before)
         work = Path(tempfile.mkdtemp(prefix=f"sbs-{server}-"))
         res: dict[str, Any] = {"server": server, "scenario": step.scenario, "n": step.n}
@@ -276,7 +326,7 @@ class Harness:
             await adapter.start(SERVER_CORE, work)
             res["rss_idle_kb"] = rss_kb(adapter.pids)
             res.update(await asyncio.wait_for(self._drive(adapter, lg, step), args.step_timeout))
-        except Exception as e:   # noqa: BLE001 - a server that breaks fails its step, the run goes on
+        except Exception as e:  # noqa: BLE001 - a server that breaks fails its step, the run goes on
             res["error"] = f"{type(e).__name__}: {e}"[:500]
             log(f"  {server} {step.label}: ERROR {res['error']}")
         finally:
@@ -285,7 +335,9 @@ class Harness:
             lg.close()
         return res
 
-    async def _setup(self, adapter: Adapter, lg: Any, step: Step) -> tuple[list[Peer], list[Peer], dict[str, Any]]:
+    async def _setup(
+        self, adapter: Adapter, lg: Any, step: Step
+    ) -> tuple[list[Peer], list[Peer], dict[str, Any]]:
         args = self.args
         layers = ("q", "h", "f") if adapter.simulcast else ("f",)
         room = {"A": "webinar-a", "B": "meeting-b", "C": "audio-c", "D": "webinar-d"}[step.scenario]
@@ -310,24 +362,31 @@ class Harness:
             async with sem:
                 t = time.monotonic()
                 if step.scenario == "B":
-                    peer = await adapter.subscribe(lg, room, f"p{i}", [p for j, p in enumerate(pubs) if j != i])
+                    peer = await adapter.subscribe(
+                        lg, room, f"p{i}", [p for j, p in enumerate(pubs) if j != i]
+                    )
                 else:
                     peer = await adapter.subscribe(lg, room, f"s{i}", pubs)
                 join_ms.append((time.monotonic() - t) * 1e3)
                 return peer
 
         subs = list(await asyncio.gather(*(one(i) for i in range(n_sub))))
-        setup = {"signaling_s": round(time.monotonic() - t0, 2),
-                 "join_ms_median": round(statistics.median(join_ms), 1) if join_ms else None}
-        setup["connect_s"] = round(await wait_connected(lg, [s.lg_peer for s in subs], args.setup_timeout,
-                                                        "subscribers"), 2)
+        setup = {
+            "signaling_s": round(time.monotonic() - t0, 2),
+            "join_ms_median": round(statistics.median(join_ms), 1) if join_ms else None,
+        }
+        setup["connect_s"] = round(
+            await wait_connected(lg, [s.lg_peer for s in subs], args.setup_timeout, "subscribers"), 2
+        )
         return pubs, subs, setup
 
     async def _drive(self, adapter: Adapter, lg: Any, step: Step) -> dict[str, Any]:
         args = self.args
         pubs, subs, setup = await self._setup(adapter, lg, step)
-        log(f"  {adapter.name} {step.label}: {len(pubs)} publishers, {len(subs)} subscribers connected "
-            f"(signaling {setup['signaling_s']} s)")
+        log(
+            f"  {adapter.name} {step.label}: {len(pubs)} publishers, {len(subs)} subscribers connected "
+            f"(signaling {setup['signaling_s']} s)"
+        )
         rss_connected = rss_kb(adapter.pids)
         lg.start_all()
         await asyncio.sleep(args.warmup)
@@ -352,16 +411,31 @@ class Harness:
         ok, why = verdict(w)
         valid = w["harness_cpu"] < HARNESS_SATURATED
         rss = max(samples) if samples else rss_kb(adapter.pids)
-        out = {**setup, **w, "ok": ok and valid, "failed_because": why, "valid": valid,
-               "rss_kb": rss, "rss_connected_kb": rss_connected, "subscribers": len(subs),
-               "publishers": len(pubs), "churn": churn or None}
-        log(f"  {adapter.name} {step.label}: {w['egress_pps']:,.0f} pps, server {w['server_cpu']:.0%} "
-            f"({w['pps_per_core'] or 0:,} pps/core), loss {w['loss_pct']:.3f}%, p50 {w['p50_ms']} p99 {w['p99_ms']} ms, "
-            f"harness {w['harness_cpu']:.0%}, RSS {rss / 1024:.0f} MB -> {'ok' if out['ok'] else 'FAIL ' + ', '.join(why)}"
-            + ("" if valid else " (INVALID: harness saturated)"))
+        out = {
+            **setup,
+            **w,
+            "ok": ok and valid,
+            "failed_because": why,
+            "valid": valid,
+            "rss_kb": rss,
+            "rss_connected_kb": rss_connected,
+            "subscribers": len(subs),
+            "publishers": len(pubs),
+            "churn": churn or None,
+        }
+        log(
+            f"  {adapter.name} {step.label}: {w['egress_pps']:,.0f} pps, server {w['server_cpu']:.0%} "
+            f"({w['pps_per_core'] or 0:,} pps/core), loss {w['loss_pct']:.3f}%, p50 {w['p50_ms']} p99 "
+            f"{w['p99_ms']} ms, "
+            f"harness {w['harness_cpu']:.0%}, RSS {rss / 1024:.0f} MB -> "
+            f"{'ok' if out['ok'] else 'FAIL ' + ', '.join(why)}"
+            + ("" if valid else " (INVALID: harness saturated)")
+        )
         return out
 
-    async def _churn(self, adapter: Adapter, lg: Any, step: Step, pubs: list[Peer], out: dict[str, Any]) -> None:
+    async def _churn(
+        self, adapter: Adapter, lg: Any, step: Step, pubs: list[Peer], out: dict[str, Any]
+    ) -> None:
         """20 joins and 20 leaves per second (each churned subscriber stays ~1 s), bounded by time."""
         rate = self.args.churn_rate
         live: list[Peer] = []
@@ -378,14 +452,14 @@ class Harness:
                 peer = await adapter.subscribe(lg, "webinar-d", f"c{k}", pubs)
                 joins.append((time.monotonic() - t) * 1e3)
                 live.append(peer)
-            except Exception:   # noqa: BLE001 - counted
+            except Exception:  # noqa: BLE001 - counted
                 errors += 1
 
         async def leave(peer: Peer) -> None:
             nonlocal errors
             try:
                 await adapter.leave(peer)
-            except Exception:   # noqa: BLE001 - counted
+            except Exception:  # noqa: BLE001 - counted
                 errors += 1
 
         while not out.get("stop") and time.monotonic() < end:
@@ -402,9 +476,15 @@ class Harness:
             with contextlib.suppress(Exception):
                 await adapter.leave(peer)
         out.pop("stop", None)
-        out.update({"joins": len(joins), "errors": errors, "rate_per_s": rate,
-                    "join_ms_median": round(statistics.median(joins), 1) if joins else None,
-                    "join_ms_p95": round(sorted(joins)[int(0.95 * (len(joins) - 1))], 1) if joins else None})
+        out.update(
+            {
+                "joins": len(joins),
+                "errors": errors,
+                "rate_per_s": rate,
+                "join_ms_median": round(statistics.median(joins), 1) if joins else None,
+                "join_ms_p95": round(sorted(joins)[int(0.95 * (len(joins) - 1))], 1) if joins else None,
+            }
+        )
 
 
 async def wait_connected(lg: Any, peers: list[int], timeout: float, what: str) -> float:
@@ -454,16 +534,37 @@ async def wait_media(lg: Any, subs: list[Peer], timeout: float) -> None:
 
 # ------------------------------------------------------------------------------------ scenarios
 
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over repeated runs of one step, with min/max spread of the headline figures."""
     good = [r for r in runs if "error" not in r]
     if not good:
         return {"error": runs[0].get("error"), "runs": runs}
-    keys = ("egress_pps", "egress_mbit_s", "server_cpu", "pps_per_core", "cpu_us_per_packet", "loss_pct",
-            "other_cpu", "p50_ms", "p99_ms", "p999_ms", "app_p99_ms", "rss_kb", "rss_idle_kb", "rss_connected_kb", "harness_cpu",
-            "join_ms_median", "signaling_s", "connect_s")
-    out: dict[str, Any] = {"runs": runs, "ok": sum(r["ok"] for r in good) * 2 > len(runs),
-                           "valid": all(r["valid"] for r in good)}
+    keys = (
+        "egress_pps",
+        "egress_mbit_s",
+        "server_cpu",
+        "pps_per_core",
+        "cpu_us_per_packet",
+        "loss_pct",
+        "other_cpu",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "app_p99_ms",
+        "rss_kb",
+        "rss_idle_kb",
+        "rss_connected_kb",
+        "harness_cpu",
+        "join_ms_median",
+        "signaling_s",
+        "connect_s",
+    )
+    out: dict[str, Any] = {
+        "runs": runs,
+        "ok": sum(r["ok"] for r in good) * 2 > len(runs),
+        "valid": all(r["valid"] for r in good),
+    }
     for k in keys:
         vals = [r[k] for r in good if r.get(k) is not None]
         if vals:
@@ -472,7 +573,9 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-async def run_ladder(h: Harness, server: str, scenario: str, ladder: tuple[int, ...], runs: int) -> list[dict]:
+async def run_ladder(
+    h: Harness, server: str, scenario: str, ladder: tuple[int, ...], runs: int
+) -> list[dict]:
     """Climb the ladder until a step fails (median of ``runs``); below the first rung halve instead."""
     steps: list[dict] = []
     tried: set[int] = set()
@@ -481,14 +584,16 @@ async def run_ladder(h: Harness, server: str, scenario: str, ladder: tuple[int, 
     while queue:
         n = queue.pop(0)
         tried.add(n)
-        rs = [await h.run_step(server, Step(scenario, n, f"{scenario} n={n} run {k + 1}")) for k in range(runs)]
+        rs = [
+            await h.run_step(server, Step(scenario, n, f"{scenario} n={n} run {k + 1}")) for k in range(runs)
+        ]
         m = {"scenario": scenario, "n": n, **median_run(rs)}
         steps.append(m)
         if m.get("ok"):
             if first_failed:
                 break
             continue
-        if n == ladder[0] or first_failed:   # the first rung failed: halve until one passes
+        if n == ladder[0] or first_failed:  # the first rung failed: halve until one passes
             first_failed = True
             if n // 2 >= 1 and n // 2 not in tried:
                 queue = [n // 2]
@@ -500,28 +605,35 @@ async def run_ladder(h: Harness, server: str, scenario: str, ladder: tuple[int, 
 async def run_scenarios(h: Harness, server: str, args: argparse.Namespace, scenarios: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "A" in scenarios:
-        ladder = args.ladder or tuple(n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_A)
-                                      if n <= args.max_n)
+        ladder = args.ladder or tuple(
+            n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_A) if n <= args.max_n
+        )
         out["A"] = await run_ladder(h, server, "A", ladder, args.runs)
         best = best_sustained(out["A"])
         if server == "ours" and best is not None and not args.ladder:
             # the issue's latency point: 80% of the largest load sustained
             n80 = int(round(0.8 * best["n"]))
-            rs = [await h.run_step(server, Step("A", n80, f"A n={n80} (80%) run {k + 1}")) for k in range(args.runs)]
+            rs = [
+                await h.run_step(server, Step("A", n80, f"A n={n80} (80%) run {k + 1}"))
+                for k in range(args.runs)
+            ]
             out["A80"] = [{"scenario": "A", "n": n80, **median_run(rs)}]
     if "B" in scenarios:
         out["B"] = []
         for p in args.meeting:
-            rs = [await h.run_step(server, Step("B", p, f"B p={p} run {k + 1}")) for k in range(args.runs_bcd)]
+            rs = [
+                await h.run_step(server, Step("B", p, f"B p={p} run {k + 1}")) for k in range(args.runs_bcd)
+            ]
             out["B"].append({"scenario": "B", "n": p, **median_run(rs)})
     if "C" in scenarios:
-        ladder = args.ladder or tuple(n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_C)
-                                      if n <= args.max_n)
+        ladder = args.ladder or tuple(
+            n for n in (LADDER_SMALL if server.startswith("aiortc") else LADDER_C) if n <= args.max_n
+        )
         out["C"] = await run_ladder(h, server, "C", ladder, args.runs_bcd)
     if "D" in scenarios:
         n = args.churn_n
         best = best_sustained(out.get("A", []))
-        if best is not None:          # churn at a load this server sustains (scenario A's best, capped)
+        if best is not None:  # churn at a load this server sustains (scenario A's best, capped)
             n = min(n, best["n"])
         elif out.get("A"):
             n = min(n, min(s["n"] for s in out["A"]))
@@ -530,16 +642,21 @@ async def run_scenarios(h: Harness, server: str, args: argparse.Namespace, scena
     return out
 
 
-async def run_interleaved(h: Harness, servers: list[str], ladder: tuple[int, ...], runs: int) -> dict[str, Any]:
-    """Scenario A for several servers at once: every rung, every run, the servers in turn (A B C A B C ...), so
-    that a noisy neighbour or a drifting machine weighs on each server alike. No climbing: every rung runs."""
+async def run_interleaved(
+    h: Harness, servers: list[str], ladder: tuple[int, ...], runs: int
+) -> dict[str, Any]:
+    """Scenario A for several servers at once: every rung, every run, the servers in turn (A B C A B C
+    ...), so that a noisy neighbour or a drifting machine weighs on each server alike. No climbing: every
+    rung runs."""
     rs: dict[str, dict[int, list[dict]]] = {s: {n: [] for n in ladder} for s in servers}
     for n in ladder:
         for k in range(runs):
             for server in servers:
                 rs[server][n].append(await h.run_step(server, Step("A", n, f"A n={n} run {k + 1}")))
-    return {server: {"A": [{"scenario": "A", "n": n, **median_run(rs[server][n])} for n in ladder]}
-            for server in servers}
+    return {
+        server: {"A": [{"scenario": "A", "n": n, **median_run(rs[server][n])} for n in ladder]}
+        for server in servers
+    }
 
 
 def best_sustained(steps: list[dict]) -> dict[str, Any] | None:
@@ -556,13 +673,20 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if best is None:
             summary[server] = {"max_n": None}
             continue
-        summary[server] = {"max_n": best["n"], "egress_pps": best.get("egress_pps"),
-                           "pps_per_core": best.get("pps_per_core"), "p99_ms": best.get("p99_ms"),
-                           "loss_pct": best.get("loss_pct"),
-                           "rss_per_subscriber_kb": round((best.get("rss_kb", 0) - best.get("rss_idle_kb", 0))
-                                                          / best["n"], 1)}
-    floors = [s["pps_per_core"] for k, s in summary.items() if k.startswith("floor") and s.get("pps_per_core")]
-    floor = max(floors) if floors else None      # the best floor mode is the floor
+        summary[server] = {
+            "max_n": best["n"],
+            "egress_pps": best.get("egress_pps"),
+            "pps_per_core": best.get("pps_per_core"),
+            "p99_ms": best.get("p99_ms"),
+            "loss_pct": best.get("loss_pct"),
+            "rss_per_subscriber_kb": round(
+                (best.get("rss_kb", 0) - best.get("rss_idle_kb", 0)) / best["n"], 1
+            ),
+        }
+    floors = [
+        s["pps_per_core"] for k, s in summary.items() if k.startswith("floor") and s.get("pps_per_core")
+    ]
+    floor = max(floors) if floors else None  # the best floor mode is the floor
     ours = (summary.get("ours") or {}).get("pps_per_core")
     before = (summary.get("ours-before") or {}).get("pps_per_core")
     if ours and before:
@@ -581,18 +705,26 @@ def add_ideal_bounds(results: dict[str, dict[str, Any]], encoded: dict[str, clip
     for sc in results.values():
         for s in sc.get("A", []) + sc.get("A80", []):
             if s.get("cpu_us_per_packet") and "error" not in s:
-                s["ideal_p99_ms"] = round(fanout_model.bound_at(encoded, s["n"], s["cpu_us_per_packet"])["p99_ms"], 2)
+                s["ideal_p99_ms"] = round(
+                    fanout_model.bound_at(encoded, s["n"], s["cpu_us_per_packet"])["p99_ms"], 2
+                )
 
 
-def check_done(results: dict[str, dict[str, Any]], summary: dict[str, Any],
-               encoded: dict[str, clipmod.Encoded] | None = None) -> dict[str, Any]:
+def check_done(
+    results: dict[str, dict[str, Any]],
+    summary: dict[str, Any],
+    encoded: dict[str, clipmod.Encoded] | None = None,
+) -> dict[str, Any]:
     """The issue's bar, each point computed from this run."""
     ours = summary.get("ours") or {}
     a = results.get("ours", {}).get("A", [])
     checks: dict[str, Any] = {}
     top = ours.get("pps_per_core")
-    checks["A_200k_pps_one_core"] = {"value": top, "need": 200_000,
-                                     "met": bool(top and top >= 200_000 and (ours.get("loss_pct") or 0) < 0.5)}
+    checks["A_200k_pps_one_core"] = {
+        "value": top,
+        "need": 200_000,
+        "met": bool(top and top >= 200_000 and (ours.get("loss_pct") or 0) < 0.5),
+    }
     for other, need in (("janus", 3.0), ("aiortc-passthrough", 20.0), ("aiortc-relay", 20.0)):
         if other in summary:
             o = summary[other].get("pps_per_core")
@@ -605,25 +737,38 @@ def check_done(results: dict[str, dict[str, Any]], summary: dict[str, Any],
     best = ours.get("egress_pps")
     if best:
         target = 0.8 * best
-        cand = [s for s in results.get("ours", {}).get("A80", []) + a if "error" not in s and s.get("egress_pps")]
+        cand = [
+            s for s in results.get("ours", {}).get("A80", []) + a if "error" not in s and s.get("egress_pps")
+        ]
         near = min(cand, key=lambda s: abs(s["egress_pps"] - target)) if cand else None
-        checks["p99_at_80pct"] = {"n": near and near["n"], "egress_pps": near and near["egress_pps"],
-                                  "value_ms": near and near.get("p99_ms"), "need_ms": 5.0,
-                                  "met": bool(near and near.get("p99_ms") is not None and near["p99_ms"] < 5.0)}
+        checks["p99_at_80pct"] = {
+            "n": near and near["n"],
+            "egress_pps": near and near["egress_pps"],
+            "value_ms": near and near.get("p99_ms"),
+            "need_ms": 5.0,
+            "met": bool(near and near.get("p99_ms") is not None and near["p99_ms"] < 5.0),
+        }
         if encoded and near:
             # what no one-core forwarder can beat on this clip: the same N and CPU per packet, and 80% busy
             checks["p99_at_80pct"]["ideal_same_cost_ms"] = near.get("ideal_p99_ms")
             checks["p99_at_80pct"]["ideal_at_80pct_busy_ms"] = round(
-                fanout_model.bound_at_utilisation(encoded, 0.8, n=near["n"])["p99_ms"], 2)
+                fanout_model.bound_at_utilisation(encoded, 0.8, n=near["n"])["p99_ms"], 2
+            )
     per_sub = ours.get("rss_per_subscriber_kb")
-    checks["memory_per_subscriber"] = {"value_kb": per_sub, "need_kb": 64, "met": bool(per_sub and per_sub < 64)}
+    checks["memory_per_subscriber"] = {
+        "value_kb": per_sub,
+        "need_kb": 64,
+        "met": bool(per_sub and per_sub < 64),
+    }
     return checks
 
 
 # ------------------------------------------------------------------------------------ output
 
+
 def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -634,9 +779,11 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
             continue
         steps.sort(key=lambda s: s["n"])
         ns = [s["n"] for s in steps]
-        line, = ax1.plot(ns, [s["egress_pps"] for s in steps], marker="o", label=server)
-        ax2.plot(ns, [s.get("pps_per_core") or 0 for s in steps], marker="o", label=server, color=line.get_color())
-        bad = [s for s in steps if not s.get("ok")]   # failed steps: a white dot
+        (line,) = ax1.plot(ns, [s["egress_pps"] for s in steps], marker="o", label=server)
+        ax2.plot(
+            ns, [s.get("pps_per_core") or 0 for s in steps], marker="o", label=server, color=line.get_color()
+        )
+        bad = [s for s in steps if not s.get("ok")]  # failed steps: a white dot
         for ax, key in ((ax1, "egress_pps"), (ax2, "pps_per_core")):
             ax.scatter([s["n"] for s in bad], [s.get(key) or 0 for s in bad], s=18, color="white", zorder=3)
     for ax, title in ((ax1, "egress packets/s delivered"), (ax2, "egress packets/s per busy server core")):
@@ -652,9 +799,12 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
 
 def table(results: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
-    rows = ["| server | scenario | n | egress pps | Mbit/s | server CPU | pps / core | µs / pkt | loss % | p50 ms | "
-            "p99 ms | ideal p99 | p99.9 ms | RSS MB | join ms | ok |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "| server | scenario | n | egress pps | Mbit/s | server CPU | pps / core | µs / pkt | loss % | p50 "
+        "ms | "
+        "p99 ms | ideal p99 | p99.9 ms | RSS MB | join ms | ok |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for server, sc in results.items():
         for scen in ("A", "A80", "B", "C", "D"):
             for s in sc.get(scen, []):
@@ -665,19 +815,24 @@ def table(results: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
                 def f(k: str, fmt: str = "{:,.0f}", s: dict = s) -> str:
                     v = s.get(k)
                     return "–" if v is None else fmt.format(v)
-                rows.append(f"| {server} | {scen} | {s['n']} | {f('egress_pps')} | {f('egress_mbit_s', '{:.0f}')} | "
-                            f"{f('server_cpu', '{:.0%}')} | {f('pps_per_core')} | {f('cpu_us_per_packet', '{:.2f}')} | "
-                            f"{f('loss_pct', '{:.3f}')} | {f('p50_ms', '{:.2f}')} | {f('p99_ms', '{:.2f}')} | "
-                            f"{f('ideal_p99_ms', '{:.2f}')} | "
-                            f"{f('p999_ms', '{:.1f}')} | {(s.get('rss_kb') or 0) / 1024:.0f} | "
-                            f"{f('join_ms_median', '{:.0f}')} | {'yes' if s.get('ok') else 'no'} |")
+
+                rows.append(
+                    f"| {server} | {scen} | {s['n']} | {f('egress_pps')} | {f('egress_mbit_s', '{:.0f}')} | "
+                    f"{f('server_cpu', '{:.0%}')} | {f('pps_per_core')} | {f('cpu_us_per_packet', '{:.2f}')} "
+                    f"| "
+                    f"{f('loss_pct', '{:.3f}')} | {f('p50_ms', '{:.2f}')} | {f('p99_ms', '{:.2f}')} | "
+                    f"{f('ideal_p99_ms', '{:.2f}')} | "
+                    f"{f('p999_ms', '{:.1f}')} | {(s.get('rss_kb') or 0) / 1024:.0f} | "
+                    f"{f('join_ms_median', '{:.0f}')} | {'yes' if s.get('ok') else 'no'} |"
+                )
     return "\n".join(rows)
 
 
 def git_head(root: Path = ROOT) -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
@@ -695,8 +850,14 @@ async def amain(args: argparse.Namespace) -> int:
         results = await run_interleaved(h, args.servers, args.ladder, args.runs)
     for server in [] if args.interleave else args.servers:
         log(f"== {server}")
-        results[server] = await run_scenarios(h, server, args, args.scenarios if server in args.servers_bcd else
-                                              args.scenarios.replace("B", "").replace("C", "").replace("D", ""))
+        results[server] = await run_scenarios(
+            h,
+            server,
+            args,
+            args.scenarios
+            if server in args.servers_bcd
+            else args.scenarios.replace("B", "").replace("C", "").replace("D", ""),
+        )
     add_ideal_bounds(results, encoded)
     summary = summarize(results)
     done = check_done(results, summary, encoded)
@@ -704,18 +865,37 @@ async def amain(args: argparse.Namespace) -> int:
         "benchmark": "side_by_side",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_head": git_head(),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "kernel": platform.release(), "python": platform.python_version()},
-        "config": {"server_core": SERVER_CORE, "harness_core": HARNESS_CORE, "runs": args.runs, "runs_bcd": args.runs_bcd,
-                   "seconds": args.seconds, "warmup_s": args.warmup, "verify_every": args.verify_every,
-                   "pacing": f"{PACING}x the stream's bitrate", "fail": FAIL,
-                   "harness_saturated_above": HARNESS_SATURATED,
-                   "clips": {k: {"kbit_s": round(e.bitrate / 1e3), "pps": round(clipmod.packets_per_second(e), 1)}
-                             for k, e in encoded.items()},
-                   "scenarios": args.scenarios, "churn_n": args.churn_n, "churn_rate": args.churn_rate,
-                   "interleave": args.interleave,
-                   **({"ours_before": {"path": args.ours_before, "git_head": git_head(Path(args.ours_before))}}
-                      if args.ours_before else {})},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        },
+        "config": {
+            "server_core": SERVER_CORE,
+            "harness_core": HARNESS_CORE,
+            "runs": args.runs,
+            "runs_bcd": args.runs_bcd,
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "verify_every": args.verify_every,
+            "pacing": f"{PACING}x the stream's bitrate",
+            "fail": FAIL,
+            "harness_saturated_above": HARNESS_SATURATED,
+            "clips": {
+                k: {"kbit_s": round(e.bitrate / 1e3), "pps": round(clipmod.packets_per_second(e), 1)}
+                for k, e in encoded.items()
+            },
+            "scenarios": args.scenarios,
+            "churn_n": args.churn_n,
+            "churn_rate": args.churn_rate,
+            "interleave": args.interleave,
+            **(
+                {"ours_before": {"path": args.ours_before, "git_head": git_head(Path(args.ours_before))}}
+                if args.ours_before
+                else {}
+            ),
+        },
         "summary": summary,
         "done": done,
         "results": results,
@@ -737,16 +917,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--servers", default=",".join(ALL_SERVERS), type=lambda s: [x for x in s.split(",") if x])
     ap.add_argument("--scenarios", default="ABCD", type=lambda s: s.replace(",", "").upper())
-    ap.add_argument("--servers-bcd", default="ours,janus,aiortc-passthrough,floor-gso",
-                    type=lambda s: [x for x in s.split(",") if x], help="the servers that also run B, C and D")
+    ap.add_argument(
+        "--servers-bcd",
+        default="ours,janus,aiortc-passthrough,floor-gso",
+        type=lambda s: [x for x in s.split(",") if x],
+        help="the servers that also run B, C and D",
+    )
     ap.add_argument("--runs", type=int, default=3, help="runs of every scenario-A step (medians and spread)")
     ap.add_argument("--runs-bcd", type=int, default=1, help="runs of every step of scenarios B, C and D")
-    ap.add_argument("--seconds", type=float, default=10.0, help="measurement window (the failure rule needs 10)")
+    ap.add_argument(
+        "--seconds", type=float, default=10.0, help="measurement window (the failure rule needs 10)"
+    )
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of media before the rate is watched")
     ap.add_argument("--steady-timeout", type=float, default=20.0, help="longest wait for a steady rate")
     ap.add_argument("--max-n", type=int, default=3200)
-    ints = lambda s: tuple(int(x) for x in s.split(",") if x)   # noqa: E731
-    ap.add_argument("--ladder", type=ints, default=(), help="subscriber counts of A and C instead of the built-in ladders")
+    ints = lambda s: tuple(int(x) for x in s.split(",") if x)  # noqa: E731
+    ap.add_argument(
+        "--ladder", type=ints, default=(), help="subscriber counts of A and C instead of the built-in ladders"
+    )
     ap.add_argument("--meeting", type=ints, default=MEETING_P, help="participant counts of scenario B")
     ap.add_argument("--churn-n", type=int, default=400)
     ap.add_argument("--churn-rate", type=int, default=20)
@@ -755,15 +943,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--setup-timeout", type=float, default=120.0)
     ap.add_argument("--media-timeout", type=float, default=15.0)
     ap.add_argument("--step-timeout", type=float, default=600.0)
-    ap.add_argument("--quiet-wait", type=float, default=30.0, help="wait this long at most for an idle machine")
+    ap.add_argument(
+        "--quiet-wait", type=float, default=30.0, help="wait this long at most for an idle machine"
+    )
     ap.add_argument("--max-other", type=float, default=0.15, help="other processes' cores that void a window")
     ap.add_argument("--attempts", type=int, default=3)
-    ap.add_argument("--ours-before", metavar="PATH",
-                    help="a checkout of an earlier commit with its native core built in place (e.g. a git worktree "
-                         "and `python setup.py build_ext --inplace`): adds server 'ours-before', our server run from "
-                         "there, so that two builds are measured in one run (machines are too noisy to compare runs)")
-    ap.add_argument("--interleave", action="store_true",
-                    help="scenario A on a --ladder only: each run of each rung goes through the servers in turn")
+    ap.add_argument(
+        "--ours-before",
+        metavar="PATH",
+        help="a checkout of an earlier commit with its native core built in place (e.g. a git worktree "
+        "and `python setup.py build_ext --inplace`): adds server 'ours-before', our server run from "
+        "there, so that two builds are measured in one run (machines are too noisy to compare runs)",
+    )
+    ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="scenario A on a --ladder only: each run of each rung goes through the servers in turn",
+    )
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--plot", default=str(PLOT))
     return ap.parse_args(argv)
@@ -773,6 +969,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass

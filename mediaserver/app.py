@@ -1,4 +1,5 @@
 """Composition root: settings -> media engine -> rooms -> signaling."""
+
 from __future__ import annotations
 
 import gc
@@ -48,7 +49,7 @@ def media_first(nice: int) -> None:
     if nice > 0:
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(nice, 19))
-        except OSError as e:   # a sandbox may forbid it: media still works, only less isolated
+        except OSError as e:  # a sandbox may forbid it: media still works, only less isolated
             log.warning("could not lower the signaling thread's priority: %s", e)
 
 
@@ -57,8 +58,14 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     application is the whole process (``mediaserver serve``), so it may tune the garbage collector and
     lower its own thread's priority (:func:`media_first`); an embedding process (tests) keeps its own."""
     app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors])
-    media = MediaEngine(settings.rtc_listen_ip, settings.rtc_port, settings.announced_ip, settings.ice_tcp,
-                        settings.udp_gso, settings.consent_timeout)
+    media = MediaEngine(
+        settings.rtc_listen_ip,
+        settings.rtc_port,
+        settings.announced_ip,
+        settings.ice_tcp,
+        settings.udp_gso,
+        settings.consent_timeout,
+    )
     rooms = RoomManager(media)
     app[keys.SETTINGS] = settings
     app[keys.MEDIA] = media
@@ -66,32 +73,54 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.AVATARS] = AvatarStore()
     db = app[keys.DB] = Database(settings.database_url)
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
-    recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(media, db, settings.data_dir,
-                                                                            settings.public_url)
+    recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(
+        media, db, settings.data_dir, settings.public_url
+    )
     # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
-    streams = rooms.streams = app[keys.STREAMS] = StreamingService(media, db, parse_size(settings.stream_size),
-                                                                   settings.stream_video_kbps)
+    streams = rooms.streams = app[keys.STREAMS] = StreamingService(
+        media, db, parse_size(settings.stream_size), settings.stream_video_kbps
+    )
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
-    mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
-                    settings.smtp_tls, settings.mail_from)
+    mailer = Mailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_user,
+        settings.smtp_password,
+        settings.smtp_tls,
+        settings.mail_from,
+    )
     # cancelling an event tells its payers (R-BILL-10): billing's answer to the life cycle's Payers hook
     app[keys.PAYERS] = payments.event_cancelled
     # the sweep's chores: the events' clock (R-ROOM-4, R-AUTO-1) and R-API-1's 24 hours of Idempotency-Keys
-    dispatcher = app[keys.DISPATCHER] = Dispatcher(db, mailer, settings, chores=[
-        EventClock(rooms, settings.public_url, payments.event_cancelled), idempotency.purge_idempotency_keys])
+    dispatcher = app[keys.DISPATCHER] = Dispatcher(
+        db,
+        mailer,
+        settings,
+        chores=[
+            EventClock(rooms, settings.public_url, payments.event_cancelled),
+            idempotency.purge_idempotency_keys,
+        ],
+    )
     app[keys.REGISTRY] = make_registry(
-        media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())))
+        media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values()))
+    )
 
     async def on_startup(app: web.Application) -> None:
-        await db.migrate()               # the schema is brought up to date before anything is served
+        await db.migrate()  # the schema is brought up to date before anything is served
         log.info("database %s migrated", db.url.render_as_string(hide_password=True))
         dispatcher.start()
         media.start()
         if own_process:
             media_first(settings.signaling_nice)
-        log.info("media worker on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s", settings.rtc_listen_ip,
-                 media.port, media.ice_tcp, media.worker.gso, media.fingerprint)
+        log.info(
+            "media worker on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s",
+            settings.rtc_listen_ip,
+            media.port,
+            media.ice_tcp,
+            media.worker.gso,
+            media.fingerprint,
+        )
 
     async def on_cleanup(app: web.Application) -> None:
         await streams.close()

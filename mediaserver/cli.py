@@ -1,4 +1,5 @@
 """The `mediaserver` command: serve, and issue join tokens."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,20 +27,29 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("signaling on %s  (API key: %s)", url, settings.api_key)
     print(f"mediaserver is up: open {url} to create a room and join it", flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(build(settings, own_process=True), host=settings.http_host, port=settings.http_port, print=None)
+    web.run_app(
+        build(settings, own_process=True), host=settings.http_host, port=settings.http_port, print=None
+    )
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     if not settings.secret or args.config is None and "MEDIASERVER_SECRET" not in __import__("os").environ:
-        print("warning: no configured secret; this token only works with MEDIASERVER_SECRET set", file=sys.stderr)
-    print(tokens.issue(settings.secret, args.room, args.role, args.name, args.identity or args.name, args.ttl))
+        print(
+            "warning: no configured secret; this token only works with MEDIASERVER_SECRET set",
+            file=sys.stderr,
+        )
+    print(
+        tokens.issue(settings.secret, args.room, args.role, args.name, args.identity or args.name, args.ttl)
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="mediaserver", description="Webinar and meeting server with a native SFU")
+    ap = argparse.ArgumentParser(
+        prog="mediaserver", description="Webinar and meeting server with a native SFU"
+    )
     ap.add_argument("--config", help="YAML settings file (see configs/mediaserver.yaml)")
     sub = ap.add_subparsers(dest="cmd")
     s = sub.add_parser("serve", help="run the server")

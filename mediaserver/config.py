@@ -1,4 +1,5 @@
 """Settings: embedded defaults, overridden by an optional YAML file and MEDIASERVER_* variables."""
+
 from __future__ import annotations
 
 import os
@@ -19,34 +20,36 @@ class ConfigError(ValueError):
 
 @dataclass
 class Settings:
-    http_host: str = "127.0.0.1"        # where the HTTP/WebSocket signaling listens
+    http_host: str = "127.0.0.1"  # where the HTTP/WebSocket signaling listens
     http_port: int = 8080
-    rtc_listen_ip: str = "127.0.0.1"    # the media worker's UDP address
-    rtc_port: int = 40000               # one UDP port for every transport (0 = any free port)
-    announced_ip: str = ""              # the address put in ICE candidates (defaults to rtc_listen_ip)
-    udp_gso: bool = True                # send a subscriber's burst as one UDP GSO message when the kernel can
-    consent_timeout: int = 30           # seconds without ICE consent (RFC 7675) before a peer counts as gone
-    ice_tcp: bool = True                # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
-    signaling_nice: int = 10            # the signaling thread yields the CPU to the media thread (0..19; 0 = equal)
-    secret: str = ""                    # signs join tokens; generated at start when empty
-    api_key: str = ""                   # Bearer key for /api/v1; generated at start when empty
-    open_room_creation: bool = True     # anyone may create a room (a single-node install); else the API key
-    data_dir: str = "data"              # the embedded database and the file library live here
-    database_url: str = ""              # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
-    public_url: str = ""                # the base of links in e-mails; empty: http://http_host:http_port
-    smtp_host: str = ""                 # outgoing mail server; empty: mails are logged, not sent
+    rtc_listen_ip: str = "127.0.0.1"  # the media worker's UDP address
+    rtc_port: int = 40000  # one UDP port for every transport (0 = any free port)
+    announced_ip: str = ""  # the address put in ICE candidates (defaults to rtc_listen_ip)
+    udp_gso: bool = True  # send a subscriber's burst as one UDP GSO message when the kernel can
+    consent_timeout: int = 30  # seconds without ICE consent (RFC 7675) before a peer counts as gone
+    ice_tcp: bool = True  # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
+    signaling_nice: int = 10  # the signaling thread yields the CPU to the media thread (0..19; 0 = equal)
+    secret: str = ""  # signs join tokens; generated at start when empty
+    api_key: str = ""  # Bearer key for /api/v1; generated at start when empty
+    open_room_creation: bool = True  # anyone may create a room (a single-node install); else the API key
+    data_dir: str = "data"  # the embedded database and the file library live here
+    database_url: str = ""  # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
+    public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
+    smtp_host: str = ""  # outgoing mail server; empty: mails are logged, not sent
     smtp_port: int = 25
     smtp_user: str = ""
     smtp_password: str = ""
-    smtp_tls: str = "none"              # none, starttls or tls (implicit)
+    smtp_tls: str = "none"  # none, starttls or tls (implicit)
     mail_from: str = "mediaserver@localhost"
-    dial_in_numbers: list[str] = field(default_factory=list)   # "City +1 234 ..." strings put in invitations
-    webhook_retries: int = 8            # delivery attempts of one webhook before it counts as failed
-    webhook_backoff: float = 5.0        # seconds before the first retry; doubles each time (capped at 1 h)
-    upload_expiry: float = 86400.0      # seconds without progress before an unfinished upload is deleted (R-FILE-3)
-    watch_url_ttl: int = 3600           # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
-    stream_size: str = "1280x720"       # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
-    stream_video_kbps: int = 2500       # its H.264 bitrate
+    dial_in_numbers: list[str] = field(default_factory=list)  # "City +1 234 ..." strings put in invitations
+    webhook_retries: int = 8  # delivery attempts of one webhook before it counts as failed
+    webhook_backoff: float = 5.0  # seconds before the first retry; doubles each time (capped at 1 h)
+    upload_expiry: float = (
+        86400.0  # seconds without progress before an unfinished upload is deleted (R-FILE-3)
+    )
+    watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
+    stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
+    stream_video_kbps: int = 2500  # its H.264 bitrate
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -94,7 +97,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
             return False
         raise bad
     if isinstance(default, list):
-        if isinstance(value, str):          # an environment variable: items separated by ';'
+        if isinstance(value, str):  # an environment variable: items separated by ';'
             value = [v.strip() for v in value.split(";") if v.strip()]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"setting {name!r} must be a list of strings, got {value!r}")
@@ -137,8 +140,10 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Setti
         if key in env:
             values[name] = env[key]
     s = Settings()
-    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
-                for f in fields(Settings)}
+    defaults = {
+        f.name: f.default_factory() if f.default_factory is not MISSING else f.default
+        for f in fields(Settings)
+    }
     for name, value in values.items():
         if name not in known:
             raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")

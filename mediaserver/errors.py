@@ -1,4 +1,5 @@
 """The control plane's refusals: a stable code, a message that says what is wrong, and an HTTP status."""
+
 from __future__ import annotations
 
 

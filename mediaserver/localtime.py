@@ -1,5 +1,6 @@
 """Local times of events: an event's IANA time zone and how its start is written in e-mails (invitations,
 tickets, failed automated starts)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,9 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ControlError("bad_request", f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)") \
-            from None
+        raise ControlError(
+            "bad_request", f"unknown time zone {name!r} (use an IANA name such as Europe/Moscow)"
+        ) from None
 
 
 def wall_clock(t: dt.datetime, name: str) -> str:

@@ -1,4 +1,5 @@
 """Prometheus metrics read from the media core's counters at scrape time (no per-packet Python)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -15,7 +16,9 @@ class MediaCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         s = self._stats()
-        pk = CounterMetricFamily("mediaserver_packets", "Datagrams through the media worker", labels=["direction"])
+        pk = CounterMetricFamily(
+            "mediaserver_packets", "Datagrams through the media worker", labels=["direction"]
+        )
         pk.add_metric(["in"], s["rx_packets"])
         pk.add_metric(["out"], s["tx_packets"])
         yield pk
@@ -23,12 +26,15 @@ class MediaCollector(Collector):
         by.add_metric(["in"], s["rx_bytes"])
         by.add_metric(["out"], s["tx_bytes"])
         yield by
-        kinds = CounterMetricFamily("mediaserver_protocol_packets", "Received datagrams by protocol",
-                                    labels=["protocol"])
+        kinds = CounterMetricFamily(
+            "mediaserver_protocol_packets", "Received datagrams by protocol", labels=["protocol"]
+        )
         for proto in ("rtp", "rtcp", "stun", "dtls"):
             kinds.add_metric([proto], s[f"{proto}_rx"])
         yield kinds
-        drops = CounterMetricFamily("mediaserver_dropped_packets", "Datagrams dropped, by reason", labels=["reason"])
+        drops = CounterMetricFamily(
+            "mediaserver_dropped_packets", "Datagrams dropped, by reason", labels=["reason"]
+        )
         for reason, n in s["drops"].items():
             drops.add_metric([reason], n)
         yield drops
@@ -38,8 +44,16 @@ class MediaCollector(Collector):
             ("mediaserver_retransmissions", "rtx_tx", "Packets retransmitted to subscribers"),
             ("mediaserver_plis_received", "plis_rx", "PLI/FIR received from subscribers"),
             ("mediaserver_plis_sent", "plis_tx", "PLI sent to publishers"),
-            ("mediaserver_overloads", "overloads", "Times a media worker found its socket still full after a drain"),
-            ("mediaserver_retransmissions_shed", "rtx_shed", "Retransmissions left out while a worker was saturated"),
+            (
+                "mediaserver_overloads",
+                "overloads",
+                "Times a media worker found its socket still full after a drain",
+            ),
+            (
+                "mediaserver_retransmissions_shed",
+                "rtx_shed",
+                "Retransmissions left out while a worker was saturated",
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=s[key])
         for name, key, doc in (
@@ -54,7 +68,9 @@ class MediaCollector(Collector):
         yield GaugeMetricFamily("mediaserver_participants", "Participants in rooms", value=participants)
 
 
-def make_registry(stats: Callable[[], dict[str, Any]], rooms: Callable[[], tuple[int, int]]) -> CollectorRegistry:
+def make_registry(
+    stats: Callable[[], dict[str, Any]], rooms: Callable[[], tuple[int, int]]
+) -> CollectorRegistry:
     reg = CollectorRegistry()
     reg.register(MediaCollector(stats, rooms))
     return reg

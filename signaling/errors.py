@@ -1,4 +1,5 @@
 """Client-facing errors with a stable code and a precise message."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -28,8 +29,18 @@ def classify(e: Exception) -> SignalError:
     if isinstance(e, TokenError):
         return SignalError("unauthorized", str(e), 401)
     if isinstance(e, RoomError):
-        status = {"forbidden": 403, "locked": 403, "removed": 403, "not_on_mobile": 403, "camera_limit": 409, "not_found": 404,
-                  "conflict": 409, "not_admitted": 409, "too_many_for_discussion": 409, "ended": 410}.get(e.code, 400)
+        status = {
+            "forbidden": 403,
+            "locked": 403,
+            "removed": 403,
+            "not_on_mobile": 403,
+            "camera_limit": 409,
+            "not_found": 404,
+            "conflict": 409,
+            "not_admitted": 409,
+            "too_many_for_discussion": 409,
+            "ended": 410,
+        }.get(e.code, 400)
         return SignalError(e.code, e.message, status)
     if isinstance(e, MediaError):
         return SignalError("media_refused", f"the media server refused the session: {e}", 400)
@@ -52,9 +63,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if e.status < 400 or e.content_type == "application/json":
             raise
         code = _HTTP_CODES.get(e.status, "http_error")
-        message = {404: f"no such path: {request.path}",
-                   405: f"{request.method} is not allowed on {request.path}",
-                   413: "the request body is too large"}.get(e.status, e.reason)
+        message = {
+            404: f"no such path: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: "the request body is too large",
+        }.get(e.status, e.reason)
         resp = json_error(SignalError(code, message, e.status))
         for header in ("Allow",):
             if header in e.headers:

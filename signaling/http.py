@@ -1,6 +1,7 @@
-"""The HTTP server's routes: pages, the WebSocket, WHIP/WHEP, and the operator's endpoints (/healthz, /metrics,
-/openapi.json). The /api/v1 operations, instant rooms and join tokens among them, add their own
+"""The HTTP server's routes: pages, the WebSocket, WHIP/WHEP, and the operator's endpoints (/healthz,
+/metrics, /openapi.json). The /api/v1 operations, instant rooms and join tokens among them, add their own
 (signaling.api.routes)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -17,19 +18,15 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-
-
 async def health(request: web.Request) -> web.Response:
     media = request.app[keys.MEDIA]
-    return web.json_response({"status": "ok", "rtc_port": media.port, "rooms": len(request.app[keys.ROOMS].rooms)})
-
-
+    return web.json_response(
+        {"status": "ok", "rtc_port": media.port, "rooms": len(request.app[keys.ROOMS].rooms)}
+    )
 
 
 async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(text=render(), content_type="application/json")
-
-
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,4 +1,5 @@
 """Typed keys of the aiohttp application's shared objects."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,10 +21,10 @@ SETTINGS = web.AppKey("settings", Settings)
 MEDIA = web.AppKey("media", MediaEngine)
 ROOMS = web.AppKey("rooms", RoomManager)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
-RESOURCES = web.AppKey("resources", dict[str, Any])   # WHIP/WHEP resource id -> (kind, participant)
+RESOURCES = web.AppKey("resources", dict[str, Any])  # WHIP/WHEP resource id -> (kind, participant)
 AVATARS = web.AppKey("avatars", AvatarStore)
 DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
-PAYERS: web.AppKey[Payers] = web.AppKey("payers")   # who tells the payers of a cancelled event
+PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event

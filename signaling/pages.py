@@ -1,5 +1,6 @@
 """The web pages and browser assets: the landing page, the dashboard, the room and demo pages, avatars, the
 static files and the browser SDK, all shipped inside the package."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,17 +23,15 @@ async def avatar(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type=ctype, headers={"Cache-Control": "public, max-age=86400"})
 
 
-
-
 async def room_page(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.DB].read() as s:
         ev = await entry.event_of_room(s, request.match_info["id"])
-    if ev is not None and ev.kind == "on_demand":      # R-AUTO-2: watched on the watch page, not joined live
-        raise web.HTTPFound(f"/watch/{ev.room_id}" + (f"?{request.query_string}" if request.query_string else ""))
+    if ev is not None and ev.kind == "on_demand":  # R-AUTO-2: watched on the watch page, not joined live
+        raise web.HTTPFound(
+            f"/watch/{ev.room_id}" + (f"?{request.query_string}" if request.query_string else "")
+        )
     page = STATIC / "room.html"
     return web.FileResponse(page if page.exists() else STATIC / "demo.html")
-
-
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -40,19 +39,13 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(page if page.exists() else STATIC / "demo.html")
 
 
-
-
 async def dashboard(request: web.Request) -> web.FileResponse:
     """The organisers' web dashboard: sign in, plan an event, invite, see the history (uses /api/v1)."""
     return web.FileResponse(STATIC / "dashboard.html")
 
 
-
-
 async def demo(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html")
-
-
 
 
 def add_routes(app: web.Application) -> None:

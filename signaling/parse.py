@@ -1,4 +1,5 @@
 """Reading the common parts of an HTTP request: the Bearer credential and a JSON object body."""
+
 from __future__ import annotations
 
 from typing import Any

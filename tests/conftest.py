@@ -1,4 +1,5 @@
 """Shared fixtures: a real server (in-process or as a subprocess) and aiortc peers on loopback."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,17 +49,20 @@ async def server(tmp_path):
     from mediaserver.app import build
     from mediaserver.config import Settings
 
-    settings = Settings(http_port=0, rtc_port=0, secret="test-secret", api_key="test-key",
-                        data_dir=str(tmp_path / "data")).finish()
+    settings = Settings(
+        http_port=0, rtc_port=0, secret="test-secret", api_key="test-key", data_dir=str(tmp_path / "data")
+    ).finish()
     app = build(settings)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)   # port 0: no race for a free port
+    site = web.TCPSite(runner, "127.0.0.1", 0)  # port 0: no race for a free port
     await site.start()
     port = runner.addresses[0][1]
     from signaling import keys
 
-    served = {k.lower(): app[getattr(keys, k)] for k in ("SETTINGS", "MEDIA", "ROOMS", "REGISTRY", "RESOURCES")}
+    served = {
+        k.lower(): app[getattr(keys, k)] for k in ("SETTINGS", "MEDIA", "ROOMS", "REGISTRY", "RESOURCES")
+    }
     served.update(app=app, base_url=f"http://127.0.0.1:{port}")
     try:
         yield served
@@ -69,16 +73,28 @@ async def server(tmp_path):
 @contextlib.contextmanager
 def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """`mediaserver serve` (the installed command) in a process of its own, its data under ``data``, extra
-    MEDIASERVER_* settings in ``env`` (e.g. MEDIASERVER_SMTP_PORT); yields (base URL, process, log file) once it
-    accepts connections, and stops it after."""
+    MEDIASERVER_* settings in ``env`` (e.g. MEDIASERVER_SMTP_PORT); yields (base URL, process, log file)
+    once it accepts connections, and stops it after."""
     port = int(env.pop("MEDIASERVER_HTTP_PORT", 0)) or free_port()
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "MEDIASERVER_HTTP_PORT": str(port), "MEDIASERVER_RTC_PORT": "0",
-            "MEDIASERVER_DATA_DIR": str(data / "data"), "MEDIASERVER_LOG_JSON": "false", **env}
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MEDIASERVER_HTTP_PORT": str(port),
+        "MEDIASERVER_RTC_PORT": "0",
+        "MEDIASERVER_DATA_DIR": str(data / "data"),
+        "MEDIASERVER_LOG_JSON": "false",
+        **env,
+    }
     data.mkdir(parents=True, exist_ok=True)
     log = data / "server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "serve"], env=full, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mediaserver.cli", "serve"],
+            env=full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     try:
         deadline = time.time() + 30
         while True:
@@ -97,8 +113,12 @@ def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]
 @pytest.fixture(scope="module")
 def server_process(tmp_path_factory):
     """The installed `mediaserver serve` command in its own process."""
-    with serve(tmp_path_factory.mktemp("server"), MEDIASERVER_SECRET="test-secret",
-               MEDIASERVER_API_KEY="test-key", MEDIASERVER_LOG_JSON="true") as (base, proc, log):
+    with serve(
+        tmp_path_factory.mktemp("server"),
+        MEDIASERVER_SECRET="test-secret",
+        MEDIASERVER_API_KEY="test-key",
+        MEDIASERVER_LOG_JSON="true",
+    ) as (base, proc, log):
         yield {"base_url": base, "proc": proc, "log": log}
 
 

@@ -1,26 +1,28 @@
-"""The layering rules of docs/architecture.md, checked on the source with ``ast`` (nothing of the code under test
-is imported, so this runs in well under a second):
+"""The layering rules of docs/architecture.md, checked on the source with ``ast`` (nothing of the code under
+test is imported, so this runs in well under a second):
 
-1. No import cycle between the modules of ``mediaserver/`` and ``signaling/``. Every import counts, at any depth:
-   an import inside a function still closes the cycle when the function runs, so it cannot be used to dodge
-   one. Imports under ``if TYPE_CHECKING:`` do not count for cycles: they never run, so they make no runtime
-   cycle (they do count for the rules below, which are about what may know of what).
+1. No import cycle between the modules of ``mediaserver/`` and ``signaling/``. Every import counts, at any
+   depth: an import inside a function still closes the cycle when the function runs, so it cannot be used to
+   dodge one. Imports under ``if TYPE_CHECKING:`` do not count for cycles: they never run, so they make no
+   runtime cycle (they do count for the rules below, which are about what may know of what).
 2. Only the media-engine binding, ``mediaserver/rtc/engine.py``, imports ``native`` (``bench/`` and ``tests/``
    drive the engine directly and are not checked).
 3. ``mediaserver`` imports ``signaling`` only in the composition root, ``mediaserver/app.py``.
 4. ``native/`` (its ``.pyx``, ``.pxd`` and Python files) imports nothing of ours but itself.
-5. No SQL and no file system in ``signaling/``: HTTP handlers parse, call a service function and serialise. SQL
-   means an import from ``sqlalchemy`` (naming the session's type, ``AsyncSession``, aside) or a query method
-   called on a database session (``s.execute(...)``, ``ctx.s.get(...)``, ...: a receiver named ``s`` or
+5. No SQL and no file system in ``signaling/``: HTTP handlers parse, call a service function and serialise.
+   SQL means an import from ``sqlalchemy`` (naming the session's type, ``AsyncSession``, aside) or a query
+   method called on a database session (``s.execute(...)``, ``ctx.s.get(...)``, ...: a receiver named ``s`` or
    ``session``, or an attribute ``.s``); opening the transaction (``db.tx()``) belongs to the HTTP layer, a
-   request being one transaction. The file system means an
-   import of ``pathlib``, ``os.path``, ``shutil``, ``tempfile`` or ``glob``, a call of ``open()``, or of an
-   ``os`` function that touches files. FS_ALLOWED lists the exceptions, each with its reason.
-6. A function-local import of a project module (``mediaserver``, ``signaling``, ``native``) in ``mediaserver/``
-   or ``signaling/`` is on LOCAL_ALLOWED with its reason; all others go at the top of the module.
+   request being one transaction. The file system means an import of ``pathlib``, ``os.path``, ``shutil``,
+   ``tempfile`` or ``glob``, a call of ``open()``, or of an ``os`` function that touches files. FS_ALLOWED
+   lists the exceptions, each with its reason.
+6. A function-local import of a project module (``mediaserver``, ``signaling``, ``native``) in
+   ``mediaserver/`` or ``signaling/`` is on LOCAL_ALLOWED with its reason; all others go at the top of the
+   module.
 
 Each rule has a self-test that runs the checker on a synthetic package with one violation.
 """
+
 from __future__ import annotations
 
 import ast
@@ -40,29 +42,64 @@ COMPOSITION_ROOT = ("mediaserver.app",)
 # (importer, imported): why the import is inside a function
 LOCAL_ALLOWED: dict[tuple[str, str], str] = {
     ("mediaserver.cli", "mediaserver.app"): "`mediaserver token` and `--help` do not load aiohttp, the media "
-                                            "engine and the whole control plane",
+    "engine and the whole control plane",
 }
 # module: why it touches the file system
 FS_ALLOWED: dict[str, str] = {
-    "signaling.pages": "locates the package's own static assets and browser SDK (package data), no user files",
+    "signaling.pages": "locates the package's own static assets and browser SDK (package data), no user "
+    "files",
 }
-SQL_TYPES = {"sqlalchemy.ext.asyncio.AsyncSession"}      # naming the session's type is not SQL
-SESSION_CALLS = {"execute", "scalar", "scalars", "get", "add", "add_all", "delete", "merge", "flush", "refresh",
-                 "stream", "stream_scalars", "begin_nested", "expunge"}
+SQL_TYPES = {"sqlalchemy.ext.asyncio.AsyncSession"}  # naming the session's type is not SQL
+SESSION_CALLS = {
+    "execute",
+    "scalar",
+    "scalars",
+    "get",
+    "add",
+    "add_all",
+    "delete",
+    "merge",
+    "flush",
+    "refresh",
+    "stream",
+    "stream_scalars",
+    "begin_nested",
+    "expunge",
+}
 SESSION_NAMES = {"s", "session"}
-OS_FS_CALLS = {"remove", "unlink", "rename", "replace", "makedirs", "mkdir", "rmdir", "removedirs", "listdir",
-               "scandir", "walk", "stat", "lstat", "open", "chmod", "chown", "link", "symlink", "truncate",
-               "fspath", "utime"}
+OS_FS_CALLS = {
+    "remove",
+    "unlink",
+    "rename",
+    "replace",
+    "makedirs",
+    "mkdir",
+    "rmdir",
+    "removedirs",
+    "listdir",
+    "scandir",
+    "walk",
+    "stat",
+    "lstat",
+    "open",
+    "chmod",
+    "chown",
+    "link",
+    "symlink",
+    "truncate",
+    "fspath",
+    "utime",
+}
 FS_MODULES = ("pathlib", "os.path", "shutil", "tempfile", "glob")
 
 
 @dataclass(frozen=True)
 class Import:
-    importer: str          # dotted module name
-    target: str            # the dotted name imported: `from p import x` gives p.x (a module, or a name in p)
+    importer: str  # dotted module name
+    target: str  # the dotted name imported: `from p import x` gives p.x (a module, or a name in p)
     line: int
-    local: bool            # inside a function
-    type_only: bool        # under `if TYPE_CHECKING:`
+    local: bool  # inside a function
+    type_only: bool  # under `if TYPE_CHECKING:`
 
 
 @dataclass(frozen=True)
@@ -74,6 +111,7 @@ class Module:
 
 # ---------------------------------------------------------------- reading the source
 
+
 def _name_of(root: Path, path: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -84,16 +122,21 @@ def modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Modul
     out = {}
     for pkg in packages:
         for path in sorted((root / pkg).rglob("*.py")):
-            out[_name_of(root, path)] = Module(_name_of(root, path), path, ast.parse(path.read_text(), str(path)))
+            out[_name_of(root, path)] = Module(
+                _name_of(root, path), path, ast.parse(path.read_text(), str(path))
+            )
     return out
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
-def _walk(node: ast.AST, local: bool = False, type_only: bool = False) -> Iterator[tuple[ast.AST, bool, bool]]:
+def _walk(
+    node: ast.AST, local: bool = False, type_only: bool = False
+) -> Iterator[tuple[ast.AST, bool, bool]]:
     """Every node with whether it is inside a function and whether under ``if TYPE_CHECKING:``."""
     for child in ast.iter_child_nodes(node):
         yield child, local, type_only
@@ -113,13 +156,14 @@ def _absolute(mod: Module, node: ast.ImportFrom) -> str:
     if not node.level:
         return node.module or ""
     package = mod.name.split(".") if mod.path.name == "__init__.py" else mod.name.split(".")[:-1]
-    base = package[:len(package) - node.level + 1]
+    base = package[: len(package) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
 def imports(mod: Module) -> list[Import]:
-    """Every import of the module, one per name imported: ``import a.b`` gives ``a.b``, ``from p import x`` gives
-    ``p.x`` (:func:`_resolve` finds whether that is the module p.x or a name in p), ``from p import *`` ``p``."""
+    """Every import of the module, one per name imported: ``import a.b`` gives ``a.b``, ``from p import x``
+    gives ``p.x`` (:func:`_resolve` finds whether that is the module p.x or a name in p), ``from p import
+    *`` ``p``."""
     out = []
     for node, local, type_only in _walk(mod.tree):
         if isinstance(node, ast.Import):
@@ -148,6 +192,7 @@ def _resolve(name: str, known: dict[str, Module]) -> str | None:
 
 
 # ---------------------------------------------------------------- the rules
+
 
 def import_graph(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
     known = modules(root, packages)
@@ -212,17 +257,26 @@ def cycle_violations(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[s
 
 
 def native_violations(root: Path, packages: tuple[str, ...] = PACKAGES, engine: str = ENGINE) -> list[str]:
-    return [f"{imp.importer}:{imp.line} imports {imp.target}: only {engine} uses the media engine"
-            for mod in modules(root, packages).values() if mod.name != engine
-            for imp in imports(mod) if _within(imp.target, "native")]
+    return [
+        f"{imp.importer}:{imp.line} imports {imp.target}: only {engine} uses the media engine"
+        for mod in modules(root, packages).values()
+        if mod.name != engine
+        for imp in imports(mod)
+        if _within(imp.target, "native")
+    ]
 
 
-def signaling_violations(root: Path, packages: tuple[str, ...] = PACKAGES,
-                         allowed: tuple[str, ...] = COMPOSITION_ROOT) -> list[str]:
-    return [f"{imp.importer}:{imp.line} imports {imp.target}: only the composition root ({', '.join(allowed)}) "
-            "wires signaling" for mod in modules(root, packages).values()
-            if _within(mod.name, "mediaserver") and mod.name not in allowed
-            for imp in imports(mod) if _within(imp.target, "signaling")]
+def signaling_violations(
+    root: Path, packages: tuple[str, ...] = PACKAGES, allowed: tuple[str, ...] = COMPOSITION_ROOT
+) -> list[str]:
+    return [
+        f"{imp.importer}:{imp.line} imports {imp.target}: only the composition root ({', '.join(allowed)}) "
+        "wires signaling"
+        for mod in modules(root, packages).values()
+        if _within(mod.name, "mediaserver") and mod.name not in allowed
+        for imp in imports(mod)
+        if _within(imp.target, "signaling")
+    ]
 
 
 _PYX_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+c?import\b|c?import\s+([\w.]+))", re.M)
@@ -243,11 +297,14 @@ def native_import_violations(root: Path, ours: tuple[str, ...] = OURS) -> list[s
 
 def _receiver(node: ast.expr) -> bool:
     """A database session: ``s``, ``session`` or an attribute ``.s`` (``ctx.s``)."""
-    return (isinstance(node, ast.Name) and node.id in SESSION_NAMES) or \
-        (isinstance(node, ast.Attribute) and node.attr in SESSION_NAMES)
+    return (isinstance(node, ast.Name) and node.id in SESSION_NAMES) or (
+        isinstance(node, ast.Attribute) and node.attr in SESSION_NAMES
+    )
 
 
-def sql_fs_violations(root: Path, package: str = "signaling", fs_allowed: dict[str, str] | None = None) -> list[str]:
+def sql_fs_violations(
+    root: Path, package: str = "signaling", fs_allowed: dict[str, str] | None = None
+) -> list[str]:
     fs_allowed = FS_ALLOWED if fs_allowed is None else fs_allowed
     out = []
     for mod in modules(root, (package,)).values():
@@ -261,23 +318,35 @@ def sql_fs_violations(root: Path, package: str = "signaling", fs_allowed: dict[s
                 continue
             f = node.func
             if isinstance(f, ast.Attribute) and f.attr in SESSION_CALLS and _receiver(f.value):
-                out.append(f"{mod.name}:{node.lineno} queries the database ({ast.unparse(f)}): no SQL in {package}/")
+                out.append(
+                    f"{mod.name}:{node.lineno} queries the database ({ast.unparse(f)}): no SQL in {package}/"
+                )
             elif mod.name in fs_allowed:
                 continue
             elif isinstance(f, ast.Name) and f.id == "open":
                 out.append(f"{mod.name}:{node.lineno} opens a file: no file system in {package}/")
-            elif isinstance(f, ast.Attribute) and f.attr in OS_FS_CALLS and isinstance(f.value, ast.Name) \
-                    and f.value.id == "os":
+            elif (
+                isinstance(f, ast.Attribute)
+                and f.attr in OS_FS_CALLS
+                and isinstance(f.value, ast.Name)
+                and f.value.id == "os"
+            ):
                 out.append(f"{mod.name}:{node.lineno} calls os.{f.attr}: no file system in {package}/")
         if mod.name not in fs_allowed:
-            out += [f"{mod.name}:{node.lineno} uses os.path: no file system in {package}/"
-                    for node, _, _ in _walk(mod.tree) if isinstance(node, ast.Attribute) and node.attr == "path"
-                    and isinstance(node.value, ast.Name) and node.value.id == "os"]
+            out += [
+                f"{mod.name}:{node.lineno} uses os.path: no file system in {package}/"
+                for node, _, _ in _walk(mod.tree)
+                if isinstance(node, ast.Attribute)
+                and node.attr == "path"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ]
     return out
 
 
-def local_import_violations(root: Path, packages: tuple[str, ...] = PACKAGES,
-                            allowed: dict[tuple[str, str], str] | None = None) -> list[str]:
+def local_import_violations(
+    root: Path, packages: tuple[str, ...] = PACKAGES, allowed: dict[tuple[str, str], str] | None = None
+) -> list[str]:
     allowed = LOCAL_ALLOWED if allowed is None else allowed
     known = modules(root, packages)
     out = []
@@ -286,8 +355,10 @@ def local_import_violations(root: Path, packages: tuple[str, ...] = PACKAGES,
             target = _resolve(imp.target, known) or imp.target
             ours = any(_within(target, top) for top in (*packages, "native"))
             if imp.local and ours and (mod.name, target) not in allowed:
-                out.append(f"{mod.name}:{imp.line} imports {target} inside a function: move it to the top (or "
-                           "list it in LOCAL_ALLOWED with the reason)")
+                out.append(
+                    f"{mod.name}:{imp.line} imports {target} inside a function: move it to the top (or "
+                    "list it in LOCAL_ALLOWED with the reason)"
+                )
     return sorted(set(out))
 
 
@@ -311,7 +382,9 @@ def test_the_repository_keeps_the_rule(rule: str) -> None:
 def test_the_allow_lists_are_still_needed() -> None:
     """An exception that no longer happens goes from the list."""
     known = modules(ROOT)
-    local = {(m.name, _resolve(i.target, known) or i.target) for m in known.values() for i in imports(m) if i.local}
+    local = {
+        (m.name, _resolve(i.target, known) or i.target) for m in known.values() for i in imports(m) if i.local
+    }
     assert set(LOCAL_ALLOWED) <= local
     touching = {v.split(":")[0] for v in sql_fs_violations(ROOT, fs_allowed={}) if "file system" in v}
     assert set(FS_ALLOWED) <= touching
@@ -319,6 +392,7 @@ def test_the_allow_lists_are_still_needed() -> None:
 
 
 # ---------------------------------------------------------------- each rule fires (a synthetic package)
+
 
 def _package(tmp: Path, files: dict[str, str]) -> Path:
     for name, text in {"mediaserver/__init__.py": "", "signaling/__init__.py": "", **files}.items():
@@ -329,67 +403,121 @@ def _package(tmp: Path, files: dict[str, str]) -> Path:
 
 
 def test_a_cycle_fires_also_through_a_function_local_import(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"mediaserver/a.py": "from mediaserver import b\n",
-                               "mediaserver/b.py": "def f():\n    from mediaserver.a import x\n"})
-    assert cycle_violations(root) == ["import cycle mediaserver.a / mediaserver.b: mediaserver.a -> mediaserver.b; "
-                                      "mediaserver.b -> mediaserver.a"]
+    root = _package(
+        tmp_path,
+        {
+            "mediaserver/a.py": "from mediaserver import b\n",
+            "mediaserver/b.py": "def f():\n    from mediaserver.a import x\n",
+        },
+    )
+    assert cycle_violations(root) == [
+        "import cycle mediaserver.a / mediaserver.b: mediaserver.a -> mediaserver.b; "
+        "mediaserver.b -> mediaserver.a"
+    ]
 
 
 def test_a_cycle_across_packages_and_relative_imports_fires(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"mediaserver/app.py": "from signaling.http import x\n",
-                               "signaling/http.py": "from .api import y\n",
-                               "signaling/api.py": "import mediaserver.app\n"})
+    root = _package(
+        tmp_path,
+        {
+            "mediaserver/app.py": "from signaling.http import x\n",
+            "signaling/http.py": "from .api import y\n",
+            "signaling/api.py": "import mediaserver.app\n",
+        },
+    )
     assert len(cycle_violations(root)) == 1
 
 
 def test_a_type_checking_import_makes_no_cycle(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"mediaserver/a.py": "from mediaserver import b\n",
-                               "mediaserver/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                                   "    from mediaserver.a import x\n"})
+    root = _package(
+        tmp_path,
+        {
+            "mediaserver/a.py": "from mediaserver import b\n",
+            "mediaserver/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from mediaserver.a import x\n",
+        },
+    )
     assert cycle_violations(root) == []
 
 
 def test_native_outside_the_engine_fires(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"mediaserver/rtc/__init__.py": "", "mediaserver/rtc/engine.py": "import native\n",
-                               "mediaserver/rtc/rooms.py": "def f():\n    from native import _core\n"})
+    root = _package(
+        tmp_path,
+        {
+            "mediaserver/rtc/__init__.py": "",
+            "mediaserver/rtc/engine.py": "import native\n",
+            "mediaserver/rtc/rooms.py": "def f():\n    from native import _core\n",
+        },
+    )
     assert [v.split(":")[0] for v in native_violations(root)] == ["mediaserver.rtc.rooms"]
 
 
 def test_signaling_from_mediaserver_fires(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"mediaserver/app.py": "from signaling import http\n",
-                               "mediaserver/events.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                                        "    import signaling.keys\n"})
+    root = _package(
+        tmp_path,
+        {
+            "mediaserver/app.py": "from signaling import http\n",
+            "mediaserver/events.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    import signaling.keys\n",
+        },
+    )
     assert [v.split(":")[0] for v in signaling_violations(root)] == ["mediaserver.events"]
 
 
 def test_native_importing_ours_fires(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"native/__init__.py": "", "native/_core.pyx": '"""doc: from a buffer"""\n'
-                               "from libc.stdint cimport uint8_t\nfrom native._decl cimport *\n",
-                               "native/_units.pxd": "from mediaserver.rtc cimport engine\n"})
-    assert native_import_violations(root) == ["native/_units.pxd:1 imports mediaserver.rtc: native imports nothing "
-                                              "of ours"]
+    root = _package(
+        tmp_path,
+        {
+            "native/__init__.py": "",
+            "native/_core.pyx": '"""doc: from a buffer"""\n'
+            "from libc.stdint cimport uint8_t\nfrom native._decl cimport *\n",
+            "native/_units.pxd": "from mediaserver.rtc cimport engine\n",
+        },
+    )
+    assert native_import_violations(root) == [
+        "native/_units.pxd:1 imports mediaserver.rtc: native imports nothing of ours"
+    ]
 
 
 def test_sql_and_file_system_in_signaling_fire(tmp_path: Path) -> None:
-    root = _package(tmp_path, {
-        "signaling/a.py": "from sqlalchemy import select\n",
-        "signaling/b.py": "async def h(ctx):\n    return await ctx.s.get(Event, 1)\n",
-        "signaling/c.py": "async def h(s):\n    await s.execute(q)\n",
-        "signaling/d.py": "from pathlib import Path\n",
-        "signaling/e.py": "def h(p):\n    return open(p).read()\n",
-        "signaling/f.py": "import os\ndef h(p):\n    os.unlink(p)\n",
-        "signaling/g.py": "import os\nHERE = os.path.dirname(__file__)\n",
-        "signaling/ok.py": "def h(ctx, d):\n    return d.get('x'), ctx.app.get('y')\n"})
+    root = _package(
+        tmp_path,
+        {
+            "signaling/a.py": "from sqlalchemy import select\n",
+            "signaling/b.py": "async def h(ctx):\n    return await ctx.s.get(Event, 1)\n",
+            "signaling/c.py": "async def h(s):\n    await s.execute(q)\n",
+            "signaling/d.py": "from pathlib import Path\n",
+            "signaling/e.py": "def h(p):\n    return open(p).read()\n",
+            "signaling/f.py": "import os\ndef h(p):\n    os.unlink(p)\n",
+            "signaling/g.py": "import os\nHERE = os.path.dirname(__file__)\n",
+            "signaling/ok.py": "def h(ctx, d):\n    return d.get('x'), ctx.app.get('y')\n",
+        },
+    )
     found = sorted(v.split(":")[0] for v in sql_fs_violations(root, fs_allowed={}))
-    assert found == ["signaling.a", "signaling.b", "signaling.c", "signaling.d", "signaling.e", "signaling.f",
-                     "signaling.g"]
-    fs = {f"signaling.{n}": "why" for n in "defg"}          # the file system may be allowed, SQL never
-    assert sorted(v.split(":")[0] for v in sql_fs_violations(root, fs_allowed=fs)) == ["signaling.a", "signaling.b",
-                                                                                     "signaling.c"]
+    assert found == [
+        "signaling.a",
+        "signaling.b",
+        "signaling.c",
+        "signaling.d",
+        "signaling.e",
+        "signaling.f",
+        "signaling.g",
+    ]
+    fs = {f"signaling.{n}": "why" for n in "defg"}  # the file system may be allowed, SQL never
+    assert sorted(v.split(":")[0] for v in sql_fs_violations(root, fs_allowed=fs)) == [
+        "signaling.a",
+        "signaling.b",
+        "signaling.c",
+    ]
 
 
 def test_an_unlisted_function_local_import_fires(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"mediaserver/a.py": "", "mediaserver/cli.py": "def f():\n    import json\n"
-                               "    from mediaserver import a\n"})
+    root = _package(
+        tmp_path,
+        {
+            "mediaserver/a.py": "",
+            "mediaserver/cli.py": "def f():\n    import json\n    from mediaserver import a\n",
+        },
+    )
     assert len(local_import_violations(root, allowed={})) == 1
     assert local_import_violations(root, allowed={("mediaserver.cli", "mediaserver.a"): "why"}) == []

@@ -11,6 +11,7 @@ Roles on the wire:
 * subscriber: aiortc offers (``actpass``, ICE controlling); the load generator answers
   ``a=setup:active`` (DTLS client, ICE controlled).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -99,10 +100,25 @@ class AiortcAdapter(Adapter):
         self.log = open(workdir / f"{self.name}.log", "ab")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(core), sys.executable, "-m", "bench.servers.aiortc_sfu",
-             "--port", str(port), "--mode", self.mode] + (["--strip-trailer"] if self.strip_trailer else []),
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log)
-        self.pids = [self.proc.pid]      # taskset execs the interpreter: same pid
+            [
+                "taskset",
+                "-c",
+                str(core),
+                sys.executable,
+                "-m",
+                "bench.servers.aiortc_sfu",
+                "--port",
+                str(port),
+                "--mode",
+                self.mode,
+            ]
+            + (["--strip-trailer"] if self.strip_trailer else []),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        self.pids = [self.proc.pid]  # taskset execs the interpreter: same pid
         loop = asyncio.get_running_loop()
         line = await asyncio.wait_for(loop.run_in_executor(None, self.proc.stdout.readline), 30)
         if not line or json.loads(line).get("ev") != "ready":
@@ -144,47 +160,88 @@ class AiortcAdapter(Adapter):
         p = lg.open_peer(ufrag, pwd)
         a_ssrc, v_ssrc, rtx_ssrc = (secrets.randbits(31) | 1 for _ in range(3))
         offer = sdpgen.publisher_offer(ufrag, pwd, lg.fingerprint, a_ssrc, v_ssrc, rtx_ssrc, cname=name)
-        offer = deactivate(offer, {k for k, on in (("audio", media.audio), ("video", bool(media.video_layers)))
-                                   if not on})
-        res = await self._post("/publish", {"room": room, "name": name, "sdp": with_candidate(offer, lg.port(p))})
+        offer = deactivate(
+            offer, {k for k, on in (("audio", media.audio), ("video", bool(media.video_layers))) if not on}
+        )
+        res = await self._post(
+            "/publish", {"room": room, "name": name, "sdp": with_candidate(offer, lg.port(p))}
+        )
         ans = sdp.parse(res["sdp"])
         remote = sdpgen.remote_of(ans)
-        lg.connect(p, remote_ip=remote.ip, remote_port=remote.port, remote_ufrag=remote.ufrag,
-                   remote_pwd=remote.pwd,
-                   remote_fingerprint=f"{remote.fp_alg} {fingerprint_hex(remote.fingerprint)}",
-                   controlling=True, dtls_role="client" if ans.setup == "passive" else "server")
+        lg.connect(
+            p,
+            remote_ip=remote.ip,
+            remote_port=remote.port,
+            remote_ufrag=remote.ufrag,
+            remote_pwd=remote.pwd,
+            remote_fingerprint=f"{remote.fp_alg} {fingerprint_hex(remote.fingerprint)}",
+            controlling=True,
+            dtls_role="client" if ans.setup == "passive" else "server",
+        )
         peer = Peer(name, p, "publisher", extra={"id": res["id"], "room": room, "lg": lg, "sources": []})
         if media.audio:
             peer.ssrcs["audio"] = a_ssrc
-            peer.extra["sources"].append(lg.add_source(
-                p, clip=self.clips["audio"], ssrc=a_ssrc, pt=bmedia.OPUS_PT, stream_id=next(_stream_ids),
-                mid_ext=bmedia.EXT_MID_ID, mid=b"0", abs_ext=bmedia.EXT_ABS_ID))
+            peer.extra["sources"].append(
+                lg.add_source(
+                    p,
+                    clip=self.clips["audio"],
+                    ssrc=a_ssrc,
+                    pt=bmedia.OPUS_PT,
+                    stream_id=next(_stream_ids),
+                    mid_ext=bmedia.EXT_MID_ID,
+                    mid=b"0",
+                    abs_ext=bmedia.EXT_ABS_ID,
+                )
+            )
         if media.video_layers:
             peer.ssrcs["f"] = v_ssrc
-            peer.extra["sources"].append(lg.add_source(
-                p, clip=self.clips["f"], ssrc=v_ssrc, pt=bmedia.VP8_PT, stream_id=next(_stream_ids),
-                mid_ext=bmedia.EXT_MID_ID, mid=b"1", abs_ext=bmedia.EXT_ABS_ID,
-                rtx_ssrc=rtx_ssrc, rtx_pt=bmedia.VP8_PT + 1))
+            peer.extra["sources"].append(
+                lg.add_source(
+                    p,
+                    clip=self.clips["f"],
+                    ssrc=v_ssrc,
+                    pt=bmedia.VP8_PT,
+                    stream_id=next(_stream_ids),
+                    mid_ext=bmedia.EXT_MID_ID,
+                    mid=b"1",
+                    abs_ext=bmedia.EXT_ABS_ID,
+                    rtx_ssrc=rtx_ssrc,
+                    rtx_pt=bmedia.VP8_PT + 1,
+                )
+            )
         return peer
 
     async def subscribe(self, lg: Loadgen, room: str, name: str, publishers: list[Peer]) -> Peer:
         ufrag, pwd = sdpgen.credentials()
         p = lg.open_peer(ufrag, pwd)
-        res = await self._post("/subscribe", {"room": room, "name": name,
-                                              "publishers": [pub.name for pub in publishers]})
+        res = await self._post(
+            "/subscribe", {"room": room, "name": name, "publishers": [pub.name for pub in publishers]}
+        )
         offer = sdp.parse(res["sdp"])
         remote = sdpgen.remote_of(offer)
-        rtx = {c.rtx_payload_type: c.payload_type for m in offer.media for c in m.codecs
-               if c.rtx_payload_type is not None}
+        rtx = {
+            c.rtx_payload_type: c.payload_type
+            for m in offer.media
+            for c in m.codecs
+            if c.rtx_payload_type is not None
+        }
         rtx_ssrcs = {r: m_ssrc for m in offer.media for m_ssrc, r in m.rtx_ssrcs.items()}
         answer = with_candidate(sdpgen.subscriber_answer(offer, ufrag, pwd, lg.fingerprint), lg.port(p))
-        lg.connect(p, remote_ip=remote.ip, remote_port=remote.port, remote_ufrag=remote.ufrag,
-                   remote_pwd=remote.pwd,
-                   remote_fingerprint=f"{remote.fp_alg} {fingerprint_hex(remote.fingerprint)}",
-                   controlling=False, dtls_role="client", rtx=rtx, rtx_ssrcs=rtx_ssrcs)
+        lg.connect(
+            p,
+            remote_ip=remote.ip,
+            remote_port=remote.port,
+            remote_ufrag=remote.ufrag,
+            remote_pwd=remote.pwd,
+            remote_fingerprint=f"{remote.fp_alg} {fingerprint_hex(remote.fingerprint)}",
+            controlling=False,
+            dtls_role="client",
+            rtx=rtx,
+            rtx_ssrcs=rtx_ssrcs,
+        )
         await self._post("/answer", {"id": res["id"], "sdp": answer})
         ssrcs = {}
-        for m in offer.media:            # aiortc announces its sender SSRCs (one per publisher track)
+        for m in offer.media:  # aiortc announces its sender SSRCs (one per publisher track)
             if m.ssrcs:
                 ssrcs[f"{m.kind}:{m.mid}"] = m.ssrcs[0]
         return Peer(name, p, "subscriber", ssrcs=ssrcs, extra={"id": res["id"], "room": room, "lg": lg})

@@ -4,6 +4,7 @@ An adapter starts its server pinned to one core, signals publishers and subscrib
 native load generator (``bench.loadgen.Loadgen``) and stops the server again. The harness never
 talks to a server directly, so the same scenario drives every server.
 """
+
 from __future__ import annotations
 
 import abc
@@ -28,20 +29,20 @@ class Peer:
     """One load-generator peer signalled into a room."""
 
     name: str
-    lg_peer: int                                   # the Loadgen peer id
-    role: str                                      # "publisher" or "subscriber"
-    ssrcs: dict[str, int] = field(default_factory=dict)   # e.g. {"audio": .., "q": .., "h": .., "f": ..}
-    extra: dict[str, Any] = field(default_factory=dict)   # adapter-private handles
+    lg_peer: int  # the Loadgen peer id
+    role: str  # "publisher" or "subscriber"
+    ssrcs: dict[str, int] = field(default_factory=dict)  # e.g. {"audio": .., "q": .., "h": .., "f": ..}
+    extra: dict[str, Any] = field(default_factory=dict)  # adapter-private handles
 
 
 class Adapter(abc.ABC):
     """One server under test."""
 
     name: str = "?"
-    simulcast: bool = True        # False: publishers send only the top layer
+    simulcast: bool = True  # False: publishers send only the top layer
 
     def __init__(self) -> None:
-        self.pids: list[int] = []   # every process of the running server (CPU and RSS are summed)
+        self.pids: list[int] = []  # every process of the running server (CPU and RSS are summed)
 
     @abc.abstractmethod
     async def start(self, core: int, workdir: Path) -> None:

@@ -6,6 +6,7 @@ seed (:func:`bench.floor.keys`). It has no simulcast (``simulcast = False``: a p
 and only its top video layer) and no rooms: every publisher reaches every subscriber, whatever
 ``room`` and ``publishers`` say. It has no packet cache either, so NACKs and PLIs go unanswered.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,8 @@ from bench.floor import MODES, build, keys, out_ssrc
 if TYPE_CHECKING:
     from bench.loadgen import Loadgen
 
-AUDIO_PT = 111   # Opus
-VIDEO_PT = 96    # VP8
+AUDIO_PT = 111  # Opus
+VIDEO_PT = 96  # VP8
 
 
 class FloorAdapter(Adapter):
@@ -48,8 +49,15 @@ class FloorAdapter(Adapter):
 
     simulcast = False
 
-    def __init__(self, clips: dict[str, int], *, mode: str = "sendmmsg", seed: str | None = None,
-                 ip: str = "127.0.0.1", binary: Path | None = None) -> None:
+    def __init__(
+        self,
+        clips: dict[str, int],
+        *,
+        mode: str = "sendmmsg",
+        seed: str | None = None,
+        ip: str = "127.0.0.1",
+        binary: Path | None = None,
+    ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -80,10 +88,24 @@ class FloorAdapter(Adapter):
         self.stats_path.unlink(missing_ok=True)
         self._stderr = open(workdir / f"{self.name}.log", "wb")
         self._proc = await asyncio.create_subprocess_exec(
-            "taskset", "-c", str(core), str(binary), "--ip", self.ip, "--port", "0", "--seed", str(self.seed),
-            "--mode", self.mode, "--stats", str(self.stats_path),
-            stdout=asyncio.subprocess.DEVNULL, stderr=self._stderr)
-        self.pids = [self._proc.pid]   # taskset execs the floor: same pid
+            "taskset",
+            "-c",
+            str(core),
+            str(binary),
+            "--ip",
+            self.ip,
+            "--port",
+            "0",
+            "--seed",
+            str(self.seed),
+            "--mode",
+            self.mode,
+            "--stats",
+            str(self.stats_path),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
+        self.pids = [self._proc.pid]  # taskset execs the floor: same pid
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while True:
@@ -134,8 +156,11 @@ class FloorAdapter(Adapter):
         stats = self._read_stats() if self._proc is not None else self.final_stats
         if stats is None:
             return None
-        return {k: float(v) for k, v in stats.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("port", "pid")}
+        return {
+            k: float(v)
+            for k, v in stats.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("port", "pid")
+        }
 
     # ---- peers ---------------------------------------------------------------------------------
 
@@ -152,10 +177,15 @@ class FloorAdapter(Adapter):
         if self._proc is None:
             raise RuntimeError("the floor is not running")
         wire = self._wire_name(name)
-        p = lg.open_peer(secrets.token_hex(4), secrets.token_hex(12))   # no ICE: credentials unused
-        lg.connect_raw(p, remote_ip=self.ip, remote_port=self.port,
-                       tx_key=keys(self.seed, f"{wire}-up"), rx_key=keys(self.seed, f"{wire}-down"),
-                       hello=f"FLOOR {wire} {direction}".encode())
+        p = lg.open_peer(secrets.token_hex(4), secrets.token_hex(12))  # no ICE: credentials unused
+        lg.connect_raw(
+            p,
+            remote_ip=self.ip,
+            remote_port=self.port,
+            tx_key=keys(self.seed, f"{wire}-up"),
+            rx_key=keys(self.seed, f"{wire}-down"),
+            hello=f"FLOOR {wire} {direction}".encode(),
+        )
         return p, wire
 
     async def publish(self, lg: Loadgen, room: str, name: str, media: Media) -> Peer:
@@ -169,27 +199,46 @@ class FloorAdapter(Adapter):
                 raise KeyError(f"FloorAdapter: no clip for {kind!r} (clips: {sorted(self.clips)})")
             ssrc = next(self._ssrcs)
             sid = next(self._stream_ids)
-            sources.append(lg.add_source(p, clip=self.clips[kind], ssrc=ssrc,
-                                         pt=AUDIO_PT if kind == "audio" else VIDEO_PT, stream_id=sid))
+            sources.append(
+                lg.add_source(
+                    p,
+                    clip=self.clips[kind],
+                    ssrc=ssrc,
+                    pt=AUDIO_PT if kind == "audio" else VIDEO_PT,
+                    stream_id=sid,
+                )
+            )
             ssrcs[kind] = ssrc
             stream_ids[kind] = sid
-        peer = Peer(name=name, lg_peer=p, role="publisher", ssrcs=ssrcs,
-                    extra={"lg": lg, "wire": wire, "sources": sources, "stream_ids": stream_ids})
+        peer = Peer(
+            name=name,
+            lg_peer=p,
+            role="publisher",
+            ssrcs=ssrcs,
+            extra={"lg": lg, "wire": wire, "sources": sources, "stream_ids": stream_ids},
+        )
         self._publishers.append(peer)
         return peer
 
     async def subscribe(self, lg: Loadgen, room: str, name: str, publishers: list[Peer]) -> Peer:
         p, wire = self._open(lg, name, "recv")
-        expected = {out_ssrc(self.seed, wire, pub.extra["wire"], ssrc): (pub.name, kind)
-                    for pub in self._publishers for kind, ssrc in pub.ssrcs.items()}
-        return Peer(name=name, lg_peer=p, role="subscriber",
-                    extra={"lg": lg, "wire": wire, "expected_ssrcs": expected})
+        expected = {
+            out_ssrc(self.seed, wire, pub.extra["wire"], ssrc): (pub.name, kind)
+            for pub in self._publishers
+            for kind, ssrc in pub.ssrcs.items()
+        }
+        return Peer(
+            name=name,
+            lg_peer=p,
+            role="subscriber",
+            extra={"lg": lg, "wire": wire, "expected_ssrcs": expected},
+        )
 
     async def leave(self, peer: Peer) -> None:
         wire = peer.extra.get("wire")
         if wire is None:
-            return   # already left
-        if self._ctl is not None:   # unregister first, so the floor stops sending to a closed port
+            return  # already left
+        if self._ctl is not None:  # unregister first, so the floor stops sending to a closed port
             with contextlib.suppress(OSError):
                 self._ctl.sendto(f"FLOOR-BYE {wire}".encode(), (self.ip, self.port))
         lg = peer.extra["lg"]

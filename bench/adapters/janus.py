@@ -32,6 +32,7 @@ Roles (RFC 8445 / RFC 5763, as Janus takes them):
 Simulcast: rid based (``a=rid`` + ``a=simulcast:send``), rids listed high to low as Janus expects
 by default (``rid_order`` "hml"): ``f;h;q``. Subscribers are configured for substream 2 (``f``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -62,7 +63,7 @@ OPUS_PT, VP8_PT = 111, 96
 EXT_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 EXT_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 MID_EXT_ID, RID_EXT_ID = 4, 10
-LAYER_ORDER = ("q", "h", "f")          # lowest first; Janus substreams 0, 1, 2
+LAYER_ORDER = ("q", "h", "f")  # lowest first; Janus substreams 0, 1, 2
 KEEPALIVE_S = 25.0
 _stream_ids = itertools.count(1)
 
@@ -87,6 +88,7 @@ def free_tcp_port() -> int:
 # --------------------------------------------------------------------------------------------------
 # SDP: the little we need of it
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class MLine:
@@ -119,7 +121,9 @@ class Sdp:
         return None
 
     def candidates(self) -> list[str]:
-        return [v for n, v in self.session if n == "candidate"] + [c for m in self.media for c in m.all("candidate")]
+        return [v for n, v in self.session if n == "candidate"] + [
+            c for m in self.media for c in m.all("candidate")
+        ]
 
 
 def parse_sdp(text: str) -> Sdp:
@@ -142,8 +146,8 @@ class Remote:
     port: int
     ufrag: str
     pwd: str
-    fingerprint: str          # "sha-256 AB:CD:..."
-    setup: str                # the remote's a=setup
+    fingerprint: str  # "sha-256 AB:CD:..."
+    setup: str  # the remote's a=setup
 
 
 def is_local_ipv4(ip: str) -> bool:
@@ -188,30 +192,71 @@ def remote_of(sdp: Sdp, trickled: list[str] = ()) -> Remote:
     return Remote(addr[0], addr[1], ufrag, pwd, "sha-256 " + fp.split()[1].upper(), setup)
 
 
-def publisher_offer(ufrag: str, pwd: str, fingerprint: str, port: int, media: Media,
-                    ssrcs: dict[str, int], ip: str = "127.0.0.1") -> str:
+def publisher_offer(
+    ufrag: str,
+    pwd: str,
+    fingerprint: str,
+    port: int,
+    media: Media,
+    ssrcs: dict[str, int],
+    ip: str = "127.0.0.1",
+) -> str:
     """sendonly Opus + VP8 (rid simulcast when there are several layers), one BUNDLE transport."""
-    tr = [f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", "a=ice-options:trickle",
-          f"a=fingerprint:sha-256 {fingerprint}", "a=setup:actpass"]
+    tr = [
+        f"a=ice-ufrag:{ufrag}",
+        f"a=ice-pwd:{pwd}",
+        "a=ice-options:trickle",
+        f"a=fingerprint:sha-256 {fingerprint}",
+        "a=setup:actpass",
+    ]
     cand = [f"a=candidate:1 1 udp 2130706431 {ip} {port} typ host", "a=end-of-candidates"]
     mids = (["0"] if media.audio else []) + (["1"] if media.video_layers else [])
-    lines = ["v=0", f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
-             "a=group:BUNDLE " + " ".join(mids), "a=msid-semantic: WMS lg"]
+    lines = [
+        "v=0",
+        f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE " + " ".join(mids),
+        "a=msid-semantic: WMS lg",
+    ]
     if media.audio:
         s = ssrcs["audio"]
-        lines += [f"m=audio {port} UDP/TLS/RTP/SAVPF {OPUS_PT}", f"c=IN IP4 {ip}", *tr, *cand, "a=mid:0",
-                  f"a=extmap:{MID_EXT_ID} {EXT_MID}", "a=sendonly", "a=msid:lg a0", "a=rtcp-mux",
-                  f"a=rtpmap:{OPUS_PT} opus/48000/2", f"a=fmtp:{OPUS_PT} minptime=10;useinbandfec=1",
-                  f"a=ssrc:{s} cname:lg", f"a=ssrc:{s} msid:lg a0"]
+        lines += [
+            f"m=audio {port} UDP/TLS/RTP/SAVPF {OPUS_PT}",
+            f"c=IN IP4 {ip}",
+            *tr,
+            *cand,
+            "a=mid:0",
+            f"a=extmap:{MID_EXT_ID} {EXT_MID}",
+            "a=sendonly",
+            "a=msid:lg a0",
+            "a=rtcp-mux",
+            f"a=rtpmap:{OPUS_PT} opus/48000/2",
+            f"a=fmtp:{OPUS_PT} minptime=10;useinbandfec=1",
+            f"a=ssrc:{s} cname:lg",
+            f"a=ssrc:{s} msid:lg a0",
+        ]
     if media.video_layers:
         sim = len(media.video_layers) > 1
-        lines += [f"m=video {port} UDP/TLS/RTP/SAVPF {VP8_PT}", f"c=IN IP4 {ip}", *tr, *cand, "a=mid:1",
-                  f"a=extmap:{MID_EXT_ID} {EXT_MID}", *([f"a=extmap:{RID_EXT_ID} {EXT_RID}"] if sim else []),
-                  "a=sendonly", "a=msid:lg v0", "a=rtcp-mux",
-                  "a=rtcp-rsize", f"a=rtpmap:{VP8_PT} VP8/90000", f"a=rtcp-fb:{VP8_PT} nack",
-                  f"a=rtcp-fb:{VP8_PT} nack pli", f"a=rtcp-fb:{VP8_PT} ccm fir"]
+        lines += [
+            f"m=video {port} UDP/TLS/RTP/SAVPF {VP8_PT}",
+            f"c=IN IP4 {ip}",
+            *tr,
+            *cand,
+            "a=mid:1",
+            f"a=extmap:{MID_EXT_ID} {EXT_MID}",
+            *([f"a=extmap:{RID_EXT_ID} {EXT_RID}"] if sim else []),
+            "a=sendonly",
+            "a=msid:lg v0",
+            "a=rtcp-mux",
+            "a=rtcp-rsize",
+            f"a=rtpmap:{VP8_PT} VP8/90000",
+            f"a=rtcp-fb:{VP8_PT} nack",
+            f"a=rtcp-fb:{VP8_PT} nack pli",
+            f"a=rtcp-fb:{VP8_PT} ccm fir",
+        ]
         if sim:
-            hml = [r for r in reversed(LAYER_ORDER) if r in media.video_layers]   # Janus default: high first
+            hml = [r for r in reversed(LAYER_ORDER) if r in media.video_layers]  # Janus default: high first
             lines += [f"a=rid:{r} send" for r in hml] + ["a=simulcast:send " + ";".join(hml)]
         else:
             s = ssrcs[media.video_layers[0]]
@@ -219,12 +264,24 @@ def publisher_offer(ufrag: str, pwd: str, fingerprint: str, port: int, media: Me
     return "\r\n".join(lines) + "\r\n"
 
 
-def subscriber_answer(offer: Sdp, ufrag: str, pwd: str, fingerprint: str, port: int,
-                      ip: str = "127.0.0.1", setup: str = "active") -> tuple[str, dict[int, int]]:
+def subscriber_answer(
+    offer: Sdp,
+    ufrag: str,
+    pwd: str,
+    fingerprint: str,
+    port: int,
+    ip: str = "127.0.0.1",
+    setup: str = "active",
+) -> tuple[str, dict[int, int]]:
     """recvonly for every m-line Janus offers (its codecs, rtx and the mid extension only).
 
     Returns the SDP and the rtx payload type map (rtx pt -> media pt)."""
-    tr = [f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", f"a=fingerprint:sha-256 {fingerprint}", f"a=setup:{setup}"]
+    tr = [
+        f"a=ice-ufrag:{ufrag}",
+        f"a=ice-pwd:{pwd}",
+        f"a=fingerprint:sha-256 {fingerprint}",
+        f"a=setup:{setup}",
+    ]
     cand = [f"a=candidate:1 1 udp 2130706431 {ip} {port} typ host", "a=end-of-candidates"]
     rtx: dict[int, int] = {}
     mids = [m.get("mid") for m in offer.media if m.port != 0 and m.kind in ("audio", "video")]
@@ -250,17 +307,27 @@ def subscriber_answer(offer: Sdp, ufrag: str, pwd: str, fingerprint: str, port: 
                 rtx[pt] = int(apt[4:])
         if not keep:
             raise JanusError(f"Janus offered no {want} on m-line {mid}")
-        lines += [f"m={m.kind} {port} {m.proto} {' '.join(map(str, keep))}", f"c=IN IP4 {ip}", *tr, *cand,
-                  f"a=mid:{mid}"]
+        lines += [
+            f"m={m.kind} {port} {m.proto} {' '.join(map(str, keep))}",
+            f"c=IN IP4 {ip}",
+            *tr,
+            *cand,
+            f"a=mid:{mid}",
+        ]
         lines += [f"a=extmap:{v}" for v in m.all("extmap") if v.split()[1] == EXT_MID]
-        direction = next((n for n, _ in m.attrs if n in ("sendonly", "sendrecv", "recvonly", "inactive")), "sendrecv")
+        direction = next(
+            (n for n, _ in m.attrs if n in ("sendonly", "sendrecv", "recvonly", "inactive")), "sendrecv"
+        )
         lines += ["a=recvonly" if direction in ("sendonly", "sendrecv") else "a=inactive", "a=rtcp-mux"]
         if m.get("rtcp-rsize") is not None:
             lines.append("a=rtcp-rsize")
         for pt in keep:
             lines.append(f"a=rtpmap:{pt} {rtpmap[pt]}")
-            lines += [f"a=rtcp-fb:{v}" for v in m.all("rtcp-fb")
-                      if v.split()[0] == str(pt) and v.split()[1] in ("nack", "ccm")]
+            lines += [
+                f"a=rtcp-fb:{v}"
+                for v in m.all("rtcp-fb")
+                if v.split()[0] == str(pt) and v.split()[1] in ("nack", "ccm")
+            ]
             if pt in fmtp:
                 lines.append(f"a=fmtp:{pt} {fmtp[pt]}")
     return "\r\n".join(lines) + "\r\n", rtx
@@ -285,13 +352,14 @@ def offered_ssrcs(offer: Sdp) -> dict[str, list[int]]:
 # The Janus REST client: one session, many handles, one long poll
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class HandleState:
     """What the long poll learnt about one handle."""
 
     trickled: list[str] = field(default_factory=list)
     webrtcup: asyncio.Event = field(default_factory=asyncio.Event)
-    media: dict[str, bool] = field(default_factory=dict)      # "audio"/"video" (by mid too) -> receiving
+    media: dict[str, bool] = field(default_factory=dict)  # "audio"/"video" (by mid too) -> receiving
     hangup: str | None = None
     slowlinks: int = 0
 
@@ -299,7 +367,7 @@ class HandleState:
         kind = ev.get("janus")
         if kind == "trickle":
             c = ev.get("candidate", {})
-            for cc in (c if isinstance(c, list) else [c]):
+            for cc in c if isinstance(c, list) else [c]:
                 if cc.get("candidate"):
                     self.trickled.append(cc["candidate"])
         elif kind == "webrtcup":
@@ -344,23 +412,26 @@ class JanusClient:
         return self.session_id
 
     async def attach(self) -> int:
-        data = await self._post(f"/{self.session_id}", {"janus": "attach", "plugin": PLUGIN,
-                                                          "transaction": self._txid()})
+        data = await self._post(
+            f"/{self.session_id}", {"janus": "attach", "plugin": PLUGIN, "transaction": self._txid()}
+        )
         h = data["data"]["id"]
         self._handles[h] = HandleState()
         return h
 
     async def request(self, handle: int, body: dict[str, Any]) -> dict[str, Any]:
         """A synchronous plugin request: its plugindata.data."""
-        data = await self._post(f"/{self.session_id}/{handle}", {"janus": "message", "body": body,
-                                                                  "transaction": self._txid()})
+        data = await self._post(
+            f"/{self.session_id}/{handle}", {"janus": "message", "body": body, "transaction": self._txid()}
+        )
         pd = data.get("plugindata", {}).get("data", {})
         if "error" in pd:
             raise JanusError(f"{body.get('request')}: {pd['error']} ({pd.get('error_code')})")
         return pd
 
-    async def message(self, handle: int, body: dict[str, Any], jsep: dict[str, Any] | None = None,
-                      timeout: float = 30.0) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    async def message(
+        self, handle: int, body: dict[str, Any], jsep: dict[str, Any] | None = None, timeout: float = 30.0
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """An asynchronous plugin request: waits for its event; returns (plugindata.data, jsep)."""
         tx = self._txid()
         fut = asyncio.get_running_loop().create_future()
@@ -370,7 +441,7 @@ class JanusClient:
             msg["jsep"] = jsep
         try:
             data = await self._post(f"/{self.session_id}/{handle}", msg)
-            if data.get("janus") == "success":       # answered synchronously after all
+            if data.get("janus") == "success":  # answered synchronously after all
                 return data.get("plugindata", {}).get("data", {}), data.get("jsep")
             ev = await asyncio.wait_for(fut, timeout)
         finally:
@@ -398,7 +469,9 @@ class JanusClient:
         try:
             await asyncio.wait_for(st.webrtcup.wait(), timeout)
         except asyncio.TimeoutError:
-            raise JanusError(f"handle {handle}: no webrtcup within {timeout} s (hangup: {st.hangup})") from None
+            raise JanusError(
+                f"handle {handle}: no webrtcup within {timeout} s (hangup: {st.hangup})"
+            ) from None
 
     async def _poll(self) -> None:
         url = f"{self.base}/{self.session_id}?maxev=100"
@@ -446,11 +519,24 @@ class JanusClient:
     async def create_room(self, room: int, publishers: int) -> None:
         h = await self.attach()
         try:
-            with contextlib.suppress(JanusError):     # "room already exists" is fine
-                await self.request(h, {"request": "create", "room": room, "publishers": publishers,
-                                       "permanent": False, "is_private": False, "videocodec": "vp8",
-                                       "audiocodec": "opus", "bitrate": 0, "notify_joining": False,
-                                       "record": False, "fir_freq": 0, "require_pvtid": False})
+            with contextlib.suppress(JanusError):  # "room already exists" is fine
+                await self.request(
+                    h,
+                    {
+                        "request": "create",
+                        "room": room,
+                        "publishers": publishers,
+                        "permanent": False,
+                        "is_private": False,
+                        "videocodec": "vp8",
+                        "audiocodec": "opus",
+                        "bitrate": 0,
+                        "notify_joining": False,
+                        "record": False,
+                        "fir_freq": 0,
+                        "require_pvtid": False,
+                    },
+                )
         finally:
             await self.detach(h)
 
@@ -465,11 +551,15 @@ class JanusClient:
     async def publish(self, room: int, display: str, offer_sdp: str) -> tuple[int, int, str]:
         """Join as publisher and publish ``offer_sdp``: (handle, publisher id, answer SDP)."""
         h = await self.attach()
-        joined, _ = await self.message(h, {"request": "join", "ptype": "publisher", "room": room,
-                                           "display": display})
+        joined, _ = await self.message(
+            h, {"request": "join", "ptype": "publisher", "room": room, "display": display}
+        )
         pub_id = joined["id"]
-        _, jsep = await self.message(h, {"request": "publish", "audio": True, "video": True, "data": False},
-                                     jsep={"type": "offer", "sdp": offer_sdp, "trickle": False})
+        _, jsep = await self.message(
+            h,
+            {"request": "publish", "audio": True, "video": True, "data": False},
+            jsep={"type": "offer", "sdp": offer_sdp, "trickle": False},
+        )
         if not jsep or jsep.get("type") != "answer":
             raise JanusError(f"publish: no answer from Janus ({jsep})")
         return h, pub_id, jsep["sdp"]
@@ -478,19 +568,33 @@ class JanusClient:
         """Join as subscriber to every stream of ``feeds``: (handle, Janus's offer SDP, its streams:
         ``[{"mid", "type", "feed_id", "feed_mid", ...}]``)."""
         h = await self.attach()
-        attached, jsep = await self.message(h, {"request": "join", "ptype": "subscriber", "room": room,
-                                                "use_msid": False, "streams": [{"feed": f} for f in feeds]})
+        attached, jsep = await self.message(
+            h,
+            {
+                "request": "join",
+                "ptype": "subscriber",
+                "room": room,
+                "use_msid": False,
+                "streams": [{"feed": f} for f in feeds],
+            },
+        )
         if not jsep or jsep.get("type") != "offer":
             raise JanusError(f"subscribe: no offer from Janus ({jsep})")
         return h, jsep["sdp"], attached.get("streams", [])
 
     async def start(self, handle: int, answer_sdp: str) -> None:
-        await self.message(handle, {"request": "start"}, jsep={"type": "answer", "sdp": answer_sdp,
-                                                               "trickle": False})
+        await self.message(
+            handle, {"request": "start"}, jsep={"type": "answer", "sdp": answer_sdp, "trickle": False}
+        )
 
     async def configure_substream(self, handle: int, mids: list[str], substream: int = 2) -> None:
-        await self.message(handle, {"request": "configure",
-                                    "streams": [{"mid": m, "substream": substream, "temporal": 2} for m in mids]})
+        await self.message(
+            handle,
+            {
+                "request": "configure",
+                "streams": [{"mid": m, "substream": substream, "temporal": 2} for m in mids],
+            },
+        )
 
     async def leave(self, handle: int) -> None:
         with contextlib.suppress(Exception):
@@ -504,6 +608,7 @@ class JanusClient:
 # --------------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------------
+
 
 def host_ipv4() -> tuple[str, str]:
     """(interface, address) of the first up, non-loopback interface with an IPv4 address."""
@@ -584,7 +689,7 @@ def ensure_janus() -> str:
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "janus"]
     r = subprocess.run(install, env=env, capture_output=True, text=True)
-    if r.returncode != 0:        # a stale package index: update once and retry
+    if r.returncode != 0:  # a stale package index: update once and retry
         subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True)
         r = subprocess.run(install, env=env, capture_output=True, text=True)
     exe = shutil.which("janus")
@@ -596,8 +701,14 @@ def ensure_janus() -> str:
     return exe
 
 
-def write_config(workdir: Path, http_port: int, debug_level: int, dirs: dict[str, str], ice_ip: str,
-                 nice_debug: bool = False) -> Path:
+def write_config(
+    workdir: Path,
+    http_port: int,
+    debug_level: int,
+    dirs: dict[str, str],
+    ice_ip: str,
+    nice_debug: bool = False,
+) -> Path:
     def others(kind: str, keep: str | None) -> str:
         names = sorted({os.path.basename(p) for p in glob.glob(os.path.join(dirs[kind], "libjanus_*.so"))})
         return ",".join(n for n in names if n != keep)
@@ -605,10 +716,10 @@ def write_config(workdir: Path, http_port: int, debug_level: int, dirs: dict[str
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "janus.jcfg").write_text(f"""general: {{
 	configs_folder = "{workdir}"
-	plugins_folder = "{dirs['plugins']}"
-	transports_folder = "{dirs['transports']}"
-	events_folder = "{dirs['events']}"
-	loggers_folder = "{dirs['loggers']}"
+	plugins_folder = "{dirs["plugins"]}"
+	transports_folder = "{dirs["transports"]}"
+	events_folder = "{dirs["events"]}"
+	loggers_folder = "{dirs["loggers"]}"
 	debug_level = {debug_level}
 	debug_timestamps = true
 	debug_colors = false
@@ -632,17 +743,17 @@ nat: {{
 	ice_enforce_list = "{ice_ip}"
 }}
 plugins: {{
-	disable = "{others('plugins', 'libjanus_videoroom.so')}"
+	disable = "{others("plugins", "libjanus_videoroom.so")}"
 }}
 transports: {{
-	disable = "{others('transports', 'libjanus_http.so')}"
+	disable = "{others("transports", "libjanus_http.so")}"
 }}
 loggers: {{
-	disable = "{others('loggers', None)}"
+	disable = "{others("loggers", None)}"
 }}
 events: {{
 	broadcast = false
-	disable = "{others('events', None)}"
+	disable = "{others("events", None)}"
 }}
 """)
     (workdir / "janus.transport.http.jcfg").write_text(f"""general: {{
@@ -683,12 +794,20 @@ class JanusAdapter(Adapter):
     name = "janus"
     simulcast = True
 
-    def __init__(self, clips: dict[str, int], debug_level: int | None = None, nice_debug: bool = False,
-                 loopback_shim: bool = True, subscriber_dtls: str = "server",
-                 force_substream: bool = True) -> None:
+    def __init__(
+        self,
+        clips: dict[str, int],
+        debug_level: int | None = None,
+        nice_debug: bool = False,
+        loopback_shim: bool = True,
+        subscriber_dtls: str = "server",
+        force_substream: bool = True,
+    ) -> None:
         super().__init__()
         self.clips = clips
-        self.debug_level = debug_level if debug_level is not None else int(os.environ.get("JANUS_DEBUG_LEVEL", "3"))
+        self.debug_level = (
+            debug_level if debug_level is not None else int(os.environ.get("JANUS_DEBUG_LEVEL", "3"))
+        )
         self.nice_debug = nice_debug
         self.loopback_shim = loopback_shim
         if subscriber_dtls not in ("client", "server"):
@@ -696,7 +815,7 @@ class JanusAdapter(Adapter):
         self.subscriber_dtls = subscriber_dtls
         self.force_substream = force_substream
         self.ice_iface = self.ice_ip = ""
-        self.lg_bind_ip = "127.0.0.1"      # where load-generator peers must bind to reach this Janus
+        self.lg_bind_ip = "127.0.0.1"  # where load-generator peers must bind to reach this Janus
         self.proc: subprocess.Popen | None = None
         self.http: aiohttp.ClientSession | None = None
         self.client: JanusClient | None = None
@@ -704,7 +823,7 @@ class JanusAdapter(Adapter):
         self.workdir: Path | None = None
         self._log = None
         self._rooms: dict[str, int] = {}
-        self._lgs: dict[int, Loadgen] = {}     # lg peer id -> its Loadgen (for leave)
+        self._lgs: dict[int, Loadgen] = {}  # lg peer id -> its Loadgen (for leave)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -725,20 +844,31 @@ class JanusAdapter(Adapter):
         self.lg_bind_ip = self.ice_ip
         cfg = write_config(self.workdir, port, self.debug_level, janus_dirs(), self.ice_ip, self.nice_debug)
         self._log = open(self.workdir / "janus.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(["taskset", "-c", str(core), exe, "-C", str(cfg), "-F", str(self.workdir)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, env=env)
-        self.pids = [self.proc.pid]            # taskset execs janus: one process, same pid
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(core), exe, "-C", str(cfg), "-F", str(self.workdir)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        self.pids = [self.proc.pid]  # taskset execs janus: one process, same pid
         self.base_url = f"http://127.0.0.1:{port}/janus"
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
-                                          timeout=aiohttp.ClientTimeout(total=90))
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=90)
+        )
         deadline = time.monotonic() + 20
         while True:
             if self.proc.poll() is not None:
-                raise JanusError(f"janus exited with {self.proc.returncode}; see {self.workdir / 'janus.log'}")
+                raise JanusError(
+                    f"janus exited with {self.proc.returncode}; see {self.workdir / 'janus.log'}"
+                )
             try:
-                async with self.http.post(self.base_url, json={"janus": "info", "transaction": "i"},
-                                          timeout=aiohttp.ClientTimeout(total=2)) as r:
+                async with self.http.post(
+                    self.base_url,
+                    json={"janus": "info", "transaction": "i"},
+                    timeout=aiohttp.ClientTimeout(total=2),
+                ) as r:
                     if (await r.json(content_type=None)).get("janus") == "server_info":
                         break
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
@@ -820,10 +950,19 @@ class JanusAdapter(Adapter):
             remote = await self._remote(handle, sdp)
             # Janus answers "active" to actpass (it is the DTLS client): we are the DTLS server then.
             dtls_role = "server" if remote.setup == "active" else "client"
-            lg.connect(p, remote_ip=remote.ip, remote_port=remote.port, remote_ufrag=remote.ufrag,
-                       remote_pwd=remote.pwd, remote_fingerprint=remote.fingerprint, controlling=True,
-                       dtls_role=dtls_role, srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"),
-                       rtx={}, twcc_ext=0)
+            lg.connect(
+                p,
+                remote_ip=remote.ip,
+                remote_port=remote.port,
+                remote_ufrag=remote.ufrag,
+                remote_pwd=remote.pwd,
+                remote_fingerprint=remote.fingerprint,
+                controlling=True,
+                dtls_role=dtls_role,
+                srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"),
+                rtx={},
+                twcc_ext=0,
+            )
             # Janus refuses subscriptions to a publisher whose PeerConnection is not up ("No such feed")
             await c.wait_webrtcup(handle)
         except BaseException:
@@ -831,17 +970,42 @@ class JanusAdapter(Adapter):
             raise
         sources: dict[str, int] = {}
         if media.audio:
-            sources["audio"] = lg.add_source(p, clip=self.clips["audio"], ssrc=ssrcs["audio"], pt=OPUS_PT,
-                                             stream_id=next(_stream_ids), mid_ext=MID_EXT_ID, mid=b"0")
+            sources["audio"] = lg.add_source(
+                p,
+                clip=self.clips["audio"],
+                ssrc=ssrcs["audio"],
+                pt=OPUS_PT,
+                stream_id=next(_stream_ids),
+                mid_ext=MID_EXT_ID,
+                mid=b"0",
+            )
         for layer in layers:
-            sources[layer] = lg.add_source(p, clip=self.clips[layer], ssrc=ssrcs[layer], pt=VP8_PT,
-                                           stream_id=next(_stream_ids), mid_ext=MID_EXT_ID, mid=b"1",
-                                           rid_ext=RID_EXT_ID if len(layers) > 1 else 0,
-                                           rid=layer.encode() if len(layers) > 1 else b"")
+            sources[layer] = lg.add_source(
+                p,
+                clip=self.clips[layer],
+                ssrc=ssrcs[layer],
+                pt=VP8_PT,
+                stream_id=next(_stream_ids),
+                mid_ext=MID_EXT_ID,
+                mid=b"1",
+                rid_ext=RID_EXT_ID if len(layers) > 1 else 0,
+                rid=layer.encode() if len(layers) > 1 else b"",
+            )
         self._lgs[p] = lg
-        return Peer(name=name, lg_peer=p, role="publisher", ssrcs=ssrcs,
-                    extra={"handle": handle, "feed": pub_id, "room": rid, "sources": sources,
-                           "dtls_role": dtls_role, "answer": answer})
+        return Peer(
+            name=name,
+            lg_peer=p,
+            role="publisher",
+            ssrcs=ssrcs,
+            extra={
+                "handle": handle,
+                "feed": pub_id,
+                "room": rid,
+                "sources": sources,
+                "dtls_role": dtls_role,
+                "answer": answer,
+            },
+        )
 
     async def subscribe(self, lg: Loadgen, room: str, name: str, publishers: list[Peer]) -> Peer:
         c = self._client()
@@ -854,14 +1018,25 @@ class JanusAdapter(Adapter):
             ufrag, pwd = secrets.token_hex(4), secrets.token_hex(12)
             p = lg.open_peer(ufrag, pwd)
             setup = "active" if self.subscriber_dtls == "client" else "passive"
-            answer, rtx = subscriber_answer(offer, ufrag, pwd, lg.fingerprint, lg.port(p), self._lg_ip(lg), setup)
+            answer, rtx = subscriber_answer(
+                offer, ufrag, pwd, lg.fingerprint, lg.port(p), self._lg_ip(lg), setup
+            )
             await c.start(handle, answer)
             # Janus offered actpass and we answered active: the loadgen is the DTLS client; Janus
             # offered, so it is the controlling ICE agent.
-            lg.connect(p, remote_ip=remote.ip, remote_port=remote.port, remote_ufrag=remote.ufrag,
-                       remote_pwd=remote.pwd, remote_fingerprint=remote.fingerprint, controlling=False,
-                       dtls_role=self.subscriber_dtls, srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"),
-                       rtx=rtx, twcc_ext=0)
+            lg.connect(
+                p,
+                remote_ip=remote.ip,
+                remote_port=remote.port,
+                remote_ufrag=remote.ufrag,
+                remote_pwd=remote.pwd,
+                remote_fingerprint=remote.fingerprint,
+                controlling=False,
+                dtls_role=self.subscriber_dtls,
+                srtp_profiles=("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80"),
+                rtx=rtx,
+                twcc_ext=0,
+            )
             video_mids = [m.get("mid") for m in offer.media if m.kind == "video" and m.port != 0]
             if self.force_substream and video_mids and any(len(pub.ssrcs) > 2 for pub in publishers):
                 await c.configure_substream(handle, video_mids, 2)
@@ -881,8 +1056,13 @@ class JanusAdapter(Adapter):
             if got and st.get("type") in ("audio", "video"):
                 ssrcs[f"{names.get(st.get('feed_id'), st.get('feed_id'))}/{st['type']}"] = got[0]
         self._lgs[p] = lg
-        return Peer(name=name, lg_peer=p, role="subscriber", ssrcs=ssrcs,
-                    extra={"handle": handle, "room": rid, "rtx": rtx, "offer": offer_text})
+        return Peer(
+            name=name,
+            lg_peer=p,
+            role="subscriber",
+            ssrcs=ssrcs,
+            extra={"handle": handle, "room": rid, "rtx": rtx, "offer": offer_text},
+        )
 
     async def leave(self, peer: Peer) -> None:
         if self.client is not None and "handle" in peer.extra:

@@ -9,6 +9,7 @@ and use pre-shared keys, see :func:`keys`.
 28-byte SRTP master key + salt of a direction (``"<name>-up"``: peer -> floor, ``"<name>-down"``:
 floor -> peer) and ``out_ssrc(...)`` the SSRC a receiver sees for a sender's stream.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,17 @@ def _compile(source: Path, name: str, out_dir: Path | None) -> Path:
     if binary.exists() and binary.stat().st_mtime >= newest:
         return binary
     tmp = out_dir / f".{name}.{os.getpid()}.tmp"
-    cmd = ["cc", "-O2", "-march=x86-64-v2", "-o", str(tmp), str(source), str(SRTP_SOURCES[0]),
-           f"-I{ROOT / 'native' / 'core'}", "-lcrypto"]
+    cmd = [
+        "cc",
+        "-O2",
+        "-march=x86-64-v2",
+        "-o",
+        str(tmp),
+        str(source),
+        str(SRTP_SOURCES[0]),
+        f"-I{ROOT / 'native' / 'core'}",
+        "-lcrypto",
+    ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as e:

@@ -10,6 +10,7 @@ receivers' sockets in softirq on the sending core; under load part of it is defe
 ``ksoftirqd/<core>`` and leaves the floor's own time, so ``pps/core`` = egress pps / (floor +
 ksoftirqd share) is the fairer number. Keep other load off both cores: it slows the floor down.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,37 @@ def _wait_update(path: Path, after: float, core: int, timeout: float = 15.0) -> 
     raise RuntimeError("floor stats stalled")
 
 
-def run(mode: str, *, receivers: int, pps: int, size: int, fps: int, seconds: float,
-        floor_core: int, driver_core: int, workdir: Path) -> dict:
+def run(
+    mode: str,
+    *,
+    receivers: int,
+    pps: int,
+    size: int,
+    fps: int,
+    seconds: float,
+    floor_core: int,
+    driver_core: int,
+    workdir: Path,
+) -> dict:
     stats_path = workdir / f"stats-{mode}.json"
-    stats_path.unlink(missing_ok=True)   # its appearance is the floor's "ready"
-    floor = subprocess.Popen(["taskset", "-c", str(floor_core), str(build()), "--port", "0", "--seed", "m",
-                              "--mode", mode, "--stats", str(stats_path)], stderr=subprocess.DEVNULL)
+    stats_path.unlink(missing_ok=True)  # its appearance is the floor's "ready"
+    floor = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            str(floor_core),
+            str(build()),
+            "--port",
+            "0",
+            "--seed",
+            "m",
+            "--mode",
+            mode,
+            "--stats",
+            str(stats_path),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     driver = None
     try:
         deadline = time.monotonic() + 5
@@ -67,11 +93,31 @@ def run(mode: str, *, receivers: int, pps: int, size: int, fps: int, seconds: fl
                 raise RuntimeError("floor did not start")
             time.sleep(0.01)
         port = _stats(stats_path)["port"]
-        driver = subprocess.Popen(["taskset", "-c", str(driver_core), str(build_driver()), "--port", str(port),
-                                   "--seed", "m", "--receivers", str(receivers), "--pps", str(pps),
-                                   "--size", str(size), "--fps", str(fps), "--seconds", str(seconds)],
-                                  stdout=subprocess.PIPE, text=True)
-        s0 = _wait_update(stats_path, _stats(stats_path)["uptime_s"] + 1.5, floor_core)   # warm-up
+        driver = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                str(driver_core),
+                str(build_driver()),
+                "--port",
+                str(port),
+                "--seed",
+                "m",
+                "--receivers",
+                str(receivers),
+                "--pps",
+                str(pps),
+                "--size",
+                str(size),
+                "--fps",
+                str(fps),
+                "--seconds",
+                str(seconds),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        s0 = _wait_update(stats_path, _stats(stats_path)["uptime_s"] + 1.5, floor_core)  # warm-up
         time.sleep(max(0.5, seconds - 3.5))
         s1 = _wait_update(stats_path, _stats(stats_path)["uptime_s"], floor_core)
         out, _ = driver.communicate(timeout=seconds + 30)
@@ -91,11 +137,15 @@ def run(mode: str, *, receivers: int, pps: int, size: int, fps: int, seconds: fl
     cpu = (s1["cpu_us"] - s0["cpu_us"]) / 1e6 / dt
     soft = (s1["ksoftirqd_us"] - s0["ksoftirqd_us"]) / 1e6 / dt
     return {
-        "mode": mode, "receivers": receivers, "ingress_pps": round((s1["rx_rtp"] - s0["rx_rtp"]) / dt),
-        "demand_pps": pps * receivers, "egress_pps": round(tx), "floor_cpu": round(cpu, 3),
+        "mode": mode,
+        "receivers": receivers,
+        "ingress_pps": round((s1["rx_rtp"] - s0["rx_rtp"]) / dt),
+        "demand_pps": pps * receivers,
+        "egress_pps": round(tx),
+        "floor_cpu": round(cpu, 3),
         "sys_share": round((s1["stime_us"] - s0["stime_us"]) / max(1, s1["cpu_us"] - s0["cpu_us"]), 3),
         "ksoftirqd_cpu": round(soft, 3),
-        "pps_per_cpu": round(tx / cpu) if cpu > 0 else None,                  # the floor's own rusage
+        "pps_per_cpu": round(tx / cpu) if cpu > 0 else None,  # the floor's own rusage
         "pps_per_core": round(tx / (cpu + soft)) if cpu + soft > 0 else None,  # + deferred softirq
         "syscalls_per_s": round((s1["tx_syscalls"] - s0["tx_syscalls"]) / dt),
         "egress_mbps": round((s1["tx_bytes"] - s0["tx_bytes"]) * 8 / dt / 1e6, 1),
@@ -118,19 +168,34 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if not a.json:
-            print(f"{'mode':9} {'demand':>8} {'egress':>8} {'cpu':>6} {'sys':>5} {'pps/cpu':>8} {'ksoft':>5} {'pps/core':>9} "
-                  f"{'syscall/s':>9} {'Mbit/s':>7} {'delivered':>9}")
+            print(
+                f"{'mode':9} {'demand':>8} {'egress':>8} {'cpu':>6} {'sys':>5} {'pps/cpu':>8} {'ksoft':>5} "
+                f"{'pps/core':>9} "
+                f"{'syscall/s':>9} {'Mbit/s':>7} {'delivered':>9}"
+            )
         for pps in a.pps:
             for mode in a.modes.split(","):
-                r = run(mode, receivers=a.receivers, pps=pps, size=a.size, fps=a.fps, seconds=a.seconds,
-                        floor_core=a.floor_core, driver_core=a.driver_core, workdir=Path(tmp))
+                r = run(
+                    mode,
+                    receivers=a.receivers,
+                    pps=pps,
+                    size=a.size,
+                    fps=a.fps,
+                    seconds=a.seconds,
+                    floor_core=a.floor_core,
+                    driver_core=a.driver_core,
+                    workdir=Path(tmp),
+                )
                 if a.json:
                     print(json.dumps(r))
                 else:
-                    print(f"{mode:9} {r['demand_pps']:>8} {r['egress_pps']:>8} {r['floor_cpu']:>6.2f} "
-                          f"{r['sys_share']:>5.2f} {r['pps_per_cpu'] or 0:>8} {r['ksoftirqd_cpu']:>5.2f} "
-                          f"{r['pps_per_core'] or 0:>9} {r['syscalls_per_s']:>9} "
-                          f"{r['egress_mbps']:>7} {r['driver_rx_share']:>9.3f}", flush=True)
+                    print(
+                        f"{mode:9} {r['demand_pps']:>8} {r['egress_pps']:>8} {r['floor_cpu']:>6.2f} "
+                        f"{r['sys_share']:>5.2f} {r['pps_per_cpu'] or 0:>8} {r['ksoftirqd_cpu']:>5.2f} "
+                        f"{r['pps_per_core'] or 0:>9} {r['syscalls_per_s']:>9} "
+                        f"{r['egress_mbps']:>7} {r['driver_rx_share']:>9.3f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

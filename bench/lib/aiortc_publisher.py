@@ -19,6 +19,7 @@ Traffic stays on 127.0.0.1 (aioice is limited to the loopback address, as in tes
 
     python -m bench.lib.aiortc_publisher --ws ws://127.0.0.1:PORT/ws --token JWT
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,7 @@ _out_lock = threading.Lock()
 
 def emit(ev: str, **kw: object) -> None:
     line = json.dumps({"ev": ev, "t": time.monotonic(), **kw})
-    with _out_lock:                      # the encoder runs in an executor thread
+    with _out_lock:  # the encoder runs in an executor thread
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
@@ -100,10 +101,15 @@ def instrument(bitrate: int) -> None:
         COUNT.encode_s += dt
         if payloads:
             _, rest = vpx.VpxPayloadDescriptor.parse(payloads[0])
-            if rest and rest[0] & 0x01 == 0:          # P bit of the VP8 frame tag: 0 = keyframe
+            if rest and rest[0] & 0x01 == 0:  # P bit of the VP8 frame tag: 0 = keyframe
                 COUNT.keyframes += 1
-                emit("key", bytes=size, packets=len(payloads), forced=bool(force_keyframe),
-                     encode_ms=round(dt * 1e3, 2))
+                emit(
+                    "key",
+                    bytes=size,
+                    packets=len(payloads),
+                    forced=bool(force_keyframe),
+                    encode_ms=round(dt * 1e3, 2),
+                )
         return payloads, ts
 
     vpx.Vp8Encoder.encode = encode  # type: ignore[method-assign]
@@ -123,7 +129,7 @@ class SyntheticVideo(MediaStreamTrack):
         self.noise = rng.integers(0, 64, (HEIGHT * 2, WIDTH * 2), dtype=np.uint8)
         yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
         self.xx, self.yy = xx.astype(np.uint16), yy.astype(np.uint16)
-        cy, cx = np.mgrid[0:HEIGHT // 2, 0:WIDTH // 2]
+        cy, cx = np.mgrid[0 : HEIGHT // 2, 0 : WIDTH // 2]
         self.cx, self.cy = cx.astype(np.uint16), cy.astype(np.uint16)
         self.check = (((xx // 32 + yy // 32) % 2) * 60).astype(np.uint8)
 
@@ -134,16 +140,16 @@ class SyntheticVideo(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        elif delay < -0.05:                  # this process fell behind real time (CPU starved?)
+        elif delay < -0.05:  # this process fell behind real time (CPU starved?)
             emit("late", frame=self.n, ms=round(-delay * 1e3, 1))
         i = self.n
         ox, oy = (7 * i) % WIDTH, (5 * i) % HEIGHT
         buf = np.empty((HEIGHT * 3 // 2, WIDTH), np.uint8)
-        y = ((self.xx + 4 * i) % 192).astype(np.uint8) + self.noise[oy:oy + HEIGHT, ox:ox + WIDTH]
+        y = ((self.xx + 4 * i) % 192).astype(np.uint8) + self.noise[oy : oy + HEIGHT, ox : ox + WIDTH]
         if (i // 8) % 2:
             y = y + self.check
         buf[:HEIGHT] = y
-        chroma = buf[HEIGHT:].reshape(2, HEIGHT // 2, WIDTH // 2)   # U then V, each (H/2, W/2)
+        chroma = buf[HEIGHT:].reshape(2, HEIGHT // 2, WIDTH // 2)  # U then V, each (H/2, W/2)
         chroma[0] = (self.cx + 3 * i) % 256
         chroma[1] = (2 * self.cy + 2 * i) % 256
         frame = av.VideoFrame.from_ndarray(buf, format="yuv420p")
@@ -173,7 +179,7 @@ async def run(args: argparse.Namespace) -> int:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
-    async def watch_stdin() -> None:          # EOF: the parent is gone
+    async def watch_stdin() -> None:  # EOF: the parent is gone
         while await reader.read(4096):
             pass
         stop.set()
@@ -205,13 +211,17 @@ async def run(args: argparse.Namespace) -> int:
         await pc.setLocalDescription(await pc.createOffer())
         res = await sig.call("publish", {"sdp": pc.localDescription.sdp})
         await pc.setRemoteDescription(RTCSessionDescription(res["sdp"], "answer"))
-        done, _ = await asyncio.wait([asyncio.create_task(connected.wait()), asyncio.create_task(failed.wait())],
-                                     timeout=args.connect_timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [asyncio.create_task(connected.wait()), asyncio.create_task(failed.wait())],
+            timeout=args.connect_timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         for t in _:
             t.cancel()
         if not connected.is_set():
-            raise RuntimeError(f"publisher not connected after {args.connect_timeout:.0f} s "
-                               f"(state {pc.connectionState})")
+            raise RuntimeError(
+                f"publisher not connected after {args.connect_timeout:.0f} s (state {pc.connectionState})"
+            )
         emit("ready", tracks=res.get("tracks", []), bitrate=args.bitrate)
         last = time.monotonic()
         while not stop.is_set() and time.monotonic() - t_start < args.max_seconds:
@@ -241,8 +251,14 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def vars_of(c: Counters) -> dict[str, object]:
-    return {"frames": c.frames, "bytes": c.bytes, "packets": c.packets, "keyframes": c.keyframes,
-            "plis": c.plis, "encode_s": round(c.encode_s, 3)}
+    return {
+        "frames": c.frames,
+        "bytes": c.bytes,
+        "packets": c.packets,
+        "keyframes": c.keyframes,
+        "plis": c.plis,
+        "encode_s": round(c.encode_s, 3),
+    }
 
 
 def main() -> int:

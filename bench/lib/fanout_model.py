@@ -11,6 +11,7 @@ position in the fan-out is equally likely.
 At a given utilisation, ``n * cost_us`` is fixed (utilisation / packet rate), so the bound does not depend
 on how fast the forwarder is, only on how busy it is and how bursty the clip is.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from bench.loadgen import clips
 
 PACE = 2.5
-UDP_OVERHEAD = 60         # what the load generator adds to a payload for its pacing (headers, tag)
+UDP_OVERHEAD = 60  # what the load generator adds to a payload for its pacing (headers, tag)
 
 
 def arrivals_us(layers: dict[str, clips.Encoded], video: str = "f", pace: float = PACE) -> np.ndarray:
@@ -39,22 +40,26 @@ def arrivals_us(layers: dict[str, clips.Encoded], video: str = "f", pace: float 
     return np.sort(np.asarray(out))
 
 
-def fanout_latency_ms(arr_us: np.ndarray, n: int, cost_us: float, loops: int = 3,
-                      positions: int = 64) -> dict[str, float]:
+def fanout_latency_ms(
+    arr_us: np.ndarray, n: int, cost_us: float, loops: int = 3, positions: int = 64
+) -> dict[str, float]:
     """p50/p99/p99.9 (ms) of the latency an ideal FIFO forwarder adds, over ``positions`` fan-out slots."""
     period = float(clips.SECONDS * 1_000_000)
     arr = np.concatenate([arr_us + k * period for k in range(loops)])
     span = n * cost_us
     starts = np.empty_like(arr)
     busy = -1e18
-    for i, a in enumerate(arr):           # a few thousand packets: plain Python is fine here
+    for i, a in enumerate(arr):  # a few thousand packets: plain Python is fine here
         s = a if a > busy else busy
         starts[i] = s
         busy = s + span
-    slots = (np.arange(positions) + 0.5) / positions * span    # a copy's place in its fan-out
-    lat = ((starts - arr)[len(arr) // loops:, None] + slots[None, :]).ravel() / 1000.0   # skip the first loop
-    return {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "p999_ms": float(np.percentile(lat, 99.9))}
+    slots = (np.arange(positions) + 0.5) / positions * span  # a copy's place in its fan-out
+    lat = ((starts - arr)[len(arr) // loops :, None] + slots[None, :]).ravel() / 1000.0  # skip the first loop
+    return {
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "p999_ms": float(np.percentile(lat, 99.9)),
+    }
 
 
 def bound_at(layers: dict[str, clips.Encoded], n: int, cost_us: float, video: str = "f") -> dict[str, float]:
@@ -66,8 +71,9 @@ def bound_at(layers: dict[str, clips.Encoded], n: int, cost_us: float, video: st
     return out
 
 
-def bound_at_utilisation(layers: dict[str, clips.Encoded], utilisation: float, n: int = 640,
-                         video: str = "f") -> dict[str, float]:
+def bound_at_utilisation(
+    layers: dict[str, clips.Encoded], utilisation: float, n: int = 640, video: str = "f"
+) -> dict[str, float]:
     """The same bound for a forwarder that is ``utilisation`` busy (its cost chosen to match)."""
     arr = arrivals_us(layers, video)
     rate = len(arr) / clips.SECONDS

@@ -3,6 +3,7 @@
 The clip is encoded once with PyAV (libvpx, libopus) and cached under ``bench/.cache``; the pacer
 then sends it in real time, looping, with continuous RTP sequence numbers and timestamps.
 """
+
 from __future__ import annotations
 
 import fractions
@@ -21,22 +22,22 @@ CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
 # The clip (changing any of these changes the cache key).
 WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_BITRATE = 2_000_000
-GOP_FRAMES = 60                 # a keyframe every 2 s
+GOP_FRAMES = 60  # a keyframe every 2 s
 CLIP_SECONDS = 10
-AUDIO_RATE, AUDIO_FRAME = 48000, 960   # 20 ms Opus frames
+AUDIO_RATE, AUDIO_FRAME = 48000, 960  # 20 ms Opus frames
 AUDIO_BITRATE = 64_000
 CLIP_VERSION = 1
 
 # RTP
 VP8_PT, OPUS_PT = 96, 111
-EXT_MID_ID, EXT_ABS_ID = 1, 3          # the ids the publisher offer declares
-MAX_PAYLOAD = 1100                     # VP8 payload descriptor included
+EXT_MID_ID, EXT_ABS_ID = 1, 3  # the ids the publisher offer declares
+MAX_PAYLOAD = 1100  # VP8 payload descriptor included
 
 
 @dataclass
 class Clip:
-    video: list[tuple[bytes, bool]]    # one encoded frame per 1/FPS s: (data, is_keyframe)
-    audio: list[bytes]                 # one Opus frame per 20 ms
+    video: list[tuple[bytes, bool]]  # one encoded frame per 1/FPS s: (data, is_keyframe)
+    audio: list[bytes]  # one Opus frame per 20 ms
     seconds: float
 
     @property
@@ -49,8 +50,16 @@ class Clip:
 
 
 def _params() -> dict:
-    return {"v": CLIP_VERSION, "w": WIDTH, "h": HEIGHT, "fps": FPS, "br": VIDEO_BITRATE, "gop": GOP_FRAMES,
-            "s": CLIP_SECONDS, "abr": AUDIO_BITRATE}
+    return {
+        "v": CLIP_VERSION,
+        "w": WIDTH,
+        "h": HEIGHT,
+        "fps": FPS,
+        "br": VIDEO_BITRATE,
+        "gop": GOP_FRAMES,
+        "s": CLIP_SECONDS,
+        "abr": AUDIO_BITRATE,
+    }
 
 
 def _encode_video() -> list[tuple[bytes, bool]]:
@@ -64,8 +73,14 @@ def _encode_video() -> list[tuple[bytes, bool]]:
     ctx.bit_rate = VIDEO_BITRATE
     ctx.gop_size = GOP_FRAMES
     # real-time style: no look-ahead, no alt-ref (invisible) frames, constant bitrate
-    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "auto-alt-ref": "0",
-                   "minrate": str(VIDEO_BITRATE), "maxrate": str(VIDEO_BITRATE)}
+    ctx.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "auto-alt-ref": "0",
+        "minrate": str(VIDEO_BITRATE),
+        "maxrate": str(VIDEO_BITRATE),
+    }
     rng = np.random.default_rng(20240501)
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
     texture = (rng.integers(0, 256, (HEIGHT * 2, WIDTH * 2, 3), dtype=np.uint8) // 4).astype(np.int16)
@@ -73,11 +88,11 @@ def _encode_video() -> list[tuple[bytes, bool]]:
     n = FPS * CLIP_SECONDS
     for i in range(n):
         img = np.empty((HEIGHT, WIDTH, 3), np.int16)
-        img[..., 0] = (xx + 4 * i) % 256                       # scrolling ramps
+        img[..., 0] = (xx + 4 * i) % 256  # scrolling ramps
         img[..., 1] = (2 * yy + 3 * i) % 256
         img[..., 2] = ((xx // 32 + yy // 32 + i // 8) % 2) * 200  # blinking checkerboard
         ox, oy = (7 * i) % WIDTH, (5 * i) % HEIGHT
-        img += texture[oy:oy + HEIGHT, ox:ox + WIDTH]           # moving noise texture
+        img += texture[oy : oy + HEIGHT, ox : ox + WIDTH]  # moving noise texture
         frame = av.VideoFrame.from_ndarray(img.clip(0, 255).astype(np.uint8), format="rgb24")
         frame = frame.reformat(format="yuv420p")
         frame.pts, frame.time_base = i, ctx.time_base
@@ -102,7 +117,9 @@ def _encode_audio(seconds: int = CLIP_SECONDS) -> list[bytes]:
     for i in range(frames):
         t = (np.arange(AUDIO_FRAME) + i * AUDIO_FRAME) / AUDIO_RATE
         s = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
-        fr = av.AudioFrame.from_ndarray(np.stack([s, s], axis=1).reshape(1, -1), format="s16", layout="stereo")
+        fr = av.AudioFrame.from_ndarray(
+            np.stack([s, s], axis=1).reshape(1, -1), format="s16", layout="stereo"
+        )
         fr.sample_rate, fr.pts, fr.time_base = AUDIO_RATE, i * AUDIO_FRAME, ctx.time_base
         out += [bytes(p) for p in ctx.encode(fr)]
     out += [bytes(p) for p in ctx.encode(None)]
@@ -131,19 +148,22 @@ def load_clip(log: Callable[[str], None] = print) -> Clip:
     with tmp.open("wb") as f:
         pickle.dump({"video": clip.video, "audio": clip.audio, "seconds": clip.seconds}, f)
     tmp.replace(path)
-    log(f"  encoded in {time.monotonic() - t0:.1f} s: video {clip.video_bitrate / 1e6:.2f} Mbit/s, "
-        f"audio {clip.audio_bitrate / 1e3:.0f} kbit/s")
+    log(
+        f"  encoded in {time.monotonic() - t0:.1f} s: video {clip.video_bitrate / 1e6:.2f} Mbit/s, "
+        f"audio {clip.audio_bitrate / 1e3:.0f} kbit/s"
+    )
     return clip
 
 
 # ---------------------------------------------------------------------------------------- RTP
 
+
 def vp8_payloads(frame: bytes, max_payload: int = MAX_PAYLOAD) -> list[bytes]:
     """RFC 7741 packetization: a 1-byte payload descriptor (X=0, N=0, S on the first packet, PID 0)."""
     room = max_payload - 1
     n = max(1, -(-len(frame) // room))
-    size = -(-len(frame) // n)          # equal-sized chunks
-    return [(b"\x10" if i == 0 else b"\x00") + frame[i * size:(i + 1) * size] for i in range(n)]
+    size = -(-len(frame) // n)  # equal-sized chunks
+    return [(b"\x10" if i == 0 else b"\x00") + frame[i * size : (i + 1) * size] for i in range(n)]
 
 
 def _ext_block(mid: bytes) -> bytes:
@@ -163,8 +183,14 @@ class RtpStream:
         self.ext = _ext_block(mid.encode())
 
     def packet(self, payload: bytes, ts: int, marker: bool) -> bytes:
-        hdr = struct.pack("!BBHII", 0x90, (0x80 if marker else 0) | self.pt, self.seq,
-                          (self.ts0 + ts) & 0xFFFFFFFF, self.ssrc)
+        hdr = struct.pack(
+            "!BBHII",
+            0x90,
+            (0x80 if marker else 0) | self.pt,
+            self.seq,
+            (self.ts0 + ts) & 0xFFFFFFFF,
+            self.ssrc,
+        )
         self.seq = (self.seq + 1) & 0xFFFF
         return hdr + self.ext + payload
 
@@ -183,8 +209,14 @@ class Pacer(threading.Thread):
     """Sends the clip in real time (looping) through ``send(list_of_packets)`` until stopped or
     ``max_seconds`` have passed; each video frame goes out as one burst, Opus every 20 ms."""
 
-    def __init__(self, clip: Clip, send: Callable[[list[bytes]], int], video: RtpStream, audio: RtpStream,
-                 max_seconds: float) -> None:
+    def __init__(
+        self,
+        clip: Clip,
+        send: Callable[[list[bytes]], int],
+        video: RtpStream,
+        audio: RtpStream,
+        max_seconds: float,
+    ) -> None:
         super().__init__(name="pacer", daemon=True)
         self.clip, self.send, self.video, self.audio = clip, send, video, audio
         self.max_seconds = max_seconds

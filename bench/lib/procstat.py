@@ -1,4 +1,5 @@
 """CPU and socket accounting from /proc, and the server's Prometheus counters."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _fields_after_comm(text: str) -> list[str]:
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def proc_cpu_us(pid: int) -> int:
@@ -42,7 +43,7 @@ def thread_cpu_us(pid: int) -> dict[int, tuple[str, int]]:
                 text = f.read()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        name = text[text.index("(") + 1:text.rindex(")")]
+        name = text[text.index("(") + 1 : text.rindex(")")]
         fs = _fields_after_comm(text)
         out[int(tid)] = (name, (int(fs[11]) + int(fs[12])) * 1_000_000 // CLK_TCK)
     return out
@@ -64,8 +65,8 @@ def affinity_of_threads(pid: int) -> set[str]:
 
 @dataclass
 class CoreTimes:
-    busy: int     # ticks: user nice system irq softirq steal
-    total: int    # busy + idle + iowait
+    busy: int  # ticks: user nice system irq softirq steal
+    total: int  # busy + idle + iowait
     softirq: int
 
 
@@ -158,7 +159,7 @@ def ipis() -> dict[str, list[int]]:
         for line in f:
             fs = line.split()
             if fs and fs[0] in ("RES:", "CAL:"):
-                out[fs[0][:-1]] = [int(x) for x in fs[1:1 + ncpu]]
+                out[fs[0][:-1]] = [int(x) for x in fs[1 : 1 + ncpu]]
     return out
 
 

@@ -3,6 +3,7 @@
 The native client transport is a controlling ICE agent and a DTLS client, so the publisher offers
 ``a=setup:actpass`` (the server answers passive) and subscribers answer ``a=setup:active``.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -20,34 +21,74 @@ def credentials() -> tuple[str, str]:
 
 
 def _transport(ufrag: str, pwd: str, fingerprint: str, setup: str) -> list[str]:
-    return [f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", f"a=fingerprint:sha-256 {fingerprint}", f"a=setup:{setup}"]
+    return [
+        f"a=ice-ufrag:{ufrag}",
+        f"a=ice-pwd:{pwd}",
+        f"a=fingerprint:sha-256 {fingerprint}",
+        f"a=setup:{setup}",
+    ]
 
 
-def publisher_offer(ufrag: str, pwd: str, fingerprint: str, audio_ssrc: int, video_ssrc: int, rtx_ssrc: int,
-                    cname: str = "bench") -> str:
+def publisher_offer(
+    ufrag: str,
+    pwd: str,
+    fingerprint: str,
+    audio_ssrc: int,
+    video_ssrc: int,
+    rtx_ssrc: int,
+    cname: str = "bench",
+) -> str:
     tr = _transport(ufrag, pwd, fingerprint, "actpass")
     ext = [f"a=extmap:{media.EXT_MID_ID} {sdp.EXT_MID}", f"a=extmap:{media.EXT_ABS_ID} {ABS_SEND_TIME}"]
     vp, rp, ap = media.VP8_PT, media.VP8_PT + 1, media.OPUS_PT
     lines = [
-        "v=0", f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
-        "a=group:BUNDLE 0 1", "a=msid-semantic: WMS bench",
-        f"m=audio 9 UDP/TLS/RTP/SAVPF {ap}", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0", *tr,
-        "a=mid:0", *ext, "a=sendonly", "a=msid:bench audio0", "a=rtcp-mux",
-        f"a=rtpmap:{ap} opus/48000/2", f"a=fmtp:{ap} minptime=10;useinbandfec=1",
-        f"a=ssrc:{audio_ssrc} cname:{cname}", f"a=ssrc:{audio_ssrc} msid:bench audio0",
-        f"m=video 9 UDP/TLS/RTP/SAVPF {vp} {rp}", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0", *tr,
-        "a=mid:1", *ext, "a=sendonly", "a=msid:bench video0", "a=rtcp-mux", "a=rtcp-rsize",
-        f"a=rtpmap:{vp} VP8/90000", f"a=rtcp-fb:{vp} nack", f"a=rtcp-fb:{vp} nack pli",
-        f"a=rtcp-fb:{vp} ccm fir", f"a=rtpmap:{rp} rtx/90000", f"a=fmtp:{rp} apt={vp}",
+        "v=0",
+        f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0 1",
+        "a=msid-semantic: WMS bench",
+        f"m=audio 9 UDP/TLS/RTP/SAVPF {ap}",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        *tr,
+        "a=mid:0",
+        *ext,
+        "a=sendonly",
+        "a=msid:bench audio0",
+        "a=rtcp-mux",
+        f"a=rtpmap:{ap} opus/48000/2",
+        f"a=fmtp:{ap} minptime=10;useinbandfec=1",
+        f"a=ssrc:{audio_ssrc} cname:{cname}",
+        f"a=ssrc:{audio_ssrc} msid:bench audio0",
+        f"m=video 9 UDP/TLS/RTP/SAVPF {vp} {rp}",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        *tr,
+        "a=mid:1",
+        *ext,
+        "a=sendonly",
+        "a=msid:bench video0",
+        "a=rtcp-mux",
+        "a=rtcp-rsize",
+        f"a=rtpmap:{vp} VP8/90000",
+        f"a=rtcp-fb:{vp} nack",
+        f"a=rtcp-fb:{vp} nack pli",
+        f"a=rtcp-fb:{vp} ccm fir",
+        f"a=rtpmap:{rp} rtx/90000",
+        f"a=fmtp:{rp} apt={vp}",
         f"a=ssrc-group:FID {video_ssrc} {rtx_ssrc}",
-        f"a=ssrc:{video_ssrc} cname:{cname}", f"a=ssrc:{video_ssrc} msid:bench video0",
-        f"a=ssrc:{rtx_ssrc} cname:{cname}", f"a=ssrc:{rtx_ssrc} msid:bench video0",
+        f"a=ssrc:{video_ssrc} cname:{cname}",
+        f"a=ssrc:{video_ssrc} msid:bench video0",
+        f"a=ssrc:{rtx_ssrc} cname:{cname}",
+        f"a=ssrc:{rtx_ssrc} msid:bench video0",
     ]
     return "\r\n".join(lines) + "\r\n"
 
 
-def subscriber_answer(offer: sdp.SessionDescription, ufrag: str, pwd: str, fingerprint: str,
-                      port: int | None = None) -> str:
+def subscriber_answer(
+    offer: sdp.SessionDescription, ufrag: str, pwd: str, fingerprint: str, port: int | None = None
+) -> str:
     """recvonly for every m-line of the server's offer, same codecs, payload types and extmaps; with
     ``port``, a host candidate on 127.0.0.1 (for a server that also checks connectivity itself)."""
     tr = _transport(ufrag, pwd, fingerprint, "active")
@@ -64,8 +105,13 @@ def subscriber_answer(offer: sdp.SessionDescription, ufrag: str, pwd: str, finge
             if m.mid:
                 lines.append(f"a=mid:{m.mid}")
             continue
-        lines += [f"m={m.kind} 9 {m.protocol} {' '.join(fmts)}", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0",
-                  *tr, f"a=mid:{m.mid}"]
+        lines += [
+            f"m={m.kind} 9 {m.protocol} {' '.join(fmts)}",
+            "c=IN IP4 0.0.0.0",
+            "a=rtcp:9 IN IP4 0.0.0.0",
+            *tr,
+            f"a=mid:{m.mid}",
+        ]
         lines += [f"a=extmap:{i} {u}" for u, i in sorted(m.extensions.items(), key=lambda e: e[1])]
         lines += ["a=recvonly" if m.direction in ("sendonly", "sendrecv") else "a=inactive", "a=rtcp-mux"]
         if m.rtcp_rsize:
@@ -75,10 +121,14 @@ def subscriber_answer(offer: sdp.SessionDescription, ufrag: str, pwd: str, finge
             lines.append(f"a=rtpmap:{c.payload_type} {c.name}/{c.clock_rate}{ch}")
             lines += [f"a=rtcp-fb:{c.payload_type} {fb}" for fb in c.rtcp_fb]
             if c.fmtp:
-                lines.append(f"a=fmtp:{c.payload_type} " + ";".join(f"{k}={v}" if v else k for k, v in c.fmtp.items()))
+                lines.append(
+                    f"a=fmtp:{c.payload_type} " + ";".join(f"{k}={v}" if v else k for k, v in c.fmtp.items())
+                )
             if c.rtx_payload_type is not None:
-                lines += [f"a=rtpmap:{c.rtx_payload_type} rtx/{c.clock_rate}",
-                          f"a=fmtp:{c.rtx_payload_type} apt={c.payload_type}"]
+                lines += [
+                    f"a=rtpmap:{c.rtx_payload_type} rtx/{c.clock_rate}",
+                    f"a=fmtp:{c.rtx_payload_type} apt={c.payload_type}",
+                ]
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -92,7 +142,7 @@ class Remote:
     pwd: str
     fp_alg: str
     fingerprint: bytes
-    abs_ext: int            # abs-send-time id the server uses towards us (0 = none)
+    abs_ext: int  # abs-send-time id the server uses towards us (0 = none)
 
 
 def remote_of(desc: sdp.SessionDescription) -> Remote:
@@ -108,5 +158,12 @@ def remote_of(desc: sdp.SessionDescription) -> Remote:
     abs_ids.discard(0)
     if len(abs_ids) > 1:
         raise ValueError(f"abs-send-time has several ids in the server SDP: {abs_ids}")
-    return Remote(ip, port, desc.ice_ufrag, desc.ice_pwd, desc.fingerprint_algorithm, desc.fingerprint,
-                  abs_ids.pop() if abs_ids else 0)
+    return Remote(
+        ip,
+        port,
+        desc.ice_ufrag,
+        desc.ice_pwd,
+        desc.fingerprint_algorithm,
+        desc.fingerprint,
+        abs_ids.pop() if abs_ids else 0,
+    )

@@ -1,4 +1,5 @@
 """A minimal client of the WebSocket signaling protocol ({id, method, params} -> {id, result|error})."""
+
 from __future__ import annotations
 
 import asyncio

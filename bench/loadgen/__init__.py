@@ -1,4 +1,5 @@
 """The native load generator (see README.md): `from bench.loadgen import Loadgen`."""
+
 from bench.loadgen._loadgen import _Loadgen
 
 

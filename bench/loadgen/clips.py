@@ -5,6 +5,7 @@ Each layer is encoded once with PyAV (libvpx real-time settings, constant bitrat
 clip into the frame list ``Loadgen.load_clip`` takes: one entry per frame with its send offset, its
 RTP timestamp step and its RTP payloads (RFC 7741 VP8 packetization, or one Opus frame).
 """
+
 from __future__ import annotations
 
 import fractions
@@ -21,11 +22,11 @@ from bench.lib import media
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
 VERSION = 2
 FPS = 30
-SECONDS = 12                 # the loop length
-KEYFRAME_S = 4               # a keyframe every 4 s (the issue's clips)
-MAX_PAYLOAD = 1100           # VP8 payload descriptor included; the loadgen adds a 16-byte trailer
+SECONDS = 12  # the loop length
+KEYFRAME_S = 4  # a keyframe every 4 s (the issue's clips)
+MAX_PAYLOAD = 1100  # VP8 payload descriptor included; the loadgen adds a 16-byte trailer
 TRAILER = 16
-AUDIO_FRAME, AUDIO_BITRATE = media.AUDIO_FRAME, media.AUDIO_BITRATE   # Opus 20 ms, as the older benches
+AUDIO_FRAME, AUDIO_BITRATE = media.AUDIO_FRAME, media.AUDIO_BITRATE  # Opus 20 ms, as the older benches
 
 # name -> (width, height, bit/s), lowest first, as a browser's simulcast would send them
 LAYERS: dict[str, tuple[int, int, int]] = {
@@ -59,9 +60,18 @@ def _encode_video(width: int, height: int, bitrate: int) -> list[tuple[bytes, bo
     ctx.framerate = FPS
     ctx.bit_rate = bitrate
     ctx.gop_size = FPS * KEYFRAME_S
-    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "auto-alt-ref": "0",
-                   "minrate": str(bitrate), "maxrate": str(bitrate), "keyint_min": str(FPS * KEYFRAME_S),
-                   "max-intra-rate": "800", "undershoot-pct": "95", "overshoot-pct": "5"}
+    ctx.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "auto-alt-ref": "0",
+        "minrate": str(bitrate),
+        "maxrate": str(bitrate),
+        "keyint_min": str(FPS * KEYFRAME_S),
+        "max-intra-rate": "800",
+        "undershoot-pct": "95",
+        "overshoot-pct": "5",
+    }
     rng = np.random.default_rng(20261125)
     yy, xx = np.mgrid[0:height, 0:width]
     texture = (rng.integers(0, 256, (height * 2, width * 2, 3), dtype=np.uint8) // 12).astype(np.int16)
@@ -73,8 +83,10 @@ def _encode_video(width: int, height: int, bitrate: int) -> list[tuple[bytes, bo
         img[..., 1] = (2 * yy * 360 // height + 3 * i) % 256
         img[..., 2] = ((xx * 20 // width + yy * 12 // height + i // 8) % 2) * 200
         ox, oy = (7 * i) % width, (5 * i) % height
-        img += texture[oy:oy + height, ox:ox + width]
-        frame = av.VideoFrame.from_ndarray(img.clip(0, 255).astype(np.uint8), format="rgb24").reformat(format="yuv420p")
+        img += texture[oy : oy + height, ox : ox + width]
+        frame = av.VideoFrame.from_ndarray(img.clip(0, 255).astype(np.uint8), format="rgb24").reformat(
+            format="yuv420p"
+        )
         frame.pts, frame.time_base = i, ctx.time_base
         out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(frame)]
     out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(None)]
@@ -84,14 +96,17 @@ def _encode_video(width: int, height: int, bitrate: int) -> list[tuple[bytes, bo
 
 
 def _cached(name: str, params: dict, make: Callable[[], object], log: Callable[[str], None]) -> object:
-    key = hashlib.sha256(json.dumps({"v": VERSION, "fps": FPS, "s": SECONDS, "k": KEYFRAME_S, **params},
-                                    sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        json.dumps(
+            {"v": VERSION, "fps": FPS, "s": SECONDS, "k": KEYFRAME_S, **params}, sort_keys=True
+        ).encode()
+    ).hexdigest()[:12]
     path = CACHE_DIR / f"lg-{name}-{key}.pickle"
     if path.exists():
         try:
             with path.open("rb") as f:
                 return pickle.load(f)
-        except Exception:   # a damaged cache file: encode again
+        except Exception:  # a damaged cache file: encode again
             pass
     t0 = time.monotonic()
     log(f"encoding clip {name} {params} (cached in {path}) ...")
@@ -112,10 +127,12 @@ def load(log: Callable[[str], None] = print) -> dict[str, Encoded]:
     """The three video layers and the audio clip, encoding them the first time (~30 s of CPU)."""
     out: dict[str, Encoded] = {}
     for name, (w, h, br) in LAYERS.items():
-        frames = _cached(name, {"w": w, "h": h, "br": br}, lambda w=w, h=h, br=br: _encode_video(w, h, br), log)
-        out[name] = Encoded(name, frames, 1_000_000 // FPS, 90000 // FPS)   # type: ignore[arg-type]
+        frames = _cached(
+            name, {"w": w, "h": h, "br": br}, lambda w=w, h=h, br=br: _encode_video(w, h, br), log
+        )
+        out[name] = Encoded(name, frames, 1_000_000 // FPS, 90000 // FPS)  # type: ignore[arg-type]
     audio = _cached("audio", {"abr": AUDIO_BITRATE}, lambda: media._encode_audio(SECONDS), log)
-    out["audio"] = Encoded("audio", [(a, True) for a in audio], 20_000, AUDIO_FRAME)   # type: ignore[union-attr]
+    out["audio"] = Encoded("audio", [(a, True) for a in audio], 20_000, AUDIO_FRAME)  # type: ignore[union-attr]
     return out
 
 
@@ -124,14 +141,16 @@ def vp8_payloads(frame: bytes, max_payload: int = MAX_PAYLOAD) -> list[bytes]:
     room = max_payload - 1
     n = max(1, -(-len(frame) // room))
     size = -(-len(frame) // n)
-    return [(b"\x10" if i == 0 else b"\x00") + frame[i * size:(i + 1) * size] for i in range(n)]
+    return [(b"\x10" if i == 0 else b"\x00") + frame[i * size : (i + 1) * size] for i in range(n)]
 
 
 def frames_of(enc: Encoded) -> list[tuple[int, int, bool, list[bytes]]]:
     """``Loadgen.load_clip`` input: (send offset µs, RTP timestamp step, keyframe, payloads) per frame."""
     video = enc.name != "audio"
-    return [(i * enc.interval_us, enc.ts_step, key, vp8_payloads(data) if video else [data])
-            for i, (data, key) in enumerate(enc.frames)]
+    return [
+        (i * enc.interval_us, enc.ts_step, key, vp8_payloads(data) if video else [data])
+        for i, (data, key) in enumerate(enc.frames)
+    ]
 
 
 def packets_per_second(enc: Encoded) -> float:

@@ -1,6 +1,7 @@
 """aiortc client peers for bench/servers/aiortc_sfu.py: a publisher of synthetic VP8 (+ Opus) and
 subscribers that receive (and decode) what the server sends. Used by the tests and as a stand-in for
 the load generator."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,7 @@ class MovingPattern(MediaStreamTrack):
         i, w, h = self.n, self.w, self.h
         buf = np.full((h * 3 // 2, w), 128, np.uint8)
         ox, oy = (7 * i) % w, (5 * i) % h
-        buf[:h] = ((self.xx + 4 * i) % 192).astype(np.uint8) + self.noise[oy:oy + h, ox:ox + w]
+        buf[:h] = ((self.xx + 4 * i) % 192).astype(np.uint8) + self.noise[oy : oy + h, ox : ox + w]
         frame = av.VideoFrame.from_ndarray(buf, format="yuv420p")
         frame.pts = i * (90000 // self.fps)
         frame.time_base = fractions.Fraction(1, 90000)
@@ -58,7 +59,7 @@ async def _post(session: aiohttp.ClientSession, base: str, path: str, body: dict
 class ClientPeer:
     pc: RTCPeerConnection
     id: str
-    frames: dict[str, int] = field(default_factory=dict)     # kind -> frames received (decoded)
+    frames: dict[str, int] = field(default_factory=dict)  # kind -> frames received (decoded)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def connected(self, timeout: float = 15.0) -> None:
@@ -75,8 +76,14 @@ class ClientPeer:
             await asyncio.wait_for(self.pc.close(), 5)
 
 
-async def publish(session: aiohttp.ClientSession, base: str, room: str, name: str,
-                  video: MediaStreamTrack | None = None, audio: bool = True) -> ClientPeer:
+async def publish(
+    session: aiohttp.ClientSession,
+    base: str,
+    room: str,
+    name: str,
+    video: MediaStreamTrack | None = None,
+    audio: bool = True,
+) -> ClientPeer:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     if audio:
         pc.addTransceiver(AudioStreamTrack(), direction="sendonly")

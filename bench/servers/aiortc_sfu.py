@@ -70,6 +70,7 @@ Signaling (JSON over HTTP, 127.0.0.1 only)
 
 ICE gathers host candidates on 127.0.0.1 only (aioice's interface enumeration is patched), no STUN.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -103,9 +104,9 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 log = logging.getLogger("aiortc_sfu")
 
-PLI_INTERVAL = 0.3            # passthrough: forward at most one PLI per publisher per this many s
+PLI_INTERVAL = 0.3  # passthrough: forward at most one PLI per publisher per this many s
 TRAILER_LEN = 16
-PASSED = {"frames": 0}        # passthrough: encoded frames handed on without decoding (all receivers)
+PASSED = {"frames": 0}  # passthrough: encoded frames handed on without decoding (all receivers)
 
 
 def loopback_only_ice() -> None:
@@ -113,8 +114,9 @@ def loopback_only_ice() -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
-def passthrough_worker(loop: asyncio.AbstractEventLoop, input_q: Any, output_q: asyncio.Queue,
-                       decode_error: Any) -> None:
+def passthrough_worker(
+    loop: asyncio.AbstractEventLoop, input_q: Any, output_q: asyncio.Queue, decode_error: Any
+) -> None:
     """Stands in for ``aiortc.rtcrtpreceiver.decoder_worker`` (same signature, same thread): instead
     of decoding, hand each reassembled encoded frame to the track as an ``av.Packet``."""
     while True:
@@ -136,7 +138,7 @@ def strip_trailers(receiver: Any) -> None:
 
     async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
         payload = packet.payload
-        if len(payload) > TRAILER_LEN and payload[-TRAILER_LEN:-TRAILER_LEN + 4] == b"LGTS":
+        if len(payload) > TRAILER_LEN and payload[-TRAILER_LEN : -TRAILER_LEN + 4] == b"LGTS":
             packet.payload = payload[:-TRAILER_LEN]
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
@@ -145,10 +147,10 @@ def strip_trailers(receiver: Any) -> None:
 
 class MarkerJitterBuffer(JitterBuffer):
     """aiortc's jitter buffer, but a frame also leaves as soon as it is complete: its packets are
-    contiguous from the buffer's origin up to a packet with the RTP marker bit, in any arrival order (video: the last packet
-    of a picture; audio: every packet of the load generator and of aiortc senders). aiortc's own
-    rule (a frame leaves when a packet of the next frame arrives; audio after 4 more) still applies
-    to everything else, e.g. a frame whose marker packet was lost."""
+    contiguous from the buffer's origin up to a packet with the RTP marker bit, in any arrival order
+    (video: the last packet of a picture; audio: every packet of the load generator and of aiortc senders).
+    aiortc's own rule (a frame leaves when a packet of the next frame arrives; audio after 4 more) still
+    applies to everything else, e.g. a frame whose marker packet was lost."""
 
     def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
         pli_flag, frame = super().add(packet)
@@ -162,7 +164,7 @@ class MarkerJitterBuffer(JitterBuffer):
         for count in range(self.capacity):
             p = self._packets[(self._origin + count) % self.capacity]
             if p is None or (packets and p.timestamp != packets[0].timestamp):
-                return None                 # a gap, or the frame ended without a marker
+                return None  # a gap, or the frame ended without a marker
             packets.append(p)
             if p.marker:
                 break
@@ -183,7 +185,10 @@ def enable_passthrough() -> None:
 
 def sender_counts(sender: RTCRtpSender) -> tuple[int, int]:
     """RTP packets and payload bytes a sender has sent (aiortc's private counters, as getStats reads them)."""
-    return (getattr(sender, "_RTCRtpSender__packet_count", 0), getattr(sender, "_RTCRtpSender__octet_count", 0))
+    return (
+        getattr(sender, "_RTCRtpSender__packet_count", 0),
+        getattr(sender, "_RTCRtpSender__octet_count", 0),
+    )
 
 
 @dataclass
@@ -194,15 +199,20 @@ class PeerState:
     role: str
     pc: RTCPeerConnection
     created: float = field(default_factory=time.monotonic)
-    tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)      # publisher: kind -> remote track
-    receivers: dict[str, Any] = field(default_factory=dict)               # publisher: kind -> RTCRtpReceiver
+    tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)  # publisher: kind -> remote track
+    receivers: dict[str, Any] = field(default_factory=dict)  # publisher: kind -> RTCRtpReceiver
     last_pli: float = 0.0
-    relayed: list[MediaStreamTrack] = field(default_factory=list)          # subscriber: relay proxies
+    relayed: list[MediaStreamTrack] = field(default_factory=list)  # subscriber: relay proxies
 
 
 class Sfu:
-    def __init__(self, mode: str, strip_trailer: bool = False, relay_buffered: bool = False,
-                 aiortc_jitter_buffer: bool = False) -> None:
+    def __init__(
+        self,
+        mode: str,
+        strip_trailer: bool = False,
+        relay_buffered: bool = False,
+        aiortc_jitter_buffer: bool = False,
+    ) -> None:
         assert mode in ("relay", "passthrough")
         self.mode = mode
         self.marker_jb = mode == "passthrough" and not aiortc_jitter_buffer
@@ -213,7 +223,7 @@ class Sfu:
         self.relay = MediaRelay()
         self.peers: dict[str, PeerState] = {}
         self.ids = itertools.count(1)
-        self.closed_packets = 0          # packets of senders that are gone
+        self.closed_packets = 0  # packets of senders that are gone
         self.closed_bytes = 0
         self.drains: dict[MediaStreamTrack, asyncio.Task] = {}
 
@@ -289,11 +299,15 @@ class Sfu:
         return {"id": peer.id, "sdp": pc.localDescription.sdp}
 
     async def subscribe(self, room: str, name: str, publishers: list[str] | None) -> dict:
-        pubs = [p for p in self.peers.values() if p.role == "publisher" and p.room == room
-                and (publishers is None or p.name in publishers)]
+        pubs = [
+            p
+            for p in self.peers.values()
+            if p.role == "publisher" and p.room == room and (publishers is None or p.name in publishers)
+        ]
         if not pubs:
-            raise web.HTTPConflict(text=json.dumps({"error": "no publisher in the room"}),
-                                   content_type="application/json")
+            raise web.HTTPConflict(
+                text=json.dumps({"error": "no publisher in the room"}), content_type="application/json"
+            )
         pc = self.new_pc()
         peer = PeerState(f"s{next(self.ids)}", room, name, "subscriber", pc)
         for pub in pubs:
@@ -324,7 +338,9 @@ class Sfu:
     async def answer(self, pid: str, sdp: str) -> dict:
         peer = self.peers.get(pid)
         if peer is None or peer.role != "subscriber":
-            raise web.HTTPNotFound(text=json.dumps({"error": f"no subscriber {pid}"}), content_type="application/json")
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"no subscriber {pid}"}), content_type="application/json"
+            )
         await peer.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         return {}
 
@@ -339,9 +355,17 @@ class Sfu:
                 p, b = sender_counts(sender)
                 packets += p
                 octets += b
-        return {"mode": self.mode, "strip_trailer": self.strip_trailer, "marker_jitter_buffer": self.marker_jb,
-                "publishers": pubs, "subscribers": subs, "connected": connected,
-                "tx_packets": packets, "tx_bytes": octets, "passthrough_frames": PASSED["frames"]}
+        return {
+            "mode": self.mode,
+            "strip_trailer": self.strip_trailer,
+            "marker_jitter_buffer": self.marker_jb,
+            "publishers": pubs,
+            "subscribers": subs,
+            "connected": connected,
+            "tx_packets": packets,
+            "tx_bytes": octets,
+            "passthrough_frames": PASSED["frames"],
+        }
 
 
 def make_app(sfu: Sfu) -> web.Application:
@@ -384,8 +408,13 @@ def make_app(sfu: Sfu) -> web.Application:
     return app
 
 
-async def serve(port: int, mode: str, strip_trailer: bool = False, relay_buffered: bool = False,
-                aiortc_jitter_buffer: bool = False) -> None:
+async def serve(
+    port: int,
+    mode: str,
+    strip_trailer: bool = False,
+    relay_buffered: bool = False,
+    aiortc_jitter_buffer: bool = False,
+) -> None:
     loopback_only_ice()
     if mode == "passthrough":
         enable_passthrough()
@@ -408,21 +437,34 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--mode", choices=("relay", "passthrough"), default="relay")
-    ap.add_argument("--strip-trailer", action="store_true",
-                    help="drop the load generator's 16-byte payload trailer on receipt (see the module doc)")
-    ap.add_argument("--relay-buffered", action="store_true",
-                    help="relay: aiortc's default unbounded per-subscriber frame queues (see the module doc)")
-    ap.add_argument("--aiortc-jitter-buffer", action="store_true",
-                    help="passthrough: keep aiortc's jitter buffer release rule (see the module doc)")
+    ap.add_argument(
+        "--strip-trailer",
+        action="store_true",
+        help="drop the load generator's 16-byte payload trailer on receipt (see the module doc)",
+    )
+    ap.add_argument(
+        "--relay-buffered",
+        action="store_true",
+        help="relay: aiortc's default unbounded per-subscriber frame queues (see the module doc)",
+    )
+    ap.add_argument(
+        "--aiortc-jitter-buffer",
+        action="store_true",
+        help="passthrough: keep aiortc's jitter buffer release rule (see the module doc)",
+    )
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args()
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.port, args.mode, args.strip_trailer, args.relay_buffered, args.aiortc_jitter_buffer))
+        asyncio.run(
+            serve(args.port, args.mode, args.strip_trailer, args.relay_buffered, args.aiortc_jitter_buffer)
+        )
     else:
-        uvloop.run(serve(args.port, args.mode, args.strip_trailer, args.relay_buffered, args.aiortc_jitter_buffer))
+        uvloop.run(
+            serve(args.port, args.mode, args.strip_trailer, args.relay_buffered, args.aiortc_jitter_buffer)
+        )
     return 0
 
 

@@ -1,6 +1,7 @@
 """Accounts, their users and who may do what (R-ACC-1..5): sign-up to a trial, additional users, sub-accounts
 one level deep, sessions for the web UI, API keys for the API. What the account's plan allows and pays for is
 mediaserver.billing.subscription's."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,7 @@ from mediaserver.store.models import Account, ApiKey, LibraryFile, Session, User
 
 SESSION_DAYS = 14
 ACTIVATION_DAYS = 7
-_hasher = PasswordHasher()            # argon2id with the library's recommended parameters
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 _DUMMY_HASH = _hasher.hash("not a password")
 
 #: main (the main account's owner), additional (R-ACC-2) or sub (a sub-account's user, R-ACC-3)
@@ -33,7 +34,8 @@ Role = Literal["main", "additional", "sub"]
 
 
 def digest(token: str) -> str:
-    """Session tokens, API keys and activation tokens are stored as SHA-256 digests (they are random, long)."""
+    """Session tokens, API keys and activation tokens are stored as SHA-256 digests (they are random,
+    long)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -47,6 +49,7 @@ async def password_matches(hashed: str | None, password: str) -> bool:
             return _hasher.verify(hashed or _DUMMY_HASH, password) and hashed is not None
         except (VerificationError, InvalidHashError):
             return False
+
     return await asyncio.to_thread(check)
 
 
@@ -62,8 +65,8 @@ class Principal:
 
     user: User
     account: Account
-    main: Account                  # the account itself when it is a main account
-    via: str                       # session | api_key
+    main: Account  # the account itself when it is a main account
+    via: str  # session | api_key
     impersonator: User | None = None
 
     @property
@@ -77,12 +80,14 @@ class Principal:
         """R-ACC-4: only the main account sees billing, pays and buys; and only it manages users and
         sub-accounts (R-ACC-2, -3)."""
         if self.role != "main":
-            raise forbidden(f"only the main account can {what} (R-ACC-4); you are signed in as "
-                            f"{'an additional user' if self.role == 'additional' else 'a sub-account user'}")
+            raise forbidden(
+                f"only the main account can {what} (R-ACC-4); you are signed in as "
+                f"{'an additional user' if self.role == 'additional' else 'a sub-account user'}"
+            )
 
     def integrations(self) -> int:
-        """The account whose integrations (webhooks) these are: the user's own, main or sub-account; additional
-        users have none (403, R-ACC-5)."""
+        """The account whose integrations (webhooks) these are: the user's own, main or sub-account;
+        additional users have none (403, R-ACC-5)."""
         if self.role == "additional":
             raise forbidden("integrations belong to the main account (R-ACC-5)")
         return self.account.id
@@ -93,18 +98,42 @@ async def _email_free(s: AsyncSession, email: str) -> None:
         raise ControlError("email_taken", "an account with this e-mail address already exists", 409)
 
 
-async def signup(s: AsyncSession, name: str, email: str, password: str, page_name: str, language: str,
-                 now: dt.datetime | None = None) -> tuple[Account, User]:
+async def signup(
+    s: AsyncSession,
+    name: str,
+    email: str,
+    password: str,
+    page_name: str,
+    language: str,
+    now: dt.datetime | None = None,
+) -> tuple[Account, User]:
     """R-ACC-1: a 7-day trial, no payment details, the trial's limits."""
     now = now or utcnow()
     email = check_email(email)
     await _email_free(s, email)
-    account = Account(kind="main", page_name=page_name or name, plan="trial", trial_ends_at=plans.trial_end(now),
-                      addons={}, language=language, branding={}, settings={}, created_at=now)
+    account = Account(
+        kind="main",
+        page_name=page_name or name,
+        plan="trial",
+        trial_ends_at=plans.trial_end(now),
+        addons={},
+        language=language,
+        branding={},
+        settings={},
+        created_at=now,
+    )
     s.add(account)
     await s.flush()
-    user = User(account_id=account.id, email=email, name=name, role="owner",
-                password_hash=await hash_password(password), active=True, language=language, created_at=now)
+    user = User(
+        account_id=account.id,
+        email=email,
+        name=name,
+        role="owner",
+        password_hash=await hash_password(password),
+        active=True,
+        language=language,
+        created_at=now,
+    )
     s.add(user)
     try:
         await s.flush()
@@ -116,29 +145,48 @@ async def signup(s: AsyncSession, name: str, email: str, password: str, page_nam
 async def login(s: AsyncSession, email: Any, password: Any) -> User:
     email = email.strip().lower() if isinstance(email, str) else ""
     user = await s.scalar(select(User).where(User.email == email))
-    ok = await password_matches(user.password_hash if user else None, password if isinstance(password, str) else "")
+    ok = await password_matches(
+        user.password_hash if user else None, password if isinstance(password, str) else ""
+    )
     if not ok or user is None:
         raise ControlError("unauthorized", "wrong e-mail address or password", 401)
     if not user.active:
         if deactivated(user):
-            raise ControlError("unauthorized", "this additional user is switched off: the main account's plan no "
-                               "longer includes additional users (R-ACC-2: Live or Automated); the main account "
-                               "can change the plan back", 401)
-        raise ControlError("unauthorized", "this user is not activated yet: follow the link in the activation "
-                           "e-mail to set a password", 401)
+            raise ControlError(
+                "unauthorized",
+                "this additional user is switched off: the main account's plan no "
+                "longer includes additional users (R-ACC-2: Live or Automated); the main account "
+                "can change the plan back",
+                401,
+            )
+        raise ControlError(
+            "unauthorized",
+            "this user is not activated yet: follow the link in the activation e-mail to set a password",
+            401,
+        )
     return user
 
 
 def deactivated(user: User) -> bool:
     """An additional user switched off by a downgrade (R-ACC-2): activated once (a password), now inactive."""
-    return user.role == "additional" and not user.active and user.password_hash is not None \
+    return (
+        user.role == "additional"
+        and not user.active
+        and user.password_hash is not None
         and user.activation_hash is None
+    )
 
 
 async def new_session(s: AsyncSession, user: User, acting: User | None = None) -> str:
     token = "mss_" + secrets.token_urlsafe(32)
-    s.add(Session(token_hash=digest(token), user_id=user.id, acting_user_id=acting.id if acting else None,
-                  expires_at=utcnow() + dt.timedelta(days=SESSION_DAYS)))
+    s.add(
+        Session(
+            token_hash=digest(token),
+            user_id=user.id,
+            acting_user_id=acting.id if acting else None,
+            expires_at=utcnow() + dt.timedelta(days=SESSION_DAYS),
+        )
+    )
     await s.flush()
     return token
 
@@ -201,15 +249,27 @@ async def delete_api_key(s: AsyncSession, p: Principal, key_id: int) -> None:
 
 # ---------------------------------------------------------------- account settings (R-ACC-5)
 
+
 def account_settings(p: Principal) -> dict[str, Any]:
     """The user's personal data and the account's signature, branding and auto-recording (R-ACC-5)."""
-    return {"name": p.user.name, "language": p.user.language, "signature": p.account.signature or "",
-            "branding": p.account.branding or {}, "autoRecord": bool((p.account.settings or {}).get("autoRecord"))}
+    return {
+        "name": p.user.name,
+        "language": p.user.language,
+        "signature": p.account.signature or "",
+        "branding": p.account.branding or {},
+        "autoRecord": bool((p.account.settings or {}).get("autoRecord")),
+    }
 
 
-def update_settings(p: Principal, *, name: str | None = None, language: str | None = None,
-                    signature: str | None = None, branding: dict[str, Any] | None = None,
-                    auto_record: bool | None = None) -> dict[str, Any]:
+def update_settings(
+    p: Principal,
+    *,
+    name: str | None = None,
+    language: str | None = None,
+    signature: str | None = None,
+    branding: dict[str, Any] | None = None,
+    auto_record: bool | None = None,
+) -> dict[str, Any]:
     """Change what is given (None: unchanged) and return :func:`account_settings`. Everyone changes their own
     name and language (the owner's language is also the account's); the signature, branding and advanced
     settings are the account's, which an additional user may not change (403, R-ACC-5)."""
@@ -233,20 +293,40 @@ def update_settings(p: Principal, *, name: str | None = None, language: str | No
 
 # ---------------------------------------------------------------- activation (additional users, sub-accounts)
 
-async def _invite_user(s: AsyncSession, account: Account, email: str, name: str, role: str, base_url: str,
-                       inviter: str) -> User:
+
+async def _invite_user(
+    s: AsyncSession, account: Account, email: str, name: str, role: str, base_url: str, inviter: str
+) -> User:
     token = secrets.token_urlsafe(32)
-    user = User(account_id=account.id, email=email, name=name, role=role, active=False,
-                activation_hash=digest(token), activation_expires=utcnow() + dt.timedelta(days=ACTIVATION_DAYS),
-                language=account.language)
+    user = User(
+        account_id=account.id,
+        email=email,
+        name=name,
+        role=role,
+        active=False,
+        activation_hash=digest(token),
+        activation_expires=utcnow() + dt.timedelta(days=ACTIVATION_DAYS),
+        language=account.language,
+    )
     s.add(user)
     try:
         await s.flush()
     except IntegrityError:
         raise ControlError("email_taken", "an account with this e-mail address already exists", 409) from None
-    await mail.queue(s, account.id, "activation", email, account.language, {
-        "name": name, "inviter": inviter, "page_name": account.page_name,
-        "link": f"{base_url}/dashboard#activate={token}", "days": ACTIVATION_DAYS})
+    await mail.queue(
+        s,
+        account.id,
+        "activation",
+        email,
+        account.language,
+        {
+            "name": name,
+            "inviter": inviter,
+            "page_name": account.page_name,
+            "link": f"{base_url}/dashboard#activate={token}",
+            "days": ACTIVATION_DAYS,
+        },
+    )
     return user
 
 
@@ -254,13 +334,20 @@ async def activate(s: AsyncSession, token: str, password: str) -> User:
     """R-ACC-3: the e-mailed link where the user sets a password."""
     user = await s.scalar(select(User).where(User.activation_hash == digest(token)))
     if user is None or user.activation_expires is None or user.activation_expires <= utcnow():
-        raise ControlError("bad_token", "this activation link is not valid or has expired; ask the main account "
-                           "for a new one", 400)
+        raise ControlError(
+            "bad_token",
+            "this activation link is not valid or has expired; ask the main account for a new one",
+            400,
+        )
     if user.role == "additional":
         account = await s.get(Account, user.account_id)
         if account is None or not plans.PLANS[account.plan].additional_users:
-            raise ControlError("plan_required", "the main account's plan no longer includes additional users "
-                               "(R-ACC-2: Live or Automated); ask the main account", 402)
+            raise ControlError(
+                "plan_required",
+                "the main account's plan no longer includes additional users "
+                "(R-ACC-2: Live or Automated); ask the main account",
+                402,
+            )
     user.password_hash = await hash_password(password)
     user.active, user.activation_hash, user.activation_expires = True, None, None
     return user
@@ -272,11 +359,20 @@ async def add_user(s: AsyncSession, p: Principal, name: str, email: str, base_ur
     if not plans.PLANS[p.main.plan].additional_users:
         raise ControlError("plan_required", "additional users need the Live or Automated plan (R-ACC-2)", 402)
     bought = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
-    have = (await s.execute(select(func.count()).select_from(User).where(
-        User.account_id == p.main.id, User.role == "additional"))).scalar_one()
+    have = (
+        await s.execute(
+            select(func.count())
+            .select_from(User)
+            .where(User.account_id == p.main.id, User.role == "additional")
+        )
+    ).scalar_one()
     if have >= bought:
-        raise ControlError("limit_reached", f"the account has {bought} additional user(s) bought and {have} in use; "
-                           f"at most {plans.MAX_ADDITIONAL_USERS} can be bought (R-ACC-2)", 409)
+        raise ControlError(
+            "limit_reached",
+            f"the account has {bought} additional user(s) bought and {have} in use; "
+            f"at most {plans.MAX_ADDITIONAL_USERS} can be bought (R-ACC-2)",
+            409,
+        )
     await _email_free(s, check_email(email))
     return await _invite_user(s, p.main, check_email(email), name, "additional", base_url, p.user.name)
 
@@ -294,10 +390,11 @@ async def delete_user(s: AsyncSession, p: Principal, user_id: int) -> None:
         raise not_found("user")
     if user.role == "owner":
         raise ControlError("bad_request", "the main account's own user cannot be removed")
-    await s.delete(user)       # their events go with them (ON DELETE CASCADE)
+    await s.delete(user)  # their events go with them (ON DELETE CASCADE)
 
 
 # ---------------------------------------------------------------- sub-accounts (R-ACC-3)
+
 
 async def subaccount(s: AsyncSession, p: Principal, sub_id: int) -> Account:
     p.require_main("manage sub-accounts")
@@ -316,21 +413,36 @@ async def subaccounts(s: AsyncSession, p: Principal) -> list[Account]:
     return list(await s.scalars(select(Account).where(Account.parent_id == p.main.id).order_by(Account.id)))
 
 
-async def create_subaccount(s: AsyncSession, p: Principal, page_name: str, user_name: str, email: str,
-                            package: str, base_url: str) -> tuple[Account, User]:
-    """Page name, user name and e-mail; the user activates it from the e-mailed link (R-ACC-3). Only one level:
-    a sub-account has no sub-accounts (require_main refuses its user)."""
+async def create_subaccount(
+    s: AsyncSession, p: Principal, page_name: str, user_name: str, email: str, package: str, base_url: str
+) -> tuple[Account, User]:
+    """Page name, user name and e-mail; the user activates it from the e-mailed link (R-ACC-3). Only one
+    level: a sub-account has no sub-accounts (require_main refuses its user)."""
     p.require_main("create sub-accounts")
     email = check_email(email)
     bought = int((p.main.addons or {}).get("sub_accounts", 0))
-    have = (await s.execute(select(func.count()).select_from(Account).where(Account.parent_id == p.main.id))
-            ).scalar_one()
+    have = (
+        await s.execute(select(func.count()).select_from(Account).where(Account.parent_id == p.main.id))
+    ).scalar_one()
     if have >= bought:
-        raise ControlError("limit_reached", f"{bought} sub-account(s) bought and {have} in use: the main account "
-                           "buys more as the sub_accounts add-on (R-ACC-3, R-BILL-5)", 409)
+        raise ControlError(
+            "limit_reached",
+            f"{bought} sub-account(s) bought and {have} in use: the main account "
+            "buys more as the sub_accounts add-on (R-ACC-3, R-BILL-5)",
+            409,
+        )
     await _email_free(s, email)
-    sub = Account(kind="sub", parent_id=p.main.id, page_name=page_name, plan="sub", package=package, addons={},
-                  language=p.main.language, branding={}, settings={})
+    sub = Account(
+        kind="sub",
+        parent_id=p.main.id,
+        page_name=page_name,
+        plan="sub",
+        package=package,
+        addons={},
+        language=p.main.language,
+        branding={},
+        settings={},
+    )
     s.add(sub)
     await s.flush()
     user = await _invite_user(s, sub, email, user_name, "owner", base_url, p.user.name)
@@ -341,7 +453,7 @@ async def edit_subaccount(s: AsyncSession, p: Principal, sub_id: int, changes: d
     sub = await subaccount(s, p, sub_id)
     if changes.get("page_name") is not None:
         sub.page_name = changes["page_name"]
-    if changes.get("package") is not None:              # change of package: own storage and recording
+    if changes.get("package") is not None:  # change of package: own storage and recording
         sub.package = changes["package"]
     owner = await sub_owner(s, sub)
     if owner is not None and changes.get("user_name") is not None:
@@ -351,8 +463,12 @@ async def edit_subaccount(s: AsyncSession, p: Principal, sub_id: int, changes: d
 
 def _confirm(sub: Account, confirm: Any) -> None:
     if confirm != sub.page_name:
-        raise ControlError("confirmation_required", "this removes the sub-account user's data for good: repeat "
-                           f"the sub-account's page name in 'confirm' ({sub.page_name!r}) to go on", 409)
+        raise ControlError(
+            "confirmation_required",
+            "this removes the sub-account user's data for good: repeat "
+            f"the sub-account's page name in 'confirm' ({sub.page_name!r}) to go on",
+            409,
+        )
 
 
 async def _wipe(s: AsyncSession, sub: Account) -> list[str]:
@@ -370,8 +486,9 @@ async def delete_subaccount(s: AsyncSession, p: Principal, sub_id: int, confirm:
     return keys
 
 
-async def reassign_subaccount(s: AsyncSession, p: Principal, sub_id: int, user_name: str, email: str,
-                              confirm: Any, base_url: str) -> tuple[Account, User, list[str]]:
+async def reassign_subaccount(
+    s: AsyncSession, p: Principal, sub_id: int, user_name: str, email: str, confirm: Any, base_url: str
+) -> tuple[Account, User, list[str]]:
     """Reassign = delete the assigned user and create a new one; the original says deleting the user deletes
     their data too, irreversibly (R-ACC-3): the sub-account keeps its id, name and package and starts empty
     (the row goes with everything it holds, by the cascades, and comes back under the same id)."""
@@ -384,8 +501,18 @@ async def reassign_subaccount(s: AsyncSession, p: Principal, sub_id: int, user_n
     await s.flush()
     s.expunge(sub)
     await _email_free(s, email)
-    new = Account(id=sub_id, kind="sub", parent_id=p.main.id, page_name=page_name, plan="sub", package=package,
-                  addons={}, language=p.main.language, branding={}, settings={})
+    new = Account(
+        id=sub_id,
+        kind="sub",
+        parent_id=p.main.id,
+        page_name=page_name,
+        plan="sub",
+        package=package,
+        addons={},
+        language=p.main.language,
+        branding={},
+        settings={},
+    )
     s.add(new)
     await s.flush()
     user = await _invite_user(s, new, email, user_name, "owner", base_url, p.user.name)

@@ -1,6 +1,8 @@
-"""An account's subscription (R-ACC-1, -4; R-BILL-2, -4, -5): the limits its plan, package and add-ons give, the
-trial's end, the billing data each user sees, a change of plan and buying add-ons (which reach the open rooms at
-once). The plans' numbers are in mediaserver.billing.plans; paid tickets in mediaserver.billing.payments."""
+"""An account's subscription (R-ACC-1, -4; R-BILL-2, -4, -5): the limits its plan, package and add-ons
+give, the trial's end, the billing data each user sees, a change of plan and buying add-ons (which reach
+the open rooms at once). The plans' numbers are in mediaserver.billing.plans; paid tickets in
+mediaserver.billing.payments."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,11 +24,11 @@ if TYPE_CHECKING:
 
 # R-ACC-4: "additional users and sub-account users cannot see the billing data of the main account" (seed FAQ:
 # "не могут просматривать данные для выставления счетов"). The original's billing page ("Платежные сведения")
-# shows the plan size, payment terms, price, free minutes and the renewal date, with payment methods, add-ons and
-# invoices: so /me shows them the plan, its period and end (trialEndsAt) and the sub-account's package only to
-# the main account, and never the add-ons or what the plan lets one buy. The working limits (attendees,
-# presenters, cameras, recording minutes, storage) stay: they say what the user can do, as the room and the
-# storage bar show everyone in the original, and are not payment data.
+# shows the plan size, payment terms, price, free minutes and the renewal date, with payment methods, add-ons
+# and invoices: so /me shows them the plan, its period and end (trialEndsAt) and the sub-account's package
+# only to the main account, and never the add-ons or what the plan lets one buy. The working limits
+# (attendees, presenters, cameras, recording minutes, storage) stay: they say what the user can do, as the
+# room and the storage bar show everyone in the original, and are not payment data.
 BILLING_LIMITS = ("additional_users",)
 
 
@@ -36,7 +38,8 @@ def account_limits(account: Account, parent: Account | None) -> plans.Limits:
 
 
 def subaccount_limits(p: Principal, sub: Account) -> plans.Limits:
-    """A sub-account's limits as its main account sees them: its package under the main account's plan (R-ACC-3)."""
+    """A sub-account's limits as its main account sees them: its package under the main account's plan
+    (R-ACC-3)."""
     return account_limits(sub, p.main)
 
 
@@ -45,10 +48,15 @@ def trial_expired(main: Account, now: dt.datetime | None = None) -> bool:
 
 
 def require_active(main: Account) -> None:
-    """402 ``trial_expired`` once the main account's trial is over and no plan is chosen (R-ACC-1, R-BILL-2)."""
+    """402 ``trial_expired`` once the main account's trial is over and no plan is chosen (R-ACC-1,
+    R-BILL-2)."""
     if trial_expired(main):
-        raise ControlError("trial_expired", f"the 7-day trial ended on {main.trial_ends_at:%Y-%m-%d}; the "
-                           "main account can choose a plan to go on (R-ACC-1, R-BILL-2)", 402)
+        raise ControlError(
+            "trial_expired",
+            f"the 7-day trial ended on {main.trial_ends_at:%Y-%m-%d}; the "
+            "main account can choose a plan to go on (R-ACC-1, R-BILL-2)",
+            402,
+        )
 
 
 def require_active_plan(p: Principal) -> None:
@@ -57,10 +65,12 @@ def require_active_plan(p: Principal) -> None:
 
 # ---------------------------------------------------------------- billing data, plan, add-ons (R-ACC-4)
 
+
 @dataclass
 class Visible:
-    """What a user sees of their account's subscription (R-ACC-4): None where it is billing data they may not
-    see; the limits (what they can do) without what the plan lets one buy, unless they are the main account."""
+    """What a user sees of their account's subscription (R-ACC-4): None where it is billing data they may
+    not see; the limits (what they can do) without what the plan lets one buy, unless they are the main
+    account."""
 
     plan: str | None
     package: str | None
@@ -82,8 +92,13 @@ def billing(p: Principal) -> dict[str, Any]:
     p.require_main("see billing data")
     main = p.main
     lim = account_limits(main, None)
-    return {"plan": main.plan, "period": main.period, "trialEndsAt": main.trial_ends_at,
-            "addons": dict(main.addons or {}), "limits": lim.__dict__}
+    return {
+        "plan": main.plan,
+        "period": main.period,
+        "trialEndsAt": main.trial_ends_at,
+        "addons": dict(main.addons or {}),
+        "limits": lim.__dict__,
+    }
 
 
 @dataclass
@@ -96,9 +111,12 @@ class PlanChange:
     @property
     def notice(self) -> str | None:
         if self.deactivated:
-            return (f"{len(self.deactivated)} additional user(s) switched off: this plan has no additional users "
-                    "(R-ACC-2: Live or Automated). Their events stay in the account; they come back when the plan "
-                    "is Live or Automated again.")
+            return (
+                f"{len(self.deactivated)} additional user(s) switched off: this plan has no additional users "
+                "(R-ACC-2: Live or Automated). Their events stay in the account; they come back when the "
+                "plan "
+                "is Live or Automated again."
+            )
         if self.reactivated:
             return f"{len(self.reactivated)} additional user(s) switched back on (R-ACC-2)."
         return None
@@ -110,7 +128,9 @@ async def refresh_rooms(s: AsyncSession, main: Account, rooms: RoomManager) -> i
     waiting for a seat come in (R-ROOM-8). How many rooms changed."""
     ids = [main.id, *(await s.scalars(select(Account.id).where(Account.parent_id == main.id)))]
     n = 0
-    for ev in await s.scalars(select(Event).where(Event.account_id.in_(ids), Event.status.in_(("live", "planned")))):
+    for ev in await s.scalars(
+        select(Event).where(Event.account_id.in_(ids), Event.status.in_(("live", "planned")))
+    ):
         room = rooms.find(ev.room_id)
         if room is None or room.settings.state == "ended":
             continue
@@ -124,11 +144,13 @@ async def refresh_rooms(s: AsyncSession, main: Account, rooms: RoomManager) -> i
     return n
 
 
-async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str, rooms: RoomManager) -> dict[str, Any]:
+async def change_plan(
+    s: AsyncSession, p: Principal, plan: str, period: str, rooms: RoomManager
+) -> dict[str, Any]:
     """R-BILL-2/-4: the main account moves from the trial to a paid plan (or between paid plans); never back
     to the trial. Taking payment is the billing module's part. The webhook billing.plan_changed goes out, the
-    open rooms get the new limits at once, even a full one (:func:`refresh_rooms`); returns :func:`billing` with
-    a ``notice`` of what the change did to the additional users.
+    open rooms get the new limits at once, even a full one (:func:`refresh_rooms`); returns :func:`billing`
+    with a ``notice`` of what the change did to the additional users.
 
     R-ACC-2: additional users need the Live or Automated plan. The original lets the main account move down to
     "any available paid plan" (seed FAQ: "можно также понизить категорию тарифного плана и перейти на любую
@@ -138,11 +160,17 @@ async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str, roo
     Live or Automated switches them on again, as many as the extra_users add-on allows."""
     p.require_main("change the plan")
     if plan not in plans.PAID_PLANS:
-        raise ControlError("bad_request", f"'plan' must be one of {', '.join(plans.PAID_PLANS)} (there is no "
-                           "way back to the trial, R-BILL-4)")
+        raise ControlError(
+            "bad_request",
+            f"'plan' must be one of {', '.join(plans.PAID_PLANS)} (there is no "
+            "way back to the trial, R-BILL-4)",
+        )
     p.main.plan, p.main.period, p.main.trial_ends_at = plan, period, None
-    extra = list(await s.scalars(select(User).where(User.account_id == p.main.id, User.role == "additional")
-                                 .order_by(User.id)))
+    extra = list(
+        await s.scalars(
+            select(User).where(User.account_id == p.main.id, User.role == "additional").order_by(User.id)
+        )
+    )
     change = PlanChange([], [])
     if not plans.PLANS[plan].additional_users:
         for user in extra:
@@ -153,33 +181,48 @@ async def change_plan(s: AsyncSession, p: Principal, plan: str, period: str, roo
             await s.execute(delete(Session).where(Session.user_id.in_(change.deactivated)))
     else:
         free = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
-        free -= sum(1 for u in extra if u.active or not deactivated(u))       # active or still invited
+        free -= sum(1 for u in extra if u.active or not deactivated(u))  # active or still invited
         for user in extra:
             if free > 0 and deactivated(user):
                 user.active = True
                 change.reactivated.append(user.id)
                 free -= 1
-    await webhooks.emit(s, p.main.id, "billing.plan_changed",
-                        {"plan": plan, "period": period,
-                         "deactivatedUsers": change.deactivated, "reactivatedUsers": change.reactivated})
+    await webhooks.emit(
+        s,
+        p.main.id,
+        "billing.plan_changed",
+        {
+            "plan": plan,
+            "period": period,
+            "deactivatedUsers": change.deactivated,
+            "reactivatedUsers": change.reactivated,
+        },
+    )
     await refresh_rooms(s, p.main, rooms)
     return {**billing(p), "notice": change.notice}
 
 
-async def buy_addon(s: AsyncSession, p: Principal, addon: str, quantity: int, rooms: RoomManager) -> dict[str, Any]:
-    """R-ACC-4: only the main account buys add-ons; they need a paid plan (payment details, R-BILL-2). The webhook
-    billing.addon_added goes out and the open rooms get the new limits at once (e.g. extra cameras); returns
-    :func:`billing`."""
+async def buy_addon(
+    s: AsyncSession, p: Principal, addon: str, quantity: int, rooms: RoomManager
+) -> dict[str, Any]:
+    """R-ACC-4: only the main account buys add-ons; they need a paid plan (payment details, R-BILL-2). The
+    webhook billing.addon_added goes out and the open rooms get the new limits at once (e.g. extra
+    cameras); returns :func:`billing`."""
     p.require_main("buy add-ons")
     if p.main.plan == "trial":
-        raise ControlError("plan_required", "add-ons are bought on a paid plan; the trial has no payment "
-                           "details (R-ACC-1, R-BILL-2)", 402)
+        raise ControlError(
+            "plan_required",
+            "add-ons are bought on a paid plan; the trial has no payment details (R-ACC-1, R-BILL-2)",
+            402,
+        )
     if addon == "extra_users" and not plans.PLANS[p.main.plan].additional_users:
         raise ControlError("plan_required", "additional users need the Live or Automated plan (R-ACC-2)", 402)
     addons = dict(p.main.addons or {})
     total = int(addons.get(addon, 0)) + quantity
     if addon == "extra_users" and total > plans.MAX_ADDITIONAL_USERS:
-        raise ControlError("limit_reached", f"at most {plans.MAX_ADDITIONAL_USERS} additional users (R-ACC-2)", 409)
+        raise ControlError(
+            "limit_reached", f"at most {plans.MAX_ADDITIONAL_USERS} additional users (R-ACC-2)", 409
+        )
     if addon == "extra_cameras" and total > 3:
         raise ControlError("limit_reached", "at most 3 extra camera feeds (7 in all, R-MEDIA-5)", 409)
     addons[addon] = total

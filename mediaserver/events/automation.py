@@ -1,5 +1,5 @@
-"""Automated events (R-ROOM-4 "automated", R-AUTO-1): a prepared timeline plays by itself at a set time, with no
-presenter.
+"""Automated events (R-ROOM-4 "automated", R-AUTO-1): a prepared timeline plays by itself at a set time, with
+no presenter.
 
 The timeline is ``Event.options["timeline"]``: components (recorded video, video, presentation, poll, call to
 action, chat module), each with a ``start`` and a ``duration`` in seconds from the beginning of the session; a
@@ -9,21 +9,22 @@ component ends; an event without components lasts ``duration_minutes``.
 
 The clock (mediaserver.events.clock, run by the dispatcher's sweep) starts a due automated event through the
 same :func:`mediaserver.events.lifecycle.start_event` as every other start, so R-ROOM-5 (one live event per
-account unless the parallel-sessions add-on) holds for it too. A start that cannot happen (another live event, or a
-server that was down for the whole timeline) is not dropped: the event gets the status ``failed`` with the reason
-in ``Event.automation`` (:func:`fail`), stays on the dashboard, and the organiser gets the webhook
-``event.failed`` and an e-mail; a new ``startsAt`` plans it again. When the timeline has played, the same clock
-ends the event through :func:`mediaserver.events.lifecycle.end_event`: it goes to the history and its attendees
-to the thank-you page and e-mail (R-STAT-3). This module decides (what is due, how long a timeline lasts); the
-clock acts, so the life cycle can use this module's rules without a cycle.
+account unless the parallel-sessions add-on) holds for it too. A start that cannot happen (another live event,
+or a server that was down for the whole timeline) is not dropped: the event gets the status ``failed`` with
+the reason in ``Event.automation`` (:func:`fail`), stays on the dashboard, and the organiser gets the webhook
+``event.failed`` and an e-mail; a new ``startsAt`` plans it again. When the timeline has played, the same
+clock ends the event through :func:`mediaserver.events.lifecycle.end_event`: it goes to the history and its
+attendees to the thank-you page and e-mail (R-STAT-3). This module decides (what is due, how long a timeline
+lasts); the clock acts, so the life cycle can use this module's rules without a cycle.
 
 Playing does not push media through the SFU: the room page of an admitted attendee asks for the timeline
-(:func:`attendee_playback`, which checks their join token, then :func:`playback`) and plays its files from short-lived signed ``/play`` URLs (the on-demand watch URLs of
-mediaserver.events.ondemand), everyone at the same position, ``now - the session's start``, with no seeking or pausing
-("attendees must come on time": whoever comes late comes in mid-way, as into a live webinar). The session's real
-start is the zero of the timeline, so nobody misses its first seconds when the clock starts it a little after
-``startsAt``.
+(:func:`attendee_playback`, which checks their join token, then :func:`playback`) and plays its files from
+short-lived signed ``/play`` URLs (the on-demand watch URLs of mediaserver.events.ondemand), everyone at the
+same position, ``now - the session's start``, with no seeking or pausing ("attendees must come on time":
+whoever comes late comes in mid-way, as into a live webinar). The session's real start is the zero of the
+timeline, so nobody misses its first seconds when the clock starts it a little after ``startsAt``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,7 +44,7 @@ from mediaserver.store.models import Event, EventSession, LibraryFile, User
 
 log = logging.getLogger("mediaserver.events.automation")
 
-MEDIA = ("recording", "video", "presentation")        # components that show a library file on the stage
+MEDIA = ("recording", "video", "presentation")  # components that show a library file on the stage
 # What a browser shows of a presentation by itself: a PDF, or a slide as an image.
 PRESENTATION_TYPES = {"pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg"}
 
@@ -68,7 +69,8 @@ def content_type(component: str, name: str) -> str | None:
 
 
 def file_ids(ev: Event) -> set[int]:
-    """The library files the event's timeline plays (the /play URLs of mediaserver.events.ondemand serve these)."""
+    """The library files the event's timeline plays (the /play URLs of mediaserver.events.ondemand serve
+    these)."""
     return {int(i["fileId"]) for i in timeline(ev) if i.get("component") in MEDIA and i.get("fileId")}
 
 
@@ -83,19 +85,32 @@ async def check(s: AsyncSession, ev: Event) -> None:
         if not file_id:
             continue
         if component not in MEDIA:
-            raise ControlError("bad_request", f"timeline item {n + 1}: a {component} shows no file; 'fileId' is "
-                               f"for {', '.join(MEDIA)}")
+            raise ControlError(
+                "bad_request",
+                f"timeline item {n + 1}: a {component} shows no file; 'fileId' is for {', '.join(MEDIA)}",
+            )
         f = await s.get(LibraryFile, int(file_id))
         if f is None or f.account_id != ev.account_id:
-            raise ControlError("not_found", f"timeline item {n + 1}: no file {file_id} in this account's file "
-                               "library ('fileId')", 404)
+            raise ControlError(
+                "not_found",
+                f"timeline item {n + 1}: no file {file_id} in this account's file library ('fileId')",
+                404,
+            )
         if f.status != "complete":
-            raise ControlError("file_incomplete", f"timeline item {n + 1}: {f.name!r} is still uploading", 409)
+            raise ControlError(
+                "file_incomplete", f"timeline item {n + 1}: {f.name!r} is still uploading", 409
+            )
         if content_type(component, f.name) is None:
-            wanted = ("a PDF, PNG or JPG file (convert other slide formats to PDF)" if component == "presentation"
-                      else "a video file")
-            raise ControlError("unsupported_file", f"timeline item {n + 1}: {f.name!r} cannot be shown as a "
-                               f"{component}; use {wanted}", 415)
+            wanted = (
+                "a PDF, PNG or JPG file (convert other slide formats to PDF)"
+                if component == "presentation"
+                else "a video file"
+            )
+            raise ControlError(
+                "unsupported_file",
+                f"timeline item {n + 1}: {f.name!r} cannot be shown as a {component}; use {wanted}",
+                415,
+            )
 
 
 def rescheduled(ev: Event, data: dict[str, Any]) -> None:
@@ -108,15 +123,22 @@ def refuse_failed(ev: Event) -> None:
     """Joining an automated event that could not start: say so instead of a lobby that never opens."""
     if ev.status == "failed":
         reason = (ev.automation or {}).get("message") or "it could not start"
-        raise ControlError("not_started", f"this automated event did not take place at its time: {reason}", 409)
+        raise ControlError(
+            "not_started", f"this automated event did not take place at its time: {reason}", 409
+        )
 
 
 # ---------------------------------------------------------------- what the clock needs
 
+
 async def open_session(s: AsyncSession, ev: Event) -> EventSession | None:
     """The event's session that is running, if any."""
-    return await s.scalar(select(EventSession).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
-                          .order_by(EventSession.id.desc()).limit(1))
+    return await s.scalar(
+        select(EventSession)
+        .where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
+        .order_by(EventSession.id.desc())
+        .limit(1)
+    )
 
 
 async def fail(s: AsyncSession, ev: Event, code: str, message: str, now: dt.datetime, base_url: str) -> None:
@@ -127,61 +149,101 @@ async def fail(s: AsyncSession, ev: Event, code: str, message: str, now: dt.date
     ev.automation = {"state": "failed", "code": code, "message": message, "failedAt": now.isoformat()}
     ev.updated_at = now
     ref = {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}
-    await webhooks.emit(s, ev.account_id, "event.failed", {"event": ref, "reason": {"code": code, "message": message},
-                                                          "startsAt": ev.starts_at})
+    await webhooks.emit(
+        s,
+        ev.account_id,
+        "event.failed",
+        {"event": ref, "reason": {"code": code, "message": message}, "startsAt": ev.starts_at},
+    )
     owner = await s.get(User, ev.owner_id)
     if owner is not None:
         when = ""
         if ev.starts_at is not None:
             try:
                 when = localtime.wall_clock(ev.starts_at, ev.timezone)
-            except ControlError:            # an unknown zone: the organiser still learns when, in UTC
+            except ControlError:  # an unknown zone: the organiser still learns when, in UTC
                 when = ev.starts_at.strftime("%Y-%m-%d %H:%M UTC")
-        await mail.queue(s, ev.account_id, "automation_failed", owner.email, owner.language, {
-            "name": owner.name, "event": ev.name, "when": when, "reason": message,
-            "link": f"{base_url}/dashboard#event={ev.id}"})
+        await mail.queue(
+            s,
+            ev.account_id,
+            "automation_failed",
+            owner.email,
+            owner.language,
+            {
+                "name": owner.name,
+                "event": ev.name,
+                "when": when,
+                "reason": message,
+                "link": f"{base_url}/dashboard#event={ev.id}",
+            },
+        )
 
 
 # ---------------------------------------------------------------- playing
+
 
 async def playback(s: AsyncSession, ev: Event, secret: str, ttl: int, now: dt.datetime) -> dict[str, Any]:
     """What an admitted attendee's page plays: the state, the session's start (the zero of the timeline), the
     server's time (to correct the browser's clock), the position, and, while live, the components with signed
     watch URLs of their files. Before the start and after the end the components are not given out."""
-    out: dict[str, Any] = {"status": ev.status, "startsAt": ev.starts_at, "startedAt": None, "endsAt": None,
-                           "serverTime": now, "position": None, "length": length(ev),
-                           "thankYouUrl": ev.thank_you_url or None, "items": [],
-                           "reason": (ev.automation or {}).get("message") if ev.status == "failed" else None}
+    out: dict[str, Any] = {
+        "status": ev.status,
+        "startsAt": ev.starts_at,
+        "startedAt": None,
+        "endsAt": None,
+        "serverTime": now,
+        "position": None,
+        "length": length(ev),
+        "thankYouUrl": ev.thank_you_url or None,
+        "items": [],
+        "reason": (ev.automation or {}).get("message") if ev.status == "failed" else None,
+    }
     session = await open_session(s, ev) if ev.status == "live" else None
     if session is None:
         return out
     started = session.started_at
-    out.update(startedAt=started, endsAt=started + dt.timedelta(seconds=out["length"]),
-               position=max(0.0, (now - started).total_seconds()))
+    out.update(
+        startedAt=started,
+        endsAt=started + dt.timedelta(seconds=out["length"]),
+        position=max(0.0, (now - started).total_seconds()),
+    )
     files: dict[int, LibraryFile] = {}
     for file_id in file_ids(ev):
         f = await s.get(LibraryFile, file_id)
         if f is not None and f.account_id == ev.account_id and f.status == "complete":
             files[file_id] = f
     for item in timeline(ev):
-        shown = {k: item.get(k) for k in ("component", "start", "duration", "ref", "text", "url", "buttonText")}
+        shown = {
+            k: item.get(k) for k in ("component", "start", "duration", "ref", "text", "url", "buttonText")
+        }
         shown["media"] = None
         f = files.get(int(item.get("fileId") or 0))
-        kind = content_type(item["component"], f.name) if f is not None and item["component"] in MEDIA else None
+        kind = (
+            content_type(item["component"], f.name) if f is not None and item["component"] in MEDIA else None
+        )
         if f is not None and kind is not None:
             token, expires = ondemand.sign_watch(secret, f.id, ev.id, ttl)
-            shown["media"] = {"url": f"/play/{token}", "contentType": kind, "name": f.name,
-                              "expiresAt": dt.datetime.fromtimestamp(expires, dt.timezone.utc)}
+            shown["media"] = {
+                "url": f"/play/{token}",
+                "contentType": kind,
+                "name": f.name,
+                "expiresAt": dt.datetime.fromtimestamp(expires, dt.timezone.utc),
+            }
         out["items"].append(shown)
     return out
 
 
-async def attendee_playback(s: AsyncSession, room_id: str, join_token: str, secret: str, ttl: int,
-                            now: dt.datetime) -> dict[str, Any]:
-    """:func:`playback` of the automated event of a room ID, for those the public join let in: 404 for no such
-    event, 403 without a valid join token for this very room, 409 for an event that is not automated (R-ROOM-4)."""
-    ev = await s.scalar(select(Event).where(Event.room_id == room_id)) \
-        if room_id.isdigit() and len(room_id) == 9 else None
+async def attendee_playback(
+    s: AsyncSession, room_id: str, join_token: str, secret: str, ttl: int, now: dt.datetime
+) -> dict[str, Any]:
+    """:func:`playback` of the automated event of a room ID, for those the public join let in: 404 for no
+    such event, 403 without a valid join token for this very room, 409 for an event that is not automated
+    (R-ROOM-4)."""
+    ev = (
+        await s.scalar(select(Event).where(Event.room_id == room_id))
+        if room_id.isdigit() and len(room_id) == 9
+        else None
+    )
     if ev is None:
         raise not_found("event with this room ID")
     try:

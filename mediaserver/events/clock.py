@@ -1,11 +1,12 @@
 """The events' clock (R-ROOM-4, R-AUTO-1): what happens to events by time alone. Sessions whose room has ended
 are closed; automated events start by themselves at their time and end when their timeline has played (a start
-that cannot happen is recorded as failed, mediaserver.events.automation); a scheduled event whose day has passed
-leaves the dashboard, and if it never ran nothing of it is kept and its payers are told.
+that cannot happen is recorded as failed, mediaserver.events.automation); a scheduled event whose day has
+passed leaves the dashboard, and if it never ran nothing of it is kept and its payers are told.
 
 The dispatcher's sweep (mediaserver.outbox.dispatch) runs :class:`EventClock` as one of its chores; the
 composition root (mediaserver.app) wires it. This module sits above the life cycle and automation, which is
 what lets automation's rules stay free of the life cycle."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,14 +32,24 @@ class EventClock:
         await sweep(s, self.rooms, self.base_url, self.payers, now)
 
 
-async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, payers: lifecycle.Payers,
-                now: dt.datetime | None = None) -> None:
+async def sweep(
+    s: AsyncSession,
+    rooms: RoomManager,
+    base_url: str,
+    payers: lifecycle.Payers,
+    now: dt.datetime | None = None,
+) -> None:
     """Everything that is due at ``now`` (see the module's docstring)."""
     now = now or utcnow()
     await lifecycle.reconcile(s, rooms, now=now, base_url=base_url)
     await run_automated(s, rooms, base_url, now)
-    past = await s.scalars(select(Event).where(Event.kind.in_(("scheduled", "automated")), Event.status == "planned",
-                                               Event.starts_at.is_not(None)))
+    past = await s.scalars(
+        select(Event).where(
+            Event.kind.in_(("scheduled", "automated")),
+            Event.status == "planned",
+            Event.starts_at.is_not(None),
+        )
+    )
     for ev in list(past):
         assert ev.starts_at is not None
         tz = localtime.zone(ev.timezone)
@@ -46,19 +57,30 @@ async def sweep(s: AsyncSession, rooms: RoomManager, base_url: str, payers: life
             if ev.ran:
                 ev.status = "done"
             else:
-                await payers(s, ev, now)        # it never took place: its payers are told (R-BILL-10)
+                await payers(s, ev, now)  # it never took place: its payers are told (R-BILL-10)
                 await s.delete(ev)
 
 
 async def run_automated(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.datetime) -> None:
     """Automated events: start the due ones, end the ones whose timeline has played (R-AUTO-1)."""
-    due = list(await s.scalars(select(Event).where(Event.kind == "automated", Event.status == "planned",
-                                                   Event.starts_at <= now).order_by(Event.starts_at, Event.id)))
+    due = list(
+        await s.scalars(
+            select(Event)
+            .where(Event.kind == "automated", Event.status == "planned", Event.starts_at <= now)
+            .order_by(Event.starts_at, Event.id)
+        )
+    )
     for ev in due:
         assert ev.starts_at is not None
         if ev.starts_at + dt.timedelta(seconds=automation.length(ev)) <= now:
-            await automation.fail(s, ev, "missed", "the server was not running at any time between its start and "
-                                  "the end of its timeline", now, base_url)
+            await automation.fail(
+                s,
+                ev,
+                "missed",
+                "the server was not running at any time between its start and the end of its timeline",
+                now,
+                base_url,
+            )
             continue
         try:
             async with s.begin_nested():

@@ -1,7 +1,8 @@
-"""Coming into a room by its ID (R-ROOM-1, -6, -7, -9): what anyone with the ID may know about it, and the join
-that gives a join token. A room ID names an instant room (made with POST /api/v1/rooms, held in memory) or an
-event's room (the event keeps its ID while no room is in memory); an event's room goes through the event's
-access rules (mediaserver.events.registration.join)."""
+"""Coming into a room by its ID (R-ROOM-1, -6, -7, -9): what anyone with the ID may know about it, and the
+join that gives a join token. A room ID names an instant room (made with POST /api/v1/rooms, held in
+memory) or an event's room (the event keeps its ID while no room is in memory); an event's room goes
+through the event's access rules (mediaserver.events.registration.join)."""
+
 from __future__ import annotations
 
 import hmac
@@ -17,7 +18,7 @@ from mediaserver.rtc.room_rules import check_person, entry_status
 from mediaserver.rtc.rooms import Room, RoomManager
 from mediaserver.store.models import Event
 
-JOIN_TTL = 6 * 3600          # seconds a join token from the room page is valid
+JOIN_TTL = 6 * 3600  # seconds a join token from the room page is valid
 
 
 async def event_of_room(s: AsyncSession, room_id: str) -> Event | None:
@@ -38,21 +39,32 @@ async def room_info(s: AsyncSession, rooms: RoomManager, room_id: str) -> dict[s
     room = rooms.find(room_id)
     ev = await event_of_room(s, room_id) if room is None else None
     if ev is not None:
-        return {"id": ev.room_id, "name": ev.name, "type": ev.room_type, "language": ev.language,
-                "agenda": ev.agenda, "message": ev.lobby_message, "locked": False,
-                "state": {"planned": "lobby"}.get(ev.status, "ended" if ev.status == "done" else "live"),
-                "url": f"/room/{ev.room_id}", "participants": 0, "access": ev.access, "event": True}
+        return {
+            "id": ev.room_id,
+            "name": ev.name,
+            "type": ev.room_type,
+            "language": ev.language,
+            "agenda": ev.agenda,
+            "message": ev.lobby_message,
+            "locked": False,
+            "state": {"planned": "lobby"}.get(ev.status, "ended" if ev.status == "done" else "live"),
+            "url": f"/room/{ev.room_id}",
+            "participants": 0,
+            "access": ev.access,
+            "event": True,
+        }
     room = _instant(rooms, room_id)
     info = {**room.settings.public(), "participants": room.seated()}
     info.pop("pin")
     return info
 
 
-async def join(s: AsyncSession, rooms: RoomManager, room_id: str, body: dict[str, Any], secret: str,
-               watch_ttl: int) -> dict[str, Any]:
-    """A join token for the room (R-ROOM-7): ``body`` carries the person's name and e-mail, and a hostKey or
-    presenterKey for those roles (an event's room also a password or personal token). An instant room refuses a
-    wrong key (403), and a locked or ended room now, with a clear reason."""
+async def join(
+    s: AsyncSession, rooms: RoomManager, room_id: str, body: dict[str, Any], secret: str, watch_ttl: int
+) -> dict[str, Any]:
+    """A join token for the room (R-ROOM-7): ``body`` carries the person's name and e-mail, and a hostKey
+    or presenterKey for those roles (an event's room also a password or personal token). An instant room
+    refuses a wrong key (403), and a locked or ended room now, with a clear reason."""
     ev = await event_of_room(s, room_id)
     if ev is not None:
         return await registration.join(s, ev, body, rooms, secret, watch_ttl)

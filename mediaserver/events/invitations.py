@@ -1,6 +1,7 @@
-"""Invitations (R-ROOM-10, -11): inviting by address, contact or group, re-sending after a change, the personal
-join link and token, the invitee's Decline and Add-to-calendar buttons, and the dial-in details the e-mail
-carries."""
+"""Invitations (R-ROOM-10, -11): inviting by address, contact or group, re-sending after a change, the
+personal join link and token, the invitee's Decline and Add-to-calendar buttons, and the dial-in details
+the e-mail carries."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,8 +20,16 @@ from mediaserver.store.db import utcnow
 from mediaserver.store.models import Account, Contact, ContactGroup, Event, GroupMember, Invitation, User
 
 
-async def invite(s: AsyncSession, p: Principal, event_id: int, emails: list[str], contact_ids: list[int],
-                 group_ids: list[int], role: str, settings: Any) -> list[Invitation]:
+async def invite(
+    s: AsyncSession,
+    p: Principal,
+    event_id: int,
+    emails: list[str],
+    contact_ids: list[int],
+    group_ids: list[int],
+    role: str,
+    settings: Any,
+) -> list[Invitation]:
     """Invite by pasted addresses, address-book contacts and contact groups, before or during the event."""
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "done":
@@ -29,32 +38,46 @@ async def invite(s: AsyncSession, p: Principal, event_id: int, emails: list[str]
     for e in emails:
         people.setdefault(check_email(e), "")
     if contact_ids:
-        rows = list(await s.scalars(select(Contact).where(Contact.id.in_(contact_ids),
-                                                          Contact.account_id == p.account.id)))
+        rows = list(
+            await s.scalars(
+                select(Contact).where(Contact.id.in_(contact_ids), Contact.account_id == p.account.id)
+            )
+        )
         if len(rows) != len(set(contact_ids)):
             raise not_found("contact")
         for c in rows:
             if c.email:
                 people.setdefault(c.email.lower(), c.name)
     if group_ids:
-        groups = list(await s.scalars(select(ContactGroup.id).where(ContactGroup.id.in_(group_ids),
-                                                                    ContactGroup.account_id == p.account.id)))
+        groups = list(
+            await s.scalars(
+                select(ContactGroup.id).where(
+                    ContactGroup.id.in_(group_ids), ContactGroup.account_id == p.account.id
+                )
+            )
+        )
         if len(groups) != len(set(group_ids)):
             raise not_found("contact group")
-        members = await s.scalars(select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id)
-                                  .where(GroupMember.group_id.in_(group_ids)))
+        members = await s.scalars(
+            select(Contact)
+            .join(GroupMember, GroupMember.contact_id == Contact.id)
+            .where(GroupMember.group_id.in_(group_ids))
+        )
         for c in members:
             if c.email:
                 people.setdefault(c.email.lower(), c.name)
     if not people:
-        raise ControlError("bad_request", "nobody to invite: give e-mail addresses, contacts or groups with "
-                           "e-mail addresses")
+        raise ControlError(
+            "bad_request", "nobody to invite: give e-mail addresses, contacts or groups with e-mail addresses"
+        )
     existing = {i.email: i for i in await s.scalars(select(Invitation).where(Invitation.event_id == ev.id))}
     out = []
     for email, name in people.items():
         inv = existing.get(email)
         if inv is None:
-            inv = Invitation(event_id=ev.id, email=email, name=name, role=role, token=secrets.token_urlsafe(18))
+            inv = Invitation(
+                event_id=ev.id, email=email, name=name, role=role, token=secrets.token_urlsafe(18)
+            )
             s.add(inv)
             await s.flush()
         elif role == "presenter":
@@ -64,8 +87,9 @@ async def invite(s: AsyncSession, p: Principal, event_id: int, emails: list[str]
     return out
 
 
-async def resend(s: AsyncSession, p: Principal, event_id: int, invitation_ids: list[int] | None,
-                 settings: Any) -> list[Invitation]:
+async def resend(
+    s: AsyncSession, p: Principal, event_id: int, invitation_ids: list[int] | None, settings: Any
+) -> list[Invitation]:
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "done":
         raise ControlError("conflict", "this event is over", 409)
@@ -81,7 +105,9 @@ async def resend(s: AsyncSession, p: Principal, event_id: int, invitation_ids: l
 
 
 def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:
-    link = f"{base_url}/{'watch' if ev.kind == 'on_demand' else 'room'}/{ev.room_id}"   # R-AUTO-2: the watch page
+    link = (
+        f"{base_url}/{'watch' if ev.kind == 'on_demand' else 'room'}/{ev.room_id}"  # R-AUTO-2: the watch page
+    )
     if inv is not None and inv.role == "presenter":
         return f"{link}?presenter={inv.token}"
     if inv is not None and ev.access in ("token", "paid"):
@@ -90,7 +116,9 @@ def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:
 
 
 async def invitation_by_token(s: AsyncSession, token: str) -> tuple[Invitation, Event]:
-    inv = await s.scalar(select(Invitation).where(Invitation.token == token)) if 8 <= len(token) <= 64 else None
+    inv = (
+        await s.scalar(select(Invitation).where(Invitation.token == token)) if 8 <= len(token) <= 64 else None
+    )
     ev = await s.get(Event, inv.event_id) if inv is not None else None
     if inv is None or ev is None:
         raise not_found("invitation")
@@ -98,14 +126,21 @@ async def invitation_by_token(s: AsyncSession, token: str) -> tuple[Invitation, 
 
 
 async def decline_invitation(s: AsyncSession, token: str) -> tuple[Invitation, Event, bool]:
-    """The invitee's Decline button (R-ROOM-11): recorded once (webhook invitation.declined); whether it is new."""
+    """The invitee's Decline button (R-ROOM-11): recorded once (webhook invitation.declined); whether it is
+    new."""
     inv, ev = await invitation_by_token(s, token)
     if inv.declined_at is not None:
         return inv, ev, False
     inv.declined_at = utcnow()
-    await webhooks.emit(s, ev.account_id, "invitation.declined", {
-        "event": public_ref(ev), "invitation": {"id": inv.id, "email": inv.email, "name": inv.name,
-                                                 "role": inv.role}})
+    await webhooks.emit(
+        s,
+        ev.account_id,
+        "invitation.declined",
+        {
+            "event": public_ref(ev),
+            "invitation": {"id": inv.id, "email": inv.email, "name": inv.name, "role": inv.role},
+        },
+    )
     return inv, ev, True
 
 
@@ -119,25 +154,43 @@ def calendar_ics(ev: Event, inv: Invitation, base_url: str) -> str:
         return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
     def text(v: str) -> str:
-        return v.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r", "").replace(
-            "\n", "\\n")
+        return (
+            v.replace("\\", "\\\\")
+            .replace(";", "\\;")
+            .replace(",", "\\,")
+            .replace("\r", "")
+            .replace("\n", "\\n")
+        )
 
-    def fold(line: str) -> list[str]:       # lines of at most 75 octets (RFC 5545 3.1)
+    def fold(line: str) -> list[str]:  # lines of at most 75 octets (RFC 5545 3.1)
         parts, cur, limit = [], "", 75
         for ch in line:
             if len((cur + ch).encode()) > limit:
                 parts.append(cur)
-                cur, limit = "", 74             # a continuation line starts with a space
+                cur, limit = "", 74  # a continuation line starts with a space
             cur += ch
         return [*parts[:1], *(" " + p for p in parts[1:]), (" " if parts else "") + cur]
 
     link = join_link(base_url, ev, inv)
     end = ev.starts_at + dt.timedelta(minutes=max(1, ev.duration_minutes or 60))
     about = "\n".join([link, f"Room ID: {ev.room_id}", *([ev.agenda] if ev.agenda else [])])
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//mediaserver//events//EN", "METHOD:PUBLISH",
-             "BEGIN:VEVENT", f"UID:event-{ev.id}-{inv.id}@mediaserver", f"DTSTAMP:{stamp(utcnow())}",
-             f"DTSTART:{stamp(ev.starts_at)}", f"DTEND:{stamp(end)}", f"SUMMARY:{text(ev.name)}",
-             f"DESCRIPTION:{text(about)}", f"URL:{link}", f"LOCATION:{text(link)}", "END:VEVENT", "END:VCALENDAR"]
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//mediaserver//events//EN",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:event-{ev.id}-{inv.id}@mediaserver",
+        f"DTSTAMP:{stamp(utcnow())}",
+        f"DTSTART:{stamp(ev.starts_at)}",
+        f"DTEND:{stamp(end)}",
+        f"SUMMARY:{text(ev.name)}",
+        f"DESCRIPTION:{text(about)}",
+        f"URL:{link}",
+        f"LOCATION:{text(link)}",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
     return "\r\n".join(part for line in lines for part in fold(line)) + "\r\n"
 
 
@@ -151,14 +204,32 @@ async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings
     when = "" if ev.starts_at is None else localtime.wall_clock(ev.starts_at, ev.timezone)
     personal = ev.access in ("token", "paid") or inv.role == "presenter"
     numbers = ", ".join(settings.dial_in_numbers) if ev.dial_in else ""
-    await mail.queue(s, ev.account_id, "invitation", inv.email, ev.language, {
-        "name": inv.name or inv.email, "event": ev.name, "when": when or ev.kind.replace("_", " "),
-        "organiser": owner.name, "role": inv.role, "link": join_link(settings.public_url, ev, inv),
-        "room_id": ev.room_id, "token": inv.token if personal else "", "numbers": numbers,
-        "pin": dial_in_pin(ev), "agenda": ev.agenda, "blocks": brand.get("emailBlocks"), "logo": brand.get("logo"),
-        "decline_link": f"{settings.public_url}/i/{inv.token}/decline",
-        "calendar_link": f"{settings.public_url}/i/{inv.token}/calendar.ics" if ev.starts_at else "",
-        "signature": brand.get("signature") or account.signature, "password_note": ev.access == "password"})
+    await mail.queue(
+        s,
+        ev.account_id,
+        "invitation",
+        inv.email,
+        ev.language,
+        {
+            "name": inv.name or inv.email,
+            "event": ev.name,
+            "when": when or ev.kind.replace("_", " "),
+            "organiser": owner.name,
+            "role": inv.role,
+            "link": join_link(settings.public_url, ev, inv),
+            "room_id": ev.room_id,
+            "token": inv.token if personal else "",
+            "numbers": numbers,
+            "pin": dial_in_pin(ev),
+            "agenda": ev.agenda,
+            "blocks": brand.get("emailBlocks"),
+            "logo": brand.get("logo"),
+            "decline_link": f"{settings.public_url}/i/{inv.token}/decline",
+            "calendar_link": f"{settings.public_url}/i/{inv.token}/calendar.ics" if ev.starts_at else "",
+            "signature": brand.get("signature") or account.signature,
+            "password_note": ev.access == "password",
+        },
+    )
     inv.sent_count += 1
     inv.sent_version = ev.settings_version
     inv.last_sent_at = utcnow()

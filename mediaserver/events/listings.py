@@ -1,5 +1,6 @@
-"""Read-only views of an event for its organiser and its public page: the invitations and registrations, page by
-page (R-ROOM-9, -10), and the branding its pages show (R-ROOM-11)."""
+"""Read-only views of an event for its organiser and its public page: the invitations and registrations,
+page by page (R-ROOM-9, -10), and the branding its pages show (R-ROOM-11)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,21 +17,27 @@ async def invitations(s: AsyncSession, ev: Event, offset: int, limit: int) -> tu
     """(a page of the event's invitations in the order they were made; how many in all)."""
     where = Invitation.event_id == ev.id
     total = await s.scalar(select(func.count()).select_from(Invitation).where(where))
-    rows = await s.scalars(select(Invitation).where(where).order_by(Invitation.id).offset(offset).limit(limit))
+    rows = await s.scalars(
+        select(Invitation).where(where).order_by(Invitation.id).offset(offset).limit(limit)
+    )
     return list(rows), int(total or 0)
 
 
-async def registrations(s: AsyncSession, ev: Event, offset: int, limit: int) -> tuple[list[Registration], int]:
+async def registrations(
+    s: AsyncSession, ev: Event, offset: int, limit: int
+) -> tuple[list[Registration], int]:
     """(a page of who registered, in order; how many in all)."""
     where = Registration.event_id == ev.id
     total = await s.scalar(select(func.count()).select_from(Registration).where(where))
-    rows = await s.scalars(select(Registration).where(where).order_by(Registration.id).offset(offset).limit(limit))
+    rows = await s.scalars(
+        select(Registration).where(where).order_by(Registration.id).offset(offset).limit(limit)
+    )
     return list(rows), int(total or 0)
 
 
 async def public_branding(s: AsyncSession, ev: Event) -> dict[str, Any]:
-    """R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's colour by
-    colour and background by background; the e-mail layout and signature stay private."""
+    """R-ROOM-11: what the pages show (logo, colours, backgrounds), the event's own over the account's
+    colour by colour and background by background; the e-mail layout and signature stay private."""
     account = await s.get(Account, ev.account_id)
     own, base = ev.branding or {}, (account.branding if account else None) or {}
     brand: dict[str, Any] = {}

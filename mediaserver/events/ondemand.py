@@ -7,14 +7,15 @@ comes, stores its recordings as library files with ``source == "recording"`` and
 Watching goes through the event's own access rules (:func:`mediaserver.events.registration.join`: open,
 password, personal token, registration), which end here: instead of a room join token the viewer gets a
 short-lived signed watch URL (``/play/<token>``, served with HTTP Range support by signaling/api/ondemand.py).
-Each view is an ``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views and
-unique viewers); with lead capture on (R-REC-5) the viewer's address also lands in a contact group
+Each view is an ``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views
+and unique viewers); with lead capture on (R-REC-5) the viewer's address also lands in a contact group
 (mediaserver.events.contact_groups).
 
-The seed FAQ (the Russian original, which wins) promises invitees "unlimited access" ("неограниченный доступ") to
-an on-demand webinar: the short life of a watch URL limits only the URL, not access; the invitation link gives
-a new one at any time (the watch page does so by itself when one runs out mid-video).
+The seed FAQ (the Russian original, which wins) promises invitees "unlimited access" ("неограниченный доступ")
+to an on-demand webinar: the short life of a watch URL limits only the URL, not access; the invitation link
+gives a new one at any time (the watch page does so by itself when one runs out mid-video).
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,7 +35,7 @@ from mediaserver.outbox import webhooks
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import Attendance, Event, Invitation, LibraryFile
 
-_PURPOSE = b"mediaserver watch url v1\n"     # domain separation: no other signed value of the server fits here
+_PURPOSE = b"mediaserver watch url v1\n"  # domain separation: no other signed value of the server fits here
 
 
 class WatchRefused(Exception):
@@ -43,12 +44,15 @@ class WatchRefused(Exception):
 
 # ---------------------------------------------------------------- signed watch URLs
 
+
 def _mac(secret: str, payload: str) -> str:
     digest = hmac.new(secret.encode(), _PURPOSE + payload.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def sign_watch(secret: str, file_id: int, event_id: int, ttl: int, now: float | None = None) -> tuple[str, int]:
+def sign_watch(
+    secret: str, file_id: int, event_id: int, ttl: int, now: float | None = None
+) -> tuple[str, int]:
     """A token for ``/play/<token>``: which file, for which event, until when (unix seconds); HMAC-SHA256."""
     expires = int(time.time() if now is None else now) + ttl
     payload = f"{file_id}.{event_id}.{expires}"
@@ -64,11 +68,14 @@ def verify_watch(secret: str, token: str, now: float | None = None) -> tuple[int
     if not hmac.compare_digest(parts[3].encode(), _mac(secret, payload).encode()):
         raise WatchRefused("this watch link is not valid; open the event's invitation link again")
     if int(parts[2]) < (time.time() if now is None else now):
-        raise WatchRefused("this watch link has expired; open the event's invitation link again for a new one")
+        raise WatchRefused(
+            "this watch link has expired; open the event's invitation link again for a new one"
+        )
     return int(parts[0]), int(parts[1])
 
 
 # ---------------------------------------------------------------- attaching a video
+
 
 async def attach(s: AsyncSession, ev: Event, file_id: int | None) -> None:
     """Set (or with None, clear) the video of an on-demand event: a finished video file of the event's own
@@ -77,55 +84,107 @@ async def attach(s: AsyncSession, ev: Event, file_id: int | None) -> None:
         ev.video_file_id = None
         return
     if ev.kind != "on_demand":
-        raise ControlError("bad_request", "'videoFileId' is for on-demand events, which play one video (R-ROOM-4); "
-                           "an automated event names its videos in its timeline (R-AUTO-1)")
+        raise ControlError(
+            "bad_request",
+            "'videoFileId' is for on-demand events, which play one video (R-ROOM-4); "
+            "an automated event names its videos in its timeline (R-AUTO-1)",
+        )
     f = await s.get(LibraryFile, file_id)
     if f is None or f.account_id != ev.account_id:
-        raise ControlError("not_found", f"no file {file_id} in this account's file library ('videoFileId')", 404)
+        raise ControlError(
+            "not_found", f"no file {file_id} in this account's file library ('videoFileId')", 404
+        )
     if f.status != "complete":
-        raise ControlError("file_incomplete", f"{f.name!r} is still uploading; attach it once the upload has "
-                           "finished", 409)
+        raise ControlError(
+            "file_incomplete", f"{f.name!r} is still uploading; attach it once the upload has finished", 409
+        )
     if video_type(f.name) is None:
-        raise ControlError("not_a_video", f"{f.name!r} is not a video; an on-demand event plays a file of type "
-                           f"{', '.join(VIDEO_TYPES)} (R-FILE-4)", 415)
+        raise ControlError(
+            "not_a_video",
+            f"{f.name!r} is not a video; an on-demand event plays a file of type "
+            f"{', '.join(VIDEO_TYPES)} (R-FILE-4)",
+            415,
+        )
     ev.video_file_id = f.id
 
 
 # ---------------------------------------------------------------- watching
 
-async def playback(s: AsyncSession, ev: Event, role: str, inv: Invitation | None, name: str, email: str,
-                   secret: str, ttl: int) -> dict[str, Any]:
+
+async def playback(
+    s: AsyncSession,
+    ev: Event,
+    role: str,
+    inv: Invitation | None,
+    name: str,
+    email: str,
+    secret: str,
+    ttl: int,
+) -> dict[str, Any]:
     """The answer to a viewer the access rules let in: a signed watch URL, counted as a view."""
     f = await s.get(LibraryFile, ev.video_file_id) if ev.video_file_id is not None else None
     if f is None or f.status != "complete" or f.account_id != ev.account_id:
-        raise ControlError("no_video", "this on-demand event has no video yet: the organiser has to attach one "
-                           "from the file library before it can be watched (R-AUTO-2)", 409)
+        raise ControlError(
+            "no_video",
+            "this on-demand event has no video yet: the organiser has to attach one "
+            "from the file library before it can be watched (R-AUTO-2)",
+            409,
+        )
     options = ev.options or {}
-    if role != "host":                   # the organiser previewing is not a view
+    if role != "host":  # the organiser previewing is not a view
         await _count_view(s, ev, name, email, ttl)
-        if options.get("leadCapture"):   # R-REC-5: the addresses of viewers land in a contact group
+        if options.get("leadCapture"):  # R-REC-5: the addresses of viewers land in a contact group
             await add_to_event_group(s, ev, "leads", "Leads", email.lower(), name)
     token, expires = sign_watch(secret, f.id, ev.id, ttl)
-    return {"token": None, "room": None, "role": "host" if role == "host" else "viewer",
-            "thankYouUrl": ev.thank_you_url or None,
-            "playback": {"url": f"/play/{token}", "expiresAt": dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat(),
-                         "contentType": video_type(f.name) or "application/octet-stream", "name": f.name,
-                         "size": f.size, "source": f.source, "allowSeek": bool(options.get("allowSeek", True))}}
+    return {
+        "token": None,
+        "room": None,
+        "role": "host" if role == "host" else "viewer",
+        "thankYouUrl": ev.thank_you_url or None,
+        "playback": {
+            "url": f"/play/{token}",
+            "expiresAt": dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat(),
+            "contentType": video_type(f.name) or "application/octet-stream",
+            "name": f.name,
+            "size": f.size,
+            "source": f.source,
+            "allowSeek": bool(options.get("allowSeek", True)),
+        },
+    }
 
 
 async def _count_view(s: AsyncSession, ev: Event, name: str, email: str, ttl: int) -> None:
-    """One view per viewer and watch-URL lifetime: asking again meanwhile (a reload, a renewed URL) is the same
-    view. Views are Attendance rows without a session (an on-demand event never goes live)."""
+    """One view per viewer and watch-URL lifetime: asking again meanwhile (a reload, a renewed URL) is the
+    same view. Views are Attendance rows without a session (an on-demand event never goes live)."""
     email = email.lower()
-    recent = await s.scalar(select(Attendance.id).where(
-        Attendance.event_id == ev.id, Attendance.role == "viewer", Attendance.email == email,
-        Attendance.joined_at > utcnow() - dt.timedelta(seconds=ttl)).limit(1))
+    recent = await s.scalar(
+        select(Attendance.id)
+        .where(
+            Attendance.event_id == ev.id,
+            Attendance.role == "viewer",
+            Attendance.email == email,
+            Attendance.joined_at > utcnow() - dt.timedelta(seconds=ttl),
+        )
+        .limit(1)
+    )
     if recent is not None:
         return
     s.add(Attendance(event_id=ev.id, session_id=None, name=name, email=email, role="viewer", thanked=True))
-    await webhooks.emit(s, ev.account_id, "participant.joined", {
-        "event": {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id},
-        "participant": {"name": name, "email": email, "role": "viewer"}})
+    await webhooks.emit(
+        s,
+        ev.account_id,
+        "participant.joined",
+        {
+            "event": {
+                "id": ev.id,
+                "name": ev.name,
+                "kind": ev.kind,
+                "status": ev.status,
+                "roomId": ev.room_id,
+            },
+            "participant": {"name": name, "email": email, "role": "viewer"},
+        },
+    )
 
 
 async def views(s: AsyncSession, ev: Event, offset: int, limit: int) -> tuple[list[Attendance], int, int]:
@@ -133,6 +192,11 @@ async def views(s: AsyncSession, ev: Event, offset: int, limit: int) -> tuple[li
     where = (Attendance.event_id == ev.id) & (Attendance.role == "viewer")
     total = await s.scalar(select(func.count()).select_from(Attendance).where(where))
     unique = await s.scalar(select(func.count(func.distinct(Attendance.email))).where(where))
-    rows = await s.scalars(select(Attendance).where(where).order_by(Attendance.joined_at.desc(),
-                                                                    Attendance.id.desc()).offset(offset).limit(limit))
+    rows = await s.scalars(
+        select(Attendance)
+        .where(where)
+        .order_by(Attendance.joined_at.desc(), Attendance.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return list(rows), int(total or 0), int(unique or 0)

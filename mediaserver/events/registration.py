@@ -1,6 +1,7 @@
-"""How people get into an event: registration (R-ROOM-9) and joining through the event's access rules (R-ROOM-6,
--7) to the usual join token of its room, or to a watch URL for an on-demand event (R-AUTO-2); the embed snippet
-for another site (R-ROOM-12)."""
+"""How people get into an event: registration (R-ROOM-9) and joining through the event's access rules
+(R-ROOM-6, -7) to the usual join token of its room, or to a watch URL for an on-demand event (R-AUTO-2);
+the embed snippet for another site (R-ROOM-12)."""
+
 from __future__ import annotations
 
 import html
@@ -23,17 +24,23 @@ from mediaserver.rtc.room_rules import check_person, entry_status
 from mediaserver.rtc.rooms import RoomManager
 from mediaserver.store.models import Account, Attendance, Event, EventSession, Invitation, Registration
 
-DEFAULT_FIELDS = ("firstName", "lastName", "email")        # R-ROOM-9
+DEFAULT_FIELDS = ("firstName", "lastName", "email")  # R-ROOM-9
 
 
 # ---------------------------------------------------------------- registration (R-ROOM-9)
 
+
 def registration_form(ev: Event) -> dict[str, Any]:
     reg = ev.registration or {}
-    return {"enabled": bool(reg.get("enabled")),
-            "fields": [{"name": f, "label": f, "type": "email" if f == "email" else "text", "required": True}
-                       for f in DEFAULT_FIELDS] + list(reg.get("fields") or []),
-            "redirectUrl": reg.get("redirectUrl") or None}
+    return {
+        "enabled": bool(reg.get("enabled")),
+        "fields": [
+            {"name": f, "label": f, "type": "email" if f == "email" else "text", "required": True}
+            for f in DEFAULT_FIELDS
+        ]
+        + list(reg.get("fields") or []),
+        "redirectUrl": reg.get("redirectUrl") or None,
+    }
 
 
 async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple[Registration, Event]:
@@ -55,7 +62,7 @@ async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple
     email = check_email(data.get("email"))
     given = data.get("fields") or {}
     answers: dict[str, Any] = {}
-    for f in form["fields"][len(DEFAULT_FIELDS):]:
+    for f in form["fields"][len(DEFAULT_FIELDS) :]:
         value = given.get(f["name"])
         if f.get("required") and (value is None or value == "" or value is False):
             raise ControlError("bad_request", f"the field {f['label']!r} is required")
@@ -72,24 +79,41 @@ async def register(s: AsyncSession, room_id: str, data: dict[str, Any]) -> tuple
         async with s.begin_nested():
             await s.flush()
     except IntegrityError:
-        raise ControlError("already_registered", "this e-mail address is already registered for this event", 409) \
-            from None
+        raise ControlError(
+            "already_registered", "this e-mail address is already registered for this event", 409
+        ) from None
     await _registrations_group(s, ev, row)
-    await webhooks.emit(s, ev.account_id, "participant.registered", {
-        "event": public_ref(ev), "registration": {"id": row.id, "email": email, "firstName": row.first_name,
-                                                  "lastName": row.last_name, "fields": answers}})
+    await webhooks.emit(
+        s,
+        ev.account_id,
+        "participant.registered",
+        {
+            "event": public_ref(ev),
+            "registration": {
+                "id": row.id,
+                "email": email,
+                "firstName": row.first_name,
+                "lastName": row.last_name,
+                "fields": answers,
+            },
+        },
+    )
     return row, ev
 
 
 async def _registrations_group(s: AsyncSession, ev: Event, reg: Registration) -> None:
     """R-ACC-6: registrations fill a contact group of the address book."""
-    await add_to_event_group(s, ev, "registrations", "Registrations", reg.email, f"{reg.first_name} {reg.last_name}")
+    await add_to_event_group(
+        s, ev, "registrations", "Registrations", reg.email, f"{reg.first_name} {reg.last_name}"
+    )
 
 
 # ---------------------------------------------------------------- joining (R-ROOM-6, -7, -9)
 
-async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomManager, secret: str,
-               watch_ttl: int = 3600) -> dict[str, Any]:
+
+async def join(
+    s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomManager, secret: str, watch_ttl: int = 3600
+) -> dict[str, Any]:
     """The event's access rules, then the usual signed join token for its room; an on-demand event answers
     with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see mediaserver.events.ondemand)."""
     if ev.status == "done":
@@ -99,59 +123,95 @@ async def join(s: AsyncSession, ev: Event, body: dict[str, Any], rooms: RoomMana
     host_key = body.get("hostKey")
     token = body.get("token") or body.get("presenterKey")
     if host_key is not None:
-        if not isinstance(host_key, str) or not secrets.compare_digest(host_key.encode(), ev.host_key.encode()):
+        if not isinstance(host_key, str) or not secrets.compare_digest(
+            host_key.encode(), ev.host_key.encode()
+        ):
             raise forbidden("this hostKey does not open this room")
         role = "host"
     elif token is not None:
-        inv = await s.scalar(select(Invitation).where(Invitation.event_id == ev.id, Invitation.token == str(token)))
+        inv = await s.scalar(
+            select(Invitation).where(Invitation.event_id == ev.id, Invitation.token == str(token))
+        )
         if inv is None:
-            raise ControlError("bad_token", "this token does not open this event; use the link or token from your "
-                               "own invitation", 403)
+            raise ControlError(
+                "bad_token",
+                "this token does not open this event; use the link or token from your own invitation",
+                403,
+            )
         role = inv.role
-    name, email = check_person(body.get("name") or (inv.name if inv else None) or
-                               (inv.email.split("@")[0] if inv else None), body.get("email") or
-                               (inv.email if inv else None))
+    name, email = check_person(
+        body.get("name") or (inv.name if inv else None) or (inv.email.split("@")[0] if inv else None),
+        body.get("email") or (inv.email if inv else None),
+    )
     if inv is not None and email.lower() != inv.email:
-        raise ControlError("bad_token", "this token belongs to another invitee: each token works only for the "
-                           "person it was sent to (R-ROOM-6)", 403)
+        raise ControlError(
+            "bad_token",
+            "this token belongs to another invitee: each token works only for the "
+            "person it was sent to (R-ROOM-6)",
+            403,
+        )
     if role == "attendee":
         if ev.access == "password":
             given = body.get("password")
             if not isinstance(given, str) or not await password_matches(ev.password_hash, given):
-                raise ControlError("password_required", "this event is password-protected: the password is wrong "
-                                   "or missing (R-ROOM-6)", 403)
+                raise ControlError(
+                    "password_required",
+                    "this event is password-protected: the password is wrong or missing (R-ROOM-6)",
+                    403,
+                )
         elif ev.access in ("token", "paid") and inv is None:
-            what = ("a ticket (order one: POST /api/v1/public/events/{roomId}/tickets, R-BILL-10)"
-                    if ev.access == "paid" else "a personal token")
-            raise ControlError("token_required", f"this event needs {what}: use the link from your invitation "
-                               "(R-ROOM-6)", 403)
+            what = (
+                "a ticket (order one: POST /api/v1/public/events/{roomId}/tickets, R-BILL-10)"
+                if ev.access == "paid"
+                else "a personal token"
+            )
+            raise ControlError(
+                "token_required",
+                f"this event needs {what}: use the link from your invitation (R-ROOM-6)",
+                403,
+            )
         if registration_form(ev)["enabled"] and inv is None:
-            reg = await s.scalar(select(Registration.id).where(Registration.event_id == ev.id,
-                                                               Registration.email == email.lower()))
+            reg = await s.scalar(
+                select(Registration.id).where(
+                    Registration.event_id == ev.id, Registration.email == email.lower()
+                )
+            )
             if reg is None:
                 raise ControlError("registration_required", "register for this event first (R-ROOM-9)", 403)
-    if ev.kind == "on_demand":           # the same access rules, then a watch URL instead of a room (R-AUTO-2)
+    if ev.kind == "on_demand":  # the same access rules, then a watch URL instead of a room (R-AUTO-2)
         return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl)
     account = await s.get(Account, ev.account_id)
     assert account is not None
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     room = room_for(rooms, ev, subscription.account_limits(account, parent), ev.status)
     entry_status(room.settings, role, 0)
-    session_id = await s.scalar(select(EventSession.id).where(EventSession.event_id == ev.id,
-                                                              EventSession.ended_at.is_(None)))
+    session_id = await s.scalar(
+        select(EventSession.id).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
+    )
     s.add(Attendance(event_id=ev.id, session_id=session_id, name=name, email=email, role=role))
     who = f"inv{inv.id}" if inv else f"{email}#{secrets.token_hex(4)}"
-    await webhooks.emit(s, ev.account_id, "participant.joined", {
-        "event": public_ref(ev), "participant": {"name": name, "email": email, "role": role}})
-    return {"token": tokens.issue(secret, ev.room_id, role, name, who, 6 * 3600), "role": role,
-            "room": room.settings.public(), "thankYouUrl": ev.thank_you_url or None}
+    await webhooks.emit(
+        s,
+        ev.account_id,
+        "participant.joined",
+        {"event": public_ref(ev), "participant": {"name": name, "email": email, "role": role}},
+    )
+    return {
+        "token": tokens.issue(secret, ev.room_id, role, name, who, 6 * 3600),
+        "role": role,
+        "room": room.settings.public(),
+        "thankYouUrl": ev.thank_you_url or None,
+    }
 
 
 # ---------------------------------------------------------------- embedding (R-ROOM-12)
+
 
 def embed_snippet(base_url: str, ev: Event) -> str:
     """R-ROOM-12: an iframe with the room page; the browser's camera and microphone are allowed to it."""
     src = html.escape(f"{base_url}/room/{ev.room_id}?embed=1", quote=True)
     title = html.escape(ev.name, quote=True)
-    return (f'<iframe src="{src}" title="{title}" width="100%" height="640" style="border:0" '
-            'allow="camera; microphone; display-capture; autoplay; fullscreen" allowfullscreen></iframe>')
+    return (
+        f'<iframe src="{src}" title="{title}" width="100%" height="640" style="border:0" '
+        'allow="camera; microphone; display-capture; autoplay; fullscreen" allowfullscreen></iframe>'
+    )

@@ -3,6 +3,7 @@ files uploaded straight into an event's room and who may reach them (R-FILE-2), 
 upload's space while it is in progress (R-FILE-3), and the videos an event offers behind signed watch URLs
 (R-AUTO-2). Where the bytes are is mediaserver.library.storage's business; the rules are
 mediaserver.library.files."""
+
 from __future__ import annotations
 
 import logging
@@ -41,15 +42,20 @@ def quota(account: Account, parent: Account | None) -> int:
 
 async def used_bytes(s: AsyncSession, account_id: int) -> int:
     """What the account stores, uploads in progress at their declared length (R-FILE-3)."""
-    return int(await s.scalar(select(func.coalesce(func.sum(LibraryFile.size), 0))
-                              .where(LibraryFile.account_id == account_id)) or 0)
+    return int(
+        await s.scalar(
+            select(func.coalesce(func.sum(LibraryFile.size), 0)).where(LibraryFile.account_id == account_id)
+        )
+        or 0
+    )
 
 
 # ---------------------------------------------------------------- the account's library
 
+
 @dataclass
 class LibraryPage:
-    rows: list[tuple[LibraryFile, int | None]]       # (file, the event whose room it was uploaded into)
+    rows: list[tuple[LibraryFile, int | None]]  # (file, the event whose room it was uploaded into)
     total: int
     used_bytes: int
     quota_bytes: int
@@ -59,11 +65,20 @@ async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> Lib
     """A page of the account's files, newest first, with the space used and the quota."""
     where = LibraryFile.account_id == p.account.id
     total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
-    rows = await s.execute(select(LibraryFile, RoomFile.event_id)
-                           .outerjoin(RoomFile, RoomFile.file_id == LibraryFile.id).where(where)
-                           .order_by(LibraryFile.id.desc()).offset(offset).limit(limit))
-    return LibraryPage([(f, event_id) for f, event_id in rows], int(total or 0), await used_bytes(s, p.account.id),
-                       quota(p.account, p.main if p.account.kind == "sub" else None))
+    rows = await s.execute(
+        select(LibraryFile, RoomFile.event_id)
+        .outerjoin(RoomFile, RoomFile.file_id == LibraryFile.id)
+        .where(where)
+        .order_by(LibraryFile.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return LibraryPage(
+        [(f, event_id) for f, event_id in rows],
+        int(total or 0),
+        await used_bytes(s, p.account.id),
+        quota(p.account, p.main if p.account.kind == "sub" else None),
+    )
 
 
 async def delete_file(s: AsyncSession, store: Storage, account_id: int, file_id: int) -> None:
@@ -89,15 +104,16 @@ async def download(s: AsyncSession, store: Storage, account_id: int, file_id: in
 
 # Who uploads straight into a room: the organiser (a user of the event's account who may see the event, signed
 # in or with an API key) and, with their join token for that room, its host and presenters. Everyone holding a
-# join token for the room (attendees too: the room shares its files with its participants) lists and downloads.
+# join token for the room (attendees too: the room shares its files with its participants) lists and
+# downloads.
 ROOM_UPLOADERS = ("host", "presenter")
 
 
 @dataclass
 class RoomAccess:
     event: Event
-    role: str              # organiser | host | presenter | attendee
-    who: str               # who it is, stable across the requests of one upload
+    role: str  # organiser | host | presenter | attendee
+    who: str  # who it is, stable across the requests of one upload
 
     @property
     def may_upload(self) -> bool:
@@ -111,8 +127,12 @@ async def room_access(s: AsyncSession, secret: str, room_id: str, token: str | N
     if ev is None:
         raise ControlError("not_found", "no event with this room ID", 404)
     if not token:
-        raise ControlError("unauthorized", "send the room's join token ('Authorization: Bearer <join token>') or "
-                           "sign in as the event's organiser", 401)
+        raise ControlError(
+            "unauthorized",
+            "send the room's join token ('Authorization: Bearer <join token>') or "
+            "sign in as the event's organiser",
+            401,
+        )
     if token.startswith(("mss_", "msk_")):
         p = await identity.resolve(s, token)
         if p is None:
@@ -120,8 +140,12 @@ async def room_access(s: AsyncSession, secret: str, room_id: str, token: str | N
         try:
             await lifecycle.get_event(s, p, ev.id)
         except ControlError:
-            raise ControlError("forbidden", "this event is not one of yours: only its organiser, host and "
-                               "presenters reach its room's files", 403) from None
+            raise ControlError(
+                "forbidden",
+                "this event is not one of yours: only its organiser, host and "
+                "presenters reach its room's files",
+                403,
+            ) from None
         return RoomAccess(ev, "organiser", f"user{p.user.id}")
     try:
         grant = tokens.verify(secret, token)
@@ -133,28 +157,38 @@ async def room_access(s: AsyncSession, secret: str, room_id: str, token: str | N
 
 
 def room_uploader(access: RoomAccess) -> RoomAccess:
-    """``access`` when it may upload into the room (R-FILE-2): its host and presenters, and the event's organiser;
-    raises ControlError (403) for an attendee."""
+    """``access`` when it may upload into the room (R-FILE-2): its host and presenters, and the event's
+    organiser; raises ControlError (403) for an attendee."""
     if not access.may_upload:
-        raise forbidden("only the room's host and presenters (and the event's organiser) upload files into it; "
-                        "attendees download them")
+        raise forbidden(
+            "only the room's host and presenters (and the event's organiser) upload files into it; "
+            "attendees download them"
+        )
     return access
 
 
-async def room_files(s: AsyncSession, event_id: int, offset: int,
-                     limit: int) -> tuple[list[tuple[LibraryFile, str]], int]:
+async def room_files(
+    s: AsyncSession, event_id: int, offset: int, limit: int
+) -> tuple[list[tuple[LibraryFile, str]], int]:
     """(a page of the complete files uploaded into the event's room, newest first, with who uploaded each; how
     many in all)."""
     where = (RoomFile.event_id == event_id) & (LibraryFile.status == "complete")
-    q = select(LibraryFile, RoomFile.uploaded_by).join(RoomFile, RoomFile.file_id == LibraryFile.id).where(where)
+    q = (
+        select(LibraryFile, RoomFile.uploaded_by)
+        .join(RoomFile, RoomFile.file_id == LibraryFile.id)
+        .where(where)
+    )
     total = await s.scalar(select(func.count()).select_from(q.subquery()))
     rows = await s.execute(q.order_by(LibraryFile.id.desc()).offset(offset).limit(limit))
     return [(f, by) for f, by in rows], int(total or 0)
 
 
 async def room_download(s: AsyncSession, store: Storage, event_id: int, file_id: int) -> Download:
-    f = await s.scalar(select(LibraryFile).join(RoomFile, RoomFile.file_id == LibraryFile.id).where(
-        LibraryFile.id == file_id, RoomFile.event_id == event_id, LibraryFile.status == "complete"))
+    f = await s.scalar(
+        select(LibraryFile)
+        .join(RoomFile, RoomFile.file_id == LibraryFile.id)
+        .where(LibraryFile.id == file_id, RoomFile.event_id == event_id, LibraryFile.status == "complete")
+    )
     if f is None:
         raise not_found("file in this room")
     return Download(store.path(f.storage_key), f.name)
@@ -162,33 +196,52 @@ async def room_download(s: AsyncSession, store: Storage, event_id: int, file_id:
 
 # ---------------------------------------------------------------- uploads in progress (R-FILE-1..4)
 
-async def reserve_upload(s: AsyncSession, account_id: int | None, room_id: str | None, role: str, filename: str,
-                         length: int, into_room: bool) -> int:
-    """The row that reserves an upload's space before its bytes come: for the account ``account_id``, or for
-    the account of the event whose room is ``room_id`` (then the file is also the room's, uploaded by ``role``).
-    Raises FileRefused (mediaserver.library.files) or ControlError; returns the row's id."""
+
+async def reserve_upload(
+    s: AsyncSession,
+    account_id: int | None,
+    room_id: str | None,
+    role: str,
+    filename: str,
+    length: int,
+    into_room: bool,
+) -> int:
+    """The row that reserves an upload's space before its bytes come: for the account ``account_id``, or
+    for the account of the event whose room is ``room_id`` (then the file is also the room's, uploaded by
+    ``role``). Raises FileRefused (mediaserver.library.files) or ControlError; returns the row's id."""
     event = None
     if room_id is not None:
         event = await lifecycle.event_by_room(s, room_id)
         if event is None:
             raise ControlError("not_found", "no event with this room ID", 404)
         if event.status == "done":
-            raise ControlError("ended", "this event is over: its room takes no more files; upload to the file "
-                               "library instead", 410)
+            raise ControlError(
+                "ended",
+                "this event is over: its room takes no more files; upload to the file library instead",
+                410,
+            )
         if event.kind == "on_demand":
-            raise ControlError("conflict", "an on-demand event has no room to upload into: put its video in the "
-                               "file library (R-AUTO-2)", 409)
+            raise ControlError(
+                "conflict",
+                "an on-demand event has no room to upload into: put its video in the file library (R-AUTO-2)",
+                409,
+            )
         account = await s.get(Account, event.account_id)
     else:
         account = await s.get(Account, account_id) if account_id is not None else None
     if account is None:
         raise ControlError("unauthorized", "no such account", 401)
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
-    # uploads in progress count at their declared length, so two cannot both take the last space; a room upload
-    # counts against the account of the room's event like any other (R-FILE-1, R-FILE-3)
+    # uploads in progress count at their declared length, so two cannot both take the last space; a room
+    # upload counts against the account of the room's event like any other (R-FILE-1, R-FILE-3)
     files.check_upload(filename, length, await used_bytes(s, account.id), quota(account, parent), into_room)
-    row = LibraryFile(account_id=account.id, name=filename, size=length, status="uploading",
-                      storage_key="pending-" + secrets.token_urlsafe(12))
+    row = LibraryFile(
+        account_id=account.id,
+        name=filename,
+        size=length,
+        status="uploading",
+        storage_key="pending-" + secrets.token_urlsafe(12),
+    )
     s.add(row)
     await s.flush()
     if event is not None:
@@ -204,14 +257,22 @@ async def _pending(s: AsyncSession, account_id: int | None, upload: Upload) -> L
     if account_id is None:
         return None
     # an upload started before its row's id was kept with it: the oldest pending row of that name and size
-    return await s.scalar(select(LibraryFile).where(
-        LibraryFile.account_id == account_id, LibraryFile.status == "uploading", LibraryFile.name == upload.filename,
-        LibraryFile.size == upload.length).order_by(LibraryFile.id).limit(1))
+    return await s.scalar(
+        select(LibraryFile)
+        .where(
+            LibraryFile.account_id == account_id,
+            LibraryFile.status == "uploading",
+            LibraryFile.name == upload.filename,
+            LibraryFile.size == upload.length,
+        )
+        .order_by(LibraryFile.id)
+        .limit(1)
+    )
 
 
 async def complete_upload(s: AsyncSession, store: Storage, account_id: int | None, upload: Upload) -> None:
-    """The upload's bytes are all there: its row becomes a complete file stored under the upload's id; when the
-    row went meanwhile (its account, or the file, was deleted) the bytes go too."""
+    """The upload's bytes are all there: its row becomes a complete file stored under the upload's id; when
+    the row went meanwhile (its account, or the file, was deleted) the bytes go too."""
     row = await _pending(s, account_id, upload)
     if row is None:
         store.remove([upload.id])
@@ -228,6 +289,7 @@ async def release_upload(s: AsyncSession, account_id: int | None, upload: Upload
 
 # ---------------------------------------------------------------- videos behind watch URLs (R-AUTO-2)
 
+
 @dataclass
 class Video:
     path: Path
@@ -235,17 +297,26 @@ class Video:
 
 
 async def offered_file(s: AsyncSession, store: Storage, file_id: int, event_id: int) -> Video:
-    """The file a signed watch URL names, while its event still offers it (an on-demand event's video, or a file
-    of an automated event's timeline); else ControlError 410 (the organiser deleted the file or the event, or
-    attached another video meanwhile, or the bytes are missing)."""
+    """The file a signed watch URL names, while its event still offers it (an on-demand event's video, or a
+    file of an automated event's timeline); else ControlError 410 (the organiser deleted the file or the
+    event, or attached another video meanwhile, or the bytes are missing)."""
     f = await s.get(LibraryFile, file_id)
     ev = await s.get(Event, event_id)
-    offered = ev is not None and f is not None and (ev.video_file_id == f.id or f.id in automation.file_ids(ev))
+    offered = (
+        ev is not None and f is not None and (ev.video_file_id == f.id or f.id in automation.file_ids(ev))
+    )
     if f is None or ev is None or not offered or f.status != "complete":
-        raise ControlError("gone", "this video is no longer offered by the event; open the invitation link again",
-                           410)
-    kind = files.video_type(f.name) or next((automation.content_type(i["component"], f.name) for i in
-                                             automation.timeline(ev) if i.get("fileId") == f.id), None)
+        raise ControlError(
+            "gone", "this video is no longer offered by the event; open the invitation link again", 410
+        )
+    kind = files.video_type(f.name) or next(
+        (
+            automation.content_type(i["component"], f.name)
+            for i in automation.timeline(ev)
+            if i.get("fileId") == f.id
+        ),
+        None,
+    )
     path = store.path(f.storage_key)
     if not path.is_file():
         log.error("library file %s (%s) has no bytes at %s", f.id, f.name, path)

@@ -1,6 +1,7 @@
 """The address book (R-ACC-6): contacts, groups and their members, and importing contacts from a file
 (R-FILE-5; the file is read by mediaserver.library.contacts_import). Every function acts for one account and
 refuses what is not its own as not found."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +33,7 @@ _DUPLICATE = "the address book already has a contact with this e-mail address"
 
 # ---------------------------------------------------------------- contacts
 
+
 async def contact(s: AsyncSession, account_id: int, contact_id: int) -> Contact:
     c = await s.get(Contact, contact_id)
     if c is None or c.account_id != account_id:
@@ -43,21 +45,30 @@ async def contacts(s: AsyncSession, account_id: int, offset: int, limit: int) ->
     """(a page of the address book by name, how many in all)."""
     where = Contact.account_id == account_id
     total = await s.scalar(select(func.count()).select_from(Contact).where(where))
-    rows = await s.scalars(select(Contact).where(where).order_by(Contact.name, Contact.id).offset(offset)
-                           .limit(limit))
+    rows = await s.scalars(
+        select(Contact).where(where).order_by(Contact.name, Contact.id).offset(offset).limit(limit)
+    )
     return list(rows), int(total or 0)
 
 
-async def add_contact(s: AsyncSession, account_id: int, name: str, email: str | None, phone: str,
-                      company: str) -> Contact:
-    c = Contact(account_id=account_id, name=name, phone=phone, company=company,
-                email=check_email(email) if email else None)
+async def add_contact(
+    s: AsyncSession, account_id: int, name: str, email: str | None, phone: str, company: str
+) -> Contact:
+    c = Contact(
+        account_id=account_id,
+        name=name,
+        phone=phone,
+        company=company,
+        email=check_email(email) if email else None,
+    )
     s.add(c)
     await _save(s, _DUPLICATE)
     return c
 
 
-async def change_contact(s: AsyncSession, account_id: int, contact_id: int, changes: dict[str, Any]) -> Contact:
+async def change_contact(
+    s: AsyncSession, account_id: int, contact_id: int, changes: dict[str, Any]
+) -> Contact:
     """Set the given fields (None leaves one as it is)."""
     c = await contact(s, account_id, contact_id)
     for key, value in changes.items():
@@ -72,6 +83,7 @@ async def delete_contact(s: AsyncSession, account_id: int, contact_id: int) -> N
 
 
 # ---------------------------------------------------------------- groups
+
 
 @dataclass
 class Group:
@@ -98,8 +110,9 @@ async def _counted(s: AsyncSession, g: ContactGroup) -> Group:
 
 async def groups(s: AsyncSession, account_id: int) -> list[Group]:
     """The account's groups by name, those filled by registrations too."""
-    rows = await s.scalars(select(ContactGroup).where(ContactGroup.account_id == account_id)
-                           .order_by(ContactGroup.name))
+    rows = await s.scalars(
+        select(ContactGroup).where(ContactGroup.account_id == account_id).order_by(ContactGroup.name)
+    )
     return [await _counted(s, g) for g in rows]
 
 
@@ -115,10 +128,15 @@ async def delete_group(s: AsyncSession, account_id: int, group_id: int) -> None:
     await s.delete(await _group(s, account_id, group_id))
 
 
-async def members(s: AsyncSession, account_id: int, group_id: int, offset: int,
-                  limit: int) -> tuple[list[Contact], int]:
+async def members(
+    s: AsyncSession, account_id: int, group_id: int, offset: int, limit: int
+) -> tuple[list[Contact], int]:
     g = await _group(s, account_id, group_id)
-    q = select(Contact).join(GroupMember, GroupMember.contact_id == Contact.id).where(GroupMember.group_id == g.id)
+    q = (
+        select(Contact)
+        .join(GroupMember, GroupMember.contact_id == Contact.id)
+        .where(GroupMember.group_id == g.id)
+    )
     total = await s.scalar(select(func.count()).select_from(q.subquery()))
     rows = await s.scalars(q.order_by(Contact.name, Contact.id).offset(offset).limit(limit))
     return list(rows), int(total or 0)
@@ -128,7 +146,9 @@ async def add_members(s: AsyncSession, account_id: int, group_id: int, contact_i
     """Add the account's contacts to the group (those already in it stay once)."""
     g = await _group(s, account_id, group_id)
     ids = set(contact_ids)
-    found = set(await s.scalars(select(Contact.id).where(Contact.id.in_(ids), Contact.account_id == account_id)))
+    found = set(
+        await s.scalars(select(Contact.id).where(Contact.id.in_(ids), Contact.account_id == account_id))
+    )
     if found != ids:
         raise not_found("contact")
     await _join(s, g, ids)
@@ -152,6 +172,7 @@ async def remove_member(s: AsyncSession, account_id: int, group_id: int, contact
 
 # ---------------------------------------------------------------- import (R-FILE-5)
 
+
 @dataclass
 class Imported:
     imported: int
@@ -162,11 +183,12 @@ class Imported:
     group_id: int | None
 
 
-IMPORT_STATUS = {"unknown_format": 415, "too_large": 413}      # other refusals of a file are 400
+IMPORT_STATUS = {"unknown_format": 415, "too_large": 413}  # other refusals of a file are 400
 
 
-async def import_file(s: AsyncSession, account_id: int, group_id: int | None,
-                      read: Callable[[], Awaitable[tuple[str, bytes]]]) -> Imported:
+async def import_file(
+    s: AsyncSession, account_id: int, group_id: int | None, read: Callable[[], Awaitable[tuple[str, bytes]]]
+) -> Imported:
     """Import contacts from the file ``read()`` gives as (name, bytes) (CSV, XLS, XLSX; legacy code pages are
     detected), adding them to the group ``group_id`` too when given. The group is checked before the file is
     read; a contact already in the address book (same e-mail) is not added twice."""
@@ -183,8 +205,13 @@ async def import_file(s: AsyncSession, account_id: int, group_id: int | None,
         email = row.email.strip().lower()
         c = have.get(email)
         if c is None:
-            c = Contact(account_id=account_id, name=row.name[:200], email=email, phone=row.phone[:64],
-                        company=row.company[:200])
+            c = Contact(
+                account_id=account_id,
+                name=row.name[:200],
+                email=email,
+                phone=row.phone[:64],
+                company=row.company[:200],
+            )
             s.add(c)
             have[email] = c
             imported += 1
@@ -194,5 +221,11 @@ async def import_file(s: AsyncSession, account_id: int, group_id: int | None,
     await s.flush()
     if group is not None:
         await _join(s, group, {c.id for c in found})
-    return Imported(imported, already, [{"line": line, "reason": reason} for line, reason in result.skipped],
-                    result.format, result.encoding, group.id if group else None)
+    return Imported(
+        imported,
+        already,
+        [{"line": line, "reason": reason} for line, reason in result.skipped],
+        result.format,
+        result.encoding,
+        group.id if group else None,
+    )

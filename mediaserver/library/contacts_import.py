@@ -17,6 +17,7 @@ Cyrillic code pages the file is refused with advice to save it as UTF-8 rather t
 XLS files carry their own CODEPAGE record, which is honoured; Excel 5/95 files without one have their
 8-bit strings detected like CSV text. XLSX and Excel 97+ XLS store Unicode and need no detection.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -66,8 +67,8 @@ class ImportResult:
 
     rows: list[ContactRow]
     skipped: list[tuple[int, str]]
-    format: str                 # "csv", "xlsx" or "xls"
-    encoding: str | None        # the text encoding used (CSV, old XLS), None when the format is Unicode
+    format: str  # "csv", "xlsx" or "xls"
+    encoding: str | None  # the text encoding used (CSV, old XLS), None when the format is Unicode
 
 
 # ---------------------------------------------------------------------------------------------- entry
@@ -78,8 +79,7 @@ def parse_contacts(data: bytes, filename: str) -> ImportResult:
     ext = filename.rpartition(".")[2].lower() if "." in filename else ""
     if ext not in EXTENSIONS:
         shown = f".{ext}" if ext else "a file without an extension"
-        raise ImportRefused("unknown_format",
-                            f"{shown} cannot be imported: use a CSV, XLS or XLSX file")
+        raise ImportRefused("unknown_format", f"{shown} cannot be imported: use a CSV, XLS or XLSX file")
     if len(data) > MAX_IMPORT_BYTES:
         raise ImportRefused("too_large", f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
     if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
@@ -98,26 +98,42 @@ def parse_contacts(data: bytes, filename: str) -> ImportResult:
 
 # ------------------------------------------------------------------------------------------- decoding
 
-_MAGIC = {b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"\xff\xd8\xff": "a JPEG image",
-          b"%PDF": "a PDF document", b"\x1f\x8b": "a gzip archive", b"\x7fELF": "a program",
-          b"MZ": "a Windows program", b"Rar!": "a RAR archive", b"7z\xbc\xaf": "a 7-Zip archive",
-          b"{\\rtf": "an RTF document"}
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+    b"\x7fELF": "a program",
+    b"MZ": "a Windows program",
+    b"Rar!": "a RAR archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"{\\rtf": "an RTF document",
+}
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def _refuse_binary(data: bytes) -> None:
     for magic, what in _MAGIC.items():
         if data.startswith(magic):
-            raise ImportRefused("binary_file", f"this is {what}, not a contact list: use a CSV, XLS or XLSX file")
+            raise ImportRefused(
+                "binary_file", f"this is {what}, not a contact list: use a CSV, XLS or XLSX file"
+            )
     head = data[:4096]
     if any(head.startswith(bom) for bom, _ in _BOMS) or _utf16_without_bom(head):
         return
     controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
     if b"\x00" in head or controls > len(head) // 100:
-        raise ImportRefused("binary_file",
-                            "the file holds binary data, not text: use a CSV, XLS or XLSX file")
+        raise ImportRefused(
+            "binary_file", "the file holds binary data, not text: use a CSV, XLS or XLSX file"
+        )
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -139,9 +155,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
             try:
                 return data.decode(enc).lstrip("\ufeff"), enc
             except UnicodeDecodeError as e:
-                raise ImportRefused("unknown_encoding",
-                                    f"the file starts with a {enc.upper()} marker but is not valid {enc.upper()} "
-                                    f"(byte {e.start})") from None
+                raise ImportRefused(
+                    "unknown_encoding",
+                    f"the file starts with a {enc.upper()} marker but is not valid {enc.upper()} "
+                    f"(byte {e.start})",
+                ) from None
     wide = _utf16_without_bom(data[:4096])
     if wide:
         try:
@@ -169,16 +187,21 @@ def _utf8_trusted(data: bytes, text: str) -> bool:
         return True
     if any(unicodedata.category(c) in ("Cn", "Co", "Cs") for c in wide):
         return False
-    if all(unicodedata.name(c, "").startswith(("LATIN", "CYRILLIC", "GREEK")) or unicodedata.category(c)[0] in "PZSN"
-           for c in wide):
+    if all(
+        unicodedata.name(c, "").startswith(("LATIN", "CYRILLIC", "GREEK"))
+        or unicodedata.category(c)[0] in "PZSN"
+        for c in wide
+    ):
         return True
     try:
         legacy, enc = _decode_legacy(data)
     except ImportRefused:
         return True
     if _cyrillic(legacy) and plausibility(legacy) > plausibility(text):
-        raise ImportRefused("unknown_encoding", _ENCODING_ADVICE.format(
-            what=f"the file's encoding cannot be told apart (utf-8 or {enc})"))
+        raise ImportRefused(
+            "unknown_encoding",
+            _ENCODING_ADVICE.format(what=f"the file's encoding cannot be told apart (utf-8 or {enc})"),
+        )
     return True
 
 
@@ -190,23 +213,38 @@ def _decode_legacy(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     guess = _charset_normalizer_guess(data)
-    scores = {enc: plausibility(text) + (0.1 if enc == guess else 0.0) + _PRIOR[enc]
-              for enc, text in decoded.items()}
+    scores = {
+        enc: plausibility(text) + (0.1 if enc == guess else 0.0) + _PRIOR[enc]
+        for enc, text in decoded.items()
+    }
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)
     best = ranked[0] if ranked else None
     if best is None or scores[best] <= 0:
-        raise ImportRefused("unknown_encoding", _ENCODING_ADVICE.format(
-            what="the text is neither UTF-8 nor a Windows/DOS code page we can read"))
+        raise ImportRefused(
+            "unknown_encoding",
+            _ENCODING_ADVICE.format(what="the text is neither UTF-8 nor a Windows/DOS code page we can read"),
+        )
     for other in ranked[1:]:
         close = scores[best] - scores[other] < 1.0
-        if close and _cyrillic(decoded[best]) and decoded[other] != decoded[best] and _cyrillic(decoded[other]):
-            raise ImportRefused("unknown_encoding", _ENCODING_ADVICE.format(
-                what=f"the file's code page cannot be told apart ({best} or {other})"))
+        if (
+            close
+            and _cyrillic(decoded[best])
+            and decoded[other] != decoded[best]
+            and _cyrillic(decoded[other])
+        ):
+            raise ImportRefused(
+                "unknown_encoding",
+                _ENCODING_ADVICE.format(
+                    what=f"the file's code page cannot be told apart ({best} or {other})"
+                ),
+            )
     return decoded[best], best
 
 
-_ENCODING_ADVICE = ("{what}; save the file as CSV UTF-8 (in Excel: File > Save As > \"CSV UTF-8\", "
-                    "or Tools > Web Options > Encoding > Unicode (UTF-8)) and import it again")
+_ENCODING_ADVICE = (
+    '{what}; save the file as CSV UTF-8 (in Excel: File > Save As > "CSV UTF-8", '
+    "or Tools > Web Options > Encoding > Unicode (UTF-8)) and import it again"
+)
 _PRIOR = {"cp1251": 0.2, "cp1252": 0.15, "koi8_r": 0.1, "cp866": 0.05, "cp1250": 0.0}
 
 
@@ -222,33 +260,93 @@ def _cyrillic(text: str) -> bool:
 
 
 # Russian letter frequencies (per cent), for telling Cyrillic code pages apart.
-_RU_FREQ = dict(zip("оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё",
-                    (10.97, 8.45, 8.01, 7.35, 6.70, 6.26, 5.47, 4.73, 4.54, 4.40, 3.49, 3.21, 2.98, 2.81, 2.62,
-                     2.01, 1.90, 1.74, 1.70, 1.65, 1.59, 1.44, 1.21, 0.97, 0.94, 0.73, 0.64, 0.48, 0.36, 0.32,
-                     0.26, 0.04, 0.60), strict=True))
+_RU_FREQ = dict(
+    zip(
+        "оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё",
+        (
+            10.97,
+            8.45,
+            8.01,
+            7.35,
+            6.70,
+            6.26,
+            5.47,
+            4.73,
+            4.54,
+            4.40,
+            3.49,
+            3.21,
+            2.98,
+            2.81,
+            2.62,
+            2.01,
+            1.90,
+            1.74,
+            1.70,
+            1.65,
+            1.59,
+            1.44,
+            1.21,
+            0.97,
+            0.94,
+            0.73,
+            0.64,
+            0.48,
+            0.36,
+            0.32,
+            0.26,
+            0.04,
+            0.60,
+        ),
+        strict=True,
+    )
+)
 # "ё" is rare in running text (printed as "е") but written in names (Пётр, Фёдор, Семён, Алёна, Артём, Ёлкин):
 # it counts as often as "ю" here, or a koi8-r "ФЁДОР" reads better as cp1251 "жідпт".
-_CYR_EXTRA = set("іїєґўІЇЄҐЎ")   # Ukrainian and Belarusian letters of cp1251
+_CYR_EXTRA = set("іїєґўІЇЄҐЎ")  # Ukrainian and Belarusian letters of cp1251
 # Serbian and Macedonian letters of cp1251 (0x80-0xBF): in a Russian-language list they are what another code
 # page's Cyrillic letters turn into (cp866 "Пётр" read as cp1251 is "Џсва").
 _CYR_SERBIAN = set("ЂЃЉЊЌЋЏђѓљњќћџЈјЅѕ")
-# Common Russian first names and their everyday forms: a contact list is full of them, and a whole word that is
-# one tips a close call between code pages (koi8-r "ЮЛЯ" reads as cp1251 "амс", a plausible but unknown word).
-_NAMES = set("""александр саша алексей лёша алёша андрей анатолий антон аркадий арсений артём артемий борис вадим
+# Common Russian first names and their everyday forms: a contact list is full of them, and a whole word that
+# is one tips a close call between code pages (koi8-r "ЮЛЯ" reads as cp1251 "амс", a plausible but unknown
+# word).
+_NAMES = set(
+    """александр саша алексей лёша алёша андрей анатолий антон аркадий арсений артём артемий борис вадим
 валентин валерий василий вася виктор виталий владимир вова владислав влад вячеслав геннадий георгий глеб
 григорий гриша даниил данила денис дмитрий дима евгений женя егор иван ваня игорь илья кирилл константин костя
-лев леонид максим макар марк матвей михаил миша никита николай коля олег павел паша пётр петя роман рома руслан
-семён сергей серёжа станислав степан тимофей тимур фёдор федя юрий юра яков ярослав алина алла алёна алиса
-анастасия настя ангелина анна аня антонина валентина валерия варвара вера вероника виктория вика галина дарья
-даша диана евгения екатерина катя елена лена елизавета лиза жанна зинаида зоя инна ирина ира карина кира
+лев леонид максим макар марк матвей михаил миша никита николай коля олег павел паша пётр петя роман рома
+руслан семён сергей серёжа станислав степан тимофей тимур фёдор федя юрий юра яков ярослав алина алла алёна
+алиса анастасия настя ангелина анна аня антонина валентина валерия варвара вера вероника виктория вика галина
+дарья даша диана евгения екатерина катя елена лена елизавета лиза жанна зинаида зоя инна ирина ира карина кира
 кристина ксения лариса лидия любовь люба людмила маргарита рита марина мария маша надежда надя наталья наташа
 нина оксана ольга оля полина раиса светлана света софия софья соня таисия тамара татьяна таня ульяна юлия юля
-яна""".split())
+яна""".split()
+)
 _TYPOGRAPHIC = set("«»—–№’‘“”„…•\u00a0©®°")
 # Accented Latin letters each language uses: a word's accents must all fit one language.
-_LANGS = [set(s) for s in ("éèêëàâçîïôùûüÿœæ", "äöüß", "áéíóúñü", "áâãàçéêíóôõú", "àèéìíòóù", "åäöé",
-                           "æøåé", "ąćęłńóśźż", "áčďéěíňóřšťúůýž", "áäčďéíĺľňóôŕšťúýž", "áéíóöőúüű",
-                           "čćđšž", "ăâîșțşţ", "äöõüšž", "āčēģīķļņšūž", "ąčęėįšųūž", "çğıöşü", "áðéíóúýþæö")]
+_LANGS = [
+    set(s)
+    for s in (
+        "éèêëàâçîïôùûüÿœæ",
+        "äöüß",
+        "áéíóúñü",
+        "áâãàçéêíóôõú",
+        "àèéìíòóù",
+        "åäöé",
+        "æøåé",
+        "ąćęłńóśźż",
+        "áčďéěíňóřšťúůýž",
+        "áäčďéíĺľňóôŕšťúýž",
+        "áéíóöőúüű",
+        "čćđšž",
+        "ăâîșțşţ",
+        "äöõüšž",
+        "āčēģīķļņšūž",
+        "ąčęėįšųūž",
+        "çğıöşü",
+        "áðéíóúýþæö",
+    )
+]
 _WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
 
 
@@ -294,7 +392,7 @@ def plausibility(text: str) -> float:
                 continue
             elif c.isalpha():
                 cyr += "CYRILLIC" in unicodedata.name(c, "")
-                word_score += 0.1          # rare letters (Serbian Cyrillic in cp1251, Greek …)
+                word_score += 0.1  # rare letters (Serbian Cyrillic in cp1251, Greek …)
             else:
                 junk += 1
         word_score -= 3.0 * junk
@@ -314,13 +412,13 @@ def plausibility(text: str) -> float:
 
 # ---------------------------------------------------------------------------------------------- tables
 
-Table = list[tuple[int, list[str]]]     # (1-based line or row number, cells)
+Table = list[tuple[int, list[str]]]  # (1-based line or row number, cells)
 
 
 def _read_csv(text: str) -> Table:
     first, _, rest = text.partition("\n")
     start = 1
-    if re.fullmatch(r"sep=.\r?", first):          # Excel's "sep=;" hint line names the delimiter
+    if re.fullmatch(r"sep=.\r?", first):  # Excel's "sep=;" hint line names the delimiter
         delimiter, text, start = first[4], rest, 2
     else:
         delimiter = _delimiter("\n".join(text.splitlines()[:50]))
@@ -334,7 +432,9 @@ def _read_csv(text: str) -> Table:
             if len(table) > MAX_ROWS + 1:
                 raise ImportRefused("too_large", f"the file has more than {MAX_ROWS} rows")
     except csv.Error as e:
-        raise ImportRefused("bad_spreadsheet", f"the CSV text is malformed near line {reader.line_num}: {e}") from None
+        raise ImportRefused(
+            "bad_spreadsheet", f"the CSV text is malformed near line {reader.line_num}: {e}"
+        ) from None
     return table
 
 
@@ -342,7 +442,9 @@ def _delimiter(sample: str) -> str:
     """The delimiter among , ; tab | that splits the sample's lines into the most consistent columns."""
     best, best_key = ",", (0.0, 0)
     for d in (",", ";", "\t", "|"):
-        rows = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=d) if any(x.strip() for x in r)]
+        rows = [
+            r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=d) if any(x.strip() for x in r)
+        ]
         if not rows:
             continue
         counts = [len(r) for r in rows]
@@ -405,14 +507,22 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
             # xlrd names Windows code pages it has no codec for "unknown_codepage_N"; map the ones we know
             m = re.search(r"unknown_codepage_(\d+)", str(e))
             if not m or int(m.group(1)) not in _EXTRA_CODEPAGES:
-                raise ImportRefused("unknown_encoding", _ENCODING_ADVICE.format(
-                    what=f"the workbook declares a code page we cannot read ({e})")) from None
-            book = xlrd.open_workbook(file_contents=data, logfile=log, on_demand=True,
-                                      encoding_override=_EXTRA_CODEPAGES[int(m.group(1))])
+                raise ImportRefused(
+                    "unknown_encoding",
+                    _ENCODING_ADVICE.format(what=f"the workbook declares a code page we cannot read ({e})"),
+                ) from None
+            book = xlrd.open_workbook(
+                file_contents=data,
+                logfile=log,
+                on_demand=True,
+                encoding_override=_EXTRA_CODEPAGES[int(m.group(1))],
+            )
     except ImportRefused:
         raise
     except Exception as e:  # xlrd raises XLRDError, CompDocError, struct errors … on damaged files
-        raise ImportRefused("bad_spreadsheet", f"the Excel 97-2003 workbook (.xls) cannot be read: {e}") from None
+        raise ImportRefused(
+            "bad_spreadsheet", f"the Excel 97-2003 workbook (.xls) cannot be read: {e}"
+        ) from None
     encoding: str | None = None
     if book.biff_version < 80:
         encoding = book.encoding
@@ -422,15 +532,18 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
             raw = "\n".join(_strings(book)).encode("latin-1", "replace")
             _, encoding = decode_text(raw) if not raw.isascii() else ("", "cp1252")
             book.release_resources()
-            book = xlrd.open_workbook(file_contents=data, logfile=log, on_demand=True,
-                                      encoding_override=encoding)
+            book = xlrd.open_workbook(
+                file_contents=data, logfile=log, on_demand=True, encoding_override=encoding
+            )
     try:
         for index in range(book.nsheets):
             sheet = book.sheet_by_index(index)
             if sheet.nrows > MAX_ROWS + 1:
                 raise ImportRefused("too_large", f"the sheet has more than {MAX_ROWS} rows")
-            table = [(r + 1, [_xls_cell(sheet.cell(r, c), book.datemode) for c in range(sheet.ncols)])
-                     for r in range(sheet.nrows)]
+            table = [
+                (r + 1, [_xls_cell(sheet.cell(r, c), book.datemode) for c in range(sheet.ncols)])
+                for r in range(sheet.nrows)
+            ]
             if any(any(cells) for _, cells in table):
                 return table, encoding
         return [], encoding
@@ -438,8 +551,14 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
         book.release_resources()
 
 
-_EXTRA_CODEPAGES = {20866: "koi8_r", 21866: "koi8_u", 28595: "iso8859_5", 10007: "mac_cyrillic",
-                    28592: "iso8859_2", 28591: "latin_1"}
+_EXTRA_CODEPAGES = {
+    20866: "koi8_r",
+    21866: "koi8_u",
+    28595: "iso8859_5",
+    10007: "mac_cyrillic",
+    28592: "iso8859_2",
+    28591: "latin_1",
+}
 
 
 def _strings(book: Any) -> Iterable[str]:
@@ -476,17 +595,67 @@ def _key(header: str) -> str:
 
 
 _HEADERS = {
-    "email": {"email", "emailaddress", "mail", "emailadres", "электроннаяпочта", "эпочта", "элпочта", "почта",
-              "адресэлектроннойпочты", "адресэлпочты", "емейл", "имейл", "емэйл"},
+    "email": {
+        "email",
+        "emailaddress",
+        "mail",
+        "emailadres",
+        "электроннаяпочта",
+        "эпочта",
+        "элпочта",
+        "почта",
+        "адресэлектроннойпочты",
+        "адресэлпочты",
+        "емейл",
+        "имейл",
+        "емэйл",
+    },
     "first": {"firstname", "first", "givenname", "forename", "имя"},
     "middle": {"middlename", "отчество"},
     "last": {"lastname", "last", "surname", "familyname", "фамилия"},
-    "name": {"name", "fullname", "contact", "contactname", "displayname", "фио", "имяифамилия", "полноеимя",
-             "фамилияимя", "фамилияимяотчество", "контакт", "имяфамилия"},
-    "phone": {"phone", "phonenumber", "telephone", "tel", "mobile", "mobilephone", "cell", "телефон", "тел",
-              "мобильный", "мобильныйтелефон", "номертелефона", "телефонмобильный", "моб"},
-    "company": {"company", "companyname", "organization", "organisation", "organizationname", "employer",
-                "компания", "организация", "фирма", "названиекомпании", "местоработы"},
+    "name": {
+        "name",
+        "fullname",
+        "contact",
+        "contactname",
+        "displayname",
+        "фио",
+        "имяифамилия",
+        "полноеимя",
+        "фамилияимя",
+        "фамилияимяотчество",
+        "контакт",
+        "имяфамилия",
+    },
+    "phone": {
+        "phone",
+        "phonenumber",
+        "telephone",
+        "tel",
+        "mobile",
+        "mobilephone",
+        "cell",
+        "телефон",
+        "тел",
+        "мобильный",
+        "мобильныйтелефон",
+        "номертелефона",
+        "телефонмобильный",
+        "моб",
+    },
+    "company": {
+        "company",
+        "companyname",
+        "organization",
+        "organisation",
+        "organizationname",
+        "employer",
+        "компания",
+        "организация",
+        "фирма",
+        "названиекомпании",
+        "местоработы",
+    },
 }
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[^\s@.]+(\.[^\s@.]+)+$")
 
@@ -522,12 +691,21 @@ def _contacts(table: Table, fmt: str, encoding: str | None) -> ImportResult:
     else:
         email_col = _email_column(table)
         if email_col is None:
-            raise ImportRefused("no_email_column",
-                                "no column holds e-mail addresses: add a header such as \"E-mail\" "
-                                "(or \"Email\", \"Электронная почта\") over the addresses")
+            raise ImportRefused(
+                "no_email_column",
+                'no column holds e-mail addresses: add a header such as "E-mail" '
+                '(or "Email", "Электронная почта") over the addresses',
+            )
         roles, body = {email_col: "email"}, table
-        text_col = next((i for i in range(max(len(c) for _, c in table)) if i != email_col and
-                         all(_looks_like_name(c[i]) for _, c in table[:20] if i < len(c) and c[i])), None)
+        text_col = next(
+            (
+                i
+                for i in range(max(len(c) for _, c in table))
+                if i != email_col
+                and all(_looks_like_name(c[i]) for _, c in table[:20] if i < len(c) and c[i])
+            ),
+            None,
+        )
         if text_col is not None:
             roles[text_col] = "name"
         names = {}
@@ -537,6 +715,7 @@ def _contacts(table: Table, fmt: str, encoding: str | None) -> ImportResult:
     seen: dict[str, int] = {}
     column = {r: i for i, r in roles.items()}
     for line, cells in body:
+
         def get(role: str, cells: list[str] = cells) -> str:
             i = column.get(role)
             return cells[i].strip() if i is not None and i < len(cells) else ""
@@ -554,14 +733,24 @@ def _contacts(table: Table, fmt: str, encoding: str | None) -> ImportResult:
             continue
         seen[lowered] = line
         name = get("name") or " ".join(p for p in (get("first"), get("middle"), get("last")) if p)
-        extra = {names.get(i, f"column {i + 1}"): v for i, v in enumerate(cells)
-                 if i not in roles and v and i != email_col}
-        rows.append(ContactRow(name=name, email=email, phone=get("phone"), company=get("company"),
-                               extra=extra, line=line))
+        extra = {
+            names.get(i, f"column {i + 1}"): v
+            for i, v in enumerate(cells)
+            if i not in roles and v and i != email_col
+        }
+        rows.append(
+            ContactRow(
+                name=name, email=email, phone=get("phone"), company=get("company"), extra=extra, line=line
+            )
+        )
     if not rows:
         first = "; ".join(f"line {n}: {why}" for n, why in skipped[:3])
-        raise ImportRefused("no_rows", f"no row has a valid e-mail address ({first})" if first
-                            else "the file has a header but no contacts")
+        raise ImportRefused(
+            "no_rows",
+            f"no row has a valid e-mail address ({first})"
+            if first
+            else "the file has a header but no contacts",
+        )
     return ImportResult(rows=rows, skipped=skipped, format=fmt, encoding=encoding)
 
 

@@ -7,6 +7,7 @@ the person and the HTTP status the API should answer with.
 Sizes are binary megabytes (1 MB = 1024 * 1024 bytes), the unit file managers show; the seed FAQ says
 "500 МБ" / "2 ГБ" without defining it, and the binary reading is the more lenient one.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -21,9 +22,44 @@ ROOM_MAX_FILE = 50 * MB
 # R-FILE-4, in the order and spelling of the Russian original (seed FAQ, "Расширения файлов, которые
 # могут быть использованы на платформе").
 EXTENSIONS: tuple[str, ...] = (
-    "asf", "avi", "doc", "docx", "jpg", "key", "mkv", "mov", "mpeg", "mpg", "mp3", "mp4", "mp4v", "m4e",
-    "m4v", "m4u", "numbers", "odp", "ods", "odt", "ogm", "ogv", "ogx", "pages", "pdf", "png", "ppt",
-    "pptx", "qt", "qtm", "qtx", "txt", "wav", "webm", "wma", "wmv", "wmx", "xlsx",
+    "asf",
+    "avi",
+    "doc",
+    "docx",
+    "jpg",
+    "key",
+    "mkv",
+    "mov",
+    "mpeg",
+    "mpg",
+    "mp3",
+    "mp4",
+    "mp4v",
+    "m4e",
+    "m4v",
+    "m4u",
+    "numbers",
+    "odp",
+    "ods",
+    "odt",
+    "ogm",
+    "ogv",
+    "ogx",
+    "pages",
+    "pdf",
+    "png",
+    "ppt",
+    "pptx",
+    "qt",
+    "qtm",
+    "qtx",
+    "txt",
+    "wav",
+    "webm",
+    "wma",
+    "wmv",
+    "wmx",
+    "xlsx",
 )
 ALLOWED_EXTENSIONS = frozenset(EXTENSIONS)
 
@@ -33,9 +69,20 @@ ALLOWED_EXTENSIONS = frozenset(EXTENSIONS)
 # Ogg container, registered as application/ogg, usually audio). Browsers play webm, ogv/ogm and mp4/m4v
 # natively; the others can still be attached and are offered for download by the watch page.
 VIDEO_TYPES: dict[str, str] = {
-    "asf": "video/x-ms-asf", "avi": "video/x-msvideo", "mkv": "video/x-matroska", "mov": "video/quicktime",
-    "qt": "video/quicktime", "mpeg": "video/mpeg", "mpg": "video/mpeg", "mp4": "video/mp4", "mp4v": "video/mp4",
-    "m4v": "video/mp4", "m4e": "video/mp4", "ogm": "video/ogg", "ogv": "video/ogg", "webm": "video/webm",
+    "asf": "video/x-ms-asf",
+    "avi": "video/x-msvideo",
+    "mkv": "video/x-matroska",
+    "mov": "video/quicktime",
+    "qt": "video/quicktime",
+    "mpeg": "video/mpeg",
+    "mpg": "video/mpeg",
+    "mp4": "video/mp4",
+    "mp4v": "video/mp4",
+    "m4v": "video/mp4",
+    "m4e": "video/mp4",
+    "ogm": "video/ogg",
+    "ogv": "video/ogg",
+    "webm": "video/webm",
     "wmv": "video/x-ms-wmv",
 }
 assert set(VIDEO_TYPES) <= ALLOWED_EXTENSIONS
@@ -44,6 +91,7 @@ assert set(VIDEO_TYPES) <= ALLOWED_EXTENSIONS
 def video_type(name: str) -> str | None:
     """The Content-Type of a library file that is a video (by its R-FILE-4 extension), else None."""
     return VIDEO_TYPES.get(extension(name))
+
 
 # R-FILE-1: "from 500 MB to 2 GB depending on the plan"; the trial has 500 MB (R-ACC-1). The original
 # names no figure for the plans in between: 1 GB for MyWebinars is this project's choice within that range.
@@ -123,9 +171,12 @@ def check_size(name: str, size: int, into_room: bool, limit: int | None = None) 
     limit = max_file_size(into_room) if limit is None else min(limit, max_file_size(into_room))
     if size > limit:
         where = "straight into a room" if into_room else "to the file library"
-        raise FileRefused("file_too_large",
-                          f"{name} is {_human(size)}{'' if size % MB == 0 else f' ({size} bytes)'}; one file "
-                          f"uploaded {where} may be at most {_human(limit)} ({limit} bytes)", 413)
+        raise FileRefused(
+            "file_too_large",
+            f"{name} is {_human(size)}{'' if size % MB == 0 else f' ({size} bytes)'}; one file "
+            f"uploaded {where} may be at most {_human(limit)} ({limit} bytes)",
+            413,
+        )
 
 
 def check_upload(name: str, size: int, used: int, quota: int, into_room: bool) -> None:
@@ -139,6 +190,8 @@ def check_upload(name: str, size: int, used: int, quota: int, into_room: bool) -
     check_name(name)
     check_size(name, size, into_room)
     if used >= quota:
-        raise FileRefused("quota_full",
-                          f"the storage is full ({_human(used)} used of {_human(quota)}); "
-                          "delete files to upload new ones", 403)
+        raise FileRefused(
+            "quota_full",
+            f"the storage is full ({_human(used)} used of {_human(quota)}); delete files to upload new ones",
+            403,
+        )

@@ -1,6 +1,7 @@
 """The recordings an account keeps (R-REC-2, R-REC-4): listing them with the minutes they use, publishing a
 public watch link, e-mailing it, deleting a recording with its WebM. Making a recording is
 mediaserver.output.recording; this is what happens to it once it exists."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,26 +25,48 @@ def public_url(rec: Recording, base_url: str = "") -> str | None:
 
 def describe(rec: Recording, base_url: str = "") -> dict[str, Any]:
     """A recording as the API and the webhooks show it."""
-    return {"id": rec.id, "eventId": rec.event_id, "sessionId": rec.session_id, "name": rec.name,
-            "status": rec.status, "language": rec.language, "startedAt": rec.started_at.isoformat(),
-            "endedAt": rec.ended_at.isoformat() if rec.ended_at else None, "duration": round(rec.duration, 3),
-            "size": rec.size, "fileId": rec.file_id, "stopReason": rec.stop_reason,
-            "published": rec.public_token is not None, "publicUrl": public_url(rec, base_url)}
+    return {
+        "id": rec.id,
+        "eventId": rec.event_id,
+        "sessionId": rec.session_id,
+        "name": rec.name,
+        "status": rec.status,
+        "language": rec.language,
+        "startedAt": rec.started_at.isoformat(),
+        "endedAt": rec.ended_at.isoformat() if rec.ended_at else None,
+        "duration": round(rec.duration, 3),
+        "size": rec.size,
+        "fileId": rec.file_id,
+        "stopReason": rec.stop_reason,
+        "published": rec.public_token is not None,
+        "publicUrl": public_url(rec, base_url),
+    }
 
 
 async def used_seconds(s: AsyncSession, account_id: int) -> float:
     """The length of the recordings the account keeps: what the plan's recording minutes count (R-REC-2). The
     one place recording time is summed."""
-    return float(await s.scalar(select(func.coalesce(func.sum(Recording.duration), 0.0))
-                                .where(Recording.account_id == account_id)) or 0.0)
+    return float(
+        await s.scalar(
+            select(func.coalesce(func.sum(Recording.duration), 0.0)).where(Recording.account_id == account_id)
+        )
+        or 0.0
+    )
 
 
-async def page(s: AsyncSession, account_id: int, offset: int, limit: int) -> tuple[list[Recording], int, float]:
+async def page(
+    s: AsyncSession, account_id: int, offset: int, limit: int
+) -> tuple[list[Recording], int, float]:
     """(recordings newest first, how many in all, seconds used)."""
     where = Recording.account_id == account_id
     total = await s.scalar(select(func.count()).select_from(Recording).where(where))
-    rows = await s.scalars(select(Recording).where(where).order_by(Recording.started_at.desc(), Recording.id.desc())
-                           .offset(offset).limit(limit))
+    rows = await s.scalars(
+        select(Recording)
+        .where(where)
+        .order_by(Recording.started_at.desc(), Recording.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return list(rows), int(total or 0), await used_seconds(s, account_id)
 
 
@@ -70,7 +93,7 @@ async def delete(s: AsyncSession, store: Storage, account_id: int, rec_id: int) 
     f = await s.get(LibraryFile, rec.file_id) if rec.file_id is not None else None
     await s.delete(rec)
     await s.flush()
-    if f is not None:                 # its WebM goes with it (deleting the file alone would take the recording)
+    if f is not None:  # its WebM goes with it (deleting the file alone would take the recording)
         key = f.storage_key
         await s.delete(f)
         await s.flush()
@@ -98,30 +121,50 @@ async def send_link(s: AsyncSession, account_id: int, rec_id: int, base_url: str
     address, in the event's language (R-REC-4); returns how many were queued."""
     rec = await ready(s, account_id, rec_id)
     if rec.public_token is None:
-        raise ControlError("not_published", "publish the recording first: the e-mail carries its public link", 409)
+        raise ControlError(
+            "not_published", "publish the recording first: the e-mail carries its public link", 409
+        )
     ev = await s.get(Event, rec.event_id) if rec.event_id else None
     if ev is None:
-        raise ControlError("no_event", "the recording's event is deleted: there are no participants to send to", 409)
+        raise ControlError(
+            "no_event", "the recording's event is deleted: there are no participants to send to", 409
+        )
     people: dict[str, str] = {}
-    for a in await s.scalars(select(Attendance).where(Attendance.event_id == ev.id,
-                                                      Attendance.role.in_(("attendee", "presenter")))
-                             .order_by(Attendance.id)):
+    for a in await s.scalars(
+        select(Attendance)
+        .where(Attendance.event_id == ev.id, Attendance.role.in_(("attendee", "presenter")))
+        .order_by(Attendance.id)
+    ):
         people.setdefault(a.email.lower(), a.name)
     account = await s.get(Account, ev.account_id)
     owner = await s.get(User, ev.owner_id)
     link = public_url(rec, base_url)
     for addr, name in people.items():
-        await mail.queue(s, ev.account_id, "recording", addr, ev.language, {
-            "name": name, "event": ev.name, "link": link, "organiser": owner.name if owner else "",
-            "signature": account.signature if account else ""})
+        await mail.queue(
+            s,
+            ev.account_id,
+            "recording",
+            addr,
+            ev.language,
+            {
+                "name": name,
+                "event": ev.name,
+                "link": link,
+                "organiser": owner.name if owner else "",
+                "signature": account.signature if account else "",
+            },
+        )
     return len(people)
 
 
 async def published_file(s: AsyncSession, store: Storage, token: str) -> Path:
-    """Where the WebM of the recording published under ``token`` is stored; ControlError 404 when no recording is
-    published under it (unpublished or deleted), 410 when its bytes are missing."""
-    rec = await s.scalar(select(Recording).where(Recording.public_token == token)) \
-        if 16 <= len(token) <= 64 else None
+    """Where the WebM of the recording published under ``token`` is stored; ControlError 404 when no
+    recording is published under it (unpublished or deleted), 410 when its bytes are missing."""
+    rec = (
+        await s.scalar(select(Recording).where(Recording.public_token == token))
+        if 16 <= len(token) <= 64
+        else None
+    )
     f = await s.get(LibraryFile, rec.file_id) if rec is not None and rec.file_id else None
     if f is None:
         raise ControlError("not_found", "no such recording: it was unpublished or deleted", 404)

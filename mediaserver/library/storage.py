@@ -1,10 +1,11 @@
 """Where the file library's bytes live: the one module that knows the on-disk layout (R-FILE-1..4, R-ACC-3).
 
 Under ``data_dir/files/uploads`` every stored file is ``<key>.bin``; a tus upload in progress is the same
-``<key>.bin`` (its size is the upload's offset) with a JSON sidecar ``<key>.json`` (:class:`UploadStore`), and a
-finished upload keeps its id as the library file's ``storage_key``. Recordings are written there too
+``<key>.bin`` (its size is the upload's offset) with a JSON sidecar ``<key>.json`` (:class:`UploadStore`), and
+a finished upload keeps its id as the library file's ``storage_key``. Recordings are written there too
 (mediaserver.output.recording). Nothing else spells these paths out: callers ask for :class:`Storage`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +20,7 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any
 
-TOMBSTONE_KEEP = 7 * 86400.0      # seconds an expired upload is still answered with 410 Gone
+TOMBSTONE_KEEP = 7 * 86400.0  # seconds an expired upload is still answered with 410 Gone
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -27,7 +28,7 @@ class Storage:
     """The stored files under one data directory (settings.data_dir)."""
 
     def __init__(self, data_dir: str | Path) -> None:
-        self.root = Path(data_dir) / "files" / "uploads"     # stored files and tus uploads in progress
+        self.root = Path(data_dir) / "files" / "uploads"  # stored files and tus uploads in progress
 
     @classmethod
     def of(cls, settings: Any) -> Storage:
@@ -43,8 +44,8 @@ class Storage:
         return UploadStore(self.root)
 
     def remove(self, storage_keys: Iterable[str]) -> None:
-        """Delete stored bytes (once their rows are gone: irreversible); a key that would leave the directory is
-        ignored."""
+        """Delete stored bytes (once their rows are gone: irreversible); a key that would leave the
+        directory is ignored."""
         root = self.root.resolve()
         for key in storage_keys:
             for suffix in (".bin", ".json"):
@@ -75,9 +76,9 @@ class Upload:
     metadata: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
     completed: bool = False
-    expired: float = 0.0            # when it was swept (a tombstone: the data is gone)
-    released: bool = False          # on_expire ran for the tombstone
-    extra: dict[str, Any] = field(default_factory=dict)    # what on_create returned (the app's own state)
+    expired: float = 0.0  # when it was swept (a tombstone: the data is gone)
+    released: bool = False  # on_expire ran for the tombstone
+    extra: dict[str, Any] = field(default_factory=dict)  # what on_create returned (the app's own state)
     offset: int = 0
     path: Path = Path()
 
@@ -97,13 +98,29 @@ class UploadStore:
     def _paths(self, upload_id: str) -> tuple[Path, Path]:
         return self.root / f"{upload_id}.bin", self.root / f"{upload_id}.json"
 
-    def create(self, owner: str, filename: str, length: int, into_room: bool, metadata: dict[str, str],
-               extra: dict[str, Any] | None = None) -> Upload:
+    def create(
+        self,
+        owner: str,
+        filename: str,
+        length: int,
+        into_room: bool,
+        metadata: dict[str, str],
+        extra: dict[str, Any] | None = None,
+    ) -> Upload:
         upload_id = secrets.token_urlsafe(18)
         data, side = self._paths(upload_id)
         data.touch(exist_ok=False)
-        upload = Upload(upload_id, owner, filename, length, into_room, metadata, time.time(), extra=dict(extra or {}),
-                        path=data)
+        upload = Upload(
+            upload_id,
+            owner,
+            filename,
+            length,
+            into_room,
+            metadata,
+            time.time(),
+            extra=dict(extra or {}),
+            path=data,
+        )
         self.save(upload)
         return upload
 
@@ -158,16 +175,19 @@ class UploadStore:
             return upload.created
 
     def expire(self, max_idle: float, now: float | None = None) -> list[Upload]:
-        """R-FILE-3: sweep unfinished uploads idle for ``max_idle`` seconds (their data goes, a tombstone stays);
-        return the new tombstones and the older ones whose space was not given back yet (``released`` False).
-        Tombstones older than :data:`TOMBSTONE_KEEP` go for good."""
+        """R-FILE-3: sweep unfinished uploads idle for ``max_idle`` seconds (their data goes, a tombstone
+        stays); return the new tombstones and the older ones whose space was not given back yet
+        (``released`` False). Tombstones older than :data:`TOMBSTONE_KEEP` go for good."""
         now = time.time() if now is None else now
         due = []
         for side in self.root.glob("*.json"):
             upload = self.get(side.stem)
             if upload is not None:
-                if upload.completed or self.lock(upload.id).locked() or \
-                        self.last_progress(upload) + max_idle > now:
+                if (
+                    upload.completed
+                    or self.lock(upload.id).locked()
+                    or self.last_progress(upload) + max_idle > now
+                ):
                     continue
                 upload.path.unlink(missing_ok=True)
                 upload.expired = now
@@ -195,7 +215,12 @@ class UploadStore:
         gone = []
         for side in self.root.glob("*.json"):
             upload = self.get(side.stem)
-            if upload and not upload.completed and upload.created < cutoff and not self.lock(upload.id).locked():
+            if (
+                upload
+                and not upload.completed
+                and upload.created < cutoff
+                and not self.lock(upload.id).locked()
+            ):
                 self.delete(upload)
                 gone.append(upload)
         return gone

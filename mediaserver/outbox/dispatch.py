@@ -2,6 +2,7 @@
 the periodic chores the composition root (mediaserver.app) hands it: the events' clock (automated starts,
 scheduled events leaving the dashboard, sessions whose room ended) and forgetting old Idempotency-Keys. The
 outbox knows nothing of events or accounts: a chore is any :class:`Chore`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,7 @@ from mediaserver.store.db import Database, utcnow
 from mediaserver.store.models import Email, Webhook, WebhookDelivery
 
 log = logging.getLogger("mediaserver.outbox.dispatch")
-LEASE = dt.timedelta(seconds=120)        # a row being worked on is not picked again before this
+LEASE = dt.timedelta(seconds=120)  # a row being worked on is not picked again before this
 SWEEP_EVERY = 20.0
 
 
@@ -32,7 +33,9 @@ class Chore(Protocol):
 
 
 class Dispatcher:
-    def __init__(self, db: Database, mailer: mail.Mailer, settings: Any, chores: Sequence[Chore] = ()) -> None:
+    def __init__(
+        self, db: Database, mailer: mail.Mailer, settings: Any, chores: Sequence[Chore] = ()
+    ) -> None:
         self.db, self.mailer, self.settings, self.chores = db, mailer, settings, list(chores)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -80,8 +83,14 @@ class Dispatcher:
     async def _claim(self, model: Any, limit: int = 20) -> list[int]:
         now = utcnow()
         async with self.db.tx() as s:
-            rows = list(await s.scalars(select(model).where(model.status == "pending", model.next_attempt_at <= now)
-                                        .order_by(model.next_attempt_at, model.id).limit(limit)))
+            rows = list(
+                await s.scalars(
+                    select(model)
+                    .where(model.status == "pending", model.next_attempt_at <= now)
+                    .order_by(model.next_attempt_at, model.id)
+                    .limit(limit)
+                )
+            )
             for row in rows:
                 row.next_attempt_at = now + LEASE
             return [r.id for r in rows]
@@ -96,7 +105,7 @@ class Dispatcher:
             if self.mailer.enabled:
                 try:
                     await self.mailer.send(row)
-                except Exception as e:      # any SMTP or network failure: retried later
+                except Exception as e:  # any SMTP or network failure: retried later
                     error = f"{type(e).__name__}: {e}"
             else:
                 log.info("mail (no smtp_host set) to %s: %s\n%s", row.to_addr, row.subject, row.body_text)
@@ -125,11 +134,18 @@ class Dispatcher:
             ts = int(utcnow().timestamp())
             status, error = None, ""
             try:
-                async with self._http.post(hook.url, data=body, headers={
-                        "Content-Type": "application/json", "User-Agent": "mediaserver-webhooks",
+                async with self._http.post(
+                    hook.url,
+                    data=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "User-Agent": "mediaserver-webhooks",
                         webhooks.SIGNATURE_HEADER: webhooks.sign(hook.secret, ts, body),
-                        "X-Mediaserver-Event": row.event_type, "X-Mediaserver-Delivery": str(row.id)},
-                        allow_redirects=False) as resp:
+                        "X-Mediaserver-Event": row.event_type,
+                        "X-Mediaserver-Delivery": str(row.id),
+                    },
+                    allow_redirects=False,
+                ) as resp:
                     status = resp.status
                     if not 200 <= resp.status < 300:
                         error = f"HTTP {resp.status}"
@@ -146,4 +162,6 @@ class Dispatcher:
                 elif row.attempts >= self.settings.webhook_retries:
                     row.status = "failed"
                 else:
-                    row.next_attempt_at = utcnow() + webhooks.backoff(row.attempts, self.settings.webhook_backoff)
+                    row.next_attempt_at = utcnow() + webhooks.backoff(
+                        row.attempts, self.settings.webhook_backoff
+                    )

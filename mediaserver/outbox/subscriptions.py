@@ -1,5 +1,6 @@
 """An account's webhook subscriptions and their delivery log (R-API-2): what the integrations page manages.
 Sending them is mediaserver.outbox.webhooks and the dispatcher."""
+
 from __future__ import annotations
 
 import secrets
@@ -18,8 +19,13 @@ async def subscribe(s: AsyncSession, account_id: int, url: str, events: list[str
     count = await s.scalar(select(func.count()).select_from(Webhook).where(Webhook.account_id == account_id))
     if (count or 0) >= MAX_WEBHOOKS:
         raise ControlError("limit_reached", f"at most {MAX_WEBHOOKS} webhooks per account", 409)
-    hook = Webhook(account_id=account_id, url=url, secret=secrets.token_hex(32), events=list(dict.fromkeys(events)),
-                   active=True)
+    hook = Webhook(
+        account_id=account_id,
+        url=url,
+        secret=secrets.token_hex(32),
+        events=list(dict.fromkeys(events)),
+        active=True,
+    )
     s.add(hook)
     await s.flush()
     return hook
@@ -41,12 +47,14 @@ async def unsubscribe(s: AsyncSession, account_id: int, hook_id: int) -> None:
     await s.delete(await webhook(s, account_id, hook_id))
 
 
-async def deliveries(s: AsyncSession, account_id: int, hook_id: int, offset: int,
-                     limit: int) -> tuple[list[WebhookDelivery], int]:
+async def deliveries(
+    s: AsyncSession, account_id: int, hook_id: int, offset: int, limit: int
+) -> tuple[list[WebhookDelivery], int]:
     """(a page of the webhook's delivery log, newest first; how many in all)."""
     hook = await webhook(s, account_id, hook_id)
     where = WebhookDelivery.webhook_id == hook.id
     total = await s.scalar(select(func.count()).select_from(WebhookDelivery).where(where))
-    rows = await s.scalars(select(WebhookDelivery).where(where).order_by(WebhookDelivery.id.desc())
-                           .offset(offset).limit(limit))
+    rows = await s.scalars(
+        select(WebhookDelivery).where(where).order_by(WebhookDelivery.id.desc()).offset(offset).limit(limit)
+    )
     return list(rows), int(total or 0)

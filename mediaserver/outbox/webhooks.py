@@ -1,6 +1,7 @@
 """Webhooks (R-API-1, -2): happenings of events, participants, recordings and payments, queued in the same
 transaction as the happening (an outbox), signed with HMAC-SHA256, retried with exponential back-off, and
 logged per delivery."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,13 +21,24 @@ from mediaserver.store.models import Webhook, WebhookDelivery
 # (mediaserver/output/streaming.py, R-REC-6) and payment.* by the paid-webinar flow
 # (mediaserver/billing/payments.py, R-BILL-10) through emit(); this module delivers whatever is emitted.
 EVENT_TYPES = (
-    "event.created", "event.updated", "event.started", "event.ended", "event.deleted",
-    "event.failed",                 # an automated event could not start at its time (mediaserver.events.automation)
-    "participant.registered", "participant.joined", "invitation.declined",
-    "recording.started", "recording.ready",
-    "stream.started", "stream.stopped",
-    "payment.succeeded", "payment.failed", "payment.refused",
-    "billing.plan_changed", "billing.addon_added",
+    "event.created",
+    "event.updated",
+    "event.started",
+    "event.ended",
+    "event.deleted",
+    "event.failed",  # an automated event could not start at its time (mediaserver.events.automation)
+    "participant.registered",
+    "participant.joined",
+    "invitation.declined",
+    "recording.started",
+    "recording.ready",
+    "stream.started",
+    "stream.stopped",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.refused",
+    "billing.plan_changed",
+    "billing.addon_added",
 )
 SIGNATURE_HEADER = "X-Mediaserver-Signature"
 
@@ -58,9 +70,15 @@ async def emit(s: AsyncSession, account_id: int, event_type: str, data: dict[str
     for hook in hooks:
         if hook.events and event_type not in hook.events:
             continue
-        payload = json.dumps({"type": event_type, "createdAt": now.isoformat(), "accountId": account_id,
-                              "data": data}, default=str, separators=(",", ":"), sort_keys=True)
-        s.add(WebhookDelivery(webhook_id=hook.id, event_type=event_type, payload=payload, next_attempt_at=now))
+        payload = json.dumps(
+            {"type": event_type, "createdAt": now.isoformat(), "accountId": account_id, "data": data},
+            default=str,
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        s.add(
+            WebhookDelivery(webhook_id=hook.id, event_type=event_type, payload=payload, next_attempt_at=now)
+        )
         n += 1
     if n:
         await s.flush()

@@ -9,6 +9,7 @@ see mediaserver.output.recfile). A paused capture (presenters-only mode, R-REC-3
 consumers paused in the core; key frames are asked for when video resumes or a source joins or leaves, so a
 stage can switch at once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,8 @@ class RoomCapture:
     def __init__(self, media: MediaEngine, buffer_bytes: int, video_budget: int, name: str) -> None:
         self.media = media
         self.buffer_bytes = buffer_bytes
-        self.video_budget = video_budget        # no bandwidth estimate on a recorder: the top layer up to this
-        self.name = name                        # for the log
+        self.video_budget = video_budget  # no bandwidth estimate on a recorder: the top layer up to this
+        self.name = name  # for the log
         self.tid = media.create_recorder(buffer_bytes)
         self.consumers: dict[str, Captured] = {}
         self.metas: list[recfile.TrackMeta] = []
@@ -54,11 +55,21 @@ class RoomCapture:
             return None
         pt = t.codec.payload_type
         ssrc = new_ssrc(self.ssrcs)
-        cid = self.media.create_consumer(self.tid, t.producer_id, ssrc, 0, {pt: pt}, {}, {}, f"r{len(self.metas)}")
+        cid = self.media.create_consumer(
+            self.tid, t.producer_id, ssrc, 0, {pt: pt}, {}, {}, f"r{len(self.metas)}"
+        )
         if t.kind == "video":
             self.media.set_consumer_budget(cid, self.video_budget, 1)
-        meta = recfile.TrackMeta(ssrc=ssrc, kind=t.kind, codec=t.codec.name.lower(), clock_rate=t.codec.clock_rate,
-                                 source=t.source, role=t.owner.role, owner=t.owner.name, order=len(self.metas))
+        meta = recfile.TrackMeta(
+            ssrc=ssrc,
+            kind=t.kind,
+            codec=t.codec.name.lower(),
+            clock_rate=t.codec.clock_rate,
+            source=t.source,
+            role=t.owner.role,
+            owner=t.owner.name,
+            order=len(self.metas),
+        )
         self.metas.append(meta)
         c = self.consumers[t.id] = Captured(cid, t, meta)
         self.apply(c, resume_key=False)
@@ -85,7 +96,7 @@ class RoomCapture:
             return
         try:
             self.media.pause_consumer(c.cid, want)
-        except Exception:            # closed with its producer a moment ago
+        except Exception:  # closed with its producer a moment ago
             return
         c.paused = want
         if not want and resume_key and c.track.kind == "video":
@@ -96,7 +107,9 @@ class RoomCapture:
         while True:
             blob, dropped = self.media.recorder_drain(self.tid)
             if dropped > self.dropped:
-                log.warning("%s: the core's buffer overflowed, %d packets lost", self.name, dropped - self.dropped)
+                log.warning(
+                    "%s: the core's buffer overflowed, %d packets lost", self.name, dropped - self.dropped
+                )
                 self.dropped = dropped
             if not blob:
                 return
@@ -107,5 +120,5 @@ class RoomCapture:
     def close(self) -> None:
         try:
             self.media.close_transport(self.tid)
-        except Exception:            # already gone with the worker
+        except Exception:  # already gone with the worker
             log.debug("%s: recorder transport already closed", self.name)

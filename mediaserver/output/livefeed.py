@@ -19,6 +19,7 @@ Times are the worker's arrival clock (CLOCK_MONOTONIC µs, the records' own cloc
 (mediaserver.output.recfile.Timeline) and re-anchored when it strays more than a second from the clock (a
 pause).
 """
+
 from __future__ import annotations
 
 import fractions
@@ -27,16 +28,16 @@ from typing import Any
 from mediaserver.output import recfile
 
 AUDIO_RATE = 48000
-AUDIO_BLOCK = 4800                 # 100 ms
-AUDIO_LAG_US = 400_000             # a block waits this long for late packets before it is encoded
-FILL_US = 1_000_000                # the picture is repeated this often while no source sends
-KEY_SECONDS = 2                    # a key frame every 2 s (YouTube asks for at most 4)
+AUDIO_BLOCK = 4800  # 100 ms
+AUDIO_LAG_US = 400_000  # a block waits this long for late packets before it is encoded
+FILL_US = 1_000_000  # the picture is repeated this often while no source sends
+KEY_SECONDS = 2  # a key frame every 2 s (YouTube asks for at most 4)
 STRAY_US = 1_000_000
 MS = fractions.Fraction(1, 1000)
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """"1280x720" -> (1280, 720); both even, 64..3840 x 64..2160."""
+    """ "1280x720" -> (1280, 720); both even, 64..3840 x 64..2160."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -54,13 +55,26 @@ def records_of(blob: bytes) -> list[tuple[int, bytes]]:
 class LiveFeed:
     """One FLV output (an ``rtmp://`` URL, or a file path in tests) fed with captured records."""
 
-    def __init__(self, url: str, size: tuple[int, int] = (1280, 720), video_bps: int = 2_500_000,
-                 audio_bps: int = 128_000, fps: int = 30, fmt: str = "flv") -> None:
-        self.url, self.size, self.video_bps, self.audio_bps, self.fps, self.fmt = url, size, video_bps, audio_bps, \
-            fps, fmt
+    def __init__(
+        self,
+        url: str,
+        size: tuple[int, int] = (1280, 720),
+        video_bps: int = 2_500_000,
+        audio_bps: int = 128_000,
+        fps: int = 30,
+        fmt: str = "flv",
+    ) -> None:
+        self.url, self.size, self.video_bps, self.audio_bps, self.fps, self.fmt = (
+            url,
+            size,
+            video_bps,
+            audio_bps,
+            fps,
+            fmt,
+        )
         self.tracks: dict[int, recfile.TrackMeta] = {}
         self.container: Any = None
-        self.origin: int | None = None          # the worker time of position 0
+        self.origin: int | None = None  # the worker time of position 0
         self.anchors: dict[int, tuple[int, int]] = {}
         self.ext: dict[int, int] = {}
         self.vp8: dict[int, recfile.Vp8Frames] = {}
@@ -74,8 +88,8 @@ class LiveFeed:
         self.resamplers: dict[int, Any] = {}
         self.blocks: dict[int, Any] = {}
         self.next_block = 0
-        self.video_frames = 0                   # frames encoded (stage pictures and repeats)
-        self.stage_frames = 0                   # of which decoded from a source
+        self.video_frames = 0  # frames encoded (stage pictures and repeats)
+        self.stage_frames = 0  # of which decoded from a source
         self.audio_blocks = 0
 
     # ---------------------------------------------------------------- life
@@ -91,12 +105,19 @@ class LiveFeed:
             v.pix_fmt = "yuv420p"
             v.bit_rate = self.video_bps
             v.codec_context.time_base = MS
-            v.options = {"preset": "veryfast", "tune": "zerolatency", "g": str(KEY_SECONDS * self.fps),
-                         "keyint_min": str(KEY_SECONDS * self.fps), "bf": "0", "profile": "main",
-                         "maxrate": str(self.video_bps), "bufsize": str(self.video_bps)}
+            v.options = {
+                "preset": "veryfast",
+                "tune": "zerolatency",
+                "g": str(KEY_SECONDS * self.fps),
+                "keyint_min": str(KEY_SECONDS * self.fps),
+                "bf": "0",
+                "profile": "main",
+                "maxrate": str(self.video_bps),
+                "bufsize": str(self.video_bps),
+            }
             a = c.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
             a.bit_rate = self.audio_bps
-            c.start_encoding()           # connects (the RTMP handshake) and sends the stream's header now
+            c.start_encoding()  # connects (the RTMP handshake) and sends the stream's header now
         except Exception:
             c.close()
             raise
@@ -141,7 +162,9 @@ class LiveFeed:
 
     def _position(self, ssrc: int, ts: int, clock: int, arrival: int) -> int:
         prev = self.ext.get(ssrc)
-        ext = ts if prev is None else prev + ((ts - (prev & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        ext = (
+            ts if prev is None else prev + ((ts - (prev & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        )
         self.ext[ssrc] = ext
         anchor = self.anchors.get(ssrc)
         pos = None if anchor is None else anchor[0] + (ext - anchor[1]) * 1_000_000 // clock
@@ -167,12 +190,15 @@ class LiveFeed:
                 return
             pos = self._position(ssrc, got[0], meta.clock_rate, arrival)
             if ssrc != self.stage:
-                if not got[2] or (self.stage is not None and self.stage in self.tracks
-                                  and recfile.stage_rank(meta) >= recfile.stage_rank(self.tracks[self.stage])
-                                  and pos - self.stage_last < recfile.STAGE_IDLE_US):
+                if not got[2] or (
+                    self.stage is not None
+                    and self.stage in self.tracks
+                    and recfile.stage_rank(meta) >= recfile.stage_rank(self.tracks[self.stage])
+                    and pos - self.stage_last < recfile.STAGE_IDLE_US
+                ):
                     return
                 self.stage = ssrc
-                self.decoders.pop(ssrc, None)      # a fresh decoder from this key frame on
+                self.decoders.pop(ssrc, None)  # a fresh decoder from this key frame on
             self.stage_last = pos
             picture = self._decode_vp8(ssrc, got[1])
             if picture is not None:
@@ -204,7 +230,8 @@ class LiveFeed:
             self.last_picture = picture.reformat(width=w, height=h, format="yuv420p")
         elif self.last_picture is None:
             import numpy as np
-            black = np.full((h * 3 // 2, w), 16, np.uint8)         # video black (limited range)
+
+            black = np.full((h * 3 // 2, w), 16, np.uint8)  # video black (limited range)
             black[h:] = 128
             self.last_picture = av.VideoFrame.from_ndarray(black, format="yuv420p")
         frame = self.last_picture
@@ -229,7 +256,7 @@ class LiveFeed:
             return
         sample = max(0, pos_us * AUDIO_RATE // 1_000_000)
         for f in decoded:
-            for g in self.resamplers[ssrc].resample(f):     # too late for a block already sent: left out
+            for g in self.resamplers[ssrc].resample(f):  # too late for a block already sent: left out
                 sample = recfile.mix_into(self.blocks, self.next_block, AUDIO_BLOCK, sample, g.to_ndarray())
 
     def _flush_audio(self, pos_us: int) -> None:

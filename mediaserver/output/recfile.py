@@ -18,6 +18,7 @@ The WebM has
   decoders follow), their times from the RTP timestamps;
 - audio: every Opus track decoded, mixed and encoded once (libopus, 48 kHz stereo).
 """
+
 from __future__ import annotations
 
 import fractions
@@ -30,10 +31,10 @@ from typing import Any
 
 RECORD = struct.Struct("<IQ")
 BREAK = 0xFFFFFFFF
-BREAK_GAP_US = 20_000          # what is left of a closed gap: one audio frame
+BREAK_GAP_US = 20_000  # what is left of a closed gap: one audio frame
 AUDIO_RATE = 48000
-BLOCK = AUDIO_RATE             # the audio mix is kept in blocks of one second...
-MIX_LAG_US = 3_000_000         # ...and a block is encoded once the records are this far past its end
+BLOCK = AUDIO_RATE  # the audio mix is kept in blocks of one second...
+MIX_LAG_US = 3_000_000  # ...and a block is encoded once the records are this far past its end
 MS = fractions.Fraction(1, 1000)
 
 
@@ -45,14 +46,14 @@ def break_marker() -> bytes:
 class TrackMeta:
     """What the converter knows of a recorded track (written next to the raw file as JSON)."""
 
-    ssrc: int                  # the recorder consumer's SSRC: every packet of this track carries it
-    kind: str                  # audio | video
-    codec: str                 # lower-case codec name (opus, vp8, ...)
+    ssrc: int  # the recorder consumer's SSRC: every packet of this track carries it
+    kind: str  # audio | video
+    codec: str  # lower-case codec name (opus, vp8, ...)
     clock_rate: int
-    source: str                # camera | microphone | screen
-    role: str                  # the owner's role: host | presenter | attendee
+    source: str  # camera | microphone | screen
+    role: str  # the owner's role: host | presenter | attendee
     owner: str
-    order: int                 # the order tracks joined the recording
+    order: int  # the order tracks joined the recording
 
 
 def save_meta(path: Path, tracks: list[TrackMeta]) -> None:
@@ -76,7 +77,7 @@ def split_records(buf: bytes) -> tuple[list[tuple[int, bytes | None]], int]:
             continue
         if len(buf) - i - RECORD.size < n:
             break
-        out.append((t, buf[i + RECORD.size:i + RECORD.size + n]))
+        out.append((t, buf[i + RECORD.size : i + RECORD.size + n]))
         i += RECORD.size + n
     return out, i
 
@@ -114,18 +115,18 @@ def vp8_payload(payload: bytes) -> tuple[bool, bytes] | None:
     """RFC 7741 section 4.2: skip the payload descriptor; (starts a frame, VP8 data)."""
     b0 = payload[0]
     i = 1
-    if b0 & 0x80:                    # X: extension byte
+    if b0 & 0x80:  # X: extension byte
         if len(payload) < 2:
             return None
         b1 = payload[1]
         i = 2
-        if b1 & 0x80:                # I: picture ID, 7 or 15 bits
+        if b1 & 0x80:  # I: picture ID, 7 or 15 bits
             if len(payload) <= i:
                 return None
             i += 2 if payload[i] & 0x80 else 1
-        if b1 & 0x40:                # L: TL0PICIDX
+        if b1 & 0x40:  # L: TL0PICIDX
             i += 1
-        if b1 & 0x30:                # T or K: TID/Y/KEYIDX
+        if b1 & 0x30:  # T or K: TID/Y/KEYIDX
             i += 1
     if i >= len(payload):
         return None
@@ -159,7 +160,7 @@ class Vp8Frames:
         if start:
             self.parts, self.ts = [data], ts
         elif self.parts is None or ts != self.ts or lost:
-            self.parts = None        # the frame lost its beginning or a middle part
+            self.parts = None  # the frame lost its beginning or a middle part
             self.need_key = True
             return None
         else:
@@ -187,8 +188,8 @@ class Timeline:
         self.origin: int | None = None
         self.last = 0
         self.broken = False
-        self.anchors: dict[int, tuple[int, int]] = {}       # ssrc -> (position µs, extended RTP timestamp)
-        self.ext: dict[int, int] = {}                       # ssrc -> last extended RTP timestamp
+        self.anchors: dict[int, tuple[int, int]] = {}  # ssrc -> (position µs, extended RTP timestamp)
+        self.ext: dict[int, int] = {}  # ssrc -> last extended RTP timestamp
 
     def brk(self) -> None:
         self.broken = True
@@ -206,7 +207,9 @@ class Timeline:
 
     def position(self, ssrc: int, ts: int, clock: int, arrival_pos: int) -> int:
         prev = self.ext.get(ssrc)
-        ext = ts if prev is None else prev + ((ts - (prev & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        ext = (
+            ts if prev is None else prev + ((ts - (prev & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        )
         self.ext[ssrc] = ext
         anchor = self.anchors.get(ssrc)
         if anchor is None:
@@ -229,7 +232,7 @@ def mix_into(blocks: dict[int, Any], first: int, size: int, sample: int, pcm: An
             block = blocks.get(index)
             if block is None:
                 block = blocks[index] = np.zeros((2, size), np.float32)
-            block[:, off:off + take] += pcm[:, done:done + take]
+            block[:, off : off + take] += pcm[:, done : done + take]
         done += take
     return sample + n
 
@@ -237,7 +240,10 @@ def mix_into(blocks: dict[int, Any], first: int, size: int, sample: int, pcm: An
 def stage_rank(t: TrackMeta) -> tuple[int, int]:
     """Lower is preferred on the stage: a screen share, the host's camera, a presenter's, any other; then the
     order the tracks came in."""
-    return (0 if t.source == "screen" else 1 if t.role == "host" else 2 if t.role == "presenter" else 3, t.order)
+    return (
+        0 if t.source == "screen" else 1 if t.role == "host" else 2 if t.role == "presenter" else 3,
+        t.order,
+    )
 
 
 def choose_stage(tracks: list[TrackMeta], usable: set[int]) -> TrackMeta | None:
@@ -246,12 +252,12 @@ def choose_stage(tracks: list[TrackMeta], usable: set[int]) -> TrackMeta | None:
     return min(videos, key=stage_rank, default=None)
 
 
-STAGE_IDLE_US = 1_000_000     # a stage source silent this long gives way to any source with a key frame
+STAGE_IDLE_US = 1_000_000  # a stage source silent this long gives way to any source with a key frame
 
 
 @dataclass
 class Converted:
-    duration: float           # seconds
+    duration: float  # seconds
     width: int
     height: int
     video_frames: int
@@ -288,7 +294,7 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
 
     tracks = {t.ssrc: t for t in tracks_list}
     sizes = _scan(raw, tracks)
-    first = next(iter(sizes), None)          # the stage starts with the first source that has a key frame
+    first = next(iter(sizes), None)  # the stage starts with the first source that has a key frame
     audio_ssrcs = {t.ssrc for t in tracks_list if t.kind == "audio" and t.codec == "opus"}
     container = av.open(str(out), "w", format="webm")
     try:
@@ -301,8 +307,8 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
         astream = container.add_stream("libopus", rate=AUDIO_RATE, layout="stereo")
         timeline = Timeline()
         vp8: dict[int, Vp8Frames] = {}
-        stage: int | None = None              # the SSRC on the stage now
-        stage_last = 0                        # the position of its last frame
+        stage: int | None = None  # the SSRC on the stage now
+        stage_last = 0  # the position of its last frame
         decoders: dict[int, Any] = {}
         resamplers: dict[int, Any] = {}
         blocks: dict[int, Any] = {}
@@ -345,8 +351,11 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
                 pos = timeline.position(ssrc, got[0], meta.clock_rate, arrival)
                 if ssrc != stage:
                     # switch at a key frame: to a preferred source, or to any when the stage fell silent
-                    if not got[2] or (stage is not None and stage_rank(meta) >= stage_rank(tracks[stage])
-                                      and pos - stage_last < STAGE_IDLE_US):
+                    if not got[2] or (
+                        stage is not None
+                        and stage_rank(meta) >= stage_rank(tracks[stage])
+                        and pos - stage_last < STAGE_IDLE_US
+                    ):
                         continue
                     stage = ssrc
                 stage_last = pos
@@ -389,8 +398,9 @@ def convert(raw: Path, tracks_list: list[TrackMeta], out: Path) -> Converted:
             container.mux(p)
     finally:
         container.close()
-    return Converted(duration=end_us / 1e6, width=width, height=height, video_frames=frames,
-                     audio_tracks=len(heard))
+    return Converted(
+        duration=end_us / 1e6, width=width, height=height, video_frames=frames, audio_tracks=len(heard)
+    )
 
 
 def probe(path: Path) -> float:
@@ -417,7 +427,7 @@ def trim(src: Path, out: Path, start: float, end: float) -> float:
                 streams[s.index] = dst.add_stream_from_template(s)
         video = next((s for s in inp.streams if s.type == "video"), None)
         cut = start
-        if video is not None:          # the last key frame at or before start
+        if video is not None:  # the last key frame at or before start
             with av.open(str(src)) as scan:
                 for vp in scan.demux(scan.streams.video[0]):
                     if vp.pts is None:

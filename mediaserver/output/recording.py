@@ -1,30 +1,34 @@
-"""Recording an event's room (R-REC-1, -2, -3, R-ROOM-14; webhooks recording.started / recording.ready, R-API-2).
+"""Recording an event's room (R-REC-1, -2, -3, R-ROOM-14; webhooks recording.started / recording.ready,
+R-API-2).
 
-Where it sits: a :class:`~mediaserver.output.capture.RoomCapture` (the native core's *recorder transport*, one per
-recording) gets a consumer for every audio and video track of the room, like a subscriber that never goes on the
-network; its packets (rewritten, unencrypted) gather in a buffer in the core. A task here drains that buffer every 200 ms and appends the records to a raw
-file under ``data_dir/recordings`` in a worker thread (the event loop never waits on the disk, the media thread
-never writes a file). When the recording stops (the host, the API, the end of the session, or the trial's
-limit) the transport is closed and :func:`mediaserver.output.recfile.convert` turns the raw file into one WebM in a
-worker thread; the WebM becomes a file of the account's library (``source = "recording"``) and a
+Where it sits: a :class:`~mediaserver.output.capture.RoomCapture` (the native core's *recorder transport*, one
+per recording) gets a consumer for every audio and video track of the room, like a subscriber that never goes
+on the network; its packets (rewritten, unencrypted) gather in a buffer in the core. A task here drains that
+buffer every 200 ms and appends the records to a raw file under ``data_dir/recordings`` in a worker thread
+(the event loop never waits on the disk, the media thread never writes a file). When the recording stops (the
+host, the API, the end of the session, or the trial's limit) the transport is closed and
+:func:`mediaserver.output.recfile.convert` turns the raw file into one WebM in a worker thread; the WebM
+becomes a file of the account's library (``source = "recording"``) and a
 :class:`~mediaserver.store.models.Recording` row, and ``recording.ready`` is queued in the same transaction.
 
 R-REC-3, presenters-only mode is never recorded: while the room is in that mode the recorder's consumers are
 paused in the core, and whatever was already on its way is drained and dropped; the stretch is cut out of the
-recording (a break record, see mediaserver.output.recfile), and key frames are asked for when recording resumes.
-A muted track's consumer is paused too (nothing of it is recorded while muted).
+recording (a break record, see mediaserver.output.recfile), and key frames are asked for when recording
+resumes. A muted track's consumer is paused too (nothing of it is recorded while muted).
 
-R-REC-2, the allowance: the plan's ``recording_minutes`` (mediaserver.billing.plans.Limits) is the length of recordings
-the account may keep; deleting a recording frees its minutes. A recording cannot *start* once the allowance is
-used up (403 ``recording_limit_reached``); a paid account's recording that runs out of allowance during the
-event goes on to the end of the event (the Russian original: "Система даст вам возможность продолжить запись до
-окончания мероприятия"). The free trial records at most 30 minutes in all: its recording stops by itself at the
-limit. Recordings are library files, so their bytes count against the storage quota (R-FILE-1) like uploads;
-a recording is never cut short for storage (R-REC-2 again), uploads are refused while the quota is full.
+R-REC-2, the allowance: the plan's ``recording_minutes`` (mediaserver.billing.plans.Limits) is the length of
+recordings the account may keep; deleting a recording frees its minutes. A recording cannot *start* once the
+allowance is used up (403 ``recording_limit_reached``); a paid account's recording that runs out of allowance
+during the event goes on to the end of the event (the Russian original: "Система даст вам возможность
+продолжить запись до окончания мероприятия"). The free trial records at most 30 minutes in all: its recording
+stops by itself at the limit. Recordings are library files, so their bytes count against the storage quota
+(R-FILE-1) like uploads; a recording is never cut short for storage (R-REC-2 again), uploads are refused while
+the quota is full.
 
 rooms.py knows nothing of files or formats: a room calls the small interface of :class:`RecordingService`
 (``start``, ``stop``, ``track_added``, ``track_removed``, ``sync``, ``room_ended``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,12 +60,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mediaserver.output.recording")
 
-#: R-REC-2 / R-ACC-1: the free trial records at most this long in all (the service's trial_seconds, which tests
-#: may lower)
+# : R-REC-2 / R-ACC-1: the free trial records at most this long in all (the service's trial_seconds, which
+# tests : may lower)
 TRIAL_SECONDS = plans.PLANS["trial"].recording_minutes * 60
 DRAIN_EVERY = 0.2
-BUFFER_BYTES = 8 << 20            # the core's buffer per recording: 8 MB is > 10 s of several HD streams
-VIDEO_BUDGET = 6_000_000          # no bandwidth estimate on a recorder: the top simulcast layer up to this
+BUFFER_BYTES = 8 << 20  # the core's buffer per recording: 8 MB is > 10 s of several HD streams
+VIDEO_BUDGET = 6_000_000  # no bandwidth estimate on a recorder: the top simulcast layer up to this
 
 
 @dataclass
@@ -71,12 +75,12 @@ class Recorder:
     room: Room
     rec_id: int
     account_id: int
-    cap: RoomCapture                           # cap.paused: presenters-only mode (R-REC-3)
+    cap: RoomCapture  # cap.paused: presenters-only mode (R-REC-3)
     raw: Path
-    limit: float | None                        # seconds of recording left (the trial); None: to the end
+    limit: float | None  # seconds of recording left (the trial); None: to the end
     pending: list[bytes] = field(default_factory=list)
-    recorded: float = 0.0                      # seconds recorded before the current stretch
-    since: float | None = None                 # monotonic start of the current (unpaused) stretch
+    recorded: float = 0.0  # seconds recorded before the current stretch
+    since: float | None = None  # monotonic start of the current (unpaused) stretch
     task: asyncio.Task[None] | None = None
     stopping: bool = False
 
@@ -95,8 +99,8 @@ class RecordingService:
         self.active: dict[str, Recorder] = {}
         self._starting: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._io = ThreadPoolExecutor(1, thread_name_prefix="rec-io")          # appends, in order
-        self._convert = ThreadPoolExecutor(1, thread_name_prefix="rec-webm")   # conversions, one at a time
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="rec-io")  # appends, in order
+        self._convert = ThreadPoolExecutor(1, thread_name_prefix="rec-webm")  # conversions, one at a time
 
     # ---------------------------------------------------------------- the room's interface
 
@@ -105,8 +109,9 @@ class RecordingService:
         return r is not None and r.room is room
 
     async def start(self, room: Room, s: AsyncSession | None = None, by: str = "host") -> dict[str, Any]:
-        """Start recording an event's live room (R-REC-1). With ``s``, in the caller's transaction (the automatic
-        start of an event, R-REC-1 "start recording automatically"); else in a transaction of its own."""
+        """Start recording an event's live room (R-REC-1). With ``s``, in the caller's transaction (the
+        automatic start of an event, R-REC-1 "start recording automatically"); else in a transaction of its
+        own."""
         if room.name in self.active or room.name in self._starting:
             raise ControlError("already_recording", "this room is already being recorded", 409)
         if room.settings.state != "live":
@@ -123,8 +128,12 @@ class RecordingService:
     async def _start(self, s: AsyncSession, room: Room, by: str) -> dict[str, Any]:
         ev = await s.scalar(select(Event).where(Event.room_id == room.name))
         if ev is None:
-            raise ControlError("not_an_event", "only an event's room can be recorded: a recording goes to the file "
-                               "library of the event's account (R-REC-1)", 409)
+            raise ControlError(
+                "not_an_event",
+                "only an event's room can be recorded: a recording goes to the file "
+                "library of the event's account (R-REC-1)",
+                409,
+            )
         account = await s.get(Account, ev.account_id)
         assert account is not None
         parent = await s.get(Account, account.parent_id) if account.parent_id else None
@@ -135,21 +144,47 @@ class RecordingService:
             allowance = min(allowance, self.trial_seconds)
         used = await used_seconds(s, account.id)
         if used >= allowance:
-            raise ControlError("recording_limit_reached",
-                               f"the recording allowance is used up ({used / 60:.1f} of {allowance / 60:.0f} minutes"
-                               f"{', the free trial records at most 30 minutes' if trial else ''}): delete "
-                               "recordings or add recording minutes to record again (R-REC-2)", 403)
-        session_id = await s.scalar(select(EventSession.id).where(EventSession.event_id == ev.id,
-                                                                  EventSession.ended_at.is_(None)))
+            raise ControlError(
+                "recording_limit_reached",
+                f"the recording allowance is used up ({used / 60:.1f} of {allowance / 60:.0f} minutes"
+                f"{', the free trial records at most 30 minutes' if trial else ''}): delete "
+                "recordings or add recording minutes to record again (R-REC-2)",
+                403,
+            )
+        session_id = await s.scalar(
+            select(EventSession.id).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
+        )
         now = utcnow()
-        rec = Recording(account_id=account.id, event_id=ev.id, session_id=session_id, status="recording",
-                        name=f"{ev.name} {now:%Y-%m-%d %H:%M}"[:200], started_at=now, duration=0.0, size=0,
-                        language=room.settings.language, stop_reason="")      # R-ROOM-14: the language now
+        rec = Recording(
+            account_id=account.id,
+            event_id=ev.id,
+            session_id=session_id,
+            status="recording",
+            name=f"{ev.name} {now:%Y-%m-%d %H:%M}"[:200],
+            started_at=now,
+            duration=0.0,
+            size=0,
+            language=room.settings.language,
+            stop_reason="",
+        )  # R-ROOM-14: the language now
         s.add(rec)
         await s.flush()
-        await webhooks.emit(s, account.id, "recording.started", {
-            "recording": describe(rec), "startedBy": by,
-            "event": {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}})
+        await webhooks.emit(
+            s,
+            account.id,
+            "recording.started",
+            {
+                "recording": describe(rec),
+                "startedBy": by,
+                "event": {
+                    "id": ev.id,
+                    "name": ev.name,
+                    "kind": ev.kind,
+                    "status": ev.status,
+                    "roomId": ev.room_id,
+                },
+            },
+        )
         # R-REC-2: the trial stops at its limit; a paid account records to the end of the event
         self._activate(room, rec.id, account.id, allowance - used if trial else None)
         return describe(rec, self.public_url)
@@ -192,7 +227,9 @@ class RecordingService:
         """The track's producer is closed: the core closed its recorder consumer too; forget it."""
         r = self.active.get(room.name)
         if r is not None and r.room is room:
-            r.cap.remove(track)     # the stage may go back to another source, at a key frame (mediaserver.output.recfile)
+            r.cap.remove(
+                track
+            )  # the stage may go back to another source, at a key frame (mediaserver.output.recfile)
 
     def sync(self, room: Room) -> None:
         """The room's audio mode or a track's mute changed: pause or resume what is recorded (R-REC-3)."""
@@ -201,7 +238,7 @@ class RecordingService:
             return
         paused = self._mode_paused(room)
         if paused != r.cap.paused:
-            if paused:            # what came before the switch is kept; the stretch itself is left out
+            if paused:  # what came before the switch is kept; the stretch itself is left out
                 self._drain_now(r)
                 r.recorded += time.monotonic() - (r.since or time.monotonic())
                 r.since = None
@@ -210,8 +247,13 @@ class RecordingService:
                 r.pending.append(recfile.break_marker())
                 r.since = time.monotonic()
             r.cap.paused = paused
-            log.info("room %s: recording %d %s (audio mode %s)", room.name, r.rec_id,
-                     "paused" if paused else "resumed", room.settings.audio_mode)
+            log.info(
+                "room %s: recording %d %s (audio mode %s)",
+                room.name,
+                r.rec_id,
+                "paused" if paused else "resumed",
+                room.settings.audio_mode,
+            )
         r.cap.apply_all(resume_key=True)
 
     def room_ended(self, room: Room) -> None:
@@ -223,7 +265,7 @@ class RecordingService:
 
     @staticmethod
     def _mode_paused(room: Room) -> bool:
-        return room.settings.audio_mode == "presenters"       # R-REC-3
+        return room.settings.audio_mode == "presenters"  # R-REC-3
 
     @staticmethod
     def _drain_now(r: Recorder, keep: bool = True) -> None:
@@ -268,7 +310,9 @@ class RecordingService:
             del self.active[r.room.name]
         r.room.set_recording(False)
         await self._flush(r)
-        await asyncio.get_running_loop().run_in_executor(self._io, recfile.save_meta, _meta_path(r.raw), r.cap.metas)
+        await asyncio.get_running_loop().run_in_executor(
+            self._io, recfile.save_meta, _meta_path(r.raw), r.cap.metas
+        )
         if s is None:
             async with self.db.tx() as own:
                 out = await self._stopped(own, r, reason)
@@ -291,27 +335,46 @@ class RecordingService:
         out = self.storage.path(key)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            conv = await asyncio.get_running_loop().run_in_executor(self._convert, recfile.convert, r.raw,
-                                                                    r.cap.metas, out)
+            conv = await asyncio.get_running_loop().run_in_executor(
+                self._convert, recfile.convert, r.raw, r.cap.metas, out
+            )
             size = out.stat().st_size
             async with self.db.tx() as s:
                 rec = await s.get(Recording, r.rec_id)
-                if rec is None:                   # deleted meanwhile
+                if rec is None:  # deleted meanwhile
                     out.unlink(missing_ok=True)
                     return
-                f = LibraryFile(account_id=rec.account_id, name=_file_name(rec.name), size=size, status="complete",
-                                source="recording", storage_key=key)
+                f = LibraryFile(
+                    account_id=rec.account_id,
+                    name=_file_name(rec.name),
+                    size=size,
+                    status="complete",
+                    source="recording",
+                    storage_key=key,
+                )
                 s.add(f)
                 await s.flush()
                 rec.file_id, rec.status, rec.duration, rec.size = f.id, "ready", conv.duration, size
                 ev = await s.get(Event, rec.event_id) if rec.event_id else None
-                await webhooks.emit(s, rec.account_id, "recording.ready", {
-                    "recording": describe(rec, self.public_url),
-                    "event": {"id": ev.id, "name": ev.name, "roomId": ev.room_id} if ev else None,
-                    "video": {"width": conv.width, "height": conv.height, "frames": conv.video_frames},
-                    "audioTracks": conv.audio_tracks})
-            log.info("recording %d ready: %.1f s, %d bytes, %dx%d", r.rec_id, conv.duration, size, conv.width,
-                     conv.height)
+                await webhooks.emit(
+                    s,
+                    rec.account_id,
+                    "recording.ready",
+                    {
+                        "recording": describe(rec, self.public_url),
+                        "event": {"id": ev.id, "name": ev.name, "roomId": ev.room_id} if ev else None,
+                        "video": {"width": conv.width, "height": conv.height, "frames": conv.video_frames},
+                        "audioTracks": conv.audio_tracks,
+                    },
+                )
+            log.info(
+                "recording %d ready: %.1f s, %d bytes, %dx%d",
+                r.rec_id,
+                conv.duration,
+                size,
+                conv.width,
+                conv.height,
+            )
         except Exception as e:
             out.unlink(missing_ok=True)
             log.warning("recording %d could not be made into a WebM: %s", r.rec_id, e)
@@ -338,21 +401,42 @@ class RecordingService:
         if f is None:
             raise ControlError("not_ready", "the recording's file is gone", 409)
         if not 0 <= start < end or start >= rec.duration:
-            raise ControlError("bad_request", f"'start' and 'end' must satisfy 0 <= start < end and start < "
-                               f"{rec.duration:.3f} (the recording's length)")
+            raise ControlError(
+                "bad_request",
+                f"'start' and 'end' must satisfy 0 <= start < end and start < "
+                f"{rec.duration:.3f} (the recording's length)",
+            )
         key = "rec-" + secrets.token_urlsafe(12)
         out = self.storage.path(key)
         duration = await asyncio.get_running_loop().run_in_executor(
-            self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end)
+            self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end
+        )
         size = out.stat().st_size
-        nf = LibraryFile(account_id=rec.account_id, name=_file_name(rec.name + " (trimmed)"), size=size,
-                         status="complete", source="recording", storage_key=key)
+        nf = LibraryFile(
+            account_id=rec.account_id,
+            name=_file_name(rec.name + " (trimmed)"),
+            size=size,
+            status="complete",
+            source="recording",
+            storage_key=key,
+        )
         s.add(nf)
         await s.flush()
-        new = Recording(account_id=rec.account_id, event_id=rec.event_id, session_id=rec.session_id, file_id=nf.id,
-                        name=(rec.name + " (trimmed)")[:200], status="ready", language=rec.language,
-                        started_at=rec.started_at, ended_at=rec.ended_at, duration=duration, size=size,
-                        stop_reason="trim", trimmed_from=rec.id)
+        new = Recording(
+            account_id=rec.account_id,
+            event_id=rec.event_id,
+            session_id=rec.session_id,
+            file_id=nf.id,
+            name=(rec.name + " (trimmed)")[:200],
+            status="ready",
+            language=rec.language,
+            started_at=rec.started_at,
+            ended_at=rec.ended_at,
+            duration=duration,
+            size=size,
+            stop_reason="trim",
+            trimmed_from=rec.id,
+        )
         s.add(new)
         await s.flush()
         return new
@@ -380,4 +464,3 @@ def _meta_path(raw: Path) -> Path:
 def _file_name(name: str) -> str:
     clean = "".join(c if c.isalnum() or c in " -_()." else "_" for c in name).strip() or "recording"
     return clean[:240] + ".webm"
-

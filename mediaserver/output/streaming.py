@@ -15,6 +15,7 @@ secret: it is never shown back, logged or put in a webhook.
 rooms.py knows nothing of RTMP: a room calls the small interface of :class:`StreamingService` (``start``,
 ``stop``, ``track_added``, ``track_removed``, ``sync``, ``room_ended``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,7 +48,7 @@ log = logging.getLogger("mediaserver.output.streaming")
 TICK = 0.1
 BUFFER_BYTES = 4 << 20
 VIDEO_BUDGET = 6_000_000
-BACKLOG = 100                  # drained blobs (10 s) the encoder may fall behind before packets are dropped
+BACKLOG = 100  # drained blobs (10 s) the encoder may fall behind before packets are dropped
 SCHEMES = ("rtmp", "rtmps")
 
 
@@ -55,11 +56,19 @@ def check_target(url: Any, key: Any = None) -> tuple[str, str]:
     """The full RTMP URL (ingest URL + stream key) and what may be shown of it (without the key); a clear
     ControlError for anything else."""
     if not isinstance(url, str) or not url.strip():
-        raise ControlError("bad_stream_target", "'url' is required: the RTMP ingest URL of the service "
-                           "(e.g. rtmp://a.rtmp.youtube.com/live2)")
-    if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 512
-                            or any(c.isspace() or ord(c) < 32 for c in key)):
-        raise ControlError("bad_stream_target", "'key' (the stream key) must be a non-empty string without spaces")
+        raise ControlError(
+            "bad_stream_target",
+            "'url' is required: the RTMP ingest URL of the service (e.g. rtmp://a.rtmp.youtube.com/live2)",
+        )
+    if key is not None and (
+        not isinstance(key, str)
+        or not key.strip()
+        or len(key) > 512
+        or any(c.isspace() or ord(c) < 32 for c in key)
+    ):
+        raise ControlError(
+            "bad_stream_target", "'key' (the stream key) must be a non-empty string without spaces"
+        )
     url = url.strip()
     if len(url) > 1024:
         raise ControlError("bad_stream_target", "'url' is too long (at most 1024 characters)")
@@ -69,15 +78,21 @@ def check_target(url: Any, key: Any = None) -> tuple[str, str]:
     except ValueError as e:
         raise ControlError("bad_stream_target", f"'url' is not a URL: {e}") from None
     if u.scheme not in SCHEMES or not u.hostname:
-        raise ControlError("bad_stream_target", "'url' must be an rtmp:// or rtmps:// URL with a host "
-                           f"(got {u.scheme + '://' if u.scheme else 'no scheme'})")
+        raise ControlError(
+            "bad_stream_target",
+            "'url' must be an rtmp:// or rtmps:// URL with a host "
+            f"(got {u.scheme + '://' if u.scheme else 'no scheme'})",
+        )
     if any(c.isspace() for c in url) or u.query or u.fragment:
         raise ControlError("bad_stream_target", "'url' must not contain spaces, a query or a fragment")
     full = url.rstrip("/") + "/" + key.strip() if key else url
     path = urllib.parse.urlsplit(full).path.strip("/")
     if "/" not in path:
-        raise ControlError("bad_stream_target", "the RTMP target needs an application and a stream key: "
-                           "rtmp://host/app/KEY, or 'url' rtmp://host/app with 'key'")
+        raise ControlError(
+            "bad_stream_target",
+            "the RTMP target needs an application and a stream key: "
+            "rtmp://host/app/KEY, or 'url' rtmp://host/app with 'key'",
+        )
     shown = f"{u.scheme}://{u.hostname}{':' + str(port) if port else ''}/{path.rsplit('/', 1)[0]}/…"
     return full, shown
 
@@ -90,30 +105,39 @@ class LiveStream:
     id: str
     event_id: int
     account_id: int
-    target: str                                # shown: the URL without its key
+    target: str  # shown: the URL without its key
     cap: RoomCapture
     feed: LiveFeed
     started_by: str
     started_at: float = field(default_factory=time.time)
     inbox: queue.Queue[tuple[str, Any]] = field(default_factory=queue.Queue)
-    status: str = "connecting"                 # connecting -> live -> stopped | failed
+    status: str = "connecting"  # connecting -> live -> stopped | failed
     error: str = ""
-    dropped: int = 0                           # blobs left out because the encoder fell behind
+    dropped: int = 0  # blobs left out because the encoder fell behind
     thread: threading.Thread | None = None
     task: asyncio.Task[None] | None = None
     stopping: bool = False
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "eventId": self.event_id, "roomId": self.room.name, "target": self.target,
-                "status": self.status, "error": self.error or None, "startedBy": self.started_by,
-                "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
-                "videoFrames": self.feed.video_frames, "stageFrames": self.feed.stage_frames,
-                "audioSeconds": round(self.feed.audio_blocks * 0.1, 1)}
+        return {
+            "id": self.id,
+            "eventId": self.event_id,
+            "roomId": self.room.name,
+            "target": self.target,
+            "status": self.status,
+            "error": self.error or None,
+            "startedBy": self.started_by,
+            "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "videoFrames": self.feed.video_frames,
+            "stageFrames": self.feed.stage_frames,
+            "audioSeconds": round(self.feed.audio_blocks * 0.1, 1),
+        }
 
 
 class StreamingService:
-    def __init__(self, media: MediaEngine, db: Database, size: tuple[int, int] = (1280, 720),
-                 video_kbps: int = 2500) -> None:
+    def __init__(
+        self, media: MediaEngine, db: Database, size: tuple[int, int] = (1280, 720), video_kbps: int = 2500
+    ) -> None:
         self.media, self.db = media, db
         self.size, self.video_kbps = size, video_kbps
         self.active: dict[str, LiveStream] = {}
@@ -126,20 +150,23 @@ class StreamingService:
         return ls if ls is not None and ls.room is room else None
 
     def described(self, room: Room | None) -> dict[str, Any]:
-        """The room's current stream as the API shows it; ControlError (404) when the room (None: not in memory)
-        is not being streamed."""
+        """The room's current stream as the API shows it; ControlError (404) when the room (None: not in
+        memory) is not being streamed."""
         ls = self.current(room) if room is not None else None
         if ls is None:
             raise ControlError("not_found", "the event's room is not being streamed", 404)
         return ls.describe()
 
-    async def start(self, room: Room, url: Any, key: Any = None, by: str = "host",
-                    s: AsyncSession | None = None) -> dict[str, Any]:
+    async def start(
+        self, room: Room, url: Any, key: Any = None, by: str = "host", s: AsyncSession | None = None
+    ) -> dict[str, Any]:
         """Start streaming an event's live room to an RTMP target (R-REC-6). With ``s``, in the caller's
         transaction (the API's), else in one of its own (the host's action in the room)."""
         full, shown = check_target(url, key)
         if room.name in self.active:
-            raise ControlError("already_streaming", "this room is already being streamed: stop that stream first", 409)
+            raise ControlError(
+                "already_streaming", "this room is already being streamed: stop that stream first", 409
+            )
         if room.settings.state != "live":
             raise ControlError("not_live", "a live stream starts once the session is live", 409)
         self.active[room.name] = None  # type: ignore[assignment]   # claims the room while the event is looked up
@@ -151,8 +178,12 @@ class StreamingService:
                 raise ControlError("not_an_event", "only an event's room can be streamed (R-REC-6)", 409)
             nonlocal ls
             ls = self._launch(room, ev.id, ev.account_id, full, shown, by)
-            await webhooks.emit(s, ev.account_id, "stream.started", {
-                "stream": ls.describe(), "event": {"id": ev.id, "name": ev.name, "roomId": ev.room_id}})
+            await webhooks.emit(
+                s,
+                ev.account_id,
+                "stream.started",
+                {"stream": ls.describe(), "event": {"id": ev.id, "name": ev.name, "roomId": ev.room_id}},
+            )
             return ls
 
         try:
@@ -201,7 +232,9 @@ class StreamingService:
 
     # ---------------------------------------------------------------- inside
 
-    def _launch(self, room: Room, event_id: int, account_id: int, full: str, shown: str, by: str) -> LiveStream:
+    def _launch(
+        self, room: Room, event_id: int, account_id: int, full: str, shown: str, by: str
+    ) -> LiveStream:
         sid = secrets.token_hex(6)
         cap = RoomCapture(self.media, BUFFER_BYTES, VIDEO_BUDGET, f"stream {sid}")
         feed = LiveFeed(full, size=self.size, video_bps=self.video_kbps * 1000)
@@ -218,8 +251,14 @@ class StreamingService:
         ls.thread.start()
         ls.task = self._spawn(self._run(ls))
         room.set_streaming(True)
-        log.info("room %s: stream %s to %s started by %s (%d tracks)", room.name, sid, shown, by,
-                 len(cap.consumers))
+        log.info(
+            "room %s: stream %s to %s started by %s (%d tracks)",
+            room.name,
+            sid,
+            shown,
+            by,
+            len(cap.consumers),
+        )
         return ls
 
     @staticmethod
@@ -230,7 +269,7 @@ class StreamingService:
 
     def _drain(self, ls: LiveStream) -> None:
         for blob in ls.cap.drain():
-            if ls.inbox.qsize() >= BACKLOG:            # the encoder fell behind: drop, then restart at key frames
+            if ls.inbox.qsize() >= BACKLOG:  # the encoder fell behind: drop, then restart at key frames
                 ls.dropped += 1
                 for c in ls.cap.consumers.values():
                     if c.track.kind == "video":
@@ -251,8 +290,9 @@ class StreamingService:
                 self._spawn(self._stop(ls, "failed"))
                 return
 
-    async def _stop(self, ls: LiveStream, reason: str, notify: bool = True,
-                    s: AsyncSession | None = None) -> dict[str, Any]:
+    async def _stop(
+        self, ls: LiveStream, reason: str, notify: bool = True, s: AsyncSession | None = None
+    ) -> dict[str, Any]:
         ls.stopping = True
         if ls.task is not None and ls.task is not asyncio.current_task():
             ls.task.cancel()
@@ -265,7 +305,7 @@ class StreamingService:
             del self.active[ls.room.name]
         ls.room.set_streaming(False)
         ls.inbox.put(("stop", time.monotonic_ns() // 1000))
-        if ls.thread is not None:                     # the encoder flushes and closes the connection
+        if ls.thread is not None:  # the encoder flushes and closes the connection
             await asyncio.get_running_loop().run_in_executor(None, ls.thread.join, 15)
         if ls.status != "failed":
             ls.status = "stopped"
@@ -275,8 +315,15 @@ class StreamingService:
 
         async def tell(s: AsyncSession) -> None:
             ev = await s.get(Event, ls.event_id)
-            await webhooks.emit(s, ls.account_id, "stream.stopped", {
-                "stream": out, "event": {"id": ev.id, "name": ev.name, "roomId": ev.room_id} if ev else None})
+            await webhooks.emit(
+                s,
+                ls.account_id,
+                "stream.stopped",
+                {
+                    "stream": out,
+                    "event": {"id": ev.id, "name": ev.name, "roomId": ev.room_id} if ev else None,
+                },
+            )
 
         try:
             if s is None:
@@ -286,8 +333,14 @@ class StreamingService:
                 await tell(s)
         except Exception:
             log.exception("stream %s: the stream.stopped webhook could not be queued", ls.id)
-        log.info("room %s: stream %s stopped (%s; %d frames, %d blobs dropped)", ls.room.name, ls.id, reason,
-                 ls.feed.video_frames, ls.dropped)
+        log.info(
+            "room %s: stream %s stopped (%s; %d frames, %d blobs dropped)",
+            ls.room.name,
+            ls.id,
+            reason,
+            ls.feed.video_frames,
+            ls.dropped,
+        )
         return out
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -328,16 +381,16 @@ def _pump(ls: LiveStream) -> None:
             elif kind == "stop":
                 feed.close(item)
                 return
-        except Exception as e:              # the service went away (broken pipe) or the encoder failed
+        except Exception as e:  # the service went away (broken pipe) or the encoder failed
             ls.error = f"the stream to {ls.target} broke: {_reason(e)}"
             ls.status = "failed"
             with contextlib.suppress(Exception):
                 feed.close()
-            while True:                     # keep the queue from growing until the service notices
+            while True:  # keep the queue from growing until the service notices
                 if ls.inbox.get()[0] == "stop":
                     return
 
 
 def _reason(e: Exception) -> str:
     text = getattr(e, "strerror", None) or str(e)
-    return text.split(": '", 1)[0][:200]          # PyAV appends the URL, which carries the stream key
+    return text.split(": '", 1)[0][:200]  # PyAV appends the URL, which carries the stream key

@@ -1,11 +1,12 @@
 """Avatar pictures shown instead of a camera (R-MEDIA-6): small PNG, JPEG or WebP images, kept by hash."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 from collections import OrderedDict
 
-MAX_BYTES = 160 * 1024   # its base64 must fit a WebSocket message (256 KiB)
+MAX_BYTES = 160 * 1024  # its base64 must fit a WebSocket message (256 KiB)
 
 
 class AvatarError(ValueError):

@@ -4,6 +4,7 @@ This is the only module that imports ``native``. Signaling and room logic ask it
 producers and consumers and learn about ICE/DTLS state changes through callbacks; they never see
 packets.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -55,8 +56,15 @@ class TransportInfo:
 class MediaEngine:
     """Owns the native worker and routes its events to the transports' listeners."""
 
-    def __init__(self, listen_ip: str = "127.0.0.1", port: int = 0, announced_ip: str | None = None,
-                 ice_tcp: bool = True, udp_gso: bool = True, consent_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        listen_ip: str = "127.0.0.1",
+        port: int = 0,
+        announced_ip: str | None = None,
+        ice_tcp: bool = True,
+        udp_gso: bool = True,
+        consent_timeout: float = 30.0,
+    ) -> None:
         self.worker = Worker(listen_ip, port)
         self.worker.set_consent_timeout(consent_timeout)
         if not udp_gso:
@@ -103,7 +111,9 @@ class MediaEngine:
                 t.ice_state = ICE_STATES.get(a, "?")
             elif name == "dtls":
                 t.dtls_state = DTLS_STATES.get(a, "?")
-            log.info("transport %d %s -> %s %s", oid, name, t.ice_state if name == "ice" else t.dtls_state, text)
+            log.info(
+                "transport %d %s -> %s %s", oid, name, t.ice_state if name == "ice" else t.dtls_state, text
+            )
             for cb in list(t.listeners):
                 cb(t)
 
@@ -123,8 +133,14 @@ class MediaEngine:
     def local_params(self, ufrag: str, pwd: str) -> tuple[str, str, str, list[tuple[str, int, str]]]:
         return ufrag, pwd, self.fingerprint, self.candidates
 
-    def create_transport(self, remote_setup: str, fp_algorithm: str, fingerprint: bytes,
-                         ufrag: str | None = None, pwd: str | None = None) -> TransportInfo:
+    def create_transport(
+        self,
+        remote_setup: str,
+        fp_algorithm: str,
+        fingerprint: bytes,
+        ufrag: str | None = None,
+        pwd: str | None = None,
+    ) -> TransportInfo:
         """A transport for one peer connection. remote_setup is the peer's a=setup value."""
         if ufrag is None or pwd is None:
             ufrag, pwd = self.new_credentials()
@@ -160,10 +176,21 @@ class MediaEngine:
         and how many packets the recorder has dropped so far for want of buffer room."""
         return self.worker.recorder_drain(tid, max_bytes)
 
-    def create_producer(self, tid: int, kind: str, ssrc: int, rtx_ssrc: int, codecs: dict[int, str],
-                        rtx: dict[int, int], clock_rate: int, extensions: dict[str, int], mid: str,
-                        nack: bool = True, rids: list[str] | None = None,
-                        sim_ssrcs: list[tuple[int, int]] | None = None) -> int:
+    def create_producer(
+        self,
+        tid: int,
+        kind: str,
+        ssrc: int,
+        rtx_ssrc: int,
+        codecs: dict[int, str],
+        rtx: dict[int, int],
+        clock_rate: int,
+        extensions: dict[str, int],
+        mid: str,
+        nack: bool = True,
+        rids: list[str] | None = None,
+        sim_ssrcs: list[tuple[int, int]] | None = None,
+    ) -> int:
         """A published stream; with two or more rids (or (SSRC, RTX SSRC) pairs of an a=ssrc-group:SIM), a
         simulcast source whose layers the core tells apart and picks from per subscriber."""
         layers: list[dict[str, Any]] | None = None
@@ -171,15 +198,27 @@ class MediaEngine:
             layers = [{"rid": r} for r in rids]
         elif sim_ssrcs and len(sim_ssrcs) > 1:
             layers = [{"ssrc": s, "rtx_ssrc": r} for s, r in sim_ssrcs]
-        return self.worker.create_producer(tid, kind, ssrc, rtx_ssrc, codecs, rtx, clock_rate,
-                                           ext_ids(extensions), mid, nack, layers)
+        return self.worker.create_producer(
+            tid, kind, ssrc, rtx_ssrc, codecs, rtx, clock_rate, ext_ids(extensions), mid, nack, layers
+        )
 
     def close_producer(self, pid: int) -> None:
         self.worker.close_producer(pid)
 
-    def create_consumer(self, tid: int, pid: int, ssrc: int, rtx_ssrc: int, pt_map: dict[int, int],
-                        rtx_pt_of: dict[int, int], extensions: dict[str, int], mid: str) -> int:
-        return self.worker.create_consumer(tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid)
+    def create_consumer(
+        self,
+        tid: int,
+        pid: int,
+        ssrc: int,
+        rtx_ssrc: int,
+        pt_map: dict[int, int],
+        rtx_pt_of: dict[int, int],
+        extensions: dict[str, int],
+        mid: str,
+    ) -> int:
+        return self.worker.create_consumer(
+            tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid
+        )
 
     def set_consumer_budget(self, cid: int, max_bps: int, priority: int) -> None:
         """A forwarded stream's R-MEDIA-3 budget and its allocation priority (higher first)."""

@@ -1,5 +1,6 @@
 """The product's room rules as plain functions and data: who may join, publish and receive (R-ROOM-1,
 -2, -3, -8, -13; R-MEDIA-5, -7). Rooms ask these; nothing here touches media or signaling."""
+
 from __future__ import annotations
 
 import re
@@ -11,11 +12,11 @@ from typing import Any
 ROOM_TYPES = ("webinar", "meeting")
 AUDIO_MODES = ("presenters", "listen", "discussion")
 LANGUAGES = ("en", "ru")
-MEETING_MAX = 25            # R-ROOM-1: a meeting holds at most 25 people, presenters and host included
-WEBINAR_MAX = 5000          # R-ROOM-1: a webinar's capacity comes from the plan, up to 5000
+MEETING_MAX = 25  # R-ROOM-1: a meeting holds at most 25 people, presenters and host included
+WEBINAR_MAX = 5000  # R-ROOM-1: a webinar's capacity comes from the plan, up to 5000
 WEBINAR_DEFAULT = 100
-DISCUSSION_MAX = 25         # R-ROOM-2: discussion mode only with at most 25 participants
-CAMERAS_DEFAULT = 4         # R-MEDIA-5: 4 camera feeds; up to 3 more (7) in meetings only
+DISCUSSION_MAX = 25  # R-ROOM-2: discussion mode only with at most 25 participants
+CAMERAS_DEFAULT = 4  # R-MEDIA-5: 4 camera feeds; up to 3 more (7) in meetings only
 CAMERAS_MAX_MEETING = 7
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
@@ -42,10 +43,10 @@ class PlanCaps:
     mediaserver.billing.plans.room_caps). Rooms without an account (ad-hoc rooms, POST /api/v1/rooms) keep the
     product's global limits."""
 
-    capacity: int              # the most the room's capacity may be set to
-    discussion: int            # the most people in the room with discussion mode on
-    presenters: int            # presenter seats, the host's own included
-    cameras: int               # cameras on at once
+    capacity: int  # the most the room's capacity may be set to
+    discussion: int  # the most people in the room with discussion mode on
+    presenters: int  # presenter seats, the host's own included
+    cameras: int  # cameras on at once
 
 
 @dataclass
@@ -54,33 +55,46 @@ class RoomSettings:
 
     id: str
     name: str = ""
-    type: str = "webinar"                       # R-ROOM-1: a new event is a webinar by default
+    type: str = "webinar"  # R-ROOM-1: a new event is a webinar by default
     capacity: int = WEBINAR_DEFAULT
     language: str = "en"
     agenda: str = ""
     message: str = ""
-    state: str = "live"                         # lobby (before the start), live, ended
+    state: str = "live"  # lobby (before the start), live, ended
     locked: bool = False
-    audio_mode: str = "listen"                  # R-ROOM-2: listen-only is the default
+    audio_mode: str = "listen"  # R-ROOM-2: listen-only is the default
     camera_limit: int = CAMERAS_DEFAULT
     host_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     presenter_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     pin: str = field(default_factory=lambda: f"{secrets.randbelow(1_000_000):06d}")
     created_at: float = field(default_factory=time.time)
-    adhoc: bool = False                         # made on the fly for a token's room name; gone when empty
-    hd: bool = True                             # R-MEDIA-4: HD video where the plan allows it, else SD
-    event: bool = False                         # an event's room: its page asks for the event's access (R-ROOM-6)
-    recording: bool = False                     # R-REC-1: everyone sees that the room is being recorded
-    streaming: bool = False                     # R-REC-6: everyone sees that the room is streamed live
-    caps: PlanCaps | None = None                # an event's room: what its account's plan allows (R-ACC-1)
+    adhoc: bool = False  # made on the fly for a token's room name; gone when empty
+    hd: bool = True  # R-MEDIA-4: HD video where the plan allows it, else SD
+    event: bool = False  # an event's room: its page asks for the event's access (R-ROOM-6)
+    recording: bool = False  # R-REC-1: everyone sees that the room is being recorded
+    streaming: bool = False  # R-REC-6: everyone sees that the room is streamed live
+    caps: PlanCaps | None = None  # an event's room: what its account's plan allows (R-ACC-1)
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "type": self.type, "capacity": self.capacity,
-                "language": self.language, "agenda": self.agenda, "message": self.message, "state": self.state,
-                "locked": self.locked, "audioMode": self.audio_mode, "cameraLimit": self.camera_limit,
-                "url": f"/room/{self.id}", "pin": self.pin, "event": self.event, "recording": self.recording,
-                "streaming": self.streaming,
-                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "capacity": self.capacity,
+            "language": self.language,
+            "agenda": self.agenda,
+            "message": self.message,
+            "state": self.state,
+            "locked": self.locked,
+            "audioMode": self.audio_mode,
+            "cameraLimit": self.camera_limit,
+            "url": f"/room/{self.id}",
+            "pin": self.pin,
+            "event": self.event,
+            "recording": self.recording,
+            "streaming": self.streaming,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at)),
+        }
 
 
 def default_audio_mode(type_: str) -> str:
@@ -89,8 +103,16 @@ def default_audio_mode(type_: str) -> str:
     return "discussion" if type_ == "meeting" else "listen"
 
 
-def check_new_room(type_: str, capacity: int | None, language: str, name: str, agenda: str, message: str,
-                   start: str, audio_mode: str | None = None) -> int:
+def check_new_room(
+    type_: str,
+    capacity: int | None,
+    language: str,
+    name: str,
+    agenda: str,
+    message: str,
+    start: str,
+    audio_mode: str | None = None,
+) -> int:
     """Validate a room to create; returns its capacity."""
     if type_ not in ROOM_TYPES:
         raise RuleError("bad_request", f"'type' must be one of {', '.join(ROOM_TYPES)}")
@@ -103,10 +125,18 @@ def check_new_room(type_: str, capacity: int | None, language: str, name: str, a
     for key, value, limit in (("name", name, 200), ("agenda", agenda, 5000), ("message", message, 2000)):
         if not isinstance(value, str) or len(value) > limit:
             raise RuleError("bad_request", f"'{key}' must be text of at most {limit} characters")
-    cap = check_capacity(type_, WEBINAR_DEFAULT if capacity is None and type_ == "webinar"
-                         else MEETING_MAX if capacity is None else capacity)
+    cap = check_capacity(
+        type_,
+        WEBINAR_DEFAULT
+        if capacity is None and type_ == "webinar"
+        else MEETING_MAX
+        if capacity is None
+        else capacity,
+    )
     if audio_mode == "discussion" and cap > DISCUSSION_MAX:
-        raise RuleError("too_many_for_discussion", f"discussion mode needs a capacity of at most {DISCUSSION_MAX}")
+        raise RuleError(
+            "too_many_for_discussion", f"discussion mode needs a capacity of at most {DISCUSSION_MAX}"
+        )
     return cap
 
 
@@ -115,8 +145,11 @@ def check_capacity(type_: str, capacity: object, caps: PlanCaps | None = None) -
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= top:
         raise RuleError("bad_capacity", f"a {type_}'s capacity is 1..{top} participants")
     if caps is not None and capacity > caps.capacity:
-        raise RuleError("plan_limit", f"this account's plan allows at most {caps.capacity} people in a {type_} "
-                        "(R-ACC-1: the free trial 25 in a webinar, 5 in a meeting); a bigger plan allows more")
+        raise RuleError(
+            "plan_limit",
+            f"this account's plan allows at most {caps.capacity} people in a {type_} "
+            "(R-ACC-1: the free trial 25 in a webinar, 5 in a meeting); a bigger plan allows more",
+        )
     return capacity
 
 
@@ -176,10 +209,15 @@ def check_audio_mode(room: RoomSettings, mode: str, people: int) -> None:
         raise RuleError("bad_request", f"'mode' must be one of {', '.join(AUDIO_MODES)}")
     top = discussion_max(room)
     if mode == "discussion" and people > top:
-        raise RuleError("too_many_for_discussion",
-                        f"discussion mode needs at most {top} participants; there are {people}"
-                        + (" (R-ACC-1: the plan of this event's account allows 5 with discussion mode on)"
-                           if top < DISCUSSION_MAX else ""))
+        raise RuleError(
+            "too_many_for_discussion",
+            f"discussion mode needs at most {top} participants; there are {people}"
+            + (
+                " (R-ACC-1: the plan of this event's account allows 5 with discussion mode on)"
+                if top < DISCUSSION_MAX
+                else ""
+            ),
+        )
 
 
 def check_discussion_capacity(room: RoomSettings, capacity: int) -> None:
@@ -195,10 +233,12 @@ def check_presenter_seat(room: RoomSettings, role: str, presenters: int) -> None
     if role != "presenter" or room.caps is None:
         return
     if presenters >= room.caps.presenters - 1:
-        raise RuleError("presenter_seats_full",
-                        f"all {room.caps.presenters} presenter seats of this account's plan are taken (the host's "
-                        f"and {room.caps.presenters - 1} presenter{'s' if room.caps.presenters != 2 else ''}; "
-                        "R-ACC-1: the free trial has 2). Join as an attendee, or ask the host to free a seat")
+        raise RuleError(
+            "presenter_seats_full",
+            f"all {room.caps.presenters} presenter seats of this account's plan are taken (the host's "
+            f"and {room.caps.presenters - 1} presenter{'s' if room.caps.presenters != 2 else ''}; "
+            "R-ACC-1: the free trial has 2). Join as an attendee, or ask the host to free a seat",
+        )
 
 
 def check_cameras(room: RoomSettings, on_now: int, adding: int) -> None:
@@ -221,8 +261,9 @@ SCREEN_BUDGET = {"lite": 2_000_000, "high": 5_000_000}
 PRIORITY = {"screen": 3, "presenter": 2, "camera": 1, "microphone": 0}
 
 
-def stream_budget(settings: RoomSettings, kind: str, source: str, screen_quality: str | None,
-                  owner_role: str) -> tuple[int, int]:
+def stream_budget(
+    settings: RoomSettings, kind: str, source: str, screen_quality: str | None, owner_role: str
+) -> tuple[int, int]:
     """(budget in bit/s, priority) of one forwarded stream (R-MEDIA-3, R-MEDIA-4, R-MEDIA-7)."""
     if kind == "audio":
         return AUDIO_BUDGET, PRIORITY["microphone"]

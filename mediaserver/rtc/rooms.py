@@ -6,6 +6,7 @@ participants too. The rules of who may do what live in :mod:`mediaserver.rtc.roo
 them and drives the media engine through :mod:`mediaserver.rtc.engine` only (pausing consumers is how a rule
 reaches the forwarding).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -40,7 +41,7 @@ VIDEO_FB = ["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc", "rrtr"]
 AUDIO_FB = ["transport-cc"]
 SOURCES = ("camera", "microphone", "screen")
 
-RoomError = RuleError   # one error type for every refusal a client can get from a room
+RoomError = RuleError  # one error type for every refusal a client can get from a room
 
 
 class Output(Protocol):
@@ -80,8 +81,11 @@ class EventControl(Protocol):
 
 def server_extensions(kind: str) -> dict[str, int]:
     """The header extensions offered to a subscriber for a track of this kind."""
-    return {u: i for u, i in SERVER_EXT.items()
-            if ("audio-level" not in u or kind == "audio") and ("playout-delay" not in u or kind == "video")}
+    return {
+        u: i
+        for u, i in SERVER_EXT.items()
+        if ("audio-level" not in u or kind == "audio") and ("playout-delay" not in u or kind == "video")
+    }
 
 
 @dataclass
@@ -99,8 +103,16 @@ class Track:
     transport_id: int = 0
 
     def describe(self) -> dict[str, Any]:
-        d = {"id": self.id, "kind": self.kind, "participant": self.owner.id, "codec": self.codec.name,
-             "streamId": self.stream_id, "source": self.source, "muted": self.muted, "mid": self.mid}
+        d = {
+            "id": self.id,
+            "kind": self.kind,
+            "participant": self.owner.id,
+            "codec": self.codec.name,
+            "streamId": self.stream_id,
+            "source": self.source,
+            "muted": self.muted,
+            "mid": self.mid,
+        }
         if self.screen_quality:
             d["screenQuality"] = self.screen_quality
         return d
@@ -120,7 +132,7 @@ class Subscription:
     awaiting_answer: bool = False
     dirty: bool = False
     next_mid: int = 0
-    dtls_set: bool = False     # the answer told us the peer's DTLS role and fingerprint
+    dtls_set: bool = False  # the answer told us the peer's DTLS role and fingerprint
 
 
 @dataclass
@@ -131,29 +143,38 @@ class Participant:
     identity: str
     room: Room
     notify: Callable[[str, dict[str, Any]], Any] | None = None
-    kind: str = "ws"                     # ws, whip or whep
+    kind: str = "ws"  # ws, whip or whep
     device: str = "desktop"
-    status: str = "joined"               # joined, lobby, waiting
-    floor: bool = False                  # an attendee the host gave the floor (R-ROOM-3)
-    publish_transports: dict[int, TransportInfo] = field(default_factory=dict)   # one per publication
+    status: str = "joined"  # joined, lobby, waiting
+    floor: bool = False  # an attendee the host gave the floor (R-ROOM-3)
+    publish_transports: dict[int, TransportInfo] = field(default_factory=dict)  # one per publication
     tracks: dict[str, Track] = field(default_factory=dict)
     subscription: Subscription | None = None
-    viewer_transport: TransportInfo | None = None      # WHEP
-    consumers: dict[str, int] = field(default_factory=dict)   # track id -> consumer id (either way in)
-    avatar: str | None = None            # URL of the picture shown instead of a camera (R-MEDIA-6)
+    viewer_transport: TransportInfo | None = None  # WHEP
+    consumers: dict[str, int] = field(default_factory=dict)  # track id -> consumer id (either way in)
+    avatar: str | None = None  # URL of the picture shown instead of a camera (R-MEDIA-6)
     on_leave: list[Callable[[Participant], Any]] = field(default_factory=list)
-    paused: dict[str, bool] = field(default_factory=dict)     # track id -> paused now
+    paused: dict[str, bool] = field(default_factory=dict)  # track id -> paused now
 
     @property
     def can_publish(self) -> bool:
         return rules.may_publish(self.room.settings, self.role, self.floor)
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role, "status": self.status,
-                "canPublish": self.can_publish, "floor": self.floor, "avatar": self.avatar,
-                "muted": {k: all(t.muted for t in own)
-                          for k in ("audio", "video")
-                          if (own := [t for t in self.tracks.values() if t.kind == k and t.source != "screen"])}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "status": self.status,
+            "canPublish": self.can_publish,
+            "floor": self.floor,
+            "avatar": self.avatar,
+            "muted": {
+                k: all(t.muted for t in own)
+                for k in ("audio", "video")
+                if (own := [t for t in self.tracks.values() if t.kind == k and t.source != "screen"])
+            },
+        }
 
     def send(self, method: str, params: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -167,9 +188,15 @@ def _codec_key(c: sdp.Codec) -> str:
 class Room:
     """One meeting or webinar room on one media worker."""
 
-    def __init__(self, settings: RoomSettings, media: MediaEngine,
-                 on_empty: Callable[[Room], Any] | None = None, recordings: Recordings | None = None,
-                 streams: Streams | None = None, control: EventControl | None = None) -> None:
+    def __init__(
+        self,
+        settings: RoomSettings,
+        media: MediaEngine,
+        on_empty: Callable[[Room], Any] | None = None,
+        recordings: Recordings | None = None,
+        streams: Streams | None = None,
+        control: EventControl | None = None,
+    ) -> None:
         self.settings = settings
         self.recordings = recordings
         self.streams = streams
@@ -178,7 +205,7 @@ class Room:
         self.media = media
         self.participants: dict[str, Participant] = {}
         self.tracks: dict[str, Track] = {}
-        self.removed: set[str] = set()          # identities the host removed
+        self.removed: set[str] = set()  # identities the host removed
         self._on_empty = on_empty
 
     # ---- membership ----
@@ -186,15 +213,36 @@ class Room:
     def seated(self) -> int:
         return sum(1 for q in self.participants.values() if q.status == "joined")
 
-    def join(self, grant: Grant, notify: Callable[[str, dict[str, Any]], Any] | None = None,
-             kind: str = "ws", device: str = "desktop") -> Participant:
+    def join(
+        self,
+        grant: Grant,
+        notify: Callable[[str, dict[str, Any]], Any] | None = None,
+        kind: str = "ws",
+        device: str = "desktop",
+    ) -> Participant:
         if grant.identity in self.removed and grant.role != "host":
             raise RuleError("removed", "the host removed you from this room")
         status = rules.entry_status(self.settings, grant.role, self.seated())
-        rules.check_presenter_seat(self.settings, grant.role, sum(
-            1 for q in self.participants.values() if q.role == "presenter" and q.identity != grant.identity))
-        p = Participant(secrets.token_hex(6), grant.name, grant.role, grant.identity, self, notify, kind=kind,
-                        device=device if device in ("desktop", "mobile") else "desktop", status=status)
+        rules.check_presenter_seat(
+            self.settings,
+            grant.role,
+            sum(
+                1
+                for q in self.participants.values()
+                if q.role == "presenter" and q.identity != grant.identity
+            ),
+        )
+        p = Participant(
+            secrets.token_hex(6),
+            grant.name,
+            grant.role,
+            grant.identity,
+            self,
+            notify,
+            kind=kind,
+            device=device if device in ("desktop", "mobile") else "desktop",
+            status=status,
+        )
         self.participants[p.id] = p
         if status == "joined":
             self._announce(p)
@@ -203,8 +251,13 @@ class Room:
 
     def _visible(self, p: Participant, to: Participant) -> bool:
         """In a webinar attendees do not see each other (unless one has the floor); all see the staff."""
-        return (self.settings.type != "webinar" or p.role != "attendee" or p.floor or to.role != "attendee"
-                or p is to)
+        return (
+            self.settings.type != "webinar"
+            or p.role != "attendee"
+            or p.floor
+            or to.role != "attendee"
+            or p is to
+        )
 
     def _tell_about(self, p: Participant, method: str, params: dict[str, Any]) -> None:
         for q in list(self.participants.values()):
@@ -220,8 +273,11 @@ class Room:
         was_seated = p.status == "joined"
         for t in list(p.tracks.values()):
             self._remove_track(t)
-        for transport in (p.subscription.transport if p.subscription else None, *p.publish_transports.values(),
-                          p.viewer_transport):
+        for transport in (
+            p.subscription.transport if p.subscription else None,
+            *p.publish_transports.values(),
+            p.viewer_transport,
+        ):
             if transport is not None:
                 self.media.close_transport(transport.id)
         p.consumers.clear()
@@ -248,19 +304,25 @@ class Room:
                 q.status = "joined"
                 q.send("admitted", {"participant": q.describe(), **self.snapshot(q)})
                 self._announce(q)
-            elif q.status == "lobby":          # started, but full: from the lobby to the waiting room
+            elif q.status == "lobby":  # started, but full: from the lobby to the waiting room
                 q.status = "waiting"
                 q.send("participantUpdated", {"participant": q.describe()})
 
     def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
-        seated = [q for q in self.participants.values()
-                  if q.status == "joined" and (to is None or self._visible(q, to))]
-        return {"room": self.settings.public(), "participants": [q.describe() for q in seated],
-                "tracks": [t.describe() for t in self.tracks.values()]}
+        seated = [
+            q
+            for q in self.participants.values()
+            if q.status == "joined" and (to is None or self._visible(q, to))
+        ]
+        return {
+            "room": self.settings.public(),
+            "participants": [q.describe() for q in seated],
+            "tracks": [t.describe() for t in self.tracks.values()],
+        }
 
     def view_for(self, p: Participant) -> dict[str, Any]:
-        """What ``p`` sees of the room on joining: once seated, the room as :meth:`snapshot` shows it to them; in
-        the lobby or the waiting room, only the room's public face (no participants, no tracks)."""
+        """What ``p`` sees of the room on joining: once seated, the room as :meth:`snapshot` shows it to
+        them; in the lobby or the waiting room, only the room's public face (no participants, no tracks)."""
         if p.status != "joined":
             return {"room": self.settings.public(), "participants": [], "tracks": []}
         return self.snapshot(p)
@@ -271,15 +333,24 @@ class Room:
 
     # ---- publishing (client offer, server answer) ----
 
-    def publish(self, p: Participant, offer_sdp: str, sources: dict[str, str] | None = None,
-                screen_quality: str | None = None) -> tuple[str, list[Track]]:
+    def publish(
+        self,
+        p: Participant,
+        offer_sdp: str,
+        sources: dict[str, str] | None = None,
+        screen_quality: str | None = None,
+    ) -> tuple[str, list[Track]]:
         """Accept a publisher's offer: returns the answer SDP and the new tracks."""
         self._require_joined(p)
         if not p.can_publish:
-            raise RuleError("forbidden", f"role {p.role!r} may not publish in {self.settings.audio_mode!r} mode "
-                                         "without the floor")
+            raise RuleError(
+                "forbidden",
+                f"role {p.role!r} may not publish in {self.settings.audio_mode!r} mode without the floor",
+            )
         if len(p.publish_transports) >= 3:
-            raise RuleError("conflict", "at most 3 publishing connections (e.g. camera and a screen); unpublish one")
+            raise RuleError(
+                "conflict", "at most 3 publishing connections (e.g. camera and a screen); unpublish one"
+            )
         sources = sources or {}
         if any(s not in SOURCES for s in sources.values()):
             raise RuleError("bad_request", f"sources must be one of {', '.join(SOURCES)}")
@@ -290,16 +361,21 @@ class Room:
         local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
         answer, negotiated = sdp.answer_publish(offer, local)
         accepted = [n for n in negotiated if not n.rejected and n.codecs]
-        source_of = {n.mid: sources.get(n.mid, "microphone" if n.kind == "audio" else "camera") for n in accepted}
+        source_of = {
+            n.mid: sources.get(n.mid, "microphone" if n.kind == "audio" else "camera") for n in accepted
+        }
         for n in accepted:
             if (n.kind == "audio") != (source_of[n.mid] == "microphone"):
-                raise RuleError("bad_request", f"mid {n.mid}: a {n.kind} track cannot be a {source_of[n.mid]}")
+                raise RuleError(
+                    "bad_request", f"mid {n.mid}: a {n.kind} track cannot be a {source_of[n.mid]}"
+                )
         if "screen" in source_of.values():
             rules.check_screen(p.device)
         cameras_on = sum(1 for t in self.tracks.values() if t.source == "camera")
         rules.check_cameras(self.settings, cameras_on, sum(1 for s in source_of.values() if s == "camera"))
-        transport = self.media.create_transport(offer.setup, offer.fingerprint_algorithm, offer.fingerprint,
-                                                ufrag, pwd)
+        transport = self.media.create_transport(
+            offer.setup, offer.fingerprint_algorithm, offer.fingerprint, ufrag, pwd
+        )
         new: list[Track] = []
         stream = next((m.msid.split()[0] for m in offer.media if m.msid), p.id)
         try:
@@ -310,18 +386,39 @@ class Room:
                 ssrc = n.ssrcs[0] if n.ssrcs else 0
                 rtx_ssrc = n.rtx_ssrcs.get(ssrc, 0) if ssrc else 0
                 if len(n.rids) > 1:
-                    ssrc, rtx_ssrc = 0, 0            # simulcast: each layer's SSRC is learnt from its rid
+                    ssrc, rtx_ssrc = 0, 0  # simulcast: each layer's SSRC is learnt from its rid
                 sim = [(x, n.rtx_ssrcs.get(x, 0)) for x in n.sim_ssrcs]
-                pid = self.media.create_producer(transport.id, n.kind, ssrc, rtx_ssrc, codecs, rtx,
-                                                 main.clock_rate, n.extensions, n.mid,
-                                                 nack=any("nack" == f for f in main.rtcp_fb), rids=n.rids,
-                                                 sim_ssrcs=sim)
+                pid = self.media.create_producer(
+                    transport.id,
+                    n.kind,
+                    ssrc,
+                    rtx_ssrc,
+                    codecs,
+                    rtx,
+                    main.clock_rate,
+                    n.extensions,
+                    n.mid,
+                    nack=any("nack" == f for f in main.rtcp_fb),
+                    rids=n.rids,
+                    sim_ssrcs=sim,
+                )
                 src = source_of[n.mid]
-                new.append(Track(secrets.token_hex(6), p, n.kind, pid, main, stream, n.mid, src,
-                                 screen_quality=(screen_quality or "high") if src == "screen" else None,
-                                 transport_id=transport.id))
+                new.append(
+                    Track(
+                        secrets.token_hex(6),
+                        p,
+                        n.kind,
+                        pid,
+                        main,
+                        stream,
+                        n.mid,
+                        src,
+                        screen_quality=(screen_quality or "high") if src == "screen" else None,
+                        transport_id=transport.id,
+                    )
+                )
         except Exception:
-            self.media.close_transport(transport.id)     # closes the producers made so far
+            self.media.close_transport(transport.id)  # closes the producers made so far
             raise
         p.publish_transports[transport.id] = transport
         self._watch(p, transport)
@@ -330,7 +427,7 @@ class Room:
             self.tracks[t.id] = t
         for t in new:
             for o in self._outputs():
-                o.track_added(self, t)          # a track that appears while recording or streaming is taken too
+                o.track_added(self, t)  # a track that appears while recording or streaming is taken too
             self._broadcast("trackPublished", {"track": t.describe()}, exclude=p)
         self._renegotiate_all(exclude=p)
         return answer, new
@@ -342,7 +439,7 @@ class Room:
         for t in tracks:
             self._remove_track(t)
         in_use = {t.transport_id for t in p.tracks.values()}
-        for tid in [tid for tid in p.publish_transports if tid not in in_use]:   # publications now empty
+        for tid in [tid for tid in p.publish_transports if tid not in in_use]:  # publications now empty
             self.media.close_transport(p.publish_transports.pop(tid).id)
         self._renegotiate_all(exclude=p)
 
@@ -353,7 +450,7 @@ class Room:
         for q in self.participants.values():
             q.consumers.pop(t.id, None)
             q.paused.pop(t.id, None)
-        self.media.close_producer(t.producer_id)   # closes its consumers too
+        self.media.close_producer(t.producer_id)  # closes its consumers too
         for o in self._outputs():
             o.track_removed(self, t)
         self._broadcast("trackUnpublished", {"track": t.id}, exclude=t.owner)
@@ -362,7 +459,9 @@ class Room:
         """Stop (or restart) forwarding p's own audio or camera; screen shares are unpublished instead."""
         if kind not in ("audio", "video"):
             raise RuleError("bad_request", "'kind' must be 'audio' or 'video'")
-        changed = [t for t in p.tracks.values() if t.kind == kind and t.source != "screen" and t.muted != muted]
+        changed = [
+            t for t in p.tracks.values() if t.kind == kind and t.source != "screen" and t.muted != muted
+        ]
         for t in changed:
             t.muted = muted
             self._broadcast("trackUpdated", {"track": t.describe()}, exclude=p)
@@ -373,8 +472,9 @@ class Room:
         return changed
 
     def self_mute(self, p: Participant, kind: str, muted: bool) -> list[Track]:
-        """A participant mutes or unmutes their own audio or camera (:meth:`mute`); unmuting needs the right to
-        publish: in presenters-only audio mode an attendee without the floor may not speak (R-ROOM-2, -3)."""
+        """A participant mutes or unmutes their own audio or camera (:meth:`mute`); unmuting needs the
+        right to publish: in presenters-only audio mode an attendee without the floor may not speak
+        (R-ROOM-2, -3)."""
         if not muted and not p.can_publish:
             raise RuleError("forbidden", "you may not speak in this audio mode without the floor")
         return self.mute(p, kind, muted)
@@ -403,7 +503,7 @@ class Room:
         for q in self.participants.values():
             self._sync(q)
         for o in self._outputs():
-            o.sync(self)        # R-REC-3: presenters-only mode and muted tracks are not recorded (nor streamed)
+            o.sync(self)  # R-REC-3: presenters-only mode and muted tracks are not recorded (nor streamed)
 
     def _outputs(self) -> list[Output]:
         return [o for o in (self.recordings, self.streams) if o is not None]
@@ -434,7 +534,9 @@ class Room:
         negotiated = sdp.apply_subscribe_answer(sub.offered, desc)
         assert sub.transport is not None
         if not sub.dtls_set:
-            self.media.set_remote_dtls(sub.transport.id, desc.setup, desc.fingerprint_algorithm, desc.fingerprint)
+            self.media.set_remote_dtls(
+                sub.transport.id, desc.setup, desc.fingerprint_algorithm, desc.fingerprint
+            )
             sub.dtls_set = True
         sub.awaiting_answer = False
         by_mid = {n.mid: n for n in negotiated}
@@ -450,8 +552,15 @@ class Room:
             pt_map = {track.codec.payload_type: c.payload_type}
             rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None else {}
             p.consumers[tid] = self.media.create_consumer(
-                sub.transport.id, track.producer_id, ot.ssrc, ot.rtx_ssrc or 0, pt_map, rtx_of,
-                n.extensions or ot.extensions, ot.mid)
+                sub.transport.id,
+                track.producer_id,
+                ot.ssrc,
+                ot.rtx_ssrc or 0,
+                pt_map,
+                rtx_of,
+                n.extensions or ot.extensions,
+                ot.mid,
+            )
             self._budget(p, sub.transport.id, track)
         self._sync(p)
         if sub.dirty:
@@ -462,7 +571,7 @@ class Room:
         assert sub is not None
         wanted = [t for t in self.tracks.values() if t.owner is not p]
         wanted_ids = {t.id for t in wanted}
-        for ot in sub.offered:    # retire m-lines whose track went away (mids are never reused)
+        for ot in sub.offered:  # retire m-lines whose track went away (mids are never reused)
             tid = sub.track_of_mid.get(ot.mid)
             if ot.active and tid not in wanted_ids:
                 ot.active = False
@@ -479,14 +588,30 @@ class Room:
             pt = SERVER_PT.get(name, t.codec.payload_type)
             ssrc = new_ssrc(sub.ssrcs)
             rtx_ssrc = new_ssrc(sub.ssrcs) if t.kind == "video" else None
-            codec = sdp.Codec(payload_type=pt, name=t.codec.name, clock_rate=t.codec.clock_rate,
-                              channels=t.codec.channels, fmtp=dict(t.codec.fmtp),
-                              rtcp_fb=list(VIDEO_FB if t.kind == "video" else AUDIO_FB),
-                              rtx_payload_type=pt + 1 if t.kind == "video" else None)
+            codec = sdp.Codec(
+                payload_type=pt,
+                name=t.codec.name,
+                clock_rate=t.codec.clock_rate,
+                channels=t.codec.channels,
+                fmtp=dict(t.codec.fmtp),
+                rtcp_fb=list(VIDEO_FB if t.kind == "video" else AUDIO_FB),
+                rtx_payload_type=pt + 1 if t.kind == "video" else None,
+            )
             exts = server_extensions(t.kind)
-            sub.offered.append(sdp.OfferedTrack(mid=mid, kind=t.kind, ssrc=ssrc, rtx_ssrc=rtx_ssrc,
-                                                cname=t.owner.id, stream_id=t.stream_id, track_id=t.id,
-                                                codecs=[codec], extensions=exts, active=True))
+            sub.offered.append(
+                sdp.OfferedTrack(
+                    mid=mid,
+                    kind=t.kind,
+                    ssrc=ssrc,
+                    rtx_ssrc=rtx_ssrc,
+                    cname=t.owner.id,
+                    stream_id=t.stream_id,
+                    track_id=t.id,
+                    codecs=[codec],
+                    extensions=exts,
+                    active=True,
+                )
+            )
             sub.track_of_mid[mid] = t.id
         if not any(ot.active for ot in sub.offered):
             return None
@@ -522,14 +647,24 @@ class Room:
         track_of: dict[int, Track] = {}
         for t in self.tracks.values():
             ssrc = new_ssrc(taken)
-            ot = sdp.OfferedTrack(mid="", kind=t.kind, ssrc=ssrc, rtx_ssrc=new_ssrc(taken) if t.kind == "video" else None,
-                                  cname=t.owner.id, stream_id=t.stream_id, track_id=t.id, codecs=[t.codec],
-                                  extensions=server_extensions(t.kind), active=True)
+            ot = sdp.OfferedTrack(
+                mid="",
+                kind=t.kind,
+                ssrc=ssrc,
+                rtx_ssrc=new_ssrc(taken) if t.kind == "video" else None,
+                cname=t.owner.id,
+                stream_id=t.stream_id,
+                track_id=t.id,
+                codecs=[t.codec],
+                extensions=server_extensions(t.kind),
+                active=True,
+            )
             by_kind.setdefault(t.kind, []).append(ot)
             track_of[ssrc] = t
         answer, negotiated = sdp.answer_whep(offer, local, by_kind)
-        transport = self.media.create_transport(offer.setup, offer.fingerprint_algorithm, offer.fingerprint,
-                                                ufrag, pwd)
+        transport = self.media.create_transport(
+            offer.setup, offer.fingerprint_algorithm, offer.fingerprint, ufrag, pwd
+        )
         p.viewer_transport = transport
         for n in negotiated:
             if n.rejected or n.direction == "inactive" or not n.codecs or not n.ssrcs:
@@ -540,10 +675,19 @@ class Room:
             t = viewed
             c = n.codecs[0]
             rtx_ssrc = n.rtx_ssrcs.get(n.ssrcs[0], 0)
-            rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
+            rtx_of = (
+                {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
+            )
             p.consumers[t.id] = self.media.create_consumer(
-                transport.id, t.producer_id, n.ssrcs[0], rtx_ssrc, {t.codec.payload_type: c.payload_type},
-                rtx_of, n.extensions, n.mid)
+                transport.id,
+                t.producer_id,
+                n.ssrcs[0],
+                rtx_ssrc,
+                {t.codec.payload_type: c.payload_type},
+                rtx_of,
+                n.extensions,
+                n.mid,
+            )
             self._budget(p, transport.id, t)
         self._sync(p)
         return answer
@@ -553,12 +697,16 @@ class Room:
     def host_action(self, p: Participant, action: str, params: dict[str, Any]) -> dict[str, Any]:
         if p.role != "host":
             raise RuleError("forbidden", "only the host may do that")
-        fn = getattr(self, "_host_" + action, None) if isinstance(action, str) and action.isidentifier() else None
+        fn = (
+            getattr(self, "_host_" + action, None)
+            if isinstance(action, str) and action.isidentifier()
+            else None
+        )
         if fn is None:
             raise RuleError("bad_request", f"unknown host action {action!r}")
         result = fn(p, params) or {}
-        if inspect.isawaitable(result):     # recording: the room's state is broadcast when it changes
-            return result                   # type: ignore[return-value]
+        if inspect.isawaitable(result):  # recording: the room's state is broadcast when it changes
+            return result  # type: ignore[return-value]
         self._broadcast("roomUpdated", {"room": self.settings.public()})
         return result
 
@@ -570,12 +718,15 @@ class Room:
         return q
 
     def _host_start(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
-        if self.settings.event:          # an event's room starts the event: its rules, session and history
+        if self.settings.event:  # an event's room starts the event: its rules, session and history
             if self.control is None:
-                raise RuleError("unavailable", "an event's room is started through its event (POST "
-                                "/api/v1/events/{id}/start); this server has no control plane")
+                raise RuleError(
+                    "unavailable",
+                    "an event's room is started through its event (POST "
+                    "/api/v1/events/{id}/start); this server has no control plane",
+                )
             return self.control.start(self, p)
-        self.start(announce=False)       # host_action tells everyone
+        self.start(announce=False)  # host_action tells everyone
         return None
 
     def start(self, announce: bool = True) -> None:
@@ -584,7 +735,7 @@ class Room:
             raise RuleError("ended", "this session has ended")
         was = self.settings.state
         self.settings.state = "live"
-        if was != "live" and announce:   # the host's page (and everyone seated) sees the room go live
+        if was != "live" and announce:  # the host's page (and everyone seated) sees the room go live
             self._broadcast("roomUpdated", {"room": self.settings.public()})
         self.admit_waiting()
 
@@ -605,7 +756,7 @@ class Room:
 
     def _host_setAudioMode(self, p: Participant, params: dict[str, Any]) -> None:
         raw = params.get("mode")
-        mode = raw if isinstance(raw, str) else ""      # anything but a string fails the check as ""
+        mode = raw if isinstance(raw, str) else ""  # anything but a string fails the check as ""
         rules.check_audio_mode(self.settings, mode, self.seated())
         if mode == self.settings.audio_mode:
             return
@@ -619,7 +770,7 @@ class Room:
                     self.unpublish(q)
                     q.send("floorRevoked", {"reason": "audioMode"})
         self._sync_all()
-        self.admit_waiting()                    # leaving discussion mode may free seats beyond 25
+        self.admit_waiting()  # leaving discussion mode may free seats beyond 25
         for q in list(self.participants.values()):
             if q.status == "joined":
                 self._tell_about(q, "participantUpdated", {"participant": q.describe()})
@@ -655,7 +806,7 @@ class Room:
         q = self._target(params, seated=False)
         if q is p:
             raise RuleError("bad_request", "use leave to exit the room yourself")
-        self.removed.add(q.identity)            # the same person cannot come back with the same token
+        self.removed.add(q.identity)  # the same person cannot come back with the same token
         self.leave(q, reason="removed by the host")
 
     def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
@@ -668,7 +819,7 @@ class Room:
 
     def end(self, by: str | None = None) -> None:
         for o in self._outputs():
-            o.room_ended(self)     # the recording (R-REC-2) and the live stream end with the session
+            o.room_ended(self)  # the recording (R-REC-2) and the live stream end with the session
         self.settings.state = "ended"
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})
@@ -725,8 +876,9 @@ class Room:
         """A participant whose media path is gone (ICE consent expired, DTLS closed) leaves: no ghosts."""
 
         def on_change(t: TransportInfo) -> None:
-            if (t.ice_state == "disconnected" or t.dtls_state in ("closed", "failed")) and \
-                    self.participants.get(p.id) is p:
+            if (
+                t.ice_state == "disconnected" or t.dtls_state in ("closed", "failed")
+            ) and self.participants.get(p.id) is p:
                 self.leave(p, reason="connection lost")
 
         transport.listeners.append(on_change)
@@ -734,11 +886,15 @@ class Room:
     def _budget(self, p: Participant, transport_id: int, track: Track) -> None:
         """R-MEDIA-3: the consumer's own budget and priority, and the transport's total (the sum of its
         streams' budgets) for the core's allocation."""
-        bps, prio = rules.stream_budget(self.settings, track.kind, track.source, track.screen_quality,
-                                        track.owner.role)
+        bps, prio = rules.stream_budget(
+            self.settings, track.kind, track.source, track.screen_quality, track.owner.role
+        )
         self.media.set_consumer_budget(p.consumers[track.id], bps, prio)
-        total = sum(rules.stream_budget(self.settings, t.kind, t.source, t.screen_quality, t.owner.role)[0]
-                    for tid, t in self.tracks.items() if tid in p.consumers)
+        total = sum(
+            rules.stream_budget(self.settings, t.kind, t.source, t.screen_quality, t.owner.role)[0]
+            for tid, t in self.tracks.items()
+            if tid in p.consumers
+        )
         self.media.set_transport_budget(transport_id, total)
 
     def _local(self, ufrag: str, pwd: str, setup: str) -> sdp.LocalParams:
@@ -754,29 +910,59 @@ class Room:
 class RoomManager:
     """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
 
-    def __init__(self, media: MediaEngine, recordings: Recordings | None = None,
-                 streams: Streams | None = None, control: EventControl | None = None) -> None:
+    def __init__(
+        self,
+        media: MediaEngine,
+        recordings: Recordings | None = None,
+        streams: Streams | None = None,
+        control: EventControl | None = None,
+    ) -> None:
         self.media = media
         self.recordings = recordings
         self.streams = streams
-        self.control = control          # the event life cycle behind event rooms' start and end
+        self.control = control  # the event life cycle behind event rooms' start and end
         self.rooms: dict[str, Room] = {}
 
-    def create(self, type_: str = "webinar", name: str = "", capacity: int | None = None, language: str = "en",
-               agenda: str = "", message: str = "", start: str = "instant", audio_mode: str | None = None,
-               camera_limit: int | None = None, room_id: str | None = None) -> Room:
+    def create(
+        self,
+        type_: str = "webinar",
+        name: str = "",
+        capacity: int | None = None,
+        language: str = "en",
+        agenda: str = "",
+        message: str = "",
+        start: str = "instant",
+        audio_mode: str | None = None,
+        camera_limit: int | None = None,
+        room_id: str | None = None,
+    ) -> Room:
         """A new room; room_id is an event's own 9-digit ID (an ended room of the same ID is replaced: the
         next session of a permanent event)."""
         cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start, audio_mode)
-        cams = rules.CAMERAS_DEFAULT if camera_limit is None else rules.check_camera_limit(type_, camera_limit)
-        settings = RoomSettings(id=room_id or rules.new_room_id(self.rooms), name=name, type=type_, capacity=cap,
-                                language=language, agenda=agenda, message=message,
-                                state="live" if start == "instant" else "lobby",
-                                audio_mode=audio_mode or rules.default_audio_mode(type_), camera_limit=cams,
-                                event=room_id is not None)
-        room = self.rooms[settings.id] = Room(settings, self.media, on_empty=self._drop,
-                                              recordings=self.recordings, streams=self.streams,
-                                              control=self.control if settings.event else None)
+        cams = (
+            rules.CAMERAS_DEFAULT if camera_limit is None else rules.check_camera_limit(type_, camera_limit)
+        )
+        settings = RoomSettings(
+            id=room_id or rules.new_room_id(self.rooms),
+            name=name,
+            type=type_,
+            capacity=cap,
+            language=language,
+            agenda=agenda,
+            message=message,
+            state="live" if start == "instant" else "lobby",
+            audio_mode=audio_mode or rules.default_audio_mode(type_),
+            camera_limit=cams,
+            event=room_id is not None,
+        )
+        room = self.rooms[settings.id] = Room(
+            settings,
+            self.media,
+            on_empty=self._drop,
+            recordings=self.recordings,
+            streams=self.streams,
+            control=self.control if settings.event else None,
+        )
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
 
@@ -788,11 +974,16 @@ class RoomManager:
         room = self.rooms.get(name)
         if room is None:
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
-            room = self.rooms[name] = Room(settings, self.media, on_empty=self._drop,
-                                           recordings=self.recordings, streams=self.streams)
+            room = self.rooms[name] = Room(
+                settings, self.media, on_empty=self._drop, recordings=self.recordings, streams=self.streams
+            )
         return room
 
     def _drop(self, room: Room) -> None:
-        if self.rooms.get(room.name) is room and not room.participants and room.settings.adhoc \
-                and room.settings.state != "ended":
+        if (
+            self.rooms.get(room.name) is room
+            and not room.participants
+            and room.settings.adhoc
+            and room.settings.state != "ended"
+        ):
             del self.rooms[room.name]

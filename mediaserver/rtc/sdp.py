@@ -907,7 +907,9 @@ def _negotiate_extensions(
     return {uri: i for uri, i in offered.items() if uri in names and 1 <= i <= _MAX_ONE_BYTE_EXT_ID}
 
 
-def _negotiate_fb(fbs: Iterable[str], kind: str, extensions: dict[str, int], publish: bool = False) -> list[str]:
+def _negotiate_fb(
+    fbs: Iterable[str], kind: str, extensions: dict[str, int], publish: bool = False
+) -> list[str]:
     supported = SUPPORTED_RTCP_FB.get(kind, ())
     out = [fb for fb in fbs if fb in supported and not (publish and fb in ("goog-remb", "rrtr"))]
     if EXT_TRANSPORT_CC not in extensions:
@@ -984,7 +986,7 @@ def answer_publish(
             candidates = [
                 c for c in sec.codecs if c.name.lower() in preference and is_supported_codec(c, sec.kind)
             ]
-            if any(p in preference for p in wanted):   # the operator's order; else the publisher's own
+            if any(p in preference for p in wanted):  # the operator's order; else the publisher's own
                 candidates.sort(key=lambda c: _publish_sort_key(c, preference))  # stable: keeps offer order
             codecs = [
                 c.copy(

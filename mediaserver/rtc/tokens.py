@@ -1,4 +1,5 @@
 """Signed join tokens (JWT, HS256): who may join which room in which role."""
+
 from __future__ import annotations
 
 import base64

@@ -1,8 +1,10 @@
-"""The control plane's database: an async SQLAlchemy engine, its sessions, and Alembic migrations run at start.
+"""The control plane's database: an async SQLAlchemy engine, its sessions, and Alembic migrations run at
+start.
 
 SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) is supported. Every write that spans rows
 goes through one :meth:`Database.tx` block, which is one transaction.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,7 +43,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+        return (
+            value.replace(tzinfo=dt.timezone.utc)
+            if value.tzinfo is None
+            else value.astimezone(dt.timezone.utc)
+        )
 
 
 class Base(DeclarativeBase):
@@ -93,8 +99,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # transactional DDL work as on PostgreSQL (the SQLAlchemy documentation's recipe for pysqlite/aiosqlite).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")      # ON DELETE CASCADE needs it on SQLite
-    cur.execute("PRAGMA journal_mode=WAL")     # readers do not block the writer
+    cur.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it on SQLite
+    cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
@@ -124,9 +130,10 @@ def drop_unreflected_fk_options(context: Any, _revision: Any, directives: list[A
     """Autogenerate hook (env.py): on SQLite, take out the drop-and-recreate pair of a foreign key whose ON
     DELETE / ON UPDATE the database has but SQLAlchemy does not reflect, nothing else.
 
-    SQLAlchemy reads those options from a table-level ``FOREIGN KEY`` clause only; a column added with an inline
-    ``REFERENCES ... ON DELETE SET NULL`` (events.video_file_id, migration 0002) reflects without them. The pair is
-    dropped only when ``PRAGMA foreign_key_list`` shows exactly the model's options, so a real change still shows.
+    SQLAlchemy reads those options from a table-level ``FOREIGN KEY`` clause only; a column added with an
+    inline ``REFERENCES ... ON DELETE SET NULL`` (events.video_file_id, migration 0002) reflects without them.
+    The pair is dropped only when ``PRAGMA foreign_key_list`` shows exactly the model's options, so a real
+    change still shows.
     """
     from alembic.operations import ops
 
@@ -136,7 +143,11 @@ def drop_unreflected_fk_options(context: Any, _revision: Any, directives: list[A
     for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list, script.downgrade_ops_list, strict=True):
         changed = False
         for table_ops in [t for t in upgrade_ops.ops if isinstance(t, ops.ModifyTableOps)]:
-            drops = [o for o in table_ops.ops if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "foreignkey"]
+            drops = [
+                o
+                for o in table_ops.ops
+                if isinstance(o, ops.DropConstraintOp) and o.constraint_type == "foreignkey"
+            ]
             creates = [o for o in table_ops.ops if isinstance(o, ops.CreateForeignKeyOp)]
             for drop in drops:
                 reflected = ops.CreateForeignKeyOp.from_constraint(drop.to_constraint())
@@ -147,7 +158,9 @@ def drop_unreflected_fk_options(context: Any, _revision: Any, directives: list[A
                     creates.remove(twin)
                     changed = True
         if changed:
-            upgrade_ops.ops = [t for t in upgrade_ops.ops if not (isinstance(t, ops.ModifyTableOps) and t.is_empty())]
+            upgrade_ops.ops = [
+                t for t in upgrade_ops.ops if not (isinstance(t, ops.ModifyTableOps) and t.is_empty())
+            ]
             upgrade_ops.reverse_into(downgrade_ops)
 
 
@@ -157,20 +170,31 @@ _FK_OPTIONS = ("ondelete", "onupdate")
 def _same_fk(reflected: Any, model: Any) -> bool:
     """The same key but for options the reflection left out (it found none; the model has nothing else)."""
     extra = {k: v for k, v in model.kw.items() if v is not None and k not in _FK_OPTIONS}
-    return (not any(reflected.kw.get(k) for k in _FK_OPTIONS) and not extra
-            and (reflected.source_table, reflected.local_cols, reflected.referent_table, reflected.remote_cols)
-            == (model.source_table, model.local_cols, model.referent_table, model.remote_cols))
+    return (
+        not any(reflected.kw.get(k) for k in _FK_OPTIONS)
+        and not extra
+        and (reflected.source_table, reflected.local_cols, reflected.referent_table, reflected.remote_cols)
+        == (model.source_table, model.local_cols, model.referent_table, model.remote_cols)
+    )
 
 
 def _options_in_db(conn: Any, model: Any) -> bool:
-    """Whether SQLite's own record of the key (PRAGMA foreign_key_list) has the model's ON DELETE / ON UPDATE."""
+    """Whether SQLite's own record of the key (PRAGMA foreign_key_list) has the model's ON DELETE / ON
+    UPDATE."""
     keys: dict[int, dict[str, Any]] = {}
     for fid, _seq, table, src, dst, on_update, on_delete, _match in conn.exec_driver_sql(
-            f'PRAGMA foreign_key_list("{model.source_table}")'):
-        key = keys.setdefault(fid, {"table": table, "src": [], "dst": [], "update": on_update, "delete": on_delete})
+        f'PRAGMA foreign_key_list("{model.source_table}")'
+    ):
+        key = keys.setdefault(
+            fid, {"table": table, "src": [], "dst": [], "update": on_update, "delete": on_delete}
+        )
         key["src"].append(src)
         key["dst"].append(dst)
-    want = {"table": model.referent_table, "src": list(model.local_cols), "dst": list(model.remote_cols),
-            "update": (model.kw.get("onupdate") or "NO ACTION").upper(),
-            "delete": (model.kw.get("ondelete") or "NO ACTION").upper()}
+    want = {
+        "table": model.referent_table,
+        "src": list(model.local_cols),
+        "dst": list(model.remote_cols),
+        "update": (model.kw.get("onupdate") or "NO ACTION").upper(),
+        "delete": (model.kw.get("ondelete") or "NO ACTION").upper(),
+    }
     return want in keys.values()

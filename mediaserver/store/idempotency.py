@@ -2,6 +2,7 @@
 request gets that answer again instead of creating twice. The HTTP framework (signaling.api.framework) decides
 which operations take a key and how a request is hashed; this module keeps the rows and
 forgets them after IDEMPOTENCY_TTL."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +18,7 @@ from mediaserver.errors import ControlError
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import IdempotencyKey
 
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)   # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)  # R-API-1: an Idempotency-Key's answer is kept this long (OpenAPI)
 
 #: what committing a claim raises when a request running at the same time committed the same key first (the
 #: unique index): answer with that request's response instead
@@ -37,8 +38,9 @@ def _row(user_id: int | None, key: str) -> Any:
     return (who, IdempotencyKey.key == key)
 
 
-async def stored(s: AsyncSession, user_id: int | None, key: str, request_hash: str,
-                 now: dt.datetime | None = None) -> Answer | None:
+async def stored(
+    s: AsyncSession, user_id: int | None, key: str, request_hash: str, now: dt.datetime | None = None
+) -> Answer | None:
     """The stored answer to replay, None for a new request; a key older than IDEMPOTENCY_TTL (24 hours, as the
     OpenAPI document says) is forgotten here even before the dispatcher's sweep removes it. The same key with
     another request is refused (422)."""
@@ -49,8 +51,11 @@ async def stored(s: AsyncSession, user_id: int | None, key: str, request_hash: s
         await s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
         return None
     if row.request_hash != request_hash:
-        raise ControlError("idempotency_key_reused", "this Idempotency-Key was used for a different request; "
-                           "use a new key for a new request", 422)
+        raise ControlError(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request; use a new key for a new request",
+            422,
+        )
     return Answer(row.status_code or 200, row.response)
 
 
@@ -69,7 +74,8 @@ def answer(row: IdempotencyKey, status: int, body: str | None) -> None:
 
 async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None) -> int:
     """Forget Idempotency-Keys older than IDEMPOTENCY_TTL (the dispatcher's sweep); returns how many went."""
-    result = await s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow())
-                                                          - IDEMPOTENCY_TTL))
-    assert isinstance(result, CursorResult)         # a DELETE without RETURNING: its rowcount is the answer
+    result = await s.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at <= (now or utcnow()) - IDEMPOTENCY_TTL)
+    )
+    assert isinstance(result, CursorResult)  # a DELETE without RETURNING: its rowcount is the answer
     return int(result.rowcount or 0)

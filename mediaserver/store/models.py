@@ -1,4 +1,6 @@
-"""The control plane's tables (SQLAlchemy 2 declarative). Migrations in mediaserver/store/migrations follow them."""
+"""The control plane's tables (SQLAlchemy 2 declarative). Migrations in mediaserver/store/migrations follow
+them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,13 +36,13 @@ class Account(Base):
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8))                      # main | sub
+    kind: Mapped[str] = mapped_column(String(8))  # main | sub
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     page_name: Mapped[str] = mapped_column(String(120))
-    plan: Mapped[str] = mapped_column(String(32))                     # plans.PLANS key, "sub" for sub-accounts
-    period: Mapped[str | None] = mapped_column(String(8))             # monthly | annual (paid plans)
+    plan: Mapped[str] = mapped_column(String(32))  # plans.PLANS key, "sub" for sub-accounts
+    period: Mapped[str | None] = mapped_column(String(8))  # monthly | annual (paid plans)
     trial_ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    package: Mapped[str | None] = mapped_column(String(32))           # a sub-account's package
+    package: Mapped[str | None] = mapped_column(String(32))  # a sub-account's package
     addons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     language: Mapped[str] = mapped_column(String(8), default="en")
     signature: Mapped[str] = mapped_column(Text, default="")
@@ -57,9 +59,9 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)     # lower case
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower case
     name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(16))                     # owner | additional
+    role: Mapped[str] = mapped_column(String(16))  # owner | additional
     password_hash: Mapped[str | None] = mapped_column(String(200))
     activation_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     activation_expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -100,10 +102,10 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", **CASCADE), index=True)
-    kind: Mapped[str] = mapped_column(String(16))        # instant | permanent | scheduled | automated | on_demand
-    status: Mapped[str] = mapped_column(String(16))      # planned | live | done | failed (automated)
+    kind: Mapped[str] = mapped_column(String(16))  # instant | permanent | scheduled | automated | on_demand
+    status: Mapped[str] = mapped_column(String(16))  # planned | live | done | failed (automated)
     name: Mapped[str] = mapped_column(String(200))
-    room_type: Mapped[str] = mapped_column(String(16))   # webinar | meeting
+    room_type: Mapped[str] = mapped_column(String(16))  # webinar | meeting
     room_id: Mapped[str] = mapped_column(String(9), unique=True)
     host_key: Mapped[str] = mapped_column(String(32))
     starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -112,7 +114,7 @@ class Event(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     agenda: Mapped[str] = mapped_column(Text, default="")
     lobby_message: Mapped[str] = mapped_column(Text, default="")
-    access: Mapped[str] = mapped_column(String(16), default="open")   # open | password | token | paid
+    access: Mapped[str] = mapped_column(String(16), default="open")  # open | password | token | paid
     password_hash: Mapped[str | None] = mapped_column(String(200))
     ticket_price: Mapped[str | None] = mapped_column(String(16))
     ticket_currency: Mapped[str | None] = mapped_column(String(3))
@@ -120,14 +122,14 @@ class Event(Base):
     registration: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     branding: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     thank_you_url: Mapped[str] = mapped_column(String(2000), default="")
-    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # timeline, on-demand viewing rules
-    # R-ROOM-4 / R-AUTO-2: the video an on-demand event plays, a file of the account's library (an upload now, a
-    # recording of the future recording module: both are library files, told apart by LibraryFile.source)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # timeline, on-demand viewing rules
+    # R-ROOM-4 / R-AUTO-2: the video an on-demand event plays, a file of the account's library (an upload now,
+    # a recording of the future recording module: both are library files, told apart by LibraryFile.source)
     video_file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
     settings_version: Mapped[int] = mapped_column(Integer, default=1)
     ran: Mapped[bool] = mapped_column(Boolean, default=False)
-    # R-ROOM-4 / R-AUTO-1: what the clock did with an automated event when it could not run it (status "failed":
-    # why, when); see mediaserver.events.automation
+    # R-ROOM-4 / R-AUTO-1: what the clock did with an automated event when it could not run it (status
+    # "failed": why, when); see mediaserver.events.automation
     automation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -148,8 +150,14 @@ class EventSession(Base):
     participants: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        Index("one_live_per_slot", "account_id", "slot", unique=True,
-              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+        Index(
+            "one_live_per_slot",
+            "account_id",
+            "slot",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
     )
 
 
@@ -161,12 +169,14 @@ class Invitation(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(120), default="")
-    role: Mapped[str] = mapped_column(String(16), default="attendee")   # attendee | presenter
+    role: Mapped[str] = mapped_column(String(16), default="attendee")  # attendee | presenter
     token: Mapped[str] = mapped_column(String(64), unique=True)
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
-    sent_version: Mapped[int] = mapped_column(Integer, default=0)       # the event settings version last sent
+    sent_version: Mapped[int] = mapped_column(Integer, default=0)  # the event settings version last sent
     last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    declined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the invitee said no (R-ROOM-11's button)
+    declined_at: Mapped[dt.datetime | None] = mapped_column(
+        UTCDateTime
+    )  # the invitee said no (R-ROOM-11's button)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("event_id", "email"),)
@@ -217,7 +227,7 @@ class ContactGroup(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16), default="manual")   # manual | registrations | leads
+    kind: Mapped[str] = mapped_column(String(16), default="manual")  # manual | registrations | leads
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -238,27 +248,31 @@ class LibraryFile(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     name: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="complete")   # uploading | complete
-    source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")  # upload | recording
+    status: Mapped[str] = mapped_column(String(16), default="complete")  # uploading | complete
+    source: Mapped[str] = mapped_column(
+        String(16), default="upload", server_default="upload"
+    )  # upload | recording
     storage_key: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RoomFile(Base):
-    """A library file uploaded straight into an event's room (R-FILE-2: at most 50 MB) by its host, a presenter or
-    the organiser: the room's files. The file stays in the account's library and counts against its quota
-    (R-FILE-1); deleting the file deletes this link, deleting the event leaves the file in the library."""
+    """A library file uploaded straight into an event's room (R-FILE-2: at most 50 MB) by its host, a
+    presenter or the organiser: the room's files. The file stays in the account's library and counts
+    against its quota (R-FILE-1); deleting the file deletes this link, deleting the event leaves the file
+    in the library."""
 
     __tablename__ = "room_files"
     file_id: Mapped[int] = mapped_column(ForeignKey("files.id", **CASCADE), primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
-    uploaded_by: Mapped[str] = mapped_column(String(16))          # organiser | host | presenter
+    uploaded_by: Mapped[str] = mapped_column(String(16))  # organiser | host | presenter
 
 
 class Recording(Base):
     """A recording of an event's room (R-REC-1..4): running, then a WebM in the account's file library
-    (``file_id``, a LibraryFile with source "recording"). ``language`` is the room's language when the recording
-    started (R-ROOM-14). A published recording has a public watch link (``public_token``, R-REC-4)."""
+    (``file_id``, a LibraryFile with source "recording"). ``language`` is the room's language when the
+    recording started (R-ROOM-14). A published recording has a public watch link (``public_token``,
+    R-REC-4)."""
 
     __tablename__ = "recordings"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -268,13 +282,17 @@ class Recording(Base):
     # deleting the file in the library deletes the recording with it
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="recording")   # recording | processing | ready | failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="recording"
+    )  # recording | processing | ready | failed
     language: Mapped[str] = mapped_column(String(8), default="en")
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    duration: Mapped[float] = mapped_column(Float, default=0.0)           # seconds
+    duration: Mapped[float] = mapped_column(Float, default=0.0)  # seconds
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    stop_reason: Mapped[str] = mapped_column(String(32), default="")     # host | api | ended | trial_limit | error
+    stop_reason: Mapped[str] = mapped_column(
+        String(32), default=""
+    )  # host | api | ended | trial_limit | error
     public_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     trimmed_from: Mapped[int | None] = mapped_column(ForeignKey("recordings.id", ondelete="SET NULL"))
@@ -299,7 +317,7 @@ class WebhookDelivery(Base):
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", **CASCADE), index=True)
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer)
@@ -321,7 +339,7 @@ class Email(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending | sent | failed | logged
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | logged
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -332,10 +350,10 @@ class Email(Base):
 
 
 class IdempotencyKey(Base):
-    """A creating request's Idempotency-Key and the response it got, replayed for a retry of the same request
-    (kept 24 hours, signaling.api.framework). A signed-in user's keys are theirs (user_id); a public request's key (no
-    user: a ticket order, a registration) has no user_id and is stored as "public:<sha256 of path and key>", so
-    it belongs to that public resource."""
+    """A creating request's Idempotency-Key and the response it got, replayed for a retry of the same
+    request (kept 24 hours, signaling.api.framework). A signed-in user's keys are theirs (user_id); a
+    public request's key (no user: a ticket order, a registration) has no user_id and is stored as
+    "public:<sha256 of path and key>", so it belongs to that public resource."""
 
     __tablename__ = "idempotency_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -348,21 +366,26 @@ class IdempotencyKey(Base):
 
     __table_args__ = (
         UniqueConstraint("user_id", "key"),
-        Index("idempotency_public_key", "key", unique=True,
-              sqlite_where=text("user_id IS NULL"), postgresql_where=text("user_id IS NULL")),
+        Index(
+            "idempotency_public_key",
+            "key",
+            unique=True,
+            sqlite_where=text("user_id IS NULL"),
+            postgresql_where=text("user_id IS NULL"),
+        ),
         Index("idempotency_created_at", "created_at"),
     )
 
 
 class PaymentProvider(Base):
-    """R-BILL-10: the payment provider an account linked for its paid webinars (one per account). kind names a
-    class in mediaserver.billing.providers.PROVIDERS; secret is the HMAC-SHA256 key of the provider's signed callbacks
-    (empty for the manual provider, which has none)."""
+    """R-BILL-10: the payment provider an account linked for its paid webinars (one per account). kind
+    names a class in mediaserver.billing.providers.PROVIDERS; secret is the HMAC-SHA256 key of the
+    provider's signed callbacks (empty for the manual provider, which has none)."""
 
     __tablename__ = "payment_providers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))                     # manual | gateway
+    kind: Mapped[str] = mapped_column(String(16))  # manual | gateway
     secret: Mapped[str] = mapped_column(String(128), default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -378,7 +401,9 @@ class Payment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # the event's owner
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )  # the event's owner
     event_name: Mapped[str] = mapped_column(String(200))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("payment_providers.id", ondelete="SET NULL"))
     provider_kind: Mapped[str] = mapped_column(String(16))
@@ -387,36 +412,43 @@ class Payment(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     amount: Mapped[str] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3))
-    reference: Mapped[str] = mapped_column(String(32), unique=True)   # ours: quoted with a transfer
-    payer_reference: Mapped[str] = mapped_column(String(200), default="")   # what the payer declared
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)    # the payer's own key (SHA-256)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | paid | failed | refused | cancelled
+    reference: Mapped[str] = mapped_column(String(32), unique=True)  # ours: quoted with a transfer
+    payer_reference: Mapped[str] = mapped_column(String(200), default="")  # what the payer declared
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # the payer's own key (SHA-256)
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending | paid | failed | refused | cancelled
     provider_payment_id: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text, default="")
-    decided_by: Mapped[str] = mapped_column(String(16), default="")     # organiser | provider | event_cancelled
+    decided_by: Mapped[str] = mapped_column(String(16), default="")  # organiser | provider | event_cancelled
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
-    sent_count: Mapped[int] = mapped_column(Integer, default=0)        # ticket e-mails sent (re-sends count)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)  # ticket e-mails sent (re-sends count)
     last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     event_cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        Index("one_open_order", "event_id", "email", unique=True,
-              sqlite_where=text("status IN ('pending', 'paid')"),
-              postgresql_where=text("status IN ('pending', 'paid')")),
+        Index(
+            "one_open_order",
+            "event_id",
+            "email",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'paid')"),
+            postgresql_where=text("status IN ('pending', 'paid')"),
+        ),
     )
 
 
 class PaymentCallback(Base):
-    """The log of a provider's signed callbacks; the unique key makes a replayed callback (same provider payment
-    id and outcome) a no-op, whatever the timing of two deliveries."""
+    """The log of a provider's signed callbacks; the unique key makes a replayed callback (same provider
+    payment id and outcome) a no-op, whatever the timing of two deliveries."""
 
     __tablename__ = "payment_callbacks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("payment_providers.id", **CASCADE))
     provider_payment_id: Mapped[str] = mapped_column(String(200))
-    outcome: Mapped[str] = mapped_column(String(16))                  # succeeded | failed
+    outcome: Mapped[str] = mapped_column(String(16))  # succeeded | failed
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", **CASCADE), index=True)
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str] = mapped_column(Text, default="")

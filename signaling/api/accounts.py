@@ -1,4 +1,6 @@
-"""/api/v1 operations of accounts (R-ACC-1..5), sessions, API keys, billing visibility (R-ACC-4) and webhooks."""
+"""/api/v1 operations of accounts (R-ACC-1..5), sessions, API keys, billing visibility (R-ACC-4) and
+webhooks."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,6 +37,7 @@ Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://\S+$"), AfterVa
 
 # ---------------------------------------------------------------- models
 
+
 class UserOut(Out):
     id: int
     name: str
@@ -48,7 +51,9 @@ class AccountOut(Out):
     kind: str
     page_name: str
     plan: str | None = Field(description="null for additional and sub-account users: billing data (R-ACC-4)")
-    package: str | None = Field(None, description="a sub-account's package; null unless the main account asks")
+    package: str | None = Field(
+        None, description="a sub-account's package; null unless the main account asks"
+    )
     trial_ends_at: dt.datetime | None = Field(None, description="null for additional and sub-account users")
     language: str
 
@@ -58,13 +63,16 @@ class Me(Out):
     account: AccountOut
     role: Literal["main", "additional", "sub"]
     impersonated_by: int | None = None
-    limits: dict[str, Any] = Field(description="what the account can do (attendees, presenters, cameras, "
-                                   "recording minutes, storage, ...); the main account also sees which purchases "
-                                   "its plan allows (additional_users)")
+    limits: dict[str, Any] = Field(
+        description="what the account can do (attendees, presenters, cameras, "
+        "recording minutes, storage, ...); the main account also sees which purchases "
+        "its plan allows (additional_users)"
+    )
 
 
 class Signup(Model):
     """R-ACC-1: no payment details are asked."""
+
     name: Name
     email: Email
     password: Password
@@ -83,12 +91,19 @@ class Activate(Model):
 
 
 def me(p: identity.Principal) -> Me:
-    """The principal with the billing data they may see (R-ACC-4: mediaserver.billing.subscription.visible)."""
+    """The principal with the billing data they may see (R-ACC-4:
+    mediaserver.billing.subscription.visible)."""
     seen = subscription.visible(p)
     account = AccountOut.model_validate(p.account).model_copy(
-        update={"plan": seen.plan, "package": seen.package, "trial_ends_at": seen.trial_ends_at})
-    return Me(user=UserOut.model_validate(p.user), account=account, role=p.role,
-              impersonated_by=p.impersonator.id if p.impersonator else None, limits=seen.limits)
+        update={"plan": seen.plan, "package": seen.package, "trial_ends_at": seen.trial_ends_at}
+    )
+    return Me(
+        user=UserOut.model_validate(p.user),
+        account=account,
+        role=p.role,
+        impersonated_by=p.impersonator.id if p.impersonator else None,
+        limits=seen.limits,
+    )
 
 
 async def _signed_in(ctx: Ctx, user: Any) -> Me:
@@ -99,8 +114,18 @@ async def _signed_in(ctx: Ctx, user: Any) -> Me:
     return me(p)
 
 
-@API("POST", "/api/v1/signup", "sign up: a 7-day trial without payment details (R-ACC-1)", "accounts",
-     body=Signup, response=Me, status=201, auth=False, errors=(409,), idempotent=False)  # sets the cookie
+@API(
+    "POST",
+    "/api/v1/signup",
+    "sign up: a 7-day trial without payment details (R-ACC-1)",
+    "accounts",
+    body=Signup,
+    response=Me,
+    status=201,
+    auth=False,
+    errors=(409,),
+    idempotent=False,
+)  # sets the cookie
 async def signup(ctx: Ctx) -> Me:
     b: Signup = ctx.body
     identity.check_email(b.email)
@@ -108,8 +133,15 @@ async def signup(ctx: Ctx) -> Me:
     return await _signed_in(ctx, user)
 
 
-@API("POST", "/api/v1/session", "sign in: sets the session cookie of the web UI", "accounts", body=Login,
-     response=Me, auth=False)
+@API(
+    "POST",
+    "/api/v1/session",
+    "sign in: sets the session cookie of the web UI",
+    "accounts",
+    body=Login,
+    response=Me,
+    auth=False,
+)
 async def login(ctx: Ctx) -> Me:
     user = await identity.login(ctx.s, ctx.body.email, ctx.body.password)
     return await _signed_in(ctx, user)
@@ -123,8 +155,15 @@ async def logout(ctx: Ctx) -> None:
     ctx.cookies.append((COOKIE, None))
 
 
-@API("POST", "/api/v1/activate", "activate an additional user or a sub-account: set the password from the "
-     "e-mailed link (R-ACC-3)", "accounts", body=Activate, response=Me, auth=False)
+@API(
+    "POST",
+    "/api/v1/activate",
+    "activate an additional user or a sub-account: set the password from the e-mailed link (R-ACC-3)",
+    "accounts",
+    body=Activate,
+    response=Me,
+    auth=False,
+)
 async def activate(ctx: Ctx) -> Me:
     user = await identity.activate(ctx.s, ctx.body.token, ctx.body.password)
     return await _signed_in(ctx, user)
@@ -136,6 +175,7 @@ async def whoami(ctx: Ctx) -> Me:
 
 
 # ---------------------------------------------------------------- account settings (R-ACC-5)
+
 
 class Colors(Model):
     primary: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
@@ -153,13 +193,26 @@ class Backgrounds(Model):
 
 class EmailBlock(Model):
     """A block of the invitation e-mail; text, image and url blocks carry a value (R-ROOM-11)."""
-    type: Literal["logo", "link", "room_id", "token", "dial_in", "agenda", "presenter", "buttons", "text", "image",
-                  "url"]
+
+    type: Literal[
+        "logo",
+        "link",
+        "room_id",
+        "token",
+        "dial_in",
+        "agenda",
+        "presenter",
+        "buttons",
+        "text",
+        "image",
+        "url",
+    ]
     value: Annotated[Text, Field(max_length=2000)] | None = None
 
 
 class Branding(Model):
     """R-ROOM-11: logo, colours, background images of the room and its pages, e-mail layout and signature."""
+
     logo: Url | None = None
     colors: Colors | None = None
     backgrounds: Backgrounds | None = None
@@ -183,24 +236,43 @@ class AccountSettingsPatch(Model):
     auto_record: bool | None = None
 
 
-@API("GET", "/api/v1/account/settings", "personal data, signature, language, branding, auto-recording "
-     "(R-ACC-5)", "accounts", response=AccountSettings)
+@API(
+    "GET",
+    "/api/v1/account/settings",
+    "personal data, signature, language, branding, auto-recording (R-ACC-5)",
+    "accounts",
+    response=AccountSettings,
+)
 async def get_settings(ctx: Ctx) -> AccountSettings:
     return AccountSettings.model_validate(identity.account_settings(ctx.user))
 
 
-@API("PATCH", "/api/v1/account/settings", "change account settings (R-ACC-5); additional users change only "
-     "their own name and language", "accounts", body=AccountSettingsPatch, response=AccountSettings,
-     errors=(403,))
+@API(
+    "PATCH",
+    "/api/v1/account/settings",
+    "change account settings (R-ACC-5); additional users change only their own name and language",
+    "accounts",
+    body=AccountSettingsPatch,
+    response=AccountSettings,
+    errors=(403,),
+)
 async def patch_settings(ctx: Ctx) -> AccountSettings:
     b: AccountSettingsPatch = ctx.body
     branding = b.branding.model_dump(mode="json", by_alias=True, exclude_none=True) if b.branding else None
-    return AccountSettings.model_validate(identity.update_settings(
-        ctx.user, name=b.name, language=b.language, signature=b.signature, branding=branding,
-        auto_record=b.auto_record))
+    return AccountSettings.model_validate(
+        identity.update_settings(
+            ctx.user,
+            name=b.name,
+            language=b.language,
+            signature=b.signature,
+            branding=branding,
+            auto_record=b.auto_record,
+        )
+    )
 
 
 # ---------------------------------------------------------------- API keys
+
 
 class ApiKeyIn(Model):
     name: Name
@@ -222,8 +294,17 @@ class ApiKeyList(Out):
     items: list[ApiKeyOut]
 
 
-@API("POST", "/api/v1/api-keys", "make an API key for the API (shown once)", "accounts", body=ApiKeyIn,
-     response=NewApiKey, status=201, errors=(403,), idempotent=True)
+@API(
+    "POST",
+    "/api/v1/api-keys",
+    "make an API key for the API (shown once)",
+    "accounts",
+    body=ApiKeyIn,
+    response=NewApiKey,
+    status=201,
+    errors=(403,),
+    idempotent=True,
+)
 async def create_api_key(ctx: Ctx) -> NewApiKey:
     key, token = await identity.new_api_key(ctx.s, ctx.user, ctx.body.name)
     return NewApiKey(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, key=token)
@@ -241,6 +322,7 @@ async def delete_api_key(ctx: Ctx) -> None:
 
 # ---------------------------------------------------------------- additional users (R-ACC-2)
 
+
 class UserIn(Model):
     name: Name
     email: Email
@@ -250,22 +332,42 @@ class UserList(Out):
     items: list[UserOut]
 
 
-@API("GET", "/api/v1/users", "the users of the main account (main account only)", "users", response=UserList,
-     errors=(403,))
+@API(
+    "GET",
+    "/api/v1/users",
+    "the users of the main account (main account only)",
+    "users",
+    response=UserList,
+    errors=(403,),
+)
 async def list_users(ctx: Ctx) -> UserList:
     return UserList(items=[UserOut.model_validate(u) for u in await identity.users(ctx.s, ctx.user)])
 
 
-@API("POST", "/api/v1/users", "add an additional user (up to 3, Live or Automated plan; R-ACC-2); they get an "
-     "activation e-mail", "users", body=UserIn, response=UserOut, status=201, errors=(402, 403, 409),
-     idempotent=True)
+@API(
+    "POST",
+    "/api/v1/users",
+    "add an additional user (up to 3, Live or Automated plan; R-ACC-2); they get an activation e-mail",
+    "users",
+    body=UserIn,
+    response=UserOut,
+    status=201,
+    errors=(402, 403, 409),
+    idempotent=True,
+)
 async def add_user(ctx: Ctx) -> UserOut:
     user = await identity.add_user(ctx.s, ctx.user, ctx.body.name, ctx.body.email, ctx.settings.public_url)
     return UserOut.model_validate(user)
 
 
-@API("DELETE", "/api/v1/users/{id}", "remove an additional user and their events", "users", status=204,
-     errors=(400, 403))
+@API(
+    "DELETE",
+    "/api/v1/users/{id}",
+    "remove an additional user and their events",
+    "users",
+    status=204,
+    errors=(400, 403),
+)
 async def delete_user(ctx: Ctx) -> None:
     await identity.delete_user(ctx.s, ctx.user, ctx.id())
 
@@ -314,24 +416,46 @@ class SubList(Out):
 async def _sub_out(ctx: Ctx, sub: Account) -> SubOut:
     owner = await identity.sub_owner(ctx.s, sub)
     lim = subscription.subaccount_limits(ctx.user, sub)
-    return SubOut(id=sub.id, page_name=sub.page_name, package=sub.package, storage_mb=lim.storage_mb,
-                  recording_minutes=lim.recording_minutes, user=UserOut.model_validate(owner) if owner else None,
-                  created_at=sub.created_at)
+    return SubOut(
+        id=sub.id,
+        page_name=sub.page_name,
+        package=sub.package,
+        storage_mb=lim.storage_mb,
+        recording_minutes=lim.recording_minutes,
+        user=UserOut.model_validate(owner) if owner else None,
+        created_at=sub.created_at,
+    )
 
 
-@API("GET", "/api/v1/subaccounts", "the sub-accounts (main account only)", "subaccounts", response=SubList,
-     errors=(403,))
+@API(
+    "GET",
+    "/api/v1/subaccounts",
+    "the sub-accounts (main account only)",
+    "subaccounts",
+    response=SubList,
+    errors=(403,),
+)
 async def list_subaccounts(ctx: Ctx) -> SubList:
     return SubList(items=[await _sub_out(ctx, a) for a in await identity.subaccounts(ctx.s, ctx.user)])
 
 
-@API("POST", "/api/v1/subaccounts", "create a sub-account (page name, user name, e-mail); the user activates it "
-     "from the e-mailed link (R-ACC-3)", "subaccounts", body=SubIn, response=SubOut, status=201,
-     errors=(403, 409), idempotent=True)
+@API(
+    "POST",
+    "/api/v1/subaccounts",
+    "create a sub-account (page name, user name, e-mail); the user activates it "
+    "from the e-mailed link (R-ACC-3)",
+    "subaccounts",
+    body=SubIn,
+    response=SubOut,
+    status=201,
+    errors=(403, 409),
+    idempotent=True,
+)
 async def create_subaccount(ctx: Ctx) -> SubOut:
     b: SubIn = ctx.body
-    sub, _ = await identity.create_subaccount(ctx.s, ctx.user, b.page_name, b.user_name, b.email, b.package,
-                                              ctx.settings.public_url)
+    sub, _ = await identity.create_subaccount(
+        ctx.s, ctx.user, b.page_name, b.user_name, b.email, b.package, ctx.settings.public_url
+    )
     return await _sub_out(ctx, sub)
 
 
@@ -340,28 +464,50 @@ async def get_subaccount(ctx: Ctx) -> SubOut:
     return await _sub_out(ctx, await identity.subaccount(ctx.s, ctx.user, ctx.id()))
 
 
-@API("PATCH", "/api/v1/subaccounts/{id}", "edit a sub-account or change its package (R-ACC-3)", "subaccounts",
-     body=SubPatch, response=SubOut, errors=(403,))
+@API(
+    "PATCH",
+    "/api/v1/subaccounts/{id}",
+    "edit a sub-account or change its package (R-ACC-3)",
+    "subaccounts",
+    body=SubPatch,
+    response=SubOut,
+    errors=(403,),
+)
 async def edit_subaccount(ctx: Ctx) -> SubOut:
     sub = await identity.edit_subaccount(ctx.s, ctx.user, ctx.id(), ctx.body.model_dump())
     return await _sub_out(ctx, sub)
 
 
-@API("POST", "/api/v1/subaccounts/{id}/reassign", "reassign: delete the user with their data and invite a new "
-     "one (irreversible; repeat the page name in 'confirm')", "subaccounts", body=SubReassign, response=SubOut,
-     errors=(403, 409))
+@API(
+    "POST",
+    "/api/v1/subaccounts/{id}/reassign",
+    "reassign: delete the user with their data and invite a new "
+    "one (irreversible; repeat the page name in 'confirm')",
+    "subaccounts",
+    body=SubReassign,
+    response=SubOut,
+    errors=(403, 409),
+)
 async def reassign_subaccount(ctx: Ctx) -> SubOut:
     b: SubReassign = ctx.body
     sub_id = ctx.id()
-    sub, _, files = await identity.reassign_subaccount(ctx.s, ctx.user, sub_id, b.user_name, b.email, b.confirm,
-                                                       ctx.settings.public_url)
+    sub, _, files = await identity.reassign_subaccount(
+        ctx.s, ctx.user, sub_id, b.user_name, b.email, b.confirm, ctx.settings.public_url
+    )
     ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
     return await _sub_out(ctx, sub)
 
 
-@API("DELETE", "/api/v1/subaccounts/{id}", "delete a sub-account and all its data, irreversibly (repeat the page "
-     "name in 'confirm'); the add-on stays bought (R-ACC-3)", "subaccounts", body=SubConfirm, status=204,
-     errors=(403, 409))
+@API(
+    "DELETE",
+    "/api/v1/subaccounts/{id}",
+    "delete a sub-account and all its data, irreversibly (repeat the page "
+    "name in 'confirm'); the add-on stays bought (R-ACC-3)",
+    "subaccounts",
+    body=SubConfirm,
+    status=204,
+    errors=(403, 409),
+)
 async def delete_subaccount(ctx: Ctx) -> None:
     sub_id = ctx.id()
     files = await identity.delete_subaccount(ctx.s, ctx.user, sub_id, ctx.body.confirm)
@@ -369,8 +515,15 @@ async def delete_subaccount(ctx: Ctx) -> None:
     ctx.after_commit.append(lambda: Storage.of(ctx.settings).forget_account(files, sub_id))
 
 
-@API("POST", "/api/v1/subaccounts/{id}/login-as", "log in as the sub-account (R-ACC-3): the session now acts as "
-     "its user", "subaccounts", response=Me, errors=(403, 409), idempotent=False)       # sets the cookie
+@API(
+    "POST",
+    "/api/v1/subaccounts/{id}/login-as",
+    "log in as the sub-account (R-ACC-3): the session now acts as its user",
+    "subaccounts",
+    response=Me,
+    errors=(403, 409),
+    idempotent=False,
+)  # sets the cookie
 async def login_as(ctx: Ctx) -> Me:
     token = await identity.login_as(ctx.s, ctx.user, ctx.id())
     ctx.cookies.append((COOKIE, token))
@@ -381,14 +534,16 @@ async def login_as(ctx: Ctx) -> Me:
 
 # ---------------------------------------------------------------- billing (R-ACC-4)
 
+
 class BillingOut(Out):
     plan: str
     period: str | None
     trial_ends_at: dt.datetime | None
     addons: dict[str, int]
     limits: dict[str, Any]
-    notice: str | None = Field(None, description="what a change of plan did besides (additional users switched "
-                                                 "off or on, R-ACC-2)")
+    notice: str | None = Field(
+        None, description="what a change of plan did besides (additional users switched off or on, R-ACC-2)"
+    )
 
 
 class PlanIn(Model):
@@ -397,30 +552,59 @@ class PlanIn(Model):
 
 
 class AddonIn(Model):
-    addon: Literal["parallel_sessions", "sub_accounts", "extra_users", "extra_storage_mb", "extra_recording_minutes",
-                   "extra_cameras"]
+    addon: Literal[
+        "parallel_sessions",
+        "sub_accounts",
+        "extra_users",
+        "extra_storage_mb",
+        "extra_recording_minutes",
+        "extra_cameras",
+    ]
     quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
 
 
-@API("GET", "/api/v1/billing", "plan, period, add-ons and limits: the main account only (R-ACC-4)", "billing",
-     response=BillingOut, errors=(403,))
+@API(
+    "GET",
+    "/api/v1/billing",
+    "plan, period, add-ons and limits: the main account only (R-ACC-4)",
+    "billing",
+    response=BillingOut,
+    errors=(403,),
+)
 async def get_billing(ctx: Ctx) -> BillingOut:
     return BillingOut.model_validate(subscription.billing(ctx.user))
 
 
-@API("POST", "/api/v1/billing/plan", "choose a paid plan (main account only; no way back to the trial). A plan "
-     "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
-     "switches them on (R-ACC-2)", "billing", body=PlanIn, response=BillingOut, errors=(403,))
+@API(
+    "POST",
+    "/api/v1/billing/plan",
+    "choose a paid plan (main account only; no way back to the trial). A plan "
+    "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
+    "switches them on (R-ACC-2)",
+    "billing",
+    body=PlanIn,
+    response=BillingOut,
+    errors=(403,),
+)
 async def change_plan(ctx: Ctx) -> BillingOut:
-    return BillingOut.model_validate(await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan,
-                                                                    ctx.body.period, ctx.app[keys.ROOMS]))
+    return BillingOut.model_validate(
+        await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period, ctx.app[keys.ROOMS])
+    )
 
 
-@API("POST", "/api/v1/billing/addons", "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",
-     "billing", body=AddonIn, response=BillingOut, errors=(402, 403, 409))
+@API(
+    "POST",
+    "/api/v1/billing/addons",
+    "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",
+    "billing",
+    body=AddonIn,
+    response=BillingOut,
+    errors=(402, 403, 409),
+)
 async def buy_addon(ctx: Ctx) -> BillingOut:
-    return BillingOut.model_validate(await subscription.buy_addon(ctx.s, ctx.user, ctx.body.addon,
-                                                                  ctx.body.quantity, ctx.app[keys.ROOMS]))
+    return BillingOut.model_validate(
+        await subscription.buy_addon(ctx.s, ctx.user, ctx.body.addon, ctx.body.quantity, ctx.app[keys.ROOMS])
+    )
 
 
 # ---------------------------------------------------------------- webhooks
@@ -431,7 +615,8 @@ EventType = Literal[webhooks.EVENT_TYPES]  # type: ignore[valid-type]
 class WebhookIn(Model):
     url: Url
     events: Annotated[list[EventType], Field(max_length=len(webhooks.EVENT_TYPES))] = Field(
-        default_factory=list, description="what to send; empty: everything")
+        default_factory=list, description="what to send; empty: everything"
+    )
 
 
 class WebhookOut(Out):
@@ -466,8 +651,17 @@ class DeliveryPage(Page[DeliveryOut]):
     pass
 
 
-@API("POST", "/api/v1/webhooks", "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
-     "webhooks", body=WebhookIn, response=NewWebhook, status=201, errors=(403,), idempotent=True)
+@API(
+    "POST",
+    "/api/v1/webhooks",
+    "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
+    "webhooks",
+    body=WebhookIn,
+    response=NewWebhook,
+    status=201,
+    errors=(403,),
+    idempotent=True,
+)
 async def create_webhook(ctx: Ctx) -> NewWebhook:
     hook = await subscriptions.subscribe(ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events)
     return NewWebhook.model_validate(hook)
@@ -479,14 +673,27 @@ async def list_webhooks(ctx: Ctx) -> WebhookList:
     return WebhookList(items=[WebhookOut.model_validate(h) for h in rows])
 
 
-@API("DELETE", "/api/v1/webhooks/{id}", "remove a webhook and its delivery log", "webhooks", status=204,
-     errors=(403,))
+@API(
+    "DELETE",
+    "/api/v1/webhooks/{id}",
+    "remove a webhook and its delivery log",
+    "webhooks",
+    status=204,
+    errors=(403,),
+)
 async def delete_webhook(ctx: Ctx) -> None:
     await subscriptions.unsubscribe(ctx.s, ctx.user.integrations(), ctx.id())
 
 
-@API("GET", "/api/v1/webhooks/{id}/deliveries", "the delivery log, newest first", "webhooks",
-     response=DeliveryPage, paginated=True, errors=(403,))
+@API(
+    "GET",
+    "/api/v1/webhooks/{id}/deliveries",
+    "the delivery log, newest first",
+    "webhooks",
+    response=DeliveryPage,
+    paginated=True,
+    errors=(403,),
+)
 async def webhook_deliveries(ctx: Ctx) -> dict[str, Any]:
     account_id = ctx.user.integrations()
     hook_id = ctx.id()

@@ -2,8 +2,10 @@
 
 Each operation is declared once with its method, path, pydantic body and response models, auth, pagination and
 idempotency; the same declaration validates requests, serializes responses and produces the operation's part
-of the OpenAPI document (signaling/api/openapi.py merges it in). Every request runs in one database transaction.
+of the OpenAPI document (signaling/api/openapi.py merges it in). Every request runs in one database
+transaction.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,7 +38,9 @@ if TYPE_CHECKING:
 COOKIE = "ms_session"
 MAX_ID = 2**31 - 1
 PAGE_MAX = 100
-MAX_RAW_BODY = 21 * 1024 * 1024    # a non-JSON body (a multipart contact file) buffered to check its Idempotency-Key
+MAX_RAW_BODY = (
+    21 * 1024 * 1024
+)  # a non-JSON body (a multipart contact file) buffered to check its Idempotency-Key
 
 
 def _clean(value: str) -> str:
@@ -56,8 +60,9 @@ Text = Annotated[str, AfterValidator(_clean)]
 class Model(BaseModel):
     """Request and response bodies: camelCase on the wire, unknown fields refused."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              from_attributes=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", from_attributes=True
+    )
 
 
 T = TypeVar("T")
@@ -69,6 +74,7 @@ class Out(Model):
 
 class Page(Out, Generic[T]):
     """One page of a listing (``?offset=&limit=``): its items and where it stands in the whole."""
+
     items: list[T]
     total: int
     offset: int
@@ -81,8 +87,10 @@ class Ctx:
     s: AsyncSession
     p: Principal | None
     body: Any = None
-    cookies: list[tuple[str, str | None]] = field(default_factory=list)    # (name, value or None: delete)
-    after_commit: list[Callable[[], None]] = field(default_factory=list)   # e.g. remove files once rows are gone
+    cookies: list[tuple[str, str | None]] = field(default_factory=list)  # (name, value or None: delete)
+    after_commit: list[Callable[[], None]] = field(
+        default_factory=list
+    )  # e.g. remove files once rows are gone
 
     @property
     def app(self) -> web.Application:
@@ -131,50 +139,94 @@ class Op:
     status: int
     auth: bool
     errors: tuple[int, ...]
-    idempotent: bool               # takes an Idempotency-Key (R-API-1): see Api.__call__
+    idempotent: bool  # takes an Idempotency-Key (R-API-1): see Api.__call__
     paginated: bool
     description: str
-    request_body: dict[str, Any] | None = None      # a non-JSON body the handler reads itself (OpenAPI as given)
-    query: tuple[dict[str, Any], ...] = ()          # extra query parameters (OpenAPI parameter objects)
-    api_key: bool | Callable[[Any], bool] = False   # the server's API key: always, or when this says so (settings)
-    optional_body: bool = False                     # an empty body is {}
-    sparse: bool = False                            # the response has only the fields the handler set
+    request_body: dict[str, Any] | None = None  # a non-JSON body the handler reads itself (OpenAPI as given)
+    query: tuple[dict[str, Any], ...] = ()  # extra query parameters (OpenAPI parameter objects)
+    api_key: bool | Callable[[Any], bool] = (
+        False  # the server's API key: always, or when this says so (settings)
+    )
+    optional_body: bool = False  # an empty body is {}
+    sparse: bool = False  # the response has only the fields the handler set
 
 
-ERROR_TEXT = {400: "invalid request", 401: "not signed in, or a bad API key or session", 402: "needs a (paid) plan",
-              413: "too large", 415: "unsupported file type",
-              403: "not allowed for this user (R-ACC-4) or this access type", 404: "no such resource",
-              409: "conflicts with the current state", 410: "over", 422: "Idempotency-Key reused for another request"}
+ERROR_TEXT = {
+    400: "invalid request",
+    401: "not signed in, or a bad API key or session",
+    402: "needs a (paid) plan",
+    413: "too large",
+    415: "unsupported file type",
+    403: "not allowed for this user (R-ACC-4) or this access type",
+    404: "no such resource",
+    409: "conflicts with the current state",
+    410: "over",
+    422: "Idempotency-Key reused for another request",
+}
 
 
 class Api:
     def __init__(self) -> None:
         self.ops: list[Op] = []
 
-    def __call__(self, method: str, path: str, summary: str, tag: str, *, body: type[BaseModel] | None = None,
-                 response: type[BaseModel] | None = None, status: int = 200, auth: bool = True,
-                 errors: tuple[int, ...] = (), idempotent: bool | None = None, paginated: bool = False,
-                 description: str = "", request_body: dict[str, Any] | None = None,
-                 query: tuple[dict[str, Any], ...] = (), api_key: bool | Callable[[Any], bool] = False,
-                 optional_body: bool = False, sparse: bool = False,
-                 ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
-        """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST of a
-        signed-in user and by every public POST that creates (201: a ticket order, a registration), so that a
-        retried creating request never creates twice; ``idempotent=False`` opts out (those that set the session
-        cookie, which a replay cannot give again).
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        tag: str,
+        *,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: bool = True,
+        errors: tuple[int, ...] = (),
+        idempotent: bool | None = None,
+        paginated: bool = False,
+        description: str = "",
+        request_body: dict[str, Any] | None = None,
+        query: tuple[dict[str, Any], ...] = (),
+        api_key: bool | Callable[[Any], bool] = False,
+        optional_body: bool = False,
+        sparse: bool = False,
+    ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
+        """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
+        of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
+        that a retried creating request never creates twice; ``idempotent=False`` opts out (those that set the
+        session cookie, which a replay cannot give again).
 
-        ``api_key`` (with ``auth=False``): the operation takes the server's own API key (settings.api_key) as
-        'Authorization: Bearer <key>', always (True) or when ``api_key(settings)`` says so, checked before the
-        body is read. ``optional_body``: an empty body is taken as ``{}``. ``sparse``: the response carries only
-        the fields the handler gave (a model's unset fields are left out, not null)."""
+        ``api_key`` (with ``auth=False``): the operation takes the server's own API key (settings.api_key)
+        as 'Authorization: Bearer <key>', always (True) or when ``api_key(settings)`` says so, checked
+        before the body is read. ``optional_body``: an empty body is taken as ``{}``. ``sparse``: the
+        response carries only the fields the handler gave (a model's unset fields are left out, not null)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
         def deco(fn: Callable[[Ctx], Awaitable[Any]]) -> Callable[[Ctx], Awaitable[Any]]:
-            self.ops.append(Op(method, path, fn, summary, tag, body, response, status, auth, errors, idempotent,
-                               paginated, description or (fn.__doc__ or "").strip(), request_body, query, api_key,
-                               optional_body, sparse))
+            self.ops.append(
+                Op(
+                    method,
+                    path,
+                    fn,
+                    summary,
+                    tag,
+                    body,
+                    response,
+                    status,
+                    auth,
+                    errors,
+                    idempotent,
+                    paginated,
+                    description or (fn.__doc__ or "").strip(),
+                    request_body,
+                    query,
+                    api_key,
+                    optional_body,
+                    sparse,
+                )
+            )
             return fn
+
         return deco
 
     def install(self, app: web.Application) -> None:
@@ -191,8 +243,9 @@ class Api:
                 models.append((op.body, "validation"))
             if op.response is not None:
                 models.append((op.response, "serialization"))
-        refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}",
-                                        by_alias=True)
+        refs, defs = models_json_schema(
+            list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}", by_alias=True
+        )
         paths: dict[str, Any] = {}
         for op in self.ops:
             paths.setdefault(op.path, {})[op.method.lower()] = self._operation(op, refs)
@@ -202,23 +255,45 @@ class Api:
         error = {"$ref": "#/components/schemas/Error"}
         params: list[dict[str, Any]] = []
         for name in re.findall(r"{(\w+)}", op.path):
-            schema: dict[str, Any] = ({"type": "string", "pattern": "^[1-9][0-9]{8}$"} if name == "roomId"
-                                      else {"type": "integer", "minimum": 1, "maximum": MAX_ID})
+            schema: dict[str, Any] = (
+                {"type": "string", "pattern": "^[1-9][0-9]{8}$"}
+                if name == "roomId"
+                else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+            )
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
         if op.paginated:
-            params += [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                   "maximum": PAGE_MAX, "default": 20}},
-                       {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
-                                                                    "maximum": 1_000_000, "default": 0}}]
+            params += [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 20},
+                },
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000, "default": 0},
+                },
+            ]
         params += list(op.query)
         if op.idempotent:
-            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
-                           "description": "repeat a creating request safely: the same key and body get the first "
-                                          "response again (header Idempotent-Replayed: true); the same key with "
-                                          "another body is refused (422). Keys are kept 24 hours, then a key "
-                                          "is new again" + ("" if op.auth else "; on this public operation a key "
-                                          "is shared by everyone calling it: use a random one (a UUID)"),
-                           "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "repeat a creating request safely: the same key and body get the first "
+                    "response again (header Idempotent-Replayed: true); the same key with "
+                    "another body is refused (422). Keys are kept 24 hours, then a key "
+                    "is new again"
+                    + (
+                        ""
+                        if op.auth
+                        else "; on this public operation a key "
+                        "is shared by everyone calling it: use a random one (a UUID)"
+                    ),
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                }
+            )
         out: dict[str, Any] = {"summary": op.summary, "operationId": op.fn.__name__, "tags": [op.tag]}
         if op.description:
             out["description"] = op.description
@@ -229,8 +304,10 @@ class Api:
         elif op.api_key:
             out["security"] = [{"apiKey": []}] if op.api_key is True else [{}, {"apiKey": []}]
         if op.body is not None:
-            out["requestBody"] = {"required": not op.optional_body, "content": {"application/json": {
-                "schema": refs[(op.body, "validation")]}}}
+            out["requestBody"] = {
+                "required": not op.optional_body,
+                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            }
         elif op.request_body is not None:
             out["requestBody"] = op.request_body
         ok: dict[str, Any] = {"description": "done"}
@@ -240,8 +317,13 @@ class Api:
         codes |= {401} if op.auth or op.api_key else set()
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
-        out["responses"] = {str(op.status): ok, **{str(c): {"description": ERROR_TEXT[c], "content": {
-            "application/json": {"schema": error}}} for c in sorted(codes)}}
+        out["responses"] = {
+            str(op.status): ok,
+            **{
+                str(c): {"description": ERROR_TEXT[c], "content": {"application/json": {"schema": error}}}
+                for c in sorted(codes)
+            },
+        }
         return out
 
 
@@ -259,9 +341,9 @@ def _validation_message(e: ValidationError) -> str:
 
 
 def _parse_body(raw: bytes, model: type[BaseModel], optional: bool = False) -> Any:
-    """The JSON body validated by the operation's model; done after authentication, so that who may not call an
-    operation learns nothing from its validation (401 before 400). An empty body is not JSON, unless the
-    operation's body is ``optional`` (then it is ``{}``)."""
+    """The JSON body validated by the operation's model; done after authentication, so that who may not
+    call an operation learns nothing from its validation (401 before 400). An empty body is not JSON,
+    unless the operation's body is ``optional`` (then it is ``{}``)."""
     if not raw and optional:
         raw = b"{}"
     try:
@@ -294,9 +376,9 @@ def _server_key(request: web.Request, op: Op) -> None:
 
 
 def _request_hash(request: web.Request, raw: bytes) -> str:
-    """What makes two requests "the same": method, path with query, and the body - a JSON body by its value (key
-    order and spacing do not matter), a multipart body without its random boundary (a client's retry of a file
-    upload has a new one)."""
+    """What makes two requests "the same": method, path with query, and the body - a JSON body by its value
+    (key order and spacing do not matter), a multipart body without its random boundary (a client's retry
+    of a file upload has a new one)."""
     body = raw
     if request.content_type == "application/json":
         try:
@@ -304,7 +386,9 @@ def _request_hash(request: web.Request, raw: bytes) -> str:
         except (ValueError, UnicodeDecodeError):
             pass
     elif request.content_type.startswith("multipart/"):
-        boundary = request.headers.get("Content-Type", "").partition("boundary=")[2].split(";")[0].strip().strip('"')
+        boundary = (
+            request.headers.get("Content-Type", "").partition("boundary=")[2].split(";")[0].strip().strip('"')
+        )
         if boundary:
             body = raw.replace(b"--" + boundary.encode("latin-1"), b"--BOUNDARY")
     head = f"{request.method} {request.rel_url.raw_path_qs}\n{request.content_type}\n".encode()
@@ -320,17 +404,20 @@ async def _raw_body(request: web.Request, op: Op) -> bytes:
     while chunk := await request.content.readany():
         data += chunk
         if len(data) > MAX_RAW_BODY:
-            raise ControlError("too_large", f"the request body is larger than {MAX_RAW_BODY // 2**20} MB", 413)
+            raise ControlError(
+                "too_large", f"the request body is larger than {MAX_RAW_BODY // 2**20} MB", 413
+            )
     raw = bytes(data)
     stream = StreamReader(request.protocol, max(len(raw), 2**16), loop=asyncio.get_running_loop())
     stream.feed_data(raw)
     stream.feed_eof()
-    request._payload = stream       # aiohttp reads request.content / multipart() from here
+    request._payload = stream  # aiohttp reads request.content / multipart() from here
     return raw
 
 
 def _idempotency_owner(request: web.Request, ctx: Ctx, op: Op, key: str) -> tuple[int | None, str]:
-    """(user_id, stored key): a signed-in user's keys are theirs; a public operation's key belongs to its path."""
+    """(user_id, stored key): a signed-in user's keys are theirs; a public operation's key belongs to its
+    path."""
     if op.auth:
         return ctx.user.user.id, key
     return None, "public:" + hashlib.sha256(f"{request.path}\n{key}".encode()).hexdigest()
@@ -342,15 +429,16 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
             return await _run(op, request)
         except ControlError as e:
             return json_error(SignalError(e.code, e.message, e.status))
-        except Exception as e:          # SignalError and the room errors keep their codes
+        except Exception as e:  # SignalError and the room errors keep their codes
             return json_error(classify(e))
+
     handle.__name__ = op.fn.__name__
     return handle
 
 
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     _server_key(request, op)
-    raw_json = await request.read() if op.body is not None else b""      # read before the transaction
+    raw_json = await request.read() if op.body is not None else b""  # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:
         raise SignalError("bad_request", "Idempotency-Key must be 1 to 255 characters")
@@ -360,8 +448,9 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
         async with db.read() as s:
             token = _token_of(request)
             if not token or await identity.resolve(s, token) is None:
-                raise ControlError("unauthorized", "sign in (session cookie) or send 'Authorization: Bearer "
-                                   "<API key>'", 401)
+                raise ControlError(
+                    "unauthorized", "sign in (session cookie) or send 'Authorization: Bearer <API key>'", 401
+                )
     raw = await _raw_body(request, op) if idem is not None else b""
     user_id: int | None = None
     stored_key = ""
@@ -372,8 +461,11 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 token = _token_of(request)
                 ctx.p = await identity.resolve(s, token) if token else None
                 if ctx.p is None:
-                    raise ControlError("unauthorized", "sign in (session cookie) or send 'Authorization: Bearer "
-                                       "<API key>'", 401)
+                    raise ControlError(
+                        "unauthorized",
+                        "sign in (session cookie) or send 'Authorization: Bearer <API key>'",
+                        401,
+                    )
             if op.body is not None:
                 ctx.body = _parse_body(raw_json, op.body, op.optional_body)
             claim = None
@@ -384,9 +476,11 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                     return replay
                 claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
             result = await op.fn(ctx)
-            if hasattr(result, "path") and hasattr(result, "name"):      # a file to stream, not JSON
-                return web.FileResponse(result.path, headers={
-                    "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"})
+            if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
+                return web.FileResponse(
+                    result.path,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"},
+                )
             payload = _dump(result, op.response, op.sparse)
             text = json.dumps(payload, default=str) if payload is not None else None
             if claim is not None:
@@ -396,34 +490,50 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
             raise
         # the same key committed by a request running at the same time: answer with its response
         async with db.tx() as s:
-            replay = await _replay(s, user_id, stored_key, _request_hash(request, raw)) if stored_key else None
+            replay = (
+                await _replay(s, user_id, stored_key, _request_hash(request, raw)) if stored_key else None
+            )
         if replay is None:
             raise
         return replay
     for work in ctx.after_commit:
         work()
     if op.method != "GET" and keys.DISPATCHER in request.app:
-        request.app[keys.DISPATCHER].wake.set()        # mails and webhooks queued by this request go now
-    resp = web.Response(status=op.status, text=text, content_type="application/json") if text is not None \
+        request.app[keys.DISPATCHER].wake.set()  # mails and webhooks queued by this request go now
+    resp = (
+        web.Response(status=op.status, text=text, content_type="application/json")
+        if text is not None
         else web.Response(status=op.status)
+    )
     for name, value in ctx.cookies:
         if value is None:
             resp.del_cookie(name, path="/")
         else:
-            resp.set_cookie(name, value, httponly=True, samesite="Lax", path="/", max_age=identity.SESSION_DAYS * 86400,
-                            secure=request.app[keys.SETTINGS].public_url.startswith("https:"))
+            resp.set_cookie(
+                name,
+                value,
+                httponly=True,
+                samesite="Lax",
+                path="/",
+                max_age=identity.SESSION_DAYS * 86400,
+                secure=request.app[keys.SETTINGS].public_url.startswith("https:"),
+            )
     return resp
 
 
 async def _replay(s: AsyncSession, user_id: int | None, key: str, request_hash: str) -> web.Response | None:
-    """The stored answer of an earlier request with this Idempotency-Key, marked as replayed; None: a new one."""
+    """The stored answer of an earlier request with this Idempotency-Key, marked as replayed; None: a new
+    one."""
     got = await idempotency.stored(s, user_id, key, request_hash)
     if got is None:
         return None
-    resp = web.Response(status=got.status, text=got.body, content_type="application/json") \
-        if got.body is not None else web.Response(status=got.status)
+    resp = (
+        web.Response(status=got.status, text=got.body, content_type="application/json")
+        if got.body is not None
+        else web.Response(status=got.status)
+    )
     resp.headers["Idempotent-Replayed"] = "true"
     return resp
 
 
-API = Api()      # the /api/v1 control-plane operations register here (signaling/api/accounts.py and friends)
+API = Api()  # the /api/v1 control-plane operations register here (signaling/api/accounts.py and friends)

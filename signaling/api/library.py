@@ -1,4 +1,5 @@
 """/api/v1 operations of the address book (contacts, groups; R-ACC-6) and the file library (R-FILE-1)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,6 +21,7 @@ from signaling.api.framework import API, Ctx, Model, Out, Page, Text, _token_of,
 from signaling.errors import SignalError
 
 # ---------------------------------------------------------------- contacts
+
 
 class ContactIn(Model):
     name: Annotated[Text, Field(max_length=200)] = ""
@@ -48,16 +50,31 @@ class ContactPage(Page[ContactOut]):
     pass
 
 
-@API("GET", "/api/v1/contacts", "the address book (R-ACC-6)", "address book", response=ContactPage,
-     paginated=True)
+@API(
+    "GET",
+    "/api/v1/contacts",
+    "the address book (R-ACC-6)",
+    "address book",
+    response=ContactPage,
+    paginated=True,
+)
 async def list_contacts(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     rows, total = await contacts.contacts(ctx.s, ctx.user.account.id, offset, limit)
     return page([ContactOut.model_validate(c) for c in rows], total, offset, limit)
 
 
-@API("POST", "/api/v1/contacts", "add a contact", "address book", body=ContactIn, response=ContactOut, status=201,
-     errors=(409,), idempotent=True)
+@API(
+    "POST",
+    "/api/v1/contacts",
+    "add a contact",
+    "address book",
+    body=ContactIn,
+    response=ContactOut,
+    status=201,
+    errors=(409,),
+    idempotent=True,
+)
 async def create_contact(ctx: Ctx) -> ContactOut:
     b: ContactIn = ctx.body
     c = await contacts.add_contact(ctx.s, ctx.user.account.id, b.name, b.email, b.phone, b.company)
@@ -69,10 +86,19 @@ async def get_contact(ctx: Ctx) -> ContactOut:
     return ContactOut.model_validate(await contacts.contact(ctx.s, ctx.user.account.id, ctx.id()))
 
 
-@API("PATCH", "/api/v1/contacts/{id}", "change a contact", "address book", body=ContactPatch, response=ContactOut,
-     errors=(409,))
+@API(
+    "PATCH",
+    "/api/v1/contacts/{id}",
+    "change a contact",
+    "address book",
+    body=ContactPatch,
+    response=ContactOut,
+    errors=(409,),
+)
 async def patch_contact(ctx: Ctx) -> ContactOut:
-    c = await contacts.change_contact(ctx.s, ctx.user.account.id, ctx.id(), ctx.body.model_dump(exclude_unset=True))
+    c = await contacts.change_contact(
+        ctx.s, ctx.user.account.id, ctx.id(), ctx.body.model_dump(exclude_unset=True)
+    )
     return ContactOut.model_validate(c)
 
 
@@ -82,6 +108,7 @@ async def delete_contact(ctx: Ctx) -> None:
 
 
 # ---------------------------------------------------------------- groups
+
 
 class GroupIn(Model):
     name: Annotated[Text, Field(min_length=1, max_length=200)]
@@ -100,17 +127,35 @@ class GroupList(Out):
 
 
 class MembersIn(Model):
-    contact_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(min_length=1, max_length=1000)]
+    contact_ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(min_length=1, max_length=1000)
+    ]
 
 
-@API("GET", "/api/v1/groups", "contact groups, including those filled by registrations (R-ACC-6)",
-     "address book", response=GroupList)
+@API(
+    "GET",
+    "/api/v1/groups",
+    "contact groups, including those filled by registrations (R-ACC-6)",
+    "address book",
+    response=GroupList,
+)
 async def list_groups(ctx: Ctx) -> GroupList:
-    return GroupList(items=[GroupOut.model_validate(g) for g in await contacts.groups(ctx.s, ctx.user.account.id)])
+    return GroupList(
+        items=[GroupOut.model_validate(g) for g in await contacts.groups(ctx.s, ctx.user.account.id)]
+    )
 
 
-@API("POST", "/api/v1/groups", "make a contact group", "address book", body=GroupIn, response=GroupOut,
-     status=201, errors=(409,), idempotent=True)
+@API(
+    "POST",
+    "/api/v1/groups",
+    "make a contact group",
+    "address book",
+    body=GroupIn,
+    response=GroupOut,
+    status=201,
+    errors=(409,),
+    idempotent=True,
+)
 async def create_group(ctx: Ctx) -> GroupOut:
     return GroupOut.model_validate(await contacts.add_group(ctx.s, ctx.user.account.id, ctx.body.name))
 
@@ -120,28 +165,46 @@ async def delete_group(ctx: Ctx) -> None:
     await contacts.delete_group(ctx.s, ctx.user.account.id, ctx.id())
 
 
-@API("GET", "/api/v1/groups/{id}/members", "the contacts of a group", "address book", response=ContactPage,
-     paginated=True)
+@API(
+    "GET",
+    "/api/v1/groups/{id}/members",
+    "the contacts of a group",
+    "address book",
+    response=ContactPage,
+    paginated=True,
+)
 async def group_members(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     rows, total = await contacts.members(ctx.s, ctx.user.account.id, ctx.id(), offset, limit)
     return page([ContactOut.model_validate(c) for c in rows], total, offset, limit)
 
 
-@API("POST", "/api/v1/groups/{id}/members", "add contacts to a group", "address book", body=MembersIn,
-     response=GroupOut)
+@API(
+    "POST",
+    "/api/v1/groups/{id}/members",
+    "add contacts to a group",
+    "address book",
+    body=MembersIn,
+    response=GroupOut,
+)
 async def add_members(ctx: Ctx) -> GroupOut:
     g = await contacts.add_members(ctx.s, ctx.user.account.id, ctx.id(), ctx.body.contact_ids)
     return GroupOut.model_validate(g)
 
 
-@API("DELETE", "/api/v1/groups/{id}/members/{contactId}", "take a contact out of a group", "address book",
-     status=204)
+@API(
+    "DELETE",
+    "/api/v1/groups/{id}/members/{contactId}",
+    "take a contact out of a group",
+    "address book",
+    status=204,
+)
 async def remove_member(ctx: Ctx) -> None:
     await contacts.remove_member(ctx.s, ctx.user.account.id, ctx.id(), ctx.id("contactId"))
 
 
 # ---------------------------------------------------------------- files (R-FILE-1)
+
 
 class FileOut(Out):
     id: int
@@ -149,8 +212,11 @@ class FileOut(Out):
     size: int
     status: str
     source: str = Field(description="upload, or recording (the recording module's files, R-REC-4)")
-    event_id: int | None = Field(None, description="set when the file was uploaded straight into an event's room "
-                                                   "(R-FILE-2): the event whose room files it is")
+    event_id: int | None = Field(
+        None,
+        description="set when the file was uploaded straight into an event's room "
+        "(R-FILE-2): the event whose room files it is",
+    )
     created_at: dt.datetime
 
 
@@ -159,29 +225,55 @@ class FilePage(Page[FileOut]):
     quota_bytes: int
 
 
-@API("GET", "/api/v1/files", "the file library with the space used and the plan's quota (R-FILE-1); files "
-     "uploaded straight into a room are here too, with their eventId", "files", response=FilePage, paginated=True)
+@API(
+    "GET",
+    "/api/v1/files",
+    "the file library with the space used and the plan's quota (R-FILE-1); files "
+    "uploaded straight into a room are here too, with their eventId",
+    "files",
+    response=FilePage,
+    paginated=True,
+)
 async def list_files(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     got = await catalog.library(ctx.s, ctx.user, offset, limit)
-    items = [FileOut(id=f.id, name=f.name, size=f.size, status=f.status, source=f.source, event_id=event_id,
-                     created_at=f.created_at) for f, event_id in got.rows]
-    return {**page(items, got.total, offset, limit), "used_bytes": got.used_bytes, "quota_bytes": got.quota_bytes}
+    items = [
+        FileOut(
+            id=f.id,
+            name=f.name,
+            size=f.size,
+            status=f.status,
+            source=f.source,
+            event_id=event_id,
+            created_at=f.created_at,
+        )
+        for f, event_id in got.rows
+    ]
+    return {
+        **page(items, got.total, offset, limit),
+        "used_bytes": got.used_bytes,
+        "quota_bytes": got.quota_bytes,
+    }
 
 
-@API("DELETE", "/api/v1/files/{id}", "delete a file, a room's file too (frees space for uploads, R-FILE-3)", "files",
-     status=204)
+@API(
+    "DELETE",
+    "/api/v1/files/{id}",
+    "delete a file, a room's file too (frees space for uploads, R-FILE-3)",
+    "files",
+    status=204,
+)
 async def delete_file(ctx: Ctx) -> None:
     await catalog.delete_file(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
 
 
-@API("GET", "/api/v1/files/{id}/content", "download a file of the library", "files",
-     response=None)
+@API("GET", "/api/v1/files/{id}/content", "download a file of the library", "files", response=None)
 async def file_content(ctx: Ctx) -> Download:
     return await catalog.download(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
 
 
 # ---------------------------------------------------------------- a room's files (R-FILE-2)
+
 
 class RoomFileOut(Out):
     id: int
@@ -198,35 +290,64 @@ class RoomFilePage(Page[RoomFileOut]):
 
 
 async def _room(ctx: Ctx) -> RoomAccess:
-    return await catalog.room_access(ctx.s, ctx.settings.secret, ctx.request.match_info["roomId"],
-                                     _token_of(ctx.request))
+    return await catalog.room_access(
+        ctx.s, ctx.settings.secret, ctx.request.match_info["roomId"], _token_of(ctx.request)
+    )
 
 
-_ROOM_AUTH = ("Send the room's join token as 'Authorization: Bearer <join token>' (any role: the room shares its "
-              "files with its participants), or the organiser's session or API key.")
+_ROOM_AUTH = (
+    "Send the room's join token as 'Authorization: Bearer <join token>' (any role: the room shares its "
+    "files with its participants), or the organiser's session or API key."
+)
 
 
-@API("GET", "/api/v1/rooms/{roomId}/files", "the files uploaded straight into an event's room (R-FILE-2), newest "
-     "first", "files", response=RoomFilePage, paginated=True, auth=False, errors=(401, 403),
-     description=_ROOM_AUTH)
+@API(
+    "GET",
+    "/api/v1/rooms/{roomId}/files",
+    "the files uploaded straight into an event's room (R-FILE-2), newest first",
+    "files",
+    response=RoomFilePage,
+    paginated=True,
+    auth=False,
+    errors=(401, 403),
+    description=_ROOM_AUTH,
+)
 async def list_room_files(ctx: Ctx) -> dict[str, Any]:
     access = await _room(ctx)
     offset, limit = ctx.page()
     rows, total = await catalog.room_files(ctx.s, access.event.id, offset, limit)
     base = f"/api/v1/rooms/{access.event.room_id}/files"
-    items = [RoomFileOut(id=f.id, name=f.name, size=f.size, uploaded_by=by, created_at=f.created_at,
-                         url=f"{base}/{f.id}/content") for f, by in rows]
+    items = [
+        RoomFileOut(
+            id=f.id,
+            name=f.name,
+            size=f.size,
+            uploaded_by=by,
+            created_at=f.created_at,
+            url=f"{base}/{f.id}/content",
+        )
+        for f, by in rows
+    ]
     return {**page(items, total, offset, limit), "event_id": access.event.id, "room_id": access.event.room_id}
 
 
-@API("GET", "/api/v1/rooms/{roomId}/files/{id}/content", "download a file of an event's room (R-FILE-2)", "files",
-     response=None, auth=False, errors=(401, 403), description=_ROOM_AUTH)
+@API(
+    "GET",
+    "/api/v1/rooms/{roomId}/files/{id}/content",
+    "download a file of an event's room (R-FILE-2)",
+    "files",
+    response=None,
+    auth=False,
+    errors=(401, 403),
+    description=_ROOM_AUTH,
+)
 async def room_file_content(ctx: Ctx) -> Download:
     access = await _room(ctx)
     return await catalog.room_download(ctx.s, Storage.of(ctx.settings), access.event.id, ctx.id())
 
 
 # ---------------------------------------------------------------- resumable uploads (tus, R-FILE-1..4)
+
 
 def _owner(owner: str) -> tuple[int | None, str | None, str]:
     """(account id, room ID, role) of an upload's owner as ``authorize`` below wrote it."""
@@ -237,9 +358,9 @@ def _owner(owner: str) -> tuple[int | None, str | None, str]:
 
 
 def add_upload_routes(app: web.Application) -> None:
-    """tus 1.0 uploads at /api/v1/uploads into the file library, and at /api/v1/rooms/{roomId}/uploads straight
-    into an event's room (R-FILE-2: at most 50 MB; the room's files, still in the account's library), with the
-    account's quota (R-FILE-3)."""
+    """tus 1.0 uploads at /api/v1/uploads into the file library, and at /api/v1/rooms/{roomId}/uploads
+    straight into an event's room (R-FILE-2: at most 50 MB; the room's files, still in the account's
+    library), with the account's quota (R-FILE-3)."""
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
     store = Storage.of(settings)
@@ -276,13 +397,24 @@ def add_upload_routes(app: web.Application) -> None:
             await catalog.release_upload(s, _owner(owner)[0], upload)
 
     # R-FILE-3: an upload with no progress for upload_expiry seconds is swept and its reserved space freed
-    uploads.add_upload_routes(app, "/api/v1/uploads", store.root,
-                              uploads.UploadHooks(authorize, on_create, on_complete, on_terminate,
-                                                  on_expire=on_terminate, expiry=settings.upload_expiry),
-                              room_prefix="/api/v1/rooms/{roomId}/uploads")
+    uploads.add_upload_routes(
+        app,
+        "/api/v1/uploads",
+        store.root,
+        uploads.UploadHooks(
+            authorize,
+            on_create,
+            on_complete,
+            on_terminate,
+            on_expire=on_terminate,
+            expiry=settings.upload_expiry,
+        ),
+        room_prefix="/api/v1/rooms/{roomId}/uploads",
+    )
 
 
 # ---------------------------------------------------------------- contact import (R-FILE-5)
+
 
 class ImportOut(Out):
     imported: int = Field(description="contacts added to the address book")
@@ -293,35 +425,65 @@ class ImportOut(Out):
     group_id: int | None = Field(description="the group the contacts were also added to")
 
 
-@API("POST", "/api/v1/contacts/import", "import contacts from CSV, XLS or XLSX; legacy Windows code pages "
-     "(cp1251 and others) are detected, an unreadable file is refused with the reason (R-FILE-5)",
-     "address book", response=ImportOut, status=201, errors=(413, 415),
-     request_body={"required": True, "content": {"multipart/form-data": {"schema": {
-         "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
-     query=({"name": "groupId", "in": "query", "required": False, "description": "also add them to this group",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},))
+@API(
+    "POST",
+    "/api/v1/contacts/import",
+    "import contacts from CSV, XLS or XLSX; legacy Windows code pages "
+    "(cp1251 and others) are detected, an unreadable file is refused with the reason (R-FILE-5)",
+    "address book",
+    response=ImportOut,
+    status=201,
+    errors=(413, 415),
+    request_body={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    },
+    query=(
+        {
+            "name": "groupId",
+            "in": "query",
+            "required": False,
+            "description": "also add them to this group",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        },
+    ),
+)
 async def import_contacts(ctx: Ctx) -> ImportOut:
     raw = ctx.request.query.get("groupId")
-    group_id = None if raw is None else int(raw) if raw.isdigit() and int(raw) < 2**31 else 0   # 0: no such group
+    group_id = (
+        None if raw is None else int(raw) if raw.isdigit() and int(raw) < 2**31 else 0
+    )  # 0: no such group
     got = await contacts.import_file(ctx.s, ctx.user.account.id, group_id, lambda: _upload_field(ctx))
     return ImportOut.model_validate(got)
 
 
 async def _upload_field(ctx: Ctx) -> tuple[str, bytes]:
-    """The 'file' part of a multipart body, read up to the import limit (the app's 1 MB body cap is for JSON)."""
+    """The 'file' part of a multipart body, read up to the import limit (the app's 1 MB body cap is for
+    JSON)."""
     if not ctx.request.content_type.startswith("multipart/"):
         raise ControlError("bad_request", "send the file as multipart/form-data in a field named 'file'")
     try:
         reader = await ctx.request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name != "file":   # a nested multipart has no name
+            if not isinstance(part, BodyPartReader) or part.name != "file":  # a nested multipart has no name
                 continue
             data = bytearray()
             while chunk := await part.read_chunk(64 * 1024):
                 data += chunk
                 if len(data) > contacts_import.MAX_IMPORT_BYTES:
-                    raise ControlError("too_large", f"the file is larger than "
-                                       f"{contacts_import.MAX_IMPORT_BYTES // files.MB} MB", 413)
+                    raise ControlError(
+                        "too_large",
+                        f"the file is larger than {contacts_import.MAX_IMPORT_BYTES // files.MB} MB",
+                        413,
+                    )
             return part.filename or "", bytes(data)
     except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as e:
         raise ControlError("bad_request", f"the multipart body is malformed: {e}") from None

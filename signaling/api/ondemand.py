@@ -1,8 +1,10 @@
-"""On-demand and automated events over HTTP (R-ROOM-4, R-AUTO-1, R-AUTO-2): the watch page, the files behind
-signed watch URLs with Range requests, the organiser's view statistics, and the timeline an automated event's
-attendees play. The watch URL of an on-demand event comes from the public join
-(``POST /api/v1/public/events/{roomId}/join``), which applies the event's access rules (mediaserver.events.registration); the
-timeline of an automated event is given to those the join let in (their room join token)."""
+"""On-demand and automated events over HTTP (R-ROOM-4, R-AUTO-1, R-AUTO-2): the watch page, the files
+behind signed watch URLs with Range requests, the organiser's view statistics, and the timeline an
+automated event's attendees play. The watch URL of an on-demand event comes from the public join (``POST
+/api/v1/public/events/{roomId}/join``), which applies the event's access rules
+(mediaserver.events.registration); the timeline of an automated event is given to those the join let in
+(their room join token)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,9 +25,9 @@ from signaling.pages import STATIC
 
 
 async def play(request: web.Request) -> web.StreamResponse:
-    """GET /play/{token}: the video of an on-demand event, or a file of an automated event's timeline, streamed
-    from disk (sendfile) with single-range requests (206, 416) by aiohttp's FileResponse; a forged or expired
-    token is refused with 403."""
+    """GET /play/{token}: the video of an on-demand event, or a file of an automated event's timeline,
+    streamed from disk (sendfile) with single-range requests (206, 416) by aiohttp's FileResponse; a forged
+    or expired token is refused with 403."""
     settings = request.app[keys.SETTINGS]
     try:
         file_id, event_id = ondemand.verify_watch(settings.secret, request.match_info["token"])
@@ -36,10 +38,15 @@ async def play(request: web.Request) -> web.StreamResponse:
             video = await catalog.offered_file(s, Storage.of(settings), file_id, event_id)
     except ControlError as e:
         return json_error(SignalError(e.code, e.message, e.status))
-    return web.FileResponse(video.path, headers={
-        "Content-Type": video.content_type,
-        "Cache-Control": "private, no-transform", "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff"})
+    return web.FileResponse(
+        video.path,
+        headers={
+            "Content-Type": video.content_type,
+            "Cache-Control": "private, no-transform",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def watch_page(request: web.Request) -> web.FileResponse:
@@ -54,6 +61,7 @@ def add_routes(app: web.Application) -> None:
 
 # ---------------------------------------------------------------- statistics (R-AUTO-2, R-STAT-1)
 
+
 class ViewOut(Out):
     name: str
     email: str
@@ -65,8 +73,15 @@ class ViewPage(Page[ViewOut]):
     unique_viewers: int
 
 
-@API("GET", "/api/v1/events/{id}/views", "who watched an on-demand event, newest first, with the number of views "
-     "and of unique viewers (R-AUTO-2, R-STAT-1)", "events", response=ViewPage, paginated=True)
+@API(
+    "GET",
+    "/api/v1/events/{id}/views",
+    "who watched an on-demand event, newest first, with the number of views "
+    "and of unique viewers (R-AUTO-2, R-STAT-1)",
+    "events",
+    response=ViewPage,
+    paginated=True,
+)
 async def list_views(ctx: Ctx) -> dict[str, Any]:
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
     offset, limit = ctx.page()
@@ -77,14 +92,18 @@ async def list_views(ctx: Ctx) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- automated events (R-AUTO-1)
 
+
 class TimelineAsk(Model):
     token: Annotated[Text, Field(min_length=1, max_length=4000)] = Field(
-        description="the join token that POST /api/v1/public/events/{roomId}/join gave for this event's room")
+        description="the join token that POST /api/v1/public/events/{roomId}/join gave for this event's room"
+    )
 
 
 class TimelineMedia(Out):
-    url: str = Field(description="the file, relative to this server (/play/<token>, signed and short-lived; "
-                                 "Range requests work)")
+    url: str = Field(
+        description="the file, relative to this server (/play/<token>, signed and short-lived; "
+        "Range requests work)"
+    )
     content_type: str
     name: str
     expires_at: dt.datetime
@@ -102,8 +121,10 @@ class TimelineEntry(Out):
 
 
 class TimelinePlayback(Out):
-    """Everyone plays at the same position, ``serverTime - startedAt`` (no seeking or pausing): a late attendee
-    comes in mid-way, as into a live webinar. The components are given only while the event is live."""
+    """Everyone plays at the same position, ``serverTime - startedAt`` (no seeking or pausing): a late
+    attendee comes in mid-way, as into a live webinar. The components are given only while the event is
+    live."""
+
     status: str
     starts_at: dt.datetime | None
     started_at: dt.datetime | None = Field(description="the session's real start: the zero of the timeline")
@@ -116,10 +137,25 @@ class TimelinePlayback(Out):
     items: list[TimelineEntry]
 
 
-@API("POST", "/api/v1/public/events/{roomId}/timeline", "an automated event's timeline as its attendees play it "
-     "now: position, components and signed URLs of their files (R-ROOM-4, R-AUTO-1); for those the join let in",
-     "public", body=TimelineAsk, response=TimelinePlayback, auth=False, errors=(403, 409))
+@API(
+    "POST",
+    "/api/v1/public/events/{roomId}/timeline",
+    "an automated event's timeline as its attendees play it "
+    "now: position, components and signed URLs of their files (R-ROOM-4, R-AUTO-1); for those the join let "
+    "in",
+    "public",
+    body=TimelineAsk,
+    response=TimelinePlayback,
+    auth=False,
+    errors=(403, 409),
+)
 async def timeline(ctx: Ctx) -> TimelinePlayback:
-    data = await automation.attendee_playback(ctx.s, ctx.request.match_info["roomId"], ctx.body.token,
-                                              ctx.settings.secret, ctx.settings.watch_url_ttl, utcnow())
+    data = await automation.attendee_playback(
+        ctx.s,
+        ctx.request.match_info["roomId"],
+        ctx.body.token,
+        ctx.settings.secret,
+        ctx.settings.watch_url_ttl,
+        utcnow(),
+    )
     return TimelinePlayback.model_validate(data)

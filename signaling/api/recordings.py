@@ -1,7 +1,8 @@
-"""/api/v1 operations of recordings (R-REC-1, -2, -4, R-ROOM-14): start and stop a live event's recording, the
-account's recordings (newest first), delete (frees recording minutes and storage), publish / unpublish (a public
-watch link), send the link to the event's participants, trim. The public link ``/r/{token}`` serves the WebM
-with Range requests. The recording itself is mediaserver.output.recording."""
+"""/api/v1 operations of recordings (R-REC-1, -2, -4, R-ROOM-14): start and stop a live event's recording,
+the account's recordings (newest first), delete (frees recording minutes and storage), publish / unpublish
+(a public watch link), send the link to the event's participants, trim. The public link ``/r/{token}``
+serves the WebM with Range requests. The recording itself is mediaserver.output.recording."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from mediaserver.store.models import Recording
 
 
-
 class RecordingOut(Out):
     id: int
     event_id: int | None
@@ -34,16 +34,19 @@ class RecordingOut(Out):
     ended_at: dt.datetime | None
     duration: float = Field(description="seconds")
     size: int = Field(description="bytes of the WebM")
-    file_id: int | None = Field(description="the WebM in the file library (source 'recording'); an on-demand "
-                                            "event plays it by videoFileId")
+    file_id: int | None = Field(
+        description="the WebM in the file library (source 'recording'); an on-demand "
+        "event plays it by videoFileId"
+    )
     stop_reason: str = Field(description="host, api, ended, trial_limit (R-REC-2), shutdown or trim")
     published: bool
     public_url: str | None = Field(description="the public watch link of a published recording (R-REC-4)")
 
 
 class RecordingPage(Page[RecordingOut]):
-    used_minutes: float = Field(description="minutes of recordings kept: the plan's recording allowance counts "
-                                            "these (R-REC-2)")
+    used_minutes: float = Field(
+        description="minutes of recordings kept: the plan's recording allowance counts these (R-REC-2)"
+    )
 
 
 class TrimIn(Model):
@@ -69,26 +72,45 @@ async def _live_room(ctx: Ctx) -> Any:
     return await lifecycle.live_room(ctx.s, ctx.user, ctx.id(), ctx.app[keys.ROOMS], "a recording")
 
 
-@API("POST", "/api/v1/events/{id}/recording/start", "start recording the live event's room (R-REC-1); the "
-     "recording minutes of the plan must not be used up (R-REC-2)", "recordings", response=RecordingOut,
-     status=201, errors=(403, 409))
+@API(
+    "POST",
+    "/api/v1/events/{id}/recording/start",
+    "start recording the live event's room (R-REC-1); the "
+    "recording minutes of the plan must not be used up (R-REC-2)",
+    "recordings",
+    response=RecordingOut,
+    status=201,
+    errors=(403, 409),
+)
 async def start_recording(ctx: Ctx) -> RecordingOut:
     room = await _live_room(ctx)
     got = await ctx.app[keys.RECORDINGS].start(room, s=ctx.s, by=ctx.user.user.name)
     return RecordingOut.model_validate(got)
 
 
-@API("POST", "/api/v1/events/{id}/recording/stop", "stop recording the live event's room; the recording is "
-     "'processing' until its WebM is in the file library ('ready', webhook recording.ready)", "recordings",
-     response=RecordingOut, errors=(409,))
+@API(
+    "POST",
+    "/api/v1/events/{id}/recording/stop",
+    "stop recording the live event's room; the recording is "
+    "'processing' until its WebM is in the file library ('ready', webhook recording.ready)",
+    "recordings",
+    response=RecordingOut,
+    errors=(409,),
+)
 async def stop_recording(ctx: Ctx) -> RecordingOut:
     room = await _live_room(ctx)
     got = await ctx.app[keys.RECORDINGS].stop(room, "api", s=ctx.s)
     return RecordingOut.model_validate(got)
 
 
-@API("GET", "/api/v1/recordings", "the account's recordings, newest first (R-REC-4)", "recordings",
-     response=RecordingPage, paginated=True)
+@API(
+    "GET",
+    "/api/v1/recordings",
+    "the account's recordings, newest first (R-REC-4)",
+    "recordings",
+    response=RecordingPage,
+    paginated=True,
+)
 async def list_recordings(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     rows, total, used = await recordings.page(ctx.s, ctx.user.account.id, offset, limit)
@@ -100,33 +122,67 @@ async def get_recording(ctx: Ctx) -> RecordingOut:
     return _out(ctx, await recordings.get(ctx.s, ctx.user.account.id, ctx.id()))
 
 
-@API("DELETE", "/api/v1/recordings/{id}", "delete a recording and its WebM: frees its recording minutes (R-REC-2) "
-     "and its storage (R-FILE-3)", "recordings", status=204, errors=(409,))
+@API(
+    "DELETE",
+    "/api/v1/recordings/{id}",
+    "delete a recording and its WebM: frees its recording minutes (R-REC-2) and its storage (R-FILE-3)",
+    "recordings",
+    status=204,
+    errors=(409,),
+)
 async def delete_recording(ctx: Ctx) -> None:
     await recordings.delete(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
 
 
-@API("POST", "/api/v1/recordings/{id}/publish", "publish a ready recording: it gets a public watch link "
-     "(R-REC-4)", "recordings", response=RecordingOut, errors=(409,))
+@API(
+    "POST",
+    "/api/v1/recordings/{id}/publish",
+    "publish a ready recording: it gets a public watch link (R-REC-4)",
+    "recordings",
+    response=RecordingOut,
+    errors=(409,),
+)
 async def publish_recording(ctx: Ctx) -> RecordingOut:
     return _out(ctx, await recordings.publish(ctx.s, ctx.user.account.id, ctx.id()))
 
 
-@API("POST", "/api/v1/recordings/{id}/unpublish", "withdraw the public watch link (it stops working at once)",
-     "recordings", response=RecordingOut)
+@API(
+    "POST",
+    "/api/v1/recordings/{id}/unpublish",
+    "withdraw the public watch link (it stops working at once)",
+    "recordings",
+    response=RecordingOut,
+)
 async def unpublish_recording(ctx: Ctx) -> RecordingOut:
     return _out(ctx, await recordings.unpublish(ctx.s, ctx.user.account.id, ctx.id()))
 
 
-@API("POST", "/api/v1/recordings/{id}/send", "e-mail the public link of a published recording to the event's "
-     "participants, in the event's language (R-REC-4)", "recordings", response=Sent, errors=(409,))
+@API(
+    "POST",
+    "/api/v1/recordings/{id}/send",
+    "e-mail the public link of a published recording to the event's "
+    "participants, in the event's language (R-REC-4)",
+    "recordings",
+    response=Sent,
+    errors=(409,),
+)
 async def send_recording(ctx: Ctx) -> Sent:
-    return Sent(sent=await recordings.send_link(ctx.s, ctx.user.account.id, ctx.id(), ctx.settings.public_url))
+    return Sent(
+        sent=await recordings.send_link(ctx.s, ctx.user.account.id, ctx.id(), ctx.settings.public_url)
+    )
 
 
-@API("POST", "/api/v1/recordings/{id}/trim", "a new recording of [start, end) seconds of a ready one, cut at key "
-     "frames without re-encoding (R-REC-4); the original stays", "recordings", body=TrimIn, response=RecordingOut,
-     status=201, errors=(409,))
+@API(
+    "POST",
+    "/api/v1/recordings/{id}/trim",
+    "a new recording of [start, end) seconds of a ready one, cut at key "
+    "frames without re-encoding (R-REC-4); the original stays",
+    "recordings",
+    body=TrimIn,
+    response=RecordingOut,
+    status=201,
+    errors=(409,),
+)
 async def trim_recording(ctx: Ctx) -> RecordingOut:
     rec = await recordings.ready(ctx.s, ctx.user.account.id, ctx.id())
     new = await ctx.app[keys.RECORDINGS].trim(ctx.s, rec, ctx.body.start, ctx.body.end)
@@ -137,12 +193,19 @@ async def public_recording(request: web.Request) -> web.StreamResponse:
     """GET /r/{token}: a published recording's WebM (Range requests by FileResponse); 404 once unpublished."""
     try:
         async with request.app[keys.DB].read() as s:
-            path = await recordings.published_file(s, Storage.of(request.app[keys.SETTINGS]),
-                                                   request.match_info["token"])
+            path = await recordings.published_file(
+                s, Storage.of(request.app[keys.SETTINGS]), request.match_info["token"]
+            )
     except ControlError as e:
         return json_error(SignalError(e.code, e.message, e.status))
-    return web.FileResponse(path, headers={"Content-Type": "video/webm", "Cache-Control": "public, max-age=300",
-                                           "X-Content-Type-Options": "nosniff"})
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/webm",
+            "Cache-Control": "public, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,6 +1,7 @@
 """Instant rooms and join tokens: POST /api/v1/rooms, GET /api/v1/rooms/{roomId}, POST
 /api/v1/rooms/{roomId}/join and POST /api/v1/tokens (R-ROOM-1, -6, -7, -9). Who may come in, and as what, is
 mediaserver.events.entry's business; the rooms themselves are mediaserver.rtc.rooms."""
+
 from __future__ import annotations
 
 import secrets
@@ -30,18 +31,24 @@ from signaling.api.framework import API, Ctx, Model, Out
 def _doc(**schema: Any) -> Callable[[dict[str, Any]], None]:
     """JSON-schema keywords (enum, maximum, ...) for the OpenAPI document only: the rules (or the room itself)
     check the values, with their own refusals."""
+
     def extra(out: dict[str, Any]) -> None:
         (out["anyOf"][0] if "anyOf" in out else out).update(schema)
+
     return extra
 
 
-LENIENT = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")    # unknown fields ignored
+LENIENT = ConfigDict(
+    alias_generator=to_camel, populate_by_name=True, extra="ignore"
+)  # unknown fields ignored
 
 
 # ---------------------------------------------------------------- rooms
 
+
 class RoomOut(Out):
     """A room's public information (the dial-in PIN only for those let in)."""
+
     id: str = Field(description="the 9-digit room ID")
     name: str | None = None
     type: str | None = Field(None, json_schema_extra=_doc(enum=list(ROOM_TYPES)))
@@ -59,10 +66,16 @@ class RoomOut(Out):
     participants: int | None = None
     recording: bool | None = None
     streaming: bool | None = None
-    event: bool | None = Field(None, description="the room belongs to an event: GET /api/v1/public/events/{roomId} "
-                                                 "tells what joining asks (R-ROOM-6, -9)")
-    access: str | None = Field(None, json_schema_extra=_doc(enum=["open", "password", "token", "paid"]),
-                               description="an event's access type, while its room is not open yet")
+    event: bool | None = Field(
+        None,
+        description="the room belongs to an event: GET /api/v1/public/events/{roomId} "
+        "tells what joining asks (R-ROOM-6, -9)",
+    )
+    access: str | None = Field(
+        None,
+        json_schema_extra=_doc(enum=["open", "password", "token", "paid"]),
+        description="an event's access type, while its room is not open yet",
+    )
 
 
 class NewRoom(RoomOut):
@@ -74,36 +87,76 @@ class NewRoom(RoomOut):
 
 class RoomIn(Model):
     """A room to create; the rules (mediaserver.rtc.room_rules) check the values."""
+
     model_config = LENIENT
     type: str = Field("webinar", json_schema_extra=_doc(enum=list(ROOM_TYPES)))
     name: str = Field("", json_schema_extra=_doc(maxLength=200))
-    capacity: int | None = Field(None, json_schema_extra=_doc(minimum=1, maximum=WEBINAR_MAX),
-                                 description=f"meetings at most {MEETING_MAX}")
+    capacity: int | None = Field(
+        None,
+        json_schema_extra=_doc(minimum=1, maximum=WEBINAR_MAX),
+        description=f"meetings at most {MEETING_MAX}",
+    )
     language: str = Field("en", json_schema_extra=_doc(enum=list(LANGUAGES)))
     agenda: str = Field("", json_schema_extra=_doc(maxLength=5000))
     message: str = Field("", json_schema_extra=_doc(maxLength=2000))
     start: str = Field("instant", json_schema_extra=_doc(enum=["instant", "lobby"]))
-    audio_mode: str | None = Field(None, json_schema_extra=_doc(enum=list(AUDIO_MODES)),
-                                   description="default: discussion for meetings, listen for webinars")
-    camera_limit: int | None = Field(None, json_schema_extra=_doc(minimum=1, maximum=CAMERAS_MAX_MEETING),
-                                     description=f"default {CAMERAS_DEFAULT}; more only in meetings (R-MEDIA-5)")
+    audio_mode: str | None = Field(
+        None,
+        json_schema_extra=_doc(enum=list(AUDIO_MODES)),
+        description="default: discussion for meetings, listen for webinars",
+    )
+    camera_limit: int | None = Field(
+        None,
+        json_schema_extra=_doc(minimum=1, maximum=CAMERAS_MAX_MEETING),
+        description=f"default {CAMERAS_DEFAULT}; more only in meetings (R-MEDIA-5)",
+    )
 
 
-@API("POST", "/api/v1/rooms", "create a room (open on a single-node install, else the API key)", "rooms",
-     body=RoomIn, response=NewRoom, status=201, auth=False, idempotent=False, optional_body=True, sparse=True,
-     api_key=lambda settings: not settings.open_room_creation, errors=(409,))
+@API(
+    "POST",
+    "/api/v1/rooms",
+    "create a room (open on a single-node install, else the API key)",
+    "rooms",
+    body=RoomIn,
+    response=NewRoom,
+    status=201,
+    auth=False,
+    idempotent=False,
+    optional_body=True,
+    sparse=True,
+    api_key=lambda settings: not settings.open_room_creation,
+    errors=(409,),
+)
 async def create_room(ctx: Ctx) -> NewRoom:
     """A new room with its 9-digit ID, host and presenter keys and links (R-ROOM-1, -7)."""
     b: RoomIn = ctx.body
-    st = ctx.app[keys.ROOMS].create(b.type, b.name, b.capacity, b.language, b.agenda, b.message, b.start,
-                                    b.audio_mode, b.camera_limit).settings
-    return NewRoom.model_validate({**st.public(), "hostKey": st.host_key, "presenterKey": st.presenter_key,
-                                   "hostUrl": f"/room/{st.id}?host={st.host_key}",
-                                   "presenterUrl": f"/room/{st.id}?presenter={st.presenter_key}"})
+    st = (
+        ctx.app[keys.ROOMS]
+        .create(
+            b.type, b.name, b.capacity, b.language, b.agenda, b.message, b.start, b.audio_mode, b.camera_limit
+        )
+        .settings
+    )
+    return NewRoom.model_validate(
+        {
+            **st.public(),
+            "hostKey": st.host_key,
+            "presenterKey": st.presenter_key,
+            "hostUrl": f"/room/{st.id}?host={st.host_key}",
+            "presenterUrl": f"/room/{st.id}?presenter={st.presenter_key}",
+        }
+    )
 
 
-@API("GET", "/api/v1/rooms/{roomId}", "a room's public information", "rooms", response=RoomOut, auth=False,
-     sparse=True)
+@API(
+    "GET",
+    "/api/v1/rooms/{roomId}",
+    "a room's public information",
+    "rooms",
+    response=RoomOut,
+    auth=False,
+    sparse=True,
+)
 async def room_info(ctx: Ctx) -> RoomOut:
     info = await entry.room_info(ctx.s, ctx.app[keys.ROOMS], ctx.request.match_info["roomId"])
     return RoomOut.model_validate(info)
@@ -114,25 +167,47 @@ class RoomJoinIn(JoinIn):
 
 
 class RoomJoined(Out):
-    token: str | None = Field(description="the join token for /ws; null for an on-demand event (see playback)")
+    token: str | None = Field(
+        description="the join token for /ws; null for an on-demand event (see playback)"
+    )
     role: str
     room: RoomOut | None
     thank_you_url: str | None = Field(None, description="an event's room: where to go after the session")
-    playback: dict[str, Any] | None = Field(None, description="on-demand events: a signed watch URL of the video "
-                                                              "instead of a room (playback, R-AUTO-2)")
+    playback: dict[str, Any] | None = Field(
+        None,
+        description="on-demand events: a signed watch URL of the video "
+        "instead of a room (playback, R-AUTO-2)",
+    )
 
 
-@API("POST", "/api/v1/rooms/{roomId}/join", "join by room ID with a display name and e-mail: a join token "
-     "(R-ROOM-7); an event's room applies the event's access rules (R-ROOM-6, -9)", "rooms", body=RoomJoinIn,
-     response=RoomJoined, auth=False, optional_body=True, sparse=True, errors=(403, 409, 410))
+@API(
+    "POST",
+    "/api/v1/rooms/{roomId}/join",
+    "join by room ID with a display name and e-mail: a join token "
+    "(R-ROOM-7); an event's room applies the event's access rules (R-ROOM-6, -9)",
+    "rooms",
+    body=RoomJoinIn,
+    response=RoomJoined,
+    auth=False,
+    optional_body=True,
+    sparse=True,
+    errors=(403, 409, 410),
+)
 async def join_room(ctx: Ctx) -> RoomJoined:
     body = ctx.body.model_dump(by_alias=True, exclude_none=True)
-    got = await entry.join(ctx.s, ctx.app[keys.ROOMS], ctx.request.match_info["roomId"], body, ctx.settings.secret,
-                           ctx.settings.watch_url_ttl)
+    got = await entry.join(
+        ctx.s,
+        ctx.app[keys.ROOMS],
+        ctx.request.match_info["roomId"],
+        body,
+        ctx.settings.secret,
+        ctx.settings.watch_url_ttl,
+    )
     return RoomJoined.model_validate(got)
 
 
 # ---------------------------------------------------------------- join tokens
+
 
 def _refuse(message: str) -> PydanticCustomError:
     return PydanticCustomError("bad_request", message)
@@ -169,9 +244,21 @@ class TokenOut(Out):
     role: str
 
 
-@API("POST", "/api/v1/tokens", "issue a signed join token", "rooms", body=TokenIn, response=TokenOut, status=201,
-     auth=False, idempotent=False, api_key=True)
+@API(
+    "POST",
+    "/api/v1/tokens",
+    "issue a signed join token",
+    "rooms",
+    body=TokenIn,
+    response=TokenOut,
+    status=201,
+    auth=False,
+    idempotent=False,
+    api_key=True,
+)
 async def issue_token(ctx: Ctx) -> TokenOut:
     b: TokenIn = ctx.body
-    token = tokens.issue(ctx.settings.secret, b.room, b.role, b.name, b.identity or secrets.token_hex(6), b.ttl)
+    token = tokens.issue(
+        ctx.settings.secret, b.room, b.role, b.name, b.identity or secrets.token_hex(6), b.ttl
+    )
     return TokenOut(token=token, room=b.room, role=b.role)

@@ -1,4 +1,5 @@
 """The control plane's /api/v1 routes: importing the operation modules registers them on API."""
+
 from __future__ import annotations
 
 from aiohttp import web

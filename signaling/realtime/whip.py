@@ -1,5 +1,6 @@
 """WHIP ingest (RFC 9725) and WHEP egress: an SDP offer in, a session resource out, ended by DELETE or when
 the peer's DTLS closes or its ICE consent expires."""
+
 from __future__ import annotations
 
 import secrets
@@ -19,11 +20,13 @@ MAX_SDP = 64 * 1024
 async def _sdp_body(request: web.Request) -> str:
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if ctype != "application/sdp":
-        raise SignalError("unsupported_media_type", "the body must be an SDP offer (Content-Type: application/sdp)", 415)
+        raise SignalError(
+            "unsupported_media_type", "the body must be an SDP offer (Content-Type: application/sdp)", 415
+        )
     if request.content_length is not None and request.content_length > MAX_SDP:
         raise SignalError("too_large", f"SDP larger than {MAX_SDP} bytes", 413)
     body = b""
-    while True:                          # the whole body, however it was chunked, up to the limit
+    while True:  # the whole body, however it was chunked, up to the limit
         chunk = await request.content.read(MAX_SDP + 1 - len(body))
         if not chunk:
             break
@@ -36,12 +39,10 @@ async def _sdp_body(request: web.Request) -> str:
         raise SignalError("bad_sdp", "SDP must be UTF-8 text") from e
 
 
-
-
 def _grant(request: web.Request) -> tokens.Grant:
-    return tokens.verify(request.app[keys.SETTINGS].secret, bearer(request)).for_room(request.match_info["room"])
-
-
+    return tokens.verify(request.app[keys.SETTINGS].secret, bearer(request)).for_room(
+        request.match_info["room"]
+    )
 
 
 async def _sessions(request: web.Request, kind: str) -> web.Response:
@@ -51,7 +52,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
         if kind == "whip":
             grant.publisher()
         offer = await _sdp_body(request)
-        sdp.parse(offer)                 # a bad offer is refused before anyone is told someone joined
+        sdp.parse(offer)  # a bad offer is refused before anyone is told someone joined
         rooms: RoomManager = request.app[keys.ROOMS]
         room = rooms.get(grant.room)
         p = room.join(grant, kind=kind)
@@ -63,15 +64,17 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
         rid = secrets.token_urlsafe(12)
         request.app[keys.RESOURCES][rid] = (kind, p)
         resources = request.app[keys.RESOURCES]
-        p.on_leave.append(lambda _p: resources.pop(rid, None))   # removed, ended or gone: the resource goes
+        p.on_leave.append(lambda _p: resources.pop(rid, None))  # removed, ended or gone: the resource goes
         _watch(request.app, rid, p)
         location = f"/{kind}/{grant.room}/{rid}"
-        return web.Response(status=201, text=answer, content_type="application/sdp",
-                            headers={"Location": location, "ETag": f'"{rid}"'})
+        return web.Response(
+            status=201,
+            text=answer,
+            content_type="application/sdp",
+            headers={"Location": location, "ETag": f'"{rid}"'},
+        )
     except Exception as e:
         return json_error(classify(e))
-
-
 
 
 def _watch(app: web.Application, rid: str, p: Participant) -> None:
@@ -89,18 +92,12 @@ def _watch(app: web.Application, rid: str, p: Participant) -> None:
     transport.listeners.append(on_change)
 
 
-
-
 async def whip(request: web.Request) -> web.Response:
     return await _sessions(request, "whip")
 
 
-
-
 async def whep(request: web.Request) -> web.Response:
     return await _sessions(request, "whep")
-
-
 
 
 async def delete_resource(request: web.Request) -> web.Response:
@@ -118,8 +115,6 @@ async def delete_resource(request: web.Request) -> web.Response:
         return json_error(classify(e))
 
 
-
-
 async def patch_resource(request: web.Request) -> web.Response:
     # Trickle ICE and ICE restarts are not needed with an ICE-lite server (RFC 9725 section 4.3).
     resp = json_error(SignalError("not_implemented", "trickle ICE and ICE restart are not supported", 405))
@@ -127,12 +122,8 @@ async def patch_resource(request: web.Request) -> web.Response:
     return resp
 
 
-
-
 async def options(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"Accept-Post": "application/sdp"})
-
-
 
 
 def add_routes(app: web.Application) -> None:

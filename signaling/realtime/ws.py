@@ -1,4 +1,5 @@
 """The WebSocket protocol (see docs/signaling.md): JSON requests with ids, replies and notifications."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,9 @@ MAX_MESSAGE = 256 * 1024
 class Connection:
     """One WebSocket client: at most one participant in one room."""
 
-    def __init__(self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str,
-                 avatars: AvatarStore | None = None) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str, avatars: AvatarStore | None = None
+    ) -> None:
         self.ws = ws
         self.rooms = rooms
         self.avatars = avatars or AvatarStore()
@@ -71,9 +73,12 @@ class Connection:
             raise SignalError("unknown_method", f"unknown method {method!r}")
         if method != "join" and self.participant is None:
             raise SignalError("not_joined", "send 'join' with a token first")
-        if self.participant is not None and self.participant.room.participants.get(self.participant.id) is None \
-                and method not in ("leave", "join"):
-            self.participant = None      # removed by the host, or the session ended
+        if (
+            self.participant is not None
+            and self.participant.room.participants.get(self.participant.id) is None
+            and method not in ("leave", "join")
+        ):
+            self.participant = None  # removed by the host, or the session ended
             raise SignalError("not_joined", "you are no longer in the room; join again")
         reply: dict[str, Any] = fn(params)
         return reply
@@ -102,11 +107,14 @@ class Connection:
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant
         sources = params.get("sources")
-        if sources is not None and (not isinstance(sources, dict) or
-                                    not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items())):
+        if sources is not None and (
+            not isinstance(sources, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items())
+        ):
             raise SignalError("bad_request", "'sources' must map mids to camera, microphone or screen")
-        answer, tracks = self.participant.room.publish(self.participant, self._sdp(params), sources,
-                                                       params.get("screenQuality"))
+        answer, tracks = self.participant.room.publish(
+            self.participant, self._sdp(params), sources, params.get("screenQuality")
+        )
         return {"sdp": answer, "tracks": [t.describe() for t in tracks]}
 
     def do_mute(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +123,9 @@ class Connection:
         if not isinstance(muted, bool):
             raise SignalError("bad_request", "'muted' must be true or false")
         kind = params.get("kind")
-        changed = self.participant.room.self_mute(self.participant, kind if isinstance(kind, str) else "", muted)
+        changed = self.participant.room.self_mute(
+            self.participant, kind if isinstance(kind, str) else "", muted
+        )
         return {"tracks": [t.describe() for t in changed]}
 
     def do_setAvatar(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (the protocol's name)
@@ -187,14 +197,18 @@ async def _reply(conn: Connection, data: str) -> dict[str, Any]:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=5, max_msg_size=MAX_MESSAGE)   # a dead client is gone within ~10 s
+    ws = web.WebSocketResponse(heartbeat=5, max_msg_size=MAX_MESSAGE)  # a dead client is gone within ~10 s
     await ws.prepare(request)
-    conn = Connection(ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret, request.app[keys.AVATARS])
+    conn = Connection(
+        ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret, request.app[keys.AVATARS]
+    )
     pump = asyncio.create_task(conn.pump())
     try:
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
-                await ws.send_json({"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}})
+                await ws.send_json(
+                    {"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}}
+                )
                 continue
             conn.send(await _reply(conn, raw.data))
             # the frame would keep the last message (an SDP of a few KB) for the connection's life

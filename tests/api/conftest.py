@@ -1,10 +1,11 @@
-"""Fixtures of the control-plane API tests: the real server on SQLite and on a real PostgreSQL server that these
-fixtures start (initdb + pg_ctl, a throwaway data directory on 127.0.0.1), a real SMTP server (aiosmtpd) that
-collects the mails, and a webhook receiver.
+"""Fixtures of the control-plane API tests: the real server on SQLite and on a real PostgreSQL server that
+these fixtures start (initdb + pg_ctl, a throwaway data directory on 127.0.0.1), a real SMTP server (aiosmtpd)
+that collects the mails, and a webhook receiver.
 
 PostgreSQL is skipped when its server programs are missing, unless MEDIASERVER_REQUIRE_PG=1 (CI sets it): then
 a missing or broken PostgreSQL fails the run.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,6 +35,7 @@ REQUIRE_PG = os.environ.get("MEDIASERVER_REQUIRE_PG") == "1"
 
 # ---------------------------------------------------------------- PostgreSQL
 
+
 def _pg_bin() -> str | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return os.path.dirname(found[-1]) if found else None
@@ -45,7 +47,7 @@ class PgServer:
         self.dir = tempfile.mkdtemp(prefix="mediaserver-pg-")
         self.port = free_port()
         self.as_user: list[str] = []
-        if os.geteuid() == 0:              # initdb and postgres refuse to run as root
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
             pwd.getpwnam("postgres")
             shutil.chown(self.dir, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
@@ -56,17 +58,44 @@ class PgServer:
 
     def start(self) -> None:
         assert self.bin
-        self.run(f"{self.bin}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C",
-                 "--no-sync")
-        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self.run(f"{self.bin}/pg_ctl", "-D", self.data, "-o", opts, "-l", os.path.join(self.dir, "log"), "-w",
-                 "-t", "60", "start")
+        self.run(
+            f"{self.bin}/initdb",
+            "-D",
+            self.data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        opts = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self.run(
+            f"{self.bin}/pg_ctl",
+            "-D",
+            self.data,
+            "-o",
+            opts,
+            "-l",
+            os.path.join(self.dir, "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         if self.bin and os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            subprocess.run([*self.as_user, f"{self.bin}/pg_ctl", "-D", self.data, "-m", "immediate", "stop"],
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [*self.as_user, f"{self.bin}/pg_ctl", "-D", self.data, "-m", "immediate", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, db: str) -> str:
@@ -126,7 +155,8 @@ def pg_template(pg_server: PgServer | None) -> str | None:
         await db.migrate()
         await db.close()
         return name
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:     # its own event loop, whatever runs this one
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop, whatever runs this one
         return pool.submit(asyncio.run, make()).result()
 
 
@@ -148,6 +178,7 @@ async def database_url(request: Any, tmp_path: Any) -> str:
 
 # ---------------------------------------------------------------- SMTP
 
+
 @dataclass
 class Mailbox:
     messages: list[email.message.EmailMessage] = field(default_factory=list)
@@ -156,14 +187,18 @@ class Mailbox:
     def to(self, addr: str) -> list[email.message.EmailMessage]:
         return [m for m in self.messages if addr.lower() in m["To"].lower()]
 
-    async def wait(self, addr: str, count: int = 1, timeout: float = 15.0) -> list[email.message.EmailMessage]:
+    async def wait(
+        self, addr: str, count: int = 1, timeout: float = 15.0
+    ) -> list[email.message.EmailMessage]:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if len(self.to(addr)) >= count:
                 return self.to(addr)
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{count} mail(s) to {addr} expected, got {len(self.to(addr))}: "
-                             f"{[m['Subject'] for m in self.messages]}")
+        raise AssertionError(
+            f"{count} mail(s) to {addr} expected, got {len(self.to(addr))}: "
+            f"{[m['Subject'] for m in self.messages]}"
+        )
 
 
 def text_of(msg: email.message.EmailMessage) -> str:
@@ -196,6 +231,7 @@ def smtp() -> Iterator[Mailbox]:
 
 # ---------------------------------------------------------------- the server
 
+
 @dataclass
 class Served:
     base_url: str
@@ -207,8 +243,9 @@ class Served:
     def client(self, key: str | None = None) -> aiohttp.ClientSession:
         """A browser-like client (cookie jar), or an API client with a Bearer key."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        s = aiohttp.ClientSession(base_url=self.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                  headers=headers)
+        s = aiohttp.ClientSession(
+            base_url=self.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers
+        )
         self.sessions.append(s)
         return s
 
@@ -222,12 +259,22 @@ async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> 
     from mediaserver.app import build
     from mediaserver.config import Settings
 
-    settings = Settings(http_port=0, rtc_port=0, secret="test-secret", api_key="test-key",
-                        data_dir=str(tmp_path / "data"), database_url=database_url, smtp_host="127.0.0.1",
-                        smtp_port=smtp.port, public_url="http://meet.example.test",
-                        dial_in_numbers=["Moscow +7 495 669 4207", "London +44 20 7048 4146"],
-                        webhook_backoff=0.2, webhook_retries=4, **getattr(request, "param", {})).finish()
-    smtp.messages.clear()                 # one mailbox per test
+    settings = Settings(
+        http_port=0,
+        rtc_port=0,
+        secret="test-secret",
+        api_key="test-key",
+        data_dir=str(tmp_path / "data"),
+        database_url=database_url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        public_url="http://meet.example.test",
+        dial_in_numbers=["Moscow +7 495 669 4207", "London +44 20 7048 4146"],
+        webhook_backoff=0.2,
+        webhook_retries=4,
+        **getattr(request, "param", {}),
+    ).finish()
+    smtp.messages.clear()  # one mailbox per test
     app = build(settings)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -242,8 +289,9 @@ async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> 
         await runner.cleanup()
 
 
-async def call(http: aiohttp.ClientSession, method: str, path: str, status: int | None = None,
-               **kw: Any) -> Any:
+async def call(
+    http: aiohttp.ClientSession, method: str, path: str, status: int | None = None, **kw: Any
+) -> Any:
     async with http.request(method, path, **kw) as r:
         body = await r.json() if r.content_type == "application/json" else await r.text()
         if status is not None:
@@ -253,11 +301,18 @@ async def call(http: aiohttp.ClientSession, method: str, path: str, status: int 
         return body
 
 
-async def signup(api: Served, email_addr: str | None = None, **extra: Any) -> tuple[aiohttp.ClientSession, dict]:
+async def signup(
+    api: Served, email_addr: str | None = None, **extra: Any
+) -> tuple[aiohttp.ClientSession, dict]:
     http = api.client()
     email_addr = email_addr or f"owner-{uuid.uuid4().hex[:8]}@example.test"
-    me = await call(http, "POST", "/api/v1/signup", 201, json={
-        "name": "Olga Owner", "email": email_addr, "password": "correct horse battery", **extra})
+    me = await call(
+        http,
+        "POST",
+        "/api/v1/signup",
+        201,
+        json={"name": "Olga Owner", "email": email_addr, "password": "correct horse battery", **extra},
+    )
     return http, me
 
 
@@ -275,8 +330,9 @@ def link_token(msg: email.message.EmailMessage) -> str:
 
 
 @contextlib.asynccontextmanager
-async def hook_receiver(handle: Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]]
-                        ) -> AsyncIterator[str]:
+async def hook_receiver(
+    handle: Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]],
+) -> AsyncIterator[str]:
     """A real HTTP server on loopback taking webhook POSTs at /hook with ``handle``; yields its URL."""
     from aiohttp import web
 

@@ -1,6 +1,7 @@
 """The HTTP API's own rules (R-API-1, -2), on SQLite and PostgreSQL: API keys, idempotency keys, pagination,
 JSON errors, webhooks signed with HMAC, retried with back-off and logged; and the permission matrix of R-ACC-4
 (main account, additional user, sub-account user, attendee)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,16 +44,20 @@ async def test_concurrent_retries_with_one_idempotency_key_create_once(api):
     key = {"Idempotency-Key": "burst"}
 
     async def post():
-        async with http.post("/api/v1/contacts", json={"name": "Once", "email": "once@example.test"},
-                             headers=key) as r:
+        async with http.post(
+            "/api/v1/contacts", json={"name": "Once", "email": "once@example.test"}, headers=key
+        ) as r:
             return r.status, await r.json()
+
     results = await asyncio.gather(*(post() for _ in range(5)))
     assert {s for s, _ in results} == {201}, results
     assert len({b["id"] for _, b in results}) == 1
     assert (await call(http, "GET", "/api/v1/contacts", 200))["total"] == 1
 
 
-async def _post(http, path: str, status: int, key: str, headers: dict | None = None, **kw) -> tuple[dict, bool]:
+async def _post(
+    http, path: str, status: int, key: str, headers: dict | None = None, **kw
+) -> tuple[dict, bool]:
     """POST with an Idempotency-Key: (the JSON answer, whether it was a replay)."""
     async with http.post(path, headers={"Idempotency-Key": key, **(headers or {})}, **kw) as r:
         body = await r.json()
@@ -63,28 +68,49 @@ async def _post(http, path: str, status: int, key: str, headers: dict | None = N
 async def _age_key(api, key: str, hours: float) -> None:
     """Make a stored Idempotency-Key `hours` old (the clock moved on)."""
     async with api.app[keys.DB].tx() as s:
-        done = await s.execute(update(IdempotencyKey).where(IdempotencyKey.key == key).values(
-            created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)))
+        done = await s.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == key)
+            .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours))
+        )
         assert done.rowcount == 1
 
 
 async def test_retried_addon_purchase_with_one_key_buys_once(api):
-    """Issue 7 item 7, R-API-1: buying adds to the quantity, so a retry without idempotency would buy twice."""
+    """Issue 7 item 7, R-API-1: buying adds to the quantity, so a retry without idempotency would buy
+    twice."""
     http, _ = await signup(api)
     await paid(http, "live")
     buy = {"addon": "extra_storage_mb", "quantity": 500}
     first, replayed = await _post(http, "/api/v1/billing/addons", 200, "buy-storage-1", json=buy)
     assert first["addons"] == {"extra_storage_mb": 500} and not replayed
     # the same JSON value, other spacing and key order: the same request
-    again, replayed = await _post(http, "/api/v1/billing/addons", 200, "buy-storage-1",
-                                  data=b'{ "quantity": 500,  "addon": "extra_storage_mb" }',
-                                  headers={"Content-Type": "application/json"})
+    again, replayed = await _post(
+        http,
+        "/api/v1/billing/addons",
+        200,
+        "buy-storage-1",
+        data=b'{ "quantity": 500,  "addon": "extra_storage_mb" }',
+        headers={"Content-Type": "application/json"},
+    )
     assert again == first and replayed
-    err = await call(http, "POST", "/api/v1/billing/addons", 422, json={**buy, "quantity": 1000},
-                     headers={"Idempotency-Key": "buy-storage-1"})
+    err = await call(
+        http,
+        "POST",
+        "/api/v1/billing/addons",
+        422,
+        json={**buy, "quantity": 1000},
+        headers={"Idempotency-Key": "buy-storage-1"},
+    )
     assert err["error"]["code"] == "idempotency_key_reused" and "different request" in err["error"]["message"]
-    err = await call(http, "POST", "/api/v1/billing/plan", 422, json={"plan": "automated"},
-                     headers={"Idempotency-Key": "buy-storage-1"})           # another operation, same key
+    err = await call(
+        http,
+        "POST",
+        "/api/v1/billing/plan",
+        422,
+        json={"plan": "automated"},
+        headers={"Idempotency-Key": "buy-storage-1"},
+    )  # another operation, same key
     assert err["error"]["code"] == "idempotency_key_reused"
     billing = await call(http, "GET", "/api/v1/billing", 200)
     assert billing["addons"] == {"extra_storage_mb": 500} and billing["limits"]["storage_mb"] == 2048 + 500
@@ -102,15 +128,15 @@ async def test_idempotency_keys_expire_after_24_hours(api):
     await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
     await _age_key(api, "k-expiry", 23.9)
     body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
-    assert replayed and body["addons"] == {"parallel_sessions": 1}             # still kept at 23.9 hours
+    assert replayed and body["addons"] == {"parallel_sessions": 1}  # still kept at 23.9 hours
     await _age_key(api, "k-expiry", 24.01)
     body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
-    assert not replayed and body["addons"] == {"parallel_sessions": 2}         # a new purchase
+    assert not replayed and body["addons"] == {"parallel_sessions": 2}  # a new purchase
     body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
-    assert replayed and body["addons"] == {"parallel_sessions": 2}             # the new answer is kept
+    assert replayed and body["addons"] == {"parallel_sessions": 2}  # the new answer is kept
     await _age_key(api, "k-expiry", 25)
     body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json={**buy, "quantity": 3})
-    assert not replayed and body["addons"] == {"parallel_sessions": 5}         # another body is fine then
+    assert not replayed and body["addons"] == {"parallel_sessions": 5}  # another body is fine then
     # the sweep forgets expired keys and keeps fresh ones
     await _post(http, "/api/v1/contacts", 201, "k-fresh", json={"name": "Fresh"})
     await _age_key(api, "k-expiry", 30)
@@ -121,26 +147,43 @@ async def test_idempotency_keys_expire_after_24_hours(api):
 
 async def test_every_creating_post_takes_an_idempotency_key(api):
     """Every POST of a signed-in user, and every public POST that creates, documents Idempotency-Key in the
-    served OpenAPI document; the only exceptions set the session cookie (a replay cannot) or are the provider's
-    signed callbacks and the attendee's join, which create nothing twice."""
+    served OpenAPI document; the only exceptions set the session cookie (a replay cannot) or are the
+    provider's signed callbacks and the attendee's join, which create nothing twice."""
     async with api.client().get("/openapi.json") as r:
         doc = await r.json()
-    exempt = {"/api/v1/signup", "/api/v1/session", "/api/v1/activate", "/api/v1/subaccounts/{id}/login-as",
-              "/api/v1/public/events/{roomId}/join", "/api/v1/public/payment-callbacks/{id}",
-              "/api/v1/public/events/{roomId}/timeline",        # reads the automated event's timeline
-              # the instant rooms and join tokens (no account: the server's API key, or none; their retry makes
-              # an unused room or token) and the tus upload creations, whose retry leaves an unused upload that
-              # expires (R-FILE-3)
-              "/api/v1/rooms", "/api/v1/rooms/{roomId}/join", "/api/v1/tokens", "/api/v1/uploads",
-              "/api/v1/rooms/{roomId}/uploads"}
-    posts = {path: ops["post"] for path, ops in doc["paths"].items() if path.startswith("/api/v1/") and "post" in ops}
+    exempt = {
+        "/api/v1/signup",
+        "/api/v1/session",
+        "/api/v1/activate",
+        "/api/v1/subaccounts/{id}/login-as",
+        "/api/v1/public/events/{roomId}/join",
+        "/api/v1/public/payment-callbacks/{id}",
+        "/api/v1/public/events/{roomId}/timeline",  # reads the automated event's timeline
+        # the instant rooms and join tokens (no account: the server's API key, or none; their retry makes
+        # an unused room or token) and the tus upload creations, whose retry leaves an unused upload that
+        # expires (R-FILE-3)
+        "/api/v1/rooms",
+        "/api/v1/rooms/{roomId}/join",
+        "/api/v1/tokens",
+        "/api/v1/uploads",
+        "/api/v1/rooms/{roomId}/uploads",
+    }
+    posts = {
+        path: ops["post"]
+        for path, ops in doc["paths"].items()
+        if path.startswith("/api/v1/") and "post" in ops
+    }
     for path, op in posts.items():
         takes = any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op.get("parameters", []))
         assert takes == (path not in exempt), path
         if takes:
             assert "422" in op["responses"], path
-    for path in ("/api/v1/billing/addons", "/api/v1/recordings/{id}/trim", "/api/v1/contacts/import",
-                 "/api/v1/public/events/{roomId}/tickets"):
+    for path in (
+        "/api/v1/billing/addons",
+        "/api/v1/recordings/{id}/trim",
+        "/api/v1/contacts/import",
+        "/api/v1/public/events/{roomId}/tickets",
+    ):
         assert path in posts and path not in exempt
 
 
@@ -154,14 +197,19 @@ async def test_retried_contact_import_with_one_key_imports_once(api):
         f = aiohttp.FormData()
         f.add_field("file", data, filename="contacts.csv", content_type="text/csv")
         return f
+
     path = f"/api/v1/contacts/import?groupId={g['id']}"
     first, replayed = await _post(http, path, 201, "import-1", data=form(csv))
     assert first["imported"] == 2 and not replayed
     again, replayed = await _post(http, path, 201, "import-1", data=form(csv))
     assert again == first and replayed
-    for other_path, data in ((path, csv + "Вера;vera@example.test\r\n".encode("cp1251")),
-                             ("/api/v1/contacts/import", csv)):               # another file, another group
-        err = await call(http, "POST", other_path, 422, data=form(data), headers={"Idempotency-Key": "import-1"})
+    for other_path, data in (
+        (path, csv + "Вера;vera@example.test\r\n".encode("cp1251")),
+        ("/api/v1/contacts/import", csv),
+    ):  # another file, another group
+        err = await call(
+            http, "POST", other_path, 422, data=form(data), headers={"Idempotency-Key": "import-1"}
+        )
         assert err["error"]["code"] == "idempotency_key_reused"
     assert (await call(http, "GET", "/api/v1/contacts", 200))["total"] == 2
     # a new key: the import itself runs again (nobody is added twice by the import's own rule)
@@ -170,7 +218,8 @@ async def test_retried_contact_import_with_one_key_imports_once(api):
 
 
 async def test_retried_public_ticket_order_with_one_key_orders_once(api):
-    """A public creating POST (no user): a payer whose answer was lost retries and gets the same order and key."""
+    """A public creating POST (no user): a payer whose answer was lost retries and gets the same order and
+    key."""
     from tests.api.test_tickets import organiser
 
     http, ev, _ = await organiser(api)
@@ -179,29 +228,43 @@ async def test_retried_public_ticket_order_with_one_key_orders_once(api):
     first, replayed = await _post(api.client(), path, 201, "order-vera-7f3a", json=buyer)
     again, replayed2 = await _post(api.client(), path, 201, "order-vera-7f3a", json=buyer)
     assert again == first and first["key"] and not replayed and replayed2
-    err = await call(api.client(), "POST", path, 422, json={**buyer, "name": "Other"},
-                     headers={"Idempotency-Key": "order-vera-7f3a"})
+    err = await call(
+        api.client(),
+        "POST",
+        path,
+        422,
+        json={**buyer, "name": "Other"},
+        headers={"Idempotency-Key": "order-vera-7f3a"},
+    )
     assert err["error"]["code"] == "idempotency_key_reused"
     # without the key the retry is refused as a second order of the same payer
     await call(api.client(), "POST", path, 409, json=buyer)
     # the key belongs to this event's tickets: elsewhere it is a new request
     _, ev2, _ = await organiser(api)
-    _, replayed = await _post(api.client(), f"/api/v1/public/events/{ev2['roomId']}/tickets", 201,
-                              "order-vera-7f3a", json=buyer)
+    _, replayed = await _post(
+        api.client(), f"/api/v1/public/events/{ev2['roomId']}/tickets", 201, "order-vera-7f3a", json=buyer
+    )
     assert not replayed
     payments = await call(http, "GET", f"/api/v1/events/{ev['id']}/payments", 200)
     assert payments["total"] == 1
     await api.mail.wait("vera@example.test", 2)
     await asyncio.sleep(0.5)
-    assert len(api.mail.to("vera@example.test")) == 2                    # one order mail per event, no more
+    assert len(api.mail.to("vera@example.test")) == 2  # one order mail per event, no more
 
 
 async def test_pagination_of_lists(api):
     http, _ = await signup(api)
     for n in range(5):
-        await call(http, "POST", "/api/v1/contacts", 201, json={"name": f"C{n}", "email": f"c{n}@example.test"})
+        await call(
+            http, "POST", "/api/v1/contacts", 201, json={"name": f"C{n}", "email": f"c{n}@example.test"}
+        )
     page = await call(http, "GET", "/api/v1/contacts?limit=2&offset=2", 200)
-    assert ([c["name"] for c in page["items"]], page["total"], page["limit"], page["offset"]) == (["C2", "C3"], 5, 2, 2)
+    assert ([c["name"] for c in page["items"]], page["total"], page["limit"], page["offset"]) == (
+        ["C2", "C3"],
+        5,
+        2,
+        2,
+    )
     assert (await call(http, "GET", "/api/v1/contacts?offset=4", 200))["items"][0]["name"] == "C4"
     for bad in ("limit=101", "limit=-1", "offset=-5", "limit=two"):
         err = await call(http, "GET", f"/api/v1/contacts?{bad}", 400)
@@ -211,7 +274,9 @@ async def test_pagination_of_lists(api):
 @pytest.mark.parametrize("raw", [b"", b"{", b"[1]", b'"s"', b"\xff\xfe"])
 async def test_bad_bodies_get_clear_json_errors(api, raw):
     http, _ = await signup(api)
-    err = await call(http, "POST", "/api/v1/events", 400, data=raw, headers={"Content-Type": "application/json"})
+    err = await call(
+        http, "POST", "/api/v1/events", 400, data=raw, headers={"Content-Type": "application/json"}
+    )
     assert err["error"]["code"] in ("bad_json", "bad_request")
 
 
@@ -228,6 +293,7 @@ async def test_field_errors_name_the_field_and_ids_are_checked(api):
 
 
 # ---------------------------------------------------------------- webhooks
+
 
 class Receiver:
     """A real HTTP endpoint that fails the first `fail` deliveries, then accepts."""
@@ -251,8 +317,9 @@ async def receiver():
 
 async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver):
     http, me = await signup(api)
-    hook = await call(http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url,
-                                                                   "events": ["event.created"]})
+    hook = await call(
+        http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url, "events": ["event.created"]}
+    )
     assert len(hook["secret"]) == 64
     await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Hooked"})
     await call(http, "POST", "/api/v1/contacts", 201, json={"name": "not an event"})
@@ -261,7 +328,7 @@ async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver
         await asyncio.sleep(0.05)
     assert len(receiver.got) == 3, receiver.got
     times = [t for t, _, _ in receiver.got]
-    assert times[1] - times[0] >= 0.18 and times[2] - times[1] >= 0.38      # 0.2 s, then 0.4 s (back-off)
+    assert times[1] - times[0] >= 0.18 and times[2] - times[1] >= 0.38  # 0.2 s, then 0.4 s (back-off)
     _, headers, body = receiver.got[-1]
     assert webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body)
     assert not webhooks.verify("another secret", headers["X-Mediaserver-Signature"], body)
@@ -295,8 +362,13 @@ async def test_participant_and_lifecycle_happenings_reach_webhooks(api, receiver
     http, _ = await signup(api)
     await call(http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url})
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "All of them"})
-    await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200,
-               json={"name": "P", "email": "p@example.test"})
+    await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        200,
+        json={"name": "P", "email": "p@example.test"},
+    )
     await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
     deadline = time.monotonic() + 10
     want = ["event.created", "event.started", "participant.joined", "event.ended"]
@@ -307,19 +379,30 @@ async def test_participant_and_lifecycle_happenings_reach_webhooks(api, receiver
 
 # ---------------------------------------------------------------- the permission matrix (R-ACC-4, -2, -3)
 
+
 async def _people(api):
     """A main account with an additional user and a sub-account, each signed in, and an attendee."""
     main, me = await signup(api)
     await paid(main, "live", extra_users=1, sub_accounts=1)
     await call(main, "POST", "/api/v1/users", 201, json={"name": "Add", "email": "add@example.test"})
-    await call(main, "POST", "/api/v1/subaccounts", 201, json={"pageName": "Sub", "userName": "Sub",
-                                                               "email": "subuser@example.test"})
+    await call(
+        main,
+        "POST",
+        "/api/v1/subaccounts",
+        201,
+        json={"pageName": "Sub", "userName": "Sub", "email": "subuser@example.test"},
+    )
     clients = {"main": main}
     for role, addr in (("additional", "add@example.test"), ("sub", "subuser@example.test")):
         [msg] = await api.mail.wait(addr)
         clients[role] = api.client()
-        await call(clients[role], "POST", "/api/v1/activate", 200, json={"token": link_token(msg),
-                                                                         "password": "a good password"})
+        await call(
+            clients[role],
+            "POST",
+            "/api/v1/activate",
+            200,
+            json={"token": link_token(msg), "password": "a good password"},
+        )
     clients["attendee"] = api.client()
     return clients
 
@@ -351,7 +434,7 @@ async def test_permission_matrix(api):
         for method, path, body in forbidden_for_others:
             err = await call(people[role], method, path, 403, json=body)
             assert "main account" in err["error"]["message"], (role, path, err)
-    for method, path, body in forbidden_for_others:                   # attendees have no account at all
+    for method, path, body in forbidden_for_others:  # attendees have no account at all
         await call(people["attendee"], method, path, 401, json=body)
     for path in ("/api/v1/events", "/api/v1/contacts", "/api/v1/files", "/api/v1/history", "/api/v1/me"):
         await call(people["attendee"], "GET", path, 401)

@@ -3,6 +3,7 @@ XLS (Excel 5/95 BIFF5 with and without its CODEPAGE record, and BIFF8 by xlwt) w
 cp866 (DOS) as old Russian tools save them, each with the Cyrillic names intact in the address book; and texts
 that cannot be read for sure - undecodable bytes, a code page that cannot be told apart, legacy bytes that
 happen to be valid UTF-8 - refused with a message naming the problem, importing nothing."""
+
 from __future__ import annotations
 
 import io
@@ -15,9 +16,11 @@ import xlwt
 from tests.api.conftest import call, signup
 from tests.control.biff5 import biff5_xls
 
-PEOPLE = [("Пётр", "Ёлкин", "petr@example.test", "+7 495 000-00-01", 'ООО "Ромашка"'),
-          ("Ольга", "Щукина", "olga@example.test", "+7 903 111-22-33", "Консерватория"),
-          ("Фёдор", "Достоевский", "fedor@example.test", "", "Эра")]
+PEOPLE = [
+    ("Пётр", "Ёлкин", "petr@example.test", "+7 495 000-00-01", 'ООО "Ромашка"'),
+    ("Ольга", "Щукина", "olga@example.test", "+7 903 111-22-33", "Консерватория"),
+    ("Фёдор", "Достоевский", "fedor@example.test", "", "Эра"),
+]
 HEADER = ("Имя", "Фамилия", "E-mail", "Телефон", "Компания")
 NAMES = {f"{first} {last}" for first, last, *_ in PEOPLE}
 
@@ -43,8 +46,11 @@ async def _imported_intact(http, got: dict, fmt: str, encoding: str | None) -> N
     book = await _book(http)
     assert set(book) == NAMES
     petr = book["Пётр Ёлкин"]
-    assert (petr["email"], petr["phone"], petr["company"]) == ("petr@example.test", "+7 495 000-00-01",
-                                                               'ООО "Ромашка"')
+    assert (petr["email"], petr["phone"], petr["company"]) == (
+        "petr@example.test",
+        "+7 495 000-00-01",
+        'ООО "Ромашка"',
+    )
     assert book["Фёдор Достоевский"]["company"] == "Эра"
 
 
@@ -65,8 +71,9 @@ async def test_xlsx_workbook_imports_with_cyrillic_names_intact(api):
     await _imported_intact(http, await _import(http, "контакты.xlsx", _xlsx(), 201), "xlsx", None)
 
 
-@pytest.mark.parametrize("encoding,codepage", [("cp1251", 1251), ("koi8_r", 20866), ("cp866", 866),
-                                                ("cp1251", None)])
+@pytest.mark.parametrize(
+    "encoding,codepage", [("cp1251", 1251), ("koi8_r", 20866), ("cp866", 866), ("cp1251", None)]
+)
 async def test_excel_95_xls_imports_with_cyrillic_names_intact(api, encoding, codepage):
     """BIFF5 stores 8-bit strings: its CODEPAGE record is honoured; without one the code page is detected."""
     http, _ = await signup(api)
@@ -103,35 +110,44 @@ async def test_one_short_legacy_name_is_read_right_or_refused_never_garbled(api)
     assert set(await _book(http)) == {"ФЁДОР", "Пётр", "семён"}
 
 
-@pytest.mark.parametrize("data,problem", [
-    # bytes that read as no plausible text in any code page
-    (b"email;name\r\nx@example.test;" + bytes(range(0x80, 0x100)) * 3 + b"\r\n",
-     "neither UTF-8 nor a Windows/DOS code page"),
-    # one short all-caps koi8-r name that reads as well as a lowercase cp1251 word ("ЮЛЯ" / "амс")
-    ("ЮЛЯ,yulia@example.test\r\n".encode("koi8_r"), "cannot be told apart (koi8_r or cp1251)"),
-    # cp866 "яна" is also valid UTF-8 (one Arabic presentation form): neither reading is safe
-    ("яна,yana@example.test\r\n".encode("cp866"), "cannot be told apart (utf-8 or cp866)"),
-    # a UTF-8 marker in front of text that is not UTF-8
-    (b"\xef\xbb\xbfname,email\r\n" + "Иван,i@example.test\r\n".encode("cp1251"), "UTF-8-SIG marker but is not valid"),
-], ids=["undecodable", "ambiguous-code-page", "ambiguous-utf8", "false-bom"])
+@pytest.mark.parametrize(
+    "data,problem",
+    [
+        # bytes that read as no plausible text in any code page
+        (
+            b"email;name\r\nx@example.test;" + bytes(range(0x80, 0x100)) * 3 + b"\r\n",
+            "neither UTF-8 nor a Windows/DOS code page",
+        ),
+        # one short all-caps koi8-r name that reads as well as a lowercase cp1251 word ("ЮЛЯ" / "амс")
+        ("ЮЛЯ,yulia@example.test\r\n".encode("koi8_r"), "cannot be told apart (koi8_r or cp1251)"),
+        # cp866 "яна" is also valid UTF-8 (one Arabic presentation form): neither reading is safe
+        ("яна,yana@example.test\r\n".encode("cp866"), "cannot be told apart (utf-8 or cp866)"),
+        # a UTF-8 marker in front of text that is not UTF-8
+        (
+            b"\xef\xbb\xbfname,email\r\n" + "Иван,i@example.test\r\n".encode("cp1251"),
+            "UTF-8-SIG marker but is not valid",
+        ),
+    ],
+    ids=["undecodable", "ambiguous-code-page", "ambiguous-utf8", "false-bom"],
+)
 async def test_unreadable_or_ambiguous_text_is_refused_naming_the_problem(api, data, problem):
     http, _ = await signup(api)
     err = await _import(http, "contacts.csv", data, 400)
     assert err["error"]["code"] == "unknown_encoding" and problem in err["error"]["message"], err
     if "marker" not in problem:
-        assert "UTF-8" in err["error"]["message"]                        # and what to do about it
+        assert "UTF-8" in err["error"]["message"]  # and what to do about it
     assert await _book(http) == {}
 
 
 async def test_a_large_import_with_an_idempotency_key_runs_once(api):
-    """Over the 1 MB cap of JSON bodies: the buffered multipart body still reaches the import, and its retry with
-    the same key (a new multipart boundary) is answered from the first import."""
+    """Over the 1 MB cap of JSON bodies: the buffered multipart body still reaches the import, and its
+    retry with the same key (a new multipart boundary) is answered from the first import."""
     http, _ = await signup(api)
     rows = "".join(f"Контакт {n};c{n}@example.test;Компания {n}\r\n" for n in range(25_000))
     data = ("Имя;E-mail;Компания\r\n" + rows).encode("cp1251")
     assert len(data) > 1024 * 1024
     key = {"Idempotency-Key": "big-import-1"}
-    await _import(api.client(), "big.csv", data, 401, key)              # buffered for nobody signed out
+    await _import(api.client(), "big.csv", data, 401, key)  # buffered for nobody signed out
     first = await _import(http, "big.csv", data, 201, key)
     assert (first["imported"], first["encoding"]) == (25_000, "cp1251")
     assert await _import(http, "big.csv", data, 201, key) == first

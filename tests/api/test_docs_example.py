@@ -3,6 +3,7 @@
 request is sent twice with the same Idempotency-Key), invites by address and by group (the e-mails arrive with
 personal tokens), pages through the history, and its verify() accepts a real webhook delivery and refuses a
 forged one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,22 +41,26 @@ async def test_the_python_client_example_runs_as_written(api):
         return web.Response(status=204)
 
     async with hook_receiver(handle) as url:
-        hook = await call(http, "POST", "/api/v1/webhooks", 201, json={"url": url, "events": ["event.created"]})
-        code = (code.replace('"http://127.0.0.1:8080"', repr(api.base_url))
-                .replace('"Bearer msk_..."', repr(f"Bearer {key}"))
-                .replace('"groupIds": [3]', f'"groupIds": [{group["id"]}]'))
+        hook = await call(
+            http, "POST", "/api/v1/webhooks", 201, json={"url": url, "events": ["event.created"]}
+        )
+        code = (
+            code.replace('"http://127.0.0.1:8080"', repr(api.base_url))
+            .replace('"Bearer msk_..."', repr(f"Bearer {key}"))
+            .replace('"groupIds": [3]', f'"groupIds": [{group["id"]}]')
+        )
         scope: dict = {}
         out = io.StringIO()
 
-        def run() -> None:                      # blocking `requests` in a thread: the server runs on this loop
+        def run() -> None:  # blocking `requests` in a thread: the server runs on this loop
             with redirect_stdout(out):
                 exec(compile(code, "docs/api.md", "exec"), scope)
-                exec(compile(code, "docs/api.md", "exec"), scope)      # a retry: the same Idempotency-Key
+                exec(compile(code, "docs/api.md", "exec"), scope)  # a retry: the same Idempotency-Key
 
         await asyncio.to_thread(run)
         events = await call(http, "GET", "/api/v1/events", 200)
         launches = [e for e in events["items"] if e["name"] == "Product launch"]
-        assert len(launches) == 1 and launches[0]["access"] == "token", events     # planned once
+        assert len(launches) == 1 and launches[0]["access"] == "token", events  # planned once
         for addr in ("ann@example.com", "bob@example.com"):
             [msg, *_] = await api.mail.wait(addr)
             assert "Product launch" in msg["Subject"]

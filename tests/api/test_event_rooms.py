@@ -1,9 +1,10 @@
-"""An event's room and its event are one thing, on SQLite and PostgreSQL: the host's Start and End buttons in the
-room (the `start` and `end` host actions over the WebSocket, as the room page sends them) go through the event's
-life cycle like the API's start and end: one live event per account (R-ROOM-5), the session in the history and the
-event's kind-specific fate (R-ROOM-4, R-STAT-2), the webhooks, the thank-you e-mails (R-STAT-3). The room page
-shows a refusal's reason. The dial-in PIN of the invitations is the room's own and not derived from its ID
-(R-ROOM-10, R-INT-6)."""
+"""An event's room and its event are one thing, on SQLite and PostgreSQL: the host's Start and End buttons
+in the room (the `start` and `end` host actions over the WebSocket, as the room page sends them) go through
+the event's life cycle like the API's start and end: one live event per account (R-ROOM-5), the session in
+the history and the event's kind-specific fate (R-ROOM-4, R-STAT-2), the webhooks, the thank-you e-mails
+(R-STAT-3). The room page shows a refusal's reason. The dial-in PIN of the invitations is the room's own
+and not derived from its ID (R-ROOM-10, R-INT-6)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +29,7 @@ UTC = dt.timezone.utc
 
 # ---------------------------------------------------------------- helpers (the room page's ways in)
 
+
 def host_key(ev: dict[str, Any]) -> str:
     return ev["hostUrl"].split("host=")[1]
 
@@ -35,8 +37,13 @@ def host_key(ev: dict[str, Any]) -> str:
 async def room_token(api: Any, room_id: str, name: str, email: str, **extra: Any) -> str:
     """The room page's join by room ID (POST /api/v1/rooms/{id}/join): the event's access rules, then a join
     token; ``hostKey`` / ``presenterKey`` as the host's and presenters' links carry them."""
-    got = await call(api.client(), "POST", f"/api/v1/rooms/{room_id}/join", 200,
-                     json={"name": name, "email": email, **extra})
+    got = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/rooms/{room_id}/join",
+        200,
+        json={"name": name, "email": email, **extra},
+    )
     return got["token"]
 
 
@@ -49,7 +56,9 @@ class Room:
 
     async def connect(self) -> Client:
         http = await self.stack.enter_async_context(aiohttp.ClientSession())
-        ws = await self.stack.enter_async_context(http.ws_connect(self.api.base_url.replace("http", "ws") + "/ws"))
+        ws = await self.stack.enter_async_context(
+            http.ws_connect(self.api.base_url.replace("http", "ws") + "/ws")
+        )
         return Client(ws)
 
     async def enter(self, token: str) -> tuple[Client, dict[str, Any]]:
@@ -97,24 +106,36 @@ class Hooks:
 @pytest.fixture
 async def hooks() -> AsyncIterator[Hooks]:
     h = Hooks()
-    async with hook_receiver(h.handle) as h.url:     # type: ignore[attr-defined]
+    async with hook_receiver(h.handle) as h.url:  # type: ignore[attr-defined]
         yield h
 
 
 # ---------------------------------------------------------------- start and end in the room (R-ROOM-4, -5)
 
+
 async def test_in_room_start_obeys_one_live_event_and_runs_the_events_life_cycle(api, hooks):
     http, _ = await signup(api)
-    await call(http, "POST", "/api/v1/webhooks", 201, json={"url": hooks.url,
-                                                            "events": ["event.started", "event.ended"]})
+    await call(
+        http,
+        "POST",
+        "/api/v1/webhooks",
+        201,
+        json={"url": hooks.url, "events": ["event.started", "event.ended"]},
+    )
     a = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "A"})
     starts = dt.datetime.now(UTC) + dt.timedelta(hours=1)
-    b = await call(http, "POST", "/api/v1/events", 201, json={"kind": "scheduled", "name": "B",
-                                                              "startsAt": starts.isoformat()})
+    b = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={"kind": "scheduled", "name": "B", "startsAt": starts.isoformat()},
+    )
     await call(http, "POST", f"/api/v1/events/{a['id']}/start", 200)
     async with ws_room(api) as room:
-        host, joined = await room.enter(await room_token(api, b["roomId"], "Olga", "olga@example.test",
-                                                         hostKey=host_key(b)))
+        host, joined = await room.enter(
+            await room_token(api, b["roomId"], "Olga", "olga@example.test", hostKey=host_key(b))
+        )
         assert joined["participant"]["role"] == "host" and joined["room"]["state"] == "lobby"
         guest, lobby = await room.enter(await room_token(api, b["roomId"], "Gina", "gina@example.test"))
         assert lobby["participant"]["status"] == "lobby"
@@ -132,7 +153,7 @@ async def test_in_room_start_obeys_one_live_event_and_runs_the_events_life_cycle
         result = await host.ok("host", action="start")
         assert result["event"]["status"] == "live" and result["event"]["roomId"] == b["roomId"]
         assert (await host.note("roomUpdated"))["params"]["room"]["state"] == "live"
-        await guest.note("admitted")                     # the lobby comes in (R-ROOM-8)
+        await guest.note("admitted")  # the lobby comes in (R-ROOM-8)
         assert (await event(http, b["id"]))["status"] == "live"
         sessions = await history(http)
         assert [h["name"] for h in sessions] == ["B", "A"] and sessions[0]["endedAt"] is None
@@ -142,35 +163,37 @@ async def test_in_room_start_obeys_one_live_event_and_runs_the_events_life_cycle
         # the API agrees: B is the account's live event, A cannot start beside it
         err = await call(http, "POST", f"/api/v1/events/{a['id']}/start", 409)
         assert err["error"]["code"] == "live_event_running"
-        assert (await host.err("host", "conflict", action="start"))      # already live
+        assert await host.err("host", "conflict", action="start")  # already live
 
         # the room's End button ends the event: history, webhook, thank-you e-mail
         await host.ok("host", action="end")
         assert (await guest.note("ended"))["params"]["by"] == joined["participant"]["id"]
     ended = await event(http, b["id"])
-    assert ended["status"] == "done"                     # a scheduled event goes to the history (R-ROOM-4)
+    assert ended["status"] == "done"  # a scheduled event goes to the history (R-ROOM-4)
     [session] = [h for h in await history(http) if h["name"] == "B"]
     assert session["endedAt"] is not None and session["participants"] == 2
     await hooks.wait("event.ended", "B")
     [thanks] = await api.mail.wait("gina@example.test")
     assert "B" in thanks["Subject"] or "B" in text_of(thanks)
-    # after B's day the clock keeps it: it ran (before the fix an in-room start left ran unset and it was deleted)
+    # after B's day the clock keeps it: it ran (before the fix an in-room start left ran unset and it was
+    # deleted)
     await api.app[keys.DISPATCHER].sweep(starts + dt.timedelta(days=3))
     assert [h["name"] for h in await history(http)].count("B") == 1
     assert (await event(http, b["id"]))["status"] == "done"
 
 
 async def test_in_room_end_of_a_permanent_event_lets_the_next_start_from_its_room(api):
-    """R-ROOM-4: a permanent event waits for its next session after the room's End; the account's next event may
-    start at once from its own room (R-ROOM-5: events follow each other)."""
+    """R-ROOM-4: a permanent event waits for its next session after the room's End; the account's next
+    event may start at once from its own room (R-ROOM-5: events follow each other)."""
     http, _ = await signup(api)
     a = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "A"})
     b = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "B"})
     started = await call(http, "POST", f"/api/v1/events/{a['id']}/start", 200)
     async with ws_room(api) as room:
         host_a, _ = await room.enter(started["hostToken"])
-        host_b, _ = await room.enter(await room_token(api, b["roomId"], "Olga", "olga@example.test",
-                                                      hostKey=host_key(b)))
+        host_b, _ = await room.enter(
+            await room_token(api, b["roomId"], "Olga", "olga@example.test", hostKey=host_key(b))
+        )
         await host_b.err("host", "live_event_running", action="start")
         await host_a.ok("host", action="end")
         # no waiting for a clock: A's session is closed by the End itself
@@ -180,17 +203,19 @@ async def test_in_room_end_of_a_permanent_event_lets_the_next_start_from_its_roo
         assert (await event(http, b["id"]))["status"] == "live"
         # the API's start of A is refused now, and the room of A (a new session) cannot start either
         await call(http, "POST", f"/api/v1/events/{a['id']}/start", 409)
-        host_a2, _ = await room.enter(await room_token(api, a["roomId"], "Olga", "olga@example.test",
-                                                       hostKey=host_key(a)))
+        host_a2, _ = await room.enter(
+            await room_token(api, a["roomId"], "Olga", "olga@example.test", hostKey=host_key(a))
+        )
         await host_a2.err("host", "live_event_running", action="start")
     assert [h["name"] for h in await history(http)] == ["B", "A"]
 
 
 # ---------------------------------------------------------------- the room page shows the refusal
 
+
 def _page_refusal(base: str, room_id: str, key: str) -> tuple[str, dict[str, Any]]:
-    """Headless Chromium: the host opens B's room with the host link, joins, presses Start; returns the toast's
-    text and the page's state."""
+    """Headless Chromium: the host opens B's room with the host link, joins, presses Start; returns the
+    toast's text and the page's state."""
     from tests.e2e import browser
 
     with browser.chromium() as d:
@@ -198,15 +223,24 @@ def _page_refusal(base: str, room_id: str, key: str) -> tuple[str, dict[str, Any
         state = "return window.roomState ? JSON.parse(JSON.stringify(window.roomState)) : {};"
         assert browser.poll(lambda: d.execute_script(state).get("event"), bool, 15, 0.2), browser.console(d)
         for css, value in (("#join-name", "Olga"), ("#join-email", "olga@example.test")):
-            d.execute_script("const e = document.querySelector(arguments[0]); e.value = arguments[1];", css, value)
+            d.execute_script(
+                "const e = document.querySelector(arguments[0]); e.value = arguments[1];", css, value
+            )
         d.execute_script("document.querySelector('#join-submit').click();")
-        st = browser.poll(lambda: d.execute_script(state), lambda s: s.get("screen") == "room"
-                          and s.get("role") == "host", 20, 0.2)
+        st = browser.poll(
+            lambda: d.execute_script(state),
+            lambda s: s.get("screen") == "room" and s.get("role") == "host",
+            20,
+            0.2,
+        )
         assert st.get("screen") == "room", (st, browser.console(d))
         d.execute_script("document.querySelector('#btn-host').click();")
         assert not d.execute_script("return document.querySelector('#host-start-box').hidden;")
         d.execute_script("document.querySelector('#host-start').click();")
-        toast = "const t = document.querySelector('#toast'); return t.hidden ? '' : t.className + '|' + t.textContent;"
+        toast = (
+            "const t = document.querySelector('#toast'); "
+            "return t.hidden ? '' : t.className + '|' + t.textContent;"
+        )
         shown = browser.poll(lambda: d.execute_script(toast), bool, 10, 0.1)
         return shown, d.execute_script(state)
 
@@ -224,12 +258,13 @@ async def test_the_room_page_shows_why_start_is_refused(api):
     shown, st = await asyncio.to_thread(_page_refusal, api.base_url, b["roomId"], host_key(b))
     kind, _, message = shown.partition("|")
     assert "error" in kind and "'Morning talk'" in message and "parallel-sessions add-on" in message, shown
-    assert not message.startswith("Something went wrong"), shown      # the reason itself, not a generic failure
+    assert not message.startswith("Something went wrong"), shown  # the reason itself, not a generic failure
     assert st["room"]["state"] == "lobby"
     assert (await event(http, b["id"]))["status"] == "planned"
 
 
 # ---------------------------------------------------------------- the dial-in PIN (R-ROOM-10, R-INT-6)
+
 
 def _pin_of(mail_text: str) -> str:
     m = re.search(r"\(PIN (\d{6})\)", mail_text)
@@ -241,8 +276,13 @@ async def test_invitations_carry_the_rooms_own_pin_which_is_not_derived_from_the
     http, _ = await signup(api)
     pins = set()
     for n in range(3):
-        ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": f"Dial {n}",
-                                                                   "dialIn": True})
+        ev = await call(
+            http,
+            "POST",
+            "/api/v1/events",
+            201,
+            json={"kind": "permanent", "name": f"Dial {n}", "dialIn": True},
+        )
         who = f"caller{n}@example.test"
         await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": [who]})
         [msg] = await api.mail.wait(who)
@@ -261,7 +301,7 @@ async def test_invitations_carry_the_rooms_own_pin_which_is_not_derived_from_the
             await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
         # a re-sent invitation carries the same PIN
         await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations/resend", 200, json={})
-        msgs = [m for m in await api.mail.wait(who, 3) if m["Subject"].startswith("Invitation")]   # and thanks
+        msgs = [m for m in await api.mail.wait(who, 3) if m["Subject"].startswith("Invitation")]  # and thanks
         assert len(msgs) == 2 and _pin_of(text_of(msgs[-1])) == pin
         # and anyone who only knows the room ID does not get it from the room's public info
         info = await call(api.client(), "GET", f"/api/v1/rooms/{ev['roomId']}", 200)

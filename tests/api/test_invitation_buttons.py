@@ -1,8 +1,10 @@
-"""The invitation e-mail's download / accept / decline buttons (R-ROOM-11) on SQLite and PostgreSQL, followed as
-an invitee would: Accept is the personal join link; Download gives the event as an iCalendar file (RFC 5545:
-CRLF, folded lines, escaped text, the start in UTC); Decline shows a page (the GET changes nothing: a mail
-scanner declines nothing) whose button records the decline once: the organiser sees it in the invitations and
-gets the signed webhook invitation.declined. Unknown tokens get 404; an event without a date has no calendar."""
+"""The invitation e-mail's download / accept / decline buttons (R-ROOM-11) on SQLite and PostgreSQL,
+followed as an invitee would: Accept is the personal join link; Download gives the event as an iCalendar
+file (RFC 5545: CRLF, folded lines, escaped text, the start in UTC); Decline shows a page (the GET changes
+nothing: a mail scanner declines nothing) whose button records the decline once: the organiser sees it in
+the invitations and gets the signed webhook invitation.declined. Unknown tokens get 404; an event without a
+date has no calendar."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,15 +24,19 @@ UTC = dt.timezone.utc
 def links(api, msg) -> dict[str, str]:
     """The buttons of the HTML part, their host made the test server's (public_url is meet.example.test)."""
     html = msg.get_body(preferencelist=("html",)).get_content()
-    got = {label: href.replace("http://meet.example.test", api.base_url)
-           for href, label in re.findall(r'<a href="([^"]+)" style="[^"]*">([^<]+)</a>', html)}
+    got = {
+        label: href.replace("http://meet.example.test", api.base_url)
+        for href, label in re.findall(r'<a href="([^"]+)" style="[^"]*">([^<]+)</a>', html)
+    }
     return got
 
 
 def unfold(ics: str) -> dict[str, str]:
     assert ics.endswith("\r\n") and "\n" not in ics.replace("\r\n", "")
     lines = ics.split("\r\n")[:-1]
-    assert all(len(line.encode()) <= 75 for line in lines), [line for line in lines if len(line.encode()) > 75]
+    assert all(len(line.encode()) <= 75 for line in lines), [
+        line for line in lines if len(line.encode()) > 75
+    ]
     joined: list[str] = []
     for line in lines:
         if line.startswith(" "):
@@ -51,13 +57,29 @@ async def test_download_accept_and_decline_from_the_invitation(api):
 
     async with hook_receiver(handle) as url:
         http, _ = await signup(api)
-        hook = await call(http, "POST", "/api/v1/webhooks", 201, json={"url": url, "events": ["invitation.declined"]})
+        hook = await call(
+            http, "POST", "/api/v1/webhooks", 201, json={"url": url, "events": ["invitation.declined"]}
+        )
         start = dt.datetime(2031, 5, 4, 15, 0, tzinfo=UTC)
         name = "Launch; Q&A, with a very long name that needs folding in the calendar file — Ünïcode too"
-        ev = await call(http, "POST", "/api/v1/events", 201, json={
-            "kind": "scheduled", "name": name, "startsAt": start.isoformat(), "timezone": "Europe/Moscow",
-            "durationMinutes": 90, "access": "token", "agenda": "1. Hello\n2. Demo"})
-        await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["ann@example.test"]})
+        ev = await call(
+            http,
+            "POST",
+            "/api/v1/events",
+            201,
+            json={
+                "kind": "scheduled",
+                "name": name,
+                "startsAt": start.isoformat(),
+                "timezone": "Europe/Moscow",
+                "durationMinutes": 90,
+                "access": "token",
+                "agenda": "1. Hello\n2. Demo",
+            },
+        )
+        await call(
+            http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["ann@example.test"]}
+        )
         [msg] = await api.mail.wait("ann@example.test")
         buttons = links(api, msg)
         [inv] = (await call(http, "GET", f"/api/v1/events/{ev['id']}/invitations", 200))["items"]
@@ -75,16 +97,19 @@ async def test_download_accept_and_decline_from_the_invitation(api):
             assert cal["VERSION"] == "2.0" and cal["UID"].endswith("@mediaserver")
             assert cal["DTSTART"] == "20310504T150000Z" and cal["DTEND"] == "20310504T163000Z"
             assert cal["SUMMARY"] == name.replace(";", "\\;").replace(",", "\\,")
-            assert f"Room ID: {ev['roomId']}" in cal["DESCRIPTION"] and "1. Hello\\n2. Demo" in cal["DESCRIPTION"]
+            assert (
+                f"Room ID: {ev['roomId']}" in cal["DESCRIPTION"]
+                and "1. Hello\\n2. Demo" in cal["DESCRIPTION"]
+            )
             assert cal["URL"].endswith(f"?token={inv['token']}")
 
-            async with anon.get(buttons["Decline"]) as r:         # the page asks; nothing is recorded yet
+            async with anon.get(buttons["Decline"]) as r:  # the page asks; nothing is recorded yet
                 assert r.status == 200 and "<form method='post'>" in await r.text()
             [inv] = (await call(http, "GET", f"/api/v1/events/{ev['id']}/invitations", 200))["items"]
             assert inv["declinedAt"] is None
             async with anon.post(buttons["Decline"]) as r:
                 assert r.status == 200 and "You declined the invitation" in await r.text()
-            async with anon.post(buttons["Decline"]) as r:         # twice: recorded once
+            async with anon.post(buttons["Decline"]) as r:  # twice: recorded once
                 assert r.status == 200 and "already declined" in await r.text()
             [inv] = (await call(http, "GET", f"/api/v1/events/{ev['id']}/invitations", 200))["items"]
             assert inv["declinedAt"] is not None
@@ -97,8 +122,13 @@ async def test_download_accept_and_decline_from_the_invitation(api):
 
             # an event without a date: no calendar button, and its calendar link says why
             now = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Now"})
-            await call(http, "POST", f"/api/v1/events/{now['id']}/invitations", 201,
-                       json={"emails": ["bob@example.test"]})
+            await call(
+                http,
+                "POST",
+                f"/api/v1/events/{now['id']}/invitations",
+                201,
+                json={"emails": ["bob@example.test"]},
+            )
             [msg2] = await api.mail.wait("bob@example.test")
             assert "Add to calendar" not in links(api, msg2) and "Decline" in links(api, msg2)
             [inv2] = (await call(http, "GET", f"/api/v1/events/{now['id']}/invitations", 200))["items"]
@@ -116,4 +146,7 @@ async def test_download_accept_and_decline_from_the_invitation(api):
         assert webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body)
         data = json.loads(body)
         assert data["type"] == "invitation.declined"
-        assert data["data"]["invitation"]["email"] == "ann@example.test" and data["data"]["event"]["id"] == ev["id"]
+        assert (
+            data["data"]["invitation"]["email"] == "ann@example.test"
+            and data["data"]["event"]["id"] == ev["id"]
+        )

@@ -1,6 +1,7 @@
 """The address book and the file library through the API, on SQLite and PostgreSQL: contacts and groups
 (R-ACC-6), contact import with legacy code pages (R-FILE-5), resumable uploads with the quota rules
 (R-FILE-1..4)."""
+
 from __future__ import annotations
 
 import base64
@@ -17,18 +18,24 @@ MB = 1024 * 1024
 
 async def test_contacts_and_groups_crud_and_isolation(api):
     http, _ = await signup(api)
-    c = await call(http, "POST", "/api/v1/contacts", 201, json={"name": "Анна", "email": "Anna@Example.test",
-                                                               "phone": "+7 900", "company": "ООО"})
+    c = await call(
+        http,
+        "POST",
+        "/api/v1/contacts",
+        201,
+        json={"name": "Анна", "email": "Anna@Example.test", "phone": "+7 900", "company": "ООО"},
+    )
     assert c["email"] == "anna@example.test"
     await call(http, "POST", "/api/v1/contacts", 409, json={"name": "Dup", "email": "anna@example.test"})
     await call(http, "PATCH", f"/api/v1/contacts/{c['id']}", 200, json={"company": "ACME"})
     g = await call(http, "POST", "/api/v1/groups", 201, json={"name": "VIP"})
     await call(http, "POST", "/api/v1/groups", 409, json={"name": "VIP"})
-    assert (await call(http, "POST", f"/api/v1/groups/{g['id']}/members", 200,
-                       json={"contactIds": [c["id"]]}))["members"] == 1
+    assert (
+        await call(http, "POST", f"/api/v1/groups/{g['id']}/members", 200, json={"contactIds": [c["id"]]})
+    )["members"] == 1
     members = await call(http, "GET", f"/api/v1/groups/{g['id']}/members", 200)
     assert [m["company"] for m in members["items"]] == ["ACME"]
-    other, _ = await signup(api)                                   # another account sees none of it
+    other, _ = await signup(api)  # another account sees none of it
     await call(other, "GET", f"/api/v1/contacts/{c['id']}", 404)
     await call(other, "POST", f"/api/v1/groups/{g['id']}/members", 404, json={"contactIds": [c["id"]]})
     assert (await call(other, "GET", "/api/v1/contacts", 200))["total"] == 0
@@ -47,10 +54,12 @@ async def test_cp1251_csv_of_cyrillic_names_imports_intact(api):
     """R-FILE-5: a spreadsheet program's CSV in Windows-1251 keeps its names."""
     http, _ = await signup(api)
     g = await call(http, "POST", "/api/v1/groups", 201, json={"name": "Imported"})
-    csv = ("Имя;E-mail;Телефон;Компания\r\n"
-           "Пётр Ильич Чайковский;petr@example.test;+7 495 000;Консерватория\r\n"
-           "Анна Ахматова;anna@example.test;;Серебряный век\r\n"
-           "без адреса;;;\r\n").encode("cp1251")
+    csv = (
+        "Имя;E-mail;Телефон;Компания\r\n"
+        "Пётр Ильич Чайковский;petr@example.test;+7 495 000;Консерватория\r\n"
+        "Анна Ахматова;anna@example.test;;Серебряный век\r\n"
+        "без адреса;;;\r\n"
+    ).encode("cp1251")
     got = await _import(http, "contacts.csv", csv, 201, f"?groupId={g['id']}")
     assert (got["imported"], got["encoding"], got["format"], got["groupId"]) == (2, "cp1251", "csv", g["id"])
     assert len(got["skipped"]) == 1
@@ -59,7 +68,7 @@ async def test_cp1251_csv_of_cyrillic_names_imports_intact(api):
     assert names["Анна Ахматова"]["company"] == "Серебряный век"
     members = await call(http, "GET", f"/api/v1/groups/{g['id']}/members", 200)
     assert members["total"] == 2
-    again = await _import(http, "contacts.csv", csv, 201)            # importing again adds nobody twice
+    again = await _import(http, "contacts.csv", csv, 201)  # importing again adds nobody twice
     assert (again["imported"], again["alreadyThere"]) == (0, 2)
 
 
@@ -80,15 +89,19 @@ def _meta(**kw: str) -> str:
 
 async def _upload(http, name: str, data: bytes, status: int = 201) -> str | dict:
     meta = {"filename": name}
-    async with http.post("/api/v1/uploads", headers={**TUS, "Upload-Length": str(len(data)),
-                                                      "Upload-Metadata": _meta(**meta)}) as r:
+    async with http.post(
+        "/api/v1/uploads", headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": _meta(**meta)}
+    ) as r:
         if r.status != 201:
             assert r.status == status, (r.status, await r.text())
             return await r.json()
         assert status == 201
         location = r.headers["Location"]
-    async with http.patch(location, data=data, headers={**TUS, "Upload-Offset": "0",
-                                                        "Content-Type": "application/offset+octet-stream"}) as r:
+    async with http.patch(
+        location,
+        data=data,
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    ) as r:
         assert r.status == 204, await r.text()
     return location
 
@@ -98,14 +111,16 @@ async def test_resumable_upload_lands_in_the_library_and_downloads(api):
     await _upload(http, "slides.pdf", b"%PDF-1.4 hello")
     files = await call(http, "GET", "/api/v1/files", 200)
     assert [(f["name"], f["size"], f["status"]) for f in files["items"]] == [("slides.pdf", 14, "complete")]
-    assert files["quotaBytes"] == 500 * MB and files["usedBytes"] == 14          # R-FILE-1 (trial)
+    assert files["quotaBytes"] == 500 * MB and files["usedBytes"] == 14  # R-FILE-1 (trial)
     async with http.get(f"/api/v1/files/{files['items'][0]['id']}/content") as r:
         assert r.status == 200 and await r.read() == b"%PDF-1.4 hello"
     other, _ = await signup(api)
     await call(other, "GET", f"/api/v1/files/{files['items'][0]['id']}/content", 404)
     async with aiohttp.ClientSession(base_url=api.base_url) as anonymous:
-        async with anonymous.post("/api/v1/uploads", headers={**TUS, "Upload-Length": "1",
-                                                               "Upload-Metadata": _meta(filename="a.pdf")}) as r:
+        async with anonymous.post(
+            "/api/v1/uploads",
+            headers={**TUS, "Upload-Length": "1", "Upload-Metadata": _meta(filename="a.pdf")},
+        ) as r:
             assert r.status == 401
 
 
@@ -116,17 +131,32 @@ async def test_upload_limits_extensions_and_the_overshoot_rule(api):
     err = await _upload(http, "virus.exe", b"MZ", 415)
     assert err["error"]["code"] == "bad_extension"
     # the 50 MB of a room upload is its route's (tests/api/test_room_files.py): the old flag is refused here
-    async with http.post("/api/v1/uploads", headers={**TUS, "Upload-Length": str(51 * MB),
-                                                      "Upload-Metadata": _meta(filename="big.mp4", into_room="1")}) as r:
+    async with http.post(
+        "/api/v1/uploads",
+        headers={
+            **TUS,
+            "Upload-Length": str(51 * MB),
+            "Upload-Metadata": _meta(filename="big.mp4", into_room="1"),
+        },
+    ) as r:
         assert r.status == 400 and "/api/v1/rooms/{roomId}/uploads" in (await r.json())["error"]["message"]
-    async with http.post("/api/v1/uploads", headers={**TUS, "Upload-Length": str(500 * MB + 1),
-                                                      "Upload-Metadata": _meta(filename="huge.mp4")}) as r:
+    async with http.post(
+        "/api/v1/uploads",
+        headers={**TUS, "Upload-Length": str(500 * MB + 1), "Upload-Metadata": _meta(filename="huge.mp4")},
+    ) as r:
         assert r.status == 413
     # the account has 1 byte left of its 500 MB
     async with api.app[keys.DB].tx() as s:
-        s.add(LibraryFile(account_id=me["account"]["id"], name="old.mp4", size=500 * MB - 1, status="complete",
-                          storage_key="seeded-old"))
-    await _upload(http, "overshoots.pdf", b"0123456789")               # starts with space left: accepted
+        s.add(
+            LibraryFile(
+                account_id=me["account"]["id"],
+                name="old.mp4",
+                size=500 * MB - 1,
+                status="complete",
+                storage_key="seeded-old",
+            )
+        )
+    await _upload(http, "overshoots.pdf", b"0123456789")  # starts with space left: accepted
     files = await call(http, "GET", "/api/v1/files", 200)
     assert files["usedBytes"] == 500 * MB + 9 > files["quotaBytes"]
     err = await _upload(http, "more.pdf", b"x", 403)

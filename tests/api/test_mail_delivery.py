@@ -1,9 +1,10 @@
-"""E-mail delivery through the real API and a real SMTP server (aiosmtpd), on SQLite and PostgreSQL (issue 7 item
-6): a server that answers 451 (try again later) or is down gets the mail again with back-off (30 s, then 60 s:
-the clock is moved on by ageing the outbox row), and once it takes mail every committed mail arrives exactly
-once; a request that fails queues nothing. And the activation, reminder and thank-you mails in Russian, in the
-language the code chooses for each: the account's for activation, the organiser's own for the reminder, the
-event's for the thank-you."""
+"""E-mail delivery through the real API and a real SMTP server (aiosmtpd), on SQLite and PostgreSQL (issue
+7 item 6): a server that answers 451 (try again later) or is down gets the mail again with back-off (30 s,
+then 60 s: the clock is moved on by ageing the outbox row), and once it takes mail every committed mail
+arrives exactly once; a request that fails queues nothing. And the activation, reminder and thank-you mails
+in Russian, in the language the code chooses for each: the account's for activation, the organiser's own
+for the reminder, the event's for the thank-you."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +29,7 @@ from tests.conftest import free_port
 @dataclass
 class FlakyMailbox(Mailbox):
     """The SMTP server's mailbox, which can refuse mail (451 to DATA) or be stopped and started again."""
+
     refusing: bool = False
     refused: int = 0
     controller: Any = None
@@ -55,6 +57,7 @@ def smtp() -> Iterator[FlakyMailbox]:
                 return "451 4.3.0 Mailbox busy, try again later"
             box.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
             return "250 OK"
+
     box.handler = Handler()
     box.start()
     try:
@@ -84,14 +87,18 @@ async def _attempted(api, to: str, attempts: int) -> Email:
     async def check():
         rows = await _rows(api, to)
         return rows[0] if rows and rows[0].attempts >= attempts else None
+
     return await _until(check, what=f"attempt {attempts} of the mail to {to}")
 
 
 async def _time_passes(api) -> None:
     """The back-off is over: every mail waiting for a retry is due now."""
     async with api.app[keys.DB].tx() as s:
-        await s.execute(update(Email).where(Email.status == "pending").values(
-            next_attempt_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+        await s.execute(
+            update(Email)
+            .where(Email.status == "pending")
+            .values(next_attempt_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+        )
     api.app[keys.DISPATCHER].wake.set()
 
 
@@ -103,17 +110,19 @@ async def test_a_refused_mail_is_retried_with_backoff_and_delivered_once(api):
     http, _ = await signup(api)
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Briefing"})
     api.mail.refusing = True
-    await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["vera@example.test"]})
+    await call(
+        http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["vera@example.test"]}
+    )
     row = await _attempted(api, "vera@example.test", 1)
     assert row.status == "pending" and "451" in row.last_error and api.mail.refused == 1
-    assert 25 < _seconds_ahead(row) <= 30.5                   # back-off: 30 s
-    await asyncio.sleep(1.5)                                  # three dispatcher rounds: nothing is sent early
+    assert 25 < _seconds_ahead(row) <= 30.5  # back-off: 30 s
+    await asyncio.sleep(1.5)  # three dispatcher rounds: nothing is sent early
     assert (await _rows(api, "vera@example.test"))[0].attempts == 1 and api.mail.refused == 1
 
     await _time_passes(api)
     row = await _attempted(api, "vera@example.test", 2)
     assert row.status == "pending" and api.mail.refused == 2
-    assert 55 < _seconds_ahead(row) <= 60.5                   # doubled: 60 s
+    assert 55 < _seconds_ahead(row) <= 60.5  # doubled: 60 s
 
     api.mail.refusing = False
     await _time_passes(api)
@@ -123,7 +132,7 @@ async def test_a_refused_mail_is_retried_with_backoff_and_delivered_once(api):
     assert (row.status, row.attempts, row.sent_at is not None) == ("sent", 3, True)
     await _time_passes(api)
     await asyncio.sleep(1.0)
-    assert len(api.mail.to("vera@example.test")) == 1 and api.mail.refused == 2     # once, not again
+    assert len(api.mail.to("vera@example.test")) == 1 and api.mail.refused == 2  # once, not again
 
 
 async def test_mail_queued_while_the_smtp_server_is_down_is_all_delivered_once_it_is_back(api):
@@ -136,27 +145,36 @@ async def test_mail_queued_while_the_smtp_server_is_down_is_all_delivered_once_i
     invitees = [f"guest{n}@example.test" for n in range(3)]
     await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": invitees})
     await call(http, "POST", "/api/v1/users", 201, json={"name": "Ivan", "email": "ivan@example.test"})
-    await call(http, "POST", "/api/v1/subaccounts", 201, json={"pageName": "Sales", "userName": "Sergei",
-                                                               "email": "sergei@example.test"})
-    await call(http, "POST", "/api/v1/users", 409, json={"name": "Two", "email": "two@example.test"})   # rolled back
+    await call(
+        http,
+        "POST",
+        "/api/v1/subaccounts",
+        201,
+        json={"pageName": "Sales", "userName": "Sergei", "email": "sergei@example.test"},
+    )
+    await call(
+        http, "POST", "/api/v1/users", 409, json={"name": "Two", "email": "two@example.test"}
+    )  # rolled back
     everyone = [*invitees, "ivan@example.test", "sergei@example.test"]
 
     async def all_tried():
         rows = await _rows(api)
         return len(rows) == len(everyone) and all(r.attempts >= 1 for r in rows)
+
     await _until(all_tried, what="a first attempt of every mail")
     rows = await _rows(api)
     assert sorted(r.to_addr for r in rows) == sorted(everyone)
-    assert all(r.status == "pending" and r.last_error and 25 < _seconds_ahead(r) <= 30.5 for r in rows), \
-        [(r.status, r.last_error) for r in rows]
+    assert all(r.status == "pending" and r.last_error and 25 < _seconds_ahead(r) <= 30.5 for r in rows), [
+        (r.status, r.last_error) for r in rows
+    ]
 
-    api.mail.start()                                         # the server is back, on the same port
+    api.mail.start()  # the server is back, on the same port
     await _time_passes(api)
     for addr in everyone:
         await api.mail.wait(addr)
     await _time_passes(api)
     await asyncio.sleep(1.0)
-    assert sorted(m["To"] for m in api.mail.messages) == sorted(everyone)          # each exactly once
+    assert sorted(m["To"] for m in api.mail.messages) == sorted(everyone)  # each exactly once
     assert {(r.status, r.attempts) for r in await _rows(api)} == {("sent", 2)}
     assert api.mail.to("two@example.test") == []
 
@@ -165,17 +183,20 @@ async def test_a_mail_is_given_up_after_the_last_attempt(api):
     http, _ = await signup(api)
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Never"})
     api.mail.refusing = True
-    await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["no@example.test"]})
+    await call(
+        http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["no@example.test"]}
+    )
     for n in range(1, mail.MAX_ATTEMPTS + 1):
         row = await _attempted(api, "no@example.test", n)
         await _time_passes(api)
     assert (row.status, row.attempts, api.mail.refused) == ("failed", mail.MAX_ATTEMPTS, mail.MAX_ATTEMPTS)
     assert "451" in row.last_error
     await asyncio.sleep(1.0)
-    assert api.mail.refused == mail.MAX_ATTEMPTS                                    # no more tries
+    assert api.mail.refused == mail.MAX_ATTEMPTS  # no more tries
 
 
 # ---------------------------------------------------------------- Russian mails
+
 
 def _russian(msg: email.message.EmailMessage) -> str:
     """The plain text of a mail whose both parts (text and HTML) are Russian, in UTF-8."""
@@ -194,18 +215,30 @@ async def test_activation_mails_are_in_the_account_language(api):
     http, _ = await signup(api, language="ru", page_name="Школа вебинаров")
     await paid(http, "live", extra_users=1, sub_accounts=1)
     await call(http, "POST", "/api/v1/users", 201, json={"name": "Иван", "email": "ivan@example.test"})
-    await call(http, "POST", "/api/v1/subaccounts", 201, json={"pageName": "Отдел продаж", "userName": "Сергей",
-                                                               "email": "sergei@example.test"})
-    for addr, name, page in (("ivan@example.test", "Иван", "Школа вебинаров"),
-                             ("sergei@example.test", "Сергей", "Отдел продаж")):
+    await call(
+        http,
+        "POST",
+        "/api/v1/subaccounts",
+        201,
+        json={"pageName": "Отдел продаж", "userName": "Сергей", "email": "sergei@example.test"},
+    )
+    for addr, name, page in (
+        ("ivan@example.test", "Иван", "Школа вебинаров"),
+        ("sergei@example.test", "Сергей", "Отдел продаж"),
+    ):
         [msg] = await api.mail.wait(addr)
         assert msg["Subject"] == f"Активируйте учётную запись {page}"
         text = _russian(msg)
         assert f"Здравствуйте, {name}!" in text and "Olga Owner создал(а) для вас учётную запись" in text
         assert "Ссылка действует 7 дней." in text and "Activate" not in text
         assert msg.get_content_type() == "multipart/alternative"
-        me = await call(api.client(), "POST", "/api/v1/activate", 200, json={"token": link_token(msg),
-                                                                             "password": "пароль из письма"})
+        me = await call(
+            api.client(),
+            "POST",
+            "/api/v1/activate",
+            200,
+            json={"token": link_token(msg), "password": "пароль из письма"},
+        )
         assert me["user"]["name"] == name
 
 
@@ -213,9 +246,12 @@ async def test_reminder_is_in_the_organisers_language_and_invitations_in_the_eve
     """The reminder to re-send goes to the event's owner in their own language; the invitations it is about
     are in the event's language (here English, for English-speaking guests)."""
     http, owner = await signup(api, language="ru")
-    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Launch",
-                                                               "language": "en"})
-    await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["guest@example.test"]})
+    ev = await call(
+        http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Launch", "language": "en"}
+    )
+    await call(
+        http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["guest@example.test"]}
+    )
     [invitation] = await api.mail.wait("guest@example.test")
     assert invitation["Subject"] == "Invitation: Launch"
     await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json={"agenda": "Новая программа"})
@@ -231,11 +267,25 @@ async def test_thank_you_is_in_the_events_language(api):
     signature."""
     http, _ = await signup(api)
     await call(http, "PATCH", "/api/v1/account/settings", 200, json={"signature": "Ольга, Школа вебинаров"})
-    ev = await call(http, "POST", "/api/v1/events", 201, json={
-        "kind": "instant", "name": "Разбор полётов", "language": "ru",
-        "thankYouUrl": "https://example.test/спасибо"})
-    await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200,
-               json={"name": "Лена", "email": "lena@example.test"})
+    ev = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={
+            "kind": "instant",
+            "name": "Разбор полётов",
+            "language": "ru",
+            "thankYouUrl": "https://example.test/спасибо",
+        },
+    )
+    await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        200,
+        json={"name": "Лена", "email": "lena@example.test"},
+    )
     await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
     [msg] = await api.mail.wait("lena@example.test")
     assert msg["Subject"] == "Спасибо за участие в мероприятии Разбор полётов"

@@ -1,7 +1,9 @@
-"""The Alembic migrations (mediaserver/store/migrations): one head; file numbers follow the chain (0001 is the
-base, each next file revises the one before it, the revision id is the file name); and an empty database
-upgraded to head matches the models (Alembic's ``check``, with env.py's comparison options), on SQLite and on a
-real PostgreSQL (tests/api/conftest.py starts it; MEDIASERVER_REQUIRE_PG=1 makes a missing one a failure)."""
+"""The Alembic migrations (mediaserver/store/migrations): one head; file numbers follow the chain (0001 is
+the base, each next file revises the one before it, the revision id is the file name); and an empty
+database upgraded to head matches the models (Alembic's ``check``, with env.py's comparison options), on
+SQLite and on a real PostgreSQL (tests/api/conftest.py starts it; MEDIASERVER_REQUIRE_PG=1 makes a missing
+one a failure)."""
+
 from __future__ import annotations
 
 import re
@@ -33,7 +35,7 @@ def chain_problems(migrations: Path) -> list[str]:
         problems.append(f"{len(heads)} heads: {sorted(heads)}")
     if len(bases) != 1:
         problems.append(f"{len(bases)} bases: {sorted(bases)}")
-    chain = list(reversed(list(scripts.walk_revisions("base", "heads"))))     # base first
+    chain = list(reversed(list(scripts.walk_revisions("base", "heads"))))  # base first
     names = [Path(s.path).name for s in chain]
     files = sorted(p.name for p in (migrations / "versions").glob("*.py"))
     if names != files:
@@ -62,14 +64,24 @@ def versions_copy(tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("renames, wrong", [
-    ([("0006_automation.py", "0009_automation.py")], "0009_automation.py is number 6"),
-    # the state before issue 13: 0006 and 0007 named against the chain (0005 -> 0007 -> 0006 -> 0008)
-    ([("0006_automation.py", "tmp.py"), ("0007_idempotency_expiry.py", "0006_idempotency_expiry.py"),
-      ("tmp.py", "0007_automation.py")], "0007_automation.py is number 6"),
-])
-def test_files_numbered_out_of_chain_order_are_found(versions_copy: Path, renames: list[tuple[str, str]],
-                                                     wrong: str) -> None:
+@pytest.mark.parametrize(
+    "renames, wrong",
+    [
+        ([("0006_automation.py", "0009_automation.py")], "0009_automation.py is number 6"),
+        # the state before issue 13: 0006 and 0007 named against the chain (0005 -> 0007 -> 0006 -> 0008)
+        (
+            [
+                ("0006_automation.py", "tmp.py"),
+                ("0007_idempotency_expiry.py", "0006_idempotency_expiry.py"),
+                ("tmp.py", "0007_automation.py"),
+            ],
+            "0007_automation.py is number 6",
+        ),
+    ],
+)
+def test_files_numbered_out_of_chain_order_are_found(
+    versions_copy: Path, renames: list[tuple[str, str]], wrong: str
+) -> None:
     versions = versions_copy / "versions"
     for old, new in renames:
         (versions / old).rename(versions / new)
@@ -82,7 +94,8 @@ def test_a_second_head_is_found(versions_copy: Path) -> None:
     versions = versions_copy / "versions"
     (versions / "0009_branch.py").write_text(
         "revision = '0009_branch'\ndown_revision = '0007_idempotency_expiry'\nbranch_labels = None\n"
-        "depends_on = None\n\n\ndef upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n")
+        "depends_on = None\n\n\ndef upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
     problems = chain_problems(versions_copy)
     assert any(p.startswith("2 heads") for p in problems), problems
 
@@ -95,6 +108,7 @@ def test_a_revision_id_other_than_the_file_name_is_found(versions_copy: Path) ->
 
 
 # ---------------------------------------------------------------- the models and the migrated schema
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def empty_database(request: Any, tmp_path: Path) -> str:
@@ -124,44 +138,60 @@ async def test_an_empty_database_upgraded_to_head_matches_the_models(empty_datab
 
 
 BOTH = ("sqlite", "postgresql")
-DRIFT = [   # a schema unlike the models (as if a model changed without its migration), what check reports
+DRIFT = [  # a schema unlike the models (as if a model changed without its migration), what check reports
     (BOTH, "ALTER TABLE invitations DROP COLUMN declined_at", r"'add_column'.*'declined_at'"),
     (BOTH, "DROP INDEX idempotency_created_at", r"'add_index'.*idempotency_created_at"),
     # SQLite changes a column's type or default only by rebuilding its table
-    (("postgresql",), "ALTER TABLE invitations ALTER COLUMN declined_at TYPE timestamp without time zone",
-     r"'modify_type'.*'declined_at'.*TIMESTAMP\(\), UTCDateTime\(timezone=True\)"),
+    (
+        ("postgresql",),
+        "ALTER TABLE invitations ALTER COLUMN declined_at TYPE timestamp without time zone",
+        r"'modify_type'.*'declined_at'.*TIMESTAMP\(\), UTCDateTime\(timezone=True\)",
+    ),
     (("postgresql",), "ALTER TABLE users ALTER COLUMN name TYPE varchar(60)", r"'modify_type'.*'name'"),
     (("postgresql",), "ALTER TABLE files ALTER COLUMN source DROP DEFAULT", r"'modify_default'.*'source'"),
 ]
 
 
-@pytest.mark.parametrize(("empty_database", "drift", "reported"),
-                         [(dialect, drift, reported) for dialects, drift, reported in DRIFT for dialect in dialects],
-                         indirect=["empty_database"])
-async def test_the_check_finds_a_schema_unlike_the_models(empty_database: str, drift: str, reported: str) -> None:
+@pytest.mark.parametrize(
+    ("empty_database", "drift", "reported"),
+    [(dialect, drift, reported) for dialects, drift, reported in DRIFT for dialect in dialects],
+    indirect=["empty_database"],
+)
+async def test_the_check_finds_a_schema_unlike_the_models(
+    empty_database: str, drift: str, reported: str
+) -> None:
     """The comparison is not switched off anywhere: columns, indexes, types (UTCDateTime too), defaults."""
     with pytest.raises(AutogenerateDiffsDetected, match=reported):
         await _check(empty_database, drift)
 
 
 @pytest.mark.parametrize(("in_db", "reported"), [("SET NULL", False), ("CASCADE", True), ("NO ACTION", True)])
-def test_sqlite_inline_foreign_key_options_are_read_from_sqlite_itself(tmp_path: Path, in_db: str,
-                                                                       reported: bool) -> None:
+def test_sqlite_inline_foreign_key_options_are_read_from_sqlite_itself(
+    tmp_path: Path, in_db: str, reported: bool
+) -> None:
     """SQLAlchemy does not reflect the ON DELETE of an inline REFERENCES (how 0002 adds events.video_file_id);
     env.py's hook drops that false difference only when SQLite's own record agrees with the model."""
     model = sa.MetaData()
     sa.Table("files", model, sa.Column("id", sa.Integer, primary_key=True))
-    sa.Table("events", model, sa.Column("id", sa.Integer, primary_key=True),
-             sa.Column("video_file_id", sa.Integer, sa.ForeignKey("files.id", ondelete="SET NULL")))
+    sa.Table(
+        "events",
+        model,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("video_file_id", sa.Integer, sa.ForeignKey("files.id", ondelete="SET NULL")),
+    )
     engine = sa.create_engine(f"sqlite:///{tmp_path}/fk.db")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE files (id INTEGER NOT NULL, PRIMARY KEY (id))")
         conn.exec_driver_sql("CREATE TABLE events (id INTEGER NOT NULL, PRIMARY KEY (id))")
-        conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN video_file_id INTEGER REFERENCES files (id) "
-                             f"ON DELETE {in_db}")
+        conn.exec_driver_sql(
+            f"ALTER TABLE events ADD COLUMN video_file_id INTEGER REFERENCES files (id) ON DELETE {in_db}"
+        )
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         script = produce_migrations(context, model)
-        assert [d[0] for d in script.upgrade_ops.as_diffs()] == ["remove_fk", "add_fk"]   # the reflection's gap
+        assert [d[0] for d in script.upgrade_ops.as_diffs()] == [
+            "remove_fk",
+            "add_fk",
+        ]  # the reflection's gap
         drop_unreflected_fk_options(context, None, [script])
     engine.dispose()
     diffs = script.upgrade_ops.as_diffs()

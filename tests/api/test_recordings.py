@@ -1,8 +1,9 @@
-"""Recordings through the real HTTP API on SQLite and PostgreSQL (R-REC-1, -2, -4, R-ROOM-14): start and stop a
-live event's recording with an aiortc publisher in the room, the list (newest first, paginated), one recording,
-publish (a public link serving the WebM) and unpublish, sending the link to the event's participants (en/ru
-mails through the outbox), trim at key frames, an on-demand event playing a recording, delete (frees the
-minutes and the storage), and who may do what."""
+"""Recordings through the real HTTP API on SQLite and PostgreSQL (R-REC-1, -2, -4, R-ROOM-14): start and
+stop a live event's recording with an aiortc publisher in the room, the list (newest first, paginated), one
+recording, publish (a public link serving the WebM) and unpublish, sending the link to the event's
+participants (en/ru mails through the outbox), trim at key frames, an on-demand event playing a recording,
+delete (frees the minutes and the storage), and who may do what."""
+
 from __future__ import annotations
 
 import asyncio
@@ -38,7 +39,11 @@ async def _record(api: Any, http: aiohttp.ClientSession, ev: dict, seconds: floa
         assert rec["status"] == "recording" and rec["fileId"] is None and rec["published"] is False
         await asyncio.sleep(seconds)
         stopped = await call(http, "POST", f"/api/v1/events/{ev['id']}/recording/stop", 200)
-        assert stopped["id"] == rec["id"] and stopped["status"] == "processing" and stopped["stopReason"] == "api"
+        assert (
+            stopped["id"] == rec["id"]
+            and stopped["status"] == "processing"
+            and stopped["stopReason"] == "api"
+        )
         await conn.close()
     return await _ready(http, rec["id"])
 
@@ -48,11 +53,18 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
     participants by e-mail in the event's language, trims it, and deletes it (its space comes back)."""
     http, _ = await signup(api)
     await paid(http, "live")
-    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Запуск", "language": "ru"})
+    ev = await call(
+        http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Запуск", "language": "ru"}
+    )
     # two participants entered through the event's public join: they get the recording's link
     for name, addr in (("Vera", "vera@example.test"), ("Ivan", "ivan@example.test")):
-        await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200,
-                   json={"name": name, "email": addr})
+        await call(
+            api.client(),
+            "POST",
+            f"/api/v1/public/events/{ev['roomId']}/join",
+            200,
+            json={"name": name, "email": addr},
+        )
     err = await call(http, "POST", f"/api/v1/events/{ev['id']}/recording/stop", 409)
     assert err["error"]["code"] == "not_recording"
     rec = await _record(api, http, ev, 3)
@@ -61,7 +73,7 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
 
     second = await _record(api, http, ev, 1.5)
     page = await call(http, "GET", "/api/v1/recordings?limit=1", 200)
-    assert page["total"] == 2 and [r["id"] for r in page["items"]] == [second["id"]]          # newest first
+    assert page["total"] == 2 and [r["id"] for r in page["items"]] == [second["id"]]  # newest first
     page = await call(http, "GET", "/api/v1/recordings?limit=1&offset=1", 200)
     assert [r["id"] for r in page["items"]] == [rec["id"]]
     assert abs(page["usedMinutes"] - (rec["duration"] + second["duration"]) / 60) < 0.01
@@ -76,7 +88,7 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
     async with anon.get(path) as r:
         assert r.status == 200 and r.headers["Content-Type"] == "video/webm"
         body = await r.read()
-        assert len(body) == rec["size"] and body[:4] == b"\x1a\x45\xdf\xa3"          # an EBML header
+        assert len(body) == rec["size"] and body[:4] == b"\x1a\x45\xdf\xa3"  # an EBML header
     async with anon.get(path, headers={"Range": "bytes=0-99"}) as r:
         assert r.status == 206 and len(await r.read()) == 100
 
@@ -92,7 +104,9 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
 
     # trim: a new recording cut at key frames, remuxed (the original stays)
     await call(http, "POST", f"/api/v1/recordings/{rec['id']}/trim", 400, json={"start": 2, "end": 1})
-    cut = await call(http, "POST", f"/api/v1/recordings/{rec['id']}/trim", 201, json={"start": 0.5, "end": 2.0})
+    cut = await call(
+        http, "POST", f"/api/v1/recordings/{rec['id']}/trim", 201, json={"start": 0.5, "end": 2.0}
+    )
     assert cut["id"] != rec["id"] and cut["fileId"] != rec["fileId"] and cut["status"] == "ready"
     assert 0.5 <= cut["duration"] <= 2.1 and cut["stopReason"] == "trim", cut
     async with http.get(f"/api/v1/files/{cut['fileId']}/content") as r:
@@ -103,10 +117,20 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
         assert frames and (frames[0].width, frames[0].height) == (320, 240)
 
     # an on-demand event plays a recording from the library (R-ROOM-4, R-AUTO-2)
-    od = await call(http, "POST", "/api/v1/events", 201, json={"kind": "on_demand", "name": "Replay",
-                                                                "videoFileId": rec["fileId"]})
-    watch = await call(api.client(), "POST", f"/api/v1/public/events/{od['roomId']}/join", 200,
-                       json={"name": "W", "email": "w@example.test"})
+    od = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={"kind": "on_demand", "name": "Replay", "videoFileId": rec["fileId"]},
+    )
+    watch = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{od['roomId']}/join",
+        200,
+        json={"name": "W", "email": "w@example.test"},
+    )
     assert watch["playback"]["source"] == "recording" and watch["playback"]["contentType"] == "video/webm"
 
     # delete: the recording and its file go, and so do their minutes and bytes
@@ -125,9 +149,9 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
 
 
 async def test_who_may_record_and_see_recordings(api):
-    """Only the event's account starts, stops, lists and deletes its recordings; in the room only the host starts
-    one (attendees and presenters are refused); an ad-hoc room (no event, no library) cannot be recorded; an
-    event that is not live cannot be recorded."""
+    """Only the event's account starts, stops, lists and deletes its recordings; in the room only the host
+    starts one (attendees and presenters are refused); an ad-hoc room (no event, no library) cannot be
+    recorded; an event that is not live cannot be recorded."""
     http, _ = await signup(api)
     await paid(http, "live")
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Mine"})
@@ -140,12 +164,14 @@ async def test_who_may_record_and_see_recordings(api):
 
     async with aiohttp.ClientSession() as session:
         for role in ("attendee", "presenter"):
-            sig = await join_only(session, api.base_url, tokens.issue(api.settings.secret, ev["roomId"], role, role,
-                                                                      role))
+            sig = await join_only(
+                session, api.base_url, tokens.issue(api.settings.secret, ev["roomId"], role, role, role)
+            )
             r = await sig.call("host", action="startRecording")
             assert r["error"]["code"] == "forbidden", r
-        adhoc = await join_only(session, api.base_url, tokens.issue(api.settings.secret, "adhoc-room", "host", "h",
-                                                                    "h"))
+        adhoc = await join_only(
+            session, api.base_url, tokens.issue(api.settings.secret, "adhoc-room", "host", "h", "h")
+        )
         r = await adhoc.call("host", action="startRecording")
         assert r["error"]["code"] == "not_an_event", r
 

@@ -1,6 +1,8 @@
-"""Files uploaded straight into an event's room (R-FILE-2: at most 50 MB; the library keeps 500 MB), through the
-real tus endpoint of the real server on SQLite and PostgreSQL: who may upload (the host and presenters with their
-join tokens, the organiser), the room's file list and downloads, and the account's quota (R-FILE-1, R-FILE-3)."""
+"""Files uploaded straight into an event's room (R-FILE-2: at most 50 MB; the library keeps 500 MB),
+through the real tus endpoint of the real server on SQLite and PostgreSQL: who may upload (the host and
+presenters with their join tokens, the organiser), the room's file list and downloads, and the account's
+quota (R-FILE-1, R-FILE-3)."""
+
 from __future__ import annotations
 
 import base64
@@ -19,11 +21,13 @@ def _meta(**kw: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in kw.items())
 
 
-async def _create(http: aiohttp.ClientSession, path: str, name: str, length: int, status: int = 201,
-                  **meta: str) -> str | dict:
+async def _create(
+    http: aiohttp.ClientSession, path: str, name: str, length: int, status: int = 201, **meta: str
+) -> str | dict:
     """POST a tus creation; the Location on 201, else the JSON error body (checked for the error shape)."""
-    async with http.post(path, headers={**TUS, "Upload-Length": str(length),
-                                        "Upload-Metadata": _meta(filename=name, **meta)}) as r:
+    async with http.post(
+        path, headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": _meta(filename=name, **meta)}
+    ) as r:
         body = await r.read()
         assert r.status == status, (r.status, body)
         if status == 201:
@@ -51,13 +55,23 @@ async def _join(api: Served, room_id: str, **body: str) -> aiohttp.ClientSession
 
 
 async def _host(api: Served, ev: dict) -> aiohttp.ClientSession:
-    return await _join(api, ev["roomId"], name="Hanna Host", email="host@example.test",
-                       hostKey=ev["hostUrl"].split("host=")[1])
+    return await _join(
+        api,
+        ev["roomId"],
+        name="Hanna Host",
+        email="host@example.test",
+        hostKey=ev["hostUrl"].split("host=")[1],
+    )
 
 
 async def _presenter(api: Served, http: aiohttp.ClientSession, ev: dict, email: str) -> aiohttp.ClientSession:
-    inv = await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201,
-                     json={"emails": [email], "role": "presenter"})
+    inv = await call(
+        http,
+        "POST",
+        f"/api/v1/events/{ev['id']}/invitations",
+        201,
+        json={"emails": [email], "role": "presenter"},
+    )
     return await _join(api, ev["roomId"], token=inv["items"][0]["token"], email=email)
 
 
@@ -68,11 +82,14 @@ def _chunks(total: int, seed: bytes, size: int = 256 * 1024):
     async def gen():
         sent, i = 0, 0
         while sent < total:
-            block = (hashlib.sha256(seed + i.to_bytes(8, "big")).digest() * (size // 32))[:min(size, total - sent)]
+            block = (hashlib.sha256(seed + i.to_bytes(8, "big")).digest() * (size // 32))[
+                : min(size, total - sent)
+            ]
             h.update(block)
             sent += len(block)
             i += 1
             yield block
+
     return gen(), h
 
 
@@ -87,9 +104,9 @@ async def _sha256_of(http: aiohttp.ClientSession, url: str) -> tuple[str, int]:
 
 
 async def test_room_upload_is_50_mb_exactly_and_the_library_500_mb(api):
-    """R-FILE-2 at the exact boundaries: 50 MB is accepted into a room (uploaded, listed, downloaded byte for
-    byte), 50 MB + 1 is refused whatever the client's metadata says; 500 MB + 1 is refused in the library with an
-    error that names the limit, 500 MB is accepted there."""
+    """R-FILE-2 at the exact boundaries: 50 MB is accepted into a room (uploaded, listed, downloaded byte
+    for byte), 50 MB + 1 is refused whatever the client's metadata says; 500 MB + 1 is refused in the
+    library with an error that names the limit, 500 MB is accepted there."""
     http, me = await signup(api)
     ev = await _event(api, http)
     host = await _host(api, ev)
@@ -115,15 +132,19 @@ async def test_room_upload_is_50_mb_exactly_and_the_library_500_mb(api):
     assert await _sha256_of(host, f["url"]) == (digest.hexdigest(), 50 * MB)
     # the same file is in the organiser's library, bound to the event, counted against the quota (R-FILE-1)
     library = await call(http, "GET", "/api/v1/files", 200)
-    assert [(x["id"], x["eventId"], x["status"]) for x in library["items"]] == [(f["id"], ev["id"], "complete")]
+    assert [(x["id"], x["eventId"], x["status"]) for x in library["items"]] == [
+        (f["id"], ev["id"], "complete")
+    ]
     assert library["usedBytes"] == 50 * MB and library["quotaBytes"] == 500 * MB
     assert await _sha256_of(http, f"/api/v1/files/{f['id']}/content") == (digest.hexdigest(), 50 * MB)
 
     # the library: 500 MB + 1 refused with a JSON error naming the limit (only the declared length is sent)
     err = await _create(http, "/api/v1/uploads", "film.mp4", 500 * MB + 1, 413)
     assert err["code"] == "file_too_large"
-    assert err["message"] == ("film.mp4 is 500.0 MB (524288001 bytes); one file uploaded to the file library may "
-                              "be at most 500 MB (524288000 bytes)")
+    assert err["message"] == (
+        "film.mp4 is 500.0 MB (524288001 bytes); one file uploaded to the file library may "
+        "be at most 500 MB (524288000 bytes)"
+    )
     # 500 MB exactly is accepted (with 450 MB left the upload may overshoot, R-FILE-3), then abandoned
     big = await _create(http, "/api/v1/uploads", "film.mp4", 500 * MB)
     async with http.delete(big, headers=TUS) as r:
@@ -147,14 +168,17 @@ async def test_who_may_upload_into_a_room_list_and_download(api):
         assert await _patch(client, location, 0, f"{who[:5]:<5}!".encode()) == 6
     files = await call(attendee, "GET", listing, 200)
     assert [(f["name"], f["uploadedBy"]) for f in files["items"]] == [
-        ("organiser.pdf", "organiser"), ("presenter.pdf", "presenter"), ("host.pdf", "host")]
+        ("organiser.pdf", "organiser"),
+        ("presenter.pdf", "presenter"),
+        ("host.pdf", "host"),
+    ]
     async with attendee.get(files["items"][1]["url"]) as r:
         assert r.status == 200 and await r.read() == b"prese!"
 
     err = await _create(attendee, uploads, "mine.pdf", 1, 403)
     assert err["code"] == "forbidden" and "host and presenters" in err["message"]
 
-    other, _ = await signup(api)                       # another account and its own event's host
+    other, _ = await signup(api)  # another account and its own event's host
     other_ev = await _event(api, other, "Elsewhere")
     other_host = await _host(api, other_ev)
     for client in (other, other_host):
@@ -162,8 +186,9 @@ async def test_who_may_upload_into_a_room_list_and_download(api):
         assert (await call(client, "GET", listing, 403))["error"]["code"] == "forbidden"
         await call(client, "GET", f"{listing}/{files['items'][0]['id']}/content", 403)
     # a file of this room is not reached through another room, even with that room's own valid token
-    await call(other_host, "GET", f"/api/v1/rooms/{other_ev['roomId']}/files/{files['items'][0]['id']}/content",
-               404)
+    await call(
+        other_host, "GET", f"/api/v1/rooms/{other_ev['roomId']}/files/{files['items'][0]['id']}/content", 404
+    )
     async with aiohttp.ClientSession(base_url=api.base_url) as anonymous:
         assert (await _create(anonymous, uploads, "x.pdf", 1, 401))["code"] == "unauthorized"
         await call(anonymous, "GET", listing, 401)
@@ -191,9 +216,9 @@ async def test_who_may_upload_into_a_room_list_and_download(api):
 
 
 async def test_room_files_count_against_the_quota_and_live_in_the_library(api):
-    """R-FILE-1 / R-FILE-3: a room upload takes the account's space like any other (refused once the storage is
-    full); deleting the file in the library takes it out of the room; deleting the event leaves it in the
-    library. A finished event's room takes no more files."""
+    """R-FILE-1 / R-FILE-3: a room upload takes the account's space like any other (refused once the
+    storage is full); deleting the file in the library takes it out of the room; deleting the event leaves
+    it in the library. A finished event's room takes no more files."""
     http, me = await signup(api)
     ev = await _event(api, http)
     uploads, listing = f"/api/v1/rooms/{ev['roomId']}/uploads", f"/api/v1/rooms/{ev['roomId']}/files"
@@ -205,7 +230,7 @@ async def test_room_files_count_against_the_quota_and_live_in_the_library(api):
     assert (await call(http, "GET", "/api/v1/files", 200))["usedBytes"] == 500 * MB
     err = await _create(host, uploads, "b.pdf", 1, 403)
     assert err["code"] == "quota_full" and "delete files" in err["message"]
-    async with http.delete(reserve, headers=TUS) as r:                  # abandoning it frees the space
+    async with http.delete(reserve, headers=TUS) as r:  # abandoning it frees the space
         assert r.status == 204
     second = await _create(host, uploads, "b.pdf", 2)
     await _patch(host, second, 0, b"de")
@@ -227,9 +252,9 @@ async def test_room_files_count_against_the_quota_and_live_in_the_library(api):
     assert err["code"] == "ended"
     on_demand = await call(http, "POST", "/api/v1/events", 201, json={"kind": "on_demand", "name": "Replay"})
     err = await _create(http, f"/api/v1/rooms/{on_demand['roomId']}/uploads", "clip.mp4", 1, 409)
-    assert "on-demand" in err["message"]                                # it has no room: its video is a library file
+    assert "on-demand" in err["message"]  # it has no room: its video is a library file
     over = await call(http, "GET", f"/api/v1/rooms/{pop_up['roomId']}/files", 200)
-    assert [f["name"] for f in over["items"]] == ["early.pdf"]          # its files are still listed
+    assert [f["name"] for f in over["items"]] == ["early.pdf"]  # its files are still listed
     await call(http, "DELETE", f"/api/v1/files/{over['items'][0]['id']}", 204)
 
     await call(http, "DELETE", f"/api/v1/events/{ev['id']}", 204)

@@ -5,6 +5,7 @@ Left out: the two SDP operations (schemathesis has no application/sdp serializer
 fuzz tests), and the two that would end the run's own credentials (revoking its API key, signing out).
 SCHEMATHESIS_EXAMPLES and SCHEMATHESIS_SEED change the depth and the seed (a fixed seed keeps CI repeatable).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ SKIPPED_OPS = ("whipCreate", "whepCreate", "delete_api_key", "logout")
 
 
 def _post(url: str, body: dict, headers: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read()), dict(r.headers)
 
@@ -46,23 +51,45 @@ def served(request, tmp_path):
         yield base, log
 
 
-@pytest.mark.timeout(1000)    # the run itself may take up to 900 s; pytest's default is 300
+@pytest.mark.timeout(1000)  # the run itself may take up to 900 s; pytest's default is 300
 def test_no_server_errors(served, tmp_path):
     base, log = served
-    _, headers = _post(base + "/api/v1/signup", {"name": "Fuzz", "email": "fuzz@example.test",
-                                                 "password": "correct horse battery"})
+    _, headers = _post(
+        base + "/api/v1/signup",
+        {"name": "Fuzz", "email": "fuzz@example.test", "password": "correct horse battery"},
+    )
     cookie = headers["Set-Cookie"].split(";")[0]
     key, _ = _post(base + "/api/v1/api-keys", {"name": "schemathesis"}, {"Cookie": cookie})
-    _post(base + "/api/v1/events", {"kind": "permanent", "name": "Seed"}, {"Authorization": f"Bearer {key['key']}"})
+    _post(
+        base + "/api/v1/events",
+        {"kind": "permanent", "name": "Seed"},
+        {"Authorization": f"Bearer {key['key']}"},
+    )
     exe = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
-    cmd = [exe, "run", base + "/openapi.json", "--checks", "not_a_server_error", "--no-color",
-           "-H", f"Authorization: Bearer {key['key']}", "--request-timeout", "30",
-           "-n", os.environ.get("SCHEMATHESIS_EXAMPLES", "30"), "--seed", os.environ.get("SCHEMATHESIS_SEED", "1")]
+    cmd = [
+        exe,
+        "run",
+        base + "/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--no-color",
+        "-H",
+        f"Authorization: Bearer {key['key']}",
+        "--request-timeout",
+        "30",
+        "-n",
+        os.environ.get("SCHEMATHESIS_EXAMPLES", "30"),
+        "--seed",
+        os.environ.get("SCHEMATHESIS_SEED", "1"),
+    ]
     for op in SKIPPED_OPS:
         cmd += ["--exclude-operation-id", op]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    refused = run.stdout.split("401 Unauthorized", 1)[1].split("\n\n", 1)[0] if "401 Unauthorized" in run.stdout \
+    refused = (
+        run.stdout.split("401 Unauthorized", 1)[1].split("\n\n", 1)[0]
+        if "401 Unauthorized" in run.stdout
         else ""
-    assert "GET /api/v1/me" not in refused, "the run's API key did not work: " + refused   # it tested for real
+    )
+    assert "GET /api/v1/me" not in refused, "the run's API key did not work: " + refused  # it tested for real
     assert "Internal Server Error" not in log.read_text()

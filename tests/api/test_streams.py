@@ -1,7 +1,8 @@
-"""The live-streaming API (R-REC-6, R-API-2) on SQLite and PostgreSQL: bad targets get a precise 400 and start
-nothing, only a live event's room streams, a service that refuses the connection ends the stream as failed
-(webhook stream.stopped with the reason, never the key), and nobody streams another account's event. The stream
-itself, through a real RTMP server, is tests/e2e/test_streaming.py."""
+"""The live-streaming API (R-REC-6, R-API-2) on SQLite and PostgreSQL: bad targets get a precise 400 and
+start nothing, only a live event's room streams, a service that refuses the connection ends the stream as
+failed (webhook stream.stopped with the reason, never the key), and nobody streams another account's event.
+The stream itself, through a real RTMP server, is tests/e2e/test_streaming.py."""
+
 from __future__ import annotations
 
 import json
@@ -26,13 +27,21 @@ async def test_targets_are_checked_and_a_refused_connection_fails_the_stream(api
     async with hook_receiver(handle) as url:
         http, _ = await signup(api)
         await paid(http, "live")
-        await call(http, "POST", "/api/v1/webhooks", 201, json={"url": url,
-                                                                "events": ["stream.started", "stream.stopped"]})
+        await call(
+            http,
+            "POST",
+            "/api/v1/webhooks",
+            201,
+            json={"url": url, "events": ["stream.started", "stream.stopped"]},
+        )
         ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Launch"})
         path = f"/api/v1/events/{ev['id']}/stream"
         for body, words in [
-            ({}, "url"), ({"url": "http://example.com/live/x"}, "rtmp://"), ({"url": "rtmp://h/live"}, "application"),
-            ({"url": "rtmp://h/live", "key": "has space"}, "without spaces"), ({"url": "rtmp://h/live", "x": 1}, "x"),
+            ({}, "url"),
+            ({"url": "http://example.com/live/x"}, "rtmp://"),
+            ({"url": "rtmp://h/live"}, "application"),
+            ({"url": "rtmp://h/live", "key": "has space"}, "without spaces"),
+            ({"url": "rtmp://h/live", "x": 1}, "x"),
         ]:
             err = await call(http, "POST", path, 400, json=body)
             assert words in json.dumps(err), (body, err)
@@ -41,11 +50,12 @@ async def test_targets_are_checked_and_a_refused_connection_fails_the_stream(api
         room = api.app[keys.ROOMS].find(ev["roomId"])
         assert room is not None and not room.settings.streaming
 
-        closed = free_port()                       # nothing listens there: the service refuses
+        closed = free_port()  # nothing listens there: the service refuses
         s = await call(http, "POST", path, 201, json={"url": f"rtmp://127.0.0.1:{closed}/live", "key": KEY})
         assert s["status"] in ("connecting", "failed") and KEY not in json.dumps(s)
-        await call(http, "POST", path, 409, json={"url": f"rtmp://127.0.0.1:{closed}/live", "key": KEY}) \
-            if room.settings.streaming else None
+        await call(
+            http, "POST", path, 409, json={"url": f"rtmp://127.0.0.1:{closed}/live", "key": KEY}
+        ) if room.settings.streaming else None
         assert await wait_for(lambda: len(got) == 2, 20), got
         assert await wait_for(lambda: not room.settings.streaming, 5)
         await call(http, "GET", path, 404)
@@ -56,10 +66,20 @@ async def test_targets_are_checked_and_a_refused_connection_fails_the_stream(api
         assert all(KEY.encode() not in b for b in got)
 
         # a planned event is not live: nothing to stream yet
-        planned = await call(http, "POST", "/api/v1/events", 201, json={
-            "kind": "scheduled", "name": "Later", "startsAt": "2099-01-01T10:00:00Z"})
-        err = await call(http, "POST", f"/api/v1/events/{planned['id']}/stream", 409,
-                         json={"url": "rtmp://127.0.0.1/live", "key": KEY})
+        planned = await call(
+            http,
+            "POST",
+            "/api/v1/events",
+            201,
+            json={"kind": "scheduled", "name": "Later", "startsAt": "2099-01-01T10:00:00Z"},
+        )
+        err = await call(
+            http,
+            "POST",
+            f"/api/v1/events/{planned['id']}/stream",
+            409,
+            json={"url": "rtmp://127.0.0.1/live", "key": KEY},
+        )
         assert err["error"]["code"] == "not_live", err
 
         # another account cannot stream (or see) this one's event

@@ -1,9 +1,10 @@
-"""Paid webinars through the real HTTP API, on SQLite and PostgreSQL, with the real SMTP server (aiosmtpd) and a
-real webhook receiver that checks each delivery's HMAC signature: the payment provider (R-BILL-10), ordering a
-ticket, hand confirmation (the ticket e-mail with a join button and token, joining with it) and rejection
-(a notice, payment.refused), the provider's signed callbacks (success, failure, bad signature, replay),
-re-sending a lost ticket, the notice of a cancelled event (refunds not automatic: R-BILL-10, R-BILL-6), the
-trial (R-ACC-1) and who may do what (R-ACC-2, -3, -4, -5)."""
+"""Paid webinars through the real HTTP API, on SQLite and PostgreSQL, with the real SMTP server (aiosmtpd)
+and a real webhook receiver that checks each delivery's HMAC signature: the payment provider (R-BILL-10),
+ordering a ticket, hand confirmation (the ticket e-mail with a join button and token, joining with it) and
+rejection (a notice, payment.refused), the provider's signed callbacks (success, failure, bad signature,
+replay), re-sending a lost ticket, the notice of a cancelled event (refunds not automatic: R-BILL-10,
+R-BILL-6), the trial (R-ACC-1) and who may do what (R-ACC-2, -3, -4, -5)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,9 +30,10 @@ MANUAL = {"kind": "manual", "instructions": "Bank transfer to IBAN DE02 1203 000
 
 # ---------------------------------------------------------------- helpers
 
+
 class Hooks:
-    """A real webhook endpoint: keeps every delivery whose signature verifies under the secret (and counts those
-    that do not, which must stay zero)."""
+    """A real webhook endpoint: keeps every delivery whose signature verifies under the secret (and counts
+    those that do not, which must stay zero)."""
 
     def __init__(self) -> None:
         self.secret, self.got, self.bad, self.url = "", [], 0, ""
@@ -64,8 +66,13 @@ async def hooks():
 
 
 async def subscribe(http, hooks: Hooks) -> None:
-    hook = await call(http, "POST", "/api/v1/webhooks", 201, json={
-        "url": hooks.url, "events": ["payment.succeeded", "payment.failed", "payment.refused"]})
+    hook = await call(
+        http,
+        "POST",
+        "/api/v1/webhooks",
+        201,
+        json={"url": hooks.url, "events": ["payment.succeeded", "payment.failed", "payment.refused"]},
+    )
     hooks.secret = hook["secret"]
 
 
@@ -74,15 +81,31 @@ async def organiser(api, provider: dict | None = None, **event):
     http, me = await signup(api)
     await paid(http, "mywebinars")
     linked = await call(http, "PUT", "/api/v1/payment-provider", 200, json=provider or MANUAL)
-    ev = await call(http, "POST", "/api/v1/events", 201, json={
-        "kind": "permanent", "name": "Masterclass", "access": "paid", "ticketPrice": "25",
-        "ticketCurrency": "USD", **event})
+    ev = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={
+            "kind": "permanent",
+            "name": "Masterclass",
+            "access": "paid",
+            "ticketPrice": "25",
+            "ticketCurrency": "USD",
+            **event,
+        },
+    )
     return http, ev, linked
 
 
 async def order(api, ev: dict, email: str, status: int = 201, **extra) -> dict:
-    return await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/tickets", status,
-                      json={"name": email.split("@")[0].title(), "email": email, **extra})
+    return await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/tickets",
+        status,
+        json={"name": email.split("@")[0].title(), "email": email, **extra},
+    )
 
 
 async def payers(http, ev: dict, query: str = "") -> dict:
@@ -97,8 +120,12 @@ async def queued(api, addr: str) -> list[str]:
 
 async def deliveries(api, kind: str) -> int:
     async with api.app[keys.DB].read() as s:
-        return int(await s.scalar(select(func.count()).select_from(WebhookDelivery)
-                                  .where(WebhookDelivery.event_type == kind)) or 0)
+        return int(
+            await s.scalar(
+                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.event_type == kind)
+            )
+            or 0
+        )
 
 
 def signed(secret: str, payload: dict) -> tuple[bytes, dict[str, str]]:
@@ -108,11 +135,18 @@ def signed(secret: str, payload: dict) -> tuple[bytes, dict[str, str]]:
 
 
 async def post_callback(api, provider_id: int, body: bytes, headers: dict[str, str], status: int) -> dict:
-    return await call(api.client(), "POST", f"/api/v1/public/payment-callbacks/{provider_id}", status, data=body,
-                      headers=headers)
+    return await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/payment-callbacks/{provider_id}",
+        status,
+        data=body,
+        headers=headers,
+    )
 
 
 # ---------------------------------------------------------------- the provider
+
 
 async def test_a_paid_event_needs_a_linked_provider_and_the_trial_has_none(api):
     """R-BILL-10: paid events are published and sell tickets only with a linked provider; R-ACC-1: none on the
@@ -122,20 +156,39 @@ async def test_a_paid_event_needs_a_linked_provider_and_the_trial_has_none(api):
     assert "trial" in err["error"]["message"]
     await paid(http, "mywebinars")
     await call(http, "GET", "/api/v1/payment-provider", 404)
-    paid_event = {"kind": "permanent", "name": "Paid", "access": "paid", "ticketPrice": "10", "ticketCurrency": "EUR"}
+    paid_event = {
+        "kind": "permanent",
+        "name": "Paid",
+        "access": "paid",
+        "ticketPrice": "10",
+        "ticketCurrency": "EUR",
+    }
     err = await call(http, "POST", "/api/v1/events", 409, json=paid_event)
-    assert err["error"]["code"] == "payment_provider_required" and "payment-provider" in err["error"]["message"]
+    assert (
+        err["error"]["code"] == "payment_provider_required" and "payment-provider" in err["error"]["message"]
+    )
     free = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Free"})
-    err = await call(http, "PATCH", f"/api/v1/events/{free['id']}", 409, json={"access": "paid", "ticketPrice": "10",
-                                                                                "ticketCurrency": "EUR"})
+    err = await call(
+        http,
+        "PATCH",
+        f"/api/v1/events/{free['id']}",
+        409,
+        json={"access": "paid", "ticketPrice": "10", "ticketCurrency": "EUR"},
+    )
     assert err["error"]["code"] == "payment_provider_required"
     err = await call(http, "PUT", "/api/v1/payment-provider", 400, json={"kind": "manual"})
     assert "instructions" in err["error"]["message"]
     await call(http, "PUT", "/api/v1/payment-provider", 400, json={"kind": "paypal"})
     linked = await call(http, "PUT", "/api/v1/payment-provider", 200, json=MANUAL)
-    assert (linked["kind"], linked["signedCallbacks"], linked["callbackUrl"], linked["secret"]) == \
-        ("manual", False, None, None)
-    assert (await call(http, "GET", "/api/v1/payment-provider", 200))["config"]["instructions"] == MANUAL["instructions"]
+    assert (linked["kind"], linked["signedCallbacks"], linked["callbackUrl"], linked["secret"]) == (
+        "manual",
+        False,
+        None,
+        None,
+    )
+    assert (await call(http, "GET", "/api/v1/payment-provider", 200))["config"]["instructions"] == MANUAL[
+        "instructions"
+    ]
     ev = await call(http, "POST", "/api/v1/events", 201, json=paid_event)
     err = await call(http, "DELETE", "/api/v1/payment-provider", 409)
     assert "Paid" in err["error"]["message"]
@@ -154,15 +207,22 @@ async def test_an_event_without_a_provider_sells_nothing(api):
     err = await order(api, ev, "x@example.test", 409)
     assert err["error"]["code"] == "not_paid"
     _, pev, _ = await organiser(api)
-    await call(api.client(), "POST", f"/api/v1/public/events/{pev['roomId']}/tickets", 400,
-               json={"name": "X", "email": "x@example.test", "amount": "0.01"})
+    await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{pev['roomId']}/tickets",
+        400,
+        json={"name": "X", "email": "x@example.test", "amount": "0.01"},
+    )
 
 
 # ---------------------------------------------------------------- ordering and hand confirmation
 
+
 async def test_order_confirm_by_hand_ticket_email_and_join_with_the_token(api, hooks):
-    """R-BILL-10: the payer orders at the event's price (pending), the organiser sees the status and confirms by
-    hand; the payer gets the ticket e-mail (join button and token) and joins with it; payment.succeeded."""
+    """R-BILL-10: the payer orders at the event's price (pending), the organiser sees the status and
+    confirms by hand; the payer gets the ticket e-mail (join button and token) and joins with it;
+    payment.succeeded."""
     http, ev, _ = await organiser(api)
     await subscribe(http, hooks)
     public = await call(api.client(), "GET", f"/api/v1/public/events/{ev['roomId']}", 200)
@@ -181,13 +241,22 @@ async def test_order_confirm_by_hand_ticket_email_and_join_with_the_token(api, h
     err = await order(api, ev, "ANN@example.test", 409)
     assert err["error"]["code"] == "already_ordered"
     # no ticket yet: no entry
-    err = await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 403,
-                     json={"name": "Ann", "email": "ann@example.test"})
+    err = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        403,
+        json={"name": "Ann", "email": "ann@example.test"},
+    )
     assert err["error"]["code"] == "token_required"
     listed = await payers(http, ev)
     [row] = listed["items"]
-    assert (row["email"], row["status"], row["payerReference"], row["ticketSentCount"]) == \
-        ("ann@example.test", "pending", "my bank ref 77", 0)
+    assert (row["email"], row["status"], row["payerReference"], row["ticketSentCount"]) == (
+        "ann@example.test",
+        "pending",
+        "my bank ref 77",
+        0,
+    )
     done = await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{row['id']}/confirm", 200)
     assert (done["status"], done["decidedBy"], done["ticketSentCount"]) == ("paid", "organiser", 1)
     err = await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{row['id']}/confirm", 409)
@@ -199,19 +268,30 @@ async def test_order_confirm_by_hand_ticket_email_and_join_with_the_token(api, h
     assert f"Join: {link}" in text_of(ticket)
     page = ticket.get_body(preferencelist=("html",)).get_content()
     assert f'<a href="{link}"' in page and ">Join the event</a>" in page
-    joined = await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200,
-                        json={"email": "ann@example.test", "token": token})
+    joined = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        200,
+        json={"email": "ann@example.test", "token": token},
+    )
     grant = tokens.verify("test-secret", joined["token"])
     assert (grant.role, grant.room) == ("attendee", ev["roomId"])
     # the token is Ann's alone
-    await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 403,
-               json={"name": "Eve", "email": "eve@example.test", "token": token})
+    await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        403,
+        json={"name": "Eve", "email": "eve@example.test", "token": token},
+    )
     [hook] = await hooks.wait("payment.succeeded")
     assert hook["data"]["payment"]["email"] == "ann@example.test"
     assert (hook["data"]["payment"]["status"], hook["data"]["payment"]["amount"]) == ("paid", "25.00")
     assert hook["data"]["event"]["roomId"] == ev["roomId"]
     assert (await call(api.client(), "GET", f"/api/v1/public/tickets/{got['id']}?key={got['key']}", 200))[
-        "status"] == "paid"
+        "status"
+    ] == "paid"
     err = await order(api, ev, "ann@example.test", 409)
     assert "re-send" in err["error"]["message"]
 
@@ -238,18 +318,27 @@ async def test_rejection_sends_a_notice_and_payment_refused_also_for_a_paid_tick
     http, ev, _ = await organiser(api)
     await subscribe(http, hooks)
     bob = await order(api, ev, "bob@example.test")
-    out = await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{bob['id']}/reject", 200,
-                     json={"reason": "no transfer arrived"})
+    out = await call(
+        http,
+        "POST",
+        f"/api/v1/events/{ev['id']}/payments/{bob['id']}/reject",
+        200,
+        json={"reason": "no transfer arrived"},
+    )
     assert (out["status"], out["reason"]) == ("refused", "no transfer arrived")
     notice = (await api.mail.wait("bob@example.test", 2))[-1]
     assert notice["Subject"] == "Your ticket to Masterclass was not confirmed"
     assert "Reason: no transfer arrived" in text_of(notice) and "not made automatically" in text_of(notice)
     [hook] = await hooks.wait("payment.refused")
-    assert (hook["data"]["payment"]["email"], hook["data"]["previousStatus"]) == ("bob@example.test", "pending")
+    assert (hook["data"]["payment"]["email"], hook["data"]["previousStatus"]) == (
+        "bob@example.test",
+        "pending",
+    )
     await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{bob['id']}/confirm", 409)
     await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{bob['id']}/reject", 409, json={})
     assert (await call(api.client(), "GET", f"/api/v1/public/tickets/{bob['id']}?key={bob['key']}", 200))[
-        "reason"] == "no transfer arrived"
+        "reason"
+    ] == "no transfer arrived"
     # a paid ticket rejected afterwards: its token no longer opens the event
     cid = await order(api, ev, "cid@example.test")
     await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{cid['id']}/confirm", 200)
@@ -258,16 +347,24 @@ async def test_rejection_sends_a_notice_and_payment_refused_also_for_a_paid_tick
     await call(http, "POST", f"/api/v1/events/{ev['id']}/payments/{cid['id']}/reject", 200, json={})
     notice = (await api.mail.wait("cid@example.test", 3))[-1]
     assert "Reason" not in text_of(notice)
-    err = await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 403,
-                     json={"email": "cid@example.test", "token": token})
+    err = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        403,
+        json={"email": "cid@example.test", "token": token},
+    )
     assert err["error"]["code"] == "bad_token"
     hooks_refused = await hooks.wait("payment.refused", 2)
     assert hooks_refused[-1]["data"]["previousStatus"] == "paid"
     again = await order(api, ev, "bob@example.test")
     assert again["status"] == "pending" and again["id"] != bob["id"]
     statuses = {(r["email"], r["status"]) for r in (await payers(http, ev))["items"]}
-    assert statuses == {("bob@example.test", "refused"), ("bob@example.test", "pending"),
-                        ("cid@example.test", "refused")}
+    assert statuses == {
+        ("bob@example.test", "refused"),
+        ("bob@example.test", "pending"),
+        ("cid@example.test", "refused"),
+    }
     page = await payers(http, ev, "?status=refused&limit=1&offset=1")
     assert (page["total"], len(page["items"]), page["limit"], page["offset"]) == (2, 1, 1, 1)
     await call(http, "GET", f"/api/v1/events/{ev['id']}/payments?status=lost", 400)
@@ -293,8 +390,11 @@ async def test_lost_ticket_email_is_resent_with_the_same_token(api):
 
 # ---------------------------------------------------------------- provider callbacks
 
-GATEWAY = {"kind": "gateway", "checkoutUrl": "https://pay.example.test/checkout?ref={reference}&sum={amount}"
-                                             "&cur={currency}&notify={callback}"}
+GATEWAY = {
+    "kind": "gateway",
+    "checkoutUrl": "https://pay.example.test/checkout?ref={reference}&sum={amount}"
+    "&cur={currency}&notify={callback}",
+}
 
 
 async def test_signed_callbacks_success_failure_bad_signature_and_replay(api, hooks):
@@ -308,8 +408,10 @@ async def test_signed_callbacks_success_failure_bad_signature_and_replay(api, ho
     assert linked["callbackUrl"] == f"http://meet.example.test/api/v1/public/payment-callbacks/{pid}"
     assert "secret" not in await call(http, "GET", "/api/v1/payment-provider", 200)
     got = await order(api, ev, "eva@example.test")
-    assert got["payUrl"] == (f"https://pay.example.test/checkout?ref={got['reference']}&sum=25.00&cur=USD&notify="
-                             f"http%3A%2F%2Fmeet.example.test%2Fapi%2Fv1%2Fpublic%2Fpayment-callbacks%2F{pid}")
+    assert got["payUrl"] == (
+        f"https://pay.example.test/checkout?ref={got['reference']}&sum=25.00&cur=USD&notify="
+        f"http%3A%2F%2Fmeet.example.test%2Fapi%2Fv1%2Fpublic%2Fpayment-callbacks%2F{pid}"
+    )
     fail = {"paymentId": "pp-1", "reference": got["reference"], "status": "failed", "reason": "card declined"}
     body, headers = signed(secret, fail)
     # bad signatures: none, another key, another body, garbage
@@ -325,13 +427,20 @@ async def test_signed_callbacks_success_failure_bad_signature_and_replay(api, ho
     assert notice["Subject"] == "Your payment for Masterclass did not go through"
     assert "card declined" in text_of(notice) and f"/room/{ev['roomId']}" in text_of(notice)
     [failed] = await hooks.wait("payment.failed")
-    assert (failed["data"]["payment"]["providerPaymentId"], failed["data"]["payment"]["reason"]) == \
-        ("pp-1", "card declined")
+    assert (failed["data"]["payment"]["providerPaymentId"], failed["data"]["payment"]["reason"]) == (
+        "pp-1",
+        "card declined",
+    )
     replay = await post_callback(api, pid, body, headers, 200)
     assert (replay["replayed"], replay["applied"], replay["status"]) == (True, False, "failed")
     # the payer tries again at the provider: success, with a matching amount
-    bad_sum = {"paymentId": "pp-2", "reference": got["reference"], "status": "succeeded", "amount": "2.50",
-               "currency": "USD"}
+    bad_sum = {
+        "paymentId": "pp-2",
+        "reference": got["reference"],
+        "status": "succeeded",
+        "amount": "2.50",
+        "currency": "USD",
+    }
     err = await post_callback(api, pid, *signed(secret, bad_sum), 409)
     assert err["error"]["code"] == "amount_mismatch"
     ok = {**bad_sum, "amount": "25"}
@@ -339,11 +448,18 @@ async def test_signed_callbacks_success_failure_bad_signature_and_replay(api, ho
     assert (out["status"], out["applied"]) == ("paid", True)
     ticket = (await api.mail.wait("eva@example.test", 3))[-1]
     token = text_of(ticket).split("Your personal token: ")[1].split()[0]
-    await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200,
-               json={"email": "eva@example.test", "token": token})
+    await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        200,
+        json={"email": "eva@example.test", "token": token},
+    )
     [succeeded] = await hooks.wait("payment.succeeded")
-    assert (succeeded["data"]["payment"]["decidedBy"], succeeded["data"]["payment"]["providerPaymentId"]) == \
-        ("provider", "pp-2")
+    assert (succeeded["data"]["payment"]["decidedBy"], succeeded["data"]["payment"]["providerPaymentId"]) == (
+        "provider",
+        "pp-2",
+    )
     for _ in range(2):
         again = await post_callback(api, pid, *signed(secret, ok), 200)
         assert (again["replayed"], again["status"]) == (True, "paid")
@@ -359,8 +475,8 @@ async def test_signed_callbacks_success_failure_bad_signature_and_replay(api, ho
 
 
 async def test_own_secret_and_a_manual_provider_takes_no_callbacks(api):
-    """R-BILL-10: the organiser may give the provider's own signing secret; the manual provider is confirmed by
-    hand only."""
+    """R-BILL-10: the organiser may give the provider's own signing secret; the manual provider is
+    confirmed by hand only."""
     http, ev, linked = await organiser(api, {**GATEWAY, "secret": "whsec_organisers_own_secret"})
     assert linked["secret"] is None
     got = await order(api, ev, "fay@example.test")
@@ -379,27 +495,33 @@ async def test_a_hand_confirmation_racing_the_provider_settles_once(api, hooks):
     http, ev, linked = await organiser(api, GATEWAY)
     await subscribe(http, hooks)
     got = await order(api, ev, "gus@example.test")
-    body, headers = signed(linked["secret"], {"paymentId": "pp-9", "reference": got["reference"],
-                                              "status": "succeeded"})
+    body, headers = signed(
+        linked["secret"], {"paymentId": "pp-9", "reference": got["reference"], "status": "succeeded"}
+    )
 
     async def click():
         async with http.post(f"/api/v1/events/{ev['id']}/payments/{got['id']}/confirm") as r:
             return r.status
 
     async def provider():
-        async with api.client().post(f"/api/v1/public/payment-callbacks/{linked['id']}", data=body,
-                                     headers=headers) as r:
+        async with api.client().post(
+            f"/api/v1/public/payment-callbacks/{linked['id']}", data=body, headers=headers
+        ) as r:
             return r.status, await r.json()
+
     clicked, (status, answer) = await asyncio.gather(click(), provider())
     assert status == 200 and clicked in (200, 409)
     assert answer["applied"] is (clicked == 409)
     await hooks.wait("payment.succeeded")
-    assert await queued(api, "gus@example.test") == ["Your order for Masterclass: payment pending",
-                                                     "Your ticket: Masterclass"]
+    assert await queued(api, "gus@example.test") == [
+        "Your order for Masterclass: payment pending",
+        "Your ticket: Masterclass",
+    ]
     assert await deliveries(api, "payment.succeeded") == 1
 
 
 # ---------------------------------------------------------------- a cancelled event
+
 
 async def test_cancelling_a_paid_event_tells_the_payers_refunds_are_not_automatic(api):
     """R-BILL-10, R-BILL-6: deleting (cancelling) a paid event sends a notice to those who paid (no automatic
@@ -418,14 +540,19 @@ async def test_cancelling_a_paid_event_tells_the_payers_refunds_are_not_automati
     assert paid_one["reference"] in text_of(notice)
     notice = (await api.mail.wait("ida@example.test", 2))[-1]
     assert notice["Subject"] == "Cancelled: Masterclass" and "do not pay" in text_of(notice)
-    assert len(await queued(api, "jon@example.test")) == 2          # the order and the rejection; no more
+    assert len(await queued(api, "jon@example.test")) == 2  # the order and the rejection; no more
     rows = {r["email"]: r for r in (await call(http, "GET", "/api/v1/payments", 200))["items"]}
     assert {e: (r["status"], r["eventId"], r["eventName"]) for e, r in rows.items()} == {
-        "hal@example.test": ("paid", None, "Masterclass"), "ida@example.test": ("cancelled", None, "Masterclass"),
-        "jon@example.test": ("refused", None, "Masterclass")}
-    assert rows["hal@example.test"]["eventCancelledAt"] and rows["jon@example.test"]["eventCancelledAt"] is None
-    assert (await call(api.client(), "GET", f"/api/v1/public/tickets/{waiting['id']}?key={waiting['key']}",
-                       200))["status"] == "cancelled"
+        "hal@example.test": ("paid", None, "Masterclass"),
+        "ida@example.test": ("cancelled", None, "Masterclass"),
+        "jon@example.test": ("refused", None, "Masterclass"),
+    }
+    assert (
+        rows["hal@example.test"]["eventCancelledAt"] and rows["jon@example.test"]["eventCancelledAt"] is None
+    )
+    assert (
+        await call(api.client(), "GET", f"/api/v1/public/tickets/{waiting['id']}?key={waiting['key']}", 200)
+    )["status"] == "cancelled"
     await call(http, "GET", f"/api/v1/events/{ev['id']}/payments", 404)
 
 
@@ -444,6 +571,7 @@ async def test_a_paid_scheduled_event_that_never_ran_tells_its_payers(api):
 
 # ---------------------------------------------------------------- who may do what
 
+
 async def test_permissions_on_payments(api):
     """R-ACC-4, R-ACC-5: the provider is the account owner's integration (not an additional user's); R-ACC-2:
     payers of an event are managed by the event's account as its events are (the owner all, an additional user
@@ -451,7 +579,9 @@ async def test_permissions_on_payments(api):
     people = await _people(api)
     main, add, sub, guest = people["main"], people["additional"], people["sub"], people["attendee"]
     for method in ("GET", "PUT", "DELETE"):
-        err = await call(add, method, "/api/v1/payment-provider", 403, json=MANUAL if method == "PUT" else None)
+        err = await call(
+            add, method, "/api/v1/payment-provider", 403, json=MANUAL if method == "PUT" else None
+        )
         assert "main account" in err["error"]["message"]
         await call(guest, method, "/api/v1/payment-provider", 401, json=MANUAL if method == "PUT" else None)
     await call(main, "PUT", "/api/v1/payment-provider", 200, json=MANUAL)
@@ -463,19 +593,31 @@ async def test_permissions_on_payments(api):
     assert err["error"]["code"] == "payment_provider_required"
     await call(sub, "PUT", "/api/v1/payment-provider", 200, json=MANUAL)
     sub_ev = await call(sub, "POST", "/api/v1/events", 201, json={**event, "name": "Sub's"})
-    orders = {name: await order(api, ev, f"p-{name}@example.test")
-              for name, ev in (("main", main_ev), ("add", add_ev), ("sub", sub_ev))}
+    orders = {
+        name: await order(api, ev, f"p-{name}@example.test")
+        for name, ev in (("main", main_ev), ("add", add_ev), ("sub", sub_ev))
+    }
     other, _ = await signup(api)
 
     def ops(ev, pay):
         base = f"/api/v1/events/{ev['id']}/payments"
-        return [("GET", base, None), ("POST", f"{base}/{pay['id']}/confirm", None),
-                ("POST", f"{base}/{pay['id']}/resend", None), ("POST", f"{base}/{pay['id']}/reject", {})]
+        return [
+            ("GET", base, None),
+            ("POST", f"{base}/{pay['id']}/confirm", None),
+            ("POST", f"{base}/{pay['id']}/resend", None),
+            ("POST", f"{base}/{pay['id']}/reject", {}),
+        ]
+
     # nobody outside the event's visibility: another account, the sub-account for the main's, the additional
     # user for the main's event; attendees are not signed in at all
-    for who, ev, pay in ((other, main_ev, orders["main"]), (sub, main_ev, orders["main"]),
-                         (add, main_ev, orders["main"]), (main, sub_ev, orders["sub"]),
-                         (add, sub_ev, orders["sub"]), (other, add_ev, orders["add"])):
+    for who, ev, pay in (
+        (other, main_ev, orders["main"]),
+        (sub, main_ev, orders["main"]),
+        (add, main_ev, orders["main"]),
+        (main, sub_ev, orders["sub"]),
+        (add, sub_ev, orders["sub"]),
+        (other, add_ev, orders["add"]),
+    ):
         for method, path, body in ops(ev, pay):
             await call(who, method, path, 404, json=body)
     for method, path, body in ops(main_ev, orders["main"]):
@@ -488,9 +630,13 @@ async def test_permissions_on_payments(api):
     assert [r["status"] for r in (await payers(main, add_ev))["items"]] == ["paid"]
     await call(main, "POST", f"/api/v1/events/{main_ev['id']}/payments/{orders['main']['id']}/confirm", 200)
     await call(sub, "POST", f"/api/v1/events/{sub_ev['id']}/payments/{orders['sub']['id']}/confirm", 200)
-    assert {r["eventName"] for r in (await call(main, "GET", "/api/v1/payments", 200))["items"]} == \
-        {"Main's", "Additional's"}
-    assert [r["eventName"] for r in (await call(add, "GET", "/api/v1/payments", 200))["items"]] == ["Additional's"]
+    assert {r["eventName"] for r in (await call(main, "GET", "/api/v1/payments", 200))["items"]} == {
+        "Main's",
+        "Additional's",
+    }
+    assert [r["eventName"] for r in (await call(add, "GET", "/api/v1/payments", 200))["items"]] == [
+        "Additional's"
+    ]
     assert [r["eventName"] for r in (await call(sub, "GET", "/api/v1/payments", 200))["items"]] == ["Sub's"]
     # attendees: their own order with their own key, no other
     mine = orders["main"]

@@ -1,6 +1,8 @@
-"""Abandoned resumable uploads expire (issue 7 item 5, R-FILE-3): through the real tus API of the real server on
-SQLite and PostgreSQL, with a tiny upload_expiry. An upload without progress for that long is swept with its
-partial file, its reserved space is given back, and resuming it answers 410 Gone (tus expiration)."""
+"""Abandoned resumable uploads expire (issue 7 item 5, R-FILE-3): through the real tus API of the real
+server on SQLite and PostgreSQL, with a tiny upload_expiry. An upload without progress for that long is
+swept with its partial file, its reserved space is given back, and resuming it answers 410 Gone (tus
+expiration)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,15 +30,20 @@ def _meta(**kw: str) -> str:
 
 
 async def _create(http, name: str, length: int, status: int = 201):
-    async with http.post("/api/v1/uploads", headers={**TUS, "Upload-Length": str(length),
-                                                      "Upload-Metadata": _meta(filename=name)}) as r:
+    async with http.post(
+        "/api/v1/uploads",
+        headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": _meta(filename=name)},
+    ) as r:
         assert r.status == status, await r.text()
         return r.headers.get("Location"), r.headers.get("Upload-Expires"), (await r.read())
 
 
 async def _patch(http, location: str, offset: int, data: bytes):
-    async with http.patch(location, data=data, headers={**TUS, "Upload-Offset": str(offset),
-                                                        "Content-Type": "application/offset+octet-stream"}) as r:
+    async with http.patch(
+        location,
+        data=data,
+        headers={**TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+    ) as r:
         return r.status, r.headers.get("Upload-Expires"), await r.read()
 
 
@@ -58,10 +65,17 @@ async def test_an_abandoned_upload_expires_and_gives_its_space_back(api):
     http, me = await signup(api)
     async with http.options("/api/v1/uploads") as r:
         assert "expiration" in r.headers["Tus-Extension"].split(",")
-    async with api.app[keys.DB].tx() as s:                   # 1000 bytes left of the trial's 500 MB
-        s.add(LibraryFile(account_id=me["account"]["id"], name="old.mp4", size=500 * MB - 1000, status="complete",
-                          storage_key="seeded-old"))
-    location, expires, _ = await _create(http, "talk.webm", 5000)          # starts with space left: accepted
+    async with api.app[keys.DB].tx() as s:  # 1000 bytes left of the trial's 500 MB
+        s.add(
+            LibraryFile(
+                account_id=me["account"]["id"],
+                name="old.mp4",
+                size=500 * MB - 1000,
+                status="complete",
+                storage_key="seeded-old",
+            )
+        )
+    location, expires, _ = await _create(http, "talk.webm", 5000)  # starts with space left: accepted
     assert abs(email.utils.parsedate_to_datetime(expires).timestamp() - (time.time() + EXPIRY)) < 2.5
     status, expires, _ = await _patch(http, location, 0, b"x" * 1500)
     assert status == 204 and expires
@@ -69,12 +83,13 @@ async def test_an_abandoned_upload_expires_and_gives_its_space_back(api):
     async with http.head(location, headers=TUS) as r:
         assert r.status == 200 and r.headers["Upload-Offset"] == "1500" and r.headers["Upload-Expires"]
     files = await call(http, "GET", "/api/v1/files", 200)
-    assert files["usedBytes"] == 500 * MB + 4000                           # reserved at its declared length
-    _, _, body = await _create(http, "more.pdf", 10, 403)                  # the storage is full
+    assert files["usedBytes"] == 500 * MB + 4000  # reserved at its declared length
+    _, _, body = await _create(http, "more.pdf", 10, 403)  # the storage is full
     assert b"quota_full" in body
 
     async def swept() -> bool:
         return (await call(http, "GET", "/api/v1/files", 200))["usedBytes"] == 500 * MB - 1000
+
     await _until(swept)
     assert not _partial(api, location).exists()
     assert [f["name"] for f in (await call(http, "GET", "/api/v1/files", 200))["items"]] == ["old.mp4"]
@@ -82,10 +97,10 @@ async def test_an_abandoned_upload_expires_and_gives_its_space_back(api):
     assert status == 410 and b"upload_expired" in body
     async with http.head(location, headers=TUS) as r:
         assert r.status == 410 and "Upload-Offset" not in r.headers
-    other, _ = await signup(api)                                           # others still get 404
+    other, _ = await signup(api)  # others still get 404
     async with other.head(location, headers=TUS) as r:
         assert r.status == 404
-    location, _, _ = await _create(http, "more.pdf", 10)                    # the space is back
+    location, _, _ = await _create(http, "more.pdf", 10)  # the space is back
     assert (await _patch(http, location, 0, b"0123456789"))[0] == 204
 
 
@@ -94,14 +109,14 @@ async def test_an_upload_that_keeps_moving_does_not_expire(api):
     """Expiry counts from the last progress, not from the start: slow but steady uploads finish."""
     http, _ = await signup(api)
     location, _, _ = await _create(http, "slow.mp4", 600)
-    for i in range(6):                                      # 6 x 0.4 s = 2.4 s, longer than the expiry
+    for i in range(6):  # 6 x 0.4 s = 2.4 s, longer than the expiry
         await asyncio.sleep(0.4)
         status, expires, body = await _patch(http, location, i * 100, b"y" * 100)
         assert status == 204, body
-    assert expires is None                                 # finished: it no longer expires
+    assert expires is None  # finished: it no longer expires
     files = await call(http, "GET", "/api/v1/files", 200)
     assert [(f["name"], f["status"], f["size"]) for f in files["items"]] == [("slow.mp4", "complete", 600)]
-    await asyncio.sleep(EXPIRY + 0.6)                      # a finished upload is a library file: never swept
+    await asyncio.sleep(EXPIRY + 0.6)  # a finished upload is a library file: never swept
     async with http.get(f"/api/v1/files/{files['items'][0]['id']}/content") as r:
         assert r.status == 200 and await r.read() == b"y" * 600
 
@@ -119,8 +134,12 @@ async def test_uploads_abandoned_while_the_server_was_down_are_swept_at_start(tm
     fresh = store.create("alice", "b.mp4", 100, False, {})
     released = []
     app = web.Application()
-    add_upload_routes(app, "/up", tmp_path, UploadHooks(lambda r: "alice", on_expire=lambda o, u: released.append(u.id),
-                                                        expiry=3600))
+    add_upload_routes(
+        app,
+        "/up",
+        tmp_path,
+        UploadHooks(lambda r: "alice", on_expire=lambda o, u: released.append(u.id), expiry=3600),
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     try:

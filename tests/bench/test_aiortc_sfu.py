@@ -1,4 +1,5 @@
 """bench/servers/aiortc_sfu.py in both modes: an aiortc publisher -> the server -> an aiortc subscriber."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,13 @@ from tests.native.testbuild import built_module
 def sfu(request):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "bench.servers.aiortc_sfu", "--port", str(port),
-                             "--mode", request.param], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.servers.aiortc_sfu", "--port", str(port), "--mode", request.param],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert json.loads(line)["ev"] == "ready", line
@@ -54,7 +60,7 @@ async def test_publish_subscribe(sfu):
             assert stats["publishers"] == 1 and stats["subscribers"] == 1, stats
             assert stats["tx_packets"] > 0, stats
             assert (stats["passthrough_frames"] > 0) == (mode == "passthrough"), stats
-            if mode == "passthrough":          # a new subscriber's keyframe request reaches the publisher
+            if mode == "passthrough":  # a new subscriber's keyframe request reaches the publisher
                 assert plis, "no PLI forwarded"
             async with session.post(base + "/leave", json={"id": sub.id}) as r:
                 assert r.status == 200
@@ -90,8 +96,8 @@ async def test_loadgen_one_to_three(tmp_path):
             for st in stats:
                 assert st["rx_packets"] > 300, (mode, st)
                 assert st["decrypt_errors"] == 0, (mode, st)
-                assert len(st["ssrcs"]) >= 2, (mode, st)          # audio and video
-            if mode == "passthrough":                             # trailers survive on frame ends
+                assert len(st["ssrcs"]) >= 2, (mode, st)  # audio and video
+            if mode == "passthrough":  # trailers survive on frame ends
                 assert sum(lg.totals()["latency_hist"]) > 0
             assert ad.egress_counters()["tx_packets"] > 0
             await ad.leave(subs[0])

@@ -1,4 +1,5 @@
 """The C floor (bench/floor): registration, per-receiver rewrite + SRTP, drops, stats, all send modes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -42,9 +43,24 @@ def rtp(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 96, marker: bool
 class Floor:
     def __init__(self, binary: Path, tmp: Path, mode: str, port: int = 0):
         self.stats_path = tmp / f"stats-{mode}.json"
-        self.proc = subprocess.Popen([str(binary), "--ip", "127.0.0.1", "--port", str(port), "--seed", SEED,
-                                      "--mode", mode, "--stats", str(self.stats_path), "--stats-ms", "50"],
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--seed",
+                SEED,
+                "--mode",
+                mode,
+                "--stats",
+                str(self.stats_path),
+                "--stats-ms",
+                "50",
+            ],
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 5
         while not self.stats_path.exists():
             assert self.proc.poll() is None, self.proc.stderr.read()
@@ -70,7 +86,7 @@ class Client:
         self.name = name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(10)   # generous: CI machines may be busy
+        self.sock.settimeout(10)  # generous: CI machines may be busy
         self.floor = floor
         self.tx = session(f"{name}-up")
         self.rx = session(f"{name}-down")
@@ -90,7 +106,7 @@ class Client:
         except TimeoutError:
             return True
         finally:
-            self.sock.settimeout(10)   # generous: CI machines may be busy
+            self.sock.settimeout(10)  # generous: CI machines may be busy
 
     def close(self) -> None:
         self.sock.close()
@@ -150,14 +166,16 @@ def test_forwarding(binary, tmp_path, mode):
                 assert g[1] == p[1] and g[12:] == p[12:]
                 seqs.append((seq, ts))
             for (s0, t0), (s1, t1) in zip(seqs, seqs[1:], strict=False):
-                assert (s1 - s0) & 0xFFFF == 1   # contiguous across the 16-bit wrap
+                assert (s1 - s0) & 0xFFFF == 1  # contiguous across the 16-bit wrap
                 assert (t1 - t0) & 0xFFFFFFFF == 3000
         assert out_ssrc(SEED, "sub1", "pub1", ssrc) != out_ssrc(SEED, "sub2", "pub1", ssrc)
 
         # a sendrecv peer's packets go to the other receivers, not back to itself nor to send-only peers
         r2.send(r2.tx.protect(rtp(1, 1, 0x55, b"from sub2")))
         (g,) = r1.recv(1)
-        assert g[12:] == b"from sub2" and struct.unpack("!I", g[8:12])[0] == out_ssrc(SEED, "sub1", "sub2", 0x55)
+        assert g[12:] == b"from sub2" and struct.unpack("!I", g[8:12])[0] == out_ssrc(
+            SEED, "sub1", "sub2", 0x55
+        )
         assert r2.nothing() and pub.nothing(0.01)
 
         # drops: malformed, wrongly keyed, replayed, unknown address, RTP from a receive-only peer
@@ -175,7 +193,7 @@ def test_forwarding(binary, tmp_path, mode):
         # SRTCP (a receiver report) is decrypted and counted
         rr = struct.pack("!BBHI", 0x80, 201, 1, 0xABC)
         r1.send(r1.tx.protect_rtcp(rr))
-        (g,) = r1.recv(1)   # the one authentic packet (seq 20) reaches both receivers
+        (g,) = r1.recv(1)  # the one authentic packet (seq 20) reaches both receivers
         assert g[12:] == b"y" * 100
         r2.recv(1)
         st = wait_stats(floor, lambda s: s["rtcp_rx"] == 1 and s["dropped_unknown"] == 2)
@@ -192,7 +210,7 @@ def test_forwarding(binary, tmp_path, mode):
             assert st["tx_syscalls"] == st["tx_packets"]
         elif mode == "sendmmsg":  # the burst: one call for 12 copies
             assert st["tx_syscalls"] <= 1 + 1 + 2 + 1
-        else:                     # the burst: one GSO send per receiver (5 x 1100 bytes + a shorter last)
+        else:  # the burst: one GSO send per receiver (5 x 1100 bytes + a shorter last)
             assert st["tx_syscalls"] <= 2 + 1 + 2 + 1
         stranger.close()
 
@@ -243,7 +261,7 @@ def test_hello_reregisters_and_bad_args(binary, tmp_path):
     floor = Floor(binary, tmp_path, "sendmmsg", port)
     try:
         a = Client(floor, "a", "recv")
-        a.send(b"FLOOR a2 send")   # same address, other name/dir: re-registered
+        a.send(b"FLOOR a2 send")  # same address, other name/dir: re-registered
         st = wait_stats(floor, lambda s: s["registrations"] == 2)
         assert st["peers"] == 1 and st["receivers"] == 0
         a.close()
@@ -265,7 +283,7 @@ class FakeLoadgen:
     def open_peer(self, ufrag: str, pwd: str) -> int:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
-        s.settimeout(10)   # generous: CI machines may be busy
+        s.settimeout(10)  # generous: CI machines may be busy
         pid = len(self.peers) + 1
         self.peers[pid] = {"sock": s}
         return pid
@@ -273,8 +291,11 @@ class FakeLoadgen:
     def connect_raw(self, p, *, remote_ip, remote_port, tx_key, rx_key, hello):
         assert len(tx_key) == 28 and len(rx_key) == 28
         peer = self.peers[p]
-        peer.update(remote=(remote_ip, remote_port), tx=_srtp.SrtpSession(GCM, tx_key[:16], tx_key[16:]),
-                    rx=_srtp.SrtpSession(GCM, rx_key[:16], rx_key[16:]))
+        peer.update(
+            remote=(remote_ip, remote_port),
+            tx=_srtp.SrtpSession(GCM, tx_key[:16], tx_key[16:]),
+            rx=_srtp.SrtpSession(GCM, rx_key[:16], rx_key[16:]),
+        )
         peer["sock"].sendto(hello, peer["remote"])
 
     def add_source(self, p, *, clip, ssrc, pt, stream_id, **kw):
@@ -305,7 +326,9 @@ async def test_adapter(tmp_path):
         for seq in range(10):
             for kind, ssrc in pub.ssrcs.items():
                 pt = 111 if kind == "audio" else 96
-                peer["sock"].sendto(peer["tx"].protect(rtp(seq, seq * 960, ssrc, b"m" * 200, pt)), peer["remote"])
+                peer["sock"].sendto(
+                    peer["tx"].protect(rtp(seq, seq * 960, ssrc, b"m" * 200, pt)), peer["remote"]
+                )
         for sub in subs:
             s = lg.peers[sub.lg_peer]
             seen = {}
@@ -321,7 +344,7 @@ async def test_adapter(tmp_path):
             await asyncio.sleep(0.05)
         assert eg["tx_packets"] == 60 and eg["peers"] == 4 and eg["cpu_us"] >= 0
         await ad.leave(subs[0])
-        await ad.leave(subs[0])   # idempotent
+        await ad.leave(subs[0])  # idempotent
         await ad.leave(pub)
         for _ in range(50):
             if ad.egress_counters()["peers"] == 2:
@@ -344,8 +367,18 @@ async def test_adapter_with_loadgen(tmp_path):
 
     lg = lgmod.Loadgen(verify_every=1)
     try:
-        video = [(i * 33_333, 3000, i == 0, [bytes([0x10 if k == 0 else 0x00, 0x00 if i == 0 else 0x01])
-                                              + os.urandom(1098) for k in range(4)]) for i in range(30)]
+        video = [
+            (
+                i * 33_333,
+                3000,
+                i == 0,
+                [
+                    bytes([0x10 if k == 0 else 0x00, 0x00 if i == 0 else 0x01]) + os.urandom(1098)
+                    for k in range(4)
+                ],
+            )
+            for i in range(30)
+        ]
         audio = [(i * 20_000, 960, True, [os.urandom(120)]) for i in range(50)]
         clips = {"audio": lg.load_clip(audio, clock_rate=48000), "f": lg.load_clip(video)}
         ad = FloorAdapter(clips, seed=1234)
@@ -353,14 +386,16 @@ async def test_adapter_with_loadgen(tmp_path):
         try:
             pub = await ad.publish(lg, "r", "pub0", Media())
             subs = [await ad.subscribe(lg, "r", f"sub{i}", [pub]) for i in range(3)]
-            await asyncio.sleep(0.3)   # hellos registered
+            await asyncio.sleep(0.3)  # hellos registered
             lg.start_all()
             await asyncio.sleep(2.5)
             for sub in subs:
                 st = lg.peer_stats(sub.lg_peer)
                 assert st["rx_packets"] > 150, st
                 assert st["decrypt_errors"] == 0 and st["malformed"] == 0, st
-                assert st["lost"] <= st["rx_packets"] // 100, st   # loopback: none unless the machine is starved
+                assert st["lost"] <= st["rx_packets"] // 100, (
+                    st
+                )  # loopback: none unless the machine is starved
                 assert set(st["ssrcs"]) == set(sub.extra["expected_ssrcs"]), (st["ssrcs"], sub.extra)
             tot = lg.totals()
             assert sum(tot["latency_hist"]) > 0

@@ -1,6 +1,7 @@
 """Janus 1.1 (VideoRoom) driven by bench/adapters/janus.py: aiortc peers, then load-generator peers.
 
 Skipped when the ``janus`` binary is absent: CI does not install Janus (``apt-get install janus``)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,10 @@ import pytest
 
 from tests.native.testbuild import built_module
 
-pytestmark = pytest.mark.skipif(shutil.which("janus") is None,
-                                reason="the janus binary is absent (CI does not install Janus; apt-get install janus)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("janus") is None,
+    reason="the janus binary is absent (CI does not install Janus; apt-get install janus)",
+)
 
 
 @pytest.fixture
@@ -39,8 +42,8 @@ def _video_track():
         async def recv(self):
             pts, tb = await self.next_timestamp()
             img = np.zeros((240, 320, 3), np.uint8)
-            img[:, (self.n * 4) % 320:] = 200
-            img[(self.n * 3) % 240:, :, 1] = 90
+            img[:, (self.n * 4) % 320 :] = 200
+            img[(self.n * 3) % 240 :, :, 1] = 90
             self.n += 1
             f = av.VideoFrame.from_ndarray(img, format="bgr24")
             f.pts, f.time_base = pts, tb
@@ -84,6 +87,7 @@ async def test_aiortc_publisher_to_aiortc_subscriber(janus):
                 frames[track.kind] += 1
                 if frames["video"] >= 30 and frames["audio"] >= 20:
                     done.set()
+
         asyncio.ensure_future(pump())
 
     try:
@@ -111,7 +115,7 @@ def synthetic_clip(lg, frames: int = 30, size: int = 900, fps: int = 30, keyfram
             body[0:10] = bytes([0x10, 0x00, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00])  # 320x240
         else:
             body[0] |= 0x01
-        payloads = [b"\x10" + bytes(body[j:j + 1000]) for j in range(0, len(body), 1000)]
+        payloads = [b"\x10" + bytes(body[j : j + 1000]) for j in range(0, len(body), 1000)]
         payloads = [payloads[0]] + [b"\x00" + p[1:] for p in payloads[1:]]
         out.append((i * 1_000_000 // fps, 90000 // fps, key, payloads))
     return lg.load_clip(out, clock_rate=90000)
@@ -132,7 +136,7 @@ async def test_loadgen_publisher_to_two_loadgen_subscribers(tmp_path):
     await ad.start(core=(os.cpu_count() or 1) - 1, workdir=tmp_path / "janus")
     lg = None
     try:
-        lg = loadgen.Loadgen(bind_ip=ad.lg_bind_ip, verify_every=1)   # 127.0.0.1 unless no C compiler
+        lg = loadgen.Loadgen(bind_ip=ad.lg_bind_ip, verify_every=1)  # 127.0.0.1 unless no C compiler
         clips.update(audio=synthetic_audio_clip(lg), **{k: synthetic_clip(lg) for k in ("q", "h", "f")})
         await ad.create_room("lg", 2)
         pub = await ad.publish(lg, "lg", "pub", Media())
@@ -149,7 +153,7 @@ async def test_loadgen_publisher_to_two_loadgen_subscribers(tmp_path):
         st = [lg.peer_stats(s.lg_peer) for s in subs]
         assert all(s["rx_packets"] > 200 for s in st), (st, [lg.state(s.lg_peer) for s in subs])
         assert all(s["decrypt_errors"] == 0 and s["lost"] == 0 for s in st), st
-        assert all(len(s["ssrcs"]) == 2 for s in st), st        # Opus + the top VP8 layer
+        assert all(len(s["ssrcs"]) == 2 for s in st), st  # Opus + the top VP8 layer
         assert sum(lg.totals()["latency_hist"]) > 0
         assert lg.peer_stats(pub.lg_peer)["tx_packets"] > 0
         for s in subs:

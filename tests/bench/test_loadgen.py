@@ -1,5 +1,6 @@
 """The native load generator (bench/loadgen): loadgen <-> loadgen in every ICE / DTLS role and SRTP profile,
 against our server's native worker, against aiortc, NACK repair, and bad input."""
+
 from __future__ import annotations
 
 import asyncio
@@ -46,15 +47,42 @@ def connected(lg: Loadgen, p: int) -> bool:
     return st["ice"] == "connected" and st["dtls"] == "connected"
 
 
-def pair(a: Loadgen, b: Loadgen, a_controlling=True, a_dtls="client", profiles=("AEAD_AES_128_GCM",), twcc=0,
-         rtx=None):
+def pair(
+    a: Loadgen,
+    b: Loadgen,
+    a_controlling=True,
+    a_dtls="client",
+    profiles=("AEAD_AES_128_GCM",),
+    twcc=0,
+    rtx=None,
+):
     pa, pb = a.open_peer("ua", PWD_A), b.open_peer("ub", PWD_B)
-    a.connect(pa, remote_ip="127.0.0.1", remote_port=b.port(pb), remote_ufrag="ub", remote_pwd=PWD_B,
-              remote_fingerprint="sha-256 " + b.fingerprint, controlling=a_controlling, dtls_role=a_dtls,
-              srtp_profiles=profiles, rtx=rtx, twcc_ext=twcc)
-    b.connect(pb, remote_ip="127.0.0.1", remote_port=a.port(pa), remote_ufrag="ua", remote_pwd=PWD_A,
-              remote_fingerprint="sha-256 " + a.fingerprint, controlling=not a_controlling,
-              dtls_role="server" if a_dtls == "client" else "client", srtp_profiles=profiles, rtx=rtx, twcc_ext=twcc)
+    a.connect(
+        pa,
+        remote_ip="127.0.0.1",
+        remote_port=b.port(pb),
+        remote_ufrag="ub",
+        remote_pwd=PWD_B,
+        remote_fingerprint="sha-256 " + b.fingerprint,
+        controlling=a_controlling,
+        dtls_role=a_dtls,
+        srtp_profiles=profiles,
+        rtx=rtx,
+        twcc_ext=twcc,
+    )
+    b.connect(
+        pb,
+        remote_ip="127.0.0.1",
+        remote_port=a.port(pa),
+        remote_ufrag="ua",
+        remote_pwd=PWD_A,
+        remote_fingerprint="sha-256 " + a.fingerprint,
+        controlling=not a_controlling,
+        dtls_role="server" if a_dtls == "client" else "client",
+        srtp_profiles=profiles,
+        rtx=rtx,
+        twcc_ext=twcc,
+    )
     assert wait(lambda: connected(a, pa) and connected(b, pb)), (a.state(pa), b.state(pb))
     return pa, pb
 
@@ -72,12 +100,15 @@ def lgs():
         lg.close()
 
 
-@pytest.mark.parametrize("a_controlling,a_dtls,profile", [
-    (True, "client", "AEAD_AES_128_GCM"),
-    (False, "client", "AES_CM_128_HMAC_SHA1_80"),
-    (True, "server", "AES_CM_128_HMAC_SHA1_80"),
-    (False, "server", "AEAD_AES_128_GCM"),
-])
+@pytest.mark.parametrize(
+    "a_controlling,a_dtls,profile",
+    [
+        (True, "client", "AEAD_AES_128_GCM"),
+        (False, "client", "AES_CM_128_HMAC_SHA1_80"),
+        (True, "server", "AES_CM_128_HMAC_SHA1_80"),
+        (False, "server", "AEAD_AES_128_GCM"),
+    ],
+)
 def test_pair_connects_and_media_flows(lgs, a_controlling, a_dtls, profile):
     a, b = lgs(verify_every=1), lgs(verify_every=1)
     pa, pb = pair(a, b, a_controlling, a_dtls, (profile,), twcc=5)
@@ -92,15 +123,19 @@ def test_pair_connects_and_media_flows(lgs, a_controlling, a_dtls, profile):
     time.sleep(0.6)
     a.stop(s)
     b.stop(sb)
-    assert wait(lambda: b.peer_stats(pb)["ssrcs"].get(1111) == a.peer_stats(pa)["tx_packets"]
-                and a.peer_stats(pa)["ssrcs"].get(3333) == b.peer_stats(pb)["tx_packets"])
+    assert wait(
+        lambda: (
+            b.peer_stats(pb)["ssrcs"].get(1111) == a.peer_stats(pa)["tx_packets"]
+            and a.peer_stats(pa)["ssrcs"].get(3333) == b.peer_stats(pb)["tx_packets"]
+        )
+    )
     sa, sb_ = a.peer_stats(pa), b.peer_stats(pb)
     assert sa["tx_packets"] >= 40 and sb_["rx_packets"] == sa["tx_packets"]
     assert sb_["lost"] == 0 and sa["lost"] == 0
     assert sb_["decrypt_errors"] == 0 and sb_["malformed"] == 0
     assert wait(lambda: b.peer_stats(pb)["twcc_fb_tx"] > 0)
     tb = b.totals()
-    assert sum(tb["latency_hist"]) == sb_["rx_packets"]          # verify_every=1: every packet measured
+    assert sum(tb["latency_hist"]) == sb_["rx_packets"]  # verify_every=1: every packet measured
     assert len(tb["latency_hist"]) == len(tb["bounds_us"])
     assert tb["bounds_us"][0] == pytest.approx(10) and tb["bounds_us"][-1] == pytest.approx(1e7)
 
@@ -110,9 +145,16 @@ def test_role_conflict_both_controlling(lgs):
     a, b = lgs(), lgs()
     pa, pb = a.open_peer("ua", PWD_A), b.open_peer("ub", PWD_B)
     for lg, p, other, op, uf, pw in ((a, pa, b, pb, "ub", PWD_B), (b, pb, a, pa, "ua", PWD_A)):
-        lg.connect(p, remote_ip="127.0.0.1", remote_port=other.port(op), remote_ufrag=uf, remote_pwd=pw,
-                   remote_fingerprint="sha-256 " + other.fingerprint, controlling=True,
-                   dtls_role="client" if lg is a else "server")
+        lg.connect(
+            p,
+            remote_ip="127.0.0.1",
+            remote_port=other.port(op),
+            remote_ufrag=uf,
+            remote_pwd=pw,
+            remote_fingerprint="sha-256 " + other.fingerprint,
+            controlling=True,
+            dtls_role="client" if lg is a else "server",
+        )
     assert wait(lambda: connected(a, pa) and connected(b, pb))
 
 
@@ -131,7 +173,7 @@ def test_nack_repairs_drops_with_rtx(lgs):
     assert sa["retransmits"] >= sa["tx_packets"] // 17 and sa["nacks_rx"] > 0
     assert sb["nacks_tx"] > 0 and sb["rx_rtx"] >= sa["retransmits"] - 1
     assert sb["lost"] == 0 and sb["decrypt_errors"] == 0
-    assert set(sb["ssrcs"]) == {1111}                   # RTX is counted on its media stream
+    assert set(sb["ssrcs"]) == {1111}  # RTX is counted on its media stream
 
 
 def test_nack_repairs_drops_on_the_same_ssrc(lgs):
@@ -166,9 +208,11 @@ def test_malformed_input_is_counted(lgs):
     rnd = random.Random(1)
     target = ("127.0.0.1", b.port(pb))
     junk = [b"", b"\x00", b"\x01" * 19, b"\xff" * 40, b"\x40" * 100]
-    junk += [bytes([0x80, 96]) + os.urandom(rnd.randrange(0, 1400)) for _ in range(200)]   # RTP-looking
-    junk += [bytes([0x80, 200]) + os.urandom(rnd.randrange(0, 200)) for _ in range(50)]    # RTCP-looking
-    junk += [bytes([0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xA4, 0x42]) + os.urandom(20) for _ in range(20)]  # STUN
+    junk += [bytes([0x80, 96]) + os.urandom(rnd.randrange(0, 1400)) for _ in range(200)]  # RTP-looking
+    junk += [bytes([0x80, 200]) + os.urandom(rnd.randrange(0, 200)) for _ in range(50)]  # RTCP-looking
+    junk += [
+        bytes([0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xA4, 0x42]) + os.urandom(20) for _ in range(20)
+    ]  # STUN
     junk += [bytes([rnd.randrange(256)]) + os.urandom(rnd.randrange(0, 300)) for _ in range(300)]
     for j in junk:
         sock.sendto(j, target)
@@ -193,7 +237,7 @@ def test_raw_srtp_peer(lgs):
     time.sleep(0.4)
     a.stop(s)
     assert wait(lambda: b.peer_stats(pb)["ssrcs"].get(42) == a.peer_stats(pa)["tx_packets"] > 0)
-    assert b.peer_stats(pb)["malformed"] >= 1    # the hello is no RTP
+    assert b.peer_stats(pb)["malformed"] >= 1  # the hello is no RTP
 
 
 def _hist_max_us(hist, bounds):
@@ -210,8 +254,9 @@ def test_latency_uses_the_kernel_receive_time(lgs):
     k1, k2 = os.urandom(28), os.urandom(28)
     a.connect_raw(pa, remote_ip="127.0.0.1", remote_port=b.port(pb), tx_key=k1, rx_key=k2)
     b.connect_raw(pb, remote_ip="127.0.0.1", remote_port=a.port(pa), tx_key=k2, rx_key=k1)
-    s = a.add_source(pa, clip=a.load_clip(synth_clip(nframes=100, per_frame=2, size=600, fps=200)), ssrc=42,
-                     stream_id=3)
+    s = a.add_source(
+        pa, clip=a.load_clip(synth_clip(nframes=100, per_frame=2, size=600, fps=200)), ssrc=42, stream_id=3
+    )
     a.start(s)
     time.sleep(0.2)
     b._stall(0.08)
@@ -223,9 +268,9 @@ def test_latency_uses_the_kernel_receive_time(lgs):
     assert sum(kern) == sum(app) == st["rx_packets"] > 100
     assert st["rx_kernel_ts"] >= st["rx_packets"] and tb["rx_kernel_ts"] == st["rx_kernel_ts"]
     stalled = sum(v for v, ub in zip(app, bounds, strict=True) if ub > 20_000)
-    assert stalled >= 5, app                                   # packets that waited out the stall
+    assert stalled >= 5, app  # packets that waited out the stall
     assert _hist_max_us(app, bounds) > 40_000
-    assert _hist_max_us(kern, bounds) <= 20_000, kern           # server (here: loopback) latency only
+    assert _hist_max_us(kern, bounds) <= 20_000, kern  # server (here: loopback) latency only
 
 
 def test_loopback_throughput(lgs):
@@ -267,17 +312,37 @@ def test_publish_and_subscribe_through_the_native_worker(lgs):
         peers = {}
         for name in ("pub", "sub"):
             p = lg.open_peer("lg" + name, "lgpassword0123456789abcd")
-            lg.connect(p, remote_ip="127.0.0.1", remote_port=srv.port, remote_ufrag=name, remote_pwd=SRV_PWD,
-                       remote_fingerprint="sha-256 " + srv.fingerprint, controlling=True, dtls_role="client",
-                       rtx={101: 100})
+            lg.connect(
+                p,
+                remote_ip="127.0.0.1",
+                remote_port=srv.port,
+                remote_ufrag=name,
+                remote_pwd=SRV_PWD,
+                remote_fingerprint="sha-256 " + srv.fingerprint,
+                controlling=True,
+                dtls_role="client",
+                rtx={101: 100},
+            )
             peers[name] = p
-        assert wait(lambda: all(connected(lg, p) for p in peers.values())), [lg.state(p) for p in peers.values()]
+        assert wait(lambda: all(connected(lg, p) for p in peers.values())), [
+            lg.state(p) for p in peers.values()
+        ]
         exts = {"abs_send_time": 3, "mid": 1}
         prod = srv.create_producer(pub_t, "video", 1111, 2222, {96: "VP8"}, {97: 96}, 90000, exts, "0")
         srv.create_consumer(sub_t, prod, 5000, 5001, {96: 100}, {100: 101}, exts, "0")
         # every 20th packet is dropped on its way to the server: the server NACKs, we answer with RTX
-        s = lg.add_source(peers["pub"], clip=lg.load_clip(synth_clip(per_frame=5)), ssrc=1111, stream_id=9,
-                          mid_ext=1, mid="0", abs_ext=3, rtx_ssrc=2222, rtx_pt=97, drop_every=20)
+        s = lg.add_source(
+            peers["pub"],
+            clip=lg.load_clip(synth_clip(per_frame=5)),
+            ssrc=1111,
+            stream_id=9,
+            mid_ext=1,
+            mid="0",
+            abs_ext=3,
+            rtx_ssrc=2222,
+            rtx_pt=97,
+            drop_every=20,
+        )
         lg.start(s)
         time.sleep(1.2)
         lg.stop(s)
@@ -297,6 +362,7 @@ def test_publish_and_subscribe_through_the_native_worker(lgs):
 
 # ------------------------------------------------------------------------------ against aiortc
 
+
 def _sdp_attr(sdp: str, name: str) -> str:
     m = re.search(rf"^a={name}:(.*)$", sdp, re.M)
     assert m, f"no a={name} in {sdp}"
@@ -310,17 +376,40 @@ def _sdp_candidate(sdp: str) -> tuple[str, int]:
     raise AssertionError(f"no IPv4 host candidate in {sdp}")
 
 
-def _lg_sdp(lg: Loadgen, ufrag: str, pwd: str, port: int, setup: str, vp8: int, rtx: int, mid: str,
-            direction: str) -> str:
-    return "\r\n".join([
-        "v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "t=0 0", f"a=group:BUNDLE {mid}", "a=msid-semantic: WMS *",
-        f"m=video 9 UDP/TLS/RTP/SAVPF {vp8} {rtx}", "c=IN IP4 127.0.0.1",
-        f"a=ice-ufrag:{ufrag}", f"a=ice-pwd:{pwd}", f"a=fingerprint:sha-256 {lg.fingerprint}", f"a=setup:{setup}",
-        f"a=mid:{mid}", f"a={direction}", "a=msid:lg lgv", "a=rtcp-mux",
-        f"a=rtpmap:{vp8} VP8/90000", f"a=rtcp-fb:{vp8} nack", f"a=rtcp-fb:{vp8} nack pli",
-        f"a=rtpmap:{rtx} rtx/90000", f"a=fmtp:{rtx} apt={vp8}",
-        "a=ssrc-group:FID 1111 2222", "a=ssrc:1111 cname:lg", "a=ssrc:2222 cname:lg",
-        f"a=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host", "a=end-of-candidates", ""])
+def _lg_sdp(
+    lg: Loadgen, ufrag: str, pwd: str, port: int, setup: str, vp8: int, rtx: int, mid: str, direction: str
+) -> str:
+    return "\r\n".join(
+        [
+            "v=0",
+            "o=- 1 1 IN IP4 127.0.0.1",
+            "s=-",
+            "t=0 0",
+            f"a=group:BUNDLE {mid}",
+            "a=msid-semantic: WMS *",
+            f"m=video 9 UDP/TLS/RTP/SAVPF {vp8} {rtx}",
+            "c=IN IP4 127.0.0.1",
+            f"a=ice-ufrag:{ufrag}",
+            f"a=ice-pwd:{pwd}",
+            f"a=fingerprint:sha-256 {lg.fingerprint}",
+            f"a=setup:{setup}",
+            f"a=mid:{mid}",
+            f"a={direction}",
+            "a=msid:lg lgv",
+            "a=rtcp-mux",
+            f"a=rtpmap:{vp8} VP8/90000",
+            f"a=rtcp-fb:{vp8} nack",
+            f"a=rtcp-fb:{vp8} nack pli",
+            f"a=rtpmap:{rtx} rtx/90000",
+            f"a=fmtp:{rtx} apt={vp8}",
+            "a=ssrc-group:FID 1111 2222",
+            "a=ssrc:1111 cname:lg",
+            "a=ssrc:2222 cname:lg",
+            f"a=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host",
+            "a=end-of-candidates",
+            "",
+        ]
+    )
 
 
 async def _inbound_packets(pc) -> int:
@@ -349,7 +438,9 @@ async def test_aiortc_receives_from_the_loadgen(lgs, lg_offers):
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         if lg_offers:
-            offer = _lg_sdp(lg, "lgufrag", "lgpassword0123456789abcd", lg.port(p), "actpass", 96, 97, "0", "sendonly")
+            offer = _lg_sdp(
+                lg, "lgufrag", "lgpassword0123456789abcd", lg.port(p), "actpass", 96, 97, "0", "sendonly"
+            )
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             remote = pc.localDescription.sdp
@@ -365,16 +456,26 @@ async def test_aiortc_receives_from_the_loadgen(lgs, lg_offers):
         # aiortc answers "active" (it is the DTLS client); when it offers actpass we take the client role
         dtls_role = "server" if setup == "active" else "client"
         ip, port = _sdp_candidate(remote)
-        lg.connect(p, remote_ip=ip, remote_port=port, remote_ufrag=_sdp_attr(remote, "ice-ufrag"),
-                   remote_pwd=_sdp_attr(remote, "ice-pwd"), remote_fingerprint=_sdp_attr(remote, "fingerprint"),
-                   controlling=controlling, dtls_role=dtls_role, rtx={rtx: vp8})
+        lg.connect(
+            p,
+            remote_ip=ip,
+            remote_port=port,
+            remote_ufrag=_sdp_attr(remote, "ice-ufrag"),
+            remote_pwd=_sdp_attr(remote, "ice-pwd"),
+            remote_fingerprint=_sdp_attr(remote, "fingerprint"),
+            controlling=controlling,
+            dtls_role=dtls_role,
+            rtx={rtx: vp8},
+        )
         if not lg_offers:
             mid = _sdp_attr(remote, "mid")
-            answer = _lg_sdp(lg, "lgufrag", "lgpassword0123456789abcd", lg.port(p), "active", vp8, rtx, mid,
-                             "sendonly")
+            answer = _lg_sdp(
+                lg, "lgufrag", "lgpassword0123456789abcd", lg.port(p), "active", vp8, rtx, mid, "sendonly"
+            )
             await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        s = lg.add_source(p, clip=lg.load_clip(synth_clip(per_frame=3)), ssrc=1111, pt=vp8, rtx_ssrc=2222,
-                          rtx_pt=rtx)
+        s = lg.add_source(
+            p, clip=lg.load_clip(synth_clip(per_frame=3)), ssrc=1111, pt=vp8, rtx_ssrc=2222, rtx_pt=rtx
+        )
         lg.start(s)
 
         async def flowing():
@@ -400,24 +501,30 @@ def test_authentic_odd_packets_on_a_raw_peer(lgs):
     key = os.urandom(28)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    lg.connect_raw(p, remote_ip="127.0.0.1", remote_port=sock.getsockname()[1], tx_key=os.urandom(28), rx_key=key)
+    lg.connect_raw(
+        p, remote_ip="127.0.0.1", remote_port=sock.getsockname()[1], tx_key=os.urandom(28), rx_key=key
+    )
     tx = SrtpSession(7, key[:16], key[16:])
     target = ("127.0.0.1", lg.port(p))
 
     def rtp(seq, payload=b"\x10" + bytes(50), first=0x80):
         return struct.pack("!BBHII", first, 96, seq & 0xFFFF, seq * 30, 7) + payload
 
-    for seq in list(range(100)) + list(range(40000, 40100)):        # a jump the tracker must follow
+    for seq in list(range(100)) + list(range(40000, 40100)):  # a jump the tracker must follow
         sock.sendto(tx.protect(rtp(seq)), target)
         if seq % 20 == 0:
             time.sleep(0.002)
     # RTCP: SR, RR, NACK and PLI for an SSRC we do not send, a FIR, an empty compound, a truncated one
-    for pkt in (struct.pack("!BBHI", 0x80, 200, 6, 7) + bytes(20), struct.pack("!BBHI", 0x81, 201, 7, 7) + bytes(24),
-                struct.pack("!BBHII", 0x81, 205, 3, 7, 99) + b"\x00\x01\x00\x00",
-                struct.pack("!BBHII", 0x81, 206, 2, 7, 99), struct.pack("!BBHII", 0x84, 206, 2, 7, 0),
-                struct.pack("!BBHI", 0x80, 200, 60, 7)):
+    for pkt in (
+        struct.pack("!BBHI", 0x80, 200, 6, 7) + bytes(20),
+        struct.pack("!BBHI", 0x81, 201, 7, 7) + bytes(24),
+        struct.pack("!BBHII", 0x81, 205, 3, 7, 99) + b"\x00\x01\x00\x00",
+        struct.pack("!BBHII", 0x81, 206, 2, 7, 99),
+        struct.pack("!BBHII", 0x84, 206, 2, 7, 0),
+        struct.pack("!BBHI", 0x80, 200, 60, 7),
+    ):
         sock.sendto(tx.protect_rtcp(pkt), target)
-    sock.sendto(b"\x80\x60" + bytes(4), target)                        # too short for RTP
+    sock.sendto(b"\x80\x60" + bytes(4), target)  # too short for RTP
     time.sleep(0.2)
     st = lg.peer_stats(p)
     assert st["ssrcs"][7] >= 100 + 36
@@ -431,12 +538,28 @@ def test_dtls_client_hello_is_repeated_quickly(lgs):
     a, b = lgs(), lgs()
     pa, pb = a.open_peer("ua", PWD_A), b.open_peer("ub", PWD_B)
     t0 = time.time()
-    a.connect(pa, remote_ip="127.0.0.1", remote_port=b.port(pb), remote_ufrag="ub", remote_pwd=PWD_B,
-              remote_fingerprint="sha-256 " + b.fingerprint, controlling=True, dtls_role="client")
-    assert wait(lambda: a.state(pa)["ice"] == "connected", 1.0)   # b answers checks before its connect()
+    a.connect(
+        pa,
+        remote_ip="127.0.0.1",
+        remote_port=b.port(pb),
+        remote_ufrag="ub",
+        remote_pwd=PWD_B,
+        remote_fingerprint="sha-256 " + b.fingerprint,
+        controlling=True,
+        dtls_role="client",
+    )
+    assert wait(lambda: a.state(pa)["ice"] == "connected", 1.0)  # b answers checks before its connect()
     time.sleep(0.25)
-    b.connect(pb, remote_ip="127.0.0.1", remote_port=a.port(pa), remote_ufrag="ua", remote_pwd=PWD_A,
-              remote_fingerprint="sha-256 " + a.fingerprint, controlling=False, dtls_role="server")
+    b.connect(
+        pb,
+        remote_ip="127.0.0.1",
+        remote_port=a.port(pa),
+        remote_ufrag="ua",
+        remote_pwd=PWD_A,
+        remote_fingerprint="sha-256 " + a.fingerprint,
+        controlling=False,
+        dtls_role="server",
+    )
     assert wait(lambda: connected(a, pa) and connected(b, pb), 3.0)
     assert time.time() - t0 < 0.9
 
@@ -456,19 +579,42 @@ def test_simulcast_publish_with_rid_rrid_and_rtx_through_the_native_worker(lgs):
         peers = {}
         for name in ("pub", "sub"):
             p = lg.open_peer("lg" + name, "lgpassword0123456789abcd")
-            lg.connect(p, remote_ip="127.0.0.1", remote_port=srv.port, remote_ufrag=name, remote_pwd=SRV_PWD,
-                       remote_fingerprint="sha-256 " + srv.fingerprint, controlling=True, dtls_role="client",
-                       rtx={101: 100}, rtx_ssrcs={5001: 5000} if name == "sub" else None)
+            lg.connect(
+                p,
+                remote_ip="127.0.0.1",
+                remote_port=srv.port,
+                remote_ufrag=name,
+                remote_pwd=SRV_PWD,
+                remote_fingerprint="sha-256 " + srv.fingerprint,
+                controlling=True,
+                dtls_role="client",
+                rtx={101: 100},
+                rtx_ssrcs={5001: 5000} if name == "sub" else None,
+            )
             peers[name] = p
         assert wait(lambda: all(connected(lg, p) for p in peers.values()))
         exts = {"mid": 1, "abs_send_time": 3, "rid": 5, "rrid": 6}
-        prod = srv.create_producer(pub_t, "video", 0, 0, {96: "VP8"}, {97: 96}, 90000, exts, "0",
-                                   layers=[{"rid": r} for r in "qhf"])
+        prod = srv.create_producer(
+            pub_t, "video", 0, 0, {96: "VP8"}, {97: 96}, 90000, exts, "0", layers=[{"rid": r} for r in "qhf"]
+        )
         srv.create_consumer(sub_t, prod, 5000, 5001, {96: 100}, {100: 101}, {"abs_send_time": 3}, "0")
         for i, rid in enumerate("qhf"):
             clip = lg.load_clip(synth_clip(per_frame=1 + 2 * i, size=300 + 400 * i))
-            lg.add_source(peers["pub"], clip=clip, ssrc=0x100 + i, stream_id=i, mid_ext=1, mid="0", rid_ext=5,
-                          rid=rid, rrid_ext=6, abs_ext=3, rtx_ssrc=0x200 + i, rtx_pt=97, drop_every=15)
+            lg.add_source(
+                peers["pub"],
+                clip=clip,
+                ssrc=0x100 + i,
+                stream_id=i,
+                mid_ext=1,
+                mid="0",
+                rid_ext=5,
+                rid=rid,
+                rrid_ext=6,
+                abs_ext=3,
+                rtx_ssrc=0x200 + i,
+                rtx_pt=97,
+                drop_every=15,
+            )
         lg.start_all()
         time.sleep(1.5)
         lg.stop_all()

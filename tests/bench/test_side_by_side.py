@@ -3,6 +3,7 @@
 The command runs as a user runs it (a subprocess, pinned cores, real servers, the native load
 generator); the test checks what it wrote: every step delivered media without loss, latency was
 sampled, the summary and the issue's checks are computed, and the plot exists."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,34 @@ SERVERS = ["ours", "janus", "floor-gso", "aiortc-passthrough"]
 
 
 def run_side_by_side(args: list[str], out: Path, timeout: int) -> tuple[subprocess.CompletedProcess, dict]:
-    """``python -m bench.side_by_side ARGS --out OUT`` as a user runs it, short; its output and what it wrote."""
-    cmd = [sys.executable, "-m", "bench.side_by_side", *args, "--seconds", "2", "--warmup", "1",
-           "--steady-timeout", "4", "--quiet-wait", "0", "--attempts", "1", "--out", str(out)]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    """``python -m bench.side_by_side ARGS --out OUT`` as a user runs it, short; its output and what it
+    wrote."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.side_by_side",
+        *args,
+        "--seconds",
+        "2",
+        "--warmup",
+        "1",
+        "--steady-timeout",
+        "4",
+        "--quiet-wait",
+        "0",
+        "--attempts",
+        "1",
+        "--out",
+        str(out),
+    ]
+    r = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return r, json.loads(out.read_text())
 
@@ -37,9 +61,28 @@ def test_side_by_side_small(tmp_path):
     if shutil.which("janus") is None:
         pytest.fail("janus is not installed (apt-get install janus): the harness compares against it")
     out, png = tmp_path / "sbs.json", tmp_path / "sbs.png"
-    r, doc = run_side_by_side(["--servers", ",".join(SERVERS), "--scenarios", "ABCD", "--ladder", "3",
-                               "--meeting", "3", "--churn-n", "3", "--churn-rate", "4", "--runs", "1",
-                               "--plot", str(png)], out, 560)
+    r, doc = run_side_by_side(
+        [
+            "--servers",
+            ",".join(SERVERS),
+            "--scenarios",
+            "ABCD",
+            "--ladder",
+            "3",
+            "--meeting",
+            "3",
+            "--churn-n",
+            "3",
+            "--churn-rate",
+            "4",
+            "--runs",
+            "1",
+            "--plot",
+            str(png),
+        ],
+        out,
+        560,
+    )
     assert set(doc["results"]) == set(SERVERS)
     for server, scenarios in doc["results"].items():
         assert set(scenarios) == {"A", "B", "C", "D"}, server
@@ -81,16 +124,35 @@ def test_two_builds_of_ours_interleaved(tmp_path):
     """--ours-before runs a second 'ours' from another checkout (here this one) in the same run, the runs of
     each rung taken in turn (--interleave); the summary gives the ratio of the two."""
     out = tmp_path / "sbs.json"
-    r, doc = run_side_by_side(["--servers", "ours-before,ours", "--ours-before", str(ROOT), "--interleave",
-                               "--scenarios", "A", "--ladder", "3", "--runs", "2", "--plot", ""], out, 280)
+    r, doc = run_side_by_side(
+        [
+            "--servers",
+            "ours-before,ours",
+            "--ours-before",
+            str(ROOT),
+            "--interleave",
+            "--scenarios",
+            "A",
+            "--ladder",
+            "3",
+            "--runs",
+            "2",
+            "--plot",
+            "",
+        ],
+        out,
+        280,
+    )
     assert list(doc["results"]) == ["ours-before", "ours"]
     for server in ("ours-before", "ours"):
         (step,) = doc["results"][server]["A"]
         assert step["n"] == 3 and len(step["runs"]) == 2 and "error" not in step, step.get("error")
         assert all(run["egress_pps"] > 0 and run["server"] == server for run in step["runs"])
-    s = doc["summary"]       # a ratio when both sustained the step (a busy machine can fail a 3-subscriber step)
+    s = doc["summary"]  # a ratio when both sustained the step (a busy machine can fail a 3-subscriber step)
     if s["ours"].get("pps_per_core") and s["ours-before"].get("pps_per_core"):
-        assert s["ours"]["over_ours_before"] == round(s["ours"]["pps_per_core"] / s["ours-before"]["pps_per_core"], 3)
+        assert s["ours"]["over_ours_before"] == round(
+            s["ours"]["pps_per_core"] / s["ours-before"]["pps_per_core"], 3
+        )
     assert doc["config"]["ours_before"]["path"] == str(ROOT) and doc["config"]["interleave"]
     # the runs alternate between the servers
     order = [line.split()[1] for line in r.stdout.splitlines() if " A n=3 run " in line and "pps" in line]

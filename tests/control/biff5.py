@@ -5,6 +5,7 @@ are BIFF5 with a CODEPAGE record (or none). This writer makes such files so the 
 BIFF5 bytes to xlrd: an OLE2 compound file (v3, 512-byte sectors, no mini stream: the "Book" stream is
 padded to 4096 bytes) holding BOF, CODEPAGE, BOUNDSHEET, EOF and one sheet of LABEL/NUMBER cells.
 """
+
 from __future__ import annotations
 
 import struct
@@ -26,8 +27,8 @@ def biff5_book(rows: list[list[str | float]], encoding: str, codepage: int | Non
     if codepage is not None:
         globals_ += _record(0x0042, struct.pack("<H", codepage))
     sheet_name = b"Sheet1"
-    boundsheet_len = 4 + 7 + len(sheet_name)                   # header, offset, flags, name
-    sheet_offset = len(globals_) + boundsheet_len + 4          # after BOUNDSHEET and EOF
+    boundsheet_len = 4 + 7 + len(sheet_name)  # header, offset, flags, name
+    sheet_offset = len(globals_) + boundsheet_len + 4  # after BOUNDSHEET and EOF
     globals_ += _record(0x0085, struct.pack("<IBBB", sheet_offset, 0, 0, len(sheet_name)) + sheet_name)
     globals_ += _record(0x000A, b"")
     sheet = _bof(0x0010)
@@ -56,18 +57,29 @@ def compound_file(stream_name: str, stream: bytes) -> bytes:
 
     def entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
         raw = name.encode("utf-16-le") + b"\x00\x00"
-        return (raw.ljust(64, b"\x00") + struct.pack("<HBB", len(raw), kind, 1)
-                + struct.pack("<III", NOSTREAM, NOSTREAM, child) + b"\x00" * 16 + b"\x00" * 4
-                + b"\x00" * 16 + struct.pack("<III", start, size, 0))
+        return (
+            raw.ljust(64, b"\x00")
+            + struct.pack("<HBB", len(raw), kind, 1)
+            + struct.pack("<III", NOSTREAM, NOSTREAM, child)
+            + b"\x00" * 16
+            + b"\x00" * 4
+            + b"\x00" * 16
+            + struct.pack("<III", start, size, 0)
+        )
 
     empty = b"\x00" * 64 + struct.pack("<HBB", 0, 0, 0) + struct.pack("<III", NOSTREAM, NOSTREAM, NOSTREAM)
     empty += b"\x00" * (128 - len(empty))
     directory = entry("Root Entry", 5, 1, END, 0) + entry(stream_name, 2, NOSTREAM, 1, len(stream))
     directory += empty * 2
-    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16
-              + struct.pack("<HHHHH", 0x003E, 0x0003, 0xFFFE, 9, 6) + b"\x00" * 6
-              + struct.pack("<IIIIIIIII", 0, 1, dir_sector, 0, 4096, END, 0, END, 0)
-              + struct.pack("<I", 0) + struct.pack("<I", FREE) * 108)
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\x00" * 16
+        + struct.pack("<HHHHH", 0x003E, 0x0003, 0xFFFE, 9, 6)
+        + b"\x00" * 6
+        + struct.pack("<IIIIIIIII", 0, 1, dir_sector, 0, 4096, END, 0, END, 0)
+        + struct.pack("<I", 0)
+        + struct.pack("<I", FREE) * 108
+    )
     assert len(header) == 512
     body = struct.pack("<128I", *fat) + stream.ljust(nsec * 512, b"\x00") + directory
     return header + body

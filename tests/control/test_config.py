@@ -1,4 +1,5 @@
 """Settings: defaults < YAML file < MEDIASERVER_* environment; wrong names and types are ConfigErrors."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,7 @@ def test_defaults():
     s = load(env={})
     assert s.http_host == "127.0.0.1" and s.http_port == 8080
     assert s.rtc_listen_ip == "127.0.0.1" and s.rtc_port == 40000
-    assert s.announced_ip == "127.0.0.1"           # defaults to rtc_listen_ip
+    assert s.announced_ip == "127.0.0.1"  # defaults to rtc_listen_ip
     assert s.log_level == "INFO" and s.log_json is True
 
 
@@ -37,7 +38,9 @@ def test_finish_keeps_given_values():
 
 
 def test_yaml_file(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 http_port: 9000
 rtc_port: 0
 rtc_listen_ip: 0.0.0.0
@@ -46,7 +49,8 @@ secret: from-file
 api_key: key-from-file
 log_json: false
 log_level: DEBUG
-""")
+""",
+    )
     s = load(path, env={})
     assert (s.http_port, s.rtc_port, s.rtc_listen_ip, s.announced_ip) == (9000, 0, "0.0.0.0", "198.51.100.7")
     assert (s.secret, s.api_key, s.log_json, s.log_level) == ("from-file", "key-from-file", False, "DEBUG")
@@ -64,14 +68,37 @@ def test_empty_yaml_file(tmp_path):
 
 def test_env_overrides(tmp_path):
     path = write(tmp_path, "http_port: 9000\nsecret: from-file\nlog_json: true\n")
-    env = {"MEDIASERVER_HTTP_PORT": "9500", "MEDIASERVER_SECRET": "from-env", "MEDIASERVER_LOG_JSON": "0",
-           "MEDIASERVER_RTC_PORT": "0", "MEDIASERVER_ANNOUNCED_IP": "192.0.2.1"}
+    env = {
+        "MEDIASERVER_HTTP_PORT": "9500",
+        "MEDIASERVER_SECRET": "from-env",
+        "MEDIASERVER_LOG_JSON": "0",
+        "MEDIASERVER_RTC_PORT": "0",
+        "MEDIASERVER_ANNOUNCED_IP": "192.0.2.1",
+    }
     s = load(path, env=env)
-    assert (s.http_port, s.secret, s.log_json, s.rtc_port, s.announced_ip) == (9500, "from-env", False, 0, "192.0.2.1")
+    assert (s.http_port, s.secret, s.log_json, s.rtc_port, s.announced_ip) == (
+        9500,
+        "from-env",
+        False,
+        0,
+        "192.0.2.1",
+    )
 
 
-@pytest.mark.parametrize("text,want", [("1", True), ("true", True), ("TRUE", True), ("yes", True), ("on", True),
-                                       ("0", False), ("false", False), ("no", False), ("off", False)])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
 def test_env_bools(text, want):
     assert load(env={"MEDIASERVER_LOG_JSON": text}).log_json is want
 
@@ -86,8 +113,9 @@ def test_env_secret_and_api_key_kept():
     assert s.secret == "abc" and s.api_key == "def"
 
 
-@pytest.mark.parametrize("text", ["nope: 1\n", "HTTP_PORT: 1\n", "extra: {}\n", "http-port: 1\n",
-                                  "http_port: 1\nsecrets: x\n"])
+@pytest.mark.parametrize(
+    "text", ["nope: 1\n", "HTTP_PORT: 1\n", "extra: {}\n", "http-port: 1\n", "http_port: 1\nsecrets: x\n"]
+)
 def test_unknown_key(tmp_path, text):
     with pytest.raises(ConfigError, match="unknown setting"):
         load(write(tmp_path, text), env={})
@@ -127,12 +155,16 @@ def test_non_scalar_int_is_config_error(tmp_path, text):
         load(write(tmp_path, text), env={})
 
 
-@pytest.mark.parametrize("text,env", [
-    ("log_json: maybe\n", {}),
-    ("", {"MEDIASERVER_LOG_JSON": "maybe"}),
-    ("http_port: true\n", {}),
-    ("http_port: 8080.5\n", {}),
-], ids=["yaml-bool", "env-bool", "yaml-bool-as-int", "yaml-float-as-int"])
+@pytest.mark.parametrize(
+    "text,env",
+    [
+        ("log_json: maybe\n", {}),
+        ("", {"MEDIASERVER_LOG_JSON": "maybe"}),
+        ("http_port: true\n", {}),
+        ("http_port: 8080.5\n", {}),
+    ],
+    ids=["yaml-bool", "env-bool", "yaml-bool-as-int", "yaml-float-as-int"],
+)
 def test_wrong_types_are_config_errors(tmp_path, text, env):
     with pytest.raises(ConfigError):
         load(write(tmp_path, text), env=env)

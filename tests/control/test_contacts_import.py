@@ -1,4 +1,5 @@
 """Contact import (R-ACC-6, R-FILE-5) from real CSV, XLSX (openpyxl) and XLS (xlwt BIFF8, BIFF5) files."""
+
 from __future__ import annotations
 
 import io
@@ -14,9 +15,11 @@ from hypothesis import strategies as st
 from mediaserver.library.contacts_import import ImportRefused, decode_text, parse_contacts, valid_email
 from tests.control.biff5 import biff5_xls
 
-RU_ROWS = [("Иван", "Петров", "ivan@example.com"),
-           ("Мария", "Сидорова", "maria@example.ru"),
-           ("Пётр", "Ёлкин", "petr@example.org")]
+RU_ROWS = [
+    ("Иван", "Петров", "ivan@example.com"),
+    ("Мария", "Сидорова", "maria@example.ru"),
+    ("Пётр", "Ёлкин", "petr@example.org"),
+]
 
 
 def csv_bytes(rows, encoding: str, delimiter: str = ";", header=("Имя", "Фамилия", "E-mail")) -> bytes:
@@ -34,7 +37,9 @@ def refused(code: str, data: bytes, name: str) -> ImportRefused:
 # ------------------------------------------------------------------------------------------ encodings
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "cp1251", "koi8_r", "cp866"])
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "cp1251", "koi8_r", "cp866"]
+)
 def test_three_line_russian_csv_imports_intact(encoding):
     """R-FILE-5: a 3-line CSV of Russian names in any of these encodings keeps every name intact."""
     result = parse_contacts(csv_bytes(RU_ROWS, encoding), "contacts.csv")
@@ -50,14 +55,17 @@ def test_single_short_row_in_legacy_code_pages(encoding):
         assert decoded == text, (used, decoded)
 
 
-@pytest.mark.parametrize("text,encoding", [
-    ("Name,Email\nHélène Dupré,h@x.fr\n", "cp1252"),
-    ("Name,Email\nJürgen Müller,j@x.de\n", "cp1252"),
-    ("Name,Email\nFrançois Lefèvre,f@x.fr\n", "cp1252"),
-    ("Imię,Email\nŁukasz Żółć,l@x.pl\n", "cp1250"),
-    ("Jméno,Email\nAntonín Dvořák,a@x.cz\n", "cp1250"),
-    ("Ім'я,Email\nОлександр Ґудзь,o@x.ua\n", "cp1251"),
-])
+@pytest.mark.parametrize(
+    "text,encoding",
+    [
+        ("Name,Email\nHélène Dupré,h@x.fr\n", "cp1252"),
+        ("Name,Email\nJürgen Müller,j@x.de\n", "cp1252"),
+        ("Name,Email\nFrançois Lefèvre,f@x.fr\n", "cp1252"),
+        ("Imię,Email\nŁukasz Żółć,l@x.pl\n", "cp1250"),
+        ("Jméno,Email\nAntonín Dvořák,a@x.cz\n", "cp1250"),
+        ("Ім'я,Email\nОлександр Ґудзь,o@x.ua\n", "cp1251"),
+    ],
+)
 def test_western_and_central_european_code_pages(text, encoding):
     decoded, _ = decode_text(text.encode(encoding))
     assert decoded == text
@@ -84,18 +92,68 @@ def test_ambiguous_or_unreadable_text_is_refused_not_garbled():
 
 
 CYR_UPPER, CYR_LOWER = "АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЭЮЯ", "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
-FIRST = ["Александр", "Дмитрий", "Максим", "Сергей", "Андрей", "Алексей", "Артём", "Илья", "Кирилл", "Михаил",
-         "Анастасия", "Мария", "Дарья", "Анна", "Елизавета", "Виктория", "Полина", "Екатерина", "Юлия", "Фёдор"]
-LAST = ["Иванов", "Смирнова", "Кузнецов", "Попова", "Васильев", "Петрова", "Соколов", "Михайлова", "Новиков",
-        "Фёдорова", "Морозов", "Волкова", "Алексеев", "Лебедева", "Семёнов", "Егорова", "Павлов", "Козлова",
-        "Щербаков", "Жуковская", "Цой", "Шевчук", "Юдин", "Эйдельман"]
-random_word = st.builds(lambda a, b: a + b, st.sampled_from(CYR_UPPER), st.text(CYR_LOWER, min_size=2, max_size=9))
-person = st.tuples(st.one_of(st.sampled_from(FIRST), random_word), st.one_of(st.sampled_from(LAST), random_word))
+FIRST = [
+    "Александр",
+    "Дмитрий",
+    "Максим",
+    "Сергей",
+    "Андрей",
+    "Алексей",
+    "Артём",
+    "Илья",
+    "Кирилл",
+    "Михаил",
+    "Анастасия",
+    "Мария",
+    "Дарья",
+    "Анна",
+    "Елизавета",
+    "Виктория",
+    "Полина",
+    "Екатерина",
+    "Юлия",
+    "Фёдор",
+]
+LAST = [
+    "Иванов",
+    "Смирнова",
+    "Кузнецов",
+    "Попова",
+    "Васильев",
+    "Петрова",
+    "Соколов",
+    "Михайлова",
+    "Новиков",
+    "Фёдорова",
+    "Морозов",
+    "Волкова",
+    "Алексеев",
+    "Лебедева",
+    "Семёнов",
+    "Егорова",
+    "Павлов",
+    "Козлова",
+    "Щербаков",
+    "Жуковская",
+    "Цой",
+    "Шевчук",
+    "Юдин",
+    "Эйдельман",
+]
+random_word = st.builds(
+    lambda a, b: a + b, st.sampled_from(CYR_UPPER), st.text(CYR_LOWER, min_size=2, max_size=9)
+)
+person = st.tuples(
+    st.one_of(st.sampled_from(FIRST), random_word), st.one_of(st.sampled_from(LAST), random_word)
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(people=st.lists(person, min_size=1, max_size=4), encoding=st.sampled_from(["cp1251", "utf-8", "utf-8-sig"]),
-       delimiter=st.sampled_from([",", ";", "\t"]))
+@given(
+    people=st.lists(person, min_size=1, max_size=4),
+    encoding=st.sampled_from(["cp1251", "utf-8", "utf-8-sig"]),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
 def test_random_cyrillic_names_round_trip(people, encoding, delimiter):
     """Property: Cyrillic names (real ones and random capitalised words) survive cp1251/UTF-8 CSV intact."""
     rows = [(first, last, f"user{i}@example.com") for i, (first, last) in enumerate(people)]
@@ -104,8 +162,10 @@ def test_random_cyrillic_names_round_trip(people, encoding, delimiter):
 
 
 @settings(max_examples=100, deadline=None)
-@given(people=st.lists(st.tuples(st.sampled_from(FIRST), st.sampled_from(LAST)), min_size=1, max_size=3),
-       encoding=st.sampled_from(["koi8_r", "cp866"]))
+@given(
+    people=st.lists(st.tuples(st.sampled_from(FIRST), st.sampled_from(LAST)), min_size=1, max_size=3),
+    encoding=st.sampled_from(["koi8_r", "cp866"]),
+)
 def test_real_names_round_trip_through_koi8_and_cp866(people, encoding):
     rows = [(a, b, f"u{i}@example.com") for i, (a, b) in enumerate(people)]
     result = parse_contacts(csv_bytes(rows, encoding, ","), "people.csv")
@@ -116,21 +176,35 @@ def test_real_names_round_trip_through_koi8_and_cp866(people, encoding):
 
 
 def test_english_header_full_columns_and_extras():
-    data = (b"Email,First Name,Last Name,Phone,Company,Notes\n"
-            b"ann@x.com,Ann,Lee,+1 555 0100,Acme,VIP\n"
-            b"bob@x.com,Bob,,,\n")
+    data = (
+        b"Email,First Name,Last Name,Phone,Company,Notes\n"
+        b"ann@x.com,Ann,Lee,+1 555 0100,Acme,VIP\n"
+        b"bob@x.com,Bob,,,\n"
+    )
     result = parse_contacts(data, "people.CSV")
     ann, bob = result.rows
-    assert (ann.name, ann.phone, ann.company, ann.extra, ann.line) == ("Ann Lee", "+1 555 0100", "Acme",
-                                                                          {"Notes": "VIP"}, 2)
+    assert (ann.name, ann.phone, ann.company, ann.extra, ann.line) == (
+        "Ann Lee",
+        "+1 555 0100",
+        "Acme",
+        {"Notes": "VIP"},
+        2,
+    )
     assert (bob.name, bob.extra) == ("Bob", {})
 
 
 def test_russian_header_variants_and_patronymic():
-    data = csv_bytes([("Петров", "Иван", "Сергеевич", "ivan@x.ru", "+7 916 000-00-00", "ООО «Ромашка»")],
-                     "cp1251", header=("Фамилия", "Имя", "Отчество", "Электронная почта", "Телефон", "Компания"))
+    data = csv_bytes(
+        [("Петров", "Иван", "Сергеевич", "ivan@x.ru", "+7 916 000-00-00", "ООО «Ромашка»")],
+        "cp1251",
+        header=("Фамилия", "Имя", "Отчество", "Электронная почта", "Телефон", "Компания"),
+    )
     row = parse_contacts(data, "a.csv").rows[0]
-    assert (row.name, row.phone, row.company) == ("Иван Сергеевич Петров", "+7 916 000-00-00", "ООО «Ромашка»")
+    assert (row.name, row.phone, row.company) == (
+        "Иван Сергеевич Петров",
+        "+7 916 000-00-00",
+        "ООО «Ромашка»",
+    )
 
 
 def test_fio_column_and_email_header_spelled_e_mail():
@@ -142,12 +216,14 @@ def test_fio_column_and_email_header_spelled_e_mail():
 def test_headerless_file_finds_the_email_column_by_content():
     data = "Иван Петров;ivan@x.ru\nМария Сидорова;maria@x.ru\n".encode("cp1251")
     result = parse_contacts(data, "a.csv")
-    assert [(r.name, r.email, r.line) for r in result.rows] == [("Иван Петров", "ivan@x.ru", 1),
-                                                                  ("Мария Сидорова", "maria@x.ru", 2)]
+    assert [(r.name, r.email, r.line) for r in result.rows] == [
+        ("Иван Петров", "ivan@x.ru", 1),
+        ("Мария Сидорова", "maria@x.ru", 2),
+    ]
 
 
 def test_invalid_missing_and_duplicate_emails_are_reported_with_their_lines():
-    data = (b"name,email\nA,a@x.com\nB,not-an-email\nC,\n\nD,A@X.com\nE,e@x.com\nF,f@@x.com\n")
+    data = b"name,email\nA,a@x.com\nB,not-an-email\nC,\n\nD,A@X.com\nE,e@x.com\nF,f@@x.com\n"
     result = parse_contacts(data, "a.csv")
     assert [r.email for r in result.rows] == ["a@x.com", "e@x.com"]
     lines = [line for line, _ in result.skipped]
@@ -169,9 +245,20 @@ def test_excel_sep_hint_line():
     assert (row.name, row.email, row.line) == ("Анна, Ольга", "anna@x.ru", 3)
 
 
-@pytest.mark.parametrize("email,ok", [("a@b.co", True), ("first.last+tag@sub.example.org", True),
-                                      ("иван@почта.рф", False), ("a@b", False), ("a b@c.de", False),
-                                      (".a@b.cd", False), ("a..b@c.de", False), ("a@b..cd", False), ("", False)])
+@pytest.mark.parametrize(
+    "email,ok",
+    [
+        ("a@b.co", True),
+        ("first.last+tag@sub.example.org", True),
+        ("иван@почта.рф", False),
+        ("a@b", False),
+        ("a b@c.de", False),
+        (".a@b.cd", False),
+        ("a..b@c.de", False),
+        ("a@b..cd", False),
+        ("", False),
+    ],
+)
 def test_email_validation(email, ok):
     assert valid_email(email) is ok
 
@@ -190,10 +277,14 @@ def xlsx_bytes(rows) -> bytes:
 
 
 def test_xlsx_with_numbers_and_cyrillic():
-    data = xlsx_bytes([("Имя", "Фамилия", "E-mail", "Телефон", "Компания"),
-                       ("Иван", "Петров", "ivan@x.ru", 79161234567, "Яндекс"),
-                       (None, None, None, None, None),
-                       ("Анна", None, "bad@", None, None)])
+    data = xlsx_bytes(
+        [
+            ("Имя", "Фамилия", "E-mail", "Телефон", "Компания"),
+            ("Иван", "Петров", "ivan@x.ru", 79161234567, "Яндекс"),
+            (None, None, None, None, None),
+            ("Анна", None, "bad@", None, None),
+        ]
+    )
     result = parse_contacts(data, "book.xlsx")
     assert result.format == "xlsx" and result.encoding is None
     row = result.rows[0]
@@ -231,7 +322,9 @@ def test_damaged_xlsx_is_refused():
 def test_xls_biff8_written_by_xlwt():
     book = xlwt.Workbook(encoding="utf-8")
     sheet = book.add_sheet("Контакты")
-    for r, row in enumerate([("Имя", "Фамилия", "E-mail", "Телефон"), ("Пётр", "Ёлкин", "p@x.ru", 74951234567.0)]):
+    for r, row in enumerate(
+        [("Имя", "Фамилия", "E-mail", "Телефон"), ("Пётр", "Ёлкин", "p@x.ru", 74951234567.0)]
+    ):
         for c, value in enumerate(row):
             sheet.write(r, c, value)
     out = io.BytesIO()
@@ -241,12 +334,24 @@ def test_xls_biff8_written_by_xlwt():
     assert (result.rows[0].name, result.rows[0].phone) == ("Пётр Ёлкин", "74951234567")
 
 
-ROWS_XLS = [["Имя", "Фамилия", "E-mail", "Телефон"], ["Иван", "Петров", "ivan@x.ru", 79161234567],
-            ["Ольга", "Щукина", "olga@x.ru", 79031112233]]
+ROWS_XLS = [
+    ["Имя", "Фамилия", "E-mail", "Телефон"],
+    ["Иван", "Петров", "ivan@x.ru", 79161234567],
+    ["Ольга", "Щукина", "olga@x.ru", 79031112233],
+]
 
 
-@pytest.mark.parametrize("encoding,codepage", [("cp1251", 1251), ("cp866", 866), ("koi8_r", 20866),
-                                                ("cp1251", None), ("koi8_r", None), ("cp866", None)])
+@pytest.mark.parametrize(
+    "encoding,codepage",
+    [
+        ("cp1251", 1251),
+        ("cp866", 866),
+        ("koi8_r", 20866),
+        ("cp1251", None),
+        ("koi8_r", None),
+        ("cp866", None),
+    ],
+)
 def test_xls_biff5_honours_its_code_page_or_detects_one(encoding, codepage):
     """Excel 5/95 files store 8-bit strings: the CODEPAGE record is honoured; without it, detected."""
     result = parse_contacts(biff5_xls(ROWS_XLS, encoding, codepage), "legacy.xls")
@@ -276,17 +381,25 @@ def png_bytes() -> bytes:
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     raw = zlib.compress(b"\x00\xff\x00\x00")
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("maker,name,what", [
-    (png_bytes, "contacts.csv", "PNG image"),
-    (lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", "contacts.csv", "PDF"),
-    (lambda: os.urandom(2048) + b"\x00\x01", "contacts.csv", "binary data"),
-    (lambda: b"\x00\x00\x00\x00email\n", "contacts.txt", "binary data"),
-])
+@pytest.mark.parametrize(
+    "maker,name,what",
+    [
+        (png_bytes, "contacts.csv", "PNG image"),
+        (lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", "contacts.csv", "PDF"),
+        (lambda: os.urandom(2048) + b"\x00\x01", "contacts.csv", "binary data"),
+        (lambda: b"\x00\x00\x00\x00email\n", "contacts.txt", "binary data"),
+    ],
+)
 def test_binary_files_are_refused(maker, name, what):
     e = refused("binary_file", maker(), name)
     assert what in e.message
@@ -304,8 +417,11 @@ def test_unknown_extensions_are_refused(name):
 
 
 def test_no_email_column_is_refused():
-    e = refused("no_email_column", csv_bytes([("Иван", "Петров", "+7 916")], "utf-8",
-                                              header=("Имя", "Фамилия", "Телефон")), "a.csv")
+    e = refused(
+        "no_email_column",
+        csv_bytes([("Иван", "Петров", "+7 916")], "utf-8", header=("Имя", "Фамилия", "Телефон")),
+        "a.csv",
+    )
     assert "e-mail" in e.message
 
 

@@ -1,4 +1,5 @@
 """The file library's rules (R-FILE-1..4) at every edge."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,17 @@ from mediaserver.library.files import (
     storage_quota,
 )
 
-SEED_FAQ = next((p for p in (Path(__file__).resolve().parents[3] / "shared/spec/seed-faq-ru.txt",
-                             Path("/work/shared/spec/seed-faq-ru.txt")) if p.exists()), None)
+SEED_FAQ = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[3] / "shared/spec/seed-faq-ru.txt",
+            Path("/work/shared/spec/seed-faq-ru.txt"),
+        )
+        if p.exists()
+    ),
+    None,
+)
 
 
 def refused(code: str, *args, **kw) -> FileRefused:
@@ -38,8 +48,9 @@ def test_extension_list_is_the_russian_originals():
     assert len(EXTENSIONS) == 38 == len(ALLOWED_EXTENSIONS)
     assert EXTENSIONS[0] == "asf" and EXTENSIONS[-1] == "xlsx"
     if SEED_FAQ is not None:
-        line = next(x for x in SEED_FAQ.read_text(encoding="utf-8").splitlines()
-                    if x.startswith("Расширения файлов"))
+        line = next(
+            x for x in SEED_FAQ.read_text(encoding="utf-8").splitlines() if x.startswith("Расширения файлов")
+        )
         listed = [e.strip() for e in line.split(":", 1)[1].strip().rstrip(".").split(",")]
         assert tuple(listed) == EXTENSIONS
 
@@ -50,8 +61,21 @@ def test_every_listed_extension_is_accepted_in_any_case(ext):
     check_upload(f"FILE.{ext.upper()}", 10, 0, 500 * MB, True)
 
 
-@pytest.mark.parametrize("name", ["slides.xls", "archive.zip", "run.exe", "notes.csv", "photo.jpeg",
-                                  "movie.mp4.exe", "image.gif", "doc.pdf.", "README", "video.m4a"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "slides.xls",
+        "archive.zip",
+        "run.exe",
+        "notes.csv",
+        "photo.jpeg",
+        "movie.mp4.exe",
+        "image.gif",
+        "doc.pdf.",
+        "README",
+        "video.m4a",
+    ],
+)
 def test_unlisted_extensions_are_refused(name):
     """R-FILE-4: xls, csv and jpeg are not in the original's list, so they are refused too."""
     e = refused("bad_extension", name, 10, 0, GB, False)
@@ -66,8 +90,19 @@ def test_extension_helper():
     assert extension("trailing.") == ""
 
 
-@pytest.mark.parametrize("name", ["", "   ", "../etc/x.pdf", "dir\\x.pdf", "a\x00b.pdf", "line\nbreak.pdf",
-                                  "x" * 252 + ".pdf", "ф" * 126 + ".pdf"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "   ",
+        "../etc/x.pdf",
+        "dir\\x.pdf",
+        "a\x00b.pdf",
+        "line\nbreak.pdf",
+        "x" * 252 + ".pdf",
+        "ф" * 126 + ".pdf",
+    ],
+)
 def test_bad_names(name):
     with pytest.raises(FileRefused) as info:
         check_name(name)
@@ -75,9 +110,9 @@ def test_bad_names(name):
 
 
 def test_longest_name_and_unicode_names_pass():
-    check_name("x" * 251 + ".pdf")       # exactly 255 bytes
+    check_name("x" * 251 + ".pdf")  # exactly 255 bytes
     check_name("Презентация квартал 3.pptx")
-    check_name("ф" * 125 + ".pdf")       # 250 + 4 bytes
+    check_name("ф" * 125 + ".pdf")  # 250 + 4 bytes
 
 
 def test_per_file_limits():
@@ -100,7 +135,7 @@ def test_negative_size_is_refused_and_empty_file_accepted():
 def test_overshoot_rule():
     """R-FILE-3: with 1 MB (even 1 byte) left, a 500 MB upload is accepted; at or over quota, refused."""
     quota = 500 * MB
-    check_upload("a.mp4", LIBRARY_MAX_FILE, quota - MB, quota, False)   # the original's "1 MB left" example
+    check_upload("a.mp4", LIBRARY_MAX_FILE, quota - MB, quota, False)  # the original's "1 MB left" example
     check_upload("a.mp4", LIBRARY_MAX_FILE, quota - 1, quota, False)
     e = refused("quota_full", "a.mp4", 1, quota, quota, False)
     assert e.status == 403 and "delete files" in e.message

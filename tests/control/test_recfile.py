@@ -1,6 +1,8 @@
-"""The recording file converter (R-REC-1, -3, -4) on packets made here: VP8 payloads from aiortc's packetizer
-(RFC 7741 descriptors with picture IDs) and Opus, in the recorder's record format, turned into a WebM that PyAV
-decodes; a break (a presenters-only stretch left out) closes the gap; trim cuts at key frames."""
+"""The recording file converter (R-REC-1, -3, -4) on packets made here: VP8 payloads from aiortc's
+packetizer (RFC 7741 descriptors with picture IDs) and Opus, in the recorder's record format, turned into a
+WebM that PyAV decodes; a break (a presenters-only stretch left out) closes the gap; trim cuts at key
+frames."""
+
 from __future__ import annotations
 
 import fractions
@@ -19,15 +21,25 @@ VSSRC, ASSRC = 1111, 2222
 
 
 def rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool) -> bytes:
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
+    return (
+        struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+        + payload
+    )
 
 
 def record(t_us: int, pkt: bytes) -> bytes:
     return RECORD.pack(len(pkt), t_us) + pkt
 
 
-def media(seconds: float, start_us: int, vseq: int = 0, aseq: int = 0, v0: int = 0, a0: int = 0,
-          venc: Vp8Encoder | None = None) -> tuple[bytes, int, int]:
+def media(
+    seconds: float,
+    start_us: int,
+    vseq: int = 0,
+    aseq: int = 0,
+    v0: int = 0,
+    a0: int = 0,
+    venc: Vp8Encoder | None = None,
+) -> tuple[bytes, int, int]:
     """`seconds` of 30 fps 320x240 VP8 and 20 ms Opus tone packets, as records from start_us."""
     venc = venc or Vp8Encoder()
     aenc = OpusEncoder()
@@ -39,7 +51,9 @@ def media(seconds: float, start_us: int, vseq: int = 0, aseq: int = 0, v0: int =
         frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
         payloads, _ = venc.encode(frame, force_keyframe=(i == 0))
         for j, p in enumerate(payloads):
-            out.append((start_us + i * 33_333, rtp(96, vseq, v0 + i * 3000, VSSRC, p, j == len(payloads) - 1)))
+            out.append(
+                (start_us + i * 33_333, rtp(96, vseq, v0 + i * 3000, VSSRC, p, j == len(payloads) - 1))
+            )
             vseq += 1
     for k in range(int(seconds * 50)):
         t = (np.arange(960) + k * 960) / 48000
@@ -53,8 +67,10 @@ def media(seconds: float, start_us: int, vseq: int = 0, aseq: int = 0, v0: int =
     return b"".join(record(t, p) for t, p in out), vseq, aseq
 
 
-TRACKS = [TrackMeta(VSSRC, "video", "vp8", 90000, "camera", "host", "H", 0),
-          TrackMeta(ASSRC, "audio", "opus", 48000, "microphone", "host", "H", 1)]
+TRACKS = [
+    TrackMeta(VSSRC, "video", "vp8", 90000, "camera", "host", "H", 0),
+    TrackMeta(ASSRC, "audio", "opus", 48000, "microphone", "host", "H", 1),
+]
 
 
 def decoded(path) -> tuple[int, set, float, float]:
@@ -74,19 +90,19 @@ def decoded(path) -> tuple[int, set, float, float]:
 
 
 def test_vp8_descriptor_and_keyframe_size():
-    assert recfile.vp8_payload(bytes([0x10, 0xAA])) == (True, b"\xaa")                 # S, PartID 0, no X
+    assert recfile.vp8_payload(bytes([0x10, 0xAA])) == (True, b"\xaa")  # S, PartID 0, no X
     # X with I (15-bit picture ID), L and T/K: 1 + 1 + 2 + 1 + 1 bytes of descriptor
     assert recfile.vp8_payload(bytes([0x90, 0xF0, 0x80, 0x01, 0x05, 0x20, 0xBB])) == (True, b"\xbb")
     assert recfile.vp8_payload(bytes([0x00, 0xCC])) == (False, b"\xcc")
     key = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00])
     assert recfile.vp8_keyframe_size(key) == (320, 240)
-    assert recfile.vp8_keyframe_size(bytes([0x11]) + key[1:]) is None                 # an inter frame
+    assert recfile.vp8_keyframe_size(bytes([0x11]) + key[1:]) is None  # an inter frame
 
 
 def test_convert_rebuilds_vp8_without_reencoding_and_mixes_opus(tmp_path):
     raw = tmp_path / "a.raw"
     blob, _, _ = media(3.0, 10_000_000)
-    raw.write_bytes(blob + b"\x05\x00")                                             # a torn last record
+    raw.write_bytes(blob + b"\x05\x00")  # a torn last record
     out = tmp_path / "a.webm"
     conv = recfile.convert(raw, TRACKS, out)
     assert (conv.width, conv.height, conv.audio_tracks) == (320, 240, 1)
@@ -140,8 +156,8 @@ def test_trim_cuts_at_a_key_frame(tmp_path):
 
 
 def test_the_stage_goes_to_a_screen_share_and_back_at_key_frames(tmp_path):
-    """The stage: the host's camera (320x240), a screen share (640x360) while it runs, then the camera again at
-    its next key frame; frames are muxed as they came (their sizes change only at key frames)."""
+    """The stage: the host's camera (320x240), a screen share (640x360) while it runs, then the camera
+    again at its next key frame; frames are muxed as they came (their sizes change only at key frames)."""
     screen_ssrc = 3333
 
     def stream(ssrc: int, w: int, h: int, start: float, seconds: float, keys: set[int], pt: int = 96):
@@ -155,12 +171,14 @@ def test_the_stage_goes_to_a_screen_share_and_back_at_key_frames(tmp_path):
             frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
             payloads, _ = enc.encode(frame, force_keyframe=i in keys)
             for j, p in enumerate(payloads):
-                out.append((int((start + i / 30) * 1e6), rtp(pt, seq, i * 3000, ssrc, p, j == len(payloads) - 1)))
+                out.append(
+                    (int((start + i / 30) * 1e6), rtp(pt, seq, i * 3000, ssrc, p, j == len(payloads) - 1))
+                )
                 seq += 1
         return out
 
-    cam = stream(VSSRC, 320, 240, 0.0, 4.0, {0, 90})              # a key frame again at 3 s (asked for)
-    screen = stream(screen_ssrc, 640, 360, 1.0, 1.0, {0})           # 1 s .. 2 s
+    cam = stream(VSSRC, 320, 240, 0.0, 4.0, {0, 90})  # a key frame again at 3 s (asked for)
+    screen = stream(screen_ssrc, 640, 360, 1.0, 1.0, {0})  # 1 s .. 2 s
     recs = sorted(cam + screen, key=lambda x: x[0])
     raw = tmp_path / "s.raw"
     raw.write_bytes(b"".join(record(t, p) for t, p in recs))
@@ -176,6 +194,6 @@ def test_the_stage_goes_to_a_screen_share_and_back_at_key_frames(tmp_path):
     on_screen = [t for t, size in seen if size == (640, 360)]
     assert 0.95 <= on_screen[0] <= 1.05 and 1.9 <= on_screen[-1] <= 2.0 and len(on_screen) >= 28
     back = [t for t, size in seen if size == (320, 240) and t > 1.5]
-    assert 2.95 <= back[0] <= 3.05                                   # the camera's next key frame, not before
+    assert 2.95 <= back[0] <= 3.05  # the camera's next key frame, not before
     # 0-1 s camera (its frame at 1.0 s may come just before the screen's key frame), screen, 3-4 s camera
     assert conv.video_frames == len(seen) and 90 <= len(seen) <= 91

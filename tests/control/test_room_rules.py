@@ -1,4 +1,5 @@
 """The room rules as plain functions (R-ROOM-1, -2, -3, -7, -8, -13; R-MEDIA-5, -7)."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,17 @@ def test_defaults_follow_the_product():
     assert r.check_new_room("webinar", None, "ru", "", "", "", "lobby") == r.WEBINAR_DEFAULT
 
 
-@pytest.mark.parametrize("type_,cap,ok", [("meeting", 25, True), ("meeting", 26, False), ("webinar", 5000, True),
-                                          ("webinar", 5001, False), ("webinar", 0, False), ("webinar", True, False)])
+@pytest.mark.parametrize(
+    "type_,cap,ok",
+    [
+        ("meeting", 25, True),
+        ("meeting", 26, False),
+        ("webinar", 5000, True),
+        ("webinar", 5001, False),
+        ("webinar", 0, False),
+        ("webinar", True, False),
+    ],
+)
 def test_capacity_limits(type_, cap, ok):
     if ok:
         assert r.check_capacity(type_, cap) == cap
@@ -55,7 +65,7 @@ def test_entry_lobby_waiting_locked_ended():
 def test_audio_modes_decide_who_publishes_and_receives():
     listen, presenters, discussion = room(), room(audio_mode="presenters"), room(audio_mode="discussion")
     assert r.may_publish(listen, "presenter", False) and not r.may_publish(listen, "attendee", False)
-    assert r.may_publish(listen, "attendee", True)                       # the floor (R-ROOM-3)
+    assert r.may_publish(listen, "attendee", True)  # the floor (R-ROOM-3)
     assert r.may_publish(discussion, "attendee", False)
     assert not r.receives_media(presenters, "attendee", False)
     assert r.receives_media(presenters, "presenter", False) and r.receives_media(presenters, "attendee", True)
@@ -79,9 +89,18 @@ def test_cameras_and_screens():
     assert e.value.code == "not_on_mobile"
 
 
-@pytest.mark.parametrize("name,email,ok", [("Ann", "ann@example.org", True), ("  Ann  ", " a@b.cc ", True),
-                                           ("", "a@b.cc", False), ("x" * 65, "a@b.cc", False),
-                                           ("Ann", "ann", False), ("Ann", "a@b", False), ("Ann", None, False)])
+@pytest.mark.parametrize(
+    "name,email,ok",
+    [
+        ("Ann", "ann@example.org", True),
+        ("  Ann  ", " a@b.cc ", True),
+        ("", "a@b.cc", False),
+        ("x" * 65, "a@b.cc", False),
+        ("Ann", "ann", False),
+        ("Ann", "a@b", False),
+        ("Ann", None, False),
+    ],
+)
 def test_a_person_needs_a_name_and_an_email(name, email, ok):
     if ok:
         n, e = r.check_person(name, email)

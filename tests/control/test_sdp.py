@@ -199,7 +199,7 @@ a=ssrc:2001 cname:cname-abc
 a=ssrc:2001 msid:stream-a video-track-1
 a=ssrc:2002 cname:cname-abc
 a=ssrc:2002 msid:stream-a video-track-1
-""".replace("\n", "\r\n")
+""".replace("\n", "\r\n")  # noqa: E501  (a real Chrome offer: SDP lines are not wrapped)
 
 # Chromium simulcast offer (addTransceiver with sendEncodings q/h/f): rids, no a=ssrc lines.
 CHROME_SIMULCAST_OFFER = f"""v=0
@@ -342,7 +342,8 @@ def test_parse_media_level_wins_and_first_bundled_section_is_used() -> None:
     text = edit(
         CHROME_OFFER,
         replace={
-            "a=group:BUNDLE 0 1": "a=group:BUNDLE 1 0\r\na=ice-ufrag:sess\r\na=ice-pwd:sessionpasswordsessionpw",
+            "a=group:BUNDLE 0 1": "a=group:BUNDLE 1 "
+            "0\r\na=ice-ufrag:sess\r\na=ice-pwd:sessionpasswordsessionpw",
             "a=mid:1": "a=mid:1\r\na=ice-ufrag:vid1",
         },
     )
@@ -418,7 +419,8 @@ def test_parse_candidates_and_ice_lite() -> None:
     text = edit(
         CHROME_OFFER,
         replace={
-            "a=mid:0": "a=mid:0\r\na=candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host\r\na=end-of-candidates",
+            "a=mid:0": "a=mid:0\r\na=candidate:1 1 udp 2122260223 192.0.2.1 50000 typ "
+            "host\r\na=end-of-candidates",
             "t=0 0": "t=0 0\r\na=ice-lite",
         },
     )
@@ -490,7 +492,8 @@ def test_error_malformed_rtpmap_and_fmtp() -> None:
     _bad(
         edit(CHROME_OFFER, replace={"a=rtpmap:96 VP8/90000": "a=rtpmap:200 VP8/90000"}), r"malformed a=rtpmap"
     )
-    _bad(edit(CHROME_OFFER, replace={"a=rtpmap:96 VP8/90000": "a=rtpmap:96 VP8/90000\r\na=rtpmap:96 VP9/90000"}),
+    _bad(edit(CHROME_OFFER, replace={"a=rtpmap:96 VP8/90000": "a=rtpmap:96 VP8/90000\r\na=rtpmap:96 "
+                                                              "VP9/90000"}),
          r"duplicate a=rtpmap for payload type 96")  # fmt: skip
     _bad(edit(CHROME_OFFER, replace={"a=fmtp:97 apt=96": "a=fmtp:97"}), r"line \d+: malformed a=fmtp")
     _bad(edit(CHROME_OFFER, replace={"a=fmtp:97 apt=96": "a=fmtp:abc apt=96"}), r"malformed a=fmtp")
@@ -649,9 +652,15 @@ def test_answer_publish_chrome() -> None:
         ("VP8", 96, 97), ("VP9", 98, 99), ("VP9", 100, 101), ("H264", 102, 103), ("H264", 106, 107),
         ("H264", 127, 125), ("H264", 112, 113),
     ]  # fmt: skip
-    assert nv.codecs[0].rtcp_fb == ["transport-cc", "ccm fir", "nack", "nack pli"]   # goog-remb left out
-    assert set(nv.extensions) == {S.EXT_MID, S.EXT_RID, S.EXT_REPAIRED_RID, S.EXT_ABS_SEND_TIME, S.EXT_TRANSPORT_CC,
-                                  S.EXT_PLAYOUT_DELAY}
+    assert nv.codecs[0].rtcp_fb == ["transport-cc", "ccm fir", "nack", "nack pli"]  # goog-remb left out
+    assert set(nv.extensions) == {
+        S.EXT_MID,
+        S.EXT_RID,
+        S.EXT_REPAIRED_RID,
+        S.EXT_ABS_SEND_TIME,
+        S.EXT_TRANSPORT_CC,
+        S.EXT_PLAYOUT_DELAY,
+    }
     assert nv.ssrcs == [2001] and nv.rtx_ssrcs == {2001: 2002}
 
     # the answer is itself a valid SDP for our parser
@@ -700,7 +709,8 @@ def test_answer_publish_rejects_unusable_sections() -> None:
             CHROME_OFFER,
             replace={"a=sendonly\r\na=msid:stream-a video": "a=recvonly\r\na=msid:stream-a video"},
         )
-        + "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\na=sctp-port:5000\r\n"
+        + "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 "
+        "0.0.0.0\r\na=mid:2\r\na=sctp-port:5000\r\n"
     )
     text = text.replace("BUNDLE 0 1", "BUNDLE 0 1 2")
     answer, negotiated = answer_publish(parse(text), LOCAL)
@@ -919,7 +929,8 @@ def test_answer_whep_no_common_codec_and_no_tracks() -> None:
     _, negotiated = answer_whep(offer, LOCAL, {"video": [h265]})
     assert [n.direction for n in negotiated] == ["inactive"] * 3 and not any(n.rejected for n in negotiated)
     app_only = parse(
-        f"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+        f"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP "
+        f"webrtc-datachannel\r\n"
         f"a=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 {FP}\r\n"
     )
     with pytest.raises(SdpError, match=r"nothing to answer.*unsupported media kind 'application'"):
@@ -1117,9 +1128,11 @@ else:
 def test_ssrc_simulcast_group_is_kept_for_the_producer() -> None:
     """SSRC-based simulcast (a=ssrc-group:SIM, older Chrome / Plan B style encoders): the layers' SSRCs in
     order, each with its RTX SSRC from the FID groups; no rids needed (issue 5)."""
-    sim = ("a=ssrc-group:FID 2001 2002\r\na=ssrc-group:FID 2003 2004\r\na=ssrc-group:FID 2005 2006\r\n"
-           "a=ssrc-group:SIM 2001 2003 2005\r\n"
-           + "".join(f"a=ssrc:{x} cname:cname-abc\r\n" for x in (2001, 2002, 2003, 2004, 2005, 2006)))
+    sim = (
+        "a=ssrc-group:FID 2001 2002\r\na=ssrc-group:FID 2003 2004\r\na=ssrc-group:FID 2005 2006\r\n"
+        "a=ssrc-group:SIM 2001 2003 2005\r\n"
+        + "".join(f"a=ssrc:{x} cname:cname-abc\r\n" for x in (2001, 2002, 2003, 2004, 2005, 2006))
+    )
     offer = edit(CHROME_OFFER, replace={"a=ssrc-group:FID 2001 2002\r\n": sim})
     _, negotiated = answer_publish(parse(offer), LOCAL)
     video = negotiated[1]

@@ -1,4 +1,5 @@
 """Join tokens (HS256 JWT): round trip, tampering, wrong secret, expiry, alg none and malformed parts."""
+
 from __future__ import annotations
 
 import base64
@@ -93,8 +94,17 @@ def test_empty_secret_still_signs_and_verifies():
         verify("x", tok)
 
 
-@pytest.mark.parametrize("change", [{"role": "host"}, {"room": "other"}, {"exp": 2**40}, {"name": "Mallory"},
-                                    {"sub": "someone-else"}, {"extra": 1}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"role": "host"},
+        {"room": "other"},
+        {"exp": 2**40},
+        {"name": "Mallory"},
+        {"sub": "someone-else"},
+        {"extra": 1},
+    ],
+)
 def test_tampered_payload(change):
     tok = issue(SECRET, "r", "attendee", "n", "i")
     h, p, s = tok.split(".")
@@ -131,7 +141,7 @@ def test_expiry():
     now = float(int(time.time()))
     tok = sign(HS256, claims(exp=int(now) + 10))
     assert verify(SECRET, tok, now=now).room == "r"
-    assert verify(SECRET, tok, now=now + 10).room == "r"        # exp itself is still valid
+    assert verify(SECRET, tok, now=now + 10).room == "r"  # exp itself is still valid
     with pytest.raises(TokenError, match="expired"):
         verify(SECRET, tok, now=now + 11)
     with pytest.raises(TokenError, match="expired"):
@@ -144,18 +154,21 @@ def test_exp_must_be_an_integer(exp):
         verify(SECRET, sign(HS256, claims(exp=exp)))
 
 
-@pytest.mark.parametrize("header", [
-    {"alg": "none", "typ": "JWT"},
-    {"alg": "None"},
-    {"alg": "HS512"},
-    {"alg": "RS256"},
-    {"alg": "hs256"},
-    {"typ": "JWT"},
-    {"alg": ["HS256"]},
-    [],
-    "HS256",
-    None,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "none", "typ": "JWT"},
+        {"alg": "None"},
+        {"alg": "HS512"},
+        {"alg": "RS256"},
+        {"alg": "hs256"},
+        {"typ": "JWT"},
+        {"alg": ["HS256"]},
+        [],
+        "HS256",
+        None,
+    ],
+)
 def test_algorithm_must_be_hs256(header):
     tok = sign(json.dumps(header).encode(), json.dumps(claims()).encode())
     with pytest.raises(TokenError, match="HS256"):
@@ -170,19 +183,44 @@ def test_alg_none_without_signature():
             verify(SECRET, tok)
 
 
-@pytest.mark.parametrize("body", [
-    claims(room=...), claims(room=""), claims(room=5), claims(role="admin"), claims(role=...),
-    claims(role=None), [], "str", 5, None,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        claims(room=...),
+        claims(room=""),
+        claims(room=5),
+        claims(role="admin"),
+        claims(role=...),
+        claims(role=None),
+        [],
+        "str",
+        5,
+        None,
+    ],
+)
 def test_payload_must_grant_room_and_role(body):
     with pytest.raises(TokenError):
         verify(SECRET, sign(HS256, json.dumps(body).encode()))
 
 
-@pytest.mark.parametrize("tok", [
-    "", ".", "..", "...", "a", "a.b", "a.b.c.d", "header.payload.signature",
-    "!!!.???.***", "é.é.é", "\x00.\x00.\x00", "a" * 10000, "e30.e30.",  # {} . {} . empty signature
-])
+@pytest.mark.parametrize(
+    "tok",
+    [
+        "",
+        ".",
+        "..",
+        "...",
+        "a",
+        "a.b",
+        "a.b.c.d",
+        "header.payload.signature",
+        "!!!.???.***",
+        "é.é.é",
+        "\x00.\x00.\x00",
+        "a" * 10000,
+        "e30.e30.",  # {} . {} . empty signature
+    ],
+)
 def test_malformed_strings(tok):
     with pytest.raises(TokenError):
         verify(SECRET, tok)
@@ -200,7 +238,13 @@ def test_non_json_parts(part):
 def test_bad_base64_padding():
     tok = issue(SECRET, "r", "host", "n", "i")
     h, p, s = tok.split(".")
-    for bad in (f"{h}x.{p}.{s}", f"{h}.{p}a.{s}", f"{h[:-1]}.{p}.{s}", f"{h}.{p[:-1]}.{s}", f"{h}.{p}.{s[:-1]}"):
+    for bad in (
+        f"{h}x.{p}.{s}",
+        f"{h}.{p}a.{s}",
+        f"{h[:-1]}.{p}.{s}",
+        f"{h}.{p[:-1]}.{s}",
+        f"{h}.{p}.{s[:-1]}",
+    ):
         with pytest.raises(TokenError):
             verify(SECRET, bad)
 

@@ -1,4 +1,5 @@
 """Headless Chromium through selenium for the end-to-end tests (flags from docs/real-peers.md)."""
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,20 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream=fps=30", "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--disable-dev-shm-usage",
-    "--autoplay-policy=no-user-gesture-required", "--window-size=800,600",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+    "--window-size=800,600",
 ]
 
 
@@ -85,7 +95,9 @@ def console(driver: Any) -> list[str]:
 def page_log(driver: Any) -> str:
     """The demo page's on-screen log."""
     try:
-        return driver.execute_script("const e = document.getElementById('log'); return e ? e.textContent : '';")
+        return driver.execute_script(
+            "const e = document.getElementById('log'); return e ? e.textContent : '';"
+        )
     except Exception as e:
         return f"(no page log: {e})"
 

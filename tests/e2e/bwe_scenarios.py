@@ -9,6 +9,7 @@ is impaired. Selenium calls run in threads, so the relay and the server's signal
 
 Used by tests/e2e/test_bandwidth.py (pass/fail) and bench/bwe.py (figures to bench/results/bwe.json).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,8 @@ _EXCHANGE_JS = """
 })().catch((e) => done('error: ' + e));
 """
 
-PUBLISH_JS = """
+PUBLISH_JS = (
+    """
 const [url, token] = arguments; const done = arguments[arguments.length - 1];
 (async () => {
   const stream = await navigator.mediaDevices.getUserMedia(
@@ -51,9 +53,12 @@ const [url, token] = arguments; const done = arguments[arguments.length - 1];
       {rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000},
       {rid: 'f', maxBitrate: 1500000}]});
   await pc.setLocalDescription(await pc.createOffer());
-""" + _EXCHANGE_JS
+"""
+    + _EXCHANGE_JS
+)
 
-VIEW_JS = """
+VIEW_JS = (
+    """
 const [url, token] = arguments; const done = arguments[arguments.length - 1];
 (async () => {
   const pc = new RTCPeerConnection();
@@ -69,9 +74,12 @@ const [url, token] = arguments; const done = arguments[arguments.length - 1];
   };
   const offer = await pc.createOffer();
   // receiver reference time reports (RTCP XR): a receive-only peer learns its RTT from the DLRR answers
-  offer.sdp = offer.sdp.replace(/a=rtcp-fb:(\\d+) nack pli\\r\\n/g, 'a=rtcp-fb:$1 nack pli\\r\\na=rtcp-fb:$1 rrtr\\r\\n');
+  offer.sdp = offer.sdp.replace(/a=rtcp-fb:(\\d+) nack pli\\r\\n/g,
+                                'a=rtcp-fb:$1 nack pli\\r\\na=rtcp-fb:$1 rrtr\\r\\n');
   await pc.setLocalDescription(offer);
-""" + _EXCHANGE_JS
+"""
+    + _EXCHANGE_JS
+)
 
 STATS_JS = """
 const done = arguments[arguments.length - 1];
@@ -155,7 +163,7 @@ class Trace:
         ws = [s for s in self.window(since, until) if s.video and s.audio]
         best = 0.0
         for i, a in enumerate(ws):
-            for b in ws[i + 1:]:
+            for b in ws[i + 1 :]:
                 if b.t - a.t >= span:
                     got = (b.video["bytes"] + b.audio["bytes"] - a.video["bytes"] - a.audio["bytes"]) * 8
                     best = max(best, got / (b.t - a.t) / 1000)
@@ -214,8 +222,14 @@ class Scenario:
         from tests.e2e.browser import chromium
 
         port = free_udp_port()
-        settings = Settings(http_port=0, rtc_port=port, announced_ip=RELAY_IP, ice_tcp=False,
-                            secret="bwe-secret", api_key="bwe-key").finish()
+        settings = Settings(
+            http_port=0,
+            rtc_port=port,
+            announced_ip=RELAY_IP,
+            ice_tcp=False,
+            secret="bwe-secret",
+            api_key="bwe-key",
+        ).finish()
         app = build(settings)
         runner = web.AppRunner(app)
         await runner.setup()
@@ -224,7 +238,7 @@ class Scenario:
         self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         self.media, self.rooms = app[keys.MEDIA], app[keys.ROOMS]
         self.relay = await LossyRelay(("127.0.0.1", port), 0.0, drop_down=True, bind=(RELAY_IP, port)).start()
-        self.relay.targets = set()        # nobody impaired until the subscriber comes
+        self.relay.targets = set()  # nobody impaired until the subscriber comes
         self._tok = lambda role, name: tokens.issue("bwe-secret", ROOM, role, name, name)
         stack = contextlib.ExitStack()
         try:
@@ -255,8 +269,11 @@ class Scenario:
         res = await self._run(self.sub, VIEW_JS, f"{self.base}/whep/{ROOM}", self._tok("attendee", "sub"))
         assert res == "ok", res
         answer = await asyncio.to_thread(self.sub.execute_script, "return window.answer;")
-        twcc = [line.split()[0].split(":")[1] for line in answer.splitlines()
-                if line.startswith("a=extmap:") and "transport-wide-cc" in line]
+        twcc = [
+            line.split()[0].split(":")[1]
+            for line in answer.splitlines()
+            if line.startswith("a=extmap:") and "transport-wide-cc" in line
+        ]
         self.relay.trace_ext = int(twcc[0].split("/")[0]) if twcc else 0
         for _ in range(100):
             new = set(self.relay.ups) - known
@@ -278,7 +295,7 @@ class Scenario:
         pc = self.aiortc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc.addTransceiver("audio", direction="recvonly")
         pc.addTransceiver("video", direction="recvonly")
-        self.aio_frames: list[tuple[float, int]] = []       # (time, width) of every decoded video frame
+        self.aio_frames: list[tuple[float, int]] = []  # (time, width) of every decoded video frame
         self.aio_audio = 0
         self._aio_tasks: list[asyncio.Task] = []
 
@@ -293,9 +310,14 @@ class Scenario:
         pc.on("track", lambda track: self._aio_tasks.append(asyncio.ensure_future(consume(track))))
         await pc.setLocalDescription(await pc.createOffer())
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{self.base}/whep/{ROOM}", data=pc.localDescription.sdp, headers={
+            async with http.post(
+                f"{self.base}/whep/{ROOM}",
+                data=pc.localDescription.sdp,
+                headers={
                     "Content-Type": "application/sdp",
-                    "Authorization": "Bearer " + self._tok("attendee", "aio")}) as r:
+                    "Authorization": "Bearer " + self._tok("attendee", "aio"),
+                },
+            ) as r:
                 answer = await r.text()
                 assert r.status == 201, (r.status, answer)
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
@@ -303,9 +325,9 @@ class Scenario:
             if set(self.relay.ups) - known and pc.iceConnectionState == "completed":
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)              # aioice may check from more than one local address
+        await asyncio.sleep(1.0)  # aioice may check from more than one local address
         self.relay.targets = set(self.relay.ups) - known
-        self.sample = self._aio_sample          # type: ignore[method-assign]
+        self.sample = self._aio_sample  # type: ignore[method-assign]
 
     async def _aio_sample(self) -> Sample:
         """An aiortc sample in the shape of the Chromium one (frames, width; freezes as Chrome counts them:
@@ -319,8 +341,13 @@ class Scenario:
             if gap > max(3 * mean, mean + 0.150):
                 freezes += 1
                 freeze_time += gap
-        video = {"frames": len(frames), "width": frames[-1][1] if frames else 0, "bytes": 0,
-                 "freezes": freezes, "freezeTime": freeze_time}
+        video = {
+            "frames": len(frames),
+            "width": frames[-1][1] if frames else 0,
+            "bytes": 0,
+            "freezes": freezes,
+            "freezeTime": freeze_time,
+        }
         out = Sample(self.now(), video, {"samples": self.aio_audio, "concealed": 0, "bytes": 0, "packets": 0})
         self.trace.samples.append(out)
         return out

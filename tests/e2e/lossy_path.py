@@ -2,6 +2,7 @@
 
 This kernel has no `tc netem` (tbf and htb exist), so loss and delay come from here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ class _Upstream(asyncio.DatagramProtocol):
     def __init__(self, relay: LossyRelay, client: tuple[str, int]) -> None:
         self.relay, self.client = relay, client
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: list[bytes] = []       # what the client sent while this socket was being opened
+        self.pending: list[bytes] = []  # what the client sent while this socket was being opened
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
@@ -32,9 +33,17 @@ class LossyRelay(asyncio.DatagramProtocol):
     chosen direction; STUN and DTLS pass, so only media sees the loss.
     """
 
-    def __init__(self, server: tuple[str, int], loss: float, drop_down: bool, seed: int = 7,
-                 delay_ms: float = 0.0, rate_kbps: float = 0.0, queue_ms: float = 300.0,
-                 bind: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+    def __init__(
+        self,
+        server: tuple[str, int],
+        loss: float,
+        drop_down: bool,
+        seed: int = 7,
+        delay_ms: float = 0.0,
+        rate_kbps: float = 0.0,
+        queue_ms: float = 300.0,
+        bind: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
         """loss: drop probability; delay_ms: one-way delay added; rate_kbps: a bottleneck of that rate with a
         drop-tail queue of queue_ms (0 = no limit). All apply to media in the impaired direction only, and
         only for the clients in ``targets`` when that is a set (None = every client)."""
@@ -47,7 +56,7 @@ class LossyRelay(asyncio.DatagramProtocol):
         self.down_bytes: dict[tuple[str, int], int] = {}
         self.server, self.loss, self.drop_down = server, loss, drop_down
         self.delay, self.rate, self.queue = delay_ms / 1000, rate_kbps * 1000 / 8, queue_ms / 1000
-        self._free_at = 0.0                  # when the bottleneck has sent everything queued so far
+        self._free_at = 0.0  # when the bottleneck has sent everything queued so far
         self.queue_drops = 0
         self.rng = random.Random(seed)
         self.front: asyncio.DatagramTransport | None = None
@@ -122,11 +131,12 @@ class LossyRelay(asyncio.DatagramProtocol):
     def _traced(self, send, seq: int, size: int):
         loop = asyncio.get_running_loop()
         entry = [seq, size, int(loop.time() * 1e6), -1]
-        self.trace.append(entry)   # type: ignore[union-attr]
+        self.trace.append(entry)  # type: ignore[union-attr]
 
         def out(d: bytes) -> None:
             entry[3] = int(loop.time() * 1e6)
             send(d)
+
         return out
 
     def _send_up(self, up: _Upstream, data: bytes) -> None:
@@ -155,12 +165,18 @@ def via(sdp: str, server_port: int, relay_port: int) -> str:
 
 def twcc_seq(data: bytes, ext_id: int) -> int | None:
     """The transport-wide sequence number of an RTP packet (one-byte header extension ext_id), if any."""
-    if len(data) < 16 or not 128 <= data[0] <= 191 or 192 <= data[1] <= 223 or not data[0] & 0x10 or not ext_id:
+    if (
+        len(data) < 16
+        or not 128 <= data[0] <= 191
+        or 192 <= data[1] <= 223
+        or not data[0] & 0x10
+        or not ext_id
+    ):
         return None
     off = 12 + 4 * (data[0] & 0x0F)
-    if len(data) < off + 4 or data[off:off + 2] != b"\xbe\xde":
+    if len(data) < off + 4 or data[off : off + 2] != b"\xbe\xde":
         return None
-    end = off + 4 + 4 * int.from_bytes(data[off + 2:off + 4], "big")
+    end = off + 4 + 4 * int.from_bytes(data[off + 2 : off + 4], "big")
     i = off + 4
     while i < min(end, len(data)):
         b = data[i]
@@ -171,6 +187,6 @@ def twcc_seq(data: bytes, ext_id: int) -> int | None:
         if xid == 15:
             return None
         if xid == ext_id and ln == 2 and i + 3 <= len(data):
-            return int.from_bytes(data[i + 1:i + 3], "big")
+            return int.from_bytes(data[i + 1 : i + 3], "big")
         i += 1 + ln
     return None

@@ -1,5 +1,6 @@
 """aiortc peers for the end-to-end tests: a counting video source, a frame-counting receiver and a
 minimal client of the WebSocket protocol."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,6 +63,7 @@ def count_frames(conn: RTCPeerConnection) -> tuple[dict[str, int], list[asyncio.
                 except Exception:
                     return
                 counts[track.kind] += 1
+
         tasks.append(asyncio.ensure_future(drain()))
 
     return counts, tasks
@@ -145,8 +147,9 @@ async def publish(sig: Signal, audio: bool = True, video: bool = True):
     return conn, cam
 
 
-async def join_and_publish(session: aiohttp.ClientSession, base: str, token: str, audio: bool = True,
-                           video: bool = True):
+async def join_and_publish(
+    session: aiohttp.ClientSession, base: str, token: str, audio: bool = True, video: bool = True
+):
     sig = await join_only(session, base, token)
     conn, cam = await publish(sig, audio, video)
     return sig, conn, cam

@@ -1,9 +1,10 @@
 """A real RTMP service for the live-streaming tests (R-REC-6): Debian's nginx with its RTMP module
-(libnginx-mod-rtmp), started on 127.0.0.1 with a throwaway configuration, and a PyAV player that reads a stream
-back from it.
+(libnginx-mod-rtmp), started on 127.0.0.1 with a throwaway configuration, and a PyAV player that reads a
+stream back from it.
 
 Missing nginx or module: the tests skip, unless MEDIASERVER_REQUIRE_RTMP=1 (CI sets it) makes that a failure.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,16 +57,22 @@ def rtmp_server(workdir: Path) -> Iterator[int]:
     port = free_port()
     conf = workdir / "nginx.conf"
     conf.write_text(CONF.format(module=MODULE, dir=workdir, port=port))
-    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stdout=subprocess.DEVNULL,
-                            stderr=open(workdir / "stderr.log", "wb"))
+    proc = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "stderr.log", "wb"),
+    )
     try:
         end = time.monotonic() + 10
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
             if proc.poll() is not None or time.monotonic() > end:
-                raise RuntimeError("nginx-rtmp did not start: " + (workdir / "stderr.log").read_text()
-                                   + (workdir / "error.log").read_text())
+                raise RuntimeError(
+                    "nginx-rtmp did not start: "
+                    + (workdir / "stderr.log").read_text()
+                    + (workdir / "error.log").read_text()
+                )
             time.sleep(0.05)
         yield port
     finally:
@@ -82,7 +89,7 @@ class Player(threading.Thread):
         self.video = 0
         self.audio = 0
         self.sizes: set[tuple[int, int]] = set()
-        self.means: list[float] = []           # mean brightness (luma) of each picture
+        self.means: list[float] = []  # mean brightness (luma) of each picture
         self.pcm: list[Any] = []
         self.error: str | None = None
 
@@ -101,7 +108,7 @@ class Player(threading.Thread):
                         self.pcm.append(f.to_ndarray().astype(np.float64).ravel())
                     if time.monotonic() > end:
                         return
-        except Exception as e:                 # the stream ended, or nothing came
+        except Exception as e:  # the stream ended, or nothing came
             self.error = f"{type(e).__name__}: {e}"
 
     def rms(self) -> float:

@@ -1,4 +1,5 @@
 """aiortc peers through the SFU: one publisher, three subscribers (R-MEDIA-1, R-MEDIA-2, R-MEDIA-9)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,9 @@ async def test_one_publisher_three_subscribers_decode_90_percent(server):
     async with aiohttp.ClientSession() as session:
         psig, pconn, video = await publisher(session, base, "fanout")
         subs = [await subscriber(session, base, "fanout", f"sub{i}") for i in range(3)]
-        assert await wait_for(lambda: all(s[2]["video"] > 0 and s[2]["audio"] > 0 for s in subs), 20), \
-            [s[2] for s in subs]
+        assert await wait_for(lambda: all(s[2]["video"] > 0 and s[2]["audio"] > 0 for s in subs), 20), [
+            s[2] for s in subs
+        ]
         sent0 = video.sent
         got0 = [s[2]["video"] for s in subs]
         await asyncio.sleep(10)
@@ -68,10 +70,16 @@ async def test_one_publisher_three_subscribers_decode_90_percent(server):
             assert {x.kind for x in outs} == {"audio", "video"} and all(x.packetsSent > 0 for x in outs), outs
         ins = [x for x in (await pconn.getStats()).values() if x.type == "remote-inbound-rtp"]
         assert {x.kind for x in ins} == {"audio", "video"}, ins
-        assert all(x.packetsReceived > 0 and x.packetsLost == 0 and 0 <= x.roundTripTime < 0.5 for x in ins), ins
+        assert all(
+            x.packetsReceived > 0 and x.packetsLost == 0 and 0 <= x.roundTripTime < 0.5 for x in ins
+        ), ins
         media = server["media"]
-        rtts = [media.consumer_stats(cid)["rtt_us"] for r in server["rooms"].rooms.values()
-                for q in r.participants.values() for cid in q.consumers.values()]
+        rtts = [
+            media.consumer_stats(cid)["rtt_us"]
+            for r in server["rooms"].rooms.values()
+            for q in r.participants.values()
+            for cid in q.consumers.values()
+        ]
         assert len(rtts) == 6 and all(0 < r < 500_000 for r in rtts), rtts
         st = media.stats()
         assert st["producers"] == 2 and st["consumers"] == 6

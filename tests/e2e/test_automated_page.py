@@ -1,9 +1,10 @@
-"""An automated event in headless Chromium against a real `mediaserver serve` (R-ROOM-4 "automated", R-AUTO-1,
-R-STAT-3): a WebM made here with PyAV is uploaded over tus and put on the event's timeline with a call to action;
-the server's own clock starts the event at its time; a viewer who joins mid-way starts at the common position (the
-video's currentTime close to the time since the session started), cannot seek or pause it away from there, sees
-the call to action, and when the timeline has played goes to the thank-you page while the event goes to the
-history."""
+"""An automated event in headless Chromium against a real `mediaserver serve` (R-ROOM-4 "automated",
+R-AUTO-1, R-STAT-3): a WebM made here with PyAV is uploaded over tus and put on the event's timeline with a
+call to action; the server's own clock starts the event at its time; a viewer who joins mid-way starts at
+the common position (the video's currentTime close to the time since the session started), cannot seek or
+pause it away from there, sees the call to action, and when the timeline has played goes to the thank-you
+page while the event goes to the history."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,7 @@ from tests.e2e.test_watch_page import tiny_webm
 _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
 
-LENGTH = 24          # seconds of video and of timeline
+LENGTH = 24  # seconds of video and of timeline
 
 
 def upload(org: Organiser, name: str, data: bytes) -> dict[str, Any]:
@@ -32,12 +33,24 @@ def upload(org: Organiser, name: str, data: bytes) -> dict[str, Any]:
     import base64
 
     meta = f"filename {base64.b64encode(name.encode()).decode()}"
-    req = urllib.request.Request(org.base + "/api/v1/uploads", data=b"", method="POST", headers={
-        "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta})
+    req = urllib.request.Request(
+        org.base + "/api/v1/uploads",
+        data=b"",
+        method="POST",
+        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta},
+    )
     with org.opener.open(req, timeout=30) as r:
         location = urllib.parse.urlsplit(r.headers["Location"]).path
-    req = urllib.request.Request(org.base + location, data=data, method="PATCH", headers={
-        "Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+    req = urllib.request.Request(
+        org.base + location,
+        data=data,
+        method="PATCH",
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
     with org.opener.open(req, timeout=30) as r:
         assert r.status == 204
     files = org.call("GET", "/api/v1/files", None, 200)
@@ -51,7 +64,8 @@ def video_state(d: Any) -> dict[str, Any]:
         " hidden: v ? v.hidden : null, error: v && v.error ? v.error.code : null, src: v ? v.currentSrc : '',"
         " screen: s.screen, timeline: s.timeline, redirect: s.redirect,"
         " cta: (document.querySelector('#auto-stage .auto-cta:not([hidden])') || {}).textContent || null,"
-        " cssHidden: getComputedStyle(document.querySelector('#media-empty')).display};")
+        " cssHidden: getComputedStyle(document.querySelector('#media-empty')).display};"
+    )
 
 
 @pytest.mark.timeout(180)
@@ -60,22 +74,45 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
     video = upload(org, "launch.webm", tiny_webm(seconds=LENGTH, fps=10))
     thanks = f"{served}/static/index.html?thanks=1"
     starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
-    ev = org.call("POST", "/api/v1/events", {
-        "kind": "automated", "name": "Launch, automated", "startsAt": starts.isoformat(), "thankYouUrl": thanks,
-        "options": {"chat": False, "timeline": [
-            {"component": "video", "start": 0, "duration": LENGTH, "fileId": video["id"]},
-            {"component": "call_to_action", "start": 2, "duration": LENGTH - 4, "text": "Buy now",
-             "url": "https://example.test/buy", "buttonText": "Buy"}]}}, 201)
+    ev = org.call(
+        "POST",
+        "/api/v1/events",
+        {
+            "kind": "automated",
+            "name": "Launch, automated",
+            "startsAt": starts.isoformat(),
+            "thankYouUrl": thanks,
+            "options": {
+                "chat": False,
+                "timeline": [
+                    {"component": "video", "start": 0, "duration": LENGTH, "fileId": video["id"]},
+                    {
+                        "component": "call_to_action",
+                        "start": 2,
+                        "duration": LENGTH - 4,
+                        "text": "Buy now",
+                        "url": "https://example.test/buy",
+                        "buttonText": "Buy",
+                    },
+                ],
+            },
+        },
+        201,
+    )
     assert ev["automation"]["length"] == LENGTH
 
     # nobody starts it: the server's clock (its sweep, every 20 s) does, at or shortly after its time
-    live = browser.poll(lambda: org.call("GET", f"/api/v1/events/{ev['id']}", None, 200),
-                        lambda e: e["status"] != "planned", 40, 0.5)
+    live = browser.poll(
+        lambda: org.call("GET", f"/api/v1/events/{ev['id']}", None, 200),
+        lambda e: e["status"] != "planned",
+        40,
+        0.5,
+    )
     assert live["status"] == "live", live
     [session] = org.call("GET", "/api/v1/history", None, 200)["items"]
     started = dt.datetime.fromisoformat(session["startedAt"].replace("Z", "+00:00")).timestamp()
     assert session["endedAt"] is None and started >= starts.timestamp() - 0.01
-    time.sleep(max(0.0, started + 5 - time.time()))     # come in mid-way: five seconds late
+    time.sleep(max(0.0, started + 5 - time.time()))  # come in mid-way: five seconds late
 
     with browser.chromium() as d:
         d.get(f"{served}/room/{ev['roomId']}")
@@ -83,21 +120,29 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
         fill(d, "#join-name", "Late Larry")
         fill(d, "#join-email", "larry@example.test")
         click(d, "#join-submit")
-        first = wait(d, lambda d: (lambda s: s if s["t"] and s["t"] > 0.2 else None)(video_state(d)),
-                     "the timeline's video plays", 20)
+        first = wait(
+            d,
+            lambda d: (lambda s: s if s["t"] and s["t"] > 0.2 else None)(video_state(d)),
+            "the timeline's video plays",
+            20,
+        )
         elapsed = time.time() - started
         assert first["screen"] == "room" and first["error"] is None and "/play/" in first["src"], first
         assert elapsed > 4.5, elapsed
-        assert abs(first["t"] - elapsed) < 1.5, (first, elapsed, browser.console(d))   # the common position
-        assert first["controls"] is False and first["cssHidden"] == "none"             # no seek bar; no "waiting"
+        assert abs(first["t"] - elapsed) < 1.5, (first, elapsed, browser.console(d))  # the common position
+        assert first["controls"] is False and first["cssHidden"] == "none"  # no seek bar; no "waiting"
         assert first["timeline"]["component"] == "video" and first["timeline"]["status"] == "live"
         assert "Buy now" in (first["cta"] or ""), first
-        assert d.execute_script("return document.querySelector('#auto-stage .auto-cta a').href") == \
-            "https://example.test/buy"
+        assert (
+            d.execute_script("return document.querySelector('#auto-stage .auto-cta a').href")
+            == "https://example.test/buy"
+        )
         shot(d, "automated-mid-way.png")
 
         # a viewer cannot move away from the common position: a seek back and a pause are undone
-        d.execute_script("const v = document.querySelector('#auto-stage video'); v.currentTime = 0; v.pause();")
+        d.execute_script(
+            "const v = document.querySelector('#auto-stage video'); v.currentTime = 0; v.pause();"
+        )
         time.sleep(1.5)
         back = video_state(d)
         elapsed = time.time() - started
@@ -105,27 +150,38 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
         assert back["timeline"]["corrections"] >= 1
 
         # the timeline has played: the thank-you screen, then the event's thank-you page (R-STAT-3)
-        end = wait(d, lambda d: (lambda s: s if s["redirect"] else None)(state(d)), "the end of the timeline",
-                   started + LENGTH + 10 - time.time())
+        end = wait(
+            d,
+            lambda d: (lambda s: s if s["redirect"] else None)(state(d)),
+            "the end of the timeline",
+            started + LENGTH + 10 - time.time(),
+        )
         assert end["screen"] == "ended" and end["redirect"] == thanks
         assert time.time() >= started + LENGTH - 1
         browser.poll(lambda: d.current_url, lambda u: u == thanks, 10)
         assert d.current_url == thanks
 
-    done = browser.poll(lambda: org.call("GET", f"/api/v1/events/{ev['id']}", None, 200),
-                        lambda e: e["status"] == "done", 40, 1.0)
-    assert done["status"] == "done"                       # the clock ended it: it is in the history
+    done = browser.poll(
+        lambda: org.call("GET", f"/api/v1/events/{ev['id']}", None, 200),
+        lambda e: e["status"] == "done",
+        40,
+        1.0,
+    )
+    assert done["status"] == "done"  # the clock ended it: it is in the history
     [session] = org.call("GET", "/api/v1/history", None, 200)["items"]
     ended = dt.datetime.fromisoformat(session["endedAt"].replace("Z", "+00:00")).timestamp()
     assert ended >= started + LENGTH - 0.01
     status, _ = _status(served, ev["roomId"])
-    assert status == 410                                  # over: nobody joins it any more
+    assert status == 410  # over: nobody joins it any more
 
 
 def _status(base: str, room_id: str) -> tuple[int, Any]:
-    req = urllib.request.Request(f"{base}/api/v1/public/events/{room_id}/join", method="POST",
-                                 data=json.dumps({"name": "Too late", "email": "late@example.test"}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}/api/v1/public/events/{room_id}/join",
+        method="POST",
+        data=json.dumps({"name": "Too late", "email": "late@example.test"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())

@@ -5,6 +5,7 @@ UDP socket sprays the worker's port with random bytes, malformed and unauthentic
 RTCP-looking junk and oversize datagrams. The server must keep serving, keep forwarding and count every
 dropped datagram under the right reason.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,41 +74,63 @@ class Blaster:
 def corpus(rng: random.Random, real_ufrags: list[str]) -> dict[str, list[bytes]]:
     """Hostile datagrams by category (the worker's expected drop reason in the comment)."""
     req = binding_request("abcd:efgh")
-    cats: dict[str, list[bytes]] = {k: [] for k in (
-        "random", "stun_truncated", "stun_malformed", "stun_unknown_ufrag", "stun_auth", "stun_no_username",
-        "dtls", "rtp", "rtcp", "oversize")}
-    for _ in range(500):                     # unknown_address (or unknown_type), never STUN: no magic cookie
+    cats: dict[str, list[bytes]] = {
+        k: []
+        for k in (
+            "random",
+            "stun_truncated",
+            "stun_malformed",
+            "stun_unknown_ufrag",
+            "stun_auth",
+            "stun_no_username",
+            "dtls",
+            "rtp",
+            "rtcp",
+            "oversize",
+        )
+    }
+    for _ in range(500):  # unknown_address (or unknown_type), never STUN: no magic cookie
         cats["random"].append(rng.randbytes(rng.randint(1, 1400)))
-    for _ in range(300):                     # stun_malformed (>= 20 bytes) or unknown_address (< 20)
-        cats["stun_truncated"].append(req[:rng.randint(0, len(req) - 1)])
-    for i in range(300):                     # stun_malformed
+    for _ in range(300):  # stun_malformed (>= 20 bytes) or unknown_address (< 20)
+        cats["stun_truncated"].append(req[: rng.randint(0, len(req) - 1)])
+    for i in range(300):  # stun_malformed
         kind = i % 4
         m = bytearray(binding_request(f"{rng.getrandbits(32):08x}:x"))
-        if kind == 0:                            # bad FINGERPRINT
+        if kind == 0:  # bad FINGERPRINT
             m[-1] ^= 0x5A
-        elif kind == 1:                          # length not a multiple of 4
+        elif kind == 1:  # length not a multiple of 4
             m[2:4] = struct.pack(">H", len(m) - 20 - rng.randint(1, 3))
-        elif kind == 2:                          # attribute after FINGERPRINT
+        elif kind == 2:  # attribute after FINGERPRINT
             m += b"\x80\x22\x00\x04evil"
             m[2:4] = struct.pack(">H", len(m) - 20)
-        else:                                    # an attribute length running past the end
+        else:  # an attribute length running past the end
             m[22:24] = b"\x0f\xff"
             m = bytearray(with_fingerprint_fixed(bytes(m)))
         cats["stun_malformed"].append(bytes(m))
-    for _ in range(300):                     # stun_unknown_ufrag: well-formed, integrity with a guessed key
-        cats["stun_unknown_ufrag"].append(binding_request(f"{rng.getrandbits(32):08x}:cli", key="guessed-password"))
-    for i in range(300):                     # stun_auth: the real ufrags, a wrong password
+    for _ in range(300):  # stun_unknown_ufrag: well-formed, integrity with a guessed key
+        cats["stun_unknown_ufrag"].append(
+            binding_request(f"{rng.getrandbits(32):08x}:cli", key="guessed-password")
+        )
+    for i in range(300):  # stun_auth: the real ufrags, a wrong password
         ufrag = real_ufrags[i % len(real_ufrags)]
-        cats["stun_auth"].append(binding_request(f"{ufrag}:evil", key="not-the-password-at-all", use_candidate=True))
-    for _ in range(100):                     # stun_malformed + a 400 reply: no USERNAME / no MESSAGE-INTEGRITY
+        cats["stun_auth"].append(
+            binding_request(f"{ufrag}:evil", key="not-the-password-at-all", use_candidate=True)
+        )
+    for _ in range(100):  # stun_malformed + a 400 reply: no USERNAME / no MESSAGE-INTEGRITY
         cats["stun_no_username"].append(stun_message(0x0001, [(0x0024, b"\0\0\0\1")], key=None))
-    for _ in range(400):                     # unknown_address: DTLS content types 20..63
-        cats["dtls"].append(bytes([rng.choice([20, 21, 22, 23, 63])]) + b"\xfe\xfd" + rng.randbytes(rng.randint(0, 300)))
-    for _ in range(400):                     # unknown_address
-        cats["rtp"].append(bytes([0x80 | rng.randint(0, 0x3F), rng.randint(0, 127)]) + rng.randbytes(rng.randint(10, 1200)))
-    for _ in range(400):                     # unknown_address
-        cats["rtcp"].append(bytes([0x80 | rng.randint(0, 31), rng.randint(200, 206)]) + rng.randbytes(rng.randint(2, 500)))
-    for _ in range(20):                      # too_big: larger than the worker's 2048-byte receive slots
+    for _ in range(400):  # unknown_address: DTLS content types 20..63
+        cats["dtls"].append(
+            bytes([rng.choice([20, 21, 22, 23, 63])]) + b"\xfe\xfd" + rng.randbytes(rng.randint(0, 300))
+        )
+    for _ in range(400):  # unknown_address
+        cats["rtp"].append(
+            bytes([0x80 | rng.randint(0, 0x3F), rng.randint(0, 127)]) + rng.randbytes(rng.randint(10, 1200))
+        )
+    for _ in range(400):  # unknown_address
+        cats["rtcp"].append(
+            bytes([0x80 | rng.randint(0, 31), rng.randint(200, 206)]) + rng.randbytes(rng.randint(2, 500))
+        )
+    for _ in range(20):  # too_big: larger than the worker's 2048-byte receive slots
         cats["oversize"].append(rng.randbytes(rng.choice([2049, 3000, 9000, 20000])))
     cats["oversize"].append(b"\x80\x60" + rng.randbytes(60000))
     cats["oversize"].append(b"\x00\x01\x00\x00" + struct.pack(">I", 0x2112A442) + rng.randbytes(5000))
@@ -146,15 +169,17 @@ async def test_blast_while_media_flows(server):
             t0 = time.monotonic()
             chunk = 50
             for i in range(0, len(items), chunk):
-                for _, d in items[i:i + chunk]:
+                for _, d in items[i : i + chunk]:
                     blaster.send(d)
-                await asyncio.sleep(0.025)      # let aiortc (same loop) breathe; ~3000 datagrams in < 2 s
+                await asyncio.sleep(0.025)  # let aiortc (same loop) breathe; ~3000 datagrams in < 2 s
             blast_time = time.monotonic() - t0
             assert blast_time < 2.5, blast_time
             await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - t0)))
             frames_during, sent_during = counts["video"] - frames0, video.sent - sent0
-            print(f"blast: {blaster.sent} sent ({blaster.failed} failed) in {blast_time:.2f}s; "
-                  f"frames sent {sent_during}, decoded {frames_during}")
+            print(
+                f"blast: {blaster.sent} sent ({blaster.failed} failed) in {blast_time:.2f}s; "
+                f"frames sent {sent_during}, decoded {frames_during}"
+            )
 
             # the server still serves HTTP
             async with session.get(base + "/healthz") as r:
@@ -177,8 +202,9 @@ async def test_blast_while_media_flows(server):
             short = sum(1 for x in cats["stun_truncated"] if len(x) < 20)
             assert blaster.sent >= 0.95 * len(items), blaster.sent
             # datagrams can be lost in the kernel under load: ask for most, not all, of each category
-            assert d["stun_malformed"] >= 0.7 * (n["stun_malformed"] + n["stun_truncated"] - short
-                                                  + n["stun_no_username"])
+            assert d["stun_malformed"] >= 0.7 * (
+                n["stun_malformed"] + n["stun_truncated"] - short + n["stun_no_username"]
+            )
             assert d["stun_unknown_ufrag"] >= 0.7 * n["stun_unknown_ufrag"]
             assert d["stun_auth"] >= 0.7 * n["stun_auth"]
             assert d["unknown_address"] >= 0.7 * (n["random"] + n["dtls"] + n["rtp"] + n["rtcp"] + short)
@@ -212,13 +238,17 @@ async def test_bad_integrity_for_real_ufrag_gets_401_and_no_hijack(server):
         try:
             assert await wait_for(lambda: counts["video"] > 15, 25), counts
             room = server["rooms"].rooms["auth"]
-            sub_t = next(p for p in room.participants.values() if p.subscription is not None).subscription.transport
+            sub_t = next(
+                p for p in room.participants.values() if p.subscription is not None
+            ).subscription.transport
             attacker = Blaster(media.port)
             before = media.stats()
 
             # a well-formed binding request for the real ufrag, nominating, with a wrong MESSAGE-INTEGRITY
             txid = os.urandom(12)
-            req = binding_request(f"{sub_t.ufrag}:attacker", key=sub_t.pwd[::-1], use_candidate=True, txid=txid)
+            req = binding_request(
+                f"{sub_t.ufrag}:attacker", key=sub_t.pwd[::-1], use_candidate=True, txid=txid
+            )
             assert parse_stun(req, sub_t.pwd)["integrity_ok"] is False
             attacker.send(req)
             reply = await attacker.recv(3)
@@ -238,8 +268,8 @@ async def test_bad_integrity_for_real_ufrag_gets_401_and_no_hijack(server):
             # the same with a right password but a tampered USERNAME (integrity covers it)
             good = bytearray(binding_request(f"{sub_t.ufrag}:attacker", key=sub_t.pwd, use_candidate=True))
             assert parse_stun(bytes(good), sub_t.pwd)["integrity_ok"] is True
-            assert good[24:24 + 17] == f"{sub_t.ufrag}:attacker".encode()
-            good[24 + 16] ^= 0x01                # last byte of USERNAME: the server's ufrag still matches
+            assert good[24 : 24 + 17] == f"{sub_t.ufrag}:attacker".encode()
+            good[24 + 16] ^= 0x01  # last byte of USERNAME: the server's ufrag still matches
             tampered = with_fingerprint_fixed(bytes(good))
             assert parse_stun(tampered, sub_t.pwd)["integrity_ok"] is False
             attacker.send(tampered)
@@ -297,7 +327,7 @@ async def test_junk_from_an_authenticated_address(server):
     media = server["media"]
     rng = random.Random(7)
     ufrag, pwd = media.new_credentials()
-    info = media.create_transport("active", "sha-256", bytes(32), ufrag, pwd)   # we are the DTLS server
+    info = media.create_transport("active", "sha-256", bytes(32), ufrag, pwd)  # we are the DTLS server
     peer = Blaster(media.port)
     try:
         txid = os.urandom(12)
@@ -312,31 +342,40 @@ async def test_junk_from_an_authenticated_address(server):
         hello = client_hello()
         assert hello[0] == 22
         junk = []
-        for _ in range(300):   # DTLS records of every content type with random bodies
-            junk.append(bytes([rng.choice([20, 21, 22, 23, 24, 25, 63]), 0xFE, rng.choice([0xFD, 0xFF])])
-                        + rng.randbytes(rng.randint(10, 600)))
-        for _ in range(300):   # mutated and truncated ClientHellos
-            h = bytearray(hello[:rng.randint(13, len(hello))])
+        for _ in range(300):  # DTLS records of every content type with random bodies
+            junk.append(
+                bytes([rng.choice([20, 21, 22, 23, 24, 25, 63]), 0xFE, rng.choice([0xFD, 0xFF])])
+                + rng.randbytes(rng.randint(10, 600))
+            )
+        for _ in range(300):  # mutated and truncated ClientHellos
+            h = bytearray(hello[: rng.randint(13, len(hello))])
             for _ in range(rng.randint(0, 4)):
                 h[rng.randrange(len(h))] = rng.randrange(256)
             h[0] = 22
             junk.append(bytes(h))
-        for _ in range(200):   # "SRTP" before any keys exist: not_ready
-            junk.append(bytes([0x80 | rng.randint(0, 0x3F), rng.randint(0, 127)]) + rng.randbytes(rng.randint(10, 300)))
-        for _ in range(200):   # "SRTCP" before any keys exist: not_ready
+        for _ in range(200):  # "SRTP" before any keys exist: not_ready
+            junk.append(
+                bytes([0x80 | rng.randint(0, 0x3F), rng.randint(0, 127)])
+                + rng.randbytes(rng.randint(10, 300))
+            )
+        for _ in range(200):  # "SRTCP" before any keys exist: not_ready
             junk.append(bytes([0x80, rng.randint(192, 223)]) + rng.randbytes(rng.randint(6, 300)))
-        for _ in range(200):   # first bytes no protocol uses (RFC 7983): unknown_type
-            junk.append(bytes([rng.choice([4, 10, 19, 64, 100, 127, 192, 255])]) + rng.randbytes(rng.randint(12, 300)))
+        for _ in range(200):  # first bytes no protocol uses (RFC 7983): unknown_type
+            junk.append(
+                bytes([rng.choice([4, 10, 19, 64, 100, 127, 192, 255])]) + rng.randbytes(rng.randint(12, 300))
+            )
         junk.append(hello)
         for i in range(0, len(junk), 50):
-            for d in junk[i:i + 50]:
+            for d in junk[i : i + 50]:
                 peer.send(d)
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)
 
         after = media.stats()
         d = diff(after, before)
-        print("drop deltas", {k: v for k, v in d.items() if v}, "dtls_rx", after["dtls_rx"] - before["dtls_rx"])
+        print(
+            "drop deltas", {k: v for k, v in d.items() if v}, "dtls_rx", after["dtls_rx"] - before["dtls_rx"]
+        )
         assert d["not_ready"] >= 300, d
         assert d["unknown_type"] >= 150, d
         assert after["dtls_rx"] - before["dtls_rx"] >= 450
@@ -349,7 +388,7 @@ async def test_junk_from_an_authenticated_address(server):
         peer.drain()
         peer.send(binding_request(f"{ufrag}:peer", key=pwd, txid=txid))
         end = time.monotonic() + 5
-        while time.monotonic() < end:          # skip DTLS flights the real ClientHello may have triggered
+        while time.monotonic() < end:  # skip DTLS flights the real ClientHello may have triggered
             reply = await peer.recv(end - time.monotonic())
             if reply is None or (reply[0] < 4 and stun_txid(reply) == txid):
                 break

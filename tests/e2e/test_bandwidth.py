@@ -6,6 +6,7 @@ its budget by choosing layers, degrading (lower layer, then video off, audio las
 The impaired path is tests/e2e/lossy_path.py (this kernel has no `tc netem`): a relay on 127.0.0.2 with a
 rate cap and drop-tail queue, loss and delay on the subscriber's downlink only. See bwe_scenarios.py.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,12 +19,15 @@ pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browse
 
 async def started(sc: Scenario, loss: float = 0.0, delay: float = 0.0) -> None:
     await sc.publish()
-    sc.relay.loss, sc.relay.delay = loss, delay        # the subscriber's path, from its first packet
+    sc.relay.loss, sc.relay.delay = loss, delay  # the subscriber's path, from its first packet
     await sc.view()
     # settled: the estimate has climbed and the subscriber has had the top layer for 3 s in a row
     took = await sc.until(lambda s: sc.trace.held(top, 3.0), 45)
-    assert took is not None, ("the subscriber never settled on the top layer", sc.server_view(),
-                              sc.trace.samples[-3:])
+    assert took is not None, (
+        "the subscriber never settled on the top layer",
+        sc.server_view(),
+        sc.trace.samples[-3:],
+    )
 
 
 async def test_capped_subscriber_moves_down_without_freezing_and_climbs_back():
@@ -40,7 +44,7 @@ async def test_capped_subscriber_moves_down_without_freezing_and_climbs_back():
         assert sc.trace.max_rate_kbps(t0) <= 700 * 1.1, sc.trace.max_rate_kbps(t0)
         assert sc.trace.freeze_time(t0) <= 1.0, sc.trace.freeze_time(t0)
         assert sc.trace.longest_stall(t0) <= 1.0, sc.trace.longest_stall(t0)
-        assert sc.trace.fps(sc.now() - 4) >= 20                      # it moved down, it did not stall
+        assert sc.trace.fps(sc.now() - 4) >= 20  # it moved down, it did not stall
         sc.relay.set_rate(0)
         up = await sc.until(top, 15)
         assert up is not None, (sc.server_view(), sc.trace.samples[-3:])
@@ -61,7 +65,7 @@ async def test_loss_and_delay_keep_the_frame_rate():
         sent_fps = (sent1["f"]["frames"] - sent0["f"]["frames"]) / (sc.now() - t0)
         print("decoded fps per 2 s", fps, "publisher sent", sent_fps, sent1["f"]["limit"])
         assert min(fps) > 20, (fps, sent_fps, sent1["f"])
-        assert sc.relay.dropped > 50                                  # the loss was there
+        assert sc.relay.dropped > 50  # the loss was there
         assert sc.media.stats()["nacks_rx"] > 0
 
 
@@ -70,22 +74,22 @@ async def test_audio_keeps_flowing_and_video_goes_off_at_300_kbits():
     async with sc.running():
         await started(sc)
         sc.relay.set_rate(300)
-        await sc.run_for(8)                                           # settle
+        await sc.run_for(8)  # settle
         t0 = sc.now()
         await sc.run_for(10)
         window = sc.trace.window(t0)
         frames = [s.video["frames"] for s in window if s.video]
-        assert frames[-1] - frames[0] <= 2, (frames, sc.server_view())   # video off
-        assert sc.trace.audio_gap(t0) < 0.02, sc.trace.audio_gap(t0)     # audio without gaps
+        assert frames[-1] - frames[0] <= 2, (frames, sc.server_view())  # video off
+        assert sc.trace.audio_gap(t0) < 0.02, sc.trace.audio_gap(t0)  # audio without gaps
         packets = [s.audio["packets"] for s in window if s.audio]
-        assert (packets[-1] - packets[0]) / (window[-1].t - window[0].t) > 40   # 50 pkt/s of Opus
+        assert (packets[-1] - packets[0]) / (window[-1].t - window[0].t) > 40  # 50 pkt/s of Opus
         assert sc.trace.max_rate_kbps(t0) <= 300 * 1.1
 
 
 async def test_attendee_stays_within_the_sd_budget():
-    """R-MEDIA-3/-4: an SD room's attendee downloads at most 512 + 1000 kbit/s, and the layer it gets is within
-    the 1000 kbit/s video budget whenever it is looked at (the 1.5 Mbit/s top layer only while it runs under
-    that)."""
+    """R-MEDIA-3/-4: an SD room's attendee downloads at most 512 + 1000 kbit/s, and the layer it gets is
+    within the 1000 kbit/s video budget whenever it is looked at (the 1.5 Mbit/s top layer only while it
+    runs under that)."""
     sc = Scenario(hd=False)
     async with sc.running():
         await sc.publish()
@@ -98,6 +102,9 @@ async def test_attendee_stays_within_the_sd_budget():
             await sc.run_for(1)
             view, layers = sc.server_view(), sc.media.producer_stats(producer)
             # the allocator's view: the layer forwarded fits the stream's budget (10% for the rate's wobble)
-            assert view.get("layer", -1) >= 0 and layers["layer_bps"][view["layer"]] <= 1_100_000, (view, layers)
+            assert view.get("layer", -1) >= 0 and layers["layer_bps"][view["layer"]] <= 1_100_000, (
+                view,
+                layers,
+            )
         assert sc.trace.max_rate_kbps(t0) <= 1512, sc.trace.max_rate_kbps(t0)
         assert sc.trace.fps(t0) > 20

@@ -1,9 +1,11 @@
-"""Buying a ticket on the room page of a paid event (R-BILL-10, R-ROOM-6) in headless Chromium against a real
-`mediaserver serve` with a real SMTP server: the attendee orders from the page, sees the manual provider's
-instructions, the payment reference and a pending status (also after a reload: the order is kept in
-localStorage); the organiser confirms through the API, the page says the ticket was e-mailed, and the token from
-that e-mail typed into the ticket field lets the person in. A rejected order says so, with the reason and that
-refunds are not automatic (R-BILL-6); API refusals (already ordered) read in the room's language."""
+"""Buying a ticket on the room page of a paid event (R-BILL-10, R-ROOM-6) in headless Chromium against a
+real `mediaserver serve` with a real SMTP server: the attendee orders from the page, sees the manual
+provider's instructions, the payment reference and a pending status (also after a reload: the order is kept
+in localStorage); the organiser confirms through the API, the page says the ticket was e-mailed, and the
+token from that e-mail typed into the ticket field lets the person in. A rejected order says so, with the
+reason and that refunds are not automatic (R-BILL-6); API refusals (already ordered) read in the room's
+language."""
+
 from __future__ import annotations
 
 import time
@@ -51,8 +53,10 @@ def payments(org: Organiser, ev: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def order_status(d: Any) -> str | None:
-    return d.execute_script("const e = document.querySelector('#order-status');"
-                            "return e && e.getClientRects().length ? e.dataset.status : null;")
+    return d.execute_script(
+        "const e = document.querySelector('#order-status');"
+        "return e && e.getClientRects().length ? e.dataset.status : null;"
+    )
 
 
 def ticket_token(box: Any, addr: str, timeout: float = 20) -> str:
@@ -79,8 +83,9 @@ def test_buy_a_ticket_wait_for_confirmation_then_join_with_the_emailed_token(ser
         click(d, "#buy-open")
         wait(d, lambda d: visible(d, "#buy-form"), "the order form")
         assert "25.00 USD" in text(d, "#buy-price")
-        assert d.execute_script("return [document.querySelector('#buy-name').value,"
-                                "document.querySelector('#buy-email').value];") == ["Pavel", addr]
+        assert d.execute_script(
+            "return [document.querySelector('#buy-name').value,document.querySelector('#buy-email').value];"
+        ) == ["Pavel", addr]
         assert payments(org, ev) == []
         click(d, "#buy-submit")
         wait(d, lambda d: order_status(d) == "pending", "the pending order")
@@ -88,13 +93,18 @@ def test_buy_a_ticket_wait_for_confirmation_then_join_with_the_emailed_token(ser
         assert text(d, "#order-instructions") == MANUAL["instructions"] and visible(d, "#order-instructions")
         (pay,) = payments(org, ev)
         assert (pay["email"], pay["name"], pay["status"], pay["amount"], pay["currency"]) == (
-            addr, "Pavel", "pending", "25.00", "USD")
+            addr,
+            "Pavel",
+            "pending",
+            "25.00",
+            "USD",
+        )
         assert text(d, "#order-reference") == pay["reference"]
         assert not visible(d, "#buy-form") and not visible(d, "#order-new")
         assert "key" not in state(d)["order"]
         shot(d, "buy-ticket-pending.png")
 
-        d.refresh()                                              # the order is kept: a reload still shows it
+        d.refresh()  # the order is kept: a reload still shows it
         open_room(d, f"{served}/room/{ev['roomId']}")
         wait(d, lambda d: order_status(d) == "pending", "the pending order after a reload")
         assert text(d, "#order-instructions") == MANUAL["instructions"]
@@ -123,8 +133,9 @@ def test_already_ordered_then_a_rejected_order_in_russian(served, smtp):  # noqa
     org, ev = paid_event(served, name="Платный вебинар", language="ru")
     taken = f"taken-{uuid.uuid4().hex[:6]}@example.test"
     addr = f"irina-{uuid.uuid4().hex[:6]}@example.test"
-    status, _ = guest(served, "POST", f"/api/v1/public/events/{ev['roomId']}/tickets",
-                      {"name": "Taken", "email": taken})
+    status, _ = guest(
+        served, "POST", f"/api/v1/public/events/{ev['roomId']}/tickets", {"name": "Taken", "email": taken}
+    )
     assert status == 201
     with browser.chromium() as d:
         open_room(d, f"{served}/room/{ev['roomId']}")
@@ -133,11 +144,11 @@ def test_already_ordered_then_a_rejected_order_in_russian(served, smtp):  # noqa
         wait(d, lambda d: visible(d, "#buy-form"), "the order form")
         fill(d, "#buy-name", "Ирина")
         fill(d, "#buy-email", "not an address")
-        click(d, "#buy-submit")                                  # refused on the page, nothing sent
+        click(d, "#buy-submit")  # refused on the page, nothing sent
         wait(d, lambda d: state(d).get("buyError") == "invalid_email", "the bad e-mail")
         assert text(d, "#buy-error") == "Введите правильный адрес электронной почты."
         fill(d, "#buy-email", taken)
-        click(d, "#buy-submit")                                  # the server refuses: an open order exists
+        click(d, "#buy-submit")  # the server refuses: an open order exists
         wait(d, lambda d: state(d).get("buyError") == "already_ordered", "the already-ordered refusal")
         assert text(d, "#buy-error").startswith("На этот адрес уже есть заказ") and visible(d, "#buy-error")
         assert [p["email"] for p in payments(org, ev)] == [taken]
@@ -148,8 +159,12 @@ def test_already_ordered_then_a_rejected_order_in_russian(served, smtp):  # noqa
         assert not visible(d, "#buy-error")
         assert text(d, "#order-status").startswith("Ваш заказ (25.00 USD) ожидает оплаты")
         pay = next(p for p in payments(org, ev) if p["email"] == addr)
-        org.call("POST", f"/api/v1/events/{ev['id']}/payments/{pay['id']}/reject",
-                 {"reason": "Перевод не поступил"}, 200)
+        org.call(
+            "POST",
+            f"/api/v1/events/{ev['id']}/payments/{pay['id']}/reject",
+            {"reason": "Перевод не поступил"},
+            200,
+        )
         wait(d, lambda d: order_status(d) == "refused", "the page notices the rejection", 20)
         said = text(d, "#order-status")
         assert said.startswith("Организатор не подтвердил этот заказ") and "Перевод не поступил" in said
@@ -163,5 +178,7 @@ def test_already_ordered_then_a_rejected_order_in_russian(served, smtp):  # noqa
         assert seated(served, ev["roomId"]) == 0
         click(d, "#order-new")
         wait(d, lambda d: visible(d, "#buy-form") and not visible(d, "#order"), "a new order form")
-        assert d.execute_script("return localStorage.length === 0 || !Object.keys(localStorage)"
-                                ".some((k) => k.startsWith('ms.ticketOrder.'));")
+        assert d.execute_script(
+            "return localStorage.length === 0 || !Object.keys(localStorage)"
+            ".some((k) => k.startsWith('ms.ticketOrder.'));"
+        )

@@ -2,6 +2,7 @@
 
 Runs against the installed server in its own process (`server_process`) since selenium calls block.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,14 +52,21 @@ def test_chromium_publisher_to_chromium_subscriber(server_process, browsers):
 
     sub.get(page_url(base, token(room, "attendee", "bob"), "subscribe"))
     t0 = time.monotonic()
-    got = browser.poll(lambda: browser.stats(sub),
-                       lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioPackets", 0) > 20),
-                       20)
+    got = browser.poll(
+        lambda: browser.stats(sub),
+        lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioPackets", 0) > 20),
+        20,
+    )
     print(f"subscriber after {time.monotonic() - t0:.1f}s: {got}; publisher: {browser.stats(pub)}")
     assert got.get("framesDecoded", 0) > 20 and got.get("audioPackets", 0) > 20, (
-        got, browser.state(sub), diagnostics(sub))
+        got,
+        browser.state(sub),
+        diagnostics(sub),
+    )
     sub_state = browser.state(sub)
-    assert sub_state.get("subscribed") and sub_state.get("tracks", 0) >= 2 and not sub_state.get("error"), sub_state
+    assert sub_state.get("subscribed") and sub_state.get("tracks", 0) >= 2 and not sub_state.get("error"), (
+        sub_state
+    )
     pub_state = browser.state(pub)
     assert not pub_state.get("error"), (pub_state, diagnostics(pub))
     assert browser.stats(pub).get("framesSent", 0) > 20
@@ -79,8 +87,11 @@ def test_chromium_codecs_are_forwarded_untouched(server_process, browsers, codec
     st = browser.poll(lambda: browser.state(pub), lambda s: s.get("published") or s.get("error"), 15)
     assert st.get("published") and not st.get("error"), (st, diagnostics(pub))
     sub.get(page_url(base, token(room, "attendee", "sub"), "subscribe"))
-    got = browser.poll(lambda: browser.stats(sub),
-                       lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("videoCodecs")), 20)
+    got = browser.poll(
+        lambda: browser.stats(sub),
+        lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("videoCodecs")),
+        20,
+    )
     assert got.get("framesDecoded", 0) > 20, (got, diagnostics(sub))
     assert got["videoCodecs"] == [f"in:video/{codec}"], got
     assert f"out:video/{codec}" in browser.stats(pub)["videoCodecs"]
@@ -106,8 +117,9 @@ async def test_chromium_whip_to_aiortc_whep(server_process, browsers):
     pub_token, view_token = token(room, "presenter", "camera"), token(room, "attendee", "viewer")
     page = await asyncio.to_thread(browsers)
     await asyncio.to_thread(page.get, page_url(base, pub_token, "whip", room=room))
-    st = await asyncio.to_thread(browser.poll, lambda: browser.state(page),
-                                 lambda s: s.get("published") or s.get("error"), 15)
+    st = await asyncio.to_thread(
+        browser.poll, lambda: browser.state(page), lambda s: s.get("published") or s.get("error"), 15
+    )
     assert st.get("published") and not st.get("error"), (st, diagnostics(page))
     whip_location = await asyncio.to_thread(page.execute_script, "return window.whipLocation;")
     assert whip_location and whip_location.startswith(f"/whip/{room}/"), whip_location
@@ -116,9 +128,11 @@ async def test_chromium_whip_to_aiortc_whep(server_process, browsers):
     try:
         async with aiohttp.ClientSession() as http:
             await conn.setLocalDescription(await conn.createOffer())
-            async with http.post(f"{base}/whep/{room}", data=conn.localDescription.sdp,
-                                 headers={"Authorization": f"Bearer {view_token}",
-                                          "Content-Type": "application/sdp"}) as r:
+            async with http.post(
+                f"{base}/whep/{room}",
+                data=conn.localDescription.sdp,
+                headers={"Authorization": f"Bearer {view_token}", "Content-Type": "application/sdp"},
+            ) as r:
                 body = await r.text()
                 assert r.status == 201, (r.status, body)
                 assert r.content_type == "application/sdp"
@@ -155,9 +169,11 @@ def test_chromium_over_ice_tcp_when_udp_is_unreachable(server_process, browsers)
     st = browser.poll(lambda: browser.state(pub), lambda s: s.get("published") or s.get("error"), 15)
     assert st.get("published") and not st.get("error"), (st, diagnostics(pub))
     sub.get(page_url(base, token(room, "attendee", "tcp-sub"), "subscribe", transport="tcp"))
-    got = browser.poll(lambda: browser.stats(sub),
-                       lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioPackets", 0) > 20),
-                       25)
+    got = browser.poll(
+        lambda: browser.stats(sub),
+        lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioPackets", 0) > 20),
+        25,
+    )
     assert got.get("framesDecoded", 0) > 20 and got.get("audioPackets", 0) > 20, (got, diagnostics(sub))
     with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
         metrics = r.read().decode()

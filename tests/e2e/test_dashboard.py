@@ -1,5 +1,6 @@
 """The organisers' dashboard in headless Chromium against a real `mediaserver serve` with a real SMTP server:
 sign in, plan an event, invite, see the history (issue 7, part 8)."""
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,19 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 @pytest.fixture
 def served(tmp_path, smtp):  # noqa: F811
     smtp.messages.clear()
-    with serve(tmp_path, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp.port)) as (base, _p, _l):
-        req = urllib.request.Request(base + "/api/v1/signup", method="POST",
-                                     headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"name": "Olga", "email": "olga@example.test",
-                                                      "password": "correct horse battery"}).encode())
+    with serve(tmp_path, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp.port)) as (
+        base,
+        _p,
+        _l,
+    ):
+        req = urllib.request.Request(
+            base + "/api/v1/signup",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps(
+                {"name": "Olga", "email": "olga@example.test", "password": "correct horse battery"}
+            ).encode(),
+        )
         urllib.request.urlopen(req, timeout=30).close()
         yield base
 
@@ -60,7 +69,10 @@ def test_sign_in_plan_invite_and_history(served, smtp):  # noqa: F811
             d.find_element(By.CSS_SELECTOR, f"#event-kind option[value='{kind}']").click()
             d.find_element(By.ID, "event-submit").click()
             _wait(lambda name=name: name in d.find_element(By.ID, "events").text)
-        rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in d.find_elements(By.CSS_SELECTOR, "#events tr")}
+        rows = {
+            r.find_elements(By.TAG_NAME, "td")[0].text: r
+            for r in d.find_elements(By.CSS_SELECTOR, "#events tr")
+        }
         assert "live" in rows["Quick call"].text and "planned" in rows["Weekly sync"].text
 
         # invite two people to the permanent event: real e-mails leave through SMTP

@@ -1,6 +1,7 @@
 """Embedding (R-ROOM-12) in headless Chromium: the snippet the API gives for an event is pasted into a page of
 another site (another origin, 127.0.0.2), and a visitor of that site joins the event's room inside the iframe,
 camera and microphone included, while the server counts them in."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,18 +35,24 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve(tmp_path_factory.mktemp("embed"), MEDIASERVER_SMTP_HOST="127.0.0.1",
-               MEDIASERVER_SMTP_PORT=str(smtp.port)) as (base, _proc, _log):
+    with serve(
+        tmp_path_factory.mktemp("embed"),
+        MEDIASERVER_SMTP_HOST="127.0.0.1",
+        MEDIASERVER_SMTP_PORT=str(smtp.port),
+    ) as (base, _proc, _log):
         yield base
 
 
 @contextlib.contextmanager
 def partner_site(html: str) -> Iterator[str]:
     """Another web site (127.0.0.2: another origin than the server's 127.0.0.1) whose page holds ``html``."""
-    page = f"<!doctype html><html><head><title>Partner</title></head><body><h1>Our webinar</h1>{html}</body></html>"
+    page = (
+        "<!doctype html><html><head><title>Partner</title></head>"
+        f"<body><h1>Our webinar</h1>{html}</body></html>"
+    )
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:                 # noqa: N802  (http.server's name)
+        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
             body = page.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -90,8 +97,10 @@ def test_the_snippet_embeds_the_room_in_another_site(served):
         kinds = visitor.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "navigator.mediaDevices.getUserMedia({audio: true, video: true})"
-            ".then(s => { const k = s.getTracks().map(t => t.kind).sort(); s.getTracks().forEach(t => t.stop());"
-            " done(k); }, e => done(String(e)));")
+            ".then(s => { const k = s.getTracks().map(t => t.kind).sort(); s.getTracks().forEach(t => "
+            "t.stop());"
+            " done(k); }, e => done(String(e)));"
+        )
         assert kinds == ["audio", "video"], kinds
         visitor.switch_to.default_content()
         shot(visitor, "embed-partner-site.png")

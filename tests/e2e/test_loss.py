@@ -4,6 +4,7 @@ Downstream: the SFU answers the subscriber's NACKs from its retransmission cache
 Upstream: the SFU NACKs the publisher's lost packets and forwards the RTX it gets back.
 The subscriber counts every distinct video packet it ends up with (original or repaired).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,7 +57,7 @@ class SeqRecorder:
 def recovered(seqs: set[int], tail: int = 30) -> tuple[float, int]:
     """Share of the sequence range (minus a tail still in flight) that arrived; handles one wrap."""
     ordered = sorted(seqs)
-    if ordered[-1] - ordered[0] > 32768:   # wrapped: shift the low half up
+    if ordered[-1] - ordered[0] > 32768:  # wrapped: shift the low half up
         ordered = sorted(s + 65536 if s < 32768 else s for s in seqs)
     lo, hi = ordered[0], ordered[-1] - tail
     span = hi - lo + 1
@@ -108,9 +109,11 @@ async def test_nack_rtx_recovers_99_percent_at_5_percent_loss(server, direction)
                 ssrc = max(video_ssrcs, key=lambda s: len(rec.seen[s]))
                 share, span = recovered(rec.seen[ssrc])
                 st = media.stats()
-                print(f"{direction}: relay dropped {relay.dropped} of {relay.dropped + relay.passed}; "
-                      f"recovered {share:.4f} of {span} video packets; nacks_rx={st['nacks_rx']} "
-                      f"nacks_tx={st['nacks_tx']} rtx_tx={st['rtx_tx']}")
+                print(
+                    f"{direction}: relay dropped {relay.dropped} of {relay.dropped + relay.passed}; "
+                    f"recovered {share:.4f} of {span} video packets; nacks_rx={st['nacks_rx']} "
+                    f"nacks_tx={st['nacks_tx']} rtx_tx={st['rtx_tx']}"
+                )
                 assert relay.dropped > 0.03 * (relay.dropped + relay.passed)
                 assert span > 300
                 assert share >= 0.99, (share, span)

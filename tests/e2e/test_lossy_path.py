@@ -1,4 +1,6 @@
-"""The test network's impaired path behaves as configured: loss, delay, and a rate cap with a drop-tail queue."""
+"""The test network's impaired path behaves as configured: loss, delay, and a rate cap with a drop-tail
+queue."""
+
 from __future__ import annotations
 
 import asyncio

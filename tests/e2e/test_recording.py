@@ -1,8 +1,9 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests/api/conftest.py are parameters here)
 """Recording with real aiortc peers through the real server (R-REC-1, -2, -3, R-ROOM-14; webhooks
-recording.started / recording.ready, R-API-2): a host publishes VP8 and Opus into an event's room, records over
-the WebSocket, every participant sees the indicator, and the WebM that lands in the file library is decoded
-with PyAV."""
+recording.started / recording.ready, R-API-2): a host publishes VP8 and Opus into an event's room, records
+over the WebSocket, every participant sees the indicator, and the WebM that lands in the file library is
+decoded with PyAV."""
+
 from __future__ import annotations
 
 import asyncio
@@ -55,7 +56,9 @@ async def receiver():
 
 
 async def live_event(api: Served, http: aiohttp.ClientSession, **extra: Any) -> dict:
-    return await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Launch", **extra})
+    return await call(
+        http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Launch", **extra}
+    )
 
 
 def room_token(api: Served, ev: dict, role: str, name: str) -> str:
@@ -76,7 +79,7 @@ def decode(path: str) -> dict[str, Any]:
     """Decode every frame of a media file with PyAV."""
     out: dict[str, Any] = {"video": 0, "sizes": set(), "audio": 0, "rms": 0.0, "end": 0.0}
     with av.open(path) as c:
-        assert c.format.name.startswith("matroska")          # webm is matroska's profile
+        assert c.format.name.startswith("matroska")  # webm is matroska's profile
         kinds = {s.type: s.codec_context.name for s in c.streams}
         out["codecs"] = kinds
         pcm = []
@@ -92,7 +95,7 @@ def decode(path: str) -> dict[str, Any]:
                 out["end"] = max(out["end"], t + frame.samples / frame.sample_rate)
         if pcm:
             allpcm = np.concatenate(pcm)
-            out["rms"] = float(np.sqrt(np.mean(allpcm ** 2)))
+            out["rms"] = float(np.sqrt(np.mean(allpcm**2)))
     return out
 
 
@@ -118,28 +121,42 @@ async def notes(sig: Any, method: str, pred: Any, timeout: float = 10) -> dict:
 
 
 async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, receiver, tmp_path):
-    """R-REC-1: one host action records; the indicator reaches every participant; stop gives a WebM in the file
-    library (source 'recording') that PyAV decodes: VP8 frames at the publisher's 320x240 without re-encoding,
-    the Opus tone mixed in, the length of the time recorded. R-REC-3: a presenters-only stretch in the middle is
-    not recorded (the recording is that much shorter). R-ROOM-14: the room's language at the start is kept.
-    recording.started and recording.ready reach a real receiver, signed (R-API-2)."""
+    """R-REC-1: one host action records; the indicator reaches every participant; stop gives a WebM in the
+    file library (source 'recording') that PyAV decodes: VP8 frames at the publisher's 320x240 without
+    re-encoding, the Opus tone mixed in, the length of the time recorded. R-REC-3: a presenters-only
+    stretch in the middle is not recorded (the recording is that much shorter). R-ROOM-14: the room's
+    language at the start is kept. recording.started and recording.ready reach a real receiver, signed
+    (R-API-2)."""
     http, _ = await signup(api)
     await paid(http, "live")
-    hook = await call(http, "POST", "/api/v1/webhooks", 201, json={
-        "url": receiver.url, "events": ["recording.started", "recording.ready"]})
+    hook = await call(
+        http,
+        "POST",
+        "/api/v1/webhooks",
+        201,
+        json={"url": receiver.url, "events": ["recording.started", "recording.ready"]},
+    )
     ev = await live_event(api, http, language="ru")
     async with aiohttp.ClientSession() as session:
         host, conn, cam = await join_and_publish(session, api.base_url, room_token(api, ev, "host", "Hanna"))
         guest = await join_only(session, api.base_url, room_token(api, ev, "attendee", "Artem"))
         rooms = api.app[keys.ROOMS]
         room = rooms.find(ev["roomId"])
-        assert await wait_for(lambda: all(api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 50
-                                          for t in room.tracks.values()) and len(room.tracks) == 2, 15)
+        assert await wait_for(
+            lambda: (
+                all(
+                    api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 50
+                    for t in room.tracks.values()
+                )
+                and len(room.tracks) == 2
+            ),
+            15,
+        )
         # the host changes the room's language before pressing REC: the recording keeps it (R-ROOM-14)
         r = await host.call("host", action="setLanguage", language="en")
         assert "result" in r, r
 
-        r = await guest.call("host", action="startRecording")           # only the host
+        r = await guest.call("host", action="startRecording")  # only the host
         assert r["error"]["code"] == "forbidden", r
         r = await host.call("host", action="startRecording")
         assert "result" in r, r
@@ -155,7 +172,7 @@ async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, rec
         assert late.joined["room"]["recording"] is True
 
         await asyncio.sleep(3)
-        r = await host.call("host", action="setAudioMode", mode="presenters")     # R-REC-3: not recorded
+        r = await host.call("host", action="setAudioMode", mode="presenters")  # R-REC-3: not recorded
         assert "result" in r, r
         t_pause = time.monotonic()
         await asyncio.sleep(3)
@@ -180,13 +197,13 @@ async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, rec
     got = decode(await download(http, rec["fileId"], tmp_path))
     assert got["codecs"] == {"video": "vp8", "audio": "opus"}
     assert got["sizes"] == {(320, 240)}
-    assert got["video"] >= 0.4 * 30 * recorded, (got["video"], recorded)     # ~30 fps of the stretches kept
-    assert got["audio"] > 0 and got["rms"] > 0.05, got                         # the tone, not silence
+    assert got["video"] >= 0.4 * 30 * recorded, (got["video"], recorded)  # ~30 fps of the stretches kept
+    assert got["audio"] > 0 and got["rms"] > 0.05, got  # the tone, not silence
     assert abs(got["end"] - recorded) < 1.5, (got["end"], recorded)
 
     assert await wait_for(lambda: receiver.of("recording.ready"), 15)
-    (h1, b1), = receiver.of("recording.started")
-    (h2, b2), = receiver.of("recording.ready")
+    ((h1, b1),) = receiver.of("recording.started")
+    ((h2, b2),) = receiver.of("recording.ready")
     for h, b in ((h1, b1), (h2, b2)):
         assert webhooks.verify(hook["secret"], h["X-Mediaserver-Signature"], b)
         assert not webhooks.verify(hook["secret"], h["X-Mediaserver-Signature"], b + b" ")
@@ -198,13 +215,14 @@ async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, rec
 
 
 async def test_the_trial_stops_at_its_limit_and_then_refuses(api):
-    """R-REC-2 / R-ACC-1: the free trial records at most 30 minutes (the real default is checked; the test lowers
-    the limit to seconds): the recording stops by itself, the indicator goes off, and no new recording starts."""
+    """R-REC-2 / R-ACC-1: the free trial records at most 30 minutes (the real default is checked; the test
+    lowers the limit to seconds): the recording stops by itself, the indicator goes off, and no new
+    recording starts."""
     assert recording.TRIAL_SECONDS == 30 * 60
     service = api.app[keys.RECORDINGS]
     assert service.trial_seconds == 30 * 60
     service.trial_seconds = 2.5
-    http, _ = await signup(api)                  # a trial account
+    http, _ = await signup(api)  # a trial account
     ev = await live_event(api, http)
     async with aiohttp.ClientSession() as session:
         host, conn, _ = await join_and_publish(session, api.base_url, room_token(api, ev, "host", "Tom"))
@@ -229,27 +247,36 @@ async def test_the_trial_stops_at_its_limit_and_then_refuses(api):
 
 
 async def test_a_paid_allowance_used_up_refuses_a_start_but_a_running_recording_goes_on(api):
-    """R-REC-2 (Russian original: "Система даст вам возможность продолжить запись до окончания мероприятия"): a paid
-    account whose recording minutes run out during the event keeps recording to the end of the event; once
-    used up, a new recording cannot start."""
+    """R-REC-2 (Russian original: "Система даст вам возможность продолжить запись до окончания
+    мероприятия"): a paid account whose recording minutes run out during the event keeps recording to the
+    end of the event; once used up, a new recording cannot start."""
     http, me = await signup(api)
-    await paid(http, "mywebinars")               # 360 minutes
+    await paid(http, "mywebinars")  # 360 minutes
     ev = await live_event(api, http)
     async with aiohttp.ClientSession() as session:
         host, conn, _ = await join_and_publish(session, api.base_url, room_token(api, ev, "host", "Pat"))
         room = api.app[keys.ROOMS].find(ev["roomId"])
         await asyncio.sleep(1)
         rec = await call(http, "POST", f"/api/v1/events/{ev['id']}/recording/start", 201)
-        async with api.app[keys.DB].tx() as s:       # meanwhile the allowance is used up by other recordings
+        async with api.app[keys.DB].tx() as s:  # meanwhile the allowance is used up by other recordings
             account_id = rec_account = (await s.get(Recording, rec["id"])).account_id
-            s.add(Recording(account_id=account_id, name="older", status="ready", language="en", duration=360 * 60.0,
-                            size=0, stop_reason="host"))
+            s.add(
+                Recording(
+                    account_id=account_id,
+                    name="older",
+                    status="ready",
+                    language="en",
+                    duration=360 * 60.0,
+                    size=0,
+                    stop_reason="host",
+                )
+            )
         assert rec_account
         await asyncio.sleep(2)
-        assert room.settings.recording                                  # goes on
+        assert room.settings.recording  # goes on
         err = await call(http, "POST", f"/api/v1/events/{ev['id']}/recording/start", 409)
         assert err["error"]["code"] == "already_recording"
-        await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)   # to the end of the event
+        await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)  # to the end of the event
         assert await wait_for(lambda: not room.settings.recording, 5)
         done = await ready(http, rec["id"])
         assert done["status"] == "ready" and done["stopReason"] == "ended" and done["duration"] >= 1.5
@@ -262,15 +289,15 @@ async def test_a_paid_allowance_used_up_refuses_a_start_but_a_running_recording_
 
 
 async def test_auto_record_starts_with_the_event_and_presenters_only_records_nothing(api, tmp_path):
-    """R-REC-1 "start recording automatically": with the account setting on, an event's session is recorded from
-    its start. R-REC-3: a recording made entirely in presenters-only mode has nothing in it (it fails as empty
-    instead of producing a file)."""
+    """R-REC-1 "start recording automatically": with the account setting on, an event's session is recorded
+    from its start. R-REC-3: a recording made entirely in presenters-only mode has nothing in it (it fails
+    as empty instead of producing a file)."""
     http, _ = await signup(api)
     await paid(http, "live")
     await call(http, "PATCH", "/api/v1/account/settings", 200, json={"autoRecord": True})
     ev = await live_event(api, http)
     room = api.app[keys.ROOMS].find(ev["roomId"])
-    assert room.settings.recording                       # recording from the start
+    assert room.settings.recording  # recording from the start
     [rec] = (await call(http, "GET", "/api/v1/recordings", 200))["items"]
     assert rec["status"] == "recording" and rec["eventId"] == ev["id"]
     async with aiohttp.ClientSession() as session:
@@ -279,8 +306,13 @@ async def test_auto_record_starts_with_the_event_and_presenters_only_records_not
         assert "result" in r, r
         conn, _ = await publish(host)
         assert await wait_for(lambda: len(room.tracks) == 2, 10)
-        assert await wait_for(lambda: all(api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 50
-                                          for t in room.tracks.values()), 15)
+        assert await wait_for(
+            lambda: all(
+                api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 50
+                for t in room.tracks.values()
+            ),
+            15,
+        )
         await asyncio.sleep(3)
         r = await host.call("host", action="stopRecording")
         assert "result" in r, r

@@ -1,8 +1,10 @@
-"""The room page of an event in headless Chromium against a real `mediaserver serve` (with a real SMTP server):
-it asks for what the event needs (R-ROOM-6: password, personal token from the link or typed; R-ROOM-9: the
-registration form with the event's custom fields, and the page to go to after registering), refuses an event
-that is over or on demand with a message (R-ROOM-4), and sends people to the thank-you page when they leave or
-the host ends the event (R-STAT-3). Every test checks both what the page shows and what the server holds."""
+"""The room page of an event in headless Chromium against a real `mediaserver serve` (with a real SMTP
+server): it asks for what the event needs (R-ROOM-6: password, personal token from the link or typed;
+R-ROOM-9: the registration form with the event's custom fields, and the page to go to after registering),
+refuses an event that is over or on demand with a message (R-ROOM-4), and sends people to the thank-you
+page when they leave or the host ends the event (R-STAT-3). Every test checks both what the page shows and
+what the server holds."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -29,10 +31,14 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 
 # ---------- the server and its API ----------
 
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve(tmp_path_factory.mktemp("room-access"), MEDIASERVER_SMTP_HOST="127.0.0.1",
-               MEDIASERVER_SMTP_PORT=str(smtp.port)) as (base, _proc, _log):
+    with serve(
+        tmp_path_factory.mktemp("room-access"),
+        MEDIASERVER_SMTP_HOST="127.0.0.1",
+        MEDIASERVER_SMTP_PORT=str(smtp.port),
+    ) as (base, _proc, _log):
         yield base
 
 
@@ -52,9 +58,19 @@ class Organiser:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        self.call("POST", "/api/v1/signup", {"name": "Olga", "email": f"olga-{uuid.uuid4().hex[:8]}@example.test",
-                                             "password": "correct horse battery"}, 201)
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self.call(
+            "POST",
+            "/api/v1/signup",
+            {
+                "name": "Olga",
+                "email": f"olga-{uuid.uuid4().hex[:8]}@example.test",
+                "password": "correct horse battery",
+            },
+            201,
+        )
 
     def call(self, method: str, path: str, body: Any = None, status: int | None = None) -> Any:
         got, data = _request(self.opener, method, self.base + path, body)
@@ -77,8 +93,11 @@ def seated(base: str, room_id: str) -> int:
 
 # ---------- the page ----------
 
+
 def state(d: Any) -> dict[str, Any]:
-    return d.execute_script("return window.roomState ? JSON.parse(JSON.stringify(window.roomState)) : {};") or {}
+    return (
+        d.execute_script("return window.roomState ? JSON.parse(JSON.stringify(window.roomState)) : {};") or {}
+    )
 
 
 def wait(d: Any, pred: Any, what: str, timeout: float = 15) -> Any:
@@ -88,12 +107,15 @@ def wait(d: Any, pred: Any, what: str, timeout: float = 15) -> Any:
 
 
 def visible(d: Any, css: str) -> bool:
-    return d.execute_script("const e = document.querySelector(arguments[0]);"
-                            "return !!e && e.getClientRects().length > 0;", css)
+    return d.execute_script(
+        "const e = document.querySelector(arguments[0]);return !!e && e.getClientRects().length > 0;", css
+    )
 
 
 def text(d: Any, css: str) -> str:
-    return d.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css)
+    return d.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css
+    )
 
 
 def fill(d: Any, css: str, value: str) -> None:
@@ -141,17 +163,30 @@ def host_link(served: str, ev: dict[str, Any]) -> str:
 
 
 def join_error(d: Any, code: str) -> str:
-    wait(d, lambda d: visible(d, "#join-error") and d.execute_script(
-        "return document.querySelector('#join-error').dataset.code;") == code, f"join error {code}")
+    wait(
+        d,
+        lambda d: (
+            visible(d, "#join-error")
+            and d.execute_script("return document.querySelector('#join-error').dataset.code;") == code
+        ),
+        f"join error {code}",
+    )
     return text(d, "#join-error")
 
 
 def in_room(d: Any) -> dict[str, Any]:
-    return wait(d, lambda d: (lambda s: s if s.get("screen") == "room" and s.get("status") == "joined" else None)(
-        state(d)), "in the room", 20)
+    return wait(
+        d,
+        lambda d: (lambda s: s if s.get("screen") == "room" and s.get("status") == "joined" else None)(
+            state(d)
+        ),
+        "in the room",
+        20,
+    )
 
 
 # ---------- tests ----------
+
 
 @pytest.mark.timeout(120)
 def test_password_event_wrong_password_then_right(served):
@@ -164,7 +199,7 @@ def test_password_event_wrong_password_then_right(served):
         assert visible(d, "#join-password") and not visible(d, "#join-token"), state(d)
         assert "password" in text(d, "#join-access"), text(d, "#join-access")
         person(d, "Pavel", "pavel@example.test")
-        click(d, "#join-submit")                                 # no password yet: asked for, nothing sent
+        click(d, "#join-submit")  # no password yet: asked for, nothing sent
         assert "enter it" in join_error(d, "password_required")
         fill(d, "#join-password", "not the password")
         click(d, "#join-submit")
@@ -185,8 +220,12 @@ def test_token_event_uses_the_link_token_or_a_typed_one(served):
     the page asks for the token; another invitee's token is refused; the person's own token lets them in."""
     org = Organiser(served)
     ev = org.event(name="Invitees only", access="token")
-    invs = org.call("POST", f"/api/v1/events/{ev['id']}/invitations",
-                    {"emails": ["ann@example.test", "bob@example.test"]}, 201)
+    invs = org.call(
+        "POST",
+        f"/api/v1/events/{ev['id']}/invitations",
+        {"emails": ["ann@example.test", "bob@example.test"]},
+        201,
+    )
     tok = {i["email"]: i["token"] for i in invs["items"]}
     link = {i["email"]: i["link"] for i in invs["items"]}
     assert link["ann@example.test"].endswith(f"/room/{ev['roomId']}?token={tok['ann@example.test']}")
@@ -204,7 +243,7 @@ def test_token_event_uses_the_link_token_or_a_typed_one(served):
         person(b, "Bob", "bob@example.test")
         click(b, "#join-submit")
         assert "invitees" in join_error(b, "token_required")
-        fill(b, "#join-token", tok["ann@example.test"])          # someone else's token
+        fill(b, "#join-token", tok["ann@example.test"])  # someone else's token
         click(b, "#join-submit")
         assert "another person" in join_error(b, "bad_token")
         assert seated(served, ev["roomId"]) == 1
@@ -216,29 +255,41 @@ def test_token_event_uses_the_link_token_or_a_typed_one(served):
 
 @pytest.mark.timeout(120)
 def test_registration_form_with_custom_fields_then_join(served):
-    """R-ROOM-9: an unregistered person gets the registration form (the defaults, prefilled from the join form,
-    then the event's custom fields); a missing required field is named; registering joins them."""
+    """R-ROOM-9: an unregistered person gets the registration form (the defaults, prefilled from the join
+    form, then the event's custom fields); a missing required field is named; registering joins them."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     org = Organiser(served)
-    ev = org.event(name="Registered webinar", registration={"enabled": True, "fields": [
-        {"name": "company", "label": "Company", "required": True},
-        {"name": "size", "label": "Team size", "type": "select", "options": ["1-10", "11+"]}]})
+    ev = org.event(
+        name="Registered webinar",
+        registration={
+            "enabled": True,
+            "fields": [
+                {"name": "company", "label": "Company", "required": True},
+                {"name": "size", "label": "Team size", "type": "select", "options": ["1-10", "11+"]},
+            ],
+        },
+    )
     with browser.chromium() as d:
         open_room(d, f"{served}/room/{ev['roomId']}")
         assert "Registration is required" in text(d, "#join-access")
         person(d, "Kate Smirnova", "kate@example.test")
         click(d, "#join-submit")
         wait(d, lambda d: state(d).get("screen") == "register", "the registration form")
-        names = d.execute_script("return [...document.querySelectorAll('#reg-fields [data-field]')]"
-                                 ".map((e) => e.dataset.field);")
+        names = d.execute_script(
+            "return [...document.querySelectorAll('#reg-fields [data-field]')].map((e) => e.dataset.field);"
+        )
         assert names == ["firstName", "lastName", "email", "company", "size"]
-        values = d.execute_script("return ['firstName', 'lastName', 'email']"
-                                  ".map((n) => document.getElementById('reg-' + n).value);")
+        values = d.execute_script(
+            "return ['firstName', 'lastName', 'email'].map((n) => document.getElementById('reg-' + n).value);"
+        )
         assert values == ["Kate", "Smirnova", "kate@example.test"]
-        assert text(d, "label[for=reg-company]") == "Company *" and text(d, "label[for=reg-firstName]") == "First name *"
-        click(d, "#reg-submit")                                  # the company is required
+        assert (
+            text(d, "label[for=reg-company]") == "Company *"
+            and text(d, "label[for=reg-firstName]") == "First name *"
+        )
+        click(d, "#reg-submit")  # the company is required
         wait(d, lambda d: visible(d, "#reg-error"), "the registration error")
         assert text(d, "#reg-error") == "Fill in “Company”."
         shot(d, "access-registration.png")
@@ -251,13 +302,17 @@ def test_registration_form_with_custom_fields_then_join(served):
     assert regs["total"] == 1
     row = regs["items"][0]
     assert (row["email"], row["firstName"], row["lastName"], row["fields"]) == (
-        "kate@example.test", "Kate", "Smirnova", {"company": "ACME", "size": "11+"})
+        "kate@example.test",
+        "Kate",
+        "Smirnova",
+        {"company": "ACME", "size": "11+"},
+    )
 
 
 @pytest.mark.timeout(120)
 def test_registration_redirects_to_the_organisers_page(served):
-    """R-ROOM-9: after registering, the person goes to the page the organiser set (the server names it) instead
-    of joining; they are registered."""
+    """R-ROOM-9: after registering, the person goes to the page the organiser set (the server names it)
+    instead of joining; they are registered."""
     org = Organiser(served)
     after = f"{served}/?registered=1"
     ev = org.event(name="Sign-up first", registration={"enabled": True, "redirectUrl": after})
@@ -293,7 +348,7 @@ def test_leaving_goes_to_the_thank_you_page_or_says_you_left(served):
         assert browser.poll(lambda: seated(served, ev["roomId"]), lambda n: n == 0, 10) == 0
 
         open_room(d, f"{served}/room/{plain['roomId']}")
-        click(d, "#join-submit")                                 # the person is remembered from before
+        click(d, "#join-submit")  # the person is remembered from before
         in_room(d)
         click(d, "#btn-leave")
         wait(d, lambda d: state(d).get("screen") == "left", "the left screen")
@@ -313,8 +368,8 @@ def test_leaving_goes_to_the_thank_you_page_or_says_you_left(served):
 
 @pytest.mark.timeout(150)
 def test_host_ending_the_event_sends_attendees_to_the_thank_you_page(served):
-    """R-STAT-3 and R-ROOM-13: the host presses "end the session"; the attendee goes to the thank-you page, the
-    host stays on the ended screen; the room is over on the server."""
+    """R-STAT-3 and R-ROOM-13: the host presses "end the session"; the attendee goes to the thank-you page,
+    the host stays on the ended screen; the room is over on the server."""
     thanks = f"{served}/?thanks=end"
     org = Organiser(served)
     ev = org.event(name="Ended by host", thankYouUrl=thanks)
@@ -344,7 +399,9 @@ def test_ended_and_on_demand_events_show_a_message_instead_of_the_form(served):
     org = Organiser(served)
     ev = org.event(name="Прошедший вебинар", language="ru")
     org.call("POST", f"/api/v1/events/{ev['id']}/end", status=200)
-    status, err = guest(served, "POST", f"/api/v1/rooms/{ev['roomId']}/join", {"name": "A", "email": "a@example.test"})
+    status, err = guest(
+        served, "POST", f"/api/v1/rooms/{ev['roomId']}/join", {"name": "A", "email": "a@example.test"}
+    )
     assert status == 410 and err["error"]["code"] == "ended"
     od = org.event(kind="on_demand", name="Replay")
     with browser.chromium() as d:
@@ -356,9 +413,13 @@ def test_ended_and_on_demand_events_show_a_message_instead_of_the_form(served):
         shot(d, "access-ended-ru.png")
 
         d.get(f"{served}/room/{od['roomId']}")
-        assert browser.poll(lambda: d.current_url.endswith(f"/watch/{od['roomId']}"), bool, 15, 0.2), d.current_url
+        assert browser.poll(lambda: d.current_url.endswith(f"/watch/{od['roomId']}"), bool, 15, 0.2), (
+            d.current_url
+        )
     # no video attached yet: joining says so (R-AUTO-2)
-    status, err = guest(served, "POST", f"/api/v1/rooms/{od['roomId']}/join", {"name": "A", "email": "a@example.test"})
+    status, err = guest(
+        served, "POST", f"/api/v1/rooms/{od['roomId']}/join", {"name": "A", "email": "a@example.test"}
+    )
     assert status == 409 and err["error"]["code"] == "no_video"
 
 
@@ -378,8 +439,12 @@ def test_the_host_records_with_one_button_and_everyone_sees_rec(served):
         for d in (host, att):
             wait(d, lambda d: visible(d, "#room-rec"), "the REC indicator")
             assert text(d, "#room-rec") == "REC"
-            assert d.execute_script("return getComputedStyle(document.querySelector('#room-rec')).animationName;") \
+            assert (
+                d.execute_script(
+                    "return getComputedStyle(document.querySelector('#room-rec')).animationName;"
+                )
                 == "rec-blink"
+            )
         wait(host, lambda d: text(d, "#host-rec") == "Stop recording", "the stop button")
         shot(att, "room-recording-1280x800.png")
         time.sleep(2)

@@ -5,6 +5,7 @@ browser, checks the attendee sees and hears the host, walks through the refusals
 waiting, locked, removed, ended) and the host controls, and saves screenshots at 1280x800 and 390x844
 to tests/artifacts/. Skips (with the reason) while the server lacks the room routes.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,14 @@ _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-            "Version/17.0 Mobile/15E148 Safari/604.1")
+PHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1"
+)
 
 
 # ---------- helpers ----------
+
 
 def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
@@ -81,8 +85,10 @@ def viewport(driver: Any, width: int, height: int, phone: bool = False) -> None:
     """An exact CSS viewport (and a phone's user agent) through the DevTools protocol."""
     if phone:
         driver.execute_cdp_cmd("Emulation.setUserAgentOverride", {"userAgent": PHONE_UA})
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone},
+    )
 
 
 def shot(driver: Any, name: str) -> Path:
@@ -93,15 +99,18 @@ def shot(driver: Any, name: str) -> Path:
 
 
 def room_state(driver: Any) -> dict[str, Any]:
-    return driver.execute_script(
-        "return window.roomState ? JSON.parse(JSON.stringify(window.roomState)) : {};") or {}
+    return (
+        driver.execute_script("return window.roomState ? JSON.parse(JSON.stringify(window.roomState)) : {};")
+        or {}
+    )
 
 
 def room_stats(driver: Any) -> dict[str, Any]:
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "if (!window.roomStats) { done({error: 'no roomStats yet'}); return; }"
-        "window.roomStats().then(done, (e) => done({error: String(e)}));")
+        "window.roomStats().then(done, (e) => done({error: String(e)}));"
+    )
 
 
 def wait_state(driver: Any, pred: Callable[[dict[str, Any]], bool], timeout: float = 15) -> dict[str, Any]:
@@ -137,8 +146,13 @@ def fill(driver: Any, css: str, value: str) -> None:
 
 
 def join_form(driver: Any, name: str, email: str) -> None:
-    browser.poll(lambda: driver.execute_script("return !!window.roomState && !document.querySelector('#join-form')"
-                                               ".closest('section').hidden;"), bool, 10)
+    browser.poll(
+        lambda: driver.execute_script(
+            "return !!window.roomState && !document.querySelector('#join-form').closest('section').hidden;"
+        ),
+        bool,
+        10,
+    )
     fill(driver, "#join-name", name)
     fill(driver, "#join-email", email)
     click(driver, "#join-submit")
@@ -147,9 +161,15 @@ def join_form(driver: Any, name: str, email: str) -> None:
 def grant_floor(host: Any, pid: str) -> None:
     """The host opens the people list and gives participant pid the floor."""
     click(host, "#btn-people")
-    browser.poll(lambda: host.execute_script(
-        "return !!document.querySelector(`#people-list button[data-act=grantFloor][data-id='${arguments[0]}']`);", pid),
-        bool, 10)
+    browser.poll(
+        lambda: host.execute_script(
+            "return !!document.querySelector(`#people-list "
+            "button[data-act=grantFloor][data-id='${arguments[0]}']`);",
+            pid,
+        ),
+        bool,
+        10,
+    )
     click(host, f"#people-list button[data-act=grantFloor][data-id='{pid}']")
 
 
@@ -164,6 +184,7 @@ def self_id(driver: Any) -> str:
 
 # ---------- tests ----------
 
+
 @pytest.mark.timeout(120)
 def test_landing_creates_a_room_that_host_and_attendee_join_with_media(base, browsers):
     land = browsers()
@@ -176,8 +197,14 @@ def test_landing_creates_a_room_that_host_and_attendee_join_with_media(base, bro
     click(land, "#create-submit")
     created = browser.poll(lambda: land.execute_script("return window.landingState.created;"), bool, 10)
     assert created and len(created["id"]) == 9 and created["id"].isdigit(), (created, errors(land, True))
-    assert land.execute_script("return document.querySelector('#res-id').textContent.replace(/ /g, '');") == created["id"]
-    assert land.execute_script("return document.querySelector('#res-url').textContent;") == f"{base}/room/{created['id']}"
+    assert (
+        land.execute_script("return document.querySelector('#res-id').textContent.replace(/ /g, '');")
+        == created["id"]
+    )
+    assert (
+        land.execute_script("return document.querySelector('#res-url').textContent;")
+        == f"{base}/room/{created['id']}"
+    )
     assert "?host=" in land.execute_script("return document.querySelector('#res-host').textContent;")
     shot(land, "landing-1280x800.png")
     viewport(land, 390, 844, phone=True)
@@ -202,20 +229,34 @@ def test_landing_creates_a_room_that_host_and_attendee_join_with_media(base, bro
     st = wait_state(att, lambda s: s.get("screen") == "room")
     # A meeting starts in discussion mode: the attendee comes in with camera and microphone too.
     assert st["role"] == "attendee" and st["audioMode"] == "discussion", st
-    got = browser.poll(lambda: room_stats(att),
-                       lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioLevel", 0) > 0), 25)
-    assert got.get("framesDecoded", 0) > 20 and got.get("audioLevel", 0) > 0, (got, room_state(att), errors(att, True))
+    got = browser.poll(
+        lambda: room_stats(att),
+        lambda s: s.get("error") or (s.get("framesDecoded", 0) > 20 and s.get("audioLevel", 0) > 0),
+        25,
+    )
+    assert got.get("framesDecoded", 0) > 20 and got.get("audioLevel", 0) > 0, (
+        got,
+        room_state(att),
+        errors(att, True),
+    )
     assert room_stats(host).get("framesSent", 0) > 20
     # Both see each other: two tiles with video on each side.
     got = browser.poll(lambda: room_stats(host), lambda s: s.get("framesDecoded", 0) > 20, 20)
     assert got.get("framesDecoded", 0) > 20, got
     for d in (host, att):
-        tiles = browser.poll(lambda d=d: d.execute_script(
-            "return [...document.querySelectorAll('#media .tile')].map(t => t.classList.contains('has-video'));"),
-            lambda t: t == [True, True], 15)
+        tiles = browser.poll(
+            lambda d=d: d.execute_script(
+                "return [...document.querySelectorAll('#media .tile')].map(t => "
+                "t.classList.contains('has-video'));"
+            ),
+            lambda t: t == [True, True],
+            15,
+        )
         assert tiles == [True, True], tiles
     host_tile_playing = att.execute_script(
-        "const v = document.querySelector('#media .tile.has-video video'); return v && v.videoWidth > 0 && !v.paused;")
+        "const v = document.querySelector('#media .tile.has-video video'); return v && v.videoWidth > 0 && "
+        "!v.paused;"
+    )
     assert host_tile_playing
     shot(host, "room-host-1280x800.png")
     shot(att, "room-attendee-1280x800.png")
@@ -238,8 +279,11 @@ def test_landing_creates_a_room_that_host_and_attendee_join_with_media(base, bro
     # "My data" for the host: link, ID, PIN, embed snippet (R-INT-6, R-ROOM-12).
     click(host, "#btn-mydata")
     md = host.execute_script(
-        "return {link: document.querySelector('#md-link').textContent, id: document.querySelector('#md-id').textContent,"
-        " pin: document.querySelector('#md-pin').textContent, embed: document.querySelector('#md-embed').value};")
+        "return {link: document.querySelector('#md-link').textContent, id: "
+        "document.querySelector('#md-id').textContent,"
+        " pin: document.querySelector('#md-pin').textContent, embed: "
+        "document.querySelector('#md-embed').value};"
+    )
     assert md["link"] == f"{base}/room/{created['id']}" and md["id"].replace(" ", "") == created["id"], md
     assert md["pin"] == created["pin"], md
     assert md["embed"].startswith(f'<iframe src="{base}/room/{created["id"]}"'), md
@@ -259,12 +303,21 @@ def test_refusals_lobby_waiting_lock_remove_end(base, browsers):
     for typed, code in (("12345", "invalid_id"), ("012 345 678", "not_found")):
         fill(a, "#id-input", typed)
         click(a, "#id-submit")
-        assert browser.poll(lambda: a.execute_script("return window.landingState.error;"), lambda e, code=code: e == code, 5) == code
+        assert (
+            browser.poll(
+                lambda: a.execute_script("return window.landingState.error;"),
+                lambda e, code=code: e == code,
+                5,
+            )
+            == code
+        )
         assert a.execute_script("return !document.querySelector('#id-error').hidden;")
     room = create_room(base, type="meeting", name="By ID")
     fill(a, "#id-input", room["id"])
     click(a, "#id-submit")
-    assert browser.poll(lambda: a.current_url, lambda u: u.endswith(f"/room/{room['id']}"), 10).endswith(room["id"])
+    assert browser.poll(lambda: a.current_url, lambda u: u.endswith(f"/room/{room['id']}"), 10).endswith(
+        room["id"]
+    )
     wait_state(a, lambda s: s.get("screen") == "join" and (s.get("room") or {}).get("name") == "By ID")
 
     # A wrong ID on the room page: a clear message on the join form.
@@ -275,8 +328,15 @@ def test_refusals_lobby_waiting_lock_remove_end(base, browsers):
     errors(a)
 
     # Lobby (R-ROOM-8): agenda and message until the host starts.
-    room = create_room(base, type="meeting", capacity=2, start="lobby", name="Lobby test",
-                       agenda="1. Welcome\n2. Demo", message="We start at ten.")
+    room = create_room(
+        base,
+        type="meeting",
+        capacity=2,
+        start="lobby",
+        name="Lobby test",
+        agenda="1. Welcome\n2. Demo",
+        message="We start at ten.",
+    )
     a.get(f"{base}/room/{room['id']}")
     join_form(a, "Early Bird", "early@example.org")
     st = wait_state(a, lambda s: s.get("screen") == "lobby")
@@ -310,9 +370,15 @@ def test_refusals_lobby_waiting_lock_remove_end(base, browsers):
     # Remove (the host's participant list): the attendee sees why.
     click(host, "#btn-people")
     late = self_id(b)
-    browser.poll(lambda: host.execute_script(
-        "return !!document.querySelector(`#people-list button[data-act=remove][data-id='${arguments[0]}']`);", late),
-        bool, 10)
+    browser.poll(
+        lambda: host.execute_script(
+            "return !!document.querySelector(`#people-list "
+            "button[data-act=remove][data-id='${arguments[0]}']`);",
+            late,
+        ),
+        bool,
+        10,
+    )
     click(host, f"#people-list button[data-act=remove][data-id='{late}']")
     st = wait_state(b, lambda s: s.get("screen") == "removed")
     assert st["error"] == "removed", st
@@ -335,7 +401,7 @@ def test_refusals_lobby_waiting_lock_remove_end(base, browsers):
     b.get(f"{base}/room/{room['id']}")
     wait_state(b, lambda s: s.get("screen") == "ended")
     shot(b, "ended-1280x800.png")
-    expected = ("Failed to load resource",)   # the 404 / 403 / 410 answers this test provokes
+    expected = ("Failed to load resource",)  # the 404 / 403 / 410 answers this test provokes
     for d in (a, b, host):
         assert not errors(d, allow=expected), "console errors"
 
@@ -353,7 +419,10 @@ def test_webinar_stage_floor_and_audio_modes_in_russian(base, browsers):
     att = browsers()
     viewport(att, 390, 844, phone=True)
     att.get(f"{base}/room/{room['id']}")
-    assert att.execute_script("return document.querySelector('#join-submit').textContent;") in ("Войти", "Join")
+    assert att.execute_script("return document.querySelector('#join-submit').textContent;") in (
+        "Войти",
+        "Join",
+    )
     join_form(att, "Пётр Зритель", "petr@example.org")
     st = wait_state(att, lambda s: s.get("screen") == "room")
     assert st["role"] == "attendee" and st["room"]["type"] == "webinar" and st["audioMode"] == "listen", st
@@ -392,7 +461,7 @@ def test_webinar_stage_floor_and_audio_modes_in_russian(base, browsers):
 @pytest.mark.timeout(60)
 def test_sdk_helpers_in_the_browser(base, browsers):
     page = browsers()
-    page.get(f"{base}/static/room.html?id=123456789")   # any page of ours: the modules load from it
+    page.get(f"{base}/static/room.html?id=123456789")  # any page of ours: the modules load from it
     res = page.execute_async_script("""
         const done = arguments[arguments.length - 1];
         Promise.all([import('/sdk/embed.js'), import('/sdk/mediaserver.js')]).then(([embed, sdk]) => done({
@@ -405,7 +474,8 @@ def test_sdk_helpers_in_the_browser(base, browsers):
     assert res.get("snippet") == (
         '<iframe src="https://meet.example.org/room/123456789" width="800" height="450" '
         'allow="camera; microphone; display-capture; autoplay" allowfullscreen style="border:0" '
-        'title="Room 123456789"></iframe>'), res
+        'title="Room 123456789"></iframe>'
+    ), res
     assert res["speaker"] == "b" and res["keep"] == "a" and res["silent"] is None, res
     assert res["ws"] == "wss://meet.example.org/ws", res
 
@@ -431,10 +501,13 @@ def test_four_pages_host_presenter_two_attendees(base, browsers):
         assert st["role"] == "attendee" and not st.get("publishing"), st
     # Both attendees receive both speakers: two videos decoding, audio with a level.
     for d in (a1, a2):
-        got = browser.poll(lambda d=d: room_stats(d),
-                           lambda s: s.get("framesDecoded", 0) > 60 and s.get("audioLevel", 0) > 0, 30)
+        got = browser.poll(
+            lambda d=d: room_stats(d),
+            lambda s: s.get("framesDecoded", 0) > 60 and s.get("audioLevel", 0) > 0,
+            30,
+        )
         assert got.get("framesDecoded", 0) > 60 and got.get("audioLevel", 0) > 0, got
-        assert d.execute_script("return document.querySelector('#btn-mic').disabled;")   # listen-only
+        assert d.execute_script("return document.querySelector('#btn-mic').disabled;")  # listen-only
     shot(a1, "four-pages-attendee-1280x800.png")
 
     # Presenters only: attendees' decoding stops (the server pauses their consumers).
@@ -444,9 +517,11 @@ def test_four_pages_host_presenter_two_attendees(base, browsers):
     time.sleep(1.0)
     before = room_stats(a1).get("framesDecoded", 0)
     time.sleep(2.0)
-    assert room_stats(a1).get("framesDecoded", 0) - before <= 2, "attendee still decodes in presenters-only mode"
+    assert room_stats(a1).get("framesDecoded", 0) - before <= 2, (
+        "attendee still decodes in presenters-only mode"
+    )
     got = browser.poll(lambda: room_stats(pres), lambda s: s.get("framesDecoded", 0) > 20, 10)
-    assert got.get("framesDecoded", 0) > 20, got          # presenters still see each other
+    assert got.get("framesDecoded", 0) > 20, got  # presenters still see each other
     click(host, '#panel-host input[name="audio-mode"][value="listen"]')
     wait_state(a1, lambda s: s.get("audioMode") == "listen")
     before = room_stats(a1).get("framesDecoded", 0)
@@ -456,8 +531,11 @@ def test_four_pages_host_presenter_two_attendees(base, browsers):
     pid = self_id(a2)
     grant_floor(host, pid)
     wait_state(a2, lambda s: s.get("publishing") is True)
-    tiles = browser.poll(lambda: a1.execute_script(
-        "return document.querySelectorAll('#media .tile.has-video').length;"), lambda n: n >= 3, 20)
+    tiles = browser.poll(
+        lambda: a1.execute_script("return document.querySelectorAll('#media .tile.has-video').length;"),
+        lambda n: n >= 3,
+        20,
+    )
     assert tiles >= 3, tiles
     shot(a1, "four-pages-floor-1280x800.png")
     for d in (host, pres, a1, a2):
@@ -474,8 +552,10 @@ def test_room_modules_load_in_chromium(base, browsers):
     wait_state(d, lambda s: s.get("screen") == "join" and (s.get("room") or {}).get("name") == "Modules")
     assert d.execute_script("return document.querySelector('#join-room-name').textContent;") == "Modules"
     assert d.execute_script("return typeof window.roomStats;") == "function"
-    loaded = d.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)"
-                              ".filter((u) => u.includes('/static/room/')).map((u) => u.split('/').pop());")
+    loaded = d.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+        ".filter((u) => u.includes('/static/room/')).map((u) => u.split('/').pop());"
+    )
     modules = Path(__file__).resolve().parents[2] / "signaling" / "static" / "room"
     assert sorted(loaded) == sorted(p.name for p in modules.glob("*.js"))
     assert not errors(d, allow=("favicon",)), "console errors"

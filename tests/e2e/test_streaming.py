@@ -1,9 +1,11 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests/api/conftest.py are parameters here)
-"""Live streaming to a real RTMP service (R-REC-6, R-API-2 "RTMP export"): real aiortc peers publish VP8 and Opus
-into an event's room, the host streams it over the WebSocket to Debian's nginx-rtmp, and a PyAV player reads the
-stream back from nginx: H.264 pictures of the host's camera at the configured size and the AAC tone. Everyone
-in the room sees the live indicator; webhooks stream.started / stream.stopped are signed and never carry the
-stream key; the stream ends with the session, and a service that goes away ends it as failed."""
+"""Live streaming to a real RTMP service (R-REC-6, R-API-2 "RTMP export"): real aiortc peers publish VP8
+and Opus into an event's room, the host streams it over the WebSocket to Debian's nginx-rtmp, and a PyAV
+player reads the stream back from nginx: H.264 pictures of the host's camera at the configured size and the
+AAC tone. Everyone in the room sees the live indicator; webhooks stream.started / stream.stopped are signed
+and never carry the stream key; the stream ends with the session, and a service that goes away ends it as
+failed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +24,10 @@ from tests.e2e.peers import join_and_publish, join_only
 from tests.e2e.rtmp_server import Player, available, rtmp_server
 from tests.e2e.test_recording import Receiver, live_event, notes, room_token
 
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not available(), reason="nginx with the RTMP module is not installed")]
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not available(), reason="nginx with the RTMP module is not installed"),
+]
 
 KEY = "s3cret-Key-42"
 
@@ -64,21 +68,34 @@ async def stream_status(http: aiohttp.ClientSession, ev: dict, want: str, timeou
 async def test_host_streams_the_room_to_an_rtmp_service(api, receiver, nginx):
     """R-REC-6: the host starts and stops the live stream in the room; nginx-rtmp gets H.264 + AAC that PyAV
     plays: the camera's pictures (not black, changing) at the configured size and the tone."""
-    api.app[keys.STREAMS].size = (320, 240)            # a small picture keeps the test light on 2 cores
+    api.app[keys.STREAMS].size = (320, 240)  # a small picture keeps the test light on 2 cores
     http, _ = await signup(api)
     await paid(http, "live")
-    hook = await call(http, "POST", "/api/v1/webhooks", 201, json={
-        "url": receiver.url, "events": ["stream.started", "stream.stopped"]})
+    hook = await call(
+        http,
+        "POST",
+        "/api/v1/webhooks",
+        201,
+        json={"url": receiver.url, "events": ["stream.started", "stream.stopped"]},
+    )
     ev = await live_event(api, http)
     async with aiohttp.ClientSession() as session:
         host, conn, _cam = await join_and_publish(session, api.base_url, room_token(api, ev, "host", "Hanna"))
         guest = await join_only(session, api.base_url, room_token(api, ev, "attendee", "Artem"))
         room = api.app[keys.ROOMS].find(ev["roomId"])
-        assert await wait_for(lambda: len(room.tracks) == 2 and all(
-            api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 30 for t in room.tracks.values()), 15)
+        assert await wait_for(
+            lambda: (
+                len(room.tracks) == 2
+                and all(
+                    api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 30
+                    for t in room.tracks.values()
+                )
+            ),
+            15,
+        )
 
         url = f"rtmp://127.0.0.1:{nginx}/live"
-        r = await guest.call("host", action="startStream", url=url, key=KEY)      # only the host
+        r = await guest.call("host", action="startStream", url=url, key=KEY)  # only the host
         assert r["error"]["code"] == "forbidden", r
         r = await host.call("host", action="startStream", url="http://127.0.0.1/live", key=KEY)
         assert r["error"]["code"] == "bad_stream_target" and "rtmp://" in r["error"]["message"], r
@@ -90,7 +107,7 @@ async def test_host_streams_the_room_to_an_rtmp_service(api, receiver, nginx):
         r = await host.call("host", action="startStream", url=url, key=KEY)
         assert r["error"]["code"] == "already_streaming", r
         late = await join_only(session, api.base_url, room_token(api, ev, "attendee", "Lena"))
-        assert late.joined["room"]["streaming"] is True        # a late joiner's snapshot has the indicator
+        assert late.joined["room"]["streaming"] is True  # a late joiner's snapshot has the indicator
 
         live = await stream_status(http, ev, "live")
         assert live["startedBy"] == "Hanna" and KEY not in json.dumps(live)
@@ -99,9 +116,9 @@ async def test_host_streams_the_room_to_an_rtmp_service(api, receiver, nginx):
         await asyncio.get_running_loop().run_in_executor(None, player.join, 30)
         assert player.codecs == {"video": "h264", "audio": "aac"}, (player.codecs, player.error)
         assert player.sizes == {(320, 240)}
-        assert player.video >= 60, (player.video, player.error)            # ~30 fps for 4 s, after a key frame
+        assert player.video >= 60, (player.video, player.error)  # ~30 fps for 4 s, after a key frame
         assert max(player.means) > 30 and max(player.means) - min(player.means) > 2, player.means[::10]
-        assert player.rms() > 0.05, player.rms()                            # the tone, mixed and in AAC
+        assert player.rms() > 0.05, player.rms()  # the tone, mixed and in AAC
         got = await stream_status(http, ev, "live")
         assert got["stageFrames"] > 100 and got["audioSeconds"] > 3, got
 
@@ -115,11 +132,11 @@ async def test_host_streams_the_room_to_an_rtmp_service(api, receiver, nginx):
         await conn.close()
 
     assert await wait_for(lambda: receiver.of("stream.stopped"), 15)
-    (h1, b1), = receiver.of("stream.started")
-    (h2, b2), = receiver.of("stream.stopped")
+    ((h1, b1),) = receiver.of("stream.started")
+    ((h2, b2),) = receiver.of("stream.stopped")
     for h, b in ((h1, b1), (h2, b2)):
         assert webhooks.verify(hook["secret"], h["X-Mediaserver-Signature"], b)
-        assert KEY.encode() not in b                                        # the key is a secret
+        assert KEY.encode() not in b  # the key is a secret
     started, stopped = json.loads(b1)["data"], json.loads(b2)["data"]
     assert started["event"]["roomId"] == ev["roomId"] and started["stream"]["startedBy"] == "Hanna"
     assert stopped["stream"]["stopReason"] == "host" and stopped["stream"]["videoFrames"] > 100
@@ -131,15 +148,22 @@ async def test_the_stream_ends_with_the_session_and_fails_when_the_service_goes(
     api.app[keys.STREAMS].size = (160, 120)
     http, _ = await signup(api)
     await paid(http, "live")
-    await call(http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url, "events": ["stream.stopped"]})
+    await call(
+        http, "POST", "/api/v1/webhooks", 201, json={"url": receiver.url, "events": ["stream.stopped"]}
+    )
     ev = await live_event(api, http)
     async with aiohttp.ClientSession() as session:
         host, conn, _cam = await join_and_publish(session, api.base_url, room_token(api, ev, "host", "Hanna"))
         room = api.app[keys.ROOMS].find(ev["roomId"])
         assert await wait_for(lambda: len(room.tracks) == 2, 15)
         with rtmp_server(tmp_path / "nginx1") as port:
-            got = await call(http, "POST", f"/api/v1/events/{ev['id']}/stream", 201,
-                             json={"url": f"rtmp://127.0.0.1:{port}/live/{KEY}"})
+            got = await call(
+                http,
+                "POST",
+                f"/api/v1/events/{ev['id']}/stream",
+                201,
+                json={"url": f"rtmp://127.0.0.1:{port}/live/{KEY}"},
+            )
             assert got["target"] == f"rtmp://127.0.0.1:{port}/live/…" and KEY not in json.dumps(got)
             await stream_status(http, ev, "live")
             assert await wait_for(lambda: room.settings.streaming, 5)
@@ -153,10 +177,15 @@ async def test_the_stream_ends_with_the_session_and_fails_when_the_service_goes(
         assert "broke" in failed["error"] and KEY not in failed["error"], failed
 
         with rtmp_server(tmp_path / "nginx2") as port:
-            await call(http, "POST", f"/api/v1/events/{ev['id']}/stream", 201,
-                       json={"url": f"rtmp://127.0.0.1:{port}/live", "key": KEY})
+            await call(
+                http,
+                "POST",
+                f"/api/v1/events/{ev['id']}/stream",
+                201,
+                json={"url": f"rtmp://127.0.0.1:{port}/live", "key": KEY},
+            )
             await stream_status(http, ev, "live")
-            await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)     # the session ends
+            await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)  # the session ends
             await stream_status(http, ev, "gone")
             assert await wait_for(lambda: len(receiver.of("stream.stopped")) == 2, 15)
             ended = json.loads(receiver.of("stream.stopped")[1][1])["data"]["stream"]

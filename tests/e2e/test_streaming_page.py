@@ -1,7 +1,8 @@
-"""The room page's live streaming in headless Chromium against a real `mediaserver serve` and Debian's nginx-rtmp
-(R-REC-6): the host types the service's ingest URL and stream key and presses one button; the blinking LIVE
-indicator appears for the host and an attendee; nginx gets the stream (PyAV plays H.264 and AAC from it); a
-bad URL is refused with a message on the page; stopping takes the indicator away."""
+"""The room page's live streaming in headless Chromium against a real `mediaserver serve` and Debian's
+nginx-rtmp (R-REC-6): the host types the service's ingest URL and stream key and presses one button; the
+blinking LIVE indicator appears for the host and an attendee; nginx gets the stream (PyAV plays H.264 and
+AAC from it); a bad URL is refused with a message on the page; stopping takes the indicator away."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,14 +18,20 @@ from tests.e2e.test_room_access import Organiser, click, fill, host_link, join_a
 loopback_only_ice()
 
 _why = browser.missing()
-pytestmark = [pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}"),
-              pytest.mark.skipif(not available(), reason="nginx with the RTMP module is not installed")]
+pytestmark = [
+    pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}"),
+    pytest.mark.skipif(not available(), reason="nginx with the RTMP module is not installed"),
+]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve(tmp_path_factory.mktemp("streaming"), MEDIASERVER_SMTP_HOST="127.0.0.1",
-               MEDIASERVER_SMTP_PORT=str(smtp.port), MEDIASERVER_STREAM_SIZE="320x180") as (base, _proc, _log):
+    with serve(
+        tmp_path_factory.mktemp("streaming"),
+        MEDIASERVER_SMTP_HOST="127.0.0.1",
+        MEDIASERVER_SMTP_PORT=str(smtp.port),
+        MEDIASERVER_STREAM_SIZE="320x180",
+    ) as (base, _proc, _log):
         yield base
 
 
@@ -36,11 +43,11 @@ def test_the_host_goes_live_with_one_button_and_everyone_sees_live(served, tmp_p
         join_as(host, host_link(served, ev), "Olga", "host")
         join_as(att, f"{served}/room/{ev['roomId']}", "Mark", "attendee")
         assert not visible(att, "#room-live") and not visible(host, "#room-live")
-        assert not visible(att, "#host-stream")                      # the controls are the host's
+        assert not visible(att, "#host-stream")  # the controls are the host's
         click(host, "#btn-host")
         assert text(host, "#host-stream") == "Start live stream"
 
-        fill(host, "#host-stream-url", "http://127.0.0.1/live")      # not an RTMP URL: said on the page
+        fill(host, "#host-stream-url", "http://127.0.0.1/live")  # not an RTMP URL: said on the page
         fill(host, "#host-stream-key", "k1")
         click(host, "#host-stream")
         wait(host, lambda d: "RTMP" in text(d, "#toast"), "the refusal")
@@ -51,14 +58,18 @@ def test_the_host_goes_live_with_one_button_and_everyone_sees_live(served, tmp_p
         for d in (host, att):
             wait(d, lambda d: visible(d, "#room-live"), "the LIVE indicator")
             assert text(d, "#room-live") == "LIVE"
-            assert d.execute_script("return getComputedStyle(document.querySelector('#room-live')).animationName;") \
+            assert (
+                d.execute_script(
+                    "return getComputedStyle(document.querySelector('#room-live')).animationName;"
+                )
                 == "rec-blink"
+            )
         wait(host, lambda d: text(d, "#host-stream") == "Stop live stream", "the stop button")
         assert host.execute_script("return document.querySelector('#host-stream-key').disabled;")
         shot(att, "room-live-1280x800.png")
 
         player = Player(f"rtmp://127.0.0.1:{port}/live/k1", seconds=3)
-        player.run()                                                  # here: the pages keep running meanwhile
+        player.run()  # here: the pages keep running meanwhile
         assert player.codecs == {"video": "h264", "audio": "aac"}, (player.codecs, player.error)
         assert player.sizes == {(320, 180)} and player.video >= 30, (player.video, player.error)
 

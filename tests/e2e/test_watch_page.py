@@ -2,6 +2,7 @@
 R-ROOM-4 "on demand", R-AUTO-2): a WebM made here with PyAV is uploaded over tus, attached to a
 password-protected on-demand event, and a viewer with the invitation link and the password actually plays it
 (the video's currentTime advances) from the signed watch URL."""
+
 from __future__ import annotations
 
 import base64
@@ -43,8 +44,14 @@ def tiny_webm(seconds: float = 4.0, fps: int = 15) -> bytes:
     return out.getvalue()
 
 
-def _request(base: str, method: str, path: str, body: object = None, headers: dict | None = None,
-             data: bytes | None = None) -> tuple[int, dict, bytes]:
+def _request(
+    base: str,
+    method: str,
+    path: str,
+    body: object = None,
+    headers: dict | None = None,
+    data: bytes | None = None,
+) -> tuple[int, dict, bytes]:
     if body is not None:
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", **(headers or {})}
@@ -63,28 +70,59 @@ def test_a_viewer_plays_the_on_demand_video(served):
     from selenium.webdriver.common.by import By
 
     base = served
-    _, headers, _ = _request(base, "POST", "/api/v1/signup", {"name": "Olga", "email": "olga@example.test",
-                                                              "password": "correct horse battery"})
+    _, headers, _ = _request(
+        base,
+        "POST",
+        "/api/v1/signup",
+        {"name": "Olga", "email": "olga@example.test", "password": "correct horse battery"},
+    )
     auth = {"Cookie": headers["Set-Cookie"].split(";")[0]}
     video = tiny_webm()
     meta = f"filename {base64.b64encode(b'launch.webm').decode()}"
-    _, headers, _ = _request(base, "POST", "/api/v1/uploads", headers={
-        **auth, "Tus-Resumable": "1.0.0", "Upload-Length": str(len(video)), "Upload-Metadata": meta}, data=b"")
-    status, _, _ = _request(base, "PATCH", urllib.parse.urlsplit(headers["Location"]).path, data=video,
-                            headers={**auth, "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
-                                     "Content-Type": "application/offset+octet-stream"})
+    _, headers, _ = _request(
+        base,
+        "POST",
+        "/api/v1/uploads",
+        headers={**auth, "Tus-Resumable": "1.0.0", "Upload-Length": str(len(video)), "Upload-Metadata": meta},
+        data=b"",
+    )
+    status, _, _ = _request(
+        base,
+        "PATCH",
+        urllib.parse.urlsplit(headers["Location"]).path,
+        data=video,
+        headers={
+            **auth,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
     assert status == 204
     files = json.loads(_request(base, "GET", "/api/v1/files", headers=auth)[2])
-    _, _, body = _request(base, "POST", "/api/v1/events", {
-        "kind": "on_demand", "name": "Launch replay", "access": "password", "password": "let-me-in",
-        "videoFileId": files["items"][0]["id"]}, headers=auth)
+    _, _, body = _request(
+        base,
+        "POST",
+        "/api/v1/events",
+        {
+            "kind": "on_demand",
+            "name": "Launch replay",
+            "access": "password",
+            "password": "let-me-in",
+            "videoFileId": files["items"][0]["id"],
+        },
+        headers=auth,
+    )
     event = json.loads(body)
     assert event["url"].endswith(f"/watch/{event['roomId']}")
 
     with browser.chromium() as d:
-        d.get(f"{base}/room/{event['roomId']}")              # the room link leads to the watch page
-        browser.poll(lambda: d.execute_script("return window.watchState && window.watchState.phase"),
-                     lambda phase: phase == "form", 15)
+        d.get(f"{base}/room/{event['roomId']}")  # the room link leads to the watch page
+        browser.poll(
+            lambda: d.execute_script("return window.watchState && window.watchState.phase"),
+            lambda phase: phase == "form",
+            15,
+        )
         assert "/watch/" in d.current_url and d.find_element(By.ID, "row-password").is_displayed()
         d.find_element(By.ID, "name").send_keys("Vera Viewer")
         d.find_element(By.ID, "email").send_keys("vera@example.test")
@@ -97,9 +135,12 @@ def test_a_viewer_plays_the_on_demand_video(served):
         d.find_element(By.ID, "watch").click()
 
         def playing() -> dict:
-            return d.execute_script("const v = document.getElementById('video'); return {t: v.currentTime, "
-                                    "paused: v.paused, error: v.error && v.error.code, src: v.currentSrc, "
-                                    "phase: window.watchState.phase};")
+            return d.execute_script(
+                "const v = document.getElementById('video'); return {t: v.currentTime, "
+                "paused: v.paused, error: v.error && v.error.code, src: v.currentSrc, "
+                "phase: window.watchState.phase};"
+            )
+
         first = browser.poll(playing, lambda s: s["t"] > 0.3 or s["error"], 20, 0.2)
         assert first["error"] is None and first["t"] > 0.3, (first, browser.console(d))
         later = browser.poll(playing, lambda s: s["t"] > first["t"] + 0.5, 10, 0.2)

@@ -1,4 +1,5 @@
 """WHIP ingest and WHEP egress (RFC 9725) with aiortc peers against the in-process server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,9 @@ from tests.e2e.peers import CountingVideo, count_frames, pc
 SDP = "application/sdp"
 
 
-async def post_offer(http: aiohttp.ClientSession, url: str, tok: str | None, body: str,
-                     content_type: str = SDP) -> tuple[int, dict[str, str], str]:
+async def post_offer(
+    http: aiohttp.ClientSession, url: str, tok: str | None, body: str, content_type: str = SDP
+) -> tuple[int, dict[str, str], str]:
     headers = {"Content-Type": content_type}
     if tok is not None:
         headers["Authorization"] = f"Bearer {tok}"
@@ -48,8 +50,9 @@ async def test_whip_publisher_to_whep_viewer(server):
             publisher.addTransceiver(video, direction="sendonly")
             publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
             await publisher.setLocalDescription(await publisher.createOffer())
-            status, headers, answer = await post_offer(http, f"{base}/whip/{room}", pub_token,
-                                                       publisher.localDescription.sdp)
+            status, headers, answer = await post_offer(
+                http, f"{base}/whip/{room}", pub_token, publisher.localDescription.sdp
+            )
             assert status == 201, (status, answer)
             assert headers["Content-Type"].startswith(SDP)
             whip_location = headers["Location"]
@@ -72,7 +75,7 @@ async def test_whip_publisher_to_whep_viewer(server):
             print(f"WHIP->WHEP over 5 s: sent {sent} frames, viewer decoded {got}, {audio} audio frames")
             assert sent >= 120, sent
             assert got >= 0.9 * sent, (got, sent)
-            assert audio >= 150, audio     # 20 ms Opus frames: about 250 in 5 s
+            assert audio >= 150, audio  # 20 ms Opus frames: about 250 in 5 s
             st = media.stats()
             assert st["producers"] == 2 and st["consumers"] == 2, st
 
@@ -117,7 +120,9 @@ async def test_whip_errors_are_json_and_leave_nobody_behind(server):
                 assert got == status, (got, body)
                 assert headers["Content-Type"].startswith("application/json"), headers
                 err = json.loads(body)["error"]
-                assert isinstance(err["code"], str) and isinstance(err["message"], str) and err["message"], err
+                assert isinstance(err["code"], str) and isinstance(err["message"], str) and err["message"], (
+                    err
+                )
                 if code is not None:
                     assert err["code"] == code, err
                 assert participants(server) == 0, server["rooms"].rooms
@@ -125,18 +130,31 @@ async def test_whip_errors_are_json_and_leave_nobody_behind(server):
 
             await expect(401, "unauthorized", url, None, offer)
             await expect(401, "unauthorized", url, "not-a-token", offer)
-            await expect(401, "unauthorized", url, token(room, "presenter").rsplit(".", 1)[0] + ".AAAA", offer)
+            await expect(
+                401, "unauthorized", url, token(room, "presenter").rsplit(".", 1)[0] + ".AAAA", offer
+            )
             err = await expect(403, "forbidden", url, token("another-room", "presenter"), offer)
             assert "another-room" in err["message"]
             await expect(403, "forbidden", f"{base}/whep/{room}", token("another-room", "attendee"), offer)
             err = await expect(403, "forbidden", url, token(room, "attendee"), offer)
             assert "attendee" in err["message"]
-            await expect(415, "unsupported_media_type", url, token(room, "presenter"), offer,
-                         content_type="text/plain")
-            await expect(415, "unsupported_media_type", f"{base}/whep/{room}", token(room, "attendee"), offer,
-                         content_type="application/json")
-            for garbage in ("this is not SDP", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
-                            "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n"):
+            await expect(
+                415, "unsupported_media_type", url, token(room, "presenter"), offer, content_type="text/plain"
+            )
+            await expect(
+                415,
+                "unsupported_media_type",
+                f"{base}/whep/{room}",
+                token(room, "attendee"),
+                offer,
+                content_type="application/json",
+            )
+            for garbage in (
+                "this is not SDP",
+                "v=0\r\n",
+                "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+                "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n",
+            ):
                 await expect(400, "bad_sdp", url, token(room, "presenter"), garbage)
                 await expect(400, "bad_sdp", f"{base}/whep/{room}", token(room, "attendee"), garbage)
             assert server["rooms"].rooms == {}
@@ -149,7 +167,9 @@ async def test_whip_errors_are_json_and_leave_nobody_behind(server):
             location = headers["Location"]
             assert participants(server) == 1
             # Only the session's owner (or a host) may end it.
-            async with http.delete(base + location, headers={"Authorization": f"Bearer {token(room, 'attendee', 'x')}"}) as r:
+            async with http.delete(
+                base + location, headers={"Authorization": f"Bearer {token(room, 'attendee', 'x')}"}
+            ) as r:
                 assert r.status == 403, await r.text()
             async with http.delete(base + location) as r:
                 assert r.status == 401, await r.text()
@@ -166,7 +186,9 @@ async def whip_publish(http: aiohttp.ClientSession, base: str, room: str, tok: s
     publisher.addTransceiver(CountingVideo(), direction="sendonly")
     publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
     await publisher.setLocalDescription(await publisher.createOffer())
-    status, headers, answer = await post_offer(http, f"{base}/whip/{room}", tok, publisher.localDescription.sdp)
+    status, headers, answer = await post_offer(
+        http, f"{base}/whip/{room}", tok, publisher.localDescription.sdp
+    )
     assert status == 201, (status, answer)
     await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     return publisher, headers["Location"]
@@ -219,15 +241,19 @@ async def test_whip_sessions_end_with_the_room_and_bad_offers_announce_nobody(se
         ws = await http.ws_connect(base.replace("http", "ws") + "/ws")
         host = Client(ws)
         await host.ok("join", token=token(room, "host", "h"))
-        status, _, _ = await post_offer(http, f"{base}/whip/{room}", token(room, "presenter", "enc"), "v=0\r\nbad")
+        status, _, _ = await post_offer(
+            http, f"{base}/whip/{room}", token(room, "presenter", "enc"), "v=0\r\nbad"
+        )
         assert status == 400
-        assert not [n for n in host.notes if n["method"] == "participantJoined"]   # nobody came and went
+        assert not [n for n in host.notes if n["method"] == "participantJoined"]  # nobody came and went
         publisher, location = await whip_publish(http, base, room, token(room, "presenter", "enc"))
         try:
             assert len(server["resources"]) == 1
             await host.ok("host", action="end")
             assert server["resources"] == {}
-            async with http.delete(base + location, headers={"Authorization": f"Bearer {token(room, 'presenter', 'enc')}"}) as r:
+            async with http.delete(
+                base + location, headers={"Authorization": f"Bearer {token(room, 'presenter', 'enc')}"}
+            ) as r:
                 assert r.status == 404
         finally:
             await publisher.close()

@@ -23,8 +23,8 @@ class Link:
     queue_bytes: int = 40_000
     delay_us: int = 25_000
     loss: float = 0.0
-    jitter_us: int = 0               # extra random delay after the queue
-    reorder: bool = False            # jitter may reorder packets (otherwise it keeps them in order)
+    jitter_us: int = 0  # extra random delay after the queue
+    reorder: bool = False  # jitter may reorder packets (otherwise it keeps them in order)
     busy_until: float = 0.0
     last_arrival: float = 0.0
 
@@ -56,11 +56,11 @@ class Sample:
 
 @dataclass
 class Sim:
-    bwe: object                      # native._bwe.Bwe
+    bwe: object  # native._bwe.Bwe
     link: Link
     seed: int = 1
     packet_bytes: int = 1200
-    wanted_bps: int = 5_000_000      # what the allocator would like to send (probing goal)
+    wanted_bps: int = 5_000_000  # what the allocator would like to send (probing goal)
     probing: bool = True
     feedback_us: tuple[int, int] = (50_000, 100_000)
     feedback_loss: float = 0.0
@@ -76,12 +76,12 @@ class Sim:
         self.rng = random.Random(self.seed)
         self.rx = TwccRx()
         self.seq = self.seq0
-        self.events: list[tuple[float, int, int, object]] = []   # (time, order, kind, payload)
+        self.events: list[tuple[float, int, int, object]] = []  # (time, order, kind, payload)
         self.order = 0
         self.next_send = 0.0
         self.next_fb = self.rng.randint(*self.feedback_us)
         self.next_sample = 0
-        self.probe: list | None = None   # [cluster id, rate, start, packets]
+        self.probe: list | None = None  # [cluster id, rate, start, packets]
         self.sent_bytes_window: list[tuple[float, int]] = []
         self.probes_started = 0
 
@@ -140,8 +140,9 @@ class Sim:
                 cutoff = t - 500_000
                 self.sent_bytes_window = [x for x in self.sent_bytes_window if x[0] >= cutoff]
                 sent = sum(x[1] for x in self.sent_bytes_window) * 8 / 0.5
-                self.samples.append(Sample(t, bwe.estimate, bwe.acked_bps, sent,
-                                           self.link.queue_delay_us(t) / 1000))
+                self.samples.append(
+                    Sample(t, bwe.estimate, bwe.acked_bps, sent, self.link.queue_delay_us(t) / 1000)
+                )
                 self.next_sample = t + self.sample_us
             self.t_us = end
 

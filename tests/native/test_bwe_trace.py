@@ -6,6 +6,7 @@ Chromium subscriber while its downlink was capped at 700 kbit/s and then freed, 
 The replay runs the real transport-cc receiver on the recorded arrivals (feedback every 50 ms, 5 ms back)
 and feeds the feedback to a fresh estimator, open loop: the sender's behaviour is the recorded one.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -16,7 +17,7 @@ from tests.native.testbuild import built_module
 
 bwe = built_module("native._bwe")
 TRACE = Path(__file__).parent / "data" / "twcc_cap700.json"
-RECEIVER_CLOCK = 987_654_321          # the receiver's clock is not the sender's
+RECEIVER_CLOCK = 987_654_321  # the receiver's clock is not the sender's
 FEEDBACK_US, BACK_US = 50_000, 5_000
 
 
@@ -57,9 +58,12 @@ def test_recorded_cap_is_found_within_two_seconds_and_not_overshot():
     cap, lift, capacity = trace["cap_at_us"], trace["lift_at_us"], trace["capacity_kbps"] * 1000
     samples = replay(trace)
     before = [e for t, e in samples if cap - 1_000_000 <= t < cap]
-    assert before and min(before) > capacity, before          # it was sending (and estimating) above the cap
+    assert before and min(before) > capacity, before  # it was sending (and estimating) above the cap
     found = next((t - cap for t, e in samples if t >= cap and e <= capacity * 1.1), None)
     assert found is not None and found <= 2_000_000, found
     capped = [e for t, e in samples if cap + 2_000_000 <= t < lift]
-    assert max(capped) <= capacity * 1.1, max(capped)         # and stays at or under it while capped
-    print(f"cap found after {found / 1e6:.2f} s; while capped {min(capped) / 1e3:.0f}-{max(capped) / 1e3:.0f} kbit/s")
+    assert max(capped) <= capacity * 1.1, max(capped)  # and stays at or under it while capped
+    print(
+        f"cap found after {found / 1e6:.2f} s; while capped {min(capped) / 1e3:.0f}-{max(capped) / 1e3:.0f} "
+        f"kbit/s"
+    )

@@ -1,5 +1,6 @@
 """The worker's media path end to end between two native workers: ICE, DTLS-SRTP, routing, rewriting,
 NACK answers, keyframe gating and UDP GSO bursts. The client side is the core's own client transport."""
+
 from __future__ import annotations
 
 import struct
@@ -17,7 +18,12 @@ ABS = 3
 def vp8(seq: int, ts: int, key: bool, ssrc: int = 1234, size: int = 1000, marker: bool = False) -> bytes:
     ext = struct.pack("!HH", 0xBEDE, 1) + bytes([(ABS << 4) | 2, 0, 0, 0])
     desc = bytes([0x10, 0x00 if key else 0x01])  # S=1, partition 0; VP8 frame header P bit: 0 = key
-    return struct.pack("!BBHII", 0x90, (0x80 if marker else 0) | 96, seq & 0xFFFF, ts, ssrc) + ext + desc + bytes(size)
+    return (
+        struct.pack("!BBHII", 0x90, (0x80 if marker else 0) | 96, seq & 0xFFFF, ts, ssrc)
+        + ext
+        + desc
+        + bytes(size)
+    )
 
 
 def wait(pred, timeout=5.0):
@@ -40,20 +46,27 @@ class Rig:
         sfp = bytes.fromhex(self.srv.fingerprint.replace(":", ""))
         cfp = bytes.fromhex(self.cli.fingerprint.replace(":", ""))
         self.pub = self.srv.create_transport("pub", PWD, False, "sha-256", cfp)
-        self.cpub = self.cli.create_client_transport("127.0.0.1", self.srv.port, "cp", "pub", PWD, "sha-256", sfp)
+        self.cpub = self.cli.create_client_transport(
+            "127.0.0.1", self.srv.port, "cp", "pub", PWD, "sha-256", sfp
+        )
         self.subs = []
         for i in range(n):
             st = self.srv.create_transport(f"s{i}", PWD, False, "sha-256", cfp)
-            ct = self.cli.create_client_transport("127.0.0.1", self.srv.port, f"c{i}", f"s{i}", PWD, "sha-256", sfp,
-                                                  sink_abs_ext=ABS)
+            ct = self.cli.create_client_transport(
+                "127.0.0.1", self.srv.port, f"c{i}", f"s{i}", PWD, "sha-256", sfp, sink_abs_ext=ABS
+            )
             self.subs.append((st, ct))
         ids = [self.cpub] + [c for _, c in self.subs]
         assert wait(lambda: all(self.cli.transport_stats(t)["dtls_state"] == "connected" for t in ids))
-        self.producer = self.srv.create_producer(self.pub, "video", 1234, 0, {96: "VP8"}, {}, 90000,
-                                                 {"abs_send_time": ABS}, "0")
-        self.consumers = [self.srv.create_consumer(st, self.producer, 5000 + i, 0, {96: 100}, {},
-                                                   {"abs_send_time": ABS}, "0")
-                          for i, (st, _) in enumerate(self.subs)]
+        self.producer = self.srv.create_producer(
+            self.pub, "video", 1234, 0, {96: "VP8"}, {}, 90000, {"abs_send_time": ABS}, "0"
+        )
+        self.consumers = [
+            self.srv.create_consumer(
+                st, self.producer, 5000 + i, 0, {96: 100}, {}, {"abs_send_time": ABS}, "0"
+            )
+            for i, (st, _) in enumerate(self.subs)
+        ]
 
     def close(self) -> None:
         self.cli.close()
@@ -75,7 +88,7 @@ def rig():
 
 def test_dtls_srtp_profile_and_keyframe_gate(rig):
     r = rig(2)
-    assert r.cli.transport_stats(r.cpub)["srtp_profile"] == 7          # AEAD_AES_128_GCM preferred
+    assert r.cli.transport_stats(r.cpub)["srtp_profile"] == 7  # AEAD_AES_128_GCM preferred
     # delta frames before the first keyframe are held back, and a PLI goes to the publisher
     r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, False) for i in range(10)], abs_ext=ABS)
     assert wait(lambda: r.srv.producer_stats(r.producer)["packets"] == 10)
@@ -93,10 +106,11 @@ def test_bursts_reach_every_subscriber(rig, gso):
     r = rig(20, gso)
     pkts = [vp8(i, (i // 8) * 3000, i == 0, marker=(i % 8 == 7)) for i in range(800)]
     for k in range(0, len(pkts), 40):
-        r.cli.send_rtp(r.cpub, pkts[k:k + 40], abs_ext=ABS)
+        r.cli.send_rtp(r.cpub, pkts[k : k + 40], abs_ext=ABS)
         time.sleep(0.003)
-    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 800 for _, c in r.subs)), \
-        [r.cli.transport_stats(c)["sink_packets"] for _, c in r.subs]
+    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 800 for _, c in r.subs)), [
+        r.cli.transport_stats(c)["sink_packets"] for _, c in r.subs
+    ]
     st = r.srv.stats()
     assert st["rtp_tx"] == 800 * 20
     assert all(r.cli.transport_stats(c)["sink_lost"] == 0 for _, c in r.subs)
@@ -125,8 +139,9 @@ def test_nack_is_answered_from_the_cache(rig):
     last = r.cli.transport_stats(sub_cli)["sink_streams"][5000]["max_seq"] & 0xFFFF
     before = r.srv.stats()["rtx_tx"]
     # three packets the subscriber says it lost, and one it could not have (not in the cache)
-    assert r.cli.send_rtcp(sub_cli, build_nack(1, 5000, [(last - 5) & 0xFFFF, (last - 3) & 0xFFFF, last,
-                                                            (last + 1000) & 0xFFFF]))
+    assert r.cli.send_rtcp(
+        sub_cli, build_nack(1, 5000, [(last - 5) & 0xFFFF, (last - 3) & 0xFFFF, last, (last + 1000) & 0xFFFF])
+    )
     assert wait(lambda: r.srv.stats()["rtx_tx"] - before == 3)
     # they arrive as exact copies (no RTX negotiated here), so the receiver's SRTP replay check drops them
     assert wait(lambda: r.cli.transport_stats(sub_cli)["sink_decrypt_errors"] == 3)
@@ -141,13 +156,13 @@ def test_pli_from_a_subscriber_reaches_the_publisher_at_most_every_300_ms(rig):
     r = rig(2)
     r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(5)], abs_ext=ABS)
     assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 5 for _, c in r.subs))
-    time.sleep(1.0)   # let the keyframe requests of the consumers' start (one now, one pending) go out
+    time.sleep(1.0)  # let the keyframe requests of the consumers' start (one now, one pending) go out
     before = r.srv.stats()["plis_tx"]
     for _ in range(5):
         for i, (_, c) in enumerate(r.subs):
             assert r.cli.send_rtcp(c, struct.pack("!BBHII", 0x81, 206, 2, 1, 5000 + i))
     assert wait(lambda: r.srv.stats()["plis_rx"] >= 10)
-    assert r.srv.stats()["plis_tx"] - before == 1   # ten requests, one PLI
+    assert r.srv.stats()["plis_tx"] - before == 1  # ten requests, one PLI
     assert wait(lambda: r.srv.stats()["plis_tx"] - before == 2, 1.0)  # the pending one, 300 ms later
     time.sleep(0.8)
     assert r.srv.stats()["plis_tx"] - before == 2
@@ -165,7 +180,10 @@ def test_dtls_fails_when_the_certificate_does_not_match_the_sdp_fingerprint():
         assert wait(lambda: srv.transport_stats(st)["dtls_state"] == "failed")
         events = srv.poll_events()
         assert ("dtls", st, 3, 0, "certificate fingerprint does not match the SDP") in events
-        assert cli.transport_stats(ct)["dtls_state"] != "connected" or srv.transport_stats(st)["srtp_profile"] == 0
+        assert (
+            cli.transport_stats(ct)["dtls_state"] != "connected"
+            or srv.transport_stats(st)["srtp_profile"] == 0
+        )
         # and SRTP never starts: media from this peer is dropped as not ready
         assert srv.transport_stats(st)["srtp_profile"] == 0
     finally:
@@ -178,10 +196,13 @@ def test_a_long_stream_keeps_flowing_across_32768_packets(rig):
     r = rig(1)
     total = 33_500
     for k in range(0, total, 250):
-        r.cli.send_rtp(r.cpub, [vp8(60_000 + i, i * 300, i == 0, size=60) for i in range(k, min(k + 250, total))])
+        r.cli.send_rtp(
+            r.cpub, [vp8(60_000 + i, i * 300, i == 0, size=60) for i in range(k, min(k + 250, total))]
+        )
         time.sleep(0.003)
-    assert wait(lambda: r.cli.transport_stats(r.subs[0][1])["sink_packets"] == total, 20), \
+    assert wait(lambda: r.cli.transport_stats(r.subs[0][1])["sink_packets"] == total, 20), (
         r.cli.transport_stats(r.subs[0][1])["sink_packets"]
+    )
     assert r.srv.consumer_stats(r.consumers[0])["packets"] == total
 
 
@@ -193,7 +214,7 @@ def test_resume_continues_the_sequence_and_timestamps(rig):
     assert r.srv.pause_consumer(r.consumers[0], True)
     r.cli.send_rtp(r.cpub, [vp8(20 + i, (20 + i) * 3000, False) for i in range(30)], abs_ext=ABS)
     time.sleep(0.2)
-    assert r.cli.transport_stats(sub)["sink_packets"] == 20          # paused: nothing went
+    assert r.cli.transport_stats(sub)["sink_packets"] == 20  # paused: nothing went
     assert r.srv.pause_consumer(r.consumers[0], False)
     r.cli.send_rtp(r.cpub, [vp8(50 + i, (50 + i) * 3000, i == 0) for i in range(20)], abs_ext=ABS)
     assert wait(lambda: r.cli.transport_stats(sub)["sink_packets"] == 40)
@@ -206,7 +227,7 @@ def test_resume_continues_the_sequence_and_timestamps(rig):
 def test_no_media_after_ice_consent_expires(rig):
     r = rig(1)
     _, sub = r.subs[0]
-    r.srv.set_consent_timeout(0.3)    # the client checks every 2.5 s once connected
+    r.srv.set_consent_timeout(0.3)  # the client checks every 2.5 s once connected
     r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(5)], abs_ext=ABS)
     assert wait(lambda: r.cli.transport_stats(sub)["sink_packets"] == 5)
     assert wait(lambda: r.srv.transport_stats(r.subs[0][0])["ice_state"] == "disconnected", 3)
@@ -233,12 +254,12 @@ def test_a_replayed_binding_request_from_elsewhere_moves_nothing():
         a.sendto(req, ("127.0.0.1", w.port))
         a.recvfrom(2048)
         assert w.transport_stats(tid)["remote_port"] == a.getsockname()[1]
-        b.sendto(req, ("127.0.0.1", w.port))       # the same bytes, captured and sent from another address
+        b.sendto(req, ("127.0.0.1", w.port))  # the same bytes, captured and sent from another address
         b.recvfrom(2048)
         assert w.transport_stats(tid)["remote_port"] == a.getsockname()[1]
-        a.sendto(req, ("127.0.0.1", w.port))       # a retransmission from the same place is fine
+        a.sendto(req, ("127.0.0.1", w.port))  # a retransmission from the same place is fine
         a.recvfrom(2048)
-        b.sendto(binding_request("rep:peer", PWD), ("127.0.0.1", w.port))   # a fresh request may move it
+        b.sendto(binding_request("rep:peer", PWD), ("127.0.0.1", w.port))  # a fresh request may move it
         b.recvfrom(2048)
         assert w.transport_stats(tid)["remote_port"] == b.getsockname()[1]
         a.close()
@@ -258,18 +279,20 @@ def test_ice_first_dtls_peer_later():
         cfp = bytes.fromhex(cli.fingerprint.replace(":", ""))
         pub = srv.create_transport("p", PWD, False, "sha-256", cfp)
         cpub = cli.create_client_transport("127.0.0.1", srv.port, "cp", "p", PWD, "sha-256", sfp)
-        st = srv.create_transport("early", PWD, False, "sha-256", b"")          # no peer yet
-        ct = cli.create_client_transport("127.0.0.1", srv.port, "c", "early", PWD, "sha-256", sfp, sink_abs_ext=ABS)
+        st = srv.create_transport("early", PWD, False, "sha-256", b"")  # no peer yet
+        ct = cli.create_client_transport(
+            "127.0.0.1", srv.port, "c", "early", PWD, "sha-256", sfp, sink_abs_ext=ABS
+        )
         assert wait(lambda: srv.transport_stats(st)["ice_state"] == "connected")
         assert wait(lambda: cli.transport_stats(cpub)["dtls_state"] == "connected")
         prod = srv.create_producer(pub, "video", 1234, 0, {96: "VP8"}, {}, 90000, {"abs_send_time": ABS}, "0")
         srv.create_consumer(st, prod, 7000, 0, {96: 96}, {}, {}, "0")
         time.sleep(0.2)
         assert srv.transport_stats(st)["dtls_state"] == "new"
-        assert srv.stats()["plis_tx"] == 0                    # nobody could use a keyframe yet
+        assert srv.stats()["plis_tx"] == 0  # nobody could use a keyframe yet
         srv.set_transport_dtls(st, False, "sha-256", cfp)
         assert wait(lambda: cli.transport_stats(ct)["dtls_state"] == "connected")
-        assert wait(lambda: srv.stats()["plis_tx"] == 1)      # now the consumer can start
+        assert wait(lambda: srv.stats()["plis_tx"] == 1)  # now the consumer can start
         cli.send_rtp(cpub, [vp8(i, i * 3000, i == 0) for i in range(10)], abs_ext=ABS)
         assert wait(lambda: cli.transport_stats(ct)["sink_packets"] == 10)
         with pytest.raises(Exception, match="already set"):
@@ -291,24 +314,25 @@ def test_a_saturated_worker_batches_into_bursts_and_sheds_retransmissions(rig):
     stall = threading.Thread(target=r.srv.stall, args=(0.4,))
     stall.start()
     time.sleep(0.05)
-    burst = [vp8(10 + i, (10 + i // 4) * 3000, False, size=200) for i in range(1600)]   # > 16 x 64 queued
+    burst = [vp8(10 + i, (10 + i // 4) * 3000, False, size=200) for i in range(1600)]  # > 16 x 64 queued
     for k in range(0, len(burst), 200):
-        r.cli.send_rtp(r.cpub, burst[k:k + 200], abs_ext=ABS)
+        r.cli.send_rtp(r.cpub, burst[k : k + 200], abs_ext=ABS)
     stall.join()
-    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 1610 for _, c in r.subs)), \
-        [r.cli.transport_stats(c)["sink_packets"] for _, c in r.subs]
+    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] == 1610 for _, c in r.subs)), [
+        r.cli.transport_stats(c)["sink_packets"] for _, c in r.subs
+    ]
     after = r.srv.stats()
     assert after["overloads"] == 1
     assert all(r.cli.transport_stats(c)["sink_lost"] == 0 for _, c in r.subs)
     if r.srv.gso:
         sent = after["tx_packets"] - before["tx_packets"]
-        assert after["tx_messages"] - before["tx_messages"] < sent / 4     # the backlog left in bursts
+        assert after["tx_messages"] - before["tx_messages"] < sent / 4  # the backlog left in bursts
     _, sub_cli = r.subs[0]
     last = r.cli.transport_stats(sub_cli)["sink_streams"][5000]["max_seq"] & 0xFFFF
     assert r.cli.send_rtcp(sub_cli, build_nack(1, 5000, [(last - 2) & 0xFFFF]))
     assert wait(lambda: r.srv.stats()["rtx_shed"] == 1)
     assert r.srv.stats()["rtx_tx"] == before["rtx_tx"]
-    time.sleep(0.25)                                  # the overload hold (200 ms) is over
+    time.sleep(0.25)  # the overload hold (200 ms) is over
     assert r.cli.send_rtcp(sub_cli, build_nack(1, 5000, [(last - 2) & 0xFFFF]))
     assert wait(lambda: r.srv.stats()["rtx_tx"] == before["rtx_tx"] + 1)
     assert r.srv.stats()["rtx_shed"] == 1

@@ -1,4 +1,6 @@
-"""ICE-lite on the worker's shared port, over UDP and over TCP (RFC 6544 framing), checked with aioice's STUN."""
+"""ICE-lite on the worker's shared port, over UDP and over TCP (RFC 6544 framing), checked with aioice's
+STUN."""
+
 from __future__ import annotations
 
 import socket
@@ -90,8 +92,10 @@ def test_ice_tcp_binding_on_the_same_port(worker):
         assert resp.attributes["XOR-MAPPED-ADDRESS"] == ("127.0.0.1", s.getsockname()[1])
         assert w.transport_stats(tid)["ice_state"] == "connected"
         # a consent check on the same connection is answered too
-        assert stun.parse_message(framed_exchange(s, binding_request(f"{UFRAG}:peer", PWD, False))).message_class \
+        assert (
+            stun.parse_message(framed_exchange(s, binding_request(f"{UFRAG}:peer", PWD, False))).message_class
             == stun.Class.RESPONSE
+        )
     # closing the connection that carried the transport disconnects it
     deadline = time.time() + 2
     while time.time() < deadline and w.transport_stats(tid)["ice_state"] != "disconnected":
@@ -103,9 +107,9 @@ def test_ice_tcp_binding_on_the_same_port(worker):
 def test_ice_tcp_bad_framing_closes_the_connection(worker):
     w, _ = worker
     with socket.create_connection(("127.0.0.1", w.port), timeout=2) as s:
-        s.sendall(b"\xff\xff" + b"x" * 100)   # a 65535-byte frame: over the limit
+        s.sendall(b"\xff\xff" + b"x" * 100)  # a 65535-byte frame: over the limit
         s.settimeout(2)
-        assert s.recv(10) == b""               # the server closed it
+        assert s.recv(10) == b""  # the server closed it
     assert w.stats()["drops"]["too_big"] >= 1
 
 
@@ -121,7 +125,7 @@ def test_ice_tcp_caps_connections_per_address(worker):
                 closed += s.recv(1) == b""
             except (TimeoutError, ConnectionResetError):
                 pass
-        assert closed == 4, closed      # 16 per address stay, the rest are closed at once
+        assert closed == 4, closed  # 16 per address stay, the rest are closed at once
         assert w.stats()["tcp_conns"] == 16
     finally:
         for s in socks:
@@ -133,5 +137,5 @@ def test_ice_tcp_unbound_connections_are_reaped(worker):
     with socket.create_connection(("127.0.0.1", w.port), timeout=5) as s:
         s.settimeout(5)
         t0 = time.time()
-        assert s.recv(1) == b""          # no binding request: closed by the server
+        assert s.recv(1) == b""  # no binding request: closed by the server
         assert 2.5 < time.time() - t0 < 4.5

@@ -12,6 +12,7 @@ The bounds are far from both (24 KB of malloc'd memory, 40 KB of RSS) so that al
 flake the test, and close enough that keeping the SSL object, or the full-size estimator history, fails it.
 The load generator runs in a child process (bench.memprobe), so only the worker's memory is measured here.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,23 +46,27 @@ def test_native_memory_per_subscriber_stays_in_budget():
     try:
         probe.publish()
         probe.start_media()
-        probe.add_subscribers(WARM)      # the allocator's arenas and the worker's maps exist from here on
+        probe.add_subscribers(WARM)  # the allocator's arenas and the worker's maps exist from here on
         w = probe.worker
         assert _wait(lambda: all(w.transport_stats(t)["dtls_frozen"] for t, _, _ in probe.subs))
         time.sleep(0.5)
         heap0, rss0 = malloc_in_use_kb(), rss_kb()
-        probe.add_subscribers(N, batch=20)   # few handshakes at once: their transient buffers are reused
+        probe.add_subscribers(N, batch=20)  # few handshakes at once: their transient buffers are reused
         # every subscriber's peer sends transport-cc feedback and receiver reports: its DTLS is released
         assert _wait(lambda: all(w.transport_stats(t)["dtls_frozen"] for t, _, _ in probe.subs), 20)
         time.sleep(1.0)
         heap1, rss1 = malloc_in_use_kb(), rss_kb()
         rx = probe.received()
-        assert sum(1 for u, v in rx.items() if u != "pub" and v > 0) == WARM + N, "every subscriber gets media"
+        assert sum(1 for u, v in rx.items() if u != "pub" and v > 0) == WARM + N, (
+            "every subscriber gets media"
+        )
     finally:
         probe.close()
     heap_per, rss_per = (heap1 - heap0) / N, (rss1 - rss0) / N
     print(f"native per subscriber: heap {heap_per:.1f} KB, RSS {rss_per:.1f} KB")
-    assert heap_per < MALLOC_BUDGET_KB, f"{heap_per:.1f} KB of heap per subscriber (budget {MALLOC_BUDGET_KB})"
+    assert heap_per < MALLOC_BUDGET_KB, (
+        f"{heap_per:.1f} KB of heap per subscriber (budget {MALLOC_BUDGET_KB})"
+    )
     assert rss_per < RSS_BUDGET_KB, f"{rss_per:.1f} KB of RSS per subscriber (budget {RSS_BUDGET_KB})"
 
 
@@ -90,26 +95,47 @@ def test_frozen_dtls_still_authenticates_a_close_notify_and_sends_one():
         lfp = bytes.fromhex(lg.fingerprint.replace(":", ""))
         tid = srv.create_transport("frz", PWD, False, "sha-256", lfp)
         p = lg.open_peer("lgfrz", LG_PWD)
-        lg.connect(p, remote_ip="127.0.0.1", remote_port=srv.port, remote_ufrag="frz", remote_pwd=PWD,
-                   remote_fingerprint="sha-256 " + srv.fingerprint, controlling=True, dtls_role="client")
+        lg.connect(
+            p,
+            remote_ip="127.0.0.1",
+            remote_port=srv.port,
+            remote_ufrag="frz",
+            remote_pwd=PWD,
+            remote_fingerprint="sha-256 " + srv.fingerprint,
+            controlling=True,
+            dtls_role="client",
+        )
         assert _wait(lambda: srv.transport_stats(tid)["dtls_state"] == "connected")
         assert not srv.transport_stats(tid)["dtls_frozen"]
         # media from the peer proves its handshake done: a receiver report goes out once a second
         clip = lg.load_clip([(i * 33000, 3000, i == 0, [b"\x10\x00" + bytes(200)]) for i in range(30)])
         lg.start(lg.add_source(p, clip=clip, ssrc=0x77, stream_id=1, mid_ext=0))
         assert _wait(lambda: srv.transport_stats(tid)["dtls_frozen"]), srv.transport_stats(tid)
-        lg.close_peer(p)                                   # OpenSSL's close_notify
+        lg.close_peer(p)  # OpenSSL's close_notify
         ev = _events(srv, tid)
         assert any(e[0] == "dtls" and e[2] == 4 for e in ev), ev
         assert srv.transport_stats(tid)["dtls_state"] == "closed"
 
         # the other way: our frozen close_notify reaches an OpenSSL peer (a client transport of the worker)
-        tid2 = srv.create_transport("frz2", PWD, False, "sha-256", bytes.fromhex(srv.fingerprint.replace(":", "")))
-        cid = srv.create_client_transport("127.0.0.1", srv.port, "cli2", "frz2", PWD, "sha-256",
-                                          bytes.fromhex(srv.fingerprint.replace(":", "")))
-        assert _wait(lambda: srv.transport_stats(tid2)["dtls_state"] == "connected"
-                     and srv.transport_stats(cid)["dtls_state"] == "connected")
-        rr = bytes([0x80, 201, 0, 1, 0, 0, 0, 9])       # an empty receiver report from the client
+        tid2 = srv.create_transport(
+            "frz2", PWD, False, "sha-256", bytes.fromhex(srv.fingerprint.replace(":", ""))
+        )
+        cid = srv.create_client_transport(
+            "127.0.0.1",
+            srv.port,
+            "cli2",
+            "frz2",
+            PWD,
+            "sha-256",
+            bytes.fromhex(srv.fingerprint.replace(":", "")),
+        )
+        assert _wait(
+            lambda: (
+                srv.transport_stats(tid2)["dtls_state"] == "connected"
+                and srv.transport_stats(cid)["dtls_state"] == "connected"
+            )
+        )
+        rr = bytes([0x80, 201, 0, 1, 0, 0, 0, 9])  # an empty receiver report from the client
         assert _wait(lambda: srv.send_rtcp(cid, rr) and srv.transport_stats(tid2)["dtls_frozen"], 5)
         srv.poll_events()
         srv.close_transport(tid2)
@@ -132,9 +158,23 @@ def test_dtls_freeze_against_openssl_every_suite(tmp_path):
         pytest.skip("no C compiler")
     root = Path(__file__).resolve().parents[2]
     exe = tmp_path / "dtls_freeze_check"
-    build = subprocess.run([cc, "-O1", "-I", str(root / "native/core"), "-o", str(exe),
-                            str(root / "tests/native/dtls_freeze_check.c"), str(root / "native/core/dtls.c"),
-                            str(root / "native/core/srtp.c"), "-lssl", "-lcrypto"], capture_output=True, text=True)
+    build = subprocess.run(
+        [
+            cc,
+            "-O1",
+            "-I",
+            str(root / "native/core"),
+            "-o",
+            str(exe),
+            str(root / "tests/native/dtls_freeze_check.c"),
+            str(root / "native/core/dtls.c"),
+            str(root / "native/core/srtp.c"),
+            "-lssl",
+            "-lcrypto",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if build.returncode != 0:
         pytest.skip(f"cannot build against OpenSSL here: {build.stderr[-300:]}")
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)

@@ -3,6 +3,7 @@
 The entry points in native._core (parse_stun, parse_rtp, walk_rtcp, is_keyframe, build_nack) run the very
 C code the media worker runs per datagram; every packet here is built byte by byte in Python.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,6 +27,7 @@ PWD = "0123456789abcdef01234567"
 
 # ---------------------------------------------------------------- STUN builders (RFC 5389)
 
+
 def stun_attr(atype: int, value: bytes) -> bytes:
     pad = -len(value) % 4
     return struct.pack(">HH", atype, len(value)) + value + b"\0" * pad
@@ -35,13 +37,19 @@ def stun_header(mtype: int, length: int, txid: bytes) -> bytes:
     return struct.pack(">HHI", mtype, length, MAGIC) + txid
 
 
-def stun_message(mtype: int = BINDING_REQUEST, attrs: list[tuple[int, bytes]] | None = None, key: str | None = None,
-                 fingerprint: bool = True, txid: bytes | None = None, after_integrity: bytes = b"") -> bytes:
+def stun_message(
+    mtype: int = BINDING_REQUEST,
+    attrs: list[tuple[int, bytes]] | None = None,
+    key: str | None = None,
+    fingerprint: bool = True,
+    txid: bytes | None = None,
+    after_integrity: bytes = b"",
+) -> bytes:
     """A STUN message; MESSAGE-INTEGRITY per RFC 5389 15.4 and FINGERPRINT per 15.5 when asked."""
     txid = txid if txid is not None else os.urandom(12)
     body = b"".join(stun_attr(t, v) for t, v in (attrs or []))
     if key is not None:
-        hdr = stun_header(mtype, len(body) + 24, txid)   # length as if MESSAGE-INTEGRITY were last
+        hdr = stun_header(mtype, len(body) + 24, txid)  # length as if MESSAGE-INTEGRITY were last
         mac = hmac.new(key.encode(), hdr + body, hashlib.sha1).digest()
         body += stun_attr(MESSAGE_INTEGRITY, mac)
     body += after_integrity
@@ -52,10 +60,18 @@ def stun_message(mtype: int = BINDING_REQUEST, attrs: list[tuple[int, bytes]] | 
     return stun_header(mtype, len(body), txid) + body
 
 
-def binding_request(username: str = "srvufrag:cliufrag", key: str | None = PWD, use_candidate: bool = True,
-                    priority: int = 0x6E7F1EFF, **kw) -> bytes:
-    attrs = [(USERNAME, username.encode()), (PRIORITY, struct.pack(">I", priority)),
-             (ICE_CONTROLLING, os.urandom(8))]
+def binding_request(
+    username: str = "srvufrag:cliufrag",
+    key: str | None = PWD,
+    use_candidate: bool = True,
+    priority: int = 0x6E7F1EFF,
+    **kw,
+) -> bytes:
+    attrs = [
+        (USERNAME, username.encode()),
+        (PRIORITY, struct.pack(">I", priority)),
+        (ICE_CONTROLLING, os.urandom(8)),
+    ]
     if use_candidate:
         attrs.append((USE_CANDIDATE, b""))
     return stun_message(BINDING_REQUEST, attrs, key=key, **kw)
@@ -68,6 +84,7 @@ def with_fingerprint_fixed(msg: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------- STUN
+
 
 class TestStun:
     def test_valid_binding_request(self):
@@ -115,7 +132,7 @@ class TestStun:
 
     def test_integrity_covers_tampered_byte(self):
         msg = bytearray(binding_request("abcd:efgh"))
-        msg[24 + 1] ^= 0x01            # a byte of the USERNAME value
+        msg[24 + 1] ^= 0x01  # a byte of the USERNAME value
         tampered = with_fingerprint_fixed(bytes(msg))
         m = parse_stun(tampered, PWD)
         assert m is not None and m["integrity_ok"] is False
@@ -212,7 +229,7 @@ class TestStun:
 
     def test_not_stun(self):
         msg = binding_request()
-        assert parse_stun(b"\x40" + msg[1:]) is None          # first byte >= 4 (RFC 7983 demux)
+        assert parse_stun(b"\x40" + msg[1:]) is None  # first byte >= 4 (RFC 7983 demux)
         assert parse_stun(msg[:4] + b"\0\0\0\0" + msg[8:]) is None  # no magic cookie
         assert parse_stun(b"") is None
         assert parse_stun(b"\0" * 20) is None
@@ -220,7 +237,12 @@ class TestStun:
     def test_empty_message(self):
         m = parse_stun(stun_header(BINDING_REQUEST, 0, b"\x01" * 12), PWD)
         assert m is not None
-        assert m["username"] == b"" and not m["integrity"] and not m["fingerprint"] and m["integrity_ok"] is False
+        assert (
+            m["username"] == b""
+            and not m["integrity"]
+            and not m["fingerprint"]
+            and m["integrity_ok"] is False
+        )
 
     def test_error_response(self):
         val = b"\0\0\x04\x01" + b"Unauthorized"
@@ -270,8 +292,18 @@ class TestStun:
 
 # ---------------------------------------------------------------- RTP builders (RFC 3550, RFC 8285)
 
-def rtp(pt: int = 96, seq: int = 1000, ts: int = 123456, ssrc: int = 0x11223344, payload: bytes = b"payload!",
-        marker: int = 0, csrcs: tuple[int, ...] = (), ext: tuple[int, bytes] | None = None, pad: int = 0) -> bytes:
+
+def rtp(
+    pt: int = 96,
+    seq: int = 1000,
+    ts: int = 123456,
+    ssrc: int = 0x11223344,
+    payload: bytes = b"payload!",
+    marker: int = 0,
+    csrcs: tuple[int, ...] = (),
+    ext: tuple[int, bytes] | None = None,
+    pad: int = 0,
+) -> bytes:
     b0 = 0x80 | len(csrcs) | (0x20 if pad else 0) | (0x10 if ext else 0)
     out = struct.pack(">BBHII", b0, (marker << 7) | pt, seq, ts, ssrc)
     out += b"".join(struct.pack(">I", c) for c in csrcs)
@@ -297,12 +329,21 @@ def two_byte_ext(*elems: tuple[int, bytes], padding: int = 0) -> bytes:
 
 # ---------------------------------------------------------------- RTP
 
+
 class TestRtp:
     def test_plain(self):
         pkt = rtp(pt=111, seq=65535, ts=0xFFFFFFFF, ssrc=0xDEADBEEF, payload=b"abc", marker=1)
         h = parse_rtp(pkt)
-        assert h == {"marker": 1, "pt": 111, "seq": 65535, "ts": 0xFFFFFFFF, "ssrc": 0xDEADBEEF,
-                     "header_len": 12, "payload_len": 3, "extensions": {}}
+        assert h == {
+            "marker": 1,
+            "pt": 111,
+            "seq": 65535,
+            "ts": 0xFFFFFFFF,
+            "ssrc": 0xDEADBEEF,
+            "header_len": 12,
+            "payload_len": 3,
+            "extensions": {},
+        }
 
     def test_empty_payload(self):
         h = parse_rtp(rtp(payload=b""))
@@ -313,7 +354,7 @@ class TestRtp:
         pkt = rtp(csrcs=tuple(range(1, n + 1)), payload=b"xyz")
         h = parse_rtp(pkt)
         assert h["header_len"] == 12 + 4 * n and h["payload_len"] == 3
-        assert pkt[h["header_len"]:] == b"xyz"
+        assert pkt[h["header_len"] :] == b"xyz"
 
     def test_csrcs_beyond_packet(self):
         pkt = bytearray(rtp(payload=b""))
@@ -343,7 +384,7 @@ class TestRtp:
         assert h["header_len"] == 12 + 4 + len(data) and h["payload_len"] == 2
 
     def test_one_byte_element_past_block(self):
-        data = bytes([0x1F]) + b"abc"   # claims 16 bytes in a 4-byte block
+        data = bytes([0x1F]) + b"abc"  # claims 16 bytes in a 4-byte block
         assert parse_rtp(rtp(ext=(0xBEDE, data), payload=b"x" * 40)) is None
 
     def test_two_byte_extensions(self):
@@ -391,7 +432,7 @@ class TestRtp:
 
     def test_padding_larger_than_payload(self):
         pkt = bytearray(rtp(payload=b"ab", pad=4))
-        pkt[-1] = 7       # 2 + 4 bytes after the header, 7 claimed
+        pkt[-1] = 7  # 2 + 4 bytes after the header, 7 claimed
         assert parse_rtp(bytes(pkt)) is None
         pkt[-1] = 6
         assert parse_rtp(bytes(pkt))["payload_len"] == 0
@@ -407,12 +448,16 @@ class TestRtp:
         pkt[0] = (pkt[0] & 0x3F) | (version << 6)
         assert parse_rtp(bytes(pkt)) is None
 
-    @pytest.mark.parametrize("pkt", [
-        rtp(payload=b"abcdefgh"),
-        rtp(csrcs=(1, 2), payload=b"abcdefgh"),
-        rtp(ext=(0xBEDE, one_byte_ext((1, b"0"), (2, b"\x01\x02\x03"))), payload=b"abcdefgh"),
-        rtp(ext=(0x1000, two_byte_ext((7, b"seven"), (8, b""))), csrcs=(9,), payload=b"abcdefgh"),
-    ], ids=["plain", "csrc", "one-byte", "two-byte"])
+    @pytest.mark.parametrize(
+        "pkt",
+        [
+            rtp(payload=b"abcdefgh"),
+            rtp(csrcs=(1, 2), payload=b"abcdefgh"),
+            rtp(ext=(0xBEDE, one_byte_ext((1, b"0"), (2, b"\x01\x02\x03"))), payload=b"abcdefgh"),
+            rtp(ext=(0x1000, two_byte_ext((7, b"seven"), (8, b""))), csrcs=(9,), payload=b"abcdefgh"),
+        ],
+        ids=["plain", "csrc", "one-byte", "two-byte"],
+    )
     def test_truncated_at_every_length(self, pkt):
         full = parse_rtp(pkt)
         hl = full["header_len"]
@@ -420,7 +465,7 @@ class TestRtp:
             h = parse_rtp(pkt[:n])
             if n < hl:
                 assert h is None, n
-            else:        # cutting the payload leaves a shorter, valid packet
+            else:  # cutting the payload leaves a shorter, valid packet
                 assert h["header_len"] == hl and h["payload_len"] == n - hl, n
 
     def test_truncated_padded_packet_never_crashes(self):
@@ -432,6 +477,7 @@ class TestRtp:
 
 
 # ---------------------------------------------------------------- RTCP
+
 
 def rtcp_sr(ssrc: int, blocks: int = 1) -> bytes:
     body = struct.pack(">IIIIII", ssrc, 0xE1234567, 0x89ABCDEF, 1000, 50, 5000)
@@ -493,10 +539,11 @@ class TestRtcp:
 
 # ---------------------------------------------------------------- NACK (RFC 4585 6.2.1)
 
+
 def nack_fci(data: bytes) -> list[tuple[int, int]]:
     assert data[0] == 0x81 and data[1] == 205
     assert (struct.unpack(">H", data[2:4])[0] + 1) * 4 == len(data)
-    return [struct.unpack(">HH", data[i:i + 4]) for i in range(12, len(data), 4)]
+    return [struct.unpack(">HH", data[i : i + 4]) for i in range(12, len(data), 4)]
 
 
 def nack_seqs(data: bytes) -> set[int]:
@@ -548,30 +595,33 @@ class TestNack:
         (pkt,) = RtcpPacket.parse(build_nack(0xAABBCCDD, 0x01020304, seqs))
         assert isinstance(pkt, RtcpRtpfbPacket) and pkt.fmt == 1
         assert pkt.ssrc == 0xAABBCCDD and pkt.media_ssrc == 0x01020304
-        assert sorted(s & 0xFFFF for s in pkt.lost) == sorted(seqs)   # aiortc does not wrap
+        assert sorted(s & 0xFFFF for s in pkt.lost) == sorted(seqs)  # aiortc does not wrap
 
 
 # ---------------------------------------------------------------- keyframes
 
-VP8_KEY_HDR = b"\x50\x9d\x01\x2a"      # frame tag with P=0 (key frame) + start code fragment
+VP8_KEY_HDR = b"\x50\x9d\x01\x2a"  # frame tag with P=0 (key frame) + start code fragment
 VP8_DELTA_HDR = b"\x51\x01\x00\x00"
 
 
 class TestKeyframe:
-    @pytest.mark.parametrize("desc,hdr,want", [
-        (b"\x10", VP8_KEY_HDR, True),                      # S=1, PID=0, no X
-        (b"\x10", VP8_DELTA_HDR, False),
-        (b"\x00", VP8_KEY_HDR, False),                     # not the start of a partition
-        (b"\x11", VP8_KEY_HDR, False),                     # partition 1
-        (b"\x90\x80\x05", VP8_KEY_HDR, True),              # X, I with a 7-bit picture id
-        (b"\x90\x80\x85\x01", VP8_KEY_HDR, True),          # X, I with a 15-bit picture id (M=1)
-        (b"\x90\x80\x85\x01", VP8_DELTA_HDR, False),
-        (b"\x90\xc0\x85\x01\x07", VP8_KEY_HDR, True),      # I + L (TL0PICIDX)
-        (b"\x90\xe0\x85\x01\x07\x20", VP8_KEY_HDR, True),  # I + L + T
-        (b"\x90\x10\x20", VP8_KEY_HDR, True),              # K only
-        (b"\x90\x00", VP8_KEY_HDR, True),                  # X with nothing set
-        (b"\x90\xf0\x85\x01\x07\x20", VP8_DELTA_HDR, False),
-    ])
+    @pytest.mark.parametrize(
+        "desc,hdr,want",
+        [
+            (b"\x10", VP8_KEY_HDR, True),  # S=1, PID=0, no X
+            (b"\x10", VP8_DELTA_HDR, False),
+            (b"\x00", VP8_KEY_HDR, False),  # not the start of a partition
+            (b"\x11", VP8_KEY_HDR, False),  # partition 1
+            (b"\x90\x80\x05", VP8_KEY_HDR, True),  # X, I with a 7-bit picture id
+            (b"\x90\x80\x85\x01", VP8_KEY_HDR, True),  # X, I with a 15-bit picture id (M=1)
+            (b"\x90\x80\x85\x01", VP8_DELTA_HDR, False),
+            (b"\x90\xc0\x85\x01\x07", VP8_KEY_HDR, True),  # I + L (TL0PICIDX)
+            (b"\x90\xe0\x85\x01\x07\x20", VP8_KEY_HDR, True),  # I + L + T
+            (b"\x90\x10\x20", VP8_KEY_HDR, True),  # K only
+            (b"\x90\x00", VP8_KEY_HDR, True),  # X with nothing set
+            (b"\x90\xf0\x85\x01\x07\x20", VP8_DELTA_HDR, False),
+        ],
+    )
     def test_vp8(self, desc, hdr, want):
         assert is_keyframe("vp8", desc + hdr) is want
         assert is_keyframe("VP8", desc + hdr) is want
@@ -582,35 +632,41 @@ class TestKeyframe:
         for n in range(7):
             assert is_keyframe("vp8", full[:n]) is False, n
 
-    @pytest.mark.parametrize("b0,want", [
-        (0x08, True),    # B=1, P=0
-        (0x88, True),    # I + B
-        (0x0C, True),    # B + E
-        (0x48, False),   # inter-predicted
-        (0x00, False),   # not the start of a frame
-        (0x40, False),
-    ])
+    @pytest.mark.parametrize(
+        "b0,want",
+        [
+            (0x08, True),  # B=1, P=0
+            (0x88, True),  # I + B
+            (0x0C, True),  # B + E
+            (0x48, False),  # inter-predicted
+            (0x00, False),  # not the start of a frame
+            (0x40, False),
+        ],
+    )
     def test_vp9(self, b0, want):
         assert is_keyframe("vp9", bytes([b0, 0, 0, 0])) is want
 
-    @pytest.mark.parametrize("payload,want", [
-        (b"\x65\x88\x84", True),                                   # IDR slice (5)
-        (b"\x67\x42\xc0\x1f", True),                               # SPS (7)
-        (b"\x68\xce\x3c\x80", False),                              # PPS (8)
-        (b"\x41\x9a\x02", False),                                  # non-IDR slice (1)
-        (b"\x06\x05\x01", False),                                  # SEI
-        (b"\x78\x00\x04\x67\x42\xc0\x1f\x00\x02\x68\xce", True),   # STAP-A with SPS + PPS
-        (b"\x78\x00\x02\x68\xce\x00\x03\x65\x88\x84", True),       # STAP-A with PPS + IDR
-        (b"\x78\x00\x02\x41\x9a\x00\x02\x06\x05", False),          # STAP-A without key NALs
-        (b"\x78\x00\x09\x67", False),                              # STAP-A with a size past the end
-        (b"\x78\x00\x00\x00\x02\x67\x42", False),                  # STAP-A with a zero size
-        (b"\x78", False),
-        (b"\x7c\x85\x88\x84", True),                               # FU-A start of an IDR
-        (b"\x7c\x05\x88\x84", False),                              # FU-A continuation of an IDR
-        (b"\x7c\x45\x88", False),                                  # FU-A end of an IDR
-        (b"\x7c\x81\x9a", False),                                  # FU-A start of a non-IDR slice
-        (b"\x7c", False),
-    ])
+    @pytest.mark.parametrize(
+        "payload,want",
+        [
+            (b"\x65\x88\x84", True),  # IDR slice (5)
+            (b"\x67\x42\xc0\x1f", True),  # SPS (7)
+            (b"\x68\xce\x3c\x80", False),  # PPS (8)
+            (b"\x41\x9a\x02", False),  # non-IDR slice (1)
+            (b"\x06\x05\x01", False),  # SEI
+            (b"\x78\x00\x04\x67\x42\xc0\x1f\x00\x02\x68\xce", True),  # STAP-A with SPS + PPS
+            (b"\x78\x00\x02\x68\xce\x00\x03\x65\x88\x84", True),  # STAP-A with PPS + IDR
+            (b"\x78\x00\x02\x41\x9a\x00\x02\x06\x05", False),  # STAP-A without key NALs
+            (b"\x78\x00\x09\x67", False),  # STAP-A with a size past the end
+            (b"\x78\x00\x00\x00\x02\x67\x42", False),  # STAP-A with a zero size
+            (b"\x78", False),
+            (b"\x7c\x85\x88\x84", True),  # FU-A start of an IDR
+            (b"\x7c\x05\x88\x84", False),  # FU-A continuation of an IDR
+            (b"\x7c\x45\x88", False),  # FU-A end of an IDR
+            (b"\x7c\x81\x9a", False),  # FU-A start of a non-IDR slice
+            (b"\x7c", False),
+        ],
+    )
     def test_h264(self, payload, want):
         assert is_keyframe("h264", payload) is want
 

@@ -3,6 +3,7 @@
 The only acceptable outcomes are a well-formed result or None (the worker would drop the datagram); a crash
 takes the whole test process down, and a result that points outside the input is a failure.
 """
+
 from __future__ import annotations
 
 import struct
@@ -43,13 +44,13 @@ def mutated(draw, base: bytes) -> bytes:
             i = draw(st.integers(0, len(data) - 1))
             data[i] = data[i] ^ draw(st.integers(1, 255)) if op == "flip" else draw(st.integers(0, 255))
         elif op == "truncate":
-            del data[draw(st.integers(0, len(data))):]
+            del data[draw(st.integers(0, len(data))) :]
         elif op == "insert":
             i = draw(st.integers(0, len(data)))
             data[i:i] = draw(st.binary(min_size=1, max_size=8))
         elif op == "delete" and data:
             i = draw(st.integers(0, len(data) - 1))
-            del data[i:i + draw(st.integers(1, 8))]
+            del data[i : i + draw(st.integers(1, 8))]
         elif op == "append":
             data += draw(st.binary(min_size=1, max_size=16))
     return bytes(data)
@@ -78,7 +79,7 @@ def check_rtp(data: bytes) -> dict | None:
     assert h["header_len"] + h["payload_len"] <= len(data)
     assert len(h["extensions"]) <= 16
     for ext_id, value in h["extensions"].items():
-        assert 0 <= ext_id < 256 and len(value) <= 255   # id 0 with a length is tolerated (never looked up)
+        assert 0 <= ext_id < 256 and len(value) <= 255  # id 0 with a length is tolerated (never looked up)
     return h
 
 
@@ -99,7 +100,7 @@ STUN_SEEDS = [
     binding_request("a:b", use_candidate=False),
     stun_message(0x0111, [(0x0009, b"\0\0\x04\x01Unauthorized")]),
     stun_message(0x0101, [(0x0020, b"\0\x01\x21\x12\x5e\x12\xa4\x43")], key=PWD),
-    stun_message(0x0101, [(0x0020, b"\0\x02\x21\x12" + bytes(16))], key=PWD),   # IPv6 XOR-MAPPED-ADDRESS
+    stun_message(0x0101, [(0x0020, b"\0\x02\x21\x12" + bytes(16))], key=PWD),  # IPv6 XOR-MAPPED-ADDRESS
 ]
 
 
@@ -110,7 +111,9 @@ def test_stun_random_bytes(data, key):
 
 
 @FUZZ
-@given(data=st.binary(min_size=0, max_size=200), mtype=st.integers(0, 0x3FFF), key=st.sampled_from([None, PWD]))
+@given(
+    data=st.binary(min_size=0, max_size=200), mtype=st.integers(0, 0x3FFF), key=st.sampled_from([None, PWD])
+)
 def test_stun_random_body_behind_valid_header(data, mtype, key):
     """Random attributes behind a plausible header (magic cookie and a matching length)."""
     data = data[: len(data) // 4 * 4]
@@ -133,7 +136,7 @@ def test_stun_integrity_detects_any_covered_byte_change(pos, flip):
     leaves FINGERPRINT outside the message is legitimately still authentic.
     """
     msg = binding_request(fingerprint=False)
-    covered = len(msg)                 # no FINGERPRINT: the message ends with MESSAGE-INTEGRITY
+    covered = len(msg)  # no FINGERPRINT: the message ends with MESSAGE-INTEGRITY
     pos = pos % covered
     if pos in (2, 3):
         return
@@ -151,7 +154,10 @@ RTP_SEEDS = [
     rtp(ext=(0xBEDE, one_byte_ext((1, b"0"), (2, b"\x01\x02\x03"), (3, b"\x7f"))), payload=b"y" * 50),
     rtp(ext=(0x1000, two_byte_ext((1, b""), (200, b"z" * 30))), payload=b"q" * 10, pad=3),
     rtp(payload=b"", pad=20),
-    rtp(ext=(0xBEDE, one_byte_ext(*[(1 + i % 14, bytes([i]) * (1 + i % 16)) for i in range(20)])), payload=b"p"),
+    rtp(
+        ext=(0xBEDE, one_byte_ext(*[(1 + i % 14, bytes([i]) * (1 + i % 16)) for i in range(20)])),
+        payload=b"p",
+    ),
 ]
 
 
@@ -176,19 +182,25 @@ def test_rtp_mutations(data):
 
 @FUZZ
 @given(
-    pt=st.integers(0, 127), seq=st.integers(0, 65535), ts=st.integers(0, 2**32 - 1), ssrc=st.integers(0, 2**32 - 1),
-    csrcs=st.lists(st.integers(0, 2**32 - 1), max_size=15), payload=st.binary(max_size=100),
+    pt=st.integers(0, 127),
+    seq=st.integers(0, 65535),
+    ts=st.integers(0, 2**32 - 1),
+    ssrc=st.integers(0, 2**32 - 1),
+    csrcs=st.lists(st.integers(0, 2**32 - 1), max_size=15),
+    payload=st.binary(max_size=100),
     elems=st.lists(st.tuples(st.integers(1, 14), st.binary(min_size=1, max_size=16)), max_size=10),
-    pad=st.integers(0, 40), marker=st.integers(0, 1),
+    pad=st.integers(0, 40),
+    marker=st.integers(0, 1),
 )
 def test_rtp_valid_packets_round_trip(pt, seq, ts, ssrc, csrcs, payload, elems, pad, marker):
     ext = (0xBEDE, one_byte_ext(*elems)) if elems else None
-    pkt = rtp(pt=pt, seq=seq, ts=ts, ssrc=ssrc, payload=payload, marker=marker, csrcs=tuple(csrcs), ext=ext,
-              pad=pad)
+    pkt = rtp(
+        pt=pt, seq=seq, ts=ts, ssrc=ssrc, payload=payload, marker=marker, csrcs=tuple(csrcs), ext=ext, pad=pad
+    )
     h = check_rtp(pkt)
     assert h is not None
     assert (h["pt"], h["seq"], h["ts"], h["ssrc"], h["marker"]) == (pt, seq, ts, ssrc, marker)
-    assert pkt[h["header_len"]:h["header_len"] + h["payload_len"]] == payload
+    assert pkt[h["header_len"] : h["header_len"] + h["payload_len"]] == payload
     if len(elems) <= 16:
         ids = [i for i, _ in elems]
         want = {i: v for i, v in elems if ids.count(i) == 1}
@@ -197,8 +209,12 @@ def test_rtp_valid_packets_round_trip(pt, seq, ts, ssrc, csrcs, payload, elems, 
 
 # ---------------------------------------------------------------- RTCP
 
-RTCP_SEEDS = [rtcp_sr(1, 1) + rtcp_rr(2, 2) + rtcp_sdes(1, b"cname"), rtcp_rr(9), rtcp_sr(3, 0),
-              core.build_nack(1, 2, [1, 2, 30, 65535])]
+RTCP_SEEDS = [
+    rtcp_sr(1, 1) + rtcp_rr(2, 2) + rtcp_sdes(1, b"cname"),
+    rtcp_rr(9),
+    rtcp_sr(3, 0),
+    core.build_nack(1, 2, [1, 2, 30, 65535]),
+]
 
 
 @FUZZ
@@ -214,7 +230,9 @@ def test_rtcp_mutations(data):
 
 
 @FUZZ
-@given(parts=st.lists(st.tuples(st.integers(0, 31), st.integers(192, 223), st.binary(max_size=40)), max_size=8))
+@given(
+    parts=st.lists(st.tuples(st.integers(0, 31), st.integers(192, 223), st.binary(max_size=40)), max_size=8)
+)
 def test_rtcp_valid_compounds(parts):
     data = b""
     for fmt, ptype, body in parts:
@@ -226,6 +244,7 @@ def test_rtcp_valid_compounds(parts):
 
 # ---------------------------------------------------------------- keyframes
 
+
 @FUZZ
 @given(codec=st.sampled_from(CODECS), payload=st.binary(max_size=64))
 def test_keyframe_random(codec, payload):
@@ -233,11 +252,14 @@ def test_keyframe_random(codec, payload):
 
 
 @FUZZ
-@given(codec=st.sampled_from(CODECS), data=st.one_of(
-    mutated(b"\x90\xe0\x85\x01\x07\x20" + VP8_KEY_HDR),
-    mutated(b"\x78\x00\x04\x67\x42\xc0\x1f\x00\x02\x68\xce"),
-    mutated(b"\x7c\x85\x88\x84"),
-))
+@given(
+    codec=st.sampled_from(CODECS),
+    data=st.one_of(
+        mutated(b"\x90\xe0\x85\x01\x07\x20" + VP8_KEY_HDR),
+        mutated(b"\x78\x00\x04\x67\x42\xc0\x1f\x00\x02\x68\xce"),
+        mutated(b"\x7c\x85\x88\x84"),
+    ),
+)
 def test_keyframe_mutations(codec, data):
     assert isinstance(core.is_keyframe(codec, data), bool)
 
@@ -252,6 +274,7 @@ def test_h264_stap_a_sizes(sizes, tail):
 
 # ---------------------------------------------------------------- NACK
 
+
 @FUZZ
 @given(seqs=st.lists(st.integers(0, 65535), max_size=600), sender=st.integers(0, 2**32 - 1))
 def test_nack_covers_exactly_the_requested_seqs(seqs, sender):
@@ -264,7 +287,7 @@ def test_nack_covers_exactly_the_requested_seqs(seqs, sender):
     got = nack_seqs(data)
     wanted = set(seqs[:512])
     assert got <= wanted
-    if len(data) < 1500:             # not cut short by the MTU: nothing may be missing
+    if len(data) < 1500:  # not cut short by the MTU: nothing may be missing
         assert got == wanted
 
 

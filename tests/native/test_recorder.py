@@ -1,5 +1,6 @@
 """Recorder transports: a consumer's packets, rewritten but not encrypted, gathered in a buffer the control
 plane drains (no file I/O on the media thread)."""
+
 from __future__ import annotations
 
 import struct
@@ -14,7 +15,7 @@ def records(blob: bytes) -> list[tuple[int, bytes]]:
     out, i = [], 0
     while i < len(blob):
         n, t = struct.unpack_from("<IQ", blob, i)
-        out.append((t, blob[i + 12:i + 12 + n]))
+        out.append((t, blob[i + 12 : i + 12 + n]))
         i += 12 + n
     assert i == len(blob)
     return out
@@ -41,20 +42,20 @@ def test_a_recorder_gets_the_consumers_clean_rtp(pair):
     rec = srv.create_recorder()
     srv.create_consumer(rec, producer, 777, 0, {96: 100}, {}, {}, "0")
     sent = [vp8(40000 + i, 1000 + i * 3000, i == 0, size=300 + i) for i in range(50)]
-    cli.send_rtp(cpub, [vp8(39990 + i, 0, False) for i in range(10)], abs_ext=ABS)   # before a keyframe: held
+    cli.send_rtp(cpub, [vp8(39990 + i, 0, False) for i in range(10)], abs_ext=ABS)  # before a keyframe: held
     cli.send_rtp(cpub, sent, abs_ext=ABS)
     got: list[tuple[int, bytes]] = []
     assert wait(lambda: got.extend(records(srv.recorder_drain(rec)[0])) or len(got) >= 50)
     assert len(got) == 50
     seqs = [struct.unpack_from("!H", p, 2)[0] for _, p in got]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))            # gap-free, in order
-    assert all(struct.unpack_from("!I", p, 8)[0] == 777 for _, p in got)            # the consumer's SSRC
-    assert all(p[1] & 0x7F == 100 for _, p in got)                                 # its payload type
-    assert all(p[0] & 0x10 == 0 for _, p in got)                                   # no extensions asked for
-    assert all(p[12:] == orig[20:] for (_, p), orig in zip(got, sent, strict=True))           # the payload as sent
+    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))  # gap-free, in order
+    assert all(struct.unpack_from("!I", p, 8)[0] == 777 for _, p in got)  # the consumer's SSRC
+    assert all(p[1] & 0x7F == 100 for _, p in got)  # its payload type
+    assert all(p[0] & 0x10 == 0 for _, p in got)  # no extensions asked for
+    assert all(p[12:] == orig[20:] for (_, p), orig in zip(got, sent, strict=True))  # the payload as sent
     times = [t for t, _ in got]
     assert times == sorted(times) and times[0] > 0
-    assert srv.recorder_drain(rec) == (b"", 0)                                     # drained
+    assert srv.recorder_drain(rec) == (b"", 0)  # drained
     assert srv.transport_stats(rec)["tx_packets"] == 50
 
 
@@ -65,7 +66,7 @@ def test_a_full_buffer_drops_whole_packets_and_counts_them(pair):
     cli.send_rtp(cpub, [vp8(i, i * 3000, i == 0, size=1000) for i in range(100)], abs_ext=ABS)
     assert wait(lambda: srv.producer_stats(producer)["packets"] == 100)
     blob, dropped = srv.recorder_drain(rec)
-    kept = records(blob)                                  # whole records only
+    kept = records(blob)  # whole records only
     assert len(kept) + dropped == 100 and dropped > 0
     assert len(blob) <= 65536
     # a drain smaller than the buffer hands out whole records and keeps the rest

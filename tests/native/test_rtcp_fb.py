@@ -1,7 +1,9 @@
-"""The typed RTCP parsers the worker acts on (native/core/rtcp_fb.h through the test binding native._units), one
-per packet type: SR, RR, generic NACK, PLI, FIR and XR RRTR; each with fixtures, malformed packets and a
-hypothesis fuzzer (random bytes and mutations of valid packets), as tests/native/test_parsers_fuzz.py does for
-the other parsers. REMB and transport-cc have theirs in tests/native/test_bwe.py."""
+"""The typed RTCP parsers the worker acts on (native/core/rtcp_fb.h through the test binding
+native._units), one per packet type: SR, RR, generic NACK, PLI, FIR and XR RRTR; each with fixtures,
+malformed packets and a hypothesis fuzzer (random bytes and mutations of valid packets), as
+tests/native/test_parsers_fuzz.py does for the other parsers. REMB and transport-cc have theirs in
+tests/native/test_bwe.py."""
+
 from __future__ import annotations
 
 import struct
@@ -21,8 +23,14 @@ from tests.native.test_parsers import nack_seqs, rtcp_rr, rtcp_sr  # noqa: E402
 from tests.native.test_parsers_fuzz import mutated  # noqa: E402
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PARSERS = {"sr": units.parse_sr, "rr": units.parse_rr, "nack": units.parse_nack, "pli": units.parse_pli,
-           "fir": units.parse_fir, "rrtr": units.parse_xr_rrtr}
+PARSERS = {
+    "sr": units.parse_sr,
+    "rr": units.parse_rr,
+    "nack": units.parse_nack,
+    "pli": units.parse_pli,
+    "fir": units.parse_fir,
+    "rrtr": units.parse_xr_rrtr,
+}
 
 
 def rtcp(fmt: int, ptype: int, body: bytes) -> bytes:
@@ -35,7 +43,9 @@ def pli(sender: int, media: int) -> bytes:
 
 
 def fir(sender: int, entries: list[tuple[int, int]]) -> bytes:
-    return rtcp(4, 206, struct.pack(">II", sender, 0) + b"".join(struct.pack(">IB3x", s, n) for s, n in entries))
+    return rtcp(
+        4, 206, struct.pack(">II", sender, 0) + b"".join(struct.pack(">IB3x", s, n) for s, n in entries)
+    )
 
 
 def xr(sender: int, blocks: list[tuple[int, bytes]]) -> bytes:
@@ -63,7 +73,9 @@ class TestReports:
         assert r["ssrc"] == 7 and [b["ssrc"] for b in r["blocks"]] == [0x2000, 0x2001, 0x2002]
 
     def test_negative_cumulative_loss_and_lsr(self):
-        block = struct.pack(">IB3sIIII", 9, 64, (-5 & 0xFFFFFF).to_bytes(3, "big"), 70000, 33, 0x12345678, 0x10000)
+        block = struct.pack(
+            ">IB3sIIII", 9, 64, (-5 & 0xFFFFFF).to_bytes(3, "big"), 70000, 33, 0x12345678, 0x10000
+        )
         r = units.parse_rr(rtcp(1, 201, struct.pack(">I", 1) + block))
         b = r["blocks"][0]
         assert (b["fraction_lost"], b["cumulative_lost"], b["highest_seq"]) == (64, -5, 70000)
@@ -78,7 +90,7 @@ class TestReports:
         assert units.parse_sr(rtcp_rr(1, 1)) is None and units.parse_rr(rtcp_sr(1, 1)) is None
         assert units.parse_sr(rtcp_sr(1, 0)[:27]) is None
         assert units.parse_rr(rtcp_rr(1)[:7]) is None
-        assert units.parse_rr(b"\x40" + rtcp_rr(1)[1:]) is None          # version 1
+        assert units.parse_rr(b"\x40" + rtcp_rr(1)[1:]) is None  # version 1
 
 
 class TestNack:
@@ -93,16 +105,16 @@ class TestNack:
         assert n["seqs"] == [65534, 65535, 1]
 
     def test_a_nack_is_no_amplifier(self):
-        fci = b"".join(struct.pack(">HH", 1000 + 17 * i, 0xFFFF) for i in range(20))   # 340 packets asked
+        fci = b"".join(struct.pack(">HH", 1000 + 17 * i, 0xFFFF) for i in range(20))  # 340 packets asked
         n = units.parse_nack(rtcp(1, 205, struct.pack(">II", 1, 2) + fci))
         assert len(n["seqs"]) == units.NACK_MAX_SEQS == 64
         assert n["seqs"][:17] == list(range(1000, 1017))
 
     def test_not_a_nack(self):
-        assert units.parse_nack(rtcp(15, 205, bytes(16))) is None          # transport-cc
-        assert units.parse_nack(rtcp(1, 206, bytes(8))) is None            # PLI
+        assert units.parse_nack(rtcp(15, 205, bytes(16))) is None  # transport-cc
+        assert units.parse_nack(rtcp(1, 206, bytes(8))) is None  # PLI
         assert units.parse_nack(rtcp(1, 205, bytes(8))[:11]) is None
-        assert units.parse_nack(rtcp(1, 205, struct.pack(">II", 1, 2)))["seqs"] == []   # no FCI: nothing to do
+        assert units.parse_nack(rtcp(1, 205, struct.pack(">II", 1, 2)))["seqs"] == []  # no FCI: nothing to do
 
 
 class TestKeyframeRequests:
@@ -139,8 +151,14 @@ class TestXr:
 
 # ---------------------------------------------------------------- fuzzing
 
-SEEDS = [rtcp_sr(1, 2), rtcp_rr(2, 3), core.build_nack(1, 2, [1, 2, 30, 65535]), pli(1, 2), fir(1, [(2, 3)]),
-         xr(1, [rrtr(123), (5, bytes(12))])]
+SEEDS = [
+    rtcp_sr(1, 2),
+    rtcp_rr(2, 3),
+    core.build_nack(1, 2, [1, 2, 30, 65535]),
+    pli(1, 2),
+    fir(1, [(2, 3)]),
+    xr(1, [rrtr(123), (5, bytes(12))]),
+]
 
 
 def check(data: bytes) -> None:

@@ -44,8 +44,9 @@ ALL = pytest.mark.parametrize("profile", list(PROFILES), ids=["cm_sha1_80", "aea
 # helpers
 
 
-def rtp(seq, ssrc=0x11223344, ts=0, payload=b"\x00" * 20, *, pt=96, marker=False, csrcs=(), ext=None,
-        padding=0):
+def rtp(
+    seq, ssrc=0x11223344, ts=0, payload=b"\x00" * 20, *, pt=96, marker=False, csrcs=(), ext=None, padding=0
+):
     """Build a plain RTP packet. ext = (profile, data) with len(data) % 4 == 0."""
     b0 = 0x80 | (0x20 if padding else 0) | (0x10 if ext is not None else 0) | len(csrcs)
     hdr = struct.pack("!BBHII", b0, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
@@ -148,9 +149,9 @@ def test_split_keying_material(profile):
     material = bytes(range(2 * (kl + sl)))
     ck, cs, sk, ss = srtp.split_keying_material(profile, material)
     assert ck == material[:kl]
-    assert sk == material[kl:2 * kl]
-    assert cs == material[2 * kl:2 * kl + sl]
-    assert ss == material[2 * kl + sl:]
+    assert sk == material[kl : 2 * kl]
+    assert cs == material[2 * kl : 2 * kl + sl]
+    assert ss == material[2 * kl + sl :]
     assert code_of(srtp.split_keying_material, profile, material[:-1]) == srtp.ERR_BAD_PARAM
     # client-write keys protect, server side unprotects with the same (client) key/salt
     tx, rx = srtp.SrtpSession(profile, ck, cs), srtp.SrtpSession(profile, ck, cs)
@@ -236,7 +237,7 @@ def test_rtcp_interop_both_directions(profile):
         eidx = a[-14:-10] if profile == CM else a[-4:]
         assert eidx[0] & 0x80
         assert a[:8] == plain[:8]
-        assert a[8:len(plain)] != plain[8:] or len(plain) == 8
+        assert a[8 : len(plain)] != plain[8:] or len(plain) == 8
         assert lib_rx.unprotect_rtcp(a) == plain
         assert ours_rx.unprotect_rtcp(lib_tx.protect_rtcp(plain)) == plain
 
@@ -266,7 +267,11 @@ def test_roc_rollover_interop_70000_packets(profile):
     for i in range(70000):
         plain = rtp(start + i, ssrc, i * 90, payload)
         a = ours_tx.protect(plain)
-        if i % 97 == 0 or (65536 - 40 <= start + i <= 65536 + 40) or (131072 - 40 <= start + i <= 131072 + 40):
+        if (
+            i % 97 == 0
+            or (65536 - 40 <= start + i <= 65536 + 40)
+            or (131072 - 40 <= start + i <= 131072 + 40)
+        ):
             # full bidirectional check around the wraps and on a sample elsewhere
             b = lib_tx.protect(plain)
             assert b == a
@@ -330,16 +335,16 @@ def test_rtp_replay(profile):
     for s in range(1, 200):
         if s != 150:
             rx.unprotect(pkts[s])
-    assert code_of(rx.unprotect, pkts[199]) == srtp.ERR_REPLAY   # duplicate of the newest
-    assert code_of(rx.unprotect, pkts[120]) == srtp.ERR_REPLAY   # duplicate inside the window
-    assert rx.unprotect(pkts[150]) == rtp(150, 1234, 150)         # late but inside the window: accepted
+    assert code_of(rx.unprotect, pkts[199]) == srtp.ERR_REPLAY  # duplicate of the newest
+    assert code_of(rx.unprotect, pkts[120]) == srtp.ERR_REPLAY  # duplicate inside the window
+    assert rx.unprotect(pkts[150]) == rtp(150, 1234, 150)  # late but inside the window: accepted
     assert code_of(rx.unprotect, pkts[150]) == srtp.ERR_REPLAY
     # 199 - 71 = 128: just outside the 128-packet window (never received before, still rejected)
     tx2, rx2 = our_pair(profile, key, salt)
     pk = [tx2.protect(rtp(s, 99, s)) for s in range(200)]
     rx2.unprotect(pk[199])
-    assert rx2.unprotect(pk[72]) == rtp(72, 99, 72)                # 127 behind: inside
-    assert code_of(rx2.unprotect, pk[71]) == srtp.ERR_REPLAY       # 128 behind: too old
+    assert rx2.unprotect(pk[72]) == rtp(72, 99, 72)  # 127 behind: inside
+    assert code_of(rx2.unprotect, pk[71]) == srtp.ERR_REPLAY  # 128 behind: too old
     assert code_of(rx2.unprotect, pk[0]) == srtp.ERR_REPLAY
     # a big jump forward is fine and moves the window
     pj = tx2.protect(rtp(20000, 99, 0))
@@ -374,7 +379,10 @@ def test_tampered_rtp_rejected_and_state_unchanged(profile):
     key, salt = keys(profile, 12)
     tx, rx = our_pair(profile, key, salt)
     ssrc = 0x0BADF00D
-    plain = [rtp(1000 + i, ssrc, i, bytes(range(64)), csrcs=[7], ext=(0xBEDE, b"\x10\xff\x00\x00")) for i in range(4)]
+    plain = [
+        rtp(1000 + i, ssrc, i, bytes(range(64)), csrcs=[7], ext=(0xBEDE, b"\x10\xff\x00\x00"))
+        for i in range(4)
+    ]
     prot = [tx.protect(p) for p in plain]
     assert rx.unprotect(prot[0]) == plain[0]
     target = prot[1]
@@ -463,8 +471,12 @@ def test_srtcp_gcm_matches_rfc7714_construction(profile):
     s = aes_cm_prf(key, salt, 5, 12)
     ssrc, index = 0x4321, 5
     plain = rtcp_rr(ssrc, 1)
-    iv = bytes(a ^ b for a, b in zip(b"\x00\x00" + struct.pack("!I", ssrc) + b"\x00\x00" + struct.pack("!I", index), s,
-                                     strict=True))
+    iv = bytes(
+        a ^ b
+        for a, b in zip(
+            b"\x00\x00" + struct.pack("!I", ssrc) + b"\x00\x00" + struct.pack("!I", index), s, strict=True
+        )
+    )
     # E = 1 (RFC 7714 9.2): AAD = first 8 octets || E|index; index follows the tag
     eidx = struct.pack("!I", 0x80000000 | index)
     ct = AESGCM(k).encrypt(iv, plain[8:], plain[:8] + eidx)
@@ -472,8 +484,12 @@ def test_srtcp_gcm_matches_rfc7714_construction(profile):
     assert rx.unprotect_rtcp(plain[:8] + ct + eidx) == plain
     # E = 0 (RFC 7714 9.3): whole packet is AAD, empty plaintext
     index = 6
-    iv = bytes(a ^ b for a, b in zip(b"\x00\x00" + struct.pack("!I", ssrc) + b"\x00\x00" + struct.pack("!I", index), s,
-                                     strict=True))
+    iv = bytes(
+        a ^ b
+        for a, b in zip(
+            b"\x00\x00" + struct.pack("!I", ssrc) + b"\x00\x00" + struct.pack("!I", index), s, strict=True
+        )
+    )
     e0 = struct.pack("!I", index)
     tag = AESGCM(k).encrypt(iv, b"", plain + e0)
     assert rx.unprotect_rtcp(plain + tag + e0) == plain
@@ -499,7 +515,7 @@ def test_srtp_gcm_matches_rfc7714_construction(profile):
         hdr = plain[: len(plain) - 40]
         roc = 0 if seq == 65535 else 1
         iv = bytes(a ^ b for a, b in zip(b"\x00\x00" + struct.pack("!IIH", ssrc, roc, seq), s, strict=True))
-        assert tx.protect(plain) == hdr + AESGCM(k).encrypt(iv, plain[len(hdr):], hdr)
+        assert tx.protect(plain) == hdr + AESGCM(k).encrypt(iv, plain[len(hdr) :], hdr)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 def session(profile: int) -> srtp.SrtpSession:
-    return srtp.SrtpSession(profile, bytes(range(1, 1 + srtp.key_len(profile))),
-                            bytes(range(100, 100 + srtp.salt_len(profile))))
+    return srtp.SrtpSession(
+        profile, bytes(range(1, 1 + srtp.key_len(profile))), bytes(range(100, 100 + srtp.salt_len(profile)))
+    )
 
 
 def call(fn, data: bytes):
@@ -42,10 +43,20 @@ def call(fn, data: bytes):
 
 rtp_packets = st.builds(
     lambda seq, ssrc, cc, ext_words, payload, marker: (
-        struct.pack("!BBHII", 0x80 | (0x10 if ext_words is not None else 0) | cc, (0x80 if marker else 0) | 96, seq,
-                    seq * 3, ssrc)
+        struct.pack(
+            "!BBHII",
+            0x80 | (0x10 if ext_words is not None else 0) | cc,
+            (0x80 if marker else 0) | 96,
+            seq,
+            seq * 3,
+            ssrc,
+        )
         + b"\x00\x00\x00\x07" * cc
-        + (struct.pack("!HH", 0xBEDE, ext_words) + b"\x00" * (4 * ext_words) if ext_words is not None else b"")
+        + (
+            struct.pack("!HH", 0xBEDE, ext_words) + b"\x00" * (4 * ext_words)
+            if ext_words is not None
+            else b""
+        )
         + payload
     ),
     seq=st.integers(0, 0xFFFF),
@@ -63,9 +74,13 @@ rtcp_packets = st.builds(
 )
 
 mutations = st.lists(
-    st.tuples(st.sampled_from(["flip", "set", "truncate", "insert", "delete", "extend"]),
-              st.integers(0, 10_000), st.integers(0, 255)),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.sampled_from(["flip", "set", "truncate", "insert", "delete", "extend"]),
+        st.integers(0, 10_000),
+        st.integers(0, 255),
+    ),
+    min_size=1,
+    max_size=4,
 )
 
 
@@ -73,7 +88,7 @@ def mutate(data: bytes, ops) -> bytes:
     buf = bytearray(data)
     for op, pos, val in ops:
         if op == "truncate":
-            del buf[pos % (len(buf) + 1):]
+            del buf[pos % (len(buf) + 1) :]
             continue
         if op == "extend":
             buf += bytes([val]) * (1 + pos % 40)

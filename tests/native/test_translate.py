@@ -1,7 +1,8 @@
-"""The sequence number / timestamp / picture-ID translation unit on its own (native/core/translate.h through the
-test binding native._units): wrap-around of 16-bit sequence numbers, 32-bit timestamps that only move forward,
-VP8 picture IDs in 15 and 7 bits and TL0PICIDX in 8 bits, across layer switches, retransmissions and
-temporal-layer drops; then a property test over random switch sequences."""
+"""The sequence number / timestamp / picture-ID translation unit on its own (native/core/translate.h
+through the test binding native._units): wrap-around of 16-bit sequence numbers, 32-bit timestamps that
+only move forward, VP8 picture IDs in 15 and 7 bits and TL0PICIDX in 8 bits, across layer switches,
+retransmissions and temporal-layer drops; then a property test over random switch sequences."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,9 +18,17 @@ from hypothesis import strategies as st  # noqa: E402
 M16, M32 = 0xFFFF, 0xFFFFFFFF
 
 
-def vp8(pic: int | None = None, tl0: int | None = None, tid: int | None = None, y: bool = False, start: bool = True,
-        wide: bool = True, body: bytes = b"\x10\x02\x9d") -> bytes:
-    """A VP8 payload descriptor (RFC 7741 4.2) with the optional fields asked for, then a few payload bytes."""
+def vp8(
+    pic: int | None = None,
+    tl0: int | None = None,
+    tid: int | None = None,
+    y: bool = False,
+    start: bool = True,
+    wide: bool = True,
+    body: bytes = b"\x10\x02\x9d",
+) -> bytes:
+    """A VP8 payload descriptor (RFC 7741 4.2) with the optional fields asked for, then a few payload
+    bytes."""
     x = (0x80 if pic is not None else 0) | (0x40 if tl0 is not None else 0) | (0x20 if tid is not None else 0)
     out = bytearray([0x80 | (0x10 if start else 0), x])
     if pic is not None:
@@ -68,7 +77,7 @@ class TestSequenceNumbers:
     def test_layer_switch_carries_on_at_the_last_plus_one(self):
         t = started(seq=500, rand_seq=65534 & 0x7FFF)
         last = [t.forward(s, 0, s)[0] for s in range(500, 505)][-1]
-        t.start(9, 777, 70000, layer=2)             # another layer, far away in its own numbering
+        t.start(9, 777, 70000, layer=2)  # another layer, far away in its own numbering
         assert t.forward(9, 777, 70000)[0] == (last + 1) & M16
         assert t.forward(10, 777, 70001)[0] == (last + 2) & M16
 
@@ -111,7 +120,7 @@ class TestTimestamps:
         sent = t.forward(1000, 0, 1000)[1]
         t.start(1, 0xABCDEF01, 1, layer=2, gap_us=20_000, clock=48000)
         out = t.forward(1, 0xABCDEF01, 1)[1]
-        assert out == (sent + 960 + 1) & M32 and out < sent       # wrapped, and still forward mod 2^32
+        assert out == (sent + 960 + 1) & M32 and out < sent  # wrapped, and still forward mod 2^32
 
     def test_switch_with_no_gap_still_moves_forward(self):
         t = started(ts=5)
@@ -178,16 +187,21 @@ class TestTemporalLayers:
         t = started()
         t.set_temporal(0)
         got, seq = [], 1000
-        for frame in range(6):                      # TID pattern 0 1 0 1 ..., two packets a frame
+        for frame in range(6):  # TID pattern 0 1 0 1 ..., two packets a frame
             tid = frame % 2
             for k in range(2):
-                r = t.forward(seq, frame * 3000, seq, vp8(pic=100 + frame, tl0=frame // 2, tid=tid, start=k == 0),
-                              vp8=True)
+                r = t.forward(
+                    seq,
+                    frame * 3000,
+                    seq,
+                    vp8(pic=100 + frame, tl0=frame // 2, tid=tid, start=k == 0),
+                    vp8=True,
+                )
                 seq += 1
                 if r is not None:
                     got.append((r[0], desc(r[2])["pic"]))
         assert [s for s, _ in got] == list(range(got[0][0], got[0][0] + 6))
-        assert sorted({p for _, p in got}) == [100, 101, 102]   # pictures 100, 102, 104 renumbered
+        assert sorted({p for _, p in got}) == [100, 101, 102]  # pictures 100, 102, 104 renumbered
         assert t.state["frames_dropped"] == 3
 
     def test_up_only_at_a_sync_frame(self):
@@ -195,7 +209,7 @@ class TestTemporalLayers:
         t.set_temporal(0)
         assert t.forward(1000, 0, 1000, vp8(pic=1, tl0=0, tid=1), vp8=True) is None
         t.set_temporal(None)
-        assert t.forward(1001, 0, 1001, vp8(pic=2, tl0=0, tid=1), vp8=True) is None       # no Y bit yet
+        assert t.forward(1001, 0, 1001, vp8(pic=2, tl0=0, tid=1), vp8=True) is None  # no Y bit yet
         assert t.forward(1002, 0, 1002, vp8(pic=3, tl0=0, tid=1, y=True), vp8=True) is not None
 
 
@@ -203,18 +217,32 @@ class TestSeqTracker:
     def test_wrap_and_late_packets(self):
         s = units.SeqTracker()
         assert [s.track(x) for x in (65534, 65535, 0, 1)] == [65534, 65535, 65536, 65537]
-        assert s.track(65535) == 65535                 # late, from before the wrap
+        assert s.track(65535) == 65535  # late, from before the wrap
         assert s.expected == 4 and s.received == 5 and s.max_ext == 65537
 
 
 # ---------------------------------------------------------------- property: random switches
 
+
 @st.composite
 def plans(draw):
     """Epochs: (layer, first input seq, first input ts, 15- or 7-bit ids, packets, gap_us, the ids' start)."""
-    return draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, M16), st.integers(0, M32), st.booleans(),
-                                   st.integers(1, 30), st.integers(0, 3_000_000), st.integers(0, 0x7FFF),
-                                   st.integers(0, 255)), min_size=1, max_size=12))
+    return draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 2),
+                st.integers(0, M16),
+                st.integers(0, M32),
+                st.booleans(),
+                st.integers(1, 30),
+                st.integers(0, 3_000_000),
+                st.integers(0, 0x7FFF),
+                st.integers(0, 255),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,14 +255,19 @@ def test_output_is_one_continuous_stream(plan, rand_seq, rand_ts):
         t.start(seq0, ts0, ext, layer=layer, gap_us=gap, clock=90000, rand_seq=rand_seq, rand_ts=rand_ts)
         for i in range(n):
             pic = (pic0 + i) & (0x7FFF if wide else 0x7F)
-            seq, ts, payload = t.forward((seq0 + i) & M16, (ts0 + 3000 * i) & M32, ext,
-                                         vp8(pic=pic, tl0=(tl00 + i) & 0xFF, wide=wide), vp8=True)
+            seq, ts, payload = t.forward(
+                (seq0 + i) & M16,
+                (ts0 + 3000 * i) & M32,
+                ext,
+                vp8(pic=pic, tl0=(tl00 + i) & 0xFF, wide=wide),
+                vp8=True,
+            )
             d = desc(payload)
             if prev is None:
                 assert seq == rand_seq & 0x7FFF and ts == rand_ts
             else:
-                assert seq == (prev[0] + 1) & M16                        # 16-bit, no gap, no repeat
-                assert 0 < (ts - prev[1]) & M32 < 0x80000000             # 32-bit, forward only
+                assert seq == (prev[0] + 1) & M16  # 16-bit, no gap, no repeat
+                assert 0 < (ts - prev[1]) & M32 < 0x80000000  # 32-bit, forward only
                 assert d["pic"] == (prev[2] + 1) & (0x7FFF if wide else 0x7F)
                 assert d["tl0"] == (prev[3] + 1) & 0xFF
             prev = (seq, ts, d["pic"], d["tl0"])

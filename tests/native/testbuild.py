@@ -1,10 +1,12 @@
 """The modules only a testing build has: test bindings of the native core and the benchmark load generator.
 
-``pip install`` builds only ``native._core``; ``MEDIASERVER_BUILD_TESTING=1`` (which ``.ci/run`` and the README's
-test set-up set) also builds ``native._srtp``, ``native._bwe``, ``native._units`` and ``bench.loadgen._loadgen``.
-Without them their tests are skipped, with the reason; with ``MEDIASERVER_REQUIRE_TESTING_BUILD=1`` (CI) a missing
-one is a failure, as ``MEDIASERVER_REQUIRE_PG`` does for PostgreSQL.
+``pip install`` builds only ``native._core``; ``MEDIASERVER_BUILD_TESTING=1`` (which ``.ci/run`` and the
+README's test set-up set) also builds ``native._srtp``, ``native._bwe``, ``native._units`` and
+``bench.loadgen._loadgen``. Without them their tests are skipped, with the reason; with
+``MEDIASERVER_REQUIRE_TESTING_BUILD=1`` (CI) a missing one is a failure, as ``MEDIASERVER_REQUIRE_PG`` does
+for PostgreSQL.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,7 +19,8 @@ REQUIRE = os.environ.get("MEDIASERVER_REQUIRE_TESTING_BUILD") == "1"
 
 
 def built_module(name: str) -> ModuleType:
-    """Import ``name`` (at a test module's top level or in a test); skip, or fail under REQUIRE, when not built."""
+    """Import ``name`` (at a test module's top level or in a test); skip, or fail under REQUIRE, when not
+    built."""
     try:
         return importlib.import_module(name)
     except ImportError as e:

@@ -1,4 +1,5 @@
 """What setup.py declares, read from its source (running it would build the native core)."""
+
 from __future__ import annotations
 
 import ast
@@ -9,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def setup_keywords() -> dict[str, Any]:
-    """The literal keyword arguments of the ``setup(...)`` call in setup.py (non-literal ones are left out)."""
+    """The literal keyword arguments of the ``setup(...)`` call in setup.py (non-literal ones are left
+    out)."""
     tree = ast.parse((ROOT / "setup.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup":

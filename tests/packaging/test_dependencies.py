@@ -1,4 +1,5 @@
 """Every third-party module that mediaserver/ and signaling/ import is a declared runtime dependency."""
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,13 @@ def imported_top_level() -> dict[str, set[str]]:
     for pkg in ("mediaserver", "signaling"):
         for path in sorted((ROOT / pkg).rglob("*.py")):
             tree = ast.parse(path.read_text(), str(path))
-            skip = {id(n) for b in ast.walk(tree) if isinstance(b, ast.If) and "TYPE_CHECKING" in ast.unparse(b.test)
-                    for s in b.body for n in ast.walk(s)}
+            skip = {
+                id(n)
+                for b in ast.walk(tree)
+                if isinstance(b, ast.If) and "TYPE_CHECKING" in ast.unparse(b.test)
+                for s in b.body
+                for n in ast.walk(s)
+            }
             for node in ast.walk(tree):
                 if id(node) in skip:
                     continue
@@ -43,9 +49,12 @@ def imported_top_level() -> dict[str, set[str]]:
 def test_every_third_party_import_is_in_install_requires() -> None:
     required = {_norm(Requirement(r).name) for r in setup_keywords()["install_requires"]}
     dists = importlib.metadata.packages_distributions()
-    third_party = {m: files for m, files in imported_top_level().items()
-                   if m not in FIRST_PARTY and m not in sys.stdlib_module_names}
-    assert {"aiohttp", "sqlalchemy", "av", "numpy"} <= set(third_party)   # the scan does see imports
+    third_party = {
+        m: files
+        for m, files in imported_top_level().items()
+        if m not in FIRST_PARTY and m not in sys.stdlib_module_names
+    }
+    assert {"aiohttp", "sqlalchemy", "av", "numpy"} <= set(third_party)  # the scan does see imports
     missing = {}
     for module, files in sorted(third_party.items()):
         providers = {_norm(d) for d in dists.get(module, [])}

@@ -4,6 +4,7 @@
 Slow (marked ``slow``; 2.5 to 4 minutes): it compiles the native core and installs every runtime dependency
 into a new environment. Deselect with ``-m "not slow"``.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,13 +39,18 @@ def _run(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
 
 
 def _clean_env() -> dict[str, str]:
-    """The environment without anything that would point Python back at the checkout or configure the server."""
-    return {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("MEDIASERVER_")}
+    """The environment without anything that would point Python back at the checkout or configure the
+    server."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("MEDIASERVER_")
+    }
 
 
 def tracked_files() -> list[str]:
-    """The files git tracks, as they are in the work tree (uncommitted edits included, deleted files left out)."""
+    """The files git tracks, as they are in the work tree (uncommitted edits included, deleted files left
+    out)."""
     out = _run(["git", "ls-files", "-z"], 60, cwd=ROOT).stdout
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
@@ -62,14 +68,33 @@ def build(tmp_path_factory) -> Iterator[dict]:
     (src / PROBE).write_text(PROBE_TEXT)
     env = _clean_env()
     started = time.monotonic()
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--prefer-binary", "-q", "-w", str(dist), str(src)],
-         900, cwd=tmp, env=env)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--prefer-binary",
+            "-q",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        900,
+        cwd=tmp,
+        env=env,
+    )
     built = time.monotonic()
     wheels = list(dist.glob("mediaserver-*.whl"))
     assert len(wheels) == 1, wheels
     _run([sys.executable, "-m", "venv", str(venv)], 120, cwd=tmp, env=env)
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--prefer-binary", "-q", str(wheels[0])],
-         900, cwd=tmp, env=env)
+    _run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--prefer-binary", "-q", str(wheels[0])],
+        900,
+        cwd=tmp,
+        env=env,
+    )
     print(f"\nwheel built in {built - started:.0f} s, installed in {time.monotonic() - built:.0f} s")
     yield {"tmp": tmp, "src": src, "wheel": wheels[0], "venv": venv, "files": files, "env": env}
 
@@ -83,8 +108,11 @@ def test_wheel_holds_every_tracked_package_file(build) -> None:
     migrations) and the compiled native core are in the wheel."""
     names = set(zipfile.ZipFile(build["wheel"]).namelist())
     wanted = {f for f in build["files"] if f.split("/")[0] in ("mediaserver", "signaling")} | {PROBE}
-    assert {"signaling/sdk/mediaserver.js", "signaling/static/dashboard.html",
-            "mediaserver/store/migrations/script.py.mako"} <= wanted
+    assert {
+        "signaling/sdk/mediaserver.js",
+        "signaling/static/dashboard.html",
+        "mediaserver/store/migrations/script.py.mako",
+    } <= wanted
     assert not wanted - names, f"tracked but not in the wheel: {sorted(wanted - names)}"
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     assert f"native/_core{suffix}" in names
@@ -96,9 +124,13 @@ def test_wheel_holds_every_tracked_package_file(build) -> None:
 
 def test_installed_package_is_imported_from_the_venv(build) -> None:
     venv = build["venv"]
-    code = ("import mediaserver, signaling, signaling.pages as p, native._core as c; "
-            "print(mediaserver.__file__); print(signaling.__file__); print(p.SDK); print(c.__file__)")
-    out = _run([str(venv / "bin" / "python"), "-c", code], 60, cwd=build["tmp"], env=build["env"]).stdout.split()
+    code = (
+        "import mediaserver, signaling, signaling.pages as p, native._core as c; "
+        "print(mediaserver.__file__); print(signaling.__file__); print(p.SDK); print(c.__file__)"
+    )
+    out = _run(
+        [str(venv / "bin" / "python"), "-c", code], 60, cwd=build["tmp"], env=build["env"]
+    ).stdout.split()
     site = _site_packages(venv).resolve()
     assert len(out) == 4
     for path in out:
@@ -118,16 +150,28 @@ def test_serve_from_the_venv(build) -> None:
     dashboard and the static files, all read from the installed package."""
     venv, tmp = build["venv"], build["tmp"]
     port = free_port()
-    env = {**build["env"], "MEDIASERVER_HTTP_HOST": "127.0.0.1", "MEDIASERVER_HTTP_PORT": str(port),
-           "MEDIASERVER_RTC_LISTEN_IP": "127.0.0.1", "MEDIASERVER_RTC_PORT": "0",
-           "MEDIASERVER_DATA_DIR": str(tmp / "data"), "MEDIASERVER_SECRET": "wheel-secret",
-           "MEDIASERVER_API_KEY": "wheel-key", "MEDIASERVER_OPEN_ROOM_CREATION": "false",
-           "MEDIASERVER_LOG_JSON": "false"}
+    env = {
+        **build["env"],
+        "MEDIASERVER_HTTP_HOST": "127.0.0.1",
+        "MEDIASERVER_HTTP_PORT": str(port),
+        "MEDIASERVER_RTC_LISTEN_IP": "127.0.0.1",
+        "MEDIASERVER_RTC_PORT": "0",
+        "MEDIASERVER_DATA_DIR": str(tmp / "data"),
+        "MEDIASERVER_SECRET": "wheel-secret",
+        "MEDIASERVER_API_KEY": "wheel-key",
+        "MEDIASERVER_OPEN_ROOM_CREATION": "false",
+        "MEDIASERVER_LOG_JSON": "false",
+    }
     base = f"http://127.0.0.1:{port}"
     log = tmp / "server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(venv / "bin" / "mediaserver"), "serve"], env=env, cwd=tmp, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "mediaserver"), "serve"],
+            env=env,
+            cwd=tmp,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -142,12 +186,19 @@ def test_serve_from_the_venv(build) -> None:
 
         # The running process loaded the venv's native core, not the checkout's.
         site = _site_packages(venv).resolve()
-        maps = [line.split()[-1] for line in Path(f"/proc/{proc.pid}/maps").read_text().splitlines()
-                if "/native/_core" in line]
+        maps = [
+            line.split()[-1]
+            for line in Path(f"/proc/{proc.pid}/maps").read_text().splitlines()
+            if "/native/_core" in line
+        ]
         assert maps and all(Path(m).resolve().is_relative_to(site) for m in maps), maps
 
-        req = urllib.request.Request(base + "/api/v1/rooms", data=b'{"name": "wheel"}', method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            base + "/api/v1/rooms",
+            data=b'{"name": "wheel"}',
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             urllib.request.urlopen(req, timeout=10)
             raise AssertionError("room created without the API key though open_room_creation is false")
@@ -172,10 +223,15 @@ def test_serve_from_the_venv(build) -> None:
         assert "javascript" in headers["Content-Type"], headers["Content-Type"]
         assert body == (src / "signaling/sdk/mediaserver.js").read_bytes()
 
-        shipped = [f for f in build["files"] if f.startswith(("signaling/static/", "signaling/sdk/"))] + [PROBE]
+        shipped = [f for f in build["files"] if f.startswith(("signaling/static/", "signaling/sdk/"))] + [
+            PROBE
+        ]
         for f in shipped:
-            url = "/static/" + f.removeprefix("signaling/static/") if f.startswith("signaling/static/") \
+            url = (
+                "/static/" + f.removeprefix("signaling/static/")
+                if f.startswith("signaling/static/")
                 else "/sdk/" + f.removeprefix("signaling/sdk/")
+            )
             status, _, body = _get(base + url)
             assert status == 200, (url, status)
             assert body == (src / f).read_bytes(), url

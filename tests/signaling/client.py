@@ -1,4 +1,5 @@
 """A raw WebSocket client of the signaling protocol, and real aiortc offers, for the signaling tests."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Fixtures of the signaling tests."""
+
 from __future__ import annotations
 
 import aiohttp

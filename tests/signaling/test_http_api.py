@@ -1,4 +1,6 @@
-"""The HTTP API: token issuing, health, metrics and the WHIP/WHEP method surface (status codes and JSON errors)."""
+"""The HTTP API: token issuing, health, metrics and the WHIP/WHEP method surface (status codes and JSON
+errors)."""
+
 from __future__ import annotations
 
 import json
@@ -30,14 +32,19 @@ async def error_of(resp: aiohttp.ClientResponse) -> dict:
 
 # ---------------------------------------------------------------- POST /api/v1/tokens
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "test-key"},
-    {"Authorization": "Bearer"},
-    {"Authorization": "Bearer "},
-    {"Authorization": "Basic dGVzdC1rZXk="},
-    {"Authorization": "bearer test-key"},
-], ids=["none", "no-scheme", "scheme-only", "empty", "basic", "lowercase"])
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "test-key"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic dGVzdC1rZXk="},
+        {"Authorization": "bearer test-key"},
+    ],
+    ids=["none", "no-scheme", "scheme-only", "empty", "basic", "lowercase"],
+)
 async def test_tokens_without_key(http, headers):
     async with http.post("/api/v1/tokens", json={"room": "r"}, headers=headers) as r:
         assert r.status == 401
@@ -46,7 +53,9 @@ async def test_tokens_without_key(http, headers):
 
 @pytest.mark.parametrize("key", ["wrong", "test-ke", "test-keyx", "TEST-KEY", "test-secret", "x" * 1000])
 async def test_tokens_wrong_key(http, key):
-    async with http.post("/api/v1/tokens", json={"room": "r"}, headers={"Authorization": f"Bearer {key}"}) as r:
+    async with http.post(
+        "/api/v1/tokens", json={"room": "r"}, headers={"Authorization": f"Bearer {key}"}
+    ) as r:
         assert r.status == 401
         err = await error_of(r)
         assert err["code"] == "unauthorized" and "API key" in err["message"]
@@ -54,7 +63,7 @@ async def test_tokens_wrong_key(http, key):
 
 @pytest.mark.parametrize("key", ["\u00e9", "test-key\u00ff", "\u2603"])
 async def test_tokens_non_ascii_key_is_401(http, key):
-    raw = f"Bearer {key}".encode().decode("latin-1")      # UTF-8 bytes on the wire
+    raw = f"Bearer {key}".encode().decode("latin-1")  # UTF-8 bytes on the wire
     async with http.post("/api/v1/tokens", json={"room": "r"}, headers={"Authorization": raw}) as r:
         assert r.status == 401
         assert (await error_of(r))["code"] == "unauthorized"
@@ -62,13 +71,19 @@ async def test_tokens_non_ascii_key_is_401(http, key):
 
 async def test_non_ascii_bearer_token_on_whip_is_401(http):
     raw = "Bearer \u00e9.\u00e9.\u00e9".encode().decode("latin-1")
-    async with http.post("/whip/room", data="v=0", headers={"Authorization": raw, "Content-Type": "application/sdp"}) as r:
+    async with http.post(
+        "/whip/room", data="v=0", headers={"Authorization": raw, "Content-Type": "application/sdp"}
+    ) as r:
         assert r.status == 401
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b"not json", b"{'room': 'r'}", b"\xff\xfe\x00", b'{"room": "r",}'])
+@pytest.mark.parametrize(
+    "body", [b"", b"{", b"not json", b"{'room': 'r'}", b"\xff\xfe\x00", b'{"room": "r",}']
+)
 async def test_tokens_bad_json(http, body):
-    async with http.post("/api/v1/tokens", data=body, headers={**KEY, "Content-Type": "application/json"}) as r:
+    async with http.post(
+        "/api/v1/tokens", data=body, headers={**KEY, "Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400
         assert (await error_of(r))["code"] == "bad_json"
 
@@ -80,16 +95,20 @@ async def test_tokens_body_not_an_object(http, body):
         assert (await error_of(r))["code"] == "bad_request"
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"room": ""},
-    {"room": None},
-    {"room": 5},
-    {"room": ["a"]},
-    {"room": "r" * 129},
-    {"room": "r", "name": 5},
-    {"room": "r", "name": "n" * 129},
-], ids=["missing", "empty", "null", "int", "list", "too-long", "name-int", "name-too-long"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"room": ""},
+        {"room": None},
+        {"room": 5},
+        {"room": ["a"]},
+        {"room": "r" * 129},
+        {"room": "r", "name": 5},
+        {"room": "r", "name": "n" * 129},
+    ],
+    ids=["missing", "empty", "null", "int", "list", "too-long", "name-int", "name-too-long"],
+)
 async def test_tokens_bad_room_or_name(http, body):
     async with http.post("/api/v1/tokens", json=body, headers=KEY) as r:
         assert r.status == 400
@@ -142,7 +161,9 @@ async def test_tokens_success(http, server, role):
 
 
 async def test_tokens_defaults_and_limits(http, server):
-    async with http.post("/api/v1/tokens", json={"room": "r" * 128, "ttl": 7 * 86400, "name": ""}, headers=KEY) as r:
+    async with http.post(
+        "/api/v1/tokens", json={"room": "r" * 128, "ttl": 7 * 86400, "name": ""}, headers=KEY
+    ) as r:
         assert r.status == 201
         out = await r.json()
     grant = tokens.verify(server["settings"].secret, out["token"])
@@ -154,8 +175,9 @@ async def test_tokens_defaults_and_limits(http, server):
 
 
 async def test_issued_token_joins_over_websocket(http):
-    async with http.post("/api/v1/tokens", json={"room": "api-room", "role": "attendee", "name": "Bo"},
-                         headers=KEY) as r:
+    async with http.post(
+        "/api/v1/tokens", json={"room": "api-room", "role": "attendee", "name": "Bo"}, headers=KEY
+    ) as r:
         tok = (await r.json())["token"]
     async with http.ws_connect("/ws") as ws:
         await ws.send_json({"id": 1, "method": "join", "params": {"token": tok}})
@@ -169,6 +191,7 @@ async def test_tokens_other_methods(http):
 
 
 # ---------------------------------------------------------------- health and metrics
+
 
 async def test_healthz(http, server):
     async with http.get("/healthz") as r:
@@ -185,16 +208,29 @@ async def test_metrics(http, server):
         text = await r.text()
     assert re.search(r'^mediaserver_packets_total\{direction="in"\} \d', text, re.M), text[:500]
     assert re.search(r'^mediaserver_packets_total\{direction="out"\} \d', text, re.M)
-    for reason in ("stun_malformed", "stun_auth", "stun_unknown_ufrag", "unknown_address", "srtp_auth",
-                   "rtp_malformed", "too_big"):
+    for reason in (
+        "stun_malformed",
+        "stun_auth",
+        "stun_unknown_ufrag",
+        "unknown_address",
+        "srtp_auth",
+        "rtp_malformed",
+        "too_big",
+    ):
         assert re.search(rf'^mediaserver_dropped_packets_total\{{reason="{reason}"\}} \d', text, re.M), reason
     assert re.search(r"^mediaserver_transports \d", text, re.M)
     assert re.search(r"^# TYPE mediaserver_dropped_packets(_total)? counter$", text, re.M)
     assert re.search(r"^# TYPE mediaserver_transports gauge$", text, re.M)
-    for reason in server["media"].stats()["drops"]:      # every reason the worker counts is exported
+    for reason in server["media"].stats()["drops"]:  # every reason the worker counts is exported
         assert f'mediaserver_dropped_packets_total{{reason="{reason}"}}' in text, reason
-    for name in ("mediaserver_producers", "mediaserver_consumers", "mediaserver_rooms", "mediaserver_participants",
-                 "mediaserver_nacks_received_total", 'mediaserver_protocol_packets_total{protocol="stun"}'):
+    for name in (
+        "mediaserver_producers",
+        "mediaserver_consumers",
+        "mediaserver_rooms",
+        "mediaserver_participants",
+        "mediaserver_nacks_received_total",
+        'mediaserver_protocol_packets_total{protocol="stun"}',
+    ):
         assert name in text, name
 
 
@@ -215,6 +251,7 @@ async def test_metrics_count_drops(http, server):
 
 # ---------------------------------------------------------------- WHIP / WHEP method surface
 
+
 @pytest.mark.parametrize("path", ["/whip/room", "/whep/room"])
 async def test_options(http, path):
     async with http.options(path) as r:
@@ -225,8 +262,11 @@ async def test_options(http, path):
 
 @pytest.mark.parametrize("path", ["/whip/room/abc", "/whep/room/abc"])
 async def test_patch_is_405_json(http, path):
-    async with http.patch(path, data="a=candidate:1 1 udp 1 1.2.3.4 5 typ host",
-                          headers={"Content-Type": "application/trickle-ice-sdpfrag"}) as r:
+    async with http.patch(
+        path,
+        data="a=candidate:1 1 udp 1 1.2.3.4 5 typ host",
+        headers={"Content-Type": "application/trickle-ice-sdpfrag"},
+    ) as r:
         assert r.status == 405
         err = await error_of(r)
         assert err["code"] == "not_implemented"
@@ -244,8 +284,9 @@ async def test_whip_errors(http):
     async with http.post("/whip/room", data=offer, headers={"Content-Type": "application/sdp"}) as r:
         assert r.status == 401 and (await error_of(r))["code"] == "unauthorized"
     # bad token
-    async with http.post("/whip/room", data=offer, headers={"Content-Type": "application/sdp",
-                                                          "Authorization": "Bearer x.y.z"}) as r:
+    async with http.post(
+        "/whip/room", data=offer, headers={"Content-Type": "application/sdp", "Authorization": "Bearer x.y.z"}
+    ) as r:
         assert r.status == 401 and (await error_of(r))["code"] == "unauthorized"
     auth = {"Authorization": "Bearer " + token("room", "presenter", "enc")}
     # token for another room
@@ -259,10 +300,14 @@ async def test_whip_errors(http):
     async with http.post("/whip/room", data=offer, headers={**auth, "Content-Type": "text/plain"}) as r:
         assert r.status == 415 and (await error_of(r))["code"] == "unsupported_media_type"
     # too large
-    async with http.post("/whip/room", data="a" * (65 * 1024), headers={**auth, "Content-Type": "application/sdp"}) as r:
+    async with http.post(
+        "/whip/room", data="a" * (65 * 1024), headers={**auth, "Content-Type": "application/sdp"}
+    ) as r:
         assert r.status == 413 and (await error_of(r))["code"] == "too_large"
     # not UTF-8, then garbage SDP
-    async with http.post("/whip/room", data=b"\xff\xfe", headers={**auth, "Content-Type": "application/sdp"}) as r:
+    async with http.post(
+        "/whip/room", data=b"\xff\xfe", headers={**auth, "Content-Type": "application/sdp"}
+    ) as r:
         assert r.status == 400 and (await error_of(r))["code"] == "bad_sdp"
     async with http.post("/whip/room", data=offer, headers={**auth, "Content-Type": "application/sdp"}) as r:
         assert r.status == 400 and (await error_of(r))["code"] == "bad_sdp"
@@ -294,8 +339,9 @@ async def sendonly_offer(video: int) -> str:
 
 async def test_whip_accepts_a_real_offer_then_delete(http, server):
     auth = {"Authorization": "Bearer " + token("room", "presenter", "enc")}
-    async with http.post("/whip/room", data=await sendonly_offer(1),
-                         headers={**auth, "Content-Type": "application/sdp"}) as r:
+    async with http.post(
+        "/whip/room", data=await sendonly_offer(1), headers={**auth, "Content-Type": "application/sdp"}
+    ) as r:
         assert r.status == 201, await r.text()
         assert r.content_type == "application/sdp"
         location = r.headers["Location"]
@@ -323,6 +369,10 @@ async def test_framework_refusals_are_json_too(http):
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
     async with http.get("/whip/room") as r:
         body = await r.json()
-        assert r.status == 405 and body["error"]["code"] == "method_not_allowed" and "POST" in r.headers["Allow"]
-    async with http.post("/api/v1/rooms", data=b"x" * (1024 * 1024 + 10), headers={"Content-Type": "application/json"}) as r:
+        assert (
+            r.status == 405 and body["error"]["code"] == "method_not_allowed" and "POST" in r.headers["Allow"]
+        )
+    async with http.post(
+        "/api/v1/rooms", data=b"x" * (1024 * 1024 + 10), headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"

@@ -1,6 +1,7 @@
 """`mediaserver serve` owns its process: the signaling thread yields a shared core to the media thread
 (setting `signaling_nice`), while an application built inside another process (tests) leaves that
 process's priorities alone."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,8 @@ def _nice_by_thread(pid: int) -> dict[int, int]:
             text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
-        out[int(tid)] = int(fields[16])          # proc(5) field 19, "nice"
+        fields = text[text.rindex(")") + 2 :].split()
+        out[int(tid)] = int(fields[16])  # proc(5) field 19, "nice"
     return out
 
 
@@ -29,8 +30,8 @@ def test_serve_lowers_the_signaling_thread_only(server_process):
         if nice.get(pid) == 10:
             break
         time.sleep(0.1)
-    assert nice[pid] == 10, nice                  # the main (signaling) thread, default signaling_nice
-    assert 0 in nice.values(), nice               # the media worker thread, started before, keeps 0
+    assert nice[pid] == 10, nice  # the main (signaling) thread, default signaling_nice
+    assert 0 in nice.values(), nice  # the media worker thread, started before, keeps 0
 
 
 async def test_an_embedded_application_keeps_the_process_priority(server):

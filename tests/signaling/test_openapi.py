@@ -1,4 +1,5 @@
 """The OpenAPI document is valid, current, and covers every HTTP route the server has."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,12 @@ async def test_every_route_is_documented_and_served(server):
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("formatter") or info.get("path")
-        if not path or route.method == "HEAD" or path in ("/", "/ws", "/demo", "/dashboard", "/room/{id}", "/watch/{id}") \
-                or path.startswith(("/static", "/sdk")):
+        if (
+            not path
+            or route.method == "HEAD"
+            or path in ("/", "/ws", "/demo", "/dashboard", "/room/{id}", "/watch/{id}")
+            or path.startswith(("/static", "/sdk"))
+        ):
             continue
         assert (path, route.method) in documented, (path, route.method)
     async with aiohttp.ClientSession() as http, http.get(server["base_url"] + "/openapi.json") as r:

@@ -1,5 +1,6 @@
 """Rooms through their real interfaces: the rooms HTTP API and the WebSocket protocol (R-ROOM-1, -2, -3,
 -7, -8, -13, -14; R-MEDIA-5, -7). Media-level rules are checked on the forwarding counters."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,15 +30,24 @@ async def create(http, **body) -> dict:
 
 
 async def join_token(http, room_id: str, name: str, **extra) -> tuple[int, dict]:
-    async with http.post(f"/api/v1/rooms/{room_id}/join", json={"name": name, "email": f"{name}@example.org",
-                                                                "hostKey": extra.get("hostKey"),
-                                                                "presenterKey": extra.get("presenterKey")}
-                         if extra else {"name": name, "email": f"{name}@example.org"}) as r:
+    async with http.post(
+        f"/api/v1/rooms/{room_id}/join",
+        json={
+            "name": name,
+            "email": f"{name}@example.org",
+            "hostKey": extra.get("hostKey"),
+            "presenterKey": extra.get("presenterKey"),
+        }
+        if extra
+        else {"name": name, "email": f"{name}@example.org"},
+    ) as r:
         return r.status, await r.json()
 
 
 async def enter(http, connect, room: dict, name: str, role: str = "attendee", device: str = "desktop"):
-    keys = {"host": {"hostKey": room["hostKey"]}, "presenter": {"presenterKey": room["presenterKey"]}}.get(role, {})
+    keys = {"host": {"hostKey": room["hostKey"]}, "presenter": {"presenterKey": room["presenterKey"]}}.get(
+        role, {}
+    )
     status, body = await join_token(http, room["id"], name, **keys)
     assert status == 200 and body["role"] == role, body
     c = await connect()
@@ -77,20 +87,26 @@ async def test_create_and_look_up_rooms(http):
     room = await create(http, type="meeting", name="Standup", language="ru")
     assert re.fullmatch(r"[1-9]\d{8}", room["id"]) and room["url"] == f"/room/{room['id']}"
     assert room["type"] == "meeting" and room["capacity"] == 25 and room["language"] == "ru"
-    assert room["audioMode"] == "discussion"          # everyone speaks in a meeting
+    assert room["audioMode"] == "discussion"  # everyone speaks in a meeting
     assert room["hostUrl"].startswith(f"/room/{room['id']}?host=") and re.fullmatch(r"\d{6}", room["pin"])
-    assert (await create(http, type="meeting", cameraLimit=7))["cameraLimit"] == 7   # 3 more, meetings only
+    assert (await create(http, type="meeting", cameraLimit=7))["cameraLimit"] == 7  # 3 more, meetings only
     webinar = await create(http)
-    assert webinar["type"] == "webinar" and webinar["audioMode"] == "listen"   # the defaults (R-ROOM-1, -2)
+    assert webinar["type"] == "webinar" and webinar["audioMode"] == "listen"  # the defaults (R-ROOM-1, -2)
     async with http.get(f"/api/v1/rooms/{room['id']}") as r:
         info = await r.json()
         assert r.status == 200 and info["name"] == "Standup" and "hostKey" not in info
     async with http.get("/api/v1/rooms/123456789") as r:
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
-    for body, code in (({"type": "party"}, "bad_request"), ({"type": "meeting", "capacity": 26}, "bad_capacity"),
-                       ({"capacity": 5001}, "bad_capacity"), ({"language": "xx"}, "bad_request"),
-                       ({"audioMode": "karaoke"}, "bad_request"), ({"cameraLimit": 5}, "bad_request"),
-                       ({"type": "meeting", "cameraLimit": 8}, "bad_request"), ({"audioMode": "discussion"}, "too_many_for_discussion")):
+    for body, code in (
+        ({"type": "party"}, "bad_request"),
+        ({"type": "meeting", "capacity": 26}, "bad_capacity"),
+        ({"capacity": 5001}, "bad_capacity"),
+        ({"language": "xx"}, "bad_request"),
+        ({"audioMode": "karaoke"}, "bad_request"),
+        ({"cameraLimit": 5}, "bad_request"),
+        ({"type": "meeting", "cameraLimit": 8}, "bad_request"),
+        ({"audioMode": "discussion"}, "too_many_for_discussion"),
+    ):
         async with http.post("/api/v1/rooms", json=body) as r:
             assert r.status == (409 if code == "too_many_for_discussion" else 400), body
             assert (await r.json())["error"]["code"] == code, body
@@ -122,7 +138,10 @@ async def test_lobby_until_the_host_starts(http, connect):
     assert res["participant"]["status"] == "joined"
     await host.ok("host", action="start")
     admitted = await att.note("admitted")
-    assert admitted["params"]["participant"]["status"] == "joined" and admitted["params"]["room"]["state"] == "live"
+    assert (
+        admitted["params"]["participant"]["status"] == "joined"
+        and admitted["params"]["room"]["state"] == "live"
+    )
 
 
 async def test_a_full_room_makes_newcomers_wait_and_a_capacity_raise_admits_them(http, connect, server):
@@ -133,7 +152,7 @@ async def test_a_full_room_makes_newcomers_wait_and_a_capacity_raise_admits_them
     assert res["participant"]["status"] == "waiting"
     await host.ok("host", action="setCapacity", capacity=3)
     assert (await late.note("admitted"))["params"]["participant"]["status"] == "joined"
-    await host.err("host", "bad_capacity", action="setCapacity", capacity=26)   # a meeting holds 25
+    await host.err("host", "bad_capacity", action="setCapacity", capacity=26)  # a meeting holds 25
     assert server["rooms"].find(room["id"]).seated() == 3
 
 
@@ -141,14 +160,14 @@ async def test_lock_and_end(http, connect):
     room = await create(http)
     host, _ = await enter(http, connect, room, "hal", "host")
     att, _ = await enter(http, connect, room, "ann")
-    status, ok_before = await join_token(http, room["id"], "bob")     # a token from before the lock
+    status, ok_before = await join_token(http, room["id"], "bob")  # a token from before the lock
     await host.ok("host", action="lock")
     status, body = await join_token(http, room["id"], "cy")
     assert status == 403 and body["error"]["code"] == "locked"
     late = await connect()
     await late.err("join", "locked", token=ok_before["token"])
     status, body = await join_token(http, room["id"], "hal2", hostKey=room["hostKey"])
-    assert status == 200                                         # the host still gets in
+    assert status == 200  # the host still gets in
     await host.ok("host", action="unlock")
     await host.ok("host", action="end")
     assert (await att.note("ended"))["method"] == "ended"
@@ -181,7 +200,7 @@ async def test_listen_only_refuses_attendees_and_the_floor_lets_them_speak(http,
     await att.note("floorRevoked")
     await host.note("trackUnpublished")
     await att.err("publish", "forbidden", sdp=await make_offer())
-    await att.err("host", "forbidden", action="lock")                 # host controls are the host's
+    await att.err("host", "forbidden", action="lock")  # host controls are the host's
     await host.err("host", "bad_request", action="fly")
 
 
@@ -190,10 +209,10 @@ async def test_discussion_mode_only_with_25_or_fewer(http, connect):
     host, _ = await enter(http, connect, room, "hal", "host")
     att, _ = await enter(http, connect, room, "ann")
     await host.ok("host", action="setAudioMode", mode="discussion")
-    await att.ok("publish", sdp=await make_offer())                    # everyone may speak now
+    await att.ok("publish", sdp=await make_offer())  # everyone may speak now
     for i in range(23):
         await enter(http, connect, room, f"p{i}")
-    late, res = await enter(http, connect, room, "p23")          # the 26th: discussion seats 25 at most
+    late, res = await enter(http, connect, room, "p23")  # the 26th: discussion seats 25 at most
     assert res["participant"]["status"] == "waiting"
     await host.err("host", "too_many_for_discussion", action="setCapacity", capacity=200)
     await host.ok("host", action="setAudioMode", mode="listen")
@@ -211,7 +230,7 @@ async def test_a_mode_switch_mutes_the_presenters(http, connect):
     assert muted["params"] == {"kind": "audio", "by": "audioMode"}
     updated = await host.note("trackUpdated")
     assert updated["params"]["track"]["kind"] == "audio" and updated["params"]["track"]["muted"] is True
-    out = await pres.ok("mute", kind="audio", muted=False)             # they turn it on again themselves
+    out = await pres.ok("mute", kind="audio", muted=False)  # they turn it on again themselves
     assert out["tracks"][0]["muted"] is False
 
 
@@ -280,7 +299,9 @@ async def test_an_avatar_instead_of_a_camera(http, connect):
     room = await create(http)
     host, _ = await enter(http, connect, room, "hal", "host")
     att, _ = await enter(http, connect, room, "ann")
-    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
     out = await att.ok("setAvatar", image="data:image/png;base64," + base64.b64encode(png).decode())
     assert out["avatar"].startswith("/avatars/")
     upd = await host.note("participantUpdated")
@@ -297,14 +318,14 @@ async def test_a_vanished_participant_is_removed_when_ice_consent_expires(http, 
     """No ghosts: a subscriber whose network goes away is removed once its ICE consent expires."""
     room = await create(http, type="meeting")
     media = server["media"]
-    media.worker.set_consent_timeout(7.0)   # aiortc checks consent every 4-6 s: the live peers keep theirs
+    media.worker.set_consent_timeout(7.0)  # aiortc checks consent every 4-6 s: the live peers keep theirs
     host, _ = await enter(http, connect, room, "hal", "host")
     att, res = await enter(http, connect, room, "ann")
     pub, sub, counts, tasks = await media_between(host, att, audio=False)
     try:
         assert await wait_for(lambda: counts["video"] > 5, 20), counts
         ice = sub.getTransceivers()[0].receiver.transport.transport
-        for proto in ice._connection._protocols:      # the network goes away: no goodbye of any kind
+        for proto in ice._connection._protocols:  # the network goes away: no goodbye of any kind
             proto.transport.close()
         pid = res["participant"]["id"]
         assert await wait_for(lambda: pid not in server["rooms"].find(room["id"]).participants, 15)
@@ -316,17 +337,17 @@ async def test_a_vanished_participant_is_removed_when_ice_consent_expires(http, 
 
 
 async def test_webinar_attendees_do_not_see_each_other(http, connect):
-    room = await create(http)                      # a webinar
+    room = await create(http)  # a webinar
     host, _ = await enter(http, connect, room, "hal", "host")
     a, _ = await enter(http, connect, room, "ann")
     b, res = await enter(http, connect, room, "bob")
     bob = res["participant"]["id"]
-    assert sorted(p["name"] for p in res["participants"]) == ["bob", "hal"]     # no ann
+    assert sorted(p["name"] for p in res["participants"]) == ["bob", "hal"]  # no ann
     await b.ok("setAvatar", image=None)
     assert (await host.note("participantUpdated"))["params"]["participant"]["id"] == bob
     await b.ok("leave")
     assert (await host.note("participantLeft"))["params"]["participant"] == bob
-    await a.ok("setAvatar", image=None)            # a round trip: whatever was sent to ann has arrived
+    await a.ok("setAvatar", image=None)  # a round trip: whatever was sent to ann has arrived
     about_bob = [n for n in a.notes if bob in json.dumps(n) or "bob" in json.dumps(n)]
     assert about_bob == [], about_bob
 

@@ -3,6 +3,7 @@ import names a file that exists and a name that file exports, every module stays
 entry module, and the server sends the modules and what they import (the SDK under /sdk/) with a JavaScript
 type (browsers refuse module scripts otherwise). The page itself runs in headless Chromium in
 tests/e2e/test_room_page.py (test_room_modules_load_in_chromium)."""
+
 from __future__ import annotations
 
 import re
@@ -33,7 +34,7 @@ def resolve(spec: str, importer: Path) -> Path | None:
     if spec.startswith(("./", "../")):
         return (importer.parent / spec).resolve()
     if spec.startswith("/static/"):
-        return STATIC / spec[len("/static/"):]
+        return STATIC / spec[len("/static/") :]
     return None
 
 
@@ -68,7 +69,7 @@ def test_every_import_resolves_to_a_file_that_exports_the_names():
     for path in modules():
         for spec, names in imports(path):
             if spec.startswith("/sdk/"):
-                continue                                    # test_the_server_sends_the_modules_as_javascript
+                continue  # test_the_server_sends_the_modules_as_javascript
             target = resolve(spec, path)
             if target is None or not target.is_file():
                 bad.append(f"{path.name}: {spec!r} is not a file under static/")

@@ -1,4 +1,5 @@
 """tus 1.0.0 resumable uploads (R-FILE-1..4) on a real aiohttp server with a real HTTP client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ class Accounts:
 
     quota: int = 500 * MB
     used: dict[str, int] = field(default_factory=dict)
-    completed: list[tuple[str, str, str]] = field(default_factory=list)   # owner, filename, sha256
+    completed: list[tuple[str, str, str]] = field(default_factory=list)  # owner, filename, sha256
 
     def hooks(self, max_size: int) -> UploadHooks:
         def authorize(request: web.Request) -> str:
@@ -38,7 +39,7 @@ class Accounts:
 
         async def on_create(owner: str, filename: str, length: int, into_room: bool) -> None:
             check_upload(filename, length, self.used.get(owner, 0), self.quota, into_room)
-            self.used[owner] = self.used.get(owner, 0) + length      # reserve while it uploads (R-FILE-3)
+            self.used[owner] = self.used.get(owner, 0) + length  # reserve while it uploads (R-FILE-3)
 
         def on_complete(owner: str, upload: Upload) -> None:
             self.completed.append((owner, upload.filename, sha256_file(upload.path)))
@@ -75,7 +76,9 @@ class Server:
 
     async def start(self) -> None:
         app = web.Application(middlewares=[json_errors])
-        add_upload_routes(app, PREFIX, self.store, self.accounts.hooks(self.max_size), room_prefix=ROOM_PREFIX)
+        add_upload_routes(
+            app, PREFIX, self.store, self.accounts.hooks(self.max_size), room_prefix=ROOM_PREFIX
+        )
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -108,10 +111,15 @@ def meta(**values: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
 
-async def create(http, srv: Server, name: str, length: int, owner: str = "alice", prefix: str = PREFIX,
-                 **extra: str):
-    headers = {**TUS, "Authorization": f"Bearer {owner}", "Upload-Length": str(length),
-               "Upload-Metadata": meta(filename=name, **extra)}
+async def create(
+    http, srv: Server, name: str, length: int, owner: str = "alice", prefix: str = PREFIX, **extra: str
+):
+    headers = {
+        **TUS,
+        "Authorization": f"Bearer {owner}",
+        "Upload-Length": str(length),
+        "Upload-Metadata": meta(filename=name, **extra),
+    }
     return await http.post(srv.base + prefix, headers=headers)
 
 
@@ -128,8 +136,12 @@ async def head_offset(http, url: str, owner: str = "alice") -> int:
 
 
 async def patch(http, url: str, offset: int, body, owner: str = "alice") -> aiohttp.ClientResponse:
-    headers = {**TUS, "Authorization": f"Bearer {owner}", "Upload-Offset": str(offset),
-               "Content-Type": "application/offset+octet-stream"}
+    headers = {
+        **TUS,
+        "Authorization": f"Bearer {owner}",
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+    }
     return await http.patch(url, headers=headers, data=body)
 
 
@@ -157,7 +169,7 @@ async def test_multi_megabyte_upload_in_several_patches(server, http):
     assert await head_offset(http, url) == 0
     step = 2 * MB
     for offset in range(0, len(data), step):
-        resp = await patch(http, url, offset, data[offset:offset + step])
+        resp = await patch(http, url, offset, data[offset : offset + step])
         assert resp.status == 204, await resp.text()
         assert int(resp.headers["Upload-Offset"]) == min(offset + step, len(data))
         assert resp.headers["Tus-Resumable"] == TUS_VERSION
@@ -175,14 +187,19 @@ async def test_interrupted_patch_is_resumed_from_the_offset_head_reports(server,
     path = aiohttp.client.URL(url).path
     reader, writer = await asyncio.open_connection("127.0.0.1", aiohttp.client.URL(url).port)
     sent = 3 * MB + 777
-    writer.write((f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer alice\r\n"
-                  f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
-                  f"Content-Length: {len(data)}\r\n\r\n").encode() + data[:sent])
+    writer.write(
+        (
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer alice\r\n"
+            f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        + data[:sent]
+    )
     await writer.drain()
     await asyncio.sleep(0.3)
-    writer.close()                                   # the connection drops mid-body
+    writer.close()  # the connection drops mid-body
     await writer.wait_closed()
-    for _ in range(50):                              # the server notices the loss and releases the upload
+    for _ in range(50):  # the server notices the loss and releases the upload
         offset = await head_offset(http, url)
         resp = await patch(http, url, offset, data[offset:])
         if resp.status != 409:
@@ -206,18 +223,31 @@ async def test_wrong_offset_is_a_conflict(server, http):
 
 async def test_bad_or_missing_tus_version_is_412(server, http):
     for headers in ({}, {"Tus-Resumable": "0.2.2"}):
-        resp = await http.post(server.base + PREFIX, headers={**headers, "Authorization": "Bearer a",
-                                                               "Upload-Length": "1",
-                                                               "Upload-Metadata": meta(filename="a.txt")})
+        resp = await http.post(
+            server.base + PREFIX,
+            headers={
+                **headers,
+                "Authorization": "Bearer a",
+                "Upload-Length": "1",
+                "Upload-Metadata": meta(filename="a.txt"),
+            },
+        )
         assert resp.status == 412 and resp.headers["Tus-Version"] == "1.0.0"
         assert (await error_of(resp))["code"] == "unsupported_version"
 
 
 async def test_patch_needs_the_tus_content_type(server, http):
     url = await created(http, server, "a.txt", 10)
-    resp = await http.patch(url, data=b"0123456789", headers={**TUS, "Authorization": "Bearer alice",
-                                                              "Upload-Offset": "0",
-                                                              "Content-Type": "application/octet-stream"})
+    resp = await http.patch(
+        url,
+        data=b"0123456789",
+        headers={
+            **TUS,
+            "Authorization": "Bearer alice",
+            "Upload-Offset": "0",
+            "Content-Type": "application/octet-stream",
+        },
+    )
     assert resp.status == 415 and (await error_of(resp))["code"] == "bad_content_type"
 
 
@@ -225,19 +255,23 @@ async def test_creation_needs_length_and_filename(server, http):
     base = {**TUS, "Authorization": "Bearer alice"}
     resp = await http.post(server.base + PREFIX, headers={**base, "Upload-Metadata": meta(filename="a.txt")})
     assert resp.status == 400 and "Upload-Length" in (await error_of(resp))["message"]
-    resp = await http.post(server.base + PREFIX, headers={**base, "Upload-Length": "-5",
-                                                          "Upload-Metadata": meta(filename="a.txt")})
+    resp = await http.post(
+        server.base + PREFIX,
+        headers={**base, "Upload-Length": "-5", "Upload-Metadata": meta(filename="a.txt")},
+    )
     assert resp.status == 400
     resp = await http.post(server.base + PREFIX, headers={**base, "Upload-Length": "5"})
     assert resp.status == 400 and (await error_of(resp))["code"] == "bad_metadata"
-    resp = await http.post(server.base + PREFIX, headers={**base, "Upload-Length": "5",
-                                                          "Upload-Metadata": "filename %%%"})
+    resp = await http.post(
+        server.base + PREFIX, headers={**base, "Upload-Length": "5", "Upload-Metadata": "filename %%%"}
+    )
     assert resp.status == 400 and (await error_of(resp))["code"] == "bad_metadata"
 
 
 async def test_unauthorized_requests_are_refused_in_json(server, http):
-    resp = await http.post(server.base + PREFIX, headers={**TUS, "Upload-Length": "5",
-                                                          "Upload-Metadata": meta(filename="a.txt")})
+    resp = await http.post(
+        server.base + PREFIX, headers={**TUS, "Upload-Length": "5", "Upload-Metadata": meta(filename="a.txt")}
+    )
     assert resp.status == 401 and (await error_of(resp))["code"] == "unauthorized"
 
 
@@ -246,8 +280,11 @@ async def test_uploads_are_private_to_their_owner(server, http):
     assert (await http.head(url, headers={**TUS, "Authorization": "Bearer mallory"})).status == 404
     assert (await patch(http, url, 0, b"x" * 10, owner="mallory")).status == 404
     assert (await http.delete(url, headers={**TUS, "Authorization": "Bearer mallory"})).status == 404
-    assert (await http.head(server.base + PREFIX + "/..%2F..%2Fetc",
-                            headers={**TUS, "Authorization": "Bearer alice"})).status == 404
+    assert (
+        await http.head(
+            server.base + PREFIX + "/..%2F..%2Fetc", headers={**TUS, "Authorization": "Bearer alice"}
+        )
+    ).status == 404
     assert await head_offset(http, url) == 0
 
 
@@ -263,7 +300,8 @@ async def test_over_the_server_maximum_is_413(server, http):
 
 
 async def test_room_uploads_are_limited_to_50_mb_by_their_route(server, http):
-    """R-FILE-2: the room route, not a client flag, makes a room upload: 50 MB there, whatever the metadata."""
+    """R-FILE-2: the room route, not a client flag, makes a room upload: 50 MB there, whatever the
+    metadata."""
     room = ROOM_PREFIX.format(room="123456789")
     resp = await create(http, server, "clip.mp4", ROOM_MAX_FILE + 1, prefix=room)
     assert resp.status == 413
@@ -308,7 +346,7 @@ async def test_quota_overshoot_then_full(server, http):
     resp = await create(http, server, "small.txt", 1)
     assert resp.status == 403 and (await error_of(resp))["code"] == "quota_full"
     assert (await http.delete(url, headers={**TUS, "Authorization": "Bearer alice"})).status == 204
-    assert server.accounts.used["alice"] == server.accounts.quota - MB       # on_terminate gave it back
+    assert server.accounts.used["alice"] == server.accounts.quota - MB  # on_terminate gave it back
     assert (await create(http, server, "small.txt", 1)).status == 201
 
 
@@ -326,10 +364,10 @@ async def test_upload_survives_a_server_restart(server, http):
     url = await created(http, server, "deck.pptx", len(data))
     assert (await patch(http, url, 0, data[: MB + 5])).status == 204
     await server.stop()
-    await server.start()                             # a new application over the same directory
+    await server.start()  # a new application over the same directory
     url = server.base + aiohttp.client.URL(url).path
     assert await head_offset(http, url) == MB + 5
-    assert (await patch(http, url, MB + 5, data[MB + 5:])).status == 204
+    assert (await patch(http, url, MB + 5, data[MB + 5 :])).status == 204
     assert server.accounts.completed == [("alice", "deck.pptx", hashlib.sha256(data).hexdigest())]
 
 
@@ -359,7 +397,7 @@ async def test_memory_stays_bounded_during_a_50_mb_upload(server, http):
 async def test_termination_removes_the_data(server, http):
     url = await created(http, server, "a.pdf", 1000)
     assert (await patch(http, url, 0, b"z" * 500)).status == 204
-    assert len(list(server.store.iterdir())) == 2            # data and sidecar
+    assert len(list(server.store.iterdir())) == 2  # data and sidecar
     resp = await http.delete(url, headers={**TUS, "Authorization": "Bearer alice"})
     assert resp.status == 204 and resp.headers["Tus-Resumable"] == TUS_VERSION
     assert list(server.store.iterdir()) == []
@@ -390,8 +428,11 @@ async def test_purge_removes_only_stale_unfinished_uploads(tmp_path, http):
 
 
 def test_metadata_parsing():
-    assert parse_metadata("filename ZmlsZS5wZGY=,into_room MQ==,flag") == {"filename": "file.pdf",
-                                                                           "into_room": "1", "flag": ""}
+    assert parse_metadata("filename ZmlsZS5wZGY=,into_room MQ==,flag") == {
+        "filename": "file.pdf",
+        "into_room": "1",
+        "flag": "",
+    }
     assert parse_metadata("") == {}
     with pytest.raises(SignalError):
         parse_metadata("filename ZmlsZS5wZGY=,filename ZmlsZS5wZGY=")

@@ -1,4 +1,5 @@
 """WebSocket protocol errors: every bad request gets a precise error reply and the connection stays usable."""
+
 from __future__ import annotations
 
 import base64
@@ -26,7 +27,7 @@ def assert_error(reply: dict[str, Any], code: str, rid: Any = None) -> None:
 async def still_usable(c: Client, joined: bool = False) -> None:
     """A valid call right after an error works."""
     if joined:
-        await c.err("join", "conflict", token=token(ROOM))       # a real, well-formed reply
+        await c.err("join", "conflict", token=token(ROOM))  # a real, well-formed reply
         return
     res = await c.ok("join", token=token(ROOM, "presenter", "after-error"))
     assert res["participant"]["name"] == "after-error" and res["room"]["id"] == ROOM
@@ -34,9 +35,18 @@ async def still_usable(c: Client, joined: bool = False) -> None:
 
 # ---------------------------------------------------------------- framing
 
+
 async def test_non_json_text(connect):
     c = await connect()
-    for text in ("hello", "{", '{"id": 1, "method": "join"', "", "\x00\x01", "{'single': 'quotes'}", "NaN garbage"):
+    for text in (
+        "hello",
+        "{",
+        '{"id": 1, "method": "join"',
+        "",
+        "\x00\x01",
+        "{'single': 'quotes'}",
+        "NaN garbage",
+    ):
         r = await c.raw(text)
         assert_error(r, "bad_json")
         assert r["error"]["message"].startswith("not JSON"), r
@@ -68,8 +78,10 @@ async def test_ids_of_any_json_type_are_echoed(connect):
         assert_error(r, "unknown_method", rid)
 
 
-@pytest.mark.parametrize("method", ["nope", "", "JOIN", "handle", "close", "_sdp", "notify", "__init__", "do_join",
-                                    "join ", "pump"])
+@pytest.mark.parametrize(
+    "method",
+    ["nope", "", "JOIN", "handle", "close", "_sdp", "notify", "__init__", "do_join", "join ", "pump"],
+)
 async def test_unknown_method(connect, method):
     c = await connect()
     msg = await c.err(method, "unknown_method")
@@ -102,6 +114,7 @@ async def test_oversize_message_closes_only_that_socket(connect, server):
 
 
 # ---------------------------------------------------------------- join
+
 
 @pytest.mark.parametrize("method", ["publish", "unpublish", "subscribe", "answer", "leave"])
 async def test_before_join(connect, method):
@@ -155,10 +168,11 @@ async def test_join_twice_conflict(connect):
     c = await connect()
     await c.ok("join", token=token(ROOM))
     await c.err("join", "conflict", token=token(ROOM))
-    await c.err("join", "conflict", token="garbage")   # already joined is checked first
+    await c.err("join", "conflict", token="garbage")  # already joined is checked first
 
 
 # ---------------------------------------------------------------- publish / subscribe / answer
+
 
 async def test_attendee_may_not_publish(connect, server):
     c = await connect()
@@ -169,16 +183,21 @@ async def test_attendee_may_not_publish(connect, server):
     await still_usable(c, joined=True)
 
 
-@pytest.mark.parametrize("sdp", [
-    "garbage",
-    "v=0\r\n",
-    "v=1\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
-    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
-    "v=0\r\nm=audio 99999999 RTP 111\r\n",
-    "v=0\r\n\x00\x01\x02",
-    "x" * 70000,
-    "\u00e9\u00e9\u00e9=\u00e9",
-], ids=["word", "header-only", "bad-version", "no-ice", "bad-port", "control-chars", "huge", "unicode"])
+@pytest.mark.parametrize(
+    "sdp",
+    [
+        "garbage",
+        "v=0\r\n",
+        "v=1\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 "
+        "VP8/90000\r\n",
+        "v=0\r\nm=audio 99999999 RTP 111\r\n",
+        "v=0\r\n\x00\x01\x02",
+        "x" * 70000,
+        "\u00e9\u00e9\u00e9=\u00e9",
+    ],
+    ids=["word", "header-only", "bad-version", "no-ice", "bad-port", "control-chars", "huge", "unicode"],
+)
 async def test_publish_garbage_sdp(connect, server, sdp):
     c = await connect()
     await c.ok("join", token=token(ROOM, "presenter", "p"))
@@ -201,7 +220,7 @@ async def test_publish_without_sdp(connect, params):
 async def test_at_most_three_publications(connect, server):
     c = await connect()
     await c.ok("join", token=token(ROOM))
-    for _ in range(3):        # e.g. camera + microphone, a screen share, and one more
+    for _ in range(3):  # e.g. camera + microphone, a screen share, and one more
         await c.ok("publish", sdp=await make_offer(video=1, audio=0))
     await c.err("publish", "conflict", sdp=await make_offer(video=0, audio=1))
     assert server["media"].stats()["transports"] == 3
@@ -252,7 +271,7 @@ async def test_publish_duplicate_ssrc_is_rejected_cleanly(connect, server):
     await c.ok("join", token=token(ROOM))
     offer = await make_offer(video=2, audio=0)
     ssrcs = re.findall(r"a=ssrc:(\d+) ", offer)
-    bad = offer.replace(ssrcs[2], ssrcs[0])          # the second video m-line reuses the first's SSRC
+    bad = offer.replace(ssrcs[2], ssrcs[0])  # the second video m-line reuses the first's SSRC
     r = await c.call("publish", sdp=bad)
     assert r.get("error", {}).get("code") in ("bad_sdp", "media_refused"), r
     # nothing half-made: no transport, no track, and a good offer is accepted afterwards
@@ -262,6 +281,7 @@ async def test_publish_duplicate_ssrc_is_rejected_cleanly(connect, server):
 
 
 # ---------------------------------------------------------------- leaving
+
 
 async def test_leave_removes_participant(connect, server):
     rooms = server["rooms"]

@@ -1,5 +1,6 @@
 """Alembic environment: run by Database.migrate() on a live connection (sync view of the async engine), or
 from the command line against MEDIASERVER_DATABASE_URL for autogenerate."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +18,7 @@ target_metadata = Base.metadata
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
+
         async def offline_cli() -> None:
             db = Database(load().database_url)
             async with db.engine.begin() as conn:
@@ -29,9 +31,14 @@ def run() -> None:
 
 
 def _run_with(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
-                      compare_server_default=True, process_revision_directives=drop_unreflected_fk_options)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        compare_server_default=True,
+        process_revision_directives=drop_unreflected_fk_options,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -5,6 +5,7 @@ Revises: 0007_idempotency_expiry
 
 One nullable column: nothing existing is rebuilt.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,17 +13,19 @@ from alembic import op
 
 import mediaserver.store.db
 
-revision = '0008_invitation_declined'
-down_revision = '0007_idempotency_expiry'
+revision = "0008_invitation_declined"
+down_revision = "0007_idempotency_expiry"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('invitations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('declined_at', mediaserver.store.db.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("declined_at", mediaserver.store.db.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('invitations', schema=None) as batch_op:
-        batch_op.drop_column('declined_at')
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.drop_column("declined_at")
