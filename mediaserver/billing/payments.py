@@ -38,7 +38,7 @@ from mediaserver.billing.providers import Checkout, ProviderResult, callback_url
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import invitations, lifecycle
 from mediaserver.outbox import mail, webhooks
-from mediaserver.store.db import utcnow
+from mediaserver.store.db import paged, utcnow
 from mediaserver.store.models import (
     Account,
     Event,
@@ -204,9 +204,8 @@ async def for_event(
     where = Payment.event_id == ev.id
     if status:
         where = where & (Payment.status == status)
-    total = await s.scalar(select(func.count()).select_from(Payment).where(where))
-    rows = await s.scalars(select(Payment).where(where).order_by(Payment.id).offset(offset).limit(limit))
-    return ev, list(rows), int(total or 0)
+    rows, total = await paged(s, Payment, where, Payment.id, offset=offset, limit=limit)
+    return ev, rows, total
 
 
 async def for_account(
@@ -218,11 +217,7 @@ async def for_account(
         where = where & (Payment.owner_id == p.user.id)
     if status:
         where = where & (Payment.status == status)
-    total = await s.scalar(select(func.count()).select_from(Payment).where(where))
-    rows = await s.scalars(
-        select(Payment).where(where).order_by(Payment.id.desc()).offset(offset).limit(limit)
-    )
-    return list(rows), int(total or 0)
+    return await paged(s, Payment, where, Payment.id.desc(), offset=offset, limit=limit)
 
 
 async def _order(s: AsyncSession, p: Principal, event_id: int, payment_id: int) -> tuple[Event, Payment]:

@@ -26,7 +26,7 @@ from mediaserver.events import automation, ondemand
 from mediaserver.outbox import mail, webhooks
 from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
 from mediaserver.rtc.rooms import Participant, Room, RoomManager
-from mediaserver.store.db import utcnow
+from mediaserver.store.db import paged, utcnow
 from mediaserver.store.models import Account, Attendance, Event, EventSession, Invitation, User
 
 log = logging.getLogger("mediaserver.events")
@@ -80,15 +80,8 @@ async def list_events(s: AsyncSession, p: Principal, offset: int, limit: int) ->
     """The dashboard: events that are planned or live, and automated ones that failed to start (R-AUTO-1: the
     organiser sees why and plans them again); history holds the rest. Soonest first."""
     where = _visible(p) & Event.status.in_(("planned", "live", "failed"))
-    total = await s.scalar(select(func.count()).select_from(Event).where(where))
-    rows = await s.scalars(
-        select(Event)
-        .where(where)
-        .order_by(Event.starts_at.is_(None), Event.starts_at, Event.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), int(total or 0)
+    order = (Event.starts_at.is_(None), Event.starts_at, Event.id)
+    return await paged(s, Event, where, *order, offset=offset, limit=limit)
 
 
 async def history(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver.store.db import paged
 from mediaserver.store.models import Account, Event, Invitation, Registration
 
 PUBLIC_BRANDING = ("logo", "colors", "backgrounds")
@@ -16,11 +16,7 @@ PUBLIC_BRANDING = ("logo", "colors", "backgrounds")
 async def invitations(s: AsyncSession, ev: Event, offset: int, limit: int) -> tuple[list[Invitation], int]:
     """(a page of the event's invitations in the order they were made; how many in all)."""
     where = Invitation.event_id == ev.id
-    total = await s.scalar(select(func.count()).select_from(Invitation).where(where))
-    rows = await s.scalars(
-        select(Invitation).where(where).order_by(Invitation.id).offset(offset).limit(limit)
-    )
-    return list(rows), int(total or 0)
+    return await paged(s, Invitation, where, Invitation.id, offset=offset, limit=limit)
 
 
 async def registrations(
@@ -28,11 +24,7 @@ async def registrations(
 ) -> tuple[list[Registration], int]:
     """(a page of who registered, in order; how many in all)."""
     where = Registration.event_id == ev.id
-    total = await s.scalar(select(func.count()).select_from(Registration).where(where))
-    rows = await s.scalars(
-        select(Registration).where(where).order_by(Registration.id).offset(offset).limit(limit)
-    )
-    return list(rows), int(total or 0)
+    return await paged(s, Registration, where, Registration.id, offset=offset, limit=limit)
 
 
 async def public_branding(s: AsyncSession, ev: Event) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from mediaserver.errors import ControlError
 from mediaserver.events.contact_groups import add_to_event_group
 from mediaserver.library.files import VIDEO_TYPES, video_type
 from mediaserver.outbox import webhooks
-from mediaserver.store.db import utcnow
+from mediaserver.store.db import paged, utcnow
 from mediaserver.store.models import Attendance, Event, Invitation, LibraryFile
 
 _PURPOSE = b"mediaserver watch url v1\n"  # domain separation: no other signed value of the server fits here
@@ -190,13 +190,7 @@ async def _count_view(s: AsyncSession, ev: Event, name: str, email: str, ttl: in
 async def views(s: AsyncSession, ev: Event, offset: int, limit: int) -> tuple[list[Attendance], int, int]:
     """The event's views, newest first, their number and the number of unique viewers (R-AUTO-2)."""
     where = (Attendance.event_id == ev.id) & (Attendance.role == "viewer")
-    total = await s.scalar(select(func.count()).select_from(Attendance).where(where))
     unique = await s.scalar(select(func.count(func.distinct(Attendance.email))).where(where))
-    rows = await s.scalars(
-        select(Attendance)
-        .where(where)
-        .order_by(Attendance.joined_at.desc(), Attendance.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), int(total or 0), int(unique or 0)
+    order = (Attendance.joined_at.desc(), Attendance.id.desc())
+    rows, total = await paged(s, Attendance, where, *order, offset=offset, limit=limit)
+    return rows, total, int(unique or 0)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.accounts.identity import check_email
 from mediaserver.errors import ControlError, not_found
 from mediaserver.library import contacts_import
+from mediaserver.store.db import paged
 from mediaserver.store.models import Contact, ContactGroup, GroupMember
 
 
@@ -44,11 +45,7 @@ async def contact(s: AsyncSession, account_id: int, contact_id: int) -> Contact:
 async def contacts(s: AsyncSession, account_id: int, offset: int, limit: int) -> tuple[list[Contact], int]:
     """(a page of the address book by name, how many in all)."""
     where = Contact.account_id == account_id
-    total = await s.scalar(select(func.count()).select_from(Contact).where(where))
-    rows = await s.scalars(
-        select(Contact).where(where).order_by(Contact.name, Contact.id).offset(offset).limit(limit)
-    )
-    return list(rows), int(total or 0)
+    return await paged(s, Contact, where, Contact.name, Contact.id, offset=offset, limit=limit)
 
 
 async def add_contact(

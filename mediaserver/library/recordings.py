@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.errors import ControlError, not_found
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import mail
+from mediaserver.store.db import paged
 from mediaserver.store.models import Account, Attendance, Event, LibraryFile, Recording, User
 
 
@@ -59,15 +60,9 @@ async def page(
 ) -> tuple[list[Recording], int, float]:
     """(recordings newest first, how many in all, seconds used)."""
     where = Recording.account_id == account_id
-    total = await s.scalar(select(func.count()).select_from(Recording).where(where))
-    rows = await s.scalars(
-        select(Recording)
-        .where(where)
-        .order_by(Recording.started_at.desc(), Recording.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), int(total or 0), await used_seconds(s, account_id)
+    order = (Recording.started_at.desc(), Recording.id.desc())
+    rows, total = await paged(s, Recording, where, *order, offset=offset, limit=limit)
+    return rows, total, await used_seconds(s, account_id)
 
 
 async def get(s: AsyncSession, account_id: int, rec_id: int) -> Recording:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import ControlError, not_found
+from mediaserver.store.db import paged
 from mediaserver.store.models import Webhook, WebhookDelivery
 
 MAX_WEBHOOKS = 20
@@ -53,8 +54,4 @@ async def deliveries(
     """(a page of the webhook's delivery log, newest first; how many in all)."""
     hook = await webhook(s, account_id, hook_id)
     where = WebhookDelivery.webhook_id == hook.id
-    total = await s.scalar(select(func.count()).select_from(WebhookDelivery).where(where))
-    rows = await s.scalars(
-        select(WebhookDelivery).where(where).order_by(WebhookDelivery.id.desc()).offset(offset).limit(limit)
-    )
-    return list(rows), int(total or 0)
+    return await paged(s, WebhookDelivery, where, WebhookDelivery.id.desc(), offset=offset, limit=limit)

@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import ColumnElement, DateTime, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -21,9 +21,20 @@ from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+T = TypeVar("T")
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+async def paged(
+    s: AsyncSession, model: type[T], where: ColumnElement[bool], *order: Any, offset: int, limit: int
+) -> tuple[list[T], int]:
+    """(a page of ``model``'s rows that match ``where``, in ``order``; how many match in all)."""
+    total = await s.scalar(select(func.count()).select_from(model).where(where))
+    rows = await s.scalars(select(model).where(where).order_by(*order).offset(offset).limit(limit))
+    return list(rows), int(total or 0)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
