@@ -269,7 +269,7 @@ async def confirm(
         )
     await _issue_ticket(s, ev, pay, base_url, now)
     await webhooks.emit(
-        s, ev.account_id, "payment.succeeded", {"event": lifecycle.public_ref(ev), "payment": ref(pay)}
+        s, ev.account_id, "payment.succeeded", {"event": webhooks.public_ref(ev), "payment": ref(pay)}
     )
     return pay
 
@@ -316,7 +316,7 @@ async def reject(
         s,
         ev.account_id,
         "payment.refused",
-        {"event": lifecycle.public_ref(ev), "payment": ref(pay), "previousStatus": was},
+        {"event": webhooks.public_ref(ev), "payment": ref(pay), "previousStatus": was},
     )
     return pay
 
@@ -459,7 +459,7 @@ async def callback(
                 s,
                 ev.account_id,
                 "payment.succeeded",
-                {"event": lifecycle.public_ref(ev), "payment": ref(pay)},
+                {"event": webhooks.public_ref(ev), "payment": ref(pay)},
             )
             applied = True
     elif ev is not None and await _move(
@@ -481,7 +481,7 @@ async def callback(
             {**_money(pay), "event": ev.name, "reason": pay.reason, "link": f"{base_url}/room/{ev.room_id}"},
         )
         await webhooks.emit(
-            s, ev.account_id, "payment.failed", {"event": lifecycle.public_ref(ev), "payment": ref(pay)}
+            s, ev.account_id, "payment.failed", {"event": webhooks.public_ref(ev), "payment": ref(pay)}
         )
         applied = True
     entry.applied = applied

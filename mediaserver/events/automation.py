@@ -148,7 +148,7 @@ async def fail(s: AsyncSession, ev: Event, code: str, message: str, now: dt.date
     ev.status = "failed"
     ev.automation = {"state": "failed", "code": code, "message": message, "failedAt": now.isoformat()}
     ev.updated_at = now
-    ref = {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}
+    ref = webhooks.public_ref(ev)
     await webhooks.emit(
         s,
         ev.account_id,

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver import localtime
 from mediaserver.accounts.identity import Principal, check_email
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events.lifecycle import dial_in_pin, get_event, public_ref
+from mediaserver.events.lifecycle import dial_in_pin, get_event
 from mediaserver.outbox import mail, webhooks
+from mediaserver.outbox.webhooks import public_ref
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import Account, Contact, ContactGroup, Event, GroupMember, Invitation, User
 

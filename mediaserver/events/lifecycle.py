@@ -24,6 +24,7 @@ from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, ondemand
 from mediaserver.outbox import mail, webhooks
+from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
 from mediaserver.rtc.rooms import Participant, Room, RoomManager
 from mediaserver.store.db import paged, utcnow
@@ -530,7 +531,3 @@ def dial_in_pin(ev: Event) -> str:
 
 
 # ---------------------------------------------------------------- presentation
-
-
-def public_ref(ev: Event) -> dict[str, Any]:
-    return {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}

@@ -175,13 +175,7 @@ async def _count_view(s: AsyncSession, ev: Event, name: str, email: str, ttl: in
         ev.account_id,
         "participant.joined",
         {
-            "event": {
-                "id": ev.id,
-                "name": ev.name,
-                "kind": ev.kind,
-                "status": ev.status,
-                "roomId": ev.room_id,
-            },
+            "event": webhooks.public_ref(ev),
             "participant": {"name": name, "email": email, "role": "viewer"},
         },
     )

@@ -17,8 +17,9 @@ from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events import automation, ondemand
 from mediaserver.events.contact_groups import add_to_event_group
-from mediaserver.events.lifecycle import public_ref, room_for
+from mediaserver.events.lifecycle import room_for
 from mediaserver.outbox import webhooks
+from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import check_person, entry_status
 from mediaserver.rtc.rooms import RoomManager

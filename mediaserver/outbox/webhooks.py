@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Webhook, WebhookDelivery
+from mediaserver.store.models import Event, Webhook, WebhookDelivery
 
 # What can be subscribed to. recording.* is emitted by the recording module, stream.* by live streaming
 # (mediaserver/output/streaming.py, R-REC-6) and payment.* by the paid-webinar flow
@@ -59,6 +59,11 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: flo
     if abs((now or time.time()) - ts) > tolerance:
         return False
     return hmac.compare_digest(sign(secret, ts, body).split(",", 1)[1], f"v1={parts.get('v1', '')}")
+
+
+def public_ref(ev: Event) -> dict[str, Any]:
+    """How the webhooks' payloads name an event."""
+    return {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}
 
 
 async def emit(s: AsyncSession, account_id: int, event_type: str, data: dict[str, Any]) -> int:

@@ -176,13 +176,7 @@ class RecordingService:
             {
                 "recording": describe(rec),
                 "startedBy": by,
-                "event": {
-                    "id": ev.id,
-                    "name": ev.name,
-                    "kind": ev.kind,
-                    "status": ev.status,
-                    "roomId": ev.room_id,
-                },
+                "event": webhooks.public_ref(ev),
             },
         )
         # R-REC-2: the trial stops at its limit; a paid account records to the end of the event
