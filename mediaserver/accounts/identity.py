@@ -413,6 +413,36 @@ async def subaccounts(s: AsyncSession, p: Principal) -> list[Account]:
     return list(await s.scalars(select(Account).where(Account.parent_id == p.main.id).order_by(Account.id)))
 
 
+async def _new_subaccount(
+    s: AsyncSession,
+    p: Principal,
+    page_name: str,
+    package: str | None,
+    user_name: str,
+    email: str,
+    base_url: str,
+    sub_id: int | None = None,
+) -> tuple[Account, User]:
+    """A new, empty sub-account of the main account (under ``sub_id`` when given) and its invited owner."""
+    await _email_free(s, email)
+    sub = Account(
+        id=sub_id,
+        kind="sub",
+        parent_id=p.main.id,
+        page_name=page_name,
+        plan="sub",
+        package=package,
+        addons={},
+        language=p.main.language,
+        branding={},
+        settings={},
+    )
+    s.add(sub)
+    await s.flush()
+    user = await _invite_user(s, sub, email, user_name, "owner", base_url, p.user.name)
+    return sub, user
+
+
 async def create_subaccount(
     s: AsyncSession, p: Principal, page_name: str, user_name: str, email: str, package: str, base_url: str
 ) -> tuple[Account, User]:
@@ -431,22 +461,7 @@ async def create_subaccount(
             "buys more as the sub_accounts add-on (R-ACC-3, R-BILL-5)",
             409,
         )
-    await _email_free(s, email)
-    sub = Account(
-        kind="sub",
-        parent_id=p.main.id,
-        page_name=page_name,
-        plan="sub",
-        package=package,
-        addons={},
-        language=p.main.language,
-        branding={},
-        settings={},
-    )
-    s.add(sub)
-    await s.flush()
-    user = await _invite_user(s, sub, email, user_name, "owner", base_url, p.user.name)
-    return sub, user
+    return await _new_subaccount(s, p, page_name, package, user_name, email, base_url)
 
 
 async def edit_subaccount(s: AsyncSession, p: Principal, sub_id: int, changes: dict[str, Any]) -> Account:
@@ -500,22 +515,7 @@ async def reassign_subaccount(
     await s.delete(sub)
     await s.flush()
     s.expunge(sub)
-    await _email_free(s, email)
-    new = Account(
-        id=sub_id,
-        kind="sub",
-        parent_id=p.main.id,
-        page_name=page_name,
-        plan="sub",
-        package=package,
-        addons={},
-        language=p.main.language,
-        branding={},
-        settings={},
-    )
-    s.add(new)
-    await s.flush()
-    user = await _invite_user(s, new, email, user_name, "owner", base_url, p.user.name)
+    new, user = await _new_subaccount(s, p, page_name, package, user_name, email, base_url, sub_id)
     return new, user, keys
 
 
