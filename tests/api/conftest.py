@@ -289,6 +289,19 @@ async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> 
         await runner.cleanup()
 
 
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+async def tus_send(http: aiohttp.ClientSession, location: str, data: bytes) -> None:
+    """Send the whole of a tus upload's ``data`` in one PATCH; the server takes it (204)."""
+    async with http.patch(
+        location,
+        data=data,
+        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    ) as r:
+        assert r.status == 204, await r.text()
+
+
 async def call(
     http: aiohttp.ClientSession, method: str, path: str, status: int | None = None, **kw: Any
 ) -> Any:

@@ -21,8 +21,8 @@ from mediaserver.store.models import (
     User,
 )
 from signaling import keys
-from tests.api.conftest import call, link_token, paid, signup, text_of
-from tests.api.test_library import TUS, _meta, _upload
+from tests.api.conftest import TUS, call, link_token, paid, signup, text_of, tus_send
+from tests.api.test_library import _meta, _upload
 
 
 async def test_signup_starts_a_7_day_trial_without_payment_details(api):
@@ -488,12 +488,7 @@ async def _holdings(api, http, client, account_id: int, tag: str) -> dict:
     ) as r:
         assert r.status == 201
         half = r.headers["Location"]
-    async with client.patch(
-        half,
-        data=b"%PDF-half",
-        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-    ) as r:
-        assert r.status == 204
+    await tus_send(client, half, b"%PDF-half")
     files_dir = Path(api.settings.data_dir) / "files" / "uploads"
     webm = b"\x1aE\xdf\xa3 webm of " + tag.encode()
     (files_dir / f"rec-{tag}.bin").write_bytes(webm)

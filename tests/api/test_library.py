@@ -10,9 +10,8 @@ import aiohttp
 
 from mediaserver.store.models import LibraryFile
 from signaling import keys
-from tests.api.conftest import call, signup
+from tests.api.conftest import TUS, call, signup, tus_send
 
-TUS = {"Tus-Resumable": "1.0.0"}
 MB = 1024 * 1024
 
 
@@ -97,12 +96,7 @@ async def _upload(http, name: str, data: bytes, status: int = 201) -> str | dict
             return await r.json()
         assert status == 201
         location = r.headers["Location"]
-    async with http.patch(
-        location,
-        data=data,
-        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-    ) as r:
-        assert r.status == 204, await r.text()
+    await tus_send(http, location, data)
     return location
 
 

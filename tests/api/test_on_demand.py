@@ -10,9 +10,8 @@ import base64
 import aiohttp
 
 from mediaserver.events import ondemand
-from tests.api.conftest import call, signup
+from tests.api.conftest import TUS, call, signup, tus_send
 
-TUS = {"Tus-Resumable": "1.0.0"}
 VIDEO = bytes((i * 7 + i // 256) % 256 for i in range(10_000))  # not decoded by the server: any bytes
 
 
@@ -29,12 +28,7 @@ async def upload(http: aiohttp.ClientSession, name: str, data: bytes, finish: bo
         assert r.status == 201, await r.text()
         location = r.headers["Location"]
     if finish:
-        async with http.patch(
-            location,
-            data=data,
-            headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-        ) as r:
-            assert r.status == 204, await r.text()
+        await tus_send(http, location, data)
     files = await call(http, "GET", "/api/v1/files", 200)
     return next(f for f in files["items"] if f["name"] == name)
 

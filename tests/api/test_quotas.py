@@ -12,9 +12,8 @@ import base64
 
 import aiohttp
 
-from tests.api.conftest import Served, call, link_token, paid, signup
+from tests.api.conftest import TUS, Served, call, link_token, paid, signup, tus_send
 
-TUS = {"Tus-Resumable": "1.0.0"}
 MB = 1024 * 1024
 GB = 1024 * MB
 # R-FILE-1 and this server's plan table (mediaserver/billing/plans.py), written out here so a change there
@@ -43,12 +42,7 @@ async def _start(
 
 async def _upload(http: aiohttp.ClientSession, name: str, data: bytes, path: str = "/api/v1/uploads") -> None:
     location = await _start(http, name, len(data), path=path)
-    async with http.patch(
-        location,
-        data=data,
-        headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-    ) as r:
-        assert r.status == 204, await r.text()
+    await tus_send(http, location, data)
 
 
 async def _drop(http: aiohttp.ClientSession, location: str) -> None:
