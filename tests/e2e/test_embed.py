@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import loopback_only_ice, serve
+from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
+from tests.conftest import loopback_only_ice
 from tests.e2e import browser
 from tests.e2e.test_room_access import (
     Organiser,
@@ -22,6 +22,7 @@ from tests.e2e.test_room_access import (
     join_as,
     person,
     seated,
+    served,  # noqa: F401  (the server fixture, shared)
     shot,
     state,
     wait,
@@ -31,16 +32,6 @@ loopback_only_ice()
 
 _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve(
-        tmp_path_factory.mktemp("embed"),
-        MEDIASERVER_SMTP_HOST="127.0.0.1",
-        MEDIASERVER_SMTP_PORT=str(smtp.port),
-    ) as (base, _proc, _log):
-        yield base
 
 
 @contextlib.contextmanager
@@ -74,7 +65,7 @@ def partner_site(html: str) -> Iterator[str]:
 
 
 @pytest.mark.timeout(120)
-def test_the_snippet_embeds_the_room_in_another_site(served):
+def test_the_snippet_embeds_the_room_in_another_site(served):  # noqa: F811
     org = Organiser(served)
     ev = org.event(name="Embedded talk")
     snippet = org.call("GET", f"/api/v1/events/{ev['id']}/embed", None, 200)["html"]
