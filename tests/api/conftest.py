@@ -314,6 +314,18 @@ async def call(
         return body
 
 
+async def recording_ready(http: aiohttp.ClientSession, rec_id: int, timeout: float = 60) -> dict:
+    """The recording once it is ready (or failed), polled through the API for up to ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    rec: dict = {}
+    while time.monotonic() < end:
+        rec = await call(http, "GET", f"/api/v1/recordings/{rec_id}", 200)
+        if rec["status"] in ("ready", "failed"):
+            return rec
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"recording {rec_id} not ready: {rec}")
+
+
 async def signup(
     api: Served, email_addr: str | None = None, **extra: Any
 ) -> tuple[aiohttp.ClientSession, dict]:

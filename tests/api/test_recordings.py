@@ -7,26 +7,14 @@ delete (frees the minutes and the storage), and who may do what."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import aiohttp
 import av
 
 from mediaserver.rtc import tokens
-from tests.api.conftest import call, paid, signup, text_of
+from tests.api.conftest import call, paid, recording_ready, signup, text_of
 from tests.e2e.peers import join_and_publish, join_only
-
-
-async def _ready(http: aiohttp.ClientSession, rec_id: int, timeout: float = 60) -> dict:
-    end = time.monotonic() + timeout
-    rec: dict = {}
-    while time.monotonic() < end:
-        rec = await call(http, "GET", f"/api/v1/recordings/{rec_id}", 200)
-        if rec["status"] in ("ready", "failed"):
-            return rec
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"recording {rec_id} not ready: {rec}")
 
 
 async def _record(api: Any, http: aiohttp.ClientSession, ev: dict, seconds: float) -> dict:
@@ -45,7 +33,7 @@ async def _record(api: Any, http: aiohttp.ClientSession, ev: dict, seconds: floa
             and stopped["stopReason"] == "api"
         )
         await conn.close()
-    return await _ready(http, rec["id"])
+    return await recording_ready(http, rec["id"])
 
 
 async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
@@ -186,7 +174,7 @@ async def test_who_may_record_and_see_recordings(api):
     assert err["error"]["code"] == "not_ready"
     await call(http, "POST", f"/api/v1/events/{ev['id']}/recording/stop", 200)
     # nothing was published into the room: the recording has nothing in it and is marked failed, not a file
-    done = await _ready(http, rec["id"])
+    done = await recording_ready(http, rec["id"])
     assert done["status"] == "failed" and done["fileId"] is None
     await call(other, "DELETE", f"/api/v1/recordings/{rec['id']}", 404)
     await call(http, "DELETE", f"/api/v1/recordings/{rec['id']}", 204)

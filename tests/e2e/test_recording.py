@@ -23,7 +23,16 @@ from mediaserver.output import recording
 from mediaserver.rtc import tokens
 from mediaserver.store.models import Account, Recording
 from signaling import keys
-from tests.api.conftest import Served, api, call, hook_receiver, paid, signup, smtp  # noqa: F401  (fixtures)
+from tests.api.conftest import (  # noqa: F401  (fixtures)
+    Served,
+    api,
+    call,
+    hook_receiver,
+    paid,
+    recording_ready,
+    signup,
+    smtp,
+)
 from tests.conftest import wait_for
 from tests.e2e.peers import join_and_publish, join_only, publish
 
@@ -63,16 +72,6 @@ async def live_event(api: Served, http: aiohttp.ClientSession, **extra: Any) -> 
 
 def room_token(api: Served, ev: dict, role: str, name: str) -> str:
     return tokens.issue(api.settings.secret, ev["roomId"], role, name, name)
-
-
-async def ready(http: aiohttp.ClientSession, rec_id: int, timeout: float = 60) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        rec = await call(http, "GET", f"/api/v1/recordings/{rec_id}", 200)
-        if rec["status"] in ("ready", "failed"):
-            return rec
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"recording {rec_id} not ready: {rec}")
 
 
 def decode(path: str) -> dict[str, Any]:
@@ -187,7 +186,7 @@ async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, rec
         await notes(guest, "roomUpdated", lambda p: p["room"]["recording"] is False)
         await conn.close()
 
-    rec = await ready(http, rec_id)
+    rec = await recording_ready(http, rec_id)
     assert rec["status"] == "ready", rec
     assert rec["language"] == "en" and rec["stopReason"] == "host" and rec["eventId"] == ev["id"]
     assert abs(rec["duration"] - recorded) < 1.5, (rec["duration"], recorded)
@@ -232,7 +231,7 @@ async def test_the_trial_stops_at_its_limit_and_then_refuses(api):
         assert room.settings.recording
         assert await wait_for(lambda: not room.settings.recording, 10)
         await notes(host, "roomUpdated", lambda p: p["room"]["recording"] is False)
-        rec = await ready(http, rec["id"])
+        rec = await recording_ready(http, rec["id"])
         assert rec["status"] == "ready" and rec["stopReason"] == "trial_limit"
         assert 2.0 <= rec["duration"] <= 3.6, rec
         err = await call(http, "POST", f"/api/v1/events/{ev['id']}/recording/start", 403)
@@ -278,7 +277,7 @@ async def test_a_paid_allowance_used_up_refuses_a_start_but_a_running_recording_
         assert err["error"]["code"] == "already_recording"
         await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)  # to the end of the event
         assert await wait_for(lambda: not room.settings.recording, 5)
-        done = await ready(http, rec["id"])
+        done = await recording_ready(http, rec["id"])
         assert done["status"] == "ready" and done["stopReason"] == "ended" and done["duration"] >= 1.5
         await conn.close()
     ev2 = await live_event(api, http, name="Next")
@@ -317,5 +316,5 @@ async def test_auto_record_starts_with_the_event_and_presenters_only_records_not
         r = await host.call("host", action="stopRecording")
         assert "result" in r, r
         await conn.close()
-    done = await ready(http, rec["id"])
+    done = await recording_ready(http, rec["id"])
     assert done["status"] == "failed" and done["fileId"] is None and done["size"] == 0
