@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import secrets
-import signal
 import socket
 import statistics
 import subprocess
@@ -154,14 +153,7 @@ class ServerProcess:
             return ""
 
     def stop(self) -> None:
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        procstat.terminate(self.proc)
         self.proc = None
         self.log_file.close()
         try:

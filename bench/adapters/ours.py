@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bench.adapters.base import Adapter, Media, Peer
+from bench.lib import procstat
 from bench.lib.sdpgen import subscriber_answer
 from bench.lib.wsclient import Signal
 from mediaserver.rtc import sdp, tokens
@@ -209,14 +209,7 @@ class OursAdapter(Adapter):
         if self.session is not None:
             await self.session.close()
             self.session = None
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        procstat.terminate(self.proc)
         self.proc = None
 
     async def create_room(self, room: str, publishers: int) -> None:

@@ -1,12 +1,25 @@
-"""CPU and socket accounting from /proc, and the server's Prometheus counters."""
+"""CPU and socket accounting from /proc, the server's Prometheus counters, and stopping a server process."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 from dataclasses import dataclass
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def terminate(p: subprocess.Popen | None, grace: float = 10) -> None:
+    """SIGTERM a still running ``p`` and wait ``grace`` seconds for it to exit; then kill it."""
+    if p is not None and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
 
 
 def _fields_after_comm(text: str) -> list[str]:
