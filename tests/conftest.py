@@ -110,6 +110,17 @@ def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]
         stop_process(proc)
 
 
+@contextlib.contextmanager
+def serve_mailing(data: Path, smtp_port: int, **env: str) -> Iterator[str]:
+    """:func:`serve` with its mail sent to the SMTP server on loopback ``smtp_port``; yields the base URL."""
+    with serve(data, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp_port), **env) as (
+        base,
+        _proc,
+        _log,
+    ):
+        yield base
+
+
 @pytest.fixture(scope="module")
 def server_process(tmp_path_factory):
     """The installed `mediaserver serve` command in its own process."""

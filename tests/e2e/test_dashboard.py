@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import serve
+from tests.conftest import serve_mailing
 from tests.e2e import browser
 
 _why = browser.missing()
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 @pytest.fixture
 def served(tmp_path, smtp):  # noqa: F811
     smtp.messages.clear()
-    with serve(tmp_path, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp.port)) as (
-        base,
-        _p,
-        _l,
-    ):
+    with serve_mailing(tmp_path, smtp.port) as base:
         req = urllib.request.Request(
             base + "/api/v1/signup",
             method="POST",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import loopback_only_ice, serve
+from tests.conftest import loopback_only_ice, serve_mailing
 from tests.e2e import browser
 
 loopback_only_ice()
@@ -34,11 +34,7 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve(
-        tmp_path_factory.mktemp("room-access"),
-        MEDIASERVER_SMTP_HOST="127.0.0.1",
-        MEDIASERVER_SMTP_PORT=str(smtp.port),
-    ) as (base, _proc, _log):
+    with serve_mailing(tmp_path_factory.mktemp("room-access"), smtp.port) as base:
         yield base
 
 

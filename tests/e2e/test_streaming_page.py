@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import loopback_only_ice, serve
+from tests.conftest import loopback_only_ice, serve_mailing
 from tests.e2e import browser
 from tests.e2e.rtmp_server import Player, available, rtmp_server
 from tests.e2e.test_room_access import Organiser, click, fill, host_link, join_as, shot, text, visible, wait
@@ -26,12 +26,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve(
-        tmp_path_factory.mktemp("streaming"),
-        MEDIASERVER_SMTP_HOST="127.0.0.1",
-        MEDIASERVER_SMTP_PORT=str(smtp.port),
-        MEDIASERVER_STREAM_SIZE="320x180",
-    ) as (base, _proc, _log):
+    with serve_mailing(
+        tmp_path_factory.mktemp("streaming"), smtp.port, MEDIASERVER_STREAM_SIZE="320x180"
+    ) as base:
         yield base
 
 
