@@ -114,6 +114,14 @@ def text(d: Any, css: str) -> str:
     )
 
 
+def blinking(d: Any, selector: str, label: str) -> None:
+    """The indicator ``selector`` (REC, LIVE) appears on the page, says ``label`` and blinks."""
+    wait(d, lambda d: visible(d, selector), f"the {label} indicator")
+    assert text(d, selector) == label
+    style = f"return getComputedStyle(document.querySelector('{selector}')).animationName;"
+    assert d.execute_script(style) == "rec-blink"
+
+
 def fill(d: Any, css: str, value: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -433,14 +441,7 @@ def test_the_host_records_with_one_button_and_everyone_sees_rec(served):
         assert text(host, "#host-rec") == "Start recording"
         click(host, "#host-rec")
         for d in (host, att):
-            wait(d, lambda d: visible(d, "#room-rec"), "the REC indicator")
-            assert text(d, "#room-rec") == "REC"
-            assert (
-                d.execute_script(
-                    "return getComputedStyle(document.querySelector('#room-rec')).animationName;"
-                )
-                == "rec-blink"
-            )
+            blinking(d, "#room-rec", "REC")
         wait(host, lambda d: text(d, "#host-rec") == "Stop recording", "the stop button")
         shot(att, "room-recording-1280x800.png")
         time.sleep(2)

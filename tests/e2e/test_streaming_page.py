@@ -13,7 +13,18 @@ from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture
 from tests.conftest import loopback_only_ice, serve_mailing
 from tests.e2e import browser
 from tests.e2e.rtmp_server import Player, available, rtmp_server
-from tests.e2e.test_room_access import Organiser, click, fill, host_link, join_as, shot, text, visible, wait
+from tests.e2e.test_room_access import (
+    Organiser,
+    blinking,
+    click,
+    fill,
+    host_link,
+    join_as,
+    shot,
+    text,
+    visible,
+    wait,
+)
 
 loopback_only_ice()
 
@@ -53,14 +64,7 @@ def test_the_host_goes_live_with_one_button_and_everyone_sees_live(served, tmp_p
         fill(host, "#host-stream-url", f"rtmp://127.0.0.1:{port}/live")
         click(host, "#host-stream")
         for d in (host, att):
-            wait(d, lambda d: visible(d, "#room-live"), "the LIVE indicator")
-            assert text(d, "#room-live") == "LIVE"
-            assert (
-                d.execute_script(
-                    "return getComputedStyle(document.querySelector('#room-live')).animationName;"
-                )
-                == "rec-blink"
-            )
+            blinking(d, "#room-live", "LIVE")
         wait(host, lambda d: text(d, "#host-stream") == "Stop live stream", "the stop button")
         assert host.execute_script("return document.querySelector('#host-stream-key').disabled;")
         shot(att, "room-live-1280x800.png")
