@@ -338,16 +338,7 @@ class RecordingService:
                 if rec is None:  # deleted meanwhile
                     out.unlink(missing_ok=True)
                     return
-                f = LibraryFile(
-                    account_id=rec.account_id,
-                    name=_file_name(rec.name),
-                    size=size,
-                    status="complete",
-                    source="recording",
-                    storage_key=key,
-                )
-                s.add(f)
-                await s.flush()
+                f = await _library_file(s, rec.account_id, rec.name, key, size)
                 rec.file_id, rec.status, rec.duration, rec.size = f.id, "ready", conv.duration, size
                 ev = await s.get(Event, rec.event_id) if rec.event_id else None
                 await webhooks.emit(
@@ -406,16 +397,7 @@ class RecordingService:
             self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end
         )
         size = out.stat().st_size
-        nf = LibraryFile(
-            account_id=rec.account_id,
-            name=_file_name(rec.name + " (trimmed)"),
-            size=size,
-            status="complete",
-            source="recording",
-            storage_key=key,
-        )
-        s.add(nf)
-        await s.flush()
+        nf = await _library_file(s, rec.account_id, rec.name + " (trimmed)", key, size)
         new = Recording(
             account_id=rec.account_id,
             event_id=rec.event_id,
@@ -458,3 +440,18 @@ def _meta_path(raw: Path) -> Path:
 def _file_name(name: str) -> str:
     clean = "".join(c if c.isalnum() or c in " -_()." else "_" for c in name).strip() or "recording"
     return clean[:240] + ".webm"
+
+
+async def _library_file(s: AsyncSession, account_id: int, name: str, key: str, size: int) -> LibraryFile:
+    """A recording's stored video as a complete file of the account's library (source 'recording')."""
+    f = LibraryFile(
+        account_id=account_id,
+        name=_file_name(name),
+        size=size,
+        status="complete",
+        source="recording",
+        storage_key=key,
+    )
+    s.add(f)
+    await s.flush()
+    return f
