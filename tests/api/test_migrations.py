@@ -102,7 +102,9 @@ def test_a_second_head_is_found(versions_copy: Path) -> None:
 
 def test_a_revision_id_other_than_the_file_name_is_found(versions_copy: Path) -> None:
     path = versions_copy / "versions" / "0008_invitation_declined.py"
-    path.write_text(path.read_text().replace("revision = '0008_invitation_declined'", "revision = '0008'"))
+    text = path.read_text()
+    assert 'revision = "0008_invitation_declined"' in text
+    path.write_text(text.replace('revision = "0008_invitation_declined"', 'revision = "0008"'))
     problems = chain_problems(versions_copy)
     assert "0008_invitation_declined.py has the revision id '0008'" in problems, problems
 
