@@ -18,7 +18,7 @@ static void on_sr(ms_worker_t *w, ms_transport_t *t, const rtcp_reports_t *sr) {
 static void on_report_blocks(ms_worker_t *w, ms_transport_t *t, const rtcp_reports_t *rr) {
     for (int i = 0; i < rr->nblocks; i++) {
         const rtcp_report_t *r = &rr->blocks[i];
-        ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, r->ssrc);
+        ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, cons_key(t->id, r->ssrc));
         if (!c || c->t != t) continue;
         c->fraction_lost = r->fraction_lost;
         c->jitter = r->jitter;
@@ -34,7 +34,7 @@ static void on_report_blocks(ms_worker_t *w, ms_transport_t *t, const rtcp_repor
 }
 
 static void on_nack(ms_worker_t *w, ms_transport_t *t, const rtcp_nack_t *nk) {
-    ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, nk->media);
+    ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, cons_key(t->id, nk->media));
     if (!c || c->t != t) return;
     c->nacks++;
     c->last_nack_us = w->now_us;
@@ -43,7 +43,7 @@ static void on_nack(ms_worker_t *w, ms_transport_t *t, const rtcp_nack_t *nk) {
 }
 
 static void on_keyframe_request(ms_worker_t *w, ms_transport_t *t, const rtcp_keyframe_req_t *kr) {
-    ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, kr->media);
+    ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, cons_key(t->id, kr->media));
     if (!c || c->t != t) return;
     c->plis++;
     w->st.plis_rx++;

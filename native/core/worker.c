@@ -98,7 +98,7 @@ static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
     for (int i = 0; i < p->ncons; i++)
         if (p->cons[i] == c) { p->cons[i] = p->cons[--p->ncons]; break; }
     ms_map_del(&w->cons_by_id, c->id);
-    ms_map_del(&w->cons_by_ssrc, c->prm.ssrc);
+    ms_map_del(&w->cons_by_ssrc, cons_key(c->t->id, c->prm.ssrc));
     if (c->tprev) c->tprev->tnext = c->tnext; else c->t->cons = c->tnext;
     if (c->tnext) c->tnext->tprev = c->tprev;
     if (c->prev) c->prev->next = c->next; else w->consumers = c->next;
@@ -439,7 +439,7 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     if (!t || t->id != transport_id || t->client_mode) return -1;
     ms_producer_t *p = find_producer(w, producer_id);
     if (!p) return -2;
-    if (!prm->ssrc || ms_map_get(&w->cons_by_ssrc, prm->ssrc)) return -3;
+    if (!prm->ssrc || ms_map_get(&w->cons_by_ssrc, cons_key(transport_id, prm->ssrc))) return -3;
     ms_consumer_t *c = calloc(1, sizeof(*c));
     c->id = new_id(w);
     c->t = t;
@@ -462,7 +462,7 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
     }
     p->cons[p->ncons++] = c;
     ms_map_put(&w->cons_by_id, c->id, c);
-    ms_map_put(&w->cons_by_ssrc, prm->ssrc, c);
+    ms_map_put(&w->cons_by_ssrc, cons_key(t->id, prm->ssrc), c);
     c->next = w->consumers; if (w->consumers) w->consumers->prev = c; w->consumers = c;
     w->st.consumers++;
     if (p->prm.kind == 1 && can_send(t)) consumer_keyframe(w, c);   /* else when its transport is ready */

@@ -224,7 +224,7 @@ struct ms_worker {
     ms_map_t by_ufrag;         /* hash(ufrag) -> transport */
     ms_map_t by_addr;          /* hash(remote address) -> transport */
     ms_map_t prod_by_ssrc;     /* (transport id << 32 | ssrc) -> producer */
-    ms_map_t cons_by_ssrc;     /* ssrc -> consumer (our SSRCs are unique per worker) */
+    ms_map_t cons_by_ssrc;     /* (transport id, ssrc) -> consumer: an SSRC is unique per subscriber, not per worker */
     ms_transport_t *transports;
     ms_producer_t *producers;
     ms_consumer_t *consumers;
@@ -361,4 +361,11 @@ MS_HIDDEN void maybe_probe(ms_worker_t *w, ms_transport_t *t);
 MS_HIDDEN void pace_probes(ms_worker_t *w);
 /* recorder.c */
 MS_HIDDEN void recorder_append(ms_worker_t *w, ms_transport_t *t, const uint8_t *pkt, int len);
+
+/* The key of a consumer in cons_by_ssrc: its subscriber transport and its SSRC (rooms choose consumer SSRCs
+ * unique per subscriber, so two subscribers may share one). Producers are keyed the same way. */
+static inline uint64_t cons_key(uint32_t transport_id, uint32_t ssrc) {
+    return ((uint64_t)transport_id << 32) | ssrc;
+}
+
 #endif

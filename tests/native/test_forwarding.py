@@ -152,6 +152,29 @@ def test_nack_is_answered_from_the_cache(rig):
     assert r.srv.stats()["rtx_tx"] - before == 3
 
 
+def test_two_subscribers_may_use_one_ssrc(rig):
+    """Rooms pick a consumer's SSRC unique per subscriber, not per worker: two subscribers' consumers with one
+    SSRC both forward, each subscriber's feedback reaches its own consumer, and only the same subscriber
+    is refused the SSRC a second time."""
+    r = rig(2)
+    (st0, ct0), (st1, ct1) = r.subs
+    for c in r.consumers:
+        r.srv.close_consumer(c)
+    ext = {"abs_send_time": ABS}
+    mine = [r.srv.create_consumer(st, r.producer, 7777, 0, {96: 100}, {}, ext, "0") for st in (st0, st1)]
+    with pytest.raises(Exception, match="already used"):
+        r.srv.create_consumer(st0, r.producer, 7777, 0, {96: 100}, {}, ext, "1")
+    r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(20)], abs_ext=ABS)
+    assert wait(lambda: all(r.cli.transport_stats(c)["sink_packets"] >= 20 for c in (ct0, ct1)))
+    last = r.cli.transport_stats(ct1)["sink_streams"][7777]["max_seq"] & 0xFFFF
+    assert r.cli.send_rtcp(ct1, build_nack(1, 7777, [(last - 2) & 0xFFFF]))
+    assert wait(lambda: r.srv.consumer_stats(mine[1])["nacks"] == 1)
+    assert r.srv.consumer_stats(mine[0])["nacks"] == 0
+    r.srv.close_consumer(mine[0])  # closing one leaves the other's feedback working
+    assert r.cli.send_rtcp(ct1, build_nack(1, 7777, [(last - 1) & 0xFFFF]))
+    assert wait(lambda: r.srv.consumer_stats(mine[1])["nacks"] == 2)
+
+
 def test_pli_from_a_subscriber_reaches_the_publisher_at_most_every_300_ms(rig):
     r = rig(2)
     r.cli.send_rtp(r.cpub, [vp8(i, i * 3000, i == 0) for i in range(5)], abs_ext=ABS)
