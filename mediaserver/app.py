@@ -12,7 +12,7 @@ from aiohttp import web
 from mediaserver.billing import payments
 from mediaserver.config import Settings
 from mediaserver.events.clock import EventClock
-from mediaserver.events.lifecycle import RoomControl
+from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.metrics import make_registry
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.outbox.mail import Mailer
@@ -109,8 +109,10 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         await db.migrate()  # the schema is brought up to date before anything is served
         log.info("database %s migrated", db.url.render_as_string(hide_password=True))
-        dispatcher.start()
         media.start()
+        async with db.tx() as s:  # events live when the server stopped go on (their people reconnect)
+            await resume_live(s, rooms, settings.restart_grace)
+        dispatcher.start()
         if own_process:
             media_first(settings.signaling_nice)
         log.info(

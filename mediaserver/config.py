@@ -47,6 +47,7 @@ class Settings:
     upload_expiry: float = (
         86400.0  # seconds without progress before an unfinished upload is deleted (R-FILE-3)
     )
+    restart_grace: int = 120  # seconds a live event waits for its people after a restart before it ends
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
@@ -68,6 +69,8 @@ class Settings:
         self.public_url = self.public_url.rstrip("/")
         if self.upload_expiry <= 0:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
+        if not 0 <= self.restart_grace <= 3600:
+            raise ConfigError("setting 'restart_grace' must be between 0 and 3600 seconds")
         if not 10 <= self.watch_url_ttl <= 7 * 86400:
             raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
         try:

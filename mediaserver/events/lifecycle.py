@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
@@ -505,8 +506,9 @@ async def reconcile(
     now: dt.datetime | None = None,
     base_url: str = "",
 ) -> None:
-    """Open sessions whose room has ended (the host pressed "end session") or is gone (a restart) are
-    closed."""
+    """Open sessions whose room has ended (the host pressed "end session") or is gone are closed, and so are
+    those of rooms restored after a restart (:func:`resume_live`) that nobody came back to in time: their
+    room ends, which tells anyone connected since."""
     now = now or utcnow()
     q = select(EventSession).where(EventSession.ended_at.is_(None))
     if account_id is not None:
@@ -514,8 +516,40 @@ async def reconcile(
     for row in list(await s.scalars(q)):
         ev = await s.get(Event, row.event_id)
         room = rooms.find(ev.room_id) if ev else None
-        if ev is not None and (room is None or room.settings.state == "ended"):
+        if ev is None:
+            continue
+        if room is not None and room.resume_by is not None and time.monotonic() >= room.resume_by:
+            log.info("event %s: nobody came back within the restart grace; the session ends", ev.id)
+            room.resume_by = None
+            room.end("restart")
+        if room is None or room.settings.state == "ended":
             await _close(s, ev, now, base_url)
+
+
+async def resume_live(s: AsyncSession, rooms: RoomManager, grace: float) -> list[Room]:
+    """After a restart (the server stopped or was killed while events were live): a live event does not end
+    because its room, kept in memory, is gone. Its room is opened again, live, with the plan's limits, and
+    waits ``grace`` seconds for its people, whose clients reconnect by themselves (the SDK); an event nobody
+    comes back to ends then (:func:`reconcile`). With ``grace`` 0 the sessions end at once, as before."""
+    restored = []
+    live = await s.scalars(
+        select(Event).where(Event.status == "live", Event.kind != "on_demand").order_by(Event.id)
+    )
+    for ev in list(live):
+        open_session = await s.scalar(
+            select(EventSession.id).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
+        )
+        if open_session is None or rooms.find(ev.room_id) is not None:
+            continue
+        account = await s.get(Account, ev.account_id)
+        if account is None:
+            continue
+        parent = await s.get(Account, account.parent_id) if account.parent_id else None
+        room = room_for(rooms, ev, subscription.account_limits(account, parent), "live")
+        room.resume_by = time.monotonic() + grace
+        restored.append(room)
+        log.info("event %s was live before the restart; room %s waits %.0f s", ev.id, ev.room_id, grace)
+    return restored
 
 
 async def event_by_room(s: AsyncSession, room_id: str) -> Event | None:

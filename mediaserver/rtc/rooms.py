@@ -206,6 +206,8 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.tracks: dict[str, Track] = {}
         self.removed: set[str] = set()  # identities the host removed
+        # a live event's room restored after a restart waits until then (time.monotonic()) for its people
+        self.resume_by: float | None = None
         self._on_empty = on_empty
 
     # ---- membership ----
@@ -244,6 +246,7 @@ class Room:
             status=status,
         )
         self.participants[p.id] = p
+        self.resume_by = None  # someone is back after a restart: the session goes on as before
         if status == "joined":
             self._announce(p)
         log.info("room %s: %s joined as %s (%s, %s)", self.name, p.name, p.role, kind, status)

@@ -239,7 +239,11 @@ export class MediaserverClient extends EventTarget {
   /**
    * new MediaserverClient(url?, token?, options?): url is the ws(s):// signaling URL or an http(s) base
    * (default: this page's origin). options.iceTransport: 'tcp' keeps only the server's ICE-TCP
-   * candidates, as a client whose UDP is blocked would end up using.
+   * candidates, as a client whose UDP is blocked would end up using. options.reconnect (default true):
+   * when the connection drops (the server restarted, the network changed), join again with back-off for
+   * up to options.reconnectFor ms (default 300000), send the same tracks again and receive again;
+   * 'reconnecting' {attempt, delay} and 'reconnected' {info} tell the application, and 'close' comes
+   * only when it gives up (or after leave()).
    */
   constructor(url, token, options = {}) {
     super();
@@ -267,19 +271,30 @@ export class MediaserverClient extends EventTarget {
     this._sigChain = Promise.resolve();
     this._speaker = null;
     this._speakerTimer = null;
+    this.reconnect = options.reconnect !== false;
+    this.reconnectFor = options.reconnectFor ?? 300000;
+    this._joined = false;        // joined once: a dropped connection is then worth joining again
+    this._leaving = false;       // leave() was called
+    this._over = false;          // the session ended or the host removed us: nothing to come back to
+    this._reconnecting = false;
   }
 
   connect() {
     return new Promise((resolve, reject) => {
-      this.ws = new WebSocket(this.url);
-      this.ws.onopen = () => resolve();
-      this.ws.onerror = () => reject(new MediaserverError('network', `websocket error (${this.url})`));
-      this.ws.onclose = () => {
+      const ws = this.ws = new WebSocket(this.url);
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new MediaserverError('network', `websocket error (${this.url})`));
+      ws.onclose = () => {
+        reject(new MediaserverError('network', `websocket closed (${this.url})`));
+        if (ws !== this.ws) return;   // a socket given up on earlier
         for (const { reject: rej } of this.pending.values()) rej(new MediaserverError('closed', 'connection closed'));
         this.pending.clear();
-        this.closed = true;
-        this.stopSpeakerDetection();
-        this.dispatchEvent(new Event('close'));
+        if (this._reconnecting) return;   // the reconnection loop tries again
+        if (this.reconnect && this._joined && !this._leaving && !this._over) {
+          this._reconnectLoop();
+          return;
+        }
+        this._closed();
       };
       this.ws.onmessage = (ev) => {
         let msg;
@@ -322,6 +337,71 @@ export class MediaserverClient extends EventTarget {
 
   _fail(error) {
     this.dispatchEvent(new CustomEvent('error', { detail: { error } }));
+  }
+
+  _closed() {
+    this.closed = true;
+    this.stopSpeakerDetection();
+    this.dispatchEvent(new Event('close'));
+  }
+
+  /**
+   * The connection dropped while in the room: the media connections went with it (a restarted server
+   * knows none of them). Join again with the same token, with exponential back-off (0.5 s doubling to
+   * 10 s, with jitter) for up to reconnectFor ms, then send the same live tracks and receive again.
+   * A refusal that waiting cannot change (the session ended, removed, a bad token) gives up at once.
+   */
+  async _reconnectLoop() {
+    this._reconnecting = true;
+    const saved = this.publications.map((p) => ({
+      quality: p.quality,
+      tracks: p.tracks.filter((t) => t.track.readyState === 'live').map(({ track, source }) => ({ track, source })),
+    })).filter((p) => p.tracks.length);
+    const receiving = !!this.sub;
+    const muted = { ...this.muted };   // what the person chose stays chosen
+    for (const p of this.publications) p.pc.close();
+    this.publications = [];
+    this.pub = null;
+    if (this.sub) { this.sub.close(); this.sub = null; }
+    for (const [id, info] of this.remoteTracks) this.dispatchEvent(new CustomEvent('trackRemoved', { detail: { ...info, id } }));
+    this.remoteTracks.clear();
+    this._midTracks.clear();
+    const started = Date.now();
+    let refusal = null;
+    for (let attempt = 1; !this._leaving && Date.now() - started < this.reconnectFor; attempt++) {
+      const delay = Math.round(Math.min(10000, 500 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5));
+      this.dispatchEvent(new CustomEvent('reconnecting', { detail: { attempt, delay } }));
+      await new Promise((r) => setTimeout(r, delay));
+      if (this._leaving) break;
+      try {
+        await this.connect();
+        const info = await this.request('join', { token: this.token, device: this.device });
+        this._joinedWith(info);
+        this.muted = muted;
+        if (this.participant) this._setSelf({ ...this.participant, muted: { ...(this.participant.muted || {}), ...muted } });
+        for (const p of saved) {
+          const tracks = p.tracks.map((t) => t.track).filter((t) => t.readyState === 'live');
+          if (!tracks.length) continue;
+          const sources = Object.fromEntries(p.tracks.map((t) => [t.track.id, t.source]));
+          await this._publishOnce(new MediaStream(tracks), { tracks, sources, screenQuality: p.quality })
+            .catch((e) => this._fail(e));
+        }
+        if (receiving) await this.subscribe().catch((e) => this._fail(e));
+        this._reconnecting = false;
+        this.dispatchEvent(new CustomEvent('reconnected', { detail: { info } }));
+        return;
+      } catch (e) {
+        if (e && e.code && !['network', 'closed', 'unavailable', 'internal', 'rate_limited'].includes(e.code)) {
+          refusal = e;
+          break;
+        }
+        const ws = this.ws;
+        if (ws && ws.readyState !== WebSocket.CLOSED) ws.close();
+      }
+    }
+    this._reconnecting = false;
+    if (refusal) this._fail(refusal);
+    this._closed();
   }
 
   _serial(fn) {
@@ -382,6 +462,7 @@ export class MediaserverClient extends EventTarget {
         break;
       case 'removed':
       case 'ended':
+        this._over = true;
         this.stopSpeakerDetection();
         this._closePublications();
         if (this.sub) { this.sub.close(); this.sub = null; }
@@ -405,6 +486,12 @@ export class MediaserverClient extends EventTarget {
     this.device = device || (isMobile() ? 'mobile' : 'desktop');
     await this.connect();
     const info = await this.request('join', { token: this.token, device: this.device });
+    this._joinedWith(info);
+    return info;
+  }
+
+  _joinedWith(info) {
+    this._joined = true;
     this.info = info;
     const self = { status: 'joined', ...info.participant };
     if (self.canPublish === undefined) self.canPublish = self.role === 'host' || self.role === 'presenter';
@@ -413,7 +500,6 @@ export class MediaserverClient extends EventTarget {
     this.participants = new Map((info.participants || []).map((q) => [q.id, q]));
     this._setSelf(self);
     this.tracks = new Map((info.tracks || []).map((t) => [t.id, t]));
-    return info;
   }
 
   /** True when other participants' tracks exist to receive. */
@@ -846,6 +932,7 @@ export class MediaserverClient extends EventTarget {
 
   /** Leave the room (a host's leave keeps the room open); closes the peer connections at once. */
   async leave() {
+    this._leaving = true;
     this.stopSpeakerDetection();
     const open = this.ws && this.ws.readyState === WebSocket.OPEN;
     const bye = open ? this.request('leave').catch(() => { /* already gone */ }) : null;

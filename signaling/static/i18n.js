@@ -191,6 +191,8 @@ const en = {
   'devices.avatarSet': 'Your picture is set',
 
   'notice.admitted': 'You are in. Welcome!',
+  'notice.reconnecting': 'The connection was lost. Reconnecting…',
+  'notice.reconnected': 'You are back in the room.',
   'notice.byHost': 'the host',
   'notice.byMode': 'the change of audio mode',
   'notice.micOff': 'Your microphone was turned off by {who}. Turn it on again when you want to speak.',
@@ -450,6 +452,8 @@ const ru = {
   'devices.avatarSet': 'Картинка установлена',
 
   'notice.admitted': 'Вы вошли. Добро пожаловать!',
+  'notice.reconnecting': 'Связь потеряна. Подключаемся снова…',
+  'notice.reconnected': 'Вы снова в комнате.',
   'notice.byHost': 'организатором',
   'notice.byMode': 'при смене аудиорежима',
   'notice.micOff': 'Ваш микрофон выключен {who}. Включите его снова, когда захотите говорить.',

@@ -1,5 +1,5 @@
 // What the server tells the page (SDK events): people and tracks coming and going, the room's changes, admission,
-// mutes, the floor, the active speaker, removal, the end of the session and a lost connection.
+// mutes, the floor, the active speaker, removal, the end of the session, a lost connection and its return.
 import { t } from '/static/i18n.js';
 import { $, fail, toast } from './dom.js';
 import { renderSpeaker } from './grid.js';
@@ -69,6 +69,20 @@ export function wire(c) {
     // R-STAT-3: when the host ends the event, attendees go to its thank-you page (the host stays).
     showOver('session', S.role !== 'host' ? S.thankYouUrl : null);
     page.client.leave();
+  });
+  // A lost connection (e.g. the server restarted): the SDK joins again and sends and receives as before.
+  c.addEventListener('reconnecting', () => {
+    document.body.dataset.connection = 'reconnecting';
+    remote.clear();
+    toast(t('notice.reconnecting'), 'error');
+    rerender();
+  });
+  c.addEventListener('reconnected', (e) => {
+    document.body.dataset.connection = 'live';
+    toast(t('notice.reconnected'));
+    const status = (e.detail.info.participant || {}).status || 'joined';
+    if (S.screen === 'room' && status === 'joined') { page.subscribed = page.subscribed || !!c.sub; rerender(); }
+    else afterStatus(status);
   });
   c.addEventListener('error', (e) => fail(e.detail.error));
   c.addEventListener('close', () => {
