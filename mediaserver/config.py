@@ -47,6 +47,8 @@ class Settings:
     upload_expiry: float = (
         86400.0  # seconds without progress before an unfinished upload is deleted (R-FILE-3)
     )
+    import_memory_mb: int = 1024  # the address space of the worker process reading one contacts file
+    import_timeout: float = 120.0  # seconds a contacts file may take to read before its worker is killed
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
@@ -68,6 +70,10 @@ class Settings:
         self.public_url = self.public_url.rstrip("/")
         if self.upload_expiry <= 0:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
+        if self.import_memory_mb < 64:
+            raise ConfigError("setting 'import_memory_mb' must be at least 64")
+        if self.import_timeout <= 0:
+            raise ConfigError("setting 'import_timeout' must be a positive number of seconds")
         if not 10 <= self.watch_url_ttl <= 7 * 86400:
             raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
         try:

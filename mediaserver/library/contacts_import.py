@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import re
 import unicodedata
@@ -33,6 +34,13 @@ from typing import Any
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
+# Issue 14 finding 2 (a 1.5 KB workbook declaring A1:XFD100000 made openpyxl pad every row to 16,384 cells,
+# ~13 GB): what a file may make the reader build is bounded before and while it is read.
+MAX_COLUMNS = 256  # columns read from a row (Excel 2003's A..IV); cells past them are not read
+MAX_CELLS = 5_000_000  # filled cells of the sheet or CSV read
+MAX_UNPACKED = 160 * 1024 * 1024  # an XLSX's parts unpacked, all together
+MAX_RATIO = 100  # unpacked to packed size of one XLSX part (of over 1 MB unpacked); Excel's are ~5-20
+MAX_PARTS = 1000  # entries of an XLSX's ZIP archive
 EXTENSIONS = ("csv", "txt", "xls", "xlsx")
 LEGACY_ENCODINGS = ("cp1251", "cp1252", "koi8_r", "cp866", "cp1250")
 
@@ -423,19 +431,17 @@ def _read_csv(text: str) -> Table:
     else:
         delimiter = _delimiter("\n".join(text.splitlines()[:50]))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    table: Table = []
+    table = _Rows("file")
     offset = start - 1
     try:
         for cells in reader:
-            table.append((start, [c.strip() for c in cells]))
+            table.add(start, cells)
             start = reader.line_num + 1 + offset
-            if len(table) > MAX_ROWS + 1:
-                raise ImportRefused("too_large", f"the file has more than {MAX_ROWS} rows")
     except csv.Error as e:
         raise ImportRefused(
             "bad_spreadsheet", f"the CSV text is malformed near line {reader.line_num}: {e}"
         ) from None
-    return table
+    return table.rows
 
 
 def _delimiter(sample: str) -> str:
@@ -469,28 +475,131 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
+class _Rows:
+    """The rows of a sheet or CSV as they are read, within the limits (issue 14 finding 2): at most
+    MAX_ROWS + 1 rows (a header) counting empty ones, MAX_COLUMNS columns read per row, MAX_CELLS filled
+    cells. Empty rows and a row's trailing empty cells are not kept."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.count, self.cells = what, 0, 0
+        self.rows: Table = []
+
+    def add(self, number: int, values: Iterable[object]) -> None:
+        self.count += 1
+        if self.count > MAX_ROWS + 1:
+            raise ImportRefused("too_large", f"the {self.what} has more than {MAX_ROWS} rows")
+        cells = [_cell(v) for v in itertools.islice(values, MAX_COLUMNS)]
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
+            return
+        self.cells += sum(1 for c in cells if c)
+        if self.cells > MAX_CELLS:
+            raise ImportRefused(
+                "too_large", f"the {self.what} has more than {MAX_CELLS:,} filled cells (at row {number})"
+            )
+        self.rows.append((number, cells))
+
+
+def _check_archive(archive: zipfile.ZipFile) -> None:
+    """Refuse a ZIP archive that would unpack to too much (a ZIP bomb) before anything is unpacked (issue
+    14 finding 2). The declared sizes bind: zipfile stops a part at its declared size (and fails its CRC)."""
+    parts = archive.infolist()
+    if len(parts) > MAX_PARTS:
+        raise ImportRefused("too_large", f"the workbook has {len(parts)} parts, more than {MAX_PARTS}")
+    total = 0
+    for part in parts:
+        if part.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # bzip2 and LZMA decompress a read's worth without an output limit; Excel uses neither
+            raise ImportRefused(
+                "bad_spreadsheet",
+                f"the workbook's part {part.filename[:100]} uses a compression method Excel does not "
+                f"(ZIP method {part.compress_type})",
+            )
+        size = part.file_size
+        if size > MAX_UNPACKED:
+            raise ImportRefused(
+                "too_large",
+                f"the workbook's part {part.filename[:100]} unpacks to {_mb(size)}, more than the "
+                f"{_mb(MAX_UNPACKED)} a workbook may unpack to",
+            )
+        if size > 1024 * 1024 and size > MAX_RATIO * max(part.compress_size, 1):
+            raise ImportRefused(
+                "too_large",
+                f"the workbook's part {part.filename[:100]} is compressed "
+                f"{size // max(part.compress_size, 1):,}:1 ({_mb(size)} packed into {part.compress_size:,} "
+                f"bytes), more than the {MAX_RATIO}:1 of a real workbook (a ZIP bomb)",
+            )
+        total += size
+    if total > MAX_UNPACKED:
+        raise ImportRefused(
+            "too_large",
+            f"the workbook unpacks to {_mb(total)}, more than the {_mb(MAX_UNPACKED)} a workbook may "
+            "unpack to",
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
+
+
+def _check_dimension(title: str, rows: int | None, columns: int | None, ref: str) -> None:
+    """Refuse a sheet whose declared dimension is over the limits before its rows are read (issue 14 finding
+    2: A1:XFD100000 made every row 16,384 cells)."""
+    if rows is not None and rows > MAX_ROWS + 1:
+        raise ImportRefused(
+            "too_large",
+            f"the sheet {title[:100]!r} declares {rows:,} rows (dimension {ref}), more than {MAX_ROWS:,}",
+        )
+    if columns is not None and columns > MAX_COLUMNS:
+        raise ImportRefused(
+            "too_large",
+            f"the sheet {title[:100]!r} declares {columns:,} columns (dimension {ref}), more than the "
+            f"{MAX_COLUMNS} that can be imported: delete the empty columns after the last one, or save the "
+            "sheet as CSV",
+        )
+
+
 def _read_xlsx(data: bytes) -> Table:
     try:
-        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError):
         raise ImportRefused("bad_spreadsheet", "the file looks like a ZIP archive but is damaged") from None
-    if "xl/workbook.xml" not in names:
-        raise ImportRefused("binary_file", "this is a ZIP archive, not an Excel workbook (.xlsx)")
+    with archive:
+        if "xl/workbook.xml" not in archive.namelist():
+            raise ImportRefused("binary_file", "this is a ZIP archive, not an Excel workbook (.xlsx)")
+        _check_archive(archive)
     import openpyxl
+    from openpyxl.utils import get_column_letter
 
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except MemoryError:
+        raise  # the import worker's memory limit: its own refusal
     except Exception as e:  # openpyxl raises many kinds on damaged workbooks
         raise ImportRefused("bad_spreadsheet", f"the Excel workbook cannot be read: {e}") from None
     try:
         for sheet in book.worksheets:
-            table: Table = []
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                table.append((number, [_cell(v) for v in values]))
-                if number > MAX_ROWS + 1:
-                    raise ImportRefused("too_large", f"the sheet has more than {MAX_ROWS} rows")
-            if any(any(cells) for _, cells in table):
-                return table
+            rows, columns = sheet.max_row, sheet.max_column
+            if rows is not None and columns is not None:
+                first = f"{get_column_letter(sheet.min_column)}{sheet.min_row}"
+                _check_dimension(sheet.title, rows, columns, f"{first}:{get_column_letter(columns)}{rows}")
+            # the declared dimension only pads rows: read what is there, MAX_COLUMNS wide at most
+            sheet.reset_dimensions()
+            table = _Rows("sheet")
+            try:
+                for number, values in enumerate(
+                    sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1
+                ):
+                    table.add(number, values)
+            except (ImportRefused, MemoryError):
+                raise
+            except Exception as e:  # a damaged sheet part
+                raise ImportRefused(
+                    "bad_spreadsheet", f"the sheet {sheet.title[:100]!r} cannot be read: {e}"
+                ) from None
+            if table.rows:
+                return table.rows
         return []
     finally:
         book.close()
@@ -502,7 +611,7 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
     log = io.StringIO()
     try:
         try:
-            book = xlrd.open_workbook(file_contents=data, logfile=log, on_demand=True)
+            book = xlrd.open_workbook(file_contents=data, logfile=log, on_demand=True, ragged_rows=True)
         except LookupError as e:
             # xlrd names Windows code pages it has no codec for "unknown_codepage_N"; map the ones we know
             m = re.search(r"unknown_codepage_(\d+)", str(e))
@@ -515,9 +624,10 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
                 file_contents=data,
                 logfile=log,
                 on_demand=True,
+                ragged_rows=True,
                 encoding_override=_EXTRA_CODEPAGES[int(m.group(1))],
             )
-    except ImportRefused:
+    except (ImportRefused, MemoryError):
         raise
     except Exception as e:  # xlrd raises XLRDError, CompDocError, struct errors … on damaged files
         raise ImportRefused(
@@ -533,19 +643,22 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
             _, encoding = decode_text(raw) if not raw.isascii() else ("", "cp1252")
             book.release_resources()
             book = xlrd.open_workbook(
-                file_contents=data, logfile=log, on_demand=True, encoding_override=encoding
+                file_contents=data, logfile=log, on_demand=True, ragged_rows=True, encoding_override=encoding
             )
     try:
         for index in range(book.nsheets):
             sheet = book.sheet_by_index(index)
             if sheet.nrows > MAX_ROWS + 1:
                 raise ImportRefused("too_large", f"the sheet has more than {MAX_ROWS} rows")
-            table = [
-                (r + 1, [_xls_cell(sheet.cell(r, c), book.datemode) for c in range(sheet.ncols)])
-                for r in range(sheet.nrows)
-            ]
-            if any(any(cells) for _, cells in table):
-                return table, encoding
+            # ragged rows: xlrd keeps each row as long as its last cell, not the sheet's widest (issue 14
+            # finding 2)
+            table = _Rows("sheet")
+            for r in range(sheet.nrows):
+                width = min(sheet.row_len(r), MAX_COLUMNS)
+                table.add(r + 1, (_xls_cell(sheet.cell(r, c), book.datemode) for c in range(width)))
+            if table.rows:
+                return table.rows, encoding
+            book.unload_sheet(index)
         return [], encoding
     finally:
         book.release_resources()

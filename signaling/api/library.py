@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mediaserver.accounts import identity
 from mediaserver.errors import ControlError
-from mediaserver.library import catalog, contacts, contacts_import, files
+from mediaserver.library import catalog, contacts, contacts_import, files, import_worker
 from mediaserver.library.catalog import Download, RoomAccess
 from mediaserver.library.storage import Storage, Upload
 from signaling import keys
@@ -461,7 +461,8 @@ async def import_contacts(ctx: Ctx) -> ImportOut:
     group_id = (
         None if raw is None else int(raw) if raw.isdigit() and int(raw) < 2**31 else 0
     )  # 0: no such group
-    got = await contacts.import_file(ctx.s, ctx.user.account.id, group_id, lambda: _upload_field(ctx))
+    limits = import_worker.Limits(ctx.settings.import_memory_mb, ctx.settings.import_timeout)
+    got = await contacts.import_file(ctx.s, ctx.user.account.id, group_id, lambda: _upload_field(ctx), limits)
     return ImportOut.model_validate(got)
 
 
