@@ -179,7 +179,8 @@ class Imported:
     group_id: int | None
 
 
-IMPORT_STATUS = {"unknown_format": 415, "too_large": 413}  # other refusals of a file are 400
+# other refusals of a file are 400; import_failed is the import worker failing otherwise than on its limits
+IMPORT_STATUS = {"unknown_format": 415, "too_large": 413, "import_failed": 500}
 
 
 async def import_file(

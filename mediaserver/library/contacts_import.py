@@ -28,6 +28,7 @@ import math
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ MAX_ROWS = 100_000
 # Issue 14 finding 2 (a 1.5 KB workbook declaring A1:XFD100000 made openpyxl pad every row to 16,384 cells,
 # ~13 GB): what a file may make the reader build is bounded before and while it is read.
 MAX_COLUMNS = 256  # columns read from a row (Excel 2003's A..IV); cells past them are not read
-MAX_CELLS = 5_000_000  # filled cells of the sheet or CSV read
+MAX_CELLS = 2_000_000  # filled cells of the sheet or CSV read
 MAX_UNPACKED = 160 * 1024 * 1024  # an XLSX's parts unpacked, all together
 MAX_RATIO = 100  # unpacked to packed size of one XLSX part (of over 1 MB unpacked); Excel's are ~5-20
 MAX_PARTS = 1000  # entries of an XLSX's ZIP archive
@@ -49,7 +50,8 @@ class ImportRefused(Exception):
     """A file that cannot be imported at all. ``code`` is stable, ``message`` names the problem.
 
     Codes: ``unknown_format`` (extension), ``too_large``, ``empty_file``, ``binary_file``,
-    ``bad_spreadsheet``, ``unknown_encoding``, ``no_email_column``, ``no_rows``.
+    ``bad_spreadsheet``, ``unknown_encoding``, ``no_email_column``, ``no_rows`` (and ``import_failed`` from
+    :mod:`import_worker` when its worker fails otherwise than on its limits).
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -84,14 +86,7 @@ class ImportResult:
 
 def parse_contacts(data: bytes, filename: str) -> ImportResult:
     """Read contacts from ``data``; the extension of ``filename`` must be csv, txt, xls or xlsx."""
-    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
-    if ext not in EXTENSIONS:
-        shown = f".{ext}" if ext else "a file without an extension"
-        raise ImportRefused("unknown_format", f"{shown} cannot be imported: use a CSV, XLS or XLSX file")
-    if len(data) > MAX_IMPORT_BYTES:
-        raise ImportRefused("too_large", f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
-    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
-        raise ImportRefused("empty_file", "the file is empty")
+    check_file(data, filename)
     if data.startswith(b"PK\x03\x04"):
         table, fmt, encoding = _read_xlsx(data), "xlsx", None
     elif data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -102,6 +97,25 @@ def parse_contacts(data: bytes, filename: str) -> ImportResult:
         text, encoding = decode_text(data)
         table, fmt = _read_csv(text), "csv"
     return _contacts(table, fmt, encoding)
+
+
+_BLANK = re.compile(rb"[ \t\r\n\x00\xef\xbb\xbf\xff\xfe]*")
+
+
+def check_file(data: bytes, filename: str, bounded: bool = False) -> None:
+    """The checks that read nothing: the extension, the size, and an XLSX's declared part sizes and sheet
+    dimensions (issue 14 finding 2); raises ImportRefused. Cheap enough for the server process itself with
+    ``bounded``: then an archive whose central directory is large (or ZIP64) is left to the import worker."""
+    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if ext not in EXTENSIONS:
+        shown = f".{ext}" if ext else "a file without an extension"
+        raise ImportRefused("unknown_format", f"{shown} cannot be imported: use a CSV, XLS or XLSX file")
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportRefused("too_large", f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+    if _BLANK.fullmatch(data):  # not data.strip(): no copy of the file in the server process
+        raise ImportRefused("empty_file", "the file is empty")
+    if data.startswith(b"PK\x03\x04") and (not bounded or _small_directory(data)):
+        _check_workbook(data)
 
 
 # ------------------------------------------------------------------------------------------- decoding
@@ -543,32 +557,83 @@ def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
 
 
-def _check_dimension(title: str, rows: int | None, columns: int | None, ref: str) -> None:
+def _check_dimension(sheet: str, rows: int, columns: int, ref: str) -> None:
     """Refuse a sheet whose declared dimension is over the limits before its rows are read (issue 14 finding
     2: A1:XFD100000 made every row 16,384 cells)."""
-    if rows is not None and rows > MAX_ROWS + 1:
+    if rows > MAX_ROWS + 1:
         raise ImportRefused(
-            "too_large",
-            f"the sheet {title[:100]!r} declares {rows:,} rows (dimension {ref}), more than {MAX_ROWS:,}",
+            "too_large", f"the sheet {sheet} declares {rows:,} rows (dimension {ref}), more than {MAX_ROWS:,}"
         )
-    if columns is not None and columns > MAX_COLUMNS:
+    if columns > MAX_COLUMNS:
         raise ImportRefused(
             "too_large",
-            f"the sheet {title[:100]!r} declares {columns:,} columns (dimension {ref}), more than the "
+            f"the sheet {sheet} declares {columns:,} columns (dimension {ref}), more than the "
             f"{MAX_COLUMNS} that can be imported: delete the empty columns after the last one, or save the "
             "sheet as CSV",
         )
 
 
-def _read_xlsx(data: bytes) -> Table:
+def _small_directory(data: bytes) -> bool:
+    """Whether the ZIP archive's central directory is small enough (256 KB, ~5,000 parts) to be read in the
+    server process: zipfile makes an object of every entry. False for ZIP64 and damaged archives too."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 65535))
+    if end < 0 or len(data) < end + 22 or data[max(0, end - 20) : end - 16] == b"PK\x06\x07":
+        return False
+    entries, size = (
+        int.from_bytes(data[end + 10 : end + 12], "little"),
+        int.from_bytes(data[end + 12 : end + 16], "little"),
+    )
+    return entries != 0xFFFF and size <= 256 * 1024
+
+
+_DIMENSION = re.compile(
+    rb"<(?:\w+:)?dimension\s[^>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})(\d{1,7})(?::([A-Za-z]{1,3})(\d{1,7}))?"
+)
+
+
+def _check_workbook(data: bytes) -> None:
+    """An XLSX archive's part sizes, then each sheet's declared dimension (in the first 8 KB of its part)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
         raise ImportRefused("bad_spreadsheet", "the file looks like a ZIP archive but is damaged") from None
     with archive:
         if "xl/workbook.xml" not in archive.namelist():
             raise ImportRefused("binary_file", "this is a ZIP archive, not an Excel workbook (.xlsx)")
         _check_archive(archive)
+        for part in archive.infolist():
+            if not part.filename.endswith(".xml"):
+                continue
+            try:
+                with archive.open(part) as f:
+                    head = f.read(8192)
+            except (
+                zipfile.BadZipFile,
+                ValueError,
+                OSError,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+                zlib.error,
+            ):
+                raise ImportRefused(
+                    "bad_spreadsheet", f"the workbook's part {part.filename[:100]} is damaged"
+                ) from None
+            m = _DIMENSION.search(head)
+            if m:
+                first, last = m.group(1, 2), m.group(3, 4) if m.group(3) else m.group(1, 2)
+                ref = b":".join(b"".join(c) for c in (first, last)).decode()
+                _check_dimension(f"in {part.filename[:100]}", int(last[1]), _column(last[0].decode()), ref)
+
+
+def _column(letters: str) -> int:
+    n = 0
+    for c in letters.upper():
+        n = n * 26 + ord(c) - 64
+    return n
+
+
+def _read_xlsx(data: bytes) -> Table:
     import openpyxl
     from openpyxl.utils import get_column_letter
 
@@ -583,7 +648,8 @@ def _read_xlsx(data: bytes) -> Table:
             rows, columns = sheet.max_row, sheet.max_column
             if rows is not None and columns is not None:
                 first = f"{get_column_letter(sheet.min_column)}{sheet.min_row}"
-                _check_dimension(sheet.title, rows, columns, f"{first}:{get_column_letter(columns)}{rows}")
+                ref = f"{first}:{get_column_letter(columns)}{rows}"
+                _check_dimension(repr(sheet.title[:100]), rows, columns, ref)
             # the declared dimension only pads rows: read what is there, MAX_COLUMNS wide at most
             sheet.reset_dimensions()
             table = _Rows("sheet")

@@ -1,10 +1,10 @@
 """The contacts-import worker process (issue 14 finding 2): ``python -S -m mediaserver.library.import_child
-MEMORY_BYTES CPU_SECONDS``, started by :mod:`mediaserver.library.import_worker`.
+MEMORY_BYTES CPU_SECONDS FILENAME_AS_JSON``, started by :mod:`mediaserver.library.import_worker`.
 
-It limits its own address space (RLIMIT_AS) and CPU time first, then reads ``filename`` (one JSON line) and
-the file's bytes on stdin, runs :func:`contacts_import.parse_contacts`, and writes one JSON object on stdout:
-``{"result": ...}``, ``{"refused": {"code", "message"}}``, or ``{"limit": "memory"}`` when the reader ran out
-of memory. It imports only what reading needs, to start fast.
+It limits its own address space (RLIMIT_AS) and CPU time first, then reads the file's bytes on stdin, runs
+:func:`contacts_import.parse_contacts`, and writes one JSON object on stdout: ``{"result": ...}``,
+``{"refused": {"code", "message"}}``, ``{"limit": "memory"}`` when the reader ran out of memory, or
+``{"error": ...}`` when it failed otherwise. It imports only what reading needs, to start fast.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import dataclasses
 import json
 import resource
 import sys
+import traceback
 
 from mediaserver.library import contacts_import
 from mediaserver.library.contacts_import import ImportRefused
@@ -37,14 +38,16 @@ def main(argv: list[str]) -> None:
     reserve: bytearray | None = bytearray(_RESERVE)
     text = json.dumps({"limit": "memory"})
     try:
-        stdin = sys.stdin.buffer
-        filename = json.loads(stdin.readline())
-        result = contacts_import.parse_contacts(stdin.read(), str(filename))
+        filename = json.loads(argv[2])
+        result = contacts_import.parse_contacts(sys.stdin.buffer.read(), str(filename))
         text = json.dumps({"result": dataclasses.asdict(result)})
     except ImportRefused as e:
         text = json.dumps({"refused": {"code": e.code, "message": e.message}})
     except MemoryError:
         reserve = None  # the reader's memory goes with the exception, at the end of this block
+    except Exception as e:  # a bug, or a reader missing: the server's fault, told as such
+        traceback.print_exc()
+        text = json.dumps({"error": f"{type(e).__name__}: {e}"[:500]})
     del reserve
     sys.stdout.write(text)
     sys.stdout.flush()

@@ -429,7 +429,9 @@ class ImportOut(Out):
     "POST",
     "/api/v1/contacts/import",
     "import contacts from CSV, XLS or XLSX; legacy Windows code pages "
-    "(cp1251 and others) are detected, an unreadable file is refused with the reason (R-FILE-5)",
+    "(cp1251 and others) are detected, an unreadable file is refused with the reason (R-FILE-5); a file over "
+    "the import limits (size, rows, cells, a sheet's declared dimension, an XLSX's unpacked size or "
+    "compression ratio, the reader's memory or time: docs/configuration.md) is refused with 413 naming it",
     "address book",
     response=ImportOut,
     status=201,
