@@ -61,7 +61,8 @@ def _row(n: int, *cells: tuple[str, str]) -> bytes:
 
 def _workbook(rows: list[bytes], dimension: str | None = None, padding: int = 0) -> bytes:
     """A minimal .xlsx written with zipfile: one sheet of ``rows``, its declared ``dimension`` if any, and
-    ``padding`` bytes of whitespace after the rows (streamed, so a huge part costs no memory here)."""
+    with ``padding`` a last row whose one cell holds that many bytes of text (streamed, so a huge part costs
+    no memory here; a reader keeps a cell's text whole)."""
     head = b'<?xml version="1.0" encoding="UTF-8"?><worksheet ' + _NS + b">"
     if dimension:
         head += b'<dimension ref="%s"/>' % dimension.encode()
@@ -70,11 +71,14 @@ def _workbook(rows: list[bytes], dimension: str | None = None, padding: int = 0)
         for name, body in _PARTS.items():
             z.writestr(name, body)
         with z.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write(head + b"<sheetData>" + b"".join(rows) + b"</sheetData>")
-            chunk = b" " * MB
-            for _ in range(padding // MB):
-                sheet.write(chunk)
-            sheet.write(b"</worksheet>")
+            sheet.write(head + b"<sheetData>" + b"".join(rows))
+            if padding:
+                sheet.write(b'<row r="%d"><c r="B%d" t="inlineStr"><is><t>' % ((len(rows) + 1,) * 2))
+                chunk = b"A" * MB
+                for _ in range(padding // MB):
+                    sheet.write(chunk)
+                sheet.write(b"</t></is></c></row>")
+            sheet.write(b"</sheetData></worksheet>")
     return out.getvalue()
 
 
@@ -103,10 +107,11 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, int]]:
-    """`mediaserver serve` in a process of its own with the default import limits: (base URL, pid)."""
-    with serve(tmp_path_factory.mktemp("imports"), **KEYS) as (base, proc, _log):
+@pytest.fixture
+def server(tmp_path) -> Iterator[tuple[str, int]]:
+    """`mediaserver serve` in a process of its own with the default import limits: (base URL, pid). One per
+    test, so that no test's peak (VmHWM) hides another's."""
+    with serve(tmp_path, **KEYS) as (base, proc, _log):
         yield base, proc.pid
 
 
@@ -161,15 +166,17 @@ async def _refused_small_and_fast(
 
 
 async def test_a_workbook_declaring_a1_xfd100000_is_refused_at_once_without_growing_the_server(server):
-    """Issue 14 finding 2, the review's workbook: 1.5 KB declaring 16,384 columns by 100,000 rows."""
-    data = _workbook(PEOPLE, "A1:XFD100000")
+    """Issue 14 finding 2, the review's workbook: 1.5 KB declaring 16,384 columns by 100,000 rows, with a few
+    rows and the last at row 100,000, so that every row in between was built 16,384 cells wide."""
+    last = _row(100_000, ("A", "last@example.test"), ("B", "Last"))
+    data = _workbook([*PEOPLE, last], "A1:XFD100000")
     assert len(data) < 2000
     await _refused_small_and_fast(*server, "bomb.xlsx", data, 413, "16,384 columns", "A1:XFD100000", "256")
 
 
 async def test_a_sheet_part_unpacking_to_hundreds_of_mb_is_refused_unread(server):
     """Issue 14 finding 2: a ZIP bomb, a sheet part of 300 MB deflated to ~300 KB."""
-    data = _workbook(PEOPLE, "A1:B4", padding=300 * MB)
+    data = _workbook(PEOPLE, "A1:B5", padding=300 * MB)
     assert len(data) < 1 * MB
     await _refused_small_and_fast(
         *server, "bomb.xlsx", data, 413, "xl/worksheets/sheet1.xml", "unpacks to 300 MB", "160 MB"
@@ -178,7 +185,7 @@ async def test_a_sheet_part_unpacking_to_hundreds_of_mb_is_refused_unread(server
 
 async def test_a_sheet_part_compressed_1000_to_1_is_refused_as_a_zip_bomb(server):
     """Issue 14 finding 2: under the unpacked-size limit, but packed as no real workbook is."""
-    data = _workbook(PEOPLE, "A1:B4", padding=100 * MB)
+    data = _workbook(PEOPLE, "A1:B5", padding=100 * MB)
     await _refused_small_and_fast(
         *server, "bomb.xlsx", data, 413, "xl/worksheets/sheet1.xml", "ZIP bomb", "100:1"
     )
