@@ -559,17 +559,18 @@ def _mb(size: int) -> str:
 
 def _check_dimension(sheet: str, rows: int, columns: int, ref: str) -> None:
     """Refuse a sheet whose declared dimension is over the limits before its rows are read (issue 14 finding
-    2: A1:XFD100000 made every row 16,384 cells)."""
+    2: A1:XFD100000 made every row 16,384 cells). A wide but small one (a stray cell at XFD5) is read, its
+    first MAX_COLUMNS columns."""
     if rows > MAX_ROWS + 1:
         raise ImportRefused(
             "too_large", f"the sheet {sheet} declares {rows:,} rows (dimension {ref}), more than {MAX_ROWS:,}"
         )
-    if columns > MAX_COLUMNS:
+    if rows * columns > MAX_CELLS:
         raise ImportRefused(
             "too_large",
-            f"the sheet {sheet} declares {columns:,} columns (dimension {ref}), more than the "
-            f"{MAX_COLUMNS} that can be imported: delete the empty columns after the last one, or save the "
-            "sheet as CSV",
+            f"the sheet {sheet} declares {columns:,} columns by {rows:,} rows (dimension {ref}), "
+            f"{rows * columns:,} cells, more than the {MAX_CELLS:,} that can be imported: delete the empty "
+            "columns and rows after the last ones, or save the sheet as CSV",
         )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import xlwt
 
 from mediaserver.config import ConfigError, load
 from tests.conftest import serve
@@ -171,7 +172,9 @@ async def test_a_workbook_declaring_a1_xfd100000_is_refused_at_once_without_grow
     last = _row(100_000, ("A", "last@example.test"), ("B", "Last"))
     data = _workbook([*PEOPLE, last], "A1:XFD100000")
     assert len(data) < 2000
-    await _refused_small_and_fast(*server, "bomb.xlsx", data, 413, "16,384 columns", "A1:XFD100000", "256")
+    await _refused_small_and_fast(
+        *server, "bomb.xlsx", data, 413, "16,384 columns", "A1:XFD100000", "2,000,000"
+    )
 
 
 async def test_a_sheet_part_unpacking_to_hundreds_of_mb_is_refused_unread(server):
@@ -208,6 +211,32 @@ async def test_cells_far_right_without_a_dimension_do_not_pad_rows(server):
         assert after["VmHWM"] - before["VmHWM"] < 20 * MB, (before, after)
         async with http.get("/api/v1/contacts?limit=1") as r:
             assert (await r.json())["total"] == 2001
+    finally:
+        await http.close()
+
+
+async def test_an_xls_with_one_cell_at_iv60000_does_not_pad_the_sheet(server):
+    """Issue 14 finding 2 in the XLS reader: xlrd padded every row to the sheet's widest, so one cell at
+    IV60000 built 60,000 rows of 256 cells. Rows are read as long as their last cell now."""
+    base, pid = server
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Contacts")
+    for r, (email, name) in enumerate(
+        [("E-mail", "Name"), ("x1@example.test", "X 1"), ("x2@example.test", "X 2")]
+    ):
+        sheet.write(r, 0, email)
+        sheet.write(r, 1, name)
+    sheet.write(59_999, 255, "far")
+    out = io.BytesIO()
+    book.save(out)
+    http = await _signed_up(base)
+    try:
+        await _answers(http)
+        before = _memory(pid)
+        status, got, _ = await _import(http, "far.xls", out.getvalue())
+        after = _memory(pid)
+        assert (status, got.get("imported"), got.get("format")) == (201, 2, "xls"), got
+        assert after["VmHWM"] - before["VmHWM"] < 20 * MB, (before, after)
     finally:
         await http.close()
 
