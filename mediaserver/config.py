@@ -48,6 +48,8 @@ class Settings:
         86400.0  # seconds without progress before an unfinished upload is deleted (R-FILE-3)
     )
     restart_grace: int = 120  # seconds a live event waits for its people after a restart before it ends
+    import_memory_mb: int = 1024  # the address space of the worker process reading one contacts file
+    import_timeout: float = 120.0  # seconds a contacts file may take to read before its worker is killed
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
@@ -71,6 +73,10 @@ class Settings:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
         if not 0 <= self.restart_grace <= 3600:
             raise ConfigError("setting 'restart_grace' must be between 0 and 3600 seconds")
+        if self.import_memory_mb < 64:
+            raise ConfigError("setting 'import_memory_mb' must be at least 64")
+        if self.import_timeout <= 0:
+            raise ConfigError("setting 'import_timeout' must be a positive number of seconds")
         if not 10 <= self.watch_url_ttl <= 7 * 86400:
             raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
         try:

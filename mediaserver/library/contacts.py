@@ -4,7 +4,6 @@ refuses what is not its own as not found."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts.identity import check_email
 from mediaserver.errors import ControlError, not_found
-from mediaserver.library import contacts_import
+from mediaserver.library import contacts_import, import_worker
 from mediaserver.store.db import paged
 from mediaserver.store.models import Contact, ContactGroup, GroupMember
 
@@ -180,19 +179,25 @@ class Imported:
     group_id: int | None
 
 
-IMPORT_STATUS = {"unknown_format": 415, "too_large": 413}  # other refusals of a file are 400
+# other refusals of a file are 400; import_failed is the import worker failing otherwise than on its limits
+IMPORT_STATUS = {"unknown_format": 415, "too_large": 413, "import_failed": 500}
 
 
 async def import_file(
-    s: AsyncSession, account_id: int, group_id: int | None, read: Callable[[], Awaitable[tuple[str, bytes]]]
+    s: AsyncSession,
+    account_id: int,
+    group_id: int | None,
+    read: Callable[[], Awaitable[tuple[str, bytes]]],
+    limits: import_worker.Limits,
 ) -> Imported:
     """Import contacts from the file ``read()`` gives as (name, bytes) (CSV, XLS, XLSX; legacy code pages are
     detected), adding them to the group ``group_id`` too when given. The group is checked before the file is
-    read; a contact already in the address book (same e-mail) is not added twice."""
+    read; a contact already in the address book (same e-mail) is not added twice. The file is read in a worker
+    process within ``limits`` (issue 14 finding 2)."""
     group = await _group(s, account_id, group_id) if group_id is not None else None
     name, data = await read()
     try:
-        result = await asyncio.to_thread(contacts_import.parse_contacts, data, name)
+        result = await import_worker.parse(data, name, limits)
     except contacts_import.ImportRefused as e:
         raise ControlError(e.code, e.message, IMPORT_STATUS.get(e.code, 400)) from None
     have = {c.email: c for c in await s.scalars(select(Contact).where(Contact.account_id == account_id))}

@@ -23,16 +23,25 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
+# Issue 14 finding 2 (a 1.5 KB workbook declaring A1:XFD100000 made openpyxl pad every row to 16,384 cells,
+# ~13 GB): what a file may make the reader build is bounded before and while it is read.
+MAX_COLUMNS = 256  # columns read from a row (Excel 2003's A..IV); cells past them are not read
+MAX_CELLS = 2_000_000  # filled cells of the sheet or CSV read
+MAX_UNPACKED = 160 * 1024 * 1024  # an XLSX's parts unpacked, all together
+MAX_RATIO = 100  # unpacked to packed size of one XLSX part (of over 1 MB unpacked); Excel's are ~5-20
+MAX_PARTS = 1000  # entries of an XLSX's ZIP archive
 EXTENSIONS = ("csv", "txt", "xls", "xlsx")
 LEGACY_ENCODINGS = ("cp1251", "cp1252", "koi8_r", "cp866", "cp1250")
 
@@ -41,7 +50,8 @@ class ImportRefused(Exception):
     """A file that cannot be imported at all. ``code`` is stable, ``message`` names the problem.
 
     Codes: ``unknown_format`` (extension), ``too_large``, ``empty_file``, ``binary_file``,
-    ``bad_spreadsheet``, ``unknown_encoding``, ``no_email_column``, ``no_rows``.
+    ``bad_spreadsheet``, ``unknown_encoding``, ``no_email_column``, ``no_rows`` (and ``import_failed`` from
+    :mod:`import_worker` when its worker fails otherwise than on its limits).
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -76,14 +86,7 @@ class ImportResult:
 
 def parse_contacts(data: bytes, filename: str) -> ImportResult:
     """Read contacts from ``data``; the extension of ``filename`` must be csv, txt, xls or xlsx."""
-    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
-    if ext not in EXTENSIONS:
-        shown = f".{ext}" if ext else "a file without an extension"
-        raise ImportRefused("unknown_format", f"{shown} cannot be imported: use a CSV, XLS or XLSX file")
-    if len(data) > MAX_IMPORT_BYTES:
-        raise ImportRefused("too_large", f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
-    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
-        raise ImportRefused("empty_file", "the file is empty")
+    check_file(data, filename)
     if data.startswith(b"PK\x03\x04"):
         table, fmt, encoding = _read_xlsx(data), "xlsx", None
     elif data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -94,6 +97,25 @@ def parse_contacts(data: bytes, filename: str) -> ImportResult:
         text, encoding = decode_text(data)
         table, fmt = _read_csv(text), "csv"
     return _contacts(table, fmt, encoding)
+
+
+_BLANK = re.compile(rb"[ \t\r\n\x00\xef\xbb\xbf\xff\xfe]*")
+
+
+def check_file(data: bytes, filename: str, bounded: bool = False) -> None:
+    """The checks that read nothing: the extension, the size, and an XLSX's declared part sizes and sheet
+    dimensions (issue 14 finding 2); raises ImportRefused. Cheap enough for the server process itself with
+    ``bounded``: then an archive whose central directory is large (or ZIP64) is left to the import worker."""
+    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
+    if ext not in EXTENSIONS:
+        shown = f".{ext}" if ext else "a file without an extension"
+        raise ImportRefused("unknown_format", f"{shown} cannot be imported: use a CSV, XLS or XLSX file")
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportRefused("too_large", f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+    if _BLANK.fullmatch(data):  # not data.strip(): no copy of the file in the server process
+        raise ImportRefused("empty_file", "the file is empty")
+    if data.startswith(b"PK\x03\x04") and (not bounded or _small_directory(data)):
+        _check_workbook(data)
 
 
 # ------------------------------------------------------------------------------------------- decoding
@@ -423,19 +445,17 @@ def _read_csv(text: str) -> Table:
     else:
         delimiter = _delimiter("\n".join(text.splitlines()[:50]))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    table: Table = []
+    table = _Rows("file")
     offset = start - 1
     try:
         for cells in reader:
-            table.append((start, [c.strip() for c in cells]))
+            table.add(start, cells)
             start = reader.line_num + 1 + offset
-            if len(table) > MAX_ROWS + 1:
-                raise ImportRefused("too_large", f"the file has more than {MAX_ROWS} rows")
     except csv.Error as e:
         raise ImportRefused(
             "bad_spreadsheet", f"the CSV text is malformed near line {reader.line_num}: {e}"
         ) from None
-    return table
+    return table.rows
 
 
 def _delimiter(sample: str) -> str:
@@ -469,28 +489,184 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(data: bytes) -> Table:
+class _Rows:
+    """The rows of a sheet or CSV as they are read, within the limits (issue 14 finding 2): at most
+    MAX_ROWS + 1 rows (a header) counting empty ones, MAX_COLUMNS columns read per row, MAX_CELLS filled
+    cells. Empty rows and a row's trailing empty cells are not kept."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.count, self.cells = what, 0, 0
+        self.rows: Table = []
+
+    def add(self, number: int, values: Iterable[object]) -> None:
+        self.count += 1
+        if self.count > MAX_ROWS + 1:
+            raise ImportRefused("too_large", f"the {self.what} has more than {MAX_ROWS} rows")
+        cells = [_cell(v) for v in itertools.islice(values, MAX_COLUMNS)]
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
+            return
+        self.cells += sum(1 for c in cells if c)
+        if self.cells > MAX_CELLS:
+            raise ImportRefused(
+                "too_large", f"the {self.what} has more than {MAX_CELLS:,} filled cells (at row {number})"
+            )
+        self.rows.append((number, cells))
+
+
+def _check_archive(archive: zipfile.ZipFile) -> None:
+    """Refuse a ZIP archive that would unpack to too much (a ZIP bomb) before anything is unpacked (issue
+    14 finding 2). The declared sizes bind: zipfile stops a part at its declared size (and fails its CRC)."""
+    parts = archive.infolist()
+    if len(parts) > MAX_PARTS:
+        raise ImportRefused("too_large", f"the workbook has {len(parts)} parts, more than {MAX_PARTS}")
+    total = 0
+    for part in parts:
+        if part.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # bzip2 and LZMA decompress a read's worth without an output limit; Excel uses neither
+            raise ImportRefused(
+                "bad_spreadsheet",
+                f"the workbook's part {part.filename[:100]} uses a compression method Excel does not "
+                f"(ZIP method {part.compress_type})",
+            )
+        size = part.file_size
+        if size > MAX_UNPACKED:
+            raise ImportRefused(
+                "too_large",
+                f"the workbook's part {part.filename[:100]} unpacks to {_mb(size)}, more than the "
+                f"{_mb(MAX_UNPACKED)} a workbook may unpack to",
+            )
+        if size > 1024 * 1024 and size > MAX_RATIO * max(part.compress_size, 1):
+            raise ImportRefused(
+                "too_large",
+                f"the workbook's part {part.filename[:100]} is compressed "
+                f"{size // max(part.compress_size, 1):,}:1 ({_mb(size)} packed into {part.compress_size:,} "
+                f"bytes), more than the {MAX_RATIO}:1 of a real workbook (a ZIP bomb)",
+            )
+        total += size
+    if total > MAX_UNPACKED:
+        raise ImportRefused(
+            "too_large",
+            f"the workbook unpacks to {_mb(total)}, more than the {_mb(MAX_UNPACKED)} a workbook may "
+            "unpack to",
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
+
+
+def _check_dimension(sheet: str, rows: int, columns: int, ref: str) -> None:
+    """Refuse a sheet whose declared dimension is over the limits before its rows are read (issue 14 finding
+    2: A1:XFD100000 made every row 16,384 cells). A wide but small one (a stray cell at XFD5) is read, its
+    first MAX_COLUMNS columns."""
+    if rows > MAX_ROWS + 1:
+        raise ImportRefused(
+            "too_large", f"the sheet {sheet} declares {rows:,} rows (dimension {ref}), more than {MAX_ROWS:,}"
+        )
+    if rows * columns > MAX_CELLS:
+        raise ImportRefused(
+            "too_large",
+            f"the sheet {sheet} declares {columns:,} columns by {rows:,} rows (dimension {ref}), "
+            f"{rows * columns:,} cells, more than the {MAX_CELLS:,} that can be imported: delete the empty "
+            "columns and rows after the last ones, or save the sheet as CSV",
+        )
+
+
+def _small_directory(data: bytes) -> bool:
+    """Whether the ZIP archive's central directory is small enough (256 KB, ~5,000 parts) to be read in the
+    server process: zipfile makes an object of every entry. False for ZIP64 and damaged archives too."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 65535))
+    if end < 0 or len(data) < end + 22 or data[max(0, end - 20) : end - 16] == b"PK\x06\x07":
+        return False
+    entries, size = (
+        int.from_bytes(data[end + 10 : end + 12], "little"),
+        int.from_bytes(data[end + 12 : end + 16], "little"),
+    )
+    return entries != 0xFFFF and size <= 256 * 1024
+
+
+_DIMENSION = re.compile(
+    rb"<(?:\w+:)?dimension\s[^>]*?\bref\s*=\s*[\"']([A-Za-z]{1,3})(\d{1,7})(?::([A-Za-z]{1,3})(\d{1,7}))?"
+)
+
+
+def _check_workbook(data: bytes) -> None:
+    """An XLSX archive's part sizes, then each sheet's declared dimension (in the first 8 KB of its part)."""
     try:
-        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
         raise ImportRefused("bad_spreadsheet", "the file looks like a ZIP archive but is damaged") from None
-    if "xl/workbook.xml" not in names:
-        raise ImportRefused("binary_file", "this is a ZIP archive, not an Excel workbook (.xlsx)")
+    with archive:
+        if "xl/workbook.xml" not in archive.namelist():
+            raise ImportRefused("binary_file", "this is a ZIP archive, not an Excel workbook (.xlsx)")
+        _check_archive(archive)
+        for part in archive.infolist():
+            if not part.filename.endswith(".xml"):
+                continue
+            try:
+                with archive.open(part) as f:
+                    head = f.read(8192)
+            except (
+                zipfile.BadZipFile,
+                ValueError,
+                OSError,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+                zlib.error,
+            ):
+                raise ImportRefused(
+                    "bad_spreadsheet", f"the workbook's part {part.filename[:100]} is damaged"
+                ) from None
+            m = _DIMENSION.search(head)
+            if m:
+                first, last = m.group(1, 2), m.group(3, 4) if m.group(3) else m.group(1, 2)
+                ref = b":".join(b"".join(c) for c in (first, last)).decode()
+                _check_dimension(f"in {part.filename[:100]}", int(last[1]), _column(last[0].decode()), ref)
+
+
+def _column(letters: str) -> int:
+    n = 0
+    for c in letters.upper():
+        n = n * 26 + ord(c) - 64
+    return n
+
+
+def _read_xlsx(data: bytes) -> Table:
     import openpyxl
+    from openpyxl.utils import get_column_letter
 
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except MemoryError:
+        raise  # the import worker's memory limit: its own refusal
     except Exception as e:  # openpyxl raises many kinds on damaged workbooks
         raise ImportRefused("bad_spreadsheet", f"the Excel workbook cannot be read: {e}") from None
     try:
         for sheet in book.worksheets:
-            table: Table = []
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                table.append((number, [_cell(v) for v in values]))
-                if number > MAX_ROWS + 1:
-                    raise ImportRefused("too_large", f"the sheet has more than {MAX_ROWS} rows")
-            if any(any(cells) for _, cells in table):
-                return table
+            rows, columns = sheet.max_row, sheet.max_column
+            if rows is not None and columns is not None:
+                first = f"{get_column_letter(sheet.min_column)}{sheet.min_row}"
+                ref = f"{first}:{get_column_letter(columns)}{rows}"
+                _check_dimension(repr(sheet.title[:100]), rows, columns, ref)
+            # the declared dimension only pads rows: read what is there, MAX_COLUMNS wide at most
+            sheet.reset_dimensions()
+            table = _Rows("sheet")
+            try:
+                for number, values in enumerate(
+                    sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1
+                ):
+                    table.add(number, values)
+            except (ImportRefused, MemoryError):
+                raise
+            except Exception as e:  # a damaged sheet part
+                raise ImportRefused(
+                    "bad_spreadsheet", f"the sheet {sheet.title[:100]!r} cannot be read: {e}"
+                ) from None
+            if table.rows:
+                return table.rows
         return []
     finally:
         book.close()
@@ -502,7 +678,7 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
     log = io.StringIO()
     try:
         try:
-            book = xlrd.open_workbook(file_contents=data, logfile=log, on_demand=True)
+            book = xlrd.open_workbook(file_contents=data, logfile=log, on_demand=True, ragged_rows=True)
         except LookupError as e:
             # xlrd names Windows code pages it has no codec for "unknown_codepage_N"; map the ones we know
             m = re.search(r"unknown_codepage_(\d+)", str(e))
@@ -515,9 +691,10 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
                 file_contents=data,
                 logfile=log,
                 on_demand=True,
+                ragged_rows=True,
                 encoding_override=_EXTRA_CODEPAGES[int(m.group(1))],
             )
-    except ImportRefused:
+    except (ImportRefused, MemoryError):
         raise
     except Exception as e:  # xlrd raises XLRDError, CompDocError, struct errors … on damaged files
         raise ImportRefused(
@@ -533,19 +710,22 @@ def _read_xls(data: bytes) -> tuple[Table, str | None]:
             _, encoding = decode_text(raw) if not raw.isascii() else ("", "cp1252")
             book.release_resources()
             book = xlrd.open_workbook(
-                file_contents=data, logfile=log, on_demand=True, encoding_override=encoding
+                file_contents=data, logfile=log, on_demand=True, ragged_rows=True, encoding_override=encoding
             )
     try:
         for index in range(book.nsheets):
             sheet = book.sheet_by_index(index)
             if sheet.nrows > MAX_ROWS + 1:
                 raise ImportRefused("too_large", f"the sheet has more than {MAX_ROWS} rows")
-            table = [
-                (r + 1, [_xls_cell(sheet.cell(r, c), book.datemode) for c in range(sheet.ncols)])
-                for r in range(sheet.nrows)
-            ]
-            if any(any(cells) for _, cells in table):
-                return table, encoding
+            # ragged rows: xlrd keeps each row as long as its last cell, not the sheet's widest (issue 14
+            # finding 2)
+            table = _Rows("sheet")
+            for r in range(sheet.nrows):
+                width = min(sheet.row_len(r), MAX_COLUMNS)
+                table.add(r + 1, (_xls_cell(sheet.cell(r, c), book.datemode) for c in range(width)))
+            if table.rows:
+                return table.rows, encoding
+            book.unload_sheet(index)
         return [], encoding
     finally:
         book.release_resources()

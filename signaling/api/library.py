@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mediaserver.accounts import identity
 from mediaserver.errors import ControlError
-from mediaserver.library import catalog, contacts, contacts_import, files
+from mediaserver.library import catalog, contacts, contacts_import, files, import_worker
 from mediaserver.library.catalog import Download, RoomAccess
 from mediaserver.library.storage import Storage, Upload
 from signaling import keys
@@ -429,7 +429,9 @@ class ImportOut(Out):
     "POST",
     "/api/v1/contacts/import",
     "import contacts from CSV, XLS or XLSX; legacy Windows code pages "
-    "(cp1251 and others) are detected, an unreadable file is refused with the reason (R-FILE-5)",
+    "(cp1251 and others) are detected, an unreadable file is refused with the reason (R-FILE-5); a file over "
+    "the import limits (size, rows, cells, a sheet's declared dimension, an XLSX's unpacked size or "
+    "compression ratio, the reader's memory or time: docs/configuration.md) is refused with 413 naming it",
     "address book",
     response=ImportOut,
     status=201,
@@ -461,7 +463,8 @@ async def import_contacts(ctx: Ctx) -> ImportOut:
     group_id = (
         None if raw is None else int(raw) if raw.isdigit() and int(raw) < 2**31 else 0
     )  # 0: no such group
-    got = await contacts.import_file(ctx.s, ctx.user.account.id, group_id, lambda: _upload_field(ctx))
+    limits = import_worker.Limits(ctx.settings.import_memory_mb, ctx.settings.import_timeout)
+    got = await contacts.import_file(ctx.s, ctx.user.account.id, group_id, lambda: _upload_field(ctx), limits)
     return ImportOut.model_validate(got)
 
 

@@ -316,6 +316,40 @@ def test_damaged_xlsx_is_refused():
     refused("bad_spreadsheet", data[: len(data) // 2], "a.xlsx")
 
 
+def test_xlsx_part_compressed_with_bzip2_is_refused():
+    """Issue 14 finding 2: bzip2 and LZMA parts decompress without an output limit; Excel writes neither."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx_bytes([("Email",), ("a@x.com",)]))) as src:
+        with zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, src.read(info), zipfile.ZIP_BZIP2)
+    e = refused("bad_spreadsheet", out.getvalue(), "a.xlsx")
+    assert "compression method" in e.message
+
+
+def test_columns_past_the_256th_are_not_read():
+    """Issue 14 finding 2: a row is read at most 256 cells wide, in every format."""
+    header = ["Email"] + [f"c{i}" for i in range(1, 300)]
+    row = ["a@x.com"] + [f"v{i}" for i in range(1, 300)]
+    book = openpyxl.Workbook()
+    book.active.append(header)
+    book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    csv = (",".join(header) + "\n" + ",".join(row) + "\n").encode()
+    for data, name in ((out.getvalue(), "a.xlsx"), (csv, "a.csv")):
+        extra = parse_contacts(data, name).rows[0].extra
+        assert (len(extra), extra["c255"], "c256" in extra) == (255, "v255", False), name
+
+
+def test_more_than_two_million_filled_cells_are_refused():
+    """Issue 14 finding 2: the cells read are bounded, not only the rows."""
+    line = ",".join(["x"] * 256)
+    data = ("email," + line + "\n" + "\n".join(f"a{n}@x.com," + line for n in range(7_900))).encode()
+    e = refused("too_large", data, "a.csv")
+    assert "2,000,000 filled cells" in e.message
+
+
 # ---------------------------------------------------------------------------------------------- XLS
 
 
