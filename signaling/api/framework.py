@@ -156,7 +156,7 @@ ERROR_TEXT = {
     401: "not signed in, or a bad API key or session",
     402: "needs a (paid) plan",
     413: "too large",
-    415: "unsupported file type",
+    415: "unsupported file type, or a body that is not of the operation's Content-Type",
     403: "not allowed for this user (R-ACC-4) or this access type",
     404: "no such resource",
     409: "conflicts with the current state",
@@ -317,6 +317,7 @@ class Api:
         codes |= {401} if op.auth or op.api_key else set()
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
+        codes |= {415} if op.body is not None or op.request_body else set()
         out["responses"] = {
             str(op.status): ok,
             **{
@@ -436,8 +437,24 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     return handle
 
 
+def _content_type(request: web.Request, op: Op) -> None:
+    """Issue 14 finding 15: a body must be of the operation's type: JSON (``Content-Type: application/json``),
+    or one its ``request_body`` names (a multipart contact file). A form or ``text/plain`` body, which another
+    site's page can send without asking the browser first, gets a 415."""
+    if not request.body_exists:
+        return
+    allowed = sorted(op.request_body.get("content", {})) if op.request_body else ["application/json"]
+    if request.content_type not in allowed:
+        raise SignalError(
+            "unsupported_media_type",
+            f"the body must be sent as Content-Type: {' or '.join(allowed)}, not {request.content_type}",
+            415,
+        )
+
+
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     _server_key(request, op)
+    _content_type(request, op)
     raw_json = await request.read() if op.body is not None else b""  # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:
