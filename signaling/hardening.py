@@ -65,7 +65,10 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _csp(request: web.Request, frame_ancestors: str) -> str:
-    host = request.host
+    # the WebSocket of our own host ('self' covers it in current browsers; older ones need it named), by the
+    # Host the browser used and by public_url (a reverse proxy may rewrite Host)
+    hosts = dict.fromkeys((request.host, urlsplit(request.app[keys.SETTINGS].public_url).netloc))
+    sockets = " ".join(f"ws://{h} wss://{h}" for h in hosts if h)
     return "; ".join(
         (
             "default-src 'self'",
@@ -74,7 +77,7 @@ def _csp(request: web.Request, frame_ancestors: str) -> str:
             # branding images (logo, backgrounds) are the organiser's http(s) URLs (R-ROOM-11)
             "img-src 'self' data: blob: https: http:",
             "media-src 'self' blob:",
-            f"connect-src 'self' ws://{host} wss://{host}",
+            f"connect-src 'self' {sockets}",
             "frame-src 'self'",  # an automated event's PDF slides (timeline.js)
             "object-src 'none'",
             "base-uri 'self'",

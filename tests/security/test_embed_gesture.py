@@ -54,4 +54,7 @@ def test_embedded_room_waits_for_a_click_before_the_camera(served):  # noqa: F81
         d.switch_to.default_content()
         d.get(served + "/dashboard")
         wait(d, lambda d: visible(d, "#login-view") or visible(d, "form"), "the dashboard")
+        for path in ("/", f"/watch/{ev['roomId']}", "/demo"):  # their inline scripts run (CSP hashes)
+            d.get(served + path)
+            time.sleep(0.5)
         assert csp_violations(d) == [], csp_violations(d)

@@ -165,7 +165,8 @@ async def test_every_response_is_nosniff_and_pages_carry_a_policy(api: Served):
         assert csp["script-src"].startswith("'self'") and "unsafe-inline" not in csp["script-src"], csp
         assert csp["object-src"] == "'none'" and csp["base-uri"] == "'self'"
         host = api.base_url.removeprefix("http://")
-        assert csp["connect-src"] == f"'self' ws://{host} wss://{host}", csp
+        public = "meet.example.test"
+        assert csp["connect-src"] == f"'self' ws://{host} wss://{host} ws://{public} wss://{public}", csp
     for path in ("/dashboard", "/"):
         headers = await _get(http, path)
         assert _csp(headers)["frame-ancestors"] == "'none'" and headers["X-Frame-Options"] == "DENY"
