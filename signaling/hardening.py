@@ -15,7 +15,8 @@ from signaling.errors import SignalError, json_error
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})  # Sec-Fetch-Site values of a request of our own pages
-FRAMEABLE = ("/room/", "/watch/")  # the pages partner sites embed (R-ROOM-12, R-AUTO-2)
+# the pages partner sites embed (R-ROOM-12, R-AUTO-2), also under their /static names (docs/sdk.md)
+FRAMEABLE = ("/room/", "/watch/", "/static/room.html", "/static/watch.html")
 
 
 def _origin(url: str) -> str:

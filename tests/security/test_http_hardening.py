@@ -170,7 +170,8 @@ async def test_every_response_is_nosniff_and_pages_carry_a_policy(api: Served):
     for path in ("/dashboard", "/"):
         headers = await _get(http, path)
         assert _csp(headers)["frame-ancestors"] == "'none'" and headers["X-Frame-Options"] == "DENY"
-    for path in (host_link, f"/watch/{ev['roomId']}"):  # embeddable by partner sites (R-ROOM-12)
+    embeddable = (host_link, f"/watch/{ev['roomId']}", f"/static/room.html?id={ev['roomId']}")
+    for path in embeddable:  # by partner sites (R-ROOM-12)
         headers = await _get(http, path)
         assert _csp(headers)["frame-ancestors"] == "*" and "X-Frame-Options" not in headers
 
