@@ -24,7 +24,7 @@ from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
 from mediaserver.store import idempotency
 from mediaserver.store.db import Database
-from signaling import keys
+from signaling import hardening, keys
 from signaling.api.routes import add_control_routes
 from signaling.errors import json_errors
 from signaling.http import add_routes
@@ -57,7 +57,9 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     """An aiohttp application whose media engine starts and stops with it. ``own_process``: the
     application is the whole process (``mediaserver serve``), so it may tune the garbage collector and
     lower its own thread's priority (:func:`media_first`); an embedding process (tests) keeps its own."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors])
+    # issue 14 finding 15: cross-site changes on the session cookie are refused (signaling/hardening.py)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors, hardening.csrf])
+    hardening.install(app)  # issue 14 finding 16: security headers
     media = MediaEngine(
         settings.rtc_listen_ip,
         settings.rtc_port,

@@ -19,9 +19,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from mediaserver.app import build  # here, not at the top: `token` and --help load no server
 
-    settings = config.load(args.config)
-    if args.port is not None:
-        settings.http_port = args.port
+    # the flags go in before public_url is derived from the address: links follow the real port and host
+    settings = config.load(args.config, overrides={"http_port": args.port, "http_host": args.host})
     logs.setup(settings.log_level, settings.log_json)
     url = f"http://{settings.http_host}:{settings.http_port}/"
     log.info("signaling on %s  (API key: %s)", url, settings.api_key)
@@ -54,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd")
     s = sub.add_parser("serve", help="run the server")
     s.add_argument("--port", type=int, help="HTTP port (overrides http_port)")
+    s.add_argument("--host", help="HTTP listen address (overrides http_host)")
     t = sub.add_parser("token", help="print a signed join token")
     t.add_argument("--room", required=True)
     t.add_argument("--role", default="presenter", choices=tokens.ROLES)
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd in (None, "serve"):
         if args.cmd is None:
-            args.port = None
+            args.port = args.host = None
         return _serve(args)
     return _token(args)
 

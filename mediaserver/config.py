@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -35,6 +36,8 @@ class Settings:
     data_dir: str = "data"  # the embedded database and the file library live here
     database_url: str = ""  # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
     public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
+    metrics_token: str = ""  # Bearer token of /metrics; empty: /metrics answers loopback peers only
+    frame_ancestors: list[str] = field(default_factory=lambda: ["*"])  # who may frame room/watch pages
     smtp_host: str = ""  # outgoing mail server; empty: mails are logged, not sent
     smtp_port: int = 25
     smtp_user: str = ""
@@ -67,7 +70,8 @@ class Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.db'}"
         if not self.public_url:
-            self.public_url = f"http://{self.http_host}:{self.http_port}"
+            host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
+            self.public_url = f"http://{host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
         if self.upload_expiry <= 0:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
@@ -85,11 +89,18 @@ class Settings:
             raise ConfigError(f"setting 'stream_size': {e}") from None
         if not 100 <= self.stream_video_kbps <= 20000:
             raise ConfigError("setting 'stream_video_kbps' must be between 100 and 20000")
+        for source in self.frame_ancestors:
+            if source not in ("*", "'self'") and not _FRAME_SOURCE.fullmatch(source):
+                raise ConfigError(
+                    f"setting 'frame_ancestors': {source!r} is not *, 'self' or an origin such as "
+                    "https://partner.example (https://*.partner.example for its subdomains)"
+                )
         if self.smtp_tls not in ("none", "starttls", "tls"):
             raise ConfigError("setting 'smtp_tls' must be one of none, starttls, tls")
         return self
 
 
+_FRAME_SOURCE = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")  # a CSP frame-ancestors origin
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -130,8 +141,11 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
     return str(value)
 
 
-def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Defaults, then the YAML file (if any), then MEDIASERVER_<NAME> environment variables."""
+def load(
+    path: str | None = None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Defaults, then the YAML file (if any), then MEDIASERVER_<NAME> environment variables, then
+    ``overrides`` (the command line's flags), before the derived values (public_url) are made."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     path = path or env.get("MEDIASERVER_CONFIG")
@@ -148,6 +162,7 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Setti
         key = "MEDIASERVER_" + name.upper()
         if key in env:
             values[name] = env[key]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     s = Settings()
     defaults = {
         f.name: f.default_factory() if f.default_factory is not MISSING else f.default

@@ -4,25 +4,58 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from signaling import keys, pages
 from signaling.api.openapi import render
+from signaling.errors import SignalError, json_error
 from signaling.realtime import whip
 from signaling.realtime.ws import websocket
 
+FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a reverse proxy's: the peer is not the client
+
+
+def _loopback(request: web.Request) -> bool:
+    """The client is on this machine: a loopback peer, and not a reverse proxy relaying someone else."""
+    try:
+        ip = ipaddress.ip_address((request.remote or "").split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback and not any(h in request.headers for h in FORWARDED)
+
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics. Issue 14 finding 18: with ``metrics_token`` set, only to
+    'Authorization: Bearer <metrics_token>' (401 otherwise); without, only to clients on this machine (403
+    otherwise, and to anything relayed by a reverse proxy)."""
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        auth = request.headers.get("Authorization", "")
+        given = auth[7:].strip() if auth.startswith("Bearer ") else ""
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            resp = json_error(
+                SignalError("unauthorized", "/metrics needs 'Authorization: Bearer <metrics_token>'", 401)
+            )
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return resp
+    elif not _loopback(request):
+        return json_error(
+            SignalError(
+                "forbidden", "/metrics answers this machine only; set metrics_token to scrape it", 403
+            )
+        )
     body = generate_latest(request.app[keys.REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def health(request: web.Request) -> web.Response:
-    media = request.app[keys.MEDIA]
-    return web.json_response(
-        {"status": "ok", "rtc_port": media.port, "rooms": len(request.app[keys.ROOMS].rooms)}
-    )
+    """Liveness, for anyone: it says nothing else (issue 14 finding 18: no ports, no counts)."""
+    return web.json_response({"status": "ok"})
 
 
 async def openapi_json(request: web.Request) -> web.Response:

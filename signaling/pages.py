@@ -3,6 +3,9 @@ static files and the browser SDK, all shipped inside the package."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 from aiohttp import web
@@ -13,6 +16,20 @@ from signaling.errors import SignalError, json_error
 
 STATIC = Path(__file__).parent / "static"
 SDK = Path(__file__).parent / "sdk"
+
+
+def _inline_script_hashes() -> tuple[str, ...]:
+    """The CSP hashes ('sha256-...') of the inline scripts of the package's pages, so that the pages'
+    Content-Security-Policy (signaling/hardening.py) lets exactly these run and no injected one."""
+    found = set()
+    for page in sorted(STATIC.glob("*.html")):
+        for body in re.findall(r"<script(?:\s[^>]*)?>(.*?)</script>", page.read_text(), re.S):
+            if body:
+                found.add("sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode())
+    return tuple(sorted(found))
+
+
+INLINE_SCRIPT_HASHES = _inline_script_hashes()
 
 
 async def avatar(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -71,15 +71,18 @@ async def server(tmp_path):
 
 
 @contextlib.contextmanager
-def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+def serve(data: Path, args: Sequence[str] = (), **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """`mediaserver serve` (the installed command) in a process of its own, its data under ``data``, extra
-    MEDIASERVER_* settings in ``env`` (e.g. MEDIASERVER_SMTP_PORT); yields (base URL, process, log file)
-    once it accepts connections, and stops it after."""
+    MEDIASERVER_* settings in ``env`` (e.g. MEDIASERVER_SMTP_PORT) and command-line ``args`` (a ``--port``
+    there is the port, instead of MEDIASERVER_HTTP_PORT); yields (base URL, process, log file) once it
+    accepts connections, and stops it after."""
     port = int(env.pop("MEDIASERVER_HTTP_PORT", 0)) or free_port()
+    if "--port" in args:
+        port = int(args[list(args).index("--port") + 1])
     full = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "MEDIASERVER_HTTP_PORT": str(port),
+        **({} if "--port" in args else {"MEDIASERVER_HTTP_PORT": str(port)}),
         "MEDIASERVER_RTC_PORT": "0",
         "MEDIASERVER_DATA_DIR": str(data / "data"),
         "MEDIASERVER_LOG_JSON": "false",
@@ -89,7 +92,7 @@ def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]
     log = data / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mediaserver.cli", "serve"],
+            [sys.executable, "-m", "mediaserver.cli", "serve", *args],
             env=full,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -111,9 +114,11 @@ def serve(data: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]
 
 
 @contextlib.contextmanager
-def serve_mailing(data: Path, smtp_port: int, **env: str) -> Iterator[str]:
+def serve_mailing(data: Path, smtp_port: int, args: Sequence[str] = (), **env: str) -> Iterator[str]:
     """:func:`serve` with its mail sent to the SMTP server on loopback ``smtp_port``; yields the base URL."""
-    with serve(data, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp_port), **env) as (
+    with serve(
+        data, args, MEDIASERVER_SMTP_HOST="127.0.0.1", MEDIASERVER_SMTP_PORT=str(smtp_port), **env
+    ) as (
         base,
         _proc,
         _log,

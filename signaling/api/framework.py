@@ -149,6 +149,7 @@ class Op:
     )
     optional_body: bool = False  # an empty body is {}
     sparse: bool = False  # the response has only the fields the handler set
+    any_content_type: bool = False  # a signed server-to-server body: any Content-Type (see Api.__call__)
 
 
 ERROR_TEXT = {
@@ -156,7 +157,7 @@ ERROR_TEXT = {
     401: "not signed in, or a bad API key or session",
     402: "needs a (paid) plan",
     413: "too large",
-    415: "unsupported file type",
+    415: "unsupported file type, or a body that is not of the operation's Content-Type",
     403: "not allowed for this user (R-ACC-4) or this access type",
     404: "no such resource",
     409: "conflicts with the current state",
@@ -189,6 +190,7 @@ class Api:
         api_key: bool | Callable[[Any], bool] = False,
         optional_body: bool = False,
         sparse: bool = False,
+        any_content_type: bool = False,
     ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
         of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
@@ -198,7 +200,9 @@ class Api:
         ``api_key`` (with ``auth=False``): the operation takes the server's own API key (settings.api_key)
         as 'Authorization: Bearer <key>', always (True) or when ``api_key(settings)`` says so, checked
         before the body is read. ``optional_body``: an empty body is taken as ``{}``. ``sparse``: the
-        response carries only the fields the handler gave (a model's unset fields are left out, not null)."""
+        response carries only the fields the handler gave (a model's unset fields are left out, not null).
+        ``any_content_type``: the body is taken whatever its Content-Type (a payment provider's signed
+        callback: its HMAC, not a browser's cookie, authenticates it; providers label bodies as they like)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
@@ -223,6 +227,7 @@ class Api:
                     api_key,
                     optional_body,
                     sparse,
+                    any_content_type,
                 )
             )
             return fn
@@ -317,6 +322,7 @@ class Api:
         codes |= {401} if op.auth or op.api_key else set()
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
+        codes |= {415} if (op.body is not None or op.request_body) and not op.any_content_type else set()
         out["responses"] = {
             str(op.status): ok,
             **{
@@ -436,8 +442,24 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     return handle
 
 
+def _content_type(request: web.Request, op: Op) -> None:
+    """Issue 14 finding 15: a body must be of the operation's type: JSON (``Content-Type: application/json``),
+    or one its ``request_body`` names (a multipart contact file). A form or ``text/plain`` body, which another
+    site's page can send without asking the browser first, gets a 415."""
+    if not request.body_exists or op.any_content_type:
+        return
+    allowed = sorted(op.request_body.get("content", {})) if op.request_body else ["application/json"]
+    if request.content_type not in allowed:
+        raise SignalError(
+            "unsupported_media_type",
+            f"the body must be sent as Content-Type: {' or '.join(allowed)}, not {request.content_type}",
+            415,
+        )
+
+
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     _server_key(request, op)
+    _content_type(request, op)
     raw_json = await request.read() if op.body is not None else b""  # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:

@@ -337,11 +337,7 @@ def _media_spec() -> dict[str, Any]:
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
-                                        "properties": {
-                                            "status": {"type": "string"},
-                                            "rtc_port": {"type": "integer"},
-                                            "rooms": {"type": "integer"},
-                                        },
+                                        "properties": {"status": {"type": "string", "const": "ok"}},
                                     }
                                 }
                             },
@@ -353,7 +349,13 @@ def _media_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "Prometheus metrics (docs/operations.md)",
                     "operationId": "metrics",
-                    "responses": {"200": {"description": "text exposition format"}},
+                    "description": "with the metrics_token setting: 'Authorization: Bearer <metrics_token>'; "
+                    "without: clients on the server's own machine only (not relayed by a reverse proxy)",
+                    "responses": {
+                        "200": {"description": "text exposition format"},
+                        "401": {"description": "metrics_token is set and was not given"},
+                        "403": {"description": "no metrics_token set, and the client is not on this machine"},
+                    },
                 }
             },
             "/openapi.json": {

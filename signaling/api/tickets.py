@@ -416,6 +416,7 @@ CALLBACK_BODY = {
     auth=False,
     errors=(401, 409),
     request_body=CALLBACK_BODY,
+    any_content_type=True,  # issue 14 finding 15: signed server-to-server, no cookie; any label
     query=(
         {
             "name": "X-Payment-Signature",

@@ -1,4 +1,6 @@
 // Embedding a room into another web site (R-ROOM-12): an <iframe> snippet for the room page.
+// The iframe's allow list lets the room use the camera and microphone, but the embedded room turns them on only
+// after the visitor's own click on its "Join with camera" button (issue 14 finding 16: room/publish.js).
 
 function escapeAttr(s) {
   return String(s).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

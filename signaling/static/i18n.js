@@ -121,6 +121,8 @@ const en = {
 
   'tool.mic': 'Microphone',
   'tool.cam': 'Camera',
+  'embed.joinCamera': 'Join with camera',
+  'embed.note': 'Your camera and microphone stay off until you choose to turn them on.',
   'tool.micOn': 'Turn the microphone off',
   'tool.micOff': 'Turn the microphone on',
   'tool.camOn': 'Turn the camera off',
@@ -382,6 +384,8 @@ const ru = {
 
   'tool.mic': 'Микрофон',
   'tool.cam': 'Камера',
+  'embed.joinCamera': 'Войти с камерой',
+  'embed.note': 'Камера и микрофон выключены, пока вы сами их не включите.',
   'tool.micOn': 'Выключить микрофон',
   'tool.micOff': 'Включить микрофон',
   'tool.camOn': 'Выключить камеру',

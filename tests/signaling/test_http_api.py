@@ -90,7 +90,8 @@ async def test_tokens_bad_json(http, body):
 
 @pytest.mark.parametrize("body", [[], ["room"], "room", 5, None])
 async def test_tokens_body_not_an_object(http, body):
-    async with http.post("/api/v1/tokens", data=json.dumps(body), headers=KEY) as r:
+    headers = {**KEY, "Content-Type": "application/json"}  # issue 14 finding 15: a JSON body says so
+    async with http.post("/api/v1/tokens", data=json.dumps(body), headers=headers) as r:
         assert r.status == 400
         assert (await error_of(r))["code"] == "bad_request"
 
@@ -197,8 +198,7 @@ async def test_healthz(http, server):
     async with http.get("/healthz") as r:
         assert r.status == 200
         body = await r.json()
-    assert body == {"status": "ok", "rtc_port": server["media"].port, "rooms": 0}
-    assert body["rtc_port"] > 0
+    assert body == {"status": "ok"}  # issue 14 finding 18: no ports or counts for anyone who asks
 
 
 async def test_metrics(http, server):

@@ -4,7 +4,7 @@ import { t } from '/static/i18n.js';
 import { $, fail, toast } from './dom.js';
 import { renderSpeaker } from './grid.js';
 import { afterStatus, ensureSubscribed, renderLobby } from './join.js';
-import { startPublishing, stopLocal, stopPublishingLocally } from './publish.js';
+import { publishWhenAllowed, stopLocal, stopPublishingLocally } from './publish.js';
 import { applyLanguage, renderAll } from './render.js';
 import { setScreen, showError, showOver } from './screens.js';
 import { langOverride, page, remote, S, syncState } from './state.js';
@@ -42,7 +42,7 @@ export function wire(c) {
   c.addEventListener('floorGranted', async () => {
     toast(t('notice.floorGranted'));
     rerender();
-    await startPublishing();
+    await publishWhenAllowed();
   });
   c.addEventListener('floorRevoked', () => {
     toast(t('notice.floorRevoked'));

@@ -7,7 +7,7 @@ import { startTimeline } from './automated.js';
 import { fillDevices } from './devices.js';
 import { $, fail, formatId, normaliseId, show } from './dom.js';
 import { wire } from './events.js';
-import { startPublishing, stopLocal } from './publish.js';
+import { publishWhenAllowed, stopLocal } from './publish.js';
 import { showRegistration } from './register.js';
 import { applyLanguage, renderAll, renderHeader } from './render.js';
 import { goTo, setScreen, showError, showJoinError, showOver } from './screens.js';
@@ -148,7 +148,7 @@ async function enterRoom() {
   const speaker = S.role === 'host' || S.role === 'presenter' || page.client.participant.floor;
   const meeting = S.room && S.room.type === 'meeting';   // in a meeting everyone comes in with camera and mic
   if (page.client.participant && page.client.participant.canPublish && (speaker || meeting)) {
-    await startPublishing();
+    await publishWhenAllowed();
   }
   await fillDevices();
 }

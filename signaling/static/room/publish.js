@@ -20,6 +20,24 @@ async function openLocal(want) {
 
 // Open and send the camera and/or microphone. Adding a kind while already sending the other works too
 // (the SDK puts everything on one connection).
+// Issue 14 finding 16: a room embedded in another site (an iframe, R-ROOM-12) opens the camera and microphone
+// only on a click of its own ("Join with camera"): the partner's page loading the room is not the person
+// agreeing to be seen and heard. Outside an iframe the room page is the person's own choice and sends at once.
+export const embedded = (() => { try { return window.self !== window.top; } catch { return true; } })();
+S.embedded = embedded;
+
+export async function publishWhenAllowed(opts) {
+  if (!embedded) { await startPublishing(opts); return; }
+  S.cameraOffer = true;
+  show($('#embed-media'), true);
+  $('#embed-camera').onclick = async () => { withdrawCameraOffer(); await startPublishing(opts); };
+}
+
+export function withdrawCameraOffer() {
+  S.cameraOffer = false;
+  show($('#embed-media'), false);
+}
+
 export async function startPublishing({ audio = true, video = true } = {}) {
   if (!page.client) return;
   const want = {
@@ -59,6 +77,7 @@ export async function startPublishing({ audio = true, video = true } = {}) {
 }
 
 export function stopLocal() {
+  withdrawCameraOffer();
   if (page.localStream) page.localStream.getTracks().forEach((x) => x.stop());
   page.localStream = null;
   if (page.screenStream) page.screenStream.getTracks().forEach((x) => x.stop());
@@ -67,6 +86,7 @@ export function stopLocal() {
 
 export async function toggle(kind) {
   if (!page.client || !page.client.participant) return;
+  withdrawCameraOffer();                          // the person chose with the toolbar
   const sending = page.client.localTracks(kind === 'audio' ? 'microphone' : 'camera').length > 0;
   if (!sending) {
     if (!page.client.participant.canPublish) { toast(errorText('forbidden'), 'error'); return; }
@@ -109,6 +129,7 @@ export async function shareScreen(quality) {
 }
 
 export function stopPublishingLocally() {
+  withdrawCameraOffer();
   if (!page.client) return;
   page.client.unpublishMedia().catch(() => {});
   page.client.stopScreen().catch(() => {});

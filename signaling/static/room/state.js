@@ -17,6 +17,8 @@ export const S = window.roomState = {
   muted: { audio: false, video: false }, mobile,
   event: null, thankYouUrl: null, redirect: null, order: null, buyError: null,
   timeline: null,                // an automated event's playback (R-AUTO-1): position, component, currentTime...
+  embedded: false,               // in another site's iframe (R-ROOM-12)
+  cameraOffer: false,            // embedded: "Join with camera" shown, the camera waits for that click
 };
 
 // What changes while the page runs (a module's imports are read-only, so they live in one object).
