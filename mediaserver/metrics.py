@@ -56,6 +56,14 @@ class MediaCollector(Collector):
             ),
         ):
             yield CounterMetricFamily(name, doc, value=s[key])
+        refused = CounterMetricFamily(
+            "mediaserver_retransmissions_refused",
+            "Retransmissions subscribers asked for that their NACK budget refused, by reason",
+            labels=["reason"],
+        )
+        for reason in ("rtcp", "repeat", "rate"):
+            refused.add_metric([reason], s[f"rtx_refused_{reason}"])
+        yield refused
         for name, key, doc in (
             ("mediaserver_transports", "transports", "Open WebRTC transports"),
             ("mediaserver_producers", "producers", "Published streams"),

@@ -12,6 +12,7 @@ ICE_STATES: dict[int, str]
 DTLS_STATES: dict[int, str]
 CODECS: dict[str, int]
 EXTENSIONS: tuple[str, ...]
+RTX_BUDGET: dict[str, int]
 
 class NativeError(RuntimeError):
     """A request the media core refused (unknown id, duplicate SSRC, bad credentials ...)."""

@@ -30,6 +30,17 @@ EVENT_NAMES = {1: "ice", 2: "dtls", 3: "consumer_closed", 4: "producer_ssrc", 5:
 ICE_STATES = {0: "new", 1: "connected", 2: "disconnected"}
 DTLS_STATES = {0: "new", 1: "connecting", 2: "connected", 3: "failed", 4: "closed"}
 CODECS = {"opus": 1, "vp8": 2, "vp9": 3, "h264": 4, "av1": 5}
+# The NACK budget of every consumer (worker.h, MS_RTX_*; issue 14 finding 10).
+RTX_BUDGET = {
+    "per_rtcp": MS_RTX_PER_RTCP,
+    "rtt_min_us": MS_RTX_RTT_MIN_US,
+    "rtt_max_us": MS_RTX_RTT_MAX_US,
+    "rtt_default_us": MS_RTX_RTT_DEFAULT_US,
+    "share_pct": MS_RTX_SHARE_PCT,
+    "floor_bytes": MS_RTX_FLOOR_BYTES,
+    "burst_ms": MS_RTX_BURST_MS,
+    "overhead": MS_RTX_OVERHEAD,
+}
 EXTENSIONS = ("mid", "rid", "rrid", "abs_send_time", "twcc", "audio_level", "playout_delay")
 
 

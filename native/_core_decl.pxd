@@ -22,6 +22,14 @@ cdef extern from "worker.h" nogil:
         MS_LAT_BUCKETS
         MS_CAPTURE
         MS_LAYER_AUTO
+        MS_RTX_PER_RTCP
+        MS_RTX_RTT_MIN_US
+        MS_RTX_RTT_MAX_US
+        MS_RTX_RTT_DEFAULT_US
+        MS_RTX_SHARE_PCT
+        MS_RTX_FLOOR_BYTES
+        MS_RTX_BURST_MS
+        MS_RTX_OVERHEAD
     ctypedef struct ms_stats_t:
         uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes
         uint64_t rtp_rx, rtcp_rx, stun_rx, dtls_rx, rtp_tx, rtcp_tx
@@ -33,6 +41,7 @@ cdef extern from "worker.h" nogil:
         uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx
         uint64_t rtx_skipped
         uint64_t overloads, rtx_shed
+        uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate
     ctypedef struct ms_event_t:
         int type
         uint32_t id
@@ -73,6 +82,7 @@ cdef extern from "worker.h" nogil:
         uint32_t bps
         int temporal
         uint64_t frames_dropped
+        uint64_t rtx_refused
     ctypedef struct ms_transport_stats_t:
         int ice_state, dtls_state, srtp_profile
         int dtls_frozen

@@ -28,18 +28,26 @@ static void on_report_blocks(ms_worker_t *w, ms_transport_t *t, const rtcp_repor
             if (c->sr_ntp_mid[k] != r->lsr) continue;
             int64_t rtt = (int64_t)(w->now_us - c->sr_sent_us[k]) - (int64_t)((uint64_t)r->dlsr * 1000000ull >> 16);
             c->rtt_us = rtt < 0 ? 0 : rtt;
+            c->rtt_known = 1;
             if (t->bwe) bwe_on_rtt(t->bwe, c->rtt_us);
         }
     }
 }
 
-static void on_nack(ms_worker_t *w, ms_transport_t *t, const rtcp_nack_t *nk) {
+/* *left: the sequence numbers still honoured of this RTCP packet (MS_RTX_PER_RTCP over all its NACKs). */
+static void on_nack(ms_worker_t *w, ms_transport_t *t, const rtcp_nack_t *nk, int *left) {
     ms_consumer_t *c = ms_map_get(&w->cons_by_ssrc, cons_key(t->id, nk->media));
     if (!c || c->t != t) return;
     c->nacks++;
     c->last_nack_us = w->now_us;
     w->st.nacks_rx++;
-    for (int i = 0; i < nk->nseqs; i++) retransmit(w, c, nk->seqs[i]);
+    int n = nk->nseqs < *left ? nk->nseqs : *left;
+    for (int i = 0; i < n; i++) retransmit(w, c, nk->seqs[i]);
+    *left -= n;
+    if (nk->nseqs > n) {
+        c->rtx_refused += (uint64_t)(nk->nseqs - n);
+        w->st.rtx_refused_rtcp += (uint64_t)(nk->nseqs - n);
+    }
 }
 
 static void on_keyframe_request(ms_worker_t *w, ms_transport_t *t, const rtcp_keyframe_req_t *kr) {
@@ -81,7 +89,7 @@ void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
     peer_proved(t);
     if (t->client_mode) return;
-    int off = 0, pl, any = 0;
+    int off = 0, pl, any = 0, rtx_left = MS_RTX_PER_RTCP;
     while ((off = rtcp_next(buf, n, off, &pl)) >= 0) {
         const uint8_t *q = buf + off;
         int type = q[1], fmt = q[0] & 0x1f;
@@ -96,7 +104,7 @@ void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
             if (rtcp_parse_rr(q, pl, &u.rep) == 0) on_report_blocks(w, t, &u.rep);
             break;
         case RTCP_RTPFB:
-            if (fmt == 1 && rtcp_parse_nack(q, pl, &u.nack) == 0) on_nack(w, t, &u.nack);
+            if (fmt == 1 && rtcp_parse_nack(q, pl, &u.nack) == 0) on_nack(w, t, &u.nack, &rtx_left);
             else if (fmt == 15 && pl >= 20) on_twcc(w, t, q, pl);
             break;
         case RTCP_PSFB:

@@ -323,6 +323,24 @@ static int rtx_allowed(ms_worker_t *w, ms_transport_t *t, int bytes) {
     return 1;
 }
 
+/* The NACK budget (worker.h, MS_RTX_*; issue 14 finding 10). How long a retransmitted packet is not sent
+ * again: one round trip, within which a retransmission cannot have been lost and asked for again. */
+static uint64_t rtx_repeat_us(const ms_consumer_t *c) {
+    if (!c->rtt_known) return MS_RTX_RTT_DEFAULT_US;
+    if (c->rtt_us < MS_RTX_RTT_MIN_US) return MS_RTX_RTT_MIN_US;
+    return c->rtt_us > MS_RTX_RTT_MAX_US ? MS_RTX_RTT_MAX_US : (uint64_t)c->rtt_us;
+}
+
+/* Refills the consumer's bucket (bytes): a share of what it forwards plus a floor, at most MS_RTX_BURST_MS
+ * of that. A new consumer starts with a full bucket (rtx_refill_us 0). */
+static void rtx_refill(ms_worker_t *w, ms_consumer_t *c) {
+    double rate = (double)c->bps / 8.0 * MS_RTX_SHARE_PCT / 100.0 + MS_RTX_FLOOR_BYTES;   /* bytes per second */
+    double cap = rate * MS_RTX_BURST_MS / 1000.0;
+    c->rtx_tokens += rate * (double)(w->now_us - c->rtx_refill_us) / 1e6;
+    if (c->rtx_tokens > cap) c->rtx_tokens = cap;
+    c->rtx_refill_us = w->now_us;
+}
+
 void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     if (!c->started || c->paused || !can_send(c->t)) return;
     if (w->now_us < w->overload_until_us) { w->st.rtx_shed++; return; }   /* saturated: fresh media first */
@@ -334,8 +352,20 @@ void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     if (!s->valid || s->seq != seq || s->ext < e->start_ext) return;
     rtp_hdr_t h;
     if (rtp_parse(s->data, s->len, &h) < 0) return;
+    uint32_t now_ms = (uint32_t)(w->now_us / 1000);
+    if (!c->rtx_seen) c->rtx_seen = calloc(RTX_SEEN, sizeof(rtx_seen_t));   /* none: no repeat check */
+    rtx_seen_t *seen = c->rtx_seen ? &c->rtx_seen[out_seq & (RTX_SEEN - 1)] : NULL;
+    if (seen && seen->used && seen->seq == out_seq && (uint64_t)(now_ms - seen->at_ms) * 1000 < rtx_repeat_us(c)) {
+        c->rtx_refused++; w->st.rtx_refused_repeat++;
+        return;
+    }
+    int cost = s->len + MS_RTX_OVERHEAD;
+    rtx_refill(w, c);
+    if (c->rtx_tokens < cost) { c->rtx_refused++; w->st.rtx_refused_rate++; return; }
     uint8_t cpt = c->prm.pt_map[h.pt];
     int rtx = c->prm.rtx_ssrc && cpt != 0xff && c->prm.rtx_pt_of[cpt] != 0xff;
     if (!rtx_allowed(w, c->t, s->len + 60)) return;
+    c->rtx_tokens -= cost;
+    if (seen) { seen->used = 1; seen->seq = out_seq; seen->at_ms = now_ms; }
     send_to_consumer(w, c, s->data, &h, rtx, 0, out_seq, e, p->prm.codec_of_pt[h.pt]);
 }

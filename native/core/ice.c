@@ -50,16 +50,13 @@ void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn, const 
     }
     if (m.type == STUN_BINDING_INDICATION) return;
     if (m.type != STUN_BINDING_REQUEST || known) { w->st.drops[DROP_STUN_MALFORMED]++; return; }
+    /* Issue 14 finding 21: a request we cannot authenticate (no USERNAME or MESSAGE-INTEGRITY, an unknown
+     * username, a wrong integrity) gets no answer at all, only a count in drops: an error reply would reflect
+     * (and amplify) traffic to a forged source and tell a port scan that a media server listens here. STUN
+     * (RFC 5389 10.1.2) suggests a 400/401; our peers take the credentials from the SDP and never need one,
+     * and a peer without them retransmits and gives up, as it always did for an unknown username. */
     if (!m.username || m.username_len == 0 || m.username_len > 512 || !m.has_integrity) {
         w->st.drops[DROP_STUN_MALFORMED]++;
-        if (conn) return;                    /* no replies into a TCP connection nobody has proven */
-        uint8_t *o = tx_slot(w);
-        int n = stun_build_error(o, MTU, m.txid, 400, "Bad Request");
-        if (n > 0) {
-            ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
-            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
-            tx_commit(w, &tmp, n);
-        }
         return;
     }
     char uname[513];
@@ -69,18 +66,7 @@ void handle_stun(ms_worker_t *w, ms_transport_t *known, tcp_conn_t *conn, const 
     if (colon) *colon = 0;
     ms_transport_t *t = ms_map_get(&w->by_ufrag, hash_str(uname));
     if (!t || strcmp(t->ufrag, uname) != 0) { w->st.drops[DROP_STUN_UNKNOWN_UFRAG]++; return; }
-    if (!stun_check_integrity(buf, len, &m, t->pwd, (int)strlen(t->pwd))) {
-        w->st.drops[DROP_STUN_AUTH]++;
-        if (conn) return;
-        uint8_t *o = tx_slot(w);
-        int n = stun_build_error(o, MTU, m.txid, 401, "Unauthorized");
-        if (n > 0) {
-            ms_transport_t tmp; memset(&tmp, 0, sizeof(tmp));
-            memcpy(&tmp.remote, from, addr_len(from)); tmp.remote_len = addr_len(from); tmp.has_remote = 1; tmp.tcp = conn;
-            tx_commit(w, &tmp, n);
-        }
-        return;
-    }
+    if (!stun_check_integrity(buf, len, &m, t->pwd, (int)strlen(t->pwd))) { w->st.drops[DROP_STUN_AUTH]++; return; }
     if (conn && conn->t && conn->t != t) { w->st.drops[DROP_STUN_AUTH]++; return; }
     int replayed = 0, seen = 0;
     for (int k = 0; k < 8; k++)

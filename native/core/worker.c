@@ -105,6 +105,7 @@ static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
     if (c->next) c->next->prev = c->prev;
     if (notify) push_event(w, EV_CONSUMER_CLOSED, c->id, 0, 0, NULL);
     w->st.consumers--;
+    free(c->rtx_seen);
     free(c);
 }
 
@@ -535,5 +536,6 @@ int ms_consumer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *o) {
     o->bps = c->bps;
     o->temporal = c->x.tl_cur == MS_XLATE_TL_ALL ? -1 : c->x.tl_cur;
     o->frames_dropped = c->x.tl_frames_dropped;
+    o->rtx_refused = c->rtx_refused;
     return 0;
 }

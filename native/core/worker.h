@@ -43,7 +43,26 @@ typedef struct {
     uint64_t twcc_rx, twcc_tx, remb_rx, probes_tx;  /* transport-cc feedback in and out, REMB in, probes */
     uint64_t rtx_skipped;     /* retransmissions left out: over the transport's share of its estimate */
     uint64_t overloads, rtx_shed; /* times the worker found itself saturated; retransmissions shed then */
+    /* retransmissions a subscriber asked for and its NACK budget refused (issue 14 finding 10): over the
+     * sequence numbers honoured per RTCP packet, the same packet again within a round trip, over its rate */
+    uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate;
 } ms_stats_t;
+
+/* The NACK budget of every consumer (issue 14 finding 10), with or without transport-cc: a NACK is a request,
+ * never an amplifier. Of one RTCP packet at most MS_RTX_PER_RTCP sequence numbers are honoured (over all its
+ * NACKs); a packet is retransmitted at most once per round trip (the RTT the receiver reports answer to our
+ * sender reports give, clamped to [MS_RTX_RTT_MIN_US, MS_RTX_RTT_MAX_US]; MS_RTX_RTT_DEFAULT_US until one
+ * is known); and retransmissions take tokens of a bucket that fills at MS_RTX_SHARE_PCT of the consumer's
+ * forwarded rate plus MS_RTX_FLOOR_BYTES per second and holds MS_RTX_BURST_MS of that rate (each charged
+ * its cached packet plus MS_RTX_OVERHEAD bytes). */
+#define MS_RTX_PER_RTCP 64
+#define MS_RTX_RTT_MIN_US 20000
+#define MS_RTX_RTT_MAX_US 1000000
+#define MS_RTX_RTT_DEFAULT_US 100000
+#define MS_RTX_SHARE_PCT 50
+#define MS_RTX_FLOOR_BYTES 16000
+#define MS_RTX_BURST_MS 500
+#define MS_RTX_OVERHEAD 32
 
 enum { EV_ICE = 1, EV_DTLS, EV_CONSUMER_CLOSED, EV_PRODUCER_SSRC, EV_NOTICE };
 enum { ICE_NEW = 0, ICE_CONNECTED = 1, ICE_DISCONNECTED = 2 };
@@ -97,6 +116,7 @@ typedef struct {
     uint32_t bps;
     int temporal;              /* consumers: highest VP8 temporal layer forwarded, -1 = all (no filtering) */
     uint64_t frames_dropped;   /* consumers: frames left out by temporal-layer filtering */
+    uint64_t rtx_refused;      /* consumers: retransmissions asked for that the NACK budget refused */
 } ms_stream_stats_t;
 
 typedef struct {

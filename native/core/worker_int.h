@@ -168,6 +168,9 @@ struct ms_producer {
 #define BWE_MIN_BPS 50000u
 #define BWE_MAX_BPS 50000000u
 
+#define RTX_SEEN 256           /* a consumer's retransmission times (2 KB): slots, by outgoing sequence number */
+typedef struct { uint32_t at_ms; uint16_t seq; uint16_t used; } rtx_seen_t;
+
 struct ms_consumer {
     uint32_t id;
     ms_transport_t *t;
@@ -195,6 +198,13 @@ struct ms_consumer {
     uint32_t playout_10ms;
     uint64_t last_nack_us;
     uint64_t off_since_us;     /* the allocation first wanted its video off (0 = it does not) */
+    /* its NACK budget (worker.h, MS_RTX_*): tokens in bytes, when each recent outgoing sequence number was
+     * last retransmitted (allocated with the first retransmission), the requests refused */
+    double rtx_tokens;
+    uint64_t rtx_refill_us;
+    rtx_seen_t *rtx_seen;
+    uint64_t rtx_refused;
+    int rtt_known;             /* rtt_us comes from a receiver report, not the zero it starts at */
     ms_consumer_t *next, *prev;
     ms_consumer_t *tnext, *tprev;  /* in its transport's list */
 };
@@ -344,7 +354,7 @@ MS_HIDDEN void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int l
 MS_HIDDEN void forward_pending(ms_worker_t *w);
 MS_HIDDEN void request_keyframe(ms_worker_t *w, ms_producer_t *p);
 MS_HIDDEN void consumer_keyframe(ms_worker_t *w, ms_consumer_t *c);
-MS_HIDDEN void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq);
+MS_HIDDEN void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq);  /* within its NACK budget */
 MS_HIDDEN void write_abs_time(uint8_t *v, uint64_t now_us);
 /* feedback.c */
 MS_HIDDEN void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len);

@@ -23,8 +23,6 @@ from tests.conftest import wait_for
 from tests.e2e.test_aiortc import publisher, subscriber
 from tests.native.test_parsers import binding_request, stun_message, with_fingerprint_fixed
 
-BINDING_ERROR = 0x0111
-
 
 def stun_txid(data: bytes) -> bytes:
     return data[8:20]
@@ -116,7 +114,7 @@ def corpus(rng: random.Random, real_ufrags: list[str]) -> dict[str, list[bytes]]
         cats["stun_auth"].append(
             binding_request(f"{ufrag}:evil", key="not-the-password-at-all", use_candidate=True)
         )
-    for _ in range(100):  # stun_malformed + a 400 reply: no USERNAME / no MESSAGE-INTEGRITY
+    for _ in range(100):  # stun_malformed, no reply: no USERNAME / no MESSAGE-INTEGRITY
         cats["stun_no_username"].append(stun_message(0x0001, [(0x0024, b"\0\0\0\1")], key=None))
     for _ in range(400):  # unknown_address: DTLS content types 20..63
         cats["dtls"].append(
@@ -213,13 +211,9 @@ async def test_blast_while_media_flows(server):
             # the legitimate peers are untouched: nothing of theirs rejected as forged
             assert d["srtp_auth"] == 0 and d["dtls"] == 0, d
 
-            # only STUN error responses came back to the attacker, never media
-            replies = blaster.drain()
-            assert replies, "expected 400/401 STUN error responses"
-            for r in replies:
-                assert r[0] < 4, r[:4].hex()
-                m = parse_stun(r)
-                assert m is not None and m["type"] == BINDING_ERROR and m["error_code"] in (400, 401), m
+            # nothing came back to the attacker: no media, and no STUN error responses either (issue 14
+            # finding 21: an unauthenticated request is dropped, not answered)
+            assert blaster.drain() == []
             blaster.close()
             assert sub_t.id in media.transports and media.transports[sub_t.id].ice_state == "connected"
         finally:
@@ -230,7 +224,9 @@ async def test_blast_while_media_flows(server):
 
 
 @pytest.mark.timeout(90)
-async def test_bad_integrity_for_real_ufrag_gets_401_and_no_hijack(server):
+async def test_bad_integrity_for_real_ufrag_gets_no_reply_and_no_hijack(server):
+    """Issue 14 finding 21: a wrong MESSAGE-INTEGRITY for a real ufrag, a tampered USERNAME, an unknown ufrag
+    and a request without USERNAME get no reply at all (they used to get a 401 or a 400), and move nothing."""
     base, media = server["base_url"], server["media"]
     async with aiohttp.ClientSession() as session:
         psig, pconn, video = await publisher(session, base, "auth")
@@ -245,25 +241,12 @@ async def test_bad_integrity_for_real_ufrag_gets_401_and_no_hijack(server):
             before = media.stats()
 
             # a well-formed binding request for the real ufrag, nominating, with a wrong MESSAGE-INTEGRITY
-            txid = os.urandom(12)
             req = binding_request(
-                f"{sub_t.ufrag}:attacker", key=sub_t.pwd[::-1], use_candidate=True, txid=txid
+                f"{sub_t.ufrag}:attacker", key=sub_t.pwd[::-1], use_candidate=True, txid=os.urandom(12)
             )
             assert parse_stun(req, sub_t.pwd)["integrity_ok"] is False
             attacker.send(req)
-            reply = await attacker.recv(3)
-            assert reply is not None, "no STUN error response"
-            m = parse_stun(reply)
-            assert m is not None, reply.hex()
-            assert m["type"] == BINDING_ERROR and m["error_code"] == 401, m
-            assert stun_txid(reply) == txid
-            assert m["fingerprint"] is True and m["integrity"] is False
-
-            from aioice import stun
-
-            parsed = stun.parse_message(reply)
-            assert parsed.message_class == stun.Class.ERROR and parsed.transaction_id == txid
-            assert parsed.attributes["ERROR-CODE"][0] == 401
+            assert await attacker.recv(1) is None
 
             # the same with a right password but a tampered USERNAME (integrity covers it)
             good = bytearray(binding_request(f"{sub_t.ufrag}:attacker", key=sub_t.pwd, use_candidate=True))
@@ -273,19 +256,15 @@ async def test_bad_integrity_for_real_ufrag_gets_401_and_no_hijack(server):
             tampered = with_fingerprint_fixed(bytes(good))
             assert parse_stun(tampered, sub_t.pwd)["integrity_ok"] is False
             attacker.send(tampered)
-            reply = await attacker.recv(3)
-            assert reply is not None and parse_stun(reply)["error_code"] == 401
+            assert await attacker.recv(0.5) is None
 
             # an unknown ufrag gets no answer at all (no oracle for guessing ufrags)
             attacker.send(binding_request("deadbeef:attacker", key="whatever"))
             assert await attacker.recv(0.5) is None
 
-            # no USERNAME: 400 Bad Request
-            txid = os.urandom(12)
-            attacker.send(stun_message(0x0001, [(0x0024, b"\0\0\0\1")], txid=txid))
-            reply = await attacker.recv(3)
-            assert reply is not None and stun_txid(reply) == txid
-            assert parse_stun(reply)["error_code"] == 400
+            # no USERNAME: no answer either
+            attacker.send(stun_message(0x0001, [(0x0024, b"\0\0\0\1")], txid=os.urandom(12)))
+            assert await attacker.recv(0.5) is None
 
             after = media.stats()
             d = diff(after, before)

@@ -230,6 +230,10 @@ async def test_metrics(http, server):
         "mediaserver_participants",
         "mediaserver_nacks_received_total",
         'mediaserver_protocol_packets_total{protocol="stun"}',
+        # issue 14 finding 10: retransmissions the NACK budget refused, by reason
+        'mediaserver_retransmissions_refused_total{reason="rtcp"}',
+        'mediaserver_retransmissions_refused_total{reason="repeat"}',
+        'mediaserver_retransmissions_refused_total{reason="rate"}',
     ):
         assert name in text, name
 
