@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -66,7 +67,12 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         settings.udp_gso,
         settings.consent_timeout,
     )
-    rooms = RoomManager(media)
+    rooms = RoomManager(
+        media,
+        idle_timeout=settings.room_idle_timeout,
+        max_rooms=settings.max_rooms,
+        creation_rate=settings.room_creation_rate,
+    )
     app[keys.SETTINGS] = settings
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms
@@ -111,6 +117,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         log.info("database %s migrated", db.url.render_as_string(hide_password=True))
         dispatcher.start()
         media.start()
+        app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
         if own_process:
             media_first(settings.signaling_nice)
         log.info(
@@ -123,6 +130,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         )
 
     async def on_cleanup(app: web.Application) -> None:
+        app[keys.SWEEPER].cancel()
         await streams.close()
         await recordings.close()
         await dispatcher.close()
