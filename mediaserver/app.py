@@ -130,7 +130,9 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         )
 
     async def on_cleanup(app: web.Application) -> None:
-        app[keys.SWEEPER].cancel()
+        sweeper = app.get(keys.SWEEPER)
+        if sweeper is not None:
+            sweeper.cancel()
         await streams.close()
         await recordings.close()
         await dispatcher.close()

@@ -253,6 +253,36 @@ async def test_a_removed_person_cannot_come_back_with_a_new_token(server):
         await bob.ok("join", token=other["token"])
 
 
+async def test_a_removed_invitee_stays_out_by_invitation_and_by_e_mail(api):
+    """Issue 14 finding 13 in an event's room: the host removes an invitee; neither her invitation nor her
+    e-mail address (the event is open: an e-mail is enough) gets her a token again, and a token she had
+    asked for before is refused by the room, for the session's lifetime."""
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Talk"})
+    invs = await call(
+        http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["ann@example.test"]}
+    )
+    invitation = invs["items"][0]["token"]
+    started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    path = f"/api/v1/rooms/{ev['roomId']}/join"
+    guest = api.client()
+    mine = await call(guest, "POST", path, 200, json={"token": invitation, "name": "Ann"})
+    spare = await call(guest, "POST", path, 200, json={"name": "Ann B", "email": "ann@example.test"})
+    async with aiohttp.ClientSession() as session:
+        host = await ws(session, api.base_url)
+        await host.ok("join", token=started["hostToken"])
+        ann = await ws(session, api.base_url)
+        pid = (await ann.ok("join", token=mine["token"]))["participant"]["id"]
+        await host.ok("host", action="remove", participant=pid)
+        again = await ws(session, api.base_url)
+        await again.err("join", "removed", token=spare["token"])
+        for body in ({"token": invitation, "name": "Ann"}, {"name": "A.", "email": "ANN@example.test"}):
+            async with guest.post(path, json=body) as r:
+                assert r.status == 403 and (await r.json())["error"]["code"] == "removed", body
+        other = await call(guest, "POST", path, 200, json={"name": "Bo", "email": "bo@example.test"})
+        await (await ws(session, api.base_url)).ok("join", token=other["token"])
+
+
 async def test_a_removed_api_token_holder_stays_out_under_the_same_subject(server):
     """Issue 14 finding 13: for tokens of the API (POST /api/v1/tokens) the removal holds for the token's
     subject (``identity``): a new token with the same identity is refused."""
