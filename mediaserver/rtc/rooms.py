@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import logging
 import secrets
 import time
@@ -1077,7 +1078,14 @@ class RoomManager:
             self._window(client).append(time.monotonic())
 
     def _window(self, client: str) -> deque[float]:
-        """When ``client`` created rooms in the last minute."""
+        """When ``client`` created rooms in the last minute (an IPv6 client by its /64: one host has them
+        all)."""
+        try:
+            ip = ipaddress.ip_address(client)
+            if ip.version == 6 and ip.ipv4_mapped is None:
+                client = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        except ValueError:
+            pass
         now = time.monotonic()
         if len(self._created) > 10_000:  # forget the clients with nothing in the window
             self._created = {c: q for c, q in self._created.items() if q and now - q[-1] < 60}
