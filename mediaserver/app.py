@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -68,7 +69,12 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         settings.udp_gso,
         settings.consent_timeout,
     )
-    rooms = RoomManager(media)
+    rooms = RoomManager(
+        media,
+        idle_timeout=settings.room_idle_timeout,
+        max_rooms=settings.max_rooms,
+        creation_rate=settings.room_creation_rate,
+    )
     app[keys.SETTINGS] = settings
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms
@@ -115,6 +121,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         async with db.tx() as s:  # events live when the server stopped go on (their people reconnect)
             await resume_live(s, rooms, settings.restart_grace)
         dispatcher.start()
+        app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
         if own_process:
             media_first(settings.signaling_nice)
         log.info(
@@ -127,6 +134,9 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         )
 
     async def on_cleanup(app: web.Application) -> None:
+        sweeper = app.get(keys.SWEEPER)
+        if sweeper is not None:
+            sweeper.cancel()
         await streams.close()
         await recordings.close()
         await dispatcher.close()

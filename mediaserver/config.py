@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -32,7 +33,12 @@ class Settings:
     signaling_nice: int = 10  # the signaling thread yields the CPU to the media thread (0..19; 0 = equal)
     secret: str = ""  # signs join tokens; generated at start when empty
     api_key: str = ""  # Bearer key for /api/v1; generated at start when empty
-    open_room_creation: bool = True  # anyone may create a room (a single-node install); else the API key
+    # anyone may create a room, else the API key; None (unset): on when http_host is a loopback address,
+    # off when the server listens on the network (issue 14 finding 7)
+    open_room_creation: bool | None = None
+    room_creation_rate: int = 10  # rooms an IP address may create a minute without the API key (0: no limit)
+    max_rooms: int = 1000  # instant and ad-hoc rooms on this node at once (event rooms are not counted)
+    room_idle_timeout: float = 600.0  # seconds an instant room stays without anyone in it before it is freed
     data_dir: str = "data"  # the embedded database and the file library live here
     database_url: str = ""  # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
     public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
@@ -73,6 +79,14 @@ class Settings:
             host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
             self.public_url = f"http://{host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
+        if self.open_room_creation is None:
+            self.open_room_creation = loopback(self.http_host)
+        if self.room_creation_rate < 0:
+            raise ConfigError("setting 'room_creation_rate' must be 0 (no limit) or a positive number")
+        if self.max_rooms < 1:
+            raise ConfigError("setting 'max_rooms' must be at least 1")
+        if self.room_idle_timeout <= 0:
+            raise ConfigError("setting 'room_idle_timeout' must be a positive number of seconds")
         if self.upload_expiry <= 0:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
         if not 0 <= self.restart_grace <= 3600:
@@ -101,11 +115,32 @@ class Settings:
 
 
 _FRAME_SOURCE = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")  # a CSP frame-ancestors origin
+
+
+def loopback(host: str) -> bool:
+    """Whether the signaling listens on this machine only (127.0.0.0/8, ::1, localhost): then open room
+    creation is on unless set, the one-command newcomer's experience; on any other address it is off unless
+    the operator turns it on (issue 14 finding 7)."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or all interfaces (""): reachable from the network
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+#: settings whose default None means "decided from the others in finish()"; "auto" sets that again
+_AUTO_BOOLS = ("open_room_creation",)
 
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
     """The value in the type of the default, or ConfigError: no silent guessing."""
+    if name in _AUTO_BOOLS and default is None:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return None
+        return _coerce(name, False, value)
     bad = ConfigError(f"setting {name!r} must be a {type(default).__name__}, got {value!r}")
     if isinstance(default, bool):
         if isinstance(value, bool):

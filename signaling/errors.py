@@ -40,6 +40,12 @@ def classify(e: Exception) -> SignalError:
             "not_admitted": 409,
             "too_many_for_discussion": 409,
             "ended": 410,
+            # issue 14 findings 7, 8, 17
+            "room_full": 409,
+            "track_limit": 409,
+            "event_room": 409,
+            "rate_limited": 429,
+            "too_many_rooms": 503,
         }.get(e.code, 400)
         return SignalError(e.code, e.message, status)
     if isinstance(e, MediaError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -28,3 +29,4 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event
+SWEEPER: web.AppKey[asyncio.Task[None]] = web.AppKey("sweeper")  # frees empty rooms (issue 14 finding 7)

@@ -363,6 +363,13 @@ def room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> An
     """The event's room, opened (live, or in the lobby) if it is not, with the plan's limits and the
     dial-in PIN."""
     room = rooms.find(ev.room_id)
+    if room is not None and not room.settings.event:
+        # issue 14 finding 17: a room of this ID the event did not open (an ad-hoc or instant room made by
+        # someone else) is never adopted: its people leave, and the event opens its own
+        log.warning("event %s: room %s was not the event's own; it is closed and replaced", ev.id, ev.room_id)
+        room.end("replaced by the event's room")
+        rooms.rooms.pop(ev.room_id, None)
+        room = None
     if room is None or room.settings.state == "ended":
         start = "instant" if state == "live" else "lobby"
         room = rooms.create(
@@ -374,6 +381,7 @@ def room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> An
             ev.lobby_message[:2000],
             start,
             room_id=ev.room_id,
+            event=True,
         )
     room.settings.hd = lim.hd  # R-MEDIA-4: the plan decides SD or HD budgets (issue 5's allocation)
     room.settings.pin = dial_in_pin(ev)  # the PIN the invitations carry (R-ROOM-10, R-INT-6)
@@ -440,6 +448,23 @@ class RoomControl:
                 return {"event": public_ref(ev)}
         room.end(by.id)  # a room whose event is not live (the lobby): just the room
         return {}
+
+    async def owns(self, room_id: str) -> bool:
+        async with self.db.tx() as s:
+            return await event_by_room(s, room_id) is not None
+
+    async def reopen(self, room_id: str) -> Room | None:
+        async with self.db.tx() as s:
+            ev = await event_by_room(s, room_id)
+            if ev is None:
+                return None
+            if ev.status == "done" or ev.kind == "on_demand":
+                raise ControlError("ended", "this event is over", 410)
+            account = await s.get(Account, ev.account_id)
+            assert account is not None
+            parent = await s.get(Account, account.parent_id) if account.parent_id else None
+            room: Room = room_for(self.rooms, ev, subscription.account_limits(account, parent), ev.status)
+            return room
 
 
 async def _user_of(s: AsyncSession, ev: Event, by: Participant) -> int:

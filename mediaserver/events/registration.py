@@ -186,6 +186,8 @@ async def join(
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     room = room_for(rooms, ev, subscription.account_limits(account, parent), ev.status)
     entry_status(room.settings, role, 0)
+    # issue 14 finding 13: whom the host removed gets no new token, by e-mail nor by invitation
+    room.check_not_removed(frozenset({email.lower(), *([f"inv{inv.id}"] if inv else [])}), role)
     session_id = await s.scalar(
         select(EventSession.id).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
     )
@@ -198,7 +200,7 @@ async def join(
         {"event": public_ref(ev), "participant": {"name": name, "email": email, "role": role}},
     )
     return {
-        "token": tokens.issue(secret, ev.room_id, role, name, who, 6 * 3600),
+        "token": tokens.issue(secret, ev.room_id, role, name, who, 6 * 3600, email=email, adhoc=False),
         "role": role,
         "room": room.settings.public(),
         "thankYouUrl": ev.thank_you_url or None,

@@ -18,6 +18,12 @@ WEBINAR_DEFAULT = 100
 DISCUSSION_MAX = 25  # R-ROOM-2: discussion mode only with at most 25 participants
 CAMERAS_DEFAULT = 4  # R-MEDIA-5: 4 camera feeds; up to 3 more (7) in meetings only
 CAMERAS_MAX_MEETING = 7
+#: issue 14 finding 8: what one participant sends at once (R-MEDIA-5, -7: a camera, a microphone, a shared
+#: screen); a simulcast camera is one track with its layers
+TRACKS_PER_SOURCE = {"microphone": 1, "camera": 1, "screen": 1}
+#: the most m-sections a publisher's offer may have (the tracks above, with room for a few rejected or
+#: inactive ones a browser keeps): checked before anything is negotiated
+MAX_OFFER_SECTIONS = 8
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 
@@ -192,6 +198,42 @@ def entry_status(room: RoomSettings, role: str, seated: int) -> str:
     if room.state == "lobby":
         return "lobby"
     return "waiting" if seated >= seat_limit(room) else "joined"
+
+
+def check_room_full(room: RoomSettings, role: str, people: int) -> None:
+    """Issue 14 finding 8: the room's capacity bounds everyone in it, not only the seats: the seats, and a
+    waiting room (R-ROOM-8) or a lobby of as many again. The host always comes in. ``people``: everyone in the
+    room now (seated, waiting or in the lobby)."""
+    if role != "host" and people >= 2 * room.capacity:
+        raise RuleError(
+            "room_full",
+            f"this room is full: its {room.capacity} seats are taken and {people - room.capacity} "
+            "people are already waiting to come in; try again later",
+        )
+
+
+def check_offer_sections(sections: int) -> None:
+    """Issue 14 finding 8: a publisher's offer with more m-sections than one person sends is refused before
+    anything is negotiated or created."""
+    if sections > MAX_OFFER_SECTIONS:
+        raise RuleError(
+            "too_many_tracks",
+            f"a publish offer may have at most {MAX_OFFER_SECTIONS} m-sections (a participant sends one "
+            f"microphone, one camera and one shared screen); this one has {sections}",
+        )
+
+
+def check_tracks(sending: list[str], adding: list[str]) -> None:
+    """Issue 14 finding 8: one microphone, one camera and one shared screen per participant at once
+    (``sending``: the sources of the tracks it sends now; ``adding``: those of the offer)."""
+    for source, top in TRACKS_PER_SOURCE.items():
+        now, more = sending.count(source), adding.count(source)
+        if now + more > top:
+            raise RuleError(
+                "track_limit",
+                f"a participant sends at most {top} {source} track{'s' if top != 1 else ''} at once; this "
+                f"offer adds {more} to the {now} you send (unpublish first to replace one)",
+            )
 
 
 def may_publish(room: RoomSettings, role: str, floor: bool) -> bool:

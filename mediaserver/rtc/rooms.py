@@ -9,9 +9,13 @@ reaches the forwarding).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import ipaddress
 import logging
 import secrets
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,6 +81,16 @@ class EventControl(Protocol):
 
     def start(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
     def end(self, room: Room, by: Participant) -> Awaitable[dict[str, Any]]: ...
+
+    def owns(self, room_id: str) -> Awaitable[bool]:
+        """Whether an event has this room ID (issue 14 finding 17: no ad-hoc room may take it)."""
+        ...
+
+    def reopen(self, room_id: str) -> Awaitable[Room | None]:
+        """The event's room opened again as its event says (the lobby, or live), for a token the event issued
+        whose room is not in memory (a restart, or freed while nobody was in its lobby); None: no such
+        event."""
+        ...
 
 
 def server_extensions(kind: str) -> dict[str, int]:
@@ -155,6 +169,7 @@ class Participant:
     avatar: str | None = None  # URL of the picture shown instead of a camera (R-MEDIA-6)
     on_leave: list[Callable[[Participant], Any]] = field(default_factory=list)
     paused: dict[str, bool] = field(default_factory=dict)  # track id -> paused now
+    person: frozenset[str] = frozenset()  # what a removal bans (Grant.person: identity, e-mail)
 
     @property
     def can_publish(self) -> bool:
@@ -205,10 +220,11 @@ class Room:
         self.media = media
         self.participants: dict[str, Participant] = {}
         self.tracks: dict[str, Track] = {}
-        self.removed: set[str] = set()  # identities the host removed
+        self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # a live event's room restored after a restart waits until then (time.monotonic()) for its people
         self.resume_by: float | None = None
         self._on_empty = on_empty
+        self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
 
     # ---- membership ----
 
@@ -222,9 +238,11 @@ class Room:
         kind: str = "ws",
         device: str = "desktop",
     ) -> Participant:
-        if grant.identity in self.removed and grant.role != "host":
-            raise RuleError("removed", "the host removed you from this room")
+        person = grant.person()
+        # issue 14 finding 13: the removal holds for the person (their e-mail or invitation), not one token
+        self.check_not_removed(person, grant.role)
         status = rules.entry_status(self.settings, grant.role, self.seated())
+        rules.check_room_full(self.settings, grant.role, len(self.participants))
         rules.check_presenter_seat(
             self.settings,
             grant.role,
@@ -244,13 +262,20 @@ class Room:
             kind=kind,
             device=device if device in ("desktop", "mobile") else "desktop",
             status=status,
+            person=person,
         )
         self.participants[p.id] = p
         self.resume_by = None  # someone is back after a restart: the session goes on as before
+        self.empty_since = None
         if status == "joined":
             self._announce(p)
         log.info("room %s: %s joined as %s (%s, %s)", self.name, p.name, p.role, kind, status)
         return p
+
+    def check_not_removed(self, person: frozenset[str], role: str) -> None:
+        """Issue 14 finding 13: the people the host removed (by identity or e-mail) stay out."""
+        if person & self.removed and role != "host":
+            raise RuleError("removed", "the host removed you from this room")
 
     def _visible(self, p: Participant, to: Participant) -> bool:
         """In a webinar attendees do not see each other (unless one has the floor); all see the staff."""
@@ -293,8 +318,10 @@ class Room:
             self._renegotiate_all()
             self.admit_waiting()
         log.info("room %s: %s left%s", self.name, p.name, f" ({reason})" if reason else "")
-        if not self.participants and self._on_empty:
-            self._on_empty(self)
+        if not self.participants:
+            self.empty_since = time.monotonic()
+            if self._on_empty:
+                self._on_empty(self)
 
     def admit_waiting(self) -> None:
         """Let people in while seats are free (R-ROOM-8), in the order they came."""
@@ -360,6 +387,7 @@ class Room:
         if screen_quality not in (None, "high", "lite"):
             raise RuleError("bad_request", "screenQuality must be 'high' or 'lite'")
         offer = sdp.parse(offer_sdp)
+        rules.check_offer_sections(len(offer.media))  # issue 14 finding 8: before anything is negotiated
         ufrag, pwd = self.media.new_credentials()
         local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
         answer, negotiated = sdp.answer_publish(offer, local)
@@ -374,6 +402,7 @@ class Room:
                 )
         if "screen" in source_of.values():
             rules.check_screen(p.device)
+        rules.check_tracks([t.source for t in p.tracks.values()], list(source_of.values()))
         cameras_on = sum(1 for t in self.tracks.values() if t.source == "camera")
         rules.check_cameras(self.settings, cameras_on, sum(1 for s in source_of.values() if s == "camera"))
         transport = self.media.create_transport(
@@ -809,7 +838,7 @@ class Room:
         q = self._target(params, seated=False)
         if q is p:
             raise RuleError("bad_request", "use leave to exit the room yourself")
-        self.removed.add(q.identity)  # the same person cannot come back with the same token
+        self.removed.update(q.person)  # the same person comes back neither with this token nor a new one
         self.leave(q, reason="removed by the host")
 
     def _host_end(self, p: Participant, params: dict[str, Any]) -> Awaitable[dict[str, Any]] | None:
@@ -911,7 +940,12 @@ class Room:
 
 
 class RoomManager:
-    """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants."""
+    """Rooms by their 9-digit ID; ad-hoc rooms (named by a token) come and go with their participants.
+
+    Issue 14 finding 7: rooms cost memory whoever made them, so instant and ad-hoc rooms are capped per node
+    (``max_rooms``), one client's anonymous creations are rate-limited (``creation_rate`` a minute), and a
+    room with nobody in it is freed after ``idle_timeout`` seconds (an event's room only while its event is
+    not live: the event governs it)."""
 
     def __init__(
         self,
@@ -919,12 +953,19 @@ class RoomManager:
         recordings: Recordings | None = None,
         streams: Streams | None = None,
         control: EventControl | None = None,
+        idle_timeout: float = 600.0,
+        max_rooms: int = 1000,
+        creation_rate: int = 10,
     ) -> None:
         self.media = media
         self.recordings = recordings
         self.streams = streams
         self.control = control  # the event life cycle behind event rooms' start and end
         self.rooms: dict[str, Room] = {}
+        self.idle_timeout = idle_timeout
+        self.max_rooms = max_rooms
+        self.creation_rate = creation_rate
+        self._created: dict[str, deque[float]] = {}  # client -> when it created rooms in the last minute
 
     def create(
         self,
@@ -938,13 +979,17 @@ class RoomManager:
         audio_mode: str | None = None,
         camera_limit: int | None = None,
         room_id: str | None = None,
+        event: bool | None = None,
     ) -> Room:
         """A new room; room_id is an event's own 9-digit ID (an ended room of the same ID is replaced: the
-        next session of a permanent event)."""
+        next session of a permanent event), or an ID chosen for an instant room (``event=False``)."""
+        event = room_id is not None if event is None else event
         cap = rules.check_new_room(type_, capacity, language, name, agenda, message, start, audio_mode)
         cams = (
             rules.CAMERAS_DEFAULT if camera_limit is None else rules.check_camera_limit(type_, camera_limit)
         )
+        if not event:
+            self._check_room_count()
         settings = RoomSettings(
             id=room_id or rules.new_room_id(self.rooms),
             name=name,
@@ -956,7 +1001,7 @@ class RoomManager:
             state="live" if start == "instant" else "lobby",
             audio_mode=audio_mode or rules.default_audio_mode(type_),
             camera_limit=cams,
-            event=room_id is not None,
+            event=event,
         )
         room = self.rooms[settings.id] = Room(
             settings,
@@ -973,14 +1018,91 @@ class RoomManager:
         return self.rooms.get(room_id)
 
     def get(self, name: str) -> Room:
-        """The room a token names: a created room, or an ad-hoc one made now."""
+        """The room a token names: a created room, or an ad-hoc one made now (counted in ``max_rooms``)."""
         room = self.rooms.get(name)
         if room is None:
+            self._check_room_count()
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
             room = self.rooms[name] = Room(
                 settings, self.media, on_empty=self._drop, recordings=self.recordings, streams=self.streams
             )
         return room
+
+    async def enter(self, grant: Grant) -> Room:
+        """The room a join token opens. A token the server issued for an existing room (an instant room's or
+        an event's join) never makes an ad-hoc room: an event's room is opened by its event, a gone instant
+        room is gone (410). A token of the API (``POST /api/v1/tokens``) makes an ad-hoc room, but never one
+        with an event's room ID (409): an event must not adopt a room someone else made (issue 14 finding
+        17)."""
+        room = self.rooms.get(grant.room)
+        if room is not None:
+            return room
+        if self.control is not None and len(grant.room) == 9 and grant.room.isdigit():
+            if grant.adhoc:
+                if await self.control.owns(grant.room):
+                    raise RuleError(
+                        "event_room",
+                        f"room ID {grant.room} belongs to an event: its room is opened by the event "
+                        "(POST /api/v1/rooms/{roomId}/join), not by a token of the API",
+                    )
+            else:
+                reopened = await self.control.reopen(grant.room)
+                if reopened is not None:
+                    return reopened
+        room = self.rooms.get(grant.room)  # made while we asked
+        if room is not None:
+            return room
+        if not grant.adhoc:
+            raise RuleError(
+                "ended", "this room has ended, or was closed after standing empty; create or join one again"
+            )
+        return self.get(grant.room)
+
+    def release(self, room: Room) -> None:
+        """A join into ``room`` failed: an ad-hoc room made for it and still empty goes at once."""
+        self._drop(room)
+
+    def check_creation(self, client: str) -> None:
+        """Issue 14 finding 7: ``client`` (an IP address) may create ``creation_rate`` rooms a minute without
+        the API key; RuleError ``rate_limited`` beyond. :meth:`created` counts a room it made."""
+        if self.creation_rate <= 0:
+            return
+        q = self._window(client)
+        if len(q) >= self.creation_rate:
+            wait = int(60 - (time.monotonic() - q[0])) + 1
+            raise RuleError(
+                "rate_limited",
+                f"at most {self.creation_rate} rooms a minute from one address; try again in {wait} s "
+                "(or use the API key)",
+            )
+
+    def created(self, client: str) -> None:
+        if self.creation_rate > 0:
+            self._window(client).append(time.monotonic())
+
+    def _window(self, client: str) -> deque[float]:
+        """When ``client`` created rooms in the last minute (an IPv6 client by its /64: one host has them
+        all)."""
+        try:
+            ip = ipaddress.ip_address(client)
+            if ip.version == 6 and ip.ipv4_mapped is None:
+                client = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        except ValueError:
+            pass
+        now = time.monotonic()
+        if len(self._created) > 10_000:  # forget the clients with nothing in the window
+            self._created = {c: q for c, q in self._created.items() if q and now - q[-1] < 60}
+        q = self._created.setdefault(client, deque())
+        while q and now - q[0] >= 60:
+            q.popleft()
+        return q
+
+    def _check_room_count(self) -> None:
+        if sum(1 for r in self.rooms.values() if not r.settings.event) >= self.max_rooms:
+            raise RuleError(
+                "too_many_rooms",
+                f"this server holds its maximum of {self.max_rooms} rooms; try again later",
+            )
 
     def _drop(self, room: Room) -> None:
         if (
@@ -990,3 +1112,34 @@ class RoomManager:
             and room.settings.state != "ended"
         ):
             del self.rooms[room.name]
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Free the rooms nobody has been in for ``idle_timeout`` seconds (issue 14 finding 7): instant and
+        ad-hoc rooms (their outputs stop as at an end), and an event's room whose event is not live (its
+        lobby, or an ended session: the event opens it again). A live event's room stays: its event governs
+        it. Returns the freed IDs."""
+        now = time.monotonic() if now is None else now
+        freed = []
+        for rid, room in list(self.rooms.items()):
+            idle = room.empty_since
+            if room.participants or idle is None or now - idle < self.idle_timeout:
+                continue
+            if room.settings.event and room.settings.state == "live":
+                continue
+            if not room.settings.event and room.settings.state != "ended":
+                room.end("expired")  # a recording or a live stream of it ends as at the host's end
+            if self.rooms.get(rid) is room:
+                del self.rooms[rid]
+            freed.append(rid)
+        if freed:
+            log.info("freed %d room(s) that stood empty for %.0f s: %s", len(freed), self.idle_timeout, freed)
+        return freed
+
+    async def run_sweeper(self) -> None:
+        """:meth:`sweep` every ``min(idle_timeout / 4, 30)`` seconds, for the application's life."""
+        while True:
+            await asyncio.sleep(min(self.idle_timeout / 4, 30.0))
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("sweeping empty rooms failed")

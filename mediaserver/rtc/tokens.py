@@ -33,6 +33,17 @@ class Grant:
     name: str
     identity: str
     expires: int
+    email: str = ""  # the person's e-mail address, when the token was issued for one (a room's join)
+    adhoc: bool = True  # a room of this name may be made on the fly (False: only an existing room)
+
+    def person(self) -> frozenset[str]:
+        """What a host's removal is bound to (issue 14 finding 13): the identity without the random part a
+        join adds to an e-mail address (``a@b.c#1f2e``), and the e-mail address, lower-cased: a new token for
+        the same person (the same e-mail or invitation) is still the same person."""
+        keys = {self.identity.split("#", 1)[0].lower() if "#" in self.identity else self.identity}
+        if self.email:
+            keys.add(self.email.lower())
+        return frozenset(k for k in keys if k)
 
     @property
     def can_publish(self) -> bool:
@@ -56,11 +67,33 @@ class Grant:
             raise forbidden("only the session's owner or a host may end it")
 
 
-def issue(secret: str, room: str, role: str, name: str, identity: str, ttl: int = 3600) -> str:
+def issue(
+    secret: str,
+    room: str,
+    role: str,
+    name: str,
+    identity: str,
+    ttl: int = 3600,
+    email: str = "",
+    adhoc: bool = True,
+) -> str:
+    """A signed token. ``email``: the person's address (bans hold across their tokens); ``adhoc=False``: the
+    token is for a room that exists (an instant or an event's room), and never makes an ad-hoc one when that
+    room is gone (issue 14 findings 13, 17)."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    body = {"room": room, "role": role, "name": name, "sub": identity, "exp": int(time.time()) + ttl}
+    body: dict[str, object] = {
+        "room": room,
+        "role": role,
+        "name": name,
+        "sub": identity,
+        "exp": int(time.time()) + ttl,
+    }
+    if email:
+        body["email"] = email
+    if not adhoc:
+        body["adhoc"] = False
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{_b64(sig)}"
@@ -91,4 +124,6 @@ def verify(secret: str, token: str, now: float | None = None) -> Grant:
         raise TokenError("token does not grant a room and a known role")
     name = body.get("name") if isinstance(body.get("name"), str) else ""
     sub = body.get("sub") if isinstance(body.get("sub"), str) else ""
-    return Grant(room, role, name or "guest", sub or name or "guest", exp)
+    email = body["email"] if isinstance(body.get("email"), str) else ""
+    adhoc = body.get("adhoc") is not False
+    return Grant(room, role, name or "guest", sub or name or "guest", exp, email, adhoc)

@@ -371,7 +371,13 @@ async def start_event(ctx: Ctx) -> Started:
     session = await lifecycle.start_event(ctx.s, ctx.user, ctx.id(), ctx.app[keys.ROOMS])
     ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
     token = tokens.issue(
-        ctx.settings.secret, ev.room_id, "host", ctx.user.user.name, f"user{ctx.user.user.id}", 6 * 3600
+        ctx.settings.secret,
+        ev.room_id,
+        "host",
+        ctx.user.user.name,
+        f"user{ctx.user.user.id}",
+        6 * 3600,
+        adhoc=False,
     )
     out = await _out(ctx, ev)
     return Started(event=out, session_id=session.id, host_token=token, host_url=out.host_url)

@@ -163,6 +163,8 @@ ERROR_TEXT = {
     409: "conflicts with the current state",
     410: "over",
     422: "Idempotency-Key reused for another request",
+    429: "too many requests from this address; the message says when to try again",
+    503: "the server is at a limit (e.g. max_rooms); try again later",
 }
 
 

@@ -4,6 +4,7 @@ mediaserver.events.entry's business; the rooms themselves are mediaserver.rtc.ro
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -115,7 +116,8 @@ class RoomIn(Model):
 @API(
     "POST",
     "/api/v1/rooms",
-    "create a room (open on a single-node install, else the API key)",
+    "create a room (open while the server listens on loopback only, else the API key; a few a minute per "
+    "address without the key, at most max_rooms per node)",
     "rooms",
     body=RoomIn,
     response=NewRoom,
@@ -125,18 +127,31 @@ class RoomIn(Model):
     optional_body=True,
     sparse=True,
     api_key=lambda settings: not settings.open_room_creation,
-    errors=(409,),
+    errors=(409, 429, 503),
 )
 async def create_room(ctx: Ctx) -> NewRoom:
     """A new room with its 9-digit ID, host and presenter keys and links (R-ROOM-1, -7)."""
     b: RoomIn = ctx.body
-    st = (
-        ctx.app[keys.ROOMS]
-        .create(
-            b.type, b.name, b.capacity, b.language, b.agenda, b.message, b.start, b.audio_mode, b.camera_limit
-        )
-        .settings
+    auth = ctx.request.headers.get("Authorization", "")
+    with_key = auth.startswith("Bearer ") and hmac.compare_digest(
+        auth[7:].strip().encode(), ctx.settings.api_key.encode()
     )
+    room = await entry.create_room(
+        ctx.s,
+        ctx.app[keys.ROOMS],
+        ctx.request.remote or "",
+        with_key,
+        type_=b.type,
+        name=b.name,
+        capacity=b.capacity,
+        language=b.language,
+        agenda=b.agenda,
+        message=b.message,
+        start=b.start,
+        audio_mode=b.audio_mode,
+        camera_limit=b.camera_limit,
+    )
+    st = room.settings
     return NewRoom.model_validate(
         {
             **st.public(),

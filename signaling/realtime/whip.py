@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from mediaserver.rtc import sdp, tokens
+from mediaserver.rtc.room_rules import check_offer_sections
 from mediaserver.rtc.rooms import Participant, RoomManager
 from signaling import keys
 from signaling.errors import SignalError, classify, json_error
@@ -52,10 +53,16 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
         if kind == "whip":
             grant.publisher()
         offer = await _sdp_body(request)
-        sdp.parse(offer)  # a bad offer is refused before anyone is told someone joined
+        parsed = sdp.parse(offer)  # a bad offer is refused before anyone is told someone joined
         rooms: RoomManager = request.app[keys.ROOMS]
-        room = rooms.get(grant.room)
-        p = room.join(grant, kind=kind)
+        if kind == "whip":  # issue 14 finding 8: a flood of m-sections is refused before anyone joins
+            check_offer_sections(len(parsed.media))
+        room = await rooms.enter(grant)
+        try:
+            p = room.join(grant, kind=kind)
+        except Exception:
+            rooms.release(room)
+            raise
         try:
             answer = room.publish(p, offer)[0] if kind == "whip" else room.view(p, offer)
         except Exception:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -58,9 +60,13 @@ class Connection:
             for msg in batch:
                 if self.ws.closed:
                     return
-                await self.ws.send_json(msg)
+                try:
+                    await self.ws.send_json(msg)
+                except ConnectionError as e:  # the client went away while we answered: nothing to tell
+                    log.debug("websocket closed while sending: %s", e)
+                    return
 
-    def handle(self, msg: Any) -> dict[str, Any]:
+    def handle(self, msg: Any) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         if not isinstance(msg, dict):
             raise SignalError("bad_request", "a message must be a JSON object")
         method, params = msg.get("method"), msg.get("params", {})
@@ -80,7 +86,7 @@ class Connection:
         ):
             self.participant = None  # removed by the host, or the session ended
             raise SignalError("not_joined", "you are no longer in the room; join again")
-        reply: dict[str, Any] = fn(params)
+        reply: dict[str, Any] | Awaitable[dict[str, Any]] = fn(params)
         return reply
 
     @staticmethod
@@ -90,7 +96,7 @@ class Connection:
             raise SignalError("bad_request", "'sdp' must be a non-empty string")
         return s
 
-    def do_join(self, params: dict[str, Any]) -> dict[str, Any]:
+    def do_join(self, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
         if self.participant is not None and self.participant.room.participants.get(self.participant.id):
             raise SignalError("conflict", "already joined", 409)
         token = params.get("token")
@@ -100,8 +106,17 @@ class Connection:
         device = params.get("device", "desktop")
         if device not in ("desktop", "mobile"):
             raise SignalError("bad_request", "'device' must be 'desktop' or 'mobile'")
-        room = self.rooms.get(grant.room)
-        self.participant = room.join(grant, self.notify, device=device)
+        return self._enter(grant, device)
+
+    async def _enter(self, grant: tokens.Grant, device: str) -> dict[str, Any]:
+        room = await self.rooms.enter(grant)  # an event's room may be opened from the database (finding 17)
+        if self.participant is not None and self.participant.room.participants.get(self.participant.id):
+            raise SignalError("conflict", "already joined", 409)
+        try:
+            self.participant = room.join(grant, self.notify, device=device)
+        except Exception:
+            self.rooms.release(room)
+            raise
         return {"participant": self.participant.describe(), **room.view_for(self.participant)}
 
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -206,15 +221,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
-                await ws.send_json(
-                    {"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}}
-                )
+                # through the pump, in order with the replies; a closed socket is the pump's to shrug off
+                conn.send({"error": {"code": "bad_request", "message": "only text JSON frames are accepted"}})
                 continue
             conn.send(await _reply(conn, raw.data))
             # the frame would keep the last message (an SDP of a few KB) for the connection's life
             del raw
+    except ConnectionError as e:  # closed by the client mid-answer: normal, not a server error
+        log.debug("websocket closed by the client: %s", e)
     finally:
         conn.close()
         await asyncio.sleep(0)
         pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump  # its end is retrieved: never 'Task exception was never retrieved'
     return ws

@@ -177,17 +177,25 @@ async def test_paid_plan_presenter_seats(api):
 
 
 async def cameras_allowed(api: Any, started: dict) -> tuple[int, list[str]]:
-    """The room's camera limit and what publishing one more camera than that, then exactly that many,
-    gives."""
+    """The room's camera limit and what publishing one more camera than that, after exactly that many,
+    gives. Each camera is another participant's (one camera per participant, issue 14 finding 8): the
+    host's, then attendees' the host gave the floor."""
     async with ws_room(api) as room:
         host, joined = await room.enter(started["hostToken"])
         limit = joined["room"]["cameraLimit"]
-        over = await host.call("publish", sdp=await make_offer(video=limit + 1, audio=0))
-        ok = await host.call("publish", sdp=await make_offer(video=limit, audio=0))
-        return limit, [
-            over.get("error", {}).get("code", "published"),
-            ok.get("error", {}).get("code", "published"),
-        ]
+        people = [host]
+        for i in range(limit):
+            c, got = await room.enter(
+                await room_token(api, started["event"]["roomId"], f"Cam {i}", f"cam{i}@example.test")
+            )
+            await host.ok("host", action="grantFloor", participant=got["participant"]["id"])
+            people.append(c)
+        codes = []
+        for c in people:
+            r = await c.call("publish", sdp=await make_offer(video=1, audio=0))
+            codes.append(r.get("error", {}).get("code", "published"))
+        ok = "published" if codes[:-1] == ["published"] * limit else str(codes[:-1])
+        return limit, [codes[-1], ok]
 
 
 async def test_camera_feeds_by_plan_and_the_extra_cameras_add_on(api):

@@ -168,3 +168,29 @@ def test_non_scalar_int_is_config_error(tmp_path, text):
 def test_wrong_types_are_config_errors(tmp_path, text, env):
     with pytest.raises(ConfigError):
         load(write(tmp_path, text), env=env)
+
+
+def test_open_room_creation_follows_the_listen_address_unless_set():
+    """Issue 14 finding 7: open room creation is on by default only while the signaling listens on loopback;
+    an explicit setting wins; 'auto' is the default."""
+    for host, open_ in (
+        ("127.0.0.1", True),
+        ("127.3.4.5", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("", False),
+        ("192.168.1.10", False),
+        ("::", False),
+        ("meet.example.org", False),
+    ):
+        assert load(env={"MEDIASERVER_HTTP_HOST": host}).open_room_creation is open_, host
+    net = {"MEDIASERVER_HTTP_HOST": "0.0.0.0"}
+    assert load(env={**net, "MEDIASERVER_OPEN_ROOM_CREATION": "true"}).open_room_creation is True
+    assert load(env={**net, "MEDIASERVER_OPEN_ROOM_CREATION": "auto"}).open_room_creation is False
+    assert load(env={"MEDIASERVER_OPEN_ROOM_CREATION": "off"}).open_room_creation is False
+    with pytest.raises(ConfigError, match="open_room_creation"):
+        load(env={"MEDIASERVER_OPEN_ROOM_CREATION": "maybe"})
+    for name, bad in (("max_rooms", "0"), ("room_idle_timeout", "0"), ("room_creation_rate", "-1")):
+        with pytest.raises(ConfigError, match=name):
+            load(env={f"MEDIASERVER_{name.upper()}": bad})

@@ -220,8 +220,10 @@ async def test_publish_without_sdp(connect, params):
 async def test_at_most_three_publications(connect, server):
     c = await connect()
     await c.ok("join", token=token(ROOM))
-    for _ in range(3):  # e.g. camera + microphone, a screen share, and one more
-        await c.ok("publish", sdp=await make_offer(video=1, audio=0))
+    # a camera, a microphone and a screen share, each on its own connection (one of each, finding 8)
+    await c.ok("publish", sdp=await make_offer(video=1, audio=0))
+    await c.ok("publish", sdp=await make_offer(video=0, audio=1))
+    await c.ok("publish", sdp=await make_offer(video=1, audio=0), sources={"0": "screen"})
     await c.err("publish", "conflict", sdp=await make_offer(video=0, audio=1))
     assert server["media"].stats()["transports"] == 3
     await c.ok("unpublish")
@@ -269,9 +271,9 @@ async def test_unpublish_unknown_track_is_not_found(connect):
 async def test_publish_duplicate_ssrc_is_rejected_cleanly(connect, server):
     c = await connect()
     await c.ok("join", token=token(ROOM))
-    offer = await make_offer(video=2, audio=0)
+    offer = await make_offer(video=1, audio=1)  # one camera, one microphone (issue 14 finding 8)
     ssrcs = re.findall(r"a=ssrc:(\d+) ", offer)
-    bad = offer.replace(ssrcs[2], ssrcs[0])  # the second video m-line reuses the first's SSRC
+    bad = offer.replace(ssrcs[2], ssrcs[0])  # the audio m-line reuses the video's SSRC
     r = await c.call("publish", sdp=bad)
     assert r.get("error", {}).get("code") in ("bad_sdp", "media_refused"), r
     # nothing half-made: no transport, no track, and a good offer is accepted afterwards
