@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,12 +52,26 @@ class Payers(Protocol):
 # ---------------------------------------------------------------- visibility
 
 
+def sees_account(p: Principal) -> bool:
+    """Whether the principal sees every event of its account: the main account's owner (R-ACC-2) and a
+    sub-account's user (R-ACC-3, their account is their own) do; an additional user sees only the events
+    they own. What hangs off events (recordings, a room's files) follows this rule too (issue 14
+    finding 6)."""
+    return p.role != "additional"
+
+
+def visible(p: Principal) -> ColumnElement[bool]:
+    """The events the principal sees and manages, as a condition on Event (see :func:`sees_account`)."""
+    cond = Event.account_id == p.account.id
+    return cond if sees_account(p) else cond & (Event.owner_id == p.user.id)
+
+
 async def get_event(s: AsyncSession, p: Principal, event_id: int, write: bool = False) -> Event:
     """An event of the principal's account. Additional users create and run their own events; the main
     account's owner sees and changes every event of the account (R-ACC-2). Sub-accounts see only their own
-    (R-ACC-3)."""
-    ev = await s.get(Event, event_id)
-    if ev is None or ev.account_id != p.account.id or (p.role == "additional" and ev.owner_id != p.user.id):
+    (R-ACC-3). 404 for an event the principal may not see: its existence is not revealed."""
+    ev = await s.scalar(select(Event).where(Event.id == event_id, visible(p)))
+    if ev is None:
         raise not_found("event")
     return ev
 
@@ -72,15 +86,10 @@ async def live_room(s: AsyncSession, p: Principal, event_id: int, rooms: RoomMan
     return room
 
 
-def _visible(p: Principal) -> Any:
-    cond = Event.account_id == p.account.id
-    return cond & (Event.owner_id == p.user.id) if p.role == "additional" else cond
-
-
 async def list_events(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Event], int]:
     """The dashboard: events that are planned or live, and automated ones that failed to start (R-AUTO-1: the
     organiser sees why and plans them again); history holds the rest. Soonest first."""
-    where = _visible(p) & Event.status.in_(("planned", "live", "failed"))
+    where = visible(p) & Event.status.in_(("planned", "live", "failed"))
     order = (Event.starts_at.is_(None), Event.starts_at, Event.id)
     return await paged(s, Event, where, *order, offset=offset, limit=limit)
 
@@ -89,7 +98,7 @@ async def history(
     s: AsyncSession, p: Principal, offset: int, limit: int
 ) -> tuple[list[tuple[EventSession, Event]], int]:
     """R-STAT-2: every session that ran, newest first."""
-    where = _visible(p)
+    where = visible(p)
     base = select(EventSession, Event).join(Event, Event.id == EventSession.event_id).where(where)
     total = await s.scalar(select(func.count()).select_from(base.subquery()))
     rows = await s.execute(
