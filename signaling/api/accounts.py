@@ -302,8 +302,9 @@ class ApiKeyList(Out):
     body=ApiKeyIn,
     response=NewApiKey,
     status=201,
-    errors=(403,),
+    errors=(403, 409),
     idempotent=True,
+    shown_once="key",
 )
 async def create_api_key(ctx: Ctx) -> NewApiKey:
     key, token = await identity.new_api_key(ctx.s, ctx.user, ctx.body.name)
@@ -659,8 +660,9 @@ class DeliveryPage(Page[DeliveryOut]):
     body=WebhookIn,
     response=NewWebhook,
     status=201,
-    errors=(403,),
+    errors=(403, 409),
     idempotent=True,
+    shown_once="secret",
 )
 async def create_webhook(ctx: Ctx) -> NewWebhook:
     hook = await subscriptions.subscribe(ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events)
