@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,7 @@ from mediaserver import localtime
 from mediaserver.accounts.identity import Principal, hash_password
 from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events import automation, ondemand
+from mediaserver.events import automation, ondemand, visibility
 from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
@@ -52,25 +52,12 @@ class Payers(Protocol):
 # ---------------------------------------------------------------- visibility
 
 
-def sees_account(p: Principal) -> bool:
-    """Whether the principal sees every event of its account: the main account's owner (R-ACC-2) and a
-    sub-account's user (R-ACC-3, their account is their own) do; an additional user sees only the events
-    they own. What hangs off events (recordings, a room's files) follows this rule too (issue 14
-    finding 6)."""
-    return p.role != "additional"
-
-
-def visible(p: Principal) -> ColumnElement[bool]:
-    """The events the principal sees and manages, as a condition on Event (see :func:`sees_account`)."""
-    cond = Event.account_id == p.account.id
-    return cond if sees_account(p) else cond & (Event.owner_id == p.user.id)
-
-
 async def get_event(s: AsyncSession, p: Principal, event_id: int, write: bool = False) -> Event:
     """An event of the principal's account. Additional users create and run their own events; the main
     account's owner sees and changes every event of the account (R-ACC-2). Sub-accounts see only their own
-    (R-ACC-3). 404 for an event the principal may not see: its existence is not revealed."""
-    ev = await s.scalar(select(Event).where(Event.id == event_id, visible(p)))
+    (R-ACC-3): mediaserver.events.visibility. 404 for an event the principal may not see: its existence is
+    not revealed."""
+    ev = await s.scalar(select(Event).where(Event.id == event_id, visibility.events(p)))
     if ev is None:
         raise not_found("event")
     return ev
@@ -89,7 +76,7 @@ async def live_room(s: AsyncSession, p: Principal, event_id: int, rooms: RoomMan
 async def list_events(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Event], int]:
     """The dashboard: events that are planned or live, and automated ones that failed to start (R-AUTO-1: the
     organiser sees why and plans them again); history holds the rest. Soonest first."""
-    where = visible(p) & Event.status.in_(("planned", "live", "failed"))
+    where = visibility.events(p) & Event.status.in_(("planned", "live", "failed"))
     order = (Event.starts_at.is_(None), Event.starts_at, Event.id)
     return await paged(s, Event, where, *order, offset=offset, limit=limit)
 
@@ -98,7 +85,7 @@ async def history(
     s: AsyncSession, p: Principal, offset: int, limit: int
 ) -> tuple[list[tuple[EventSession, Event]], int]:
     """R-STAT-2: every session that ran, newest first."""
-    where = visible(p)
+    where = visibility.events(p)
     base = select(EventSession, Event).join(Event, Event.id == EventSession.event_id).where(where)
     total = await s.scalar(select(func.count()).select_from(base.subquery()))
     rows = await s.execute(
@@ -171,9 +158,9 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
     if ev.kind == "on_demand" and access == "paid":
         raise ControlError("bad_request", "an on-demand event cannot be paid on this server yet")
     if "video_file_id" in data:  # R-AUTO-2: the video an on-demand event plays
-        await ondemand.attach(s, ev, data["video_file_id"])
+        await ondemand.attach(s, ev, data["video_file_id"], visibility.files(p))
     if "options" in data:  # R-AUTO-1: the files an automated event's timeline plays
-        await automation.check(s, ev)
+        await automation.check(s, ev, visibility.files(p))
     ev.access = access
     if access != "password":
         ev.password_hash = None

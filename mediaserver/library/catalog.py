@@ -11,19 +11,18 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
 from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
-from mediaserver.events import automation, entry, lifecycle
+from mediaserver.events import automation, entry, lifecycle, visibility
 from mediaserver.library import files
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
-from mediaserver.store.models import Account, Event, LibraryFile, Recording, RoomFile
+from mediaserver.store.models import Account, Event, LibraryFile, RoomFile
 
 log = logging.getLogger("mediaserver.library.catalog")
 
@@ -62,29 +61,10 @@ class LibraryPage:
     quota_bytes: int
 
 
-def visible(p: Principal) -> ColumnElement[bool]:
-    """The library files the principal reaches (issue 14 finding 6). The account's library is shared by all
-    its users by design: what they upload to it (presentations, videos for on-demand events) every user of
-    the account lists, downloads, plays and deletes. A file that belongs to an event follows that event's
-    visibility (lifecycle.visible): a file uploaded into the event's room, and a recording's WebM; an
-    additional user reaches neither for the events of other users (nor the WebM of a recording whose event is
-    deleted, which only the account's owner reaches)."""
-    mine = LibraryFile.account_id == p.account.id
-    if lifecycle.sees_account(p):
-        return mine
-    seen = select(Event.id).where(lifecycle.visible(p))
-    room, rec = aliased(RoomFile), aliased(Recording)  # not correlated with a RoomFile the caller joins
-    other_room = exists().where(room.file_id == LibraryFile.id, room.event_id.not_in(seen))
-    other_recording = exists().where(
-        rec.file_id == LibraryFile.id, or_(rec.event_id.is_(None), rec.event_id.not_in(seen))
-    )
-    return mine & ~other_room & ~other_recording
-
-
 async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> LibraryPage:
-    """A page of the files the principal reaches (:func:`visible`), newest first, with the space the whole
-    account uses and its quota."""
-    where = visible(p)
+    """A page of the files the principal reaches (events.visibility.files: the shared library, and the
+    files of the events they see), newest first, with the space the whole account uses and its quota."""
+    where = visibility.files(p)
     total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
     rows = await s.execute(
         select(LibraryFile, RoomFile.event_id)
@@ -104,7 +84,7 @@ async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> Lib
 
 async def _file(s: AsyncSession, p: Principal, file_id: int) -> LibraryFile:
     """A file the principal reaches; 404 for any other, whether it exists or not."""
-    f = await s.scalar(select(LibraryFile).where(LibraryFile.id == file_id, visible(p)))
+    f = await s.scalar(select(LibraryFile).where(LibraryFile.id == file_id, visibility.files(p)))
     if f is None:
         raise not_found("file")
     return f

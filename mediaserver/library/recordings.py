@@ -9,12 +9,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts.identity import Principal
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events import lifecycle
+from mediaserver.events import visibility
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import mail
 from mediaserver.store.db import paged
@@ -57,27 +57,18 @@ async def used_seconds(s: AsyncSession, account_id: int) -> float:
     )
 
 
-def visible(p: Principal) -> ColumnElement[bool]:
-    """The recordings the principal reaches: a recording follows its event's visibility (issue 14 finding 6,
-    lifecycle.visible). Whoever sees the whole account (its owner, a sub-account's user) also reaches the
-    recordings of deleted events; an additional user reaches only those of events they see."""
-    mine = Recording.account_id == p.account.id
-    if lifecycle.sees_account(p):
-        return mine
-    return mine & Recording.event_id.in_(select(Event.id).where(lifecycle.visible(p)))
-
-
 async def page(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Recording], int, float]:
     """(the recordings the principal sees, newest first; how many in all; seconds used by the whole account,
     what its plan's allowance counts)."""
     order = (Recording.started_at.desc(), Recording.id.desc())
-    rows, total = await paged(s, Recording, visible(p), *order, offset=offset, limit=limit)
+    rows, total = await paged(s, Recording, visibility.recordings(p), *order, offset=offset, limit=limit)
     return rows, total, await used_seconds(s, p.account.id)
 
 
 async def get(s: AsyncSession, p: Principal, rec_id: int) -> Recording:
-    """A recording the principal sees; 404 for any other, whether it exists or not (every verb comes here)."""
-    rec = await s.scalar(select(Recording).where(Recording.id == rec_id, visible(p)))
+    """A recording the principal reaches: it follows its event (issue 14 finding 6, events.visibility); 404
+    for any other, whether it exists or not (every verb comes here)."""
+    rec = await s.scalar(select(Recording).where(Recording.id == rec_id, visibility.recordings(p)))
     if rec is None:
         raise not_found("recording")
     return rec

@@ -297,7 +297,8 @@ class ApiKeyList(Out):
 @API(
     "POST",
     "/api/v1/api-keys",
-    "make an API key for the API (shown once)",
+    "make an API key for the API (shown once: a retry with the same Idempotency-Key answers 409 "
+    "secret_not_replayed, not the key)",
     "accounts",
     body=ApiKeyIn,
     response=NewApiKey,
@@ -655,7 +656,8 @@ class DeliveryPage(Page[DeliveryOut]):
 @API(
     "POST",
     "/api/v1/webhooks",
-    "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
+    "subscribe a URL to happenings (signed with HMAC, retried with back-off); the signing secret is "
+    "shown once: a retry with the same Idempotency-Key answers 409 secret_not_replayed",
     "webhooks",
     body=WebhookIn,
     response=NewWebhook,

@@ -491,7 +491,7 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
             text = json.dumps(payload, default=str) if payload is not None else None
             if claim is not None:
                 if op.shown_once and isinstance(payload, dict) and payload.get(op.shown_once):
-                    idempotency.withhold(claim, op.summary, payload.get("id"))
+                    idempotency.withhold(claim, payload.get("id"))
                 else:
                     idempotency.answer(claim, op.status, text)
     except idempotency.KeyTaken:

@@ -100,6 +100,13 @@ async def test_additional_user_cannot_reach_recordings_of_events_they_cannot_see
     async with extra.get(f"/api/v1/files/{owner_files['shared-deck.pdf']['id']}/content") as r:
         assert r.status == 200 and await r.read() == b"%PDF-1.4 shared"
 
+    # nor can its WebM be played through an on-demand event of the additional user's; the shared file can
+    od = {"kind": "on_demand", "name": "Replay", "videoFileId": secret_rec["fileId"]}
+    await call(extra, "POST", "/api/v1/events", 404, json=od)
+    od["videoFileId"] = owner_files["shared-deck.pdf"]["id"]
+    err = await call(extra, "POST", "/api/v1/events", 400, json=od)
+    assert err["error"]["code"] == "not_a_video", err  # reached, only not a video
+
     # nothing of the owner's changed
     rec = await call(owner, "GET", f"/api/v1/recordings/{rid}", 200)
     assert rec["published"] is False and rec["status"] == "ready"
