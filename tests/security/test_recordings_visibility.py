@@ -104,7 +104,7 @@ async def test_additional_user_cannot_reach_recordings_of_events_they_cannot_see
     od = {"kind": "on_demand", "name": "Replay", "videoFileId": secret_rec["fileId"]}
     await call(extra, "POST", "/api/v1/events", 404, json=od)
     od["videoFileId"] = owner_files["shared-deck.pdf"]["id"]
-    err = await call(extra, "POST", "/api/v1/events", 400, json=od)
+    err = await call(extra, "POST", "/api/v1/events", 415, json=od)
     assert err["error"]["code"] == "not_a_video", err  # reached, only not a video
 
     # nothing of the owner's changed
