@@ -221,10 +221,11 @@ def _loose(data: Path) -> list[str]:
 
 
 async def test_served_data_directory_and_everything_in_it_are_private(tmp_path):
-    """issue 14 finding 11: `mediaserver serve` (default umask 022 around it) keeps the data directory 0700
-    and every file it writes there 0600: the SQLite database with its -wal/-shm, the sealing key, a tus
+    """issue 14 finding 11: `mediaserver serve` (default umask 022 around it) narrows an open data directory
+    to 0700 and writes every file there 0600: the SQLite database with its -wal/-shm, the sealing key, a tus
     upload, a recording's raw capture and its WebM."""
     old = os.umask(0o022)
+    (tmp_path / "data").mkdir(mode=0o755)  # an older installation's data directory, open to others
     try:
         with serve(tmp_path, MEDIASERVER_SECRET="test-secret", MEDIASERVER_API_KEY="test-key") as (
             base,
