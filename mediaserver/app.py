@@ -23,7 +23,7 @@ from mediaserver.output.streaming import StreamingService
 from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
-from mediaserver.store import idempotency
+from mediaserver.store import idempotency, sealed
 from mediaserver.store.db import Database
 from signaling import hardening, keys
 from signaling.api.routes import add_control_routes
@@ -79,7 +79,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms
     app[keys.AVATARS] = AvatarStore()
-    db = app[keys.DB] = Database(settings.database_url)
+    # the database's secrets are sealed under a key of the data directory (issue 14 finding 11)
+    db = app[keys.DB] = Database(settings.database_url, sealed.load_key(settings.data_dir))
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(
         media, db, settings.data_dir, settings.public_url

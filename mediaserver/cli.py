@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from mediaserver import config, logs
@@ -19,6 +20,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from mediaserver.app import build  # here, not at the top: `token` and --help load no server
 
+    # issue 14 finding 11: what the server writes (database, uploads, recordings, keys) is its own: files
+    # 0600 and directories 0700, whatever writes them (SQLite, PyAV, the native recorder)
+    os.umask(0o077)
     # the flags go in before public_url is derived from the address: links follow the real port and host
     settings = config.load(args.config, overrides={"http_port": args.port, "http_host": args.host})
     logs.setup(settings.log_level, settings.log_json)
@@ -34,7 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
-    if not settings.secret or args.config is None and "MEDIASERVER_SECRET" not in __import__("os").environ:
+    if not settings.secret or args.config is None and "MEDIASERVER_SECRET" not in os.environ:
         print(
             "warning: no configured secret; this token only works with MEDIASERVER_SECRET set",
             file=sys.stderr,

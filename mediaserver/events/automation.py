@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import localtime
@@ -74,10 +74,10 @@ def file_ids(ev: Event) -> set[int]:
     return {int(i["fileId"]) for i in timeline(ev) if i.get("component") in MEDIA and i.get("fileId")}
 
 
-async def check(s: AsyncSession, ev: Event) -> None:
+async def check(s: AsyncSession, ev: Event, reachable: ColumnElement[bool]) -> None:
     """Saving an automated event: every file its timeline names is a finished file of the event's own account
-    that a browser can show for its component (a video for a recording or video, a PDF, PNG or JPG slide for a
-    presentation)."""
+    that the organiser reaches (``reachable``: events.visibility.files, issue 14 finding 6) and a browser can
+    show for its component (a video for a recording or video, a PDF, PNG or JPG slide for a presentation)."""
     if ev.kind != "automated":
         return
     for n, item in enumerate(timeline(ev)):
@@ -89,8 +89,12 @@ async def check(s: AsyncSession, ev: Event) -> None:
                 "bad_request",
                 f"timeline item {n + 1}: a {component} shows no file; 'fileId' is for {', '.join(MEDIA)}",
             )
-        f = await s.get(LibraryFile, int(file_id))
-        if f is None or f.account_id != ev.account_id:
+        f = await s.scalar(
+            select(LibraryFile).where(
+                LibraryFile.id == int(file_id), LibraryFile.account_id == ev.account_id, reachable
+            )
+        )
+        if f is None:
             raise ControlError(
                 "not_found",
                 f"timeline item {n + 1}: no file {file_id} in this account's file library ('fileId')",

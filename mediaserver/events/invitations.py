@@ -19,6 +19,7 @@ from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import Account, Contact, ContactGroup, Event, GroupMember, Invitation, User
+from mediaserver.store.sealed import digest
 
 
 async def invite(
@@ -118,7 +119,9 @@ def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:
 
 async def invitation_by_token(s: AsyncSession, token: str) -> tuple[Invitation, Event]:
     inv = (
-        await s.scalar(select(Invitation).where(Invitation.token == token)) if 8 <= len(token) <= 64 else None
+        await s.scalar(select(Invitation).where(Invitation.token_hash == digest(token)))
+        if 8 <= len(token) <= 64
+        else None
     )
     ev = await s.get(Event, inv.event_id) if inv is not None else None
     if inv is None or ev is None:

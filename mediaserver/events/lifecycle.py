@@ -23,7 +23,7 @@ from mediaserver import localtime
 from mediaserver.accounts.identity import Principal, hash_password
 from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events import automation, ondemand
+from mediaserver.events import automation, ondemand, visibility
 from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
@@ -56,9 +56,10 @@ class Payers(Protocol):
 async def get_event(s: AsyncSession, p: Principal, event_id: int, write: bool = False) -> Event:
     """An event of the principal's account. Additional users create and run their own events; the main
     account's owner sees and changes every event of the account (R-ACC-2). Sub-accounts see only their own
-    (R-ACC-3)."""
-    ev = await s.get(Event, event_id)
-    if ev is None or ev.account_id != p.account.id or (p.role == "additional" and ev.owner_id != p.user.id):
+    (R-ACC-3): mediaserver.events.visibility. 404 for an event the principal may not see: its existence is
+    not revealed."""
+    ev = await s.scalar(select(Event).where(Event.id == event_id, visibility.events(p)))
+    if ev is None:
         raise not_found("event")
     return ev
 
@@ -73,15 +74,10 @@ async def live_room(s: AsyncSession, p: Principal, event_id: int, rooms: RoomMan
     return room
 
 
-def _visible(p: Principal) -> Any:
-    cond = Event.account_id == p.account.id
-    return cond & (Event.owner_id == p.user.id) if p.role == "additional" else cond
-
-
 async def list_events(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Event], int]:
     """The dashboard: events that are planned or live, and automated ones that failed to start (R-AUTO-1: the
     organiser sees why and plans them again); history holds the rest. Soonest first."""
-    where = _visible(p) & Event.status.in_(("planned", "live", "failed"))
+    where = visibility.events(p) & Event.status.in_(("planned", "live", "failed"))
     order = (Event.starts_at.is_(None), Event.starts_at, Event.id)
     return await paged(s, Event, where, *order, offset=offset, limit=limit)
 
@@ -90,7 +86,7 @@ async def history(
     s: AsyncSession, p: Principal, offset: int, limit: int
 ) -> tuple[list[tuple[EventSession, Event]], int]:
     """R-STAT-2: every session that ran, newest first."""
-    where = _visible(p)
+    where = visibility.events(p)
     base = select(EventSession, Event).join(Event, Event.id == EventSession.event_id).where(where)
     total = await s.scalar(select(func.count()).select_from(base.subquery()))
     rows = await s.execute(
@@ -163,9 +159,9 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
     if ev.kind == "on_demand" and access == "paid":
         raise ControlError("bad_request", "an on-demand event cannot be paid on this server yet")
     if "video_file_id" in data:  # R-AUTO-2: the video an on-demand event plays
-        await ondemand.attach(s, ev, data["video_file_id"])
+        await ondemand.attach(s, ev, data["video_file_id"], visibility.files(p))
     if "options" in data:  # R-AUTO-1: the files an automated event's timeline plays
-        await automation.check(s, ev)
+        await automation.check(s, ev, visibility.files(p))
     ev.access = access
     if access != "password":
         ev.password_hash = None

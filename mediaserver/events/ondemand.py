@@ -25,7 +25,7 @@ import hmac
 import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import ControlError
@@ -77,9 +77,10 @@ def verify_watch(secret: str, token: str, now: float | None = None) -> tuple[int
 # ---------------------------------------------------------------- attaching a video
 
 
-async def attach(s: AsyncSession, ev: Event, file_id: int | None) -> None:
+async def attach(s: AsyncSession, ev: Event, file_id: int | None, reachable: ColumnElement[bool]) -> None:
     """Set (or with None, clear) the video of an on-demand event: a finished video file of the event's own
-    account (R-FILE-4's video extensions, :data:`mediaserver.library.files.VIDEO_TYPES`)."""
+    account (R-FILE-4's video extensions, :data:`mediaserver.library.files.VIDEO_TYPES`) that the organiser
+    reaches (``reachable``: events.visibility.files; issue 14 finding 6: not another user's recording)."""
     if file_id is None:
         ev.video_file_id = None
         return
@@ -89,8 +90,12 @@ async def attach(s: AsyncSession, ev: Event, file_id: int | None) -> None:
             "'videoFileId' is for on-demand events, which play one video (R-ROOM-4); "
             "an automated event names its videos in its timeline (R-AUTO-1)",
         )
-    f = await s.get(LibraryFile, file_id)
-    if f is None or f.account_id != ev.account_id:
+    f = await s.scalar(
+        select(LibraryFile).where(
+            LibraryFile.id == file_id, LibraryFile.account_id == ev.account_id, reachable
+        )
+    )
+    if f is None:
         raise ControlError(
             "not_found", f"no file {file_id} in this account's file library ('videoFileId')", 404
         )

@@ -24,6 +24,7 @@ from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import check_person, entry_status
 from mediaserver.rtc.rooms import RoomManager
 from mediaserver.store.models import Account, Attendance, Event, EventSession, Invitation, Registration
+from mediaserver.store.sealed import digest
 
 DEFAULT_FIELDS = ("firstName", "lastName", "email")  # R-ROOM-9
 
@@ -131,7 +132,9 @@ async def join(
         role = "host"
     elif token is not None:
         inv = await s.scalar(
-            select(Invitation).where(Invitation.event_id == ev.id, Invitation.token == str(token))
+            select(Invitation).where(
+                Invitation.event_id == ev.id, Invitation.token_hash == digest(str(token))
+            )
         )
         if inv is None:
             raise ControlError(

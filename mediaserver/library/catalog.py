@@ -18,7 +18,7 @@ from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
 from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
-from mediaserver.events import automation, entry, lifecycle
+from mediaserver.events import automation, entry, lifecycle, visibility
 from mediaserver.library import files
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
@@ -62,8 +62,9 @@ class LibraryPage:
 
 
 async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> LibraryPage:
-    """A page of the account's files, newest first, with the space used and the quota."""
-    where = LibraryFile.account_id == p.account.id
+    """A page of the files the principal reaches (events.visibility.files: the shared library, and the
+    files of the events they see), newest first, with the space the whole account uses and its quota."""
+    where = visibility.files(p)
     total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
     rows = await s.execute(
         select(LibraryFile, RoomFile.event_id)
@@ -81,21 +82,27 @@ async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> Lib
     )
 
 
-async def delete_file(s: AsyncSession, store: Storage, account_id: int, file_id: int) -> None:
-    """Delete a file (a room's file too) and its bytes: frees space for uploads (R-FILE-3)."""
-    f = await s.get(LibraryFile, file_id)
-    if f is None or f.account_id != account_id:
+async def _file(s: AsyncSession, p: Principal, file_id: int) -> LibraryFile:
+    """A file the principal reaches; 404 for any other, whether it exists or not."""
+    f = await s.scalar(select(LibraryFile).where(LibraryFile.id == file_id, visibility.files(p)))
+    if f is None:
         raise not_found("file")
+    return f
+
+
+async def delete_file(s: AsyncSession, store: Storage, p: Principal, file_id: int) -> None:
+    """Delete a file (a room's file too) and its bytes: frees space for uploads (R-FILE-3)."""
+    f = await _file(s, p, file_id)
     key = f.storage_key
     await s.delete(f)
     await s.flush()
     store.remove([key])
 
 
-async def download(s: AsyncSession, store: Storage, account_id: int, file_id: int) -> Download:
-    """A complete file of the account's library."""
-    f = await s.get(LibraryFile, file_id)
-    if f is None or f.account_id != account_id or f.status != "complete":
+async def download(s: AsyncSession, store: Storage, p: Principal, file_id: int) -> Download:
+    """A complete file the principal reaches."""
+    f = await _file(s, p, file_id)
+    if f.status != "complete":
         raise not_found("file")
     return Download(store.path(f.storage_key), f.name)
 

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver.accounts.identity import Principal
 from mediaserver.errors import ControlError, not_found
+from mediaserver.events import visibility
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import mail
 from mediaserver.store.db import paged
@@ -55,34 +57,34 @@ async def used_seconds(s: AsyncSession, account_id: int) -> float:
     )
 
 
-async def page(
-    s: AsyncSession, account_id: int, offset: int, limit: int
-) -> tuple[list[Recording], int, float]:
-    """(recordings newest first, how many in all, seconds used)."""
-    where = Recording.account_id == account_id
+async def page(s: AsyncSession, p: Principal, offset: int, limit: int) -> tuple[list[Recording], int, float]:
+    """(the recordings the principal sees, newest first; how many in all; seconds used by the whole account,
+    what its plan's allowance counts)."""
     order = (Recording.started_at.desc(), Recording.id.desc())
-    rows, total = await paged(s, Recording, where, *order, offset=offset, limit=limit)
-    return rows, total, await used_seconds(s, account_id)
+    rows, total = await paged(s, Recording, visibility.recordings(p), *order, offset=offset, limit=limit)
+    return rows, total, await used_seconds(s, p.account.id)
 
 
-async def get(s: AsyncSession, account_id: int, rec_id: int) -> Recording:
-    rec = await s.get(Recording, rec_id)
-    if rec is None or rec.account_id != account_id:
+async def get(s: AsyncSession, p: Principal, rec_id: int) -> Recording:
+    """A recording the principal reaches: it follows its event (issue 14 finding 6, events.visibility); 404
+    for any other, whether it exists or not (every verb comes here)."""
+    rec = await s.scalar(select(Recording).where(Recording.id == rec_id, visibility.recordings(p)))
+    if rec is None:
         raise not_found("recording")
     return rec
 
 
-async def ready(s: AsyncSession, account_id: int, rec_id: int) -> Recording:
+async def ready(s: AsyncSession, p: Principal, rec_id: int) -> Recording:
     """A recording that is made (its WebM is in the library), else 409."""
-    rec = await get(s, account_id, rec_id)
+    rec = await get(s, p, rec_id)
     if rec.status != "ready":
         raise ControlError("not_ready", f"the recording is {rec.status}; wait until it is ready", 409)
     return rec
 
 
-async def delete(s: AsyncSession, store: Storage, account_id: int, rec_id: int) -> None:
+async def delete(s: AsyncSession, store: Storage, p: Principal, rec_id: int) -> None:
     """Delete a recording and its WebM: frees its minutes (R-REC-2) and its storage (R-FILE-3)."""
-    rec = await get(s, account_id, rec_id)
+    rec = await get(s, p, rec_id)
     if rec.status == "recording":
         raise ControlError("still_recording", "stop the recording first", 409)
     f = await s.get(LibraryFile, rec.file_id) if rec.file_id is not None else None
@@ -95,26 +97,26 @@ async def delete(s: AsyncSession, store: Storage, account_id: int, rec_id: int) 
         store.remove([key])
 
 
-async def publish(s: AsyncSession, account_id: int, rec_id: int) -> Recording:
+async def publish(s: AsyncSession, p: Principal, rec_id: int) -> Recording:
     """A ready recording gets a public watch link (R-REC-4); publishing twice keeps the link."""
-    rec = await ready(s, account_id, rec_id)
+    rec = await ready(s, p, rec_id)
     if rec.public_token is None:
         rec.public_token = secrets.token_urlsafe(24)
         rec.published_at = dt.datetime.now(dt.timezone.utc)
     return rec
 
 
-async def unpublish(s: AsyncSession, account_id: int, rec_id: int) -> Recording:
+async def unpublish(s: AsyncSession, p: Principal, rec_id: int) -> Recording:
     """The public watch link stops working at once."""
-    rec = await get(s, account_id, rec_id)
+    rec = await get(s, p, rec_id)
     rec.public_token, rec.published_at = None, None
     return rec
 
 
-async def send_link(s: AsyncSession, account_id: int, rec_id: int, base_url: str) -> int:
+async def send_link(s: AsyncSession, p: Principal, rec_id: int, base_url: str) -> int:
     """E-mail the public link of a published recording to the event's attendees and presenters, one e-mail per
     address, in the event's language (R-REC-4); returns how many were queued."""
-    rec = await ready(s, account_id, rec_id)
+    rec = await ready(s, p, rec_id)
     if rec.public_token is None:
         raise ControlError(
             "not_published", "publish the recording first: the e-mail carries its public link", 409

@@ -39,6 +39,14 @@ class Storage:
         """Where the bytes of the library file with this storage key live (an upload's or a recording's)."""
         return self.root / f"{key}.bin"
 
+    def create(self, key: str) -> Path:
+        """A new, empty stored file for ``key`` (0600 in a 0700 directory, issue 14 finding 11): a writer that
+        truncates it (PyAV's WebM muxer) keeps that mode."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.path(key)
+        path.touch(mode=0o600)
+        return path
+
     def uploads(self) -> UploadStore:
         """The tus uploads in progress (they become stored files under their id)."""
         return UploadStore(self.root)
@@ -92,7 +100,7 @@ class UploadStore:
 
     def __init__(self, root: str | PathLike[str]) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.locks: dict[str, asyncio.Lock] = {}
 
     def _paths(self, upload_id: str) -> tuple[Path, Path]:
@@ -109,7 +117,7 @@ class UploadStore:
     ) -> Upload:
         upload_id = secrets.token_urlsafe(18)
         data, side = self._paths(upload_id)
-        data.touch(exist_ok=False)
+        data.touch(mode=0o600, exist_ok=False)  # the server's own (issue 14 finding 11)
         upload = Upload(
             upload_id,
             owner,
@@ -128,7 +136,8 @@ class UploadStore:
         _, side = self._paths(upload.id)
         state = {k: v for k, v in asdict(upload).items() if k not in ("offset", "path")}
         tmp = side.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+            f.write(json.dumps(state))
         os.replace(tmp, side)
 
     def get(self, upload_id: str) -> Upload | None:

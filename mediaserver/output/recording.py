@@ -184,10 +184,10 @@ class RecordingService:
         return describe(rec, self.public_url)
 
     def _activate(self, room: Room, rec_id: int, account_id: int, limit: float | None) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         cap = RoomCapture(self.media, BUFFER_BYTES, VIDEO_BUDGET, f"recording {rec_id}")
         raw = self.dir / f"rec-{rec_id}-{secrets.token_hex(4)}.raw"
-        raw.touch()
+        raw.touch(mode=0o600)  # the server's own (issue 14 finding 11)
         r = Recorder(room, rec_id, account_id, cap, raw, limit)
         cap.paused = self._mode_paused(room)
         r.since = None if cap.paused else time.monotonic()
@@ -328,7 +328,7 @@ class RecordingService:
         key = "rec-" + secrets.token_urlsafe(12)
         out = self.storage.path(key)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
+            self.storage.create(key)
             conv = await asyncio.get_running_loop().run_in_executor(
                 self._convert, recfile.convert, r.raw, r.cap.metas, out
             )
@@ -392,7 +392,7 @@ class RecordingService:
                 f"{rec.duration:.3f} (the recording's length)",
             )
         key = "rec-" + secrets.token_urlsafe(12)
-        out = self.storage.path(key)
+        out = self.storage.create(key)
         duration = await asyncio.get_running_loop().run_in_executor(
             self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end
         )

@@ -8,6 +8,8 @@ goes through one :meth:`Database.tx` block, which is one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from mediaserver.store import sealed
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -68,14 +72,18 @@ class Base(DeclarativeBase):
 class Database:
     """One engine per server; sessions are short and each :meth:`tx` is a single transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: bytes | None = None) -> None:
+        """``key``: the sealing key of the secrets kept in the database (mediaserver.store.sealed.load_key);
+        without one, reading or writing a sealed column fails."""
         self.url = make_url(url)
         kwargs: dict[str, Any] = {}
         if self.url.get_backend_name() == "sqlite":
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite(Path(self.url.database))
             kwargs["connect_args"] = {"timeout": 30}
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if key is not None:
+            sealed.register(self.engine.sync_engine.dialect, key)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -98,11 +106,31 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (run at every start)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        async with self.engine.connect() as conn:
+            await conn.run_sync(_alembic, "upgrade", "head")
+
+    async def downgrade(self, revision: str) -> None:
+        """Take the schema back to ``revision`` (an operator's way back; tests of the migrations)."""
+        async with self.engine.connect() as conn:
+            await conn.run_sync(_alembic, "downgrade", revision)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _private_sqlite(path: Path) -> None:
+    """The database file readable by the server's user only (0600), whatever the umask (issue 14 finding
+    11): made empty with that mode before SQLite opens it (SQLite gives its -wal and -shm files the mode of
+    the database file), or narrowed to it when an older start left it open."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
+            f.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -131,10 +159,28 @@ def alembic_config(connection: Any = None) -> Any:
     return cfg
 
 
-def _upgrade(sync_conn: Any) -> None:
+def _alembic(sync_conn: Any, direction: str, revision: str) -> None:
+    """Run the migrations to ``revision`` in one transaction. On SQLite, foreign keys are not enforced
+    meanwhile: a migration that changes a column's type rebuilds its table (batch mode: a copy, DROP, RENAME),
+    and the DROP of a table with foreign keys on would delete the rows of every table that refers to it
+    (ON DELETE CASCADE). The pragma works only outside a transaction, so it is set before the BEGIN."""
     from alembic import command
 
-    command.upgrade(alembic_config(sync_conn), "head")
+    sqlite = sync_conn.dialect.name == "sqlite"
+    if sqlite:
+        sync_conn.connection.dbapi_connection.cursor().execute("PRAGMA foreign_keys=OFF")
+    try:
+        with sync_conn.begin():
+            getattr(command, direction)(alembic_config(sync_conn), revision)
+            if sqlite:
+                broken = sync_conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(
+                        f"the migration left rows whose foreign keys point nowhere: {broken[:5]}"
+                    )
+    finally:
+        if sqlite:
+            sync_conn.connection.dbapi_connection.cursor().execute("PRAGMA foreign_keys=ON")
 
 
 def drop_unreflected_fk_options(context: Any, _revision: Any, directives: list[Any]) -> None:

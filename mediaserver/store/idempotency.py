@@ -6,6 +6,7 @@ forgets them after IDEMPOTENCY_TTL."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,22 @@ async def claim(s: AsyncSession, user_id: int | None, key: str, request_hash: st
 
 def answer(row: IdempotencyKey, status: int, body: str | None) -> None:
     row.status_code, row.response = status, body
+
+
+def withhold(row: IdempotencyKey, made_id: Any) -> None:
+    """The answer of a request whose response showed a secret once (issue 14 finding 11): its retry is told
+    what was made (its id) and gets 409 ``secret_not_replayed``, not the secret, which the server keeps no
+    clear copy of."""
+    ref = f" (id {made_id})" if made_id is not None else ""
+    body = {
+        "error": {
+            "code": "secret_not_replayed",
+            "message": f"the first request with this Idempotency-Key already made this{ref}; its secret is "
+            "shown only once and is not kept, so a retry cannot show it again: use it if it was saved, else "
+            "delete what was made and make it again with a new Idempotency-Key",
+        }
+    }
+    answer(row, 409, json.dumps(body))
 
 
 async def purge_idempotency_keys(s: AsyncSession, now: dt.datetime | None = None) -> int:

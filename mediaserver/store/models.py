@@ -19,9 +19,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from mediaserver.store.db import Base, UTCDateTime, utcnow
+from mediaserver.store.sealed import Sealed, digest
 
 
 class _OnDelete(TypedDict):
@@ -107,7 +108,7 @@ class Event(Base):
     name: Mapped[str] = mapped_column(String(200))
     room_type: Mapped[str] = mapped_column(String(16))  # webinar | meeting
     room_id: Mapped[str] = mapped_column(String(9), unique=True)
-    host_key: Mapped[str] = mapped_column(String(32))
+    host_key: Mapped[str] = mapped_column(Sealed())  # sealed at rest (issue 14 finding 11): shown in hostUrl
     starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     duration_minutes: Mapped[int] = mapped_column(Integer, default=60)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
@@ -170,7 +171,10 @@ class Invitation(Base):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(120), default="")
     role: Mapped[str] = mapped_column(String(16), default="attendee")  # attendee | presenter
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # the token is shown again (re-sent invitations, the organiser's list), so it is sealed at rest; it is
+    # found by its digest (issue 14 finding 11), which setting it fills in
+    token: Mapped[str] = mapped_column(Sealed(), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
     sent_version: Mapped[int] = mapped_column(Integer, default=0)  # the event settings version last sent
     last_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -180,6 +184,11 @@ class Invitation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("event_id", "email"),)
+
+    @validates("token")
+    def _hash_token(self, _key: str, token: str) -> str:
+        self.token_hash = digest(token)
+        return token
 
 
 class Registration(Base):
@@ -303,7 +312,7 @@ class Webhook(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(Sealed())  # the signing key, sealed at rest (issue 14 finding 11)
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -337,8 +346,9 @@ class Email(Base):
     kind: Mapped[str] = mapped_column(String(32))
     to_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text)
+    # sealed at rest: invitations, activation links and tickets carry tokens (issue 14 finding 11)
+    body_text: Mapped[str] = mapped_column(Sealed())
+    body_html: Mapped[str] = mapped_column(Sealed())
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | logged
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -361,7 +371,7 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Sealed())  # sealed at rest (issue 14 finding 11)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -386,7 +396,7 @@ class PaymentProvider(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # manual | gateway
-    secret: Mapped[str] = mapped_column(String(128), default="")
+    secret: Mapped[str] = mapped_column(Sealed(), default="")  # sealed at rest (issue 14 finding 11)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -297,13 +297,15 @@ class ApiKeyList(Out):
 @API(
     "POST",
     "/api/v1/api-keys",
-    "make an API key for the API (shown once)",
+    "make an API key for the API (shown once: a retry with the same Idempotency-Key answers 409 "
+    "secret_not_replayed, not the key)",
     "accounts",
     body=ApiKeyIn,
     response=NewApiKey,
     status=201,
-    errors=(403,),
+    errors=(403, 409),
     idempotent=True,
+    shown_once="key",
 )
 async def create_api_key(ctx: Ctx) -> NewApiKey:
     key, token = await identity.new_api_key(ctx.s, ctx.user, ctx.body.name)
@@ -654,13 +656,15 @@ class DeliveryPage(Page[DeliveryOut]):
 @API(
     "POST",
     "/api/v1/webhooks",
-    "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
+    "subscribe a URL to happenings (signed with HMAC, retried with back-off); the signing secret is "
+    "shown once: a retry with the same Idempotency-Key answers 409 secret_not_replayed",
     "webhooks",
     body=WebhookIn,
     response=NewWebhook,
     status=201,
-    errors=(403,),
+    errors=(403, 409),
     idempotent=True,
+    shown_once="secret",
 )
 async def create_webhook(ctx: Ctx) -> NewWebhook:
     hook = await subscriptions.subscribe(ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events)

@@ -150,6 +150,7 @@ class Op:
     optional_body: bool = False  # an empty body is {}
     sparse: bool = False  # the response has only the fields the handler set
     any_content_type: bool = False  # a signed server-to-server body: any Content-Type (see Api.__call__)
+    shown_once: str = ""  # the response field with a secret shown once: not replayed for an Idempotency-Key
 
 
 ERROR_TEXT = {
@@ -193,6 +194,7 @@ class Api:
         optional_body: bool = False,
         sparse: bool = False,
         any_content_type: bool = False,
+        shown_once: str = "",
     ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
         of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
@@ -204,7 +206,10 @@ class Api:
         before the body is read. ``optional_body``: an empty body is taken as ``{}``. ``sparse``: the
         response carries only the fields the handler gave (a model's unset fields are left out, not null).
         ``any_content_type``: the body is taken whatever its Content-Type (a payment provider's signed
-        callback: its HMAC, not a browser's cookie, authenticates it; providers label bodies as they like)."""
+        callback: its HMAC, not a browser's cookie, authenticates it; providers label bodies as they like).
+        ``shown_once``: the response field that holds a secret the server keeps no clear copy of (a new API
+        key, a webhook's signing secret): the answer kept for its Idempotency-Key is a 409
+        ``secret_not_replayed`` that names what was made, never the secret (issue 14 finding 11)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
@@ -230,6 +235,7 @@ class Api:
                     optional_body,
                     sparse,
                     any_content_type,
+                    shown_once,
                 )
             )
             return fn
@@ -508,7 +514,10 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
             payload = _dump(result, op.response, op.sparse)
             text = json.dumps(payload, default=str) if payload is not None else None
             if claim is not None:
-                idempotency.answer(claim, op.status, text)
+                if op.shown_once and isinstance(payload, dict) and payload.get(op.shown_once):
+                    idempotency.withhold(claim, payload.get("id"))
+                else:
+                    idempotency.answer(claim, op.status, text)
     except idempotency.KeyTaken:
         if idem is None:
             raise

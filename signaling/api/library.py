@@ -264,12 +264,12 @@ async def list_files(ctx: Ctx) -> dict[str, Any]:
     status=204,
 )
 async def delete_file(ctx: Ctx) -> None:
-    await catalog.delete_file(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
+    await catalog.delete_file(ctx.s, Storage.of(ctx.settings), ctx.user, ctx.id())
 
 
 @API("GET", "/api/v1/files/{id}/content", "download a file of the library", "files", response=None)
 async def file_content(ctx: Ctx) -> Download:
-    return await catalog.download(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
+    return await catalog.download(ctx.s, Storage.of(ctx.settings), ctx.user, ctx.id())
 
 
 # ---------------------------------------------------------------- a room's files (R-FILE-2)

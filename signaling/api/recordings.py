@@ -113,13 +113,13 @@ async def stop_recording(ctx: Ctx) -> RecordingOut:
 )
 async def list_recordings(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
-    rows, total, used = await recordings.page(ctx.s, ctx.user.account.id, offset, limit)
+    rows, total, used = await recordings.page(ctx.s, ctx.user, offset, limit)
     return {**page([_out(ctx, r) for r in rows], total, offset, limit), "used_minutes": round(used / 60, 3)}
 
 
 @API("GET", "/api/v1/recordings/{id}", "one recording", "recordings", response=RecordingOut)
 async def get_recording(ctx: Ctx) -> RecordingOut:
-    return _out(ctx, await recordings.get(ctx.s, ctx.user.account.id, ctx.id()))
+    return _out(ctx, await recordings.get(ctx.s, ctx.user, ctx.id()))
 
 
 @API(
@@ -131,7 +131,7 @@ async def get_recording(ctx: Ctx) -> RecordingOut:
     errors=(409,),
 )
 async def delete_recording(ctx: Ctx) -> None:
-    await recordings.delete(ctx.s, Storage.of(ctx.settings), ctx.user.account.id, ctx.id())
+    await recordings.delete(ctx.s, Storage.of(ctx.settings), ctx.user, ctx.id())
 
 
 @API(
@@ -143,7 +143,7 @@ async def delete_recording(ctx: Ctx) -> None:
     errors=(409,),
 )
 async def publish_recording(ctx: Ctx) -> RecordingOut:
-    return _out(ctx, await recordings.publish(ctx.s, ctx.user.account.id, ctx.id()))
+    return _out(ctx, await recordings.publish(ctx.s, ctx.user, ctx.id()))
 
 
 @API(
@@ -154,7 +154,7 @@ async def publish_recording(ctx: Ctx) -> RecordingOut:
     response=RecordingOut,
 )
 async def unpublish_recording(ctx: Ctx) -> RecordingOut:
-    return _out(ctx, await recordings.unpublish(ctx.s, ctx.user.account.id, ctx.id()))
+    return _out(ctx, await recordings.unpublish(ctx.s, ctx.user, ctx.id()))
 
 
 @API(
@@ -167,9 +167,7 @@ async def unpublish_recording(ctx: Ctx) -> RecordingOut:
     errors=(409,),
 )
 async def send_recording(ctx: Ctx) -> Sent:
-    return Sent(
-        sent=await recordings.send_link(ctx.s, ctx.user.account.id, ctx.id(), ctx.settings.public_url)
-    )
+    return Sent(sent=await recordings.send_link(ctx.s, ctx.user, ctx.id(), ctx.settings.public_url))
 
 
 @API(
@@ -184,7 +182,7 @@ async def send_recording(ctx: Ctx) -> Sent:
     errors=(409,),
 )
 async def trim_recording(ctx: Ctx) -> RecordingOut:
-    rec = await recordings.ready(ctx.s, ctx.user.account.id, ctx.id())
+    rec = await recordings.ready(ctx.s, ctx.user, ctx.id())
     new = await ctx.app[keys.RECORDINGS].trim(ctx.s, rec, ctx.body.start, ctx.body.end)
     return _out(ctx, new)
 

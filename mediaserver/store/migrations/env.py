@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from mediaserver.config import load
-from mediaserver.store import models  # noqa: F401  (registers the tables)
+from mediaserver.store import models, sealed  # noqa: F401  (models registers the tables)
 from mediaserver.store.db import Base, Database, drop_unreflected_fk_options
 
 target_metadata = Base.metadata
@@ -20,7 +20,8 @@ def run() -> None:
     if connection is None:
 
         async def offline_cli() -> None:
-            db = Database(load().database_url)
+            settings = load()
+            db = Database(settings.database_url, sealed.load_key(settings.data_dir))
             async with db.engine.begin() as conn:
                 await conn.run_sync(_run_with)
             await db.close()
