@@ -51,8 +51,6 @@ async def test_unauthenticated_binding_requests_get_no_reply(server):
     await publisher.setLocalDescription(await publisher.createOffer())
     try:
         async with aiohttp.ClientSession() as http:
-            async with http.get(f"{base}/healthz") as r:
-                port = (await r.json())["rtc_port"]
             async with http.post(
                 f"{base}/whip/stun-room",
                 data=publisher.localDescription.sdp.encode(),
@@ -63,6 +61,8 @@ async def test_unauthenticated_binding_requests_get_no_reply(server):
             ) as r:
                 assert r.status == 201, await r.text()
                 answer = await r.text()
+        port = media.port  # the worker's UDP port, as the answer's host candidate names it
+        assert f" {port} typ host" in answer
         ufrag = re.search(r"^a=ice-ufrag:(\S+)", answer, re.M).group(1)  # type: ignore[union-attr]
         pwd = re.search(r"^a=ice-pwd:(\S+)", answer, re.M).group(1)  # type: ignore[union-attr]
         before = media.stats()["drops"]
