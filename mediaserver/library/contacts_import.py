@@ -31,6 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediaserver import addresses
+
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 EXTENSIONS = ("csv", "txt", "xls", "xlsx")
@@ -657,15 +659,11 @@ _HEADERS = {
         "местоработы",
     },
 }
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[^\s@.]+(\.[^\s@.]+)+$")
 
 
 def valid_email(value: str) -> bool:
-    """A practical e-mail check: one @, a local part of allowed characters, a dotted domain, no spaces."""
-    if not _EMAIL.match(value) or len(value) > 254:
-        return False
-    local, domain = value.rsplit("@", 1)
-    return not (local.startswith(".") or local.endswith(".") or ".." in local or len(local) > 64)
+    """One mailbox, parsed (mediaserver.addresses; issue 14 finding 14)."""
+    return addresses.valid(value)
 
 
 def _roles(header: list[str]) -> dict[int, str]:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from mediaserver import addresses
 
 ROOM_TYPES = ("webinar", "meeting")
 AUDIO_MODES = ("presenters", "listen", "discussion")
@@ -18,7 +19,6 @@ WEBINAR_DEFAULT = 100
 DISCUSSION_MAX = 25  # R-ROOM-2: discussion mode only with at most 25 participants
 CAMERAS_DEFAULT = 4  # R-MEDIA-5: 4 camera feeds; up to 3 more (7) in meetings only
 CAMERAS_MAX_MEETING = 7
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 
 class RuleError(Exception):
@@ -165,9 +165,10 @@ def check_person(name: object, email: object) -> tuple[str, str]:
     """R-ROOM-7: a display name (need not be real) and an e-mail address."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
         raise RuleError("bad_request", "a display name of 1 to 64 characters is required")
-    if not isinstance(email, str) or not EMAIL.match(email.strip()):
+    address = addresses.normalized(email)  # one mailbox, parsed (issue 14 finding 14)
+    if address is None:
         raise RuleError("bad_request", "a valid e-mail address is required")
-    return name.strip(), email.strip()
+    return name.strip(), address
 
 
 def discussion_max(room: RoomSettings) -> int:

@@ -162,6 +162,7 @@ ERROR_TEXT = {
     409: "conflicts with the current state",
     410: "over",
     422: "Idempotency-Key reused for another request",
+    429: "too many for now: retry after the Retry-After header's seconds",
 }
 
 
@@ -428,7 +429,9 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         try:
             return await _run(op, request)
         except ControlError as e:
-            return json_error(SignalError(e.code, e.message, e.status))
+            resp = json_error(SignalError(e.code, e.message, e.status))
+            resp.headers.update(e.headers)
+            return resp
         except Exception as e:  # SignalError and the room errors keep their codes
             return json_error(classify(e))
 
