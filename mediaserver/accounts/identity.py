@@ -156,7 +156,15 @@ async def signup(
     )
     s.add(account)
     await s.flush()
-    user = User(account_id=account.id, email=email, name=name, role="owner", active=False, language=language)
+    user = User(
+        account_id=account.id,
+        email=email,
+        name=name,
+        role="owner",
+        active=False,
+        language=language,
+        created_at=now,
+    )
     s.add(user)
     try:
         async with s.begin_nested():
