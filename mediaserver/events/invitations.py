@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver import localtime
 from mediaserver.accounts.identity import Principal, check_email
 from mediaserver.billing import subscription
-from mediaserver.errors import ControlError, not_found
+from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events.lifecycle import dial_in_pin, get_event
 from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
@@ -43,6 +43,7 @@ async def invite(
     settings: Any,
 ) -> list[Invitation]:
     """Invite by pasted addresses, address-book contacts and contact groups, before or during the event."""
+    require_confirmed(p)
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "done":
         raise ControlError("conflict", "this event is over; invitations go to planned or live events", 409)
@@ -103,6 +104,7 @@ async def invite(
 async def resend(
     s: AsyncSession, p: Principal, event_id: int, invitation_ids: list[int] | None, settings: Any
 ) -> list[Invitation]:
+    require_confirmed(p)
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "done":
         raise ControlError("conflict", "this event is over", 409)
@@ -116,6 +118,17 @@ async def resend(
     for inv in rows:
         await _send_invitation(s, ev, inv, settings)
     return rows
+
+
+def require_confirmed(p: Principal) -> None:
+    """Issue 14 finding 9: invitations go out in the name of a user whose address is confirmed (activated by
+    the link mailed to it). Users sign in only once activated, but the main account logged in as a
+    sub-account (R-ACC-3) acts as its user, who may not have activated yet: 403 until they do."""
+    if not p.user.active or p.user.activation_hash is not None or p.user.password_hash is None:
+        raise forbidden(
+            f"{p.user.email} has not confirmed its address yet: invitations are sent in its name only once "
+            "it is verified (follow the activation link mailed to it)"
+        )
 
 
 async def within_hourly_cap(s: AsyncSession, p: Principal, count: int) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from mediaserver.billing import plans
 from mediaserver.store.models import Email
 from signaling import keys
-from tests.api.conftest import Mailbox, call, operator, signup
+from tests.api.conftest import PASSWORD, Mailbox, call, link_token, operator, paid, signup
 from tests.conftest import free_port
 
 
@@ -89,6 +89,36 @@ async def test_invitations_are_capped_per_hour_by_plan(api):
     # the operator moves the account to a paid plan: its bigger cap applies at once
     await operator(http, "plan", json={"plan": "mywebinars"})
     await call(http, "POST", path, 201, json={"emails": ["one-more@example.test"]})
+
+
+async def test_invitations_go_out_only_in_the_name_of_a_confirmed_address(api):
+    """Issue 14 finding 9: the main account logged in as a sub-account acts as its user; until that user has
+    confirmed their address (the activation link), no invitation goes out in their name: 403 saying so."""
+    http, _ = await signup(api)
+    await paid(http, "mywebinars", sub_accounts=1)
+    sub = await call(
+        http,
+        "POST",
+        "/api/v1/subaccounts",
+        201,
+        json={"pageName": "Sales", "userName": "Sam", "email": "sam@example.test"},
+    )
+    await call(http, "POST", f"/api/v1/subaccounts/{sub['id']}/login-as", 200)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Sam's"})
+    path = f"/api/v1/events/{ev['id']}/invitations"
+    err = await call(http, "POST", path, 403, json={"emails": ["prospect@example.test"]})
+    assert "sam@example.test" in err["error"]["message"] and "confirm" in err["error"]["message"]
+    await call(http, "POST", f"{path}/resend", 403, json={})
+    [activation] = await api.mail.wait("sam@example.test")
+    await call(
+        api.client(),
+        "POST",
+        "/api/v1/activate",
+        200,
+        json={"token": link_token(activation), "password": PASSWORD},
+    )
+    await call(http, "POST", path, 201, json={"emails": ["prospect@example.test"]})
+    await api.mail.wait("prospect@example.test")
 
 
 # ---------------------------------------------------------------- finding 9: joiners' addresses
