@@ -4,9 +4,12 @@ from __future__ import annotations
 
 
 class ControlError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
+        self.headers = headers or {}  # sent with the error (e.g. Retry-After with a 429)
 
 
 def not_found(what: str) -> ControlError:

@@ -17,12 +17,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver import addresses
 from mediaserver.billing import plans
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.outbox import mail
-from mediaserver.rtc.room_rules import EMAIL
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Account, ApiKey, LibraryFile, Session, User
+from mediaserver.store.models import Account, ApiKey, Email, LibraryFile, Session, User
 
 SESSION_DAYS = 14
 ACTIVATION_DAYS = 7
@@ -54,9 +54,11 @@ async def password_matches(hashed: str | None, password: str) -> bool:
 
 
 def check_email(email: Any) -> str:
-    if not isinstance(email, str) or not EMAIL.match(email.strip()):
-        raise ControlError("bad_request", "a valid e-mail address is required")
-    return email.strip().lower()
+    """One mailbox, parsed (issue 14 finding 14: not a list such as ``a@b.c,postmaster``), in lower case."""
+    address = addresses.normalized(email)
+    if address is None:
+        raise ControlError("bad_request", "a valid e-mail address is required (one address)")
+    return address.lower()
 
 
 @dataclass
@@ -98,19 +100,49 @@ async def _email_free(s: AsyncSession, email: str) -> None:
         raise ControlError("email_taken", "an account with this e-mail address already exists", 409)
 
 
+SIGNUP_MAILS_PER_HOUR = 3  # sign-up mails to one address in an hour (issue 14 finding 22); more are dropped
+
+
 async def signup(
     s: AsyncSession,
     name: str,
     email: str,
-    password: str,
     page_name: str,
     language: str,
+    base_url: str,
     now: dt.datetime | None = None,
-) -> tuple[Account, User]:
-    """R-ACC-1: a 7-day trial, no payment details, the trial's limits."""
+) -> None:
+    """R-ACC-1: a 7-day trial, no payment details, the trial's limits. Issue 14 finding 22: the address is
+    confirmed first, and the answer is the same whether it is registered or not. A new address gets an
+    account whose owner is not active: the e-mailed activation link (POST /api/v1/activate) sets the password,
+    signs in and starts the trial. A registered address gets, instead of an error, a mail telling its owner
+    that someone tried to sign up with it (a sign-up still waiting for its activation gets a fresh link). At
+    most SIGNUP_MAILS_PER_HOUR such mails go to one address in an hour, so sign-up cannot flood a mailbox."""
     now = now or utcnow()
     email = check_email(email)
-    await _email_free(s, email)
+    recent = (
+        await s.execute(
+            select(func.count())
+            .select_from(Email)
+            .where(
+                Email.to_addr == email,
+                Email.kind.in_(("signup", "signup_taken")),
+                Email.created_at > now - dt.timedelta(hours=1),
+            )
+        )
+    ).scalar_one()
+    if recent >= SIGNUP_MAILS_PER_HOUR:
+        return
+    user = await s.scalar(select(User).where(User.email == email))
+    if user is not None:
+        account = await s.get(Account, user.account_id)
+        assert account is not None
+        if pending_signup(user, account):
+            await _activation_mail(s, account, user, "signup", base_url, {})
+        else:
+            ctx = {"name": user.name, "link": f"{base_url}/dashboard"}
+            await mail.queue(s, account.id, "signup_taken", email, user.language, ctx)
+        return
     account = Account(
         kind="main",
         page_name=page_name or name,
@@ -129,17 +161,23 @@ async def signup(
         email=email,
         name=name,
         role="owner",
-        password_hash=await hash_password(password),
-        active=True,
+        active=False,
         language=language,
         created_at=now,
     )
     s.add(user)
     try:
-        await s.flush()
-    except IntegrityError:
-        raise ControlError("email_taken", "an account with this e-mail address already exists", 409) from None
-    return account, user
+        async with s.begin_nested():
+            await s.flush()
+    except IntegrityError:  # the same address signing up at the same moment: the first one stands
+        await s.delete(account)
+        return
+    await _activation_mail(s, account, user, "signup", base_url, {})
+
+
+def pending_signup(user: User, account: Account) -> bool:
+    """A main account's owner who signed up and has not followed the activation link yet."""
+    return user.role == "owner" and account.kind == "main" and user.password_hash is None
 
 
 async def login(s: AsyncSession, email: Any, password: Any) -> User:
@@ -297,37 +335,39 @@ def update_settings(
 async def _invite_user(
     s: AsyncSession, account: Account, email: str, name: str, role: str, base_url: str, inviter: str
 ) -> User:
-    token = secrets.token_urlsafe(32)
     user = User(
-        account_id=account.id,
-        email=email,
-        name=name,
-        role=role,
-        active=False,
-        activation_hash=digest(token),
-        activation_expires=utcnow() + dt.timedelta(days=ACTIVATION_DAYS),
-        language=account.language,
+        account_id=account.id, email=email, name=name, role=role, active=False, language=account.language
     )
     s.add(user)
     try:
         await s.flush()
     except IntegrityError:
         raise ControlError("email_taken", "an account with this e-mail address already exists", 409) from None
+    await _activation_mail(s, account, user, "activation", base_url, {"inviter": inviter})
+    return user
+
+
+async def _activation_mail(
+    s: AsyncSession, account: Account, user: User, kind: str, base_url: str, extra: dict[str, Any]
+) -> None:
+    """A new activation link for ``user`` (an earlier one stops working), mailed to their address."""
+    token = secrets.token_urlsafe(32)
+    user.activation_hash = digest(token)
+    user.activation_expires = utcnow() + dt.timedelta(days=ACTIVATION_DAYS)
     await mail.queue(
         s,
         account.id,
-        "activation",
-        email,
-        account.language,
+        kind,
+        user.email,
+        user.language or account.language,
         {
-            "name": name,
-            "inviter": inviter,
+            "name": user.name,
             "page_name": account.page_name,
             "link": f"{base_url}/dashboard#activate={token}",
             "days": ACTIVATION_DAYS,
+            **extra,
         },
     )
-    return user
 
 
 async def activate(s: AsyncSession, token: str, password: str) -> User:
@@ -336,7 +376,8 @@ async def activate(s: AsyncSession, token: str, password: str) -> User:
     if user is None or user.activation_expires is None or user.activation_expires <= utcnow():
         raise ControlError(
             "bad_token",
-            "this activation link is not valid or has expired; ask the main account for a new one",
+            "this activation link is not valid or has expired; ask the main account for a new one (your "
+            "own sign-up: sign up again for a new link)",
             400,
         )
     if user.role == "additional":
@@ -348,6 +389,9 @@ async def activate(s: AsyncSession, token: str, password: str) -> User:
                 "(R-ACC-2: Live or Automated); ask the main account",
                 402,
             )
+    account = await s.get(Account, user.account_id)
+    if account is not None and pending_signup(user, account):  # the trial starts now (R-ACC-1)
+        account.trial_ends_at = plans.trial_end(utcnow())
     user.password_hash = await hash_password(password)
     user.active, user.activation_hash, user.activation_expires = True, None, None
     return user

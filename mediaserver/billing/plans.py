@@ -31,6 +31,8 @@ class Limits:
     # R-MEDIA-4: HD video where the plan allows it; the original lets even the free trial try HD video
     # (seed FAQ: "высокой четкости" among what a trial can test), so every plan here allows it
     hd: bool = True
+    # issue 14 finding 9: invitation e-mails the account (with its sub-accounts) may send in any hour; ours
+    invitations_per_hour: int = 100
 
 
 PLANS: dict[str, Limits] = {
@@ -39,10 +41,10 @@ PLANS: dict[str, Limits] = {
     "trial": Limits(25, 5, 2, 4, 30, 500, False, False, False),
     # Paid plans keep the original's names (R-BILL-1). Capacities and recording minutes are ours; storage goes
     # "up to 2 GB" (R-FILE-1); 25 in a meeting and 4 cameras (R-ROOM-1, R-MEDIA-5).
-    "mywebinars": Limits(100, 25, 4, 4, 360, 1024, True, True, False),
-    "mywebinars_pro": Limits(500, 25, 4, 4, 600, 2048, True, True, False),
-    "live": Limits(1000, 25, 4, 4, 1200, 2048, True, True, True),
-    "automated": Limits(1000, 25, 4, 4, 1200, 2048, True, True, True),
+    "mywebinars": Limits(100, 25, 4, 4, 360, 1024, True, True, False, invitations_per_hour=1000),
+    "mywebinars_pro": Limits(500, 25, 4, 4, 600, 2048, True, True, False, invitations_per_hour=2500),
+    "live": Limits(1000, 25, 4, 4, 1200, 2048, True, True, True, invitations_per_hour=5000),
+    "automated": Limits(1000, 25, 4, 4, 1200, 2048, True, True, True, invitations_per_hour=5000),
 }
 PAID_PLANS = tuple(p for p in PLANS if p != "trial")
 PERIODS = ("monthly", "annual")  # R-BILL-1: every 30 or 365 days
@@ -59,6 +61,18 @@ ADDONS = (
     "extra_recording_minutes",
     "extra_cameras",
 )
+
+# Issue 14 finding 1: the most of each add-on an account can hold in all (and so the most one operator call
+# can add). extra_users and extra_cameras keep their rules' limits (R-ACC-2, R-MEDIA-5); the others are ours,
+# far above any real use and far below what overflows a limit or fills a disk by mistake.
+ADDON_MAX: dict[str, int] = {
+    "parallel_sessions": 20,
+    "sub_accounts": 200,
+    "extra_users": MAX_ADDITIONAL_USERS,
+    "extra_storage_mb": 1024 * 1024,  # 1 TB
+    "extra_recording_minutes": 100_000,
+    "extra_cameras": 3,
+}
 
 # R-BILL-11: the highest ticket price per currency.
 TICKET_MAX: dict[str, int] = {

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts.identity import Principal, deactivated
 from mediaserver.billing import plans
-from mediaserver.errors import ControlError
+from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.outbox import webhooks
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import Account, Event, Session, User
@@ -90,7 +90,11 @@ def visible(p: Principal) -> Visible:
 def billing(p: Principal) -> dict[str, Any]:
     """What the main account sees of its subscription (R-ACC-4): plan, period, trial end, add-ons, limits."""
     p.require_main("see billing data")
-    main = p.main
+    return billing_of(p.main)
+
+
+def billing_of(main: Account) -> dict[str, Any]:
+    """A main account's plan, period, trial end, add-ons and limits."""
     lim = account_limits(main, None)
     return {
         "plan": main.plan,
@@ -99,6 +103,23 @@ def billing(p: Principal) -> dict[str, Any]:
         "addons": dict(main.addons or {}),
         "limits": lim.__dict__,
     }
+
+
+def operator_only(what: str) -> ControlError:
+    """Issue 14 finding 1: until a billing engine takes payment, a plan or an add-on is the operator's act
+    (the server's api_key on /api/v1/admin/accounts/{id}/billing/...); the account only reads its billing."""
+    return forbidden(
+        f"{what} is done by the server's operator while this server takes no payment for plans: ask them; "
+        "GET /api/v1/billing shows your plan and add-ons"
+    )
+
+
+async def main_account(s: AsyncSession, account_id: int) -> Account:
+    """The main account ``account_id`` (the operator's billing routes); 404 for a sub-account or none."""
+    account = await s.get(Account, account_id)
+    if account is None or account.kind != "main":
+        raise not_found("main account")
+    return account
 
 
 @dataclass
@@ -145,11 +166,12 @@ async def refresh_rooms(s: AsyncSession, main: Account, rooms: RoomManager) -> i
 
 
 async def change_plan(
-    s: AsyncSession, p: Principal, plan: str, period: str, rooms: RoomManager
+    s: AsyncSession, main: Account, plan: str, period: str, rooms: RoomManager
 ) -> dict[str, Any]:
-    """R-BILL-2/-4: the main account moves from the trial to a paid plan (or between paid plans); never back
-    to the trial. Taking payment is the billing module's part. The webhook billing.plan_changed goes out, the
-    open rooms get the new limits at once, even a full one (:func:`refresh_rooms`); returns :func:`billing`
+    """R-BILL-2/-4: the operator moves a main account from the trial to a paid plan (or between paid plans);
+    never back to the trial (issue 14 finding 1: the account cannot; taking payment is a billing engine's
+    part). The webhook billing.plan_changed goes out, the open rooms get the new limits at once, even a full
+    one (:func:`refresh_rooms`); returns :func:`billing_of`
     with a ``notice`` of what the change did to the additional users.
 
     R-ACC-2: additional users need the Live or Automated plan. The original lets the main account move down to
@@ -158,17 +180,16 @@ async def change_plan(
     switched off (no sign-in, their sessions end, their API keys stop working; pending invitations cannot be
     activated), keeping their data, which deleting a user would remove irreversibly (R-ACC-3). Moving back to
     Live or Automated switches them on again, as many as the extra_users add-on allows."""
-    p.require_main("change the plan")
     if plan not in plans.PAID_PLANS:
         raise ControlError(
             "bad_request",
             f"'plan' must be one of {', '.join(plans.PAID_PLANS)} (there is no "
             "way back to the trial, R-BILL-4)",
         )
-    p.main.plan, p.main.period, p.main.trial_ends_at = plan, period, None
+    main.plan, main.period, main.trial_ends_at = plan, period, None
     extra = list(
         await s.scalars(
-            select(User).where(User.account_id == p.main.id, User.role == "additional").order_by(User.id)
+            select(User).where(User.account_id == main.id, User.role == "additional").order_by(User.id)
         )
     )
     change = PlanChange([], [])
@@ -180,7 +201,7 @@ async def change_plan(
         if change.deactivated:
             await s.execute(delete(Session).where(Session.user_id.in_(change.deactivated)))
     else:
-        free = min(plans.MAX_ADDITIONAL_USERS, int((p.main.addons or {}).get("extra_users", 0)))
+        free = min(plans.MAX_ADDITIONAL_USERS, int((main.addons or {}).get("extra_users", 0)))
         free -= sum(1 for u in extra if u.active or not deactivated(u))  # active or still invited
         for user in extra:
             if free > 0 and deactivated(user):
@@ -189,7 +210,7 @@ async def change_plan(
                 free -= 1
     await webhooks.emit(
         s,
-        p.main.id,
+        main.id,
         "billing.plan_changed",
         {
             "plan": plan,
@@ -198,35 +219,47 @@ async def change_plan(
             "reactivatedUsers": change.reactivated,
         },
     )
-    await refresh_rooms(s, p.main, rooms)
-    return {**billing(p), "notice": change.notice}
+    await refresh_rooms(s, main, rooms)
+    return {**billing_of(main), "notice": change.notice}
 
 
-async def buy_addon(
-    s: AsyncSession, p: Principal, addon: str, quantity: int, rooms: RoomManager
+async def add_addon(
+    s: AsyncSession, main: Account, addon: str, quantity: int, rooms: RoomManager
 ) -> dict[str, Any]:
-    """R-ACC-4: only the main account buys add-ons; they need a paid plan (payment details, R-BILL-2). The
-    webhook billing.addon_added goes out and the open rooms get the new limits at once (e.g. extra
-    cameras); returns :func:`billing`."""
-    p.require_main("buy add-ons")
-    if p.main.plan == "trial":
+    """The operator adds ``quantity`` of an add-on to a main account (a negative one takes back what was
+    added); add-ons need a paid plan (payment details, R-BILL-2), and an account holds at most
+    plans.ADDON_MAX of each (issue 14 finding 1). The webhook billing.addon_added goes out and the open rooms
+    get the new limits at once (e.g. extra cameras); returns :func:`billing_of`."""
+    if quantity == 0:
+        raise ControlError("bad_request", "'quantity' must not be 0")
+    if main.plan == "trial":
         raise ControlError(
             "plan_required",
             "add-ons are bought on a paid plan; the trial has no payment details (R-ACC-1, R-BILL-2)",
             402,
         )
-    if addon == "extra_users" and not plans.PLANS[p.main.plan].additional_users:
+    if addon == "extra_users" and not plans.PLANS[main.plan].additional_users:
         raise ControlError("plan_required", "additional users need the Live or Automated plan (R-ACC-2)", 402)
-    addons = dict(p.main.addons or {})
+    addons = dict(main.addons or {})
     total = int(addons.get(addon, 0)) + quantity
+    if total < 0:
+        raise ControlError(
+            "bad_request", f"the account has {addons.get(addon, 0)} {addon}: cannot remove more"
+        )
     if addon == "extra_users" and total > plans.MAX_ADDITIONAL_USERS:
         raise ControlError(
             "limit_reached", f"at most {plans.MAX_ADDITIONAL_USERS} additional users (R-ACC-2)", 409
         )
     if addon == "extra_cameras" and total > 3:
         raise ControlError("limit_reached", "at most 3 extra camera feeds (7 in all, R-MEDIA-5)", 409)
+    if total > plans.ADDON_MAX[addon]:
+        raise ControlError(
+            "limit_reached",
+            f"an account holds at most {plans.ADDON_MAX[addon]} {addon} (it has {addons.get(addon, 0)})",
+            409,
+        )
     addons[addon] = total
-    p.main.addons = addons
-    await webhooks.emit(s, p.main.id, "billing.addon_added", {"addon": addon, "quantity": quantity})
-    await refresh_rooms(s, p.main, rooms)
-    return billing(p)
+    main.addons = addons
+    await webhooks.emit(s, main.id, "billing.addon_added", {"addon": addon, "quantity": quantity})
+    await refresh_rooms(s, main, rooms)
+    return billing_of(main)

@@ -5,20 +5,31 @@ the e-mail carries."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import localtime
 from mediaserver.accounts.identity import Principal, check_email
-from mediaserver.errors import ControlError, not_found
+from mediaserver.billing import subscription
+from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events.lifecycle import dial_in_pin, get_event
 from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Account, Contact, ContactGroup, Event, GroupMember, Invitation, User
+from mediaserver.store.models import (
+    Account,
+    Contact,
+    ContactGroup,
+    Email,
+    Event,
+    GroupMember,
+    Invitation,
+    User,
+)
 from mediaserver.store.sealed import digest
 
 
@@ -33,6 +44,7 @@ async def invite(
     settings: Any,
 ) -> list[Invitation]:
     """Invite by pasted addresses, address-book contacts and contact groups, before or during the event."""
+    require_confirmed(p)
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "done":
         raise ControlError("conflict", "this event is over; invitations go to planned or live events", 409)
@@ -72,6 +84,7 @@ async def invite(
         raise ControlError(
             "bad_request", "nobody to invite: give e-mail addresses, contacts or groups with e-mail addresses"
         )
+    await within_hourly_cap(s, p, len(people))
     existing = {i.email: i for i in await s.scalars(select(Invitation).where(Invitation.event_id == ev.id))}
     out = []
     for email, name in people.items():
@@ -92,6 +105,7 @@ async def invite(
 async def resend(
     s: AsyncSession, p: Principal, event_id: int, invitation_ids: list[int] | None, settings: Any
 ) -> list[Invitation]:
+    require_confirmed(p)
     ev = await get_event(s, p, event_id, write=True)
     if ev.status == "done":
         raise ControlError("conflict", "this event is over", 409)
@@ -101,9 +115,56 @@ async def resend(
     rows = list(await s.scalars(q.order_by(Invitation.id)))
     if invitation_ids and len(rows) != len(set(invitation_ids)):
         raise not_found("invitation")
+    await within_hourly_cap(s, p, len(rows))
     for inv in rows:
         await _send_invitation(s, ev, inv, settings)
     return rows
+
+
+def require_confirmed(p: Principal) -> None:
+    """Issue 14 finding 9: invitations go out in the name of a user whose address is confirmed (activated by
+    the link mailed to it). Users sign in only once activated, but the main account logged in as a
+    sub-account (R-ACC-3) acts as its user, who may not have activated yet: 403 until they do."""
+    if not p.user.active or p.user.activation_hash is not None or p.user.password_hash is None:
+        raise forbidden(
+            f"{p.user.email} has not confirmed its address yet: invitations are sent in its name only once "
+            "it is verified (follow the activation link mailed to it)"
+        )
+
+
+async def within_hourly_cap(s: AsyncSession, p: Principal, count: int) -> None:
+    """Issue 14 finding 9: an account (with its sub-accounts, whose plan is the main account's) sends at most
+    its plan's invitations_per_hour invitation e-mails in any hour; ``count`` more would go over: 429 with
+    Retry-After, the seconds until enough of the last hour's invitations are an hour old."""
+    cap = subscription.account_limits(p.main, None).invitations_per_hour
+    family = select(Account.id).where(or_(Account.id == p.main.id, Account.parent_id == p.main.id))
+    now = utcnow()
+    sent = list(
+        await s.scalars(
+            select(Email.created_at)
+            .where(
+                Email.kind == "invitation",
+                Email.account_id.in_(family),
+                Email.created_at > now - dt.timedelta(hours=1),
+            )
+            .order_by(Email.created_at)
+        )
+    )
+    if len(sent) + count <= cap:
+        return
+    over = len(sent) + count - cap  # how many of the hour's mails must age out first
+    wait = (
+        3600
+        if count > cap or over > len(sent)
+        else max(1, math.ceil((sent[over - 1] + dt.timedelta(hours=1) - now).total_seconds()))
+    )
+    raise ControlError(
+        "rate_limited",
+        f"this plan sends at most {cap} invitation e-mails an hour ({len(sent)} sent in the last hour, "
+        f"{count} more asked): retry in {wait} s, or send fewer",
+        429,
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def join_link(base_url: str, ev: Event, inv: Invitation | None = None) -> str:

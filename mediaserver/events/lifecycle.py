@@ -23,7 +23,7 @@ from mediaserver import localtime
 from mediaserver.accounts.identity import Principal, hash_password
 from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events import automation, ondemand, visibility
+from mediaserver.events import automation, ondemand, recipients, visibility
 from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
@@ -493,14 +493,19 @@ async def _close(s: AsyncSession, ev: Event, now: dt.datetime, base_url: str) ->
     ev.status = "planned" if ev.kind == "permanent" else "done"
     owner = await s.get(User, ev.owner_id)
     account = await s.get(Account, ev.account_id)
-    people = await s.scalars(
-        select(Attendance).where(
-            Attendance.event_id == ev.id, Attendance.thanked.is_(False), Attendance.role != "host"
+    people = list(
+        await s.scalars(
+            select(Attendance).where(
+                Attendance.event_id == ev.id, Attendance.thanked.is_(False), Attendance.role != "host"
+            )
         )
     )
     more = ev.thank_you_url
+    mailable = await recipients.confirmed(s, ev, (a.email for a in people))
     for a in people:
         a.thanked = True
+        if a.email.lower() not in mailable:  # a typed-in address: issue 14 finding 9
+            continue
         await mail.queue(
             s,
             ev.account_id,

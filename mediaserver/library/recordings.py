@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts.identity import Principal
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events import visibility
+from mediaserver.events import recipients, visibility
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import mail
 from mediaserver.store.db import paged
@@ -133,6 +133,8 @@ async def send_link(s: AsyncSession, p: Principal, rec_id: int, base_url: str) -
         .order_by(Attendance.id)
     ):
         people.setdefault(a.email.lower(), a.name)
+    mailable = await recipients.confirmed(s, ev, people)  # not a typed-in address: issue 14 finding 9
+    people = {addr: name for addr, name in people.items() if addr in mailable}
     account = await s.get(Account, ev.account_id)
     owner = await s.get(User, ev.owner_id)
     link = public_url(rec, base_url)

@@ -40,6 +40,49 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
             ],
         },
     },
+    # issue 14 finding 22: sign-up confirms the address before the account works
+    "signup": {
+        "en": {
+            "subject": "Confirm your address to start your trial on {page_name}",
+            "body": [
+                "Hello {name},",
+                "someone (we hope you) signed up with this address.",
+                "Open this link to set your password and start your 7-day trial: {link}",
+                "The link works for {days} days. If you did not sign up, ignore this e-mail: nothing "
+                "happens without the link.",
+            ],
+        },
+        "ru": {
+            "subject": "Подтвердите адрес, чтобы начать пробный период {page_name}",
+            "body": [
+                "Здравствуйте, {name}!",
+                "С этим адресом кто-то (надеемся, вы) зарегистрировался.",
+                "Перейдите по ссылке, чтобы задать пароль и начать 7-дневный пробный период: {link}",
+                "Ссылка действует {days} дней. Если вы не регистрировались, не обращайте внимания на это "
+                "письмо: без ссылки ничего не произойдёт.",
+            ],
+        },
+    },
+    "signup_taken": {
+        "en": {
+            "subject": "Someone tried to sign up with your address",
+            "body": [
+                "Hello {name},",
+                "someone tried to sign up with this address, which already has an account.",
+                "If it was you, sign in instead: {link}",
+                "If it was not you, nothing has changed: you can ignore this e-mail.",
+            ],
+        },
+        "ru": {
+            "subject": "Кто-то пытался зарегистрироваться с вашим адресом",
+            "body": [
+                "Здравствуйте, {name}!",
+                "кто-то пытался зарегистрироваться с этим адресом, для которого уже есть учётная запись.",
+                "Если это были вы, просто войдите: {link}",
+                "Если нет, ничего не изменилось: это письмо можно не принимать во внимание.",
+            ],
+        },
+    },
     "invitation": {
         "en": {
             "subject": "Invitation: {event}",
@@ -441,6 +484,9 @@ class Mailer:
 
         await aiosmtplib.send(
             self.message(row),
+            # issue 14 finding 14: the envelope names the one recipient of the row, never what a To header
+            # could list (aiosmtplib would otherwise send to every address it finds there)
+            recipients=[row.to_addr],
             hostname=self.host,
             port=self.port,
             username=self.user or None,

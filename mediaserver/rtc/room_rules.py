@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from mediaserver import addresses
 
 ROOM_TYPES = ("webinar", "meeting")
 AUDIO_MODES = ("presenters", "listen", "discussion")
@@ -24,7 +25,6 @@ TRACKS_PER_SOURCE = {"microphone": 1, "camera": 1, "screen": 1}
 #: the most m-sections a publisher's offer may have (the tracks above, with room for a few rejected or
 #: inactive ones a browser keeps): checked before anything is negotiated
 MAX_OFFER_SECTIONS = 8
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
 
 class RuleError(Exception):
@@ -171,9 +171,10 @@ def check_person(name: object, email: object) -> tuple[str, str]:
     """R-ROOM-7: a display name (need not be real) and an e-mail address."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
         raise RuleError("bad_request", "a display name of 1 to 64 characters is required")
-    if not isinstance(email, str) or not EMAIL.match(email.strip()):
+    address = addresses.normalized(email)  # one mailbox, parsed (issue 14 finding 14)
+    if address is None:
         raise RuleError("bad_request", "a valid e-mail address is required")
-    return name.strip(), email.strip()
+    return name.strip(), address
 
 
 def discussion_max(room: RoomSettings) -> int:

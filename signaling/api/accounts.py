@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field
 
 from mediaserver.accounts import identity
-from mediaserver.billing import subscription
+from mediaserver.billing import plans, subscription
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import subscriptions, webhooks
 from signaling import keys
@@ -75,9 +75,23 @@ class Signup(Model):
 
     name: Name
     email: Email
-    password: Password
+    password: Password | None = Field(
+        None,
+        description="not used: the password is set on the page the activation link opens (issue 14 "
+        "finding 22); accepted so that older clients keep working",
+    )
     page_name: Annotated[Text, Field(max_length=120)] = ""
     language: Lang = "en"
+
+
+class SignupOut(Out):
+    message: str
+
+
+SIGNUP_SENT = (
+    "check your mailbox: the e-mail we sent has the link that sets your password and starts your "
+    "7-day trial (if the address already has an account, the e-mail says so instead)"
+)
 
 
 class Login(Model):
@@ -117,20 +131,20 @@ async def _signed_in(ctx: Ctx, user: Any) -> Me:
 @API(
     "POST",
     "/api/v1/signup",
-    "sign up: a 7-day trial without payment details (R-ACC-1)",
+    "sign up: a 7-day trial without payment details (R-ACC-1). The answer is 202 whether or not the address "
+    "has an account (issue 14 finding 22): a new address gets an activation link by e-mail (POST "
+    "/api/v1/activate sets the password, signs in and starts the trial); a registered one gets a mail "
+    "saying someone tried to sign up with it",
     "accounts",
     body=Signup,
-    response=Me,
-    status=201,
+    response=SignupOut,
+    status=202,
     auth=False,
-    errors=(409,),
-    idempotent=False,
-)  # sets the cookie
-async def signup(ctx: Ctx) -> Me:
+)
+async def signup(ctx: Ctx) -> SignupOut:
     b: Signup = ctx.body
-    identity.check_email(b.email)
-    _, user = await identity.signup(ctx.s, b.name, b.email, b.password, b.page_name, b.language)
-    return await _signed_in(ctx, user)
+    await identity.signup(ctx.s, b.name, b.email, b.page_name, b.language, ctx.settings.public_url)
+    return SignupOut(message=SIGNUP_SENT)
 
 
 @API(
@@ -158,7 +172,8 @@ async def logout(ctx: Ctx) -> None:
 @API(
     "POST",
     "/api/v1/activate",
-    "activate an additional user or a sub-account: set the password from the e-mailed link (R-ACC-3)",
+    "activate a new sign-up, an additional user or a sub-account: set the password from the e-mailed link "
+    "(R-ACC-1, R-ACC-3); signs in",
     "accounts",
     body=Activate,
     response=Me,
@@ -553,16 +568,27 @@ class PlanIn(Model):
     period: Literal["monthly", "annual"] = "monthly"
 
 
+Addon = Literal[
+    "parallel_sessions",
+    "sub_accounts",
+    "extra_users",
+    "extra_storage_mb",
+    "extra_recording_minutes",
+    "extra_cameras",
+]
+
+
 class AddonIn(Model):
-    addon: Literal[
-        "parallel_sessions",
-        "sub_accounts",
-        "extra_users",
-        "extra_storage_mb",
-        "extra_recording_minutes",
-        "extra_cameras",
-    ]
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+    addon: Addon
+    quantity: Annotated[
+        int,
+        Field(
+            ge=-max(plans.ADDON_MAX.values()),
+            le=max(plans.ADDON_MAX.values()),
+            description="how many to add (negative: take back); an account holds at most "
+            + ", ".join(f"{n} {a}" for a, n in plans.ADDON_MAX.items()),
+        ),
+    ] = 1
 
 
 @API(
@@ -580,32 +606,84 @@ async def get_billing(ctx: Ctx) -> BillingOut:
 @API(
     "POST",
     "/api/v1/billing/plan",
-    "choose a paid plan (main account only; no way back to the trial). A plan "
-    "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
-    "switches them on (R-ACC-2)",
+    "always refused (403): this server takes no payment for plans, so the operator sets an account's plan "
+    "(POST /api/v1/admin/accounts/{id}/billing/plan)",
     "billing",
     body=PlanIn,
     response=BillingOut,
     errors=(403,),
 )
 async def change_plan(ctx: Ctx) -> BillingOut:
-    return BillingOut.model_validate(
-        await subscription.change_plan(ctx.s, ctx.user, ctx.body.plan, ctx.body.period, ctx.app[keys.ROOMS])
-    )
+    ctx.user.require_main("change the plan")
+    raise subscription.operator_only("a change of plan")  # issue 14 finding 1
 
 
 @API(
     "POST",
     "/api/v1/billing/addons",
-    "buy an add-on (main account only, paid plans; R-ACC-4, R-BILL-5)",
+    "always refused (403): this server takes no payment for add-ons, so the operator adds them "
+    "(POST /api/v1/admin/accounts/{id}/billing/addons)",
     "billing",
     body=AddonIn,
     response=BillingOut,
-    errors=(402, 403, 409),
+    errors=(403,),
 )
 async def buy_addon(ctx: Ctx) -> BillingOut:
+    ctx.user.require_main("buy add-ons")
+    raise subscription.operator_only("buying an add-on")  # issue 14 finding 1
+
+
+@API(
+    "GET",
+    "/api/v1/admin/accounts/{id}/billing",
+    "the operator (the server's api_key): a main account's plan, add-ons and limits",
+    "billing",
+    response=BillingOut,
+    auth=False,
+    api_key=True,
+)
+async def admin_get_billing(ctx: Ctx) -> BillingOut:
+    main = await subscription.main_account(ctx.s, ctx.id())
+    return BillingOut.model_validate(subscription.billing_of(main))
+
+
+@API(
+    "POST",
+    "/api/v1/admin/accounts/{id}/billing/plan",
+    "the operator (the server's api_key) sets a main account's paid plan (no way back to the trial). A plan "
+    "without additional users (not Live or Automated) switches them off, keeping their events; moving back "
+    "switches them on (R-ACC-2)",
+    "billing",
+    body=PlanIn,
+    response=BillingOut,
+    auth=False,
+    api_key=True,
+    idempotent=True,
+)
+async def admin_change_plan(ctx: Ctx) -> BillingOut:
+    main = await subscription.main_account(ctx.s, ctx.id())
     return BillingOut.model_validate(
-        await subscription.buy_addon(ctx.s, ctx.user, ctx.body.addon, ctx.body.quantity, ctx.app[keys.ROOMS])
+        await subscription.change_plan(ctx.s, main, ctx.body.plan, ctx.body.period, ctx.app[keys.ROOMS])
+    )
+
+
+@API(
+    "POST",
+    "/api/v1/admin/accounts/{id}/billing/addons",
+    "the operator (the server's api_key) adds an add-on to a main account on a paid plan (R-BILL-5); "
+    "each add-on has a most an account can hold",
+    "billing",
+    body=AddonIn,
+    response=BillingOut,
+    auth=False,
+    api_key=True,
+    errors=(402, 409),
+    idempotent=True,
+)
+async def admin_add_addon(ctx: Ctx) -> BillingOut:
+    main = await subscription.main_account(ctx.s, ctx.id())
+    return BillingOut.model_validate(
+        await subscription.add_addon(ctx.s, main, ctx.body.addon, ctx.body.quantity, ctx.app[keys.ROOMS])
     )
 
 

@@ -515,12 +515,14 @@ def _inv(ctx: Ctx, ev: Event, inv: Invitation) -> InvitationOut:
 @API(
     "POST",
     "/api/v1/events/{id}/invitations",
-    "invite by e-mail: pasted addresses, contacts, groups; before or during the event (R-ROOM-10)",
+    "invite by e-mail: pasted addresses, contacts, groups; before or during the event (R-ROOM-10). At most "
+    "the plan's invitations_per_hour invitation e-mails an hour (429 with Retry-After), and only in the name "
+    "of a user whose address is confirmed (403; issue 14 finding 9)",
     "invitations",
     body=InviteIn,
     response=InvitationList,
     status=201,
-    errors=(403, 409),
+    errors=(403, 409, 429),
     idempotent=True,
 )
 async def invite(ctx: Ctx) -> InvitationList:
@@ -535,11 +537,11 @@ async def invite(ctx: Ctx) -> InvitationList:
 @API(
     "POST",
     "/api/v1/events/{id}/invitations/resend",
-    "re-send invitations (after a settings change, R-ROOM-10)",
+    "re-send invitations (after a settings change, R-ROOM-10); they count in the hourly cap (429)",
     "invitations",
     body=ResendIn,
     response=InvitationList,
-    errors=(403, 409),
+    errors=(403, 409, 429),
 )
 async def resend(ctx: Ctx) -> InvitationList:
     rows = await invitations.resend(ctx.s, ctx.user, ctx.id(), ctx.body.ids, ctx.settings)

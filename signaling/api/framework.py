@@ -164,7 +164,7 @@ ERROR_TEXT = {
     409: "conflicts with the current state",
     410: "over",
     422: "Idempotency-Key reused for another request",
-    429: "too many requests from this address; the message says when to try again",
+    429: "too many for now: retry after the seconds the Retry-After header (or the message) says",
     503: "the server is at a limit (e.g. max_rooms); try again later",
 }
 
@@ -442,7 +442,9 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         try:
             return await _run(op, request)
         except ControlError as e:
-            return json_error(SignalError(e.code, e.message, e.status))
+            resp = json_error(SignalError(e.code, e.message, e.status))
+            resp.headers.update(e.headers)
+            return resp
         except Exception as e:  # SignalError and the room errors keep their codes
             return json_error(classify(e))
 

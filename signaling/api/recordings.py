@@ -61,7 +61,10 @@ class TrimIn(Model):
 
 
 class Sent(Out):
-    sent: int = Field(description="e-mails queued, one per participant's address")
+    sent: int = Field(
+        description="e-mails queued, one per participant's address that the event invited or that is an "
+        "activated user's (an address typed in at the join gets none: issue 14 finding 9)"
+    )
 
 
 def _out(ctx: Ctx, rec: Recording) -> RecordingOut:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import time
 
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 from mediaserver.outbox import webhooks
 from mediaserver.store.models import IdempotencyKey
 from signaling import keys
-from tests.api.conftest import call, hook_receiver, link_token, paid, signup
+from tests.api.conftest import OPERATOR, call, hook_receiver, link_token, operator, paid, signup
 
 
 async def test_idempotency_key_replays_the_first_response_and_refuses_reuse(api):
@@ -76,46 +77,43 @@ async def _age_key(api, key: str, hours: float) -> None:
         assert done.rowcount == 1
 
 
+async def _addons(http) -> str:
+    """The operator's add-on path for the account signed in on ``http`` (issue 14 finding 1)."""
+    me = await call(http, "GET", "/api/v1/me", 200)
+    return f"/api/v1/admin/accounts/{me['account']['id']}/billing/addons"
+
+
 async def test_retried_addon_purchase_with_one_key_buys_once(api):
-    """Issue 7 item 7, R-API-1: buying adds to the quantity, so a retry without idempotency would buy
-    twice."""
+    """Issue 7 item 7, R-API-1: adding an add-on adds to the quantity, so a retry without idempotency would
+    add twice (the operator adds them since issue 14 finding 1)."""
     http, _ = await signup(api)
     await paid(http, "live")
+    addons = await _addons(http)
     buy = {"addon": "extra_storage_mb", "quantity": 500}
-    first, replayed = await _post(http, "/api/v1/billing/addons", 200, "buy-storage-1", json=buy)
+    first, replayed = await _post(http, addons, 200, "buy-storage-1", headers=OPERATOR, json=buy)
     assert first["addons"] == {"extra_storage_mb": 500} and not replayed
     # the same JSON value, other spacing and key order: the same request
     again, replayed = await _post(
         http,
-        "/api/v1/billing/addons",
+        addons,
         200,
         "buy-storage-1",
         data=b'{ "quantity": 500,  "addon": "extra_storage_mb" }',
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **OPERATOR},
     )
     assert again == first and replayed
-    err = await call(
+    err = await operator(
         http,
-        "POST",
-        "/api/v1/billing/addons",
+        "addons",
         422,
         json={**buy, "quantity": 1000},
         headers={"Idempotency-Key": "buy-storage-1"},
     )
     assert err["error"]["code"] == "idempotency_key_reused" and "different request" in err["error"]["message"]
-    err = await call(
-        http,
-        "POST",
-        "/api/v1/billing/plan",
-        422,
-        json={"plan": "automated"},
-        headers={"Idempotency-Key": "buy-storage-1"},
-    )  # another operation, same key
-    assert err["error"]["code"] == "idempotency_key_reused"
     billing = await call(http, "GET", "/api/v1/billing", 200)
     assert billing["addons"] == {"extra_storage_mb": 500} and billing["limits"]["storage_mb"] == 2048 + 500
     # without a key every POST is a new purchase
-    await call(http, "POST", "/api/v1/billing/addons", 200, json=buy)
+    await operator(http, "addons", 200, json=buy)
     assert (await call(http, "GET", "/api/v1/billing", 200))["addons"] == {"extra_storage_mb": 1000}
 
 
@@ -124,22 +122,25 @@ async def test_idempotency_keys_expire_after_24_hours(api):
     its body; and the dispatcher's sweep removes the old keys."""
     http, _ = await signup(api)
     await paid(http, "live")
+    addons = await _addons(http)
     buy = {"addon": "parallel_sessions", "quantity": 1}
-    await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
-    await _age_key(api, "k-expiry", 23.9)
-    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    # a public operation's key is stored per path (framework._idempotency_owner)
+    stored = "public:" + hashlib.sha256(f"{addons}\nk-expiry".encode()).hexdigest()
+    await _post(http, addons, 200, "k-expiry", headers=OPERATOR, json=buy)
+    await _age_key(api, stored, 23.9)
+    body, replayed = await _post(http, addons, 200, "k-expiry", headers=OPERATOR, json=buy)
     assert replayed and body["addons"] == {"parallel_sessions": 1}  # still kept at 23.9 hours
-    await _age_key(api, "k-expiry", 24.01)
-    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    await _age_key(api, stored, 24.01)
+    body, replayed = await _post(http, addons, 200, "k-expiry", headers=OPERATOR, json=buy)
     assert not replayed and body["addons"] == {"parallel_sessions": 2}  # a new purchase
-    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json=buy)
+    body, replayed = await _post(http, addons, 200, "k-expiry", headers=OPERATOR, json=buy)
     assert replayed and body["addons"] == {"parallel_sessions": 2}  # the new answer is kept
-    await _age_key(api, "k-expiry", 25)
-    body, replayed = await _post(http, "/api/v1/billing/addons", 200, "k-expiry", json={**buy, "quantity": 3})
+    await _age_key(api, stored, 25)
+    body, replayed = await _post(http, addons, 200, "k-expiry", headers=OPERATOR, json={**buy, "quantity": 3})
     assert not replayed and body["addons"] == {"parallel_sessions": 5}  # another body is fine then
     # the sweep forgets expired keys and keeps fresh ones
     await _post(http, "/api/v1/contacts", 201, "k-fresh", json={"name": "Fresh"})
-    await _age_key(api, "k-expiry", 30)
+    await _age_key(api, stored, 30)
     await api.app[keys.DISPATCHER].sweep()
     async with api.app[keys.DB].read() as s:
         assert set(await s.scalars(select(IdempotencyKey.key))) == {"k-fresh"}
@@ -179,7 +180,7 @@ async def test_every_creating_post_takes_an_idempotency_key(api):
         if takes:
             assert "422" in op["responses"], path
     for path in (
-        "/api/v1/billing/addons",
+        "/api/v1/admin/accounts/{id}/billing/addons",
         "/api/v1/recordings/{id}/trim",
         "/api/v1/contacts/import",
         "/api/v1/public/events/{roomId}/tickets",
@@ -409,7 +410,7 @@ async def _people(api):
 
 MAIN_ONLY = [
     ("GET", "/api/v1/billing", None),
-    ("POST", "/api/v1/billing/plan", {"plan": "automated"}),
+    ("POST", "/api/v1/billing/plan", {"plan": "automated"}),  # the main account too: the operator's
     ("POST", "/api/v1/billing/addons", {"addon": "parallel_sessions"}),
     ("GET", "/api/v1/users", None),
     ("POST", "/api/v1/users", {"name": "X", "email": "x-new@example.test"}),

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from mediaserver.outbox import webhooks
 from mediaserver.store.models import EventSession
 from signaling import keys
-from tests.api.conftest import call, hook_receiver, signup, text_of
+from tests.api.conftest import call, hook_receiver, operator, signup, text_of
 from tests.api.test_on_demand import VIDEO, upload
 
 UTC = dt.timezone.utc
@@ -119,7 +119,13 @@ async def test_automated_event_goes_live_at_its_time_plays_its_timeline_and_ends
     room = api.app[keys.ROOMS].find(ev["roomId"])
     assert room is not None and room.settings.state == "live"  # the lobby opened
 
-    # everyone at the same position: now - the session's start; every component with its file's signed URL
+    # everyone at the same position: now - the session's start; every component with its file's signed URL.
+    # Bob was invited: the thank-you mail goes to invited addresses only (issue 14 finding 9)
+    await call(
+        http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["bob@example.test"]}
+    )
+    [invitation] = await api.mail.wait("bob@example.test")
+    api.mail.messages.remove(invitation)
     late = await join(api, ev, "bob@example.test")
     now = await timeline(api, ev, late["token"])
     assert now["status"] == "live" and at(now["startedAt"]) == went_live
@@ -289,10 +295,8 @@ async def test_an_automated_start_that_collides_with_a_live_event_is_recorded_as
 
 async def test_parallel_sessions_add_on_lets_an_automated_event_run_beside_a_live_one(api):
     http, _ = await signup(api)
-    await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": "automated"})
-    await call(
-        http, "POST", "/api/v1/billing/addons", 200, json={"addon": "parallel_sessions", "quantity": 1}
-    )
+    await operator(http, "plan", 200, json={"plan": "automated"})
+    await operator(http, "addons", 200, json={"addon": "parallel_sessions", "quantity": 1})
     live = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Live now"})
     start = dt.datetime.now(UTC) + dt.timedelta(minutes=10)
     ev = await call(

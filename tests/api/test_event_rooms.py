@@ -131,6 +131,12 @@ async def test_in_room_start_obeys_one_live_event_and_runs_the_events_life_cycle
         201,
         json={"kind": "scheduled", "name": "B", "startsAt": starts.isoformat()},
     )
+    # Gina is invited: the thank-you mail goes to invited addresses only (issue 14 finding 9)
+    await call(
+        http, "POST", f"/api/v1/events/{b['id']}/invitations", 201, json={"emails": ["gina@example.test"]}
+    )
+    [invitation] = await api.mail.wait("gina@example.test")
+    api.mail.messages.remove(invitation)
     await call(http, "POST", f"/api/v1/events/{a['id']}/start", 200)
     async with ws_room(api) as room:
         host, joined = await room.enter(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from mediaserver.rtc import tokens
 from mediaserver.store.models import EventSession
 from signaling import keys
-from tests.api.conftest import call, paid, signup, text_of
+from tests.api.conftest import call, operator, paid, signup, text_of
 from tests.signaling.client import Client
 
 UTC = dt.timezone.utc
@@ -190,9 +190,7 @@ async def test_one_live_event_per_account_also_for_additional_users(api):
     await call(ivan, "POST", f"/api/v1/events/{b['id']}/start", 200)
     await call(ivan, "POST", f"/api/v1/events/{b['id']}/end", 200)
     # with the parallel-sessions add-on, two at once
-    await call(
-        http, "POST", "/api/v1/billing/addons", 200, json={"addon": "parallel_sessions", "quantity": 1}
-    )
+    await operator(http, "addons", 200, json={"addon": "parallel_sessions", "quantity": 1})
     await call(http, "POST", f"/api/v1/events/{a['id']}/start", 200)
     await call(ivan, "POST", f"/api/v1/events/{b['id']}/start", 200)
 
@@ -726,6 +724,12 @@ async def test_thank_you_redirect_and_email_after_the_event(api):
         201,
         json={"kind": "instant", "name": "Talk", "thankYouUrl": "https://example.test/thank-you"},
     )
+    # the thank-you mail goes to invited (or confirmed) addresses only: issue 14 finding 9
+    await call(
+        http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": ["lena@example.test"]}
+    )
+    [invitation] = await api.mail.wait("lena@example.test")
+    api.mail.messages.remove(invitation)
     joined = await call(
         api.client(),
         "POST",

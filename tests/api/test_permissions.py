@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.api.conftest import call, link_token
+from tests.api.conftest import OPERATOR, call, link_token
 
 TAGS = {"accounts", "users", "subaccounts", "billing"}
 ROLES = (
@@ -85,18 +85,24 @@ async def _world(api: Any) -> World:
     api.sessions.append(http)
     w = World(http)
     main_email = _unique("owner")
-    token, _ = await _cookie(
+    await call(http, "POST", "/api/v1/signup", 202, json={"name": "Olga", "email": main_email})
+    [signed_up] = await api.mail.wait(main_email)
+    api.mail.messages.remove(signed_up)  # the activation link of the sign-up (issue 14 finding 22)
+    token, me = await _cookie(
         http,
         "POST",
-        "/api/v1/signup",
-        {"name": "Olga", "email": main_email, "password": "correct horse battery"},
-        201,
+        "/api/v1/activate",
+        {"token": link_token(signed_up), "password": "correct horse battery"},
     )
     w.headers["main"] = {"Cookie": f"ms_session={token}"}
     w.ids["main_email"] = main_email
-    await w.do("main", "POST", "/api/v1/billing/plan", 200, {"plan": "live"})
+    w.ids["main_account"] = me["account"]["id"]
+    # issue 14 finding 1: the operator (the server's api_key) sets the plan and the add-ons
+    w.headers["operator"] = OPERATOR
+    admin = f"/api/v1/admin/accounts/{me['account']['id']}/billing"
+    await w.do("operator", "POST", f"{admin}/plan", 200, {"plan": "live"})
     for addon, quantity in (("extra_users", 3), ("sub_accounts", 4)):
-        await w.do("main", "POST", "/api/v1/billing/addons", 200, {"addon": addon, "quantity": quantity})
+        await w.do("operator", "POST", f"{admin}/addons", 200, {"addon": addon, "quantity": quantity})
 
     async def key_of(role: str) -> str:
         return (await w.do(role, "POST", "/api/v1/api-keys", 201, {"name": role}))["key"]
@@ -225,7 +231,7 @@ MATRIX: dict[tuple[str, str], tuple[Spec, dict[str, int]]] = {
             "/api/v1/signup",
             {"name": "New", "email": _unique(role.replace("_", "-")), "password": "correct horse battery"},
         ),
-        everyone(201),
+        everyone(202),
     ),
     ("POST", "/api/v1/session"): (
         lambda w, role: (
@@ -296,13 +302,29 @@ MATRIX: dict[tuple[str, str], tuple[Spec, dict[str, int]]] = {
         statuses(200, 403, 403),
     ),
     ("GET", "/api/v1/billing"): (same("/api/v1/billing"), statuses(200, 403, 403)),
+    # issue 14 finding 1: plans and add-ons are the operator's (the server's api_key), whom no role here is
     ("POST", "/api/v1/billing/plan"): (
         same("/api/v1/billing/plan", {"plan": "live"}),
-        statuses(200, 403, 403),
+        statuses(403, 403, 403),
     ),
     ("POST", "/api/v1/billing/addons"): (
         same("/api/v1/billing/addons", {"addon": "parallel_sessions"}),
-        statuses(200, 403, 403),
+        statuses(403, 403, 403),
+    ),
+    ("GET", "/api/v1/admin/accounts/{id}/billing"): (
+        lambda w, role: (f"/api/v1/admin/accounts/{w.ids['main_account']}/billing", None),
+        everyone(401),
+    ),
+    ("POST", "/api/v1/admin/accounts/{id}/billing/plan"): (
+        lambda w, role: (f"/api/v1/admin/accounts/{w.ids['main_account']}/billing/plan", {"plan": "live"}),
+        everyone(401),
+    ),
+    ("POST", "/api/v1/admin/accounts/{id}/billing/addons"): (
+        lambda w, role: (
+            f"/api/v1/admin/accounts/{w.ids['main_account']}/billing/addons",
+            {"addon": "parallel_sessions"},
+        ),
+        everyone(401),
     ),
     ("DELETE", "/api/v1/session"): (same("/api/v1/session"), statuses(204, 204, 204)),
 }
@@ -334,10 +356,11 @@ async def test_permission_matrix_of_the_account_api(api):
             path, body = spec(w, role)
             got = await w.do(role, method, path, want[role], body)
             if want[role] == 403 and ("billing" in path or "users" in path or "subaccounts" in path):
-                assert "main account" in got["error"]["message"], (role, method, path, got)
+                expected = "operator" if role in ("main", "main_key") else "main account"
+                assert expected in got["error"]["message"], (role, method, path, got)
     # what the main account did took effect; what the others tried did not
     billing = await w.do("main_key", "GET", "/api/v1/billing", 200)
-    assert billing["addons"]["parallel_sessions"] == 2  # bought by main_key and main, once each
+    assert "parallel_sessions" not in billing["addons"]  # nobody but the operator adds add-ons
     assert len((await w.do("main_key", "GET", "/api/v1/subaccounts", 200))["items"]) == 4
     users = (await w.do("main_key", "GET", "/api/v1/users", 200))["items"]
     assert {u["id"] for u in users}.isdisjoint(w.ids["spare_users"]) and len(users) == 4

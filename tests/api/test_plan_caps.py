@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from signaling import keys
-from tests.api.conftest import call, paid, signup
+from tests.api.conftest import call, operator, paid, signup
 from tests.api.test_event_rooms import host_key, room_token, ws_room
 from tests.signaling.client import make_offer
 
@@ -244,7 +244,5 @@ async def test_an_upgrade_lets_the_waiting_in_at_once_and_add_ons_reach_open_roo
         live = api.app[keys.ROOMS].find(room_id).settings
         assert live.capacity == 25 and live.caps is not None and live.caps.capacity == 25
         cameras = live.camera_limit
-        await call(
-            http, "POST", "/api/v1/billing/addons", 200, json={"addon": "extra_cameras", "quantity": 2}
-        )
+        await operator(http, "addons", 200, json={"addon": "extra_cameras", "quantity": 2})
         assert api.app[keys.ROOMS].find(room_id).settings.camera_limit > cameras

@@ -12,7 +12,7 @@ import base64
 
 import aiohttp
 
-from tests.api.conftest import TUS, Served, call, link_token, paid, signup, tus_send
+from tests.api.conftest import TUS, Served, call, link_token, operator, paid, signup, tus_send
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -66,23 +66,17 @@ async def test_each_plan_has_its_storage_and_the_extra_storage_addon_adds_to_it(
     http, _ = await signup(api)
     quota, library, used = await _storage(http)
     assert quota == library == 500 * MB and used == 0  # the trial (R-ACC-1)
-    await call(
-        http, "POST", "/api/v1/billing/addons", 402, json={"addon": "extra_storage_mb", "quantity": 100}
-    )
+    await operator(http, "addons", 402, json={"addon": "extra_storage_mb", "quantity": 100})
     for plan, mb in PLAN_STORAGE_MB.items():
-        billing = await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": plan})
+        billing = await operator(http, "plan", 200, json={"plan": plan})
         assert billing["plan"] == plan and billing["limits"]["storage_mb"] == mb
         assert await _storage(http) == (mb * MB, mb * MB, 0), plan
         assert 500 * MB <= mb * MB <= 2 * GB  # R-FILE-1's range
-    billing = await call(
-        http, "POST", "/api/v1/billing/addons", 200, json={"addon": "extra_storage_mb", "quantity": 512}
-    )
+    billing = await operator(http, "addons", 200, json={"addon": "extra_storage_mb", "quantity": 512})
     assert billing["addons"]["extra_storage_mb"] == 512
     assert await _storage(http) == (2560 * MB, 2560 * MB, 0)  # "more can be bought"
-    await call(
-        http, "POST", "/api/v1/billing/addons", 200, json={"addon": "extra_storage_mb", "quantity": 512}
-    )
-    await call(http, "POST", "/api/v1/billing/plan", 200, json={"plan": "mywebinars"})
+    await operator(http, "addons", 200, json={"addon": "extra_storage_mb", "quantity": 512})
+    await operator(http, "plan", 200, json={"plan": "mywebinars"})
     assert await _storage(http) == (2048 * MB, 2048 * MB, 0)  # the add-on stays with the plan
 
 
@@ -103,7 +97,7 @@ async def test_overshoot_on_a_paid_plan_and_bought_storage_lets_uploads_start_ag
     assert err["code"] == "quota_full"
 
     # buying 1 MB more leaves space again: one more upload starts, and may overshoot again
-    await call(http, "POST", "/api/v1/billing/addons", 200, json={"addon": "extra_storage_mb", "quantity": 1})
+    await operator(http, "addons", 200, json={"addon": "extra_storage_mb", "quantity": 1})
     assert await _storage(http) == (GB + MB, GB + MB, GB + 9)
     overshoot = await _start(http, "big.mp4", 100 * MB)
     assert (await _storage(http))[2] == GB + 9 + 100 * MB

@@ -44,8 +44,18 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
     ev = await call(
         http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Запуск", "language": "ru"}
     )
-    # two participants entered through the event's public join: they get the recording's link
-    for name, addr in (("Vera", "vera@example.test"), ("Ivan", "ivan@example.test")):
+    # two invited participants entered through the event's public join: they get the recording's link; a
+    # third typed in an address nobody confirmed: it gets nothing (issue 14 finding 9)
+    invited = ["vera@example.test", "ivan@example.test"]
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/invitations", 201, json={"emails": invited})
+    for addr in invited:
+        [invitation] = await api.mail.wait(addr)
+        api.mail.messages.remove(invitation)
+    for name, addr in (
+        ("Vera", "vera@example.test"),
+        ("Ivan", "ivan@example.test"),
+        ("Eve", "eve@example.test"),
+    ):
         await call(
             api.client(),
             "POST",
@@ -85,6 +95,7 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
     for addr in ("vera@example.test", "ivan@example.test"):
         [msg] = await api.mail.wait(addr)
         assert msg["Subject"] == "Запись мероприятия Запуск" and pub["publicUrl"] in text_of(msg)
+    assert api.mail.to("eve@example.test") == []
 
     await call(http, "POST", f"/api/v1/recordings/{rec['id']}/unpublish", 200)
     async with anon.get(path) as r:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import serve
+from tests.conftest import serve, signed_up
 
 SKIPPED_OPS = ("whipCreate", "whepCreate", "delete_api_key", "logout")
 
@@ -54,11 +54,7 @@ def served(request, tmp_path):
 @pytest.mark.timeout(1000)  # the run itself may take up to 900 s; pytest's default is 300
 def test_no_server_errors(served, tmp_path):
     base, log = served
-    _, headers = _post(
-        base + "/api/v1/signup",
-        {"name": "Fuzz", "email": "fuzz@example.test", "password": "correct horse battery"},
-    )
-    cookie = headers["Set-Cookie"].split(";")[0]
+    cookie = signed_up(base, "fuzz@example.test", "correct horse battery", log.read_text)
     key, _ = _post(base + "/api/v1/api-keys", {"name": "schemathesis"}, {"Cookie": cookie})
     _post(
         base + "/api/v1/events",

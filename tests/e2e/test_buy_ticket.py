@@ -43,7 +43,7 @@ MANUAL = {"kind": "manual", "instructions": "Bank transfer to IBAN DE02 1203 000
 def paid_event(base: str, **data: Any) -> tuple[Organiser, dict[str, Any]]:
     """A paid account with the manual provider linked and a live paid event (USD 25)."""
     org = Organiser(base)
-    org.call("POST", "/api/v1/billing/plan", {"plan": "mywebinars"}, 200)
+    org.operator("plan", {"plan": "mywebinars"})
     org.call("PUT", "/api/v1/payment-provider", MANUAL, 200)
     return org, org.event(access="paid", ticketPrice="25", ticketCurrency="USD", **data)
 

@@ -3,14 +3,12 @@ sign in, plan an event, invite, see the history (issue 7, part 8)."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 
-from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import serve_mailing
+from tests.api.conftest import smtp, text_of  # noqa: F401  (the real SMTP server fixture)
+from tests.conftest import serve_mailing, signed_up
 from tests.e2e import browser
 
 _why = browser.missing()
@@ -21,15 +19,14 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 def served(tmp_path, smtp):  # noqa: F811
     smtp.messages.clear()
     with serve_mailing(tmp_path, smtp.port) as base:
-        req = urllib.request.Request(
-            base + "/api/v1/signup",
-            method="POST",
-            headers={"Content-Type": "application/json"},
-            data=json.dumps(
-                {"name": "Olga", "email": "olga@example.test", "password": "correct horse battery"}
-            ).encode(),
+        # sign up, and follow the e-mailed link that sets the password (issue 14 finding 22)
+        signed_up(
+            base,
+            "olga@example.test",
+            "correct horse battery",
+            lambda: "".join(f"to {m['To']}\n{text_of(m)}\n" for m in list(smtp.messages)),
         )
-        urllib.request.urlopen(req, timeout=30).close()
+        smtp.messages.clear()
         yield base
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import loopback_only_ice, serve_mailing
+from tests.api.conftest import smtp, text_of  # noqa: F401  (the real SMTP server fixture)
+from tests.conftest import activation_token, loopback_only_ice, serve_mailing
 from tests.e2e import browser
 
 loopback_only_ice()
@@ -34,13 +34,24 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
-    with serve_mailing(tmp_path_factory.mktemp("room-access"), smtp.port) as base:
+    MAILBOXES.append(smtp)  # the sign-up mails of the Organisers (issue 14 finding 22)
+    with serve_mailing(
+        tmp_path_factory.mktemp("room-access"), smtp.port, MEDIASERVER_API_KEY=OPERATOR_KEY
+    ) as base:
         yield base
 
 
-def _request(opener: Any, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+OPERATOR_KEY = "test-key"  # the served server's api_key
+MAILBOXES: list[Any] = []  # the SMTP mailbox the served server sends to
+
+
+def _request(
+    opener: Any, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with opener.open(req, timeout=30) as r:
             raw, status = r.read(), r.status
@@ -57,16 +68,15 @@ class Organiser:
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
-        self.call(
-            "POST",
-            "/api/v1/signup",
-            {
-                "name": "Olga",
-                "email": f"olga-{uuid.uuid4().hex[:8]}@example.test",
-                "password": "correct horse battery",
-            },
-            201,
+        # sign up and follow the e-mailed activation link (issue 14 finding 22), with a cookie like the
+        # dashboard's
+        box = MAILBOXES[-1]
+        token = activation_token(
+            base,
+            f"olga-{uuid.uuid4().hex[:8]}@example.test",
+            lambda: "".join(f"to {m['To']}\n{text_of(m)}\n" for m in list(box.messages)),
         )
+        self.call("POST", "/api/v1/activate", {"token": token, "password": "correct horse battery"}, 200)
 
     def call(self, method: str, path: str, body: Any = None, status: int | None = None) -> Any:
         got, data = _request(self.opener, method, self.base + path, body)
@@ -75,6 +85,14 @@ class Organiser:
 
     def event(self, **data: Any) -> dict[str, Any]:
         return self.call("POST", "/api/v1/events", {"kind": "instant", "name": "Talk", **data}, 201)
+
+    def operator(self, what: str, body: Any, status: int = 200) -> Any:
+        """The operator's billing call (the server's api_key; issue 14 finding 1) for this account."""
+        account = self.call("GET", "/api/v1/me", status=200)["account"]["id"]
+        path = f"{self.base}/api/v1/admin/accounts/{account}/billing/{what}"
+        got, data = _request(self.opener, "POST", path, body, {"Authorization": f"Bearer {OPERATOR_KEY}"})
+        assert got == status, (path, got, data)
+        return data
 
 
 def guest(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import pytest
 
-from tests.conftest import serve
+from tests.conftest import serve, signed_up
 from tests.e2e import browser
 
 _why = browser.missing()
@@ -62,21 +62,15 @@ def _request(
 
 @pytest.fixture
 def served(tmp_path):
-    with serve(tmp_path) as (base, _proc, _log):
-        yield base
+    with serve(tmp_path) as (base, _proc, log):
+        yield base, log
 
 
 def test_a_viewer_plays_the_on_demand_video(served):
     from selenium.webdriver.common.by import By
 
-    base = served
-    _, headers, _ = _request(
-        base,
-        "POST",
-        "/api/v1/signup",
-        {"name": "Olga", "email": "olga@example.test", "password": "correct horse battery"},
-    )
-    auth = {"Cookie": headers["Set-Cookie"].split(";")[0]}
+    base, log = served
+    auth = {"Cookie": signed_up(base, "olga@example.test", "correct horse battery", log.read_text)}
     video = tiny_webm()
     meta = f"filename {base64.b64encode(b'launch.webm').decode()}"
     _, headers, _ = _request(
