@@ -77,6 +77,7 @@ setup(
         "aiosqlite>=0.20",
         "asyncpg>=0.29",
         "argon2-cffi>=23.1",
+        "limits>=3.13",     # rate limits of sign-ins, sign-ups and joins (mediaserver/ratelimit.py)
         "aiosmtplib>=3.0",
         "pydantic>=2.6",
         "pydantic-core>=2.14",  # PydanticCustomError: API validation errors with our own codes

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 
 class ControlError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
+        self.headers = headers or {}  # e.g. Retry-After of a 429 or a 503
 
 
 def not_found(what: str) -> ControlError:

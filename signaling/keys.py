@@ -12,6 +12,7 @@ from mediaserver.events.lifecycle import Payers
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
+from mediaserver.ratelimit import RateLimits
 from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
@@ -27,4 +28,5 @@ DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
+LIMITS = web.AppKey("limits", RateLimits)  # the budgets of sign-ins, sign-ups, joins (issue 14 finding 3)
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event

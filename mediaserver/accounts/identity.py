@@ -4,30 +4,27 @@ mediaserver.billing.subscription's."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver.accounts.passwords import hash_password, password_matches
 from mediaserver.billing import plans
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.outbox import mail
+from mediaserver.ratelimit import Caller
 from mediaserver.rtc.room_rules import EMAIL
-from mediaserver.store.db import utcnow
+from mediaserver.store.db import Database, utcnow
 from mediaserver.store.models import Account, ApiKey, LibraryFile, Session, User
 
 SESSION_DAYS = 14
 ACTIVATION_DAYS = 7
-_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-_DUMMY_HASH = _hasher.hash("not a password")
 
 #: main (the main account's owner), additional (R-ACC-2) or sub (a sub-account's user, R-ACC-3)
 Role = Literal["main", "additional", "sub"]
@@ -37,20 +34,6 @@ def digest(token: str) -> str:
     """Session tokens, API keys and activation tokens are stored as SHA-256 digests (they are random,
     long)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def password_matches(hashed: str | None, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _hasher.verify(hashed or _DUMMY_HASH, password) and hashed is not None
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(check)
 
 
 def check_email(email: Any) -> str:
@@ -105,11 +88,15 @@ async def signup(
     password: str,
     page_name: str,
     language: str,
+    caller: Caller,
     now: dt.datetime | None = None,
 ) -> tuple[Account, User]:
-    """R-ACC-1: a 7-day trial, no payment details, the trial's limits."""
+    """R-ACC-1: a 7-day trial, no payment details, the trial's limits. The address's sign-up budget is spent
+    and the password hashed before ``s`` begins its transaction (issue 14 finding 3)."""
     now = now or utcnow()
     email = check_email(email)
+    await caller.spend("signup")
+    password_hash = await hash_password(password)
     await _email_free(s, email)
     account = Account(
         kind="main",
@@ -129,7 +116,7 @@ async def signup(
         email=email,
         name=name,
         role="owner",
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
         active=True,
         language=language,
         created_at=now,
@@ -142,14 +129,25 @@ async def signup(
     return account, user
 
 
-async def login(s: AsyncSession, email: Any, password: Any) -> User:
+async def login(db: Database, caller: Caller, email: Any, password: Any) -> User:
+    """The user with this e-mail address and password (a detached row), or 401. Issue 14 finding 3: the
+    address's sign-in budget and the account's budget of failures are checked first (429), and the password
+    is checked after the read transaction has ended: a sign-in never holds a lock while it hashes."""
     email = email.strip().lower() if isinstance(email, str) else ""
-    user = await s.scalar(select(User).where(User.email == email))
-    ok = await password_matches(
-        user.password_hash if user else None, password if isinstance(password, str) else ""
-    )
-    if not ok or user is None:
-        raise ControlError("unauthorized", "wrong e-mail address or password", 401)
+    await caller.spend("login")
+    async with caller.limits.failures("login_account", email, (401,)):
+        async with db.read() as s:
+            user = await s.scalar(select(User).where(User.email == email))
+        ok = await password_matches(
+            user.password_hash if user else None, password if isinstance(password, str) else ""
+        )
+        if not ok or user is None:
+            raise ControlError("unauthorized", "wrong e-mail address or password", 401)
+    return _may_sign_in(user)
+
+
+def _may_sign_in(user: User) -> User:
+    """The user, if they may sign in (the password was right), or 401 saying why not."""
     if not user.active:
         if deactivated(user):
             raise ControlError(
@@ -330,8 +328,11 @@ async def _invite_user(
     return user
 
 
-async def activate(s: AsyncSession, token: str, password: str) -> User:
-    """R-ACC-3: the e-mailed link where the user sets a password."""
+async def activate(s: AsyncSession, caller: Caller, token: str, password: str) -> User:
+    """R-ACC-3: the e-mailed link where the user sets a password. The address's budget is spent and the
+    password hashed before ``s`` begins its transaction (issue 14 finding 3)."""
+    await caller.spend("activate")
+    password_hash = await hash_password(password)
     user = await s.scalar(select(User).where(User.activation_hash == digest(token)))
     if user is None or user.activation_expires is None or user.activation_expires <= utcnow():
         raise ControlError(
@@ -348,7 +349,7 @@ async def activate(s: AsyncSession, token: str, password: str) -> User:
                 "(R-ACC-2: Live or Automated); ask the main account",
                 402,
             )
-    user.password_hash = await hash_password(password)
+    user.password_hash = password_hash
     user.active, user.activation_hash, user.activation_expires = True, None, None
     return user
 

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import localtime
-from mediaserver.accounts.identity import Principal, hash_password
+from mediaserver.accounts.identity import Principal
+from mediaserver.accounts.passwords import hash_password
 from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, ondemand

@@ -123,13 +123,13 @@ async def _signed_in(ctx: Ctx, user: Any) -> Me:
     response=Me,
     status=201,
     auth=False,
-    errors=(409,),
+    errors=(409, 429, 503),
     idempotent=False,
 )  # sets the cookie
 async def signup(ctx: Ctx) -> Me:
     b: Signup = ctx.body
     identity.check_email(b.email)
-    _, user = await identity.signup(ctx.s, b.name, b.email, b.password, b.page_name, b.language)
+    _, user = await identity.signup(ctx.s, b.name, b.email, b.password, b.page_name, b.language, ctx.caller)
     return await _signed_in(ctx, user)
 
 
@@ -141,9 +141,11 @@ async def signup(ctx: Ctx) -> Me:
     body=Login,
     response=Me,
     auth=False,
+    errors=(429, 503),
 )
 async def login(ctx: Ctx) -> Me:
-    user = await identity.login(ctx.s, ctx.body.email, ctx.body.password)
+    # the password is checked before the request's transaction begins (with the session's write)
+    user = await identity.login(ctx.db, ctx.caller, ctx.body.email, ctx.body.password)
     return await _signed_in(ctx, user)
 
 
@@ -163,9 +165,10 @@ async def logout(ctx: Ctx) -> None:
     body=Activate,
     response=Me,
     auth=False,
+    errors=(429, 503),
 )
 async def activate(ctx: Ctx) -> Me:
-    user = await identity.activate(ctx.s, ctx.body.token, ctx.body.password)
+    user = await identity.activate(ctx.s, ctx.caller, ctx.body.token, ctx.body.password)
     return await _signed_in(ctx, user)
 
 

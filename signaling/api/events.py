@@ -742,13 +742,14 @@ class Joined(Out):
     body=JoinIn,
     response=Joined,
     auth=False,
-    errors=(403, 409, 410),
+    errors=(403, 409, 410, 429, 503),
 )
 async def join(ctx: Ctx) -> Joined:
-    ev = await _public(ctx)
     body = ctx.body.model_dump(by_alias=True, exclude_none=True)
+    checked = await entry.before_join(ctx.db, ctx.caller, ctx.request.match_info["roomId"], body)
+    ev = await _public(ctx)
     return Joined.model_validate(
         await registration.join(
-            ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret, ctx.settings.watch_url_ttl
+            ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret, ctx.settings.watch_url_ttl, checked
         )
     )

@@ -27,6 +27,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
 from mediaserver.errors import ControlError
+from mediaserver.ratelimit import Caller
 from mediaserver.store import idempotency
 from signaling import keys
 from signaling.errors import SignalError, classify, json_error
@@ -34,6 +35,8 @@ from signaling.parse import bearer
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from mediaserver.store.db import Database
 
 COOKIE = "ms_session"
 MAX_ID = 2**31 - 1
@@ -101,6 +104,18 @@ class Ctx:
         return self.request.app[keys.SETTINGS]
 
     @property
+    def db(self) -> Database:
+        """For a service that must not wait inside the request's transaction (a password check reads in a
+        transaction of its own, hashes outside any, and only then writes in ``s``: issue 14 finding 3).
+        ``s`` begins its transaction at its first statement."""
+        return self.request.app[keys.DB]
+
+    @property
+    def caller(self) -> Caller:
+        """The client's address and the server's budgets (mediaserver.ratelimit)."""
+        return caller_of(self.request)
+
+    @property
     def user(self) -> Principal:
         assert self.p is not None
         return self.p
@@ -156,6 +171,8 @@ ERROR_TEXT = {
     401: "not signed in, or a bad API key or session",
     402: "needs a (paid) plan",
     413: "too large",
+    429: "too many attempts from this address or at this target: wait the Retry-After header's seconds",
+    503: "too busy checking passwords right now: wait the Retry-After header's seconds",
     415: "unsupported file type",
     403: "not allowed for this user (R-ACC-4) or this access type",
     404: "no such resource",
@@ -315,6 +332,7 @@ class Api:
             ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
         codes = set(op.errors) | ({400} if op.body is not None or op.paginated or op.request_body else set())
         codes |= {401} if op.auth or op.api_key else set()
+        codes |= {429} if op.api_key else set()  # wrong keys count against the address's budget
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
         out["responses"] = {
@@ -325,6 +343,12 @@ class Api:
             },
         }
         return out
+
+
+def caller_of(request: web.Request) -> Caller:
+    """Who is asking, for the budgets: the peer address, or the client a trusted proxy forwards for."""
+    limits = request.app[keys.LIMITS]
+    return Caller(limits, limits.client(request.remote, request.headers.getall("X-Forwarded-For", [])))
 
 
 def _token_of(request: web.Request) -> str | None:
@@ -366,13 +390,16 @@ def _dump(value: Any, model: type[BaseModel] | None, sparse: bool = False) -> An
     return value
 
 
-def _server_key(request: web.Request, op: Op) -> None:
-    """The server's API key, for the operations that take it (see Api.__call__), or a 401."""
+async def _server_key(request: web.Request, op: Op) -> None:
+    """The server's API key, for the operations that take it (see Api.__call__), or a 401. A wrong key counts
+    against the address's sign-in budget (issue 14 finding 3): 429 once it is used up."""
     settings = request.app[keys.SETTINGS]
     if op.api_key is True or (callable(op.api_key) and op.api_key(settings)):
-        key = bearer(request)
-        if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
-            raise SignalError("unauthorized", "invalid API key", 401)
+        caller = caller_of(request)
+        async with caller.limits.failures("login", caller.address, (401,)):
+            key = bearer(request)
+            if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
+                raise ControlError("unauthorized", "invalid API key", 401)
 
 
 def _request_hash(request: web.Request, raw: bytes) -> str:
@@ -428,7 +455,7 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         try:
             return await _run(op, request)
         except ControlError as e:
-            return json_error(SignalError(e.code, e.message, e.status))
+            return json_error(classify(e))
         except Exception as e:  # SignalError and the room errors keep their codes
             return json_error(classify(e))
 
@@ -437,7 +464,7 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
 
 
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
-    _server_key(request, op)
+    await _server_key(request, op)
     raw_json = await request.read() if op.body is not None else b""  # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:
@@ -454,37 +481,44 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     raw = await _raw_body(request, op) if idem is not None else b""
     user_id: int | None = None
     stored_key = ""
-    try:
-        async with db.tx() as s:
-            ctx = Ctx(request, s, None)
-            if op.auth:
-                token = _token_of(request)
-                ctx.p = await identity.resolve(s, token) if token else None
-                if ctx.p is None:
-                    raise ControlError(
-                        "unauthorized",
-                        "sign in (session cookie) or send 'Authorization: Bearer <API key>'",
-                        401,
-                    )
-            if op.body is not None:
-                ctx.body = _parse_body(raw_json, op.body, op.optional_body)
-            claim = None
-            if idem is not None:
-                user_id, stored_key = _idempotency_owner(request, ctx, op, idem)
-                replay = await _replay(s, user_id, stored_key, _request_hash(request, raw))
-                if replay is not None:
-                    return replay
-                claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
-            result = await op.fn(ctx)
-            if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
-                return web.FileResponse(
-                    result.path,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"},
+
+    async def transaction(s: AsyncSession) -> tuple[Ctx, web.StreamResponse | str | None]:
+        """The request's one transaction: (its context, a ready response or the JSON text)."""
+        nonlocal user_id, stored_key
+        ctx = Ctx(request, s, None)
+        if op.auth:
+            token = _token_of(request)
+            ctx.p = await identity.resolve(s, token) if token else None
+            if ctx.p is None:
+                raise ControlError(
+                    "unauthorized",
+                    "sign in (session cookie) or send 'Authorization: Bearer <API key>'",
+                    401,
                 )
-            payload = _dump(result, op.response, op.sparse)
-            text = json.dumps(payload, default=str) if payload is not None else None
-            if claim is not None:
-                idempotency.answer(claim, op.status, text)
+        if op.body is not None:
+            ctx.body = _parse_body(raw_json, op.body, op.optional_body)
+        claim = None
+        if idem is not None:
+            user_id, stored_key = _idempotency_owner(request, ctx, op, idem)
+            replay = await _replay(s, user_id, stored_key, _request_hash(request, raw))
+            if replay is not None:
+                return ctx, replay
+            claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
+        result = await op.fn(ctx)
+        if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
+            return ctx, web.FileResponse(
+                result.path,
+                headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"},
+            )
+        payload = _dump(result, op.response, op.sparse)
+        text = json.dumps(payload, default=str) if payload is not None else None
+        if claim is not None:
+            idempotency.answer(claim, op.status, text)
+        return ctx, text
+
+    try:
+        # a GET reads (at most it notes when an API key was last used): it does not queue behind writers
+        ctx, done = await db.run(transaction, read_mostly=op.method == "GET")
     except idempotency.KeyTaken:
         if idem is None:
             raise
@@ -496,6 +530,9 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
         if replay is None:
             raise
         return replay
+    if isinstance(done, web.StreamResponse):
+        return done
+    text = done
     for work in ctx.after_commit:
         work()
     if op.method != "GET" and keys.DISPATCHER in request.app:
