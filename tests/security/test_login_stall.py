@@ -19,6 +19,7 @@ import uuid
 import aiohttp
 import pytest
 
+from mediaserver.accounts import passwords
 from tests.api.conftest import call, signup
 from tests.conftest import serve
 
@@ -96,3 +97,29 @@ async def test_me_stays_fast_while_failed_logins_hash(api):
     server share this process and its event loop here)."""
     http, _ = await signup(api)
     await _me_under_attack(api.base_url, http)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("api", [UNLIMITED_LOGINS], indirect=True)
+async def test_password_checks_beyond_the_queue_get_503_at_once(api):
+    """Issue 14 finding 3: password checks run on a pool of one thread per core, and at most MAX_WAITING wait
+    for it; a burst beyond that is refused at once with 503 and Retry-After not queued without end."""
+    burst = passwords.WORKERS + passwords.MAX_WAITING + 40
+    body = {"email": "nobody@example.test", "password": "wrong password"}
+
+    async def attempt(http: aiohttp.ClientSession) -> tuple[int, float, str | None]:
+        start = time.perf_counter()
+        async with http.post("/api/v1/session", json=body) as r:
+            await r.read()
+            return r.status, time.perf_counter() - start, r.headers.get("Retry-After")
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(base_url=api.base_url, connector=connector) as http:
+        got = await asyncio.gather(*(attempt(http) for _ in range(burst)))
+    statuses = [g[0] for g in got]
+    assert set(statuses) == {401, 503}, statuses
+    assert statuses.count(401) >= passwords.WORKERS + passwords.MAX_WAITING
+    busy = [g for g in got if g[0] == 503]
+    assert all(g[2] == "1" for g in busy)
+    slowest_check = max(g[1] for g in got if g[0] == 401)
+    assert max(g[1] for g in busy) < slowest_check  # refused without waiting for the queue
