@@ -136,7 +136,7 @@ async def login(db: Database, caller: Caller, email: Any, password: Any) -> User
     email = email.strip().lower() if isinstance(email, str) else ""
     await caller.spend("login")
     async with caller.limits.failures("login_account", email, (401,)):
-        async with db.read() as s:
+        async with db.read_only() as s:
             user = await s.scalar(select(User).where(User.email == email))
         ok = await password_matches(
             user.password_hash if user else None, password if isinstance(password, str) else ""

@@ -72,7 +72,7 @@ async def before_join(db: Database, caller: Caller, room_id: str, body: dict[str
     password = body.get("password")
     if not isinstance(password, str) or registration.key_given(body):
         return None  # nothing to check, or a key or personal token decides the role, not the password
-    async with db.read() as s:
+    async with db.read_only() as s:
         ev = await event_of_room(s, room_id)
     if ev is None or ev.access != "password" or not ev.password_hash:
         return None

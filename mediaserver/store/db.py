@@ -5,7 +5,7 @@ SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) is supported. E
 goes through one :meth:`Database.tx` block, which is one transaction.
 
 On SQLite a writing transaction takes the one write lock when it begins (BEGIN IMMEDIATE), and every other
-writer waits for it; reads (:meth:`Database.read`, and :meth:`Database.run` with ``read_mostly``) begin
+writer waits for it; reads (:meth:`Database.read_only`, and :meth:`Database.run` with ``read_mostly``) begin
 DEFERRED and take no lock in WAL mode, so they never queue behind a writer (issue 14 finding 3). Nothing slow
 (a password hash, a network call) runs inside a writing transaction.
 """
@@ -103,7 +103,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading only: it takes no lock, and nothing it changes is committed."""
+        """A session outside :meth:`tx` (some callers commit a small write in it: begun IMMEDIATE)."""
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on SQLite it begins DEFERRED, takes no lock and never waits for a
+        writer; nothing it changes is committed."""
         async with self.read_sessions() as session:
             yield session
 
