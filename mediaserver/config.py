@@ -58,9 +58,7 @@ class Settings:
     stream_video_kbps: int = 2500  # its H.264 bitrate
     # issue 14 finding 3: budgets of what strangers can repeat ('10/minute;100/hour', the `limits` notation);
     # over one: 429 with Retry-After
-    rate_limit_storage: str = (
-        "memory://"  # where the counters live: memory:// (one process), redis://host:port
-    )
+    rate_limit_storage: str = "memory://"  # where the counters live: memory://, redis://host:port
     rate_limit_login: str = "20/minute;200/hour"  # sign-ins (and wrong API keys) per client address
     rate_limit_login_account: str = "10/minute;50/hour"  # failed sign-ins per e-mail address, any address
     rate_limit_signup: str = "5/minute;20/hour"  # sign-ups per client address

@@ -109,8 +109,11 @@ class Dispatcher:
                     error = f"{type(e).__name__}: {e}"
             else:
                 # issue 14 finding 12: the body (activation links) goes to a 0600 file, not to the log
-                path = self.mailer.keep(row)
-                log.info("mail (no smtp_host set) to %s: %s; written to %s", row.to_addr, row.subject, path)
+                try:
+                    path = self.mailer.keep(row)
+                    log.info("mail (no smtp_host set) to %s: %s; in %s", row.to_addr, row.subject, path)
+                except OSError as e:  # a full or read-only disk: retried later, as an SMTP failure
+                    error = f"{type(e).__name__}: {e}"
             async with self.db.tx() as s:
                 row = await s.get(Email, mail_id)
                 if row is None:
