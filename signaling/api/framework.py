@@ -26,6 +26,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
+from mediaserver.accounts.passwords import hash_password
 from mediaserver.errors import ControlError
 from mediaserver.ratelimit import Caller
 from mediaserver.store import idempotency
@@ -94,6 +95,7 @@ class Ctx:
     after_commit: list[Callable[[], None]] = field(
         default_factory=list
     )  # e.g. remove files once rows are gone
+    password_hash: str | None = None  # the operation's new password, hashed before the transaction
 
     @property
     def app(self) -> web.Application:
@@ -164,6 +166,7 @@ class Op:
     )
     optional_body: bool = False  # an empty body is {}
     sparse: bool = False  # the response has only the fields the handler set
+    password_field: str | None = None  # a new password in the body: hashed before the transaction
 
 
 ERROR_TEXT = {
@@ -206,6 +209,7 @@ class Api:
         api_key: bool | Callable[[Any], bool] = False,
         optional_body: bool = False,
         sparse: bool = False,
+        password_field: str | None = None,
     ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
         of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
@@ -215,7 +219,10 @@ class Api:
         ``api_key`` (with ``auth=False``): the operation takes the server's own API key (settings.api_key)
         as 'Authorization: Bearer <key>', always (True) or when ``api_key(settings)`` says so, checked
         before the body is read. ``optional_body``: an empty body is taken as ``{}``. ``sparse``: the
-        response carries only the fields the handler gave (a model's unset fields are left out, not null)."""
+        response carries only the fields the handler gave (a model's unset fields are left out, not null).
+        ``password_field``: the body's field (its Python name) that may carry a new password; once the caller
+        is authenticated (in a read-only session) it is hashed before the request's transaction begins, into
+        ``ctx.password_hash``: a writing transaction never waits for a hash (issue 14 finding 3)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
@@ -240,6 +247,7 @@ class Api:
                     api_key,
                     optional_body,
                     sparse,
+                    password_field,
                 )
             )
             return fn
@@ -479,13 +487,14 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                     "unauthorized", "sign in (session cookie) or send 'Authorization: Bearer <API key>'", 401
                 )
     raw = await _raw_body(request, op) if idem is not None else b""
+    password_hash = await _hash_first(op, request, raw_json) if op.password_field else None
     user_id: int | None = None
     stored_key = ""
 
     async def transaction(s: AsyncSession) -> tuple[Ctx, web.StreamResponse | str | None]:
         """The request's one transaction: (its context, a ready response or the JSON text)."""
         nonlocal user_id, stored_key
-        ctx = Ctx(request, s, None)
+        ctx = Ctx(request, s, None, password_hash=password_hash)
         if op.auth:
             token = _token_of(request)
             ctx.p = await identity.resolve(s, token) if token else None
@@ -556,6 +565,21 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 secure=request.app[keys.SETTINGS].public_url.startswith("https:"),
             )
     return resp
+
+
+async def _hash_first(op: Op, request: web.Request, raw_json: bytes) -> str | None:
+    """The hash of the body's new password (``op.password_field``), or None if it has none: made after the
+    caller is authenticated (a read-only session: no lock) and the body is valid, before the transaction."""
+    assert op.password_field and op.body is not None
+    if op.auth:
+        token = _token_of(request)
+        async with request.app[keys.DB].read_only() as s:
+            if not token or await identity.resolve(s, token) is None:
+                raise ControlError(
+                    "unauthorized", "sign in (session cookie) or send 'Authorization: Bearer <API key>'", 401
+                )
+    password = getattr(_parse_body(raw_json, op.body, op.optional_body), op.password_field, None)
+    return await hash_password(password) if isinstance(password, str) else None
 
 
 async def _replay(s: AsyncSession, user_id: int | None, key: str, request_hash: str) -> web.Response | None:
