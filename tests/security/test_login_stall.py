@@ -19,8 +19,11 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts import passwords
+from mediaserver.store.db import Database
 from tests.api.conftest import call, signup
 from tests.conftest import serve
 
@@ -174,3 +177,30 @@ async def test_password_checks_beyond_the_queue_get_503_at_once(api):
     assert all(g[2] == "1" for g in busy)
     slowest_check = max(g[1] for g in got if g[0] == 401)
     assert max(g[1] for g in busy) < slowest_check  # refused without waiting for the queue
+
+
+async def test_a_read_mostly_transaction_that_writes_after_all_runs_again(tmp_path):
+    """Issue 14 finding 3: GET requests run in DEFERRED transactions on SQLite (no lock, never queued behind a
+    writer). One that writes after all (an API key's last use) while another writer committed since it began
+    cannot take the lock ("database is locked" at once): it runs again, in an IMMEDIATE transaction."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    async with db.tx() as s:
+        await s.execute(text("CREATE TABLE t (n INTEGER)"))
+    runs: list[int] = []
+
+    async def work(s: AsyncSession) -> int:
+        runs.append(len(runs))
+        n = int(await s.scalar(text("SELECT count(*) FROM t")) or 0)  # the transaction's snapshot
+        if len(runs) == 1:  # another request writes meanwhile
+            async with db.tx() as other:
+                await other.execute(text("INSERT INTO t VALUES (100)"))
+        await s.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+        return n
+
+    try:
+        assert await db.run(work, read_mostly=True) == 1  # the second run saw the other write
+        assert runs == [0, 1]
+        async with db.read_only() as s:
+            assert sorted(await s.scalars(text("SELECT n FROM t"))) == [1, 100]
+    finally:
+        await db.close()
