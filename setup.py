@@ -79,6 +79,7 @@ setup(
         "argon2-cffi>=23.1",
         "cryptography>=42",  # Fernet: the secrets sealed at rest (mediaserver.store.sealed)
         "email-validator>=2.1",  # one parsed mailbox per address (issue 14 finding 14)
+        "limits>=3.13",     # rate limits of sign-ins, sign-ups and joins (mediaserver/ratelimit.py)
         "aiosmtplib>=3.0",
         "pydantic>=2.6",
         "pydantic-core>=2.14",  # PydanticCustomError: API validation errors with our own codes

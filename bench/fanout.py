@@ -104,7 +104,7 @@ class ServerProcess:
             MEDIASERVER_RTC_LISTEN_IP="127.0.0.1",
             MEDIASERVER_ANNOUNCED_IP="127.0.0.1",
             MEDIASERVER_SECRET=self.secret,
-            MEDIASERVER_API_KEY=secrets.token_urlsafe(16),
+            MEDIASERVER_API_KEY=secrets.token_urlsafe(24),
             MEDIASERVER_LOG_LEVEL="WARNING",
             MEDIASERVER_UDP_GSO="true" if self.gso else "false",
             MEDIASERVER_DATA_DIR=self.data_dir,

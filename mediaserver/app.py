@@ -7,11 +7,12 @@ import gc
 import logging
 import os
 import threading
+from pathlib import Path
 
 from aiohttp import web
 
 from mediaserver.billing import payments
-from mediaserver.config import Settings
+from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.metrics import make_registry
@@ -20,6 +21,7 @@ from mediaserver.outbox.mail import Mailer
 from mediaserver.output.livefeed import parse_size
 from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
+from mediaserver.ratelimit import RateLimits
 from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
@@ -58,6 +60,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     """An aiohttp application whose media engine starts and stops with it. ``own_process``: the
     application is the whole process (``mediaserver serve``), so it may tune the garbage collector and
     lower its own thread's priority (:func:`media_first`); an embedding process (tests) keeps its own."""
+    # an empty secret or api_key: the one kept in data_dir since the first start (issue 14)
+    keep_generated_keys(settings)
     # issue 14 finding 15: cross-site changes on the session cookie are refused (signaling/hardening.py)
     app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors, hardening.csrf])
     hardening.install(app)  # issue 14 finding 16: security headers
@@ -79,6 +83,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms
     app[keys.AVATARS] = AvatarStore()
+    app[keys.LIMITS] = RateLimits(settings)  # issue 14 finding 3: sign-ins, sign-ups, joins, event passwords
     # the database's secrets are sealed under a key of the data directory (issue 14 finding 11)
     db = app[keys.DB] = Database(settings.database_url, sealed.load_key(settings.data_dir))
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
@@ -98,6 +103,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         settings.smtp_password,
         settings.smtp_tls,
         settings.mail_from,
+        Path(settings.data_dir) / "mail",  # without smtp_host the mails are written here (0600)
     )
     # cancelling an event tells its payers (R-BILL-10): billing's answer to the life cycle's Payers hook
     app[keys.PAYERS] = payments.event_cancelled

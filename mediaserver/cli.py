@@ -27,7 +27,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = config.load(args.config, overrides={"http_port": args.port, "http_host": args.host})
     logs.setup(settings.log_level, settings.log_json)
     url = f"http://{settings.http_host}:{settings.http_port}/"
-    log.info("signaling on %s  (API key: %s)", url, settings.api_key)
+    kept = config.keep_generated_keys(settings)
+    # issue 14 finding 12: never the whole key in the log, only enough to tell keys apart
+    where = f"the whole key is in {kept['api_key']} (mode 0600)" if "api_key" in kept else "as configured"
+    log.info("signaling on %s  (API key %s..., %s)", url, settings.api_key[:4], where)
     print(f"mediaserver is up: open {url} to create a room and join it", flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(
@@ -38,11 +41,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
-    if not settings.secret or args.config is None and "MEDIASERVER_SECRET" not in os.environ:
+    if not settings.secret:  # the server's generated one, kept in data_dir since its first start
+        settings.secret = config.stored_key(settings, "secret") or ""
+    if not settings.secret:
+        where = config.key_file(settings, "secret")
         print(
-            "warning: no configured secret; this token only works with MEDIASERVER_SECRET set",
+            "no secret: set 'secret' (MEDIASERVER_SECRET), or start the server once on this data_dir: it "
+            f"keeps the secret it generates in {where}",
             file=sys.stderr,
         )
+        return 2
     print(
         tokens.issue(settings.secret, args.room, args.role, args.name, args.identity or args.name, args.ttl)
     )

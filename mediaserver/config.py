@@ -6,14 +6,19 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import limits
 import yaml
 
 from mediaserver.output.livefeed import parse_size
+
+# issue 14 finding 20: a configured secret or API key shorter than these is refused at start (a generated
+# secret has 43 characters, a generated API key 32: 256 and 192 random bits)
+SECRET_MIN, API_KEY_MIN = 32, 24
 
 
 class ConfigError(ValueError):
@@ -31,8 +36,8 @@ class Settings:
     consent_timeout: int = 30  # seconds without ICE consent (RFC 7675) before a peer counts as gone
     ice_tcp: bool = True  # also offer ICE over TCP on rtc_port (RFC 6544) for UDP-blocked clients
     signaling_nice: int = 10  # the signaling thread yields the CPU to the media thread (0..19; 0 = equal)
-    secret: str = ""  # signs join tokens; generated at start when empty
-    api_key: str = ""  # Bearer key for /api/v1; generated at start when empty
+    secret: str = ""  # signs join tokens (>= 32 characters); empty: generated once, kept in data_dir/secret
+    api_key: str = ""  # Bearer key for /api/v1 (>= 24 characters); empty: generated once, data_dir/api_key
     # anyone may create a room, else the API key; None (unset): on when http_host is a loopback address,
     # off when the server listens on the network (issue 14 finding 7)
     open_room_creation: bool | None = None
@@ -44,7 +49,7 @@ class Settings:
     public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
     metrics_token: str = ""  # Bearer token of /metrics; empty: /metrics answers loopback peers only
     frame_ancestors: list[str] = field(default_factory=lambda: ["*"])  # who may frame room/watch pages
-    smtp_host: str = ""  # outgoing mail server; empty: mails are logged, not sent
+    smtp_host: str = ""  # outgoing mail server; empty: mails are written to data_dir/mail (0600), not sent
     smtp_port: int = 25
     smtp_user: str = ""
     smtp_password: str = ""
@@ -62,15 +67,39 @@ class Settings:
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
+    # issue 14 finding 3: budgets of what strangers can repeat ('10/minute;100/hour', the `limits` notation);
+    # over one: 429 with Retry-After
+    rate_limit_storage: str = "memory://"  # where the counters live: memory://, redis://host:port
+    rate_limit_login: str = "20/minute;200/hour"  # sign-ins (and wrong API keys) per client address
+    rate_limit_login_account: str = "10/minute;50/hour"  # failed sign-ins per e-mail address, any address
+    rate_limit_signup: str = "5/minute;20/hour"  # sign-ups per client address
+    rate_limit_activate: str = "10/minute;50/hour"  # activations (setting a password) per client address
+    rate_limit_join: str = "60/minute;1000/hour"  # room and event joins (join tokens) per client address
+    rate_limit_event_password: str = "20/minute;200/hour"  # wrong passwords per event, any address
+    trusted_proxies: list[str] = field(default_factory=list)  # their X-Forwarded-For names the client
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def finish(self) -> Settings:
-        if not self.secret:
-            self.secret = secrets.token_urlsafe(32)
-        if not self.api_key:
-            self.api_key = secrets.token_urlsafe(24)
+        """Fill in what derives from other settings and check the values (ConfigError). An empty secret or
+        api_key stays empty here: :func:`keep_generated_keys` fills them when the server starts."""
+        if self.secret and len(self.secret) < SECRET_MIN:
+            raise ConfigError(
+                f"setting 'secret' must be at least {SECRET_MIN} characters (it signs join tokens; e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or empty: then one is "
+                "generated at the first start and kept in data_dir"
+            )
+        if self.api_key and len(self.api_key) < API_KEY_MIN:
+            raise ConfigError(
+                f"setting 'api_key' must be at least {API_KEY_MIN} characters (e.g. `python -c 'import "
+                "secrets; print(secrets.token_urlsafe(24))'`), or empty: then one is generated at the "
+                "first start and kept in data_dir"
+            )
+        for name in fields(self):
+            if name.name.startswith("rate_limit_") and name.name != "rate_limit_storage":
+                parse_budget(name.name, getattr(self, name.name))
+        parse_networks(self.trusted_proxies)
         if not self.announced_ip:
             self.announced_ip = self.rtc_listen_ip
         if not self.database_url:
@@ -128,6 +157,82 @@ def loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host name or all interfaces (""): reachable from the network
+
+
+def parse_budget(name: str, value: str) -> list[limits.RateLimitItem]:
+    """A budget setting, e.g. ``10/minute;100/hour`` (the `limits` notation), or ConfigError."""
+    try:
+        items = limits.parse_many(value)
+    except ValueError:
+        items = []
+    if not items:
+        raise ConfigError(
+            f"setting {name!r} must be one or more rates like '10/minute;100/hour', got {value!r}"
+        )
+    return items
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(values: Sequence[str]) -> list[Network]:
+    """The ``trusted_proxies`` setting: addresses or networks (CIDR), or ConfigError."""
+    out = []
+    for v in values:
+        try:
+            out.append(ipaddress.ip_network(v.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"setting 'trusted_proxies': {v!r} is not an IP address or network (CIDR)"
+            ) from None
+    return out
+
+
+#: the generated keys: setting -> (random bytes, minimum length); kept in data_dir under the setting's name
+GENERATED = {"secret": (32, SECRET_MIN), "api_key": (24, API_KEY_MIN)}
+
+
+def key_file(settings: Settings, name: str) -> Path:
+    return Path(settings.data_dir) / name
+
+
+def stored_key(settings: Settings, name: str) -> str | None:
+    """The generated value of ``name`` (secret, api_key) kept in data_dir, or None if there is none yet."""
+    try:
+        value = key_file(settings, name).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if len(value) < GENERATED[name][1]:
+        raise ConfigError(
+            f"{key_file(settings, name)} holds a {name} shorter than {GENERATED[name][1]} characters"
+        )
+    return value
+
+
+def keep_generated_keys(settings: Settings) -> dict[str, Path]:
+    """Fill an empty secret or api_key with the one generated at the first start, kept in data_dir, or
+    generate it now and keep it there (the directory made with mode 0700, the file 0600): join tokens, session
+    links and the API key outlive a restart. Returns the files of the values it filled in."""
+    used = {}
+    for name, (nbytes, _minimum) in GENERATED.items():
+        if getattr(settings, name):
+            continue
+        path = key_file(settings, name)
+        value = stored_key(settings, name)
+        if value is None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process starting on the same data_dir wrote it first
+                value = stored_key(settings, name)
+            else:
+                value = secrets.token_urlsafe(nbytes)
+                with os.fdopen(fd, "w") as f:
+                    f.write(value + "\n")
+        assert value is not None
+        setattr(settings, name, value)
+        used[name] = path
+    return used
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -9,7 +9,7 @@ class ControlError(Exception):
     ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
-        self.headers = headers or {}  # sent with the error (e.g. Retry-After with a 429)
+        self.headers = headers or {}  # e.g. Retry-After of a 429 or a 503
 
 
 def not_found(what: str) -> ControlError:

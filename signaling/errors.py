@@ -13,9 +13,12 @@ from mediaserver.rtc.tokens import TokenError
 
 
 class SignalError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
+        self.headers = headers or {}
 
 
 def classify(e: Exception) -> SignalError:
@@ -23,7 +26,7 @@ def classify(e: Exception) -> SignalError:
     if isinstance(e, SignalError):
         return e
     if isinstance(e, ControlError):
-        return SignalError(e.code, e.message, e.status)
+        return SignalError(e.code, e.message, e.status, e.headers)
     if isinstance(e, SdpError):
         return SignalError("bad_sdp", str(e), 400)
     if isinstance(e, TokenError):
@@ -54,7 +57,9 @@ def classify(e: Exception) -> SignalError:
 
 
 def json_error(e: SignalError) -> web.Response:
-    return web.json_response({"error": {"code": e.code, "message": e.message}}, status=e.status)
+    return web.json_response(
+        {"error": {"code": e.code, "message": e.message}}, status=e.status, headers=e.headers
+    )
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}

@@ -21,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# the servers' join-token secret and API key in the tests: long enough for the minimums of issue 14 finding 20
+SECRET = "test-secret-of-the-test-suite-0123456789"
+API_KEY = "test-key-of-the-test-suite-0123"
+
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
@@ -54,7 +58,7 @@ async def server(tmp_path):
     from mediaserver.config import Settings
 
     settings = Settings(
-        http_port=0, rtc_port=0, secret="test-secret", api_key="test-key", data_dir=str(tmp_path / "data")
+        http_port=0, rtc_port=0, secret=SECRET, api_key=API_KEY, data_dir=str(tmp_path / "data")
     ).finish()
     app = build(settings)
     runner = web.AppRunner(app)
@@ -164,8 +168,8 @@ def server_process(tmp_path_factory):
     """The installed `mediaserver serve` command in its own process."""
     with serve(
         tmp_path_factory.mktemp("server"),
-        MEDIASERVER_SECRET="test-secret",
-        MEDIASERVER_API_KEY="test-key",
+        MEDIASERVER_SECRET=SECRET,
+        MEDIASERVER_API_KEY=API_KEY,
         MEDIASERVER_LOG_JSON="true",
     ) as (base, proc, log):
         yield {"base_url": base, "proc": proc, "log": log}
@@ -174,7 +178,7 @@ def server_process(tmp_path_factory):
 def token(room: str, role: str = "presenter", name: str = "peer") -> str:
     from mediaserver.rtc import tokens
 
-    return tokens.issue("test-secret", room, role, name, name)
+    return tokens.issue(SECRET, room, role, name, name)
 
 
 async def wait_for(pred, timeout: float = 10.0, interval: float = 0.05) -> bool:

@@ -142,7 +142,7 @@ class OursAdapter(Adapter):
         self.proc: subprocess.Popen | None = None
         self.session: aiohttp.ClientSession | None = None
         self.secret = secrets.token_urlsafe(24)
-        self.api_key = secrets.token_urlsafe(16)
+        self.api_key = secrets.token_urlsafe(24)
         self.rooms: dict[str, str] = {}  # harness room name -> server room id
         self.signals: dict[tuple[str, str], Signal] = {}  # (room, participant) -> its WebSocket
         self.base = ""

@@ -4,30 +4,27 @@ mediaserver.billing.subscription's."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import addresses
+from mediaserver.accounts.passwords import hash_password, password_matches
 from mediaserver.billing import plans
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.outbox import mail
-from mediaserver.store.db import utcnow
+from mediaserver.ratelimit import Caller
+from mediaserver.store.db import Database, utcnow
 from mediaserver.store.models import Account, ApiKey, Email, LibraryFile, Session, User
 
 SESSION_DAYS = 14
 ACTIVATION_DAYS = 7
-_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-_DUMMY_HASH = _hasher.hash("not a password")
 
 #: main (the main account's owner), additional (R-ACC-2) or sub (a sub-account's user, R-ACC-3)
 Role = Literal["main", "additional", "sub"]
@@ -37,20 +34,6 @@ def digest(token: str) -> str:
     """Session tokens, API keys and activation tokens are stored as SHA-256 digests (they are random,
     long)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def password_matches(hashed: str | None, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return _hasher.verify(hashed or _DUMMY_HASH, password) and hashed is not None
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(check)
 
 
 def check_email(email: Any) -> str:
@@ -110,6 +93,7 @@ async def signup(
     page_name: str,
     language: str,
     base_url: str,
+    caller: Caller,
     now: dt.datetime | None = None,
 ) -> None:
     """R-ACC-1: a 7-day trial, no payment details, the trial's limits. Issue 14 finding 22: the address is
@@ -117,9 +101,11 @@ async def signup(
     account whose owner is not active: the e-mailed activation link (POST /api/v1/activate) sets the password,
     signs in and starts the trial. A registered address gets, instead of an error, a mail telling its owner
     that someone tried to sign up with it (a sign-up still waiting for its activation gets a fresh link). At
-    most SIGNUP_MAILS_PER_HOUR such mails go to one address in an hour, so sign-up cannot flood a mailbox."""
+    most SIGNUP_MAILS_PER_HOUR such mails go to one address in an hour, so sign-up cannot flood a mailbox.
+    The address's sign-up budget is spent first (issue 14 finding 3); sign-up hashes no password."""
     now = now or utcnow()
     email = check_email(email)
+    await caller.spend("signup")
     recent = (
         await s.execute(
             select(func.count())
@@ -180,14 +166,25 @@ def pending_signup(user: User, account: Account) -> bool:
     return user.role == "owner" and account.kind == "main" and user.password_hash is None
 
 
-async def login(s: AsyncSession, email: Any, password: Any) -> User:
+async def login(db: Database, caller: Caller, email: Any, password: Any) -> User:
+    """The user with this e-mail address and password (a detached row), or 401. Issue 14 finding 3: the
+    address's sign-in budget and the account's budget of failures are checked first (429), and the password
+    is checked after the read transaction has ended: a sign-in never holds a lock while it hashes."""
     email = email.strip().lower() if isinstance(email, str) else ""
-    user = await s.scalar(select(User).where(User.email == email))
-    ok = await password_matches(
-        user.password_hash if user else None, password if isinstance(password, str) else ""
-    )
-    if not ok or user is None:
-        raise ControlError("unauthorized", "wrong e-mail address or password", 401)
+    await caller.spend("login")
+    async with caller.limits.failures("login_account", email, (401,)):
+        async with db.read_only() as s:
+            user = await s.scalar(select(User).where(User.email == email))
+        ok = await password_matches(
+            user.password_hash if user else None, password if isinstance(password, str) else ""
+        )
+        if not ok or user is None:
+            raise ControlError("unauthorized", "wrong e-mail address or password", 401)
+    return _may_sign_in(user)
+
+
+def _may_sign_in(user: User) -> User:
+    """The user, if they may sign in (the password was right), or 401 saying why not."""
     if not user.active:
         if deactivated(user):
             raise ControlError(
@@ -370,8 +367,11 @@ async def _activation_mail(
     )
 
 
-async def activate(s: AsyncSession, token: str, password: str) -> User:
-    """R-ACC-3: the e-mailed link where the user sets a password."""
+async def activate(s: AsyncSession, caller: Caller, token: str, password: str) -> User:
+    """R-ACC-3: the e-mailed link where the user sets a password. The address's budget is spent and the
+    password hashed before ``s`` begins its transaction (issue 14 finding 3)."""
+    await caller.spend("activate")
+    password_hash = await hash_password(password)
     user = await s.scalar(select(User).where(User.activation_hash == digest(token)))
     if user is None or user.activation_expires is None or user.activation_expires <= utcnow():
         raise ControlError(
@@ -392,7 +392,7 @@ async def activate(s: AsyncSession, token: str, password: str) -> User:
     account = await s.get(Account, user.account_id)
     if account is not None and pending_signup(user, account):  # the trial starts now (R-ACC-1)
         account.trial_ends_at = plans.trial_end(utcnow())
-    user.password_hash = await hash_password(password)
+    user.password_hash = password_hash
     user.active, user.activation_hash, user.activation_expires = True, None, None
     return user
 

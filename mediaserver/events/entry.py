@@ -11,11 +11,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver.accounts.passwords import password_matches
 from mediaserver.errors import ControlError
 from mediaserver.events import lifecycle, registration
+from mediaserver.ratelimit import Caller
 from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import check_person, entry_status, new_room_id
 from mediaserver.rtc.rooms import Room, RoomManager
+from mediaserver.store.db import Database
 from mediaserver.store.models import Event
 
 JOIN_TTL = 6 * 3600  # seconds a join token from the room page is valid
@@ -59,15 +62,42 @@ async def room_info(s: AsyncSession, rooms: RoomManager, room_id: str) -> dict[s
     return info
 
 
+async def before_join(db: Database, caller: Caller, room_id: str, body: dict[str, Any]) -> str | None:
+    """What a join does before its transaction (issue 14 finding 3): it spends the address's join budget
+    (429 when used up) and, for an event with a password that the body gives (an attendee's join), checks the
+    password outside any transaction; a wrong one counts against the event's budget of wrong passwords, and
+    while that is used up the event's password is not checked at all (429). Returns the event's password
+    hash that the password matched (for :func:`join`), else None."""
+    await caller.spend("join")
+    password = body.get("password")
+    if not isinstance(password, str) or registration.key_given(body):
+        return None  # nothing to check, or a key or personal token decides the role, not the password
+    async with db.read_only() as s:
+        ev = await event_of_room(s, room_id)
+    if ev is None or ev.access != "password" or not ev.password_hash:
+        return None
+    async with caller.limits.failures("event_password", f"event:{ev.id}", (403,)):
+        if not await password_matches(ev.password_hash, password):
+            raise registration.wrong_password()
+    return ev.password_hash
+
+
 async def join(
-    s: AsyncSession, rooms: RoomManager, room_id: str, body: dict[str, Any], secret: str, watch_ttl: int
+    s: AsyncSession,
+    rooms: RoomManager,
+    room_id: str,
+    body: dict[str, Any],
+    secret: str,
+    watch_ttl: int,
+    checked_password: str | None,
 ) -> dict[str, Any]:
     """A join token for the room (R-ROOM-7): ``body`` carries the person's name and e-mail, and a hostKey
-    or presenterKey for those roles (an event's room also a password or personal token). An instant room
-    refuses a wrong key (403), and a locked or ended room now, with a clear reason."""
+    or presenterKey for those roles (an event's room also a password, checked by :func:`before_join`, or a
+    personal token). An instant room refuses a wrong key (403), and a locked or ended room now, with a clear
+    reason."""
     ev = await event_of_room(s, room_id)
     if ev is not None:
-        return await registration.join(s, ev, body, rooms, secret, watch_ttl)
+        return await registration.join(s, ev, body, rooms, secret, watch_ttl, checked_password)
     room = _instant(rooms, room_id)
     st = room.settings
     name, email = check_person(body.get("name"), body.get("email"))

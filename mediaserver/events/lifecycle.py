@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import localtime
-from mediaserver.accounts.identity import Principal, hash_password
+from mediaserver.accounts.identity import Principal
 from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import automation, ondemand, recipients, visibility
@@ -140,8 +140,12 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
     if access not in ACCESS:
         raise ControlError("bad_request", f"'access' must be one of {', '.join(ACCESS)}")
     if access == "password":
-        if data.get("password") is not None:
-            ev.password_hash = await hash_password(data["password"])
+        if data.get("password") is not None:  # callers hash it before their transaction (issue 14 finding 3)
+            raise ValueError(
+                "give the event's new password as 'password_hash' (mediaserver.accounts.passwords)"
+            )
+        if data.get("password_hash") is not None:
+            ev.password_hash = data["password_hash"]
         if not ev.password_hash:
             raise ControlError("bad_request", "a password-protected event needs 'password' (R-ROOM-6)")
     if access == "paid":

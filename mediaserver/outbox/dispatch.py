@@ -108,7 +108,12 @@ class Dispatcher:
                 except Exception as e:  # any SMTP or network failure: retried later
                     error = f"{type(e).__name__}: {e}"
             else:
-                log.info("mail (no smtp_host set) to %s: %s\n%s", row.to_addr, row.subject, row.body_text)
+                # issue 14 finding 12: the body (activation links) goes to a 0600 file, not to the log
+                try:
+                    path = self.mailer.keep(row)
+                    log.info("mail (no smtp_host set) to %s: %s; in %s", row.to_addr, row.subject, path)
+                except OSError as e:  # a full or read-only disk: retried later, as an SMTP failure
+                    error = f"{type(e).__name__}: {e}"
             async with self.db.tx() as s:
                 row = await s.get(Email, mail_id)
                 if row is None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
+import os
 import string
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -455,9 +457,14 @@ async def queue(
 
 
 class Mailer:
-    """Sends outbox rows over SMTP; without an smtp_host, mails are logged (a single-node install)."""
+    """Sends outbox rows over SMTP; without an smtp_host, each mail is written to a file of its own in
+    ``spool`` (data_dir/mail: the directory mode 0700, the files 0600), for the operator of a single-node
+    install to read: activation links are secrets, the log gets only the recipient and the subject (issue 14
+    finding 12)."""
 
-    def __init__(self, host: str, port: int, user: str, password: str, tls: str, sender: str) -> None:
+    def __init__(
+        self, host: str, port: int, user: str, password: str, tls: str, sender: str, spool: Path
+    ) -> None:
         self.host, self.port, self.user, self.password, self.tls, self.sender = (
             host,
             port,
@@ -466,6 +473,7 @@ class Mailer:
             tls,
             sender,
         )
+        self.spool = spool
 
     @property
     def enabled(self) -> bool:
@@ -478,6 +486,15 @@ class Mailer:
         msg.set_content(row.body_text)
         msg.add_alternative(row.body_html, subtype="html")
         return msg
+
+    def keep(self, row: Email) -> Path:
+        """Write the mail (RFC 5322, as it would have been sent) to the spool; returns its file."""
+        self.spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.spool / f"{row.id:06d}-{row.kind}.eml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(bytes(self.message(row)))
+        return path
 
     async def send(self, row: Email) -> None:
         import aiosmtplib

@@ -3,6 +3,11 @@ start.
 
 SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) is supported. Every write that spans rows
 goes through one :meth:`Database.tx` block, which is one transaction.
+
+On SQLite a writing transaction takes the one write lock when it begins (BEGIN IMMEDIATE), and every other
+writer waits for it; reads (:meth:`Database.read_only`, and :meth:`Database.run` with ``read_mostly``) begin
+DEFERRED and take no lock in WAL mode, so they never queue behind a writer (issue 14 finding 3). Nothing slow
+(a password hash, a network call) runs inside a writing transaction.
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, DateTime, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -88,6 +94,10 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # the same pool, its transactions begun DEFERRED on SQLite (see _sqlite_begin)
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{DEFERRED: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -101,8 +111,32 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session outside :meth:`tx` (some callers commit a small write in it: begun IMMEDIATE)."""
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on SQLite it begins DEFERRED, takes no lock and never waits for a
+        writer; nothing it changes is committed."""
+        async with self.read_sessions() as session:
+            yield session
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], read_mostly: bool = False) -> T:
+        """``work(session)`` in one transaction, committed at the end. ``read_mostly`` (on SQLite): the
+        transaction begins without the write lock, so it does not wait for writers; if it writes after all
+        and SQLite cannot give it the lock (another writer came first: "database is locked"), it is rolled
+        back and ``work`` runs again in an ordinary writing transaction, so it must have no effect outside
+        the session."""
+        if read_mostly and self.dialect == "sqlite":
+            try:
+                async with self.read_sessions() as session, session.begin():
+                    return await work(session)
+            except OperationalError as e:
+                if "database is locked" not in str(e.orig):
+                    raise
+        async with self.tx() as session:
+            return await work(session)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (run at every start)."""
@@ -144,10 +178,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+DEFERRED = "mediaserver_deferred"  # execution option of the read sessions' engine
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE: a transaction takes the write lock when it starts, so two of them never both read and then
-    # fail to upgrade to writing (SQLITE_BUSY); they queue on busy_timeout instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # fail to upgrade to writing (SQLITE_BUSY); they queue on busy_timeout instead. Reads begin DEFERRED:
+    # in WAL mode they take no lock at all, and do not wait behind a writer (issue 14 finding 3).
+    deferred = conn.get_execution_options().get(DEFERRED)
+    conn.exec_driver_sql("BEGIN DEFERRED" if deferred else "BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Any = None) -> Any:

@@ -140,10 +140,13 @@ async def _signed_in(ctx: Ctx, user: Any) -> Me:
     response=SignupOut,
     status=202,
     auth=False,
+    errors=(429,),
 )
 async def signup(ctx: Ctx) -> SignupOut:
     b: Signup = ctx.body
-    await identity.signup(ctx.s, b.name, b.email, b.page_name, b.language, ctx.settings.public_url)
+    await identity.signup(
+        ctx.s, b.name, b.email, b.page_name, b.language, ctx.settings.public_url, ctx.caller
+    )
     return SignupOut(message=SIGNUP_SENT)
 
 
@@ -155,9 +158,11 @@ async def signup(ctx: Ctx) -> SignupOut:
     body=Login,
     response=Me,
     auth=False,
+    errors=(429, 503),
 )
 async def login(ctx: Ctx) -> Me:
-    user = await identity.login(ctx.s, ctx.body.email, ctx.body.password)
+    # the password is checked before the request's transaction begins (with the session's write)
+    user = await identity.login(ctx.db, ctx.caller, ctx.body.email, ctx.body.password)
     return await _signed_in(ctx, user)
 
 
@@ -178,9 +183,10 @@ async def logout(ctx: Ctx) -> None:
     body=Activate,
     response=Me,
     auth=False,
+    errors=(429, 503),
 )
 async def activate(ctx: Ctx) -> Me:
-    user = await identity.activate(ctx.s, ctx.body.token, ctx.body.password)
+    user = await identity.activate(ctx.s, ctx.caller, ctx.body.token, ctx.body.password)
     return await _signed_in(ctx, user)
 
 

@@ -275,11 +275,15 @@ async def _as(cls: type[_E], ctx: Ctx, ev: Event, **extra: Any) -> _E:
     )
 
 
-def _data(model: Model) -> dict[str, Any]:
-    data = model.model_dump(exclude_unset=True)
+def _data(ctx: Ctx) -> dict[str, Any]:
+    """The event's settings from the body; a new password as its hash, made before the transaction."""
+    model: Model = ctx.body
+    data: dict[str, Any] = model.model_dump(exclude_unset=True)
     for key in ("registration", "branding", "options"):
         if key in data and data[key] is not None:
             data[key] = getattr(model, key).model_dump(mode="json", by_alias=True, exclude_none=True)
+    if data.pop("password", None) is not None:
+        data["password_hash"] = ctx.password_hash
     return data
 
 
@@ -305,11 +309,12 @@ async def list_events(ctx: Ctx) -> dict[str, Any]:
     body=EventIn,
     response=EventOut,
     status=201,
-    errors=(402, 404, 409, 415),
+    errors=(402, 404, 409, 415, 503),
     idempotent=True,
+    password_field="password",
 )
 async def create_event(ctx: Ctx) -> EventOut:
-    data = _data(ctx.body)
+    data = _data(ctx)
     ev = await lifecycle.create_event(ctx.s, ctx.user, data, ctx.app[keys.ROOMS])
     return await _out(ctx, ev)
 
@@ -326,11 +331,12 @@ async def get_event(ctx: Ctx) -> EventOut:
     "events",
     body=EventPatch,
     response=EventChanged,
-    errors=(402, 403, 409, 415),
+    errors=(402, 403, 409, 415, 503),
+    password_field="password",
 )
 async def patch_event(ctx: Ctx) -> EventChanged:
     ev, outdated = await lifecycle.update_event(
-        ctx.s, ctx.user, ctx.id(), _data(ctx.body), ctx.settings.public_url
+        ctx.s, ctx.user, ctx.id(), _data(ctx), ctx.settings.public_url
     )
     reminder = (
         f"the settings changed: {outdated} invitee(s) have the old invitation; re-send the invitations"
@@ -750,13 +756,14 @@ class Joined(Out):
     body=JoinIn,
     response=Joined,
     auth=False,
-    errors=(403, 409, 410),
+    errors=(403, 409, 410, 429, 503),
 )
 async def join(ctx: Ctx) -> Joined:
-    ev = await _public(ctx)
     body = ctx.body.model_dump(by_alias=True, exclude_none=True)
+    checked = await entry.before_join(ctx.db, ctx.caller, ctx.request.match_info["roomId"], body)
+    ev = await _public(ctx)
     return Joined.model_validate(
         await registration.join(
-            ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret, ctx.settings.watch_url_ttl
+            ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret, ctx.settings.watch_url_ttl, checked
         )
     )

@@ -26,7 +26,9 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from mediaserver.accounts import identity
 from mediaserver.accounts.identity import Principal
+from mediaserver.accounts.passwords import hash_password
 from mediaserver.errors import ControlError
+from mediaserver.ratelimit import Caller
 from mediaserver.store import idempotency
 from signaling import keys
 from signaling.errors import SignalError, classify, json_error
@@ -34,6 +36,8 @@ from signaling.parse import bearer
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from mediaserver.store.db import Database
 
 COOKIE = "ms_session"
 MAX_ID = 2**31 - 1
@@ -91,6 +95,7 @@ class Ctx:
     after_commit: list[Callable[[], None]] = field(
         default_factory=list
     )  # e.g. remove files once rows are gone
+    password_hash: str | None = None  # the operation's new password, hashed before the transaction
 
     @property
     def app(self) -> web.Application:
@@ -99,6 +104,18 @@ class Ctx:
     @property
     def settings(self) -> Any:
         return self.request.app[keys.SETTINGS]
+
+    @property
+    def db(self) -> Database:
+        """For a service that must not wait inside the request's transaction (a password check reads in a
+        transaction of its own, hashes outside any, and only then writes in ``s``: issue 14 finding 3).
+        ``s`` begins its transaction at its first statement."""
+        return self.request.app[keys.DB]
+
+    @property
+    def caller(self) -> Caller:
+        """The client's address and the server's budgets (mediaserver.ratelimit)."""
+        return caller_of(self.request)
 
     @property
     def user(self) -> Principal:
@@ -151,6 +168,7 @@ class Op:
     sparse: bool = False  # the response has only the fields the handler set
     any_content_type: bool = False  # a signed server-to-server body: any Content-Type (see Api.__call__)
     shown_once: str = ""  # the response field with a secret shown once: not replayed for an Idempotency-Key
+    password_field: str | None = None  # a new password in the body: hashed before the transaction
 
 
 ERROR_TEXT = {
@@ -164,8 +182,9 @@ ERROR_TEXT = {
     409: "conflicts with the current state",
     410: "over",
     422: "Idempotency-Key reused for another request",
-    429: "too many for now: retry after the seconds the Retry-After header (or the message) says",
-    503: "the server is at a limit (e.g. max_rooms); try again later",
+    429: "too many for now (attempts from this address, at this target, or mails this hour): retry after the "
+    "seconds the Retry-After header (or the message) says",
+    503: "the server is at a limit (max_rooms, password checks queued): retry later (Retry-After if given)",
 }
 
 
@@ -195,6 +214,7 @@ class Api:
         sparse: bool = False,
         any_content_type: bool = False,
         shown_once: str = "",
+        password_field: str | None = None,
     ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
         of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
@@ -209,7 +229,10 @@ class Api:
         callback: its HMAC, not a browser's cookie, authenticates it; providers label bodies as they like).
         ``shown_once``: the response field that holds a secret the server keeps no clear copy of (a new API
         key, a webhook's signing secret): the answer kept for its Idempotency-Key is a 409
-        ``secret_not_replayed`` that names what was made, never the secret (issue 14 finding 11)."""
+        ``secret_not_replayed`` that names what was made, never the secret (issue 14 finding 11).
+        ``password_field``: the body's field (its Python name) that may carry a new password; once the caller
+        is authenticated (in a read-only session) it is hashed before the request's transaction begins, into
+        ``ctx.password_hash``: a writing transaction never waits for a hash (issue 14 finding 3)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
@@ -236,6 +259,7 @@ class Api:
                     sparse,
                     any_content_type,
                     shown_once,
+                    password_field,
                 )
             )
             return fn
@@ -328,6 +352,7 @@ class Api:
             ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
         codes = set(op.errors) | ({400} if op.body is not None or op.paginated or op.request_body else set())
         codes |= {401} if op.auth or op.api_key else set()
+        codes |= {429} if op.api_key else set()  # wrong keys count against the address's budget
         codes |= {404} if "{" in op.path else set()
         codes |= {422} if op.idempotent else set()
         codes |= {415} if (op.body is not None or op.request_body) and not op.any_content_type else set()
@@ -339,6 +364,12 @@ class Api:
             },
         }
         return out
+
+
+def caller_of(request: web.Request) -> Caller:
+    """Who is asking, for the budgets: the peer address, or the client a trusted proxy forwards for."""
+    limits = request.app[keys.LIMITS]
+    return Caller(limits, limits.client(request.remote, request.headers.getall("X-Forwarded-For", [])))
 
 
 def _token_of(request: web.Request) -> str | None:
@@ -380,13 +411,16 @@ def _dump(value: Any, model: type[BaseModel] | None, sparse: bool = False) -> An
     return value
 
 
-def _server_key(request: web.Request, op: Op) -> None:
-    """The server's API key, for the operations that take it (see Api.__call__), or a 401."""
+async def _server_key(request: web.Request, op: Op) -> None:
+    """The server's API key, for the operations that take it (see Api.__call__), or a 401. A wrong key counts
+    against the address's sign-in budget (issue 14 finding 3): 429 once it is used up."""
     settings = request.app[keys.SETTINGS]
     if op.api_key is True or (callable(op.api_key) and op.api_key(settings)):
-        key = bearer(request)
-        if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
-            raise SignalError("unauthorized", "invalid API key", 401)
+        caller = caller_of(request)
+        async with caller.limits.failures("login", caller.address, (401,)):
+            key = bearer(request)
+            if not hmac.compare_digest(key.encode(), settings.api_key.encode()):
+                raise ControlError("unauthorized", "invalid API key", 401)
 
 
 def _request_hash(request: web.Request, raw: bytes) -> str:
@@ -442,9 +476,7 @@ def _handler(op: Op) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         try:
             return await _run(op, request)
         except ControlError as e:
-            resp = json_error(SignalError(e.code, e.message, e.status))
-            resp.headers.update(e.headers)
-            return resp
+            return json_error(classify(e))
         except Exception as e:  # SignalError and the room errors keep their codes
             return json_error(classify(e))
 
@@ -468,7 +500,7 @@ def _content_type(request: web.Request, op: Op) -> None:
 
 
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
-    _server_key(request, op)
+    await _server_key(request, op)
     _content_type(request, op)
     raw_json = await request.read() if op.body is not None else b""  # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
@@ -484,42 +516,50 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                     "unauthorized", "sign in (session cookie) or send 'Authorization: Bearer <API key>'", 401
                 )
     raw = await _raw_body(request, op) if idem is not None else b""
+    password_hash = await _hash_first(op, request, raw_json) if op.password_field else None
     user_id: int | None = None
     stored_key = ""
-    try:
-        async with db.tx() as s:
-            ctx = Ctx(request, s, None)
-            if op.auth:
-                token = _token_of(request)
-                ctx.p = await identity.resolve(s, token) if token else None
-                if ctx.p is None:
-                    raise ControlError(
-                        "unauthorized",
-                        "sign in (session cookie) or send 'Authorization: Bearer <API key>'",
-                        401,
-                    )
-            if op.body is not None:
-                ctx.body = _parse_body(raw_json, op.body, op.optional_body)
-            claim = None
-            if idem is not None:
-                user_id, stored_key = _idempotency_owner(request, ctx, op, idem)
-                replay = await _replay(s, user_id, stored_key, _request_hash(request, raw))
-                if replay is not None:
-                    return replay
-                claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
-            result = await op.fn(ctx)
-            if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
-                return web.FileResponse(
-                    result.path,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"},
+
+    async def transaction(s: AsyncSession) -> tuple[Ctx, web.StreamResponse | str | None]:
+        """The request's one transaction: (its context, a ready response or the JSON text)."""
+        nonlocal user_id, stored_key
+        ctx = Ctx(request, s, None, password_hash=password_hash)
+        if op.auth:
+            token = _token_of(request)
+            ctx.p = await identity.resolve(s, token) if token else None
+            if ctx.p is None:
+                raise ControlError(
+                    "unauthorized",
+                    "sign in (session cookie) or send 'Authorization: Bearer <API key>'",
+                    401,
                 )
-            payload = _dump(result, op.response, op.sparse)
-            text = json.dumps(payload, default=str) if payload is not None else None
-            if claim is not None:
-                if op.shown_once and isinstance(payload, dict) and payload.get(op.shown_once):
-                    idempotency.withhold(claim, payload.get("id"))
-                else:
-                    idempotency.answer(claim, op.status, text)
+        if op.body is not None:
+            ctx.body = _parse_body(raw_json, op.body, op.optional_body)
+        claim = None
+        if idem is not None:
+            user_id, stored_key = _idempotency_owner(request, ctx, op, idem)
+            replay = await _replay(s, user_id, stored_key, _request_hash(request, raw))
+            if replay is not None:
+                return ctx, replay
+            claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
+        result = await op.fn(ctx)
+        if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
+            return ctx, web.FileResponse(
+                result.path,
+                headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"},
+            )
+        payload = _dump(result, op.response, op.sparse)
+        text = json.dumps(payload, default=str) if payload is not None else None
+        if claim is not None:
+            if op.shown_once and isinstance(payload, dict) and payload.get(op.shown_once):
+                idempotency.withhold(claim, payload.get("id"))
+            else:
+                idempotency.answer(claim, op.status, text)
+        return ctx, text
+
+    try:
+        # a GET reads (at most it notes when an API key was last used): it does not queue behind writers
+        ctx, done = await db.run(transaction, read_mostly=op.method == "GET")
     except idempotency.KeyTaken:
         if idem is None:
             raise
@@ -531,6 +571,9 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
         if replay is None:
             raise
         return replay
+    if isinstance(done, web.StreamResponse):
+        return done
+    text = done
     for work in ctx.after_commit:
         work()
     if op.method != "GET" and keys.DISPATCHER in request.app:
@@ -554,6 +597,21 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 secure=request.app[keys.SETTINGS].public_url.startswith("https:"),
             )
     return resp
+
+
+async def _hash_first(op: Op, request: web.Request, raw_json: bytes) -> str | None:
+    """The hash of the body's new password (``op.password_field``), or None if it has none: made after the
+    caller is authenticated (a read-only session: no lock) and the body is valid, before the transaction."""
+    assert op.password_field and op.body is not None
+    if op.auth:
+        token = _token_of(request)
+        async with request.app[keys.DB].read_only() as s:
+            if not token or await identity.resolve(s, token) is None:
+                raise ControlError(
+                    "unauthorized", "sign in (session cookie) or send 'Authorization: Bearer <API key>'", 401
+                )
+    password = getattr(_parse_body(raw_json, op.body, op.optional_body), op.password_field, None)
+    return await hash_password(password) if isinstance(password, str) else None
 
 
 async def _replay(s: AsyncSession, user_id: int | None, key: str, request_hash: str) -> web.Response | None:

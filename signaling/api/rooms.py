@@ -206,17 +206,14 @@ class RoomJoined(Out):
     auth=False,
     optional_body=True,
     sparse=True,
-    errors=(403, 409, 410),
+    errors=(403, 409, 410, 429, 503),
 )
 async def join_room(ctx: Ctx) -> RoomJoined:
     body = ctx.body.model_dump(by_alias=True, exclude_none=True)
+    room_id = ctx.request.match_info["roomId"]
+    checked = await entry.before_join(ctx.db, ctx.caller, room_id, body)
     got = await entry.join(
-        ctx.s,
-        ctx.app[keys.ROOMS],
-        ctx.request.match_info["roomId"],
-        body,
-        ctx.settings.secret,
-        ctx.settings.watch_url_ttl,
+        ctx.s, ctx.app[keys.ROOMS], room_id, body, ctx.settings.secret, ctx.settings.watch_url_ttl, checked
     )
     return RoomJoined.model_validate(got)
 

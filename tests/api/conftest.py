@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import API_KEY, SECRET, free_port
 
 REQUIRE_PG = os.environ.get("MEDIASERVER_REQUIRE_PG") == "1"
 
@@ -250,6 +250,11 @@ class Served:
         return s
 
 
+# The tests sign up many accounts and try activation links, all from 127.0.0.1: wider budgets for these two
+# than a server's defaults (still budgets); tests/security/test_rate_limits.py tests the budgets themselves.
+LOOSER_LIMITS = {"rate_limit_signup": "200/minute", "rate_limit_activate": "200/minute"}
+
+
 @pytest.fixture
 async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> AsyncIterator[Served]:
     """The real server; ``@pytest.mark.parametrize("api", [{"setting": value}], indirect=True)`` overrides
@@ -262,8 +267,8 @@ async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> 
     settings = Settings(
         http_port=0,
         rtc_port=0,
-        secret="test-secret",
-        api_key="test-key",
+        secret=SECRET,
+        api_key=API_KEY,
         data_dir=str(tmp_path / "data"),
         database_url=database_url,
         smtp_host="127.0.0.1",
@@ -272,7 +277,7 @@ async def api(database_url: str, smtp: Mailbox, tmp_path: Any, request: Any) -> 
         dial_in_numbers=["Moscow +7 495 669 4207", "London +44 20 7048 4146"],
         webhook_backoff=0.2,
         webhook_retries=4,
-        **getattr(request, "param", {}),
+        **{**LOOSER_LIMITS, **getattr(request, "param", {})},
     ).finish()
     smtp.messages.clear()  # one mailbox per test
     app = build(settings)

@@ -23,6 +23,7 @@ from mediaserver.store.models import (
 from signaling import keys
 from tests.api.conftest import TUS, call, link_token, operator, paid, signup, text_of, tus_send
 from tests.api.test_library import _meta, _upload
+from tests.conftest import API_KEY
 
 
 async def test_signup_starts_a_7_day_trial_without_payment_details(api):
@@ -123,7 +124,7 @@ async def test_api_keys_authenticate_the_api_and_can_be_revoked(api):
     bot = api.client(created["key"])
     assert (await call(bot, "GET", "/api/v1/me", 200))["user"]["id"] == me["user"]["id"]
     await call(api.client("msk_wrong"), "GET", "/api/v1/me", 401)
-    await call(api.client("test-key"), "GET", "/api/v1/me", 401)  # the operator key is no user's key
+    await call(api.client(API_KEY), "GET", "/api/v1/me", 401)  # the operator key is no user's key
     await call(http, "DELETE", f"/api/v1/api-keys/{created['id']}", 204)
     await call(bot, "GET", "/api/v1/me", 401)
 

@@ -14,6 +14,7 @@ from mediaserver.rtc import tokens
 from mediaserver.store.models import EventSession
 from signaling import keys
 from tests.api.conftest import call, operator, paid, signup, text_of
+from tests.conftest import SECRET
 from tests.signaling.client import Client
 
 UTC = dt.timezone.utc
@@ -58,7 +59,7 @@ async def test_permanent_event_keeps_one_link_for_every_session_until_deleted(ap
     for _ in range(2):
         started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
         assert started["event"]["roomId"] == ev["roomId"] and started["event"]["status"] == "live"
-        assert tokens.verify("test-secret", started["hostToken"]).role == "host"
+        assert tokens.verify(SECRET, started["hostToken"]).role == "host"
         assert (await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200))["status"] == "planned"
     assert await dashboard(http) == ["Weekly"]
     assert [h["roomId"] for h in await history(http)] == [ev["roomId"]] * 2
@@ -251,7 +252,7 @@ async def test_open_event_join_gives_a_token_for_the_real_room(api):
         200,
         json={"name": "Guest", "email": "guest@example.test"},
     )
-    grant = tokens.verify("test-secret", joined["token"])
+    grant = tokens.verify(SECRET, joined["token"])
     assert grant.room == ev["roomId"] and grant.role == "attendee"
     room = api.app[keys.ROOMS].find(ev["roomId"])
     assert room.settings.state == "lobby" and room.settings.capacity == 5  # R-ACC-1: 5 in a trial meeting
@@ -270,7 +271,7 @@ async def test_open_event_join_gives_a_token_for_the_real_room(api):
         200,
         json={"name": "Guest", "email": "guest@example.test"},
     )
-    assert tokens.verify("test-secret", joined["token"]).role == "attendee"
+    assert tokens.verify(SECRET, joined["token"]).role == "attendee"
     joined = await call(
         guest,
         "POST",
@@ -388,7 +389,7 @@ async def test_token_event_each_invitee_uses_only_their_own_token(api):
         200,
         json={"email": "ann@example.test", "token": tok["ann@example.test"]},
     )
-    assert tokens.verify("test-secret", joined["token"]).identity.startswith("inv")
+    assert tokens.verify(SECRET, joined["token"]).identity.startswith("inv")
 
 
 async def test_paid_events_are_off_on_the_trial_and_tickets_respect_currency_limits(api):

@@ -24,6 +24,7 @@ from mediaserver.store.models import Email, WebhookDelivery
 from signaling import keys
 from tests.api.conftest import call, hook_receiver, paid, signup, text_of
 from tests.api.test_api_rules import _people
+from tests.conftest import SECRET
 
 MANUAL = {"kind": "manual", "instructions": "Bank transfer to IBAN DE02 1203 0000 0000 2020 51, Olga Owner"}
 
@@ -275,7 +276,7 @@ async def test_order_confirm_by_hand_ticket_email_and_join_with_the_token(api, h
         200,
         json={"email": "ann@example.test", "token": token},
     )
-    grant = tokens.verify("test-secret", joined["token"])
+    grant = tokens.verify(SECRET, joined["token"])
     assert (grant.role, grant.room) == ("attendee", ev["roomId"])
     # the token is Ann's alone
     await call(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mediaserver.config import ConfigError, Settings, load
+from mediaserver.config import ConfigError, Settings, keep_generated_keys, load
+
+S32 = "s" * 32  # the shortest secret and API key taken (issue 14 finding 20)
+K24 = "k" * 24
 
 
 def write(tmp_path, text: str):
@@ -21,9 +24,13 @@ def test_defaults():
     assert s.log_level == "INFO" and s.log_json is True
 
 
-def test_generated_secret_and_api_key():
-    a, b = load(env={}), load(env={})
+def test_generated_secret_and_api_key(tmp_path):
+    """Empty: generated at the first start and kept in data_dir (tests/security/test_secrets.py restarts a
+    server on them); two data directories get different ones."""
+    a, b = (load(env={"MEDIASERVER_DATA_DIR": str(tmp_path / d)}) for d in ("a", "b"))
+    assert a.secret == a.api_key == ""  # loading the settings writes nothing
     for s in (a, b):
+        keep_generated_keys(s)
         assert isinstance(s.secret, str) and len(s.secret) >= 32
         assert isinstance(s.api_key, str) and len(s.api_key) >= 24
     assert a.secret != b.secret and a.api_key != b.api_key
@@ -31,10 +38,10 @@ def test_generated_secret_and_api_key():
 
 
 def test_finish_keeps_given_values():
-    s = Settings(secret="x", api_key="y", announced_ip="203.0.113.5").finish()
-    assert (s.secret, s.api_key, s.announced_ip) == ("x", "y", "203.0.113.5")
+    s = Settings(secret=S32, api_key=K24, announced_ip="203.0.113.5").finish()
+    assert (s.secret, s.api_key, s.announced_ip) == (S32, K24, "203.0.113.5")
     s = Settings(secret="", api_key="", rtc_listen_ip="10.0.0.1").finish()
-    assert s.secret and s.api_key and s.announced_ip == "10.0.0.1"
+    assert s.announced_ip == "10.0.0.1"
 
 
 def test_yaml_file(tmp_path):
@@ -45,15 +52,20 @@ http_port: 9000
 rtc_port: 0
 rtc_listen_ip: 0.0.0.0
 announced_ip: 198.51.100.7
-secret: from-file
-api_key: key-from-file
+secret: from-file-0123456789abcdefghijklmnopqrstuv
+api_key: key-from-file-0123456789ab
 log_json: false
 log_level: DEBUG
 """,
     )
     s = load(path, env={})
     assert (s.http_port, s.rtc_port, s.rtc_listen_ip, s.announced_ip) == (9000, 0, "0.0.0.0", "198.51.100.7")
-    assert (s.secret, s.api_key, s.log_json, s.log_level) == ("from-file", "key-from-file", False, "DEBUG")
+    assert (s.secret, s.api_key, s.log_json, s.log_level) == (
+        "from-file-0123456789abcdefghijklmnopqrstuv",
+        "key-from-file-0123456789ab",
+        False,
+        "DEBUG",
+    )
 
 
 def test_yaml_file_from_env_variable(tmp_path):
@@ -67,10 +79,10 @@ def test_empty_yaml_file(tmp_path):
 
 
 def test_env_overrides(tmp_path):
-    path = write(tmp_path, "http_port: 9000\nsecret: from-file\nlog_json: true\n")
+    path = write(tmp_path, f"http_port: 9000\nsecret: {S32}\nlog_json: true\n")
     env = {
         "MEDIASERVER_HTTP_PORT": "9500",
-        "MEDIASERVER_SECRET": "from-env",
+        "MEDIASERVER_SECRET": "from-env" + S32,
         "MEDIASERVER_LOG_JSON": "0",
         "MEDIASERVER_RTC_PORT": "0",
         "MEDIASERVER_ANNOUNCED_IP": "192.0.2.1",
@@ -78,7 +90,7 @@ def test_env_overrides(tmp_path):
     s = load(path, env=env)
     assert (s.http_port, s.secret, s.log_json, s.rtc_port, s.announced_ip) == (
         9500,
-        "from-env",
+        "from-env" + S32,
         False,
         0,
         "192.0.2.1",
@@ -109,8 +121,8 @@ def test_env_ignores_unrelated_variables():
 
 
 def test_env_secret_and_api_key_kept():
-    s = load(env={"MEDIASERVER_SECRET": "abc", "MEDIASERVER_API_KEY": "def"})
-    assert s.secret == "abc" and s.api_key == "def"
+    s = load(env={"MEDIASERVER_SECRET": S32, "MEDIASERVER_API_KEY": K24})
+    assert s.secret == S32 and s.api_key == K24
 
 
 @pytest.mark.parametrize(

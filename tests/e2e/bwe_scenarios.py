@@ -227,8 +227,8 @@ class Scenario:
             rtc_port=port,
             announced_ip=RELAY_IP,
             ice_tcp=False,
-            secret="bwe-secret",
-            api_key="bwe-key",
+            secret="bwe-secret-0123456789abcdefghijklmnopq",
+            api_key="bwe-key-0123456789abcdefghij",
         ).finish()
         app = build(settings)
         runner = web.AppRunner(app)
@@ -239,7 +239,9 @@ class Scenario:
         self.media, self.rooms = app[keys.MEDIA], app[keys.ROOMS]
         self.relay = await LossyRelay(("127.0.0.1", port), 0.0, drop_down=True, bind=(RELAY_IP, port)).start()
         self.relay.targets = set()  # nobody impaired until the subscriber comes
-        self._tok = lambda role, name: tokens.issue("bwe-secret", ROOM, role, name, name)
+        self._tok = lambda role, name: tokens.issue(
+            "bwe-secret-0123456789abcdefghijklmnopq", ROOM, role, name, name
+        )
         stack = contextlib.ExitStack()
         try:
             self.pub = await asyncio.to_thread(stack.enter_context, chromium())

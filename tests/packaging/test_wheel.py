@@ -157,8 +157,8 @@ def test_serve_from_the_venv(build) -> None:
         "MEDIASERVER_RTC_LISTEN_IP": "127.0.0.1",
         "MEDIASERVER_RTC_PORT": "0",
         "MEDIASERVER_DATA_DIR": str(tmp / "data"),
-        "MEDIASERVER_SECRET": "wheel-secret",
-        "MEDIASERVER_API_KEY": "wheel-key",
+        "MEDIASERVER_SECRET": "wheel-secret-0123456789abcdefghijklmnop",
+        "MEDIASERVER_API_KEY": "wheel-key-0123456789abcdefgh",
         "MEDIASERVER_OPEN_ROOM_CREATION": "false",
         "MEDIASERVER_LOG_JSON": "false",
     }
@@ -204,7 +204,7 @@ def test_serve_from_the_venv(build) -> None:
             raise AssertionError("room created without the API key though open_room_creation is false")
         except urllib.error.HTTPError as e:
             assert e.code == 401
-        req.add_header("Authorization", "Bearer wheel-key")
+        req.add_header("Authorization", "Bearer wheel-key-0123456789abcdefgh")
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 201
             room = json.loads(r.read())

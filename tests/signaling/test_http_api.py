@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from mediaserver.rtc import tokens
-from tests.conftest import token
+from tests.conftest import API_KEY, SECRET, token
 
-KEY = {"Authorization": "Bearer test-key"}
+KEY = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture
@@ -37,11 +37,11 @@ async def error_of(resp: aiohttp.ClientResponse) -> dict:
     "headers",
     [
         {},
-        {"Authorization": "test-key"},
+        {"Authorization": API_KEY},
         {"Authorization": "Bearer"},
         {"Authorization": "Bearer "},
         {"Authorization": "Basic dGVzdC1rZXk="},
-        {"Authorization": "bearer test-key"},
+        {"Authorization": f"bearer {API_KEY}"},
     ],
     ids=["none", "no-scheme", "scheme-only", "empty", "basic", "lowercase"],
 )
@@ -51,7 +51,7 @@ async def test_tokens_without_key(http, headers):
         assert (await error_of(r))["code"] == "unauthorized"
 
 
-@pytest.mark.parametrize("key", ["wrong", "test-ke", "test-keyx", "TEST-KEY", "test-secret", "x" * 1000])
+@pytest.mark.parametrize("key", ["wrong", API_KEY[:-1], API_KEY + "x", API_KEY.upper(), SECRET, "x" * 1000])
 async def test_tokens_wrong_key(http, key):
     async with http.post(
         "/api/v1/tokens", json={"room": "r"}, headers={"Authorization": f"Bearer {key}"}
@@ -61,7 +61,7 @@ async def test_tokens_wrong_key(http, key):
         assert err["code"] == "unauthorized" and "API key" in err["message"]
 
 
-@pytest.mark.parametrize("key", ["\u00e9", "test-key\u00ff", "\u2603"])
+@pytest.mark.parametrize("key", ["\u00e9", API_KEY + "\u00ff", "\u2603"])
 async def test_tokens_non_ascii_key_is_401(http, key):
     raw = f"Bearer {key}".encode().decode("latin-1")  # UTF-8 bytes on the wire
     async with http.post("/api/v1/tokens", json={"room": "r"}, headers={"Authorization": raw}) as r:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from mediaserver.rtc import tokens
-from tests.conftest import token, wait_for
+from tests.conftest import SECRET, token, wait_for
 from tests.signaling.client import Client, make_offer
 
 ROOM = "proto"
@@ -151,7 +151,7 @@ async def test_join_with_bad_tokens(connect, server):
         "tampered signature": f"{h}.{p}.{flipped}",
         "no signature": f"{h}.{p}.",
         "wrong secret": tokens.issue("other-secret", ROOM, "host", "x", "x"),
-        "expired": tokens.issue("test-secret", ROOM, "host", "x", "x", ttl=-10),
+        "expired": tokens.issue(SECRET, ROOM, "host", "x", "x", ttl=-10),
         "not a jwt": "hello",
         "empty": "",
         "four parts": good + ".x",

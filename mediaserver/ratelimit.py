@@ -1,0 +1,131 @@
+"""Budgets of what a stranger can repeat (issue 14 finding 3): sign-ins, sign-ups, activations, joins (join
+tokens), event passwords and API keys, counted per client address and, where a guess aims at one target (an
+account's e-mail address, an event's password), per target. Over a budget the request is refused with 429
+and Retry-After before any password is hashed.
+
+The counters live in a `limits` storage: in memory by default (one process), or Redis and the other
+back-ends `limits` knows, by the ``rate_limit_storage`` URI (e.g. ``redis://127.0.0.1:6379``; the Redis
+client library is then the operator's to install).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import limits
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
+
+from mediaserver.config import ConfigError, Network, Settings, parse_budget, parse_networks
+from mediaserver.errors import ControlError
+
+#: what is counted, and the setting that holds its budget
+Action = Literal["login", "login_account", "signup", "activate", "join", "event_password"]
+ACTIONS: tuple[Action, ...] = ("login", "login_account", "signup", "activate", "join", "event_password")
+
+_NAMES = {
+    "login": "sign-in attempts from your address",
+    "login_account": "failed sign-ins to this account",
+    "signup": "sign-ups from your address",
+    "activate": "activation attempts from your address",
+    "join": "joins from your address",
+    "event_password": "wrong passwords for this event",
+}
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
+    """The client's address: the TCP peer, unless the peer is a trusted proxy; then the X-Forwarded-For
+    entries are read from the right (the proxy nearest to us appended the last one) and the first address
+    that is not itself a trusted proxy is the client. An untrusted peer's X-Forwarded-For is ignored: anyone
+    can send one."""
+    address = peer or "unknown"
+    if not trusted:
+        return address
+    hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
+    while _trusted(address, trusted) and hops:
+        address = hops.pop()
+    return address
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def too_many(what: str, retry_after: int) -> ControlError:
+    return ControlError(
+        "too_many_requests",
+        f"too many {what}: try again in {retry_after} s",
+        429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+class RateLimits:
+    """The budgets of one server (settings ``rate_limit_*``), counted in the ``rate_limit_storage``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.budgets = {
+            a: parse_budget(f"rate_limit_{a}", getattr(settings, f"rate_limit_{a}")) for a in ACTIONS
+        }
+        self.trusted = parse_networks(settings.trusted_proxies)
+        uri = settings.rate_limit_storage
+        try:  # the asynchronous variant of the same storage: memory:// -> async+memory://
+            storage = storage_from_string(uri if uri.startswith("async+") else "async+" + uri)
+        except (ConfigurationError, ValueError, TypeError) as e:
+            raise ConfigError(f"setting 'rate_limit_storage': {e}") from None
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    def client(self, peer: str | None, forwarded_for: Sequence[str]) -> str:
+        return client_address(peer, forwarded_for, self.trusted)
+
+    async def spend(self, action: Action, key: str) -> None:
+        """Count one ``action`` of ``key``; a 429 (with Retry-After) when its budget is used up."""
+        refused = [item for item in self.budgets[action] if not await self.limiter.hit(item, action, key)]
+        if refused:
+            raise too_many(_NAMES[action], await self._retry_after(refused, action, key))
+
+    async def ensure(self, action: Action, key: str) -> None:
+        """A 429 if the budget of ``action`` of ``key`` is used up; counts nothing."""
+        refused = [item for item in self.budgets[action] if not await self.limiter.test(item, action, key)]
+        if refused:
+            raise too_many(_NAMES[action], await self._retry_after(refused, action, key))
+
+    @asynccontextmanager
+    async def failures(self, action: Action, key: str, statuses: tuple[int, ...]) -> AsyncIterator[None]:
+        """Refuse at once while ``key``'s budget of ``action`` is used up; count a failure (a ControlError
+        with one of ``statuses``) raised inside."""
+        await self.ensure(action, key)
+        try:
+            yield
+        except ControlError as e:
+            if e.status in statuses:
+                for item in self.budgets[action]:
+                    await self.limiter.hit(item, action, key)
+            raise
+
+    async def _retry_after(self, items: list[limits.RateLimitItem], action: str, key: str) -> int:
+        resets = [(await self.limiter.get_window_stats(item, action, key)).reset_time for item in items]
+        return max(1, math.ceil(max(resets) - time.time()))
+
+
+@dataclass
+class Caller:
+    """Who is asking, as far as the budgets go: their address and the server's budgets."""
+
+    limits: RateLimits
+    address: str
+
+    async def spend(self, action: Action) -> None:
+        """Count one ``action`` from this caller's address (429 when over its budget)."""
+        await self.limits.spend(action, self.address)
