@@ -118,9 +118,12 @@ class Database:
     @asynccontextmanager
     async def read_only(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads: on SQLite it begins DEFERRED, takes no lock and never waits for a
-        writer; nothing it changes is committed."""
+        writer; nothing it changes is committed, or even flushed (a read that marks an API key used must
+        not ask for the write lock: in WAL mode a DEFERRED reader cannot take it once another writer went
+        first)."""
         async with self.read_sessions() as session:
-            yield session
+            with session.no_autoflush:
+                yield session
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], read_mostly: bool = False) -> T:
         """``work(session)`` in one transaction, committed at the end. ``read_mostly`` (on SQLite): the

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import serve, signed_up
+from tests.conftest import mail_spool, serve, signed_up
 
 SKIPPED_OPS = ("whipCreate", "whepCreate", "delete_api_key", "logout")
 
@@ -54,7 +54,7 @@ def served(request, tmp_path):
 @pytest.mark.timeout(1000)  # the run itself may take up to 900 s; pytest's default is 300
 def test_no_server_errors(served, tmp_path):
     base, log = served
-    cookie = signed_up(base, "fuzz@example.test", "correct horse battery", log.read_text)
+    cookie = signed_up(base, "fuzz@example.test", "correct horse battery", mail_spool(log.parent / "data"))
     key, _ = _post(base + "/api/v1/api-keys", {"name": "schemathesis"}, {"Cookie": cookie})
     _post(
         base + "/api/v1/events",

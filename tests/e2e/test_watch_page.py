@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import pytest
 
-from tests.conftest import serve, signed_up
+from tests.conftest import mail_spool, serve, signed_up
 from tests.e2e import browser
 
 _why = browser.missing()
@@ -70,7 +70,11 @@ def test_a_viewer_plays_the_on_demand_video(served):
     from selenium.webdriver.common.by import By
 
     base, log = served
-    auth = {"Cookie": signed_up(base, "olga@example.test", "correct horse battery", log.read_text)}
+    auth = {
+        "Cookie": signed_up(
+            base, "olga@example.test", "correct horse battery", mail_spool(log.parent / "data")
+        )
+    }
     video = tiny_webm()
     meta = f"filename {base64.b64encode(b'launch.webm').decode()}"
     _, headers, _ = _request(

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiortc import RTCSessionDescription
 
-from tests.conftest import free_port, loopback_only_ice, serve, wait_for
+from tests.conftest import free_port, loopback_only_ice, mail_spool, serve, wait_for
 from tests.e2e import browser
 from tests.e2e.peers import Signal, count_frames, pc
 from tests.e2e.test_room_access import Organiser, guest, host_link, in_room, join_as, state
@@ -87,7 +87,7 @@ async def test_a_killed_server_restarted_keeps_the_webinar_and_its_people(tmp_pa
     loopback_only_ice()
     port = free_port()
     with serve(tmp_path / "run1", **settings(port, 90)) as (base, proc, _log):
-        org = Organiser(base)
+        org = Organiser(base, mail_spool(tmp_path / "run1" / "data"))
         ev = org.event(name="Restart talk")
         assert ev["status"] == "live", ev
         status, grant = guest(
@@ -140,7 +140,7 @@ def test_an_event_nobody_returns_to_ends_after_the_grace(tmp_path):
     the restart (and its people are told it is over); with a grace it is still live right after."""
     port = free_port()
     with serve(tmp_path / "a", **settings(port, 60)) as (base, proc, _log):
-        org = Organiser(base)
+        org = Organiser(base, mail_spool(tmp_path / "a" / "data"))
         kept = org.event(name="Kept")
         kill(proc)
     with serve(tmp_path / "a", **settings(port, 60)) as (base, proc, _log):
