@@ -14,6 +14,7 @@ from mediaserver.config import Settings
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl
 from mediaserver.metrics import make_registry
+from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.outbox.mail import Mailer
 from mediaserver.output.livefeed import parse_size
@@ -72,13 +73,15 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.ROOMS] = rooms
     app[keys.AVATARS] = AvatarStore()
     db = app[keys.DB] = Database(settings.database_url)
+    # issue 14 findings 4, 5: where webhooks and live streams may connect (public addresses + outbound_allow)
+    outbound = app[keys.OUTBOUND] = Policy(settings.outbound_allow)
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(
         media, db, settings.data_dir, settings.public_url
     )
     # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
     streams = rooms.streams = app[keys.STREAMS] = StreamingService(
-        media, db, parse_size(settings.stream_size), settings.stream_video_kbps
+        media, db, parse_size(settings.stream_size), settings.stream_video_kbps, outbound
     )
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
@@ -101,6 +104,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             EventClock(rooms, settings.public_url, payments.event_cancelled),
             idempotency.purge_idempotency_keys,
         ],
+        policy=outbound,
     )
     app[keys.REGISTRY] = make_registry(
         media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values()))

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mediaserver.outbound import Policy
 from mediaserver.output.livefeed import parse_size
 
 
@@ -50,6 +51,9 @@ class Settings:
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
+    # hosts and networks webhooks and live streams may reach besides public addresses (issue 14 findings 4, 5,
+    # 19): e.g. ["127.0.0.1/32", "hooks.internal"]; a listed host may also take plain http:// webhooks
+    outbound_allow: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +80,10 @@ class Settings:
             raise ConfigError(f"setting 'stream_size': {e}") from None
         if not 100 <= self.stream_video_kbps <= 20000:
             raise ConfigError("setting 'stream_video_kbps' must be between 100 and 20000")
+        try:
+            Policy(self.outbound_allow)
+        except ValueError as e:
+            raise ConfigError(f"setting 'outbound_allow': {e}") from None
         if self.smtp_tls not in ("none", "starttls", "tls"):
             raise ConfigError("setting 'smtp_tls' must be one of none, starttls, tls")
         return self

@@ -9,6 +9,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from mediaserver.config import Settings
 from mediaserver.events.lifecycle import Payers
+from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
@@ -27,4 +28,5 @@ DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
+OUTBOUND = web.AppKey("outbound", Policy)  # where webhooks and live streams may connect (issue 14)
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event

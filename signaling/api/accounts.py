@@ -366,7 +366,7 @@ async def add_user(ctx: Ctx) -> UserOut:
     "remove an additional user and their events",
     "users",
     status=204,
-    errors=(400, 403),
+    errors=(403,),
 )
 async def delete_user(ctx: Ctx) -> None:
     await identity.delete_user(ctx.s, ctx.user, ctx.id())
@@ -654,7 +654,7 @@ class DeliveryPage(Page[DeliveryOut]):
 @API(
     "POST",
     "/api/v1/webhooks",
-    "subscribe a URL to happenings (signed with HMAC, retried with back-off)",
+    "subscribe an https URL at a public address to happenings (signed with HMAC, retried with back-off)",
     "webhooks",
     body=WebhookIn,
     response=NewWebhook,
@@ -663,7 +663,9 @@ class DeliveryPage(Page[DeliveryOut]):
     idempotent=True,
 )
 async def create_webhook(ctx: Ctx) -> NewWebhook:
-    hook = await subscriptions.subscribe(ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events)
+    hook = await subscriptions.subscribe(
+        ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events, ctx.app[keys.OUTBOUND]
+    )
     return NewWebhook.model_validate(hook)
 
 
