@@ -366,7 +366,7 @@ async def add_user(ctx: Ctx) -> UserOut:
     "remove an additional user and their events",
     "users",
     status=204,
-    errors=(403,),
+    errors=(400, 403),
 )
 async def delete_user(ctx: Ctx) -> None:
     await identity.delete_user(ctx.s, ctx.user, ctx.id())
