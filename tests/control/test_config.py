@@ -168,3 +168,12 @@ def test_non_scalar_int_is_config_error(tmp_path, text):
 def test_wrong_types_are_config_errors(tmp_path, text, env):
     with pytest.raises(ConfigError):
         load(write(tmp_path, text), env=env)
+
+
+def test_outbound_allow_takes_networks_and_host_names():
+    """Issue 14 findings 4, 5: the operator's allow-list; an entry that is neither stops the start."""
+    s = load(env={"MEDIASERVER_OUTBOUND_ALLOW": "127.0.0.1/32; 10.2.0.0/16;hooks.internal"})
+    assert s.outbound_allow == ["127.0.0.1/32", "10.2.0.0/16", "hooks.internal"]
+    for bad in ("10.0.0.0/33", "fe80::zz", "two words"):
+        with pytest.raises(ConfigError, match="outbound_allow"):
+            load(env={"MEDIASERVER_OUTBOUND_ALLOW": bad})
