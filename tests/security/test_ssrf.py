@@ -10,6 +10,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -154,6 +156,47 @@ async def test_a_refused_stream_says_so_coarsely(api: Served, accepts: tuple[int
         f"could not connect to rtmp://127.0.0.1:{open_port}/live/…: the service refused the stream",
         f"the stream to rtmp://127.0.0.1:{open_port}/live/… broke: the connection was lost",
     ), got
+
+
+@pytest.mark.parametrize("api", [LOOPBACK], indirect=True)
+async def test_an_rtmps_service_must_show_a_valid_certificate(api: Served, tmp_path: Path) -> None:
+    """Issue 14 finding 5: the connection to an rtmps:// service is made by the server (to the checked
+    address) and verifies the certificate for the URL's host: a self-signed one fails the stream."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem")],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    handshakes: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handshakes.append(1)  # only reached once TLS was accepted
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    got: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(json.loads(await request.read())["data"]["stream"])
+        return web.Response(status=204)
+
+    http, _ = await signup(api)
+    await paid(http, "live")
+    try:
+        async with hook_receiver(hook) as url:
+            await call(http, "POST", "/api/v1/webhooks", 201, json={"url": url, "events": ["stream.stopped"]})
+            ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "TLS"})
+            target = {"url": f"rtmps://127.0.0.1:{port}/live", "key": "k"}
+            await call(http, "POST", f"/api/v1/events/{ev['id']}/stream", 201, json=target)
+            assert await wait_for(lambda: bool(got), 20)
+    finally:
+        server.close()
+    assert got[0]["error"] == f"could not connect to rtmps://127.0.0.1:{port}/live/…: TLS failed", got
+    assert not handshakes
 
 
 @pytest.mark.parametrize("api", [LOOPBACK], indirect=True)
