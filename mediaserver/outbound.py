@@ -183,6 +183,8 @@ class Policy:
                 )
             except (OSError, asyncio.TimeoutError):
                 return
+            except (UnicodeError, ValueError):  # a label empty or too long: nothing could connect to it
+                raise ControlError("bad_host", f"{what} {host!r} is not a valid host name") from None
             found = [ip for info in infos if (ip := literal(str(info[4][0]))) is not None]
         for ip in found:
             why = self.refusal(host, ip)

@@ -76,17 +76,20 @@ def verify(
 async def check_url(policy: outbound.Policy, url: str) -> None:
     """A webhook's URL when it is subscribed (issue 14 findings 4, 19): https to a public address; plain http
     and internal addresses only for hosts the operator lists in ``outbound_allow``. ControlError (400)."""
-    u = URL(url)
-    host = u.raw_host or ""
-    if u.scheme not in ("http", "https") or not host:
+    try:
+        u = URL(url)
+        scheme, host, port = u.scheme, u.raw_host or "", u.port
+    except ValueError:
+        scheme, host, port = "", "", None
+    if scheme not in ("http", "https") or not host:
         raise ControlError("bad_webhook_url", "the webhook URL must be an https:// URL with a host")
-    if u.scheme == "http" and not policy.listed(host):
+    if scheme == "http" and not policy.listed(host):
         raise ControlError(
             "https_required",
             "webhooks are sent over https only: use an https:// URL (the server's operator can allow plain "
             "http for an internal receiver with the outbound_allow setting)",
         )
-    await policy.vet(host, u.port or 443, "the webhook's host")
+    await policy.vet(host, port or 443, "the webhook's host")
 
 
 def public_ref(ev: Event) -> dict[str, Any]:
