@@ -66,6 +66,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "aiohttp>=3.9",
+        "yarl>=1.9",        # URLs parsed as aiohttp parses them: the webhook address policy (mediaserver.outbound)
         "uvloop>=0.19",
         "prometheus-client>=0.20",
         "PyYAML>=6.0",

@@ -16,6 +16,7 @@ from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.metrics import make_registry
+from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.outbox.mail import Mailer
 from mediaserver.output.livefeed import parse_size
@@ -86,13 +87,15 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.LIMITS] = RateLimits(settings)  # issue 14 finding 3: sign-ins, sign-ups, joins, event passwords
     # the database's secrets are sealed under a key of the data directory (issue 14 finding 11)
     db = app[keys.DB] = Database(settings.database_url, sealed.load_key(settings.data_dir))
+    # issue 14 findings 4, 5: where webhooks and live streams may connect (public addresses + outbound_allow)
+    outbound = app[keys.OUTBOUND] = Policy(settings.outbound_allow)
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(
         media, db, settings.data_dir, settings.public_url
     )
     # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
     streams = rooms.streams = app[keys.STREAMS] = StreamingService(
-        media, db, parse_size(settings.stream_size), settings.stream_video_kbps
+        media, db, parse_size(settings.stream_size), settings.stream_video_kbps, outbound
     )
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
@@ -116,6 +119,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             EventClock(rooms, settings.public_url, payments.event_cancelled),
             idempotency.purge_idempotency_keys,
         ],
+        policy=outbound,
     )
     app[keys.REGISTRY] = make_registry(
         media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values()))

@@ -14,6 +14,7 @@ from typing import Any
 import limits
 import yaml
 
+from mediaserver.outbound import Policy
 from mediaserver.output.livefeed import parse_size
 
 # issue 14 finding 20: a configured secret or API key shorter than these is refused at start (a generated
@@ -77,6 +78,9 @@ class Settings:
     rate_limit_join: str = "60/minute;1000/hour"  # room and event joins (join tokens) per client address
     rate_limit_event_password: str = "20/minute;200/hour"  # wrong passwords per event, any address
     trusted_proxies: list[str] = field(default_factory=list)  # their X-Forwarded-For names the client
+    # hosts and networks webhooks and live streams may reach besides public addresses (issue 14 findings 4, 5,
+    # 19): e.g. ["127.0.0.1/32", "hooks.internal"]; a listed host may also take plain http:// webhooks
+    outbound_allow: list[str] = field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -138,6 +142,10 @@ class Settings:
                     f"setting 'frame_ancestors': {source!r} is not *, 'self' or an origin such as "
                     "https://partner.example (https://*.partner.example for its subdomains)"
                 )
+        try:
+            Policy(self.outbound_allow)
+        except ValueError as e:
+            raise ConfigError(f"setting 'outbound_allow': {e}") from None
         if self.smtp_tls not in ("none", "starttls", "tls"):
             raise ConfigError("setting 'smtp_tls' must be one of none, starttls, tls")
         return self

@@ -10,6 +10,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from mediaserver.config import Settings
 from mediaserver.events.lifecycle import Payers
+from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
@@ -30,5 +31,6 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
 LIMITS = web.AppKey("limits", RateLimits)  # the budgets of sign-ins, sign-ups, joins (issue 14 finding 3)
+OUTBOUND = web.AppKey("outbound", Policy)  # where webhooks and live streams may connect (issue 14)
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event
 SWEEPER: web.AppKey[asyncio.Task[None]] = web.AppKey("sweeper")  # frees empty rooms (issue 14 finding 7)

@@ -15,7 +15,9 @@ from typing import Any, Protocol
 import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
 
+from mediaserver import outbound
 from mediaserver.outbox import mail, webhooks
 from mediaserver.store.db import Database, utcnow
 from mediaserver.store.models import Email, Webhook, WebhookDelivery
@@ -23,6 +25,10 @@ from mediaserver.store.models import Email, Webhook, WebhookDelivery
 log = logging.getLogger("mediaserver.outbox.dispatch")
 LEASE = dt.timedelta(seconds=120)  # a row being worked on is not picked again before this
 SWEEP_EVERY = 20.0
+
+
+class HttpsRequired(Exception):
+    """A plain http:// webhook whose host the operator no longer lists (issue 14 finding 19)."""
 
 
 class Chore(Protocol):
@@ -34,16 +40,27 @@ class Chore(Protocol):
 
 class Dispatcher:
     def __init__(
-        self, db: Database, mailer: mail.Mailer, settings: Any, chores: Sequence[Chore] = ()
+        self,
+        db: Database,
+        mailer: mail.Mailer,
+        settings: Any,
+        chores: Sequence[Chore] = (),
+        policy: outbound.Policy | None = None,
     ) -> None:
         self.db, self.mailer, self.settings, self.chores = db, mailer, settings, list(chores)
+        self.policy = policy if policy is not None else outbound.Policy(settings.outbound_allow)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._last_sweep = 0.0
 
     def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        # issue 14 finding 4: names are resolved and checked at every connection (no DNS cache, so a name
+        # cannot turn internal after its check), and aiohttp connects to the addresses the check passed
+        connector = aiohttp.TCPConnector(resolver=outbound.CheckedResolver(self.policy), use_dns_cache=False)
+        self._http = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=15), trust_env=False
+        )
         self._task = asyncio.create_task(self._loop(), name="dispatcher")
 
     async def close(self) -> None:
@@ -127,6 +144,16 @@ class Dispatcher:
                     row.last_error = error
                     row.next_attempt_at = utcnow() + mail.backoff(row.attempts, 30.0)
 
+    async def _check(self, url: str) -> None:
+        """What aiohttp's resolver cannot see: plain http to a host no longer listed, and IP literals (aiohttp
+        connects to those without resolving them)."""
+        u = URL(url)
+        host = u.raw_host or ""
+        if u.scheme != "https" and not self.policy.listed(host):
+            raise HttpsRequired
+        if outbound.literal(host) is not None:
+            self.policy.check(host, [host])
+
     async def deliver_webhooks(self) -> None:
         assert self._http is not None
         for delivery_id in await self._claim(WebhookDelivery):
@@ -139,13 +166,14 @@ class Dispatcher:
             ts = int(utcnow().timestamp())
             status, error = None, ""
             try:
+                await self._check(hook.url)
                 async with self._http.post(
                     hook.url,
                     data=body,
                     headers={
                         "Content-Type": "application/json",
                         "User-Agent": "mediaserver-webhooks",
-                        webhooks.SIGNATURE_HEADER: webhooks.sign(hook.secret, ts, body),
+                        webhooks.SIGNATURE_HEADER: webhooks.sign(hook.secret, ts, row.id, body),
                         "X-Mediaserver-Event": row.event_type,
                         "X-Mediaserver-Delivery": str(row.id),
                     },
@@ -154,8 +182,10 @@ class Dispatcher:
                     status = resp.status
                     if not 200 <= resp.status < 300:
                         error = f"HTTP {resp.status}"
-            except Exception as e:
-                error = f"{type(e).__name__}: {e}"
+            except HttpsRequired:
+                error = "https required"
+            except Exception as e:  # the log says what kind of failure, never the OS's text (finding 4)
+                error = outbound.failure(e)
             async with self.db.tx() as s:
                 row = await s.get(WebhookDelivery, delivery_id)
                 if row is None:

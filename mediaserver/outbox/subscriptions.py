@@ -8,15 +8,21 @@ import secrets
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver import outbound
 from mediaserver.errors import ControlError, not_found
+from mediaserver.outbox.webhooks import check_url
 from mediaserver.store.db import paged
 from mediaserver.store.models import Webhook, WebhookDelivery
 
 MAX_WEBHOOKS = 20
 
 
-async def subscribe(s: AsyncSession, account_id: int, url: str, events: list[str]) -> Webhook:
-    """A new webhook with its own signing secret (at most MAX_WEBHOOKS per account); ``events`` empty: all."""
+async def subscribe(
+    s: AsyncSession, account_id: int, url: str, events: list[str], policy: outbound.Policy
+) -> Webhook:
+    """A new webhook with its own signing secret (at most MAX_WEBHOOKS per account); ``events`` empty: all.
+    Its URL must be one the server may send to (``policy``; checked again at every delivery)."""
+    await check_url(policy, url)
     count = await s.scalar(select(func.count()).select_from(Webhook).where(Webhook.account_id == account_id))
     if (count or 0) >= MAX_WEBHOOKS:
         raise ControlError("limit_reached", f"at most {MAX_WEBHOOKS} webhooks per account", 409)

@@ -13,7 +13,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from yarl import URL
 
+from mediaserver import outbound
+from mediaserver.errors import ControlError
 from mediaserver.store.db import utcnow
 from mediaserver.store.models import Event, Webhook, WebhookDelivery
 
@@ -43,13 +46,22 @@ EVENT_TYPES = (
 SIGNATURE_HEADER = "X-Mediaserver-Signature"
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; the receiver recomputes it, checks the time."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def sign(secret: str, timestamp: int, delivery: int | str, body: bytes) -> str:
+    """`t=<unix time>,v2=<hex HMAC-SHA256 of "<t>.<delivery id>.<body>">`; the receiver recomputes it with the
+    X-Mediaserver-Delivery header and checks the time. The delivery id is signed (issue 14 finding 19) so a
+    receiver that drops deliveries it has seen cannot be fed a captured one under another id."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{delivery}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v2={mac}"
 
 
-def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: float | None = None) -> bool:
+def verify(
+    secret: str,
+    header: str,
+    delivery: int | str,
+    body: bytes,
+    tolerance: int = 300,
+    now: float | None = None,
+) -> bool:
     """What a receiver does (docs/api.md shows it): same HMAC, and a timestamp no older than `tolerance`."""
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))
@@ -58,7 +70,26 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: flo
         return False
     if abs((now or time.time()) - ts) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, ts, body).split(",", 1)[1], f"v1={parts.get('v1', '')}")
+    return hmac.compare_digest(sign(secret, ts, delivery, body).split(",", 1)[1], f"v2={parts.get('v2', '')}")
+
+
+async def check_url(policy: outbound.Policy, url: str) -> None:
+    """A webhook's URL when it is subscribed (issue 14 findings 4, 19): https to a public address; plain http
+    and internal addresses only for hosts the operator lists in ``outbound_allow``. ControlError (400)."""
+    try:
+        u = URL(url)
+        scheme, host, port = u.scheme, u.raw_host or "", u.port
+    except ValueError:
+        scheme, host, port = "", "", None
+    if scheme not in ("http", "https") or not host:
+        raise ControlError("bad_webhook_url", "the webhook URL must be an https:// URL with a host")
+    if scheme == "http" and not policy.listed(host):
+        raise ControlError(
+            "https_required",
+            "webhooks are sent over https only: use an https:// URL (the server's operator can allow plain "
+            "http for an internal receiver with the outbound_allow setting)",
+        )
+    await policy.vet(host, port or 443, "the webhook's host")
 
 
 def public_ref(ev: Event) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import queue
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver import outbound
 from mediaserver.errors import ControlError
 from mediaserver.outbox import webhooks
 from mediaserver.output.capture import RoomCapture
@@ -50,6 +52,7 @@ BUFFER_BYTES = 4 << 20
 VIDEO_BUDGET = 6_000_000
 BACKLOG = 100  # drained blobs (10 s) the encoder may fall behind before packets are dropped
 SCHEMES = ("rtmp", "rtmps")
+PORTS = {"rtmp": 1935, "rtmps": 443}
 
 
 def check_target(url: Any, key: Any = None) -> tuple[str, str]:
@@ -116,6 +119,7 @@ class LiveStream:
     dropped: int = 0  # blobs left out because the encoder fell behind
     thread: threading.Thread | None = None
     task: asyncio.Task[None] | None = None
+    relay: Relay | None = None
     stopping: bool = False
 
     def describe(self) -> dict[str, Any]:
@@ -136,9 +140,15 @@ class LiveStream:
 
 class StreamingService:
     def __init__(
-        self, media: MediaEngine, db: Database, size: tuple[int, int] = (1280, 720), video_kbps: int = 2500
+        self,
+        media: MediaEngine,
+        db: Database,
+        size: tuple[int, int] = (1280, 720),
+        video_kbps: int = 2500,
+        policy: outbound.Policy | None = None,
     ) -> None:
         self.media, self.db = media, db
+        self.policy = policy if policy is not None else outbound.Policy()
         self.size, self.video_kbps = size, video_kbps
         self.active: dict[str, LiveStream] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -163,6 +173,9 @@ class StreamingService:
         """Start streaming an event's live room to an RTMP target (R-REC-6). With ``s``, in the caller's
         transaction (the API's), else in one of its own (the host's action in the room)."""
         full, shown = check_target(url, key)
+        u = urllib.parse.urlsplit(full)
+        # issue 14 finding 5: the host must be one the server may connect to (checked again at connect time)
+        await self.policy.vet(u.hostname or "", u.port or PORTS[u.scheme], "the stream's host")
         if room.name in self.active:
             raise ControlError(
                 "already_streaming", "this room is already being streamed: stop that stream first", 409
@@ -247,8 +260,6 @@ class StreamingService:
             cap.close()
             raise
         self.active[room.name] = ls
-        ls.thread = threading.Thread(target=_pump, args=(ls,), name=f"stream-{sid}", daemon=True)
-        ls.thread.start()
         ls.task = self._spawn(self._run(ls))
         room.set_streaming(True)
         log.info(
@@ -277,7 +288,22 @@ class StreamingService:
                 continue
             ls.inbox.put(("data", blob))
 
+    async def _connect(self, ls: LiveStream) -> None:
+        """Connect to the service (a checked address, finding 5), then start the encoder's thread, which
+        reaches the service through the relay. A failure is said coarsely: no OS error text."""
+        try:
+            ls.relay = await Relay.open(self.policy, ls.feed.url)
+        except Exception as e:
+            why = e.reason if isinstance(e, RelayFailed) else outbound.failure(e)
+            ls.error = f"could not connect to {ls.target}: {why}"
+            ls.status = "failed"
+            return
+        ls.feed.url = ls.relay.url
+        ls.thread = threading.Thread(target=_pump, args=(ls,), name=f"stream-{ls.id}", daemon=True)
+        ls.thread.start()
+
     async def _run(self, ls: LiveStream) -> None:
+        await self._connect(ls)
         while True:
             await asyncio.sleep(TICK)
             try:
@@ -307,6 +333,8 @@ class StreamingService:
         ls.inbox.put(("stop", time.monotonic_ns() // 1000))
         if ls.thread is not None:  # the encoder flushes and closes the connection
             await asyncio.get_running_loop().run_in_executor(None, ls.thread.join, 15)
+        if ls.relay is not None:
+            await ls.relay.close()
         if ls.status != "failed":
             ls.status = "stopped"
         out = {**ls.describe(), "stopReason": reason}
@@ -365,7 +393,7 @@ def _pump(ls: LiveStream) -> None:
     try:
         feed.open()
     except Exception as e:
-        ls.error = f"could not connect to {ls.target}: {_reason(e)}"
+        ls.error = f"could not connect to {ls.target}: {_reason(e, True)}"
         ls.status = "failed"
         return
     ls.status = "live"
@@ -382,7 +410,7 @@ def _pump(ls: LiveStream) -> None:
                 feed.close(item)
                 return
         except Exception as e:  # the service went away (broken pipe) or the encoder failed
-            ls.error = f"the stream to {ls.target} broke: {_reason(e)}"
+            ls.error = f"the stream to {ls.target} broke: {_reason(e, False)}"
             ls.status = "failed"
             with contextlib.suppress(Exception):
                 feed.close()
@@ -391,6 +419,66 @@ def _pump(ls: LiveStream) -> None:
                     return
 
 
-def _reason(e: Exception) -> str:
-    text = getattr(e, "strerror", None) or str(e)
-    return text.split(": '", 1)[0][:200]  # PyAV appends the URL, which carries the stream key
+def _reason(e: Exception, opening: bool) -> str:
+    """Coarse (issue 14 finding 5): what kind of failure, not the OS's or FFmpeg's text. The relay reached
+    the service already, so a failed opening is the service refusing the RTMP handshake or the key."""
+    if isinstance(e, (OSError, EOFError)):  # FFmpeg's I/O errors (PyAV raises these subclasses)
+        return "the service refused the stream" if opening else "the connection was lost"
+    return "encoder error"
+
+
+class RelayFailed(Exception):
+    """The relay process could not connect to the service; ``reason`` is coarse."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Relay:
+    """The stream's connection to the service (issue 14 finding 5): the name is resolved and every address
+    checked here, then mediaserver.output.relay, a process of its own, connects to a checked address (TLS for
+    rtmps, the certificate verified for the service's name) and relays what the encoder sends to a one-time
+    listener on loopback. FFmpeg never resolves the service's name, so what was checked is what is reached."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc, self.url = proc, url
+
+    @classmethod
+    async def open(cls, policy: outbound.Policy, url: str) -> Relay:
+        u = urllib.parse.urlsplit(url)
+        host, port = u.hostname or "", u.port or PORTS[u.scheme]
+        addresses = await policy.addresses(host, port)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mediaserver.output.relay",
+            host,
+            str(port),
+            "1" if u.scheme == "rtmps" else "0",
+            *addresses,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            first = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().split()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        if first[:1] != ["ok"] or len(first) != 2:
+            await proc.wait()
+            raise RelayFailed(" ".join(first[1:]) or "connection failed")
+        return cls(proc, f"rtmp://127.0.0.1:{int(first[1])}{u.path}")
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()

@@ -740,8 +740,8 @@ class DeliveryPage(Page[DeliveryOut]):
 @API(
     "POST",
     "/api/v1/webhooks",
-    "subscribe a URL to happenings (signed with HMAC, retried with back-off); the signing secret is "
-    "shown once: a retry with the same Idempotency-Key answers 409 secret_not_replayed",
+    "subscribe an https URL at a public address to happenings (signed with HMAC, retried with back-off); "
+    "the signing secret is shown once: a retry with the same Idempotency-Key answers 409 secret_not_replayed",
     "webhooks",
     body=WebhookIn,
     response=NewWebhook,
@@ -751,7 +751,9 @@ class DeliveryPage(Page[DeliveryOut]):
     shown_once="secret",
 )
 async def create_webhook(ctx: Ctx) -> NewWebhook:
-    hook = await subscriptions.subscribe(ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events)
+    hook = await subscriptions.subscribe(
+        ctx.s, ctx.user.integrations(), ctx.body.url, ctx.body.events, ctx.app[keys.OUTBOUND]
+    )
     return NewWebhook.model_validate(hook)
 
 

@@ -22,7 +22,8 @@ class StreamIn(Model):
             max_length=1024,
             description="the service's RTMP ingest URL, "
             "rtmp:// or rtmps:// (e.g. rtmp://a.rtmp.youtube.com/live2), or the whole URL with "
-            "the stream key at its end",
+            "the stream key at its end; the host must be at a public address (400 address_not_allowed "
+            "otherwise, unless the server's operator allow-lists it)",
         ),
     ]
     key: Annotated[

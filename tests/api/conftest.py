@@ -383,6 +383,12 @@ def link_token(msg: email.message.EmailMessage) -> str:
     return text[start:].split()[0]
 
 
+# Issue 14 findings 4, 5, 19: the tests' webhook receivers and RTMP servers listen on loopback, which webhooks
+# (also over plain http) and live streams reach only when the operator allow-lists it.
+LOOPBACK = {"outbound_allow": ["127.0.0.1"]}
+loopback = pytest.mark.parametrize("api", [LOOPBACK], indirect=True)
+
+
 @contextlib.asynccontextmanager
 async def hook_receiver(
     handle: Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]],

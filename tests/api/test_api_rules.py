@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from mediaserver.outbox import webhooks
 from mediaserver.store.models import IdempotencyKey
 from signaling import keys
-from tests.api.conftest import OPERATOR, call, hook_receiver, link_token, operator, paid, signup
+from tests.api.conftest import OPERATOR, call, hook_receiver, link_token, loopback, operator, paid, signup
 
 
 async def test_idempotency_key_replays_the_first_response_and_refuses_reuse(api):
@@ -316,6 +316,7 @@ async def receiver():
         yield recv
 
 
+@loopback
 async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver):
     http, me = await signup(api)
     hook = await call(
@@ -331,9 +332,11 @@ async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver
     times = [t for t, _, _ in receiver.got]
     assert times[1] - times[0] >= 0.18 and times[2] - times[1] >= 0.38  # 0.2 s, then 0.4 s (back-off)
     _, headers, body = receiver.got[-1]
-    assert webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body)
-    assert not webhooks.verify("another secret", headers["X-Mediaserver-Signature"], body)
-    assert not webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body + b" ")
+    sig, delivery = headers["X-Mediaserver-Signature"], headers["X-Mediaserver-Delivery"]
+    assert webhooks.verify(hook["secret"], sig, delivery, body)
+    assert not webhooks.verify("another secret", sig, delivery, body)
+    assert not webhooks.verify(hook["secret"], sig, delivery, body + b" ")
+    assert not webhooks.verify(hook["secret"], sig, str(int(delivery) + 1), body)  # issue 14 finding 19
     payload = json.loads(body)
     assert payload["type"] == "event.created" and payload["data"]["event"]["name"] == "Hooked"
     assert headers["X-Mediaserver-Event"] == "event.created"
@@ -343,6 +346,7 @@ async def test_webhooks_are_signed_retried_with_backoff_and_logged(api, receiver
     assert (entry["status"], entry["attempts"], entry["lastStatus"]) == ("delivered", 3, 204)
 
 
+@loopback
 async def test_webhook_gives_up_after_the_retries(api, receiver):
     receiver.fail = 100
     http, _ = await signup(api)
@@ -358,6 +362,7 @@ async def test_webhook_gives_up_after_the_retries(api, receiver):
     assert (entry["status"], entry["attempts"], entry["lastError"]) == ("failed", 4, "HTTP 503")
 
 
+@loopback
 async def test_participant_and_lifecycle_happenings_reach_webhooks(api, receiver):
     receiver.fail = 0
     http, _ = await signup(api)

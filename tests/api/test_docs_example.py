@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.api.conftest import call, hook_receiver, signup
+from tests.api.conftest import call, hook_receiver, loopback, signup
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -26,6 +26,7 @@ def example() -> str:
     return re.search(r"```python\n(.*?)```", text[start:], re.S).group(1)
 
 
+@loopback
 async def test_the_python_client_example_runs_as_written(api):
     code = example()
     assert '"http://127.0.0.1:8080"' in code and '"Bearer msk_..."' in code and '"groupIds": [3]' in code
@@ -34,10 +35,11 @@ async def test_the_python_client_example_runs_as_written(api):
     group = await call(http, "POST", "/api/v1/groups", 201, json={"name": "Leads"})
     bob = await call(http, "POST", "/api/v1/contacts", 201, json={"name": "Bob", "email": "bob@example.com"})
     await call(http, "POST", f"/api/v1/groups/{group['id']}/members", 200, json={"contactIds": [bob["id"]]})
-    got: list[tuple[str, bytes]] = []
+    got: list[tuple[str, str, bytes]] = []
 
     async def handle(request: web.Request) -> web.Response:
-        got.append((request.headers["X-Mediaserver-Signature"], await request.read()))
+        h = request.headers
+        got.append((h["X-Mediaserver-Signature"], h["X-Mediaserver-Delivery"], await request.read()))
         return web.Response(status=204)
 
     async with hook_receiver(handle) as url:
@@ -69,9 +71,10 @@ async def test_the_python_client_example_runs_as_written(api):
             if got:
                 break
             await asyncio.sleep(0.1)
-        header, body = got[0]
+        header, delivery, body = got[0]
         assert json.loads(body)["type"] == "event.created"
         verify = scope["verify"]
-        assert verify(hook["secret"], header, body)
-        assert not verify(hook["secret"], header, body.replace(b"Product", b"Produkt"))
-        assert not verify("another secret", header, body)
+        assert verify(hook["secret"], header, delivery, body)
+        assert not verify(hook["secret"], header, delivery, body.replace(b"Product", b"Produkt"))
+        assert not verify("another secret", header, delivery, body)
+        assert not verify(hook["secret"], header, str(int(delivery) + 1), body)  # issue 14 finding 19

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from signaling import keys
-from tests.api.conftest import call, hook_receiver, signup, text_of
+from tests.api.conftest import call, hook_receiver, loopback, signup, text_of
 from tests.signaling.client import Client
 
 UTC = dt.timezone.utc
@@ -113,6 +113,7 @@ async def hooks() -> AsyncIterator[Hooks]:
 # ---------------------------------------------------------------- start and end in the room (R-ROOM-4, -5)
 
 
+@loopback
 async def test_in_room_start_obeys_one_live_event_and_runs_the_events_life_cycle(api, hooks):
     http, _ = await signup(api)
     await call(

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from mediaserver.outbox import webhooks
-from tests.api.conftest import call, hook_receiver, signup, text_of
+from tests.api.conftest import call, hook_receiver, loopback, signup, text_of
 
 UTC = dt.timezone.utc
 
@@ -48,6 +48,7 @@ def unfold(ics: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in joined if not line.startswith(("BEGIN:", "END:")))
 
 
+@loopback
 async def test_download_accept_and_decline_from_the_invitation(api):
     got: list[tuple[dict, bytes]] = []
 
@@ -143,7 +144,8 @@ async def test_download_accept_and_decline_from_the_invitation(api):
             await asyncio.sleep(0.1)
         assert len(got) == 1, got
         headers, body = got[0]
-        assert webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], body)
+        sig, delivery = headers["X-Mediaserver-Signature"], headers["X-Mediaserver-Delivery"]
+        assert webhooks.verify(hook["secret"], sig, delivery, body)
         data = json.loads(body)
         assert data["type"] == "invitation.declined"
         assert (

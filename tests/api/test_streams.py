@@ -11,12 +11,13 @@ import aiohttp
 from aiohttp import web
 
 from signaling import keys
-from tests.api.conftest import call, hook_receiver, paid, signup
+from tests.api.conftest import call, hook_receiver, loopback, paid, signup
 from tests.conftest import free_port, wait_for
 
 KEY = "never-show-me"
 
 
+@loopback
 async def test_targets_are_checked_and_a_refused_connection_fails_the_stream(api):
     got: list[bytes] = []
 

@@ -206,3 +206,12 @@ def test_open_room_creation_follows_the_listen_address_unless_set():
     for name, bad in (("max_rooms", "0"), ("room_idle_timeout", "0"), ("room_creation_rate", "-1")):
         with pytest.raises(ConfigError, match=name):
             load(env={f"MEDIASERVER_{name.upper()}": bad})
+
+
+def test_outbound_allow_takes_networks_and_host_names():
+    """Issue 14 findings 4, 5: the operator's allow-list; an entry that is neither stops the start."""
+    s = load(env={"MEDIASERVER_OUTBOUND_ALLOW": "127.0.0.1/32; 10.2.0.0/16;hooks.internal"})
+    assert s.outbound_allow == ["127.0.0.1/32", "10.2.0.0/16", "hooks.internal"]
+    for bad in ("10.0.0.0/33", "fe80::zz", "two words"):
+        with pytest.raises(ConfigError, match="outbound_allow"):
+            load(env={"MEDIASERVER_OUTBOUND_ALLOW": bad})

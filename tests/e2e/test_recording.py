@@ -28,6 +28,7 @@ from tests.api.conftest import (  # noqa: F401  (fixtures)
     api,
     call,
     hook_receiver,
+    loopback,
     paid,
     recording_ready,
     signup,
@@ -119,6 +120,7 @@ async def notes(sig: Any, method: str, pred: Any, timeout: float = 10) -> dict:
     raise AssertionError(f"no {method} notification")
 
 
+@loopback
 async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, receiver, tmp_path):
     """R-REC-1: one host action records; the indicator reaches every participant; stop gives a WebM in the
     file library (source 'recording') that PyAV decodes: VP8 frames at the publisher's 320x240 without
@@ -204,8 +206,9 @@ async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, rec
     ((h1, b1),) = receiver.of("recording.started")
     ((h2, b2),) = receiver.of("recording.ready")
     for h, b in ((h1, b1), (h2, b2)):
-        assert webhooks.verify(hook["secret"], h["X-Mediaserver-Signature"], b)
-        assert not webhooks.verify(hook["secret"], h["X-Mediaserver-Signature"], b + b" ")
+        sig, delivery = h["X-Mediaserver-Signature"], h["X-Mediaserver-Delivery"]
+        assert webhooks.verify(hook["secret"], sig, delivery, b)
+        assert not webhooks.verify(hook["secret"], sig, delivery, b + b" ")
     started, done = json.loads(b1)["data"], json.loads(b2)["data"]
     assert started["recording"]["id"] == rec_id and started["event"]["roomId"] == ev["roomId"]
     assert done["recording"]["fileId"] == rec["fileId"] and done["recording"]["size"] == rec["size"]

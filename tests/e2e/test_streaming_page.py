@@ -38,7 +38,10 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
     with serve_mailing(
-        tmp_path_factory.mktemp("streaming"), smtp.port, MEDIASERVER_STREAM_SIZE="320x180"
+        tmp_path_factory.mktemp("streaming"),
+        smtp.port,
+        MEDIASERVER_STREAM_SIZE="320x180",
+        MEDIASERVER_OUTBOUND_ALLOW="127.0.0.1",  # nginx-rtmp listens on loopback (issue 14 finding 5)
     ) as base:
         yield base
 
