@@ -358,7 +358,7 @@ async def signup(
     return http, me
 
 
-OPERATOR = {"Authorization": "Bearer test-key"}  # the api fixture's api_key: the server's operator
+OPERATOR = {"Authorization": f"Bearer {API_KEY}"}  # the api fixture's api_key: the server's operator
 
 
 async def operator(http: aiohttp.ClientSession, what: str, status: int | None = 200, **kw: Any) -> Any:

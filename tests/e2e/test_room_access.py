@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import smtp, text_of  # noqa: F401  (the real SMTP server fixture)
-from tests.conftest import activation_token, loopback_only_ice, serve_mailing
+from tests.conftest import API_KEY, activation_token, loopback_only_ice, serve_mailing
 from tests.e2e import browser
 
 loopback_only_ice()
@@ -41,7 +41,7 @@ def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
         yield base
 
 
-OPERATOR_KEY = "test-key"  # the served server's api_key
+OPERATOR_KEY = API_KEY  # the served server's api_key
 MAILBOXES: list[Any] = []  # the SMTP mailbox the served server sends to
 
 

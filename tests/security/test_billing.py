@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mediaserver.billing import plans
 from tests.api.conftest import call, operator, signup
+from tests.conftest import API_KEY
 
 
 async def test_an_account_cannot_change_its_own_plan_or_buy_add_ons(api):
@@ -33,11 +34,11 @@ async def test_the_operator_sets_plans_and_add_ons_within_caps(api):
     await call(http, "POST", f"{base}/plan", 401, json={"plan": "live"})
     key = (await call(http, "POST", "/api/v1/api-keys", 201, json={"name": "own"}))["key"]
     await call(api.client(key), "POST", f"{base}/plan", 401, json={"plan": "live"})
-    got = await call(api.client("test-key"), "POST", f"{base}/plan", 200, json={"plan": "live"})
+    got = await call(api.client(API_KEY), "POST", f"{base}/plan", 200, json={"plan": "live"})
     assert got["plan"] == "live"
     assert (await call(http, "GET", "/api/v1/billing", 200))["plan"] == "live"
 
-    op = api.client("test-key")
+    op = api.client(API_KEY)
     storage = plans.ADDON_MAX["extra_storage_mb"]
     await call(op, "POST", f"{base}/addons", 400, json={"addon": "extra_storage_mb", "quantity": 100_000_000})
     await call(op, "POST", f"{base}/addons", 200, json={"addon": "extra_storage_mb", "quantity": storage})

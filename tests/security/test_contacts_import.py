@@ -6,6 +6,7 @@ before and after."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -18,10 +19,10 @@ import pytest
 import xlwt
 
 from mediaserver.config import ConfigError, load
-from tests.conftest import serve
+from tests.conftest import API_KEY, SECRET, mail_spool, serve, signed_up
 
 MB = 1024 * 1024
-KEYS = {"MEDIASERVER_SECRET": "test-secret", "MEDIASERVER_API_KEY": "test-key"}
+KEYS = {"MEDIASERVER_SECRET": SECRET, "MEDIASERVER_API_KEY": API_KEY}
 
 _NS = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _PARTS = {
@@ -113,16 +114,19 @@ def server(tmp_path) -> Iterator[tuple[str, int]]:
     """`mediaserver serve` in a process of its own with the default import limits: (base URL, pid). One per
     test, so that no test's peak (VmHWM) hides another's."""
     with serve(tmp_path, **KEYS) as (base, proc, _log):
+        DATA[base] = tmp_path / "data"
         yield base, proc.pid
 
 
+DATA: dict[str, Path] = {}  # the data directory of each served base URL (its mail spool: no SMTP here)
+
+
 async def _signed_up(base: str) -> aiohttp.ClientSession:
-    http = aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    """A new account, activated through the link its sign-up mail carries (issue 14 finding 22)."""
     email = f"o-{uuid.uuid4().hex[:8]}@example.test"
-    body = {"name": "Olga Owner", "email": email, "password": "correct horse battery"}
-    async with http.post("/api/v1/signup", json=body) as r:
-        assert r.status == 201, await r.text()
-    return http
+    spool = mail_spool(DATA[base])
+    cookie = await asyncio.to_thread(signed_up, base, email, "correct horse battery", spool)
+    return aiohttp.ClientSession(base_url=base, headers={"Cookie": cookie})
 
 
 async def _import(http: aiohttp.ClientSession, name: str, data: bytes) -> tuple[int, dict, float]:
@@ -255,6 +259,7 @@ async def test_a_reader_over_its_memory_limit_is_stopped_and_refused_and_the_ser
     needing more is refused with 413 naming the limit, the worker is gone, the server neither grows nor
     stops, and the next import works."""
     with serve(tmp_path, MEDIASERVER_IMPORT_MEMORY_MB="100", **KEYS) as (base, proc, _log):
+        DATA[base] = tmp_path / "data"
         http = await _signed_up(base)
         try:
             await _answers(http)
@@ -276,6 +281,7 @@ async def test_a_reader_over_its_time_limit_is_killed_and_refused(tmp_path):
     """Issue 14 finding 2: import_timeout bounds the worker's wall-clock time; it is killed, the file
     refused with 413 naming the limit, and the server answers. (The wide CSV takes seconds of CPU to read.)"""
     with serve(tmp_path, MEDIASERVER_IMPORT_TIMEOUT="0.5", **KEYS) as (base, proc, _log):
+        DATA[base] = tmp_path / "data"
         http = await _signed_up(base)
         try:
             status, got, took = await _import(http, "wide.csv", _wide_csv())

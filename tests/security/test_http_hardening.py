@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from typing import Any
@@ -12,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.api.conftest import Served, call, signup, text_of
-from tests.conftest import free_port, serve, serve_mailing
+from tests.conftest import free_port, serve, serve_mailing, signed_up
 
 # ---------------------------------------------------------------- links follow --port (operator review)
 
@@ -24,9 +25,12 @@ async def test_links_follow_the_port_given_on_the_command_line(tmp_path, smtp):
     port = free_port()
     with serve_mailing(tmp_path, smtp.port, args=["--port", str(port)]) as base:
         assert base == f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            owner = {"name": "Olga", "email": "olga-port@example.test", "password": "correct horse battery"}
-            await call(http, "POST", "/api/v1/signup", 201, json=owner)
+        # sign up and follow the link of the sign-up mail (issue 14 finding 22)
+        read = lambda: "".join(f"to {m['To']}\n{text_of(m)}\n" for m in list(smtp.messages))  # noqa: E731
+        owner = ("olga-port@example.test", "correct horse battery")
+        cookie = await asyncio.to_thread(signed_up, base, *owner, read)
+        smtp.messages.clear()
+        async with aiohttp.ClientSession(base_url=base, headers={"Cookie": cookie}) as http:
             ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Now"})
             assert ev["url"] == f"{base}/room/{ev['roomId']}"
             assert ev["hostUrl"].startswith(f"{base}/room/{ev['roomId']}?host=")

@@ -24,10 +24,10 @@ import pytest
 
 from mediaserver.rtc import tokens
 from tests.api.conftest import call, signup
-from tests.conftest import serve
+from tests.conftest import API_KEY, SECRET, serve
 from tests.signaling.client import Client, make_offer
 
-KEY = "test-key"
+KEY = API_KEY
 
 
 @contextlib.asynccontextmanager
@@ -42,7 +42,7 @@ async def running(tmp_path: Path, **overrides: Any) -> AsyncIterator[dict[str, A
     settings = Settings(
         http_port=0,
         rtc_port=0,
-        secret="test-secret",
+        secret=SECRET,
         api_key=KEY,
         data_dir=str(tmp_path / "data"),
         **overrides,
@@ -138,13 +138,11 @@ async def test_rooms_per_node_are_capped(tmp_path):
         for _ in range(2):
             assert (await create(http, base))[0] == 201
         c = await ws(http, base)
-        await c.ok("join", token=tokens.issue("test-secret", "adhoc-1", "presenter", "a", "a"))
+        await c.ok("join", token=tokens.issue(SECRET, "adhoc-1", "presenter", "a", "a"))
         status, body = await create(http, base, key=KEY)
         assert status == 503 and body["error"]["code"] == "too_many_rooms", body
         d = await ws(http, base)
-        await d.err(
-            "join", "too_many_rooms", token=tokens.issue("test-secret", "adhoc-2", "presenter", "b", "b")
-        )
+        await d.err("join", "too_many_rooms", token=tokens.issue(SECRET, "adhoc-2", "presenter", "b", "b"))
         assert len(srv["rooms"].rooms) == 3
         await c.ok("leave")  # the ad-hoc room goes with its last participant: room for one more
         assert (await create(http, base))[0] == 201
@@ -289,7 +287,7 @@ async def test_a_removed_api_token_holder_stays_out_under_the_same_subject(serve
     base = server["base_url"]
     async with aiohttp.ClientSession() as http:
         host = await ws(http, base)
-        await host.ok("join", token=tokens.issue("test-secret", "api-room", "host", "h", "h"))
+        await host.ok("join", token=tokens.issue(SECRET, "api-room", "host", "h", "h"))
 
         async def issued(identity: str) -> str:
             async with http.post(
@@ -388,7 +386,7 @@ def test_a_socket_closed_while_the_server_answers_is_no_error(tmp_path):
     binary frames) is logged at debug level at most: no traceback, no 'Task exception was never retrieved'
     in the server's log."""
     offer = asyncio.run(make_offer(video=1, audio=1))
-    with serve(tmp_path, MEDIASERVER_SECRET="test-secret", MEDIASERVER_LOG_JSON="false") as (base, _p, log):
+    with serve(tmp_path, MEDIASERVER_SECRET=SECRET, MEDIASERVER_LOG_JSON="false") as (base, _p, log):
         port = int(base.rsplit(":", 1)[1])
         for n in range(12):
             with socket.create_connection(("127.0.0.1", port)) as s:
@@ -397,7 +395,7 @@ def test_a_socket_closed_while_the_server_answers_is_no_error(tmp_path):
                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
                 )
                 assert b" 101 " in s.recv(4096)
-                join = tokens.issue("test-secret", f"gone-{n}", "presenter", "p", f"p{n}")
+                join = tokens.issue(SECRET, f"gone-{n}", "presenter", "p", f"p{n}")
                 msgs = _frame(json.dumps({"id": 1, "method": "join", "params": {"token": join}}).encode())
                 for i in range(20):
                     if n % 2:

@@ -29,8 +29,8 @@ from mediaserver.rtc import tokens
 from mediaserver.store import sealed
 from mediaserver.store.db import Database
 from signaling import keys
-from tests.api.conftest import call, hook_receiver, paid, recording_ready, signup, text_of, tus_send
-from tests.conftest import serve
+from tests.api.conftest import call, hook_receiver, loopback, paid, recording_ready, signup, text_of, tus_send
+from tests.conftest import API_KEY, SECRET, mail_spool, serve, signed_up
 from tests.e2e.peers import join_and_publish
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -110,7 +110,9 @@ async def _secrets_flow(api: Any, hook_url: str, got: list[tuple[dict, bytes]]) 
             break
         await asyncio.sleep(0.05)
     headers, delivered = got[0]
-    assert webhooks.verify(hook["secret"], headers["X-Mediaserver-Signature"], delivered)
+    assert webhooks.verify(
+        hook["secret"], headers["X-Mediaserver-Signature"], headers["X-Mediaserver-Delivery"], delivered
+    )
     return {
         "api key": api_key,
         "host key": host_key,
@@ -120,6 +122,7 @@ async def _secrets_flow(api: Any, hook_url: str, got: list[tuple[dict, bytes]]) 
     }
 
 
+@loopback
 async def test_the_database_holds_no_secret_in_clear_and_the_flows_work(api):
     """issue 14 finding 11: after making an API key (with an Idempotency-Key), a token event with its host
     key and an invitation, a webhook and a payment provider, neither the tables nor the SQLite files hold
@@ -144,6 +147,7 @@ async def test_the_database_holds_no_secret_in_clear_and_the_flows_work(api):
     assert stat.S_IMODE(Path(api.settings.data_dir).stat().st_mode) == 0o700
 
 
+@loopback
 async def test_migration_0009_seals_existing_rows_and_0008_unseals_them(api):
     """issue 14 finding 11: rows written in clear before migration 0009 (made here by downgrading to 0008,
     which unseals them, plus an API key's stored answer as 0008 kept it) are sealed in place by the upgrade;
@@ -227,18 +231,15 @@ async def test_served_data_directory_and_everything_in_it_are_private(tmp_path):
     old = os.umask(0o022)
     (tmp_path / "data").mkdir(mode=0o755)  # an older installation's data directory, open to others
     try:
-        with serve(tmp_path, MEDIASERVER_SECRET="test-secret", MEDIASERVER_API_KEY="test-key") as (
+        with serve(tmp_path, MEDIASERVER_SECRET=SECRET, MEDIASERVER_API_KEY=API_KEY) as (
             base,
             _p,
             _l,
         ):
             data = tmp_path / "data"
-            async with aiohttp.ClientSession(
-                base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)
-            ) as http:
-                addr = f"o-{uuid.uuid4().hex[:8]}@example.test"
-                body = {"name": "O", "email": addr, "password": "correct horse battery"}
-                await call(http, "POST", "/api/v1/signup", 201, json=body)
+            addr = f"o-{uuid.uuid4().hex[:8]}@example.test"
+            cookie = await asyncio.to_thread(signed_up, base, addr, "correct horse battery", mail_spool(data))
+            async with aiohttp.ClientSession(base_url=base, headers={"Cookie": cookie}) as http:
                 meta = f"filename {base64.b64encode(b'deck.pdf').decode()}"
                 async with http.post(
                     "/api/v1/uploads", headers={**TUS, "Upload-Length": "9", "Upload-Metadata": meta}
@@ -247,7 +248,7 @@ async def test_served_data_directory_and_everything_in_it_are_private(tmp_path):
                     location = r.headers["Location"]
                 await tus_send(http, location, b"%PDF-1.4\n")
                 ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "instant", "name": "Rec"})
-                tok = tokens.issue("test-secret", ev["roomId"], "host", "Host", "host")
+                tok = tokens.issue(SECRET, ev["roomId"], "host", "Host", "host")
                 async with aiohttp.ClientSession() as media:
                     _, conn, _ = await join_and_publish(media, base, tok)
                     await asyncio.sleep(1)

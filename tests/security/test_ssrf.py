@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from tests.api.conftest import Served, call, hook_receiver, paid, signup
-from tests.conftest import free_port, serve, wait_for
+from tests.conftest import SECRET, free_port, mail_spool, serve, signed_up, wait_for
 from tests.e2e.peers import join_only
 from tests.e2e.test_recording import room_token
 
@@ -238,10 +238,11 @@ async def test_connect_time_check_refuses_what_is_no_longer_allowed(
     port and the log says "address not allowed"."""
     port, seen = accepts
     login = {"email": "rebind@example.test", "password": "correct horse battery"}
-    env = {"MEDIASERVER_SECRET": "s", "MEDIASERVER_WEBHOOK_RETRIES": "1"}
+    env = {"MEDIASERVER_SECRET": SECRET, "MEDIASERVER_WEBHOOK_RETRIES": "1"}
     with serve(tmp_path, MEDIASERVER_OUTBOUND_ALLOW="127.0.0.1/32;localhost", **env) as (base, _p, _l):
-        async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            await call(http, "POST", "/api/v1/signup", 201, json={"name": "R", **login})
+        spool = mail_spool(tmp_path / "data")
+        cookie = await asyncio.to_thread(signed_up, base, login["email"], login["password"], spool)
+        async with aiohttp.ClientSession(base_url=base, headers={"Cookie": cookie}) as http:
             hooks = [
                 await call(http, "POST", "/api/v1/webhooks", 201, json={"url": url})
                 for url in (f"https://127.0.0.1:{port}/hook", f"https://localhost:{port}/hook")
