@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.accounts import passwords
 from mediaserver.store.db import Database
 from tests.api.conftest import call, signup
-from tests.conftest import serve
+from tests.conftest import mail_spool, serve, signed_up
 
 LOOPS = 8
 SAMPLES = 200
@@ -99,14 +99,9 @@ async def test_me_stays_fast_while_failed_logins_hash_served(tmp_path):
     all the time, a signed-in user's GET /api/v1/me keeps its p99 under 100 ms."""
     env = {f"MEDIASERVER_{k.upper()}": v for k, v in UNLIMITED_LOGINS.items()}
     with serve(tmp_path, **env) as (base, _proc, _log):
-        async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            await call(
-                http,
-                "POST",
-                "/api/v1/signup",
-                201,
-                json={"name": "Olga", "email": "olga@example.test", "password": "correct horse battery"},
-            )
+        spool = mail_spool(tmp_path / "data")  # the sign-up's activation link (issue 14 finding 22)
+        cookie = await asyncio.to_thread(signed_up, base, "olga@example.test", "correct horse battery", spool)
+        async with aiohttp.ClientSession(base_url=base, headers={"Cookie": cookie}) as http:
             await _me_under_attack(base, http)
 
 
