@@ -26,10 +26,12 @@ def normalized(value: Any) -> str | None:
         # test_environment: the "test" top-level domain (RFC 6761: reserved for testing, never delivered) is
         # taken, as the demo and the test suite use example.test; the other special-use names (localhost,
         # local, onion, invalid, arpa) are refused
-        got = validate_email(value, check_deliverability=False, test_environment=True)
+        # allow_smtputf8=False: the mailer sends plain SMTP, which cannot carry a non-ASCII mailbox name (an
+        # internationalized domain is taken: it travels as its ASCII form, "xn--...")
+        got = validate_email(value, check_deliverability=False, test_environment=True, allow_smtputf8=False)
     except EmailNotValidError:
         return None
-    return got.normalized
+    return got.ascii_email or got.normalized
 
 
 def valid(value: Any) -> bool:
