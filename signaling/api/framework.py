@@ -501,7 +501,8 @@ def _content_type(request: web.Request, op: Op) -> None:
 
 async def _run(op: Op, request: web.Request) -> web.StreamResponse:
     await _server_key(request, op)
-    _content_type(request, op)
+    if not op.auth:  # an operation for someone signed in checks who it is first (401 before 415)
+        _content_type(request, op)
     raw_json = await request.read() if op.body is not None else b""  # read before the transaction
     idem = request.headers.get("Idempotency-Key") if op.idempotent else None
     if idem is not None and not 1 <= len(idem) <= 255:
@@ -533,6 +534,7 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                     "sign in (session cookie) or send 'Authorization: Bearer <API key>'",
                     401,
                 )
+            _content_type(request, op)
         if op.body is not None:
             ctx.body = _parse_body(raw_json, op.body, op.optional_body)
         claim = None

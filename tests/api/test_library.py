@@ -77,7 +77,7 @@ async def test_binary_file_is_refused_with_a_clear_message(api):
     assert err["error"]["code"] == "binary_file" and "PNG" in err["error"]["message"]
     err = await _import(http, "contacts.exe", b"MZ\x90\x00", 415)
     assert err["error"]["code"] == "unknown_format" and "CSV, XLS or XLSX" in err["error"]["message"]
-    err = await call(http, "POST", "/api/v1/contacts/import", 400, json={"file": "x"})
+    err = await call(http, "POST", "/api/v1/contacts/import", 415, json={"file": "x"})
     assert "multipart" in err["error"]["message"]
     assert (await call(http, "GET", "/api/v1/contacts", 200))["total"] == 0
 

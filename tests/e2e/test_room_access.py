@@ -36,7 +36,12 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
     MAILBOXES.append(smtp)  # the sign-up mails of the Organisers (issue 14 finding 22)
     with serve_mailing(
-        tmp_path_factory.mktemp("room-access"), smtp.port, MEDIASERVER_API_KEY=OPERATOR_KEY
+        tmp_path_factory.mktemp("room-access"),
+        smtp.port,
+        MEDIASERVER_API_KEY=OPERATOR_KEY,
+        # every test signs an organiser up from this one address: more than the default budget a minute
+        MEDIASERVER_RATE_LIMIT_SIGNUP="1000/minute",
+        MEDIASERVER_RATE_LIMIT_ACTIVATE="1000/minute",
     ) as base:
         yield base
 

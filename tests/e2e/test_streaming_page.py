@@ -14,6 +14,7 @@ from tests.conftest import loopback_only_ice, serve_mailing
 from tests.e2e import browser
 from tests.e2e.rtmp_server import Player, available, rtmp_server
 from tests.e2e.test_room_access import (
+    MAILBOXES,
     Organiser,
     blinking,
     click,
@@ -37,11 +38,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
+    MAILBOXES.append(smtp)  # where the Organisers' sign-up mails arrive (issue 14 finding 22)
     with serve_mailing(
         tmp_path_factory.mktemp("streaming"),
         smtp.port,
         MEDIASERVER_STREAM_SIZE="320x180",
         MEDIASERVER_OUTBOUND_ALLOW="127.0.0.1",  # nginx-rtmp listens on loopback (issue 14 finding 5)
+        MEDIASERVER_RATE_LIMIT_SIGNUP="1000/minute",
+        MEDIASERVER_RATE_LIMIT_ACTIVATE="1000/minute",
     ) as base:
         yield base
 
