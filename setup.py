@@ -97,6 +97,7 @@ setup(
             "aiortc>=1.9",
             "matplotlib>=3.7",
             "selenium>=4.20",
+            "marionette-driver>=3.7",  # Firefox over Marionette (Debian has no geckodriver)
             "ruff>=0.5",
             "openapi-spec-validator>=0.7",
             "xlwt>=1.3",

@@ -82,11 +82,18 @@ async def server(tmp_path):
 
 
 @contextlib.contextmanager
-def serve(data: Path, args: Sequence[str] = (), **env: str) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+def serve(
+    data: Path,
+    args: Sequence[str] = (),
+    host: str = "127.0.0.1",
+    prefix: Sequence[str] = (),
+    **env: str,
+) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """`mediaserver serve` (the installed command) in a process of its own, its data under ``data``, extra
     MEDIASERVER_* settings in ``env`` (e.g. MEDIASERVER_SMTP_PORT) and command-line ``args`` (a ``--port``
     there is the port, instead of MEDIASERVER_HTTP_PORT); yields (base URL, process, log file) once it
-    accepts connections, and stops it after."""
+    accepts connections, and stops it after. ``host``: the address it listens on (HTTP and media) and is
+    reached at; ``prefix``: a command it runs under (``ip netns exec NAME`` for a namespace's host)."""
     port = int(env.pop("MEDIASERVER_HTTP_PORT", 0)) or free_port()
     if "--port" in args:
         port = int(args[list(args).index("--port") + 1])
@@ -97,13 +104,14 @@ def serve(data: Path, args: Sequence[str] = (), **env: str) -> Iterator[tuple[st
         "MEDIASERVER_RTC_PORT": "0",
         "MEDIASERVER_DATA_DIR": str(data / "data"),
         "MEDIASERVER_LOG_JSON": "false",
+        **({} if host == "127.0.0.1" else {"MEDIASERVER_HTTP_HOST": host, "MEDIASERVER_RTC_LISTEN_IP": host}),
         **env,
     }
     data.mkdir(parents=True, exist_ok=True)
     log = data / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mediaserver.cli", "serve", *args],
+            [*prefix, sys.executable, "-m", "mediaserver.cli", "serve", *args],
             env=full,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -113,13 +121,13 @@ def serve(data: Path, args: Sequence[str] = (), **env: str) -> Iterator[tuple[st
         deadline = time.time() + 30
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                with socket.create_connection((host, port), timeout=0.2):
                     break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
                     raise RuntimeError("server did not start: " + log.read_text()) from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", proc, log
+        yield f"http://{host}:{port}", proc, log
     finally:
         stop_process(proc)
 

@@ -43,6 +43,22 @@ function cameraEncodings(maxBitrate) {
 
 const MOBILE_UA = /Android|iPhone|iPad|iPod|Mobile|Opera Mini|IEMobile|Silk/i;
 
+/** WHIP and WHEP: the offer (all candidates gathered, at most 2 s) POSTed to `url`; the answer applied. */
+async function offerTo(pc, url, token, what) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') r();
+    else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    setTimeout(r, 2000);
+  });
+  const res = await fetch(url, { method: 'POST', body: pc.localDescription.sdp,
+    headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` } });
+  if (res.status !== 201) throw new Error(`${what} failed: ${res.status} ${await res.text()}`);
+  const location = res.headers.get('Location');
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  return location;
+}
+
 /** True on phones and tablets (user-agent client hints, the user agent, or an iPad posing as a Mac). */
 export function isMobile() {
   if (typeof navigator === 'undefined') return false;
@@ -191,18 +207,22 @@ export class MediaserverClient extends EventTarget {
   static async whip(base, room, token, stream) {
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise((r) => {
-      if (pc.iceGatheringState === 'complete') r();
-      else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-      setTimeout(r, 2000);
-    });
-    const res = await fetch(`${apiBase(base)}/whip/${room}`, { method: 'POST', body: pc.localDescription.sdp,
-      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` } });
-    if (res.status !== 201) throw new Error(`WHIP failed: ${res.status} ${await res.text()}`);
-    const location = res.headers.get('Location');
-    await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
-    return { pc, location };
+    return { pc, location: await offerTo(pc, `${apiBase(base)}/whip/${room}`, token, 'WHIP') };
+  }
+
+  /**
+   * Watch a room over WHEP, with no WebSocket: one receive-only connection carrying the room's published
+   * tracks as the server matches them to the offered sections (`audio` and `video`: how many of each to
+   * offer). Resolves {pc, location, stream}: `stream` gains the tracks as they arrive; DELETE `location`
+   * (with the token) to end the session.
+   */
+  static async whep(base, room, token, { audio = 1, video = 1 } = {}) {
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    const stream = new MediaStream();
+    pc.addEventListener('track', (e) => stream.addTrack(e.track));
+    for (let i = 0; i < audio; i++) pc.addTransceiver('audio', { direction: 'recvonly' });
+    for (let i = 0; i < video; i++) pc.addTransceiver('video', { direction: 'recvonly' });
+    return { pc, stream, location: await offerTo(pc, `${apiBase(base)}/whep/${room}`, token, 'WHEP') };
   }
 
   /** getUserMedia for a camera and/or microphone at a quality level ('sd' or 'hd'), on chosen devices. */
