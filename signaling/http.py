@@ -20,7 +20,9 @@ FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a reverse proxy's: 
 
 
 def _loopback(request: web.Request) -> bool:
-    """The client is on this machine: a loopback peer, and not a reverse proxy relaying someone else."""
+    """The client is on this machine: a loopback peer, and not a reverse proxy relaying someone else (a
+    request from a proxy on this machine carries its forwarding headers; from a trusted proxy the remote is
+    already the client it names: hardening.behind, issue 15)."""
     try:
         ip = ipaddress.ip_address((request.remote or "").split("%")[0])
     except ValueError:

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,15 +44,16 @@ def missing() -> str | None:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """One headless Chromium with its own fresh profile; always quits and removes the profile."""
+def chromium(extra: Sequence[str] = ()) -> Iterator[Any]:
+    """One headless Chromium with its own fresh profile (and the ``extra`` flags); always quits and removes
+    the profile."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="chromium-e2e-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in FLAGS:
+    for flag in (*FLAGS, *extra):
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mediaserver.config import ConfigError, Settings
-from mediaserver.ratelimit import RateLimits, client_address, parse_networks
+from mediaserver.config import ConfigError, Settings, parse_networks
+from mediaserver.proxies import client_address
+from mediaserver.ratelimit import RateLimits
 from tests.api.conftest import call, signup
 from tests.conftest import API_KEY
 
