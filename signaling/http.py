@@ -16,7 +16,8 @@ from signaling.errors import SignalError, json_error
 from signaling.realtime import whip
 from signaling.realtime.ws import websocket
 
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a reverse proxy's: the peer is not the client
+# a reverse proxy's headers: the peer is not the client (any one of them marks a relayed request, issue 15)
+FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Host")
 
 
 def _loopback(request: web.Request) -> bool:

@@ -207,7 +207,7 @@ def caddy(workdir: Path, port: int, upstream: int, cert: Path, key: Path) -> Ite
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """`mediaserver serve` with the settings docs/operations.md gives for a proxy in front (public_url,
-    trusted_proxies), and nginx on its https port; a small room-creation budget shows whom it counts."""
+    trusted_proxies), and nginx on its https port."""
     why = _require("nginx", "nginx")
     if why:
         pytest.skip(why)
@@ -220,6 +220,9 @@ def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
         MEDIASERVER_API_KEY=API_KEY,
         MEDIASERVER_PUBLIC_URL=f"https://{SITE}:{tls_port}",
         MEDIASERVER_TRUSTED_PROXIES="127.0.0.1",
+        # behind a proxy room creation needs the API key unless opened (config.Settings.finish): opened
+        # here, with a budget of 2 rooms a minute per client, to show whom the budget counts
+        MEDIASERVER_OPEN_ROOM_CREATION="true",
         MEDIASERVER_ROOM_CREATION_RATE="2",
     ) as (base, _proc, log):
         port = int(base.rsplit(":", 1)[1])

@@ -61,3 +61,22 @@ async def test_the_scheme_a_trusted_proxy_forwards(api: Served):
         assert err["error"]["code"] == "cross_site_request", err
     # without the proxy's word the request came over http: an https Origin is not this server's
     await call(http, "POST", "/api/v1/events", 403, json=new, headers={"Origin": origin})
+
+
+@SQLITE
+@pytest.mark.parametrize("api", [{"trusted_proxies": ["127.0.0.1"]}], indirect=True)
+async def test_metrics_refuse_whatever_a_proxy_on_this_machine_relays(api: Served):
+    """Issue 15: nginx or Caddy on this machine reach the server from 127.0.0.1; /metrics (no metrics_token)
+    answers only this machine, so any forwarding header marks a relayed request (403), even a proxy's that
+    sends no X-Forwarded-For, and a client the proxy names as 127.0.0.1 is still relayed."""
+    http = api.client()
+    for headers in (
+        {"X-Forwarded-Proto": "https"},
+        {"X-Forwarded-Host": "webinar.example.org"},
+        {"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https"},
+        {"X-Forwarded-For": "203.0.113.9"},
+    ):
+        async with http.get("/metrics", headers=headers) as r:
+            assert r.status == 403, headers
+    async with http.get("/metrics") as r:  # this machine, not through the proxy
+        assert r.status == 200 and "mediaserver_rooms" in await r.text()

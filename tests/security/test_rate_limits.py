@@ -106,7 +106,9 @@ async def test_activation_budget(api):
 
 @SQLITE
 @pytest.mark.parametrize(
-    "api", [{"rate_limit_join": "3/minute", "trusted_proxies": ["127.0.0.1"]}], indirect=True
+    "api",
+    [{"rate_limit_join": "3/minute", "trusted_proxies": ["127.0.0.1"], "open_room_creation": True}],
+    indirect=True,
 )
 async def test_join_budget_per_address(api):
     """Issue 14 finding 3: joins (each mints a join token) from one address; another address has its own."""
