@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mediaserver.config import load
 from tests.conftest import API_KEY, ROOT, SECRET, free_port, mail_spool, serve, signed_up, stop_process, token
 from tests.e2e import browser
 from tests.e2e.peers import count_frames, pc
@@ -319,6 +320,23 @@ UPLOAD = 1536 * 1024  # over nginx's default client_max_body_size (1 MB)
 
 
 # ---------- tests ----------
+
+
+def test_the_docs_show_the_tested_configurations(tmp_path):
+    """docs/operations.md ("TLS in front (HTTPS)") shows the nginx site and the Caddyfile that these tests
+    run, as they are in configs/ (below their header comments), and server settings that load."""
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    for conf, first in ((NGINX_CONF, "map $http_upgrade"), (CADDYFILE, "webinar.example.org {")):
+        text = conf.read_text()
+        assert first in text, conf
+        assert text[text.index(first) :].strip() in doc, f"docs/operations.md does not show {conf} as it is"
+    # the server's settings it gives load, and are what the server behind these proxies runs with
+    section = doc[doc.index("## TLS in front (HTTPS)") :]
+    block = section[section.index("```yaml\n") + 8 : section.index("```", section.index("```yaml\n") + 8)]
+    (tmp_path / "settings.yaml").write_text(block)
+    settings = load(str(tmp_path / "settings.yaml"), env={})
+    assert settings.public_url == "https://webinar.example.org" and settings.trusted_proxies == ["127.0.0.1"]
+    assert settings.open_room_creation is False  # behind a proxy: the API key, unless opened
 
 
 @pytest.mark.timeout(60)
