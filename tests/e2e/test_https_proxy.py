@@ -46,6 +46,7 @@ from mediaserver.config import load
 from tests.conftest import API_KEY, ROOT, SECRET, free_port, mail_spool, serve, signed_up, stop_process, token
 from tests.e2e import browser
 from tests.e2e.peers import count_frames, pc
+from tests.e2e.test_room_page import join_form, room_state, room_stats, wait_state
 
 NGINX_CONF = ROOT / "configs" / "nginx-tls.conf"
 CADDYFILE = ROOT / "configs" / "Caddyfile"
@@ -432,7 +433,6 @@ def test_room_page_over_https_publishes_to_a_whep_viewer(site):
     has no camera at all (not a secure origin): why TLS goes in front."""
     if why := browser.missing():
         pytest.skip(why)
-    from tests.e2e.test_room_page import join_form, room_state, room_stats, wait_state
 
     status, _, body = request(
         site["port"],
