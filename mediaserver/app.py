@@ -22,6 +22,7 @@ from mediaserver.outbox.mail import Mailer
 from mediaserver.output.livefeed import parse_size
 from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
+from mediaserver.proxies import Proxies
 from mediaserver.ratelimit import RateLimits
 from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
@@ -64,7 +65,11 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # an empty secret or api_key: the one kept in data_dir since the first start (issue 14)
     keep_generated_keys(settings)
     # issue 14 finding 15: cross-site changes on the session cookie are refused (signaling/hardening.py)
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[json_errors, hardening.csrf])
+    # issue 15: behind a TLS-terminating proxy the client's address and scheme are its trusted_proxies' word
+    app = web.Application(
+        client_max_size=1024 * 1024,
+        middlewares=[hardening.behind(Proxies.of(settings)), json_errors, hardening.csrf],
+    )
     hardening.install(app)  # issue 14 finding 16: security headers
     media = MediaEngine(
         settings.rtc_listen_ip,

@@ -39,8 +39,8 @@ class Settings:
     signaling_nice: int = 10  # the signaling thread yields the CPU to the media thread (0..19; 0 = equal)
     secret: str = ""  # signs join tokens (>= 32 characters); empty: generated once, kept in data_dir/secret
     api_key: str = ""  # Bearer key for /api/v1 (>= 24 characters); empty: generated once, data_dir/api_key
-    # anyone may create a room, else the API key; None (unset): on when http_host is a loopback address,
-    # off when the server listens on the network (issue 14 finding 7)
+    # anyone may create a room, else the API key; None (unset): on when http_host is a loopback address and no
+    # trusted_proxies relay the network to it, off otherwise (issue 14 finding 7, issue 15)
     open_room_creation: bool | None = None
     room_creation_rate: int = 10  # rooms an IP address may create a minute without the API key (0: no limit)
     max_rooms: int = 1000  # instant and ad-hoc rooms on this node at once (event rooms are not counted)
@@ -113,7 +113,9 @@ class Settings:
             self.public_url = f"http://{host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
         if self.open_room_creation is None:
-            self.open_room_creation = loopback(self.http_host)
+            # issue 15: behind a reverse proxy (trusted_proxies) the server listens on loopback and yet
+            # every request comes from the network
+            self.open_room_creation = loopback(self.http_host) and not self.trusted_proxies
         if self.room_creation_rate < 0:
             raise ConfigError("setting 'room_creation_rate' must be 0 (no limit) or a positive number")
         if self.max_rooms < 1:
@@ -156,8 +158,9 @@ _FRAME_SOURCE = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?")  # a
 
 def loopback(host: str) -> bool:
     """Whether the signaling listens on this machine only (127.0.0.0/8, ::1, localhost): then open room
-    creation is on unless set, the one-command newcomer's experience; on any other address it is off unless
-    the operator turns it on (issue 14 finding 7)."""
+    creation is on unless set (and no trusted_proxies relay the network to it: issue 15), the one-command
+    newcomer's experience; on any other address it is off unless the operator turns it on (issue 14 finding
+    7)."""
     host = host.strip().strip("[]").lower()
     if host == "localhost":
         return True

@@ -10,10 +10,9 @@ client library is then the operator's to install).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -23,7 +22,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
-from mediaserver.config import ConfigError, Network, Settings, parse_budget, parse_networks
+from mediaserver.config import ConfigError, Settings, parse_budget
 from mediaserver.errors import ControlError
 
 #: what is counted, and the setting that holds its budget
@@ -38,28 +37,6 @@ _NAMES = {
     "join": "joins from your address",
     "event_password": "wrong passwords for this event",
 }
-
-
-def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
-    """The client's address: the TCP peer, unless the peer is a trusted proxy; then the X-Forwarded-For
-    entries are read from the right (the proxy nearest to us appended the last one) and the first address
-    that is not itself a trusted proxy is the client. An untrusted peer's X-Forwarded-For is ignored: anyone
-    can send one."""
-    address = peer or "unknown"
-    if not trusted:
-        return address
-    hops = [h.strip() for line in forwarded_for for h in line.split(",") if h.strip()]
-    while _trusted(address, trusted) and hops:
-        address = hops.pop()
-    return address
-
-
-def _trusted(address: str, trusted: Sequence[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
 
 
 def too_many(what: str, retry_after: int) -> ControlError:
@@ -78,16 +55,12 @@ class RateLimits:
         self.budgets = {
             a: parse_budget(f"rate_limit_{a}", getattr(settings, f"rate_limit_{a}")) for a in ACTIONS
         }
-        self.trusted = parse_networks(settings.trusted_proxies)
         uri = settings.rate_limit_storage
         try:  # the asynchronous variant of the same storage: memory:// -> async+memory://
             storage = storage_from_string(uri if uri.startswith("async+") else "async+" + uri)
         except (ConfigurationError, ValueError, TypeError) as e:
             raise ConfigError(f"setting 'rate_limit_storage': {e}") from None
         self.limiter = MovingWindowRateLimiter(storage)
-
-    def client(self, peer: str | None, forwarded_for: Sequence[str]) -> str:
-        return client_address(peer, forwarded_for, self.trusted)
 
     async def spend(self, action: Action, key: str) -> None:
         """Count one ``action`` of ``key``; a 429 (with Retry-After) when its budget is used up."""

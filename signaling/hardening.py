@@ -1,14 +1,17 @@
 """The HTTP server's browser-facing defences (issue 14 findings 15 and 16): cross-site request forgery is
 refused on requests that the session cookie authenticates, and every response carries the security headers
-that fit it (nosniff everywhere; a Content-Security-Policy, framing rules and a referrer policy on pages)."""
+that fit it (nosniff everywhere; a Content-Security-Policy, framing rules and a referrer policy on pages).
+Behind a TLS-terminating proxy (issue 15) a request first takes the client's address and scheme that a
+trusted proxy forwards, so that these checks, the budgets and the links see the client, not the proxy."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
+from mediaserver.proxies import Proxies
 from signaling import keys, pages
 from signaling.api.framework import COOKIE
 from signaling.errors import SignalError, json_error
@@ -17,6 +20,26 @@ CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})  # Sec-Fetch-Site values of a request of our own pages
 # the pages partner sites embed (R-ROOM-12, R-AUTO-2), also under their /static names (docs/sdk.md)
 FRAMEABLE = ("/room/", "/watch/", "/static/room.html", "/static/watch.html")
+
+
+def behind(proxies: Proxies) -> Middleware:
+    """Issue 15: from a peer in ``trusted_proxies`` (the proxy that terminates TLS), a request goes on as the
+    client made it: ``request.remote`` is the client its X-Forwarded-For names (the budgets, room creation,
+    /metrics' loopback rule) and ``request.scheme`` the X-Forwarded-Proto scheme (the CSRF origin check,
+    secure cookies, the absolute Locations of tus uploads). Any other peer's forwarding headers change
+    nothing."""
+
+    @web.middleware
+    async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        peer = request.remote
+        if proxies.trusted:
+            client = proxies.client(peer, request.headers.getall("X-Forwarded-For", []))
+            scheme = proxies.scheme(peer, request.headers.getall("X-Forwarded-Proto", [])) or request.scheme
+            if client != peer or scheme != request.scheme:
+                request = request.clone(remote=client, scheme=scheme)
+        return await handler(request)
+
+    return forwarded
 
 
 def _origin(url: str) -> str:

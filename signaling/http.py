@@ -16,11 +16,14 @@ from signaling.errors import SignalError, json_error
 from signaling.realtime import whip
 from signaling.realtime.ws import websocket
 
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")  # a reverse proxy's: the peer is not the client
+# a reverse proxy's headers: the peer is not the client (any one of them marks a relayed request, issue 15)
+FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Host")
 
 
 def _loopback(request: web.Request) -> bool:
-    """The client is on this machine: a loopback peer, and not a reverse proxy relaying someone else."""
+    """The client is on this machine: a loopback peer, and not a reverse proxy relaying someone else (a
+    request from a proxy on this machine carries its forwarding headers; from a trusted proxy the remote is
+    already the client it names: hardening.behind, issue 15)."""
     try:
         ip = ipaddress.ip_address((request.remote or "").split("%")[0])
     except ValueError:

@@ -367,9 +367,9 @@ class Api:
 
 
 def caller_of(request: web.Request) -> Caller:
-    """Who is asking, for the budgets: the peer address, or the client a trusted proxy forwards for."""
-    limits = request.app[keys.LIMITS]
-    return Caller(limits, limits.client(request.remote, request.headers.getall("X-Forwarded-For", [])))
+    """Who is asking, for the budgets: the peer address, or the client a trusted proxy forwards for (the
+    request's remote, as hardening.behind set it)."""
+    return Caller(request.app[keys.LIMITS], request.remote or "unknown")
 
 
 def _token_of(request: web.Request) -> str | None:
@@ -596,7 +596,8 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 samesite="Lax",
                 path="/",
                 max_age=identity.SESSION_DAYS * 86400,
-                secure=request.app[keys.SETTINGS].public_url.startswith("https:"),
+                # https as public_url says, or as the client came (through a trusted proxy: issue 15)
+                secure=request.secure or request.app[keys.SETTINGS].public_url.startswith("https:"),
             )
     return resp
 

@@ -139,7 +139,7 @@ async def create_room(ctx: Ctx) -> NewRoom:
     room = await entry.create_room(
         ctx.s,
         ctx.app[keys.ROOMS],
-        ctx.request.remote or "",
+        ctx.caller.address,  # the client, also behind a trusted proxy (issue 15)
         with_key,
         type_=b.type,
         name=b.name,

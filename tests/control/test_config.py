@@ -183,8 +183,9 @@ def test_wrong_types_are_config_errors(tmp_path, text, env):
 
 
 def test_open_room_creation_follows_the_listen_address_unless_set():
-    """Issue 14 finding 7: open room creation is on by default only while the signaling listens on loopback;
-    an explicit setting wins; 'auto' is the default."""
+    """Issue 14 finding 7: open room creation is on by default only while the signaling listens on loopback
+    and no reverse proxy relays the network to it (issue 15); an explicit setting wins; 'auto' is the
+    default."""
     for host, open_ in (
         ("127.0.0.1", True),
         ("127.3.4.5", True),
@@ -197,6 +198,10 @@ def test_open_room_creation_follows_the_listen_address_unless_set():
         ("meet.example.org", False),
     ):
         assert load(env={"MEDIASERVER_HTTP_HOST": host}).open_room_creation is open_, host
+    # issue 15: on loopback behind a reverse proxy (trusted_proxies) the requests come from the network
+    proxied = {"MEDIASERVER_HTTP_HOST": "127.0.0.1", "MEDIASERVER_TRUSTED_PROXIES": "127.0.0.1"}
+    assert load(env=proxied).open_room_creation is False
+    assert load(env={**proxied, "MEDIASERVER_OPEN_ROOM_CREATION": "true"}).open_room_creation is True
     net = {"MEDIASERVER_HTTP_HOST": "0.0.0.0"}
     assert load(env={**net, "MEDIASERVER_OPEN_ROOM_CREATION": "true"}).open_room_creation is True
     assert load(env={**net, "MEDIASERVER_OPEN_ROOM_CREATION": "auto"}).open_room_creation is False

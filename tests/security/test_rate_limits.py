@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mediaserver.config import ConfigError, Settings
-from mediaserver.ratelimit import RateLimits, client_address, parse_networks
+from mediaserver.config import ConfigError, Settings, parse_networks
+from mediaserver.proxies import client_address
+from mediaserver.ratelimit import RateLimits
 from tests.api.conftest import call, signup
 from tests.conftest import API_KEY
 
@@ -105,7 +106,9 @@ async def test_activation_budget(api):
 
 @SQLITE
 @pytest.mark.parametrize(
-    "api", [{"rate_limit_join": "3/minute", "trusted_proxies": ["127.0.0.1"]}], indirect=True
+    "api",
+    [{"rate_limit_join": "3/minute", "trusted_proxies": ["127.0.0.1"], "open_room_creation": True}],
+    indirect=True,
 )
 async def test_join_budget_per_address(api):
     """Issue 14 finding 3: joins (each mints a join token) from one address; another address has its own."""
