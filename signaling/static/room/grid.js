@@ -131,11 +131,10 @@ export function renderMedia() {
   media.style.setProperty('--cols', String(cols));
   media.style.setProperty('--rows', String(Math.ceil(Math.max(n, 1) / cols)));
   const empty = $('#media-empty');
-  empty.textContent = t(S.audioMode === 'presenters' && S.role === 'attendee' && !(page.client.participant || {}).floor
-    ? 'room.presentersOnly' : 'room.empty');
   const blocked = S.audioMode === 'presenters' && S.role === 'attendee' && !(page.client.participant || {}).floor;
+  empty.textContent = t(!S.webrtc ? 'room.noWebRTC' : blocked ? 'room.presentersOnly' : 'room.empty');
   media.classList.toggle('blocked', blocked);
-  show(empty, all.length === 0 || blocked);
+  show(empty, all.length === 0 || blocked || !S.webrtc);
   show(stageBox, stage && !!main);
   // Remote audio: one <audio> per received audio track.
   const sink = $('#audio-sink');

@@ -17,7 +17,7 @@ import { shareScreen, toggle, toggleScreen } from './publish.js';
 import { submitRegistration } from './register.js';
 import { applyLanguage, renderAll } from './render.js';
 import { setScreen, showError } from './screens.js';
-import { hostKey, mobile, page, presenterKey, query, roomIdFromUrl } from './state.js';
+import { hostKey, mobile, page, presenterKey, query, roomIdFromUrl, S } from './state.js';
 import './stats.js';                             // window.roomStats
 import { checkOrder, closeBuy, newOrder, openBuy, submitBuy } from './tickets.js';
 
@@ -65,6 +65,7 @@ async function main() {
   } catch { /* private mode */ }
   if (query.get('name')) $('#join-name').value = query.get('name');
   if (query.get('email')) $('#join-email').value = query.get('email');
+  show($('#join-nortc'), !S.webrtc);          // said before joining: what this browser cannot do, and where it can
   applyLanguage(null);
   setScreen('join');
   const id = roomIdFromUrl();

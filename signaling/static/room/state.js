@@ -19,6 +19,7 @@ export const S = window.roomState = {
   timeline: null,                // an automated event's playback (R-AUTO-1): position, component, currentTime...
   embedded: false,               // in another site's iframe (R-ROOM-12)
   cameraOffer: false,            // embedded: "Join with camera" shown, the camera waits for that click
+  webrtc: MediaserverClient.hasWebRTC(),  // false: this browser joins but cannot send or receive media
 };
 
 // What changes while the page runs (a module's imports are read-only, so they live in one object).
