@@ -27,6 +27,7 @@ const en = {
   'error.already_recording': 'This room is already being recorded.',
   'error.not_an_event': 'Only an event\'s room can be recorded.',
   'room.empty': 'Waiting for the presenters to turn on a camera or microphone…',
+  'room.soundOn': 'Turn the sound on',
   // A browser without WebRTC (Debian's WebKitGTK, for one) joins, but neither sends nor receives (docs/sdk.md).
   'room.noWebRTC': 'This browser cannot play the session’s audio and video, nor send yours: it has no WebRTC. Open this link in a current Chrome, Edge, Firefox, Opera or Safari to see and hear everyone.',
   'room.presentersOnly': 'The host has switched to “presenters only”: the presenters are talking among themselves. Please wait.',
@@ -300,6 +301,7 @@ const ru = {
   'error.already_recording': 'Запись уже идёт.',
   'error.not_an_event': 'Записывать можно только переговорную мероприятия.',
   'room.empty': 'Ждём, когда ведущие включат камеру или микрофон…',
+  'room.soundOn': 'Включить звук',
   'room.noWebRTC': 'Этот браузер не может воспроизводить звук и видео встречи и передавать ваши: в нём нет WebRTC. Откройте эту ссылку в свежей версии Chrome, Edge, Firefox, Opera или Safari, чтобы видеть и слышать всех.',
   'room.presentersOnly': 'Ведущий включил режим «только ведущие»: ведущие совещаются между собой. Пожалуйста, подождите.',
 

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,15 +44,17 @@ def missing() -> str | None:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """One headless Chromium with its own fresh profile; always quits and removes the profile."""
+def chromium(flags: Sequence[str] = ()) -> Iterator[Any]:
+    """One headless Chromium with its own fresh profile; always quits and removes the profile. ``flags`` are
+    added, each replacing a default flag of the same name (e.g. another ``--autoplay-policy=``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="chromium-e2e-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in FLAGS:
+    names = {f.split("=", 1)[0] for f in flags}
+    for flag in [*(f for f in FLAGS if f.split("=", 1)[0] not in names), *flags]:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})

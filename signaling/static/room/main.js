@@ -9,6 +9,7 @@ import { t } from '/static/i18n.js';
 import { loadRoom } from './access.js';
 import { bindDevices, fillDevices } from './devices.js';
 import { $, $$, show } from './dom.js';
+import { turnSoundOn } from './grid.js';
 import { bindHost } from './host.js';
 import { leave, submitJoin } from './join.js';
 import { startClock } from './mydata.js';
@@ -37,6 +38,7 @@ function bind() {
   for (const b of $$('.toolbar [data-panel]')) b.addEventListener('click', () => togglePanel(b.dataset.panel));
   $('#side-close').addEventListener('click', closePanel);
   $('#btn-leave').addEventListener('click', leave);
+  $('#sound-on').addEventListener('click', turnSoundOn);
   for (const b of $$('.leave-btn')) b.addEventListener('click', leave);
   for (const b of $$('.rejoin-btn')) b.addEventListener('click', () => { location.reload(); });
   for (const b of $$('.copy')) b.addEventListener('click', () => copy(b.dataset.copy));
