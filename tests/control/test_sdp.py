@@ -1143,6 +1143,23 @@ def test_answer_whep() -> None:
     assert [m.direction for m in desc.media] == ["sendonly", "sendonly", "inactive"]
 
 
+def test_answer_whep_safari_viewer() -> None:
+    """A Safari WHEP viewer (recvonly, its H.264 High first): an H.264 Constrained Baseline track binds to
+    Safari's 42e01f payload type, a VP8 track to Safari's VP8; its H.265 and pm=0 entries do not matter."""
+    offer = edit(SAFARI_OFFER, remove=("a=ssrc", "a=msid:", "a=rid:", "a=simulcast"))
+    offer = offer.replace("a=sendonly", "a=recvonly")
+    h264 = vp8_track("x", 6000)
+    h264.codecs = [S.default_codecs("video")[3]]  # 42e01f pm=1 at the server's 102
+    _, negotiated = answer_whep(parse(offer), LOCAL, {"audio": [opus_track("y", 5000)], "video": [h264]})
+    assert [
+        (c.payload_type, c.rtx_payload_type, c.fmtp["profile-level-id"]) for c in negotiated[1].codecs
+    ] == [(98, 99, "42e01f")]
+    assert negotiated[1].direction == "sendonly" and negotiated[0].codecs[0].payload_type == 111
+    _, negotiated = answer_whep(parse(offer), LOCAL, {"video": [vp8_track("z", 7000)]})
+    assert [(c.name, c.payload_type, c.rtx_payload_type) for c in negotiated[1].codecs] == [("VP8", 106, 107)]
+    assert negotiated[0].direction == "inactive"  # no audio track to give
+
+
 def test_answer_whep_no_common_codec_and_no_tracks() -> None:
     offer = parse(whep_offer())
     h265 = vp8_track("x", 6000)
