@@ -64,7 +64,7 @@ def facts(served, display) -> dict[str, Any]:
     """What this WebKit has for media, probed once on the server's own origin (a secure context)."""
     with webkit.webkit(display) as d:
         d.get(served[0] + "/")
-        return webkit.probe(d)
+        return {"version": webkit.version(display), **webkit.probe(d)}
 
 
 @pytest.fixture
@@ -127,6 +127,7 @@ def test_the_engine_and_what_it_has_for_media(facts):
     getUserMedia with the mock camera and microphone, and no WebRTC in Debian's build. Should a WebKitGTK
     with WebRTC turn up, its offer must be one our SDP parser takes (and the no-WebRTC tests below skip)."""
     print("WebKit media facts:", json.dumps({k: v for k, v in facts.items() if k != "offer"}, indent=1))
+    assert facts["version"].startswith("WebKitGTK 2."), facts
     assert "AppleWebKit/605.1.15" in facts["userAgent"] and "Chrome" not in facts["userAgent"], facts
     assert facts["secureContext"] is True and facts["getUserMedia"] is True, facts
     assert facts["capture"] == ["audio:Mock audio device 1", "video:Mock video device 1"], facts

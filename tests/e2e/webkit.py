@@ -125,6 +125,18 @@ def webkit(display_name: str, extra_args: tuple[str, ...] = ()) -> Iterator[Any]
             shutil.rmtree(home, ignore_errors=True)
 
 
+def version(display_name: str) -> str:
+    """MiniBrowser's own report, e.g. 'WebKitGTK 2.50.6' (it needs a display even for that)."""
+    out = subprocess.run(
+        [minibrowser() or "MiniBrowser", "--version"],
+        env={**os.environ, "DISPLAY": display_name},
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    return out.stdout.strip()
+
+
 def watch_errors(driver: Any) -> None:
     """Start collecting the page's errors (call after each page load)."""
     driver.execute_script(WATCH_ERRORS)
