@@ -938,12 +938,37 @@ def _where(index: int, sec: MediaSection) -> str:
     return f"m-section {index}" + (f" (mid {sec.mid})" if sec.mid else "")
 
 
+def is_constrained_baseline(codec: Codec) -> bool:
+    """Whether ``codec`` is H.264 Constrained Baseline (profile_idc 0x42 with constraint_set1, e.g. 42e01f).
+
+    RFC 7742 makes it the H.264 profile every WebRTC browser must decode; the others are not everywhere:
+    Safari decodes no plain Baseline (42001f, Chrome's first H.264), Chromium on Linux no High (640c1f,
+    Safari's first H.264).
+    """
+    plid = _fmtp(codec, "profile-level-id", "420010").lower()
+    return (
+        codec.name.lower() == "h264"
+        and re.fullmatch(r"42[0-9a-f]{4}", plid) is not None
+        and bool(int(plid[2:4], 16) & 0x40)
+    )
+
+
+def _constrained_baseline_first(codecs: list[Codec]) -> list[Codec]:
+    """The H.264 entries reordered Constrained Baseline first, in the places the H.264 entries had; the other
+    codecs keep theirs. A publisher sends the answer's first codec and the server forwards it as it is, so a
+    publisher that prefers H.264 (Safari: High 640c1f, then 42e01f) sends one that every viewer decodes."""
+    h264 = iter(
+        sorted((c for c in codecs if c.name.lower() == "h264"), key=lambda c: not is_constrained_baseline(c))
+    )
+    return [next(h264) if c.name.lower() == "h264" else c for c in codecs]
+
+
 def _publish_sort_key(codec: Codec, preference: list[str]) -> tuple[int, int]:
     name = codec.name.lower()
     if name == "vp9":
         sub = 0 if _fmtp(codec, "profile-id", "0") == "0" else 1
     elif name == "h264":
-        sub = 0 if _fmtp(codec, "profile-level-id").lower() == "42e01f" else 1
+        sub = 0 if is_constrained_baseline(codec) else 1
     else:
         sub = 0
     return preference.index(name), sub
@@ -960,7 +985,8 @@ def answer_publish(
 
     ``codec_preference`` lists codec names (case-insensitive) in preference order; for a kind it mentions
     (e.g. ``['H264']`` for video) unlisted codecs are not accepted; for a kind it does not mention, every
-    supported codec is accepted in the publisher's own order (an SFU forwards what the publisher prefers).
+    supported codec is accepted in the publisher's own order (an SFU forwards what the publisher prefers),
+    except that H.264 Constrained Baseline goes before the other H.264 profiles (``is_constrained_baseline``).
     Returns the answer SDP and one :class:`Negotiated` per offered m-line (in order).  Raises
     :class:`SdpError` if nothing is acceptable.
     """
@@ -988,6 +1014,8 @@ def answer_publish(
             ]
             if any(p in preference for p in wanted):  # the operator's order; else the publisher's own
                 candidates.sort(key=lambda c: _publish_sort_key(c, preference))  # stable: keeps offer order
+            else:  # with H.264's Constrained Baseline before its other profiles (issue 15: Safari)
+                candidates = _constrained_baseline_first(candidates)
             codecs = [
                 c.copy(
                     rtcp_fb=_negotiate_fb(c.rtcp_fb, sec.kind, extensions, publish=True),

@@ -41,6 +41,22 @@ function cameraEncodings(maxBitrate) {
   ];
 }
 
+/**
+ * True when this browser can send and receive audio and video: it has WebRTC's RTCPeerConnection. Some
+ * engines lack it (Debian's WebKitGTK, WebViews of some apps); their calls that need it reject with code
+ * webrtc_unsupported instead of a ReferenceError, so a page can tell the person what to do (docs/sdk.md).
+ */
+export function hasWebRTC() {
+  return typeof RTCPeerConnection === 'function';
+}
+
+function needWebRTC() {
+  if (!hasWebRTC()) {
+    throw new MediaserverError('webrtc_unsupported',
+      'this browser has no WebRTC (RTCPeerConnection): it cannot send or receive audio and video');
+  }
+}
+
 const MOBILE_UA = /Android|iPhone|iPad|iPod|Mobile|Opera Mini|IEMobile|Silk/i;
 
 /** WHIP and WHEP: the offer (all candidates gathered, at most 2 s) POSTed to `url`; the answer applied. */
@@ -205,6 +221,7 @@ export class MediaserverClient extends EventTarget {
 
   /** Publish over WHIP (RFC 9725) instead of the WebSocket: resolves {pc, location}. */
   static async whip(base, room, token, stream) {
+    needWebRTC();
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     return { pc, location: await offerTo(pc, `${apiBase(base)}/whip/${room}`, token, 'WHIP') };
@@ -248,6 +265,8 @@ export class MediaserverClient extends EventTarget {
   }
 
   static isMobile() { return isMobile(); }
+
+  static hasWebRTC() { return hasWebRTC(); }
 
   static canShareScreen() {
     return !isMobile() && !!(typeof navigator !== 'undefined' && navigator.mediaDevices
@@ -583,6 +602,7 @@ export class MediaserverClient extends EventTarget {
   }
 
   async _publishOnce(stream, options) {
+    needWebRTC();
     const tracks = options.tracks || stream.getTracks();
     const pc = new RTCPeerConnection(PC_CONFIG);
     const entries = [];
@@ -706,6 +726,7 @@ export class MediaserverClient extends EventTarget {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
       throw new MediaserverError('not_supported', 'this browser cannot share the screen');
     }
+    needWebRTC();                 // before the browser asks which screen to share
     if (this.sharingScreen) throw new MediaserverError('conflict', 'already sharing the screen');
     const q = SCREEN_QUALITY[quality] ? quality : 'high';
     const spec = SCREEN_QUALITY[q];
@@ -825,6 +846,7 @@ export class MediaserverClient extends EventTarget {
 
   _ensureSub() {
     if (this.sub) return this.sub;
+    needWebRTC();
     const pc = this.sub = new RTCPeerConnection(PC_CONFIG);
     pc.ontrack = (ev) => {
       const stream = ev.streams[0] || new MediaStream([ev.track]);

@@ -27,6 +27,9 @@ const en = {
   'error.already_recording': 'This room is already being recorded.',
   'error.not_an_event': 'Only an event\'s room can be recorded.',
   'room.empty': 'Waiting for the presenters to turn on a camera or microphone…',
+  'room.soundOn': 'Turn the sound on',
+  // A browser without WebRTC (Debian's WebKitGTK, for one) joins, but neither sends nor receives (docs/sdk.md).
+  'room.noWebRTC': 'This browser cannot play the session’s audio and video, nor send yours: it has no WebRTC. Open this link in a current Chrome, Edge, Firefox, Opera or Safari to see and hear everyone.',
   'room.presentersOnly': 'The host has switched to “presenters only”: the presenters are talking among themselves. Please wait.',
 
   'join.title': 'Join the room',
@@ -38,6 +41,7 @@ const en = {
   'join.asPresenter': 'You are joining as a presenter.',
   'join.left': 'You left the room. You can join again.',
   'join.leftHost': 'You left the room; it stays open for the participants. You can join again.',
+  'join.noWebRTC': 'This browser cannot send or receive audio and video: it has no WebRTC. You can join and see who is here; to see and hear the session, open this link in a current Chrome, Edge, Firefox, Opera or Safari.',
   // An event's access and registration (R-ROOM-6, -9) and its end (R-ROOM-4, R-STAT-3).
   'join.password': 'Event password',
   'join.token': 'Personal token from your invitation',
@@ -248,6 +252,7 @@ const en = {
   'error.no_microphone': 'No microphone is available.',
   'error.ice_failed': 'The media connection failed. Check your network or firewall.',
   'error.conflict': 'That is already in progress.',
+  'error.webrtc_unsupported': 'This browser cannot send or receive audio and video: it has no WebRTC. Open the link in a current Chrome, Edge, Firefox, Opera or Safari.',
   'error.generic': 'Something went wrong: {message}',
 
   'landing.title': 'Webinars and meetings in the browser',
@@ -296,6 +301,8 @@ const ru = {
   'error.already_recording': 'Запись уже идёт.',
   'error.not_an_event': 'Записывать можно только переговорную мероприятия.',
   'room.empty': 'Ждём, когда ведущие включат камеру или микрофон…',
+  'room.soundOn': 'Включить звук',
+  'room.noWebRTC': 'Этот браузер не может воспроизводить звук и видео встречи и передавать ваши: в нём нет WebRTC. Откройте эту ссылку в свежей версии Chrome, Edge, Firefox, Opera или Safari, чтобы видеть и слышать всех.',
   'room.presentersOnly': 'Ведущий включил режим «только ведущие»: ведущие совещаются между собой. Пожалуйста, подождите.',
 
   'join.title': 'Вход в комнату',
@@ -307,6 +314,7 @@ const ru = {
   'join.asPresenter': 'Вы входите как ведущий.',
   'join.left': 'Вы вышли из комнаты. Можно войти снова.',
   'join.leftHost': 'Вы вышли из комнаты; она остаётся открытой для участников. Можно войти снова.',
+  'join.noWebRTC': 'Этот браузер не может передавать и принимать звук и видео: в нём нет WebRTC. Войти можно и увидеть, кто в комнате; чтобы видеть и слышать встречу, откройте ссылку в свежей версии Chrome, Edge, Firefox, Opera или Safari.',
   'join.password': 'Пароль мероприятия',
   'join.token': 'Личный токен из приглашения',
   'join.ticket': 'Код билета из подтверждения оплаты',
@@ -515,6 +523,7 @@ const ru = {
   'error.no_microphone': 'Микрофон недоступен.',
   'error.ice_failed': 'Медиасоединение не установлено. Проверьте сеть или брандмауэр.',
   'error.conflict': 'Это уже выполняется.',
+  'error.webrtc_unsupported': 'Этот браузер не может передавать и принимать звук и видео: в нём нет WebRTC. Откройте ссылку в свежей версии Chrome, Edge, Firefox, Opera или Safari.',
   'error.generic': 'Что-то пошло не так: {message}',
 
   'landing.title': 'Вебинары и совещания в браузере',

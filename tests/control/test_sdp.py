@@ -247,6 +247,150 @@ a=rid:f send
 a=simulcast:send q;h;f
 """.replace("\n", "\r\n")
 
+# A Safari 18 (macOS) publish offer, as WebKit's libwebrtc writes it (issue 15): camera as three rid layers
+# (sendEncodings q/h/f), H.264 first (High 640c1f, then Constrained Baseline 42e01f, each with packetization
+# mode 1 and 0), H.265 without fmtp, VP8, VP9 profiles 0 and 2, red/ulpfec; no a=rtcp-rsize on audio; an
+# ice-ufrag with '+' and '/'. Older Safari versions offer the same without the pm=0 and H.265 entries.
+SAFARI_OFFER = f"""v=0
+o=- 985372420936776446 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=group:BUNDLE 0 1
+a=extmap-allow-mixed
+a=msid-semantic: WMS bc57d7ff-a695-4aa3-b860-7de2e4494fed
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126
+c=IN IP4 0.0.0.0
+a=rtcp:9 IN IP4 0.0.0.0
+a=ice-ufrag:+/pY
+a=ice-pwd:svCwcEunmp3xe5js1YGHMWI8
+a=ice-options:trickle
+a=fingerprint:sha-256 {FP}
+a=setup:actpass
+a=mid:0
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid
+a=sendonly
+a=msid:bc57d7ff-a695-4aa3-b860-7de2e4494fed 833dba34-201d-4710-b1ce-8273bf20a245
+a=rtcp-mux
+a=rtpmap:111 opus/48000/2
+a=rtcp-fb:111 transport-cc
+a=fmtp:111 minptime=10;useinbandfec=1
+a=rtpmap:63 red/48000/2
+a=fmtp:63 111/111
+a=rtpmap:9 G722/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:13 CN/8000
+a=rtpmap:110 telephone-event/48000
+a=rtpmap:126 telephone-event/8000
+a=ssrc:3752912407 cname:W9fxFNX3Hbg++rZC
+a=ssrc:3752912407 msid:bc57d7ff-a695-4aa3-b860-7de2e4494fed 833dba34-201d-4710-b1ce-8273bf20a245
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 102 103 104 105 106 107 108 109 127 125 112 113 114
+c=IN IP4 0.0.0.0
+a=rtcp:9 IN IP4 0.0.0.0
+a=ice-ufrag:+/pY
+a=ice-pwd:svCwcEunmp3xe5js1YGHMWI8
+a=ice-options:trickle
+a=fingerprint:sha-256 {FP}
+a=setup:actpass
+a=mid:1
+a=extmap:14 urn:ietf:params:rtp-hdrext:toffset
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
+a=extmap:13 urn:3gpp:video-orientation
+a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01
+a=extmap:12 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay
+a=extmap:11 http://www.webrtc.org/experiments/rtp-hdrext/video-content-type
+a=extmap:7 http://www.webrtc.org/experiments/rtp-hdrext/video-timing
+a=extmap:9 http://www.webrtc.org/experiments/rtp-hdrext/color-space
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid
+a=extmap:5 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id
+a=extmap:6 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id
+a=sendonly
+a=msid:bc57d7ff-a695-4aa3-b860-7de2e4494fed 5cf4c7de-5b1c-4b7a-a3a6-2b1cbd2c4f0e
+a=rtcp-mux
+a=rtcp-rsize
+a=rtpmap:96 H264/90000
+a=rtcp-fb:96 goog-remb
+a=rtcp-fb:96 transport-cc
+a=rtcp-fb:96 ccm fir
+a=rtcp-fb:96 nack
+a=rtcp-fb:96 nack pli
+a=fmtp:96 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f
+a=rtpmap:97 rtx/90000
+a=fmtp:97 apt=96
+a=rtpmap:98 H264/90000
+a=rtcp-fb:98 goog-remb
+a=rtcp-fb:98 transport-cc
+a=rtcp-fb:98 ccm fir
+a=rtcp-fb:98 nack
+a=rtcp-fb:98 nack pli
+a=fmtp:98 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f
+a=rtpmap:99 rtx/90000
+a=fmtp:99 apt=98
+a=rtpmap:100 H264/90000
+a=rtcp-fb:100 goog-remb
+a=rtcp-fb:100 transport-cc
+a=rtcp-fb:100 ccm fir
+a=rtcp-fb:100 nack
+a=rtcp-fb:100 nack pli
+a=fmtp:100 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=640c1f
+a=rtpmap:101 rtx/90000
+a=fmtp:101 apt=100
+a=rtpmap:102 H264/90000
+a=rtcp-fb:102 goog-remb
+a=rtcp-fb:102 transport-cc
+a=rtcp-fb:102 ccm fir
+a=rtcp-fb:102 nack
+a=rtcp-fb:102 nack pli
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f
+a=rtpmap:103 rtx/90000
+a=fmtp:103 apt=102
+a=rtpmap:104 H265/90000
+a=rtcp-fb:104 goog-remb
+a=rtcp-fb:104 transport-cc
+a=rtcp-fb:104 ccm fir
+a=rtcp-fb:104 nack
+a=rtcp-fb:104 nack pli
+a=rtpmap:105 rtx/90000
+a=fmtp:105 apt=104
+a=rtpmap:106 VP8/90000
+a=rtcp-fb:106 goog-remb
+a=rtcp-fb:106 transport-cc
+a=rtcp-fb:106 ccm fir
+a=rtcp-fb:106 nack
+a=rtcp-fb:106 nack pli
+a=rtpmap:107 rtx/90000
+a=fmtp:107 apt=106
+a=rtpmap:108 VP9/90000
+a=rtcp-fb:108 goog-remb
+a=rtcp-fb:108 transport-cc
+a=rtcp-fb:108 ccm fir
+a=rtcp-fb:108 nack
+a=rtcp-fb:108 nack pli
+a=fmtp:108 profile-id=0
+a=rtpmap:109 rtx/90000
+a=fmtp:109 apt=108
+a=rtpmap:127 VP9/90000
+a=rtcp-fb:127 goog-remb
+a=rtcp-fb:127 transport-cc
+a=rtcp-fb:127 ccm fir
+a=rtcp-fb:127 nack
+a=rtcp-fb:127 nack pli
+a=fmtp:127 profile-id=2
+a=rtpmap:125 rtx/90000
+a=fmtp:125 apt=127
+a=rtpmap:112 red/90000
+a=rtpmap:113 rtx/90000
+a=fmtp:113 apt=112
+a=rtpmap:114 ulpfec/90000
+a=rid:q send
+a=rid:h send
+a=rid:f send
+a=simulcast:send q;h;f
+""".replace("\n", "\r\n")
+
 LOCAL = LocalParams(
     ice_ufrag="srv1",
     ice_pwd="serverpasswordserverpassword",
@@ -630,7 +774,7 @@ def test_answer_publish_chrome() -> None:
         assert expected in audio, expected
     video = media_block(answer, 1)
     # no operator preference: the publisher's own order of the supported codecs; no pm=0 / AV1 / red
-    assert video[0] == "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 102 103 106 107 127 125 112 113"
+    assert video[0] == "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 106 107 102 103 127 125 112 113"
     assert (
         "a=recvonly" in video
         and "a=rtcp-rsize" in video
@@ -649,7 +793,7 @@ def test_answer_publish_chrome() -> None:
     assert [c.payload_type for c in na.codecs] == [111] and na.ssrcs == [1001] and na.cname == "cname-abc"
     assert na.msid == "stream-a audio-track-1"
     assert [(c.name, c.payload_type, c.rtx_payload_type) for c in nv.codecs] == [
-        ("VP8", 96, 97), ("VP9", 98, 99), ("VP9", 100, 101), ("H264", 102, 103), ("H264", 106, 107),
+        ("VP8", 96, 97), ("VP9", 98, 99), ("VP9", 100, 101), ("H264", 106, 107), ("H264", 102, 103),
         ("H264", 127, 125), ("H264", 112, 113),
     ]  # fmt: skip
     assert nv.codecs[0].rtcp_fb == ["transport-cc", "ccm fir", "nack", "nack pli"]  # goog-remb left out
@@ -689,6 +833,83 @@ def test_answer_publish_simulcast() -> None:
     assert video[-4:] == ["a=rid:q recv", "a=rid:h recv", "a=rid:f recv", "a=simulcast:recv q;h;f"]
     assert negotiated[0].rids == ["q", "h", "f"] and negotiated[0].ssrcs == []
     assert negotiated[0].extensions[S.EXT_RID] == 10 and negotiated[0].extensions[S.EXT_REPAIRED_RID] == 11
+
+
+def test_parse_safari_offer() -> None:
+    desc = parse(SAFARI_OFFER)
+    assert desc.ice_ufrag == "+/pY" and desc.setup == "actpass" and desc.bundle == ["0", "1"]
+    audio, video = desc.media
+    assert [c.name for c in audio.codecs][:2] == ["opus", "red"] and audio.ssrcs == [3752912407]
+    assert video.rids == ["q", "h", "f"] and video.ssrcs == [] and video.direction == "sendonly"
+    assert [(c.name, c.payload_type, c.rtx_payload_type) for c in video.codecs][:6] == [
+        ("H264", 96, 97), ("H264", 98, 99), ("H264", 100, 101), ("H264", 102, 103), ("H265", 104, 105),
+        ("VP8", 106, 107),
+    ]  # fmt: skip
+    assert video.extensions[S.EXT_RID] == 5 and video.extensions[S.EXT_REPAIRED_RID] == 6
+
+
+def test_answer_publish_safari_sends_constrained_baseline_h264() -> None:
+    """Safari prefers H.264 High (640c1f), which Chromium on Linux cannot decode (its receivers offer 42001f,
+    42e01f, 4d001f, f4001f): the answer puts Constrained Baseline 42e01f first, so Safari sends that and every
+    viewer decodes it; H.264 with packetization-mode 0 and H.265 are left out; the rid layers are received."""
+    answer, negotiated = answer_publish(parse(SAFARI_OFFER), LOCAL)
+    na, nv = negotiated
+    assert [c.name for c in na.codecs] == ["opus"] and na.rtx_ssrcs == {}
+    assert [(c.name, c.payload_type, c.fmtp.get("profile-level-id")) for c in nv.codecs] == [
+        ("H264", 98, "42e01f"), ("H264", 96, "640c1f"), ("VP8", 106, None), ("VP9", 108, None),
+        ("VP9", 127, None),
+    ]  # fmt: skip
+    assert S.is_constrained_baseline(nv.codecs[0]) and nv.codecs[0].fmtp["packetization-mode"] == "1"
+    assert nv.rids == ["q", "h", "f"] and nv.ssrcs == [] and nv.sim_ssrcs == []
+    assert nv.codecs[0].rtcp_fb == ["transport-cc", "ccm fir", "nack", "nack pli"]  # no goog-remb
+    assert set(nv.extensions) >= {S.EXT_RID, S.EXT_REPAIRED_RID, S.EXT_TRANSPORT_CC, S.EXT_MID}
+    video = media_block(answer, 1)
+    assert video[0] == "m=video 9 UDP/TLS/RTP/SAVPF 98 99 96 97 106 107 108 109 127 125"
+    assert video[-4:] == ["a=rid:q recv", "a=rid:h recv", "a=rid:f recv", "a=simulcast:recv q;h;f"]
+    assert "a=fmtp:98 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f" in video
+    assert "a=rtcp-rsize" not in media_block(answer, 0) and "a=rtcp-rsize" in video  # as Safari offered
+
+
+def test_answer_publish_h264_first_from_chrome_is_constrained_baseline() -> None:
+    """Chrome asked to send H.264 first (the SDK's videoCodec: 'H264') lists Baseline 42001f before 42e01f;
+    Safari cannot decode 42001f, so the answer puts 42e01f first there too."""
+    video = CHROME_OFFER.split("m=video 9 UDP/TLS/RTP/SAVPF ", 1)[1].split("\r\n", 1)[0]
+    h264_first = CHROME_OFFER.replace(video, "102 103 104 105 106 107 108 109 127 125 112 113 96 97")
+    _, negotiated = answer_publish(parse(h264_first), LOCAL)
+    assert [c.payload_type for c in negotiated[1].codecs] == [106, 102, 127, 112, 96]
+    assert negotiated[1].codecs[0].fmtp["profile-level-id"] == "42e01f"
+
+
+def test_answer_publish_safari_without_transport_cc() -> None:
+    """A Safari (or any libwebrtc) offer without transport-cc: the answer has none either, and no REMB (the
+    core sends publishers no REMB), so the publisher adapts on the receiver reports' loss alone."""
+    text = edit(SAFARI_OFFER, remove=("a=extmap:3 ", "a=rtcp-fb:111 transport-cc"))
+    text = "\r\n".join(x for x in text.split("\r\n") if not x.endswith(" transport-cc"))
+    answer, negotiated = answer_publish(parse(text), LOCAL)
+    assert "transport-cc" not in answer and "goog-remb" not in answer
+    assert S.EXT_TRANSPORT_CC not in negotiated[1].extensions
+    assert negotiated[1].codecs[0].rtcp_fb == ["ccm fir", "nack", "nack pli"]
+    assert negotiated[0].codecs[0].rtcp_fb == [] and negotiated[1].rids == ["q", "h", "f"]
+
+
+def test_safari_receives_h264_with_remb_when_it_has_no_transport_cc() -> None:
+    """A Safari subscriber's answer to the server's offer of a Constrained Baseline H.264 track (as a Safari
+    publisher now sends it): the codec matches; without transport-cc it keeps goog-remb and abs-send-time, the
+    core's fallback estimate for that subscriber."""
+    h264 = S.default_codecs("video")[3]
+    assert S.is_constrained_baseline(h264) and h264.payload_type == 102
+    track = vp8_track("0", 6000)
+    track.codecs = [h264]
+    offer = offer_subscribe(SUB_LOCAL, [track], 1)
+    lines = [
+        x
+        for x in lines_of(chrome_like_answer(offer))
+        if not any(k in x for k in ("transport-cc", "transport-wide-cc", "rrtr"))  # no transport-cc, no XR
+    ]
+    result = apply_subscribe_answer([track], parse("\r\n".join(lines)))
+    assert result[0].direction == "sendonly" and result[0].codecs[0].name == "H264"
+    assert result[0].codecs[0].rtcp_fb == ["nack", "nack pli", "ccm fir", "goog-remb"]
+    assert S.EXT_TRANSPORT_CC not in result[0].extensions and S.EXT_ABS_SEND_TIME in result[0].extensions
 
 
 @pytest.mark.parametrize(
@@ -920,6 +1141,23 @@ def test_answer_whep() -> None:
     assert "a=group:BUNDLE 0 1 2" in lines_of(answer) and "a=setup:passive" in answer
     desc = parse(answer)
     assert [m.direction for m in desc.media] == ["sendonly", "sendonly", "inactive"]
+
+
+def test_answer_whep_safari_viewer() -> None:
+    """A Safari WHEP viewer (recvonly, its H.264 High first): an H.264 Constrained Baseline track binds to
+    Safari's 42e01f payload type, a VP8 track to Safari's VP8; its H.265 and pm=0 entries do not matter."""
+    offer = edit(SAFARI_OFFER, remove=("a=ssrc", "a=msid:", "a=rid:", "a=simulcast"))
+    offer = offer.replace("a=sendonly", "a=recvonly")
+    h264 = vp8_track("x", 6000)
+    h264.codecs = [S.default_codecs("video")[3]]  # 42e01f pm=1 at the server's 102
+    _, negotiated = answer_whep(parse(offer), LOCAL, {"audio": [opus_track("y", 5000)], "video": [h264]})
+    assert [
+        (c.payload_type, c.rtx_payload_type, c.fmtp["profile-level-id"]) for c in negotiated[1].codecs
+    ] == [(98, 99, "42e01f")]
+    assert negotiated[1].direction == "sendonly" and negotiated[0].codecs[0].payload_type == 111
+    _, negotiated = answer_whep(parse(offer), LOCAL, {"video": [vp8_track("z", 7000)]})
+    assert [(c.name, c.payload_type, c.rtx_payload_type) for c in negotiated[1].codecs] == [("VP8", 106, 107)]
+    assert negotiated[0].direction == "inactive"  # no audio track to give
 
 
 def test_answer_whep_no_common_codec_and_no_tracks() -> None:

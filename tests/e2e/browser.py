@@ -45,15 +45,16 @@ def missing() -> str | None:
 
 @contextmanager
 def chromium(extra: Sequence[str] = ()) -> Iterator[Any]:
-    """One headless Chromium with its own fresh profile (and the ``extra`` flags); always quits and removes
-    the profile."""
+    """One headless Chromium with its own fresh profile; always quits and removes the profile. ``extra`` flags
+    are added, each replacing a default flag of the same name (e.g. another ``--autoplay-policy=``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="chromium-e2e-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in (*FLAGS, *extra):
+    names = {f.split("=", 1)[0] for f in extra}
+    for flag in [*(f for f in FLAGS if f.split("=", 1)[0] not in names), *extra]:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -95,6 +95,17 @@ def test_chromium_codecs_are_forwarded_untouched(server_process, browsers, codec
     assert got.get("framesDecoded", 0) > 20, (got, diagnostics(sub))
     assert got["videoCodecs"] == [f"in:video/{codec}"], got
     assert f"out:video/{codec}" in browser.stats(pub)["videoCodecs"]
+    if (
+        codec == "H264"
+    ):  # issue 15: Constrained Baseline goes out, which Safari decodes (Chrome's first, 42001f, not)
+        fmtp = pub.execute_async_script(
+            "const done = arguments[arguments.length - 1]; window.client.pub.getStats().then((r) => {"
+            " let f = null; r.forEach((s) => {"
+            " if (s.type === 'outbound-rtp' && s.kind === 'video' && s.codecId)"
+            " f = r.get(s.codecId).sdpFmtpLine;"
+            " }); done(f); }, (e) => done(String(e)));"
+        )
+        assert "profile-level-id=42e01f" in fmtp, fmtp
 
 
 def rooms(base: str) -> float:

@@ -131,11 +131,10 @@ export function renderMedia() {
   media.style.setProperty('--cols', String(cols));
   media.style.setProperty('--rows', String(Math.ceil(Math.max(n, 1) / cols)));
   const empty = $('#media-empty');
-  empty.textContent = t(S.audioMode === 'presenters' && S.role === 'attendee' && !(page.client.participant || {}).floor
-    ? 'room.presentersOnly' : 'room.empty');
   const blocked = S.audioMode === 'presenters' && S.role === 'attendee' && !(page.client.participant || {}).floor;
+  empty.textContent = t(!S.webrtc ? 'room.noWebRTC' : blocked ? 'room.presentersOnly' : 'room.empty');
   media.classList.toggle('blocked', blocked);
-  show(empty, all.length === 0 || blocked);
+  show(empty, all.length === 0 || blocked || !S.webrtc);
   show(stageBox, stage && !!main);
   // Remote audio: one <audio> per received audio track.
   const sink = $('#audio-sink');
@@ -148,10 +147,27 @@ export function renderMedia() {
       a = el('audio', { autoplay: true, dataset: { track: id } });
       a.srcObject = new MediaStream([r.track]);
       sink.append(a);
-      a.play().catch(() => {});
+      a.play().catch(soundBlocked);
     }
   }
   for (const a of sink.querySelectorAll('audio')) if (!wanted.has(a.dataset.track)) a.remove();
+  if (!sink.querySelector('audio')) S.soundBlocked = false;
+  show($('#sound-on'), S.soundBlocked);
+}
+
+// Safari plays received audio only after a click on the page, unless the page captures the camera or microphone
+// (issue 15): a receive-only attendee there, or anyone who joined without a click (autojoin), would hear nothing.
+// The browser refuses play() with NotAllowedError; the page then offers "Turn the sound on", whose click plays.
+function soundBlocked(e) {
+  if (!e || e.name !== 'NotAllowedError') return;
+  S.soundBlocked = true;
+  show($('#sound-on'), true);
+}
+
+export async function turnSoundOn() {
+  const played = await Promise.allSettled([...$('#audio-sink').querySelectorAll('audio')].map((a) => a.play()));
+  S.soundBlocked = played.some((r) => r.status === 'rejected' && r.reason && r.reason.name === 'NotAllowedError');
+  show($('#sound-on'), S.soundBlocked);
 }
 
 export function renderSpeaker() {

@@ -144,6 +144,7 @@ async function enterRoom() {
   renderAll();
   page.client.startSpeakerDetection();
   if (S.event && S.event.kind === 'automated') startTimeline();
+  if (!S.webrtc) return;                        // the stage says this browser has no WebRTC (grid.js)
   await ensureSubscribed();
   const speaker = S.role === 'host' || S.role === 'presenter' || page.client.participant.floor;
   const meeting = S.room && S.room.type === 'meeting';   // in a meeting everyone comes in with camera and mic
@@ -154,7 +155,7 @@ async function enterRoom() {
 }
 
 export async function ensureSubscribed() {
-  if (!page.client || page.subscribed || S.screen !== 'room') return;
+  if (!page.client || page.subscribed || S.screen !== 'room' || !S.webrtc) return;
   try {
     const got = await page.client.subscribe();
     page.subscribed = got || page.subscribed;

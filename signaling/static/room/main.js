@@ -9,6 +9,7 @@ import { t } from '/static/i18n.js';
 import { loadRoom } from './access.js';
 import { bindDevices, fillDevices } from './devices.js';
 import { $, $$, show } from './dom.js';
+import { turnSoundOn } from './grid.js';
 import { bindHost } from './host.js';
 import { leave, submitJoin } from './join.js';
 import { startClock } from './mydata.js';
@@ -17,7 +18,7 @@ import { shareScreen, toggle, toggleScreen } from './publish.js';
 import { submitRegistration } from './register.js';
 import { applyLanguage, renderAll } from './render.js';
 import { setScreen, showError } from './screens.js';
-import { hostKey, mobile, page, presenterKey, query, roomIdFromUrl } from './state.js';
+import { hostKey, mobile, page, presenterKey, query, roomIdFromUrl, S } from './state.js';
 import './stats.js';                             // window.roomStats
 import { checkOrder, closeBuy, newOrder, openBuy, submitBuy } from './tickets.js';
 
@@ -37,6 +38,7 @@ function bind() {
   for (const b of $$('.toolbar [data-panel]')) b.addEventListener('click', () => togglePanel(b.dataset.panel));
   $('#side-close').addEventListener('click', closePanel);
   $('#btn-leave').addEventListener('click', leave);
+  $('#sound-on').addEventListener('click', turnSoundOn);
   for (const b of $$('.leave-btn')) b.addEventListener('click', leave);
   for (const b of $$('.rejoin-btn')) b.addEventListener('click', () => { location.reload(); });
   for (const b of $$('.copy')) b.addEventListener('click', () => copy(b.dataset.copy));
@@ -65,6 +67,7 @@ async function main() {
   } catch { /* private mode */ }
   if (query.get('name')) $('#join-name').value = query.get('name');
   if (query.get('email')) $('#join-email').value = query.get('email');
+  show($('#join-nortc'), !S.webrtc);          // said before joining: what this browser cannot do, and where it can
   applyLanguage(null);
   setScreen('join');
   const id = roomIdFromUrl();

@@ -45,6 +45,7 @@ export async function startPublishing({ audio = true, video = true } = {}) {
     video: video && !page.client.localTracks('camera').length,
   };
   if (!want.audio && !want.video) return;
+  if (!S.webrtc) { toast(errorText('webrtc_unsupported'), 'error'); return; }   // no camera opened for nothing
   let stream;
   try {
     stream = await openLocal(want);
