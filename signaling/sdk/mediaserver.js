@@ -493,6 +493,7 @@ export class MediaserverClient extends EventTarget {
   _joinedWith(info) {
     this._joined = true;
     this.info = info;
+    if (info.device) this.device = info.device;   // the server's word: the client's, or its own finding
     const self = { status: 'joined', ...info.participant };
     if (self.canPublish === undefined) self.canPublish = self.role === 'host' || self.role === 'presenter';
     if (self.muted) this.muted = { audio: !!self.muted.audio, video: !!self.muted.video };
