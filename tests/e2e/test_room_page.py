@@ -32,6 +32,13 @@ PHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/17.0 Mobile/15E148 Safari/604.1"
 )
+ANDROID_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+    "Mobile Safari/537.36"
+)
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
 
 
 # ---------- helpers ----------
@@ -82,12 +89,35 @@ def create_room(base: str, **opts: Any) -> dict[str, Any]:
 
 
 def viewport(driver: Any, width: int, height: int, phone: bool = False) -> None:
-    """An exact CSS viewport (and a phone's user agent) through the DevTools protocol."""
-    if phone:
-        driver.execute_cdp_cmd("Emulation.setUserAgentOverride", {"userAgent": PHONE_UA})
+    """An exact CSS viewport and, for a phone, an iPhone's user agent (no client hints, as Safari) through the
+    DevTools protocol; a computer's viewport puts the browser's own user agent back (the server refuses hosts
+    and presenters whose user agent is a phone's, R-INT-5)."""
+    ua = PHONE_UA if phone else driver.execute_cdp_cmd("Browser.getVersion", {})["userAgent"]
+    driver.execute_cdp_cmd("Emulation.setUserAgentOverride", {"userAgent": ua})
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone},
+    )
+
+
+def emulate(driver: Any, user_agent: str, mobile: bool) -> None:
+    """Chromium's own mobile emulation: a user agent with its client hints (userAgentMetadata), so that
+    navigator.userAgentData.mobile and the Sec-CH-UA-Mobile header say ``mobile``; a 390x844 viewport."""
+    meta = {
+        "brands": [{"brand": "Chromium", "version": "126"}],
+        "fullVersion": "126.0.0.0",
+        "platform": "Android" if mobile else "Linux",
+        "platformVersion": "14" if mobile else "",
+        "architecture": "" if mobile else "x86",
+        "model": "Pixel 8" if mobile else "",
+        "mobile": mobile,
+    }
+    driver.execute_cdp_cmd(
+        "Emulation.setUserAgentOverride", {"userAgent": user_agent, "userAgentMetadata": meta}
+    )
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": mobile},
     )
 
 
@@ -559,3 +589,87 @@ def test_room_modules_load_in_chromium(base, browsers):
     modules = Path(__file__).resolve().parents[2] / "signaling" / "static" / "room"
     assert sorted(loaded) == sorted(p.name for p in modules.glob("*.js"))
     assert not errors(d, allow=("favicon",)), "console errors"
+
+
+@pytest.mark.timeout(120)
+def test_a_phone_in_chromium_mobile_emulation(base, browsers):
+    """A phone (Chromium's mobile emulation: Android Chrome's user agent and client hints) joins as an
+    attendee only and shares no screen, whatever its page or the SDK claims (R-MEDIA-1, -7, R-INT-5)."""
+    room = create_room(base, type="meeting", name="Phones")  # discussion mode: an attendee may publish
+    phone = browsers()
+    emulate(phone, ANDROID_UA, mobile=True)
+
+    # The host link opened on a phone: told on the form, refused by the server, offered the attendee link.
+    phone.get(f"{base}{room['hostUrl']}&name=Pat&email=pat@example.org&autojoin=1")
+    st = wait_state(phone, lambda s: s.get("error") == "staff_on_mobile")
+    assert st["screen"] == "join" and st["mobile"] and st["role"] == "host", st
+    texts = phone.execute_script(
+        "return ['#join-as', '#join-error'].map((s) => document.querySelector(s).textContent);"
+    )
+    assert "join as an attendee" in texts[0] and "phones and tablets join as attendees" in texts[1], texts
+    href = phone.execute_script(
+        "const a = document.querySelector('#join-as-attendee');"
+        "return a.hidden ? null : a.getAttribute('href');"
+    )
+    assert href == f"/room/{room['id']}?name=Pat&email=pat%40example.org", href
+    shot(phone, "phone-host-link-390x844.png")
+    click(phone, "#join-as-attendee")
+    browser.poll(lambda: phone.current_url, lambda u: "host=" not in u, 10)
+    join_form(phone, "Pat", "pat@example.org")
+    st = wait_state(phone, lambda s: s.get("screen") == "room" and s.get("publishing"))
+    assert st["role"] == "attendee" and st["mobile"], st
+    assert phone.execute_script("return document.querySelector('#btn-screen').hidden;")
+    no_horizontal_scroll(phone)
+
+    # The SDK forced: another connection of this phone says 'desktop' and sends a canvas as a screen.
+    forced = phone.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const { MediaserverClient } = await import('/sdk/mediaserver.js');
+          const c = new MediaserverClient(location.origin);
+          const info = await c.join(window.roomState.joinToken, { device: 'desktop' });
+          const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
+          canvas.getContext('2d').fillRect(0, 0, 320, 240);
+          let code = null;
+          try { await c.publish(canvas.captureStream(5), { sources: { video: 'screen' } }); }
+          catch (e) { code = e.code || String(e); }
+          await c.leave();
+          return { device: info.device, code };
+        })().then(done, (e) => done({ error: String(e) }));""")
+    assert forced == {"device": "mobile", "code": "not_on_mobile"}, forced
+
+    # Sec-CH-UA-Mobile on its own: a desktop user agent with the mobile hint. Chromium sends the hint on
+    # page loads and fetch() (a WHIP publisher is refused on it), not on the WebSocket upgrade (measured:
+    # there the user agent is all the server sees, the documented limit of docs/signaling.md).
+    emulate(phone, DESKTOP_UA, mobile=True)
+    phone.get(f"{base}/room/{room['id']}")
+    hinted = phone.execute_async_script(
+        """
+        const [id, key, done] = arguments;
+        (async () => {
+          const { MediaserverClient } = await import('/sdk/mediaserver.js');
+          const grant = await MediaserverClient.joinRoom(location.origin, id,
+            { name: 'Enc', email: 'enc@example.org', presenterKey: key });
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver('video', { direction: 'sendonly' });
+          const offer = await pc.createOffer();
+          pc.close();
+          const r = await fetch(`/whip/${id}`, { method: 'POST', body: offer.sdp,
+            headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${grant.token}` } });
+          const c = new MediaserverClient(location.origin);
+          const info = await c.join(grant.token, { device: 'desktop' });
+          await c.leave();
+          return { whip: r.status, code: (await r.json()).error.code, ws: info.participant.role,
+                   hint: navigator.userAgentData.mobile, mobileUa: MediaserverClient.isMobile() };
+        })().then(done, (e) => done({ error: String(e) }));""",
+        room["id"],
+        room["presenterKey"],
+    )
+    assert hinted == {
+        "whip": 403,
+        "code": "not_on_mobile",
+        "ws": "presenter",
+        "hint": True,
+        "mobileUa": True,
+    }, hinted
+    assert not errors(phone, allow=("Failed to load resource",)), "phone console errors"
