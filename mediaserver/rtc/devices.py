@@ -6,8 +6,10 @@ cannot be made presenters) live in ``room_rules``; this module only decides the 
 client says and from the HTTP headers of its request (the WebSocket upgrade, a WHIP or WHEP POST):
 
 - the ``Sec-CH-UA-Mobile`` client hint: ``?1`` from a mobile Chromium (Chrome, Edge, Samsung Internet,
-  Opera on Android). It is a low-entropy hint, sent on every request to a secure origin (and localhost)
-  without being asked for, so the server sends no ``Accept-CH``;
+  Opera on Android). It is a low-entropy hint, sent to secure origins (and localhost) without being asked
+  for, so the server sends no ``Accept-CH``. Chromium sends it on page loads and ``fetch`` (the WHIP and WHEP
+  requests) but not on the WebSocket upgrade, even after an ``Accept-CH`` (measured with Debian's Chromium
+  156): on the WebSocket the User-Agent is what the server has;
 - the ``User-Agent``: the tokens phones and tablets put there (below).
 
 A device is mobile if the client says so OR the headers say so: a client cannot claim ``desktop`` from a
