@@ -90,7 +90,12 @@ async function connect(token) {
     const code = e.code || 'network';
     if (code === 'ended') { showOver(S.event ? 'event' : 'session'); return; }
     if (code === 'locked' || code === 'not_found') { setScreen('join'); showJoinError(code, e.message); return; }
-    if (code === 'not_on_mobile') { setScreen('join'); showJoinError('staff_on_mobile'); offerAttendeeLink(); return; }
+    if (code === 'not_on_mobile') {             // a host or presenter on a phone (R-INT-5): the attendee link, if any
+      setScreen('join');
+      showJoinError('staff_on_mobile');
+      if (hostKey || presenterKey) offerAttendeeLink();   // an invitation's own token has no attendee twin
+      return;
+    }
     showError(code, e.message);
     return;
   }
