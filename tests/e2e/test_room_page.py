@@ -600,13 +600,27 @@ def test_a_phone_in_chromium_mobile_emulation(base, browsers):
     emulate(phone, ANDROID_UA, mobile=True)
 
     # The host link opened on a phone: told on the form, refused by the server, offered the attendee link.
+    phone.get(f"{base}{room['hostUrl']}")
+    wait_state(phone, lambda s: s.get("screen") == "join" and s.get("room"))
+    told = phone.execute_script(
+        "return [document.querySelector('#join-as').textContent,"
+        "!document.querySelector('#join-as-attendee').hidden];"
+    )
+    assert told == [
+        "Hosts and presenters join from a computer: on a phone or tablet you can join as an attendee.",
+        True,
+    ], told
     phone.get(f"{base}{room['hostUrl']}&name=Pat&email=pat@example.org&autojoin=1")
     st = wait_state(phone, lambda s: s.get("error") == "staff_on_mobile")
     assert st["screen"] == "join" and st["mobile"] and st["role"] == "host", st
     texts = phone.execute_script(
-        "return ['#join-as', '#join-error'].map((s) => document.querySelector(s).textContent);"
+        "return ['#join-as', '#join-error'].map((s) => { const e = document.querySelector(s);"
+        "return e.hidden ? null : e.textContent; });"
     )
-    assert "join as an attendee" in texts[0] and "phones and tablets join as attendees" in texts[1], texts
+    assert texts == [
+        None,
+        "Hosts and presenters join from a computer’s browser: phones and tablets join as attendees.",
+    ], texts
     href = phone.execute_script(
         "const a = document.querySelector('#join-as-attendee');"
         "return a.hidden ? null : a.getAttribute('href');"

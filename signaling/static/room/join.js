@@ -93,6 +93,7 @@ async function connect(token) {
     if (code === 'not_on_mobile') {             // a host or presenter on a phone (R-INT-5): the attendee link, if any
       setScreen('join');
       showJoinError('staff_on_mobile');
+      show($('#join-as'), false);                 // the error says it now
       if (hostKey || presenterKey) offerAttendeeLink();   // an invitation's own token has no attendee twin
       return;
     }
