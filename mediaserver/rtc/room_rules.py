@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mediaserver import addresses
+from mediaserver.rtc.devices import MOBILE
 
 ROOM_TYPES = ("webinar", "meeting")
 AUDIO_MODES = ("presenters", "listen", "discussion")
@@ -290,8 +291,22 @@ def check_cameras(room: RoomSettings, on_now: int, adding: int) -> None:
 
 
 def check_screen(device: str) -> None:
-    if device == "mobile":
+    """R-MEDIA-7: a mobile device views a shared screen but does not share one."""
+    if device == MOBILE:
         raise RuleError("not_on_mobile", "screen sharing is not available from mobile devices (R-MEDIA-7)")
+
+
+def check_role_on_device(role: str, device: str) -> None:
+    """R-MEDIA-1, R-INT-5: a mobile browser joins as an attendee. The original keeps its mobile-browser room
+    for webinar attendees: a host or presenter on a phone or tablet needs its mobile app, and an attendee
+    there "cannot be made a presenter" (seed FAQ, "What is a responsive room?"). This server has no app, so
+    hosts and presenters join from a computer; a mobile attendee may still be given the floor (R-ROOM-3)."""
+    if device == MOBILE and role in ("host", "presenter"):
+        raise RuleError(
+            "not_on_mobile",
+            f"a {role} joins from a computer's browser: phones and tablets join as attendees "
+            "(R-MEDIA-1, R-INT-5); open the room's attendee link to watch from here",
+        )
 
 
 # R-MEDIA-3 per-stream budgets in bit/s, what one attendee downloads: audio 512 (500 per camera feed),

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mediaserver.rtc import devices, sdp
 from mediaserver.rtc import room_rules as rules
-from mediaserver.rtc import sdp
 from mediaserver.rtc.engine import MediaEngine, TransportInfo, new_ssrc
 from mediaserver.rtc.room_rules import PlanCaps, RoomSettings, RuleError
 from mediaserver.rtc.tokens import Grant
@@ -158,7 +158,7 @@ class Participant:
     room: Room
     notify: Callable[[str, dict[str, Any]], Any] | None = None
     kind: str = "ws"  # ws, whip or whep
-    device: str = "desktop"
+    device: str = devices.DESKTOP  # devices.effective(): the client's word and the request's headers
     status: str = "joined"  # joined, lobby, waiting
     floor: bool = False  # an attendee the host gave the floor (R-ROOM-3)
     publish_transports: dict[int, TransportInfo] = field(default_factory=dict)  # one per publication
@@ -236,11 +236,13 @@ class Room:
         grant: Grant,
         notify: Callable[[str, dict[str, Any]], Any] | None = None,
         kind: str = "ws",
-        device: str = "desktop",
+        device: str = devices.DESKTOP,
     ) -> Participant:
         person = grant.person()
         # issue 14 finding 13: the removal holds for the person (their e-mail or invitation), not one token
         self.check_not_removed(person, grant.role)
+        if kind != "whep":  # a WHEP player only watches, whatever its token's role
+            rules.check_role_on_device(grant.role, device)
         status = rules.entry_status(self.settings, grant.role, self.seated())
         rules.check_room_full(self.settings, grant.role, len(self.participants))
         rules.check_presenter_seat(
@@ -260,7 +262,7 @@ class Room:
             self,
             notify,
             kind=kind,
-            device=device if device in ("desktop", "mobile") else "desktop",
+            device=device if device in devices.DEVICES else devices.DESKTOP,
             status=status,
             person=person,
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mediaserver.rtc import sdp, tokens
+from mediaserver.rtc import devices, sdp, tokens
 from mediaserver.rtc.room_rules import check_offer_sections
 from mediaserver.rtc.rooms import Participant, RoomManager
 from signaling import keys
@@ -59,7 +59,7 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
             check_offer_sections(len(parsed.media))
         room = await rooms.enter(grant)
         try:
-            p = room.join(grant, kind=kind)
+            p = room.join(grant, kind=kind, device=devices.from_headers(request.headers))
         except Exception:
             rooms.release(room)
             raise

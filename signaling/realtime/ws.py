@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mediaserver.rtc import tokens
+from mediaserver.rtc import devices, tokens
 from mediaserver.rtc.avatars import AvatarError, AvatarStore
 from mediaserver.rtc.rooms import Participant, RoomManager
 from signaling import keys
@@ -26,9 +26,15 @@ class Connection:
     """One WebSocket client: at most one participant in one room."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, rooms: RoomManager, secret: str, avatars: AvatarStore | None = None
+        self,
+        ws: web.WebSocketResponse,
+        rooms: RoomManager,
+        secret: str,
+        avatars: AvatarStore | None = None,
+        detected: str = devices.DESKTOP,
     ) -> None:
         self.ws = ws
+        self.detected = detected  # the device the upgrade request's headers show (devices.from_headers)
         self.rooms = rooms
         self.avatars = avatars or AvatarStore()
         self.secret = secret
@@ -103,10 +109,11 @@ class Connection:
         if not isinstance(token, str):
             raise SignalError("unauthorized", "'token' (a signed join token) is required", 401)
         grant = tokens.verify(self.secret, token)
-        device = params.get("device", "desktop")
-        if device not in ("desktop", "mobile"):
+        claimed = params.get("device", devices.DESKTOP)
+        if claimed not in devices.DEVICES:
             raise SignalError("bad_request", "'device' must be 'desktop' or 'mobile'")
-        return self._enter(grant, device)
+        # a phone's headers make it a phone whatever it claims (R-MEDIA-1, -7, R-INT-5)
+        return self._enter(grant, devices.effective(claimed, self.detected))
 
     async def _enter(self, grant: tokens.Grant, device: str) -> dict[str, Any]:
         room = await self.rooms.enter(grant)  # an event's room may be opened from the database (finding 17)
@@ -117,7 +124,11 @@ class Connection:
         except Exception:
             self.rooms.release(room)
             raise
-        return {"participant": self.participant.describe(), **room.view_for(self.participant)}
+        return {
+            "participant": self.participant.describe(),
+            "device": self.participant.device,  # what the rules go by, so the page can follow it
+            **room.view_for(self.participant),
+        }
 
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         assert self.participant
@@ -215,7 +226,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=5, max_msg_size=MAX_MESSAGE)  # a dead client is gone within ~10 s
     await ws.prepare(request)
     conn = Connection(
-        ws, request.app[keys.ROOMS], request.app[keys.SETTINGS].secret, request.app[keys.AVATARS]
+        ws,
+        request.app[keys.ROOMS],
+        request.app[keys.SETTINGS].secret,
+        request.app[keys.AVATARS],
+        devices.from_headers(request.headers),
     )
     pump = asyncio.create_task(conn.pump())
     try:

@@ -234,6 +234,7 @@ export class MediaserverClient extends EventTarget {
    * (with the token) to end the session.
    */
   static async whep(base, room, token, { audio = 1, video = 1 } = {}) {
+    needWebRTC();
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     const stream = new MediaStream();
     pc.addEventListener('track', (e) => stream.addTrack(e.track));
@@ -532,6 +533,7 @@ export class MediaserverClient extends EventTarget {
   _joinedWith(info) {
     this._joined = true;
     this.info = info;
+    if (info.device) this.device = info.device;   // the server's word: the client's, or its own finding
     const self = { status: 'joined', ...info.participant };
     if (self.canPublish === undefined) self.canPublish = self.role === 'host' || self.role === 'presenter';
     if (self.muted) this.muted = { audio: !!self.muted.audio, video: !!self.muted.video };

@@ -32,6 +32,13 @@ PHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/17.0 Mobile/15E148 Safari/604.1"
 )
+ANDROID_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+    "Mobile Safari/537.36"
+)
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
 
 
 # ---------- helpers ----------
@@ -82,12 +89,35 @@ def create_room(base: str, **opts: Any) -> dict[str, Any]:
 
 
 def viewport(driver: Any, width: int, height: int, phone: bool = False) -> None:
-    """An exact CSS viewport (and a phone's user agent) through the DevTools protocol."""
-    if phone:
-        driver.execute_cdp_cmd("Emulation.setUserAgentOverride", {"userAgent": PHONE_UA})
+    """An exact CSS viewport and, for a phone, an iPhone's user agent (no client hints, as Safari) through the
+    DevTools protocol; a computer's viewport puts the browser's own user agent back (the server refuses hosts
+    and presenters whose user agent is a phone's, R-INT-5)."""
+    ua = PHONE_UA if phone else driver.execute_cdp_cmd("Browser.getVersion", {})["userAgent"]
+    driver.execute_cdp_cmd("Emulation.setUserAgentOverride", {"userAgent": ua})
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone},
+    )
+
+
+def emulate(driver: Any, user_agent: str, mobile: bool) -> None:
+    """Chromium's own mobile emulation: a user agent with its client hints (userAgentMetadata), so that
+    navigator.userAgentData.mobile and the Sec-CH-UA-Mobile header say ``mobile``; a 390x844 viewport."""
+    meta = {
+        "brands": [{"brand": "Chromium", "version": "126"}],
+        "fullVersion": "126.0.0.0",
+        "platform": "Android" if mobile else "Linux",
+        "platformVersion": "14" if mobile else "",
+        "architecture": "" if mobile else "x86",
+        "model": "Pixel 8" if mobile else "",
+        "mobile": mobile,
+    }
+    driver.execute_cdp_cmd(
+        "Emulation.setUserAgentOverride", {"userAgent": user_agent, "userAgentMetadata": meta}
+    )
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": mobile},
     )
 
 
@@ -592,3 +622,101 @@ def test_received_audio_the_browser_will_not_autoplay_starts_with_a_click(base):
         st = wait_state(att, lambda s: s.get("soundBlocked") is False)
         assert not att.find_element(By.ID, "sound-on").is_displayed(), st
         assert not errors(att), "console errors"
+
+
+@pytest.mark.timeout(120)
+def test_a_phone_in_chromium_mobile_emulation(base, browsers):
+    """A phone (Chromium's mobile emulation: Android Chrome's user agent and client hints) joins as an
+    attendee only and shares no screen, whatever its page or the SDK claims (R-MEDIA-1, -7, R-INT-5)."""
+    room = create_room(base, type="meeting", name="Phones")  # discussion mode: an attendee may publish
+    phone = browsers()
+    emulate(phone, ANDROID_UA, mobile=True)
+
+    # The host link opened on a phone: told on the form, refused by the server, offered the attendee link.
+    phone.get(f"{base}{room['hostUrl']}")
+    wait_state(phone, lambda s: s.get("screen") == "join" and s.get("room"))
+    told = phone.execute_script(
+        "return [document.querySelector('#join-as').textContent,"
+        "!document.querySelector('#join-as-attendee').hidden];"
+    )
+    assert told == [
+        "Hosts and presenters join from a computer: on a phone or tablet you can join as an attendee.",
+        True,
+    ], told
+    phone.get(f"{base}{room['hostUrl']}&name=Pat&email=pat@example.org&autojoin=1")
+    st = wait_state(phone, lambda s: s.get("error") == "staff_on_mobile")
+    assert st["screen"] == "join" and st["mobile"] and st["role"] == "host", st
+    texts = phone.execute_script(
+        "return ['#join-as', '#join-error'].map((s) => { const e = document.querySelector(s);"
+        "return e.hidden ? null : e.textContent; });"
+    )
+    assert texts == [
+        None,
+        "Hosts and presenters join from a computer’s browser: phones and tablets join as attendees.",
+    ], texts
+    href = phone.execute_script(
+        "const a = document.querySelector('#join-as-attendee');"
+        "return a.hidden ? null : a.getAttribute('href');"
+    )
+    assert href == f"/room/{room['id']}?name=Pat&email=pat%40example.org", href
+    shot(phone, "phone-host-link-390x844.png")
+    click(phone, "#join-as-attendee")
+    browser.poll(lambda: phone.current_url, lambda u: "host=" not in u, 10)
+    join_form(phone, "Pat", "pat@example.org")
+    st = wait_state(phone, lambda s: s.get("screen") == "room" and s.get("publishing"))
+    assert st["role"] == "attendee" and st["mobile"], st
+    assert phone.execute_script("return document.querySelector('#btn-screen').hidden;")
+    no_horizontal_scroll(phone)
+
+    # The SDK forced: another connection of this phone says 'desktop' and sends a canvas as a screen.
+    forced = phone.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const { MediaserverClient } = await import('/sdk/mediaserver.js');
+          const c = new MediaserverClient(location.origin);
+          const info = await c.join(window.roomState.joinToken, { device: 'desktop' });
+          const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
+          canvas.getContext('2d').fillRect(0, 0, 320, 240);
+          let code = null;
+          try { await c.publish(canvas.captureStream(5), { sources: { video: 'screen' } }); }
+          catch (e) { code = e.code || String(e); }
+          await c.leave();
+          return { device: info.device, code };
+        })().then(done, (e) => done({ error: String(e) }));""")
+    assert forced == {"device": "mobile", "code": "not_on_mobile"}, forced
+
+    # Sec-CH-UA-Mobile on its own: a desktop user agent with the mobile hint. Chromium sends the hint on
+    # page loads and fetch() (a WHIP publisher is refused on it), not on the WebSocket upgrade (measured:
+    # there the user agent is all the server sees, the documented limit of docs/signaling.md).
+    emulate(phone, DESKTOP_UA, mobile=True)
+    phone.get(f"{base}/room/{room['id']}")
+    hinted = phone.execute_async_script(
+        """
+        const [id, key, done] = arguments;
+        (async () => {
+          const { MediaserverClient } = await import('/sdk/mediaserver.js');
+          const grant = await MediaserverClient.joinRoom(location.origin, id,
+            { name: 'Enc', email: 'enc@example.org', presenterKey: key });
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver('video', { direction: 'sendonly' });
+          const offer = await pc.createOffer();
+          pc.close();
+          const r = await fetch(`/whip/${id}`, { method: 'POST', body: offer.sdp,
+            headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${grant.token}` } });
+          const c = new MediaserverClient(location.origin);
+          const info = await c.join(grant.token, { device: 'desktop' });
+          await c.leave();
+          return { whip: r.status, code: (await r.json()).error.code, ws: info.participant.role,
+                   hint: navigator.userAgentData.mobile, mobileUa: MediaserverClient.isMobile() };
+        })().then(done, (e) => done({ error: String(e) }));""",
+        room["id"],
+        room["presenterKey"],
+    )
+    assert hinted == {
+        "whip": 403,
+        "code": "not_on_mobile",
+        "ws": "presenter",
+        "hint": True,
+        "mobileUa": True,
+    }, hinted
+    assert not errors(phone, allow=("Failed to load resource",)), "phone console errors"

@@ -245,7 +245,9 @@ async def test_camera_limit_and_screen_sharing_rules(http, connect):
     mid = re.search(r"a=mid:(\S+)", offer).group(1)
     out = await presenters[4].ok("publish", sdp=offer, sources={mid: "screen"}, screenQuality="lite")
     assert out["tracks"][0]["source"] == "screen" and out["tracks"][0]["screenQuality"] == "lite"
-    phone, _ = await enter(http, connect, room, "mo", "presenter", device="mobile")
+    # a phone joins as an attendee (R-MEDIA-1, R-INT-5; tests/signaling/test_mobile.py): in a meeting it
+    # speaks, but shares no screen (R-MEDIA-7)
+    phone, _ = await enter(http, connect, room, "mo", "attendee", device="mobile")
     await phone.err("publish", "not_on_mobile", sdp=offer, sources={mid: "screen"})
 
 

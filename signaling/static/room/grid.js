@@ -2,7 +2,7 @@
 // active speaker's ring and the <audio> elements of received audio.
 import { t } from '/static/i18n.js';
 import { $, el, hue, initials, show } from './dom.js';
-import { mobile, page, remote, S } from './state.js';
+import { page, remote, S } from './state.js';
 
 const tiles = new Map();         // tile key -> element
 
@@ -122,7 +122,7 @@ export function renderMedia() {
   // Order the strip as the model says.
   for (const m of all) if (m !== main) strip.append(tiles.get(m.key));
   const n = all.length - (main ? 1 : 0);
-  const narrow = mobile || window.innerWidth < 700;
+  const narrow = S.mobile || window.innerWidth < 700;
   const portrait = window.innerHeight > window.innerWidth;
   let cols;
   if (stage) cols = Math.min(Math.max(n, 1), narrow ? 3 : 6);

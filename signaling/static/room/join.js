@@ -90,14 +90,36 @@ async function connect(token) {
     const code = e.code || 'network';
     if (code === 'ended') { showOver(S.event ? 'event' : 'session'); return; }
     if (code === 'locked' || code === 'not_found') { setScreen('join'); showJoinError(code, e.message); return; }
+    if (code === 'not_on_mobile') {             // a host or presenter on a phone (R-INT-5): the attendee link, if any
+      setScreen('join');
+      showJoinError('staff_on_mobile');
+      show($('#join-as'), false);                 // the error says it now
+      if (hostKey || presenterKey) offerAttendeeLink();   // an invitation's own token has no attendee twin
+      return;
+    }
     showError(code, e.message);
     return;
   }
   S.error = null;
+  if (info.device === 'mobile') {       // the server found a phone or tablet the page took for a computer
+    S.mobile = true;
+    document.body.classList.add('mobile');
+  }
   S.room = page.client.room;
   if (page.client.room && page.client.room.language) applyLanguage(page.client.room.language);
   syncState();
   afterStatus(info.participant.status || 'joined');
+}
+
+/** A host or presenter link opened on a phone: the same room as an attendee (R-MEDIA-1, R-INT-5). */
+export function offerAttendeeLink() {
+  const q = new URLSearchParams(location.search);
+  q.delete('host');
+  q.delete('presenter');
+  q.delete('autojoin');
+  const a = $('#join-as-attendee');
+  a.href = `/room/${S.roomId || roomIdFromUrl()}${q.toString() ? `?${q}` : ''}`;
+  show(a, true);
 }
 
 export function afterStatus(status) {

@@ -11,7 +11,7 @@ import { bindDevices, fillDevices } from './devices.js';
 import { $, $$, show } from './dom.js';
 import { turnSoundOn } from './grid.js';
 import { bindHost } from './host.js';
-import { leave, submitJoin } from './join.js';
+import { leave, offerAttendeeLink, submitJoin } from './join.js';
 import { startClock } from './mydata.js';
 import { closePanel, copy, togglePanel } from './panels.js';
 import { shareScreen, toggle, toggleScreen } from './publish.js';
@@ -76,6 +76,11 @@ async function main() {
     as.textContent = t(hostKey ? 'join.asHost' : 'join.asPresenter');
     as.dataset.i18n = hostKey ? 'join.asHost' : 'join.asPresenter';
     show(as, true);
+    if (mobile) {                     // the server refuses hosts and presenters on phones: say so before the form
+      as.textContent = t('join.staffOnMobile');
+      as.dataset.i18n = 'join.staffOnMobile';
+      offerAttendeeLink();
+    }
   }
   if (!id) { $('#join-id').focus(); return; }
   const ok = await loadRoom(id);

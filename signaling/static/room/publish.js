@@ -3,7 +3,7 @@ import { MediaserverClient } from '/sdk/mediaserver.js';
 import { errorText, t } from '/static/i18n.js';
 import { $, $$, fail, show, toast } from './dom.js';
 import { renderAll } from './render.js';
-import { mobile, page, S, syncState } from './state.js';
+import { page, S, syncState } from './state.js';
 
 async function openLocal(want) {
   const audioDeviceId = $('#dev-mic').value || undefined;
@@ -153,7 +153,7 @@ export function renderToolbar() {
   set($('#btn-mic'), mic, '#i-mic', '#i-mic-off', 'tool.micOn', 'tool.micOff');
   set($('#btn-cam'), cam, '#i-cam', '#i-cam-off', 'tool.camOn', 'tool.camOff');
   const screenBtn = $('#btn-screen');
-  show(screenBtn, !mobile && MediaserverClient.canShareScreen());
+  show(screenBtn, !S.mobile && MediaserverClient.canShareScreen());   // S.mobile: the server's word too
   screenBtn.classList.toggle('on', page.client.sharingScreen);
   screenBtn.disabled = !can && !page.client.sharingScreen;
   screenBtn.querySelector('span').textContent = t(page.client.sharingScreen ? 'tool.stopScreen' : 'tool.screen');
