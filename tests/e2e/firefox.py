@@ -23,13 +23,11 @@ from tests.conftest import free_port, stop_process
 FIREFOX = "/usr/bin/firefox-esr"
 
 #: a fake camera and microphone (a test pattern, a tone), no permission prompt (a screen share takes the whole
-#: screen); media plays without a gesture; the page's console goes to the browser's log so a test can read
-#: its errors.
+#: screen); the page's console goes to the browser's log so a test can read its errors. Autoplay keeps
+#: Firefox's default (audible media waits for the user's click), as a user has it.
 PREFS: dict[str, Any] = {
     "media.navigator.streams.fake": True,
     "media.navigator.permission.disabled": True,
-    "media.autoplay.default": 0,
-    "media.autoplay.blocking_policy": 0,
     "devtools.console.stdout.content": True,
     "browser.shell.checkDefaultBrowser": False,
     "app.update.enabled": False,
