@@ -10,7 +10,9 @@ both sides and checks the received audio is not silent and the page's media elem
   simulcast layers; then Firefox shares a screen and Chromium receives it (R-MEDIA-7);
 - a webinar: Chromium hosts, Firefox attends and receives; the host gives Firefox the floor (R-ROOM-3)
   and receives it;
-- WHEP: Chromium publishes VP9, Firefox watches it with the SDK's WHEP client.
+- WHEP: Chromium publishes VP9, Firefox watches it with the SDK's WHEP client;
+- one machine: the page on 127.0.0.1 and the media on a local non-loopback address (the README's advice for
+  Firefox): Firefox publishes over the SDK's WebSocket, Chromium receives.
 """
 
 from __future__ import annotations
@@ -273,3 +275,39 @@ def test_firefox_watches_over_whep(lan, browsers):
     assert browser.state(fox).get("tracks") == 2, browser.state(fox)
     assert got["videoCodecs"] == ["in:video/VP9"], got  # forwarded as the publisher sent it (R-MEDIA-2)
     assert not fox.errors(allow=FIREFOX_NOISE), "Firefox console errors"
+
+
+@pytest.mark.timeout(90)
+def test_firefox_on_the_servers_machine_with_the_media_on_a_lan_address(tmp_path):
+    """The README's advice: Firefox ignores a loopback server candidate, so on one machine the media goes on
+    the machine's LAN address (here this side of a veth pair) while the page stays on 127.0.0.1, a secure
+    origin for both browsers with no flag."""
+    with (
+        netns.namespace() as lan_side,
+        serve(
+            tmp_path,
+            MEDIASERVER_SECRET=SECRET,
+            MEDIASERVER_API_KEY=API_KEY,
+            MEDIASERVER_RTC_LISTEN_IP=lan_side.gateway,
+        ) as (base, _proc, _log),
+        firefox.firefox() as fox,
+        browser.chromium() as sub,
+    ):
+        name = "firefox-one-machine"
+        fox.get(f"{base}/?token={token(name, 'presenter', 'fox')}&mode=publish")
+        st = browser.poll(lambda: browser.state(fox), lambda s: s.get("published") or s.get("error"), 15)
+        assert st.get("published") and not st.get("error"), st
+        sub.get(f"{base}/?token={token(name, 'attendee', 'sub')}&mode=subscribe")
+        got = browser.poll(
+            lambda: browser.stats(sub),
+            lambda s: (
+                bool(s.get("error")) or (s.get("framesDecoded", 0) >= 30 and s.get("audioPackets", 0) > 20)
+            ),
+            25,
+        )
+        assert got.get("framesDecoded", 0) >= 30 and got.get("audioPackets", 0) > 20, (
+            got,
+            browser.state(sub),
+        )
+        assert browser.stats(fox).get("framesSent", 0) > 30
+        assert not fox.errors(allow=FIREFOX_NOISE), "Firefox console errors"
