@@ -45,6 +45,7 @@ class Settings:
     room_creation_rate: int = 10  # rooms an IP address may create a minute without the API key (0: no limit)
     max_rooms: int = 1000  # instant and ad-hoc rooms on this node at once (event rooms are not counted)
     room_idle_timeout: float = 600.0  # seconds an instant room stays without anyone in it before it is freed
+    interaction_tick: float = 0.1  # seconds between two frames of a room's chat, hands, reactions (issue 16)
     data_dir: str = "data"  # the embedded database and the file library live here
     database_url: str = ""  # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
     public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
@@ -120,6 +121,8 @@ class Settings:
             raise ConfigError("setting 'room_creation_rate' must be 0 (no limit) or a positive number")
         if self.max_rooms < 1:
             raise ConfigError("setting 'max_rooms' must be at least 1")
+        if not 0.01 <= self.interaction_tick <= 1.0:
+            raise ConfigError("setting 'interaction_tick' must be between 0.01 and 1 second")
         if self.room_idle_timeout <= 0:
             raise ConfigError("setting 'room_idle_timeout' must be a positive number of seconds")
         if self.upload_expiry <= 0:

@@ -13,7 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from signaling import keys, pages
 from signaling.api.openapi import render
 from signaling.errors import SignalError, json_error
-from signaling.realtime import whip
+from signaling.realtime import fanout, whip
+from signaling.realtime.fanout import Fanout
 from signaling.realtime.ws import websocket
 
 # a reverse proxy's headers: the peer is not the client (any one of them marks a relayed request, issue 15)
@@ -67,6 +68,8 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     pages.add_routes(app)
+    app[keys.FANOUT] = Fanout(app[keys.ROOMS], app[keys.SETTINGS].interaction_tick)
+    fanout.install(app, app[keys.FANOUT])
     app.router.add_get("/ws", websocket)
     whip.add_routes(app)
     app.router.add_get("/metrics", metrics)

@@ -19,6 +19,7 @@ from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
 from mediaserver.store.db import Database
+from signaling.realtime.fanout import Fanout
 
 SETTINGS = web.AppKey("settings", Settings)
 MEDIA = web.AppKey("media", MediaEngine)
@@ -34,3 +35,4 @@ LIMITS = web.AppKey("limits", RateLimits)  # the budgets of sign-ins, sign-ups, 
 OUTBOUND = web.AppKey("outbound", Policy)  # where webhooks and live streams may connect (issue 14)
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event
 SWEEPER: web.AppKey[asyncio.Task[None]] = web.AppKey("sweeper")  # frees empty rooms (issue 14 finding 7)
+FANOUT = web.AppKey("fanout", Fanout)  # the rooms' interaction to their sockets, once a tick (issue 16)

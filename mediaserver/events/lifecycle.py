@@ -383,6 +383,8 @@ def room_for(rooms: RoomManager, ev: Event, lim: plans.Limits, state: str) -> An
             room_id=ev.room_id,
             event=True,
         )
+        # R-INT-1, R-AUTO-1: the attendees' chat starts as the event says; the host turns it on or off live
+        room.interaction.chat.enabled = bool((ev.options or {}).get("chat", True))
     room.settings.hd = lim.hd  # R-MEDIA-4: the plan decides SD or HD budgets (issue 5's allocation)
     room.settings.pin = dial_in_pin(ev)  # the PIN the invitations carry (R-ROOM-10, R-INT-6)
     room.apply_caps(

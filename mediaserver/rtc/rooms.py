@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mediaserver.interaction.room import Interaction
 from mediaserver.rtc import devices, sdp
 from mediaserver.rtc import room_rules as rules
 from mediaserver.rtc.engine import MediaEngine, TransportInfo, new_ssrc
@@ -175,6 +176,11 @@ class Participant:
     def can_publish(self) -> bool:
         return rules.may_publish(self.room.settings, self.role, self.floor)
 
+    @property
+    def person_key(self) -> str:
+        """One string for the person (issue 16: one vote, one answer, one silence per person)."""
+        return min(self.person) if self.person else self.id
+
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -225,8 +231,14 @@ class Room:
         self.resume_by: float | None = None
         self._on_empty = on_empty
         self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
+        # issue 16: chat, hands, reactions (and what comes next) of the seated participants
+        self.interaction = Interaction(self._seated_member)
 
     # ---- membership ----
+
+    def _seated_member(self, pid: str) -> Participant | None:
+        q = self.participants.get(pid)
+        return q if q is not None and q.status == "joined" else None
 
     def seated(self) -> int:
         return sum(1 for q in self.participants.values() if q.status == "joined")
@@ -311,6 +323,8 @@ class Room:
             if transport is not None:
                 self.media.close_transport(transport.id)
         p.consumers.clear()
+        if was_seated:
+            self.interaction.left(p)
         if reason:
             p.send("removed", {"reason": reason})
         for cb in p.on_leave:
@@ -334,7 +348,8 @@ class Room:
                 continue
             if q.role == "host" or self.seated() < rules.seat_limit(self.settings):
                 q.status = "joined"
-                q.send("admitted", {"participant": q.describe(), **self.snapshot(q)})
+                seen = {**self.snapshot(q), "interaction": self.interaction.snapshot(q)}
+                q.send("admitted", {"participant": q.describe(), **seen})
                 self._announce(q)
             elif q.status == "lobby":  # started, but full: from the lobby to the waiting room
                 q.status = "waiting"
@@ -357,7 +372,7 @@ class Room:
         them; in the lobby or the waiting room, only the room's public face (no participants, no tracks)."""
         if p.status != "joined":
             return {"room": self.settings.public(), "participants": [], "tracks": []}
-        return self.snapshot(p)
+        return {**self.snapshot(p), "interaction": self.interaction.snapshot(p)}
 
     def _require_joined(self, p: Participant) -> None:
         if p.status != "joined":
@@ -815,6 +830,7 @@ class Room:
         if q.role != "attendee":
             raise RuleError("bad_request", "only an attendee can be given the floor")
         q.floor = True
+        self.interaction.hands.floor_granted(q)  # the raised hand is answered
         self._sync(q)
         q.send("floorGranted", {"by": p.id})
         self._tell_about(q, "participantUpdated", {"participant": q.describe()})

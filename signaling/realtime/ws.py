@@ -17,9 +17,12 @@ from mediaserver.rtc.avatars import AvatarError, AvatarStore
 from mediaserver.rtc.rooms import Participant, RoomManager
 from signaling import keys
 from signaling.errors import SignalError, classify
+from signaling.realtime import fanout
+from signaling.realtime.fanout import Fanout
 
 log = logging.getLogger("signaling.realtime.ws")
 MAX_MESSAGE = 256 * 1024
+MAX_QUEUED = 1000  # replies and room events a client may leave unsent before it is dropped (issue 16)
 
 
 class Connection:
@@ -32,8 +35,13 @@ class Connection:
         secret: str,
         avatars: AvatarStore | None = None,
         detected: str = devices.DESKTOP,
+        fanout: Fanout | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
+        self.fanout = fanout  # issue 16: the room's interaction comes through it, one frame per tick
+        self.transport = transport
+        self.dropped = False  # cut off for not reading (write_frame)
         self.detected = detected  # the device the upgrade request's headers show (devices.from_headers)
         self.rooms = rooms
         self.avatars = avatars or AvatarStore()
@@ -45,10 +53,35 @@ class Connection:
         self._wake: asyncio.Future[None] | None = None
 
     def send(self, msg: dict[str, Any]) -> None:
-        """Queue a message for the client; the pump sends them in order."""
+        """Queue a message for the client; the pump sends them in order. A client that leaves
+        :data:`MAX_QUEUED` of them unsent is not reading: it is dropped (issue 16)."""
+        if len(self._out) >= MAX_QUEUED:
+            self._drop(f"{len(self._out)} messages queued")
+            return
         self._out.append(msg)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """The fan-out's frame, straight onto the transport, unless the client has :data:`fanout.LIMIT` bytes
+        unread there already: then it is dropped (its memory stays bounded; it reconnects for a snapshot)."""
+        t = self.transport
+        if t is None or t.is_closing() or self.dropped:
+            return False
+        unsent = t.get_write_buffer_size()
+        if unsent + len(frame) > fanout.LIMIT:
+            self._drop(f"{unsent} bytes unsent")
+            return False
+        t.write(frame)
+        return True
+
+    def _drop(self, why: str) -> None:
+        self.dropped = True
+        if self.fanout is not None:
+            self.fanout.dropped += 1
+        log.info("dropping a websocket client that does not read (%s)", why)
+        if self.transport is not None:
+            self.transport.abort()
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self.send({"method": method, "params": params})
@@ -81,6 +114,9 @@ class Connection:
         if not isinstance(params, dict):
             raise SignalError("bad_request", "'params' must be an object")
         fn = getattr(self, "do_" + method, None)
+        p = self.participant
+        if fn is None and p is not None and method in p.room.interaction.methods:
+            return self._interact(method, params)
         if fn is None:
             raise SignalError("unknown_method", f"unknown method {method!r}")
         if method != "join" and self.participant is None:
@@ -94,6 +130,17 @@ class Connection:
             raise SignalError("not_joined", "you are no longer in the room; join again")
         reply: dict[str, Any] | Awaitable[dict[str, Any]] = fn(params)
         return reply
+
+    def _interact(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A command of the room's interaction (issue 16: chat.send, hand.raise, react, ...)."""
+        p = self.participant
+        assert p is not None
+        if p.room.participants.get(p.id) is None:
+            self.participant = None
+            raise SignalError("not_joined", "you are no longer in the room; join again")
+        if p.status != "joined":
+            raise SignalError("not_admitted", f"you are in the {p.status}; wait until you are let in", 409)
+        return p.room.interaction.command(p, method, params)
 
     @staticmethod
     def _sdp(params: dict[str, Any]) -> str:
@@ -124,6 +171,8 @@ class Connection:
         except Exception:
             self.rooms.release(room)
             raise
+        if self.fanout is not None:
+            self.fanout.register(self.participant.id, self)
         return {
             "participant": self.participant.describe(),
             "device": self.participant.device,  # what the rules go by, so the page can follow it
@@ -195,6 +244,8 @@ class Connection:
 
     def close(self) -> None:
         if self.participant is not None:
+            if self.fanout is not None:
+                self.fanout.unregister(self.participant.id)
             self.participant.room.leave(self.participant)
             self.participant = None
 
@@ -231,6 +282,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         request.app[keys.SETTINGS].secret,
         request.app[keys.AVATARS],
         devices.from_headers(request.headers),
+        request.app[keys.FANOUT],
+        request.transport,
     )
     pump = asyncio.create_task(conn.pump())
     try:

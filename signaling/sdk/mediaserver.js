@@ -4,6 +4,10 @@
 // One RTCPeerConnection per publication (the client offers; camera + microphone together, a screen share
 // on its own) and one receiving connection (the server offers and renegotiates as tracks come and go).
 
+import { InteractionState, REACTIONS } from './interaction.js';
+
+export { InteractionState, REACTIONS };
+
 /** An error refused by the server: `code` is the protocol's machine-readable reason. */
 export class MediaserverError extends Error {
   constructor(code, message, status = 0) {
@@ -18,7 +22,7 @@ export class MediaserverError extends Error {
 export const NOTIFICATIONS = [
   'participantJoined', 'participantLeft', 'participantUpdated', 'trackPublished', 'trackUnpublished',
   'trackUpdated', 'offer', 'roomUpdated', 'admitted', 'muted', 'floorGranted', 'floorRevoked', 'removed',
-  'ended',
+  'ended', 'interaction',
 ];
 
 /** Screen-share quality modes (R-MEDIA-7) with the budgets of R-MEDIA-3. */
@@ -303,6 +307,7 @@ export class MediaserverClient extends EventTarget {
     this.room = null;
     this.participants = new Map();  // id -> descriptor (others and self)
     this.tracks = new Map();     // id -> descriptor (every published track in the room, own ones too)
+    this.interaction = new InteractionState();   // chat, hands, reactions (issue 16)
     this.muted = { audio: false, video: false };
     this.device = undefined;
     this.videoQuality = 'sd';
@@ -369,6 +374,12 @@ export class MediaserverClient extends EventTarget {
     const params = msg.params || {};
     if (msg.method === 'offer') {
       this._serial(() => this._answer(params.sdp)).catch((e) => this._fail(e));
+    } else if (msg.method === 'interaction') {
+      // one frame a tick: each new event re-dispatched under its own kind ('chat', 'hand', 'reactions', ...)
+      const self = this.participant && this.participant.id;
+      for (const e of this.interaction.receive(params.events, self)) {
+        this.dispatchEvent(new CustomEvent(e.kind, { detail: e }));
+      }
     } else {
       this._apply(msg.method, params);
     }
@@ -489,6 +500,7 @@ export class MediaserverClient extends EventTarget {
         if (Array.isArray(p.participants)) this.participants = new Map(p.participants.map((q) => [q.id, q]));
         if (Array.isArray(p.tracks)) this.tracks = new Map(p.tracks.map((t) => [t.id, t]));
         this._setSelf({ ...(this.participant || {}), ...(p.participant || {}), status: 'joined' });
+        this.interaction.reset(p.interaction);
         break;
       case 'muted':
         if (p.kind) this._muteLocal(p.kind, true);
@@ -541,6 +553,7 @@ export class MediaserverClient extends EventTarget {
     this.participants = new Map((info.participants || []).map((q) => [q.id, q]));
     this._setSelf(self);
     this.tracks = new Map((info.tracks || []).map((t) => [t.id, t]));
+    this.interaction.reset(info.interaction);
   }
 
   /** True when other participants' tracks exist to receive. */
@@ -907,6 +920,37 @@ export class MediaserverClient extends EventTarget {
   host(action, params = {}) {
     return this.request('host', { action, ...params });
   }
+
+  // ---- interaction (issue 16): the state is `this.interaction`, the events are dispatched by kind ----
+
+  /** interact(method, params): any interaction command of the protocol (docs/signaling.md). */
+  interact(method, params = {}) {
+    return this.request(method, params);
+  }
+
+  /** A chat message (R-INT-1): to everyone, or `to: 'staff'` (privately to the host and presenters), or (the
+   * staff) `to: participantId`, a private reply. Resolves {id, seq}. */
+  sendChat(text, { to } = {}) {
+    return this.request('chat.send', to ? { text, to } : { text });
+  }
+
+  /** The host or a presenter removes a message. */
+  deleteChat(id) { return this.request('chat.delete', { id }); }
+
+  /** The host turns the attendees' chat on or off. */
+  setChatEnabled(enabled) { return this.request('chat.setEnabled', { enabled }); }
+
+  /** The host stops (or lets again) one person writing. */
+  silence(participant, silenced = true) { return this.request('chat.silence', { participant, silenced }); }
+
+  /** An attendee asks for the floor; resolves {raised, position}. */
+  raiseHand() { return this.request('hand.raise'); }
+
+  /** Lower one's own hand, or (the staff) someone's. */
+  lowerHand(participant) { return this.request('hand.lower', participant ? { participant } : {}); }
+
+  /** One of `REACTIONS`. */
+  react(emoji) { return this.request('react', { emoji }); }
 
   // ---- active speaker ----
 

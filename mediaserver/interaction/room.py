@@ -1,0 +1,57 @@
+"""One room's interaction: its log and its features, the commands members send, what a late joiner sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mediaserver.errors import ControlError
+from mediaserver.interaction.chat import Chat, Recorder
+from mediaserver.interaction.feature import Feature, Handler
+from mediaserver.interaction.hands import Hands
+from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
+from mediaserver.interaction.members import Member
+from mediaserver.interaction.reactions import Reactions
+
+
+class Interaction:
+    """``find``: a member of the room by participant id. ``chat``: whether the attendees' chat starts on (an
+    event's ``options.chat``)."""
+
+    def __init__(
+        self,
+        find: Callable[[str], Member | None],
+        chat: bool = True,
+        log: RoomLog | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.log: RoomLog = log or MemoryLog()
+        self.chat = Chat(self.log, find, enabled=chat, recorder=recorder)
+        self.hands = Hands(self.log, find)
+        self.reactions = Reactions(self.log)
+        self.features: list[Feature] = [self.chat, self.hands, self.reactions]
+        self._commands: dict[str, Handler] = {}
+        for f in self.features:
+            self._commands.update(f.commands())
+        self.methods = frozenset(self._commands)  # the protocol's interaction methods
+
+    def command(self, m: Member, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._commands.get(method)
+        if fn is None:
+            raise ControlError("unknown_method", f"unknown method {method!r}")
+        return fn(m, params)
+
+    def tick(self) -> list[Entry]:
+        """What the fan-out sends now: the aggregates' entries appended, then everything pending."""
+        for f in self.features:
+            f.tick()
+        return self.log.take()
+
+    def snapshot(self, m: Member) -> dict[str, Any]:
+        """What ``m`` sees on joining: each feature's state, and the log's position (entries up to ``seq`` are
+        in it: the client ignores them if they arrive after)."""
+        return {"seq": self.log.last_seq, **{f.key: f.snapshot(m) for f in self.features}}
+
+    def left(self, m: Member) -> None:
+        for f in self.features:
+            f.left(m)

@@ -1,0 +1,66 @@
+// A room's interaction as the client keeps it (issue 16): chat, raised hands, reactions. The server sends a
+// snapshot on joining (join's and 'admitted''s `interaction`) and then, once per tick, an 'interaction'
+// notification carrying the events since: {seq, kind, ...}. Events numbered at or below the snapshot's `seq`
+// are in it already and are skipped. MediaserverClient keeps one of these as `client.interaction` and
+// re-dispatches every event as a CustomEvent named after its kind ('chat', 'chatDeleted', 'chatState',
+// 'chatSilenced', 'hand', 'reactions') with the event as `detail`.
+
+/** The reactions the server accepts (mediaserver/interaction/reactions.py). */
+export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
+
+/** How many chat messages the client keeps (the server's snapshot holds the last 100). */
+export const CHAT_KEEP = 500;
+
+export class InteractionState {
+  constructor() { this.reset(null); }
+
+  /** Start again from a snapshot (or nothing). */
+  reset(snapshot) {
+    const s = snapshot || {};
+    this.seq = s.seq || 0;
+    const chat = s.chat || {};
+    this.chat = { enabled: chat.enabled !== false, silenced: !!chat.silenced, messages: [...(chat.messages || [])] };
+    const hands = s.hands || {};
+    this.hands = { queue: [...(hands.queue || [])], raised: !!hands.raised };
+    this.reactionSet = (s.reactions && s.reactions.set) || REACTIONS;
+    this.extra = s;   // the features this client does not know yet, as the server sent them
+  }
+
+  /** The events of one notification that are new, applied to the state, in order. */
+  receive(events, selfId) {
+    const fresh = [];
+    for (const e of events || []) {
+      if (typeof e.seq === 'number') {
+        if (e.seq <= this.seq) continue;
+        this.seq = e.seq;
+      }
+      this.apply(e, selfId);
+      fresh.push(e);
+    }
+    return fresh;
+  }
+
+  apply(e, selfId) {
+    switch (e.kind) {
+      case 'chat':
+        this.chat.messages.push(e);
+        if (this.chat.messages.length > CHAT_KEEP) this.chat.messages.splice(0, this.chat.messages.length - CHAT_KEEP);
+        break;
+      case 'chatDeleted':
+        this.chat.messages = this.chat.messages.filter((m) => m.id !== e.id);
+        break;
+      case 'chatState':
+        this.chat.enabled = !!e.enabled;
+        break;
+      case 'chatSilenced':
+        if (e.participant === selfId) this.chat.silenced = !!e.silenced;
+        break;
+      case 'hand':
+        if (e.participant === selfId) this.hands.raised = !!e.raised;
+        this.hands.queue = this.hands.queue.filter((h) => h.participant !== e.participant);
+        if (e.raised) this.hands.queue.push({ participant: e.participant, name: e.name, at: e.at });
+        break;
+      default:
+    }
+  }
+}
