@@ -15,6 +15,7 @@ from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
+from mediaserver.interaction.journal import Journal
 from mediaserver.metrics import make_registry
 from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
@@ -102,6 +103,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     streams = rooms.streams = app[keys.STREAMS] = StreamingService(
         media, db, parse_size(settings.stream_size), settings.stream_video_kbps, outbound
     )
+    # issue 16: what the rooms' interaction keeps for statistics and exports, written in batches
+    journal = rooms.journal = Journal(db)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(
@@ -137,6 +140,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         async with db.tx() as s:  # events live when the server stopped go on (their people reconnect)
             await resume_live(s, rooms, settings.restart_grace)
         dispatcher.start()
+        journal.start()
         app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
         if own_process:
             media_first(settings.signaling_nice)
@@ -153,6 +157,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         sweeper = app.get(keys.SWEEPER)
         if sweeper is not None:
             sweeper.cancel()
+        await journal.close()
         await streams.close()
         await recordings.close()
         await dispatcher.close()

@@ -8,8 +8,8 @@ so any of the staff can answer). The host turns the attendees' chat on and off l
 sender has a budget (:class:`Budget`): a flood is refused with 429 and costs the others nothing.
 
 What a late joiner gets is the last :data:`HISTORY` public messages and the private ones they may see
-(:meth:`Chat.snapshot`). Every message and deletion goes to the ``recorder`` too, for the history kept with
-the event's session and its exports.
+(:meth:`Chat.snapshot`). Every message and deletion is recorded too (``record``, the room's journal), for the
+history kept with the event's session and its exports.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
+from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import EVERYONE, Audience, RoomLog, reaches, staff_and
 from mediaserver.interaction.members import Member, is_staff, require_host, require_staff, who
 
@@ -56,14 +57,6 @@ class Budget:
         return 0.0
 
 
-class Recorder(Protocol):
-    """Where chat history is kept beyond the room (the event session's history, its exports)."""
-
-    def message(self, msg: dict[str, Any]) -> None: ...
-
-    def deleted(self, msg_id: str) -> None: ...
-
-
 def clean_text(value: Any) -> str:
     """The message's text: a string, control and direction-override characters removed, trimmed, 1 to
     :data:`MAX_CHARS` characters (counted as characters, not bytes)."""
@@ -87,13 +80,13 @@ class Chat(Feature):
         log: RoomLog,
         find: Callable[[str], Member | None],
         enabled: bool = True,
-        recorder: Recorder | None = None,
+        record: Record | None = None,
         budget: Budget | None = None,
     ) -> None:
         self.log = log
         self.find = find  # a participant of the room by id (a private reply's recipient)
         self.enabled = enabled  # R-INT-1: the attendees' chat; the staff always write
-        self.recorder = recorder
+        self.record = record  # the history kept with the event's session (journal kinds chat, chatDeleted)
         self.budget = budget or Budget()
         self.silenced: set[str] = set()  # person keys the host silenced
         self.public: deque[dict[str, Any]] = deque(maxlen=HISTORY)
@@ -147,8 +140,8 @@ class Chat(Feature):
             self.public.append(msg)
         else:
             self.private.append((audience, msg))
-        if self.recorder is not None:
-            self.recorder.message({**msg, "private": audience != EVERYONE})
+        if self.record is not None:
+            self.record("chat", {**msg, "private": audience != EVERYONE})
         return {"id": msg["id"], "seq": entry.seq}
 
     def delete(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -170,8 +163,8 @@ class Chat(Feature):
                     break
             else:
                 raise ControlError("not_found", "no such message (or too old to delete here)", 404)
-        if self.recorder is not None:
-            self.recorder.deleted(mid)
+        if self.record is not None:
+            self.record("chatDeleted", {"id": mid})
         return {}
 
     def set_enabled(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mediaserver.errors import ControlError
-from mediaserver.interaction.chat import Chat, Recorder
+from mediaserver.interaction.chat import Chat
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.hands import Hands
+from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
 from mediaserver.interaction.reactions import Reactions
@@ -16,17 +17,18 @@ from mediaserver.interaction.reactions import Reactions
 
 class Interaction:
     """``find``: a member of the room by participant id. ``chat``: whether the attendees' chat starts on (an
-    event's ``options.chat``)."""
+    event's ``options.chat``). ``record``: the room's journal (None: nothing is kept beyond the room)."""
 
     def __init__(
         self,
         find: Callable[[str], Member | None],
         chat: bool = True,
         log: RoomLog | None = None,
-        recorder: Recorder | None = None,
+        record: Record | None = None,
     ) -> None:
         self.log: RoomLog = log or MemoryLog()
-        self.chat = Chat(self.log, find, enabled=chat, recorder=recorder)
+        self.record = record  # what statistics and exports keep (mediaserver.interaction.journal)
+        self.chat = Chat(self.log, find, enabled=chat, record=record)
         self.hands = Hands(self.log, find)
         self.reactions = Reactions(self.log)
         self.features: list[Feature] = [self.chat, self.hands, self.reactions]

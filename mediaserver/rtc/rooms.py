@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mediaserver.interaction.journal import Journal, Record
 from mediaserver.interaction.room import Interaction
 from mediaserver.rtc import devices, sdp
 from mediaserver.rtc import room_rules as rules
@@ -217,6 +218,7 @@ class Room:
         recordings: Recordings | None = None,
         streams: Streams | None = None,
         control: EventControl | None = None,
+        record: Record | None = None,
     ) -> None:
         self.settings = settings
         self.recordings = recordings
@@ -232,7 +234,7 @@ class Room:
         self._on_empty = on_empty
         self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
         # issue 16: chat, hands, reactions (and what comes next) of the seated participants
-        self.interaction = Interaction(self._seated_member)
+        self.interaction = Interaction(self._seated_member, record=record)
 
     # ---- membership ----
 
@@ -979,6 +981,7 @@ class RoomManager:
         self.recordings = recordings
         self.streams = streams
         self.control = control  # the event life cycle behind event rooms' start and end
+        self.journal: Journal | None = None  # where the rooms' interaction records go (issue 16)
         self.rooms: dict[str, Room] = {}
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
@@ -1028,6 +1031,7 @@ class RoomManager:
             recordings=self.recordings,
             streams=self.streams,
             control=self.control if settings.event else None,
+            record=self.journal.for_room(settings.id) if self.journal is not None else None,
         )
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
@@ -1042,7 +1046,12 @@ class RoomManager:
             self._check_room_count()
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
             room = self.rooms[name] = Room(
-                settings, self.media, on_empty=self._drop, recordings=self.recordings, streams=self.streams
+                settings,
+                self.media,
+                on_empty=self._drop,
+                recordings=self.recordings,
+                streams=self.streams,
+                record=self.journal.for_room(name) if self.journal is not None else None,
             )
         return room
 
