@@ -34,6 +34,7 @@ from signaling import hardening, keys
 from signaling.api.routes import add_control_routes
 from signaling.errors import json_errors
 from signaling.http import add_routes
+from signaling.realtime.fanout import Fanout
 
 log = logging.getLogger("mediaserver")
 
@@ -129,8 +130,18 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         ],
         policy=outbound,
     )
+    # issue 16: the rooms' interaction to their sockets, one frame per audience and tick
+    fan = app[keys.FANOUT] = Fanout(rooms, settings.interaction_tick)
     app[keys.REGISTRY] = make_registry(
-        media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values()))
+        media.stats,
+        lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())),
+        lambda: {
+            "frames": fan.frames,
+            "writes": fan.writes,
+            "dropped": fan.dropped,
+            "journal_dropped": journal.dropped,
+            "journal_failed": journal.failed,
+        },
     )
 
     async def on_startup(app: web.Application) -> None:

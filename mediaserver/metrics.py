@@ -76,9 +76,32 @@ class MediaCollector(Collector):
         yield GaugeMetricFamily("mediaserver_participants", "Participants in rooms", value=participants)
 
 
+class InteractionCollector(Collector):
+    """The rooms' interaction (issue 16): the fan-out's frames and writes, the sockets it cut off for not
+    reading, and the journal's records lost (a full queue, a failed batch)."""
+
+    def __init__(self, counters: Callable[[], dict[str, int]]) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[Any]:
+        c = self._counters()
+        for name, key, doc in (
+            ("mediaserver_interaction_frames", "frames", "Interaction frames serialised"),
+            ("mediaserver_interaction_writes", "writes", "Interaction frames written to sockets"),
+            ("mediaserver_slow_clients_dropped", "dropped", "WebSockets closed for leaving too much unread"),
+            ("mediaserver_journal_dropped", "journal_dropped", "Interaction records dropped by a full queue"),
+            ("mediaserver_journal_failed", "journal_failed", "Interaction records of failed batches"),
+        ):
+            yield CounterMetricFamily(name, doc, value=c[key])
+
+
 def make_registry(
-    stats: Callable[[], dict[str, Any]], rooms: Callable[[], tuple[int, int]]
+    stats: Callable[[], dict[str, Any]],
+    rooms: Callable[[], tuple[int, int]],
+    interaction: Callable[[], dict[str, int]] | None = None,
 ) -> CollectorRegistry:
     reg = CollectorRegistry()
     reg.register(MediaCollector(stats, rooms))
+    if interaction is not None:
+        reg.register(InteractionCollector(interaction))
     return reg

@@ -14,7 +14,6 @@ from signaling import keys, pages
 from signaling.api.openapi import render
 from signaling.errors import SignalError, json_error
 from signaling.realtime import fanout, whip
-from signaling.realtime.fanout import Fanout
 from signaling.realtime.ws import websocket
 
 # a reverse proxy's headers: the peer is not the client (any one of them marks a relayed request, issue 15)
@@ -68,7 +67,6 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     pages.add_routes(app)
-    app[keys.FANOUT] = Fanout(app[keys.ROOMS], app[keys.SETTINGS].interaction_tick)
     fanout.install(app, app[keys.FANOUT])
     app.router.add_get("/ws", websocket)
     whip.add_routes(app)

@@ -235,3 +235,19 @@ async def test_a_tick_larger_than_64_kib_is_one_valid_frame(http, connect, webin
     assert len(events(ann, "chat")) == 20
     biggest = max(len(json.dumps(n, ensure_ascii=False).encode()) for n in ann.notes)
     assert biggest > 65535, biggest
+
+
+async def test_the_metrics_count_frames_writes_and_dropped_sockets(http, webinar):
+    _room, _host, ann, _bob, _joined = webinar
+    await ann.ok("chat.send", text="counted")
+    await wait_event(ann, "chat")
+    async with http.get("/metrics") as r:
+        text = await r.text()
+    found = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(("mediaserver_interaction_", "mediaserver_slow_clients", "mediaserver_journal_"))
+    }
+    assert found["mediaserver_interaction_frames_total"] >= 1, found
+    assert found["mediaserver_interaction_writes_total"] >= 3, found
+    assert {"mediaserver_slow_clients_dropped_total", "mediaserver_journal_dropped_total"} <= set(found)
