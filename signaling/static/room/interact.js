@@ -19,8 +19,10 @@ export function wireInteraction(c) {
     if (S.role === 'attendee') toast(t(d.enabled ? 'chat.onNotice' : 'chat.offNotice'));
     renderChat();
   }));
-  c.addEventListener('chatSilenced', mine((d) => { chatSilenced(d); renderChat(); renderPeople(); }));
-  c.addEventListener('hand', mine(() => { renderHands(); renderTabs(); renderPeople(); }));
+  // the people list is redrawn only while it shows (a webinar's host may list thousands)
+  const people = () => { if (page.openPanel === 'people') renderPeople(); };
+  c.addEventListener('chatSilenced', mine((d) => { chatSilenced(d); renderChat(); people(); }));
+  c.addEventListener('hand', mine(() => { renderHands(); renderTabs(); people(); }));
   c.addEventListener('reactions', mine((d) => floatReactions(d.counts)));
   for (const name of ['admitted', 'reconnected']) c.addEventListener(name, mine(() => rebuildChat()));
 }
