@@ -3,6 +3,7 @@
 import { t } from '/static/i18n.js';
 import { $, fail, toast } from './dom.js';
 import { renderSpeaker } from './grid.js';
+import { wireInteraction } from './interact.js';
 import { afterStatus, ensureSubscribed, renderLobby } from './join.js';
 import { publishWhenAllowed, stopLocal, stopPublishingLocally } from './publish.js';
 import { applyLanguage, renderAll } from './render.js';
@@ -84,6 +85,7 @@ export function wire(c) {
     if (S.screen === 'room' && status === 'joined') { page.subscribed = page.subscribed || !!c.sub; rerender(); }
     else afterStatus(status);
   });
+  wireInteraction(c);                          // chat, hands, reactions (issue 16)
   c.addEventListener('error', (e) => fail(e.detail.error));
   c.addEventListener('close', () => {
     if (page.leaving || c !== page.client) return;

@@ -11,6 +11,7 @@ import { bindDevices, fillDevices } from './devices.js';
 import { $, $$, show } from './dom.js';
 import { turnSoundOn } from './grid.js';
 import { bindHost } from './host.js';
+import { bindInteraction } from './interact.js';
 import { leave, offerAttendeeLink, submitJoin } from './join.js';
 import { startClock } from './mydata.js';
 import { closePanel, copy, togglePanel } from './panels.js';
@@ -43,6 +44,7 @@ function bind() {
   for (const b of $$('.rejoin-btn')) b.addEventListener('click', () => { location.reload(); });
   for (const b of $$('.copy')) b.addEventListener('click', () => copy(b.dataset.copy));
   bindHost();
+  bindInteraction();
   bindDevices();
   document.addEventListener('click', (e) => {
     const menu = $('#screen-menu');

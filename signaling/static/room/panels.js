@@ -1,17 +1,20 @@
-// The side panels (people, host, my data, devices): opening, closing, and copying a field to the clipboard.
+// The side panels (people, chat and the other interaction tabs, host, my data, devices): opening, closing, and
+// copying a field to the clipboard.
 import { t } from '/static/i18n.js';
 import { fillDevices } from './devices.js';
 import { $, $$, el, show, toast } from './dom.js';
 import { renderAll } from './render.js';
 import { page } from './state.js';
 
-const PANEL_TITLES = { people: 'tool.people', host: 'tool.host', mydata: 'tool.mydata', devices: 'tool.devices' };
+const PANEL_TITLES = { people: 'tool.people', interact: 'tool.chat', host: 'tool.host', mydata: 'tool.mydata', devices: 'tool.devices' };
 
 export function togglePanel(name) {
   if (page.openPanel === name) { closePanel(); return; }
   page.openPanel = name;
-  for (const p of ['people', 'host', 'mydata', 'devices']) show($(`#panel-${p}`), p === name);
+  for (const p of Object.keys(PANEL_TITLES)) show($(`#panel-${p}`), p === name);
+  $('#side-title').dataset.i18n = PANEL_TITLES[name];
   $('#side-title').textContent = t(PANEL_TITLES[name]);
+  $('#side').dataset.panel = name;
   show($('#side'), true);
   document.body.classList.add('panel-open');
   if (name === 'devices') fillDevices();

@@ -6,6 +6,7 @@ import { renderAvatarControl } from './devices.js';
 import { $, formatId, show } from './dom.js';
 import { renderMedia } from './grid.js';
 import { renderHostPanel } from './host.js';
+import { renderInteraction } from './interact.js';
 import { renderMyData } from './mydata.js';
 import { renderPeople } from './people.js';
 import { renderToolbar } from './publish.js';
@@ -44,6 +45,7 @@ export function renderAll() {
   renderMedia();
   renderPeople();
   renderHostPanel();
+  renderInteraction();
   renderMyData();
   renderAvatarControl();
 }

@@ -1,0 +1,42 @@
+// The room's interaction on the page (issue 16): the SDK's events ('chat', 'chatDeleted', 'chatState',
+// 'chatSilenced', 'hand', 'reactions', and a new snapshot on admission or reconnection) to the Chat tab, the
+// raised hands and the floating reactions; renderInteraction for renderAll. Events of features this page does
+// not know are ignored (the SDK keeps them in client.interaction.extra).
+import { t } from '/static/i18n.js';
+import { bindChat, chatAdded, chatRemoved, chatSilenced, rebuildChat, renderChat } from './chat.js';
+import { toast } from './dom.js';
+import { bindHands, renderHands } from './hands.js';
+import { renderPeople } from './people.js';
+import { bindReactions, floatReactions } from './reactions.js';
+import { page, S } from './state.js';
+import { bindTabs, renderTabs } from './tabs.js';
+
+export function wireInteraction(c) {
+  const mine = (f) => (e) => { if (c === page.client) f(e.detail || {}); };
+  c.addEventListener('chat', mine((d) => chatAdded(d)));
+  c.addEventListener('chatDeleted', mine((d) => chatRemoved(d.id)));
+  c.addEventListener('chatState', mine((d) => {
+    if (S.role === 'attendee') toast(t(d.enabled ? 'chat.onNotice' : 'chat.offNotice'));
+    renderChat();
+  }));
+  // the people list is redrawn only while it shows (a webinar's host may list thousands)
+  const people = () => { if (page.openPanel === 'people') renderPeople(); };
+  c.addEventListener('chatSilenced', mine((d) => { chatSilenced(d); renderChat(); people(); }));
+  c.addEventListener('hand', mine(() => { renderHands(); renderTabs(); people(); }));
+  c.addEventListener('reactions', mine((d) => floatReactions(d.counts)));
+  for (const name of ['admitted', 'reconnected']) c.addEventListener(name, mine(() => rebuildChat()));
+}
+
+/** The interaction's part of renderAll. */
+export function renderInteraction() {
+  renderTabs();
+  renderChat();
+  renderHands();
+}
+
+export function bindInteraction() {
+  bindTabs();
+  bindChat();
+  bindHands();
+  bindReactions();
+}
