@@ -88,7 +88,7 @@ class Chat(Feature):
         self.enabled = enabled  # R-INT-1: the attendees' chat; the staff always write
         self.record = record  # the history kept with the event's session (journal kinds chat, chatDeleted)
         self.budget = budget or Budget()
-        self.silenced: set[str] = set()  # person keys the host silenced
+        self.silenced: dict[str, str] = {}  # person key the host silenced -> their participant id then
         self.public: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self.private: deque[tuple[Audience, dict[str, Any]]] = deque(maxlen=PRIVATE_HISTORY)
 
@@ -189,7 +189,10 @@ class Chat(Feature):
             raise ControlError("bad_request", "'silenced' must be true or false")
         if is_staff(target):
             raise ControlError("forbidden", "the host and presenters cannot be silenced", 403)
-        (self.silenced.add if on else self.silenced.discard)(target.person_key)
+        if on:
+            self.silenced[target.person_key] = target.id
+        else:
+            self.silenced.pop(target.person_key, None)
         self.log.append(
             "chatSilenced", {"participant": target.id, "silenced": on}, staff_and(target.person_key)
         )
@@ -200,4 +203,7 @@ class Chat(Feature):
     def snapshot(self, m: Member) -> dict[str, Any]:
         mine = [msg for aud, msg in self.private if reaches(aud, m.person_key, m.role)]
         messages = sorted([*self.public, *mine], key=lambda msg: int(msg["id"][1:]))[-HISTORY:]
-        return {"enabled": self.enabled, "silenced": m.person_key in self.silenced, "messages": messages}
+        seen = {"enabled": self.enabled, "silenced": m.person_key in self.silenced, "messages": messages}
+        if is_staff(m):  # who is silenced, so that the host's page offers to let them write again
+            seen["silencedPeople"] = sorted(self.silenced.values())
+        return seen

@@ -19,7 +19,8 @@ export class InteractionState {
     const s = snapshot || {};
     this.seq = s.seq || 0;
     const chat = s.chat || {};
-    this.chat = { enabled: chat.enabled !== false, silenced: !!chat.silenced, messages: [...(chat.messages || [])] };
+    this.chat = { enabled: chat.enabled !== false, silenced: !!chat.silenced, messages: [...(chat.messages || [])],
+      silencedPeople: [...(chat.silencedPeople || [])] };   // the staff: who is silenced (participant ids)
     const hands = s.hands || {};
     this.hands = { queue: [...(hands.queue || [])], raised: !!hands.raised };
     this.reactionSet = (s.reactions && s.reactions.set) || REACTIONS;
@@ -54,6 +55,8 @@ export class InteractionState {
         break;
       case 'chatSilenced':
         if (e.participant === selfId) this.chat.silenced = !!e.silenced;
+        this.chat.silencedPeople = this.chat.silencedPeople.filter((p) => p !== e.participant);
+        if (e.silenced) this.chat.silencedPeople.push(e.participant);
         break;
       case 'hand':
         if (e.participant === selfId) this.hands.raised = !!e.raised;

@@ -125,8 +125,8 @@ async def test_a_flood_is_throttled_for_its_sender_only(webinar):
     await bob.ok("chat.send", text="I can still write")
 
 
-async def test_delete_and_silence(webinar):
-    _room, host, ann, bob, joined = webinar
+async def test_delete_and_silence(http, connect, webinar):
+    room, host, ann, bob, joined = webinar
     sent = await bob.ok("chat.send", text="something rude")
     await host.ok("chat.delete", id=sent["id"])
     assert (await wait_event(ann, "chatDeleted"))["id"] == sent["id"]
@@ -134,6 +134,11 @@ async def test_delete_and_silence(webinar):
     assert (await wait_event(bob, "chatSilenced"))["silenced"] is True
     await bob.err("chat.send", "silenced", text="again")
     await ann.ok("chat.send", text="fine")
+    # a host who comes back (or a second host) sees who is silenced; attendees do not
+    _host2, res = await enter(http, connect, room, "hanna2", "host")
+    assert res["interaction"]["chat"]["silencedPeople"] == [joined["bob"]["participant"]["id"]]
+    _late, res = await enter(http, connect, room, "late")
+    assert "silencedPeople" not in res["interaction"]["chat"]
 
 
 async def test_a_late_joiner_gets_a_snapshot_not_a_replay(http, connect, webinar):

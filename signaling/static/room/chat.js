@@ -46,6 +46,8 @@ export function rebuildChat() {
   if (!page.client) return;
   builtFor = page.client.interaction;
   nodes.clear();
+  silencedIds.clear();   // the staff's snapshot names who is silenced
+  for (const pid of page.client.interaction.chat.silencedPeople || []) silencedIds.add(pid);
   $('#chat-list').replaceChildren(...page.client.interaction.chat.messages.map(draw));
   S.chat.count = nodes.size;
   scrollDown();
