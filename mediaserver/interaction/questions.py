@@ -42,7 +42,7 @@ from mediaserver.interaction.members import Member, is_staff, require_host, requ
 
 MAX_OPEN = 1000  # open questions in a room at once
 MAX_KEPT = 5000  # questions of every state in a room's list
-SNAPSHOT = 200  # the others' questions an attendee's snapshot carries at most (the most upvoted)
+SNAPSHOT = 100  # the others' questions an attendee's snapshot carries at most (the most upvoted)
 STATES = ("open", "answered", "dismissed")
 
 
@@ -314,6 +314,11 @@ class Questions(Feature):
         if self.record is not None:
             for q in self.questions.values():
                 self.record("question", {**q.wire(), "event": what})
+
+    def ended(self) -> None:
+        """The session ended with Q&A open: each question's final state is recorded, as at closing."""
+        if self.open:
+            self._record_all("ended")
 
     def tick(self) -> None:
         """The counts that changed this tick, one event per audience (not one per vote)."""

@@ -61,3 +61,8 @@ class Interaction:
     def left(self, m: Member) -> None:
         for f in self.features:
             f.left(m)
+
+    def ended(self) -> None:
+        """The room's session ended."""
+        for f in self.features:
+            f.ended()

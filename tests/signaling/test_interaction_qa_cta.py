@@ -262,6 +262,23 @@ async def test_closing_qa_ends_it_and_records_the_list(server, http, connect, we
     assert res["interaction"]["qa"]["open"] is True and res["interaction"]["qa"]["questions"] == []
 
 
+async def test_a_session_ended_with_qa_open_records_the_list_as_it_stands(server, webinar):
+    room, host, ann, bob, _joined = webinar
+    records: list[dict[str, Any]] = []
+
+    async def keep(_s, _room_id, items):
+        records.extend(items)
+
+    journal = server["rooms"].journal
+    journal.register("question", keep)
+    await opened(host, ann, bob)
+    q = (await ann.ok("qa.ask", text="Last one?"))["id"]
+    await bob.ok("qa.upvote", id=q)
+    await host.ok("host", action="end")
+    await journal.flush()
+    assert [(i["id"], i["event"], i["votes"]) for i in records] == [(q, "asked", 0), (q, "ended", 1)]
+
+
 async def test_bad_questions_are_refused_precisely_and_change_nothing(server, webinar):
     room, host, ann, bob, _joined = webinar
     await opened(host, ann, bob)
