@@ -88,8 +88,8 @@ async def opened(host: Client, *others: Client) -> None:
 # ---------------------------------------------------------------- Q&A (R-INT-2)
 
 
-async def test_only_the_host_opens_qa_and_nothing_is_asked_while_it_is_closed(webinar):
-    _room, host, ann, bob, joined = webinar
+async def test_only_the_host_opens_qa_and_nothing_is_asked_while_it_is_closed(http, connect, webinar):
+    room, host, ann, bob, joined = webinar
     assert joined["ann"]["interaction"]["qa"] == {
         "open": False,
         "questions": [],
@@ -116,10 +116,14 @@ async def test_only_the_host_opens_qa_and_nothing_is_asked_while_it_is_closed(we
         msg = await bob.err(method, "forbidden", **params)
         assert "only the host" in msg
     await drain(ann)
-    assert [e["state"] for e in events(ann, "question")] == ["open"] and events(
-        ann, "questionPublished"
-    ) == []
-    assert events(ann, "qa")[-1]["open"] is True
+    assert [e["state"] for e in events(ann, "question")] == ["open"]
+    assert events(ann, "questionPublished") == [] and events(ann, "qa")[-1]["open"] is True
+    # a presenter answers and dismisses (the staff) but publishes nothing and pops up no call to action
+    pres, _ = await enter(http, connect, room, "pia", "presenter")
+    assert await pres.ok("qa.answer", id=q["id"]) == {"id": q["id"], "state": "answered"}
+    await pres.err("qa.publish", "forbidden", id=q["id"])
+    await pres.err("qa.close", "forbidden")
+    await pres.err("cta.show", "forbidden", text="Buy", button="Go", url="https://example.org")
 
 
 async def test_chat_messages_marked_as_questions(webinar):
