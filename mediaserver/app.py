@@ -15,6 +15,7 @@ from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
+from mediaserver.interaction import hooks as interaction_hooks
 from mediaserver.interaction.journal import Journal
 from mediaserver.metrics import make_registry
 from mediaserver.outbound import Policy
@@ -106,6 +107,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     )
     # issue 16: what the rooms' interaction keeps for statistics and exports, written in batches
     journal = rooms.journal = Journal(db)
+    interaction_hooks.register(journal)  # the question.published webhook (R-INT-2, R-API-2)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(

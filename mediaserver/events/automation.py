@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver import localtime
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import ondemand
+from mediaserver.interaction import cta
 from mediaserver.library.files import extension, video_type
 from mediaserver.outbox import mail, webhooks
 from mediaserver.rtc import tokens
@@ -77,7 +78,14 @@ def file_ids(ev: Event) -> set[int]:
 async def check(s: AsyncSession, ev: Event, reachable: ColumnElement[bool]) -> None:
     """Saving an automated event: every file its timeline names is a finished file of the event's own account
     that the organiser reaches (``reachable``: events.visibility.files, issue 14 finding 6) and a browser can
-    show for its component (a video for a recording or video, a PDF, PNG or JPG slide for a presentation)."""
+    show for its component (a video for a recording or video, a PDF, PNG or JPG slide for a presentation). A
+    call to action's ``text`` is at most 54 characters, spaces included, as the room's (R-INT-4)."""
+    for n, item in enumerate(timeline(ev)):
+        if item.get("component") == "call_to_action" and item.get("text") is not None:
+            try:
+                cta.description(item["text"])
+            except ControlError as e:
+                raise ControlError(e.code, f"timeline item {n + 1} ('text'): {e.message}", e.status) from None
     if ev.kind != "automated":
         return
     for n, item in enumerate(timeline(ev)):

@@ -7,11 +7,13 @@ from typing import Any
 
 from mediaserver.errors import ControlError
 from mediaserver.interaction.chat import Chat
+from mediaserver.interaction.cta import CallToAction
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.hands import Hands
 from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
+from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
 
 
@@ -31,7 +33,9 @@ class Interaction:
         self.chat = Chat(self.log, find, enabled=chat, record=record)
         self.hands = Hands(self.log, find)
         self.reactions = Reactions(self.log)
-        self.features: list[Feature] = [self.chat, self.hands, self.reactions]
+        self.qa = Questions(self.log, self.chat, find, record=record)  # R-INT-2
+        self.cta = CallToAction(self.log, record=record)  # R-INT-4
+        self.features: list[Feature] = [self.chat, self.hands, self.reactions, self.qa, self.cta]
         self._commands: dict[str, Handler] = {}
         for f in self.features:
             self._commands.update(f.commands())
@@ -57,3 +61,8 @@ class Interaction:
     def left(self, m: Member) -> None:
         for f in self.features:
             f.left(m)
+
+    def ended(self) -> None:
+        """The room's session ended."""
+        for f in self.features:
+            f.ended()

@@ -37,6 +37,7 @@ EVENT_TYPES = (
     "recording.ready",
     "stream.started",
     "stream.stopped",
+    "question.published",  # the host published a question (R-INT-2; mediaserver.interaction.hooks)
     "payment.succeeded",
     "payment.failed",
     "payment.refused",

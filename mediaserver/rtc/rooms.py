@@ -873,6 +873,7 @@ class Room:
         for o in self._outputs():
             o.room_ended(self)  # the recording (R-REC-2) and the live stream end with the session
         self.settings.state = "ended"
+        self.interaction.ended()  # e.g. an open Q&A's list is recorded as it stands (R-INT-2)
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})
             self.leave(q)

@@ -94,7 +94,9 @@ class TimelineItem(Model):
         None, description="recording, video, presentation: the library file shown"
     )
     text: Annotated[Text, Field(max_length=2000)] | None = Field(
-        None, description="call to action, poll, presentation: the text shown"
+        None,
+        description="call to action, poll, presentation: the text shown (a call to action's: at most 54 "
+        "characters, spaces included, R-INT-4; 400 too_long over it)",
     )
     url: Url | None = Field(None, description="call to action: where its button leads")
     button_text: Annotated[Text, Field(max_length=60)] | None = Field(

@@ -1,9 +1,11 @@
-// A room's interaction as the client keeps it (issue 16): chat, raised hands, reactions. The server sends a
+// A room's interaction as the client keeps it (issue 16): chat, raised hands, reactions, Q&A (R-INT-2) and the
+// call to action (R-INT-4). The server sends a
 // snapshot on joining (join's and 'admitted''s `interaction`) and then, once per tick, an 'interaction'
 // notification carrying the events since: {seq, kind, ...}. Events numbered at or below the snapshot's `seq`
 // are in it already and are skipped. MediaserverClient keeps one of these as `client.interaction` and
 // re-dispatches every event as a CustomEvent named after its kind ('chat', 'chatDeleted', 'chatState',
-// 'chatSilenced', 'hand', 'reactions') with the event as `detail`.
+// 'chatSilenced', 'hand', 'reactions', 'qa', 'question', 'questionVotes', 'questionPublished', 'cta',
+// 'ctaClicks') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
@@ -24,6 +26,18 @@ export class InteractionState {
     const hands = s.hands || {};
     this.hands = { queue: [...(hands.queue || [])], raised: !!hands.raised };
     this.reactionSet = (s.reactions && s.reactions.set) || REACTIONS;
+    // Q&A: `questions` in the order asked (a dismissed one stays, with state 'dismissed': the staff show it
+    // marked, an attendee's page hides it); `voted`: the ids this person upvoted; `published`: on the stage
+    const qa = s.qa || {};
+    this.qa = {
+      open: !!qa.open,
+      questions: [...(qa.questions || [])],
+      voted: new Set(qa.voted || []),
+      published: qa.published || null,
+    };
+    // the call to action showing (null: none); `clicks` (the staff's count) and `clicked` (this person's)
+    const cta = s.cta || {};
+    this.cta = { current: cta.cta || null, clicks: cta.clicks || 0, clicked: !!cta.clicked };
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -63,7 +77,51 @@ export class InteractionState {
         this.hands.queue = this.hands.queue.filter((h) => h.participant !== e.participant);
         if (e.raised) this.hands.queue.push({ participant: e.participant, name: e.name, at: e.at });
         break;
+      case 'qa':
+        this.qa.open = !!e.open;
+        if (!e.open) {   // closing Q&A ends it: the list, the votes and the stage go
+          this.qa.questions = [];
+          this.qa.voted = new Set();
+          this.qa.published = null;
+        }
+        break;
+      case 'question': {
+        const { seq, kind, ...q } = e;
+        const i = this.qa.questions.findIndex((x) => x.id === q.id);
+        if (i >= 0) this.qa.questions[i] = q;
+        else this.qa.questions.push(q);
+        if (this.qa.published && this.qa.published.id === q.id) this.qa.published = q;
+        break;
+      }
+      case 'questionVotes':   // absolute counts of the questions whose count changed this tick
+        for (const q of this.qa.questions) {
+          if (q.id in e.votes) q.votes = e.votes[q.id];
+        }
+        if (this.qa.published && this.qa.published.id in e.votes) {
+          this.qa.published = { ...this.qa.published, votes: e.votes[this.qa.published.id] };
+        }
+        break;
+      case 'questionPublished':
+        this.qa.published = e.question || null;
+        break;
+      case 'cta':
+        if (!e.cta || !this.cta.current || e.cta.id !== this.cta.current.id) {
+          this.cta.clicks = 0;
+          this.cta.clicked = false;
+        }
+        this.cta.current = e.cta || null;
+        break;
+      case 'ctaClicks':
+        if (this.cta.current && this.cta.current.id === e.id) this.cta.clicks = e.clicks;
+        break;
       default:
     }
+  }
+
+  /** The questions a page lists: every one for the staff; an attendee's list leaves out the dismissed ones
+   * except their own (`selfId`: the participant id they asked as). */
+  visibleQuestions(staff, selfId) {
+    return staff ? this.qa.questions
+      : this.qa.questions.filter((q) => q.state !== 'dismissed' || (q.from && q.from.id === selfId));
   }
 }

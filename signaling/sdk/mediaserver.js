@@ -952,6 +952,59 @@ export class MediaserverClient extends EventTarget {
   /** One of `REACTIONS`. */
   react(emoji) { return this.request('react', { emoji }); }
 
+  // ---- Q&A (R-INT-2): the state is `this.interaction.qa` ----
+
+  /** The host opens Q&A mode; questions are asked while it is open. */
+  openQA() { return this.request('qa.open'); }
+
+  /** The host closes Q&A mode, which ends it: the list, the votes and the published question go. Resolves
+   * {open: false, questions: n}. */
+  closeQA() { return this.request('qa.close'); }
+
+  /** Ask: `askQuestion('text')`, or mark a chat message as a question: `askQuestion({message: id})` (an
+   * attendee their own message; the host or a presenter anyone's). Resolves {id, seq}. */
+  askQuestion(what) {
+    return this.request('qa.ask', typeof what === 'string' ? { text: what } : { message: what.message });
+  }
+
+  /** One upvote per person (idempotent); `up = false` takes it back. Resolves {id, votes, voted}. */
+  async upvote(id, up = true) {
+    const r = await this.request('qa.upvote', { id, up });
+    if (r.voted) this.interaction.qa.voted.add(id);
+    else this.interaction.qa.voted.delete(id);
+    return r;
+  }
+
+  /** The host or a presenter marks a question answered / dismisses it. Resolves {id, state}. */
+  answerQuestion(id) { return this.request('qa.answer', { id }); }
+
+  dismissQuestion(id) { return this.request('qa.dismiss', { id }); }
+
+  /** The host puts a question on everyone's main window / takes it down. */
+  publishQuestion(id) { return this.request('qa.publish', { id }); }
+
+  unpublishQuestion() { return this.request('qa.unpublish'); }
+
+  // ---- the call to action (R-INT-4): the state is `this.interaction.cta` ----
+
+  /** The host pops one up: `text` at most 54 characters (spaces included), a button label, an http(s) URL,
+   * `seconds` to close it by itself (absent: until closed). Resolves {id, seq}. */
+  showCta({ text, button, url, seconds } = {}) {
+    return this.request('cta.show', seconds ? { text, button, url, seconds } : { text, button, url });
+  }
+
+  /** The host closes it. Resolves {closed, clicks}. */
+  closeCta() { return this.request('cta.close'); }
+
+  /** The attendee pressed the button: counted once per person. Resolves {counted, url}; the page opens `url`
+   * (in a new tab, so the room stays). */
+  async clickCta() {
+    const current = this.interaction.cta.current;
+    const r = await this.request('cta.click', current ? { id: current.id } : {});
+    this.interaction.cta.clicked = true;
+    return r;
+  }
+
   // ---- active speaker ----
 
   /** {participantId: level 0..1}: received audio levels (inbound-rtp audioLevel), own microphone included. */
