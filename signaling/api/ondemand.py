@@ -139,7 +139,6 @@ class AnswerIn(Model):
     response=ViewerMessageLeft,
     status=201,
     auth=False,
-    idempotent=False,
     errors=(403, 429),
 )
 async def leave_message(ctx: Ctx) -> ViewerMessageLeft:
