@@ -154,6 +154,7 @@ async def playback(
             "size": f.size,
             "source": f.source,
             "allowSeek": bool(options.get("allowSeek", True)),
+            "allowMessages": bool(options.get("allowMessages", True)),  # R-AUTO-2: viewers' messages
         },
     }
 

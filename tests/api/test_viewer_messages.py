@@ -97,10 +97,13 @@ async def test_messages_are_refused_when_the_organiser_turned_them_off(api: Any)
     http, _ = await signup(api)
     video = await upload(http, "launch.mp4", VIDEO)
     ev = await on_demand(http, video, options={"allowMessages": False})
-    token = (await watch(api, ev["roomId"]))["playback"]["url"]
+    playback = (await watch(api, ev["roomId"]))["playback"]
+    assert playback["allowMessages"] is False  # the watch page shows no form
+    token = playback["url"]
     err = await _leave(api, ev["roomId"], 403, **_message(token))
     assert err["error"]["code"] == "messages_off"
     await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json={"options": {"allowMessages": True}})
+    assert (await watch(api, ev["roomId"]))["playback"]["allowMessages"] is True
     await _leave(api, ev["roomId"], 201, **_message(token))
     # a room event's id is not an on-demand event's: no messages there
     room_ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Live"})
