@@ -20,6 +20,7 @@ from mediaserver.store.models import ChatMessage
 from signaling import keys
 from tests.api.conftest import call, signup
 from tests.api.test_event_rooms import host_key, room_token, ws_room
+from tests.api.test_permissions import _world
 from tests.signaling.test_interaction import drain, events, wait_event
 
 
@@ -185,3 +186,27 @@ async def test_5000_messages_are_written_in_one_transaction_quickly(api: Any) ->
     sid = await _session_id(http, "Busy")
     page = await call(http, "GET", f"/api/v1/events/{ev['id']}/sessions/{sid}/chat?limit=1", 200)
     assert page["total"] == 10000
+
+
+async def test_who_reads_a_sessions_chat_is_who_sees_the_event(api: Any) -> None:
+    """The chat follows the event's own visibility (R-ACC-2, -3), role by role: the main account (session and
+    API key), an additional user, a sub-account and the main account acting as it."""
+    w = await _world(api)
+    [live] = (await w.do("main", "GET", "/api/v1/history", 200))["items"]  # the world's live instant event
+    ev, sid = {"id": live["eventId"], "roomId": live["roomId"]}, live["sessionId"]
+    journal = api.app[keys.ROOMS].journal
+    sender = {"id": "p1", "name": "Ann", "role": "attendee"}
+    journal.record(ev["roomId"], "chat", {"id": "m1", "from": sender, "text": "hi", "at": time.time() * 1000})
+    await journal.flush()
+    got = await w.do("main", "GET", f"/api/v1/events/{ev['id']}/sessions/{sid}/chat", 200)
+    assert [m["text"] for m in got["items"]] == ["hi"]
+    seen = {}
+    for role in ("main", "main_key", "additional", "additional_key", "sub", "sub_key", "login_as"):
+        async with w.http.get(f"/api/v1/events/{ev['id']}", headers=w.headers[role]) as r:
+            expected = r.status
+        for suffix in ("", ".csv", ".xlsx"):
+            path = f"/api/v1/events/{ev['id']}/sessions/{sid}/chat{suffix}"
+            async with w.http.get(path, headers=w.headers[role]) as r:
+                assert r.status == expected, (role, suffix, r.status, expected)
+        seen[role] = expected
+    assert seen["main"] == seen["main_key"] == 200 and seen["sub"] == 404, seen
