@@ -52,12 +52,16 @@ def _at(ms: Any) -> dt.datetime:
 
 
 def _session_at(sessions: Sequence[EventSession], at: dt.datetime) -> int | None:
-    """The session a message sent at ``at`` belongs to: the newest started by then and not ended before it
-    (a message sent just before the end is written after it); None in the lobby before a session."""
-    for sess in sessions:  # newest first
-        if sess.started_at <= at:
-            return sess.id if sess.ended_at is None or sess.ended_at >= at else None
-    return None
+    """The session a message sent at ``at`` belongs to: the oldest one not ended before it. That is the
+    session running then; for a message sent just before the end and written after it, that session still;
+    for one sent in the lobby, the session that started after it (when the journal wrote it after the start,
+    whose adoption did not see it). None: sent in the lobby, no session yet (the next start adopts it)."""
+    chosen = None
+    for sess in sessions:  # newest first: older sessions ended earlier
+        if sess.ended_at is not None and sess.ended_at < at:
+            break
+        chosen = sess.id
+    return chosen
 
 
 async def write_messages(s: AsyncSession, room: str, items: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ messages are written in one transaction quickly."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from typing import Any
@@ -215,3 +216,28 @@ async def test_who_reads_a_sessions_chat_is_who_sees_the_event(api: Any) -> None
                 assert r.status == expected, (role, suffix, r.status, expected)
         seen[role] = expected
     assert seen["main"] == seen["main_key"] == 200 and seen["sub"] == 404, seen
+
+
+async def test_a_lobby_message_written_after_the_start_belongs_to_that_session(api: Any) -> None:
+    """The journal writes a few tenths of a second late: a message sent in the lobby and written after the
+    start has passed (its adoption of lobby messages done) still belongs to the session that started; one
+    sent during a session that has ended since belongs to that session, and one sent after the last session
+    to none yet (the next start adopts it)."""
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Late"})
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
+    before_second = int(time.time() * 1000)
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
+    after_both = int(time.time() * 1000) + 1
+    second, first = (await call(http, "GET", "/api/v1/history", 200))["items"]
+    during_first = int(dt.datetime.fromisoformat(first["startedAt"]).timestamp() * 1000) + 1
+    journal = api.app[keys.ROOMS].journal
+    sender = {"id": "p1", "name": "Ann", "role": "attendee"}
+    for text, at in (("during the first", during_first), ("lobby", before_second), ("after", after_both)):
+        journal.record(ev["roomId"], "chat", {"id": text, "from": sender, "text": text, "at": at})
+    await journal.flush()
+    async with api.app[keys.DB].read() as s:
+        rows = dict(list(await s.execute(sa.select(ChatMessage.text, ChatMessage.session_id))))
+    assert rows == {"during the first": first["sessionId"], "lobby": second["sessionId"], "after": None}, rows
