@@ -81,6 +81,39 @@ async def test_records_are_written_in_batches_grouped_by_room(db: Database) -> N
         await j.close()
 
 
+async def test_a_rooms_records_keep_their_order_across_kinds(db: Database) -> None:
+    """A message and its deletion in one batch: the deletion of an earlier message first, then a new message,
+    then its deletion. Grouped by kind, the second deletion was written before its message (which then stayed
+    undeleted); in runs, each room's records are written in the order recorded."""
+    j = Journal(db)
+    order: list[tuple[str, str, list[int]]] = []
+
+    def writer(kind: str) -> Any:
+        async def write(s: AsyncSession, room: str, items: list[dict[str, Any]]) -> None:
+            order.append((room, kind, [i["n"] for i in items]))
+
+        return write
+
+    j.register("chat", writer("chat"))
+    j.register("chatDeleted", writer("chatDeleted"))
+    for room, kind, n in [
+        ("A", "chatDeleted", 1),
+        ("B", "chat", 2),
+        ("A", "chat", 3),
+        ("A", "chat", 4),
+        ("A", "chatDeleted", 4),
+        ("B", "chat", 5),
+    ]:
+        j.record(room, kind, {"n": n})
+    await j.flush()
+    assert order == [
+        ("A", "chatDeleted", [1]),
+        ("A", "chat", [3, 4]),
+        ("A", "chatDeleted", [4]),
+        ("B", "chat", [2, 5]),
+    ]
+
+
 async def test_the_queue_is_bounded_oldest_dropped_and_counted(
     db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
