@@ -2,7 +2,7 @@
 R-ROOM-4 "on demand", R-AUTO-2): a WebM made here with PyAV is uploaded over tus, attached to a
 password-protected on-demand event, and a viewer with the invitation link and the password actually plays it
 (the video's currentTime advances) from the signed watch URL, then leaves a message for the organiser with
-the page's form (issue 16), which the organiser lists."""
+the page's form (issue 16), which the organiser reads and answers in the dashboard (the answer is mailed)."""
 
 from __future__ import annotations
 
@@ -153,6 +153,23 @@ def test_a_viewer_plays_the_on_demand_video(served):
         status = browser.poll(lambda: d.find_element(By.ID, "message-status").text, bool, 10)
         assert status.startswith("Спасибо"), (status, browser.console(d))
         assert d.find_element(By.ID, "message-text").get_attribute("value") == ""
+
+        # the organiser reads it in the dashboard and answers: the answer is mailed to the viewer
+        d.get(f"{base}/dashboard")
+        name, value = auth["Cookie"].split("=", 1)
+        d.add_cookie({"name": name, "value": value, "path": "/"})
+        d.get(f"{base}/dashboard")
+        browser.poll(lambda: d.find_elements(By.CSS_SELECTOR, "#events .act-messages"), bool, 10)[0].click()
+        text = browser.poll(lambda: d.find_element(By.ID, "messages").text, bool, 10)
+        assert "Vera Viewer" in text and "Где найти слайды? =1+1" in text, text
+        d.find_element(By.CSS_SELECTOR, ".viewer-message .answer-text").send_keys("In the library, Vera.")
+        d.find_element(By.CSS_SELECTOR, ".viewer-message .answer-send").click()
+        answered = browser.poll(
+            lambda: d.find_elements(By.CSS_SELECTOR, ".viewer-message .answered"), bool, 10
+        )
+        assert "In the library, Vera." in answered[0].text
+        mails = browser.poll(mail_spool(log.parent / "data"), lambda m: "In the library, Vera." in m, 10)
+        assert "to vera@example.test" in mails
 
     views = json.loads(_request(base, "GET", f"/api/v1/events/{event['id']}/views", headers=auth)[2])
     assert (views["total"], views["uniqueViewers"], views["messages"]) == (1, 1, 1)
