@@ -19,6 +19,7 @@ a formula.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -175,13 +176,11 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(_RISKY) else value
 
 
-async def export_csv(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
-    """The session's chat as CSV (UTF-8 with a byte order mark, so that spreadsheets read Cyrillic right)."""
+def _csv(rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(COLUMNS)
-    for m in await _all(s, ev, sess, deleted):
-        row = _row(m)
+    for row in rows:
         w.writerow(
             [row[0].isoformat(timespec="milliseconds").replace("+00:00", "Z")]
             + [safe_cell(v) if isinstance(v, str) else v for v in row[1:]]
@@ -189,13 +188,11 @@ async def export_csv(s: AsyncSession, ev: Event, sess: EventSession, deleted: bo
     return ("\ufeff" + out.getvalue()).encode()
 
 
-async def export_xlsx(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
-    """The session's chat as an Excel workbook: times in UTC, every text a string cell (never a formula)."""
+def _xlsx(rows: list[list[Any]]) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("chat")
     ws.append(["sent_at (UTC)", *COLUMNS[1:]])
-    for m in await _all(s, ev, sess, deleted):
-        row = _row(m)
+    for row in rows:
         cells: list[Any] = [row[0].astimezone(dt.timezone.utc).replace(tzinfo=None)]
         for v in row[1:]:
             cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", v))
@@ -205,3 +202,19 @@ async def export_xlsx(s: AsyncSession, ev: Event, sess: EventSession, deleted: b
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+# The file is made in a thread: a long session's chat (a hundred thousand messages) takes seconds of openpyxl,
+# which would otherwise hold up every room's signaling on this event loop.
+
+
+async def export_csv(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
+    """The session's chat as CSV (UTF-8 with a byte order mark, so that spreadsheets read Cyrillic right)."""
+    rows = [_row(m) for m in await _all(s, ev, sess, deleted)]
+    return await asyncio.to_thread(_csv, rows)
+
+
+async def export_xlsx(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
+    """The session's chat as an Excel workbook: times in UTC, every text a string cell (never a formula)."""
+    rows = [_row(m) for m in await _all(s, ev, sess, deleted)]
+    return await asyncio.to_thread(_xlsx, rows)
