@@ -13,6 +13,7 @@ from aiohttp import web
 
 from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
+from mediaserver.events import chat_history
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
@@ -108,6 +109,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # issue 16: what the rooms' interaction keeps for statistics and exports, written in batches
     journal = rooms.journal = Journal(db)
     interaction_hooks.register(journal)  # the question.published webhook (R-INT-2, R-API-2)
+    chat_history.register(journal)  # an event's chat, kept with its session (R-INT-1; API exports)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(

@@ -26,8 +26,16 @@ from mediaserver.config import ConfigError, Settings, parse_budget
 from mediaserver.errors import ControlError
 
 #: what is counted, and the setting that holds its budget
-Action = Literal["login", "login_account", "signup", "activate", "join", "event_password"]
-ACTIONS: tuple[Action, ...] = ("login", "login_account", "signup", "activate", "join", "event_password")
+Action = Literal["login", "login_account", "signup", "activate", "join", "event_password", "viewer_message"]
+ACTIONS: tuple[Action, ...] = (
+    "login",
+    "login_account",
+    "signup",
+    "activate",
+    "join",
+    "event_password",
+    "viewer_message",
+)
 
 _NAMES = {
     "login": "sign-in attempts from your address",
@@ -36,6 +44,7 @@ _NAMES = {
     "activate": "activation attempts from your address",
     "join": "joins from your address",
     "event_password": "wrong passwords for this event",
+    "viewer_message": "messages from your address",
 }
 
 

@@ -7,9 +7,9 @@ comes, stores its recordings as library files with ``source == "recording"`` and
 Watching goes through the event's own access rules (:func:`mediaserver.events.registration.join`: open,
 password, personal token, registration), which end here: instead of a room join token the viewer gets a
 short-lived signed watch URL (``/play/<token>``, served with HTTP Range support by signaling/api/ondemand.py).
-Each view is an ``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views
-and unique viewers); with lead capture on (R-REC-5) the viewer's address also lands in a contact group
-(mediaserver.events.contact_groups).
+Each view is an ``Attendance`` row with the role "viewer" (the event's statistics, R-STAT-1, R-AUTO-2: views,
+unique viewers and, from mediaserver.events.viewer_messages, their messages); with lead capture on (R-REC-5)
+the viewer's address also lands in a contact group (mediaserver.events.contact_groups).
 
 The seed FAQ (the Russian original, which wins) promises invitees "unlimited access" ("неограниченный доступ")
 to an on-demand webinar: the short life of a watch URL limits only the URL, not access; the invitation link
@@ -154,6 +154,7 @@ async def playback(
             "size": f.size,
             "source": f.source,
             "allowSeek": bool(options.get("allowSeek", True)),
+            "allowMessages": bool(options.get("allowMessages", True)),  # R-AUTO-2: viewers' messages
         },
     }
 

@@ -5,8 +5,10 @@ once cost a few transactions, not 5,000.
 
 A feature records ``(room, kind, data)``; the module that stores a kind registers a :data:`Writer` for it
 (``journal.register("chat", write_chat)``), which gets the batch's records of that kind, room by room, inside
-the batch's transaction. The queue is bounded (:data:`MAX_QUEUED`): should the database fall that far behind,
-the oldest records are dropped and counted, never the server's memory.
+the batch's transaction; a room's records are written in the order they were recorded (one call per run of
+records of one kind), so a message comes before its deletion. The queue is bounded (:data:`MAX_QUEUED`):
+should the database fall that far behind, the oldest records are dropped and counted, never the server's
+memory.
 """
 
 from __future__ import annotations
@@ -63,13 +65,20 @@ class Journal:
         return lambda kind, data: self.record(room, kind, data)
 
     async def _write(self, batch: list[tuple[str, str, dict[str, Any]]]) -> None:
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # room by room, each room's records in the order recorded, a run of one kind in one call: a chat
+        # message and its deletion in one batch are written in that order, whatever came between
+        runs: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
         for room, kind, data in batch:
-            groups.setdefault((kind, room), []).append(data)
+            mine = runs.setdefault(room, [])
+            if mine and mine[-1][0] == kind:
+                mine[-1][1].append(data)
+            else:
+                mine.append((kind, [data]))
         try:
             async with self.db.tx() as s:
-                for (kind, room), items in groups.items():
-                    await self.writers[kind](s, room, items)
+                for room, kinds in runs.items():
+                    for kind, items in kinds:
+                        await self.writers[kind](s, room, items)
         except Exception:  # a bad batch is logged and dropped: retrying it forever would stop all the others
             self.failed += len(batch)
             log.exception("interaction journal: a batch of %d records was not written", len(batch))

@@ -153,6 +153,27 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
             ],
         },
     },
+    # R-AUTO-2: the organiser's answer to an on-demand viewer's message
+    "viewer_answer": {
+        "en": {
+            "subject": "Re: your message about {event}",
+            "body": [
+                "Hello {name},",
+                "{organiser} answered the message you left while watching {event}:",
+                "{answer}",
+                "Your message: {question}",
+            ],
+        },
+        "ru": {
+            "subject": "Ответ на ваше сообщение: {event}",
+            "body": [
+                "Здравствуйте, {name}!",
+                "{organiser} ответил(а) на сообщение, которое вы оставили при просмотре {event}:",
+                "{answer}",
+                "Ваше сообщение: {question}",
+            ],
+        },
+    },
     "thank_you": {
         "en": {
             "subject": "Thank you for attending {event}",

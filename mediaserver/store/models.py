@@ -162,6 +162,48 @@ class EventSession(Base):
     )
 
 
+class ChatMessage(Base):
+    """A chat message of an event's room, kept with the event's session (issue 16, R-INT-1): written from
+    the room's journal (mediaserver.events.chat_history). A message the host deleted is kept, marked deleted
+    (``deleted_at``): the organiser's record of the session; the exports say so."""
+
+    __tablename__ = "chat_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE))
+    # NULL: written while the event waited in the lobby; the session's start adopts it
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", **CASCADE))
+    message_id: Mapped[str] = mapped_column(String(24))  # the room's id of it ("m<seq>")
+    sender_id: Mapped[str] = mapped_column(String(64))  # the participant's id in the room
+    sender_name: Mapped[str] = mapped_column(String(120))
+    sender_role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    to_name: Mapped[str | None] = mapped_column(String(120))  # "staff", or the private reply's recipient
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("chat_messages_by_session", "event_id", "session_id", "sent_at"),
+        Index("chat_messages_by_id", "event_id", "message_id"),
+    )
+
+
+class ViewerMessage(Base):
+    """An on-demand viewer's message to the organiser, and the organiser's answer, e-mailed to the viewer
+    (R-AUTO-2, issue 16)."""
+
+    __tablename__ = "viewer_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
 class Invitation(Base):
     """An e-mailed invitation (R-ROOM-10); token is the invitee's own key for token-protected events."""
 

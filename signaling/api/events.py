@@ -734,6 +734,10 @@ class Playback(Out):
     size: int
     source: str = Field(description="upload or recording: where the library file came from")
     allow_seek: bool
+    allow_messages: bool = Field(
+        description="the viewer may leave a message for the organiser: "
+        "POST /api/v1/public/events/{roomId}/messages (R-AUTO-2)"
+    )
 
 
 class Joined(Out):

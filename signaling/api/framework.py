@@ -169,6 +169,7 @@ class Op:
     any_content_type: bool = False  # a signed server-to-server body: any Content-Type (see Api.__call__)
     shown_once: str = ""  # the response field with a secret shown once: not replayed for an Idempotency-Key
     password_field: str | None = None  # a new password in the body: hashed before the transaction
+    download: str = ""  # the Content-Type of a file the handler returns (a web.Response), not JSON
 
 
 ERROR_TEXT = {
@@ -215,6 +216,7 @@ class Api:
         any_content_type: bool = False,
         shown_once: str = "",
         password_field: str | None = None,
+        download: str = "",
     ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
         of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
@@ -232,7 +234,8 @@ class Api:
         ``secret_not_replayed`` that names what was made, never the secret (issue 14 finding 11).
         ``password_field``: the body's field (its Python name) that may carry a new password; once the caller
         is authenticated (in a read-only session) it is hashed before the request's transaction begins, into
-        ``ctx.password_hash``: a writing transaction never waits for a hash (issue 14 finding 3)."""
+        ``ctx.password_hash``: a writing transaction never waits for a hash (issue 14 finding 3).
+        ``download``: the handler returns a file as a ``web.Response`` of this Content-Type (an export)."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
@@ -260,6 +263,7 @@ class Api:
                     any_content_type,
                     shown_once,
                     password_field,
+                    download,
                 )
             )
             return fn
@@ -350,6 +354,8 @@ class Api:
         ok: dict[str, Any] = {"description": "done"}
         if op.response is not None:
             ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+        elif op.download:
+            ok["content"] = {op.download: {"schema": {"type": "string", "format": "binary"}}}
         codes = set(op.errors) | ({400} if op.body is not None or op.paginated or op.request_body else set())
         codes |= {401} if op.auth or op.api_key else set()
         codes |= {429} if op.api_key else set()  # wrong keys count against the address's budget
@@ -545,6 +551,8 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 return ctx, replay
             claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
         result = await op.fn(ctx)
+        if isinstance(result, web.StreamResponse):  # a download made in memory (op.download)
+            return ctx, result
         if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
             return ctx, web.FileResponse(
                 result.path,

@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import Field
 
 from mediaserver.errors import ControlError
-from mediaserver.events import automation, lifecycle, ondemand
+from mediaserver.events import automation, lifecycle, ondemand, viewer_messages
 from mediaserver.library import catalog
 from mediaserver.library.storage import Storage
 from mediaserver.store.db import utcnow
@@ -71,13 +71,14 @@ class ViewOut(Out):
 class ViewPage(Page[ViewOut]):
     total: int = 0
     unique_viewers: int
+    messages: int = Field(description="messages the viewers left for the organiser (R-AUTO-2)")
 
 
 @API(
     "GET",
     "/api/v1/events/{id}/views",
-    "who watched an on-demand event, newest first, with the number of views "
-    "and of unique viewers (R-AUTO-2, R-STAT-1)",
+    "who watched an on-demand event, newest first, with the number of views, "
+    "of unique viewers and of the messages they left (R-AUTO-2, R-STAT-1)",
     "events",
     response=ViewPage,
     paginated=True,
@@ -87,7 +88,99 @@ async def list_views(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     rows, total, unique = await ondemand.views(ctx.s, ev, offset, limit)
     items = [ViewOut(name=a.name, email=a.email, watched_at=a.joined_at) for a in rows]
-    return {**page(items, total, offset, limit), "unique_viewers": unique}
+    left = await viewer_messages.count(ctx.s, ev)
+    return {**page(items, total, offset, limit), "unique_viewers": unique, "messages": left}
+
+
+# ---------------------------------------------------------------- viewers' messages (R-AUTO-2)
+
+
+class ViewerMessageIn(Model):
+    watch_token: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="the viewer's watch access: the token of the playback URL the public join gave "
+        "(/play/<token>; the whole URL is taken too)"
+    )
+    name: Annotated[Text, Field(min_length=1, max_length=120)]
+    email: Annotated[Text, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    text: Annotated[str, Field(max_length=20000)] = Field(description="at most 2,000 characters")
+
+
+class ViewerMessageOut(Out):
+    id: int
+    name: str
+    email: str
+    text: str
+    created_at: dt.datetime
+    answer: str | None
+    answered_at: dt.datetime | None
+
+
+class ViewerMessageLeft(Out):
+    id: int
+    created_at: dt.datetime
+
+
+class ViewerMessagePage(Page[ViewerMessageOut]):
+    pass
+
+
+class AnswerIn(Model):
+    text: Annotated[str, Field(max_length=20000)] = Field(description="at most 2,000 characters")
+
+
+@API(
+    "POST",
+    "/api/v1/public/events/{roomId}/messages",
+    "an on-demand viewer leaves a message for the organiser (R-AUTO-2): with a valid watch token of "
+    "the event, while its option allowMessages is on; a budget per client address "
+    "(rate_limit_viewer_message)",
+    "public",
+    body=ViewerMessageIn,
+    response=ViewerMessageLeft,
+    status=201,
+    auth=False,
+    errors=(403, 429),
+)
+async def leave_message(ctx: Ctx) -> ViewerMessageLeft:
+    row = await viewer_messages.leave(
+        ctx.s,
+        ctx.caller,
+        ctx.request.match_info["roomId"],
+        ctx.body.watch_token,
+        ctx.body.name,
+        ctx.body.email,
+        ctx.body.text,
+        ctx.settings.secret,
+    )
+    return ViewerMessageLeft(id=row.id, created_at=row.created_at)
+
+
+@API(
+    "GET",
+    "/api/v1/events/{id}/messages",
+    "the messages an on-demand event's viewers left, newest first, with the answers (R-AUTO-2)",
+    "events",
+    response=ViewerMessagePage,
+    paginated=True,
+)
+async def list_messages(ctx: Ctx) -> dict[str, Any]:
+    offset, limit = ctx.page()
+    rows, total = await viewer_messages.listing(ctx.s, ctx.user, ctx.id(), offset, limit)
+    return page([ViewerMessageOut.model_validate(r) for r in rows], total, offset, limit)
+
+
+@API(
+    "POST",
+    "/api/v1/events/{id}/messages/{messageId}/answer",
+    "answer a viewer's message (once): kept with it and e-mailed to the address the viewer gave (R-AUTO-2)",
+    "events",
+    body=AnswerIn,
+    response=ViewerMessageOut,
+    errors=(409,),
+)
+async def answer_message(ctx: Ctx) -> ViewerMessageOut:
+    row = await viewer_messages.answer(ctx.s, ctx.user, ctx.id(), ctx.id("messageId"), ctx.body.text)
+    return ViewerMessageOut.model_validate(row)
 
 
 # ---------------------------------------------------------------- automated events (R-AUTO-1)

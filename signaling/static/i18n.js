@@ -4,6 +4,12 @@
 export const LANGUAGES = { en: 'English', ru: 'Русский' };
 
 const en = {
+  'watch.msgTitle': 'A message to the organiser',
+  'watch.msgPlaceholder': 'Your question or comment (up to 2,000 characters)',
+  'watch.msgSend': 'Send',
+  'watch.msgSent': 'Thank you! The organiser will answer by e-mail.',
+  'watch.msgOff': 'The organiser does not take messages for this event.',
+  'watch.msgTooMany': 'Too many messages from your address just now. Please wait a few minutes.',
   'app.room': 'Room',
   'nav.home': 'Start page',
   'type.meeting': 'Meeting',
@@ -325,6 +331,12 @@ const en = {
 };
 
 const ru = {
+  'watch.msgTitle': 'Сообщение организатору',
+  'watch.msgPlaceholder': 'Ваш вопрос или комментарий (до 2000 символов)',
+  'watch.msgSend': 'Отправить',
+  'watch.msgSent': 'Спасибо! Организатор ответит по электронной почте.',
+  'watch.msgOff': 'Организатор не принимает сообщения по этому мероприятию.',
+  'watch.msgTooMany': 'С вашего адреса только что отправлено слишком много сообщений. Подождите несколько минут.',
   'app.room': 'Комната',
   'nav.home': 'Стартовая страница',
   'type.meeting': 'Совещание',

@@ -81,3 +81,13 @@ def test_sign_in_plan_invite_and_history(served, smtp):  # noqa: F811
         rows["Quick call"].find_element(By.CLASS_NAME, "act-end").click()
         _wait(lambda: "Quick call" in d.find_element(By.ID, "history").text)
         _wait(lambda: "Quick call" not in d.find_element(By.ID, "events").text)
+
+        # issue 16 (R-INT-1): the session's chat downloads from the history, with the signed-in cookie
+        link = d.find_element(By.CSS_SELECTOR, "#history a.chat-csv")
+        assert "/sessions/" in link.get_attribute("href") and link.get_attribute("href").endswith("/chat.csv")
+        got = d.execute_script(
+            "const a = document.querySelectorAll('#history a'); return Promise.all([...a].map((x) => "
+            "fetch(x.href).then((r) => [r.status, r.headers.get('Content-Type')])));"
+        )
+        assert [g[0] for g in got] == [200, 200], got
+        assert got[0][1].startswith("text/csv") and "spreadsheetml" in got[1][1], got

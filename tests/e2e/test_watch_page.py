@@ -1,7 +1,8 @@
 """The watch page of an on-demand event in headless Chromium against a real `mediaserver serve` (issue 7;
 R-ROOM-4 "on demand", R-AUTO-2): a WebM made here with PyAV is uploaded over tus, attached to a
 password-protected on-demand event, and a viewer with the invitation link and the password actually plays it
-(the video's currentTime advances) from the signed watch URL."""
+(the video's currentTime advances) from the signed watch URL, then leaves a message for the organiser with
+the page's form (issue 16), which the organiser reads and answers in the dashboard (the answer is mailed)."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_a_viewer_plays_the_on_demand_video(served):
     assert event["url"].endswith(f"/watch/{event['roomId']}")
 
     with browser.chromium() as d:
-        d.get(f"{base}/room/{event['roomId']}")  # the room link leads to the watch page
+        d.get(f"{base}/room/{event['roomId']}?lang=ru")  # the room link leads to the watch page
         browser.poll(
             lambda: d.execute_script("return window.watchState && window.watchState.phase"),
             lambda phase: phase == "form",
@@ -144,5 +145,38 @@ def test_a_viewer_plays_the_on_demand_video(served):
         later = browser.poll(playing, lambda s: s["t"] > first["t"] + 0.5, 10, 0.2)
         assert later["t"] > first["t"] + 0.5 and "/play/" in later["src"], (first, later)
 
+        # R-AUTO-2: the viewer leaves a message for the organiser (the form in the page's language, ?lang=ru)
+        assert d.find_element(By.ID, "screen-message").is_displayed()
+        assert d.find_element(By.ID, "message-title").text == "Сообщение организатору"
+        d.find_element(By.ID, "message-text").send_keys("Где найти слайды? =1+1")
+        d.find_element(By.ID, "message-send").click()
+        status = browser.poll(lambda: d.find_element(By.ID, "message-status").text, bool, 10)
+        assert status.startswith("Спасибо"), (status, browser.console(d))
+        assert d.find_element(By.ID, "message-text").get_attribute("value") == ""
+
+        # the organiser reads it in the dashboard and answers: the answer is mailed to the viewer
+        d.get(f"{base}/dashboard")
+        name, value = auth["Cookie"].split("=", 1)
+        d.add_cookie({"name": name, "value": value, "path": "/"})
+        d.get(f"{base}/dashboard")
+        browser.poll(lambda: d.find_elements(By.CSS_SELECTOR, "#events .act-messages"), bool, 10)[0].click()
+        text = browser.poll(lambda: d.find_element(By.ID, "messages").text, bool, 10)
+        assert "Vera Viewer" in text and "Где найти слайды? =1+1" in text, text
+        d.find_element(By.CSS_SELECTOR, ".viewer-message .answer-text").send_keys("In the library, Vera.")
+        d.find_element(By.CSS_SELECTOR, ".viewer-message .answer-send").click()
+        answered = browser.poll(
+            lambda: d.find_elements(By.CSS_SELECTOR, ".viewer-message .answered"), bool, 10
+        )
+        assert "In the library, Vera." in answered[0].text
+        mails = browser.poll(mail_spool(log.parent / "data"), lambda m: "In the library, Vera." in m, 10)
+        assert "to vera@example.test" in mails
+
     views = json.loads(_request(base, "GET", f"/api/v1/events/{event['id']}/views", headers=auth)[2])
-    assert (views["total"], views["uniqueViewers"]) == (1, 1)
+    assert (views["total"], views["uniqueViewers"], views["messages"]) == (1, 1, 1)
+    messages = json.loads(_request(base, "GET", f"/api/v1/events/{event['id']}/messages", headers=auth)[2])
+    [left] = messages["items"]
+    assert (left["name"], left["email"], left["text"]) == (
+        "Vera Viewer",
+        "vera@example.test",
+        "Где найти слайды? =1+1",
+    )

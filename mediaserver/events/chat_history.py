@@ -1,0 +1,220 @@
+"""The chat history kept with an event's session (issue 16, R-INT-1): what a room's chat records through the
+room's journal (mediaserver.interaction.journal, kinds ``chat`` and ``chatDeleted``) is written here, and
+listed and exported (CSV, XLSX) for the organiser through the API.
+
+Only an event's room is kept: its room ID names the event (``Event.room_id``) and the message's time names the
+session (the newest one started by then and not ended before it); a message written while the event waited in
+the lobby has no session yet, and the session's start adopts it (mediaserver.events.lifecycle.start_event).
+Instant rooms and ad-hoc rooms belong to no event: their chat is not kept beyond the room.
+
+A message the host deleted is kept and marked deleted (``deletedAt``): the organiser's record of what was said
+in a session includes what was moderated away (it is never shown to attendees again); the list and the
+exports mark it, and ``?deleted=false`` leaves such messages out. Private messages (an attendee's to the
+staff, the staff's replies) are in the exports too, marked private, with their recipient.
+
+Exports are safe to open in a spreadsheet: in the CSV a cell that starts with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return gets a leading ``'`` (CSV injection); in the XLSX every text is a string cell, never
+a formula.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaserver.errors import not_found
+from mediaserver.interaction.journal import Journal
+from mediaserver.store.db import paged
+from mediaserver.store.models import ChatMessage, Event, EventSession
+
+COLUMNS = ("sent_at", "name", "role", "to", "private", "deleted", "text")
+_RISKY = ("=", "+", "-", "@", "\t", "\r")
+_SESSIONS = 20  # the newest sessions of an event a batch's messages are matched against
+
+
+def register(journal: Journal) -> None:
+    """Keep the rooms' chat (the composition root calls this with the app's journal)."""
+    journal.register("chat", write_messages)
+    journal.register("chatDeleted", write_deletions)
+
+
+def _at(ms: Any) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(ms) / 1000, dt.timezone.utc)
+
+
+def _session_at(sessions: Sequence[EventSession], at: dt.datetime) -> int | None:
+    """The session a message sent at ``at`` belongs to: the oldest one not ended before it. That is the
+    session running then; for a message sent just before the end and written after it, that session still;
+    for one sent in the lobby, the session that started after it (when the journal wrote it after the start,
+    whose adoption did not see it). None: sent in the lobby, no session yet (the next start adopts it)."""
+    chosen = None
+    for sess in sessions:  # newest first: older sessions ended earlier
+        if sess.ended_at is not None and sess.ended_at < at:
+            break
+        chosen = sess.id
+    return chosen
+
+
+async def write_messages(s: AsyncSession, room: str, items: list[dict[str, Any]]) -> None:
+    """The journal's writer of kind ``chat``: one room's messages of a batch, in one INSERT."""
+    ev_id = await s.scalar(select(Event.id).where(Event.room_id == room))
+    if ev_id is None:  # an instant or ad-hoc room: not kept
+        return
+    sessions = list(
+        await s.scalars(
+            select(EventSession)
+            .where(EventSession.event_id == ev_id)
+            .order_by(EventSession.started_at.desc(), EventSession.id.desc())
+            .limit(_SESSIONS)
+        )
+    )
+    rows = []
+    for m in items:
+        sender = m.get("from") or {}
+        to = m.get("to")
+        at = _at(m["at"])
+        rows.append(
+            {
+                "event_id": ev_id,
+                "session_id": _session_at(sessions, at),
+                "message_id": str(m["id"])[:24],
+                "sender_id": str(sender.get("id", ""))[:64],
+                "sender_name": str(sender.get("name", ""))[:120],
+                "sender_role": str(sender.get("role", ""))[:16],
+                "text": str(m.get("text", "")),
+                "private": bool(m.get("private")),
+                "to_name": None if to is None else str(to.get("name") if isinstance(to, dict) else to)[:120],
+                "sent_at": at,
+            }
+        )
+    await s.execute(insert(ChatMessage), rows)
+
+
+async def write_deletions(s: AsyncSession, room: str, items: list[dict[str, Any]]) -> None:
+    """The journal's writer of kind ``chatDeleted``: the messages are marked, not erased. A room's message ids
+    start again when the room is made again (a restart), so the newest message of that id is the one."""
+    ev_id = await s.scalar(select(Event.id).where(Event.room_id == room))
+    if ev_id is None:
+        return
+    now = dt.datetime.now(dt.timezone.utc)
+    for item in items:
+        newest = await s.scalar(
+            select(ChatMessage.id)
+            .where(ChatMessage.event_id == ev_id, ChatMessage.message_id == str(item.get("id")))
+            .order_by(ChatMessage.id.desc())
+            .limit(1)
+        )
+        if newest is not None:
+            await s.execute(update(ChatMessage).where(ChatMessage.id == newest).values(deleted_at=now))
+
+
+async def adopt_lobby_messages(s: AsyncSession, ev: Event, session_id: int) -> None:
+    """Messages written while the event waited in the lobby belong to the session that starts now."""
+    await s.execute(
+        update(ChatMessage)
+        .where(ChatMessage.event_id == ev.id, ChatMessage.session_id.is_(None))
+        .values(session_id=session_id)
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def session_of(s: AsyncSession, ev: Event, session_id: int) -> EventSession:
+    """A session of ``ev`` (404 for another event's: its existence is not revealed)."""
+    sess = await s.get(EventSession, session_id)
+    if sess is None or sess.event_id != ev.id:
+        raise not_found("session of this event")
+    return sess
+
+
+def _where(ev: Event, sess: EventSession, deleted: bool) -> Any:
+    where = (ChatMessage.event_id == ev.id) & (ChatMessage.session_id == sess.id)
+    return where if deleted else where & ChatMessage.deleted_at.is_(None)
+
+
+async def messages(
+    s: AsyncSession, ev: Event, sess: EventSession, offset: int, limit: int, deleted: bool = True
+) -> tuple[list[ChatMessage], int]:
+    """A page of the session's chat, oldest first, and how many messages it has."""
+    order = (ChatMessage.sent_at, ChatMessage.id)
+    return await paged(s, ChatMessage, _where(ev, sess, deleted), *order, offset=offset, limit=limit)
+
+
+async def _all(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool) -> list[ChatMessage]:
+    return list(
+        await s.scalars(
+            select(ChatMessage).where(_where(ev, sess, deleted)).order_by(ChatMessage.sent_at, ChatMessage.id)
+        )
+    )
+
+
+def _row(m: ChatMessage) -> list[Any]:
+    return [
+        m.sent_at,
+        m.sender_name,
+        m.sender_role,
+        m.to_name or "",
+        "yes" if m.private else "",
+        "yes" if m.deleted_at is not None else "",
+        m.text,
+    ]
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection): risky starts get a ``'``."""
+    return "'" + value if value.startswith(_RISKY) else value
+
+
+def _csv(rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(COLUMNS)
+    for row in rows:
+        w.writerow(
+            [row[0].isoformat(timespec="milliseconds").replace("+00:00", "Z")]
+            + [safe_cell(v) if isinstance(v, str) else v for v in row[1:]]
+        )
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def _xlsx(rows: list[list[Any]]) -> bytes:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("chat")
+    ws.append(["sent_at (UTC)", *COLUMNS[1:]])
+    for row in rows:
+        cells: list[Any] = [row[0].astimezone(dt.timezone.utc).replace(tzinfo=None)]
+        for v in row[1:]:
+            cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", v))
+            cell.data_type = "s"  # "=1+1" stays text
+            cells.append(cell)
+        ws.append(cells)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+# The file is made in a thread: a long session's chat (a hundred thousand messages) takes seconds of openpyxl,
+# which would otherwise hold up every room's signaling on this event loop.
+
+
+async def export_csv(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
+    """The session's chat as CSV (UTF-8 with a byte order mark, so that spreadsheets read Cyrillic right)."""
+    rows = [_row(m) for m in await _all(s, ev, sess, deleted)]
+    return await asyncio.to_thread(_csv, rows)
+
+
+async def export_xlsx(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
+    """The session's chat as an Excel workbook: times in UTC, every text a string cell (never a formula)."""
+    rows = [_row(m) for m in await _all(s, ev, sess, deleted)]
+    return await asyncio.to_thread(_xlsx, rows)

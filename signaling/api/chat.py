@@ -1,0 +1,137 @@
+"""/api/v1 operations of an event session's chat history (issue 16, R-INT-1): the messages kept with the
+session, as JSON pages and as CSV and XLSX downloads (mediaserver.events.chat_history). The event's visibility
+rules apply (R-ACC-2, -3): another account's event or session is a 404."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import Field
+
+from mediaserver.errors import ControlError
+from mediaserver.events import chat_history, lifecycle
+from signaling.api.framework import API, Ctx, Out, Page, page
+
+if TYPE_CHECKING:
+    from mediaserver.store.models import ChatMessage, Event, EventSession
+
+DELETED_QUERY = (
+    {
+        "name": "deleted",
+        "in": "query",
+        "required": False,
+        "description": "false: leave out the messages the host deleted (by default they are in, marked)",
+        "schema": {"type": "boolean", "default": True},
+    },
+)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ChatSender(Out):
+    id: str = Field(description="the participant's id in the room")
+    name: str
+    role: str
+
+
+class ChatMessageOut(Out):
+    id: int
+    message_id: str = Field(description="the room's id of the message (m<seq>)")
+    sent_at: dt.datetime
+    sender: ChatSender = Field(alias="from")
+    text: str
+    private: bool = Field(description="an attendee's private message to the staff, or the staff's reply")
+    to: str | None = Field(description="a private message's recipient: 'staff' or the attendee's name")
+    deleted_at: dt.datetime | None = Field(description="the host deleted it in the room (kept, marked)")
+
+
+class ChatPage(Page[ChatMessageOut]):
+    pass
+
+
+def _deleted(ctx: Ctx) -> bool:
+    raw = ctx.request.query.get("deleted", "true")
+    if raw not in ("true", "false"):
+        raise ControlError("bad_request", "'deleted' must be true or false")
+    return raw == "true"
+
+
+async def _session(ctx: Ctx) -> tuple[Event, EventSession]:
+    ev = await lifecycle.get_event(ctx.s, ctx.user, ctx.id())
+    return ev, await chat_history.session_of(ctx.s, ev, ctx.id("sessionId"))
+
+
+def _out(m: ChatMessage) -> ChatMessageOut:
+    return ChatMessageOut.model_validate(
+        {
+            "id": m.id,
+            "message_id": m.message_id,
+            "sent_at": m.sent_at,
+            "from": ChatSender(id=m.sender_id, name=m.sender_name, role=m.sender_role),
+            "text": m.text,
+            "private": m.private,
+            "to": m.to_name,
+            "deleted_at": m.deleted_at,
+        }
+    )
+
+
+@API(
+    "GET",
+    "/api/v1/events/{id}/sessions/{sessionId}/chat",
+    "the chat of one session of an event, oldest first: public and private messages, deleted ones "
+    "marked (R-INT-1; sessions: GET /api/v1/history)",
+    "events",
+    response=ChatPage,
+    paginated=True,
+    query=DELETED_QUERY,
+)
+async def session_chat(ctx: Ctx) -> dict[str, Any]:
+    ev, sess = await _session(ctx)
+    offset, limit = ctx.page()
+    rows, total = await chat_history.messages(ctx.s, ev, sess, offset, limit, _deleted(ctx))
+    return page([_out(m) for m in rows], total, offset, limit)
+
+
+def _download(data: bytes, content_type: str, name: str) -> web.Response:
+    return web.Response(
+        body=data,
+        content_type=content_type,
+        charset="utf-8" if content_type == "text/csv" else None,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@API(
+    "GET",
+    "/api/v1/events/{id}/sessions/{sessionId}/chat.csv",
+    "the session's chat as CSV (UTF-8 with BOM; columns sent_at, name, role, to, private, deleted, "
+    "text); cells that a spreadsheet would run as a formula start with a ' (R-INT-1)",
+    "events",
+    query=DELETED_QUERY,
+    download="text/csv",
+)
+async def session_chat_csv(ctx: Ctx) -> web.Response:
+    ev, sess = await _session(ctx)
+    data = await chat_history.export_csv(ctx.s, ev, sess, _deleted(ctx))
+    return _download(data, "text/csv", f"chat-{ev.room_id}-{sess.id}.csv")
+
+
+@API(
+    "GET",
+    "/api/v1/events/{id}/sessions/{sessionId}/chat.xlsx",
+    "the session's chat as an Excel workbook (the CSV's columns; times in UTC; texts are string "
+    "cells, never formulas) (R-INT-1)",
+    "events",
+    query=DELETED_QUERY,
+    download=XLSX,
+)
+async def session_chat_xlsx(ctx: Ctx) -> web.Response:
+    ev, sess = await _session(ctx)
+    data = await chat_history.export_xlsx(ctx.s, ev, sess, _deleted(ctx))
+    return _download(data, XLSX, f"chat-{ev.room_id}-{sess.id}.xlsx")
