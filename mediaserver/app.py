@@ -15,6 +15,7 @@ from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events.clock import EventClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
+from mediaserver.interaction import polls_store
 from mediaserver.interaction.journal import Journal
 from mediaserver.metrics import make_registry
 from mediaserver.outbound import Policy
@@ -105,6 +106,10 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     )
     # issue 16: what the rooms' interaction keeps for statistics and exports, written in batches
     journal = rooms.journal = Journal(db)
+    # R-INT-3, R-STAT-1: event rooms launch their event's polls from the database; answers and closes are
+    # written by the journal (and a close queues the poll.closed webhook)
+    rooms.polls = polls_store.Launcher(db, settings.secret)
+    polls_store.register(journal)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(
