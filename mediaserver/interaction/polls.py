@@ -209,7 +209,7 @@ class Run:
             "launch": self.launch,
             "poll": self.poll,
             "name": self.name,
-            "kind": self.kind,
+            "type": self.kind,  # poll | test ("kind" names the event itself)
             "state": "open" if self.open else "closed",
             "shown": self.shown,
             "questions": public(self.questions),
