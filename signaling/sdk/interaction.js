@@ -3,7 +3,8 @@
 // notification carrying the events since: {seq, kind, ...}. Events numbered at or below the snapshot's `seq`
 // are in it already and are skipped. MediaserverClient keeps one of these as `client.interaction` and
 // re-dispatches every event as a CustomEvent named after its kind ('chat', 'chatDeleted', 'chatState',
-// 'chatSilenced', 'hand', 'reactions') with the event as `detail`.
+// 'chatSilenced', 'hand', 'reactions', and the polls' 'poll', 'pollKey', 'pollResults', 'pollShortAnswers',
+// 'pollShown') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
@@ -23,6 +24,15 @@ export class InteractionState {
     const hands = s.hands || {};
     this.hands = { queue: [...(hands.queue || [])], raised: !!hands.raised };
     this.reactionSet = (s.reactions && s.reactions.set) || REACTIONS;
+    // polls and tests (R-INT-3): the open (or last closed, when its results are shown) poll without a test's
+    // correct answers for attendees; whether this person answered it; its results (the staff's, or shown)
+    const polls = s.polls || {};
+    this.polls = {
+      poll: polls.poll || null,
+      answered: !!polls.answered,
+      results: polls.results || null,
+      shortAnswers: [],   // the staff: short answers as they come (the newest last)
+    };
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -59,6 +69,29 @@ export class InteractionState {
         if (e.participant === selfId) this.hands.raised = !!e.raised;
         this.hands.queue = this.hands.queue.filter((h) => h.participant !== e.participant);
         if (e.raised) this.hands.queue.push({ participant: e.participant, name: e.name, at: e.at });
+        break;
+      case 'poll':
+        if (e.state === 'open') {
+          this.polls = { poll: { ...e }, answered: false, results: null, shortAnswers: [] };
+        } else if (this.polls.poll && this.polls.poll.launch === e.launch) {
+          this.polls.poll = { ...this.polls.poll, state: e.state, shown: !!e.shown };
+        }
+        break;
+      case 'pollKey':
+        if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.poll.correct = e.correct;
+        break;
+      case 'pollShown':
+        if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.poll.shown = !!e.shown;
+        if (!e.shown && this.polls.poll && this.polls.poll.state === 'closed' && !this.polls.poll.correct) {
+          this.polls.results = null;   // an attendee stops seeing hidden results
+        }
+        break;
+      case 'pollResults':
+        if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.results = e;
+        break;
+      case 'pollShortAnswers':
+        this.polls.shortAnswers.push(...(e.answers || []));
+        if (this.polls.shortAnswers.length > CHAT_KEEP) this.polls.shortAnswers.splice(0, this.polls.shortAnswers.length - CHAT_KEEP);
         break;
       default:
     }
