@@ -29,3 +29,6 @@ class Feature:
 
     def tick(self) -> None:
         """The fan-out is about to take the log's entries (aggregates append theirs now)."""
+
+    def ended(self) -> None:
+        """The room's session ended (what is still open is closed and recorded now)."""

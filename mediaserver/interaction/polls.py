@@ -287,7 +287,14 @@ class Polls(Feature):
     def close(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
         """The host or a presenter closes the open poll: no more answers; the final results go out."""
         require_staff(m, "close polls")
-        run = self._open(params)
+        return self._finish(self._open(params))
+
+    def ended(self) -> None:
+        """The session ended with a poll open: it is closed (its results stored, the webhook sent)."""
+        if self.run is not None and self.run.open:
+            self._finish(self.run)
+
+    def _finish(self, run: Run) -> dict[str, Any]:
         run.open = False
         self.log.append("poll", {"launch": run.launch, "state": "closed", "shown": run.shown}, EVERYONE)
         self._send_results(run)

@@ -63,3 +63,7 @@ class Interaction:
     def left(self, m: Member) -> None:
         for f in self.features:
             f.left(m)
+
+    def ended(self) -> None:
+        for f in self.features:
+            f.ended()

@@ -876,6 +876,7 @@ class Room:
     def end(self, by: str | None = None) -> None:
         for o in self._outputs():
             o.room_ended(self)  # the recording (R-REC-2) and the live stream end with the session
+        self.interaction.ended()  # e.g. an open poll is closed and its results kept (R-INT-3)
         self.settings.state = "ended"
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})

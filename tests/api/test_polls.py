@@ -219,3 +219,21 @@ async def test_a_test_launched_answered_and_closed_is_stored_exported_and_hooked
     err = await call(http, "GET", f"{base}/{quiz['id']}/export?format=pdf", 400)
     assert "csv or xlsx" in err["error"]["message"]
     assert api.app[keys.ROOMS].journal.failed == 0
+
+
+async def test_a_poll_open_when_the_session_ends_is_closed_with_its_results(api):
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Short"})
+    base = f"/api/v1/events/{ev['id']}/polls"
+    mood = await call(http, "POST", base, 201, json=poll_body())
+    started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    async with ws_room(api) as room:
+        host, _ = await room.enter(started["hostToken"])
+        ann, _ = await room.enter(await room_token(api, ev["roomId"], "Ann", "ann@example.test"))
+        await host.ok("poll.launch", poll=mood["id"])
+        await ann.ok("poll.answer", answers=[{"question": 1, "options": [2]}])
+        await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
+    await api.app[keys.ROOMS].journal.flush()
+    [launch] = (await call(http, "GET", f"{base}/{mood['id']}/results", 200))["launches"]
+    assert launch["closedAt"] is not None and launch["respondents"] == 1
+    assert [o["count"] for o in launch["questions"][0]["options"]] == [0, 1]
