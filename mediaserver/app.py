@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
-from mediaserver.events.clock import EventClock
+from mediaserver.events.clock import EventClock, PollClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import polls_store
 from mediaserver.interaction.journal import Journal
@@ -133,6 +133,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             idempotency.purge_idempotency_keys,
         ],
         policy=outbound,
+        rounds=[PollClock(db, rooms, settings.secret)],  # R-AUTO-1: a timeline's poll item starts on time
     )
     app[keys.REGISTRY] = make_registry(
         media.stats, lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values()))

@@ -262,7 +262,7 @@ class Polls(Feature):
         return self._launch(self.loader, poll_id)
 
     def _check_free(self) -> None:
-        if self._launching or (self.run is not None and self.run.open):
+        if self.busy():
             what = (
                 f"{self.run.name!r} is open" if self.run is not None and self.run.open else "one is opening"
             )
@@ -274,6 +274,13 @@ class Polls(Feature):
             d = await loader(poll_id)
         finally:
             self._launching = False
+        return self.open(d)
+
+    def busy(self) -> bool:
+        return self._launching or (self.run is not None and self.run.open)
+
+    def open(self, d: dict[str, Any]) -> dict[str, Any]:
+        """Open a launched poll (``d`` from the room's loader, or the automated timeline's clock)."""
         self._check_free()
         run = self.run = Run(
             d["launch"], d["poll"], d["name"], d["kind"], d["questions"], Tally(d["questions"])
@@ -288,6 +295,11 @@ class Polls(Feature):
         """The host or a presenter closes the open poll: no more answers; the final results go out."""
         require_staff(m, "close polls")
         return self._finish(self._open(params))
+
+    def close_launch(self, launch: int) -> None:
+        """Close the launch ``launch`` if it is the poll open (the automated timeline's item is over)."""
+        if self.run is not None and self.run.open and self.run.launch == launch:
+            self._finish(self.run)
 
     def ended(self) -> None:
         """The session ended with a poll open: it is closed (its results stored, the webhook sent)."""

@@ -204,9 +204,54 @@ async def launches_of(s: AsyncSession, poll: Poll) -> list[PollLaunch]:
 # ---------------------------------------------------------------- the room's launches
 
 
+async def launch_in(s: AsyncSession, ev: Event, poll_id: int, secret: str) -> dict[str, Any]:
+    """Launch a poll of ``ev`` in the transaction ``s``: a ``PollLaunch`` row of the event's current session
+    with the questions as they are now; the definition the room opens (option images as signed URLs)."""
+    poll = await s.scalar(select(Poll).where(Poll.id == poll_id, Poll.event_id == ev.id))
+    if poll is None:
+        raise not_found("poll of this event")
+    session = await open_session(s, ev)
+    launch = PollLaunch(
+        poll_id=poll.id,
+        event_id=ev.id,
+        session_id=session.id if session is not None else None,
+        name=poll.name,
+        kind=poll.kind,
+        questions=poll.questions,
+    )
+    s.add(launch)
+    await s.flush()
+
+    def image(option: dict[str, Any]) -> str | None:
+        file_id = option.get("imageFileId")
+        if not file_id:
+            return None
+        token, _ = ondemand.sign_watch(secret, int(file_id), ev.id, IMAGE_TTL)
+        return f"/play/{token}"
+
+    questions = [{**q, "options": [{**o, "image": image(o)} for o in q["options"]]} for q in poll.questions]
+    return {
+        "launch": launch.id,
+        "poll": poll.id,
+        "name": poll.name,
+        "kind": poll.kind,
+        "questions": questions,
+    }
+
+
+async def launched_in_session(s: AsyncSession, poll_id: int, session_id: int) -> bool:
+    """Whether the poll was launched in this session already (the automated timeline launches it once)."""
+    got = await s.scalar(
+        select(PollLaunch.id)
+        .where(PollLaunch.poll_id == poll_id, PollLaunch.session_id == session_id)
+        .limit(1)
+    )
+    return got is not None
+
+
 class Launcher:
     """The rooms' :class:`mediaserver.interaction.polls.PollSource`: a poll of the event of a room, launched
-    (a ``PollLaunch`` row of the event's current session) with its option images as signed URLs."""
+    in a transaction of its own (:func:`launch_in`)."""
 
     def __init__(self, db: Database, secret: str) -> None:
         self.db = db
@@ -217,38 +262,7 @@ class Launcher:
             ev = await s.scalar(select(Event).where(Event.room_id == room_id))
             if ev is None:
                 raise ControlError("no_event", "polls belong to an event: this room has none", 409)
-            poll = await s.scalar(select(Poll).where(Poll.id == poll_id, Poll.event_id == ev.id))
-            if poll is None:
-                raise not_found("poll of this event")
-            session = await open_session(s, ev)
-            launch = PollLaunch(
-                poll_id=poll.id,
-                event_id=ev.id,
-                session_id=session.id if session is not None else None,
-                name=poll.name,
-                kind=poll.kind,
-                questions=poll.questions,
-            )
-            s.add(launch)
-            await s.flush()
-            questions = [
-                {**q, "options": [{**o, "image": self._image(o, ev.id)} for o in q["options"]]}
-                for q in poll.questions
-            ]
-            return {
-                "launch": launch.id,
-                "poll": poll.id,
-                "name": poll.name,
-                "kind": poll.kind,
-                "questions": questions,
-            }
-
-    def _image(self, option: dict[str, Any], event_id: int) -> str | None:
-        file_id = option.get("imageFileId")
-        if not file_id:
-            return None
-        token, _ = ondemand.sign_watch(self.secret, int(file_id), event_id, IMAGE_TTL)
-        return f"/play/{token}"
+            return await launch_in(s, ev, poll_id, self.secret)
 
 
 async def offers_image(s: AsyncSession, event_id: int, file_id: int) -> bool:

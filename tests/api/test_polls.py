@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import json
 import time
@@ -237,3 +238,58 @@ async def test_a_poll_open_when_the_session_ends_is_closed_with_its_results(api)
     [launch] = (await call(http, "GET", f"{base}/{mood['id']}/results", 200))["launches"]
     assert launch["closedAt"] is not None and launch["respondents"] == 1
     assert [o["count"] for o in launch["questions"][0]["options"]] == [0, 1]
+
+
+async def test_an_automated_timelines_poll_item_launches_and_closes_the_poll(api):
+    """R-AUTO-1: the timeline's poll item with a pollId runs that poll in the room for the item's time."""
+    http, _ = await signup(api)
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).replace(microsecond=0)
+    ev = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={"kind": "automated", "name": "Robot", "startsAt": start.isoformat(), "durationMinutes": 5},
+    )
+    other = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Other"})
+    mood = await call(http, "POST", f"/api/v1/events/{ev['id']}/polls", 201, json=poll_body())
+    theirs = await call(http, "POST", f"/api/v1/events/{other['id']}/polls", 201, json=poll_body())
+
+    def items(poll_id: int, component: str = "poll") -> dict[str, Any]:
+        item = {"component": component, "start": 100, "duration": 50, "text": "Vote", "pollId": poll_id}
+        return {"options": {"timeline": [item]}}
+
+    err = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 404, json=items(theirs["id"]))
+    assert f"timeline item 1: no poll {theirs['id']} of this event" in err["error"]["message"]
+    err = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 400, json=items(mood["id"], "chat"))
+    assert "'pollId' is for a poll item" in err["error"]["message"]
+    await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json=items(mood["id"]))
+
+    went_live = dt.datetime.now(dt.timezone.utc)
+    await api.app[keys.DISPATCHER].sweep(went_live)  # the clock starts it
+    play = api.app[keys.DISPATCHER].rounds[0]  # the dispatcher's round: here at chosen times
+    joined = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/join",
+        200,
+        json={"name": "Ann", "email": "ann@example.test"},
+    )
+    async with ws_room(api) as room:
+        ann, snap = await room.enter(joined["token"])
+        assert snap["interaction"]["polls"]["poll"] is None
+        await play(went_live + dt.timedelta(seconds=99))
+        assert await ann.err("poll.answer", "no_poll", answers=[{"question": 1, "options": [1]}])
+        await play(went_live + dt.timedelta(seconds=101))
+        await play(went_live + dt.timedelta(seconds=102))  # launched once
+        got = await ann.ok("poll.answer", answers=[{"question": 1, "options": [1]}])
+        assert got["recorded"]
+        await play(went_live + dt.timedelta(seconds=150))  # the item is over: closed
+        assert await ann.err("poll.answer", "no_poll", answers=[{"question": 1, "options": [2]}])
+        await play(went_live + dt.timedelta(seconds=120))  # never launched twice in a session
+        await ann.err("poll.answer", "no_poll", answers=[{"question": 1, "options": [2]}])
+    await api.app[keys.ROOMS].journal.flush()
+    [launch] = (await call(http, "GET", f"/api/v1/events/{ev['id']}/polls/{mood['id']}/results", 200))[
+        "launches"
+    ]
+    assert launch["respondents"] == 1 and launch["closedAt"] is not None
