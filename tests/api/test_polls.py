@@ -275,6 +275,14 @@ async def test_an_automated_timelines_poll_item_launches_and_closes_the_poll(api
         200,
         json={"name": "Ann", "email": "ann@example.test"},
     )
+    shown = await call(
+        api.client(),
+        "POST",
+        f"/api/v1/public/events/{ev['roomId']}/timeline",
+        200,
+        json={"token": joined["token"]},
+    )
+    assert [(i["component"], i["pollId"]) for i in shown["items"]] == [("poll", mood["id"])]
     async with ws_room(api) as room:
         ann, snap = await room.enter(joined["token"])
         assert snap["interaction"]["polls"]["poll"] is None
