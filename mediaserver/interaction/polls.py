@@ -319,7 +319,8 @@ class Polls(Feature):
         return summary
 
     def answer(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
-        """``{launch?, answers}``: one answer sheet per person and launch."""
+        """``{launch? | poll?, answers}``: one answer sheet per person and launch (``launch`` or ``poll``,
+        when given, must name the open one)."""
         run = self._open(params)
         if m.person_key in run.people:
             raise ControlError("answered", "you have answered this poll already", 409)
@@ -371,8 +372,8 @@ class Polls(Feature):
         run = self.run
         if run is None or not run.open:
             raise ControlError("no_poll", "no poll is open in this room", 409)
-        launch = params.get("launch")
-        if launch is not None and launch != run.launch:
+        launch, poll = params.get("launch"), params.get("poll")
+        if (launch is not None and launch != run.launch) or (poll is not None and poll != run.poll):
             raise ControlError("poll_closed", "that poll is closed; another one is open", 409)
         return run
 

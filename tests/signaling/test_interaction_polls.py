@@ -114,6 +114,7 @@ async def test_staff_run_a_test_attendees_answer_once_and_are_scored(api):  # no
         ]
         for answers, code, words in bad:
             assert words in await ann.err("poll.answer", code, answers=answers)
+        assert "closed" in await ann.err("poll.answer", "poll_closed", poll=quiz["id"] + 1, answers=ANN_RIGHT)
         ok = await ann.ok("poll.answer", launch=opened["launch"], answers=ANN_RIGHT)
         assert ok == {"launch": opened["launch"], "recorded": True, "score": 4.0, "maxScore": 4.0}
         assert "already" in await ann.err("poll.answer", "answered", answers=ANN_RIGHT)
