@@ -402,6 +402,7 @@ async def test_attendee_tokens_reach_nothing_of_the_account_api(api):
             .replace("{id}", str(w.ids["sub"]))
             .replace("{paymentId}", "1")
             .replace("{contactId}", "1")
+            .replace("{pollId}", "1")
             .replace("{upload_id}", "x")
         )
         for token in tokens:
