@@ -14,9 +14,10 @@ from aiohttp import web
 from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events import chat_history
-from mediaserver.events.clock import EventClock
+from mediaserver.events.clock import EventClock, PollClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
+from mediaserver.interaction import polls_store
 from mediaserver.interaction.journal import Journal
 from mediaserver.metrics import make_registry
 from mediaserver.outbound import Policy
@@ -110,6 +111,10 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     journal = rooms.journal = Journal(db)
     interaction_hooks.register(journal)  # the question.published webhook (R-INT-2, R-API-2)
     chat_history.register(journal)  # an event's chat, kept with its session (R-INT-1; API exports)
+    # R-INT-3, R-STAT-1: event rooms launch their event's polls from the database; answers and closes are
+    # written by the journal (and a close queues the poll.closed webhook)
+    rooms.polls = polls_store.Launcher(db, settings.secret)
+    polls_store.register(journal)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(
@@ -133,6 +138,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             idempotency.purge_idempotency_keys,
         ],
         policy=outbound,
+        rounds=[PollClock(db, rooms, settings.secret)],  # R-AUTO-1: a timeline's poll item starts on time
     )
     # issue 16: the rooms' interaction to their sockets, one frame per audience and tick
     fan = app[keys.FANOUT] = Fanout(rooms, settings.interaction_tick)

@@ -41,7 +41,7 @@ from mediaserver.interaction import cta
 from mediaserver.library.files import extension, video_type
 from mediaserver.outbox import mail, webhooks
 from mediaserver.rtc import tokens
-from mediaserver.store.models import Event, EventSession, LibraryFile, User
+from mediaserver.store.models import Event, EventSession, LibraryFile, Poll, User
 
 log = logging.getLogger("mediaserver.events.automation")
 
@@ -89,7 +89,18 @@ async def check(s: AsyncSession, ev: Event, reachable: ColumnElement[bool]) -> N
     if ev.kind != "automated":
         return
     for n, item in enumerate(timeline(ev)):
-        component, file_id = item.get("component"), item.get("fileId")
+        component, file_id, poll_id = item.get("component"), item.get("fileId"), item.get("pollId")
+        if poll_id:
+            if component != "poll":
+                raise ControlError("bad_request", f"timeline item {n + 1}: 'pollId' is for a poll item")
+            found = await s.scalar(select(Poll.id).where(Poll.id == int(poll_id), Poll.event_id == ev.id))
+            if found is None:
+                raise ControlError(
+                    "not_found",
+                    f"timeline item {n + 1}: no poll {poll_id} of this event ('pollId'; save the poll "
+                    "first: POST /api/v1/events/{id}/polls)",
+                    404,
+                )
         if not file_id:
             continue
         if component not in MEDIA:
@@ -226,7 +237,8 @@ async def playback(s: AsyncSession, ev: Event, secret: str, ttl: int, now: dt.da
             files[file_id] = f
     for item in timeline(ev):
         shown = {
-            k: item.get(k) for k in ("component", "start", "duration", "ref", "text", "url", "buttonText")
+            k: item.get(k)
+            for k in ("component", "start", "duration", "ref", "text", "url", "buttonText", "pollId")
         }
         shown["media"] = None
         f = files.get(int(item.get("fileId") or 0))

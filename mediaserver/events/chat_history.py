@@ -19,26 +19,21 @@ a formula.
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import datetime as dt
-import io
 from collections.abc import Sequence
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediaserver import exports
 from mediaserver.errors import not_found
+from mediaserver.exports import Export
 from mediaserver.interaction.journal import Journal
 from mediaserver.store.db import paged
 from mediaserver.store.models import ChatMessage, Event, EventSession
 
 COLUMNS = ("sent_at", "name", "role", "to", "private", "deleted", "text")
-_RISKY = ("=", "+", "-", "@", "\t", "\r")
 _SESSIONS = 20  # the newest sessions of an event a batch's messages are matched against
 
 
@@ -171,50 +166,7 @@ def _row(m: ChatMessage) -> list[Any]:
     ]
 
 
-def safe_cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (CSV injection): risky starts get a ``'``."""
-    return "'" + value if value.startswith(_RISKY) else value
-
-
-def _csv(rows: list[list[Any]]) -> bytes:
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(COLUMNS)
-    for row in rows:
-        w.writerow(
-            [row[0].isoformat(timespec="milliseconds").replace("+00:00", "Z")]
-            + [safe_cell(v) if isinstance(v, str) else v for v in row[1:]]
-        )
-    return ("\ufeff" + out.getvalue()).encode()
-
-
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("chat")
-    ws.append(["sent_at (UTC)", *COLUMNS[1:]])
-    for row in rows:
-        cells: list[Any] = [row[0].astimezone(dt.timezone.utc).replace(tzinfo=None)]
-        for v in row[1:]:
-            cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", v))
-            cell.data_type = "s"  # "=1+1" stays text
-            cells.append(cell)
-        ws.append(cells)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-# The file is made in a thread: a long session's chat (a hundred thousand messages) takes seconds of openpyxl,
-# which would otherwise hold up every room's signaling on this event loop.
-
-
-async def export_csv(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
-    """The session's chat as CSV (UTF-8 with a byte order mark, so that spreadsheets read Cyrillic right)."""
+async def export(s: AsyncSession, ev: Event, sess: EventSession, fmt: str, deleted: bool = True) -> Export:
+    """The session's chat as CSV or XLSX (``fmt``; mediaserver.exports: safe to open in a spreadsheet)."""
     rows = [_row(m) for m in await _all(s, ev, sess, deleted)]
-    return await asyncio.to_thread(_csv, rows)
-
-
-async def export_xlsx(s: AsyncSession, ev: Event, sess: EventSession, deleted: bool = True) -> bytes:
-    """The session's chat as an Excel workbook: times in UTC, every text a string cell (never a formula)."""
-    rows = [_row(m) for m in await _all(s, ev, sess, deleted)]
-    return await asyncio.to_thread(_xlsx, rows)
+    return await exports.table(fmt, f"chat-{ev.room_id}-{sess.id}", COLUMNS, rows, sheet="chat")

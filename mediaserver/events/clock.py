@@ -10,6 +10,7 @@ what lets automation's rules stay free of the life cycle."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver import localtime
 from mediaserver.errors import ControlError
 from mediaserver.events import automation, lifecycle
+from mediaserver.interaction import polls_store
+from mediaserver.interaction.polls import Polls
 from mediaserver.rtc.rooms import RoomManager
-from mediaserver.store.db import utcnow
-from mediaserver.store.models import Event
+from mediaserver.store.db import Database, utcnow
+from mediaserver.store.models import Event, EventSession
 
 
 class EventClock:
@@ -93,3 +96,62 @@ async def run_automated(s: AsyncSession, rooms: RoomManager, base_url: str, now:
         started = session.started_at if session is not None else ev.starts_at
         if started is not None and started + dt.timedelta(seconds=automation.length(ev)) <= now:
             await lifecycle.end_event(s, None, ev.id, rooms, base_url, now, ev=ev)
+
+
+class PollClock:
+    """R-AUTO-1, R-INT-3: a live automated event's timeline item ``poll`` with a ``pollId`` launches that poll
+    of the event in its room for the item's time (once per session; not while another poll is open there) and
+    closes it after. Run every round of the dispatcher (about twice a second), not by the 20-second sweep: a
+    poll item starts on time. The launch is stored first; the room opens it once that is committed."""
+
+    def __init__(self, db: Database, rooms: RoomManager, secret: str) -> None:
+        self.db, self.rooms, self.secret = db, rooms, secret
+
+    async def __call__(self, now: dt.datetime | None = None) -> None:
+        now = now or utcnow()
+        rooms = [r for r in self.rooms.rooms.values() if r.settings.event and r.settings.state == "live"]
+        if not rooms:
+            return
+        opens: list[tuple[Polls, dict[str, Any]]] = []
+        async with self.db.tx() as s:
+            running = await s.scalars(
+                select(Event).where(
+                    Event.kind == "automated",
+                    Event.status == "live",
+                    Event.room_id.in_([r.settings.id for r in rooms]),
+                )
+            )
+            for ev in list(running):
+                session = await automation.open_session(s, ev)
+                room = self.rooms.find(ev.room_id)
+                if session is None or room is None:
+                    continue
+                got = await self._play(s, room.interaction.polls, ev, session, now)
+                if got is not None:
+                    opens.append((room.interaction.polls, got))
+        for polls, definition in opens:
+            if not polls.busy():
+                polls.open(definition)
+
+    async def _play(
+        self, s: AsyncSession, polls: Polls, ev: Event, session: EventSession, now: dt.datetime
+    ) -> dict[str, Any] | None:
+        position = (now - session.started_at).total_seconds()
+        for item in automation.timeline(ev):
+            poll_id = item.get("pollId")
+            if item.get("component") != "poll" or not poll_id:
+                continue
+            start = int(item.get("start", 0))
+            end = start + int(item.get("duration", 0))
+            run = polls.run
+            if position >= end and run is not None and run.poll == poll_id and run.open:
+                polls.close_launch(run.launch)
+            elif start <= position < end and not polls.busy():
+                if await polls_store.launched_in_session(s, int(poll_id), session.id):
+                    continue
+                try:
+                    async with s.begin_nested():
+                        return await polls_store.launch_in(s, ev, int(poll_id), self.secret)
+                except ControlError:  # the poll was deleted since: the item shows its text only
+                    continue
+        return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediaserver.interaction.members import Member
 
-#: A command of the room's protocol: the member who sends it and its params in, the reply out.
-Handler = Callable[[Member, dict[str, Any]], dict[str, Any]]
+#: A command of the room's protocol: the member who sends it and its params in, the reply out (awaited first
+#: when the command needs the database, e.g. ``poll.launch``; its checks are made before it returns).
+Handler = Callable[[Member, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
 class Feature:
@@ -30,4 +31,4 @@ class Feature:
         """The fan-out is about to take the log's entries (aggregates append theirs now)."""
 
     def ended(self) -> None:
-        """The room's session ended (what is still open is recorded as it stands)."""
+        """The room's session ended (what is still open is closed and recorded now)."""

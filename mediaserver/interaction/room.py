@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediaserver.errors import ControlError
@@ -13,13 +13,15 @@ from mediaserver.interaction.hands import Hands
 from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
+from mediaserver.interaction.polls import Loader, Polls
 from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
 
 
 class Interaction:
     """``find``: a member of the room by participant id. ``chat``: whether the attendees' chat starts on (an
-    event's ``options.chat``). ``record``: the room's journal (None: nothing is kept beyond the room)."""
+    event's ``options.chat``). ``record``: the room's journal (None: nothing is kept beyond the room).
+    ``polls``: how the room reads its event's polls (None: a room without an event has none)."""
 
     def __init__(
         self,
@@ -27,6 +29,7 @@ class Interaction:
         chat: bool = True,
         log: RoomLog | None = None,
         record: Record | None = None,
+        polls: Loader | None = None,
     ) -> None:
         self.log: RoomLog = log or MemoryLog()
         self.record = record  # what statistics and exports keep (mediaserver.interaction.journal)
@@ -35,13 +38,17 @@ class Interaction:
         self.reactions = Reactions(self.log)
         self.qa = Questions(self.log, self.chat, find, record=record)  # R-INT-2
         self.cta = CallToAction(self.log, record=record)  # R-INT-4
-        self.features: list[Feature] = [self.chat, self.hands, self.reactions, self.qa, self.cta]
+        self.polls = Polls(self.log, polls, record=record)  # R-INT-3
+        features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls]
+        self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}
         for f in self.features:
             self._commands.update(f.commands())
         self.methods = frozenset(self._commands)  # the protocol's interaction methods
 
-    def command(self, m: Member, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def command(
+        self, m: Member, method: str, params: dict[str, Any]
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         fn = self._commands.get(method)
         if fn is None:
             raise ControlError("unknown_method", f"unknown method {method!r}")

@@ -19,6 +19,7 @@ from mediaserver.accounts.identity import Principal
 from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events import automation, entry, lifecycle, visibility
+from mediaserver.interaction import polls_store
 from mediaserver.library import files
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
@@ -312,17 +313,25 @@ async def offered_file(s: AsyncSession, store: Storage, file_id: int, event_id: 
     offered = (
         ev is not None and f is not None and (ev.video_file_id == f.id or f.id in automation.file_ids(ev))
     )
+    image = (  # an option's image of one of the event's polls (R-INT-3)
+        ev is not None and f is not None and not offered and await polls_store.offers_image(s, ev.id, f.id)
+    )
+    offered = offered or image
     if f is None or ev is None or not offered or f.status != "complete":
         raise ControlError(
             "gone", "this video is no longer offered by the event; open the invitation link again", 410
         )
-    kind = files.video_type(f.name) or next(
-        (
-            automation.content_type(i["component"], f.name)
-            for i in automation.timeline(ev)
-            if i.get("fileId") == f.id
-        ),
-        None,
+    kind = (
+        (polls_store.image_type(f.name) if image else None)
+        or files.video_type(f.name)
+        or next(
+            (
+                automation.content_type(i["component"], f.name)
+                for i in automation.timeline(ev)
+                if i.get("fileId") == f.id
+            ),
+            None,
+        )
     )
     path = store.path(f.storage_key)
     if not path.is_file():

@@ -38,6 +38,13 @@ class Chore(Protocol):
     async def __call__(self, s: AsyncSession, now: dt.datetime | None = None) -> object: ...
 
 
+class Round(Protocol):
+    """Work that must not wait for the sweep (an automated timeline's poll starts on time): run every round of
+    the dispatcher, opening its own transactions (``now``: None for the current time)."""
+
+    async def __call__(self, now: dt.datetime | None = None) -> object: ...
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -46,8 +53,10 @@ class Dispatcher:
         settings: Any,
         chores: Sequence[Chore] = (),
         policy: outbound.Policy | None = None,
+        rounds: Sequence[Round] = (),
     ) -> None:
         self.db, self.mailer, self.settings, self.chores = db, mailer, settings, list(chores)
+        self.rounds = list(rounds)  # run every round (about twice a second), each in its own transactions
         self.policy = policy if policy is not None else outbound.Policy(settings.outbound_allow)
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +85,8 @@ class Dispatcher:
         while True:
             try:
                 await self.tick()
+                for work in self.rounds:
+                    await work()
                 if loop.time() - self._last_sweep >= SWEEP_EVERY:
                     self._last_sweep = loop.time()
                     await self.sweep()

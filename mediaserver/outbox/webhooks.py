@@ -43,6 +43,7 @@ EVENT_TYPES = (
     "payment.refused",
     "billing.plan_changed",
     "billing.addon_added",
+    "poll.closed",  # a poll or test closed in the room, with its results (interaction/polls_store.py)
 )
 SIGNATURE_HEADER = "X-Mediaserver-Signature"
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mediaserver.interaction.journal import Journal, Record
+from mediaserver.interaction.polls import Loader, PollSource
 from mediaserver.interaction.room import Interaction
 from mediaserver.rtc import devices, sdp
 from mediaserver.rtc import room_rules as rules
@@ -172,6 +173,7 @@ class Participant:
     on_leave: list[Callable[[Participant], Any]] = field(default_factory=list)
     paused: dict[str, bool] = field(default_factory=dict)  # track id -> paused now
     person: frozenset[str] = frozenset()  # what a removal bans (Grant.person: identity, e-mail)
+    email: str = ""  # the address the join token carries (poll answers are kept with it, R-STAT-1)
 
     @property
     def can_publish(self) -> bool:
@@ -219,6 +221,7 @@ class Room:
         streams: Streams | None = None,
         control: EventControl | None = None,
         record: Record | None = None,
+        polls: Loader | None = None,
     ) -> None:
         self.settings = settings
         self.recordings = recordings
@@ -234,7 +237,7 @@ class Room:
         self._on_empty = on_empty
         self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
         # issue 16: chat, hands, reactions (and what comes next) of the seated participants
-        self.interaction = Interaction(self._seated_member, record=record)
+        self.interaction = Interaction(self._seated_member, record=record, polls=polls)
 
     # ---- membership ----
 
@@ -279,6 +282,7 @@ class Room:
             device=device if device in devices.DEVICES else devices.DESKTOP,
             status=status,
             person=person,
+            email=grant.email,
         )
         self.participants[p.id] = p
         self.resume_by = None  # someone is back after a restart: the session goes on as before
@@ -872,6 +876,7 @@ class Room:
     def end(self, by: str | None = None) -> None:
         for o in self._outputs():
             o.room_ended(self)  # the recording (R-REC-2) and the live stream end with the session
+        self.interaction.ended()  # e.g. an open poll is closed and its results kept (R-INT-3)
         self.settings.state = "ended"
         self.interaction.ended()  # e.g. an open Q&A's list is recorded as it stands (R-INT-2)
         for q in list(self.participants.values()):
@@ -983,6 +988,7 @@ class RoomManager:
         self.streams = streams
         self.control = control  # the event life cycle behind event rooms' start and end
         self.journal: Journal | None = None  # where the rooms' interaction records go (issue 16)
+        self.polls: PollSource | None = None  # where event rooms read their polls (R-INT-3)
         self.rooms: dict[str, Room] = {}
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
@@ -1033,9 +1039,16 @@ class RoomManager:
             streams=self.streams,
             control=self.control if settings.event else None,
             record=self.journal.for_room(settings.id) if self.journal is not None else None,
+            polls=self._poll_loader(settings.id) if settings.event else None,
         )
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
+
+    def _poll_loader(self, room_id: str) -> Loader | None:
+        source = self.polls
+        if source is None:
+            return None
+        return lambda poll_id: source.launch(room_id, poll_id)
 
     def find(self, room_id: str) -> Room | None:
         return self.rooms.get(room_id)

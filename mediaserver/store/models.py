@@ -349,6 +349,57 @@ class Recording(Base):
     trimmed_from: Mapped[int | None] = mapped_column(ForeignKey("recordings.id", ondelete="SET NULL"))
 
 
+class Poll(Base):
+    """A poll or a test of an event (R-INT-3), saved before the event or during it and launched live. Its
+    ``questions`` (see mediaserver.interaction.polls_store for their shape and rules): single-choice,
+    multiple-choice or short-answer, options with an optional image (a library file of the same account),
+    and for a test the correct options (or accepted short answers) and points."""
+
+    __tablename__ = "polls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", **CASCADE), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))  # poll | test
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PollLaunch(Base):
+    """One live run of a poll in an event's session: the questions as they were launched (answers are scored
+    against these, whatever later edits of the poll), and once closed its results' summary."""
+
+    __tablename__ = "poll_launches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", **CASCADE), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class PollAnswer(Base):
+    """One person's answers to one launch (R-STAT-1: per attendee, with their name and e-mail); one per
+    person (their person key: e-mail or invitation) and launch."""
+
+    __tablename__ = "poll_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    launch_id: Mapped[int] = mapped_column(ForeignKey("poll_launches.id", **CASCADE), index=True)
+    person_key: Mapped[str] = mapped_column(String(400))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    answers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    score: Mapped[float | None] = mapped_column(Float)
+    answered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("launch_id", "person_key"),)
+
+
 class Webhook(Base):
     __tablename__ = "webhooks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from pydantic import Field
 
+from mediaserver import exports
 from mediaserver.errors import ControlError
 from mediaserver.events import chat_history, lifecycle
+from mediaserver.exports import Export
 from signaling.api.framework import API, Ctx, Out, Page, page
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ DELETED_QUERY = (
         "schema": {"type": "boolean", "default": True},
     },
 )
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ChatSender(Out):
@@ -94,19 +94,6 @@ async def session_chat(ctx: Ctx) -> dict[str, Any]:
     return page([_out(m) for m in rows], total, offset, limit)
 
 
-def _download(data: bytes, content_type: str, name: str) -> web.Response:
-    return web.Response(
-        body=data,
-        content_type=content_type,
-        charset="utf-8" if content_type == "text/csv" else None,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
-
-
 @API(
     "GET",
     "/api/v1/events/{id}/sessions/{sessionId}/chat.csv",
@@ -114,12 +101,11 @@ def _download(data: bytes, content_type: str, name: str) -> web.Response:
     "text); cells that a spreadsheet would run as a formula start with a ' (R-INT-1)",
     "events",
     query=DELETED_QUERY,
-    download="text/csv",
+    produces=(exports.CSV,),
 )
-async def session_chat_csv(ctx: Ctx) -> web.Response:
+async def session_chat_csv(ctx: Ctx) -> Export:
     ev, sess = await _session(ctx)
-    data = await chat_history.export_csv(ctx.s, ev, sess, _deleted(ctx))
-    return _download(data, "text/csv", f"chat-{ev.room_id}-{sess.id}.csv")
+    return await chat_history.export(ctx.s, ev, sess, "csv", _deleted(ctx))
 
 
 @API(
@@ -129,9 +115,8 @@ async def session_chat_csv(ctx: Ctx) -> web.Response:
     "cells, never formulas) (R-INT-1)",
     "events",
     query=DELETED_QUERY,
-    download=XLSX,
+    produces=(exports.XLSX,),
 )
-async def session_chat_xlsx(ctx: Ctx) -> web.Response:
+async def session_chat_xlsx(ctx: Ctx) -> Export:
     ev, sess = await _session(ctx)
-    data = await chat_history.export_xlsx(ctx.s, ev, sess, _deleted(ctx))
-    return _download(data, XLSX, f"chat-{ev.room_id}-{sess.id}.xlsx")
+    return await chat_history.export(ctx.s, ev, sess, "xlsx", _deleted(ctx))

@@ -102,6 +102,11 @@ class TimelineItem(Model):
     button_text: Annotated[Text, Field(max_length=60)] | None = Field(
         None, description="call to action: the button's label"
     )
+    poll_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        None,
+        description="poll: one of the event's polls or tests (saved first), launched in the room for the "
+        "item's time (R-INT-3)",
+    )
 
 
 class EventOptions(Model):

@@ -169,7 +169,7 @@ class Op:
     any_content_type: bool = False  # a signed server-to-server body: any Content-Type (see Api.__call__)
     shown_once: str = ""  # the response field with a secret shown once: not replayed for an Idempotency-Key
     password_field: str | None = None  # a new password in the body: hashed before the transaction
-    download: str = ""  # the Content-Type of a file the handler returns (a web.Response), not JSON
+    produces: tuple[str, ...] = ()  # a document's media types instead of JSON (an export)
 
 
 ERROR_TEXT = {
@@ -216,7 +216,7 @@ class Api:
         any_content_type: bool = False,
         shown_once: str = "",
         password_field: str | None = None,
-        download: str = "",
+        produces: tuple[str, ...] = (),
     ) -> Callable[[Callable[[Ctx], Awaitable[Any]]], Callable[[Ctx], Awaitable[Any]]]:
         """Declare an operation. Idempotency-Key (R-API-1, issue 7 item 7) is taken by default by every POST
         of a signed-in user and by every public POST that creates (201: a ticket order, a registration), so
@@ -235,7 +235,8 @@ class Api:
         ``password_field``: the body's field (its Python name) that may carry a new password; once the caller
         is authenticated (in a read-only session) it is hashed before the request's transaction begins, into
         ``ctx.password_hash``: a writing transaction never waits for a hash (issue 14 finding 3).
-        ``download``: the handler returns a file as a ``web.Response`` of this Content-Type (an export)."""
+        ``produces``: the media types of a document the operation answers with (an export: its handler
+        returns an object with ``name``, ``content_type`` and ``body``), for the OpenAPI document."""
         if idempotent is None:
             idempotent = method == "POST" and (auth or status == 201)
 
@@ -263,7 +264,7 @@ class Api:
                     any_content_type,
                     shown_once,
                     password_field,
-                    download,
+                    produces,
                 )
             )
             return fn
@@ -354,8 +355,8 @@ class Api:
         ok: dict[str, Any] = {"description": "done"}
         if op.response is not None:
             ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
-        elif op.download:
-            ok["content"] = {op.download: {"schema": {"type": "string", "format": "binary"}}}
+        elif op.produces:
+            ok["content"] = {t: {"schema": {"type": "string", "format": "binary"}} for t in op.produces}
         codes = set(op.errors) | ({400} if op.body is not None or op.paginated or op.request_body else set())
         codes |= {401} if op.auth or op.api_key else set()
         codes |= {429} if op.api_key else set()  # wrong keys count against the address's budget
@@ -551,8 +552,16 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 return ctx, replay
             claim = await idempotency.claim(s, user_id, stored_key, _request_hash(request, raw))
         result = await op.fn(ctx)
-        if isinstance(result, web.StreamResponse):  # a download made in memory (op.download)
-            return ctx, result
+        if hasattr(result, "body") and hasattr(result, "content_type") and hasattr(result, "name"):
+            # a document made for this request (an export): its bytes, as an attachment
+            return ctx, web.Response(
+                body=result.body,
+                headers={
+                    "Content-Type": result.content_type,
+                    "Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}",
+                    "Cache-Control": "private, no-store",  # an export holds people's answers and words
+                },
+            )
         if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
             return ctx, web.FileResponse(
                 result.path,

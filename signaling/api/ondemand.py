@@ -210,6 +210,7 @@ class TimelineEntry(Out):
     text: str | None = None
     url: str | None = None
     button_text: str | None = None
+    poll_id: int | None = Field(None, description="poll: the poll the server launches in the room (R-INT-3)")
     media: TimelineMedia | None = Field(None, description="recording, video, presentation: what to show")
 
 

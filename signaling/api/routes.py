@@ -10,6 +10,7 @@ from signaling.api import (  # noqa: F401  (their @API operations)
     events,
     library,
     ondemand,
+    polls,
     recordings,
     rooms,
     rsvp,

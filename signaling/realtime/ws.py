@@ -131,8 +131,9 @@ class Connection:
         reply: dict[str, Any] | Awaitable[dict[str, Any]] = fn(params)
         return reply
 
-    def _interact(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """A command of the room's interaction (issue 16: chat.send, hand.raise, react, ...)."""
+    def _interact(self, method: str, params: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """A command of the room's interaction (issue 16: chat.send, hand.raise, react, ...; a few, such as
+        poll.launch, read the database: their reply is awaited)."""
         p = self.participant
         assert p is not None
         if p.room.participants.get(p.id) is None:

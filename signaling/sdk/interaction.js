@@ -1,11 +1,11 @@
-// A room's interaction as the client keeps it (issue 16): chat, raised hands, reactions, Q&A (R-INT-2) and the
-// call to action (R-INT-4). The server sends a
-// snapshot on joining (join's and 'admitted''s `interaction`) and then, once per tick, an 'interaction'
-// notification carrying the events since: {seq, kind, ...}. Events numbered at or below the snapshot's `seq`
-// are in it already and are skipped. MediaserverClient keeps one of these as `client.interaction` and
-// re-dispatches every event as a CustomEvent named after its kind ('chat', 'chatDeleted', 'chatState',
-// 'chatSilenced', 'hand', 'reactions', 'qa', 'question', 'questionVotes', 'questionPublished', 'cta',
-// 'ctaClicks') with the event as `detail`.
+// A room's interaction as the client keeps it (issue 16): chat, raised hands, reactions, Q&A (R-INT-2), the
+// call to action (R-INT-4), polls and tests (R-INT-3). The server sends a snapshot on joining (join's and
+// 'admitted''s `interaction`) and then, once per tick, an 'interaction' notification carrying the events
+// since: {seq, kind, ...}. Events numbered at or below the snapshot's `seq` are in it already and are skipped.
+// MediaserverClient keeps one of these as `client.interaction` and re-dispatches every event as a CustomEvent
+// named after its kind ('chat', 'chatDeleted', 'chatState', 'chatSilenced', 'hand', 'reactions', 'qa',
+// 'question', 'questionVotes', 'questionPublished', 'cta', 'ctaClicks', 'poll', 'pollKey', 'pollResults',
+// 'pollShortAnswers', 'pollShown') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
@@ -38,6 +38,15 @@ export class InteractionState {
     // the call to action showing (null: none); `clicks` (the staff's count) and `clicked` (this person's)
     const cta = s.cta || {};
     this.cta = { current: cta.cta || null, clicks: cta.clicks || 0, clicked: !!cta.clicked };
+    // polls and tests (R-INT-3): the open (or last closed, when its results are shown) poll without a test's
+    // correct answers for attendees; whether this person answered it; its results (the staff's, or shown)
+    const polls = s.polls || {};
+    this.polls = {
+      poll: polls.poll || null,
+      answered: !!polls.answered,
+      results: polls.results || null,
+      shortAnswers: [],   // the staff: short answers as they come (the newest last)
+    };
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -113,6 +122,29 @@ export class InteractionState {
         break;
       case 'ctaClicks':
         if (this.cta.current && this.cta.current.id === e.id) this.cta.clicks = e.clicks;
+        break;
+      case 'poll':
+        if (e.state === 'open') {
+          this.polls = { poll: { ...e }, answered: false, results: null, shortAnswers: [] };
+        } else if (this.polls.poll && this.polls.poll.launch === e.launch) {
+          this.polls.poll = { ...this.polls.poll, state: e.state, shown: !!e.shown };
+        }
+        break;
+      case 'pollKey':
+        if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.poll.correct = e.correct;
+        break;
+      case 'pollShown':
+        if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.poll.shown = !!e.shown;
+        if (!e.shown && this.polls.poll && this.polls.poll.state === 'closed' && !this.polls.poll.correct) {
+          this.polls.results = null;   // an attendee stops seeing hidden results
+        }
+        break;
+      case 'pollResults':
+        if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.results = e;
+        break;
+      case 'pollShortAnswers':
+        this.polls.shortAnswers.push(...(e.answers || []));
+        if (this.polls.shortAnswers.length > CHAT_KEEP) this.polls.shortAnswers.splice(0, this.polls.shortAnswers.length - CHAT_KEEP);
         break;
       default:
     }

@@ -307,7 +307,7 @@ export class MediaserverClient extends EventTarget {
     this.room = null;
     this.participants = new Map();  // id -> descriptor (others and self)
     this.tracks = new Map();     // id -> descriptor (every published track in the room, own ones too)
-    this.interaction = new InteractionState();   // chat, hands, reactions (issue 16)
+    this.interaction = new InteractionState();   // chat, hands, reactions, polls (issue 16)
     this.muted = { audio: false, video: false };
     this.device = undefined;
     this.videoQuality = 'sd';
@@ -1004,6 +1004,27 @@ export class MediaserverClient extends EventTarget {
     this.interaction.cta.clicked = true;
     return r;
   }
+  /** The host or a presenter opens one of the event's saved polls or tests (R-INT-3) by its id (the API's
+   * `/api/v1/events/{id}/polls`); resolves the poll as the staff see it: {launch, poll, name, type, state,
+   * questions, correct (a test's)}. One poll is open at a time. */
+  launchPoll(pollId) { return this.request('poll.launch', { poll: pollId }); }
+
+  /** The host or a presenter closes the open poll; resolves its final results. */
+  closePoll() { return this.request('poll.close'); }
+
+  /** Answer the open poll, once: `answers` is a list of {question, options: [optionId...]} (single and
+   * multiple choice) or {question, text} (short answer, at most 500 characters). Resolves {launch, recorded}
+   * and, for a test, {score, maxScore}. */
+  async answerPoll(answers) {
+    const launch = this.interaction.polls.poll && this.interaction.polls.poll.launch;
+    const got = await this.request('poll.answer', launch ? { launch, answers } : { answers });
+    this.interaction.polls.answered = true;
+    this.interaction.polls.mine = { answers, ...got };
+    return got;
+  }
+
+  /** The host or a presenter shows the results (of the open or last closed poll) to everyone, or hides them. */
+  showPollResults(shown = true) { return this.request('poll.showResults', { shown }); }
 
   // ---- active speaker ----
 

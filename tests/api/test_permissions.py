@@ -404,6 +404,7 @@ async def test_attendee_tokens_reach_nothing_of_the_account_api(api):
             .replace("{contactId}", "1")
             .replace("{sessionId}", "1")
             .replace("{messageId}", "1")
+            .replace("{pollId}", "1")
             .replace("{upload_id}", "x")
         )
         for token in tokens:
