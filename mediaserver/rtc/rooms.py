@@ -876,9 +876,10 @@ class Room:
     def end(self, by: str | None = None) -> None:
         for o in self._outputs():
             o.room_ended(self)  # the recording (R-REC-2) and the live stream end with the session
-        self.interaction.ended()  # e.g. an open poll is closed and its results kept (R-INT-3)
+        # what is still open is closed and recorded: an open poll and its results (R-INT-3), the Q&A list as
+        # it stands (R-INT-2)
+        self.interaction.ended()
         self.settings.state = "ended"
-        self.interaction.ended()  # e.g. an open Q&A's list is recorded as it stands (R-INT-2)
         for q in list(self.participants.values()):
             q.send("ended", {"by": by})
             self.leave(q)
