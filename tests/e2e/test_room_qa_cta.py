@@ -59,8 +59,10 @@ QUESTIONS = """return [...document.querySelectorAll('#qa-list .question')].map((
   li.querySelector('.text').textContent, li.querySelector('.votes').textContent, li.className]);"""
 TABS = "return [...document.querySelectorAll('#interact-tabs button')].map((b) => b.dataset.tab);"
 BANNER = """const b = document.querySelector('#qa-banner'), r = b.getBoundingClientRect();
-return b.hidden ? null : [document.querySelector('#qa-banner-text').textContent, r.left >= 0,
-  r.right <= window.innerWidth, r.height > 0];"""
+if (b.hidden) return null;
+const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+return [document.querySelector('#qa-banner-text').textContent, r.left >= 0, r.right <= window.innerWidth,
+  r.height > 0, b.contains(top)];"""
 CARD = """const c = document.querySelector('#cta-card'), a = document.querySelector('#cta-card-go');
 if (c.hidden) return null;
 const r = a.getBoundingClientRect(), top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
@@ -153,16 +155,22 @@ def test_qa_and_call_to_action_with_a_host_and_two_attendees(base, browsers):
     said = js(ann, "return document.querySelector('#qa-error').textContent;")
     assert said == "That message is a question already.", said
 
-    # The host publishes it: a banner over the stage on every page (the phone too, without sideways scroll).
+    # The host publishes it: a banner over the stage on every page (the phone too, without sideways scroll;
+    # there the side panel covers the stage, so Ann closes it), and in a late joiner's snapshot (Bob reloads).
+    click(ann, "#side-close")
     click(host, "#qa-list .question:nth-child(2) button[data-qa-act=publish]")
     for d in everyone:
         got = until(d, BANNER, bool)
-        assert got == ["Is there a recording?", True, True, True], got
+        assert got == ["Is there a recording?", True, True, True, True], got
         wait_state(d, lambda s: s["qa"]["published"] is not None)
     assert js(ann, "return document.querySelector('#qa-banner-name').textContent;") == "Ann"
-    click(ann, "#side-close")
     no_horizontal_scroll(ann)
     shot(ann, "room-qa-banner-phone-390x844.png")
+    bob.get(f"{base}/room/{room['id']}?name=Bob&email=bob@example.org&autojoin=1")
+    wait_state(bob, lambda s: s.get("screen") == "room" and s["qa"]["open"] is True)
+    assert until(bob, BANNER, bool)[0] == "Is there a recording?"
+    tab(bob, "qa")
+    until(bob, QUESTIONS, lambda q: [x[:2] for x in q] == [[asked, "1"], ["Is there a recording?", "0"]])
     click(host, "#qa-list .question.published button[data-qa-act=unpublish]")
     for d in everyone:
         until(d, BANNER, lambda b: b is None)
