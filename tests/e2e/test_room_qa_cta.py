@@ -166,6 +166,7 @@ def test_qa_and_call_to_action_with_a_host_and_two_attendees(base, browsers):
     assert js(ann, "return document.querySelector('#qa-banner-name').textContent;") == "Ann"
     no_horizontal_scroll(ann)
     shot(ann, "room-qa-banner-phone-390x844.png")
+    shot(host, "room-qa-host-1280x800.png")
     bob.get(f"{base}/room/{room['id']}?name=Bob&email=bob@example.org&autojoin=1")
     wait_state(bob, lambda s: s.get("screen") == "room" and s["qa"]["open"] is True)
     assert until(bob, BANNER, bool)[0] == "Is there a recording?"

@@ -43,19 +43,22 @@ function qaError(code, message) {
 }
 
 let drawQueued = false;
-/** Redraw the list (at most once a frame: votes come in bursts), only while the tab shows. */
+let drawnAt = 0;
+/** Redraw the list only while the tab shows, at most four times a second (votes come every tick, and the staff's
+ * list may hold thousands of questions). */
 function drawList() {
   if (drawQueued) return;
   drawQueued = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => requestAnimationFrame(() => {
     drawQueued = false;
+    drawnAt = performance.now();
     const s = qa();
     if (!s || openTab() !== 'qa') return;
     const pub = s.published && s.published.id;
     const list = sortQuestions(visible());
     $('#qa-list').replaceChildren(...list.map((q) => questionElement(q, s.voted.has(q.id), q.id === pub, S.role)));
     show($('#qa-empty'), list.length === 0);
-  });
+  }), Math.max(0, drawnAt + 250 - performance.now()));
 }
 
 function renderBanner(s) {
@@ -122,7 +125,8 @@ function onList(e) {
   if (!b || !c) return;
   const id = b.dataset.id;
   const acts = {
-    vote: () => c.upvote(id, b.dataset.up === 'true'), answer: () => c.answerQuestion(id),
+    vote: () => c.upvote(id, !c.interaction.qa.voted.has(id)),   // the state now, not the drawn button's
+    answer: () => c.answerQuestion(id),
     dismiss: () => c.dismissQuestion(id), publish: () => c.publishQuestion(id), unpublish: () => c.unpublishQuestion(),
   };
   call(acts[b.dataset.qaAct]);

@@ -33,7 +33,7 @@ export function questionElement(q, voted, published, role) {
   const open = q.state !== 'dismissed';
   const vote = el('button', {
     type: 'button', class: `vote${voted ? ' on' : ''}`, 'aria-pressed': String(!!voted), disabled: q.state !== 'open',
-    dataset: { qaAct: 'vote', id: q.id, up: String(!voted) }, title: t(voted ? 'qa.unvote' : 'qa.upvote'),
+    dataset: { qaAct: 'vote', id: q.id }, title: t(voted ? 'qa.unvote' : 'qa.upvote'),
   }, '▲ ', el('span', { class: 'votes' }, String(q.votes || 0)));
   const li = el('li', { class: `question ${q.state || 'open'}${published ? ' published' : ''}`, dataset: { id: q.id } },
     vote, el('div', { class: 'body' }, meta, el('div', { class: 'text' }, String(q.text ?? ''))));
