@@ -237,5 +237,20 @@ def test_qa_and_call_to_action_with_a_host_and_two_attendees(base, browsers):
     click(host, "#cta-close")
     until(ann, CARD, lambda c: c is None)
     wait_state(host, lambda s: s["cta"]["shown"] is False)
+    # A new one for 2 seconds: Bob's "×" hid the last one only; it goes by itself, for the host too.
+    type_in(host, "#cta-text", "Short offer")
+    type_in(host, "#cta-seconds", "2")
+    click(host, "#cta-show")
+    for d in (ann, bob):
+        assert until(d, CARD, bool)[0] == "Short offer"
+    for d in everyone:
+        wait_state(d, lambda s: s["cta"]["shown"] is False, timeout=6)
+    # Every string of this feature is in English and in Russian.
+    keys = host.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/static/i18n.js').then((m) => done(['en', 'ru'].map((l) => Object.keys(m.STRINGS[l])"
+        ".filter((k) => /^(qa|cta)\\./.test(k)).sort())));"
+    )
+    assert keys[0] == keys[1] and len(keys[0]) > 40, keys
     for d in everyone:
         assert not errors(d), "console errors"
