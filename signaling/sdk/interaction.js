@@ -34,6 +34,9 @@ export class InteractionState {
       questions: [...(qa.questions || [])],
       voted: new Set(qa.voted || []),
       published: qa.published || null,
+      // the ids known to be this person's: an attendee's snapshot holds a dismissed question only when it is
+      // their own (asked on an earlier connection, so under another participant id), and what they ask now
+      mine: new Set((qa.questions || []).filter((q) => q.state === 'dismissed').map((q) => q.id)),
     };
     // the call to action showing (null: none); `clicks` (the staff's count) and `clicked` (this person's)
     const cta = s.cta || {};
@@ -91,6 +94,7 @@ export class InteractionState {
         if (!e.open) {   // closing Q&A ends it: the list, the votes and the stage go
           this.qa.questions = [];
           this.qa.voted = new Set();
+          this.qa.mine = new Set();
           this.qa.published = null;
         }
         break;
@@ -99,6 +103,7 @@ export class InteractionState {
         const i = this.qa.questions.findIndex((x) => x.id === q.id);
         if (i >= 0) this.qa.questions[i] = q;
         else this.qa.questions.push(q);
+        if (q.from && q.from.id === selfId) this.qa.mine.add(q.id);
         if (this.qa.published && this.qa.published.id === q.id) this.qa.published = q;
         break;
       }
@@ -151,9 +156,11 @@ export class InteractionState {
   }
 
   /** The questions a page lists: every one for the staff; an attendee's list leaves out the dismissed ones
-   * except their own (`selfId`: the participant id they asked as). */
+   * except their own (`selfId`: this connection's participant id; those asked on an earlier connection are
+   * known from the snapshot). */
   visibleQuestions(staff, selfId) {
     return staff ? this.qa.questions
-      : this.qa.questions.filter((q) => q.state !== 'dismissed' || (q.from && q.from.id === selfId));
+      : this.qa.questions.filter((q) => q.state !== 'dismissed' || (q.from && q.from.id === selfId)
+        || this.qa.mine.has(q.id));
   }
 }

@@ -68,8 +68,14 @@ export function messageElement(m, me, role, silenced) {
   }
   const li = el('li', { class: `chat-msg${m.to ? ' private' : ''}${from.id === me ? ' mine' : ''}`,
     dataset: { id: m.id } }, meta, el('div', { class: 'text' }, linkify(String(m.text ?? ''))));
+  const acts = el('div', { class: 'actions' });
+  // R-INT-2: "Mark as question" (an attendee on their own public message, the staff on anyone's); the list's
+  // qa-open class shows it only while Q&A is open (qa.js)
+  if (staff || (from.id === me && !m.to)) {
+    acts.append(el('button', { type: 'button', class: 'small link qa-mark',
+      dataset: { qaMark: m.id, i18n: 'qa.mark' } }, t('qa.mark')));
+  }
   if (staff) {
-    const acts = el('div', { class: 'actions' });
     const attendee = from.role === 'attendee' ? from : m.to && m.to !== 'staff' && m.to.role === 'attendee' ? m.to : null;
     if (attendee && attendee.id !== me) {
       acts.append(action('reply', 'chat.reply', m, { pid: attendee.id, name: String(attendee.name || '') }));
@@ -79,7 +85,7 @@ export function messageElement(m, me, role, silenced) {
       const off = silenced(from.id);
       acts.append(action('silence', off ? 'chat.unsilence' : 'chat.silence', m, { pid: from.id, on: String(!off) }));
     }
-    li.append(acts);
   }
+  if (acts.childElementCount) li.append(acts);
   return li;
 }

@@ -1,12 +1,16 @@
 // The room's interaction on the page (issue 16): the SDK's events ('chat', 'chatDeleted', 'chatState',
-// 'chatSilenced', 'hand', 'reactions', and a new snapshot on admission or reconnection) to the Chat tab, the
-// raised hands and the floating reactions; renderInteraction for renderAll. Events of features this page does
-// not know are ignored (the SDK keeps them in client.interaction.extra).
+// 'chatSilenced', 'hand', 'reactions', Q&A's 'qa', 'question', 'questionVotes', 'questionPublished', the call to
+// action's 'cta', 'ctaClicks', and a new snapshot on admission or reconnection) to the Chat tab, the raised
+// hands, the floating reactions, the Q&A tab and stage banner and the call to action; renderInteraction for
+// renderAll. Events of features this page does not know are ignored (the SDK keeps them in
+// client.interaction.extra).
 import { t } from '/static/i18n.js';
 import { bindChat, chatAdded, chatRemoved, chatSilenced, rebuildChat, renderChat } from './chat.js';
+import { bindCta, renderCta } from './cta.js';
 import { toast } from './dom.js';
 import { bindHands, renderHands } from './hands.js';
 import { renderPeople } from './people.js';
+import { bindQA, renderQA } from './qa.js';
 import { bindReactions, floatReactions } from './reactions.js';
 import { page, S } from './state.js';
 import { bindTabs, renderTabs } from './tabs.js';
@@ -24,14 +28,22 @@ export function wireInteraction(c) {
   c.addEventListener('chatSilenced', mine((d) => { chatSilenced(d); renderChat(); people(); }));
   c.addEventListener('hand', mine(() => { renderHands(); renderTabs(); people(); }));
   c.addEventListener('reactions', mine((d) => floatReactions(d.counts)));
-  for (const name of ['admitted', 'reconnected']) c.addEventListener(name, mine(() => rebuildChat()));
+  for (const name of ['qa', 'question', 'questionVotes', 'questionPublished']) {
+    c.addEventListener(name, mine(() => { renderQA(); renderTabs(); }));   // the tab's label counts them
+  }
+  for (const name of ['cta', 'ctaClicks']) c.addEventListener(name, mine(renderCta));
+  for (const name of ['admitted', 'reconnected']) {
+    c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderTabs(); }));
+  }
 }
 
 /** The interaction's part of renderAll. */
 export function renderInteraction() {
+  renderQA();
   renderTabs();
   renderChat();
   renderHands();
+  renderCta();
 }
 
 export function bindInteraction() {
@@ -39,4 +51,6 @@ export function bindInteraction() {
   bindChat();
   bindHands();
   bindReactions();
+  bindQA();
+  bindCta();
 }
