@@ -62,6 +62,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._last_sweep = 0.0
+        self._closing = False
 
     def start(self) -> None:
         # issue 14 finding 4: names are resolved and checked at every connection (no DNS cache, so a name
@@ -73,6 +74,10 @@ class Dispatcher:
         self._task = asyncio.create_task(self._loop(), name="dispatcher")
 
     async def close(self) -> None:
+        # the flag as well as the cancel: a library that swallows the CancelledError (a database driver
+        # releasing its connection, Python 3.11's wait_for) must not leave the loop, and close(), running
+        self._closing = True
+        self.wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -82,7 +87,7 @@ class Dispatcher:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             try:
                 await self.tick()
                 for work in self.rounds:
@@ -94,9 +99,16 @@ class Dispatcher:
                 raise
             except Exception:
                 log.exception("dispatcher round failed")
+            if self._closing:
+                break
             self.wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), 0.5)
+            # not asyncio.wait_for: on Python 3.11 a cancel that lands as the wait ends is swallowed
+            # (CPython gh-86296)
+            woken = asyncio.ensure_future(self.wake.wait())
+            try:
+                await asyncio.wait({woken}, timeout=0.5)
+            finally:
+                woken.cancel()
 
     async def sweep(self, now: dt.datetime | None = None) -> None:
         for chore in self.chores:
