@@ -39,6 +39,7 @@ import platform
 import resource
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,19 @@ def raise_nofile(n: int) -> int:
     if want > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def run_wait_ns(pid: int) -> int:
+    """Nanoseconds pid's threads spent runnable but waiting for a core (/proc/PID/task/*/schedstat, second
+    field): other people's processes on the shared machine delay the server by this much."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass
+    return total
 
 
 def rss_kb(pid: int) -> int:
@@ -214,6 +228,16 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
             if pin:
                 os.sched_setaffinity(0, {LOADGEN_CORE})
 
+        spy = None
+        if args.profile:  # py-spy on the server for the whole run, collapsed stacks (flamegraph.pl input)
+            args.profile.mkdir(parents=True, exist_ok=True)
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-p", str(pid), "-r", "50", "--nonblocking", "--format", "raw"]
+                + ["-o", str(args.profile / f"server-{n}-{nonreading:g}.txt")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            await asyncio.sleep(1.0)
         client = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec
         )
@@ -223,11 +247,13 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
         rss1, cpu1, wall1 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
         await asyncio.sleep(1.0)  # the client's settle second
         rss2, cpu2, wall2 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
+        wait2, load2 = run_wait_ns(pid), os.getloadavg()[0]
         rss_peak = rss2
         while client.poll() is None and time.monotonic() - wall2 < args.seconds:
             await asyncio.sleep(0.5)
             rss_peak = max(rss_peak, rss_kb(pid))
         rss3, cpu3, wall3 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
+        wait3 = run_wait_ns(pid)
         try:
             out, err = await asyncio.to_thread(client.communicate, timeout=args.join_timeout + 60)
         except subprocess.TimeoutExpired:
@@ -235,6 +261,9 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
             raise RuntimeError("the client did not finish") from None
         if client.returncode != 0 or not out.strip():
             raise RuntimeError(f"wsload failed ({client.returncode}): {line}{err[-2000:]}")
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 30)
         res: dict[str, Any] = json.loads(out)
         alive = server.proc is not None and server.proc.poll() is None
     finally:
@@ -250,6 +279,9 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
             "cpu_cores_join": round((cpu1 - cpu0) / 1e6 / (wall1 - wall0), 3),
             "cpu_cores_steady": round(steady_cores, 3),
             "cpu_s_join": round((cpu1 - cpu0) / 1e6, 2),
+            # runnable but not running (another process had the core): the shared machine's noise
+            "run_queue_wait_fraction_steady": round((wait3 - wait2) / 1e9 / (wall3 - wall2), 3),
+            "loadavg_1m_steady_start": round(load2, 2),
             "rss_mb_before": round(rss0 / 1024, 1),
             "rss_mb_joined": round(rss2 / 1024, 1),
             "rss_mb_end": round(rss3 / 1024, 1),
@@ -425,6 +457,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tick", type=float, default=0.1, help="the server's interaction_tick")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--no-pin", dest="pin", action="store_false")
+    p.add_argument("--profile", type=Path, help="record the server with py-spy into this folder")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "interaction.json")
     args = p.parse_args(argv)
     if args.pin and not {SERVER_CORE, LOADGEN_CORE} <= os.sched_getaffinity(0):
