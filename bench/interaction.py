@@ -200,9 +200,10 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
                 room = await r.json()
                 if r.status != 201:
                     raise RuntimeError(f"room not created: {r.status} {room}")
+        secret, rid = server.secret, room["id"]
         tokfile.write_text(
             "".join(
-                tokens.issue(server.secret, room["id"], "attendee", f"a{i}", f"a{i}", 7200, adhoc=False) + "\n"
+                tokens.issue(secret, rid, "attendee", f"a{i}", f"a{i}", 7200, adhoc=False) + "\n"
                 for i in range(n)
             )
         )
@@ -244,7 +245,7 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
         # the phases, seen from here: the client prints "joined" on stderr when the storm is over
         assert client.stderr is not None
         line = await asyncio.to_thread(client.stderr.readline)
-        rss1, cpu1, wall1 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
+        cpu1, wall1 = procstat.proc_cpu_us(pid), time.monotonic()
         await asyncio.sleep(1.0)  # the client's settle second
         rss2, cpu2, wall2 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
         wait2, load2 = run_wait_ns(pid), os.getloadavg()[0]

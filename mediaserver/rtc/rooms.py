@@ -253,7 +253,7 @@ class Room:
         return self._seated
 
     def _plain_attendee(self, p: Participant) -> bool:
-        """Whether ``p`` is seen only by the staff (and themselves): a webinar's attendee without the floor."""
+        """Whether only the staff (and ``p``) see ``p``: a webinar's attendee without the floor."""
         return self.settings.type == "webinar" and p.role == "attendee" and not p.floor
 
     def _shown_update(self, p: Participant) -> None:
