@@ -61,6 +61,7 @@ SERVER_CORE, LOADGEN_CORE = 0, 1
 WSLOAD_SRC = ROOT / "bench" / "wsload" / "wsload.c"
 HARNESS_SATURATED = 0.8  # of one core: above it the harness may be the bottleneck, the run is invalid
 BAR = {"delivery_p99_ms": 500.0, "lost": 0, "server_cpu_cores": 1.0, "rss_growth_kb_per_attendee": 30.0}
+CONTENDED = 0.1  # a run where the server or the clients waited for a core more than this share of the time
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -248,13 +249,14 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
         cpu1, wall1 = procstat.proc_cpu_us(pid), time.monotonic()
         await asyncio.sleep(1.0)  # the client's settle second
         rss2, cpu2, wall2 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
-        wait2, load2 = run_wait_ns(pid), os.getloadavg()[0]
+        wait2, load2, hwait2 = run_wait_ns(pid), os.getloadavg()[0], run_wait_ns(client.pid)
         rss_peak = rss2
         while client.poll() is None and time.monotonic() - wall2 < args.seconds:
             await asyncio.sleep(0.5)
             rss_peak = max(rss_peak, rss_kb(pid))
         rss3, cpu3, wall3 = rss_kb(pid), procstat.proc_cpu_us(pid), time.monotonic()
         wait3 = run_wait_ns(pid)
+        hwait3 = run_wait_ns(client.pid) if client.poll() is None else hwait2
         try:
             out, err = await asyncio.to_thread(client.communicate, timeout=args.join_timeout + 60)
         except subprocess.TimeoutExpired:
@@ -291,6 +293,10 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
             "rss_growth_kb_per_attendee_end": round((rss3 - rss0) / max(joined, 1), 1),
         },
     }
+    run["harness_run_queue_wait_fraction_steady"] = round((hwait3 - hwait2) / 1e9 / (wall3 - wall2), 3)
+    # other people's work on the shared 2 cores: the server or the clients waited for a core this much
+    waits = (run["server"]["run_queue_wait_fraction_steady"], run["harness_run_queue_wait_fraction_steady"])
+    run["contended"] = max(waits) > CONTENDED
     hsat = res["harness_cpu_fraction_steady"] > HARNESS_SATURATED
     run["valid"] = not hsat and res["join_failed"] == 0 and alive
     run["invalid_because"] = [
@@ -349,13 +355,14 @@ def row(r: dict[str, Any]) -> str:
         f"{r['join_ms']['p99']:>7.0f} {d['p50']:>6.0f} {d['p99']:>6.0f} {d['max']:>6.0f} {r['lost']:>5} "
         f"{s['cpu_cores_join']:>6.2f} {s['cpu_cores_steady']:>6.2f} {s['rss_growth_kb_per_attendee']:>6.1f} "
         f"{r['bytes_per_attendee_per_s']:>7.0f} {r['harness_cpu_fraction_steady']:>6.2f} "
-        f"{'yes' if r['valid'] else 'NO':>5} {'yes' if r['meets_bar'] else 'no':>4}"
+        f"{'yes' if r['valid'] else 'NO':>5} {'yes' if r['meets_bar'] else 'no':>4} "
+        f"{s['run_queue_wait_fraction_steady']:>5.2f} {r['harness_run_queue_wait_fraction_steady']:>5.2f}"
     )
 
 
 HEADER = (
     "     N  !read  joins/s join50ms join99ms  d50ms  d99ms  dmax  lost cpuJn cpuSt KB/att  B/att/s harness "
-    "valid  bar"
+    "valid  bar  sWait hWait"
 )
 
 
@@ -395,6 +402,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "tokens": "minted with the server's secret (mediaserver.rtc.tokens.issue); no rate_limit_join "
             "change needed",
             "harness_saturated_above": HARNESS_SATURATED,
+            "contended_above": CONTENDED,
             "repeat": args.repeat,
         },
         "runs": runs,
@@ -438,6 +446,10 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "bytes_per_attendee_per_s": med(lambda r: r["bytes_per_attendee_per_s"]),
                 "harness_cpu_fraction_steady": med(lambda r: r["harness_cpu_fraction_steady"]),
                 "meets_bar": all(r["meets_bar"] for r in rs),
+                "contended_runs": sum(r["contended"] for r in rs),
+                "server_run_queue_wait_fraction": med(
+                    lambda r: r["server"]["run_queue_wait_fraction_steady"]
+                ),
             }
         )
     return out
