@@ -60,6 +60,9 @@ static uint64_t hist[HIST_MS + 1];
 static int64_t delay_max_ns;
 static uint64_t delays;
 static int steady = 0;
+static int64_t steady_t0;
+#define SECS 3600
+static double sec_max_ms[SECS]; /* the slowest delivery received in each second of the steady phase */
 static uint32_t max_msgs;
 static uint32_t sent_chat, accepted_chat, refused_chat, sent_react, accepted_react, refused_react;
 static int64_t *join_ms_list;
@@ -217,6 +220,10 @@ static void on_text(Client *c, const char *p, size_t n) {
         int64_t d = t - ts;
         if (d < 0) d = 0;
         if (d > delay_max_ns) delay_max_ns = d;
+        if (steady_t0) {
+            int64_t sec = (t - steady_t0) / 1000000000LL;
+            if (sec >= 0 && sec < SECS && d / 1e6 > sec_max_ms[sec]) sec_max_ms[sec] = d / 1e6;
+        }
         int64_t ms = d / 1000000;
         hist[ms > HIST_MS ? HIST_MS : ms]++;
         delays++;
@@ -416,6 +423,7 @@ int main(int argc, char **argv) {
     steady = 1;
     double cpu1 = cpu_s();
     int64_t s0 = now_ns(), s_end = s0 + (int64_t)(seconds * 1e9);
+    steady_t0 = s0;
     double chat_iv = chat_rate > 0 ? 1e9 / chat_rate : 1e18, react_iv = react_rate > 0 ? 1e9 / react_rate : 1e18;
     int64_t next_chat = s0, next_react = s0 + (int64_t)(react_iv / 2);
     uint32_t chat_i = 0, react_i = 0;
@@ -507,6 +515,9 @@ int main(int argc, char **argv) {
                                                : 0,
            cpu_join, cpu_steady, cpu_all, cpu_steady / (s_len / 1e9));
     for (char *p = last_error; *p; p++) putchar(*p == '"' || *p == '\\' ? '\'' : (*p < 32 ? ' ' : *p));
-    printf("\"}\n");
+    printf("\",\"delivery_max_ms_per_s\":[");
+    int secs = (int)(seconds + drain_s);
+    for (int i = 0; i < secs && i < SECS; i++) printf("%s%.0f", i ? "," : "", sec_max_ms[i]);
+    printf("]}\n");
     return 0;
 }
