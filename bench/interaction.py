@@ -469,7 +469,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--join-timeout", type=float, default=180.0)
     p.add_argument("--tick", type=float, default=0.1, help="the server's interaction_tick")
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--no-pin", dest="pin", action="store_false")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server on core 0, the clients on core 1 (on a shared machine the scheduler does better)",
+    )
     p.add_argument("--profile", type=Path, help="record the server with py-spy into this folder")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "interaction.json")
     args = p.parse_args(argv)
