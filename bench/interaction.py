@@ -5,9 +5,10 @@ A fresh server (``python -m mediaserver.cli serve``, pinned to core 0 with ``--p
 (capacity N, made through POST /api/v1/rooms with the API key); join tokens are minted with the server's
 secret (mediaserver.rtc.tokens.issue: the benchmark starts the server itself, so it knows the secret; the
 per-address join rate limit of POST .../join is not in the way). The clients are ``bench/wsload/wsload.c``,
-one native epoll process (pinned to core 1): N WebSocket clients that join at once (the join storm), then
-for ``--seconds`` 40 of them send 20 chat messages a second in all and 100 others 100 reactions a second (each
-sender inside the per-person budgets of mediaserver/interaction: chat burst 5, 1/s; reactions burst 4, 2/s).
+one native epoll process (on core 1 with ``--pin``): N WebSocket clients that join at once (the join storm),
+then for ``--seconds`` 40 of them send 20 chat messages a second in all and 100 others 100 reactions a
+second (each sender inside the per-person budgets of mediaserver/interaction: chat burst 5, 1/s; reactions
+burst 4, 2/s).
 Every chat text carries its send time (CLOCK_MONOTONIC of the one client process), so every client measures
 the delivery time of every message; each counts the messages it got (lost = accepted - received, for the
 connected clients).
