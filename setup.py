@@ -50,6 +50,9 @@ class BuildExt(build_ext):
         print("mediaserver native build:", ", ".join(e.name for e in self.extensions),
               "" if BUILD_TESTING else "(product only; MEDIASERVER_BUILD_TESTING=1 adds the test bindings)")
         super().run()
+        if BUILD_TESTING:  # bench/interaction.py's WebSocket clients: a program, not a module
+            objs = self.compiler.compile(["bench/wsload/wsload.c"], output_dir=self.build_temp, extra_postargs=CFLAGS)
+            self.compiler.link_executable(objs, "wsload", output_dir="bench/wsload")
 
 
 setup(

@@ -34,9 +34,19 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"mediaserver is up: open {url} to create a room and join it", flush=True)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(
-        build(settings, own_process=True), host=settings.http_host, port=settings.http_port, print=None
+        build(settings, own_process=True),
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        backlog=LISTEN_BACKLOG,
     )
     return 0
+
+
+# issue 16: connections the kernel queues before the server accepts them. aiohttp's 128 overflows when
+# thousands of attendees join at once (a webinar's start): the dropped SYNs are retried after 1 s, then 3 s,
+# and their joins take that long. The kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4).
+LISTEN_BACKLOG = 4096
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -230,6 +230,13 @@ class Room:
         self.name = settings.id
         self.media = media
         self.participants: dict[str, Participant] = {}
+        # issue 16 (5,000 attendees): what a join needs without a loop over everyone: the seated count, and
+        # the participants an attendee of a webinar sees (the staff, and attendees with the floor), in the
+        # order they came (_order); kept by join, leave, admit_waiting and the floor actions
+        self._seated = 0
+        self._shown: dict[str, Participant] = {}
+        self._order: dict[str, int] = {}
+        self._joins = 0
         self.tracks: dict[str, Track] = {}
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # a live event's room restored after a restart waits until then (time.monotonic()) for its people
@@ -246,7 +253,17 @@ class Room:
         return q if q is not None and q.status == "joined" else None
 
     def seated(self) -> int:
-        return sum(1 for q in self.participants.values() if q.status == "joined")
+        return self._seated
+
+    def _plain_attendee(self, p: Participant) -> bool:
+        """Whether only the staff (and ``p``) see ``p``: a webinar's attendee without the floor."""
+        return self.settings.type == "webinar" and p.role == "attendee" and not p.floor
+
+    def _shown_update(self, p: Participant) -> None:
+        if p.role != "attendee" or p.floor:
+            self._shown[p.id] = p
+        else:
+            self._shown.pop(p.id, None)
 
     def join(
         self,
@@ -265,11 +282,7 @@ class Room:
         rules.check_presenter_seat(
             self.settings,
             grant.role,
-            sum(
-                1
-                for q in self.participants.values()
-                if q.role == "presenter" and q.identity != grant.identity
-            ),
+            sum(1 for q in self._shown.values() if q.role == "presenter" and q.identity != grant.identity),
         )
         p = Participant(
             secrets.token_hex(6),
@@ -285,6 +298,11 @@ class Room:
             email=grant.email,
         )
         self.participants[p.id] = p
+        self._joins += 1
+        self._order[p.id] = self._joins
+        self._shown_update(p)
+        if status == "joined":
+            self._seated += 1
         self.resume_by = None  # someone is back after a restart: the session goes on as before
         self.empty_since = None
         if status == "joined":
@@ -308,7 +326,9 @@ class Room:
         )
 
     def _tell_about(self, p: Participant, method: str, params: dict[str, Any]) -> None:
-        for q in list(self.participants.values()):
+        # a webinar's attendee is news to the staff only: a loop over them, not over the 5,000 (issue 16)
+        among = self._shown if self._plain_attendee(p) else self.participants
+        for q in list(among.values()):
             if q is not p and q.status == "joined" and self._visible(p, q):
                 q.send(method, params)
 
@@ -318,7 +338,12 @@ class Room:
     def leave(self, p: Participant, reason: str | None = None) -> None:
         if self.participants.pop(p.id, None) is None:
             return
+        self._shown.pop(p.id, None)
+        self._order.pop(p.id, None)
         was_seated = p.status == "joined"
+        if was_seated:
+            self._seated -= 1
+        had_tracks = bool(p.tracks)
         for t in list(p.tracks.values()):
             self._remove_track(t)
         for transport in (
@@ -337,7 +362,8 @@ class Room:
             cb(p)
         if was_seated:
             self._tell_about(p, "participantLeft", {"participant": p.id})
-            self._renegotiate_all()
+            if had_tracks:  # nobody's subscription changes when someone without tracks leaves
+                self._renegotiate_all()
             self.admit_waiting()
         log.info("room %s: %s left%s", self.name, p.name, f" ({reason})" if reason else "")
         if not self.participants:
@@ -347,13 +373,14 @@ class Room:
 
     def admit_waiting(self) -> None:
         """Let people in while seats are free (R-ROOM-8), in the order they came."""
-        if self.settings.state != "live":
-            return
+        if self.settings.state != "live" or self._seated == len(self.participants):
+            return  # nobody waits (the common case: no loop over 5,000 attendees when one leaves)
         for q in list(self.participants.values()):
             if q.status not in ("waiting", "lobby"):
                 continue
             if q.role == "host" or self.seated() < rules.seat_limit(self.settings):
                 q.status = "joined"
+                self._seated += 1
                 seen = {**self.snapshot(q), "interaction": self.interaction.snapshot(q)}
                 q.send("admitted", {"participant": q.describe(), **seen})
                 self._announce(q)
@@ -362,11 +389,13 @@ class Room:
                 q.send("participantUpdated", {"participant": q.describe()})
 
     def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
-        seated = [
-            q
-            for q in self.participants.values()
-            if q.status == "joined" and (to is None or self._visible(q, to))
-        ]
+        if to is not None and self._plain_attendee(to):
+            # what a webinar's attendee sees: the staff, attendees with the floor, and themselves (issue 16:
+            # not a loop over the 5,000), in the order they came
+            among = sorted([*self._shown.values(), to], key=lambda q: self._order.get(q.id, 0))
+        else:
+            among = list(self.participants.values())
+        seated = [q for q in among if q.status == "joined" and (to is None or self._visible(q, to))]
         return {
             "room": self.settings.public(),
             "participants": [q.describe() for q in seated],
@@ -836,6 +865,7 @@ class Room:
         if q.role != "attendee":
             raise RuleError("bad_request", "only an attendee can be given the floor")
         q.floor = True
+        self._shown_update(q)
         self.interaction.hands.floor_granted(q)  # the raised hand is answered
         self._sync(q)
         q.send("floorGranted", {"by": p.id})
@@ -846,6 +876,7 @@ class Room:
         if not q.floor:
             raise RuleError("bad_request", "this participant does not have the floor")
         q.floor = False
+        self._shown_update(q)
         if q.tracks and not q.can_publish:
             self.unpublish(q)
         self._sync(q)
