@@ -20,21 +20,19 @@ a formula.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver import exports
-from mediaserver.errors import not_found
+from mediaserver.events.room_sessions import at_ms, event_of_room, session_at
 from mediaserver.exports import Export
 from mediaserver.interaction.journal import Journal
 from mediaserver.store.db import paged
 from mediaserver.store.models import ChatMessage, Event, EventSession
 
 COLUMNS = ("sent_at", "name", "role", "to", "private", "deleted", "text")
-_SESSIONS = 20  # the newest sessions of an event a batch's messages are matched against
 
 
 def register(journal: Journal) -> None:
@@ -43,45 +41,21 @@ def register(journal: Journal) -> None:
     journal.register("chatDeleted", write_deletions)
 
 
-def _at(ms: Any) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(ms) / 1000, dt.timezone.utc)
-
-
-def _session_at(sessions: Sequence[EventSession], at: dt.datetime) -> int | None:
-    """The session a message sent at ``at`` belongs to: the oldest one not ended before it. That is the
-    session running then; for a message sent just before the end and written after it, that session still;
-    for one sent in the lobby, the session that started after it (when the journal wrote it after the start,
-    whose adoption did not see it). None: sent in the lobby, no session yet (the next start adopts it)."""
-    chosen = None
-    for sess in sessions:  # newest first: older sessions ended earlier
-        if sess.ended_at is not None and sess.ended_at < at:
-            break
-        chosen = sess.id
-    return chosen
-
-
 async def write_messages(s: AsyncSession, room: str, items: list[dict[str, Any]]) -> None:
     """The journal's writer of kind ``chat``: one room's messages of a batch, in one INSERT."""
-    ev_id = await s.scalar(select(Event.id).where(Event.room_id == room))
-    if ev_id is None:  # an instant or ad-hoc room: not kept
+    found = await event_of_room(s, room)
+    if found is None:  # an instant or ad-hoc room: not kept
         return
-    sessions = list(
-        await s.scalars(
-            select(EventSession)
-            .where(EventSession.event_id == ev_id)
-            .order_by(EventSession.started_at.desc(), EventSession.id.desc())
-            .limit(_SESSIONS)
-        )
-    )
+    ev_id, sessions = found
     rows = []
     for m in items:
         sender = m.get("from") or {}
         to = m.get("to")
-        at = _at(m["at"])
+        at = at_ms(m["at"])
         rows.append(
             {
                 "event_id": ev_id,
-                "session_id": _session_at(sessions, at),
+                "session_id": session_at(sessions, at),
                 "message_id": str(m["id"])[:24],
                 "sender_id": str(sender.get("id", ""))[:64],
                 "sender_name": str(sender.get("name", ""))[:120],
@@ -123,14 +97,6 @@ async def adopt_lobby_messages(s: AsyncSession, ev: Event, session_id: int) -> N
 
 
 # ---------------------------------------------------------------- reading
-
-
-async def session_of(s: AsyncSession, ev: Event, session_id: int) -> EventSession:
-    """A session of ``ev`` (404 for another event's: its existence is not revealed)."""
-    sess = await s.get(EventSession, session_id)
-    if sess is None or sess.event_id != ev.id:
-        raise not_found("session of this event")
-    return sess
 
 
 def _where(ev: Event, sess: EventSession, deleted: bool) -> Any:

@@ -188,6 +188,56 @@ class ChatMessage(Base):
     )
 
 
+class SessionQuestion(Base):
+    """A question of an event's Q&A (issue 16, R-INT-2), kept with the session: one row per question, written
+    from the room's journal (kind ``question``; mediaserver.events.qa_history) when it is asked and updated as
+    it changes (state, published) and at the close of Q&A or the end of the session (its final state and
+    votes): "the list is exported with the chat"."""
+
+    __tablename__ = "session_questions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE))
+    # NULL: asked while the event waited in the lobby; the session's start adopts it
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", **CASCADE))
+    question_id: Mapped[str] = mapped_column(String(24))  # the room's id of it ("q<seq>")
+    message_id: Mapped[str | None] = mapped_column(String(24))  # the chat message it was made of
+    asker_id: Mapped[str] = mapped_column(String(64))  # the participant's id in the room
+    asker_name: Mapped[str] = mapped_column(String(120))
+    asker_role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # open, answered, dismissed
+    votes: Mapped[int] = mapped_column(Integer, default=0)
+    asked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # last put on the main window
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # Q&A closed or the session ended
+
+    __table_args__ = (
+        Index("session_questions_by_session", "event_id", "session_id", "asked_at"),
+        Index("session_questions_by_id", "event_id", "question_id"),
+    )
+
+
+class CtaClick(Base):
+    """A counted click on an event's call to action (issue 16, R-INT-4): one per person and call to action,
+    written from the room's journal (kind ``ctaClick``; mediaserver.events.qa_history); the sessions' history
+    counts them (``ctaClicks``)."""
+
+    __tablename__ = "cta_clicks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE))
+    # NULL: clicked while the event waited in the lobby; the session's start adopts it
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", **CASCADE))
+    cta_id: Mapped[str] = mapped_column(String(24))  # the room's id of the call to action ("c<seq>")
+    text: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(120))  # who clicked
+    role: Mapped[str] = mapped_column(String(16))
+    clicked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("cta_clicks_by_session", "event_id", "session_id"),)
+
+
 class ViewerMessage(Base):
     """An on-demand viewer's message to the organiser, and the organiser's answer, e-mailed to the viewer
     (R-AUTO-2, issue 16)."""

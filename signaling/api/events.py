@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from mediaserver.errors import not_found
-from mediaserver.events import automation, entry, invitations, lifecycle, listings, registration
+from mediaserver.events import automation, entry, invitations, lifecycle, listings, qa_history, registration
 from mediaserver.rtc import tokens
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
@@ -434,6 +434,10 @@ class HistoryItem(Out):
     started_at: dt.datetime
     ended_at: dt.datetime | None
     participants: int
+    cta_clicks: int = Field(
+        description="counted clicks on the session's calls to action: one per person and call to action "
+        "(R-INT-4)"
+    )
 
 
 class HistoryPage(Page[HistoryItem]):
@@ -451,6 +455,7 @@ class HistoryPage(Page[HistoryItem]):
 async def history(ctx: Ctx) -> dict[str, Any]:
     offset, limit = ctx.page()
     rows, total = await lifecycle.history(ctx.s, ctx.user, offset, limit)
+    clicks = await qa_history.clicks_by_session(ctx.s, [sess.id for sess, _ in rows])
     items = [
         HistoryItem(
             session_id=sess.id,
@@ -461,6 +466,7 @@ async def history(ctx: Ctx) -> dict[str, Any]:
             started_at=sess.started_at,
             ended_at=sess.ended_at,
             participants=sess.participants,
+            cta_clicks=clicks.get(sess.id, 0),
         )
         for sess, ev in rows
     ]
