@@ -89,5 +89,9 @@ def test_sign_in_plan_invite_and_history(served, smtp):  # noqa: F811
             "const a = document.querySelectorAll('#history a'); return Promise.all([...a].map((x) => "
             "fetch(x.href).then((r) => [r.status, r.headers.get('Content-Type')])));"
         )
-        assert [g[0] for g in got] == [200, 200], got
+        assert [g[0] for g in got] == [200, 200, 200, 200], got  # the chat's and the Q&A list's
         assert got[0][1].startswith("text/csv") and "spreadsheetml" in got[1][1], got
+        assert got[2][1].startswith("text/csv") and "spreadsheetml" in got[3][1], got
+        q = d.find_element(By.CSS_SELECTOR, "#history a.questions-csv").get_attribute("href")
+        assert q.endswith("/questions.csv"), q
+        assert d.find_element(By.CSS_SELECTOR, "#history tr td:nth-child(5)").text == "0"  # CTA clicks
