@@ -148,3 +148,33 @@ async def test_lobby_questions_and_clicks_join_the_session_that_starts(api: Any)
     async with api.app[keys.DB].read() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(CtaClick)) == 1
     assert journal.failed == 0
+
+
+async def test_the_sessions_end_with_qa_open_writes_the_final_votes(api: Any) -> None:
+    """The host ends the session with Q&A still open: each question's final state and votes are written then
+    (votes alone are not written one by one)."""
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Ending"})
+    rid = ev["roomId"]
+    journal = api.app[keys.ROOMS].journal
+    async with ws_room(api) as room:
+        host, _h = await room.enter(
+            await room_token(api, rid, "Olga", "olga@example.test", hostKey=host_key(ev))
+        )
+        await host.ok("host", action="start")
+        ann, _a = await room.enter(await room_token(api, rid, "Ann", "ann@example.test"))
+        await host.ok("qa.open")
+        qid = (await ann.ok("qa.ask", text="Will there be a recording?"))["id"]
+        await ann.ok("qa.upvote", id=qid)
+        await host.ok("qa.upvote", id=qid)
+        await journal.flush()
+        async with api.app[keys.DB].read() as s:
+            assert list(await s.execute(sa.select(SessionQuestion.votes, SessionQuestion.closed_at))) == [
+                (0, None)
+            ]
+        await host.ok("host", action="end")
+        await journal.flush()
+    sid = await _session_id(http, "Ending")
+    [q] = (await call(http, "GET", f"/api/v1/events/{ev['id']}/sessions/{sid}/questions", 200))["items"]
+    assert (q["questionId"], q["state"], q["votes"]) == (qid, "open", 2) and q["closedAt"] is not None, q
+    assert journal.failed == 0
