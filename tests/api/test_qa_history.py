@@ -20,6 +20,7 @@ from signaling import keys
 from tests.api.conftest import call, signup
 from tests.api.test_chat_history import _download, _session_id
 from tests.api.test_event_rooms import host_key, room_token, ws_room
+from tests.api.test_permissions import _world
 from tests.signaling.test_interaction import wait_event
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -178,3 +179,27 @@ async def test_the_sessions_end_with_qa_open_writes_the_final_votes(api: Any) ->
     [q] = (await call(http, "GET", f"/api/v1/events/{ev['id']}/sessions/{sid}/questions", 200))["items"]
     assert (q["questionId"], q["state"], q["votes"]) == (qid, "open", 2) and q["closedAt"] is not None, q
     assert journal.failed == 0
+
+
+async def test_who_reads_a_sessions_questions_is_who_sees_the_event(api: Any) -> None:
+    """The Q&A list follows the event's own visibility (R-ACC-2, -3), as the chat does, role by role."""
+    w = await _world(api)
+    [live] = (await w.do("main", "GET", "/api/v1/history", 200))["items"]  # the world's live instant event
+    ev, sid = {"id": live["eventId"], "roomId": live["roomId"]}, live["sessionId"]
+    journal = api.app[keys.ROOMS].journal
+    who = {"id": "p1", "name": "Ann", "role": "attendee"}
+    q = {"id": "q1", "text": "hi?", "from": who, "at": time.time() * 1000, "state": "open", "votes": 0}
+    journal.record(ev["roomId"], "question", {**q, "event": "asked"})
+    await journal.flush()
+    got = await w.do("main", "GET", f"/api/v1/events/{ev['id']}/sessions/{sid}/questions", 200)
+    assert [x["text"] for x in got["items"]] == ["hi?"]
+    seen = {}
+    for role in ("main", "main_key", "additional", "additional_key", "sub", "sub_key", "login_as"):
+        async with w.http.get(f"/api/v1/events/{ev['id']}", headers=w.headers[role]) as r:
+            expected = r.status
+        for suffix in ("", ".csv", ".xlsx"):
+            path = f"/api/v1/events/{ev['id']}/sessions/{sid}/questions{suffix}"
+            async with w.http.get(path, headers=w.headers[role]) as r:
+                assert r.status == expected, (role, suffix, r.status, expected)
+        seen[role] = expected
+    assert seen["main"] == seen["main_key"] == 200 and seen["sub"] == 404, seen
