@@ -17,8 +17,8 @@ const current = () => { const s = polls(); return s && s.poll && s.poll.question
 
 registerTab({
   key: 'polls', order: 60,
-  visible: () => staff() || !!current(),
-  label: () => (current() && current().state === 'open' ? `${t('poll.tab')} •` : t('poll.tab')),
+  visible: () => (staff() && !!S.event) || !!current(),   // polls belong to an event
+  label: () => (current() && current().state === 'open' ? `${t('poll.tab')}\u00a0•` : t('poll.tab')),
   shown: () => { if (staff() && S.polls.saved === null) loadSaved(); renderPolls(); },
 });
 
