@@ -8,11 +8,15 @@ reaches the host as text. One browser session per person; no console errors."""
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
+import urllib.request
 from typing import Any
 
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
+from tests.api.test_polls import PNG
 from tests.conftest import loopback_only_ice
 from tests.e2e import browser
 from tests.e2e.test_room_access import (
@@ -53,6 +57,26 @@ FEEDBACK = {
 }
 
 
+LOADED = "const i = document.querySelector('#poll-questions img'); return i.complete && i.naturalWidth;"
+
+
+def upload_image(org: Organiser, name: str) -> int:
+    """A PNG into the account's file library (tus, with the organiser's cookie); its file id."""
+    meta = f"filename {base64.b64encode(name.encode()).decode()}"
+    head = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(PNG)), "Upload-Metadata": meta}
+    req = urllib.request.Request(f"{org.base}/api/v1/uploads", data=b"", method="POST", headers=head)
+    with org.opener.open(req, timeout=30) as r:
+        assert r.status == 201
+        location = urllib.parse.urljoin(org.base + "/", r.headers["Location"])
+    send = {"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    with org.opener.open(
+        urllib.request.Request(location, data=PNG, method="PATCH", headers=send), timeout=30
+    ) as r:
+        assert r.status == 204
+    files = org.call("GET", "/api/v1/files", None, 200)["items"]
+    return int(next(f["id"] for f in files if f["name"] == name))
+
+
 def texts(d: Any, css: str) -> list[str]:
     return js(d, "return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent);", css)
 
@@ -91,7 +115,12 @@ def answer(d: Any, choices: dict[int, list[int]], real_clicks: bool) -> None:
 def test_the_host_runs_a_test_and_a_poll_and_attendees_answer(served):  # noqa: F811
     org = Organiser(served)
     ev = org.event(name="Quiz talk")
-    quiz = org.call("POST", f"/api/v1/events/{ev['id']}/polls", QUIZ, 201)
+    four = {"text": "4", "correct": True, "imageFileId": upload_image(org, "four.png")}  # an option's image
+    body = {
+        **QUIZ,
+        "questions": [{**QUIZ["questions"][0], "options": [{"text": "3"}, four]}, QUIZ["questions"][1]],
+    }
+    quiz = org.call("POST", f"/api/v1/events/{ev['id']}/polls", body, 201)
     feedback = org.call("POST", f"/api/v1/events/{ev['id']}/polls", FEEDBACK, 201)
     q1, q2 = (q["id"] for q in quiz["questions"])
     [o3, o4], [p2, p4, p5] = ([o["id"] for o in q["options"]] for q in quiz["questions"])
@@ -131,6 +160,11 @@ def test_the_host_runs_a_test_and_a_poll_and_attendees_answer(served):  # noqa: 
                 d, "return [...document.querySelectorAll('#poll-questions input')].map((i) => i.type);"
             )
             assert kinds == ["radio", "radio", "checkbox", "checkbox", "checkbox"], kinds
+            img = js(
+                d, "const i = document.querySelector('#poll-questions img'); return i && [i.alt, i.src];"
+            )
+            assert img and img[0] == "4" and "/play/" in img[1], img
+            wait(d, lambda d: js(d, LOADED) == 1, "the option's image loads")  # the 1x1 PNG, signed URL
         no_horizontal_scroll(ann)
         tap(ann, "#poll-submit")  # nothing chosen: asked to answer everything, nothing sent
         wait(ann, lambda d: text(d, "#poll-error") == "Answer every question first.", "the incomplete note")
