@@ -36,6 +36,8 @@ QUESTION_KINDS = ("single", "multiple", "short")
 
 #: The room's way to its event's polls: a poll id -> the launched definition (see polls_store.Launcher).
 Loader = Callable[[int], Awaitable[dict[str, Any]]]
+#: The room's list of its event's saved polls for the staff's Polls tab: ``[{id, name, kind, questions}]``.
+Lister = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
 class PollSource(Protocol):
@@ -43,6 +45,10 @@ class PollSource(Protocol):
     ``{launch, poll, name, kind, questions}``; ControlError when the room's event has no such poll."""
 
     async def launch(self, room_id: str, poll_id: int) -> dict[str, Any]: ...
+
+    async def saved(self, room_id: str) -> list[dict[str, Any]]:
+        """The event's saved polls, ``[{id, name, kind, questions}]`` (questions: how many), by id."""
+        ...
 
 
 # ---------------------------------------------------------------- the rules of answers (the store uses them t
@@ -232,9 +238,16 @@ class Run:
 class Polls(Feature):
     key = "polls"
 
-    def __init__(self, log: RoomLog, loader: Loader | None = None, record: Record | None = None) -> None:
+    def __init__(
+        self,
+        log: RoomLog,
+        loader: Loader | None = None,
+        record: Record | None = None,
+        lister: Lister | None = None,
+    ) -> None:
         self.log = log
         self.loader = loader  # None: a room without an event (instant, ad hoc) has no polls
+        self.lister = lister  # the event's saved polls (the staff's Polls tab lists them to launch one)
         self.record = record
         self.run: Run | None = None
         self._launching = False
@@ -245,9 +258,21 @@ class Polls(Feature):
             "poll.close": self.close,
             "poll.answer": self.answer,
             "poll.showResults": self.show_results,
+            "poll.list": self.list,
         }
 
     # ---- commands ----
+
+    def list(self, m: Member, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        """The host or a presenter reads the event's saved polls (``{polls: [{id, name, kind, questions}]}``,
+        questions: how many) to launch one from the room page: the host's room link is no API key."""
+        require_staff(m, "list polls")
+        if self.lister is None:
+            raise ControlError("no_event", "polls belong to an event: this room has none", 409)
+        return self._list(self.lister)
+
+    async def _list(self, lister: Lister) -> dict[str, Any]:
+        return {"polls": await lister()}
 
     def launch(self, m: Member, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
         """``{poll}``: the host or a presenter opens a saved poll of the event (awaited: it is read from the

@@ -262,6 +262,16 @@ class Launcher:
                 raise ControlError("no_event", "polls belong to an event: this room has none", 409)
             return await launch_in(s, ev, poll_id, self.secret)
 
+    async def saved(self, room_id: str) -> list[dict[str, Any]]:
+        async with self.db.tx() as s:
+            ev = await s.scalar(select(Event).where(Event.room_id == room_id))
+            if ev is None:
+                raise ControlError("no_event", "polls belong to an event: this room has none", 409)
+            polls = await s.scalars(select(Poll).where(Poll.event_id == ev.id).order_by(Poll.id).limit(200))
+            return [
+                {"id": p.id, "name": p.name, "kind": p.kind, "questions": len(p.questions)} for p in polls
+            ]
+
 
 async def offers_image(s: AsyncSession, event_id: int, file_id: int) -> bool:
     """Whether a poll of the event shows this file as an option's image (a signed /play URL may serve it)."""

@@ -13,7 +13,7 @@ from mediaserver.interaction.hands import Hands
 from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
-from mediaserver.interaction.polls import Loader, Polls
+from mediaserver.interaction.polls import Lister, Loader, Polls
 from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
 
@@ -21,7 +21,8 @@ from mediaserver.interaction.reactions import Reactions
 class Interaction:
     """``find``: a member of the room by participant id. ``chat``: whether the attendees' chat starts on (an
     event's ``options.chat``). ``record``: the room's journal (None: nothing is kept beyond the room).
-    ``polls``: how the room reads its event's polls (None: a room without an event has none)."""
+    ``polls``: how the room reads its event's polls (None: a room without an event has none); ``poll_list``:
+    the list of them for the staff."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class Interaction:
         log: RoomLog | None = None,
         record: Record | None = None,
         polls: Loader | None = None,
+        poll_list: Lister | None = None,
     ) -> None:
         self.log: RoomLog = log or MemoryLog()
         self.record = record  # what statistics and exports keep (mediaserver.interaction.journal)
@@ -38,7 +40,7 @@ class Interaction:
         self.reactions = Reactions(self.log)
         self.qa = Questions(self.log, self.chat, find, record=record)  # R-INT-2
         self.cta = CallToAction(self.log, record=record)  # R-INT-4
-        self.polls = Polls(self.log, polls, record=record)  # R-INT-3
+        self.polls = Polls(self.log, polls, record=record, lister=poll_list)  # R-INT-3
         features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls]
         self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mediaserver.interaction.journal import Journal, Record
-from mediaserver.interaction.polls import Loader, PollSource
+from mediaserver.interaction.polls import Lister, Loader, PollSource
 from mediaserver.interaction.room import Interaction
 from mediaserver.rtc import devices, sdp
 from mediaserver.rtc import room_rules as rules
@@ -222,6 +222,7 @@ class Room:
         control: EventControl | None = None,
         record: Record | None = None,
         polls: Loader | None = None,
+        poll_list: Lister | None = None,
     ) -> None:
         self.settings = settings
         self.recordings = recordings
@@ -244,7 +245,7 @@ class Room:
         self._on_empty = on_empty
         self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
         # issue 16: chat, hands, reactions (and what comes next) of the seated participants
-        self.interaction = Interaction(self._seated_member, record=record, polls=polls)
+        self.interaction = Interaction(self._seated_member, record=record, polls=polls, poll_list=poll_list)
 
     # ---- membership ----
 
@@ -1072,6 +1073,7 @@ class RoomManager:
             control=self.control if settings.event else None,
             record=self.journal.for_room(settings.id) if self.journal is not None else None,
             polls=self._poll_loader(settings.id) if settings.event else None,
+            poll_list=self._poll_lister(settings.id) if settings.event else None,
         )
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
@@ -1081,6 +1083,12 @@ class RoomManager:
         if source is None:
             return None
         return lambda poll_id: source.launch(room_id, poll_id)
+
+    def _poll_lister(self, room_id: str) -> Lister | None:
+        source = self.polls
+        if source is None:
+            return None
+        return lambda: source.saved(room_id)
 
     def find(self, room_id: str) -> Room | None:
         return self.rooms.get(room_id)

@@ -1009,6 +1009,10 @@ export class MediaserverClient extends EventTarget {
    * questions, correct (a test's)}. One poll is open at a time. */
   launchPoll(pollId) { return this.request('poll.launch', { poll: pollId }); }
 
+  /** The host or a presenter lists the event's saved polls and tests to launch one: resolves
+   * {polls: [{id, name, kind: "poll"|"test", questions (how many)}]}. */
+  listPolls() { return this.request('poll.list'); }
+
   /** The host or a presenter closes the open poll; resolves its final results. */
   closePoll() { return this.request('poll.close'); }
 

@@ -1,6 +1,6 @@
 // The room's interaction on the page (issue 16): the SDK's events ('chat', 'chatDeleted', 'chatState',
 // 'chatSilenced', 'hand', 'reactions', Q&A's 'qa', 'question', 'questionVotes', 'questionPublished', the call to
-// action's 'cta', 'ctaClicks', and a new snapshot on admission or reconnection) to the Chat tab, the raised
+// action's 'cta', 'ctaClicks', the polls' 'poll', 'pollKey', 'pollResults', 'pollShortAnswers', 'pollShown', and a new snapshot on admission or reconnection) to the Chat tab, the raised
 // hands, the floating reactions, the Q&A tab and stage banner and the call to action; renderInteraction for
 // renderAll. Events of features this page does not know are ignored (the SDK keeps them in
 // client.interaction.extra).
@@ -10,6 +10,7 @@ import { bindCta, renderCta } from './cta.js';
 import { toast } from './dom.js';
 import { bindHands, renderHands } from './hands.js';
 import { renderPeople } from './people.js';
+import { bindPolls, pollEvent, renderPolls } from './polls.js';
 import { bindQA, renderQA } from './qa.js';
 import { bindReactions, floatReactions } from './reactions.js';
 import { page, S } from './state.js';
@@ -32,14 +33,18 @@ export function wireInteraction(c) {
     c.addEventListener(name, mine(() => { renderQA(); renderTabs(); }));   // the tab's label counts them
   }
   for (const name of ['cta', 'ctaClicks']) c.addEventListener(name, mine(renderCta));
+  for (const name of ['poll', 'pollKey', 'pollResults', 'pollShortAnswers', 'pollShown']) {
+    c.addEventListener(name, mine((d) => { pollEvent(name, d); renderTabs(); }));
+  }
   for (const name of ['admitted', 'reconnected']) {
-    c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderTabs(); }));
+    c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); }));
   }
 }
 
 /** The interaction's part of renderAll. */
 export function renderInteraction() {
   renderQA();
+  renderPolls();
   renderTabs();
   renderChat();
   renderHands();
@@ -53,4 +58,5 @@ export function bindInteraction() {
   bindReactions();
   bindQA();
   bindCta();
+  bindPolls();
 }
