@@ -173,7 +173,11 @@ class Connection:
             self.rooms.release(room)
             raise
         if self.fanout is not None:
-            self.fanout.register(self.participant.id, self)
+            fan = self.fanout
+            fan.register(self.participant.id, self)
+            # however the participant leaves (this socket, the host's removal, the session's end), the fan-out
+            # forgets it then, not when (or if) this socket closes
+            self.participant.on_leave.append(lambda left: fan.unregister(left.id))
         return {
             "participant": self.participant.describe(),
             "device": self.participant.device,  # what the rules go by, so the page can follow it

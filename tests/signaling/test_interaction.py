@@ -256,3 +256,19 @@ async def test_the_metrics_count_frames_writes_and_dropped_sockets(http, webinar
     assert found["mediaserver_interaction_frames_total"] >= 1, found
     assert found["mediaserver_interaction_writes_total"] >= 3, found
     assert {"mediaserver_slow_clients_dropped_total", "mediaserver_journal_dropped_total"} <= set(found)
+
+
+async def test_the_fan_out_forgets_whoever_leaves_however_they_leave(server, http, connect, webinar):
+    """A participant the host removes, or whose session ends, leaves the fan-out then, even though their
+    socket stays open (before: the entry, and the connection it holds, stayed until the socket closed, or for
+    ever once the socket joined again)."""
+    room, host, ann, bob, joined = webinar
+    fan = server["app"][keys.FANOUT]
+    ann_id, bob_id = joined["ann"]["participant"]["id"], joined["bob"]["participant"]["id"]
+    assert {ann_id, bob_id} <= set(fan.outlets)
+    await host.ok("host", action="remove", participant=bob_id)
+    assert bob_id not in fan.outlets and ann_id in fan.outlets
+    again, res = await enter(http, connect, room, "bob2")
+    assert res["participant"]["id"] in fan.outlets
+    await host.ok("host", action="end")
+    assert not set(fan.outlets) & {ann_id, res["participant"]["id"], joined["host"]["participant"]["id"]}
