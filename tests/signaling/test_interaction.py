@@ -7,13 +7,12 @@ import asyncio
 import json
 import socket
 import time
-from typing import Any
 
 import aiohttp
 import pytest
 
 from signaling import keys
-from tests.signaling.client import Client
+from tests.signaling.client import drain, events, wait_event
 from tests.signaling.test_rooms import create, enter
 
 
@@ -21,34 +20,6 @@ from tests.signaling.test_rooms import create, enter
 async def http(server):
     async with aiohttp.ClientSession(server["base_url"]) as s:
         yield s
-
-
-async def drain(c: Client, timeout: float = 0.3) -> None:
-    """Read whatever arrives within ``timeout`` into the client's notes."""
-    end = time.monotonic() + timeout
-    while (left := end - time.monotonic()) > 0:
-        try:
-            msg = await c.ws.receive(timeout=left)
-        except asyncio.TimeoutError:
-            return
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            return
-        c.notes.append(json.loads(msg.data))
-
-
-def events(c: Client, kind: str | None = None) -> list[dict[str, Any]]:
-    out = [e for n in c.notes if n.get("method") == "interaction" for e in n["params"]["events"]]
-    return [e for e in out if kind is None or e["kind"] == kind]
-
-
-async def wait_event(c: Client, kind: str, pred=lambda e: True, timeout: float = 3) -> dict[str, Any]:
-    end = time.monotonic() + timeout
-    while True:
-        found = [e for e in events(c, kind) if pred(e)]
-        if found:
-            return found[-1]
-        assert time.monotonic() < end, f"no {kind} event in {events(c)}"
-        await drain(c, 0.1)
 
 
 @pytest.fixture

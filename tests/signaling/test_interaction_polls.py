@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import aiohttp
@@ -21,40 +20,13 @@ from tests.api.test_event_rooms import room_token, ws_room
 from tests.api.test_on_demand import upload
 from tests.api.test_polls import PNG, TEST
 from tests.conftest import SECRET
-from tests.signaling.client import Client
+from tests.signaling.client import drain, events, wait_event
 
 
 @pytest.fixture
 async def database_url(tmp_path: Any) -> str:
     """The live part needs one backend: SQLite (tests/api/test_polls.py covers PostgreSQL too)."""
     return f"sqlite+aiosqlite:///{tmp_path}/control.db"
-
-
-async def drain(c: Client, timeout: float = 0.3) -> None:
-    end = time.monotonic() + timeout
-    while (left := end - time.monotonic()) > 0:
-        try:
-            msg = await c.ws.receive(timeout=left)
-        except asyncio.TimeoutError:
-            return
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            return
-        c.notes.append(json.loads(msg.data))
-
-
-def events(c: Client, kind: str) -> list[dict[str, Any]]:
-    out = [e for n in c.notes if n.get("method") == "interaction" for e in n["params"]["events"]]
-    return [e for e in out if e["kind"] == kind]
-
-
-async def wait_event(c: Client, kind: str, pred=lambda e: True, timeout: float = 5) -> dict[str, Any]:
-    end = time.monotonic() + timeout
-    while True:
-        found = [e for e in events(c, kind) if pred(e)]
-        if found:
-            return found[-1]
-        assert time.monotonic() < end, f"no {kind} event in {c.notes}"
-        await drain(c, 0.1)
 
 
 async def live_event(
