@@ -4,8 +4,7 @@ R-ROOM-3, reactions), against the installed server: one host and two attendees o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from tests.conftest import loopback_only_ice
 from tests.e2e import browser
 from tests.e2e.test_room_page import (
+    browsers,  # noqa: F401 (the fixture)
     click,
     create_room,
     errors,
@@ -40,12 +40,6 @@ def base(server_process) -> str:
     return url
 
 
-@pytest.fixture
-def browsers() -> Iterator[Callable[[], Any]]:
-    with ExitStack() as stack:
-        yield lambda: stack.enter_context(browser.chromium())
-
-
 def js(driver: Any, script: str, *args: Any) -> Any:
     return driver.execute_script(script, *args)
 
@@ -70,7 +64,7 @@ def wait_texts(driver: Any, pred: Callable[[list[str]], bool], timeout: float = 
 
 
 @pytest.mark.timeout(120)
-def test_chat_hands_and_reactions_with_a_host_and_two_attendees(base, browsers):
+def test_chat_hands_and_reactions_with_a_host_and_two_attendees(base, browsers):  # noqa: F811 (the imported fixture)
     from selenium.webdriver.common.keys import Keys
 
     room = create_room(base, type="webinar", name="Interaction")

@@ -4,8 +4,7 @@ browser session per person does every check, so the whole scenario is one test."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from tests.conftest import loopback_only_ice
 from tests.e2e import browser
 from tests.e2e.test_room_page import (
+    browsers,  # noqa: F401 (the fixture)
     click,
     create_room,
     errors,
@@ -36,12 +36,6 @@ def base(server_process) -> str:
     status, _ = http("GET", f"{url}/static/room/qa.js")
     assert status == 200, status
     return url
-
-
-@pytest.fixture
-def browsers() -> Iterator[Callable[[], Any]]:
-    with ExitStack() as stack:
-        yield lambda: stack.enter_context(browser.chromium())
 
 
 def js(driver: Any, script: str, *args: Any) -> Any:
@@ -89,7 +83,7 @@ def type_in(driver: Any, css: str, text: str) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_qa_and_call_to_action_with_a_host_and_two_attendees(base, browsers):
+def test_qa_and_call_to_action_with_a_host_and_two_attendees(base, browsers):  # noqa: F811 (the imported fixture)
     from selenium.webdriver.common.keys import Keys
 
     room = create_room(base, type="webinar", name="Q&A")
