@@ -14,7 +14,7 @@ from aiohttp import web
 from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
 from mediaserver.events import chat_history, qa_history
-from mediaserver.events.clock import EventClock, PollClock
+from mediaserver.events.clock import EventClock, TimelineClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
 from mediaserver.interaction import polls_store
@@ -139,7 +139,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             idempotency.purge_idempotency_keys,
         ],
         policy=outbound,
-        rounds=[PollClock(db, rooms, settings.secret)],  # R-AUTO-1: a timeline's poll item starts on time
+        rounds=[TimelineClock(db, rooms, settings.secret)],  # R-AUTO-1: timeline polls, CTAs on time
     )
     # issue 16: the rooms' interaction to their sockets, one frame per audience and tick
     fan = app[keys.FANOUT] = Fanout(rooms, settings.interaction_tick)

@@ -10,6 +10,7 @@ what lets automation's rules stay free of the life cycle."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from mediaserver import localtime
 from mediaserver.errors import ControlError
 from mediaserver.events import automation, lifecycle
 from mediaserver.interaction import polls_store
+from mediaserver.interaction.cta import CallToAction
 from mediaserver.interaction.polls import Polls
 from mediaserver.rtc.rooms import RoomManager
 from mediaserver.store.db import Database, utcnow
@@ -98,11 +100,13 @@ async def run_automated(s: AsyncSession, rooms: RoomManager, base_url: str, now:
             await lifecycle.end_event(s, None, ev.id, rooms, base_url, now, ev=ev)
 
 
-class PollClock:
+class TimelineClock:
     """R-AUTO-1, R-INT-3: a live automated event's timeline item ``poll`` with a ``pollId`` launches that poll
     of the event in its room for the item's time (once per session; not while another poll is open there) and
-    closes it after. Run every round of the dispatcher (about twice a second), not by the 20-second sweep: a
-    poll item starts on time. The launch is stored first; the room opens it once that is committed."""
+    closes it after. An item ``call_to_action`` with a URL is shown through the room's call to action
+    (R-INT-4) for what is left of its time, so its clicks are counted as a live one's. Run every round of the
+    dispatcher (about twice a second), not by the 20-second sweep: an item starts on
+    time. A poll's launch is stored first; the room opens it once that is committed."""
 
     def __init__(self, db: Database, rooms: RoomManager, secret: str) -> None:
         self.db, self.rooms, self.secret = db, rooms, secret
@@ -126,6 +130,7 @@ class PollClock:
                 room = self.rooms.find(ev.room_id)
                 if session is None or room is None:
                     continue
+                _call_to_action(room.interaction.cta, ev, session, now, room.settings.language)
                 got = await self._play(s, room.interaction.polls, ev, session, now)
                 if got is not None:
                     opens.append((room.interaction.polls, got))
@@ -155,3 +160,17 @@ class PollClock:
                 except ControlError:  # the poll was deleted since: the item shows its text only
                     continue
         return None
+
+
+_BUTTON = {"en": "Open", "ru": "Открыть"}  # an item without ``buttonText``: the room page's own label
+
+
+def _call_to_action(cta: CallToAction, ev: Event, session: EventSession, now: dt.datetime, lang: str) -> None:
+    position = (now - session.started_at).total_seconds()
+    for n, item in enumerate(automation.timeline(ev)):
+        start, end = int(item.get("start", 0)), int(item.get("start", 0)) + int(item.get("duration", 0))
+        if item.get("component") != "call_to_action" or not item.get("url") or not start <= position < end:
+            continue
+        button = item.get("buttonText") or _BUTTON.get(lang, _BUTTON["en"])
+        text = item.get("text") or button
+        cta.play(f"timeline-{n}", text, button, item["url"], math.ceil(end - position))

@@ -65,6 +65,7 @@ class CallToAction(Feature):
         self.deadline: float | None = None  # time.monotonic() when it closes by itself
         self.clicked: set[str] = set()  # person keys counted for the current one
         self._clicks_changed = False
+        self.played: set[str] = set()  # the automated timeline's items shown in this room (play)
 
     def commands(self) -> dict[str, Handler]:
         return {"cta.show": self.show, "cta.close": self.close, "cta.click": self.click}
@@ -82,6 +83,27 @@ class CallToAction(Feature):
             raise ControlError(
                 "bad_request", f"'seconds' must be a whole number from 1 to {SECONDS_MAX}, or null"
             )
+        return self._open(text, button, url, seconds)
+
+    def play(self, key: str, text: str, button: str, url: str, seconds: int) -> bool:
+        """The automated timeline's call-to-action item ``key`` (R-AUTO-1, R-INT-4), shown by the server's
+        timeline clock as the host would show it, so that its clicks are counted the same way; once per room
+        (a host who closes it early is not overruled). False: played already, or not valid."""
+        if key in self.played:
+            return False
+        self.played.add(key)
+        try:
+            text, button, url = (
+                description(text),
+                _clean(button, "button", BUTTON_MAX, "a button's label"),
+                check_url(url),
+            )
+        except ControlError:
+            return False
+        self._open(text, button, url, max(1, min(seconds, SECONDS_MAX)))
+        return True
+
+    def _open(self, text: str, button: str, url: str, seconds: int | None) -> dict[str, Any]:
         if self.current is not None:
             self._close("replaced")
         now = time.time()

@@ -3,8 +3,9 @@
 // time and the components with signed /play URLs of their files. Everyone is at the same position, now minus the
 // session's start (the browser's clock corrected by the server's): whoever comes late comes in mid-way, as into a
 // live webinar, and nobody seeks or pauses (the player has no controls and goes back to the common position when
-// it drifts). A video or recording plays on the stage, a presentation shows its slide (an image) or PDF; a call to
-// action, a poll's question or a slide's text shows over it. When the timeline has played, onEnd() is called (the
+// it drifts). A video or recording plays on the stage, a presentation shows its slide (an image) or PDF; a poll's
+// question, a slide's text or a call to action without a link shows over it (one with a link is the room's own
+// call to action, shown by the server). When the timeline has played, onEnd() is called (the
 // room page then shows the thank-you screen and redirect, R-STAT-3).
 
 const TICK_MS = 250;
@@ -52,10 +53,7 @@ export class TimelinePlayer {
     this.caption = node('div', 'auto-text prewrap');
     this.cta = node('div', 'auto-cta');
     this.ctaText = document.createElement('p');
-    this.ctaLink = document.createElement('a');
-    this.ctaLink.target = '_blank';
-    this.ctaLink.rel = 'noopener';
-    this.cta.append(this.ctaText, this.ctaLink);
+    this.cta.append(this.ctaText);
     this.unmute = node('button', 'auto-unmute primary', { type: 'button' });
     this.unmute.textContent = this.text('auto.unmute');
     this.unmute.addEventListener('click', () => { this.video.muted = false; this.unmute.hidden = true; });
@@ -123,15 +121,11 @@ export class TimelinePlayer {
     const active = this.data.items.filter((i) => i.start <= p && p < i.start + i.duration);
     const media = [...active].reverse().find((i) => i.media);
     this.stage(media, p);
-    const cta = [...active].reverse().find((i) => i.component === 'call_to_action');
+    // a call to action with a link is shown by the server through the room's call to action (its clicks are
+    // counted, R-INT-4: mediaserver.events.clock); one without a link is only its text, shown here
+    const cta = [...active].reverse().find((i) => i.component === 'call_to_action' && !/^https?:\/\//i.test(i.url || ''));
     this.cta.hidden = !cta;
-    if (cta) {
-      this.ctaText.textContent = cta.text || '';
-      const url = /^https?:\/\//i.test(cta.url || '') ? cta.url : null;
-      this.ctaLink.hidden = !url;
-      if (url && this.ctaLink.getAttribute('href') !== url) this.ctaLink.href = url;
-      this.ctaLink.textContent = cta.buttonText || this.text('auto.cta');
-    }
+    if (cta) this.ctaText.textContent = cta.text || '';
     const said = [...active].reverse().find((i) => (i.component === 'poll' || i.component === 'presentation') && i.text);
     this.caption.hidden = !said;
     if (said && this.caption.textContent !== said.text) this.caption.textContent = said.text;

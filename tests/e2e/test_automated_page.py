@@ -2,8 +2,8 @@
 R-AUTO-1, R-STAT-3): a WebM made here with PyAV is uploaded over tus and put on the event's timeline with a
 call to action; the server's own clock starts the event at its time; a viewer who joins mid-way starts at
 the common position (the video's currentTime close to the time since the session started), cannot seek or
-pause it away from there, sees the call to action, and when the timeline has played goes to the thank-you
-page while the event goes to the history."""
+pause it away from there, sees the call to action (the room's own: its click is counted), and when the
+timeline has played goes to the thank-you page while the event goes to the history."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def video_state(d: Any) -> dict[str, Any]:
         "return {t: v ? v.currentTime : null, paused: v ? v.paused : null, controls: v ? v.controls : null,"
         " hidden: v ? v.hidden : null, error: v && v.error ? v.error.code : null, src: v ? v.currentSrc : '',"
         " screen: s.screen, timeline: s.timeline, redirect: s.redirect,"
-        " cta: (document.querySelector('#auto-stage .auto-cta:not([hidden])') || {}).textContent || null,"
+        " cta: document.querySelector('#cta-card').hidden ? null"
+        "      : document.querySelector('#cta-card-text').textContent,"
         " cssHidden: getComputedStyle(document.querySelector('#media-empty')).display};"
     )
 
@@ -133,10 +134,9 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
         assert first["controls"] is False and first["cssHidden"] == "none"  # no seek bar; no "waiting"
         assert first["timeline"]["component"] == "video" and first["timeline"]["status"] == "live"
         assert "Buy now" in (first["cta"] or ""), first
-        assert (
-            d.execute_script("return document.querySelector('#auto-stage .auto-cta a').href")
-            == "https://example.test/buy"
-        )
+        assert d.execute_script(
+            "const a = document.querySelector('#cta-card-go'); return [a.href, a.textContent];"
+        ) == ["https://example.test/buy", "Buy"]
         shot(d, "automated-mid-way.png")
 
         # a viewer cannot move away from the common position: a seek back and a pause are undone
@@ -148,6 +148,17 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
         elapsed = time.time() - started
         assert not back["paused"] and abs(back["t"] - elapsed) < 1.5, (back, elapsed)
         assert back["timeline"]["corrections"] >= 1
+
+        # the timeline's call to action is the room's own (issue 16, R-INT-4): its click is counted
+        window = d.current_window_handle
+        click(d, "#cta-card-go")
+        d.switch_to.window(window)
+        clicks = browser.poll(
+            lambda: org.call("GET", "/api/v1/history", None, 200)["items"][0]["ctaClicks"],
+            lambda n: n >= 1,
+            10,
+        )
+        assert clicks == 1
 
         # the timeline has played: the thank-you screen, then the event's thank-you page (R-STAT-3)
         end = wait(
