@@ -24,7 +24,9 @@ export class InteractionState {
     this.chat = { enabled: chat.enabled !== false, silenced: !!chat.silenced, messages: [...(chat.messages || [])],
       silencedPeople: [...(chat.silencedPeople || [])] };   // the staff: who is silenced (participant ids)
     const hands = s.hands || {};
-    this.hands = { queue: [...(hands.queue || [])], raised: !!hands.raised };
+    // an attendee's own hand: its place in the queue (as of `since`, the seq it was counted at) and its ticket
+    this.hands = { queue: [...(hands.queue || [])], raised: !!hands.raised, position: hands.position || null,
+      ticket: hands.ticket || null, since: hands.seq || 0 };
     this.reactionSet = (s.reactions && s.reactions.set) || REACTIONS;
     // Q&A: `questions` in the order asked (a dismissed one stays, with state 'dismissed': the staff show it
     // marked, an attendee's page hides it); `voted`: the ids this person upvoted; `published`: on the stage
@@ -67,6 +69,12 @@ export class InteractionState {
     return fresh;
   }
 
+  /** The reply of `hand.raise`: this attendee's place in the queue. */
+  handRaised(reply) {
+    if (!reply || !reply.raised) return;
+    Object.assign(this.hands, { raised: true, position: reply.position, ticket: reply.ticket, since: reply.seq });
+  }
+
   apply(e, selfId) {
     switch (e.kind) {
       case 'chat':
@@ -85,9 +93,17 @@ export class InteractionState {
         if (e.silenced) this.chat.silencedPeople.push(e.participant);
         break;
       case 'hand':
-        if (e.participant === selfId) this.hands.raised = !!e.raised;
+        if (e.participant === selfId) {
+          this.hands.raised = !!e.raised;
+          if (!e.raised) Object.assign(this.hands, { position: null, ticket: null });
+        }
         this.hands.queue = this.hands.queue.filter((h) => h.participant !== e.participant);
         if (e.raised) this.hands.queue.push({ participant: e.participant, name: e.name, at: e.at });
+        break;
+      case 'handDone':   // a hand ahead of this one left the queue: one place up
+        if (this.hands.ticket && e.ticket < this.hands.ticket && e.seq > this.hands.since && this.hands.position > 1) {
+          this.hands.position -= 1;
+        }
         break;
       case 'qa':
         this.qa.open = !!e.open;

@@ -943,8 +943,13 @@ export class MediaserverClient extends EventTarget {
   /** The host stops (or lets again) one person writing. */
   silence(participant, silenced = true) { return this.request('chat.silence', { participant, silenced }); }
 
-  /** An attendee asks for the floor; resolves {raised, position}. */
-  raiseHand() { return this.request('hand.raise'); }
+  /** An attendee asks for the floor; resolves {raised, position, ticket, seq}; `interaction.hands.position`
+   *  then follows the queue ('handDone' events). */
+  async raiseHand() {
+    const reply = await this.request('hand.raise');
+    this.interaction.handRaised(reply);
+    return reply;
+  }
 
   /** Lower one's own hand, or (the staff) someone's. */
   lowerHand(participant) { return this.request('hand.lower', participant ? { participant } : {}); }

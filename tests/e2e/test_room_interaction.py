@@ -188,8 +188,15 @@ def test_chat_hands_and_reactions_with_a_host_and_two_attendees(base, browsers):
     assert js(bob, "return document.querySelector('#chat-text').disabled;")
     assert room_state(ann)["chat"]["silenced"] is False
 
-    # Bob raises his hand; the host sees the count and gives him the floor from the queue.
+    # Ann, then Bob raise their hands: Bob is second, and first once Ann lowers hers; the host sees the count
+    # and gives him the floor from the queue.
+    click(ann, "#btn-hand")
+    wait_state(ann, lambda s: s["hand"] == {"raised": True, "position": 1})
     click(bob, "#btn-hand")
+    wait_state(bob, lambda s: s["hand"] == {"raised": True, "position": 2})
+    assert js(bob, "return document.querySelector('#hand-badge').textContent;") == "#2"
+    click(ann, "#btn-hand")
+    wait_state(ann, lambda s: s["hand"] == {"raised": False, "position": None})
     st = wait_state(bob, lambda s: s["hand"] == {"raised": True, "position": 1})
     assert js(bob, "return document.querySelector('#hand-badge').textContent;") == "#1"
     wait_state(host, lambda s: s["hands"]["queue"] == 1)

@@ -132,8 +132,12 @@ async def test_a_late_joiner_gets_a_snapshot_not_a_replay(http, connect, webinar
 async def test_raised_hands_queue_and_the_floor_answers_them(webinar):
     _room, host, ann, bob, joined = webinar
     ann_id, bob_id = joined["ann"]["participant"]["id"], joined["bob"]["participant"]["id"]
-    assert (await ann.ok("hand.raise"))["position"] == 1
-    assert (await bob.ok("hand.raise"))["position"] == 2
+    raised = await ann.ok("hand.raise")
+    assert raised["position"] == 1
+    ann_ticket = raised["ticket"]
+    raised = await bob.ok("hand.raise")
+    assert raised["position"] == 2 and raised["ticket"] > ann_ticket and raised["seq"] > 0
+    bob_ticket = raised["ticket"]
     await wait_event(host, "hand", lambda e: e["participant"] == bob_id and e["raised"])
     await drain(bob)
     assert [e["participant"] for e in events(bob, "hand")] == [bob_id]  # not ann's
@@ -142,9 +146,16 @@ async def test_raised_hands_queue_and_the_floor_answers_them(webinar):
     await host.ok("host", action="grantFloor", participant=ann_id)
     e = await wait_event(host, "hand", lambda e: e["participant"] == ann_id and not e["raised"])
     assert e["raised"] is False
+    # bob moves up: one event for everyone with the ticket that left, not a message per waiting attendee
+    done = await wait_event(bob, "handDone")
+    assert done["ticket"] == ann_ticket < bob_ticket
+    again = await bob.ok("hand.raise")
+    assert (again["position"], again["ticket"]) == (1, bob_ticket)
     host_snapshot = (await host.ok("hand.lower", participant=bob_id), None)
     assert host_snapshot[0] == {"raised": False}
     await wait_event(bob, "hand", lambda e: e["participant"] == bob_id and not e["raised"])
+    await drain(ann, 0.3)
+    assert len(events(ann, "handDone")) == 1  # the last of the queue leaving moves nobody up
 
 
 async def test_reactions_are_counted_per_tick(webinar):

@@ -28,7 +28,7 @@ export function renderHands() {
   const btn = $('#btn-hand');
   const badge = $('#hand-badge');
   const h = page.client.interaction.hands;
-  if (!h.raised) S.hand.position = null;
+  S.hand.position = h.raised ? h.position : null;
   S.hand.raised = !!h.raised;
   S.hands.queue = h.queue.length;
   if (staff()) {
@@ -72,9 +72,7 @@ async function toggleHand() {
       await c.lowerHand();
       c.interaction.hands.raised = false;       // the event confirms it; the button answers the click now
     } else {
-      const res = await c.raiseHand();
-      c.interaction.hands.raised = !!res.raised;
-      S.hand.position = res.position || null;
+      await c.raiseHand();
     }
   } catch (e) { fail(e); }
   renderHands();

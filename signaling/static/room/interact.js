@@ -1,5 +1,5 @@
 // The room's interaction on the page (issue 16): the SDK's events ('chat', 'chatDeleted', 'chatState',
-// 'chatSilenced', 'hand', 'reactions', Q&A's 'qa', 'question', 'questionVotes', 'questionPublished', the call to
+// 'chatSilenced', 'hand', 'handDone', 'reactions', Q&A's 'qa', 'question', 'questionVotes', 'questionPublished', the call to
 // action's 'cta', 'ctaClicks', the polls' 'poll', 'pollKey', 'pollResults', 'pollShortAnswers', 'pollShown', and a new snapshot on admission or reconnection) to the Chat tab, the raised
 // hands, the floating reactions, the Q&A tab and stage banner and the call to action; renderInteraction for
 // renderAll. Events of features this page does not know are ignored (the SDK keeps them in
@@ -28,6 +28,7 @@ export function wireInteraction(c) {
   const people = () => { if (page.openPanel === 'people') renderPeople(); };
   c.addEventListener('chatSilenced', mine((d) => { chatSilenced(d); renderChat(); people(); }));
   c.addEventListener('hand', mine(() => { renderHands(); renderTabs(); people(); }));
+  c.addEventListener('handDone', mine(() => renderHands()));   // one's place in the queue moved up
   c.addEventListener('reactions', mine((d) => floatReactions(d.counts)));
   for (const name of ['qa', 'question', 'questionVotes', 'questionPublished']) {
     c.addEventListener(name, mine(() => { renderQA(); renderTabs(); }));   // the tab's label counts them
