@@ -360,4 +360,9 @@ class Questions(Feature):
                 if i in self.questions and i not in seen
             ]
             questions = sorted([*shared, *own], key=lambda q: int(q["id"][1:])) if own else shared
-        return {"open": self.open, "questions": questions, "voted": voted, "published": published}
+        snap = {"open": self.open, "questions": questions, "voted": voted, "published": published}
+        if not is_staff(
+            m
+        ):  # which are theirs, whatever connection asked them (a dismissed one stays on their list)
+            snap["mine"] = [i for i in self.mine.get(m.person_key, ()) if i in self.questions]
+        return snap

@@ -36,9 +36,9 @@ export class InteractionState {
       questions: [...(qa.questions || [])],
       voted: new Set(qa.voted || []),
       published: qa.published || null,
-      // the ids known to be this person's: an attendee's snapshot holds a dismissed question only when it is
-      // their own (asked on an earlier connection, so under another participant id), and what they ask now
-      mine: new Set((qa.questions || []).filter((q) => q.state === 'dismissed').map((q) => q.id)),
+      // the ids known to be this person's: an attendee's snapshot lists them (`mine`, asked on any connection
+      // of theirs, so under other participant ids too), and what they ask now
+      mine: new Set(qa.mine || []),
     };
     // the call to action showing (null: none); `clicks` (the staff's count) and `clicked` (this person's)
     const cta = s.cta || {};

@@ -65,6 +65,7 @@ async def test_only_the_host_opens_qa_and_nothing_is_asked_while_it_is_closed(ht
         "questions": [],
         "voted": [],
         "published": None,
+        "mine": [],
     }
     await ann.err("qa.ask", "qa_closed", text="is this on?")
     await host.err("qa.ask", "qa_closed", text="and for me?")
@@ -176,6 +177,9 @@ async def test_answered_and_dismissed_and_what_a_late_joiner_sees(http, connect,
     # bob, back on a new connection, still sees his own dismissed question; the staff see all
     _bob2, res = await enter(http, connect, room, "bob")
     assert [q["id"] for q in res["interaction"]["qa"]["questions"]] == [a, b, c]
+    # and is told which are his, so one dismissed after this snapshot stays on his list too (a new device)
+    assert res["interaction"]["qa"]["mine"] == [b, c]
+    assert snap["mine"] == []
     _host2, res = await enter(http, connect, room, "hanna", "host")
     assert [q["state"] for q in res["interaction"]["qa"]["questions"]] == ["answered", "dismissed", "open"]
 
@@ -226,7 +230,13 @@ async def test_closing_qa_ends_it_and_records_the_list(server, http, connect, we
     await ann.err("qa.upvote", "qa_closed", id=q)
     await ann.err("qa.ask", "qa_closed", text="one more?")
     _late, res = await enter(http, connect, room, "late")
-    assert res["interaction"]["qa"] == {"open": False, "questions": [], "voted": [], "published": None}
+    assert res["interaction"]["qa"] == {
+        "open": False,
+        "questions": [],
+        "voted": [],
+        "published": None,
+        "mine": [],
+    }
     await journal.flush()
     got = [(i["id"], i["event"], i["votes"]) for r, i in records if r == room["id"]]
     assert got == [(q, "asked", 0), (q, "published", 1), (q, "closed", 1)], got

@@ -16,16 +16,6 @@ const qa = () => (page.client ? page.client.interaction.qa : null);
 const me = () => page.client && page.client.participant && page.client.participant.id;
 const visible = () => (page.client ? page.client.interaction.visibleQuestions(staff(), me()) : []);
 
-// The questions this person asked from this tab, kept across a reload (a new participant id): their own stays on
-// their list when the staff dismiss it.
-const storeKey = () => `ms.qa.mine.${S.roomId || (S.room && S.room.id) || ''}`;
-function stored() {
-  try { return JSON.parse(sessionStorage.getItem(storeKey()) || '[]'); } catch { return []; }
-}
-function remember(ids) {
-  try { sessionStorage.setItem(storeKey(), JSON.stringify(ids.slice(-200))); } catch { /* private mode */ }
-}
-
 registerTab({
   key: 'qa', order: 50, visible: () => S.role === 'host' || !!(qa() && qa().open),
   label: () => (S.qa.count ? `${t('qa.tab')} (${S.qa.count})` : t('qa.tab')),
@@ -73,8 +63,6 @@ function renderBanner(s) {
 export function renderQA() {
   const s = qa();
   if (!s) return;
-  if (S.qa.open && !s.open) remember([]);   // Q&A ended: its questions are gone
-  for (const id of stored()) s.mine.add(id);
   S.qa.open = s.open;
   S.qa.count = visible().filter((q) => q.state !== 'dismissed').length;
   S.qa.published = s.published ? s.published.id : null;
@@ -106,9 +94,8 @@ async function call(f) {
   renderQA();
 }
 
-function asked(res) {
+function asked() {
   S.qa.asked += 1;
-  if (res && res.id) remember([...stored(), res.id]);
 }
 
 async function ask(ev) {
