@@ -207,7 +207,9 @@ class Run:
     open: bool = True
     shown: bool = False
     dirty: bool = False
-    people: set[str] = field(default_factory=set)  # person keys who answered
+    people: dict[str, float | None] = field(
+        default_factory=dict
+    )  # who answered (person key) -> a test's score
     short: list[dict[str, Any]] = field(default_factory=list)  # new short answers for the staff
 
     def describe(self, staff: bool) -> dict[str, Any]:
@@ -351,7 +353,7 @@ class Polls(Feature):
             raise ControlError("answered", "you have answered this poll already", 409)
         answers = check_answers(run.questions, params.get("answers"))
         points = score(run.questions, answers) if run.kind == "test" else None
-        run.people.add(m.person_key)
+        run.people[m.person_key] = points
         run.tally.add(answers, points)
         run.dirty = True
         for a in answers:
@@ -421,8 +423,12 @@ class Polls(Feature):
         if run is None or (not run.open and not run.shown and not is_staff(m)):
             return {"poll": None, "answered": False, "results": None}
         staff = is_staff(m)
-        return {
+        out = {
             "poll": run.describe(staff),
             "answered": m.person_key in run.people,
             "results": run.results(everyone=not staff) if staff or run.shown else None,
         }
+        points = run.people.get(m.person_key)
+        if points is not None:  # a test this person answered: their score, as the answer's reply gave it
+            out["mine"] = {"launch": run.launch, "score": points, "maxScore": max_score(run.questions)}
+        return out

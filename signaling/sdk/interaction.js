@@ -49,6 +49,7 @@ export class InteractionState {
     this.polls = {
       poll: polls.poll || null,
       answered: !!polls.answered,
+      mine: polls.mine || null,   // a test this person answered: {launch, score, maxScore} (and `answers` on this page)
       results: polls.results || null,
       shortAnswers: [],   // the staff: short answers as they come (the newest last)
     };
@@ -146,7 +147,7 @@ export class InteractionState {
         break;
       case 'poll':
         if (e.state === 'open') {
-          this.polls = { poll: { ...e }, answered: false, results: null, shortAnswers: [] };
+          this.polls = { poll: { ...e }, answered: false, mine: null, results: null, shortAnswers: [] };
         } else if (this.polls.poll && this.polls.poll.launch === e.launch) {
           this.polls.poll = { ...this.polls.poll, state: e.state, shown: !!e.shown };
         }

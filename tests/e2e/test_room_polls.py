@@ -176,6 +176,16 @@ def test_the_host_runs_a_test_and_a_poll_and_attendees_answer(served):  # noqa: 
         for d, score in ((ann, "Your score: 2 of 2"), (bob, "Your score: 0 of 2")):
             wait(d, lambda d, s=score: visible(d, "#poll-thanks") and text(d, "#poll-score") == s, score)
             assert not visible(d, "#poll-form") and not visible(d, "#poll-results")
+        # Bob reloads the page and joins again: answered, with his score (from the server's snapshot)
+        join_as(bob, f"{served}/room/{ev['roomId']}", "Bob", "attendee")
+        click(bob, "#btn-chat")
+        wait(bob, lambda d: visible(d, "#interact-tabs [data-tab=polls]"), "the Polls tab")
+        click(bob, "#interact-tabs [data-tab=polls]")
+        wait(
+            bob,
+            lambda d: visible(d, "#poll-thanks") and text(d, "#poll-score") == "Your score: 0 of 2",
+            "the score",
+        )
 
         # Live results reach the host: counts and percentages per option, the correct ones marked.
         want = [

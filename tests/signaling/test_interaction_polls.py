@@ -93,6 +93,12 @@ async def test_staff_run_a_test_attendees_answer_once_and_are_scored(api):  # no
         # once per person, whatever connection they come back on
         again, rejoined = await room.enter(await room_token(api, ev["roomId"], "Ann", "ann@example.test"))
         assert rejoined["interaction"]["polls"]["answered"] is True
+        # and their score with it (a page that reloads shows it again)
+        assert rejoined["interaction"]["polls"]["mine"] == {
+            "launch": opened["launch"],
+            "score": 4.0,
+            "maxScore": 4.0,
+        }
         await again.err("poll.answer", "answered", answers=ANN_RIGHT)
         half = await bob.ok(
             "poll.answer", answers=[{"question": 1, "options": [2]}, {"question": 2, "options": [1]}]
@@ -112,6 +118,7 @@ async def test_staff_run_a_test_attendees_answer_once_and_are_scored(api):  # no
         p = snap["interaction"]["polls"]
         assert p["poll"]["launch"] == opened["launch"] and p["poll"]["state"] == "open" and not p["answered"]
         assert "correct" not in json.dumps(p) and "accepted" not in json.dumps(p) and p["results"] is None
+        assert "mine" not in p  # nothing answered, no score
         host2, hsnap = await room.enter(started["hostToken"])
         assert hsnap["interaction"]["polls"]["poll"]["correct"]["1"] == [2]
         assert hsnap["interaction"]["polls"]["results"]["respondents"] == 2
