@@ -37,6 +37,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import secrets
 import shutil
@@ -269,6 +270,8 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait, 30)
         res: dict[str, Any] = json.loads(out)
+        # the leave storm: the client has exited, so the kernel closed all its connections at once
+        leave = await leave_storm(server, pid)
         alive = server.proc is not None and server.proc.poll() is None
     finally:
         server.stop()
@@ -294,6 +297,7 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
             "rss_growth_kb_per_attendee_end": round((rss3 - rss0) / max(joined, 1), 1),
         },
     }
+    run["leave_storm"] = leave
     run["harness_run_queue_wait_fraction_steady"] = round((hwait3 - hwait2) / 1e9 / (wall3 - wall2), 3)
     # other people's work on the shared 2 cores: the server or the clients waited for a core this much
     waits = (run["server"]["run_queue_wait_fraction_steady"], run["harness_run_queue_wait_fraction_steady"])
@@ -313,6 +317,32 @@ async def run_once(n: int, nonreading: float, args: argparse.Namespace, exe: Pat
         and s["rss_growth_kb_per_attendee"] < BAR["rss_growth_kb_per_attendee"]
     )
     return run
+
+
+async def leave_storm(server: Server, pid: int, timeout: float = 60.0) -> dict[str, Any]:
+    """Every client gone at once (the load generator exited): how long until the server's rooms are empty
+    (its ``mediaserver_participants`` gauge, polled every 20 ms), the server's CPU seconds for it, and the
+    slowest answer of /metrics meanwhile (its event loop's responsiveness during the storm)."""
+    cpu0, t0 = procstat.proc_cpu_us(pid), time.monotonic()
+    slowest, left, polls = 0.0, -1.0, 0
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() - t0 < timeout:
+            asked = time.monotonic()
+            async with http.get(server.base + "/metrics") as r:
+                text = await r.text()
+            slowest = max(slowest, time.monotonic() - asked)
+            polls += 1
+            m = re.search(r"^mediaserver_participants ([0-9.e+]+)$", text, re.M)
+            if m is not None and float(m.group(1)) == 0:
+                left = time.monotonic() - t0
+                break
+            await asyncio.sleep(0.02)
+    return {
+        "seconds_to_empty": round(left, 3) if left >= 0 else None,
+        "cpu_s": round((procstat.proc_cpu_us(pid) - cpu0) / 1e6, 3),
+        "slowest_metrics_answer_ms": round(slowest * 1000, 1),
+        "polls": polls,
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -357,13 +387,19 @@ def row(r: dict[str, Any]) -> str:
         f"{s['cpu_cores_join']:>6.2f} {s['cpu_cores_steady']:>6.2f} {s['rss_growth_kb_per_attendee']:>6.1f} "
         f"{r['bytes_per_attendee_per_s']:>7.0f} {r['harness_cpu_fraction_steady']:>6.2f} "
         f"{'yes' if r['valid'] else 'NO':>5} {'yes' if r['meets_bar'] else 'no':>4} "
-        f"{s['run_queue_wait_fraction_steady']:>5.2f} {r['harness_run_queue_wait_fraction_steady']:>5.2f}"
+        f"{s['run_queue_wait_fraction_steady']:>5.2f} {r['harness_run_queue_wait_fraction_steady']:>5.2f} "
+        f"{_leave(r):>7}"
     )
+
+
+def _leave(r: dict[str, Any]) -> str:
+    took = (r.get("leave_storm") or {}).get("seconds_to_empty")
+    return "-" if took is None else f"{took:.2f}"
 
 
 HEADER = (
     "     N  !read  joins/s join50ms join99ms  d50ms  d99ms  dmax  lost cpuJn cpuSt KB/att  B/att/s harness "
-    "valid  bar  sWait hWait"
+    "valid  bar  sWait hWait leave_s"
 )
 
 

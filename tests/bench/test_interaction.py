@@ -34,6 +34,8 @@ def test_a_small_run_measures_every_client_and_loses_nothing(tmp_path):
     assert run["reactions"]["accepted"] >= 60 and run["reactions"]["refused"] == 0
     # every accepted message at every client, once: 50 deliveries of each
     assert run["lost"] == 0 and run["duplicates"] == 0
+    # the leave storm: every client gone at once, the room empty within seconds
+    assert run["leave_storm"]["seconds_to_empty"] is not None and run["leave_storm"]["seconds_to_empty"] < 10
     assert run["delivery_ms"]["count"] == 50 * run["chat"]["accepted"]
     assert 0 < run["delivery_ms"]["p50"] <= run["delivery_ms"]["p99"] <= run["delivery_ms"]["max"] + 1
     assert run["bytes_per_attendee_per_s"] > 0 and run["harness_cpu_fraction_steady"] < 0.5
