@@ -240,6 +240,9 @@ class Room:
         self._joins = 0
         self.tracks: dict[str, Track] = {}
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
+        # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
+        # reconnection with their attendee token comes back as a presenter
+        self.granted_roles: dict[str, str] = {}
         # a live event's room restored after a restart waits until then (time.monotonic()) for its people
         self.resume_by: float | None = None
         self._on_empty = on_empty
@@ -276,19 +279,28 @@ class Room:
         person = grant.person()
         # issue 14 finding 13: the removal holds for the person (their e-mail or invitation), not one token
         self.check_not_removed(person, grant.role)
+        role = grant.role
+        if (
+            role == "attendee"
+            and kind == "ws"
+            and device != devices.MOBILE
+            and person
+            and self.granted_roles.get(min(person)) == "presenter"
+        ):
+            role = "presenter"  # made a presenter by the host earlier in this room (issue 17)
         if kind != "whep":  # a WHEP player only watches, whatever its token's role
-            rules.check_role_on_device(grant.role, device)
-        status = rules.entry_status(self.settings, grant.role, self.seated())
-        rules.check_room_full(self.settings, grant.role, len(self.participants))
+            rules.check_role_on_device(role, device)
+        status = rules.entry_status(self.settings, role, self.seated())
+        rules.check_room_full(self.settings, role, len(self.participants))
         rules.check_presenter_seat(
             self.settings,
-            grant.role,
+            role,
             sum(1 for q in self._shown.values() if q.role == "presenter" and q.identity != grant.identity),
         )
         p = Participant(
             secrets.token_hex(6),
             grant.name,
-            grant.role,
+            role,
             grant.identity,
             self,
             notify,
@@ -883,6 +895,58 @@ class Room:
         self._sync(q)
         q.send("floorRevoked", {"by": p.id})
         self._tell_about(q, "participantUpdated", {"participant": q.describe()})
+
+    def _host_setRole(self, p: Participant, params: dict[str, Any]) -> None:
+        """Issue 17 (R-INT-5): the host makes an attendee a presenter in the room (presenting, the whiteboard,
+        the staff's view), or a presenter an attendee again. A phone or tablet attendee cannot be made a
+        presenter (``mobile_presenter``); the plan's presenter seats count. Those who now see them, or no
+        longer do (a webinar's attendees), are told; the person gets ``roleChanged`` with the room and its
+        interaction as their new role sees them. A host action: rare, so one pass over the room is fine."""
+        q = self._target(params)
+        role = params.get("role")
+        if role not in ("presenter", "attendee"):
+            raise RuleError("bad_request", "'role' must be 'presenter' or 'attendee'")
+        if q.role == "host" or q.kind != "ws":
+            raise RuleError("bad_request", "only an attendee or a presenter in the room page changes role")
+        if q.role == role:
+            return
+        if role == "presenter":
+            if q.device == devices.MOBILE:
+                raise RuleError(
+                    "mobile_presenter",
+                    "a participant on a phone or tablet cannot be made a presenter (R-INT-5): they watch, "
+                    "chat and may be given the floor",
+                )
+            rules.check_presenter_seat(
+                self.settings, role, sum(1 for x in self._shown.values() if x.role == "presenter")
+            )
+        seen = {x.id for x in self.participants.values() if x.status == "joined" and self._visible(q, x)}
+        if role == "presenter":
+            self.interaction.hands.floor_granted(q)  # a raised hand is answered
+        q.role, q.floor = role, False
+        self.granted_roles[q.person_key] = role
+        self._shown_update(q)
+        if q.tracks and not q.can_publish:
+            self.unpublish(q)
+        self._sync(q)
+        desc = q.describe()
+        for x in list(self.participants.values()):
+            if x is q or x.status != "joined":
+                continue
+            if self._visible(q, x):
+                x.send("participantUpdated" if x.id in seen else "participantJoined", {"participant": desc})
+            elif x.id in seen:
+                x.send("participantLeft", {"participant": q.id})
+        q.send(
+            "roleChanged",
+            {
+                "role": role,
+                "by": p.id,
+                "participant": desc,
+                **self.snapshot(q),
+                "interaction": self.interaction.snapshot(q),
+            },
+        )
 
     def _host_lock(self, p: Participant, params: dict[str, Any]) -> None:
         self.settings.locked = True

@@ -22,7 +22,7 @@ export class MediaserverError extends Error {
 export const NOTIFICATIONS = [
   'participantJoined', 'participantLeft', 'participantUpdated', 'trackPublished', 'trackUnpublished',
   'trackUpdated', 'offer', 'roomUpdated', 'admitted', 'muted', 'floorGranted', 'floorRevoked', 'removed',
-  'ended', 'interaction',
+  'ended', 'interaction', 'roleChanged',
 ];
 
 /** Screen-share quality modes (R-MEDIA-7) with the budgets of R-MEDIA-3. */
@@ -507,6 +507,17 @@ export class MediaserverClient extends EventTarget {
         break;
       case 'floorGranted':
         this._setSelf({ ...this.participant, canPublish: true });
+        break;
+      case 'roleChanged':
+        // issue 17: the host made this person a presenter (or an attendee again): the room as the new role
+        // sees it, {role, by, participant, room, participants, tracks, interaction}
+        if (p.room && typeof p.room === 'object') this.room = { ...(this.room || {}), ...p.room };
+        if (Array.isArray(p.participants)) this.participants = new Map(p.participants.map((q) => [q.id, q]));
+        if (Array.isArray(p.tracks)) this.tracks = new Map(p.tracks.map((t) => [t.id, t]));
+        this._setSelf({ ...(this.participant || {}), ...(p.participant || {}), role: p.role,
+          canPublish: p.role !== 'attendee' });
+        if (p.role === 'attendee') this._closePublications();
+        this.interaction.reset(p.interaction);
         break;
       case 'floorRevoked':
         this._setSelf({ ...this.participant, canPublish: this.participant.role !== 'attendee' ? this.participant.canPublish : false });

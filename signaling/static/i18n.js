@@ -168,6 +168,8 @@ const en = {
   'mode.discussion.help': 'Everyone may speak (at most 25 participants).',
 
   'people.grant': 'Give the floor',
+  'people.makePresenter': 'Make presenter',
+  'people.makeAttendee': 'Make attendee',
   'people.revoke': 'Take the floor back',
   'people.remove': 'Remove',
   'people.removeConfirm': 'Remove this participant from the room?',
@@ -328,6 +330,8 @@ const en = {
   'notice.micOff': 'Your microphone was turned off by {who}. Turn it on again when you want to speak.',
   'notice.camOff': 'Your camera was turned off by {who}.',
   'notice.floorGranted': 'The host gave you the floor: your microphone and camera are on.',
+  'notice.madePresenter': 'The host made you a presenter.',
+  'notice.madeAttendee': 'The host made you an attendee again.',
   'notice.floorRevoked': 'The host took the floor back: you are listening again.',
 
   'ended.title': 'The session has ended',
@@ -361,6 +365,7 @@ const en = {
   'error.rate_limited': 'Too many rooms were created from your address just now. Wait a minute and try again.',
   'error.too_many_rooms': 'This server has no room for another room now. Try again later.',
   'error.not_on_mobile': 'Screen sharing is not available on mobile devices.',
+  'error.mobile_presenter': 'A participant on a phone or tablet cannot be made a presenter.',
   'error.staff_on_mobile': 'Hosts and presenters join from a computer’s browser: phones and tablets join as attendees.',
   'error.not_supported': 'This browser cannot share the screen.',
   'error.too_many_for_discussion': 'Discussion mode needs at most 25 participants.',
@@ -564,6 +569,8 @@ const ru = {
   'mode.discussion.help': 'Говорить могут все (не более 25 участников).',
 
   'people.grant': 'Дать слово',
+  'people.makePresenter': 'Сделать докладчиком',
+  'people.makeAttendee': 'Сделать участником',
   'people.revoke': 'Забрать слово',
   'people.remove': 'Удалить',
   'people.removeConfirm': 'Удалить этого участника из комнаты?',
@@ -724,6 +731,8 @@ const ru = {
   'notice.micOff': 'Ваш микрофон выключен {who}. Включите его снова, когда захотите говорить.',
   'notice.camOff': 'Ваша камера выключена {who}.',
   'notice.floorGranted': 'Организатор дал вам слово: микрофон и камера включены.',
+  'notice.madePresenter': 'Организатор назначил вас докладчиком.',
+  'notice.madeAttendee': 'Организатор снова сделал вас участником.',
   'notice.floorRevoked': 'Организатор забрал слово: вы снова слушаете.',
 
   'ended.title': 'Сеанс завершён',
@@ -757,6 +766,7 @@ const ru = {
   'error.rate_limited': 'С вашего адреса только что создано слишком много комнат. Подождите минуту и попробуйте снова.',
   'error.too_many_rooms': 'На сервере сейчас нельзя создать ещё одну комнату. Попробуйте позже.',
   'error.not_on_mobile': 'Показ экрана недоступен на мобильных устройствах.',
+  'error.mobile_presenter': 'Участника с телефона или планшета нельзя назначить докладчиком.',
   'error.staff_on_mobile': 'Организатор и ведущие входят из браузера на компьютере: с телефонов и планшетов входят как зрители.',
   'error.not_supported': 'Этот браузер не умеет показывать экран.',
   'error.too_many_for_discussion': 'Режим обсуждения возможен только при 25 участниках и меньше.',

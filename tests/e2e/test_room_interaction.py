@@ -22,6 +22,7 @@ from tests.e2e.test_room_page import (
     room_stats,
     self_id,
     shot,
+    until,
     viewport,
     wait_state,
 )
@@ -247,6 +248,27 @@ def test_chat_hands_and_reactions_with_a_host_and_two_attendees(base, browsers):
     js(ann, "document.querySelector('#chat-to').value = '';")
     type_and_enter(ann, "Still here")
     wait_texts(host, lambda t: "Still here" in t)
+
+    # Issue 17 (R-INT-5): the host makes Bob a presenter from the people list; Ann, on a phone, is refused.
+    click(host, "#btn-people")
+    make = "#people-list button[data-act=setRole][data-id='{}']"
+    until(host, f"return !!document.querySelector(`{make.format(ann_id)}`);", bool)
+    click(host, make.format(ann_id))
+    until(
+        host,
+        "return document.querySelector('#toast').textContent;",
+        lambda t: t == "A participant on a phone or tablet cannot be made a presenter.",
+    )
+    click(host, make.format(bob_id))
+    wait_state(bob, lambda s: s["role"] == "presenter" and s.get("publishing") is True)
+    assert js(bob, "return document.querySelector('#toast').textContent;") == "The host made you a presenter."
+    until(
+        host,
+        f"return document.querySelector(`{make.format(bob_id)}`).textContent;",
+        lambda t: t == "Make attendee",
+    )
+    click(host, make.format(bob_id))
+    wait_state(bob, lambda s: s["role"] == "attendee" and s.get("publishing") is False)
 
     # The phone: the panel takes the whole width, nothing scrolls sideways.
     box = js(ann, "const r = document.querySelector('#side').getBoundingClientRect(); return [r.x, r.width];")

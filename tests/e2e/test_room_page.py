@@ -88,6 +88,13 @@ def create_room(base: str, **opts: Any) -> dict[str, Any]:
     return room
 
 
+def until(driver: Any, script: str, pred: Callable[[Any], bool], timeout: float = 10) -> Any:
+    """Run script in the page until pred(its result) holds."""
+    got = browser.poll(lambda: driver.execute_script(script), pred, timeout, 0.1)
+    assert pred(got), got
+    return got
+
+
 def viewport(driver: Any, width: int, height: int, phone: bool = False) -> None:
     """An exact CSS viewport and, for a phone, an iPhone's user agent (no client hints, as Safari) through the
     DevTools protocol; a computer's viewport puts the browser's own user agent back (the server refuses hosts

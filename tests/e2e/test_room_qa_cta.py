@@ -4,7 +4,6 @@ browser session per person does every check, so the whole scenario is one test."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from tests.e2e.test_room_page import (
     no_horizontal_scroll,
     room_state,
     shot,
+    until,
     viewport,
     wait_state,
 )
@@ -40,13 +40,6 @@ def base(server_process) -> str:
 
 def js(driver: Any, script: str, *args: Any) -> Any:
     return driver.execute_script(script, *args)
-
-
-def until(driver: Any, script: str, pred: Callable[[Any], bool], timeout: float = 10) -> Any:
-    """Run script until pred(its result) holds."""
-    got = browser.poll(lambda: js(driver, script), pred, timeout, 0.1)
-    assert pred(got), got
-    return got
 
 
 QUESTIONS = """return [...document.querySelectorAll('#qa-list .question')].map((li) => [

@@ -45,6 +45,14 @@ export function wire(c) {
     rerender();
     await publishWhenAllowed();
   });
+  c.addEventListener('roleChanged', async (e) => {   // issue 17: the host made this person a presenter, or not
+    const role = e.detail.role;
+    toast(t(role === 'presenter' ? 'notice.madePresenter' : 'notice.madeAttendee'));
+    syncState();
+    if (role === 'attendee') stopPublishingLocally();
+    rerender();
+    if (role === 'presenter') await publishWhenAllowed();
+  });
   c.addEventListener('floorRevoked', () => {
     toast(t('notice.floorRevoked'));
     stopPublishingLocally();

@@ -54,6 +54,7 @@ export function bindHost() {
   $('#people-list').addEventListener('click', (e) => {
     const b = e.target.closest('button[data-act]');
     if (!b) return;
-    hostAction(b.dataset.act, { participant: b.dataset.id }, b.dataset.act === 'remove' ? 'people.removeConfirm' : undefined);
+    const params = { participant: b.dataset.id, ...(b.dataset.role ? { role: b.dataset.role } : {}) };
+    hostAction(b.dataset.act, params, b.dataset.act === 'remove' ? 'people.removeConfirm' : undefined);
   });
 }

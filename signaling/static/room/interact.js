@@ -37,7 +37,7 @@ export function wireInteraction(c) {
   for (const name of ['poll', 'pollKey', 'pollResults', 'pollShortAnswers', 'pollShown']) {
     c.addEventListener(name, mine((d) => { pollEvent(name, d); renderTabs(); }));
   }
-  for (const name of ['admitted', 'reconnected']) {
+  for (const name of ['admitted', 'reconnected', 'roleChanged']) {
     c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); }));
   }
 }

@@ -31,6 +31,10 @@ export function renderPeople() {
         const off = isSilenced(p.id);
         actions.append(el('button', { type: 'button', class: 'small', dataset: { chatAct: 'silence', pid: p.id, on: String(!off), i18n: off ? 'chat.unsilence' : 'chat.silence' } }, t(off ? 'chat.unsilence' : 'chat.silence')));
       }
+      if (p.role === 'attendee' || p.role === 'presenter') {   // issue 17, R-INT-5 (a phone is refused by the server)
+        const to = p.role === 'attendee' ? 'presenter' : 'attendee';
+        actions.append(el('button', { type: 'button', class: 'small', dataset: { act: 'setRole', role: to, id: p.id } }, t(to === 'presenter' ? 'people.makePresenter' : 'people.makeAttendee')));
+      }
       actions.append(el('button', { type: 'button', class: 'small danger', dataset: { act: 'remove', id: p.id } }, t('people.remove')));
     }
     const status = p.status && p.status !== 'joined' ? el('span', { class: 'badge' }, t(`status.${p.status}`)) : null;
