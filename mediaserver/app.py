@@ -19,6 +19,7 @@ from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
 from mediaserver.interaction import polls_store
 from mediaserver.interaction.journal import Journal
+from mediaserver.library.roomfiles import RoomFiles
 from mediaserver.metrics import make_registry
 from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
@@ -115,6 +116,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # R-INT-3, R-STAT-1: event rooms launch their event's polls from the database; answers and closes are
     # written by the journal (and a close queues the poll.closed webhook)
     rooms.polls = polls_store.Launcher(db, settings.secret)
+    rooms.files = RoomFiles(db)  # issue 17: the documents a room presents
     polls_store.register(journal)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)

@@ -14,6 +14,7 @@ from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
 from mediaserver.interaction.polls import Lister, Loader, Polls
+from mediaserver.interaction.presentation import Finder, Presentation
 from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
 
@@ -22,7 +23,7 @@ class Interaction:
     """``find``: a member of the room by participant id. ``chat``: whether the attendees' chat starts on (an
     event's ``options.chat``). ``record``: the room's journal (None: nothing is kept beyond the room).
     ``polls``: how the room reads its event's polls (None: a room without an event has none); ``poll_list``:
-    the list of them for the staff."""
+    the list of them for the staff. ``files``: a file of the room's event by id (None: no event, no files)."""
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class Interaction:
         record: Record | None = None,
         polls: Loader | None = None,
         poll_list: Lister | None = None,
+        files: Finder | None = None,
     ) -> None:
         self.log: RoomLog = log or MemoryLog()
         self.record = record  # what statistics and exports keep (mediaserver.interaction.journal)
@@ -41,7 +43,8 @@ class Interaction:
         self.qa = Questions(self.log, self.chat, find, record=record)  # R-INT-2
         self.cta = CallToAction(self.log, record=record)  # R-INT-4
         self.polls = Polls(self.log, polls, record=record, lister=poll_list)  # R-INT-3
-        features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls]
+        self.doc = Presentation(self.log, files)  # issue 17, R-MEDIA-8: the document on the stage
+        features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls, self.doc]
         self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}
         for f in self.features:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from mediaserver.interaction.journal import Journal, Record
 from mediaserver.interaction.polls import Lister, Loader, PollSource
+from mediaserver.interaction.presentation import FileSource, Finder
 from mediaserver.interaction.room import Interaction
 from mediaserver.rtc import devices, sdp
 from mediaserver.rtc import room_rules as rules
@@ -223,6 +224,7 @@ class Room:
         record: Record | None = None,
         polls: Loader | None = None,
         poll_list: Lister | None = None,
+        files: Finder | None = None,
     ) -> None:
         self.settings = settings
         self.recordings = recordings
@@ -248,7 +250,9 @@ class Room:
         self._on_empty = on_empty
         self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
         # issue 16: chat, hands, reactions (and what comes next) of the seated participants
-        self.interaction = Interaction(self._seated_member, record=record, polls=polls, poll_list=poll_list)
+        self.interaction = Interaction(
+            self._seated_member, record=record, polls=polls, poll_list=poll_list, files=files
+        )
 
     # ---- membership ----
 
@@ -1086,6 +1090,7 @@ class RoomManager:
         self.control = control  # the event life cycle behind event rooms' start and end
         self.journal: Journal | None = None  # where the rooms' interaction records go (issue 16)
         self.polls: PollSource | None = None  # where event rooms read their polls (R-INT-3)
+        self.files: FileSource | None = None  # what event rooms may show of their files (issue 17)
         self.rooms: dict[str, Room] = {}
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
@@ -1138,6 +1143,7 @@ class RoomManager:
             record=self.journal.for_room(settings.id) if self.journal is not None else None,
             polls=self._poll_loader(settings.id) if settings.event else None,
             poll_list=self._poll_lister(settings.id) if settings.event else None,
+            files=self._file_finder(settings.id) if settings.event else None,
         )
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
@@ -1153,6 +1159,12 @@ class RoomManager:
         if source is None:
             return None
         return lambda: source.saved(room_id)
+
+    def _file_finder(self, room_id: str) -> Finder | None:
+        source = self.files
+        if source is None:
+            return None
+        return lambda file_id: source.room_file(room_id, file_id)
 
     def find(self, room_id: str) -> Room | None:
         return self.rooms.get(room_id)

@@ -1,0 +1,93 @@
+"""The document on the stage through the real WebSocket (issue 17, R-MEDIA-8): the host or a presenter shows
+a PDF of the room, turns pages, zooms and lets attendees browse; everyone gets one `doc` event per change, a
+late joiner opens on the current page; attendees cannot drive it; bad input and files that are not
+documents (or not the room's) are refused with a precise error and change nothing. The event, its room
+upload and the tokens go through the HTTP API (SQLite)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import api, call, signup, smtp  # noqa: F401  (the real server and its fixtures)
+from tests.api.test_event_rooms import room_token, ws_room
+from tests.api.test_on_demand import upload
+from tests.api.test_room_files import _create, _patch
+from tests.signaling.client import drain, events, wait_event
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R 4 0 R]/Count 2>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"4 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+@pytest.fixture
+async def database_url(tmp_path: Any) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/control.db"
+
+
+async def room_upload(served: Any, token: str, room_id: str, name: str, data: bytes) -> int:
+    """A file uploaded into the room with a host's join token (R-FILE-2): its id."""
+    host = served.client(token)
+    location = await _create(host, f"/api/v1/rooms/{room_id}/uploads", name, len(data))
+    assert await _patch(host, location, 0, data) == len(data)
+    listed = await call(host, "GET", f"/api/v1/rooms/{room_id}/files", 200)
+    return next(f["id"] for f in listed["items"] if f["name"] == name)
+
+
+async def test_the_staff_present_a_pdf_and_everyone_follows(api):  # noqa: F811
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Slides"})
+    started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    deck = await room_upload(api, started["hostToken"], ev["roomId"], "deck.pdf", PDF)
+    clip = await room_upload(api, started["hostToken"], ev["roomId"], "clip.webm", b"\x1a\x45\xdf\xa3" * 64)
+    library_pdf = (await upload(http, "elsewhere.pdf", PDF))["id"]  # the account's, not the room's
+    async with ws_room(api) as room:
+        host, _ = await room.enter(started["hostToken"])
+        ann, joined = await room.enter(await room_token(api, ev["roomId"], "Ann", "ann@example.test"))
+        assert joined["interaction"]["doc"] == {"doc": None}
+
+        # attendees cannot; bad input and other files are refused and change nothing
+        await ann.err("doc.show", "forbidden", file=deck)
+        await host.err("doc.show", "bad_request", file="deck.pdf")
+        await host.err("doc.show", "not_found", file=library_pdf)
+        assert "not a document" in await host.err("doc.show", "not_a_document", file=clip)
+        await host.err("doc.page", "no_document", page=2)
+
+        shown = (await host.ok("doc.show", file=deck))["doc"]
+        assert shown["file"]["name"] == "deck.pdf" and shown["page"] == 1 and shown["free"] is False
+        url = shown["file"]["url"]
+        assert url == f"/api/v1/rooms/{ev['roomId']}/files/{deck}/content"
+        e = await wait_event(ann, "doc", lambda e: e["doc"] is not None)
+        assert e["doc"] == shown
+        # the participant reads the PDF with their own join token (pdf.js asks for ranges)
+        reader = api.client(await room_token(api, ev["roomId"], "Ann", "ann@example.test"))
+        async with reader.get(url, headers={"Range": "bytes=0-7"}) as r:
+            assert r.status == 206 and await r.read() == b"%PDF-1.4"
+
+        await ann.err("doc.page", "forbidden", page=2)
+        for params in ({"page": 0}, {"page": 1.5}, {"page": True}):
+            await host.err("doc.page", "bad_request", **params)
+        for z in (0.1, 5, float("inf"), "2"):
+            await host.err("doc.zoom", "bad_request", zoom=z)
+        await host.err("doc.free", "bad_request", free="yes")
+        await drain(ann, 0.3)
+        before = len(events(ann, "doc"))
+        await host.ok("doc.page", page=2)
+        await host.ok("doc.zoom", zoom=1.5)
+        last = (await host.ok("doc.free", free=True))["doc"]
+        got = await wait_event(ann, "doc", lambda e: e["doc"] and e["doc"]["free"] is True)
+        assert (got["doc"]["page"], got["doc"]["zoom"], got["doc"]["free"]) == (2, 1.5, True)
+        assert len(events(ann, "doc")) - before == 3  # one event per change, in one or two frames
+
+        # a late joiner opens on the current page
+        _late, res = await room.enter(await room_token(api, ev["roomId"], "Lea", "lea@example.test"))
+        assert res["interaction"]["doc"]["doc"] == last
+
+        await host.ok("doc.stop")
+        assert (await wait_event(ann, "doc", lambda e: e["doc"] is None))["doc"] is None
+        await host.err("doc.zoom", "no_document", zoom=1)
