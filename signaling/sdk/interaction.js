@@ -53,6 +53,8 @@ export class InteractionState {
       results: polls.results || null,
       shortAnswers: [],   // the staff: short answers as they come (the newest last)
     };
+    // the document on the stage (issue 17): {id, file: {id, name, url, pages}, page, zoom, free, by, at} or null
+    this.doc = (s.doc && s.doc.doc) || null;
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -144,6 +146,9 @@ export class InteractionState {
         break;
       case 'ctaClicks':
         if (this.cta.current && this.cta.current.id === e.id) this.cta.clicks = e.clicks;
+        break;
+      case 'doc':
+        this.doc = e.doc || null;
         break;
       case 'poll':
         if (e.state === 'open') {

@@ -1046,6 +1046,24 @@ export class MediaserverClient extends EventTarget {
   /** The host or a presenter shows the results (of the open or last closed poll) to everyone, or hides them. */
   showPollResults(shown = true) { return this.request('poll.showResults', { shown }); }
 
+  // ---- the document on the stage (issue 17, R-MEDIA-8): `interaction.doc`, the 'doc' event ----
+
+  /** The host or a presenter shows a file of the room (a PDF, or an office document once converted) to
+   *  everyone, at page 1; resolves {doc: {id, file: {id, name, url, pages}, page, zoom, free, by, at}}. */
+  showDocument(fileId) { return this.request('doc.show', { file: fileId }); }
+
+  /** Everyone to page `n` (1-based). */
+  documentPage(n) { return this.request('doc.page', { page: n }); }
+
+  /** The scale everyone sees, 0.25 to 4 (1: the page fits the stage). */
+  documentZoom(zoom) { return this.request('doc.zoom', { zoom }); }
+
+  /** Whether attendees may browse the document on their own (off: everyone back to the presenter's page). */
+  documentFree(free) { return this.request('doc.free', { free }); }
+
+  /** The document leaves the stage. */
+  stopDocument() { return this.request('doc.stop'); }
+
   // ---- active speaker ----
 
   /** {participantId: level 0..1}: received audio levels (inbound-rtp audioLevel), own microphone included. */

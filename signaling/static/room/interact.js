@@ -10,6 +10,7 @@ import { bindCta, renderCta } from './cta.js';
 import { toast } from './dom.js';
 import { bindHands, renderHands } from './hands.js';
 import { renderPeople } from './people.js';
+import { bindDocuments, renderDoc } from './docview.js';
 import { bindPolls, pollEvent, renderPolls } from './polls.js';
 import { bindQA, renderQA } from './qa.js';
 import { bindReactions, floatReactions } from './reactions.js';
@@ -37,8 +38,9 @@ export function wireInteraction(c) {
   for (const name of ['poll', 'pollKey', 'pollResults', 'pollShortAnswers', 'pollShown']) {
     c.addEventListener(name, mine((d) => { pollEvent(name, d); renderTabs(); }));
   }
+  c.addEventListener('doc', mine(renderDoc));   // issue 17: the document on the stage
   for (const name of ['admitted', 'reconnected', 'roleChanged']) {
-    c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); }));
+    c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); renderDoc(); }));
   }
 }
 
@@ -50,9 +52,11 @@ export function renderInteraction() {
   renderChat();
   renderHands();
   renderCta();
+  renderDoc();
 }
 
 export function bindInteraction() {
+  bindDocuments();
   bindTabs();
   bindChat();
   bindHands();

@@ -2,11 +2,12 @@
 // copying a field to the clipboard.
 import { t } from '/static/i18n.js';
 import { fillDevices } from './devices.js';
+import { listDocuments } from './docview.js';
 import { $, $$, el, show, toast } from './dom.js';
 import { renderAll } from './render.js';
 import { page } from './state.js';
 
-const PANEL_TITLES = { people: 'tool.people', interact: 'tool.chat', host: 'tool.host', mydata: 'tool.mydata', devices: 'tool.devices' };
+const PANEL_TITLES = { people: 'tool.people', interact: 'tool.chat', present: 'tool.present', host: 'tool.host', mydata: 'tool.mydata', devices: 'tool.devices' };
 
 export function togglePanel(name) {
   if (page.openPanel === name) { closePanel(); return; }
@@ -18,6 +19,7 @@ export function togglePanel(name) {
   show($('#side'), true);
   document.body.classList.add('panel-open');
   if (name === 'devices') fillDevices();
+  if (name === 'present') listDocuments();
   renderAll();
 }
 

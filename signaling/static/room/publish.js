@@ -158,5 +158,6 @@ export function renderToolbar() {
   screenBtn.disabled = !can && !page.client.sharingScreen;
   screenBtn.querySelector('span').textContent = t(page.client.sharingScreen ? 'tool.stopScreen' : 'tool.screen');
   show($('#btn-host'), S.role === 'host');
+  show($('#btn-present'), S.role === 'host' || S.role === 'presenter');   // issue 17
   for (const b of $$('.toolbar [data-panel]')) b.classList.toggle('active', b.dataset.panel === page.openPanel);
 }

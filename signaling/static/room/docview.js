@@ -1,0 +1,204 @@
+// The document on the stage (issue 17, R-MEDIA-8): the Present panel's Document part for the host and presenters
+// (the room's documents, an upload into the room, "Show"), and the viewer everyone sees: pdf.js (vendored under
+// /static/vendor/pdfjs, loaded on first use) draws the page the presenter chose, fitted to the stage and scaled
+// by their zoom; the presenter's bar turns pages, zooms, lets attendees browse on their own, and stops. The PDF
+// is read with the person's join token, in ranges (a large file shows its first page before the rest arrives).
+import { errorText, t } from '/static/i18n.js';
+import { $, el, show, toast } from './dom.js';
+import { page, S } from './state.js';
+
+S.doc = { shown: false, name: null, page: null, pages: null, zoom: 1, free: false, own: false, rendered: 0, error: null };
+const PDFJS = '/static/vendor/pdfjs/pdf.min.mjs';
+const WORKER = '/static/vendor/pdfjs/pdf.worker.min.mjs';
+const EXTENSIONS = ['pdf', 'doc', 'docx', 'ppt', 'pptx', 'odp', 'odt', 'ods', 'xlsx', 'key', 'pages', 'numbers', 'txt'];
+
+let pdfjs = null;
+let loaded = null;       // {url, task: the pdf.js loading task, doc: its PDFDocumentProxy}
+let ownPage = null;      // an attendee browsing on their own while `free` is on
+let drawing = 0;         // the newest draw; older ones stop when they see it changed
+let drawn = '';          // what was drawn last (renderAll runs often: a page is drawn again only when it changed)
+
+const staff = () => S.role === 'host' || S.role === 'presenter';
+const current = () => (page.client ? page.client.interaction.doc : null);
+const client = () => page.client;
+
+async function library() {
+  if (!pdfjs) {
+    pdfjs = await import(PDFJS);
+    pdfjs.GlobalWorkerOptions.workerSrc = WORKER;
+  }
+  return pdfjs;
+}
+
+async function open(url) {
+  if (loaded && loaded.url === url) return loaded.doc;
+  const lib = await library();
+  const task = lib.getDocument({
+    url, httpHeaders: { Authorization: `Bearer ${S.joinToken}` }, withCredentials: false,
+    isEvalSupported: false, disableAutoFetch: true, rangeChunkSize: 65536,
+  });
+  const doc = await task.promise;
+  if (loaded) loaded.task.destroy();
+  loaded = { url, task, doc };
+  return doc;
+}
+
+/** Draw page `n` of the document at `zoom` (1: the page fits the stage). */
+async function draw(d, n, zoom) {
+  const mine = ++drawing;
+  try {
+    const doc = await open(d.file.url);
+    if (mine !== drawing) return;
+    S.doc.pages = doc.numPages;
+    const pageNo = Math.max(1, Math.min(n, doc.numPages));
+    const pg = await doc.getPage(pageNo);
+    if (mine !== drawing) return;
+    const box = $('#doc-view');
+    const base = pg.getViewport({ scale: 1 });
+    const fit = Math.min((box.clientWidth || 640) / base.width, ((box.clientHeight || 480) - 48) / base.height);
+    const dpr = window.devicePixelRatio || 1;
+    const vp = pg.getViewport({ scale: Math.max(0.05, fit * zoom) * dpr });
+    const canvas = $('#doc-canvas');
+    canvas.width = Math.ceil(vp.width);
+    canvas.height = Math.ceil(vp.height);
+    canvas.style.width = `${Math.ceil(vp.width / dpr)}px`;
+    canvas.style.height = `${Math.ceil(vp.height / dpr)}px`;
+    await pg.render({ canvasContext: canvas.getContext('2d'), viewport: vp }).promise;
+    if (mine !== drawing) return;
+    S.doc.page = pageNo;
+    S.doc.rendered += 1;
+    S.doc.error = null;
+    $('#doc-page').textContent = t('doc.pageOf', { n: pageNo, of: doc.numPages });
+  } catch (e) {
+    if (mine !== drawing) return;
+    drawn = '';
+    S.doc.error = String((e && e.name) || e);
+    $('#doc-page').textContent = t('doc.cannotShow');
+  }
+}
+
+/** The document's part of renderAll and of each 'doc' event. */
+export function renderDoc() {
+  const d = current();
+  S.doc.shown = !!d;
+  document.body.classList.toggle('presenting', !!d);
+  show($('#doc-view'), !!d);
+  if (!d) {
+    drawing += 1;
+    drawn = '';
+    if (loaded) { loaded.task.destroy(); loaded = null; }
+    ownPage = null;
+    Object.assign(S.doc, { name: null, page: null, pages: null, free: false, own: false });
+    return;
+  }
+  if (!d.free) ownPage = null;
+  Object.assign(S.doc, { name: d.file.name, zoom: d.zoom, free: d.free, own: ownPage !== null });
+  const lead = staff();
+  show($('#doc-staff'), lead);
+  show($('#doc-browse'), !lead && d.free);
+  show($('#doc-follow'), !lead && ownPage !== null);
+  const free = $('#doc-free');
+  free.checked = !!d.free;
+  $('#doc-name').textContent = String(d.file.name || '');
+  const box = $('#doc-view');
+  const key = [d.file.url, ownPage ?? d.page, d.zoom, box.clientWidth, box.clientHeight].join('|');
+  if (key === drawn) return;
+  drawn = key;
+  draw(d, ownPage ?? d.page, d.zoom);
+}
+
+function pages() { return S.doc.pages || (current() && current().file.pages) || 1; }
+
+async function act(fn) {
+  try { await fn(); } catch (e) { toast(errorText(e.code, e.message), 'error'); }
+}
+
+function turn(step) {
+  const d = current();
+  if (!d) return;
+  if (staff()) {
+    const n = Math.max(1, Math.min(pages(), d.page + step));
+    if (n !== d.page) act(() => client().documentPage(n));
+  } else if (d.free) {   // an attendee's own browsing: nothing is sent
+    ownPage = Math.max(1, Math.min(pages(), (ownPage ?? d.page) + step));
+    renderDoc();
+  }
+}
+
+function zoomBy(factor) {
+  const d = current();
+  if (d && staff()) act(() => client().documentZoom(Math.max(0.25, Math.min(4, Math.round(d.zoom * factor * 100) / 100))));
+}
+
+// ---- the Present panel's documents (the host and presenters) ----
+
+async function request(url, options = {}) {
+  const r = await fetch(url, { ...options, headers: { Authorization: `Bearer ${S.joinToken}`, ...(options.headers || {}) } });
+  if (!r.ok) {
+    let body = {};
+    try { body = await r.json(); } catch { /* not JSON */ }
+    const err = new Error((body.error && body.error.message) || r.statusText);
+    err.code = body.error && body.error.code;
+    throw err;
+  }
+  return r;
+}
+const roomUrl = (path) => `/api/v1/rooms/${encodeURIComponent(S.roomId)}${path}`;
+
+const isDocument = (name) => EXTENSIONS.includes(String(name).split('.').pop().toLowerCase());
+
+/** The room's documents in the Present panel, each with "Show". */
+export async function listDocuments() {
+  const ul = $('#present-files');
+  try {
+    const list = await (await request(roomUrl('/files?limit=100'))).json();
+    const docs = list.items.filter((f) => isDocument(f.name));
+    ul.replaceChildren(...docs.map((f) => el('li', { dataset: { id: f.id } },
+      el('span', { class: 'pname' }, String(f.name)),
+      el('button', { type: 'button', class: 'small primary', dataset: { showDoc: f.id } }, t('doc.show')))));
+    show($('#present-none'), docs.length === 0);
+  } catch (e) {
+    presentError(e);
+  }
+}
+
+function presentError(e) {
+  const p = $('#present-error');
+  p.textContent = e ? errorText(e.code, e.message) : '';
+  show(p, !!e);
+}
+
+/** A file chosen by the presenter goes into the room (tus: create, then the bytes in one PATCH). */
+async function uploadDocument(file) {
+  presentError(null);
+  try {
+    const meta = `filename ${btoa(String.fromCharCode(...new TextEncoder().encode(file.name)))}`;
+    const created = await request(roomUrl('/uploads'), { method: 'POST', headers: {
+      'Tus-Resumable': '1.0.0', 'Upload-Length': String(file.size), 'Upload-Metadata': meta } });
+    await request(new URL(created.headers.get('Location'), location.href).href, { method: 'PATCH', body: file,
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' } });
+    await listDocuments();
+  } catch (e) { presentError(e); }
+}
+
+export function bindDocuments() {
+  $('#present-files').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-show-doc]');
+    if (b) act(async () => { presentError(null); await client().showDocument(Number(b.dataset.showDoc)); });
+  });
+  $('#present-upload').addEventListener('change', (e) => {
+    const f = e.target.files && e.target.files[0];
+    if (f) uploadDocument(f);
+    e.target.value = '';
+  });
+  $('#doc-prev').addEventListener('click', () => turn(-1));
+  $('#doc-next').addEventListener('click', () => turn(1));
+  $('#doc-own-prev').addEventListener('click', () => turn(-1));
+  $('#doc-own-next').addEventListener('click', () => turn(1));
+  $('#doc-zoom-in').addEventListener('click', () => zoomBy(1.25));
+  $('#doc-zoom-out').addEventListener('click', () => zoomBy(0.8));
+  $('#doc-free').addEventListener('change', (e) => act(() => client().documentFree(e.target.checked)));
+  $('#doc-stop').addEventListener('click', () => act(() => client().stopDocument()));
+  $('#doc-follow').addEventListener('click', () => { ownPage = null; renderDoc(); });
+  window.addEventListener('resize', () => { if (current()) renderDoc(); });
+}
