@@ -38,9 +38,23 @@ class Export:
     body: bytes
 
 
+def _text(value: str) -> str:
+    """Text a file can hold: a lone surrogate (JSON lets one through) becomes U+FFFD."""
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def safe_cell(value: Any) -> Any:
     """A CSV cell a spreadsheet will not run as a formula."""
-    return "'" + value if isinstance(value, str) and value.startswith(_RISKY) else value
+    if not isinstance(value, str):
+        return value
+    value = _text(value)
+    return "'" + value if value.startswith(_RISKY) else value
+
+
+def _xml_text(value: str) -> str:
+    """Text an XLSX cell or sheet name can hold: no control characters (XML 1.0), no lone surrogates."""
+    cleaned: str = ILLEGAL_CHARACTERS_RE.sub("", _text(value))
+    return cleaned
 
 
 def _when(v: dt.datetime) -> str:
@@ -61,13 +75,13 @@ def _csv(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
 
 def _xlsx(sheet: str, head: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(sheet[:31].translate(str.maketrans("", "", "[]:*?/\\")) or "sheet")
-    ws.append(list(head))
+    ws = wb.create_sheet(_xml_text(sheet).translate(str.maketrans("", "", "[]:*?/\\"))[:31] or "sheet")
+    ws.append([_xml_text(h) for h in head])
     for row in rows:
         cells: list[Any] = []
         for v in row:
             if isinstance(v, str):
-                cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", v))
+                cell = WriteOnlyCell(ws, value=_xml_text(v))
                 cell.data_type = "s"  # "=1+1" stays text
                 cells.append(cell)
             elif isinstance(v, dt.datetime):  # UTC, as Excel keeps no zone

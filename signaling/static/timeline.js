@@ -8,6 +8,8 @@
 // call to action, shown by the server). When the timeline has played, onEnd() is called (the
 // room page then shows the thank-you screen and redirect, R-STAT-3).
 
+import { PdfView } from '/static/pdfview.js';
+
 const TICK_MS = 250;
 const REFRESH_MS = 5 * 60 * 1000;       // new signed URLs well before the old ones expire
 const DRIFT = 1.0;                      // seconds off the common position before jumping back to it
@@ -30,7 +32,7 @@ export class TimelinePlayer {
     this.stopped = false;
     this.ended = false;
     this.state = { status: 'loading', position: null, length: null, component: null, currentTime: null,
-      muted: false, cta: null, text: null, error: null, corrections: 0 };
+      muted: false, cta: null, text: null, error: null, corrections: 0, page: null };
   }
 
   async start() {
@@ -49,7 +51,20 @@ export class TimelinePlayer {
     this.video = node('video', 'auto-video', { playsinline: '' });
     this.video.controls = false;
     this.slide = node('img', 'auto-slide', { alt: '' });
-    this.doc = node('iframe', 'auto-doc', { title: 'presentation' });
+    // a PDF presentation: drawn by pdf.js (/static/pdfview.js, as the room's documents), page 1 first; the
+    // viewer turns its pages on their own (◀ ▶)
+    this.doc = node('div', 'auto-doc');
+    const canvas = document.createElement('canvas');
+    const bar = document.createElement('div');
+    bar.className = 'auto-doc-bar';
+    this.docPrev = Object.assign(document.createElement('button'), { type: 'button', textContent: '◀', className: 'small' });
+    this.docNext = Object.assign(document.createElement('button'), { type: 'button', textContent: '▶', className: 'small' });
+    this.docPage = document.createElement('span');
+    bar.append(this.docPrev, this.docNext, this.docPage);
+    this.doc.append(canvas, bar);
+    this.pdf = new PdfView(canvas, this.doc);
+    this.docPrev.addEventListener('click', () => this.turn(-1));
+    this.docNext.addEventListener('click', () => this.turn(1));
     this.caption = node('div', 'auto-text prewrap');
     this.cta = node('div', 'auto-cta');
     this.ctaText = document.createElement('p');
@@ -155,7 +170,8 @@ export class TimelinePlayer {
         this.video.load();
       }
       if (!this.slide.hidden) this.slide.src = item.media.url;
-      if (!this.doc.hidden) this.doc.src = item.media.url;
+      if (!this.doc.hidden) this.showPage(item.media.url, 1);
+      else this.pdf.close();
     }
     if (!isVideo || this.video.readyState < 1) return;
     const want = p - item.start;
@@ -165,6 +181,24 @@ export class TimelinePlayer {
       this.state.corrections += 1;
     }
     if (this.video.paused && !this.video.ended) this.play();
+  }
+
+  async showPage(url, n) {
+    this.docUrl = url;
+    try {
+      const got = await this.pdf.show(url, n);
+      if (got === null) return;
+      this.state.page = got;
+      this.docPage.textContent = this.text('doc.pageOf', { n: got, of: this.pdf.pages });
+    } catch (e) {
+      this.docPage.textContent = this.text('doc.cannotShow');
+    }
+  }
+
+  turn(step) {
+    if (!this.docUrl || !this.pdf.pages) return;
+    const n = Math.max(1, Math.min(this.pdf.pages, (this.state.page || 1) + step));
+    if (n !== this.state.page) this.showPage(this.docUrl, n);
   }
 
   finish() {
@@ -182,6 +216,7 @@ export class TimelinePlayer {
     clearInterval(this.refresher);
     clearTimeout(this.retry);
     if (this.video) { this.video.pause(); this.video.removeAttribute('src'); }
+    if (this.pdf) this.pdf.close();
     this.box.hidden = true;
     document.body.classList.remove('automated');
   }

@@ -301,3 +301,28 @@ async def test_an_automated_timelines_poll_item_launches_and_closes_the_poll(api
         "launches"
     ]
     assert launch["respondents"] == 1 and launch["closedAt"] is not None
+
+
+async def test_a_poll_named_with_a_control_character_still_exports(api):
+    """Found by schemathesis: a name the API accepts with a control character (a vertical tab) made the XLSX
+    export a 500 (openpyxl refuses control characters in a sheet's name)."""
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Odd"})
+    body = json.dumps({**TEST, "name": "Quiz\u000b [1/2]"}).encode()
+    async with http.post(
+        f"/api/v1/events/{ev['id']}/polls", data=body, headers={"Content-Type": "application/json"}
+    ) as r:
+        assert r.status == 201, await r.text()
+        poll = await r.json()
+    for fmt in ("xlsx", "csv"):
+        async with http.get(f"/api/v1/events/{ev['id']}/polls/{poll['id']}/export?format={fmt}") as r:
+            assert r.status == 200, (fmt, await r.text())
+            data = await r.read()
+    book = openpyxl.load_workbook(io.BytesIO(await _xlsx(http, ev["id"], poll["id"])))
+    assert book.active.title == "Quiz 12"
+    assert data.decode("utf-8-sig").startswith("launch,")
+
+
+async def _xlsx(http: Any, eid: int, pid: int) -> bytes:
+    async with http.get(f"/api/v1/events/{eid}/polls/{pid}/export?format=xlsx") as r:
+        return await r.read()

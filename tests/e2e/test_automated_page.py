@@ -20,6 +20,7 @@ import pytest
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
 from tests.e2e import browser
 from tests.e2e.test_room_access import Organiser, click, fill, served, shot, state, wait  # noqa: F401
+from tests.e2e.test_room_documents import COLOURS, deck
 from tests.e2e.test_watch_page import tiny_webm
 
 _why = browser.missing()
@@ -69,10 +70,30 @@ def video_state(d: Any) -> dict[str, Any]:
     )
 
 
+def showing_slide(d: Any, index: int) -> None:
+    """Wait until the timeline's PDF shows the page of colour COLOURS[index] (test_room_documents's deck)."""
+    want = COLOURS[index]
+    script = (
+        "const c = document.querySelector('#auto-stage .auto-doc canvas');"
+        "if (!c || !c.width || c.closest('.auto-doc').hidden) return null;"
+        "const p = c.getContext('2d').getImageData(c.width >> 1, c.height >> 1, 1, 1).data;"
+        "return [p[0], p[1], p[2]];"
+    )
+    wait(
+        d,
+        lambda d: (
+            (px := d.execute_script(script)) and all(abs(a - b) < 40 for a, b in zip(px, want, strict=True))
+        ),
+        f"slide {index + 1}",
+        10,
+    )
+
+
 @pytest.mark.timeout(180)
 def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(served):  # noqa: F811
     org = Organiser(served)
     video = upload(org, "launch.webm", tiny_webm(seconds=LENGTH, fps=10))
+    slides = upload(org, "slides.pdf", deck())  # issue 17: a presentation drawn by the room's PDF viewer
     thanks = f"{served}/static/index.html?thanks=1"
     starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
     ev = org.call(
@@ -87,6 +108,7 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
                 "chat": False,
                 "timeline": [
                     {"component": "video", "start": 0, "duration": LENGTH, "fileId": video["id"]},
+                    {"component": "presentation", "start": 17, "duration": 5, "fileId": slides["id"]},
                     {
                         "component": "call_to_action",
                         "start": 2,
@@ -159,6 +181,12 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
             10,
         )
         assert clicks == 1
+
+        # the presentation's slot: its PDF drawn on the stage (page 1 red); the viewer turns to page 2 (green)
+        browser.poll(lambda: time.time(), lambda now: now >= started + 17.5, 30, 0.2)
+        showing_slide(d, 0)
+        click(d, "#auto-stage .auto-doc-bar button:nth-child(2)")
+        showing_slide(d, 1)
 
         # the timeline has played: the thank-you screen, then the event's thank-you page (R-STAT-3)
         end = wait(

@@ -1,76 +1,33 @@
 // The document on the stage (issue 17, R-MEDIA-8): the Present panel's Document part for the host and presenters
-// (the room's documents, an upload into the room, "Show"), and the viewer everyone sees: pdf.js (vendored under
-// /static/vendor/pdfjs, loaded on first use) draws the page the presenter chose, fitted to the stage and scaled
-// by their zoom; the presenter's bar turns pages, zooms, lets attendees browse on their own, and stops. The PDF
+// (the room's documents, an upload into the room, "Show"), and the viewer everyone sees: /static/pdfview.js
+// (pdf.js) draws the page the presenter chose, fitted to the stage and scaled by their zoom; the presenter's bar turns pages, zooms, lets attendees browse on their own, and stops. The PDF
 // is read with the person's join token, in ranges (a large file shows its first page before the rest arrives).
 import { errorText, t } from '/static/i18n.js';
+import { PdfView } from '/static/pdfview.js';
 import { $, el, show, toast } from './dom.js';
 import { page, S } from './state.js';
 
 S.doc = { shown: false, name: null, page: null, pages: null, zoom: 1, free: false, own: false, rendered: 0, error: null };
-const PDFJS = '/static/vendor/pdfjs/pdf.min.mjs';
-const WORKER = '/static/vendor/pdfjs/pdf.worker.min.mjs';
 const EXTENSIONS = ['pdf', 'doc', 'docx', 'ppt', 'pptx', 'odp', 'odt', 'ods', 'xlsx', 'key', 'pages', 'numbers', 'txt'];
 
-let pdfjs = null;
-let loaded = null;       // {url, task: the pdf.js loading task, doc: its PDFDocumentProxy}
+let view = null;         // the PdfView of the stage (made on first use)
 let ownPage = null;      // an attendee browsing on their own while `free` is on
-let drawing = 0;         // the newest draw; older ones stop when they see it changed
 let drawn = '';          // what was drawn last (renderAll runs often: a page is drawn again only when it changed)
 
 const staff = () => S.role === 'host' || S.role === 'presenter';
 const current = () => (page.client ? page.client.interaction.doc : null);
 const client = () => page.client;
 
-async function library() {
-  if (!pdfjs) {
-    pdfjs = await import(PDFJS);
-    pdfjs.GlobalWorkerOptions.workerSrc = WORKER;
-  }
-  return pdfjs;
-}
-
-async function open(url) {
-  if (loaded && loaded.url === url) return loaded.doc;
-  const lib = await library();
-  const task = lib.getDocument({
-    url, httpHeaders: { Authorization: `Bearer ${S.joinToken}` }, withCredentials: false,
-    isEvalSupported: false, disableAutoFetch: true, rangeChunkSize: 65536,
-  });
-  const doc = await task.promise;
-  if (loaded) loaded.task.destroy();
-  loaded = { url, task, doc };
-  return doc;
-}
-
 /** Draw page `n` of the document at `zoom` (1: the page fits the stage). */
 async function draw(d, n, zoom) {
-  const mine = ++drawing;
+  view = view || new PdfView($('#doc-canvas'), $('#doc-view'), () => ({ Authorization: `Bearer ${S.joinToken}` }));
   try {
-    const doc = await open(d.file.url);
-    if (mine !== drawing) return;
-    S.doc.pages = doc.numPages;
-    const pageNo = Math.max(1, Math.min(n, doc.numPages));
-    const pg = await doc.getPage(pageNo);
-    if (mine !== drawing) return;
-    const box = $('#doc-view');
-    const base = pg.getViewport({ scale: 1 });
-    const fit = Math.min((box.clientWidth || 640) / base.width, ((box.clientHeight || 480) - 48) / base.height);
-    const dpr = window.devicePixelRatio || 1;
-    const vp = pg.getViewport({ scale: Math.max(0.05, fit * zoom) * dpr });
-    const canvas = $('#doc-canvas');
-    canvas.width = Math.ceil(vp.width);
-    canvas.height = Math.ceil(vp.height);
-    canvas.style.width = `${Math.ceil(vp.width / dpr)}px`;
-    canvas.style.height = `${Math.ceil(vp.height / dpr)}px`;
-    await pg.render({ canvasContext: canvas.getContext('2d'), viewport: vp }).promise;
-    if (mine !== drawing) return;
-    S.doc.page = pageNo;
+    const pageNo = await view.show(d.file.url, n, zoom);
+    if (pageNo === null) return;
+    Object.assign(S.doc, { page: pageNo, pages: view.pages, error: null });
     S.doc.rendered += 1;
-    S.doc.error = null;
-    $('#doc-page').textContent = t('doc.pageOf', { n: pageNo, of: doc.numPages });
+    $('#doc-page').textContent = t('doc.pageOf', { n: pageNo, of: view.pages });
   } catch (e) {
-    if (mine !== drawing) return;
     drawn = '';
     S.doc.error = String((e && e.name) || e);
     $('#doc-page').textContent = t('doc.cannotShow');
@@ -84,9 +41,8 @@ export function renderDoc() {
   document.body.classList.toggle('presenting', !!d);
   show($('#doc-view'), !!d);
   if (!d) {
-    drawing += 1;
     drawn = '';
-    if (loaded) { loaded.task.destroy(); loaded = null; }
+    if (view) view.close();
     ownPage = null;
     Object.assign(S.doc, { name: null, page: null, pages: null, free: false, own: false });
     return;
