@@ -391,6 +391,8 @@ def add_upload_routes(app: web.Application) -> None:
     async def on_complete(owner: str, upload: Upload) -> None:
         async with db.tx() as s:
             await catalog.complete_upload(s, store, _owner(owner)[0], upload)
+        if keys.CONVERTER in app:  # a document uploaded is converted now (issue 17)
+            app[keys.CONVERTER].wake()
 
     async def on_terminate(owner: str, upload: Upload) -> None:
         async with db.tx() as s:
