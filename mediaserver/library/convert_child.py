@@ -93,7 +93,7 @@ def check_signature(path: Path, ext: str) -> None:
         )
 
 
-def to_pdf(src: Path, out: Path, ext: str) -> Path:
+def to_pdf(src: Path, out: Path, ext: str, memory_mb: int) -> Path:
     """LibreOffice headless converts ``src`` (an office file of extension ``ext``) to ``out/document.pdf``."""
     work = Path(tempfile.mkdtemp(prefix="work-", dir=out))
     try:
@@ -133,10 +133,12 @@ def to_pdf(src: Path, out: Path, ext: str) -> Path:
         if not made.is_file() or made.stat().st_size == 0:
             log = (work / "soffice.log").read_bytes()[-2000:].decode("utf-8", "replace").splitlines()
             said = "; ".join(line.strip() for line in log if line.startswith("Error"))[-300:]
+            # LibreOffice says the same ("source file could not be loaded") when RLIMIT_AS stops it
             raise Refused(
                 "corrupt",
                 f"LibreOffice could not read the file as {ext.upper()}: it is damaged or not such a "
-                f"document ({said or 'no output'})",
+                f"document, or needs more than the {memory_mb} MB of memory a conversion may use "
+                f"({said or 'no output'})",
             )
         pdf = out / "document.pdf"
         os.replace(made, pdf)
@@ -181,7 +183,7 @@ def convert(argv: list[str]) -> None:
     src, out, ext = Path(argv[0]), Path(argv[1]), argv[2]
     max_pages, thumb = int(argv[5]), int(argv[6])
     check_signature(src, ext)
-    pdf_path = src if ext == "pdf" else to_pdf(src, out, ext)
+    pdf_path = src if ext == "pdf" else to_pdf(src, out, ext, int(argv[3]) // (1024 * 1024))
     pdf = open_pdf(pdf_path, max_pages)
     _say({"pages": len(pdf)})
     for i in range(len(pdf)):

@@ -10,7 +10,8 @@ from mediaserver.library.catalog import Download
 from mediaserver.library.storage import Storage
 from mediaserver.store.models import LibraryFile
 from signaling import keys
-from signaling.api.framework import API, Ctx, Out, _token_of
+from signaling.api import library
+from signaling.api.framework import API, Ctx, Out
 
 
 class DocumentError(Out):
@@ -140,6 +141,7 @@ async def library_document(ctx: Ctx) -> DocumentOut:
     response=DocumentOut,
     status=202,
     errors=(415,),
+    idempotent=True,
 )
 async def library_convert(ctx: Ctx) -> DocumentOut:
     f = await _library(ctx)
@@ -184,9 +186,7 @@ _ROOM_AUTH = (
 
 
 async def _room(ctx: Ctx) -> tuple[catalog.RoomAccess, LibraryFile]:
-    access = await catalog.room_access(
-        ctx.s, ctx.settings.secret, ctx.request.match_info["roomId"], _token_of(ctx.request)
-    )
+    access = await library.room_access(ctx)  # who asks: a join token for the room, or its organiser
     return access, await documents.room_file(ctx.s, access.event.id, ctx.id())
 
 
@@ -219,6 +219,7 @@ async def room_document(ctx: Ctx) -> DocumentOut:
     auth=False,
     errors=(401, 403, 415),
     description=_ROOM_AUTH,
+    idempotent=True,
 )
 async def room_convert(ctx: Ctx) -> DocumentOut:
     access, f = await _room(ctx)

@@ -295,6 +295,9 @@ async def _room(ctx: Ctx) -> RoomAccess:
     )
 
 
+room_access = _room  # the same access for a room file's document (signaling.api.documents, issue 17)
+
+
 _ROOM_AUTH = (
     "Send the room's join token as 'Authorization: Bearer <join token>' (any role: the room shares its "
     "files with its participants), or the organiser's session or API key."

@@ -206,7 +206,7 @@ async def test_office_files_convert_to_pdf_with_their_pages_text_and_images(api:
     await call(http, "GET", f"/api/v1/files/{ids['bomb.docx']}/document/pdf", 409)
     doc = await settled(http, f"/api/v1/files/{ids['broken.docx']}/document")
     assert doc["status"] == "failed" and doc["error"]["code"] == "corrupt", doc
-    assert doc["error"]["message"].startswith("LibreOffice could not read the file as DOCX: it is damaged")
+    assert doc["error"]["message"].startswith("LibreOffice could not read the file as DOCX: it is damaged or")
     # the converted PDF and page images live beside the file and go with it
     f = next(p for p in Path(api.settings.data_dir).rglob("*.doc") if (p / "document.pdf").is_file())
     files = await call(http, "GET", "/api/v1/files?limit=100", 200)
@@ -354,3 +354,16 @@ async def test_a_conversion_past_its_time_limit_is_killed_and_refused(api: Serve
         assert _processes_under(api.settings.data_dir) == []
         if attempt == 0:
             assert (await call(http, "POST", url, 202))["status"] == "converting"
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("api", [{"document_memory_mb": 256}], indirect=True)
+async def test_a_conversion_is_held_to_its_memory_limit(api: Served):
+    """document_memory_mb is LibreOffice's address space too: at 256 MB it cannot open a 50-slide PPTX
+    (it needs ~512 MB of address space here), and the refusal says the limit may be why."""
+    needs_office()
+    http, _ = await signup(api)
+    file_id = await upload(http, "/api/v1/uploads", "deck.pptx", pptx(50))
+    doc = await settled(http, f"/api/v1/files/{file_id}/document", timeout=30)
+    assert doc["status"] == "failed" and doc["error"]["code"] == "corrupt", doc
+    assert "or needs more than the 256 MB of memory a conversion may use" in doc["error"]["message"]
