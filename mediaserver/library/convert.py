@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 RENDER_TIMEOUT = 30.0  # seconds one page image requested at another width may take
 RENDER_PARALLEL = 2  # page images rendered on request at once
+PROGRESS_EVERY = 0.25  # seconds between two writes of a conversion's pages ready
 
 
 @dataclass(frozen=True)
@@ -245,22 +246,37 @@ class Converter:
         out = self.store.document_dir(key)
         shutil.rmtree(out, ignore_errors=True)  # a conversion cut short by a restart starts again
         gone = False
+        noted = 0.0  # when progress was last written: at most every PROGRESS_EVERY s, but page 1 at once
 
         async def on_line(line: dict[str, Any]) -> None:
-            nonlocal gone
-            if "pages" in line or "ready" in line:
+            nonlocal gone, noted
+            now = asyncio.get_running_loop().time()
+            if (
+                "pages" in line
+                or line.get("ready") == 1
+                or ("ready" in line and now - noted >= PROGRESS_EVERY)
+            ):
+                noted = now
                 async with self.db.tx() as s:
                     gone = not await documents.progress(s, file_id, line.get("pages"), line.get("ready"))
 
         ext = documents.extension(name)
         started = asyncio.get_running_loop().time()
+        pages: int | None = None
+
+        async def on_progress(line: dict[str, Any]) -> None:
+            nonlocal pages
+            pages = line.get("pages", pages)
+            await on_line(line)
+
         try:
-            await convert(self.store.path(key), out, ext, self.limits, on_line)
+            await convert(self.store.path(key), out, ext, self.limits, on_progress)
             code = message = None
         except Refusal as e:
             code, message = e.code, e.message
         async with self.db.tx() as s:
-            gone = not await documents.finish(s, file_id, code, message) or gone
+            done = await documents.finish(s, file_id, code, message, None if code else pages)
+            gone = not done or gone
         took = asyncio.get_running_loop().time() - started
         log.info("document %s (%s) %s in %.1f s", file_id, ext, code or "converted", took)
         if gone or (code and ext != "pdf"):

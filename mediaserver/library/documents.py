@@ -107,10 +107,17 @@ async def progress(s: AsyncSession, file_id: int, pages: int | None = None, read
 
 
 async def finish(
-    s: AsyncSession, file_id: int, error_code: str | None = None, error: str | None = None
+    s: AsyncSession,
+    file_id: int,
+    error_code: str | None = None,
+    error: str | None = None,
+    pages: int | None = None,
 ) -> bool:
-    """The conversion ended: ``ready``, or ``failed`` with what the person is told."""
+    """The conversion ended: ``ready`` (with all its ``pages`` ready), or ``failed`` with what the person is
+    told."""
     values: dict[str, object] = {"updated_at": utcnow(), "error_code": error_code, "error": error}
+    if pages is not None:
+        values["pages_ready"] = pages
     values["status"] = "failed" if error_code else "ready"
     done = await s.execute(
         update(Document).where(Document.file_id == file_id, Document.status == "converting").values(**values)

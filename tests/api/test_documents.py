@@ -367,3 +367,48 @@ async def test_a_conversion_is_held_to_its_memory_limit(api: Served):
     doc = await settled(http, f"/api/v1/files/{file_id}/document", timeout=30)
     assert doc["status"] == "failed" and doc["error"]["code"] == "corrupt", doc
     assert "or needs more than the 256 MB of memory a conversion may use" in doc["error"]["message"]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("api", [{"document_workers": 1}], indirect=True)
+async def test_a_waiting_document_is_not_ready_and_a_restart_converts_it(api: Served):
+    """With one conversion at a time, a PDF uploaded behind a 50-slide PPTX waits: its status says so, its
+    page and PDF are 409 not_ready. The conversions stop with the converter (its worker's process group is
+    killed, nothing left running); a server started on the same database takes both up and finishes them."""
+    needs_office()
+    from aiohttp import web
+
+    from mediaserver.app import build
+    from signaling import keys
+
+    http, _ = await signup(api)
+    slow = await upload(http, "/api/v1/uploads", "slow.pptx", pptx(50))
+    quick = await upload(http, "/api/v1/uploads", "quick.pdf", pdf(2))
+    url = f"/api/v1/files/{quick}/document"
+    doc = await call(http, "GET", url, 200)
+    assert (doc["status"], doc["pages"], doc["pagesReady"]) == ("converting", 0, 0), doc
+    for path in ("/pages/1", "/pdf"):
+        err = await call(http, "GET", url + path, 409)
+        assert err["error"] == {
+            "code": "not_ready",
+            "message": "the document is still converting (0 of ? pages ready): try again in a moment",
+        }
+    await api.app[keys.CONVERTER].close()  # as when the server stops
+    assert _processes_under(api.settings.data_dir) == []
+    for file_id in (slow, quick):
+        assert (await call(http, "GET", f"/api/v1/files/{file_id}/document", 200))["status"] == "converting"
+
+    runner = web.AppRunner(build(api.settings))  # the next start, on the same database and files
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        again = aiohttp.ClientSession(
+            base_url=f"http://127.0.0.1:{runner.addresses[0][1]}", cookie_jar=http.cookie_jar
+        )
+        async with again:
+            for file_id, pages in ((slow, 50), (quick, 2)):
+                doc = await settled(again, f"/api/v1/files/{file_id}/document", timeout=60)
+                assert (doc["status"], doc["pages"], doc["pagesReady"]) == ("ready", pages, pages), doc
+    finally:
+        await runner.cleanup()
