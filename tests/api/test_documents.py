@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -95,6 +97,33 @@ def odp(slides: int) -> bytes:
     return buf.getvalue()
 
 
+def encrypted_pdf(tmp: Path) -> bytes:
+    """A PDF that opens only with a password, made by LibreOffice's PDF export (its EncryptFile option)."""
+    (tmp / "secret.txt").write_text("a secret page\n")
+    options = json.dumps(
+        {
+            "EncryptFile": {"type": "boolean", "value": "true"},
+            "DocumentOpenPassword": {"type": "string", "value": "pw"},
+        }
+    )
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp / 'profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            f"pdf:writer_pdf_Export:{options}",
+            "--outdir",
+            str(tmp),
+            str(tmp / "secret.txt"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return (tmp / "secret.pdf").read_bytes()
+
+
 def pdf(pages: int) -> bytes:
     doc = pypdfium2.PdfDocument.new()
     for _ in range(pages):
@@ -151,10 +180,11 @@ def first_page_text(data: bytes) -> tuple[int, str]:
 
 
 @SQLITE_ONLY
-async def test_office_files_convert_to_pdf_with_their_pages_text_and_images(api: Served):
+async def test_office_files_convert_to_pdf_with_their_pages_text_and_images(api: Served, tmp_path: Path):
     """A DOCX, a PPTX and an ODP made here convert (LibreOffice, in a worker): their page counts and first
     pages' text read from the served PDF with pypdfium2; every page image is ready; widths and formats;
-    a 501-page DOCX bomb (a few KB) and a damaged DOCX are refused with messages naming the problem."""
+    a 501-page DOCX bomb (a few KB), a damaged DOCX and a password-protected PDF are refused with messages
+    naming the problem."""
     needs_office()
     http, _ = await signup(api)
     made = {
@@ -168,6 +198,7 @@ async def test_office_files_convert_to_pdf_with_their_pages_text_and_images(api:
     ids["bomb.docx"] = await upload(http, "/api/v1/uploads", "bomb.docx", bomb)
     # a ZIP that is no DOCX: LibreOffice must not read it as plain text (its import filter is forced)
     ids["broken.docx"] = await upload(http, "/api/v1/uploads", "broken.docx", b"PK\x03\x04" + b"\0" * 200)
+    ids["secret.pdf"] = await upload(http, "/api/v1/uploads", "secret.pdf", encrypted_pdf(tmp_path))
 
     for name, (_, pages, text) in made.items():
         base = f"/api/v1/files/{ids[name]}/document"
@@ -207,6 +238,11 @@ async def test_office_files_convert_to_pdf_with_their_pages_text_and_images(api:
     doc = await settled(http, f"/api/v1/files/{ids['broken.docx']}/document")
     assert doc["status"] == "failed" and doc["error"]["code"] == "corrupt", doc
     assert doc["error"]["message"].startswith("LibreOffice could not read the file as DOCX: it is damaged or")
+    doc = await settled(http, f"/api/v1/files/{ids['secret.pdf']}/document")
+    assert doc["error"] == {
+        "code": "encrypted",
+        "message": "the PDF is protected by a password: save it without one and upload it again",
+    }
     # the converted PDF and page images live beside the file and go with it
     f = next(p for p in Path(api.settings.data_dir).rglob("*.doc") if (p / "document.pdf").is_file())
     files = await call(http, "GET", "/api/v1/files?limit=100", 200)
