@@ -289,6 +289,7 @@ async def page_image(
     """The page image's file, rendered now when no worker made it yet; raises Refusal."""
     path = documents.page_path(store, doc.file, page, width, fmt)
     if not path.is_file():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         await render(documents.pdf_path(store, doc.file), page, width, fmt, path, limits)
     return path
 

@@ -100,8 +100,15 @@ def to_pdf(src: Path, out: Path, ext: str, memory_mb: int) -> Path:
         source = work / f"document.{ext}"
         shutil.copyfile(src, source)
         soffice = shutil.which("soffice") or shutil.which("libreoffice")
-        if soffice is None:
-            raise RuntimeError("LibreOffice (soffice) is not installed: apt-get install libreoffice-*-nogui")
+        if soffice is None:  # the operator's to fix (docs/operations.md); the person is told what works
+            print(
+                "LibreOffice (soffice) is not installed: apt-get install libreoffice-*-nogui", file=sys.stderr
+            )
+            raise Refused(
+                "unsupported",
+                f"this server cannot convert {ext.upper()} files (LibreOffice is not installed): "
+                "upload a PDF",
+            )
         with open(work / "soffice.log", "wb") as logf:
             proc = subprocess.run(
                 [

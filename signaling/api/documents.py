@@ -16,7 +16,8 @@ from signaling.api.framework import API, Ctx, Out
 
 class DocumentError(Out):
     code: str = Field(
-        description="corrupt, encrypted, too_many_pages, too_large, timed_out, conversion_failed"
+        description="corrupt, encrypted, too_many_pages, too_large, timed_out, unsupported (no LibreOffice "
+        "on the server) or conversion_failed"
     )
     message: str
 

@@ -448,3 +448,23 @@ async def test_a_waiting_document_is_not_ready_and_a_restart_converts_it(api: Se
                 assert (doc["status"], doc["pages"], doc["pagesReady"]) == ("ready", pages, pages), doc
     finally:
         await runner.cleanup()
+
+
+@SQLITE_ONLY
+async def test_without_libreoffice_office_files_are_refused_and_pdfs_still_shown(
+    api: Served, monkeypatch, tmp_path
+):
+    """A server whose PATH has no soffice refuses an office file as unsupported, naming what to upload
+    instead, and still shows PDFs (they never need LibreOffice)."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))  # the worker inherits the server's environment
+    http, _ = await signup(api)
+    deck = await upload(http, "/api/v1/uploads", "deck.pptx", pptx(1))
+    handout = await upload(http, "/api/v1/uploads", "handout.pdf", pdf(1))
+    doc = await settled(http, f"/api/v1/files/{deck}/document", timeout=30)
+    assert doc["error"] == {
+        "code": "unsupported",
+        "message": "this server cannot convert PPTX files (LibreOffice is not installed): upload a PDF",
+    }
+    assert (await settled(http, f"/api/v1/files/{handout}/document"))["status"] == "ready"
