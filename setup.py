@@ -89,6 +89,8 @@ setup(
         "pydantic-core>=2.14",  # PydanticCustomError: API validation errors with our own codes
         "av>=12",           # PyAV: recordings, live feeds and streams (mediaserver.output)
         "numpy>=1.26",
+        "pypdfium2>=4.30",  # documents' page counts, checks and page images (mediaserver.library.convert_child)
+        "Pillow>=10",       # the page images' PNG and WebP (issue 17)
     ],
     extras_require={
         "test": [
@@ -107,6 +109,9 @@ setup(
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
             "requests>=2.31",
+            "python-docx>=1.1",  # the documents the conversion tests make (tests/api/test_documents.py)
+            "python-pptx>=0.6.23",
+            "odfpy>=1.4",
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},

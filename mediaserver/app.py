@@ -19,7 +19,9 @@ from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
 from mediaserver.interaction import polls_store
 from mediaserver.interaction.journal import Journal
+from mediaserver.library import convert
 from mediaserver.library.roomfiles import RoomFiles
+from mediaserver.library.storage import Storage
 from mediaserver.metrics import make_registry
 from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
@@ -143,6 +145,10 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         policy=outbound,
         rounds=[TimelineClock(db, rooms, settings.secret)],  # R-AUTO-1: timeline polls, CTAs on time
     )
+    # issue 17: documents uploaded are converted to PDF and page images in worker processes
+    converter = app[keys.CONVERTER] = convert.Converter(
+        db, Storage.of(settings), convert.Limits.of(settings), settings.document_workers
+    )
     # issue 16: the rooms' interaction to their sockets, one frame per audience and tick
     fan = app[keys.FANOUT] = Fanout(rooms, settings.interaction_tick)
     app[keys.REGISTRY] = make_registry(
@@ -165,6 +171,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             await resume_live(s, rooms, settings.restart_grace)
         dispatcher.start()
         journal.start()
+        converter.start()
         app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
         if own_process:
             media_first(settings.signaling_nice)
@@ -182,6 +189,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         if sweeper is not None:
             sweeper.cancel()
         await journal.close()
+        await converter.close()
         await streams.close()
         await recordings.close()
         await dispatcher.close()

@@ -66,6 +66,11 @@ class Settings:
     restart_grace: int = 120  # seconds a live event waits for its people after a restart before it ends
     import_memory_mb: int = 1024  # the address space of the worker process reading one contacts file
     import_timeout: float = 120.0  # seconds a contacts file may take to read before its worker is killed
+    # issue 17: documents shown in rooms are converted to PDF and rendered in worker processes
+    document_workers: int = 1  # conversions at once (each a LibreOffice process); the others wait their turn
+    document_memory_mb: int = 1024  # the address space of one conversion's worker and its LibreOffice
+    document_timeout: float = 300.0  # seconds one document may take before its processes are killed
+    document_max_pages: int = 500  # a longer document is refused
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
@@ -134,6 +139,14 @@ class Settings:
             raise ConfigError("setting 'import_memory_mb' must be at least 64")
         if self.import_timeout <= 0:
             raise ConfigError("setting 'import_timeout' must be a positive number of seconds")
+        if not 1 <= self.document_workers <= 16:
+            raise ConfigError("setting 'document_workers' must be between 1 and 16")
+        if self.document_memory_mb < 256:
+            raise ConfigError("setting 'document_memory_mb' must be at least 256")
+        if self.document_timeout <= 0:
+            raise ConfigError("setting 'document_timeout' must be a positive number of seconds")
+        if not 1 <= self.document_max_pages <= 10000:
+            raise ConfigError("setting 'document_max_pages' must be between 1 and 10000")
         if not 10 <= self.watch_url_ttl <= 7 * 86400:
             raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
         try:

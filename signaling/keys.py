@@ -10,6 +10,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from mediaserver.config import Settings
 from mediaserver.events.lifecycle import Payers
+from mediaserver.library.convert import Converter
 from mediaserver.outbound import Policy
 from mediaserver.outbox.dispatch import Dispatcher
 from mediaserver.output.recording import RecordingService
@@ -29,6 +30,7 @@ RESOURCES = web.AppKey("resources", dict[str, Any])  # WHIP/WHEP resource id -> 
 AVATARS = web.AppKey("avatars", AvatarStore)
 DB = web.AppKey("db", Database)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+CONVERTER = web.AppKey("converter", Converter)  # issue 17: documents to PDF and page images
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
 LIMITS = web.AppKey("limits", RateLimits)  # the budgets of sign-ins, sign-ups, joins (issue 14 finding 3)

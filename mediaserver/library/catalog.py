@@ -20,7 +20,7 @@ from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events import automation, entry, lifecycle, visibility
 from mediaserver.interaction import polls_store
-from mediaserver.library import files
+from mediaserver.library import documents, files
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
 from mediaserver.store.models import Account, Event, LibraryFile, RoomFile
@@ -34,6 +34,9 @@ class Download:
 
     path: Path
     name: str
+    content_type: str | None = None  # else guessed from the path (application/octet-stream for ".bin")
+    inline: bool = False  # shown by the browser (a document's PDF, a page image), not saved
+    cache: str | None = None  # the Cache-Control header
 
 
 def quota(account: Account, parent: Account | None) -> int:
@@ -286,6 +289,8 @@ async def complete_upload(s: AsyncSession, store: Storage, account_id: int | Non
         store.remove([upload.id])
         return
     row.status, row.storage_key, row.size = "complete", upload.id, upload.length
+    if documents.is_document(row.name):  # issue 17: shown in rooms once converted (R-MEDIA-8)
+        await documents.queue(s, row)
 
 
 async def release_upload(s: AsyncSession, account_id: int | None, upload: Upload) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,11 @@ class Storage:
         path.touch(mode=0o600)
         return path
 
+    def document_dir(self, key: str) -> Path:
+        """Where the converted PDF and the page images of the library file with this storage key live
+        (issue 17): a directory beside its bytes, ``<key>.doc``, removed with them."""
+        return self.root / f"{key}.doc"
+
     def uploads(self) -> UploadStore:
         """The tus uploads in progress (they become stored files under their id)."""
         return UploadStore(self.root)
@@ -60,6 +66,9 @@ class Storage:
                 path = (root / f"{key}{suffix}").resolve()
                 if path.parent == root:
                     path.unlink(missing_ok=True)
+            derived = (root / f"{key}.doc").resolve()
+            if derived.parent == root and derived.is_dir():
+                shutil.rmtree(derived, ignore_errors=True)
 
     def forget_account(self, storage_keys: Iterable[str], account_id: int) -> None:
         """R-ACC-3, irreversible: the stored bytes of an account's library files, and its unfinished uploads

@@ -369,6 +369,22 @@ class RoomFile(Base):
     uploaded_by: Mapped[str] = mapped_column(String(16))  # organiser | host | presenter
 
 
+class Document(Base):
+    """A library file shown as a document in a room (issue 17, R-MEDIA-8): a PDF, or an office file
+    (R-FILE-4) converted to one by LibreOffice, with its page count and how many page images are ready.
+    The PDF and the images live beside the file (mediaserver.library.storage); deleting the file deletes
+    this row."""
+
+    __tablename__ = "documents"
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", **CASCADE), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # converting | ready | failed
+    pages: Mapped[int] = mapped_column(Integer, default=0)  # 0 until the PDF is known
+    pages_ready: Mapped[int] = mapped_column(Integer, default=0)  # page images rendered, from page 1
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # what the person is told
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Recording(Base):
     """A recording of an event's room (R-REC-1..4): running, then a WebM in the account's file library
     (``file_id``, a LibraryFile with source "recording"). ``language`` is the room's language when the

@@ -563,10 +563,13 @@ async def _run(op: Op, request: web.Request) -> web.StreamResponse:
                 },
             )
         if hasattr(result, "path") and hasattr(result, "name"):  # a file to stream, not JSON
-            return ctx, web.FileResponse(
-                result.path,
-                headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.name)}"},
-            )
+            disposition = "inline" if getattr(result, "inline", False) else "attachment"
+            headers = {"Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(result.name)}"}
+            if getattr(result, "content_type", None):
+                headers["Content-Type"] = result.content_type
+            if getattr(result, "cache", None):
+                headers["Cache-Control"] = result.cache
+            return ctx, web.FileResponse(result.path, headers=headers)
         payload = _dump(result, op.response, op.sparse)
         text = json.dumps(payload, default=str) if payload is not None else None
         if claim is not None:

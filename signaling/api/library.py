@@ -295,6 +295,9 @@ async def _room(ctx: Ctx) -> RoomAccess:
     )
 
 
+room_access = _room  # the same access for a room file's document (signaling.api.documents, issue 17)
+
+
 _ROOM_AUTH = (
     "Send the room's join token as 'Authorization: Bearer <join token>' (any role: the room shares its "
     "files with its participants), or the organiser's session or API key."
@@ -391,6 +394,8 @@ def add_upload_routes(app: web.Application) -> None:
     async def on_complete(owner: str, upload: Upload) -> None:
         async with db.tx() as s:
             await catalog.complete_upload(s, store, _owner(owner)[0], upload)
+        if keys.CONVERTER in app:  # a document uploaded is converted now (issue 17)
+            app[keys.CONVERTER].wake()
 
     async def on_terminate(owner: str, upload: Upload) -> None:
         async with db.tx() as s:

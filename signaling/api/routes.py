@@ -7,6 +7,7 @@ from aiohttp import web
 from signaling.api import (  # noqa: F401  (their @API operations)
     accounts,
     chat,
+    documents,
     events,
     library,
     ondemand,
