@@ -80,6 +80,8 @@ class Presentation(Feature):
                 "(a video plays in the shared player)",
                 415,
             )
+        if f.get("error"):
+            raise ControlError("conversion_failed", f"{f.get('name')!r} cannot be shown: {f['error']}", 409)
         if not f.get("url"):
             raise ControlError(
                 "not_ready", f"{f.get('name')!r} is still being converted; try again in a moment", 409

@@ -1,7 +1,8 @@
 """What a live room may show of its event's files (issue 17): the rooms' file source
 (mediaserver.interaction.presentation.FileSource). A file of the room (uploaded into it, R-FILE-2) is told
-with its kind and where a participant reads it: a PDF as it is, through the room's files API with their join
-token; an office document once converted to PDF (until then ``url`` is None)."""
+with its kind and where a participant reads it with their join token: a document (a PDF, or an office file
+converted to PDF, mediaserver.library.documents) as its checked PDF once its page count is known (until then
+``url`` is None; a failed conversion gives ``error``), a video or an image as the file itself."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ from typing import Any
 from sqlalchemy import select
 
 from mediaserver.events import entry
-from mediaserver.library import files
+from mediaserver.library import documents, files
 from mediaserver.store.db import Database
-from mediaserver.store.models import LibraryFile, RoomFile
+from mediaserver.store.models import Document, LibraryFile, RoomFile
 
-#: R-FILE-4's office formats: shown after their conversion to PDF
-DOCUMENTS = frozenset(
-    {"doc", "docx", "key", "numbers", "odp", "ods", "odt", "pages", "ppt", "pptx", "txt", "xlsx"}
-)
 IMAGES = frozenset({"png", "jpg"})
 
 
@@ -25,7 +22,7 @@ def kind_of(name: str) -> str:
     ext = files.extension(name)
     if ext == "pdf":
         return "pdf"
-    if ext in DOCUMENTS:
+    if ext in documents.OFFICE:  # R-FILE-4's office formats, shown once converted to PDF
         return "document"
     if ext in IMAGES:
         return "image"
@@ -55,12 +52,19 @@ class RoomFiles:
             if f is None:
                 return None
             kind = kind_of(f.name)
-            content = f"/api/v1/rooms/{room_id}/files/{f.id}/content"
-            return {
+            base = f"/api/v1/rooms/{room_id}/files/{f.id}"
+            out: dict[str, Any] = {
                 "id": f.id,
                 "name": f.name,
                 "kind": kind,
                 "size": f.size,
-                "url": content if kind in ("pdf", "video", "image") else None,
+                "url": f"{base}/content" if kind in ("video", "image") else None,
                 "pages": None,
             }
+            if documents.is_document(f.name):
+                d = await s.get(Document, f.id)
+                if d is not None and d.status == "failed":
+                    out["error"] = d.error or "the conversion failed"
+                elif d is not None and d.pages:
+                    out.update(url=f"{base}/document/pdf", pages=d.pages)
+            return out

@@ -2,7 +2,8 @@
 the host uploads a PDF into the room from the Present panel and shows it; an attendee's page draws it with
 pdf.js (the vendored copy) and follows the host's page within a second; a late joiner on a phone opens on the
 current page; with "attendees browse on their own" the attendee turns pages alone, and turning it off brings
-them back; stopping takes it off everyone's stage. Each page of the test PDF has its own colour, read from
+them back; a DOCX is converted on upload and shown the same way (LibreOffice); stopping takes it off
+everyone's stage. Each page of the test PDF has its own colour, read from
 the canvas."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
+from tests.api.test_documents import docx, needs_office
 from tests.e2e import browser
 from tests.e2e.test_room_access import Organiser, click, host_link, join_as, served, shot, wait  # noqa: F401
 from tests.e2e.test_room_page import errors, viewport
@@ -73,12 +75,9 @@ def test_the_host_presents_a_pdf_and_everyone_follows(served, tmp_path):  # noqa
         click(host, "#btn-present")
         host.execute_script("document.querySelector('#present-upload').hidden = false;")
         host.find_element("css selector", "#present-upload").send_keys(str(pdf))
-        wait(
-            host,
-            lambda d: d.execute_script("return document.querySelector('#present-files').textContent;"),
-            "the uploaded file listed",
-        )
-        click(host, "#present-files button[data-show-doc]")
+        ready = "#present-files li[data-status=ready] button[data-show-doc]"  # a PDF is checked first
+        wait(host, lambda d: d.execute_script(f"return !!document.querySelector('{ready}');"), "listed", 20)
+        click(host, ready)
         showing(host, 1)
         first = showing(ann, 1)
         assert first["name"] == "deck.pdf" and first["pages"] == 3 and first["free"] is False
@@ -107,6 +106,26 @@ def test_the_host_presents_a_pdf_and_everyone_follows(served, tmp_path):  # noqa
         shot(ann, "room-document-1280x800.png")
         click(host, "#doc-free")
         showing(ann, 2)
+
+        # an office document: converted by LibreOffice on upload (listed as converting, then shown)
+        needs_office()
+        report = tmp_path / "report.docx"
+        report.write_bytes(docx(2))
+        host.find_element("css selector", "#present-upload").send_keys(str(report))
+        button = (
+            "return [...document.querySelectorAll('#present-files li')].filter((li) => li.dataset.status === "
+            "'ready' && li.querySelector('.pname').textContent === 'report.docx').map((li) => "
+            "li.querySelector('button'))[0] || null;"
+        )
+        wait(host, lambda d: d.execute_script(button), "report.docx converted", 60)
+        host.execute_script(button.replace("return ", "return (").replace(" || null;", ").click();"))
+        wait(
+            ann,
+            lambda d: (lambda s: s["name"] == "report.docx" and s["pages"] == 2 and s["rendered"])(
+                doc_state(d)
+            ),
+            "the converted document drawn",
+        )
 
         click(host, "#doc-stop")
         for d in (ann, bob):

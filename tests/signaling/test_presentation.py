@@ -61,7 +61,7 @@ async def test_the_staff_present_a_pdf_and_everyone_follows(api):  # noqa: F811
         shown = (await host.ok("doc.show", file=deck))["doc"]
         assert shown["file"]["name"] == "deck.pdf" and shown["page"] == 1 and shown["free"] is False
         url = shown["file"]["url"]
-        assert url == f"/api/v1/rooms/{ev['roomId']}/files/{deck}/content"
+        assert url == f"/api/v1/rooms/{ev['roomId']}/files/{deck}/document/pdf"  # checked (pypdfium2) first
         e = await wait_event(ann, "doc", lambda e: e["doc"] is not None)
         assert e["doc"] == shown
         # the participant reads the PDF with their own join token (pdf.js asks for ranges)

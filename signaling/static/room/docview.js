@@ -12,6 +12,7 @@ const EXTENSIONS = ['pdf', 'doc', 'docx', 'ppt', 'pptx', 'odp', 'odt', 'ods', 'x
 
 let view = null;         // the PdfView of the stage (made on first use)
 let ownPage = null;      // an attendee browsing on their own while `free` is on
+let relist = null;       // the Present panel's next look at documents still converting
 let drawn = '';          // what was drawn last (renderAll runs often: a page is drawn again only when it changed)
 
 const staff = () => S.role === 'host' || S.role === 'presenter';
@@ -109,10 +110,21 @@ export async function listDocuments() {
   try {
     const list = await (await request(roomUrl('/files?limit=100'))).json();
     const docs = list.items.filter((f) => isDocument(f.name));
-    ul.replaceChildren(...docs.map((f) => el('li', { dataset: { id: f.id } },
-      el('span', { class: 'pname' }, String(f.name)),
-      el('button', { type: 'button', class: 'small primary', dataset: { showDoc: f.id } }, t('doc.show')))));
+    // each with its conversion's state (R-FILE-4's office files are converted to PDF when uploaded)
+    const states = await Promise.all(docs.map((f) => request(roomUrl(`/files/${f.id}/document`))
+      .then((r) => r.json()).catch((e) => ({ status: 'failed', error: { message: e.message } }))));
+    ul.replaceChildren(...docs.map((f, i) => {
+      const st = states[i];
+      const ready = st.status === 'ready' || (st.status === 'converting' && st.pages > 0);
+      const note = st.status === 'failed' ? String((st.error && st.error.message) || t('doc.cannotShow'))
+        : ready ? '' : t('doc.converting');
+      return el('li', { dataset: { id: f.id, status: st.status } },
+        el('span', { class: 'pname' }, String(f.name)), note ? el('small', { class: 'muted' }, note) : null,
+        el('button', { type: 'button', class: 'small primary', disabled: !ready, dataset: { showDoc: f.id } }, t('doc.show')));
+    }));
     show($('#present-none'), docs.length === 0);
+    clearTimeout(relist);   // while one converts and the panel is open, look again in a moment
+    if (states.some((st) => st.status === 'converting') && page.openPanel === 'present') relist = setTimeout(listDocuments, 1500);
   } catch (e) {
     presentError(e);
   }
