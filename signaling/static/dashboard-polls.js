@@ -6,7 +6,10 @@
 const polls = {event: null, editing: null, questions: [], images: []};
 
 function el(tag, props, ...children) {
-  const e = Object.assign(document.createElement(tag), props || {});
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k.startsWith('aria-')) e.setAttribute(k, v); else e[k] = v;
+  }
   e.append(...children);
   return e;
 }
@@ -39,11 +42,13 @@ async function listPolls() {
     }
     body.appendChild(tr);
     // launched or not, and whether the last launch is still open: the results' launches
-    api('GET', `/events/${ev.id}/polls/${p.id}/results`).then((r) => {
-      const last = r.launches[r.launches.length - 1];
-      state.textContent = !last ? 'not launched' : `${r.launches.length} (${last.closedAt ? 'closed' : 'open'})`;
-    }, () => {});
+    api('GET', `/events/${ev.id}/polls/${p.id}/results`).then((r) => { state.textContent = launched(r); }, () => {});
   }
+}
+
+function launched(results) {
+  const last = results.launches[results.launches.length - 1];
+  return !last ? 'not launched' : `${results.launches.length} (${last.closedAt ? 'closed' : 'open'})`;
 }
 
 async function deletePoll(p) {
@@ -78,6 +83,7 @@ async function editPoll(p) {
   try { await loadImages(); } catch (e) { polls.images = []; }
   renderQuestions();
   $('poll-form').hidden = false;
+  $('poll-form').scrollIntoView();
   $('poll-name').focus();
 }
 
@@ -95,8 +101,8 @@ function renderQuestions() {
       tool('Remove the question', 'q-remove', () => { polls.questions.splice(n, 1); renderQuestions(); }));
     fs.append(el('legend', {textContent: `Question ${n + 1} `}, tools));
     const text = el('input', {type: 'text', className: 'q-text', maxLength: 1000, required: true, value: q.text,
-                              oninput: () => { q.text = text.value; }});
-    const kind = el('select', {className: 'q-kind', onchange: () => {
+                              'aria-label': `Question ${n + 1}`, oninput: () => { q.text = text.value; }});
+    const kind = el('select', {className: 'q-kind', 'aria-label': `Question ${n + 1} answered by`, onchange: () => {
       q.kind = kind.value;
       if (q.kind === 'short') q.options = [];
       else if (!q.options.length) q.options = [blankOption(), blankOption()];
@@ -137,7 +143,8 @@ function optionRow(q, n, o, m, test) {
   row.dataset.index = m;
   if (test) {
     const mark = el('input', {type: q.kind === 'single' ? 'radio' : 'checkbox', name: `correct-${n}`,
-                              className: 'o-correct', checked: o.correct, title: 'Correct'});
+                              className: 'o-correct', checked: o.correct, title: 'Correct',
+                              'aria-label': `Question ${n + 1}, option ${m + 1} is correct`});
     mark.onchange = () => {
       if (q.kind === 'single') for (const x of q.options) x.correct = false;
       o.correct = mark.checked;
@@ -145,8 +152,10 @@ function optionRow(q, n, o, m, test) {
     row.append(mark);
   }
   const text = el('input', {type: 'text', className: 'o-text', maxLength: 500, value: o.text,
-                            placeholder: `Option ${m + 1}`, oninput: () => { o.text = text.value; }});
-  const image = el('select', {className: 'o-image', title: 'An image from the file library'});
+                            placeholder: `Option ${m + 1}`, 'aria-label': `Question ${n + 1}, option ${m + 1}`,
+                            oninput: () => { o.text = text.value; }});
+  const image = el('select', {className: 'o-image', title: 'An image from the file library',
+                              'aria-label': `Question ${n + 1}, option ${m + 1}: image`});
   image.append(el('option', {value: '', textContent: 'No image'}));
   for (const f of polls.images) {
     image.append(el('option', {value: String(f.id), textContent: f.name, selected: f.id === o.imageFileId}));
@@ -222,6 +231,8 @@ async function showResults(p) {
   $('poll-export-xlsx').href = `${base}/export?format=xlsx`;
   let got;
   try { got = await api('GET', `/events/${polls.event.id}/polls/${p.id}/results`); } catch (e) { pollsError(e); return; }
+  const state = document.querySelector(`#polls tr[data-id="${p.id}"] .poll-state`);
+  if (state) state.textContent = launched(got);
   const box = $('poll-launches'); box.textContent = '';
   if (!got.launches.length) box.append(el('p', {className: 'note', textContent: 'Not launched yet.'}));
   got.launches.forEach((l, n) => {
@@ -252,4 +263,5 @@ async function showResults(p) {
     box.append(div);
   });
   $('poll-results').hidden = false;
+  $('poll-results').scrollIntoView();
 }

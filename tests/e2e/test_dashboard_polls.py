@@ -20,6 +20,7 @@ import pytest
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
 from tests.e2e import browser
 from tests.e2e.test_dashboard import _wait, served  # noqa: F401  (the signed-up organiser's server)
+from tests.e2e.test_room_access import shot
 from tests.e2e.test_room_page import errors
 from tests.e2e.test_room_polls import upload_image
 from tests.signaling.client import Client
@@ -82,9 +83,11 @@ async def answer_in_the_room(base: str, host_token: str, ann_token: str, poll_id
 @pytest.mark.timeout(90)
 def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  # noqa: F811
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import Select
 
     org = Signed(served)
+    upload_image(org, "notes.pdf")  # not an image: the editor does not offer it
     image = upload_image(org, "four.png")  # type: ignore[arg-type]  (the same base, opener and call)
     ev = org.call("POST", "/api/v1/events", {"kind": "permanent", "name": "Maths class"}, 201)
 
@@ -98,11 +101,21 @@ def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  #
         def opt(n: int, m: int, sel: str) -> Any:
             return q(n, f".poll-opt:nth-of-type({m}) {sel}")
 
+        def cells(row: str) -> list[str]:  # read by the page: the list may be drawn again meanwhile
+            return list(
+                d.execute_script(
+                    "const r = document.querySelector(arguments[0]);"
+                    "return r ? [...r.cells].map((c) => c.textContent) : [];",
+                    row,
+                )
+            )
+
         def save_and_see(words: str) -> None:
             find(By.ID, "poll-save").click()
             _wait(lambda: words in find(By.ID, "polls-note").text or find(By.ID, "poll-error").text)
             assert words in find(By.ID, "polls-note").text, find(By.ID, "poll-error").text
 
+        d.set_window_size(1280, 1000)
         d.get(served + "/dashboard")
         _wait(lambda: find(By.ID, "login-view").is_displayed())
         find(By.ID, "login-email").send_keys("olga@example.test")
@@ -128,6 +141,8 @@ def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  #
         q(1, ".o-add").click()
         opt(1, 2, ".o-text").send_keys("4")
         opt(1, 2, ".o-correct").click()
+        offered = [o.text for o in Select(opt(1, 2, ".o-image")).options]
+        assert offered == ["No image", "four.png"], offered
         Select(opt(1, 2, ".o-image")).select_by_visible_text("four.png")
         _wait(lambda: d.execute_script("return arguments[0].naturalWidth;", opt(1, 2, "img")) == 1)
         q(1, ".q-points").clear()
@@ -150,6 +165,7 @@ def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  #
         find(By.ID, "poll-add-question").click()
         q(4, ".q-text").send_keys("Anything else?")
         Select(q(4, ".q-kind")).select_by_value("short")
+        shot(d, "dashboard-poll-editor.png")
         save_and_see('Saved "Quiz".')
         [saved] = org.call("GET", f"/api/v1/events/{ev['id']}/polls")["items"]
         assert [x["text"] for x in saved["questions"]] == [
@@ -158,11 +174,11 @@ def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  #
             "Capital of France?",
             "Anything else?",
         ]
-        row = find(css, f"#polls tr[data-id='{saved['id']}']")
-        _wait(lambda: row.text.startswith("Quiz test 4 not launched"))
+        row = f"#polls tr[data-id='{saved['id']}']"
+        _wait(lambda: cells(row) == ["Quiz", "test", "4", "not launched", "Edit Results Delete "])
 
         # Edited: renamed, the spare question removed; the API has exactly what was typed.
-        row.find_element(css, ".poll-edit").click()
+        find(css, f"{row} .poll-edit").click()
         _wait(lambda: find(By.ID, "poll-form").is_displayed())
         assert find(By.ID, "poll-name").get_attribute("value") == "Quiz"
         assert opt(1, 2, ".o-correct").is_selected() and q(3, ".q-accepted").get_attribute("value") == "Paris"
@@ -214,8 +230,18 @@ def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  #
         )
         assert csv[0] == 200 and csv[1].startswith("text/csv") and "ann@example.test" in csv[2], csv
         assert "paris" in csv[2] and xlsx[0] == 200 and "spreadsheetml" in xlsx[1], xlsx[:2]
+        assert cells(row)[3] == "1 (closed)"  # the list says it: launched once, closed
+        shot(d, "dashboard-poll-results.png")
+        # Opened again: the same (once the list is drawn anew).
+        old = find(css, row)
         find(css, f"#events tr[data-id='{ev['id']}'] .act-polls").click()
-        _wait(lambda: find(css, f"#polls tr[data-id='{saved['id']}'] .poll-state").text == "1 (closed)")
-        assert not errors(
-            d, allow=("status of 400", "/api/v1/me ", "favicon")
-        )  # the refused save, the signed-out start
+        _wait(lambda: staleness_of(old)(d))
+        _wait(lambda: cells(row)[:4] == ["Arithmetic quiz", "test", "3", "1 (closed)"])
+
+        # Deleted (after the browser's confirmation) with its results.
+        d.execute_script("window.confirm = () => true;")
+        find(css, f"{row} .poll-delete").click()
+        _wait(lambda: find(By.ID, "polls-note").text == "No polls or tests yet.")
+        assert org.call("GET", f"/api/v1/events/{ev['id']}/polls")["total"] == 0
+        allowed = ("status of 400", "/api/v1/me ", "favicon")  # the refused save, the signed-out start
+        assert not errors(d, allow=allowed), "console errors"
