@@ -53,7 +53,11 @@ function launched(results) {
 
 async function deletePoll(p) {
   if (!confirm(`Delete "${p.name}" with its results?`)) return;
-  try { await api('DELETE', `/events/${polls.event.id}/polls/${p.id}`); await listPolls(); } catch (e) { pollsError(e); }
+  try {
+    await api('DELETE', `/events/${polls.event.id}/polls/${p.id}`);
+    $('poll-form').hidden = $('poll-results').hidden = true;
+    await listPolls();
+  } catch (e) { pollsError(e); }
 }
 
 // ---------------------------------------------------------------- the editor
@@ -65,8 +69,14 @@ function blankOption() { return {text: '', imageFileId: null, correct: false}; }
 
 async function loadImages() {
   // the account's library images (PNG and JPG files, finished) an option may show
-  const files = await api('GET', '/files?limit=100');
-  polls.images = files.items.filter((f) => f.status === 'complete' && /\.(png|jpg)$/i.test(f.name));
+  const files = [];
+  for (let offset = 0; ;) {
+    const page = await api('GET', `/files?limit=100&offset=${offset}`);
+    files.push(...page.items);
+    offset += page.items.length;
+    if (!page.items.length || offset >= page.total) break;
+  }
+  polls.images = files.filter((f) => f.status === 'complete' && /\.(png|jpg)$/i.test(f.name));
 }
 
 async function editPoll(p) {
@@ -103,9 +113,8 @@ function renderQuestions() {
     const text = el('input', {type: 'text', className: 'q-text', maxLength: 1000, required: true, value: q.text,
                               'aria-label': `Question ${n + 1}`, oninput: () => { q.text = text.value; }});
     const kind = el('select', {className: 'q-kind', 'aria-label': `Question ${n + 1} answered by`, onchange: () => {
-      q.kind = kind.value;
-      if (q.kind === 'short') q.options = [];
-      else if (!q.options.length) q.options = [blankOption(), blankOption()];
+      q.kind = kind.value;   // a short answer keeps the options typed (not sent) in case the kind goes back
+      if (q.kind !== 'short' && !q.options.length) q.options = [blankOption(), blankOption()];
       if (q.kind === 'single') {   // a radio group shows one choice: keep the first one marked
         let seen = false;
         for (const o of q.options) { o.correct = o.correct && !seen; seen = seen || o.correct; }
@@ -189,7 +198,7 @@ function pollBody() {
     name: $('poll-name').value, kind: $('poll-kind').value,
     questions: polls.questions.map((q) => {
       const out = {text: q.text, kind: q.kind,
-                   options: q.options.map((o) => {
+                   options: q.kind === 'short' ? [] : q.options.map((o) => {
                      const opt = {text: o.text};
                      if (o.imageFileId) opt.imageFileId = o.imageFileId;
                      if (test) opt.correct = o.correct;
