@@ -271,6 +271,17 @@ async function showResults(p) {
     }
     box.append(div);
   });
+  // R-STAT-1: each attendee's answer and a test's score (the first 100; all of them in the exports)
+  const answers = await api('GET', `/events/${polls.event.id}/polls/${p.id}/answers?limit=100`).catch(() => null);
+  const body = $('poll-answers'); body.textContent = '';
+  for (const a of answers ? answers.items : []) {
+    const tr = document.createElement('tr');
+    cell(tr, a.name); cell(tr, a.email); cell(tr, new Date(a.answeredAt).toLocaleString());
+    cell(tr, a.score === null ? '' : `${a.score} of ${got.launches.find((l) => l.id === a.launchId)?.maxScore ?? ''}`);
+    body.appendChild(tr);
+  }
+  $('poll-answers-note').textContent = !answers ? '' : answers.total > answers.items.length
+    ? `${answers.items.length} of ${answers.total}: the CSV and XLSX have everyone.` : `${answers.total} answered.`;
   $('poll-results').hidden = false;
   $('poll-results').scrollIntoView();
 }

@@ -222,6 +222,11 @@ def test_an_organiser_writes_edits_and_reads_a_test_in_the_dashboard(served):  #
         )
         assert rows == ["3: 0", "✓ 4: 1", "✓ 2: 1", "4: 0", "✓ 5: 1"], rows
         assert "Capital of France? (1 answered)" in results()
+        who = d.execute_script(
+            "return [...document.querySelectorAll('#poll-answers tr')]"
+            ".map((r) => [...r.cells].map((c) => c.textContent));"
+        )
+        assert [w[:2] + w[3:] for w in who] == [["Ann", "ann@example.test", "4 of 4"]], who
         links = [find(By.ID, f"poll-export-{x}").get_attribute("href") for x in ("csv", "xlsx")]
         assert links[0].endswith(f"/polls/{saved['id']}/export?format=csv") and links[1].endswith("=xlsx")
         csv, xlsx = d.execute_script(
