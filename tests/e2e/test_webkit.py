@@ -5,8 +5,10 @@ Debian builds WebKitGTK without WebRTC, so WebKit here can neither send nor rece
 record what the engine has, then walk through everything that does not need WebRTC (the landing page, the
 room page's modules, join form, lobby, waiting room, host controls, leaving; the watch page playing an
 on-demand video) and check that the room page tells the person clearly that this browser has no audio or
-video, instead of failing with a script error. docs/sdk.md, "Safari and WebKit", says what is and is not
-covered. Safari's SDP (H.264, rid simulcast, no transport-cc) is tested in tests/control/test_sdp.py.
+video, instead of failing with a script error; and the room's interaction (issue 16: chat, Q&A, a poll, the
+call to action, a raised hand, a reaction), which needs no WebRTC (tests/e2e/attendee.py). docs/sdk.md,
+"Safari and WebKit", says what is and is not covered. Safari's SDP (H.264, rid simulcast, no transport-cc) is
+tested in tests/control/test_sdp.py.
 """
 
 from __future__ import annotations
