@@ -39,6 +39,10 @@ PREFS: dict[str, Any] = {
     "browser.safebrowsing.phishing.enabled": False,
     "extensions.update.enabled": False,
     "browser.aboutConfig.showWarning": False,
+    # A test host's http origin counts as secure (``secure`` below), so Firefox would upgrade its images to
+    # https as mixed "display" content, and they fail: a real deployment serves the page and its images over
+    # https (tests/e2e/attendee.py's poll option image found it).
+    "security.mixed_content.upgrade_display_content": False,
 }
 
 

@@ -11,6 +11,9 @@ both sides and checks the received audio is not silent and the page's media elem
 - a webinar: Chromium hosts, Firefox attends and receives; the host gives Firefox the floor (R-ROOM-3)
   and receives it;
 - WHEP: Chromium publishes VP9, Firefox watches it with the SDK's WHEP client;
+- the interaction (issue 16): Firefox attends a webinar (the host a WebSocket client) and chats, writes to
+  the host privately, asks and upvotes, answers a poll, clicks a call to action, raises a hand and claps
+  (tests/e2e/attendee.py);
 - one machine: the page on 127.0.0.1 and the media on a local non-loopback address (the README's advice for
   Firefox): Firefox publishes over the SDK's WebSocket, Chromium receives.
 """
@@ -23,12 +26,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import API_KEY, SECRET, serve, token
-from tests.e2e import browser, firefox, netns
+from tests.e2e import attendee, browser, firefox, netns
 from tests.e2e.test_room_page import errors, grant_floor, room_state, room_stats
 
 _why = firefox.missing() or browser.missing() or netns.missing()
@@ -41,8 +45,8 @@ FIREFOX_NOISE = ("RSLoader", "FaviconLoader")
 
 
 @pytest.fixture(scope="module")
-def lan(tmp_path_factory) -> Iterator[str]:
-    """The server in a namespace of its own, reached on its 10.x address; its base URL."""
+def lan_served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The server in a namespace of its own, reached on its 10.x address: its base URL and its log file."""
     with (
         netns.namespace() as host,
         serve(
@@ -52,9 +56,15 @@ def lan(tmp_path_factory) -> Iterator[str]:
             MEDIASERVER_SECRET=SECRET,
             MEDIASERVER_API_KEY=API_KEY,
             MEDIASERVER_OPEN_ROOM_CREATION="true",
-        ) as (base, _proc, _log),
+        ) as (base, _proc, log),
     ):
-        yield base
+        yield base, log
+
+
+@pytest.fixture(scope="module")
+def lan(lan_served: tuple[str, Path]) -> str:
+    """The namespaced server's base URL."""
+    return lan_served[0]
 
 
 @pytest.fixture
@@ -311,3 +321,21 @@ def test_firefox_on_the_servers_machine_with_the_media_on_a_lan_address(tmp_path
         )
         assert browser.stats(fox).get("framesSent", 0) > 30
         assert not fox.errors(allow=FIREFOX_NOISE), "Firefox console errors"
+
+
+@pytest.mark.timeout(90)
+def test_firefox_attendee_chats_asks_answers_a_poll_clicks_the_cta_and_reacts(lan_served, browsers):
+    """Issue 16 item 9 in Firefox: the attendee's side of every interaction, with real clicks and keys."""
+    from marionette_driver.by import By
+
+    base, log = lan_served
+    _chromium, ff = browsers
+    fox = ff()
+    attendee.interacts(
+        base,
+        log.parent / "data",
+        fox,
+        lambda css: fox.marionette.find_element(By.CSS_SELECTOR, css),
+        "Firefox",
+    )
+    assert not fox.errors(allow=FIREFOX_NOISE), "Firefox console errors"

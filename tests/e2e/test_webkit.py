@@ -5,8 +5,10 @@ Debian builds WebKitGTK without WebRTC, so WebKit here can neither send nor rece
 record what the engine has, then walk through everything that does not need WebRTC (the landing page, the
 room page's modules, join form, lobby, waiting room, host controls, leaving; the watch page playing an
 on-demand video) and check that the room page tells the person clearly that this browser has no audio or
-video, instead of failing with a script error. docs/sdk.md, "Safari and WebKit", says what is and is not
-covered. Safari's SDP (H.264, rid simulcast, no transport-cc) is tested in tests/control/test_sdp.py.
+video, instead of failing with a script error; and the room's interaction (issue 16: chat, Q&A, a poll, the
+call to action, a raised hand, a reaction), which needs no WebRTC (tests/e2e/attendee.py). docs/sdk.md,
+"Safari and WebKit", says what is and is not covered. Safari's SDP (H.264, rid simulcast, no transport-cc) is
+tested in tests/control/test_sdp.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pytest
 
 from mediaserver.rtc import sdp
 from tests.conftest import API_KEY, SECRET, mail_spool, serve, signed_up
-from tests.e2e import webkit
+from tests.e2e import attendee, webkit
 from tests.e2e.browser import poll
 from tests.e2e.test_watch_page import tiny_webm
 
@@ -320,3 +322,20 @@ def test_watch_page_plays_an_on_demand_video_in_webkit(served, browsers):
     later = poll(playing, lambda s: s["t"] > first["t"] + 0.5, 10, 0.2)
     assert later["t"] > first["t"] + 0.5 and "/play/" in later["src"], (first, later)
     assert webkit.page_errors(d) == []
+
+
+@pytest.mark.timeout(90)
+def test_webkit_attendee_chats_asks_answers_a_poll_clicks_the_cta_and_reacts(served, browsers):
+    """Issue 16 item 9 in WebKit (no WebRTC needed: the interaction is the page's WebSocket): the attendee's
+    side of every interaction, with real clicks and keys (tests/e2e/attendee.py)."""
+    base, log = served
+    d = browsers()
+    attendee.interacts(
+        base,
+        log.parent / "data",
+        d,
+        lambda css: d.find_element("css selector", css),
+        "WebKit",
+        loaded=lambda: webkit.watch_errors(d),
+    )
+    assert webkit.page_errors(d) == [], webkit.page_errors(d)

@@ -1,0 +1,253 @@
+"""An attendee's side of a webinar's interaction (issue 16 item 9: chat R-INT-1, Q&A R-INT-2, polls R-INT-3,
+the call to action R-INT-4, raised hands R-ROOM-3, reactions) on the room page of any engine, with the host
+as a WebSocket client (the engine under test is the attendee's). tests/e2e/test_firefox.py and
+tests/e2e/test_webkit.py run :func:`interacts` in Firefox and in WebKit; Chromium has its own, fuller tests
+(test_room_interaction.py, test_room_qa_cta.py, test_room_polls.py).
+
+Everything the attendee does is a real click or real keys on the page; what the host gets is read from its
+socket, and the call to action's counted click from the HTTP API (``GET /api/v1/history``)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import time
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import mail_spool, signed_up
+from tests.signaling.client import Client, wait_event
+
+# WebDriver key codes (Selenium's and Marionette's Keys.ENTER, Keys.SHIFT). A chord is sent as a call of its
+# own (each call releases Shift): WebKitWebDriver and Marionette did not release it on NULL ("\ue000") within
+# one call, and then Enter made a new line instead of sending.
+ENTER, SHIFT = "\ue007", "\ue008"
+
+POLL = {
+    "name": "Mood",
+    "kind": "poll",
+    "questions": [{"text": "How is it?", "kind": "single", "options": [{"text": "good"}, {"text": "bad"}]}],
+}
+
+
+class Organiser:
+    """A new account signed up through the server's mail spool (a server without smtp_host), its cookie."""
+
+    def __init__(self, base: str, data_dir: Path, email: str) -> None:
+        self.base = base
+        self.cookie = signed_up(base, email, "correct horse battery", mail_spool(data_dir))
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Content-Type": "application/json", "Cookie": self.cookie},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+            return json.loads(raw) if raw else None
+
+    def upload(self, name: str, data: bytes) -> int:
+        """A file into the account's library (tus: create, then one PATCH); its file id."""
+        meta = f"filename {base64.b64encode(name.encode()).decode()}"
+        head = {"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta}
+        req = urllib.request.Request(
+            f"{self.base}/api/v1/uploads", data=b"", method="POST", headers={**head, "Cookie": self.cookie}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            location = urllib.parse.urljoin(self.base + "/", r.headers["Location"])
+        send = {
+            "Tus-Resumable": "1.0.0",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+            "Cookie": self.cookie,
+        }
+        with urllib.request.urlopen(
+            urllib.request.Request(location, data=data, method="PATCH", headers=send), timeout=30
+        ) as r:
+            assert r.status == 204, r.status
+        files = self.call("GET", "/api/v1/files")["items"]
+        return int(next(f["id"] for f in files if f["name"] == name))
+
+
+def png() -> bytes:
+    """A valid 1x1 red PNG (tests/api/test_polls.py's has a wrong IDAT checksum and a cut IEND chunk, which
+    Chromium and Firefox happen to tolerate)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)  # 1x1, 8 bits, RGBA
+    pixels = zlib.compress(b"\x00\xff\x00\x00\xff")  # filter 0, one red pixel
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+class Host:
+    """The host on the room's WebSocket, driven synchronously from the test (its own event loop)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.http, ws = self.loop.run_until_complete(self._connect(base.replace("http", "ws", 1) + "/ws"))
+        self.client = Client(ws)
+        self.ok("join", token=token)
+
+    @staticmethod
+    async def _connect(url: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
+        http = aiohttp.ClientSession()
+        return http, await http.ws_connect(url)
+
+    def ok(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.loop.run_until_complete(self.client.ok(method, **params))
+
+    def event(self, kind: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
+        """The newest interaction event of ``kind`` this host got that ``pred`` accepts (waiting for it)."""
+        return self.loop.run_until_complete(wait_event(self.client, kind, pred, timeout))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.ws.close())
+        self.loop.run_until_complete(self.http.close())
+        self.loop.close()
+
+
+def poll(fn: Callable[[], Any], pred: Callable[[Any], bool], what: str, timeout: float = 10) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if pred(got):
+            return got
+        assert time.monotonic() < end, f"{what}: {got!r}"
+        time.sleep(0.1)
+
+
+def interacts(
+    base: str,
+    data_dir: Path,
+    d: Any,
+    element: Callable[[str], Any],
+    engine: str,
+    loaded: Callable[[], None] = lambda: None,
+) -> None:
+    """A webinar of a new organiser with a saved poll; the host on a WebSocket; ``d`` (the engine's driver,
+    with ``get`` and ``execute_script``) joins as an attendee and, with real clicks and keys on
+    ``element(css)``, chats publicly and privately, asks and upvotes, answers the poll and sees its results,
+    clicks the call to action (counted: the API says so), raises a hand and claps. ``loaded()`` runs once the
+    room page has loaded (WebKit's error watch)."""
+    org = Organiser(base, data_dir, f"olga-{engine.lower()}@example.test")
+    ev = org.call(
+        "POST", "/api/v1/events", {"kind": "permanent", "name": f"{engine} webinar", "roomType": "webinar"}
+    )
+    good = {"text": "good", "imageFileId": org.upload("good.png", png())}  # shown from a signed /play URL
+    body = {**POLL, "questions": [{**POLL["questions"][0], "options": [good, {"text": "bad"}]}]}
+    saved = org.call("POST", f"/api/v1/events/{ev['id']}/polls", body)
+    started = org.call("POST", f"/api/v1/events/{ev['id']}/start")
+    host = Host(base, started["hostToken"])
+
+    def js(script: str, *args: Any) -> Any:
+        return d.execute_script(script, *args)
+
+    def state() -> dict[str, Any]:
+        return js("return window.roomState ? JSON.parse(JSON.stringify(window.roomState)) : {};") or {}
+
+    def texts(css: str) -> list[str]:
+        return js("return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent);", css)
+
+    def shown(css: str) -> bool:
+        return bool(
+            js("const e = document.querySelector(arguments[0]); return !!e && !e.closest('[hidden]');", css)
+        )
+
+    try:
+        name = f"{engine} Fan"
+        d.get(f"{base}/room/{ev['roomId']}?name={name.replace(' ', '%20')}&email=fan@example.org&autojoin=1")
+        poll(lambda: js("return !!window.roomState;"), bool, "the page")
+        loaded()
+        me = poll(state, lambda s: s.get("screen") == "room" and s.get("role") == "attendee", "joined", 20)
+        mine = me["self"]["id"]
+
+        # Chat: the attendee's message reaches the host, the host's reaches the page.
+        element("#btn-chat").click()
+        poll(lambda: shown("#chat-text"), bool, "the chat panel")
+        # Shift+Enter is a new line, Enter sends; Cyrillic typed as keys
+        for keys in (f"Hello from {engine}", SHIFT + ENTER, "Привет", ENTER):
+            element("#chat-text").send_keys(keys)
+        hello = f"Hello from {engine}\nПривет"
+        got = host.event("chat", lambda e: e["text"] == hello)
+        assert got["from"]["id"] == mine and "to" not in got, got
+        host.ok("chat.send", text="Welcome!")
+        poll(lambda: texts("#chat-list .text"), lambda t: t == [hello, "Welcome!"], "the host's message")
+        # ... and a private one to the host and presenters, chosen in the composer's list.
+        element("#chat-to option[value='staff']").click()
+        assert js("return document.querySelector('#chat-to').value;") == "staff"
+        element("#chat-text").send_keys("Just for the host", ENTER)
+        got = host.event("chat", lambda e: e["text"] == "Just for the host")
+        assert got["to"] == "staff" and got["from"]["id"] == mine, got
+        poll(
+            lambda: texts("#chat-list .private .text"), lambda t: t == ["Just for the host"], "marked private"
+        )
+
+        # Q&A: the host opens it; the attendee asks in its tab, then upvotes the question.
+        host.ok("qa.open")
+        poll(lambda: shown("#interact-tabs button[data-tab='qa']"), bool, "the Q&A tab")
+        element("#interact-tabs button[data-tab='qa']").click()
+        element("#qa-text").send_keys("Will the slides be shared?")
+        element("#qa-send").click()
+        q = host.event("question", lambda e: e.get("text") == "Will the slides be shared?")
+        poll(
+            lambda: texts("#qa-list .question .text"), lambda t: t == ["Will the slides be shared?"], "asked"
+        )
+        element("#qa-list .question button.vote").click()
+        host.event("questionVotes", lambda e: e["votes"].get(q["id"]) == 1)
+        poll(lambda: texts("#qa-list .votes"), lambda t: t == ["1"], "the vote")
+
+        # A poll: the host launches it, the attendee's Polls tab opens with the form; answered; results shown.
+        host.ok("poll.launch", poll=saved["id"])
+        poll(lambda: shown("#poll-form"), bool, "the poll form")
+        img = (
+            "const i = document.querySelector('#poll-questions img');"
+            "return i && i.complete && i.naturalWidth;"
+        )
+        poll(lambda: js(img), lambda w: w == 1, "the option's image")  # the 1x1 PNG, from a signed /play URL
+        element('#poll-questions input[name="poll-q-1"][value="1"]').click()
+        element("#poll-submit").click()
+        poll(lambda: shown("#poll-thanks"), bool, "the thanks")
+        host.event("pollResults", lambda e: e.get("respondents") == 1)
+        host.ok("poll.close")
+        host.ok("poll.showResults", shown=True)
+        counts = poll(
+            lambda: texts("#poll-results .poll-count"), lambda t: t == ["1 · 100%", "0 · 0%"], "the results"
+        )
+        assert shown("#poll-results"), counts
+
+        # The call to action: shown to the attendee, clicked (a real click), counted once by the server.
+        host.ok("cta.show", text="Get the slides", button="Open", url=f"{base}/healthz")
+        poll(lambda: shown("#cta-card"), bool, "the call to action")
+        assert texts("#cta-card-text") == ["Get the slides"] and texts("#cta-card-go") == ["Open"]
+        element("#cta-card-go").click()
+        host.event("ctaClicks", lambda e: e["clicks"] == 1)
+
+        def clicks() -> Any:
+            return [h["ctaClicks"] for h in org.call("GET", "/api/v1/history")["items"]]
+
+        poll(clicks, lambda c: c == [1], "the click in the history", 15)
+
+        # A raised hand: the host sees it in its queue; a reaction: the host gets the count.
+        element("#btn-hand").click()
+        got = host.event("hand", lambda e: e.get("raised") is True)
+        assert got["participant"] == mine, got
+        poll(state, lambda s: s["hand"]["raised"] is True, "the page's hand")
+        element("#btn-react").click()
+        poll(lambda: shown("#react-menu button[data-emoji='👏']"), bool, "the reactions' row")
+        element("#react-menu button[data-emoji='👏']").click()
+        host.event("reactions", lambda e: e["counts"].get("👏", 0) >= 1)
+        poll(state, lambda s: s["reactions"]["counts"].get("👏", 0) >= 1, "the page's clap")
+    finally:
+        host.close()
