@@ -13,6 +13,7 @@ from mediaserver.interaction.hands import Hands
 from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
+from mediaserver.interaction.player import Player, VideoSource
 from mediaserver.interaction.polls import Lister, Loader, Polls
 from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
@@ -32,6 +33,8 @@ class Interaction:
         record: Record | None = None,
         polls: Loader | None = None,
         poll_list: Lister | None = None,
+        videos: VideoSource | None = None,
+        room_id: str = "",
     ) -> None:
         self.log: RoomLog = log or MemoryLog()
         self.record = record  # what statistics and exports keep (mediaserver.interaction.journal)
@@ -42,6 +45,8 @@ class Interaction:
         self.cta = CallToAction(self.log, record=record)  # R-INT-4
         self.polls = Polls(self.log, polls, record=record, lister=poll_list)  # R-INT-3
         features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls]
+        self.player = Player(self.log, videos, room_id)  # issue 17: the shared video player
+        features.append(self.player)
         self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}
         for f in self.features:
