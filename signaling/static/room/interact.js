@@ -13,6 +13,7 @@ import { renderPeople } from './people.js';
 import { bindPolls, pollEvent, renderPolls } from './polls.js';
 import { bindQA, renderQA } from './qa.js';
 import { bindReactions, floatReactions } from './reactions.js';
+import { bindPlayer, renderPlayer, wirePlayer } from './player.js';
 import { page, S } from './state.js';
 import { bindTabs, renderTabs } from './tabs.js';
 
@@ -39,6 +40,7 @@ export function wireInteraction(c) {
   for (const name of ['admitted', 'reconnected']) {
     c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); }));
   }
+  wirePlayer(c);   // issue 17: the shared video player
 }
 
 /** The interaction's part of renderAll. */
@@ -49,6 +51,7 @@ export function renderInteraction() {
   renderChat();
   renderHands();
   renderCta();
+  renderPlayer();
 }
 
 export function bindInteraction() {
@@ -59,4 +62,5 @@ export function bindInteraction() {
   bindQA();
   bindCta();
   bindPolls();
+  bindPlayer();
 }
