@@ -4,8 +4,9 @@ click. A VP8 WebM made here with PyAV (a keyframe every 0.5 s, so seeks land exa
 event's room; the host plays it from the host panel's "Shared video", pauses it, seeks it and plays on with
 the player's controls. After each action every page's video is within 0.3 s of where the state says it
 should be, measured twice: with the page's own estimate of the server's clock (time.sync) and with the
-test's clock (the server runs on this machine, and its clock is the wall clock). The attendee whose browser
-refuses sound plays muted and gets "Turn the sound on"; a real click turns it on.
+test's clock (the server runs on this machine, and its clock is the wall clock); one attendee's clock is
+4 s fast. The attendee whose browser refuses sound plays muted and gets "Turn the sound on"; a real click
+turns it on.
 
 YouTube cannot be reached from here: the server's ``youtube_api`` setting points at a stand-in served by the
 test, a script that implements the YT.Player calls the room page's adapter uses (loadVideoById,
@@ -112,6 +113,13 @@ STAND_IN = """(function () {
   setTimeout(() => { if (window.onYouTubeIframeAPIReady) window.onYouTubeIframeAPIReady(); }, 0);
 })();
 """
+
+
+SKEW = """(() => {
+  const origin = performance.timeOrigin + 4000, now = Date.now;
+  Object.defineProperty(performance, 'timeOrigin', { get: () => origin });
+  Date.now = () => now() + 4000;
+})();"""
 
 
 class StandIn:
@@ -264,12 +272,16 @@ def test_presenter_and_two_attendees_watch_a_video_and_youtube_in_sync(served, s
     refuses_sound = ["--autoplay-policy=document-user-activation-required"]
     with browser.chromium() as host, browser.chromium() as ann, browser.chromium(refuses_sound) as bob:
         viewport(host, 1280, 800)
+        # Ann's computer clock is 4 s fast: her page follows the server's clock all the same (time.sync)
+        ann.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SKEW})
         join_as(host, host_link(served, ev), "Olga", "host")
         join_as(ann, f"{served}/room/{ev['roomId']}", "Ann", "attendee")
         # Bob's page joins by itself (no typing, no click): his browser has had no gesture to allow sound
         bob.get(f"{served}/room/{ev['roomId']}?name=Bob&email=bob@example.test&autojoin=1")
         assert in_room(bob)["role"] == "attendee"
         pages = {"host": host, "ann": ann, "bob": bob}
+        skew = ann.execute_script("return performance.timeOrigin + performance.now()") - time.time() * 1000
+        assert 3900 < skew < 4100, skew
         assert not visible(ann, "#player-stage") and not visible(ann, "#player-form")
 
         # the host picks the room's video in the host panel and plays it to everyone
