@@ -6,7 +6,7 @@ the player's controls. After each action every page's video is within 0.3 s of w
 should be, measured twice: with the page's own estimate of the server's clock (time.sync) and with the
 test's clock (the server runs on this machine, and its clock is the wall clock); one attendee's clock is
 4 s fast. The attendee whose browser refuses sound plays muted and gets "Turn the sound on"; a real click
-turns it on.
+turns it on. A late joiner's page opens on the video where it is.
 
 YouTube cannot be reached from here: the server's ``youtube_api`` setting points at a stand-in served by the
 test, a script that implements the YT.Player calls the room page's adapter uses (loadVideoById,
@@ -331,6 +331,10 @@ def test_presenter_and_two_attendees_watch_a_video_and_youtube_in_sync(served, s
             "b.dispatchEvent(new Event('change'));"
         )
         all_in_step(pages, True, 0.3, "seeked while playing", where=3)
+        # Bob comes back (a late joiner): his page opens on the video where it is
+        bob.refresh()
+        assert in_room(bob)["role"] == "attendee"
+        all_in_step({"bob": bob}, True, 0.3, "the late joiner")
         for name, d in pages.items():
             assert not errors(d), (name, "console errors")
 
