@@ -12,7 +12,7 @@ YouTube cannot be reached from here: the server's ``youtube_api`` setting points
 test, a script that implements the YT.Player calls the room page's adapter uses (loadVideoById,
 cueVideoById, playVideo, pauseVideo, seekTo, getCurrentTime, getDuration, getPlayerState, setPlaybackRate,
 mute, unMute, isMuted, destroy, onReady and onStateChange) over a <video> of the same file. The host plays a
-YouTube link, everyone follows within 0.5 s (YouTube plays fixed rates only, so the adapter corrects by
+YouTube link, everyone follows within 0.3 s (YouTube plays fixed rates only, so the adapter corrects by
 seeking), the host seeks and pauses it, and stops the player. One browser session per person."""
 
 from __future__ import annotations
@@ -348,12 +348,12 @@ def test_presenter_and_two_attendees_watch_a_video_and_youtube_in_sync(served, s
             wait(
                 d, lambda d: d.execute_script("return !!document.querySelector('video[data-stand-in]')"), name
             )
-        all_in_step(pages, True, 0.5, "youtube playing")
+        all_in_step(pages, True, 0.3, "youtube playing")
         host.execute_script(
             "const b = document.querySelector('#player-seek'); b.value = '20';"
             "b.dispatchEvent(new Event('change'));"
         )
-        all_in_step(pages, True, 0.5, "youtube seeked", where=20)
+        all_in_step(pages, True, 0.3, "youtube seeked", where=20)
         calls = ann.execute_script("return window.ytStandIn[0].calls.map((c) => c[0]);")
         assert "playVideo" in calls and "seekTo" in calls, calls
         click(host, "#player-toggle")

@@ -1,8 +1,9 @@
 // The shared player's engine (issue 17 item 2): two adapters with one interface over a <video> of a library
 // file and over YouTube's IFrame API (YT.Player), and the Follower, which keeps an adapter where the room's
-// player state says the video is on the server's clock: more than `seekOver` seconds off (1 s) it seeks; below
-// that it plays a little faster or slower (up to ±10 %, the <video> only: YouTube plays a few fixed rates) until
-// it is within 0.1 s again; paused, it stands on the state's position. A browser that refuses to play with
+// player state says the video is on the server's clock: more than `seekOver` seconds off (1 s; YouTube 0.25 s)
+// it seeks, ahead by a lead learnt from where its seeks land; below that it plays a little faster or slower (up
+// to ±10 %, the <video> only: YouTube plays a few fixed rates) until it is within 0.1 s again; paused, it stands
+// on the state's position. A browser that refuses to play with
 // sound before a click plays muted and says so (onBlocked), for the page's "Turn the sound on".
 
 const FINE = 0.1;          // seconds: within this, nothing is corrected
@@ -61,7 +62,7 @@ export class YouTubeVideo {
   constructor(YT, box, id) {
     this.kind = 'youtube';
     this.fineRate = false;     // YouTube plays 0.25, 0.5 ... 2 only: drift is corrected by seeking
-    this.seekOver = 0.5;
+    this.seekOver = 0.25;   // with the lead learnt from each landing, a seek lands within a few hundredths
     this.isReady = false;
     this.buffering = false;
     const el = document.createElement('div');
@@ -95,8 +96,9 @@ export class Follower {
   constructor(adapter, { state, want, onBlocked = () => {} }) {
     Object.assign(this, { a: adapter, state, want, onBlocked });
     this.adjusting = false;
-    this.seekLead = 0.1;       // seconds a seek while playing lands ahead (how long seeks take here)
+    this.seekLead = 0.1;       // seconds a seek while playing lands ahead (learnt from where seeks land)
     this.seekAt = null;        // performance.now() of the seek under way
+    this.landing = false;      // a seek just finished: the next playing tick sees where it landed
     this.playAt = 0;
     this.tries = 0;
     this.corrections = 0;
@@ -140,10 +142,7 @@ export class Follower {
     let target = this.want();
     if (!st || target === null || !a.ready()) return;
     if (a.seeking()) return;
-    if (this.seekAt !== null) {   // the seek is done: how long it took is the next one's lead
-      this.seekLead = Math.min(0.5, 0.5 * this.seekLead + 0.5 * (performance.now() - this.seekAt) / 1000);
-      this.seekAt = null;
-    }
+    if (this.seekAt !== null) { this.seekAt = null; this.landing = true; }   // the seek is done
     const dur = a.duration();
     const end = Number.isFinite(dur) && dur > 0 ? Math.max(0, dur - 0.05) : Infinity;
     target = Math.min(target, end);
@@ -155,11 +154,25 @@ export class Follower {
       this.adjusting = false;
       this.playAt = 0;
       this.tries = 0;
+      this.landing = false;
       if (Math.abs(diff) > 0.04) { a.seek(target); this.seekAt = null; }
       return;
     }
-    if (a.paused()) this.play();
-    else { this.playAt = 0; this.tries = 0; }
+    if (a.paused()) {
+      // starting is the moment to be exact: from where it will be once it plays (not only beyond seekOver)
+      if (Math.abs(diff) > FINE && this.playAt === 0) {
+        a.seek(Math.min(end, target + this.seekLead * st.rate));
+        this.seekAt = performance.now();
+      }
+      this.play();
+      return;
+    }
+    this.playAt = 0;
+    this.tries = 0;
+    if (this.landing) {   // playing again after a seek: how far off it landed corrects the next seek's lead
+      this.landing = false;
+      this.seekLead = Math.max(0, Math.min(0.5, this.seekLead - diff));
+    }
     if (Math.abs(diff) > a.seekOver) {
       this.adjusting = false;
       this.setRate(st.rate);
