@@ -70,7 +70,7 @@ function sync() {
 }
 
 function tick() {
-  if (!follower) return;
+  if (!follower || !page.client || !page.client.clock) return;   // not before the server's clock is known
   follower.tick();
   const a = follower.a;
   const st = current();
@@ -87,8 +87,9 @@ function tick() {
     const dur = ready ? a.duration() : NaN;
     const bar = $('#player-seek');
     if (Number.isFinite(dur) && dur > 0) bar.max = String(dur);
-    if (!bar.matches(':active')) bar.value = String(want);
-    $('#player-time').textContent = `${fmt(want)} / ${fmt(dur)}`;
+    const at = Number.isFinite(dur) ? Math.min(want, dur) : want;   // the state runs on past the end
+    if (!bar.matches(':active')) bar.value = String(at);
+    $('#player-time').textContent = `${fmt(at)} / ${fmt(dur)}`;
     $('#player-toggle').textContent = t(st.playing ? 'player.pause' : 'player.play');
   }
 }
