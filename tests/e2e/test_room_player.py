@@ -41,6 +41,7 @@ from tests.e2e.test_room_access import (
     in_room,
     join_as,
     shot,
+    text,
     visible,
     wait,
 )
@@ -337,6 +338,18 @@ def test_presenter_and_two_attendees_watch_a_video_and_youtube_in_sync(served, s
         all_in_step({"bob": bob}, True, 0.3, "the late joiner")
         for name, d in pages.items():
             assert not errors(d), (name, "console errors")
+
+        # a link that is not YouTube's is refused with a message, and the video plays on
+        host.execute_script(
+            f"document.querySelector('#player-youtube').value = 'https://evil.example/watch?v={YT}';"
+        )
+        click(host, "#player-start")
+        wait(
+            host,
+            lambda d: text(d, "#player-form-error") == "This is not a YouTube video link.",
+            "the refusal",
+        )
+        assert measure(ann)["state"]["source"]["kind"] == "file" and not measure(ann)["paused"]
 
         # a YouTube link, through the adapter over the stand-in of the IFrame API, the same file behind it
         stand_in.videos[YT] = measure(ann)["state"]["source"]["url"]
