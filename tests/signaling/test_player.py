@@ -15,10 +15,12 @@ import pytest
 
 from mediaserver.errors import ControlError
 from mediaserver.interaction.player import server_ms, youtube_id
+from signaling import keys
 from tests.api.conftest import api, call, signup, smtp  # noqa: F401  (the real server and its fixtures)
 from tests.api.test_event_rooms import room_token, ws_room
 from tests.api.test_room_files import _create, _host, _patch
 from tests.signaling.client import Client, drain, events, wait_event
+from tests.signaling.test_rooms import create, enter
 
 YT = "dQw4w9WgXcQ"
 VIDEO = bytes(range(256)) * 400  # the server does not look inside: bytes named .webm are a video to it
@@ -269,3 +271,22 @@ def test_anything_else_is_not_a_youtube_video(given: Any) -> None:
     with pytest.raises(ControlError) as e:
         youtube_id(given)
     assert e.value.code == "bad_youtube" and e.value.status == 400
+
+
+async def test_a_room_without_an_event_plays_youtube_in_one_frame_for_everyone(server, connect):
+    """An instant room (no event) has no library videos (409 ``no_event``) but plays YouTube; each change is
+    one frame serialised once for all the sockets of the room (the fan-out, never per socket)."""
+    async with aiohttp.ClientSession(server["base_url"]) as http:
+        room = await create(http, type="webinar", name="Watch party")
+        host, _ = await enter(http, connect, room, "hanna", "host")
+        ann, _ = await enter(http, connect, room, "ann")
+        bob, _ = await enter(http, connect, room, "bob")
+        assert "belong to an event" in await host.err("player.load", "no_event", file=1)
+        fan = server["app"][keys.FANOUT]
+        await drain(ann)
+        frames, writes = fan.frames, fan.writes
+        state = await host.ok("player.load", youtube=f"https://www.youtube.com/embed/{YT}", position=7.25)
+        assert state["source"] == {"kind": "youtube", "id": YT} and state["position"] == 7.25
+        for c in (host, ann, bob):
+            assert (await wait_event(c, "player"))["player"]["at"] == state["at"]
+        assert fan.frames - frames == 1 and fan.writes - writes == 3
