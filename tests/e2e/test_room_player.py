@@ -6,7 +6,8 @@ the player's controls. After each action every page's video is within 0.3 s of w
 should be, measured twice: with the page's own estimate of the server's clock (time.sync) and with the
 test's clock (the server runs on this machine, and its clock is the wall clock); one attendee's clock is
 4 s fast. The attendee whose browser refuses sound plays muted and gets "Turn the sound on"; a real click
-turns it on. A late joiner's page opens on the video where it is.
+turns it on. A late joiner's page opens on the video where it is; at the video's end everyone stands on its
+last frame.
 
 YouTube cannot be reached from here: the server's ``youtube_api`` setting points at a stand-in served by the
 test, a script that implements the YT.Player calls the room page's adapter uses (loadVideoById,
@@ -336,6 +337,21 @@ def test_presenter_and_two_attendees_watch_a_video_and_youtube_in_sync(served, s
         bob.refresh()
         assert in_room(bob)["role"] == "attendee"
         all_in_step({"bob": bob}, True, 0.3, "the late joiner")
+        # at the end the host's page pauses the shared state there: everyone stands on the last frame
+        host.execute_script(
+            "const b = document.querySelector('#player-seek'); b.value = '28.8';"
+            "b.dispatchEvent(new Event('change'));"
+        )
+        all_in_step(pages, False, 0.3, "paused at the end")
+        end = measure(ann)["state"]
+        assert end["playing"] is False and SECONDS - 0.1 <= end["position"] <= SECONDS, end
+        host.execute_script(  # back to 10 s, and play on
+            "const b = document.querySelector('#player-seek'); b.value = '10';"
+            "b.dispatchEvent(new Event('change'));"
+        )
+        all_in_step(pages, False, 0.3, "back from the end", where=10)
+        click(host, "#player-toggle")
+        all_in_step(pages, True, 0.3, "playing again", where=10)
         for name, d in pages.items():
             assert not errors(d), (name, "console errors")
 

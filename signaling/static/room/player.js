@@ -20,6 +20,7 @@ let sourceKey = null;
 let timer = null;
 let resync = null;
 let building = 0;
+let endSent = null;   // the state (its `at`) this page paused at the end
 
 const staff = () => S.role === 'host' || S.role === 'presenter';
 const current = () => (page.client ? page.client.interaction.player.state : null);
@@ -83,8 +84,15 @@ function tick() {
     currentTime: ready ? a.currentTime() : null, diff: follower.diff, corrections: follower.corrections,
     muted: ready ? a.muted() : null, playbackRate: ready ? a.rate() : null,
   });
+  const dur = ready ? a.duration() : NaN;
+  // at the end, the page of whoever started it pauses the shared state there (once): late joiners see the end,
+  // and the state does not run on
+  const me = page.client.participant && page.client.participant.id;
+  if (st.playing && Number.isFinite(dur) && want >= dur && st.by && st.by.id === me && endSent !== st.at) {
+    endSent = st.at;
+    page.client.pauseVideo(Math.floor(dur * 1000) / 1000).catch(() => { endSent = null; });
+  }
   if (staff()) {
-    const dur = ready ? a.duration() : NaN;
     const bar = $('#player-seek');
     if (Number.isFinite(dur) && dur > 0) bar.max = String(dur);
     const at = Number.isFinite(dur) ? Math.min(want, dur) : want;   // the state runs on past the end
