@@ -17,7 +17,7 @@ from mediaserver.events import chat_history, qa_history
 from mediaserver.events.clock import EventClock, TimelineClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
-from mediaserver.interaction import polls_store
+from mediaserver.interaction import player_store, polls_store
 from mediaserver.interaction.journal import Journal
 from mediaserver.library import convert
 from mediaserver.library.roomfiles import RoomFiles
@@ -120,6 +120,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     rooms.polls = polls_store.Launcher(db, settings.secret)
     rooms.files = RoomFiles(db)  # issue 17: the documents a room presents
     polls_store.register(journal)
+    # issue 17: the shared player plays the event's videos (signed /play URLs) and YouTube's (its IFrame API)
+    rooms.videos = player_store.Videos(db, settings.secret, settings.youtube_api)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
     rooms.control = RoomControl(db, rooms, settings.public_url)
     mailer = Mailer(

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import limits
 import yaml
@@ -72,6 +73,8 @@ class Settings:
     document_timeout: float = 300.0  # seconds one document may take before its processes are killed
     document_max_pages: int = 500  # a longer document is refused
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
+    # issue 17: the script of YouTube's IFrame API the room pages load for the shared player ("": no YouTube)
+    youtube_api: str = "https://www.youtube.com/iframe_api"
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
     stream_video_kbps: int = 2500  # its H.264 bitrate
     # issue 14 finding 3: budgets of what strangers can repeat ('10/minute;100/hour', the `limits` notation);
@@ -149,6 +152,12 @@ class Settings:
             raise ConfigError("setting 'document_max_pages' must be between 1 and 10000")
         if not 10 <= self.watch_url_ttl <= 7 * 86400:
             raise ConfigError("setting 'watch_url_ttl' must be between 10 and 604800 seconds")
+        if self.youtube_api:
+            u = urlsplit(self.youtube_api)
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ConfigError(
+                    "setting 'youtube_api' must be an http(s) URL of YouTube's IFrame API script, or empty"
+                )
         try:
             parse_size(self.stream_size)
         except ValueError as e:

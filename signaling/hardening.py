@@ -93,16 +93,20 @@ def _csp(request: web.Request, frame_ancestors: str) -> str:
     # Host the browser used and by public_url (a reverse proxy may rewrite Host)
     hosts = dict.fromkeys((request.host, urlsplit(request.app[keys.SETTINGS].public_url).netloc))
     sockets = " ".join(f"ws://{h} wss://{h}" for h in hosts if h)
+    # issue 17: YouTube's IFrame API (its script, and its player's frame) for the shared player, from the
+    # origin of the youtube_api setting (empty: none)
+    yt = urlsplit(request.app[keys.SETTINGS].youtube_api)
+    youtube = f" {yt.scheme}://{yt.netloc}" if yt.netloc else ""
     return "; ".join(
         (
             "default-src 'self'",
-            "script-src 'self' " + " ".join(f"'{h}'" for h in pages.INLINE_SCRIPT_HASHES),
+            "script-src 'self' " + " ".join(f"'{h}'" for h in pages.INLINE_SCRIPT_HASHES) + youtube,
             "style-src 'self' 'unsafe-inline'",
             # branding images (logo, backgrounds) are the organiser's http(s) URLs (R-ROOM-11)
             "img-src 'self' data: blob: https: http:",
             "media-src 'self' blob:",
             f"connect-src 'self' {sockets}",
-            "frame-src 'self'",  # an automated event's PDF slides (timeline.js)
+            "frame-src 'self'" + youtube,  # an automated event's PDF slides (timeline.js), YouTube's player
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",

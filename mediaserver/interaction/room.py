@@ -13,6 +13,7 @@ from mediaserver.interaction.hands import Hands
 from mediaserver.interaction.journal import Record
 from mediaserver.interaction.log import Entry, MemoryLog, RoomLog
 from mediaserver.interaction.members import Member
+from mediaserver.interaction.player import Player, VideoSource
 from mediaserver.interaction.polls import Lister, Loader, Polls
 from mediaserver.interaction.presentation import Finder, Presentation
 from mediaserver.interaction.questions import Questions
@@ -34,6 +35,8 @@ class Interaction:
         polls: Loader | None = None,
         poll_list: Lister | None = None,
         files: Finder | None = None,
+        videos: VideoSource | None = None,
+        room_id: str = "",
     ) -> None:
         self.log: RoomLog = log or MemoryLog()
         self.record = record  # what statistics and exports keep (mediaserver.interaction.journal)
@@ -44,7 +47,17 @@ class Interaction:
         self.cta = CallToAction(self.log, record=record)  # R-INT-4
         self.polls = Polls(self.log, polls, record=record, lister=poll_list)  # R-INT-3
         self.doc = Presentation(self.log, files)  # issue 17, R-MEDIA-8: the document on the stage
-        features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls, self.doc]
+        self.player = Player(self.log, videos, room_id)  # issue 17: the shared video player
+        features = [
+            self.chat,
+            self.hands,
+            self.reactions,
+            self.qa,
+            self.cta,
+            self.polls,
+            self.doc,
+            self.player,
+        ]
         self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}
         for f in self.features:

@@ -322,6 +322,14 @@ async def offered_file(s: AsyncSession, store: Storage, file_id: int, event_id: 
         ev is not None and f is not None and not offered and await polls_store.offers_image(s, ev.id, f.id)
     )
     offered = offered or image
+    if ev is not None and f is not None and not offered and files.video_type(f.name):
+        # issue 17: a video uploaded into the event's room, played to it by the shared player (player_store)
+        offered = (
+            await s.scalar(
+                select(RoomFile.file_id).where(RoomFile.file_id == f.id, RoomFile.event_id == ev.id)
+            )
+            is not None
+        )
     if f is None or ev is None or not offered or f.status != "complete":
         raise ControlError(
             "gone", "this video is no longer offered by the event; open the invitation link again", 410

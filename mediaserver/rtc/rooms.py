@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mediaserver.interaction.journal import Journal, Record
+from mediaserver.interaction.player import VideoSource
 from mediaserver.interaction.polls import Lister, Loader, PollSource
 from mediaserver.interaction.presentation import FileSource, Finder
 from mediaserver.interaction.room import Interaction
@@ -225,6 +226,7 @@ class Room:
         polls: Loader | None = None,
         poll_list: Lister | None = None,
         files: Finder | None = None,
+        videos: VideoSource | None = None,
     ) -> None:
         self.settings = settings
         self.recordings = recordings
@@ -251,7 +253,13 @@ class Room:
         self.empty_since: float | None = time.monotonic()  # nobody in the room since (None: someone is)
         # issue 16: chat, hands, reactions (and what comes next) of the seated participants
         self.interaction = Interaction(
-            self._seated_member, record=record, polls=polls, poll_list=poll_list, files=files
+            self._seated_member,
+            record=record,
+            polls=polls,
+            poll_list=poll_list,
+            files=files,
+            videos=videos,
+            room_id=settings.id,
         )
 
     # ---- membership ----
@@ -1091,6 +1099,7 @@ class RoomManager:
         self.journal: Journal | None = None  # where the rooms' interaction records go (issue 16)
         self.polls: PollSource | None = None  # where event rooms read their polls (R-INT-3)
         self.files: FileSource | None = None  # what event rooms may show of their files (issue 17)
+        self.videos: VideoSource | None = None  # the shared player's videos and YouTube (issue 17)
         self.rooms: dict[str, Room] = {}
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
@@ -1144,6 +1153,7 @@ class RoomManager:
             polls=self._poll_loader(settings.id) if settings.event else None,
             poll_list=self._poll_lister(settings.id) if settings.event else None,
             files=self._file_finder(settings.id) if settings.event else None,
+            videos=self.videos,
         )
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
@@ -1182,6 +1192,7 @@ class RoomManager:
                 recordings=self.recordings,
                 streams=self.streams,
                 record=self.journal.for_room(name) if self.journal is not None else None,
+                videos=self.videos,
             )
         return room
 

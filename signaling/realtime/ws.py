@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from mediaserver.interaction.player import server_ms
 from mediaserver.rtc import devices, tokens
 from mediaserver.rtc.avatars import AvatarError, AvatarStore
 from mediaserver.rtc.rooms import Participant, RoomManager
@@ -113,6 +114,8 @@ class Connection:
             raise SignalError("bad_request", "missing 'method' (a string)")
         if not isinstance(params, dict):
             raise SignalError("bad_request", "'params' must be an object")
+        if method == "time.sync":  # issue 17: the server's clock, before joining too (no state, cheap)
+            return {"now": server_ms()}
         fn = getattr(self, "do_" + method, None)
         p = self.participant
         if fn is None and p is not None and method in p.room.interaction.methods:

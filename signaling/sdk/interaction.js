@@ -5,13 +5,21 @@
 // MediaserverClient keeps one of these as `client.interaction` and re-dispatches every event as a CustomEvent
 // named after its kind ('chat', 'chatDeleted', 'chatState', 'chatSilenced', 'hand', 'reactions', 'qa',
 // 'question', 'questionVotes', 'questionPublished', 'cta', 'ctaClicks', 'poll', 'pollKey', 'pollResults',
-// 'pollShortAnswers', 'pollShown') with the event as `detail`.
+// 'pollShortAnswers', 'pollShown', the shared player's 'player') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
 
 /** How many chat messages the client keeps (the server's snapshot holds the last 100). */
 export const CHAT_KEEP = 500;
+
+/** Where a player state says the video is (seconds) at the server's time `serverMs`: the position while
+ * paused; while playing, position + the time since `at` times the rate. */
+export function playerPosition(state, serverMs) {
+  if (!state || !state.source) return null;
+  if (!state.playing) return state.position;
+  return state.position + Math.max(0, serverMs - state.at) / 1000 * state.rate;
+}
 
 export class InteractionState {
   constructor() { this.reset(null); }
@@ -55,6 +63,10 @@ export class InteractionState {
     };
     // the document on the stage (issue 17): {id, file: {id, name, url, pages}, page, zoom, free, by, at} or null
     this.doc = (s.doc && s.doc.doc) || null;
+    // the shared video player (issue 17): {source, playing, position, at, rate, by} (source null: nothing
+    // loaded); `youtubeApi`: the IFrame API script this server's pages load ('' : no YouTube)
+    const player = s.player || {};
+    this.player = { state: player.player || null, youtubeApi: player.youtubeApi || '' };
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -172,6 +184,9 @@ export class InteractionState {
       case 'pollShortAnswers':
         this.polls.shortAnswers.push(...(e.answers || []));
         if (this.polls.shortAnswers.length > CHAT_KEEP) this.polls.shortAnswers.splice(0, this.polls.shortAnswers.length - CHAT_KEEP);
+        break;
+      case 'player':
+        this.player.state = e.player || null;
         break;
       default:
     }

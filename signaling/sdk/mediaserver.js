@@ -4,7 +4,7 @@
 // One RTCPeerConnection per publication (the client offers; camera + microphone together, a screen share
 // on its own) and one receiving connection (the server offers and renegotiates as tracks come and go).
 
-import { InteractionState, REACTIONS } from './interaction.js';
+import { InteractionState, playerPosition, REACTIONS } from './interaction.js';
 
 export { InteractionState, REACTIONS };
 
@@ -308,6 +308,7 @@ export class MediaserverClient extends EventTarget {
     this.participants = new Map();  // id -> descriptor (others and self)
     this.tracks = new Map();     // id -> descriptor (every published track in the room, own ones too)
     this.interaction = new InteractionState();   // chat, hands, reactions, polls (issue 16)
+    this.clock = null;           // {offset, rtt} to the server's clock (syncClock, issue 17)
     this.muted = { audio: false, video: false };
     this.device = undefined;
     this.videoQuality = 'sd';
@@ -1063,6 +1064,57 @@ export class MediaserverClient extends EventTarget {
 
   /** The document leaves the stage. */
   stopDocument() { return this.request('doc.stop'); }
+  // ---- the shared video player (issue 17): the state is `this.interaction.player.state`, event 'player' ----
+
+  /**
+   * Play a video to everyone (the host and presenters): `{file: id}` (a video file of the event's room) or
+   * `{youtube: 'id or link'}`; from `position` seconds, playing unless `playing` is false. Resolves the new
+   * state. Refusals: forbidden, not_found, not_video, bad_youtube, youtube_off, bad_position, bad_rate, no_event.
+   */
+  playVideo(source, { position = 0, playing = true, rate } = {}) {
+    const params = { ...source, position, playing };
+    if (rate !== undefined) params.rate = rate;
+    return this.request('player.load', params);
+  }
+
+  /** Play on (from `position` seconds when given). */
+  resumeVideo(position) { return this.request('player.play', position === undefined ? {} : { position }); }
+
+  /** Pause (at `position` seconds when given: the presenter's own frame). */
+  pauseVideo(position) { return this.request('player.pause', position === undefined ? {} : { position }); }
+
+  /** Go to `position` seconds, playing or paused as it was. */
+  seekVideo(position) { return this.request('player.seek', { position }); }
+
+  /** The playback rate for everyone (0.25 to 2). */
+  setVideoRate(rate) { return this.request('player.rate', { rate }); }
+
+  /** Take the video off the stage. */
+  stopVideo() { return this.request('player.stop'); }
+
+  /**
+   * Estimate this client's clock offset to the server's (NTP-style): `samples` time.sync round trips, the one
+   * with the shortest round trip kept. Sets and resolves {offset, rtt} (ms); serverNow() uses it.
+   */
+  async syncClock(samples = 5) {
+    let best = null;
+    for (let i = 0; i < samples; i++) {
+      const t0 = performance.timeOrigin + performance.now();
+      const { now } = await this.request('time.sync');
+      const t1 = performance.timeOrigin + performance.now();
+      if (!best || t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: now - (t0 + t1) / 2 };
+    }
+    this.clock = best;
+    return best;
+  }
+
+  /** The server's time now (ms), by the last syncClock() (the local clock until then). */
+  serverNow() {
+    return performance.timeOrigin + performance.now() + (this.clock ? this.clock.offset : 0);
+  }
+
+  /** Where the shared video should be now (seconds; null when nothing is loaded). */
+  videoPosition(state = this.interaction.player.state) { return playerPosition(state, this.serverNow()); }
 
   // ---- active speaker ----
 

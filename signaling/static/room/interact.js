@@ -14,6 +14,7 @@ import { bindDocuments, renderDoc } from './docview.js';
 import { bindPolls, pollEvent, renderPolls } from './polls.js';
 import { bindQA, renderQA } from './qa.js';
 import { bindReactions, floatReactions } from './reactions.js';
+import { bindPlayer, renderPlayer, wirePlayer } from './player.js';
 import { page, S } from './state.js';
 import { bindTabs, renderTabs } from './tabs.js';
 
@@ -42,6 +43,7 @@ export function wireInteraction(c) {
   for (const name of ['admitted', 'reconnected', 'roleChanged']) {
     c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); renderDoc(); }));
   }
+  wirePlayer(c);   // issue 17: the shared video player
 }
 
 /** The interaction's part of renderAll. */
@@ -53,6 +55,7 @@ export function renderInteraction() {
   renderHands();
   renderCta();
   renderDoc();
+  renderPlayer();
 }
 
 export function bindInteraction() {
@@ -64,4 +67,5 @@ export function bindInteraction() {
   bindQA();
   bindCta();
   bindPolls();
+  bindPlayer();
 }
