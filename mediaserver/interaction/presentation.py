@@ -141,6 +141,12 @@ class Presentation(Feature):
             self.log.append("doc", {"doc": None})
         return {"doc": None}
 
+    def clear(self) -> None:
+        """Something else took the stage (one presented item at a time): the document leaves it."""
+        if self.current is not None:
+            self.current = None
+            self.log.append("doc", {"doc": None})
+
     def snapshot(self, m: Member) -> dict[str, Any]:
         return {"doc": self.current}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,9 @@ from mediaserver.interaction.polls import Lister, Loader, Polls
 from mediaserver.interaction.presentation import Finder, Presentation
 from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
+
+#: the commands that put something on the stage (a document, a video), by the key of their feature
+STAGE_TAKERS = {"doc.show": "doc", "player.load": "player"}
 
 
 class Interaction:
@@ -70,7 +74,25 @@ class Interaction:
         fn = self._commands.get(method)
         if fn is None:
             raise ControlError("unknown_method", f"unknown method {method!r}")
-        return fn(m, params)
+        out = fn(m, params)
+        taker = STAGE_TAKERS.get(method)
+        if taker is None:
+            return out
+        if inspect.isawaitable(out):
+            return self._then_stage(out, taker)
+        self._stage(taker)
+        return out
+
+    async def _then_stage(self, out: Awaitable[dict[str, Any]], taker: str) -> dict[str, Any]:
+        got = await out
+        self._stage(taker)
+        return got
+
+    def _stage(self, taker: str) -> None:
+        """Issue 17: one presented item on the stage at a time; what was there leaves it."""
+        for f in (self.doc, self.player):
+            if f.key != taker:
+                f.clear()
 
     def tick(self) -> list[Entry]:
         """What the fan-out sends now: the aggregates' entries appended, then everything pending."""

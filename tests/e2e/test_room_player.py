@@ -287,7 +287,7 @@ def test_presenter_and_two_attendees_watch_a_video_and_youtube_in_sync(served, s
         assert not visible(ann, "#player-stage") and not visible(ann, "#player-form")
 
         # the host picks the room's video in the host panel and plays it to everyone
-        click(host, "#btn-host")
+        click(host, "#btn-present")
         wait(host, lambda d: visible(d, "#player-form"), "the Shared video form")
         host.execute_script("return window.roomPlayer.listVideos();")
         wait(

@@ -6,6 +6,7 @@ upload and the tokens go through the HTTP API (SQLite)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -39,6 +40,17 @@ async def room_upload(served: Any, token: str, room_id: str, name: str, data: by
     return next(f["id"] for f in listed["items"] if f["name"] == name)
 
 
+async def show_when_ready(host: Any, file_id: int) -> dict[str, Any]:
+    """doc.show once the room's PDF is checked (pypdfium2, on upload: 409 not_ready until then)."""
+    for _ in range(100):
+        got = await host.call("doc.show", file=file_id)
+        if "error" not in got:
+            return got["result"]["doc"]
+        assert got["error"]["code"] == "not_ready", got
+        await asyncio.sleep(0.1)
+    raise AssertionError("the PDF was never ready")
+
+
 async def test_the_staff_present_a_pdf_and_everyone_follows(api):  # noqa: F811
     http, _ = await signup(api)
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Slides"})
@@ -58,7 +70,7 @@ async def test_the_staff_present_a_pdf_and_everyone_follows(api):  # noqa: F811
         assert "not a document" in await host.err("doc.show", "not_a_document", file=clip)
         await host.err("doc.page", "no_document", page=2)
 
-        shown = (await host.ok("doc.show", file=deck))["doc"]
+        shown = await show_when_ready(host, deck)
         assert shown["file"]["name"] == "deck.pdf" and shown["page"] == 1 and shown["free"] is False
         url = shown["file"]["url"]
         assert url == f"/api/v1/rooms/{ev['roomId']}/files/{deck}/document/pdf"  # checked (pypdfium2) first
@@ -91,3 +103,24 @@ async def test_the_staff_present_a_pdf_and_everyone_follows(api):  # noqa: F811
         await host.ok("doc.stop")
         assert (await wait_event(ann, "doc", lambda e: e["doc"] is None))["doc"] is None
         await host.err("doc.zoom", "no_document", zoom=1)
+
+
+async def test_one_item_on_the_stage_a_video_replaces_the_document_and_back(api):  # noqa: F811
+    """Issue 17: the stage shows one presented item; a video played takes the document off it, and a
+    document shown stops the video (each change one event for everyone, as usual)."""
+    http, _ = await signup(api)
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Stage"})
+    started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    deck = await room_upload(api, started["hostToken"], ev["roomId"], "deck.pdf", PDF)
+    async with ws_room(api) as room:
+        host, _ = await room.enter(started["hostToken"])
+        ann, _ = await room.enter(await room_token(api, ev["roomId"], "Ann", "ann@example.test"))
+        await show_when_ready(host, deck)
+        await wait_event(ann, "doc", lambda e: e["doc"] is not None)
+        await host.ok("player.load", youtube="dQw4w9WgXcQ")
+        assert (await wait_event(ann, "doc", lambda e: e["doc"] is None))["doc"] is None
+        _late, res = await room.enter(await room_token(api, ev["roomId"], "Lea", "lea@example.test"))
+        assert res["interaction"]["doc"]["doc"] is None and res["interaction"]["player"]["player"]["source"]
+        await host.ok("doc.show", file=deck)
+        stopped = await wait_event(ann, "player", lambda e: e["player"]["source"] is None)
+        assert stopped["player"]["playing"] is False
