@@ -39,7 +39,7 @@ async function draw(d, n, zoom) {
 export function renderDoc() {
   const d = current();
   S.doc.shown = !!d;
-  document.body.classList.toggle('presenting', !!d);
+  document.body.classList.toggle('presenting-doc', !!d);
   show($('#doc-view'), !!d);
   if (!d) {
     drawn = '';

@@ -108,6 +108,7 @@ export function renderPlayer() {
   const src = st ? st.source : null;
   const key = keyOf(src);
   show($('#player-stage'), !!src && S.screen === 'room');
+  document.body.classList.toggle('presenting-video', !!src && S.screen === 'room');   // the tiles go beside it
   $('#media').classList.toggle('with-player', !!src);
   show($('#player-controls'), !!src && staff());
   show($('#player-live'), !!src && staff());
