@@ -61,7 +61,7 @@ setup(
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
     license="Apache-2.0",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
-    package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
+    package_data={"signaling": ["static/*", "static/*/*", "static/*/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
                   "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     libraries=[CORE_LIB],
     cmdclass={"build_ext": BuildExt},
@@ -89,6 +89,8 @@ setup(
         "pydantic-core>=2.14",  # PydanticCustomError: API validation errors with our own codes
         "av>=12",           # PyAV: recordings, live feeds and streams (mediaserver.output)
         "numpy>=1.26",
+        "pycrdt>=0.12",     # the whiteboard's CRDT document, Yjs-compatible (mediaserver.interaction.board, R-INT-5)
+        "Pillow>=10",       # the whiteboard's PNG and PDF export (mediaserver.interaction.board_render)
     ],
     extras_require={
         "test": [
