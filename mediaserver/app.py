@@ -90,6 +90,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         max_rooms=settings.max_rooms,
         creation_rate=settings.room_creation_rate,
     )
+    rooms.board_limits = (settings.board_max_bytes, settings.board_save_seconds)  # issue 17, R-INT-5
     app[keys.SETTINGS] = settings
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms

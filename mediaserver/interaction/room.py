@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediaserver.errors import ControlError
+from mediaserver.interaction.board import Board
 from mediaserver.interaction.chat import Chat
 from mediaserver.interaction.cta import CallToAction
 from mediaserver.interaction.feature import Feature, Handler
@@ -41,7 +42,9 @@ class Interaction:
         self.qa = Questions(self.log, self.chat, find, record=record)  # R-INT-2
         self.cta = CallToAction(self.log, record=record)  # R-INT-4
         self.polls = Polls(self.log, polls, record=record, lister=poll_list)  # R-INT-3
+        self.board = Board(self.log, record=record)  # R-INT-5, issue 17
         features = [self.chat, self.hands, self.reactions, self.qa, self.cta, self.polls]
+        features.append(self.board)
         self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}
         for f in self.features:

@@ -1022,6 +1022,7 @@ class RoomManager:
         self.control = control  # the event life cycle behind event rooms' start and end
         self.journal: Journal | None = None  # where the rooms' interaction records go (issue 16)
         self.polls: PollSource | None = None  # where event rooms read their polls (R-INT-3)
+        self.board_limits: tuple[int, float] | None = None  # the board's max bytes, save period (issue 17)
         self.rooms: dict[str, Room] = {}
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
@@ -1075,8 +1076,13 @@ class RoomManager:
             polls=self._poll_loader(settings.id) if settings.event else None,
             poll_list=self._poll_lister(settings.id) if settings.event else None,
         )
+        self._board(room)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
+
+    def _board(self, room: Room) -> None:
+        if self.board_limits is not None:
+            room.interaction.board.max_bytes, room.interaction.board.save_seconds = self.board_limits
 
     def _poll_loader(self, room_id: str) -> Loader | None:
         source = self.polls
@@ -1107,6 +1113,7 @@ class RoomManager:
                 streams=self.streams,
                 record=self.journal.for_room(name) if self.journal is not None else None,
             )
+            self._board(room)
         return room
 
     async def enter(self, grant: Grant) -> Room:
