@@ -5,7 +5,7 @@
 // MediaserverClient keeps one of these as `client.interaction` and re-dispatches every event as a CustomEvent
 // named after its kind ('chat', 'chatDeleted', 'chatState', 'chatSilenced', 'hand', 'reactions', 'qa',
 // 'question', 'questionVotes', 'questionPublished', 'cta', 'ctaClicks', 'poll', 'pollKey', 'pollResults',
-// 'pollShortAnswers', 'pollShown') with the event as `detail`.
+// 'pollShortAnswers', 'pollShown', the whiteboard's 'board' and 'boardCollaboration') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
@@ -50,6 +50,10 @@ export class InteractionState {
       results: polls.results || null,
       shortAnswers: [],   // the staff: short answers as they come (the newest last)
     };
+    // the whiteboard (issue 17, R-INT-5): the snapshot's document (a base64 Yjs update), the updates since
+    // (until a Whiteboard of sdk/board.js takes them over: `keep` false), whether attendees may draw
+    const board = s.board || {};
+    this.board = { update: board.update || '', updates: [], keep: true, collaboration: !!board.collaboration };
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -146,6 +150,12 @@ export class InteractionState {
         break;
       case 'pollResults':
         if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.results = e;
+        break;
+      case 'board':
+        if (this.board.keep) this.board.updates.push(e.update);
+        break;
+      case 'boardCollaboration':
+        this.board.collaboration = !!e.on;
         break;
       case 'pollShortAnswers':
         this.polls.shortAnswers.push(...(e.answers || []));

@@ -5,6 +5,7 @@
 // renderAll. Events of features this page does not know are ignored (the SDK keeps them in
 // client.interaction.extra).
 import { t } from '/static/i18n.js';
+import { bindBoard, renderBoard, wireBoard } from './board.js';
 import { bindChat, chatAdded, chatRemoved, chatSilenced, rebuildChat, renderChat } from './chat.js';
 import { bindCta, renderCta } from './cta.js';
 import { toast } from './dom.js';
@@ -36,6 +37,8 @@ export function wireInteraction(c) {
   for (const name of ['poll', 'pollKey', 'pollResults', 'pollShortAnswers', 'pollShown']) {
     c.addEventListener(name, mine((d) => { pollEvent(name, d); renderTabs(); }));
   }
+  wireBoard(c);   // the whiteboard (issue 17)
+  c.addEventListener('boardCollaboration', mine(() => renderBoard()));
   for (const name of ['admitted', 'reconnected']) {
     c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); }));
   }
@@ -49,6 +52,7 @@ export function renderInteraction() {
   renderChat();
   renderHands();
   renderCta();
+  renderBoard();
 }
 
 export function bindInteraction() {
@@ -59,4 +63,5 @@ export function bindInteraction() {
   bindQA();
   bindCta();
   bindPolls();
+  bindBoard();
 }
