@@ -109,6 +109,7 @@ setup(
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
             "requests>=2.31",
+            "pypdfium2>=4",     # reads back the whiteboard's PDF export (tests/api/test_board_export.py)
         ],
     },
     entry_points={"console_scripts": ["mediaserver=mediaserver.cli:main"]},
