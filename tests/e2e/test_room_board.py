@@ -140,6 +140,23 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     click(ann, "#board-undo")
     wait_shapes(host, lambda s: [x["type"] for x in s] == ["pen"])
 
+    # a sticky note with text, then the eraser takes it away; a second page
+    from selenium.webdriver.common.by import By
+
+    host.find_element(By.CSS_SELECTOR, "#board-text").send_keys("Итог")
+    click(host, "#board-tools [data-tool=note]")
+    drag(host, [(0.1, 0.6), (0.1, 0.6)])
+    got = wait_shapes(ann, lambda s: [x["type"] for x in s] == ["pen", "note"])
+    assert got[1]["text"] == "Итог"
+    nx, ny = got[1]["points"][:2]
+    yellow = browser.poll(lambda: pixel(ann, nx + 50, ny + 120), lambda p: p[:3] == [255, 236, 140], 5)
+    assert yellow[:3] == [255, 236, 140], yellow  # the note's paper on the attendee's canvas
+    click(host, "#board-tools [data-tool=eraser]")
+    drag(host, [(0.1 + 30 / 1600, 0.6 + 30 / 900), (0.1 + 31 / 1600, 0.6 + 30 / 900)])
+    wait_shapes(ann, lambda s: [x["type"] for x in s] == ["pen"])
+    click(host, "#board-add-page")
+    wait_state(ann, lambda s: s["board"]["pages"] == 2)
+
     # the phone: the board shows, but no tools, even with collaboration on
     st = wait_state(pat, lambda s: s["board"]["collaboration"] and s["board"]["shapes"] == 1)
     assert not st["board"]["canDraw"]
