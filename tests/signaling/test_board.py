@@ -215,3 +215,23 @@ def test_an_update_costs_what_it_changes_not_the_whole_board():
     # and the server's board is the client's
     copy = Board({"participant": {"id": "-"}, "interaction": {"board": {"update": server.encoded()}}})
     assert len(copy.pages[0]) == 201 and list(copy.pages[0][200]["points"])[-2:] == [1.0, 2.0]
+
+
+async def test_a_presenter_draws_and_erases_their_own_but_only_the_host_clears(http, connect, room):
+    r, (host, hb), (ann, _ab), _bob = room
+    await host.ok("board.update", update=hb.draw("pen"))
+    pres, joined = await enter(http, connect, r, "paula", "presenter")
+    pb = Board(joined)
+    await pres.ok("board.update", update=pb.draw("arrow", (10, 10, 300, 200)))
+    assert [s["type"] for s in (await server_board(host)).shapes()] == ["pen", "arrow"]
+    before = pb.doc.get_state()
+    del pb.pages[0][0]  # the host's stroke
+    await pres.err("board.update", "forbidden", update=b64(pb.doc.get_update(before)))
+    pb = Board({"participant": {"id": pb.me}, "interaction": {"board": await pres.ok("board.state")}})
+    before = pb.doc.get_state()
+    del pb.pages[0][1]  # their own arrow
+    await pres.ok("board.update", update=b64(pb.doc.get_update(before)))
+    await pres.err("board.clear", "forbidden")
+    assert await pres.ok("board.collaborate", on=True) == {"on": True}
+    assert (await wait_event(ann, "boardCollaboration"))["on"] is True
+    assert [s["type"] for s in (await server_board(host)).shapes()] == ["pen"]
