@@ -217,6 +217,7 @@ class Board(Feature):
         self.by: dict[str, str] = {}  # shape id -> its author's participant id
         self._size = len(self.state)  # the encoded size, exact or over-estimated (+ the updates' sizes)
         self.collaboration = False
+        self.page = 0  # the page the staff show: everyone's board follows it
         self._pending: list[bytes] = []  # the tick's accepted updates
         self._dirty = False  # changed since the last save
         self._saved_at = clock()
@@ -238,6 +239,7 @@ class Board(Feature):
             "board.state": self.full,
             "board.collaborate": self.collaborate,
             "board.clear": self.clear,
+            "board.page": self.show_page,
         }
 
     def update(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -377,6 +379,17 @@ class Board(Feature):
             self.log.append("boardCollaboration", {"on": on}, EVERYONE)
         return {"on": on}
 
+    def show_page(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
+        """``{page}``: the host or a presenter turns everyone's board to this page (an index from 0)."""
+        require_staff(m, "turn the whiteboard's page for everyone")
+        page, count = params.get("page"), len(self.ids)
+        if not isinstance(page, int) or isinstance(page, bool) or not 0 <= page < count:
+            raise ControlError("bad_request", f"'page' must be a page index from 0 to {count - 1}")
+        if page != self.page:
+            self.page = page
+            self.log.append("boardPage", {"page": page}, EVERYONE)
+        return {"page": page}
+
     def clear(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
         """``{page?}``: the host erases one page's shapes (its index) or, without ``page``, every page's."""
         require_host(m, "clear the whiteboard")
@@ -418,4 +431,4 @@ class Board(Feature):
             self._save()
 
     def snapshot(self, m: Member) -> dict[str, Any]:
-        return {"update": self.encoded(), "collaboration": self.collaboration}
+        return {"update": self.encoded(), "collaboration": self.collaboration, "page": self.page}

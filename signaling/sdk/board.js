@@ -42,7 +42,7 @@ function newId() {
 export class Whiteboard extends EventTarget {
   /** `client`: a joined MediaserverClient. Events: 'change' {local} (the document changed), 'refused'
    * {error} (the server refused this page's change; the board starts again from the server's), 'reset',
-   * 'collaboration' {on}. */
+   * 'collaboration' {on}, 'page' {page} (the staff turned everyone's board to this page). */
   constructor(client) {
     super();
     this.client = client;
@@ -54,6 +54,9 @@ export class Whiteboard extends EventTarget {
     client.interaction.board.keep = false;   // this copy takes the updates from now on
     client.addEventListener('board', (e) => {
       Y.applyUpdate(this.doc, fromBase64(e.detail.update), REMOTE);
+    });
+    client.addEventListener('boardPage', (e) => {
+      this.dispatchEvent(new CustomEvent('page', { detail: { page: e.detail.page } }));
     });
     client.addEventListener('boardCollaboration', (e) => {
       this.dispatchEvent(new CustomEvent('collaboration', { detail: { on: !!e.detail.on } }));
@@ -158,6 +161,12 @@ export class Whiteboard extends EventTarget {
 
   /** The host erases page `page` (or every page). */
   clear(page) { return this.client.request('board.clear', page === undefined ? {} : { page }); }
+
+  /** The page the staff show (everyone's board follows it). */
+  get page() { return (this.client.interaction.board || {}).page || 0; }
+
+  /** The host or a presenter turns everyone's board to page `page`. */
+  showPage(page) { return this.client.request('board.page', { page }); }
 
   /** The host or a presenter lets attendees draw (or not). */
   setCollaboration(on) { return this.client.request('board.collaborate', { on: !!on }); }

@@ -5,7 +5,7 @@
 // MediaserverClient keeps one of these as `client.interaction` and re-dispatches every event as a CustomEvent
 // named after its kind ('chat', 'chatDeleted', 'chatState', 'chatSilenced', 'hand', 'reactions', 'qa',
 // 'question', 'questionVotes', 'questionPublished', 'cta', 'ctaClicks', 'poll', 'pollKey', 'pollResults',
-// 'pollShortAnswers', 'pollShown', the whiteboard's 'board' and 'boardCollaboration') with the event as `detail`.
+// 'pollShortAnswers', 'pollShown', the whiteboard's 'board', 'boardCollaboration' and 'boardPage') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
@@ -53,7 +53,8 @@ export class InteractionState {
     // the whiteboard (issue 17, R-INT-5): the snapshot's document (a base64 Yjs update), the updates since
     // (until a Whiteboard of sdk/board.js takes them over: `keep` false), whether attendees may draw
     const board = s.board || {};
-    this.board = { update: board.update || '', updates: [], keep: true, collaboration: !!board.collaboration };
+    this.board = { update: board.update || '', updates: [], keep: true, collaboration: !!board.collaboration,
+      page: board.page || 0 };   // `page`: the page the staff show
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -156,6 +157,9 @@ export class InteractionState {
         break;
       case 'boardCollaboration':
         this.board.collaboration = !!e.on;
+        break;
+      case 'boardPage':
+        this.board.page = e.page;
         break;
       case 'pollShortAnswers':
         this.polls.shortAnswers.push(...(e.answers || []));

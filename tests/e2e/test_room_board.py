@@ -155,12 +155,13 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     drag(host, [(0.1 + 30 / 1600, 0.6 + 30 / 900), (0.1 + 31 / 1600, 0.6 + 30 / 900)])
     wait_shapes(ann, lambda s: [x["type"] for x in s] == ["pen"])
     click(host, "#board-add-page")
-    wait_state(ann, lambda s: s["board"]["pages"] == 2)
+    wait_state(ann, lambda s: s["board"]["pages"] == 2 and s["board"]["page"] == 1)  # following the host
 
     # the phone: the board shows, but no tools, even with collaboration on
-    st = wait_state(pat, lambda s: s["board"]["collaboration"] and s["board"]["shapes"] == 1)
+    st = wait_state(pat, lambda s: s["board"]["collaboration"] and s["board"]["page"] == 1)
     assert not st["board"]["canDraw"]
     assert js(pat, "return document.querySelector('#board-tools').hidden;")
+    wait_shapes(pat, lambda s: [x["type"] for x in s] == ["pen"])  # page 1's stroke is in its document too
     shot(host, "room-board.png")
     for d in (host, ann, pat):
         assert errors(d, allow=("board.update", "whiteboard", "favicon")) == [], d

@@ -123,6 +123,14 @@ async def test_a_late_joiner_gets_the_whole_board_and_updates_of_a_tick_are_merg
     lb = Board(joined)
     assert [s["type"] for s in lb.shapes(0)] == ["pen", "ellipse"] and lb.shapes(1)[0]["text"] == "hi"
     assert joined["interaction"]["board"]["collaboration"] is False
+    assert joined["interaction"]["board"]["page"] == 0
+    # the staff turn everyone's board to the second page; a late joiner opens on it
+    await bob.err("board.page", "forbidden", page=1)
+    await host.err("board.page", "bad_request", page=2)
+    assert await host.ok("board.page", page=1) == {"page": 1}
+    assert (await wait_event(bob, "boardPage"))["page"] == 1
+    _later, joined = await enter(http, connect, r, "later")
+    assert joined["interaction"]["board"]["page"] == 1
 
 
 async def test_malformed_oversize_and_foreign_deletions_are_refused_and_change_nothing(server, room):

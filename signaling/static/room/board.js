@@ -20,6 +20,8 @@ function board() {
       toast(t(e.detail.on ? 'board.collabOn' : 'board.collabOff'));
       renderBoard();
     });
+    B.page = B.board.page;
+    B.board.addEventListener('page', (e) => { B.page = e.detail.page; schedule(); });
     B.board.addEventListener('refused', (e) => {
       S.board.refused += 1;
       toast(e.detail.error.message || t('board.refused'), 'error');
@@ -140,6 +142,14 @@ function erase(x, y) {
   if (target) b.erase(B.page, target.id);
 }
 
+function turn(n) {
+  B.page = n;
+  schedule();
+  if (S.role === 'host' || S.role === 'presenter') {
+    board().showPage(n).catch((err) => toast(err.message, 'error'));
+  }
+}
+
 export function bindBoard() {
   const tools = $('#board-tools');
   const toolNames = ['pen', 'line', 'rect', 'ellipse', 'arrow', 'text', 'note', 'eraser'];
@@ -157,12 +167,14 @@ export function bindBoard() {
   $('#board-width').addEventListener('change', (e) => { B.width = Number(e.target.value) || 4; });
   $('#board-undo').addEventListener('click', () => board() && board().undo());
   $('#board-redo').addEventListener('click', () => board() && board().redo());
-  $('#board-prev').addEventListener('click', () => { B.page = Math.max(0, B.page - 1); schedule(); });
-  $('#board-next').addEventListener('click', () => {
-    B.page = Math.min(board().pageCount() - 1, B.page + 1);
-    schedule();
+  // the staff turn everyone's page; an attendee browses on their own until the staff turn it again
+  $('#board-prev').addEventListener('click', () => turn(Math.max(0, B.page - 1)));
+  $('#board-next').addEventListener('click', () => turn(Math.min(board().pageCount() - 1, B.page + 1)));
+  $('#board-add-page').addEventListener('click', async () => {
+    const n = board().addPage();
+    await board().flush();
+    turn(n);
   });
-  $('#board-add-page').addEventListener('click', () => { B.page = board().addPage(); schedule(); });
   $('#board-clear').addEventListener('click', async () => {
     if (!window.confirm(t('board.clearConfirm'))) return;
     try { await board().clear(B.page); } catch (err) { toast(err.message, 'error'); }
