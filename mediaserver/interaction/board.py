@@ -274,8 +274,8 @@ class Board(Feature):
         extra = set(self.shadow.keys()) - {ROOT}
         if extra:
             raise _refuse(f"the board has one root, {ROOT!r}; the update adds {sorted(extra)}")
-        if len(pages) > PAGES_MAX:
-            raise _refuse(f"a board has at most {PAGES_MAX} pages")
+        if not 1 <= len(pages) <= PAGES_MAX:
+            raise _refuse(f"a board has 1 to {PAGES_MAX} pages")
         new: list[Any] = []  # the shapes the update adds (whole: checked whole)
         gone: list[str] = []  # the ids of the shapes it removes
         ids = [list(p) for p in self.ids]
@@ -360,6 +360,7 @@ class Board(Feature):
 
     def _kept(self, ids: list[list[str]], by: dict[str, str], update: bytes) -> None:
         self.ids, self.by = ids, by
+        self.page = min(self.page, len(ids) - 1)  # the host removed the page shown
         self._state, self._b64 = None, ""
         self._pending.append(update)
         self._dirty = True

@@ -51,7 +51,7 @@ export class Whiteboard extends EventTarget {
     this._timer = null;
     this._sending = Promise.resolve();
     this._load(client.interaction.board || {});
-    client.interaction.board.keep = false;   // this copy takes the updates from now on
+    Object.assign(client.interaction.board, { keep: false, updates: [] });   // this copy takes them from now on
     client.addEventListener('board', (e) => {
       Y.applyUpdate(this.doc, fromBase64(e.detail.update), REMOTE);
     });
@@ -65,7 +65,7 @@ export class Whiteboard extends EventTarget {
     for (const name of ['admitted', 'reconnected']) {
       client.addEventListener(name, () => {
         this._load(client.interaction.board || {});
-        client.interaction.board.keep = false;
+        Object.assign(client.interaction.board, { keep: false, updates: [] });
       });
     }
   }

@@ -164,6 +164,13 @@ async def test_malformed_oversize_and_foreign_deletions_are_refused_and_change_n
         before = ab.doc.get_state()
         change(ab.pages[0][0])
         await ann.err("board.update", "forbidden", update=b64(ab.doc.get_update(before)))
+    # the last page removed, even by the host: a board keeps one
+    hb = Board({"participant": {"id": hb.me}, "interaction": {"board": await host.ok("board.state")}})
+    before = hb.doc.get_state()
+    del hb.pages[0]
+    assert "1 to 50 pages" in await host.err(
+        "board.update", "bad_update", update=b64(hb.doc.get_update(before))
+    )
     await unchanged()
     # past the board's size: the setting reaches the room (made small here, as board_max_bytes=20000 would)
     settings, board = server["settings"], server["rooms"].find(r["id"]).interaction.board

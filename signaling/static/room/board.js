@@ -196,7 +196,7 @@ export function bindBoard() {
   c.addEventListener('pointerup', up);
   c.addEventListener('pointercancel', up);
   document.addEventListener('keydown', (e) => {
-    if (!B.open || !(e.ctrlKey || e.metaKey) || e.target.matches('input, textarea')) return;
+    if (!B.open || !board() || !S.board.canDraw || !(e.ctrlKey || e.metaKey) || e.target.matches('input, textarea')) return;
     if (e.key === 'z') { e.preventDefault(); board().undo(); }
     if (e.key === 'y' || (e.key === 'Z' && e.shiftKey)) { e.preventDefault(); board().redo(); }
   });
