@@ -5,6 +5,7 @@ then seen by the host; a phone-viewport attendee gets no drawing tools. One brow
 
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
 
 import pytest
@@ -16,7 +17,6 @@ from tests.e2e.test_room_page import (
     click,
     create_room,
     errors,
-    http,
     room_state,
     shot,
     viewport,
@@ -33,8 +33,9 @@ pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end t
 def base(server_process) -> str:
     url = server_process["base_url"]
     for path in ("/static/room/board.js", "/sdk/board.js", "/static/vendor/yjs/yjs.js"):
-        status, _ = http("GET", url + path)
-        assert status == 200, (path, status)
+        # module scripts run only when served as JavaScript (nosniff and the CSP: signaling/hardening.py)
+        with urllib.request.urlopen(url + path, timeout=5) as r:
+            assert r.status == 200 and "javascript" in r.headers["Content-Type"], (path, r.headers)
     return url
 
 
