@@ -61,7 +61,7 @@ setup(
     description="Self-hostable webinar and meeting platform with a native WebRTC SFU",
     license="Apache-2.0",
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
-    package_data={"signaling": ["static/*", "static/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
+    package_data={"signaling": ["static/*", "static/*/*", "static/*/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
                   "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     libraries=[CORE_LIB],
     cmdclass={"build_ext": BuildExt},
@@ -90,7 +90,8 @@ setup(
         "av>=12",           # PyAV: recordings, live feeds and streams (mediaserver.output)
         "numpy>=1.26",
         "pypdfium2>=4.30",  # documents' page counts, checks and page images (mediaserver.library.convert_child)
-        "Pillow>=10",       # the page images' PNG and WebP (issue 17)
+        "pycrdt>=0.12",     # the whiteboard's CRDT document, Yjs-compatible (mediaserver.interaction.board, R-INT-5)
+        "Pillow>=10",       # documents' page images (PNG, WebP); the whiteboard's PNG and PDF export (issue 17)
     ],
     extras_require={
         "test": [

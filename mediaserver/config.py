@@ -47,6 +47,8 @@ class Settings:
     max_rooms: int = 1000  # instant and ad-hoc rooms on this node at once (event rooms are not counted)
     room_idle_timeout: float = 600.0  # seconds an instant room stays without anyone in it before it is freed
     interaction_tick: float = 0.1  # seconds between two frames of a room's chat, hands, reactions (issue 16)
+    board_max_bytes: int = 2_000_000  # a room's whiteboard (encoded Yjs document) at most; more is refused
+    board_save_seconds: float = 30.0  # a changed whiteboard is saved with its session at most this often
     data_dir: str = "data"  # the embedded database and the file library live here
     database_url: str = ""  # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
     public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
@@ -132,6 +134,10 @@ class Settings:
             raise ConfigError("setting 'max_rooms' must be at least 1")
         if not 0.01 <= self.interaction_tick <= 1.0:
             raise ConfigError("setting 'interaction_tick' must be between 0.01 and 1 second")
+        if not 10_000 <= self.board_max_bytes <= 100_000_000:
+            raise ConfigError("setting 'board_max_bytes' must be between 10000 and 100000000")
+        if not 1 <= self.board_save_seconds <= 3600:
+            raise ConfigError("setting 'board_save_seconds' must be between 1 and 3600 seconds")
         if self.room_idle_timeout <= 0:
             raise ConfigError("setting 'room_idle_timeout' must be a positive number of seconds")
         if self.upload_expiry <= 0:

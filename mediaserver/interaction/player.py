@@ -301,7 +301,7 @@ class Player(Feature):
     def snapshot(self, m: Member) -> dict[str, Any]:
         return {"player": self.state(), "youtubeApi": self.videos.youtube_api if self.videos else ""}
 
-    def clear(self) -> None:
+    def leave_stage(self) -> None:
         """Something else took the stage (issue 17: one presented item at a time): the video leaves it."""
         self._loading += 1
         self.ended()

@@ -141,7 +141,7 @@ class Presentation(Feature):
             self.log.append("doc", {"doc": None})
         return {"doc": None}
 
-    def clear(self) -> None:
+    def leave_stage(self) -> None:
         """Something else took the stage (one presented item at a time): the document leaves it."""
         if self.current is not None:
             self.current = None

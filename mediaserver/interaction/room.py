@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mediaserver.errors import ControlError
+from mediaserver.interaction.board import Board
 from mediaserver.interaction.chat import Chat
 from mediaserver.interaction.cta import CallToAction
 from mediaserver.interaction.feature import Feature, Handler
@@ -21,7 +22,7 @@ from mediaserver.interaction.questions import Questions
 from mediaserver.interaction.reactions import Reactions
 
 #: the commands that put something on the stage (a document, a video), by the key of their feature
-STAGE_TAKERS = {"doc.show": "doc", "player.load": "player"}
+STAGE_TAKERS = {"doc.show": "doc", "player.load": "player", "board.show": "board"}
 
 
 class Interaction:
@@ -52,6 +53,7 @@ class Interaction:
         self.polls = Polls(self.log, polls, record=record, lister=poll_list)  # R-INT-3
         self.doc = Presentation(self.log, files)  # issue 17, R-MEDIA-8: the document on the stage
         self.player = Player(self.log, videos, room_id)  # issue 17: the shared video player
+        self.board = Board(self.log, record=record)  # R-INT-5, issue 17
         features = [
             self.chat,
             self.hands,
@@ -61,6 +63,7 @@ class Interaction:
             self.polls,
             self.doc,
             self.player,
+            self.board,
         ]
         self.features: list[Feature] = features
         self._commands: dict[str, Handler] = {}
@@ -89,10 +92,13 @@ class Interaction:
         return got
 
     def _stage(self, taker: str) -> None:
-        """Issue 17: one presented item on the stage at a time; what was there leaves it."""
-        for f in (self.doc, self.player):
+        """Issue 17: one presented item on the stage at a time; what was there leaves it (a board taken off
+        the stage is kept as it is)."""
+        if taker == "board" and not self.board.shown:
+            return  # the board taken off the stage takes nothing else off
+        for f in (self.doc, self.player, self.board):
             if f.key != taker:
-                f.clear()
+                f.leave_stage()
 
     def tick(self) -> list[Entry]:
         """What the fan-out sends now: the aggregates' entries appended, then everything pending."""

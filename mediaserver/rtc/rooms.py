@@ -1100,6 +1100,7 @@ class RoomManager:
         self.polls: PollSource | None = None  # where event rooms read their polls (R-INT-3)
         self.files: FileSource | None = None  # what event rooms may show of their files (issue 17)
         self.videos: VideoSource | None = None  # the shared player's videos and YouTube (issue 17)
+        self.board_limits: tuple[int, float] | None = None  # the board's max bytes, save period (issue 17)
         self.rooms: dict[str, Room] = {}
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
@@ -1155,8 +1156,13 @@ class RoomManager:
             files=self._file_finder(settings.id) if settings.event else None,
             videos=self.videos,
         )
+        self._board(room)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
+
+    def _board(self, room: Room) -> None:
+        if self.board_limits is not None:
+            room.interaction.board.max_bytes, room.interaction.board.save_seconds = self.board_limits
 
     def _poll_loader(self, room_id: str) -> Loader | None:
         source = self.polls
@@ -1194,6 +1200,7 @@ class RoomManager:
                 record=self.journal.for_room(name) if self.journal is not None else None,
                 videos=self.videos,
             )
+            self._board(room)
         return room
 
     async def enter(self, grant: Grant) -> Room:

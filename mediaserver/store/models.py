@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -624,3 +625,16 @@ class PaymentCallback(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("provider_id", "provider_payment_id", "outcome"),)
+
+
+class SessionBoard(Base):
+    """An event session's whiteboard (issue 17, R-INT-5): the room's Yjs document as one update, saved
+    from the room's journal (kind ``board``; mediaserver.events.board_history) at most every
+    ``board_save_seconds`` while it changes and when the session ends; exported as PNG and PDF."""
+
+    __tablename__ = "session_boards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE))
+    session_id: Mapped[int] = mapped_column(ForeignKey("event_sessions.id", **CASCADE), unique=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

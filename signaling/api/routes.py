@@ -6,6 +6,7 @@ from aiohttp import web
 
 from signaling.api import (  # noqa: F401  (their @API operations)
     accounts,
+    board,
     chat,
     documents,
     events,

@@ -5,7 +5,8 @@
 // MediaserverClient keeps one of these as `client.interaction` and re-dispatches every event as a CustomEvent
 // named after its kind ('chat', 'chatDeleted', 'chatState', 'chatSilenced', 'hand', 'reactions', 'qa',
 // 'question', 'questionVotes', 'questionPublished', 'cta', 'ctaClicks', 'poll', 'pollKey', 'pollResults',
-// 'pollShortAnswers', 'pollShown', the shared player's 'player') with the event as `detail`.
+// 'pollShortAnswers', 'pollShown', the document's 'doc', the shared player's 'player', the whiteboard's 'board',
+// 'boardCollaboration' and 'boardPage') with the event as `detail`.
 
 /** The reactions the server accepts (mediaserver/interaction/reactions.py). */
 export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
@@ -67,6 +68,11 @@ export class InteractionState {
     // loaded); `youtubeApi`: the IFrame API script this server's pages load ('' : no YouTube)
     const player = s.player || {};
     this.player = { state: player.player || null, youtubeApi: player.youtubeApi || '' };
+    // the whiteboard (issue 17, R-INT-5): the snapshot's document (a base64 Yjs update), the updates since
+    // (until a Whiteboard of sdk/board.js takes them over: `keep` false), whether attendees may draw
+    const board = s.board || {};
+    this.board = { update: board.update || '', updates: [], keep: true, collaboration: !!board.collaboration,
+      page: board.page || 0, shown: !!board.shown };   // `page`: the page the staff show; `shown`: on the stage
     this.extra = s;   // the features this client does not know yet, as the server sent them
   }
 
@@ -180,6 +186,18 @@ export class InteractionState {
         break;
       case 'pollResults':
         if (this.polls.poll && this.polls.poll.launch === e.launch) this.polls.results = e;
+        break;
+      case 'board':
+        if (this.board.keep) this.board.updates.push(e.update);
+        break;
+      case 'boardCollaboration':
+        this.board.collaboration = !!e.on;
+        break;
+      case 'boardPage':
+        this.board.page = e.page;
+        break;
+      case 'boardShown':   // issue 17: the staff put the board on everyone's stage, or took it off
+        this.board.shown = !!e.shown;
         break;
       case 'pollShortAnswers':
         this.polls.shortAnswers.push(...(e.answers || []));

@@ -1064,6 +1064,10 @@ export class MediaserverClient extends EventTarget {
 
   /** The document leaves the stage. */
   stopDocument() { return this.request('doc.stop'); }
+
+  /** The host or a presenter puts the whiteboard on everyone's stage (taking a document or a video off it), or
+   *  takes it off (`false`); everyone gets 'boardShown' {shown} and `interaction.board.shown`. */
+  showBoard(shown = true) { return this.request('board.show', { shown }); }
   // ---- the shared video player (issue 17): the state is `this.interaction.player.state`, event 'player' ----
 
   /**

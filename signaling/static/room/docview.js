@@ -4,6 +4,7 @@
 // is read with the person's join token, in ranges (a large file shows its first page before the rest arrives).
 import { errorText, t } from '/static/i18n.js';
 import { PdfView } from '/static/pdfview.js';
+import { openBoard } from './board.js';
 import { $, el, show, toast } from './dom.js';
 import { page, S } from './state.js';
 
@@ -12,6 +13,7 @@ const EXTENSIONS = ['pdf', 'doc', 'docx', 'ppt', 'pptx', 'odp', 'odt', 'ods', 'x
 
 let view = null;         // the PdfView of the stage (made on first use)
 let ownPage = null;      // an attendee browsing on their own while `free` is on
+let boardShown = false;  // the staff's board on the stage, as this page last followed it
 let relist = null;       // the Present panel's next look at documents still converting
 let drawn = '';          // what was drawn last (renderAll runs often: a page is drawn again only when it changed)
 
@@ -35,8 +37,22 @@ async function draw(d, n, zoom) {
   }
 }
 
+/** The board on everyone's stage (issue 17): opened (or closed) on this page when the staff show (or take off)
+ *  the board; in between, each person may open or close it for themselves (the toolbar's Whiteboard). */
+function followBoard() {
+  const b = page.client ? page.client.interaction.board : null;
+  const shown = !!(b && b.shown);
+  show($('#present-board'), !shown);
+  show($('#present-board-off'), shown);
+  if (shown !== boardShown) {
+    boardShown = shown;
+    openBoard(shown);
+  }
+}
+
 /** The document's part of renderAll and of each 'doc' event. */
 export function renderDoc() {
+  followBoard();
   const d = current();
   S.doc.shown = !!d;
   document.body.classList.toggle('presenting-doc', !!d);
@@ -167,6 +183,8 @@ export function bindDocuments() {
   $('#doc-zoom-out').addEventListener('click', () => zoomBy(0.8));
   $('#doc-free').addEventListener('change', (e) => act(() => client().documentFree(e.target.checked)));
   $('#doc-stop').addEventListener('click', () => act(() => client().stopDocument()));
+  $('#present-board').addEventListener('click', () => act(() => client().showBoard(true)));
+  $('#present-board-off').addEventListener('click', () => act(() => client().showBoard(false)));
   $('#doc-follow').addEventListener('click', () => { ownPage = null; renderDoc(); });
   window.addEventListener('resize', () => { if (current()) renderDoc(); });
 }

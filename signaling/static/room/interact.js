@@ -5,6 +5,7 @@
 // renderAll. Events of features this page does not know are ignored (the SDK keeps them in
 // client.interaction.extra).
 import { t } from '/static/i18n.js';
+import { bindBoard, renderBoard, wireBoard } from './board.js';
 import { bindChat, chatAdded, chatRemoved, chatSilenced, rebuildChat, renderChat } from './chat.js';
 import { bindCta, renderCta } from './cta.js';
 import { toast } from './dom.js';
@@ -40,6 +41,9 @@ export function wireInteraction(c) {
     c.addEventListener(name, mine((d) => { pollEvent(name, d); renderTabs(); }));
   }
   c.addEventListener('doc', mine(renderDoc));   // issue 17: the document on the stage
+  wireBoard(c);   // the whiteboard (issue 17)
+  c.addEventListener('boardCollaboration', mine(() => renderBoard()));
+  c.addEventListener('boardShown', mine(() => renderDoc()));   // the board on everyone's stage (docview.js)
   for (const name of ['admitted', 'reconnected', 'roleChanged']) {
     c.addEventListener(name, mine(() => { rebuildChat(); renderQA(); renderCta(); renderPolls(); renderTabs(); renderDoc(); }));
   }
@@ -56,6 +60,7 @@ export function renderInteraction() {
   renderCta();
   renderDoc();
   renderPlayer();
+  renderBoard();
 }
 
 export function bindInteraction() {
@@ -68,4 +73,5 @@ export function bindInteraction() {
   bindCta();
   bindPolls();
   bindPlayer();
+  bindBoard();
 }

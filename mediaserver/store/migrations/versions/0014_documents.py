@@ -2,7 +2,7 @@
 R-MEDIA-8)
 
 Revision ID: 0014_documents
-Revises: 0012_qa_clicks
+Revises: 0013_boards
 
 A new table only: nothing existing is rebuilt.
 """
@@ -15,7 +15,7 @@ from alembic import op
 from mediaserver.store.db import UTCDateTime
 
 revision = "0014_documents"
-down_revision = "0012_qa_clicks"
+down_revision = "0013_boards"
 branch_labels = None
 depends_on = None
 
