@@ -106,8 +106,9 @@ async def test_the_staff_present_a_pdf_and_everyone_follows(api):  # noqa: F811
 
 
 async def test_one_item_on_the_stage_a_video_replaces_the_document_and_back(api):  # noqa: F811
-    """Issue 17: the stage shows one presented item; a video played takes the document off it, and a
-    document shown stops the video (each change one event for everyone, as usual)."""
+    """Issue 17: the stage shows one presented item; a video played takes the document off it, a document
+    shown stops the video, the whiteboard shown takes the document off and a document the board (each change
+    one event for everyone, as usual)."""
     http, _ = await signup(api)
     ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Stage"})
     started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
@@ -124,3 +125,13 @@ async def test_one_item_on_the_stage_a_video_replaces_the_document_and_back(api)
         await host.ok("doc.show", file=deck)
         stopped = await wait_event(ann, "player", lambda e: e["player"]["source"] is None)
         assert stopped["player"]["playing"] is False
+        # the whiteboard on everyone's stage takes the document off it; a document shown takes the board off
+        await ann.err("board.show", "forbidden", shown=True)
+        await host.err("board.show", "bad_request", shown="yes")
+        assert await host.ok("board.show", shown=True) == {"shown": True}
+        assert (await wait_event(ann, "boardShown", lambda e: e["shown"]))["shown"] is True
+        await wait_event(ann, "doc", lambda e: e["doc"] is None and e["seq"] > stopped["seq"])
+        _late2, res = await room.enter(await room_token(api, ev["roomId"], "Liv", "liv@example.test"))
+        assert res["interaction"]["board"]["shown"] is True and res["interaction"]["doc"]["doc"] is None
+        await host.ok("doc.show", file=deck)
+        assert (await wait_event(ann, "boardShown", lambda e: not e["shown"]))["shown"] is False
