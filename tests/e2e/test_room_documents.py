@@ -2,9 +2,9 @@
 the host uploads a PDF into the room from the Present panel and shows it; an attendee's page draws it with
 pdf.js (the vendored copy) and follows the host's page within a second; a late joiner on a phone opens on the
 current page; with "attendees browse on their own" the attendee turns pages alone, and turning it off brings
-them back; a DOCX is converted on upload and shown the same way (LibreOffice); stopping takes it off
-everyone's stage. Each page of the test PDF has its own colour, read from
-the canvas."""
+them back; a DOCX is converted on upload and shown the same way (LibreOffice); the whiteboard shown from the
+Present panel takes it off everyone's stage, and so does stopping. Each page of the test PDF has its own
+colour, read from the canvas."""
 
 from __future__ import annotations
 
@@ -127,6 +127,18 @@ def test_the_host_presents_a_pdf_and_everyone_follows(served, tmp_path):  # noqa
             "the converted document drawn",
         )
 
+        # the Present panel's whiteboard takes the document off everyone's stage, then leaves it
+        click(host, "#present-board")
+        for d in (ann, bob):
+            wait(d, lambda d: d.execute_script("return window.roomState.board.open;"), "the board opened")
+            assert not doc_state(d)["visible"]
+        click(host, "#present-board-off")
+        wait(ann, lambda d: not d.execute_script("return window.roomState.board.open;"), "the board closed")
+
+        # shown again, then stopped
+        host.execute_script(button.replace("return ", "return (").replace(" || null;", ").click();"))
+        showing_name = "the document again"
+        wait(ann, lambda d: doc_state(d)["visible"] and doc_state(d)["name"] == "report.docx", showing_name)
         click(host, "#doc-stop")
         for d in (ann, bob):
             wait(d, lambda d: not doc_state(d)["visible"], "the document gone")
