@@ -22,6 +22,7 @@ def entries() -> list[tuple[str, str, str]]:
 def test_every_listed_file_is_vendored_with_its_licence() -> None:
     listed = entries()
     assert ("yjs@13.6.33", "bundle:yjs", "yjs/yjs.js") in listed
+    assert ("pdfjs-dist@6.5.438", "build/pdf.min.mjs", "pdfjs/pdf.min.mjs") in listed  # the document viewer
     for spec, what, dest in listed:
         path = VENDOR / dest
         assert path.is_file() and path.stat().st_size > 0, (spec, dest)
@@ -36,3 +37,15 @@ def test_every_listed_file_is_vendored_with_its_licence() -> None:
         if what.startswith("bundle:"):
             assert str(Path(dest).parent / "LICENSE") in licences, dest
     assert (VENDOR / "refresh.sh").read_text().startswith("#!/bin/sh")
+
+
+def test_every_vendored_file_is_listed_and_every_folder_has_its_licence() -> None:
+    listed = {dest for _spec, _what, dest in entries()}
+    on_disk = {
+        str(p.relative_to(VENDOR))
+        for p in VENDOR.rglob("*")
+        if p.is_file() and p.name not in ("packages.txt", "refresh.sh")
+    }
+    assert on_disk == listed, on_disk ^ listed
+    for folder in {Path(d).parent for d in listed}:
+        assert str(folder / "LICENSE") in listed, folder
