@@ -152,6 +152,7 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     nx, ny = got[1]["points"][:2]
     yellow = browser.poll(lambda: pixel(ann, nx + 50, ny + 120), lambda p: p[:3] == [255, 236, 140], 5)
     assert yellow[:3] == [255, 236, 140], yellow  # the note's paper on the attendee's canvas
+    shot(host, "room-board.png")  # the pen stroke and the note (docs/sdk.md shows it)
     click(host, "#board-tools [data-tool=eraser]")
     drag(host, [(0.1 + 30 / 1600, 0.6 + 30 / 900), (0.1 + 31 / 1600, 0.6 + 30 / 900)])
     wait_shapes(ann, lambda s: [x["type"] for x in s] == ["pen"])
@@ -163,6 +164,5 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     assert not st["board"]["canDraw"]
     assert js(pat, "return document.querySelector('#board-tools').hidden;")
     wait_shapes(pat, lambda s: [x["type"] for x in s] == ["pen"])  # page 1's stroke is in its document too
-    shot(host, "room-board.png")
     for d in (host, ann, pat):
         assert errors(d, allow=("board.update", "whiteboard", "favicon")) == [], d
