@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.accounts import identity
@@ -23,7 +23,7 @@ from mediaserver.interaction import polls_store
 from mediaserver.library import documents, files
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
-from mediaserver.store.models import Account, Event, LibraryFile, RoomFile
+from mediaserver.store.models import Account, Document, Event, LibraryFile, RoomFile
 
 log = logging.getLogger("mediaserver.library.catalog")
 
@@ -203,6 +203,56 @@ async def room_download(s: AsyncSession, store: Storage, event_id: int, file_id:
     if f is None:
         raise not_found("file in this room")
     return Download(store.path(f.storage_key), f.name)
+
+
+PRESENTABLE = documents.EXTENSIONS | {e for e in files.EXTENSIONS if files.video_type(f"x.{e}")}
+
+
+async def library_for_room(
+    s: AsyncSession, access: RoomAccess, offset: int, limit: int
+) -> tuple[list[LibraryFile], int]:
+    """Issue 17: the documents and videos of the event's account's library that the room's host and
+    presenters (and its organiser) may bring into the room to present (not those in it already), newest
+    first; 403 for an attendee."""
+    room_uploader(access)
+    kinds = [func.lower(LibraryFile.name).like(f"%.{e}") for e in sorted(PRESENTABLE)]
+    ev_id = access.event.id
+    in_room = select(RoomFile.file_id).where(RoomFile.file_id == LibraryFile.id, RoomFile.event_id == ev_id)
+    where = (
+        (LibraryFile.account_id == access.event.account_id)
+        & (LibraryFile.status == "complete")
+        & or_(*kinds)
+        & ~in_room.exists()
+    )
+    total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
+    rows = await s.scalars(
+        select(LibraryFile).where(where).order_by(LibraryFile.id.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+async def attach_to_room(s: AsyncSession, access: RoomAccess, file_id: int) -> tuple[LibraryFile, str]:
+    """Issue 17: a file of the event's account's library joins the room's files (to be presented there and
+    downloaded by its participants); the same file again changes nothing. A document that was never
+    converted is queued. 403 for an attendee; 404 for a file of another account or not complete."""
+    room_uploader(access)
+    f = await s.get(LibraryFile, file_id)
+    if f is None or f.account_id != access.event.account_id or f.status != "complete":
+        raise not_found("file in this account's library")
+    if files.extension(f.name) not in PRESENTABLE:
+        raise ControlError(
+            "not_presentable", f"{f.name!r} is neither a document nor a video: nothing to present", 415
+        )
+    link = await s.scalar(
+        select(RoomFile).where(RoomFile.file_id == f.id, RoomFile.event_id == access.event.id)
+    )
+    if link is None:
+        link = RoomFile(file_id=f.id, event_id=access.event.id, uploaded_by=access.role)
+        s.add(link)
+        if documents.is_document(f.name) and await s.get(Document, f.id) is None:
+            await documents.queue(s, f)
+        await s.flush()
+    return f, link.uploaded_by
 
 
 # ---------------------------------------------------------------- uploads in progress (R-FILE-1..4)

@@ -334,6 +334,63 @@ async def list_room_files(ctx: Ctx) -> dict[str, Any]:
     return {**page(items, total, offset, limit), "event_id": access.event.id, "room_id": access.event.room_id}
 
 
+class LibraryPick(Model):
+    file_id: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(description="a file of the account's library")
+
+
+class PresentableOut(Out):
+    id: int
+    name: str
+    size: int
+    created_at: dt.datetime
+
+
+@API(
+    "GET",
+    "/api/v1/rooms/{roomId}/library",
+    "the documents and videos of the event's account's library that the room's host and presenters may "
+    "present (issue 17), newest first",
+    "files",
+    response=Page[PresentableOut],
+    paginated=True,
+    auth=False,
+    errors=(401, 403),
+    description=_ROOM_AUTH,
+)
+async def room_library(ctx: Ctx) -> dict[str, Any]:
+    access = await _room(ctx)
+    offset, limit = ctx.page()
+    rows, total = await catalog.library_for_room(ctx.s, access, offset, limit)
+    items = [PresentableOut(id=f.id, name=f.name, size=f.size, created_at=f.created_at) for f in rows]
+    return page(items, total, offset, limit)
+
+
+@API(
+    "POST",
+    "/api/v1/rooms/{roomId}/files",
+    "the room's host or a presenter (or the organiser) brings a file of the account's library into the room, "
+    "to present it there (issue 17); the same file again changes nothing",
+    "files",
+    body=LibraryPick,
+    response=RoomFileOut,
+    status=201,
+    auth=False,
+    errors=(401, 403, 404, 415),
+    description=_ROOM_AUTH,
+)
+async def room_attach(ctx: Ctx) -> RoomFileOut:
+    access = await _room(ctx)
+    f, by = await catalog.attach_to_room(ctx.s, access, ctx.body.file_id)
+    return RoomFileOut(
+        id=f.id,
+        name=f.name,
+        size=f.size,
+        uploaded_by=by,
+        created_at=f.created_at,
+        url=f"/api/v1/rooms/{access.event.room_id}/files/{f.id}/content",
+    )
+
+
 @API(
     "GET",
     "/api/v1/rooms/{roomId}/files/{id}/content",

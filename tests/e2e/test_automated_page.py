@@ -19,7 +19,7 @@ import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
 from tests.e2e import browser
-from tests.e2e.test_room_access import Organiser, click, fill, served, shot, state, wait  # noqa: F401
+from tests.e2e.test_room_access import Organiser, click, fill, served, shot, state, upload, wait  # noqa: F401
 from tests.e2e.test_room_documents import COLOURS, deck
 from tests.e2e.test_watch_page import tiny_webm
 
@@ -27,35 +27,6 @@ _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
 
 LENGTH = 24  # seconds of video and of timeline
-
-
-def upload(org: Organiser, name: str, data: bytes) -> dict[str, Any]:
-    """A tus upload into the organiser's file library (R-FILE-1..4); the library's row of it."""
-    import base64
-
-    meta = f"filename {base64.b64encode(name.encode()).decode()}"
-    req = urllib.request.Request(
-        org.base + "/api/v1/uploads",
-        data=b"",
-        method="POST",
-        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta},
-    )
-    with org.opener.open(req, timeout=30) as r:
-        location = urllib.parse.urlsplit(r.headers["Location"]).path
-    req = urllib.request.Request(
-        org.base + location,
-        data=data,
-        method="PATCH",
-        headers={
-            "Tus-Resumable": "1.0.0",
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
-    with org.opener.open(req, timeout=30) as r:
-        assert r.status == 204
-    files = org.call("GET", "/api/v1/files", None, 200)
-    return next(f for f in files["items"] if f["name"] == name)
 
 
 def video_state(d: Any) -> dict[str, Any]:

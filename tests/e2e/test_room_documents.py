@@ -17,7 +17,16 @@ import pytest
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
 from tests.api.test_documents import docx, needs_office
 from tests.e2e import browser
-from tests.e2e.test_room_access import Organiser, click, host_link, join_as, served, shot, wait  # noqa: F401
+from tests.e2e.test_room_access import (  # noqa: F401
+    Organiser,
+    click,
+    host_link,
+    join_as,
+    served,
+    shot,
+    upload,
+    wait,
+)
 from tests.e2e.test_room_page import errors, viewport
 
 _why = browser.missing()
@@ -142,5 +151,17 @@ def test_the_host_presents_a_pdf_and_everyone_follows(served, tmp_path):  # noqa
         click(host, "#doc-stop")
         for d in (ann, bob):
             wait(d, lambda d: not doc_state(d)["visible"], "the document gone")
+
+        # a document of the organiser's library, brought into the room from the Present panel
+        upload(org, "annual.pdf", deck())
+        host.execute_script("document.querySelector('#present-library').open = true;")
+        bring = "#present-library-files button[data-attach]"
+        wait(host, lambda d: d.execute_script(f"return !!document.querySelector('{bring}');"), "the library")
+        assert host.execute_script(
+            "return document.querySelector('#present-library-files').textContent;"
+        ) == ("annual.pdfBring into the room")
+        click(host, bring)
+        listed = "return [...document.querySelectorAll('#present-files .pname')].map((e) => e.textContent);"
+        wait(host, lambda d: "annual.pdf" in d.execute_script(listed), "in the room's documents")
         for d in (host, ann, bob):
             assert not errors(d), "console errors"

@@ -135,3 +135,40 @@ async def test_one_item_on_the_stage_a_video_replaces_the_document_and_back(api)
         assert res["interaction"]["board"]["shown"] is True and res["interaction"]["doc"]["doc"] is None
         await host.ok("doc.show", file=deck)
         assert (await wait_event(ann, "boardShown", lambda e: not e["shown"]))["shown"] is False
+
+
+async def test_the_staff_bring_a_library_document_into_the_room_and_present_it(api):  # noqa: F811
+    """Issue 17: "a presenter picks a file from the library": the room's staff list the account's library
+    documents and videos and bring one into the room (then present it); attendees can do neither; a file of
+    another account, or one that is neither a document nor a video, is refused."""
+    http, _ = await signup(api)
+    other, _ = await signup(api, "someone@example.test")
+    mine = (await upload(http, "annual.pdf", PDF))["id"]
+    await upload(http, "notes.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    theirs = (await upload(other, "theirs.pdf", PDF))["id"]
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Library"})
+    started = await call(http, "POST", f"/api/v1/events/{ev['id']}/start", 200)
+    host = api.client(started["hostToken"])
+    ann = api.client(await room_token(api, ev["roomId"], "Ann", "ann@example.test"))
+    base = f"/api/v1/rooms/{ev['roomId']}"
+    listed = await call(host, "GET", f"{base}/library", 200)
+    assert [f["name"] for f in listed["items"]] == ["annual.pdf"] and listed["total"] == 1  # not the PNG
+    assert (await call(ann, "GET", f"{base}/library", 403))["error"]["code"] == "forbidden"
+    await call(ann, "POST", f"{base}/files", 403, json={"fileId": mine})
+    await call(host, "POST", f"{base}/files", 404, json={"fileId": theirs})
+    png = next(
+        f["id"] for f in (await call(http, "GET", "/api/v1/files", 200))["items"] if f["name"] == "notes.png"
+    )
+    assert (await call(host, "POST", f"{base}/files", 415, json={"fileId": png}))["error"]["code"] == (
+        "not_presentable"
+    )
+    got = await call(host, "POST", f"{base}/files", 201, json={"fileId": mine})
+    assert got["id"] == mine and got["uploadedBy"] == "host"
+    await call(host, "POST", f"{base}/files", 201, json={"fileId": mine})  # again: nothing changes
+    room_files = await call(ann, "GET", f"{base}/files", 200)
+    assert [f["id"] for f in room_files["items"]] == [mine]
+    assert (await call(host, "GET", f"{base}/library", 200))["total"] == 0  # in the room now
+    async with ws_room(api) as room:
+        ws_host, _ = await room.enter(started["hostToken"])
+        shown = await show_when_ready(ws_host, mine)
+        assert shown["file"]["name"] == "annual.pdf"

@@ -146,6 +146,18 @@ export async function listDocuments() {
   }
 }
 
+/** The account's library documents and videos, each with "Bring into the room" (issue 17). */
+async function listLibrary() {
+  try {
+    const list = await (await request(roomUrl('/library?limit=100'))).json();
+    $('#present-library-files').replaceChildren(...list.items.map((f) => el('li', { dataset: { id: f.id } },
+      el('span', { class: 'pname' }, String(f.name)),
+      el('button', { type: 'button', class: 'small', dataset: { attach: f.id } }, t('present.bring')))));
+  } catch (e) {
+    presentError(e);
+  }
+}
+
 function presentError(e) {
   const p = $('#present-error');
   p.textContent = e ? errorText(e.code, e.message) : '';
@@ -169,6 +181,17 @@ export function bindDocuments() {
   $('#present-files').addEventListener('click', (e) => {
     const b = e.target.closest('button[data-show-doc]');
     if (b) act(async () => { presentError(null); await client().showDocument(Number(b.dataset.showDoc)); });
+  });
+  $('#present-library').addEventListener('toggle', () => { if ($('#present-library').open) listLibrary(); });
+  $('#present-library-files').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-attach]');
+    if (!b) return;
+    act(async () => {
+      presentError(null);
+      await request(roomUrl('/files'), { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ fileId: Number(b.dataset.attach) }) });
+      await listDocuments();
+    });
   });
   $('#present-upload').addEventListener('change', (e) => {
     const f = e.target.files && e.target.files[0];
