@@ -108,6 +108,9 @@ class Host:
     def ok(self, method: str, **params: Any) -> dict[str, Any]:
         return self.loop.run_until_complete(self.client.ok(method, **params))
 
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.loop.run_until_complete(self.client.call(method, **params))
+
     def event(self, kind: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
         """The newest interaction event of ``kind`` this host got that ``pred`` accepts (waiting for it)."""
         return self.loop.run_until_complete(wait_event(self.client, kind, pred, timeout))
@@ -116,6 +119,31 @@ class Host:
         self.loop.run_until_complete(self.client.ws.close())
         self.loop.run_until_complete(self.http.close())
         self.loop.close()
+
+
+def deck() -> bytes:
+    """A 2-page PDF: page 1 red, page 2 green (Pillow)."""
+    import io
+
+    from PIL import Image
+
+    pages = [Image.new("RGB", (400, 300), c) for c in ((220, 30, 30), (30, 160, 60))]
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    return out.getvalue()
+
+
+def canvas_middle(js: Callable[..., Any]) -> list[int] | None:
+    return js(
+        "const c = document.querySelector('#doc-canvas');"
+        "if (!c || !c.width || document.querySelector('#doc-view').hidden) return null;"
+        "const p = c.getContext('2d').getImageData(c.width >> 1, c.height >> 1, 1, 1).data;"
+        "return [p[0], p[1], p[2]];"
+    )
+
+
+def near(px: list[int] | None, want: list[int]) -> bool:
+    return px is not None and all(abs(a - b) < 40 for a, b in zip(px, want, strict=True))
 
 
 def poll(fn: Callable[[], Any], pred: Callable[[Any], bool], what: str, timeout: float = 10) -> Any:
@@ -139,8 +167,9 @@ def interacts(
     """A webinar of a new organiser with a saved poll; the host on a WebSocket; ``d`` (the engine's driver,
     with ``get`` and ``execute_script``) joins as an attendee and, with real clicks and keys on
     ``element(css)``, chats publicly and privately, asks and upvotes, answers the poll and sees its results,
-    clicks the call to action (counted: the API says so), raises a hand and claps. ``loaded()`` runs once the
-    room page has loaded (WebKit's error watch)."""
+    clicks the call to action (counted: the API says so), raises a hand and claps, and draws the PDF the
+    host shows (pdf.js), following its page. ``loaded()`` runs once the room page has loaded (WebKit's error
+    watch)."""
     org = Organiser(base, data_dir, f"olga-{engine.lower()}@example.test")
     ev = org.call(
         "POST", "/api/v1/events", {"kind": "permanent", "name": f"{engine} webinar", "roomType": "webinar"}
@@ -249,5 +278,23 @@ def interacts(
         element("#react-menu button[data-emoji='👏']").click()
         host.event("reactions", lambda e: e["counts"].get("👏", 0) >= 1)
         poll(state, lambda s: s["reactions"]["counts"].get("👏", 0) >= 1, "the page's clap")
+
+        # A document on the stage (issue 17): a library PDF brought into the room by the host (join token),
+        # shown to everyone; this engine draws it with pdf.js (page 1 red), then follows to page 2 (green).
+        pdf = org.upload("deck.pdf", deck())
+        req = urllib.request.Request(
+            f"{base}/api/v1/rooms/{ev['roomId']}/files",
+            data=json.dumps({"fileId": pdf}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {started['hostToken']}"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 201
+        poll(lambda: "error" not in host.call("doc.show", file=pdf), bool, "the PDF checked and shown", 20)
+        for page, colour in ((1, [220, 30, 30]), (2, [30, 160, 60])):
+            if page == 2:
+                host.ok("doc.page", page=2)
+            poll(lambda: canvas_middle(js), lambda px, c=colour: near(px, c), f"page {page} drawn", 20)
+        assert state()["doc"]["page"] == 2 and state()["doc"]["pages"] == 2
     finally:
         host.close()

@@ -327,7 +327,8 @@ def test_watch_page_plays_an_on_demand_video_in_webkit(served, browsers):
 @pytest.mark.timeout(90)
 def test_webkit_attendee_chats_asks_answers_a_poll_clicks_the_cta_and_reacts(served, browsers):
     """Issue 16 item 9 in WebKit (no WebRTC needed: the interaction is the page's WebSocket): the attendee's
-    side of every interaction, with real clicks and keys (tests/e2e/attendee.py)."""
+    side of every interaction, with real clicks and keys (tests/e2e/attendee.py); and issue 17: it draws the
+    PDF the host shows (pdf.js) and follows its page."""
     base, log = served
     d = browsers()
     attendee.interacts(
