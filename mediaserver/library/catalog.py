@@ -212,17 +212,17 @@ async def library_for_room(
     s: AsyncSession, access: RoomAccess, offset: int, limit: int
 ) -> tuple[list[LibraryFile], int]:
     """Issue 17: the documents and videos of the event's account's library that the room's host and
-    presenters (and its organiser) may bring into the room to present (not those in it already), newest
-    first; 403 for an attendee."""
+    presenters (and its organiser) may bring into the room to present (not those in a room already: this one's
+    are listed with its files, and a file belongs to one event's room at most), newest first; 403 for an
+    attendee."""
     room_uploader(access)
     kinds = [func.lower(LibraryFile.name).like(f"%.{e}") for e in sorted(PRESENTABLE)]
-    ev_id = access.event.id
-    in_room = select(RoomFile.file_id).where(RoomFile.file_id == LibraryFile.id, RoomFile.event_id == ev_id)
+    in_a_room = select(RoomFile.file_id).where(RoomFile.file_id == LibraryFile.id)
     where = (
         (LibraryFile.account_id == access.event.account_id)
         & (LibraryFile.status == "complete")
         & or_(*kinds)
-        & ~in_room.exists()
+        & ~in_a_room.exists()
     )
     total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
     rows = await s.scalars(
@@ -243,9 +243,14 @@ async def attach_to_room(s: AsyncSession, access: RoomAccess, file_id: int) -> t
         raise ControlError(
             "not_presentable", f"{f.name!r} is neither a document nor a video: nothing to present", 415
         )
-    link = await s.scalar(
-        select(RoomFile).where(RoomFile.file_id == f.id, RoomFile.event_id == access.event.id)
-    )
+    link = await s.get(RoomFile, f.id)
+    if link is not None and link.event_id != access.event.id:
+        # a file belongs to one event's room at most (room_files is keyed by the file)
+        raise ControlError(
+            "in_another_room",
+            f"{f.name!r} is a file of another event's room; upload a copy into this room to present it here",
+            409,
+        )
     if link is None:
         link = RoomFile(file_id=f.id, event_id=access.event.id, uploaded_by=access.role)
         s.add(link)

@@ -168,6 +168,13 @@ async def test_the_staff_bring_a_library_document_into_the_room_and_present_it(a
     room_files = await call(ann, "GET", f"{base}/files", 200)
     assert [f["id"] for f in room_files["items"]] == [mine]
     assert (await call(host, "GET", f"{base}/library", 200))["total"] == 0  # in the room now
+    # a file belongs to one event's room at most: another event's organiser is told so (it is not listed)
+    ev2 = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Other"})
+    host2 = http  # its organiser (a session), who may bring files into it as its host may
+    base2 = f"/api/v1/rooms/{ev2['roomId']}"
+    assert (await call(host2, "GET", f"{base2}/library", 200))["total"] == 0
+    err = await call(host2, "POST", f"{base2}/files", 409, json={"fileId": mine})
+    assert err["error"]["code"] == "in_another_room" and "upload a copy" in err["error"]["message"]
     async with ws_room(api) as room:
         ws_host, _ = await room.enter(started["hostToken"])
         shown = await show_when_ready(ws_host, mine)
