@@ -3,6 +3,7 @@ additional users, sub-accounts with activation by e-mail, log in as, package cha
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -482,6 +483,14 @@ async def _holdings(api, http, client, account_id: int, tag: str) -> dict:
         client, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": f"{tag} event"}
     )
     await _upload(client, f"{tag}.pdf", b"%PDF-1.4 " + tag.encode())
+    # a PDF is a document (issue 17): wait until its check is over, so its folder is there before `stored`
+    pdf = next(
+        f for f in (await call(client, "GET", "/api/v1/files", 200))["items"] if f["name"] == f"{tag}.pdf"
+    )
+    for _ in range(200):
+        if (await call(client, "GET", f"/api/v1/files/{pdf['id']}/document", 200))["status"] != "converting":
+            break
+        await asyncio.sleep(0.05)
     async with client.post(
         "/api/v1/uploads",
         headers={**TUS, "Upload-Length": "100", "Upload-Metadata": _meta(filename=f"{tag}-half.pdf")},
@@ -576,7 +585,9 @@ async def test_deleting_a_subaccount_removes_all_its_data_and_nothing_else(api):
     doomed_has = await _holdings(api, http, doomed_client, doomed["id"], "doomed")
     files_dir = Path(api.settings.data_dir) / "files" / "uploads"
     doomed_files = doomed_has["stored"] - kept_has["stored"]
-    assert len(doomed_files) == 5, doomed_files  # library file, unfinished upload (bytes, sidecars), WebM
+    # library file (a document: its PDF and page images' folder too, issue 17), unfinished upload (bytes,
+    # sidecars), WebM
+    assert len(doomed_files) == 6, doomed_files
 
     await call(http, "DELETE", f"/api/v1/subaccounts/{doomed['id']}", 204, json={"confirm": "Doomed team"})
     for model in (Contact, ContactGroup, Event, LibraryFile, Recording, User):
