@@ -405,6 +405,7 @@ async def test_attendee_tokens_reach_nothing_of_the_account_api(api):
             .replace("{sessionId}", "1")
             .replace("{messageId}", "1")
             .replace("{pollId}", "1")
+            .replace("{page}", "1")
             .replace("{upload_id}", "x")
         )
         for token in tokens:
