@@ -23,7 +23,15 @@ from mediaserver import localtime
 from mediaserver.accounts.identity import Principal
 from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
-from mediaserver.events import automation, chat_history, ondemand, qa_history, recipients, visibility
+from mediaserver.events import (
+    automation,
+    chat_history,
+    ondemand,
+    qa_history,
+    recipients,
+    stage_history,
+    visibility,
+)
 from mediaserver.outbox import mail, webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc.room_rules import MEETING_MAX, WEBINAR_MAX, new_room_id
@@ -344,6 +352,7 @@ async def start_event(
     )
     await chat_history.adopt_lobby_messages(s, ev, session.id)  # and their chat in the lobby (issue 16)
     await qa_history.adopt_lobby_records(s, ev, session.id)  # their questions and clicks there too
+    await stage_history.adopt_lobby_changes(s, ev, session.id)  # and what was on the stage (issue 17)
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     lim = subscription.account_limits(account, parent)
     room = room_for(rooms, ev, lim, "live")

@@ -104,6 +104,8 @@ class Presentation(Feature):
         require_staff(m, what)
         if self.current is None:
             raise ControlError("no_document", "no document is on the stage", 409)
+        if all(self.current.get(k) == v for k, v in values.items()):
+            return {"doc": self.current}  # nothing changes: no event
         self.current = {**self.current, **values, "at": int(time.time() * 1000)}
         self.log.append("doc", {"doc": self.current})
         return {"doc": self.current}

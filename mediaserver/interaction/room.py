@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,8 @@ from mediaserver.interaction.reactions import Reactions
 
 #: the commands that put something on the stage (a document, a video), by the key of their feature
 STAGE_TAKERS = {"doc.show": "doc", "player.load": "player", "board.show": "board"}
+#: the commands that may change what is on the stage: the stage is recorded after them when it changed
+STAGE_PREFIXES = ("doc.", "player.", "board.show", "board.page")
 
 
 class Interaction:
@@ -66,6 +69,7 @@ class Interaction:
             self.board,
         ]
         self.features: list[Feature] = features
+        self._last_stage: dict[str, Any] | None = None  # the stage as last recorded (issue 17 item 4)
         self._commands: dict[str, Handler] = {}
         for f in self.features:
             self._commands.update(f.commands())
@@ -78,18 +82,47 @@ class Interaction:
         if fn is None:
             raise ControlError("unknown_method", f"unknown method {method!r}")
         out = fn(m, params)
-        taker = STAGE_TAKERS.get(method)
-        if taker is None:
+        if not method.startswith(STAGE_PREFIXES):
             return out
         if inspect.isawaitable(out):
-            return self._then_stage(out, taker)
-        self._stage(taker)
+            return self._then_stage(out, method)
+        self._stage_changed(method)
         return out
 
-    async def _then_stage(self, out: Awaitable[dict[str, Any]], taker: str) -> dict[str, Any]:
+    async def _then_stage(self, out: Awaitable[dict[str, Any]], method: str) -> dict[str, Any]:
         got = await out
-        self._stage(taker)
+        self._stage_changed(method)
         return got
+
+    def _stage_changed(self, method: str) -> None:
+        taker = STAGE_TAKERS.get(method)
+        if taker is not None:
+            self._stage(taker)
+        self._record_stage()
+
+    def stage(self) -> dict[str, Any]:
+        """What is on the stage now: the document (file, page, zoom), the shared video (its source without a
+        signed URL, playing, position at the server's time, rate) and the board (shown, page)."""
+        video = self.player.state()
+        source = video.get("source")
+        if isinstance(source, dict):
+            video = {**video, "source": {k: v for k, v in source.items() if k != "url"}}
+        return {
+            "doc": self.doc.current,
+            "player": video,
+            "board": {"shown": self.board.shown, "page": self.board.page},
+        }
+
+    def _record_stage(self) -> None:
+        """Issue 17 item 4: each change of the stage is kept with the session (a recording's track); an
+        unchanged stage (a refused or idle command) is not recorded again."""
+        if self.record is None:
+            return
+        now = self.stage()
+        if now == self._last_stage:
+            return
+        self._last_stage = now
+        self.record("stage", {"at": int(time.time() * 1000), "stage": now})
 
     def _stage(self, taker: str) -> None:
         """Issue 17: one presented item on the stage at a time; what was there leaves it (a board taken off

@@ -638,3 +638,20 @@ class SessionBoard(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("event_sessions.id", **CASCADE), unique=True)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SessionStage(Base):
+    """What was on an event session's stage, and when (issue 17 item 4: recordings keep what was presented):
+    one row per change of the document, the shared video or the board's place on the stage, with the whole
+    stage as it then was, written from the room's journal (kind ``stage``; mediaserver.events.stage_history).
+    A recording's watch page plays this track beside the video."""
+
+    __tablename__ = "session_stage"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE))
+    # NULL: changed while the event waited in the lobby; the session's start adopts it
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", **CASCADE))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("session_stage_by_session", "event_id", "session_id", "at"),)

@@ -16,6 +16,7 @@ from signaling.api import (  # noqa: F401  (their @API operations)
     recordings,
     rooms,
     rsvp,
+    stage,
     streams,
     tickets,
 )
