@@ -359,14 +359,16 @@ class LibraryFile(Base):
 
 
 class RoomFile(Base):
-    """A library file uploaded straight into an event's room (R-FILE-2: at most 50 MB) by its host, a
-    presenter or the organiser: the room's files. The file stays in the account's library and counts
-    against its quota (R-FILE-1); deleting the file deletes this link, deleting the event leaves the file
-    in the library."""
+    """A library file in an event's room: uploaded straight into it (R-FILE-2: at most 50 MB) by its host, a
+    presenter or the organiser, or brought into it from the account's library (issue 17): the room's files.
+    One file may be in the rooms of several events (a deck shown in every webinar of a series: the key is
+    the file and the event, migration 0016_room_files_event). The file stays in the account's library and
+    counts against its quota once (R-FILE-1); deleting the file deletes all its links, deleting an event
+    deletes that event's links and leaves the file in the library and in the other rooms."""
 
     __tablename__ = "room_files"
     file_id: Mapped[int] = mapped_column(ForeignKey("files.id", **CASCADE), primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), primary_key=True, index=True)
     uploaded_by: Mapped[str] = mapped_column(String(16))  # organiser | host | presenter
 
 
