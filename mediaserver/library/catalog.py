@@ -20,7 +20,7 @@ from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
 from mediaserver.events import automation, entry, lifecycle, visibility
 from mediaserver.interaction import polls_store
-from mediaserver.library import documents, files
+from mediaserver.library import documents, files, roomfiles
 from mediaserver.library.storage import Storage, Upload
 from mediaserver.rtc import tokens
 from mediaserver.store.models import Account, Document, Event, LibraryFile, RoomFile
@@ -59,7 +59,7 @@ async def used_bytes(s: AsyncSession, account_id: int) -> int:
 
 @dataclass
 class LibraryPage:
-    rows: list[tuple[LibraryFile, int | None]]  # (file, the event whose room it was uploaded into)
+    rows: list[tuple[LibraryFile, list[int]]]  # (file, the events whose rooms hold it, oldest first)
     total: int
     used_bytes: int
     quota_bytes: int
@@ -70,20 +70,33 @@ async def library(s: AsyncSession, p: Principal, offset: int, limit: int) -> Lib
     files of the events they see), newest first, with the space the whole account uses and its quota."""
     where = visibility.files(p)
     total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
-    rows = await s.execute(
-        select(LibraryFile, RoomFile.event_id)
-        .outerjoin(RoomFile, RoomFile.file_id == LibraryFile.id)
-        .where(where)
-        .order_by(LibraryFile.id.desc())
-        .offset(offset)
-        .limit(limit)
+    rows = list(
+        await s.scalars(
+            select(LibraryFile).where(where).order_by(LibraryFile.id.desc()).offset(offset).limit(limit)
+        )
     )
+    rooms = await rooms_of(s, [f.id for f in rows])
     return LibraryPage(
-        [(f, event_id) for f, event_id in rows],
+        [(f, rooms.get(f.id, [])) for f in rows],
         int(total or 0),
         await used_bytes(s, p.account.id),
         quota(p.account, p.main if p.account.kind == "sub" else None),
     )
+
+
+async def rooms_of(s: AsyncSession, file_ids: list[int]) -> dict[int, list[int]]:
+    """The events whose rooms hold each of the files (issue 17: a file may be in several), oldest first;
+    files in no room are left out."""
+    out: dict[int, list[int]] = {}
+    if file_ids:
+        links = await s.execute(
+            select(RoomFile.file_id, RoomFile.event_id)
+            .where(RoomFile.file_id.in_(file_ids))
+            .order_by(RoomFile.file_id, RoomFile.event_id)
+        )
+        for file_id, event_id in links:
+            out.setdefault(file_id, []).append(event_id)
+    return out
 
 
 async def _file(s: AsyncSession, p: Principal, file_id: int) -> LibraryFile:
@@ -95,7 +108,8 @@ async def _file(s: AsyncSession, p: Principal, file_id: int) -> LibraryFile:
 
 
 async def delete_file(s: AsyncSession, store: Storage, p: Principal, file_id: int) -> None:
-    """Delete a file (a room's file too) and its bytes: frees space for uploads (R-FILE-3)."""
+    """Delete a file (a room's file too, from every room that holds it) and its bytes: frees space for
+    uploads (R-FILE-3)."""
     f = await _file(s, p, file_id)
     key = f.storage_key
     await s.delete(f)
@@ -181,8 +195,8 @@ def room_uploader(access: RoomAccess) -> RoomAccess:
 async def room_files(
     s: AsyncSession, event_id: int, offset: int, limit: int
 ) -> tuple[list[tuple[LibraryFile, str]], int]:
-    """(a page of the complete files uploaded into the event's room, newest first, with who uploaded each; how
-    many in all)."""
+    """(a page of the complete files in the event's room (uploaded into it or brought from the library),
+    newest first, with who put each there; how many in all)."""
     where = (RoomFile.event_id == event_id) & (LibraryFile.status == "complete")
     q = (
         select(LibraryFile, RoomFile.uploaded_by)
@@ -195,13 +209,7 @@ async def room_files(
 
 
 async def room_download(s: AsyncSession, store: Storage, event_id: int, file_id: int) -> Download:
-    f = await s.scalar(
-        select(LibraryFile)
-        .join(RoomFile, RoomFile.file_id == LibraryFile.id)
-        .where(LibraryFile.id == file_id, RoomFile.event_id == event_id, LibraryFile.status == "complete")
-    )
-    if f is None:
-        raise not_found("file in this room")
+    f = await roomfiles.get(s, event_id, file_id)
     return Download(store.path(f.storage_key), f.name)
 
 
@@ -210,31 +218,37 @@ PRESENTABLE = documents.EXTENSIONS | {e for e in files.EXTENSIONS if files.video
 
 async def library_for_room(
     s: AsyncSession, access: RoomAccess, offset: int, limit: int
-) -> tuple[list[LibraryFile], int]:
+) -> tuple[list[tuple[LibraryFile, list[int]]], int]:
     """Issue 17: the documents and videos of the event's account's library that the room's host and
-    presenters (and its organiser) may bring into the room to present (not those in a room already: this one's
-    are listed with its files, and a file belongs to one event's room at most), newest first; 403 for an
-    attendee."""
+    presenters (and its organiser) may bring into the room to present: those not in this room yet (its own
+    are listed with its files), newest first, each with the other events whose rooms hold it (a deck shown
+    in every webinar of a series); 403 for an attendee."""
     room_uploader(access)
     kinds = [func.lower(LibraryFile.name).like(f"%.{e}") for e in sorted(PRESENTABLE)]
-    in_a_room = select(RoomFile.file_id).where(RoomFile.file_id == LibraryFile.id)
+    in_this_room = select(RoomFile.file_id).where(
+        RoomFile.file_id == LibraryFile.id, RoomFile.event_id == access.event.id
+    )
     where = (
         (LibraryFile.account_id == access.event.account_id)
         & (LibraryFile.status == "complete")
         & or_(*kinds)
-        & ~in_a_room.exists()
+        & ~in_this_room.exists()
     )
     total = await s.scalar(select(func.count()).select_from(LibraryFile).where(where))
-    rows = await s.scalars(
-        select(LibraryFile).where(where).order_by(LibraryFile.id.desc()).offset(offset).limit(limit)
+    rows = list(
+        await s.scalars(
+            select(LibraryFile).where(where).order_by(LibraryFile.id.desc()).offset(offset).limit(limit)
+        )
     )
-    return list(rows), int(total or 0)
+    rooms = await rooms_of(s, [f.id for f in rows])
+    return [(f, rooms.get(f.id, [])) for f in rows], int(total or 0)
 
 
 async def attach_to_room(s: AsyncSession, access: RoomAccess, file_id: int) -> tuple[LibraryFile, str]:
     """Issue 17: a file of the event's account's library joins the room's files (to be presented there and
-    downloaded by its participants); the same file again changes nothing. A document that was never
-    converted is queued. 403 for an attendee; 404 for a file of another account or not complete."""
+    downloaded by its participants), whatever other events' rooms hold it too. A document that was never
+    converted is queued. 403 for an attendee; 404 for a file of another account or not complete; 409
+    already_in_room for a file this room has."""
     room_uploader(access)
     f = await s.get(LibraryFile, file_id)
     if f is None or f.account_id != access.event.account_id or f.status != "complete":
@@ -243,21 +257,26 @@ async def attach_to_room(s: AsyncSession, access: RoomAccess, file_id: int) -> t
         raise ControlError(
             "not_presentable", f"{f.name!r} is neither a document nor a video: nothing to present", 415
         )
-    link = await s.get(RoomFile, f.id)
-    if link is not None and link.event_id != access.event.id:
-        # a file belongs to one event's room at most (room_files is keyed by the file)
-        raise ControlError(
-            "in_another_room",
-            f"{f.name!r} is a file of another event's room; upload a copy into this room to present it here",
-            409,
-        )
-    if link is None:
-        link = RoomFile(file_id=f.id, event_id=access.event.id, uploaded_by=access.role)
-        s.add(link)
-        if documents.is_document(f.name) and await s.get(Document, f.id) is None:
-            await documents.queue(s, f)
-        await s.flush()
+    if await s.get(RoomFile, (f.id, access.event.id)) is not None:
+        raise ControlError("already_in_room", f"{f.name!r} is in this room already: present it", 409)
+    link = RoomFile(file_id=f.id, event_id=access.event.id, uploaded_by=access.role)
+    s.add(link)
+    if documents.is_document(f.name) and await s.get(Document, f.id) is None:
+        await documents.queue(s, f)
+    await s.flush()
     return f, link.uploaded_by
+
+
+async def detach_from_room(s: AsyncSession, access: RoomAccess, file_id: int) -> None:
+    """Issue 17: a file leaves the event's room (its participants no longer list, download or see it); it
+    stays in the account's library and in the other events' rooms that hold it. 403 for an attendee; 404 for
+    a file not in this room."""
+    room_uploader(access)
+    link = await s.get(RoomFile, (file_id, access.event.id))
+    if link is None:
+        raise not_found("file in this room")
+    await s.delete(link)
+    await s.flush()
 
 
 # ---------------------------------------------------------------- uploads in progress (R-FILE-1..4)
@@ -379,12 +398,7 @@ async def offered_file(s: AsyncSession, store: Storage, file_id: int, event_id: 
     offered = offered or image
     if ev is not None and f is not None and not offered and files.video_type(f.name):
         # issue 17: a video uploaded into the event's room, played to it by the shared player (player_store)
-        offered = (
-            await s.scalar(
-                select(RoomFile.file_id).where(RoomFile.file_id == f.id, RoomFile.event_id == ev.id)
-            )
-            is not None
-        )
+        offered = await s.get(RoomFile, (f.id, ev.id)) is not None
     if f is None or ev is None or not offered or f.status != "complete":
         raise ControlError(
             "gone", "this video is no longer offered by the event; open the invitation link again", 410

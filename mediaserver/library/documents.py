@@ -22,7 +22,7 @@ from mediaserver.errors import ControlError, not_found
 from mediaserver.events import visibility
 from mediaserver.library.storage import Storage
 from mediaserver.store.db import utcnow
-from mediaserver.store.models import Document, LibraryFile, RoomFile
+from mediaserver.store.models import Document, LibraryFile
 
 # R-FILE-4's extensions that are documents: PDF, and what LibreOffice 7.4 imports (its Writer, Impress and
 # Calc filters; key, pages and numbers through libetonyek)
@@ -157,27 +157,19 @@ async def library_file(s: AsyncSession, p: Principal, file_id: int) -> LibraryFi
     f = await s.scalar(select(LibraryFile).where(LibraryFile.id == file_id, visibility.files(p)))
     if f is None or f.status != "complete":
         raise not_found("file")
-    if not is_document(f.name):
-        raise _not_a_document(f)
-    return f
+    return require_document(f)
 
 
-async def room_file(s: AsyncSession, event_id: int, file_id: int) -> LibraryFile:
-    """A complete document file uploaded into the event's room; 404 for any other file."""
-    f = await s.scalar(
-        select(LibraryFile)
-        .join(RoomFile, RoomFile.file_id == LibraryFile.id)
-        .where(LibraryFile.id == file_id, RoomFile.event_id == event_id, LibraryFile.status == "complete")
-    )
-    if f is None:
-        raise not_found("file in this room")
+def require_document(f: LibraryFile) -> LibraryFile:
+    """``f`` when it is a document; else ControlError 415 naming the formats that are."""
     if not is_document(f.name):
         raise _not_a_document(f)
     return f
 
 
 async def document(s: AsyncSession, f: LibraryFile) -> Doc:
-    """The conversion state of a document file (from :func:`library_file` or :func:`room_file`)."""
+    """The conversion state of a document file (from :func:`library_file`, or a room's:
+    mediaserver.library.roomfiles.document)."""
     return await _doc(s, f, "file")
 
 

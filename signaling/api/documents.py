@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mediaserver.library import catalog, convert, documents
+from mediaserver.library import catalog, convert, documents, roomfiles
 from mediaserver.library.catalog import Download
 from mediaserver.library.storage import Storage
 from mediaserver.store.models import LibraryFile
@@ -188,7 +188,7 @@ _ROOM_AUTH = (
 
 async def _room(ctx: Ctx) -> tuple[catalog.RoomAccess, LibraryFile]:
     access = await library.room_access(ctx)  # who asks: a join token for the room, or its organiser
-    return access, await documents.room_file(ctx.s, access.event.id, ctx.id())
+    return access, await roomfiles.document(ctx.s, access.event.id, ctx.id())
 
 
 def _room_base(access: catalog.RoomAccess, f: LibraryFile) -> str:

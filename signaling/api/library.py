@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mediaserver.accounts import identity
 from mediaserver.errors import ControlError
-from mediaserver.library import catalog, contacts, contacts_import, files, import_worker
+from mediaserver.library import catalog, contacts, contacts_import, files, import_worker, roomfiles
 from mediaserver.library.catalog import Download, RoomAccess
 from mediaserver.library.storage import Storage, Upload
 from signaling import keys
@@ -214,8 +214,13 @@ class FileOut(Out):
     source: str = Field(description="upload, or recording (the recording module's files, R-REC-4)")
     event_id: int | None = Field(
         None,
-        description="set when the file was uploaded straight into an event's room "
-        "(R-FILE-2): the event whose room files it is",
+        description="set when the file is in an event's room (uploaded straight into it, R-FILE-2, or "
+        "brought into it from the library, issue 17): that event, the oldest when several rooms hold it",
+    )
+    event_ids: list[int] = Field(
+        default_factory=list,
+        description="every event whose room holds the file, oldest first (a deck may be in the rooms of "
+        "several events: issue 17); empty for a file in no room",
     )
     created_at: dt.datetime
 
@@ -228,8 +233,8 @@ class FilePage(Page[FileOut]):
 @API(
     "GET",
     "/api/v1/files",
-    "the file library with the space used and the plan's quota (R-FILE-1); files "
-    "uploaded straight into a room are here too, with their eventId",
+    "the file library with the space used and the plan's quota (R-FILE-1); the files of events' rooms "
+    "are here too, with their eventIds",
     "files",
     response=FilePage,
     paginated=True,
@@ -244,10 +249,11 @@ async def list_files(ctx: Ctx) -> dict[str, Any]:
             size=f.size,
             status=f.status,
             source=f.source,
-            event_id=event_id,
+            event_id=event_ids[0] if event_ids else None,
+            event_ids=event_ids,
             created_at=f.created_at,
         )
-        for f, event_id in got.rows
+        for f, event_ids in got.rows
     ]
     return {
         **page(items, got.total, offset, limit),
@@ -259,7 +265,7 @@ async def list_files(ctx: Ctx) -> dict[str, Any]:
 @API(
     "DELETE",
     "/api/v1/files/{id}",
-    "delete a file, a room's file too (frees space for uploads, R-FILE-3)",
+    "delete a file, a room's file too, from every room that holds it (frees space for uploads, R-FILE-3)",
     "files",
     status=204,
 )
@@ -279,6 +285,10 @@ class RoomFileOut(Out):
     id: int
     name: str
     size: int
+    kind: roomfiles.Kind = Field(
+        description="what the room does with it (issue 17): pdf or document (an office file, converted to "
+        "PDF) is presented on the stage, video plays in the shared player; image or other"
+    )
     uploaded_by: str = Field(description="organiser, host or presenter")
     created_at: dt.datetime
     url: str = Field(description="the file's content (GET, with the same join token or session)")
@@ -307,7 +317,8 @@ _ROOM_AUTH = (
 @API(
     "GET",
     "/api/v1/rooms/{roomId}/files",
-    "the files uploaded straight into an event's room (R-FILE-2), newest first",
+    "the files of an event's room (uploaded straight into it, R-FILE-2, or brought from the library), "
+    "newest first, each with its kind",
     "files",
     response=RoomFilePage,
     paginated=True,
@@ -325,6 +336,7 @@ async def list_room_files(ctx: Ctx) -> dict[str, Any]:
             id=f.id,
             name=f.name,
             size=f.size,
+            kind=roomfiles.kind_of(f.name),
             uploaded_by=by,
             created_at=f.created_at,
             url=f"{base}/{f.id}/content",
@@ -342,6 +354,10 @@ class PresentableOut(Out):
     id: int
     name: str
     size: int
+    kind: roomfiles.Kind = Field(description="pdf, document (an office file, converted to PDF) or video")
+    other_event_ids: list[int] = Field(
+        description="the other events whose rooms hold this file (it may be in this room too)"
+    )
     created_at: dt.datetime
 
 
@@ -349,7 +365,7 @@ class PresentableOut(Out):
     "GET",
     "/api/v1/rooms/{roomId}/library",
     "the documents and videos of the event's account's library that the room's host and presenters may "
-    "present (issue 17), newest first",
+    "bring into the room to present (issue 17): those not in this room yet, newest first",
     "files",
     response=Page[PresentableOut],
     paginated=True,
@@ -361,7 +377,17 @@ async def room_library(ctx: Ctx) -> dict[str, Any]:
     access = await _room(ctx)
     offset, limit = ctx.page()
     rows, total = await catalog.library_for_room(ctx.s, access, offset, limit)
-    items = [PresentableOut(id=f.id, name=f.name, size=f.size, created_at=f.created_at) for f in rows]
+    items = [
+        PresentableOut(
+            id=f.id,
+            name=f.name,
+            size=f.size,
+            kind=roomfiles.kind_of(f.name),
+            other_event_ids=events,
+            created_at=f.created_at,
+        )
+        for f, events in rows
+    ]
     return page(items, total, offset, limit)
 
 
@@ -369,13 +395,14 @@ async def room_library(ctx: Ctx) -> dict[str, Any]:
     "POST",
     "/api/v1/rooms/{roomId}/files",
     "the room's host or a presenter (or the organiser) brings a file of the account's library into the room, "
-    "to present it there (issue 17); the same file again changes nothing",
+    "to present it there (issue 17), whatever other events' rooms hold it; 409 already_in_room for a file "
+    "this room has",
     "files",
     body=LibraryPick,
     response=RoomFileOut,
     status=201,
     auth=False,
-    errors=(401, 403, 404, 415),
+    errors=(401, 403, 404, 409, 415),
     description=_ROOM_AUTH,
 )
 async def room_attach(ctx: Ctx) -> RoomFileOut:
@@ -385,10 +412,27 @@ async def room_attach(ctx: Ctx) -> RoomFileOut:
         id=f.id,
         name=f.name,
         size=f.size,
+        kind=roomfiles.kind_of(f.name),
         uploaded_by=by,
         created_at=f.created_at,
         url=f"/api/v1/rooms/{access.event.room_id}/files/{f.id}/content",
     )
+
+
+@API(
+    "DELETE",
+    "/api/v1/rooms/{roomId}/files/{id}",
+    "the room's host or a presenter (or the organiser) takes a file out of the room (issue 17): it stays in "
+    "the account's library and in the other events' rooms that hold it",
+    "files",
+    status=204,
+    auth=False,
+    errors=(401, 403),
+    description=_ROOM_AUTH,
+)
+async def room_detach(ctx: Ctx) -> None:
+    access = await _room(ctx)
+    await catalog.detach_from_room(ctx.s, access, ctx.id())
 
 
 @API(

@@ -468,3 +468,114 @@ async def test_without_libreoffice_office_files_are_refused_and_pdfs_still_shown
         "message": "this server cannot convert PPTX files (LibreOffice is not installed): upload a PDF",
     }
     assert (await settled(http, f"/api/v1/files/{handout}/document"))["status"] == "ready"
+
+
+async def _join(api: Served, ev: dict, name: str, email: str, host: bool = False) -> aiohttp.ClientSession:
+    body = {"name": name, "email": email}
+    if host:
+        body["hostKey"] = ev["hostUrl"].split("host=")[1]
+    joined = await call(api.client(), "POST", f"/api/v1/public/events/{ev['roomId']}/join", 200, json=body)
+    return api.client(joined["token"])
+
+
+async def test_one_file_in_the_rooms_of_two_events(api: Served):
+    """Issue 17: a deck of the library goes into the rooms of two events of a series: each room's staff list
+    it among what they may bring in (with the other events' rooms that hold it) until it is in their room,
+    bring it in (again: 409 already_in_room), and each room's participants list it with its kind, download
+    it and read its document's PDF and pages. Taking it out of one room, or deleting one event, leaves it
+    in the other; deleting the file takes it out of both. The room's list says each file's kind (what the
+    page's Present panel reads instead of its own list of extensions), for files uploaded into the room
+    too."""
+    http, _ = await signup(api)
+    deck_pdf = pdf(2)
+    deck = await upload(http, "/api/v1/uploads", "series.pdf", deck_pdf)
+    clip = await upload(http, "/api/v1/uploads", "intro.mp4", b"\0\0\0\x18ftypmp42" + b"\0" * 64)
+    one = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Part 1"})
+    two = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Part 2"})
+    host1 = await _join(api, one, "Hanna", "hanna@example.test", host=True)
+    host2 = await _join(api, two, "Hugo", "hugo@example.test", host=True)
+    ann1 = await _join(api, one, "Ann", "ann@example.test")
+    ann2 = await _join(api, two, "Bob", "bob@example.test")
+    base1, base2 = f"/api/v1/rooms/{one['roomId']}", f"/api/v1/rooms/{two['roomId']}"
+    # uploaded straight into the first room (catalog.complete_upload): a document, an image, a sound
+    agenda = await upload_room(host1, http, one["roomId"], "agenda.docx", b"not really a DOCX")
+    photo = await upload_room(host1, http, one["roomId"], "photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    jingle = await upload_room(host1, http, one["roomId"], "jingle.mp3", b"ID3" + b"\0" * 64)
+
+    async def library(host: aiohttp.ClientSession, base: str) -> list[tuple[int, str, list[int]]]:
+        got = await call(host, "GET", f"{base}/library?limit=100", 200)
+        assert got["total"] == len(got["items"])
+        return [(f["id"], f["kind"], f["otherEventIds"]) for f in got["items"]]
+
+    async def listed(who: aiohttp.ClientSession, base: str) -> list[tuple[int, str]]:
+        got = await call(who, "GET", f"{base}/files?limit=100", 200)
+        assert got["total"] == len(got["items"])
+        return [(f["id"], f["kind"]) for f in got["items"]]
+
+    assert await library(host1, base1) == [(clip, "video", []), (deck, "pdf", [])]
+    got = await call(host1, "POST", f"{base1}/files", 201, json={"fileId": deck})
+    assert (got["id"], got["kind"], got["uploadedBy"]) == (deck, "pdf", "host")
+    err = await call(host1, "POST", f"{base1}/files", 409, json={"fileId": deck})
+    assert err["error"]["code"] == "already_in_room"
+    assert await library(host1, base1) == [(clip, "video", [])]
+    # the next event's room: the deck (and the first room's document) may be brought in there too
+    assert await library(host2, base2) == [
+        (agenda, "document", [one["id"]]),
+        (clip, "video", []),
+        (deck, "pdf", [one["id"]]),
+    ]
+    assert (await call(http, "POST", f"{base2}/files", 201, json={"fileId": deck}))[
+        "uploadedBy"
+    ] == "organiser"
+    await call(host2, "POST", f"{base2}/files", 409, json={"fileId": deck})
+    assert await library(host2, base2) == [(agenda, "document", [one["id"]]), (clip, "video", [])]
+    await call(host1, "POST", f"{base1}/files", 201, json={"fileId": clip})
+
+    assert await listed(ann1, base1) == [
+        (jingle, "other"),
+        (photo, "image"),
+        (agenda, "document"),
+        (clip, "video"),
+        (deck, "pdf"),
+    ]
+    assert await listed(ann2, base2) == [(deck, "pdf")]
+    for who, base in ((ann1, base1), (ann2, base2)):
+        status, body, _ = await fetch(who, f"{base}/files/{deck}/content")
+        assert status == 200 and body == deck_pdf
+        doc = await settled(who, f"{base}/files/{deck}/document")
+        assert (doc["status"], doc["pages"], doc["pdfUrl"]) == (
+            "ready",
+            2,
+            f"{base}/files/{deck}/document/pdf",
+        )
+        assert (await fetch(who, doc["pdfUrl"]))[1] == deck_pdf
+        status, png, _ = await fetch(who, f"{base}/files/{deck}/document/pages/2")
+        assert status == 200 and png.startswith(b"\x89PNG")
+    # the library says which events' rooms hold each file
+    files = {f["id"]: f for f in (await call(http, "GET", "/api/v1/files?limit=100", 200))["items"]}
+    assert len(files) == 5
+    assert (files[deck]["eventId"], files[deck]["eventIds"]) == (one["id"], [one["id"], two["id"]])
+    assert (files[agenda]["eventId"], files[agenda]["eventIds"]) == (one["id"], [one["id"]])
+
+    # out of the second room: still in the first
+    assert (await call(ann2, "DELETE", f"{base2}/files/{deck}", 403))["error"]["code"] == "forbidden"
+    await call(host2, "DELETE", f"{base2}/files/{deck}", 204)
+    await call(host2, "DELETE", f"{base2}/files/{deck}", 404)
+    assert await listed(ann2, base2) == []
+    for path in ("/content", "/document", "/document/pdf"):
+        await call(ann2, "GET", f"{base2}/files/{deck}{path}", 404)
+    assert (await fetch(ann1, f"{base1}/files/{deck}/content"))[1] == deck_pdf
+    assert (await library(host2, base2))[-1] == (deck, "pdf", [one["id"]])
+    await call(host2, "POST", f"{base2}/files", 201, json={"fileId": deck})
+    # the first event deleted: the deck stays in the second room; then the file deleted: out of every room
+    await call(http, "DELETE", f"/api/v1/events/{one['id']}", 204)
+    assert (await fetch(ann2, f"{base2}/files/{deck}/document/pdf"))[1] == deck_pdf
+    files = {f["id"]: f for f in (await call(http, "GET", "/api/v1/files?limit=100", 200))["items"]}
+    assert (files[deck]["eventIds"], files[agenda]["eventIds"], files[agenda]["eventId"]) == (
+        [two["id"]],
+        [],
+        None,
+    )
+    await call(http, "DELETE", f"/api/v1/files/{deck}", 204)
+    assert await listed(ann2, base2) == []
+    await call(ann2, "GET", f"{base2}/files/{deck}/content", 404)

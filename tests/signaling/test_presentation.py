@@ -164,18 +164,25 @@ async def test_the_staff_bring_a_library_document_into_the_room_and_present_it(a
     )
     got = await call(host, "POST", f"{base}/files", 201, json={"fileId": mine})
     assert got["id"] == mine and got["uploadedBy"] == "host"
-    await call(host, "POST", f"{base}/files", 201, json={"fileId": mine})  # again: nothing changes
+    err = await call(host, "POST", f"{base}/files", 409, json={"fileId": mine})  # again: it is there
+    assert err["error"]["code"] == "already_in_room"
     room_files = await call(ann, "GET", f"{base}/files", 200)
     assert [f["id"] for f in room_files["items"]] == [mine]
     assert (await call(host, "GET", f"{base}/library", 200))["total"] == 0  # in the room now
-    # a file belongs to one event's room at most: another event's organiser is told so (it is not listed)
+    # the same file in another event's room too (a deck shown in every webinar of a series)
     ev2 = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Other"})
     host2 = http  # its organiser (a session), who may bring files into it as its host may
     base2 = f"/api/v1/rooms/{ev2['roomId']}"
-    assert (await call(host2, "GET", f"{base2}/library", 200))["total"] == 0
-    err = await call(host2, "POST", f"{base2}/files", 409, json={"fileId": mine})
-    assert err["error"]["code"] == "in_another_room" and "upload a copy" in err["error"]["message"]
+    listed = await call(host2, "GET", f"{base2}/library", 200)
+    assert [(f["id"], f["otherEventIds"]) for f in listed["items"]] == [(mine, [ev["id"]])]
+    assert (await call(host2, "POST", f"{base2}/files", 201, json={"fileId": mine}))["id"] == mine
     async with ws_room(api) as room:
         ws_host, _ = await room.enter(started["hostToken"])
         shown = await show_when_ready(ws_host, mine)
         assert shown["file"]["name"] == "annual.pdf"
+        # presented in the other event's room too (the next webinar of the series: one live at a time)
+        await call(http, "POST", f"/api/v1/events/{ev['id']}/end", 200)
+        started2 = await call(http, "POST", f"/api/v1/events/{ev2['id']}/start", 200)
+        ws_host2, _ = await room.enter(started2["hostToken"])
+        shown2 = await show_when_ready(ws_host2, mine)
+        assert shown2["file"]["url"] == f"{base2}/files/{mine}/document/pdf"
