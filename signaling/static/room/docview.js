@@ -9,7 +9,6 @@ import { $, el, show, toast } from './dom.js';
 import { page, S } from './state.js';
 
 S.doc = { shown: false, name: null, page: null, pages: null, zoom: 1, free: false, own: false, rendered: 0, error: null };
-const EXTENSIONS = ['pdf', 'doc', 'docx', 'ppt', 'pptx', 'odp', 'odt', 'ods', 'xlsx', 'key', 'pages', 'numbers', 'txt'];
 
 let view = null;         // the PdfView of the stage (made on first use)
 let ownPage = null;      // an attendee browsing on their own while `free` is on
@@ -118,14 +117,15 @@ async function request(url, options = {}) {
 }
 const roomUrl = (path) => `/api/v1/rooms/${encodeURIComponent(S.roomId)}${path}`;
 
-const isDocument = (name) => EXTENSIONS.includes(String(name).split('.').pop().toLowerCase());
+// each file of the room's list says its kind (the server's: pdf, document, video, image, other)
+const isDocument = (f) => f.kind === 'pdf' || f.kind === 'document';
 
 /** The room's documents in the Present panel, each with "Show". */
 export async function listDocuments() {
   const ul = $('#present-files');
   try {
     const list = await (await request(roomUrl('/files?limit=100'))).json();
-    const docs = list.items.filter((f) => isDocument(f.name));
+    const docs = list.items.filter(isDocument);
     // each with its conversion's state (R-FILE-4's office files are converted to PDF when uploaded)
     const states = await Promise.all(docs.map((f) => request(roomUrl(`/files/${f.id}/document`))
       .then((r) => r.json()).catch((e) => ({ status: 'failed', error: { message: e.message } }))));
@@ -188,9 +188,13 @@ export function bindDocuments() {
     if (!b) return;
     act(async () => {
       presentError(null);
-      await request(roomUrl('/files'), { method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ fileId: Number(b.dataset.attach) }) });
-      await listDocuments();
+      try {
+        await request(roomUrl('/files'), { method: 'POST', headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ fileId: Number(b.dataset.attach) }) });
+      } catch (err) {
+        if (err.code !== 'already_in_room') throw err;   // brought in meanwhile (another presenter, a double click)
+      }
+      await Promise.all([listDocuments(), listLibrary()]);
     });
   });
   $('#present-upload').addEventListener('change', (e) => {

@@ -12,7 +12,6 @@ import { Follower, HtmlVideo, loadYouTubeApi, YouTubeVideo } from './videosync.j
 
 const TICK_MS = 200;
 const RESYNC_MS = 30000;
-const VIDEO_NAME = /\.(mp4|webm|mov|qt|mkv|mpeg|mpg|avi|asf|m4v|ogv|3gp|wmv|flv)$/i;
 
 S.player = null;   // {kind, playing, position, rate, currentTime, expected, diff, muted, blocked, corrections, clock}
 let follower = null;
@@ -148,7 +147,7 @@ async function listVideos() {
     const r = await fetch(`/api/v1/rooms/${encodeURIComponent(S.roomId)}/files?limit=100`, {
       headers: { Authorization: `Bearer ${S.joinToken}` } });
     if (!r.ok) return;
-    const files = (await r.json()).items.filter((f) => VIDEO_NAME.test(f.name));
+    const files = (await r.json()).items.filter((f) => f.kind === 'video');   // the server's kind of each file
     select.replaceChildren(el('option', { value: '' }, t('player.pickFile')),
       ...files.map((f) => el('option', { value: String(f.id) }, f.name)));
   } catch { /* the list stays as it was */ }
