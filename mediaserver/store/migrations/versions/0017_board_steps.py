@@ -15,7 +15,7 @@ from alembic import op
 from mediaserver.store.db import UTCDateTime
 
 revision = "0017_board_steps"
-down_revision = "0015_stage_track"
+down_revision = "0016_room_files_event"
 branch_labels = None
 depends_on = None
 
