@@ -13,7 +13,7 @@ from aiohttp import web
 
 from mediaserver.billing import payments
 from mediaserver.config import Settings, keep_generated_keys
-from mediaserver.events import board_history, chat_history, qa_history, stage_history
+from mediaserver.events import board_history, board_steps, chat_history, qa_history, stage_history
 from mediaserver.events.clock import EventClock, TimelineClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
@@ -118,6 +118,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     board_history.register(journal)  # the event sessions' whiteboards (issue 17, R-INT-5)
     qa_history.register(journal)  # its Q&A list and call-to-action clicks (R-INT-2, R-INT-4, R-STAT-2)
     stage_history.register(journal)  # what was on its stage, and when (issue 17 item 4)
+    board_steps.register(journal)  # and the whiteboard's drawing over time (issue 17 item 4)
     # R-INT-3, R-STAT-1: event rooms launch their event's polls from the database; answers and closes are
     # written by the journal (and a close queues the poll.closed webhook)
     rooms.polls = polls_store.Launcher(db, settings.secret)

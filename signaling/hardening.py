@@ -19,7 +19,7 @@ from signaling.errors import SignalError, json_error
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCH = frozenset({"same-origin", "none"})  # Sec-Fetch-Site values of a request of our own pages
 # the pages partner sites embed (R-ROOM-12, R-AUTO-2), also under their /static names (docs/sdk.md)
-FRAMEABLE = ("/room/", "/watch/", "/static/room.html", "/static/watch.html")
+FRAMEABLE = ("/room/", "/watch/", "/r/", "/static/room.html", "/static/watch.html", "/static/recording.html")
 
 
 def behind(proxies: Proxies) -> Middleware:
@@ -106,7 +106,7 @@ def _csp(request: web.Request, frame_ancestors: str) -> str:
             "img-src 'self' data: blob: https: http:",
             "media-src 'self' blob:",
             f"connect-src 'self' {sockets}",
-            "frame-src 'self'" + youtube,  # an automated event's PDF slides (timeline.js), YouTube's player
+            "frame-src 'self'" + youtube,  # YouTube's player (the shared video, a recording's replay)
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",

@@ -25,6 +25,7 @@ from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import (
     automation,
+    board_steps,
     chat_history,
     ondemand,
     qa_history,
@@ -353,6 +354,7 @@ async def start_event(
     await chat_history.adopt_lobby_messages(s, ev, session.id)  # and their chat in the lobby (issue 16)
     await qa_history.adopt_lobby_records(s, ev, session.id)  # their questions and clicks there too
     await stage_history.adopt_lobby_changes(s, ev, session.id)  # and what was on the stage (issue 17)
+    await board_steps.adopt_lobby_steps(s, ev, session.id)  # and what was drawn on the board
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     lim = subscription.account_limits(account, parent)
     room = room_for(rooms, ev, lim, "live")

@@ -62,6 +62,8 @@ REQUIRED = frozenset({"id", "type", "color", "width", "points", "by"})  # and ``
 DEFAULT_MAX_BYTES = 2_000_000
 #: seconds between two saves of a changed board (settings.board_save_seconds); the session's end saves too
 DEFAULT_SAVE_SECONDS = 30.0
+#: seconds between two steps of the drawing over time (journal kind ``board_step``: what changed meanwhile)
+STEP_SECONDS = 1.0
 
 
 def _refuse(what: str) -> ControlError:
@@ -185,7 +187,9 @@ def may_draw(m: Member, collaboration: bool) -> None:
 
 class Board(Feature):
     """A room's whiteboard. ``max_bytes``: the document's bound; ``save_seconds``: at most one save of a
-    changed board to the journal (kind ``board``) this often, and one when the session ends.
+    changed board to the journal (kind ``board``) this often, and one when the session ends. The drawing over
+    time goes to the journal too (kind ``board_step``): at most every :data:`STEP_SECONDS`, what changed since
+    the last step, so a recording's watch page can draw the board as it was at each moment.
 
     Two copies of the document: ``doc``, the board, and ``shadow``, where an update is tried first. Only the
     changes an update makes are checked (pycrdt's events on the shadow): the cost of an update is that of the
@@ -222,6 +226,9 @@ class Board(Feature):
         self._pending: list[bytes] = []  # the tick's accepted updates
         self._dirty = False  # changed since the last save
         self._saved_at = clock()
+        self._stepped: bytes = b"\x00"  # the state vector at the last step (none yet: the empty one)
+        self._step_dirty = False
+        self._step_at = clock()
 
     @property
     def state(self) -> bytes:
@@ -365,7 +372,7 @@ class Board(Feature):
         self.page = min(self.page, len(ids) - 1)  # the host removed the page shown
         self._state, self._b64 = None, ""
         self._pending.append(update)
-        self._dirty = True
+        self._dirty = self._step_dirty = True
 
     def full(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
         """The whole board as one update (a client whose own change was refused starts again from it)."""
@@ -440,6 +447,17 @@ class Board(Feature):
             self.log.append("board", {"update": encode(merged)}, EVERYONE)
         if self._dirty and self.record is not None and self.clock() - self._saved_at >= self.save_seconds:
             self._save()
+        if self._step_dirty and self.record is not None and self.clock() - self._step_at >= STEP_SECONDS:
+            self._step()
+
+    def _step(self) -> None:
+        """One step of the drawing over time: the changes since the last (a Yjs update; the first has all)."""
+        self._step_dirty = False
+        self._step_at = self.clock()
+        diff = self.doc.get_update(self._stepped)
+        self._stepped = self.doc.get_state()
+        if self.record is not None:
+            self.record("board_step", {"update": encode(diff), "at": int(time.time() * 1000)})
 
     def _save(self) -> None:
         self._dirty = False
@@ -450,6 +468,8 @@ class Board(Feature):
     def ended(self) -> None:
         if self._dirty:
             self._save()
+        if self._step_dirty:
+            self._step()
 
     def snapshot(self, m: Member) -> dict[str, Any]:
         return {

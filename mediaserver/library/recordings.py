@@ -156,17 +156,24 @@ async def send_link(s: AsyncSession, p: Principal, rec_id: int, base_url: str) -
     return len(people)
 
 
-async def published_file(s: AsyncSession, store: Storage, token: str) -> Path:
-    """Where the WebM of the recording published under ``token`` is stored; ControlError 404 when no
-    recording is published under it (unpublished or deleted), 410 when its bytes are missing."""
+async def published(s: AsyncSession, token: str) -> tuple[Recording, LibraryFile]:
+    """The recording published under ``token`` and its WebM's library file; ControlError 404 when no
+    recording is published under it (unpublished or deleted)."""
     rec = (
         await s.scalar(select(Recording).where(Recording.public_token == token))
         if 16 <= len(token) <= 64
         else None
     )
     f = await s.get(LibraryFile, rec.file_id) if rec is not None and rec.file_id else None
-    if f is None:
+    if rec is None or f is None:
         raise ControlError("not_found", "no such recording: it was unpublished or deleted", 404)
+    return rec, f
+
+
+async def published_file(s: AsyncSession, store: Storage, token: str) -> Path:
+    """Where the WebM of the recording published under ``token`` is stored; ControlError 404 when no
+    recording is published under it (unpublished or deleted), 410 when its bytes are missing."""
+    _, f = await published(s, token)
     path = store.path(f.storage_key)
     if not path.is_file():
         raise ControlError("gone", "the recording's file is missing on the server", 410)

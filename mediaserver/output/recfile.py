@@ -415,9 +415,10 @@ def probe(path: Path) -> float:
         return end
 
 
-def trim(src: Path, out: Path, start: float, end: float) -> float:
+def trim(src: Path, out: Path, start: float, end: float) -> tuple[float, float]:
     """R-REC-4: a new WebM of [start, end) seconds of src, cut at key frames and remuxed without re-encoding:
-    video from the last key frame at or before start; audio packets in the same span. Returns the duration."""
+    video from the last key frame at or before start; audio packets in the same span. Returns where the cut
+    starts in src (seconds: that key frame's time) and the new file's duration."""
     import av
 
     with av.open(str(src)) as inp, av.open(str(out), "w", format="webm") as dst:
@@ -449,4 +450,4 @@ def trim(src: Path, out: Path, start: float, end: float) -> float:
             last = max(last, float((p.pts + (p.duration or 0)) * p.time_base))
             p.stream = streams[p.stream.index]
             dst.mux(p)
-        return last
+        return cut, last

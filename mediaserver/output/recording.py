@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import secrets
 import time
@@ -393,7 +394,7 @@ class RecordingService:
             )
         key = "rec-" + secrets.token_urlsafe(12)
         out = self.storage.create(key)
-        duration = await asyncio.get_running_loop().run_in_executor(
+        cut, duration = await asyncio.get_running_loop().run_in_executor(
             self._convert, recfile.trim, self.storage.path(f.storage_key), out, start, end
         )
         size = out.stat().st_size
@@ -406,8 +407,9 @@ class RecordingService:
             name=(rec.name + " (trimmed)")[:200],
             status="ready",
             language=rec.language,
-            started_at=rec.started_at,
-            ended_at=rec.ended_at,
+            # the span it covers (what was on the stage then is its track: issue 17 item 4)
+            started_at=rec.started_at + dt.timedelta(seconds=cut),
+            ended_at=rec.started_at + dt.timedelta(seconds=cut + duration),
             duration=duration,
             size=size,
             stop_reason="trim",

@@ -657,3 +657,20 @@ class SessionStage(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("session_stage_by_session", "event_id", "session_id", "at"),)
+
+
+class SessionBoardStep(Base):
+    """The whiteboard's drawing over time (issue 17 item 4): what changed on an event session's board in about
+    a second (a Yjs update: the strokes drawn, moved, erased or cleared then), written from the room's
+    journal (kind ``board_step``; mediaserver.events.board_steps). Applied in order, the steps give the board
+    at any moment of the session, which a recording's watch page draws beside the video."""
+
+    __tablename__ = "session_board_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE))
+    # NULL: drawn while the event waited in the lobby; the session's start adopts it
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("event_sessions.id", **CASCADE))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    update: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("session_board_steps_by_session", "event_id", "session_id", "at"),)

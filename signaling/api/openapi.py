@@ -24,7 +24,7 @@ def _err(*codes: int) -> dict[str, Any]:
         404: "no such resource",
         405: "not supported",
         409: "conflicts with the current state",
-        410: "gone (an expired upload, R-FILE-3)",
+        410: "gone (an expired upload, R-FILE-3; a file missing on the server)",
         413: "body too large",
         415: "not application/sdp",
     }
@@ -35,6 +35,11 @@ def _err(*codes: int) -> dict[str, Any]:
 
 def _header(name: str, required: bool, kind: str = "string") -> dict[str, Any]:
     return {"name": name, "in": "header", "required": required, "schema": {"type": kind}}
+
+
+# a published recording's public token, and a file's id, in the path
+_TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+_FILE_ID = {"name": "fileId", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
 def _sdp_session(kind: str, summary: str, direction: str) -> dict[str, Any]:
@@ -267,17 +272,70 @@ def _media_spec() -> dict[str, Any]:
             },
             "/r/{token}": {
                 "get": {
-                    "summary": "a published recording's WebM, its public watch link; single byte ranges work "
-                    "(R-REC-4)",
+                    "summary": "a published recording's public watch link (R-REC-4): a browser (Accept "
+                    "naming text/html) gets the watch page, which plays the video beside what was on the "
+                    "stage (issue 17); anything else gets the WebM, single byte ranges working",
                     "operationId": "publicRecording",
-                    "parameters": [
-                        {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
-                        _header("Range", False),
-                    ],
+                    "parameters": [_TOKEN, _header("Accept", False), _header("Range", False)],
+                    "responses": {
+                        "200": {"description": "the watch page (HTML), or the whole WebM"},
+                        "206": {"description": "the requested byte range (Content-Range)"},
+                        "404": {
+                            "description": "unpublished or deleted (the page says so; JSON for a player)"
+                        },
+                    },
+                }
+            },
+            "/r/{token}/video": {
+                "get": {
+                    "summary": "a published recording's WebM, single byte ranges working (R-REC-4)",
+                    "operationId": "publicRecordingVideo",
+                    "parameters": [_TOKEN, _header("Range", False)],
                     "responses": {
                         "200": {"description": "the whole WebM"},
                         "206": {"description": "the requested byte range (Content-Range)"},
                         **_err(404),
+                        **_err(410),
+                    },
+                }
+            },
+            "/r/{token}/track": {
+                "get": {
+                    "summary": "what was on the stage during a published recording, for its watch page "
+                    "(issue 17): name, language, startedAt, duration, video (its URL), youtubeApi, stage "
+                    "[{t, stage}] (each change, t in seconds from the start; the files' URLs are this "
+                    "link's) and board [{t, update}] (the whiteboard's Yjs updates, at most one a second, "
+                    "applied in order)",
+                    "operationId": "publicRecordingTrack",
+                    "parameters": [_TOKEN],
+                    "responses": {"200": {"description": "the track (JSON)"}, **_err(404)},
+                }
+            },
+            "/r/{token}/files/{fileId}": {
+                "get": {
+                    "summary": "a library video that the published recording's stage played (nothing else of "
+                    "the library); single byte ranges work",
+                    "operationId": "publicRecordingFile",
+                    "parameters": [_TOKEN, _FILE_ID, _header("Range", False)],
+                    "responses": {
+                        "200": {"description": "the video"},
+                        "206": {"description": "the requested byte range"},
+                        **_err(404),
+                        **_err(410),
+                    },
+                }
+            },
+            "/r/{token}/files/{fileId}/pdf": {
+                "get": {
+                    "summary": "the PDF of a document that the published recording's stage showed",
+                    "operationId": "publicRecordingDocument",
+                    "parameters": [_TOKEN, _FILE_ID, _header("Range", False)],
+                    "responses": {
+                        "200": {"description": "the PDF"},
+                        "206": {"description": "the requested byte range"},
+                        **_err(404),
+                        **_err(409),
+                        **_err(410),
                     },
                 }
             },

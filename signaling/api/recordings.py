@@ -1,7 +1,9 @@
 """/api/v1 operations of recordings (R-REC-1, -2, -4, R-ROOM-14): start and stop a live event's recording,
 the account's recordings (newest first), delete (frees recording minutes and storage), publish / unpublish
 (a public watch link), send the link to the event's participants, trim. The public link ``/r/{token}``
-serves the WebM with Range requests. The recording itself is mediaserver.output.recording."""
+is the watch page for a browser (the video beside what was on the stage: its track and the files it showed,
+under the same token) and the WebM, with Range requests, for anything else. The recording itself is
+mediaserver.output.recording."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from pydantic import Field, model_validator
 
 from mediaserver.errors import ControlError
 from mediaserver.events import lifecycle
-from mediaserver.library import recordings
+from mediaserver.library import recordings, replay
 from mediaserver.library.storage import Storage
 from signaling import keys
 from signaling.api.framework import API, Ctx, Model, Out, Page, page
 from signaling.errors import SignalError, json_error
+from signaling.pages import STATIC
 
 if TYPE_CHECKING:
     from mediaserver.store.models import Recording
@@ -190,8 +193,31 @@ async def trim_recording(ctx: Ctx) -> RecordingOut:
     return _out(ctx, new)
 
 
+def _wants_page(request: web.Request) -> bool:
+    """A browser opening the link (its Accept names HTML) gets the watch page; a player or a download, the
+    WebM itself."""
+    return "text/html" in request.headers.get("Accept", "")
+
+
 async def public_recording(request: web.Request) -> web.StreamResponse:
-    """GET /r/{token}: a published recording's WebM (Range requests by FileResponse); 404 once unpublished."""
+    """GET /r/{token}: a published recording's public link (R-REC-4). A browser gets the watch page, which
+    plays the WebM beside what was on the stage (issue 17 item 4); anything else gets the WebM (Range
+    requests by FileResponse); 404 once unpublished."""
+    if _wants_page(request):
+        try:
+            async with request.app[keys.DB].read() as s:
+                await recordings.published(s, request.match_info["token"])
+            status = 200
+        except ControlError:
+            status = 404  # the page says the recording was unpublished or deleted
+        return web.FileResponse(
+            STATIC / "recording.html", status=status, headers={"Cache-Control": "no-cache"}
+        )
+    return await public_video(request)
+
+
+async def public_video(request: web.Request) -> web.StreamResponse:
+    """GET /r/{token}/video: the published recording's WebM (Range requests by FileResponse)."""
     try:
         async with request.app[keys.DB].read() as s:
             path = await recordings.published_file(
@@ -209,5 +235,44 @@ async def public_recording(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def public_track(request: web.Request) -> web.Response:
+    """GET /r/{token}/track: what was on the stage during the recording, for its watch page (issue 17)."""
+    try:
+        async with request.app[keys.DB].read() as s:
+            body = await replay.track(s, request.match_info["token"])
+        body["youtubeApi"] = request.app[keys.SETTINGS].youtube_api  # where a shared YouTube video plays
+    except ControlError as e:
+        return json_error(SignalError(e.code, e.message, e.status))
+    return web.json_response(body, headers={"Cache-Control": "no-cache"})
+
+
+async def public_asset(request: web.Request) -> web.StreamResponse:
+    """GET /r/{token}/files/{fileId}[/pdf]: a library video, or a document's PDF, that the recording's
+    stage showed (nothing else of the library)."""
+    kind = "pdf" if request.path.endswith("/pdf") else "video"
+    raw = request.match_info["fileId"]
+    try:
+        if not raw.isdigit() or not 0 < int(raw) < 2**31:
+            raise ControlError("not_found", "no such file in this recording", 404)
+        async with request.app[keys.DB].read() as s:
+            got = await replay.asset(
+                s, Storage.of(request.app[keys.SETTINGS]), request.match_info["token"], int(raw), kind
+            )
+    except ControlError as e:
+        return json_error(SignalError(e.code, e.message, e.status))
+    return web.FileResponse(
+        got.path,
+        headers={
+            "Content-Type": got.content_type,
+            "Cache-Control": "private, max-age=300",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/r/{token}", public_recording)
+    app.router.add_get("/r/{token}/video", public_video)
+    app.router.add_get("/r/{token}/track", public_track)
+    app.router.add_get("/r/{token}/files/{fileId}", public_asset)
+    app.router.add_get("/r/{token}/files/{fileId}/pdf", public_asset)

@@ -7,6 +7,7 @@ delete (frees the minutes and the storage), and who may do what."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import aiohttp
@@ -108,6 +109,14 @@ async def test_record_list_publish_send_trim_and_delete(api, tmp_path):
     )
     assert cut["id"] != rec["id"] and cut["fileId"] != rec["fileId"] and cut["status"] == "ready"
     assert 0.5 <= cut["duration"] <= 2.1 and cut["stopReason"] == "trim", cut
+    # its span is the part of the original it holds (from the key frame cut at): its stage track's (issue 17)
+    began, cut_began = (
+        dt.datetime.fromisoformat(rec["startedAt"]),
+        dt.datetime.fromisoformat(cut["startedAt"]),
+    )
+    assert began <= cut_began <= began + dt.timedelta(seconds=0.5), (rec, cut)
+    span = dt.datetime.fromisoformat(cut["endedAt"]) - cut_began
+    assert abs(span.total_seconds() - cut["duration"]) < 0.01, cut
     async with http.get(f"/api/v1/files/{cut['fileId']}/content") as r:
         assert r.status == 200
         (tmp_path / "cut.webm").write_bytes(await r.read())

@@ -149,10 +149,10 @@ def test_trim_cuts_at_a_key_frame(tmp_path):
     src = tmp_path / "d.webm"
     recfile.convert(raw, TRACKS, src)
     out = tmp_path / "d-cut.webm"
-    dur = recfile.trim(src, out, 1.0, 2.0)
+    cut, dur = recfile.trim(src, out, 1.0, 2.0)
     frames, sizes, end, _ = decoded(out)
     # aiortc's encoder made one key frame (the first): the cut starts there
-    assert 1.9 <= dur <= 2.1 and frames >= 55 and sizes == {(320, 240)}
+    assert cut == 0.0 and 1.9 <= dur <= 2.1 and frames >= 55 and sizes == {(320, 240)}
 
 
 def test_the_stage_goes_to_a_screen_share_and_back_at_key_frames(tmp_path):
