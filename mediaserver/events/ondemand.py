@@ -62,7 +62,7 @@ def sign_watch(
 def verify_watch(secret: str, token: str, now: float | None = None) -> tuple[int, int]:
     """(file id, event id) of a valid token; :class:`WatchRefused` for a forged, malformed or expired one."""
     parts = token.split(".")
-    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 12 for p in parts[:3]):
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts[:3]):
         raise WatchRefused("this watch link is not valid; open the event's invitation link again")
     payload = ".".join(parts[:3])
     if not hmac.compare_digest(parts[3].encode(), _mac(secret, payload).encode()):

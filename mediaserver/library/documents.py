@@ -211,7 +211,7 @@ def page_request(doc: Doc, page: int, width: str | None, fmt: str | None) -> tup
         raise ControlError("bad_request", "'format' must be png or webp")
     w = THUMB_WIDTH
     if width is not None:
-        if not width.isdigit() or not MIN_WIDTH <= int(width) <= MAX_WIDTH:
+        if not (width.isascii() and width.isdigit()) or not MIN_WIDTH <= int(width) <= MAX_WIDTH:
             raise ControlError("bad_request", f"'width' must be an integer from {MIN_WIDTH} to {MAX_WIDTH}")
         w = -(-int(width) // WIDTH_STEP) * WIDTH_STEP  # rounded up: a bounded number of cached sizes
     if doc.state.status == "failed":

@@ -37,7 +37,7 @@ async def _export(ctx: Ctx, fmt: str, page: int = 1) -> Export:
 )
 async def session_board_png(ctx: Ctx) -> Export:
     raw = ctx.request.query.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ControlError("bad_request", "'page' must be a whole number from 1")
     return await _export(ctx, "png", int(raw))
 

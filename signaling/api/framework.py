@@ -124,7 +124,7 @@ class Ctx:
 
     def id(self, name: str = "id") -> int:
         raw = self.request.match_info[name]
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:  # "³" is a digit
             raise ControlError("not_found", f"no such resource: {name} must be a positive integer", 404)
         return int(raw)
 

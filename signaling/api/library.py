@@ -458,7 +458,7 @@ def _owner(owner: str) -> tuple[int | None, str | None, str]:
     if owner.startswith("room:"):
         _, room_id, role, _who = owner.split(":", 3)
         return None, room_id, role
-    return (int(owner) if owner.isdigit() else None), None, ""
+    return (int(owner) if owner.isascii() and owner.isdigit() else None), None, ""
 
 
 def add_upload_routes(app: web.Application) -> None:
@@ -567,7 +567,7 @@ class ImportOut(Out):
 async def import_contacts(ctx: Ctx) -> ImportOut:
     raw = ctx.request.query.get("groupId")
     group_id = (
-        None if raw is None else int(raw) if raw.isdigit() and int(raw) < 2**31 else 0
+        None if raw is None else int(raw) if raw.isascii() and raw.isdigit() and int(raw) < 2**31 else 0
     )  # 0: no such group
     limits = import_worker.Limits(ctx.settings.import_memory_mb, ctx.settings.import_timeout)
     got = await contacts.import_file(ctx.s, ctx.user.account.id, group_id, lambda: _upload_field(ctx), limits)

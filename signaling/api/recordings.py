@@ -252,7 +252,7 @@ async def public_asset(request: web.Request) -> web.StreamResponse:
     kind = "pdf" if request.path.endswith("/pdf") else "video"
     raw = request.match_info["fileId"]
     try:
-        if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
             raise ControlError("not_found", "no such file in this recording", 404)
         async with request.app[keys.DB].read() as s:
             got = await replay.asset(

@@ -97,7 +97,7 @@ def _int_header(request: web.Request, name: str) -> int:
     raw = request.headers.get(name)
     if raw is None:
         raise SignalError("bad_request", f"the {name} header is required", 400)
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise SignalError("bad_request", f"the {name} header must be a non-negative integer", 400)
     return int(raw)
 
