@@ -142,7 +142,8 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     host.get(f"{base}{room['hostUrl']}&name=Hal&email=hal@example.org&autojoin=1")
     wait_state(host, lambda s: s.get("screen") == "room" and s.get("role") == "host")
     for d, name in ((ann, "Ann"), (pat, "Pat")):
-        d.get(f"{base}/room/{room['id']}?name={name}&email={name.lower()}@example.org&autojoin=1")
+        lang = "&lang=ru" if d is ann else ""  # Ann's page in Russian: longer labels
+        d.get(f"{base}/room/{room['id']}?name={name}&email={name.lower()}@example.org&autojoin=1{lang}")
         wait_state(d, lambda s: s.get("screen") == "room" and s.get("role") == "attendee")
     for d in (host, ann, pat):
         click(d, "#btn-board")
@@ -193,6 +194,8 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
         assert {"pen", "note", "eraser", "#2b6cd4", "board-width", "board-text", "board-undo"} <= names, names
         assert {"board-redo", "board-prev", "board-next", "board-add-page"} <= names, names
         assert ("board-clear" in names) == (d is host) and ("board-collab" in names) == (d is host), names
+    pen = "return document.querySelector('#board-tools [data-tool=pen]').getAttribute('aria-label');"
+    assert js(host, pen) == "Pen" and js(ann, pen) == "Карандаш"
     click(ann, "#board-tools [data-tool=rect]")
     drag(ann, [(0.6, 0.6), (0.7, 0.7), (0.8, 0.8)])
     got = wait_shapes(host, lambda s: [x["type"] for x in s] == ["pen", "rect"])

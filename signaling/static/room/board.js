@@ -190,17 +190,18 @@ function pick(name) {
 
 export function bindBoard() {
   const toolNames = ['pen', 'line', 'rect', 'ellipse', 'arrow', 'text', 'note', 'eraser'];
+  // data-i18n-title: the names follow a later change of language (the room's own, known after joining)
   $('#board-shapes').append(...toolNames.map((name) => el('button', {
-    type: 'button', class: 'board-tool', dataset: { tool: name }, title: t(`board.tool.${name}`),
-    'aria-label': t(`board.tool.${name}`), 'aria-pressed': 'false', onclick: () => pick(name),
+    type: 'button', class: 'board-tool', dataset: { tool: name, i18nTitle: `board.tool.${name}` },
+    title: t(`board.tool.${name}`), 'aria-label': t(`board.tool.${name}`), 'aria-pressed': 'false',
+    onclick: () => pick(name),
   }, icon(name))));
   $('#board-colors').prepend(...COLORS.map((c, i) => el('button', {
-    type: 'button', class: 'board-color', dataset: { color: c }, style: `background:${c}`,
-    title: t(`board.colour.${i}`), 'aria-label': t(`board.colour.${i}`), 'aria-pressed': 'false',
-    onclick: () => { B.color = c; renderBoard(); },
+    type: 'button', class: 'board-color', dataset: { color: c, i18nTitle: `board.colour.${i}` },
+    style: `background:${c}`, title: t(`board.colour.${i}`), 'aria-label': t(`board.colour.${i}`),
+    'aria-pressed': 'false', onclick: () => { B.color = c; renderBoard(); },
   })));
   for (const b of $$('#board [data-icon]')) b.prepend(icon(b.dataset.icon));
-  $('#board .board-bar').setAttribute('aria-label', t('board.toolbar'));
   $('#board-width').addEventListener('change', (e) => { B.width = Number(e.target.value) || 4; });
   $('#board-undo').addEventListener('click', () => board() && board().undo());
   $('#board-redo').addEventListener('click', () => board() && board().redo());
