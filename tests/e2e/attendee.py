@@ -1,5 +1,6 @@
 """An attendee's side of a webinar's interaction (issue 16 item 9: chat R-INT-1, Q&A R-INT-2, polls R-INT-3,
-the call to action R-INT-4, raised hands R-ROOM-3, reactions) on the room page of any engine, with the host
+the call to action R-INT-4, raised hands R-ROOM-3, reactions) and of what is presented (issue 17, R-MEDIA-8,
+R-INT-5: a document, the shared video, the whiteboard) on the room page of any engine, with the host
 as a WebSocket client (the engine under test is the attendee's). tests/e2e/test_firefox.py and
 tests/e2e/test_webkit.py run :func:`interacts` in Firefox and in WebKit; Chromium has its own, fuller tests
 (test_room_interaction.py, test_room_qa_cta.py, test_room_polls.py).
@@ -25,6 +26,7 @@ import aiohttp
 
 from tests.conftest import mail_spool, signed_up
 from tests.signaling.client import Client, wait_event
+from tests.signaling.test_board import Board
 
 # WebDriver key codes (Selenium's and Marionette's Keys.ENTER, Keys.SHIFT). A chord is sent as a call of its
 # own (each call releases Shift): WebKitWebDriver and Marionette did not release it on NULL ("\ue000") within
@@ -98,7 +100,7 @@ class Host:
         self.loop = asyncio.new_event_loop()
         self.http, ws = self.loop.run_until_complete(self._connect(base.replace("http", "ws", 1) + "/ws"))
         self.client = Client(ws)
-        self.ok("join", token=token)
+        self.joined = self.ok("join", token=token)
 
     @staticmethod
     async def _connect(url: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
@@ -131,6 +133,64 @@ def deck() -> bytes:
     out = io.BytesIO()
     pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=72)
     return out.getvalue()
+
+
+def clip(seconds: int = 12, fps: int = 10) -> bytes:
+    """A VP8 WebM made with PyAV (a moving gradient, a keyframe every 0.5 s), as tests/e2e/test_room_player.py
+    makes its own: WebKitGTK plays it with GStreamer's vpxdec (gstreamer1.0-plugins-good); it has no H.264
+    decoder here (no gstreamer1.0-libav), so an MP4 would not play in it."""
+    import io
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="webm") as box:
+        stream = box.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        stream.codec_context.gop_size = fps // 2
+        stream.options = {"deadline": "realtime", "cpu-used": "8", "kf-max-dist": str(fps // 2)}
+        for i in range(seconds * fps):
+            img = np.zeros((96, 160, 3), dtype=np.uint8)
+            img[:, :, 0] = (np.arange(160) + i * 8) % 256
+            img[:, :, 2] = i * 4 % 256
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                box.mux(packet)
+        for packet in stream.encode():
+            box.mux(packet)
+    return out.getvalue()
+
+
+def video_in_step(js: Callable[..., Any], within: float = 0.3) -> dict[str, Any] | None:
+    """The page's shared video (room/player.js ``measure()``) playing within ``within`` s of where the
+    server's state says it is, by the page's estimate of the server's clock and by the test's clock (the
+    server runs on this machine), as tests/e2e/test_room_player.py measures; None until it is."""
+    t0 = time.time() * 1000
+    m = js("return window.roomPlayer && window.roomPlayer.measure();")
+    t1 = time.time() * 1000
+    if not m or m["paused"]:
+        return None
+    st = m["state"]
+    m["byTestClock"] = st["position"] + max(0.0, (t0 + t1) / 2 - st["at"]) / 1000 * st["rate"]
+    m["slack"] = (t1 - t0) / 2000 * st["rate"]
+    ok = abs(m["diff"]) < within and abs(m["currentTime"] - m["byTestClock"]) < within + m["slack"]
+    return m if ok else None
+
+
+def board_at(js: Callable[..., Any], x: int, y: int) -> list[int] | None:
+    """The board's canvas (1600 x 900, the board's own units) at (x, y), while the board shows."""
+    return js(
+        "const c = document.querySelector('#board-canvas');"
+        "if (!c || document.querySelector('#board').hidden) return null;"
+        "const p = c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data;"
+        "return [p[0], p[1], p[2]];",
+        x,
+        y,
+    )
 
 
 def canvas_middle(js: Callable[..., Any]) -> list[int] | None:
@@ -167,8 +227,9 @@ def interacts(
     """A webinar of a new organiser with a saved poll; the host on a WebSocket; ``d`` (the engine's driver,
     with ``get`` and ``execute_script``) joins as an attendee and, with real clicks and keys on
     ``element(css)``, chats publicly and privately, asks and upvotes, answers the poll and sees its results,
-    clicks the call to action (counted: the API says so), raises a hand and claps, and draws the PDF the
-    host shows (pdf.js), following its page. ``loaded()`` runs once the room page has loaded (WebKit's error
+    raises a hand and claps, draws the PDF the host shows (pdf.js) following its page, plays the video
+    the host plays within 0.3 s of the server's state, draws the host's whiteboard stroke, and clicks the call
+    to action (counted: the API says so). ``loaded()`` runs once the room page has loaded (WebKit's error
     watch)."""
     org = Organiser(base, data_dir, f"olga-{engine.lower()}@example.test")
     ev = org.call(
@@ -256,18 +317,6 @@ def interacts(
         )
         assert shown("#poll-results"), counts
 
-        # The call to action: shown to the attendee, clicked (a real click), counted once by the server.
-        host.ok("cta.show", text="Get the slides", button="Open", url=f"{base}/healthz")
-        poll(lambda: shown("#cta-card"), bool, "the call to action")
-        assert texts("#cta-card-text") == ["Get the slides"] and texts("#cta-card-go") == ["Open"]
-        element("#cta-card-go").click()
-        host.event("ctaClicks", lambda e: e["clicks"] == 1)
-
-        def clicks() -> Any:
-            return [h["ctaClicks"] for h in org.call("GET", "/api/v1/history")["items"]]
-
-        poll(clicks, lambda c: c == [1], "the click in the history", 15)
-
         # A raised hand: the host sees it in its queue; a reaction: the host gets the count.
         element("#btn-hand").click()
         got = host.event("hand", lambda e: e.get("raised") is True)
@@ -281,20 +330,63 @@ def interacts(
 
         # A document on the stage (issue 17): a library PDF brought into the room by the host (join token),
         # shown to everyone; this engine draws it with pdf.js (page 1 red), then follows to page 2 (green).
+        def into_room(file_id: int) -> None:
+            req = urllib.request.Request(
+                f"{base}/api/v1/rooms/{ev['roomId']}/files",
+                data=json.dumps({"fileId": file_id}).encode(),
+                method="POST",
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {started['hostToken']}",
+                },
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                assert r.status == 201
+
         pdf = org.upload("deck.pdf", deck())
-        req = urllib.request.Request(
-            f"{base}/api/v1/rooms/{ev['roomId']}/files",
-            data=json.dumps({"fileId": pdf}).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {started['hostToken']}"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as r:
-            assert r.status == 201
+        into_room(pdf)
         poll(lambda: "error" not in host.call("doc.show", file=pdf), bool, "the PDF checked and shown", 20)
         for page, colour in ((1, [220, 30, 30]), (2, [30, 160, 60])):
             if page == 2:
                 host.ok("doc.page", page=2)
             poll(lambda: canvas_middle(js), lambda px, c=colour: near(px, c), f"page {page} drawn", 20)
         assert state()["doc"]["page"] == 2 and state()["doc"]["pages"] == 2
+
+        # The shared video (issue 17 item 2): the host plays a library video to everyone over its WebSocket;
+        # this engine's <video> plays it within 0.3 s of where the server's state says it is.
+        video = org.upload("clip.webm", clip())
+        into_room(video)
+        host.ok("player.load", file=video)
+        m = poll(lambda: video_in_step(js), bool, "the video playing in step", 20)
+        assert m["state"]["source"]["file"] == video, m
+        first = m["currentTime"]  # and a second later it has played on, still in step
+        m = poll(lambda: video_in_step(js), lambda m: bool(m) and m["currentTime"] > first + 1, "on", 10)
+        print(f"{engine}: the video at {m['currentTime']:.3f} s, {m['diff']:+.3f} s from the state", m)
+        assert not shown("#doc-view") and shown("#player-stage"), "the video took the stage"
+
+        # The whiteboard (issue 17 item 3): the host shows it and draws a thick red line (a Yjs update made
+        # with pycrdt, tests/signaling/test_board.py); this engine draws it on its canvas.
+        host.ok("board.show", shown=True)
+        poll(lambda: board_at(js, 800, 100), lambda px: near(px, [255, 255, 255]), "the empty board", 10)
+        board = Board(host.joined)
+        host.ok("board.update", update=board.draw("pen", points=(200, 450, 1400, 450), width=16))
+        red = [208, 48, 48]  # the stroke's #d03030
+        poll(lambda: board_at(js, 800, 450), lambda px: near(px, red), "the host's stroke drawn", 10)
+        assert state()["board"]["shapes"] == 1 and not state()["board"]["canDraw"], state()["board"]
+        assert not shown("#player-stage"), "the board took the stage"
+
+        # The call to action: shown to the attendee, clicked (a real click), counted once by the server. Last:
+        # its link opens a tab, and Firefox then hides this one (visibilityState 'hidden'), where the page's
+        # requestAnimationFrame, which paints the board, hardly runs.
+        host.ok("cta.show", text="Get the slides", button="Open", url=f"{base}/healthz")
+        poll(lambda: shown("#cta-card"), bool, "the call to action")
+        assert texts("#cta-card-text") == ["Get the slides"] and texts("#cta-card-go") == ["Open"]
+        element("#cta-card-go").click()
+        host.event("ctaClicks", lambda e: e["clicks"] == 1)
+
+        def clicks() -> Any:
+            return [h["ctaClicks"] for h in org.call("GET", "/api/v1/history")["items"]]
+
+        poll(clicks, lambda c: c == [1], "the click in the history", 15)
     finally:
         host.close()

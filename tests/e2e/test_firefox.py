@@ -326,7 +326,8 @@ def test_firefox_on_the_servers_machine_with_the_media_on_a_lan_address(tmp_path
 @pytest.mark.timeout(90)
 def test_firefox_attendee_chats_asks_answers_a_poll_clicks_the_cta_and_reacts(lan_served, browsers):
     """Issue 16 item 9 in Firefox: the attendee's side of every interaction, with real clicks and keys; and
-    issue 17: it draws the PDF the host shows (pdf.js) and follows its page."""
+    issue 17: it draws the PDF the host shows (pdf.js) and follows its page, plays the shared video within
+    0.3 s of the server's state and draws the host's whiteboard stroke."""
     from marionette_driver.by import By
 
     base, log = lan_served

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import loopback_only_ice
 from tests.e2e import browser
 from tests.e2e.test_room_page import (
+    base,  # noqa: F401 (the fixture: the server, with its room routes and the SDK)
     browsers,  # noqa: F401 (the fixture)
     click,
     create_room,
@@ -29,18 +30,62 @@ _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
 
 
-@pytest.fixture(scope="module")
-def base(server_process) -> str:
-    url = server_process["base_url"]
+def js(driver: Any, script: str, *args: Any) -> Any:
+    return driver.execute_script(script, *args)
+
+
+def modules_served(url: str) -> None:
     for path in ("/static/room/board.js", "/sdk/board.js", "/static/vendor/yjs/yjs.js"):
         # module scripts run only when served as JavaScript (nosniff and the CSP: signaling/hardening.py)
         with urllib.request.urlopen(url + path, timeout=5) as r:
             assert r.status == 200 and "javascript" in r.headers["Content-Type"], (path, r.headers)
-    return url
 
 
-def js(driver: Any, script: str, *args: Any) -> Any:
-    return driver.execute_script(script, *args)
+# Every control of the board's toolbar the page shows now: its box, whether it is inside the viewport, and
+# what is on top at its centre and at four points around it (a toast, the stage's overlays, the canvas...).
+TOOLBAR = """
+const out = [];
+const vw = window.innerWidth, vh = window.innerHeight;
+const controls = [...document.querySelector('#board .board-bar')
+  .querySelectorAll('button, select, input[type=text], label')];
+for (const e of controls) {
+  if (e.closest('[hidden]') || e.closest('label') && e.tagName !== 'LABEL') continue;
+  const r = e.getBoundingClientRect();
+  const probe = [[0.5, 0.5], [0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]
+    .map(([fx, fy]) => [r.left + fx * r.width, r.top + fy * r.height]);
+  const covered = probe.map(([x, y]) => document.elementFromPoint(x, y))
+    .filter((t) => !t || !(t === e || e.contains(t)))
+    .map((t) => (t ? `${t.tagName.toLowerCase()}#${t.id}.${t.className}` : 'nothing'));
+  out.push({
+    name: e.id || e.dataset.tool || e.dataset.color || e.tagName,
+    box: [r.left, r.top, r.right, r.bottom],
+    inside: r.left >= 0 && r.top >= 0 && r.right <= vw && r.bottom <= vh && r.width > 0 && r.height > 0,
+    covered,
+    label: e.getAttribute('aria-label') || e.textContent.trim(),
+  });
+}
+const c = document.querySelector('#board-canvas').getBoundingClientRect();
+return {controls: out, canvas: [c.left, c.top, c.right, c.bottom]};
+"""
+
+
+def toolbar_fits(driver: Any, size: str) -> list[dict[str, Any]]:
+    """R-INT-5, issue 17: every control of the toolbar is inside the viewport, labelled, on top where it
+    is (no toast, overlay or canvas over it), and no two controls overlap."""
+    got = js(driver, TOOLBAR)
+    shot(driver, f"room-board-toolbar-{size.replace(' ', '-')}.png")  # to look at when this fails
+    controls = got["controls"]
+
+    def overlap(a: list[float], b: list[float]) -> bool:
+        return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+
+    for c in controls:
+        assert c["inside"] and not c["covered"] and c["label"], (size, c)
+        assert not overlap(c["box"], got["canvas"]), (size, c, got["canvas"])
+    for i, a in enumerate(controls):
+        for b in controls[i + 1 :]:
+            assert not overlap(a["box"], b["box"]), (size, a, b)
+    return controls
 
 
 def shapes(driver: Any, page: int = 0) -> list[dict[str, Any]]:
@@ -88,15 +133,17 @@ def drag(driver: Any, path: list[tuple[float, float]]) -> None:
 
 @pytest.mark.timeout(150)
 def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(base, browsers):  # noqa: F811
+    modules_served(base)
     room = create_room(base, type="webinar", name="Board")
     host, ann, pat = browsers(), browsers(), browsers()
-    viewport(host, 1280, 800)
-    viewport(ann, 1280, 800)
+    viewport(host, 1280, 720)
+    viewport(ann, 1024, 768)
     viewport(pat, 390, 844, phone=True)
     host.get(f"{base}{room['hostUrl']}&name=Hal&email=hal@example.org&autojoin=1")
     wait_state(host, lambda s: s.get("screen") == "room" and s.get("role") == "host")
     for d, name in ((ann, "Ann"), (pat, "Pat")):
-        d.get(f"{base}/room/{room['id']}?name={name}&email={name.lower()}@example.org&autojoin=1")
+        lang = "&lang=ru" if d is ann else ""  # Ann's page in Russian: longer labels
+        d.get(f"{base}/room/{room['id']}?name={name}&email={name.lower()}@example.org&autojoin=1{lang}")
         wait_state(d, lambda s: s.get("screen") == "room" and s.get("role") == "attendee")
     for d in (host, ann, pat):
         click(d, "#btn-board")
@@ -104,6 +151,13 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     st = room_state(host)["board"]
     assert st["canDraw"] and st["pages"] == 1, st
     assert js(host, "return !document.querySelector('#board-tools').hidden;")
+    # every icon is an inline SVG, never a character that needs an emoji or symbol font
+    glyphs = (
+        "return [...document.querySelectorAll('#board .board-tool, #btn-board')]"
+        ".filter((b) => !b.querySelector('svg') || /[^\\x00-\\x7f]/.test(b.textContent))"
+        ".map((b) => b.id || b.dataset.tool);"
+    )
+    assert js(host, glyphs) == []
     assert not room_state(ann)["board"]["canDraw"]
     assert js(ann, "return document.querySelector('#board-tools').hidden;")
 
@@ -133,6 +187,15 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     # the host turns collaboration on: the attendee gets the tools and draws a rectangle
     click(host, "#board-collab-on")
     wait_state(ann, lambda s: s["board"]["canDraw"] and s["board"]["collaboration"])
+    # the toolbar with the toast that says so on top: every control in sight, none under another or the toast
+    for d, size in ((host, "1280x720"), (ann, "1024x768")):
+        assert js(d, "return !document.querySelector('#toast').hidden;"), size
+        names = {c["name"] for c in toolbar_fits(d, size)}
+        assert {"pen", "note", "eraser", "#2b6cd4", "board-width", "board-text", "board-undo"} <= names, names
+        assert {"board-redo", "board-prev", "board-next", "board-add-page"} <= names, names
+        assert ("board-clear" in names) == (d is host) and ("board-collab" in names) == (d is host), names
+    pen = "return document.querySelector('#board-tools [data-tool=pen]').getAttribute('aria-label');"
+    assert js(host, pen) == "Pen" and js(ann, pen) == "Карандаш"
     click(ann, "#board-tools [data-tool=rect]")
     drag(ann, [(0.6, 0.6), (0.7, 0.7), (0.8, 0.8)])
     got = wait_shapes(host, lambda s: [x["type"] for x in s] == ["pen", "rect"])
@@ -144,15 +207,24 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     # a sticky note with text, then the eraser takes it away; a second page
     from selenium.webdriver.common.by import By
 
-    host.find_element(By.CSS_SELECTOR, "#board-text").send_keys("Итог")
     click(host, "#board-tools [data-tool=note]")
+    drag(host, [(0.1, 0.6), (0.1, 0.6)])  # no text yet: a toast asks for it, the text field has the focus
+    assert js(host, "return document.activeElement.id;") == "board-text"
+    toolbar_fits(host, "1280x720 and a toast")
+    host.find_element(By.CSS_SELECTOR, "#board-text").send_keys("Итог")
     drag(host, [(0.1, 0.6), (0.1, 0.6)])
     got = wait_shapes(ann, lambda s: [x["type"] for x in s] == ["pen", "note"])
     assert got[1]["text"] == "Итог"
     nx, ny = got[1]["points"][:2]
     yellow = browser.poll(lambda: pixel(ann, nx + 50, ny + 120), lambda p: p[:3] == [255, 236, 140], 5)
     assert yellow[:3] == [255, 236, 140], yellow  # the note's paper on the attendee's canvas
-    shot(host, "room-board.png")  # the pen stroke and the note (docs/sdk.md shows it)
+    js(host, "document.querySelector('#toast').hidden = true;")  # the picture for the docs, without the toast
+    shot(host, "room-board.png")  # the pen stroke and the note at 1280x720 (docs/room-board.png, docs/sdk.md)
+    viewport(host, 1024, 768)
+    host.find_element(By.CSS_SELECTOR, "#board-text").clear()
+    drag(host, [(0.5, 0.5), (0.5, 0.5)])  # the toast again, at 1024x768
+    toolbar_fits(host, "1024x768 and a toast")
+    shot(host, "room-board-1024x768.png")
     click(host, "#board-tools [data-tool=eraser]")
     drag(host, [(0.1 + 30 / 1600, 0.6 + 30 / 900), (0.1 + 31 / 1600, 0.6 + 30 / 900)])
     wait_shapes(ann, lambda s: [x["type"] for x in s] == ["pen"])

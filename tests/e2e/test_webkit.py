@@ -328,7 +328,8 @@ def test_watch_page_plays_an_on_demand_video_in_webkit(served, browsers):
 def test_webkit_attendee_chats_asks_answers_a_poll_clicks_the_cta_and_reacts(served, browsers):
     """Issue 16 item 9 in WebKit (no WebRTC needed: the interaction is the page's WebSocket): the attendee's
     side of every interaction, with real clicks and keys (tests/e2e/attendee.py); and issue 17: it draws the
-    PDF the host shows (pdf.js) and follows its page."""
+    PDF the host shows (pdf.js) and follows its page, plays the shared video (a VP8 WebM: this WebKitGTK has
+    no H.264 decoder) within 0.3 s of the server's state and draws the host's whiteboard stroke."""
     base, log = served
     d = browsers()
     attendee.interacts(

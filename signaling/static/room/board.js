@@ -63,8 +63,11 @@ export function renderBoard() {
   show($('#board-clear'), S.role === 'host');
   show($('#board-add-page'), may);
   if (b) $('#board-collab-on').checked = b.collaboration;
-  for (const btn of $$('#board-tools [data-tool]')) btn.classList.toggle('on', btn.dataset.tool === B.tool);
-  for (const btn of $$('#board-tools [data-color]')) btn.classList.toggle('on', btn.dataset.color === B.color);
+  for (const btn of $$('#board-tools [data-tool], #board-tools [data-color]')) {
+    const on = btn.dataset.tool ? btn.dataset.tool === B.tool : btn.dataset.color === B.color;
+    btn.classList.toggle('on', on);
+    btn.setAttribute('aria-pressed', String(on));
+  }
   Object.assign(S.board, { open: B.open, canDraw: may, tool: B.tool, collaboration: !!b && b.collaboration });
   canvas().classList.toggle('drawing', may);
   schedule();
@@ -150,20 +153,55 @@ function turn(n) {
   }
 }
 
+// The toolbar's icons: inline SVG drawn with the text's colour (an emoji shows as an empty box where there is no
+// emoji font: the CI machine and many Linux desktops).
+const ICONS = {
+  pen: '<path d="M4 20l1.2-4.6L16 4.6a2 2 0 0 1 2.8 0l.6.6a2 2 0 0 1 0 2.8L8.6 18.8z"/><path d="M14.5 6l3.5 3.5"/>',
+  line: '<path d="M5 19L19 5"/>',
+  rect: '<rect x="4" y="6" width="16" height="12" rx="1"/>',
+  ellipse: '<ellipse cx="12" cy="12" rx="8.5" ry="6"/>',
+  arrow: '<path d="M5 19L19 5M10 5h9v9"/>',
+  text: '<path d="M5 7V4.5h14V7M12 4.5V19.5M9 19.5h6"/>',
+  note: '<path d="M4 4h16v10.5L14.5 20H4z"/><path d="M14.5 20v-5.5H20"/>',
+  eraser: '<path d="M7.5 19.5L3.8 15.8a1.5 1.5 0 0 1 0-2.1l9.4-9.4a1.5 1.5 0 0 1 2.1 0l4.9 4.9a1.5 1.5 0 0 1 0 2.1l-8 8z"/><path d="M9 9.5l5.5 5.5M7.5 19.5H20"/>',
+  undo: '<path d="M9 14L4 9l5-5"/><path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11"/>',
+  redo: '<path d="M15 14l5-5-5-5"/><path d="M20 9H9.5a5.5 5.5 0 0 0 0 11H13"/>',
+  prev: '<path d="M15 5l-7 7 7 7"/>',
+  next: '<path d="M9 5l7 7-7 7"/>',
+  add: '<path d="M12 5v14M5 12h14"/>',
+};
+
+function icon(name) {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  for (const [k, v] of Object.entries({
+    viewBox: '0 0 24 24', width: 20, height: 20, fill: 'none', stroke: 'currentColor', 'stroke-width': 2,
+    'stroke-linecap': 'round', 'stroke-linejoin': 'round', 'aria-hidden': 'true', focusable: 'false',
+  })) svg.setAttribute(k, v);
+  svg.innerHTML = ICONS[name];
+  return svg;
+}
+
+function pick(name) {
+  B.tool = name;
+  renderBoard();
+  // the text tools place what is typed in the field: it gets the focus when still empty
+  if ((name === 'text' || name === 'note') && !$('#board-text').value.trim()) $('#board-text').focus();
+}
+
 export function bindBoard() {
-  const tools = $('#board-tools');
   const toolNames = ['pen', 'line', 'rect', 'ellipse', 'arrow', 'text', 'note', 'eraser'];
-  const toolIcons = { pen: '✎', line: '╱', rect: '▭', ellipse: '◯', arrow: '➚', text: 'T', note: '🗒', eraser: '⌫' };
-  tools.prepend(
-    ...toolNames.map((name) => el('button', {
-      type: 'button', class: 'board-tool', dataset: { tool: name }, title: t(`board.tool.${name}`),
-      'aria-label': t(`board.tool.${name}`), onclick: () => { B.tool = name; renderBoard(); },
-    }, toolIcons[name])),
-    ...COLORS.map((c) => el('button', {
-      type: 'button', class: 'board-color', dataset: { color: c }, style: `background:${c}`,
-      'aria-label': c, onclick: () => { B.color = c; renderBoard(); },
-    })),
-  );
+  // data-i18n-title: the names follow a later change of language (the room's own, known after joining)
+  $('#board-shapes').append(...toolNames.map((name) => el('button', {
+    type: 'button', class: 'board-tool', dataset: { tool: name, i18nTitle: `board.tool.${name}` },
+    title: t(`board.tool.${name}`), 'aria-label': t(`board.tool.${name}`), 'aria-pressed': 'false',
+    onclick: () => pick(name),
+  }, icon(name))));
+  $('#board-colors').prepend(...COLORS.map((c, i) => el('button', {
+    type: 'button', class: 'board-color', dataset: { color: c, i18nTitle: `board.colour.${i}` },
+    style: `background:${c}`, title: t(`board.colour.${i}`), 'aria-label': t(`board.colour.${i}`),
+    'aria-pressed': 'false', onclick: () => { B.color = c; renderBoard(); },
+  })));
+  for (const b of $$('#board [data-icon]')) b.prepend(icon(b.dataset.icon));
   $('#board-width').addEventListener('change', (e) => { B.width = Number(e.target.value) || 4; });
   $('#board-undo').addEventListener('click', () => board() && board().undo());
   $('#board-redo').addEventListener('click', () => board() && board().redo());
