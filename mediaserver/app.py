@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mediaserver.billing import payments
-from mediaserver.config import Settings, keep_generated_keys
+from mediaserver.config import Settings, keep_generated_keys, worker_count
 from mediaserver.events import board_history, board_steps, chat_history, qa_history, stage_history
 from mediaserver.events.clock import EventClock, TimelineClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
@@ -34,6 +34,7 @@ from mediaserver.ratelimit import RateLimits
 from mediaserver.rtc.avatars import AvatarStore
 from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
+from mediaserver.rtc.workers import MediaWorkers
 from mediaserver.store import idempotency, sealed
 from mediaserver.store.db import Database
 from signaling import hardening, keys
@@ -79,13 +80,17 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         middlewares=[hardening.behind(Proxies.of(settings)), json_errors, hardening.csrf],
     )
     hardening.install(app)  # issue 14 finding 16: security headers
-    media = MediaEngine(
-        settings.rtc_listen_ip,
-        settings.rtc_port,
-        settings.announced_ip,
-        settings.ice_tcp,
-        settings.udp_gso,
-        settings.consent_timeout,
+    # issue 18: one media worker per core (or as configured), each on its own port: rtc_port + its index
+    media = MediaWorkers(
+        worker_count(settings.workers),
+        lambda i: MediaEngine(
+            settings.rtc_listen_ip,
+            settings.rtc_port + i if settings.rtc_port else 0,
+            settings.announced_ip,
+            settings.ice_tcp,
+            settings.udp_gso,
+            settings.consent_timeout,
+        ),
     )
     rooms = RoomManager(
         media,
@@ -105,11 +110,11 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     outbound = app[keys.OUTBOUND] = Policy(settings.outbound_allow)
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(
-        media, db, settings.data_dir, settings.public_url
+        db, settings.data_dir, settings.public_url
     )
     # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
     streams = rooms.streams = app[keys.STREAMS] = StreamingService(
-        media, db, parse_size(settings.stream_size), settings.stream_video_kbps, outbound
+        db, parse_size(settings.stream_size), settings.stream_video_kbps, outbound
     )
     # issue 16: what the rooms' interaction keeps for statistics and exports, written in batches
     journal = rooms.journal = Journal(db)
@@ -181,14 +186,16 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
         if own_process:
             media_first(settings.signaling_nice)
-        log.info(
-            "media worker on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s",
-            settings.rtc_listen_ip,
-            media.port,
-            media.ice_tcp,
-            media.worker.gso,
-            media.fingerprint,
-        )
+        for i, e in enumerate(media.engines):
+            log.info(
+                "media worker %d on udp %s:%d (ice-tcp %s, gso %s), fingerprint %s",
+                i,
+                settings.rtc_listen_ip,
+                e.port,
+                e.ice_tcp,
+                e.worker.gso,
+                e.fingerprint,
+            )
 
     async def on_cleanup(app: web.Application) -> None:
         sweeper = app.get(keys.SWEEPER)

@@ -23,6 +23,14 @@ from mediaserver.output.livefeed import parse_size
 SECRET_MIN, API_KEY_MIN = 32, 24
 
 
+def worker_count(setting: str) -> int:
+    """The number of media workers the ``workers`` setting asks for: ``auto`` is one per core this process
+    may run on (its CPU affinity: a container's or a ``taskset``'s share), else the number itself."""
+    if setting == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    return int(setting)
+
+
 class ConfigError(ValueError):
     """A setting has an unknown name or a value of the wrong type."""
 
@@ -32,7 +40,10 @@ class Settings:
     http_host: str = "127.0.0.1"  # where the HTTP/WebSocket signaling listens
     http_port: int = 8080
     rtc_listen_ip: str = "127.0.0.1"  # the media worker's UDP address
-    rtc_port: int = 40000  # one UDP port for every transport (0 = any free port)
+    rtc_port: int = 40000  # the first media worker's UDP port, the next ones' +1, +2 ... (0 = any free port)
+    # the media workers (issue 18): one native thread and UDP port each, rooms spread over them; "auto" is one
+    # per core this process may use, or a number
+    workers: str = "auto"
     announced_ip: str = ""  # the address put in ICE candidates (defaults to rtc_listen_ip)
     udp_gso: bool = True  # send a subscriber's burst as one UDP GSO message when the kernel can
     consent_timeout: int = 30  # seconds without ICE consent (RFC 7675) before a peer counts as gone
@@ -130,6 +141,13 @@ class Settings:
             self.open_room_creation = loopback(self.http_host) and not self.trusted_proxies
         if self.room_creation_rate < 0:
             raise ConfigError("setting 'room_creation_rate' must be 0 (no limit) or a positive number")
+        self.workers = self.workers.strip().lower()
+        if self.workers != "auto" and not (
+            self.workers.isascii() and self.workers.isdigit() and 1 <= int(self.workers) <= 256
+        ):
+            raise ConfigError("setting 'workers' must be 'auto' (one per core) or a number from 1 to 256")
+        if self.rtc_port and self.rtc_port + worker_count(self.workers) - 1 > 65535:
+            raise ConfigError("settings 'rtc_port' and 'workers': the workers' ports (one each) pass 65535")
         if self.max_rooms < 1:
             raise ConfigError("setting 'max_rooms' must be at least 1")
         if not 0.01 <= self.interaction_tick <= 1.0:

@@ -74,6 +74,44 @@ class MediaCollector(Collector):
         rooms, participants = self._rooms()
         yield GaugeMetricFamily("mediaserver_rooms", "Rooms with participants", value=rooms)
         yield GaugeMetricFamily("mediaserver_participants", "Participants in rooms", value=participants)
+        yield from self._workers(s.get("workers") or [])
+
+    @staticmethod
+    def _workers(each: list[dict[str, Any]]) -> Iterator[Any]:
+        """The same counters by media worker (issue 18): the totals above are their sums."""
+        pk = CounterMetricFamily(
+            "mediaserver_worker_packets", "Datagrams through one media worker", labels=["worker", "direction"]
+        )
+        by = CounterMetricFamily(
+            "mediaserver_worker_bytes", "Bytes through one media worker", labels=["worker", "direction"]
+        )
+        cpu = CounterMetricFamily(
+            "mediaserver_worker_cpu_seconds", "CPU time of one media worker's thread", labels=["worker"]
+        )
+        gauges = {
+            key: GaugeMetricFamily(
+                f"mediaserver_worker_{key}", f"{doc} on one media worker", labels=["worker"]
+            )
+            for key, doc in (
+                ("transports", "Open WebRTC transports"),
+                ("producers", "Published streams"),
+                ("consumers", "Forwarded streams"),
+            )
+        }
+        port = GaugeMetricFamily(
+            "mediaserver_worker_port", "The UDP port of one media worker", labels=["worker"]
+        )
+        for w in each:
+            i = str(w["worker"])
+            pk.add_metric([i, "in"], w["rx_packets"])
+            pk.add_metric([i, "out"], w["tx_packets"])
+            by.add_metric([i, "in"], w["rx_bytes"])
+            by.add_metric([i, "out"], w["tx_bytes"])
+            cpu.add_metric([i], w["cpu_us"] / 1e6)
+            for key, g in gauges.items():
+                g.add_metric([i], w[key])
+            port.add_metric([i], w["port"])
+        yield from (pk, by, cpu, *gauges.values(), port)
 
 
 class InteractionCollector(Collector):

@@ -42,6 +42,7 @@ cdef extern from "worker.h" nogil:
         uint64_t rtx_skipped
         uint64_t overloads, rtx_shed
         uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate
+        uint64_t cpu_us
     ctypedef struct ms_event_t:
         int type
         uint32_t id

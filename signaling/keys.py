@@ -17,13 +17,13 @@ from mediaserver.output.recording import RecordingService
 from mediaserver.output.streaming import StreamingService
 from mediaserver.ratelimit import RateLimits
 from mediaserver.rtc.avatars import AvatarStore
-from mediaserver.rtc.engine import MediaEngine
 from mediaserver.rtc.rooms import RoomManager
+from mediaserver.rtc.workers import MediaWorkers
 from mediaserver.store.db import Database
 from signaling.realtime.fanout import Fanout
 
 SETTINGS = web.AppKey("settings", Settings)
-MEDIA = web.AppKey("media", MediaEngine)
+MEDIA = web.AppKey("media", MediaWorkers)
 ROOMS = web.AppKey("rooms", RoomManager)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 RESOURCES = web.AppKey("resources", dict[str, Any])  # WHIP/WHEP resource id -> (kind, participant)

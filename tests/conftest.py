@@ -60,8 +60,10 @@ async def server(tmp_path):
     from mediaserver.app import build
     from mediaserver.config import Settings
 
+    # one media worker: the tests that reach the media port or its counters reach that one's (the media
+    # workers themselves are tested in tests/signaling/test_workers.py)
     settings = Settings(
-        http_port=0, rtc_port=0, secret=SECRET, api_key=API_KEY, data_dir=str(tmp_path / "data")
+        http_port=0, rtc_port=0, workers="1", secret=SECRET, api_key=API_KEY, data_dir=str(tmp_path / "data")
     ).finish()
     app = build(settings)
     runner = web.AppRunner(app)
@@ -71,9 +73,8 @@ async def server(tmp_path):
     port = runner.addresses[0][1]
     from signaling import keys
 
-    served = {
-        k.lower(): app[getattr(keys, k)] for k in ("SETTINGS", "MEDIA", "ROOMS", "REGISTRY", "RESOURCES")
-    }
+    served = {k.lower(): app[getattr(keys, k)] for k in ("SETTINGS", "ROOMS", "REGISTRY", "RESOURCES")}
+    served["media"] = app[keys.MEDIA].first
     served.update(app=app, base_url=f"http://127.0.0.1:{port}")
     try:
         yield served

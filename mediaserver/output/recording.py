@@ -52,7 +52,6 @@ from mediaserver.library.storage import Storage
 from mediaserver.outbox import webhooks
 from mediaserver.output import recfile
 from mediaserver.output.capture import RoomCapture
-from mediaserver.rtc.engine import MediaEngine
 from mediaserver.store.db import Database, utcnow
 from mediaserver.store.models import Account, Event, EventSession, LibraryFile, Recording
 
@@ -90,8 +89,8 @@ class Recorder:
 
 
 class RecordingService:
-    def __init__(self, media: MediaEngine, db: Database, data_dir: str | Path, public_url: str = "") -> None:
-        self.media, self.db = media, db
+    def __init__(self, db: Database, data_dir: str | Path, public_url: str = "") -> None:
+        self.db = db
         self.dir = Path(data_dir) / "recordings"
         self.storage = Storage(data_dir)
         self.public_url = public_url
@@ -186,7 +185,7 @@ class RecordingService:
 
     def _activate(self, room: Room, rec_id: int, account_id: int, limit: float | None) -> None:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        cap = RoomCapture(self.media, BUFFER_BYTES, VIDEO_BUDGET, f"recording {rec_id}")
+        cap = RoomCapture(room.media, BUFFER_BYTES, VIDEO_BUDGET, f"recording {rec_id}")  # the room's worker
         raw = self.dir / f"rec-{rec_id}-{secrets.token_hex(4)}.raw"
         raw.touch(mode=0o600)  # the server's own (issue 14 finding 11)
         r = Recorder(room, rec_id, account_id, cap, raw, limit)

@@ -38,7 +38,6 @@ from mediaserver.errors import ControlError
 from mediaserver.outbox import webhooks
 from mediaserver.output.capture import RoomCapture
 from mediaserver.output.livefeed import LiveFeed
-from mediaserver.rtc.engine import MediaEngine
 from mediaserver.store.db import Database
 from mediaserver.store.models import Event
 
@@ -141,13 +140,12 @@ class LiveStream:
 class StreamingService:
     def __init__(
         self,
-        media: MediaEngine,
         db: Database,
         size: tuple[int, int] = (1280, 720),
         video_kbps: int = 2500,
         policy: outbound.Policy | None = None,
     ) -> None:
-        self.media, self.db = media, db
+        self.db = db
         self.policy = policy if policy is not None else outbound.Policy()
         self.size, self.video_kbps = size, video_kbps
         self.active: dict[str, LiveStream] = {}
@@ -249,7 +247,7 @@ class StreamingService:
         self, room: Room, event_id: int, account_id: int, full: str, shown: str, by: str
     ) -> LiveStream:
         sid = secrets.token_hex(6)
-        cap = RoomCapture(self.media, BUFFER_BYTES, VIDEO_BUDGET, f"stream {sid}")
+        cap = RoomCapture(room.media, BUFFER_BYTES, VIDEO_BUDGET, f"stream {sid}")  # the room's worker
         feed = LiveFeed(full, size=self.size, video_bps=self.video_kbps * 1000)
         ls = LiveStream(room, sid, event_id, account_id, shown, cap, feed, by)
         cap.paused = room.settings.audio_mode == "presenters"
@@ -284,7 +282,7 @@ class StreamingService:
                 ls.dropped += 1
                 for c in ls.cap.consumers.values():
                     if c.track.kind == "video":
-                        self.media.request_keyframe(c.track.producer_id)
+                        ls.cap.media.request_keyframe(c.track.producer_id)
                 continue
             ls.inbox.put(("data", blob))
 

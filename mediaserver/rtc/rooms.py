@@ -30,6 +30,7 @@ from mediaserver.rtc import room_rules as rules
 from mediaserver.rtc.engine import MediaEngine, TransportInfo, new_ssrc
 from mediaserver.rtc.room_rules import PlanCaps, RoomSettings, RuleError
 from mediaserver.rtc.tokens import Grant
+from mediaserver.rtc.workers import MediaWorkers
 
 log = logging.getLogger("mediaserver.rtc.rooms")
 
@@ -1084,7 +1085,7 @@ class RoomManager:
 
     def __init__(
         self,
-        media: MediaEngine,
+        media: MediaWorkers,
         recordings: Recordings | None = None,
         streams: Streams | None = None,
         control: EventControl | None = None,
@@ -1092,7 +1093,7 @@ class RoomManager:
         max_rooms: int = 1000,
         creation_rate: int = 10,
     ) -> None:
-        self.media = media
+        self.media = media  # the media workers: a new room goes to the least loaded (issue 18)
         self.recordings = recordings
         self.streams = streams
         self.control = control  # the event life cycle behind event rooms' start and end
@@ -1145,7 +1146,7 @@ class RoomManager:
         )
         room = self.rooms[settings.id] = Room(
             settings,
-            self.media,
+            self._worker(),
             on_empty=self._drop,
             recordings=self.recordings,
             streams=self.streams,
@@ -1159,6 +1160,16 @@ class RoomManager:
         self._board(room)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
         return room
+
+    def _worker(self) -> MediaEngine:
+        """The worker a new room runs on, all of it (issue 18): the least loaded one."""
+        engines = self.media.engines
+        if len(engines) == 1:
+            return engines[0]
+        placed = [0] * len(engines)
+        for r in self.rooms.values():
+            placed[engines.index(r.media)] += 1
+        return engines[self.media.pick(placed)]
 
     def _board(self, room: Room) -> None:
         if self.board_limits is not None:
@@ -1193,7 +1204,7 @@ class RoomManager:
             settings = RoomSettings(id=name, name=name, capacity=rules.WEBINAR_MAX, adhoc=True)
             room = self.rooms[name] = Room(
                 settings,
-                self.media,
+                self._worker(),
                 on_empty=self._drop,
                 recordings=self.recordings,
                 streams=self.streams,

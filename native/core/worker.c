@@ -253,7 +253,15 @@ int ms_worker_poll_events(ms_worker_t *w, ms_event_t *out, int max) {
     return n;
 }
 
-void ms_worker_stats(ms_worker_t *w, ms_stats_t *out) { *out = w->st; out->tcp_conns = (uint64_t)w->nconns; }
+void ms_worker_stats(ms_worker_t *w, ms_stats_t *out) {
+    *out = w->st;
+    out->tcp_conns = (uint64_t)w->nconns;
+    /* the thread's CPU clock, read from the caller's thread (nothing is added to the packet loop) */
+    clockid_t cid;
+    struct timespec ts;
+    if (w->running && pthread_getcpuclockid(w->thread, &cid) == 0 && clock_gettime(cid, &ts) == 0)
+        out->cpu_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 int ms_transport_close(ms_worker_t *w, uint32_t id) {
     ms_transport_t *t = ms_map_get(&w->by_id, id);

@@ -46,6 +46,7 @@ typedef struct {
     /* retransmissions a subscriber asked for and its NACK budget refused (issue 14 finding 10): over the
      * sequence numbers honoured per RTCP packet, the same packet again within a round trip, over its rate */
     uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate;
+    uint64_t cpu_us;          /* CPU time the worker's thread has used (its load, with the packets) */
 } ms_stats_t;
 
 /* The NACK budget of every consumer (issue 14 finding 10), with or without transport-cc: a NACK is a request,

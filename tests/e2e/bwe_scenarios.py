@@ -227,6 +227,7 @@ class Scenario:
             rtc_port=port,
             announced_ip=RELAY_IP,
             ice_tcp=False,
+            workers="1",  # one worker on the relayed port
             secret="bwe-secret-0123456789abcdefghijklmnopq",
             api_key="bwe-key-0123456789abcdefghij",
         ).finish()
@@ -236,7 +237,7 @@ class Scenario:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        self.media, self.rooms = app[keys.MEDIA], app[keys.ROOMS]
+        self.media, self.rooms = app[keys.MEDIA].first, app[keys.ROOMS]
         self.relay = await LossyRelay(("127.0.0.1", port), 0.0, drop_down=True, bind=(RELAY_IP, port)).start()
         self.relay.targets = set()  # nobody impaired until the subscriber comes
         self._tok = lambda role, name: tokens.issue(

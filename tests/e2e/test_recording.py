@@ -145,10 +145,7 @@ async def test_host_records_over_the_websocket_and_gets_a_playable_webm(api, rec
         room = rooms.find(ev["roomId"])
         assert await wait_for(
             lambda: (
-                all(
-                    api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 50
-                    for t in room.tracks.values()
-                )
+                all(room.media.producer_stats(t.producer_id)["packets"] > 50 for t in room.tracks.values())
                 and len(room.tracks) == 2
             ),
             15,
@@ -310,8 +307,7 @@ async def test_auto_record_starts_with_the_event_and_presenters_only_records_not
         assert await wait_for(lambda: len(room.tracks) == 2, 10)
         assert await wait_for(
             lambda: all(
-                api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 50
-                for t in room.tracks.values()
+                room.media.producer_stats(t.producer_id)["packets"] > 50 for t in room.tracks.values()
             ),
             15,
         )

@@ -88,8 +88,7 @@ async def test_host_streams_the_room_to_an_rtmp_service(api, receiver, nginx):
             lambda: (
                 len(room.tracks) == 2
                 and all(
-                    api.app[keys.MEDIA].producer_stats(t.producer_id)["packets"] > 30
-                    for t in room.tracks.values()
+                    room.media.producer_stats(t.producer_id)["packets"] > 30 for t in room.tracks.values()
                 )
             ),
             15,

@@ -45,7 +45,7 @@ async def running(tmp_path: Path, **overrides: Any) -> AsyncIterator[dict[str, A
         secret=SECRET,
         api_key=KEY,
         data_dir=str(tmp_path / "data"),
-        **overrides,
+        **{"workers": "1", **overrides},  # one worker: its port is the one the tests reach
     ).finish()
     app = build(settings)
     runner = web.AppRunner(app)
@@ -56,7 +56,7 @@ async def running(tmp_path: Path, **overrides: Any) -> AsyncIterator[dict[str, A
         yield {
             "base_url": f"http://127.0.0.1:{runner.addresses[0][1]}",
             "rooms": app[keys.ROOMS],
-            "media": app[keys.MEDIA],
+            "media": app[keys.MEDIA].first,
         }
     finally:
         await runner.cleanup()
