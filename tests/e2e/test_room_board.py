@@ -151,9 +151,10 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
     st = room_state(host)["board"]
     assert st["canDraw"] and st["pages"] == 1, st
     assert js(host, "return !document.querySelector('#board-tools').hidden;")
-    # every icon is an inline SVG, never a character that needs an emoji or symbol font
+    # every icon (the board's tools, the room's toolbar) is an inline SVG, never a character that needs an
+    # emoji or symbol font (the host's page is in English: its labels are ASCII)
     glyphs = (
-        "return [...document.querySelectorAll('#board .board-tool, #btn-board')]"
+        "return [...document.querySelectorAll('#board .board-tool, #toolbar .tool')]"
         ".filter((b) => !b.querySelector('svg') || /[^\\x00-\\x7f]/.test(b.textContent))"
         ".map((b) => b.id || b.dataset.tool);"
     )
