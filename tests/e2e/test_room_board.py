@@ -195,6 +195,15 @@ def test_presenter_draws_attendees_see_collaboration_and_a_phone_without_tools(b
         assert {"pen", "note", "eraser", "#2b6cd4", "board-width", "board-text", "board-undo"} <= names, names
         assert {"board-redo", "board-prev", "board-next", "board-add-page"} <= names, names
         assert ("board-clear" in names) == (d is host) and ("board-collab" in names) == (d is host), names
+    # a call to action over the open board stands above the attendee's tools, not on them (R-INT-4)
+    js(
+        host,
+        "window.roomClient.showCta({text: 'Get the slides', button: 'Open', url: 'https://example.org/'});",
+    )
+    browser.poll(lambda: js(ann, "return !document.querySelector('#cta-card').hidden;"), bool, 5)
+    toolbar_fits(ann, "1024x768 and the call to action")
+    js(host, "window.roomClient.closeCta();")
+    browser.poll(lambda: js(ann, "return document.querySelector('#cta-card').hidden;"), bool, 5)
     pen = "return document.querySelector('#board-tools [data-tool=pen]').getAttribute('aria-label');"
     assert js(host, pen) == "Pen" and js(ann, pen) == "Карандаш"
     click(ann, "#board-tools [data-tool=rect]")
