@@ -265,6 +265,29 @@ cdef extern from "srtp.h" nogil:
     int srtp_ctx_get_roc(const srtp_ctx_t *, uint32_t ssrc, int inbound, uint32_t *roc)
     const char *srtp_strerror(int err)
 
+cdef extern from "ring.h" nogil:
+    enum:
+        MS_RING_DATA
+    ctypedef struct ms_ring_slot_t:
+        uint64_t at_us
+        uint32_t ssrc
+        uint16_t len
+        uint8_t kind, layer
+        uint8_t data[MS_RING_DATA]
+    ctypedef struct ms_ring_t:
+        uint64_t pushed, dropped, popped
+        uint32_t mask
+    int ms_ring_init(ms_ring_t *r, uint32_t slots)
+    void ms_ring_free(ms_ring_t *r)
+    ms_ring_slot_t *ms_ring_reserve(ms_ring_t *r, uint32_t *pos)
+    void ms_ring_publish(ms_ring_t *r, uint32_t n)
+    int ms_ring_push(ms_ring_t *r, const uint8_t *data, int len, uint32_t ssrc, uint8_t kind, uint8_t layer,
+                     uint64_t at_us)
+    uint32_t ms_ring_ready(ms_ring_t *r, uint32_t max)
+    ms_ring_slot_t *ms_ring_at(ms_ring_t *r, uint32_t i)
+    void ms_ring_release(ms_ring_t *r, uint32_t n)
+
+
 cdef extern from "translate.h" nogil:
     enum:
         MS_XLATE_EPOCHS
