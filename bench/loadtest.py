@@ -182,6 +182,8 @@ async def get_tokens(session: aiohttp.ClientSession, base: str, args: argparse.N
                 for i in range(n)
             ],
         )
+    if args.event:
+        return await event_tokens(session, base, args)
     if args.api_key:
         head = {"Authorization": f"Bearer {args.api_key}"}
 
@@ -201,6 +203,61 @@ async def get_tokens(session: aiohttp.ClientSession, base: str, args: argparse.N
         att = await mint("attendee", "lt-sub") if n else ""
         return Tokens("minted with --api-key (POST /api/v1/tokens)", pub, [att] * n)
     raise SystemExit("join tokens: give --token and --attendee-token, or --api-key, or --secret")
+
+
+async def api(
+    session: aiohttp.ClientSession, method: str, url: str, ok: int, body: Any = None, key: str = ""
+) -> dict[str, Any]:
+    head = {"Authorization": f"Bearer {key}"} if key else {}
+    async with session.request(
+        method, url, json=body, headers=head, timeout=aiohttp.ClientTimeout(total=15)
+    ) as r:
+        data = await r.json(content_type=None)
+        if r.status != ok:
+            path = urllib.parse.urlsplit(url).path
+            raise SystemExit(f"{method} {path} answered {r.status}: {data}")
+        return dict(data)
+
+
+async def event_tokens(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> Tokens:
+    """--event with the organiser's API key: the event's room; the host's token from its start (when it is
+    not live yet: the load test starts it) or, when it is live, from the public join with its host key; the
+    attendees' from the public join, as the room page gets them (one token serves every subscriber)."""
+    if not args.api_key:
+        raise SystemExit("--event needs --api-key (the organiser's key, msk_...)")
+    key = args.api_key
+    ev = await api(session, "GET", f"{base}/api/v1/events/{args.event}", 200, key=key)
+    room = str(ev["roomId"])
+    if args.room and args.room != room:
+        raise SystemExit(f"event {args.event} has room {room}, not --room {args.room}")
+    args.room = room
+    join = f"{base}/api/v1/public/events/{room}/join"
+    pub: list[str] = []
+    if args.publishers and ev["status"] == "live":
+        host_key = urllib.parse.parse_qs(urllib.parse.urlsplit(ev["hostUrl"]).query).get("host", [""])[0]
+        body = {
+            "name": "lt-pub",
+            "email": f"loadtest-{secrets.token_hex(4)}@example.com",
+            "hostKey": host_key,
+        }
+        got = await api(session, "POST", join, 200, body)
+        pub = [str(got["token"])]
+        how = f"event {args.event} (live): host token from its host key"
+    elif args.publishers or ev["status"] != "live":
+        started = await api(session, "POST", f"{base}/api/v1/events/{args.event}/start", 200, key=key)
+        pub = [str(started["hostToken"])]
+        how = f"event {args.event}: started by the load test (end it with POST /api/v1/events/{{id}}/end)"
+    else:
+        how = f"event {args.event} (live)"
+    body: dict[str, Any] = {"name": "lt-sub", "email": f"loadtest-{secrets.token_hex(4)}@example.com"}
+    if args.event_password:
+        body["password"] = args.event_password
+    att = (
+        await api(session, "POST", join, 200, body) if args.subscribers else {"token": "", "role": "attendee"}
+    )
+    if args.subscribers and (not att.get("token") or att.get("role") != "attendee"):
+        raise SystemExit(f"the public join of room {room} gave no attendee token: {att}")
+    return Tokens(how, pub * args.publishers, [str(att["token"])] * args.subscribers)
 
 
 # ------------------------------------------------------------------------------------------ peers
@@ -361,15 +418,20 @@ async def join_all(run: Run, toks: Tokens) -> None:
 
 
 async def watch_first_packets(run: Run) -> None:
-    """Every 10 ms, the subscribers without media yet: the first that has some records its join time."""
+    """Every 10 ms, the subscribers without media yet: the first that has some records its join time (every
+    50 ms while over 200 wait, so the polls do not keep the loadgen's lock from its I/O thread)."""
     while not run.stop.is_set():
         now = time.monotonic()
+        waiting = 0
         for s in run.subs:
-            if s.peer >= 0 and s.first_ms is None and run.lg.peer_stats(s.peer)["rx_packets"] > 0:
-                s.first_ms = (now - s.t_open) * 1e3
+            if s.peer >= 0 and s.first_ms is None:
+                if run.lg.peer_stats(s.peer)["rx_packets"] > 0:
+                    s.first_ms = (now - s.t_open) * 1e3
+                else:
+                    waiting += 1
         if all(s.first_ms is not None or s.error for s in run.subs):
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01 if waiting <= 200 else 0.05)
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -646,17 +708,18 @@ async def wait_or_stop(run: Run, seconds: float, progress: Progress, phase: str)
 
 async def warm_up(run: Run, progress: Progress) -> float:
     """At least --warmup seconds, then on until the subscribers receive at the rate of every publisher's top
-    layer and audio (their bandwidth estimates start low and raise the layer step by step), at most
-    --steady-timeout seconds more. Returns how long it took."""
+    layer and audio for two seconds in a row (their bandwidth estimates start low and raise the layer step by
+    step), at most --steady-timeout seconds more. Returns how long it took."""
     joined = sum(1 for s in run.subs if s.joined_ms is not None)
     full = joined * run.args.publishers * run.top_pps
-    t0 = time.monotonic()
+    t0, full_for = time.monotonic(), 0
     while not run.stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(run.stop.wait(), 1.0)
         pps = progress.tick("warm-up")
         waited = time.monotonic() - t0
-        if waited >= run.args.warmup and pps >= 0.95 * full:
+        full_for = full_for + 1 if pps >= 0.95 * full else 0  # a keyframe's second alone is not enough
+        if waited >= run.args.warmup and full_for >= 2:
             break
         if waited >= run.args.warmup + run.args.steady_timeout:
             log(
@@ -778,7 +841,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--url", required=True, help="the server's address, http(s)://host[:port] (as users open it)"
     )
-    ap.add_argument("--room", required=True, help="the room id (an event's 9-digit room, or an ad-hoc name)")
+    ap.add_argument(
+        "--room", help="the room id (an event's 9-digit room, or an ad-hoc name; --event: its room)"
+    )
     ap.add_argument(
         "--publishers", type=int, default=1, help="publishers (Opus + VP8 simulcast q/h/f; default 1)"
     )
@@ -804,7 +869,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tok = ap.add_argument_group("join tokens (one of)")
     tok.add_argument("--token", help="the publishers' join token (role host or presenter)")
     tok.add_argument("--attendee-token", help="the subscribers' join token (role attendee; one serves all)")
-    tok.add_argument("--api-key", help="the server's API key: tokens minted by POST /api/v1/tokens")
+    tok.add_argument(
+        "--api-key",
+        help="the server's API key: tokens minted by POST /api/v1/tokens; with --event, the organiser's key "
+        "(msk_...)",
+    )
+    tok.add_argument(
+        "--event",
+        help="an event's id: its room, the host's token from its start (or its host key when live), the "
+        "attendees' from its public join (needs --api-key)",
+    )
+    tok.add_argument("--event-password", help="the event's password, for its public join")
     tok.add_argument("--secret", help="the server's secret: tokens signed here (as `mediaserver token`)")
     ap.add_argument("--metrics-token", help="the server's metrics_token (its /metrics from another host)")
     ap.add_argument("--bind", help="this host's address for the media (default: the route to --url's host)")
@@ -833,6 +908,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="decrypt every Nth received packet for latency (default 1)",
     )
     args = ap.parse_args(argv)
+    if not args.room and not args.event:
+        ap.error("--room (or --event) is required")
     if not 0 <= args.publishers <= 16 or not 0 <= args.subscribers <= 5000:
         ap.error("--publishers 0..16, --subscribers 0..5000")
     if not 1 <= args.duration <= 3600 or not 0 <= args.warmup <= 60 or not 0 <= args.steady_timeout <= 120:

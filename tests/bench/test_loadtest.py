@@ -6,7 +6,8 @@ metrics_token), and the tester as a process here.
 Checked: every subscriber joined and received, loss under 1%, latency sampled, the join times measured, the
 progress line printed once a second, and the subscribers' count within 1% of the server's own counter of RTP
 packets sent to subscribers over the same window (also read by the test before and after the run: the
-window's count is inside it). Then Ctrl-C in the measured window stops the tester cleanly with its summary."""
+window's count is inside it). Then an event's tokens through the API (the organiser's key), with Ctrl-C in the
+measured window stopping the tester cleanly with its summary; and tokens given, without the metrics token."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import serve
+from tests.conftest import mail_spool, serve, signed_up
 from tests.e2e import netns
 from tests.native.testbuild import built_module
 
@@ -44,12 +46,13 @@ PROGRESS = re.compile(
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory) -> Iterator[str]:
-    """`mediaserver serve` in a namespace of its own; its base URL (http://10.x.y.2:port)."""
+def served(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """`mediaserver serve` in a namespace of its own; its base URL (http://10.x.y.2:port) and data_dir."""
+    data = tmp_path_factory.mktemp("loadtest")
     with (
         netns.namespace() as host,
         serve(
-            tmp_path_factory.mktemp("loadtest"),
+            data,
             host=host.address,
             prefix=host.exec(),
             MEDIASERVER_SECRET=SECRET,
@@ -57,7 +60,12 @@ def remote(tmp_path_factory) -> Iterator[str]:
             MEDIASERVER_METRICS_TOKEN=METRICS_TOKEN,
         ) as (base, _proc, _log),
     ):
-        yield base
+        yield base, data / "data"
+
+
+@pytest.fixture(scope="module")
+def remote(served: tuple[str, Path]) -> str:
+    return served[0]
 
 
 def rtp_sent(base: str) -> float:
@@ -69,7 +77,7 @@ def rtp_sent(base: str) -> float:
     return float(m.group(1))
 
 
-def loadtest_cmd(base: str, room: str, out: Path, *args: str) -> list[str]:
+def loadtest_cmd(base: str, room: str | None, out: Path, *args: str) -> list[str]:
     """`mediaserver loadtest` (the product's command, which runs bench/loadtest.py of this checkout)."""
     return [
         sys.executable,
@@ -78,8 +86,7 @@ def loadtest_cmd(base: str, room: str, out: Path, *args: str) -> list[str]:
         "loadtest",
         "--url",
         base,
-        "--room",
-        room,
+        *(["--room", room] if room else []),
         "--clip",
         "synthetic",
         "--json",
@@ -157,27 +164,56 @@ def test_loadtest_matches_the_servers_counters(remote, tmp_path):
     assert took < 60, took
 
 
+def organiser_key(base: str, data_dir: Path) -> str:
+    """A new organiser's API key (msk_...): sign-up, the e-mailed activation, POST /api/v1/api-keys."""
+    cookie = signed_up(base, "olga-loadtest@example.test", "correct horse battery", mail_spool(data_dir))
+    req = urllib.request.Request(
+        base + "/api/v1/api-keys",
+        data=json.dumps({"name": "loadtest"}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Cookie": cookie},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return str(json.loads(r.read())["key"])
+
+
+def api(base: str, method: str, path: str, key: str, body: Any = None) -> Any:
+    req = urllib.request.Request(
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
 @pytest.mark.timeout(90)
-def test_ctrl_c_stops_with_the_summary(remote, tmp_path):
-    """Tokens from `mediaserver token` (the server's secret); no metrics token: the comparison says why it is
-    missing. Ctrl-C in the measured window (of 60 s) ends the run at once, with the summary and the JSON."""
-
-    def token(role: str) -> str:
-        cmd = [sys.executable, "-m", "mediaserver.cli", "token", "--room", "ctrl-c", "--role", role]
-        env = dict(ENV, MEDIASERVER_SECRET=SECRET, MEDIASERVER_DATA_DIR=str(tmp_path / "data"))
-        return subprocess.run(
-            cmd, env=env, capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip()
-
+def test_event_and_ctrl_c(served, tmp_path):
+    """--event with the organiser's key: a scheduled event is started by the load test (the host's token from
+    its start), the attendees' token comes from its public join. Ctrl-C in the measured window (of 60 s) ends
+    the run at once, with the summary and the JSON."""
+    base, data_dir = served
+    key = organiser_key(base, data_dir)
+    ev = api(
+        base,
+        "POST",
+        "/api/v1/events",
+        key,
+        {"kind": "scheduled", "name": "Load", "startsAt": "2099-01-01T10:00:00Z"},
+    )
+    assert ev["status"] == "planned"
     out = tmp_path / "lt.json"
     cmd = loadtest_cmd(
-        remote,
-        "ctrl-c",
+        base,
+        None,
         out,
-        "--token",
-        token("host"),
-        "--attendee-token",
-        token("attendee"),
+        "--event",
+        str(ev["id"]),
+        "--api-key",
+        key,
+        "--metrics-token",
+        METRICS_TOKEN,
         "--subscribers",
         "2",
         "--duration",
@@ -207,7 +243,48 @@ def test_ctrl_c_stops_with_the_summary(remote, tmp_path):
     assert p.returncode == 130, rest[-2000:]
     assert stopped_in < 15, stopped_in
     assert "stopping (Ctrl-C): the summary follows" in rest and "(interrupted)" in rest
+    assert f"room {ev['roomId']}" in "".join(seen) and "started by the load test" in "".join(seen)
+    assert api(base, "GET", f"/api/v1/events/{ev['id']}", key)["status"] == "live"
     doc = json.loads(out.read_text())
+    assert doc["config"]["room"] == ev["roomId"]
     assert doc["interrupted"] and doc["subscribers_receiving"] == 2
     assert 0 < doc["window"]["seconds"] < 10 and doc["window"]["received_packets"] > 0
-    assert not doc["server"]["available"] and "--metrics-token" in doc["server"]["why"]
+    assert doc["server"]["available"] and abs(doc["server"]["difference_pct"]) < 1
+
+
+@pytest.mark.timeout(60)
+def test_given_tokens_and_no_metrics_token(remote, tmp_path):
+    """Tokens from `mediaserver token` (the server's secret). Without the metrics token the server's /metrics
+    answers 401: the summary says the comparison is missing, and why."""
+
+    def token(role: str) -> str:
+        cmd = [sys.executable, "-m", "mediaserver.cli", "token", "--room", "given", "--role", role]
+        env = dict(ENV, MEDIASERVER_SECRET=SECRET, MEDIASERVER_DATA_DIR=str(tmp_path / "data"))
+        return subprocess.run(
+            cmd, env=env, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    out = tmp_path / "lt.json"
+    cmd = loadtest_cmd(
+        remote,
+        "given",
+        out,
+        "--token",
+        token("host"),
+        "--attendee-token",
+        token("attendee"),
+        "--subscribers",
+        "1",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--steady-timeout",
+        "0",
+    )
+    r = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=50)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["subscribers_receiving"] == 1 and doc["window"]["received_packets"] > 0
+    assert not doc["server"]["available"] and "answered 401" in doc["server"]["why"]
+    assert "--metrics-token" in doc["server"]["why"] and "server's /metrics: not compared" in r.stdout
