@@ -473,6 +473,7 @@ class Snap:
     server: dict[str, float] | None  # /metrics, None when it could not be read
     server_rtp_sent: float | None
     lg_rx_at_metrics: float  # the subscribers' received packets when /metrics was read (interpolated)
+    lg_cpu_s: float  # CPU time of the loadgen's I/O thread
 
 
 async def read_metrics(run: Run) -> tuple[dict[str, float] | None, str | None]:
@@ -503,7 +504,8 @@ async def snapshot(run: Run) -> tuple[Snap, str | None]:
     rtp = None if metrics is None else metrics.get(RTP_SENT)
     if metrics is not None and rtp is None:
         why = f"the server's /metrics has no {RTP_SENT} (an older server)"
-    return Snap(time.monotonic(), run.lg.totals(), peers, metrics, rtp, (rx0 + rx1) / 2), why
+    snap = Snap(time.monotonic(), run.lg.totals(), peers, metrics, rtp, (rx0 + rx1) / 2, run.lg.cpu_seconds())
+    return snap, why
 
 
 def summarize(run: Run, a: Snap | None, b: Snap | None, why_no_server: str | None) -> dict[str, Any]:
@@ -581,6 +583,8 @@ def summarize(run: Run, a: Snap | None, b: Snap | None, why_no_server: str | Non
         "decrypt_errors": d["decrypt_errors"],
         "published_packets_per_s": round(d["tx_packets"] / dt, 1),
         "latency_ms": {"p50": lat(0.5), "p95": lat(0.95), "p99": lat(0.99), "samples": sum(hist)},
+        # one thread drives every peer: near 1.0 the tester, not the server, is the limit
+        "loadgen_thread_cpu": round((b.lg_cpu_s - a.lg_cpu_s) / dt, 3),
         "per_subscriber": per_sub,
     }
     server: dict[str, Any] = {"available": False, "why": why_no_server}
@@ -641,7 +645,13 @@ def table(doc: dict[str, Any]) -> str:
         f"{w['retransmissions_received']} retransmissions",
         f"latency (publisher send -> subscriber receive) ms: p50 {lat['p50']}  p95 {lat['p95']}  "
         f"p99 {lat['p99']}  ({lat['samples']:,} packets)",
+        f"load generator: its I/O thread used {w['loadgen_thread_cpu']:.0%} of a core",
     ]
+    if w["loadgen_thread_cpu"] > 0.9:
+        lines.append(
+            f"warning: the load generator's I/O thread was busy {w['loadgen_thread_cpu']:.0%} of the window: "
+            "the tester may be the limit here, not the server (run several testers, on several hosts)"
+        )
     s = doc["server"]
     if s["available"]:
         lines.append(

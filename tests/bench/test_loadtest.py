@@ -144,6 +144,7 @@ def test_loadtest_matches_the_servers_counters(remote, tmp_path):
         assert s["packets_per_s"] > 150 and s["kbit_s"] > 1000, s
         assert s["loss_pct"] < 1, s
     assert w["loss_pct"] < 1 and w["decrypt_errors"] == 0
+    assert 0 < w["loadgen_thread_cpu"] < 0.9  # the tester was not the limit
     lat = w["latency_ms"]
     assert lat["samples"] > 0.9 * w["received_packets"] and 0 < lat["p50"] <= lat["p95"] <= lat["p99"] < 200
     # the server's own count of RTP packets sent to subscribers, over the same window, within 1%
