@@ -45,6 +45,7 @@ import datetime
 import ipaddress
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -935,8 +936,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def raise_nofile(args: argparse.Namespace) -> None:
+    """Each peer has a UDP socket and each participant a WebSocket: 2 files per subscriber and publisher."""
+    need = 2 * (args.subscribers + args.publishers) + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        if want < need:
+            log(f"warning: {want} open files at most (ulimit -Hn), {need} needed: some joins will fail")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_nofile(args)
     try:
         return asyncio.run(main_async(args))
     except KeyboardInterrupt:

@@ -289,3 +289,23 @@ def test_given_tokens_and_no_metrics_token(remote, tmp_path):
     assert doc["subscribers_receiving"] == 1 and doc["window"]["received_packets"] > 0
     assert not doc["server"]["available"] and "answered 401" in doc["server"]["why"]
     assert "--metrics-token" in doc["server"]["why"] and "server's /metrics: not compared" in r.stdout
+
+
+def test_installed_without_bench_says_where_the_tester_is(tmp_path):
+    """An installed package has no bench/ (setup.py packages mediaserver, signaling and native): `mediaserver
+    loadtest` says it runs from a source checkout, and how, instead of failing on an import."""
+    import shutil
+
+    shutil.copytree(
+        ROOT / "mediaserver", tmp_path / "mediaserver", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "mediaserver.cli", "loadtest", "--url", "http://127.0.0.1:1", "--room", "r"],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "source checkout" in r.stderr and "MEDIASERVER_BUILD_TESTING=1" in r.stderr
