@@ -162,6 +162,8 @@ class Tokens:
 async def get_tokens(session: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> Tokens:
     p, n = args.publishers, args.subscribers
     tag = secrets.token_hex(3)
+    if args.event:
+        return await event_tokens(session, base, args)
     if args.token or args.attendee_token:
         if p and not args.token:
             raise SystemExit("--publishers needs --token (a host or presenter token)")
@@ -183,8 +185,6 @@ async def get_tokens(session: aiohttp.ClientSession, base: str, args: argparse.N
                 for i in range(n)
             ],
         )
-    if args.event:
-        return await event_tokens(session, base, args)
     if args.api_key:
         head = {"Authorization": f"Bearer {args.api_key}"}
 
@@ -203,7 +203,9 @@ async def get_tokens(session: aiohttp.ClientSession, base: str, args: argparse.N
         pub = [await mint("presenter", f"lt-pub{i}") for i in range(p)]
         att = await mint("attendee", "lt-sub") if n else ""
         return Tokens("minted with --api-key (POST /api/v1/tokens)", pub, [att] * n)
-    raise SystemExit("join tokens: give --token and --attendee-token, or --api-key, or --secret")
+    raise SystemExit(
+        "join tokens: give --token and --attendee-token, or --api-key (with --room or --event), or --secret"
+    )
 
 
 async def api(
@@ -250,11 +252,13 @@ async def event_tokens(session: aiohttp.ClientSession, base: str, args: argparse
         how = f"event {args.event}: started by the load test (end it with POST /api/v1/events/{{id}}/end)"
     else:
         how = f"event {args.event} (live)"
-    body: dict[str, Any] = {"name": "lt-sub", "email": f"loadtest-{secrets.token_hex(4)}@example.com"}
+    person: dict[str, Any] = {"name": "lt-sub", "email": f"loadtest-{secrets.token_hex(4)}@example.com"}
     if args.event_password:
-        body["password"] = args.event_password
+        person["password"] = args.event_password
     att = (
-        await api(session, "POST", join, 200, body) if args.subscribers else {"token": "", "role": "attendee"}
+        await api(session, "POST", join, 200, person)
+        if args.subscribers
+        else {"token": "", "role": "attendee"}
     )
     if args.subscribers and (not att.get("token") or att.get("role") != "attendee"):
         raise SystemExit(f"the public join of room {room} gave no attendee token: {att}")
