@@ -67,7 +67,30 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loadtest(argv: list[str]) -> int:
+    """`mediaserver loadtest ARGS` is `python -m bench.loadtest ARGS` of this source checkout (issue 18): the
+    load tester drives the native load generator, which is built for tests and benchmarks only
+    (MEDIASERVER_BUILD_TESTING=1) and is no part of the installed package, so the product does not import
+    it: it runs it, when it is there."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "bench", "loadtest.py")):
+        print(
+            "mediaserver loadtest runs bench/loadtest.py of a source checkout, and this installation has "
+            "none: in a checkout, `MEDIASERVER_BUILD_TESTING=1 pip install -e .` and run it there "
+            "(docs/benchmarks.md, 'Load testing your own server')",
+            file=sys.stderr,
+        )
+        return 2
+    path = os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
+    os.execve(sys.executable, [sys.executable, "-m", "bench.loadtest", *argv], env)
+    return 0  # not reached: the process is the load tester now
+
+
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["loadtest"]:  # its options are the load tester's own (`mediaserver loadtest --help`)
+        return _loadtest(given[1:])
     ap = argparse.ArgumentParser(
         prog="mediaserver", description="Webinar and meeting server with a native SFU"
     )
@@ -82,7 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--name", default="guest")
     t.add_argument("--identity")
     t.add_argument("--ttl", type=int, default=3600)
+    sub.add_parser(
+        "loadtest",
+        help="load-test a running server, here or on another host (bench/loadtest.py of a source checkout; "
+        "`mediaserver loadtest --help`)",
+        add_help=False,
+    )
     args = ap.parse_args(argv)
+    if args.cmd == "loadtest":  # `mediaserver --config FILE loadtest`: the load tester says what it needs
+        return _loadtest([])
     if args.cmd in (None, "serve"):
         if args.cmd is None:
             args.port = args.host = None

@@ -32,6 +32,12 @@ class MediaCollector(Collector):
         for proto in ("rtp", "rtcp", "stun", "dtls"):
             kinds.add_metric([proto], s[f"{proto}_rx"])
         yield kinds
+        # issue 18: what the load tester (bench/loadtest.py) compares its subscribers' receive counters with
+        yield CounterMetricFamily(
+            "mediaserver_rtp_packets_sent",
+            "RTP packets sent to subscribers (media, retransmissions and bandwidth probes)",
+            value=s["rtp_tx"],
+        )
         drops = CounterMetricFamily(
             "mediaserver_dropped_packets", "Datagrams dropped, by reason", labels=["reason"]
         )
