@@ -614,3 +614,50 @@ def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, 
         st[i].current = d.get("current", -1)
     ms_allocate(st, n, available_bps, total_budget_bps, hold_upgrades, allow_off)
     return [st[i].target for i in range(n)]
+
+
+cdef void _lock_two(ms_worker_t *a, ms_worker_t *b) noexcept nogil:
+    """Both workers' locks, always in the same (address) order: two calls never wait on each other."""
+    if <size_t>a < <size_t>b:
+        ms_worker_lock(a)
+        ms_worker_lock(b)
+    else:
+        ms_worker_lock(b)
+        ms_worker_lock(a)
+
+
+cdef void _unlock_two(ms_worker_t *a, ms_worker_t *b) noexcept nogil:
+    ms_worker_unlock(a)
+    ms_worker_unlock(b)
+
+
+def pipe_create(Worker src, uint32_t pid, Worker dst) -> int:
+    """Issue 18: hand producer ``pid`` of ``src`` (every simulcast layer) on to ``dst``, another worker of
+    this process, through a lock-free ring; returns the id of the producer that mirrors it on ``dst``, whose
+    consumers are made there. Keyframe requests of ``dst``'s subscribers reach the publisher through ``src``
+    (merged per layer)."""
+    src._check()
+    dst._check()
+    if src is dst:
+        raise NativeError("a pipe joins two different workers")
+    cdef char err[256]
+    cdef int r
+    with nogil:
+        _lock_two(src.w, dst.w)
+        r = ms_pipe_create(src.w, pid, dst.w, err, 256)
+        _unlock_two(src.w, dst.w)
+    if r < 0:
+        raise NativeError(err.decode())
+    return r
+
+
+def pipe_close(Worker src, Worker dst, uint32_t pipe_pid) -> bool:
+    """Take down the pipe whose producer on ``dst`` is ``pipe_pid`` (and that producer's consumers)."""
+    src._check()
+    dst._check()
+    cdef int r
+    with nogil:
+        _lock_two(src.w, dst.w)
+        r = ms_pipe_close(src.w, dst.w, pipe_pid)
+        _unlock_two(src.w, dst.w)
+    return r == 0

@@ -42,6 +42,7 @@ cdef extern from "worker.h" nogil:
         uint64_t rtx_skipped
         uint64_t overloads, rtx_shed
         uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate
+        uint64_t pipe_tx, pipe_dropped, pipe_rx, pipe_plis, pipes_in
         uint64_t cpu_us
     ctypedef struct ms_event_t:
         int type
@@ -138,6 +139,8 @@ cdef extern from "worker.h" nogil:
     int ms_producer_close(ms_worker_t *w, uint32_t id)
     int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out)
     int ms_producer_request_keyframe(ms_worker_t *w, uint32_t id)
+    int ms_pipe_create(ms_worker_t *src, uint32_t producer_id, ms_worker_t *dst, char *err, int errlen)
+    int ms_pipe_close(ms_worker_t *src, ms_worker_t *dst, uint32_t pipe_producer_id)
     int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_id, const ms_consumer_params_t *p)
     int ms_consumer_close(ms_worker_t *w, uint32_t id)
     int ms_consumer_pause(ms_worker_t *w, uint32_t id, int paused)

@@ -124,6 +124,7 @@ void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
 void send_reports(ms_worker_t *w) {
     for (ms_producer_t *p = w->producers; p; p = p->next) {
         ms_transport_t *t = p->t;
+        if (p->npipes) pipe_source_tick(w, p);   /* keyframes other workers' subscribers wait for */
         if (p->pli_pending && w->now_us - p->last_pli_us >= PLI_INTERVAL_US) request_keyframe(w, p);
         if (!t->srtp_out || !p->prm.ssrc || !p->track.init) continue;
         /* upstream NACKs: retry each missing packet a few times, 30 ms apart */

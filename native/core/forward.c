@@ -14,6 +14,9 @@ void consumer_keyframe(ms_worker_t *w, ms_consumer_t *c) {
 
 void request_keyframe(ms_worker_t *w, ms_producer_t *p) {
     if (p->prm.kind != 1) return;
+    /* a pipe's producer passes every wish on at once: the source's worker merges them with its own, under
+     * the one interval and retry below (two of them in a row would ask more often than either) */
+    if (p->head->pipe_in) { pipe_keyframe(w, p); return; }
     if (w->now_us - p->last_pli_us < PLI_INTERVAL_US) { p->pli_pending = 1; return; }
     ms_transport_t *t = p->t;
     p->pli_pending = 0;
@@ -159,10 +162,15 @@ void forward_pending(ms_worker_t *w) {
                     forward_one(w, c, p, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].slot->ext,
                                 w->pend[j].is_key);
         }
+        /* every layer goes on to the workers with subscribers of this stream (issue 18), once each */
         for (int j = i; j < w->npend; j++)
-            if (w->pend[j].p == p) w->pend[j].p = NULL;
+            if (w->pend[j].p == p) {
+                if (hd->npipes && w->pend[j].slot->seq == w->pend[j].h.seq) pipe_push(w, p, w->pend[j].slot);
+                w->pend[j].p = NULL;
+            }
     }
     w->npend = 0;
+    if (w->ndirty) pipe_wake(w);
 }
 
 static void nack_upstream_gap(ms_producer_t *p, uint16_t from, uint16_t to, uint64_t now) {
@@ -264,6 +272,11 @@ void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
         w->st.drops[DROP_UNKNOWN_SSRC]++;
         return;
     }
+    ingest_rtp(w, p, buf, n, &h);
+}
+
+void ingest_rtp(ms_worker_t *w, ms_producer_t *p, uint8_t *buf, int n, rtp_hdr_t *hp) {
+    rtp_hdr_t h = *hp;
     if (n > MTU) { w->st.drops[DROP_TOO_BIG]++; return; }
     cache_slot_t *slot = &p->cache[h.seq & (CACHE - 1)];
     if (slot->valid && slot->seq == h.seq) { w->st.drops[DROP_DUPLICATE]++; return; }

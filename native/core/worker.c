@@ -57,6 +57,12 @@ static void *worker_main(void *arg) {
             uint64_t tag = evs[i].data.u64;
             if (tag == 0) { recv_batch(w, w->udp_fd, NULL); continue; }
             if (tag == TAG_TCP_LISTEN) { tcp_accept(w); continue; }
+            if (tag == TAG_PIPE) {             /* drained below, as on every wake-up */
+                uint64_t v;
+                ssize_t r = read(w->pipe_evfd, &v, sizeof(v));
+                (void)r;
+                continue;
+            }
             if (tag & TAG_TCP_CONN) {
                 tcp_conn_t *c = ms_map_get(&w->conn_by_tag, tag);
                 if (c) tcp_read(w, c);
@@ -68,6 +74,7 @@ static void *worker_main(void *arg) {
             if (t && t->client_mode) recv_batch(w, t->fd, t);
         }
         for (tcp_conn_t *c = w->conns; c; c = c->next) if (c->wlen) tcp_flush(c);
+        if (w->pipes_in) pipe_drain(w);
         w->now_us = ms_now_us();
         if (w->now_us - w->last_tick_us >= 10000) { w->last_tick_us = w->now_us; tick(w); }
         if (w->probing) pace_probes(w);
@@ -112,6 +119,7 @@ static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
 static void producer_destroy(ms_worker_t *w, ms_producer_t *p) {
     if (p->head == p)
         for (int i = p->nlayers - 1; i > 0; i--) if (p->layer[i]) producer_destroy(w, p->layer[i]);
+    if (p->npipes) pipe_source_gone(w, p);
     while (p->ncons) consumer_destroy(w, p->cons[0], 1);
     free(p->cons);
     if (p->head == p) ms_map_del(&w->prod_by_id, p->id);
@@ -146,6 +154,23 @@ static ms_producer_t *producer_new(ms_worker_t *w, ms_transport_t *t, const ms_p
 }
 
 
+/* A head producer on t with the layers of `like` (their rids and order), no SSRCs: a pipe producer (pipe.c). */
+int producer_mirror(ms_worker_t *w, ms_transport_t *t, const ms_producer_params_t *prm, const ms_producer_t *like) {
+    ms_producer_t *hd = NULL;
+    for (int i = 0; i < like->nlayers; i++) {
+        ms_producer_t *p = producer_new(w, t, prm, 0, 0);
+        if (!p) { if (hd) producer_destroy(w, hd); return -1; }
+        p->layer_idx = i;
+        memcpy(p->rid, like->layer[i]->rid, sizeof(p->rid));
+        if (!hd) hd = p;
+        p->head = hd;
+        hd->layer[i] = p;
+    }
+    hd->nlayers = like->nlayers;
+    ms_map_put(&w->prod_by_id, hd->id, hd);
+    return (int)hd->id;
+}
+
 /* ---------- public API ---------- */
 
 ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
@@ -176,8 +201,11 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
     }
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->pipe_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);   /* other workers' pipes wake it (pipe.c) */
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->udp_fd, &ev);
+    struct epoll_event pev = {.events = EPOLLIN, .data.u64 = TAG_PIPE};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->pipe_evfd, &pev);
     if (w->tcp_fd >= 0) {            /* ICE-TCP for clients whose UDP is blocked */
         struct epoll_event tev = {.events = EPOLLIN, .data.u64 = TAG_TCP_LISTEN};
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tcp_fd, &tev);
@@ -228,6 +256,7 @@ void ms_worker_free(ms_worker_t *w) {
     ms_map_free(&w->by_id); ms_map_free(&w->prod_by_id); ms_map_free(&w->cons_by_id); ms_map_free(&w->by_ufrag); ms_map_free(&w->by_addr);
     ms_map_free(&w->prod_by_ssrc); ms_map_free(&w->cons_by_ssrc);
     dtls_cert_free(&w->cert);
+    pipe_worker_free(w);
     close(w->udp_fd); close(w->epfd); close(w->evfd);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -403,6 +432,7 @@ static ms_producer_t *find_producer(ms_worker_t *w, uint32_t id) { return ms_map
 int ms_producer_close(ms_worker_t *w, uint32_t id) {
     ms_producer_t *p = find_producer(w, id);
     if (!p) return -1;
+    if (p->pipe_in) return -2;    /* a pipe's producer goes with its pipe (ms_pipe_close) */
     producer_destroy(w, p);
     return 0;
 }

@@ -46,6 +46,9 @@ typedef struct {
     /* retransmissions a subscriber asked for and its NACK budget refused (issue 14 finding 10): over the
      * sequence numbers honoured per RTCP packet, the same packet again within a round trip, over its rate */
     uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate;
+    /* issue 18, pipes between workers: packets handed on, left out for a full ring, taken in; keyframe
+     * requests passed to publishers for other workers; pipes this worker receives */
+    uint64_t pipe_tx, pipe_dropped, pipe_rx, pipe_plis, pipes_in;
     uint64_t cpu_us;          /* CPU time the worker's thread has used (its load, with the packets) */
 } ms_stats_t;
 
@@ -191,6 +194,12 @@ int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_
 int ms_producer_close(ms_worker_t *w, uint32_t id);
 int ms_producer_stats(ms_worker_t *w, uint32_t id, ms_stream_stats_t *out);
 int ms_producer_request_keyframe(ms_worker_t *w, uint32_t id);
+
+/* Issue 18: the producer's stream (every layer) handed on to worker dst of the same process, where it is a
+ * producer of its own (the returned id; its consumers are made there). Both workers must be locked (in a
+ * fixed order). ms_pipe_close takes it down with that producer and its consumers. */
+int ms_pipe_create(ms_worker_t *src, uint32_t producer_id, ms_worker_t *dst, char *err, int errlen);
+int ms_pipe_close(ms_worker_t *src, ms_worker_t *dst, uint32_t pipe_producer_id);
 
 int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_id, const ms_consumer_params_t *p);
 int ms_consumer_close(ms_worker_t *w, uint32_t id);

@@ -8,6 +8,7 @@
  *   layers.c    simulcast layers' rates and ranks, and the allocation (alloc.h) applied to consumers
  *   probe.c     bandwidth probes (padding on an RTX stream)
  *   recorder.c  the recorder transport (a buffer instead of a network)
+ *   pipe.c      a published stream handed to another worker of the process (ring.h; issue 18)
  * with the pure units they use: translate.h (sequence/timestamp/picture-ID translation), alloc.h, rtcp_fb.h,
  * bwe.h, rtp.h, rtcp.h, srtp.h, dtls.h, stun.h. */
 #ifndef MS_WORKER_INT_H
@@ -25,6 +26,7 @@
 #include "bwe.h"
 #include "dtls.h"
 #include "rtcp.h"
+#include "ring.h"
 #include "rtp.h"
 #include "srtp.h"
 #include "translate.h"
@@ -50,6 +52,7 @@
 
 typedef struct ms_consumer ms_consumer_t;
 typedef struct ms_producer ms_producer_t;
+typedef struct ms_pipe ms_pipe_t;
 
 struct tcp_conn;
 
@@ -155,6 +158,11 @@ struct ms_producer {
     int rank;                  /* 0 = lowest measured bitrate among its siblings */
     uint64_t first_rx_us, last_rx_us, rate_bytes, rate_at_us;
     uint32_t bps;              /* measured, smoothed */
+    /* issue 18: a pipe producer (on the receiving worker) is fed by the pipe it mirrors a stream of another
+     * worker through; a source (the head, on the sending worker) hands every layer to its pipes */
+    ms_pipe_t *pipe_in;
+    ms_pipe_t **pipes;
+    int npipes;
     ms_producer_t *next, *prev;
 };
 
@@ -211,6 +219,9 @@ struct ms_consumer {
 
 #define TAG_TCP_LISTEN (1ull << 63)
 #define TAG_TCP_CONN (1ull << 62)
+#define TAG_PIPE (1ull << 61)    /* the pipes' eventfd */
+#define PIPE_DIRTY_MAX 64
+#define PIPE_SLOTS 1024          /* a pipe's ring: about 1.5 MB, a second of a 10 Mbit/s stream */
 #define TCP_MAX_CONNS 4096     /* and at most a quarter of RLIMIT_NOFILE */
 #define TCP_MAX_PER_IP 16
 #define TCP_UNBOUND_US 3000000ull
@@ -261,6 +272,14 @@ struct ms_worker {
     twcc_result_t twcc_res[TWCC_RES_MAX];
     pend_t pend[PEND_MAX];     /* packets received this batch, forwarded at its end */
     int npend;
+    /* issue 18, pipes (pipe.c): the streams of other workers this one receives (their rings), its eventfd
+     * they wake it with, the transport their producers hang on (no network), and the pipes this batch
+     * filled (woken once at its end) */
+    ms_pipe_t *pipes_in;
+    int pipe_evfd;
+    ms_transport_t *pipe_t;
+    ms_pipe_t *dirty[PIPE_DIRTY_MAX];
+    int ndirty;
     /* events to Python */
     ms_event_t evq[EVQ];
     int ev_head, ev_tail;
@@ -371,6 +390,19 @@ MS_HIDDEN void maybe_probe(ms_worker_t *w, ms_transport_t *t);
 MS_HIDDEN void pace_probes(ms_worker_t *w);
 /* recorder.c */
 MS_HIDDEN void recorder_append(ms_worker_t *w, ms_transport_t *t, const uint8_t *pkt, int len);
+/* forward.c: a decrypted RTP packet of producer (layer) p, into its cache and this batch's forwarding */
+MS_HIDDEN void ingest_rtp(ms_worker_t *w, ms_producer_t *p, uint8_t *buf, int n, rtp_hdr_t *h);
+/* worker.c: a pipe producer */
+MS_HIDDEN int producer_mirror(ms_worker_t *w, ms_transport_t *t, const ms_producer_params_t *prm,
+                              const ms_producer_t *like);
+/* pipe.c */
+MS_HIDDEN void pipe_push(ms_worker_t *w, ms_producer_t *p, const cache_slot_t *slot);
+MS_HIDDEN void pipe_wake(ms_worker_t *w);
+MS_HIDDEN void pipe_drain(ms_worker_t *w);
+MS_HIDDEN void pipe_keyframe(ms_worker_t *w, ms_producer_t *p);
+MS_HIDDEN void pipe_source_tick(ms_worker_t *w, ms_producer_t *hd);
+MS_HIDDEN void pipe_source_gone(ms_worker_t *w, ms_producer_t *hd);
+MS_HIDDEN void pipe_worker_free(ms_worker_t *w);
 
 /* The key of a consumer in cons_by_ssrc: its subscriber transport and its SSRC (rooms choose consumer SSRCs
  * unique per subscriber, so two subscribers may share one). Producers are keyed the same way. */
