@@ -92,6 +92,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             settings.consent_timeout,
         ),
     )
+    media.share, media.busy = settings.room_worker_share, settings.worker_busy  # a room over workers
     rooms = RoomManager(
         media,
         idle_timeout=settings.room_idle_timeout,

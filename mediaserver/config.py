@@ -44,6 +44,10 @@ class Settings:
     # the media workers (issue 18): one native thread and UDP port each, rooms spread over them; "auto" is one
     # per core this process may use, or a number
     workers: str = "auto"
+    # a room's subscribers one worker takes before the room's next ones go to other workers (its published
+    # tracks are piped there once each); also when the room's worker is busier than worker_busy (issue 18)
+    room_worker_share: int = 500
+    worker_busy: float = 0.85  # share of a core: a worker this busy takes no more of a room's subscribers
     announced_ip: str = ""  # the address put in ICE candidates (defaults to rtc_listen_ip)
     udp_gso: bool = True  # send a subscriber's burst as one UDP GSO message when the kernel can
     consent_timeout: int = 30  # seconds without ICE consent (RFC 7675) before a peer counts as gone
@@ -148,6 +152,10 @@ class Settings:
             raise ConfigError("setting 'workers' must be 'auto' (one per core) or a number from 1 to 256")
         if self.rtc_port and self.rtc_port + worker_count(self.workers) - 1 > 65535:
             raise ConfigError("settings 'rtc_port' and 'workers': the workers' ports (one each) pass 65535")
+        if self.room_worker_share < 1:
+            raise ConfigError("setting 'room_worker_share' must be at least 1 (subscribers)")
+        if not 0.05 <= self.worker_busy <= 1.0:
+            raise ConfigError("setting 'worker_busy' must be between 0.05 and 1.0 (a share of a core)")
         if self.max_rooms < 1:
             raise ConfigError("setting 'max_rooms' must be at least 1")
         if not 0.01 <= self.interaction_tick <= 1.0:

@@ -107,6 +107,15 @@ class MediaCollector(Collector):
         port = GaugeMetricFamily(
             "mediaserver_worker_port", "The UDP port of one media worker", labels=["worker"]
         )
+        piped = CounterMetricFamily(
+            "mediaserver_worker_pipe_packets",
+            "Packets of a room's tracks handed between media workers (out: sent on, in: taken in, dropped: "
+            "a full ring)",
+            labels=["worker", "direction"],
+        )
+        pipes = GaugeMetricFamily(
+            "mediaserver_worker_pipes", "Tracks of other workers this worker receives", labels=["worker"]
+        )
         for w in each:
             i = str(w["worker"])
             pk.add_metric([i, "in"], w["rx_packets"])
@@ -117,7 +126,11 @@ class MediaCollector(Collector):
             for key, g in gauges.items():
                 g.add_metric([i], w[key])
             port.add_metric([i], w["port"])
-        yield from (pk, by, cpu, *gauges.values(), port)
+            piped.add_metric([i, "out"], w["pipe_tx"])
+            piped.add_metric([i, "in"], w["pipe_rx"])
+            piped.add_metric([i, "dropped"], w["pipe_dropped"])
+            pipes.add_metric([i], w["pipes_in"])
+        yield from (pk, by, cpu, *gauges.values(), port, piped, pipes)
 
 
 class InteractionCollector(Collector):

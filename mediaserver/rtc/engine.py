@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from native._core import DTLS_STATES, ICE_STATES, NativeError, Worker
+from native._core import DTLS_STATES, ICE_STATES, NativeError, Worker, pipe_close, pipe_create
 
 __all__ = ["MediaEngine", "MediaError", "TransportInfo", "EXT_NAMES"]
 
@@ -244,6 +244,16 @@ class MediaEngine:
 
     def request_keyframe(self, pid: int) -> None:
         self.worker.request_keyframe(pid)
+
+    def pipe_to(self, pid: int, other: MediaEngine) -> int:
+        """Issue 18: producer ``pid``'s stream, every layer, handed on to ``other`` (another worker of this
+        process) through a lock-free ring; the id of the producer that mirrors it there, whose consumers are
+        made on ``other``. Its subscribers' keyframe requests reach the publisher through this worker."""
+        return pipe_create(self.worker, pid, other.worker)
+
+    def unpipe(self, other: MediaEngine, pipe_pid: int) -> None:
+        """Take down a pipe of :meth:`pipe_to` (its producer on ``other`` and that producer's consumers)."""
+        pipe_close(self.worker, other.worker, pipe_pid)
 
     def stats(self) -> dict[str, Any]:
         return self.worker.stats()

@@ -121,6 +121,8 @@ class Track:
     muted: bool = False
     screen_quality: str | None = None
     transport_id: int = 0
+    # issue 18: its producer mirrored on other workers of the room (worker -> that producer's id there)
+    pipes: dict[MediaEngine, int] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         d = {
@@ -177,6 +179,9 @@ class Participant:
     paused: dict[str, bool] = field(default_factory=dict)  # track id -> paused now
     person: frozenset[str] = frozenset()  # what a removal bans (Grant.person: identity, e-mail)
     email: str = ""  # the address the join token carries (poll answers are kept with it, R-STAT-1)
+    # issue 18: the worker its subscription (or WHEP viewer) is on: the room's own, or another one once the
+    # room has room_worker_share subscribers there; what it publishes is always on the room's own
+    media: MediaEngine | None = None
 
     @property
     def can_publish(self) -> bool:
@@ -213,7 +218,9 @@ def _codec_key(c: sdp.Codec) -> str:
 
 
 class Room:
-    """One meeting or webinar room on one media worker."""
+    """One meeting or webinar room. Its tracks are published on one media worker, ``media``; its
+    subscribers are there too until it has ``room_worker_share`` of them, then on other workers of
+    ``workers``, where each track it publishes is piped once (issue 18)."""
 
     def __init__(
         self,
@@ -228,6 +235,7 @@ class Room:
         poll_list: Lister | None = None,
         files: Finder | None = None,
         videos: VideoSource | None = None,
+        workers: MediaWorkers | None = None,
     ) -> None:
         self.settings = settings
         self.recordings = recordings
@@ -235,6 +243,7 @@ class Room:
         self.control = control
         self.name = settings.id
         self.media = media
+        self.workers = workers
         self.participants: dict[str, Participant] = {}
         # issue 16 (5,000 attendees): what a join needs without a loop over everyone: the seated count, and
         # the participants an attendee of a webinar sees (the staff, and attendees with the floor), in the
@@ -372,13 +381,11 @@ class Room:
         had_tracks = bool(p.tracks)
         for t in list(p.tracks.values()):
             self._remove_track(t)
-        for transport in (
-            p.subscription.transport if p.subscription else None,
-            *p.publish_transports.values(),
-            p.viewer_transport,
-        ):
+        for transport in (p.subscription.transport if p.subscription else None, p.viewer_transport):
             if transport is not None:
-                self.media.close_transport(transport.id)
+                self._engine(p).close_transport(transport.id)
+        for transport in p.publish_transports.values():
+            self.media.close_transport(transport.id)
         p.consumers.clear()
         if was_seated:
             self.interaction.left(p)
@@ -560,6 +567,9 @@ class Room:
         for q in self.participants.values():
             q.consumers.pop(t.id, None)
             q.paused.pop(t.id, None)
+        for engine, pid in t.pipes.items():  # the other workers' copies, with their consumers
+            self.media.unpipe(engine, pid)
+        t.pipes.clear()
         self.media.close_producer(t.producer_id)  # closes its consumers too
         for o in self._outputs():
             o.track_removed(self, t)
@@ -606,7 +616,7 @@ class Room:
                 continue
             pause = not self._wants(q, t)
             if q.paused.get(tid, False) != pause:
-                self.media.pause_consumer(cid, pause)
+                self._engine(q).pause_consumer(cid, pause)
                 q.paused[tid] = pause
 
     def _sync_all(self) -> None:
@@ -628,7 +638,8 @@ class Room:
             p.subscription = Subscription(ufrag, pwd)
         if p.subscription.transport is None:
             # ICE starts with the offer: a client checks as soon as it has it, before it sends its answer
-            p.subscription.transport = self.media.prepare_transport(p.subscription.ufrag, p.subscription.pwd)
+            p.media = p.media or self._place(p)
+            p.subscription.transport = p.media.prepare_transport(p.subscription.ufrag, p.subscription.pwd)
             p.subscription.dtls_set = False
             self._watch(p, p.subscription.transport)
         offer = self._make_offer(p)
@@ -644,7 +655,7 @@ class Room:
         negotiated = sdp.apply_subscribe_answer(sub.offered, desc)
         assert sub.transport is not None
         if not sub.dtls_set:
-            self.media.set_remote_dtls(
+            self._engine(p).set_remote_dtls(
                 sub.transport.id, desc.setup, desc.fingerprint_algorithm, desc.fingerprint
             )
             sub.dtls_set = True
@@ -661,9 +672,9 @@ class Room:
             c = ot.codecs[0]
             pt_map = {track.codec.payload_type: c.payload_type}
             rtx_of = {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None else {}
-            p.consumers[tid] = self.media.create_consumer(
+            p.consumers[tid] = self._engine(p).create_consumer(
                 sub.transport.id,
-                track.producer_id,
+                self._producer_on(track, self._engine(p)),
                 ot.ssrc,
                 ot.rtx_ssrc or 0,
                 pt_map,
@@ -687,7 +698,7 @@ class Room:
                 ot.active = False
                 cid = p.consumers.pop(tid, None) if tid else None
                 if cid is not None:
-                    self.media.close_consumer(cid)
+                    self._engine(p).close_consumer(cid)
         have = {sub.track_of_mid[ot.mid] for ot in sub.offered if ot.active}
         for t in wanted:
             if t.id in have:
@@ -728,7 +739,7 @@ class Room:
         sub.version += 1
         sub.awaiting_answer = True
         sub.dirty = False
-        local = self._local(sub.ufrag, sub.pwd, "actpass")
+        local = self._local(sub.ufrag, sub.pwd, "actpass", self._engine(p))
         return sdp.offer_subscribe(local, sub.offered, sub.version)
 
     def _send_offer(self, p: Participant) -> None:
@@ -751,7 +762,10 @@ class Room:
         self._require_joined(p)
         offer = sdp.parse(offer_sdp)
         ufrag, pwd = self.media.new_credentials()
-        local = self._local(ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active")
+        engine = p.media = p.media or self._place(p)
+        local = self._local(
+            ufrag, pwd, "passive" if offer.setup in ("actpass", "active") else "active", engine
+        )
         taken: set[int] = set()
         by_kind: dict[str, list[sdp.OfferedTrack]] = {"audio": [], "video": []}
         track_of: dict[int, Track] = {}
@@ -772,7 +786,7 @@ class Room:
             by_kind.setdefault(t.kind, []).append(ot)
             track_of[ssrc] = t
         answer, negotiated = sdp.answer_whep(offer, local, by_kind)
-        transport = self.media.create_transport(
+        transport = engine.create_transport(
             offer.setup, offer.fingerprint_algorithm, offer.fingerprint, ufrag, pwd
         )
         p.viewer_transport = transport
@@ -788,9 +802,9 @@ class Room:
             rtx_of = (
                 {c.payload_type: c.rtx_payload_type} if c.rtx_payload_type is not None and rtx_ssrc else {}
             )
-            p.consumers[t.id] = self.media.create_consumer(
+            p.consumers[t.id] = engine.create_consumer(
                 transport.id,
-                t.producer_id,
+                self._producer_on(t, engine),
                 n.ssrcs[0],
                 rtx_ssrc,
                 {t.codec.payload_type: c.payload_type},
@@ -1057,16 +1071,43 @@ class Room:
         bps, prio = rules.stream_budget(
             self.settings, track.kind, track.source, track.screen_quality, track.owner.role
         )
-        self.media.set_consumer_budget(p.consumers[track.id], bps, prio)
+        self._engine(p).set_consumer_budget(p.consumers[track.id], bps, prio)
         total = sum(
             rules.stream_budget(self.settings, t.kind, t.source, t.screen_quality, t.owner.role)[0]
             for tid, t in self.tracks.items()
             if tid in p.consumers
         )
-        self.media.set_transport_budget(transport_id, total)
+        self._engine(p).set_transport_budget(transport_id, total)
 
-    def _local(self, ufrag: str, pwd: str, setup: str) -> sdp.LocalParams:
-        u, pw, fp, cands = self.media.local_params(ufrag, pwd)
+    # ---- the workers (issue 18) ----
+
+    def _engine(self, p: Participant) -> MediaEngine:
+        """The worker of p's subscription (and WHEP viewer)."""
+        return p.media or self.media
+
+    def _place(self, p: Participant) -> MediaEngine:
+        """Where p's subscription goes: the room's own worker, or, once it holds room_worker_share of the
+        room's subscribers (or is busy), the least loaded other one. Publishers stay on the room's own."""
+        if self.workers is None or len(self.workers) == 1 or p.can_publish:
+            return self.media
+        engines = self.workers.engines
+        counts = [0] * len(engines)
+        for q in self.participants.values():
+            if q.media is not None and q is not p:
+                counts[engines.index(q.media)] += 1
+        return self.workers.for_subscriber(self.media, counts)
+
+    def _producer_on(self, t: Track, engine: MediaEngine) -> int:
+        """Track t's producer as seen from ``engine``: its own, or its pipe's there (made once)."""
+        if engine is self.media:
+            return t.producer_id
+        pid = t.pipes.get(engine)
+        if pid is None:
+            pid = t.pipes[engine] = self.media.pipe_to(t.producer_id, engine)
+        return pid
+
+    def _local(self, ufrag: str, pwd: str, setup: str, engine: MediaEngine | None = None) -> sdp.LocalParams:
+        u, pw, fp, cands = (engine or self.media).local_params(ufrag, pwd)
         return sdp.LocalParams(ice_ufrag=u, ice_pwd=pw, fingerprint=fp, setup=setup, candidates=cands)
 
     def _broadcast(self, method: str, params: dict[str, Any], exclude: Participant | None = None) -> None:
@@ -1156,6 +1197,7 @@ class RoomManager:
             poll_list=self._poll_lister(settings.id) if settings.event else None,
             files=self._file_finder(settings.id) if settings.event else None,
             videos=self.videos,
+            workers=self.media,
         )
         self._board(room)
         log.info("room %s created (%s, capacity %d)", settings.id, type_, cap)
@@ -1210,6 +1252,7 @@ class RoomManager:
                 streams=self.streams,
                 record=self.journal.for_room(name) if self.journal is not None else None,
                 videos=self.videos,
+                workers=self.media,
             )
             self._board(room)
         return room

@@ -41,6 +41,10 @@ class MediaWorkers:
             raise ValueError("at least one media worker")
         self.engines = [make(i) for i in range(count)]
         self.clock = clock
+        self.share = (
+            500  # a room's subscribers a worker takes before others take the next (room_worker_share)
+        )
+        self.busy = 0.85  # a worker this busy (share of a core) takes no more of a room's subscribers
         self._load = [_Load() for _ in self.engines]
 
     def __len__(self) -> int:
@@ -94,6 +98,24 @@ class MediaWorkers:
             return round(ld.cpu_share * 10), ld.packets_per_s // 1000, n[i], i
 
         return min(range(len(self.engines)), key=load)
+
+    def for_subscriber(self, home: MediaEngine, counts: list[int]) -> MediaEngine:
+        """The worker a room's new subscriber goes to (issue 18): the room's own (``home``, where its tracks
+        are published) while it has fewer than ``share`` of the room's subscribers and is not ``busy``; else
+        the least loaded of the others (``counts[i]``: the room's subscribers on worker ``i``), where the
+        room's tracks are piped once each."""
+        h = self.engines.index(home)
+        if len(self.engines) == 1:
+            return home
+        self._measure()
+        if counts[h] < self.share and self._load[h].cpu_share < self.busy:
+            return home
+
+        def load(i: int) -> tuple[int, float, int, int]:
+            ld = self._load[i]
+            return round(ld.cpu_share * 10), ld.packets_per_s // 1000, counts[i], i
+
+        return self.engines[min((i for i in range(len(self.engines)) if i != h), key=load)]
 
     def index_of(self, engine: MediaEngine) -> int:
         return self.engines.index(engine)

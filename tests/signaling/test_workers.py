@@ -23,14 +23,20 @@ from tests.e2e.test_aiortc import publisher, subscriber
 
 
 @pytest.fixture
-async def two(tmp_path: Any) -> AsyncIterator[dict[str, Any]]:
-    """The application with two media workers."""
+async def two(tmp_path: Any, request: Any) -> AsyncIterator[dict[str, Any]]:
+    """The application with two media workers (``indirect`` parameters: more settings)."""
     from aiohttp import web
 
     from mediaserver.app import build
 
     settings = Settings(
-        http_port=0, rtc_port=0, workers="2", secret=SECRET, api_key=API_KEY, data_dir=str(tmp_path / "d")
+        http_port=0,
+        rtc_port=0,
+        workers="2",
+        secret=SECRET,
+        api_key=API_KEY,
+        data_dir=str(tmp_path / "d"),
+        **getattr(request, "param", {}),
     ).finish()
     app = build(settings)
     runner = web.AppRunner(app)
@@ -54,6 +60,10 @@ def test_the_workers_setting():
     for bad in ("0", "-1", "257", "two", "³"):
         with pytest.raises(ConfigError, match="'workers'"):
             Settings(workers=bad).finish()
+    with pytest.raises(ConfigError, match="room_worker_share"):
+        Settings(room_worker_share=0).finish()
+    with pytest.raises(ConfigError, match="worker_busy"):
+        Settings(worker_busy=1.5).finish()
     with pytest.raises(ConfigError, match="65535"):
         Settings(workers="4", rtc_port=65533).finish()
 
@@ -136,3 +146,46 @@ async def test_a_busy_worker_gets_no_new_room(two):
     loads = media.loads()
     assert loads[0]["packets_per_s"] >= 1000 > loads[1]["packets_per_s"], loads
     assert media.pick([0, 5]) == 1
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("two", [{"room_worker_share": 1}], indirect=True)
+async def test_one_room_over_two_workers(two):
+    """Issue 18 item 2: with room_worker_share 1 the room's first subscriber is on the room's worker and the
+    next ones on the other, where each published track is piped once; all of them get the media; the
+    publication's end takes the pipes and their consumers down."""
+    media, rooms = two["media"], two["rooms"]
+    async with aiohttp.ClientSession() as session:
+        psig, pconn, video = await publisher(session, two["base"], "wide")
+        subs = [await subscriber(session, two["base"], "wide", f"viewer{i}") for i in range(3)]
+        room = rooms.find("wide")
+        home = room.media
+        other = next(e for e in media.engines if e is not home)
+        on = [p.media for p in room.participants.values() if p.role == "attendee"]
+        assert sorted(e is home for e in on) == [False, False, True], on
+        for i, (_, conn, _, _) in enumerate(subs):  # each subscriber's ICE candidates: its worker's port
+            viewer = next(p for p in room.participants.values() if p.name == f"viewer{i}")
+            assert _port_of(conn.remoteDescription.sdp) == {viewer.media.port}, i
+        assert await wait_for(lambda: all(s[2]["video"] > 10 and s[2]["audio"] > 10 for s in subs), 20), [
+            s[2] for s in subs
+        ]
+        hs, os_ = home.stats(), other.stats()
+        assert os_["pipes_in"] == 2 and hs["pipe_tx"] > 0 and os_["pipe_rx"] > 0  # audio and video, once each
+        assert os_["consumers"] == 4 and hs["consumers"] == 2 and os_["producers"] == 2
+        assert hs["pipe_dropped"] == 0
+        async with session.get(two["base"] + "/metrics", headers={"Authorization": f"Bearer {API_KEY}"}) as r:
+            text = await r.text()
+        o = media.engines.index(other)
+        assert re.search(rf'^mediaserver_worker_pipes{{worker="{o}"}} 2\.0$', text, re.M), text[-2000:]
+        got_in = rf'^mediaserver_worker_pipe_packets_total{{direction="in",worker="{o}"}} [1-9]'
+        assert re.search(got_in, text, re.M)
+        # the publisher goes: its tracks end, and with them the pipes and the other worker's consumers
+        await pconn.close()
+        await psig.ws.close()
+        assert await wait_for(lambda: other.stats()["pipes_in"] == 0, 15)
+        assert other.stats()["consumers"] == 0 and other.stats()["producers"] == 0
+        assert home.stats()["producers"] == 0
+        for _, conn, _, tasks in subs:
+            await conn.close()
+            for t in tasks:
+                t.cancel()
