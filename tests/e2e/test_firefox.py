@@ -100,9 +100,12 @@ def join(driver: Any, name: str, email: str) -> None:
             "return !!window.roomState && !document.querySelector('#join-form').closest('section').hidden;"
         ),
         bool,
-        15,
+        30,
     )
-    assert shown, room_state(driver)
+    if not shown:  # what the page was doing (a CI run once saw no roomState here within 15 s)
+        where = driver.execute_script("return [document.readyState, location.href, document.title];")
+        logs = errors(driver, everything=True) if not isinstance(driver, firefox.Firefox) else []
+        raise AssertionError(f"no join form: {room_state(driver)} {where} {logs}")
     driver.execute_script(
         """for (const [sel, value] of [['#join-name', arguments[0]], ['#join-email', arguments[1]]]) {
              const e = document.querySelector(sel); e.value = value;
