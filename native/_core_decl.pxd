@@ -42,7 +42,7 @@ cdef extern from "worker.h" nogil:
         uint64_t rtx_skipped
         uint64_t overloads, rtx_shed
         uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate
-        uint64_t pipe_tx, pipe_dropped, pipe_rx, pipe_plis, pipes_in
+        uint64_t pipe_tx, pipe_dropped, pipe_rx, pipe_plis, pipes_in, pipe_wakes
         uint64_t cpu_us
     ctypedef struct ms_event_t:
         int type

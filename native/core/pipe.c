@@ -43,18 +43,28 @@ void pipe_push(ms_worker_t *w, ms_producer_t *p, const cache_slot_t *slot) {
     if (w->ndirty == PIPE_DIRTY_MAX) pipe_wake(w);
 }
 
-/* Wake the workers this batch pushed to: one eventfd write each, once per batch. */
+/* Wake the workers this batch pushed to that sleep: one eventfd write each, once per batch; a worker that
+ * is awake takes the packets in before it sleeps (worker_main looks at its pipes after saying it parks). */
 void pipe_wake(ms_worker_t *w) {
+    atomic_thread_fence(memory_order_seq_cst);    /* the pushes before the look at `parked` */
     for (int i = 0; i < w->ndirty; i++) {
         ms_pipe_t *pp = w->dirty[i];
         if (!pp->dirty) continue;
         for (int j = i; j < w->ndirty; j++)       /* several pipes to one worker: one wake-up */
             if (w->dirty[j]->dst == pp->dst) w->dirty[j]->dirty = 0;
+        if (!atomic_load_explicit(&pp->dst->parked, memory_order_relaxed)) continue;
         uint64_t one = 1;
         ssize_t r = write(pp->dst->pipe_evfd, &one, sizeof(one));
         (void)r;
     }
     w->ndirty = 0;
+}
+
+/* Whether a pipe of w has packets waiting (w's thread, before it sleeps). */
+int pipe_pending(ms_worker_t *w) {
+    for (ms_pipe_t *pp = w->pipes_in; pp; pp = pp->next_in)
+        if (ms_ring_ready(&pp->ring, 1)) return 1;
+    return 0;
 }
 
 /* Each tick of the source's worker: the keyframes its pipes' subscribers wait for, asked of the publisher

@@ -50,7 +50,16 @@ static void *worker_main(void *arg) {
     ms_worker_t *w = arg;
     struct epoll_event evs[64];
     while (w->running) {
-        int n = epoll_wait(w->epfd, evs, 64, w->probing ? 1 : 10);
+        /* issue 18: say it is about to sleep, then look at its pipes once more; a sender that publishes
+         * after this look sees `parked` and wakes it (both sides fence: one of them sees the other) */
+        int idle_ms = w->probing ? 1 : 10;
+        if (w->pipes_in) {
+            atomic_store_explicit(&w->parked, 1, memory_order_relaxed);
+            atomic_thread_fence(memory_order_seq_cst);
+            if (pipe_pending(w)) idle_ms = 0;
+        }
+        int n = epoll_wait(w->epfd, evs, 64, idle_ms);
+        atomic_store_explicit(&w->parked, 0, memory_order_relaxed);
         pthread_mutex_lock(&w->lock);
         w->now_us = ms_now_us();
         for (int i = 0; i < n; i++) {
@@ -58,6 +67,7 @@ static void *worker_main(void *arg) {
             if (tag == 0) { recv_batch(w, w->udp_fd, NULL); continue; }
             if (tag == TAG_TCP_LISTEN) { tcp_accept(w); continue; }
             if (tag == TAG_PIPE) {             /* drained below, as on every wake-up */
+                w->st.pipe_wakes++;
                 uint64_t v;
                 ssize_t r = read(w->pipe_evfd, &v, sizeof(v));
                 (void)r;
@@ -202,6 +212,7 @@ ms_worker_t *ms_worker_new(const char *ip, int port, char *err, int errlen) {
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->pipe_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);   /* other workers' pipes wake it (pipe.c) */
+    atomic_init(&w->parked, 0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->udp_fd, &ev);
     struct epoll_event pev = {.events = EPOLLIN, .data.u64 = TAG_PIPE};

@@ -48,7 +48,7 @@ typedef struct {
     uint64_t rtx_refused_rtcp, rtx_refused_repeat, rtx_refused_rate;
     /* issue 18, pipes between workers: packets handed on, left out for a full ring, taken in; keyframe
      * requests passed to publishers for other workers; pipes this worker receives */
-    uint64_t pipe_tx, pipe_dropped, pipe_rx, pipe_plis, pipes_in;
+    uint64_t pipe_tx, pipe_dropped, pipe_rx, pipe_plis, pipes_in, pipe_wakes;
     uint64_t cpu_us;          /* CPU time the worker's thread has used (its load, with the packets) */
 } ms_stats_t;
 

@@ -277,6 +277,7 @@ struct ms_worker {
      * filled (woken once at its end) */
     ms_pipe_t *pipes_in;
     int pipe_evfd;
+    _Atomic int parked;        /* in (or about to enter) epoll_wait: a pipe that fills must wake it */
     ms_transport_t *pipe_t;
     ms_pipe_t *dirty[PIPE_DIRTY_MAX];
     int ndirty;
@@ -399,6 +400,7 @@ MS_HIDDEN int producer_mirror(ms_worker_t *w, ms_transport_t *t, const ms_produc
 MS_HIDDEN void pipe_push(ms_worker_t *w, ms_producer_t *p, const cache_slot_t *slot);
 MS_HIDDEN void pipe_wake(ms_worker_t *w);
 MS_HIDDEN void pipe_drain(ms_worker_t *w);
+MS_HIDDEN int pipe_pending(ms_worker_t *w);
 MS_HIDDEN void pipe_keyframe(ms_worker_t *w, ms_producer_t *p);
 MS_HIDDEN void pipe_source_tick(ms_worker_t *w, ms_producer_t *hd);
 MS_HIDDEN void pipe_source_gone(ms_worker_t *w, ms_producer_t *hd);
