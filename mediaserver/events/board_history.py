@@ -44,7 +44,7 @@ async def write_boards(s: AsyncSession, room: str, items: list[dict[str, Any]]) 
     ev_id, sessions = found
     for item in items:
         at = at_ms(item["at"])
-        sid = session_at(sessions, at)
+        sid = session_at(sessions, at, bool(item.get("final")))
         if sid is None:  # the lobby: the next save, in the session, has it
             continue
         state = base64.b64decode(item["state"])

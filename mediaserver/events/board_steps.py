@@ -39,7 +39,7 @@ async def write_steps(s: AsyncSession, room: str, items: list[dict[str, Any]]) -
         rows.append(
             {
                 "event_id": ev_id,
-                "session_id": session_at(sessions, at),
+                "session_id": session_at(sessions, at, bool(item.get("final"))),
                 "at": at,
                 "update": base64.b64decode(item["update"]),
             }

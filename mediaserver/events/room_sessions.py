@@ -24,12 +24,17 @@ def at_ms(ms: Any) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(ms) / 1000, dt.timezone.utc)
 
 
-def session_at(sessions: Sequence[EventSession], at: dt.datetime) -> int | None:
+def session_at(sessions: Sequence[EventSession], at: dt.datetime, final: bool = False) -> int | None:
     """The session a record made at ``at`` belongs to: the oldest one not ended before it. That is the
     session running then; for a record made just before the end and written after it, that session still;
     for one made in the lobby, the session that started after it (when the journal wrote it after the start,
     whose adoption did not see it). None: made in the lobby, no session yet (the next start adopts it).
-    ``sessions`` are newest first (:func:`event_of_room`)."""
+    ``sessions`` are newest first (:func:`event_of_room`).
+
+    ``final``: the record was made by the session's end itself (the whiteboard's last save), after the end
+    was written: it belongs to the newest session started at or before it, ended or not."""
+    if final:
+        return next((s.id for s in sessions if s.started_at <= at), None)
     chosen = None
     for sess in sessions:  # newest first: older sessions ended earlier
         if sess.ended_at is not None and sess.ended_at < at:

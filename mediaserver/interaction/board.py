@@ -450,26 +450,30 @@ class Board(Feature):
         if self._step_dirty and self.record is not None and self.clock() - self._step_at >= STEP_SECONDS:
             self._step()
 
-    def _step(self) -> None:
-        """One step of the drawing over time: the changes since the last (a Yjs update; the first has all)."""
+    def _step(self, final: bool = False) -> None:
+        """One step of the drawing over time: the changes since the last (a Yjs update; the first has all).
+        ``final``: made by the session's end (its record belongs to the session that just ended)."""
         self._step_dirty = False
         self._step_at = self.clock()
         diff = self.doc.get_update(self._stepped)
         self._stepped = self.doc.get_state()
         if self.record is not None:
-            self.record("board_step", {"update": encode(diff), "at": int(time.time() * 1000)})
+            data = {"update": encode(diff), "at": int(time.time() * 1000)}
+            self.record("board_step", {**data, "final": True} if final else data)
 
-    def _save(self) -> None:
+    def _save(self, final: bool = False) -> None:
         self._dirty = False
         self._saved_at = self.clock()
         if self.record is not None:
-            self.record("board", {"state": self.encoded(), "at": int(time.time() * 1000)})
+            data = {"state": self.encoded(), "at": int(time.time() * 1000)}
+            self.record("board", {**data, "final": True} if final else data)
 
     def ended(self) -> None:
+        """The session ended (already written): its last save and step are the ended session's."""
         if self._dirty:
-            self._save()
+            self._save(final=True)
         if self._step_dirty:
-            self._step()
+            self._step(final=True)
 
     def snapshot(self, m: Member) -> dict[str, Any]:
         return {

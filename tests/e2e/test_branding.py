@@ -109,9 +109,18 @@ def look(d: Any) -> dict[str, Any]:
 def check(d: Any, images: str, background: str, primary: str, what: str) -> dict[str, Any]:
     seen = wait(
         d,
-        lambda d: (lambda v: v if v["logo"] and v["logo"]["loaded"] and background in v["image"] else None)(
-            look(d)
-        ),
+        # the image itself fetched too (a CSS background is requested once styles apply: a CI run once
+        # looked before it was)
+        lambda d: (
+            lambda v: (
+                v
+                if v["logo"]
+                and v["logo"]["loaded"]
+                and background in v["image"]
+                and f"{images}/{background}" in v["loaded"]
+                else None
+            )
+        )(look(d)),
         f"{what}: the logo and the {background} background",
         15,
     )
