@@ -178,7 +178,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         await db.migrate()  # the schema is brought up to date before anything is served
         log.info("database %s migrated", db.url.render_as_string(hide_password=True))
-        media.start()
+        media.start(pin=settings.pin_workers)
         async with db.tx() as s:  # events live when the server stopped go on (their people reconnect)
             await resume_live(s, rooms, settings.restart_grace)
         dispatcher.start()

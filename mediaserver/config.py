@@ -46,6 +46,7 @@ class Settings:
     workers: str = "auto"
     # a room's subscribers one worker takes before the room's next ones go to other workers (its published
     # tracks are piped there once each); also when the room's worker is busier than worker_busy (issue 18)
+    pin_workers: bool = False  # run worker i on the i-th CPU this process may use (e.g. under taskset)
     room_worker_share: int = 500
     worker_busy: float = 0.85  # share of a core: a worker this busy takes no more of a room's subscribers
     announced_ip: str = ""  # the address put in ICE candidates (defaults to rtc_listen_ip)

@@ -97,6 +97,12 @@ cdef class Worker:
         if ms_worker_start(self.w) != 0:
             raise NativeError("could not start the worker thread")
 
+    def set_cpu(self, int cpu):
+        """Run the started worker's thread on CPU ``cpu`` only (issue 18: one worker per core)."""
+        self._check()
+        if ms_worker_set_cpu(self.w, cpu) != 0:
+            raise NativeError(f"could not pin the worker to CPU {cpu}")
+
     def close(self):
         if self.w != NULL:
             with nogil:

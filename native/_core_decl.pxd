@@ -105,6 +105,7 @@ cdef extern from "worker.h" nogil:
     void ms_worker_lock(ms_worker_t *w)
     void ms_worker_unlock(ms_worker_t *w)
     int ms_worker_port(ms_worker_t *w)
+    int ms_worker_set_cpu(ms_worker_t *w, int cpu)
     int ms_worker_tcp_enabled(ms_worker_t *w)
     int ms_worker_gso_enabled(ms_worker_t *w)
     void ms_worker_set_gso(ms_worker_t *w, int on)

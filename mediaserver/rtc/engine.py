@@ -89,6 +89,10 @@ class MediaEngine:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.worker.fileno(), self._drain)
 
+    def pin(self, cpu: int) -> None:
+        """Run this worker's thread on CPU ``cpu`` only."""
+        self.worker.set_cpu(cpu)
+
     def close(self) -> None:
         if self._loop is not None:
             self._loop.remove_reader(self.worker.fileno())

@@ -8,6 +8,7 @@ yet) break ties."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,9 +55,14 @@ class MediaWorkers:
     def first(self) -> MediaEngine:
         return self.engines[0]
 
-    def start(self) -> None:
-        for e in self.engines:
+    def start(self, pin: bool = False) -> None:
+        """Start every worker; with ``pin``, worker ``i`` runs on the ``i``-th CPU this process may use
+        (round the list again when there are more workers than CPUs)."""
+        cpus = sorted(os.sched_getaffinity(0))
+        for i, e in enumerate(self.engines):
             e.start()
+            if pin:
+                e.pin(cpus[i % len(cpus)])
         self._measure(force=True)
 
     def close(self) -> None:

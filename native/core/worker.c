@@ -276,6 +276,13 @@ void ms_worker_free(ms_worker_t *w) {
 void ms_worker_lock(ms_worker_t *w) { pthread_mutex_lock(&w->lock); w->now_us = ms_now_us(); }
 void ms_worker_unlock(ms_worker_t *w) { tx_flush(w); pthread_mutex_unlock(&w->lock); }
 int ms_worker_port(ms_worker_t *w) { return w->port; }
+int ms_worker_set_cpu(ms_worker_t *w, int cpu) {
+    if (!w->running || cpu < 0 || cpu >= CPU_SETSIZE) return -1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(w->thread, sizeof(set), &set) == 0 ? 0 : -1;
+}
 int ms_worker_tcp_enabled(ms_worker_t *w) { return w->tcp_fd >= 0; }
 int ms_worker_gso_enabled(ms_worker_t *w) { return w->gso; }
 void ms_worker_set_gso(ms_worker_t *w, int on) { w->gso = on; }

@@ -145,6 +145,8 @@ void ms_worker_free(ms_worker_t *w);
 void ms_worker_lock(ms_worker_t *w);
 void ms_worker_unlock(ms_worker_t *w);
 int ms_worker_port(ms_worker_t *w);
+/* Issue 18: run the worker's thread on this CPU only (after ms_worker_start); 0, or -1 (errno). */
+int ms_worker_set_cpu(ms_worker_t *w, int cpu);
 int ms_worker_tcp_enabled(ms_worker_t *w);
 int ms_worker_gso_enabled(ms_worker_t *w);  /* UDP GSO in use for bursts to one destination */
 void ms_worker_set_gso(ms_worker_t *w, int on);

@@ -11,12 +11,14 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from mediaserver.config import ConfigError, Settings, worker_count
+from native._core import NativeError
 from signaling import keys
 from tests.conftest import API_KEY, SECRET, wait_for
 from tests.e2e.test_aiortc import publisher, subscriber
@@ -189,3 +191,30 @@ async def test_one_room_over_two_workers(two):
             await conn.close()
             for t in tasks:
                 t.cancel()
+
+
+def _pinned_threads() -> list[str]:
+    """The CPU lists of this process's threads that may run on one CPU only."""
+    out = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        allowed = next(
+            line.split()[1] for line in status.splitlines() if line.startswith("Cpus_allowed_list")
+        )
+        if allowed.isdigit():
+            out.append(allowed)
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning two workers needs two CPUs")
+@pytest.mark.parametrize("two", [{"pin_workers": True}], indirect=True)
+async def test_pinned_workers_run_on_one_cpu_each(two):
+    """pin_workers: worker i runs on the i-th CPU the process may use (one core each, as the scaling
+    command wants)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    assert sorted(_pinned_threads()) == sorted(str(c) for c in cpus[:2])
+    with pytest.raises(NativeError, match="could not pin"):
+        two["media"].engines[0].worker.set_cpu(-1)
