@@ -65,6 +65,7 @@ import aiohttp  # noqa: E402
 from bench.adapters.base import Media  # noqa: E402
 from bench.adapters.ours import EXT_MID, EXT_RID, EXT_TWCC, OPUS_PT, VP8_PT, publisher_offer  # noqa: E402
 from bench.lib import procstat  # noqa: E402
+from bench.lib.hist import percentile  # noqa: E402
 from bench.lib.sdpgen import subscriber_answer  # noqa: E402
 from bench.lib.wsclient import Signal  # noqa: E402
 from bench.loadgen import clips as clipmod  # noqa: E402
@@ -456,20 +457,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99)}
 
 
-def hist_percentile(hist: list[int], bounds: list[float], q: float) -> float | None:
-    """q-quantile of a bucketed histogram (bucket b holds values up to bounds[b]), interpolated."""
-    total = sum(hist)
-    if total <= 0:
-        return None
-    target, acc, lo = q * total, 0, 0.0
-    for c, hi in zip(hist, bounds, strict=False):
-        if c and acc + c >= target:
-            return lo + (hi - lo) * (target - acc) / c
-        acc += c
-        lo = hi
-    return float(bounds[-1])
-
-
 @dataclass
 class Snap:
     t: float
@@ -571,7 +558,7 @@ def summarize(run: Run, a: Snap | None, b: Snap | None, why_no_server: str | Non
     bounds = tb["bounds_us"]
 
     def lat(q: float) -> float | None:
-        v = hist_percentile(hist, bounds, q)
+        v = percentile(hist, bounds, q)
         return None if v is None else round(v / 1e3, 3)
 
     received = sum(x["packets"] for x in per_sub)

@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:
 
 from bench.adapters.base import Adapter, Media, Peer  # noqa: E402
 from bench.lib import fanout_model, procstat  # noqa: E402
+from bench.lib.hist import percentile  # noqa: E402
 from bench.loadgen import clips as clipmod  # noqa: E402
 
 SERVER_CORE, HARNESS_CORE = 0, 1
@@ -165,20 +166,6 @@ def snap(adapter: Adapter, lg: Any) -> Snap:
         thread_cpu(adapter.pids + ksoftirqd(SERVER_CORE)),
         procstat.core_times(),
     )
-
-
-def percentile(hist: list[int], bounds: list[float], q: float) -> float | None:
-    """q-quantile of a bucketed histogram (bucket b holds values up to bounds[b]), interpolated."""
-    total = sum(hist)
-    if total <= 0:
-        return None
-    target, acc, lo = q * total, 0, 0.0
-    for c, hi in zip(hist, bounds, strict=False):
-        if c and acc + c >= target:
-            return lo + (hi - lo) * (target - acc) / c
-        acc += c
-        lo = hi
-    return float(bounds[-1])
 
 
 def window(a: Snap, b: Snap) -> dict[str, Any]:

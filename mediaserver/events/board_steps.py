@@ -12,12 +12,12 @@ import base64
 from typing import Any
 
 from pycrdt import merge_updates
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.events.room_sessions import at_ms, event_of_room, session_at
 from mediaserver.interaction.journal import Journal
-from mediaserver.store.models import Event, Recording, SessionBoardStep
+from mediaserver.store.models import Recording, SessionBoardStep
 
 MAX_ROWS = 20000  # a recording's board is given by at most this many steps (5 hours of drawing, one a second)
 
@@ -45,15 +45,6 @@ async def write_steps(s: AsyncSession, room: str, items: list[dict[str, Any]]) -
             }
         )
     await s.execute(insert(SessionBoardStep), rows)
-
-
-async def adopt_lobby_steps(s: AsyncSession, ev: Event, session_id: int) -> None:
-    """What was drawn in the lobby belongs to the session that starts now."""
-    await s.execute(
-        update(SessionBoardStep)
-        .where(SessionBoardStep.event_id == ev.id, SessionBoardStep.session_id.is_(None))
-        .values(session_id=session_id)
-    )
 
 
 async def for_recording(s: AsyncSession, rec: Recording) -> list[dict[str, Any]]:

@@ -87,15 +87,6 @@ async def write_deletions(s: AsyncSession, room: str, items: list[dict[str, Any]
             await s.execute(update(ChatMessage).where(ChatMessage.id == newest).values(deleted_at=now))
 
 
-async def adopt_lobby_messages(s: AsyncSession, ev: Event, session_id: int) -> None:
-    """Messages written while the event waited in the lobby belong to the session that starts now."""
-    await s.execute(
-        update(ChatMessage)
-        .where(ChatMessage.event_id == ev.id, ChatMessage.session_id.is_(None))
-        .values(session_id=session_id)
-    )
-
-
 # ---------------------------------------------------------------- reading
 
 

@@ -15,7 +15,7 @@ import secrets
 import time
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,12 +25,9 @@ from mediaserver.billing import plans, providers, subscription
 from mediaserver.errors import ControlError, not_found
 from mediaserver.events import (
     automation,
-    board_steps,
-    chat_history,
     ondemand,
-    qa_history,
     recipients,
-    stage_history,
+    room_sessions,
     visibility,
 )
 from mediaserver.outbox import mail, webhooks
@@ -345,16 +342,9 @@ async def start_event(
             409,
         ) from None
     ev.status, ev.ran = "live", True
-    # whoever came through the event's rules while it waited in the lobby attends this session (R-STAT-2)
-    await s.execute(
-        update(Attendance)
-        .where(Attendance.event_id == ev.id, Attendance.session_id.is_(None))
-        .values(session_id=session.id)
-    )
-    await chat_history.adopt_lobby_messages(s, ev, session.id)  # and their chat in the lobby (issue 16)
-    await qa_history.adopt_lobby_records(s, ev, session.id)  # their questions and clicks there too
-    await stage_history.adopt_lobby_changes(s, ev, session.id)  # and what was on the stage (issue 17)
-    await board_steps.adopt_lobby_steps(s, ev, session.id)  # and what was drawn on the board
+    # whoever came through the event's rules while it waited in the lobby attends this session (R-STAT-2),
+    # with their chat, questions and clicks there, and what was on the stage and the board
+    await room_sessions.adopt_lobby(s, ev, session.id)
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     lim = subscription.account_limits(account, parent)
     room = room_for(rooms, ev, lim, "live")

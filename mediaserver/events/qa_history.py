@@ -130,16 +130,6 @@ async def write_clicks(s: AsyncSession, room: str, items: list[dict[str, Any]]) 
     await s.execute(insert(CtaClick), rows)
 
 
-async def adopt_lobby_records(s: AsyncSession, ev: Event, session_id: int) -> None:
-    """Questions asked and clicks made in the lobby belong to the session that starts now."""
-    for table in (SessionQuestion, CtaClick):
-        await s.execute(
-            update(table)
-            .where(table.event_id == ev.id, table.session_id.is_(None))
-            .values(session_id=session_id)
-        )
-
-
 # ---------------------------------------------------------------- reading
 
 

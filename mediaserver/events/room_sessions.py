@@ -10,11 +10,20 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import not_found
-from mediaserver.store.models import Event, EventSession
+from mediaserver.store.models import (
+    Attendance,
+    ChatMessage,
+    CtaClick,
+    Event,
+    EventSession,
+    SessionBoardStep,
+    SessionQuestion,
+    SessionStage,
+)
 
 SESSIONS = 20  # the newest sessions of an event a batch's records are matched against
 
@@ -57,6 +66,29 @@ async def event_of_room(s: AsyncSession, room: str) -> tuple[int, list[EventSess
         )
     )
     return ev_id, sessions
+
+
+#: what a room keeps with its event's session, made while the event waited in the lobby too: attendance
+#: (R-STAT-2), chat (issue 16), questions and call-to-action clicks, the stage track and the board's steps
+#: (issue 17). Their rows carry event_id and session_id (NULL in the lobby).
+LOBBY_KEPT: tuple[type[Any], ...] = (
+    Attendance,
+    ChatMessage,
+    SessionQuestion,
+    CtaClick,
+    SessionStage,
+    SessionBoardStep,
+)
+
+
+async def adopt_lobby(s: AsyncSession, ev: Event, session_id: int) -> None:
+    """What was kept while the event waited in the lobby belongs to the session that starts now."""
+    for table in LOBBY_KEPT:
+        await s.execute(
+            update(table)
+            .where(table.event_id == ev.id, table.session_id.is_(None))
+            .values(session_id=session_id)
+        )
 
 
 async def session_of(s: AsyncSession, ev: Event, session_id: int) -> EventSession:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.events.room_sessions import at_ms, event_of_room, session_at
@@ -39,15 +39,6 @@ async def write_changes(s: AsyncSession, room: str, items: list[dict[str, Any]])
             {"event_id": ev_id, "session_id": session_at(sessions, at), "at": at, "state": item["stage"]}
         )
     await s.execute(insert(SessionStage), rows)
-
-
-async def adopt_lobby_changes(s: AsyncSession, ev: Event, session_id: int) -> None:
-    """What was put on the stage in the lobby belongs to the session that starts now."""
-    await s.execute(
-        update(SessionStage)
-        .where(SessionStage.event_id == ev.id, SessionStage.session_id.is_(None))
-        .values(session_id=session_id)
-    )
 
 
 async def track(

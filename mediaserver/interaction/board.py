@@ -458,15 +458,13 @@ class Board(Feature):
         diff = self.doc.get_update(self._stepped)
         self._stepped = self.doc.get_state()
         if self.record is not None:
-            data = {"update": encode(diff), "at": int(time.time() * 1000)}
-            self.record("board_step", {**data, "final": True} if final else data)
+            self.record("board_step", {"update": encode(diff), "at": int(time.time() * 1000), "final": final})
 
     def _save(self, final: bool = False) -> None:
         self._dirty = False
         self._saved_at = self.clock()
         if self.record is not None:
-            data = {"state": self.encoded(), "at": int(time.time() * 1000)}
-            self.record("board", {**data, "final": True} if final else data)
+            self.record("board", {"state": self.encoded(), "at": int(time.time() * 1000), "final": final})
 
     def ended(self) -> None:
         """The session ended (already written): its last save and step are the ended session's."""

@@ -252,6 +252,7 @@ class Room:
         self._shown: dict[str, Participant] = {}
         self._order: dict[str, int] = {}
         self._joins = 0
+        self._subscribers: dict[MediaEngine, int] = {}  # issue 18: the room's subscriptions on each worker
         self.tracks: dict[str, Track] = {}
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
@@ -386,6 +387,8 @@ class Room:
                 self._engine(p).close_transport(transport.id)
         for transport in p.publish_transports.values():
             self.media.close_transport(transport.id)
+        if p.media is not None:
+            self._subscribers[p.media] -= 1
         p.consumers.clear()
         if was_seated:
             self.interaction.left(p)
@@ -1086,16 +1089,16 @@ class Room:
         return p.media or self.media
 
     def _place(self, p: Participant) -> MediaEngine:
-        """Where p's subscription goes: the room's own worker, or, once it holds room_worker_share of the
-        room's subscribers (or is busy), the least loaded other one. Publishers stay on the room's own."""
+        """Where p's subscription goes (counted there until p leaves): the room's own worker, or, once it
+        holds room_worker_share of the room's subscribers (or is busy), the least loaded other one.
+        Publishers stay on the room's own."""
         if self.workers is None or len(self.workers) == 1 or p.can_publish:
-            return self.media
-        engines = self.workers.engines
-        counts = [0] * len(engines)
-        for q in self.participants.values():
-            if q.media is not None and q is not p:
-                counts[engines.index(q.media)] += 1
-        return self.workers.for_subscriber(self.media, counts)
+            engine = self.media
+        else:
+            counts = [self._subscribers.get(e, 0) for e in self.workers.engines]
+            engine = self.workers.for_subscriber(self.media, counts)
+        self._subscribers[engine] = self._subscribers.get(engine, 0) + 1
+        return engine
 
     def _producer_on(self, t: Track, engine: MediaEngine) -> int:
         """Track t's producer as seen from ``engine``: its own, or its pipe's there (made once)."""
