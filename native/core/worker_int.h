@@ -46,7 +46,10 @@
 #define NACK_MAX 128
 #define EVQ 4096
 #define CONSENT_TIMEOUT_US 30000000ull   /* RFC 7675 */
-#define PLI_INTERVAL_US 300000ull      /* keyframe requests to one publisher layer, at most */
+/* Keyframe requests to one publisher layer: at most one a second whatever the audience (issue 18), merged
+ * over every consumer and every worker the layer is piped to. The first after a quiet second goes at once;
+ * later ones wait, and a keyframe that arrives meanwhile serves them all (pli_pending cleared). */
+#define PLI_INTERVAL_US 1000000ull
 #define REPORT_INTERVAL_US 1000000ull
 #define SERVER_SSRC 0x5eed0001u
 
