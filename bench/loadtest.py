@@ -277,6 +277,10 @@ class Sub:
     peer: int = -1
     joined_ms: float | None = None  # signaling done (join, subscribe, answer)
     first_ms: float | None = None  # first media packet
+    video_ssrcs: frozenset[int] = (
+        frozenset()
+    )  # the offer's video SSRCs (a video consumer starts on a keyframe)
+    first_video_ms: float | None = None  # first video packet: the start of a keyframe
     error: str | None = None
 
 
@@ -292,6 +296,7 @@ class Run:
     clip_ids: dict[str, int]
     pub_signals: list[Signal] = field(default_factory=list)
     pub_peers: list[int] = field(default_factory=list)
+    pub_layers: list[dict[str, int]] = field(default_factory=list)  # per publisher: video layer -> source id
     subs: list[Sub] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     t_start: float = field(default_factory=time.monotonic)
@@ -362,6 +367,7 @@ async def publish(run: Run, i: int, token: str) -> None:
                 f"publisher {i}: not connected within {args.join_timeout:.0f} s: {lg.state(p)}"
             )
         await asyncio.sleep(0.02)
+    run.pub_layers.append(dict(zip(LAYERS, sources[1:], strict=True)))
     for s in sources:
         lg.start(s, stagger=True)
 
@@ -375,6 +381,9 @@ async def subscribe(run: Run, sub: Sub, token: str) -> None:
     if status != "joined":
         raise RuntimeError(f"the room put the attendee in the {status} (start the event, or let them in)")
     offer = sdp.parse((await sub.signal.call("subscribe", timeout=args.request_timeout))["sdp"])
+    sub.video_ssrcs = frozenset(
+        x for m in offer.media if m.kind == "video" and not m.rejected for x in m.ssrcs
+    )
     ufrag, pwd = secrets.token_hex(4), secrets.token_hex(12)
     p = lg.open_peer(ufrag, pwd)
     sub.peer = p
@@ -430,12 +439,18 @@ async def watch_first_packets(run: Run) -> None:
         now = time.monotonic()
         waiting = 0
         for s in run.subs:
-            if s.peer >= 0 and s.first_ms is None:
-                if run.lg.peer_stats(s.peer)["rx_packets"] > 0:
+            if s.peer >= 0 and (s.first_ms is None or (s.first_video_ms is None and s.video_ssrcs)):
+                st = run.lg.peer_stats(s.peer)
+                if s.first_ms is None and st["rx_packets"] > 0:
                     s.first_ms = (now - s.t_open) * 1e3
-                else:
+                if s.first_video_ms is None and any(st["ssrcs"].get(x) for x in s.video_ssrcs):
+                    s.first_video_ms = (now - s.t_open) * 1e3
+                if s.first_ms is None or (s.first_video_ms is None and s.video_ssrcs):
                     waiting += 1
-        if all(s.first_ms is not None or s.error for s in run.subs):
+        if all(
+            (s.first_ms is not None and (s.first_video_ms is not None or not s.video_ssrcs)) or s.error
+            for s in run.subs
+        ):
             return
         await asyncio.sleep(0.01 if waiting <= 200 else 0.05)
 
@@ -500,6 +515,30 @@ async def snapshot(run: Run) -> tuple[Snap, str | None]:
     return snap, why
 
 
+def keyframe_requests(run: Run) -> list[dict[str, Any]]:
+    """What reached each publisher's video layers over the whole run (joins included): keyframe requests
+    (PLI/FIR), their rate, the most within any one second and the shortest gap between two."""
+    out = []
+    elapsed = max(1e-3, time.monotonic() - run.t_start)
+    for i, layers in enumerate(run.pub_layers):
+        for layer, src in layers.items():
+            st = run.lg.source_stats(src)
+            out.append(
+                {
+                    "publisher": i,
+                    "layer": layer,
+                    "requests": st["keyframe_requests"],
+                    "keyframes_sent_for_them": st["keyframes_requested"],
+                    "per_s": round(st["keyframe_requests"] / elapsed, 3),
+                    "max_in_1s": st["max_requests_1s"],
+                    "min_gap_ms": None
+                    if st["min_request_gap_ms"] is None
+                    else round(st["min_request_gap_ms"], 1),
+                }
+            )
+    return out
+
+
 def summarize(run: Run, a: Snap | None, b: Snap | None, why_no_server: str | None) -> dict[str, Any]:
     args = run.args
     joined = [s for s in run.subs if s.joined_ms is not None]
@@ -526,6 +565,9 @@ def summarize(run: Run, a: Snap | None, b: Snap | None, why_no_server: str | Non
         "subscribers_receiving": len(receiving),
         "join_errors": [{"subscriber": s.i, "error": s.error} for s in run.subs if s.error][:50],
         "join_ms": percentiles([s.first_ms for s in receiving if s.first_ms is not None]),
+        "subscribers_with_video": sum(1 for s in run.subs if s.first_video_ms is not None),
+        "first_video_ms": percentiles([s.first_video_ms for s in run.subs if s.first_video_ms is not None]),
+        "keyframe_requests": keyframe_requests(run),
         "signaling_ms": percentiles([s.joined_ms for s in joined if s.joined_ms is not None]),
         "window": None,
     }
@@ -549,6 +591,7 @@ def summarize(run: Run, a: Snap | None, b: Snap | None, why_no_server: str | Non
                 "lost": lost,
                 "loss_pct": round(100 * lost / max(1, pk + lost), 3),
                 "join_ms": None if s.first_ms is None else round(s.first_ms, 1),
+                "first_video_ms": None if s.first_video_ms is None else round(s.first_video_ms, 1),
             }
         )
     ta, tb = a.totals, b.totals
@@ -606,6 +649,18 @@ def table(doc: dict[str, Any]) -> str:
     if j["p50"] is not None:
         lines.append(
             f"join (WebSocket open -> first media packet) ms: p50 {j['p50']}  p95 {j['p95']}  p99 {j['p99']}"
+        )
+    v = doc["first_video_ms"]
+    if v["p50"] is not None:
+        lines.append(
+            f"first video (a keyframe's first packet) for {doc['subscribers_with_video']}: ms "
+            f"p50 {v['p50']}  p95 {v['p95']}  p99 {v['p99']}"
+        )
+    for k in doc["keyframe_requests"]:
+        gap = "-" if k["min_gap_ms"] is None else f"{k['min_gap_ms']:,.0f} ms"
+        lines.append(
+            f"keyframe requests at publisher {k['publisher']} layer {k['layer']}: {k['requests']} "
+            f"({k['per_s']}/s), at most {k['max_in_1s']} within a second, shortest gap {gap}"
         )
     for e in doc["join_errors"][:5]:
         lines.append(f"  subscriber {e['subscriber']} failed: {e['error']}")

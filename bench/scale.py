@@ -23,6 +23,7 @@ N saturates one worker's core (raise --subscribers until the W = 1 run's worker 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,30 +65,35 @@ def worker_cpu(text: str) -> dict[str, float]:
     }
 
 
-def run_one(w: int, cpus: list[int], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    server_cpus, tester_cpus = set(cpus[:w]), set(cpus[w:])
+@contextlib.contextmanager
+def server(
+    w: int, cpus: set[int] | None, tmp: Path, name: str, **settings: str
+) -> Iterator[tuple[str, str, str]]:
+    """``mediaserver serve`` with W media workers (pinned to ``cpus`` when given, else on any CPU), other
+    MEDIASERVER_* ``settings``, its data and log under ``tmp``; yields (base URL, API key, secret) once it
+    answers, and stops it after."""
     port, secret, key = free_port(), secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "MEDIASERVER_HTTP_PORT": str(port),
         "MEDIASERVER_RTC_PORT": "0",
-        "MEDIASERVER_DATA_DIR": str(tmp / f"w{w}"),
+        "MEDIASERVER_DATA_DIR": str(tmp / name),
         "MEDIASERVER_SECRET": secret,
         "MEDIASERVER_API_KEY": key,
         "MEDIASERVER_WORKERS": str(w),
-        "MEDIASERVER_PIN_WORKERS": "true",
-        "MEDIASERVER_ROOM_WORKER_SHARE": str(max(1, math.ceil(args.subscribers / w))),
+        "MEDIASERVER_PIN_WORKERS": "true" if cpus else "false",
         "MEDIASERVER_LOG_JSON": "false",
         "PYTHONPATH": str(ROOT),
+        **{"MEDIASERVER_" + k.upper(): v for k, v in settings.items()},
     }
-    log = (tmp / f"server-w{w}.log").open("w")
-    server = subprocess.Popen(
+    log = (tmp / f"server-{name}.log").open("w")
+    proc = subprocess.Popen(
         [sys.executable, "-m", "mediaserver.cli", "serve"],
         env=env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=lambda: os.sched_setaffinity(0, server_cpus),
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -96,9 +103,23 @@ def run_one(w: int, cpus: list[int], args: argparse.Namespace, tmp: Path) -> dic
                 urllib.request.urlopen(base + "/healthz", timeout=2).close()
                 break
             except OSError:
-                if time.monotonic() > end or server.poll() is not None:
+                if time.monotonic() > end or proc.poll() is not None:
                     raise SystemExit(f"the server with {w} workers did not start: see {log.name}") from None
                 time.sleep(0.2)
+        yield base, key, secret
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_one(w: int, cpus: list[int], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    server_cpus, tester_cpus = set(cpus[:w]), set(cpus[w:])
+    share = str(max(1, math.ceil(args.subscribers / w)))
+    with server(w, server_cpus, tmp, f"w{w}", room_worker_share=share) as (base, key, secret):
         out = tmp / f"loadtest-w{w}.json"
         before, t0 = worker_cpu(metrics(base, key)), time.monotonic()
         cmd = [
@@ -117,13 +138,6 @@ def run_one(w: int, cpus: list[int], args: argparse.Namespace, tmp: Path) -> dic
         )
         after, t1 = worker_cpu(metrics(base, key)), time.monotonic()
         doc = json.loads(out.read_text())
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
     shares = {k: round((after[k] - before.get(k, 0.0)) / (t1 - t0), 3) for k in after}
     win = doc["window"] or {}
     busy = sum(shares.values())

@@ -622,6 +622,32 @@ def allocate(list streams, uint32_t available_bps, uint32_t total_budget_bps=0, 
     return [st[i].target for i in range(n)]
 
 
+def alloc_policy(list streams, uint32_t estimate_bps, uint32_t validated_bps, uint64_t now_us=10_000_000,
+                 uint64_t hold_until_us=0, uint64_t sending_bps=0, bint feedback=True) -> dict:
+    """Run one transport's allocation policy (alloc.h ms_alloc_policy) on plain dicts, as allocate() takes
+    them plus previous (the rank chosen last time, -1 off). Returns the targets and the hold it leaves."""
+    cdef ms_alloc_stream_t st[MS_ALLOC_MAX_STREAMS]
+    cdef ms_alloc_ctx_t x
+    cdef int n = min(len(streams), MS_ALLOC_MAX_STREAMS)
+    memset(st, 0, sizeof(st))
+    memset(&x, 0, sizeof(x))
+    for i in range(n):
+        d = streams[i]
+        bps = list(d.get("layer_bps", [0]))[:MS_ALLOC_MAX_LAYERS]
+        act = list(d.get("active", [True] * len(bps)))[:MS_ALLOC_MAX_LAYERS]
+        st[i].kind = 1 if d.get("kind", "video") == "video" else 0
+        st[i].nlayers = len(bps)
+        for j in range(len(bps)):
+            st[i].layer_bps[j] = bps[j]
+            st[i].layer_active[j] = bool(act[j]) if j < len(act) else 0
+        st[i].current = d.get("current", -1)
+        st[i].previous = d.get("previous", -1)
+    x.now_us, x.estimate_bps, x.validated_bps = now_us, estimate_bps, validated_bps
+    x.sending_bps, x.feedback, x.hold_until_us = sending_bps, feedback, hold_until_us
+    ms_alloc_policy(&x, st, n)
+    return {"targets": [st[i].target for i in range(n)], "hold_until_us": x.hold_until_us}
+
+
 cdef void _lock_two(ms_worker_t *a, ms_worker_t *b) noexcept nogil:
     """Both workers' locks, always in the same (address) order: two calls never wait on each other."""
     if <size_t>a < <size_t>b:

@@ -162,8 +162,20 @@ cdef extern from "alloc.h" nogil:
         uint32_t layer_bps[MS_ALLOC_MAX_LAYERS]
         uint8_t layer_active[MS_ALLOC_MAX_LAYERS]
         int current, target
+        int previous
+        uint64_t off_since_us
+    ctypedef struct ms_alloc_ctx_t:
+        uint64_t now_us
+        uint32_t estimate_bps, validated_bps, budget_bps
+        uint64_t sending_bps
+        int feedback, over_tcp
+        uint64_t hold_until_us
+        uint32_t wanted_bps, alloc_bps
+        int congested
+        uint64_t next_alloc_us
     uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32_t total_budget_bps,
                          int hold_upgrades, int allow_off)
+    void ms_alloc_policy(ms_alloc_ctx_t *ctx, ms_alloc_stream_t *s, int n)
 
 cdef extern from "stun.h" nogil:
     ctypedef struct stun_msg_t:

@@ -16,6 +16,9 @@ cdef extern from "lg.h" nogil:
     ctypedef struct lg_ssrc_stat_t:
         uint32_t ssrc
         uint64_t received
+    ctypedef struct lg_source_stats_t:
+        uint64_t packets, keyframe_requests, keyframes_requested, min_request_gap_us
+        int max_requests_1s
     ctypedef struct lg_connect_t:
         const char *remote_ip
         int remote_port
@@ -66,6 +69,7 @@ cdef extern from "lg.h" nogil:
                      const int *lens, char *err, int errlen)
     int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen)
     int lg_source_run(lg_t *lg, int source, int run, int stagger)
+    int lg_source_stats(lg_t *lg, int source, lg_source_stats_t *out)
     int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n)
     int lg_totals(lg_t *lg, lg_stats_t *st, uint64_t *hist, uint64_t *app_hist)
     double lg_hist_bound_us(int i)
@@ -344,6 +348,22 @@ cdef class _Loadgen:
         self._check()
         with nogil:
             lg_source_run(self.lg, -1, 0, 0)
+
+    def source_stats(self, int s) -> dict:
+        """A sending source's packets and the keyframe requests that named it (PLI/FIR): their count, the
+        keyframes it jumped to for them, the shortest gap between two (ms, None before two), the most within
+        any one second."""
+        self._check()
+        cdef lg_source_stats_t st
+        cdef int r
+        with nogil:
+            r = lg_source_stats(self.lg, s, &st)
+        if r < 0:
+            raise KeyError(s)
+        return {"packets": st.packets, "keyframe_requests": st.keyframe_requests,
+                "keyframes_requested": st.keyframes_requested,
+                "min_request_gap_ms": st.min_request_gap_us / 1e3 if st.keyframe_requests >= 2 else None,
+                "max_requests_1s": st.max_requests_1s}
 
     def peer_stats(self, int p) -> dict:
         self._check()

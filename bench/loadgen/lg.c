@@ -43,6 +43,7 @@
 #define NACK_TRIES 3
 #define RX_CTL 64                  /* per-message control buffer: one SCM_TIMESTAMPNS (32 bytes) */
 #define RT_OFF_REFRESH_US 1000000ull
+#define KREQ_KEEP 32                 /* keyframe request times kept per source (a window of one second) */
 
 /* ------------------------------------------------------------------------------------------ types */
 
@@ -96,6 +97,10 @@ typedef struct source {
     int frame, pkt, in_frame, first, want_key, clock_set;
     uint64_t next_us, frame_start_us, last_sr_us, start_delay_us;
     uint64_t packets, octets, sent_count;
+    /* keyframe requests (PLI/FIR) for this source: how many, the shortest gap between two, the most within
+     * any one second (from the last KREQ_KEEP arrival times), and the keyframes begun */
+    uint64_t kreqs, kreq_min_gap_us, keyframes;
+    uint64_t kreq_at[KREQ_KEEP]; int kreq_max_1s;
     hist_t hist[HIST];
     struct source *next_in_peer;
 } source_t;
@@ -675,6 +680,19 @@ static source_t *source_by_ssrc(peer_t *p, uint32_t ssrc) {
 }
 static void retransmit(lg_t *lg, source_t *s, uint16_t seq);
 
+static void note_kreq(source_t *s, uint64_t now) {
+    if (s->kreqs) {
+        uint64_t gap = now - s->kreq_at[(s->kreqs - 1) % KREQ_KEEP];
+        if (s->kreqs == 1 || gap < s->kreq_min_gap_us) s->kreq_min_gap_us = gap;
+    }
+    int in_1s = 1;
+    for (uint64_t k = s->kreqs > KREQ_KEEP ? s->kreqs - KREQ_KEEP : 0; k < s->kreqs; k++)
+        if (now - s->kreq_at[k % KREQ_KEEP] < 1000000ull) in_1s++;
+    if (in_1s > s->kreq_max_1s) s->kreq_max_1s = in_1s;
+    s->kreq_at[s->kreqs % KREQ_KEEP] = now;
+    s->kreqs++;
+}
+
 static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
     if (!p->srtp_in) return;
     int n = srtp_unprotect_rtcp(p->srtp_in, buf, len);
@@ -697,7 +715,7 @@ static void handle_rtcp(lg_t *lg, peer_t *p, uint8_t *buf, int len) {
             p->st.plis_rx++;
             source_t *s = source_by_ssrc(p, media);
             if (!s && p->sources && !p->sources->next_in_peer) s = p->sources;
-            if (s) s->want_key = 1;   /* takes effect at its next frame */
+            if (s) { s->want_key = 1; note_kreq(s, lg->rx_kts_us ? lg->rx_kts_us : lg->now_us); }   /* next frame */
         } else if (type == RTCP_SR && pl >= 28) {
             rx_stream_t *r = rx_stream(p, rd32(q + 4), 0, 0);
             if (r) { r->sr_mid = (uint32_t)(rd64(q + 8) >> 16); r->sr_arrival_us = lg->rx_kts_us ? lg->rx_kts_us : lg->now_us; }
@@ -830,6 +848,7 @@ static void pump_source(lg_t *lg, source_t *s) {
             }
             if (s->want_key) {
                 s->want_key = 0;
+                s->keyframes++;
                 for (int k = 0; k < c->nframes; k++) {
                     int fi = (s->frame + k) % c->nframes;
                     if (c->frames[fi].keyframe) { s->frame = fi; break; }
@@ -1392,6 +1411,22 @@ int lg_source_run(lg_t *lg, int id, int run, int stagger) {
     pthread_mutex_unlock(&lg->mu);
     wake(lg);
     return id < 0 ? 0 : r;
+}
+
+int lg_source_stats(lg_t *lg, int id, lg_source_stats_t *out) {
+    pthread_mutex_lock(&lg->mu);
+    int r = -1;
+    source_t *s = id >= 0 && id < lg->nsources ? lg->sources[id] : NULL;
+    if (s) {
+        out->packets = s->packets;
+        out->keyframe_requests = s->kreqs;
+        out->keyframes_requested = s->keyframes;
+        out->min_request_gap_us = s->kreq_min_gap_us;
+        out->max_requests_1s = s->kreq_max_1s;
+        r = 0;
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return r;
 }
 
 int lg_peer_stats(lg_t *lg, int id, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n) {

@@ -20,6 +20,13 @@ typedef struct {
 
 typedef struct { uint32_t ssrc; uint64_t received; } lg_ssrc_stat_t;
 
+/* A sending source's keyframe requests (PLI or FIR naming its SSRC): how many, the keyframes it jumped to for
+ * them, the shortest gap between two requests, the most that arrived within any one second. */
+typedef struct {
+    uint64_t packets, keyframe_requests, keyframes_requested, min_request_gap_us;
+    int max_requests_1s;
+} lg_source_stats_t;
+
 typedef struct {
     const char *remote_ip;
     int remote_port;
@@ -71,6 +78,7 @@ int lg_load_clip(lg_t *lg, int clock_rate, int nframes, const lg_frame_t *frames
 int lg_add_source(lg_t *lg, const lg_source_t *s, char *err, int errlen);
 /* source -1: every source. stagger: a started source waits a random part of its clip's first frame gap. */
 int lg_source_run(lg_t *lg, int source, int run, int stagger);
+int lg_source_stats(lg_t *lg, int source, lg_source_stats_t *out);   /* 0, or -1: no such source */
 
 /* Fills at most max SSRC counters (*n of them); returns how many SSRCs the peer has, or -1. */
 int lg_peer_stats(lg_t *lg, int peer, lg_stats_t *st, lg_ssrc_stat_t *ssrcs, int max, int *n);

@@ -110,13 +110,17 @@ void ms_alloc_policy(ms_alloc_ctx_t *x, ms_alloc_stream_t *s, int n) {
      * proven, and let a probe find out */
     int upgrades = 0;
     for (int k = 0; k < n; k++) upgrades |= scratch[k].target > scratch[k].current;
-    uint32_t available = estimate;
-    if (upgrades && !hold && total > x->validated_bps) available = x->validated_bps;
+    uint32_t available = estimate, proven = x->validated_bps;
+    uint32_t start = estimate < MS_ALLOC_START_BPS ? estimate : MS_ALLOC_START_BPS;
+    if (proven < start) proven = start;
+    if (upgrades && !hold && total > proven) available = proven;
     ms_allocate(s, n, available, x->budget_bps, hold, allow_off);
     int downgraded = 0;
     for (int k = 0; k < n; k++) {
         ms_alloc_stream_t *v = &s[k];
-        if (v->target < v->previous) downgraded = 1;
+        /* a downgrade of what flows holds upgrades; a wish that never started (a new consumer's first
+         * allocation, before any estimate) is no downgrade */
+        if (v->target < v->previous && v->current >= 0) downgraded = 1;
         if (v->target < 0 && v->kind == 1 && v->current >= 0) {
             if (!v->off_since_us) v->off_since_us = x->now_us;
             if (x->now_us - v->off_since_us < MS_ALLOC_VIDEO_OFF_AFTER_US) v->target = lowest_active(v);

@@ -52,6 +52,10 @@ uint32_t ms_allocate(ms_alloc_stream_t *s, int n, uint32_t available_bps, uint32
 #define MS_ALLOC_CONGESTED_TARGET_PCT 75      /* sending over the estimate: aim at this share of it */
 #define MS_ALLOC_FAR_OVER_PCT 70              /* estimate under this share of what is sent: congested */
 #define MS_ALLOC_VIDEO_OFF_AFTER_US 1500000ull /* video goes off after the estimate stayed too low this long */
+/* A start rate, as a browser's peer connection starts at 300 kbit/s: up to this much, what the estimate
+ * allows needs no proof. A new subscriber's lowest layer (audio, and 300 kbit/s left for video) starts at
+ * once instead of after the first probes, seconds later (issue 18: a join storm's first frames). */
+#define MS_ALLOC_START_BPS 500000u
 
 typedef struct {
     /* in */
@@ -73,8 +77,8 @@ typedef struct {
 
 /* Chooses every stream's target (rank, -1 off) for one transport: ms_allocate with the estimate, aiming at
  * MS_ALLOC_CONGESTED_TARGET_PCT of it while sending more; an upgrade only within the validated rate (an
- * estimate unused for a while is a guess: a probe finds out); no upgrade for MS_ALLOC_HOLD_US after a
- * downgrade; a started video keeps its lowest active layer until the allocation has wanted it off for
+ * estimate unused for a while is a guess: a probe finds out), up to MS_ALLOC_START_BPS without proof; no
+ * upgrade for MS_ALLOC_HOLD_US after a downgrade of a stream that was flowing; a started video keeps its lowest active layer until the allocation has wanted it off for
  * MS_ALLOC_VIDEO_OFF_AFTER_US (one dip of a noisy estimate must not cost seconds of picture). */
 void ms_alloc_policy(ms_alloc_ctx_t *ctx, ms_alloc_stream_t *s, int n);
 /* Whether the transport's allocation should run now, given its estimate now. */

@@ -49,7 +49,7 @@
 /* Keyframe requests to one publisher layer: at most one a second whatever the audience (issue 18), merged
  * over every consumer and every worker the layer is piped to. The first after a quiet second goes at once;
  * later ones wait, and a keyframe that arrives meanwhile serves them all (pli_pending cleared). */
-#define PLI_INTERVAL_US 1000000ull
+#define PLI_INTERVAL_US 1010000ull   /* 10 ms over: still one a second where delivery jitters that much */
 #define REPORT_INTERVAL_US 1000000ull
 #define SERVER_SSRC 0x5eed0001u
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from native._core import Worker, allocate, build_nack
+from native._core import Worker, alloc_policy, allocate, build_nack
 
 PWD = "subscriberpassword012345"
 MID, ABS, RID = 1, 3, 5
@@ -357,6 +357,35 @@ def test_allocation_keeps_the_lowest_layer_when_the_estimate_cannot_climb_back()
     assert allocate([audio, v], 100_000, allow_off=False) == [0, 0]
     assert allocate([audio, v], 100_000, allow_off=True) == [0, -1]
     assert allocate([audio, v], 900_000, allow_off=False) == [0, 1]
+
+
+def test_a_new_subscriber_starts_on_the_lowest_layer_before_any_probe_proves_more():
+    """Issue 18 (join storms): a new subscriber's transport has proven only its audio (what was acked), yet
+    its video starts at once on the lowest layer: up to the start rate (MS_ALLOC_START_BPS, as a browser
+    starts at 300 kbit/s) what the estimate allows needs no proof. Above it, climbing still waits for a
+    probe."""
+    audio = {"kind": "audio", "layer_bps": [40_000]}
+    v = {"kind": "video", "layer_bps": [150_000, 500_000, 1_500_000]}
+    first = alloc_policy([audio, {**v, "previous": 2}], estimate_bps=1_000_000, validated_bps=60_000)
+    assert first["targets"] == [0, 0]
+    # no downgrade of anything that flowed: nothing holds the next upgrade
+    assert first["hold_until_us"] == 0
+    # flowing on the lowest layer with a large estimate, but only that proven: no climb yet
+    flowing = {**v, "current": 0, "previous": 0}
+    assert alloc_policy([audio, flowing], 3_000_000, validated_bps=240_000)["targets"] == [0, 0]
+    assert alloc_policy([audio, flowing], 3_000_000, validated_bps=3_000_000)["targets"] == [0, 2]
+    # an estimate under the start rate is all there is: it decides, proof or not
+    assert alloc_policy([audio, {**v}], 300_000, validated_bps=0)["targets"] == [0, -1]
+
+
+def test_a_downgrade_of_what_flows_holds_upgrades_and_a_wish_that_never_started_does_not():
+    audio = {"kind": "audio", "layer_bps": [40_000]}
+    v = {"kind": "video", "layer_bps": [150_000, 500_000, 1_500_000]}
+    now = 10_000_000
+    flowing = alloc_policy([audio, {**v, "current": 2, "previous": 2}], 700_000, 700_000, now_us=now)
+    assert flowing["targets"] == [0, 1] and flowing["hold_until_us"] == now + 4_000_000
+    never = alloc_policy([audio, {**v, "current": -1, "previous": 2}], 700_000, 700_000, now_us=now)
+    assert never["targets"] == [0, 1] and never["hold_until_us"] == 0
 
 
 def test_allocation_skips_inactive_layers():
