@@ -30,6 +30,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,9 @@ SERVER_CORE, HARNESS_CORE = 0, 1
 RESULTS = ROOT / "bench" / "results" / "side_by_side.json"
 PLOT = ROOT / "docs" / "benchmarks-side-by-side.png"
 ALL_SERVERS = ("ours", "janus", "aiortc-passthrough", "aiortc-relay", "floor-gso", "floor-sendmmsg")
+#: Also accepted: "ours-before" (--ours-before), and "ours-wN": our server with N media workers on the one
+#: server core, each webinar's subscribers spread evenly over them (room_worker_share = ceil(n / N)), its
+#: tracks piped to each worker: what a pipe costs on the per-core figure (issue 18).
 FAIL = {"loss_pct": 0.5, "p99_ms": 50.0, "server_cpu": 0.95}
 HARNESS_SATURATED = 0.90
 PACING = 2.5  # sources pace at 2.5x their bitrate, as libwebrtc's pacer does
@@ -70,8 +74,8 @@ def log(msg: str) -> None:
 # ------------------------------------------------------------------------------------ adapters
 
 
-def make_adapter(name: str, clip_ids: dict[str, int], ours_before: str | None = None) -> Adapter:
-    if name in ("ours", "ours-before"):
+def make_adapter(name: str, clip_ids: dict[str, int], ours_before: str | None = None, n: int = 0) -> Adapter:
+    if name in ("ours", "ours-before") or re.fullmatch(r"ours-w[1-9]\d?", name):
         from bench.adapters.ours import OursAdapter
 
         if name == "ours-before" and not ours_before:
@@ -83,6 +87,8 @@ def make_adapter(name: str, clip_ids: dict[str, int], ours_before: str | None = 
             twcc=os.environ.get("SBS_TWCC", "1") == "1",
             name=name,
             root=Path(ours_before) if name == "ours-before" else ROOT,
+            workers=int(name[6:]) if name.startswith("ours-w") else 1,
+            subscribers=n,
         )
     if name == "janus":
         from bench.adapters.janus import JanusAdapter
@@ -306,7 +312,7 @@ class Harness:
                 if name != "audio"
             },
         )
-        adapter = make_adapter(server, clip_ids, args.ours_before)
+        adapter = make_adapter(server, clip_ids, args.ours_before, step.n)
         work = Path(tempfile.mkdtemp(prefix=f"sbs-{server}-"))
         res: dict[str, Any] = {"server": server, "scenario": step.scenario, "n": step.n}
         try:

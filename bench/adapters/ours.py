@@ -121,7 +121,8 @@ def remote_candidate(desc: sdp.SessionDescription) -> tuple[str, int]:
 
 
 class OursAdapter(Adapter):
-    """Our SFU (one media worker thread; the signaling plane shares the process and the core)."""
+    """Our SFU (one media worker thread, or ``workers`` on the same core; the signaling plane shares the
+    process and the core)."""
 
     name = "ours"
     simulcast = True
@@ -133,12 +134,16 @@ class OursAdapter(Adapter):
         gso: bool = True,
         root: Path = ROOT,
         name: str = "ours",
+        workers: int = 1,
+        subscribers: int = 0,
     ) -> None:
         """root: the checkout whose server (and built native core) runs, this one by default; another one
-        (e.g. a git worktree of an older commit, built in place) compares two builds in one run."""
+        (e.g. a git worktree of an older commit, built in place) compares two builds in one run. workers:
+        media workers (all on the server's core), a room's ``subscribers`` spread evenly over them."""
         super().__init__()
         self.clips, self.twcc, self.gso = clips, twcc, gso
         self.root, self.name = Path(root), name
+        self.workers, self.subscribers = workers, subscribers
         self.proc: subprocess.Popen | None = None
         self.session: aiohttp.ClientSession | None = None
         self.secret = secrets.token_urlsafe(24)
@@ -165,8 +170,11 @@ class OursAdapter(Adapter):
             MEDIASERVER_LOG_LEVEL="WARNING",
             MEDIASERVER_UDP_GSO="true" if self.gso else "false",
             MEDIASERVER_DATA_DIR=str(data),
+            MEDIASERVER_WORKERS=str(self.workers),
             PYTHONPATH=str(self.root),
         )
+        if self.workers > 1:
+            env["MEDIASERVER_ROOM_WORKER_SHARE"] = str(max(1, -(-self.subscribers // self.workers)))
         env.pop("MEDIASERVER_CONFIG", None)
         self.log_path = workdir / "ours.log"
         log = self.log_path.open("wb")
