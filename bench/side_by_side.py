@@ -174,6 +174,12 @@ def snap(adapter: Adapter, lg: Any) -> Snap:
     )
 
 
+#: What each --slice of a window keeps.
+SLICE_KEYS = (
+    "window_s", "egress_pps", "server_cpu", "pps_per_core", "cpu_us_per_packet", "loss_pct", "p99_ms",
+)  # fmt: skip
+
+
 def window(a: Snap, b: Snap) -> dict[str, Any]:
     dt = b.t - a.t
     ta, tb = a.totals, b.totals
@@ -392,11 +398,19 @@ class Harness:
             await asyncio.sleep(2)
         a = snap(adapter, lg)
         samples = []
+        slices: list[dict[str, Any]] = []  # --slice: the window in parts, to see what changes over time
+        last, last_t = a, time.monotonic()
         end = time.monotonic() + args.seconds
         while (left := end - time.monotonic()) > 0:
             await asyncio.sleep(min(1.0, left))
             samples.append(rss_kb(adapter.pids))
+            if args.slice and time.monotonic() - last_t >= args.slice and end - time.monotonic() > 1:
+                cur = snap(adapter, lg)
+                slices.append({k: window(last, cur)[k] for k in SLICE_KEYS} | {"rss_kb": samples[-1]})
+                last, last_t = cur, time.monotonic()
         b = snap(adapter, lg)
+        if slices:
+            slices.append({k: window(last, b)[k] for k in SLICE_KEYS} | {"rss_kb": rss_kb(adapter.pids)})
         if churn_task is not None:
             churn["stop"] = True
             await churn_task
@@ -415,6 +429,7 @@ class Harness:
             "subscribers": len(subs),
             "publishers": len(pubs),
             "churn": churn or None,
+            "slices": slices or None,
         }
         log(
             f"  {adapter.name} {step.label}: {w['egress_pps']:,.0f} pps, server {w['server_cpu']:.0%} "
@@ -920,6 +935,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--runs-bcd", type=int, default=1, help="runs of every step of scenarios B, C and D")
     ap.add_argument(
         "--seconds", type=float, default=10.0, help="measurement window (the failure rule needs 10)"
+    )
+    ap.add_argument(
+        "--slice",
+        type=float,
+        default=0.0,
+        help="also report the window in parts of this many seconds (a sustained window's drift; 0: no)",
     )
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of media before the rate is watched")
     ap.add_argument("--steady-timeout", type=float, default=20.0, help="longest wait for a steady rate")

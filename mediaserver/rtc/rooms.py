@@ -389,6 +389,8 @@ class Room:
             self.media.close_transport(transport.id)
         if p.media is not None:
             self._subscribers[p.media] -= 1
+            if not self._subscribers[p.media] and p.media is not self.media:
+                self._unpipe_from(p.media)  # its last subscriber there: the copies go too
         p.consumers.clear()
         if was_seated:
             self.interaction.left(p)
@@ -1108,6 +1110,14 @@ class Room:
         if pid is None:
             pid = t.pipes[engine] = self.media.pipe_to(t.producer_id, engine)
         return pid
+
+    def _unpipe_from(self, engine: MediaEngine) -> None:
+        """Every track's pipe to ``engine``, once the room has no subscriber left there: a worker forwards
+        nothing for a room it no longer serves (the next subscriber placed there pipes again)."""
+        for t in self.tracks.values():
+            pid = t.pipes.pop(engine, None)
+            if pid is not None:
+                self.media.unpipe(engine, pid)
 
     def _local(self, ufrag: str, pwd: str, setup: str, engine: MediaEngine | None = None) -> sdp.LocalParams:
         u, pw, fp, cands = (engine or self.media).local_params(ufrag, pwd)

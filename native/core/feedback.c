@@ -173,6 +173,10 @@ void send_reports(ms_worker_t *w) {
         int n = rtcp_build_rr(o, MTU, SERVER_SSRC, &r, 1);
         tx_rtcp_commit(w, t, n);
     }
+    /* every consumer of the worker: not at each 10 ms tick (a walk of thousands, each a cache miss, for a
+     * report a second), every SR_WALK_US */
+    if (w->now_us - w->last_sr_walk_us < SR_WALK_US) return;
+    w->last_sr_walk_us = w->now_us;
     for (ms_consumer_t *c = w->consumers; c; c = c->next) {
         if (c->prm.ext_playout) {
             uint32_t want = 0;

@@ -59,7 +59,7 @@ void tx_flush(ms_worker_t *w) {
         }
         off += r;
     }
-    if (w->tx_m) w->st.tx_batches++;
+    if (w->tx_m) { w->st.tx_batches++; w->tx_clock_us = ms_now_us(); }
     w->tx_n = w->tx_m = 0;
 }
 

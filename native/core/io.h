@@ -9,6 +9,15 @@
 #include <netinet/udp.h>
 #include <string.h>
 
+/* When a packet queued now leaves, for the transport-cc send history: the later of the batch's clock and
+ * the last sendmmsg's. A batch that fans a packet out to a thousand subscribers takes milliseconds; stamped
+ * with the batch's start, the later subscribers' packets would look delayed on the path by that much, and
+ * by more the busier the worker is: the estimators would read the server's own load as congestion. The
+ * queue is flushed every TXB packets, so this is at most that many packets early. */
+static inline uint64_t tx_time(const ms_worker_t *w) {
+    return w->tx_clock_us > w->now_us ? w->tx_clock_us : w->now_us;
+}
+
 /* A scratch buffer for one outgoing datagram to t; commit with tx_commit. */
 static inline uint8_t *tx_slot(ms_worker_t *w) {
     if (w->tx_n == TXB || w->tx_m >= TX_FLUSH_MSGS) tx_flush(w);

@@ -48,7 +48,7 @@ static int send_padding(ms_worker_t *w, ms_consumer_t *c, int pad) {
     off += pad;
     int n = srtp_protect_rtp(t->srtp_out, o, off, MTU + 64);
     if (n < 0) return -1;
-    if (t->bwe) bwe_on_sent(t->bwe, twcc, n + 28, w->now_us, w->probe_cluster);
+    if (t->bwe) bwe_on_sent(t->bwe, twcc, n + 28, tx_time(w), w->probe_cluster);
     w->st.rtp_tx++;
     tx_commit(w, t, n);
     return n;

@@ -51,6 +51,7 @@
  * later ones wait, and a keyframe that arrives meanwhile serves them all (pli_pending cleared). */
 #define PLI_INTERVAL_US 1010000ull   /* 10 ms over: still one a second where delivery jitters that much */
 #define REPORT_INTERVAL_US 1000000ull
+#define SR_WALK_US 100000ull       /* consumers' reports and playout delays: looked at every 100 ms */
 #define SERVER_SSRC 0x5eed0001u
 
 typedef struct ms_consumer ms_consumer_t;
@@ -252,7 +253,8 @@ struct ms_worker {
     ms_transport_t *transports;
     ms_producer_t *producers;
     ms_consumer_t *consumers;
-    uint64_t now_us, last_tick_us, last_measure_us;
+    uint64_t now_us, last_tick_us, last_measure_us, last_sr_walk_us;
+    uint64_t tx_clock_us;       /* the clock at the last sendmmsg: send times for transport-cc (tx_time) */
     uint64_t overload_until_us; /* saturated until then: retransmissions and probes are shed */
     /* batched receive */
     struct mmsghdr rx_msg[RXB];

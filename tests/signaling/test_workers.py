@@ -193,6 +193,41 @@ async def test_one_room_over_two_workers(two):
                 t.cancel()
 
 
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("two", [{"room_worker_share": 1}], indirect=True)
+async def test_a_worker_without_subscribers_of_the_room_loses_its_pipes(two):
+    """The room's last subscriber on the other worker leaves: that worker's copies of the tracks go with it
+    (nothing is forwarded there for nobody), while the home worker's subscriber still gets the media; the
+    next subscriber placed there pipes the tracks again and receives."""
+    media, rooms = two["media"], two["rooms"]
+    async with aiohttp.ClientSession() as session:
+        psig, pconn, _ = await publisher(session, two["base"], "shrink")
+        first = await subscriber(session, two["base"], "shrink", "home-viewer")
+        away = await subscriber(session, two["base"], "shrink", "away-viewer")
+        room = rooms.find("shrink")
+        other = next(e for e in media.engines if e is not room.media)
+        assert await wait_for(lambda: away[2]["video"] > 10 and other.stats()["pipes_in"] == 2, 20)
+        await away[1].close()
+        await away[0].ws.close()
+        for t in away[3]:
+            t.cancel()
+        assert await wait_for(lambda: other.stats()["pipes_in"] == 0, 15), other.stats()
+        assert other.stats()["producers"] == 0 and other.stats()["consumers"] == 0
+        assert all(not t.pipes for t in room.tracks.values())
+        seen = first[2]["video"]
+        assert await wait_for(lambda: first[2]["video"] > seen + 10, 10)  # the home subscriber goes on
+        again = await subscriber(session, two["base"], "shrink", "away-again")
+        assert next(p for p in room.participants.values() if p.name == "away-again").media is other
+        assert await wait_for(lambda: again[2]["video"] > 10 and again[2]["audio"] > 10, 20), again[2]
+        assert other.stats()["pipes_in"] == 2
+        for sub in (first, again):
+            await sub[1].close()
+            for t in sub[3]:
+                t.cancel()
+        await pconn.close()
+        await psig.ws.close()
+
+
 def _pinned_threads() -> list[str]:
     """The CPU lists of this process's threads that may run on one CPU only."""
     out = []
