@@ -117,17 +117,27 @@ def test_ours_before_needs_a_checkout():
     assert make_adapter("ours", {}, "/somewhere/else").root == ROOT
     with pytest.raises(SystemExit, match="--ours-before"):
         make_adapter("ours-before", {})
+    w3 = make_adapter("ours-w3", {}, n=7)  # issue 18: three media workers, a webinar of 7 over them
+    assert (w3.workers, w3.subscribers, w3.name) == (3, 7, "ours-w3")
+    with pytest.raises(SystemExit, match="unknown server"):
+        make_adapter("ours-w0", {})
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(450)
 def test_two_builds_of_ours_interleaved(tmp_path):
     """--ours-before runs a second 'ours' from another checkout (here this one) in the same run, the runs of
-    each rung taken in turn (--interleave); the summary gives the ratio of the two."""
+    each rung taken in turn (--interleave); the summary gives the ratio of the two. ours-w2 is ours with two
+    media workers on the one core, the webinar spread over both (issue 18). Every window starts once all
+    subscribers get the top layer (steady), and --slice reports it in parts."""
     out = tmp_path / "sbs.json"
     r, doc = run_side_by_side(
         [
             "--servers",
-            "ours-before,ours",
+            "ours-before,ours,ours-w2",
+            "--slice",
+            "4",
+            "--seconds",
+            "8",
             "--ours-before",
             str(ROOT),
             "--interleave",
@@ -141,13 +151,16 @@ def test_two_builds_of_ours_interleaved(tmp_path):
             "",
         ],
         out,
-        280,
+        420,
     )
-    assert list(doc["results"]) == ["ours-before", "ours"]
-    for server in ("ours-before", "ours"):
+    assert list(doc["results"]) == ["ours-before", "ours", "ours-w2"]
+    for server in ("ours-before", "ours", "ours-w2"):
         (step,) = doc["results"][server]["A"]
         assert step["n"] == 3 and len(step["runs"]) == 2 and "error" not in step, step.get("error")
         assert all(run["egress_pps"] > 0 and run["server"] == server for run in step["runs"])
+        assert any(run["steady"] for run in step["runs"]), server  # all on the top layer (20 s at most)
+        for run in step["runs"]:
+            assert len(run["slices"]) >= 2 and all(x["egress_pps"] > 0 for x in run["slices"]), run["slices"]
     s = doc["summary"]  # a ratio when both sustained the step (a busy machine can fail a 3-subscriber step)
     if s["ours"].get("pps_per_core") and s["ours-before"].get("pps_per_core"):
         assert s["ours"]["over_ours_before"] == round(
@@ -156,4 +169,4 @@ def test_two_builds_of_ours_interleaved(tmp_path):
     assert doc["config"]["ours_before"]["path"] == str(ROOT) and doc["config"]["interleave"]
     # the runs alternate between the servers
     order = [line.split()[1] for line in r.stdout.splitlines() if " A n=3 run " in line and "pps" in line]
-    assert order == ["ours-before", "ours", "ours-before", "ours"], order
+    assert order == ["ours-before", "ours", "ours-w2"] * 2, order
