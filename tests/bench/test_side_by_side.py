@@ -30,7 +30,6 @@ def run_side_by_side(args: list[str], out: Path, timeout: int) -> tuple[subproce
         sys.executable,
         "-m",
         "bench.side_by_side",
-        *args,
         "--seconds",
         "2",
         "--warmup",
@@ -41,6 +40,7 @@ def run_side_by_side(args: list[str], out: Path, timeout: int) -> tuple[subproce
         "0",
         "--attempts",
         "1",
+        *args,  # after the short defaults: a test's own values win
         "--out",
         str(out),
     ]
@@ -137,7 +137,9 @@ def test_two_builds_of_ours_interleaved(tmp_path):
             "--slice",
             "4",
             "--seconds",
-            "8",
+            "9",
+            "--steady-timeout",
+            "30",
             "--ours-before",
             str(ROOT),
             "--interleave",
