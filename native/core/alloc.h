@@ -78,8 +78,9 @@ typedef struct {
 /* Chooses every stream's target (rank, -1 off) for one transport: ms_allocate with the estimate, aiming at
  * MS_ALLOC_CONGESTED_TARGET_PCT of it while sending more; an upgrade only within the validated rate (an
  * estimate unused for a while is a guess: a probe finds out), up to MS_ALLOC_START_BPS without proof; no
- * upgrade for MS_ALLOC_HOLD_US after a downgrade of a stream that was flowing; a started video keeps its lowest active layer until the allocation has wanted it off for
- * MS_ALLOC_VIDEO_OFF_AFTER_US (one dip of a noisy estimate must not cost seconds of picture). */
+ * upgrade for MS_ALLOC_HOLD_US after a downgrade of a stream that was flowing; a started video keeps its
+ * lowest active layer until the allocation has wanted it off for MS_ALLOC_VIDEO_OFF_AFTER_US (one dip of a
+ * noisy estimate must not cost seconds of picture). */
 void ms_alloc_policy(ms_alloc_ctx_t *ctx, ms_alloc_stream_t *s, int n);
 /* Whether the transport's allocation should run now, given its estimate now. */
 int ms_alloc_due(const ms_alloc_ctx_t *ctx, uint32_t estimate_bps, uint64_t now_us);
