@@ -25,10 +25,8 @@ pinned): on a 2-core machine the storm's figures include that contention.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.lib import results
 from bench.scale import ROOT, metrics, server, worker_cpu
 
 RESULTS = ROOT / "bench" / "results" / "join_storm.json"
@@ -117,19 +116,7 @@ def main() -> None:
             f"{r['workers']:>3} {r['run']:>3} {r['with_video']:>5}/{r['subscribers']:<5} {pct:>28} "
             f"{s['p95'] or 0:>13,.0f} {r['max_requests_in_1s']:>9} {cpu}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
-                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                "runs": runs,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
+    results.write(args.out, args, runs=runs)
     print(f"written to {args.out}")
 
 

@@ -21,10 +21,7 @@ bench/results/pipe_hop.json. Compare figures within one run only. Bounded: N <= 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
 import struct
 import sys
@@ -36,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.lib import results  # noqa: E402
 from native._core import Worker, pipe_close, pipe_create  # noqa: E402
 
 PWD = "benchpassword0123456789x"
@@ -224,20 +222,7 @@ def main() -> None:
         f"the hop to an idle receiver: {hop_send:.3f} µs sending + {hop_recv:.3f} µs receiving, "
         f"{summary['packets_per_wake_idle_receiver']} packets a wake-up (its eventfd and epoll_wait)"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-                "args": vars(args),
-                "summary": summary,
-                "runs": runs,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
+    results.write(RESULTS, args, summary=summary, runs=runs)
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
 

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import math
 import os
-import platform
 import re
 import secrets
 import socket
@@ -40,6 +38,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bench.lib import results
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale.json"
@@ -190,19 +190,7 @@ def main() -> None:
             f"{r['busy_cores']:>10.3f} {r['packets_per_busy_core'] or 0:>15,.0f} "
             f"{'-' if up is None else f'{up:.2f}x':>8}"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "machine": {"cpu": platform.processor() or platform.machine(), "cpus": cpus},
-                "args": vars(args),
-                "runs": runs,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
+    results.write(RESULTS, args, runs=runs)
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
 

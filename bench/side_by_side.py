@@ -180,6 +180,11 @@ SLICE_KEYS = (
 )  # fmt: skip
 
 
+def part(w: dict[str, Any], rss: int) -> dict[str, Any]:
+    """One --slice of a window: its SLICE_KEYS and the RSS at its end."""
+    return {k: w[k] for k in SLICE_KEYS} | {"rss_kb": rss}
+
+
 def window(a: Snap, b: Snap) -> dict[str, Any]:
     dt = b.t - a.t
     ta, tb = a.totals, b.totals
@@ -412,11 +417,11 @@ class Harness:
             samples.append(rss_kb(adapter.pids))
             if args.slice and time.monotonic() - last_t >= args.slice and end - time.monotonic() > 1:
                 cur = snap(adapter, lg)
-                slices.append({k: window(last, cur)[k] for k in SLICE_KEYS} | {"rss_kb": samples[-1]})
+                slices.append(part(window(last, cur), samples[-1]))
                 last, last_t = cur, time.monotonic()
         b = snap(adapter, lg)
         if slices:
-            slices.append({k: window(last, b)[k] for k in SLICE_KEYS} | {"rss_kb": rss_kb(adapter.pids)})
+            slices.append(part(window(last, b), rss_kb(adapter.pids)))
         if churn_task is not None:
             churn["stop"] = True
             await churn_task
