@@ -36,9 +36,10 @@ void write_abs_time(uint8_t *v, uint64_t now_us) {
 }
 
 /* Build the consumer's packet: our header and extensions, the producer's payload; then SRTP. */
-static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *src, const rtp_hdr_t *h,
+static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const cache_slot_t *s, const rtp_hdr_t *h,
                              int is_rtx, int original, uint16_t out_seq, ms_epoch_t *e, int codec) {
     ms_transport_t *t = c->t;
+    const uint8_t *src = s->data;
     uint8_t pt = c->prm.pt_map[h->pt];
     if (pt == 0xff) { w->st.drops[DROP_UNKNOWN_PT]++; return; }
     /* the send-history slot bwe_on_sent writes below: one transport's ring among thousands is rarely in
@@ -63,14 +64,11 @@ static void send_to_consumer(ms_worker_t *w, ms_consumer_t *c, const uint8_t *sr
         o[off++] = (uint8_t)((c->prm.ext_mid << 4) | (c->mid_len - 1));
         memcpy(o + off, c->prm.mid, c->mid_len); off += c->mid_len;
     }
-    int vl;
-    const uint8_t *v;
-    ms_producer_t *sp = c->p;
-    if (c->prm.ext_abs && (v = rtp_ext(src, h, sp->prm.ext_abs, &vl)) && vl == 3) {
-        o[off++] = (uint8_t)((c->prm.ext_abs << 4) | 2); memcpy(o + off, v, 3); off += 3;
+    if (c->prm.ext_abs && s->abs_off) {
+        o[off++] = (uint8_t)((c->prm.ext_abs << 4) | 2); memcpy(o + off, src + s->abs_off, 3); off += 3;
     }
-    if (c->prm.ext_alevel && (v = rtp_ext(src, h, sp->prm.ext_alevel, &vl)) && vl == 1) {
-        o[off++] = (uint8_t)(c->prm.ext_alevel << 4); o[off++] = v[0];
+    if (c->prm.ext_alevel && s->alevel_off) {
+        o[off++] = (uint8_t)(c->prm.ext_alevel << 4); o[off++] = src[s->alevel_off];
     }
     if (c->prm.ext_playout && c->playout_10ms) {  /* min and max playout delay, 12 bits each, 10 ms units */
         uint32_t mn = c->playout_10ms, mx = PLAYOUT_MAX_10MS;
@@ -124,8 +122,10 @@ static void start_epoch(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, cons
     c->keyframes++;
 }
 
-static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, const uint8_t *pkt, const rtp_hdr_t *h,
-                        uint32_t ext, int is_key) {
+static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, const cache_slot_t *s, const rtp_hdr_t *h,
+                        int is_key) {
+    const uint8_t *pkt = s->data;
+    uint32_t ext = s->ext;
     if (c->paused || !can_send(c->t)) return;
     int layer = p->layer_idx;
     if (c->target_layer < 0) { c->started = 0; return; }          /* video off */
@@ -146,32 +146,86 @@ static void forward_one(ms_worker_t *w, ms_consumer_t *c, ms_producer_t *p, cons
     ms_epoch_t *e;
     if (!ms_xlate_packet(&c->x, h->seq, ext, pkt + h->header_len, h->payload_len, codec == CODEC_VP8, &out_seq, &e))
         return;                                  /* left out by temporal-layer filtering */
-    send_to_consumer(w, c, pkt, h, 0, 1, out_seq, e, codec);
+    send_to_consumer(w, c, s, h, 0, 1, out_seq, e, codec);
 }
 
-/* Forward what this receive batch brought, consumer by consumer: each consumer's packets leave as one
+/* Whether a packet of this layer can matter to c: the layer it is on or wants, or the switch-off of its
+ * video (forward_one); a consumer of another layer is passed over reading only its first cache line. */
+static inline int wants_layer(const ms_consumer_t *c, int layer) {
+    return c->target_layer == layer || (c->started && (c->cur_layer == layer || c->target_layer < 0));
+}
+/* The same for any of the layers in lmask (bit i: layer i). */
+static inline int wants_any(const ms_consumer_t *c, unsigned lmask) {
+    return (c->target_layer >= 0 && ((lmask >> c->target_layer) & 1)) ||
+           (c->started && (c->target_layer < 0 || (c->cur_layer >= 0 && ((lmask >> c->cur_layer) & 1))));
+}
 
- * burst, which UDP GSO can carry in a single message. */
+/* The memory a consumer's turn touches (its first lines, the payload-type map and extension ids, its
+ * transport's first two lines, the estimator and the SRTP context) is fetched a few consumers ahead, in
+ * stages, since each pointer is read from the line fetched a stage earlier. A turn that sends does an
+ * encryption, which covers a memory fetch many times over; without this, those misses were most of
+ * forward_pending's and send_to_consumer's time with hundreds of consumers (issue 18, item 6). */
+#define CONSUMER_HOT_BYTES 384
+static inline void prefetch_consumer(const ms_consumer_t *c, int pt) {
+    for (int off = 0; off < CONSUMER_HOT_BYTES; off += 64) __builtin_prefetch((const char *)c + off);
+    __builtin_prefetch(&c->prm.pt_map[pt]);
+    __builtin_prefetch(&c->prm.ext_mid);
+}
+static inline void prefetch_transport(const ms_consumer_t *c) {
+    const ms_transport_t *t = c->t;
+    __builtin_prefetch(t, 1);
+    __builtin_prefetch((const char *)t + 64, 1);
+}
+static inline void prefetch_sender(const ms_consumer_t *c) {
+    const ms_transport_t *t = c->t;
+    if (t->bwe) __builtin_prefetch(&t->bwe->hist);
+    if (t->srtp_out) __builtin_prefetch(t->srtp_out);
+}
+
+/* Forward what this receive batch brought, one pass over a stream's consumers for all its layers' packets
+ * in arrival order: each consumer's packets leave as one burst, which UDP GSO can carry in one message. */
 void forward_pending(ms_worker_t *w) {
+    int idx[PEND_MAX];
     for (int i = 0; i < w->npend; i++) {
-        ms_producer_t *p = w->pend[i].p, *hd;
-        if (!p) continue;
-        hd = p->head;
-        /* start at a different consumer each batch, so the wait for a long burst is shared by all */
-        int n = hd->ncons, first = n ? (int)(hd->rotate++ % (uint32_t)n) : 0;
-        for (int k = 0; k < n; k++) {
-            ms_consumer_t *c = hd->cons[(first + k) % n];
-            for (int j = i; j < w->npend; j++)
-                if (w->pend[j].p == p && w->pend[j].slot->seq == w->pend[j].h.seq)
-                    forward_one(w, c, p, w->pend[j].slot->data, &w->pend[j].h, w->pend[j].slot->ext,
-                                w->pend[j].is_key);
-        }
-        /* every layer goes on to the workers with subscribers of this stream (issue 18), once each */
-        for (int j = i; j < w->npend; j++)
-            if (w->pend[j].p == p) {
-                if (hd->npipes && w->pend[j].slot->seq == w->pend[j].h.seq) pipe_push(w, p, w->pend[j].slot);
-                w->pend[j].p = NULL;
+        if (!w->pend[i].p) continue;
+        ms_producer_t *hd = w->pend[i].p->head;
+        /* this stream's packets of the batch whose cache slot still holds them; every layer goes on to the
+         * workers with subscribers of the stream (issue 18), once each */
+        int m = 0;
+        unsigned lmask = 0;
+        for (int j = i; j < w->npend; j++) {
+            pend_t *pe = &w->pend[j];
+            if (!pe->p || pe->p->head != hd) continue;
+            if (pe->slot->seq == pe->h.seq) {
+                idx[m++] = j;
+                lmask |= 1u << pe->p->layer_idx;
+                if (hd->npipes) pipe_push(w, pe->p, pe->slot);
             }
+        }
+        /* start at a different consumer each batch, so the wait for a long burst is shared by all */
+        int n = hd->ncons;
+        if (n && m) {
+            ms_consumer_t **cons = hd->cons;
+            int pt = w->pend[idx[0]].h.pt;
+            int first = (int)(hd->rotate++ % (uint32_t)n);
+            for (int k = 0; k <= 3 && k < n; k++) prefetch_consumer(cons[(first + k) % n], pt);
+            for (int k = 0; k <= 1 && k < n; k++)
+                if (wants_any(cons[(first + k) % n], lmask)) prefetch_transport(cons[(first + k) % n]);
+            for (int k = 0, at = first; k < n; k++, at = at + 1 == n ? 0 : at + 1) {
+                ms_consumer_t *ahead;
+                if (k + 4 < n) prefetch_consumer(cons[(at + 4) % n], pt);
+                if (k + 2 < n && wants_any(ahead = cons[(at + 2) % n], lmask)) prefetch_transport(ahead);
+                if (k + 1 < n && wants_any(ahead = cons[(at + 1) % n], lmask)) prefetch_sender(ahead);
+                ms_consumer_t *c = cons[at];
+                if (!wants_any(c, lmask)) continue;
+                for (int q = 0; q < m; q++) {
+                    pend_t *pe = &w->pend[idx[q]];
+                    if (wants_layer(c, pe->p->layer_idx)) forward_one(w, c, pe->p, pe->slot, &pe->h, pe->is_key);
+                }
+            }
+        }
+        for (int j = i; j < w->npend; j++)
+            if (w->pend[j].p && w->pend[j].p->head == hd) w->pend[j].p = NULL;
     }
     w->npend = 0;
     if (w->ndirty) pipe_wake(w);
@@ -279,6 +333,18 @@ void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     ingest_rtp(w, p, buf, n, &h);
 }
 
+/* Where the extensions every consumer copies are in the cached packet (cache_slot_t), by the ids the
+ * stream's publisher negotiated; a value of the wrong length counts as none. */
+static void ext_offsets(cache_slot_t *slot, const rtp_hdr_t *h, const ms_producer_t *hd) {
+    int vl;
+    const uint8_t *v;
+    slot->abs_off = slot->alevel_off = 0;
+    if (hd->prm.ext_abs && (v = rtp_ext(slot->data, h, hd->prm.ext_abs, &vl)) && vl == 3)
+        slot->abs_off = (uint16_t)(v - slot->data);
+    if (hd->prm.ext_alevel && (v = rtp_ext(slot->data, h, hd->prm.ext_alevel, &vl)) && vl == 1)
+        slot->alevel_off = (uint16_t)(v - slot->data);
+}
+
 void ingest_rtp(ms_worker_t *w, ms_producer_t *p, uint8_t *buf, int n, rtp_hdr_t *hp) {
     rtp_hdr_t h = *hp;
     if (n > MTU) { w->st.drops[DROP_TOO_BIG]++; return; }
@@ -314,6 +380,7 @@ void ingest_rtp(ms_worker_t *w, ms_producer_t *p, uint8_t *buf, int n, rtp_hdr_t
     slot->len = (int16_t)n;
     slot->valid = 1;
     memcpy(slot->data, buf, n);
+    ext_offsets(slot, &h, p->head);
     int is_key = 1;
     if (p->prm.kind == 1) {
         is_key = rtp_is_keyframe(p->prm.codec_of_pt[h.pt], slot->data + h.header_len, h.payload_len);
@@ -384,5 +451,5 @@ void retransmit(ms_worker_t *w, ms_consumer_t *c, uint16_t out_seq) {
     if (!rtx_allowed(w, c->t, s->len + 60)) return;
     c->rtx_tokens -= cost;
     if (seen) { seen->used = 1; seen->seq = out_seq; seen->at_ms = now_ms; }
-    send_to_consumer(w, c, s->data, &h, rtx, 0, out_seq, e, p->prm.codec_of_pt[h.pt]);
+    send_to_consumer(w, c, s, &h, rtx, 0, out_seq, e, p->prm.codec_of_pt[h.pt]);
 }

@@ -61,30 +61,35 @@ typedef struct ms_pipe ms_pipe_t;
 struct tcp_conn;
 
 typedef struct ms_transport {
+    /* what every packet sent to it reads and writes comes first: two cache lines, which forward_pending
+     * prefetches ahead of its consumer's turn (an IPv4 address ends within the second) */
     uint32_t id;
-    struct tcp_conn *tcp;      /* ICE-TCP (RFC 6544) connection carrying this transport, or NULL */
-    char ufrag[256], pwd[256];
-    int client_mode, fd;       /* client transports own a socket */
-    char remote_ufrag[256], remote_pwd[256];
-    uint64_t tiebreaker;
-    struct sockaddr_storage remote;
-    socklen_t remote_len;
     int has_remote;
     int ice_state;
+    int client_mode, fd;       /* client transports own a socket */
+    uint16_t twcc_seq;
+    struct tcp_conn *tcp;      /* ICE-TCP (RFC 6544) connection carrying this transport, or NULL */
+    uint8_t *rec_buf;          /* a recorder's buffer (below), or NULL */
+    srtp_ctx_t *srtp_out;
+    bwe_t *bwe;                /* send-side estimate (transport-cc, or REMB), made with the first consumer */
+    uint64_t tx_packets, tx_bytes;
+    socklen_t remote_len;
+    struct sockaddr_storage remote;
+    char ufrag[256], pwd[256];
+    char remote_ufrag[256], remote_pwd[256];
+    uint64_t tiebreaker;
     uint64_t last_consent_us, last_check_us;
     uint8_t seen_txid[8][12];  /* recent binding-request transaction ids and where they came from: */
     struct sockaddr_storage seen_from[8];  /* the same request from elsewhere is a replay and moves nothing */
     int seen_i;
     dtls_conn_t dtls;
     int dtls_ready;            /* dtls_conn_init succeeded */
-    srtp_ctx_t *srtp_in, *srtp_out;
-    uint16_t twcc_seq;
-    uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+    srtp_ctx_t *srtp_in;
+    uint64_t rx_packets, rx_bytes;
     /* subscriber side: its consumers, and the allocation of its bandwidth across them (alloc.h) */
     struct ms_consumer *cons;
     uint32_t budget_bps;       /* R-MEDIA-3 "attendee down", 0 = none */
     ms_alloc_ctx_t alloc;      /* the allocation's state: hold, congestion, the estimate it used, when next */
-    bwe_t *bwe;                /* send-side estimate (transport-cc, or REMB), made with the first consumer */
     twcc_rx_t *twcc_rx;        /* publisher side: arrivals to report in transport-cc feedback */
     uint32_t twcc_media_ssrc;
     uint8_t twcc_ext;          /* the transport-cc header extension id its publishers negotiated */
@@ -110,7 +115,6 @@ typedef struct ms_transport {
     /* a recorder: no network; its consumers' packets, rewritten but not encrypted, are appended to a
      * buffer as records (u32 length, u64 time in µs, the RTP packet; little-endian) that the control
      * plane drains now and then into a file, so the media thread never touches a disk */
-    uint8_t *rec_buf;
     uint32_t rec_cap, rec_len;
     uint64_t rec_packets, rec_dropped;
     uint32_t cap_head, cap_tail;
@@ -129,7 +133,14 @@ typedef struct tcp_conn {
     struct tcp_conn *next, *prev;
 } tcp_conn_t;
 
-typedef struct { uint16_t seq; int16_t len; uint8_t valid; uint32_t ext; uint8_t data[MTU]; } cache_slot_t;
+/* A cached packet. abs_off and alevel_off: where its abs-send-time and audio-level extension values are in
+ * data (0 = it has none), found once when it arrives instead of once per consumer. */
+typedef struct {
+    uint16_t seq; int16_t len; uint8_t valid;
+    uint16_t abs_off, alevel_off;
+    uint32_t ext;
+    uint8_t data[MTU];
+} cache_slot_t;
 struct ms_producer;
 typedef struct { struct ms_producer *p; cache_slot_t *slot; rtp_hdr_t h; int is_key; } pend_t;
 #define PEND_MAX 128
@@ -184,30 +195,34 @@ struct ms_producer {
 typedef struct { uint32_t at_ms; uint16_t seq; uint16_t used; } rtx_seen_t;
 
 struct ms_consumer {
+    /* what every forwarded packet reads and writes comes first, in a few cache lines that forward_pending
+     * prefetches ahead of the consumer's turn (CONSUMER_HOT_BYTES); the parameters follow */
     uint32_t id;
+    int paused, started;
+    /* simulcast layer selection; the layer indexes are the producer's order */
+    int cur_layer, target_layer, forced_layer;  /* -1 none; forced MS_LAYER_AUTO = the allocator decides */
     ms_transport_t *t;
     ms_producer_t *p;
-    ms_consumer_params_t prm;
     int mid_len;
-    int paused, started;
     uint16_t rtx_seq;
-    ms_xlate_t x;              /* sequence number, timestamp and picture-ID translation (translate.h) */
-    uint64_t last_send_us, last_sr_us;
-    uint64_t packets, bytes, nacks, plis, rtx, keyframes;
+    uint32_t playout_10ms;     /* playout delay asked of the receiver (10 ms units, 0 = none), see below */
+    uint64_t last_send_us;
+    uint64_t packets, bytes, rtx;
+    uint64_t rate_bytes, rate_at_us;
     uint32_t sr_packets, sr_octets;            /* originals only, payload octets (RFC 3550 6.4.1) */
+    ms_xlate_t x;              /* sequence number, timestamp and picture-ID translation (translate.h) */
+    ms_consumer_params_t prm;
+    uint64_t last_sr_us;
+    uint64_t nacks, plis, keyframes;
     int32_t fraction_lost;
     uint32_t jitter;
     int64_t rtt_us;
     uint32_t sr_ntp_mid[4]; uint64_t sr_sent_us[4]; int sr_i;
-    /* simulcast layer selection; the layer indexes are the producer's order */
-    int cur_layer, target_layer, forced_layer;  /* -1 none; forced MS_LAYER_AUTO = the allocator decides */
     uint32_t max_bps;
     int priority;
-    uint64_t rate_bytes, rate_at_us;
     uint32_t bps;
-    /* playout delay asked of the receiver (10 ms units, 0 = none): set while it loses packets, so that its
-     * jitter buffer waits one retransmission round trip rather than skip frames */
-    uint32_t playout_10ms;
+    /* playout_10ms (above) is set while it loses packets, so that its jitter buffer waits one
+     * retransmission round trip rather than skip frames */
     uint64_t last_nack_us;
     uint64_t off_since_us;     /* the allocation first wanted its video off (0 = it does not) */
     /* its NACK budget (worker.h, MS_RTX_*): tokens in bytes, when each recent outgoing sequence number was
