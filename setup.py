@@ -92,6 +92,7 @@ setup(
         "pypdfium2>=4.30",  # documents' page counts, checks and page images (mediaserver.library.convert_child)
         "pycrdt>=0.12",     # the whiteboard's CRDT document, Yjs-compatible (mediaserver.interaction.board, R-INT-5)
         "Pillow>=10",       # documents' page images (PNG, WebP); the whiteboard's PNG and PDF export (issue 17)
+        "redis>=5.0",       # issue 19: a cluster's nodes share a Redis (mediaserver.cluster); unused by one node alone
     ],
     extras_require={
         "test": [

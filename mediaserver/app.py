@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mediaserver.billing import payments
+from mediaserver.cluster.node import ClusterNode, Single
 from mediaserver.config import Settings, keep_generated_keys, worker_count
 from mediaserver.events import board_history, board_steps, chat_history, qa_history, stage_history
 from mediaserver.events.clock import EventClock, TimelineClock
@@ -163,6 +164,24 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     )
     # issue 16: the rooms' interaction to their sockets, one frame per audience and tick
     fan = app[keys.FANOUT] = Fanout(rooms, settings.interaction_tick)
+
+    # issue 19: this server as a node of a cluster (registered in Redis, reporting its load), or alone
+    def report() -> tuple[float, int]:
+        busiest = max((ld["cpu"] for ld in media.loads()), default=0.0)
+        return busiest, sum(len(r.participants) for r in rooms.rooms.values())
+
+    cluster = app[keys.CLUSTER] = (
+        ClusterNode(
+            settings.cluster_redis_url,
+            settings.node_id,
+            settings.node_url,
+            settings.secret,
+            settings.node_ttl,
+            report,
+        )
+        if settings.cluster_redis_url
+        else Single(settings.node_id, settings.node_url, report)
+    )
     app[keys.REGISTRY] = make_registry(
         media.stats,
         lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())),
@@ -181,6 +200,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         media.start(pin=settings.pin_workers)
         async with db.tx() as s:  # events live when the server stopped go on (their people reconnect)
             await resume_live(s, rooms, settings.restart_grace)
+        await cluster.start()
         dispatcher.start()
         journal.start()
         converter.start()
@@ -202,6 +222,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         sweeper = app.get(keys.SWEEPER)
         if sweeper is not None:
             sweeper.cancel()
+        await cluster.stop()
         await journal.close()
         await converter.close()
         await streams.close()

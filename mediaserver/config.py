@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -109,9 +110,39 @@ class Settings:
     # hosts and networks webhooks and live streams may reach besides public addresses (issue 14 findings 4, 5,
     # 19): e.g. ["127.0.0.1/32", "hooks.internal"]; a listed host may also take plain http:// webhooks
     outbound_allow: list[str] = field(default_factory=list)
+    # issue 19, a cluster: the Redis every node shares (redis://, rediss:// or unix://; empty: one node alone,
+    # no Redis), with database_url on a PostgreSQL they all use
+    cluster_redis_url: str = ""
+    node_id: str = ""  # this node's name in the cluster (no '|'); empty: <host name>:<http_port>
+    node_url: str = ""  # where clients and the other nodes reach this node's HTTP; empty: public_url
+    node_ttl: float = 6.0  # seconds after its last report (every node_ttl / 3) that a silent node drops out
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def _finish_cluster(self) -> None:
+        if not self.node_id:
+            self.node_id = f"{socket.gethostname()}:{self.http_port}"
+        if "|" in self.node_id or len(self.node_id) > 128:
+            raise ConfigError("setting 'node_id' must have at most 128 characters and no '|'")
+        self.node_url = (self.node_url or self.public_url).rstrip("/")
+        if not 1 <= self.node_ttl <= 60:
+            raise ConfigError("setting 'node_ttl' must be between 1 and 60 seconds")
+        if not self.cluster_redis_url:
+            return
+        if urlsplit(self.cluster_redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError("setting 'cluster_redis_url' must be a redis://, rediss:// or unix:// URL")
+        if not self.secret or not self.api_key:
+            raise ConfigError(
+                "setting 'cluster_redis_url': every node of a cluster must have the same 'secret' (join "
+                "tokens from one node are checked on another, and the nodes sign their requests with it) and "
+                "the same 'api_key': set both, as generated ones differ from node to node"
+            )
+        if self.database_url.startswith("sqlite"):
+            raise ConfigError(
+                "setting 'cluster_redis_url' makes this server a node of a cluster, whose nodes share one "
+                "database: set 'database_url' to a PostgreSQL (postgresql+asyncpg://...), not SQLite"
+            )
 
     def finish(self) -> Settings:
         """Fill in what derives from other settings and check the values (ConfigError). An empty secret or
@@ -140,6 +171,7 @@ class Settings:
             host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
             self.public_url = f"http://{host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
+        self._finish_cluster()
         if self.open_room_creation is None:
             # issue 15: behind a reverse proxy (trusted_proxies) the server listens on loopback and yet
             # every request comes from the network

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.registry import CollectorRegistry
 
+from mediaserver.cluster.node import Single
 from mediaserver.config import Settings
 from mediaserver.events.lifecycle import Payers
 from mediaserver.library.convert import Converter
@@ -38,3 +39,4 @@ OUTBOUND = web.AppKey("outbound", Policy)  # where webhooks and live streams may
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event
 SWEEPER: web.AppKey[asyncio.Task[None]] = web.AppKey("sweeper")  # frees empty rooms (issue 14 finding 7)
 FANOUT = web.AppKey("fanout", Fanout)  # the rooms' interaction to their sockets, once a tick (issue 16)
+CLUSTER = web.AppKey("cluster", Single)  # issue 19: this node of a cluster (ClusterNode), or alone

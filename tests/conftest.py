@@ -216,3 +216,44 @@ async def wait_for(pred, timeout: float = 10.0, interval: float = 0.05) -> bool:
             return True
         await asyncio.sleep(interval)
     return pred()
+
+
+REQUIRE_REDIS = os.environ.get("MEDIASERVER_REQUIRE_REDIS") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[str]:
+    """A real Redis (Debian's ``redis-server``) on a free loopback port, with no disk persistence: its URL.
+    Missing, the tests skip (a failure with MEDIASERVER_REQUIRE_REDIS=1, as in CI)."""
+    import shutil
+
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
+    if binary is None:
+        why = "redis-server is not installed (apt-get install redis-server)"
+        if REQUIRE_REDIS:
+            pytest.fail(f"MEDIASERVER_REQUIRE_REDIS=1 but {why}")
+        pytest.skip(why)
+    port = free_port()
+    work = tmp_path_factory.mktemp("redis")
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [binary, *args, "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(proc)

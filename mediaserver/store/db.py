@@ -201,6 +201,9 @@ def alembic_config(connection: Any = None) -> Any:
     return cfg
 
 
+MIGRATION_LOCK = 0x4D53_4D49_4752  # the PostgreSQL advisory lock of the schema's migrations ("MSMIGR")
+
+
 def _alembic(sync_conn: Any, direction: str, revision: str) -> None:
     """Run the migrations to ``revision`` in one transaction. On SQLite, foreign keys are not enforced
     meanwhile: a migration that changes a column's type rebuilds its table (batch mode: a copy, DROP, RENAME),
@@ -213,6 +216,10 @@ def _alembic(sync_conn: Any, direction: str, revision: str) -> None:
         sync_conn.connection.dbapi_connection.cursor().execute("PRAGMA foreign_keys=OFF")
     try:
         with sync_conn.begin():
+            if sync_conn.dialect.name == "postgresql":
+                # issue 19: the nodes of a cluster may start at once against their one database: one of them
+                # migrates, the others wait here (until its commit) and then find nothing left to do
+                sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             getattr(command, direction)(alembic_config(sync_conn), revision)
             if sqlite:
                 broken = sync_conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

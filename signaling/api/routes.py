@@ -8,6 +8,7 @@ from signaling.api import (  # noqa: F401  (their @API operations)
     accounts,
     board,
     chat,
+    cluster,
     documents,
     events,
     library,

@@ -88,3 +88,62 @@ def test_recorder_bad_calls_are_refused(pair):
     assert srv.close_transport(rec)
     with pytest.raises(NativeError):
         srv.recorder_drain(rec)
+
+
+def _opus(seq: int, exts: list[tuple[int, bytes]]) -> bytes:
+    """An Opus packet with these one-byte header extensions (id, value)."""
+    block = b"".join(bytes([(i << 4) | (len(v) - 1)]) + v for i, v in exts)
+    block += bytes(-len(block) % 4)
+    head = struct.pack("!BBHII", 0x90 if exts else 0x80, 111, seq, seq * 960, 4321)
+    ext = struct.pack("!HH", 0xBEDE, len(block) // 4) + block if exts else b""
+    return head + ext + bytes([0xFC]) + bytes(60)
+
+
+def _extensions(pkt: bytes) -> dict[int, bytes]:
+    if not pkt[0] & 0x10:
+        return {}
+    words = struct.unpack_from("!HH", pkt, 12)
+    assert words[0] == 0xBEDE
+    body, out, i = pkt[16 : 16 + 4 * words[1]], {}, 0
+    while i < len(body):
+        if body[i] == 0:
+            i += 1
+            continue
+        ident, n = body[i] >> 4, (body[i] & 0xF) + 1
+        out[ident] = body[i + 1 : i + 1 + n]
+        i += 1 + n
+    return out
+
+
+def test_abs_send_time_and_audio_level_reach_the_consumer_under_its_own_ids(pair):
+    """Each packet's values, found once when it arrives, are written under the ids the consumer
+    negotiated; a value of the wrong length is left out, and so is what the publisher did not send."""
+    srv, cli, _cpub, _ = pair
+    cfp = bytes.fromhex(cli.fingerprint.replace(":", ""))
+    sfp = bytes.fromhex(srv.fingerprint.replace(":", ""))
+    pub = srv.create_transport("apub", PWD, False, "sha-256", cfp)
+    cpub = cli.create_client_transport("127.0.0.1", srv.port, "ca", "apub", PWD, "sha-256", sfp)
+    assert wait(lambda: cli.transport_stats(cpub)["dtls_state"] == "connected")
+    audio = srv.create_producer(
+        pub, "audio", 4321, 0, {111: "opus"}, {}, 48000, {"abs_send_time": 2, "audio_level": 9}, "0"
+    )
+    rec = srv.create_recorder()
+    srv.create_consumer(rec, audio, 555, 0, {111: 111}, {}, {"abs_send_time": 5, "audio_level": 7}, "0")
+    sent = [
+        _opus(1, [(2, b"\x01\x02\x03"), (9, b"\x85")]),
+        _opus(2, [(9, b"\x10"), (4, b"\xaa\xbb"), (2, b"\x0a\x0b\x0c")]),  # another id in between
+        _opus(3, [(2, b"\x21\x22\x23")]),  # no level
+        _opus(4, [(9, b"\x30\x31"), (2, b"\x01\x01")]),  # both of the wrong length
+        _opus(5, []),  # none at all
+    ]
+    cli.send_rtp(cpub, sent)
+    got: list[tuple[int, bytes]] = []
+    assert wait(lambda: got.extend(records(srv.recorder_drain(rec)[0])) or len(got) >= len(sent))
+    assert [_extensions(p) for _, p in got] == [
+        {5: b"\x01\x02\x03", 7: b"\x85"},
+        {5: b"\x0a\x0b\x0c", 7: b"\x10"},
+        {5: b"\x21\x22\x23"},
+        {},
+        {},
+    ]
+    assert all(p.endswith(bytes([0xFC]) + bytes(60)) for _, p in got)

@@ -1,0 +1,104 @@
+"""This server as a node of a cluster (issue 19): registered in Redis with its address and load, renewed
+every beat, answering the other nodes on its request channel. Off (``Single``) unless ``cluster_redis_url``
+is set; the single-node default needs no Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mediaserver.cluster.registry import NodeInfo, Registry
+from mediaserver.cluster.rpc import Channel
+
+log = logging.getLogger(__name__)
+
+
+class Single:
+    """The single-node default: this server is the whole deployment."""
+
+    mode = "single"
+
+    def __init__(self, node_id: str, address: str, report: Callable[[], tuple[float, int]]) -> None:
+        self.node_id, self.address, self.report = node_id, address, report
+
+    def info(self) -> NodeInfo:
+        load, participants = self.report()
+        return NodeInfo(self.node_id, self.address, load, participants)
+
+    async def nodes(self) -> list[NodeInfo]:
+        return [self.info()]
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+class ClusterNode(Single):
+    """A node of a cluster. ``report`` gives its load (the busiest media worker's share of a core) and its
+    participants, sent every ``ttl / 3`` seconds; its registry key expires ``ttl`` seconds after the last."""
+
+    mode = "cluster"
+
+    def __init__(
+        self,
+        redis_url: str,
+        node_id: str,
+        address: str,
+        secret: str,
+        ttl: float,
+        report: Callable[[], tuple[float, int]],
+    ) -> None:
+        super().__init__(node_id, address, report)
+        self.redis = Redis.from_url(redis_url)
+        self.registry = Registry(self.redis, node_id, ttl)
+        self.channel = Channel(self.redis, node_id, secret.encode(), {"node.info": self._info})
+        self.ttl = ttl
+        self.draining = False
+        self.beats = self.failed_beats = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def info(self) -> NodeInfo:
+        load, participants = self.report()
+        return NodeInfo(self.node_id, self.address, load, participants, self.draining)
+
+    async def nodes(self) -> list[NodeInfo]:
+        return await self.registry.nodes()
+
+    async def start(self) -> None:
+        """Register (Redis must answer: a node that cannot reach it does not start) and keep beating."""
+        await self.registry.beat(self.info())
+        await self.channel.start()
+        self._task = asyncio.create_task(self._beat(), name="cluster beat")
+        log.info("cluster node %s at %s registered", self.node_id, self.address)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.channel.stop()
+        with contextlib.suppress(Exception):  # a Redis gone already: the key expires by itself
+            await self.registry.leave()
+        await self.redis.aclose()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self.registry.beat(self.info())
+                self.beats += 1
+            except Exception as e:  # Redis away for a while: try again next beat, say so once a beat
+                self.failed_beats += 1
+                log.warning("cluster node %s: beat failed: %s", self.node_id, e)
+
+    async def _info(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        i = self.info()
+        return {"nodeId": i.node_id, "address": i.address, "load": i.load, "participants": i.participants}

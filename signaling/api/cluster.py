@@ -1,0 +1,50 @@
+"""/api/v1/cluster: the nodes of this deployment as the registry sees them (issue 19), for operators: the
+server's API key, as for tokens. One node alone answers with itself."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from signaling import keys
+from signaling.api.framework import API, Ctx, Out
+
+
+class Node(Out):
+    node_id: str
+    address: str = Field(description="where clients and the other nodes reach its HTTP")
+    load: float = Field(description="the busiest of its media workers, as a share of a core")
+    participants: int
+    draining: bool
+    is_self: bool = Field(description="the node that answered")
+
+
+class Nodes(Out):
+    mode: str = Field(description="single (one server alone, no Redis) or cluster")
+    nodes: list[Node]
+
+
+@API(
+    "GET",
+    "/api/v1/cluster/nodes",
+    "the live nodes of the deployment, their addresses and load (issue 19)",
+    "cluster",
+    response=Nodes,
+    auth=False,
+    api_key=True,
+)
+async def nodes(ctx: Ctx) -> Nodes:
+    node = ctx.app[keys.CLUSTER]
+    return Nodes(
+        mode=node.mode,
+        nodes=[
+            Node(
+                node_id=n.node_id,
+                address=n.address,
+                load=n.load,
+                participants=n.participants,
+                draining=n.draining,
+                is_self=n.node_id == node.node_id,
+            )
+            for n in await node.nodes()
+        ],
+    )
