@@ -200,11 +200,11 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         media.start(pin=settings.pin_workers)
         async with db.tx() as s:  # events live when the server stopped go on (their people reconnect)
             await resume_live(s, rooms, settings.restart_grace)
-        await cluster.start()
         dispatcher.start()
         journal.start()
         converter.start()
         app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
+        await cluster.start()  # registered last: other nodes may send people here from now on
         if own_process:
             media_first(settings.signaling_nice)
         for i, e in enumerate(media.engines):
@@ -222,7 +222,10 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         sweeper = app.get(keys.SWEEPER)
         if sweeper is not None:
             sweeper.cancel()
-        await cluster.stop()
+        try:
+            await cluster.stop()  # out of the registry first: no one is sent here any more
+        except Exception:
+            log.exception("leaving the cluster failed")
         await journal.close()
         await converter.close()
         await streams.close()

@@ -113,7 +113,7 @@ class Settings:
     # issue 19, a cluster: the Redis every node shares (redis://, rediss:// or unix://; empty: one node alone,
     # no Redis), with database_url on a PostgreSQL they all use
     cluster_redis_url: str = ""
-    node_id: str = ""  # this node's name in the cluster (no '|'); empty: <host name>:<http_port>
+    node_id: str = ""  # this node's name in the cluster (no '|'); empty: <host name>:<http_host>:<http_port>
     node_url: str = ""  # where clients and the other nodes reach this node's HTTP; empty: public_url
     node_ttl: float = 6.0  # seconds after its last report (every node_ttl / 3) that a silent node drops out
     log_level: str = "INFO"
@@ -122,7 +122,7 @@ class Settings:
 
     def _finish_cluster(self) -> None:
         if not self.node_id:
-            self.node_id = f"{socket.gethostname()}:{self.http_port}"
+            self.node_id = f"{socket.gethostname()}:{self.http_host}:{self.http_port}"
         if "|" in self.node_id or len(self.node_id) > 128:
             raise ConfigError("setting 'node_id' must have at most 128 characters and no '|'")
         self.node_url = (self.node_url or self.public_url).rstrip("/")

@@ -30,6 +30,7 @@ _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local node, epoch = string.match(cur, '^(.*)|(%d+)$')
+  if not node then return redis.error_reply('room lease holds no <node>|<epoch>: ' .. cur) end
   if node == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
   return {node, tonumber(epoch), 0}
 end
@@ -111,7 +112,8 @@ class StaleEpoch(RpcError):
 class Fence:
     """The receiving side of the fencing tokens: :meth:`check` admits a request about a room only with the
     room's current epoch. The highest epoch seen per room is remembered, so that a request older than one
-    already admitted is refused without asking Redis."""
+    already admitted is refused without asking Redis. A check holds at the moment it is made: whatever acts
+    later (after an await) on the room checks again there."""
 
     def __init__(self, leases: Leases) -> None:
         self.leases = leases
@@ -124,7 +126,7 @@ class Fence:
         lease = await self.leases.current(room_id)
         if lease is None or lease.epoch != epoch:
             raise StaleEpoch(room_id, epoch, lease.epoch if lease else None)
-        self.highest[room_id] = epoch
+        self.highest[room_id] = max(epoch, self.highest.get(room_id, 0))
 
     def forget(self, room_id: str) -> None:
         self.highest.pop(room_id, None)

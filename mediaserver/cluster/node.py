@@ -57,7 +57,10 @@ class ClusterNode(Single):
         report: Callable[[], tuple[float, int]],
     ) -> None:
         super().__init__(node_id, address, report)
-        self.redis = Redis.from_url(redis_url)
+        # a Redis that stops answering fails a call within seconds instead of hanging it (a beat, the start)
+        self.redis = Redis.from_url(
+            redis_url, socket_connect_timeout=2.0, socket_timeout=max(2.0, ttl / 3), health_check_interval=10
+        )
         self.registry = Registry(self.redis, node_id, ttl)
         self.channel = Channel(self.redis, node_id, secret.encode(), {"node.info": self._info})
         self.ttl = ttl
@@ -80,20 +83,27 @@ class ClusterNode(Single):
         log.info("cluster node %s at %s registered", self.node_id, self.address)
 
     async def stop(self) -> None:
+        """Leave the registry first (no one is sent here any more), then stop answering."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            await asyncio.wait_for(self.registry.leave(), 5.0)
+            log.info("cluster node %s left", self.node_id)
+        except Exception as e:  # a Redis gone already: the key expires by itself
+            log.warning(
+                "cluster node %s could not leave (%s); its key expires in %s s", self.node_id, e, self.ttl
+            )
         await self.channel.stop()
-        with contextlib.suppress(Exception):  # a Redis gone already: the key expires by itself
-            await self.registry.leave()
-        await self.redis.aclose()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                await self.registry.beat(self.info())
+                await asyncio.wait_for(self.registry.beat(self.info()), self.ttl / 3)
                 self.beats += 1
             except Exception as e:  # Redis away for a while: try again next beat, say so once a beat
                 self.failed_beats += 1

@@ -6,6 +6,7 @@ settings refuse a cluster on SQLite or without a shared secret, and one server a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import time
@@ -54,10 +55,16 @@ def test_three_nodes_see_each_other_and_one_that_dies_drops_out(
         "MEDIASERVER_WORKERS": "1",
     }
     with contextlib.ExitStack() as stack:
-        nodes = [
-            stack.enter_context(serve(tmp_path / f"n{i}", host=h, MEDIASERVER_NODE_ID=f"node-{i}", **env))
+        # started together, so that they migrate the empty database at once (one does, under a lock)
+        starting = [
+            serve(tmp_path / f"n{i}", host=h, MEDIASERVER_NODE_ID=f"node-{i}", **env)
             for i, h in enumerate(HOSTS)
         ]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            entered = [pool.submit(ctx.__enter__) for ctx in starting]
+            for ctx in starting:
+                stack.push(ctx.__exit__)
+            nodes = [f.result() for f in entered]
         bases = [base for base, _, _ in nodes]
         for i, base in enumerate(bases):
             seen = nodes_seen(base)
@@ -77,7 +84,7 @@ def test_three_nodes_see_each_other_and_one_that_dies_drops_out(
         nodes[1][1].terminate()
         nodes[1][1].wait(20)
         assert until(lambda: len(nodes_seen(bases[0])["nodes"]) == 1, 1.0) < 1.0
-        assert "cluster node node-1" in nodes[1][2].read_text()
+        assert "cluster node node-1 left" in nodes[1][2].read_text()
 
 
 def test_a_server_alone_answers_for_itself(tmp_path):
