@@ -4,8 +4,8 @@ account's e-mail address, an event's password), per target. Over a budget the re
 and Retry-After before any password is hashed.
 
 The counters live in a `limits` storage: in memory by default (one process), or Redis and the other
-back-ends `limits` knows, by the ``rate_limit_storage`` URI (e.g. ``redis://127.0.0.1:6379``; the Redis
-client library is then the operator's to install).
+back-ends `limits` knows, by the ``rate_limit_storage`` URI (e.g. ``redis://127.0.0.1:6379``, through the
+`redis` client); in a cluster, the cluster's Redis unless another storage is set.
 """
 
 from __future__ import annotations
@@ -57,6 +57,20 @@ def too_many(what: str, retry_after: int) -> ControlError:
     )
 
 
+_REDIS_SCHEMES = {"redis", "rediss", "redis+unix", "async+redis", "async+rediss", "async+redis+unix"}
+
+
+def storage_uri(settings: Settings) -> str:
+    """Where the counters live: ``rate_limit_storage``; in a cluster (issue 19) left at memory://, the
+    cluster's Redis, so that a budget holds across its nodes whichever one a client reaches."""
+    uri = settings.rate_limit_storage
+    if uri == "memory://" and settings.cluster_redis_url:
+        uri = settings.cluster_redis_url
+        if uri.startswith("unix://"):
+            uri = "redis+" + uri
+    return uri
+
+
 class RateLimits:
     """The budgets of one server (settings ``rate_limit_*``), counted in the ``rate_limit_storage``."""
 
@@ -64,9 +78,11 @@ class RateLimits:
         self.budgets = {
             a: parse_budget(f"rate_limit_{a}", getattr(settings, f"rate_limit_{a}")) for a in ACTIONS
         }
-        uri = settings.rate_limit_storage
+        uri = storage_uri(settings)
+        # a Redis through the `redis` client the server has anyway (limits would otherwise want coredis)
+        options = {"implementation": "redispy"} if uri.split("://")[0] in _REDIS_SCHEMES else {}
         try:  # the asynchronous variant of the same storage: memory:// -> async+memory://
-            storage = storage_from_string(uri if uri.startswith("async+") else "async+" + uri)
+            storage = storage_from_string(uri if uri.startswith("async+") else "async+" + uri, **options)
         except (ConfigurationError, ValueError, TypeError) as e:
             raise ConfigError(f"setting 'rate_limit_storage': {e}") from None
         self.limiter = MovingWindowRateLimiter(storage)

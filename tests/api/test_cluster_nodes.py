@@ -1,6 +1,7 @@
 """Three `mediaserver serve` processes on 127.0.0.2-4 as one cluster (issue 19): a real Redis and one
 PostgreSQL database shared, each node registered with its address and load, seen by the others through
-GET /api/v1/cluster/nodes; a node killed drops out within its ttl, one stopped leaves at once. Also: the
+GET /api/v1/cluster/nodes; the rate limits hold across nodes; a node killed drops out within its ttl, one
+stopped leaves at once. Also: the
 settings refuse a cluster on SQLite or without a shared secret, and one server alone answers for itself."""
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -29,6 +32,18 @@ def nodes_seen(base: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.loads(r.read())
+
+
+def wrong_key(base: str) -> int:
+    """A request with a wrong API key, from 127.0.0.5 (its own budget: the test's good requests come from
+    127.0.0.1, and a used-up budget refuses even the right key from that address for a while)."""
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5, source_address=("127.0.0.5", 0))
+    try:
+        conn.request("GET", "/api/v1/cluster/nodes", headers={"Authorization": "Bearer wrong-key"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def until(pred, timeout: float) -> float:
@@ -53,6 +68,7 @@ def test_three_nodes_see_each_other_and_one_that_dies_drops_out(
         "MEDIASERVER_API_KEY": API_KEY,
         "MEDIASERVER_NODE_TTL": str(TTL),
         "MEDIASERVER_WORKERS": "1",
+        "MEDIASERVER_RATE_LIMIT_LOGIN": "3/minute",  # wrong API keys count here
     }
     with contextlib.ExitStack() as stack:
         # started together, so that they migrate the empty database at once (one does, under a lock)
@@ -75,6 +91,10 @@ def test_three_nodes_see_each_other_and_one_that_dies_drops_out(
             assert all(
                 0 <= n["load"] < 2 and n["participants"] == 0 and not n["draining"] for n in seen["nodes"]
             )
+        # the budgets hold across the nodes (counted in the cluster's Redis): three wrong API keys on node-0,
+        # and the fourth, on node-1, is refused as over the budget
+        assert [wrong_key(bases[0]) for _ in range(3)] == [401, 401, 401]
+        assert wrong_key(bases[1]) == 429
         # node-2 dies (no clean stop): the others stop listing it once its key expires
         nodes[2][1].kill()
         took = until(lambda: len(nodes_seen(bases[0])["nodes"]) == 2, TTL + 3)
