@@ -64,13 +64,8 @@ class ClusterNode(Single):
         self.registry = Registry(self.redis, node_id, ttl)
         self.channel = Channel(self.redis, node_id, secret.encode(), {"node.info": self._info})
         self.ttl = ttl
-        self.draining = False
         self.beats = self.failed_beats = 0
         self._task: asyncio.Task[None] | None = None
-
-    def info(self) -> NodeInfo:
-        load, participants = self.report()
-        return NodeInfo(self.node_id, self.address, load, participants, self.draining)
 
     async def nodes(self) -> list[NodeInfo]:
         return await self.registry.nodes()

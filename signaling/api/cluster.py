@@ -14,7 +14,6 @@ class Node(Out):
     address: str = Field(description="where clients and the other nodes reach its HTTP")
     load: float = Field(description="the busiest of its media workers, as a share of a core")
     participants: int
-    draining: bool
     is_self: bool = Field(description="the node that answered")
 
 
@@ -42,7 +41,6 @@ async def nodes(ctx: Ctx) -> Nodes:
                 address=n.address,
                 load=n.load,
                 participants=n.participants,
-                draining=n.draining,
                 is_self=n.node_id == node.node_id,
             )
             for n in await node.nodes()
