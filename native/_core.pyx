@@ -216,10 +216,15 @@ cdef class Worker:
             raise NativeError(err.decode())
 
     def create_client_transport(self, str remote_ip, int remote_port, str local_ufrag, str remote_ufrag,
-                                str remote_pwd, str fp_alg, bytes fingerprint, int sink_abs_ext=0) -> int:
-        """A client transport with its own socket (controlling ICE, DTLS client): for tests and the bench."""
+                                str remote_pwd, str fp_alg, bytes fingerprint, int sink_abs_ext=0,
+                                str local_ip="127.0.0.1", bint relay=False) -> int:
+        """A client transport with its own socket on local_ip (controlling ICE, DTLS client). Without relay it
+        sinks what it receives (tests and the bench: counted, :meth:`capture`); with relay, producers made on
+        it take the packets in and forward them to this worker's consumers (a cluster edge's link)."""
         self._check()
         cdef char err[256]
+        cdef bytes bli = local_ip.encode()
+        cdef const char *cli = bli
         cdef bytes bi = remote_ip.encode(), bl = local_ufrag.encode(), bu = remote_ufrag.encode()
         cdef bytes bp = remote_pwd.encode(), ba = fp_alg.encode()
         cdef const char *ci = bi
@@ -231,7 +236,8 @@ cdef class Worker:
         cdef int fl = len(fingerprint), r
         with nogil:
             ms_worker_lock(self.w)
-            r = ms_transport_create_client(self.w, ci, remote_port, cl, cu, cp, ca, cf, fl, sink_abs_ext, err, 256)
+            r = ms_transport_create_client(self.w, ci, remote_port, cl, cu, cp, ca, cf, fl, sink_abs_ext, cli,
+                                           relay, err, 256)
             ms_worker_unlock(self.w)
         if r < 0:
             raise NativeError(err.decode())

@@ -118,7 +118,8 @@ cdef extern from "worker.h" nogil:
                             const uint8_t *fp, int fp_len, char *err, int errlen)
     int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                    const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
-                                   const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen)
+                                   const uint8_t *fp, int fp_len, int sink_abs_ext, const char *local_ip,
+                                   int relay, char *err, int errlen)
     int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,
                               int fp_len, char *err, int errlen)
     int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen)

@@ -88,7 +88,7 @@ void handle_rtcp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     int n = srtp_unprotect_rtcp(t->srtp_in, buf, len);
     if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
     peer_proved(t);
-    if (t->client_mode) return;
+    if (t->client_mode == CLIENT_SINK) return;
     int off = 0, pl, any = 0, rtx_left = MS_RTX_PER_RTCP;
     while ((off = rtcp_next(buf, n, off, &pl)) >= 0) {
         const uint8_t *q = buf + off;

@@ -298,7 +298,7 @@ static void sink_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
 
 void handle_rtp(ms_worker_t *w, ms_transport_t *t, uint8_t *buf, int len) {
     w->st.rtp_rx++;
-    if (t->client_mode) { sink_rtp(w, t, buf, len); return; }
+    if (t->client_mode == CLIENT_SINK) { sink_rtp(w, t, buf, len); return; }
     int n = srtp_unprotect_rtp(t->srtp_in, buf, len);
     if (n < 0) { w->st.drops[n == SRTP_ERR_REPLAY ? DROP_SRTP_REPLAY : DROP_SRTP_AUTH]++; return; }
     peer_proved(t);

@@ -151,6 +151,11 @@ void ice_dtls_tick(ms_worker_t *w, ms_transport_t *t) {
     if (t->client_mode) {
         uint64_t every = t->ice_state == ICE_CONNECTED ? 2500000ull : 50000ull;
         if (w->now_us - t->last_check_us >= every) send_check(w, t, 1);
+        /* the server stopped answering our checks: its side is gone (RFC 7675, as the server applies it) */
+        if (t->ice_state == ICE_CONNECTED && w->now_us - t->last_consent_us > w->consent_timeout_us) {
+            t->ice_state = ICE_DISCONNECTED;
+            push_event(w, EV_ICE, t->id, ICE_DISCONNECTED, 0, "consent expired");
+        }
     } else if (t->ice_state == ICE_CONNECTED && w->now_us - t->last_consent_us > w->consent_timeout_us) {
         t->ice_state = ICE_DISCONNECTED;
         push_event(w, EV_ICE, t->id, ICE_DISCONNECTED, 0, "consent expired");
@@ -211,7 +216,8 @@ int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int 
 
 int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
-                               const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen) {
+                               const uint8_t *fp, int fp_len, int sink_abs_ext, const char *local_ip, int relay,
+                               char *err, int errlen) {
     ms_transport_t *t = transport_alloc(w);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -220,9 +226,9 @@ int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote
     s4->sin_port = htons(remote_port);
     if (inet_pton(AF_INET, remote_ip, &s4->sin_addr) != 1) { snprintf(err, errlen, "bad address"); transport_free_mem(t); return -1; }
     int lp;
-    int fd = bind_udp("127.0.0.1", 0, &lp, err, errlen);
+    int fd = bind_udp(local_ip && local_ip[0] ? local_ip : "127.0.0.1", 0, &lp, err, errlen);
     if (fd < 0) { transport_free_mem(t); return -1; }
-    t->client_mode = 1;
+    t->client_mode = relay ? CLIENT_RELAY : CLIENT_SINK;
     snprintf(t->ufrag, sizeof(t->ufrag), "%s", local_ufrag);
     snprintf(t->remote_ufrag, sizeof(t->remote_ufrag), "%s", remote_ufrag);
     snprintf(t->remote_pwd, sizeof(t->remote_pwd), "%s", remote_pwd);

@@ -419,7 +419,7 @@ int ms_transport_send_rtcp(ms_worker_t *w, uint32_t id, const uint8_t *pkt, int 
 
 int ms_producer_create(ms_worker_t *w, uint32_t transport_id, const ms_producer_params_t *prm) {
     ms_transport_t *t = ms_map_get(&w->by_id, transport_id);
-    if (!t || t->id != transport_id || t->client_mode) return -1;
+    if (!t || t->id != transport_id || t->client_mode == CLIENT_SINK) return -1;
     int nl = prm->nlayers > 1 ? prm->nlayers : 1;
     if (nl > MS_MAX_LAYERS) return -4;
     uint32_t ssrc[MS_MAX_LAYERS], rtx[MS_MAX_LAYERS];

@@ -159,7 +159,9 @@ void ms_worker_stats(ms_worker_t *w, ms_stats_t *out);
 /* Server transport (ICE-lite, shared port). dtls_client: 1 when the peer's SDP said setup:passive. */
 int ms_transport_create(ms_worker_t *w, const char *ufrag, const char *pwd, int dtls_client, const char *fp_alg,
                         const uint8_t *fp, int fp_len, char *err, int errlen);
-/* Client transport (own socket, controlling ICE agent, DTLS client): for the bench and tests. */
+/* Client transport (own socket bound to local_ip, NULL for 127.0.0.1; controlling ICE agent, DTLS client).
+ * Without relay it sinks what it receives (the bench and tests: counted, captured); with relay its producers
+ * (ms_producer_create) take the packets in as a server transport's do: a cluster edge's link to the owner. */
 /* A recorder transport: consumers on it append their packets (rewritten, not encrypted) to a buffer of
  * buffer_bytes, drained with ms_transport_recorder_drain: records of u32 length, u64 time (µs), packet. */
 int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *err, int errlen);
@@ -168,7 +170,8 @@ int ms_transport_create_recorder(ms_worker_t *w, uint32_t buffer_bytes, char *er
 int ms_transport_recorder_drain(ms_worker_t *w, uint32_t id, uint8_t *out, int cap, uint64_t *dropped);
 int ms_transport_create_client(ms_worker_t *w, const char *remote_ip, int remote_port, const char *local_ufrag,
                                const char *remote_ufrag, const char *remote_pwd, const char *fp_alg,
-                               const uint8_t *fp, int fp_len, int sink_abs_ext, char *err, int errlen);
+                               const uint8_t *fp, int fp_len, int sink_abs_ext, const char *local_ip, int relay,
+                               char *err, int errlen);
 /* The peer's DTLS role and certificate fingerprint, for a transport created without them (so that ICE can
  * start as soon as the server's offer is out, before the answer brings the fingerprint). */
 int ms_transport_set_dtls(ms_worker_t *w, uint32_t id, int dtls_client, const char *fp_alg, const uint8_t *fp,

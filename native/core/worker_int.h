@@ -60,13 +60,17 @@ typedef struct ms_pipe ms_pipe_t;
 
 struct tcp_conn;
 
+/* A client transport either sinks what it receives (tests and the bench: counted, captured) or relays it:
+ * its producers take the packets in like a server transport's (a cluster edge's link to the room's owner). */
+enum { CLIENT_SINK = 1, CLIENT_RELAY = 2 };
+
 typedef struct ms_transport {
     /* what every packet sent to it reads and writes comes first: two cache lines, which forward_pending
      * prefetches ahead of its consumer's turn (an IPv4 address ends within the second) */
     uint32_t id;
     int has_remote;
     int ice_state;
-    int client_mode, fd;       /* client transports own a socket */
+    int client_mode, fd;       /* client transports own a socket; CLIENT_SINK or CLIENT_RELAY */
     uint16_t twcc_seq;
     struct tcp_conn *tcp;      /* ICE-TCP (RFC 6544) connection carrying this transport, or NULL */
     uint8_t *rec_buf;          /* a recorder's buffer (below), or NULL */
