@@ -133,6 +133,61 @@ class MediaCollector(Collector):
         yield from (pk, by, cpu, *gauges.values(), port, piped, pipes)
 
 
+class LinkCollector(Collector):
+    """The cluster's media links (issue 19): one series per link end, labelled with the other node, the track
+    and this node's side (edge: it receives; owner: it relays). Read from the media core at scrape time."""
+
+    def __init__(self, links: Callable[[], list[dict[str, Any]]]) -> None:
+        self._links = links
+
+    def collect(self) -> Iterator[Any]:
+        labels = ["peer", "track", "side"]
+        packets = CounterMetricFamily(
+            "mediaserver_cluster_link_packets", "RTP packets over a link between nodes", labels=labels
+        )
+        octets = CounterMetricFamily(
+            "mediaserver_cluster_link_bytes", "RTP bytes over a link between nodes", labels=labels
+        )
+        lost = GaugeMetricFamily(
+            "mediaserver_cluster_link_packets_lost",
+            "Packets an edge still misses after NACK/RTX repair (RFC 3550 cumulative loss)",
+            labels=labels,
+        )
+        jitter = GaugeMetricFamily(
+            "mediaserver_cluster_link_jitter",
+            "Interarrival jitter at the edge (RTP clock units)",
+            labels=labels,
+        )
+        nacks = CounterMetricFamily(
+            "mediaserver_cluster_link_nacks",
+            "NACK packets over a link (edge: sent; owner: received)",
+            labels=labels,
+        )
+        rtx = CounterMetricFamily(
+            "mediaserver_cluster_link_retransmissions",
+            "Packets the owner retransmitted to an edge",
+            labels=labels,
+        )
+        rtt = GaugeMetricFamily(
+            "mediaserver_cluster_link_rtt_seconds",
+            "Round trip to the edge, from its receiver reports",
+            labels=labels,
+        )
+        for row in self._links():
+            lv = [str(row["peer"]), str(row["track"]), str(row["side"])]
+            packets.add_metric(lv, row["packets"])
+            octets.add_metric(lv, row["bytes"])
+            nacks.add_metric(lv, row["nacks"])
+            if row["side"] == "edge":
+                lost.add_metric(lv, row["lost"])
+                jitter.add_metric(lv, row["jitter"])
+            else:
+                rtx.add_metric(lv, row["rtx"])
+                if row["rtt_ms"] is not None:
+                    rtt.add_metric(lv, row["rtt_ms"] / 1000)
+        yield from (packets, octets, lost, jitter, nacks, rtx, rtt)
+
+
 class InteractionCollector(Collector):
     """The rooms' interaction (issue 16): the fan-out's frames and writes, the sockets it cut off for not
     reading, and the journal's records lost (a full queue, a failed batch)."""

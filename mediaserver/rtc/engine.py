@@ -66,6 +66,7 @@ class MediaEngine:
         consent_timeout: float = 30.0,
     ) -> None:
         self.worker = Worker(listen_ip, port)
+        self.listen_ip = listen_ip
         self.worker.set_consent_timeout(consent_timeout)
         if not udp_gso:
             self.worker.gso = False
@@ -164,6 +165,27 @@ class MediaEngine:
 
     def set_remote_dtls(self, tid: int, remote_setup: str, fp_algorithm: str, fingerprint: bytes) -> None:
         self.worker.set_transport_dtls(tid, remote_setup == "passive", fp_algorithm, fingerprint)
+
+    def create_relay(self, ip: str, port: int, ufrag: str, pwd: str, fingerprint: bytes) -> TransportInfo:
+        """A relay transport to another node's media worker at ip:port (issue 19: a cluster edge's link to a
+        room's owner): this worker is the ICE controlling agent (credentials ufrag and pwd of the other end)
+        and the DTLS client (the other end's SHA-256 certificate fingerprint); producers made on it take in
+        what the other end sends as a publisher's transport does. Its socket is on this worker's address."""
+        local = "0.0.0.0" if self.listen_ip in ("", "0.0.0.0") else self.listen_ip
+        tid = self.worker.create_client_transport(
+            ip,
+            port,
+            self.new_credentials()[0],
+            ufrag,
+            pwd,
+            "sha-256",
+            fingerprint,
+            local_ip=local,
+            relay=True,
+        )
+        info = TransportInfo(tid, "", "", self.fingerprint, [])
+        self.transports[tid] = info
+        return info
 
     def close_transport(self, tid: int) -> None:
         self.transports.pop(tid, None)
