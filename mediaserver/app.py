@@ -13,6 +13,7 @@ from aiohttp import web
 
 from mediaserver.billing import payments
 from mediaserver.cluster.node import ClusterNode, Single
+from mediaserver.cluster.rooms import ClusterRooms
 from mediaserver.config import Settings, keep_generated_keys, worker_count
 from mediaserver.events import board_history, board_steps, chat_history, qa_history, stage_history
 from mediaserver.events.clock import EventClock, TimelineClock
@@ -182,6 +183,14 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         if settings.cluster_redis_url
         else Single(settings.node_id, settings.node_url, report)
     )
+    # the rooms across the nodes: owners and edges, the media links between them
+    placing = (
+        ClusterRooms(
+            settings.node_id, cluster.redis, cluster.channel, cluster.leases, rooms, settings.node_ttl / 3
+        )
+        if isinstance(cluster, ClusterNode)
+        else None
+    )
     app[keys.REGISTRY] = make_registry(
         media.stats,
         lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())),
@@ -192,6 +201,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             "journal_dropped": journal.dropped,
             "journal_failed": journal.failed,
         },
+        placing.links.stats if placing is not None else None,
     )
 
     async def on_startup(app: web.Application) -> None:
@@ -205,6 +215,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         converter.start()
         app[keys.SWEEPER] = asyncio.get_running_loop().create_task(rooms.run_sweeper())
         await cluster.start()  # registered last: other nodes may send people here from now on
+        if placing is not None:
+            placing.start()
         if own_process:
             media_first(settings.signaling_nice)
         for i, e in enumerate(media.engines):
@@ -223,6 +235,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         if sweeper is not None:
             sweeper.cancel()
         try:
+            if placing is not None:
+                await placing.stop()  # the rooms' leases given up, the links closed
             await cluster.stop()  # out of the registry first: no one is sent here any more
         except Exception:
             log.exception("leaving the cluster failed")

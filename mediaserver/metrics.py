@@ -211,9 +211,12 @@ def make_registry(
     stats: Callable[[], dict[str, Any]],
     rooms: Callable[[], tuple[int, int]],
     interaction: Callable[[], dict[str, int]] | None = None,
+    links: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> CollectorRegistry:
     reg = CollectorRegistry()
     reg.register(MediaCollector(stats, rooms))
     if interaction is not None:
         reg.register(InteractionCollector(interaction))
+    if links is not None:
+        reg.register(LinkCollector(links))
     return reg

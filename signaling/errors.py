@@ -49,6 +49,9 @@ def classify(e: Exception) -> SignalError:
             "event_room": 409,
             "rate_limited": 429,
             "too_many_rooms": 503,
+            # issue 19: a presenter on an edge node (publish on the owner), a cluster that cannot place a room
+            "wrong_node": 409,
+            "cluster_unavailable": 503,
         }.get(e.code, 400)
         return SignalError(e.code, e.message, status)
     if isinstance(e, MediaError):

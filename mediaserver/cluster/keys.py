@@ -25,3 +25,8 @@ def room_epoch(room_id: str) -> str:
 def rpc(node_id: str) -> str:
     """The pub/sub channel a node takes requests and replies on."""
     return f"{PREFIX}rpc:{node_id}"
+
+
+def room_edges(room_id: str) -> str:
+    """A set: the nodes that serve the room as edges (the owner tells them when its tracks change)."""
+    return f"{PREFIX}room:{{{room_id}}}:edges"

@@ -13,6 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from mediaserver.cluster.leases import Leases
 from mediaserver.cluster.registry import NodeInfo, Registry
 from mediaserver.cluster.rpc import Channel
 
@@ -63,6 +64,7 @@ class ClusterNode(Single):
         )
         self.registry = Registry(self.redis, node_id, ttl)
         self.channel = Channel(self.redis, node_id, secret.encode(), {"node.info": self._info})
+        self.leases = Leases(self.redis, node_id, ttl)  # rooms' ownership, renewed every ttl / 3
         self.ttl = ttl
         self.beats = self.failed_beats = 0
         self._task: asyncio.Task[None] | None = None

@@ -79,6 +79,15 @@ class Streams(Output, Protocol):
     def stop(self, room: Room, reason: str = "host") -> Awaitable[dict[str, Any]]: ...
 
 
+class Placement(Protocol):
+    """Where a room lives in a cluster (issue 19, ``mediaserver.cluster.rooms``): :meth:`place` makes this
+    node the room's owner, or an edge of the owner's (``Room.owner_node``); :meth:`forget` gives it up when
+    this node frees the room."""
+
+    def place(self, room: Room) -> Awaitable[None]: ...
+    def forget(self, room: Room) -> None: ...
+
+
 class EventControl(Protocol):
     """What an event's room needs of the control plane (mediaserver.events.lifecycle.RoomControl): the host's
     Start and End buttons go through the event's life cycle like the API's start and end (R-ROOM-4, -5,
@@ -165,7 +174,7 @@ class Participant:
     identity: str
     room: Room
     notify: Callable[[str, dict[str, Any]], Any] | None = None
-    kind: str = "ws"  # ws, whip or whep
+    kind: str = "ws"  # ws, whip, whep, or remote (issue 19: a presenter of the owner node, on an edge)
     device: str = devices.DESKTOP  # devices.effective(): the client's word and the request's headers
     status: str = "joined"  # joined, lobby, waiting
     floor: bool = False  # an attendee the host gave the floor (R-ROOM-3)
@@ -254,6 +263,10 @@ class Room:
         self._joins = 0
         self._subscribers: dict[MediaEngine, int] = {}  # issue 18: the room's subscriptions on each worker
         self.tracks: dict[str, Track] = {}
+        # issue 19: on an edge node, the node that owns the room (its presenters publish there; their tracks
+        # come here over links); None on the owner and on a server alone. ``cascade`` tells the edges.
+        self.owner_node: str | None = None
+        self.cascade: Output | None = None
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
         # reconnection with their attendee token comes back as a presenter
@@ -462,6 +475,11 @@ class Room:
     ) -> tuple[str, list[Track]]:
         """Accept a publisher's offer: returns the answer SDP and the new tracks."""
         self._require_joined(p)
+        if self.owner_node is not None:
+            raise RuleError(
+                "wrong_node",
+                f"this room's presenters publish on its owner node {self.owner_node!r}; join the room there",
+            )
         if not p.can_publish:
             raise RuleError(
                 "forbidden",
@@ -631,7 +649,28 @@ class Room:
             o.sync(self)  # R-REC-3: presenters-only mode and muted tracks are not recorded (nor streamed)
 
     def _outputs(self) -> list[Output]:
-        return [o for o in (self.recordings, self.streams) if o is not None]
+        return [o for o in (self.recordings, self.streams, self.cascade) if o is not None]
+
+    # ---- issue 19: on an edge, the owner's tracks (their producers mirror the owner's over a link) ----
+
+    def add_remote_track(self, t: Track) -> None:
+        """A track of the owner node's, mirrored here: offered to this node's subscribers like a local one."""
+        self.tracks[t.id] = t
+        self._broadcast("trackPublished", {"track": t.describe()})
+        self._renegotiate_all()
+
+    def remove_remote_track(self, track_id: str) -> None:
+        t = self.tracks.get(track_id)
+        if t is not None and t.owner.kind == "remote":
+            self._remove_track(t)
+            self._renegotiate_all()
+
+    def set_remote_muted(self, track_id: str, muted: bool) -> None:
+        t = self.tracks.get(track_id)
+        if t is not None and t.owner.kind == "remote" and t.muted != muted:
+            t.muted = muted
+            self._broadcast("trackUpdated", {"track": t.describe()})
+            self._sync_all()
 
     # ---- subscribing (server offer, client answer) ----
 
@@ -1157,6 +1196,7 @@ class RoomManager:
         self.videos: VideoSource | None = None  # the shared player's videos and YouTube (issue 17)
         self.board_limits: tuple[int, float] | None = None  # the board's max bytes, save period (issue 17)
         self.rooms: dict[str, Room] = {}
+        self.cluster: Placement | None = None  # issue 19: owner or edge of each room, in a cluster
         self.idle_timeout = idle_timeout
         self.max_rooms = max_rooms
         self.creation_rate = creation_rate
@@ -1271,6 +1311,21 @@ class RoomManager:
         return room
 
     async def enter(self, grant: Grant) -> Room:
+        """The room a join token opens (:meth:`_open`), placed in the cluster: this node owns it, or serves
+        it as an edge of its owner (issue 19)."""
+        room = await self._open(grant)
+        if self.cluster is not None:
+            try:
+                await self.cluster.place(room)
+            except Exception as e:
+                log.warning("room %s: no place in the cluster: %s", room.name, e)
+                self._drop(room)
+                raise RuleError(
+                    "cluster_unavailable", "the cluster cannot place this room now; try again"
+                ) from e
+        return room
+
+    async def _open(self, grant: Grant) -> Room:
         """The room a join token opens. A token the server issued for an existing room (an instant room's or
         an event's join) never makes an ad-hoc room: an event's room is opened by its event, a gone instant
         room is gone (410). A token of the API (``POST /api/v1/tokens``) makes an ad-hoc room, but never one
@@ -1354,6 +1409,8 @@ class RoomManager:
             and room.settings.state != "ended"
         ):
             del self.rooms[room.name]
+            if self.cluster is not None:
+                self.cluster.forget(room)
 
     def sweep(self, now: float | None = None) -> list[str]:
         """Free the rooms nobody has been in for ``idle_timeout`` seconds (issue 14 finding 7): instant and
@@ -1372,6 +1429,8 @@ class RoomManager:
                 room.end("expired")  # a recording or a live stream of it ends as at the host's end
             if self.rooms.get(rid) is room:
                 del self.rooms[rid]
+                if self.cluster is not None:
+                    self.cluster.forget(room)
             freed.append(rid)
         if freed:
             log.info("freed %d room(s) that stood empty for %.0f s: %s", len(freed), self.idle_timeout, freed)

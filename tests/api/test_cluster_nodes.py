@@ -6,9 +6,6 @@ settings refuse a cluster on SQLite or without a shared secret, and one server a
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import http.client
 import json
 import time
@@ -20,9 +17,9 @@ from typing import Any
 import pytest
 
 from mediaserver.config import ConfigError, Settings
+from tests.cluster_nodes import cluster
 from tests.conftest import API_KEY, SECRET, serve
 
-HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 TTL = 2.0
 
 
@@ -60,27 +57,13 @@ def test_three_nodes_see_each_other_and_one_that_dies_drops_out(
 ):
     if pg_server is None:
         pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
-    db = pg_server.url(asyncio.run(pg_server.create_db()))  # empty: the three nodes migrate it together
-    env = {
-        "MEDIASERVER_CLUSTER_REDIS_URL": redis_server,
-        "MEDIASERVER_DATABASE_URL": db,
-        "MEDIASERVER_SECRET": SECRET,
-        "MEDIASERVER_API_KEY": API_KEY,
-        "MEDIASERVER_NODE_TTL": str(TTL),
-        "MEDIASERVER_WORKERS": "1",
-        "MEDIASERVER_RATE_LIMIT_LOGIN": "3/minute",  # wrong API keys count here
-    }
-    with contextlib.ExitStack() as stack:
-        # started together, so that they migrate the empty database at once (one does, under a lock)
-        starting = [
-            serve(tmp_path / f"n{i}", host=h, MEDIASERVER_NODE_ID=f"node-{i}", **env)
-            for i, h in enumerate(HOSTS)
-        ]
-        with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            entered = [pool.submit(ctx.__enter__) for ctx in starting]
-            for ctx in starting:
-                stack.push(ctx.__exit__)
-            nodes = [f.result() for f in entered]
+    with cluster(
+        tmp_path,
+        redis_server,
+        pg_server,
+        MEDIASERVER_NODE_TTL=str(TTL),
+        MEDIASERVER_RATE_LIMIT_LOGIN="3/minute",  # wrong API keys count there
+    ) as nodes:
         bases = [base for base, _, _ in nodes]
         for i, base in enumerate(bases):
             seen = nodes_seen(base)

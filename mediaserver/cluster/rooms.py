@@ -1,0 +1,326 @@
+"""Rooms in a cluster (issue 19 item 3): any node serves any room. The first node a room opens on takes its
+lease and owns it: its presenters publish there. A node that opens the room later is an edge: it registers in
+the room's set of edges, asks the owner for the room's tracks, mirrors each over a media link
+(:mod:`mediaserver.cluster.links`) and offers the mirrors to its own attendees like local tracks. The owner
+tells every edge when its tracks change (published, muted, gone), with its epoch; an edge takes such news
+only from the room's current owner.
+
+Every message is a signed request of the cluster's channel; the owner keeps its leases renewed while it holds
+the rooms and gives a room up when it frees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mediaserver.cluster import keys
+from mediaserver.cluster.leases import Lease, Leases, StaleEpoch
+from mediaserver.cluster.links import EdgeLink, Links, Source
+from mediaserver.cluster.rpc import Channel, NodeUnreachable, RpcError
+from mediaserver.rtc import sdp
+from mediaserver.rtc.rooms import Participant, Room, RoomManager, Track
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Placed:
+    """This node's part in one room: its lease (the owner's, on an edge) and, on an edge, the links."""
+
+    room: Room
+    lease: Lease
+    links: dict[str, EdgeLink] = field(default_factory=dict)  # track id -> its link (edge)
+    opening: set[str] = field(default_factory=set)  # tracks whose link is being opened (edge)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    dirty: bool = False  # owner: the edges have not heard of the last change yet
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def epoch(self) -> int:
+        return self.lease.epoch
+
+
+def describe(t: Track) -> dict[str, Any]:
+    """A track as the owner announces it to the edges: enough to mirror it and to offer it."""
+    c = t.codec
+    return {
+        **t.describe(),
+        "participant": {"id": t.owner.id, "name": t.owner.name, "role": t.owner.role},
+        "codec": {
+            "payloadType": c.payload_type,
+            "name": c.name,
+            "clockRate": c.clock_rate,
+            "channels": c.channels,
+            "fmtp": c.fmtp,
+            "rtcpFb": c.rtcp_fb,
+            "rtxPayloadType": c.rtx_payload_type,
+        },
+    }
+
+
+class Announcer:
+    """The owner's output of a room (``Room.cascade``): any change of its tracks is told to the edges."""
+
+    def __init__(self, rooms: ClusterRooms, placed: Placed) -> None:
+        self.rooms, self.placed = rooms, placed
+
+    def track_added(self, room: Room, track: Track) -> None:
+        self.rooms.announce(self.placed)
+
+    def track_removed(self, room: Room, track: Track) -> None:
+        self.rooms.links.drop_track(room.name, track.id)
+        self.rooms.announce(self.placed)
+
+    def sync(self, room: Room) -> None:
+        self.rooms.announce(self.placed)
+
+    def room_ended(self, room: Room) -> None:
+        self.rooms.announce(self.placed)
+
+
+class ClusterRooms:
+    """This node's rooms in the cluster: :meth:`place` and :meth:`forget` (RoomManager's Placement)."""
+
+    def __init__(
+        self,
+        node_id: str,
+        redis: Redis,
+        channel: Channel,
+        leases: Leases,
+        manager: RoomManager,
+        renew_every: float,
+    ) -> None:
+        self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
+        self.manager = manager
+        self.renew_every = renew_every
+        self.links = Links(node_id, channel, leases, self._source)
+        self.placed: dict[str, Placed] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._renewer: asyncio.Task[None] | None = None
+        channel.handlers["room.tracks"] = self._on_tracks
+        channel.handlers["room.tracks.get"] = self._serve_tracks
+        manager.cluster = self
+
+    def start(self) -> None:
+        self._renewer = asyncio.create_task(self._renew(), name="room leases")
+
+    async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        for t in list(self._tasks):
+            t.cancel()
+        for pl in list(self.placed.values()):
+            await self._leave(pl)
+        self.links.close_all()
+
+    # ------------------------------------------------------------------ placing a room
+
+    async def place(self, room: Room) -> None:
+        if room.name in self.placed:
+            return
+        lease, _ = await self.leases.acquire(room.name)
+        if room.name in self.placed:  # placed meanwhile by another join
+            return
+        pl = self.placed[room.name] = Placed(room, lease)
+        if lease.node_id == self.node_id:
+            room.owner_node, room.cascade = None, Announcer(self, pl)
+            log.info("room %s: owned here (epoch %d)", room.name, lease.epoch)
+            return
+        room.owner_node = lease.node_id
+        log.info("room %s: an edge of %s (epoch %d)", room.name, lease.node_id, lease.epoch)
+        try:
+            await self.redis.sadd(keys.room_edges(room.name), self.node_id)
+            got = await self.channel.request(
+                lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
+            )
+        except Exception:
+            self.placed.pop(room.name, None)
+            raise
+        self._spawn(self._reconcile(pl, got.get("tracks")))
+
+    def forget(self, room: Room) -> None:
+        pl = self.placed.get(room.name)
+        if pl is not None and pl.room is room:
+            self._spawn(self._leave(pl))
+
+    async def _leave(self, pl: Placed) -> None:
+        if self.placed.get(pl.room.name) is pl:
+            del self.placed[pl.room.name]
+        try:
+            if pl.lease.node_id == self.node_id:
+                await self.leases.release(pl.lease)
+                with contextlib.suppress(Exception):
+                    await self.redis.delete(keys.room_edges(pl.room.name))
+            else:
+                await self.redis.srem(keys.room_edges(pl.room.name), self.node_id)
+        except Exception as e:  # Redis away: the lease expires by itself, the owner drops us when unreachable
+            log.warning("room %s: leaving its place in the cluster failed: %s", pl.room.name, e)
+        for link in list(pl.links.values()):
+            await self.links.close(link)
+        pl.links.clear()
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every)
+            for pl in list(self.placed.values()):
+                if pl.lease.node_id != self.node_id:
+                    continue
+                try:
+                    if not await self.leases.renew(pl.lease):
+                        log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
+                except Exception as e:
+                    log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ the owner's side
+
+    def _source(self, room_id: str, track_id: str) -> Source | None:
+        pl = self.placed.get(room_id)
+        if pl is None or pl.lease.node_id != self.node_id:
+            return None
+        t = pl.room.tracks.get(track_id)
+        if t is None or t.owner.kind == "remote":
+            return None
+        c = t.codec
+        engine = pl.room.media
+        layers = int(engine.producer_stats(t.producer_id).get("nlayers") or 1)
+        rtx = {c.rtx_payload_type: c.payload_type} if c.rtx_payload_type is not None else {}
+        return Source(
+            engine, t.producer_id, t.kind, {c.payload_type: c.name}, rtx, c.clock_rate, max(layers, 1)
+        )
+
+    def _tracks(self, pl: Placed) -> list[dict[str, Any]]:
+        return [describe(t) for t in pl.room.tracks.values() if t.owner.kind != "remote"]
+
+    async def _serve_tracks(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        pl = self._owned(str(body.get("room")), body.get("epoch"))
+        return {"tracks": self._tracks(pl)}
+
+    def _owned(self, room_id: str, epoch: Any) -> Placed:
+        pl = self.placed.get(room_id)
+        if pl is None or pl.lease.node_id != self.node_id or pl.epoch != epoch:
+            raise StaleEpoch(room_id, epoch if isinstance(epoch, int) else -1, pl.epoch if pl else None)
+        return pl
+
+    def announce(self, pl: Placed) -> None:
+        """Tell the room's edges its tracks, once for the changes of this turn of the loop."""
+        pl.dirty = True
+        if pl.task is None or pl.task.done():
+            pl.task = asyncio.create_task(self._announce(pl))
+
+    async def _announce(self, pl: Placed) -> None:
+        while pl.dirty:
+            pl.dirty = False
+            await asyncio.sleep(0)  # the other changes of this turn go in the same message
+            body = {"room": pl.room.name, "epoch": pl.epoch, "tracks": self._tracks(pl)}
+            try:
+                members = await self.redis.smembers(keys.room_edges(pl.room.name))
+                edges = [e.decode() if isinstance(e, bytes) else str(e) for e in members]
+            except Exception as e:
+                log.warning("room %s: the edges could not be listed: %s", pl.room.name, e)
+                return
+            for edge, r in zip(
+                edges,
+                await asyncio.gather(
+                    *(self.channel.request(e, "room.tracks", body) for e in edges), return_exceptions=True
+                ),
+                strict=True,
+            ):
+                if isinstance(r, NodeUnreachable):  # gone: it registers again when it opens the room again
+                    with contextlib.suppress(Exception):
+                        await self.redis.srem(keys.room_edges(pl.room.name), edge)
+                elif isinstance(r, BaseException):
+                    log.warning("room %s: edge %s did not take the tracks: %s", pl.room.name, edge, r)
+
+    # ------------------------------------------------------------------ the edge's side
+
+    async def _on_tracks(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        pl = self.placed.get(str(body.get("room")))
+        if pl is None:
+            raise RpcError("not_found", "this node does not serve the room")
+        if sender != pl.lease.node_id or body.get("epoch") != pl.epoch:
+            raise StaleEpoch(pl.room.name, int(body.get("epoch") or -1), pl.epoch)
+        self._spawn(self._reconcile(pl, body.get("tracks")))
+        return {}
+
+    async def _reconcile(self, pl: Placed, tracks: Any) -> None:
+        """Make the room's mirrored tracks what the owner says: links opened for new tracks, closed for gone
+        ones, mutes applied."""
+        if not isinstance(tracks, list):
+            log.warning("room %s: the owner's track list is malformed", pl.room.name)
+            return
+        async with pl.lock:
+            if self.placed.get(pl.room.name) is not pl:
+                return
+            wanted = {str(d["id"]): d for d in tracks if isinstance(d, dict) and "id" in d}
+            room = pl.room
+            for tid in [t for t in pl.links if t not in wanted]:
+                room.remove_remote_track(tid)
+                await self.links.close(pl.links.pop(tid))
+            for tid, d in wanted.items():
+                if tid in pl.links:
+                    room.set_remote_muted(tid, bool(d.get("muted")))
+                    continue
+                try:
+                    link = await self.links.open(pl.lease.node_id, room.name, pl.epoch, tid, room.media)
+                    track = self._mirror(room, d, link)
+                except Exception as e:
+                    log.warning("room %s: track %s could not be mirrored: %s", room.name, tid, e)
+                    continue
+                if self.placed.get(room.name) is not pl:  # the room went while the link opened
+                    await self.links.close(link)
+                    return
+                pl.links[tid] = link
+                link.listeners.append(functools.partial(self._link_down, pl, tid))
+                room.add_remote_track(track)
+
+    def _mirror(self, room: Room, d: dict[str, Any], link: EdgeLink) -> Track:
+        c, who = d["codec"], d["participant"]
+        codec = sdp.Codec(
+            payload_type=int(c["payloadType"]),
+            name=str(c["name"]),
+            clock_rate=int(c["clockRate"]),
+            channels=int(c.get("channels") or 1),
+            fmtp={str(k): str(v) for k, v in (c.get("fmtp") or {}).items()},
+            rtcp_fb=[str(x) for x in c.get("rtcpFb") or []],
+            rtx_payload_type=c.get("rtxPayloadType"),
+        )
+        owner = Participant(
+            id=str(who["id"]),
+            name=str(who["name"]),
+            role=str(who["role"]),
+            identity="",
+            room=room,
+            kind="remote",
+        )
+        return Track(
+            id=str(d["id"]),
+            owner=owner,
+            kind=link.kind,
+            producer_id=link.producer_id,
+            codec=codec,
+            stream_id=str(d.get("streamId") or owner.id),
+            mid=str(d.get("mid") or "0"),
+            source=str(d.get("source") or "camera"),
+            muted=bool(d.get("muted")),
+            screen_quality=d.get("screenQuality"),
+            transport_id=link.transport_id,
+        )
+
+    def _link_down(self, pl: Placed, track_id: str, link: EdgeLink) -> None:
+        if pl.links.get(track_id) is link:
+            del pl.links[track_id]
+            pl.room.remove_remote_track(track_id)
