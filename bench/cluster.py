@@ -19,8 +19,8 @@ quoted beside the whole window):
   same clock (one process, one machine). So an edge's subscribers see publisher -> owner -> link -> edge ->
   subscriber and the owner's see publisher -> owner -> subscriber, in the same run: the hop is the
   difference of their percentiles (p50 and p99; the histograms have 10 log-spaced buckets a decade,
-  interpolated). abs-send-time is not used: the publisher does not send it, and a hop's value would only say
-  when a node sent the packet;
+  interpolated). abs-send-time is not used: the load generator's publishers do not send it (the SFU copies a
+  publisher's value through unchanged, over the link too, but at 3.8 us steps and on the publisher's clock);
 * **amplification**: the bytes the owner sent over its links (``mediaserver_cluster_link_bytes_total``,
   ``side="owner"``, summed over the edges and tracks) over the bytes the publisher sent (the load generator's
   SRTP bytes; both count SRTP packets with their headers); the same in packets. It should equal the number
@@ -42,8 +42,8 @@ subscriber loss under 0.5 %, amplification equal to the number of edges, at most
 second per layer at the publisher. Everything shares this machine's CPUs (nothing pinned): the figures
 include that contention. Results go to bench/results/cluster.json.
 
-    python -m bench.cluster                         # 60 subscribers, a 30 s window, then the failover
-    python -m bench.cluster --subscribers 90 --duration 60 --slices 6
+    python -m bench.cluster                         # 90 subscribers, a 30 s window, then the failover
+    python -m bench.cluster --subscribers 30 --duration 60 --slices 6 --no-failover
 """
 
 from __future__ import annotations
@@ -335,7 +335,7 @@ def worker_cpu_s(metrics: dict[str, float] | None) -> float:
 async def snapshot(parts: list[Part], alive: list[int]) -> Snap:
     got = await asyncio.gather(*(loadtest.snapshot(parts[i].run) for i in alive))
     lt = {i: s for i, (s, _) in zip(alive, got, strict=True)}
-    cpu = {}
+    cpu = {-1: procstat.proc_cpu_us(os.getpid())}  # -1: this process (the load generators and the bench)
     for i in alive:
         with contextlib.suppress(OSError):
             cpu[i] = procstat.proc_cpu_us(parts[i].node.proc.pid)
@@ -484,6 +484,8 @@ def interval(a: Snap, b: Snap, parts: list[Part], nodes: list[int]) -> dict[str,
     pub_by = b.pub_tx["tx_bytes"] - a.pub_tx["tx_bytes"]
     busy = sum(b.cores[c].busy - a.cores[c].busy for c in b.cores if c in a.cores)
     total = sum(b.cores[c].total - a.cores[c].total for c in b.cores if c in a.cores)
+    machine = busy / total * len(b.cores) if total else None
+    ours = sum(b.cpu_us[k] - a.cpu_us[k] for k in b.cpu_us if k in a.cpu_us) / 1e6 / dt
     return {
         "seconds": round(dt, 2),
         "nodes": per_node,
@@ -499,7 +501,11 @@ def interval(a: Snap, b: Snap, parts: list[Part], nodes: list[int]) -> dict[str,
             if pub_by
             else {},
         },
-        "machine_busy_cores": round(busy / total * len(b.cores), 3) if total else None,
+        "machine_busy_cores": None if machine is None else round(machine, 3),
+        "load_and_nodes_cores": round(ours, 3),  # this process and the three nodes
+        # the rest of the machine (Redis, PostgreSQL, the kernel's softirq time, and anything else running:
+        # another job here shows as contention in the latencies)
+        "other_cores": None if machine is None else round(max(0.0, machine - ours), 3),
     }
 
 
@@ -605,7 +611,8 @@ async def failover(
                 registry_gone_at = now - t0
             if edge_set_gone_at is None and not await r.sismember(keys.room_edges(ROOM), victim.name):
                 edge_set_gone_at = now - t0
-            if gone_at is not None and registry_gone_at is not None:
+            # done 2 s after both (the other edge's link must outlive the dead one's)
+            if gone_at is not None and registry_gone_at is not None and now - t0 > gone_at + 2:
                 break
             if now >= next_tick:
                 next_tick += 1
@@ -614,6 +621,9 @@ async def failover(
         rx1 = rx(parts, survivors)
         waited = time.monotonic() - t0
         pk, lost = rx1[0] - rx0[0], rx1[2] - rx0[2]
+        text = await metrics_text(session, owner.node.base)
+        after = links(procstat.parse_prometheus(text or ""), "owner")
+        others = {k: v for k, v in after.items() if not k.startswith(victim.name + "|")}
         return {
             "killed": victim.name,
             "watched_s": round(waited, 1),
@@ -624,6 +634,12 @@ async def failover(
             "room_edge_set_dropped_it_after_s": None
             if edge_set_gone_at is None
             else round(edge_set_gone_at, 2),
+            "other_links_at_the_end": {
+                "count": len(others),
+                "relaying": all(
+                    v.get("bytes", 0) > before.get(k, {}).get("bytes", 0) for k, v in others.items()
+                ),
+            },
             "survivors_received_packets": pk,
             "survivors_lost": lost,
             "survivors_loss_pct": round(100 * lost / max(1, pk + lost), 4),
@@ -795,7 +811,8 @@ METHOD = {
     "stamped before encryption); the SFU forwards payloads untouched, over the link too; each node's "
     "subscribers have a load generator of their own in this process, timing packets to the kernel's receive "
     "timestamp on the same clock. Added per hop = an edge's subscribers' percentile minus the owner's, same "
-    "window (histograms of 10 log-spaced buckets a decade, interpolated). abs-send-time is not used",
+    "window (histograms of 10 log-spaced buckets a decade, interpolated). abs-send-time is not used (the "
+    "load generator's publishers do not send it; the SFU copies a publisher's value through unchanged)",
     "amplification": "owner's mediaserver_cluster_link_bytes_total{side=owner} (SRTP packets sent over its "
     "links, every track and layer) over the publisher's SRTP bytes sent, same window; packets likewise",
     "cpu": "process_cpu: /proc/PID/stat utime+stime of the node (every thread) over the window, in cores; "
@@ -847,7 +864,8 @@ def table(doc: dict[str, Any]) -> str:
     a = w["amplification"]
     lines.append(
         f"inter-node / published: bytes {a['bytes_ratio']} (per edge {a['bytes_ratio_per_edge']}), "
-        f"packets {a['packets_ratio']}; machine busy {w['machine_busy_cores']} cores of {os.cpu_count()}"
+        f"packets {a['packets_ratio']}; machine busy {w['machine_busy_cores']} cores of {os.cpu_count()} "
+        f"(this bench's load generators and nodes {w['load_and_nodes_cores']}, the rest {w['other_cores']})"
     )
     for name, h in doc["links"].items():
         lines.append(
@@ -872,6 +890,8 @@ def table(doc: dict[str, Any]) -> str:
                 if fo["room_edge_set_dropped_it_after_s"] is None
                 else f"dropped it after {fo['room_edge_set_dropped_it_after_s']} s"
             )
+            + f"; the owner's other links: {fo['other_links_at_the_end']['count']}, "
+            + ("still relaying" if fo["other_links_at_the_end"]["relaying"] else "NOT all relaying")
             + f"; the other subscribers lost {fo['survivors_lost']} of {fo['survivors_received_packets']:,}; "
             "reconnection: pending (SDK)"
         )
@@ -894,7 +914,7 @@ def log_warnings(nodes: list[Node]) -> dict[str, list[str]]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.cluster", description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument(
-        "--subscribers", type=int, default=60, help="subscribers in all, spread evenly over the 3 nodes (60)"
+        "--subscribers", type=int, default=90, help="subscribers in all, spread evenly over the 3 nodes (90)"
     )
     ap.add_argument("--duration", type=float, default=30.0, help="the measured window, seconds (default 30)")
     ap.add_argument("--slices", type=int, default=3, help="equal slices of the window, for medians (3)")
@@ -962,8 +982,11 @@ def main(argv: list[str] | None = None) -> int:
     doc["run_seconds"] = round(time.monotonic() - t0, 1)
     log("")
     log(table(doc))
-    results.write(args.out, args, **doc)
-    log(f"written to {args.out} ({doc['run_seconds']} s in all)")
+    out = args.out
+    with contextlib.suppress(ValueError):  # recorded relative to the checkout when under it
+        args.out = out.resolve().relative_to(ROOT)
+    results.write(out, args, **doc)
+    log(f"written to {out} ({doc['run_seconds']} s in all)")
     return 0
 
 
