@@ -123,6 +123,13 @@ class RedisServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C reaches the bench, which stops it in order
         )
+        try:
+            self._wait()
+        except BaseException:  # also Ctrl-C
+            self.stop()
+            raise
+
+    def _wait(self) -> None:
         end = time.monotonic() + 10
         while True:  # bounded: 10 s
             try:
@@ -133,7 +140,6 @@ class RedisServer:
             except OSError:
                 pass
             if time.monotonic() > end or self.proc.poll() is not None:
-                self.stop()
                 raise SystemExit("redis-server did not start")
             time.sleep(0.05)
 
@@ -669,7 +675,7 @@ async def bench(args: argparse.Namespace, redis_url: str, nodes: list[Node], sec
     def interrupt() -> None:
         if stop.is_set():  # a second one: no more waiting (the cleanup still runs)
             raise KeyboardInterrupt
-        log("\nstopping (Ctrl-C): cleaning up")
+        log("\nstopping (Ctrl-C or SIGTERM): cleaning up")
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -960,8 +966,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and SIGTERM while the services start (or stop) end the run with its cleanup, also where SIGINT
+    # came ignored (a background job of a script); during the run the event loop takes both over
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     loadtest.raise_nofile(argparse.Namespace(subscribers=args.subscribers + 8, publishers=1))
     secret = secrets.token_urlsafe(32)
     t0 = time.monotonic()
