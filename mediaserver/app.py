@@ -186,7 +186,13 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # the rooms across the nodes: owners and edges, the media links between them
     placing = (
         ClusterRooms(
-            settings.node_id, cluster.redis, cluster.channel, cluster.leases, rooms, settings.node_ttl / 3
+            settings.node_id,
+            cluster.redis,
+            cluster.channel,
+            cluster.leases,
+            rooms,
+            settings.node_ttl / 3,
+            cluster.nodes,
         )
         if isinstance(cluster, ClusterNode)
         else None

@@ -15,14 +15,17 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
 from mediaserver.cluster import keys
+from mediaserver.cluster.interaction import RoomInteraction
 from mediaserver.cluster.leases import Lease, Leases, StaleEpoch
 from mediaserver.cluster.links import EdgeLink, Links, Source
+from mediaserver.cluster.registry import NodeInfo
 from mediaserver.cluster.rpc import Channel, NodeUnreachable, RpcError
 from mediaserver.rtc import sdp
 from mediaserver.rtc.rooms import Participant, Room, RoomManager, Track
@@ -96,11 +99,16 @@ class ClusterRooms:
         leases: Leases,
         manager: RoomManager,
         renew_every: float,
+        alive: Callable[[], Awaitable[list[NodeInfo]]],
     ) -> None:
         self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
         self.manager = manager
         self.renew_every = renew_every
+        self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
         self.links = Links(node_id, channel, leases, self._source)
+        self.interaction = RoomInteraction(
+            redis, channel, lambda r, e: self._owned(r, e).room, self._owner_of
+        )
         self.placed: dict[str, Placed] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._renewer: asyncio.Task[None] | None = None
@@ -110,6 +118,7 @@ class ClusterRooms:
 
     def start(self) -> None:
         self._renewer = asyncio.create_task(self._renew(), name="room leases")
+        self.interaction.start()
 
     async def stop(self) -> None:
         if self._renewer is not None:
@@ -121,6 +130,7 @@ class ClusterRooms:
         for pl in list(self.placed.values()):
             await self._leave(pl)
         self.links.close_all()
+        await self.interaction.stop()
 
     # ------------------------------------------------------------------ placing a room
 
@@ -133,17 +143,21 @@ class ClusterRooms:
         pl = self.placed[room.name] = Placed(room, lease)
         if lease.node_id == self.node_id:
             room.owner_node, room.cascade = None, Announcer(self, pl)
+            self.interaction.own(room)
             log.info("room %s: owned here (epoch %d)", room.name, lease.epoch)
             return
         room.owner_node = lease.node_id
         log.info("room %s: an edge of %s (epoch %d)", room.name, lease.node_id, lease.epoch)
         try:
+            await self.interaction.edge(room)  # the owner's entries from now on: the joins' snapshots before
             await self.redis.sadd(keys.room_edges(room.name), self.node_id)
             got = await self.channel.request(
                 lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
             )
         except Exception:
             self.placed.pop(room.name, None)
+            self.interaction.forget(room)
+            room.relay = None
             raise
         self._spawn(self._reconcile(pl, got.get("tracks")))
 
@@ -155,6 +169,7 @@ class ClusterRooms:
     async def _leave(self, pl: Placed) -> None:
         if self.placed.get(pl.room.name) is pl:
             del self.placed[pl.room.name]
+        self.interaction.forget(pl.room)
         try:
             if pl.lease.node_id == self.node_id:
                 await self.leases.release(pl.lease)
@@ -168,9 +183,31 @@ class ClusterRooms:
             await self.links.close(link)
         pl.links.clear()
 
+    async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
+        pl = self.placed.get(room.name)
+        if pl is None or pl.lease.node_id == self.node_id:
+            return {}
+        return await self.interaction.joined(room, p)
+
+    def _owner_of(self, room_id: str) -> tuple[str, int] | None:
+        pl = self.placed.get(room_id)
+        return (pl.lease.node_id, pl.epoch) if pl is not None and pl.lease.node_id != self.node_id else None
+
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.renew_every)
+            try:
+                alive = {n.node_id for n in await self.alive()}
+            except Exception as e:
+                log.warning("the registry could not be read: %s", e)
+                alive = None
+            for pl in list(self.placed.values()):
+                if alive is not None and pl.lease.node_id == self.node_id:
+                    for node in {
+                        getattr(m, "node", self.node_id) for m in pl.room.remote_members.values()
+                    } - alive:
+                        log.warning("room %s: node %s is gone; its people leave the room", pl.room.name, node)
+                        self.interaction.drop_node(pl.room, node)
             for pl in list(self.placed.values()):
                 if pl.lease.node_id != self.node_id:
                     continue
