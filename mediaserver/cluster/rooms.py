@@ -159,7 +159,7 @@ class ClusterRooms:
             self.interaction.forget(room)
             room.relay = None
             raise
-        self._spawn(self._reconcile(pl, got.get("tracks")))
+        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings")))
 
     def forget(self, room: Room) -> None:
         pl = self.placed.get(room.name)
@@ -239,12 +239,16 @@ class ClusterRooms:
             engine, t.producer_id, t.kind, {c.payload_type: c.name}, rtx, c.clock_rate, max(layers, 1)
         )
 
-    def _tracks(self, pl: Placed) -> list[dict[str, Any]]:
-        return [describe(t) for t in pl.room.tracks.values() if t.owner.kind != "remote"]
+    def _state(self, pl: Placed) -> dict[str, Any]:
+        """What the edges mirror of a room: its settings (state, lock, audio mode ...) and its tracks."""
+        return {
+            "settings": pl.room.settings.public(),
+            "tracks": [describe(t) for t in pl.room.tracks.values() if t.owner.kind != "remote"],
+        }
 
     async def _serve_tracks(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
         pl = self._owned(str(body.get("room")), body.get("epoch"))
-        return {"tracks": self._tracks(pl)}
+        return self._state(pl)
 
     def _owned(self, room_id: str, epoch: Any) -> Placed:
         pl = self.placed.get(room_id)
@@ -262,7 +266,7 @@ class ClusterRooms:
         while pl.dirty:
             pl.dirty = False
             await asyncio.sleep(0)  # the other changes of this turn go in the same message
-            body = {"room": pl.room.name, "epoch": pl.epoch, "tracks": self._tracks(pl)}
+            body = {"room": pl.room.name, "epoch": pl.epoch, **self._state(pl)}
             try:
                 members = await self.redis.smembers(keys.room_edges(pl.room.name))
                 edges = [e.decode() if isinstance(e, bytes) else str(e) for e in members]
@@ -290,18 +294,19 @@ class ClusterRooms:
             raise RpcError("not_found", "this node does not serve the room")
         if sender != pl.lease.node_id or body.get("epoch") != pl.epoch:
             raise StaleEpoch(pl.room.name, int(body.get("epoch") or -1), pl.epoch)
-        self._spawn(self._reconcile(pl, body.get("tracks")))
+        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings")))
         return {}
 
-    async def _reconcile(self, pl: Placed, tracks: Any) -> None:
-        """Make the room's mirrored tracks what the owner says: links opened for new tracks, closed for gone
-        ones, mutes applied."""
-        if not isinstance(tracks, list):
-            log.warning("room %s: the owner's track list is malformed", pl.room.name)
+    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any) -> None:
+        """Make the room what the owner says: its settings; its mirrored tracks (links opened for new tracks,
+        closed for gone ones, mutes applied)."""
+        if not isinstance(tracks, list) or not isinstance(settings, dict):
+            log.warning("room %s: the owner's room state is malformed", pl.room.name)
             return
         async with pl.lock:
             if self.placed.get(pl.room.name) is not pl:
                 return
+            pl.room.apply_owner_settings(settings)
             wanted = {str(d["id"]): d for d in tracks if isinstance(d, dict) and "id" in d}
             room = pl.room
             for tid in [t for t in pl.links if t not in wanted]:

@@ -298,6 +298,14 @@ class Room:
 
     # ---- membership ----
 
+    def _require_owner(self, what: str) -> None:
+        """Issue 19: the host and presenters act on the room's owner node; an edge only serves attendees."""
+        if self.owner_node is not None:
+            raise RuleError(
+                "wrong_node",
+                f"the host and presenters {what} on this room's owner node {self.owner_node!r}; join there",
+            )
+
     def _seated_member(self, pid: str) -> Member | None:
         q = self.participants.get(pid)
         if q is None:
@@ -512,11 +520,7 @@ class Room:
     ) -> tuple[str, list[Track]]:
         """Accept a publisher's offer: returns the answer SDP and the new tracks."""
         self._require_joined(p)
-        if self.owner_node is not None:
-            raise RuleError(
-                "wrong_node",
-                f"this room's presenters publish on its owner node {self.owner_node!r}; join the room there",
-            )
+        self._require_owner("publish")
         if not p.can_publish:
             raise RuleError(
                 "forbidden",
@@ -902,6 +906,7 @@ class Room:
     def host_action(self, p: Participant, action: str, params: dict[str, Any]) -> dict[str, Any]:
         if p.role != "host":
             raise RuleError("forbidden", "only the host may do that")
+        self._require_owner("run the room")
         fn = (
             getattr(self, "_host_" + action, None)
             if isinstance(action, str) and action.isidentifier()
@@ -1203,6 +1208,35 @@ class Room:
         for q in list(self.participants.values()):
             if q is not exclude and q.status == "joined":
                 q.send(method, params)
+        if method == "roomUpdated" and self.cascade is not None:
+            self.cascade.sync(self)  # issue 19: the room's edges follow its state (started, locked, ...)
+
+    def apply_owner_settings(self, owner: dict[str, Any]) -> None:
+        """Issue 19, on an edge: the room's settings as its owner has them (its host acts there): the state
+        (started, ended), the lock, the audio mode, the capacity; this node's people are told, and the
+        forwarding rules follow."""
+        st = self.settings
+        if owner.get("state") == "ended" and st.state != "ended":
+            self.end("host")
+            return
+        changed = False
+        for attr, key in (
+            ("locked", "locked"),
+            ("audio_mode", "audioMode"),
+            ("capacity", "capacity"),
+            ("camera_limit", "cameraLimit"),
+            ("recording", "recording"),
+            ("streaming", "streaming"),
+        ):
+            if key in owner and getattr(st, attr) != owner[key]:
+                setattr(st, attr, owner[key])
+                changed = True
+        if owner.get("state") == "live" and st.state != "live":
+            self.start()  # tells everyone seated, lets the lobby in
+        elif changed:
+            self._broadcast("roomUpdated", {"room": st.public()})
+        if changed:
+            self._sync_all()
 
 
 class RoomManager:
