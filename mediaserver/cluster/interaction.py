@@ -271,6 +271,7 @@ class RoomInteraction:
                     if isinstance(room.interaction.log, MemoryLog):
                         for entry in entries:
                             room.interaction.log.put(entry)
+                            room.interaction.chat.mirror(entry)  # a standby copy, should this node take over
                         self.received += len(entries)
 
     def _spawn(self, coro: Any) -> None:

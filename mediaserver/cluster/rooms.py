@@ -210,12 +210,64 @@ class ClusterRooms:
                         self.interaction.drop_node(pl.room, node)
             for pl in list(self.placed.values()):
                 if pl.lease.node_id != self.node_id:
+                    if alive is not None and pl.lease.node_id not in alive:
+                        await self._owner_gone(pl)
                     continue
                 try:
                     if not await self.leases.renew(pl.lease):
                         log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
                 except Exception as e:
                     log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+
+    async def _owner_gone(self, pl: Placed) -> None:
+        """The room's owner left the registry (it died): this node takes the room over when its lease has
+        expired and no other edge was first (a new epoch), or follows the edge that was."""
+        try:
+            lease, _ = await self.leases.acquire(pl.room.name)
+        except Exception as e:
+            log.warning("room %s: the lease could not be read: %s", pl.room.name, e)
+            return
+        if lease.node_id == pl.lease.node_id:
+            return  # its lease has not expired yet
+        async with pl.lock:
+            if self.placed.get(pl.room.name) is not pl:
+                return
+            room = pl.room
+            for tid, link in list(pl.links.items()):  # the dead owner's tracks
+                del pl.links[tid]
+                room.remove_remote_track(tid)
+                self.links.abandon(link)
+            old, pl.lease = pl.lease.node_id, lease
+            if lease.node_id == self.node_id:
+                log.warning(
+                    "room %s: owner %s is gone; taken over here (epoch %d)", room.name, old, lease.epoch
+                )
+                room.owner_node, room.relay, room.cascade = None, None, Announcer(self, pl)
+                self.interaction.forget(room)
+                self.interaction.own(room)
+                with contextlib.suppress(Exception):
+                    await self.redis.srem(keys.room_edges(room.name), self.node_id)
+                self.announce(pl)  # the other edges (if they follow before this, they fetch the state)
+                return
+            log.warning(
+                "room %s: owner %s is gone; %s took over (epoch %d)",
+                room.name,
+                old,
+                lease.node_id,
+                lease.epoch,
+            )
+            room.owner_node = lease.node_id
+        try:
+            await self.redis.sadd(keys.room_edges(room.name), self.node_id)
+            for p in [q for q in room.participants.values() if q.status == "joined"]:
+                await self.interaction.joined(room, p)  # this node's people, to the new owner
+            got = await self.channel.request(
+                lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
+            )
+        except Exception as e:  # its announcements bring the room's state when it changes next
+            log.warning("room %s: following the new owner %s failed: %s", room.name, lease.node_id, e)
+            return
+        await self._reconcile(pl, got.get("tracks"), got.get("settings"))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
