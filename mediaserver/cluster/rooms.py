@@ -105,6 +105,7 @@ class ClusterRooms:
         self.manager = manager
         self.renew_every = renew_every
         self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
+        self.node_urls: list[str] = []  # their addresses, as last read (a join's reply names them)
         self.links = Links(node_id, channel, leases, self._source)
         self.interaction = RoomInteraction(
             redis, channel, lambda r, e: self._owned(r, e).room, self._owner_of
@@ -184,10 +185,16 @@ class ClusterRooms:
         pl.links.clear()
 
     async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
+        """On an edge, the owner's admission and view; on any node, the cluster's live nodes (the SDK goes to
+        another one should this one die)."""
+        if not self.node_urls:
+            with contextlib.suppress(Exception):
+                self.node_urls = [n.address for n in await self.alive()]
+        seen = {"cluster": {"node": self.node_id, "nodes": self.node_urls}}
         pl = self.placed.get(room.name)
         if pl is None or pl.lease.node_id == self.node_id:
-            return {}
-        return await self.interaction.joined(room, p)
+            return seen
+        return {**seen, **await self.interaction.joined(room, p)}
 
     def _owner_of(self, room_id: str) -> tuple[str, int] | None:
         pl = self.placed.get(room_id)
@@ -197,7 +204,9 @@ class ClusterRooms:
         while True:
             await asyncio.sleep(self.renew_every)
             try:
-                alive = {n.node_id for n in await self.alive()}
+                nodes = await self.alive()
+                alive = {n.node_id for n in nodes}
+                self.node_urls = [n.address for n in nodes]
             except Exception as e:
                 log.warning("the registry could not be read: %s", e)
                 alive = None
