@@ -108,7 +108,9 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.AVATARS] = AvatarStore()
     app[keys.LIMITS] = RateLimits(settings)  # issue 14 finding 3: sign-ins, sign-ups, joins, event passwords
     # the database's secrets are sealed under a key of the data directory (issue 14 finding 11)
-    db = app[keys.DB] = Database(settings.database_url, sealed.load_key(settings.data_dir))
+    db = app[keys.DB] = Database(
+        settings.database_url, sealed.load_key(settings.data_dir, settings.sealing_key)
+    )
     # issue 14 findings 4, 5: where webhooks and live streams may connect (public addresses + outbound_allow)
     outbound = app[keys.OUTBOUND] = Policy(settings.outbound_allow)
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
@@ -186,11 +188,18 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # the rooms across the nodes: owners and edges, the media links between them
     placing = (
         ClusterRooms(
-            settings.node_id, cluster.redis, cluster.channel, cluster.leases, rooms, settings.node_ttl / 3
+            settings.node_id,
+            cluster.redis,
+            cluster.channel,
+            cluster.leases,
+            rooms,
+            settings.node_ttl / 3,
+            cluster.nodes,
         )
         if isinstance(cluster, ClusterNode)
         else None
     )
+    app[keys.PEERS] = lambda: placing.node_urls if placing is not None else []
     app[keys.REGISTRY] = make_registry(
         media.stats,
         lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())),

@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 
+from cryptography.fernet import Fernet
+
 from mediaserver import config, logs
 from mediaserver.rtc import tokens
 
@@ -106,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--identity")
     t.add_argument("--ttl", type=int, default=3600)
     sub.add_parser(
+        "sealing-key",
+        help="print a new key for the setting sealing_key (every node of a cluster has the same; issue 19)",
+    )
+    sub.add_parser(
         "loadtest",
         help="load-test a running server, here or on another host (bench/loadtest.py of a source checkout; "
         "`mediaserver loadtest --help`)",
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "loadtest":  # `mediaserver --config FILE loadtest`: the load tester says what it needs
         return _loadtest([])
+    if args.cmd == "sealing-key":
+        print(Fernet.generate_key().decode())
+        return 0
     if args.cmd in (None, "serve"):
         if args.cmd is None:
             args.port = args.host = None

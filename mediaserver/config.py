@@ -18,6 +18,7 @@ import yaml
 
 from mediaserver.outbound import Policy
 from mediaserver.output.livefeed import parse_size
+from mediaserver.store import sealed
 
 # issue 14 finding 20: a configured secret or API key shorter than these is refused at start (a generated
 # secret has 43 characters, a generated API key 32: 256 and 192 random bits)
@@ -116,6 +117,10 @@ class Settings:
     node_id: str = ""  # this node's name in the cluster (no '|'); empty: <host name>:<http_host>:<http_port>
     node_url: str = ""  # where clients and the other nodes reach this node's HTTP; empty: public_url
     node_ttl: float = 6.0  # seconds after its last report (every node_ttl / 3) that a silent node drops out
+    # the key that seals the database's secrets (a Fernet key: 44 characters of URL-safe base64); empty: made
+    # once in data_dir/sealing.key. The nodes of a cluster share one: set it on every node (a server that
+    # becomes a node gives its sealing.key; `mediaserver sealing-key` prints a new one)
+    sealing_key: str = ""
     log_level: str = "INFO"
     log_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -143,10 +148,21 @@ class Settings:
                 "setting 'cluster_redis_url' makes this server a node of a cluster, whose nodes share one "
                 "database: set 'database_url' to a PostgreSQL (postgresql+asyncpg://...), not SQLite"
             )
+        if not self.sealing_key:
+            raise ConfigError(
+                "setting 'cluster_redis_url': the nodes of a cluster share one database, whose secrets "
+                "(events' host keys, webhook secrets ...) every node must open: set the same 'sealing_key'"
+                " on every node (a server that becomes a node: its data_dir/sealing.key; a new one: "
+                "`mediaserver sealing-key`)"
+            )
 
     def finish(self) -> Settings:
         """Fill in what derives from other settings and check the values (ConfigError). An empty secret or
         api_key stays empty here: :func:`keep_generated_keys` fills them when the server starts."""
+        if self.sealing_key and not sealed.valid_key(self.sealing_key):
+            raise ConfigError(
+                "setting 'sealing_key' must be a Fernet key (`mediaserver sealing-key` prints one)"
+            )
         if self.secret and len(self.secret) < SECRET_MIN:
             raise ConfigError(
                 f"setting 'secret' must be at least {SECRET_MIN} characters (it signs join tokens; e.g. "

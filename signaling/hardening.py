@@ -92,6 +92,8 @@ def _csp(request: web.Request, frame_ancestors: str) -> str:
     # the WebSocket of our own host ('self' covers it in current browsers; older ones need it named), by the
     # Host the browser used and by public_url (a reverse proxy may rewrite Host)
     hosts = dict.fromkeys((request.host, urlsplit(request.app[keys.SETTINGS].public_url).netloc))
+    peers = request.app.get(keys.PEERS)
+    hosts.update(dict.fromkeys(urlsplit(u).netloc for u in (peers() if peers else [])))
     sockets = " ".join(f"ws://{h} wss://{h}" for h in hosts if h)
     # issue 17: YouTube's IFrame API (its script, and its player's frame) for the shared player, from the
     # origin of the youtube_api setting (empty: none)

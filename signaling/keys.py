@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -40,3 +41,6 @@ PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a c
 SWEEPER: web.AppKey[asyncio.Task[None]] = web.AppKey("sweeper")  # frees empty rooms (issue 14 finding 7)
 FANOUT = web.AppKey("fanout", Fanout)  # the rooms' interaction to their sockets, once a tick (issue 16)
 CLUSTER = web.AppKey("cluster", Single)  # issue 19: this node of a cluster (ClusterNode), or alone
+# issue 19: the addresses of the cluster's live nodes (as last read from the registry; [] alone): a page's SDK
+# may reconnect to any of them, so the pages' CSP lets it
+PEERS: web.AppKey[Callable[[], list[str]]] = web.AppKey("peers")

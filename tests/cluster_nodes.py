@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.conftest import API_KEY, SECRET, serve
 
 HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+SEALING_KEY = "sEaLiNgKeYoFtHeClUsTeRtEsTs0123456789abcdef="
 
 
 @contextlib.contextmanager
@@ -29,6 +30,7 @@ def cluster(
         "MEDIASERVER_SECRET": SECRET,
         "MEDIASERVER_API_KEY": API_KEY,
         "MEDIASERVER_WORKERS": "1",
+        "MEDIASERVER_SEALING_KEY": SEALING_KEY,  # one for all: each opens what another sealed
         **env,
     }
     with contextlib.ExitStack() as stack:

@@ -30,3 +30,8 @@ def rpc(node_id: str) -> str:
 def room_edges(room_id: str) -> str:
     """A set: the nodes that serve the room as edges (the owner tells them when its tracks change)."""
     return f"{PREFIX}room:{{{room_id}}}:edges"
+
+
+def room_log(room_id: str) -> str:
+    """A stream: the owner's interaction entries of a room, one item per fan-out tick, for its edges."""
+    return f"{PREFIX}room:{{{room_id}}}:log"

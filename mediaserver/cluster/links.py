@@ -168,6 +168,10 @@ class Links:
         self._drop_edge(link)
         await self._tell_close(link.owner, link.id)
 
+    def abandon(self, link: EdgeLink) -> None:
+        """Take the edge's end down without a word to the owner (it is gone)."""
+        self._drop_edge(link)
+
     def _drop_edge(self, link: EdgeLink) -> None:
         if link.closed:
             return

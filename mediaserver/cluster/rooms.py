@@ -15,14 +15,17 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
 from mediaserver.cluster import keys
+from mediaserver.cluster.interaction import RoomInteraction
 from mediaserver.cluster.leases import Lease, Leases, StaleEpoch
 from mediaserver.cluster.links import EdgeLink, Links, Source
+from mediaserver.cluster.registry import NodeInfo
 from mediaserver.cluster.rpc import Channel, NodeUnreachable, RpcError
 from mediaserver.rtc import sdp
 from mediaserver.rtc.rooms import Participant, Room, RoomManager, Track
@@ -96,11 +99,17 @@ class ClusterRooms:
         leases: Leases,
         manager: RoomManager,
         renew_every: float,
+        alive: Callable[[], Awaitable[list[NodeInfo]]],
     ) -> None:
         self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
         self.manager = manager
         self.renew_every = renew_every
+        self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
+        self.node_urls: list[str] = []  # their addresses, as last read (a join's reply names them)
         self.links = Links(node_id, channel, leases, self._source)
+        self.interaction = RoomInteraction(
+            redis, channel, lambda r, e: self._owned(r, e).room, self._owner_of
+        )
         self.placed: dict[str, Placed] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._renewer: asyncio.Task[None] | None = None
@@ -110,6 +119,7 @@ class ClusterRooms:
 
     def start(self) -> None:
         self._renewer = asyncio.create_task(self._renew(), name="room leases")
+        self.interaction.start()
 
     async def stop(self) -> None:
         if self._renewer is not None:
@@ -121,6 +131,7 @@ class ClusterRooms:
         for pl in list(self.placed.values()):
             await self._leave(pl)
         self.links.close_all()
+        await self.interaction.stop()
 
     # ------------------------------------------------------------------ placing a room
 
@@ -133,19 +144,23 @@ class ClusterRooms:
         pl = self.placed[room.name] = Placed(room, lease)
         if lease.node_id == self.node_id:
             room.owner_node, room.cascade = None, Announcer(self, pl)
+            self.interaction.own(room)
             log.info("room %s: owned here (epoch %d)", room.name, lease.epoch)
             return
         room.owner_node = lease.node_id
         log.info("room %s: an edge of %s (epoch %d)", room.name, lease.node_id, lease.epoch)
         try:
+            await self.interaction.edge(room)  # the owner's entries from now on: the joins' snapshots before
             await self.redis.sadd(keys.room_edges(room.name), self.node_id)
             got = await self.channel.request(
                 lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
             )
         except Exception:
             self.placed.pop(room.name, None)
+            self.interaction.forget(room)
+            room.relay = None
             raise
-        self._spawn(self._reconcile(pl, got.get("tracks")))
+        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings")))
 
     def forget(self, room: Room) -> None:
         pl = self.placed.get(room.name)
@@ -155,6 +170,7 @@ class ClusterRooms:
     async def _leave(self, pl: Placed) -> None:
         if self.placed.get(pl.room.name) is pl:
             del self.placed[pl.room.name]
+        self.interaction.forget(pl.room)
         try:
             if pl.lease.node_id == self.node_id:
                 await self.leases.release(pl.lease)
@@ -168,17 +184,99 @@ class ClusterRooms:
             await self.links.close(link)
         pl.links.clear()
 
+    async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
+        """On an edge, the owner's admission and view; on any node, the cluster's live nodes (the SDK goes to
+        another one should this one die)."""
+        if not self.node_urls:
+            with contextlib.suppress(Exception):
+                self.node_urls = [n.address for n in await self.alive()]
+        seen = {"cluster": {"node": self.node_id, "nodes": self.node_urls}}
+        pl = self.placed.get(room.name)
+        if pl is None or pl.lease.node_id == self.node_id:
+            return seen
+        return {**seen, **await self.interaction.joined(room, p)}
+
+    def _owner_of(self, room_id: str) -> tuple[str, int] | None:
+        pl = self.placed.get(room_id)
+        return (pl.lease.node_id, pl.epoch) if pl is not None and pl.lease.node_id != self.node_id else None
+
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.renew_every)
+            try:
+                nodes = await self.alive()
+                alive = {n.node_id for n in nodes}
+                self.node_urls = [n.address for n in nodes]
+            except Exception as e:
+                log.warning("the registry could not be read: %s", e)
+                alive = None
+            for pl in list(self.placed.values()):
+                if alive is not None and pl.lease.node_id == self.node_id:
+                    for node in {
+                        getattr(m, "node", self.node_id) for m in pl.room.remote_members.values()
+                    } - alive:
+                        log.warning("room %s: node %s is gone; its people leave the room", pl.room.name, node)
+                        self.interaction.drop_node(pl.room, node)
             for pl in list(self.placed.values()):
                 if pl.lease.node_id != self.node_id:
+                    if alive is not None and pl.lease.node_id not in alive:
+                        await self._owner_gone(pl)
                     continue
                 try:
                     if not await self.leases.renew(pl.lease):
                         log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
                 except Exception as e:
                     log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+
+    async def _owner_gone(self, pl: Placed) -> None:
+        """The room's owner left the registry (it died): this node takes the room over when its lease has
+        expired and no other edge was first (a new epoch), or follows the edge that was."""
+        try:
+            lease, _ = await self.leases.acquire(pl.room.name)
+        except Exception as e:
+            log.warning("room %s: the lease could not be read: %s", pl.room.name, e)
+            return
+        if lease.node_id == pl.lease.node_id:
+            return  # its lease has not expired yet
+        async with pl.lock:
+            if self.placed.get(pl.room.name) is not pl:
+                return
+            room = pl.room
+            for tid, link in list(pl.links.items()):  # the dead owner's tracks
+                del pl.links[tid]
+                room.remove_remote_track(tid)
+                self.links.abandon(link)
+            old, pl.lease = pl.lease.node_id, lease
+            if lease.node_id == self.node_id:
+                log.warning(
+                    "room %s: owner %s is gone; taken over here (epoch %d)", room.name, old, lease.epoch
+                )
+                room.owner_node, room.relay, room.cascade = None, None, Announcer(self, pl)
+                self.interaction.forget(room)
+                self.interaction.own(room)
+                with contextlib.suppress(Exception):
+                    await self.redis.srem(keys.room_edges(room.name), self.node_id)
+                self.announce(pl)  # the other edges (if they follow before this, they fetch the state)
+                return
+            log.warning(
+                "room %s: owner %s is gone; %s took over (epoch %d)",
+                room.name,
+                old,
+                lease.node_id,
+                lease.epoch,
+            )
+            room.owner_node = lease.node_id
+        try:
+            await self.redis.sadd(keys.room_edges(room.name), self.node_id)
+            for p in [q for q in room.participants.values() if q.status == "joined"]:
+                await self.interaction.joined(room, p)  # this node's people, to the new owner
+            got = await self.channel.request(
+                lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
+            )
+        except Exception as e:  # its announcements bring the room's state when it changes next
+            log.warning("room %s: following the new owner %s failed: %s", room.name, lease.node_id, e)
+            return
+        await self._reconcile(pl, got.get("tracks"), got.get("settings"))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -202,12 +300,16 @@ class ClusterRooms:
             engine, t.producer_id, t.kind, {c.payload_type: c.name}, rtx, c.clock_rate, max(layers, 1)
         )
 
-    def _tracks(self, pl: Placed) -> list[dict[str, Any]]:
-        return [describe(t) for t in pl.room.tracks.values() if t.owner.kind != "remote"]
+    def _state(self, pl: Placed) -> dict[str, Any]:
+        """What the edges mirror of a room: its settings (state, lock, audio mode ...) and its tracks."""
+        return {
+            "settings": pl.room.settings.public(),
+            "tracks": [describe(t) for t in pl.room.tracks.values() if t.owner.kind != "remote"],
+        }
 
     async def _serve_tracks(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
         pl = self._owned(str(body.get("room")), body.get("epoch"))
-        return {"tracks": self._tracks(pl)}
+        return self._state(pl)
 
     def _owned(self, room_id: str, epoch: Any) -> Placed:
         pl = self.placed.get(room_id)
@@ -225,7 +327,7 @@ class ClusterRooms:
         while pl.dirty:
             pl.dirty = False
             await asyncio.sleep(0)  # the other changes of this turn go in the same message
-            body = {"room": pl.room.name, "epoch": pl.epoch, "tracks": self._tracks(pl)}
+            body = {"room": pl.room.name, "epoch": pl.epoch, **self._state(pl)}
             try:
                 members = await self.redis.smembers(keys.room_edges(pl.room.name))
                 edges = [e.decode() if isinstance(e, bytes) else str(e) for e in members]
@@ -253,18 +355,19 @@ class ClusterRooms:
             raise RpcError("not_found", "this node does not serve the room")
         if sender != pl.lease.node_id or body.get("epoch") != pl.epoch:
             raise StaleEpoch(pl.room.name, int(body.get("epoch") or -1), pl.epoch)
-        self._spawn(self._reconcile(pl, body.get("tracks")))
+        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings")))
         return {}
 
-    async def _reconcile(self, pl: Placed, tracks: Any) -> None:
-        """Make the room's mirrored tracks what the owner says: links opened for new tracks, closed for gone
-        ones, mutes applied."""
-        if not isinstance(tracks, list):
-            log.warning("room %s: the owner's track list is malformed", pl.room.name)
+    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any) -> None:
+        """Make the room what the owner says: its settings; its mirrored tracks (links opened for new tracks,
+        closed for gone ones, mutes applied)."""
+        if not isinstance(tracks, list) or not isinstance(settings, dict):
+            log.warning("room %s: the owner's room state is malformed", pl.room.name)
             return
         async with pl.lock:
             if self.placed.get(pl.room.name) is not pl:
                 return
+            pl.room.apply_owner_settings(settings)
             wanted = {str(d["id"]): d for d in tracks if isinstance(d, dict) and "id" in d}
             room = pl.room
             for tid in [t for t in pl.links if t not in wanted]:

@@ -24,7 +24,7 @@ from typing import Any
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.journal import Record
-from mediaserver.interaction.log import EVERYONE, Audience, RoomLog, reaches, staff_and
+from mediaserver.interaction.log import EVERYONE, Audience, Entry, RoomLog, reaches, staff_and
 from mediaserver.interaction.members import Member, is_staff, require_host, require_staff, who
 
 MAX_CHARS = 2000
@@ -166,6 +166,21 @@ class Chat(Feature):
         if self.record is not None:
             self.record("chatDeleted", {"id": mid})
         return {}
+
+    def mirror(self, entry: Entry) -> None:
+        """Issue 19, on an edge: an entry of the owner's chat, kept here as the owner keeps it, so that this
+        node has the chat as it stands if it takes the room over."""
+        if entry.kind == "chat" and isinstance(entry.data.get("id"), str):
+            if entry.audience == EVERYONE:
+                self.public.append(dict(entry.data))
+            else:
+                self.private.append((entry.audience, dict(entry.data)))
+        elif entry.kind == "chatDeleted":
+            mid = entry.data.get("id")
+            self.public = deque((x for x in self.public if x["id"] != mid), maxlen=HISTORY)
+            self.private = deque((x for x in self.private if x[1]["id"] != mid), maxlen=PRIVATE_HISTORY)
+        elif entry.kind == "chatState":
+            self.enabled = bool(entry.data.get("enabled"))
 
     def set_enabled(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
         """``{enabled}``: the host turns the attendees' chat on or off (R-INT-1)."""

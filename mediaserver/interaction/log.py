@@ -87,6 +87,8 @@ class MemoryLog:
         self._seq = 0
         self._pending: list[Entry] = []
         self.on_append = on_append
+        # issue 19: on a room's owner node, what each take hands the cluster's edges (mediaserver.cluster)
+        self.on_take: Callable[[list[Entry]], None] | None = None
 
     @property
     def last_seq(self) -> int:
@@ -100,6 +102,16 @@ class MemoryLog:
             self.on_append()
         return entry
 
+    def put(self, entry: Entry) -> None:
+        """Issue 19: an entry of the room's owner node, numbered there, to send here as if appended here (on
+        an edge, where nothing appends: the features act on the owner)."""
+        self._seq = max(self._seq, entry.seq)
+        self._pending.append(entry)
+        if len(self._pending) == 1 and self.on_append is not None:
+            self.on_append()
+
     def take(self) -> list[Entry]:
         taken, self._pending = self._pending, []
+        if taken and self.on_take is not None:
+            self.on_take(taken)
         return taken

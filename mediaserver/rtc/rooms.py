@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mediaserver.interaction.journal import Journal, Record
+from mediaserver.interaction.members import Member
 from mediaserver.interaction.player import VideoSource
 from mediaserver.interaction.polls import Lister, Loader, PollSource
 from mediaserver.interaction.presentation import FileSource, Finder
@@ -86,6 +87,10 @@ class Placement(Protocol):
 
     def place(self, room: Room) -> Awaitable[None]: ...
     def forget(self, room: Room) -> None: ...
+    def joined(self, room: Room, p: Participant) -> Awaitable[dict[str, Any]]:
+        """``p`` joined ``room`` here: on an edge, the owner admits it (the room's capacity holds across the
+        nodes) and gives what ``p`` sees of the interaction (it replaces this node's in the join's reply)."""
+        ...
 
 
 class EventControl(Protocol):
@@ -267,6 +272,11 @@ class Room:
         # come here over links); None on the owner and on a server alone. ``cascade`` tells the edges.
         self.owner_node: str | None = None
         self.cascade: Output | None = None
+        # issue 19: on the owner, the people who joined the room on an edge (interaction members: the owner
+        # runs the room's interaction for them too, and counts them in its capacity); on an edge, where the
+        # interaction commands of this node's participants go (the owner)
+        self.remote_members: dict[str, Member] = {}
+        self.relay: Callable[[Participant, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
         # reconnection with their attendee token comes back as a presenter
@@ -288,9 +298,44 @@ class Room:
 
     # ---- membership ----
 
-    def _seated_member(self, pid: str) -> Participant | None:
+    def _require_owner(self, what: str) -> None:
+        """Issue 19: the host and presenters act on the room's owner node; an edge only serves attendees."""
+        if self.owner_node is not None:
+            raise RuleError(
+                "wrong_node",
+                f"the host and presenters {what} on this room's owner node {self.owner_node!r}; join there",
+            )
+
+    def _seated_member(self, pid: str) -> Member | None:
         q = self.participants.get(pid)
-        return q if q is not None and q.status == "joined" else None
+        if q is None:
+            return self.remote_members.get(pid)
+        return q if q.status == "joined" else None
+
+    def command(
+        self, p: Participant, method: str, params: dict[str, Any]
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """An interaction command of ``p``: run here, or on the owner node when this node is an edge."""
+        if self.relay is not None:
+            return self.relay(p, method, params)
+        return self.interaction.command(p, method, params)
+
+    def add_remote_member(self, m: Member) -> None:
+        """Issue 19: someone joined the room on an edge; the capacity counts them here (R-ROOM-8)."""
+        if m.id not in self.remote_members:
+            rules.check_room_full(self.settings, m.role, len(self.participants) + len(self.remote_members))
+        self.remote_members[m.id] = m
+        self.empty_since = None
+
+    def remove_remote_member(self, pid: str) -> None:
+        m = self.remote_members.pop(pid, None)
+        if m is None:
+            return
+        self.interaction.left(m)
+        if not self.participants and not self.remote_members:
+            self.empty_since = time.monotonic()
+            if self._on_empty:
+                self._on_empty(self)
 
     def seated(self) -> int:
         return self._seated
@@ -327,7 +372,7 @@ class Room:
         if kind != "whep":  # a WHEP player only watches, whatever its token's role
             rules.check_role_on_device(role, device)
         status = rules.entry_status(self.settings, role, self.seated())
-        rules.check_room_full(self.settings, role, len(self.participants))
+        rules.check_room_full(self.settings, role, len(self.participants) + len(self.remote_members))
         rules.check_presenter_seat(
             self.settings,
             role,
@@ -417,7 +462,7 @@ class Room:
                 self._renegotiate_all()
             self.admit_waiting()
         log.info("room %s: %s left%s", self.name, p.name, f" ({reason})" if reason else "")
-        if not self.participants:
+        if not self.participants and not self.remote_members:
             self.empty_since = time.monotonic()
             if self._on_empty:
                 self._on_empty(self)
@@ -475,11 +520,7 @@ class Room:
     ) -> tuple[str, list[Track]]:
         """Accept a publisher's offer: returns the answer SDP and the new tracks."""
         self._require_joined(p)
-        if self.owner_node is not None:
-            raise RuleError(
-                "wrong_node",
-                f"this room's presenters publish on its owner node {self.owner_node!r}; join the room there",
-            )
+        self._require_owner("publish")
         if not p.can_publish:
             raise RuleError(
                 "forbidden",
@@ -865,6 +906,7 @@ class Room:
     def host_action(self, p: Participant, action: str, params: dict[str, Any]) -> dict[str, Any]:
         if p.role != "host":
             raise RuleError("forbidden", "only the host may do that")
+        self._require_owner("run the room")
         fn = (
             getattr(self, "_host_" + action, None)
             if isinstance(action, str) and action.isidentifier()
@@ -1166,6 +1208,35 @@ class Room:
         for q in list(self.participants.values()):
             if q is not exclude and q.status == "joined":
                 q.send(method, params)
+        if method == "roomUpdated" and self.cascade is not None:
+            self.cascade.sync(self)  # issue 19: the room's edges follow its state (started, locked, ...)
+
+    def apply_owner_settings(self, owner: dict[str, Any]) -> None:
+        """Issue 19, on an edge: the room's settings as its owner has them (its host acts there): the state
+        (started, ended), the lock, the audio mode, the capacity; this node's people are told, and the
+        forwarding rules follow."""
+        st = self.settings
+        if owner.get("state") == "ended" and st.state != "ended":
+            self.end("host")
+            return
+        changed = False
+        for attr, key in (
+            ("locked", "locked"),
+            ("audio_mode", "audioMode"),
+            ("capacity", "capacity"),
+            ("camera_limit", "cameraLimit"),
+            ("recording", "recording"),
+            ("streaming", "streaming"),
+        ):
+            if key in owner and getattr(st, attr) != owner[key]:
+                setattr(st, attr, owner[key])
+                changed = True
+        if owner.get("state") == "live" and st.state != "live":
+            self.start()  # tells everyone seated, lets the lobby in
+        elif changed:
+            self._broadcast("roomUpdated", {"room": st.public()})
+        if changed:
+            self._sync_all()
 
 
 class RoomManager:
@@ -1325,6 +1396,10 @@ class RoomManager:
                 ) from e
         return room
 
+    async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
+        """``p`` joined ``room`` on this node (:meth:`Placement.joined`); {} on a server alone."""
+        return await self.cluster.joined(room, p) if self.cluster is not None else {}
+
     async def _open(self, grant: Grant) -> Room:
         """The room a join token opens. A token the server issued for an existing room (an instant room's or
         an event's join) never makes an ad-hoc room: an event's room is opened by its event, a gone instant
@@ -1405,6 +1480,7 @@ class RoomManager:
         if (
             self.rooms.get(room.name) is room
             and not room.participants
+            and not room.remote_members
             and room.settings.adhoc
             and room.settings.state != "ended"
         ):
@@ -1421,7 +1497,7 @@ class RoomManager:
         freed = []
         for rid, room in list(self.rooms.items()):
             idle = room.empty_since
-            if room.participants or idle is None or now - idle < self.idle_timeout:
+            if room.participants or room.remote_members or idle is None or now - idle < self.idle_timeout:
                 continue
             if room.settings.event and room.settings.state == "live":
                 continue

@@ -52,11 +52,22 @@ def private_dir(path: str | Path) -> Path:
     return path
 
 
-def load_key(data_dir: str | Path) -> bytes:
-    """The sealing key of the server whose data directory is ``data_dir``: read from ``sealing.key``, or made
-    there on the first start (0600, never rewritten). Back it up apart from the database: without it the
-    sealed secrets cannot be read."""
+def valid_key(key: str) -> bool:
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def load_key(data_dir: str | Path, configured: str = "") -> bytes:
+    """The sealing key of the server whose data directory is ``data_dir``: ``configured`` (the setting
+    ``sealing_key``: every node of a cluster has the same), or read from ``sealing.key``, or made there on the
+    first start (0600, never rewritten). Back it up apart from the database: without it the sealed secrets
+    cannot be read."""
     path = private_dir(data_dir) / KEY_FILE
+    if configured:
+        return configured.encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -144,7 +144,7 @@ class Connection:
             raise SignalError("not_joined", "you are no longer in the room; join again")
         if p.status != "joined":
             raise SignalError("not_admitted", f"you are in the {p.status}; wait until you are let in", 409)
-        return p.room.interaction.command(p, method, params)
+        return p.room.command(p, method, params)
 
     @staticmethod
     def _sdp(params: dict[str, Any]) -> str:
@@ -175,6 +175,12 @@ class Connection:
         except Exception:
             self.rooms.release(room)
             raise
+        try:
+            owners_view = await self.rooms.joined(room, self.participant)  # issue 19: the owner's, on an edge
+        except Exception:
+            room.leave(self.participant)
+            self.participant = None
+            raise
         if self.fanout is not None:
             fan = self.fanout
             fan.register(self.participant.id, self)
@@ -185,6 +191,7 @@ class Connection:
             "participant": self.participant.describe(),
             "device": self.participant.device,  # what the rules go by, so the page can follow it
             **room.view_for(self.participant),
+            **owners_view,
         }
 
     def do_publish(self, params: dict[str, Any]) -> dict[str, Any]:

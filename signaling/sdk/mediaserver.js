@@ -402,6 +402,10 @@ export class MediaserverClient extends EventTarget {
    * knows none of them). Join again with the same token, with exponential back-off (0.5 s doubling to
    * 10 s, with jitter) for up to reconnectFor ms, then send the same live tracks and receive again.
    * A refusal that waiting cannot change (the session ended, removed, a bad token) gives up at once.
+   * In a cluster (issue 19) the join named the live nodes: each attempt goes to the next of them (its
+   * node may be the one that died), a node that cannot take the room now (cluster_unavailable) or takes
+   * no presenters (wrong_node: an edge; the presenters publish on the room's owner) is passed over, and
+   * the first round over the nodes goes without back-off.
    */
   async _reconnectLoop() {
     this._reconnecting = true;
@@ -420,8 +424,13 @@ export class MediaserverClient extends EventTarget {
     this._midTracks.clear();
     const started = Date.now();
     let refusal = null;
+    const nodes = ((this.info && this.info.cluster && this.info.cluster.nodes) || []).map((u) => wsUrl(u));
+    let at = Math.max(0, nodes.indexOf(this.url));
     for (let attempt = 1; !this._leaving && Date.now() - started < this.reconnectFor; attempt++) {
-      const delay = Math.round(Math.min(10000, 500 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5));
+      const round = nodes.length > 1 ? Math.floor((attempt - 1) / nodes.length) : attempt - 1;
+      const firstRound = nodes.length > 1 && round === 0;
+      const delay = firstRound ? 250 : Math.round(Math.min(10000, 500 * 2 ** round) * (0.75 + Math.random() * 0.5));
+      if (nodes.length > 1) { at = (at + 1) % nodes.length; this.url = nodes[at]; }
       this.dispatchEvent(new CustomEvent('reconnecting', { detail: { attempt, delay } }));
       await new Promise((r) => setTimeout(r, delay));
       if (this._leaving) break;
@@ -436,14 +445,15 @@ export class MediaserverClient extends EventTarget {
           if (!tracks.length) continue;
           const sources = Object.fromEntries(p.tracks.map((t) => [t.track.id, t.source]));
           await this._publishOnce(new MediaStream(tracks), { tracks, sources, screenQuality: p.quality })
-            .catch((e) => this._fail(e));
+            .catch((e) => { if (e && e.code === 'wrong_node') throw e; this._fail(e); });
         }
         if (receiving) await this.subscribe().catch((e) => this._fail(e));
         this._reconnecting = false;
         this.dispatchEvent(new CustomEvent('reconnected', { detail: { info } }));
         return;
       } catch (e) {
-        if (e && e.code && !['network', 'closed', 'unavailable', 'internal', 'rate_limited'].includes(e.code)) {
+        const passing = ['network', 'closed', 'unavailable', 'internal', 'rate_limited', 'cluster_unavailable', 'wrong_node'];
+        if (e && e.code && !passing.includes(e.code)) {
           refusal = e;
           break;
         }

@@ -8,6 +8,7 @@ to publish on the owner; each node's /metrics shows its links."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import urllib.request
 
@@ -17,7 +18,7 @@ from aiortc import RTCSessionDescription
 
 from tests.cluster_nodes import cluster
 from tests.conftest import token, wait_for
-from tests.e2e.peers import count_frames, join_only, pc, publish
+from tests.e2e.peers import Signal, count_frames, join_only, pc, publish
 
 ROOM = "cascade"
 
@@ -34,11 +35,17 @@ async def attendee(session: aiohttp.ClientSession, base: str, name: str):
         r = await sig.call("answer", sdp=conn.localDescription.sdp)
         assert "result" in r, r
 
+    sig.events = []  # the interaction events this attendee got
+    sig.seen = []  # and every notification
+
     async def renegotiate() -> None:
         while True:
             note = await sig.notes.get()
             if note.get("method") == "offer":
                 await take(note["params"]["sdp"])
+            elif note.get("method") == "interaction":
+                sig.events += note["params"]["events"]
+            sig.seen.append(note)
 
     # on an edge the tracks come a moment after the join (their links open first): then the server offers
     # them when they come, as it does for a track published later (the SDK's way)
@@ -49,6 +56,10 @@ async def attendee(session: aiohttp.ClientSession, base: str, name: str):
         assert r["error"]["code"] == "nothing_to_subscribe", r
     tasks.append(asyncio.ensure_future(renegotiate()))
     return sig, conn, counts, tasks
+
+
+def chats(events: list) -> list[str]:
+    return [e["text"] for e in events if e.get("kind") == "chat"]
 
 
 def metrics(base: str) -> str:
@@ -88,6 +99,46 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
             assert sent >= 150, sent
             for g in got:
                 assert g >= 0.9 * sent, (got, sent)
+            # the interaction runs on the owner: an attendee of node-2 writes to everyone, one of node-1
+            # privately to the staff; each gets what its audience says, on whichever node it is
+            r = await subs[2][0].call("chat.send", text="hello from node-2")
+            assert "result" in r, r
+            r = await subs[1][0].call("chat.send", text="to the staff from node-1", to="staff")
+            assert "result" in r, r
+            presenter: list = []
+
+            def seen_by_presenter() -> list[str]:
+                while not psig.notes.empty():
+                    note = psig.notes.get_nowait()
+                    if note.get("method") == "interaction":
+                        presenter.extend(note["params"]["events"])
+                return chats(presenter)
+
+            assert await wait_for(
+                lambda: (
+                    all("hello from node-2" in chats(s[0].events) for s in subs)
+                    and "to the staff from node-1" in chats(subs[1][0].events)  # the sender's own copy
+                    and seen_by_presenter() == ["hello from node-2", "to the staff from node-1"]
+                ),
+                5,
+            ), ([chats(s[0].events) for s in subs], presenter)
+            assert all("to the staff from node-1" not in chats(subs[i][0].events) for i in (0, 2))
+            # a latecomer on an edge finds the chat as it stands (the owner's snapshot)
+            late = await join_only(session, bases[2], token(ROOM, "attendee", "late"))
+            assert "hello from node-2" in json.dumps(late.joined["interaction"])
+            assert "to the staff from node-1" not in json.dumps(late.joined["interaction"])
+            # the host acts on the owner; the edges follow the room's settings: locked, nobody new comes in
+            host = await join_only(session, bases[0], token(ROOM, "host", "host"))
+            assert "result" in await host.call("host", action="lock")
+            assert await wait_for(lambda: any(n.get("method") == "roomUpdated" for n in subs[1][0].seen), 5)
+            r = await subs[1][0].call("host", action="unlock")  # an attendee is no host on any node
+            assert r["error"]["code"] == "forbidden", r
+            for base in bases[1:]:
+                ws = await session.ws_connect(base.replace("http", "ws") + "/ws")
+                r = await Signal(ws).call("join", token=token(ROOM, "attendee", "locked-out"))
+                assert r["error"]["code"] == "locked", r
+                await ws.close()
+            assert "result" in await host.call("host", action="unlock")
             # a presenter who comes to an edge is sent to the owner
             other = await join_only(session, bases[1], token(ROOM, "presenter", "pres2"))
             r = await other.call("publish", sdp=(await _offer()).sdp)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mediaserver.config import ConfigError, Settings
-from tests.cluster_nodes import cluster
+from tests.cluster_nodes import SEALING_KEY, cluster
 from tests.conftest import API_KEY, SECRET, serve
 
 TTL = 2.0
@@ -99,7 +99,7 @@ def test_a_server_alone_answers_for_itself(tmp_path):
     assert [(n["address"], n["isSelf"]) for n in seen["nodes"]] == [(base, True)]
 
 
-def test_a_cluster_needs_a_shared_database_and_secret(tmp_path):
+def test_a_cluster_needs_a_shared_database_secret_and_sealing_key(tmp_path):
     common = {"cluster_redis_url": "redis://127.0.0.1:6379", "data_dir": str(tmp_path)}
     with pytest.raises(ConfigError, match="PostgreSQL"):
         Settings(secret=SECRET, api_key=API_KEY, **common).finish()
@@ -112,5 +112,11 @@ def test_a_cluster_needs_a_shared_database_and_secret(tmp_path):
         ).finish()
     with pytest.raises(ConfigError, match="node_id"):
         Settings(node_id="a|b", data_dir=str(tmp_path)).finish()
-    s = Settings(secret=SECRET, api_key=API_KEY, database_url=pg, node_id="n1", **common).finish()
+    with pytest.raises(ConfigError, match="same 'sealing_key'"):  # each node opens what another sealed
+        Settings(secret=SECRET, api_key=API_KEY, database_url=pg, **common).finish()
+    with pytest.raises(ConfigError, match="Fernet key"):
+        Settings(secret=SECRET, api_key=API_KEY, database_url=pg, sealing_key="not-a-key", **common).finish()
+    s = Settings(
+        secret=SECRET, api_key=API_KEY, database_url=pg, node_id="n1", sealing_key=SEALING_KEY, **common
+    ).finish()
     assert (s.node_id, s.node_url) == ("n1", s.public_url)

@@ -21,7 +21,7 @@ def run() -> None:
 
         async def offline_cli() -> None:
             settings = load()
-            db = Database(settings.database_url, sealed.load_key(settings.data_dir))
+            db = Database(settings.database_url, sealed.load_key(settings.data_dir, settings.sealing_key))
             async with db.engine.begin() as conn:
                 await conn.run_sync(_run_with)
             await db.close()

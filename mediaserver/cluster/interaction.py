@@ -1,0 +1,280 @@
+"""A room's interaction across nodes (issue 19 item 2): the owner runs it, the edges relay it.
+
+The room's features (chat, Q&A, polls, hands, reactions, the call to action, the stage) keep their state on
+the room's owner node, as on a server alone. Someone who joins on an edge is registered with the owner
+(``room.member.join``: the owner counts them in the room's capacity and answers with what they see of the
+interaction); their commands go to the owner (``room.command``) and are run there as theirs; when they leave,
+the owner hears it (``room.member.leave``). What the features append to the owner's log goes, once per tick
+of its fan-out, into a Redis stream of the room (trimmed to its last ``STREAM_LEN`` ticks); each edge reads
+the streams of its rooms and puts the entries, with the owner's numbers, into its own room's log, whose
+fan-out sends them to its sockets by audience as the owner's does to its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mediaserver.cluster import keys
+from mediaserver.cluster.rpc import Channel, RpcError
+from mediaserver.errors import ControlError
+from mediaserver.interaction.log import Entry, MemoryLog
+from mediaserver.rtc.room_rules import RuleError
+from mediaserver.rtc.rooms import Participant, Room
+
+log = logging.getLogger(__name__)
+
+#: the ticks of entries a room's stream keeps (about: Redis trims whole macro nodes)
+STREAM_LEN = 10_000
+#: how long an edge's read of the streams blocks, in ms (a room placed meanwhile is read from the next)
+READ_BLOCK_MS = 500
+
+
+@dataclass
+class RemoteMember:
+    """On the owner: someone who joined the room on ``node`` (an interaction member, no media here)."""
+
+    id: str
+    name: str
+    role: str
+    person_key: str
+    floor: bool
+    email: str
+    device: str
+    node: str
+
+
+def member_of(p: Participant) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "role": p.role,
+        "personKey": p.person_key,
+        "floor": p.floor,
+        "email": p.email,
+        "device": p.device,
+    }
+
+
+def _entries(raw: Any) -> list[Entry]:
+    return [
+        Entry(int(e["seq"]), str(e["kind"]), dict(e["data"]), (str(e["aud"][0]), str(e["aud"][1])))
+        for e in raw
+    ]
+
+
+class RoomInteraction:
+    """This node's side of its rooms' interaction in the cluster. ``owned(room_id, epoch)`` gives the room
+    this node owns at that epoch (or raises StaleEpoch); ``owner_of(room_id)`` the owner node and epoch of a
+    room this node serves as an edge, or None."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        channel: Channel,
+        owned: Callable[[str, Any], Room],
+        owner_of: Callable[[str], tuple[str, int] | None],
+    ) -> None:
+        self.redis, self.channel, self.owned, self.owner_of = redis, channel, owned, owner_of
+        self.reading: dict[str, tuple[Room, str]] = {}  # edge: room id -> (room, last stream id read)
+        self.shipped = self.received = 0  # entries into the streams (owner), out of them (edge)
+        self._out: asyncio.Queue[tuple[str, list[Entry]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[Any]] = set()
+        channel.handlers["room.member.join"] = self._serve_join
+        channel.handlers["room.member.leave"] = self._serve_leave
+        channel.handlers["room.command"] = self._serve_command
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._write(), name="room log writer"),
+            asyncio.create_task(self._read(), name="room log reader"),
+        ]
+
+    async def stop(self) -> None:
+        for t in [*self._tasks, *self._spawned]:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    # ------------------------------------------------------------------ the owner's side
+
+    def own(self, room: Room) -> None:
+        """This node owns ``room``: its log's entries go to the edges."""
+        if isinstance(room.interaction.log, MemoryLog):
+            room.interaction.log.on_take = lambda entries: self._out.put_nowait((room.name, entries))
+
+    async def _write(self) -> None:
+        """The owner's entries into the rooms' streams, in the order the fan-out took them."""
+        while True:
+            room_id, entries = await self._out.get()
+            batch = [{"seq": e.seq, "kind": e.kind, "data": e.data, "aud": list(e.audience)} for e in entries]
+            try:
+                await self.redis.xadd(
+                    keys.room_log(room_id), {"e": json.dumps(batch)}, maxlen=STREAM_LEN, approximate=True
+                )
+                self.shipped += len(entries)
+            except Exception as e:  # the edges miss this tick; their people see the gap in seq
+                log.warning(
+                    "room %s: %d interaction entries did not reach the stream: %s", room_id, len(entries), e
+                )
+
+    async def _serve_join(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room = self.owned(str(body.get("room")), body.get("epoch"))
+        d = body.get("member")
+        if not isinstance(d, dict):
+            raise RpcError("bad_request", "room.member.join needs the member")
+        try:
+            m = RemoteMember(
+                str(d["id"]),
+                str(d["name"]),
+                str(d["role"]),
+                str(d["personKey"]),
+                bool(d.get("floor")),
+                str(d.get("email") or ""),
+                str(d.get("device") or "desktop"),
+                sender,
+            )
+        except KeyError as e:
+            raise RpcError("bad_request", f"room.member.join: the member has no {e}") from None
+        try:
+            room.add_remote_member(m)
+        except RuleError as e:  # the room is full, counting every node's people
+            raise RpcError(e.code, e.message) from None
+        return {"interaction": room.interaction.snapshot(m)}
+
+    def _member(self, room: Room, sender: str, pid: Any) -> RemoteMember:
+        m = room.remote_members.get(str(pid))
+        if not isinstance(m, RemoteMember) or m.node != sender:
+            raise RpcError("not_joined", "no such member of the room on the sending node")
+        return m
+
+    async def _serve_leave(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room = self.owned(str(body.get("room")), body.get("epoch"))
+        room.remove_remote_member(self._member(room, sender, body.get("id")).id)
+        return {}
+
+    async def _serve_command(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room = self.owned(str(body.get("room")), body.get("epoch"))
+        m = self._member(room, sender, body.get("id"))
+        method, params = body.get("method"), body.get("params")
+        if not isinstance(method, str) or not isinstance(params, dict):
+            raise RpcError("bad_request", "room.command needs a method and its params")
+        try:
+            out = room.interaction.command(m, method, params)
+            if inspect.isawaitable(out):
+                out = await out
+        except ControlError as e:
+            return {"error": {"code": e.code, "message": e.message, "status": e.status}}
+        except RuleError as e:
+            return {"error": {"code": e.code, "message": e.message, "status": 409}}
+        return {"result": out}
+
+    def drop_node(self, room: Room, node: str) -> None:
+        """``node`` is gone: the people who had joined there leave the room's interaction."""
+        for pid in [m.id for m in room.remote_members.values() if getattr(m, "node", None) == node]:
+            room.remove_remote_member(pid)
+
+    # ------------------------------------------------------------------ the edge's side
+
+    async def edge(self, room: Room) -> None:
+        """This node serves ``room`` as an edge: its interaction commands go to the owner, the owner's entries
+        come here from the room's stream (from now on: the join's snapshot covers what came before)."""
+        last: Any = await self.redis.xrevrange(keys.room_log(room.name), count=1)
+        self.reading[room.name] = (room, last[0][0].decode() if last else "0-0")
+        room.relay = lambda p, method, params: self._relay(room, p, method, params)
+
+    def forget(self, room: Room) -> None:
+        if self.reading.get(room.name, (None,))[0] is room:
+            del self.reading[room.name]
+
+    async def _relay(self, room: Room, p: Participant, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        owner = self.owner_of(room.name)
+        if owner is None:
+            raise ControlError("cluster_unavailable", "this room has no owner node now; try again", 503)
+        body = {"room": room.name, "epoch": owner[1], "id": p.id, "method": method, "params": params}
+        try:
+            r = await self.channel.request(owner[0], "room.command", body, timeout=10.0)
+        except RpcError as e:
+            raise ControlError(
+                "cluster_unavailable", f"the room's owner node did not answer ({e.code})", 503
+            ) from None
+        if "error" in r:
+            err = r["error"]
+            raise ControlError(str(err.get("code")), str(err.get("message")), int(err.get("status") or 400))
+        result = r.get("result")
+        return result if isinstance(result, dict) else {}
+
+    async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
+        owner = self.owner_of(room.name)
+        if owner is None:
+            return {}
+        body = {"room": room.name, "epoch": owner[1], "member": member_of(p)}
+        try:
+            r = await self.channel.request(owner[0], "room.member.join", body, timeout=5.0)
+        except RpcError as e:
+            if e.code in ("room_full", "removed", "locked"):
+                raise RuleError(e.code, e.message) from None
+            raise RuleError(
+                "cluster_unavailable", f"the room's owner node did not admit you ({e.code})"
+            ) from None
+        p.on_leave.append(lambda q: self._spawn(self._left(room, q)))
+        view = r.get("interaction")
+        return {"interaction": view} if isinstance(view, dict) else {}
+
+    async def _left(self, room: Room, p: Participant) -> None:
+        owner = self.owner_of(room.name)
+        if owner is None:
+            return
+        try:
+            await self.channel.request(
+                owner[0], "room.member.leave", {"room": room.name, "epoch": owner[1], "id": p.id}
+            )
+        except RpcError as e:  # the owner is gone or took it already
+            log.info("room %s: the owner did not take %s's leave (%s)", room.name, p.id, e.code)
+
+    async def _read(self) -> None:
+        """The owner's entries of this node's edge rooms, into their logs."""
+        while True:
+            if not self.reading:
+                await asyncio.sleep(READ_BLOCK_MS / 1000)
+                continue
+            streams = {keys.room_log(rid): last for rid, (_, last) in self.reading.items()}
+            try:
+                got: Any = await self.redis.xread(dict(streams), count=100, block=READ_BLOCK_MS)  # type: ignore[arg-type]
+            except Exception as e:
+                log.warning("reading the rooms' interaction streams failed: %s", e)
+                await asyncio.sleep(1.0)
+                continue
+            for key, items in got or []:
+                rid = (key.decode() if isinstance(key, bytes) else key).split("{", 1)[1].rsplit("}", 1)[0]
+                held = self.reading.get(rid)
+                if held is None:
+                    continue
+                room = held[0]
+                for item_id, fields in items:
+                    self.reading[rid] = (room, item_id.decode() if isinstance(item_id, bytes) else item_id)
+                    try:
+                        entries = _entries(json.loads(fields[b"e"]))
+                    except (KeyError, ValueError, TypeError, IndexError) as e:
+                        log.warning("room %s: a malformed stream item %s: %s", rid, item_id, e)
+                        continue
+                    if isinstance(room.interaction.log, MemoryLog):
+                        for entry in entries:
+                            room.interaction.log.put(entry)
+                            room.interaction.chat.mirror(entry)  # a standby copy, should this node take over
+                        self.received += len(entries)
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._spawned.add(t)
+        t.add_done_callback(self._spawned.discard)

@@ -1,0 +1,74 @@
+"""An edge node dies under a browser attendee (issue 19 item 5): three `mediaserver serve` nodes on
+127.0.0.2-4 with a real Redis and one PostgreSQL database. The host publishes on node-0 (the room's owner, an
+aiortc peer with the host's link); an attendee's room page in Chromium joins on node-1 (an edge) and plays the
+host's video. node-1 is killed: the page's SDK, which the join told the live nodes, goes to the next one at
+once (no back-off for the first round) and plays the host's video again within 5 s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from tests.cluster_nodes import cluster
+from tests.conftest import loopback_only_ice, mail_spool
+from tests.e2e import browser
+from tests.e2e.peers import join_only, publish
+from tests.e2e.test_room_access import Organiser, guest, join_as
+from tests.e2e.test_room_page import room_stats
+
+
+def connection(d) -> str:
+    return d.execute_script("return document.body.dataset.connection || ''")
+
+
+@pytest.mark.timeout(240)
+async def test_an_edge_dies_and_its_browser_attendee_plays_again_from_another_node(
+    tmp_path, redis_server, pg_server, pg_template
+):
+    if (why := browser.missing()) is not None:
+        pytest.skip(why)
+    if pg_server is None:
+        pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
+    loopback_only_ice()
+    db = pg_server.url(await pg_server.create_db())
+    with cluster(tmp_path, redis_server, pg_server, db=db, MEDIASERVER_NODE_TTL="2") as nodes:
+        bases = [base for base, _, _ in nodes]
+        org = await asyncio.to_thread(Organiser, bases[0], mail_spool(tmp_path / "n0" / "data"))
+        ev = await asyncio.to_thread(org.event, name="Cluster talk")
+        room = ev["roomId"]
+        host_key = ev["hostUrl"].split("host=")[1]
+        status, grant = await asyncio.to_thread(
+            guest,
+            bases[0],
+            "POST",
+            f"/api/v1/rooms/{room}/join",
+            {"name": "Host", "email": "host@example.test", "hostKey": host_key},
+        )
+        assert status == 200 and grant["role"] == "host", grant
+        async with aiohttp.ClientSession() as session:
+            hsig = await join_only(session, bases[0], grant["token"])
+            hconn, _ = await publish(hsig)
+            with browser.chromium() as d:
+                await asyncio.to_thread(join_as, d, f"{bases[1]}/room/{room}", "Ann", "attendee")
+                got = await asyncio.to_thread(
+                    browser.poll, lambda: room_stats(d), lambda s: s.get("framesDecoded", 0) > 20, 20
+                )
+                assert got.get("framesDecoded", 0) > 20, (got, browser.console(d))
+                nodes[1][1].kill()
+                killed = time.monotonic()
+                back = await asyncio.to_thread(
+                    browser.poll,
+                    lambda: (connection(d), room_stats(d)),
+                    lambda cs: cs[0] == "live" and cs[1].get("framesDecoded", 0) > 5,
+                    15,
+                    0.1,
+                )
+                took = time.monotonic() - killed
+                print(f"node-1 killed; the page played the host's video again after {took:.1f} s")
+                assert back[0] == "live" and back[1].get("framesDecoded", 0) > 5, (back, browser.console(d))
+                assert took < 5.0, took
+                assert d.execute_script("return location.host") == bases[1].split("//")[1]  # the same page
+            await hconn.close()
