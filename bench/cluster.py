@@ -34,8 +34,10 @@ quoted beside the whole window):
 * **failover** (after the window): node-2 is killed with SIGKILL; how long the owner keeps relaying to the
   dead edge (its link's byte counter still growing) and when it closes that link (ICE consent, the nodes'
   consent_timeout: 30 s by default), when node-2 drops out of the registry (node_ttl), whether the room's
-  edge set still names it, and whether the subscribers on node-0 and node-1 lost anything meanwhile. Moving
-  node-2's attendees to another node is the SDK's reconnection, not built yet: that figure is pending.
+  edge set still names it, and whether the subscribers on node-0 and node-1 lost anything meanwhile; and
+  node-2's subscribers reconnect as the SDK does (signaling/sdk/mediaserver.js): on their WebSocket's close,
+  250 ms, then a join at the next node the join named and a new subscribe: timed from the kill to their
+  first media and first video packet there.
 
 The bar (issue 19): under 1 ms p99 added per hop on loopback, below half a core on the owner and the edges,
 subscriber loss under 0.5 %, amplification equal to the number of edges, at most one keyframe request a
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import glob
 import os
@@ -276,6 +279,8 @@ def cluster(tmp: Path, args: argparse.Namespace, secret: str) -> Iterator[tuple[
             "MEDIASERVER_SECRET": secret,
             "MEDIASERVER_API_KEY": secrets.token_urlsafe(24),
             "MEDIASERVER_WORKERS": "1",
+            # one key seals the shared database's secrets for every node (a Fernet key)
+            "MEDIASERVER_SEALING_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "MEDIASERVER_NODE_TTL": str(args.node_ttl),
             # every join comes from 127.0.0.1, and the cluster counts joins per address in its Redis
             "MEDIASERVER_RATE_LIMIT_JOIN": "100000/minute",
@@ -306,7 +311,9 @@ class Part:
     run: loadtest.Run
     toks: loadtest.Tokens
     probe: Signal | None = None
+    nodes_named: list[str] = field(default_factory=list)  # the cluster's nodes, as a join here names them
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    rejoined: loadtest.Run | None = None  # after the kill: this node's subscribers on another node
 
 
 @dataclass
@@ -419,7 +426,8 @@ async def wait_for_links(part: Part, tracks: int, timeout: float) -> float:
     t0 = time.monotonic()
     part.probe = await Signal.connect(run.session, run.ws_url, timeout=run.args.request_timeout)
     tok = tokens.issue(run.args.secret, ROOM, "attendee", "probe", f"probe-{part.node.name}")
-    await part.probe.call("join", {"token": tok}, timeout=run.args.request_timeout)
+    joined = await part.probe.call("join", {"token": tok}, timeout=run.args.request_timeout)
+    part.nodes_named = [str(u) for u in (joined.get("cluster") or {}).get("nodes") or []]
     while time.monotonic() - t0 < timeout:  # bounded
         text = await metrics_text(run.session, run.base)
         got = links(procstat.parse_prometheus(text) if text else None, "edge")
@@ -572,6 +580,77 @@ def medians(slices: list[dict[str, Any]]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ failover
 
+SDK_FIRST_ROUND_DELAY = 0.25  # signaling/sdk/mediaserver.js: the first round over the cluster's nodes
+
+
+async def reconnect(
+    part: Part, t_kill: float, args: argparse.Namespace, names: dict[str, str]
+) -> dict[str, Any]:
+    """What the SDK does when its node dies (signaling/sdk/mediaserver.js, _reconnectLoop), for each of the
+    dead node's subscribers: on its WebSocket's close, wait the first round's 250 ms, join the next node of
+    the list the join named, subscribe again. Timed from the kill to the first media and the first video
+    packet on the new node (each subscriber's load generator peer is new; its old one stays silent)."""
+    old = part.run
+    nodes = part.nodes_named
+    at = nodes.index(part.node.base) if part.node.base in nodes else -1
+    if len(nodes) < 2:
+        return {"error": f"the join named {len(nodes)} nodes: nowhere to go"}
+    target = nodes[(at + 1) % len(nodes)]
+    base, ws_url, host = loadtest.endpoints(target)
+    largs = loadtest.parse_args(
+        [
+            "--url", base, "--room", ROOM, "--secret", old.args.secret, "--clip", "synthetic",
+            "--publishers", "0", "--subscribers", str(len(old.subs)),
+            "--join-timeout", str(args.join_timeout),
+        ]
+    )  # fmt: skip
+    run = loadtest.Run(largs, old.lg, old.session, base, ws_url, host, "127.0.0.1", {})
+    run.subs = [loadtest.Sub(s.i) for s in old.subs]
+    part.rejoined = run
+    closed_at: dict[int, float] = {}
+
+    async def one(before: loadtest.Sub, sub: loadtest.Sub, token: str) -> None:
+        try:
+            end = time.monotonic() + 10
+            while before.signal is not None and not before.signal.ws.closed:  # bounded: 10 s
+                if time.monotonic() > end:
+                    raise RuntimeError("its WebSocket did not close within 10 s of the kill")
+                await asyncio.sleep(0.005)
+            closed_at[sub.i] = time.monotonic() - t_kill
+            await asyncio.sleep(SDK_FIRST_ROUND_DELAY)
+            await asyncio.wait_for(loadtest.subscribe(run, sub, token), args.join_timeout)
+        except Exception as e:  # noqa: BLE001 - one failed rejoin is counted, the others go on
+            sub.error = f"{type(e).__name__}: {e}"[:300]
+
+    watch = asyncio.create_task(loadtest.watch_first_packets(run))
+    try:
+        await asyncio.gather(
+            *(one(b, s, t) for b, s, t in zip(old.subs, run.subs, part.toks.attendee, strict=True))
+        )
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(watch), args.join_timeout)
+    finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+
+    def since_kill(sub: loadtest.Sub, ms: float | None) -> float | None:
+        return None if ms is None else round((sub.t_open - t_kill) * 1e3 + ms, 1)
+
+    media = [v for s in run.subs if (v := since_kill(s, s.first_ms)) is not None]
+    video = [v for s in run.subs if (v := since_kill(s, s.first_video_ms)) is not None]
+    return {
+        "to": names.get(target, target),
+        "subscribers": len(run.subs),
+        "with_media": len(media),
+        "with_video": len(video),
+        "errors": [s.error for s in run.subs if s.error][:5],
+        "websocket_closed_ms": loadtest.percentiles([v * 1e3 for v in closed_at.values()]),
+        "first_media_ms": loadtest.percentiles(media),
+        "first_video_ms": loadtest.percentiles(video),
+        "how": "as the SDK: on the WebSocket's close, 250 ms, then a join at the next node the join named, "
+        "a subscribe, ICE and DTLS; timed from the kill",
+    }
+
 
 async def failover(
     parts: list[Part], redis_url: str, args: argparse.Namespace, ticker: Ticker, stop: asyncio.Event
@@ -586,6 +665,7 @@ async def failover(
     session = owner.run.session
     r = aioredis.Redis.from_url(redis_url)
     survivors = [i for i in range(3) if i != KILLED]
+    rejoin: asyncio.Task[dict[str, Any]] | None = None
     try:
         text = await metrics_text(session, owner.node.base)
         before = links(procstat.parse_prometheus(text or ""), "owner")
@@ -594,6 +674,8 @@ async def failover(
         ticker.reset(survivors)
         victim.proc.send_signal(signal.SIGKILL)
         t0 = time.monotonic()
+        names = {p.node.base: p.node.name for p in parts}
+        rejoin = asyncio.create_task(reconnect(parts[KILLED], t0, args, names))
         victim.proc.wait(5)
         log(f"failover: {victim.name} killed (SIGKILL); watching {owner.node.name}'s link to it")
         last_bytes, last_growth, gone_at, registry_gone_at = at_kill, None, None, None
@@ -626,6 +708,10 @@ async def failover(
             await asyncio.sleep(0.1)
         rx1 = rx(parts, survivors)
         waited = time.monotonic() - t0
+        try:
+            rejoined = await asyncio.wait_for(asyncio.shield(rejoin), 5 if not stop.is_set() else 0.1)
+        except asyncio.TimeoutError:
+            rejoined = {"error": "the rejoins did not finish within the watch"}
         pk, lost = rx1[0] - rx0[0], rx1[2] - rx0[2]
         text = await metrics_text(session, owner.node.base)
         after = links(procstat.parse_prometheus(text or ""), "owner")
@@ -651,11 +737,12 @@ async def failover(
             "survivors_loss_pct": round(100 * lost / max(1, pk + lost), 4),
             "consent_timeout_s": args.consent_timeout or 30,
             "node_ttl_s": args.node_ttl,
-            "reconnection_s": None,
-            "reconnection": "pending: moving a dead node's attendees to another node is the SDK's "
-            "reconnection (issue 19), not built yet",
+            "reconnection": rejoined,  # the dead node's subscribers, as the SDK moves them
         }
     finally:
+        if rejoin is not None and not rejoin.done():
+            rejoin.cancel()
+            await asyncio.gather(rejoin, return_exceptions=True)
         await r.aclose()
 
 
@@ -718,6 +805,8 @@ async def bench(args: argparse.Namespace, redis_url: str, nodes: list[Node], sec
                 await p.probe.close()
         for p in parts:
             sigs = [s.signal for s in p.run.subs if s.signal is not None] + p.run.pub_signals
+            if p.rejoined is not None:
+                sigs += [s.signal for s in p.rejoined.subs if s.signal is not None]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(s.close() for s in sigs), return_exceptions=True), 20)
             p.run.lg.close()
@@ -827,7 +916,9 @@ METHOD = {
     "mediaserver_cluster_link_packets_lost on the edge (after repair)",
     "keyframe_requests": "PLI/FIR reaching the publisher's layer sources over the whole run (joins "
     "included), counted by the load generator",
-    "failover": "SIGKILL of node-2 after the window; the owner's /metrics and the Redis polled every 100 ms",
+    "failover": "SIGKILL of node-2 after the window; the owner's /metrics and the Redis polled every 100 ms; "
+    "node-2's subscribers rejoin as the SDK does (on the WebSocket's close, 250 ms, the next node the join "
+    "named, join and subscribe), timed from the kill to their first media and first video packet",
 }
 
 
@@ -898,9 +989,20 @@ def table(doc: dict[str, Any]) -> str:
             )
             + f"; the owner's other links: {fo['other_links_at_the_end']['count']}, "
             + ("still relaying" if fo["other_links_at_the_end"]["relaying"] else "NOT all relaying")
-            + f"; the other subscribers lost {fo['survivors_lost']} of {fo['survivors_received_packets']:,}; "
-            "reconnection: pending (SDK)"
+            + f"; the other subscribers lost {fo['survivors_lost']} of {fo['survivors_received_packets']:,}"
         )
+        rc = fo["reconnection"]
+        if "error" in rc:
+            lines.append(f"reconnection: {rc['error']}")
+        else:
+            fm, fv = rc["first_media_ms"], rc["first_video_ms"]
+            lines.append(
+                f"reconnection (as the SDK) of {rc['subscribers']} subscribers to {rc['to']}: "
+                f"{rc['with_media']} got media again; kill -> first media p50 {fm['p50']} / p95 {fm['p95']} "
+                "ms, "
+                f"first video p50 {fv['p50']} / p95 {fv['p95']} ms ({rc['with_video']} with video)"
+                + (f"; errors: {rc['errors']}" if rc["errors"] else "")
+            )
     lines.append("bar: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in doc["bar"].items()))
     return "\n".join(lines)
 

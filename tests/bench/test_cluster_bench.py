@@ -6,7 +6,8 @@ Checked, from the command's JSON: every node's subscribers were measured (latenc
 for each edge); the owner relayed twice what the publisher sent (one link per edge, every packet once); each
 edge mirrored both tracks; at most one keyframe request a second per layer reached the publisher; after the
 kill the owner closed its link to the dead edge within the consent timeout, the registry dropped the node,
-and the other subscribers kept receiving; the reconnection figure is marked pending."""
+the other subscribers kept receiving, and the dead node's subscribers, moved as the SDK moves them, got video
+again on another node."""
 
 from __future__ import annotations
 
@@ -99,6 +100,8 @@ def test_the_cluster_bench_measures_hops_amplification_and_a_killed_edge(tmp_pat
     assert fo["owner_link_closed_after_s"] is not None and fo["owner_link_closed_after_s"] <= 3 + 1.5, fo
     assert fo["registry_dropped_it_after_s"] is not None, fo
     assert fo["survivors_received_packets"] > 0, fo
-    assert fo["reconnection_s"] is None and fo["reconnection"].startswith("pending"), fo
+    rc = fo["reconnection"]  # node-2's subscribers, moved as the SDK moves them
+    assert rc["to"] in ("node-0", "node-1") and rc["with_media"] == rc["with_video"] == 2, rc
+    assert rc["first_video_ms"]["p95"] < 5000, rc
     assert set(doc["bar"]) >= {"added_p99_per_hop_under_1ms", "amplification_equals_edges"}
     assert set(doc["method"]) >= {"latency", "amplification", "failover"}
