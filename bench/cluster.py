@@ -599,7 +599,7 @@ async def reconnect(
     base, ws_url, host = loadtest.endpoints(target)
     largs = loadtest.parse_args(
         [
-            "--url", base, "--room", ROOM, "--secret", old.args.secret, "--clip", "synthetic",
+            "--url", base, "--room", ROOM, f"--secret={old.args.secret}", "--clip", "synthetic",
             "--publishers", "0", "--subscribers", str(len(old.subs)),
             "--join-timeout", str(args.join_timeout),
         ]
@@ -776,7 +776,7 @@ async def bench(args: argparse.Namespace, redis_url: str, nodes: list[Node], sec
         for n, count in zip(nodes, counts, strict=True):
             largs = loadtest.parse_args(
                 [
-                    "--url", n.base, "--room", ROOM, "--secret", secret, "--clip", "synthetic",
+                    "--url", n.base, "--room", ROOM, f"--secret={secret}", "--clip", "synthetic",
                     "--publishers", "1" if n.i == 0 else "0", "--subscribers", str(count),
                     "--join-timeout", str(args.join_timeout), "--concurrency", "8",
                 ]
