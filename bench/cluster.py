@@ -91,6 +91,7 @@ HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 ROOM = "cluster-bench"
 LINK = "mediaserver_cluster_link_"
 KILLED = 2  # the edge the failover kills
+OTHER_LOAD = 0.3  # cores of other load in a slice above which the run is flagged as contended
 
 
 class Interrupted(Exception):
@@ -1004,6 +1005,13 @@ def table(doc: dict[str, Any]) -> str:
                 + (f"; errors: {rc['errors']}" if rc["errors"] else "")
             )
     lines.append("bar: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in doc["bar"].items()))
+    busy = [x["other_cores"] for x in doc["slices"] if x["other_cores"] is not None]
+    if busy and max(busy) > OTHER_LOAD:
+        lines.append(
+            f"warning: up to {max(busy):.2f} cores of other load on the machine during the window (not this "
+            "bench's nodes or load generators): the latencies include that contention; run again on a quiet "
+            "machine"
+        )
     return "\n".join(lines)
 
 
@@ -1095,6 +1103,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["log_warnings"] = warnings
     doc["method"] = METHOD
     doc["bar"] = verdict(doc)
+    doc["contended"] = any((x["other_cores"] or 0) > OTHER_LOAD for x in doc["slices"])
     doc["run_seconds"] = round(time.monotonic() - t0, 1)
     log("")
     log(table(doc))
