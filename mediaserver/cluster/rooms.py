@@ -28,6 +28,7 @@ from mediaserver.cluster.links import EdgeLink, Links, Source
 from mediaserver.cluster.registry import NodeInfo
 from mediaserver.cluster.rpc import Channel, NodeUnreachable, RpcError
 from mediaserver.rtc import sdp
+from mediaserver.rtc.room_rules import RuleError
 from mediaserver.rtc.rooms import Participant, Room, RoomManager, Track
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class ClusterRooms:
     def __init__(
         self,
         node_id: str,
+        address: str,
         redis: Redis,
         channel: Channel,
         leases: Leases,
@@ -102,6 +104,7 @@ class ClusterRooms:
         alive: Callable[[], Awaitable[list[NodeInfo]]],
     ) -> None:
         self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
+        self.address = address  # this node's own (node_url)
         self.manager = manager
         self.renew_every = renew_every
         self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
@@ -111,6 +114,7 @@ class ClusterRooms:
             redis, channel, lambda r, e: self._owned(r, e).room, self._owner_of
         )
         self.placed: dict[str, Placed] = {}
+        self.draining = False  # drain(): no one new, everyone moved to the other nodes
         self._tasks: set[asyncio.Task[Any]] = set()
         self._renewer: asyncio.Task[None] | None = None
         channel.handlers["room.tracks"] = self._on_tracks
@@ -136,6 +140,8 @@ class ClusterRooms:
     # ------------------------------------------------------------------ placing a room
 
     async def place(self, room: Room) -> None:
+        if self.draining:
+            raise RuleError("draining", "this node is being drained for maintenance: join on another node")
         if room.name in self.placed:
             return
         lease, _ = await self.leases.acquire(room.name)
@@ -173,8 +179,7 @@ class ClusterRooms:
         self.interaction.forget(pl.room)
         try:
             if pl.lease.node_id == self.node_id:
-                await self.leases.release(pl.lease)
-                with contextlib.suppress(Exception):
+                if await self.leases.release(pl.lease):  # still ours: its edges' set goes with it
                     await self.redis.delete(keys.room_edges(pl.room.name))
             else:
                 await self.redis.srem(keys.room_edges(pl.room.name), self.node_id)
@@ -210,6 +215,8 @@ class ClusterRooms:
             except Exception as e:
                 log.warning("the registry could not be read: %s", e)
                 alive = None
+            if alive is not None:  # the links to nodes that died go now, not when their consent expires
+                self.links.drop_nodes_except(alive)
             for pl in list(self.placed.values()):
                 if alive is not None and pl.lease.node_id == self.node_id:
                     for node in {
@@ -221,12 +228,47 @@ class ClusterRooms:
                 if pl.lease.node_id != self.node_id:
                     if alive is not None and pl.lease.node_id not in alive:
                         await self._owner_gone(pl)
+                    elif not self.draining:
+                        await self._owner_still(pl)
                     continue
                 try:
                     if not await self.leases.renew(pl.lease):
                         log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
                 except Exception as e:
                     log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+
+    async def _owner_still(self, pl: Placed) -> None:
+        """Whether the room's owner still holds its lease: one that gave it up (drained) is replaced as a dead
+        one is."""
+        try:
+            cur = await self.leases.current(pl.room.name)
+        except Exception:
+            return
+        if cur is None or cur != pl.lease:
+            await self._owner_gone(pl)
+
+    async def drain(self) -> dict[str, int]:
+        """Maintenance (issue 19 item 5): no one new comes here; the rooms this node owns are given up (an
+        edge takes each over at its next round, or the node its presenter comes back to); everyone here is
+        told to move (``moved``: the SDK reconnects to another of the nodes its join named) and leaves."""
+        self.draining = True
+        placed = list(self.placed.values())
+        for pl in placed:  # first the rooms (whoever comes back elsewhere finds them free), then the people
+            if pl.lease.node_id == self.node_id:
+                pl.room.cascade = None
+                with contextlib.suppress(Exception):
+                    if await self.leases.release(pl.lease):
+                        await self.redis.delete(keys.room_edges(pl.room.name))
+        others = [u for u in self.node_urls if u != self.address]
+        moved = 0
+        for pl in placed:
+            for p in list(pl.room.participants.values()):
+                p.send("moved", {"reason": "drain", "nodes": others})
+                pl.room.leave(p)
+                moved += 1
+            await self._leave(pl)
+        log.warning("drained: %d people of %d rooms moved to the other nodes", moved, len(placed))
+        return {"rooms": len(placed), "moved": moved}
 
     async def _owner_gone(self, pl: Placed) -> None:
         """The room's owner left the registry (it died): this node takes the room over when its lease has

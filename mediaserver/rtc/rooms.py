@@ -1388,6 +1388,9 @@ class RoomManager:
         if self.cluster is not None:
             try:
                 await self.cluster.place(room)
+            except RuleError:  # this node takes no one (drained)
+                self._drop(room)
+                raise
             except Exception as e:
                 log.warning("room %s: no place in the cluster: %s", room.name, e)
                 self._drop(room)
