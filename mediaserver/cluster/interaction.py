@@ -82,8 +82,10 @@ class RoomInteraction:
         channel: Channel,
         owned: Callable[[str, Any], Room],
         owner_of: Callable[[str], tuple[str, int] | None],
+        epoch_of: Callable[[Room], int],
     ) -> None:
         self.redis, self.channel, self.owned, self.owner_of = redis, channel, owned, owner_of
+        self._epoch_of = epoch_of  # the epoch of a room this node owns
         self.reading: dict[str, tuple[Room, str]] = {}  # edge: room id -> (room, last stream id read)
         self.shipped = self.received = 0  # entries into the streams (owner), out of them (edge)
         self._out: asyncio.Queue[tuple[str, list[Entry]]] = asyncio.Queue()
@@ -92,6 +94,7 @@ class RoomInteraction:
         channel.handlers["room.member.join"] = self._serve_join
         channel.handlers["room.member.leave"] = self._serve_leave
         channel.handlers["room.command"] = self._serve_command
+        channel.handlers["room.member.admit"] = self._on_admit
 
     def start(self) -> None:
         self._tasks = [
@@ -147,10 +150,35 @@ class RoomInteraction:
         except KeyError as e:
             raise RpcError("bad_request", f"room.member.join: the member has no {e}") from None
         try:
-            room.add_remote_member(m)
-        except RuleError as e:  # the room is full, counting every node's people
+            status = room.add_remote_member(m)
+        except RuleError as e:  # the room is full, counting every node's people; locked; ended
             raise RpcError(e.code, e.message) from None
-        return {"interaction": room.interaction.snapshot(m)}
+        if room.admit_remote is None:
+            room.admit_remote = lambda who, seen: self._spawn(self._admit(room, who, seen))
+        seen = room.interaction.snapshot(m) if status == "joined" else None
+        return {"status": status, "interaction": seen}
+
+    async def _admit(self, room: Room, m: Any, seen: dict[str, Any]) -> None:
+        """A seat came free for someone waiting on an edge: its node lets them in."""
+        node = getattr(m, "node", "")
+        body = {"room": room.name, "epoch": self._epoch_of(room), "id": m.id, "interaction": seen}
+        try:
+            await self.channel.request(node, "room.member.admit", body)
+        except RpcError as e:
+            log.warning("room %s: %s on %s could not be let in (%s)", room.name, m.id, node, e.code)
+
+    async def _on_admit(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room_id = str(body.get("room"))
+        owner = self.owner_of(room_id)
+        if owner is None or owner != (sender, body.get("epoch")):
+            raise RpcError("stale_epoch", "not the room's owner at its epoch")
+        held = self.reading.get(room_id)
+        p = held[0].participants.get(str(body.get("id"))) if held else None
+        if held is None or p is None:
+            raise RpcError("not_joined", "no such participant here")
+        seen = body.get("interaction")
+        held[0].admitted_by_owner(p, seen if isinstance(seen, dict) else {})
+        return {}
 
     def _member(self, room: Room, sender: str, pid: Any) -> RemoteMember:
         m = room.remote_members.get(str(pid))
@@ -228,8 +256,9 @@ class RoomInteraction:
                 "cluster_unavailable", f"the room's owner node did not admit you ({e.code})"
             ) from None
         p.on_leave.append(lambda q: self._spawn(self._left(room, q)))
+        room.follow_owner_status(p, str(r.get("status") or p.status))  # the seats are counted on the owner
         view = r.get("interaction")
-        return {"interaction": view} if isinstance(view, dict) else {}
+        return {"interaction": view} if isinstance(view, dict) and p.status == "joined" else {}
 
     async def _left(self, room: Room, p: Participant) -> None:
         owner = self.owner_of(room.name)

@@ -111,7 +111,11 @@ class ClusterRooms:
         self.node_urls: list[str] = []  # their addresses, as last read (a join's reply names them)
         self.links = Links(node_id, channel, leases, self._source)
         self.interaction = RoomInteraction(
-            redis, channel, lambda r, e: self._owned(r, e).room, self._owner_of
+            redis,
+            channel,
+            lambda r, e: self._owned(r, e).room,
+            self._owner_of,
+            lambda room: self.placed[room.name].epoch,
         )
         self.placed: dict[str, Placed] = {}
         self.draining = False  # drain(): no one new, everyone moved to the other nodes

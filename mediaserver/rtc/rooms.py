@@ -276,6 +276,10 @@ class Room:
         # runs the room's interaction for them too, and counts them in its capacity); on an edge, where the
         # interaction commands of this node's participants go (the owner)
         self.remote_members: dict[str, Member] = {}
+        self._remote_status: dict[str, str] = {}  # their status as the owner decided it (joined, waiting ...)
+        self._remote_seated = 0
+        # the cluster's word to an edge that one of its people waiting is let in (with what they see)
+        self.admit_remote: Callable[[Member, dict[str, Any]], Any] | None = None
         self.relay: Callable[[Participant, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
@@ -309,7 +313,7 @@ class Room:
     def _seated_member(self, pid: str) -> Member | None:
         q = self.participants.get(pid)
         if q is None:
-            return self.remote_members.get(pid)
+            return self.remote_members.get(pid) if self._remote_status.get(pid) == "joined" else None
         return q if q.status == "joined" else None
 
     def command(
@@ -320,25 +324,56 @@ class Room:
             return self.relay(p, method, params)
         return self.interaction.command(p, method, params)
 
-    def add_remote_member(self, m: Member) -> None:
-        """Issue 19: someone joined the room on an edge; the capacity counts them here (R-ROOM-8)."""
-        if m.id not in self.remote_members:
-            rules.check_room_full(self.settings, m.role, len(self.participants) + len(self.remote_members))
+    def add_remote_member(self, m: Member) -> str:
+        """Issue 19: someone joined the room on an edge. The seats are the room's, whatever the node
+        (R-ROOM-8): their status is decided here (joined; waiting when the seats are taken; lobby before the
+        start)."""
+        self.remove_remote_member(m.id, admit=False)  # registered again (its node followed a new owner)
+        status = rules.entry_status(self.settings, m.role, self.seated())
+        rules.check_room_full(self.settings, m.role, len(self.participants) + len(self.remote_members))
         self.remote_members[m.id] = m
+        self._remote_status[m.id] = status
+        self._remote_seated += status == "joined"
         self.empty_since = None
+        return status
 
-    def remove_remote_member(self, pid: str) -> None:
+    def remove_remote_member(self, pid: str, admit: bool = True) -> None:
         m = self.remote_members.pop(pid, None)
         if m is None:
             return
-        self.interaction.left(m)
+        if self._remote_status.pop(pid, None) == "joined":
+            self._remote_seated -= 1
+            self.interaction.left(m)
+            if admit:
+                self.admit_waiting()
         if not self.participants and not self.remote_members:
             self.empty_since = time.monotonic()
             if self._on_empty:
                 self._on_empty(self)
 
+    def follow_owner_status(self, p: Participant, status: str) -> None:
+        """Issue 19, on an edge: the owner decided ``p``'s status (the seats are counted there)."""
+        if status == p.status or status not in ("joined", "waiting", "lobby"):
+            return
+        if p.status == "joined":
+            self._seated -= 1
+        p.status = status
+        if status == "joined":
+            self._seated += 1
+            self._announce(p)
+
+    def admitted_by_owner(self, p: Participant, interaction: dict[str, Any]) -> None:
+        """Issue 19, on an edge: the owner let ``p`` in from the waiting room (a seat came free)."""
+        if p.status == "joined":
+            return
+        p.status = "joined"
+        self._seated += 1
+        p.send("admitted", {"participant": p.describe(), **self.snapshot(p), "interaction": interaction})
+        self._announce(p)
+
     def seated(self) -> int:
-        return self._seated
+        """The seats taken: here, and on the edges (issue 19, on the owner)."""
+        return self._seated + self._remote_seated
 
     def _plain_attendee(self, p: Participant) -> bool:
         """Whether only the staff (and ``p``) see ``p``: a webinar's attendee without the floor."""
@@ -468,9 +503,15 @@ class Room:
                 self._on_empty(self)
 
     def admit_waiting(self) -> None:
-        """Let people in while seats are free (R-ROOM-8), in the order they came."""
-        if self.settings.state != "live" or self._seated == len(self.participants):
+        """Let people in while seats are free (R-ROOM-8), in the order they came: here, then on the edges (on
+        an edge, the owner decides)."""
+        if self.owner_node is not None:
+            return
+        remote_waiting = len(self._remote_status) > self._remote_seated
+        if self.settings.state != "live" or (self._seated == len(self.participants) and not remote_waiting):
             return  # nobody waits (the common case: no loop over 5,000 attendees when one leaves)
+        if remote_waiting:
+            self._admit_remote()
         for q in list(self.participants.values()):
             if q.status not in ("waiting", "lobby"):
                 continue
@@ -483,6 +524,18 @@ class Room:
             elif q.status == "lobby":  # started, but full: from the lobby to the waiting room
                 q.status = "waiting"
                 q.send("participantUpdated", {"participant": q.describe()})
+
+    def _admit_remote(self) -> None:
+        for pid, status in list(self._remote_status.items()):
+            if status == "joined":
+                continue
+            m = self.remote_members[pid]
+            if m.role != "host" and self.seated() >= rules.seat_limit(self.settings):
+                return
+            self._remote_status[pid] = "joined"
+            self._remote_seated += 1
+            if self.admit_remote is not None:
+                self.admit_remote(m, self.interaction.snapshot(m))
 
     def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
         if to is not None and self._plain_attendee(to):

@@ -130,7 +130,13 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
             # the host acts on the owner; the edges follow the room's settings: locked, nobody new comes in
             host = await join_only(session, bases[0], token(ROOM, "host", "host"))
             assert "result" in await host.call("host", action="lock")
-            assert await wait_for(lambda: any(n.get("method") == "roomUpdated" for n in subs[1][0].seen), 5)
+            assert await wait_for(
+                lambda: any(
+                    n.get("method") == "roomUpdated" and n["params"]["room"]["locked"]
+                    for n in subs[1][0].seen
+                ),
+                5,
+            )
             r = await subs[1][0].call("host", action="unlock")  # an attendee is no host on any node
             assert r["error"]["code"] == "forbidden", r
             for base in bases[1:]:
@@ -139,6 +145,17 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
                 assert r["error"]["code"] == "locked", r
                 await ws.close()
             assert "result" in await host.call("host", action="unlock")
+            assert await wait_for(
+                lambda: (
+                    [
+                        n["params"]["room"]["locked"]
+                        for n in subs[1][0].seen
+                        if n.get("method") == "roomUpdated"
+                    ][-1:]
+                    == [False]
+                ),
+                5,
+            )
             # a presenter who comes to an edge is sent to the owner
             other = await join_only(session, bases[1], token(ROOM, "presenter", "pres2"))
             r = await other.call("publish", sdp=(await _offer()).sdp)

@@ -1,0 +1,111 @@
+"""An event's webinar over three nodes (issue 19): `mediaserver serve` on 127.0.0.2-4 with a real Redis and
+one PostgreSQL database; the organiser's account and event made through the HTTP API of node-0, the room's
+people joining over the WebSocket protocol on different nodes. The host (on node-0, the room's owner) sets
+the capacity to 2 seats: an attendee on node-1 takes the last seat, one on node-2 waits (the seats are the
+room's, counted on the owner); a poll the host launches reaches the attendee on node-1, whose answer is
+counted on the owner; when node-1's attendee leaves, node-2's is let in, finds the open poll and answers it
+too."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.cluster_nodes import cluster
+from tests.conftest import mail_spool, wait_for
+from tests.e2e.peers import Signal
+from tests.e2e.test_room_access import Organiser, guest
+
+POLL = {
+    "name": "Mood",
+    "kind": "poll",
+    "questions": [{"text": "How is it?", "kind": "single", "options": [{"text": "good"}, {"text": "bad"}]}],
+}
+
+
+async def joined(session: aiohttp.ClientSession, base: str, token: str) -> tuple[Signal, dict[str, Any]]:
+    ws = await session.ws_connect(base.replace("http", "ws") + "/ws")
+    sig = Signal(ws)
+    r = await sig.call("join", token=token)
+    assert "result" in r, r
+    return sig, r["result"]
+
+
+def events(sig: Signal, into: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Everything ``sig`` was told so far (its notes), kept in ``into``."""
+    while not sig.notes.empty():
+        into.append(sig.notes.get_nowait())
+    return into
+
+
+def interaction(notes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for n in notes
+        if n.get("method") == "interaction"
+        for e in n["params"]["events"]
+        if e["kind"] == kind
+    ]
+
+
+@pytest.mark.timeout(180)
+async def test_seats_and_a_poll_of_an_event_span_the_nodes(tmp_path, redis_server, pg_server, pg_template):
+    if pg_server is None:
+        pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
+    db = pg_server.url(await pg_server.create_db())
+    with cluster(tmp_path, redis_server, pg_server, db=db) as nodes:
+        bases = [base for base, _, _ in nodes]
+        org = await asyncio.to_thread(Organiser, bases[0], mail_spool(tmp_path / "n0" / "data"))
+        ev = await asyncio.to_thread(org.event, name="Cluster quiz")
+        poll = await asyncio.to_thread(org.call, "POST", f"/api/v1/events/{ev['id']}/polls", POLL, 201)
+        room = ev["roomId"]
+
+        async def token(base: str, name: str, **extra: Any) -> str:
+            body = {"name": name, "email": f"{name.lower()}@example.test", **extra}
+            status, got = await asyncio.to_thread(guest, base, "POST", f"/api/v1/rooms/{room}/join", body)
+            assert status == 200, got
+            return got["token"]
+
+        async with aiohttp.ClientSession() as session:
+            host, _ = await joined(
+                session, bases[0], await token(bases[0], "Host", hostKey=ev["hostUrl"].split("host=")[1])
+            )
+            assert "result" in await host.call("host", action="setCapacity", capacity=2), "capacity"
+            a1, seen1 = await joined(session, bases[1], await token(bases[1], "Ann"))
+            a2, seen2 = await joined(session, bases[2], await token(bases[2], "Bob"))
+            assert seen1["participant"]["status"] == "joined", seen1["participant"]
+            assert seen2["participant"]["status"] == "waiting", seen2["participant"]  # host + Ann: full
+            # the host's poll reaches node-1's attendee, whose answer counts on the owner
+            r = await host.call("poll.launch", poll=poll["id"])
+            assert "result" in r, r
+            n1: list = []
+            assert await wait_for(lambda: interaction(events(a1, n1), "poll"), 5), n1
+            launched = interaction(n1, "poll")[0]
+            good = launched["questions"][0]["options"][0]["id"]
+            answer = [{"question": launched["questions"][0]["id"], "options": [good]}]
+            r = await a1.call("poll.answer", launch=launched["launch"], answers=answer)
+            assert "result" in r, r
+            hn: list = []
+
+            def answered(n: int) -> bool:
+                res = interaction(events(host, hn), "pollResults")
+                return bool(res) and res[-1].get("respondents") == n
+
+            assert await wait_for(lambda: answered(1), 5), interaction(hn, "pollResults")
+            # Ann leaves node-1: her seat goes to Bob, waiting on node-2, who finds the open poll
+            assert "result" in await a1.call("leave")
+            n2: list = []
+            assert await wait_for(lambda: any(n.get("method") == "admitted" for n in events(a2, n2)), 5), n2
+            admitted = next(n for n in n2 if n.get("method") == "admitted")["params"]
+            assert admitted["participant"]["status"] == "joined"
+            seen_poll = admitted["interaction"]["polls"]
+            assert seen_poll["poll"]["launch"] == launched["launch"] and not seen_poll["answered"], seen_poll
+            r = await a2.call("poll.answer", launch=launched["launch"], answers=answer)
+            assert "result" in r, r
+            assert await wait_for(lambda: answered(2), 5), interaction(hn, "pollResults")
+            # and the answer of a person counts once, whatever node they are on
+            r = await a2.call("poll.answer", launch=launched["launch"], answers=answer)
+            assert r["error"]["code"] == "answered", r
