@@ -130,10 +130,13 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
             # the host acts on the owner; the edges follow the room's settings: locked, nobody new comes in
             host = await join_only(session, bases[0], token(ROOM, "host", "host"))
             assert "result" in await host.call("host", action="lock")
-            assert await wait_for(
-                lambda: any(
-                    n.get("method") == "roomUpdated" and n["params"]["room"]["locked"]
-                    for n in subs[1][0].seen
+            assert await wait_for(  # both edges have it (the owner tells them at once)
+                lambda: all(
+                    any(
+                        n.get("method") == "roomUpdated" and n["params"]["room"]["locked"]
+                        for n in sub[0].seen
+                    )
+                    for sub in subs[1:]
                 ),
                 5,
             )
