@@ -172,6 +172,20 @@ class ClusterRooms:
             raise
         self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings")))
 
+    async def settings_of(self, room_id: str) -> dict[str, Any] | None:
+        lease = await self.leases.current(room_id)
+        if lease is None or lease.node_id == self.node_id:
+            return None
+        try:
+            got = await self.channel.request(
+                lease.node_id, "room.tracks.get", {"room": room_id, "epoch": lease.epoch}
+            )
+        except RpcError as e:
+            log.info("room %s: its owner %s did not give its settings (%s)", room_id, lease.node_id, e.code)
+            return None
+        settings = got.get("settings")
+        return settings if isinstance(settings, dict) else None
+
     def forget(self, room: Room) -> None:
         pl = self.placed.get(room.name)
         if pl is not None and pl.room is room:

@@ -87,6 +87,10 @@ class Placement(Protocol):
 
     def place(self, room: Room) -> Awaitable[None]: ...
     def forget(self, room: Room) -> None: ...
+    def settings_of(self, room_id: str) -> Awaitable[dict[str, Any] | None]:
+        """The settings of a room another node owns (its public form), or None when no node does."""
+        ...
+
     def joined(self, room: Room, p: Participant) -> Awaitable[dict[str, Any]]:
         """``p`` joined ``room`` here: on an edge, the owner admits it (the room's capacity holds across the
         nodes) and gives what ``p`` sees of the interaction (it replaces this node's in the join's reply)."""
@@ -1274,6 +1278,11 @@ class Room:
             return
         changed = False
         for attr, key in (
+            ("type", "type"),
+            ("name", "name"),
+            ("language", "language"),
+            ("agenda", "agenda"),
+            ("message", "message"),
             ("locked", "locked"),
             ("audio_mode", "audioMode"),
             ("capacity", "capacity"),
@@ -1480,6 +1489,15 @@ class RoomManager:
         room = self.rooms.get(grant.room)  # made while we asked
         if room is not None:
             return room
+        if not grant.adhoc and self.cluster is not None:
+            # issue 19: an instant room lives on the node that made it; another node serves it as an edge
+            owner = await self.cluster.settings_of(grant.room)
+            room = self.rooms.get(grant.room)
+            if room is None and owner is not None:
+                room = self.get(grant.room)  # this node's copy: gone when nobody is in it here
+                room.apply_owner_settings(owner)
+            if room is not None:
+                return room
         if not grant.adhoc:
             raise RuleError(
                 "ended", "this room has ended, or was closed after standing empty; create or join one again"

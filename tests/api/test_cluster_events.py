@@ -4,18 +4,21 @@ people joining over the WebSocket protocol on different nodes. The host (on node
 the capacity to 2 seats: an attendee on node-1 takes the last seat, one on node-2 waits (the seats are the
 room's, counted on the owner); a poll the host launches reaches the attendee on node-1, whose answer is
 counted on the owner; when node-1's attendee leaves, node-2's is let in, finds the open poll and answers it
-too."""
+too. An instant room made through the API of node-0 is served by node-1 once its host is in."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.cluster_nodes import cluster
-from tests.conftest import mail_spool, wait_for
+from tests.conftest import API_KEY, mail_spool, wait_for
 from tests.e2e.peers import Signal
 from tests.e2e.test_room_access import Organiser, guest
 
@@ -32,6 +35,20 @@ async def joined(session: aiohttp.ClientSession, base: str, token: str) -> tuple
     r = await sig.call("join", token=token)
     assert "result" in r, r
     return sig, r["result"]
+
+
+def api_key_call(base: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def events(sig: Signal, into: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -109,3 +126,33 @@ async def test_seats_and_a_poll_of_an_event_span_the_nodes(tmp_path, redis_serve
             # and the answer of a person counts once, whatever node they are on
             r = await a2.call("poll.answer", launch=launched["launch"], answers=answer)
             assert r["error"]["code"] == "answered", r
+
+            # an instant room made on node-0 (through the API) is served by node-1 once its host is in
+            status, made = await asyncio.to_thread(
+                api_key_call, bases[0], "/api/v1/rooms", {"name": "Stand-up", "type": "meeting"}
+            )
+            assert status == 201, made
+            iroom = made["id"]
+            status, h = await asyncio.to_thread(
+                guest,
+                bases[0],
+                "POST",
+                f"/api/v1/rooms/{iroom}/join",
+                {"name": "Hal", "email": "hal@example.test", "hostKey": made["hostKey"]},
+            )
+            assert status == 200, h
+            await joined(session, bases[0], h["token"])
+            status, g = await asyncio.to_thread(
+                guest,
+                bases[0],
+                "POST",
+                f"/api/v1/rooms/{iroom}/join",
+                {"name": "Gus", "email": "gus@example.test"},
+            )
+            assert status == 200, g
+            _, seen = await joined(session, bases[1], g["token"])
+            assert (seen["room"]["name"], seen["room"]["type"], seen["participant"]["status"]) == (
+                "Stand-up",
+                "meeting",
+                "joined",
+            ), seen
