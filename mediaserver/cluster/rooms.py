@@ -172,6 +172,14 @@ class ClusterRooms:
             raise
         self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings")))
 
+    async def held_elsewhere(self, room_id: str) -> bool:
+        try:
+            lease = await self.leases.current(room_id)
+        except Exception as e:  # Redis away: nothing is ended for it
+            log.warning("room %s: its lease could not be read: %s", room_id, e)
+            return True
+        return lease is not None and lease.node_id != self.node_id
+
     async def settings_of(self, room_id: str) -> dict[str, Any] | None:
         lease = await self.leases.current(room_id)
         if lease is None or lease.node_id == self.node_id:

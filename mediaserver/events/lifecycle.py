@@ -553,6 +553,8 @@ async def reconcile(
         room = rooms.find(ev.room_id) if ev else None
         if ev is None:
             continue
+        if room is None and await rooms.elsewhere(ev.room_id):
+            continue  # issue 19: another node of the cluster holds the room
         if room is not None and room.resume_by is not None and time.monotonic() >= room.resume_by:
             log.info("event %s: nobody came back within the restart grace; the session ends", ev.id)
             room.resume_by = None
@@ -576,6 +578,8 @@ async def resume_live(s: AsyncSession, rooms: RoomManager, grace: float) -> list
         )
         if open_session is None or rooms.find(ev.room_id) is not None:
             continue
+        if await rooms.elsewhere(ev.room_id):
+            continue  # issue 19: it goes on on another node of the cluster
         account = await s.get(Account, ev.account_id)
         if account is None:
             continue

@@ -87,6 +87,10 @@ class Placement(Protocol):
 
     def place(self, room: Room) -> Awaitable[None]: ...
     def forget(self, room: Room) -> None: ...
+    def held_elsewhere(self, room_id: str) -> Awaitable[bool]:
+        """Whether another node holds the room's lease (True too when that cannot be known now)."""
+        ...
+
     def settings_of(self, room_id: str) -> Awaitable[dict[str, Any] | None]:
         """The settings of a room another node owns (its public form), or None when no node does."""
         ...
@@ -1460,6 +1464,11 @@ class RoomManager:
                     "cluster_unavailable", "the cluster cannot place this room now; try again"
                 ) from e
         return room
+
+    async def elsewhere(self, room_id: str) -> bool:
+        """Whether another node of the cluster holds the room (issue 19): then its absence here says nothing
+        about its end. Always False on a server alone."""
+        return await self.cluster.held_elsewhere(room_id) if self.cluster is not None else False
 
     async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
         """``p`` joined ``room`` on this node (:meth:`Placement.joined`); {} on a server alone."""

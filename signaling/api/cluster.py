@@ -11,7 +11,7 @@ from signaling.api.framework import API, Ctx, Out
 
 class Node(Out):
     node_id: str
-    address: str = Field(description="where clients and the other nodes reach its HTTP")
+    address: str = Field(description="where clients reach its HTTP (the nodes talk through Redis and UDP)")
     load: float = Field(description="the busiest of its media workers, as a share of a core")
     participants: int
     is_self: bool = Field(description="the node that answered")
