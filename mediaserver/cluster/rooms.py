@@ -44,6 +44,7 @@ class Placed:
     opening: set[str] = field(default_factory=set)  # tracks whose link is being opened (edge)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dirty: bool = False  # owner: the edges have not heard of the last change yet
+    following: bool = False  # edge: a check of the owner is under way
     task: asyncio.Task[None] | None = None
 
     @property
@@ -146,6 +147,9 @@ class ClusterRooms:
     async def place(self, room: Room) -> None:
         if self.draining:
             raise RuleError("draining", "this node is being drained for maintenance: join on another node")
+        old = self.placed.get(room.name)
+        if old is not None and old.room is not room:  # the room was replaced (an event's next session)
+            await self._leave(old)
         if room.name in self.placed:
             return
         lease, _ = await self.leases.acquire(room.name)
@@ -170,7 +174,7 @@ class ClusterRooms:
             self.interaction.forget(room)
             room.relay = None
             raise
-        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings")))
+        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch))
 
     async def held_elsewhere(self, room_id: str) -> bool:
         try:
@@ -205,15 +209,15 @@ class ClusterRooms:
         self.interaction.forget(pl.room)
         try:
             if pl.lease.node_id == self.node_id:
-                if await self.leases.release(pl.lease):  # still ours: its edges' set goes with it
-                    await self.redis.delete(keys.room_edges(pl.room.name))
+                if await self.leases.release(pl.lease):  # still ours: its edges' set and stream go with it
+                    await self.redis.delete(keys.room_edges(pl.room.name), keys.room_log(pl.room.name))
             else:
                 await self.redis.srem(keys.room_edges(pl.room.name), self.node_id)
         except Exception as e:  # Redis away: the lease expires by itself, the owner drops us when unreachable
             log.warning("room %s: leaving its place in the cluster failed: %s", pl.room.name, e)
-        for link in list(pl.links.values()):
+        links, pl.links = list(pl.links.values()), {}  # popped first: their going is not the room's news
+        for link in links:
             await self.links.close(link)
-        pl.links.clear()
 
     async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
         """On an edge, the owner's admission and view; on any node, the cluster's live nodes (the SDK goes to
@@ -234,34 +238,56 @@ class ClusterRooms:
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.renew_every)
-            try:
-                nodes = await self.alive()
-                alive = {n.node_id for n in nodes}
-                self.node_urls = [n.address for n in nodes]
-            except Exception as e:
-                log.warning("the registry could not be read: %s", e)
-                alive = None
-            if alive is not None:  # the links to nodes that died go now, not when their consent expires
-                self.links.drop_nodes_except(alive)
-            for pl in list(self.placed.values()):
-                if alive is not None and pl.lease.node_id == self.node_id:
-                    for node in {
-                        getattr(m, "node", self.node_id) for m in pl.room.remote_members.values()
-                    } - alive:
-                        log.warning("room %s: node %s is gone; its people leave the room", pl.room.name, node)
-                        self.interaction.drop_node(pl.room, node)
-            for pl in list(self.placed.values()):
+            for pl in list(self.placed.values()):  # first this node's own leases: nothing may delay them
                 if pl.lease.node_id != self.node_id:
-                    if alive is not None and pl.lease.node_id not in alive:
-                        await self._owner_gone(pl)
-                    elif not self.draining:
-                        await self._owner_still(pl)
                     continue
                 try:
                     if not await self.leases.renew(pl.lease):
                         log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
                 except Exception as e:
                     log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+            try:
+                nodes = await self.alive()
+                alive = {n.node_id for n in nodes}
+                serving = {n.node_id for n in nodes if not n.draining}  # a drained node's people moved
+                self.node_urls = [n.address for n in nodes]
+            except Exception as e:
+                log.warning("the registry could not be read: %s", e)
+                continue
+            self.links.drop_nodes_except(alive)  # the links to nodes that died go now, not at consent expiry
+            for pl in list(self.placed.values()):
+                if pl.lease.node_id == self.node_id:
+                    for node in {
+                        getattr(m, "node", self.node_id) for m in pl.room.remote_members.values()
+                    } - serving:
+                        log.warning("room %s: node %s is gone; its people leave the room", pl.room.name, node)
+                        self.interaction.drop_node(pl.room, node)
+                elif pl.lease.node_id not in alive:
+                    self._follow(pl, gone=True)
+                elif not self.draining:
+                    self._follow(pl, gone=False)
+
+    def _follow(self, pl: Placed, gone: bool) -> None:
+        """An edge's round: its owner died (``gone``) or may have given the room up; at most one check of a
+        room at a time, off the renewing loop."""
+        if pl.following:
+            return
+        pl.following = True
+
+        async def run() -> None:
+            try:
+                if gone:
+                    await self._owner_gone(pl)
+                else:
+                    await self._owner_still(pl)
+                    with contextlib.suppress(
+                        Exception
+                    ):  # dropped from the set by a brief absence: back in it
+                        await self.redis.sadd(keys.room_edges(pl.room.name), self.node_id)
+            finally:
+                pl.following = False
+
+        self._spawn(run())
 
     async def _owner_still(self, pl: Placed) -> None:
         """Whether the room's owner still holds its lease: one that gave it up (drained) is replaced as a dead
@@ -304,7 +330,7 @@ class ClusterRooms:
         except Exception as e:
             log.warning("room %s: the lease could not be read: %s", pl.room.name, e)
             return
-        if lease.node_id == pl.lease.node_id:
+        if lease == pl.lease:
             return  # its lease has not expired yet
         async with pl.lock:
             if self.placed.get(pl.room.name) is not pl:
@@ -337,7 +363,7 @@ class ClusterRooms:
         try:
             await self.redis.sadd(keys.room_edges(room.name), self.node_id)
             for p in [q for q in room.participants.values() if q.status == "joined"]:
-                await self.interaction.joined(room, p)  # this node's people, to the new owner
+                await self.interaction.rejoin(room, p)  # this node's people, to the new owner
             got = await self.channel.request(
                 lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
             )
@@ -423,17 +449,19 @@ class ClusterRooms:
             raise RpcError("not_found", "this node does not serve the room")
         if sender != pl.lease.node_id or body.get("epoch") != pl.epoch:
             raise StaleEpoch(pl.room.name, int(body.get("epoch") or -1), pl.epoch)
-        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings")))
+        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings"), pl.epoch))
         return {}
 
-    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any) -> None:
+    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any, epoch: int | None = None) -> None:
         """Make the room what the owner says: its settings; its mirrored tracks (links opened for new tracks,
-        closed for gone ones, mutes applied)."""
+        closed for gone ones, mutes applied). ``epoch``: the owner's the state came from (the current one when
+        None); a state of an owner this node no longer follows is dropped."""
         if not isinstance(tracks, list) or not isinstance(settings, dict):
             log.warning("room %s: the owner's room state is malformed", pl.room.name)
             return
+        epoch = pl.epoch if epoch is None else epoch
         async with pl.lock:
-            if self.placed.get(pl.room.name) is not pl:
+            if self.placed.get(pl.room.name) is not pl or pl.epoch != epoch:
                 return
             pl.room.apply_owner_settings(settings)
             wanted = {str(d["id"]): d for d in tracks if isinstance(d, dict) and "id" in d}
@@ -447,9 +475,14 @@ class ClusterRooms:
                     continue
                 try:
                     link = await self.links.open(pl.lease.node_id, room.name, pl.epoch, tid, room.media)
-                    track = self._mirror(room, d, link)
                 except Exception as e:
                     log.warning("room %s: track %s could not be mirrored: %s", room.name, tid, e)
+                    continue
+                try:
+                    track = self._mirror(room, d, link)
+                except (KeyError, TypeError, ValueError) as e:
+                    log.warning("room %s: track %s is described wrongly: %s", room.name, tid, e)
+                    await self.links.close(link)
                     continue
                 if self.placed.get(room.name) is not pl:  # the room went while the link opened
                     await self.links.close(link)

@@ -332,13 +332,16 @@ class Room:
             return self.relay(p, method, params)
         return self.interaction.command(p, method, params)
 
-    def add_remote_member(self, m: Member) -> str:
+    def add_remote_member(self, m: Member, rejoin: bool = False) -> str:
         """Issue 19: someone joined the room on an edge. The seats are the room's, whatever the node
         (R-ROOM-8): their status is decided here (joined; waiting when the seats are taken; lobby before the
         start)."""
         self.remove_remote_member(m.id, admit=False)  # registered again (its node followed a new owner)
-        status = rules.entry_status(self.settings, m.role, self.seated())
-        rules.check_room_full(self.settings, m.role, len(self.participants) + len(self.remote_members))
+        if rejoin:  # seated before on the owner that died: no admission again (a lock keeps newcomers out)
+            status = "joined"
+        else:
+            status = rules.entry_status(self.settings, m.role, self.seated())
+            rules.check_room_full(self.settings, m.role, len(self.participants) + len(self.remote_members))
         self.remote_members[m.id] = m
         self._remote_status[m.id] = status
         self._remote_seated += status == "joined"
@@ -511,8 +514,9 @@ class Room:
                 self._on_empty(self)
 
     def admit_waiting(self) -> None:
-        """Let people in while seats are free (R-ROOM-8), in the order they came: here, then on the edges (on
-        an edge, the owner decides)."""
+        """Let people in while seats are free (R-ROOM-8): those waiting on the edges first (issue 19: they
+        came through their node and the owner, which counts the seats), then here, in the order they came; on
+        an edge, the owner decides."""
         if self.owner_node is not None:
             return
         remote_waiting = len(self._remote_status) > self._remote_seated
