@@ -1469,6 +1469,15 @@ class RoomManager:
                 ) from e
         return room
 
+    async def claim(self, room: Room) -> None:
+        """A room made here (an instant room) is placed in the cluster at once (issue 19): this node owns it,
+        and the others can serve it from its first join on, wherever that lands."""
+        if self.cluster is not None:
+            try:
+                await self.cluster.place(room)
+            except Exception as e:  # its first join here places it then
+                log.warning("room %s: not placed in the cluster yet: %s", room.name, e)
+
     async def elsewhere(self, room_id: str) -> bool:
         """Whether another node of the cluster holds the room (issue 19): then its absence here says nothing
         about its end. Always False on a server alone."""
