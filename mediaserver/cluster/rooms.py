@@ -124,6 +124,7 @@ class ClusterRooms:
         self._renewer: asyncio.Task[None] | None = None
         channel.handlers["room.tracks"] = self._on_tracks
         channel.handlers["room.tracks.get"] = self._serve_tracks
+        channel.handlers["room.control"] = self._serve_control
         manager.cluster = self
 
     def start(self) -> None:
@@ -175,6 +176,48 @@ class ClusterRooms:
             room.relay = None
             raise
         self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch))
+
+    async def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> bool:
+        lease = await self.leases.current(room_id)
+        if lease is None or lease.node_id == self.node_id:
+            return False
+        body = {"room": room_id, "epoch": lease.epoch, "action": action, "by": by, "autoRecord": auto_record}
+        try:
+            await self.channel.request(lease.node_id, "room.control", body, timeout=5.0)
+        except RpcError as e:
+            raise RuleError(
+                "cluster_unavailable", f"the room's owner node did not {action} it ({e.code})"
+            ) from None
+        return True
+
+    async def _serve_control(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room = self._owned(str(body.get("room")), body.get("epoch")).room
+        action, by = body.get("action"), body.get("by")
+        if action == "start":
+            try:
+                room.start()
+            except RuleError as e:
+                raise RpcError(e.code, e.message) from None
+            recordings = self.manager.recordings
+            if (
+                body.get("autoRecord") is True and recordings is not None
+            ):  # R-REC-1, on the node with the media
+                self._spawn(self._record(room))
+        elif action == "end":
+            if room.settings.state != "ended":
+                room.end(by if isinstance(by, str) else None)
+        else:
+            raise RpcError("bad_request", "room.control: start or end")
+        return {}
+
+    async def _record(self, room: Room) -> None:
+        recordings = self.manager.recordings
+        if recordings is None:
+            return
+        try:
+            await recordings.start(room, by="autoRecord")
+        except Exception as e:  # a used-up allowance does not keep the event from going live (R-REC-2)
+            log.warning("room %s: automatic recording did not start: %s", room.name, e)
 
     async def held_elsewhere(self, room_id: str) -> bool:
         try:

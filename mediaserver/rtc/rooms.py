@@ -87,6 +87,10 @@ class Placement(Protocol):
 
     def place(self, room: Room) -> Awaitable[None]: ...
     def forget(self, room: Room) -> None: ...
+    def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> Awaitable[bool]:
+        """Have the node that holds the room start or end it; False when that is this node, or none."""
+        ...
+
     def held_elsewhere(self, room_id: str) -> Awaitable[bool]:
         """Whether another node holds the room's lease (True too when that cannot be known now)."""
         ...
@@ -1477,6 +1481,15 @@ class RoomManager:
                 await self.cluster.place(room)
             except Exception as e:  # its first join here places it then
                 log.warning("room %s: not placed in the cluster yet: %s", room.name, e)
+
+    async def at_owner(
+        self, room_id: str, action: str, by: str | None = None, auto_record: bool = False
+    ) -> bool:
+        """Issue 19: ``action`` (start, end) done by the node of the cluster that holds the room, when that is
+        another node; False when this node is to do it (it holds the room, or no node does)."""
+        if self.cluster is None:
+            return False
+        return await self.cluster.control(room_id, action, by, auto_record)
 
     async def elsewhere(self, room_id: str) -> bool:
         """Whether another node of the cluster holds the room (issue 19): then its absence here says nothing

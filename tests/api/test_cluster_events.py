@@ -5,7 +5,8 @@ capacity to 2 seats: an attendee on node-1 takes the last seat, the next one the
 room's, counted on the owner); a poll the host launches reaches the first, whose answer is counted on the
 owner; when the first leaves, the owner lets the second in, who finds the open poll and answers it too.
 An instant room made through the API of node-0 is served by node-1 from the start. node-2, which never
-held the event's room, leaves the live event alone."""
+held the event's room, leaves the live event alone; the organiser ends the event through node-2's API, and
+the owner ends the room for everyone."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from mediaserver.outbox.dispatch import SWEEP_EVERY
 from tests.cluster_nodes import cluster
 from tests.conftest import API_KEY, mail_spool, wait_for
 from tests.e2e.peers import Signal
-from tests.e2e.test_room_access import Organiser, guest
+from tests.e2e.test_room_access import Organiser, _request, guest
 
 POLL = {
     "name": "Mood",
@@ -157,3 +158,20 @@ async def test_seats_and_a_poll_of_an_event_span_the_nodes(tmp_path, redis_serve
             await asyncio.sleep(max(0.0, started + SWEEP_EVERY + 2 - time.monotonic()))
             got = await asyncio.to_thread(org.call, "GET", f"/api/v1/events/{ev['id']}", None, 200)
             assert got["status"] == "live", got
+            # the organiser ends the event through node-2's API (a balancer may send the request anywhere):
+            # the owner ends the room, and its people on every node are told
+            jar = next(h.cookiejar for h in org.opener.handlers if hasattr(h, "cookiejar"))
+            cookie = "; ".join(f"{c.name}={c.value}" for c in jar)  # the same session on node-2
+            status, done = await asyncio.to_thread(
+                _request,
+                urllib.request.build_opener(),
+                "POST",
+                f"{bases[2]}/api/v1/events/{ev['id']}/end",
+                {},
+                {"Cookie": cookie},
+            )
+            assert status == 200 and done["status"] == "done", done
+            assert await wait_for(lambda: any(n.get("method") == "ended" for n in events(host, hn)), 5), hn[
+                -3:
+            ]
+            assert await wait_for(lambda: any(n.get("method") == "ended" for n in events(a2, n2)), 5), n2[-3:]
