@@ -189,6 +189,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     placing = (
         ClusterRooms(
             settings.node_id,
+            settings.node_url,
             cluster.redis,
             cluster.channel,
             cluster.leases,
@@ -200,6 +201,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         else None
     )
     app[keys.PEERS] = lambda: placing.node_urls if placing is not None else []
+    if placing is not None:
+        cluster.mover = placing.drain
     app[keys.REGISTRY] = make_registry(
         media.stats,
         lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())),

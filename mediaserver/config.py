@@ -115,7 +115,7 @@ class Settings:
     # no Redis), with database_url on a PostgreSQL they all use
     cluster_redis_url: str = ""
     node_id: str = ""  # this node's name in the cluster (no '|'); empty: <host name>:<http_host>:<http_port>
-    node_url: str = ""  # where clients and the other nodes reach this node's HTTP; empty: public_url
+    node_url: str = ""  # where clients reach this node's HTTP (joins name it to the SDK); empty: public_url
     node_ttl: float = 6.0  # seconds after its last report (every node_ttl / 3) that a silent node drops out
     # the key that seals the database's secrets (a Fernet key: 44 characters of URL-safe base64); empty: made
     # once in data_dir/sealing.key. The nodes of a cluster share one: set it on every node (a server that

@@ -52,6 +52,7 @@ def classify(e: Exception) -> SignalError:
             # issue 19: a presenter on an edge node (publish on the owner), a cluster that cannot place a room
             "wrong_node": 409,
             "cluster_unavailable": 503,
+            "draining": 503,
         }.get(e.code, 400)
         return SignalError(e.code, e.message, status)
     if isinstance(e, MediaError):

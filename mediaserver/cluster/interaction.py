@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import inspect
 import json
 import logging
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 STREAM_LEN = 10_000
 #: how long an edge's read of the streams blocks, in ms (a room placed meanwhile is read from the next)
 READ_BLOCK_MS = 500
+#: a room's stream outlives its last entry by this long (seconds) unless its owner frees the room first
+STREAM_TTL = 86_400
+#: ticks waiting for Redis at most (an outage): older ones are dropped, the edges see the gap in seq
+OUT_MAX = 10_000
 
 
 @dataclass
@@ -82,16 +88,20 @@ class RoomInteraction:
         channel: Channel,
         owned: Callable[[str, Any], Room],
         owner_of: Callable[[str], tuple[str, int] | None],
+        epoch_of: Callable[[Room], int],
     ) -> None:
         self.redis, self.channel, self.owned, self.owner_of = redis, channel, owned, owner_of
+        self._epoch_of = epoch_of  # the epoch of a room this node owns
         self.reading: dict[str, tuple[Room, str]] = {}  # edge: room id -> (room, last stream id read)
         self.shipped = self.received = 0  # entries into the streams (owner), out of them (edge)
-        self._out: asyncio.Queue[tuple[str, list[Entry]]] = asyncio.Queue()
+        self.refused = 0  # edge: stream items not signed by the owner's key, or of another epoch
+        self._out: asyncio.Queue[tuple[Room, list[Entry]]] = asyncio.Queue(OUT_MAX)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         channel.handlers["room.member.join"] = self._serve_join
         channel.handlers["room.member.leave"] = self._serve_leave
         channel.handlers["room.command"] = self._serve_command
+        channel.handlers["room.member.admit"] = self._on_admit
 
     def start(self) -> None:
         self._tasks = [
@@ -111,17 +121,34 @@ class RoomInteraction:
     def own(self, room: Room) -> None:
         """This node owns ``room``: its log's entries go to the edges."""
         if isinstance(room.interaction.log, MemoryLog):
-            room.interaction.log.on_take = lambda entries: self._out.put_nowait((room.name, entries))
+            room.interaction.log.on_take = lambda entries: self._ship(room, entries)
+
+    def _ship(self, room: Room, entries: list[Entry]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # Redis away for long: the edges see the gap in seq
+            self._out.put_nowait((room, entries))
+
+    def _sign(self, room_id: str, epoch: int, data: bytes) -> str:
+        """Each stream item is signed like the channel's messages, with its room and epoch: an item written
+        by anyone but the room's owner at that epoch is refused by the edges."""
+        return hmac.new(self.channel.key, f"{room_id}|{epoch}|".encode() + data, hashlib.sha256).hexdigest()
 
     async def _write(self) -> None:
         """The owner's entries into the rooms' streams, in the order the fan-out took them."""
         while True:
-            room_id, entries = await self._out.get()
-            batch = [{"seq": e.seq, "kind": e.kind, "data": e.data, "aud": list(e.audience)} for e in entries]
+            room, entries = await self._out.get()
+            room_id = room.name
             try:
-                await self.redis.xadd(
-                    keys.room_log(room_id), {"e": json.dumps(batch)}, maxlen=STREAM_LEN, approximate=True
-                )
+                epoch = self._epoch_of(room)
+            except KeyError:  # the room was given up meanwhile
+                continue
+            batch = [{"seq": e.seq, "kind": e.kind, "data": e.data, "aud": list(e.audience)} for e in entries]
+            data = json.dumps(batch).encode()
+            item = {"e": data, "ep": str(epoch), "s": self._sign(room_id, epoch, data)}
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xadd(keys.room_log(room_id), item, maxlen=STREAM_LEN, approximate=True)  # type: ignore[arg-type]
+                    pipe.expire(keys.room_log(room_id), STREAM_TTL)
+                    await pipe.execute()
                 self.shipped += len(entries)
             except Exception as e:  # the edges miss this tick; their people see the gap in seq
                 log.warning(
@@ -147,10 +174,35 @@ class RoomInteraction:
         except KeyError as e:
             raise RpcError("bad_request", f"room.member.join: the member has no {e}") from None
         try:
-            room.add_remote_member(m)
-        except RuleError as e:  # the room is full, counting every node's people
+            status = room.add_remote_member(m, rejoin=body.get("rejoin") is True)
+        except RuleError as e:  # the room is full, counting every node's people; locked; ended
             raise RpcError(e.code, e.message) from None
-        return {"interaction": room.interaction.snapshot(m)}
+        if room.admit_remote is None:
+            room.admit_remote = lambda who, seen: self._spawn(self._admit(room, who, seen))
+        seen = room.interaction.snapshot(m) if status == "joined" else None
+        return {"status": status, "interaction": seen}
+
+    async def _admit(self, room: Room, m: Any, seen: dict[str, Any]) -> None:
+        """A seat came free for someone waiting on an edge: its node lets them in."""
+        node = getattr(m, "node", "")
+        body = {"room": room.name, "epoch": self._epoch_of(room), "id": m.id, "interaction": seen}
+        try:
+            await self.channel.request(node, "room.member.admit", body)
+        except RpcError as e:
+            log.warning("room %s: %s on %s could not be let in (%s)", room.name, m.id, node, e.code)
+
+    async def _on_admit(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room_id = str(body.get("room"))
+        owner = self.owner_of(room_id)
+        if owner is None or owner != (sender, body.get("epoch")):
+            raise RpcError("stale_epoch", "not the room's owner at its epoch")
+        held = self.reading.get(room_id)
+        p = held[0].participants.get(str(body.get("id"))) if held else None
+        if held is None or p is None:
+            raise RpcError("not_joined", "no such participant here")
+        seen = body.get("interaction")
+        held[0].admitted_by_owner(p, seen if isinstance(seen, dict) else {})
+        return {}
 
     def _member(self, room: Room, sender: str, pid: Any) -> RemoteMember:
         m = room.remote_members.get(str(pid))
@@ -214,6 +266,19 @@ class RoomInteraction:
         result = r.get("result")
         return result if isinstance(result, dict) else {}
 
+    async def rejoin(self, room: Room, p: Participant) -> None:
+        """``p``, seated here, to the room's new owner (this node followed it): no admission again."""
+        owner = self.owner_of(room.name)
+        if owner is None:
+            return
+        body = {"room": room.name, "epoch": owner[1], "member": member_of(p), "rejoin": True}
+        try:
+            await self.channel.request(owner[0], "room.member.join", body, timeout=5.0)
+        except RpcError as e:
+            log.warning(
+                "room %s: %s could not be registered with the new owner (%s)", room.name, p.id, e.code
+            )
+
     async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
         owner = self.owner_of(room.name)
         if owner is None:
@@ -228,8 +293,9 @@ class RoomInteraction:
                 "cluster_unavailable", f"the room's owner node did not admit you ({e.code})"
             ) from None
         p.on_leave.append(lambda q: self._spawn(self._left(room, q)))
+        room.follow_owner_status(p, str(r.get("status") or p.status))  # the seats are counted on the owner
         view = r.get("interaction")
-        return {"interaction": view} if isinstance(view, dict) else {}
+        return {"interaction": view} if isinstance(view, dict) and p.status == "joined" else {}
 
     async def _left(self, room: Room, p: Participant) -> None:
         owner = self.owner_of(room.name)
@@ -261,12 +327,19 @@ class RoomInteraction:
                 if held is None:
                     continue
                 room = held[0]
+                owner = self.owner_of(rid)
                 for item_id, fields in items:
                     self.reading[rid] = (room, item_id.decode() if isinstance(item_id, bytes) else item_id)
                     try:
-                        entries = _entries(json.loads(fields[b"e"]))
-                    except (KeyError, ValueError, TypeError, IndexError) as e:
-                        log.warning("room %s: a malformed stream item %s: %s", rid, item_id, e)
+                        data, epoch, sig = fields[b"e"], int(fields[b"ep"]), fields[b"s"].decode()
+                        if owner is None or epoch != owner[1]:
+                            raise ValueError(f"epoch {epoch} is not the followed owner's")
+                        if not hmac.compare_digest(sig, self._sign(rid, epoch, data)):
+                            raise ValueError("not signed by the room's owner")
+                        entries = _entries(json.loads(data))
+                    except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as e:
+                        self.refused += 1
+                        log.warning("room %s: a stream item %s refused: %s", rid, item_id, e)
                         continue
                     if isinstance(room.interaction.log, MemoryLog):
                         for entry in entries:

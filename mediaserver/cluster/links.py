@@ -264,6 +264,12 @@ class Links:
         if self.served.pop(link.id, None) is not None:
             link.engine.close_transport(link.transport_id)
 
+    def drop_nodes_except(self, alive: set[str]) -> None:
+        """The owner's ends of links to edges that are no longer in the registry (they died)."""
+        for link in [x for x in self.served.values() if x.edge not in alive]:
+            log.warning("link %s: edge %s is gone", link.id, link.edge)
+            self._drop_owner(link)
+
     def drop_track(self, room_id: str, track_id: str) -> None:
         """The track's producer closed here: its links' ends on this node go (the edges see their links
         fall silent and close them when the room tells them the track is gone)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from mediaserver.cluster.leases import Leases
 from mediaserver.cluster.registry import NodeInfo, Registry
 from mediaserver.cluster.rpc import Channel
+from mediaserver.errors import ControlError
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,21 @@ class Single:
 
     def __init__(self, node_id: str, address: str, report: Callable[[], tuple[float, int]]) -> None:
         self.node_id, self.address, self.report = node_id, address, report
+        self.draining = False  # it takes no new participants (maintenance): set by drain
+        # what moves this node's people to the others (mediaserver.cluster.rooms.ClusterRooms.drain)
+        self.mover: Callable[[], Awaitable[dict[str, int]]] | None = None
 
     def info(self) -> NodeInfo:
         load, participants = self.report()
-        return NodeInfo(self.node_id, self.address, load, participants)
+        return NodeInfo(self.node_id, self.address, load, participants, draining=self.draining)
+
+    async def drain(self) -> dict[str, int]:
+        """Maintenance: take no one new, move this node's people to the other nodes (their SDKs reconnect
+        there), give up the rooms it owns. ControlError when there is no other node."""
+        if self.mover is None:
+            raise ControlError("conflict", "a server alone has no other node to move its people to", 409)
+        self.draining = True
+        return await self.mover()
 
     async def nodes(self) -> list[NodeInfo]:
         return [self.info()]
@@ -71,6 +83,12 @@ class ClusterNode(Single):
 
     async def nodes(self) -> list[NodeInfo]:
         return await self.registry.nodes()
+
+    async def drain(self) -> dict[str, int]:
+        self.draining = True
+        with contextlib.suppress(Exception):  # the others stop sending people here now, not at the next beat
+            await asyncio.wait_for(self.registry.beat(self.info()), self.ttl / 3)
+        return await super().drain()
 
     async def start(self) -> None:
         """Register (Redis must answer: a node that cannot reach it does not start) and keep beating."""

@@ -28,6 +28,7 @@ from mediaserver.cluster.links import EdgeLink, Links, Source
 from mediaserver.cluster.registry import NodeInfo
 from mediaserver.cluster.rpc import Channel, NodeUnreachable, RpcError
 from mediaserver.rtc import sdp
+from mediaserver.rtc.room_rules import RuleError
 from mediaserver.rtc.rooms import Participant, Room, RoomManager, Track
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Placed:
     opening: set[str] = field(default_factory=set)  # tracks whose link is being opened (edge)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dirty: bool = False  # owner: the edges have not heard of the last change yet
+    following: bool = False  # edge: a check of the owner is under way
     task: asyncio.Task[None] | None = None
 
     @property
@@ -94,6 +96,7 @@ class ClusterRooms:
     def __init__(
         self,
         node_id: str,
+        address: str,
         redis: Redis,
         channel: Channel,
         leases: Leases,
@@ -102,19 +105,26 @@ class ClusterRooms:
         alive: Callable[[], Awaitable[list[NodeInfo]]],
     ) -> None:
         self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
+        self.address = address  # this node's own (node_url)
         self.manager = manager
         self.renew_every = renew_every
         self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
         self.node_urls: list[str] = []  # their addresses, as last read (a join's reply names them)
         self.links = Links(node_id, channel, leases, self._source)
         self.interaction = RoomInteraction(
-            redis, channel, lambda r, e: self._owned(r, e).room, self._owner_of
+            redis,
+            channel,
+            lambda r, e: self._owned(r, e).room,
+            self._owner_of,
+            lambda room: self.placed[room.name].epoch,
         )
         self.placed: dict[str, Placed] = {}
+        self.draining = False  # drain(): no one new, everyone moved to the other nodes
         self._tasks: set[asyncio.Task[Any]] = set()
         self._renewer: asyncio.Task[None] | None = None
         channel.handlers["room.tracks"] = self._on_tracks
         channel.handlers["room.tracks.get"] = self._serve_tracks
+        channel.handlers["room.control"] = self._serve_control
         manager.cluster = self
 
     def start(self) -> None:
@@ -136,6 +146,11 @@ class ClusterRooms:
     # ------------------------------------------------------------------ placing a room
 
     async def place(self, room: Room) -> None:
+        if self.draining:
+            raise RuleError("draining", "this node is being drained for maintenance: join on another node")
+        old = self.placed.get(room.name)
+        if old is not None and old.room is not room:  # the room was replaced (an event's next session)
+            await self._leave(old)
         if room.name in self.placed:
             return
         lease, _ = await self.leases.acquire(room.name)
@@ -160,7 +175,71 @@ class ClusterRooms:
             self.interaction.forget(room)
             room.relay = None
             raise
-        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings")))
+        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch))
+
+    async def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> bool:
+        lease = await self.leases.current(room_id)
+        if lease is None or lease.node_id == self.node_id:
+            return False
+        body = {"room": room_id, "epoch": lease.epoch, "action": action, "by": by, "autoRecord": auto_record}
+        try:
+            await self.channel.request(lease.node_id, "room.control", body, timeout=5.0)
+        except RpcError as e:
+            raise RuleError(
+                "cluster_unavailable", f"the room's owner node did not {action} it ({e.code})"
+            ) from None
+        return True
+
+    async def _serve_control(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room = self._owned(str(body.get("room")), body.get("epoch")).room
+        action, by = body.get("action"), body.get("by")
+        if action == "start":
+            try:
+                room.start()
+            except RuleError as e:
+                raise RpcError(e.code, e.message) from None
+            recordings = self.manager.recordings
+            if (
+                body.get("autoRecord") is True and recordings is not None
+            ):  # R-REC-1, on the node with the media
+                self._spawn(self._record(room))
+        elif action == "end":
+            if room.settings.state != "ended":
+                room.end(by if isinstance(by, str) else None)
+        else:
+            raise RpcError("bad_request", "room.control: start or end")
+        return {}
+
+    async def _record(self, room: Room) -> None:
+        recordings = self.manager.recordings
+        if recordings is None:
+            return
+        try:
+            await recordings.start(room, by="autoRecord")
+        except Exception as e:  # a used-up allowance does not keep the event from going live (R-REC-2)
+            log.warning("room %s: automatic recording did not start: %s", room.name, e)
+
+    async def held_elsewhere(self, room_id: str) -> bool:
+        try:
+            lease = await self.leases.current(room_id)
+        except Exception as e:  # Redis away: nothing is ended for it
+            log.warning("room %s: its lease could not be read: %s", room_id, e)
+            return True
+        return lease is not None and lease.node_id != self.node_id
+
+    async def settings_of(self, room_id: str) -> dict[str, Any] | None:
+        lease = await self.leases.current(room_id)
+        if lease is None or lease.node_id == self.node_id:
+            return None
+        try:
+            got = await self.channel.request(
+                lease.node_id, "room.tracks.get", {"room": room_id, "epoch": lease.epoch}
+            )
+        except RpcError as e:
+            log.info("room %s: its owner %s did not give its settings (%s)", room_id, lease.node_id, e.code)
+            return None
+        settings = got.get("settings")
+        return settings if isinstance(settings, dict) else None
 
     def forget(self, room: Room) -> None:
         pl = self.placed.get(room.name)
@@ -173,16 +252,15 @@ class ClusterRooms:
         self.interaction.forget(pl.room)
         try:
             if pl.lease.node_id == self.node_id:
-                await self.leases.release(pl.lease)
-                with contextlib.suppress(Exception):
-                    await self.redis.delete(keys.room_edges(pl.room.name))
+                if await self.leases.release(pl.lease):  # still ours: its edges' set and stream go with it
+                    await self.redis.delete(keys.room_edges(pl.room.name), keys.room_log(pl.room.name))
             else:
                 await self.redis.srem(keys.room_edges(pl.room.name), self.node_id)
         except Exception as e:  # Redis away: the lease expires by itself, the owner drops us when unreachable
             log.warning("room %s: leaving its place in the cluster failed: %s", pl.room.name, e)
-        for link in list(pl.links.values()):
+        links, pl.links = list(pl.links.values()), {}  # popped first: their going is not the room's news
+        for link in links:
             await self.links.close(link)
-        pl.links.clear()
 
     async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
         """On an edge, the owner's admission and view; on any node, the cluster's live nodes (the SDK goes to
@@ -203,30 +281,89 @@ class ClusterRooms:
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.renew_every)
-            try:
-                nodes = await self.alive()
-                alive = {n.node_id for n in nodes}
-                self.node_urls = [n.address for n in nodes]
-            except Exception as e:
-                log.warning("the registry could not be read: %s", e)
-                alive = None
-            for pl in list(self.placed.values()):
-                if alive is not None and pl.lease.node_id == self.node_id:
-                    for node in {
-                        getattr(m, "node", self.node_id) for m in pl.room.remote_members.values()
-                    } - alive:
-                        log.warning("room %s: node %s is gone; its people leave the room", pl.room.name, node)
-                        self.interaction.drop_node(pl.room, node)
-            for pl in list(self.placed.values()):
+            for pl in list(self.placed.values()):  # first this node's own leases: nothing may delay them
                 if pl.lease.node_id != self.node_id:
-                    if alive is not None and pl.lease.node_id not in alive:
-                        await self._owner_gone(pl)
                     continue
                 try:
                     if not await self.leases.renew(pl.lease):
                         log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
                 except Exception as e:
                     log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+            try:
+                nodes = await self.alive()
+                alive = {n.node_id for n in nodes}
+                serving = {n.node_id for n in nodes if not n.draining}  # a drained node's people moved
+                self.node_urls = [n.address for n in nodes]
+            except Exception as e:
+                log.warning("the registry could not be read: %s", e)
+                continue
+            self.links.drop_nodes_except(alive)  # the links to nodes that died go now, not at consent expiry
+            for pl in list(self.placed.values()):
+                if pl.lease.node_id == self.node_id:
+                    for node in {
+                        getattr(m, "node", self.node_id) for m in pl.room.remote_members.values()
+                    } - serving:
+                        log.warning("room %s: node %s is gone; its people leave the room", pl.room.name, node)
+                        self.interaction.drop_node(pl.room, node)
+                elif pl.lease.node_id not in alive:
+                    self._follow(pl, gone=True)
+                elif not self.draining:
+                    self._follow(pl, gone=False)
+
+    def _follow(self, pl: Placed, gone: bool) -> None:
+        """An edge's round: its owner died (``gone``) or may have given the room up; at most one check of a
+        room at a time, off the renewing loop."""
+        if pl.following:
+            return
+        pl.following = True
+
+        async def run() -> None:
+            try:
+                if gone:
+                    await self._owner_gone(pl)
+                else:
+                    await self._owner_still(pl)
+                    with contextlib.suppress(
+                        Exception
+                    ):  # dropped from the set by a brief absence: back in it
+                        await self.redis.sadd(keys.room_edges(pl.room.name), self.node_id)
+            finally:
+                pl.following = False
+
+        self._spawn(run())
+
+    async def _owner_still(self, pl: Placed) -> None:
+        """Whether the room's owner still holds its lease: one that gave it up (drained) is replaced as a dead
+        one is."""
+        try:
+            cur = await self.leases.current(pl.room.name)
+        except Exception:
+            return
+        if cur is None or cur != pl.lease:
+            await self._owner_gone(pl)
+
+    async def drain(self) -> dict[str, int]:
+        """Maintenance (issue 19 item 5): no one new comes here; the rooms this node owns are given up (an
+        edge takes each over at its next round, or the node its presenter comes back to); everyone here is
+        told to move (``moved``: the SDK reconnects to another of the nodes its join named) and leaves."""
+        self.draining = True
+        placed = list(self.placed.values())
+        for pl in placed:  # first the rooms (whoever comes back elsewhere finds them free), then the people
+            if pl.lease.node_id == self.node_id:
+                pl.room.cascade = None
+                with contextlib.suppress(Exception):
+                    if await self.leases.release(pl.lease):
+                        await self.redis.delete(keys.room_edges(pl.room.name))
+        others = [u for u in self.node_urls if u != self.address]
+        moved = 0
+        for pl in placed:
+            for p in list(pl.room.participants.values()):
+                p.send("moved", {"reason": "drain", "nodes": others})
+                pl.room.leave(p)
+                moved += 1
+            await self._leave(pl)
+        log.warning("drained: %d people of %d rooms moved to the other nodes", moved, len(placed))
+        return {"rooms": len(placed), "moved": moved}
 
     async def _owner_gone(self, pl: Placed) -> None:
         """The room's owner left the registry (it died): this node takes the room over when its lease has
@@ -236,7 +373,7 @@ class ClusterRooms:
         except Exception as e:
             log.warning("room %s: the lease could not be read: %s", pl.room.name, e)
             return
-        if lease.node_id == pl.lease.node_id:
+        if lease == pl.lease:
             return  # its lease has not expired yet
         async with pl.lock:
             if self.placed.get(pl.room.name) is not pl:
@@ -269,7 +406,7 @@ class ClusterRooms:
         try:
             await self.redis.sadd(keys.room_edges(room.name), self.node_id)
             for p in [q for q in room.participants.values() if q.status == "joined"]:
-                await self.interaction.joined(room, p)  # this node's people, to the new owner
+                await self.interaction.rejoin(room, p)  # this node's people, to the new owner
             got = await self.channel.request(
                 lease.node_id, "room.tracks.get", {"room": room.name, "epoch": lease.epoch}
             )
@@ -355,17 +492,19 @@ class ClusterRooms:
             raise RpcError("not_found", "this node does not serve the room")
         if sender != pl.lease.node_id or body.get("epoch") != pl.epoch:
             raise StaleEpoch(pl.room.name, int(body.get("epoch") or -1), pl.epoch)
-        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings")))
+        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings"), pl.epoch))
         return {}
 
-    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any) -> None:
+    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any, epoch: int | None = None) -> None:
         """Make the room what the owner says: its settings; its mirrored tracks (links opened for new tracks,
-        closed for gone ones, mutes applied)."""
+        closed for gone ones, mutes applied). ``epoch``: the owner's the state came from (the current one when
+        None); a state of an owner this node no longer follows is dropped."""
         if not isinstance(tracks, list) or not isinstance(settings, dict):
             log.warning("room %s: the owner's room state is malformed", pl.room.name)
             return
+        epoch = pl.epoch if epoch is None else epoch
         async with pl.lock:
-            if self.placed.get(pl.room.name) is not pl:
+            if self.placed.get(pl.room.name) is not pl or pl.epoch != epoch:
                 return
             pl.room.apply_owner_settings(settings)
             wanted = {str(d["id"]): d for d in tracks if isinstance(d, dict) and "id" in d}
@@ -379,9 +518,14 @@ class ClusterRooms:
                     continue
                 try:
                     link = await self.links.open(pl.lease.node_id, room.name, pl.epoch, tid, room.media)
-                    track = self._mirror(room, d, link)
                 except Exception as e:
                     log.warning("room %s: track %s could not be mirrored: %s", room.name, tid, e)
+                    continue
+                try:
+                    track = self._mirror(room, d, link)
+                except (KeyError, TypeError, ValueError) as e:
+                    log.warning("room %s: track %s is described wrongly: %s", room.name, tid, e)
+                    await self.links.close(link)
                     continue
                 if self.placed.get(room.name) is not pl:  # the room went while the link opened
                     await self.links.close(link)

@@ -129,6 +129,7 @@ async def create_room(s: AsyncSession, rooms: RoomManager, client: str, with_key
         if await lifecycle.event_by_room(s, rid) is None:
             break
     made = rooms.create(**room, room_id=rid, event=False)
+    await rooms.claim(made)  # issue 19: owned by this node from now on, so any node can serve it
     if not with_key:
         rooms.created(client)
     return made

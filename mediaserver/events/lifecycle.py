@@ -347,10 +347,14 @@ async def start_event(
     await room_sessions.adopt_lobby(s, ev, session.id)
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
     lim = subscription.account_limits(account, parent)
-    room = room_for(rooms, ev, lim, "live")
-    room.start()
+    auto_record = bool((account.settings or {}).get("autoRecord"))
+    # issue 19: a room another node of the cluster holds starts there (its recording too)
+    remote = await rooms.at_owner(ev.room_id, "start", auto_record=auto_record)
+    if not remote:
+        room = room_for(rooms, ev, lim, "live")
+        room.start()
     await webhooks.emit(s, ev.account_id, "event.started", {"event": public_ref(ev), "session": session.id})
-    if (account.settings or {}).get("autoRecord") and rooms.recordings is not None:
+    if auto_record and not remote and rooms.recordings is not None:
         # R-REC-1: "start recording automatically" for every event; the language is the room's now
         # (R-ROOM-14). A used-up allowance (R-REC-2) does not keep the event from going live: it goes live
         # unrecorded.
@@ -413,7 +417,9 @@ async def end_event(
     if ev.status != "live":
         raise ControlError("conflict", "this event is not live", 409)
     room = rooms.find(ev.room_id)
-    if room is not None and room.settings.state != "ended":
+    if await rooms.at_owner(ev.room_id, "end", by=by):
+        pass  # issue 19: the node that holds the room ends it (and this node's copy follows)
+    elif room is not None and room.settings.state != "ended":
         room.end(by)
     await _close(s, ev, now, base_url)
     return ev
@@ -553,6 +559,8 @@ async def reconcile(
         room = rooms.find(ev.room_id) if ev else None
         if ev is None:
             continue
+        if room is None and await rooms.elsewhere(ev.room_id):
+            continue  # issue 19: another node of the cluster holds the room
         if room is not None and room.resume_by is not None and time.monotonic() >= room.resume_by:
             log.info("event %s: nobody came back within the restart grace; the session ends", ev.id)
             room.resume_by = None
@@ -576,6 +584,8 @@ async def resume_live(s: AsyncSession, rooms: RoomManager, grace: float) -> list
         )
         if open_session is None or rooms.find(ev.room_id) is not None:
             continue
+        if await rooms.elsewhere(ev.room_id):
+            continue  # issue 19: it goes on on another node of the cluster
         account = await s.get(Account, ev.account_id)
         if account is None:
             continue

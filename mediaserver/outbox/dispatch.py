@@ -129,6 +129,9 @@ class Dispatcher:
                     .where(model.status == "pending", model.next_attempt_at <= now)
                     .order_by(model.next_attempt_at, model.id)
                     .limit(limit)
+                    # issue 19: the dispatchers of a cluster's nodes share the outbox; a row another one is
+                    # claiming is passed over (PostgreSQL; SQLite has one writer at a time anyway)
+                    .with_for_update(skip_locked=True)
                 )
             )
             for row in rows:

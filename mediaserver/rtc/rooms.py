@@ -87,6 +87,18 @@ class Placement(Protocol):
 
     def place(self, room: Room) -> Awaitable[None]: ...
     def forget(self, room: Room) -> None: ...
+    def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> Awaitable[bool]:
+        """Have the node that holds the room start or end it; False when that is this node, or none."""
+        ...
+
+    def held_elsewhere(self, room_id: str) -> Awaitable[bool]:
+        """Whether another node holds the room's lease (True too when that cannot be known now)."""
+        ...
+
+    def settings_of(self, room_id: str) -> Awaitable[dict[str, Any] | None]:
+        """The settings of a room another node owns (its public form), or None when no node does."""
+        ...
+
     def joined(self, room: Room, p: Participant) -> Awaitable[dict[str, Any]]:
         """``p`` joined ``room`` here: on an edge, the owner admits it (the room's capacity holds across the
         nodes) and gives what ``p`` sees of the interaction (it replaces this node's in the join's reply)."""
@@ -276,6 +288,10 @@ class Room:
         # runs the room's interaction for them too, and counts them in its capacity); on an edge, where the
         # interaction commands of this node's participants go (the owner)
         self.remote_members: dict[str, Member] = {}
+        self._remote_status: dict[str, str] = {}  # their status as the owner decided it (joined, waiting ...)
+        self._remote_seated = 0
+        # the cluster's word to an edge that one of its people waiting is let in (with what they see)
+        self.admit_remote: Callable[[Member, dict[str, Any]], Any] | None = None
         self.relay: Callable[[Participant, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
@@ -309,7 +325,7 @@ class Room:
     def _seated_member(self, pid: str) -> Member | None:
         q = self.participants.get(pid)
         if q is None:
-            return self.remote_members.get(pid)
+            return self.remote_members.get(pid) if self._remote_status.get(pid) == "joined" else None
         return q if q.status == "joined" else None
 
     def command(
@@ -320,25 +336,59 @@ class Room:
             return self.relay(p, method, params)
         return self.interaction.command(p, method, params)
 
-    def add_remote_member(self, m: Member) -> None:
-        """Issue 19: someone joined the room on an edge; the capacity counts them here (R-ROOM-8)."""
-        if m.id not in self.remote_members:
+    def add_remote_member(self, m: Member, rejoin: bool = False) -> str:
+        """Issue 19: someone joined the room on an edge. The seats are the room's, whatever the node
+        (R-ROOM-8): their status is decided here (joined; waiting when the seats are taken; lobby before the
+        start)."""
+        self.remove_remote_member(m.id, admit=False)  # registered again (its node followed a new owner)
+        if rejoin:  # seated before on the owner that died: no admission again (a lock keeps newcomers out)
+            status = "joined"
+        else:
+            status = rules.entry_status(self.settings, m.role, self.seated())
             rules.check_room_full(self.settings, m.role, len(self.participants) + len(self.remote_members))
         self.remote_members[m.id] = m
+        self._remote_status[m.id] = status
+        self._remote_seated += status == "joined"
         self.empty_since = None
+        return status
 
-    def remove_remote_member(self, pid: str) -> None:
+    def remove_remote_member(self, pid: str, admit: bool = True) -> None:
         m = self.remote_members.pop(pid, None)
         if m is None:
             return
-        self.interaction.left(m)
+        if self._remote_status.pop(pid, None) == "joined":
+            self._remote_seated -= 1
+            self.interaction.left(m)
+            if admit:
+                self.admit_waiting()
         if not self.participants and not self.remote_members:
             self.empty_since = time.monotonic()
             if self._on_empty:
                 self._on_empty(self)
 
+    def follow_owner_status(self, p: Participant, status: str) -> None:
+        """Issue 19, on an edge: the owner decided ``p``'s status (the seats are counted there)."""
+        if status == p.status or status not in ("joined", "waiting", "lobby"):
+            return
+        if p.status == "joined":
+            self._seated -= 1
+        p.status = status
+        if status == "joined":
+            self._seated += 1
+            self._announce(p)
+
+    def admitted_by_owner(self, p: Participant, interaction: dict[str, Any]) -> None:
+        """Issue 19, on an edge: the owner let ``p`` in from the waiting room (a seat came free)."""
+        if p.status == "joined":
+            return
+        p.status = "joined"
+        self._seated += 1
+        p.send("admitted", {"participant": p.describe(), **self.snapshot(p), "interaction": interaction})
+        self._announce(p)
+
     def seated(self) -> int:
-        return self._seated
+        """The seats taken: here, and on the edges (issue 19, on the owner)."""
+        return self._seated + self._remote_seated
 
     def _plain_attendee(self, p: Participant) -> bool:
         """Whether only the staff (and ``p``) see ``p``: a webinar's attendee without the floor."""
@@ -468,9 +518,16 @@ class Room:
                 self._on_empty(self)
 
     def admit_waiting(self) -> None:
-        """Let people in while seats are free (R-ROOM-8), in the order they came."""
-        if self.settings.state != "live" or self._seated == len(self.participants):
+        """Let people in while seats are free (R-ROOM-8): those waiting on the edges first (issue 19: they
+        came through their node and the owner, which counts the seats), then here, in the order they came; on
+        an edge, the owner decides."""
+        if self.owner_node is not None:
+            return
+        remote_waiting = len(self._remote_status) > self._remote_seated
+        if self.settings.state != "live" or (self._seated == len(self.participants) and not remote_waiting):
             return  # nobody waits (the common case: no loop over 5,000 attendees when one leaves)
+        if remote_waiting:
+            self._admit_remote()
         for q in list(self.participants.values()):
             if q.status not in ("waiting", "lobby"):
                 continue
@@ -483,6 +540,18 @@ class Room:
             elif q.status == "lobby":  # started, but full: from the lobby to the waiting room
                 q.status = "waiting"
                 q.send("participantUpdated", {"participant": q.describe()})
+
+    def _admit_remote(self) -> None:
+        for pid, status in list(self._remote_status.items()):
+            if status == "joined":
+                continue
+            m = self.remote_members[pid]
+            if m.role != "host" and self.seated() >= rules.seat_limit(self.settings):
+                return
+            self._remote_status[pid] = "joined"
+            self._remote_seated += 1
+            if self.admit_remote is not None:
+                self.admit_remote(m, self.interaction.snapshot(m))
 
     def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
         if to is not None and self._plain_attendee(to):
@@ -1221,6 +1290,11 @@ class Room:
             return
         changed = False
         for attr, key in (
+            ("type", "type"),
+            ("name", "name"),
+            ("language", "language"),
+            ("agenda", "agenda"),
+            ("message", "message"),
             ("locked", "locked"),
             ("audio_mode", "audioMode"),
             ("capacity", "capacity"),
@@ -1388,6 +1462,9 @@ class RoomManager:
         if self.cluster is not None:
             try:
                 await self.cluster.place(room)
+            except RuleError:  # this node takes no one (drained)
+                self._drop(room)
+                raise
             except Exception as e:
                 log.warning("room %s: no place in the cluster: %s", room.name, e)
                 self._drop(room)
@@ -1395,6 +1472,29 @@ class RoomManager:
                     "cluster_unavailable", "the cluster cannot place this room now; try again"
                 ) from e
         return room
+
+    async def claim(self, room: Room) -> None:
+        """A room made here (an instant room) is placed in the cluster at once (issue 19): this node owns it,
+        and the others can serve it from its first join on, wherever that lands."""
+        if self.cluster is not None:
+            try:
+                await self.cluster.place(room)
+            except Exception as e:  # its first join here places it then
+                log.warning("room %s: not placed in the cluster yet: %s", room.name, e)
+
+    async def at_owner(
+        self, room_id: str, action: str, by: str | None = None, auto_record: bool = False
+    ) -> bool:
+        """Issue 19: ``action`` (start, end) done by the node of the cluster that holds the room, when that is
+        another node; False when this node is to do it (it holds the room, or no node does)."""
+        if self.cluster is None:
+            return False
+        return await self.cluster.control(room_id, action, by, auto_record)
+
+    async def elsewhere(self, room_id: str) -> bool:
+        """Whether another node of the cluster holds the room (issue 19): then its absence here says nothing
+        about its end. Always False on a server alone."""
+        return await self.cluster.held_elsewhere(room_id) if self.cluster is not None else False
 
     async def joined(self, room: Room, p: Participant) -> dict[str, Any]:
         """``p`` joined ``room`` on this node (:meth:`Placement.joined`); {} on a server alone."""
@@ -1424,6 +1524,15 @@ class RoomManager:
         room = self.rooms.get(grant.room)  # made while we asked
         if room is not None:
             return room
+        if not grant.adhoc and self.cluster is not None:
+            # issue 19: an instant room lives on the node that made it; another node serves it as an edge
+            owner = await self.cluster.settings_of(grant.room)
+            room = self.rooms.get(grant.room)
+            if room is None and owner is not None:
+                room = self.get(grant.room)  # this node's copy: gone when nobody is in it here
+                room.apply_owner_settings(owner)
+            if room is not None:
+                return room
         if not grant.adhoc:
             raise RuleError(
                 "ended", "this room has ended, or was closed after standing empty; create or join one again"

@@ -373,7 +373,13 @@ export class MediaserverClient extends EventTarget {
       return;
     }
     const params = msg.params || {};
-    if (msg.method === 'offer') {
+    if (msg.method === 'moved') {
+      // issue 19: the node is drained for maintenance; the reconnection goes to another of the live nodes
+      if (this.info && this.info.cluster && Array.isArray(params.nodes) && params.nodes.length) {
+        this.info.cluster.nodes = [...params.nodes];
+      }
+      if (this.ws) this.ws.close();
+    } else if (msg.method === 'offer') {
       this._serial(() => this._answer(params.sdp)).catch((e) => this._fail(e));
     } else if (msg.method === 'interaction') {
       // one frame a tick: each new event re-dispatched under its own kind ('chat', 'hand', 'reactions', ...)
@@ -425,12 +431,12 @@ export class MediaserverClient extends EventTarget {
     const started = Date.now();
     let refusal = null;
     const nodes = ((this.info && this.info.cluster && this.info.cluster.nodes) || []).map((u) => wsUrl(u));
-    let at = Math.max(0, nodes.indexOf(this.url));
+    let at = nodes.indexOf(this.url);   // -1: this node is not among them (it was drained)
+    const rotate = nodes.length > 1 || (nodes.length === 1 && at < 0);
     for (let attempt = 1; !this._leaving && Date.now() - started < this.reconnectFor; attempt++) {
-      const round = nodes.length > 1 ? Math.floor((attempt - 1) / nodes.length) : attempt - 1;
-      const firstRound = nodes.length > 1 && round === 0;
-      const delay = firstRound ? 250 : Math.round(Math.min(10000, 500 * 2 ** round) * (0.75 + Math.random() * 0.5));
-      if (nodes.length > 1) { at = (at + 1) % nodes.length; this.url = nodes[at]; }
+      const round = rotate ? Math.floor((attempt - 1) / nodes.length) : attempt - 1;
+      const delay = rotate && round === 0 ? 250 : Math.round(Math.min(10000, 500 * 2 ** round) * (0.75 + Math.random() * 0.5));
+      if (rotate) { at = (at + 1) % nodes.length; this.url = nodes[at]; }
       this.dispatchEvent(new CustomEvent('reconnecting', { detail: { attempt, delay } }));
       await new Promise((r) => setTimeout(r, delay));
       if (this._leaving) break;
@@ -452,7 +458,8 @@ export class MediaserverClient extends EventTarget {
         this.dispatchEvent(new CustomEvent('reconnected', { detail: { info } }));
         return;
       } catch (e) {
-        const passing = ['network', 'closed', 'unavailable', 'internal', 'rate_limited', 'cluster_unavailable', 'wrong_node'];
+        const passing = ['network', 'closed', 'unavailable', 'internal', 'rate_limited', 'cluster_unavailable',
+          'wrong_node', 'draining'];
         if (e && e.code && !passing.includes(e.code)) {
           refusal = e;
           break;

@@ -2,22 +2,35 @@
 127.0.0.2-4 with a real Redis and one PostgreSQL database. The host publishes on node-0 (the room's owner, an
 aiortc peer with the host's link); an attendee's room page in Chromium joins on node-1 (an edge) and plays the
 host's video. node-1 is killed: the page's SDK, which the join told the live nodes, goes to the next one at
-once (no back-off for the first round) and plays the host's video again within 5 s."""
+once (no back-off for the first round) and plays the host's video again within 5 s. Then that node is drained
+for maintenance (POST /api/v1/cluster/drain): the page is told to move and plays again from the last node
+within 5 s; the drained node takes nobody new and shows as draining."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 
 import aiohttp
 import pytest
 
+from tests.api.test_cluster_nodes import nodes_seen
 from tests.cluster_nodes import cluster
-from tests.conftest import loopback_only_ice, mail_spool
+from tests.conftest import API_KEY, loopback_only_ice, mail_spool
 from tests.e2e import browser
-from tests.e2e.peers import join_only, publish
+from tests.e2e.peers import Signal, join_only, publish
 from tests.e2e.test_room_access import Organiser, guest, join_as
 from tests.e2e.test_room_page import room_stats
+
+
+def drain(base: str) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        base + "/api/v1/cluster/drain", method="POST", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, json.loads(r.read())
 
 
 def connection(d) -> str:
@@ -71,4 +84,42 @@ async def test_an_edge_dies_and_its_browser_attendee_plays_again_from_another_no
                 assert back[0] == "live" and back[1].get("framesDecoded", 0) > 5, (back, browser.console(d))
                 assert took < 5.0, took
                 assert d.execute_script("return location.host") == bases[1].split("//")[1]  # the same page
+                # node-2, where the page went, is drained for maintenance: its people are told to move, and
+                # the page plays from node-0 (the owner) within 5 s; nobody new comes to node-2
+                before = await asyncio.to_thread(room_stats, d)
+                drained = time.monotonic()
+                status, done = await asyncio.to_thread(drain, bases[2])
+                assert status == 200 and done["moved"] == 1 and done["nodeId"] == "node-2", done
+                back = await asyncio.to_thread(
+                    browser.poll,
+                    lambda: (connection(d), room_stats(d)),
+                    lambda cs: (
+                        cs[0] == "live" and 5 < cs[1].get("framesDecoded", 0) < before.get("framesDecoded", 0)
+                    ),  # a new connection
+                    15,
+                    0.1,
+                )
+                took = time.monotonic() - drained
+                print(f"node-2 drained; the page played the host's video again after {took:.1f} s")
+                assert back[0] == "live", (back, browser.console(d))
+                assert took < 5.0, took
+                status, refused = await asyncio.to_thread(
+                    guest,
+                    bases[2],
+                    "POST",
+                    f"/api/v1/rooms/{room}/join",
+                    {"name": "Bo", "email": "bo@example.test"},
+                )
+                assert status == 200, (
+                    refused
+                )  # the token is the event's word; the node refuses the join itself
+                ws = await session.ws_connect(bases[2].replace("http", "ws") + "/ws")
+                r = await Signal(ws).call("join", token=refused["token"])
+                assert r["error"]["code"] == "draining", r
+                await ws.close()
+                seen = await asyncio.to_thread(nodes_seen, bases[0])
+                assert [(n["nodeId"], n["draining"]) for n in seen["nodes"]] == [
+                    ("node-0", False),
+                    ("node-2", True),
+                ]
             await hconn.close()

@@ -15,6 +15,7 @@ import urllib.request
 import aiohttp
 import pytest
 from aiortc import RTCSessionDescription
+from redis.asyncio import Redis
 
 from tests.cluster_nodes import cluster
 from tests.conftest import token, wait_for
@@ -123,6 +124,17 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
                 5,
             ), ([chats(s[0].events) for s in subs], presenter)
             assert all("to the staff from node-1" not in chats(subs[i][0].events) for i in (0, 2))
+            # a stream item not signed by the owner (whoever can write to the Redis) reaches nobody
+            r = Redis.from_url(redis_server)
+            forged = [
+                {"seq": 999, "kind": "chat", "data": {"id": "m999", "text": "forged"}, "aud": ["all", ""]}
+            ]
+            await r.xadd(f"ms:room:{{{ROOM}}}:log", {"e": json.dumps(forged), "ep": "1", "s": "0" * 64})
+            await r.aclose()
+            r = await subs[0][0].call("chat.send", text="after the forgery")
+            assert "result" in r, r
+            assert await wait_for(lambda: all("after the forgery" in chats(s[0].events) for s in subs), 5)
+            assert all("forged" not in chats(s[0].events) for s in subs)
             # a latecomer on an edge finds the chat as it stands (the owner's snapshot)
             late = await join_only(session, bases[2], token(ROOM, "attendee", "late"))
             assert "hello from node-2" in json.dumps(late.joined["interaction"])
@@ -130,7 +142,16 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
             # the host acts on the owner; the edges follow the room's settings: locked, nobody new comes in
             host = await join_only(session, bases[0], token(ROOM, "host", "host"))
             assert "result" in await host.call("host", action="lock")
-            assert await wait_for(lambda: any(n.get("method") == "roomUpdated" for n in subs[1][0].seen), 5)
+            assert await wait_for(  # both edges have it (the owner tells them at once)
+                lambda: all(
+                    any(
+                        n.get("method") == "roomUpdated" and n["params"]["room"]["locked"]
+                        for n in sub[0].seen
+                    )
+                    for sub in subs[1:]
+                ),
+                5,
+            )
             r = await subs[1][0].call("host", action="unlock")  # an attendee is no host on any node
             assert r["error"]["code"] == "forbidden", r
             for base in bases[1:]:
@@ -139,6 +160,17 @@ async def test_attendees_on_every_node_receive_the_presenter(tmp_path, redis_ser
                 assert r["error"]["code"] == "locked", r
                 await ws.close()
             assert "result" in await host.call("host", action="unlock")
+            assert await wait_for(
+                lambda: (
+                    [
+                        n["params"]["room"]["locked"]
+                        for n in subs[1][0].seen
+                        if n.get("method") == "roomUpdated"
+                    ][-1:]
+                    == [False]
+                ),
+                5,
+            )
             # a presenter who comes to an edge is sent to the owner
             other = await join_only(session, bases[1], token(ROOM, "presenter", "pres2"))
             r = await other.call("publish", sdp=(await _offer()).sdp)
