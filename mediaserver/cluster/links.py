@@ -31,7 +31,7 @@ from mediaserver.rtc.engine import MediaEngine, TransportInfo, new_ssrc
 
 log = logging.getLogger(__name__)
 
-#: the header extensions on a link: abs-send-time (the owner's send time)
+#: the header extensions on a link: abs-send-time (the publisher's, passed through when it sent one)
 LINK_EXTENSIONS = {"http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 3}
 #: a link's DTLS fingerprint algorithm (both ends are ours)
 FP_ALG = "sha-256"
