@@ -178,7 +178,11 @@ class ClusterRooms:
         self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch))
 
     async def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> bool:
-        lease = await self.leases.current(room_id)
+        try:
+            lease = await self.leases.current(room_id)
+        except Exception as e:  # Redis away: this node acts on what it holds, as a server alone would
+            log.warning("room %s: its lease could not be read (%s); the %s is done here", room_id, e, action)
+            return False
         if lease is None or lease.node_id == self.node_id:
             return False
         body = {"room": room_id, "epoch": lease.epoch, "action": action, "by": by, "autoRecord": auto_record}
