@@ -168,6 +168,8 @@ async def test_every_creating_post_takes_an_idempotency_key(api):
         "/api/v1/tokens",
         "/api/v1/uploads",
         "/api/v1/rooms/{roomId}/uploads",
+        # issue 19: the operator's drain of a node (its API key) makes nothing: a retry drains it again
+        "/api/v1/cluster/drain",
     }
     posts = {
         path: ops["post"]
