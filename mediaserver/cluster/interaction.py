@@ -93,8 +93,6 @@ class RoomInteraction:
         self.redis, self.channel, self.owned, self.owner_of = redis, channel, owned, owner_of
         self._epoch_of = epoch_of  # the epoch of a room this node owns
         self.reading: dict[str, tuple[Room, str]] = {}  # edge: room id -> (room, last stream id read)
-        self.shipped = self.received = 0  # entries into the streams (owner), out of them (edge)
-        self.refused = 0  # edge: stream items not signed by the owner's key, or of another epoch
         self._out: asyncio.Queue[tuple[Room, list[Entry]]] = asyncio.Queue(OUT_MAX)
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
@@ -149,7 +147,6 @@ class RoomInteraction:
                     pipe.xadd(keys.room_log(room_id), item, maxlen=STREAM_LEN, approximate=True)  # type: ignore[arg-type]
                     pipe.expire(keys.room_log(room_id), STREAM_TTL)
                     await pipe.execute()
-                self.shipped += len(entries)
             except Exception as e:  # the edges miss this tick; their people see the gap in seq
                 log.warning(
                     "room %s: %d interaction entries did not reach the stream: %s", room_id, len(entries), e
@@ -338,14 +335,12 @@ class RoomInteraction:
                             raise ValueError("not signed by the room's owner")
                         entries = _entries(json.loads(data))
                     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as e:
-                        self.refused += 1
                         log.warning("room %s: a stream item %s refused: %s", rid, item_id, e)
                         continue
                     if isinstance(room.interaction.log, MemoryLog):
                         for entry in entries:
                             room.interaction.log.put(entry)
                             room.interaction.chat.mirror(entry)  # a standby copy, should this node take over
-                        self.received += len(entries)
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.create_task(coro)

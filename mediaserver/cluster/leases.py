@@ -2,10 +2,11 @@
 
 A room's owner node holds ``<node id>|<epoch>`` under the room's key, with an expiry it keeps renewing. The
 epoch comes from a counter that only grows, so each new owner has a larger one than every owner before. Every
-cross-node request about the room carries the sender's epoch, and the receiver refuses one that is not the
-room's current epoch (:class:`Fence`): an owner that was cut off, lost its lease and came back cannot act on
-the room any more, even before it notices. Acquiring, renewing and releasing are each one Lua script, so two
-nodes racing for a room get exactly one owner.
+cross-node request and stream item about the room carries the sender's epoch, and the receiver refuses one
+that is not the epoch it knows for the room (the handlers compare it with the lease, or with the owner they
+follow): an owner that was cut off and lost its lease is refused by the other nodes, even before it notices
+(it keeps its own people until it is stopped). Acquiring, renewing and releasing are each one Lua script, so
+two nodes racing for a room get exactly one owner.
 """
 
 from __future__ import annotations
@@ -107,26 +108,3 @@ class StaleEpoch(RpcError):
     def __init__(self, room_id: str, epoch: int, current: int | None) -> None:
         super().__init__("stale_epoch", f"room {room_id}: epoch {epoch} is not the current one ({current})")
         self.room_id, self.epoch, self.current = room_id, epoch, current
-
-
-class Fence:
-    """The receiving side of the fencing tokens: :meth:`check` admits a request about a room only with the
-    room's current epoch. The highest epoch seen per room is remembered, so that a request older than one
-    already admitted is refused without asking Redis. A check holds at the moment it is made: whatever acts
-    later (after an await) on the room checks again there."""
-
-    def __init__(self, leases: Leases) -> None:
-        self.leases = leases
-        self.highest: dict[str, int] = {}
-
-    async def check(self, room_id: str, epoch: int) -> None:
-        """Raise :class:`StaleEpoch` unless ``epoch`` is the room's current owner's."""
-        if epoch < self.highest.get(room_id, 0):
-            raise StaleEpoch(room_id, epoch, self.highest[room_id])
-        lease = await self.leases.current(room_id)
-        if lease is None or lease.epoch != epoch:
-            raise StaleEpoch(room_id, epoch, lease.epoch if lease else None)
-        self.highest[room_id] = max(epoch, self.highest.get(room_id, 0))
-
-    def forget(self, room_id: str) -> None:
-        self.highest.pop(room_id, None)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediaserver.cluster.leases import Fence, Leases, StaleEpoch
+from mediaserver.cluster.leases import Leases, StaleEpoch
 from mediaserver.cluster.rpc import Channel, RpcError
 from mediaserver.rtc.engine import MediaEngine, TransportInfo, new_ssrc
 
@@ -105,7 +105,6 @@ class Links:
 
     def __init__(self, node_id: str, channel: Channel, leases: Leases, resolve: Resolve) -> None:
         self.node_id, self.channel, self.leases, self.resolve = node_id, channel, leases, resolve
-        self.fence = Fence(leases)
         self.served: dict[str, OwnerLink] = {}  # owner side, by link id
         self.taken: dict[str, EdgeLink] = {}  # edge side, by link id
         channel.handlers["link.open"] = self._serve_open
@@ -202,12 +201,11 @@ class Links:
         except (KeyError, TypeError, ValueError):
             raise RpcError("bad_request", "link.open needs room, track and epoch") from None
         fp = _fp_bytes(body.get("fingerprint"))
-        await self.fence.check(room_id, epoch)  # the sender's idea of the owner is the current one ...
-        lease = await self.leases.current(room_id)
+        lease = await self.leases.current(
+            room_id
+        )  # the sender's owner: the room's current one, and this node
         if lease is None or lease.node_id != self.node_id or lease.epoch != epoch:
-            raise StaleEpoch(
-                room_id, epoch, lease.epoch if lease else None
-            )  # ... and that owner is this node
+            raise StaleEpoch(room_id, epoch, lease.epoch if lease else None)
         src = self.resolve(room_id, track_id)
         if src is None:
             raise RpcError("not_found", f"no track {track_id} in room {room_id} on {self.node_id}")
