@@ -443,8 +443,9 @@ cdef class Worker:
         return dict(s)
 
     def create_consumer(self, uint32_t tid, uint32_t pid, uint32_t ssrc, uint32_t rtx_ssrc, dict pt_map,
-                        dict rtx_pt_of, dict extensions, str mid) -> int:
-        """Forward producer pid to transport tid. pt_map: {producer_pt: our_pt}; rtx_pt_of: {our_pt: our_rtx_pt}."""
+                        dict rtx_pt_of, dict extensions, str mid, bint first=False) -> int:
+        """Forward producer pid to transport tid. pt_map: {producer_pt: our_pt}; rtx_pt_of: {our_pt: our_rtx_pt}.
+        first: served before the producer's other consumers every batch (a link to another node)."""
         self._check()
         cdef ms_consumer_params_t c
         memset(&c, 0, sizeof(c))
@@ -457,6 +458,7 @@ cdef class Worker:
         c.ext_twcc = _ext_id(extensions, "twcc")
         c.ext_alevel = _ext_id(extensions, "audio_level")
         c.ext_playout = _ext_id(extensions, "playout_delay")
+        c.first = first
         bm = mid.encode()[:16]
         strncpy(c.mid, bm, 16)
         cdef int r

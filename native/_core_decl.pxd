@@ -68,6 +68,7 @@ cdef extern from "worker.h" nogil:
         uint8_t rtx_pt_of[MS_PT_COUNT]
         uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel
         uint8_t ext_playout
+        uint8_t first
         char mid[MS_MID_LEN]
     ctypedef struct ms_stream_stats_t:
         uint64_t packets, bytes, lost, nacks, plis, rtx, keyframes

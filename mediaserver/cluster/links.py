@@ -220,8 +220,16 @@ class Links:
             rtx_of = {media: rtx for rtx, media in src.rtx.items()}
             for layer in range(src.layers):
                 ssrc, rtx_ssrc = new_ssrc(taken), new_ssrc(taken) if rtx_of else 0
-                cid = engine.create_consumer(
-                    info.id, src.producer_id, ssrc, rtx_ssrc, pt_map, rtx_of, LINK_EXTENSIONS, str(layer)
+                cid = engine.create_consumer(  # served first: the edge's whole audience waits on it
+                    info.id,
+                    src.producer_id,
+                    ssrc,
+                    rtx_ssrc,
+                    pt_map,
+                    rtx_of,
+                    LINK_EXTENSIONS,
+                    str(layer),
+                    first=True,
                 )
                 link.consumers.append(cid)
                 if src.layers > 1:

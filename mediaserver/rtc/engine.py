@@ -241,9 +241,11 @@ class MediaEngine:
         rtx_pt_of: dict[int, int],
         extensions: dict[str, int],
         mid: str,
+        first: bool = False,
     ) -> int:
+        """``first``: served before the producer's other consumers every batch (a link to another node)."""
         return self.worker.create_consumer(
-            tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid
+            tid, pid, ssrc, rtx_ssrc, pt_map, rtx_pt_of, ext_ids(extensions), mid, first
         )
 
     def set_consumer_budget(self, cid: int, max_bps: int, priority: int) -> None:

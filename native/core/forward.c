@@ -182,6 +182,14 @@ static inline void prefetch_sender(const ms_consumer_t *c) {
     if (t->srtp_out) __builtin_prefetch(t->srtp_out);
 }
 
+/* The index of a batch's k-th consumer (k < ncons): the nf leaders in order, then the rest consumers
+ * from start on, wrapping. */
+static inline int turn_at(int k, int nf, int rest, int start) {
+    if (k < nf) return k;
+    int j = start + (k - nf);
+    return nf + (j >= rest ? j - rest : j);
+}
+
 /* Forward what this receive batch brought, one pass over a stream's consumers for all its layers' packets
  * in arrival order: each consumer's packets leave as one burst, which UDP GSO can carry in one message. */
 void forward_pending(ms_worker_t *w) {
@@ -202,27 +210,31 @@ void forward_pending(ms_worker_t *w) {
                 if (hd->npipes) pipe_push(w, pe->p, pe->slot);
             }
         }
-        /* start at a different consumer each batch, so the wait for a long burst is shared by all */
+        /* the links to other nodes first (their whole audience waits on them), then the others from a
+         * different one each batch, so the wait for a long burst is shared by all */
         int n = hd->ncons;
         if (n && m) {
             ms_consumer_t **cons = hd->cons;
             int pt = w->pend[idx[0]].h.pt;
-            int first = (int)(hd->rotate++ % (uint32_t)n);
-            for (int k = 0; k <= 3 && k < n; k++) prefetch_consumer(cons[(first + k) % n], pt);
+            int nf = hd->nfirst, rest = n - nf;
+            int start = rest ? (int)(hd->rotate++ % (uint32_t)rest) : 0;
+#define TURN(k) cons[turn_at((k), nf, rest, start)]
+            for (int k = 0; k <= 3 && k < n; k++) prefetch_consumer(TURN(k), pt);
             for (int k = 0; k <= 1 && k < n; k++)
-                if (wants_any(cons[(first + k) % n], lmask)) prefetch_transport(cons[(first + k) % n]);
-            for (int k = 0, at = first; k < n; k++, at = at + 1 == n ? 0 : at + 1) {
+                if (wants_any(TURN(k), lmask)) prefetch_transport(TURN(k));
+            for (int k = 0; k < n; k++) {
                 ms_consumer_t *ahead;
-                if (k + 4 < n) prefetch_consumer(cons[(at + 4) % n], pt);
-                if (k + 2 < n && wants_any(ahead = cons[(at + 2) % n], lmask)) prefetch_transport(ahead);
-                if (k + 1 < n && wants_any(ahead = cons[(at + 1) % n], lmask)) prefetch_sender(ahead);
-                ms_consumer_t *c = cons[at];
+                if (k + 4 < n) prefetch_consumer(TURN(k + 4), pt);
+                if (k + 2 < n && wants_any(ahead = TURN(k + 2), lmask)) prefetch_transport(ahead);
+                if (k + 1 < n && wants_any(ahead = TURN(k + 1), lmask)) prefetch_sender(ahead);
+                ms_consumer_t *c = TURN(k);
                 if (!wants_any(c, lmask)) continue;
                 for (int q = 0; q < m; q++) {
                     pend_t *pe = &w->pend[idx[q]];
                     if (wants_layer(c, pe->p->layer_idx)) forward_one(w, c, pe->p, pe->slot, &pe->h, pe->is_key);
                 }
             }
+#undef TURN
         }
         for (int j = i; j < w->npend; j++)
             if (w->pend[j].p && w->pend[j].p->head == hd) w->pend[j].p = NULL;

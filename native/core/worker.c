@@ -112,8 +112,15 @@ void transport_free_mem(ms_transport_t *t) {
 
 static void consumer_destroy(ms_worker_t *w, ms_consumer_t *c, int notify) {
     ms_producer_t *p = c->p;
-    for (int i = 0; i < p->ncons; i++)
-        if (p->cons[i] == c) { p->cons[i] = p->cons[--p->ncons]; break; }
+    for (int i = 0; i < p->ncons; i++) {
+        if (p->cons[i] != c) continue;
+        if (i < p->nfirst) {   /* keep the leaders together, in order: shift them, then fill the gap */
+            memmove(&p->cons[i], &p->cons[i + 1], (size_t)(p->nfirst - 1 - i) * sizeof(*p->cons));
+            i = --p->nfirst;
+        }
+        p->cons[i] = p->cons[--p->ncons];
+        break;
+    }
     ms_map_del(&w->cons_by_id, c->id);
     ms_map_del(&w->cons_by_ssrc, cons_key(c->t->id, c->prm.ssrc));
     if (c->tprev) c->tprev->tnext = c->tnext; else c->t->cons = c->tnext;
@@ -518,6 +525,10 @@ int ms_consumer_create(ms_worker_t *w, uint32_t transport_id, uint32_t producer_
         p->cons = realloc(p->cons, p->capcons * sizeof(*p->cons));
     }
     p->cons[p->ncons++] = c;
+    if (prm->first) {          /* after the leaders: the first of the others (if any) moves to the end */
+        p->cons[p->ncons - 1] = p->cons[p->nfirst];
+        p->cons[p->nfirst++] = c;
+    }
     ms_map_put(&w->cons_by_id, c->id, c);
     ms_map_put(&w->cons_by_ssrc, cons_key(t->id, prm->ssrc), c);
     c->next = w->consumers; if (w->consumers) w->consumers->prev = c; w->consumers = c;

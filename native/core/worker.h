@@ -101,6 +101,8 @@ typedef struct {
     uint8_t rtx_pt_of[MS_PT_COUNT];   /* consumer media payload type -> consumer rtx payload type, 0xff none */
     uint8_t ext_mid, ext_abs, ext_twcc, ext_alevel;
     uint8_t ext_playout;      /* playout-delay: asks a lossy receiver to wait for retransmissions */
+    uint8_t first;            /* served before the others every batch, in the order made: a link to another
+                               * node carries the packet on to that node's whole audience (issue 19) */
     char mid[MS_MID_LEN];
 } ms_consumer_params_t;
 

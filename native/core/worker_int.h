@@ -154,8 +154,8 @@ struct ms_producer {
     uint32_t id;
     ms_transport_t *t;
     ms_producer_params_t prm;
-    ms_consumer_t **cons;
-    int ncons, capcons;
+    ms_consumer_t **cons;      /* those made `first` lead, in the order made; the others rotate after them */
+    int ncons, capcons, nfirst;
     cache_slot_t *cache;
     ms_seq_track_t track;
     uint64_t packets, bytes, nacks_tx, plis_tx, keyframes;

@@ -362,3 +362,49 @@ def test_a_saturated_worker_batches_into_bursts_and_sheds_retransmissions(rig):
     assert r.cli.send_rtcp(sub_cli, build_nack(1, 5000, [(last - 2) & 0xFFFF]))
     assert wait(lambda: r.srv.stats()["rtx_tx"] == before["rtx_tx"] + 1)
     assert r.srv.stats()["rtx_shed"] == 1
+
+
+def test_consumers_made_first_are_served_first_in_their_order(rig):
+    """A link to another node (issue 19) is served before the producer's other consumers in every batch,
+    whatever the rotation among the others; the leaders keep their order when one of them or another
+    consumer goes. Every consumer here is on one subscriber transport, so the order its packets reach
+    the sink over that one path is the order the worker sent them in."""
+    r = rig(1)
+    st, ct = r.subs[0]
+    r.srv.close_consumer(r.consumers[0])
+    made: dict[int, int] = {}
+
+    def consumer(ssrc: int, first: bool) -> None:
+        made[ssrc] = r.srv.create_consumer(
+            st, r.producer, ssrc, 0, {96: 100}, {}, {"abs_send_time": ABS}, "0", first=first
+        )
+
+    for ssrc, first in ((5100, False), (5200, True), (5101, False), (5201, True), (5102, False)):
+        consumer(ssrc, first)
+    r.cli.capture(ct)  # starts the capture
+    sent = iter(range(1000))
+
+    def orders(batches: int) -> list[list[int]]:
+        """For each of ``batches`` packets sent alone (a keyframe: every consumer takes it), the SSRCs it
+        went out to, in the order they arrived."""
+        out = []
+        for _ in range(batches):
+            seq = next(sent)
+            r.cli.send_rtp(r.cpub, [vp8(seq, seq * 3000, True, marker=True)], abs_ext=ABS)
+            got: list = []
+            assert wait(lambda got=got: bool(got.extend(r.cli.capture(ct))) or len(got) >= len(made)), got
+            assert len(got) == len(made), got
+            out.append([p[1] for p in got])
+        return out
+
+    seen = orders(6)
+    for o in seen:
+        assert o[:2] == [5200, 5201] and sorted(o[2:]) == [5100, 5101, 5102], o  # the leaders, in order
+    assert len({tuple(o[2:]) for o in seen}) > 1, seen  # the others still take turns at the front
+    r.srv.close_consumer(made.pop(5200))
+    r.srv.close_consumer(made.pop(5101))
+    for o in orders(4):
+        assert o[0] == 5201 and sorted(o[1:]) == [5100, 5102], o
+    consumer(5202, True)
+    for o in orders(4):
+        assert o[:2] == [5201, 5202] and sorted(o[2:]) == [5100, 5102], o
