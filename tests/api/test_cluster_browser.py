@@ -1,10 +1,10 @@
 """An edge node dies under a browser attendee (issue 19 item 5): three `mediaserver serve` nodes on
 127.0.0.2-4 with a real Redis and one PostgreSQL database. The host publishes on node-0 (the room's owner, an
-aiortc peer with the host's link); an attendee's room page in Chromium joins on node-1 (an edge) and plays the
-host's video. node-1 is killed: the page's SDK, which the join told the live nodes, goes to the next one at
-once (no back-off for the first round) and plays the host's video again within 5 s. Then that node is drained
-for maintenance (POST /api/v1/cluster/drain): the page is told to move and plays again from the last node
-within 5 s; the drained node takes nobody new and shows as draining."""
+aiortc peer with the host's link); an attendee's room page in Chromium joins on node-1 (an edge), plays the
+host's video and hears its audio. node-1 is killed: its SDK, told the live nodes by the join, goes to
+the next one at once (no back-off for the first round) and plays the host's video again within 5 s, with its
+audio. Then that node is drained for maintenance (POST /api/v1/cluster/drain): the page is told to move and
+plays again from the last node within 5 s; the drained node takes nobody new and shows as draining."""
 
 from __future__ import annotations
 
@@ -79,10 +79,17 @@ async def test_an_edge_dies_and_its_browser_attendee_plays_again_from_another_no
             assert await wait_for(lambda: len(link_packets(metrics(bases[2]), "edge")) == 1, 10)
             with browser.chromium() as d:
                 await asyncio.to_thread(join_as, d, f"{bases[1]}/room/{room}", "Ann", "attendee")
+                # the host's video and its audio (a 440 Hz tone), both through node-1's link
                 got = await asyncio.to_thread(
-                    browser.poll, lambda: room_stats(d), lambda s: s.get("framesDecoded", 0) > 20, 20
+                    browser.poll,
+                    lambda: room_stats(d),
+                    lambda s: s.get("framesDecoded", 0) > 20 and s.get("audioLevel", 0) > 0,
+                    20,
                 )
-                assert got.get("framesDecoded", 0) > 20, (got, browser.console(d))
+                assert got.get("framesDecoded", 0) > 20 and got.get("audioLevel", 0) > 0, (
+                    got,
+                    browser.console(d),
+                )
                 nodes[1][1].kill()
                 killed = time.monotonic()
                 back = await asyncio.to_thread(
@@ -93,6 +100,10 @@ async def test_an_edge_dies_and_its_browser_attendee_plays_again_from_another_no
                     0.1,
                 )
                 took = time.monotonic() - killed
+                heard = await asyncio.to_thread(  # and hears the host again on node-2, the other edge
+                    browser.poll, lambda: room_stats(d), lambda s: s.get("audioLevel", 0) > 0, 5, 0.1
+                )
+                assert heard.get("audioLevel", 0) > 0, (heard, browser.console(d))
                 print(f"node-1 killed; the page played the host's video again after {took:.1f} s")
                 assert back[0] == "live" and back[1].get("framesDecoded", 0) > 5, (back, browser.console(d))
                 assert took < 5.0, took
