@@ -85,6 +85,9 @@ class Settings:
         86400.0  # seconds without progress before an unfinished upload is deleted (R-FILE-3)
     )
     restart_grace: int = 120  # seconds a live event waits for its people after a restart before it ends
+    # seconds between the control plane's sweeps: the event clock (a planned event starts, a live one whose
+    # room is gone ends), reminders, expiries; a shorter one starts events closer to their time
+    sweep_interval: float = 20.0
     import_memory_mb: int = 1024  # the address space of the worker process reading one contacts file
     import_timeout: float = 120.0  # seconds a contacts file may take to read before its worker is killed
     # issue 17: documents shown in rooms are converted to PDF and rendered in worker processes
@@ -219,6 +222,8 @@ class Settings:
             raise ConfigError("setting 'upload_expiry' must be a positive number of seconds")
         if not 0 <= self.restart_grace <= 3600:
             raise ConfigError("setting 'restart_grace' must be between 0 and 3600 seconds")
+        if not 1 <= self.sweep_interval <= 300:
+            raise ConfigError("setting 'sweep_interval' must be between 1 and 300 seconds")
         if self.import_memory_mb < 64:
             raise ConfigError("setting 'import_memory_mb' must be at least 64")
         if self.import_timeout <= 0:

@@ -105,7 +105,7 @@ class TimelineClock:
     of the event in its room for the item's time (once per session; not while another poll is open there) and
     closes it after. An item ``call_to_action`` with a URL is shown through the room's call to action
     (R-INT-4) for what is left of its time, so its clicks are counted as a live one's. Run every round of the
-    dispatcher (about twice a second), not by the 20-second sweep: an item starts on
+    dispatcher (about twice a second), not by the sweep (`sweep_interval`, 20 s): an item starts on
     time. A poll's launch is stored first; the room opens it once that is committed."""
 
     def __init__(self, db: Database, rooms: RoomManager, secret: str) -> None:

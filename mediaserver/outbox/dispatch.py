@@ -24,7 +24,6 @@ from mediaserver.store.models import Email, Webhook, WebhookDelivery
 
 log = logging.getLogger("mediaserver.outbox.dispatch")
 LEASE = dt.timedelta(seconds=120)  # a row being worked on is not picked again before this
-SWEEP_EVERY = 20.0
 
 
 class HttpsRequired(Exception):
@@ -92,7 +91,7 @@ class Dispatcher:
                 await self.tick()
                 for work in self.rounds:
                     await work()
-                if loop.time() - self._last_sweep >= SWEEP_EVERY:
+                if loop.time() - self._last_sweep >= self.settings.sweep_interval:
                     self._last_sweep = loop.time()
                     await self.sweep()
             except asyncio.CancelledError:

@@ -20,11 +20,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mediaserver.outbox.dispatch import SWEEP_EVERY
 from tests.cluster_nodes import cluster
 from tests.conftest import API_KEY, mail_spool, wait_for
 from tests.e2e.peers import Signal
 from tests.e2e.test_room_access import Organiser, _request, guest
+
+SWEEP = 3.0  # the nodes' sweep_interval (the event clock's)
 
 POLL = {
     "name": "Mood",
@@ -77,7 +78,7 @@ async def test_seats_and_a_poll_of_an_event_span_the_nodes(tmp_path, redis_serve
     if pg_server is None:
         pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
     db = pg_server.url(await pg_server.create_db())
-    with cluster(tmp_path, redis_server, pg_server, db=db) as nodes:
+    with cluster(tmp_path, redis_server, pg_server, db=db, MEDIASERVER_SWEEP_INTERVAL=str(SWEEP)) as nodes:
         started = time.monotonic()
         bases = [base for base, _, _ in nodes]
         org = await asyncio.to_thread(Organiser, bases[0], mail_spool(tmp_path / "n0" / "data"))
@@ -153,9 +154,9 @@ async def test_seats_and_a_poll_of_an_event_span_the_nodes(tmp_path, redis_serve
                 "meeting",
                 "joined",
             ), seen
-            # node-2 never had the event's room: its sweeps (at its start, then every 20 s) leave the event
-            # live, as the room is held on node-0 (before the fix they ended the session)
-            await asyncio.sleep(max(0.0, started + SWEEP_EVERY + 2 - time.monotonic()))
+            # node-2 never had the event's room: its sweeps (at its start, then every SWEEP s) leave the
+            # event live, as the room is held on node-0 (before the fix they ended the session)
+            await asyncio.sleep(max(0.0, started + 2 * SWEEP + 1 - time.monotonic()))
             got = await asyncio.to_thread(org.call, "GET", f"/api/v1/events/{ev['id']}", None, 200)
             assert got["status"] == "live", got
             # the organiser ends the event through node-2's API (a balancer may send the request anywhere):

@@ -13,13 +13,25 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.api.conftest import smtp  # noqa: F401  (the real SMTP server fixture of `served`)
+from tests.conftest import serve_mailing
 from tests.e2e import browser
-from tests.e2e.test_room_access import Organiser, click, fill, served, shot, state, upload, wait  # noqa: F401
+from tests.e2e.test_room_access import (
+    MAILBOXES,
+    OPERATOR_KEY,
+    Organiser,
+    click,
+    fill,
+    shot,
+    state,
+    upload,
+    wait,
+)
 from tests.e2e.test_room_documents import COLOURS, deck
 from tests.e2e.test_watch_page import tiny_webm
 
@@ -60,6 +72,22 @@ def showing_slide(d: Any, index: int) -> None:
     )
 
 
+SWEEP = 2.0  # the server's sweep_interval: its event clock starts and ends the event within this
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, smtp) -> Iterator[str]:  # noqa: F811
+    """test_room_access's server, with a sweep every SWEEP seconds instead of 20 (the test waits for it)."""
+    MAILBOXES.append(smtp)
+    with serve_mailing(
+        tmp_path_factory.mktemp("automated-page"),
+        smtp.port,
+        MEDIASERVER_API_KEY=OPERATOR_KEY,
+        MEDIASERVER_SWEEP_INTERVAL=str(SWEEP),
+    ) as base:
+        yield base
+
+
 @pytest.mark.timeout(180)
 def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(served):  # noqa: F811
     org = Organiser(served)
@@ -95,12 +123,12 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
     )
     assert ev["automation"]["length"] == LENGTH
 
-    # nobody starts it: the server's clock (its sweep, every 20 s) does, at or shortly after its time
+    # nobody starts it: the server's clock (its sweep, every SWEEP s) does, at or shortly after its time
     live = browser.poll(
         lambda: org.call("GET", f"/api/v1/events/{ev['id']}", None, 200),
         lambda e: e["status"] != "planned",
-        40,
-        0.5,
+        2 + 2 * SWEEP + 5,
+        0.2,
     )
     assert live["status"] == "live", live
     [session] = org.call("GET", "/api/v1/history", None, 200)["items"]
@@ -174,8 +202,8 @@ def test_a_viewer_joining_mid_way_plays_the_timeline_at_the_common_position(serv
     done = browser.poll(
         lambda: org.call("GET", f"/api/v1/events/{ev['id']}", None, 200),
         lambda e: e["status"] == "done",
-        40,
-        1.0,
+        2 * SWEEP + 5,
+        0.2,
     )
     assert done["status"] == "done"  # the clock ended it: it is in the history
     [session] = org.call("GET", "/api/v1/history", None, 200)["items"]
