@@ -145,12 +145,19 @@ class RoomInteraction:
 
     # ------------------------------------------------------------------ the owner's side
 
-    def own(self, room: Room) -> None:
-        """This node owns ``room``: its log's entries go to the edges."""
-        if isinstance(room.interaction.log, MemoryLog):
-            room.interaction.log.on_take = lambda entries: self._ship(room, entries)
+    def own(self, room: Room, shipped: int = 0) -> None:
+        """This node owns ``room``: its log's entries go to the edges (those numbered after ``shipped``: the
+        ones up to it came from a dead owner's stream, taken over)."""
+        entries_of = room.interaction.log
+        if isinstance(entries_of, MemoryLog):
+            if shipped:
+                entries_of.on_take = lambda got: self._ship(room, [e for e in got if e.seq > shipped])
+            else:
+                entries_of.on_take = lambda got: self._ship(room, got)
 
     def _ship(self, room: Room, entries: list[Entry]) -> None:
+        if not entries:
+            return
         with contextlib.suppress(asyncio.QueueFull):  # Redis away for long: the edges see the gap in seq
             self._out.put_nowait((room, entries))
 
@@ -289,7 +296,7 @@ class RoomInteraction:
             except Exception as e:  # Redis away: the copy as it stands
                 log.warning("room %s: the dead owner's last entries could not be read: %s", room.name, e)
         room.relay = None
-        self.own(room)
+        self.own(room, room.interaction.log.last_seq)  # the dead owner's entries are not written again
         room.interaction.take_over()
 
     async def _catch_up(

@@ -300,6 +300,12 @@ async def test_a_late_edge_replays_the_stream_and_the_one_taking_over_reads_what
         with pytest.raises(ControlError, match="answered this poll already"):
             _do(edge, BOB, "poll.answer", {"answers": [{"question": 1, "options": [1]}]})
         assert _do(edge, HOST, "qa.publish", {"id": qid})["seq"] == owner.log.last_seq + 1
+        b.start()  # its writer: the dead owner's entries are not written again, this node's are
+        edge.tick()
+        await asyncio.wait_for(written(edge.log.last_seq), 5)
+        items: Any = await ra.xrange(keys.room_log(owner_room.name))
+        seqs = [[e["seq"] for e in json.loads(f[b"e"])] for _, f in items]
+        assert seqs[-1] == [owner.log.last_seq + 1] and sum(seqs, []) == list(range(1, seqs[-1][0] + 1))
     finally:
         await a.stop()
         await b.stop()
