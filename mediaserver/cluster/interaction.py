@@ -106,6 +106,20 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+class _Owners:
+    """A replay's test of the items' epochs: the room's owners in turn up to the one followed now, never
+    going back (a stale owner's late items are refused)."""
+
+    def __init__(self, followed: int) -> None:
+        self.followed, self.newest = followed, 0
+
+    def __call__(self, epoch: int) -> bool:
+        if not self.newest <= epoch <= self.followed:
+            return False
+        self.newest = epoch
+        return True
+
+
 class RoomInteraction:
     """This node's side of its rooms' interaction in the cluster. ``owned(room_id, epoch)`` gives the room
     this node owns at that epoch (or raises StaleEpoch); ``owner_of(room_id)`` the owner node and epoch of a
@@ -280,8 +294,7 @@ class RoomInteraction:
         upto = _text(last[0][0]) if last else "0-0"
         owner = self.owner_of(room.name)
         if last and owner is not None:
-            epoch = owner[1]
-            await self._catch_up(room, "-", upto, lambda ep: ep <= epoch, put=False)
+            await self._catch_up(room, "-", upto, _Owners(owner[1]), put=False)
         self.reading[room.name] = (room, upto)
         room.relay = lambda p, method, params: self._relay(room, p, method, params)
 
@@ -328,10 +341,10 @@ class RoomInteraction:
         """A stream item's entries, if its owner signed it at an epoch ``epoch_ok`` accepts; else none."""
         try:
             data, epoch, sig = fields[b"e"], int(fields[b"ep"]), fields[b"s"].decode()
-            if not epoch_ok(epoch):
-                raise ValueError(f"epoch {epoch} is not the followed owner's")
             if not hmac.compare_digest(sig, self._sign(rid, epoch, data)):
                 raise ValueError("not signed by the room's owner")
+            if not epoch_ok(epoch):
+                raise ValueError(f"epoch {epoch} is not the followed owner's")
             return _entries(json.loads(data))
         except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError, AttributeError) as e:
             log.warning("room %s: a stream item %s refused: %s", rid, item_id, e)
