@@ -7,6 +7,7 @@ person, counted on from the same results), a raised hand is granted or lowered, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
 from dataclasses import dataclass
@@ -234,7 +235,40 @@ def test_what_no_client_gets_stays_off_the_wire() -> None:
     assert "bob@x" not in wire and "ann@x" not in wire and "Paris" not in wire.split('"pollKey"')[0]
 
 
-# ---------------------------------------------------------------- through a real Redis stream (issue 19)
+def _drawn(doc_of: Any, by: str, sid: str) -> str:
+    """A participant's stroke on their copy of the board (a Yjs doc): the update (base64) of that change."""
+    from pycrdt import Array, Map
+
+    state = doc_of.get_state()
+    pts = Array([10.0, 10.0, 50.0, 60.0])
+    shape = Map({"id": sid, "type": "pen", "color": "#d03030", "width": 4, "by": by, "points": pts})
+    doc_of.get("pages", type=Array)[0].append(shape)
+    return base64.b64encode(doc_of.get_update(state)).decode()
+
+
+def test_the_whiteboard_on_the_stage_is_kept_and_drawn_on_after_takeover() -> None:
+    from pycrdt import Array, Doc
+
+    owner, edge = _room(), _edge()
+    page: Doc[Any] = Doc()  # the presenter's page: the board as its join gave it
+    page.apply_update(base64.b64decode(owner.snapshot(PRES)["board"]["update"]))
+    _do(owner, PRES, "board.update", {"update": _drawn(page, PRES.id, "s1")})
+    _do(owner, PRES, "board.show", {"shown": True})
+    _do(owner, PRES, "board.collaborate", {"on": True})
+    _ship(owner, edge)
+    _do(owner, PRES, "board.update", {"update": _drawn(page, PRES.id, "s2")})
+    _ship(owner, edge)
+    assert edge.stage()["board"] == owner.stage()["board"] == {"shown": True, "page": 0}
+    _same(owner, edge, "board")
+    kept: Doc[Any] = Doc()
+    kept.apply_update(base64.b64decode(edge.snapshot(ANN)["board"]["update"]))
+    assert [s["id"] for s in kept.get("pages", type=Array)[0].to_py()] == ["s1", "s2"]
+    edge.take_over()
+    _do(edge, PRES, "board.update", {"update": _drawn(page, PRES.id, "s3")})  # from the page as it was
+    with pytest.raises(ControlError, match="only the host"):
+        _do(edge, ANN, "board.clear", {})
+    assert edge.board.ids == [["s1", "s2", "s3"]] and edge.board.by["s1"] == PRES.id
+    assert [e.kind for e in edge.tick()] == ["board"]
 
 
 async def test_a_late_edge_replays_the_stream_and_the_one_taking_over_reads_what_is_left(
