@@ -8,17 +8,26 @@ the owner hears it (``room.member.leave``). What the features append to the owne
 of its fan-out, into a Redis stream of the room (trimmed to its last ``STREAM_LEN`` ticks); each edge reads
 the streams of its rooms and puts the entries, with the owner's numbers, into its own room's log, whose
 fan-out sends them to its sockets by audience as the owner's does to its own.
+
+Failover (issue 19 item 5: "nothing another node holds is lost"): each edge also applies the entries to its
+own copy of the room's features, which do not act there (``Interaction.follow``, ``Feature.mirror``): the
+chat, Q&A, the poll, the raised hands, the call to action and what is on the stage, with their audiences. An
+edge that opens the room late first replays the room's stream as it stands into that copy. The edge that
+takes the room over reads what is left of the dead owner's stream, then runs the features from the copy
+(``Interaction.take_over``); its numbers go on from the owner's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import inspect
 import json
 import logging
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +51,8 @@ READ_BLOCK_MS = 500
 STREAM_TTL = 86_400
 #: ticks waiting for Redis at most (an outage): older ones are dropped, the edges see the gap in seq
 OUT_MAX = 10_000
+#: stream items read at once when an edge replays a room's stream into its standby copy
+REPLAY_BATCH = 500
 
 
 @dataclass
@@ -72,9 +83,41 @@ def member_of(p: Participant) -> dict[str, Any]:
 
 def _entries(raw: Any) -> list[Entry]:
     return [
-        Entry(int(e["seq"]), str(e["kind"]), dict(e["data"]), (str(e["aud"][0]), str(e["aud"][1])))
+        Entry(
+            int(e["seq"]),
+            str(e["kind"]),
+            dict(e["data"]),
+            (str(e["aud"][0]), str(e["aud"][1])),
+            dict(e["sb"]) if e.get("sb") else None,
+        )
         for e in raw
     ]
+
+
+def _wire(e: Entry) -> dict[str, Any]:
+    """An entry as a stream item carries it (``sb``: what only the edges' standby copies read)."""
+    item = {"seq": e.seq, "kind": e.kind, "data": e.data, "aud": list(e.audience)}
+    if e.standby:
+        item["sb"] = e.standby
+    return item
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class _Owners:
+    """A replay's test of the items' epochs: the room's owners in turn up to the one followed now, never
+    going back (a stale owner's late items are refused)."""
+
+    def __init__(self, followed: int) -> None:
+        self.followed, self.newest = followed, 0
+
+    def __call__(self, epoch: int) -> bool:
+        if not self.newest <= epoch <= self.followed:
+            return False
+        self.newest = epoch
+        return True
 
 
 class RoomInteraction:
@@ -116,12 +159,19 @@ class RoomInteraction:
 
     # ------------------------------------------------------------------ the owner's side
 
-    def own(self, room: Room) -> None:
-        """This node owns ``room``: its log's entries go to the edges."""
-        if isinstance(room.interaction.log, MemoryLog):
-            room.interaction.log.on_take = lambda entries: self._ship(room, entries)
+    def own(self, room: Room, shipped: int = 0) -> None:
+        """This node owns ``room``: its log's entries go to the edges (those numbered after ``shipped``: the
+        ones up to it came from a dead owner's stream, taken over)."""
+        entries_of = room.interaction.log
+        if isinstance(entries_of, MemoryLog):
+            if shipped:
+                entries_of.on_take = lambda got: self._ship(room, [e for e in got if e.seq > shipped])
+            else:
+                entries_of.on_take = lambda got: self._ship(room, got)
 
     def _ship(self, room: Room, entries: list[Entry]) -> None:
+        if not entries:
+            return
         with contextlib.suppress(asyncio.QueueFull):  # Redis away for long: the edges see the gap in seq
             self._out.put_nowait((room, entries))
 
@@ -139,7 +189,7 @@ class RoomInteraction:
                 epoch = self._epoch_of(room)
             except KeyError:  # the room was given up meanwhile
                 continue
-            batch = [{"seq": e.seq, "kind": e.kind, "data": e.data, "aud": list(e.audience)} for e in entries]
+            batch = [_wire(e) for e in entries]
             data = json.dumps(batch).encode()
             item = {"e": data, "ep": str(epoch), "s": self._sign(room_id, epoch, data)}
             try:
@@ -237,10 +287,68 @@ class RoomInteraction:
 
     async def edge(self, room: Room) -> None:
         """This node serves ``room`` as an edge: its interaction commands go to the owner, the owner's entries
-        come here from the room's stream (from now on: the join's snapshot covers what came before)."""
+        come here from the room's stream (from now on: the join's snapshot covers what came before). The
+        stream as it stands goes into the features' standby copy first (issue 19: failover)."""
+        room.interaction.follow()
         last: Any = await self.redis.xrevrange(keys.room_log(room.name), count=1)
-        self.reading[room.name] = (room, last[0][0].decode() if last else "0-0")
+        upto = _text(last[0][0]) if last else "0-0"
+        owner = self.owner_of(room.name)
+        if last and owner is not None:
+            await self._catch_up(room, "-", upto, _Owners(owner[1]), put=False)
+        self.reading[room.name] = (room, upto)
         room.relay = lambda p, method, params: self._relay(room, p, method, params)
+
+    async def take_over(self, room: Room, epoch: int) -> None:
+        """Issue 19: this edge took ``room`` over from its owner at ``epoch`` (dead): what is left of that
+        owner's stream is read into the room, then the features run here from their standby copy and this
+        node's entries go to the other edges."""
+        held = self.reading.pop(room.name, None)  # not the reader's any more: nothing is applied twice
+        if held is not None and held[0] is room:
+            try:
+                await self._catch_up(room, "(" + held[1], "+", lambda ep: ep == epoch, put=True)
+            except Exception as e:  # Redis away: the copy as it stands
+                log.warning("room %s: the dead owner's last entries could not be read: %s", room.name, e)
+        room.relay = None
+        self.own(room, room.interaction.log.last_seq)  # the dead owner's entries are not written again
+        room.interaction.take_over()
+
+    async def _catch_up(
+        self, room: Room, start: str, end: str, epoch_ok: Callable[[int], bool], put: bool
+    ) -> None:
+        """The room's stream from ``start`` to ``end`` into the standby copy (and the log when ``put``)."""
+        interaction = room.interaction
+        while True:
+            items: Any = await self.redis.xrange(
+                keys.room_log(room.name), min=start, max=end, count=REPLAY_BATCH
+            )
+            for item_id, fields in items:
+                entries = self._opened(room.name, _text(item_id), fields, epoch_ok)
+                if not isinstance(interaction.log, MemoryLog):
+                    continue
+                for entry in entries:
+                    if entry.seq <= interaction.log.last_seq:  # seen already
+                        continue
+                    if put:
+                        interaction.log.put(entry)
+                    else:
+                        interaction.log.skip_to(entry.seq)
+                    interaction.mirror(entry)
+            if len(items) < REPLAY_BATCH:
+                return
+            start = "(" + _text(items[-1][0])
+
+    def _opened(self, rid: str, item_id: str, fields: Any, epoch_ok: Callable[[int], bool]) -> list[Entry]:
+        """A stream item's entries, if its owner signed it at an epoch ``epoch_ok`` accepts; else none."""
+        try:
+            data, epoch, sig = fields[b"e"], int(fields[b"ep"]), fields[b"s"].decode()
+            if not hmac.compare_digest(sig, self._sign(rid, epoch, data)):
+                raise ValueError("not signed by the room's owner")
+            if not epoch_ok(epoch):
+                raise ValueError(f"epoch {epoch} is not the followed owner's")
+            return _entries(json.loads(data))
+        except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError, AttributeError) as e:
+            log.warning("room %s: a stream item %s refused: %s", rid, item_id, e)
+            return []
 
     def forget(self, room: Room) -> None:
         if self.reading.get(room.name, (None,))[0] is room:
@@ -325,22 +433,14 @@ class RoomInteraction:
                     continue
                 room = held[0]
                 owner = self.owner_of(rid)
+                followed = functools.partial(operator.eq, owner[1] if owner is not None else None)
                 for item_id, fields in items:
-                    self.reading[rid] = (room, item_id.decode() if isinstance(item_id, bytes) else item_id)
-                    try:
-                        data, epoch, sig = fields[b"e"], int(fields[b"ep"]), fields[b"s"].decode()
-                        if owner is None or epoch != owner[1]:
-                            raise ValueError(f"epoch {epoch} is not the followed owner's")
-                        if not hmac.compare_digest(sig, self._sign(rid, epoch, data)):
-                            raise ValueError("not signed by the room's owner")
-                        entries = _entries(json.loads(data))
-                    except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as e:
-                        log.warning("room %s: a stream item %s refused: %s", rid, item_id, e)
-                        continue
+                    self.reading[rid] = (room, _text(item_id))
+                    entries = self._opened(rid, _text(item_id), fields, followed)
                     if isinstance(room.interaction.log, MemoryLog):
                         for entry in entries:
                             room.interaction.log.put(entry)
-                            room.interaction.chat.mirror(entry)  # a standby copy, should this node take over
+                            room.interaction.mirror(entry)  # the standby copy, should this node take over
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.create_task(coro)

@@ -387,14 +387,14 @@ class ClusterRooms:
                 del pl.links[tid]
                 room.remove_remote_track(tid)
                 self.links.abandon(link)
-            old, pl.lease = pl.lease.node_id, lease
+            old, old_epoch, pl.lease = pl.lease.node_id, pl.lease.epoch, lease
             if lease.node_id == self.node_id:
                 log.warning(
                     "room %s: owner %s is gone; taken over here (epoch %d)", room.name, old, lease.epoch
                 )
-                room.owner_node, room.relay, room.cascade = None, None, Announcer(self, pl)
-                self.interaction.forget(room)
-                self.interaction.own(room)
+                room.owner_node, room.cascade = None, Announcer(self, pl)
+                # the interaction goes on from this node's standby copy of the owner's (issue 19)
+                await self.interaction.take_over(room, old_epoch)
                 with contextlib.suppress(Exception):
                     await self.redis.srem(keys.room_edges(room.name), self.node_id)
                 self.announce(pl)  # the other edges (if they follow before this, they fetch the state)

@@ -113,7 +113,11 @@ class TimelineClock:
 
     async def __call__(self, now: dt.datetime | None = None) -> None:
         now = now or utcnow()
-        rooms = [r for r in self.rooms.rooms.values() if r.settings.event and r.settings.state == "live"]
+        rooms = [  # issue 19: the room's owner node plays its timeline; an edge's copy only follows it
+            r
+            for r in self.rooms.rooms.values()
+            if r.settings.event and r.settings.state == "live" and r.owner_node is None
+        ]
         if not rooms:
             return
         opens: list[tuple[Polls, dict[str, Any]]] = []

@@ -27,12 +27,18 @@ and undo work on their own strokes). Only the host clears (``board.clear``). Wha
 items stay in the document as Yjs tombstones (small, counted in the size); an update that depends on items
 the server has not seen is kept pending by pycrdt, unchecked, and checked with the update that completes it
 (whose sender is refused if the result breaks the rules).
+
+Issue 19 (failover): an edge keeps a standby copy of the board from the owner's log (:meth:`Board.mirror`:
+the merged updates, the page shown, collaboration, on the stage or not). Every node's board starts from the
+same empty document (:data:`EMPTY`: its first page made by one fixed Yjs client), so the owner's updates
+apply to the copy as they do to the owner's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -44,9 +50,11 @@ from pycrdt import Array, Doc, Map, merge_updates
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.journal import Record
-from mediaserver.interaction.log import EVERYONE, RoomLog
+from mediaserver.interaction.log import EVERYONE, Entry, RoomLog
 from mediaserver.interaction.members import Member, is_staff, require_host, require_staff
 from mediaserver.rtc import devices
+
+log = logging.getLogger(__name__)
 
 ROOT = "pages"
 TYPES = frozenset({"pen", "line", "rect", "ellipse", "arrow", "text", "note"})
@@ -64,6 +72,19 @@ DEFAULT_MAX_BYTES = 2_000_000
 DEFAULT_SAVE_SECONDS = 30.0
 #: seconds between two steps of the drawing over time (journal kind ``board_step``: what changed meanwhile)
 STEP_SECONDS = 1.0
+#: the Yjs client that makes the empty board's first page, the same on every node (issue 19); no other
+#: change is made as it (a browser's client id is random: one in four billion draws it)
+BASE_CLIENT = 0x7FFF_FFF1
+
+
+def _empty() -> bytes:
+    doc: Doc[Any] = Doc(client_id=BASE_CLIENT)
+    doc.get(ROOT, type=Array).append(Array())
+    return doc.get_update()
+
+
+#: the empty board (one page) as one update: every room's board starts from it, on every node
+EMPTY = _empty()
 
 
 def _refuse(what: str) -> ControlError:
@@ -197,6 +218,7 @@ class Board(Feature):
     (the whole board's cost, for refusals only, which only those allowed to draw can cause)."""
 
     key = "board"
+    mirrors = frozenset({"board", "boardCollaboration", "boardPage", "boardShown"})
 
     def __init__(
         self,
@@ -212,7 +234,7 @@ class Board(Feature):
         self.save_seconds = save_seconds
         self.clock = clock
         self.doc: Doc[Any] = Doc()
-        self.doc.get(ROOT, type=Array).append(Array())  # the first page (made here, not twice by two clients)
+        self.doc.apply_update(EMPTY)  # the first page (made here, not twice by two clients)
         self._state: bytes | None = None  # the board as one update, made when asked for after a change
         self._b64 = ""  # the same in base64, made once for all who join until it changes
         self.shadow: Doc[Any] = Doc()
@@ -472,6 +494,34 @@ class Board(Feature):
             self._save(final=True)
         if self._step_dirty:
             self._step(final=True)
+
+    def mirror(self, entry: Entry) -> None:
+        """Issue 19, on an edge: the owner's accepted updates (merged per tick) and its stage flags."""
+        d = entry.data
+        if entry.kind == "board":
+            try:
+                self.doc.apply_update(decode(d.get("update")))
+            except (ControlError, ValueError) as e:
+                log.warning("the owner's board update could not be applied to the standby copy: %s", e)
+                return
+            self._state, self._b64 = None, ""
+        elif entry.kind == "boardCollaboration":
+            self.collaboration = bool(d.get("on"))
+        elif entry.kind == "boardPage":
+            self.page = int(d.get("page") or 0)
+        else:
+            self.shown = bool(d.get("shown"))
+
+    def resume(self) -> None:
+        """The copy's checks made ready: the shadow, the shapes' ids and authors, the size."""
+        self.shadow = Doc()
+        self.shadow.apply_update(self.state)
+        try:
+            self.ids, self.by = index(self.doc)
+        except ControlError as e:  # the owner's board broke no rule; should it have, it is drawn on as is
+            log.warning("the board taken over does not index: %s", e)
+        self._size = len(self.state)
+        self.page = min(self.page, max(len(self.ids) - 1, 0))
 
     def snapshot(self, m: Member) -> dict[str, Any]:
         return {

@@ -74,6 +74,7 @@ def clean_text(value: Any) -> str:
 
 class Chat(Feature):
     key = "chat"
+    mirrors = frozenset({"chat", "chatDeleted", "chatState", "chatSilenced"})
 
     def __init__(
         self,
@@ -181,6 +182,11 @@ class Chat(Feature):
             self.private = deque((x for x in self.private if x[1]["id"] != mid), maxlen=PRIVATE_HISTORY)
         elif entry.kind == "chatState":
             self.enabled = bool(entry.data.get("enabled"))
+        elif entry.kind == "chatSilenced" and entry.audience[0] == "staff+":  # its audience names the person
+            if entry.data.get("silenced"):
+                self.silenced[entry.audience[1]] = str(entry.data.get("participant"))
+            else:
+                self.silenced.pop(entry.audience[1], None)
 
     def set_enabled(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
         """``{enabled}``: the host turns the attendees' chat on or off (R-INT-1)."""

@@ -5,7 +5,11 @@ URL, for an optional display time; the host closes it at any time, and the room 
 Each person's click is counted once (their person key, so a reconnection does not count twice); the count goes
 to the staff once a tick when it changed, and each counted click is recorded (the journal's ``ctaClick`` kind)
 for the event's statistics. The automated timeline's ``call_to_action`` item gets the same limit
-(:func:`description`, used by mediaserver.events.automation)."""
+(:func:`description`, used by mediaserver.events.automation).
+
+Issue 19 (failover): an edge keeps a standby copy from the owner's log (:meth:`CallToAction.mirror`): the one
+showing, who clicked it (``ctaClicks``'s ``Entry.standby``, never sent to a client) and the timeline's items
+played; a node taking the room over closes it when its time is up (:meth:`CallToAction.resume`)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from typing import Any
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.journal import Record
-from mediaserver.interaction.log import STAFF, RoomLog
+from mediaserver.interaction.log import STAFF, Entry, RoomLog
 from mediaserver.interaction.members import Member, is_staff, require_host, who
 
 DESCRIPTION_MAX = 54
@@ -57,6 +61,7 @@ def check_url(value: Any) -> str:
 
 class CallToAction(Feature):
     key = "cta"
+    mirrors = frozenset({"cta", "ctaClicks"})
 
     def __init__(self, log: RoomLog, record: Record | None = None) -> None:
         self.log = log
@@ -65,6 +70,7 @@ class CallToAction(Feature):
         self.deadline: float | None = None  # time.monotonic() when it closes by itself
         self.clicked: set[str] = set()  # person keys counted for the current one
         self._clicks_changed = False
+        self._fresh: list[str] = []  # who clicked since the last count (for the edges' copies)
         self.played: set[str] = set()  # the automated timeline's items shown in this room (play)
 
     def commands(self) -> dict[str, Handler]:
@@ -100,10 +106,12 @@ class CallToAction(Feature):
             )
         except ControlError:
             return False
-        self._open(text, button, url, max(1, min(seconds, SECONDS_MAX)))
+        self._open(text, button, url, max(1, min(seconds, SECONDS_MAX)), played=key)
         return True
 
-    def _open(self, text: str, button: str, url: str, seconds: int | None) -> dict[str, Any]:
+    def _open(
+        self, text: str, button: str, url: str, seconds: int | None, played: str | None = None
+    ) -> dict[str, Any]:
         if self.current is not None:
             self._close("replaced")
         now = time.time()
@@ -115,13 +123,14 @@ class CallToAction(Feature):
             "shownAt": int(now * 1000),
             "until": int((now + seconds) * 1000) if seconds else None,
         }
-        entry = self.log.append("cta", {})
+        entry = self.log.append("cta", {}, standby={"played": played} if played else None)
         cta = {"id": f"c{entry.seq}", **cta}
         entry.data["cta"] = cta
         self.current = cta
         self.deadline = time.monotonic() + seconds if seconds else None
         self.clicked = set()
         self._clicks_changed = False
+        self._fresh = []
         return {"id": cta["id"], "seq": entry.seq}
 
     def close(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +150,7 @@ class CallToAction(Feature):
         self.log.append("ctaClicks", {"id": cid, "clicks": clicks, "final": True}, STAFF)
         self.clicked = set()
         self._clicks_changed = False
+        self._fresh = []
 
     def click(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
         """``{id?}``: an attendee pressed the button; counted once per person. Resolves ``{counted, url}``."""
@@ -153,6 +163,7 @@ class CallToAction(Feature):
         counted = not is_staff(m) and m.person_key not in self.clicked
         if counted:
             self.clicked.add(m.person_key)
+            self._fresh.append(m.person_key)
             self._clicks_changed = True
             if self.record is not None:
                 self.record(
@@ -172,8 +183,26 @@ class CallToAction(Feature):
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self._close("expired")
         elif self._clicks_changed and self.current is not None:
-            self.log.append("ctaClicks", {"id": self.current["id"], "clicks": len(self.clicked)}, STAFF)
+            fresh, self._fresh = self._fresh, []  # who clicked: for the edges' copies only
+            clicks = {"id": self.current["id"], "clicks": len(self.clicked)}
+            self.log.append("ctaClicks", clicks, STAFF, {"clicked": fresh})
             self._clicks_changed = False
+
+    def mirror(self, entry: Entry) -> None:
+        sb = entry.standby or {}
+        if entry.kind == "cta":
+            cta = entry.data.get("cta")
+            self.current = dict(cta) if isinstance(cta, dict) else None
+            self.deadline, self.clicked = None, set()  # the deadline is the owner's (see resume)
+            if sb.get("played"):
+                self.played.add(str(sb["played"]))
+        elif self.current is not None and entry.data.get("id") == self.current["id"]:  # ctaClicks
+            self.clicked.update(sb.get("clicked") or ())
+
+    def resume(self) -> None:
+        until = (self.current or {}).get("until")
+        if isinstance(until, int):
+            self.deadline = time.monotonic() + max(0.0, until / 1000 - time.time())
 
     def snapshot(self, m: Member) -> dict[str, Any]:
         if is_staff(m):

@@ -51,12 +51,15 @@ def reaches(audience: Audience, person: str, role: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One interaction event: ``kind`` names it for the clients (``chat``, ``hand``, ...), ``data`` is what
-    they get, ``seq`` its number in the room (increasing; a client that sees a gap missed something)."""
+    they get, ``seq`` its number in the room (increasing; a client that sees a gap missed something).
+    ``standby``: what no client gets but a node's standby copy of the feature needs (issue 19: who voted,
+    answered or clicked, by person key; a test's answers), carried to the edges with the entry."""
 
     seq: int
     kind: str
     data: dict[str, Any]
     audience: Audience
+    standby: dict[str, Any] | None = None
 
     def wire(self) -> dict[str, Any]:
         return {"seq": self.seq, "kind": self.kind, **self.data}
@@ -70,8 +73,14 @@ class RoomLog(Protocol):
         """The number of the last entry appended (0 before any)."""
         ...
 
-    def append(self, kind: str, data: dict[str, Any], audience: Audience = EVERYONE) -> Entry:
-        """Append one event; the fan-out sends it at its next tick."""
+    def append(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        audience: Audience = EVERYONE,
+        standby: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Append one event; the fan-out sends it at its next tick (``standby``: see :class:`Entry`)."""
         ...
 
     def take(self) -> list[Entry]:
@@ -94,9 +103,15 @@ class MemoryLog:
     def last_seq(self) -> int:
         return self._seq
 
-    def append(self, kind: str, data: dict[str, Any], audience: Audience = EVERYONE) -> Entry:
+    def append(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        audience: Audience = EVERYONE,
+        standby: dict[str, Any] | None = None,
+    ) -> Entry:
         self._seq += 1
-        entry = Entry(self._seq, kind, data, audience)
+        entry = Entry(self._seq, kind, data, audience, standby)
         self._pending.append(entry)
         if len(self._pending) == 1 and self.on_append is not None:
             self.on_append()
@@ -109,6 +124,11 @@ class MemoryLog:
         self._pending.append(entry)
         if len(self._pending) == 1 and self.on_append is not None:
             self.on_append()
+
+    def skip_to(self, seq: int) -> None:
+        """Issue 19: the owner's entries up to ``seq`` were seen here (the standby copy has them): this log
+        numbers its own after them, should this node take the room over."""
+        self._seq = max(self._seq, seq)
 
     def take(self) -> list[Entry]:
         taken, self._pending = self._pending, []

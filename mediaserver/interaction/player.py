@@ -15,6 +15,9 @@ its room (R-FILE-2), or the event's own video or timeline file. The room has no 
 the composition root) reads it; the browsers stream it from a signed ``/play`` URL with Range requests. A
 YouTube video is named by its 11-character id or one of YouTube's URLs, checked strictly here
 (:func:`youtube_id`).
+
+Issue 19 (failover): an edge keeps a standby copy of the state from the owner's log (:meth:`Player.mirror`;
+the source as the owner holds it rides on ``Entry.standby``: a library video's event, for fresh URLs).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Protocol
 
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
-from mediaserver.interaction.log import RoomLog
+from mediaserver.interaction.log import Entry, RoomLog
 from mediaserver.interaction.members import Member, require_staff, who
 
 POSITION_MAX = 24 * 3600.0  # seconds: no video of a webinar is longer than a day
@@ -129,6 +132,7 @@ class VideoSource(Protocol):
 
 class Player(Feature):
     key = "player"
+    mirrors = frozenset({"player"})
 
     def __init__(self, log: RoomLog, videos: VideoSource | None = None, room_id: str = "") -> None:
         self.log = log
@@ -182,7 +186,7 @@ class Player(Feature):
     def _changed(self, m: Member | None) -> dict[str, Any]:
         self.by = who(m) if m is not None else None
         state = self.state()
-        entry = self.log.append("player", {"player": state})
+        entry = self.log.append("player", {"player": state}, standby={"source": self.source})
         return {**state, "seq": entry.seq}
 
     def _set(self, position: float, playing: bool) -> None:
@@ -295,6 +299,15 @@ class Player(Feature):
         self._set(0.0, False)
         self.rate = 1.0
         return self._changed(m)
+
+    def mirror(self, entry: Entry) -> None:
+        st, sb = entry.data.get("player") or {}, entry.standby or {}
+        self.source = sb.get("source") if "source" in sb else st.get("source")
+        self.playing = bool(st.get("playing"))
+        self.position = float(st.get("position") or 0.0)
+        self.at = float(st.get("at") or server_ms())
+        self.rate = float(st.get("rate") or 1.0)
+        self.by = st.get("by")
 
     # ---- the room's life ----
 

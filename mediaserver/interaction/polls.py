@@ -14,6 +14,11 @@ that tick (and the new short answers as one ``pollShortAnswers``); with ``poll.s
 goes to everyone (a test's correct answers only once it is closed). Each answer is recorded through the
 room's journal (kind ``pollAnswer``, stored per attendee for statistics, R-STAT-1), and so is the close
 (``pollClosed``: the results' summary and the ``poll.closed`` webhook).
+
+Issue 19 (failover): an edge keeps a standby copy of the poll from the owner's log (:meth:`Polls.mirror`): the
+launch with its whole definition (a test's answers included: ``Entry.standby``, never sent to a client), its
+counts as each ``pollResults`` gives them, and who answered (on the same entry's ``standby``), so that a node
+taking the room over keeps the poll open, refuses a second answer and counts on from the same results.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any, Protocol
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.journal import Record
-from mediaserver.interaction.log import EVERYONE, STAFF, RoomLog
+from mediaserver.interaction.log import EVERYONE, STAFF, Entry, RoomLog
 from mediaserver.interaction.members import Member, is_staff, require_staff
 
 MAX_SHORT = 500  # characters of a short answer
@@ -211,6 +216,7 @@ class Run:
         default_factory=dict
     )  # who answered (person key) -> a test's score
     short: list[dict[str, Any]] = field(default_factory=list)  # new short answers for the staff
+    fresh: dict[str, float | None] = field(default_factory=dict)  # who answered since the last results
 
     def describe(self, staff: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -239,6 +245,7 @@ class Run:
 
 class Polls(Feature):
     key = "polls"
+    mirrors = frozenset({"poll", "pollResults", "pollShown"})
 
     def __init__(
         self,
@@ -312,7 +319,7 @@ class Polls(Feature):
         run = self.run = Run(
             d["launch"], d["poll"], d["name"], d["kind"], d["questions"], Tally(d["questions"])
         )
-        self.log.append("poll", run.describe(staff=False), EVERYONE)
+        self.log.append("poll", run.describe(staff=False), EVERYONE, {"questions": run.questions})
         if run.kind == "test":
             self.log.append("pollKey", {"launch": run.launch, "correct": key(run.questions)}, STAFF)
         run.dirty = True  # the staff get the (empty) results at once
@@ -354,6 +361,7 @@ class Polls(Feature):
         answers = check_answers(run.questions, params.get("answers"))
         points = score(run.questions, answers) if run.kind == "test" else None
         run.people[m.person_key] = points
+        run.fresh[m.person_key] = points
         run.tally.add(answers, points)
         run.dirty = True
         for a in answers:
@@ -406,10 +414,45 @@ class Polls(Feature):
 
     def _send_results(self, run: Run) -> None:
         run.dirty = False
-        self.log.append("pollResults", run.results(everyone=run.shown), EVERYONE if run.shown else STAFF)
+        standby = {"people": run.fresh, "points": run.tally.points}  # for the edges' copies only
+        run.fresh = {}
+        self.log.append(
+            "pollResults", run.results(everyone=run.shown), EVERYONE if run.shown else STAFF, standby
+        )
         if run.short:
             self.log.append("pollShortAnswers", {"launch": run.launch, "answers": run.short}, STAFF)
             run.short = []
+
+    # ---- issue 19: the standby copy on an edge ----
+
+    def mirror(self, entry: Entry) -> None:
+        d, sb = entry.data, entry.standby or {}
+        run = self.run
+        if entry.kind == "poll" and d.get("state") == "open":
+            questions = sb.get("questions") or d.get("questions") or []
+            self.run = Run(
+                int(d["launch"]),
+                int(d["poll"]),
+                str(d.get("name", "")),
+                str(d.get("type", "poll")),
+                questions,
+                Tally(questions),
+                shown=bool(d.get("shown")),
+            )
+        elif run is None or d.get("launch") != run.launch:
+            return
+        elif entry.kind == "poll":
+            run.open, run.shown = False, bool(d.get("shown"))
+        elif entry.kind == "pollShown":
+            run.shown = bool(d.get("shown"))
+        else:  # pollResults: the counts as the owner has them, and who answered since the last
+            t = run.tally
+            t.respondents = int(d.get("respondents") or 0)
+            t.points = float(sb.get("points") or 0.0)
+            for q in d.get("questions") or []:
+                t.answered[q["id"]] = int(q.get("answered") or 0)
+                t.counts[q["id"]] = {int(o): int(n) for o, n in (q.get("counts") or {}).items()}
+            run.people.update(sb.get("people") or {})
 
     # ---- the tick and what a member sees on joining ----
 

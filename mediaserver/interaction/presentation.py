@@ -7,7 +7,10 @@ back to the presenter's page.
 Every change appends one ``doc`` event with the whole state (a few hundred bytes) for everyone: the fan-out
 sends the tick's events in one frame, so a presenter flipping ten pages a second costs ten small events in a
 frame, not a message per attendee. The files come from the room's :class:`FileSource` (the room's files, with
-where to read the PDF: mediaserver.library.roomfiles); the pages are rendered by each browser (pdf.js)."""
+where to read the PDF: mediaserver.library.roomfiles); the pages are rendered by each browser (pdf.js).
+
+Issue 19 (failover): an edge keeps a standby copy of the document on the stage from the owner's log (each
+``doc`` event carries the whole state: :meth:`Presentation.mirror`)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Any, Protocol
 
 from mediaserver.errors import ControlError
 from mediaserver.interaction.feature import Feature, Handler
-from mediaserver.interaction.log import RoomLog
+from mediaserver.interaction.log import Entry, RoomLog
 from mediaserver.interaction.members import Member, require_staff, who
 
 ZOOM_MIN, ZOOM_MAX = 0.25, 4.0
@@ -46,6 +49,7 @@ def _int(value: Any, what: str, low: int, high: int) -> int:
 
 class Presentation(Feature):
     key = "doc"
+    mirrors = frozenset({"doc"})
 
     def __init__(self, log: RoomLog, find_file: Finder | None = None) -> None:
         self.log = log
@@ -148,6 +152,10 @@ class Presentation(Feature):
         if self.current is not None:
             self.current = None
             self.log.append("doc", {"doc": None})
+
+    def mirror(self, entry: Entry) -> None:
+        doc = entry.data.get("doc")
+        self.current = dict(doc) if isinstance(doc, dict) else None
 
     def snapshot(self, m: Member) -> dict[str, Any]:
         return {"doc": self.current}

@@ -22,6 +22,11 @@ follow it, with the upvotes the issue asks for, and these choices:
   every late joiner's snapshot) and takes it down; publishing queues the ``question.published`` webhook (the
   journal's ``questionPublished`` kind; mediaserver.interaction.hooks).
 
+Issue 19 (failover): an edge keeps a standby copy of the Q&A from the owner's log (:meth:`Questions.mirror`):
+the mode, each question with its audience and state, the published one, and the votes (who voted rides on
+``questionVotes`` as ``Entry.standby``, never sent to a client), so that a node taking the room over answers,
+publishes and counts votes as the owner would have.
+
 Limits: a question is 1 to 2,000 characters (chat.clean_text), each person has a budget for asking and one for
 voting (chat.Budget), a room holds at most :data:`MAX_OPEN` open questions and :data:`MAX_KEPT` in all.
 """
@@ -37,7 +42,7 @@ from mediaserver.errors import ControlError
 from mediaserver.interaction.chat import Budget, Chat, clean_text
 from mediaserver.interaction.feature import Feature, Handler
 from mediaserver.interaction.journal import Record
-from mediaserver.interaction.log import EVERYONE, Audience, RoomLog, reaches
+from mediaserver.interaction.log import EVERYONE, Audience, Entry, RoomLog, reaches
 from mediaserver.interaction.members import Member, is_staff, require_host, require_staff, who
 
 MAX_OPEN = 1000  # open questions in a room at once
@@ -82,6 +87,7 @@ def _id(params: dict[str, Any]) -> str:
 
 class Questions(Feature):
     key = "qa"
+    mirrors = frozenset({"qa", "question", "questionVotes", "questionPublished"})
 
     def __init__(
         self,
@@ -105,7 +111,8 @@ class Questions(Feature):
         self.mine: dict[str, list[str]] = {}  # person key -> the ids of their questions
         self.published: Question | None = None
         self.n_open = 0
-        self._votes_changed: set[str] = set()  # question ids whose count changed this tick
+        # question ids whose count changed this tick -> the votes given (True) or taken back, by person key
+        self._votes_changed: dict[str, dict[str, bool]] = {}
         self._public: list[dict[str, Any]] | None = None  # the attendees' shared part of the snapshot
 
     def commands(self) -> dict[str, Handler]:
@@ -136,6 +143,11 @@ class Questions(Feature):
         if not self.open:
             return {"open": False, "questions": 0}
         self._record_all("closed")
+        self._clear()
+        self.log.append("qa", {"open": False})
+        return {"open": False, "questions": n}
+
+    def _clear(self) -> None:
         self.open = False
         self.questions.clear()
         self.by_message.clear()
@@ -145,8 +157,6 @@ class Questions(Feature):
         self.n_open = 0
         self._votes_changed.clear()
         self._public = None
-        self.log.append("qa", {"open": False})
-        return {"open": False, "questions": n}
 
     def _require_open(self) -> None:
         if not self.open:
@@ -193,7 +203,7 @@ class Questions(Feature):
                 {"Retry-After": str(int(wait) + 1)},
             )
         q = Question("", text, asker, person, int(time.time() * 1000), audience, mid)
-        entry = self.log.append("question", {}, audience)
+        entry = self.log.append("question", {}, audience, {"person": person} if person else None)
         q.id = f"q{entry.seq}"
         entry.data.update(q.wire())
         self.questions[q.id] = q
@@ -252,7 +262,7 @@ class Questions(Feature):
                 q.voters.discard(m.person_key)
                 if mine is not None:
                     mine.discard(q.id)
-            self._votes_changed.add(q.id)
+            self._votes_changed.setdefault(q.id, {})[m.person_key] = up
         return {"id": q.id, "votes": len(q.voters), "voted": up}
 
     def answer(self, m: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -324,15 +334,69 @@ class Questions(Feature):
         """The counts that changed this tick, one event per audience (not one per vote)."""
         if not self._votes_changed:
             return
-        groups: dict[Audience, dict[str, int]] = {}
-        for qid in self._votes_changed:
+        groups: dict[Audience, tuple[dict[str, int], dict[str, dict[str, bool]]]] = {}
+        for qid, given in self._votes_changed.items():
             q = self.questions.get(qid)
             if q is not None:
-                groups.setdefault(q.audience, {})[qid] = len(q.voters)
-        self._votes_changed.clear()
-        for audience, votes in groups.items():
-            self.log.append("questionVotes", {"votes": votes}, audience)
+                votes, voters = groups.setdefault(q.audience, ({}, {}))
+                votes[qid], voters[qid] = len(q.voters), given
+        self._votes_changed = {}
+        for audience, (votes, voters) in groups.items():  # who voted: for the edges' copies only
+            self.log.append("questionVotes", {"votes": votes}, audience, {"voters": voters})
         self._public = None
+
+    # ---- issue 19: the standby copy on an edge ----
+
+    def mirror(self, entry: Entry) -> None:
+        d, sb = entry.data, entry.standby or {}
+        self._public = None
+        if entry.kind == "qa":
+            if d.get("open"):
+                self.open = True
+            else:
+                self._clear()
+        elif entry.kind == "question":
+            q = self.questions.get(str(d.get("id")))
+            if q is None:
+                self._mirror_asked(d, sb, entry.audience)
+            elif d.get("state") in STATES and d["state"] != q.state:
+                self.n_open += (d["state"] == "open") - (q.state == "open")
+                q.state = d["state"]
+        elif entry.kind == "questionVotes":
+            for qid, given in (sb.get("voters") or {}).items():
+                q = self.questions.get(qid)
+                if q is None:
+                    continue
+                for person, up in given.items():
+                    if up:
+                        q.voters.add(person)
+                        self.voted.setdefault(person, set()).add(qid)
+                    else:
+                        q.voters.discard(person)
+                        self.voted.get(person, set()).discard(qid)
+        elif entry.kind == "questionPublished":
+            shown = d.get("question")
+            self.published = self.questions.get(str(shown.get("id"))) if isinstance(shown, dict) else None
+
+    def _mirror_asked(self, d: dict[str, Any], sb: dict[str, Any], audience: Audience) -> None:
+        person = sb.get("person") or (audience[1] if audience != EVERYONE else "")
+        asker = d.get("from")
+        q = Question(
+            str(d["id"]),
+            str(d.get("text", "")),
+            dict(asker) if isinstance(asker, dict) else {},
+            str(person),
+            int(d.get("at") or 0),
+            audience,
+            d.get("message"),
+            d["state"] if d.get("state") in STATES else "open",
+        )
+        self.questions[q.id] = q
+        self.n_open += q.state == "open"
+        if q.message is not None:
+            self.by_message[q.message] = q.id
+        if q.person:
+            self.mine.setdefault(q.person, []).append(q.id)
 
     def _shared(self) -> list[dict[str, Any]]:
         """The public questions an attendee sees (not dismissed; the :data:`SNAPSHOT` most upvoted), built

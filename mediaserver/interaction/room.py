@@ -74,6 +74,28 @@ class Interaction:
         for f in self.features:
             self._commands.update(f.commands())
         self.methods = frozenset(self._commands)  # the protocol's interaction methods
+        # issue 19: on an edge, the features are a standby copy of the owner's (mirror): they do not act
+        self.standby = False
+        self._mirrors: dict[str, Feature] = {kind: f for f in self.features for kind in f.mirrors}
+
+    def follow(self) -> None:
+        """Issue 19: this node serves the room as an edge: the features keep a copy of the owner's state
+        (:meth:`mirror`) and do nothing of their own (no tick, leave or end acts here)."""
+        self.standby = True
+
+    def mirror(self, entry: Entry) -> None:
+        """Issue 19, on an edge: an entry of the owner's log, into the standby copy of its feature."""
+        f = self._mirrors.get(entry.kind)
+        if f is not None:
+            f.mirror(entry)
+
+    def take_over(self) -> None:
+        """Issue 19: this node took the room over: its features run from their standby copies."""
+        if self.standby:
+            self.standby = False
+            self._last_stage = self.stage()
+            for f in self.features:
+                f.resume()
 
     def command(
         self, m: Member, method: str, params: dict[str, Any]
@@ -135,8 +157,9 @@ class Interaction:
 
     def tick(self) -> list[Entry]:
         """What the fan-out sends now: the aggregates' entries appended, then everything pending."""
-        for f in self.features:
-            f.tick()
+        if not self.standby:
+            for f in self.features:
+                f.tick()
         return self.log.take()
 
     def snapshot(self, m: Member) -> dict[str, Any]:
@@ -145,10 +168,14 @@ class Interaction:
         return {"seq": self.log.last_seq, **{f.key: f.snapshot(m) for f in self.features}}
 
     def left(self, m: Member) -> None:
+        if self.standby:  # issue 19: the owner hears of it and appends what follows
+            return
         for f in self.features:
             f.left(m)
 
     def ended(self) -> None:
-        """The room's session ended."""
+        """The room's session ended (on an edge: on the owner, whose log says what follows)."""
+        if self.standby:
+            return
         for f in self.features:
             f.ended()

@@ -24,9 +24,10 @@ from tests.e2e.peers import Signal, count_frames, join_only, pc, publish
 ROOM = "cascade"
 
 
-async def attendee(session: aiohttp.ClientSession, base: str, name: str):
-    """An attendee that subscribes once the room has tracks and answers every new offer of the server."""
-    sig = await join_only(session, base, token(ROOM, "attendee", name))
+async def attendee(session: aiohttp.ClientSession, base: str, name: str, tok: str | None = None):
+    """An attendee that subscribes once the room has tracks and answers every new offer of the server
+    (``tok``: a join token of another room, an event's; the ad-hoc ROOM's by default)."""
+    sig = await join_only(session, base, tok or token(ROOM, "attendee", name))
     conn = pc()
     counts, tasks = count_frames(conn)
 
