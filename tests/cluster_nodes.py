@@ -8,7 +8,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.conftest import API_KEY, SECRET, serve
@@ -19,10 +19,17 @@ SEALING_KEY = "sEaLiNgKeYoFtHeClUsTeRtEsTs0123456789abcdef="
 
 @contextlib.contextmanager
 def cluster(
-    tmp_path: Path, redis_url: str, pg_server, count: int = 3, db: str | None = None, **env: str
+    tmp_path: Path,
+    redis_url: str,
+    pg_server,
+    count: int = 3,
+    db: str | None = None,
+    each: Sequence[dict[str, str]] = (),
+    **env: str,
 ) -> Iterator[list[tuple[str, subprocess.Popen, Path]]]:
     """``count`` nodes ``node-0`` ... on HOSTS, each as (base URL, process, log file); stopped after. ``db``:
-    the database's URL (made on ``pg_server`` when not given; an async test makes it in its own loop)."""
+    the database's URL (made on ``pg_server`` when not given; an async test makes it in its own loop);
+    ``each[i]``: settings of node i only (over the common ones)."""
     db = db or pg_server.url(asyncio.run(pg_server.create_db()))
     common = {
         "MEDIASERVER_CLUSTER_REDIS_URL": redis_url,
@@ -35,7 +42,12 @@ def cluster(
     }
     with contextlib.ExitStack() as stack:
         starting = [
-            serve(tmp_path / f"n{i}", host=h, MEDIASERVER_NODE_ID=f"node-{i}", **common)
+            serve(
+                tmp_path / f"n{i}",
+                host=h,
+                MEDIASERVER_NODE_ID=f"node-{i}",
+                **{**common, **(each[i] if i < len(each) else {})},
+            )
             for i, h in enumerate(HOSTS[:count])
         ]
         with concurrent.futures.ThreadPoolExecutor(count) as pool:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class Placed:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dirty: bool = False  # owner: the edges have not heard of the last change yet
     following: bool = False  # edge: a check of the owner is under way
+    renewed: float = field(default_factory=time.monotonic)  # owner: when its last renewal that held was sent
     task: asyncio.Task[None] | None = None
 
     @property
@@ -153,10 +155,11 @@ class ClusterRooms:
             await self._leave(old)
         if room.name in self.placed:
             return
+        asked = time.monotonic()
         lease, _ = await self.leases.acquire(room.name)
         if room.name in self.placed:  # placed meanwhile by another join
             return
-        pl = self.placed[room.name] = Placed(room, lease)
+        pl = self.placed[room.name] = Placed(room, lease, renewed=asked)
         if lease.node_id == self.node_id:
             room.owner_node, room.cascade = None, Announcer(self, pl)
             self.interaction.own(room)
@@ -288,11 +291,21 @@ class ClusterRooms:
             for pl in list(self.placed.values()):  # first this node's own leases: nothing may delay them
                 if pl.lease.node_id != self.node_id:
                     continue
-                try:
-                    if not await self.leases.renew(pl.lease):
-                        log.error("room %s: this node lost its lease (epoch %d)", pl.room.name, pl.epoch)
-                except Exception as e:
-                    log.warning("room %s: renewing the lease failed: %s", pl.room.name, e)
+                # the lease expires ttl after the last renewal that held: it is given up a round before
+                give_up = pl.renewed + self.leases.ttl_ms / 1000 - self.renew_every
+                sent = time.monotonic()
+                held = False
+                if sent < give_up:
+                    try:
+                        held = await asyncio.wait_for(self.leases.renew(pl.lease), give_up - sent)
+                    except Exception as e:  # Redis away (or too slow to answer in time)
+                        log.warning("room %s: renewing the lease failed: %r", pl.room.name, e)
+                        held = time.monotonic() < give_up
+                    else:
+                        if held:
+                            pl.renewed = sent
+                if not held:
+                    await self._step_down(pl)
             try:
                 nodes = await self.alive()
                 alive = {n.node_id for n in nodes}
@@ -369,10 +382,34 @@ class ClusterRooms:
         log.warning("drained: %d people of %d rooms moved to the other nodes", moved, len(placed))
         return {"rooms": len(placed), "moved": moved}
 
+    async def _step_down(self, pl: Placed) -> None:
+        """This node owned the room but its lease is gone, or about to expire unrenewed (cut off from Redis):
+        another node may own the room by now, so this one stops acting for it rather than go on as a second
+        room (issue 19: a stale owner cannot act). Its people are told to move (the SDK reconnects over the
+        nodes their join named and finds the room's owner; until Redis is back, this node takes no one for
+        the room); the room is given up here without ending it (its event goes on wherever it is held)."""
+        if self.placed.get(pl.room.name) is not pl:
+            return
+        room = pl.room
+        log.error(
+            "room %s: this node's lease (epoch %d) is lost or cannot be renewed; the room is given up here",
+            room.name,
+            pl.epoch,
+        )
+        room.cascade = None
+        room.give_up()
+        others = [u for u in self.node_urls if u != self.address] or list(self.node_urls)
+        for p in list(room.participants.values()):
+            p.send("moved", {"reason": "lease_lost", "nodes": others})
+            room.leave(p)
+        await self._leave(pl)
+        self.manager.discard(room)
+
     async def _owner_gone(self, pl: Placed) -> None:
         """The room's owner left the registry (it died): this node takes the room over when its lease has
         expired and no other edge was first (a new epoch), or follows the edge that was."""
         try:
+            asked = time.monotonic()
             lease, _ = await self.leases.acquire(pl.room.name)
         except Exception as e:
             log.warning("room %s: the lease could not be read: %s", pl.room.name, e)
@@ -387,7 +424,7 @@ class ClusterRooms:
                 del pl.links[tid]
                 room.remove_remote_track(tid)
                 self.links.abandon(link)
-            old, old_epoch, pl.lease = pl.lease.node_id, pl.lease.epoch, lease
+            old, old_epoch, pl.lease, pl.renewed = pl.lease.node_id, pl.lease.epoch, lease, asked
             if lease.node_id == self.node_id:
                 log.warning(
                     "room %s: owner %s is gone; taken over here (epoch %d)", room.name, old, lease.epoch

@@ -1151,6 +1151,12 @@ class Room:
         self.end(p.id)
         return None
 
+    def give_up(self) -> None:
+        """Issue 19: this node stops serving the room without ending its session (its cluster lease was
+        lost): its recording and live stream made here stop as at an end."""
+        for o in self._outputs():
+            o.room_ended(self)
+
     def end(self, by: str | None = None) -> None:
         for o in self._outputs():
             o.room_ended(self)  # the recording (R-REC-2) and the live stream end with the session
@@ -1584,6 +1590,12 @@ class RoomManager:
                 "too_many_rooms",
                 f"this server holds its maximum of {self.max_rooms} rooms; try again later",
             )
+
+    def discard(self, room: Room) -> None:
+        """Forget ``room`` here without ending it (issue 19: its cluster lease was lost, and another node may
+        hold it now): the next join opens it afresh and places it in the cluster again."""
+        if self.rooms.get(room.name) is room and not room.participants:
+            del self.rooms[room.name]
 
     def _drop(self, room: Room) -> None:
         if (

@@ -374,7 +374,8 @@ export class MediaserverClient extends EventTarget {
     }
     const params = msg.params || {};
     if (msg.method === 'moved') {
-      // issue 19: the node is drained for maintenance; the reconnection goes to another of the live nodes
+      // issue 19: the node is drained, or gave the room up (its lease lost); the reconnection goes to another
+      // of the live nodes
       if (this.info && this.info.cluster && Array.isArray(params.nodes) && params.nodes.length) {
         this.info.cluster.nodes = [...params.nodes];
       }
