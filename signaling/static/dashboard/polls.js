@@ -1,22 +1,14 @@
 // The dashboard's polls and tests of an event (R-INT-3, issue 16): the list, the editor, the results and the
-// exports. It uses the dashboard page's `$` and `api` (dashboard.html). The rules are the server's
-// (mediaserver/interaction/polls_store.py): the editor sends what was typed and shows the API's error message.
-'use strict';
+// exports. The rules are the server's (mediaserver/interaction/polls_store.py): the editor sends what was typed
+// and shows the API's error message.
+import { $, api, cell, el } from './core.js';
 
 const polls = {event: null, editing: null, questions: [], images: []};
 
-function el(tag, props, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props || {})) {
-    if (k.startsWith('aria-')) e.setAttribute(k, v); else e[k] = v;
-  }
-  e.append(...children);
-  return e;
-}
-
 function pollsError(e) { $('polls-note').textContent = e.message; }
 
-async function showPolls(ev) {
+/** Show the polls of event ev. */
+export async function showPolls(ev) {
   polls.event = ev;
   $('polls-event').textContent = ev.name;
   $('polls-view').hidden = false;
@@ -128,12 +120,14 @@ function renderQuestions() {
     fs.append(el('label', {textContent: 'Question'}), text, el('label', {textContent: 'Answered by'}), kind);
     if (test) {
       const points = el('input', {type: 'number', className: 'q-points', min: 1, max: 100, value: q.points,
+                                  'aria-label': `Question ${n + 1}: points for a right answer`,
                                   oninput: () => { q.points = Number(points.value); }});
       fs.append(el('label', {textContent: 'Points for a right answer'}), points);
     }
     if (q.kind === 'short') {
       if (test) {
         const acc = el('textarea', {className: 'q-accepted', rows: 2, value: q.accepted.join('\n'),
+                                    'aria-label': `Question ${n + 1}: accepted answers`,
                                     oninput: () => { q.accepted = acc.value.split('\n'); }});
         fs.append(el('label', {textContent: 'Accepted answers (one a line; case is ignored)'}), acc);
       }
@@ -213,6 +207,7 @@ function pollBody() {
   };
 }
 
+export function setupPolls() {
 $('poll-new').onclick = () => editPoll(null);
 $('poll-cancel').onclick = () => { $('poll-form').hidden = true; };
 $('poll-kind').onchange = renderQuestions;
@@ -229,6 +224,7 @@ $('poll-form').onsubmit = async (e) => {
     $('polls-note').textContent = `Saved "${saved.name}".`;
   } catch (err) { $('poll-error').textContent = err.message; }
 };
+}
 
 // ---------------------------------------------------------------- the results
 
