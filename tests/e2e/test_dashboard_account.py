@@ -119,7 +119,7 @@ def test_a_new_organiser_signs_up_sets_up_the_account_and_resets_the_password(tm
                 "document.querySelector('.skip').focus();"
                 "return document.querySelectorAll('a[href], button, input, select, textarea').length;"
             )
-            ActionChains(d).send_keys(Keys.TAB * (count + 2)).perform()
+            ActionChains(d).send_keys(Keys.TAB * (count + 20)).perform()
             missed = d.execute_script(
                 "return [...document.querySelector(arguments[0])"
                 ".querySelectorAll('a[href], button, input, select, textarea')]"
@@ -297,5 +297,5 @@ def test_a_new_organiser_signs_up_sets_up_the_account_and_resets_the_password(tm
         _wait(lambda: shown("impersonation") and "Kazan office" in text("who"))
         assert "Launch party" not in text("events")  # the sub-account's own, empty list
         shot(d, "dashboard-subaccount.png")
-        # allowed: the signed-out start's and the revoked key's 401
-        assert not errors(d, allow=("/api/v1/me ",)), "console errors"
+        # allowed: the signed-out start's and the revoked key's 401, the used reset link's 400
+        assert not errors(d, allow=("/api/v1/me ", "/password-reset/confirm ")), "console errors"

@@ -83,7 +83,7 @@ async function showDeliveries(h) {
     const tr = el('tr', { 'data-id': d.id, className: `delivery ${d.status}` });
     cell(tr, when(d.createdAt)); cell(tr, d.eventType); cell(tr, d.status);
     cell(tr, String(d.attempts));
-    cell(tr, [d.lastStatus ? `HTTP ${d.lastStatus}` : '', d.lastError].filter(Boolean).join(': '));
+    cell(tr, d.lastError || (d.lastStatus ? `HTTP ${d.lastStatus}` : ''));   // the error says the status
     body.append(tr);
   }
   $('deliveries-note').textContent = page.total ? t('dash.deliveriesCount', { n: page.total }) : t('dash.noDeliveries');
