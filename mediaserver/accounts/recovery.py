@@ -44,7 +44,8 @@ def sign(secret: str, user_id: int, password_hash: str, expires: dt.datetime) ->
 def _parts(token: str) -> tuple[int, int, str]:
     """(user id, expiry, MAC) of a token's form, or a 400 ``bad_token``."""
     parts = token.split(".")
-    if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts[:2]) and len(parts[0]) < 12:
+    digits = all(p.isascii() and p.isdigit() for p in parts[:2]) if len(parts) == 3 else False
+    if digits and len(parts[0]) < 12 and len(parts[1]) < 16 and parts[2].isascii():
         return int(parts[0]), int(parts[1]), parts[2]
     raise _bad_token()
 

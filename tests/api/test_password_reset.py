@@ -70,6 +70,7 @@ async def test_an_expired_or_forged_token_is_refused(api):
         recovery.sign(secret, uid + 1000, hashed, future),  # no such user
         "not a token",
         "1.2",
+        f"{uid}.{int(future.timestamp())}.ü",  # not ASCII
     ):
         err = await call(
             api.client(), "POST", "/api/v1/password-reset/confirm", 400, json={"token": bad, "password": NEW}
