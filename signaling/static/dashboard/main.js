@@ -81,9 +81,10 @@ async function route() {
   for (const a of document.querySelectorAll('.dash-nav a')) {
     if (a.dataset.section === section) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
+  $('app-error').textContent = '';
   try { await SECTIONS[section](); } catch (e) {
     if (e.status === 401) { state.me = null; show('login-view'); return; }
-    $('reminder').textContent = e.message;
+    $('app-error').textContent = e.message;
   }
 }
 
