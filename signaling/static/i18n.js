@@ -703,6 +703,15 @@ const en = {
   'dashPoll.scoreOf': "{score} of {max}",
   'dashPoll.some': "{n} of {total}: the CSV and XLSX have everyone.",
   'dashPoll.all': "{total} answered.",
+  'dash.kind_scheduled': "scheduled",
+  'dash.kind_permanent': "permanent",
+  'dash.kind_instant': "instant",
+  'dash.kind_automated': "automated",
+  'dash.kind_on_demand': "on demand",
+  'dash.status_planned': "planned",
+  'dash.status_live': "live",
+  'dash.status_done': "done",
+  'dash.status_failed': "failed",
 };
 
 const ru = {
@@ -1402,6 +1411,15 @@ const ru = {
   'dashPoll.scoreOf': "{score} из {max}",
   'dashPoll.some': "{n} из {total}: в CSV и XLSX есть все.",
   'dashPoll.all': "Ответили: {total}.",
+  'dash.kind_scheduled': "по расписанию",
+  'dash.kind_permanent': "постоянное",
+  'dash.kind_instant': "мгновенное",
+  'dash.kind_automated': "автоматическое",
+  'dash.kind_on_demand': "по запросу",
+  'dash.status_planned': "запланировано",
+  'dash.status_live': "идёт",
+  'dash.status_done': "прошло",
+  'dash.status_failed': "не началось",
 };
 
 export const STRINGS = { en, ru };

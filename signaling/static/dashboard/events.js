@@ -5,16 +5,23 @@ import { showPolls } from './polls.js';
 
 let inviting = null;
 
+/** An event's kind or status in the page's language (the API's word when there is no translation). */
+function named(what, value, fallback = value) {
+  const key = `dash.${what}_${value}`;
+  const text = t(key);
+  return text === key ? fallback : text;
+}
+
 /** Draw the events and the history again. */
 export async function refreshEvents() {
   const events = await api('GET', '/events?limit=100');
   const body = $('events'); body.textContent = '';
   for (const ev of events.items) {
     const tr = document.createElement('tr'); tr.dataset.id = ev.id;
-    cell(tr, ev.name); cell(tr, ev.kind.replace('_', ' '));
+    cell(tr, ev.name); cell(tr, named('kind', ev.kind, ev.kind.replace('_', ' ')));
     // R-AUTO-1: an automated event that could not start says why (a new start time plans it again)
     const failure = ev.status === 'failed' && ev.automation && ev.automation.failure;
-    const st = cell(tr, failure ? `failed: ${failure.message}` : ev.status);
+    const st = cell(tr, failure ? `${named('status', 'failed')}: ${failure.message}` : named('status', ev.status));
     if (failure) st.className = 'error';
     cell(tr, ev.roomId);
     const actions = cell(tr, ''); actions.className = 'actions';
@@ -47,7 +54,7 @@ export async function refreshEvents() {
   for (const h of hist.items) {
     const tr = document.createElement('tr');
     cell(tr, when(h.startedAt)); cell(tr, h.name);
-    cell(tr, h.endedAt ? when(h.endedAt) : 'live'); cell(tr, String(h.participants));
+    cell(tr, h.endedAt ? when(h.endedAt) : named('status', 'live')); cell(tr, String(h.participants));
     cell(tr, String(h.ctaClicks));  // issue 16 (R-INT-4): counted call-to-action clicks
     // issue 16 (R-INT-1, R-INT-2): the session's chat and its Q&A list as downloads
     for (const what of ['chat', 'questions']) {
