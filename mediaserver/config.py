@@ -110,6 +110,7 @@ class Settings:
     rate_limit_join: str = "60/minute;1000/hour"  # room and event joins (join tokens) per client address
     rate_limit_event_password: str = "20/minute;200/hour"  # wrong passwords per event, any address
     rate_limit_viewer_message: str = "5/minute;30/hour"  # on-demand viewers' messages per client address
+    rate_limit_password_reset: str = "5/minute;20/hour"  # password reset requests per client address
     trusted_proxies: list[str] = field(default_factory=list)  # their X-Forwarded-For names the client
     # hosts and networks webhooks and live streams may reach besides public addresses (issue 14 findings 4, 5,
     # 19): e.g. ["127.0.0.1/32", "hooks.internal"]; a listed host may also take plain http:// webhooks

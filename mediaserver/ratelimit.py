@@ -26,7 +26,16 @@ from mediaserver.config import ConfigError, Settings, parse_budget
 from mediaserver.errors import ControlError
 
 #: what is counted, and the setting that holds its budget
-Action = Literal["login", "login_account", "signup", "activate", "join", "event_password", "viewer_message"]
+Action = Literal[
+    "login",
+    "login_account",
+    "signup",
+    "activate",
+    "join",
+    "event_password",
+    "viewer_message",
+    "password_reset",
+]
 ACTIONS: tuple[Action, ...] = (
     "login",
     "login_account",
@@ -35,6 +44,7 @@ ACTIONS: tuple[Action, ...] = (
     "join",
     "event_password",
     "viewer_message",
+    "password_reset",
 )
 
 _NAMES = {
@@ -45,6 +55,7 @@ _NAMES = {
     "join": "joins from your address",
     "event_password": "wrong passwords for this event",
     "viewer_message": "messages from your address",
+    "password_reset": "password reset requests from your address",
 }
 
 

@@ -57,7 +57,8 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def dashboard(request: web.Request) -> web.FileResponse:
-    """The organisers' web dashboard: sign in, plan an event, invite, see the history (uses /api/v1)."""
+    """The organisers' web app (dashboard.html with dashboard/*.js, on /api/v1): sign-up, sign-in, password
+    reset, events, account settings, API keys and webhooks, users and sub-accounts."""
     return web.FileResponse(STATIC / "dashboard.html")
 
 

@@ -85,6 +85,29 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
             ],
         },
     },
+    # issue 20: a forgotten password (mediaserver.accounts.recovery)
+    "password_reset": {
+        "en": {
+            "subject": "Set a new password",
+            "body": [
+                "Hello {name},",
+                "someone (we hope you) asked to set a new password for this address.",
+                "Open this link to choose a new password: {link}",
+                "The link works for {minutes} minutes and once. If you did not ask, ignore this e-mail: your "
+                "password stays as it is.",
+            ],
+        },
+        "ru": {
+            "subject": "Задайте новый пароль",
+            "body": [
+                "Здравствуйте, {name}!",
+                "кто-то (надеемся, вы) попросил задать новый пароль для этого адреса.",
+                "Перейдите по ссылке, чтобы выбрать новый пароль: {link}",
+                "Ссылка действует {minutes} минут и только один раз. Если вы не просили, не обращайте "
+                "внимания на это письмо: пароль останется прежним.",
+            ],
+        },
+    },
     "invitation": {
         "en": {
             "subject": "Invitation: {event}",

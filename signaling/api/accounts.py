@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
-from mediaserver.accounts import identity
+from mediaserver.accounts import identity, recovery
 from mediaserver.billing import plans, subscription
 from mediaserver.library.storage import Storage
 from mediaserver.outbox import subscriptions, webhooks
@@ -188,6 +188,60 @@ async def logout(ctx: Ctx) -> None:
 async def activate(ctx: Ctx) -> Me:
     user = await identity.activate(ctx.s, ctx.caller, ctx.body.token, ctx.body.password)
     return await _signed_in(ctx, user)
+
+
+class ResetRequest(Model):
+    email: Email
+
+
+class ResetConfirm(Model):
+    token: Annotated[Text, Field(min_length=1, max_length=200, description="from the e-mailed link")]
+    password: Password
+
+
+RESET_SENT = (
+    "check your mailbox: if the address has an account, the e-mail we sent has a link that sets a new "
+    f"password (it works for {recovery.RESET_MINUTES} minutes, once)"
+)
+
+
+@API(
+    "POST",
+    "/api/v1/password-reset",
+    "ask for a new password: the answer is 202 whether or not the address has an account; an active user's "
+    f"address gets a link (/dashboard#reset=<token>) that works for {recovery.RESET_MINUTES} minutes and "
+    "once (POST /api/v1/password-reset/confirm). Budgeted per client address (rate_limit_password_reset) "
+    f"and at most {recovery.RESET_MAILS_PER_HOUR} mails to an address in an hour. A retry asks again: no "
+    "Idempotency-Key",
+    "accounts",
+    body=ResetRequest,
+    response=SignupOut,
+    status=202,
+    auth=False,
+    errors=(429,),
+)
+async def password_reset(ctx: Ctx) -> SignupOut:
+    await recovery.request_reset(
+        ctx.s, ctx.caller, ctx.body.email, ctx.settings.public_url, ctx.settings.secret
+    )
+    return SignupOut(message=RESET_SENT)
+
+
+@API(
+    "POST",
+    "/api/v1/password-reset/confirm",
+    "set a new password with the token of a reset link; ends the user's sessions (sign in again). A token "
+    "works once: 400 bad_token when it is not valid or was used (the password changed since), 400 "
+    "token_expired after its time. Budgeted like activations (rate_limit_activate)",
+    "accounts",
+    body=ResetConfirm,
+    status=204,
+    auth=False,
+    errors=(429, 503),
+)
+async def password_reset_confirm(ctx: Ctx) -> None:
+    b: ResetConfirm = ctx.body
+    await recovery.confirm_reset(ctx.db, ctx.s, ctx.caller, b.token, b.password, ctx.settings.secret)
 
 
 @API("GET", "/api/v1/me", "who is signed in, with the account's limits", "accounts", response=Me)

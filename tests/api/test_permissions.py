@@ -245,6 +245,15 @@ MATRIX: dict[tuple[str, str], tuple[Spec, dict[str, int]]] = {
         same("/api/v1/activate", {"token": "not-a-token", "password": "long enough!"}),
         everyone(400),
     ),
+    # issue 20: a password reset asks nobody who they are: the same answers for everyone
+    ("POST", "/api/v1/password-reset"): (
+        lambda w, role: ("/api/v1/password-reset", {"email": _unique(role.replace("_", "-"))}),
+        everyone(202),
+    ),
+    ("POST", "/api/v1/password-reset/confirm"): (
+        same("/api/v1/password-reset/confirm", {"token": "1.2.not-a-mac", "password": "long enough!"}),
+        everyone(400),
+    ),
     # everyone with an account
     ("GET", "/api/v1/me"): (same("/api/v1/me"), statuses(200, 200, 200)),
     ("GET", "/api/v1/account/settings"): (same("/api/v1/account/settings"), statuses(200, 200, 200)),

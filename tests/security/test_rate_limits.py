@@ -106,6 +106,21 @@ async def test_activation_budget(api):
 
 @SQLITE
 @pytest.mark.parametrize(
+    "api", [{"rate_limit_password_reset": "2/minute", "rate_limit_activate": "2/minute"}], indirect=True
+)
+async def test_password_reset_budgets(api):
+    """Issue 20: reset requests from one address (each may send a mail), known address or not, and their
+    confirmations, counted with activations (each sets a password)."""
+    http = api.client()
+    got = [(await post(http, "/api/v1/password-reset", {"email": f"r{n}@example.test"}))[0] for n in range(3)]
+    assert got == [202, 202, 429]
+    body = {"token": "1.2.not-a-mac", "password": "a good password"}
+    got = [(await post(http, "/api/v1/password-reset/confirm", body))[0] for _ in range(3)]
+    assert got == [400, 400, 429]
+
+
+@SQLITE
+@pytest.mark.parametrize(
     "api",
     [{"rate_limit_join": "3/minute", "trusted_proxies": ["127.0.0.1"], "open_room_creation": True}],
     indirect=True,

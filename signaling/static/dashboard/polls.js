@@ -1,22 +1,14 @@
 // The dashboard's polls and tests of an event (R-INT-3, issue 16): the list, the editor, the results and the
-// exports. It uses the dashboard page's `$` and `api` (dashboard.html). The rules are the server's
-// (mediaserver/interaction/polls_store.py): the editor sends what was typed and shows the API's error message.
-'use strict';
+// exports. The rules are the server's (mediaserver/interaction/polls_store.py): the editor sends what was typed
+// and shows the API's error message.
+import { $, api, cell, el, t } from './core.js';
 
 const polls = {event: null, editing: null, questions: [], images: []};
 
-function el(tag, props, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props || {})) {
-    if (k.startsWith('aria-')) e.setAttribute(k, v); else e[k] = v;
-  }
-  e.append(...children);
-  return e;
-}
-
 function pollsError(e) { $('polls-note').textContent = e.message; }
 
-async function showPolls(ev) {
+/** Show the polls of event ev. */
+export async function showPolls(ev) {
   polls.event = ev;
   $('polls-event').textContent = ev.name;
   $('polls-view').hidden = false;
@@ -28,16 +20,16 @@ async function showPolls(ev) {
 async function listPolls() {
   const ev = polls.event;
   const list = await api('GET', `/events/${ev.id}/polls?limit=100`);
-  $('polls-note').textContent = list.total ? '' : 'No polls or tests yet.';
+  $('polls-note').textContent = list.total ? '' : t('dashPoll.none');
   const body = $('polls'); body.textContent = '';
   for (const p of list.items) {
     const tr = document.createElement('tr'); tr.dataset.id = p.id;
     cell(tr, p.name); cell(tr, p.kind); cell(tr, String(p.questions.length));
     const state = cell(tr, ''); state.className = 'poll-state';
     const actions = cell(tr, '');
-    for (const [label, fn] of [['Edit', () => editPoll(p)], ['Results', () => showResults(p)],
-                               ['Delete', () => deletePoll(p)]]) {
-      actions.append(el('button', {type: 'button', textContent: label, className: 'poll-' + label.toLowerCase(),
+    for (const [label, fn] of [['edit', () => editPoll(p)], ['results', () => showResults(p)],
+                               ['delete', () => deletePoll(p)]]) {
+      actions.append(el('button', {type: 'button', textContent: t(`dashPoll.${label}`), className: 'poll-' + label,
                                    onclick: fn}), ' ');
     }
     body.appendChild(tr);
@@ -48,11 +40,12 @@ async function listPolls() {
 
 function launched(results) {
   const last = results.launches[results.launches.length - 1];
-  return !last ? 'not launched' : `${results.launches.length} (${last.closedAt ? 'closed' : 'open'})`;
+  return !last ? t('dashPoll.notLaunched')
+    : `${results.launches.length} (${t(last.closedAt ? 'dashPoll.closed' : 'dashPoll.open')})`;
 }
 
 async function deletePoll(p) {
-  if (!confirm(`Delete "${p.name}" with its results?`)) return;
+  if (!confirm(t('dashPoll.confirmDelete', {name: p.name}))) return;
   try {
     await api('DELETE', `/events/${polls.event.id}/polls/${p.id}`);
     $('poll-form').hidden = $('poll-results').hidden = true;
@@ -82,7 +75,7 @@ async function loadImages() {
 async function editPoll(p) {
   polls.editing = p;
   $('poll-results').hidden = true;
-  $('poll-form-title').textContent = p ? `Edit "${p.name}"` : 'New poll or test';
+  $('poll-form-title').textContent = p ? t('dashPoll.editTitle', {name: p.name}) : t('dash.pollNew');
   $('poll-name').value = p ? p.name : '';
   $('poll-kind').value = p ? p.kind : 'poll';
   polls.questions = p ? p.questions.map((q) => ({
@@ -108,11 +101,11 @@ function renderQuestions() {
     const tools = el('span', {className: 'poll-q-tools'},
       tool('↑', 'q-up', () => move(n, -1), n === 0), ' ',
       tool('↓', 'q-down', () => move(n, 1), n === polls.questions.length - 1), ' ',
-      tool('Remove the question', 'q-remove', () => { polls.questions.splice(n, 1); renderQuestions(); }));
-    fs.append(el('legend', {textContent: `Question ${n + 1} `}, tools));
+      tool(t('dashPoll.removeQuestion'), 'q-remove', () => { polls.questions.splice(n, 1); renderQuestions(); }));
+    fs.append(el('legend', {textContent: `${t('dashPoll.questionN', {n: n + 1})} `}, tools));
     const text = el('input', {type: 'text', className: 'q-text', maxLength: 1000, required: true, value: q.text,
-                              'aria-label': `Question ${n + 1}`, oninput: () => { q.text = text.value; }});
-    const kind = el('select', {className: 'q-kind', 'aria-label': `Question ${n + 1} answered by`, onchange: () => {
+                              'aria-label': t('dashPoll.questionN', {n: n + 1}), oninput: () => { q.text = text.value; }});
+    const kind = el('select', {className: 'q-kind', 'aria-label': t('dashPoll.answeredByN', {n: n + 1}), onchange: () => {
       q.kind = kind.value;   // a short answer keeps the options typed (not sent) in case the kind goes back
       if (q.kind !== 'short' && !q.options.length) q.options = [blankOption(), blankOption()];
       if (q.kind === 'single') {   // a radio group shows one choice: keep the first one marked
@@ -121,26 +114,28 @@ function renderQuestions() {
       }
       renderQuestions();
     }});
-    for (const [value, label] of [['single', 'Single choice'], ['multiple', 'Multiple choice'],
-                                  ['short', 'Short answer']]) {
+    for (const [value, label] of [['single', t('dashPoll.single')], ['multiple', t('dashPoll.multiple')],
+                                  ['short', t('dashPoll.short')]]) {
       kind.append(el('option', {value, textContent: label, selected: q.kind === value}));
     }
-    fs.append(el('label', {textContent: 'Question'}), text, el('label', {textContent: 'Answered by'}), kind);
+    fs.append(el('label', {textContent: t('dashPoll.question')}), text, el('label', {textContent: t('dashPoll.answeredBy')}), kind);
     if (test) {
       const points = el('input', {type: 'number', className: 'q-points', min: 1, max: 100, value: q.points,
+                                  'aria-label': t('dashPoll.pointsN', {n: n + 1}),
                                   oninput: () => { q.points = Number(points.value); }});
-      fs.append(el('label', {textContent: 'Points for a right answer'}), points);
+      fs.append(el('label', {textContent: t('dashPoll.points')}), points);
     }
     if (q.kind === 'short') {
       if (test) {
         const acc = el('textarea', {className: 'q-accepted', rows: 2, value: q.accepted.join('\n'),
+                                    'aria-label': t('dashPoll.acceptedN', {n: n + 1}),
                                     oninput: () => { q.accepted = acc.value.split('\n'); }});
-        fs.append(el('label', {textContent: 'Accepted answers (one a line; case is ignored)'}), acc);
+        fs.append(el('label', {textContent: t('dashPoll.accepted')}), acc);
       }
     } else {
-      fs.append(el('label', {textContent: test ? 'Options (mark the correct ones)' : 'Options'}));
+      fs.append(el('label', {textContent: t(test ? 'dashPoll.optionsTest' : 'dashPoll.options')}));
       q.options.forEach((o, m) => fs.append(optionRow(q, n, o, m, test)));
-      fs.append(el('button', {type: 'button', className: 'o-add', textContent: 'Add an option',
+      fs.append(el('button', {type: 'button', className: 'o-add', textContent: t('dashPoll.addOption'),
                               onclick: () => { q.options.push(blankOption()); renderQuestions(); }}));
     }
     box.appendChild(fs);
@@ -152,8 +147,8 @@ function optionRow(q, n, o, m, test) {
   row.dataset.index = m;
   if (test) {
     const mark = el('input', {type: q.kind === 'single' ? 'radio' : 'checkbox', name: `correct-${n}`,
-                              className: 'o-correct', checked: o.correct, title: 'Correct',
-                              'aria-label': `Question ${n + 1}, option ${m + 1} is correct`});
+                              className: 'o-correct', checked: o.correct, title: t('dashPoll.correct'),
+                              'aria-label': t('dashPoll.correctNM', {n: n + 1, m: m + 1})});
     mark.onchange = () => {
       if (q.kind === 'single') for (const x of q.options) x.correct = false;
       o.correct = mark.checked;
@@ -161,16 +156,16 @@ function optionRow(q, n, o, m, test) {
     row.append(mark);
   }
   const text = el('input', {type: 'text', className: 'o-text', maxLength: 500, value: o.text,
-                            placeholder: `Option ${m + 1}`, 'aria-label': `Question ${n + 1}, option ${m + 1}`,
+                            placeholder: t('dashPoll.optionM', {m: m + 1}), 'aria-label': t('dashPoll.optionNM', {n: n + 1, m: m + 1}),
                             oninput: () => { o.text = text.value; }});
-  const image = el('select', {className: 'o-image', title: 'An image from the file library',
-                              'aria-label': `Question ${n + 1}, option ${m + 1}: image`});
-  image.append(el('option', {value: '', textContent: 'No image'}));
+  const image = el('select', {className: 'o-image', title: t('dashPoll.imageTitle'),
+                              'aria-label': t('dashPoll.imageNM', {n: n + 1, m: m + 1})});
+  image.append(el('option', {value: '', textContent: t('dashPoll.noImage')}));
   for (const f of polls.images) {
     image.append(el('option', {value: String(f.id), textContent: f.name, selected: f.id === o.imageFileId}));
   }
   if (o.imageFileId && !polls.images.some((f) => f.id === o.imageFileId)) {   // kept as saved
-    image.append(el('option', {value: String(o.imageFileId), textContent: `file ${o.imageFileId}`, selected: true}));
+    image.append(el('option', {value: String(o.imageFileId), textContent: t('dashPoll.file', {id: o.imageFileId}), selected: true}));
   }
   const preview = el('img', {alt: ''});
   const showImage = () => {
@@ -179,7 +174,7 @@ function optionRow(q, n, o, m, test) {
   };
   image.onchange = () => { o.imageFileId = image.value ? Number(image.value) : null; showImage(); };
   showImage();
-  const remove = el('button', {type: 'button', className: 'o-remove', textContent: '✕', title: 'Remove the option',
+  const remove = el('button', {type: 'button', className: 'o-remove', textContent: '✕', title: t('dashPoll.removeOption'),
                                onclick: () => { q.options.splice(m, 1); renderQuestions(); }});
   row.append(text, image, preview, remove);
   return row;
@@ -213,6 +208,7 @@ function pollBody() {
   };
 }
 
+export function setupPolls() {
 $('poll-new').onclick = () => editPoll(null);
 $('poll-cancel').onclick = () => { $('poll-form').hidden = true; };
 $('poll-kind').onchange = renderQuestions;
@@ -226,9 +222,10 @@ $('poll-form').onsubmit = async (e) => {
                                 : await api('POST', base, pollBody());
     $('poll-form').hidden = true;
     await listPolls();
-    $('polls-note').textContent = `Saved "${saved.name}".`;
+    $('polls-note').textContent = t('dashPoll.saved', {name: saved.name});
   } catch (err) { $('poll-error').textContent = err.message; }
 };
+}
 
 // ---------------------------------------------------------------- the results
 
@@ -243,20 +240,20 @@ async function showResults(p) {
   const state = document.querySelector(`#polls tr[data-id="${p.id}"] .poll-state`);
   if (state) state.textContent = launched(got);
   const box = $('poll-launches'); box.textContent = '';
-  if (!got.launches.length) box.append(el('p', {className: 'note', textContent: 'Not launched yet.'}));
+  if (!got.launches.length) box.append(el('p', {className: 'note', textContent: t('dashPoll.notLaunchedYet')}));
   got.launches.forEach((l, n) => {
     const div = el('div', {className: 'poll-launch'});
     div.dataset.id = l.id;
-    const when = `${new Date(l.startedAt).toLocaleString()}, ${l.closedAt ? 'closed' : 'open'}`;
-    let head = `Launch ${n + 1} (${when}): ${l.respondents} answered`;
+    const when = `${new Date(l.startedAt).toLocaleString()}, ${t(l.closedAt ? 'dashPoll.closed' : 'dashPoll.open')}`;
+    let head = t('dashPoll.launch', {n: n + 1, when, count: l.respondents});
     if (l.maxScore !== null && l.maxScore !== undefined) {
-      head += `, average score ${l.averageScore ?? 0} of ${l.maxScore}`;
+      head += t('dashPoll.average', {score: l.averageScore ?? 0, max: l.maxScore});
     }
     div.append(el('h4', {className: 'launch-head', textContent: head}));
     for (const q of l.questions) {
       const qd = el('div', {className: 'result-q'});
       qd.dataset.question = q.id;
-      qd.append(el('p', {textContent: `${q.text} (${q.answered} answered)`}));
+      qd.append(el('p', {textContent: t('dashPoll.qAnswered', {text: q.text, n: q.answered})}));
       if (q.options.length) {
         const ul = el('ul');
         for (const o of q.options) {
@@ -277,11 +274,11 @@ async function showResults(p) {
   for (const a of answers ? answers.items : []) {
     const tr = document.createElement('tr');
     cell(tr, a.name); cell(tr, a.email); cell(tr, new Date(a.answeredAt).toLocaleString());
-    cell(tr, a.score === null ? '' : `${a.score} of ${got.launches.find((l) => l.id === a.launchId)?.maxScore ?? ''}`);
+    cell(tr, a.score === null ? '' : t('dashPoll.scoreOf', {score: a.score, max: got.launches.find((l) => l.id === a.launchId)?.maxScore ?? ''}));
     body.appendChild(tr);
   }
   $('poll-answers-note').textContent = !answers ? '' : answers.total > answers.items.length
-    ? `${answers.items.length} of ${answers.total}: the CSV and XLSX have everyone.` : `${answers.total} answered.`;
+    ? t('dashPoll.some', {n: answers.items.length, total: answers.total}) : t('dashPoll.all', {total: answers.total});
   $('poll-results').hidden = false;
   $('poll-results').scrollIntoView();
 }
