@@ -26,7 +26,9 @@ from mediaserver.config import ConfigError, Settings, parse_budget
 from mediaserver.errors import ControlError
 
 #: what is counted, and the setting that holds its budget
-Action = Literal["login", "login_account", "signup", "activate", "join", "event_password", "viewer_message"]
+Action = Literal[
+    "login", "login_account", "signup", "activate", "join", "event_password", "viewer_message", "rating"
+]
 ACTIONS: tuple[Action, ...] = (
     "login",
     "login_account",
@@ -35,6 +37,7 @@ ACTIONS: tuple[Action, ...] = (
     "join",
     "event_password",
     "viewer_message",
+    "rating",
 )
 
 _NAMES = {
@@ -45,6 +48,7 @@ _NAMES = {
     "join": "joins from your address",
     "event_password": "wrong passwords for this event",
     "viewer_message": "messages from your address",
+    "rating": "ratings from your address",
 }
 
 

@@ -32,6 +32,7 @@ EVENT_TYPES = (
     "event.failed",  # an automated event could not start at its time (mediaserver.events.automation)
     "participant.registered",
     "participant.joined",
+    "participant.left",  # with the time attended (R-STAT-1; mediaserver.events.attendance)
     "invitation.declined",
     "recording.started",
     "recording.ready",
