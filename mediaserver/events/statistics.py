@@ -14,6 +14,7 @@ records carry no e-mail): two attendees of one name share their counts.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,8 @@ COLUMNS = (
 def month_of(text: str, what: str) -> dt.date:
     """``YYYY-MM`` as the first day of that month; 400 otherwise."""
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}", text):
+            raise ValueError(text)
         got = dt.datetime.strptime(text, "%Y-%m").date()
     except ValueError:
         raise ControlError("bad_request", f"'{what}' must be a month as YYYY-MM, e.g. 2026-03") from None
