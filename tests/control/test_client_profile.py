@@ -5,8 +5,11 @@ registries' data that iptocc ships."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
 
 from mediaserver.config import ConfigError
 from mediaserver.errors import ControlError
@@ -66,6 +69,26 @@ def test_countries_from_the_registries_and_none_for_addresses_of_no_country() ->
         assert c.of(address) is None
     got = profile({"User-Agent": IPAD}, "193.99.144.80", c)
     assert (got.device, got.country) == ("tablet", "DE")
+
+
+def test_an_operators_mmdb_file_replaces_the_registries_data(tmp_path: Path) -> None:
+    """geoip_database: a MaxMind-format file (made here with mmdb-writer) decides, its country or else its
+    registered country; an address it lacks has none (no mix of two sources)."""
+    w = MMDBWriter(ip_version=6, database_type="GeoLite2-Country", ipv4_compatible=True)
+    w.insert_network(IPSet(["8.8.8.0/24"]), {"country": {"iso_code": "FR"}})
+    w.insert_network(IPSet(["2a00:1450::/32"]), {"registered_country": {"iso_code": "ch"}})
+    path = tmp_path / "countries.mmdb"
+    w.to_db_file(str(path))
+    c = Countries(str(path))
+    try:
+        assert (c.of("8.8.8.8"), c.of("2a00:1450::1"), c.of("77.88.8.8"), c.of("127.0.0.1")) == (
+            "FR",
+            "CH",
+            None,
+            None,
+        )
+    finally:
+        c.close()
 
 
 def test_a_missing_mmdb_file_is_a_configuration_error(tmp_path: object) -> None:
