@@ -80,9 +80,10 @@ def check(stars: object, comment: object) -> tuple[int, str]:
         raise ControlError("bad_rating", "'stars' must be an integer from 1 to 5")
     if comment is None:
         comment = ""
-    if not isinstance(comment, str) or len(comment.strip()) > COMMENT_MAX:
+    if not isinstance(comment, str) or len(comment.strip()) > COMMENT_MAX or "\x00" in comment:
         raise ControlError("bad_comment", f"'comment' must be text of at most {COMMENT_MAX} characters")
-    return stars, comment.strip()
+    # a lone surrogate (JSON lets one through) becomes U+FFFD: the databases take valid UTF-8 only
+    return stars, comment.strip().encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 @dataclass

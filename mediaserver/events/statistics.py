@@ -70,6 +70,8 @@ def month_of(text: str, what: str) -> dt.date:
         if not re.fullmatch(r"\d{4}-\d{2}", text):
             raise ValueError(text)
         got = dt.datetime.strptime(text, "%Y-%m").date()
+        if not 1970 <= got.year <= 9000:
+            raise ValueError(text)
     except ValueError:
         raise ControlError("bad_request", f"'{what}' must be a month as YYYY-MM, e.g. 2026-03") from None
     return got

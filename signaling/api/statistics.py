@@ -13,7 +13,7 @@ from pydantic import Field
 from mediaserver import exports
 from mediaserver.events import ratings, statistics
 from mediaserver.exports import Export
-from signaling.api.framework import API, Ctx, Model, Out
+from signaling.api.framework import API, Ctx, Model, Out, Text
 
 MONTH = {"type": "string", "pattern": r"^\d{4}-\d{2}$"}
 RANGE_QUERY = (
@@ -115,7 +115,7 @@ class RatingIn(Model):
         description="the rating token: the join's ratingToken, or the thank-you e-mail's /rate#<token> link"
     )
     stars: Annotated[int, Field(ge=1, le=5, strict=True)] = Field(description="1 (poor) to 5 (excellent)")
-    comment: Annotated[str, Field(max_length=ratings.COMMENT_MAX)] = ""
+    comment: Annotated[Text, Field(max_length=ratings.COMMENT_MAX)] = ""
 
 
 class RatingOut(Out):

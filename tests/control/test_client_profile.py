@@ -137,6 +137,13 @@ def test_the_months_of_the_account_statistics() -> None:
         dt.date(2026, 1, 1),
         dt.date(2026, 2, 1),
     ]
-    for start, end in (("2026-3", None), ("2026-04", "2026-01"), ("2020-01", "2026-01"), ("x", None)):
+    bad = (
+        ("2026-3", None),
+        ("2026-04", "2026-01"),
+        ("2020-01", "2026-01"),
+        ("x", None),
+        ("9999-12", "9999-12"),
+    )
+    for start, end in bad:
         with pytest.raises(ControlError):
             statistics.months(start, end, today)
