@@ -205,7 +205,7 @@ async def join(
             if reg is None:
                 raise ControlError("registration_required", "register for this event first (R-ROOM-9)", 403)
     if ev.kind == "on_demand":  # the same access rules, then a watch URL instead of a room (R-AUTO-2)
-        return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl)
+        return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl, client)
     account = await s.get(Account, ev.account_id)
     assert account is not None
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
