@@ -3,9 +3,11 @@ that token, written from the room's journal (kind ``attendance``; mediaserver.rt
 
 The rule of rejoins: each join (each join token the API gives, ``POST .../join``) is one ``Attendance`` row,
 made at the join with what the request told of the client (mediaserver.events.client_profile: browser, OS,
-device, country; never the address). Entering the room with that token sets ``in_room_since``; leaving it
-(the person leaves, the connection drops, the host removes them, the session ends) adds the stay's seconds
-to ``seconds_attended``, sets ``left_at`` and sends the ``participant.left`` webhook with the time attended.
+device, country; never the address). Entering the room with that token sets ``in_room_since`` and keeps the
+room's id of the participant (``participant_ids``: their chat messages and questions are counted by it);
+leaving it (the person leaves, the connection drops, the host removes them, the session ends) adds the
+stay's seconds to ``seconds_attended``, sets ``left_at`` and sends the ``participant.left`` webhook with the
+time attended.
 A reconnection with the same token (a dropped network, a reload) extends the same row; a new join makes a new
 row. The statistics (mediaserver.events.statistics) add up a person's rows of an event by their e-mail.
 """
@@ -23,6 +25,8 @@ from mediaserver.interaction.journal import Journal
 from mediaserver.outbox import webhooks
 from mediaserver.outbox.webhooks import public_ref
 from mediaserver.store.models import Attendance, Event
+
+ROOM_IDS_MAX = 200  # the room ids kept of one join's stays (a reconnecting client's are bounded)
 
 
 def register(journal: Journal) -> None:
@@ -65,6 +69,9 @@ async def write_stays(s: AsyncSession, room: str, items: list[dict[str, Any]]) -
         entered = at_ms(item["in"])
         if "out" not in item:
             a.in_room_since, a.left_at = entered, None
+            kept = list(a.participant_ids or [])
+            if isinstance(item.get("pid"), str) and item["pid"] not in kept and len(kept) < ROOM_IDS_MAX:
+                a.participant_ids = [*kept, item["pid"]]  # a new list: the JSON column sees the change
             continue
         left = at_ms(item["out"])
         stay = max(0, round((int(item["out"]) - int(item["in"])) / 1000))

@@ -7,8 +7,8 @@ Who sees what is the events' rule (mediaserver.events.visibility): the owner of 
 an additional user their own events, a sub-account its own. An attendee is a person (their e-mail, lower
 case): their joins of an event (attendance rows, mediaserver.events.attendance) add up, the first join and
 the last leave; a stay still open counts until the end of its session, or now while it runs. The host is not
-an attendee. Chat messages and questions are counted by the name the person had in the room (the room's
-records carry no e-mail): two attendees of one name share their counts.
+an attendee. Chat messages and questions are counted by the room's ids of the person's stays (attendances
+made before these were kept: by the name the person had in the room).
 """
 
 from __future__ import annotations
@@ -193,6 +193,7 @@ class Person:
     questions: int = 0
     chat_messages: int = 0
     answers: list[dict[str, Any]] = field(default_factory=list)
+    room_ids: set[str] = field(default_factory=set)  # the room's ids of their stays
 
     def row(self) -> list[Any]:
         """The export's row (COLUMNS)."""
@@ -240,6 +241,7 @@ def _people(rows: list[Attendance], sessions: dict[int, EventSession], now: dt.d
         if left is not None and (person.left_at is None or left > person.left_at):
             person.left_at = left
         person.name, person.role = a.name, a.role  # the latest join's
+        person.room_ids.update(a.participant_ids or ())
         for name in ("browser", "os", "device", "country"):
             if getattr(a, name):
                 setattr(person, name, getattr(a, name))
@@ -273,25 +275,29 @@ async def _answers(s: AsyncSession, ev: Event, people: dict[str, Person]) -> Non
 
 
 async def _counts(s: AsyncSession, ev: Event, people: dict[str, Person]) -> None:
+    """Each person's chat messages and questions: by the room's ids of their stays; a person with none kept
+    (attendances older than migration 0018) by the name they had in the room."""
+    by_id = {i: p for p in people.values() for i in p.room_ids}
     by_name: dict[str, list[Person]] = {}
     for person in people.values():
-        by_name.setdefault(person.name, []).append(person)
+        if not person.room_ids:
+            by_name.setdefault(person.name, []).append(person)
     chat = await s.execute(
-        select(ChatMessage.sender_name, func.count())
+        select(ChatMessage.sender_id, ChatMessage.sender_name, func.count())
         .where(ChatMessage.event_id == ev.id)
-        .group_by(ChatMessage.sender_name)
+        .group_by(ChatMessage.sender_id, ChatMessage.sender_name)
     )
-    for name, n in chat:
-        for person in by_name.get(name, []):
-            person.chat_messages = int(n)
+    for pid, name, n in chat:
+        for person in [by_id[pid]] if pid in by_id else by_name.get(name, []):
+            person.chat_messages += int(n)
     asked = await s.execute(
-        select(SessionQuestion.asker_name, func.count())
+        select(SessionQuestion.asker_id, SessionQuestion.asker_name, func.count())
         .where(SessionQuestion.event_id == ev.id)
-        .group_by(SessionQuestion.asker_name)
+        .group_by(SessionQuestion.asker_id, SessionQuestion.asker_name)
     )
-    for name, n in asked:
-        for person in by_name.get(name, []):
-            person.questions = int(n)
+    for pid, name, n in asked:
+        for person in [by_id[pid]] if pid in by_id else by_name.get(name, []):
+            person.questions += int(n)
 
 
 async def attendees(s: AsyncSession, ev: Event) -> list[Person]:

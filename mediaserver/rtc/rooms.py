@@ -446,7 +446,7 @@ class Room:
             entered_ms=int(time.time() * 1000),
         )
         self.participants[p.id] = p
-        self._attendance(p, {"in": p.entered_ms})
+        self._attendance(p, {"in": p.entered_ms, "pid": p.id})
         self._joins += 1
         self._order[p.id] = self._joins
         self._shown_update(p)

@@ -317,6 +317,8 @@ class Attendance(Base):
     left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     seconds_attended: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     in_room_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the room's ids of its stays (their chat messages and questions are theirs), at most ROOM_IDS_MAX
+    participant_ids: Mapped[list[str] | None] = mapped_column(JSON)
     browser: Mapped[str | None] = mapped_column(String(64))  # "Chrome Mobile 120"; NULL: unknown
     os: Mapped[str | None] = mapped_column(String(64))  # "Android 13"
     device: Mapped[str | None] = mapped_column(String(16))  # desktop | phone | tablet

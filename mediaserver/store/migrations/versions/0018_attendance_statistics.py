@@ -29,6 +29,7 @@ def upgrade() -> None:
         "attendances", sa.Column("seconds_attended", sa.Integer(), nullable=False, server_default="0")
     )
     op.add_column("attendances", sa.Column("in_room_since", UTCDateTime(timezone=True), nullable=True))
+    op.add_column("attendances", sa.Column("participant_ids", sa.JSON(), nullable=True))
     for name, length in _TEXT:
         op.add_column("attendances", sa.Column(name, sa.String(length=length), nullable=True))
     op.create_table(
@@ -51,5 +52,11 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_event_ratings_event_id"), table_name="event_ratings")
     op.drop_table("event_ratings")
     with op.batch_alter_table("attendances") as batch_op:
-        for name in ("left_at", "seconds_attended", "in_room_since", *(n for n, _ in _TEXT)):
+        for name in (
+            "left_at",
+            "seconds_attended",
+            "in_room_since",
+            "participant_ids",
+            *(n for n, _ in _TEXT),
+        ):
             batch_op.drop_column(name)
