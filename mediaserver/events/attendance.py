@@ -56,6 +56,7 @@ async def write_stays(s: AsyncSession, room: str, items: list[dict[str, Any]]) -
     if ev is None:
         return
     ids = {int(i["id"]) for i in items}
+    notify = await webhooks.wanted(s, ev.account_id, "participant.left")
     rows = {
         a.id: a
         for a in await s.scalars(
@@ -79,6 +80,8 @@ async def write_stays(s: AsyncSession, room: str, items: list[dict[str, Any]]) -
         a.left_at = left
         if a.in_room_since is not None and a.in_room_since <= entered:
             a.in_room_since = None  # this stay was the one open (another tab's may still be)
+        if not notify:
+            continue
         await webhooks.emit(
             s,
             ev.account_id,

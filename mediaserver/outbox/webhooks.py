@@ -100,6 +100,15 @@ def public_ref(ev: Event) -> dict[str, Any]:
     return {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}
 
 
+async def wanted(s: AsyncSession, account_id: int, event_type: str) -> bool:
+    """Whether an active webhook of the account takes ``event_type`` (a happening of thousands, such as the
+    end of a big session's stays, is not built for nobody)."""
+    hooks = await s.scalars(
+        select(Webhook.events).where(Webhook.account_id == account_id, Webhook.active.is_(True))
+    )
+    return any(not events or event_type in events for events in hooks)
+
+
 async def emit(s: AsyncSession, account_id: int, event_type: str, data: dict[str, Any]) -> int:
     """Queue the happening for every active webhook of the account that subscribed to it."""
     assert event_type in EVENT_TYPES, event_type
