@@ -158,14 +158,14 @@ async def account(s: AsyncSession, p: Principal, start: str | None, end: str | N
         "meetings": sum(1 for k in kinds.values() if k == "meeting"),
         "webinars": sum(1 for k in kinds.values() if k == "webinar"),
         "attendees": attendees,
-        "views": await breakdown_views(s, in_range),
+        "views": await _views(s, in_range),
         "countries": await breakdown(Attendance.country),
         "devices": await breakdown(Attendance.device),
         "browsers": await breakdown(Attendance.browser),
     }
 
 
-async def breakdown_views(s: AsyncSession, in_range: tuple[Any, ...]) -> int:
+async def _views(s: AsyncSession, in_range: tuple[Any, ...]) -> int:
     """On-demand views in the range (R-AUTO-2: each view is an attendance of role viewer)."""
     where = (*in_range, Attendance.role == "viewer")
     return int(await s.scalar(select(func.count()).select_from(Attendance).where(*where)) or 0)
