@@ -211,7 +211,7 @@ async def attendees_xlsx(ctx: Ctx) -> Export:
     body=RatingIn,
     response=RatingOut,
     auth=False,
-    idempotent=False,
+    idempotent=True,  # the first rating creates one: a retried request with its key is answered again
     errors=(403, 404, 429),
 )
 async def rate(ctx: Ctx) -> RatingOut:
