@@ -115,7 +115,7 @@ setup(
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
             "requests>=2.31",
-            "mmdb-writer>=0.2",  # a MaxMind-format file for the geoip_database test (MIT; netaddr: BSD)
+            "mmdb-writer>=0.2",  # a MaxMind-format file for the geoip_database test (MIT; netaddr: BSD-style)
             "python-docx>=1.1",  # the documents the conversion tests make (tests/api/test_documents.py)
             "python-pptx>=0.6.23",
             "odfpy>=1.4",
