@@ -95,6 +95,10 @@ setup(
         "pycrdt>=0.12",     # the whiteboard's CRDT document, Yjs-compatible (mediaserver.interaction.board, R-INT-5)
         "Pillow>=10",       # documents' page images (PNG, WebP); the whiteboard's PNG and PDF export (issue 17)
         "redis>=5.0",       # issue 19: a cluster's nodes share a Redis (mediaserver.cluster); unused by one node alone
+        "ua-parser>=1.0",   # R-STAT-1: attendees' browser, OS and device (Apache-2.0)
+        "ua-parser-builtins>=202401",  # its precompiled rules (Apache-2.0)
+        "iptocc>=3.0",      # R-STAT-1: attendees' countries, offline, from the registries' data (MIT OR Apache-2.0)
+        "maxminddb>=2.5",   # R-STAT-1: or from an operator's MaxMind-format .mmdb (geoip_database; Apache-2.0)
     ],
     extras_require={
         "test": [
@@ -113,6 +117,7 @@ setup(
             "aiosmtpd>=1.4",
             "schemathesis>=4.0",
             "requests>=2.31",
+            "mmdb-writer>=0.2",  # a MaxMind-format file for the geoip_database test (MIT; netaddr: BSD-style)
             "python-docx>=1.1",  # the documents the conversion tests make (tests/api/test_documents.py)
             "python-pptx>=0.6.23",
             "odfpy>=1.4",

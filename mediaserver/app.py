@@ -15,7 +15,15 @@ from mediaserver.billing import payments
 from mediaserver.cluster.node import ClusterNode, Single
 from mediaserver.cluster.rooms import ClusterRooms
 from mediaserver.config import Settings, keep_generated_keys, worker_count
-from mediaserver.events import board_history, board_steps, chat_history, qa_history, stage_history
+from mediaserver.events import (
+    attendance,
+    board_history,
+    board_steps,
+    chat_history,
+    qa_history,
+    stage_history,
+)
+from mediaserver.events.client_profile import Countries
 from mediaserver.events.clock import EventClock, TimelineClock
 from mediaserver.events.lifecycle import RoomControl, resume_live
 from mediaserver.interaction import hooks as interaction_hooks
@@ -106,6 +114,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.MEDIA] = media
     app[keys.ROOMS] = rooms
     app[keys.AVATARS] = AvatarStore()
+    app[keys.COUNTRIES] = Countries(settings.geoip_database)  # R-STAT-1: iptocc, or the operator's .mmdb
     app[keys.LIMITS] = RateLimits(settings)  # issue 14 finding 3: sign-ins, sign-ups, joins, event passwords
     # the database's secrets are sealed under a key of the data directory (issue 14 finding 11)
     db = app[keys.DB] = Database(
@@ -129,6 +138,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     qa_history.register(journal)  # its Q&A list and call-to-action clicks (R-INT-2, R-INT-4, R-STAT-2)
     stage_history.register(journal)  # what was on its stage, and when (issue 17 item 4)
     board_steps.register(journal)  # and the whiteboard's drawing over time (issue 17 item 4)
+    attendance.register(journal)  # the time each attendee was in the room, participant.left (R-STAT-1)
     # R-INT-3, R-STAT-1: event rooms launch their event's polls from the database; answers and closes are
     # written by the journal (and a close queues the poll.closed webhook)
     rooms.polls = polls_store.Launcher(db, settings.secret)
@@ -137,7 +147,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     # issue 17: the shared player plays the event's videos (signed /play URLs) and YouTube's (its IFrame API)
     rooms.videos = player_store.Videos(db, settings.secret, settings.youtube_api)
     # an event room's Start and End buttons go through the event's life cycle (R-ROOM-4, -5, R-STAT-2, -3)
-    rooms.control = RoomControl(db, rooms, settings.public_url)
+    rooms.control = RoomControl(db, rooms, settings.public_url, settings.secret)
     mailer = Mailer(
         settings.smtp_host,
         settings.smtp_port,
@@ -155,7 +165,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
         mailer,
         settings,
         chores=[
-            EventClock(rooms, settings.public_url, payments.event_cancelled),
+            EventClock(rooms, settings.public_url, payments.event_cancelled, settings.secret),
             idempotency.purge_idempotency_keys,
         ],
         policy=outbound,

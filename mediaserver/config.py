@@ -96,6 +96,9 @@ class Settings:
     document_timeout: float = 300.0  # seconds one document may take before its processes are killed
     document_max_pages: int = 500  # a longer document is refused
     watch_url_ttl: int = 3600  # seconds a signed on-demand watch URL stays valid (R-AUTO-2)
+    # R-STAT-1: a MaxMind-format (.mmdb) country or city database to find attendees' countries in; empty: the
+    # registries' allocations that the iptocc package ships
+    geoip_database: str = ""
     # issue 17: the script of YouTube's IFrame API the room pages load for the shared player ("": no YouTube)
     youtube_api: str = "https://www.youtube.com/iframe_api"
     stream_size: str = "1280x720"  # the picture of a live stream to an RTMP service (R-REC-6), WIDTHxHEIGHT
@@ -111,6 +114,7 @@ class Settings:
     rate_limit_event_password: str = "20/minute;200/hour"  # wrong passwords per event, any address
     rate_limit_viewer_message: str = "5/minute;30/hour"  # on-demand viewers' messages per client address
     rate_limit_password_reset: str = "5/minute;20/hour"  # password reset requests per client address
+    rate_limit_rating: str = "10/minute;60/hour"  # event ratings (R-STAT-1) per client address
     trusted_proxies: list[str] = field(default_factory=list)  # their X-Forwarded-For names the client
     # hosts and networks webhooks and live streams may reach besides public addresses (issue 14 findings 4, 5,
     # 19): e.g. ["127.0.0.1/32", "hooks.internal"]; a listed host may also take plain http:// webhooks

@@ -35,6 +35,7 @@ Action = Literal[
     "event_password",
     "viewer_message",
     "password_reset",
+    "rating",
 ]
 ACTIONS: tuple[Action, ...] = (
     "login",
@@ -45,6 +46,7 @@ ACTIONS: tuple[Action, ...] = (
     "event_password",
     "viewer_message",
     "password_reset",
+    "rating",
 )
 
 _NAMES = {
@@ -56,6 +58,7 @@ _NAMES = {
     "event_password": "wrong passwords for this event",
     "viewer_message": "messages from your address",
     "password_reset": "password reset requests from your address",
+    "rating": "ratings from your address",
 }
 
 

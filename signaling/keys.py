@@ -11,6 +11,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from mediaserver.cluster.node import Single
 from mediaserver.config import Settings
+from mediaserver.events.client_profile import Countries
 from mediaserver.events.lifecycle import Payers
 from mediaserver.library.convert import Converter
 from mediaserver.outbound import Policy
@@ -36,6 +37,7 @@ CONVERTER = web.AppKey("converter", Converter)  # issue 17: documents to PDF and
 RECORDINGS = web.AppKey("recordings", RecordingService)
 STREAMS = web.AppKey("streams", StreamingService)
 LIMITS = web.AppKey("limits", RateLimits)  # the budgets of sign-ins, sign-ups, joins (issue 14 finding 3)
+COUNTRIES = web.AppKey("countries", Countries)  # R-STAT-1: attendees' countries, from their address
 OUTBOUND = web.AppKey("outbound", Policy)  # where webhooks and live streams may connect (issue 14)
 PAYERS: web.AppKey[Payers] = web.AppKey("payers")  # who tells the payers of a cancelled event
 SWEEPER: web.AppKey[asyncio.Task[None]] = web.AppKey("sweeper")  # frees empty rooms (issue 14 finding 7)

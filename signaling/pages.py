@@ -62,6 +62,11 @@ async def dashboard(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "dashboard.html")
 
 
+async def rate(request: web.Request) -> web.FileResponse:
+    """The thank-you e-mail's rating link (R-STAT-1, R-STAT-3): the token is after ``#``, read by the page."""
+    return web.FileResponse(STATIC / "rate.html")
+
+
 async def demo(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html")
 
@@ -71,6 +76,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/demo", demo)
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/room/{id}", room_page)
+    app.router.add_get("/rate", rate)
     app.router.add_get("/avatars/{key}", avatar)
     app.router.add_static("/static", STATIC)
     app.router.add_static("/sdk", SDK)

@@ -30,11 +30,11 @@ from mediaserver.store.models import Event, EventSession
 class EventClock:
     """One tick of the clock in the caller's transaction, for the dispatcher's sweep."""
 
-    def __init__(self, rooms: RoomManager, base_url: str, payers: lifecycle.Payers) -> None:
-        self.rooms, self.base_url, self.payers = rooms, base_url, payers
+    def __init__(self, rooms: RoomManager, base_url: str, payers: lifecycle.Payers, secret: str = "") -> None:
+        self.rooms, self.base_url, self.payers, self.secret = rooms, base_url, payers, secret
 
     async def __call__(self, s: AsyncSession, now: dt.datetime | None = None) -> None:
-        await sweep(s, self.rooms, self.base_url, self.payers, now)
+        await sweep(s, self.rooms, self.base_url, self.payers, now, self.secret)
 
 
 async def sweep(
@@ -43,11 +43,12 @@ async def sweep(
     base_url: str,
     payers: lifecycle.Payers,
     now: dt.datetime | None = None,
+    secret: str = "",
 ) -> None:
-    """Everything that is due at ``now`` (see the module's docstring)."""
+    """Everything that is due at ``now`` (see the module's docstring; ``secret`` signs rating links)."""
     now = now or utcnow()
-    await lifecycle.reconcile(s, rooms, now=now, base_url=base_url)
-    await run_automated(s, rooms, base_url, now)
+    await lifecycle.reconcile(s, rooms, now=now, base_url=base_url, secret=secret)
+    await run_automated(s, rooms, base_url, now, secret)
     past = await s.scalars(
         select(Event).where(
             Event.kind.in_(("scheduled", "automated")),
@@ -66,7 +67,9 @@ async def sweep(
                 await s.delete(ev)
 
 
-async def run_automated(s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.datetime) -> None:
+async def run_automated(
+    s: AsyncSession, rooms: RoomManager, base_url: str, now: dt.datetime, secret: str = ""
+) -> None:
     """Automated events: start the due ones, end the ones whose timeline has played (R-AUTO-1)."""
     due = list(
         await s.scalars(
@@ -97,7 +100,7 @@ async def run_automated(s: AsyncSession, rooms: RoomManager, base_url: str, now:
         session = await automation.open_session(s, ev)
         started = session.started_at if session is not None else ev.starts_at
         if started is not None and started + dt.timedelta(seconds=automation.length(ev)) <= now:
-            await lifecycle.end_event(s, None, ev.id, rooms, base_url, now, ev=ev)
+            await lifecycle.end_event(s, None, ev.id, rooms, base_url, now, ev=ev, secret=secret)
 
 
 class TimelineClock:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.accounts.passwords import password_matches
 from mediaserver.errors import ControlError
 from mediaserver.events import lifecycle, registration
+from mediaserver.events.client_profile import Profile
 from mediaserver.ratelimit import Caller
 from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import check_person, entry_status, new_room_id
@@ -90,14 +91,15 @@ async def join(
     secret: str,
     watch_ttl: int,
     checked_password: str | None,
+    client: Profile | None = None,
 ) -> dict[str, Any]:
-    """A join token for the room (R-ROOM-7): ``body`` carries the person's name and e-mail, and a hostKey
-    or presenterKey for those roles (an event's room also a password, checked by :func:`before_join`, or a
-    personal token). An instant room refuses a wrong key (403), and a locked or ended room now, with a clear
-    reason."""
+    """A join token for the room (R-ROOM-7; an event's keeps ``client`` with the attendance, R-STAT-1):
+    ``body`` carries the person's name and e-mail, and a hostKey or presenterKey for those roles (an event's
+    room also a password, checked by :func:`before_join`, or a personal token). An instant room refuses a
+    wrong key (403), and a locked or ended room now, with a clear reason."""
     ev = await event_of_room(s, room_id)
     if ev is not None:
-        return await registration.join(s, ev, body, rooms, secret, watch_ttl, checked_password)
+        return await registration.join(s, ev, body, rooms, secret, watch_ttl, checked_password, client)
     room = _instant(rooms, room_id)
     st = room.settings
     name, email = check_person(body.get("name"), body.get("email"))

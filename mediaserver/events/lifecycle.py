@@ -26,6 +26,7 @@ from mediaserver.errors import ControlError, not_found
 from mediaserver.events import (
     automation,
     ondemand,
+    ratings,
     recipients,
     room_sessions,
     visibility,
@@ -409,7 +410,9 @@ async def end_event(
     now: dt.datetime | None = None,
     ev: Event | None = None,
     by: str | None = None,
+    secret: str = "",
 ) -> Event:
+    """End a live event (``secret``: signs the thank-you e-mails' rating links, R-STAT-1; none without)."""
     now = now or utcnow()
     if ev is None:
         assert p is not None
@@ -421,7 +424,7 @@ async def end_event(
         pass  # issue 19: the node that holds the room ends it (and this node's copy follows)
     elif room is not None and room.settings.state != "ended":
         room.end(by)
-    await _close(s, ev, now, base_url)
+    await _close(s, ev, now, base_url, secret)
     return ev
 
 
@@ -433,8 +436,8 @@ class RoomControl:
     session, sends the thank-you e-mails (R-STAT-3) and event.ended. A refusal is the host's error reply,
     shown by the room page."""
 
-    def __init__(self, db: Any, rooms: RoomManager, base_url: str) -> None:
-        self.db, self.rooms, self.base_url = db, rooms, base_url
+    def __init__(self, db: Any, rooms: RoomManager, base_url: str, secret: str = "") -> None:
+        self.db, self.rooms, self.base_url, self.secret = db, rooms, base_url, secret
 
     async def start(self, room: Room, by: Participant) -> dict[str, Any]:
         async with self.db.tx() as s:
@@ -455,7 +458,9 @@ class RoomControl:
         async with self.db.tx() as s:
             ev = await event_by_room(s, room.name)
             if ev is not None and ev.status == "live" and self.rooms.find(ev.room_id) is room:
-                await end_event(s, None, ev.id, self.rooms, self.base_url, ev=ev, by=by.id)
+                await end_event(
+                    s, None, ev.id, self.rooms, self.base_url, ev=ev, by=by.id, secret=self.secret
+                )
                 return {"event": public_ref(ev)}
         room.end(by.id)  # a room whose event is not live (the lobby): just the room
         return {}
@@ -489,9 +494,10 @@ async def _user_of(s: AsyncSession, ev: Event, by: Participant) -> int:
     return ev.owner_id
 
 
-async def _close(s: AsyncSession, ev: Event, now: dt.datetime, base_url: str) -> None:
+async def _close(s: AsyncSession, ev: Event, now: dt.datetime, base_url: str, secret: str = "") -> None:
     """The session is over: permanent events wait for the next session; the others go to the history
-    (R-ROOM-4). Everyone who attended gets the thank-you e-mail (R-STAT-3)."""
+    (R-ROOM-4). Everyone who attended gets the thank-you e-mail (R-STAT-3), with a link to rate the event
+    (R-STAT-1) when ``secret`` and ``base_url`` are given."""
     sessions = list(
         await s.scalars(
             select(EventSession).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
@@ -533,6 +539,7 @@ async def _close(s: AsyncSession, ev: Event, now: dt.datetime, base_url: str) ->
                 "more": more,
                 "signature": account.signature if account else "",
                 "organiser": owner.name if owner else "",
+                "rate_link": ratings.link(base_url, secret, ev.id, a.email),
             },
         )
     await webhooks.emit(
@@ -546,6 +553,7 @@ async def reconcile(
     account_id: int | None = None,
     now: dt.datetime | None = None,
     base_url: str = "",
+    secret: str = "",
 ) -> None:
     """Open sessions whose room has ended (the host pressed "end session") or is gone are closed, and so are
     those of rooms restored after a restart (:func:`resume_live`) that nobody came back to in time: their
@@ -566,7 +574,7 @@ async def reconcile(
             room.resume_by = None
             room.end("restart")
         if room is None or room.settings.state == "ended":
-            await _close(s, ev, now, base_url)
+            await _close(s, ev, now, base_url, secret)
 
 
 async def resume_live(s: AsyncSession, rooms: RoomManager, grace: float) -> list[Room]:

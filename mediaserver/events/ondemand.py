@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import ControlError
+from mediaserver.events.client_profile import Profile
 from mediaserver.events.contact_groups import add_to_event_group
 from mediaserver.library.files import VIDEO_TYPES, video_type
 from mediaserver.outbox import webhooks
@@ -125,8 +126,10 @@ async def playback(
     email: str,
     secret: str,
     ttl: int,
+    client: Profile | None = None,
 ) -> dict[str, Any]:
-    """The answer to a viewer the access rules let in: a signed watch URL, counted as a view."""
+    """The answer to a viewer the access rules let in: a signed watch URL, counted as a view (with what the
+    request told of the client, R-STAT-1)."""
     f = await s.get(LibraryFile, ev.video_file_id) if ev.video_file_id is not None else None
     if f is None or f.status != "complete" or f.account_id != ev.account_id:
         raise ControlError(
@@ -137,7 +140,7 @@ async def playback(
         )
     options = ev.options or {}
     if role != "host":  # the organiser previewing is not a view
-        await _count_view(s, ev, name, email, ttl)
+        await _count_view(s, ev, name, email, ttl, client)
         if options.get("leadCapture"):  # R-REC-5: the addresses of viewers land in a contact group
             await add_to_event_group(s, ev, "leads", "Leads", email.lower(), name)
     token, expires = sign_watch(secret, f.id, ev.id, ttl)
@@ -159,7 +162,9 @@ async def playback(
     }
 
 
-async def _count_view(s: AsyncSession, ev: Event, name: str, email: str, ttl: int) -> None:
+async def _count_view(
+    s: AsyncSession, ev: Event, name: str, email: str, ttl: int, client: Profile | None = None
+) -> None:
     """One view per viewer and watch-URL lifetime: asking again meanwhile (a reload, a renewed URL) is the
     same view. Views are Attendance rows without a session (an on-demand event never goes live)."""
     email = email.lower()
@@ -175,7 +180,15 @@ async def _count_view(s: AsyncSession, ev: Event, name: str, email: str, ttl: in
     )
     if recent is not None:
         return
-    s.add(Attendance(event_id=ev.id, session_id=None, name=name, email=email, role="viewer", thanked=True))
+    view = Attendance(event_id=ev.id, session_id=None, name=name, email=email, role="viewer", thanked=True)
+    if client is not None:
+        view.browser, view.os, view.device, view.country = (
+            client.browser,
+            client.os,
+            client.device,
+            client.country,
+        )
+    s.add(view)
     await webhooks.emit(
         s,
         ev.account_id,

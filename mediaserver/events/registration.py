@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaserver.accounts.identity import check_email
 from mediaserver.billing import subscription
 from mediaserver.errors import ControlError, forbidden, not_found
-from mediaserver.events import automation, ondemand
+from mediaserver.events import attendance, automation, ondemand, ratings
+from mediaserver.events.client_profile import Profile
 from mediaserver.events.contact_groups import add_to_event_group
 from mediaserver.events.lifecycle import room_for
 from mediaserver.outbox import webhooks
@@ -23,7 +24,7 @@ from mediaserver.outbox.webhooks import public_ref
 from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import check_person, entry_status
 from mediaserver.rtc.rooms import RoomManager
-from mediaserver.store.models import Account, Attendance, Event, EventSession, Invitation, Registration
+from mediaserver.store.models import Account, Event, EventSession, Invitation, Registration
 from mediaserver.store.sealed import digest
 
 DEFAULT_FIELDS = ("firstName", "lastName", "email")  # R-ROOM-9
@@ -135,11 +136,14 @@ async def join(
     secret: str,
     watch_ttl: int = 3600,
     checked_password: str | None = None,
+    client: Profile | None = None,
 ) -> dict[str, Any]:
-    """The event's access rules, then the usual signed join token for its room; an on-demand event answers
-    with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see mediaserver.events.ondemand).
-    A password was checked before the transaction (mediaserver.events.entry.before_join: a hash never runs
-    inside one, issue 14 finding 3): ``checked_password`` is the event's password hash it matched."""
+    """The event's access rules, then the usual signed join token for its room (``client``: what the
+    request told of the client, kept with the attendance for the statistics, R-STAT-1); an on-demand event
+    answers with a signed watch URL of its video instead (R-ROOM-4, R-AUTO-2; see
+    mediaserver.events.ondemand). A password was checked before the transaction
+    (mediaserver.events.entry.before_join: a hash never runs inside one, issue 14 finding 3):
+    ``checked_password`` is the event's password hash it matched."""
     if ev.status == "done":
         raise ControlError("ended", "this event is over", 410)
     automation.refuse_failed(ev)
@@ -201,7 +205,7 @@ async def join(
             if reg is None:
                 raise ControlError("registration_required", "register for this event first (R-ROOM-9)", 403)
     if ev.kind == "on_demand":  # the same access rules, then a watch URL instead of a room (R-AUTO-2)
-        return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl)
+        return await ondemand.playback(s, ev, role, inv, name, email, secret, watch_ttl, client)
     account = await s.get(Account, ev.account_id)
     assert account is not None
     parent = await s.get(Account, account.parent_id) if account.parent_id else None
@@ -212,7 +216,9 @@ async def join(
     session_id = await s.scalar(
         select(EventSession.id).where(EventSession.event_id == ev.id, EventSession.ended_at.is_(None))
     )
-    s.add(Attendance(event_id=ev.id, session_id=session_id, name=name, email=email, role=role))
+    row = attendance.new_row(ev, session_id, name, email, role, client)
+    s.add(row)
+    await s.flush()
     who = f"inv{inv.id}" if inv else f"{email}#{secrets.token_hex(4)}"
     await webhooks.emit(
         s,
@@ -221,10 +227,14 @@ async def join(
         {"event": public_ref(ev), "participant": {"name": name, "email": email, "role": role}},
     )
     return {
-        "token": tokens.issue(secret, ev.room_id, role, name, who, 6 * 3600, email=email, adhoc=False),
+        "token": tokens.issue(
+            secret, ev.room_id, role, name, who, 6 * 3600, email=email, adhoc=False, attendance=row.id
+        ),
         "role": role,
         "room": room.settings.public(),
         "thankYouUrl": ev.thank_you_url or None,
+        # R-STAT-1: the thank-you screen's rating form (the host does not rate their own event)
+        "ratingToken": ratings.token_for(secret, ev.id, email) if role != "host" else None,
     }
 
 

@@ -406,7 +406,7 @@ async def answers(
     return await paged(s, PollAnswer, where, PollAnswer.id, offset=offset, limit=limit)
 
 
-def _cell(q: dict[str, Any], a: dict[str, Any] | None) -> str:
+def cell_text(q: dict[str, Any], a: dict[str, Any] | None) -> str:
     if a is None:
         return ""
     if "text" in a:
@@ -441,7 +441,7 @@ async def export(s: AsyncSession, p: Principal, event_id: int, poll_id: int, fmt
                 a.email,
                 a.answered_at.isoformat(timespec="seconds"),
             ]
-            row += [_cell(q, by_q.get(q["id"])) for q in launch.questions]
+            row += [cell_text(q, by_q.get(q["id"])) for q in launch.questions]
             row += [""] * (width - len(launch.questions))
             if poll.kind == "test":
                 row.append(a.score if a.score is not None else "")

@@ -200,11 +200,21 @@ TEMPLATES: dict[str, dict[str, dict[str, Any]]] = {
     "thank_you": {
         "en": {
             "subject": "Thank you for attending {event}",
-            "body": ["Hello {name},", "thank you for attending {event}.", "{more}"],
+            "body": [
+                "Hello {name},",
+                "thank you for attending {event}.",
+                "{more}",
+                "How was it? Rate the event from 1 to 5: {rate_link}",
+            ],
         },
         "ru": {
             "subject": "Спасибо за участие в мероприятии {event}",
-            "body": ["Здравствуйте, {name}!", "спасибо за участие в мероприятии {event}.", "{more}"],
+            "body": [
+                "Здравствуйте, {name}!",
+                "спасибо за участие в мероприятии {event}.",
+                "{more}",
+                "Как всё прошло? Оцените мероприятие от 1 до 5: {rate_link}",
+            ],
         },
     },
     # R-BILL-10, paid webinars: the order, the ticket (a join button and the personal token), and the notices

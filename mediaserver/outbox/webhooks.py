@@ -32,6 +32,7 @@ EVENT_TYPES = (
     "event.failed",  # an automated event could not start at its time (mediaserver.events.automation)
     "participant.registered",
     "participant.joined",
+    "participant.left",  # with the time attended (R-STAT-1; mediaserver.events.attendance)
     "invitation.declined",
     "recording.started",
     "recording.ready",
@@ -97,6 +98,15 @@ async def check_url(policy: outbound.Policy, url: str) -> None:
 def public_ref(ev: Event) -> dict[str, Any]:
     """How the webhooks' payloads name an event."""
     return {"id": ev.id, "name": ev.name, "kind": ev.kind, "status": ev.status, "roomId": ev.room_id}
+
+
+async def wanted(s: AsyncSession, account_id: int, event_type: str) -> bool:
+    """Whether an active webhook of the account takes ``event_type`` (a happening of thousands, such as the
+    end of a big session's stays, is not built for nobody)."""
+    hooks = await s.scalars(
+        select(Webhook.events).where(Webhook.account_id == account_id, Webhook.active.is_(True))
+    )
+    return any(not events or event_type in events for events in hooks)
 
 
 async def emit(s: AsyncSession, account_id: int, event_type: str, data: dict[str, Any]) -> int:

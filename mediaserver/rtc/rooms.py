@@ -205,6 +205,8 @@ class Participant:
     paused: dict[str, bool] = field(default_factory=dict)  # track id -> paused now
     person: frozenset[str] = frozenset()  # what a removal bans (Grant.person: identity, e-mail)
     email: str = ""  # the address the join token carries (poll answers are kept with it, R-STAT-1)
+    attendance: int = 0  # R-STAT-1: the event's attendance row of its join token (0: none)
+    entered_ms: int = 0  # when it came into the room (ms since the epoch)
     # issue 18: the worker its subscription (or WHEP viewer) is on: the room's own, or another one once the
     # room has room_worker_share subscribers there; what it publishes is always on the room's own
     media: MediaEngine | None = None
@@ -440,8 +442,11 @@ class Room:
             status=status,
             person=person,
             email=grant.email,
+            attendance=grant.attendance,
+            entered_ms=int(time.time() * 1000),
         )
         self.participants[p.id] = p
+        self._attendance(p, {"in": p.entered_ms, "pid": p.id})
         self._joins += 1
         self._order[p.id] = self._joins
         self._shown_update(p)
@@ -453,6 +458,13 @@ class Room:
             self._announce(p)
         log.info("room %s: %s joined as %s (%s, %s)", self.name, p.name, p.role, kind, status)
         return p
+
+    def _attendance(self, p: Participant, stay: dict[str, Any]) -> None:
+        """R-STAT-1: an entry or exit of an event's attendee, for its attendance row (mediaserver.events.
+        attendance adds up the stays and sends participant.left)."""
+        record = self.interaction.record
+        if p.attendance and record is not None:
+            record("attendance", {"id": p.attendance, **stay})
 
     def check_not_removed(self, person: frozenset[str], role: str) -> None:
         """Issue 14 finding 13: the people the host removed (by identity or e-mail) stay out."""
@@ -502,6 +514,7 @@ class Room:
         p.consumers.clear()
         if was_seated:
             self.interaction.left(p)
+        self._attendance(p, {"in": p.entered_ms, "out": int(time.time() * 1000)})
         if reason:
             p.send("removed", {"reason": reason})
         for cb in p.on_leave:

@@ -35,6 +35,7 @@ class Grant:
     expires: int
     email: str = ""  # the person's e-mail address, when the token was issued for one (a room's join)
     adhoc: bool = True  # a room of this name may be made on the fly (False: only an existing room)
+    attendance: int = 0  # R-STAT-1: the event's attendance row of this join (its stays are added up there)
 
     def person(self) -> frozenset[str]:
         """What a host's removal is bound to (issue 14 finding 13): the identity without the random part a
@@ -76,10 +77,11 @@ def issue(
     ttl: int = 3600,
     email: str = "",
     adhoc: bool = True,
+    attendance: int = 0,
 ) -> str:
     """A signed token. ``email``: the person's address (bans hold across their tokens); ``adhoc=False``: the
     token is for a room that exists (an instant or an event's room), and never makes an ad-hoc one when that
-    room is gone (issue 14 findings 13, 17)."""
+    room is gone (issue 14 findings 13, 17); ``attendance``: the event's attendance row (R-STAT-1)."""
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
@@ -94,6 +96,8 @@ def issue(
         body["email"] = email
     if not adhoc:
         body["adhoc"] = False
+    if attendance:
+        body["att"] = attendance
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     sig = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{_b64(sig)}"
@@ -126,4 +130,6 @@ def verify(secret: str, token: str, now: float | None = None) -> Grant:
     sub = body.get("sub") if isinstance(body.get("sub"), str) else ""
     email = body["email"] if isinstance(body.get("email"), str) else ""
     adhoc = body.get("adhoc") is not False
-    return Grant(room, role, name or "guest", sub or name or "guest", exp, email, adhoc)
+    att = body.get("att")
+    attendance = att if isinstance(att, int) and not isinstance(att, bool) and att > 0 else 0
+    return Grant(room, role, name or "guest", sub or name or "guest", exp, email, adhoc, attendance)

@@ -298,7 +298,10 @@ class Registration(Base):
 
 
 class Attendance(Base):
-    """Someone who entered an event's room (for the thank-you e-mail, R-STAT-3, and the history)."""
+    """One join of an event's room (for the thank-you e-mail, R-STAT-3, the history and the statistics,
+    R-STAT-1): each join token is a row; the room's entries and exits with that token add up in
+    ``seconds_attended`` (mediaserver.events.attendance). The client's device and country are kept, never its
+    address."""
 
     __tablename__ = "attendances"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -309,6 +312,33 @@ class Attendance(Base):
     role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     thanked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # R-STAT-1 (migration 0018): the last time they left the room, the seconds they were in it, the current
+    # stay's start (NULL while out), and what the join request's headers and address told
+    left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    seconds_attended: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    in_room_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the room's ids of its stays (their chat messages and questions are theirs), at most ROOM_IDS_MAX
+    participant_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    browser: Mapped[str | None] = mapped_column(String(64))  # "Chrome Mobile 120"; NULL: unknown
+    os: Mapped[str | None] = mapped_column(String(64))  # "Android 13"
+    device: Mapped[str | None] = mapped_column(String(16))  # desktop | phone | tablet
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+
+
+class EventRating(Base):
+    """An attendee's rating of an event after it (R-STAT-1: the event rating): 1-5 stars and an optional
+    comment, one per attendee (their e-mail) and event; a second rating replaces the first."""
+
+    __tablename__ = "event_ratings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", **CASCADE), index=True)
+    email: Mapped[str] = mapped_column(String(320))  # lower case
+    name: Mapped[str] = mapped_column(String(120), default="")
+    stars: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("event_id", "email"),)
 
 
 class Contact(Base):

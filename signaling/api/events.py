@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from mediaserver.errors import not_found
-from mediaserver.events import automation, entry, invitations, lifecycle, listings, qa_history, registration
+from mediaserver.events import (
+    automation,
+    client_profile,
+    entry,
+    invitations,
+    lifecycle,
+    listings,
+    qa_history,
+    registration,
+)
 from mediaserver.rtc import tokens
 from signaling import keys
 from signaling.api.accounts import Branding, Email, Url
@@ -405,7 +414,9 @@ async def start_event(ctx: Ctx) -> Started:
     errors=(403, 409),
 )
 async def end_event(ctx: Ctx) -> EventOut:
-    ev = await lifecycle.end_event(ctx.s, ctx.user, ctx.id(), ctx.app[keys.ROOMS], ctx.settings.public_url)
+    ev = await lifecycle.end_event(
+        ctx.s, ctx.user, ctx.id(), ctx.app[keys.ROOMS], ctx.settings.public_url, secret=ctx.settings.secret
+    )
     return await _out(ctx, ev)
 
 
@@ -761,6 +772,9 @@ class Joined(Out):
     playback: Playback | None = Field(
         None, description="on-demand events: the signed watch URL instead of a room (R-ROOM-4, R-AUTO-2)"
     )
+    rating_token: str | None = Field(
+        None, description="the person's rating token (POST /api/v1/public/ratings, R-STAT-1); null for hosts"
+    )
 
 
 @API(
@@ -781,6 +795,13 @@ async def join(ctx: Ctx) -> Joined:
     ev = await _public(ctx)
     return Joined.model_validate(
         await registration.join(
-            ctx.s, ev, body, ctx.app[keys.ROOMS], ctx.settings.secret, ctx.settings.watch_url_ttl, checked
+            ctx.s,
+            ev,
+            body,
+            ctx.app[keys.ROOMS],
+            ctx.settings.secret,
+            ctx.settings.watch_url_ttl,
+            checked,
+            client_profile.profile(ctx.request.headers, ctx.request.remote, ctx.app[keys.COUNTRIES]),
         )
     )

@@ -270,6 +270,14 @@ def _media_spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/rate": {
+                "get": {
+                    "summary": "the thank-you e-mail's rating link (R-STAT-1, R-STAT-3): a page whose form "
+                    "rates the event with the rating token after '#' (POST /api/v1/public/ratings)",
+                    "operationId": "ratePage",
+                    "responses": {"200": {"description": "the page (HTML)"}},
+                }
+            },
             "/r/{token}": {
                 "get": {
                     "summary": "a published recording's public watch link (R-REC-4): a browser (Accept "

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from mediaserver.events import entry
+from mediaserver.events import client_profile, entry
 from mediaserver.rtc import tokens
 from mediaserver.rtc.room_rules import (
     AUDIO_MODES,
@@ -193,6 +193,11 @@ class RoomJoined(Out):
         description="on-demand events: a signed watch URL of the video "
         "instead of a room (playback, R-AUTO-2)",
     )
+    rating_token: str | None = Field(
+        None,
+        description="an event's room: the person's rating token for the thank-you screen's form "
+        "(POST /api/v1/public/ratings, R-STAT-1); null for hosts and instant rooms",
+    )
 
 
 @API(
@@ -213,7 +218,14 @@ async def join_room(ctx: Ctx) -> RoomJoined:
     room_id = ctx.request.match_info["roomId"]
     checked = await entry.before_join(ctx.db, ctx.caller, room_id, body)
     got = await entry.join(
-        ctx.s, ctx.app[keys.ROOMS], room_id, body, ctx.settings.secret, ctx.settings.watch_url_ttl, checked
+        ctx.s,
+        ctx.app[keys.ROOMS],
+        room_id,
+        body,
+        ctx.settings.secret,
+        ctx.settings.watch_url_ttl,
+        checked,
+        client_profile.profile(ctx.request.headers, ctx.request.remote, ctx.app[keys.COUNTRIES]),
     )
     return RoomJoined.model_validate(got)
 

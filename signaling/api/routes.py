@@ -18,6 +18,7 @@ from signaling.api import (  # noqa: F401  (their @API operations)
     rooms,
     rsvp,
     stage,
+    statistics,
     streams,
     tickets,
 )

@@ -5,7 +5,7 @@ import { $, api, button, cell, el, say, t, when } from './core.js';
 /** What a webhook can be sent (mediaserver/outbox/webhooks.py EVENT_TYPES). */
 export const HOOK_EVENTS = [
   'event.created', 'event.updated', 'event.started', 'event.ended', 'event.deleted', 'event.failed',
-  'participant.registered', 'participant.joined', 'invitation.declined', 'recording.started',
+  'participant.registered', 'participant.joined', 'participant.left', 'invitation.declined', 'recording.started',
   'recording.ready', 'stream.started', 'stream.stopped', 'question.published', 'payment.succeeded',
   'payment.failed', 'payment.refused', 'billing.plan_changed', 'billing.addon_added', 'poll.closed',
 ];

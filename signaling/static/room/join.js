@@ -68,6 +68,7 @@ export async function submitJoin(ev) {
       return;
     }
     S.thankYouUrl = grant.thankYouUrl || null;
+    S.ratingToken = grant.ratingToken || null;  // R-STAT-1: the thank-you screen's rating form
     if (grant.room) { S.room = { ...(S.room || {}), ...grant.room }; applyLanguage(S.room.language); }
     S.role = grant.role;
     S.joinToken = grant.token;                  // an automated event's timeline is asked for with it

@@ -1,6 +1,7 @@
 // Which screen the page shows (join, register, lobby, waiting, room, ended, left, removed, error), the page after
 // the event (R-ROOM-4, -13), the redirect to a thank-you page (R-STAT-3) and the join and error messages.
 import { applyI18n, errorText } from '/static/i18n.js';
+import { mountRating } from '/static/rating.js';
 import { stopTimeline } from './automated.js';
 import { $, explain, show } from './dom.js';
 import { closePanel } from './panels.js';
@@ -43,6 +44,10 @@ export function showOver(kind, thankYouUrl) {
 export function goTo(url, where) {
   const ok = typeof url === 'string' && /^https?:\/\//i.test(url);
   show($(`#${where}-redirect`), ok);
+  // R-STAT-1: an attendee who stays on this screen rates the event here (with the organiser's own thank-you
+  // page, the rating link of the thank-you e-mail is where they rate)
+  const rating = $(`#${where}-rating`);
+  if (rating) mountRating(rating, ok ? null : S.ratingToken);
   if (!ok) return false;
   const a = $(`#${where}-redirect-link`);
   a.href = url;

@@ -15,7 +15,7 @@ export const S = window.roomState = {
   screen: 'join', error: null, role: null, status: null, tracks: [], participants: [], audioMode: null,
   roomId: null, room: null, self: null, activeSpeaker: null, publishing: false, sharing: false,
   muted: { audio: false, video: false }, mobile,
-  event: null, thankYouUrl: null, redirect: null, order: null, buyError: null,
+  event: null, thankYouUrl: null, ratingToken: null, redirect: null, order: null, buyError: null,
   timeline: null,                // an automated event's playback (R-AUTO-1): position, component, currentTime...
   embedded: false,               // in another site's iframe (R-ROOM-12)
   cameraOffer: false,            // embedded: "Join with camera" shown, the camera waits for that click
