@@ -63,8 +63,6 @@ setup(
     packages=find_packages(include=["mediaserver", "mediaserver.*", "signaling", "signaling.*", "native"]),
     package_data={"signaling": ["static/*", "static/*/*", "static/*/*/*", "sdk/*"], "native": ["*.pxd", "*.pyx", "*.pyi"],
                   "mediaserver.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
-    # axe-core is vendored for the browser tests' accessibility checks only: no page loads it
-    exclude_package_data={"signaling": ["static/vendor/axe-core/*"]},
     libraries=[CORE_LIB],
     cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(extensions, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}),
