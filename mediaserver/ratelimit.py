@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import limits
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -37,17 +37,7 @@ Action = Literal[
     "password_reset",
     "rating",
 ]
-ACTIONS: tuple[Action, ...] = (
-    "login",
-    "login_account",
-    "signup",
-    "activate",
-    "join",
-    "event_password",
-    "viewer_message",
-    "password_reset",
-    "rating",
-)
+ACTIONS: tuple[Action, ...] = get_args(Action)
 
 _NAMES = {
     "login": "sign-in attempts from your address",

@@ -86,6 +86,21 @@ async def _email_free(s: AsyncSession, email: str) -> None:
 SIGNUP_MAILS_PER_HOUR = 3  # sign-up mails to one address in an hour (issue 14 finding 22); more are dropped
 
 
+async def mails_within_an_hour(s: AsyncSession, email: str, kinds: tuple[str, ...], now: dt.datetime) -> int:
+    """How many mails of these kinds went to ``email`` in the hour before ``now`` (a mailbox's budget)."""
+    return (
+        await s.execute(
+            select(func.count())
+            .select_from(Email)
+            .where(
+                Email.to_addr == email,
+                Email.kind.in_(kinds),
+                Email.created_at > now - dt.timedelta(hours=1),
+            )
+        )
+    ).scalar_one()
+
+
 async def signup(
     s: AsyncSession,
     name: str,
@@ -106,18 +121,7 @@ async def signup(
     now = now or utcnow()
     email = check_email(email)
     await caller.spend("signup")
-    recent = (
-        await s.execute(
-            select(func.count())
-            .select_from(Email)
-            .where(
-                Email.to_addr == email,
-                Email.kind.in_(("signup", "signup_taken")),
-                Email.created_at > now - dt.timedelta(hours=1),
-            )
-        )
-    ).scalar_one()
-    if recent >= SIGNUP_MAILS_PER_HOUR:
+    if await mails_within_an_hour(s, email, ("signup", "signup_taken"), now) >= SIGNUP_MAILS_PER_HOUR:
         return
     user = await s.scalar(select(User).where(User.email == email))
     if user is not None:

@@ -14,16 +14,16 @@ import datetime as dt
 import hashlib
 import hmac
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediaserver.accounts.identity import check_email
+from mediaserver.accounts.identity import check_email, mails_within_an_hour
 from mediaserver.accounts.passwords import hash_password
 from mediaserver.errors import ControlError
 from mediaserver.outbox import mail
 from mediaserver.ratelimit import Caller
 from mediaserver.store.db import Database, utcnow
-from mediaserver.store.models import Email, Session, User
+from mediaserver.store.models import Session, User
 
 RESET_MINUTES = 60  # how long a reset link works
 RESET_MAILS_PER_HOUR = 3  # reset mails to one address in an hour; more requests send nothing
@@ -82,18 +82,7 @@ async def request_reset(
     user = await s.scalar(select(User).where(User.email == email))
     if user is None or not user.active or user.password_hash is None:
         return
-    recent = (
-        await s.execute(
-            select(func.count())
-            .select_from(Email)
-            .where(
-                Email.to_addr == email,
-                Email.kind == "password_reset",
-                Email.created_at > now - dt.timedelta(hours=1),
-            )
-        )
-    ).scalar_one()
-    if recent >= RESET_MAILS_PER_HOUR:
+    if await mails_within_an_hour(s, email, ("password_reset",), now) >= RESET_MAILS_PER_HOUR:
         return
     token = sign(secret, user.id, user.password_hash, now + dt.timedelta(minutes=RESET_MINUTES))
     ctx = {"name": user.name, "link": f"{base_url}/dashboard#reset={token}", "minutes": RESET_MINUTES}

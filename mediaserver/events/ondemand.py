@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaserver.errors import ControlError
+from mediaserver.events.attendance import new_row
 from mediaserver.events.client_profile import Profile
 from mediaserver.events.contact_groups import add_to_event_group
 from mediaserver.library.files import VIDEO_TYPES, video_type
@@ -180,14 +181,8 @@ async def _count_view(
     )
     if recent is not None:
         return
-    view = Attendance(event_id=ev.id, session_id=None, name=name, email=email, role="viewer", thanked=True)
-    if client is not None:
-        view.browser, view.os, view.device, view.country = (
-            client.browser,
-            client.os,
-            client.device,
-            client.country,
-        )
+    view = new_row(ev, None, name, email, "viewer", client)
+    view.thanked = True
     s.add(view)
     await webhooks.emit(
         s,
