@@ -182,12 +182,13 @@ static inline void prefetch_sender(const ms_consumer_t *c) {
     if (t->srtp_out) __builtin_prefetch(t->srtp_out);
 }
 
-/* The index of a batch's k-th consumer (k < ncons): the nf leaders in order, then the rest consumers
- * from start on, wrapping. */
-static inline int turn_at(int k, int nf, int rest, int start) {
-    if (k < nf) return k;
-    int j = start + (k - nf);
-    return nf + (j >= rest ? j - rest : j);
+/* One consumer's turn in a batch: the stream's packets it wants, in arrival order. */
+static inline void serve(ms_worker_t *w, ms_consumer_t *c, unsigned lmask, const int *idx, int m) {
+    if (!wants_any(c, lmask)) return;
+    for (int q = 0; q < m; q++) {
+        pend_t *pe = &w->pend[idx[q]];
+        if (wants_layer(c, pe->p->layer_idx)) forward_one(w, c, pe->p, pe->slot, &pe->h, pe->is_key);
+    }
 }
 
 /* Forward what this receive batch brought, one pass over a stream's consumers for all its layers' packets
@@ -212,29 +213,22 @@ void forward_pending(ms_worker_t *w) {
         }
         /* the links to other nodes first (their whole audience waits on them), then the others from a
          * different one each batch, so the wait for a long burst is shared by all */
-        int n = hd->ncons;
+        for (int k = 0; k < hd->nfirst && m; k++) serve(w, hd->cons[k], lmask, idx, m);   /* the links */
+        int n = hd->ncons - hd->nfirst;
         if (n && m) {
-            ms_consumer_t **cons = hd->cons;
+            ms_consumer_t **cons = hd->cons + hd->nfirst;
             int pt = w->pend[idx[0]].h.pt;
-            int nf = hd->nfirst, rest = n - nf;
-            int start = rest ? (int)(hd->rotate++ % (uint32_t)rest) : 0;
-#define TURN(k) cons[turn_at((k), nf, rest, start)]
-            for (int k = 0; k <= 3 && k < n; k++) prefetch_consumer(TURN(k), pt);
+            int first = (int)(hd->rotate++ % (uint32_t)n);
+            for (int k = 0; k <= 3 && k < n; k++) prefetch_consumer(cons[(first + k) % n], pt);
             for (int k = 0; k <= 1 && k < n; k++)
-                if (wants_any(TURN(k), lmask)) prefetch_transport(TURN(k));
-            for (int k = 0; k < n; k++) {
+                if (wants_any(cons[(first + k) % n], lmask)) prefetch_transport(cons[(first + k) % n]);
+            for (int k = 0, at = first; k < n; k++, at = at + 1 == n ? 0 : at + 1) {
                 ms_consumer_t *ahead;
-                if (k + 4 < n) prefetch_consumer(TURN(k + 4), pt);
-                if (k + 2 < n && wants_any(ahead = TURN(k + 2), lmask)) prefetch_transport(ahead);
-                if (k + 1 < n && wants_any(ahead = TURN(k + 1), lmask)) prefetch_sender(ahead);
-                ms_consumer_t *c = TURN(k);
-                if (!wants_any(c, lmask)) continue;
-                for (int q = 0; q < m; q++) {
-                    pend_t *pe = &w->pend[idx[q]];
-                    if (wants_layer(c, pe->p->layer_idx)) forward_one(w, c, pe->p, pe->slot, &pe->h, pe->is_key);
-                }
+                if (k + 4 < n) prefetch_consumer(cons[(at + 4) % n], pt);
+                if (k + 2 < n && wants_any(ahead = cons[(at + 2) % n], lmask)) prefetch_transport(ahead);
+                if (k + 1 < n && wants_any(ahead = cons[(at + 1) % n], lmask)) prefetch_sender(ahead);
+                serve(w, cons[at], lmask, idx, m);
             }
-#undef TURN
         }
         for (int j = i; j < w->npend; j++)
             if (w->pend[j].p && w->pend[j].p->head == hd) w->pend[j].p = NULL;
