@@ -155,7 +155,7 @@ struct ms_producer {
     ms_transport_t *t;
     ms_producer_params_t prm;
     ms_consumer_t **cons;      /* those made `first` lead, in the order made; the others rotate after them */
-    int ncons, capcons, nfirst;
+    int ncons, capcons;
     cache_slot_t *cache;
     ms_seq_track_t track;
     uint64_t packets, bytes, nacks_tx, plis_tx, keyframes;
@@ -182,6 +182,7 @@ struct ms_producer {
     ms_pipe_t *pipe_in;
     ms_pipe_t **pipes;
     int npipes;
+    int nfirst;                /* the leaders of cons (at the end: the fields above keep their places) */
     ms_producer_t *next, *prev;
 };
 
