@@ -1445,6 +1445,17 @@ const ru = {
 
 export const STRINGS = { en, ru };
 
+/** Add a page module's own strings ({en: {...}, ru: {...}}) to the tables; a key defined twice is an error. */
+export function addStrings(tables) {
+  for (const [lang, table] of Object.entries(tables)) {
+    if (!STRINGS[lang]) throw new Error(`addStrings: unknown language ${lang}`);
+    for (const [key, text] of Object.entries(table)) {
+      if (key in STRINGS[lang]) throw new Error(`addStrings: ${lang} ${key} is already defined`);
+      STRINGS[lang][key] = text;
+    }
+  }
+}
+
 let current = 'en';
 
 /** The language the interface shows now. */
