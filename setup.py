@@ -104,6 +104,7 @@ setup(
             "pytest-asyncio>=0.23",
             "pytest-timeout>=2.3",
             "pytest-benchmark>=4",
+            "pytest-xdist>=3.5",  # CI's api-and-security stage on two workers (.ci/run)
             "hypothesis>=6.100",
             "aiortc>=1.9",
             "matplotlib>=3.7",

@@ -10,7 +10,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / ".ci" / "run"
-STAGE_ARRAYS = {"unit": "UNIT_TESTS", "end_to_end": "END_TO_END_TESTS"}
+STAGE_ARRAYS = {
+    "unit": "UNIT_TESTS",
+    "api_and_security": "API_AND_SECURITY_TESTS",
+    "end_to_end": "END_TO_END_TESTS",
+}
 
 
 def stage_lists(script: str) -> dict[str, list[str]]:
@@ -59,6 +63,19 @@ def test_each_stage_runs_its_list() -> None:
         body = re.search(rf"^{function}\(\) \{{(.*?)\}}$", script, re.M | re.S)
         assert body and f'"${{{array}[@]}}"' in body.group(1) and "pytest" in body.group(1), function
         assert re.search(rf'^stage "[^"]+" {function}$', script, re.M), f"no stage runs {function}"
+
+
+def test_the_parallel_stage_runs_each_test_once() -> None:
+    """The api-and-security stage runs its list twice: on workers without the tests marked `alone`, then
+    those alone; the two selections are complements, so each test runs exactly once."""
+    script = CI.read_text()
+    body = re.search(r"^api_and_security\(\) \{(.*?)^\}$", script, re.M | re.S)
+    assert body, "no api_and_security() in .ci/run"
+    runs = [line for line in body.group(1).splitlines() if "pytest" in line]
+    assert len(runs) == 2, runs
+    assert "-n 2" in runs[0] and '-m "not alone"' in runs[0], runs[0]
+    assert "-n " not in runs[1] and "-m alone" in runs[1], runs[1]
+    assert all('"${API_AND_SECURITY_TESTS[@]}"' in r for r in runs), runs
 
 
 def test_readme_command_runs_everything() -> None:

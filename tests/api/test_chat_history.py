@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import openpyxl
+import pytest
 import sqlalchemy as sa
 
 from mediaserver.events import chat_history
@@ -23,6 +24,9 @@ from tests.api.conftest import call, signup
 from tests.api.test_event_rooms import host_key, room_token, ws_room
 from tests.api.test_permissions import _world
 from tests.signaling.test_interaction import drain, events, wait_event
+
+# timing bars (5,000 messages written, 10,000 exported, within seconds): CI runs this file alone
+pytestmark = pytest.mark.alone
 
 
 async def _download(http: aiohttp.ClientSession, path: str, content_type: str) -> bytes:

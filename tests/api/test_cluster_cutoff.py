@@ -23,6 +23,9 @@ from tests.cluster_nodes import cluster
 from tests.conftest import free_port, token, wait_for
 from tests.e2e.peers import Signal, join_only, publish
 
+# timing bars (latency under load, failover within seconds): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 ROOM = "cutoff"
 TTL = 2.0
 

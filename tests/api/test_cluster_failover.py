@@ -30,6 +30,9 @@ from tests.conftest import mail_spool, wait_for
 from tests.e2e.peers import Signal, join_only, publish
 from tests.e2e.test_room_access import Organiser, guest
 
+# timing bars (latency under load, failover within seconds): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 TTL = 2.0
 
 #: a join token of the event's room from a node's API (base, name, host?): None when that node refuses

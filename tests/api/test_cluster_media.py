@@ -21,6 +21,9 @@ from tests.cluster_nodes import cluster
 from tests.conftest import token, wait_for
 from tests.e2e.peers import Signal, count_frames, join_only, pc, publish
 
+# timing bars (latency under load, failover within seconds): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 ROOM = "cascade"
 
 

@@ -20,6 +20,9 @@ from mediaserver.config import ConfigError, Settings
 from tests.cluster_nodes import SEALING_KEY, cluster
 from tests.conftest import API_KEY, SECRET, serve
 
+# timing bars (latency under load, failover within seconds): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 TTL = 2.0
 
 

@@ -27,6 +27,9 @@ from mediaserver.store.db import Database
 from tests.api.conftest import call, signup
 from tests.conftest import mail_spool, serve, signed_up
 
+# timing bars (latency under load, failover within seconds): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 LOOPS = 8
 SAMPLES = 100  # the p99 is then the second slowest of each series
 UNLIMITED_LOGINS = {"rate_limit_login": "100000/minute", "rate_limit_login_account": "100000/minute"}
