@@ -67,6 +67,7 @@ class RemoteMember:
     email: str
     device: str
     node: str
+    person: frozenset[str] = frozenset()  # what a removal bans (their identity, e-mail)
 
 
 def member_of(p: Participant) -> dict[str, Any]:
@@ -78,6 +79,7 @@ def member_of(p: Participant) -> dict[str, Any]:
         "floor": p.floor,
         "email": p.email,
         "device": p.device,
+        "person": sorted(p.person),
     }
 
 
@@ -132,8 +134,10 @@ class RoomInteraction:
         owned: Callable[[str, Any], Room],
         owner_of: Callable[[str], tuple[str, int] | None],
         epoch_of: Callable[[Room], int],
+        address: str = "",
     ) -> None:
         self.redis, self.channel, self.owned, self.owner_of = redis, channel, owned, owner_of
+        self.address = address  # this node's node_url (where the host moves people to)
         self._epoch_of = epoch_of  # the epoch of a room this node owns
         self.reading: dict[str, tuple[Room, str]] = {}  # edge: room id -> (room, last stream id read)
         self._out: asyncio.Queue[tuple[Room, list[Entry]]] = asyncio.Queue(OUT_MAX)
@@ -143,6 +147,7 @@ class RoomInteraction:
         channel.handlers["room.member.leave"] = self._serve_leave
         channel.handlers["room.command"] = self._serve_command
         channel.handlers["room.member.admit"] = self._on_admit
+        channel.handlers["room.member.act"] = self._on_act
 
     def start(self) -> None:
         self._tasks = [
@@ -217,6 +222,7 @@ class RoomInteraction:
                 str(d.get("email") or ""),
                 str(d.get("device") or "desktop"),
                 sender,
+                frozenset(str(x) for x in d.get("person") or () if isinstance(x, str)),
             )
         except KeyError as e:
             raise RpcError("bad_request", f"room.member.join: the member has no {e}") from None
@@ -226,6 +232,7 @@ class RoomInteraction:
             raise RpcError(e.code, e.message) from None
         if room.admit_remote is None:
             room.admit_remote = lambda who, seen: self._spawn(self._admit(room, who, seen))
+            room.act_remote = lambda who, action, reason: self._spawn(self._act(room, who, action, reason))
         seen = room.interaction.snapshot(m) if status == "joined" else None
         return {"status": status, "interaction": seen}
 
@@ -249,6 +256,43 @@ class RoomInteraction:
             raise RpcError("not_joined", "no such participant here")
         seen = body.get("interaction")
         held[0].admitted_by_owner(p, seen if isinstance(seen, dict) else {})
+        return {}
+
+    async def _act(self, room: Room, m: Any, action: str, reason: str) -> None:
+        """The host removed someone seated on an edge, or moved them here (``move``: to this node, the owner,
+        where they take the floor or the presenter's role): their node does it."""
+        node = getattr(m, "node", "")
+        body = {
+            "room": room.name,
+            "epoch": self._epoch_of(room),
+            "id": m.id,
+            "action": action,
+            "reason": reason,
+            "to": self.address,
+        }
+        try:
+            await self.channel.request(node, "room.member.act", body)
+        except RpcError as e:
+            log.warning("room %s: %s on %s was not %sd (%s)", room.name, m.id, node, action, e.code)
+
+    async def _on_act(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room_id = str(body.get("room"))
+        owner = self.owner_of(room_id)
+        if owner is None or owner != (sender, body.get("epoch")):
+            raise RpcError("stale_epoch", "not the room's owner at its epoch")
+        held = self.reading.get(room_id)
+        p = held[0].participants.get(str(body.get("id"))) if held else None
+        if held is None or p is None:
+            raise RpcError("not_joined", "no such participant here")
+        room, action, reason = held[0], body.get("action"), str(body.get("reason") or "")
+        if action == "remove":
+            room.removed.update(p.person)  # they come back neither here nor on another node
+            room.leave(p, reason=reason or "removed by the host")
+        elif action == "move" and isinstance(body.get("to"), str):
+            p.send("moved", {"reason": reason, "nodes": [body["to"]]})  # the SDK reconnects there
+            room.leave(p)
+        else:
+            raise RpcError("bad_request", "room.member.act: remove, or move with a node to go to")
         return {}
 
     def _member(self, room: Room, sender: str, pid: Any) -> RemoteMember:

@@ -119,6 +119,7 @@ class ClusterRooms:
             lambda r, e: self._owned(r, e).room,
             self._owner_of,
             lambda room: self.placed[room.name].epoch,
+            address,
         )
         self.placed: dict[str, Placed] = {}
         self.draining = False  # drain(): no one new, everyone moved to the other nodes
@@ -178,7 +179,9 @@ class ClusterRooms:
             self.interaction.forget(room)
             room.relay = None
             raise
-        self._spawn(self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch))
+        self._spawn(
+            self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch, got.get("people"))
+        )
 
     async def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> bool:
         try:
@@ -430,6 +433,7 @@ class ClusterRooms:
                     "room %s: owner %s is gone; taken over here (epoch %d)", room.name, old, lease.epoch
                 )
                 room.owner_node, room.cascade = None, Announcer(self, pl)
+                room.apply_owner_people([])  # the dead owner's people are gone; this node's are its own now
                 # the interaction goes on from this node's standby copy of the owner's (issue 19)
                 await self.interaction.take_over(room, old_epoch)
                 with contextlib.suppress(Exception):
@@ -454,7 +458,7 @@ class ClusterRooms:
         except Exception as e:  # its announcements bring the room's state when it changes next
             log.warning("room %s: following the new owner %s failed: %s", room.name, lease.node_id, e)
             return
-        await self._reconcile(pl, got.get("tracks"), got.get("settings"))
+        await self._reconcile(pl, got.get("tracks"), got.get("settings"), people=got.get("people"))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -479,10 +483,12 @@ class ClusterRooms:
         )
 
     def _state(self, pl: Placed) -> dict[str, Any]:
-        """What the edges mirror of a room: its settings (state, lock, audio mode ...) and its tracks."""
+        """What the edges mirror of a room: its settings (state, lock, audio mode ...), its tracks, and whom
+        the edges' people see of it."""
         return {
             "settings": pl.room.settings.public(),
             "tracks": [describe(t) for t in pl.room.tracks.values() if t.owner.kind != "remote"],
+            "people": pl.room.people_for_edges(),
         }
 
     async def _serve_tracks(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -533,13 +539,18 @@ class ClusterRooms:
             raise RpcError("not_found", "this node does not serve the room")
         if sender != pl.lease.node_id or body.get("epoch") != pl.epoch:
             raise StaleEpoch(pl.room.name, int(body.get("epoch") or -1), pl.epoch)
-        self._spawn(self._reconcile(pl, body.get("tracks"), body.get("settings"), pl.epoch))
+        self._spawn(
+            self._reconcile(pl, body.get("tracks"), body.get("settings"), pl.epoch, body.get("people"))
+        )
         return {}
 
-    async def _reconcile(self, pl: Placed, tracks: Any, settings: Any, epoch: int | None = None) -> None:
-        """Make the room what the owner says: its settings; its mirrored tracks (links opened for new tracks,
-        closed for gone ones, mutes applied). ``epoch``: the owner's the state came from (the current one when
-        None); a state of an owner this node no longer follows is dropped."""
+    async def _reconcile(
+        self, pl: Placed, tracks: Any, settings: Any, epoch: int | None = None, people: Any = None
+    ) -> None:
+        """Make the room what the owner says: its settings; whom its people see of the other nodes; its
+        mirrored tracks (links opened for new tracks, closed for gone ones, mutes applied). ``epoch``: the
+        owner's the state came from (the current one when None); a state of an owner this node no longer
+        follows is dropped."""
         if not isinstance(tracks, list) or not isinstance(settings, dict):
             log.warning("room %s: the owner's room state is malformed", pl.room.name)
             return
@@ -548,6 +559,8 @@ class ClusterRooms:
             if self.placed.get(pl.room.name) is not pl or pl.epoch != epoch:
                 return
             pl.room.apply_owner_settings(settings)
+            if isinstance(people, list):
+                pl.room.apply_owner_people(people)
             wanted = {str(d["id"]): d for d in tracks if isinstance(d, dict) and "id" in d}
             room = pl.room
             for tid in [t for t in pl.links if t not in wanted]:

@@ -294,6 +294,14 @@ class Room:
         self._remote_seated = 0
         # the cluster's word to an edge that one of its people waiting is let in (with what they see)
         self.admit_remote: Callable[[Member, dict[str, Any]], Any] | None = None
+        # and that the host removed one of its people, or moved them here (``act_remote(member, action,
+        # reason)``, action "remove" or "move": the floor or the presenter's role is taken on this node)
+        self.act_remote: Callable[[Member, str, str], Any] | None = None
+        # on an edge: the people of the other nodes whom this node's people see, as the owner describes them
+        # (a webinar's staff and attendees with the floor; everyone seated in a meeting), by id
+        self.owner_people: dict[str, dict[str, Any]] = {}
+        # the people the host gave the floor while they were on an edge: it is theirs when they come here
+        self.granted_floor: set[str] = set()
         self.relay: Callable[[Participant, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
         self.removed: set[str] = set()  # the people the host removed (Grant.person: identities, e-mails)
         # issue 17 (R-INT-5): the people the host made presenters in the room (person key -> role): a
@@ -330,6 +338,65 @@ class Room:
             return self.remote_members.get(pid) if self._remote_status.get(pid) == "joined" else None
         return q if q.status == "joined" else None
 
+    def describe_remote(self, m: Member) -> dict[str, Any]:
+        """Issue 19, on the owner: someone seated on an edge as the others see them (``node``: where)."""
+        return {
+            "id": m.id,
+            "name": m.name,
+            "role": m.role,
+            "status": "joined",
+            "canPublish": rules.may_publish(self.settings, m.role, m.floor),
+            "floor": m.floor,
+            "avatar": None,
+            "muted": {},
+            "node": getattr(m, "node", None),
+        }
+
+    def _seated_remote(self) -> list[Member]:
+        return [m for pid, m in self.remote_members.items() if self._remote_status.get(pid) == "joined"]
+
+    def people_for_edges(self) -> list[dict[str, Any]]:
+        """Issue 19, on the owner: whom the edges' people see of the room (the edges show them): in a webinar
+        the staff and the attendees with the floor, all on this node; in a meeting everyone seated, here or on
+        any edge (an edge leaves its own people out)."""
+        if self.settings.type == "webinar":
+            return [q.describe() for q in self._shown.values() if q.status == "joined"]
+        return [
+            *(q.describe() for q in self.participants.values() if q.status == "joined"),
+            *(self.describe_remote(m) for m in self._seated_remote()),
+        ]
+
+    def _people_changed(self, who: Member) -> None:
+        """The edges see ``who`` (not a webinar's attendee without the floor): they hear of the change."""
+        if self.cascade is not None and not self._plain_attendee(who):
+            self.cascade.sync(self)
+
+    def apply_owner_people(self, people: list[Any]) -> None:
+        """Issue 19, on an edge: the owner's word on whom this node's people see of the other nodes; they are
+        told who came, changed or went."""
+        new = {
+            str(d["id"]): d
+            for d in people
+            if isinstance(d, dict) and "id" in d and str(d["id"]) not in self.participants
+        }
+        old, self.owner_people = self.owner_people, new
+        for pid, d in new.items():
+            if pid not in old:
+                self._broadcast("participantJoined", {"participant": d})
+            elif old[pid] != d:
+                self._broadcast("participantUpdated", {"participant": d})
+        for pid in old:
+            if pid not in new:
+                self._broadcast("participantLeft", {"participant": pid})
+
+    def _tell_about_remote(self, m: Member, method: str, params: dict[str, Any]) -> None:
+        """Issue 19, on the owner: news of someone seated on an edge, to those here who see them."""
+        among = self._shown if self._plain_attendee(m) else self.participants
+        for q in list(among.values()):
+            if q.status == "joined" and self._visible(m, q):
+                q.send(method, params)
+        self._people_changed(m)
+
     def command(
         self, p: Participant, method: str, params: dict[str, Any]
     ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
@@ -343,6 +410,7 @@ class Room:
         (R-ROOM-8): their status is decided here (joined; waiting when the seats are taken; lobby before the
         start)."""
         self.remove_remote_member(m.id, admit=False)  # registered again (its node followed a new owner)
+        self.check_not_removed(frozenset(getattr(m, "person", ())) | {m.person_key}, m.role)
         if rejoin:  # seated before on the owner that died: no admission again (a lock keeps newcomers out)
             status = "joined"
         else:
@@ -352,6 +420,8 @@ class Room:
         self._remote_status[m.id] = status
         self._remote_seated += status == "joined"
         self.empty_since = None
+        if status == "joined":
+            self._tell_about_remote(m, "participantJoined", {"participant": self.describe_remote(m)})
         return status
 
     def remove_remote_member(self, pid: str, admit: bool = True) -> None:
@@ -361,6 +431,7 @@ class Room:
         if self._remote_status.pop(pid, None) == "joined":
             self._remote_seated -= 1
             self.interaction.left(m)
+            self._tell_about_remote(m, "participantLeft", {"participant": pid})
             if admit:
                 self.admit_waiting()
         if not self.participants and not self.remote_members:
@@ -392,7 +463,7 @@ class Room:
         """The seats taken: here, and on the edges (issue 19, on the owner)."""
         return self._seated + self._remote_seated
 
-    def _plain_attendee(self, p: Participant) -> bool:
+    def _plain_attendee(self, p: Member) -> bool:
         """Whether only the staff (and ``p``) see ``p``: a webinar's attendee without the floor."""
         return self.settings.type == "webinar" and p.role == "attendee" and not p.floor
 
@@ -445,6 +516,8 @@ class Room:
             attendance=grant.attendance,
             entered_ms=int(time.time() * 1000),
         )
+        if role == "attendee" and kind == "ws" and person and min(person) in self.granted_floor:
+            p.floor = True  # given the floor while on an edge (issue 19): they speak here
         self.participants[p.id] = p
         self._attendance(p, {"in": p.entered_ms, "pid": p.id})
         self._joins += 1
@@ -471,7 +544,7 @@ class Room:
         if person & self.removed and role != "host":
             raise RuleError("removed", "the host removed you from this room")
 
-    def _visible(self, p: Participant, to: Participant) -> bool:
+    def _visible(self, p: Member, to: Participant) -> bool:
         """In a webinar attendees do not see each other (unless one has the floor); all see the staff."""
         return (
             self.settings.type != "webinar"
@@ -487,6 +560,7 @@ class Room:
         for q in list(among.values()):
             if q is not p and q.status == "joined" and self._visible(p, q):
                 q.send(method, params)
+        self._people_changed(p)
 
     def _announce(self, p: Participant) -> None:
         self._tell_about(p, "participantJoined", {"participant": p.describe()})
@@ -565,6 +639,7 @@ class Room:
             self._remote_seated += 1
             if self.admit_remote is not None:
                 self.admit_remote(m, self.interaction.snapshot(m))
+            self._tell_about_remote(m, "participantJoined", {"participant": self.describe_remote(m)})
 
     def snapshot(self, to: Participant | None = None) -> dict[str, Any]:
         if to is not None and self._plain_attendee(to):
@@ -574,9 +649,14 @@ class Room:
         else:
             among = list(self.participants.values())
         seated = [q for q in among if q.status == "joined" and (to is None or self._visible(q, to))]
+        # issue 19: on the owner, those seated on the edges whom ``to`` sees; on an edge, the other nodes'
+        elsewhere = [
+            *self.owner_people.values(),
+            *(self.describe_remote(m) for m in self._seated_remote() if to is None or self._visible(m, to)),
+        ]
         return {
             "room": self.settings.public(),
-            "participants": [q.describe() for q in seated],
+            "participants": [*elsewhere, *(q.describe() for q in seated)],
             "tracks": [t.describe() for t in self.tracks.values()],
         }
 
@@ -1068,7 +1148,28 @@ class Room:
                 self._tell_about(q, "participantUpdated", {"participant": q.describe()})
                 q.send("participantUpdated", {"participant": q.describe()})
 
+    def _remote_target(self, params: dict[str, Any]) -> Member | None:
+        """Issue 19, on the owner: the person a host action names, when they are seated on an edge."""
+        pid = params.get("participant")
+        if not isinstance(pid, str) or pid in self.participants or self._remote_status.get(pid) != "joined":
+            return None
+        return self.remote_members[pid]
+
+    def _act_on_remote(self, m: Member, action: str, reason: str) -> None:
+        if self.act_remote is None:
+            raise RuleError("cluster_unavailable", "the node of this participant cannot be reached now")
+        self.act_remote(m, action, reason)
+
     def _host_grantFloor(self, p: Participant, params: dict[str, Any]) -> None:
+        if (m := self._remote_target(params)) is not None:
+            # issue 19: an attendee of an edge speaks here, where the media is published: they are moved here
+            # and have the floor when they come (R-ROOM-3)
+            if m.role != "attendee":
+                raise RuleError("bad_request", "only an attendee can be given the floor")
+            self.granted_floor.add(m.person_key)
+            self.interaction.hands.floor_granted(m)
+            self._act_on_remote(m, "move", "floorGranted")
+            return
         q = self._target(params)
         if q.role != "attendee":
             raise RuleError("bad_request", "only an attendee can be given the floor")
@@ -1084,6 +1185,7 @@ class Room:
         if not q.floor:
             raise RuleError("bad_request", "this participant does not have the floor")
         q.floor = False
+        self.granted_floor.discard(q.person_key)
         self._shown_update(q)
         if q.tracks and not q.can_publish:
             self.unpublish(q)
@@ -1097,14 +1199,18 @@ class Room:
         presenter (``mobile_presenter``); the plan's presenter seats count. Those who now see them, or no
         longer do (a webinar's attendees), are told; the person gets ``roleChanged`` with the room and its
         interaction as their new role sees them. A host action: rare, so one pass over the room is fine."""
-        q = self._target(params)
         role = params.get("role")
         if role not in ("presenter", "attendee"):
             raise RuleError("bad_request", "'role' must be 'presenter' or 'attendee'")
+        if (m := self._remote_target(params)) is not None:
+            self._remote_setRole(m, role)
+            return
+        q = self._target(params)
         if q.role == "host" or q.kind != "ws":
             raise RuleError("bad_request", "only an attendee or a presenter in the room page changes role")
         if q.role == role:
             return
+        self.granted_floor.discard(q.person_key)
         if role == "presenter":
             if q.device == devices.MOBILE:
                 raise RuleError(
@@ -1143,6 +1249,25 @@ class Room:
             },
         )
 
+    def _remote_setRole(self, m: Member, role: str) -> None:
+        """Issue 19: an attendee seated on an edge made a presenter presents here, on the owner: their node
+        moves them here (the SDK reconnects), where their token comes back as a presenter's. (Everyone on an
+        edge is an attendee without the floor, so ``attendee`` changes nothing.)"""
+        if role == m.role:
+            return
+        if getattr(m, "device", devices.DESKTOP) == devices.MOBILE:
+            raise RuleError(
+                "mobile_presenter",
+                "a participant on a phone or tablet cannot be made a presenter (R-INT-5): they watch, "
+                "chat and may be given the floor",
+            )
+        rules.check_presenter_seat(
+            self.settings, role, sum(1 for x in self._shown.values() if x.role == "presenter")
+        )
+        self.interaction.hands.floor_granted(m)
+        self.granted_roles[m.person_key] = role
+        self._act_on_remote(m, "move", "roleChanged")
+
     def _host_lock(self, p: Participant, params: dict[str, Any]) -> None:
         self.settings.locked = True
 
@@ -1150,6 +1275,13 @@ class Room:
         self.settings.locked = False
 
     def _host_remove(self, p: Participant, params: dict[str, Any]) -> None:
+        pid = params.get("participant")
+        if isinstance(pid, str) and pid not in self.participants and pid in self.remote_members:
+            m = self.remote_members[pid]  # issue 19: seated on an edge, or waiting there
+            self.removed.update(frozenset(getattr(m, "person", ())) | {m.person_key})
+            self.remove_remote_member(pid)
+            self._act_on_remote(m, "remove", "removed by the host")
+            return
         q = self._target(params, seated=False)
         if q is p:
             raise RuleError("bad_request", "use leave to exit the room yourself")

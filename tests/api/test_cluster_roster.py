@@ -1,0 +1,147 @@
+"""The roster and the host's actions across nodes (issue 19 item 3: any node serves any room): two
+`mediaserver serve` nodes on 127.0.0.2-3 with a real Redis and one PostgreSQL database; a webinar's host on
+node-0 (the room's owner), attendees on node-1 (an edge), over the WebSocket protocol as the SDK speaks it.
+
+- The host sees the edge's attendees in the room (with their node), as they come and go; the edge's attendees
+  see the host and a presenter who joins later on the owner (a webinar's attendees see the staff), and not
+  one another.
+- The host removes an attendee of the edge: they are told `removed`, and neither node takes them back.
+- The host makes an attendee of the edge a presenter, or gives another the floor: each is told `moved` to the
+  owner (where the media is published), comes back there with the same token as the SDK does, and is a
+  presenter, or an attendee with the floor who may publish.
+- A phone attendee of the edge cannot be made a presenter (R-INT-5), wherever they are."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.cluster_nodes import cluster
+from tests.conftest import token, wait_for
+from tests.e2e.peers import Signal, join_only
+
+# timing bars (within seconds): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
+ROOM = "roster"
+
+
+def notes(sig: Signal) -> list[dict[str, Any]]:
+    """Everything ``sig`` was told so far (kept in sig.seen)."""
+    seen = sig.__dict__.setdefault("seen", [])
+    while not sig.notes.empty():
+        seen.append(sig.notes.get_nowait())
+    return seen
+
+
+def told(sig: Signal, method: str) -> list[dict[str, Any]]:
+    return [n["params"] for n in notes(sig) if n.get("method") == method]
+
+
+def people(sig: Signal) -> dict[str, dict[str, Any]]:
+    """Whom ``sig`` sees in the room now: its join's list, then what it was told."""
+    seen = {p["id"]: p for p in sig.joined["participants"]}
+    for n in notes(sig):
+        params = n.get("params") or {}
+        if n.get("method") in ("participantJoined", "participantUpdated"):
+            seen[params["participant"]["id"]] = params["participant"]
+        elif n.get("method") == "participantLeft":
+            seen.pop(params["participant"], None)
+    return seen
+
+
+def names(sig: Signal) -> set[str]:
+    return {p["name"] for p in people(sig).values()}
+
+
+async def refused(session: aiohttp.ClientSession, base: str, tok: str) -> str:
+    ws = await session.ws_connect(base.replace("http", "ws") + "/ws")
+    try:
+        r = await Signal(ws).call("join", token=tok)
+    finally:
+        await ws.close()
+    assert "error" in r, r
+    return r["error"]["code"]
+
+
+async def moved_back(session: aiohttp.ClientSession, sig: Signal, tok: str, reason: str) -> Signal:
+    """``sig`` was told to move: the SDK's way, a new connection to the node named, with the same token."""
+    assert await wait_for(lambda: told(sig, "moved"), 10), notes(sig)
+    (m,) = told(sig, "moved")
+    assert m["reason"] == reason, m
+    return await join_only(session, m["nodes"][0], tok)
+
+
+@pytest.mark.timeout(180)
+async def test_the_host_sees_and_acts_on_the_people_of_the_edges(
+    tmp_path, redis_server, pg_server, pg_template
+):
+    if pg_server is None:
+        pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
+    db = pg_server.url(await pg_server.create_db())
+    with cluster(tmp_path, redis_server, pg_server, count=2, db=db, MEDIASERVER_NODE_TTL="3") as nodes:
+        owner, edge = (base for base, _, _ in nodes)
+        async with aiohttp.ClientSession() as session:
+            host = await join_only(session, owner, token(ROOM, "host", "Hana"))
+            toks = {n: token(ROOM, "attendee", n) for n in ("Ann", "Bob", "Cid")}
+            att = {n: await join_only(session, edge, t) for n, t in toks.items()}
+            ids = {n: s.joined["participant"]["id"] for n, s in att.items()}
+
+            # the host sees the edge's people, with their node; they see the host and not one another
+            assert await wait_for(lambda: {"Ann", "Bob", "Cid"} <= names(host), 10), people(host)
+            assert {people(host)[ids[n]]["node"] for n in att} == {"node-1"}
+            for n, s in att.items():
+                assert await wait_for(lambda s=s: "Hana" in names(s), 10), (n, people(s))
+                assert names(s) == {"Hana", n}, (n, people(s))
+            # a presenter who joins on the owner later is seen on the edge as well
+            pres = await join_only(session, owner, token(ROOM, "presenter", "Pia"))
+            assert await wait_for(lambda: all("Pia" in names(s) for s in att.values()), 10)
+            assert await wait_for(lambda: "Ann" in names(pres), 10)  # the staff see attendees anywhere
+
+            # removed: told so on the edge, gone from the host's list, kept out on both nodes
+            r = await host.call("host", action="remove", participant=ids["Bob"])
+            assert "result" in r, r
+            assert await wait_for(lambda: told(att["Bob"], "removed"), 10), notes(att["Bob"])
+            assert "host" in told(att["Bob"], "removed")[0]["reason"]
+            assert await wait_for(lambda: "Bob" not in names(host), 10)
+            assert await refused(session, edge, toks["Bob"]) == "removed"
+            assert await refused(session, owner, toks["Bob"]) == "removed"
+
+            # made a presenter: moved to the owner, back there as a presenter (the same token)
+            r = await host.call("host", action="setRole", participant=ids["Ann"], role="presenter")
+            assert "result" in r, r
+            ann = await moved_back(session, att["Ann"], toks["Ann"], "roleChanged")
+            assert ann.joined["participant"]["role"] == "presenter", ann.joined["participant"]
+            assert ann.joined["participant"]["canPublish"] is True
+            assert await wait_for(lambda: people(host).get(ann.joined["participant"]["id"]), 10)
+            assert ids["Ann"] not in people(host)  # the edge's connection is gone from the list
+            # the edge's other attendee now sees Ann, the presenter on the owner
+            assert await wait_for(lambda: "Ann" in names(att["Cid"]), 10), people(att["Cid"])
+
+            # given the floor: moved likewise, back as an attendee with the floor, who may publish
+            r = await host.call("host", action="grantFloor", participant=ids["Cid"])
+            assert "result" in r, r
+            cid = await moved_back(session, att["Cid"], toks["Cid"], "floorGranted")
+            me = cid.joined["participant"]
+            assert (me["role"], me["floor"], me["canPublish"]) == ("attendee", True, True), me
+            # the floor is the host's to take back, as for anyone on the owner
+            r = await host.call("host", action="revokeFloor", participant=me["id"])
+            assert "result" in r, r
+            assert await wait_for(lambda: told(cid, "floorRevoked"), 10)
+
+            # a phone attendee of the edge cannot present, whatever node they are on (R-INT-5)
+            phone_ws = await session.ws_connect(edge.replace("http", "ws") + "/ws")
+            phone = Signal(phone_ws)
+            r = await phone.call("join", token=token(ROOM, "attendee", "Dot"), device="mobile")
+            assert "result" in r, r
+            dot = r["result"]["participant"]["id"]
+            assert await wait_for(lambda: dot in people(host), 10)
+            r = await host.call("host", action="setRole", participant=dot, role="presenter")
+            assert r.get("error", {}).get("code") == "mobile_presenter", r
+            await asyncio.sleep(0.5)
+            assert not told(phone, "moved")
+            for s in (host, pres, ann, cid, phone, *att.values()):
+                await s.ws.close()
