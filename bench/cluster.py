@@ -427,7 +427,7 @@ async def wait_for_links(part: Part, tracks: int, timeout: float) -> float:
     t0 = time.monotonic()
     part.probe = await Signal.connect(run.session, run.ws_url, timeout=run.args.request_timeout)
     tok = tokens.issue(run.args.secret, ROOM, "attendee", "probe", f"probe-{part.node.name}")
-    joined = await part.probe.call("join", {"token": tok}, timeout=run.args.request_timeout)
+    joined = await part.probe.call("join", {"token": tok, "stay": True}, timeout=run.args.request_timeout)
     part.nodes_named = [str(u) for u in (joined.get("cluster") or {}).get("nodes") or []]
     while time.monotonic() - t0 < timeout:  # bounded
         text = await metrics_text(run.session, run.base)

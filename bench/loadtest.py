@@ -376,7 +376,9 @@ async def subscribe(run: Run, sub: Sub, token: str) -> None:
     lg, args = run.lg, run.args
     sub.t_open = time.monotonic()
     sub.signal = await Signal.connect(run.session, run.ws_url, timeout=args.request_timeout)
-    res = await sub.signal.call("join", {"token": token}, timeout=args.request_timeout)
+    # stay: the subscribers load the node the tester is pointed at, even once a cluster's placement by load
+    # would send new attendees elsewhere (docs/signaling.md)
+    res = await sub.signal.call("join", {"token": token, "stay": True}, timeout=args.request_timeout)
     status = res.get("participant", {}).get("status", "joined")
     if status != "joined":
         raise RuntimeError(f"the room put the attendee in the {status} (start the event, or let them in)")

@@ -206,6 +206,9 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             rooms,
             settings.node_ttl / 3,
             cluster.nodes,
+            cluster.info,
+            settings.node_capacity,
+            settings.node_max_load,
         )
         if isinstance(cluster, ClusterNode)
         else None

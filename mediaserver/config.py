@@ -125,6 +125,11 @@ class Settings:
     node_id: str = ""  # this node's name in the cluster (no '|'); empty: <host name>:<http_host>:<http_port>
     node_url: str = ""  # where clients reach this node's HTTP (joins name it to the SDK); empty: public_url
     node_ttl: float = 6.0  # seconds after its last report (every node_ttl / 3) that a silent node drops out
+    # placement by load: a node whose busiest media worker uses this share of a core, or that has
+    # node_capacity people (0: no such limit), sends new attendees to the least loaded node that does not
+    # (set both alike on every node)
+    node_max_load: float = 0.85
+    node_capacity: int = 0
     # the key that seals the database's secrets (a Fernet key: 44 characters of URL-safe base64); empty: made
     # once in data_dir/sealing.key. The nodes of a cluster share one: set it on every node (a server that
     # becomes a node gives its sealing.key; `mediaserver sealing-key` prints a new one)
@@ -141,6 +146,10 @@ class Settings:
         self.node_url = (self.node_url or self.public_url).rstrip("/")
         if not 1 <= self.node_ttl <= 60:
             raise ConfigError("setting 'node_ttl' must be between 1 and 60 seconds")
+        if not 0 < self.node_max_load <= 1:
+            raise ConfigError("setting 'node_max_load' must be above 0 and at most 1 (a share of a core)")
+        if self.node_capacity < 0:
+            raise ConfigError("setting 'node_capacity' must be 0 (no limit) or more")
         if not self.cluster_redis_url:
             return
         if urlsplit(self.cluster_redis_url).scheme not in ("redis", "rediss", "unix"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -14,11 +16,17 @@ from mediaserver.rtc.tokens import TokenError
 
 class SignalError(Exception):
     def __init__(
-        self, code: str, message: str, status: int = 400, headers: dict[str, str] | None = None
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
         self.headers = headers or {}
+        self.detail = detail or {}  # more fields of the error object, beside code and message
 
 
 def classify(e: Exception) -> SignalError:
@@ -53,8 +61,9 @@ def classify(e: Exception) -> SignalError:
             "wrong_node": 409,
             "cluster_unavailable": 503,
             "draining": 503,
+            "node_full": 503,
         }.get(e.code, 400)
-        return SignalError(e.code, e.message, status)
+        return SignalError(e.code, e.message, status, detail=e.detail)
     if isinstance(e, MediaError):
         return SignalError("media_refused", f"the media server refused the session: {e}", 400)
     raise e
@@ -62,7 +71,7 @@ def classify(e: Exception) -> SignalError:
 
 def json_error(e: SignalError) -> web.Response:
     return web.json_response(
-        {"error": {"code": e.code, "message": e.message}}, status=e.status, headers=e.headers
+        {"error": {**e.detail, "code": e.code, "message": e.message}}, status=e.status, headers=e.headers
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from mediaserver.cluster import keys
+from mediaserver.cluster import keys, placement
 from mediaserver.cluster.interaction import RoomInteraction
 from mediaserver.cluster.leases import Lease, Leases, StaleEpoch
 from mediaserver.cluster.links import EdgeLink, Links, Source
@@ -105,12 +105,17 @@ class ClusterRooms:
         manager: RoomManager,
         renew_every: float,
         alive: Callable[[], Awaitable[list[NodeInfo]]],
+        here: Callable[[], NodeInfo] | None = None,
+        capacity: int = 0,
+        max_load: float = 1.0,
     ) -> None:
         self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
         self.address = address  # this node's own (node_url)
         self.manager = manager
         self.renew_every = renew_every
         self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
+        # placement by load: this node's figures now, and when a node is full (mediaserver.cluster.placement)
+        self.here, self.capacity, self.max_load = here, capacity, max_load
         self.node_urls: list[str] = []  # their addresses, as last read (a join's reply names them)
         self.links = Links(node_id, channel, leases, self._source)
         self.interaction = RoomInteraction(
@@ -182,6 +187,22 @@ class ClusterRooms:
         self._spawn(
             self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch, got.get("people"))
         )
+
+    async def placed_elsewhere(self) -> str | None:
+        """Where a new attendee of this node goes instead, when it is full: the least loaded node that is not
+        (None: here; also when every node is full, or the registry cannot be read)."""
+        if self.here is None:
+            return None
+        here = self.here()
+        if not placement.full(here, self.capacity, self.max_load):
+            return None  # the common case: no Redis read
+        try:
+            nodes = await self.alive()
+        except Exception as e:
+            log.warning("placement: the registry could not be read (%s); the attendee stays here", e)
+            return None
+        better = placement.better_node(here, nodes, self.capacity, self.max_load)
+        return better.address if better is not None else None
 
     async def control(self, room_id: str, action: str, by: str | None, auto_record: bool) -> bool:
         try:

@@ -31,9 +31,10 @@ MAX_OFFER_SECTIONS = 8
 class RuleError(Exception):
     """A request the rules refuse; code is a stable machine-readable reason."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, detail: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.message = code, message
+        self.detail = detail or {}  # more fields of the error reply (``node_full``: the nodes to go to)
 
 
 def new_room_id(taken: set[str] | dict[str, Any]) -> str:

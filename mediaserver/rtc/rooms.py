@@ -99,6 +99,10 @@ class Placement(Protocol):
         """The settings of a room another node owns (its public form), or None when no node does."""
         ...
 
+    def placed_elsewhere(self) -> Awaitable[str | None]:
+        """The node a new attendee goes to instead of this full one (placement by load), or None."""
+        ...
+
     def joined(self, room: Room, p: Participant) -> Awaitable[dict[str, Any]]:
         """``p`` joined ``room`` here: on an edge, the owner admits it (the room's capacity holds across the
         nodes) and gives what ``p`` sees of the interaction (it replaces this node's in the join's reply)."""
@@ -1623,6 +1627,11 @@ class RoomManager:
                     "cluster_unavailable", "the cluster cannot place this room now; try again"
                 ) from e
         return room
+
+    async def placed_elsewhere(self) -> str | None:
+        """Issue 19: the address of the node a new attendee goes to instead of this one, which is full
+        (mediaserver.cluster.placement); None: here (always, on a server alone)."""
+        return await self.cluster.placed_elsewhere() if self.cluster is not None else None
 
     async def claim(self, room: Room) -> None:
         """A room made here (an instant room) is placed in the cluster at once (issue 19): this node owns it,

@@ -163,10 +163,22 @@ class Connection:
         claimed = params.get("device", devices.DESKTOP)
         if claimed not in devices.DEVICES:
             raise SignalError("bad_request", "'device' must be 'desktop' or 'mobile'")
+        stay = params.get("stay", False)
+        if not isinstance(stay, bool):
+            raise SignalError("bad_request", "'stay' must be true or false")
         # a phone's headers make it a phone whatever it claims (R-MEDIA-1, -7, R-INT-5)
-        return self._enter(grant, devices.effective(claimed, self.detected))
+        return self._enter(grant, devices.effective(claimed, self.detected), stay)
 
-    async def _enter(self, grant: tokens.Grant, device: str) -> dict[str, Any]:
+    async def _enter(self, grant: tokens.Grant, device: str, stay: bool = False) -> dict[str, Any]:
+        if grant.role == "attendee" and not stay:  # issue 19: placed by load (the staff act on the owner)
+            elsewhere = await self.rooms.placed_elsewhere()
+            if elsewhere is not None:
+                raise SignalError(
+                    "node_full",
+                    "this node takes no more attendees now: join on the node named",
+                    503,
+                    detail={"nodes": [elsewhere]},
+                )
         room = await self.rooms.enter(grant)  # an event's room may be opened from the database (finding 17)
         if self.participant is not None and self.participant.room.participants.get(self.participant.id):
             raise SignalError("conflict", "already joined", 409)
@@ -285,7 +297,7 @@ async def _reply(conn: Connection, data: str) -> dict[str, Any]:
         except Exception:
             log.exception("internal error handling a signaling message")
             err = SignalError("internal", "internal error", 500)
-        return {"id": rid, "error": {"code": err.code, "message": err.message}}
+        return {"id": rid, "error": {**err.detail, "code": err.code, "message": err.message}}
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

@@ -10,11 +10,12 @@ export { InteractionState, REACTIONS };
 
 /** An error refused by the server: `code` is the protocol's machine-readable reason. */
 export class MediaserverError extends Error {
-  constructor(code, message, status = 0) {
+  constructor(code, message, status = 0, detail = {}) {
     super(message || code);
     this.name = 'MediaserverError';
     this.code = code;
     this.status = status;
+    this.detail = detail;   // the error's other fields (node_full: nodes)
   }
 }
 
@@ -364,8 +365,10 @@ export class MediaserverClient extends EventTarget {
     if (msg.id !== undefined && msg.id !== null && this.pending.has(msg.id)) {
       const { resolve, reject } = this.pending.get(msg.id);
       this.pending.delete(msg.id);
-      if (msg.error) reject(new MediaserverError(msg.error.code, msg.error.message));
-      else resolve(msg.result);
+      if (msg.error) {
+        const { code, message, ...detail } = msg.error;
+        reject(new MediaserverError(code, message, 0, detail));
+      } else resolve(msg.result);
       return;
     }
     if (!msg.method) {
@@ -460,7 +463,7 @@ export class MediaserverClient extends EventTarget {
         return;
       } catch (e) {
         const passing = ['network', 'closed', 'unavailable', 'internal', 'rate_limited', 'cluster_unavailable',
-          'wrong_node', 'draining'];
+          'wrong_node', 'draining', 'node_full'];
         if (e && e.code && !passing.includes(e.code)) {
           refusal = e;
           break;
@@ -567,7 +570,20 @@ export class MediaserverClient extends EventTarget {
     if (token) this.token = token;
     this.device = device || (isMobile() ? 'mobile' : 'desktop');
     await this.connect();
-    const info = await this.request('join', { token: this.token, device: this.device });
+    let info;
+    try {
+      info = await this.request('join', { token: this.token, device: this.device });
+    } catch (e) {
+      const to = e && e.code === 'node_full' && e.detail && Array.isArray(e.detail.nodes) && e.detail.nodes[0];
+      if (!to) throw e;
+      // issue 19, placement by load: this node of a cluster is full and names a less loaded one; the join
+      // goes there, once (stay: that node takes us even if it filled up meanwhile)
+      const full = this.ws;
+      this.url = wsUrl(to);
+      full.close();
+      await this.connect();
+      info = await this.request('join', { token: this.token, device: this.device, stay: true });
+    }
     this._joinedWith(info);
     return info;
   }

@@ -19,9 +19,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.api.test_cluster_nodes import nodes_seen
 from tests.cluster_nodes import cluster
-from tests.conftest import token, wait_for
-from tests.e2e.peers import Signal, join_only
+from tests.conftest import loopback_only_ice, mail_spool, token, wait_for
+from tests.e2e import browser
+from tests.e2e.peers import Signal, join_only, publish
+from tests.e2e.test_room_access import Organiser, guest, join_as
+from tests.e2e.test_room_page import room_stats
 
 # timing bars (within seconds): CI runs this file with no other test beside it
 pytestmark = pytest.mark.alone
@@ -145,3 +149,65 @@ async def test_the_host_sees_and_acts_on_the_people_of_the_edges(
             assert not told(phone, "moved")
             for s in (host, pres, ann, cid, phone, *att.values()):
                 await s.ws.close()
+
+
+@pytest.mark.timeout(240)
+async def test_a_full_node_sends_new_attendees_to_a_less_loaded_one(
+    tmp_path, redis_server, pg_server, pg_template
+):
+    """Placement by load (mediaserver/cluster/placement.py): node-0 takes two people (node_capacity 2); the
+    third attendee is sent to node-1 (`node_full` with its address), unless they ask to stay; the staff are
+    never sent away (they act on the owner). A Chromium attendee who opens node-0's room page lands on node-1
+    (the SDK follows `node_full`) and plays the host's video there."""
+    if (why := browser.missing()) is not None:
+        pytest.skip(why)
+    if pg_server is None:
+        pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
+    loopback_only_ice()
+    db = pg_server.url(await pg_server.create_db())
+    full = {"MEDIASERVER_NODE_CAPACITY": "2"}
+    with cluster(tmp_path, redis_server, pg_server, count=2, db=db, each=[full, full]) as nodes:
+        owner, edge = (base for base, _, _ in nodes)
+        org = await asyncio.to_thread(Organiser, owner, mail_spool(tmp_path / "n0" / "data"))
+        ev = await asyncio.to_thread(org.event, name="Placed talk")
+        room, host_key = ev["roomId"], ev["hostUrl"].split("host=")[1]
+
+        async def grant(name: str, **extra: str) -> str:
+            body = {"name": name, "email": f"{name.lower()}@example.test", **extra}
+            status, got = await asyncio.to_thread(guest, owner, "POST", f"/api/v1/rooms/{room}/join", body)
+            assert status == 200, got
+            return got["token"]
+
+        async with aiohttp.ClientSession() as session:
+            host = await join_only(session, owner, await grant("Hana", hostKey=host_key))
+            hconn, _ = await publish(host)
+            ann = await join_only(session, owner, await grant("Ann"))  # the second person: node-0 is full now
+            ws = await session.ws_connect(owner.replace("http", "ws") + "/ws")
+            bob, bob_token = Signal(ws), await grant("Bob")
+            r = await bob.call("join", token=bob_token, stay="yes")
+            assert r.get("error", {}).get("code") == "bad_request", r
+            r = await bob.call("join", token=bob_token)
+            assert r.get("error", {}).get("code") == "node_full", r
+            assert r["error"]["nodes"] == [edge], r
+            r = await bob.call("join", token=bob_token, stay=True)  # a load tester places people itself
+            assert "result" in r, r
+            await ws.close()
+            # the staff stay on the owner however full it is: a host's second connection is taken
+            host2 = await join_only(session, owner, await grant("Hana", hostKey=host_key))
+
+            with browser.chromium() as d:
+                await asyncio.to_thread(join_as, d, f"{owner}/room/{room}", "Cat", "attendee")
+                got = await asyncio.to_thread(
+                    browser.poll, lambda: room_stats(d), lambda s: s.get("framesDecoded", 0) > 20, 20
+                )
+                assert got.get("framesDecoded", 0) > 20, (got, browser.console(d))
+
+                def on_edge() -> int:  # the nodes' reports come every node_ttl / 3 (2 s)
+                    seen = nodes_seen(edge)["nodes"]
+                    return next(n["participants"] for n in seen if n["nodeId"] == "node-1")
+
+                assert await wait_for(lambda: on_edge() == 1, 5), on_edge()  # Cat, the page's connection
+                assert d.execute_script("return location.host") == owner.split("//")[1]  # the same page
+            for s in (host, ann, host2):
+                await s.ws.close()
+            await hconn.close()
