@@ -209,6 +209,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             cluster.info,
             settings.node_capacity,
             settings.node_max_load,
+            lambda: cluster.returns,
         )
         if isinstance(cluster, ClusterNode)
         else None

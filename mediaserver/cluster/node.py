@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -79,6 +80,10 @@ class ClusterNode(Single):
         self.leases = Leases(self.redis, node_id, ttl)  # rooms' ownership, renewed every ttl / 3
         self.ttl = ttl
         self.beats = self.failed_beats = 0
+        # times this node came back to the registry after more than ttl without a beat that held (stalled,
+        # or cut off from Redis): the others took it for dead meanwhile (its rooms' edges: ClusterRooms)
+        self.returns = 0
+        self._beat_held = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
     async def nodes(self) -> list[NodeInfo]:
@@ -93,6 +98,7 @@ class ClusterNode(Single):
     async def start(self) -> None:
         """Register (Redis must answer: a node that cannot reach it does not start) and keep beating."""
         await self.registry.beat(self.info())
+        self._beat_held = time.monotonic()
         await self.channel.start()
         self._task = asyncio.create_task(self._beat(), name="cluster beat")
         log.info("cluster node %s at %s registered", self.node_id, self.address)
@@ -120,6 +126,16 @@ class ClusterNode(Single):
             try:
                 await asyncio.wait_for(self.registry.beat(self.info()), self.ttl / 3)
                 self.beats += 1
+                held, gap = time.monotonic(), time.monotonic() - self._beat_held
+                self._beat_held = held
+                if gap > self.ttl:
+                    self.returns += 1
+                    log.warning(
+                        "cluster node %s: back in the registry after %.1f s out of it (the others took it "
+                        "for dead: its people are registered with their rooms' owners again)",
+                        self.node_id,
+                        gap,
+                    )
             except Exception as e:  # Redis away for a while: try again next beat, say so once a beat
                 self.failed_beats += 1
                 log.warning("cluster node %s: beat failed: %s", self.node_id, e)

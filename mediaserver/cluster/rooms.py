@@ -108,6 +108,7 @@ class ClusterRooms:
         here: Callable[[], NodeInfo] | None = None,
         capacity: int = 0,
         max_load: float = 1.0,
+        returns: Callable[[], int] = lambda: 0,
     ) -> None:
         self.node_id, self.redis, self.channel, self.leases = node_id, redis, channel, leases
         self.address = address  # this node's own (node_url)
@@ -116,6 +117,8 @@ class ClusterRooms:
         self.alive = alive  # the nodes of the registry now (the people of the others leave the rooms)
         # placement by load: this node's figures now, and when a node is full (mediaserver.cluster.placement)
         self.here, self.capacity, self.max_load = here, capacity, max_load
+        # how many times this node came back to the registry after the others took it for dead (ClusterNode)
+        self.returns, self._returns_seen = returns, returns()
         self.node_urls: list[str] = []  # their addresses, as last read (a join's reply names them)
         self.links = Links(node_id, channel, leases, self._source)
         self.interaction = RoomInteraction(
@@ -339,6 +342,8 @@ class ClusterRooms:
                 log.warning("the registry could not be read: %s", e)
                 continue
             self.links.drop_nodes_except(alive)  # the links to nodes that died go now, not at consent expiry
+            back = self.returns() != self._returns_seen
+            self._returns_seen = self.returns()
             for pl in list(self.placed.values()):
                 if pl.lease.node_id == self.node_id:
                     for node in {
@@ -348,8 +353,33 @@ class ClusterRooms:
                         self.interaction.drop_node(pl.room, node)
                 elif pl.lease.node_id not in alive:
                     self._follow(pl, gone=True)
+                elif back:
+                    self._spawn(self._back_with_owner(pl))
                 elif not self.draining:
                     self._follow(pl, gone=False)
+
+    async def _back_with_owner(self, pl: Placed) -> None:
+        """This node is back in the registry after the others took it for dead: the owner of this room (an
+        edge here) dropped its people and closed its links. They are registered again (no admission: they
+        were seated) and the links opened anew."""
+        room = pl.room
+        log.warning("room %s: back with its owner %s: people and links again", room.name, pl.lease.node_id)
+        try:
+            await self.redis.sadd(keys.room_edges(room.name), self.node_id)
+            for p in [q for q in room.participants.values() if q.status == "joined"]:
+                await self.interaction.rejoin(room, p)
+            async with pl.lock:
+                links, pl.links = list(pl.links.items()), {}
+                for tid, link in links:
+                    room.remove_remote_track(tid)
+                    await self.links.close(link)
+            got = await self.channel.request(
+                pl.lease.node_id, "room.tracks.get", {"room": room.name, "epoch": pl.epoch}
+            )
+        except Exception as e:  # the next announcement of the owner brings the tracks
+            log.warning("room %s: coming back to the owner failed: %s", room.name, e)
+            return
+        await self._reconcile(pl, got.get("tracks"), got.get("settings"), people=got.get("people"))
 
     def _follow(self, pl: Placed, gone: bool) -> None:
         """An edge's round: its owner died (``gone``) or may have given the room up; at most one check of a

@@ -14,11 +14,14 @@ node-0 (the room's owner), attendees on node-1 (an edge), over the WebSocket pro
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.api.test_cluster_media import attendee
 from tests.api.test_cluster_nodes import nodes_seen
 from tests.cluster_nodes import cluster
 from tests.conftest import loopback_only_ice, mail_spool, token, wait_for
@@ -211,3 +214,45 @@ async def test_a_full_node_sends_new_attendees_to_a_less_loaded_one(
             for s in (host, ann, host2):
                 await s.ws.close()
             await hconn.close()
+
+
+@pytest.mark.timeout(180)
+async def test_an_edge_taken_for_dead_for_a_while_brings_its_people_back(
+    tmp_path, redis_server, pg_server, pg_template
+):
+    """An edge stalls (SIGSTOP) longer than node_ttl: the owner takes it for dead, its attendee leaves the
+    host's list and its links close. Resumed, the edge registers its people with the owner again and opens
+    its links anew: the host sees the attendee again and the attendee, on the same connection, decodes the
+    host's video again (before, the edge's people stayed out until the owner's tracks changed)."""
+    if pg_server is None:
+        pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
+    db = pg_server.url(await pg_server.create_db())
+    with cluster(tmp_path, redis_server, pg_server, count=2, db=db, MEDIASERVER_NODE_TTL="2") as nodes:
+        (owner, _, _), (edge, edge_proc, _) = nodes
+        async with aiohttp.ClientSession() as session:
+            host = await join_only(session, owner, token("stall", "host", "Hana"))
+            hconn, video = await publish(host)
+            sig, conn, counts, tasks = await attendee(session, edge, "Eve", token("stall", "attendee", "Eve"))
+            eve = sig.joined["participant"]["id"]
+            assert await wait_for(lambda: counts["video"] > 10, 20), counts
+            assert await wait_for(lambda: eve in people(host), 10)
+            edge_proc.send_signal(signal.SIGSTOP)
+            try:
+                assert await wait_for(lambda: eve not in people(host), 8), (
+                    "the owner kept the stalled edge's people"
+                )
+            finally:
+                edge_proc.send_signal(signal.SIGCONT)
+            resumed, before = time.monotonic(), counts["video"]
+            assert await wait_for(lambda: eve in people(host), 10), people(host)
+            assert await wait_for(lambda: counts["video"] > before + 30, 15), counts
+            print(
+                f"the edge resumed: its attendee decoded video again after {time.monotonic() - resumed:.1f} s"
+            )
+            assert not sig.ws.closed  # the same connection
+            for t in tasks:
+                t.cancel()
+            await conn.close()
+            await hconn.close()
+            await host.ws.close()
+            await sig.ws.close()
