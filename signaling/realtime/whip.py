@@ -64,6 +64,8 @@ async def _sessions(request: web.Request, kind: str) -> web.Response:
             rooms.release(room)
             raise
         try:
+            if kind == "whep":  # issue 19: on an edge, the owner counts the viewer in the room's seats
+                await rooms.joined(room, p)
             answer = room.publish(p, offer)[0] if kind == "whip" else room.view(p, offer)
         except Exception:
             room.leave(p)

@@ -29,6 +29,7 @@ from tests.e2e import browser
 from tests.e2e.peers import Signal, join_only, publish
 from tests.e2e.test_room_access import Organiser, guest, join_as
 from tests.e2e.test_room_page import room_stats
+from tests.e2e.test_whip_whep import post_offer, recvonly_offer
 
 # timing bars (within seconds): CI runs this file with no other test beside it
 pytestmark = pytest.mark.alone
@@ -107,6 +108,20 @@ async def test_the_host_sees_and_acts_on_the_people_of_the_edges(
             pres = await join_only(session, owner, token(ROOM, "presenter", "Pia"))
             assert await wait_for(lambda: all("Pia" in names(s) for s in att.values()), 10)
             assert await wait_for(lambda: "Ann" in names(pres), 10)  # the staff see attendees anywhere
+            # a WHEP viewer of the edge is one of the room's people as well (the owner counts its seat)
+            wconn, offer = await recvonly_offer()
+            status, headers, _ = await post_offer(
+                session, f"{edge}/whep/{ROOM}", token(ROOM, "attendee", "Wes"), offer
+            )
+            assert status == 201, status
+            assert await wait_for(lambda: "Wes" in names(host), 10), people(host)
+            async with session.delete(
+                edge + headers["Location"],
+                headers={"Authorization": f"Bearer {token(ROOM, 'attendee', 'Wes')}"},
+            ) as r:
+                assert r.status == 200, await r.text()
+            assert await wait_for(lambda: "Wes" not in names(host), 10), people(host)
+            await wconn.close()
 
             # removed: told so on the edge, gone from the host's list, kept out on both nodes
             r = await host.call("host", action="remove", participant=ids["Bob"])
