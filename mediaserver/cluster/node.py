@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from mediaserver.cluster.leases import Leases
-from mediaserver.cluster.registry import NodeInfo, Registry
+from mediaserver.cluster.registry import NodeInfo, Registry, registry_key
 from mediaserver.cluster.rpc import Channel
 from mediaserver.errors import ControlError
 
@@ -75,7 +75,7 @@ class ClusterNode(Single):
         self.redis = Redis.from_url(
             redis_url, socket_connect_timeout=2.0, socket_timeout=max(2.0, ttl / 3), health_check_interval=10
         )
-        self.registry = Registry(self.redis, node_id, ttl)
+        self.registry = Registry(self.redis, node_id, ttl, registry_key(secret.encode()))
         self.channel = Channel(self.redis, node_id, secret.encode(), {"node.info": self._info})
         self.leases = Leases(self.redis, node_id, ttl)  # rooms' ownership, renewed every ttl / 3
         self.ttl = ttl

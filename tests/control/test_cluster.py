@@ -8,15 +8,16 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from mediaserver.cluster import keys
+from mediaserver.cluster import keys, registry
 from mediaserver.cluster.leases import Lease, Leases
-from mediaserver.cluster.registry import NodeInfo, Registry
+from mediaserver.cluster.registry import NodeInfo, Registry, registry_key
 from mediaserver.cluster.rpc import Channel, NodeUnreachable, RequestTimeout, RpcError
 
 SECRET = b"cluster-secret-of-the-tests-0123456789"
@@ -89,7 +90,8 @@ async def test_a_lease_is_renewed_only_by_its_owner_and_kept_while_renewed(conne
 
 
 async def test_the_registry_lists_live_nodes_and_drops_one_that_stops_beating(connect):
-    a, b = Registry(connect(), "a", ttl=1.0), Registry(connect(), "b", ttl=1.0)
+    key = registry_key(SECRET)
+    a, b = Registry(connect(), "a", ttl=1.0, key=key), Registry(connect(), "b", ttl=1.0, key=key)
     await a.beat(NodeInfo("a", "http://127.0.0.2:8080", load=0.25, participants=10))
     await b.beat(NodeInfo("b", "http://127.0.0.3:8080", load=0.5, participants=3, draining=True))
     nodes = await a.nodes()
@@ -107,6 +109,38 @@ async def test_the_registry_lists_live_nodes_and_drops_one_that_stops_beating(co
     assert await a.nodes() == []
     with pytest.raises(ValueError):
         await a.beat(NodeInfo("b", "http://x"))  # a node reports only itself
+
+
+async def test_the_registry_lists_only_entries_signed_with_the_clusters_secret(connect):
+    """Whoever can write to the Redis cannot add a node (browsers are sent to the registry's addresses): an
+    entry without the signature, one signed with another secret, one altered, and a genuine report written
+    again after its time are not nodes."""
+    redis = connect()
+    a = Registry(redis, "a", ttl=1.0, key=registry_key(SECRET))
+    other = Registry(connect(), "evil", ttl=1.0, key=registry_key(b"another secret"))
+    await a.beat(NodeInfo("a", "http://127.0.0.2:8080"))
+    await other.beat(NodeInfo("evil", "http://attacker.example"))  # another secret
+    await redis.hset(  # no signature at all
+        keys.node("bare"),
+        mapping={
+            "address": "http://attacker.example",
+            "load": "0.0",
+            "participants": "0",
+            "draining": "0",
+            "seen_ms": str(int(time.time() * 1000)),
+        },
+    )
+    await redis.sadd(keys.NODES, "bare")
+    assert [n.node_id for n in await a.nodes()] == ["a"]
+    # a's own entry altered: another address under its signature
+    await redis.hset(keys.node("a"), "address", "http://attacker.example")
+    assert await a.nodes() == []
+    # a's genuine report of a minute ago, kept and written again (its key alive): refused as stale
+    old = registry._encode(NodeInfo("a", "http://127.0.0.2:8080"), int(time.time() * 1000) - 60_000, a.key)
+    await redis.hset(keys.node("a"), mapping=old)
+    assert await a.nodes() == []
+    await a.beat(NodeInfo("a", "http://127.0.0.2:8080"))  # its next beat: a node again
+    assert [n.node_id for n in await a.nodes()] == ["a"]
 
 
 # ---------------------------------------------------------------- request/reply
