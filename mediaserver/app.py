@@ -124,7 +124,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     outbound = app[keys.OUTBOUND] = Policy(settings.outbound_allow)
     # R-REC-1: the rooms record through this (native recorder transport -> raw file -> WebM in the library)
     recordings = rooms.recordings = app[keys.RECORDINGS] = RecordingService(
-        db, settings.data_dir, settings.public_url
+        db, settings.data_dir, settings.public_url, settings.files_dir
     )
     # R-REC-6: live streams to RTMP services (the same capture as a recording -> H.264/AAC -> FLV over RTMP)
     streams = rooms.streams = app[keys.STREAMS] = StreamingService(
@@ -191,6 +191,7 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
             settings.secret,
             settings.node_ttl,
             report,
+            settings.files_dir,
         )
         if settings.cluster_redis_url
         else Single(settings.node_id, settings.node_url, report)

@@ -68,6 +68,9 @@ class Settings:
     board_max_bytes: int = 2_000_000  # a room's whiteboard (encoded Yjs document) at most; more is refused
     board_save_seconds: float = 30.0  # a changed whiteboard is saved with its session at most this often
     data_dir: str = "data"  # the embedded database and the file library live here
+    # the file library's bytes (uploads, documents, finished recordings); empty: <data_dir>/files. In a
+    # cluster, a directory every node shares (NFS, CephFS ...): what one node stores, another reads
+    files_dir: str = ""
     database_url: str = ""  # SQLAlchemy async URL; empty: sqlite+aiosqlite in data_dir
     public_url: str = ""  # the base of links in e-mails; empty: http://http_host:http_port
     metrics_token: str = ""  # Bearer token of /metrics; empty: /metrics answers loopback peers only
@@ -200,6 +203,8 @@ class Settings:
             self.announced_ip = self.rtc_listen_ip
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'mediaserver.db'}"
+        if not self.files_dir:
+            self.files_dir = str(Path(self.data_dir) / "files")
         if not self.public_url:
             host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
             self.public_url = f"http://{host}:{self.http_port}"

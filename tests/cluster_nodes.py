@@ -38,6 +38,7 @@ def cluster(
         "MEDIASERVER_API_KEY": API_KEY,
         "MEDIASERVER_WORKERS": "1",
         "MEDIASERVER_SEALING_KEY": SEALING_KEY,  # one for all: each opens what another sealed
+        "MEDIASERVER_FILES_DIR": str(tmp_path / "files"),  # one for all, as a cluster needs (a shared mount)
         **env,
     }
     with contextlib.ExitStack() as stack:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from mediaserver.cluster.leases import Leases
 from mediaserver.cluster.registry import NodeInfo, Registry, registry_key
 from mediaserver.cluster.rpc import Channel
+from mediaserver.cluster.shared_files import SharedFiles
 from mediaserver.errors import ControlError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class Single:
     async def nodes(self) -> list[NodeInfo]:
         return [self.info()]
 
+    def files_shared(self, node_id: str) -> bool | None:
+        """Whether this node sees the files ``node_id`` stores (None: itself, or not known yet)."""
+        return None
+
     async def start(self) -> None:
         pass
 
@@ -69,8 +74,10 @@ class ClusterNode(Single):
         secret: str,
         ttl: float,
         report: Callable[[], tuple[float, int]],
+        files_dir: str = "",
     ) -> None:
         super().__init__(node_id, address, report)
+        self.files = SharedFiles(files_dir, node_id) if files_dir else None  # files_dir shared by the nodes
         # a Redis that stops answering fails a call within seconds instead of hanging it (a beat, the start)
         self.redis = Redis.from_url(
             redis_url, socket_connect_timeout=2.0, socket_timeout=max(2.0, ttl / 3), health_check_interval=10
@@ -87,7 +94,13 @@ class ClusterNode(Single):
         self._task: asyncio.Task[None] | None = None
 
     async def nodes(self) -> list[NodeInfo]:
-        return await self.registry.nodes()
+        found = await self.registry.nodes()
+        if self.files is not None:
+            self.files.check([n.node_id for n in found])
+        return found
+
+    def files_shared(self, node_id: str) -> bool | None:
+        return self.files.shared_with(node_id) if self.files is not None else None
 
     async def drain(self) -> dict[str, int]:
         self.draining = True
@@ -97,6 +110,8 @@ class ClusterNode(Single):
 
     async def start(self) -> None:
         """Register (Redis must answer: a node that cannot reach it does not start) and keep beating."""
+        if self.files is not None:
+            self.files.mark()
         await self.registry.beat(self.info())
         self._beat_held = time.monotonic()
         await self.channel.start()

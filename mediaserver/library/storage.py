@@ -1,9 +1,10 @@
 """Where the file library's bytes live: the one module that knows the on-disk layout (R-FILE-1..4, R-ACC-3).
 
-Under ``data_dir/files/uploads`` every stored file is ``<key>.bin``; a tus upload in progress is the same
-``<key>.bin`` (its size is the upload's offset) with a JSON sidecar ``<key>.json`` (:class:`UploadStore`), and
-a finished upload keeps its id as the library file's ``storage_key``. Recordings are written there too
-(mediaserver.output.recording). Nothing else spells these paths out: callers ask for :class:`Storage`.
+Under ``files_dir/uploads`` (``files_dir``: ``<data_dir>/files`` by default; shared by a cluster's nodes)
+every stored file is ``<key>.bin``; a tus upload in progress is the same ``<key>.bin`` (its size is the
+upload's offset) with a JSON sidecar ``<key>.json`` (:class:`UploadStore`), and a finished upload keeps its id
+as the library file's ``storage_key``. Recordings are written there too (mediaserver.output.recording).
+Nothing else spells these paths out: callers ask for :class:`Storage`.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 class Storage:
-    """The stored files under one data directory (settings.data_dir)."""
+    """The stored files under one files directory (settings.files_dir)."""
 
-    def __init__(self, data_dir: str | Path) -> None:
-        self.root = Path(data_dir) / "files" / "uploads"  # stored files and tus uploads in progress
+    def __init__(self, files_dir: str | Path) -> None:
+        self.root = Path(files_dir) / "uploads"  # stored files and tus uploads in progress
 
     @classmethod
     def of(cls, settings: Any) -> Storage:
         """The storage of a server's settings."""
-        return cls(settings.data_dir)
+        return cls(settings.files_dir)
 
     def path(self, key: str) -> Path:
         """Where the bytes of the library file with this storage key live (an upload's or a recording's)."""

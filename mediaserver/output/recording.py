@@ -89,10 +89,12 @@ class Recorder:
 
 
 class RecordingService:
-    def __init__(self, db: Database, data_dir: str | Path, public_url: str = "") -> None:
+    def __init__(
+        self, db: Database, data_dir: str | Path, public_url: str = "", files_dir: str | Path = ""
+    ) -> None:
         self.db = db
-        self.dir = Path(data_dir) / "recordings"
-        self.storage = Storage(data_dir)
+        self.dir = Path(data_dir) / "recordings"  # the raw records while recording: this node's own
+        self.storage = Storage(files_dir or Path(data_dir) / "files")  # the finished files: the library's
         self.public_url = public_url
         self.trial_seconds: float = TRIAL_SECONDS
         self.drain_every = DRAIN_EVERY

@@ -18,6 +18,11 @@ class Node(Out):
     draining: bool = Field(
         description="it takes no new participants (maintenance: POST /api/v1/cluster/drain)"
     )
+    files_shared: bool | None = Field(
+        description="whether the node that answered sees this node's mark in its files_dir (the nodes share "
+        "one: what one stores, another reads); false also while a shared filesystem does not show the mark "
+        "yet; null for itself and for a server alone"
+    )
 
 
 class Nodes(Out):
@@ -46,6 +51,7 @@ async def nodes(ctx: Ctx) -> Nodes:
                 participants=n.participants,
                 is_self=n.node_id == node.node_id,
                 draining=n.draining,
+                files_shared=node.files_shared(n.node_id),
             )
             for n in await node.nodes()
         ],

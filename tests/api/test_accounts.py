@@ -498,7 +498,7 @@ async def _holdings(api, http, client, account_id: int, tag: str) -> dict:
         assert r.status == 201
         half = r.headers["Location"]
     await tus_send(client, half, b"%PDF-half")
-    files_dir = Path(api.settings.data_dir) / "files" / "uploads"
+    files_dir = Path(api.settings.files_dir) / "uploads"
     webm = b"\x1aE\xdf\xa3 webm of " + tag.encode()
     (files_dir / f"rec-{tag}.bin").write_bytes(webm)
     async with api.app[keys.DB].tx() as s:
@@ -583,7 +583,7 @@ async def test_deleting_a_subaccount_removes_all_its_data_and_nothing_else(api):
     main_has = await _holdings(api, http, http, owner["account"]["id"], "main")
     kept_has = await _holdings(api, http, kept_client, kept["id"], "kept")
     doomed_has = await _holdings(api, http, doomed_client, doomed["id"], "doomed")
-    files_dir = Path(api.settings.data_dir) / "files" / "uploads"
+    files_dir = Path(api.settings.files_dir) / "uploads"
     doomed_files = doomed_has["stored"] - kept_has["stored"]
     # library file (a document: its PDF and page images' folder too, issue 17), unfinished upload (bytes,
     # sidecars), WebM

@@ -48,7 +48,7 @@ async def _patch(http, location: str, offset: int, data: bytes):
 
 
 def _partial(api, location: str) -> Path:
-    return Path(api.settings.data_dir) / "files" / "uploads" / f"{location.rsplit('/', 1)[1]}.bin"
+    return Path(api.settings.files_dir) / "uploads" / f"{location.rsplit('/', 1)[1]}.bin"
 
 
 async def _until(pred, timeout: float = 10.0) -> None:
