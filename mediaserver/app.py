@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -20,6 +21,7 @@ from mediaserver.events import (
     board_history,
     board_steps,
     chat_history,
+    entry,
     qa_history,
     stage_history,
 )
@@ -218,6 +220,8 @@ def build(settings: Settings, own_process: bool = False) -> web.Application:
     app[keys.PEERS] = lambda: placing.node_urls if placing is not None else []
     if placing is not None:
         cluster.mover = placing.drain
+        # issue 19: an instant room lives on the node that made it; the others ask it for its info and joins
+        placing.instant_local = functools.partial(entry.instant_answer, rooms, secret=settings.secret)
     app[keys.REGISTRY] = make_registry(
         media.stats,
         lambda: (len(rooms.rooms), sum(len(r.participants) for r in rooms.rooms.values())),

@@ -28,6 +28,7 @@ from mediaserver.cluster.leases import Lease, Leases, StaleEpoch
 from mediaserver.cluster.links import EdgeLink, Links, Source
 from mediaserver.cluster.registry import NodeInfo
 from mediaserver.cluster.rpc import Channel, NodeUnreachable, RpcError
+from mediaserver.errors import ControlError
 from mediaserver.rtc import sdp
 from mediaserver.rtc.room_rules import RuleError
 from mediaserver.rtc.rooms import Participant, Room, RoomManager, Track
@@ -136,6 +137,9 @@ class ClusterRooms:
         channel.handlers["room.tracks"] = self._on_tracks
         channel.handlers["room.tracks.get"] = self._serve_tracks
         channel.handlers["room.control"] = self._serve_control
+        channel.handlers["room.instant"] = self._serve_instant
+        # an instant room of this node answers for another (app.py: mediaserver.events.entry.instant_answer)
+        self.instant_local: Callable[[str, str, dict[str, Any]], dict[str, Any]] | None = None
         manager.cluster = self
 
     def start(self) -> None:
@@ -190,6 +194,43 @@ class ClusterRooms:
         self._spawn(
             self._reconcile(pl, got.get("tracks"), got.get("settings"), lease.epoch, got.get("people"))
         )
+
+    async def instant(self, room_id: str, op: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            lease = await self.leases.current(room_id)
+        except Exception as e:  # Redis away: the room is not known here
+            log.warning("room %s: its lease could not be read: %s", room_id, e)
+            return None
+        if lease is None or lease.node_id == self.node_id:
+            return None
+        req = {"room": room_id, "epoch": lease.epoch, "op": op, "body": body}
+        try:
+            got = await self.channel.request(lease.node_id, "room.instant", req, timeout=5.0)
+        except RpcError as e:
+            if e.code in ("stale_epoch", "not_found"):
+                return None
+            raise ControlError(
+                "cluster_unavailable", f"the room's node did not answer ({e.code})", 503
+            ) from None
+        if "error" in got:
+            err = got["error"]
+            raise ControlError(str(err.get("code")), str(err.get("message")), int(err.get("status") or 409))
+        result = got.get("result")
+        return result if isinstance(result, dict) else None
+
+    async def _serve_instant(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room_id = str(body.get("room"))
+        self._owned(room_id, body.get("epoch"))
+        op, asked = body.get("op"), body.get("body")
+        if op not in ("info", "join") or not isinstance(asked, dict) or self.instant_local is None:
+            raise RpcError("bad_request", "room.instant: info or join, with a body")
+        try:
+            return {"result": self.instant_local(room_id, op, asked)}
+        except ControlError as e:
+            return {"error": {"code": e.code, "message": e.message, "status": e.status}}
+        except RuleError as e:
+            status = {"ended": 410, "locked": 403, "removed": 403}.get(e.code, 409)
+            return {"error": {"code": e.code, "message": e.message, "status": status}}
 
     async def placed_elsewhere(self) -> str | None:
         """Where a new attendee of this node goes instead, when it is full: the least loaded node that is not

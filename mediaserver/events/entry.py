@@ -31,10 +31,56 @@ async def event_of_room(s: AsyncSession, room_id: str) -> Event | None:
 
 
 def _instant(rooms: RoomManager, room_id: str) -> Room:
+    """The instant room made on this node (an edge's copy of another node's is not it: issue 19)."""
     room = rooms.find(room_id)
-    if room is None or room.settings.adhoc:
+    if room is None or room.settings.adhoc or room.owner_node is not None:
         raise ControlError("not_found", "there is no room with this ID; check the 9 digits", 404)
     return room
+
+
+def instant_answer(
+    rooms: RoomManager, room_id: str, op: str, body: dict[str, Any], secret: str
+) -> dict[str, Any]:
+    """An instant room of this node: its public information (``op`` "info") or a join token (``op`` "join",
+    R-ROOM-7): ``body`` carries the person's name and e-mail, and a hostKey or presenterKey for those roles. A
+    wrong key is refused (403), and a locked or ended room now, with a clear reason."""
+    room = _instant(rooms, room_id)
+    st = room.settings
+    if op == "info":
+        info = {**st.public(), "participants": room.seated()}
+        info.pop("pin")
+        return info
+    name, email = check_person(body.get("name"), body.get("email"))
+    role = "attendee"
+    for field, value in (("hostKey", st.host_key), ("presenterKey", st.presenter_key)):
+        given = body.get(field)
+        if given is not None:
+            if not isinstance(given, str) or not hmac.compare_digest(given.encode(), value.encode()):
+                raise ControlError("forbidden", f"this {field} does not open this room", 403)
+            role = "host" if field == "hostKey" else "presenter"
+            break
+    entry_status(st, role, 0)
+    room.check_not_removed(frozenset({email.lower()}), role)  # issue 14 finding 13: no token to come back
+    token = tokens.issue(
+        secret, st.id, role, name, f"{email}#{secrets.token_hex(4)}", JOIN_TTL, email=email, adhoc=False
+    )
+    return {"token": token, "role": role, "room": st.public()}
+
+
+async def _instant_anywhere(
+    rooms: RoomManager, room_id: str, op: str, body: dict[str, Any], secret: str
+) -> dict[str, Any]:
+    """:func:`instant_answer` here, or from the node of the cluster that made the room (issue 19: an instant
+    room lives on its node; any node answers for it)."""
+    try:
+        return instant_answer(rooms, room_id, op, body, secret)
+    except ControlError as e:
+        if e.code != "not_found":
+            raise
+        got = await rooms.instant_elsewhere(room_id, op, body)
+        if got is None:
+            raise
+        return got
 
 
 async def room_info(s: AsyncSession, rooms: RoomManager, room_id: str) -> dict[str, Any]:
@@ -57,10 +103,7 @@ async def room_info(s: AsyncSession, rooms: RoomManager, room_id: str) -> dict[s
             "access": ev.access,
             "event": True,
         }
-    room = _instant(rooms, room_id)
-    info = {**room.settings.public(), "participants": room.seated()}
-    info.pop("pin")
-    return info
+    return await _instant_anywhere(rooms, room_id, "info", {}, "")
 
 
 async def before_join(db: Database, caller: Caller, room_id: str, body: dict[str, Any]) -> str | None:
@@ -100,23 +143,7 @@ async def join(
     ev = await event_of_room(s, room_id)
     if ev is not None:
         return await registration.join(s, ev, body, rooms, secret, watch_ttl, checked_password, client)
-    room = _instant(rooms, room_id)
-    st = room.settings
-    name, email = check_person(body.get("name"), body.get("email"))
-    role = "attendee"
-    for field, value in (("hostKey", st.host_key), ("presenterKey", st.presenter_key)):
-        given = body.get(field)
-        if given is not None:
-            if not isinstance(given, str) or not hmac.compare_digest(given.encode(), value.encode()):
-                raise ControlError("forbidden", f"this {field} does not open this room", 403)
-            role = "host" if field == "hostKey" else "presenter"
-            break
-    entry_status(st, role, 0)
-    room.check_not_removed(frozenset({email.lower()}), role)  # issue 14 finding 13: no token to come back
-    token = tokens.issue(
-        secret, st.id, role, name, f"{email}#{secrets.token_hex(4)}", JOIN_TTL, email=email, adhoc=False
-    )
-    return {"token": token, "role": role, "room": st.public()}
+    return await _instant_anywhere(rooms, room_id, "join", body, secret)
 
 
 async def create_room(s: AsyncSession, rooms: RoomManager, client: str, with_key: bool, **room: Any) -> Room:

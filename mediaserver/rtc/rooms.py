@@ -99,6 +99,10 @@ class Placement(Protocol):
         """The settings of a room another node owns (its public form), or None when no node does."""
         ...
 
+    def instant(self, room_id: str, op: str, body: dict[str, Any]) -> Awaitable[dict[str, Any] | None]:
+        """An instant room of another node: its answer to ``op`` (info, join), or None when no node has it."""
+        ...
+
     def placed_elsewhere(self) -> Awaitable[str | None]:
         """The node a new attendee goes to instead of this full one (placement by load), or None."""
         ...
@@ -1627,6 +1631,11 @@ class RoomManager:
                     "cluster_unavailable", "the cluster cannot place this room now; try again"
                 ) from e
         return room
+
+    async def instant_elsewhere(self, room_id: str, op: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Issue 19: an instant room another node of the cluster made answers ``op`` there (its information,
+        or a join token); None on a server alone or when no node has the room."""
+        return await self.cluster.instant(room_id, op, body) if self.cluster is not None else None
 
     async def placed_elsewhere(self) -> str | None:
         """Issue 19: the address of the node a new attendee goes to instead of this one, which is full

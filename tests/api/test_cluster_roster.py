@@ -14,8 +14,11 @@ node-0 (the room's owner), attendees on node-1 (an edge), over the WebSocket pro
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import aiohttp
@@ -24,7 +27,7 @@ import pytest
 from tests.api.test_cluster_media import attendee
 from tests.api.test_cluster_nodes import nodes_seen
 from tests.cluster_nodes import cluster
-from tests.conftest import loopback_only_ice, mail_spool, token, wait_for
+from tests.conftest import API_KEY, loopback_only_ice, mail_spool, token, wait_for
 from tests.e2e import browser
 from tests.e2e.peers import Signal, join_only, publish
 from tests.e2e.test_room_access import Organiser, guest, join_as
@@ -271,3 +274,54 @@ async def test_an_edge_taken_for_dead_for_a_while_brings_its_people_back(
             await hconn.close()
             await host.ws.close()
             await sig.ws.close()
+
+
+def _call(base: str, method: str, path: str, body: dict[str, Any] | None = None, key: bool = False):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {API_KEY}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.mark.timeout(120)
+async def test_any_node_answers_for_an_instant_room(tmp_path, redis_server, pg_server, pg_template):
+    """An instant room lives on the node that made it (issue 19): another node gives its information and
+    its joins (the host key checked there), and a wrong key or an unknown room is refused as on its node."""
+    if pg_server is None:
+        pytest.skip("PostgreSQL is not available here (MEDIASERVER_REQUIRE_PG=1 makes this a failure)")
+    db = pg_server.url(await pg_server.create_db())
+    with cluster(tmp_path, redis_server, pg_server, count=2, db=db) as nodes:
+        made_on, other = (base for base, _, _ in nodes)
+        status, room = await asyncio.to_thread(
+            _call, made_on, "POST", "/api/v1/rooms", {"name": "Quick sync", "type": "meeting"}, True
+        )
+        assert status == 201, room
+        rid = room["id"]
+        status, info = await asyncio.to_thread(_call, other, "GET", f"/api/v1/rooms/{rid}")
+        assert status == 200 and info["name"] == "Quick sync" and info["type"] == "meeting", info
+        assert "pin" not in info
+        person = {"name": "Hana", "email": "hana@example.test"}
+        status, got = await asyncio.to_thread(
+            _call, other, "POST", f"/api/v1/rooms/{rid}/join", {**person, "hostKey": room["hostKey"]}
+        )
+        assert status == 200 and got["role"] == "host", got
+        status, bad = await asyncio.to_thread(
+            _call, other, "POST", f"/api/v1/rooms/{rid}/join", {**person, "hostKey": "wrong"}
+        )
+        assert status == 403 and bad["error"]["code"] == "forbidden", bad
+        status, none = await asyncio.to_thread(_call, other, "GET", "/api/v1/rooms/123456789")
+        assert status == 404, none
+        async with aiohttp.ClientSession() as session:  # the token opens the room on the other node too
+            host = await join_only(session, other, got["token"])
+            assert host.joined["participant"]["role"] == "host"
+            status, att = await asyncio.to_thread(_call, other, "POST", f"/api/v1/rooms/{rid}/join", person)
+            assert status == 200 and att["role"] == "attendee", att
+            status, info = await asyncio.to_thread(_call, other, "GET", f"/api/v1/rooms/{rid}")
+            assert info["participants"] == 1, info  # counted on the room's node (the host, seated there)
+            await host.ws.close()
