@@ -8,6 +8,8 @@ import shlex
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / ".ci" / "run"
 STAGE_ARRAYS = {
@@ -65,17 +67,20 @@ def test_each_stage_runs_its_list() -> None:
         assert re.search(rf'^stage "[^"]+" {function}$', script, re.M), f"no stage runs {function}"
 
 
-def test_the_parallel_stage_runs_each_test_once() -> None:
-    """The api-and-security stage runs its list twice: on workers without the tests marked `alone`, then
-    those alone; the two selections are complements, so each test runs exactly once."""
+@pytest.mark.parametrize(
+    "function,array", [("unit", "UNIT_TESTS"), ("api_and_security", "API_AND_SECURITY_TESTS")]
+)
+def test_the_parallel_stages_run_each_test_once(function: str, array: str) -> None:
+    """These stages run their list twice: on workers without the tests marked `alone`, then those alone; the
+    two selections are complements, so each test runs exactly once."""
     script = CI.read_text()
-    body = re.search(r"^api_and_security\(\) \{(.*?)^\}$", script, re.M | re.S)
-    assert body, "no api_and_security() in .ci/run"
+    body = re.search(rf"^{function}\(\) \{{(.*?)^\}}$", script, re.M | re.S)
+    assert body, f"no {function}() in .ci/run"
     runs = [line for line in body.group(1).splitlines() if "pytest" in line]
     assert len(runs) == 2, runs
     assert "-n 2" in runs[0] and '-m "not alone"' in runs[0], runs[0]
     assert "-n " not in runs[1] and "-m alone" in runs[1], runs[1]
-    assert all('"${API_AND_SECURITY_TESTS[@]}"' in r for r in runs), runs
+    assert all(f'"${{{array}[@]}}"' in r for r in runs), runs
 
 
 def test_readme_command_runs_everything() -> None:

@@ -16,6 +16,9 @@ from pycrdt import Array, Doc, Map
 from tests.signaling.client import Client, drain, events, wait_event
 from tests.signaling.test_rooms import create, enter
 
+# a timing bar (an update of a 400 KB board within 50 ms): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 _ids = itertools.count(1)
 
 
