@@ -77,6 +77,7 @@ def test_an_organiser_drags_resizes_and_keys_components_saves_and_sees_them_agai
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     org = Signed(served)
     starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat()
@@ -212,4 +213,16 @@ def test_an_organiser_drags_resizes_and_keys_components_saves_and_sees_them_agai
         assert stored() == shown
         checked(d, "#section-timeline")
         shot(d, "dashboard-timeline-refused.png")
+        # in Russian, the labels too; on a phone's width the page does not scroll sideways
+        Select(find(By.ID, "dash-lang")).select_by_value("ru")
+        _wait(lambda: find(By.ID, "tl-title").text == "Сценарий автовебинара")
+        _wait(lambda: labels()[1].startswith("Призыв к действию “offer”: начало в "))
+        d.set_window_size(360, 740)
+        wide = browser.poll(
+            lambda: d.execute_script("return document.documentElement.scrollWidth - innerWidth;"),
+            lambda v: v <= 0,
+            5,
+        )
+        assert wide <= 0, wide
+        shot(d, "dashboard-timeline-phone.png")
         assert not errors(d, allow=("status of 400", "/api/v1/me ", "favicon")), "console errors"

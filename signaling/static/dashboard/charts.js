@@ -50,9 +50,9 @@ export function barChart({ title, labels, series, className = '' }) {
   const max = niceMax(Math.max(0, ...totals));
   const y = (v) => top + plot - (v / max) * plot;
   const drawing = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, class: 'bars' });
-  for (const v of [0, max / 2, max]) {       // the scale: three lines with their values
+  for (const v of Number.isInteger(max / 2) ? [0, max / 2, max] : [0, max]) {   // the scale, whole numbers
     drawing.append(svg('line', { x1: left, x2: width - 4, y1: y(v), y2: y(v), class: 'grid' }),
-      svg('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(+v.toFixed(1))));
+      svg('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
   }
   labels.forEach((label, i) => {
     const x = left + i * step + 8;
@@ -82,7 +82,8 @@ export function barChart({ title, labels, series, className = '' }) {
 
 /** Horizontal bars, one a row: {title, rows: [[label, n], ...], name: the column's name}. */
 export function hbarChart({ title, rows, name, className = '' }) {
-  const labelW = 110, barW = 200, rowH = 24, width = labelW + barW + 44;
+  const longest = Math.max(4, ...rows.map((r) => String(r[0]).length));
+  const labelW = Math.min(220, 14 + longest * 7), barW = 200, rowH = 24, width = labelW + barW + 44;
   const height = Math.max(1, rows.length) * rowH + 6;
   const max = Math.max(1, ...rows.map((r) => r[1]));
   const drawing = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, class: 'hbars' });
