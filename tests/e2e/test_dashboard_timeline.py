@@ -21,6 +21,7 @@ from tests.e2e.test_dashboard_account import AXE, RULES
 from tests.e2e.test_dashboard_polls import Signed
 from tests.e2e.test_room_access import shot
 from tests.e2e.test_room_page import errors
+from tests.e2e.test_room_polls import upload_image
 
 _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
@@ -80,6 +81,8 @@ def test_an_organiser_drags_resizes_and_keys_components_saves_and_sees_them_agai
     from selenium.webdriver.support.ui import Select
 
     org = Signed(served)
+    upload_image(org, "notes.docx")  # type: ignore[arg-type]  (not a slide: not offered)
+    slide = upload_image(org, "slide.png")  # type: ignore[arg-type]
     starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).isoformat()
     ev = org.call(
         "POST",
@@ -213,10 +216,42 @@ def test_an_organiser_drags_resizes_and_keys_components_saves_and_sees_them_agai
         assert stored() == shown
         checked(d, "#section-timeline")
         shot(d, "dashboard-timeline-refused.png")
+
+        # put right (its start typed back), and a presentation added at the scrub line's moment with a slide
+        # of the library (only files a presentation can show are offered); saved, the refusal's marks gone
+        start.clear()
+        start.send_keys("213")
+        find(By.ID, "tl-at").send_keys(Keys.HOME)
+        _wait(lambda: find(By.ID, "tl-now").text.startswith("At 0:00: Chat"))
+        Select(find(By.ID, "tl-add-kind")).select_by_value("presentation")
+        find(By.ID, "tl-add").click()
+        _wait(lambda: len(labels()) == 5)
+        assert labels()[4] == "Presentation: starts at 0:00, lasts 1:00, ends at 1:00", labels()
+        files = Select(find(By.ID, "tl-file"))
+        assert [o.text for o in files.options] == ["No file", "slide.png"]
+        files.select_by_visible_text("slide.png")
+        find(By.ID, "tl-save").click()
+        _wait(lambda: find(By.ID, "tl-note").text.startswith("Saved: 5 components"))
+        assert not find(By.ID, "tl-error").text and not d.find_elements(css, "#tl-lanes [aria-invalid]")
+        got = org.call("GET", f"/api/v1/events/{ev['id']}")["options"]["timeline"]
+        assert [(i["component"], i["start"], i.get("fileId")) for i in got][:2] == [
+            ("presentation", 0, slide),  # in the order they start (the shorter first)
+            ("chat", 0, None),
+        ], got
+        assert [(i["ref"] or None, i["start"], i["duration"]) for i in got[2:]] == [
+            ("offer", *shown[1][1:]),
+            ("later", 213, 32),
+            (None, *shown[3][1:]),
+        ], got
         # in Russian, the labels too; on a phone's width the page does not scroll sideways
         Select(find(By.ID, "dash-lang")).select_by_value("ru")
         _wait(lambda: find(By.ID, "tl-title").text == "Сценарий автовебинара")
-        _wait(lambda: labels()[1].startswith("Призыв к действию “offer”: начало в "))
+        _wait(
+            lambda: (
+                labels()[2]
+                == f"Призыв к действию “offer”: начало в {clock(a)}, длится 1:00, конец в {clock(a + 60)}"
+            )
+        )
         d.set_window_size(360, 740)
         wide = browser.poll(
             lambda: d.execute_script("return document.documentElement.scrollWidth - innerWidth;"),

@@ -106,6 +106,13 @@ const FIELDS = {   // the details' fields shown for a kind
   recording: ['file'], video: ['file'], presentation: ['file', 'text'],
   poll: ['poll', 'text'], call_to_action: ['text', 'url', 'button'], chat: [],
 };
+// The files the server lets a component show (mediaserver.events.automation.content_type): a video for a
+// recording or video, a PDF, PNG or JPG slide for a presentation; the server checks again when saving.
+const SHOWS = {
+  recording: /\.(asf|avi|m4e|m4v|mkv|mov|mp4|mp4v|mpeg|mpg|ogm|ogv|qt|webm|wmv)$/i,
+  presentation: /\.(pdf|png|jpg)$/i,
+};
+SHOWS.video = SHOWS.recording;
 const KEPT = ['component', 'start', 'duration', 'ref', 'fileId', 'text', 'url', 'buttonText', 'pollId'];
 const OPTIONS = ['chat', 'allowSeek', 'allowMessages', 'leadCapture'];   // the event's other options, kept
 const MAX = 86400;
@@ -336,7 +343,8 @@ function details() {
   $('tl-button').value = item.buttonText || '';
   const files = $('tl-file'); files.textContent = '';
   files.append(el('option', { value: '', textContent: t('tl.noFile') }));
-  for (const f of ed.files.filter((x) => x.status === 'complete')) {
+  const fits = SHOWS[item.component] || /$^/;
+  for (const f of ed.files.filter((x) => x.status === 'complete' && (fits.test(x.name) || x.id === item.fileId))) {
     files.append(el('option', { value: String(f.id), textContent: f.name }));
   }
   files.value = item.fileId ? String(item.fileId) : '';
@@ -419,14 +427,23 @@ async function save() {
   $('tl-note').textContent = t('tl.saved', { n: ed.items.length, length: clock(total()) });
 }
 
+/** Every file of the account's library (pages of 100). */
+async function libraryFiles() {
+  const files = [];
+  for (let offset = 0; ;) {
+    const page = await api('GET', `/files?limit=100&offset=${offset}`);
+    files.push(...page.items);
+    offset += page.items.length;
+    if (!page.items.length || offset >= page.total) return files;
+  }
+}
+
 async function choose(id) {
   $('tl-error').textContent = ''; $('tl-note').textContent = '';
   if (!id) { $('tl-editor').hidden = true; return; }
   localStorage.setItem('tl.event', String(id));
-  const [ev, files, polls] = await Promise.all([
-    api('GET', `/events/${id}`), api('GET', '/files?limit=100'), api('GET', `/events/${id}/polls`),
-  ]);
-  ed.files = files.items; ed.polls = polls.items;
+  const [ev, files, polls] = await Promise.all([api('GET', `/events/${id}`), libraryFiles(), api('GET', `/events/${id}/polls`)]);
+  ed.files = files; ed.polls = polls.items;
   load(ev);
   $('tl-editor').hidden = false;
   $('tl-room').href = ev.url;
