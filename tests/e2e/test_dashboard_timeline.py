@@ -259,5 +259,12 @@ def test_an_organiser_drags_resizes_and_keys_components_saves_and_sees_them_agai
             5,
         )
         assert wide <= 0, wide
+        narrow = float(find(By.ID, "tl-canvas").get_attribute("data-scale"))
+        find(By.ID, "tl-zoom-in").click()  # twice the pixels a second; the track scrolls in its own box
+        _wait(lambda: float(find(By.ID, "tl-canvas").get_attribute("data-scale")) == 2 * narrow)
+        assert d.execute_script("return document.documentElement.scrollWidth - innerWidth;") <= 0
+        assert d.execute_script(
+            "const s = document.querySelector('#tl-scroll'); return s.scrollWidth > s.clientWidth;"
+        )
         shot(d, "dashboard-timeline-phone.png")
         assert not errors(d, allow=("status of 400", "/api/v1/me ", "favicon")), "console errors"

@@ -20,6 +20,8 @@ addStrings({
     'tl.noEvents': 'No automated event yet: plan one in Events (kind “Automated”).',
     'tl.addKind': 'Component to add',
     'tl.add': 'Add',
+    'tl.zoomIn': 'Zoom in',
+    'tl.zoomOut': 'Zoom out',
     'tl.help': 'Drag a component to move it and its edges to change when it starts or ends. With the keyboard: Tab to a component, the left and right arrows move it by a second (with Shift: 10 seconds), the up and down arrows make it a second longer or shorter (with Shift: 10 seconds); Enter shows its details below.',
     'tl.components': 'Components of the timeline',
     'tl.empty': 'No components yet: add one above.',
@@ -44,6 +46,7 @@ addStrings({
     'tl.noPoll': 'None: only the text',
     'tl.remove': 'Remove the component',
     'tl.save': 'Save the timeline',
+    'tl.refused': '{message}',
     'tl.saved': 'Saved: {n} components, {length} in all.',
     'tl.room': 'Open the room page in a new tab',
     'tl.roomNote': 'The room plays the timeline for everyone once the event is live.',
@@ -63,6 +66,8 @@ addStrings({
     'tl.noEvents': 'Автовебинаров пока нет: создайте его в разделе «Мероприятия» (вид «Автоматический»).',
     'tl.addKind': 'Что добавить',
     'tl.add': 'Добавить',
+    'tl.zoomIn': 'Крупнее',
+    'tl.zoomOut': 'Мельче',
     'tl.help': 'Перетащите блок, чтобы сдвинуть его, или его край, чтобы изменить начало или конец. С клавиатуры: перейдите на блок клавишей Tab; стрелки влево и вправо сдвигают его на секунду (с Shift — на 10 секунд), стрелки вверх и вниз удлиняют или укорачивают на секунду (с Shift — на 10 секунд); Enter показывает его настройки ниже.',
     'tl.components': 'Блоки сценария',
     'tl.empty': 'Блоков пока нет: добавьте первый выше.',
@@ -87,6 +92,7 @@ addStrings({
     'tl.noPoll': 'Нет: только текст',
     'tl.remove': 'Удалить блок',
     'tl.save': 'Сохранить сценарий',
+    'tl.refused': 'Сервер не принял сценарий: {message}',
     'tl.saved': 'Сохранено: блоков {n}, всего {length}.',
     'tl.room': 'Открыть страницу комнаты в новой вкладке',
     'tl.roomNote': 'Когда мероприятие начнётся, комната проиграет сценарий для всех.',
@@ -120,6 +126,7 @@ const LANE = 40;      // px: a lane's height
 
 const ed = {
   ev: null, items: [], selected: -1, files: [], polls: [], scale: 1, span: 60, at: 0, drag: null, bad: new Set(),
+  zoom: 1,   // the track's width in widths of its box: wider to place short components on a long timeline
 };
 
 /** Seconds as m:ss, or h:mm:ss from an hour (as the server's messages say them). */
@@ -150,7 +157,7 @@ function fileName(id) {
 function measure() {
   const want = Math.max(60, Math.ceil((total() * 1.25 + 10) / 30) * 30);
   ed.span = Math.min(MAX, want);
-  const width = Math.max(280, $('tl-scroll').clientWidth - 2);
+  const width = Math.max(280, $('tl-scroll').clientWidth - 2) * ed.zoom;
   ed.scale = width / ed.span;
   $('tl-canvas').style.width = `${width}px`;
   $('tl-canvas').dataset.scale = String(ed.scale);
@@ -416,7 +423,7 @@ async function save() {
     const named = /timeline items? (\d+)(?: \([^)]*\))?(?: and (\d+))?/.exec(e.message || '');
     if (named) for (const m of [named[1], named[2]]) if (m && sorted[m - 1]) ed.bad.add(ed.items.indexOf(sorted[m - 1]));
     draw();
-    $('tl-error').textContent = e.message;
+    $('tl-error').textContent = t('tl.refused', { message: e.message });
     return;
   }
   const keep = ed.selected >= 0 ? ed.items[ed.selected] : null;
@@ -500,6 +507,15 @@ export function setupTimeline() {
     $('tl-add').focus();
   };
   $('tl-at').addEventListener('input', () => scrub(Number($('tl-at').value)));
+  const zoom = (by) => {
+    ed.zoom = Math.max(1, Math.min(16, ed.zoom * by));
+    $('tl-zoom-out').disabled = ed.zoom === 1; $('tl-zoom-in').disabled = ed.zoom === 16;
+    draw();
+    $('tl-scroll').scrollLeft = Math.max(0, ed.at * ed.scale - $('tl-scroll').clientWidth / 2);   // the scrub line in view
+  };
+  $('tl-zoom-in').onclick = () => zoom(2);
+  $('tl-zoom-out').onclick = () => zoom(0.5);
+  $('tl-zoom-out').disabled = true;
   $('tl-ruler').addEventListener('pointerdown', (e) => {
     scrub((e.clientX - $('tl-ruler').getBoundingClientRect().left) / ed.scale);
   });
