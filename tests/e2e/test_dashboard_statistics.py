@@ -301,4 +301,14 @@ def test_two_attendees_stay_answer_ask_and_rate_and_the_organiser_sees_it(served
             assert int(r[head.index("rating")]) == rating, r
             answer = "Scaling" if who == "Ann" else "Pricing"
             assert r[head.index("poll answers")] == f"Topics: Which topic next?: {answer}", r
+    # in Russian: the section, the chart's title and the devices in words of the page's language
+    from selenium.webdriver.support.ui import Select
+
+    Select(find(By.ID, "dash-lang")).select_by_value("ru")
+    _wait(lambda: find(By.ID, "stats-title").text == "Статистика")
+    _wait(lambda: "телефон" in find(By.ID, "stats-attendees").text)
+    title = d.execute_script(
+        "return document.querySelector('#stats-charts .stats-months svg title').textContent;"
+    )
+    assert title == "Мероприятия по месяцам: встречи и вебинары", title
     assert not errors(d, allow=("/api/v1/me ", "favicon")), "console errors"

@@ -126,6 +126,7 @@ const LANE = 40;      // px: a lane's height
 
 const ed = {
   ev: null, items: [], selected: -1, files: [], polls: [], scale: 1, span: 60, at: 0, drag: null, bad: new Set(),
+  dirty: false,   // changed since loaded or saved
   zoom: 1,   // the track's width in widths of its box: wider to place short components on a long timeline
 };
 
@@ -331,6 +332,7 @@ function select(n) {
 
 /** Something changed since the last save: the save's note and the marks of a refusal go. */
 function changedSince() {
+  ed.dirty = true;
   $('tl-note').textContent = '';
   if (ed.bad.size) { ed.bad.clear(); for (const x of $('tl-lanes').querySelectorAll('.invalid')) { x.classList.remove('invalid'); x.removeAttribute('aria-invalid'); } }
 }
@@ -396,6 +398,7 @@ function load(ev) {
   });
   got.sort((a, b) => a.start - b.start || a.duration - b.duration);
   ed.items = got;
+  ed.dirty = false;
   ed.selected = -1;
   ed.bad.clear();
 }
@@ -449,6 +452,11 @@ async function choose(id) {
   $('tl-error').textContent = ''; $('tl-note').textContent = '';
   if (!id) { $('tl-editor').hidden = true; return; }
   localStorage.setItem('tl.event', String(id));
+  if (ed.dirty && ed.ev && String(ed.ev.id) === String(id)) {   // back to it, or the language changed: kept
+    $('tl-editor').hidden = false;
+    draw();
+    return;
+  }
   const [ev, files, polls] = await Promise.all([api('GET', `/events/${id}`), libraryFiles(), api('GET', `/events/${id}/polls`)]);
   ed.files = files; ed.polls = polls.items;
   load(ev);
