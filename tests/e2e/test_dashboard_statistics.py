@@ -253,6 +253,14 @@ def test_two_attendees_stay_answer_ask_and_rate_and_the_organiser_sees_it(served
         ["Ann", "Topics", "Which topic next?: Scaling", ""],
         ["Bob", "Topics", "Which topic next?: Pricing", ""],
     ], answers
+    picked = _wait(
+        lambda: d.execute_script(
+            "const f = document.querySelector('#stats-poll-charts .stats-poll');"
+            "return f && [f.querySelector('svg title').textContent,"
+            " [...f.querySelectorAll('tbody tr')].map((r) => [...r.cells].map((c) => c.textContent))];"
+        )
+    )
+    assert picked == ["Topics: Which topic next?", [["Scaling", "1"], ["Pricing", "1"]]], picked
     efacts = find(By.ID, "stats-event-facts").text
     assert "4.5 of 5 (2 ratings)" in efacts and "Questions\n1" in efacts, efacts
     stars = d.execute_script(

@@ -62,6 +62,7 @@ addStrings({
     'stats.colAnswers': 'Answers',
     'stats.colScore': 'Score',
     'stats.answersTitle': 'Poll and test answers',
+    'stats.run': 'run {n}',
     'stats.noAnswers': 'No poll or test was answered.',
     'stats.device_desktop': 'computer',
     'stats.device_phone': 'phone',
@@ -127,6 +128,7 @@ addStrings({
     'stats.colAnswers': 'Ответы',
     'stats.colScore': 'Баллы',
     'stats.answersTitle': 'Ответы на опросы и тесты',
+    'stats.run': 'запуск {n}',
     'stats.noAnswers': 'На опросы и тесты не отвечали.',
     'stats.device_desktop': 'компьютер',
     'stats.device_phone': 'телефон',
@@ -282,6 +284,28 @@ async function showEvent() {
     }
   }
   $('stats-answers-note').textContent = tot.pollAnswers ? '' : t('stats.noAnswers');
+  await pollCharts(s.event.id);
+}
+
+/** Each launched poll's and test's choice questions as bars: how many picked each option (R-INT-3 results). */
+async function pollCharts(eventId) {
+  const box = $('stats-poll-charts'); box.textContent = '';
+  const polls = await api('GET', `/events/${eventId}/polls`).catch(() => ({ items: [] }));
+  const results = await Promise.all(polls.items.map((p) => api('GET', `/events/${eventId}/polls/${p.id}/results`)
+    .catch(() => null)));
+  for (const r of results) {
+    if (!r) continue;
+    r.launches.forEach((launch, n) => {
+      for (const q of launch.questions) {
+        if (!q.options.length) continue;
+        const run = r.launches.length > 1 ? ` (${t('stats.run', { n: n + 1 })})` : '';
+        box.append(hbarChart({
+          title: `${r.poll.name}${run}: ${q.text}`, className: 'stats-poll', name: t('stats.people'),
+          rows: q.options.map((o) => [`${o.correct ? '✓ ' : ''}${o.text}`, o.count]),
+        }));
+      }
+    });
+  }
 }
 
 /** Show the statistics section (the router's entry). */
