@@ -273,7 +273,7 @@ def test_two_attendees_stay_answer_ask_and_rate_and_the_organiser_sees_it(served
     d.execute_script("document.getElementById('stats-event-title').scrollIntoView();")
     shot(d, "dashboard-statistics-event.png")
     # on a phone's width the page does not scroll sideways (charts and tables scroll in their own box)
-    d.set_window_size(360, 740)
+    viewport(d, 360, 740)
     wide = browser.poll(
         lambda: d.execute_script("return document.documentElement.scrollWidth - innerWidth;"),
         lambda v: v <= 0,
@@ -281,7 +281,8 @@ def test_two_attendees_stay_answer_ask_and_rate_and_the_organiser_sees_it(served
     )
     assert wide <= 0, wide
     shot(d, "dashboard-statistics-phone.png")
-    d.set_window_size(1280, 900)
+    assert d.execute_script("return innerWidth;") == 360
+    viewport(d, 1280, 900)
 
     # the downloads say the same
     got = d.execute_script(

@@ -83,7 +83,7 @@ export function barChart({ title, labels, series, className = '' }) {
 /** Horizontal bars, one a row: {title, rows: [[label, n], ...], name: the column's name}. */
 export function hbarChart({ title, rows, name, className = '' }) {
   const longest = Math.max(4, ...rows.map((r) => String(r[0]).length));
-  const labelW = Math.min(220, 14 + longest * 7), barW = 200, rowH = 24, width = labelW + barW + 44;
+  const labelW = Math.min(220, 14 + longest * 7), barW = 160, rowH = 24, width = labelW + barW + 44;
   const height = Math.max(1, rows.length) * rowH + 6;
   const max = Math.max(1, ...rows.map((r) => r[1]));
   const drawing = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, class: 'hbars' });

@@ -210,6 +210,7 @@ async function showAccount() {
     hbarChart({ title: t('stats.browsers'), className: 'stats-browsers', name: t('stats.people'),
                 rows: sorted(s.browsers, (c) => (c === 'unknown' ? t('stats.unknown') : c)) }),
   );
+  charts.querySelector('.stats-months .chart-wrap').scrollLeft = 1e6;   // on a narrow screen: the latest months
 }
 
 /** The events to choose from: the planned and live ones and those in the history (newest first). */
