@@ -88,6 +88,7 @@ async def check(s: AsyncSession, ev: Event, reachable: ColumnElement[bool]) -> N
                 raise ControlError(e.code, f"timeline item {n + 1} ('text'): {e.message}", e.status) from None
     if ev.kind != "automated":
         return
+    overlaps(timeline(ev))
     for n, item in enumerate(timeline(ev)):
         component, file_id, poll_id = item.get("component"), item.get("fileId"), item.get("pollId")
         if poll_id:
@@ -133,6 +134,51 @@ async def check(s: AsyncSession, ev: Event, reachable: ColumnElement[bool]) -> N
                 "unsupported_file",
                 f"timeline item {n + 1}: {f.name!r} cannot be shown as a {component}; use {wanted}",
                 415,
+            )
+
+
+# Components of which a room shows one at a time (R-INT-3: one poll open; R-INT-4: one call to action), with
+# what happens to the second of two that overlap: the timeline clock would launch it late or cut the first.
+ONE_AT_A_TIME = {
+    "poll": "a room has one poll open at a time: the second would start only when the first closes",
+    "call_to_action": "a room shows one call to action at a time: the second would replace the first",
+}
+
+
+def clock(seconds: int) -> str:
+    """Seconds as m:ss (h:mm:ss from an hour), as the dashboard's timeline editor shows them."""
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02}:{s:02}" if h else f"{m}:{s:02}"
+
+
+def overlaps(items: list[dict[str, Any]]) -> None:
+    """R-AUTO-1: two polls that launch one of the event's polls (``pollId``), or two calls to action, must
+    not be on at the same time (a call to action may still show before, during or after any other kind of
+    component). ``items`` in the order they start (:func:`timeline`); 400 ``timeline_overlap`` naming both
+    items (their number in that order, their ``ref``) and their times."""
+    for n, a in enumerate(items):
+        kind = a.get("component")
+        if kind not in ONE_AT_A_TIME or (kind == "poll" and not a.get("pollId")):
+            continue
+        a_start, a_end = int(a.get("start", 0)), int(a.get("start", 0)) + int(a.get("duration", 0))
+        for m in range(n + 1, len(items)):
+            b = items[m]
+            if b.get("component") != kind or (kind == "poll" and not b.get("pollId")):
+                continue
+            b_start = int(b.get("start", 0))
+            if b_start >= a_end:
+                continue
+            b_end = b_start + int(b.get("duration", 0))
+
+            def named(i: int, x: dict[str, Any]) -> str:
+                return f"{i + 1} ({x['ref']!r})" if x.get("ref") else str(i + 1)
+
+            raise ControlError(
+                "timeline_overlap",
+                f"timeline items {named(n, a)} and {named(m, b)} overlap: "
+                f"{clock(a_start)}-{clock(a_end)} and {clock(b_start)}-{clock(b_end)}; "
+                f"{ONE_AT_A_TIME[kind]}, so let one end before the next starts",
             )
 
 

@@ -215,6 +215,46 @@ async def test_timeline_files_are_checked_when_saved(api):
     assert ev["options"]["timeline"][0]["fileId"] == video["id"]
 
 
+async def test_two_calls_to_action_or_two_polls_at_once_are_refused(api):
+    """R-AUTO-1 (the dashboard's timeline editor, issue 20): a call to action may be on before, during or
+    after any other component, but a room shows one call to action and one poll at a time, so two of either
+    that overlap are refused (400 timeline_overlap, naming both items and their times); one ending where the
+    next starts, or a poll with only a text, is fine."""
+    http, _ = await signup(api)
+    start = (dt.datetime.now(UTC) + dt.timedelta(hours=1)).isoformat()
+    ev = await call(
+        http, "POST", "/api/v1/events", 201, json={"kind": "automated", "name": "Robot", "startsAt": start}
+    )
+    mood = await call(
+        http,
+        "POST",
+        f"/api/v1/events/{ev['id']}/polls",
+        201,
+        json={"name": "Mood", "kind": "poll", "questions": [{"text": "Good?", "kind": "short"}]},
+    )
+
+    async def plan(status: int, *items: dict) -> dict:
+        body = {"options": {"timeline": list(items)}}
+        return await call(http, "PATCH", f"/api/v1/events/{ev['id']}", status, json=body)
+
+    video = {"component": "chat", "start": 0, "duration": 600}
+    buy = {"component": "call_to_action", "start": 60, "duration": 60, "text": "Buy", "ref": "offer"}
+    again = {"component": "call_to_action", "start": 100, "duration": 30, "text": "Now"}
+    err = await plan(400, video, again, buy)
+    assert err["error"] == {
+        "code": "timeline_overlap",
+        "message": "timeline items 2 ('offer') and 3 overlap: 1:00-2:00 and 1:40-2:10; a room shows one call "
+        "to action at a time: the second would replace the first, so let one end before the next starts",
+    }
+    await plan(200, video, buy, {**again, "start": 120})  # back to back
+    vote = {"component": "poll", "start": 3590, "duration": 20, "pollId": mood["id"]}
+    err = await plan(400, vote, {**vote, "start": 3600})
+    assert err["error"]["code"] == "timeline_overlap"
+    assert "59:50-1:00:10 and 1:00:00-1:00:20; a room has one poll open" in err["error"]["message"]
+    got = await plan(200, vote, {"component": "poll", "start": 3600, "duration": 20, "text": "Think"}, buy)
+    assert [i["component"] for i in got["options"]["timeline"]] == ["poll", "poll", "call_to_action"]
+
+
 @loopback
 async def test_an_automated_start_that_collides_with_a_live_event_is_recorded_as_failed(api):
     """R-ROOM-5 holds for automated starts too; the organiser learns of the failed start on the dashboard

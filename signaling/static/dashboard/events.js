@@ -2,6 +2,8 @@
 // the history with its chat and Q&A downloads (issue 7 part 8, issue 16). Polls are polls.js.
 import { $, api, cell, el, t, when } from './core.js';
 import { showPolls } from './polls.js';
+import { openStatistics } from './stats.js';
+import { openTimeline } from './tleditor.js';
 
 let inviting = null;
 
@@ -39,6 +41,8 @@ export async function refreshEvents() {
     else if (ev.kind !== 'on_demand') add('start', t('dash.start'), () => act(() => api('POST', `/events/${ev.id}/start`)));
     if (ev.kind === 'on_demand') add('messages', t('dash.messages'), () => showMessages(ev));   // R-AUTO-2
     add('polls', t('dash.polls'), () => showPolls(ev));   // R-INT-3
+    if (ev.kind === 'automated') add('timeline', t('tl.nav'), () => openTimeline(ev));   // R-AUTO-1
+    add('statistics', t('stats.nav'), () => openStatistics(ev));   // R-STAT-1
     add('delete', t('dash.delete'), () => {
       if (confirm(t('dash.confirmDeleteEvent', { name: ev.name }))) act(() => api('DELETE', `/events/${ev.id}`));
     });

@@ -10,6 +10,8 @@ import { setupPolls } from './polls.js';
 import { setupSettings, showSettings } from './settings.js';
 import { setupIntegrations, showIntegrations } from './integrations.js';
 import { setupUsers, showUsers } from './users.js';
+import { setupStatistics, showStatistics } from './stats.js';
+import { setupTimeline, timelineSection } from './tleditor.js';
 
 const VIEWS = ['login-view', 'signup-view', 'activate-view', 'forgot-view', 'reset-view', 'app-view'];
 const SECTIONS = {
@@ -17,6 +19,8 @@ const SECTIONS = {
   account: () => showSettings(state.me),
   integrations: () => showIntegrations(state.me),
   users: () => showUsers(state.me),
+  statistics: () => showStatistics(),   // issue 20 item 5 (R-STAT-1)
+  timeline: () => timelineSection(),    // issue 20 item 3 (R-AUTO-1)
 };
 const state = { me: null, checked: false };
 
@@ -119,6 +123,8 @@ setupSettings(() => state.me, async (lang) => {
 });
 setupIntegrations();
 setupUsers(signedIn);
+setupStatistics();
+setupTimeline();
 useLanguage(localStorage.getItem('dash.lang') || detectLanguage());
 applyI18n(document);
 route();
