@@ -1,6 +1,7 @@
 // The organiser's web app at /dashboard (issue 20 item 1): signed out, the sign-in, sign-up, activation and
 // password reset pages; signed in, the sections Events, Account, API keys and webhooks, Users and
-// sub-accounts, chosen by the address's #fragment (#events, #account, #integrations, #users). Links in
+// sub-accounts, Library (files, contacts, recordings) and Tickets, chosen by the address's #fragment (#events,
+// #account, #integrations, #users, #library, #tickets). Links in
 // e-mails land on #activate=<token> and #reset=<token>.
 import { applyI18n, detectLanguage, setLanguage, t } from '/static/i18n.js';
 import { $, api } from './core.js';
@@ -10,6 +11,7 @@ import { setupPolls } from './polls.js';
 import { setupSettings, showSettings } from './settings.js';
 import { setupIntegrations, showIntegrations } from './integrations.js';
 import { setupUsers, showUsers } from './users.js';
+import { setupLibrary, showLibrary, showTickets } from './library.js';
 
 const VIEWS = ['login-view', 'signup-view', 'activate-view', 'forgot-view', 'reset-view', 'app-view'];
 const SECTIONS = {
@@ -17,6 +19,7 @@ const SECTIONS = {
   account: () => showSettings(state.me),
   integrations: () => showIntegrations(state.me),
   users: () => showUsers(state.me),
+  library: () => showLibrary(), tickets: () => showTickets(state.me),
 };
 const state = { me: null, checked: false };
 
@@ -119,6 +122,7 @@ setupSettings(() => state.me, async (lang) => {
 });
 setupIntegrations();
 setupUsers(signedIn);
+setupLibrary();
 useLanguage(localStorage.getItem('dash.lang') || detectLanguage());
 applyI18n(document);
 route();
