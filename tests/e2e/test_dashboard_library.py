@@ -478,6 +478,32 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         _wait(lambda: "callbacks go to" in text("tix-provider-now"))
         assert secret not in d.page_source
         shot(d, "dashboard-tickets.png")
+        # in Russian, and on a phone's width nothing sticks out of the page sideways (wide tables scroll in
+        # their own box)
+        Select(find(By.ID, "dash-lang")).select_by_value("ru")
+        _wait(lambda: text("orders-title") == "Заказы билетов" and rows("tix-orders")[0][4] == "Оплачен")
+        checked(d, "#section-tickets")
+
+        def too_wide() -> list[str]:
+            return list(
+                d.execute_script(
+                    "const w = document.documentElement.clientWidth;"
+                    "if (document.documentElement.scrollWidth <= w) return [];"
+                    "return [...document.querySelectorAll('body *')].filter((e) => e.getClientRects().length"
+                    "  && e.getBoundingClientRect().right > w + 1 && !e.closest('.table-wrap, .dash-nav'))"
+                    "  .map((e) => `${e.tagName}#${e.id}.${e.className}`).slice(0, 8).concat(['(page)']);"
+                )
+            )
+
+        d.set_window_size(360, 740)
+        for name in ("library", "tickets"):
+            section(name)
+            wide = browser.poll(too_wide, lambda v: not v, timeout=5, interval=0.2)
+            assert not wide, (name, wide)
+        section("library")
+        _wait(lambda: text("recs-title") == "Записи" and "Мария Сидорова" in text("lib-contacts"))
+        checked(d, "#section-library")
+        shot(d, "dashboard-library-phone.png")
         # allowed: the signed-out start's 401, no provider yet (404), the failed requests of the network cut
         allowed = ("/api/v1/me ", "/api/v1/payment-provider ", "/api/v1/uploads/")
         assert not errors(d, allow=allowed), "console errors"

@@ -1,7 +1,6 @@
 // The organiser's web app at /dashboard (issue 20 item 1): signed out, the sign-in, sign-up, activation and
 // password reset pages; signed in, the sections Events, Account, API keys and webhooks, Users and
-// sub-accounts, Library (files, contacts, recordings) and Tickets, chosen by the address's #fragment (#events,
-// #account, #integrations, #users, #library, #tickets). Links in
+// sub-accounts, chosen by the address's #fragment (#events, #account, #integrations, #users). Links in
 // e-mails land on #activate=<token> and #reset=<token>.
 import { applyI18n, detectLanguage, setLanguage, t } from '/static/i18n.js';
 import { $, api } from './core.js';
