@@ -31,10 +31,12 @@ import aiohttp
 import pytest
 
 from tests.api.conftest import smtp, text_of  # noqa: F401  (the real SMTP server fixture of `served`)
+from tests.conftest import serve_mailing
 from tests.e2e import browser
 from tests.e2e.peers import join_and_publish
+from tests.e2e.rtmp_server import available, rtmp_server
 from tests.e2e.test_dashboard import _wait
-from tests.e2e.test_room_access import MAILBOXES, Organiser, guest, served, shot  # noqa: F401
+from tests.e2e.test_room_access import MAILBOXES, OPERATOR_KEY, Organiser, guest, shot
 from tests.e2e.test_room_page import errors
 
 _why = browser.missing()
@@ -151,6 +153,19 @@ class Relay:
 
 
 @pytest.fixture
+def served(tmp_path, smtp) -> Iterator[str]:  # noqa: F811
+    MAILBOXES.append(smtp)  # where the Organiser's sign-up mail arrives
+    with serve_mailing(
+        tmp_path / "server",
+        smtp.port,
+        MEDIASERVER_API_KEY=OPERATOR_KEY,
+        MEDIASERVER_STREAM_SIZE="320x180",
+        MEDIASERVER_OUTBOUND_ALLOW="127.0.0.1",  # nginx-rtmp listens on loopback
+    ) as base:
+        yield base
+
+
+@pytest.fixture
 def relay(served: str) -> Iterator[tuple[str, Relay]]:  # noqa: F811
     r = Relay(int(served.rsplit(":", 1)[1]))
     try:
@@ -196,8 +211,9 @@ def checked(d: Any, root: str) -> None:
     assert missed == [], (root, missed)
 
 
-async def _record(base: str, org: Organiser, ev: dict[str, Any]) -> None:
-    """An aiortc host publishes into the live event's room while the API records about 4 s of it."""
+async def _record(base: str, org: Organiser, ev: dict[str, Any], stay: threading.Event) -> None:
+    """An aiortc host publishes into the live event's room while the API records about 4 s of it, then stays
+    (for the stream) until ``stay`` is set."""
     started = org.call("POST", f"/api/v1/events/{ev['id']}/start", None, 200)
     async with aiohttp.ClientSession() as http:
         sig, conn, _ = await join_and_publish(http, base, started["hostToken"])
@@ -206,6 +222,9 @@ async def _record(base: str, org: Organiser, ev: dict[str, Any]) -> None:
             rec = org.call("POST", f"/api/v1/events/{ev['id']}/recording/start", None, 201)
             await asyncio.sleep(4.5)
             org.call("POST", f"/api/v1/events/{ev['id']}/recording/stop", None, 200)
+            end = time.monotonic() + 60
+            while not stay.is_set() and time.monotonic() < end:
+                await asyncio.sleep(0.2)
         finally:
             await conn.close()
             await sig.ws.close()
@@ -228,10 +247,11 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
     email = org.call("GET", "/api/v1/me", None, 200)["user"]["email"]
     live = org.event(kind="permanent", name="Launch webinar")
     failed: list[BaseException] = []
+    streamed = threading.Event()
 
     def record() -> None:
         try:
-            asyncio.run(_record(served, org, live))
+            asyncio.run(_record(served, org, live, streamed))
         except BaseException as e:  # shown by the test, not lost in the thread
             failed.append(e)
 
@@ -370,6 +390,41 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         checked(d, "#section-library")
         shot(d, "dashboard-library-contacts.png")
 
+        # ---- the live event streamed to an RTMP service (nginx-rtmp) while its host is in the room; the key
+        # is not shown back
+        def statuses() -> list[str]:
+            return [r["status"] for r in org.call("GET", "/api/v1/recordings", None, 200)["items"]]
+
+        _wait(lambda: statuses() == ["ready"], 30)  # the host stays in the room
+        find(By.CSS_SELECTOR, ".dash-nav a[data-section='events']").click()
+        section("library")
+        if available():
+            with rtmp_server(tmp_path / "nginx") as port:
+                _wait(lambda: "Launch webinar" in text("lib-stream-event"))
+                _wait(lambda: text("lib-stream-status") == "Not streaming.")
+                checked(d, "#section-library")
+                find(By.ID, "lib-stream-url").send_keys(f"rtmp://127.0.0.1:{port}/live")
+                find(By.ID, "lib-stream-key").send_keys("dash-secret-key")
+                find(By.ID, "lib-stream-start").click()
+
+                def live_with_frames() -> bool:
+                    find(By.ID, "lib-stream-refresh").click()
+                    time.sleep(0.3)
+                    got = re.search(r": live, (\d+) pictures sent", text("lib-stream-status"))
+                    return bool(got and int(got.group(1)) > 0)
+
+                _wait(live_with_frames, 20)
+                assert f"rtmp://127.0.0.1:{port}/live" in text("lib-stream-status")
+                assert "dash-secret-key" not in d.page_source
+                assert find(By.ID, "lib-stream-key").get_attribute("value") == ""
+                checked(d, "#section-library")
+                find(By.ID, "lib-stream-stop").click()
+                _wait(
+                    lambda: find(By.ID, "lib-stream-status").get_attribute("data-status") in ("stopped", "")
+                )
+                assert not shown("lib-stream-stop")
+        streamed.set()
+
         # ---- recordings: played, previewed between in and out, trimmed, published, offered with lead capture
         recorder.join(60)
         assert not recorder.is_alive() and not failed, failed
@@ -504,6 +559,7 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         _wait(lambda: text("recs-title") == "Записи" and "Мария Сидорова" in text("lib-contacts"))
         checked(d, "#section-library")
         shot(d, "dashboard-library-phone.png")
-        # allowed: the signed-out start's 401, no provider yet (404), the failed requests of the network cut
-        allowed = ("/api/v1/me ", "/api/v1/payment-provider ", "/api/v1/uploads/")
+        # allowed: the signed-out start's 401, no provider or stream yet (404), the failed requests of the
+        # network cut
+        allowed = ("/api/v1/me ", "/api/v1/payment-provider ", "/stream ", "/api/v1/uploads/")
         assert not errors(d, allow=allowed), "console errors"

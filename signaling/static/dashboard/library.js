@@ -1,11 +1,12 @@
 // The dashboard's Library (issue 20 item 4): the file library with the storage quota and resumable uploads
 // (R-FILE-1..4), the address book with groups and the import of CSV/XLS/XLSX files (R-ACC-6, R-FILE-5), and the
 // recordings: play, trim with a preview, publish, send, an on-demand event with lead capture, delete (R-REC-4,
-// R-REC-5). Everything goes through /api/v1 (docs/api.md). Ticket orders and the payment provider: tickets.js.
+// R-REC-5), and a live event's streaming to an RTMP service (streams.js, R-REC-6). Everything goes through /api/v1 (docs/api.md). Ticket orders and the payment provider: tickets.js.
 import './library-strings.js';
 import { $, api, button, cell, el, say, t, when } from './core.js';
 import { everything } from './paging.js';
 import { ResumableUpload } from './upload.js';
+import { setupStreams, showStreams } from './streams.js';
 import { setupTickets, showTickets } from './tickets.js';
 
 export { showTickets };
@@ -48,7 +49,7 @@ export function typeOf(f) {
 
 /** Show the whole section. */
 export async function showLibrary() {
-  await Promise.all([listFiles(), listContacts(), listGroups(), listRecordings()]);
+  await Promise.all([listFiles(), listContacts(), listGroups(), listRecordings(), showStreams()]);
 }
 
 // ---------------------------------------------------------------- files (R-FILE-1..4)
@@ -430,5 +431,6 @@ export function setupLibrary() {
       await Promise.all([listRecordings(), listFiles()]);
     } catch (e) { say('lib-recs-error', e.message); }
   };
+  setupStreams();
   setupTickets();
 }
