@@ -49,7 +49,11 @@ export function typeOf(f) {
 
 /** Show the whole section. */
 export async function showLibrary() {
-  await Promise.all([listFiles(), listContacts(), listGroups(), listRecordings(), showStreams()]);
+  const section = $('section-library');
+  section.setAttribute('aria-busy', 'true');   // its lists are being drawn anew
+  try {
+    await Promise.all([listFiles(), listContacts(), listGroups(), listRecordings(), showStreams()]);
+  } finally { section.removeAttribute('aria-busy'); }
 }
 
 // ---------------------------------------------------------------- files (R-FILE-1..4)
@@ -73,7 +77,8 @@ async function listFiles() {
     const link = el('a', { href: `/api/v1/files/${f.id}/content`, className: 'button small', textContent: t('lib.download') });
     link.setAttribute('download', f.name);
     link.setAttribute('aria-label', `${t('lib.download')}: ${f.name}`);
-    actions.append(link, button(t('dash.delete'), 'small danger lib-file-delete', () => deleteFile(f), `${t('dash.delete')}: ${f.name}`));
+    if (f.status === 'complete') actions.append(link);   // an unfinished upload has nothing to download yet
+    actions.append(button(t('dash.delete'), 'small danger lib-file-delete', () => deleteFile(f), `${t('dash.delete')}: ${f.name}`));
     body.append(tr);
   }
   $('lib-files-note').textContent = got.items.length ? '' : t('lib.noFiles');
@@ -94,7 +99,7 @@ function uploadState(name, d) {
   const total = upload.file.size; const at = upload.offset;
   const status = {
     starting: () => t('lib.upStarting'),
-    uploading: () => null,   // the progress callback writes it
+    uploading: () => (box.dataset.resumedFrom ? null : t('lib.upSending')),   // a resume's words stay
     interrupted: () => t('lib.upInterrupted', { at: size(d.at), pct: pct(d.at, total), secs: d.retryIn / 1000 }),
     resumed: () => { box.dataset.resumedFrom = d.from; return t('lib.upResumed', { from: d.from, pct: pct(d.from, total) }); },
     stalled: () => t('lib.upStalled', { at: size(at), pct: pct(at, total) }),
@@ -102,8 +107,7 @@ function uploadState(name, d) {
     failed: () => t('lib.upFailed', { error: d.error.message }),
     cancelled: () => t('lib.upCancelled'),
   }[name]();
-  if (status !== null) say('lib-upload-status', status);
-  if (name === 'interrupted' || name === 'resumed') box.dataset.interruptions = String(Number(box.dataset.interruptions || 0) + (name === 'interrupted' ? 1 : 0));
+  if (status !== null && box.dataset.said !== status) { say('lib-upload-status', status); box.dataset.said = status; }
   $('lib-upload-resume').hidden = name !== 'stalled' && name !== 'interrupted';
   const over = name === 'done' || name === 'failed' || name === 'cancelled';
   $('lib-upload-cancel').hidden = over;
@@ -111,19 +115,20 @@ function uploadState(name, d) {
   if (over) listFiles().catch((e) => say('lib-files-error', e.message));
 }
 
+/** The bar and the bytes sent (not in the status line, which a screen reader reads out at each change). */
 function uploadProgress(sent, total) {
+  const words = t('lib.upUploading', { sent: size(sent), total: size(total), pct: pct(sent, total) });
   $('lib-upload-progress').max = total || 1;
   $('lib-upload-progress').value = sent;
-  if ($('lib-upload-box').dataset.state === 'uploading') {
-    say('lib-upload-status', t('lib.upUploading', { sent: size(sent), total: size(total), pct: pct(sent, total) }));
-  }
+  $('lib-upload-progress').setAttribute('aria-valuetext', words);
+  $('lib-upload-bytes').textContent = words;
 }
 
 function startUpload(file) {
   say('lib-files-error', '');
   const box = $('lib-upload-box');
   box.hidden = false;
-  delete box.dataset.resumedFrom; box.dataset.interruptions = '0';
+  delete box.dataset.resumedFrom; delete box.dataset.said;
   $('lib-upload-name').textContent = t('lib.upName', { name: file.name });
   upload = new ResumableUpload(file, { state: uploadState, progress: uploadProgress });
   uploadProgress(0, file.size);

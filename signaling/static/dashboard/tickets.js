@@ -15,7 +15,11 @@ export async function showTickets(me) {
   const owner = me.role !== 'additional';   // the provider is the account's integration (R-ACC-5)
   $('tix-provider-forbidden').hidden = owner;
   $('tix-provider-form').hidden = !owner;
-  await Promise.all([listOrders(), owner ? showProvider() : Promise.resolve()]);
+  const section = $('section-tickets');
+  section.setAttribute('aria-busy', 'true');   // its lists are being drawn anew
+  try {
+    await Promise.all([listOrders(), owner ? showProvider() : Promise.resolve()]);
+  } finally { section.removeAttribute('aria-busy'); }
 }
 
 async function listOrders() {
