@@ -533,6 +533,19 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         events = org.call("GET", "/api/v1/events", None, 200)["items"]
         od = next(e for e in events if e["kind"] == "on_demand")
         assert od["videoFileId"] == cut["fileId"] and od["options"]["leadCapture"] is True, od
+        assert f"/watch/{od['roomId']}" in text("lib-recs-note")
+        # a viewer gives a name and an address to watch it: the address lands in the event's Leads group
+        status, joined = guest(
+            served,
+            "POST",
+            f"/api/v1/public/events/{od['roomId']}/join",
+            {"name": "Lena", "email": "lena@example.test"},
+        )
+        assert status == 200 and joined["playback"]["url"].startswith("/play/"), joined
+        find(By.CSS_SELECTOR, ".dash-nav a[data-section='events']").click()
+        section("library")
+        leads = [r[:3] for r in rows("lib-groups") if r[1] == "Leads"]
+        assert leads == [[f"Leads: {od['name']} ({od['roomId']})", "Leads", "1"]], rows("lib-groups")
         checked(d, "#section-library")
         shot(d, "dashboard-library-recordings.png")
 

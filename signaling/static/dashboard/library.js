@@ -315,7 +315,8 @@ async function listRecordings() {
         const ev = await api('POST', '/events', {
           kind: 'on_demand', name: r.name, language: r.language, videoFileId: r.fileId, options: { leadCapture: true },
         });
-        $('lib-recs-note').textContent = t('lib.leadsMade', { name: ev.name });
+        $('lib-recs-note').textContent = t('lib.leadsMade', { name: ev.name, url: new URL(`/watch/${ev.roomId}`, location.href).href });
+        await listGroups();
       }));
     }
     if (r.status !== 'recording') {
