@@ -405,6 +405,19 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         assert uploads_made() == 3
         stored_intact(third, most)
         _wait(lambda: len(rows("lib-files")) == 3)
+        # ---- an upload cancelled after a cut: its reserved space is given back (tus termination)
+        fourth = tmp_path / "fourth.webm"
+        fourth.write_bytes(most)
+        find(By.ID, "lib-upload-file").send_keys(str(fourth))
+        cutter.cut_after(1024 * 1024, down=60)
+        find(By.ID, "lib-upload-start").click()
+        _wait(lambda: find(By.ID, "lib-upload-box").get_attribute("data-state") == "interrupted", 10)
+        cutter.restore()
+        find(By.ID, "lib-upload-cancel").click()
+        _wait(lambda: text("lib-upload-status") == "The upload is cancelled and its space given back.")
+        _wait(lambda: len(rows("lib-files")) == 3 and fourth.name not in text("lib-files"))
+        names = [f["name"] for f in org.call("GET", "/api/v1/files", None, 200)["items"]]
+        assert fourth.name not in names, names
         # deleted after a confirmation (declined first: nothing happens)
         d.execute_script("window.confirm = () => false;")
         click(f"#lib-files tr[data-id='{stored['id']}'] .lib-file-delete")
@@ -454,6 +467,20 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         _wait(lambda: len(rows("lib-members")) == 4 and rows("lib-groups")[0][2] == "4")
         checked(d, "#section-library")
         shot(d, "dashboard-library-contacts.png")
+        # one taken out of the group, one deleted from the address book, a group deleted (its contacts stay)
+        click("#lib-members tr:nth-child(1) .lib-member-remove")
+        _wait(lambda: len(rows("lib-members")) == 3 and rows("lib-groups")[0][2] == "3")
+        click("#lib-contacts tr:nth-child(1) .lib-contact-delete")
+        _wait(lambda: len(rows("lib-contacts")) == 3)
+        find(By.ID, "lib-group-name").send_keys("Temporary")
+        find(By.ID, "lib-group-add").click()
+        _wait(lambda: "Temporary" in text("lib-groups"))
+        d.execute_script(
+            "[...document.querySelectorAll('#lib-groups tr')]"
+            ".find((r) => r.cells[0].textContent === 'Temporary').querySelector('.lib-group-delete').click();"
+        )
+        _wait(lambda: "Temporary" not in text("lib-groups") and len(rows("lib-contacts")) == 3)
+        assert rows("lib-groups")[0][:3] == ["Клиенты", "Yours", "3"]
 
         # ---- the live event streamed to an RTMP service (nginx-rtmp) while its host is in the room; the key
         # is not shown back
@@ -528,6 +555,22 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         assert re.search(r"/r/[\w-]+$", public), public
         status, _ = guest(served, "GET", urllib.parse.urlsplit(public).path + "/track")
         assert status == 200
+        click(f"#lib-recs tr[data-id='{cut['id']}'] .lib-rec-send")
+        _wait(lambda: re.fullmatch(r"The link went to \d+ participants\.", text("lib-recs-note")))
+        click(f"#lib-recs tr[data-id='{cut['id']}'] .lib-rec-unpublish")
+        _wait(
+            lambda: bool(
+                d.find_elements(By.CSS_SELECTOR, f"#lib-recs tr[data-id='{cut['id']}'] .lib-rec-publish")
+            )
+        )
+        assert guest(served, "GET", urllib.parse.urlsplit(public).path + "/track")[0] == 404
+        # the original deleted (confirmed): its WebM leaves the file library with it
+        [original] = [r for r in recs if r["id"] != cut["id"]]
+        click(f"#lib-recs tr[data-id='{original['id']}'] .lib-rec-delete")
+        _wait(lambda: len(rows("lib-recs")) == 1)
+        assert original["fileId"] is not None
+        _wait(lambda: not d.find_elements(By.CSS_SELECTOR, f"#lib-files tr[data-id='{original['fileId']}']"))
+        assert [r["id"] for r in org.call("GET", "/api/v1/recordings", None, 200)["items"]] == [cut["id"]]
         click(f"#lib-recs tr[data-id='{cut['id']}'] .lib-rec-leads")
         _wait(lambda: "lead" in text("lib-recs-note") or "Leads" in text("lib-recs-note"))
         events = org.call("GET", "/api/v1/events", None, 200)["items"]
@@ -597,6 +640,38 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         [pay] = org.call("GET", f"/api/v1/events/{paid['id']}/payments", None, 200)["items"]
         assert pay["status"] == "paid" and pay["decidedBy"], pay
         _wait(lambda: any("ticket" in text_of(m).lower() for m in box.to("vera@example.test")))
+        # the ticket sent again; a second payer rejected with a reason; unlinking refused while it is planned
+        click("#tix-orders .tix-resend")
+        _wait(lambda: text("tix-note") == "The ticket went to Vera again.")
+        status, _ = guest(
+            served,
+            "POST",
+            f"/api/v1/public/events/{paid['roomId']}/tickets",
+            {"name": "Boris", "email": "boris@example.test"},
+        )
+        assert status == 201
+        Select(find(By.ID, "tix-status")).select_by_value("pending")
+        _wait(lambda: len(rows("tix-orders")) == 1 and "Boris" in rows("tix-orders")[0][2])
+        click("#tix-orders .tix-reject")
+        _wait(lambda: shown("tix-reject-form"))
+        checked(d, "#section-tickets")
+        find(By.ID, "tix-reject-reason").send_keys("no transfer arrived")
+        find(By.ID, "tix-reject-go").click()
+        _wait(lambda: text("tix-note") == "Boris is rejected and told so.")
+        Select(find(By.ID, "tix-status")).select_by_value("refused")
+        _wait(
+            lambda: (
+                len(rows("tix-orders")) == 1 and rows("tix-orders")[0][4] == "Rejected: no transfer arrived"
+            )
+        )
+        pays = org.call("GET", f"/api/v1/events/{paid['id']}/payments", None, 200)["items"]
+        assert sorted((p["name"], p["status"], p["ticketSentCount"]) for p in pays) == [
+            ("Boris", "refused", 0),
+            ("Vera", "paid", 2),
+        ]
+        find(By.ID, "tix-provider-unlink").click()
+        _wait(lambda: text("tix-provider-error"))
+        assert org.call("GET", "/api/v1/payment-provider", None, 200)["kind"] == "manual"
         # a gateway: the secret made here is shown once, masked; the page never shows it again
         Select(find(By.ID, "tix-kind")).select_by_value("gateway")
         find(By.ID, "tix-checkout").send_keys("https://pay.example.test/checkout?ref={reference}")
@@ -615,7 +690,7 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         # their own box)
         Select(find(By.ID, "dash-lang")).select_by_value("ru")
         _wait(lambda: text("orders-title") == "Заказы билетов" and drawn("tickets"))
-        assert rows("tix-orders")[0][4] == "Оплачен"
+        assert rows("tix-orders")[0][4] == "Отклонён: no transfer arrived"
         checked(d, "#section-tickets")
 
         def too_wide() -> list[str]:
