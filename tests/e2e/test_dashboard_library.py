@@ -529,6 +529,10 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         find(By.ID, "lib-trim-in").send_keys("1")
         find(By.ID, "lib-trim-out").clear()
         find(By.ID, "lib-trim-out").send_keys("2.5")
+        d.execute_script(  # where the preview starts playing from
+            "const v = document.getElementById('lib-rec-video');"
+            "v.addEventListener('seeked', () => { window.__from = v.currentTime; }, {once: true});"
+        )
         find(By.ID, "lib-trim-preview").click()
         _wait(
             lambda: d.execute_script("return document.getElementById('lib-rec-video').dataset.previewDone;"),
@@ -538,6 +542,7 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
             "const v = document.getElementById('lib-rec-video'); return [v.currentTime, v.paused];"
         )
         assert paused and abs(at - 2.5) < 0.05, (at, paused)  # the preview stopped at the out point
+        assert abs(d.execute_script("return window.__from;") - 1) < 0.05  # having started at the in point
         checked(d, "#section-library")
         find(By.ID, "lib-trim-go").click()
         _wait(lambda: "A new recording of" in text("lib-trim-note"))

@@ -345,15 +345,22 @@ function play(r) {
   v.focus();
 }
 
-/** The preview: the video from the in point, paused at the out point. */
+let previewStop = null;   // the running preview's timeupdate listener
+
+/** The preview: the video from the in point, paused at the out point (a new preview replaces the last). */
 function preview() {
   const v = $('lib-rec-video');
   const from = Number($('lib-trim-in').value); const to = Number($('lib-trim-out').value);
-  v.dataset.previewFrom = from; v.dataset.previewTo = to;
-  v.currentTime = from;
-  const stop = () => { if (v.currentTime >= to) { v.pause(); v.currentTime = to; v.removeEventListener('timeupdate', stop); v.dataset.previewDone = '1'; } };
+  if (previewStop) v.removeEventListener('timeupdate', previewStop);
   delete v.dataset.previewDone;
-  v.addEventListener('timeupdate', stop);
+  previewStop = () => {
+    if (v.currentTime < to) return;
+    v.pause(); v.currentTime = to;
+    v.removeEventListener('timeupdate', previewStop); previewStop = null;
+    v.dataset.previewDone = '1';
+  };
+  v.currentTime = from;
+  v.addEventListener('timeupdate', previewStop);
   v.play().catch(() => {});
 }
 
