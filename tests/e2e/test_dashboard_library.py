@@ -448,7 +448,7 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         _wait(lambda: len(rows("lib-contacts")) == 3)
         names = sorted(r[0] for r in rows("lib-contacts"))
         assert names == ["Иван Петров", "Мария Сидорова", "Фёдор Достоевский"], names
-        assert ["Клиенты", "Yours", "3"] == rows("lib-groups")[0][:3]
+        _wait(lambda: rows("lib-groups")[0][:3] == ["Клиенты", "Yours", "3"])
         # a contact edited and one added; the group's members shown, one taken out
         click("#lib-contacts tr:nth-child(1) .lib-contact-edit")
         _wait(lambda: find(By.ID, "lib-contact-save").text == "Save the contact")
@@ -523,6 +523,10 @@ def test_library_upload_resumes_import_recording_and_tickets(served, relay, tmp_
         find(By.CSS_SELECTOR, ".dash-nav a[data-section='events']").click()
         section("library")
         _wait(lambda: len(rows("lib-recs")) == 1 and rows("lib-recs")[0][1] == "Ready")
+        allowance = org.call("GET", "/api/v1/me", None, 200)["limits"]["recording_minutes"]
+        assert re.fullmatch(
+            rf"Recordings kept: 0\.\d of the plan's {allowance} minutes\.", text("lib-recs-minutes")
+        )
         click("#lib-recs .lib-rec-play")
         _wait(lambda: d.execute_script("return document.getElementById('lib-rec-video').readyState >= 1;"))
         find(By.ID, "lib-trim-in").clear()

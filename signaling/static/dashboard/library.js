@@ -17,6 +17,7 @@ let upload = null;        // the ResumableUpload under way
 let watching = null;      // the recording in the player
 let membersOf = null;     // the group whose members are shown
 let groupsCache = [];
+let allowance = null;     // the plan's recording minutes (R-REC-2), from /me
 
 /** Bytes for people: 1.5 MB, 730 KB. */
 export function size(n) {
@@ -48,7 +49,8 @@ export function typeOf(f) {
 }
 
 /** Show the whole section. */
-export async function showLibrary() {
+export async function showLibrary(me) {
+  allowance = me && me.limits ? me.limits.recording_minutes : null;
   const section = $('section-library');
   section.setAttribute('aria-busy', 'true');   // its lists are being drawn anew
   try {
@@ -283,7 +285,9 @@ function seconds(s) {
 
 async function listRecordings() {
   const got = await api('GET', '/recordings?limit=100');
-  $('lib-recs-minutes').textContent = t('lib.recsMinutes', { n: Math.round(got.usedMinutes * 10) / 10 });
+  const used = Math.round(got.usedMinutes * 10) / 10;
+  $('lib-recs-minutes').textContent = typeof allowance === 'number'
+    ? t('lib.recsMinutesOf', { n: used, of: allowance }) : t('lib.recsMinutes', { n: used });
   const body = $('lib-recs'); body.textContent = '';
   for (const r of got.items) {
     const tr = el('tr', { 'data-id': r.id, 'data-status': r.status });

@@ -18,7 +18,7 @@ const SECTIONS = {
   account: () => showSettings(state.me),
   integrations: () => showIntegrations(state.me),
   users: () => showUsers(state.me),
-  library: () => showLibrary(), tickets: () => showTickets(state.me),
+  library: () => showLibrary(state.me), tickets: () => showTickets(state.me),
 };
 const state = { me: null, checked: false };
 
