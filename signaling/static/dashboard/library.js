@@ -111,6 +111,7 @@ function uploadState(name, d) {
   }[name]();
   if (status !== null && box.dataset.said !== status) { say('lib-upload-status', status); box.dataset.said = status; }
   $('lib-upload-resume').hidden = name !== 'stalled' && name !== 'interrupted';
+  if (name === 'cancelled') { $('lib-upload-bytes').textContent = ''; $('lib-upload-progress').value = 0; }
   const over = name === 'done' || name === 'failed' || name === 'cancelled';
   $('lib-upload-cancel').hidden = over;
   $('lib-upload-start').disabled = !over;
