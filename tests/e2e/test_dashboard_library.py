@@ -1,14 +1,17 @@
 """The organiser's web app, Library and Tickets (issue 20 items 1 and 4), in headless Chromium against a real
 `mediaserver serve` with a real SMTP server, in one browser session. The browser reaches the server through
-a small TCP relay of the test's own, which cuts the connection for real in the middle of a file upload
-(every connection reset, new ones refused for a moment, as a dropped network does): the page asks the
-server how many bytes it has and goes on from there (R-FILE-1..4), and the stored file is byte-identical to
-the original. Then a cp1251 CSV of contacts with Cyrillic names is imported (the page shows the encoding
-detected and the row refused, with why; R-FILE-5, R-ACC-6), a group gets a member, a recording made by an
-aiortc host is played, trimmed with a preview and published (R-REC-4) and offered on demand with lead
-capture (R-REC-5), the manual payment provider is linked and a ticket order confirmed (R-BILL-10). Each
-section is checked with axe-core ("label", "button-name", "link-name") and every control of it must be
-reachable with Tab."""
+a small TCP relay of the test's own, which cuts the connection for real in the middle of file uploads
+(every connection reset, new ones refused for a while, as a dropped network does): the page asks the server
+how many bytes it has and goes on from there by itself, or at once with Resume once the network is back,
+or after a reload when the same file is chosen again; one upload per file, never restarted, and the stored
+files are byte-identical to the originals (R-FILE-1..4); a cancelled upload gives its space back. Then a
+cp1251 CSV of contacts with Cyrillic names is imported (the page shows the encoding detected and the row
+refused, with why; R-FILE-5, R-ACC-6), contacts and groups are edited, the live event is streamed to
+nginx-rtmp (R-REC-6), a recording made by an aiortc host is played, trimmed with a preview between the in
+and out points, published, sent, unpublished (R-REC-4) and offered on demand with lead capture (R-REC-5),
+the manual payment provider is linked, a ticket order confirmed, re-sent and another rejected (R-BILL-10).
+Each section is checked with axe-core ("label", "button-name", "link-name") and every control of it must be
+reachable with Tab, in English and Russian and on a phone's width."""
 
 from __future__ import annotations
 
