@@ -1,7 +1,8 @@
 // The dashboard's Library (issue 20 item 4): the file library with the storage quota and resumable uploads
 // (R-FILE-1..4), the address book with groups and the import of CSV/XLS/XLSX files (R-ACC-6, R-FILE-5), and the
 // recordings: play, trim with a preview, publish, send, an on-demand event with lead capture, delete (R-REC-4,
-// R-REC-5), and a live event's streaming to an RTMP service (streams.js, R-REC-6). Everything goes through /api/v1 (docs/api.md). Ticket orders and the payment provider: tickets.js.
+// R-REC-5), and a live event's streaming to an RTMP service (streams.js, R-REC-6). Everything goes through
+// /api/v1 (docs/api.md). Ticket orders and the payment provider: tickets.js.
 import './library-strings.js';
 import { $, api, button, cell, el, say, t, when } from './core.js';
 import { everything } from './paging.js';
@@ -16,7 +17,6 @@ let contactsOffset = 0;
 let upload = null;        // the ResumableUpload under way
 let watching = null;      // the recording in the player
 let membersOf = null;     // the group whose members are shown
-let groupsCache = [];
 let allowance = null;     // the plan's recording minutes (R-REC-2), from /me
 
 /** Bytes for people: 1.5 MB, 730 KB. */
@@ -144,6 +144,10 @@ let editing = null;   // the contact in the form, or null: a new one
 
 async function listContacts() {
   const got = await api('GET', `/contacts?limit=${PAGE}&offset=${contactsOffset}`);
+  if (!got.items.length && contactsOffset > 0) {   // the last one of a page deleted: the page before
+    contactsOffset = Math.max(0, contactsOffset - PAGE);
+    return listContacts();
+  }
   const body = $('lib-contacts'); body.textContent = '';
   for (const c of got.items) {
     const tr = el('tr', { 'data-id': c.id });
@@ -179,7 +183,6 @@ function editContact(c) {
 
 async function listGroups() {
   const got = await api('GET', '/groups');
-  groupsCache = got.items;
   const body = $('lib-groups'); body.textContent = '';
   for (const g of got.items) {
     const tr = el('tr', { 'data-id': g.id });
