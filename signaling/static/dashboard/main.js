@@ -12,6 +12,7 @@ import { setupIntegrations, showIntegrations } from './integrations.js';
 import { setupUsers, showUsers } from './users.js';
 import { setupStatistics, showStatistics } from './stats.js';
 import { setupTimeline, timelineSection } from './tleditor.js';
+import { setupLibrary, showLibrary, showTickets } from './library.js';
 
 const VIEWS = ['login-view', 'signup-view', 'activate-view', 'forgot-view', 'reset-view', 'app-view'];
 const SECTIONS = {
@@ -21,6 +22,8 @@ const SECTIONS = {
   users: () => showUsers(state.me),
   statistics: () => showStatistics(),   // issue 20 item 5 (R-STAT-1)
   timeline: () => timelineSection(),    // issue 20 item 3 (R-AUTO-1)
+  library: () => showLibrary(state.me),  // issue 20 item 4
+  tickets: () => showTickets(state.me),
 };
 const state = { me: null, checked: false };
 
@@ -125,6 +128,7 @@ setupIntegrations();
 setupUsers(signedIn);
 setupStatistics();
 setupTimeline();
+setupLibrary();
 useLanguage(localStorage.getItem('dash.lang') || detectLanguage());
 applyI18n(document);
 route();
