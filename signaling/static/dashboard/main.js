@@ -13,6 +13,7 @@ import { setupUsers, showUsers } from './users.js';
 import { setupStatistics, showStatistics } from './stats.js';
 import { setupTimeline, timelineSection } from './tleditor.js';
 import { setupLibrary, showLibrary, showTickets } from './library.js';
+import { billingVisible, showBilling } from './billing.js';
 
 const VIEWS = ['login-view', 'signup-view', 'activate-view', 'forgot-view', 'reset-view', 'app-view'];
 const SECTIONS = {
@@ -24,6 +25,7 @@ const SECTIONS = {
   timeline: () => timelineSection(),    // issue 20 item 3 (R-AUTO-1)
   library: () => showLibrary(state.me),  // issue 20 item 4
   tickets: () => showTickets(state.me),
+  billing: () => showBilling(state.me),  // R-ACC-4
 };
 const state = { me: null, checked: false };
 
@@ -58,7 +60,8 @@ function describeMe() {
   $('impersonation').textContent = me.impersonatedBy ? t('dash.impersonating', { name: me.account.pageName }) : '';
   for (const a of document.querySelectorAll('.dash-nav a')) {
     // additional users have no users page (R-ACC-2); the page says so to others who are not main
-    a.hidden = a.dataset.section === 'users' && me.role === 'additional';
+    a.hidden = (a.dataset.section === 'users' && me.role === 'additional')
+      || (a.dataset.section === 'billing' && !billingVisible(me));
   }
 }
 

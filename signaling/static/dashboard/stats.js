@@ -20,6 +20,10 @@ addStrings({
     'stats.webinars': 'Webinars',
     'stats.attendees': 'Attendees',
     'stats.views': 'On-demand views',
+    'stats.viewersTitle': 'Who watched the recording',
+    'stats.viewsOf': '{total} views by {unique} people; {messages} messages left',
+    'stats.watchedAt': 'Watched',
+    'stats.noViews': 'Nobody has watched it yet.',
     'stats.perMonth': 'Events per month: meetings and webinars',
     'stats.meetingsWebinars': 'Meetings and webinars',
     'stats.devices': 'Attendees by device',
@@ -86,6 +90,10 @@ addStrings({
     'stats.webinars': 'Вебинары',
     'stats.attendees': 'Участники',
     'stats.views': 'Просмотры в записи',
+    'stats.viewersTitle': 'Кто смотрел запись',
+    'stats.viewsOf': 'Просмотров: {total}, зрителей: {unique}; оставлено сообщений: {messages}',
+    'stats.watchedAt': 'Когда',
+    'stats.noViews': 'Запись ещё никто не смотрел.',
     'stats.perMonth': 'Мероприятия по месяцам: встречи и вебинары',
     'stats.meetingsWebinars': 'Встречи и вебинары',
     'stats.devices': 'Участники по устройствам',
@@ -285,7 +293,24 @@ async function showEvent() {
     }
   }
   $('stats-answers-note').textContent = tot.pollAnswers ? '' : t('stats.noAnswers');
+  await viewers(s.event);
   await pollCharts(s.event.id);
+}
+
+/** An on-demand event's viewers (R-AUTO-2, R-STAT-1): who watched and when, newest first. */
+async function viewers(ev) {
+  const box = $('stats-viewers');
+  box.hidden = ev.kind !== 'on_demand';
+  if (box.hidden) return;
+  const v = await api('GET', `/events/${ev.id}/views?limit=100`);
+  $('stats-viewers-note').textContent = v.total
+    ? t('stats.viewsOf', { total: v.total, unique: v.uniqueViewers, messages: v.messages }) : t('stats.noViews');
+  const body = $('stats-viewers-rows'); body.textContent = '';
+  for (const w of v.items) {
+    const tr = el('tr', { 'data-email': w.email });
+    cell(tr, w.name); cell(tr, w.email); cell(tr, when(w.watchedAt));
+    body.appendChild(tr);
+  }
 }
 
 /** Each launched poll's and test's choice questions as bars: how many picked each option (R-INT-3 results). */
