@@ -10,11 +10,12 @@ import { setupPolls } from './polls.js';
 import { setupSettings, showSettings } from './settings.js';
 import { setupIntegrations, showIntegrations } from './integrations.js';
 import { setupUsers, showUsers } from './users.js';
+import { setupAccountBranding } from './branding-editor.js';
 
 const VIEWS = ['login-view', 'signup-view', 'activate-view', 'forgot-view', 'reset-view', 'app-view'];
 const SECTIONS = {
   events: () => refreshEvents(),
-  account: () => showSettings(state.me),
+  account: async () => { await showSettings(state.me); await accountBranding.show(state.me); },
   integrations: () => showIntegrations(state.me),
   users: () => showUsers(state.me),
 };
@@ -119,6 +120,7 @@ setupSettings(() => state.me, async (lang) => {
 });
 setupIntegrations();
 setupUsers(signedIn);
+const accountBranding = setupAccountBranding();
 useLanguage(localStorage.getItem('dash.lang') || detectLanguage());
 applyI18n(document);
 route();
