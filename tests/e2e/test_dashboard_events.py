@@ -12,6 +12,7 @@ every control of them must be reachable with Tab."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
@@ -24,6 +25,7 @@ from tests.e2e import browser
 from tests.e2e.test_dashboard import _wait
 from tests.e2e.test_dashboard_account import AXE, RULES
 from tests.e2e.test_room_access import shot
+from tests.e2e.test_watch_page import tiny_webm
 
 _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
@@ -312,6 +314,36 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         find(By.ID, "embed-copy").click()
         _wait(lambda: text("embed-note") != "")
         checked("#section-events")
+
+        # ---- an on-demand event plays a video of the library, chosen in the form, with its options
+        video = base64.b64encode(tiny_webm(seconds=1.0, fps=5)).decode()
+        uploaded = d.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));"
+            "const tus = {'Tus-Resumable': '1.0.0'};"
+            "fetch('/api/v1/uploads', {method: 'POST', headers: {...tus,"
+            "  'Upload-Length': String(bytes.length), 'Upload-Metadata': 'filename ' + btoa('intro.webm')}})"
+            ".then((r) => fetch(r.headers.get('Location'), {method: 'PATCH', body: bytes, headers: {...tus,"
+            "  'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream'}}))"
+            ".then((r) => done(r.status));",
+            video,
+        )
+        assert uploaded == 204, uploaded
+        find(By.ID, "event-cancel").click()
+        _wait(lambda: text("plan-title") == "Plan an event" and value("event-name") == "")
+        typed("event-name", "Intro replay")
+        Select(find(By.ID, "event-kind")).select_by_value("on_demand")
+        _wait(lambda: "intro.webm" in text("event-video"))
+        Select(find(By.ID, "event-video")).select_by_visible_text("intro.webm")
+        find(By.ID, "event-opt-seek").click()  # no seeking
+        find(By.ID, "event-opt-leads").click()  # lead capture on
+        find(By.ID, "event-submit").click()
+        _wait(lambda: text("event-note") == "The event “Intro replay” is planned.")
+        status, listed = call("GET", "/events")
+        replay = next(e for e in listed["items"] if e["name"] == "Intro replay")
+        files = call("GET", "/files")[1]["items"]
+        assert replay["videoFileId"] == next(f["id"] for f in files if f["name"] == "intro.webm"), replay
+        assert (replay["options"]["allowSeek"], replay["options"]["leadCapture"]) == (False, True), replay
 
         # ---- branding: the preview follows the edit before saving; the room shows it after
         find(By.CSS_SELECTOR, ".dash-nav a[data-section='account']").click()
