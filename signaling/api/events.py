@@ -151,7 +151,11 @@ class EventPatch(Model):
     dial_in: bool | None = None
     registration: RegistrationSettings | None = None
     branding: Branding | None = None
-    thank_you_url: Url | None = None
+    thank_you_url: Url | None = Field(
+        None,
+        description="where attendees go after the event (R-STAT-3); null in a PATCH: the server's own "
+        "thank-you page again",
+    )
     options: EventOptions | None = None
     video_file_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         None,

@@ -713,6 +713,27 @@ async def test_embed_snippet(api):
     assert 'allow="camera; microphone' in snippet and "<b>" not in snippet and "&quot;hi&quot;" in snippet
 
 
+async def test_a_thank_you_page_set_then_taken_back(api):
+    """R-STAT-3, issue 20 (the dashboard's event form): PATCH thankYouUrl null goes back to the server's own
+    thank-you page; a missing thankYouUrl leaves it as it is."""
+    http, _ = await signup(api)
+    ev = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={"kind": "permanent", "name": "Talk", "thankYouUrl": "https://x.test/t"},
+    )
+    assert ev["thankYouUrl"] == "https://x.test/t"
+    kept = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json={"agenda": "News"})
+    assert kept["thankYouUrl"] == "https://x.test/t"
+    cleared = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json={"thankYouUrl": None})
+    assert cleared["thankYouUrl"] is None
+    assert (await call(http, "GET", f"/api/v1/events/{ev['id']}", 200))["thankYouUrl"] is None
+    err = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 400, json={"thankYouUrl": "ftp://x.test/t"})
+    assert err["error"]["code"] == "bad_request" and err["error"]["message"].startswith("thankYouUrl:"), err
+
+
 # ---------------------------------------------------------------- after the event (R-STAT-2, -3)
 
 

@@ -288,6 +288,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
             f"{day.isoformat()}T12:00",
         )
         find(By.ID, "event-opt-chat").click()  # chat on again
+        find(By.ID, "event-thanks").clear()  # back to the server's own thank-you page
         find(By.ID, "event-submit").click()
         _wait(lambda: text("event-note").startswith("The settings changed: 3 invitee(s)"))
         _wait(lambda: len(smtp.to(EMAIL)) == 2)  # the activation, then the reminder to re-send
@@ -299,6 +300,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         assert (
             value("event-start") == f"{day.isoformat()}T12:00" and find(By.ID, "event-opt-chat").is_selected()
         )
+        assert value("event-thanks") == ""
         row_action("Product launch", "invite")
         _wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#invitations tr.outdated")) == 3)
         find(By.ID, "invite-resend-all").click()

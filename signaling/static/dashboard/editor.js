@@ -340,6 +340,7 @@ function body() {
   if (b.access === 'password' && v('event-password')) b.password = v('event-password');
   if (b.access === 'paid') { b.ticketPrice = v('event-price'); b.ticketCurrency = v('event-currency').toUpperCase(); }
   if (v('event-thanks').trim()) b.thankYouUrl = v('event-thanks').trim();
+  else if (editing && editing.thankYouUrl) b.thankYouUrl = null;   // our own thank-you page again
   if (kind === 'on_demand') b.videoFileId = v('event-video') ? Number(v('event-video')) : null;
   // the options object is replaced whole: what the form does not show (the automated timeline) is kept
   b.options = { ...((editing && editing.options) || {}), chat: $('event-opt-chat').checked };
