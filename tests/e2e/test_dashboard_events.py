@@ -203,7 +203,22 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
                 == [rgb(EVENT_ACCENT), "We start at half past ten sharp."]
             )
         )
-        # a refusal of the server is shown next to the form, naming the field
+        d.execute_script("document.getElementById('event-reg').scrollIntoView();")
+        shot(d, "dashboard-event-form.png")
+        # the registration screen of the preview asks what the form will ask
+        fields = d.execute_script(
+            "return [...document.querySelectorAll('#event-brand-preview .bp-registration .bp-field')]"
+            ".map((e) => e.textContent);"
+        )
+        assert fields == ["First name *", "Last name *", "E-mail *", "Team size", "Company *"], fields
+        # refusals of the server are shown next to the form in words: paid tickets on the trial (402), and
+        # a field the server refuses, named and marked
+        Select(find(By.ID, "event-access")).select_by_value("paid")
+        typed("event-price", "10")
+        typed("event-currency", "EUR")
+        find(By.ID, "event-submit").click()
+        _wait(lambda: text("event-error") == "Paid tickets are not available on the free trial.")
+        Select(find(By.ID, "event-access")).select_by_value("password")
         typed("event-thanks", "ftp://example.test/thanks")
         d.execute_script("document.getElementById('event-thanks').type = 'text';")  # past the browser's check
         find(By.ID, "event-submit").click()
@@ -385,3 +400,21 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
                 == rgb(NEW_PRIMARY)
             )
         )
+
+        # ---- on a phone: nothing scrolls sideways, the form and the preview take the width
+        d.set_window_size(390, 844)
+        d.get(base + "/dashboard#events")
+        _wait(lambda: "Product launch" in text("events"))
+        row_action("Product launch", "edit")
+        _wait(lambda: value("event-name") == "Product launch")
+        find(By.ID, "event-brand-toggle").click()
+        _wait(lambda: shown("event-brand-preview"))
+
+        def sideways() -> int:
+            return int(d.execute_script("return document.documentElement.scrollWidth - window.innerWidth;"))
+
+        assert sideways() <= 0
+        shot(d, "dashboard-events-phone.png")
+        find(By.CSS_SELECTOR, ".dash-nav a[data-section='account']").click()
+        _wait(lambda: shown("acct-brand-preview"))
+        assert sideways() <= 0

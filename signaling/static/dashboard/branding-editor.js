@@ -51,6 +51,8 @@ addStrings({
     'brand.pvButton': 'Join',
     'brand.pvLink': 'A link',
     'brand.pvLobby': 'Lobby',
+    'brand.pvRegistration': 'Registration',
+    'brand.pvRegister': 'Register and join',
     'brand.pvNotStarted': 'The event has not started yet.',
     'brand.pvThanks': 'Thank you for taking part',
     'brand.pvThanksText': 'The host has closed this room.',
@@ -101,6 +103,8 @@ addStrings({
     'brand.pvButton': 'Войти',
     'brand.pvLink': 'Ссылка',
     'brand.pvLobby': 'Зал ожидания',
+    'brand.pvRegistration': 'Регистрация',
+    'brand.pvRegister': 'Зарегистрироваться и войти',
     'brand.pvNotStarted': 'Мероприятие ещё не началось.',
     'brand.pvThanks': 'Спасибо за участие',
     'brand.pvThanksText': 'Организатор закрыл комнату.',
@@ -188,7 +192,12 @@ export function brandingControls(root, p, changed) {
   root.append(mail);
   for (const i of [logo, signature, ...Object.values(bgInputs)]) i.oninput = changed;
 
+  const ownLabels = () => {
+    for (const c of COLORS) colorInputs[c].own.setAttribute('aria-label', `${t('brand.own')}: ${t(`brand.color_${c}`)}`);
+  };
   return {
+    /** The labels in the page's language again (after a change of language). */
+    relabel() { ownLabels(); drawBlocks(); },
     get() {
       const b = {};
       if (logo.value.trim()) b.logo = logo.value.trim();
@@ -254,6 +263,11 @@ export function preview(box, branding, info = {}) {
     el('div', { className: 'bp-input' }),
     el('span', { className: 'bp-button', ...L('brand.pvButton') }),
     el('span', { className: 'bp-link', ...L('brand.pvLink') }));
+  const reg = [el('p', { className: 'eyebrow', ...L('brand.pvRegistration') }),
+    ...(info.fields || [t('reg.firstName'), t('reg.lastName'), t('reg.email')].map((x) => `${x} *`)).flatMap((label) => [
+      el('div', { className: 'bp-label bp-field', textContent: label }), el('div', { className: 'bp-input' })]),
+    el('span', { className: 'bp-button', ...L('brand.pvRegister') })];
+  const registration = info.registration === false ? null : screen('registration', ...reg);
   const lobbyParts = [el('p', { className: 'eyebrow', ...L('brand.pvLobby') }),
     el('p', { className: 'bp-h', textContent: info.name || t('brand.pvEvent') }),
     el('p', { ...L('brand.pvNotStarted') })];
@@ -263,7 +277,7 @@ export function preview(box, branding, info = {}) {
   const thanks = [el('p', { className: 'bp-h', ...L('brand.pvThanks') }),
     el('p', { ...L('brand.pvThanksText') })];
   if (info.thankYouUrl) thanks.push(el('p', { className: 'notice bp-thanks-url', textContent: t('brand.pvThanksUrl', { url: info.thankYouUrl }) }));
-  box.append(join, lobby, screen('thank-you', ...thanks));
+  box.append(join, ...(registration ? [registration] : []), lobby, screen('thank-you', ...thanks));
 }
 
 /** The account's branding form in the Account section (main account only: PATCH /account/settings). */

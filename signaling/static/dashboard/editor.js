@@ -245,7 +245,7 @@ function drawFields() {
     type.append(...FIELD_TYPES.map((k) => el('option', { value: k, textContent: t(`ev.type_${k}`), selected: k === f.type })));
     type.onchange = () => { f.type = type.value; drawFields(); };
     const req = el('input', { type: 'checkbox', id: id('required'), className: 'reg-required', checked: !!f.required });
-    req.onchange = () => { f.required = req.checked; };
+    req.onchange = () => { f.required = req.checked; changed(); };
     const li = el('li', { className: 'reg-field' },
       el('div', { className: 'grid-form' }, el('div', {}, ll, label), el('div', {}, nl, name), el('div', {}, tl, type)),
       el('label', { className: 'check', htmlFor: req.id }, req, el('span', { textContent: t('ev.regRequired', { n }) })));
@@ -264,6 +264,7 @@ function drawFields() {
     list.append(li);
   });
   $('event-reg-box').hidden = !$('event-reg-on').checked;
+  changed();
 }
 
 function keyOf(label, i) {
@@ -279,7 +280,9 @@ function changed() {
   if (!brand) return;
   preview($('event-brand-preview'), merged(accountBranding, brand.get()), {
     name: $('event-name').value, agenda: $('event-agenda').value, lobbyMessage: $('event-lobby').value,
-    thankYouUrl: $('event-thanks').value,
+    thankYouUrl: $('event-thanks').value, registration: $('event-reg-on').checked,
+    fields: [t('reg.firstName'), t('reg.lastName'), t('reg.email')].map((label) => `${label} *`)
+      .concat(regFields.filter((f) => f.label).map((f) => (f.required ? `${f.label} *` : f.label))),
   });
 }
 
@@ -401,7 +404,7 @@ export function setupEditor(refreshList) {
   zones();
   $('event-kind').onchange = adapt;
   $('event-access').onchange = adapt;
-  $('event-reg-on').onchange = () => { $('event-reg-box').hidden = !$('event-reg-on').checked; };
+  $('event-reg-on').onchange = () => { $('event-reg-box').hidden = !$('event-reg-on').checked; changed(); };
   $('event-reg-add').onclick = () => {
     regFields.push({ name: `field${regFields.length + 1}`, label: '', type: 'text', required: false, options: [] });
     drawFields();
@@ -422,14 +425,15 @@ export function setupEditor(refreshList) {
 }
 
 let started = false;
-/** When the Events section is first shown: the account's branding under the event's in the preview (the
- * form itself is ready from the start and keeps what was typed). */
+/** Each time the Events section is drawn: the labels in the page's language (which may have changed) and
+ * the account's branding under the event's in the preview (it may be another account's after a log-in-as);
+ * the form keeps what was typed. */
 export async function formReady() {
-  if (started) return;
-  started = true;
+  brand.relabel(); drawFields();
   const settings = await api('GET', '/account/settings').catch(() => ({ branding: {} }));
   accountBranding = settings.branding || {};
-  if (!editing && settings.language) $('event-language').value = settings.language;   // the API's default too
+  if (!started && !editing && settings.language) $('event-language').value = settings.language;   // the API's default
+  started = true;
   changed();
 }
 

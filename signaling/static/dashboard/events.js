@@ -16,7 +16,7 @@ function named(what, value, fallback = value) {
 
 /** Draw the events and the history again. */
 export async function refreshEvents() {
-  await formReady();
+  const ready = formReady();   // beside the list, not before it
   const events = await api('GET', '/events?limit=100');
   const body = $('events'); body.textContent = '';
   for (const ev of events.items) {
@@ -72,6 +72,7 @@ export async function refreshEvents() {
   const outdated = events.items.filter((e) => e.invitationsOutdated > 0);
   $('reminder').textContent = outdated.length
     ? t('dash.resend', { names: outdated.map((e) => e.name).join(', ') }) : '';
+  await ready;
 }
 
 // R-AUTO-2: what the viewers of an on-demand event wrote; each is answered once, by e-mail to the viewer
