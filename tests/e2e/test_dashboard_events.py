@@ -380,16 +380,32 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         _wait(lambda: preview_button() == rgb(NEW_PRIMARY))
         assert find(By.ID, "acct-brand-own-primary").is_selected()
         assert call("GET", "/account/settings")[1]["branding"] == {}  # not saved yet
+        # the invitation e-mail's layout: the standard blocks, a text added and moved above the buttons
         find(By.ID, "acct-brand-add-block").click()
-        typed("acct-brand-block-value-0", "See you there!")
+        blocks = ["logo", "link", "room_id", "token", "dial_in", "agenda", "presenter", "buttons"]
+        _wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#acct-brand-blocks li")) == len(blocks) + 1)
+        typed(f"acct-brand-block-value-{len(blocks)}", "See you there!")
+        find(By.CSS_SELECTOR, f"#acct-brand-blocks li:nth-child({len(blocks) + 1}) button").click()  # up
+        assert value(f"acct-brand-block-value-{len(blocks) - 1}") == "See you there!"
         shot(d, "dashboard-branding.png")
+        checked("#acct-brand-panel")
         find(By.ID, "acct-brand-save").click()
         _wait(lambda: text("acct-brand-note") == "The branding is saved.")
         saved = call("GET", "/account/settings")[1]["branding"]
-        assert saved == {
-            "colors": {"primary": NEW_PRIMARY},
-            "emailBlocks": [{"type": "text", "value": "See you there!"}],
-        }
+        layout = [{"type": b} for b in blocks[:-1]] + [
+            {"type": "text", "value": "See you there!"},
+            {"type": "buttons"},
+        ]
+        assert saved == {"colors": {"primary": NEW_PRIMARY}, "emailBlocks": layout}, saved
+        # the next invitation is laid out so
+        find(By.CSS_SELECTOR, ".dash-nav a[data-section='events']").click()
+        row_action("Product launch", "invite")
+        _wait(lambda: shown("invite-view"))
+        typed("invite-emails", "zoe@example.test")
+        find(By.ID, "invite-submit").click()
+        _wait(lambda: len(smtp.to("zoe@example.test")) == 1)
+        mail = text_of(smtp.to("zoe@example.test")[0])
+        assert ev["roomId"] in mail and mail.index("See you there!") < mail.index("Accept:"), mail
         d.get(f"{base}/room/{ev['roomId']}")
         _wait(
             lambda: (

@@ -30,6 +30,7 @@ addStrings({
     'brand.block': 'Block {n}',
     'brand.blockValue': 'Content of block {n}',
     'brand.addBlock': 'Add a block',
+    'brand.standard': 'Back to the standard layout',
     'brand.up': 'Move block {n} up',
     'brand.down': 'Move block {n} down',
     'brand.remove': 'Remove block {n}',
@@ -82,6 +83,7 @@ addStrings({
     'brand.block': 'Блок {n}',
     'brand.blockValue': 'Содержимое блока {n}',
     'brand.addBlock': 'Добавить блок',
+    'brand.standard': 'Вернуть стандартный вид',
     'brand.up': 'Переместить блок {n} выше',
     'brand.down': 'Переместить блок {n} ниже',
     'brand.remove': 'Удалить блок {n}',
@@ -124,6 +126,7 @@ const BACKGROUNDS = ['room', 'registration', 'lobby', 'thankYou'];
 export const BLOCKS = ['logo', 'link', 'room_id', 'token', 'dial_in', 'agenda', 'presenter', 'buttons', 'text',
   'image', 'url'];
 const VALUED = new Set(['text', 'image', 'url']);
+const STANDARD = ['logo', 'link', 'room_id', 'token', 'dial_in', 'agenda', 'presenter', 'buttons'];
 const DEFAULT_COLORS = { primary: '#3d7eff', accent: '#8fb4ff', background: '#0f1115', text: '#e8eaf0' };
 
 /** The branding controls in `root` (ids prefixed with `p`); `changed()` runs on every edit. Returns
@@ -160,6 +163,7 @@ export function brandingControls(root, p, changed) {
   let blocks = [];
   const drawBlocks = () => {
     list.textContent = '';
+    standard.hidden = !blocks.length;
     blocks.forEach((b, i) => {
       const n = i + 1;
       const type = el('select', { id: `${p}-block-${i}`, className: 'block-type' },
@@ -186,8 +190,16 @@ export function brandingControls(root, p, changed) {
     });
   };
   const signature = el('textarea', { id: `${p}-signature`, rows: 2, maxLength: 2000 });
-  mail.append(list, el('button', { type: 'button', id: `${p}-add-block`, ...L('brand.addBlock'),
-    onclick: () => { blocks.push({ type: 'text', value: '' }); drawBlocks(); changed(); } }),
+  // the first block added starts from the standard layout (the mail's DEFAULT_BLOCKS), so that the join
+  // link and the room ID stay in unless the organiser takes them out
+  const add = el('button', { type: 'button', id: `${p}-add-block`, ...L('brand.addBlock'), onclick: () => {
+    if (!blocks.length) blocks = STANDARD.map((type) => ({ type }));
+    blocks.push({ type: 'text', value: '' }); drawBlocks(); changed();
+    list.querySelector('li:last-child .block-value').focus();
+  } });
+  const standard = el('button', { type: 'button', id: `${p}-standard`, ...L('brand.standard'),
+    onclick: () => { blocks = []; drawBlocks(); changed(); } });
+  mail.append(list, el('div', { className: 'row wrap' }, add, standard),
   el('label', { htmlFor: signature.id, ...L('brand.signature') }), signature);
   root.append(mail);
   for (const i of [logo, signature, ...Object.values(bgInputs)]) i.oninput = changed;
