@@ -44,6 +44,7 @@ def rgb(hex_colour: str) -> str:
 
 @pytest.mark.timeout(150)
 def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -118,11 +119,14 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
 
         def row_action(name: str, action: str) -> None:
             def once() -> bool:
-                for r in d.find_elements(By.CSS_SELECTOR, "#events tr"):
-                    cells = r.find_elements(By.TAG_NAME, "td")
-                    if cells and cells[0].text == name:
-                        r.find_element(By.CLASS_NAME, f"act-{action}").click()
-                        return True
+                try:
+                    for r in d.find_elements(By.CSS_SELECTOR, "#events tr"):
+                        cells = r.find_elements(By.TAG_NAME, "td")
+                        if cells and cells[0].text == name:
+                            r.find_element(By.CLASS_NAME, f"act-{action}").click()
+                            return True
+                except StaleElementReferenceException:  # the list was drawn anew meanwhile
+                    pass
                 return False
 
             _wait(once)
@@ -434,3 +438,19 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         find(By.CSS_SELECTOR, ".dash-nav a[data-section='account']").click()
         _wait(lambda: shown("acct-brand-preview"))
         assert sideways() <= 0
+
+        # ---- in Russian: the editor's own strings, the labels drawn by the script too
+        Select(find(By.ID, "dash-lang")).select_by_value("ru")
+        find(By.CSS_SELECTOR, ".dash-nav a[data-section='events']").click()
+
+        def label(for_: str) -> str:
+            return str(
+                d.execute_script(
+                    "return document.querySelector(`label[for=${arguments[0]}]`).textContent;", for_
+                )
+            )
+
+        _wait(lambda: label("event-reg-on").strip() == "Перед входом нужно зарегистрироваться")
+        assert label("event-timezone") == "Часовой пояс"
+        assert label("event-brand-color-primary") == "Кнопки и выделение"
+        assert label("event-reg-label-0") == "Вопрос (поле 1)"  # drawn by editor.js, drawn again
