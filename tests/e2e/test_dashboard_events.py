@@ -131,6 +131,9 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
 
             _wait(once)
 
+        def fields_drawn() -> list[Any]:
+            return list(d.find_elements(By.CSS_SELECTOR, "#event-reg-fields li"))
+
         def set_color(id_: str, colour: str) -> None:
             d.execute_script(
                 "const e = document.getElementById(arguments[0]); e.value = arguments[1];"
@@ -246,7 +249,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         d.refresh()
         _wait(lambda: "Product launch" in text("events"))
         row_action("Product launch", "edit")
-        _wait(lambda: value("event-name") == "Product launch")
+        _wait(lambda: value("event-name") == "Product launch" and len(fields_drawn()) == 2)
         assert text("plan-title") == "Edit: Product launch"
         assert (value("event-start"), value("event-timezone"), value("event-duration")) == (
             f"{day.isoformat()}T10:30",
@@ -279,6 +282,21 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
             {"firstName": "Ann", "lastName": "Lee", "email": "ann@example.test"},
         )
         assert status == 400 and "Company" in refused["error"]["message"], refused
+        person = {"firstName": "Ann", "lastName": "Lee", "email": "ann@example.test"}
+        answers = {"teamSize": "11+", "company": "ACME"}
+        status, _ = call(
+            "POST", f"/public/events/{ev['roomId']}/registrations", {**person, "fields": answers}
+        )
+        assert status == 201
+        # the Registrations action lists who registered, a column per field of the form
+        row_action("Product launch", "registrations")
+        _wait(lambda: text("regs-note") == "1 registered.")
+        cells = d.execute_script(
+            "return [...document.querySelectorAll('#regs-view th, #regs tr.registration td')]"
+            ".map((c) => c.textContent);"
+        )
+        assert cells[:4] == ["Name", "E-mail", "Team size", "Company"], cells
+        assert cells[5:9] == ["Ann Lee", "ann@example.test", "11+", "ACME"], cells
 
         # ---- invitations: a pasted address and a contact group; the mails arrive
         row_action("Product launch", "invite")
@@ -299,7 +317,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
 
         # ---- edited: a new time and an option; the reminder is said and mailed, the invitations re-sent
         row_action("Product launch", "edit")
-        _wait(lambda: value("event-name") == "Product launch")
+        _wait(lambda: value("event-name") == "Product launch" and len(fields_drawn()) == 2)
         _wait(lambda: "reminder" in text("event-note"))  # invitations were sent: the page says what follows
         d.execute_script(
             "const e = document.getElementById('event-start'); e.value = arguments[0];"
@@ -315,7 +333,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         d.refresh()
         _wait(lambda: "Product launch" in text("events"))
         row_action("Product launch", "edit")
-        _wait(lambda: value("event-name") == "Product launch")
+        _wait(lambda: value("event-name") == "Product launch" and len(fields_drawn()) == 2)
         assert (
             value("event-start") == f"{day.isoformat()}T12:00" and find(By.ID, "event-opt-chat").is_selected()
         )
@@ -426,7 +444,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         d.get(base + "/dashboard#events")
         _wait(lambda: "Product launch" in text("events"))
         row_action("Product launch", "edit")
-        _wait(lambda: value("event-name") == "Product launch")
+        _wait(lambda: value("event-name") == "Product launch" and len(fields_drawn()) == 2)
         find(By.ID, "event-brand-toggle").click()
         _wait(lambda: shown("event-brand-preview"))
 

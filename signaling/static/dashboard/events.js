@@ -5,7 +5,7 @@
 import { $, api, cell, el, t, when } from './core.js';
 import { showPolls } from './polls.js';
 import { editEvent, formReady, setupEditor } from './editor.js';
-import { setupInvitations, showEmbed, showInvite } from './invitations.js';
+import { setupInvitations, showEmbed, showInvite, showRegistrations } from './invitations.js';
 
 /** An event's kind or status in the page's language (the API's word when there is no translation). */
 function named(what, value, fallback = value) {
@@ -36,6 +36,7 @@ export async function refreshEvents() {
     add('edit', t('ev.edit'), () => editEvent(ev));   // issue 20 item 2
     add('invite', t('dash.invite'), () => showInvite(ev));
     add('embed', t('ev.embed'), () => showEmbed(ev));   // R-ROOM-12
+    if (ev.registration.enabled) add('registrations', t('ev.registrations'), () => showRegistrations(ev));   // R-ROOM-9
     if (ev.status === 'live') add('end', t('dash.end'), () => act(() => api('POST', `/events/${ev.id}/end`)));
     else if (ev.kind !== 'on_demand') add('start', t('dash.start'), () => act(() => api('POST', `/events/${ev.id}/start`)));
     if (ev.kind === 'on_demand') add('messages', t('dash.messages'), () => showMessages(ev));   // R-AUTO-2

@@ -1,7 +1,8 @@
 // Invitations of an event (R-ROOM-10, issue 20 item 2): pasted addresses, contacts and contact groups of the
 // address book (GET /contacts, /groups), the invitations sent with who holds an outdated one (the settings
 // changed after it was sent) and re-sending, one or all (POST .../invitations/resend); and the embed
-// snippet of the event's room for another site (GET /events/{id}/embed, R-ROOM-12) with a copy button.
+// snippet of the event's room for another site (GET /events/{id}/embed, R-ROOM-12) with a copy button; who
+// registered, with their answers to the form's own fields (GET /events/{id}/registrations, R-ROOM-9).
 import { addStrings, errorText } from '/static/i18n.js';
 import { $, api, cell, el, t, when } from './core.js';
 
@@ -29,6 +30,15 @@ addStrings({
     'ev.noInvitations': 'No invitations yet.',
     'ev.invitationsCount': '{n} invitation(s); {outdated} with the old settings.',
     'ev.embed': 'Embed',
+    'ev.registrations': 'Registrations',
+    'ev.regsOf': 'Registered for',
+    'ev.regsCount': '{n} registered.',
+    'ev.regsNone': 'Nobody has registered yet.',
+    'ev.regsOff': 'Registration is off for this event: turn it on in the form (Edit).',
+    'ev.regsName': 'Name',
+    'ev.regsWhen': 'Registered',
+    'ev.yes': 'yes',
+    'ev.no': 'no',
     'ev.embedOf': 'Embed on your site:',
     'ev.embedCode': 'HTML to paste into your page',
     'ev.copy': 'Copy',
@@ -58,6 +68,15 @@ addStrings({
     'ev.noInvitations': 'Приглашений пока нет.',
     'ev.invitationsCount': 'Приглашений: {n}; со старыми настройками: {outdated}.',
     'ev.embed': 'Встроить',
+    'ev.registrations': 'Регистрации',
+    'ev.regsOf': 'Зарегистрировались на',
+    'ev.regsCount': 'Зарегистрировались: {n}.',
+    'ev.regsNone': 'Пока никто не зарегистрировался.',
+    'ev.regsOff': 'Регистрация для этого мероприятия выключена: включите её в форме («Изменить»).',
+    'ev.regsName': 'Имя',
+    'ev.regsWhen': 'Когда',
+    'ev.yes': 'да',
+    'ev.no': 'нет',
     'ev.embedOf': 'Встроить на ваш сайт:',
     'ev.embedCode': 'HTML-код для вашей страницы',
     'ev.copy': 'Копировать',
@@ -134,6 +153,31 @@ export async function showEmbed(ev) {
   $('embed-code').value = got.html;
   $('embed-view').scrollIntoView({ block: 'start' });
   $('embed-code').focus();
+}
+
+/** The Registrations action: who registered (newest first as the API gives them) and their answers, one
+ * column per field of the form. */
+export async function showRegistrations(ev) {
+  $('regs-event').textContent = ev.name; $('regs-view').hidden = false;
+  const list = await api('GET', `/events/${ev.id}/registrations?limit=100`);
+  const custom = ev.registration.fields.slice(3);
+  const head = el('tr', {}, ...[t('ev.regsName'), t('dash.email'), ...custom.map((f) => f.label), t('ev.regsWhen')]
+    .map((h) => el('th', { textContent: h })));
+  $('regs-head').replaceChildren(head);
+  const body = $('regs'); body.textContent = '';
+  for (const r of list.items) {
+    const tr = el('tr', { className: 'registration' });
+    cell(tr, `${r.firstName} ${r.lastName}`); cell(tr, r.email);
+    for (const f of custom) {
+      const v = r.fields[f.name];
+      cell(tr, v === true ? t('ev.yes') : v === false ? t('ev.no') : v == null ? '' : String(v));
+    }
+    cell(tr, when(r.createdAt));
+    body.append(tr);
+  }
+  $('regs-note').textContent = list.total ? t('ev.regsCount', { n: list.total })
+    : t(ev.registration.enabled ? 'ev.regsNone' : 'ev.regsOff');
+  $('regs-view').scrollIntoView({ block: 'start' });
 }
 
 /** Wire the invitation form and the copy button (once). */
