@@ -35,6 +35,7 @@ PASSWORD = "correct horse battery"
 TZ = "Asia/Tokyo"  # UTC+9 all year: the wall clock in the form is the zone's, not the browser's
 NEW_PRIMARY = "#d35400"
 EVENT_ACCENT = "#16a085"
+NUMBER = "Berlin +49 30 1234567"
 
 
 def rgb(hex_colour: str) -> str:
@@ -51,7 +52,8 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
     from selenium.webdriver.support.ui import Select
 
     smtp.messages.clear()
-    with serve_mailing(tmp_path, smtp.port) as base, browser.chromium() as d:
+    dial_in = {"MEDIASERVER_DIAL_IN_NUMBERS": f"{NUMBER}"}
+    with serve_mailing(tmp_path, smtp.port, **dial_in) as base, browser.chromium() as d:
         find = d.find_element
 
         def read_mail() -> str:
@@ -326,6 +328,7 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         )
         find(By.ID, "event-opt-chat").click()  # chat on again
         find(By.ID, "event-thanks").clear()  # back to the server's own thank-you page
+        find(By.ID, "event-dialin").click()  # phone dial-in on
         find(By.ID, "event-submit").click()
         _wait(lambda: text("event-note").startswith("The settings changed: 3 invitee(s)"))
         _wait(lambda: len(smtp.to(EMAIL)) == 2)  # the activation, then the reminder to re-send
@@ -337,14 +340,17 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         assert (
             value("event-start") == f"{day.isoformat()}T12:00" and find(By.ID, "event-opt-chat").is_selected()
         )
-        assert value("event-thanks") == ""
+        assert value("event-thanks") == "" and find(By.ID, "event-dialin").is_selected()
+        _wait(lambda: text("event-dialin-note") == f"Dial-in numbers of this server: {NUMBER}")
         row_action("Product launch", "invite")
         _wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#invitations tr.outdated")) == 3)
         find(By.ID, "invite-resend-all").click()
         _wait(lambda: text("invite-result") == "Re-sent 3 invitation(s).")
         _wait(lambda: not d.find_elements(By.CSS_SELECTOR, "#invitations tr.outdated"))
         _wait(lambda: len(smtp.to("inna@example.test")) == 2)
-        assert "12:00" in text_of(smtp.to("inna@example.test")[1])
+        assert "12:00" in text_of(smtp.to("inna@example.test")[1]) and NUMBER in text_of(
+            smtp.to("inna@example.test")[1]
+        )
 
         # ---- the embed snippet, with its copy button
         row_action("Product launch", "embed")
