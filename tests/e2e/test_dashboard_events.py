@@ -329,6 +329,16 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
         find(By.ID, "event-opt-chat").click()  # chat on again
         find(By.ID, "event-thanks").clear()  # back to the server's own thank-you page
         find(By.ID, "event-dialin").click()  # phone dial-in on
+        # the invitation e-mail as the server renders it, with blocks being edited (not saved)
+        find(By.ID, "event-brand-toggle").click()
+        find(By.ID, "event-brand-add-block").click()
+        typed("event-brand-block-value-8", "Bring your questions")
+        find(By.ID, "event-mail-preview").click()
+        _wait(lambda: text("event-mail-subject") == "Subject: Invitation: Product launch")
+        mail_html = find(By.ID, "event-mail-frame").get_attribute("srcdoc")
+        assert "Bring your questions" in mail_html and ev["roomId"] in mail_html, mail_html
+        find(By.ID, "event-brand-standard").click()  # the event keeps the account's layout
+        assert not d.find_elements(By.CSS_SELECTOR, "#event-brand-blocks li")
         find(By.ID, "event-submit").click()
         _wait(lambda: text("event-note").startswith("The settings changed: 3 invitee(s)"))
         _wait(lambda: len(smtp.to(EMAIL)) == 2)  # the activation, then the reminder to re-send

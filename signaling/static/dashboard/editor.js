@@ -62,6 +62,10 @@ addStrings({
     'ev.type_select': 'Choice from a list',
     'ev.type_checkbox': 'Checkbox (yes or no)',
     'ev.branding': 'Branding of this event, with a preview',
+    'ev.mailPreview': 'Preview the invitation e-mail',
+    'ev.mailPreviewNew': 'Save the event first: the e-mail preview shows its link and room ID.',
+    'ev.mailFrame': 'The invitation e-mail',
+    'ev.mailSubject': 'Subject: {subject}',
     'ev.editTitle': 'Edit: {name}',
     'ev.edit': 'Edit',
     'ev.saved': 'Saved.',
@@ -126,6 +130,10 @@ addStrings({
     'ev.type_select': 'Выбор из списка',
     'ev.type_checkbox': 'Флажок (да или нет)',
     'ev.branding': 'Фирменный стиль мероприятия с предпросмотром',
+    'ev.mailPreview': 'Показать письмо-приглашение',
+    'ev.mailPreviewNew': 'Сначала сохраните мероприятие: в предпросмотре письма будут его ссылка и ID комнаты.',
+    'ev.mailFrame': 'Письмо-приглашение',
+    'ev.mailSubject': 'Тема: {subject}',
     'ev.editTitle': 'Изменить: {name}',
     'ev.edit': 'Изменить',
     'ev.saved': 'Сохранено.',
@@ -323,6 +331,9 @@ export async function loadEvent(ev) {
     regFields = [];
   }
   brand.set(ev ? ev.branding : {});
+  $('event-mail-preview').hidden = !ev; $('event-mail-note').hidden = !!ev;
+  $('event-mail-frame').hidden = true; $('event-mail-frame').removeAttribute('srcdoc');
+  $('event-mail-subject').textContent = '';
   drawFields(); adapt(); changed();
 }
 
@@ -416,11 +427,23 @@ export function setupEditor(refreshList) {
     $('event-brand-body').hidden = !open;
     $('event-brand-toggle').setAttribute('aria-expanded', String(open));
   };
+  // R-ROOM-11: the invitation as an attendee would get it, with the blocks being edited (rendered by the
+  // server, which sends it the same way; shown in a sandboxed frame)
+  $('event-mail-preview').onclick = async () => {
+    $('event-error').textContent = '';
+    try {
+      const got = await api('POST', `/events/${editing.id}/invitations/preview`, { branding: brand.get() });
+      $('event-mail-subject').textContent = t('ev.mailSubject', { subject: got.subject });
+      $('event-mail-frame').srcdoc = got.html;
+      $('event-mail-frame').hidden = false;
+    } catch (e) { refused(e); }
+  };
   $('event-form').onsubmit = save;
   $('event-cancel').onclick = () => loadEvent(null);
   $('event-form').addEventListener('reset', () => setTimeout(adapt));
   $('event-timezone').value = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   brand.set({});
+  $('event-mail-preview').hidden = true; $('event-mail-note').hidden = false;
   drawFields(); adapt(); changed();
 }
 
