@@ -486,5 +486,6 @@ def test_an_organiser_plans_edits_invites_and_brands_an_event(tmp_path, smtp):  
 
         _wait(lambda: label("event-reg-on").strip() == "Перед входом нужно зарегистрироваться")
         assert label("event-timezone") == "Часовой пояс"
+        assert text("plan-title") == "Изменить: Product launch"
         assert label("event-brand-color-primary") == "Кнопки и выделение"
         assert label("event-reg-label-0") == "Вопрос (поле 1)"  # drawn by editor.js, drawn again

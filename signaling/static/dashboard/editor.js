@@ -452,7 +452,8 @@ let started = false;
  * the account's branding under the event's in the preview (it may be another account's after a log-in-as);
  * the form keeps what was typed. */
 export async function formReady() {
-  brand.relabel(); drawFields();
+  brand.relabel(); drawFields(); adapt();
+  if (editing) $('plan-title').textContent = t('ev.editTitle', { name: editing.name });
   const settings = await api('GET', '/account/settings').catch(() => ({ branding: {} }));
   accountBranding = settings.branding || {};
   if (!started && !editing && settings.language) $('event-language').value = settings.language;   // the API's default
