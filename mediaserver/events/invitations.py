@@ -259,6 +259,51 @@ def calendar_ics(ev: Event, inv: Invitation, base_url: str) -> str:
     return "\r\n".join(part for line in lines for part in fold(line)) + "\r\n"
 
 
+def _mail_context(
+    ev: Event, inv: Invitation, account: Account, owner: User, brand: dict[str, Any], settings: Any
+) -> dict[str, Any]:
+    """What the invitation e-mail says (R-ROOM-10): the link, the room ID, the dial-in numbers and, for token
+    rooms, the token; laid out by the e-mail blocks of ``brand`` (R-ROOM-11)."""
+    when = "" if ev.starts_at is None else localtime.wall_clock(ev.starts_at, ev.timezone)
+    personal = ev.access in ("token", "paid") or inv.role == "presenter"
+    numbers = ", ".join(settings.dial_in_numbers) if ev.dial_in else ""
+    return {
+        "name": inv.name or inv.email,
+        "event": ev.name,
+        "when": when or ev.kind.replace("_", " "),
+        "organiser": owner.name,
+        "role": inv.role,
+        "link": join_link(settings.public_url, ev, inv),
+        "room_id": ev.room_id,
+        "token": inv.token if personal else "",
+        "numbers": numbers,
+        "pin": dial_in_pin(ev),
+        "agenda": ev.agenda,
+        "blocks": brand.get("emailBlocks"),
+        "logo": brand.get("logo"),
+        "decline_link": f"{settings.public_url}/i/{inv.token}/decline",
+        "calendar_link": f"{settings.public_url}/i/{inv.token}/calendar.ics" if ev.starts_at else "",
+        "signature": brand.get("signature") or account.signature,
+        "password_note": ev.access == "password",
+    }
+
+
+async def preview(
+    s: AsyncSession, p: Principal, event_id: int, branding: dict[str, Any] | None, settings: Any
+) -> tuple[str, str, str]:
+    """Issue 20 (the dashboard's e-mail layout): (subject, text, HTML) of the invitation an attendee of the
+    event would get now, with ``branding`` (not saved: what the organiser is editing) in place of the
+    event's own, over the account's as in a sent one; a sample invitee, nothing is sent or stored."""
+    ev = await get_event(s, p, event_id)
+    account = await s.get(Account, ev.account_id)
+    owner = await s.get(User, ev.owner_id)
+    assert account is not None and owner is not None
+    own = ev.branding if branding is None else branding
+    brand = {**(account.branding or {}), **(own or {})}
+    sample = Invitation(event_id=ev.id, email="invitee@example.com", name="", role="attendee", token="TOKEN")
+    return mail.render("invitation", ev.language, _mail_context(ev, sample, account, owner, brand, settings))
+
+
 async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings: Any) -> None:
     """R-ROOM-10: the link, the room ID, the dial-in numbers and, for token rooms, the token; laid out by the
     event's (or the account's) e-mail blocks (R-ROOM-11)."""
@@ -266,34 +311,13 @@ async def _send_invitation(s: AsyncSession, ev: Event, inv: Invitation, settings
     owner = await s.get(User, ev.owner_id)
     assert account is not None and owner is not None
     brand = {**(account.branding or {}), **(ev.branding or {})}
-    when = "" if ev.starts_at is None else localtime.wall_clock(ev.starts_at, ev.timezone)
-    personal = ev.access in ("token", "paid") or inv.role == "presenter"
-    numbers = ", ".join(settings.dial_in_numbers) if ev.dial_in else ""
     await mail.queue(
         s,
         ev.account_id,
         "invitation",
         inv.email,
         ev.language,
-        {
-            "name": inv.name or inv.email,
-            "event": ev.name,
-            "when": when or ev.kind.replace("_", " "),
-            "organiser": owner.name,
-            "role": inv.role,
-            "link": join_link(settings.public_url, ev, inv),
-            "room_id": ev.room_id,
-            "token": inv.token if personal else "",
-            "numbers": numbers,
-            "pin": dial_in_pin(ev),
-            "agenda": ev.agenda,
-            "blocks": brand.get("emailBlocks"),
-            "logo": brand.get("logo"),
-            "decline_link": f"{settings.public_url}/i/{inv.token}/decline",
-            "calendar_link": f"{settings.public_url}/i/{inv.token}/calendar.ics" if ev.starts_at else "",
-            "signature": brand.get("signature") or account.signature,
-            "password_note": ev.access == "password",
-        },
+        _mail_context(ev, inv, account, owner, brand, settings),
     )
     inv.sent_count += 1
     inv.sent_version = ev.settings_version

@@ -135,6 +135,8 @@ async def _apply(s: AsyncSession, p: Principal, ev: Event, data: dict[str, Any],
     ):
         if key in data and data[key] is not None:
             setattr(ev, key, data[key])
+    if "thank_you_url" in data and data["thank_you_url"] is None:
+        ev.thank_you_url = ""  # null: the server's own thank-you page again (R-STAT-3)
     if data.get("starts_at") is not None:
         ev.starts_at = data["starts_at"]
     localtime.zone(ev.timezone)

@@ -151,7 +151,11 @@ class EventPatch(Model):
     dial_in: bool | None = None
     registration: RegistrationSettings | None = None
     branding: Branding | None = None
-    thank_you_url: Url | None = None
+    thank_you_url: Url | None = Field(
+        None,
+        description="where attendees go after the event (R-STAT-3); null in a PATCH: the server's own "
+        "thank-you page again",
+    )
     options: EventOptions | None = None
     video_file_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         None,
@@ -592,6 +596,36 @@ async def list_invitations(ctx: Ctx) -> InvitationList:
     offset, limit = ctx.page()
     rows, total = await listings.invitations(ctx.s, ev, offset, limit)
     return InvitationList(items=[_inv(ctx, ev, i) for i in rows], total=total, offset=offset, limit=limit)
+
+
+class PreviewIn(Model):
+    branding: Branding | None = Field(
+        None, description="the event's branding as being edited (not saved); none: the event's own"
+    )
+
+
+class MailPreview(Out):
+    subject: str
+    text: str
+    html: str
+
+
+@API(
+    "POST",
+    "/api/v1/events/{id}/invitations/preview",
+    "the invitation e-mail an attendee would get now, laid out by the given branding's e-mail blocks over "
+    "the account's (R-ROOM-11); nothing is sent or stored",
+    "invitations",
+    body=PreviewIn,
+    response=MailPreview,
+)
+async def preview_invitation(ctx: Ctx) -> MailPreview:
+    b: PreviewIn = ctx.body
+    brand = (
+        None if b.branding is None else b.branding.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
+    subject, text, html = await invitations.preview(ctx.s, ctx.user, ctx.id(), brand, ctx.settings)
+    return MailPreview(subject=subject, text=text, html=html)
 
 
 # ---------------------------------------------------------------- registration (R-ROOM-9)

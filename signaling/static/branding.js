@@ -20,23 +20,44 @@ function darker(hex, f = 0.85) {
   return `#${c.join('')}`;
 }
 
+/** The CSS custom properties a branding sets ({name: value or null}): the room page applies them to the page, the
+ * dashboard's live preview (dashboard/branding-editor.js) to its mini-render of the room, so both show the same. */
+export function brandingVariables(branding) {
+  const b = branding && typeof branding === 'object' ? branding : {};
+  const colors = b.colors || {};
+  const hex = (v) => (HEX.test(v || '') ? v : null);
+  const vars = {
+    '--accent': hex(colors.primary),
+    '--accent2': hex(colors.primary) && darker(colors.primary),
+    '--brand-accent': hex(colors.accent),
+    '--bg': hex(colors.background),
+    '--text': hex(colors.text),
+  };
+  const backgrounds = b.backgrounds || {};
+  for (const [key, name] of Object.entries(SCREENS)) {
+    const url = imageUrl(backgrounds[key]);
+    vars[`--brand-bg-${name}`] = url && `url("${url}")`;
+  }
+  return vars;
+}
+
+/** Set (or, for a null value, remove) the variables on an element's style. */
+export function setVariables(style, vars) {
+  for (const [name, value] of Object.entries(vars)) {
+    if (value) style.setProperty(name, value); else style.removeProperty(name);
+  }
+}
+
 // Apply (or, with no branding, take back) the branding; returns what was applied (for tests and debugging).
 export function applyBranding(branding, logo = document.getElementById('brand-logo')) {
   const b = branding && typeof branding === 'object' ? branding : {};
   const colors = b.colors || {};
-  const style = document.documentElement.style;
-  const set = (name, value) => { if (value) style.setProperty(name, value); else style.removeProperty(name); };
   const hex = (v) => (HEX.test(v || '') ? v : null);
-  set('--accent', hex(colors.primary));
-  set('--accent2', hex(colors.primary) && darker(colors.primary));
-  set('--brand-accent', hex(colors.accent));
-  set('--bg', hex(colors.background));
-  set('--text', hex(colors.text));
+  setVariables(document.documentElement.style, brandingVariables(b));
   const backgrounds = b.backgrounds || {};
   const applied = { logo: null, colors: {}, backgrounds: {} };
-  for (const [key, name] of Object.entries(SCREENS)) {
+  for (const key of Object.keys(SCREENS)) {
     const url = imageUrl(backgrounds[key]);
-    set(`--brand-bg-${name}`, url && `url("${url}")`);
     if (url) applied.backgrounds[key] = url;
   }
   for (const k of ['primary', 'accent', 'background', 'text']) if (hex(colors[k])) applied.colors[k] = colors[k];

@@ -8,10 +8,10 @@ import asyncio
 import datetime as dt
 
 import aiohttp
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mediaserver.rtc import tokens
-from mediaserver.store.models import EventSession
+from mediaserver.store.models import Email, EventSession
 from signaling import keys
 from tests.api.conftest import call, operator, paid, signup, text_of
 from tests.conftest import SECRET
@@ -701,6 +701,31 @@ async def test_russian_invitation_with_branding_blocks_in_the_chosen_order_and_s
     assert public["branding"]["colors"] == {"primary": "#ff0000"}
 
 
+async def test_invitation_preview_lays_out_the_branding_being_edited_and_sends_nothing(api):
+    """Issue 20 (the dashboard's e-mail layout, R-ROOM-11): the preview is the invitation an attendee would
+    get, with the unsaved branding's blocks (over the account's signature); the event's own without one; no
+    mail, no invitation; another account's event is not found; bad blocks are refused."""
+    http, _ = await signup(api)
+    await call(http, "PATCH", "/api/v1/account/settings", 200, json={"branding": {"signature": "Olga, Acme"}})
+    ev = await call(http, "POST", "/api/v1/events", 201, json={"kind": "permanent", "name": "Launch"})
+    path = f"/api/v1/events/{ev['id']}/invitations/preview"
+    blocks = [{"type": "text", "value": "See you!"}, {"type": "room_id"}, {"type": "link"}]
+    got = await call(http, "POST", path, 200, json={"branding": {"emailBlocks": blocks}})
+    assert got["subject"] == "Invitation: Launch"
+    order = [got["text"].index(s) for s in ("See you!", f"Room ID: {ev['roomId']}", "Join: http")]
+    assert order == sorted(order) and "Olga, Acme" in got["text"], got["text"]
+    assert "Accept" not in got["text"] and "<p>See you!</p>" in got["html"]
+    standard = await call(http, "POST", path, 200, json={})  # the event's own: the standard layout
+    assert "See you!" not in standard["text"] and "Accept" in standard["text"]
+    assert (await call(http, "GET", f"/api/v1/events/{ev['id']}/invitations", 200))["total"] == 0
+    async with api.app[keys.DB].read() as s:  # nothing queued in the outbox
+        assert await s.scalar(select(func.count()).select_from(Email).where(Email.kind == "invitation")) == 0
+    bad = await call(http, "POST", path, 400, json={"branding": {"emailBlocks": [{"type": "video"}]}})
+    assert bad["error"]["message"].startswith("branding.emailBlocks.0.type"), bad
+    other, _ = await signup(api)
+    await call(other, "POST", path, 404, json={})
+
+
 async def test_embed_snippet(api):
     """R-ROOM-12."""
     http, _ = await signup(api)
@@ -711,6 +736,27 @@ async def test_embed_snippet(api):
         and f'src="http://meet.example.test/room/{ev["roomId"]}?embed=1"' in snippet
     )
     assert 'allow="camera; microphone' in snippet and "<b>" not in snippet and "&quot;hi&quot;" in snippet
+
+
+async def test_a_thank_you_page_set_then_taken_back(api):
+    """R-STAT-3, issue 20 (the dashboard's event form): PATCH thankYouUrl null goes back to the server's own
+    thank-you page; a missing thankYouUrl leaves it as it is."""
+    http, _ = await signup(api)
+    ev = await call(
+        http,
+        "POST",
+        "/api/v1/events",
+        201,
+        json={"kind": "permanent", "name": "Talk", "thankYouUrl": "https://x.test/t"},
+    )
+    assert ev["thankYouUrl"] == "https://x.test/t"
+    kept = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json={"agenda": "News"})
+    assert kept["thankYouUrl"] == "https://x.test/t"
+    cleared = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 200, json={"thankYouUrl": None})
+    assert cleared["thankYouUrl"] is None
+    assert (await call(http, "GET", f"/api/v1/events/{ev['id']}", 200))["thankYouUrl"] is None
+    err = await call(http, "PATCH", f"/api/v1/events/{ev['id']}", 400, json={"thankYouUrl": "ftp://x.test/t"})
+    assert err["error"]["code"] == "bad_request" and err["error"]["message"].startswith("thankYouUrl:"), err
 
 
 # ---------------------------------------------------------------- after the event (R-STAT-2, -3)

@@ -1,11 +1,13 @@
-// The dashboard's events: plan one, the list with its actions, invitations, on-demand viewers' messages and
-// the history with its chat and Q&A downloads (issue 7 part 8, issue 16). Polls are polls.js.
+// The dashboard's events: the list with its actions, invitations (pasted addresses, the address book's
+// contacts and groups, re-sending), the embed snippet, on-demand viewers' messages and the history with its
+// chat and Q&A downloads (issue 7 part 8, issue 16, issue 20 item 2). The event form is editor.js, polls
+// polls.js.
 import { $, api, cell, el, t, when } from './core.js';
 import { showPolls } from './polls.js';
 import { openStatistics } from './stats.js';
 import { openTimeline } from './tleditor.js';
-
-let inviting = null;
+import { editEvent, formReady, setupEditor } from './editor.js';
+import { setupInvitations, showEmbed, showInvite, showRegistrations } from './invitations.js';
 
 /** An event's kind or status in the page's language (the API's word when there is no translation). */
 function named(what, value, fallback = value) {
@@ -16,6 +18,7 @@ function named(what, value, fallback = value) {
 
 /** Draw the events and the history again. */
 export async function refreshEvents() {
+  const ready = formReady();   // beside the list, not before it
   const events = await api('GET', '/events?limit=100');
   const body = $('events'); body.textContent = '';
   for (const ev of events.items) {
@@ -32,11 +35,10 @@ export async function refreshEvents() {
       b.setAttribute('aria-label', `${label}: ${ev.name}`);
       actions.appendChild(b);
     };
-    add('invite', t('dash.invite'), () => {
-      inviting = ev; $('invite-event').textContent = ev.name; $('invite-view').hidden = false;
-      $('invite-result').textContent = ''; $('invite-error').textContent = '';
-      $('invite-emails').focus();
-    });
+    add('edit', t('ev.edit'), () => editEvent(ev));   // issue 20 item 2
+    add('invite', t('dash.invite'), () => showInvite(ev));
+    add('embed', t('ev.embed'), () => showEmbed(ev));   // R-ROOM-12
+    if (ev.registration.enabled) add('registrations', t('ev.registrations'), () => showRegistrations(ev));   // R-ROOM-9
     if (ev.status === 'live') add('end', t('dash.end'), () => act(() => api('POST', `/events/${ev.id}/end`)));
     else if (ev.kind !== 'on_demand') add('start', t('dash.start'), () => act(() => api('POST', `/events/${ev.id}/start`)));
     if (ev.kind === 'on_demand') add('messages', t('dash.messages'), () => showMessages(ev));   // R-AUTO-2
@@ -75,6 +77,7 @@ export async function refreshEvents() {
   const outdated = events.items.filter((e) => e.invitationsOutdated > 0);
   $('reminder').textContent = outdated.length
     ? t('dash.resend', { names: outdated.map((e) => e.name).join(', ') }) : '';
+  await ready;
 }
 
 // R-AUTO-2: what the viewers of an on-demand event wrote; each is answered once, by e-mail to the viewer
@@ -115,31 +118,6 @@ async function act(fn) {
 
 /** Wire the events' forms (once). */
 export function setupEvents() {
-  $('event-access').onchange = () => {
-    $('event-password-box').hidden = $('event-access').value !== 'password';
-  };
-  $('event-form').onsubmit = async (ev) => {
-    ev.preventDefault();
-    const body = { name: $('event-name').value, kind: $('event-kind').value, access: $('event-access').value };
-    if ($('event-start').value) body.startsAt = new Date($('event-start').value).toISOString();
-    if (body.access === 'password') body.password = $('event-password').value;
-    try {
-      body.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-      await api('POST', '/events', body);
-      $('event-error').textContent = '';
-      $('event-form').reset();
-      $('event-password-box').hidden = true;
-      await refreshEvents();
-    } catch (e) { $('event-error').textContent = e.message; }
-  };
-  $('invite-form').onsubmit = async (ev) => {
-    ev.preventDefault();
-    const emails = $('invite-emails').value.split(/[\s,;]+/).filter(Boolean);
-    try {
-      const res = await api('POST', `/events/${inviting.id}/invitations`, { emails, role: $('invite-role').value });
-      $('invite-result').textContent = t('dash.invited', { n: res.total });
-      $('invite-error').textContent = '';
-      $('invite-emails').value = '';
-    } catch (e) { $('invite-error').textContent = e.message; }
-  };
+  setupEditor(refreshEvents);
+  setupInvitations(refreshEvents);
 }

@@ -14,11 +14,12 @@ import { setupStatistics, showStatistics } from './stats.js';
 import { setupTimeline, timelineSection } from './tleditor.js';
 import { setupLibrary, showLibrary, showTickets } from './library.js';
 import { billingVisible, showBilling } from './billing.js';
+import { setupAccountBranding } from './branding-editor.js';
 
 const VIEWS = ['login-view', 'signup-view', 'activate-view', 'forgot-view', 'reset-view', 'app-view'];
 const SECTIONS = {
   events: () => refreshEvents(),
-  account: () => showSettings(state.me),
+  account: async () => { await showSettings(state.me); await accountBranding.show(state.me); },
   integrations: () => showIntegrations(state.me),
   users: () => showUsers(state.me),
   statistics: () => showStatistics(),   // issue 20 item 5 (R-STAT-1)
@@ -132,6 +133,7 @@ setupUsers(signedIn);
 setupStatistics();
 setupTimeline();
 setupLibrary();
+const accountBranding = setupAccountBranding();
 useLanguage(localStorage.getItem('dash.lang') || detectLanguage());
 applyI18n(document);
 route();
