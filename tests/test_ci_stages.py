@@ -68,10 +68,15 @@ def test_each_stage_runs_its_list() -> None:
 
 
 @pytest.mark.parametrize(
-    "function,array", [("unit", "UNIT_TESTS"), ("api_and_security", "API_AND_SECURITY_TESTS")]
+    "function,array",
+    [
+        ("unit", "UNIT_TESTS"),
+        ("api_and_security", "API_AND_SECURITY_TESTS"),
+        ("end_to_end", "END_TO_END_TESTS"),
+    ],
 )
 def test_the_parallel_stages_run_each_test_once(function: str, array: str) -> None:
-    """These stages run their list twice: on workers without the tests marked `alone`, then those alone; the
+    """Each stage runs its list twice: on workers without the tests marked `alone`, then those alone; the
     two selections are complements, so each test runs exactly once."""
     script = CI.read_text()
     body = re.search(rf"^{function}\(\) \{{(.*?)^\}}$", script, re.M | re.S)

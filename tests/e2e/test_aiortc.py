@@ -12,6 +12,9 @@ from aiortc.mediastreams import AudioStreamTrack
 from tests.conftest import token, wait_for
 from tests.e2e.peers import CountingVideo, Signal, count_frames, pc
 
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 
 async def publisher(session, base: str, room: str):
     ws = await session.ws_connect(base.replace("http", "ws") + "/ws")

@@ -36,7 +36,11 @@ from tests.e2e.test_room_documents import COLOURS, deck
 from tests.e2e.test_watch_page import tiny_webm
 
 _why = browser.missing()
-pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [
+    pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}"),
+    pytest.mark.alone,
+]
 
 LENGTH = 24  # seconds of video and of timeline
 

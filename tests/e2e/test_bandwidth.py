@@ -14,7 +14,11 @@ import pytest
 from tests.e2e import browser
 from tests.e2e.bwe_scenarios import Scenario, below_top, top
 
-pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [
+    pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing())),
+    pytest.mark.alone,
+]
 
 
 async def started(sc: Scenario, loss: float = 0.0, delay: float = 0.0) -> None:

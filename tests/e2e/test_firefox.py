@@ -38,7 +38,11 @@ from tests.e2e.test_room_page import errors, grant_floor, room_state, room_stats
 _why = firefox.missing() or browser.missing() or netns.missing()
 if _why and os.environ.get("MEDIASERVER_REQUIRE_FIREFOX"):
     raise RuntimeError(f"the Firefox tests cannot run: {_why}")  # CI: a failure, not a skip
-pytestmark = pytest.mark.skipif(_why is not None, reason=f"Firefox end-to-end tests: {_why}")
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [
+    pytest.mark.skipif(_why is not None, reason=f"Firefox end-to-end tests: {_why}"),
+    pytest.mark.alone,
+]
 
 #: Firefox's own messages on its log, not the page's: remote settings and the favicon request
 FIREFOX_NOISE = ("RSLoader", "FaviconLoader")

@@ -48,6 +48,9 @@ from tests.e2e import browser
 from tests.e2e.peers import count_frames, pc
 from tests.e2e.test_room_page import join_form, room_state, room_stats, wait_state
 
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 NGINX_CONF = ROOT / "configs" / "nginx-tls.conf"
 CADDYFILE = ROOT / "configs" / "Caddyfile"
 SITE = "webinar.test"  # a name, not a loopback address: only https makes it a secure origin

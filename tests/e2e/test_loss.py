@@ -20,6 +20,9 @@ from tests.conftest import token, wait_for
 from tests.e2e.lossy_path import LossyRelay, via
 from tests.e2e.peers import CountingVideo, Signal, count_frames, pc
 
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 
 class NoisyVideo(CountingVideo):
     """Frames with a noisy band so the encoder sends several packets per frame."""

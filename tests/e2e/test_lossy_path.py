@@ -9,6 +9,9 @@ import pytest
 
 from tests.e2e.lossy_path import LossyRelay
 
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 
 class Echo(asyncio.DatagramProtocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]

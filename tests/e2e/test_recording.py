@@ -37,7 +37,8 @@ from tests.api.conftest import (  # noqa: F401  (fixtures)
 from tests.conftest import wait_for
 from tests.e2e.peers import join_and_publish, join_only, publish
 
-pytestmark = pytest.mark.timeout(120)
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [pytest.mark.timeout(120), pytest.mark.alone]
 
 
 @pytest.fixture

@@ -25,7 +25,11 @@ from tests.e2e import browser
 loopback_only_ice()
 
 _why = browser.missing()
-pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [
+    pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}"),
+    pytest.mark.alone,
+]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PHONE_UA = (

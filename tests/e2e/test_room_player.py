@@ -51,7 +51,11 @@ from tests.e2e.test_room_page import errors, viewport
 loopback_only_ice()
 
 _why = browser.missing()
-pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [
+    pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}"),
+    pytest.mark.alone,
+]
 
 SECONDS = 30  # of test video
 YT = "dQw4w9WgXcQ"

@@ -24,9 +24,11 @@ from tests.e2e.peers import join_and_publish, join_only
 from tests.e2e.rtmp_server import Player, available, rtmp_server
 from tests.e2e.test_recording import Receiver, live_event, notes, room_token
 
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
 pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.skipif(not available(), reason="nginx with the RTMP module is not installed"),
+    pytest.mark.alone,
 ]
 
 KEY = "s3cret-Key-42"

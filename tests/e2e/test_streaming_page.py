@@ -30,9 +30,11 @@ from tests.e2e.test_room_access import (
 loopback_only_ice()
 
 _why = browser.missing()
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
 pytestmark = [
     pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}"),
     pytest.mark.skipif(not available(), reason="nginx with the RTMP module is not installed"),
+    pytest.mark.alone,
 ]
 
 

@@ -31,7 +31,11 @@ from tests.e2e.browser import poll
 from tests.e2e.test_watch_page import tiny_webm
 
 _why = webkit.missing()
-pytestmark = pytest.mark.skipif(_why is not None, reason=f"WebKit end-to-end tests need WebKitGTK: {_why}")
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = [
+    pytest.mark.skipif(_why is not None, reason=f"WebKit end-to-end tests need WebKitGTK: {_why}"),
+    pytest.mark.alone,
+]
 
 ROOM_MODULES = Path(__file__).resolve().parents[2] / "signaling" / "static" / "room"
 

@@ -13,6 +13,9 @@ from aiortc.mediastreams import AudioStreamTrack
 from tests.conftest import token, wait_for
 from tests.e2e.peers import CountingVideo, count_frames, pc
 
+# media or timing bars (frames decoded, sync, loss, bitrates): CI runs this file with no other test beside it
+pytestmark = pytest.mark.alone
+
 SDP = "application/sdp"
 
 
