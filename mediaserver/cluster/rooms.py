@@ -235,7 +235,7 @@ class ClusterRooms:
     async def placed_elsewhere(self) -> str | None:
         """Where a new attendee of this node goes instead, when it is full: the least loaded node that is not
         (None: here; also when every node is full, or the registry cannot be read)."""
-        if self.here is None:
+        if self.here is None or self.draining:  # drained: the join is refused as such (``draining``)
             return None
         here = self.here()
         if not placement.full(here, self.capacity, self.max_load):
