@@ -95,42 +95,92 @@ def serve(
     there is the port, instead of MEDIASERVER_HTTP_PORT); yields (base URL, process, log file) once it
     accepts connections, and stops it after. ``host``: the address it listens on (HTTP and media) and is
     reached at; ``prefix``: a command it runs under (``ip netns exec NAME`` for a namespace's host)."""
-    port = int(env.pop("MEDIASERVER_HTTP_PORT", 0)) or free_port()
+    given = int(env.pop("MEDIASERVER_HTTP_PORT", 0))
     if "--port" in args:
-        port = int(args[list(args).index("--port") + 1])
-    full = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        **({} if "--port" in args else {"MEDIASERVER_HTTP_PORT": str(port)}),
-        "MEDIASERVER_RTC_PORT": "0",
-        "MEDIASERVER_DATA_DIR": str(data / "data"),
-        "MEDIASERVER_LOG_JSON": "false",
-        **({} if host == "127.0.0.1" else {"MEDIASERVER_HTTP_HOST": host, "MEDIASERVER_RTC_LISTEN_IP": host}),
-        **env,
-    }
+        given = int(args[list(args).index("--port") + 1])
     data.mkdir(parents=True, exist_ok=True)
     log = data / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "mediaserver.cli", "serve", *args],
-            env=full,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+    for attempt in range(3):  # a port chosen here may be taken before the server binds it: another, then
+        port = given or free_port()
+        full = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            **({} if "--port" in args else {"MEDIASERVER_HTTP_PORT": str(port)}),
+            "MEDIASERVER_RTC_PORT": "0",
+            "MEDIASERVER_DATA_DIR": str(data / "data"),
+            "MEDIASERVER_LOG_JSON": "false",
+            **(
+                {}
+                if host == "127.0.0.1"
+                else {"MEDIASERVER_HTTP_HOST": host, "MEDIASERVER_RTC_LISTEN_IP": host}
+            ),
+            **env,
+        }
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "mediaserver.cli", "serve", *args],
+                env=full,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        if _ready(proc, host, port, bool(prefix)):
+            break
+        taken = "address already in use" in log.read_text()
+        stop_process(proc)
+        if given or not taken or attempt == 2:
+            raise RuntimeError("server did not start: " + log.read_text())
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with socket.create_connection((host, port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("server did not start: " + log.read_text()) from None
-                time.sleep(0.1)
         yield f"http://{host}:{port}", proc, log
     finally:
         stop_process(proc)
+
+
+def _ready(proc: subprocess.Popen, host: str, port: int, prefixed: bool) -> bool:
+    """Whether the server process listens on ``port`` within 30 s (False: it exited first, or never did).
+    Another process may hold the port (it was free when chosen, and tests run on two workers): ready means
+    this process listens there (not checked through a namespace's prefix)."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                pass
+            if prefixed or _listens(proc.pid, port):
+                return True
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (Linux: /proc/net/tcp and the
+    process's file descriptors)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{f[9]}]")
+    if not inodes:
+        return False
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 @contextlib.contextmanager
