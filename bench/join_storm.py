@@ -45,9 +45,11 @@ def run_one(w: int, args: argparse.Namespace, tmp: Path, k: int) -> dict[str, An
     with server(w, None, tmp, f"w{w}-{k}", room_worker_share=share) as (base, key, secret):
         out = tmp / f"storm-w{w}-{k}.json"
         before, t0 = worker_cpu(metrics(base, key)), time.monotonic()
+        # --secret=... and --metrics-token=...: a generated value may begin with "-"
         cmd = [
-            sys.executable, "-m", "bench.loadtest", "--url", base, "--room", f"storm{w}", "--secret", secret,
-            "--metrics-token", key, "--publishers", "1", "--subscribers", str(args.subscribers),
+            sys.executable, "-m", "bench.loadtest", "--url", base,
+            "--room", f"storm{w}", f"--secret={secret}",
+            f"--metrics-token={key}", "--publishers", "1", "--subscribers", str(args.subscribers),
             "--join-rate", str(args.rate), "--concurrency", str(args.concurrency),
             "--duration", str(args.duration), "--warmup", "0", "--steady-timeout", "0",
             "--join-timeout", str(args.join_timeout), "--clip", args.clip,

@@ -122,9 +122,11 @@ def run_one(w: int, cpus: list[int], args: argparse.Namespace, tmp: Path) -> dic
     with server(w, server_cpus, tmp, f"w{w}", room_worker_share=share) as (base, key, secret):
         out = tmp / f"loadtest-w{w}.json"
         before, t0 = worker_cpu(metrics(base, key)), time.monotonic()
+        # --secret=... and --metrics-token=...: a generated value may begin with "-"
         cmd = [
-            sys.executable, "-m", "bench.loadtest", "--url", base, "--room", f"scale{w}", "--secret", secret,
-            "--metrics-token", key, "--publishers", "1", "--subscribers", str(args.subscribers),
+            sys.executable, "-m", "bench.loadtest", "--url", base,
+            "--room", f"scale{w}", f"--secret={secret}",
+            f"--metrics-token={key}", "--publishers", "1", "--subscribers", str(args.subscribers),
             "--duration", str(args.duration), "--clip", args.clip, "--json", str(out),
         ]  # fmt: skip
         print(f"W={w}: server on CPUs {sorted(server_cpus)}, the tester on {sorted(tester_cpus)}", flush=True)
