@@ -245,7 +245,9 @@ class RoomInteraction:
         except RpcError as e:
             log.warning("room %s: %s on %s could not be let in (%s)", room.name, m.id, node, e.code)
 
-    async def _on_admit(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _from_owner(self, sender: str, body: dict[str, Any]) -> tuple[Room, Participant]:
+        """The room this node serves as an edge and the participant of it that a request of the room's owner
+        (at its epoch) names; RpcError for anyone else's request or someone not here."""
         room_id = str(body.get("room"))
         owner = self.owner_of(room_id)
         if owner is None or owner != (sender, body.get("epoch")):
@@ -254,8 +256,12 @@ class RoomInteraction:
         p = held[0].participants.get(str(body.get("id"))) if held else None
         if held is None or p is None:
             raise RpcError("not_joined", "no such participant here")
+        return held[0], p
+
+    async def _on_admit(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        room, p = self._from_owner(sender, body)
         seen = body.get("interaction")
-        held[0].admitted_by_owner(p, seen if isinstance(seen, dict) else {})
+        room.admitted_by_owner(p, seen if isinstance(seen, dict) else {})
         return {}
 
     async def _act(self, room: Room, m: Any, action: str, reason: str) -> None:
@@ -276,15 +282,8 @@ class RoomInteraction:
             log.warning("room %s: %s on %s was not %sd (%s)", room.name, m.id, node, action, e.code)
 
     async def _on_act(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
-        room_id = str(body.get("room"))
-        owner = self.owner_of(room_id)
-        if owner is None or owner != (sender, body.get("epoch")):
-            raise RpcError("stale_epoch", "not the room's owner at its epoch")
-        held = self.reading.get(room_id)
-        p = held[0].participants.get(str(body.get("id"))) if held else None
-        if held is None or p is None:
-            raise RpcError("not_joined", "no such participant here")
-        room, action, reason = held[0], body.get("action"), str(body.get("reason") or "")
+        room, p = self._from_owner(sender, body)
+        action, reason = body.get("action"), str(body.get("reason") or "")
         if action == "remove":
             room.removed.update(p.person)  # they come back neither here nor on another node
             room.leave(p, reason=reason or "removed by the host")

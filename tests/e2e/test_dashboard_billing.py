@@ -10,9 +10,7 @@ axe-core's rules and Tab over both sections, as in test_dashboard_account.py."""
 
 from __future__ import annotations
 
-import base64
 import json
-import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -25,6 +23,7 @@ from tests.e2e import browser
 from tests.e2e.test_dashboard import _wait
 from tests.e2e.test_dashboard_polls import Signed
 from tests.e2e.test_dashboard_timeline import checked
+from tests.e2e.test_room_access import upload
 
 _why = browser.missing()
 pytestmark = pytest.mark.skipif(_why is not None, reason=f"Chromium end-to-end tests need a browser: {_why}")
@@ -54,30 +53,6 @@ def operator(base: str, path: str, body: dict[str, Any]) -> None:
     urllib.request.urlopen(req, timeout=30).close()
 
 
-def upload(org: Signed, name: str, data: bytes) -> dict[str, Any]:
-    meta = f"filename {base64.b64encode(name.encode()).decode()}"
-    req = urllib.request.Request(
-        org.base + "/api/v1/uploads",
-        data=b"",
-        method="POST",
-        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)), "Upload-Metadata": meta},
-    )
-    with org.opener.open(req, timeout=30) as r:
-        location = r.headers["Location"]
-    req = urllib.request.Request(
-        org.base + urllib.parse.urlsplit(location).path,
-        data=data,
-        method="PATCH",
-        headers={
-            "Tus-Resumable": "1.0.0",
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
-    org.opener.open(req, timeout=30).close()
-    return next(f for f in org.call("GET", "/api/v1/files")["items"] if f["name"] == name)
-
-
 def rows(d: Any, body: str) -> dict[str, str]:
     """The key -> shown value of a billing table."""
     return dict(
@@ -96,7 +71,7 @@ def test_the_plan_page_and_an_on_demand_events_viewers(served):
 
     org = Signed(served)
     account = org.call("GET", "/api/v1/me")["account"]["id"]
-    video = upload(org, "launch.mp4", VIDEO)
+    video = upload(org, "launch.mp4", VIDEO)  # type: ignore[arg-type]  (the same base, opener and call)
     ev = org.call(
         "POST", "/api/v1/events", {"kind": "on_demand", "name": "Replay", "videoFileId": video["id"]}, 201
     )
